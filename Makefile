@@ -1,0 +1,74 @@
+# edgebridge: one static Go binary for ARM alarm gateways.
+# A newcomer needs two targets: `make run` and `make test`.
+
+BIN      := bin/edgebridge
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GO       ?= go
+STATIC   := CGO_ENABLED=0
+# Debian packages the tests use: SIPp as SIP peer, espeak-ng for talk-off speech,
+# qemu for the ARM smoke tests, spandsp for the side-by-side DTMF comparison, tshark to
+# check the pcaps we write.
+APT_PKGS := sip-tester espeak-ng qemu-user-static libspandsp-dev tshark
+FUZZTIME ?= 20s
+
+.PHONY: all build run test unit bench fuzz lint arm arm64 deps smoke firmware clean
+
+all: build
+
+build:
+	$(STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgebridge
+
+# The daemon on its embedded defaults: data in ./data, REST on 127.0.0.1:8080,
+# SIP on 127.0.0.1:5060, simulated hardware.
+run: build
+	./$(BIN) serve
+
+# Everything CI checks: packages the tests need, formatting and vet, the test
+# suite, and the ARM binaries under qemu.
+test: deps lint unit smoke
+
+unit:
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+# Each fuzz target for FUZZTIME; the corpus stays under testdata/fuzz of each package.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+arm:
+	$(STATIC) GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/edgebridge-armv7 ./cmd/edgebridge
+
+arm64:
+	$(STATIC) GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/edgebridge-arm64 ./cmd/edgebridge
+
+# The ARM builds must be static and must run (under qemu-user-static here).
+smoke: arm arm64
+	./firmware/arm-smoke.sh bin/edgebridge-armv7 qemu-arm-static
+	./firmware/arm-smoke.sh bin/edgebridge-arm64 qemu-aarch64-static
+
+# Installs the Debian packages the tests need, only those that are missing.
+deps:
+	@missing=""; for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+clean:
+	rm -rf bin
