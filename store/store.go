@@ -1,0 +1,58 @@
+// Package store keeps everything edgebridge must remember in one bbolt file:
+// configuration per domain and resource (working and provisory copies), the
+// alarm event queue, the SIP log ring, call records and the schema version.
+//
+// Durability: every method that writes returns only after bbolt has committed
+// and fsynced the transaction, so a caller that reports success to a user or
+// an alarm unit after a write returns can rely on it surviving power loss.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrNotFound is returned when a document, queue item or record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// DB is the gateway's store. It is safe for concurrent use.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+// Open opens (creating when needed) the store file at path, creating its
+// folder, and brings its schema up to date.
+func Open(path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db := &DB{bolt: b, path: path}
+	if err := db.migrate(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the file. Pending writes have already been committed.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path is the file the store lives in.
+func (db *DB) Path() string { return db.path }
+
+// Size is the size of the store file in bytes.
+func (db *DB) Size() int64 {
+	var n int64
+	_ = db.bolt.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
