@@ -38,7 +38,26 @@ type Event struct {
 	Raw            string    `json:"raw"`
 	CallerID       string    `json:"callerId,omitempty"`
 
-	ContactID *ContactIDFields `json:"contactId,omitempty"`
+	// Call and routing context, filled by the receiver and the mapping
+	// (Router.Map) before the event is queued.
+	CallID           string `json:"callId,omitempty"`             // SIP Call-ID or FXS call serial
+	CalledNumber     string `json:"calledNumber,omitempty"`       // matched against destinationMatch
+	AlarmBridgeID    string `json:"alarmBridgeId,omitempty"`      // the alarmbridge that took the call
+	MapperID         string `json:"alarmEventMapperId,omitempty"` // the event mapper that sends it
+	DeviceKey        string `json:"deviceKey,omitempty"`          // provisioned device id that authenticated it
+	FromDomain       string `json:"fromDomain,omitempty"`         // mapper fromDomain: SIP From domain toward the ARC
+	Handling         string `json:"alarmHandling,omitempty"`      // mapper alarmHandling after device overrides
+	VoiceDestination string `json:"voiceDestination,omitempty"`   // where the voice call goes, if any
+
+	ContactID   *ContactIDFields   `json:"contactId,omitempty"`
+	Supervision *SupervisionFields `json:"supervision,omitempty"`
+}
+
+// SupervisionFields describe an event the gateway raised itself.
+type SupervisionFields struct {
+	Kind       string    `json:"kind"`                 // "heartbeat"
+	State      string    `json:"state"`                // "offline" or "online"
+	Expiration time.Time `json:"expiration,omitempty"` // when the heartbeat was due
 }
 
 // ContactIDFields are the parts of a Contact ID (SIA DC-05) message.

@@ -1,0 +1,170 @@
+package alarm
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// The provisioning documents the alarm path reads, as the seed spells them
+// (seeds/000: /alarmbridge, /alarmeventmapper, /device). Fields the alarm
+// path does not use are left out; unknown fields are ignored on decode.
+
+// AlarmBridge is an alarmbridge (event receiver): which calls it takes, in
+// which protocol, and which event mapper handles what it hears.
+type AlarmBridge struct {
+	ID                          string          `json:"id"`
+	Name                        string          `json:"name"`
+	Protocol                    string          `json:"protocol"`
+	ProtocolMode                string          `json:"protocolMode,omitempty"`
+	FallbackAlarmProtocol       string          `json:"fallbackAlarmProtocol,omitempty"`
+	DestinationMatch            string          `json:"destinationMatch"`
+	AlarmEventMapperID          string          `json:"alarmEventMapperId,omitempty"`
+	DefaultHeartbeatInterval    int64           `json:"defaultHeartbeatInterval,omitempty"` // ms
+	CustomerSiteID              string          `json:"customerSiteId,omitempty"`
+	CustomEventMap              json.RawMessage `json:"customEventMap,omitempty"`
+	DefaultEmergencyDestination string          `json:"defaultEmergencyDestination,omitempty"`
+	DataRequestInterval         int64           `json:"dataRequestInterval,omitempty"` // ms, bs8521
+	CallbackTimeout             int64           `json:"callbackTimeout,omitempty"`     // ms
+	AlarmbridgeCallbackEndpoint string          `json:"alarmbridgeCallbackEndpoint,omitempty"`
+	CallbackBaseURL             string          `json:"callbackBaseUrl,omitempty"`
+	ToneSettings                *ToneSettings   `json:"toneSettings,omitempty"`
+	ControlCommandsEnabled      *bool           `json:"controlCommandsEnabled,omitempty"`
+	ArcDisconnectClearsCall     *bool           `json:"arcDisconnectClearsCall,omitempty"`
+}
+
+// ToneSettings say how DTMF is sent toward each leg ("2833" out of band,
+// "inaudio" in band).
+type ToneSettings struct {
+	CalleeDtmfSendType string `json:"calleeDtmfSendType,omitempty"`
+	CallerDtmfSendType string `json:"callerDtmfSendType,omitempty"`
+	DtmfSendType       string `json:"dtmfSendType,omitempty"`
+}
+
+// Alarm handling values of an event mapper (seeds/000 alarmHandling).
+const (
+	HandlingCallEmergencyCenter      = "callEmergencyCenter"
+	HandlingUsePredefinedDestination = "usePredefinedDestination"
+	HandlingRequestCallback          = "requestCallback"
+	HandlingDrop                     = "drop"
+)
+
+// EventMapper is an alarm event mapper (event sender): where events go and
+// how they are rewritten on the way.
+type EventMapper struct {
+	ID                                string          `json:"id"`
+	Name                              string          `json:"name"`
+	AlarmHandling                     string          `json:"alarmHandling"`
+	TargetEndpoint                    TargetEndpoint  `json:"targetEndpoint"`
+	MapDeviceIDToControllerID         bool            `json:"mapDeviceIdToControllerId,omitempty"`
+	DeviceIDPadLength                 int             `json:"deviceIdPadLength,omitempty"`
+	ControllerIDPadLength             int             `json:"controllerIdPadLength,omitempty"`
+	UnknownAlarmEventVoiceDestination string          `json:"unknownAlarmEventVoiceDestination,omitempty"`
+	FromDomain                        string          `json:"fromDomain,omitempty"`
+	CallerID                          string          `json:"callerId,omitempty"`
+	UseVoiceBridge                    *bool           `json:"useVoiceBridge,omitempty"`
+	EnableDestinationMonitoring       bool            `json:"enableDestinationMonitoring,omitempty"`
+	MaxSessionDuration                float64         `json:"maxSessionDuration,omitempty"`
+	WaitForCallback                   float64         `json:"waitForCallback,omitempty"`
+	MappingRules                      json.RawMessage `json:"mappingRules,omitempty"`
+}
+
+// TargetEndpoint is the ARC an event mapper delivers to.
+type TargetEndpoint struct {
+	Protocol                string          `json:"protocol"`
+	SipAuthUser             string          `json:"sipAuthUser,omitempty"`
+	SipAuthPassword         string          `json:"sipAuthPassword,omitempty"`
+	DestAddr                string          `json:"destAddr,omitempty"`
+	OverrideSipFrom         string          `json:"overrideSipFrom,omitempty"`
+	DefaultVoiceDestination string          `json:"defaultVoiceDestination,omitempty"`
+	BackupEndpoint          *BackupEndpoint `json:"backupEndpoint,omitempty"`
+}
+
+// BackupEndpoint is the ARC used when the target does not answer.
+type BackupEndpoint struct {
+	BackupOverrideSipFrom         string `json:"backupOverrideSipFrom,omitempty"`
+	BackupSipAuthPassword         string `json:"backupSipAuthPassword,omitempty"`
+	BackupDefaultVoiceDestination string `json:"backupDefaultVoiceDestination,omitempty"`
+	BackupSipAuthUser             string `json:"backupSipAuthUser,omitempty"`
+	BackupDestAddr                string `json:"backupDestAddr,omitempty"`
+}
+
+// Device is a provisioned device as far as the alarm path cares. Its
+// DeviceID is customerSiteId:controllerId:deviceId, or shorter when the
+// events carry fewer of those (seeds/000 POST /device, deviceid).
+type Device struct {
+	DeviceID    string       `json:"deviceId"`
+	DeviceType  string       `json:"deviceType,omitempty"`
+	DeviceCLI   string       `json:"deviceCLI,omitempty"`
+	ServiceData *ServiceData `json:"serviceData,omitempty"`
+}
+
+// ServiceData holds a device's per-service settings.
+type ServiceData struct {
+	AlarmBridge *DeviceAlarmBridge `json:"alarmBridge,omitempty"`
+}
+
+// DeviceAlarmBridge is serviceData.alarmBridge: what a device overrides.
+type DeviceAlarmBridge struct {
+	HeartbeatInterval        int64          `json:"heartbeatInterval,omitempty"` // ms
+	AlarmProtocol            string         `json:"alarmProtocol,omitempty"`
+	EmergencyDestination     string         `json:"emergencyDestination,omitempty"`
+	OverrideInAlarmEvent     *EventOverride `json:"overrideInAlarmEvent,omitempty"`
+	UsePredefinedDestination *bool          `json:"usePredefinedDestination,omitempty"`
+}
+
+// EventOverride is overrideInAlarmEvent: each set field replaces the
+// event's own. Priority is a pointer because 0 is a valid priority.
+type EventOverride struct {
+	DeviceType      string `json:"deviceType,omitempty"`
+	ControllerID    string `json:"controllerId,omitempty"`
+	DeviceComponent string `json:"deviceComponent,omitempty"`
+	SystemConfig    string `json:"systemConfig,omitempty"`
+	Location        string `json:"location,omitempty"`
+	Audio           string `json:"audio,omitempty"`
+	Priority        *int   `json:"priority,omitempty"`
+	DeviceID        string `json:"deviceId,omitempty"`
+	StatusCode      string `json:"statusCode,omitempty"`
+}
+
+// apply copies every set field of o onto ev.
+func (o *EventOverride) apply(ev *Event) {
+	if o == nil {
+		return
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&ev.DeviceType, o.DeviceType)
+	set(&ev.ControllerID, o.ControllerID)
+	set(&ev.DeviceComponent, o.DeviceComponent)
+	set(&ev.SystemConfig, o.SystemConfig)
+	set(&ev.Location, o.Location)
+	set(&ev.Audio, o.Audio)
+	set(&ev.DeviceID, o.DeviceID)
+	set(&ev.StatusCode, o.StatusCode)
+	if o.Priority != nil {
+		ev.Priority = *o.Priority
+	}
+}
+
+// CompileMatch compiles a destinationMatch. The seed writes it as "/regex/";
+// the slashes are delimiters, not part of the expression. A bare expression
+// is accepted too. The match is unanchored, like a JavaScript RegExp test.
+func CompileMatch(s string) (*regexp.Regexp, error) {
+	expr := s
+	if len(expr) >= 2 && strings.HasPrefix(expr, "/") && strings.HasSuffix(expr, "/") {
+		expr = expr[1 : len(expr)-1]
+	}
+	if expr == "" {
+		return nil, fmt.Errorf("destinationMatch: empty expression")
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("destinationMatch %q: %w", s, err)
+	}
+	return re, nil
+}

@@ -1,0 +1,265 @@
+package alarm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrNoBridge means no alarmbridge's destinationMatch matches the called number.
+	ErrNoBridge = errors.New("alarm: no alarmbridge matches the called number")
+	// ErrUnknownDevice means the event's identity matches no provisioned
+	// device. The receiver then sends no kissoff, so the alarm unit falls
+	// back to its own retries and backup number instead of being lost here.
+	ErrUnknownDevice = errors.New("alarm: unknown device")
+)
+
+// Provisioning is the part of the stored configuration the alarm path reads.
+// cmd wires it to the store's provisioning documents (working copies only).
+// A missing mapper is returned as nil with a nil error.
+type Provisioning interface {
+	AlarmBridges(domain string) ([]AlarmBridge, error)
+	EventMapper(domain, id string) (*EventMapper, error)
+	Devices(domain string) ([]Device, error)
+}
+
+// Router picks the alarmbridge for a call and maps the events it hears.
+type Router struct {
+	Prov Provisioning
+}
+
+// Route returns the alarmbridge whose destinationMatch matches the called
+// number (user part or full number, as the caller has it). Bridges are tried
+// in the order provisioning lists them; the first match wins. A bridge with
+// a destinationMatch that does not compile is skipped, not fatal: one bad
+// rule must not stop alarms for the others.
+func (r *Router) Route(domain, called string) (*AlarmBridge, error) {
+	bridges, err := r.Prov.AlarmBridges(domain)
+	if err != nil {
+		return nil, fmt.Errorf("alarm: route %q: %w", called, err)
+	}
+	for i := range bridges {
+		re, err := CompileMatch(bridges[i].DestinationMatch)
+		if err != nil {
+			continue
+		}
+		if re.MatchString(called) {
+			b := bridges[i]
+			return &b, nil
+		}
+	}
+	return nil, fmt.Errorf("%w (domain %s, called %q)", ErrNoBridge, domain, called)
+}
+
+// DeviceKey is the provisioned deviceId that authenticates an event with
+// these identity parts: customerSiteId:controllerId:deviceId, leaving out
+// what the event lacks (seeds/000 POST /device, deviceid: "If just a
+// controllerId is in the alarm event the string should be set to
+// controllerId").
+func DeviceKey(customerSiteID, controllerID, deviceID string) string {
+	parts := make([]string, 0, 3)
+	for _, p := range []string{customerSiteID, controllerID, deviceID} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, ":")
+}
+
+// Authenticate finds the provisioned device for ev: by its full identity,
+// then (a unit provisioned for the controller as a whole) without the device
+// id, then by the calling number against deviceCLI.
+func (r *Router) Authenticate(domain string, ev *Event) (*Device, error) {
+	devices, err := r.Prov.Devices(domain)
+	if err != nil {
+		return nil, fmt.Errorf("alarm: device lookup: %w", err)
+	}
+	keys := []string{DeviceKey(ev.CustomerSiteID, ev.ControllerID, ev.DeviceID)}
+	if ev.DeviceID != "" {
+		keys = append(keys, DeviceKey(ev.CustomerSiteID, ev.ControllerID, ""))
+	}
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		for i := range devices {
+			if devices[i].DeviceID == k {
+				return &devices[i], nil
+			}
+		}
+	}
+	if ev.CallerID != "" {
+		for i := range devices {
+			if devices[i].DeviceCLI != "" && devices[i].DeviceCLI == ev.CallerID {
+				return &devices[i], nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w %q (domain %s)", ErrUnknownDevice, keys[0], domain)
+}
+
+// Map applies the alarmbridge, the device and the event mapper to ev, in
+// that order, and records the decisions on the event:
+//   - customerSiteId of the bridge is copied in and prefixes the device lookup;
+//   - the device must be provisioned (Authenticate), and its
+//     serviceData.alarmBridge.overrideInAlarmEvent replaces event fields;
+//   - the bridge's customEventMap rewrites fields per event code;
+//   - the mapper's mapDeviceIdToControllerId (with pad lengths), callerId and
+//     fromDomain rewrite identity; alarmHandling with the device's
+//     usePredefinedDestination and emergencyDestination pick the voice
+//     destination.
+func (r *Router) Map(domain string, bridge *AlarmBridge, ev *Event) error {
+	ev.Domain = domain
+	ev.AlarmBridgeID = bridge.ID
+	if bridge.CustomerSiteID != "" {
+		ev.CustomerSiteID = bridge.CustomerSiteID
+	}
+	dev, err := r.Authenticate(domain, ev)
+	if err != nil {
+		return err
+	}
+	ev.DeviceKey = dev.DeviceID
+	var dab *DeviceAlarmBridge
+	if dev.ServiceData != nil {
+		dab = dev.ServiceData.AlarmBridge
+	}
+	if dab != nil {
+		dab.OverrideInAlarmEvent.apply(ev)
+	}
+	if err := applyCustomEventMap(bridge.CustomEventMap, ev); err != nil {
+		return fmt.Errorf("alarm: alarmbridge %s: %w", bridge.ID, err)
+	}
+
+	var m *EventMapper
+	if bridge.AlarmEventMapperID != "" {
+		m, err = r.Prov.EventMapper(domain, bridge.AlarmEventMapperID)
+		if err != nil {
+			return fmt.Errorf("alarm: event mapper %s: %w", bridge.AlarmEventMapperID, err)
+		}
+	}
+	if m == nil {
+		// No sender configured: the event still goes to the queue (it may
+		// have the bridge's callback), but there is no voice destination.
+		ev.Handling = HandlingDrop
+		return nil
+	}
+	ev.MapperID = m.ID
+	if m.MapDeviceIDToControllerID && ev.DeviceID != "" {
+		// "concatenate controllerId and deviceId and then remove deviceId"
+		ev.ControllerID = padLeft(ev.ControllerID, m.ControllerIDPadLength) + padLeft(ev.DeviceID, m.DeviceIDPadLength)
+		ev.DeviceID = ""
+	}
+	if m.CallerID != "" {
+		ev.CallerID = m.CallerID
+	}
+	if m.FromDomain != "" {
+		ev.FromDomain = m.FromDomain
+	}
+
+	ev.Handling = m.AlarmHandling
+	if dab != nil && dab.UsePredefinedDestination != nil {
+		switch {
+		case *dab.UsePredefinedDestination && ev.Handling == HandlingCallEmergencyCenter:
+			ev.Handling = HandlingUsePredefinedDestination
+		case !*dab.UsePredefinedDestination && ev.Handling == HandlingUsePredefinedDestination:
+			ev.Handling = HandlingCallEmergencyCenter
+		}
+	}
+	ev.VoiceDestination = ""
+	switch ev.Handling {
+	case HandlingCallEmergencyCenter:
+		switch {
+		case dab != nil && dab.EmergencyDestination != "":
+			ev.VoiceDestination = dab.EmergencyDestination
+		case bridge.DefaultEmergencyDestination != "":
+			ev.VoiceDestination = bridge.DefaultEmergencyDestination
+		default:
+			ev.VoiceDestination = m.TargetEndpoint.DefaultVoiceDestination
+		}
+	case HandlingUsePredefinedDestination:
+		ev.VoiceDestination = m.TargetEndpoint.DefaultVoiceDestination
+	case HandlingRequestCallback, HandlingDrop:
+		// No voice call from here: the ARC calls back, or the call is
+		// cleared after the kissoff. The event is delivered either way;
+		// an alarm is never dropped silently.
+	default:
+		return fmt.Errorf("alarm: event mapper %s: alarmHandling %q is not one of callEmergencyCenter, usePredefinedDestination, requestCallback, drop", m.ID, m.AlarmHandling)
+	}
+	return nil
+}
+
+// UnknownEventDestination is where a call goes when nothing in it could be
+// decoded (mapper unknownAlarmEventVoiceDestination): the caller connects the
+// alarm unit to a human rather than dropping it. Empty when none is set.
+func (r *Router) UnknownEventDestination(domain string, bridge *AlarmBridge) string {
+	if bridge == nil || bridge.AlarmEventMapperID == "" {
+		return ""
+	}
+	m, err := r.Prov.EventMapper(domain, bridge.AlarmEventMapperID)
+	if err != nil || m == nil {
+		return ""
+	}
+	return m.UnknownAlarmEventVoiceDestination
+}
+
+func padLeft(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return strings.Repeat("0", n-len(s)) + s
+}
+
+// applyCustomEventMap reads customEventMap as this gateway defines it (the
+// seed points to a document we do not have): an object whose keys name an
+// event and whose values are overrideInAlarmEvent objects. Keys are tried
+// from the most to the least specific, and the first present wins:
+// "protocol:qualifier+code" ("contactid:1130"), "protocol:code"
+// ("contactid:130"), then the bare code ("130"). The code of a non
+// Contact ID event is its statusCode.
+func applyCustomEventMap(raw json.RawMessage, ev *Event) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var rules map[string]EventOverride
+	if err := json.Unmarshal(raw, &rules); err != nil {
+		return fmt.Errorf("customEventMap: each key must map to an overrideInAlarmEvent object: %w", err)
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	p := string(ev.Protocol)
+	var keys []string
+	if c := ev.ContactID; c != nil {
+		keys = []string{p + ":" + c.Qualifier + c.Code, p + ":" + c.Code, c.Code}
+	} else if ev.StatusCode != "" {
+		keys = []string{p + ":" + ev.StatusCode, ev.StatusCode}
+	}
+	for _, k := range keys {
+		if o, ok := rules[k]; ok {
+			o.apply(ev)
+			return nil
+		}
+	}
+	return nil
+}
+
+// MappedQueue maps each event for one call's alarmbridge and passes it on.
+// A mapping error (unknown device, bad mapper) fails Enqueue, so the
+// receiver withholds the kissoff.
+type MappedQueue struct {
+	Router *Router
+	Domain string
+	Bridge *AlarmBridge
+	Next   Queue
+}
+
+// Enqueue maps ev and queues it.
+func (q *MappedQueue) Enqueue(ctx context.Context, ev Event) error {
+	if err := q.Router.Map(q.Domain, q.Bridge, &ev); err != nil {
+		return err
+	}
+	return q.Next.Enqueue(ctx, ev)
+}
