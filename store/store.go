@@ -24,6 +24,7 @@ var ErrNotFound = errors.New("not found")
 type DB struct {
 	bolt *bolt.DB
 	path string
+	sip  sipLog // batched SIP log writer (siplog.go)
 }
 
 // Open opens (creating when needed) the store file at path, creating its
@@ -41,11 +42,16 @@ func Open(path string) (*DB, error) {
 		b.Close()
 		return nil, err
 	}
+	db.startSIPLog()
 	return db, nil
 }
 
-// Close closes the file. Pending writes have already been committed.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close writes the pending SIP log batch and closes the file. Every other
+// write has already been committed when its method returned.
+func (db *DB) Close() error {
+	db.stopSIPLog()
+	return db.bolt.Close()
+}
 
 // Path is the file the store lives in.
 func (db *DB) Path() string { return db.path }
