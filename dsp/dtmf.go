@@ -1,0 +1,417 @@
+package dsp
+
+import "math"
+
+// DTMF keys by row (low group) and column (high group), ITU-T Q.23.
+var dtmfKeys = [4][4]byte{
+	{'1', '2', '3', 'A'},
+	{'4', '5', '6', 'B'},
+	{'7', '8', '9', 'C'},
+	{'*', '0', '#', 'D'},
+}
+
+// DTMF frequencies in Hz, ITU-T Q.23: four rows then four columns.
+var dtmfFreqs = [8]float64{697, 770, 852, 941, 1209, 1336, 1477, 1633}
+
+// DTMFFreqs returns the low-group and high-group frequency of key, and false
+// for a byte that is not a DTMF key.
+func DTMFFreqs(key byte) (low, high float64, ok bool) {
+	for r := range 4 {
+		for c := range 4 {
+			if dtmfKeys[r][c] == key {
+				return dtmfFreqs[r], dtmfFreqs[4+c], true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// IsDTMFKey reports whether key is one of the 16 DTMF keys.
+func IsDTMFKey(key byte) bool { _, _, ok := DTMFFreqs(key); return ok }
+
+// DTMFConfig tunes a DTMFDetector. The zero value gives the defaults, which
+// meet the receiver requirements of ITU-T Q.24 (see PROTOCOLS.md).
+type DTMFConfig struct {
+	// MinLevelDBm0 is the weakest tone (each of the pair) that counts.
+	// Default −40 dBm0: Q.24 asks for 0 to −25 dBm0 and silence below −55.
+	MinLevelDBm0 float64
+	// MaxReverseTwistDB is how much stronger the high tone may be than the
+	// low tone. Default 6 dB (Q.24 requires 4 dB accepted).
+	MaxReverseTwistDB float64
+	// MaxNormalTwistDB is how much weaker the high tone may be than the
+	// low tone. Default 10 dB (Q.24 requires 8 dB accepted).
+	MaxNormalTwistDB float64
+	// FreqTolerance is the largest accepted frequency error of each tone,
+	// as a fraction. Default 0.026: Q.24 accepts 1.5 % and rejects 3.5 %.
+	FreqTolerance float64
+}
+
+func (c DTMFConfig) withDefaults() DTMFConfig {
+	if c.MinLevelDBm0 == 0 {
+		c.MinLevelDBm0 = -40
+	}
+	if c.MaxReverseTwistDB == 0 {
+		c.MaxReverseTwistDB = 6
+	}
+	if c.MaxNormalTwistDB == 0 {
+		c.MaxNormalTwistDB = 10
+	}
+	if c.FreqTolerance == 0 {
+		c.FreqTolerance = 0.026
+	}
+	return c
+}
+
+// The detector works on half blocks of dtmfM samples (6.375 ms). Each half
+// gets a Goertzel filter per DTMF frequency; two consecutive halves form a
+// 102-sample window (the block length spandsp uses) for the relative-peak
+// test, and the phase advance of each filter between the halves measures the
+// tone's frequency, which is what tells 1.5 % from 3.5 % apart: a magnitude
+// test over 102 samples cannot (at 697 Hz the two differ by 1.2 dB).
+const (
+	dtmfM = 51
+	// dtmfOnWindows consecutive agreeing windows start a digit: five good
+	// halves, 32 ms of tone. A 40 ms tone always holds five whole halves,
+	// a 23 ms one at most four usable ones (Q.24: accept ≥ 40 ms, reject
+	// ≤ 23 ms).
+	dtmfOnWindows = 4
+	// dtmfOffHalves consecutive halves without the digit end it: 25.5 ms.
+	// A 10 ms interruption spoils at most three halves and is bridged; a
+	// 40 ms pause holds at least five.
+	dtmfOffHalves = 4
+	// dtmfPurity is the share of a half's power the two tones must carry.
+	dtmfPurity = 0.70
+	// dtmfContPurity is the looser share that keeps a started digit going.
+	dtmfContPurity = 0.55
+	// dtmfRelPeak: the strongest filter of a group over a 102-sample
+	// window must beat the other three by this power ratio (8 dB).
+	dtmfRelPeak = 6.3
+	dtmfHist    = 8 // halves of history kept for edge estimates
+)
+
+// DTMFDetector is a streaming DTMF receiver. Feed it frames of any length;
+// it reports each digit once, when it ends, with start and end in samples.
+// It allocates nothing after NewDTMFDetector.
+type DTMFDetector struct {
+	dtmfConst
+
+	buf [dtmfM]int16
+	nb  int
+	x   [dtmfM]float64
+
+	pos int64 // stream sample index of the next half's first sample
+
+	// ring of recent halves
+	hist [dtmfHist]halfResult
+	nh   int64 // halves processed
+
+	runKey  byte // key of the current run of valid windows
+	runLen  int
+	runFrom int64 // half index of the first half of the run
+
+	active   bool
+	key      byte
+	start    int64
+	lastGood int64 // half index of the last half that continued the digit
+	misses   int
+	refPow   float64 // sum of tone power over the digit's good halves
+	refCount int
+}
+
+// dtmfConst is what NewDTMFDetector derives from the configuration.
+type dtmfConst struct {
+	cfg DTMFConfig
+
+	coef [8]float64 // 2 cos ω
+	cosw [8]float64
+	sinw [8]float64
+	rotC [8]float64 // e^{−jωM}: brings a second half's phase back to the window start
+	rotS [8]float64
+
+	minTonePow  float64 // per-tone power, linear units squared
+	minHalfE    float64 // gate below which a half is not filtered at all
+	revTwist    float64 // max pc/pr
+	normTwist   float64 // max pr/pc
+	cosTol      [8]float64
+	filterScale float64 // 2/M²: |G|² → tone power
+}
+
+type halfResult struct {
+	gr, gi  [8]float64 // complex Goertzel output G = s1 − e^{−jω}s2
+	pow     [8]float64 // |G|²
+	energy  float64    // Σx²
+	r, c    int        // strongest row, column
+	key     byte       // key if the half alone passes level/twist/purity
+	contKey byte       // key if it passes the looser continuation test
+	ok      bool       // filtered at all (energy above the gate)
+}
+
+// NewDTMFDetector returns a detector with cfg (zero fields take defaults).
+func NewDTMFDetector(cfg DTMFConfig) *DTMFDetector {
+	d := &DTMFDetector{}
+	d.cfg = cfg.withDefaults()
+	for i, f := range dtmfFreqs {
+		w := 2 * math.Pi * f / SampleRate
+		d.coef[i] = 2 * math.Cos(w)
+		d.cosw[i] = math.Cos(w)
+		d.sinw[i] = math.Sin(w)
+		d.rotC[i] = math.Cos(w * dtmfM)
+		d.rotS[i] = -math.Sin(w * dtmfM)
+		// Phase advance over M samples of a tone off by FreqTolerance.
+		th := 2 * math.Pi * d.cfg.FreqTolerance * f * dtmfM / SampleRate
+		d.cosTol[i] = math.Cos(math.Min(th, math.Pi))
+	}
+	a := Amplitude(d.cfg.MinLevelDBm0)
+	d.minTonePow = a * a / 2
+	d.minHalfE = d.minTonePow * dtmfM
+	d.revTwist = math.Pow(10, d.cfg.MaxReverseTwistDB/10)
+	d.normTwist = math.Pow(10, d.cfg.MaxNormalTwistDB/10)
+	d.filterScale = 2.0 / (dtmfM * dtmfM)
+	return d
+}
+
+// Reset forgets all state, as for a new call. Sample counting restarts at 0.
+func (d *DTMFDetector) Reset() { *d = DTMFDetector{dtmfConst: d.dtmfConst} }
+
+// Samples is the number of samples processed so far.
+func (d *DTMFDetector) Samples() int64 { return d.pos + int64(d.nb) }
+
+// Current reports the digit being heard right now, if any, and where it
+// started; it is reported through emit when it ends.
+func (d *DTMFDetector) Current() (key byte, start int64, ok bool) {
+	return d.key, d.start, d.active
+}
+
+// Process feeds pcm to the detector and calls emit (if not nil) for each
+// digit that ended within it.
+func (d *DTMFDetector) Process(pcm []int16, emit func(DigitEvent)) {
+	if d.nb > 0 {
+		n := copy(d.buf[d.nb:], pcm)
+		d.nb += n
+		pcm = pcm[n:]
+		if d.nb < dtmfM {
+			return
+		}
+		d.half(d.buf[:], emit)
+		d.nb = 0
+	}
+	for len(pcm) >= dtmfM {
+		d.half(pcm[:dtmfM], emit)
+		pcm = pcm[dtmfM:]
+	}
+	d.nb = copy(d.buf[:], pcm)
+}
+
+// Flush ends a digit still sounding at the end of the stream and reports
+// it. Samples in a partial half block are taken as they are.
+func (d *DTMFDetector) Flush(emit func(DigitEvent)) {
+	if d.active {
+		d.finish(emit)
+	}
+}
+
+func (d *DTMFDetector) half(pcm []int16, emit func(DigitEvent)) {
+	idx := d.nh
+	h := &d.hist[idx%dtmfHist]
+	*h = halfResult{}
+	x := d.x[:len(pcm)]
+	var e float64
+	for i, s := range pcm {
+		v := float64(s)
+		x[i] = v
+		e += v * v
+	}
+	h.energy = e
+	if e >= d.minHalfE {
+		h.ok = true
+		d.goertzel(h)
+		d.classify(h)
+	}
+	d.nh++
+	d.pos += int64(len(pcm))
+	d.track(idx, h, emit)
+}
+
+// goertzel runs the eight filters over d.x, four at a time so that the
+// state stays in registers.
+func (d *DTMFDetector) goertzel(h *halfResult) {
+	x := &d.x
+	for g := 0; g < 8; g += 4 {
+		c0, c1, c2, c3 := d.coef[g], d.coef[g+1], d.coef[g+2], d.coef[g+3]
+		var a1, a2, b1, b2, e1, e2, f1, f2 float64
+		for _, v := range x {
+			a1, a2 = v+c0*a1-a2, a1
+			b1, b2 = v+c1*b1-b2, b1
+			e1, e2 = v+c2*e1-e2, e1
+			f1, f2 = v+c3*f1-f2, f1
+		}
+		s1 := [4]float64{a1, b1, e1, f1}
+		s2 := [4]float64{a2, b2, e2, f2}
+		for k := range 4 {
+			i := g + k
+			re := s1[k] - d.cosw[i]*s2[k]
+			im := d.sinw[i] * s2[k]
+			h.gr[i], h.gi[i] = re, im
+			h.pow[i] = re*re + im*im
+		}
+	}
+}
+
+// classify applies the tests that need one half only: strongest tone per
+// group, level of each, twist and the share of power they carry.
+func (d *DTMFDetector) classify(h *halfResult) {
+	r, c := 0, 4
+	for i := 1; i < 4; i++ {
+		if h.pow[i] > h.pow[r] {
+			r = i
+		}
+		if h.pow[4+i] > h.pow[c] {
+			c = 4 + i
+		}
+	}
+	h.r, h.c = r, c
+	pr := h.pow[r] * d.filterScale
+	pc := h.pow[c] * d.filterScale
+	if pr < d.minTonePow || pc < d.minTonePow {
+		return
+	}
+	if pc > pr*d.revTwist || pr > pc*d.normTwist {
+		return
+	}
+	mean := h.energy / dtmfM
+	key := dtmfKeys[r][c-4]
+	if pr+pc >= dtmfContPurity*mean {
+		h.contKey = key
+	}
+	if pr+pc >= dtmfPurity*mean {
+		h.key = key
+	}
+}
+
+// window checks two consecutive halves as one 102-sample block: the same
+// key in both, a clear peak in each group, and each tone's frequency within
+// tolerance, measured from the phase advance between the halves.
+func (d *DTMFDetector) window(p, h *halfResult) bool {
+	if h.key == 0 || p.key != h.key {
+		return false
+	}
+	var full [8]float64
+	for i := range 8 {
+		// X = G1 + e^{−jωM}·G2
+		re := p.gr[i] + d.rotC[i]*h.gr[i] - d.rotS[i]*h.gi[i]
+		im := p.gi[i] + d.rotC[i]*h.gi[i] + d.rotS[i]*h.gr[i]
+		full[i] = re*re + im*im
+	}
+	for _, lim := range [2][2]int{{0, h.r}, {4, h.c}} {
+		base, pk := lim[0], lim[1]
+		for i := base; i < base+4; i++ {
+			if i != pk && full[i]*dtmfRelPeak > full[pk] {
+				return false
+			}
+		}
+	}
+	for _, i := range [2]int{h.r, h.c} {
+		// z = G2·conj(G1)·e^{−jωM}; its angle is the frequency error times
+		// 2πM/fs.
+		zr := h.gr[i]*p.gr[i] + h.gi[i]*p.gi[i]
+		zi := h.gi[i]*p.gr[i] - h.gr[i]*p.gi[i]
+		re := zr*d.rotC[i] - zi*d.rotS[i]
+		im := zr*d.rotS[i] + zi*d.rotC[i]
+		m := math.Sqrt(re*re + im*im)
+		if re < d.cosTol[i]*m {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *DTMFDetector) track(idx int64, h *halfResult, emit func(DigitEvent)) {
+	var wkey byte
+	if idx > 0 {
+		p := &d.hist[(idx-1)%dtmfHist]
+		if d.window(p, h) {
+			wkey = h.key
+		}
+	}
+	if wkey != 0 && wkey == d.runKey {
+		d.runLen++
+	} else if wkey != 0 {
+		d.runKey, d.runLen, d.runFrom = wkey, 1, idx-1
+	} else {
+		d.runKey, d.runLen = 0, 0
+	}
+
+	if d.active {
+		if h.contKey == d.key {
+			d.lastGood = idx
+			d.misses = 0
+			d.refPow += h.pow[h.r] + h.pow[h.c]
+			d.refCount++
+		} else {
+			d.misses++
+			if d.misses >= dtmfOffHalves || (d.runLen >= dtmfOnWindows && d.runKey != d.key) {
+				d.finish(emit)
+			}
+		}
+	}
+	if !d.active && d.runLen >= dtmfOnWindows {
+		d.begin(idx)
+	}
+}
+
+// begin starts a digit from the current run. The start is refined by the
+// half before the run: a tone that fills a share f of it gives its filters
+// f² of a full half's power.
+func (d *DTMFDetector) begin(idx int64) {
+	d.active = true
+	d.key = d.runKey
+	d.misses = 0
+	d.lastGood = idx
+	d.refPow, d.refCount = 0, 0
+	r, c := d.hist[idx%dtmfHist].r, d.hist[idx%dtmfHist].c
+	first := d.runFrom
+	for j := d.runFrom; j <= idx; j++ {
+		hj := &d.hist[j%dtmfHist]
+		d.refPow += hj.pow[r] + hj.pow[c]
+		d.refCount++
+	}
+	d.start = first * dtmfM
+	if first > 0 && idx-first+1 < dtmfHist {
+		prev := &d.hist[(first-1)%dtmfHist]
+		if prev.ok {
+			d.start -= d.edge(prev, r, c)
+		}
+	}
+}
+
+// edge estimates how many samples of a partly filled half carry the tone.
+func (d *DTMFDetector) edge(h *halfResult, r, c int) int64 {
+	if d.refCount == 0 || d.refPow <= 0 {
+		return 0
+	}
+	f := math.Sqrt((h.pow[r] + h.pow[c]) / (d.refPow / float64(d.refCount)))
+	if f > 1 {
+		f = 1
+	}
+	if f < 0.15 {
+		return 0
+	}
+	return int64(f*dtmfM + 0.5)
+}
+
+func (d *DTMFDetector) finish(emit func(DigitEvent)) {
+	ev := DigitEvent{Key: d.key, Start: d.start, End: (d.lastGood + 1) * dtmfM}
+	next := d.lastGood + 1
+	if next < d.nh && d.nh-next <= dtmfHist-1 {
+		nh := &d.hist[next%dtmfHist]
+		if nh.ok {
+			r, c := d.hist[d.lastGood%dtmfHist].r, d.hist[d.lastGood%dtmfHist].c
+			ev.End += d.edge(nh, r, c)
+		}
+	}
+	d.active = false
+	d.misses = 0
+	if emit != nil {
+		emit(ev)
+	}
+}
