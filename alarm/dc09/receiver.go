@@ -1,0 +1,236 @@
+package dc09
+
+import (
+	"bufio"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Verdict is how a Receiver answers a message.
+type Verdict int
+
+const (
+	VerdictAck     Verdict = iota // ACK: accepted
+	VerdictNak                    // NAK with the receiver's clock
+	VerdictDuh                    // DUH: cannot process
+	VerdictSilence                // no answer at all (a receiver that lost it)
+)
+
+// Receiver is a small DC-09 receiver, the alarm receiving centre's side:
+// it listens on TCP and UDP, checks each frame (CRC, length, decryption,
+// timestamp window) and answers ACK, NAK or DUH. Tests use it as the ARC,
+// and it is an example of what an ARC expects.
+type Receiver struct {
+	// Key returns the AES key of an account; nil for accounts sending plain text.
+	Key func(account string) []byte
+	// Handle sees every valid message, NULL included, and decides the answer.
+	// nil acknowledges everything.
+	Handle func(m Message, from net.Addr) Verdict
+	// Past and Future bound the accepted timestamp: default 40 s and 20 s.
+	Past, Future time.Duration
+	// Now is the receiver's clock; nil is time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	lns    []net.Listener
+	pcs    []net.PacketConn
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+func (r *Receiver) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Receiver) log() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.Default()
+}
+
+// Answer checks one frame and returns the reply frame to send (nil: none).
+func (r *Receiver) Answer(frame []byte, from net.Addr) []byte {
+	now := r.now()
+	m, err := Parse(frame, r.Key)
+	var reply Message
+	switch {
+	case errors.Is(err, ErrNoKey), errors.Is(err, ErrDecrypt):
+		// Known frame, but we cannot read it: it will not get better by resending.
+		reply = Duh(m)
+	case err != nil:
+		// Damaged frame (CRC, length, format): a NAK makes the sender resend.
+		r.log().Debug("dc09 receiver: bad frame", "from", from, "err", err)
+		reply = Nak(now)
+	case m.Encrypted && m.Time.IsZero():
+		reply = Nak(now) // §5.4.9: encrypted messages must be stamped
+	case !m.Time.IsZero() && !InWindow(m.Time, now, def(r.Past, WindowPast), def(r.Future, WindowFuture)):
+		reply = Nak(now)
+	case m.ID != IDSIADCS && m.ID != IDADMCID && m.ID != IDNull:
+		reply = Duh(m)
+	default:
+		v := VerdictAck
+		if r.Handle != nil {
+			v = r.Handle(m, from)
+		}
+		switch v {
+		case VerdictSilence:
+			return nil
+		case VerdictNak:
+			reply = Nak(now)
+		case VerdictDuh:
+			reply = Duh(m)
+		default:
+			reply = Ack(m, now)
+		}
+	}
+	var key []byte
+	if reply.Encrypted && r.Key != nil {
+		key = r.Key(reply.Account)
+	}
+	if reply.Encrypted && len(key) == 0 {
+		reply.Encrypted, reply.Time = false, time.Time{}
+	}
+	out, err := Encode(nil, reply, key)
+	if err != nil {
+		r.log().Warn("dc09 receiver: cannot encode reply", "err", err)
+		return nil
+	}
+	return out
+}
+
+func def(d, v time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return v
+}
+
+// ServeTCP accepts connections on ln until Close; each connection carries
+// frames one after another (LF ... CR).
+func (r *Receiver) ServeTCP(ln net.Listener) error {
+	if !r.track(ln, nil) {
+		ln.Close()
+		return net.ErrClosed
+	}
+	defer r.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			c.Close()
+			return net.ErrClosed
+		}
+		if r.conns == nil {
+			r.conns = map[net.Conn]struct{}{}
+		}
+		r.conns[c] = struct{}{}
+		r.wg.Add(1)
+		r.mu.Unlock()
+		go r.serveConn(c)
+	}
+}
+
+func (r *Receiver) serveConn(c net.Conn) {
+	defer r.wg.Done()
+	defer func() {
+		r.mu.Lock()
+		delete(r.conns, c)
+		r.mu.Unlock()
+		c.Close()
+	}()
+	rd := bufio.NewReaderSize(c, 4096)
+	for {
+		line, err := rd.ReadSlice('\r')
+		if err != nil {
+			return
+		}
+		if out := r.Answer(trimToLF(line), c.RemoteAddr()); out != nil {
+			if _, err := c.Write(out); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// ServeUDP answers datagrams on pc until Close; one frame per datagram.
+func (r *Receiver) ServeUDP(pc net.PacketConn) error {
+	if !r.track(nil, pc) {
+		pc.Close()
+		return net.ErrClosed
+	}
+	defer r.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		if out := r.Answer(buf[:n], from); out != nil {
+			pc.WriteTo(out, from)
+		}
+	}
+}
+
+func (r *Receiver) track(ln net.Listener, pc net.PacketConn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	if ln != nil {
+		r.lns = append(r.lns, ln)
+	}
+	if pc != nil {
+		r.pcs = append(r.pcs, pc)
+	}
+	r.wg.Add(1)
+	return true
+}
+
+// Listen starts serving TCP and UDP on addr (port 0 picks a free port, the
+// same one for both when possible) and returns the bound address.
+func (r *Receiver) Listen(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	pc, err := net.ListenPacket("udp", ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return "", err
+	}
+	go r.ServeTCP(ln)
+	go r.ServeUDP(pc)
+	return ln.Addr().String(), nil
+}
+
+// Close stops every listener and connection and waits for their goroutines.
+func (r *Receiver) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	for _, ln := range r.lns {
+		ln.Close()
+	}
+	for _, pc := range r.pcs {
+		pc.Close()
+	}
+	for c := range r.conns {
+		c.Close()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	return nil
+}
