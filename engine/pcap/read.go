@@ -1,0 +1,324 @@
+// Package pcap reads and writes packet captures of calls: it reads classic
+// pcap and pcapng files holding one RTP stream of G.711 (with or without
+// RFC 4733 telephone events) back into PCM and digit events, and writes UDP
+// packets (a call's SIP and RTP) as a classic pcap that Wireshark opens.
+package pcap
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+)
+
+// Packet is one UDP datagram found in a capture.
+type Packet struct {
+	Time     time.Time
+	Src, Dst netip.AddrPort
+	Payload  []byte // aliases the capture data
+}
+
+// ErrTruncated is wrapped by errors about captures that end mid-record.
+var ErrTruncated = errors.New("truncated")
+
+// Link types (tcpdump.org/linktypes.html).
+const (
+	linkNull     = 0
+	linkEthernet = 1
+	linkRaw      = 101
+	linkSLL      = 113
+	linkIPv4     = 228
+	linkIPv6     = 229
+	linkSLL2     = 276
+)
+
+// IsCapture reports whether data starts like a pcap or pcapng file.
+func IsCapture(data []byte) bool {
+	if len(data) < 4 {
+		return false
+	}
+	switch binary.LittleEndian.Uint32(data) {
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a:
+		return true
+	}
+	return false
+}
+
+// ReadUDP returns the UDP datagrams of a pcap or pcapng capture, in file
+// order. Packets that are not UDP over IPv4/IPv6, IP fragments and records
+// cut short by the snap length are skipped; a file that ends inside a
+// record is an error.
+func ReadUDP(data []byte) ([]Packet, error) {
+	if len(data) < 4 {
+		return nil, fmt.Errorf("pcap: %d bytes, too short for a capture header: %w", len(data), ErrTruncated)
+	}
+	if binary.LittleEndian.Uint32(data) == 0x0a0d0d0a {
+		return readNG(data)
+	}
+	return readClassic(data)
+}
+
+func readClassic(data []byte) ([]Packet, error) {
+	if len(data) < 24 {
+		return nil, fmt.Errorf("pcap: %d bytes, global header needs 24: %w", len(data), ErrTruncated)
+	}
+	var bo binary.ByteOrder
+	nano := false
+	switch binary.LittleEndian.Uint32(data) {
+	case 0xa1b2c3d4:
+		bo = binary.LittleEndian
+	case 0xa1b23c4d:
+		bo, nano = binary.LittleEndian, true
+	case 0xd4c3b2a1:
+		bo = binary.BigEndian
+	case 0x4d3cb2a1:
+		bo, nano = binary.BigEndian, true
+	default:
+		return nil, fmt.Errorf("pcap: not a pcap or pcapng file (magic %#08x)", binary.LittleEndian.Uint32(data))
+	}
+	link := bo.Uint32(data[20:]) & 0xFFFF
+	var out []Packet
+	off := 24
+	for n := 1; off < len(data); n++ {
+		if len(data)-off < 16 {
+			return nil, fmt.Errorf("pcap: record %d at offset %d: header needs 16 bytes, %d left: %w", n, off, len(data)-off, ErrTruncated)
+		}
+		h := data[off : off+16]
+		sec, frac := bo.Uint32(h[0:]), bo.Uint32(h[4:])
+		incl, orig := bo.Uint32(h[8:]), bo.Uint32(h[12:])
+		if uint64(incl) > uint64(len(data)-off-16) {
+			return nil, fmt.Errorf("pcap: record %d at offset %d: says %d bytes, %d left: %w", n, off, incl, len(data)-off-16, ErrTruncated)
+		}
+		pkt := data[off+16 : off+16+int(incl)]
+		off += 16 + int(incl)
+		if incl < orig {
+			continue // cut by the snap length
+		}
+		ns := int64(frac) * 1000
+		if nano {
+			ns = int64(frac)
+		}
+		if p, ok := decodeLink(link, pkt); ok {
+			p.Time = time.Unix(int64(sec), ns).UTC()
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+type ngIface struct {
+	link    uint32
+	snap    uint32
+	tsUnits float64 // seconds per timestamp unit
+}
+
+func readNG(data []byte) ([]Packet, error) {
+	var out []Packet
+	var bo binary.ByteOrder = binary.LittleEndian
+	var ifaces []ngIface
+	off := 0
+	for n := 1; off < len(data); n++ {
+		if len(data)-off < 12 {
+			return nil, fmt.Errorf("pcapng: block %d at offset %d: header needs 12 bytes, %d left: %w", n, off, len(data)-off, ErrTruncated)
+		}
+		typ := bo.Uint32(data[off:])
+		if typ == 0x0a0d0d0a {
+			// Section header: its byte-order magic fixes the order of the
+			// whole section (pcapng §4.1).
+			switch binary.LittleEndian.Uint32(data[off+8:]) {
+			case 0x1a2b3c4d:
+				bo = binary.LittleEndian
+			case 0x4d3c2b1a:
+				bo = binary.BigEndian
+			default:
+				return nil, fmt.Errorf("pcapng: section header at offset %d: bad byte-order magic %#08x", off, binary.LittleEndian.Uint32(data[off+8:]))
+			}
+			ifaces = ifaces[:0]
+		}
+		blen := bo.Uint32(data[off+4:])
+		if blen < 12 || blen%4 != 0 {
+			return nil, fmt.Errorf("pcapng: block %d at offset %d: bad length %d", n, off, blen)
+		}
+		if uint64(blen) > uint64(len(data)-off) {
+			return nil, fmt.Errorf("pcapng: block %d at offset %d: says %d bytes, %d left: %w", n, off, blen, len(data)-off, ErrTruncated)
+		}
+		body := data[off+8 : off+int(blen)-4]
+		off += int(blen)
+		switch typ {
+		case 1: // interface description
+			if len(body) < 8 {
+				return nil, fmt.Errorf("pcapng: interface block %d too short (%d bytes)", n, len(body))
+			}
+			ifc := ngIface{link: uint32(bo.Uint16(body)), snap: bo.Uint32(body[4:]), tsUnits: 1e-6}
+			opts := body[8:]
+			for len(opts) >= 4 {
+				code, l := bo.Uint16(opts), int(bo.Uint16(opts[2:]))
+				if code == 0 || 4+l > len(opts) {
+					break
+				}
+				if code == 9 && l >= 1 { // if_tsresol
+					v := opts[4]
+					if v&0x80 != 0 {
+						ifc.tsUnits = math.Pow(2, -float64(v&0x7f))
+					} else {
+						ifc.tsUnits = math.Pow(10, -float64(v))
+					}
+				}
+				opts = opts[4+(l+3)&^3:]
+			}
+			ifaces = append(ifaces, ifc)
+		case 6, 3, 2: // enhanced, simple, obsolete packet blocks
+			var ifID int
+			var ts uint64
+			var pkt []byte
+			var orig uint32
+			switch typ {
+			case 6, 2:
+				if len(body) < 20 {
+					return nil, fmt.Errorf("pcapng: packet block %d too short (%d bytes)", n, len(body))
+				}
+				if typ == 6 {
+					ifID = int(bo.Uint32(body))
+				} else {
+					ifID = int(bo.Uint16(body))
+				}
+				ts = uint64(bo.Uint32(body[4:]))<<32 | uint64(bo.Uint32(body[8:]))
+				capLen := bo.Uint32(body[12:])
+				orig = bo.Uint32(body[16:])
+				if uint64(capLen) > uint64(len(body)-20) {
+					return nil, fmt.Errorf("pcapng: packet block %d says %d captured bytes, %d in block: %w", n, capLen, len(body)-20, ErrTruncated)
+				}
+				pkt = body[20 : 20+capLen]
+			case 3:
+				if len(body) < 4 || len(ifaces) == 0 {
+					return nil, fmt.Errorf("pcapng: simple packet block %d without interface or too short", n)
+				}
+				orig = bo.Uint32(body)
+				capLen := min(uint64(orig), uint64(len(body)-4))
+				if s := ifaces[0].snap; s != 0 && uint64(s) < capLen {
+					capLen = uint64(s)
+				}
+				pkt = body[4 : 4+capLen]
+			}
+			if ifID >= len(ifaces) {
+				return nil, fmt.Errorf("pcapng: packet block %d names interface %d, %d described", n, ifID, len(ifaces))
+			}
+			if uint64(len(pkt)) < uint64(orig) {
+				continue
+			}
+			if p, ok := decodeLink(ifaces[ifID].link, pkt); ok {
+				secs := float64(ts) * ifaces[ifID].tsUnits
+				p.Time = time.Unix(0, 0).Add(time.Duration(secs * 1e9)).UTC()
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// decodeLink strips the link header and decodes IP and UDP.
+func decodeLink(link uint32, b []byte) (Packet, bool) {
+	var etype uint16
+	switch link {
+	case linkEthernet:
+		if len(b) < 14 {
+			return Packet{}, false
+		}
+		etype = binary.BigEndian.Uint16(b[12:])
+		b = b[14:]
+		for (etype == 0x8100 || etype == 0x88a8) && len(b) >= 4 { // VLAN tags
+			etype = binary.BigEndian.Uint16(b[2:])
+			b = b[4:]
+		}
+	case linkNull:
+		if len(b) < 4 {
+			return Packet{}, false
+		}
+		b = b[4:]
+	case linkRaw, linkIPv4, linkIPv6:
+	case linkSLL:
+		if len(b) < 16 {
+			return Packet{}, false
+		}
+		etype = binary.BigEndian.Uint16(b[14:])
+		b = b[16:]
+	case linkSLL2:
+		if len(b) < 20 {
+			return Packet{}, false
+		}
+		etype = binary.BigEndian.Uint16(b[0:])
+		b = b[20:]
+	default:
+		return Packet{}, false
+	}
+	if etype != 0 && etype != 0x0800 && etype != 0x86dd {
+		return Packet{}, false
+	}
+	return decodeIP(b)
+}
+
+func decodeIP(b []byte) (Packet, bool) {
+	if len(b) < 1 {
+		return Packet{}, false
+	}
+	var src, dst netip.Addr
+	switch b[0] >> 4 {
+	case 4:
+		if len(b) < 20 {
+			return Packet{}, false
+		}
+		ihl := int(b[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(b[2:]))
+		if ihl < 20 || total < ihl || total > len(b) || b[9] != 17 {
+			return Packet{}, false
+		}
+		if binary.BigEndian.Uint16(b[6:])&0x3fff != 0 { // MF flag or offset: a fragment
+			return Packet{}, false
+		}
+		src = netip.AddrFrom4([4]byte(b[12:16]))
+		dst = netip.AddrFrom4([4]byte(b[16:20]))
+		b = b[ihl:total]
+	case 6:
+		if len(b) < 40 {
+			return Packet{}, false
+		}
+		plen := int(binary.BigEndian.Uint16(b[4:]))
+		next := b[6]
+		src = netip.AddrFrom16([16]byte(b[8:24]))
+		dst = netip.AddrFrom16([16]byte(b[24:40]))
+		if 40+plen > len(b) {
+			return Packet{}, false
+		}
+		b = b[40 : 40+plen]
+		for next == 0 || next == 43 || next == 60 { // hop-by-hop, routing, destination options
+			if len(b) < 8 {
+				return Packet{}, false
+			}
+			l := 8 + int(b[1])*8
+			if l > len(b) {
+				return Packet{}, false
+			}
+			next = b[0]
+			b = b[l:]
+		}
+		if next != 17 {
+			return Packet{}, false
+		}
+	default:
+		return Packet{}, false
+	}
+	if len(b) < 8 {
+		return Packet{}, false
+	}
+	ulen := int(binary.BigEndian.Uint16(b[4:]))
+	if ulen < 8 || ulen > len(b) {
+		return Packet{}, false
+	}
+	return Packet{
+		Src:     netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:])),
+		Dst:     netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:])),
+		Payload: b[8:ulen],
+	}, true
+}
