@@ -1,0 +1,212 @@
+package media
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// RFC 4733 §3.2 event codes 0-15 are the DTMF keys.
+const dtmfKeys = "0123456789*#ABCD"
+
+func eventKey(code uint8) (byte, bool) {
+	if int(code) < len(dtmfKeys) {
+		return dtmfKeys[code], true
+	}
+	return 0, false
+}
+
+func keyEvent(key byte) (uint8, error) {
+	if key >= 'a' && key <= 'd' {
+		key -= 'a' - 'A'
+	}
+	for i := range len(dtmfKeys) {
+		if dtmfKeys[i] == key {
+			return uint8(i), nil
+		}
+	}
+	return 0, fmt.Errorf("media: DTMF key %q is not one of %s", key, dtmfKeys)
+}
+
+// eventBlock is one telephone-event payload (RFC 4733 §2.3).
+type eventBlock struct {
+	code     uint8
+	end      bool
+	volume   uint8 // -dBm0, 0-63
+	duration uint16
+}
+
+func parseEventBlock(b []byte) (eventBlock, bool) {
+	if len(b) < 4 {
+		return eventBlock{}, false
+	}
+	return eventBlock{
+		code:     b[0],
+		end:      b[1]&0x80 != 0,
+		volume:   b[1] & 0x3f,
+		duration: binary.BigEndian.Uint16(b[2:4]),
+	}, true
+}
+
+func (e eventBlock) put(b []byte) {
+	b[0] = e.code
+	b[1] = e.volume & 0x3f
+	if e.end {
+		b[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(b[2:4], e.duration)
+}
+
+// eventReceiver turns telephone-event packets into key presses (RFC 4733
+// §2.5.2): the RTP timestamp identifies an event, updates lengthen it, the
+// first packet with the E bit ends it, repeated end packets are ignored, and
+// an event whose end packets were all lost ends when the next event starts or
+// when it has not been updated for a while.
+type eventReceiver struct {
+	active  bool   // an event is in progress or just ended
+	ended   bool   // its end was reported
+	ts      uint32 // RTP timestamp of the event (its start)
+	code    uint8
+	dur     uint32 // samples, segments of long events added up
+	segBase uint32 // duration of earlier segments (§2.5.1.3)
+	segTS   uint32 // timestamp of the current segment
+	volume  uint8
+	idle    int // frames read since the last packet of an unended event
+}
+
+// digit is a finished key press in RTP time: ts is its start, dur its length.
+type digit struct {
+	key     byte
+	ts, dur uint32
+}
+
+// handle processes one event payload with RTP timestamp ts and returns the
+// key presses it completes (at most two: a previous event whose end packets
+// were lost, and this one).
+func (r *eventReceiver) handle(ts uint32, payload []byte, out *[2]digit) int {
+	n := 0
+	e, ok := parseEventBlock(payload)
+	if !ok {
+		return 0
+	}
+	if _, ok := eventKey(e.code); !ok {
+		return 0 // not DTMF (flash, tones): ignored
+	}
+	r.idle = 0
+	if r.active && (ts == r.segTS) {
+		// Update or (repeated) end of the current segment.
+		if r.ended {
+			return 0
+		}
+		if d := r.segBase + uint32(e.duration); d > r.dur {
+			r.dur = d
+		}
+		r.volume = e.volume
+		if e.end {
+			r.ended = true
+			out[n] = r.digit()
+			n++
+		}
+		return n
+	}
+	if r.active && !r.ended && e.code == r.code && ts-r.segTS == r.dur-r.segBase && r.dur-r.segBase >= 0xffff-320 {
+		// Next segment of a long event (§2.5.1.3): same key, timestamp
+		// where the previous segment's maximal duration ended.
+		r.segBase = r.dur
+		r.segTS = ts
+		if d := r.segBase + uint32(e.duration); d > r.dur {
+			r.dur = d
+		}
+		if e.end {
+			r.ended = true
+			out[n] = r.digit()
+			n++
+		}
+		return n
+	}
+	if r.active && int32(ts-r.segTS) < 0 {
+		return 0 // a stale packet of an older event
+	}
+	if r.active && !r.ended {
+		// A new event while the previous one never ended: its end packets
+		// were lost; it ends with the duration last heard.
+		out[n] = r.digit()
+		n++
+	}
+	*r = eventReceiver{active: true, ts: ts, segTS: ts, code: e.code, dur: uint32(e.duration), volume: e.volume}
+	if e.end {
+		r.ended = true
+		out[n] = r.digit()
+		n++
+	}
+	return n
+}
+
+// tick is called once per frame read; an unended event that has had no
+// packet for 200 ms (ten update intervals) is ended with what was heard.
+func (r *eventReceiver) tick(out *[2]digit) int {
+	if !r.active || r.ended {
+		return 0
+	}
+	r.idle++
+	if r.idle < 10 {
+		return 0
+	}
+	r.ended = true
+	out[0] = r.digit()
+	return 1
+}
+
+func (r *eventReceiver) digit() digit {
+	k, _ := eventKey(r.code)
+	return digit{key: k, ts: r.ts, dur: r.dur}
+}
+
+// eventSender plays queued key presses, one frame at a time, as RFC 4733
+// packets (§2.5.1: a start packet with the marker bit, updates every frame
+// with the duration so far, the end packet sent three times) or in-band.
+type eventSender struct {
+	queue [16]struct {
+		code uint8
+		dur  uint32
+	}
+	head, n int
+
+	active  bool
+	code    uint8
+	dur     uint32 // samples
+	ts      uint32 // RTP timestamp of the event start
+	elapsed uint32
+	ends    int    // end packets sent
+	gap     uint32 // silence samples still owed after the event
+	sent    uint64
+}
+
+func (s *eventSender) push(code uint8, dur uint32) error {
+	if s.n == len(s.queue) {
+		return fmt.Errorf("media: %d DTMF digits already queued", s.n)
+	}
+	s.queue[(s.head+s.n)%len(s.queue)] = struct {
+		code uint8
+		dur  uint32
+	}{code, dur}
+	s.n++
+	return nil
+}
+
+func (s *eventSender) pending() bool { return s.active || s.n > 0 || s.gap > 0 }
+
+// startNext begins the next queued digit at timestamp ts when the sender is
+// idle, reporting whether an event is in progress.
+func (s *eventSender) startNext(ts uint32) bool {
+	if s.active {
+		return true
+	}
+	if s.gap > 0 || s.n == 0 {
+		return false
+	}
+	q := s.queue[s.head]
+	s.head = (s.head + 1) % len(s.queue)
+	s.n--
+	s.active, s.code, s.dur, s.ts, s.elapsed, s.ends = true, q.code, q.dur, ts, 0, 0
+	return true
+}

@@ -1,0 +1,135 @@
+package media
+
+// BufferMode picks how the jitter buffer plays out and conceals.
+type BufferMode uint8
+
+// Buffer modes.
+const (
+	// Voice: 40 ms fixed delay; a lost frame repeats the last one once,
+	// attenuated by 6 dB, then silence, so a tone is never extended by more
+	// than one frame.
+	Voice BufferMode = iota
+	// Data: 60 ms fixed delay for alarm calls (DTMF and FSK signalling);
+	// a lost frame is silence, never a repeat, so no tone or bit is invented.
+	Data
+)
+
+// ringSize is the jitter buffer length in samples (512 ms); a power of two
+// so that RTP timestamps index it directly across their wrap.
+const (
+	ringSize = 4096
+	ringMask = ringSize - 1
+)
+
+// jitterBuffer holds G.711 code words by RTP timestamp and hands them out at
+// a fixed delay behind the first packet. Reordered packets fall into their
+// place; late ones are dropped. It works in samples, so packets of any ptime
+// mix freely.
+type jitterBuffer struct {
+	data  [ringSize]byte
+	stamp [ringSize]uint32 // RTP timestamp of the sample in data; a mismatch means missing
+
+	started  bool
+	playTS   uint32 // timestamp of the next sample to hand out
+	origin   uint32 // timestamp the buffer (re)started on; before it is pre-roll
+	delay    uint32 // samples
+	lateRun  int    // consecutive late packets
+	late     uint64
+	dups     uint64
+	resyncs  uint64
+	received uint64 // samples stored
+}
+
+func (j *jitterBuffer) reset(ts uint32) {
+	j.started = true
+	j.playTS = ts - j.delay
+	j.origin = ts
+	j.lateRun = 0
+	// Stamp every slot with a timestamp one ring behind the window, so no
+	// slot matches a timestamp we will ask for.
+	for i := range uint32(ringSize) {
+		t := j.playTS + i
+		j.stamp[t&ringMask] = t - ringSize
+	}
+}
+
+// put stores the code words of one packet whose first sample has timestamp
+// ts. marker is the RTP marker bit (start of a talkspurt).
+func (j *jitterBuffer) put(ts uint32, payload []byte, marker bool) {
+	n := len(payload)
+	if n == 0 || n > ringSize/2 {
+		return
+	}
+	if !j.started {
+		j.reset(ts)
+	}
+	d := int32(ts - j.playTS)
+	switch {
+	case d < 0:
+		j.late++
+		j.lateRun++
+		// A sender whose clock runs slow, or a new talkspurt after a jump
+		// backwards, keeps landing late: re-centre instead of dropping all.
+		if j.lateRun < 3 && !marker {
+			return
+		}
+		j.resyncs++
+		j.reset(ts)
+	case int(d)+n > ringSize-int(j.delay):
+		// Too far ahead (timestamp jump, new stream): re-centre on it.
+		j.resyncs++
+		j.reset(ts)
+	default:
+		j.lateRun = 0
+	}
+	for k := range uint32(n) {
+		t := ts + k
+		i := t & ringMask
+		if j.stamp[i] == t {
+			j.dups++
+			return
+		}
+		j.data[i] = payload[k]
+		j.stamp[i] = t
+	}
+	j.received += uint64(n)
+}
+
+// get fills dst with the next len(dst) code words, writing silence where a
+// sample is missing, and says how many samples were present.
+func (j *jitterBuffer) get(dst []byte, silence byte) (present int) {
+	if !j.started {
+		for i := range dst {
+			dst[i] = silence
+		}
+		return 0
+	}
+	for k := range dst {
+		t := j.playTS + uint32(k)
+		i := t & ringMask
+		if j.stamp[i] == t {
+			dst[k] = j.data[i]
+			present++
+		} else {
+			dst[k] = silence
+		}
+	}
+	j.playTS += uint32(len(dst))
+	return present
+}
+
+// depth is how many samples ahead of playout are buffered (the highest
+// stored timestamp minus playout), for tests and stats.
+func (j *jitterBuffer) depth() int {
+	if !j.started {
+		return 0
+	}
+	last := -1
+	for k := range ringSize - int(j.delay) {
+		t := j.playTS + uint32(k)
+		if j.stamp[t&ringMask] == t {
+			last = k
+		}
+	}
+	return last + 1
+}
