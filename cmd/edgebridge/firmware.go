@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/edgebridge/edgebridge/firmware"
+)
+
+func init() {
+	register("firmware", "build, sign, verify and install signed A/B firmware images", runFirmware)
+}
+
+const firmwareUsage = `usage: edgebridge firmware <command> [flags]
+
+commands:
+  keygen   --out PREFIX                      write PREFIX.key (secret) and PREFIX.pub
+  build    --arch arm|arm64|amd64 --key KEY --out FILE [--bin PATH] [--version V]
+  sign     --key KEY --in FILE --out FILE
+  verify   --pub PUB --in FILE [--arch A]
+  apply    --root DIR [--pub PUB] --in FILE [--arch A]
+  status   --root DIR
+  boot     --root DIR                        the start-up step: count, roll back, print slot
+  confirm  --root DIR
+  rollback --root DIR
+`
+
+func runFirmware(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, firmwareUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("firmware "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		arch    = fs.String("arch", "", "GOARCH of the image: arm (ARMv7), arm64 or amd64")
+		keyPath = fs.String("key", "", "private key file (from keygen)")
+		pubPath = fs.String("pub", "", "public key file; default ROOT/trusted.pub")
+		in      = fs.String("in", "", "image file to read")
+		out     = fs.String("out", "", "file to write")
+		root    = fs.String("root", "", "firmware root folder holding the slots")
+		bin     = fs.String("bin", "", "build: package this binary instead of compiling one")
+		ver     = fs.String("version", version, "build: version recorded in the manifest")
+	)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	need := func(names ...string) bool {
+		vals := map[string]string{"arch": *arch, "key": *keyPath, "in": *in, "out": *out, "root": *root, "pub": *pubPath}
+		for _, n := range names {
+			if vals[n] == "" {
+				fmt.Fprintf(stderr, "firmware %s: --%s is required\n", sub, n)
+				return false
+			}
+		}
+		return true
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "firmware %s: %s\n", sub, strings.TrimPrefix(err.Error(), "firmware: "))
+		return 1
+	}
+	slots := func() (*firmware.Slots, error) {
+		s := &firmware.Slots{Root: *root, Arch: *arch}
+		p := *pubPath
+		if p == "" {
+			p = filepath.Join(*root, "trusted.pub")
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("no trusted public key (give --pub or put one in %s): %w", filepath.Join(*root, "trusted.pub"), err)
+		}
+		if s.Pub, err = firmware.ParsePublicKey(b); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	switch sub {
+	case "keygen":
+		if !need("out") {
+			return 2
+		}
+		priv, pub, err := firmware.GenerateKey()
+		if err != nil {
+			return fail(err)
+		}
+		if err := os.WriteFile(*out+".key", priv, 0o600); err != nil {
+			return fail(err)
+		}
+		if err := os.WriteFile(*out+".pub", pub, 0o644); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "wrote %s.key (keep it secret) and %s.pub (put it on devices as ROOT/trusted.pub)\n", *out, *out)
+		return 0
+	case "build":
+		if !need("arch", "key", "out") {
+			return 2
+		}
+		key, err := readPrivateKey(*keyPath)
+		if err != nil {
+			return fail(err)
+		}
+		binary := *bin
+		if binary == "" {
+			tmp, err := os.MkdirTemp("", "edgebridge-build-")
+			if err != nil {
+				return fail(err)
+			}
+			defer os.RemoveAll(tmp)
+			binary = filepath.Join(tmp, "edgebridge")
+			if err := goBuild(binary, *arch, *ver, stderr); err != nil {
+				return fail(err)
+			}
+		}
+		data, err := os.ReadFile(binary)
+		if err != nil {
+			return fail(err)
+		}
+		var buf bytes.Buffer
+		m, err := firmware.Build(&buf, *ver, *arch, time.Now(), []firmware.Input{
+			{Name: firmware.BinaryName, Mode: 0o755, Data: data},
+			{Name: "edgebridge.service", Mode: 0o644, Data: firmware.SystemdUnit},
+			{Name: "edgebridge.init", Mode: 0o755, Data: firmware.ProcdInit},
+		}, key)
+		if err != nil {
+			return fail(err)
+		}
+		if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "wrote %s: version %s arch %s, %d bytes, payload sha256 %s, signed\n", *out, m.Version, m.Arch, buf.Len(), m.PayloadSHA256)
+		return 0
+	case "sign":
+		if !need("key", "in", "out") {
+			return 2
+		}
+		key, err := readPrivateKey(*keyPath)
+		if err != nil {
+			return fail(err)
+		}
+		f, err := os.Open(*in)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		var buf bytes.Buffer
+		if err := firmware.Sign(&buf, f, st.Size(), key); err != nil {
+			return fail(err)
+		}
+		if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "signed %s -> %s\n", *in, *out)
+		return 0
+	case "verify":
+		if !need("pub", "in") {
+			return 2
+		}
+		b, err := os.ReadFile(*pubPath)
+		if err != nil {
+			return fail(err)
+		}
+		pub, err := firmware.ParsePublicKey(b)
+		if err != nil {
+			return fail(err)
+		}
+		img, err := firmware.VerifyFile(*in, pub, *arch)
+		if err != nil {
+			return fail(err)
+		}
+		m := img.Manifest
+		fmt.Fprintf(stdout, "ok %s: version %s arch %s created %s, %d files, signature good\n", *in, m.Version, m.Arch, m.Created.Format(time.RFC3339), len(m.Files))
+		return 0
+	case "apply":
+		if !need("root", "in") {
+			return 2
+		}
+		s, err := slots()
+		if err != nil {
+			return fail(err)
+		}
+		m, err := s.Apply(*in, func(p firmware.Progress) { printProgress(stdout, p) })
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "installed %s (%s); it starts on trial at the next start and must confirm itself healthy\n", m.Version, m.Arch)
+		return 0
+	case "status", "boot", "confirm", "rollback":
+		if !need("root") {
+			return 2
+		}
+		s := &firmware.Slots{Root: *root, Arch: *arch}
+		switch sub {
+		case "boot":
+			d, err := s.Boot()
+			if err != nil {
+				return fail(err)
+			}
+			return printJSON(stdout, d)
+		case "confirm":
+			if err := s.Confirm(); err != nil {
+				return fail(err)
+			}
+			fmt.Fprintln(stdout, "confirmed")
+			return 0
+		case "rollback":
+			m, err := s.Rollback()
+			if err != nil {
+				return fail(err)
+			}
+			fmt.Fprintf(stdout, "next start runs %s\n", m.Version)
+			return 0
+		}
+		st, err := s.Status()
+		if err != nil {
+			return fail(err)
+		}
+		return printJSON(stdout, st)
+	}
+	fmt.Fprintf(stderr, "firmware: unknown command %q\n\n%s", sub, firmwareUsage)
+	return 2
+}
+
+func printProgress(w io.Writer, p firmware.Progress) {
+	if p.Total > 0 {
+		fmt.Fprintf(w, "%-6s %3d%% (%d/%d)\n", p.Step, p.Done*100/p.Total, p.Done, p.Total)
+	} else {
+		fmt.Fprintf(w, "%s\n", p.Step)
+	}
+}
+
+func printJSON(w io.Writer, v any) int {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	if err := e.Encode(v); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func readPrivateKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return firmware.ParsePrivateKey(b)
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// goBuild compiles this module's edgebridge for linux/arch, static: the
+// same flags as `make arm`/`make arm64`.
+func goBuild(out, arch, ver string, stderr io.Writer) error {
+	if _, err := os.Stat("go.mod"); err != nil {
+		return errors.New("build compiles the source in the current folder (the edgebridge module root); run it there or pass --bin")
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+ver, "-o", out, "./cmd/edgebridge")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	if arch == "arm" {
+		cmd.Env = append(cmd.Env, "GOARM=7")
+	}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build for %s: %w", arch, err)
+	}
+	return nil
+}
