@@ -1,17 +1,21 @@
 package media
 
-// decode and encode are the only G.711 entry points of this package; they
-// call the batch functions of dsp.
-// TODO(media): wire to dsp as soon as its G.711 batch functions land.
+import "github.com/edgebridge/edgebridge/dsp"
+
+// decode and encode are the only G.711 entry points of this package; the
+// companding itself is dsp's.
 func (c Codec) decode(dst []int16, src []byte) {
-	for i := range src {
-		dst[i] = 0
+	if c == PCMA {
+		dsp.AlawDecode(dst, src)
+	} else {
+		dsp.UlawDecode(dst, src)
 	}
 }
 
 func (c Codec) encode(dst []byte, src []int16) {
-	s := c.silence()
-	for i := range src {
-		dst[i] = s
+	if c == PCMA {
+		dsp.AlawEncode(dst, src)
+	} else {
+		dsp.UlawEncode(dst, src)
 	}
 }

@@ -316,7 +316,7 @@ func (s *Session) Stats() Stats {
 	}
 	s.mu.Unlock()
 	s.sendMu.Lock()
-	st.PacketsSent, st.OctetsSent, st.DigitsSent = s.txPackets, s.txOctets, s.evTx.sent
+	st.PacketsSent, st.OctetsSent, st.DigitsSent = s.txPackets, s.txOctets, s.evTx.sent+s.inbandSent
 	s.sendMu.Unlock()
 	return st
 }

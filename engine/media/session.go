@@ -127,35 +127,37 @@ type Session struct {
 	last       [maxFrame]int16
 	lastN      int
 	concealRun int
-	detector   inbandDetector
+	detector   *dsp.DTMFDetector
+	emitInband func(dsp.DigitEvent) // bound once: no closure per frame
 
 	// sendMu guards the send side: WriteFrame, SendDigit and SRTP out.
-	sendMu    sync.Mutex
-	ssrc      uint32
-	seq       uint16
-	txTS      uint32
-	txFirst   bool
-	srtpOut   *srtp.Context
-	keyOut    []byte
-	txBuf     [1500]byte
-	txEnc     [1500]byte
-	txCode    [maxFrame]byte
-	txPCM     [maxFrame]int16
-	txHdr     rtp.Header
-	evTx      eventSender
-	txPackets uint64
-	txOctets  uint64
-	txLastTS  uint32
-	txLastAt  time.Time
-	txDrops   uint64
-	txErrors  uint64
-	generator toneGenerator
-	dirTx     sdp.Direction
-	remoteTx  netip.AddrPort
-	eventsTx  bool
-	eventPTTx uint8
-	ptTx      uint8
-	codecTx   Codec
+	sendMu     sync.Mutex
+	ssrc       uint32
+	seq        uint16
+	txTS       uint32
+	txFirst    bool
+	srtpOut    *srtp.Context
+	keyOut     []byte
+	txBuf      [1500]byte
+	txEnc      [1500]byte
+	txCode     [maxFrame]byte
+	txPCM      [maxFrame]int16
+	txHdr      rtp.Header
+	evTx       eventSender
+	txPackets  uint64
+	txOctets   uint64
+	txLastTS   uint32
+	txLastAt   time.Time
+	txDrops    uint64
+	txErrors   uint64
+	inbandSent uint64
+	generator  *dsp.DTMFGenerator // in-band digits when the leg has no telephone-event
+	dirTx      sdp.Direction
+	remoteTx   netip.AddrPort
+	eventsTx   bool
+	eventPTTx  uint8
+	ptTx       uint8
+	codecTx    Codec
 
 	// rtcp goroutine only
 	srtcpOut *srtp.Context
@@ -220,8 +222,15 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	if cfg.Mode == Data {
 		s.jb.delay = 480
 	}
-	s.detector = newInbandDetector()
-	s.generator = newToneGenerator()
+	if cfg.InBandDTMF {
+		s.detector = dsp.NewDTMFDetector(dsp.DTMFConfig{})
+		s.emitInband = func(ev dsp.DigitEvent) {
+			s.mu.Lock()
+			s.emit(ev)
+			s.mu.Unlock()
+		}
+	}
+	s.generator = dsp.NewDTMFGenerator(dsp.DefaultDTMFGen())
 	return s, nil
 }
 
@@ -528,8 +537,10 @@ func (s *Session) ReadFrame(pcm []int16) error {
 	s.mu.Lock()
 	s.frameLocked(pcm)
 	s.mu.Unlock()
-	if s.cfg.InBandDTMF && s.detector != nil {
-		s.detector.process(pcm, s)
+	if s.detector != nil {
+		// The detector counts the samples it is fed, which are exactly
+		// those ReadFrame handed out: its times are ReadFrame sample time.
+		s.detector.Process(pcm, s.emitInband)
 	}
 	return nil
 }
@@ -611,17 +622,15 @@ func (s *Session) WriteFrame(pcm []int16) error {
 	defer s.sendMu.Unlock()
 	ts := s.txTS
 	s.txTS += uint32(n)
-	if s.evTx.startNext(ts) {
-		if s.eventsTx {
-			return s.sendEventFrame(uint32(n))
-		}
-		pcm = s.inbandFrame(n)
-	} else if s.evTx.gap > 0 {
+	switch {
+	case s.evTx.startNext(ts):
+		return s.sendEventFrame(uint32(n))
+	case s.evTx.gap > 0:
 		s.evTx.gap -= min(s.evTx.gap, uint32(n))
-		if !s.eventsTx {
-			clear(s.txPCM[:n])
-			pcm = s.txPCM[:n]
-		}
+	case s.generator.Busy():
+		// In-band digit or its pause replaces the caller's audio.
+		s.generator.Generate(s.txPCM[:n])
+		pcm = s.txPCM[:n]
 	}
 	s.codecTx.encode(s.txCode[:n], pcm)
 	return s.sendRTP(s.ptTx, s.txFirst, ts, s.txCode[:n])
@@ -656,25 +665,6 @@ func (s *Session) sendEventFrame(n uint32) error {
 		e.active = false
 	}
 	return s.sendRTP(s.eventPTTx, false, e.ts, b[:])
-}
-
-// inbandFrame renders the current digit's tone into txPCM (dsp generator),
-// followed by silence once the digit is over.
-func (s *Session) inbandFrame(n int) []int16 {
-	e := &s.evTx
-	out := s.txPCM[:n]
-	tone := int(min(uint32(n), e.dur-e.elapsed))
-	key := dtmfKeys[e.code]
-	s.generator.tone(key, out[:tone], int64(e.elapsed))
-	clear(out[tone:])
-	e.elapsed += uint32(tone)
-	if e.elapsed >= e.dur {
-		e.active = false
-		e.sent++
-		e.gap = interDigitGap(e.dur)
-		e.gap -= min(e.gap, uint32(n-tone))
-	}
-	return out
 }
 
 // sendRTP builds, protects and sends one packet. Called with sendMu.
@@ -734,6 +724,14 @@ func (s *Session) SendDigit(key byte, durationMs int) error {
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
+	if !s.eventsTx {
+		gap := int(interDigitGap(uint32(durationMs*dsp.SampleRate/1000))) * 1000 / dsp.SampleRate
+		if err := s.generator.QueueKey(key, durationMs, gap); err != nil {
+			return err
+		}
+		s.inbandSent++
+		return nil
+	}
 	return s.evTx.push(code, uint32(durationMs*dsp.SampleRate/1000))
 }
 
@@ -741,5 +739,5 @@ func (s *Session) SendDigit(key byte, durationMs int) error {
 func (s *Session) DigitsPending() bool {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	return s.evTx.pending()
+	return s.evTx.pending() || s.generator.Busy()
 }
