@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/engine/media"
+	"github.com/edgebridge/edgebridge/engine/sdp"
+)
+
+// Session is the call's media: an RTP session that is an alarm Channel
+// (ReadFrame, WriteFrame, Digits, SendDigit, Hangup). Nil before Answer on
+// an inbound call, and for calls the engine bridges without touching media.
+func (c *Call) Session() *media.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess
+}
+
+func (e *Engine) mediaIP() netip.Addr {
+	if a, err := netip.ParseAddr(e.host); err == nil {
+		return a
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+// newSession binds an RTP session for c. Its end (Hangup from the Channel
+// side, or RTP timeout) ends the call with a BYE.
+func (e *Engine) newSession(c *Call) (*media.Session, error) {
+	timeout := c.opts.RTPTimeout
+	if timeout == 0 {
+		timeout = e.rtpTimeout
+	}
+	mode := media.Voice
+	if c.opts.DataMode {
+		mode = media.Data
+	}
+	return media.NewSession(media.SessionConfig{
+		Pool:       e.ports,
+		LocalIP:    e.mediaIP(),
+		Mode:       mode,
+		InBandDTMF: c.opts.DTMF == "inaudio",
+		RTPTimeout: timeout,
+		Logger:     e.log.With("call", c.ID),
+		OnEnd: func(reason error) {
+			cause := CauseNormal
+			if errors.Is(reason, media.ErrRTPTimeout) {
+				cause = CauseRTPTimeout
+			}
+			// Not inline: the session may call OnEnd from its own goroutine,
+			// and ending the call closes (and waits for) the session.
+			go c.end(cause, true)
+		},
+	})
+}
+
+func (e *Engine) caps(c *Call, sess *media.Session) sdp.Capabilities {
+	cp := sdp.Capabilities{
+		Addr:           e.mediaIP(),
+		Port:           int(sess.LocalAddr().Port()),
+		Codecs:         c.opts.Codecs,
+		TelephoneEvent: c.opts.DTMF != "inaudio",
+		SRTP:           sdp.SRTPOptional,
+	}
+	if c.local != nil {
+		// RFC 3264 §8: same o= session id, version one up for a new answer.
+		cp.SessionID = c.local.Origin.SessionID
+		cp.Version = c.local.Origin.SessVersion + 1
+	}
+	return cp
+}
+
+// Answer accepts an inbound call: it answers the SDP offer (PCMA, PCMU and
+// telephone-event; anything else gets 488), starts the RTP session, sends
+// 200 OK and waits for the ACK. After it returns Session is the Channel.
+func (c *Call) Answer() error {
+	if c.sdlg == nil {
+		return errors.New("engine: Answer on an outbound leg")
+	}
+	select {
+	case <-c.done:
+		return fmt.Errorf("engine: call already ended (%s)", c.Cause())
+	default:
+	}
+	e := c.e
+	sess, err := e.newSession(c)
+	if err != nil {
+		c.reject(503, "Service Unavailable", "no RTP port: "+err.Error())
+		return err
+	}
+	cp := e.caps(c, sess)
+	var body []byte
+	if c.offer != nil {
+		ans, neg, err := sdp.Answer(c.offer, cp)
+		if err != nil {
+			sess.Close()
+			res := e.newResponse(c.req, 488, "Not Acceptable Here", nil)
+			res.AppendHeader(sip.NewHeader("Warning", `304 edgebridge "`+err.Error()+`"`))
+			res.AppendHeader(reasonHeader(488, "media not acceptable"))
+			_ = c.sdlg.WriteResponse(res)
+			c.finish(CauseRejected, "488")
+			return err
+		}
+		if err := sess.Apply(neg); err != nil {
+			sess.Close()
+			c.reject(500, "Server Internal Error", err.Error())
+			return err
+		}
+		c.local, c.neg = ans, neg
+		if err := sess.Start(); err != nil {
+			sess.Close()
+			c.reject(500, "Server Internal Error", err.Error())
+			return err
+		}
+	} else {
+		// No offer in the INVITE: ours goes in the 200, the answer in the ACK
+		// (RFC 3261 §13.2.1); media starts in lateAnswer.
+		off, err := sdp.Offer(cp)
+		if err != nil {
+			sess.Close()
+			c.reject(500, "Server Internal Error", err.Error())
+			return err
+		}
+		c.local = off
+	}
+	body = c.local.Marshal()
+	c.mu.Lock()
+	c.sess = sess
+	c.answered = time.Now()
+	c.mu.Unlock()
+
+	res := e.newResponse(c.req, 200, "OK", body)
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	for _, h := range c.timerHeaders() {
+		res.AppendHeader(h)
+	}
+	e.recordCall(c, "")
+	if err := c.sdlg.WriteResponse(res); err != nil {
+		// RFC 3261 §13.3.1.4: no ACK within 64*T1 ends the dialog with BYE.
+		c.end(CauseFailed, true)
+		return fmt.Errorf("engine: 200 OK not acknowledged: %w", err)
+	}
+	c.superviseSession()
+	e.stats.answered.Add(1)
+	return nil
+}
+
+// lateAnswer applies the SDP answer an ACK carried.
+func (c *Call) lateAnswer(body []byte) {
+	ans, err := sdp.Parse(body)
+	if err == nil {
+		var neg sdp.Negotiated
+		if neg, err = sdp.Negotiate(c.local, ans); err == nil {
+			c.mu.Lock()
+			c.neg = neg
+			sess := c.sess
+			c.mu.Unlock()
+			if sess != nil {
+				if err = sess.Apply(neg); err == nil {
+					err = sess.Start()
+				}
+			}
+		}
+	}
+	if err != nil {
+		c.e.log.Warn("SDP answer in ACK unusable", "call", c.ID, "err", err)
+		go c.end(CauseFailed, true)
+	}
+}
+
+// onReInvite handles an INVITE inside a dialog: hold and resume (RFC 3264
+// §8.4), a new address, or a session refresh (RFC 4028).
+func (e *Engine) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	c := e.findDialog(req)
+	if c == nil {
+		e.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if c.sdlg != nil {
+		if err := c.sdlg.ReadRequest(req, tx); err != nil {
+			e.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"), reasonHeader(500, "CSeq out of order"))
+			return
+		}
+	}
+	sess := c.Session()
+	if sess == nil {
+		e.respond(tx, req, 491, "Request Pending")
+		return
+	}
+	body := req.Body()
+	var ans *sdp.Session
+	if len(body) == 0 {
+		ans = c.local // offer-less re-INVITE: our current SDP is the offer
+	} else {
+		offer, err := sdp.Parse(body)
+		if err != nil {
+			e.respond(tx, req, 400, "Bad Request", reasonHeader(400, "SDP: "+err.Error()))
+			return
+		}
+		a, neg, err := sdp.Answer(offer, e.caps(c, sess))
+		if err != nil {
+			e.respond(tx, req, 488, "Not Acceptable Here", reasonHeader(488, err.Error()))
+			return
+		}
+		if err := sess.Apply(neg); err != nil {
+			e.respond(tx, req, 500, "Server Internal Error", reasonHeader(500, err.Error()))
+			return
+		}
+		c.mu.Lock()
+		c.neg, c.local = neg, a
+		c.mu.Unlock()
+		ans = a
+		e.log.Info("call media updated", "call", c.ID, "direction", neg.Direction.String(), "remote", neg.Remote.String())
+	}
+	if exp, refresher, ok := e.sessionTimer(req, tx); !ok {
+		return
+	} else if exp > 0 {
+		c.sessExp, c.refresher = exp, refresher
+	}
+	c.lastFrame.Store(time.Now().UnixNano())
+	res := e.newResponse(req, 200, "OK", ans.Marshal())
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	ct := e.contact(req.Transport())
+	res.AppendHeader(&ct)
+	for _, h := range c.timerHeaders() {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		e.log.Debug("re-INVITE 200 not sent", "err", err)
+	}
+}

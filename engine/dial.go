@@ -1,0 +1,312 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/engine/sdp"
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// DialOptions describe an outbound call.
+type DialOptions struct {
+	// To is a SIP URI ("sip:1234@10.0.0.5:5060;transport=tcp") called
+	// directly, or a number routed like an inbound call: trunks by
+	// destinationMatch, then devices registered here.
+	To       string
+	From     string // caller user part; default "edgebridge"
+	FromName string
+	Domain   string // tenant for routing and logs; default the engine's
+	// Username and Password answer a digest challenge from the far end.
+	Username, Password string
+	Headers            []sip.Header
+	Media              MediaOptions
+	SRTP               bool // offer RTP/SAVP with SDES keys (and insist on it)
+	// OnProgress sees each provisional response (180, 183).
+	OnProgress func(code int, reason string)
+}
+
+// dialSpec is a resolved outbound leg.
+type dialSpec struct {
+	ruri       sip.Uri
+	hop        string
+	transport  string
+	from, name string
+	domain     string
+	auth       *authInfo
+	headers    []sip.Header
+	opts       MediaOptions
+	srtp       bool
+	trunk      *trunk
+	onProgress func(code int, reason string)
+}
+
+// DialError is a call the far end (or routing) refused.
+type DialError struct {
+	Code   int
+	Reason string
+}
+
+func (d *DialError) Error() string {
+	return fmt.Sprintf("engine: call refused: %d %s", d.Code, d.Reason)
+}
+
+// Dial places an outbound call and returns it answered, with its Session
+// started. ctx bounds the setup; cancelling it before the answer sends CANCEL.
+func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
+	if e.ua == nil {
+		return nil, errors.New("engine: Dial before Start")
+	}
+	spec := dialSpec{
+		from: o.From, name: o.FromName, domain: o.Domain, headers: o.Headers,
+		opts: o.Media, srtp: o.SRTP, onProgress: o.OnProgress,
+	}
+	if spec.from == "" {
+		spec.from = "edgebridge"
+	}
+	if spec.domain == "" {
+		spec.domain = e.cfg.Domain
+	}
+	if o.Password != "" {
+		spec.auth = &authInfo{user: o.Username, password: o.Password}
+		if spec.auth.user == "" {
+			spec.auth.user = spec.from
+		}
+	}
+	if strings.HasPrefix(o.To, "sip:") || strings.HasPrefix(o.To, "sips:") {
+		var u sip.Uri
+		if err := sip.ParseUri(o.To, &u); err != nil {
+			return nil, fmt.Errorf("engine: To %q: %w", o.To, err)
+		}
+		spec.ruri = u
+		spec.transport = "UDP"
+		if tr, ok := u.UriParams.Get("transport"); ok {
+			spec.transport = strings.ToUpper(tr)
+		}
+		port := u.Port
+		if port == 0 {
+			port = sip.DefaultPort(spec.transport)
+		}
+		spec.hop = net.JoinHostPort(u.Host, strconv.Itoa(port))
+		return e.dial(ctx, spec)
+	}
+	t, dest, err := e.trunks.outbound(spec.domain, o.To)
+	if err != nil {
+		var re *routeError
+		if errors.As(err, &re) {
+			return nil, &DialError{Code: re.code, Reason: re.text}
+		}
+		return nil, err
+	}
+	if t != nil {
+		if !t.acquire() {
+			return nil, &DialError{Code: 503, Reason: "trunk " + t.cfg.TrunkID + " is at its concurrency limit"}
+		}
+		e.trunkSpec(&spec, t, dest, spec.from)
+		c, err := e.dial(ctx, spec)
+		if err != nil {
+			t.release()
+			return nil, err
+		}
+		go func() { <-c.done; t.release() }()
+		return c, nil
+	}
+	if bs := e.reg.lookup(spec.domain, o.To); len(bs) > 0 {
+		if err := deviceSpec(&spec, bs); err != nil {
+			return nil, err
+		}
+		return e.dial(ctx, spec)
+	}
+	return nil, &DialError{Code: 404, Reason: "no route for " + o.To}
+}
+
+// trunkSpec fills spec for a call out through t to dest (seed 000 trunk
+// rules: rewriteAnumber, diversionHeader, addTerminatingUriParameters,
+// trunkGroupId, codecs).
+func (e *Engine) trunkSpec(spec *dialSpec, t *trunk, dest, caller string) {
+	host, port := t.target()
+	spec.ruri = sip.Uri{Scheme: "sip", User: dest, Host: host, Port: port, UriParams: sip.NewParams()}
+	for _, p := range strings.Split(t.cfg.AddTerminatingURIParameters, ";") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(p, "=")
+		spec.ruri.UriParams.Add(k, v)
+	}
+	if t.cfg.TrunkGroupID != "" {
+		// RFC 4904 §5: trunk group in the Request-URI.
+		spec.ruri.UriParams.Add("tgrp", t.cfg.TrunkGroupID)
+		spec.ruri.UriParams.Add("trunk-context", spec.domain)
+	}
+	if t.transport() != "UDP" {
+		spec.ruri.UriParams.Add("transport", strings.ToLower(t.transport()))
+	}
+	spec.hop = t.nextHop()
+	spec.transport = t.transport()
+	spec.from = caller
+	if t.cfg.RewriteAnumber != "" {
+		spec.from = t.cfg.RewriteAnumber
+	}
+	if t.cfg.DiversionHeader != "" {
+		// RFC 5806: the number the call is diverted from.
+		spec.headers = append(spec.headers, sip.NewHeader("Diversion",
+			fmt.Sprintf("<sip:%s@%s>;reason=unconditional", t.cfg.DiversionHeader, e.host)))
+	}
+	if t.cfg.UserName != "" && (t.cfg.Password != "" || t.cfg.HA1 != "") {
+		spec.auth = &authInfo{user: t.cfg.UserName, password: t.cfg.Password, ha1: t.cfg.HA1}
+	}
+	if c := t.cfg.TrunksideCodec; c == sdp.PCMA || c == sdp.PCMU {
+		spec.opts.Codecs = []string{c}
+	}
+	spec.trunk = t
+}
+
+// deviceSpec fills spec for a call to the newest binding of a device; the
+// request goes to where the REGISTER came from (NAT-safe, RFC 5626 idea).
+func deviceSpec(spec *dialSpec, bs []store.Binding) error {
+	b := bs[0]
+	for _, x := range bs[1:] {
+		if x.Expires.After(b.Expires) {
+			b = x
+		}
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(b.Contact, &u); err != nil {
+		return fmt.Errorf("engine: binding contact %q: %w", b.Contact, err)
+	}
+	spec.ruri = u
+	spec.hop = b.Source
+	spec.transport = strings.ToUpper(b.Transport)
+	if spec.transport == "" {
+		spec.transport = "UDP"
+	}
+	return nil
+}
+
+// dial sends the INVITE of spec and returns the answered leg.
+func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
+	c := &Call{
+		e: e, Domain: spec.domain, Caller: spec.from, CallerName: spec.name,
+		Called: spec.ruri.User, Transport: spec.transport, Source: spec.hop,
+		Start: time.Now(), opts: spec.opts, done: make(chan struct{}),
+	}
+	if spec.trunk != nil {
+		c.Trunk = spec.trunk.cfg.TrunkID
+		c.Route = "trunk/" + spec.trunk.cfg.TrunkID
+	}
+	sess, err := e.newSession(c)
+	if err != nil {
+		return nil, &DialError{Code: 503, Reason: "no RTP port: " + err.Error()}
+	}
+	cp := e.caps(c, sess)
+	cp.SRTP = sdp.SRTPOff
+	if spec.srtp {
+		cp.SRTP = sdp.SRTPRequired
+	}
+	offer, err := sdp.Offer(cp)
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	c.local = offer
+	c.sess = sess
+
+	req := sip.NewRequest(sip.INVITE, spec.ruri)
+	from := &sip.FromHeader{DisplayName: spec.name, Address: sip.Uri{Scheme: "sip", User: spec.from, Host: e.host}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: spec.ruri.Scheme, User: spec.ruri.User, Host: spec.ruri.Host, Port: spec.ruri.Port}, Params: sip.NewParams()}
+	req.AppendHeader(to)
+	ct := e.contact(spec.transport)
+	req.AppendHeader(&ct)
+	req.AppendHeader(sip.NewHeader("Allow", allowed))
+	req.AppendHeader(sip.NewHeader("Supported", "timer"))
+	req.AppendHeader(sip.NewHeader("User-Agent", e.cfg.UserAgent))
+	for _, h := range spec.headers {
+		req.AppendHeader(h)
+	}
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer.Marshal())
+	req.SetTransport(spec.transport)
+	req.SetDestination(spec.hop)
+	if spec.transport == "UDP" {
+		req.Laddr = e.listenAddr()
+	}
+
+	dua := &sipgo.DialogUA{Client: e.cli, ContactHDR: ct}
+	var dlg *sipgo.DialogClientSession
+	for attempt := 0; ; attempt++ {
+		dlg, err = dua.WriteInvite(ctx, req)
+		if err == nil {
+			if c.ID == "" {
+				c.ID = req.CallID().Value()
+				e.trace.noteDomain(c.ID, spec.domain)
+			}
+			err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+				if r.IsProvisional() && r.StatusCode > 100 && spec.onProgress != nil {
+					spec.onProgress(r.StatusCode, r.Reason)
+				}
+				return nil
+			}})
+		}
+		var de *sipgo.ErrDialogResponse
+		if attempt == 0 && errors.As(err, &de) && (de.Res.StatusCode == 401 || de.Res.StatusCode == 407) && spec.auth != nil {
+			if aerr := applyDigest(req, de.Res, spec.auth); aerr != nil {
+				break
+			}
+			req.RemoveHeader("Via")
+			req.CSeq().SeqNo++
+			continue
+		}
+		break
+	}
+	if err != nil {
+		sess.Close()
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			return nil, &DialError{Code: de.Res.StatusCode, Reason: de.Res.Reason}
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("engine: call cancelled: %w", ctx.Err())
+		}
+		return nil, &DialError{Code: 503, Reason: "no answer: " + err.Error()}
+	}
+	c.req = dlg.InviteRequest
+	c.cdlg = dlg
+	c.key = dlg.ID
+	c.answered = time.Now()
+	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
+	e.calls.add(c)
+
+	ans, err := sdp.Parse(dlg.InviteResponse.Body())
+	var neg sdp.Negotiated
+	if err == nil {
+		neg, err = sdp.Negotiate(offer, ans)
+	}
+	if err == nil {
+		if err = sess.Apply(neg); err == nil {
+			err = sess.Start()
+		}
+	}
+	if ackErr := dlg.Ack(ctx); ackErr != nil && err == nil {
+		err = ackErr
+	}
+	if err != nil {
+		// RFC 3264 §6: an unusable answer; ACK, then end the call.
+		c.end(CauseFailed, true)
+		return nil, fmt.Errorf("engine: answer unusable: %w", err)
+	}
+	c.mu.Lock()
+	c.neg = neg
+	c.mu.Unlock()
+	e.recordCall(c, "")
+	return c, nil
+}

@@ -1,0 +1,411 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/engine/media"
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// Config is what the engine needs to run. Zero values take the defaults of
+// DESIGN.md (SIP on 127.0.0.1:5060, RTP ports 10000-10999).
+type Config struct {
+	// SIPAddr is host:port for UDP and TCP. Port 0 picks a free port (the
+	// same one for both transports), which is what tests use.
+	SIPAddr string
+	// TLSAddr is host:port for SIP over TLS; used only with TLS set.
+	TLSAddr string
+	TLS     *tls.Config
+	// Domain is the tenant that requests addressed to the gateway's IP
+	// address belong to; requests to a domain name belong to that domain.
+	Domain string
+	// AdvertiseHost is the host put in Via, Contact and SDP when the listen
+	// address is a wildcard. Default: the listen host, else 127.0.0.1.
+	AdvertiseHost string
+	// RTPPortMin and RTPPortMax bound the media ports (--rtp-ports).
+	RTPPortMin, RTPPortMax int
+	// UserAgent is sent in User-Agent and Server headers.
+	UserAgent string
+}
+
+// Engine is the gateway's SIP user agent, registrar and trunk client.
+type Engine struct {
+	cfg  Config
+	log  *slog.Logger
+	db   *store.DB
+	dir  Directory
+	rts  RouteSource
+	sink SIPLog
+
+	trustLoopback bool
+	nonceTTL      time.Duration
+	rtpTimeout    time.Duration
+	sessionExpiry time.Duration
+
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+	cli *sipgo.Client
+
+	host    string // advertised host
+	port    int    // UDP and TCP port
+	tlsPort int
+
+	udp net.PacketConn
+	tcp net.Listener
+	tlc net.Listener
+
+	auth   *digestAuth
+	reg    *registrar
+	trunks *trunkSet
+	calls  *callTable
+	trace  *tracer
+	stats  *statsCounter
+	ports  *media.PortPool
+	recs   chan store.CallRecord
+
+	msgHandler MessageHandler
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+}
+
+// Option changes an Engine before it starts.
+type Option func(*Engine)
+
+// WithLogger sets the structured logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// WithStore keeps registrations (bindings), the SIP log and call records in db.
+// Without it they live in memory only.
+func WithStore(db *store.DB) Option { return func(e *Engine) { e.db = db } }
+
+// WithDirectory sets where devices, trunks and trusted networks are looked up.
+func WithDirectory(d Directory) Option { return func(e *Engine) { e.dir = d } }
+
+// WithRoutes sets the local services (alarmbridges, media services, cloud
+// SIP UAs) that inbound calls are matched against before trunks and devices.
+func WithRoutes(r RouteSource) Option { return func(e *Engine) { e.rts = r } }
+
+// WithSIPLog sends every SIP message in and out to l (in batches, off the
+// signalling path). Default: the store's SIP log when a store is set.
+func WithSIPLog(l SIPLog) Option { return func(e *Engine) { e.sink = l } }
+
+// WithLoopbackTrusted says whether 127.0.0.0/8 and ::1 skip digest
+// authentication like a trusted network (default true).
+func WithLoopbackTrusted(on bool) Option { return func(e *Engine) { e.trustLoopback = on } }
+
+// WithNonceTTL sets how long a digest nonce stays fresh (default 5 minutes);
+// an older one is answered with stale=true (RFC 7616 §3.3).
+func WithNonceTTL(d time.Duration) Option { return func(e *Engine) { e.nonceTTL = d } }
+
+// WithRTPTimeout sets how long a call may receive no RTP before it is hung
+// up (default 90 s; a route's RTPTimeout overrides it).
+func WithRTPTimeout(d time.Duration) Option { return func(e *Engine) { e.rtpTimeout = d } }
+
+// WithSessionExpires sets the RFC 4028 session interval the engine asks for
+// (default 1800 s, minimum 90 s).
+func WithSessionExpires(d time.Duration) Option { return func(e *Engine) { e.sessionExpiry = d } }
+
+// New checks cfg and builds an engine; Start opens its sockets.
+func New(cfg Config, opts ...Option) (*Engine, error) {
+	if cfg.SIPAddr == "" {
+		cfg.SIPAddr = "127.0.0.1:5060"
+	}
+	if _, _, err := net.SplitHostPort(cfg.SIPAddr); err != nil {
+		return nil, fmt.Errorf("engine: SIPAddr %q: want host:port: %w", cfg.SIPAddr, err)
+	}
+	if cfg.Domain == "" {
+		cfg.Domain = "local"
+	}
+	if cfg.RTPPortMin == 0 && cfg.RTPPortMax == 0 {
+		cfg.RTPPortMin, cfg.RTPPortMax = 10000, 10999
+	}
+	if cfg.RTPPortMin <= 0 || cfg.RTPPortMax > 65535 || cfg.RTPPortMin > cfg.RTPPortMax {
+		return nil, fmt.Errorf("engine: RTP ports %d-%d: want 1 <= LO <= HI <= 65535", cfg.RTPPortMin, cfg.RTPPortMax)
+	}
+	if cfg.TLSAddr != "" && cfg.TLS == nil {
+		return nil, errors.New("engine: TLSAddr set without a TLS certificate")
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "edgebridge"
+	}
+	e := &Engine{
+		cfg:           cfg,
+		log:           slog.Default(),
+		trustLoopback: true,
+		nonceTTL:      5 * time.Minute,
+		rtpTimeout:    90 * time.Second,
+		sessionExpiry: 1800 * time.Second,
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.sessionExpiry < 90*time.Second {
+		return nil, fmt.Errorf("engine: session expires %v is below the RFC 4028 minimum of 90 s", e.sessionExpiry)
+	}
+	if e.dir == nil {
+		e.dir = emptyDirectory{}
+		if e.db != nil {
+			e.dir = StoreDirectory{DB: e.db}
+		}
+	}
+	if e.sink == nil && e.db != nil {
+		e.sink = storeSIPLog{e.db}
+	}
+	e.log = e.log.With("component", "engine")
+	e.auth = newDigestAuth(e.nonceTTL)
+	e.calls = newCallTable()
+	e.stats = &statsCounter{}
+	pool, err := media.NewPortPool(cfg.RTPPortMin, cfg.RTPPortMax)
+	if err != nil {
+		return nil, fmt.Errorf("engine: RTP ports: %w", err)
+	}
+	e.ports = pool
+	e.recs = make(chan store.CallRecord, 1024)
+	return e, nil
+}
+
+// Start binds the SIP sockets and serves until ctx ends or Close is called.
+// It returns once the sockets are listening.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ua != nil {
+		return errors.New("engine: already started")
+	}
+	if err := e.listen(); err != nil {
+		return err
+	}
+	e.ctx, e.cancel = context.WithCancel(ctx)
+
+	e.trace = newTracer(e)
+	registerTracer(e)
+
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(e.cfg.UserAgent), sipgo.WithUserAgentHostname(e.host))
+	if err != nil {
+		e.closeSockets()
+		return fmt.Errorf("engine: %w", err)
+	}
+	e.ua = ua
+	e.srv, _ = sipgo.NewServer(ua, sipgo.WithServerLogger(e.log))
+	e.cli, err = sipgo.NewClient(ua,
+		sipgo.WithClientHostname(e.host),
+		sipgo.WithClientPort(e.port),
+		sipgo.WithClientLogger(e.log))
+	if err != nil {
+		e.closeSockets()
+		return fmt.Errorf("engine: %w", err)
+	}
+	e.reg = newRegistrar(e)
+	if err := e.reg.load(); err != nil {
+		e.log.Warn("bindings not restored", "err", err)
+	}
+	e.trunks = newTrunkSet(e)
+	e.routeHandlers()
+
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); _ = e.srv.ServeUDP(e.udp) }()
+	go func() { defer e.wg.Done(); _ = e.srv.ServeTCP(e.tcp) }()
+	if e.tlc != nil {
+		e.wg.Add(1)
+		go func() { defer e.wg.Done(); _ = e.srv.ServeTLS(e.tlc) }()
+	}
+	e.wg.Add(4)
+	go func() { defer e.wg.Done(); e.recordLoop(e.ctx) }()
+	go func() { defer e.wg.Done(); e.trace.run(e.ctx) }()
+	go func() { defer e.wg.Done(); e.reg.run(e.ctx) }()
+	go func() { defer e.wg.Done(); e.trunks.run(e.ctx) }()
+	go func() {
+		<-e.ctx.Done()
+		e.closeSockets()
+	}()
+	e.log.Info("SIP listening", "udp", e.udp.LocalAddr().String(), "tcp", e.tcp.Addr().String(), "domain", e.cfg.Domain)
+	return nil
+}
+
+// listen binds UDP first, then TCP on the same port (retrying with a new
+// port when the address asked for port 0 and TCP found it taken).
+func (e *Engine) listen() error {
+	host, portStr, _ := net.SplitHostPort(e.cfg.SIPAddr)
+	want, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("engine: SIP port %q: %w", portStr, err)
+	}
+	for try := 0; try < 20; try++ {
+		u, err := net.ListenPacket("udp", e.cfg.SIPAddr)
+		if err != nil {
+			return fmt.Errorf("engine: listen udp %s: %w", e.cfg.SIPAddr, err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		t, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			u.Close()
+			if want == 0 {
+				continue
+			}
+			return fmt.Errorf("engine: listen tcp %s: %w", e.cfg.SIPAddr, err)
+		}
+		e.udp, e.tcp, e.port = u, t, port
+		break
+	}
+	if e.udp == nil {
+		return fmt.Errorf("engine: no port free for both UDP and TCP at %s", e.cfg.SIPAddr)
+	}
+	if e.cfg.TLS != nil && e.cfg.TLSAddr != "" {
+		l, err := tls.Listen("tcp", e.cfg.TLSAddr, e.cfg.TLS)
+		if err != nil {
+			e.closeSockets()
+			return fmt.Errorf("engine: listen tls %s: %w", e.cfg.TLSAddr, err)
+		}
+		e.tlc = l
+		e.tlsPort = l.Addr().(*net.TCPAddr).Port
+	}
+	e.host = e.cfg.AdvertiseHost
+	if e.host == "" {
+		e.host = host
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			e.host = outboundIP()
+		}
+	}
+	return nil
+}
+
+// outboundIP is the address the host would use toward the outside; the
+// gateway puts it in Contact and SDP when it listens on a wildcard address.
+func outboundIP() string {
+	c, err := net.Dial("udp", "192.0.2.1:9") // TEST-NET-1: nothing is sent
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
+}
+
+func (e *Engine) closeSockets() {
+	if e.udp != nil {
+		e.udp.Close()
+	}
+	if e.tcp != nil {
+		e.tcp.Close()
+	}
+	if e.tlc != nil {
+		e.tlc.Close()
+	}
+}
+
+// Close hangs up every call, unregisters trunks, flushes the SIP log and
+// stops every goroutine the engine started.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed || e.ua == nil {
+		e.closed = true
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+
+	e.calls.hangupAll(CauseShutdown)
+	e.trunks.shutdown()
+	e.cancel()
+	e.closeSockets()
+	e.wg.Wait()
+	e.calls.wait()
+	unregisterTracer(e)
+	e.trace.flush()
+	return e.ua.Close()
+}
+
+// Addr is the SIP address (UDP and TCP share the port).
+func (e *Engine) Addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e.port)) }
+
+// TLSAddr is the SIP over TLS address, "" without TLS.
+func (e *Engine) TLSAddr() string {
+	if e.tlc == nil {
+		return ""
+	}
+	return net.JoinHostPort(e.host, strconv.Itoa(e.tlsPort))
+}
+
+// Domain is the default tenant.
+func (e *Engine) Domain() string { return e.cfg.Domain }
+
+// domainOf names the tenant of a request: a request addressed to an IP
+// address (or to this host) belongs to the default domain.
+func (e *Engine) domainOf(req *sip.Request) string {
+	h := strings.ToLower(req.Recipient.Host)
+	if h == "" || h == "localhost" || h == e.host || net.ParseIP(strings.Trim(h, "[]")) != nil {
+		return e.cfg.Domain
+	}
+	return h
+}
+
+func (e *Engine) routeHandlers() {
+	e.srv.OnOptions(e.onOptions)
+	e.srv.OnRegister(e.reg.onRegister)
+	e.srv.OnInvite(e.onInvite)
+	e.srv.OnAck(e.onAck)
+	e.srv.OnBye(e.onBye)
+	e.srv.OnCancel(e.onCancel)
+	e.srv.OnInfo(e.onInfo)
+	e.srv.OnUpdate(e.onUpdate)
+	e.srv.OnMessage(e.onMessage)
+	e.srv.OnNoRoute(e.onNoRoute)
+}
+
+// allowed is the Allow header value (RFC 3261 §20.5).
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE"
+
+func (e *Engine) newResponse(req *sip.Request, code int, reason string, body []byte) *sip.Response {
+	res := sip.NewResponseFromRequest(req, code, reason, body)
+	res.AppendHeader(sip.NewHeader("Server", e.cfg.UserAgent))
+	return res
+}
+
+func (e *Engine) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := e.newResponse(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		e.log.Debug("respond failed", "code", code, "method", req.Method.String(), "err", err)
+	}
+}
+
+// onOptions answers OPTIONS with what the gateway supports (RFC 3261 §11.2).
+func (e *Engine) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	res := e.newResponse(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", "timer"))
+	if err := tx.Respond(res); err != nil {
+		e.log.Debug("OPTIONS response failed", "err", err)
+	}
+}
+
+// onNoRoute answers methods the gateway does not implement (RFC 3261 §8.2.1).
+func (e *Engine) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	e.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", allowed))
+}
+
+// listenAddr is the UDP listener address requests leave from, so replies
+// and registrations use the advertised port (symmetric signalling).
+func (e *Engine) listenAddr() sip.Addr {
+	a := e.udp.LocalAddr().(*net.UDPAddr)
+	return sip.Addr{IP: a.IP, Port: a.Port, Hostname: a.IP.String()}
+}

@@ -1,0 +1,434 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// Registration limits (RFC 3261 §10.3 step 7: the registrar may shorten
+// expiry and must answer 423 with Min-Expires below its minimum).
+const (
+	minExpires     = 60
+	maxExpires     = 7200
+	defaultExpires = 3600
+	maxContacts    = 10
+)
+
+// registrar keeps the bindings of devices that registered with the gateway.
+// Memory is authoritative; changes are written to the store in batches (one
+// fsync per burst) and on Close, and read back by load on start.
+type registrar struct {
+	e  *Engine
+	mu sync.RWMutex
+	m  map[string][]store.Binding // domain NUL aor
+
+	pmu  sync.Mutex
+	put  map[string]store.Binding // by binding key
+	del  map[string]store.Binding
+	kick chan struct{}
+}
+
+func newRegistrar(e *Engine) *registrar {
+	return &registrar{
+		e: e, m: map[string][]store.Binding{},
+		put: map[string]store.Binding{}, del: map[string]store.Binding{},
+		kick: make(chan struct{}, 1),
+	}
+}
+
+func aorKey(domain, aor string) string { return domain + "\x00" + aor }
+
+func bkey(b store.Binding) string { return b.Domain + "\x00" + b.AOR + "\x00" + b.Contact }
+
+func (r *registrar) load() error {
+	if r.e.db == nil {
+		return nil
+	}
+	bs, err := r.e.db.Bindings(time.Now())
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for _, b := range bs {
+		k := aorKey(b.Domain, b.AOR)
+		r.m[k] = append(r.m[k], b)
+	}
+	r.mu.Unlock()
+	if len(bs) > 0 {
+		r.e.log.Info("bindings restored", "n", len(bs))
+	}
+	return nil
+}
+
+// Bindings returns the live contacts of an address of record.
+func (e *Engine) Bindings(domain, aor string) []store.Binding {
+	return e.reg.lookup(domain, aor)
+}
+
+func (r *registrar) lookup(domain, aor string) []store.Binding {
+	now := time.Now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []store.Binding
+	for _, b := range r.m[aorKey(domain, aor)] {
+		if b.Expires.After(now) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// run expires bindings and writes pending changes until ctx ends; then it
+// writes what is left.
+func (r *registrar) run(ctx context.Context) {
+	expire := time.NewTicker(5 * time.Second)
+	defer expire.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.flush()
+			return
+		case <-r.kick:
+			// Let a burst gather: one transaction for many registrations.
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			r.flush()
+		case <-expire.C:
+			r.expire(time.Now())
+		}
+	}
+}
+
+func (r *registrar) expire(now time.Time) {
+	r.mu.Lock()
+	var gone []store.Binding
+	for k, bs := range r.m {
+		keep := bs[:0]
+		for _, b := range bs {
+			if b.Expires.After(now) {
+				keep = append(keep, b)
+			} else {
+				gone = append(gone, b)
+			}
+		}
+		if len(keep) == 0 {
+			delete(r.m, k)
+		} else {
+			r.m[k] = keep
+		}
+	}
+	r.mu.Unlock()
+	if len(gone) > 0 {
+		r.queue(nil, gone)
+	}
+}
+
+func (r *registrar) queue(put, del []store.Binding) {
+	if r.e.db == nil {
+		return
+	}
+	r.pmu.Lock()
+	for _, b := range put {
+		k := bkey(b)
+		delete(r.del, k)
+		r.put[k] = b
+	}
+	for _, b := range del {
+		k := bkey(b)
+		delete(r.put, k)
+		r.del[k] = b
+	}
+	r.pmu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *registrar) flush() {
+	if r.e.db == nil {
+		return
+	}
+	r.pmu.Lock()
+	put := make([]store.Binding, 0, len(r.put))
+	del := make([]store.Binding, 0, len(r.del))
+	for _, b := range r.put {
+		put = append(put, b)
+	}
+	for _, b := range r.del {
+		del = append(del, b)
+	}
+	clear(r.put)
+	clear(r.del)
+	r.pmu.Unlock()
+	if err := r.e.db.SaveBindings(put, del); err != nil {
+		r.e.log.Error("bindings not saved", "n", len(put)+len(del), "err", err)
+	}
+}
+
+// trusted says whether src may skip digest in domain: a trusted network of
+// the domain, or loopback unless that was switched off.
+func (e *Engine) trusted(domain, src string) bool {
+	host, _, err := net.SplitHostPort(src)
+	if err != nil {
+		host = src
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	if e.trustLoopback && ip.IsLoopback() {
+		return true
+	}
+	nets, err := e.dir.TrustedNetworks(domain)
+	if err != nil {
+		e.log.Warn("trusted networks unreadable", "domain", domain, "err", err)
+		return false
+	}
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// principal is who sent a request once it passed authentication.
+type principal struct {
+	trusted bool
+	dev     *Device // nil for a trusted source with no device of that name
+}
+
+// authenticate decides whether req from user may proceed. When it may not,
+// it has already answered (401 with a challenge, 403 or 404) and returns
+// false. register selects the REGISTER policy of userid devices.
+func (e *Engine) authenticate(req *sip.Request, tx sip.ServerTransaction, domain, user string, register bool) (principal, bool) {
+	dev, err := e.dir.Device(domain, user)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		e.log.Error("device lookup failed", "domain", domain, "err", err)
+		e.respond(tx, req, 500, "Server Internal Error")
+		return principal{}, false
+	}
+	if e.trusted(domain, req.Source()) {
+		return principal{trusted: true, dev: dev}, true
+	}
+	if dev == nil {
+		if register {
+			// RFC 3261 §10.3 step 3: an AOR that does not exist here.
+			e.respond(tx, req, 404, "Not Found", reasonHeader(404, "no such device"))
+		} else {
+			e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "unknown caller"))
+		}
+		return principal{}, false
+	}
+	var cred credential
+	switch dev.AuthType {
+	case "deviceid":
+		// The From user is the credential: a whitelist of device ids.
+		if from := req.From(); from != nil && from.Address.User == dev.DeviceID {
+			return principal{dev: dev}, true
+		}
+		e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "From user is not the device id"))
+		return principal{}, false
+	case "userid":
+		if dev.Authorized == nil || (register && !dev.Authorized.Register) {
+			e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "device not authorized to register"))
+			return principal{}, false
+		}
+		if dev.Authorized.Domain != "" && !strings.EqualFold(dev.Authorized.Domain, domain) {
+			e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "device authorized for another domain"))
+			return principal{}, false
+		}
+		cred = credential{user: dev.DeviceID, password: dev.Password}
+	case "credentials":
+		cred = credential{user: dev.DeviceID, ha1: strings.ToLower(dev.HA1), password: dev.Password}
+	default:
+		e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "device has no usable authType"))
+		return principal{}, false
+	}
+	algs := cred.algorithms()
+	if len(algs) == 0 {
+		e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "device has no ha1 or password"))
+		return principal{}, false
+	}
+	var hv string
+	if h := req.GetHeader("Authorization"); h != nil {
+		hv = h.Value()
+	}
+	switch e.auth.verify(hv, req.Method.String(), domain, cred) {
+	case authOK:
+		return principal{dev: dev}, true
+	case authStale:
+		e.challenge(req, tx, domain, algs, true)
+	case authFailed:
+		e.stats.authFailures.Add(1)
+		e.challenge(req, tx, domain, algs, false)
+	default:
+		e.challenge(req, tx, domain, algs, false)
+	}
+	return principal{}, false
+}
+
+func (e *Engine) challenge(req *sip.Request, tx sip.ServerTransaction, realm string, algs []string, stale bool) {
+	res := e.newResponse(req, 401, "Unauthorized", nil)
+	for _, c := range e.auth.challenges(realm, algs, stale) {
+		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
+	}
+	if err := tx.Respond(res); err != nil {
+		e.log.Debug("401 not sent", "err", err)
+	}
+}
+
+// onRegister is the registrar (RFC 3261 §10.3).
+func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	e := r.e
+	domain := e.domainOf(req)
+	to := req.To()
+	if to == nil || to.Address.User == "" {
+		e.respond(tx, req, 400, "Bad Request", reasonHeader(400, "To has no user"))
+		return
+	}
+	aor := to.Address.User
+	p, ok := e.authenticate(req, tx, domain, aor, true)
+	if !ok {
+		return
+	}
+	e.trace.noteDomain(req.CallID().Value(), domain)
+
+	defExp := defaultExpires
+	if h := req.GetHeader("Expires"); h != nil {
+		v, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || v < 0 {
+			e.respond(tx, req, 400, "Bad Request", reasonHeader(400, "Expires is not a number"))
+			return
+		}
+		defExp = v
+	}
+	callID := req.CallID().Value()
+	cseq := req.CSeq().SeqNo
+	now := time.Now()
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	devID := ""
+	if p.dev != nil {
+		devID = p.dev.DeviceID
+	}
+
+	contacts := req.GetHeaders("Contact")
+	key := aorKey(domain, aor)
+	var put, del []store.Binding
+
+	r.mu.Lock()
+	cur := r.m[key]
+	if len(contacts) == 1 && strings.TrimSpace(contacts[0].Value()) == "*" {
+		// §10.3 step 6: "*" only with Expires: 0, removes every binding.
+		if defExp != 0 {
+			r.mu.Unlock()
+			e.respond(tx, req, 400, "Bad Request", reasonHeader(400, "Contact * needs Expires: 0"))
+			return
+		}
+		del = append(del, cur...)
+		delete(r.m, key)
+		cur = nil
+	} else {
+		for _, h := range contacts {
+			c, ok := h.(*sip.ContactHeader)
+			if !ok {
+				continue
+			}
+			exp := defExp
+			if v, ok := c.Params.Get("expires"); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					r.mu.Unlock()
+					e.respond(tx, req, 400, "Bad Request", reasonHeader(400, "contact expires is not a number"))
+					return
+				}
+				exp = n
+			}
+			if exp > 0 && exp < minExpires {
+				r.mu.Unlock()
+				e.respond(tx, req, 423, "Interval Too Brief", sip.NewHeader("Min-Expires", strconv.Itoa(minExpires)))
+				return
+			}
+			exp = min(exp, maxExpires)
+			uri := c.Address.String()
+			idx := -1
+			for i := range cur {
+				if cur[i].Contact == uri {
+					idx = i
+				}
+			}
+			// §10.3 step 7: an older CSeq in the same Call-ID is out of order.
+			if idx >= 0 && cur[idx].CallID == callID && cur[idx].CSeq > cseq {
+				r.mu.Unlock()
+				e.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"), reasonHeader(500, "out of order REGISTER"))
+				return
+			}
+			if exp == 0 {
+				if idx >= 0 {
+					del = append(del, cur[idx])
+					cur = append(cur[:idx], cur[idx+1:]...)
+				}
+				continue
+			}
+			b := store.Binding{
+				Domain: domain, AOR: aor, Contact: uri,
+				Expires: now.Add(time.Duration(exp) * time.Second),
+				CallID:  callID, CSeq: cseq,
+				Source: req.Source(), Transport: req.Transport(),
+				UserAgent: ua, DeviceID: devID,
+			}
+			if idx >= 0 {
+				cur[idx] = b
+			} else {
+				if len(cur) >= maxContacts {
+					r.mu.Unlock()
+					e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "too many contacts"))
+					return
+				}
+				cur = append(cur, b)
+			}
+			put = append(put, b)
+		}
+		if len(cur) == 0 {
+			delete(r.m, key)
+		} else {
+			r.m[key] = cur
+		}
+	}
+	live := append([]store.Binding(nil), cur...)
+	r.mu.Unlock()
+	r.queue(put, del)
+
+	res := e.newResponse(req, 200, "OK", nil)
+	for _, b := range live {
+		left := int(time.Until(b.Expires).Round(time.Second) / time.Second)
+		res.AppendHeader(sip.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(max(left, 0))))
+	}
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
+	if err := tx.Respond(res); err != nil {
+		e.log.Debug("REGISTER 200 not sent", "err", err)
+	}
+	e.stats.registrations.Add(1)
+}
+
+// reasonHeader builds a Reason header (RFC 3326) for a SIP status.
+func reasonHeader(code int, text string) sip.Header {
+	return sip.NewHeader("Reason", `SIP;cause=`+strconv.Itoa(code)+`;text="`+text+`"`)
+}

@@ -1,0 +1,335 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// SIPMessage is one SIP message as it crossed the wire, for the SIP log ring
+// and per-call pcap export.
+type SIPMessage struct {
+	Time      time.Time
+	Out       bool   // sent by the gateway
+	Transport string // UDP, TCP, TLS
+	Local     string // host:port of the gateway's socket
+	Remote    string // host:port of the peer
+	CallID    string
+	Domain    string
+	Data      []byte
+}
+
+// SIPLog receives SIP messages in batches, off the signalling path.
+type SIPLog interface {
+	AppendSIP(msgs []SIPMessage) error
+}
+
+// SIPLogFunc adapts a function to SIPLog.
+type SIPLogFunc func(msgs []SIPMessage) error
+
+// AppendSIP calls f.
+func (f SIPLogFunc) AppendSIP(msgs []SIPMessage) error { return f(msgs) }
+
+// sipgo reports raw reads and writes through one process-wide tracer; it
+// is dispatched here to the engine whose socket the message crossed.
+var (
+	tracersMu   sync.RWMutex
+	tracers     = map[string]*tracer{} // local "host:port" -> tracer
+	tracerCount int
+	tracerOnce  sync.Once
+)
+
+type globalTracer struct{}
+
+func (globalTracer) SIPTraceRead(transport, laddr, raddr string, msg []byte) {
+	if t := tracerFor(laddr); t != nil {
+		t.read(transport, laddr, raddr, msg)
+	}
+}
+
+func (globalTracer) SIPTraceWrite(transport, laddr, raddr string, msg []byte) {
+	if t := tracerFor(laddr); t != nil {
+		t.add(true, transport, laddr, raddr, msg)
+	}
+}
+
+func tracerFor(laddr string) *tracer {
+	tracersMu.RLock()
+	defer tracersMu.RUnlock()
+	if t := tracers[laddr]; t != nil {
+		return t
+	}
+	// Connections the engine dialled (TCP toward a trunk) have an ephemeral
+	// local port; with one engine in the process they are its own.
+	if tracerCount == 1 {
+		for _, t := range tracers {
+			return t
+		}
+	}
+	return nil
+}
+
+func registerTracer(e *Engine) {
+	tracerOnce.Do(func() {
+		sip.SIPDebugTracer(globalTracer{})
+		sip.SIPDebug = true
+	})
+	tracersMu.Lock()
+	defer tracersMu.Unlock()
+	tracers[e.udp.LocalAddr().String()] = e.trace
+	tracers[e.tcp.Addr().String()] = e.trace
+	if e.tlc != nil {
+		tracers[e.tlc.Addr().String()] = e.trace
+	}
+	tracerCount++
+}
+
+func unregisterTracer(e *Engine) {
+	tracersMu.Lock()
+	defer tracersMu.Unlock()
+	for k, t := range tracers {
+		if t == e.trace {
+			delete(tracers, k)
+		}
+	}
+	tracerCount--
+}
+
+// tracer copies each message off the transport goroutine into a bounded
+// queue; run batches the queue into the SIPLog. When the queue is full the
+// message is counted as dropped rather than stalling signalling.
+type tracer struct {
+	e       *Engine
+	q       chan SIPMessage
+	dropped atomic.Uint64
+
+	mu      sync.Mutex
+	streams map[string][]byte // partial TCP reads by local|remote
+
+	ringMu sync.Mutex
+	ring   []SIPMessage // last messages, for Messages()
+	next   int
+
+	callMu  sync.Mutex
+	domains map[string]string // Call-ID -> domain, learnt from requests
+}
+
+const ringSize = 2048
+
+func newTracer(e *Engine) *tracer {
+	return &tracer{
+		e:       e,
+		q:       make(chan SIPMessage, 8192),
+		streams: map[string][]byte{},
+		ring:    make([]SIPMessage, 0, ringSize),
+		domains: map[string]string{},
+	}
+}
+
+// read frames a TCP byte stream into messages (RFC 3261 §18.3: Content-Length
+// ends the body); UDP datagrams are whole messages.
+func (t *tracer) read(transport, laddr, raddr string, chunk []byte) {
+	if transport == "UDP" {
+		t.add(false, transport, laddr, raddr, chunk)
+		return
+	}
+	key := laddr + "|" + raddr
+	t.mu.Lock()
+	buf := append(t.streams[key], chunk...)
+	var msgs [][]byte
+	for {
+		buf = bytes.TrimLeft(buf, "\r\n")
+		n := messageLen(buf)
+		if n <= 0 {
+			break
+		}
+		msgs = append(msgs, buf[:n])
+		buf = buf[n:]
+	}
+	if len(buf) == 0 {
+		delete(t.streams, key)
+	} else if len(buf) > 1<<16 {
+		delete(t.streams, key) // not SIP we can frame; sipgo closes such a stream too
+	} else {
+		t.streams[key] = append([]byte(nil), buf...)
+	}
+	t.mu.Unlock()
+	for _, m := range msgs {
+		t.add(false, transport, laddr, raddr, m)
+	}
+}
+
+// messageLen is the length of the first complete message in b, or 0.
+func messageLen(b []byte) int {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		return 0
+	}
+	head := b[:end]
+	cl := 0
+	for _, line := range bytes.Split(head, []byte("\r\n")) {
+		name, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		name = bytes.TrimSpace(name)
+		if bytes.EqualFold(name, []byte("Content-Length")) || bytes.Equal(name, []byte("l")) {
+			cl, _ = strconv.Atoi(string(bytes.TrimSpace(val)))
+		}
+	}
+	if cl < 0 {
+		cl = 0
+	}
+	n := end + 4 + cl
+	if n > len(b) {
+		return 0
+	}
+	return n
+}
+
+func (t *tracer) add(out bool, transport, laddr, raddr string, msg []byte) {
+	m := SIPMessage{
+		Time: time.Now(), Out: out, Transport: transport,
+		Local: laddr, Remote: raddr,
+		Data: append([]byte(nil), msg...),
+	}
+	select {
+	case t.q <- m:
+	default:
+		t.dropped.Add(1)
+	}
+}
+
+// noteDomain remembers the tenant of a call so its messages are filed there.
+func (t *tracer) noteDomain(callID, domain string) {
+	t.callMu.Lock()
+	if len(t.domains) > 100000 {
+		clear(t.domains)
+	}
+	t.domains[callID] = domain
+	t.callMu.Unlock()
+}
+
+func (t *tracer) forgetCall(callID string) {
+	t.callMu.Lock()
+	delete(t.domains, callID)
+	t.callMu.Unlock()
+}
+
+func (t *tracer) run(ctx context.Context) {
+	batch := make([]SIPMessage, 0, 256)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-t.q:
+			batch = append(batch, t.finish(m))
+			if len(batch) >= 256 {
+				t.write(batch)
+				batch = batch[:0]
+			}
+		case <-tick.C:
+			if len(batch) > 0 {
+				t.write(batch)
+				batch = batch[:0]
+			}
+		}
+	}
+}
+
+// flush writes what is still queued; called after run has stopped.
+func (t *tracer) flush() {
+	var batch []SIPMessage
+	for {
+		select {
+		case m := <-t.q:
+			batch = append(batch, t.finish(m))
+		default:
+			if len(batch) > 0 {
+				t.write(batch)
+			}
+			return
+		}
+	}
+}
+
+func (t *tracer) finish(m SIPMessage) SIPMessage {
+	m.CallID = headerValue(m.Data, "Call-ID", "i")
+	t.callMu.Lock()
+	m.Domain = t.domains[m.CallID]
+	t.callMu.Unlock()
+	if m.Domain == "" {
+		m.Domain = t.e.cfg.Domain
+	}
+	return m
+}
+
+func (t *tracer) write(batch []SIPMessage) {
+	t.ringMu.Lock()
+	for _, m := range batch {
+		if len(t.ring) < ringSize {
+			t.ring = append(t.ring, m)
+		} else {
+			t.ring[t.next] = m
+		}
+		t.next = (t.next + 1) % ringSize
+	}
+	t.ringMu.Unlock()
+	if t.e.sink == nil {
+		return
+	}
+	if err := t.e.sink.AppendSIP(append([]SIPMessage(nil), batch...)); err != nil {
+		t.e.log.Warn("SIP log append failed", "n", len(batch), "err", err)
+	}
+}
+
+// Messages returns the SIP messages of a call (all calls when callID is "")
+// still held in the engine's own ring, oldest first.
+func (e *Engine) Messages(callID string) []SIPMessage {
+	t := e.trace
+	if t == nil {
+		return nil
+	}
+	t.ringMu.Lock()
+	defer t.ringMu.Unlock()
+	var out []SIPMessage
+	n := len(t.ring)
+	start := 0
+	if n == ringSize {
+		start = t.next
+	}
+	for i := 0; i < n; i++ {
+		m := t.ring[(start+i)%n]
+		if callID == "" || m.CallID == callID {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// headerValue finds a header's value in a raw message without parsing all
+// of it (compact form name too, RFC 3261 §7.3.3).
+func headerValue(msg []byte, name, compact string) string {
+	end := bytes.Index(msg, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(msg)
+	}
+	for _, line := range bytes.Split(msg[:end], []byte("\r\n")) {
+		n, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		n = bytes.TrimSpace(n)
+		if bytes.EqualFold(n, []byte(name)) || (compact != "" && bytes.EqualFold(n, []byte(compact))) {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return ""
+}

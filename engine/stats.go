@@ -1,0 +1,102 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+type statsCounter struct {
+	registrations atomic.Uint64
+	authFailures  atomic.Uint64
+	invites       atomic.Uint64
+	answered      atomic.Uint64
+	recDropped    atomic.Uint64
+}
+
+// Stats are the engine's counters since start, for /metrics.
+type Stats struct {
+	Registrations  uint64 // REGISTER accepted
+	AuthFailures   uint64 // digest responses that did not match
+	Invites        uint64 // new INVITEs received
+	Answered       uint64 // inbound calls answered
+	ActiveCalls    int
+	SIPLogDropped  uint64 // SIP messages not logged because the log fell behind
+	RecordsDropped uint64 // call records not written for the same reason
+}
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats {
+	s := Stats{
+		Registrations:  e.stats.registrations.Load(),
+		AuthFailures:   e.stats.authFailures.Load(),
+		Invites:        e.stats.invites.Load(),
+		Answered:       e.stats.answered.Load(),
+		ActiveCalls:    e.Calls(),
+		RecordsDropped: e.stats.recDropped.Load(),
+	}
+	if e.trace != nil {
+		s.SIPLogDropped = e.trace.dropped.Load()
+	}
+	return s
+}
+
+func callKind(route string) string {
+	kind, _, _ := strings.Cut(route, "/")
+	switch kind {
+	case "alarmbridge":
+		return "alarm"
+	case "":
+		return ""
+	}
+	return kind
+}
+
+// recordCall queues the call's record for the store; result "" while the
+// call is up. Written off the signalling path: each record is an fsync.
+func (e *Engine) recordCall(c *Call, result string) {
+	if e.db == nil || c.ID == "" {
+		return
+	}
+	r := store.CallRecord{
+		CallID: c.ID, Domain: c.Domain, Kind: callKind(c.Route),
+		From: c.Caller, To: c.Called, Start: c.Start, Answer: c.Answered(),
+		Result: result,
+	}
+	if result != "" {
+		r.End = time.Now()
+		r.RTPLost = c.stats.Lost
+		r.RTPJitter = float64(c.stats.Jitter) / float64(time.Millisecond)
+	}
+	select {
+	case e.recs <- r:
+	default:
+		e.stats.recDropped.Add(1)
+	}
+}
+
+func (e *Engine) recordLoop(ctx context.Context) {
+	write := func(r store.CallRecord) {
+		if err := e.db.RecordCall(r); err != nil {
+			e.log.Warn("call record not written", "call", r.CallID, "err", err)
+		}
+	}
+	for {
+		select {
+		case r := <-e.recs:
+			write(r)
+		case <-ctx.Done():
+			for {
+				select {
+				case r := <-e.recs:
+					write(r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// Resources the engine reads from the store's working configuration.
+const (
+	ResDevice         = "device"         // id deviceId, seed 000 device
+	ResTrunk          = "trunk"          // id trunkId, seed 000 trunk + Trunk's extensions
+	ResTrustedNetwork = "trustednetwork" // {"network": "10.0.20.0/24", "description": ...} (seed 002)
+)
+
+// StoreDirectory reads devices, trunks and trusted networks from the
+// store's working documents.
+type StoreDirectory struct{ DB *store.DB }
+
+// Device implements Directory.
+func (d StoreDirectory) Device(domain, id string) (*Device, error) {
+	b, err := d.DB.Get(store.Coll{Domain: domain, Resource: ResDevice}, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrBadName) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var dev Device
+	if err := json.Unmarshal(b, &dev); err != nil {
+		return nil, fmt.Errorf("device %s/%s: %w", domain, id, err)
+	}
+	if dev.DeviceID == "" {
+		dev.DeviceID = id
+	}
+	return &dev, nil
+}
+
+// Trunks implements Directory.
+func (d StoreDirectory) Trunks(domain string) ([]Trunk, error) {
+	var out []Trunk
+	err := d.each(domain, ResTrunk, func(id string, b []byte) error {
+		var t Trunk
+		if err := json.Unmarshal(b, &t); err != nil {
+			return fmt.Errorf("trunk %s/%s: %w", domain, id, err)
+		}
+		t.TrunkID = id
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// TrustedNetworks implements Directory.
+func (d StoreDirectory) TrustedNetworks(domain string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	err := d.each(domain, ResTrustedNetwork, func(id string, b []byte) error {
+		var n struct {
+			Network string `json:"network"`
+		}
+		if json.Unmarshal(b, &n) != nil {
+			return nil
+		}
+		if p, err := parsePrefix(n.Network); err == nil {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Domains implements Directory.
+func (d StoreDirectory) Domains() ([]string, error) {
+	var out []string
+	err := d.DB.View(func(tx *store.Tx) error {
+		out = tx.Domains()
+		return nil
+	})
+	return out, err
+}
+
+func (d StoreDirectory) each(domain, res string, fn func(id string, b []byte) error) error {
+	return d.DB.View(func(tx *store.Tx) error {
+		return tx.ForEach(store.Coll{Domain: domain, Resource: res}, "", func(id string, doc []byte) (bool, error) {
+			return true, fn(id, doc)
+		})
+	})
+}
+
+// UnmarshalJSON takes sourceNetworks as a list or as one string (the seed
+// allows both), and separates ";"-joined lists (seed 004 style).
+func (t *Trunk) UnmarshalJSON(b []byte) error {
+	type plain Trunk
+	var aux struct {
+		plain
+		SourceNetworks json.RawMessage `json:"sourceNetworks,omitempty"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*t = Trunk(aux.plain)
+	t.SourceNetworks = nil
+	if len(aux.SourceNetworks) == 0 || string(aux.SourceNetworks) == "null" {
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(aux.SourceNetworks, &list); err != nil {
+		var one string
+		if err := json.Unmarshal(aux.SourceNetworks, &one); err != nil {
+			return fmt.Errorf("sourceNetworks: want a list of CIDRs or a string")
+		}
+		list = []string{one}
+	}
+	for _, s := range list {
+		for _, p := range strings.Split(s, ";") {
+			if p = strings.TrimSpace(p); p != "" {
+				t.SourceNetworks = append(t.SourceNetworks, p)
+			}
+		}
+	}
+	return nil
+}
+
+// storeSIPLog files SIP messages in the store's per-domain ring.
+type storeSIPLog struct{ db *store.DB }
+
+func (s storeSIPLog) AppendSIP(msgs []SIPMessage) error {
+	for _, m := range msgs {
+		sm := store.SIPMessage{
+			Time: m.Time, Domain: m.Domain, Transport: strings.ToLower(m.Transport),
+			CallID: m.CallID, Raw: string(m.Data),
+			Direction: "in", Src: m.Remote, Dst: m.Local,
+		}
+		if m.Out {
+			sm.Direction, sm.Src, sm.Dst = "out", m.Local, m.Remote
+		}
+		s.db.AppendSIP(sm)
+	}
+	return nil
+}
