@@ -1,0 +1,155 @@
+package metrics
+
+import "time"
+
+// The gateway's metrics are read at scrape time through these small
+// interfaces, which cmd/edgebridge satisfies by adapting each component's
+// Stats() (the Func types below make that a one-liner). A nil source is
+// left out of the scrape, so a build without a component still serves the
+// rest.
+
+// CallSource reports calls in progress (SIP legs and the FXS line).
+type CallSource interface{ ActiveCalls() int }
+
+// RegistrationSource reports devices currently registered to the registrar.
+type RegistrationSource interface{ Registrations() int }
+
+// TrunkSource reports the upstream SIP trunks.
+type TrunkSource interface{ Trunks() []TrunkState }
+
+// TrunkState is one upstream trunk's registration.
+type TrunkState struct {
+	Name string
+	Up   bool
+}
+
+// AlarmSource reports the alarm pipeline's counters.
+type AlarmSource interface{ Alarms() AlarmCounts }
+
+// AlarmCounts are cumulative since start, except Queued (now).
+type AlarmCounts struct {
+	Received, Delivered, Failed uint64
+	Queued                      int
+}
+
+// RTPSource reports media quality summed over RTP sessions since start.
+type RTPSource interface{ RTP() RTPCounts }
+
+// RTPCounts are packet counts (RFC 3550 A.3) and the current worst jitter.
+type RTPCounts struct {
+	Received, Lost uint64
+	Jitter         time.Duration // max interarrival jitter of active sessions (A.8)
+}
+
+// DSPSource reports 20 ms frames run through detectors and generators.
+type DSPSource interface{ DSPFrames() uint64 }
+
+// StoreSource reports the store file size; *store.DB satisfies it.
+type StoreSource interface{ Size() int64 }
+
+// Func adapters, for wiring a component's Stats() without a named type.
+type (
+	CallsFunc         func() int
+	RegistrationsFunc func() int
+	TrunksFunc        func() []TrunkState
+	AlarmsFunc        func() AlarmCounts
+	RTPFunc           func() RTPCounts
+	DSPFramesFunc     func() uint64
+)
+
+func (f CallsFunc) ActiveCalls() int           { return f() }
+func (f RegistrationsFunc) Registrations() int { return f() }
+func (f TrunksFunc) Trunks() []TrunkState      { return f() }
+func (f AlarmsFunc) Alarms() AlarmCounts       { return f() }
+func (f RTPFunc) RTP() RTPCounts               { return f() }
+func (f DSPFramesFunc) DSPFrames() uint64      { return f() }
+
+// Sources are what the gateway's /metrics reads; any may be nil.
+type Sources struct {
+	Calls         CallSource
+	Registrations RegistrationSource
+	Trunks        TrunkSource
+	Alarms        AlarmSource
+	RTP           RTPSource
+	DSP           DSPSource
+	Store         StoreSource
+}
+
+// DeliveryBuckets are the upper bounds (seconds) of the delivery latency
+// histogram: an ARC expects an alarm within seconds (EN 50136-1 ATS
+// categories go down to 10 s), so the buckets are dense below 10 s.
+var DeliveryBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300}
+
+// Gateway is edgebridge's /metrics: the registry with the collectors for
+// Sources and the metrics fed directly (delivery latency).
+type Gateway struct {
+	*Registry
+	// DeliveryLatency is observed by alarm delivery from the event's
+	// receipt to the ARC's acknowledgement.
+	DeliveryLatency *Histogram
+	started         time.Time
+}
+
+// NewGateway builds the registry for src.
+func NewGateway(src Sources) *Gateway {
+	r := NewRegistry()
+	g := &Gateway{Registry: r, started: time.Now()}
+	g.DeliveryLatency = r.NewHistogram("edgebridge_alarm_delivery_latency_seconds",
+		"Time from receiving an alarm to the ARC acknowledging it.", DeliveryBuckets)
+	r.Register(CollectorFunc(func(w *Writer) {
+		w.Family("edgebridge_uptime_seconds", "Seconds since the daemon started.", "gauge")
+		w.Sample("edgebridge_uptime_seconds", nil, time.Since(g.started).Seconds())
+		if s := src.Calls; s != nil {
+			w.Family("edgebridge_calls_active", "Calls in progress.", "gauge")
+			w.Sample("edgebridge_calls_active", nil, float64(s.ActiveCalls()))
+		}
+		if s := src.Registrations; s != nil {
+			w.Family("edgebridge_registrations", "Devices registered to the registrar.", "gauge")
+			w.Sample("edgebridge_registrations", nil, float64(s.Registrations()))
+		}
+		if s := src.Trunks; s != nil {
+			w.Family("edgebridge_trunk_up", "1 when the upstream trunk is registered, else 0.", "gauge")
+			for _, t := range s.Trunks() {
+				v := 0.0
+				if t.Up {
+					v = 1
+				}
+				w.Sample("edgebridge_trunk_up", []string{"trunk", t.Name}, v)
+			}
+		}
+		if s := src.Alarms; s != nil {
+			a := s.Alarms()
+			for _, c := range []struct {
+				name, help string
+				v          uint64
+			}{
+				{"edgebridge_alarms_received_total", "Alarm events received from alarm units.", a.Received},
+				{"edgebridge_alarms_delivered_total", "Alarm events acknowledged by the ARC.", a.Delivered},
+				{"edgebridge_alarms_failed_total", "Alarm delivery attempts that failed.", a.Failed},
+			} {
+				w.Family(c.name, c.help, "counter")
+				w.Sample(c.name, nil, float64(c.v))
+			}
+			w.Family("edgebridge_alarms_queued", "Alarm events waiting in the store-and-forward queue.", "gauge")
+			w.Sample("edgebridge_alarms_queued", nil, float64(a.Queued))
+		}
+		if s := src.RTP; s != nil {
+			m := s.RTP()
+			w.Family("edgebridge_rtp_packets_received_total", "RTP packets received.", "counter")
+			w.Sample("edgebridge_rtp_packets_received_total", nil, float64(m.Received))
+			w.Family("edgebridge_rtp_packets_lost_total", "RTP packets lost (RFC 3550 A.3).", "counter")
+			w.Sample("edgebridge_rtp_packets_lost_total", nil, float64(m.Lost))
+			w.Family("edgebridge_rtp_jitter_seconds", "Worst interarrival jitter of active RTP sessions (RFC 3550 A.8).", "gauge")
+			w.Sample("edgebridge_rtp_jitter_seconds", nil, m.Jitter.Seconds())
+		}
+		if s := src.DSP; s != nil {
+			w.Family("edgebridge_dsp_frames_total", "20 ms audio frames processed by detectors and generators.", "counter")
+			w.Sample("edgebridge_dsp_frames_total", nil, float64(s.DSPFrames()))
+		}
+		if s := src.Store; s != nil {
+			w.Family("edgebridge_store_bytes", "Size of the bbolt store file.", "gauge")
+			w.Sample("edgebridge_store_bytes", nil, float64(s.Size()))
+		}
+	}))
+	return g
+}
