@@ -1,0 +1,396 @@
+// Package api is edgebridge's HTTP face: the local mirror of the cloud
+// provisioning API under /provisioning (seeds/000), live call control under
+// /mediaservice and /alarmbridge, /openapi.json, /metrics and /healthz.
+//
+// New returns one http.Handler. The serial console runs the same operations by
+// calling that handler in-process, so every operation is reachable over it.
+// Every route but /healthz needs "Authorization: Bearer KEY" (see auth.go).
+// A write that answers 2xx has been committed to the store (bbolt fsync)
+// before the response is written; a refused request changes nothing.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// Config is what New needs. Store and AdminKeyHash are required; the rest may
+// be nil until the integrator wires them (their routes then answer 404 or 503).
+type Config struct {
+	Store        *store.DB
+	AdminKeyHash []byte       // HashKey(admin key); see EnsureAdminKey
+	Metrics      http.Handler // Prometheus text at /metrics; nil => 404
+	Calls        CallControl  // /mediaservice/{domain}/... call control; nil => 503
+	Alarms       AlarmControl // /alarmbridge/{domain}/...; nil => 503
+	// SIPServer is the host[:port] devices register to, written into the
+	// configuration files served by /provisioning/grandstream.
+	SIPServer string
+	Logger    *slog.Logger
+	Version   string
+}
+
+// Body limits: JSON documents are small; the bulk CSV limit is the seed's.
+const (
+	maxJSONBody = 1 << 20
+	maxCSVBody  = 10 << 20
+)
+
+// Server is the API handler. Close stops its background work (bulk imports).
+type Server struct {
+	cfg    Config
+	db     *store.DB
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []*route
+	auth   *authenticator
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+
+	docOnce sync.Once
+	doc     []byte
+}
+
+// authMode says who may call a route.
+type authMode int
+
+const (
+	authDomain authMode = iota // admin key, or a key of the path's {domain}
+	authAny                    // any valid key (routes without a domain)
+	authNone                   // /healthz and CORS preflight only
+	authQuery                  // Bearer, or the key in ?k= (config download)
+)
+
+// route is one operation: what the router serves and what /openapi.json says.
+type route struct {
+	method   string
+	path     string // ServeMux pattern without the method
+	summary  string
+	tag      string
+	auth     authMode
+	body     *Schema
+	bodyType string // "application/json", "text/csv"
+	query    []param
+	resp     *Schema // 200 response body (documentation)
+	respType string  // default application/json
+	ext      string  // set for gateway extensions (x-edgebridge-extension)
+	h        func(c *call) error
+}
+
+type param struct {
+	name, desc string
+	schema     *Schema
+	required   bool
+}
+
+// New builds the API. The admin key hash must be set.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: Config.Store is nil")
+	}
+	if len(cfg.AdminKeyHash) != 32 {
+		return nil, errors.New("api: Config.AdminKeyHash must be a SHA-256 hash (use HashKey)")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{cfg: cfg, db: cfg.Store, log: cfg.Logger, mux: http.NewServeMux()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.auth = newAuthenticator(cfg.Store, cfg.AdminKeyHash)
+	s.addRoutes()
+	if err := s.mount(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops background imports and waits for them; the store stays open.
+func (s *Server) Close() error {
+	s.cancel()
+	s.bg.Wait()
+	return nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) add(r *route) { s.routes = append(s.routes, r) }
+
+// mount registers one mux handler per path that dispatches on the method, so
+// that a wrong method gets a JSON 405 with Allow, and OPTIONS (the seed's
+// CORS preflight) answers every path.
+func (s *Server) mount() error {
+	byPath := map[string]map[string]*route{}
+	var order []string
+	for _, rt := range s.routes {
+		m := byPath[rt.path]
+		if m == nil {
+			m = map[string]*route{}
+			byPath[rt.path] = m
+			order = append(order, rt.path)
+		}
+		if m[rt.method] != nil {
+			return fmt.Errorf("api: route %s %s twice", rt.method, rt.path)
+		}
+		m[rt.method] = rt
+	}
+	for _, p := range order {
+		methods := byPath[p]
+		var allow []string
+		for m := range methods {
+			allow = append(allow, m)
+		}
+		allow = append(allow, http.MethodOptions)
+		sort.Strings(allow)
+		allowHdr := strings.Join(allow, ", ")
+		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			rt := methods[r.Method]
+			if rt == nil && r.Method == http.MethodHead {
+				rt = methods[http.MethodGet]
+			}
+			if rt == nil {
+				if r.Method == http.MethodOptions {
+					w.Header().Set("Allow", allowHdr)
+					w.Header().Set("Access-Control-Allow-Methods", allowHdr)
+					w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+					writeJSON(w, http.StatusOK, map[string]any{})
+					return
+				}
+				w.Header().Set("Allow", allowHdr)
+				writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on this path; allowed: %s", r.Method, allowHdr))
+				return
+			}
+			s.serve(rt, w, r)
+		})
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such path: "+r.URL.Path)
+	})
+	return nil
+}
+
+// domainPattern keeps domain names to what a SIP domain can be; it also keeps
+// the store's internal domain (sysDomain) out of reach of the URL.
+var domainPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
+
+func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
+	c := &call{s: s, w: w, r: r, rt: rt, domain: r.PathValue("domain")}
+	w.Header().Set("Cache-Control", "no-store")
+	if c.domain != "" && !domainPattern.MatchString(c.domain) {
+		writeError(w, http.StatusBadRequest, "domain: must match "+domainPattern.String())
+		return
+	}
+	if rt.auth != authNone {
+		p, status, reason := s.auth.check(r, rt.auth == authQuery)
+		if p == nil {
+			writeError(w, status, reason)
+			return
+		}
+		if rt.auth != authAny && p.domain != "" && p.domain != c.domain {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("this API key is valid for domain %s only", p.domain))
+			return
+		}
+		c.principal = p
+	}
+	err := rt.h(c)
+	if err == nil {
+		return
+	}
+	var he *httpError
+	var fe *fieldError
+	switch {
+	case errors.As(err, &he):
+		writeError(w, he.status, he.reason)
+	case errors.As(err, &fe):
+		writeError(w, http.StatusBadRequest, fe.Error())
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not found")
+	case errors.Is(err, store.ErrBadToken):
+		writeError(w, http.StatusBadRequest, "nextToken: not a token issued by this endpoint")
+	default:
+		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+// httpError is an error with its status and reason.
+type httpError struct {
+	status int
+	reason string
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.reason) }
+
+func errf(status int, format string, a ...any) error {
+	return &httpError{status: status, reason: fmt.Sprintf(format, a...)}
+}
+
+func notFound(what, id string) error {
+	return errf(http.StatusNotFound, "%s %s not found", what, id)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"success":false,"reason":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, reason string) {
+	writeJSON(w, status, map[string]any{"success": false, "reason": reason})
+}
+
+// call is one request being served.
+type call struct {
+	s         *Server
+	w         http.ResponseWriter
+	r         *http.Request
+	rt        *route
+	domain    string
+	principal *principal
+}
+
+// ok answers 200 with {"success":true} merged with fields.
+func (c *call) ok(fields map[string]any) error {
+	out := map[string]any{"success": true}
+	for k, v := range fields {
+		out[k] = v
+	}
+	writeJSON(c.w, http.StatusOK, out)
+	return nil
+}
+
+func (c *call) provisory() (bool, error) {
+	v := c.r.URL.Query().Get("provisory")
+	switch v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, ferr("provisory", "must be true or false")
+}
+
+func (c *call) coll(resource string, provisory bool) store.Coll {
+	return store.Coll{Domain: c.domain, Resource: resource, Provisory: provisory}
+}
+
+// listQuery reads limit and nextToken: limit defaults to 100 and above 100
+// is refused, as the seed says.
+func (c *call) listQuery() (store.ListQuery, error) {
+	q := store.ListQuery{Limit: store.DefaultPageSize, Token: c.r.URL.Query().Get("nextToken")}
+	if v := c.r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxPageSize {
+			return q, ferr("limit", "must be an integer from 1 to %d", store.MaxPageSize)
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+// body reads the request body after checking its content type and size.
+func (c *call) body(max int64, types ...string) ([]byte, error) {
+	ct := c.r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	okType := false
+	if err == nil {
+		for _, t := range types {
+			if mt == t {
+				okType = true
+			}
+		}
+	}
+	if !okType {
+		return nil, errf(http.StatusUnsupportedMediaType, "Content-Type must be %s (got %q)", strings.Join(types, " or "), ct)
+	}
+	if c.r.ContentLength > max {
+		return nil, errf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", max)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", max)
+		}
+		return nil, errf(http.StatusBadRequest, "body: %v", err)
+	}
+	return b, nil
+}
+
+// jsonBody reads and decodes a JSON body (numbers kept exact as json.Number).
+func (c *call) jsonBody(types ...string) (any, error) {
+	if len(types) == 0 {
+		types = []string{"application/json"}
+	}
+	b, err := c.body(maxJSONBody, types...)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJSON(b)
+}
+
+func decodeJSON(b []byte) (any, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, ferr("body", "required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, ferr("body", "invalid JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, ferr("body", "invalid JSON: data after the value")
+	}
+	return v, nil
+}
+
+// object reads a JSON object body and validates it against s.
+func (c *call) object(s *Schema) (map[string]any, error) {
+	v, err := c.jsonBody()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, ferr("body", "must be a JSON object")
+	}
+	out, err := s.validate("", v)
+	if err != nil {
+		return nil, err
+	}
+	return out.(map[string]any), nil
+}
+
+// decodeDoc turns a stored document back into a map.
+func decodeDoc(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("api: stored document: %w", err)
+	}
+	return m, nil
+}
+
+func nowMillis() int64 { return time.Now().UnixMilli() }

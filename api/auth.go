@@ -1,0 +1,390 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// Keys are never stored, only their SHA-256: the admin key under
+// sysDomain/admin/key, domain API keys under domain/apikey/{keyId} with an
+// index sysDomain/apikeyhash/{hex hash} -> {domain, keyId}. A presented key
+// is hashed and looked up; the admin hash is compared in constant time.
+// An RS256 public key is stored as PEM and verifies JWT bearer tokens.
+
+// sysDomain holds the store documents that belong to no tenant. It cannot be
+// named in a URL (domainPattern forbids '#').
+const sysDomain = "#sys"
+
+var (
+	collAdmin    = store.Coll{Domain: sysDomain, Resource: "admin"}
+	collKeyHash  = store.Coll{Domain: sysDomain, Resource: "apikeyhash"}
+	collKeyIndex = store.Coll{Domain: sysDomain, Resource: "apikeyid"}
+)
+
+// HashKey is the stored form of an API key.
+func HashKey(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
+}
+
+// NewKey returns a random API key (256 bits, URL-safe).
+func NewKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "eb_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// EnsureAdminKey returns the admin key hash to pass to New. With a key given
+// (flag or environment) it is used and its hash stored. Without one the
+// stored hash is used; on the very first start a key is created, only its
+// hash is stored, and the key is returned in created so the caller prints it
+// once.
+func EnsureAdminKey(db *store.DB, given string) (hash []byte, created string, err error) {
+	if given != "" {
+		if len(given) < 16 {
+			return nil, "", errors.New("admin key: must be at least 16 characters")
+		}
+		hash = HashKey(given)
+		err = db.Put(collAdmin, "key", []byte(`"`+hex.EncodeToString(hash)+`"`))
+		return hash, "", err
+	}
+	if b, err := db.Get(collAdmin, "key"); err == nil {
+		var h string
+		if json.Unmarshal(b, &h) == nil {
+			if raw, err := hex.DecodeString(h); err == nil && len(raw) == 32 {
+				return raw, "", nil
+			}
+		}
+		return nil, "", errors.New("admin key: stored hash is damaged; start once with --admin-key")
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, "", err
+	}
+	created = NewKey()
+	hash = HashKey(created)
+	if err := db.Put(collAdmin, "key", []byte(`"`+hex.EncodeToString(hash)+`"`)); err != nil {
+		return nil, "", err
+	}
+	return hash, created, nil
+}
+
+// principal is who a request is from: the admin (domain "") or a domain key.
+type principal struct {
+	domain string
+	keyID  string
+}
+
+type keyIndex struct {
+	Domain string `json:"domain"`
+	KeyID  string `json:"keyId"`
+}
+
+// apiKeyDoc is the stored API key (domain/apikey/{keyId}).
+type apiKeyDoc struct {
+	KeyID     string `json:"sk"`
+	Type      string `json:"type"` // "token" or "RS256"
+	CreatedAt int64  `json:"createdAt"`
+	Hash      string `json:"hash,omitempty"`      // token keys
+	PublicKey string `json:"publicKey,omitempty"` // RS256 keys (PEM)
+}
+
+type authenticator struct {
+	db        *store.DB
+	adminHash []byte
+
+	mu       sync.Mutex
+	failures map[string]*failState
+	sleep    func(ctx context.Context, d time.Duration) // replaced in tests
+	now      func() time.Time
+}
+
+type failState struct {
+	n    int
+	last time.Time
+}
+
+func newAuthenticator(db *store.DB, adminHash []byte) *authenticator {
+	return &authenticator{db: db, adminHash: adminHash, failures: map[string]*failState{},
+		sleep: func(ctx context.Context, d time.Duration) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		},
+		now: time.Now,
+	}
+}
+
+// Repeated failures from one address are slowed down: after failFree
+// failures each further one waits twice as long, up to failMaxDelay, before
+// its 401 is sent. The count is forgotten failForget after the last failure.
+const (
+	failFree     = 3
+	failBase     = 100 * time.Millisecond
+	failMaxDelay = 3 * time.Second
+	failForget   = 5 * time.Minute
+	failTrack    = 4096 // addresses tracked at most
+)
+
+func (a *authenticator) failDelay(n int) time.Duration {
+	if n <= failFree {
+		return 0
+	}
+	d := failBase << min(n-failFree-1, 10)
+	return min(d, failMaxDelay)
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (a *authenticator) fail(r *http.Request) {
+	addr := clientAddr(r)
+	now := a.now()
+	a.mu.Lock()
+	f := a.failures[addr]
+	if f == nil || now.Sub(f.last) > failForget {
+		if len(a.failures) >= failTrack {
+			for k, v := range a.failures {
+				if now.Sub(v.last) > failForget || len(a.failures) >= failTrack {
+					delete(a.failures, k)
+				}
+			}
+		}
+		f = &failState{}
+		a.failures[addr] = f
+	}
+	f.n++
+	f.last = now
+	d := a.failDelay(f.n)
+	a.mu.Unlock()
+	if d > 0 {
+		a.sleep(r.Context(), d)
+	}
+}
+
+func (a *authenticator) succeed(r *http.Request) {
+	a.mu.Lock()
+	delete(a.failures, clientAddr(r))
+	a.mu.Unlock()
+}
+
+// check authenticates r. It returns the principal, or the status and reason
+// to refuse with.
+func (a *authenticator) check(r *http.Request, allowQuery bool) (*principal, int, string) {
+	key := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			a.fail(r)
+			return nil, http.StatusUnauthorized, "Authorization must be: Bearer KEY"
+		}
+		key = strings.TrimSpace(tok)
+	} else if allowQuery {
+		key = r.URL.Query().Get("k")
+	}
+	if key == "" {
+		a.fail(r)
+		return nil, http.StatusUnauthorized, "missing API key (Authorization: Bearer KEY)"
+	}
+	h := HashKey(key)
+	if subtle.ConstantTimeCompare(h, a.adminHash) == 1 {
+		a.succeed(r)
+		return &principal{}, 0, ""
+	}
+	if b, err := a.db.Get(collKeyHash, hex.EncodeToString(h)); err == nil {
+		var ix keyIndex
+		if json.Unmarshal(b, &ix) == nil && ix.Domain != "" {
+			a.succeed(r)
+			return &principal{domain: ix.Domain, keyID: ix.KeyID}, 0, ""
+		}
+	}
+	if strings.Count(key, ".") == 2 {
+		if p := a.checkJWT(key, r.PathValue("domain")); p != nil {
+			a.succeed(r)
+			return p, 0, ""
+		}
+	}
+	a.fail(r)
+	return nil, http.StatusUnauthorized, "unknown API key"
+}
+
+// checkJWT verifies an RS256 token against the stored public keys: the one
+// named by its "kid" header, or else each RS256 key of the path's domain.
+func (a *authenticator) checkJWT(tok, pathDomain string) *principal {
+	var candidates []keyIndex
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired())
+	if t, _, err := parser.ParseUnverified(tok, jwt.MapClaims{}); err == nil {
+		if kid, _ := t.Header["kid"].(string); kid != "" {
+			if b, err := a.db.Get(collKeyIndex, kid); err == nil {
+				var ix keyIndex
+				if json.Unmarshal(b, &ix) == nil {
+					candidates = append(candidates, ix)
+				}
+			}
+		}
+	}
+	if len(candidates) == 0 && pathDomain != "" && domainPattern.MatchString(pathDomain) {
+		_ = a.db.View(func(tx *store.Tx) error {
+			return tx.ForEach(store.Coll{Domain: pathDomain, Resource: "apikey"}, "", func(id string, doc []byte) (bool, error) {
+				candidates = append(candidates, keyIndex{Domain: pathDomain, KeyID: id})
+				return len(candidates) < 32, nil
+			})
+		})
+	}
+	for _, ix := range candidates {
+		b, err := a.db.Get(store.Coll{Domain: ix.Domain, Resource: "apikey"}, ix.KeyID)
+		if err != nil {
+			continue
+		}
+		var k apiKeyDoc
+		if json.Unmarshal(b, &k) != nil || k.Type != "RS256" {
+			continue
+		}
+		pub, err := jwt.ParseRSAPublicKeyFromPEM([]byte(k.PublicKey))
+		if err != nil {
+			continue
+		}
+		if _, err := parser.Parse(tok, func(*jwt.Token) (any, error) { return pub, nil }); err == nil {
+			return &principal{domain: ix.Domain, keyID: ix.KeyID}
+		}
+	}
+	return nil
+}
+
+// The /provisioning/apiKey routes.
+
+func (s *Server) createAPIKey(c *call) error {
+	body, err := c.object(apiKeySchema())
+	if err != nil {
+		return err
+	}
+	given, _ := body["key"].(string)
+	given = strings.TrimSpace(given)
+	doc := apiKeyDoc{KeyID: newID(), CreatedAt: nowMillis()}
+	resp := map[string]any{"sk": doc.KeyID}
+	switch {
+	case strings.Contains(given, "-----BEGIN"):
+		if _, err := jwt.ParseRSAPublicKeyFromPEM([]byte(given)); err != nil {
+			return ferr("key", "not a valid RSA public key in PEM form: %v", err)
+		}
+		doc.Type, doc.PublicKey = "RS256", given
+	case given == "":
+		tok := NewKey()
+		doc.Type, doc.Hash = "token", hex.EncodeToString(HashKey(tok))
+		resp["key"] = tok // shown once
+	default:
+		if len(given) < 16 {
+			return ferr("key", "a token must be at least 16 characters")
+		}
+		doc.Type, doc.Hash = "token", hex.EncodeToString(HashKey(given))
+	}
+	resp["type"] = doc.Type
+	b, _ := json.Marshal(doc)
+	ix, _ := json.Marshal(keyIndex{Domain: c.domain, KeyID: doc.KeyID})
+	err = c.s.db.Update(func(tx *store.Tx) error {
+		if doc.Hash != "" {
+			if _, err := tx.Get(collKeyHash, doc.Hash); err == nil {
+				return ferr("key", "this token is already in use")
+			}
+			if err := tx.Put(collKeyHash, doc.Hash, ix); err != nil {
+				return err
+			}
+		}
+		if err := tx.Put(collKeyIndex, doc.KeyID, ix); err != nil {
+			return err
+		}
+		return tx.Put(c.coll("apikey", false), doc.KeyID, b)
+	})
+	if err != nil {
+		return err
+	}
+	return c.ok(resp)
+}
+
+func (s *Server) listAPIKeys(c *call) error {
+	q, err := c.listQuery()
+	if err != nil {
+		return err
+	}
+	page, err := c.s.db.List(c.coll("apikey", false), q)
+	if err != nil {
+		return err
+	}
+	items := []any{}
+	for _, d := range page.Docs {
+		var k apiKeyDoc
+		if json.Unmarshal(d.JSON, &k) != nil {
+			continue
+		}
+		// The hash is not a secret but it is nobody's business either.
+		items = append(items, map[string]any{"sk": k.KeyID, "type": k.Type, "createdAt": k.CreatedAt})
+	}
+	out := map[string]any{"apiKeys": items}
+	if page.NextToken != "" {
+		out["nextToken"] = page.NextToken
+	}
+	return c.ok(out)
+}
+
+func (s *Server) deleteAPIKey(c *call) error {
+	id := c.r.PathValue("keyId")
+	err := c.s.db.Update(func(tx *store.Tx) error {
+		b, err := tx.Get(c.coll("apikey", false), id)
+		if err != nil {
+			return notFound("API key", id)
+		}
+		var k apiKeyDoc
+		if err := json.Unmarshal(b, &k); err != nil {
+			return err
+		}
+		if k.Hash != "" {
+			_ = tx.Delete(collKeyHash, k.Hash)
+		}
+		_ = tx.Delete(collKeyIndex, id)
+		return tx.Delete(c.coll("apikey", false), id)
+	})
+	if err != nil {
+		return err
+	}
+	return c.ok(nil)
+}
+
+// newID returns a random resource id (128 bits, hex).
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newPassword returns a random SIP password: 20 characters from an alphabet
+// without look-alikes, about 115 bits.
+func newPassword() string {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}

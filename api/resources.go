@@ -1,0 +1,324 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// kind describes one provisioned resource: where it is stored, how its id
+// is named, the keys of its responses and the rules of a write.
+type kind struct {
+	res       string // URL segment and store resource
+	idParam   string // path parameter of the id
+	idField   string // field of the document holding the id ("" = none)
+	listKey   string // list response key
+	oneKey    string // get response key ("" = fields at the top level)
+	title     string // for messages and the OpenAPI summary
+	provisory bool   // has ?provisory=true
+	schema    *Schema
+	hidden    []string // stored but never returned (secrets)
+	// prepare applies the resource's own rules to a validated document (old
+	// is the stored one or nil) and returns extra response fields.
+	prepare func(c *call, id string, doc, old map[string]any) (map[string]any, error)
+}
+
+func (k *kind) public(doc map[string]any) map[string]any {
+	for _, h := range k.hidden {
+		delete(doc, h)
+	}
+	return doc
+}
+
+func (k *kind) collFor(c *call) (store.Coll, error) {
+	prov := false
+	if k.provisory {
+		var err error
+		if prov, err = c.provisory(); err != nil {
+			return store.Coll{}, err
+		}
+	}
+	return c.coll(k.res, prov), nil
+}
+
+// write validates doc as a full write of id and stores it, in one
+// transaction with the read of the old document.
+func (k *kind) write(c *call, coll store.Coll, id string, doc map[string]any) (map[string]any, error) {
+	var extras map[string]any
+	err := c.s.db.Update(func(tx *store.Tx) error {
+		var old map[string]any
+		if b, err := tx.Get(coll, id); err == nil {
+			if old, err = decodeDoc(b); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var err error
+		if extras, err = k.finish(c, id, doc, old); err != nil {
+			return err
+		}
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		return tx.Put(coll, id, b)
+	})
+	return extras, err
+}
+
+func (k *kind) finish(c *call, id string, doc, old map[string]any) (map[string]any, error) {
+	if k.idField != "" {
+		if v, ok := doc[k.idField]; ok && v != id {
+			return nil, ferr(k.idField, "must match the id in the path (%s)", id)
+		}
+		doc[k.idField] = id
+	}
+	if k.prepare != nil {
+		return k.prepare(c, id, doc, old)
+	}
+	return nil, nil
+}
+
+func (k *kind) list(c *call) error {
+	coll, err := k.collFor(c)
+	if err != nil {
+		return err
+	}
+	q, err := c.listQuery()
+	if err != nil {
+		return err
+	}
+	if k.res == "device" {
+		q.Prefix = c.r.URL.Query().Get("filter")
+	}
+	page, err := c.s.db.List(coll, q)
+	if err != nil {
+		return err
+	}
+	items := make([]any, 0, len(page.Docs))
+	for _, d := range page.Docs {
+		m, err := decodeDoc(d.JSON)
+		if err != nil {
+			return err
+		}
+		if k.res == "trunk" {
+			items = append(items, map[string]any{"trunkId": d.ID, "serviceDestination": k.public(m)})
+			continue
+		}
+		items = append(items, k.public(m))
+	}
+	out := map[string]any{k.listKey: items}
+	if page.NextToken != "" {
+		out["nextToken"] = page.NextToken
+	}
+	return c.ok(out)
+}
+
+func (k *kind) get(c *call) error {
+	coll, err := k.collFor(c)
+	if err != nil {
+		return err
+	}
+	id := c.r.PathValue(k.idParam)
+	b, err := c.s.db.Get(coll, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(k.title, id)
+	} else if err != nil {
+		return err
+	}
+	m, err := decodeDoc(b)
+	if err != nil {
+		return err
+	}
+	m = k.public(m)
+	if k.oneKey == "" {
+		return c.ok(m)
+	}
+	return c.ok(map[string]any{k.oneKey: m})
+}
+
+// create is POST on the collection: the id comes from the body's id field or
+// is generated.
+func (k *kind) create(c *call) error {
+	coll, err := k.collFor(c)
+	if err != nil {
+		return err
+	}
+	doc, err := c.object(k.schema)
+	if err != nil {
+		return err
+	}
+	id, _ := doc[k.idField].(string)
+	if id == "" {
+		id = newID()
+	}
+	extras, err := k.write(c, coll, id, doc)
+	if err != nil {
+		return err
+	}
+	return c.ok(merge(map[string]any{"id": id}, extras))
+}
+
+// put overwrites (or creates) the document named in the path.
+func (k *kind) put(c *call) error {
+	coll, err := k.collFor(c)
+	if err != nil {
+		return err
+	}
+	id := c.r.PathValue(k.idParam)
+	doc, err := c.object(k.schema)
+	if err != nil {
+		return err
+	}
+	extras, err := k.write(c, coll, id, doc)
+	if err != nil {
+		return err
+	}
+	return c.ok(merge(map[string]any{"id": id}, extras))
+}
+
+func (k *kind) del(c *call) error {
+	coll, err := k.collFor(c)
+	if err != nil {
+		return err
+	}
+	id := c.r.PathValue(k.idParam)
+	if err := c.s.db.Delete(coll, id); errors.Is(err, store.ErrNotFound) {
+		return notFound(k.title, id)
+	} else if err != nil {
+		return err
+	}
+	return c.ok(nil)
+}
+
+// patch applies an RFC 6902 JSON Patch to the document as GET shows it (so
+// a "test" op cannot probe a hidden secret), validates the result like a full
+// write, and stores it; all in one transaction, all or nothing.
+func (k *kind) patch(c *call) error {
+	coll, err := k.collFor(c)
+	if err != nil {
+		return err
+	}
+	id := c.r.PathValue(k.idParam)
+	raw, err := c.body(maxJSONBody, "application/json", "application/json-patch+json")
+	if err != nil {
+		return err
+	}
+	p, err := decodePatch(raw)
+	if err != nil {
+		return err
+	}
+	var extras map[string]any
+	err = c.s.db.Update(func(tx *store.Tx) error {
+		b, err := tx.Get(coll, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(k.title, id)
+		} else if err != nil {
+			return err
+		}
+		old, err := decodeDoc(b)
+		if err != nil {
+			return err
+		}
+		view, _ := json.Marshal(k.public(cloneMap(old)))
+		patched, err := applyPatch(p, view)
+		if err != nil {
+			return err
+		}
+		in, err := decodeJSON(patched)
+		if err != nil {
+			return err
+		}
+		if k.idField != "" {
+			if m, ok := in.(map[string]any); ok && m[k.idField] != id {
+				return ferr(k.idField, "cannot be changed by a patch")
+			}
+		}
+		v, err := k.schema.validate("", in)
+		if err != nil {
+			return err
+		}
+		doc := v.(map[string]any)
+		// Hidden fields were not in the view: carry them over unless the
+		// patch's rules (prepare) replace them.
+		for _, h := range k.hidden {
+			if _, set := doc[h]; !set {
+				if x, ok := old[h]; ok {
+					doc[h] = x
+				}
+			}
+		}
+		if extras, err = k.finish(c, id, doc, old); err != nil {
+			return err
+		}
+		out, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		return tx.Put(coll, id, out)
+	})
+	if err != nil {
+		return err
+	}
+	return c.ok(extras)
+}
+
+func decodePatch(raw []byte) (jsonpatch.Patch, error) {
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := v.([]any); !ok {
+		return nil, ferr("body", "must be a JSON Patch: an array of operations (RFC 6902)")
+	}
+	if _, err := patchSchema().validate("", v); err != nil {
+		return nil, err
+	}
+	p, err := jsonpatch.DecodePatch(raw)
+	if err != nil {
+		return nil, ferr("body", "invalid JSON Patch: %v", err)
+	}
+	return p, nil
+}
+
+func applyPatch(p jsonpatch.Patch, doc []byte) ([]byte, error) {
+	opts := jsonpatch.NewApplyOptions()
+	opts.EnsurePathExistsOnAdd = false
+	out, err := p.ApplyWithOptions(doc, opts)
+	if err != nil {
+		return nil, ferr("patch", "%v", err)
+	}
+	return out, nil
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func merge(a, b map[string]any) map[string]any {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+// The collection kinds with the standard shape (seeds/000).
+func (s *Server) kinds() (ab, aem, ms, ua *kind) {
+	ab = &kind{res: "alarmbridge", idParam: "alarmBridgeId", idField: "id", listKey: "alarmbridges", oneKey: "alarmbridge",
+		title: "Alarmbridge", provisory: true, schema: alarmbridgeSchema()}
+	aem = &kind{res: "alarmeventmapper", idParam: "alarmEventMapperId", idField: "id", listKey: "alarmeventmappers", oneKey: "alarmeventmapper",
+		title: "Alarm Event Mapper", provisory: true, schema: alarmEventMapperSchema()}
+	ms = &kind{res: "mediaservice", idParam: "mediaServiceId", idField: "id", listKey: "mediaservices", oneKey: "mediaservice",
+		title: "Media Service", provisory: true, schema: mediaServiceSchema()}
+	ua = &kind{res: "cloudsipua", idParam: "cloudSipUAId", idField: "id", listKey: "cloudsipuas", oneKey: "cloudsipua",
+		title: "Cloud SIP User Agent", provisory: true, schema: cloudSipUASchema()}
+	return
+}

@@ -1,0 +1,283 @@
+package api
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// The provisioning schemas, transcribed from seeds/000 (field names, enums,
+// patterns, bounds, defaults, required fields). Where the seed's HTML
+// rendering hid a nested table, the fields come from its samples and the
+// values there are documented, not guessed into enums.
+
+func restAuthentication() *Schema {
+	return arr(obj(
+		opt("sub", str()),
+		opt("requestHeaders", anyObj()),
+		opt("scope", str()),
+		opt("secret", str()),
+		opt("type", str().enum("RS256")),
+	))
+}
+
+var deviceIDPattern = `^[a-zA-Z0-9\-\._:~+]+$`
+
+func deviceSchema() *Schema {
+	return obj(
+		req("deviceId", str().pattern(deviceIDPattern).desc("Unique id identifying the device.")),
+		req("authType", str().enum("credentials", "deviceid", "userid").desc("Authentication type: credentials (SIP digest), deviceid (whitelist), userid (JWT).")),
+		opt("deviceType", str().enum("sipDevice", "alarmbridgeConnect", "groupScheme", "alarmUnit")),
+		opt("lastConfigured", num().desc("Timestamp (ms) of the last configuration download by MAC.")),
+		opt("macAddress", str()),
+		opt("password", str().desc("Mandatory for authType userid. Never returned by GET.")),
+		opt("authorized", obj(
+			opt("domain", str()),
+			opt("invite", regex()),
+			opt("register", boolean()),
+		).desc("Used with authType userid.")),
+		opt("serviceData", obj(
+			opt("alarmBridge", obj(
+				opt("heartbeatInterval", num()),
+				opt("alarmProtocol", str()),
+				opt("emergencyDestination", str()),
+				opt("overrideInAlarmEvent", obj(
+					opt("deviceType", str()),
+					opt("controllerId", str()),
+					opt("deviceComponent", str()),
+					opt("systemConfig", str()),
+					opt("location", str()),
+					opt("audio", str()),
+					opt("priority", num()),
+					opt("deviceId", str()),
+					opt("statusCode", str()),
+				)),
+				opt("usePredefinedDestination", boolean()),
+			)),
+		).desc("Service specific settings for a device.")),
+		opt("description", str().maxLen(200)),
+		opt("ha1", str().pattern(`^[0-9a-fA-F]{32}$`).desc("SIP HA1 = MD5(deviceId:domain:password), used with authType credentials.")),
+		opt("deviceCLI", str()),
+		opt("heartbeatStatus", str().readOnly().desc("Filled by heartbeat supervision.")),
+		opt("heartbeatExpiration", num().readOnly().desc("Filled by heartbeat supervision (ms).")),
+	)
+}
+
+func trunkSchema() *Schema {
+	return obj(
+		req("destinationTarget", str().desc("An IP/FQDN pointing at Target domain for trunk.")),
+		opt("localCodec", str().enum("GSM", "PCMU", "PCMA")),
+		req("destinationTransport", str()),
+		opt("sourceNetworks", &Schema{AnyOf: []*Schema{arr(ipv4OrCIDR()), ipv4OrCIDR()}, Description: "A list of either cidr or IPv4."}),
+		opt("addTerminatingUriParameters", str()),
+		opt("trunkGroupId", str()),
+		opt("usePrivateIP", boolean()),
+		req("destinationMatch", regex()),
+		opt("transcode", boolean()),
+		opt("description", str()),
+		opt("type", str().enum("trunk").def("trunk")),
+		opt("userName", str()),
+		opt("destinationRewrite", regex()),
+		opt("trunksideCodec", str().enum("GSM", "PCMU", "PCMA")),
+		opt("forceRtpRelay", boolean()),
+		opt("password", str().desc("With userName and realm: generates ha1. Never returned by GET.")),
+		opt("forceNatRewrites", boolean()),
+		opt("diversionHeader", str()),
+		opt("rewriteAnumber", str()),
+		opt("ha1", str()),
+		opt("networkId", str()),
+		opt("realm", str()),
+		opt("blacklistPattern", regex()),
+	)
+}
+
+func ipv4OrCIDR() *Schema {
+	return str().format("ipv4").rule(func(v any) string {
+		s := v.(string)
+		if strings.Contains(s, "/") {
+			if p, err := netip.ParsePrefix(s); err == nil && p.Addr().Is4() {
+				return ""
+			}
+		} else if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+			return ""
+		}
+		return "must be an IPv4 address or CIDR"
+	})
+}
+
+func trunkUpsertSchema() *Schema {
+	return obj(
+		opt("trunkId", str().pattern(idPattern)),
+		req("serviceDestination", trunkSchema()),
+	)
+}
+
+// idPattern bounds the ids a client may choose for a resource.
+const idPattern = `^[a-zA-Z0-9\-\._:~+]{1,128}$`
+
+func alarmEventMapperSchema() *Schema {
+	backup := obj(
+		opt("backupOverrideSipFrom", str()),
+		opt("backupSipAuthPassword", str()),
+		opt("backupDefaultVoiceDestination", str()),
+		opt("backupSipAuthUser", str()),
+		opt("backupDestAddr", str()),
+	)
+	return obj(
+		req("alarmHandling", str().enum("callEmergencyCenter", "usePredefinedDestination", "requestCallback", "drop")),
+		req("targetEndpoint", obj(
+			opt("protocol", str().enum("scaip").ext("dc09: SIA DC-09 delivery to the ARC (gateway extension)", "dc09")),
+			opt("sipAuthUser", str()),
+			opt("sipAuthPassword", str()),
+			opt("destAddr", str()),
+			opt("overrideSipFrom", str()),
+			opt("defaultVoiceDestination", str()),
+			opt("backupEndpoint", backup),
+		)),
+		opt("deviceIdPadLength", int32s().min(0).max(10).def(0)),
+		opt("description", str()),
+		opt("mappingRules", anyObj()),
+		opt("unknownAlarmEventVoiceDestination", str()),
+		opt("fromDomain", str()),
+		opt("maxSessionDuration", num()),
+		opt("controllerIdPadLength", int32s().min(0).max(10).def(0)),
+		req("name", str()),
+		opt("mapDeviceIdToControllerId", boolean().def(false)),
+		opt("useVoiceBridge", boolean()),
+		opt("callerId", str()),
+		opt("id", str().pattern(idPattern)),
+		opt("enableDestinationMonitoring", boolean()),
+	)
+}
+
+func alarmbridgeSchema() *Schema {
+	dtmf := func() *Schema { return str().enum("2833", "inaudio") }
+	return obj(
+		req("protocol", str().enum("api", "bs8521", "deviceProvisioned", "nowip", "scaip", "tt92", "ttnew", "multiprotocol", "voicecall", "nowipcontroller").
+			ext("contactid: Ademco Contact ID (SIA DC-05) over DTMF (gateway extension)", "contactid")),
+		req("protocolMode", str().enum("dtmf", "sdmf")),
+		opt("alarmEventMapperId", str()),
+		opt("defaultHeartbeatInterval", num().min(300000).def(300000)),
+		opt("useVPNConnection", boolean().def(false)),
+		opt("fallbackAlarmProtocol", str().enum("bs8521", "scaip", "tt92", "ttnew")),
+		opt("callbackTimeout", num().def(15000)),
+		req("destinationMatch", regex()),
+		opt("toneSettings", obj(
+			opt("calleeDtmfSendType", dtmf()),
+			opt("callerDtmfSendType", dtmf()),
+			opt("dtmfSendType", dtmf()),
+		)),
+		opt("callbackDescription", str()),
+		opt("controlCommandsEnabled", boolean().def(true)),
+		opt("description", str()),
+		opt("arcDisconnectClearsCall", boolean().def(true)),
+		opt("customEventMap", anyObj()),
+		opt("customerSiteId", str().pattern(`^[a-zA-Z0-9_\-\.]+$`)),
+		opt("callbackName", str()),
+		opt("callbackBaseUrl", httpsURL()),
+		opt("restAuthentication", restAuthentication()),
+		opt("callbackId", str()),
+		req("name", str()),
+		opt("id", str().pattern(idPattern)),
+		opt("dataRequestInterval", num()),
+		opt("defaultEmergencyDestination", str()),
+	)
+}
+
+func mediaServiceSchema() *Schema {
+	return obj(
+		opt("googleApikey", str()),
+		opt("disableLateOffer", boolean()),
+		opt("ivrRefresherExpiration", num().min(0)),
+		opt("callbackTimeout", num()),
+		req("destinationMatch", regex()),
+		opt("googleServiceKey", anyObj()),
+		opt("callbackDescription", str()),
+		opt("description", str()),
+		opt("callbackName", str()),
+		req("callbackBaseUrl", httpsURL()),
+		opt("replySessionExpiration", num().min(0)),
+		req("restAuthentication", restAuthentication()),
+		opt("rtpTimeout", num()),
+		opt("callbackId", str()),
+		opt("offeredCodecs", arr(str().enum("opus", "PCMA", "PCMU"))),
+		req("name", str()),
+		opt("networkId", str()),
+		opt("id", str().pattern(idPattern)),
+	)
+}
+
+func cloudSipUASchema() *Schema {
+	return obj(
+		opt("restAuthentication", restAuthentication()),
+		opt("callbackTimeout", num()),
+		opt("callbackId", str()),
+		req("destinationMatch", regex()),
+		opt("callbackDescription", str()),
+		req("name", str()),
+		opt("description", str()),
+		opt("id", str().pattern(idPattern)),
+		opt("callbackName", str()),
+		req("callbackBaseUrl", httpsURL()),
+	)
+}
+
+// notificationSchema is also the siprec service's (the seed gives both the
+// same object).
+func notificationSchema() *Schema {
+	return obj(
+		opt("restAuthentication", restAuthentication()),
+		opt("alarmTopic", str()),
+		opt("httpTimeout", int32s()),
+		opt("sipEventsTopic", str()),
+		opt("useHttpEvents", boolean()),
+		opt("alarmEventsRestEndpoint", str()),
+		opt("sipEventsRestEndpoint", httpURL()),
+		opt("alarmbridgeCallbackEndpoint", httpURL()),
+	)
+}
+
+func profileSchema(create bool) *Schema {
+	s := obj(
+		opt("firstName", str()),
+		opt("lastName", str()),
+		opt("emailConsent", int32s()),
+		opt("phone", str()),
+		opt("company", str()),
+		opt("email", str()),
+	)
+	if create {
+		s.Properties["authProvider"] = str()
+		s.Properties["otherInfo"] = str()
+		s.Properties["useCase"] = str()
+		s.Properties["termsAgreed"] = int32s()
+		s.Properties["profileReviewed"] = boolean()
+		s.Properties["deploymentSize"] = str()
+	}
+	return s
+}
+
+func sipLogFilterSchema() *Schema {
+	return obj(
+		opt("filterPattern", str()),
+		opt("limit", int32s().min(1).max(1000)),
+		opt("startTime", int64s().min(0).extNote("int64 milliseconds since the epoch; the seed's int32 cannot hold a millisecond timestamp")),
+		opt("endTime", int64s().min(0).extNote("int64 milliseconds since the epoch; the seed's int32 cannot hold a millisecond timestamp")),
+	)
+}
+
+func apiKeySchema() *Schema {
+	return obj(req("key", str().desc("An RS256 public key (PEM) for JWT verification, a token of at least 16 characters, or empty for a random token.")))
+}
+
+func deleteAllSchema() *Schema {
+	return obj(opt("confirmDeleteAll", boolean()))
+}
+
+func patchSchema() *Schema {
+	return arr(obj(
+		req("op", str().enum("add", "remove", "replace", "copy", "move", "test")),
+		req("path", str()),
+		opt("from", str()),
+		opt("value", &Schema{Description: "Any JSON value."}),
+	))
+}

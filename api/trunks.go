@@ -1,0 +1,86 @@
+package api
+
+import (
+	"encoding/json"
+)
+
+// Trunks: /provisioning/trunk/{domain}[/{trunkId}]. Stored at
+// store.Coll{Domain, "trunk"} under the trunkId as the serviceDestination
+// object; "password" is kept for upstream registration but never returned by
+// GET.
+
+func (s *Server) trunkKind() *kind {
+	return &kind{res: "trunk", idParam: "trunkId", listKey: "trunks", oneKey: "trunk", title: "trunk",
+		schema: trunkSchema(), hidden: []string{"password"}, prepare: prepareTrunk}
+}
+
+// prepareTrunk: when userName, realm and password are all given, ha1 is
+// MD5(userName:realm:password) and the response carries the password. Giving
+// some of the three without the others is refused, unless an ha1 comes with
+// them (a GET document written back).
+func prepareTrunk(c *call, id string, d, old map[string]any) (map[string]any, error) {
+	d["type"] = "trunk"
+	user, hasUser := d["userName"].(string)
+	realm, hasRealm := d["realm"].(string)
+	pw, hasPw := d["password"].(string)
+	_, hasHA1 := d["ha1"].(string)
+	switch {
+	case hasUser && hasRealm && hasPw:
+		d["ha1"] = HA1(user, realm, pw)
+		return map[string]any{"password": pw}, nil
+	case (hasUser || hasRealm || hasPw) && !hasHA1:
+		missing := "userName"
+		if hasUser {
+			missing = "realm"
+			if hasRealm {
+				missing = "password"
+			}
+		}
+		return nil, ferr(missing, "required: userName, realm and password must be given together")
+	}
+	// Written back without the (hidden) password: keep the stored one if the
+	// credentials did not change.
+	if !hasPw && old != nil && old["ha1"] == d["ha1"] {
+		if p, ok := old["password"]; ok {
+			d["password"] = p
+		}
+	}
+	return nil, nil
+}
+
+// createTrunk is POST /trunk/{domain}: a new trunk with a new id.
+func (s *Server) createTrunk(c *call) error {
+	k := s.trunkKind()
+	doc, err := c.object(k.schema)
+	if err != nil {
+		return err
+	}
+	id := newID()
+	extras, err := k.write(c, c.coll("trunk", false), id, doc)
+	if err != nil {
+		return err
+	}
+	return c.ok(merge(map[string]any{"id": id}, extras))
+}
+
+// upsertTrunk is PUT /trunk/{domain} with {trunkId, serviceDestination}: the
+// trunk with that id is created or replaced; without trunkId a new one is made.
+func (s *Server) upsertTrunk(c *call) error {
+	k := s.trunkKind()
+	body, err := c.object(trunkUpsertSchema())
+	if err != nil {
+		return err
+	}
+	id, _ := body["trunkId"].(string)
+	if id == "" {
+		id = newID()
+	}
+	doc := body["serviceDestination"].(map[string]any)
+	extras, err := k.write(c, c.coll("trunk", false), id, doc)
+	if err != nil {
+		return err
+	}
+	return c.ok(merge(map[string]any{"id": id, "trunkId": id}, extras))
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// serveConfig is the parsed and validated command line of `edgebridge serve`
+// (defaults: DESIGN.md "Stable interfaces").
+type serveConfig struct {
+	dataDir  string
+	httpAddr string
+	sipAddr  string
+	rtpLo    int
+	rtpHi    int
+	console  string // "stdio", "off", or a device path
+	hw       string // "sim" or "linux"
+	adminKey string
+	domain   string
+}
+
+// component is one long-running part of the daemon. Components start in
+// order and close in reverse order; Start must return once the component is
+// serving (listening), running its loops in goroutines it owns until Close.
+type component interface {
+	Name() string
+	Start(ctx context.Context) error
+	Close() error
+}
+
+// daemon is what the components share: the integrator adds engine, alarm and
+// hal components in buildComponents with what is here.
+type daemon struct {
+	cfg     serveConfig
+	log     *slog.Logger
+	stderr  io.Writer
+	db      *store.DB
+	apiCfg  api.Config // filled by buildComponents before the HTTP server starts
+	httpAPI *api.Server
+}
+
+func init() {
+	register("serve", "run the gateway daemon", runServe)
+}
+
+func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dataDir, "data", "./data", "data `DIR` (store file DIR/edgebridge.db)")
+	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "REST API listen `ADDR`")
+	fs.StringVar(&c.sipAddr, "sip", "127.0.0.1:5060", "SIP listen `ADDR` (UDP and TCP)")
+	rtp := fs.String("rtp-ports", "10000-10999", "RTP port range `LO-HI`")
+	fs.StringVar(&c.console, "console", "auto", "field console: `DEV`, stdio, off, or auto (stdio when stdin is a terminal)")
+	fs.StringVar(&c.hw, "hw", "sim", "hardware: sim or linux")
+	fs.StringVar(&c.adminKey, "admin-key", "", "admin API `KEY` (default $EDGEBRIDGE_ADMIN_KEY; else created on first start and printed once)")
+	fs.StringVar(&c.domain, "domain", "local", "tenant `DOMAIN` for SIP requests addressed to the gateway's own IP")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: edgebridge serve [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, 0
+		}
+		return c, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "edgebridge serve: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return c, 2
+	}
+	if c.adminKey == "" {
+		c.adminKey = os.Getenv("EDGEBRIDGE_ADMIN_KEY")
+	}
+	bad := func(format string, a ...any) (serveConfig, int) {
+		fmt.Fprintf(stderr, "edgebridge serve: "+format+"\n", a...)
+		return c, 2
+	}
+	if c.dataDir == "" {
+		return bad("--data: must not be empty")
+	}
+	for name, addr := range map[string]string{"--http": c.httpAddr, "--sip": c.sipAddr} {
+		if err := checkAddr(addr); err != nil {
+			return bad("%s %q: %v", name, addr, err)
+		}
+	}
+	lo, hi, err := parsePortRange(*rtp)
+	if err != nil {
+		return bad("--rtp-ports %q: %v", *rtp, err)
+	}
+	c.rtpLo, c.rtpHi = lo, hi
+	switch c.console {
+	case "auto":
+		c.console = "off"
+		if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			c.console = "stdio"
+		}
+	case "stdio", "off":
+	default:
+		if !strings.HasPrefix(c.console, "/") {
+			return bad("--console %q: must be a device path (/dev/ttyS0), stdio, off or auto", c.console)
+		}
+	}
+	if c.hw != "sim" && c.hw != "linux" {
+		return bad("--hw %q: must be sim or linux", c.hw)
+	}
+	if c.adminKey != "" && len(c.adminKey) < 16 {
+		return bad("--admin-key: must be at least 16 characters")
+	}
+	if c.domain == "" || strings.ContainsAny(c.domain, " /#@:") {
+		return bad("--domain %q: must be a SIP domain name", c.domain)
+	}
+	return c, -1
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("host must be an IP address")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port must be 0..65535")
+	}
+	return nil
+}
+
+// parsePortRange reads LO-HI. RTP uses even ports and RTCP the odd one above
+// (RFC 3550 §11), so the range must hold at least one pair.
+func parsePortRange(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		return 0, 0, errors.New("must be LO-HI, e.g. 10000-10999")
+	case lo < 1024 || hi > 65535:
+		return 0, 0, errors.New("ports must be within 1024..65535")
+	case hi-lo < 1:
+		return 0, 0, errors.New("the range must hold at least two ports (RTP and RTCP)")
+	}
+	return lo, hi, nil
+}
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	cfg, code := parseServe(args, stderr)
+	if code >= 0 {
+		return code
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	db, err := store.Open(filepath.Join(cfg.dataDir, "edgebridge.db"))
+	if err != nil {
+		log.Error("serve: store", "err", err)
+		return 1
+	}
+	defer db.Close()
+	hash, created, err := api.EnsureAdminKey(db, cfg.adminKey)
+	if err != nil {
+		log.Error("serve: admin key", "err", err)
+		return 1
+	}
+	if created != "" {
+		// Printed once, to stderr, never logged again; only its hash is kept.
+		fmt.Fprintf(stderr, "\n"+
+			"==================================================================\n"+
+			" edgebridge: new admin API key (shown ONCE; only its hash is kept)\n"+
+			"   %s\n"+
+			" Use it as: Authorization: Bearer <key>\n"+
+			"==================================================================\n\n", created)
+	}
+	d := &daemon{cfg: cfg, log: log, stderr: stderr, db: db}
+	d.apiCfg = api.Config{Store: db, AdminKeyHash: hash, Logger: log, Version: version, SIPServer: cfg.sipAddr}
+
+	comps := buildComponents(d)
+	started := make([]component, 0, len(comps))
+	closeAll := func() {
+		for i := len(started) - 1; i >= 0; i-- {
+			if err := started[i].Close(); err != nil {
+				log.Warn("serve: close", "component", started[i].Name(), "err", err)
+			}
+		}
+	}
+	for _, c := range comps {
+		if err := c.Start(ctx); err != nil {
+			log.Error("serve: start", "component", c.Name(), "err", err)
+			closeAll()
+			return 1
+		}
+		started = append(started, c)
+	}
+	log.Info("serve: running", "data", cfg.dataDir, "sip", cfg.sipAddr, "rtp", fmt.Sprintf("%d-%d", cfg.rtpLo, cfg.rtpHi),
+		"console", cfg.console, "hw", cfg.hw, "domain", cfg.domain)
+	<-ctx.Done()
+	log.Info("serve: shutting down")
+	done := make(chan struct{})
+	go func() { closeAll(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(1500 * time.Millisecond):
+		// DESIGN.md: shut down within 2 s; the store's deferred Close still
+		// runs, and every acknowledged write is already committed.
+		log.Warn("serve: components slow to close; exiting")
+	}
+	return 0
+}
+
+// buildComponents lists the daemon's components in start order. The
+// integrator adds the hal, engine and alarm components here (before the HTTP
+// API, setting d.apiCfg.Calls, .Alarms and .Metrics as they come up).
+func buildComponents(d *daemon) []component {
+	return []component{
+		&httpComponent{d: d},
+	}
+}
+
+// httpComponent serves the REST API on --http.
+type httpComponent struct {
+	d   *daemon
+	srv *http.Server
+	ln  net.Listener
+}
+
+func (h *httpComponent) Name() string { return "http" }
+
+func (h *httpComponent) Start(ctx context.Context) error {
+	a, err := api.New(h.d.apiCfg)
+	if err != nil {
+		return err
+	}
+	h.d.httpAPI = a
+	ln, err := net.Listen("tcp", h.d.cfg.httpAddr)
+	if err != nil {
+		a.Close()
+		return err
+	}
+	h.ln = ln
+	h.srv = &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // a 10 MB bulk CSV over a slow link
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(h.d.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.d.log.Error("serve: http", "err", err)
+		}
+	}()
+	h.d.log.Info("serve: http listening", "addr", ln.Addr().String())
+	return nil
+}
+
+func (h *httpComponent) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := h.srv.Shutdown(ctx)
+	if err != nil {
+		err = h.srv.Close()
+	}
+	h.d.httpAPI.Close()
+	return err
+}
