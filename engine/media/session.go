@@ -464,10 +464,8 @@ func (s *Session) receive(pkt []byte, from netip.AddrPort, now time.Time) {
 	// Symmetric RTP (RFC 4961): send where the far end sends from. Latch on
 	// the first good packet; move only for the same SSRC (NAT rebinding).
 	if !s.latched {
+		// RTCP keeps its negotiated address until RTCP itself arrives.
 		s.remote, s.latched = from, true
-		if !s.rtcpLatch && from.Port() < 65535 {
-			s.remoteRTCP = netip.AddrPortFrom(from.Addr(), from.Port()+1)
-		}
 		s.sendMu.Lock()
 		s.remoteTx = from
 		s.sendMu.Unlock()
@@ -490,6 +488,11 @@ func (s *Session) receive(pkt []byte, from netip.AddrPort, now time.Time) {
 		// Events share the stream's sequence space; their timestamp is the
 		// event start, so they stay out of the jitter estimate.
 		s.rx.update(s.hdr.SSRC, s.hdr.SequenceNumber, s.hdr.Timestamp, arrival)
+		if !s.jb.started {
+			// An event before any audio fixes the playout timeline, so
+			// that later audio and events map to the same sample time.
+			s.jb.reset(s.hdr.Timestamp)
+		}
 		n := s.evRx.handle(s.hdr.Timestamp, payload, &s.evOut)
 		for i := range n {
 			s.emitDigit(s.evOut[i])

@@ -1,0 +1,278 @@
+package media
+
+import (
+	"math"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/engine/sdp"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// testPool gives each test its own slice of ports so parallel tests and
+// other packages' tests rarely meet; busy ports are skipped anyway.
+var (
+	poolMu   sync.Mutex
+	poolNext = 31000
+)
+
+func testPool(t *testing.T) *PortPool {
+	t.Helper()
+	poolMu.Lock()
+	lo := poolNext
+	poolNext += 40
+	poolMu.Unlock()
+	p, err := NewPortPool(lo, lo+39)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type legOpts struct {
+	caps sdp.Capabilities
+	cfg  SessionConfig
+}
+
+// pair makes two started sessions that negotiated through real SDP: a
+// offers, b answers. mod may change capabilities and configs before.
+func pair(t *testing.T, mod func(a, b *legOpts)) (*Session, *Session, sdp.Negotiated, sdp.Negotiated) {
+	t.Helper()
+	pool := testPool(t)
+	a := legOpts{caps: sdp.Capabilities{TelephoneEvent: true}, cfg: SessionConfig{Pool: pool, LocalIP: loopback}}
+	b := a
+	if mod != nil {
+		mod(&a, &b)
+	}
+	sa, err := NewSession(a.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sa.Close() })
+	sb, err := NewSession(b.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	a.caps.Addr, a.caps.Port = loopback, int(sa.LocalAddr().Port())
+	b.caps.Addr, b.caps.Port = loopback, int(sb.LocalAddr().Port())
+	offer, err := sdp.Offer(a.caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := sdp.Parse(offer.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, negB, err := sdp.Answer(parsed, b.caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ansParsed, err := sdp.Parse(ans.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	negA, err := sdp.Negotiate(offer, ansParsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sa.Apply(negA); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Apply(negB); err != nil {
+		t.Fatal(err)
+	}
+	if err := sa.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return sa, sb, negA, negB
+}
+
+// tone fills a frame with a sine of freq Hz at amplitude amp; n is the
+// frame index, so frames join in phase.
+func tone(pcm []int16, freq float64, amp float64, n int) {
+	for i := range pcm {
+		k := float64(n*len(pcm) + i)
+		pcm[i] = int16(amp * math.Sin(2*math.Pi*freq*k/8000))
+	}
+}
+
+func rms(pcm []int16) float64 {
+	var e float64
+	for _, v := range pcm {
+		e += float64(v) * float64(v)
+	}
+	return math.Sqrt(e / float64(len(pcm)))
+}
+
+// relay sits between a (which sends to the relay) and b; policy sees each
+// packet from a to b with its index and returns what to do with it.
+type relayAction int
+
+const (
+	pass relayAction = iota
+	drop
+	holdBack // send after the next packet (reordering)
+)
+
+type relay struct {
+	conn   *net.UDPConn
+	a, b   netip.AddrPort
+	policy func(i int, pkt []byte) relayAction
+	mu     sync.Mutex
+	seen   [][]byte // packets a→b as received
+	done   chan struct{}
+}
+
+func newRelay(t *testing.T, a, b netip.AddrPort, policy func(int, []byte) relayAction) *relay {
+	t.Helper()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{conn: c, a: a, b: b, policy: policy, done: make(chan struct{})}
+	go r.run()
+	t.Cleanup(func() { c.Close(); <-r.done })
+	return r
+}
+
+func (r *relay) addr() netip.AddrPort { return r.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+func (r *relay) run() {
+	defer close(r.done)
+	buf := make([]byte, 1500)
+	var held []byte
+	i := 0
+	for {
+		n, from, err := r.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		pkt := append([]byte(nil), buf[:n]...)
+		if from != r.a {
+			r.conn.WriteToUDPAddrPort(pkt, r.a)
+			continue
+		}
+		r.mu.Lock()
+		r.seen = append(r.seen, pkt)
+		r.mu.Unlock()
+		act := pass
+		if r.policy != nil {
+			act = r.policy(i, pkt)
+		}
+		i++
+		switch act {
+		case drop:
+		case holdBack:
+			held = pkt
+		default:
+			r.conn.WriteToUDPAddrPort(pkt, r.b)
+			if held != nil {
+				r.conn.WriteToUDPAddrPort(held, r.b)
+				held = nil
+			}
+		}
+	}
+}
+
+func (r *relay) packets() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]byte(nil), r.seen...)
+}
+
+// via puts a relay on a's path to b: a sends to the relay.
+func via(t *testing.T, a, b *Session, negA sdp.Negotiated, policy func(int, []byte) relayAction) *relay {
+	t.Helper()
+	r := newRelay(t, a.LocalAddr(), b.LocalAddr(), policy)
+	negA.Remote = r.addr()
+	if err := a.Apply(negA); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// sendFrames writes n frames from gen, one per 20 ms.
+func sendFrames(t *testing.T, s *Session, n int, gen func(pcm []int16, i int)) {
+	t.Helper()
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	var pcm [FrameSamples]int16
+	for i := range n {
+		gen(pcm[:], i)
+		if err := s.WriteFrame(pcm[:]); err != nil {
+			t.Errorf("WriteFrame %d: %v", i, err)
+			return
+		}
+		<-tk.C
+	}
+}
+
+// reader collects the RMS of every frame a session hands out until stopped.
+type reader struct {
+	mu     sync.Mutex
+	levels []float64
+	frames [][]int16
+	done   chan struct{}
+	err    error
+}
+
+func startReader(s *Session, keep bool) *reader {
+	r := &reader{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		var pcm [FrameSamples]int16
+		for {
+			if err := s.ReadFrame(pcm[:]); err != nil {
+				r.err = err
+				return
+			}
+			r.mu.Lock()
+			r.levels = append(r.levels, rms(pcm[:]))
+			if keep {
+				r.frames = append(r.frames, append([]int16(nil), pcm[:]...))
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+func (r *reader) snapshot() []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]float64(nil), r.levels...)
+}
+
+// loud counts frames above level and the longest run of them.
+func loud(levels []float64, level float64) (count, run int) {
+	cur := 0
+	for _, l := range levels {
+		if l > level {
+			count++
+			cur++
+			run = max(run, cur)
+		} else {
+			cur = 0
+		}
+	}
+	return count, run
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,515 @@
+package media
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine/sdp"
+)
+
+// TestToneRoundTrip: a 1 kHz tone from a through real sockets reaches b
+// decoded at its level, for both laws.
+func TestToneRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, codec := range []string{sdp.PCMA, sdp.PCMU} {
+		a, b, _, negB := pair(t, func(a, b *legOpts) { a.caps.Codecs = []string{codec} })
+		if negB.Codec != codec {
+			t.Fatalf("negotiated %s", negB.Codec)
+		}
+		rd := startReader(b, false)
+		// 25 frames of tone, then silence: the stream does not stop with
+		// the tone (a stopped stream is concealed like a loss).
+		sendFrames(t, a, 30, func(p []int16, i int) {
+			if i < 25 {
+				tone(p, 1000, 8000, i)
+			} else {
+				clear(p)
+			}
+		})
+		time.Sleep(100 * time.Millisecond)
+		b.Close()
+		<-rd.done
+		if !errors.Is(rd.err, io.EOF) {
+			t.Errorf("ReadFrame after Close: %v, want io.EOF", rd.err)
+		}
+		n, run := loud(rd.snapshot(), 2000)
+		if n != 25 || run != 25 {
+			t.Errorf("%s: %d loud frames (run %d), want 25", codec, n, run)
+		}
+		for _, l := range rd.snapshot() {
+			if l > 2000 && (l < 8000/1.414*0.95 || l > 8000/1.414*1.05) {
+				t.Errorf("%s: frame level %.0f, want %.0f", codec, l, 8000/1.414)
+				break
+			}
+		}
+		st := b.Stats()
+		if st.PacketsReceived != 30 || st.Lost != 0 || st.Codec != codec {
+			t.Errorf("%s: stats %+v", codec, st)
+		}
+		if sa := a.Stats(); sa.PacketsSent != 30 || sa.OctetsSent != 30*160 {
+			t.Errorf("%s: sender stats %+v", codec, sa)
+		}
+	}
+}
+
+// TestToneNotExtended: a 200 ms tone through reordering and loss. Voice
+// mode may repeat a lost frame once; Data mode never; neither extends the
+// tone by more than one frame.
+func TestToneNotExtended(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		mode     BufferMode
+		lost     int // packet index lost
+		wantLoud int
+		wantRun  int
+	}{
+		{"voice, loss right after the tone", Voice, 10, 11, 11},
+		{"data, loss right after the tone", Data, 10, 10, 10},
+		{"voice, loss inside the tone", Voice, 5, 10, 10},
+		{"data, loss inside the tone", Data, 5, 9, 5},
+	} {
+		a, b, negA, _ := pair(t, func(a, b *legOpts) { b.cfg.Mode = tc.mode })
+		via(t, a, b, negA, func(i int, _ []byte) relayAction {
+			switch {
+			case i == tc.lost:
+				return drop
+			case i%4 == 1 && i != tc.lost-1:
+				return holdBack // every 4th pair swapped
+			}
+			return pass
+		})
+		rd := startReader(b, false)
+		// 2 frames of silence, 10 of tone, 8 of silence.
+		sendFrames(t, a, 20, func(p []int16, i int) {
+			if i >= 0 && i < 10 {
+				tone(p, 1000, 8000, i)
+			} else {
+				clear(p)
+			}
+		})
+		time.Sleep(120 * time.Millisecond)
+		b.Close()
+		<-rd.done
+		n, run := loud(rd.snapshot(), 500)
+		if n != tc.wantLoud || run != tc.wantRun {
+			t.Errorf("%s: %d frames with tone, longest run %d; want %d, %d", tc.name, n, run, tc.wantLoud, tc.wantRun)
+		}
+		// Concealed also counts the frames read after the stream stopped.
+		if st := b.Stats(); st.Late != 0 || st.Lost != 1 || st.Concealed < 1 {
+			t.Errorf("%s: late %d lost %d concealed %d", tc.name, st.Late, st.Lost, st.Concealed)
+		}
+	}
+}
+
+// TestRFC4733RoundTrip: SendDigit on a becomes telephone-event packets on
+// the wire (start with marker, updates, three ends) and a DigitEvent of the
+// same length on b.
+func TestRFC4733RoundTrip(t *testing.T) {
+	t.Parallel()
+	a, b, negA, negB := pair(t, nil)
+	if !negA.Events || !negB.Events {
+		t.Fatal("telephone-event not negotiated")
+	}
+	r := via(t, a, b, negA, nil)
+	if b.Digits() == nil {
+		t.Fatal("Digits is nil with telephone-event")
+	}
+	rd := startReader(b, false)
+	defer func() { b.Close(); <-rd.done }()
+	if err := a.SendDigit('7', 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SendDigit('#', 60); err != nil {
+		t.Fatal(err)
+	}
+	sendFrames(t, a, 25, func(p []int16, i int) { clear(p) })
+	var got []dsp.DigitEvent
+	timeout := time.After(2 * time.Second)
+	for len(got) < 2 {
+		select {
+		case d := <-b.Digits():
+			got = append(got, d)
+		case <-timeout:
+			t.Fatalf("digits received: %+v", got)
+		}
+	}
+	if got[0].Key != '7' || got[0].End-got[0].Start != 800 || got[1].Key != '#' || got[1].End-got[1].Start != 480 {
+		t.Errorf("digits %+v", got)
+	}
+	// '#' starts after '7' ended plus the pause, in sample time.
+	if gap := got[1].Start - got[0].End; gap < 640 || gap > 960 {
+		t.Errorf("pause between digits %d samples", gap)
+	}
+	// On the wire: '7' is 5 event packets (durations 160..800, the last
+	// with E) then two more end packets; the marker only on the first.
+	var evs []eventBlock
+	var markers int
+	for _, p := range r.packets() {
+		if p[1]&0x7f != negA.EventPT {
+			continue
+		}
+		if p[1]&0x80 != 0 {
+			markers++
+		}
+		e, _ := parseEventBlock(p[12:])
+		evs = append(evs, e)
+	}
+	if markers != 2 {
+		t.Errorf("%d marked event packets, want 2", markers)
+	}
+	want7 := []uint16{160, 320, 480, 640, 800, 800, 800}
+	if len(evs) < len(want7) {
+		t.Fatalf("event packets %+v", evs)
+	}
+	for i, d := range want7 {
+		if evs[i].code != 7 || evs[i].duration != d || evs[i].end != (i >= 4) {
+			t.Errorf("packet %d: %+v, want duration %d end %v", i, evs[i], d, i >= 4)
+		}
+	}
+	if st := b.Stats(); st.DigitsReceived != 2 {
+		t.Errorf("DigitsReceived %d", st.DigitsReceived)
+	}
+	if st := a.Stats(); st.DigitsSent != 2 {
+		t.Errorf("DigitsSent %d", st.DigitsSent)
+	}
+}
+
+// TestInBandDTMF: without telephone-event, SendDigit plays the tone in the
+// audio (dsp generator) and the far end's dsp detector finds it.
+func TestInBandDTMF(t *testing.T) {
+	t.Parallel()
+	a, b, negA, _ := pair(t, func(a, b *legOpts) {
+		a.caps.TelephoneEvent = false
+		b.cfg.InBandDTMF = true
+		b.cfg.Mode = Data
+	})
+	if negA.Events {
+		t.Fatal("events negotiated")
+	}
+	if a.Digits() != nil {
+		t.Error("Digits must be nil without telephone-event and in-band detection")
+	}
+	rd := startReader(b, false)
+	defer func() { b.Close(); <-rd.done }()
+	for _, k := range []byte("1A*") {
+		if err := a.SendDigit(k, 80); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sendFrames(t, a, 40, func(p []int16, i int) { clear(p) })
+	var got []dsp.DigitEvent
+	timeout := time.After(2 * time.Second)
+	for len(got) < 3 {
+		select {
+		case d := <-b.Digits():
+			got = append(got, d)
+		case <-timeout:
+			t.Fatalf("digits: %+v", got)
+		}
+	}
+	for i, k := range []byte("1A*") {
+		if got[i].Key != k {
+			t.Errorf("digit %d: %c, want %c", i, got[i].Key, k)
+		}
+		if d := got[i].DurationMs(); d < 65 || d > 95 {
+			t.Errorf("digit %c lasted %d ms, sent 80", k, d)
+		}
+	}
+}
+
+// TestSRTPSuites: each SDES suite carries audio; the wire is not the
+// plaintext, and a tampered packet is rejected and counted.
+func TestSRTPSuites(t *testing.T) {
+	t.Parallel()
+	for _, suite := range sdp.Suites {
+		a, b, negA, negB := pair(t, func(a, b *legOpts) {
+			a.caps.SRTP, a.caps.Suites = sdp.SRTPRequired, []string{suite}
+			b.caps.SRTP = sdp.SRTPOptional
+		})
+		if negA.SRTP == nil || negB.SRTP == nil || negB.SRTP.Suite != suite {
+			t.Fatalf("%s not negotiated", suite)
+		}
+		r := via(t, a, b, negA, func(i int, p []byte) relayAction {
+			if i == 3 {
+				p[len(p)-1] ^= 1 // tag or ciphertext: authentication fails
+			}
+			return pass
+		})
+		rd := startReader(b, false)
+		sendFrames(t, a, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
+		time.Sleep(100 * time.Millisecond)
+		b.Close()
+		<-rd.done
+		// Above 4000: full-level frames only, not the 6 dB-down repeat.
+		if n, _ := loud(rd.snapshot(), 4000); n != 9 {
+			t.Errorf("%s: %d frames of tone, want 9 (one tampered)", suite, n)
+		}
+		st := b.Stats()
+		if !st.SRTP || st.DecryptErrors != 1 || st.PacketsReceived != 9 {
+			t.Errorf("%s: stats %+v", suite, st)
+		}
+		// The payload on the wire is not the G.711 of the tone.
+		var plain [FrameSamples]int16
+		var code [FrameSamples]byte
+		tone(plain[:], 1000, 8000, 0)
+		PCMA.encode(code[:], plain[:])
+		p := r.packets()[0]
+		if bytes.Contains(p, code[:16]) {
+			t.Errorf("%s: plaintext on the wire", suite)
+		}
+		wantTag := map[string]int{sdp.SuiteAES128SHA1_80: 10, sdp.SuiteAES128SHA1_32: 4, sdp.SuiteAEADAES128GCM: 16}[suite]
+		if len(p) != 12+160+wantTag {
+			t.Errorf("%s: packet %d bytes, want %d", suite, len(p), 12+160+wantTag)
+		}
+	}
+}
+
+// TestRTCPReportsKnownLoss: with every 10th packet dropped, b's receiver
+// statistics and the report block a receives in b's RTCP say 10 %.
+func TestRTCPReportsKnownLoss(t *testing.T) {
+	t.Parallel()
+	a, b, negA, _ := pair(t, nil)
+	via(t, a, b, negA, func(i int, _ []byte) relayAction {
+		if i%10 == 4 {
+			return drop
+		}
+		return pass
+	})
+	sendFrames(t, a, 50, func(p []int16, i int) { tone(p, 440, 3000, i) })
+	waitFor(t, "45 packets at b", time.Second, func() bool { return b.Stats().PacketsReceived == 45 })
+	st := b.Stats()
+	if st.Expected != 50 || st.Lost != 5 {
+		t.Errorf("b: expected %d lost %d", st.Expected, st.Lost)
+	}
+	b.sendReport(time.Now())
+	waitFor(t, "b's report at a", time.Second, func() bool { return a.Stats().RemoteReport })
+	sa := a.Stats()
+	if sa.RemoteFractionLost != 25 || sa.RemoteLost != 5 { // 5/50·256 = 25.6
+		t.Errorf("a sees fraction %d lost %d", sa.RemoteFractionLost, sa.RemoteLost)
+	}
+	if b.Stats().FractionLost != 25 {
+		t.Errorf("b fraction %d", b.Stats().FractionLost)
+	}
+	// a's SR then lets b measure the round trip through b's next RR.
+	a.sendReport(time.Now())
+	waitFor(t, "a's SR at b", time.Second, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.lsr != 0
+	})
+	b.sendReport(time.Now())
+	time.Sleep(50 * time.Millisecond)
+	if rtt := a.Stats().RTT; rtt < 0 || rtt > 100*time.Millisecond {
+		t.Errorf("loopback RTT %v", rtt)
+	}
+	if sa.RemoteJitter > 20*time.Millisecond {
+		t.Errorf("loopback jitter %v", sa.RemoteJitter)
+	}
+}
+
+// TestSymmetricRTP: b was told a wrong address; it answers where a's
+// packets come from (RFC 4961).
+func TestSymmetricRTP(t *testing.T) {
+	t.Parallel()
+	a, b, _, negB := pair(t, nil)
+	negB.Remote = netip.MustParseAddrPort("127.0.0.1:9")
+	if err := b.Apply(negB); err != nil {
+		t.Fatal(err)
+	}
+	rdA := startReader(a, false)
+	sendFrames(t, a, 3, func(p []int16, i int) { clear(p) })
+	waitFor(t, "b latched", time.Second, func() bool { return b.Stats().Remote == a.LocalAddr() })
+	sendFrames(t, b, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
+	time.Sleep(100 * time.Millisecond)
+	a.Close()
+	<-rdA.done
+	if n, _ := loud(rdA.snapshot(), 4000); n != 10 {
+		t.Errorf("a heard %d frames of b's tone", n)
+	}
+}
+
+// TestRTPTimeout: silence from the far end ends the session with
+// ErrRTPTimeout and OnEnd, and ReadFrame returns io.EOF; a held leg
+// (inactive) does not time out.
+func TestRTPTimeout(t *testing.T) {
+	t.Parallel()
+	var ended atomic.Pointer[error]
+	_, b, _, _ := pair(t, func(a, b *legOpts) {
+		b.cfg.RTPTimeout = time.Second
+		b.cfg.OnEnd = func(err error) { ended.Store(&err) }
+	})
+	_, h, _, negH := pair(t, func(a, b *legOpts) { b.cfg.RTPTimeout = time.Second })
+	negH.Direction = sdp.Inactive
+	if err := h.Apply(negH); err != nil {
+		t.Fatal(err)
+	}
+	var pcm [FrameSamples]int16
+	deadline := time.Now().Add(4 * time.Second)
+	var err error
+	for err == nil && time.Now().Before(deadline) {
+		err = b.ReadFrame(pcm[:])
+	}
+	if !errors.Is(err, io.EOF) || !errors.Is(b.Err(), ErrRTPTimeout) {
+		t.Fatalf("ReadFrame %v, Err %v", err, b.Err())
+	}
+	waitFor(t, "OnEnd", time.Second, func() bool { return ended.Load() != nil })
+	if !errors.Is(*ended.Load(), ErrRTPTimeout) {
+		t.Errorf("OnEnd(%v)", *ended.Load())
+	}
+	if h.Err() != nil {
+		t.Errorf("held leg ended: %v", h.Err())
+	}
+}
+
+// TestHangup: Hangup calls OnEnd once, ends reads and writes, frees ports.
+func TestHangup(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	pool := testPool(t)
+	s, err := NewSession(SessionConfig{Pool: pool, LocalIP: loopback, OnEnd: func(error) { calls.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil {
+		t.Error("Start before Apply accepted")
+	}
+	if err := s.Apply(sdp.Negotiated{Codec: "PCMA", PT: 8, Remote: netip.MustParseAddrPort("127.0.0.1:9")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if pool.InUse() != 1 {
+		t.Errorf("in use %d", pool.InUse())
+	}
+	s.Hangup()
+	s.Hangup()
+	s.Close()
+	var pcm [FrameSamples]int16
+	if calls.Load() != 1 || s.ReadFrame(pcm[:]) != io.EOF || s.WriteFrame(pcm[:]) != io.EOF || !errors.Is(s.Err(), ErrHangup) {
+		t.Errorf("after Hangup: calls %d err %v", calls.Load(), s.Err())
+	}
+	if pool.InUse() != 0 {
+		t.Errorf("ports not released: %d", pool.InUse())
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	pool := testPool(t)
+	if _, err := NewSession(SessionConfig{LocalIP: loopback}); err == nil {
+		t.Error("no pool accepted")
+	}
+	if _, err := NewPortPool(10, 20); err == nil {
+		t.Error("privileged ports accepted")
+	}
+	if _, err := NewPortPool(2001, 2001); err == nil {
+		t.Error("range without a pair accepted")
+	}
+	s, err := NewSession(SessionConfig{Pool: pool, LocalIP: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Apply(sdp.Negotiated{Codec: "G729"}); err == nil {
+		t.Error("G729 accepted")
+	}
+	if err := s.Apply(sdp.Negotiated{Codec: "PCMA", SRTP: &sdp.SRTPKeys{Suite: sdp.SuiteAES128SHA1_80, LocalKey: make([]byte, 30), RemoteKey: make([]byte, 5)}}); err == nil {
+		t.Error("short SRTP key accepted")
+	}
+	if err := s.SendDigit('X', 100); err == nil {
+		t.Error("key X accepted")
+	}
+	if err := s.SendDigit('1', 0); err == nil {
+		t.Error("0 ms digit accepted")
+	}
+	if err := s.WriteFrame(make([]int16, 1000)); err == nil {
+		t.Error("oversized frame accepted")
+	}
+}
+
+func TestPortPoolExhaustion(t *testing.T) {
+	p, err := NewPortPool(31900, 31903) // two pairs
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ss []*Session
+	for range 2 {
+		s, err := NewSession(SessionConfig{Pool: p, LocalIP: loopback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss = append(ss, s)
+	}
+	if ss[0].LocalAddr().Port()%2 != 0 || ss[0].LocalAddr().Port() == ss[1].LocalAddr().Port() {
+		t.Errorf("ports %v %v", ss[0].LocalAddr(), ss[1].LocalAddr())
+	}
+	if _, err := NewSession(SessionConfig{Pool: p, LocalIP: loopback}); !errors.Is(err, ErrNoPorts) {
+		t.Errorf("third session: %v", err)
+	}
+	ss[0].Close()
+	s, err := NewSession(SessionConfig{Pool: p, LocalIP: loopback})
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	s.Close()
+	ss[1].Close()
+}
+
+// TestSIPpPcapEvents feeds the RFC 4733 capture SIPp ships (three end
+// packets with one sequence number) through the receive path.
+func TestSIPpPcapEvents(t *testing.T) {
+	pkts := sippPackets(t, "dtmf_2833_1.pcap")
+	s := offlineSession(t, sdp.PCMA, true)
+	for _, p := range pkts {
+		s.receive(p.Payload, p.Src, p.Time)
+	}
+	select {
+	case d := <-s.Digits():
+		if d.Key != '1' || d.End-d.Start != 2240 {
+			t.Errorf("digit %+v", d)
+		}
+	default:
+		t.Fatal("no digit from dtmf_2833_1.pcap")
+	}
+	select {
+	case d := <-s.Digits():
+		t.Errorf("repeated end packets gave a second digit %+v", d)
+	default:
+	}
+}
+
+// offlineSession is a session fed through receive() directly.
+func offlineSession(t *testing.T, codec string, events bool) *Session {
+	t.Helper()
+	s, err := NewSession(SessionConfig{Pool: testPool(t), LocalIP: loopback, RTPTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	pt := uint8(8)
+	if codec == sdp.PCMU {
+		pt = 0
+	}
+	if err := s.Apply(sdp.Negotiated{Codec: codec, PT: pt, Events: events, EventPT: 101, Remote: netip.MustParseAddrPort("127.0.0.1:9")}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func rtpPacket(pt uint8, seq uint16, ts, ssrc uint32, payload []byte) []byte {
+	b := make([]byte, 12+len(payload))
+	b[0], b[1] = 0x80, pt
+	binary.BigEndian.PutUint16(b[2:], seq)
+	binary.BigEndian.PutUint32(b[4:], ts)
+	binary.BigEndian.PutUint32(b[8:], ssrc)
+	copy(b[12:], payload)
+	return b
+}
