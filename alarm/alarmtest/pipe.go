@@ -6,6 +6,7 @@ package alarmtest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -48,10 +49,12 @@ type Impairments struct {
 	G711 string
 	// LossRate is the share of frames the network loses (0.01 = 1 %).
 	LossRate float64
-	// JitterFrames delays each frame by 0..JitterFrames frames at random;
-	// the receiver's jitter buffer holds JitterDepth frames, so a frame
-	// delayed more than that arrives too late and is concealed.
-	JitterFrames, JitterDepth int
+	// JitterMs is the standard deviation of the network delay; each frame
+	// is delayed by |N(0, JitterMs)|. The receiver's jitter buffer holds
+	// JitterDepth frames, so a frame delayed more than that arrives too
+	// late and is concealed.
+	JitterMs    float64
+	JitterDepth int
 	// Conceal is what replaces a lost or late frame.
 	Conceal Concealment
 }
@@ -70,7 +73,7 @@ type Stats struct {
 }
 
 // ErrClosed is returned by WriteFrame and SendDigit after hangup.
-var ErrClosed = errors.New("alarmtest: call hung up")
+var ErrClosed = fmt.Errorf("alarmtest: call hung up: %w", io.EOF)
 
 // End is one end of a pipe; it satisfies alarm.Channel.
 type End struct {
@@ -283,7 +286,7 @@ type path struct {
 }
 
 const (
-	twistTaps   = 129  // 129 taps give a ~250 Hz transition between 941 and 1209 Hz
+	twistTaps   = 255  // Blackman, 255 taps: the ~170 Hz transition fits between 941 and 1209 Hz
 	twistCorner = 1075 // Hz, between the DTMF groups
 	sincHalf    = 8    // resampler kernel half width in samples
 	// The resampler keeps about one frame of backlog. In lock-step both
@@ -301,7 +304,7 @@ func newPath(im Impairments, to *End) *path {
 	if im.NoiseDBm0 != 0 {
 		p.noise = dsp.Amplitude(im.NoiseDBm0) / math.Sqrt2
 	}
-	if im.JitterFrames > 0 {
+	if im.JitterMs > 0 {
 		p.depth = im.JitterDepth
 	}
 	if im.TwistDB != 0 {
@@ -373,7 +376,7 @@ func (p *path) process(f [FrameSamples]int16) (out [FrameSamples]int16, lost, la
 	if p.im.LossRate > 0 && p.rng.Float64() < p.im.LossRate {
 		lost = true
 	}
-	if !lost && p.im.JitterFrames > 0 && p.rng.IntN(p.im.JitterFrames+1) > p.depth {
+	if !lost && p.im.JitterMs > 0 && math.Abs(p.rng.NormFloat64()*p.im.JitterMs) > float64(p.depth*20) {
 		late = true
 	}
 	if lost || late {

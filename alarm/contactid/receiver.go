@@ -1,0 +1,396 @@
+package contactid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/dsp"
+)
+
+// Config tunes the receiver. The zero value takes the defaults in brackets.
+type Config struct {
+	// HandshakeDelay is the silence between answer and handshake, 0.5-2 s
+	// (SIA DC-05 §2.2) [1 s].
+	HandshakeDelay time.Duration
+	// FirstDigitTimeout is how long to wait for a message to begin after
+	// the handshake, a bad message or a kissoff [3 s]. The panel starts
+	// 250-300 ms after the handshake and repeats a message 1.25 s after its
+	// last digit when no kissoff came.
+	FirstDigitTimeout time.Duration
+	// InterDigitTimeout ends a partial message [400 ms]. It must stay under
+	// the panel's 1.25 s repeat, so a repeat never joins a partial message.
+	InterDigitTimeout time.Duration
+	// KissoffDelay is the pause from the last digit to the kissoff [200 ms].
+	KissoffDelay time.Duration
+	// KissoffDuration is the length of the 1400 Hz kissoff, 750-1000 ms [900 ms].
+	KissoffDuration time.Duration
+	// MaxHandshakes bounds handshakes sent while no message arrives [3].
+	MaxHandshakes int
+	// ToneDBm0 is the level of handshake and kissoff tones [−9 dBm0].
+	ToneDBm0 float64
+	// DTMF tunes the in-band detector (zero fields take dsp's defaults).
+	DTMF dsp.DTMFConfig
+	// Now stamps events [time.Now].
+	Now func() time.Time
+	// Log receives one line per message [slog.Default()].
+	Log *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.HandshakeDelay, time.Second)
+	def(&c.FirstDigitTimeout, 3*time.Second)
+	def(&c.InterDigitTimeout, 400*time.Millisecond)
+	def(&c.KissoffDelay, 200*time.Millisecond)
+	def(&c.KissoffDuration, 900*time.Millisecond)
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = 3
+	}
+	if c.ToneDBm0 == 0 {
+		c.ToneDBm0 = -9
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	switch {
+	case c.HandshakeDelay < 500*time.Millisecond || c.HandshakeDelay > 2*time.Second:
+		return c, fmt.Errorf("contactid: HandshakeDelay %v: must be 0.5-2 s (SIA DC-05)", c.HandshakeDelay)
+	case c.KissoffDuration < 750*time.Millisecond || c.KissoffDuration > time.Second:
+		return c, fmt.Errorf("contactid: KissoffDuration %v: must be 750-1000 ms (SIA DC-05)", c.KissoffDuration)
+	case c.InterDigitTimeout < 100*time.Millisecond || c.InterDigitTimeout >= 1250*time.Millisecond:
+		return c, fmt.Errorf("contactid: InterDigitTimeout %v: must be 100 ms to under 1.25 s", c.InterDigitTimeout)
+	case c.FirstDigitTimeout < 1500*time.Millisecond:
+		return c, fmt.Errorf("contactid: FirstDigitTimeout %v: must be at least 1.5 s, past the panel's 1.25 s repeat", c.FirstDigitTimeout)
+	case c.KissoffDelay < 0 || c.KissoffDelay > time.Second:
+		return c, fmt.Errorf("contactid: KissoffDelay %v: must be 0-1 s (the panel gives up at 1.25 s)", c.KissoffDelay)
+	case c.MaxHandshakes < 1:
+		return c, fmt.Errorf("contactid: MaxHandshakes %d: must be at least 1", c.MaxHandshakes)
+	}
+	return c, nil
+}
+
+// Receiver is the Contact ID receiving side of a call. It satisfies
+// alarm.Receiver and is safe to use for many calls at once.
+type Receiver struct {
+	cfg Config
+}
+
+var _ alarm.Receiver = (*Receiver)(nil)
+
+// NewReceiver checks cfg and returns a receiver.
+func NewReceiver(cfg Config) (*Receiver, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Receiver{cfg: c}, nil
+}
+
+func samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
+
+type state int
+
+const (
+	stHandshake state = iota // sending the handshake (after the answer delay)
+	stListen                 // waiting for or collecting digits
+	stKissoff                // sending the kissoff
+	stDone
+)
+
+// session is one call's state. All buffers are allocated when the call
+// starts; step, which runs once per frame, allocates nothing unless a
+// message completes.
+type session struct {
+	r    *Receiver
+	ctx  context.Context
+	ch   alarm.Channel
+	call alarm.Call
+	q    alarm.Queue
+	oob  <-chan dsp.DigitEvent
+
+	det       *dsp.DTMFDetector
+	onDigit   func(dsp.DigitEvent)
+	col       Collector
+	reasm     Reassembler
+	handshake *dsp.ToneGenerator
+	kissoff   *dsp.ToneGenerator
+	tone      *dsp.ToneGenerator // playing, or nil
+	toneWait  int64              // silence before tone starts
+
+	st        state
+	now       int64 // samples read
+	toneEnd   int64 // when the current tone program ends
+	deadline  int64 // first-digit deadline while listening with no digits
+	lastDigit dsp.DigitEvent
+	acked     map[string]bool
+	listenIn  bool
+
+	out alarm.Outcome
+	err error
+}
+
+// Receive runs Contact ID on ch until the panel hangs up, goes quiet after
+// its messages, gives up, or asks for listen-in (606). Every valid message
+// is put to q; the kissoff follows only if Enqueue succeeded.
+func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Call, q alarm.Queue) (alarm.Outcome, error) {
+	s, err := r.newSession(ctx, ch, call, q)
+	if err != nil {
+		return alarm.Outcome{}, err
+	}
+	in := make([]int16, alarm.FrameSamples)
+	out := make([]int16, alarm.FrameSamples)
+	for s.st != stDone {
+		if err := ctx.Err(); err != nil {
+			return s.out, err
+		}
+		if err := ch.ReadFrame(in); err != nil {
+			if errors.Is(err, io.EOF) {
+				s.out.Reason = alarm.ReasonHangup
+				return s.out, nil
+			}
+			return s.out, fmt.Errorf("contactid: read: %w", err)
+		}
+		s.step(in, out)
+		if s.err != nil {
+			return s.out, s.err
+		}
+		if s.st == stDone {
+			break
+		}
+		if err := ch.WriteFrame(out); err != nil {
+			if errors.Is(err, io.EOF) {
+				s.out.Reason = alarm.ReasonHangup
+				return s.out, nil
+			}
+			return s.out, fmt.Errorf("contactid: write: %w", err)
+		}
+	}
+	return s.out, nil
+}
+
+func (r *Receiver) newSession(ctx context.Context, ch alarm.Channel, call alarm.Call, q alarm.Queue) (*session, error) {
+	c := r.cfg
+	hs, err := dsp.NewToneGenerator(false,
+		dsp.ToneSegment{Freq1: 1400, DBm0: c.ToneDBm0, Ms: 100},
+		dsp.ToneSegment{Ms: 100},
+		dsp.ToneSegment{Freq1: 2300, DBm0: c.ToneDBm0, Ms: 100})
+	if err != nil {
+		return nil, err
+	}
+	ko, err := dsp.NewToneGenerator(false, dsp.ToneSegment{Freq1: 1400, DBm0: c.ToneDBm0, Ms: int(c.KissoffDuration / time.Millisecond)})
+	if err != nil {
+		return nil, err
+	}
+	s := &session{
+		r: r, ctx: ctx, ch: ch, call: call, q: q, oob: ch.Digits(),
+		det:       dsp.NewDTMFDetector(c.DTMF),
+		col:       NewCollector(samples(c.InterDigitTimeout)),
+		handshake: hs, kissoff: ko,
+		acked: map[string]bool{},
+	}
+	s.onDigit = s.digit
+	s.lastDigit.End = -1 << 40
+	s.startHandshake(samples(c.HandshakeDelay))
+	return s, nil
+}
+
+func (s *session) startHandshake(wait int64) {
+	s.handshake.Reset()
+	s.tone, s.toneWait = s.handshake, wait
+	s.toneEnd = s.now + wait + samples(300*time.Millisecond)
+	s.st = stHandshake
+	s.out.Handshakes++
+}
+
+// step consumes one frame heard and fills one frame to send.
+func (s *session) step(in, out []int16) {
+	s.det.Process(in, s.onDigit)
+	s.now += int64(len(in))
+	if s.oob != nil {
+	drain:
+		for {
+			select {
+			case ev := <-s.oob:
+				s.digit(ev)
+			default:
+				break drain
+			}
+		}
+	}
+	s.tick()
+	s.fill(out)
+}
+
+func (s *session) digit(ev dsp.DigitEvent) {
+	if s.st == stDone {
+		return
+	}
+	// The same key heard in band and out of band (RFC 4733 with audio
+	// left in) counts once.
+	if ev.Key == s.lastDigit.Key && ev.Start < s.lastDigit.End+alarm.FrameSamples && ev.End > s.lastDigit.Start-alarm.FrameSamples {
+		return
+	}
+	s.lastDigit = ev
+	if s.st != stListen || ev.Start < s.toneEnd {
+		return // the panel does not send over our tones; this is noise or echo
+	}
+	keys, start, end, done := s.col.Add(ev)
+	if done {
+		s.message(keys, start, end)
+	}
+}
+
+// tick advances timers: tone programs ending, first-digit and inter-digit timeouts.
+func (s *session) tick() {
+	switch s.st {
+	case stHandshake:
+		if s.now >= s.toneEnd {
+			s.listen(s.toneEnd)
+		}
+	case stKissoff:
+		if s.now >= s.toneEnd {
+			if s.listenIn {
+				s.out.ListenIn = true
+				s.out.Reason = alarm.ReasonListenIn
+				s.st = stDone
+				return
+			}
+			s.listen(s.toneEnd)
+		}
+	case stListen:
+		if n, last := s.col.Partial(); n > 0 {
+			if s.now-last > samples(s.r.cfg.InterDigitTimeout) {
+				s.r.cfg.Log.Debug("contactid: digits before timeout", "call", s.call.ID, "digits", s.col.String())
+			}
+			keys, start, end, expired, done := s.col.Expire(s.now)
+			switch {
+			case done:
+				s.r.cfg.Log.Info("contactid: merged digits split", "call", s.call.ID, "digits", n)
+				s.message(keys, start, end)
+			case expired:
+				// A partial message (a digit lost on the way): the panel
+				// repeats it, so wait as after a bad message.
+				s.out.Messages++
+				s.out.BadMessages++
+				s.deadline = max(s.deadline, last+samples(s.r.cfg.FirstDigitTimeout))
+				s.r.cfg.Log.Warn("contactid: partial message dropped", "call", s.call.ID, "digits", n)
+				if rebuilt, ok := s.reasm.Add(keys); ok {
+					s.r.cfg.Log.Info("contactid: message rebuilt from damaged repeats", "call", s.call.ID)
+					s.out.Messages--
+					s.message(rebuilt, start, end)
+				}
+			}
+			return
+		}
+		if s.now < s.deadline {
+			return
+		}
+		if len(s.out.Events) > 0 {
+			s.out.Reason = alarm.ReasonIdle
+			s.st = stDone
+			return
+		}
+		if s.out.Handshakes >= s.r.cfg.MaxHandshakes {
+			s.out.Reason = alarm.ReasonNoMessage
+			s.st = stDone
+			return
+		}
+		s.startHandshake(0)
+	}
+}
+
+// listen waits for a message from the given time on.
+func (s *session) listen(from int64) {
+	s.st = stListen
+	s.tone = nil
+	s.col.Reset()
+	s.deadline = from + samples(s.r.cfg.FirstDigitTimeout)
+}
+
+func (s *session) fill(out []int16) {
+	if s.tone == nil {
+		clear(out)
+		return
+	}
+	if s.toneWait > 0 {
+		n := min(int64(len(out)), s.toneWait)
+		clear(out[:n])
+		s.toneWait -= n
+		out = out[n:]
+	}
+	s.tone.Generate(out)
+}
+
+// message handles 16 digits: validate, queue, kissoff (SIA DC-05 §2.3).
+func (s *session) message(keys []byte, start, end int64) {
+	s.out.Messages++
+	// Listen again from the last digit: the panel repeats 1.25 s after it.
+	s.deadline = end + samples(s.r.cfg.FirstDigitTimeout)
+	m, err := ParseKeys(string(keys))
+	if err == nil {
+		err = m.Validate()
+	}
+	log := s.r.cfg.Log
+	if err != nil {
+		// No kissoff: the panel repeats the message (DC-05 §2.3).
+		s.out.BadMessages++
+		log.Warn("contactid: message not acknowledged", "call", s.call.ID, "raw", m.Raw, "keys", string(keys), "err", err)
+		return
+	}
+	ev := EventFor(m, s.call, s.r.cfg.Now())
+	if err := s.q.Enqueue(s.ctx, ev); err != nil {
+		// Not durably queued: no kissoff, so the panel repeats, then calls
+		// its backup number; the alarm is not lost here.
+		s.out.EnqueueFailures++
+		log.Error("contactid: queue refused event, withholding kissoff", "call", s.call.ID, "event", ev.ID, "raw", m.Raw, "err", err)
+		if s.ctx.Err() != nil {
+			s.err = s.ctx.Err()
+		}
+		return
+	}
+	s.reasm.Reset()
+	if !s.acked[ev.ID] {
+		s.acked[ev.ID] = true
+		s.out.Events = append(s.out.Events, ev)
+	}
+	log.Info("contactid: event queued", "call", s.call.ID, "event", ev.ID, "raw", m.Raw, "account", m.Account, "code", m.Qualifier+m.Code)
+	s.listenIn = s.listenIn || m.ListenIn()
+	s.kissoff.Reset()
+	s.tone = s.kissoff
+	s.toneWait = max(0, end+samples(s.r.cfg.KissoffDelay)-s.now)
+	s.toneEnd = s.now + s.toneWait + samples(s.r.cfg.KissoffDuration)
+	s.st = stKissoff
+}
+
+// EventFor turns a valid message heard on call into an Event. The account
+// is the controller id (the device lookup key when no customerSiteId is
+// set), and qualifier+code make the 4-digit status code.
+func EventFor(m Message, call alarm.Call, at time.Time) alarm.Event {
+	return alarm.Event{
+		ID:           alarm.EventID(call.Domain, call.ID, alarm.ProtoContactID, m.Raw),
+		Protocol:     alarm.ProtoContactID,
+		Domain:       call.Domain,
+		Received:     at,
+		Raw:          m.Raw,
+		CallerID:     call.Caller,
+		CallID:       call.ID,
+		CalledNumber: call.Called,
+		ControllerID: m.Account,
+		StatusCode:   m.Qualifier + m.Code,
+		ContactID: &alarm.ContactIDFields{
+			Account: m.Account, Qualifier: m.Qualifier, Code: m.Code, Group: m.Group, Zone: m.Zone,
+		},
+	}
+}

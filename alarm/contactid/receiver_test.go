@@ -1,0 +1,402 @@
+package contactid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+	"github.com/edgebridge/edgebridge/dsp"
+)
+
+// memQueue is a Queue that keeps events in memory and can be told to fail.
+type memQueue struct {
+	mu    sync.Mutex
+	evs   []alarm.Event
+	calls int
+	fail  func(call int) error // nil: accept
+}
+
+func (q *memQueue) Enqueue(ctx context.Context, ev alarm.Event) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.calls++
+	if q.fail != nil {
+		if err := q.fail(q.calls); err != nil {
+			return err
+		}
+	}
+	q.evs = append(q.evs, ev)
+	return nil
+}
+
+type callResult struct {
+	out    alarm.Outcome
+	rerr   error
+	rep    PanelReport
+	perr   error
+	queued []alarm.Event
+}
+
+// runCall connects a receiver and a panel over a pipe and runs one call.
+func runCall(t *testing.T, o alarmtest.Options, rc Config, pc PanelConfig, q *memQueue, msgs ...Message) callResult {
+	t.Helper()
+	if q == nil {
+		q = &memQueue{}
+	}
+	if rc.Log == nil {
+		rc.Log = discard
+	}
+	r, err := NewReceiver(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPanel(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, panel := alarmtest.NewPipe(o)
+	var res callResult
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		res.rep, res.perr = p.Send(ctx, panel, msgs)
+		panel.Hangup()
+	}()
+	res.out, res.rerr = r.Receive(ctx, gw, alarm.Call{ID: "call-1", Domain: "example.org", Caller: "+4611111"}, q)
+	gw.Hangup()
+	wg.Wait()
+	q.mu.Lock()
+	res.queued = append(res.queued, q.evs...)
+	q.mu.Unlock()
+	return res
+}
+
+func mustBuild(t testing.TB, acct, q, code, group, zone string) Message {
+	m, err := Build(acct, "18", q, code, group, zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// checkAllAcked asserts that every message was acknowledged once, queued
+// before its kissoff, and that the kissoff met DC-05's timing.
+func checkAllAcked(t *testing.T, res callResult, msgs []Message) {
+	t.Helper()
+	if res.rerr != nil {
+		t.Fatalf("receiver: %v", res.rerr)
+	}
+	if res.perr != nil {
+		t.Fatalf("panel: %v (report %+v)", res.perr, res.rep)
+	}
+	if len(res.out.Events) != len(msgs) {
+		t.Fatalf("receiver acknowledged %d events, want %d: %+v", len(res.out.Events), len(msgs), res.out)
+	}
+	for i, m := range msgs {
+		ev := res.out.Events[i]
+		if ev.Raw != m.Raw || ev.ContactID == nil || ev.ContactID.Code != m.Code || ev.ContactID.Account != m.Account {
+			t.Errorf("event %d: %+v, want raw %s", i, ev, m.Raw)
+		}
+		sr := res.rep.Messages[i]
+		if !sr.Acked {
+			t.Errorf("message %d not acknowledged: %+v", i, sr)
+		}
+		// DC-05: the kissoff starts within 1.25 s of the last digit and
+		// lasts 750-1000 ms; the panel heard at least 400 ms of it.
+		if d := sr.KissoffMs - sr.LastMs; d < 0 || d > 1250 {
+			t.Errorf("message %d: kissoff %d ms after the last digit, want within 1250", i, d)
+		}
+		if i < len(msgs)-1 && (sr.KissoffLen < 700 || sr.KissoffLen > 1050) {
+			t.Errorf("message %d: kissoff lasted %d ms, want 750-1000 (±detector edges)", i, sr.KissoffLen)
+		}
+	}
+	ids := map[string]bool{}
+	for _, ev := range res.queued {
+		ids[ev.ID] = true
+	}
+	for _, ev := range res.out.Events {
+		if !ids[ev.ID] {
+			t.Errorf("event %s acknowledged but never queued", ev.ID)
+		}
+	}
+}
+
+func TestReceiverClean(t *testing.T) {
+	m := mustBuild(t, "1234", "1", "130", "01", "015")
+	res := runCall(t, alarmtest.Options{}, Config{}, PanelConfig{}, nil, m)
+	checkAllAcked(t, res, []Message{m})
+	if res.rep.Messages[0].Attempts != 1 {
+		t.Errorf("clean line took %d attempts", res.rep.Messages[0].Attempts)
+	}
+	if res.out.Reason != alarm.ReasonHangup || res.out.Handshakes != 1 || res.out.BadMessages != 0 {
+		t.Errorf("outcome %+v", res.out)
+	}
+	ev := res.out.Events[0]
+	if ev.ID != alarm.EventID("example.org", "call-1", alarm.ProtoContactID, m.Raw) || ev.ControllerID != "1234" || ev.StatusCode != "1130" || ev.CallerID != "+4611111" {
+		t.Errorf("event fields %+v", ev)
+	}
+	// Handshake 1 s after answer, 300 ms long, one frame of latency.
+	if hs := res.rep.HandshakeMs; hs < 1300 || hs > 1360 {
+		t.Errorf("handshake ended at %d ms, want about 1320", hs)
+	}
+}
+
+var discard = slogDiscard()
+
+func fourMessages(t *testing.T) []Message {
+	return []Message{
+		mustBuild(t, "1234", "1", "130", "01", "015"),
+		mustBuild(t, "1234", "1", "110", "00", "003"),
+		mustBuild(t, "1234", "3", "130", "01", "015"),
+		mustBuild(t, "BCDE", "1", "602", "00", "000"), // hex account: * # A B on the line
+	}
+}
+
+// The receiver over lines a panel meets in the field. Each case names the
+// requirement it exercises (PROTOCOLS.md, ITU-T Q.24 receiver column).
+func TestReceiverImpairedLines(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    alarmtest.Options
+		pc   PanelConfig
+	}{
+		{"noise S/N 20 dB", alarmtest.Options{AtoB: alarmtest.Impairments{Seed: 1, NoiseDBm0: -26}, BtoA: alarmtest.Impairments{Seed: 2, NoiseDBm0: -26}}, PanelConfig{}},
+		{"clock +1.5%", alarmtest.Options{BtoA: alarmtest.Impairments{FreqOffset: 0.015}}, PanelConfig{}},
+		{"clock -1.5%", alarmtest.Options{BtoA: alarmtest.Impairments{FreqOffset: -0.015}}, PanelConfig{}},
+		{"generator tones +1.5%/-1.5%", alarmtest.Options{}, PanelConfig{DTMF: dsp.DTMFGenConfig{LowDBm0: -7, HighDBm0: -5, OnMs: 55, OffMs: 55, LowFreqErr: 0.015, HighFreqErr: -0.015}}},
+		{"line twist high +4 dB", alarmtest.Options{BtoA: alarmtest.Impairments{TwistDB: 4}}, PanelConfig{DTMF: dsp.DTMFGenConfig{LowDBm0: -8, HighDBm0: -8, OnMs: 55, OffMs: 55}}},
+		{"line twist high -8 dB", alarmtest.Options{BtoA: alarmtest.Impairments{TwistDB: -8}}, PanelConfig{DTMF: dsp.DTMFGenConfig{LowDBm0: -6, HighDBm0: -6, OnMs: 55, OffMs: 55}}},
+		{"G.711 A-law both ways", alarmtest.Options{AtoB: alarmtest.Impairments{G711: "alaw"}, BtoA: alarmtest.Impairments{G711: "alaw"}}, PanelConfig{}},
+		{"G.711 µ-law, weak panel -25 dBm0", alarmtest.Options{AtoB: alarmtest.Impairments{G711: "ulaw"}, BtoA: alarmtest.Impairments{G711: "ulaw"}}, PanelConfig{DTMF: dsp.DTMFGenConfig{LowDBm0: -26, HighDBm0: -24, OnMs: 55, OffMs: 55}}},
+		{"1% frame loss", alarmtest.Options{AtoB: alarmtest.Impairments{Seed: 3, LossRate: 0.01}, BtoA: alarmtest.Impairments{Seed: 4, LossRate: 0.01}}, PanelConfig{}},
+		{"3% frame loss", alarmtest.Options{AtoB: alarmtest.Impairments{Seed: 5, LossRate: 0.03}, BtoA: alarmtest.Impairments{Seed: 6, LossRate: 0.03}}, PanelConfig{}},
+		{"jitter σ 30 ms, buffer 80 ms", alarmtest.Options{AtoB: alarmtest.Impairments{Seed: 7, JitterMs: 30, JitterDepth: 4}, BtoA: alarmtest.Impairments{Seed: 8, JitterMs: 30, JitterDepth: 4}}, PanelConfig{}},
+		{"everything at once", alarmtest.Options{
+			AtoB: alarmtest.Impairments{Seed: 9, G711: "alaw", LossRate: 0.01, NoiseDBm0: -35},
+			BtoA: alarmtest.Impairments{Seed: 10, G711: "alaw", LossRate: 0.02, NoiseDBm0: -30, FreqOffset: 0.01, TwistDB: 2, JitterMs: 20, JitterDepth: 3}}, PanelConfig{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msgs := fourMessages(t)
+			res := runCall(t, tc.o, Config{}, tc.pc, nil, msgs...)
+			checkAllAcked(t, res, msgs)
+			attempts := 0
+			for _, m := range res.rep.Messages {
+				attempts += m.Attempts
+			}
+			t.Logf("%d messages in %d attempts, %d bad", len(msgs), attempts, res.out.BadMessages)
+			// A damaged attempt is one bad message, or two when a split
+			// digit leaves a stray one behind.
+			if extra := attempts - len(msgs); res.out.BadMessages < extra || res.out.BadMessages > 2*extra {
+				t.Errorf("receiver counted %d bad messages, panel made %d extra attempts", res.out.BadMessages, extra)
+			}
+		})
+	}
+}
+
+func TestReceiverTwoMessages(t *testing.T) {
+	msgs := fourMessages(t)[:2]
+	res := runCall(t, alarmtest.Options{}, Config{}, PanelConfig{}, nil, msgs...)
+	checkAllAcked(t, res, msgs)
+	// The second message follows the first kissoff in the same call.
+	if res.out.Handshakes != 1 {
+		t.Errorf("%d handshakes, want 1", res.out.Handshakes)
+	}
+	if res.out.Events[0].ID == res.out.Events[1].ID {
+		t.Error("two messages got the same id")
+	}
+}
+
+// A message with a bad checksum is never acknowledged: the panel repeats it
+// four times and gives up (DC-05 §2.3), and nothing is queued.
+func TestReceiverBadChecksum(t *testing.T) {
+	bad, err := Parse("123418113001015D")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &memQueue{}
+	res := runCall(t, alarmtest.Options{}, Config{}, PanelConfig{}, q, bad)
+	if !errors.Is(res.perr, ErrNoKissoff) {
+		t.Fatalf("panel: %v, want ErrNoKissoff", res.perr)
+	}
+	if res.rep.Messages[0].Attempts != 4 || res.rep.Messages[0].Acked {
+		t.Errorf("panel report %+v, want 4 unacknowledged attempts", res.rep.Messages[0])
+	}
+	if res.out.BadMessages != 4 || len(res.out.Events) != 0 || len(res.queued) != 0 || q.calls != 0 {
+		t.Errorf("outcome %+v, %d enqueue calls: want 4 bad messages and nothing queued", res.out, q.calls)
+	}
+}
+
+// A digit damaged on the first attempt: the repeat is acknowledged, and
+// the event is queued once.
+func TestReceiverPanelRetries(t *testing.T) {
+	m := mustBuild(t, "1234", "1", "130", "01", "015")
+	pc := PanelConfig{Mangle: func(msg, attempt int, keys string) string {
+		switch attempt {
+		case 0:
+			return keys[:5] + "9" + keys[6:] // wrong digit: checksum fails
+		case 1:
+			return keys[:15] // one digit lost: partial message
+		}
+		return keys
+	}}
+	res := runCall(t, alarmtest.Options{}, Config{}, pc, nil, m)
+	checkAllAcked(t, res, []Message{m})
+	if res.rep.Messages[0].Attempts != 3 || res.out.BadMessages != 2 || len(res.queued) != 1 {
+		t.Errorf("attempts %d, bad %d, queued %d: want 3, 2, 1", res.rep.Messages[0].Attempts, res.out.BadMessages, len(res.queued))
+	}
+}
+
+// When the queue cannot store the event, no kissoff is sent, so the panel
+// keeps the alarm and repeats; once the queue works again the repeat is
+// acknowledged (DESIGN.md: kissoff only after the event is durably queued).
+func TestReceiverNoKissoffWhenEnqueueFails(t *testing.T) {
+	m := mustBuild(t, "1234", "1", "130", "01", "015")
+	q := &memQueue{fail: func(call int) error {
+		if call <= 2 {
+			return errors.New("disk full")
+		}
+		return nil
+	}}
+	res := runCall(t, alarmtest.Options{}, Config{}, PanelConfig{}, q, m)
+	checkAllAcked(t, res, []Message{m})
+	if res.rep.Messages[0].Attempts != 3 || res.out.EnqueueFailures != 2 || q.calls != 3 {
+		t.Errorf("attempts %d, enqueue failures %d, enqueue calls %d: want 3, 2, 3", res.rep.Messages[0].Attempts, res.out.EnqueueFailures, q.calls)
+	}
+
+	// A queue that never works: the panel never hears a kissoff.
+	q = &memQueue{fail: func(int) error { return errors.New("disk full") }}
+	res = runCall(t, alarmtest.Options{}, Config{}, PanelConfig{}, q, m)
+	if !errors.Is(res.perr, ErrNoKissoff) || res.rep.Messages[0].KissoffMs != -1 {
+		t.Fatalf("panel: %v, report %+v: want no kissoff at all", res.perr, res.rep.Messages[0])
+	}
+	if res.out.EnqueueFailures != 4 || len(res.out.Events) != 0 {
+		t.Errorf("outcome %+v", res.out)
+	}
+}
+
+// A repeat of an acknowledged message (the panel missed the kissoff) has
+// the same event id, and the receiver acknowledges it again.
+func TestReceiverRepeatSameID(t *testing.T) {
+	m := mustBuild(t, "1234", "1", "130", "01", "015")
+	// The panel ignores a kissoff shorter than 2 s, so it repeats each time.
+	q := &memQueue{}
+	res := runCall(t, alarmtest.Options{}, Config{}, PanelConfig{MinKissoff: 2 * time.Second, Attempts: 2}, q, m)
+	if !errors.Is(res.perr, ErrNoKissoff) {
+		t.Fatalf("panel: %v", res.perr)
+	}
+	if len(res.queued) != 2 || res.queued[0].ID != res.queued[1].ID {
+		t.Fatalf("queued %d events, want 2 with one id", len(res.queued))
+	}
+	if len(res.out.Events) != 1 {
+		t.Errorf("outcome lists %d events, want the repeat once", len(res.out.Events))
+	}
+}
+
+// 606 listen-in: after its kissoff the receiver hands the call back for voice.
+func TestReceiverListenIn(t *testing.T) {
+	msgs := []Message{mustBuild(t, "1234", "1", "130", "01", "015"), mustBuild(t, "1234", "1", "606", "00", "000")}
+	res := runCall(t, alarmtest.Options{}, Config{}, PanelConfig{StayOnLine: true}, nil, msgs...)
+	if res.rerr != nil {
+		t.Fatal(res.rerr)
+	}
+	if !res.out.ListenIn || res.out.Reason != alarm.ReasonListenIn || len(res.out.Events) != 2 {
+		t.Fatalf("outcome %+v, want listen-in after 2 events", res.out)
+	}
+}
+
+// RFC 4733 digits (no tones in the audio) are collected the same way.
+func TestReceiverOutOfBand(t *testing.T) {
+	msgs := fourMessages(t)
+	res := runCall(t, alarmtest.Options{OutOfBand: true}, Config{}, PanelConfig{}, nil, msgs...)
+	checkAllAcked(t, res, msgs)
+}
+
+// No panel on the line: handshakes are repeated, then the receiver gives up.
+func TestReceiverNoMessage(t *testing.T) {
+	r, err := NewReceiver(Config{Log: discard, MaxHandshakes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, quiet := alarmtest.NewPipe(alarmtest.Options{})
+	quiet.Record()
+	go func() {
+		var f [alarmtest.FrameSamples]int16
+		for quiet.ReadFrame(f[:]) == nil {
+			if quiet.WriteFrame(make([]int16, len(f))) != nil {
+				return
+			}
+		}
+	}()
+	out, err := r.Receive(context.Background(), gw, alarm.Call{ID: "x"}, &memQueue{})
+	gw.Hangup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Reason != alarm.ReasonNoMessage || out.Handshakes != 2 {
+		t.Fatalf("outcome %+v", out)
+	}
+}
+
+func TestConfigRejects(t *testing.T) {
+	for _, tc := range []struct {
+		c     Config
+		field string
+	}{
+		{Config{HandshakeDelay: 300 * time.Millisecond}, "HandshakeDelay"},
+		{Config{HandshakeDelay: 3 * time.Second}, "HandshakeDelay"},
+		{Config{KissoffDuration: 500 * time.Millisecond}, "KissoffDuration"},
+		{Config{InterDigitTimeout: 2 * time.Second}, "InterDigitTimeout"},
+		{Config{FirstDigitTimeout: time.Second}, "FirstDigitTimeout"},
+	} {
+		if _, err := NewReceiver(tc.c); err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%+v: %v, want an error naming %s", tc.c, err, tc.field)
+		}
+	}
+}
+
+var _ = fmt.Sprint
+
+// Loss and late frames over many calls: how often does a message need a
+// repeat, and does every one get through within the panel's 4 attempts?
+// The figures are logged; the assertion is that none is lost.
+func TestReceiverLossStatistics(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		im   func(seed uint64) alarmtest.Impairments
+	}{
+		{"3% loss", func(s uint64) alarmtest.Impairments { return alarmtest.Impairments{Seed: s, LossRate: 0.03} }},
+		{"jitter σ 30 ms, 60 ms buffer (4.6% late)", func(s uint64) alarmtest.Impairments {
+			return alarmtest.Impairments{Seed: s, JitterMs: 30, JitterDepth: 3}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hist := map[int]int{}
+			lost := 0
+			for seed := uint64(1); seed <= 25; seed++ {
+				msgs := fourMessages(t)
+				o := alarmtest.Options{AtoB: tc.im(seed), BtoA: tc.im(seed + 1000)}
+				res := runCall(t, o, Config{}, PanelConfig{}, nil, msgs...)
+				for _, m := range res.rep.Messages {
+					if m.Acked {
+						hist[m.Attempts]++
+					} else {
+						lost++
+					}
+				}
+			}
+			t.Logf("attempts needed per message (100 messages): %v; not acknowledged: %d", hist, lost)
+			if lost > 0 {
+				t.Errorf("%d of 100 messages not acknowledged within 4 attempts", lost)
+			}
+		})
+	}
+}
