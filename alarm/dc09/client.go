@@ -61,10 +61,16 @@ func (c *Client) now() time.Time {
 // and waits for its acknowledgement. A NAK makes it resend once with a fresh
 // timestamp taken from the receiver's clock; a DUH returns ErrDUH.
 func (c *Client) Send(ctx context.Context, id, data string, ext []string) (Reply, error) {
+	return c.SendAs(ctx, c.Account, id, data, ext)
+}
+
+// SendAs is Send under another account than the client's (a gateway
+// forwards events of many panels over one connection).
+func (c *Client) SendAs(ctx context.Context, account, id, data string, ext []string) (Reply, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq = NextSeq(c.seq)
-	return c.exchange(ctx, Message{ID: id, Seq: c.seq, Receiver: c.Receiver, Line: c.Line, Account: c.Account, Data: data, Ext: ext})
+	return c.exchange(ctx, Message{ID: id, Seq: c.seq, Receiver: c.Receiver, Line: c.Line, Account: account, Data: data, Ext: ext})
 }
 
 // Null sends a link test (NULL message) and waits for its ACK (§5.4.2, supervision).

@@ -1,0 +1,436 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/dc09"
+)
+
+func rsaPEM(t *testing.T) (*rsa.PrivateKey, string) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	return k, string(p)
+}
+
+func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
+	key, keyPEM := rsaPEM(t)
+	arc := newHTTPARC(t)
+	arc.rsaPub = &key.PublicKey
+	route, err := CallbackRoute("example.com", "ab1", arc.srv.URL+"/", []RestAuth{
+		// The first entry signs with a secret the ARC does not know: 401,
+		// then the second entry (RS256) is tried (seeds/000 restAuthentication).
+		{Type: "HS256", Secret: "stale", Sub: "old", RequestHeaders: map[string]string{"x-functions-key": "k-old"}},
+		{Type: "RS256", Secret: keyPEM, Sub: "gateway-7", Scope: "alarms", RequestHeaders: map[string]string{"x-functions-key": "k-new"}},
+	}, map[string]string{"X-Site": "home-3"}, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(openDB(t), fixed(route), fastOpts()...)
+	start(t, d)
+	ev := cidEvent("1234", 15)
+	ev.CallID = "call-77"
+	ev.CustomerSiteID = "site-a"
+	if err := d.Enqueue(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "callback", func() bool { return arc.count() == 1 })
+	b, h := arc.got()[0], arc.headers[0]
+	if b.ID != ev.ID || b.SessionID != "call-77" || b.ReplyID != ev.ID || b.CustomerSiteID != "site-a" || b.HTTPTransactionID == "" {
+		t.Errorf("body %+v", b)
+	}
+	if b.ContactID == nil || b.ContactID.Code != "130" || b.ContactID.Zone != "015" {
+		t.Errorf("contactId %+v", b.ContactID)
+	}
+	if h.Get("X-Functions-Key") != "k-new" || h.Get("X-Site") != "home-3" || h.Get(HeaderIdempotencyKey) != ev.ID {
+		t.Errorf("headers %v", h)
+	}
+	tok, _, err := jwt.NewParser().ParseUnverified(strings.TrimPrefix(h.Get("Authorization"), "Bearer "), jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tok.Claims.(jwt.MapClaims)
+	if tok.Method.Alg() != "RS256" || c["sub"] != "gateway-7" || c["scope"] != "alarms" || c["jti"] != ev.ID {
+		t.Errorf("token %s claims %v", tok.Method.Alg(), c)
+	}
+	if arc.requests != 2 {
+		t.Errorf("%d requests, want 2 (401 with the first entry, 200 with the second)", arc.requests)
+	}
+	eventually(t, "stats", func() bool { s := d.Stats(); return s.Delivered == 1 && s.Queued == 0 })
+	s := d.Stats()
+	if s.Received != 1 || s.LatencyN != 1 || s.Retries != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	// The same event again (a panel that missed its kissoff repeats): no copy.
+	if err := d.Enqueue(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if s := d.Stats(); s.Duplicates != 1 || s.Received != 1 {
+		t.Errorf("after repeat: stats %+v", s)
+	}
+	var buf bytes.Buffer
+	if err := d.Stats().WritePrometheus(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"edgebridge_alarm_events_delivered_total 1", "edgebridge_alarm_events_duplicate_total 1",
+		`edgebridge_alarm_delivery_latency_seconds_bucket{le="+Inf"} 1`, `edgebridge_alarm_destination_queued{destination="example.com/callback/ab1"} 0`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestHTTPCallbackAllAuthRefusedIsRetriedNotLost(t *testing.T) {
+	arc := newHTTPARC(t)
+	arc.hsKey = []byte("right")
+	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, []RestAuth{{Type: "HS256", Secret: "wrong"}}, nil, 1000)
+	var current atomic.Pointer[Route]
+	current.Store(&route)
+	d := New(openDB(t), func(alarm.Event) ([]Route, error) { return []Route{*current.Load()}, nil }, fastOpts()...)
+	start(t, d)
+	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a retry", func() bool { return d.Stats().Retries >= 2 })
+	if arc.count() != 0 || d.Stats().Failed != 0 {
+		t.Fatalf("refused event was accepted or dropped: %+v", d.Stats())
+	}
+	// The installer fixes the secret: the queued event goes out with it.
+	fixedRoute := route
+	fixedRoute.Primary.Auth = []RestAuth{{Type: "HS256", Secret: "right"}}
+	current.Store(&fixedRoute)
+	eventually(t, "delivery after the fix", func() bool { return arc.count() == 1 })
+}
+
+func TestHTTPCallbackRefusalIsDeadLetteredAndOrderGoesOn(t *testing.T) {
+	arc := newHTTPARC(t)
+	arc.status = func(_ int, b CallbackBody) int {
+		if b.ID == "1234-0002" {
+			return http.StatusUnprocessableEntity
+		}
+		return 0
+	}
+	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, nil, nil, 1000)
+	db := openDB(t)
+	d := New(db, fixed(route), fastOpts()...)
+	for i := 1; i <= 3; i++ {
+		if err := d.Enqueue(t.Context(), cidEvent("1234", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start(t, d)
+	eventually(t, "two delivered", func() bool { return arc.count() == 2 })
+	if got := arc.got(); got[0].ID != "1234-0001" || got[1].ID != "1234-0003" {
+		t.Errorf("accepted %s %s", got[0].ID, got[1].ID)
+	}
+	eventually(t, "dead letter counted", func() bool { return d.Stats().Failed == 1 })
+	dead, _ := db.QueueDeadItems(route.Name, 10)
+	if len(dead) != 1 || dead[0].ID != "1234-0002" || !strings.Contains(dead[0].DeadReason, "422") {
+		t.Errorf("dead letters %+v", dead)
+	}
+}
+
+func TestDC09DeliveryTCPAndUDP(t *testing.T) {
+	key := bytes.Repeat([]byte{0x42}, 24) // AES-192
+	for _, tc := range []struct {
+		transport, format string
+		key               []byte
+		want              string
+		wantID            string
+	}{
+		{"tcp", "", nil, "#1234|1130 01 015", dc09.IDADMCID},
+		{"udp", "", nil, "#1234|1130 01 015", dc09.IDADMCID},
+		{"tcp", dc09.IDSIADCS, key, "#1234|Nri1/BA015", dc09.IDSIADCS},
+		{"udp", dc09.IDADMCID, key, "#1234|1130 01 015", dc09.IDADMCID},
+	} {
+		arc := newDC09ARC(t, "127.0.0.1:0", tc.key)
+		addr := fmt.Sprintf("dc09://%s?transport=%s&receiver=2&line=1&eventid=1&format=%s", arc.addr, tc.transport, tc.format)
+		if tc.key != nil {
+			addr += fmt.Sprintf("&key=%X", tc.key)
+		}
+		m := &alarm.EventMapper{ID: "m1", TargetEndpoint: alarm.TargetEndpoint{Protocol: "dc09", DestAddr: addr}}
+		route, err := MapperRoute("example.com", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := New(openDB(t), fixed(route), fastOpts()...)
+		start(t, d)
+		if err := d.Enqueue(t.Context(), cidEvent("1234", 15)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "dc09 ack", func() bool { return d.Stats().Delivered == 1 })
+		got := arc.got()
+		if len(got) != 1 {
+			t.Fatalf("%s: receiver accepted %d", tc.transport, len(got))
+		}
+		g := got[0]
+		if g.ID != tc.wantID || g.Data != tc.want || g.Account != "1234" || g.Receiver != "2" || g.Line != "1" ||
+			g.Encrypted != (tc.key != nil) || len(g.Ext) != 1 || g.Ext[0] != "I1234-0015" || g.Time.IsZero() {
+			t.Errorf("%s %s: receiver got %+v", tc.transport, tc.format, g)
+		}
+		d.Close()
+	}
+}
+
+func TestDC09NakIsResentAndDuhIsDeadLettered(t *testing.T) {
+	arc := newDC09ARC(t, "127.0.0.1:0", nil)
+	arc.verdict = func(n int, m dc09.Message) dc09.Verdict {
+		switch {
+		case n == 1:
+			return dc09.VerdictNak // timestamp problem: resent with a fresh one
+		case strings.HasSuffix(m.Data, " 002"):
+			return dc09.VerdictDuh
+		}
+		return dc09.VerdictAck
+	}
+	route := Route{Name: "arc", Primary: Endpoint{Protocol: ProtoDC09, URL: arc.addr, Transport: "tcp"}}
+	db := openDB(t)
+	d := New(db, fixed(route), fastOpts()...)
+	start(t, d)
+	for i := 1; i <= 3; i++ {
+		if err := d.Enqueue(t.Context(), cidEvent("1234", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "events 1 and 3", func() bool { return arc.count() == 2 })
+	eventually(t, "dead letter", func() bool { return d.Stats().Failed == 1 })
+	got := arc.got()
+	if !strings.HasSuffix(got[0].Data, " 001") || !strings.HasSuffix(got[1].Data, " 003") {
+		t.Errorf("accepted %q, %q", got[0].Data, got[1].Data)
+	}
+	s := d.Stats()
+	if s.Retries != 0 || s.Delivered != 2 {
+		t.Errorf("stats %+v: a NAK is handled inside the attempt", s)
+	}
+	dead, _ := db.QueueDeadItems("arc", 10)
+	if len(dead) != 1 || dead[0].ID != "1234-0002" || !strings.Contains(dead[0].DeadReason, "DUH") {
+		t.Errorf("dead %+v", dead)
+	}
+}
+
+func TestOutageOfTheARC(t *testing.T) {
+	// Nothing listens at the ARC's address for a while; events pile up
+	// durably and all go out, in order per device, once it answers.
+	addr := freeAddr(t)
+	route := Route{Name: "arc", Primary: Endpoint{Protocol: ProtoDC09, URL: addr, Transport: "tcp", Timeout: 500 * time.Millisecond}}
+	d := New(openDB(t), fixed(route), fastOpts()...)
+	start(t, d)
+	for i := 1; i <= 10; i++ {
+		for _, dev := range []string{"1001", "1002"} {
+			if err := d.Enqueue(t.Context(), cidEvent(dev, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	eventually(t, "retries during the outage", func() bool { return d.Stats().Retries >= 3 })
+	if s := d.Stats(); s.Delivered != 0 || s.Queued != 20 || s.Failed != 0 {
+		t.Fatalf("during outage: %+v", s)
+	}
+	arc := newDC09ARC(t, addr, nil)
+	eventually(t, "all 20 after the outage", func() bool { return arc.count() == 20 })
+	last := map[string]string{}
+	for _, m := range arc.got() {
+		if p := last[m.Account]; p != "" && m.Data <= p {
+			t.Errorf("device %s: %q after %q", m.Account, m.Data, p)
+		}
+		last[m.Account] = m.Data
+	}
+	eventually(t, "queue empty", func() bool { return d.Stats().Queued == 0 })
+}
+
+func TestSlowCallbackTimesOutAndIsDeliveredOnce(t *testing.T) {
+	arc := newHTTPARC(t)
+	arc.delay = func(n int) time.Duration {
+		if n == 1 {
+			return 400 * time.Millisecond // past callbackTimeout: the gateway gives up on this try
+		}
+		return 0
+	}
+	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, nil, nil, 150)
+	d := New(openDB(t), fixed(route), fastOpts()...)
+	start(t, d)
+	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "delivered", func() bool { return d.Stats().Delivered == 1 })
+	eventually(t, "slow request finished", func() bool { arc.mu.Lock(); defer arc.mu.Unlock(); return arc.requests >= 2 })
+	time.Sleep(450 * time.Millisecond) // let the first, slow request complete at the ARC
+	if d.Stats().Retries < 1 {
+		t.Errorf("no retry after a timeout: %+v", d.Stats())
+	}
+	if n := arc.count(); n != 1 {
+		t.Errorf("ARC processed the event %d times, want once (Idempotency-Key)", n)
+	}
+}
+
+func TestFailoverToBackupAndBackWithMonitoring(t *testing.T) {
+	primaryAddr := freeAddr(t)
+	backupARC := newDC09ARC(t, "127.0.0.1:0", nil)
+	route := Route{Name: "arc", Monitor: true,
+		Primary: Endpoint{Protocol: ProtoDC09, URL: primaryAddr, Transport: "tcp", Timeout: 300 * time.Millisecond},
+		Backup:  &Endpoint{Protocol: ProtoDC09, URL: backupARC.addr, Transport: "udp", Timeout: 300 * time.Millisecond}}
+	d := New(openDB(t), fixed(route), fastOpts()...)
+	start(t, d)
+	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); err != nil {
+		t.Fatal(err)
+	}
+	// The event and the "primary offline" supervision event (Contact ID
+	// 350, new) reach the ARC over the backup.
+	eventually(t, "event and supervision over the backup", func() bool { return backupARC.count() >= 2 })
+	var sawOffline bool
+	for _, m := range backupARC.got() {
+		sawOffline = sawOffline || strings.HasSuffix(m.Data, "|1350 00 000")
+	}
+	if !sawOffline {
+		t.Errorf("backup got %+v, want a 1350 (communication trouble) supervision event", backupARC.got())
+	}
+	s := d.Stats()
+	if s.Failovers < 1 || s.Supervision < 1 || s.Destinations[0].PrimaryUp || !s.Destinations[0].BackupUp {
+		t.Errorf("stats %+v", s)
+	}
+	// Probes keep both paths watched: the backup gets NULLs.
+	eventually(t, "NULL supervision on the backup", func() bool { backupARC.mu.Lock(); defer backupARC.mu.Unlock(); return backupARC.nulls >= 2 })
+
+	// The primary comes back: a probe finds it, "online" (3350) is raised,
+	// and events go to the primary again.
+	primaryARC := newDC09ARC(t, primaryAddr, nil)
+	eventually(t, "primary back up", func() bool { return d.Stats().Destinations[0].PrimaryUp })
+	if err := d.Enqueue(t.Context(), cidEvent("1234", 2)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "event 2 on the primary", func() bool {
+		for _, m := range primaryARC.got() {
+			if strings.HasSuffix(m.Data, "|1130 01 002") {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, "online supervision event", func() bool {
+		for _, m := range append(primaryARC.got(), backupARC.got()...) {
+			if strings.HasSuffix(m.Data, "|3350 00 000") {
+				return true
+			}
+		}
+		return false
+	})
+	for _, m := range backupARC.got() {
+		if strings.HasSuffix(m.Data, "|1130 01 002") {
+			t.Error("event 2 went to the backup although the primary was back")
+		}
+	}
+}
+
+func TestOrderPerDeviceWithFlakyARC(t *testing.T) {
+	arc := newHTTPARC(t)
+	arc.status = func(n int, _ CallbackBody) int {
+		if n%4 == 0 {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, nil, nil, 1000)
+	d := New(openDB(t), fixed(route), fastOpts()...)
+	start(t, d)
+	devs := []string{"1001", "1002", "1003"}
+	for i := 1; i <= 30; i++ {
+		for _, dev := range devs {
+			if err := d.Enqueue(t.Context(), cidEvent(dev, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	eventually(t, "90 events", func() bool { return arc.count() == 90 })
+	last := map[string]string{}
+	for _, b := range arc.got() {
+		if p := last[b.ControllerID]; p != "" && b.ID <= p {
+			t.Fatalf("device %s: %s after %s", b.ControllerID, b.ID, p)
+		}
+		last[b.ControllerID] = b.ID
+	}
+	if d.Stats().Retries == 0 {
+		t.Error("no retries although the ARC answered 503 to every 4th request")
+	}
+}
+
+func TestEnqueueFails(t *testing.T) {
+	db := openDB(t)
+	route := Route{Name: "arc", Primary: Endpoint{Protocol: ProtoHTTP, URL: "http://127.0.0.1:1"}}
+	d := New(db, fixed(), fastOpts()...)
+	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); !errors.Is(err, ErrNoRoute) {
+		t.Errorf("no route: err %v", err)
+	}
+	d = New(db, func(alarm.Event) ([]Route, error) { return nil, errors.New("unknown mapper") })
+	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); err == nil || !strings.Contains(err.Error(), "unknown mapper") {
+		t.Errorf("resolver error: err %v", err)
+	}
+	bad := route
+	bad.Primary.URL = "ftp://x"
+	d = New(db, fixed(bad))
+	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); err == nil || !strings.Contains(err.Error(), "http://") {
+		t.Errorf("bad url: err %v", err)
+	}
+	d = New(db, fixed(route))
+	if err := d.Enqueue(t.Context(), alarm.Event{}); err == nil || !strings.Contains(err.Error(), "eventId") {
+		t.Errorf("no id: err %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := d.Enqueue(ctx, cidEvent("1234", 1)); err == nil {
+		t.Error("cancelled context: no error")
+	}
+	// The store cannot be written: no success, so the panel gets no kissoff.
+	db.Close()
+	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); err == nil {
+		t.Error("Enqueue returned nil with the store closed")
+	}
+}
+
+func TestMapperRouteAndDestAddr(t *testing.T) {
+	m := &alarm.EventMapper{ID: "m9", EnableDestinationMonitoring: true, TargetEndpoint: alarm.TargetEndpoint{
+		Protocol: "dc09", DestAddr: "udp://10.0.0.5:9000",
+		BackupEndpoint: &alarm.BackupEndpoint{BackupDestAddr: "10.0.0.6:9001"}}}
+	r, err := MapperRoute("d.example", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "d.example/mapper/m9" || !r.Monitor || r.Primary.Transport != "udp" || r.Primary.URL != "10.0.0.5:9000" ||
+		r.Backup == nil || r.Backup.URL != "10.0.0.6:9001" || r.Backup.Transport != "tcp" {
+		t.Errorf("route %+v backup %+v", r, r.Backup)
+	}
+	for _, c := range []struct{ addr, want string }{
+		{"dc09://h:1?key=00", "key"},
+		{"dc09://h:1?transport=sctp", "transport"},
+		{"dc09://h:1?format=XYZ", "format"},
+		{"dc09://h:1?timeout=-5", "timeout"},
+		{"nohostport", "host:port"},
+	} {
+		if _, err := ParseDC09Addr(c.addr); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseDC09Addr(%q): err %v, want one naming %s", c.addr, err, c.want)
+		}
+	}
+	ep, err := ParseDC09Addr("dc09://h:1?account=ABC1&key=000102030405060708090a0b0c0d0e0f&timeout=250")
+	if err != nil || ep.Account != "ABC1" || len(ep.Key) != 16 || ep.Timeout != 250*time.Millisecond {
+		t.Errorf("ParseDC09Addr: %+v %v", ep, err)
+	}
+	if _, err := CallbackRoute("d", "b", "https://x", []RestAuth{{Type: "ES256", Secret: "s"}}, nil, 0); err == nil || !strings.Contains(err.Error(), "type") {
+		t.Errorf("ES256 accepted: %v", err)
+	}
+}
