@@ -46,18 +46,18 @@ type Delivery struct {
 var _ alarm.Queue = (*Delivery)(nil)
 
 type options struct {
-	log          *slog.Logger
-	minBackoff   time.Duration
-	maxBackoff   time.Duration
-	maxAttempts  int
-	probeEvery   time.Duration
-	recheck      time.Duration
-	factories    map[string]SenderFactory
-	onSupervise  func(alarm.Event)
-	replyID      func(alarm.Event) string
-	batch        int
-	now          func() time.Time
-	onAck        func(id string, latency time.Duration) // test hook
+	log         *slog.Logger
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+	maxAttempts int
+	probeEvery  time.Duration
+	recheck     time.Duration
+	factories   map[string]SenderFactory
+	onSupervise func(alarm.Event)
+	replyID     func(alarm.Event) string
+	batch       int
+	now         func() time.Time
+	onAck       func(id string, latency time.Duration) // test hook
 }
 
 // Option configures New.
@@ -95,7 +95,9 @@ func WithSender(protocol string, f SenderFactory) Option {
 // WithSupervisionHandler receives each supervision event raised by
 // destination monitoring. Without it the event is queued to the destination
 // whose path changed (and reaches the ARC over the path still up).
-func WithSupervisionHandler(f func(alarm.Event)) Option { return func(o *options) { o.onSupervise = f } }
+func WithSupervisionHandler(f func(alarm.Event)) Option {
+	return func(o *options) { o.onSupervise = f }
+}
 
 // WithReplyID sets the replyId of callbacks (default: the event id), the
 // token an ARC quotes in later alarm call control requests.

@@ -32,7 +32,7 @@ func (h *histogram) observe(d time.Duration) {
 
 type counters struct {
 	received, duplicates, delivered, failed, retries, failovers, supervision atomic.Uint64
-	lat                                                                     histogram
+	lat                                                                      histogram
 }
 
 // Stats is a snapshot of delivery for /metrics.
