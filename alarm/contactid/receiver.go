@@ -49,7 +49,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	def(&c.HandshakeDelay, time.Second)
 	def(&c.FirstDigitTimeout, 3*time.Second)
-	def(&c.InterDigitTimeout, 400*time.Millisecond)
+	def(&c.InterDigitTimeout, defaultInterDigit)
 	def(&c.KissoffDelay, 200*time.Millisecond)
 	def(&c.KissoffDuration, 900*time.Millisecond)
 	if c.MaxHandshakes == 0 {
@@ -97,6 +97,8 @@ func NewReceiver(cfg Config) (*Receiver, error) {
 	}
 	return &Receiver{cfg: c}, nil
 }
+
+const defaultInterDigit = 400 * time.Millisecond
 
 func samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
 

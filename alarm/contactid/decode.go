@@ -1,0 +1,99 @@
+package contactid
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/edgebridge/edgebridge/dsp"
+)
+
+// Decoded is one message found in a recording.
+type Decoded struct {
+	Message        // fields; Raw is "" when a key carries no hex digit
+	Keys    string // the DTMF keys as heard
+	Start   int64  // first sample of the first digit
+	End     int64  // first sample after the last digit
+	Err     error  // nil for a valid message (ErrChecksum, ErrMessageType, ErrFormat)
+	Rebuilt bool   // split from merged digits or rebuilt from repeats (see Collector, Reassembler)
+}
+
+// DecodeConfig tunes Decode; zero fields take the receiver's defaults.
+type DecodeConfig struct {
+	DTMF              dsp.DTMFConfig
+	InterDigitSamples int64 // [400 ms]
+}
+
+// Decode finds the Contact ID messages in a recording of the panel's side
+// of a call: in-band digits from pcm, merged with out-of-band digits (RFC
+// 4733 events on the same sample time line), assembled as the receiver
+// does. Partial messages are returned with ErrFormat unless they can be
+// repaired; every 16-digit message is returned, valid or not.
+func Decode(pcm []int16, oob []dsp.DigitEvent, cfg DecodeConfig) []Decoded {
+	if cfg.InterDigitSamples == 0 {
+		cfg.InterDigitSamples = samples(defaultInterDigit)
+	}
+	var digits []dsp.DigitEvent
+	det := dsp.NewDTMFDetector(cfg.DTMF)
+	emit := func(e dsp.DigitEvent) { digits = append(digits, e) }
+	for i := 0; i < len(pcm); i += 160 {
+		det.Process(pcm[i:min(i+160, len(pcm))], emit)
+	}
+	det.Flush(emit)
+	// The same key in band and out of band counts once.
+	for _, e := range oob {
+		dup := false
+		for _, d := range digits {
+			if d.Key == e.Key && e.Start < d.End+160 && e.End > d.Start-160 {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			digits = append(digits, e)
+		}
+	}
+	slices.SortStableFunc(digits, func(a, b dsp.DigitEvent) int { return int(a.Start - b.Start) })
+
+	var out []Decoded
+	col := NewCollector(cfg.InterDigitSamples)
+	var reasm Reassembler
+	add := func(keys []byte, start, end int64, rebuilt bool) {
+		d := Decoded{Keys: string(keys), Start: start, End: end, Rebuilt: rebuilt}
+		m, err := ParseKeys(d.Keys)
+		if err == nil {
+			err = m.Validate()
+		}
+		d.Message, d.Err = m, err
+		if err == nil {
+			reasm.Reset()
+		}
+		out = append(out, d)
+	}
+	expire := func(now int64) {
+		keys, start, end, expired, done := col.Expire(now)
+		switch {
+		case done:
+			add(keys, start, end, true)
+		case expired:
+			k := string(keys)
+			out = append(out, Decoded{Keys: k, Start: start, End: end, Err: errors.Join(ErrFormat, errPartial(len(k)))})
+			if rebuilt, ok := reasm.Add(keys); ok {
+				add(rebuilt, start, end, true)
+			}
+		}
+	}
+	for _, e := range digits {
+		expire(e.Start)
+		if keys, start, end, done := col.Add(e); done {
+			add(keys, start, end, false)
+		}
+	}
+	expire(1 << 62)
+	return out
+}
+
+type errPartial int
+
+func (e errPartial) Error() string {
+	return "partial message: " + string(rune('0'+int(e)/10)) + string(rune('0'+int(e)%10)) + " of 16 digits"
+}
