@@ -1,0 +1,96 @@
+package alarm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// StoreProvisioning reads the working copies of the provisioning documents
+// the REST API stores (store.Coll{domain, "alarmbridge" | "alarmeventmapper"
+// | "device"}). Every call reads a fresh snapshot, so a configuration change
+// applies to the next call without a restart.
+//
+// A document that does not decode is skipped (and logged), so that one bad
+// document cannot stop alarms routed by the others; the API validates every
+// write, so this only guards against files written by other versions.
+type StoreProvisioning struct {
+	DB  *store.DB
+	Log *slog.Logger // nil: slog.Default()
+}
+
+var _ Provisioning = StoreProvisioning{}
+
+// AlarmBridges lists the domain's alarmbridges in id order.
+func (p StoreProvisioning) AlarmBridges(domain string) ([]AlarmBridge, error) {
+	var out []AlarmBridge
+	err := p.each(domain, "alarmbridge", func(id string, doc []byte) error {
+		var b AlarmBridge
+		if err := json.Unmarshal(doc, &b); err != nil {
+			p.skip("alarmbridge", domain, id, err)
+			return nil
+		}
+		if b.ID == "" {
+			b.ID = id
+		}
+		out = append(out, b)
+		return nil
+	})
+	return out, err
+}
+
+// EventMapper returns one alarm event mapper, or nil when there is none.
+func (p StoreProvisioning) EventMapper(domain, id string) (*EventMapper, error) {
+	doc, err := p.DB.Get(store.Coll{Domain: domain, Resource: "alarmeventmapper"}, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m EventMapper
+	if err := json.Unmarshal(doc, &m); err != nil {
+		return nil, fmt.Errorf("alarmeventmapper %s/%s: %w", domain, id, err)
+	}
+	if m.ID == "" {
+		m.ID = id
+	}
+	return &m, nil
+}
+
+// Devices lists the domain's devices in id order.
+func (p StoreProvisioning) Devices(domain string) ([]Device, error) {
+	var out []Device
+	err := p.each(domain, "device", func(id string, doc []byte) error {
+		var d Device
+		if err := json.Unmarshal(doc, &d); err != nil {
+			p.skip("device", domain, id, err)
+			return nil
+		}
+		if d.DeviceID == "" {
+			d.DeviceID = id
+		}
+		out = append(out, d)
+		return nil
+	})
+	return out, err
+}
+
+func (p StoreProvisioning) skip(resource, domain, id string, err error) {
+	log := p.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Error("alarm: provisioning document skipped", "resource", resource, "domain", domain, "id", id, "err", err)
+}
+
+func (p StoreProvisioning) each(domain, resource string, fn func(id string, doc []byte) error) error {
+	return p.DB.View(func(tx *store.Tx) error {
+		return tx.ForEach(store.Coll{Domain: domain, Resource: resource}, "", func(id string, doc []byte) (bool, error) {
+			return true, fn(id, doc)
+		})
+	})
+}
