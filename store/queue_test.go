@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -300,5 +301,41 @@ func TestQueueSurvivesKill(t *testing.T) {
 		// The next round restarts the child, whose ids start again at 0:
 		// those puts are duplicates and must not add items.
 		t.Logf("round %d: %d acknowledged ids, %d queued", round, len(acked), len(due))
+	}
+}
+
+// BenchmarkQueuePut is the durable put alone: one commit (fsync) per call
+// when sequential, shared commits when parallel (group commit).
+func BenchmarkQueuePut(b *testing.B) {
+	for _, par := range []int{1, 8} {
+		b.Run(fmt.Sprintf("callers=%d", par), func(b *testing.B) {
+			db, err := Open(filepath.Join(b.TempDir(), "q.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			payload := make([]byte, 600) // about one queued event with its route
+			var next atomic.Int64
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for c := 0; c < par; c++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						if _, err := db.QueuePut(QueueItem{Dest: "arc", ID: fmt.Sprint(i), Group: fmt.Sprint(c), Payload: payload}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+		})
 	}
 }

@@ -1,0 +1,138 @@
+package delivery
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// The delivery crash child: a re-executed test binary that runs delivery
+// against the parent's callback server and enqueues events in a loop,
+// printing each id only after Enqueue returned (the moment a panel would
+// get its kissoff). The parent kills it with SIGKILL mid-delivery.
+const (
+	childDBEnv  = "EDGEBRIDGE_DELIVERY_CHILD_DB"
+	childURLEnv = "EDGEBRIDGE_DELIVERY_CHILD_URL"
+	childFrom   = "EDGEBRIDGE_DELIVERY_CHILD_FROM"
+)
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childDBEnv); path != "" {
+		from := 1
+		fmt.Sscan(os.Getenv(childFrom), &from)
+		os.Exit(deliveryChild(path, os.Getenv(childURLEnv), from))
+	}
+	os.Exit(m.Run())
+}
+
+func deliveryChild(path, url string, from int) int {
+	db, err := store.Open(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	route, err := CallbackRoute("crash.example", "ab1", url, nil, nil, 2000)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	d := New(db, fixed(route), WithLogger(testLog), WithBackoff(5*time.Millisecond, 40*time.Millisecond))
+	if err := d.Start(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	w := bufio.NewWriter(os.Stdout)
+	for i := from; ; i++ {
+		for _, dev := range []string{"1001", "1002", "1003"} {
+			ev := cidEvent(dev, i)
+			if err := d.Enqueue(context.Background(), ev); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 4
+			}
+			fmt.Fprintln(w, ev.ID)
+			w.Flush()
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestKilledMidDeliveryLosesNothing(t *testing.T) {
+	arc := newHTTPARC(t)
+	arc.delay = func(int) time.Duration { return 3 * time.Millisecond } // deliveries are in flight when the kill comes
+	path := filepath.Join(t.TempDir(), "edgebridge.db")
+	acked := map[string]bool{}
+	for round := 0; round < 2; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childDBEnv+"="+path, childURLEnv+"="+arc.srv.URL, fmt.Sprintf("%s=%d", childFrom, 1+round*1000))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		n := 0
+		for n < 150 && sc.Scan() {
+			acked[sc.Text()] = true
+			n++
+		}
+		before := arc.count()
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		for sc.Scan() {
+			acked[sc.Text()] = true
+		}
+		cmd.Wait()
+		if n < 150 {
+			t.Fatalf("round %d: child printed %d ids", round, n)
+		}
+		t.Logf("round %d: killed with %d events acknowledged to panels, %d at the ARC", round, len(acked), before)
+	}
+	if arc.count() >= len(acked) {
+		t.Fatalf("the ARC already had everything (%d of %d) before the restart: the kill came too late to test anything", arc.count(), len(acked))
+	}
+	// The daemon starts again on the same file: every acknowledged event
+	// reaches the ARC, in order per device.
+	db, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	route, _ := CallbackRoute("crash.example", "ab1", arc.srv.URL, nil, nil, 2000)
+	d := New(db, fixed(route), fastOpts()...)
+	start(t, d)
+	eventually(t, "every acknowledged event at the ARC", func() bool {
+		have := map[string]bool{}
+		for _, b := range arc.got() {
+			have[b.ID] = true
+		}
+		for id := range acked {
+			if !have[id] {
+				return false
+			}
+		}
+		return true
+	})
+	last := map[string]string{}
+	for _, b := range arc.got() {
+		dev := b.ID[:strings.IndexByte(b.ID, '-')]
+		if p := last[dev]; p != "" && b.ID <= p {
+			t.Fatalf("device %s: %s reached the ARC after %s", dev, b.ID, p)
+		}
+		last[dev] = b.ID
+	}
+	arc.mu.Lock()
+	repeats := arc.repeats
+	arc.mu.Unlock()
+	t.Logf("%d events acknowledged, %d at the ARC, %d repeats absorbed by Idempotency-Key", len(acked), arc.count(), repeats)
+}
