@@ -71,14 +71,18 @@ func DeviceKey(customerSiteID, controllerID, deviceID string) string {
 
 // Authenticate finds the provisioned device for ev: by its full identity,
 // then (a unit provisioned for the controller as a whole) without the device
-// id, then by the calling number against deviceCLI.
+// id, then by the calling number against deviceCLI. An event that already
+// names its device (DeviceKey, set by supervision) is looked up by that.
 func (r *Router) Authenticate(domain string, ev *Event) (*Device, error) {
 	devices, err := r.Prov.Devices(domain)
 	if err != nil {
 		return nil, fmt.Errorf("alarm: device lookup: %w", err)
 	}
 	keys := []string{DeviceKey(ev.CustomerSiteID, ev.ControllerID, ev.DeviceID)}
-	if ev.DeviceID != "" {
+	if ev.DeviceKey != "" {
+		// Raised by the gateway about a known device (heartbeat supervision).
+		keys = []string{ev.DeviceKey}
+	} else if ev.DeviceID != "" {
 		keys = append(keys, DeviceKey(ev.CustomerSiteID, ev.ControllerID, ""))
 	}
 	for _, k := range keys {
