@@ -1,0 +1,138 @@
+package console
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/tarm/serial"
+)
+
+// Port is a serial console port (tarm/serial) that can be closed while a
+// read is waiting: reads time out every pollInterval (VTIME) and retry
+// until data comes or Close is called.
+type Port struct {
+	p      *serial.Port
+	closed atomic.Bool
+	once   sync.Once
+}
+
+const pollInterval = 100 * time.Millisecond
+
+// OpenSerial opens dev at baud, 8N1, raw.
+func OpenSerial(dev string, baud int) (*Port, error) {
+	if baud == 0 {
+		baud = 115200
+	}
+	p, err := serial.OpenPort(&serial.Config{Name: dev, Baud: baud, ReadTimeout: pollInterval})
+	if err != nil {
+		return nil, err
+	}
+	return &Port{p: p}, nil
+}
+
+func (p *Port) Read(b []byte) (int, error) {
+	for {
+		if p.closed.Load() {
+			return 0, io.EOF
+		}
+		n, err := p.p.Read(b)
+		if n > 0 {
+			return n, nil
+		}
+		// With VTIME set, a read that times out returns 0 bytes, which
+		// os.File reports as io.EOF: not the end, just quiet.
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+	}
+}
+
+func (p *Port) Write(b []byte) (int, error) { return p.p.Write(b) }
+
+// Close ends a waiting Read within pollInterval.
+func (p *Port) Close() error {
+	var err error
+	p.once.Do(func() {
+		p.closed.Store(true)
+		err = p.p.Close()
+	})
+	return err
+}
+
+// Stdio is the console on the process's terminal (serve --console stdio).
+// When stdin is a terminal it is put in raw mode (no echo, no line
+// buffering: the console edits the line itself) until Close.
+type Stdio struct {
+	fd    int
+	f     *os.File // a non-blocking duplicate of stdin, so Close ends a Read
+	out   io.Writer
+	saved *syscall.Termios
+	once  sync.Once
+}
+
+// Linux termios ioctls; the same numbers on arm, arm64 and amd64.
+const (
+	tcgets = 0x5401
+	tcsets = 0x5402
+)
+
+// OpenStdio wraps in and out; restore the terminal with Close.
+func OpenStdio(in *os.File, out io.Writer) (*Stdio, error) {
+	fd := int(in.Fd())
+	s := &Stdio{fd: fd, out: out}
+	var t syscall.Termios
+	if ioctl(fd, tcgets, &t) == nil {
+		saved := t
+		s.saved = &saved
+		t.Lflag &^= syscall.ECHO | syscall.ICANON | syscall.ISIG | syscall.IEXTEN
+		t.Iflag &^= syscall.ICRNL | syscall.IXON
+		t.Cc[syscall.VMIN], t.Cc[syscall.VTIME] = 1, 0
+		ioctl(fd, tcsets, &t)
+	}
+	dup, err := syscall.Dup(fd)
+	if err != nil {
+		if s.saved != nil {
+			ioctl(fd, tcsets, s.saved)
+		}
+		return nil, err
+	}
+	// Non-blocking, the runtime poller owns it and Close interrupts a Read.
+	syscall.SetNonblock(dup, true)
+	s.f = os.NewFile(uintptr(dup), "stdin")
+	return s, nil
+}
+
+func ioctl(fd int, req uintptr, t *syscall.Termios) error {
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), req, uintptr(unsafe.Pointer(t))); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool {
+	var t syscall.Termios
+	return ioctl(int(f.Fd()), tcgets, &t) == nil
+}
+
+func (s *Stdio) Read(b []byte) (int, error)  { return s.f.Read(b) }
+func (s *Stdio) Write(b []byte) (int, error) { return s.out.Write(b) }
+
+// Close ends a waiting Read and restores the terminal and stdin's
+// blocking mode (shared with the duplicate).
+func (s *Stdio) Close() error {
+	s.once.Do(func() {
+		s.f.Close()
+		syscall.SetNonblock(s.fd, false)
+		if s.saved != nil {
+			ioctl(s.fd, tcsets, s.saved)
+		}
+	})
+	return nil
+}
