@@ -196,6 +196,12 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newSession(cfg, log, rc, rcc, port), nil
+}
+
+// newSession builds a session on bound sockets; tests pass nil sockets to
+// drive the packet path directly.
+func newSession(cfg SessionConfig, log *slog.Logger, rc, rcc *net.UDPConn, port int) *Session {
 	s := &Session{
 		cfg:    cfg,
 		log:    log.With("rtp_port", port),
@@ -231,7 +237,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 		}
 	}
 	s.generator = dsp.NewDTMFGenerator(dsp.DefaultDTMFGen())
-	return s, nil
+	return s
 }
 
 // LocalAddr is the bound RTP address (RTCP is on the next port).
@@ -360,9 +366,11 @@ func (s *Session) end(reason error) bool {
 		first = true
 		s.endErr.Store(&reason)
 		close(s.done)
-		s.rtpC.Close()
-		s.rtcpC.Close()
-		s.pool.release(s.port)
+		if s.rtpC != nil {
+			s.rtpC.Close()
+			s.rtcpC.Close()
+			s.pool.release(s.port)
+		}
 	})
 	return first
 }

@@ -1,0 +1,60 @@
+package media
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine/sdp"
+)
+
+// TestBridgeTranscodesAndPassesDigits: A (PCMA) ↔ [B1 bridge B2] ↔ C
+// (PCMU). A's tone reaches C at its level through A-law → PCM → µ-law, and
+// A's RFC 4733 digit reaches C as an RFC 4733 digit.
+func TestBridgeTranscodesAndPassesDigits(t *testing.T) {
+	t.Parallel()
+	a, b1, _, _ := pair(t, func(a, b *legOpts) { a.caps.Codecs = []string{sdp.PCMA} })
+	c, b2, _, negB2 := pair(t, func(a, b *legOpts) { a.caps.Codecs = []string{sdp.PCMU} })
+	if negB2.Codec != sdp.PCMU {
+		t.Fatalf("b2 codec %s", negB2.Codec)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Bridge(ctx, b1, b2) }()
+	rd := startReader(c, false)
+	if err := a.SendDigit('9', 100); err != nil {
+		t.Fatal(err)
+	}
+	// Digit first, then 10 frames of silence and 25 of tone.
+	sendFrames(t, a, 45, func(p []int16, i int) {
+		if i >= 20 {
+			tone(p, 1000, 8000, i)
+		} else {
+			clear(p)
+		}
+	})
+	var got dsp.DigitEvent
+	select {
+	case got = <-c.Digits():
+	case <-time.After(2 * time.Second):
+		t.Fatal("no digit through the bridge")
+	}
+	if got.Key != '9' || got.DurationMs() != 100 {
+		t.Errorf("digit %+v", got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Bridge after cancel: %v", err)
+	}
+	c.Close()
+	<-rd.done
+	n, run := loud(rd.snapshot(), 4000)
+	if n < 23 || run < 23 {
+		t.Errorf("C heard %d full-level frames of 25 (run %d)", n, run)
+	}
+	if st := b2.Stats(); st.Codec != sdp.PCMU || st.PacketsSent < 25 {
+		t.Errorf("b2 %+v", st)
+	}
+}
