@@ -31,8 +31,8 @@ const (
 // Our own margins beyond the requirements, kept as assertions so that a
 // regression shows.
 const (
-	ourMinLevel     = -36.0 // accept down to −36 dBm0 per tone
-	ourRejectLevel  = -45.0 // and nothing at −45 dBm0 or below
+	ourMinLevel     = -40.0 // accept down to −40 dBm0 per tone
+	ourRejectLevel  = -50.0 // and nothing at −50 dBm0 or below
 	ourRejectRevTw  = 8.0   // reject a high tone 8 dB stronger
 	ourRejectNormTw = 12.0  // reject a high tone 12 dB weaker
 )
