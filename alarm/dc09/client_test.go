@@ -151,3 +151,67 @@ func TestReceiverNaksOutsideWindow(t *testing.T) {
 		t.Errorf("unknown id: %+v, want DUH 0005", m)
 	}
 }
+
+func TestClientSequenceWrapsAndUDPResends(t *testing.T) {
+	var mu sync.Mutex
+	var seqs []int
+	n := 0
+	r := &Receiver{Handle: func(m Message, _ net.Addr) Verdict {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		seqs = append(seqs, m.Seq)
+		if n == 2 {
+			return VerdictSilence // the reply to the 2nd datagram is lost: the client resends it
+		}
+		return VerdictAck
+	}}
+	addr := startReceiver(t, r)
+	c := &Client{Network: "udp", Addr: addr, Account: "1234", Line: "0", Timeout: 900 * time.Millisecond, Tries: 3}
+	c.seq = MaxSeq - 1
+	for i := 0; i < 2; i++ {
+		if _, err := c.Send(context.Background(), IDADMCID, "#1234|1130 01 015", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// 9999, then 0001 (§5.4.3: after 9999 comes 0001), the second sent twice with the same number.
+	if len(seqs) != 3 || seqs[0] != 9999 || seqs[1] != 1 || seqs[2] != 1 {
+		t.Errorf("receiver saw sequences %v, want [9999 1 1]", seqs)
+	}
+}
+
+func TestClientSupervise(t *testing.T) {
+	var got msgLog
+	r := &Receiver{Handle: func(m Message, _ net.Addr) Verdict { got.add(m); return VerdictAck }}
+	addr := startReceiver(t, r)
+	c := &Client{Network: "tcp", Addr: addr, Account: "1234", Line: "0", Timeout: 300 * time.Millisecond}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	results := make(chan error, 100)
+	done := make(chan struct{})
+	go func() { c.Supervise(ctx, 20*time.Millisecond, func(err error) { results <- err }); close(done) }()
+	for i := 0; i < 3; i++ {
+		if err := <-results; err != nil {
+			t.Fatalf("NULL %d: %v", i, err)
+		}
+	}
+	r.Close() // the receiver goes away: supervision reports it
+	deadline := time.After(5 * time.Second)
+	for failed := false; !failed; {
+		select {
+		case err := <-results:
+			failed = err != nil
+		case <-deadline:
+			t.Fatal("supervision did not report the receiver gone")
+		}
+	}
+	cancel()
+	<-done
+	for _, m := range got.all() {
+		if m.ID != IDNull || m.Account != "1234" {
+			t.Errorf("supervision sent %+v", m)
+		}
+	}
+}

@@ -421,6 +421,8 @@ func TestMapperRouteAndDestAddr(t *testing.T) {
 		{"dc09://h:1?format=XYZ", "format"},
 		{"dc09://h:1?timeout=-5", "timeout"},
 		{"nohostport", "host:port"},
+		{"dc09://h:1?account=XYZ", "account"},
+		{"dc09://h:1?line=1234567", "line"},
 	} {
 		if _, err := ParseDC09Addr(c.addr); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseDC09Addr(%q): err %v, want one naming %s", c.addr, err, c.want)

@@ -115,6 +115,14 @@ func (e Endpoint) validate() error {
 		if e.Format != "" && e.Format != dc09.IDADMCID && e.Format != dc09.IDSIADCS {
 			return fmt.Errorf("dc09 format %q: want ADM-CID or SIA-DCS", e.Format)
 		}
+		for _, f := range []struct {
+			name, v string
+			lo, hi  int
+		}{{"account", e.Account, 3, 16}, {"receiver", e.Receiver, 1, 6}, {"line", e.Line, 1, 6}} {
+			if f.v != "" && !isHexLen(f.v, f.lo, f.hi) {
+				return fmt.Errorf("dc09 %s %q: want %d to %d hex digits", f.name, f.v, f.lo, f.hi)
+			}
+		}
 		if n := len(e.Key); n != 0 && n != 16 && n != 24 && n != 32 {
 			return fmt.Errorf("dc09 key of %d bytes: want 16, 24 or 32", n)
 		}
@@ -212,4 +220,16 @@ func CallbackRoute(domain, bridgeID, baseURL string, auth []RestAuth, headers ma
 	ep := Endpoint{Protocol: ProtoHTTP, URL: baseURL, Auth: auth, Headers: headers, Timeout: time.Duration(timeoutMs) * time.Millisecond}
 	r := Route{Name: domain + "/callback/" + bridgeID, Primary: ep}
 	return r, r.Validate()
+}
+
+func isHexLen(s string, lo, hi int) bool {
+	if len(s) < lo || len(s) > hi {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
