@@ -89,6 +89,15 @@ func (s *Server) postBulk(c *call) error {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		defer func() {
+			// A bug in an import must not take the daemon down with it.
+			if p := recover(); p != nil {
+				s.log.Error("api: bulk import crashed", "bulkId", id, "panic", p)
+				st.Status, st.StoppedAt, st.Reason = "FAILED", nowMillis(), "internal error"
+				b, _ := json.Marshal(st)
+				_ = s.db.Put(store.Coll{Domain: c.domain, Resource: "bulk"}, id, b)
+			}
+		}()
 		s.runBulk(c.domain, id, raw, st)
 	}()
 	return c.ok(map[string]any{"bulkId": id})
@@ -303,7 +312,6 @@ func (s *Server) importCSV(domain string, raw []byte) *importResult {
 		if err == io.EOF {
 			break
 		}
-		line, _ := rd.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) && pe.Err == csv.ErrFieldCount {
@@ -315,6 +323,7 @@ func (s *Server) importCSV(domain string, raw []byte) *importResult {
 			break
 		}
 		res.rows++
+		line, _ := rd.FieldPos(0) // only valid after a successful Read
 		doc, err := rowDoc(cols, rec)
 		if err != nil {
 			res.badRow(line, err)

@@ -129,9 +129,9 @@ func (e *env) must(status int, method, path string, body any, ctype ...string) r
 }
 
 // refused asserts a 400 whose reason is exactly want.
-func (e *env) refused(method, path string, body any, want string) {
+func (e *env) refused(method, path string, body any, want string, ctype ...string) {
 	e.t.Helper()
-	r := e.must(400, method, path, body)
+	r := e.must(400, method, path, body, ctype...)
 	if r.str("reason") != want {
 		e.t.Fatalf("%s %s: reason %q, want %q", method, path, r.str("reason"), want)
 	}
