@@ -25,6 +25,7 @@ type Route struct {
 	// Name identifies the destination's queue, e.g. "example.com/mapper/m1".
 	// Routes with the same Name share one ordered queue and one worker.
 	Name    string    `json:"name"`
+	Domain  string    `json:"domain,omitempty"` // tenant; copied into the route's supervision events
 	Primary Endpoint  `json:"primary"`
 	Backup  *Endpoint `json:"backup,omitempty"`
 	// Monitor is the mapper's enableDestinationMonitoring: both paths are
@@ -198,7 +199,7 @@ func MapperRoute(domain string, m *alarm.EventMapper) (Route, error) {
 		ep := Endpoint{Protocol: te.Protocol, URL: addr, SIPAuthUser: user, SIPAuthPassword: pass, OverrideSIPFrom: from}
 		return ep, ep.validate()
 	}
-	r := Route{Name: domain + "/mapper/" + m.ID, Monitor: m.EnableDestinationMonitoring}
+	r := Route{Name: domain + "/mapper/" + m.ID, Domain: domain, Monitor: m.EnableDestinationMonitoring}
 	var err error
 	if r.Primary, err = mk(te.DestAddr, te.SipAuthUser, te.SipAuthPassword, te.OverrideSipFrom); err != nil {
 		return r, fmt.Errorf("delivery: alarmeventmapper %s targetEndpoint: %w", m.ID, err)
@@ -218,7 +219,7 @@ func MapperRoute(domain string, m *alarm.EventMapper) (Route, error) {
 // alarmbridge's callbackBaseUrl; timeoutMs its callbackTimeout (0: 15000).
 func CallbackRoute(domain, bridgeID, baseURL string, auth []RestAuth, headers map[string]string, timeoutMs int64) (Route, error) {
 	ep := Endpoint{Protocol: ProtoHTTP, URL: baseURL, Auth: auth, Headers: headers, Timeout: time.Duration(timeoutMs) * time.Millisecond}
-	r := Route{Name: domain + "/callback/" + bridgeID, Primary: ep}
+	r := Route{Name: domain + "/callback/" + bridgeID, Domain: domain, Primary: ep}
 	return r, r.Validate()
 }
 

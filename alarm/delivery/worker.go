@@ -109,17 +109,23 @@ func (w *worker) run(ctx context.Context) {
 }
 
 func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) {
+	// Acks are committed per batch, or after 100 ms when the ARC is slow:
+	// one fsync for many events. An ack lost to a crash only makes the
+	// event go out again, which the receiver recognises by its id.
 	var acked []uint64
-	defer func() {
-		// Acks are committed per batch: one fsync for many events. An ack
-		// lost to a crash only makes the event go out again, which the
-		// receiver recognises by its id.
+	var firstAck time.Time
+	flush := func() {
 		if err := w.d.db.QueueAck(w.name, acked...); err != nil {
 			w.d.o.log.Error("delivery: ack", "destination", w.name, "err", err)
 		}
-	}()
+		acked = acked[:0]
+	}
+	defer flush()
 	blocked := map[string]bool{}
 	for _, it := range due {
+		if len(acked) > 0 && time.Since(firstAck) > 100*time.Millisecond {
+			flush()
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -135,6 +141,9 @@ func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) {
 		err := w.deliver(ctx, route, q.Event)
 		now := w.d.o.now()
 		if err == nil {
+			if len(acked) == 0 {
+				firstAck = time.Now()
+			}
 			acked = append(acked, it.Seq)
 			w.d.c.delivered.Add(1)
 			w.d.c.lat.observe(now.Sub(it.Enqueued))
@@ -338,6 +347,7 @@ func (w *worker) raise(r Route, p path, state string, cause error) {
 	ev := alarm.Event{
 		ID:              alarm.EventID("", w.name, alarm.ProtoSupervision, fmt.Sprintf("%s %s %d", p, state, now.UnixNano())),
 		Protocol:        alarm.ProtoSupervision,
+		Domain:          r.Domain,
 		Received:        now,
 		Raw:             raw,
 		DeviceID:        w.name,
