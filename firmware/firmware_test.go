@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -326,6 +327,11 @@ func TestBootSkipsDamagedSlot(t *testing.T) {
 // TestMain doubles as the child of TestApplyKilledAtEveryStep: with
 // FW_CHILD_ROOT set it runs one Apply (which FaultEnv kills) and exits.
 func TestMain(m *testing.M) {
+	if root := os.Getenv("FW_LAUNCH_ROOT"); root != "" {
+		err := Launch(&Slots{Root: root}, os.Getenv("FW_LAUNCH_SELF"), []string{"serve", "--hw", "sim"}, []string{}, os.Stderr)
+		println("exec failed:", err.Error())
+		os.Exit(3)
+	}
 	if root := os.Getenv("FW_CHILD_ROOT"); root != "" {
 		pub, _ := ParsePublicKey([]byte(os.Getenv("FW_CHILD_PUB")))
 		s := &Slots{Root: root, Pub: pub, Arch: "arm"}
@@ -474,4 +480,83 @@ func FuzzVerify(f *testing.F) {
 			t.Fatal("verified an image whose payload runs past its end")
 		}
 	})
+}
+
+// helloBinary compiles a static program that reports where it runs from,
+// its arguments and the firmware root it was given.
+func helloBinary(t *testing.T) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "hello.go")
+	os.WriteFile(src, []byte(`package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	exe, _ := os.Executable()
+	fmt.Printf("ran %s args %v root %s\n", exe, os.Args[1:], os.Getenv("EDGEBRIDGE_FIRMWARE_ROOT"))
+}
+`), 0o644)
+	out := filepath.Join(dir, "hello")
+	cmd := exec.Command("go", "build", "-o", out, src)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the test program: %v\n%s", err, b)
+	}
+	b, _ := os.ReadFile(out)
+	return b
+}
+
+func TestLaunchExecsChosenSlotAndReturnsAfterFailedTrial(t *testing.T) {
+	hello := helloBinary(t)
+	dir := t.TempDir()
+	s := &Slots{Root: filepath.Join(dir, "root")}
+	image := func(version string) string {
+		var buf bytes.Buffer
+		if _, err := Build(&buf, version, runtime.GOARCH, time.Now(), []Input{{Name: BinaryName, Mode: 0o755, Data: hello}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, version+".img")
+		os.WriteFile(p, buf.Bytes(), 0o644)
+		return p
+	}
+	launch := func() (string, string) {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "FW_LAUNCH_ROOT="+s.Root, "FW_LAUNCH_SELF=/bin/echo")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("launch: %v\n%s", err, errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	// Nothing installed: the installed binary itself runs.
+	if out, _ := launch(); strings.TrimSpace(out) != "serve --hw sim" {
+		t.Fatalf("launch with no image ran: %q", out)
+	}
+	if _, err := s.Apply(image("1.0.0"), nil); err != nil {
+		t.Fatal(err)
+	}
+	slotA := filepath.Join(s.Root, "slots", "a", BinaryName)
+	slotB := filepath.Join(s.Root, "slots", "b", BinaryName)
+	want := func(bin string) string { return "ran " + bin + " args [serve --hw sim] root " + s.Root + "\n" }
+	if out, _ := launch(); out != want(slotA) {
+		t.Fatalf("first start: %q, want %q", out, want(slotA))
+	}
+	s.Confirm() // the daemon came up healthy
+	if _, err := s.Apply(image("2.0.0"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := launch(); out != want(slotB) {
+		t.Fatalf("trial start of 2.0.0: %q, want %q", out, want(slotB))
+	}
+	// 2.0.0 never confirmed: the next start is back on slot a.
+	out, log := launch()
+	if out != want(slotA) || !strings.Contains(log, "2.0.0 did not confirm itself; back on slot a (1.0.0)") {
+		t.Fatalf("start after a failed trial: %q %q", out, log)
+	}
 }

@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgebridge/edgebridge/firmware"
@@ -33,6 +36,7 @@ commands:
   boot     --root DIR                        the start-up step: count, roll back, print slot
   confirm  --root DIR
   rollback --root DIR
+  run      --root DIR -- serve [FLAGS]       the launcher: boot step, then exec the chosen slot
 `
 
 func runFirmware(args []string, stdout, stderr io.Writer) int {
@@ -199,6 +203,11 @@ func runFirmware(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "installed %s (%s); it starts on trial at the next start and must confirm itself healthy\n", m.Version, m.Arch)
 		return 0
+	case "run":
+		if !need("root") {
+			return 2
+		}
+		return firmwareRun(*root, *arch, fs.Args(), stderr)
 	case "status", "boot", "confirm", "rollback":
 		if !need("root") {
 			return 2
@@ -284,4 +293,127 @@ func goBuild(out, arch, ver string, stderr io.Writer) error {
 		return fmt.Errorf("go build for %s: %w", arch, err)
 	}
 	return nil
+}
+
+// firmwareRun is what the init system starts (firmware.Launch).
+func firmwareRun(root, arch string, args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "firmware run: give the command to run after --, e.g. -- serve --hw linux")
+		return 2
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "firmware run: %v\n", err)
+		return 1
+	}
+	err = firmware.Launch(&firmware.Slots{Root: root, Arch: arch}, self, args, os.Environ(), stderr)
+	fmt.Fprintf(stderr, "firmware run: %v\n", err)
+	return 1
+}
+
+// firmwareComponent confirms an image on trial once the daemon is healthy:
+// the store answers and HTTP and SIP accept connections. If that does not
+// happen within confirmWithin it stops the daemon (exit status 1 through
+// fail), so the service manager restarts it and the launcher's boot step
+// returns to the old slot. The integrator lists it last in buildComponents
+// and passes fail (e.g. a cancel of serve's context plus exit code 1).
+type firmwareComponent struct {
+	d             *daemon
+	root          string // default $EDGEBRIDGE_FIRMWARE_ROOT; empty: not started by the launcher
+	confirmWithin time.Duration
+	fail          func(error)
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (f *firmwareComponent) Name() string { return "firmware" }
+
+func (f *firmwareComponent) Start(ctx context.Context) error {
+	f.done = make(chan struct{})
+	cctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	var wg sync.WaitGroup
+	go func() { wg.Wait(); close(f.done) }()
+
+	// Listed last, so everything before has started: tell systemd
+	// (Type=notify) and keep its WatchdogSec fed while healthy.
+	if ok, err := firmware.Notify("READY=1"); err != nil {
+		f.d.log.Warn("firmware: sd_notify", "err", err)
+	} else if ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			firmware.SystemdWatchdog(cctx, func() bool { return daemonHealthy(f.d) == nil })
+		}()
+	}
+
+	if f.root == "" {
+		f.root = os.Getenv(firmware.RootEnv)
+	}
+	if f.root == "" {
+		return nil
+	}
+	s := &firmware.Slots{Root: f.root}
+	st, err := s.State()
+	if err != nil || !st.Pending {
+		return nil
+	}
+	if f.confirmWithin <= 0 {
+		f.confirmWithin = 2 * time.Minute
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := firmware.ConfirmWhenHealthy(cctx, s, f.confirmWithin, time.Second, func() error { return daemonHealthy(f.d) })
+		switch {
+		case err == nil:
+			f.d.log.Info("firmware: new image confirmed healthy", "slot", st.Active)
+		case errors.Is(err, firmware.ErrNotConfirmed):
+			f.d.log.Error("firmware: new image not healthy in time; stopping so the next start returns to the old slot", "slot", st.Active)
+			if f.fail != nil {
+				f.fail(err)
+			}
+		}
+	}()
+	return nil
+}
+
+func (f *firmwareComponent) Close() error {
+	if f.cancel != nil {
+		f.cancel()
+		<-f.done
+	}
+	return nil
+}
+
+// daemonHealthy is the confirmation check: the store answers, and the HTTP
+// and SIP (TCP) addresses accept connections.
+func daemonHealthy(d *daemon) error {
+	if d.db == nil {
+		return errors.New("store not open")
+	}
+	if _, err := d.db.Schema(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for name, addr := range map[string]string{"http": d.cfg.httpAddr, "sip": d.cfg.sipAddr} {
+		c, err := net.DialTimeout("tcp", dialable(addr), time.Second)
+		if err != nil {
+			return fmt.Errorf("%s not listening on %s: %w", name, addr, err)
+		}
+		c.Close()
+	}
+	return nil
+}
+
+// dialable turns a listen address (":8080", "0.0.0.0:8080") into one to dial.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

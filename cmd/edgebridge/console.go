@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/edgebridge/edgebridge/api/console"
+)
+
+func init() {
+	register("console", "run the field console on a serial port, against a running gateway", runConsole)
+}
+
+// runConsole serves the field console on a serial port (or stdio) with the
+// operations going to a running daemon's REST API: the same operations the
+// daemon's own --console runs in-process.
+func runConsole(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("console", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	port := fs.String("port", "", "serial `DEV` (e.g. /dev/ttyS0, /dev/ttyUSB0), or stdio")
+	baud := fs.Int("baud", 115200, "serial speed")
+	apiURL := fs.String("api", "http://127.0.0.1:8080", "REST API of the gateway daemon")
+	key := fs.String("key", "", "admin API key (default $EDGEBRIDGE_ADMIN_KEY; else asked at login)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *port == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: edgebridge console --port DEV|stdio [--baud N] [--api URL] [--key KEY]")
+		return 2
+	}
+	base, err := url.Parse(*apiURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		fmt.Fprintf(stderr, "console: --api %q: must be an http:// or https:// URL\n", *apiURL)
+		return 2
+	}
+	if *key == "" {
+		*key = os.Getenv("EDGEBRIDGE_ADMIN_KEY")
+	}
+	rw, err := openConsolePort(*port, *baud)
+	if err != nil {
+		fmt.Fprintf(stderr, "console: %v\n", err)
+		return 1
+	}
+	cfg := console.Config{API: &remoteAPI{base: base, client: &http.Client{Timeout: 5 * time.Minute}}, Version: version}
+	if *key != "" {
+		k := *key
+		cfg.Authorize = func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+k) }
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := console.Run(ctx, rw, cfg); err != nil {
+		fmt.Fprintf(stderr, "console: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func openConsolePort(dev string, baud int) (io.ReadWriteCloser, error) {
+	if dev == "stdio" {
+		return console.OpenStdio(os.Stdin, os.Stdout)
+	}
+	return console.OpenSerial(dev, baud)
+}
+
+// remoteAPI is an http.Handler that runs each operation on a daemon's REST
+// API over HTTP, so the standalone console and the in-process one share
+// every command.
+type remoteAPI struct {
+	base   *url.URL
+	client *http.Client
+}
+
+func (a *remoteAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u := *a.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + r.URL.Path
+	u.RawQuery = r.URL.RawQuery
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), r.Body)
+	if err != nil {
+		http.Error(w, `{"success":false,"reason":"bad request"}`, http.StatusBadRequest)
+		return
+	}
+	out.Header = r.Header.Clone()
+	resp, err := a.client.Do(out)
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(w, `{"success":false,"reason":%q}`, "gateway daemon unreachable at "+a.base.Host)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+// consoleComponent runs the field console inside `serve` (--console DEV or
+// stdio) on the daemon's own API handler; the integrator lists it in
+// buildComponents after the HTTP component, which sets d.httpAPI.
+type consoleComponent struct {
+	d      *daemon
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// Reboot and FactoryReset are what the console's commands do; nil says
+	// "not available".
+	Reboot, FactoryReset func() error
+}
+
+func (c *consoleComponent) Name() string { return "console" }
+
+func (c *consoleComponent) Start(ctx context.Context) error {
+	dev := c.d.cfg.console
+	if dev == "off" || dev == "" {
+		return nil
+	}
+	if c.d.httpAPI == nil {
+		return errors.New("console: the HTTP API is not started (list the console after it)")
+	}
+	rw, err := openConsolePort(dev, 115200)
+	if err != nil {
+		return fmt.Errorf("console %s: %w", dev, err)
+	}
+	cfg := console.Config{API: c.d.httpAPI, Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset}
+	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
+		cfg.Logs = ring
+	}
+	if h, err := os.Hostname(); err == nil {
+		cfg.Hostname = h
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := console.Run(runCtx, rw, cfg); err != nil {
+			c.d.log.Warn("console ended", "port", dev, "err", err)
+		}
+	}()
+	c.d.log.Info("serve: console", "port", dev)
+	return nil
+}
+
+func (c *consoleComponent) Close() error {
+	if c.cancel != nil {
+		c.cancel()
+		c.wg.Wait()
+	}
+	return nil
+}
