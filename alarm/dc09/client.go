@@ -156,9 +156,19 @@ func (c *Client) roundTrip(ctx context.Context, frame []byte, seq int) (Message,
 	case "udp":
 		return c.roundTripUDP(ctx, frame, seq)
 	case "tcp", "":
+		reused := c.conn != nil
 		r, err := c.roundTripTCP(ctx, frame, seq)
 		if err != nil {
 			c.closeConn()
+			var ne net.Error
+			if reused && ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) {
+				// Many receivers close an idle connection (or after each
+				// message): redial once at once instead of failing the event.
+				r, err = c.roundTripTCP(ctx, frame, seq)
+				if err != nil {
+					c.closeConn()
+				}
+			}
 		}
 		return r, err
 	}

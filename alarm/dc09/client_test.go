@@ -215,3 +215,27 @@ func TestClientSupervise(t *testing.T) {
 		}
 	}
 }
+
+func TestClientRedialsWhenReceiverClosedTheConnection(t *testing.T) {
+	var got msgLog
+	r := &Receiver{Handle: func(m Message, _ net.Addr) Verdict { got.add(m); return VerdictAck }}
+	addr := startReceiver(t, r)
+	c := &Client{Network: "tcp", Addr: addr, Account: "1234", Line: "0", Timeout: time.Second}
+	defer c.Close()
+	if _, err := c.Send(context.Background(), IDADMCID, "#1234|1130 01 001", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The receiver drops every connection (as ARCs do with idle ones).
+	r.mu.Lock()
+	for conn := range r.conns {
+		conn.Close()
+	}
+	r.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	if _, err := c.Send(context.Background(), IDADMCID, "#1234|1130 01 002", nil); err != nil {
+		t.Fatalf("send over a connection the receiver closed: %v", err)
+	}
+	if n := len(got.all()); n != 2 {
+		t.Errorf("receiver got %d messages, want 2", n)
+	}
+}
