@@ -224,19 +224,28 @@ func (db *DB) QueueDue(dest string, now time.Time, max int) (due []QueueItem, wa
 		blocked := map[string]bool{}
 		c := b.items.Cursor()
 		for k, v := c.First(); k != nil && len(due) < max; k, v = c.Next() {
+			// Read the header fields first: a deep queue behind a waiting
+			// group is scanned without decoding every payload.
+			var h struct {
+				Group       string    `json:"group"`
+				NextAttempt time.Time `json:"next"`
+			}
+			if err := json.Unmarshal(v, &h); err != nil {
+				return fmt.Errorf("store: queue %s item %x: %w", dest, k, err)
+			}
+			if blocked[h.Group] {
+				continue
+			}
+			if h.NextAttempt.After(now) {
+				blocked[h.Group] = true
+				if wake.IsZero() || h.NextAttempt.Before(wake) {
+					wake = h.NextAttempt
+				}
+				continue
+			}
 			var it QueueItem
 			if err := json.Unmarshal(v, &it); err != nil {
 				return fmt.Errorf("store: queue %s item %x: %w", dest, k, err)
-			}
-			if blocked[it.Group] {
-				continue
-			}
-			if it.NextAttempt.After(now) {
-				blocked[it.Group] = true
-				if wake.IsZero() || it.NextAttempt.Before(wake) {
-					wake = it.NextAttempt
-				}
-				continue
 			}
 			it.Dest, it.Seq = dest, binary.BigEndian.Uint64(k)
 			due = append(due, it)
