@@ -23,7 +23,7 @@ func (s *Server) sipLogs(c *call) error {
 	}
 	q := store.SIPQuery{Limit: 100}
 	q.Pattern, _ = f["filterPattern"].(string)
-	if n, ok := num64(f["limit"]); ok {
+	if n, ok := num64(f["limit"]); ok && n > 0 {
 		q.Limit = int(n)
 	}
 	if n, ok := num64(f["startTime"]); ok && n > 0 {

@@ -55,7 +55,7 @@ func deviceSchema() *Schema {
 			)),
 		).desc("Service specific settings for a device.")),
 		opt("description", str().maxLen(200)),
-		opt("ha1", str().pattern(`^[0-9a-fA-F]{32}$`).desc("SIP HA1 = MD5(deviceId:domain:password), used with authType credentials.")),
+		opt("ha1", str().pattern(`^[0-9a-fA-F]{32}$`).extNote("stricter than the seed: an MD5 hex digest, so a typo cannot lock the device out").desc("SIP HA1 = MD5(deviceId:domain:password), used with authType credentials.")),
 		opt("deviceCLI", str()),
 		opt("heartbeatStatus", str().readOnly().desc("Filled by heartbeat supervision.")),
 		opt("heartbeatExpiration", num().readOnly().desc("Filled by heartbeat supervision (ms).")),
@@ -259,14 +259,15 @@ func profileSchema(create bool) *Schema {
 func sipLogFilterSchema() *Schema {
 	return obj(
 		opt("filterPattern", str()),
-		opt("limit", int32s().min(1).max(1000)),
+		opt("limit", int32s().min(0).max(1000).desc("Items to return, newest first; 0 or absent means 100.")),
 		opt("startTime", int64s().min(0).extNote("int64 milliseconds since the epoch; the seed's int32 cannot hold a millisecond timestamp")),
 		opt("endTime", int64s().min(0).extNote("int64 milliseconds since the epoch; the seed's int32 cannot hold a millisecond timestamp")),
 	)
 }
 
 func apiKeySchema() *Schema {
-	return obj(req("key", str().desc("An RS256 public key (PEM) for JWT verification, a token of at least 16 characters, or empty for a random token.")))
+	return obj(req("key", str().desc("An RS256 public key (PEM) for JWT verification, a token of at least 16 characters, or empty for a random token.").
+		extNote("a chosen token must be at least 16 characters")))
 }
 
 func deleteAllSchema() *Schema {

@@ -235,7 +235,8 @@ func TestValidateSettingsProfileLogsKeys(t *testing.T) {
 	runTable(t, e, "POST", "/provisioning/logs/d/sip", obj2(), []vcase{
 		{"ok", nil, ""},
 		{"limit integer", []any{"limit", "ten"}, "limit: must be a number"},
-		{"limit min", []any{"limit", 0}, "limit: must be >= 1"},
+		{"limit min", []any{"limit", -1}, "limit: must be >= 0"},
+		{"limit max", []any{"limit", 1001}, "limit: must be <= 1000"},
 		{"startTime min", []any{"startTime", -5}, "startTime: must be >= 0"},
 		{"end before start", []any{"startTime", 2000, "endTime", 1000}, "endTime: must not be before startTime"},
 	})
