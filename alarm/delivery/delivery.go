@@ -12,6 +12,7 @@ package delivery
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,7 @@ type options struct {
 	replyID     func(alarm.Event) string
 	batch       int
 	now         func() time.Time
+	tls         *tls.Config
 	onAck       func(id string, latency time.Duration) // test hook
 }
 
@@ -98,6 +100,10 @@ func WithSender(protocol string, f SenderFactory) Option {
 func WithSupervisionHandler(f func(alarm.Event)) Option {
 	return func(o *options) { o.onSupervise = f }
 }
+
+// WithTLSConfig sets the TLS settings of HTTPS callbacks, e.g. a private
+// CA's pool in RootCAs (default: the system's roots).
+func WithTLSConfig(c *tls.Config) Option { return func(o *options) { o.tls = c } }
 
 // WithReplyID sets the replyId of callbacks (default: the event id), the
 // token an ARC quotes in later alarm call control requests.

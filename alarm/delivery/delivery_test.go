@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -434,5 +436,59 @@ func TestMapperRouteAndDestAddr(t *testing.T) {
 	}
 	if _, err := CallbackRoute("d", "b", "https://x", []RestAuth{{Type: "ES256", Secret: "s"}}, nil, 0); err == nil || !strings.Contains(err.Error(), "type") {
 		t.Errorf("ES256 accepted: %v", err)
+	}
+}
+
+func TestHTTPSCallbackWithPrivateCA(t *testing.T) {
+	var got atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == CallbackPath && r.Method == http.MethodPost {
+			got.Add(1)
+		}
+	}))
+	defer srv.Close()
+	route, err := CallbackRoute("example.com", "ab1", srv.URL, nil, nil, 2000)
+	if err != nil || !strings.HasPrefix(route.Primary.URL, "https://") {
+		t.Fatalf("route %+v %v", route, err)
+	}
+	// Without the CA the certificate is refused and the event waits.
+	d := New(openDB(t), fixed(route), fastOpts()...)
+	start(t, d)
+	d.Enqueue(t.Context(), cidEvent("1234", 1))
+	eventually(t, "a refused TLS attempt", func() bool { return d.Stats().Retries >= 1 })
+	if got.Load() != 0 {
+		t.Fatal("callback delivered over an unverified certificate")
+	}
+	d.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	d2 := New(openDB(t), fixed(route), append(fastOpts(), WithTLSConfig(&tls.Config{RootCAs: pool}))...)
+	start(t, d2)
+	d2.Enqueue(t.Context(), cidEvent("1234", 1))
+	eventually(t, "delivery over TLS", func() bool { return got.Load() == 1 && d2.Stats().Delivered == 1 })
+}
+
+func TestMaxAttemptsAndBackoffBounds(t *testing.T) {
+	route := Route{Name: "arc", Primary: Endpoint{Protocol: ProtoDC09, URL: freeAddr(t), Transport: "tcp", Timeout: 200 * time.Millisecond}}
+	db := openDB(t)
+	d := New(db, fixed(route), append(fastOpts(), WithMaxAttempts(3))...)
+	start(t, d)
+	d.Enqueue(t.Context(), cidEvent("1234", 1))
+	eventually(t, "dead letter after 3 attempts", func() bool { return d.Stats().Failed == 1 })
+	dead, _ := db.QueueDeadItems("arc", 1)
+	if len(dead) != 1 || dead[0].Attempts != 3 || d.Stats().Retries != 2 {
+		t.Errorf("dead %+v stats %+v: want 3 attempts, 2 retries", dead, d.Stats())
+	}
+	b := New(db, fixed(route), WithBackoff(100*time.Millisecond, time.Second))
+	for attempts, want := range []time.Duration{100, 200, 400, 800, 1000, 1000, 1000} {
+		want *= time.Millisecond
+		if attempts > 3 {
+			want = time.Second
+		}
+		for range 50 {
+			if got := b.backoff(attempts); got < want/2 || got > want {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", attempts, got, want/2, want)
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 
@@ -291,8 +292,13 @@ func (w *worker) sender(ep Endpoint) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	if hs, ok := s.(*httpSender); ok && w.d.o.replyID != nil {
-		hs.reply = w.d.o.replyID
+	if hs, ok := s.(*httpSender); ok {
+		if w.d.o.replyID != nil {
+			hs.reply = w.d.o.replyID
+		}
+		if w.d.o.tls != nil {
+			hs.client.Transport.(*http.Transport).TLSClientConfig = w.d.o.tls.Clone()
+		}
 	}
 	w.senders[string(k)] = s
 	return s, nil
