@@ -50,7 +50,22 @@ type Event struct {
 	VoiceDestination string `json:"voiceDestination,omitempty"`   // where the voice call goes, if any
 
 	ContactID   *ContactIDFields   `json:"contactId,omitempty"`
+	BS8521      *BS8521Fields      `json:"bs8521,omitempty"`
 	Supervision *SupervisionFields `json:"supervision,omitempty"`
+}
+
+// BS8521Fields are the parts of a BS 8521 message (C D TT GGGGGGGG RRRR EEE
+// LL P SS, as DTMF keys).
+type BS8521Fields struct {
+	SystemType  string `json:"systemType"`
+	SpeechMode  string `json:"speechMode"`
+	Conformance string `json:"conformance"`
+	Controller  string `json:"controller"`
+	Unit        string `json:"unit"`
+	Event       string `json:"event"` // 010 fixed trigger, 019 personal trigger, 021 fall, 058 periodic test
+	Location    string `json:"location"`
+	Priority    string `json:"priority"`
+	Status      string `json:"status"`
 }
 
 // SupervisionFields describe an event the gateway raised itself.

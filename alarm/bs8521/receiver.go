@@ -1,0 +1,263 @@
+package bs8521
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/dsp"
+)
+
+// Config tunes the receiver; zero fields take the defaults in brackets.
+type Config struct {
+	// AnswerDelay is the silence before the first data request [500 ms].
+	AnswerDelay time.Duration
+	// DataRequestInterval spaces data requests (start to start); the
+	// alarmbridge's dataRequestInterval [1600 ms].
+	DataRequestInterval time.Duration
+	// FirstDigitTimeout: a request not answered this long after it ended is
+	// repeated [630 ms: BS 8521 says 600 ± 30 ms].
+	FirstDigitTimeout time.Duration
+	// InterDigitTimeout ends a partial message [400 ms].
+	InterDigitTimeout time.Duration
+	// AckDelay is the pause from the last key to the acknowledge [100 ms;
+	// the unit repeats after 600 ± 30 ms].
+	AckDelay time.Duration
+	// MaxRequests and GiveUp bound the data requests [4, 25 s after the first].
+	MaxRequests int
+	GiveUp      time.Duration
+	// MoreTimeout is how long to wait for another message after an
+	// acknowledge before the call is handed back [2 s].
+	MoreTimeout time.Duration
+	// Tones sets the level of the keys the receiver sends [−7/−5 dBm0].
+	Tones dsp.DTMFGenConfig
+	DTMF  dsp.DTMFConfig
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AnswerDelay, 500*time.Millisecond)
+	def(&c.DataRequestInterval, 1600*time.Millisecond)
+	def(&c.FirstDigitTimeout, 630*time.Millisecond)
+	def(&c.InterDigitTimeout, 400*time.Millisecond)
+	def(&c.AckDelay, 100*time.Millisecond)
+	def(&c.GiveUp, 25*time.Second)
+	def(&c.MoreTimeout, 2*time.Second)
+	if c.MaxRequests == 0 {
+		c.MaxRequests = 4
+	}
+	if c.Tones == (dsp.DTMFGenConfig{}) {
+		c.Tones = dsp.DefaultDTMFGen()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	switch {
+	case c.DataRequestInterval < DataRequestMs*time.Millisecond+c.FirstDigitTimeout:
+		return c, fmt.Errorf("bs8521: DataRequestInterval %v: must leave the %d ms request and the %v wait", c.DataRequestInterval, DataRequestMs, c.FirstDigitTimeout)
+	case c.AckDelay < 0 || c.AckDelay > 500*time.Millisecond:
+		return c, fmt.Errorf("bs8521: AckDelay %v: must be 0-500 ms (the unit repeats after 600 ms)", c.AckDelay)
+	case c.MaxRequests < 1:
+		return c, fmt.Errorf("bs8521: MaxRequests %d: must be at least 1", c.MaxRequests)
+	}
+	return c, nil
+}
+
+// Receiver is the BS 8521 receiving side of a call; it satisfies alarm.Receiver.
+type Receiver struct{ cfg Config }
+
+var _ alarm.Receiver = (*Receiver)(nil)
+
+// NewReceiver checks cfg and returns a receiver.
+func NewReceiver(cfg Config) (*Receiver, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Receiver{cfg: c}, nil
+}
+
+func samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
+
+// Receive runs BS 8521 on ch: data requests until a message comes, the
+// message checked and queued, then the acknowledge; more messages while
+// they come. It does not hang up.
+func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Call, q alarm.Queue) (alarm.Outcome, error) {
+	c := r.cfg
+	var out alarm.Outcome
+	det := dsp.NewDTMFDetector(c.DTMF)
+	gen := dsp.NewDTMFGenerator(c.Tones)
+	oob := ch.Digits()
+	var (
+		now, firstReq int64 = 0, -1
+		nextReq             = samples(c.AnswerDelay)
+		toneEnd       int64 // our keys sound until then; digits before it are ignored
+		deadline      int64 = -1
+		keys          [MessageKeys]byte
+		nk            int
+		lastEnd       int64
+		acked         = map[string]bool{}
+		done          bool
+		pendingAck    int64 = -1
+	)
+	var digit func(ev dsp.DigitEvent)
+	message := func() {
+		out.Messages++
+		raw := string(keys[:nk])
+		nk = 0
+		m, err := Parse(raw)
+		if err == nil {
+			err = m.Validate()
+		}
+		if err != nil {
+			out.BadMessages++
+			c.Log.Warn("bs8521: message not acknowledged", "call", call.ID, "keys", raw, "err", err)
+			deadline = lastEnd + samples(1500*time.Millisecond) // the unit repeats after 600 ms
+			return
+		}
+		ev := EventFor(m, call, c.Now())
+		if err := q.Enqueue(ctx, ev); err != nil {
+			out.EnqueueFailures++
+			c.Log.Error("bs8521: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
+			deadline = lastEnd + samples(1500*time.Millisecond)
+			return
+		}
+		if !acked[ev.ID] {
+			acked[ev.ID] = true
+			out.Events = append(out.Events, ev)
+		}
+		c.Log.Info("bs8521: event queued", "call", call.ID, "event", ev.ID, "raw", raw)
+		pendingAck = max(now, lastEnd+samples(c.AckDelay))
+	}
+	digit = func(ev dsp.DigitEvent) {
+		if ev.Start < toneEnd || done {
+			return
+		}
+		if nk > 0 && ev.Start-lastEnd > samples(c.InterDigitTimeout) {
+			nk = 0
+		}
+		keys[nk] = ev.Key
+		nk++
+		lastEnd = ev.End
+		if nk == MessageKeys {
+			message()
+		}
+	}
+	in := make([]int16, alarm.FrameSamples)
+	buf := make([]int16, alarm.FrameSamples)
+	for !done {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		if err := ch.ReadFrame(in); err != nil {
+			if errors.Is(err, io.EOF) {
+				out.Reason = alarm.ReasonHangup
+				return out, nil
+			}
+			return out, fmt.Errorf("bs8521: read: %w", err)
+		}
+		det.Process(in, digit)
+		now += int64(len(in))
+		if oob != nil {
+		drain:
+			for {
+				select {
+				case ev := <-oob:
+					digit(ev)
+				default:
+					break drain
+				}
+			}
+		}
+		if nk > 0 && now-lastEnd > samples(c.InterDigitTimeout) {
+			c.Log.Warn("bs8521: partial message dropped", "call", call.ID, "keys", nk)
+			out.Messages++
+			out.BadMessages++
+			nk = 0
+			deadline = lastEnd + samples(1500*time.Millisecond)
+		}
+		switch {
+		case pendingAck >= 0 && now >= pendingAck:
+			_ = gen.QueueKey(AckKey, AckMs, 0)
+			toneEnd = now + samples(AckMs*time.Millisecond)
+			pendingAck = -1
+			deadline = toneEnd + samples(c.MoreTimeout)
+		case nk > 0 || pendingAck >= 0 || gen.Busy():
+		case deadline >= 0 && now < deadline:
+		case len(out.Events) > 0:
+			out.Reason = alarm.ReasonIdle
+			done = true
+		case nextReq >= 0 && now >= nextReq:
+			if out.Handshakes >= c.MaxRequests || (firstReq >= 0 && now-firstReq > samples(c.GiveUp)) {
+				out.Reason = alarm.ReasonNoMessage
+				done = true
+				break
+			}
+			if firstReq < 0 {
+				firstReq = now
+			}
+			_ = gen.QueueKey(DataRequestKey, DataRequestMs, 0)
+			out.Handshakes++
+			toneEnd = now + samples(DataRequestMs*time.Millisecond)
+			deadline = toneEnd + samples(c.FirstDigitTimeout)
+			nextReq = now + samples(c.DataRequestInterval)
+		case deadline >= 0 && now >= deadline:
+			// Bad message or no answer: request again (now, or at the
+			// next interval).
+			deadline = -1
+			nextReq = max(nextReq, now)
+		}
+		if done {
+			break
+		}
+		gen.Generate(buf)
+		if err := ch.WriteFrame(buf); err != nil {
+			if errors.Is(err, io.EOF) {
+				out.Reason = alarm.ReasonHangup
+				return out, nil
+			}
+			return out, fmt.Errorf("bs8521: write: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// EventFor turns a valid message heard on call into an Event: the
+// controller is the controllerId, the unit the deviceId (the device lookup
+// key is controller:unit, or the controller alone), the event code the
+// status code.
+func EventFor(m Message, call alarm.Call, at time.Time) alarm.Event {
+	ev := alarm.Event{
+		ID:           alarm.EventID(call.Domain, call.ID, alarm.ProtoBS8521, m.Raw),
+		Protocol:     alarm.ProtoBS8521,
+		Domain:       call.Domain,
+		Received:     at,
+		Raw:          m.Raw,
+		CallerID:     call.Caller,
+		CallID:       call.ID,
+		CalledNumber: call.Called,
+		ControllerID: m.Controller,
+		DeviceID:     m.Unit,
+		StatusCode:   "0" + m.Event,
+		Location:     m.Location,
+		BS8521: &alarm.BS8521Fields{SystemType: m.SystemType, SpeechMode: m.SpeechMode, Conformance: m.Conformance,
+			Controller: m.Controller, Unit: m.Unit, Event: m.Event, Location: m.Location, Priority: m.Priority, Status: m.Status},
+	}
+	if p := m.Priority[0]; p >= '0' && p <= '9' {
+		ev.Priority = int(p - '0')
+	}
+	return ev
+}

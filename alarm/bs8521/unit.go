@@ -1,0 +1,210 @@
+package bs8521
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/dsp"
+)
+
+// UnitConfig tunes the alarm-unit side; zero fields take the defaults.
+type UnitConfig struct {
+	DTMF dsp.DTMFGenConfig // [−7/−5 dBm0, 50 ms on, 50 ms off]
+	// MinRequest is how much data request the unit needs [500 ms].
+	MinRequest time.Duration
+	// ReplyDelay is the pause after the request before the message [80 ms].
+	ReplyDelay time.Duration
+	// AckWait: the message is repeated if no acknowledge came this long
+	// after its last key [600 ms].
+	AckWait  time.Duration
+	Attempts int           // per message [4]
+	Timeout  time.Duration // for the first data request [25 s]
+	Mangle   func(msg, attempt int, keys string) string
+}
+
+// Unit is a BS 8521 alarm unit: the receiver's test partner and the engine
+// of `edgebridge simulate --protocol bs8521`.
+type Unit struct{ cfg UnitConfig }
+
+// NewUnit returns a unit with cfg's defaults filled in.
+func NewUnit(cfg UnitConfig) *Unit {
+	if cfg.DTMF == (dsp.DTMFGenConfig{}) {
+		cfg.DTMF = dsp.DefaultDTMFGen()
+		cfg.DTMF.OnMs, cfg.DTMF.OffMs = 50, 50
+	}
+	if cfg.MinRequest == 0 {
+		cfg.MinRequest = 500 * time.Millisecond
+	}
+	if cfg.ReplyDelay == 0 {
+		cfg.ReplyDelay = 80 * time.Millisecond
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = 600 * time.Millisecond
+	}
+	if cfg.Attempts == 0 {
+		cfg.Attempts = 4
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 25 * time.Second
+	}
+	return &Unit{cfg: cfg}
+}
+
+// UnitReport is what the unit saw, in ms from the start of the call.
+type UnitReport struct {
+	Requests int // data requests heard
+	Messages []UnitSent
+}
+
+// UnitSent is the fate of one message.
+type UnitSent struct {
+	Raw      string
+	Attempts int
+	AckMs    int64 // end of the acknowledge (−1: none)
+	Acked    bool
+}
+
+// ErrNoRequest and ErrNoAck end Send early.
+var (
+	ErrNoRequest = errors.New("bs8521: unit: no data request")
+	ErrNoAck     = errors.New("bs8521: unit: no acknowledge after all attempts")
+)
+
+// Send sends msgs on an answered call, each after a data request, and
+// hangs up when done.
+func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (UnitReport, error) {
+	c := u.cfg
+	rep := UnitReport{}
+	for _, m := range msgs {
+		rep.Messages = append(rep.Messages, UnitSent{Raw: m.Raw, AckMs: -1})
+	}
+	det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
+	gen := dsp.NewDTMFGenerator(c.DTMF)
+	oob := ch.Digits() != nil
+	ms := func(s int64) int64 { return s * 1000 / dsp.SampleRate }
+	smp := func(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
+	per := int64(c.DTMF.OnMs+c.DTMF.OffMs) * dsp.SampleRate / 1000
+	on := int64(c.DTMF.OnMs) * dsp.SampleRate / 1000
+
+	const (
+		waitRequest = iota
+		delay
+		sending
+		waitAck
+	)
+	var (
+		st               = waitRequest
+		now, at, lastEnd int64
+		idx, attempt     int
+		keys             string
+		sent             int
+		sendStart        int64
+		acked            bool
+	)
+	start := func() {
+		keys = msgs[idx].Raw
+		if c.Mangle != nil {
+			keys = c.Mangle(idx, attempt, keys)
+		}
+		rep.Messages[idx].Attempts = attempt + 1
+		if oob {
+			sent, sendStart = 0, now
+		} else {
+			_ = gen.Queue(keys)
+		}
+		lastEnd = now + int64(len(keys)-1)*per + on
+		st = sending
+	}
+	emit := func(ev dsp.DigitEvent) {
+		if ev.Key != DataRequestKey {
+			return
+		}
+		long := ev.End-ev.Start >= smp(c.MinRequest)
+		switch {
+		case long && (st == waitRequest || st == waitAck):
+			// A (new) data request: answer it after the reply delay.
+			rep.Requests++
+			if st == waitAck {
+				attempt++
+			}
+			st, at = delay, ev.End+smp(c.ReplyDelay)
+		case !long && st == waitAck && ev.Start >= lastEnd:
+			acked = true
+			rep.Messages[idx].AckMs = ms(ev.End)
+		}
+	}
+	in := make([]int16, alarm.FrameSamples)
+	out := make([]int16, alarm.FrameSamples)
+	for idx < len(msgs) {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if err := ch.ReadFrame(in); err != nil {
+			if errors.Is(err, io.EOF) {
+				return rep, fmt.Errorf("bs8521: unit: receiver hung up: %w", io.EOF)
+			}
+			return rep, err
+		}
+		det.Process(in, emit)
+		now += int64(len(in))
+		switch st {
+		case waitRequest:
+			if rep.Requests == 0 && now > smp(c.Timeout) {
+				ch.Hangup()
+				return rep, ErrNoRequest
+			}
+		case delay:
+			if now >= at {
+				if attempt >= c.Attempts {
+					ch.Hangup()
+					return rep, fmt.Errorf("%w: message %d", ErrNoAck, idx+1)
+				}
+				start()
+			}
+		case sending:
+			if now >= lastEnd {
+				st, acked = waitAck, false
+			}
+		case waitAck:
+			switch {
+			case acked:
+				rep.Messages[idx].Acked = true
+				idx++
+				attempt = 0
+				st = waitRequest
+				if idx < len(msgs) {
+					// The next message follows at once (no new request).
+					st, at = delay, now+smp(c.ReplyDelay)
+				}
+			case now > lastEnd+smp(c.AckWait)+smp(150*time.Millisecond):
+				// No acknowledge (it is reported when it ends): repeat.
+				attempt++
+				if attempt >= c.Attempts {
+					ch.Hangup()
+					return rep, fmt.Errorf("%w: message %d (%s)", ErrNoAck, idx+1, msgs[idx].Raw)
+				}
+				start()
+			}
+		}
+		clear(out)
+		if oob && st == sending {
+			for sent < len(keys) && sendStart+int64(sent)*per < now+int64(len(out)) {
+				if err := ch.SendDigit(keys[sent], c.DTMF.OnMs); err != nil {
+					return rep, err
+				}
+				sent++
+			}
+		} else {
+			gen.Generate(out)
+		}
+		if err := ch.WriteFrame(out); err != nil {
+			return rep, err
+		}
+	}
+	ch.Hangup()
+	return rep, nil
+}
