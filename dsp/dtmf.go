@@ -100,7 +100,6 @@ type DTMFDetector struct {
 
 	buf [dtmfM]int16
 	nb  int
-	x   [dtmfM]float64
 
 	pos int64 // stream sample index of the next half's first sample
 
@@ -114,6 +113,7 @@ type DTMFDetector struct {
 
 	active   bool
 	key      byte
+	kr, kc   int // the digit's row and column filters
 	start    int64
 	lastGood int64 // half index of the last half that continued the digit
 	misses   int
@@ -218,15 +218,24 @@ func (d *DTMFDetector) half(pcm []int16, emit func(DigitEvent)) {
 	idx := d.nh
 	h := &d.hist[idx%dtmfHist]
 	*h = halfResult{}
-	x := d.x[:len(pcm)]
-	var e float64
-	for i, s := range pcm {
-		v := float64(s)
-		x[i] = v
-		e += v * v
+	if d.active && d.continues(pcm, h) {
+		d.nh++
+		d.pos += int64(len(pcm))
+		d.lastGood = idx
+		d.misses = 0
+		d.refPow += h.pow[d.kr] + h.pow[d.kc]
+		d.refCount++
+		d.runKey, d.runLen = 0, 0
+		return
 	}
+	*h = halfResult{}
+	var ei int64
+	for _, s := range pcm {
+		ei += int64(s) * int64(s)
+	}
+	e := float64(ei)
 	h.energy = e
-	if e >= d.minHalfE && d.goertzel(h) {
+	if e >= d.minHalfE && d.goertzel(h, pcm) {
 		h.ok = true
 		d.classify(h, &d.hist[(idx+dtmfHist-1)%dtmfHist])
 	}
@@ -235,13 +244,62 @@ func (d *DTMFDetector) half(pcm []int16, emit func(DigitEvent)) {
 	d.track(idx, h, emit)
 }
 
+// continues is the fast path while a digit sounds: only its two filters
+// run, straight on the samples, and if the half still carries the digit
+// (level, twist and the looser continuation share, after the pair solve)
+// nothing else is needed. The half is left marked not filtered (ok false)
+// so that no window is built on it. If it fails, the caller runs the full
+// analysis on the same samples.
+func (d *DTMFDetector) continues(pcm []int16, h *halfResult) bool {
+	r, c := d.kr, d.kc
+	cr, cc := d.coef[r], d.coef[c]
+	var a1, a2, b1, b2, e float64
+	i := 0
+	for ; i+1 < len(pcm); i += 2 {
+		v0, v1 := float64(pcm[i]), float64(pcm[i+1])
+		e += v0*v0 + v1*v1
+		a2 = v0 + cr*a1 - a2
+		b2 = v0 + cc*b1 - b2
+		a1 = v1 + cr*a2 - a1
+		b1 = v1 + cc*b2 - b1
+	}
+	if i < len(pcm) {
+		v := float64(pcm[i])
+		e += v * v
+		a1, a2 = v+cr*a1-a2, a1
+		b1, b2 = v+cc*b1-b2, b1
+	}
+	for k, s := range [2][2]float64{{a1, a2}, {b1, b2}} {
+		j := r
+		if k == 1 {
+			j = c
+		}
+		re := s[0] - d.cosw[j]*s[1]
+		im := d.sinw[j] * s[1]
+		h.gr[j], h.gi[j] = re, im
+		h.pow[j] = re*re + im*im
+	}
+	h.energy = e
+	h.r, h.c = r, c
+	h.a, h.b = pairSolve(h, r, c)
+	pr := 2 * (real(h.a)*real(h.a) + imag(h.a)*imag(h.a))
+	pc := 2 * (real(h.b)*real(h.b) + imag(h.b)*imag(h.b))
+	if pr < d.minTonePow || pc < d.minTonePow || pc > pr*d.revTwist || pr > pc*d.normTwist {
+		return false
+	}
+	if pr+pc < dtmfContPurity*e/dtmfM {
+		return false
+	}
+	h.contKey = d.key
+	return true
+}
+
 // goertzel runs the eight filters over d.x, four at a time so that the
 // state stays in registers. The row filters go first: if no row tone is
 // strong enough to be part of a digit (level, or a share of the power that
 // even the largest reverse twist allows), the column pass is skipped and
 // goertzel reports false. Speech and music fail here most of the time.
-func (d *DTMFDetector) goertzel(h *halfResult) bool {
-	x := d.x[:]
+func (d *DTMFDetector) goertzel(h *halfResult, x []int16) bool {
 	for g := 0; g < 8; g += 4 {
 		c0, c1, c2, c3 := d.coef[g], d.coef[g+1], d.coef[g+2], d.coef[g+3]
 		var a1, a2, b1, b2, e1, e2, f1, f2 float64
@@ -249,7 +307,7 @@ func (d *DTMFDetector) goertzel(h *halfResult) bool {
 		// swapped, so that no register moves are needed.
 		i := 0
 		for ; i+1 < len(x); i += 2 {
-			v0, v1 := x[i], x[i+1]
+			v0, v1 := float64(x[i]), float64(x[i+1])
 			a2 = v0 + c0*a1 - a2
 			b2 = v0 + c1*b1 - b2
 			e2 = v0 + c2*e1 - e2
@@ -260,7 +318,7 @@ func (d *DTMFDetector) goertzel(h *halfResult) bool {
 			f1 = v1 + c3*f2 - f1
 		}
 		if i < len(x) {
-			v := x[i]
+			v := float64(x[i])
 			a1, a2 = v+c0*a1-a2, a1
 			b1, b2 = v+c1*b1-b2, b1
 			e1, e2 = v+c2*e1-e2, e1
@@ -423,6 +481,7 @@ func (d *DTMFDetector) begin(idx int64) {
 	d.lastGood = idx
 	d.refPow, d.refCount = 0, 0
 	r, c := d.hist[idx%dtmfHist].r, d.hist[idx%dtmfHist].c
+	d.kr, d.kc = r, c
 	first := d.runFrom
 	for j := d.runFrom; j <= idx; j++ {
 		hj := &d.hist[j%dtmfHist]
