@@ -72,3 +72,12 @@ deps:
 
 clean:
 	rm -rf bin
+
+# spandsp side by side (issue 3): builds the C harness in testdata/spandsp
+# against libspandsp-dev (only here), then compares spandsp's dtmf_rx with
+# dsp.DTMFDetector on the same generated cases and measures both speeds.
+.PHONY: spandsp-bench
+spandsp-bench: deps
+	@mkdir -p bin
+	cc -O2 -Wall -o bin/spandsp-dtmf testdata/spandsp/dtmf_harness.c -lspandsp -lm
+	$(GO) test -tags spandsp -count=1 -run Spandsp -v ./dsp -spandsp=$(CURDIR)/bin/spandsp-dtmf
