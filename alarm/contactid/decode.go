@@ -29,11 +29,15 @@ type DecodeConfig struct {
 // does. Partial messages are returned with ErrFormat unless they can be
 // repaired; every 16-digit message is returned, valid or not.
 func Decode(pcm []int16, oob []dsp.DigitEvent, cfg DecodeConfig) []Decoded {
-	if cfg.InterDigitSamples == 0 {
-		cfg.InterDigitSamples = samples(defaultInterDigit)
-	}
+	return DecodeDigits(Digits(pcm, oob, cfg.DTMF), cfg)
+}
+
+// Digits detects the in-band digits of pcm and merges them with the
+// out-of-band ones, in order of start; the same key heard both ways counts
+// once.
+func Digits(pcm []int16, oob []dsp.DigitEvent, cfg dsp.DTMFConfig) []dsp.DigitEvent {
 	var digits []dsp.DigitEvent
-	det := dsp.NewDTMFDetector(cfg.DTMF)
+	det := dsp.NewDTMFDetector(cfg)
 	emit := func(e dsp.DigitEvent) { digits = append(digits, e) }
 	for i := 0; i < len(pcm); i += 160 {
 		det.Process(pcm[i:min(i+160, len(pcm))], emit)
@@ -53,7 +57,15 @@ func Decode(pcm []int16, oob []dsp.DigitEvent, cfg DecodeConfig) []Decoded {
 		}
 	}
 	slices.SortStableFunc(digits, func(a, b dsp.DigitEvent) int { return int(a.Start - b.Start) })
+	return digits
+}
 
+// DecodeDigits assembles digits (in order of start) into messages as the
+// receiver does.
+func DecodeDigits(digits []dsp.DigitEvent, cfg DecodeConfig) []Decoded {
+	if cfg.InterDigitSamples == 0 {
+		cfg.InterDigitSamples = samples(defaultInterDigit)
+	}
 	var out []Decoded
 	col := NewCollector(cfg.InterDigitSamples)
 	var reasm Reassembler

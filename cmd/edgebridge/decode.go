@@ -6,14 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/edgebridge/edgebridge/alarm/bs8521"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/dsp"
 )
 
 func init() {
-	register("decode", "print the alarm messages in a recording (Contact ID; WAV, raw G.711, pcap)", runDecode)
+	register("decode", "print the alarm messages in a recording (Contact ID, BS 8521; WAV, raw G.711, pcap)", runDecode)
 }
 
 // contactIDLine is one line of `edgebridge decode` for Contact ID
@@ -32,8 +34,26 @@ type contactIDLine struct {
 	Rebuilt   bool   `json:"rebuilt,omitempty"`
 }
 
-// decoders are the protocols decode knows, in the order auto tries them.
-var decoders = []string{"contactid"}
+// bs8521Line is one line of `edgebridge decode` for BS 8521.
+type bs8521Line struct {
+	Protocol    string `json:"protocol"`
+	Controller  string `json:"controller"`
+	Unit        string `json:"unit"`
+	Event       string `json:"event"`
+	Location    string `json:"location"`
+	Priority    string `json:"priority"`
+	Status      string `json:"status"`
+	SystemType  string `json:"systemType"`
+	SpeechMode  string `json:"speechMode"`
+	Conformance string `json:"conformance"`
+	Raw         string `json:"raw"`
+	Valid       bool   `json:"valid"`
+	AtMs        int64  `json:"at_ms"`
+	Error       string `json:"error,omitempty"`
+}
+
+// decoders are the protocols decode knows.
+var decoders = []string{"contactid", "bs8521"}
 
 func runDecode(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
@@ -53,8 +73,8 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch *proto {
-	case "auto", "contactid":
-	case "bs8521", "tt92":
+	case "auto", "contactid", "bs8521":
+	case "tt92":
 		fmt.Fprintf(stderr, "decode: --protocol %s is not implemented yet; use contactid or auto\n", *proto)
 		return 2
 	default:
@@ -74,16 +94,18 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "decode: %v\n", err)
 		return 1
 	}
+	if *mode == "sdmf" {
+		fmt.Fprintln(stderr, "decode: --mode sdmf (TT92 single-tone/FSK) is not implemented yet")
+		return 2
+	}
 	enc := json.NewEncoder(stdout)
 	n := 0
-	if *mode == "dtmf" {
-		for _, l := range contactIDLines(a, stderr) {
-			if err := enc.Encode(l); err != nil {
-				fmt.Fprintf(stderr, "decode: %v\n", err)
-				return 1
-			}
-			n++
+	for _, l := range decodeLines(a, *proto, stderr) {
+		if err := enc.Encode(l.v); err != nil {
+			fmt.Fprintf(stderr, "decode: %v\n", err)
+			return 1
 		}
+		n++
 	}
 	if n == 0 {
 		fmt.Fprintf(stderr, "decode: no alarm message found in %s (%s)\n", *in, a.format)
@@ -91,12 +113,74 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// contactIDLines decodes the recording; partial messages go to stderr as
+type line struct {
+	at int64
+	v  any
+}
+
+// decodeLines decodes the recording as proto. For auto, the digits are
+// split into bursts at pauses and each burst goes to the protocol its
+// length fits: 26 keys BS 8521, 16 (or a damaged 14-18) Contact ID.
+func decodeLines(a audio, proto string, notes io.Writer) []line {
+	digits := contactid.Digits(a.pcm, a.rfc4733, dsp.DTMFConfig{})
+	var cid, bs []dsp.DigitEvent
+	switch proto {
+	case "contactid":
+		cid = digits
+	case "bs8521":
+		bs = digits
+	default:
+		const gap = 400 * dsp.SampleRate / 1000
+		for i := 0; i < len(digits); {
+			j := i + 1
+			for j < len(digits) && digits[j].Start-digits[j-1].End <= gap {
+				j++
+			}
+			if j-i >= 20 {
+				bs = append(bs, digits[i:j]...)
+			} else {
+				cid = append(cid, digits[i:j]...)
+			}
+			i = j
+		}
+	}
+	var out []line
+	for _, l := range contactIDLines(cid, notes) {
+		out = append(out, line{l.AtMs, l})
+	}
+	for _, l := range bs8521Lines(bs, notes) {
+		out = append(out, line{l.AtMs, l})
+	}
+	slices.SortStableFunc(out, func(x, y line) int { return int(x.at - y.at) })
+	return out
+}
+
+func ms(s int64) int64 { return s * 1000 / dsp.SampleRate }
+
+// bs8521Lines: 26-key bursts become lines, valid or not; others are notes.
+func bs8521Lines(digits []dsp.DigitEvent, notes io.Writer) []bs8521Line {
+	var out []bs8521Line
+	for _, d := range bs8521.DecodeDigits(digits, 0) {
+		if len(d.Keys) != bs8521.MessageKeys {
+			fmt.Fprintf(notes, "decode: %d keys at %d ms (%q) make no BS 8521 message\n", len(d.Keys), ms(d.Start), d.Keys)
+			continue
+		}
+		l := bs8521Line{Protocol: "bs8521", Controller: d.Controller, Unit: d.Unit, Event: d.Event, Location: d.Location,
+			Priority: d.Priority, Status: d.Status, SystemType: d.SystemType, SpeechMode: d.SpeechMode, Conformance: d.Conformance,
+			Raw: d.Keys, Valid: d.Err == nil, AtMs: ms(d.Start)}
+		if d.Err != nil {
+			l.Error = d.Err.Error()
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// contactIDLines assembles Contact ID messages; partial messages go to
 // notes, every 16-digit message (valid or not) to the result.
-func contactIDLines(a audio, notes io.Writer) []contactIDLine {
-	ms := func(s int64) int64 { return s * 1000 / dsp.SampleRate }
+func contactIDLines(digits []dsp.DigitEvent, notes io.Writer) []contactIDLine {
 	var out []contactIDLine
-	for _, d := range contactid.Decode(a.pcm, a.rfc4733, contactid.DecodeConfig{}) {
+	for _, d := range contactid.DecodeDigits(digits, contactid.DecodeConfig{}) {
 		if len(d.Keys) != contactid.MessageDigits {
 			fmt.Fprintf(notes, "decode: %d digits at %d ms (%q) make no message: %v\n", len(d.Keys), ms(d.Start), d.Keys, d.Err)
 			continue

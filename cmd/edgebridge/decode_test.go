@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgebridge/edgebridge/alarm/bs8521"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/dsp/audiofile"
@@ -104,5 +105,32 @@ func TestDecodeAutoAndFlags(t *testing.T) {
 	}
 	if code := run([]string{"decode", "--in", filepath.Join(t.TempDir(), "nope.wav")}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "nope.wav") {
 		t.Errorf("missing file: exit %d, %q", code, errb.String())
+	}
+}
+
+// auto tells the protocols apart by burst length: a Contact ID message and
+// a BS 8521 one in the same recording each decode as their own.
+func TestDecodeAutoMixed(t *testing.T) {
+	cid, _ := contactid.Build("1234", "18", "1", "130", "01", "015")
+	bs, err := bs8521.Build("1", "1", "01", "12345678", "0001", "021", "01", "1", "00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeCall(t, bs.Raw, cid.Keys())
+	var out, errb bytes.Buffer
+	if code := run([]string{"decode", "--protocol", "auto", "--in", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"protocol":"bs8521"`) || !strings.Contains(lines[0], `"event":"021"`) || !strings.Contains(lines[0], `"valid":true`) ||
+		!strings.Contains(lines[1], `"protocol":"contactid"`) || !strings.Contains(lines[1], `"raw":"123418113001015E"`) {
+		t.Fatalf("lines:\n%s\nstderr: %s", out.String(), errb.String())
+	}
+	// Forced to Contact ID, the BS 8521 burst is no Contact ID message.
+	out.Reset()
+	errb.Reset()
+	run([]string{"decode", "--protocol", "contactid", "--in", path}, &out, &errb)
+	if strings.Contains(out.String(), `"valid":true`) && strings.Count(out.String(), `"valid":true`) != 1 {
+		t.Errorf("contactid on mixed: %s", out.String())
 	}
 }
