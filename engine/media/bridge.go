@@ -11,12 +11,19 @@ import (
 // each is read from its jitter buffer, decoded and encoded again for the
 // other (so PCMA and PCMU legs transcode through dsp), and key presses
 // received on one leg as RFC 4733 events are sent on the other (as events
-// or in-band, whatever that leg negotiated). It returns nil when ctx ended
+// or in-band, whatever that leg negotiated) once they end, with their
+// duration. DTMF heard in-band passes as audio. It returns nil when ctx ended
 // and io.EOF when a leg ended. Both sessions must be started, and nothing
 // else may read from them while bridged.
 func Bridge(ctx context.Context, a, b *Session) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// DTMF heard in-band on a leg already passes in the audio; forwarding
+	// it as an event too would double it.
+	a.bridged.Store(true)
+	b.bridged.Store(true)
+	defer a.bridged.Store(false)
+	defer b.bridged.Store(false)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	wg.Add(2)

@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // RFC 4733 §3.2 event codes 0-15 are the DTMF keys.
@@ -70,8 +71,12 @@ type eventReceiver struct {
 	segBase uint32 // duration of earlier segments (§2.5.1.3)
 	segTS   uint32 // timestamp of the current segment
 	volume  uint8
-	idle    int // frames read since the last packet of an unended event
+	lastAt  time.Time // arrival of the last packet of the event
 }
+
+// eventTimeout ends an event whose end packets never came: ten update
+// intervals without a packet. Wall time, since frames may be read in bursts.
+const eventTimeout = 200 * time.Millisecond
 
 // digit is a finished key press in RTP time: ts is its start, dur its length.
 type digit struct {
@@ -82,7 +87,7 @@ type digit struct {
 // handle processes one event payload with RTP timestamp ts and returns the
 // key presses it completes (at most two: a previous event whose end packets
 // were lost, and this one).
-func (r *eventReceiver) handle(ts uint32, payload []byte, out *[2]digit) int {
+func (r *eventReceiver) handle(ts uint32, payload []byte, now time.Time, out *[2]digit) int {
 	n := 0
 	e, ok := parseEventBlock(payload)
 	if !ok {
@@ -91,8 +96,8 @@ func (r *eventReceiver) handle(ts uint32, payload []byte, out *[2]digit) int {
 	if _, ok := eventKey(e.code); !ok {
 		return 0 // not DTMF (flash, tones): ignored
 	}
-	r.idle = 0
 	if r.active && (ts == r.segTS) {
+		r.lastAt = now
 		// Update or (repeated) end of the current segment.
 		if r.ended {
 			return 0
@@ -113,6 +118,7 @@ func (r *eventReceiver) handle(ts uint32, payload []byte, out *[2]digit) int {
 		// where the previous segment's maximal duration ended.
 		r.segBase = r.dur
 		r.segTS = ts
+		r.lastAt = now
 		if d := r.segBase + uint32(e.duration); d > r.dur {
 			r.dur = d
 		}
@@ -132,7 +138,7 @@ func (r *eventReceiver) handle(ts uint32, payload []byte, out *[2]digit) int {
 		out[n] = r.digit()
 		n++
 	}
-	*r = eventReceiver{active: true, ts: ts, segTS: ts, code: e.code, dur: uint32(e.duration), volume: e.volume}
+	*r = eventReceiver{active: true, ts: ts, segTS: ts, code: e.code, dur: uint32(e.duration), volume: e.volume, lastAt: now}
 	if e.end {
 		r.ended = true
 		out[n] = r.digit()
@@ -142,13 +148,9 @@ func (r *eventReceiver) handle(ts uint32, payload []byte, out *[2]digit) int {
 }
 
 // tick is called once per frame read; an unended event that has had no
-// packet for 200 ms (ten update intervals) is ended with what was heard.
-func (r *eventReceiver) tick(out *[2]digit) int {
-	if !r.active || r.ended {
-		return 0
-	}
-	r.idle++
-	if r.idle < 10 {
+// packet for eventTimeout is ended with what was heard.
+func (r *eventReceiver) tick(now time.Time, out *[2]digit) int {
+	if !r.active || r.ended || now.Sub(r.lastAt) < eventTimeout {
 		return 0
 	}
 	r.ended = true

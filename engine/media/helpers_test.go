@@ -13,6 +13,10 @@ import (
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
+// settle is how long the last packet sent takes to be read out: the test
+// jitter delay of 200 ms plus scheduling slack.
+const settle = 400 * time.Millisecond
+
 // testPool gives each test its own slice of ports so parallel tests and
 // other packages' tests rarely meet; busy ports are skipped anyway.
 var (
@@ -43,7 +47,9 @@ type legOpts struct {
 func pair(t *testing.T, mod func(a, b *legOpts)) (*Session, *Session, sdp.Negotiated, sdp.Negotiated) {
 	t.Helper()
 	pool := testPool(t)
-	a := legOpts{caps: sdp.Capabilities{TelephoneEvent: true}, cfg: SessionConfig{Pool: pool, LocalIP: loopback}}
+	// A deep fixed delay: the test machine is shared and a goroutine may
+	// wait 100 ms for a core; the behaviour under test does not depend on it.
+	a := legOpts{caps: sdp.Capabilities{TelephoneEvent: true}, cfg: SessionConfig{Pool: pool, LocalIP: loopback, JitterDelay: 200 * time.Millisecond}}
 	b := a
 	if mod != nil {
 		mod(&a, &b)

@@ -91,6 +91,7 @@ func encryptor(t testing.TB, key []byte) *srtp.Context {
 }
 
 func TestReceivePathAllocatesNothing(t *testing.T) {
+	skipUnderRace(t)
 	for _, key := range [][]byte{nil, make([]byte, 30), make([]byte, 28)} {
 		s := detectingSession(t, key)
 		f := newFeeder(8)
@@ -136,6 +137,7 @@ func TestReceivePathAllocatesNothing(t *testing.T) {
 }
 
 func TestSendPathAllocatesNothing(t *testing.T) {
+	skipUnderRace(t)
 	for _, srtpOn := range []bool{false, true} {
 		a, b, _, _ := pair(t, func(a, b *legOpts) {
 			if srtpOn {
@@ -168,6 +170,7 @@ func TestSendPathAllocatesNothing(t *testing.T) {
 }
 
 func TestReadFrameAllocatesNothing(t *testing.T) {
+	skipUnderRace(t)
 	s := detectingSession(t, nil)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package media
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 )
@@ -127,17 +128,19 @@ func (s *Session) reportBlocks(b []byte, count int, now time.Time) {
 func (s *Session) housekeeping() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	n := 0
+	// First report after half the interval (RFC 3550 §6.2), then each
+	// interval, randomised by ±50 % (§6.3.1) so that calls set up together
+	// do not report in step.
+	nextReport := time.Now().Add(s.cfg.RTCPInterval / 2)
 	for {
 		select {
 		case <-s.done:
 			s.wg.Done()
 			return
 		case now := <-t.C:
-			n++
-			// First report after ~2.5 s (half the minimum, §6.2), then every 5 s.
-			if n == 2 || (n > 2 && (n-2)%int(reportInterval/time.Second) == 0) {
+			if s.cfg.RTCPInterval > 0 && !now.Before(nextReport) {
 				s.sendReport(now)
+				nextReport = now.Add(s.cfg.RTCPInterval/2 + rand.N(s.cfg.RTCPInterval))
 			}
 			if s.timedOut(now) {
 				first := s.end(ErrRTPTimeout)

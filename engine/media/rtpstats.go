@@ -33,14 +33,16 @@ func (r *rxStats) init(ssrc uint32, seq uint16) {
 }
 
 // update accounts one packet (A.1 update_seq) and its arrival, arrival
-// being the local clock in RTP timestamp units (A.8). It reports whether the
-// packet belongs to the stream (false for a wild jump not yet confirmed).
-func (r *rxStats) update(ssrc uint32, seq uint16, ts uint32, arrival uint32) bool {
+// being the local clock in RTP timestamp units (A.8). Packets whose
+// timestamp is not their sampling instant (telephone events carry the event
+// start) pass timed=false and stay out of the jitter estimate. It reports
+// whether the packet belongs to the stream (false for a wild jump not yet
+// confirmed).
+func (r *rxStats) update(ssrc uint32, seq uint16, ts uint32, arrival uint32, timed bool) bool {
 	if !r.started || ssrc != r.ssrc {
 		r.init(ssrc, seq)
 		r.received = 1
-		r.transit = int32(arrival - ts)
-		r.haveTrans = true
+		r.transit, r.haveTrans = int32(arrival-ts), timed
 		return true
 	}
 	udelta := seq - r.maxSeq
@@ -63,6 +65,9 @@ func (r *rxStats) update(ssrc uint32, seq uint16, ts uint32, arrival uint32) boo
 		// duplicate or reordered packet: counted, does not move maxSeq
 	}
 	r.received++
+	if !timed {
+		return true
+	}
 	// A.8: D(i-1,i) = (Rj - Ri) - (Sj - Si) = transit difference.
 	transit := int32(arrival - ts)
 	if r.haveTrans {

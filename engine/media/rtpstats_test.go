@@ -19,7 +19,7 @@ func TestRxStatsLossAndJitter(t *testing.T) {
 		if i%2 == 1 {
 			arr += 80
 		}
-		r.update(42, s, ts, arr)
+		r.update(42, s, ts, arr, true)
 	}
 	if r.expected() != 1000 || r.received != 900 || r.lost() != 100 {
 		t.Fatalf("expected %d received %d lost %d", r.expected(), r.received, r.lost())
@@ -33,13 +33,21 @@ func TestRxStatsLossAndJitter(t *testing.T) {
 	}
 	// Next interval: 100 more, none lost.
 	for i := 1000; i < 1100; i++ {
-		r.update(42, seq+uint16(i), uint32(i*160), uint32(i*160)+12345)
+		r.update(42, seq+uint16(i), uint32(i*160), uint32(i*160)+12345, true)
 	}
 	if frac, cum = r.interval(); frac != 0 || cum != 100 {
 		t.Errorf("second interval: fraction %d cumulative %d", frac, cum)
 	}
+	// Telephone events (timestamp = event start) leave the jitter alone.
+	j := r.jitterTS()
+	for i := 1100; i < 1110; i++ {
+		r.update(42, seq+uint16(i), 1100*160, uint32(i*160)+12345, false)
+	}
+	if r.jitterTS() != j || r.lost() != 100 {
+		t.Errorf("events moved jitter %d→%d or loss %d", j, r.jitterTS(), r.lost())
+	}
 	// A new SSRC starts over.
-	r.update(7, 10, 0, 0)
+	r.update(7, 10, 0, 0, true)
 	if r.expected() != 1 || r.lost() != 0 {
 		t.Errorf("new source: expected %d lost %d", r.expected(), r.lost())
 	}

@@ -44,6 +44,12 @@ type SessionConfig struct {
 	LocalIP netip.Addr
 	// Mode of the jitter buffer: Voice, or Data for alarm signalling.
 	Mode BufferMode
+	// JitterDelay is the fixed playout delay; 0 means 40 ms in Voice mode
+	// and 60 ms in Data mode. At most 400 ms.
+	JitterDelay time.Duration
+	// RTCPInterval between reports; 0 means 5 s (RFC 3550 §6.2 minimum),
+	// negative sends none.
+	RTCPInterval time.Duration
 	// InBandDTMF detects DTMF in the received audio (toneSettings "inaudio")
 	// and delivers it on Digits, in addition to RFC 4733 events.
 	InBandDTMF bool
@@ -81,6 +87,7 @@ type Session struct {
 	wg       sync.WaitGroup
 	applied  atomic.Bool
 	hasDigit atomic.Bool // Digits is non-nil
+	bridged  atomic.Bool // in a Bridge: in-band digits travel as audio, not as events
 	digits   chan dsp.DigitEvent
 
 	// mu guards the receive side: everything the packet path and ReadFrame share.
@@ -89,6 +96,8 @@ type Session struct {
 	pt         uint8
 	eventPT    uint8
 	events     bool
+	redPT      uint8
+	red        bool
 	dir        sdp.Direction
 	remote     netip.AddrPort // where RTP goes: negotiated, then latched
 	remoteRTCP netip.AddrPort
@@ -188,6 +197,12 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	if cfg.RTPTimeout == 0 {
 		cfg.RTPTimeout = DefaultRTPTimeout
 	}
+	if cfg.JitterDelay < 0 || cfg.JitterDelay > 400*time.Millisecond {
+		return nil, fmt.Errorf("media: SessionConfig.JitterDelay %v is not 0-400ms", cfg.JitterDelay)
+	}
+	if cfg.RTCPInterval == 0 {
+		cfg.RTCPInterval = reportInterval
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -228,9 +243,15 @@ func newSession(cfg SessionConfig, log *slog.Logger, rc, rcc *net.UDPConn, port 
 	if cfg.Mode == Data {
 		s.jb.delay = 480
 	}
+	if cfg.JitterDelay > 0 {
+		s.jb.delay = uint32(cfg.JitterDelay * dsp.SampleRate / time.Second)
+	}
 	if cfg.InBandDTMF {
 		s.detector = dsp.NewDTMFDetector(dsp.DTMFConfig{})
 		s.emitInband = func(ev dsp.DigitEvent) {
+			if s.bridged.Load() {
+				return
+			}
 			s.mu.Lock()
 			s.emit(ev)
 			s.mu.Unlock()
@@ -289,6 +310,7 @@ func (s *Session) Apply(n sdp.Negotiated) error {
 
 	s.mu.Lock()
 	s.codec, s.pt, s.events, s.eventPT, s.dir = codec, n.PT, n.Events, n.EventPT, dir
+	s.red, s.redPT = n.Red && n.Events, n.RedPT
 	if n.Remote != s.remote || !s.latched {
 		s.remote, s.latched = n.Remote, false
 	}
@@ -495,24 +517,77 @@ func (s *Session) receive(pkt []byte, from netip.AddrPort, now time.Time) {
 	case s.events && s.hdr.PayloadType == s.eventPT:
 		// Events share the stream's sequence space; their timestamp is the
 		// event start, so they stay out of the jitter estimate.
-		s.rx.update(s.hdr.SSRC, s.hdr.SequenceNumber, s.hdr.Timestamp, arrival)
-		if !s.jb.started {
-			// An event before any audio fixes the playout timeline, so
-			// that later audio and events map to the same sample time.
-			s.jb.reset(s.hdr.Timestamp)
-		}
-		n := s.evRx.handle(s.hdr.Timestamp, payload, &s.evOut)
-		for i := range n {
-			s.emitDigit(s.evOut[i])
-		}
+		s.rx.update(s.hdr.SSRC, s.hdr.SequenceNumber, s.hdr.Timestamp, arrival, false)
+		s.receiveEvent(s.hdr.Timestamp, payload)
+	case s.red && s.hdr.PayloadType == s.redPT:
+		s.rx.update(s.hdr.SSRC, s.hdr.SequenceNumber, s.hdr.Timestamp, arrival, false)
+		s.receiveRed(s.hdr.Timestamp, payload)
 	case s.hdr.PayloadType == s.pt:
-		if !s.rx.update(s.hdr.SSRC, s.hdr.SequenceNumber, s.hdr.Timestamp, arrival) {
+		if !s.rx.update(s.hdr.SSRC, s.hdr.SequenceNumber, s.hdr.Timestamp, arrival, true) {
 			return
 		}
 		s.jb.put(s.hdr.Timestamp, payload, s.hdr.Marker)
 	default:
 		// Comfort noise (13) and anything not negotiated.
 		s.unknownPT++
+	}
+}
+
+// receiveEvent feeds one telephone-event payload. Called with mu.
+func (s *Session) receiveEvent(ts uint32, payload []byte) {
+	if !s.jb.started {
+		// An event before any audio fixes the playout timeline, so
+		// that later audio and events map to the same sample time.
+		s.jb.reset(ts)
+	}
+	n := s.evRx.handle(ts, payload, s.lastRx, &s.evOut)
+	for i := range n {
+		s.emitDigit(s.evOut[i])
+	}
+}
+
+// receiveRed unpacks RFC 2198 redundancy (RFC 4733 §2.5.1.6): the block
+// headers, then the blocks oldest first, each fed as the event it carries.
+// Blocks of other payload types are skipped. Called with mu.
+func (s *Session) receiveRed(ts uint32, p []byte) {
+	// Up to 8 redundant blocks; more is not a sane sender.
+	var offs [8]uint32
+	var lens [8]int
+	var pts [8]uint8
+	n := 0
+	for {
+		if len(p) < 1 {
+			s.malformed++
+			return
+		}
+		if p[0]&0x80 == 0 {
+			pts[min(n, 7)] = p[0] & 0x7f
+			p = p[1:]
+			break
+		}
+		if len(p) < 4 || n == 7 {
+			s.malformed++
+			return
+		}
+		pts[n] = p[0] & 0x7f
+		offs[n] = uint32(p[1])<<6 | uint32(p[2])>>2
+		lens[n] = int(p[2]&3)<<8 | int(p[3])
+		p = p[4:]
+		n++
+	}
+	for i := 0; i <= n; i++ {
+		l := len(p)
+		if i < n {
+			l = lens[i]
+		}
+		if l > len(p) {
+			s.malformed++
+			return
+		}
+		if pts[i] == s.eventPT {
+			s.receiveEvent(ts-offs[i], p[:l])
+		}
+		p = p[l:]
 	}
 }
 
@@ -584,7 +659,7 @@ func (s *Session) frameLocked(pcm []int16) {
 		s.concealRun++
 	}
 	s.readPos += int64(n)
-	if k := s.evRx.tick(&s.evOut); k > 0 {
+	if k := s.evRx.tick(time.Now(), &s.evOut); k > 0 {
 		for i := range k {
 			s.emitDigit(s.evOut[i])
 		}

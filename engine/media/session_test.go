@@ -17,7 +17,6 @@ import (
 // TestToneRoundTrip: a 1 kHz tone from a through real sockets reaches b
 // decoded at its level, for both laws.
 func TestToneRoundTrip(t *testing.T) {
-	t.Parallel()
 	for _, codec := range []string{sdp.PCMA, sdp.PCMU} {
 		a, b, _, negB := pair(t, func(a, b *legOpts) { a.caps.Codecs = []string{codec} })
 		if negB.Codec != codec {
@@ -33,7 +32,7 @@ func TestToneRoundTrip(t *testing.T) {
 				clear(p)
 			}
 		})
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(settle)
 		b.Close()
 		<-rd.done
 		if !errors.Is(rd.err, io.EOF) {
@@ -63,7 +62,6 @@ func TestToneRoundTrip(t *testing.T) {
 // mode may repeat a lost frame once; Data mode never; neither extends the
 // tone by more than one frame.
 func TestToneNotExtended(t *testing.T) {
-	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		mode     BufferMode
@@ -95,7 +93,7 @@ func TestToneNotExtended(t *testing.T) {
 				clear(p)
 			}
 		})
-		time.Sleep(120 * time.Millisecond)
+		time.Sleep(settle)
 		b.Close()
 		<-rd.done
 		n, run := loud(rd.snapshot(), 500)
@@ -113,7 +111,6 @@ func TestToneNotExtended(t *testing.T) {
 // the wire (start with marker, updates, three ends) and a DigitEvent of the
 // same length on b.
 func TestRFC4733RoundTrip(t *testing.T) {
-	t.Parallel()
 	a, b, negA, negB := pair(t, nil)
 	if !negA.Events || !negB.Events {
 		t.Fatal("telephone-event not negotiated")
@@ -185,7 +182,6 @@ func TestRFC4733RoundTrip(t *testing.T) {
 // TestInBandDTMF: without telephone-event, SendDigit plays the tone in the
 // audio (dsp generator) and the far end's dsp detector finds it.
 func TestInBandDTMF(t *testing.T) {
-	t.Parallel()
 	a, b, negA, _ := pair(t, func(a, b *legOpts) {
 		a.caps.TelephoneEvent = false
 		b.cfg.InBandDTMF = true
@@ -228,7 +224,6 @@ func TestInBandDTMF(t *testing.T) {
 // TestSRTPSuites: each SDES suite carries audio; the wire is not the
 // plaintext, and a tampered packet is rejected and counted.
 func TestSRTPSuites(t *testing.T) {
-	t.Parallel()
 	for _, suite := range sdp.Suites {
 		a, b, negA, negB := pair(t, func(a, b *legOpts) {
 			a.caps.SRTP, a.caps.Suites = sdp.SRTPRequired, []string{suite}
@@ -245,7 +240,7 @@ func TestSRTPSuites(t *testing.T) {
 		})
 		rd := startReader(b, false)
 		sendFrames(t, a, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(settle)
 		b.Close()
 		<-rd.done
 		// Above 4000: full-level frames only, not the 6 dB-down repeat.
@@ -275,8 +270,7 @@ func TestSRTPSuites(t *testing.T) {
 // TestRTCPReportsKnownLoss: with every 10th packet dropped, b's receiver
 // statistics and the report block a receives in b's RTCP say 10 %.
 func TestRTCPReportsKnownLoss(t *testing.T) {
-	t.Parallel()
-	a, b, negA, _ := pair(t, nil)
+	a, b, negA, _ := pair(t, func(a, b *legOpts) { a.cfg.RTCPInterval, b.cfg.RTCPInterval = -1, -1 })
 	via(t, a, b, negA, func(i int, _ []byte) relayAction {
 		if i%10 == 4 {
 			return drop
@@ -289,6 +283,7 @@ func TestRTCPReportsKnownLoss(t *testing.T) {
 	if st.Expected != 50 || st.Lost != 5 {
 		t.Errorf("b: expected %d lost %d", st.Expected, st.Lost)
 	}
+	jitter := st.Jitter
 	b.sendReport(time.Now())
 	waitFor(t, "b's report at a", time.Second, func() bool { return a.Stats().RemoteReport })
 	sa := a.Stats()
@@ -310,15 +305,15 @@ func TestRTCPReportsKnownLoss(t *testing.T) {
 	if rtt := a.Stats().RTT; rtt < 0 || rtt > 100*time.Millisecond {
 		t.Errorf("loopback RTT %v", rtt)
 	}
-	if sa.RemoteJitter > 20*time.Millisecond {
-		t.Errorf("loopback jitter %v", sa.RemoteJitter)
+	// The report carries b's A.8 estimate (to the timestamp unit).
+	if d := sa.RemoteJitter - jitter; d < -time.Second/8000 || d > time.Second/8000 {
+		t.Errorf("a sees jitter %v, b measured %v", sa.RemoteJitter, jitter)
 	}
 }
 
 // TestSymmetricRTP: b was told a wrong address; it answers where a's
 // packets come from (RFC 4961).
 func TestSymmetricRTP(t *testing.T) {
-	t.Parallel()
 	a, b, _, negB := pair(t, nil)
 	negB.Remote = netip.MustParseAddrPort("127.0.0.1:9")
 	if err := b.Apply(negB); err != nil {
@@ -328,7 +323,7 @@ func TestSymmetricRTP(t *testing.T) {
 	sendFrames(t, a, 3, func(p []int16, i int) { clear(p) })
 	waitFor(t, "b latched", time.Second, func() bool { return b.Stats().Remote == a.LocalAddr() })
 	sendFrames(t, b, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(settle)
 	a.Close()
 	<-rdA.done
 	if n, _ := loud(rdA.snapshot(), 4000); n != 10 {
@@ -340,7 +335,7 @@ func TestSymmetricRTP(t *testing.T) {
 // ErrRTPTimeout and OnEnd, and ReadFrame returns io.EOF; a held leg
 // (inactive) does not time out.
 func TestRTPTimeout(t *testing.T) {
-	t.Parallel()
+	t.Parallel() // mostly waiting
 	var ended atomic.Pointer[error]
 	_, b, _, _ := pair(t, func(a, b *legOpts) {
 		b.cfg.RTPTimeout = time.Second
@@ -371,7 +366,6 @@ func TestRTPTimeout(t *testing.T) {
 
 // TestHangup: Hangup calls OnEnd once, ends reads and writes, frees ports.
 func TestHangup(t *testing.T) {
-	t.Parallel()
 	var calls atomic.Int32
 	pool := testPool(t)
 	s, err := NewSession(SessionConfig{Pool: pool, LocalIP: loopback, OnEnd: func(error) { calls.Add(1) }})

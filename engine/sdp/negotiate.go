@@ -79,6 +79,10 @@ type Negotiated struct {
 	// EventPT is the telephone-event payload type; valid when Events.
 	EventPT uint8
 	Events  bool
+	// RedPT is the RFC 2198 redundancy payload type the far end may send
+	// events in (RFC 4733 §2.5.1.6 and §2.6); valid when Red.
+	RedPT uint8
+	Red   bool
 	Ptime   int // the far end's a=ptime, 0 when absent
 	// Direction is ours: whether we send and receive.
 	Direction Direction
@@ -273,11 +277,22 @@ func answerMedia(offer *Session, om *Media, c *Capabilities) (Negotiated, Media,
 			}
 			continue
 		}
+		if strings.EqualFold(r.Name, "red") {
+			if r.Rate == 8000 && !neg.Red {
+				neg.Red, neg.RedPT = true, r.PT
+			}
+			continue
+		}
 		seen = append(seen, fmt.Sprintf("%s/%d", r.Name, r.Rate))
 		name := strings.ToUpper(r.Name)
 		if codec == "" && r.Rate == 8000 && (r.Channels <= 1) && slices.Contains(c.codecs(), name) {
 			codec, pt = name, r.PT
 		}
+	}
+	// Redundancy is accepted only as a carrier of our telephone events
+	// (a=fmtp:<red> <ev>/<ev>...), never for audio.
+	if neg.Red && !(neg.Events && redOfEvents(om.FMTP[neg.RedPT], neg.EventPT)) {
+		neg.Red, neg.RedPT = false, 0
 	}
 	if codec == "" {
 		return neg, Media{}, fmt.Sprintf("no common codec: offered %s, accepted %s",
@@ -334,6 +349,11 @@ func answerMedia(offer *Session, om *Media, c *Capabilities) (Negotiated, Media,
 		am.Formats = append(am.Formats, strconv.Itoa(int(neg.EventPT)))
 		am.RTPMaps = append(am.RTPMaps, RTPMap{PT: neg.EventPT, Name: TelephoneEvent, Rate: 8000})
 		am.FMTP = map[uint8]string{neg.EventPT: "0-16"}
+	}
+	if neg.Red {
+		am.Formats = append(am.Formats, strconv.Itoa(int(neg.RedPT)))
+		am.RTPMaps = append(am.RTPMaps, RTPMap{PT: neg.RedPT, Name: "red", Rate: 8000})
+		am.FMTP[neg.RedPT] = om.FMTP[neg.RedPT]
 	}
 	if crypto != nil {
 		key, err := NewKey(crypto.Suite)
@@ -448,6 +468,19 @@ func Negotiate(offer, answer *Session) (Negotiated, error) {
 		return neg, nil
 	}
 	return Negotiated{}, fmt.Errorf("%w: the answer accepted no audio stream", ErrNotAcceptable)
+}
+
+func redOfEvents(fmtp string, ev uint8) bool {
+	if fmtp == "" {
+		return false
+	}
+	for _, f := range strings.Split(fmtp, "/") {
+		n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 7)
+		if err != nil || uint8(n) != ev {
+			return false
+		}
+	}
+	return true
 }
 
 func hasFormat(m *Media, name string) bool {

@@ -292,3 +292,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAnswerAcceptsRedundantEventsOnly(t *testing.T) {
+	base := "v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 101 100\r\n" +
+		"a=rtpmap:101 telephone-event/8000\r\na=rtpmap:100 red/8000\r\n"
+	offer, _ := Parse([]byte(base + "a=fmtp:100 101/101/101\r\n"))
+	ans, neg, err := Answer(offer, caps())
+	if err != nil || !neg.Red || neg.RedPT != 100 {
+		t.Fatalf("red of events: %+v %v", neg, err)
+	}
+	if out := string(ans.Marshal()); !strings.Contains(out, "a=rtpmap:100 red/8000\r\na=fmtp:100 101/101/101\r\n") {
+		t.Errorf("answer:\n%s", out)
+	}
+	// Redundant audio is declined (only the codec and events are answered).
+	offer, _ = Parse([]byte(base + "a=fmtp:100 8/101\r\n"))
+	ans, neg, err = Answer(offer, caps())
+	if err != nil || neg.Red || strings.Contains(string(ans.Marshal()), "red") {
+		t.Errorf("red of audio accepted: %+v %v", neg, err)
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !race
+
+package media
+
+import "testing"
+
+func skipUnderRace(*testing.T) {}
