@@ -83,7 +83,7 @@ type Negotiated struct {
 	// events in (RFC 4733 §2.5.1.6 and §2.6); valid when Red.
 	RedPT uint8
 	Red   bool
-	Ptime   int // the far end's a=ptime, 0 when absent
+	Ptime int // the far end's a=ptime, 0 when absent
 	// Direction is ours: whether we send and receive.
 	Direction Direction
 	SRTP      *SRTPKeys // nil for plain RTP
