@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 )
 
 // Live call control. api declares what it needs; the engine and alarm
@@ -74,9 +75,45 @@ func controlError(err error) error {
 	return errf(http.StatusBadGateway, "%v", err)
 }
 
+// mediaCommandSchema is the body of each command as seeds/001 gives it (it
+// marks no field required). RTP payload types are 7 bits (RFC 3550 §5.1).
+func mediaCommandSchema(command string) *Schema {
+	pt := func() *Schema { return num().min(0).max(127) }
+	port := func() *Schema { return num().min(1).max(65535) }
+	base := strings.TrimSuffix(command, "jwt")
+	switch base {
+	case "answerremotecall":
+		return obj(opt("codec", str().enum("PCMA", "PCMU")), opt("sessionReferenceId", str()), opt("telephoneEventPayloadType", pt()),
+			opt("replyId", str()), opt("receivePort", port()), opt("receiveIp", str()),
+			opt("crypto", arr(obj(opt("suite", str()), opt("id", num()), opt("config", str())))))
+	case "hangupcall", "sendremotecallringback":
+		return obj(opt("replyId", str()))
+	case "hangupparticipant":
+		return obj(opt("participantId", str()), opt("replyId", str()), opt("sessionId", str()))
+	case "hangupremoteparticipant":
+		return obj(opt("participantId", str()), opt("replyId", str()))
+	case "interruptivrcommand":
+		return obj(opt("replyId", str()), opt("sessionId", str()))
+	case "placeivrcall":
+		return obj(opt("sipFrom", str()), opt("xHeaders", anyObj()), opt("sessionReferenceId", anyObj()), opt("sipDiversion", str()),
+			opt("displayName", str()), opt("callerPrivacy", boolean()), opt("contactParameters", anyObj()), opt("sipDiversionParameters", anyObj()),
+			opt("pHeaders", anyObj()), opt("contactUserParameters", anyObj()), opt("destAddr", str()), opt("mediaserviceId", str()), opt("maxRingTime", num().min(0)))
+	case "placeremotecall":
+		return obj(opt("codec", str().enum("PCMA", "PCMU", "GSM")), opt("sessionReferenceId", str()), opt("destinationUri", str()),
+			opt("telephoneEventPayloadType", pt()), opt("sourceUser", str()), opt("receivePort", port()), opt("receiveIp", str()),
+			opt("callbackBaseUrl", httpURL()))
+	case "splitconnection", "stoprecording":
+		return obj(opt("replyId", str()), opt("connectionId", str()))
+	case "startrecording":
+		return obj(opt("recordingFileName", str()), opt("replyId", str()), opt("connectionId", str()))
+	}
+	return anyObj()
+}
+
 func (s *Server) mediaCommand(command string) func(c *call) error {
+	schema := mediaCommandSchema(command)
 	return func(c *call) error {
-		body, err := c.object(anyObj())
+		body, err := c.object(schema)
 		if err != nil {
 			return err
 		}

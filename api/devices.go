@@ -108,7 +108,8 @@ func (s *Server) putDevice(c *call) error {
 // confirmDeleteAll true; otherwise it reports what it would delete.
 func (s *Server) deleteAllDevices(c *call) error {
 	confirm := false
-	if c.r.ContentLength != 0 {
+	// The body is optional: without one the request only simulates.
+	if c.r.ContentLength > 0 || (c.r.ContentLength < 0 && c.r.Header.Get("Content-Type") != "") {
 		body, err := c.object(deleteAllSchema())
 		if err != nil {
 			return err

@@ -130,6 +130,9 @@ func TestControlRoutesWithoutEngine(t *testing.T) {
 	e.refused("POST", "/alarmbridge/d/devicecommand", obj2("callId", "c", "command", "sendTones", "tones", "12X"), "tones: must match ^[0-9A-Da-d*#]{1,32}$")
 	e.refused("POST", "/alarmbridge/d/hangupalarmcall", obj2(), "callId: required")
 	e.refused("POST", "/mediaservice/d/placeivrcall", `[]`, "body: must be a JSON object")
+	e.refused("POST", "/mediaservice/d/answerremotecall", obj2("codec", "G729"), "codec: must be one of PCMA, PCMU")
+	e.refused("POST", "/mediaservice/d/placeremotecalljwt", obj2("telephoneEventPayloadType", 200), "telephoneEventPayloadType: must be <= 127")
+	e.refused("POST", "/mediaservice/d/placeivrcall", obj2("callerPrivacy", "yes"), "callerPrivacy: must be a boolean (true or false)")
 	// /metrics without a handler is 404.
 	e.must(404, "GET", "/metrics", nil)
 }

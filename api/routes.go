@@ -153,7 +153,7 @@ func (s *Server) addRoutes() {
 	// Live call control.
 	for _, cmd := range mediaCommands {
 		s.add(&route{method: "POST", path: "/mediaservice/{domain}/" + cmd, tag: "mediaservice call control", summary: "Call control: " + cmd + " (seeds/001).",
-			body: anyObj(), bodyType: jsonType, resp: okSchema(), h: s.mediaCommand(cmd)})
+			body: mediaCommandSchema(cmd), bodyType: jsonType, resp: okSchema(), h: s.mediaCommand(cmd)})
 	}
 	s.add(&route{method: "POST", path: "/alarmbridge/{domain}/hangupalarmcall", tag: "alarm call control", summary: "Clear down a live alarm call.",
 		body: hangupAlarmSchema(), bodyType: jsonType, resp: okSchema(), ext: "body defined by the gateway", h: s.hangupAlarm})
