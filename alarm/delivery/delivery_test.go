@@ -34,8 +34,7 @@ func rsaPEM(t *testing.T) (*rsa.PrivateKey, string) {
 
 func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 	key, keyPEM := rsaPEM(t)
-	arc := newHTTPARC(t)
-	arc.rsaPub = &key.PublicKey
+	arc := newHTTPARC(t, func(a *httpARC) { a.rsaPub = &key.PublicKey })
 	route, err := CallbackRoute("example.com", "ab1", arc.srv.URL+"/", []RestAuth{
 		// The first entry signs with a secret the ARC does not know: 401,
 		// then the second entry (RS256) is tried (seeds/000 restAuthentication).
@@ -54,7 +53,9 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "callback", func() bool { return arc.count() == 1 })
-	b, h := arc.got()[0], arc.headers[0]
+	arc.mu.Lock()
+	b, h, requests := arc.accepted[0], arc.headers[0], arc.requests
+	arc.mu.Unlock()
 	if b.ID != ev.ID || b.SessionID != "call-77" || b.ReplyID != ev.ID || b.CustomerSiteID != "site-a" || b.HTTPTransactionID == "" {
 		t.Errorf("body %+v", b)
 	}
@@ -72,8 +73,8 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 	if tok.Method.Alg() != "RS256" || c["sub"] != "gateway-7" || c["scope"] != "alarms" || c["jti"] != ev.ID {
 		t.Errorf("token %s claims %v", tok.Method.Alg(), c)
 	}
-	if arc.requests != 2 {
-		t.Errorf("%d requests, want 2 (401 with the first entry, 200 with the second)", arc.requests)
+	if requests != 2 {
+		t.Errorf("%d requests, want 2 (401 with the first entry, 200 with the second)", requests)
 	}
 	eventually(t, "stats", func() bool { s := d.Stats(); return s.Delivered == 1 && s.Queued == 0 })
 	s := d.Stats()
@@ -100,8 +101,7 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 }
 
 func TestHTTPCallbackAllAuthRefusedIsRetriedNotLost(t *testing.T) {
-	arc := newHTTPARC(t)
-	arc.hsKey = []byte("right")
+	arc := newHTTPARC(t, func(a *httpARC) { a.hsKey = []byte("right") })
 	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, []RestAuth{{Type: "HS256", Secret: "wrong"}}, nil, 1000)
 	var current atomic.Pointer[Route]
 	current.Store(&route)
@@ -122,13 +122,14 @@ func TestHTTPCallbackAllAuthRefusedIsRetriedNotLost(t *testing.T) {
 }
 
 func TestHTTPCallbackRefusalIsDeadLetteredAndOrderGoesOn(t *testing.T) {
-	arc := newHTTPARC(t)
-	arc.status = func(_ int, b CallbackBody) int {
-		if b.ID == "1234-0002" {
-			return http.StatusUnprocessableEntity
+	arc := newHTTPARC(t, func(a *httpARC) {
+		a.status = func(_ int, b CallbackBody) int {
+			if b.ID == "1234-0002" {
+				return http.StatusUnprocessableEntity
+			}
+			return 0
 		}
-		return 0
-	}
+	})
 	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, nil, nil, 1000)
 	db := openDB(t)
 	d := New(db, fixed(route), fastOpts()...)
@@ -192,16 +193,17 @@ func TestDC09DeliveryTCPAndUDP(t *testing.T) {
 }
 
 func TestDC09NakIsResentAndDuhIsDeadLettered(t *testing.T) {
-	arc := newDC09ARC(t, "127.0.0.1:0", nil)
-	arc.verdict = func(n int, m dc09.Message) dc09.Verdict {
-		switch {
-		case n == 1:
-			return dc09.VerdictNak // timestamp problem: resent with a fresh one
-		case strings.HasSuffix(m.Data, " 002"):
-			return dc09.VerdictDuh
+	arc := newDC09ARC(t, "127.0.0.1:0", nil, func(a *dc09ARC) {
+		a.verdict = func(n int, m dc09.Message) dc09.Verdict {
+			switch {
+			case n == 1:
+				return dc09.VerdictNak // timestamp problem: resent with a fresh one
+			case strings.HasSuffix(m.Data, " 002"):
+				return dc09.VerdictDuh
+			}
+			return dc09.VerdictAck
 		}
-		return dc09.VerdictAck
-	}
+	})
 	route := Route{Name: "arc", Primary: Endpoint{Protocol: ProtoDC09, URL: arc.addr, Transport: "tcp"}}
 	db := openDB(t)
 	d := New(db, fixed(route), fastOpts()...)
@@ -212,7 +214,7 @@ func TestDC09NakIsResentAndDuhIsDeadLettered(t *testing.T) {
 		}
 	}
 	eventually(t, "events 1 and 3", func() bool { return arc.count() == 2 })
-	eventually(t, "dead letter", func() bool { return d.Stats().Failed == 1 })
+	eventually(t, "dead letter and two acks", func() bool { s := d.Stats(); return s.Failed == 1 && s.Delivered == 2 })
 	got := arc.got()
 	if !strings.HasSuffix(got[0].Data, " 001") || !strings.HasSuffix(got[1].Data, " 003") {
 		t.Errorf("accepted %q, %q", got[0].Data, got[1].Data)
@@ -258,13 +260,14 @@ func TestOutageOfTheARC(t *testing.T) {
 }
 
 func TestSlowCallbackTimesOutAndIsDeliveredOnce(t *testing.T) {
-	arc := newHTTPARC(t)
-	arc.delay = func(n int) time.Duration {
-		if n == 1 {
-			return 400 * time.Millisecond // past callbackTimeout: the gateway gives up on this try
+	arc := newHTTPARC(t, func(a *httpARC) {
+		a.delay = func(n int) time.Duration {
+			if n == 1 {
+				return 400 * time.Millisecond // past callbackTimeout: the gateway gives up on this try
+			}
+			return 0
 		}
-		return 0
-	}
+	})
 	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, nil, nil, 150)
 	d := New(openDB(t), fixed(route), fastOpts()...)
 	start(t, d)
@@ -341,13 +344,14 @@ func TestFailoverToBackupAndBackWithMonitoring(t *testing.T) {
 }
 
 func TestOrderPerDeviceWithFlakyARC(t *testing.T) {
-	arc := newHTTPARC(t)
-	arc.status = func(n int, _ CallbackBody) int {
-		if n%4 == 0 {
-			return http.StatusServiceUnavailable
+	arc := newHTTPARC(t, func(a *httpARC) {
+		a.status = func(n int, _ CallbackBody) int {
+			if n%4 == 0 {
+				return http.StatusServiceUnavailable
+			}
+			return 0
 		}
-		return 0
-	}
+	})
 	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, nil, nil, 1000)
 	d := New(openDB(t), fixed(route), fastOpts()...)
 	start(t, d)

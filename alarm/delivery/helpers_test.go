@@ -89,8 +89,13 @@ type httpARC struct {
 	onAccept func(id string)
 }
 
-func newHTTPARC(t testing.TB) *httpARC {
+// newHTTPARC starts the server after applying config (fields the handler
+// reads are set before it runs).
+func newHTTPARC(t testing.TB, config ...func(*httpARC)) *httpARC {
 	a := &httpARC{attempts: map[string]int{}}
+	for _, f := range config {
+		f(a)
+	}
 	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(a.srv.Close)
 	return a
@@ -181,8 +186,11 @@ type dc09ARC struct {
 	n        int
 }
 
-func newDC09ARC(t testing.TB, addr string, key []byte) *dc09ARC {
+func newDC09ARC(t testing.TB, addr string, key []byte, config ...func(*dc09ARC)) *dc09ARC {
 	a := &dc09ARC{}
+	for _, f := range config {
+		f(a)
+	}
 	a.r = &dc09.Receiver{
 		Key: func(string) []byte { return key },
 		Handle: func(m dc09.Message, _ net.Addr) dc09.Verdict {

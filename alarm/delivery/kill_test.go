@@ -66,8 +66,8 @@ func deliveryChild(path, url string, from int) int {
 }
 
 func TestKilledMidDeliveryLosesNothing(t *testing.T) {
-	arc := newHTTPARC(t)
-	arc.delay = func(int) time.Duration { return 3 * time.Millisecond } // deliveries are in flight when the kill comes
+	// Deliveries are in flight when the kill comes.
+	arc := newHTTPARC(t, func(a *httpARC) { a.delay = func(int) time.Duration { return 3 * time.Millisecond } })
 	path := filepath.Join(t.TempDir(), "edgebridge.db")
 	acked := map[string]bool{}
 	for round := 0; round < 2; round++ {
