@@ -220,9 +220,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			deadline = -1
 			nextReq = max(nextReq, now)
 		}
-		if done {
-			break
-		}
+		// The last frame read is answered too (lock-step; see contactid).
 		gen.Generate(buf)
 		if err := ch.WriteFrame(buf); err != nil {
 			if errors.Is(err, io.EOF) {

@@ -168,9 +168,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		if s.err != nil {
 			return s.out, s.err
 		}
-		if s.st == stDone {
-			break
-		}
+		// Every frame read is answered with one written, also the last, so
+		// that a receiver taking over the call (multiprotocol) stays in
+		// lock-step with the far end.
 		if err := ch.WriteFrame(out); err != nil {
 			if errors.Is(err, io.EOF) {
 				s.out.Reason = alarm.ReasonHangup
