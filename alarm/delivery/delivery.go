@@ -59,6 +59,7 @@ type options struct {
 	batch       int
 	now         func() time.Time
 	tls         *tls.Config
+	observe     func(time.Duration)
 	onAck       func(id string, latency time.Duration) // test hook
 }
 
@@ -100,6 +101,11 @@ func WithSender(protocol string, f SenderFactory) Option {
 func WithSupervisionHandler(f func(alarm.Event)) Option {
 	return func(o *options) { o.onSupervise = f }
 }
+
+// WithLatencyObserver is called with the enqueue-to-acknowledgement
+// latency of each delivered event (e.g. api/metrics' DeliveryLatency
+// histogram's ObserveDuration); Stats keeps its own histogram as well.
+func WithLatencyObserver(f func(time.Duration)) Option { return func(o *options) { o.observe = f } }
 
 // WithTLSConfig sets the TLS settings of HTTPS callbacks, e.g. a private
 // CA's pool in RootCAs (default: the system's roots).

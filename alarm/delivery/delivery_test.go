@@ -44,7 +44,8 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(openDB(t), fixed(route), fastOpts()...)
+	var observed atomic.Int64
+	d := New(openDB(t), fixed(route), append(fastOpts(), WithLatencyObserver(func(l time.Duration) { observed.Store(int64(l)) }))...)
 	start(t, d)
 	ev := cidEvent("1234", 15)
 	ev.CallID = "call-77"
@@ -80,6 +81,9 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 	s := d.Stats()
 	if s.Received != 1 || s.LatencyN != 1 || s.Retries != 0 {
 		t.Errorf("stats %+v", s)
+	}
+	if l := time.Duration(observed.Load()); l <= 0 || l > s.LatencySum {
+		t.Errorf("observer saw %v, histogram sum %v", l, s.LatencySum)
 	}
 	// The same event again (a panel that missed its kissoff repeats): no copy.
 	if err := d.Enqueue(t.Context(), ev); err != nil {

@@ -148,6 +148,9 @@ func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) {
 			acked = append(acked, it.Seq)
 			w.d.c.delivered.Add(1)
 			w.d.c.lat.observe(now.Sub(it.Enqueued))
+			if w.d.o.observe != nil {
+				w.d.o.observe(now.Sub(it.Enqueued))
+			}
 			if w.d.o.onAck != nil {
 				w.d.o.onAck(it.ID, now.Sub(it.Enqueued))
 			}
