@@ -1,0 +1,91 @@
+package alarm
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// Service runs alarm calls end to end on the alarm side: the engine (or the
+// FXS line) answers, cmd calls Run with the Channel, and Run returns what to
+// do with the call next. It does not hang up or bridge itself; the caller
+// owns the call.
+type Service struct {
+	Router *Router
+	// Queue takes mapped events durably (the delivery service). Run wraps
+	// it with heartbeat supervision when Supervisor is set.
+	Queue      Queue
+	Supervisor *Supervisor
+	// NewReceiver gives the receiver for an alarmbridge (multi.ForBridge).
+	NewReceiver func(b AlarmBridge) (Receiver, error)
+	Log         *slog.Logger
+}
+
+// CallResult says how an alarm call ended on the alarm side.
+type CallResult struct {
+	Outcome Outcome
+	Events  []Event // as queued: mapped, in order
+	// Voice is where to bridge the call now ("" = clear down): the mapped
+	// voice destination of the last event that asked for one (or 606
+	// listen-in), or the mapper's unknownAlarmEventVoiceDestination when
+	// nothing could be decoded.
+	Voice string
+}
+
+// Route picks the alarmbridge for a called number (see Router.Route).
+func (s *Service) Route(domain, called string) (*AlarmBridge, error) {
+	return s.Router.Route(domain, called)
+}
+
+// Run receives the alarm call on ch for bridge b.
+func (s *Service) Run(ctx context.Context, ch Channel, call Call, b *AlarmBridge) (CallResult, error) {
+	log := s.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	var res CallResult
+	r, err := s.NewReceiver(*b)
+	if err != nil {
+		return res, err
+	}
+	next := s.Queue
+	if s.Supervisor != nil {
+		next = s.Supervisor.Observe(next)
+	}
+	var mu sync.Mutex
+	q := QueueFunc(func(ctx context.Context, ev Event) error {
+		if err := s.Router.Map(call.Domain, b, &ev); err != nil {
+			return err
+		}
+		if err := next.Enqueue(ctx, ev); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range res.Events {
+			if res.Events[i].ID == ev.ID {
+				return nil // a repeat
+			}
+		}
+		res.Events = append(res.Events, ev)
+		return nil
+	})
+	out, err := r.Receive(ctx, ch, call, q)
+	res.Outcome = out
+	if err != nil {
+		return res, fmt.Errorf("alarm: call %s on alarmbridge %s: %w", call.ID, b.ID, err)
+	}
+	for _, ev := range res.Events {
+		if ev.VoiceDestination != "" && (ev.Handling == HandlingCallEmergencyCenter || ev.Handling == HandlingUsePredefinedDestination || (out.ListenIn && ev.ContactID != nil && ev.ContactID.Code == "606")) {
+			res.Voice = ev.VoiceDestination
+		}
+	}
+	if len(res.Events) == 0 && call.Caller == "" {
+		// "in case an incoming alarm event can't be decoded and there is
+		// no calling party phone number" (seeds/000 unknownAlarmEventVoiceDestination)
+		res.Voice = s.Router.UnknownEventDestination(call.Domain, b)
+	}
+	log.Info("alarm: call done", "call", call.ID, "bridge", b.ID, "events", len(res.Events), "reason", out.Reason, "voice", res.Voice)
+	return res, nil
+}

@@ -1,0 +1,100 @@
+package alarm_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+	"github.com/edgebridge/edgebridge/alarm/contactid"
+	"github.com/edgebridge/edgebridge/alarm/multi"
+	"github.com/edgebridge/edgebridge/store"
+)
+
+type recQueue struct {
+	mu  sync.Mutex
+	evs []alarm.Event
+}
+
+func (q *recQueue) Enqueue(_ context.Context, ev alarm.Event) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.evs = append(q.evs, ev)
+	return nil
+}
+
+// A Contact ID call through the whole alarm side: route by called number,
+// receive, authenticate and map, supervise, and decide the voice path.
+func TestServiceContactIDCall(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "eb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	put := func(res, id, doc string) {
+		if err := db.Put(store.Coll{Domain: "d", Resource: res}, id, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("alarmbridge", "ab1", `{"id":"ab1","name":"panels","protocol":"multiprotocol","protocolMode":"dtmf","destinationMatch":"/^\\+4610/","alarmEventMapperId":"m1","defaultHeartbeatInterval":300000}`)
+	put("alarmeventmapper", "m1", `{"id":"m1","name":"arc","alarmHandling":"callEmergencyCenter","callerId":"+4699","targetEndpoint":{"protocol":"scaip","destAddr":"sip:arc@x","defaultVoiceDestination":"sip:voice@arc"},"unknownAlarmEventVoiceDestination":"sip:operator@arc"}`)
+	put("device", "1234", `{"deviceId":"1234","authType":"deviceid","serviceData":{"alarmBridge":{"overrideInAlarmEvent":{"location":"Flat 4"}}}}`)
+	prov := alarm.StoreProvisioning{DB: db}
+	router := &alarm.Router{Prov: prov}
+	q := &recQueue{}
+	svc := &alarm.Service{
+		Router: router, Queue: q,
+		Supervisor:  &alarm.Supervisor{DB: db, Prov: prov, Queue: q, Router: router},
+		NewReceiver: func(b alarm.AlarmBridge) (alarm.Receiver, error) { return multi.ForBridge(b, nil) },
+	}
+	b, err := svc.Route("d", "+4610555")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := contactid.Build("1234", "18", "1", "130", "01", "015")
+	gw, far := alarmtest.NewPipe(alarmtest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		p, _ := contactid.NewPanel(contactid.PanelConfig{})
+		p.Send(ctx, far, []contactid.Message{msg})
+		far.Hangup()
+	}()
+	res, err := svc.Run(ctx, gw, alarm.Call{ID: "call-9", Domain: "d", Caller: "+4611", Called: "+4610555"}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != 1 || len(q.evs) != 1 {
+		t.Fatalf("events %+v, queued %d", res.Events, len(q.evs))
+	}
+	ev := q.evs[0]
+	if ev.Raw != msg.Raw || ev.DeviceKey != "1234" || ev.Location != "Flat 4" || ev.CallerID != "+4699" || ev.MapperID != "m1" || ev.AlarmBridgeID != "ab1" {
+		t.Fatalf("queued %+v", ev)
+	}
+	if res.Voice != "sip:voice@arc" {
+		t.Errorf("voice %q, want the mapper's defaultVoiceDestination (callEmergencyCenter, no emergency number set)", res.Voice)
+	}
+	if st, exp, _ := svc.Supervisor.Status("d", "1234"); st != alarm.HeartbeatOnline || exp.IsZero() {
+		t.Errorf("heartbeat %s %v: the alarm counts as a heartbeat under the bridge default", st, exp)
+	}
+
+	// A call where nothing decodes and no CLI: the unknown-event destination.
+	gw, far = alarmtest.NewPipe(alarmtest.Options{})
+	go func() {
+		var f [alarmtest.FrameSamples]int16
+		for i := 0; i < 400 && far.ReadFrame(f[:]) == nil; i++ {
+			far.WriteFrame(make([]int16, len(f)))
+		}
+		far.Hangup()
+	}()
+	res, err = svc.Run(ctx, gw, alarm.Call{ID: "call-10", Domain: "d", Called: "+4610555"}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != 0 || res.Voice != "sip:operator@arc" {
+		t.Errorf("undecodable call: %+v", res)
+	}
+}
