@@ -19,6 +19,7 @@ type kind struct {
 	oneKey    string // get response key ("" = fields at the top level)
 	title     string // for messages and the OpenAPI summary
 	provisory bool   // has ?provisory=true
+	ext       string // set when the whole resource is a gateway extension
 	schema    *Schema
 	hidden    []string // stored but never returned (secrets)
 	// prepare applies the resource's own rules to a validated document (old
@@ -321,4 +322,10 @@ func (s *Server) kinds() (ab, aem, ms, ua *kind) {
 	ua = &kind{res: "cloudsipua", idParam: "cloudSipUAId", idField: "id", listKey: "cloudsipuas", oneKey: "cloudsipua",
 		title: "Cloud SIP User Agent", provisory: true, schema: cloudSipUASchema()}
 	return
+}
+
+// trustedNetworkKind: seeds/002 trusted networks, read by the engine.
+func (s *Server) trustedNetworkKind() *kind {
+	return &kind{res: "trustednetwork", idParam: "trustedNetworkId", idField: "id", listKey: "trustednetworks", oneKey: "trustednetwork",
+		title: "trusted network", schema: trustedNetworkSchema(), ext: "seed 002 trusted networks (SIP requests from them need no digest)"}
 }

@@ -44,6 +44,12 @@ func TestTrunks(t *testing.T) {
 	if p.str("password") != "p" {
 		t.Fatalf("patch with credentials: %s", p.raw)
 	}
+	// One source network as a plain string is stored in the list form the engine reads.
+	e.must(200, "PUT", "/provisioning/trunk/d/single", with(trunkBase(), "sourceNetworks", "192.0.2.0/24"))
+	sn := e.must(200, "GET", "/provisioning/trunk/d/single", nil).body["trunk"].(map[string]any)["sourceNetworks"]
+	if l, ok := sn.([]any); !ok || len(l) != 1 || l[0] != "192.0.2.0/24" {
+		t.Fatalf("sourceNetworks stored as %v", sn)
+	}
 	e.must(200, "DELETE", "/provisioning/trunk/d/named", nil)
 	e.must(404, "GET", "/provisioning/trunk/d/named", nil)
 }

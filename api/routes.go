@@ -91,10 +91,14 @@ func (s *Server) addRoutes() {
 
 	// Alarmbridges, alarm event mappers, media services, cloud SIP UAs.
 	ab, aem, ms, ua := s.kinds()
-	for _, k := range []*kind{ab, aem, ms, ua} {
+	for _, k := range []*kind{ab, aem, ms, ua, s.trustedNetworkKind()} {
 		base := P + "/" + k.res + "/{domain}"
 		one := base + "/{" + k.idParam + "}"
-		prov := []param{provisoryParam()}
+		var prov []param
+		if k.provisory {
+			prov = []param{provisoryParam()}
+		}
+		n := len(s.routes)
 		tags(k.res,
 			&route{method: "GET", path: base, summary: "List " + k.title + "s.", query: append(prov, pageParams()...),
 				resp: okSchema(opt(k.listKey, arr(k.schema)), opt("nextToken", str())), h: k.list},
@@ -107,6 +111,9 @@ func (s *Server) addRoutes() {
 				resp: okSchema(opt("reason", str())), h: k.patch},
 			&route{method: "DELETE", path: one, summary: "Delete a " + k.title + ".", query: prov, resp: okSchema(), h: k.del},
 		)
+		for _, r := range s.routes[n:] {
+			r.ext = k.ext
+		}
 	}
 
 	// Settings, siprec, profile, keys, logs, statistics, config download.

@@ -87,7 +87,36 @@ func trunkSchema() *Schema {
 		opt("networkId", str()),
 		opt("realm", str()),
 		opt("blacklistPattern", regex()),
+		// Upstream registration of seeds/004, as gateway extensions (the
+		// engine's trunk registration reads these names).
+		opt("register", boolean().extNote("seed 004: register upstream; default true when userName is set")),
+		opt("registerInterval", int32s().min(60).max(86400).extNote("seed 004: REGISTER expiry in seconds; default 600")),
+		opt("keepAlive", boolean().extNote("seed 004: OPTIONS keep-alive; default true")),
+		opt("keepAliveInterval", int32s().min(10).max(86400).extNote("seed 004: OPTIONS interval in seconds; default 360")),
+		opt("concurrency", int32s().min(0).extNote("seed 004: most concurrent calls; 0 = no limit")),
+		opt("didNumbers", str().pattern(`^[0-9]+(-[0-9]+)?(;[0-9]+(-[0-9]+)?)*$`).extNote("seed 004: DID numbers and ranges, e.g. 3000;12000-18000")),
+		opt("outboundServer", str().extNote("seed 004: outbound proxy host")),
+		opt("outboundServerPort", int32s().min(1).max(65535).extNote("seed 004: outbound proxy port")),
 	)
+}
+
+// trustedNetworkSchema: a network whose SIP requests need no digest
+// (seeds/002 trusted networks), a gateway extension.
+func trustedNetworkSchema() *Schema {
+	return obj(
+		req("network", str().desc("CIDR network (e.g. 10.0.20.0/24) or one address.").rule(func(v any) string {
+			s := v.(string)
+			if _, err := netip.ParsePrefix(s); err == nil {
+				return ""
+			}
+			if _, err := netip.ParseAddr(s); err == nil {
+				return ""
+			}
+			return "must be a CIDR network or an IP address"
+		})),
+		opt("description", str()),
+		opt("id", str().pattern(idPattern)),
+	).extNote("seed 002 trusted networks")
 }
 
 func ipv4OrCIDR() *Schema {

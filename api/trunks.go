@@ -20,6 +20,10 @@ func (s *Server) trunkKind() *kind {
 // them (a GET document written back).
 func prepareTrunk(c *call, id string, d, old map[string]any) (map[string]any, error) {
 	d["type"] = "trunk"
+	// One network may be given as a plain string; store the list form.
+	if n, ok := d["sourceNetworks"].(string); ok {
+		d["sourceNetworks"] = []any{n}
+	}
 	user, hasUser := d["userName"].(string)
 	realm, hasRealm := d["realm"].(string)
 	pw, hasPw := d["password"].(string)

@@ -92,6 +92,26 @@ func TestValidateTrunk(t *testing.T) {
 		{"credentials together", []any{"userName", "u"}, "realm: required: userName, realm and password must be given together"},
 		{"credentials together 2", []any{"userName", "u", "realm", "r"}, "password: required: userName, realm and password must be given together"},
 		{"credentials together 3", []any{"password", "p"}, "userName: required: userName, realm and password must be given together"},
+		// Seed 004 registration extensions.
+		{"register bool", []any{"register", "yes"}, "register: must be a boolean (true or false)"},
+		{"registerInterval min", []any{"registerInterval", 30}, "registerInterval: must be >= 60"},
+		{"registerInterval integer", []any{"registerInterval", 600.5}, "registerInterval: must be an integer"},
+		{"keepAliveInterval min", []any{"keepAliveInterval", 5}, "keepAliveInterval: must be >= 10"},
+		{"concurrency min", []any{"concurrency", -1}, "concurrency: must be >= 0"},
+		{"didNumbers pattern", []any{"didNumbers", "3000;12000-"}, "didNumbers: must match ^[0-9]+(-[0-9]+)?(;[0-9]+(-[0-9]+)?)*$"},
+		{"outboundServerPort max", []any{"outboundServerPort", 70000}, "outboundServerPort: must be <= 65535"},
+		{"registration ok", []any{"register", true, "registerInterval", 600, "keepAlive", false, "keepAliveInterval", 360, "concurrency", 4, "didNumbers", "3000;12000-18000", "outboundServer", "proxy.example.net", "outboundServerPort", 5060}, ""},
+	})
+}
+
+func TestValidateTrustedNetwork(t *testing.T) {
+	e := newEnv(t)
+	runTable(t, e, "POST", "/provisioning/trustednetwork/d", obj2("network", "10.0.20.0/24"), []vcase{
+		{"ok", nil, ""},
+		{"single address", []any{"network", "192.0.2.7"}, ""},
+		{"ipv6", []any{"network", "2001:db8::/32"}, ""},
+		{"network required", []any{"network", nil}, "network: required"},
+		{"network form", []any{"network", "10.0.20.0/33"}, "network: must be a CIDR network or an IP address"},
 	})
 }
 
