@@ -54,10 +54,21 @@ arm:
 arm64:
 	$(STATIC) GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/edgebridge-arm64 ./cmd/edgebridge
 
-# The ARM builds must be static and must run (under qemu-user-static here).
-smoke: arm arm64
-	./firmware/arm-smoke.sh bin/edgebridge-armv7 qemu-arm-static
-	./firmware/arm-smoke.sh bin/edgebridge-arm64 qemu-aarch64-static
+# The ARM builds must be static and must run (under qemu-user-static here):
+# version, decode of the testdata recordings as on the host, serve /healthz.
+smoke: build arm arm64
+	./firmware/arm-smoke.sh bin/edgebridge-armv7 qemu-arm-static $(BIN)
+	./firmware/arm-smoke.sh bin/edgebridge-arm64 qemu-aarch64-static $(BIN)
+
+# Signed A/B firmware images of the ARM builds. FW_KEY is the signing key;
+# without one a development key is made in bin/ (never ship with it).
+FW_KEY ?= bin/firmware-dev.key
+firmware: build arm arm64
+	@[ -f $(FW_KEY) ] || ./$(BIN) firmware keygen --out $(basename $(FW_KEY))
+	./$(BIN) firmware build --arch arm --bin bin/edgebridge-armv7 --key $(FW_KEY) --version $(VERSION) --out bin/edgebridge-$(VERSION)-armv7.img
+	./$(BIN) firmware build --arch arm64 --bin bin/edgebridge-arm64 --key $(FW_KEY) --version $(VERSION) --out bin/edgebridge-$(VERSION)-arm64.img
+	./$(BIN) firmware verify --pub $(basename $(FW_KEY)).pub --arch arm --in bin/edgebridge-$(VERSION)-armv7.img
+	./$(BIN) firmware verify --pub $(basename $(FW_KEY)).pub --arch arm64 --in bin/edgebridge-$(VERSION)-arm64.img
 
 # Installs the Debian packages the tests need, only those that are missing.
 deps:
