@@ -178,8 +178,7 @@ type eventSender struct {
 	dur     uint32 // samples
 	ts      uint32 // RTP timestamp of the event start
 	elapsed uint32
-	ends    int    // end packets sent
-	gap     uint32 // silence samples still owed after the event
+	ends    int // end packets sent
 	sent    uint64
 }
 
@@ -195,7 +194,7 @@ func (s *eventSender) push(code uint8, dur uint32) error {
 	return nil
 }
 
-func (s *eventSender) pending() bool { return s.active || s.n > 0 || s.gap > 0 }
+func (s *eventSender) pending() bool { return s.active || s.n > 0 }
 
 // startNext begins the next queued digit at timestamp ts when the sender is
 // idle, reporting whether an event is in progress.
@@ -203,7 +202,7 @@ func (s *eventSender) startNext(ts uint32) bool {
 	if s.active {
 		return true
 	}
-	if s.gap > 0 || s.n == 0 {
+	if s.n == 0 {
 		return false
 	}
 	q := s.queue[s.head]

@@ -711,8 +711,6 @@ func (s *Session) WriteFrame(pcm []int16) error {
 	switch {
 	case s.evTx.startNext(ts):
 		return s.sendEventFrame(uint32(n))
-	case s.evTx.gap > 0:
-		s.evTx.gap -= min(s.evTx.gap, uint32(n))
 	case s.generator.Busy():
 		// In-band digit or its pause replaces the caller's audio.
 		s.generator.Generate(s.txPCM[:n])
@@ -722,9 +720,10 @@ func (s *Session) WriteFrame(pcm []int16) error {
 	return s.sendRTP(s.ptTx, s.txFirst, ts, s.txCode[:n])
 }
 
-// interDigitGap is the pause after a digit before the next queued one:
-// as long as the digit, within 40-100 ms.
-func interDigitGap(dur uint32) uint32 { return min(max(dur, 320), 800) }
+// minDigitGapMs is the pause after an in-band digit before the next queued
+// one: the shortest pause a Q.24 receiver must accept. Events need none of
+// their own: the two repeated end packets already span 40 ms.
+const minDigitGapMs = 40
 
 // sendEventFrame sends the RFC 4733 packet of this frame (§2.5.1): the
 // start with the marker bit, updates with the duration so far, and the end
@@ -740,13 +739,11 @@ func (s *Session) sendEventFrame(n uint32) error {
 		if end {
 			e.ends = 1
 			e.sent++
-			e.gap = interDigitGap(e.dur)
 		}
 		return s.sendRTP(s.eventPTTx, first, e.ts, b[:])
 	}
 	eventBlock{code: e.code, end: true, volume: 10, duration: uint16(min(e.elapsed, 0xffff))}.put(b[:])
 	e.ends++
-	e.gap -= min(e.gap, n)
 	if e.ends >= 3 {
 		e.active = false
 	}
@@ -793,10 +790,13 @@ func (s *Session) sendRTP(pt uint8, marker bool, ts uint32, payload []byte) erro
 	return nil
 }
 
-// SendDigit queues a key press of durationMs (10-5000). It goes out on the
-// following WriteFrame calls, one per 20 ms frame, as RFC 4733 events when
-// the leg negotiated telephone-event and as an in-band tone otherwise,
-// followed by a pause as long as the digit (40-100 ms) before the next one.
+// SendDigit queues a key press of durationMs (10-5000). It starts with the
+// next WriteFrame and goes out over the following ones, one per 20 ms frame:
+// as RFC 4733 events when the leg negotiated telephone-event (the frames'
+// audio is then not sent), and as an in-band tone (dsp) replacing the
+// frames' audio otherwise. Digits queued back to back are 40 ms apart, so a
+// caller that starts each digit at its own time (Contact ID: 50 ms on,
+// 50 ms off) gets exactly its timing.
 func (s *Session) SendDigit(key byte, durationMs int) error {
 	code, err := keyEvent(key)
 	if err != nil {
@@ -811,8 +811,7 @@ func (s *Session) SendDigit(key byte, durationMs int) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	if !s.eventsTx {
-		gap := int(interDigitGap(uint32(durationMs*dsp.SampleRate/1000))) * 1000 / dsp.SampleRate
-		if err := s.generator.QueueKey(key, durationMs, gap); err != nil {
+		if err := s.generator.QueueKey(key, durationMs, minDigitGapMs); err != nil {
 			return err
 		}
 		s.inbandSent++

@@ -141,8 +141,9 @@ func TestRFC4733RoundTrip(t *testing.T) {
 	if got[0].Key != '7' || got[0].End-got[0].Start != 800 || got[1].Key != '#' || got[1].End-got[1].Start != 480 {
 		t.Errorf("digits %+v", got)
 	}
-	// '#' starts after '7' ended plus the pause, in sample time.
-	if gap := got[1].Start - got[0].End; gap < 640 || gap > 960 {
+	// '#' starts right after the two repeated end packets of '7' (frames
+	// 5 and 6), in the same sample time: 40 ms after '7' ended.
+	if gap := got[1].Start - got[0].End; gap != 320 {
 		t.Errorf("pause between digits %d samples", gap)
 	}
 	// On the wire: '7' is 5 event packets (durations 160..800, the last
