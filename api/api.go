@@ -65,6 +65,9 @@ type Server struct {
 
 	docOnce sync.Once
 	doc     []byte
+
+	devices *kind // built once: their schemas compile regular expressions
+	trunks  *kind
 }
 
 // authMode says who may call a route.
@@ -113,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, db: cfg.Store, log: cfg.Logger, mux: http.NewServeMux()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.auth = newAuthenticator(cfg.Store, cfg.AdminKeyHash)
+	s.devices, s.trunks = s.deviceKind(), s.trunkKind()
 	s.addRoutes()
 	if err := s.mount(); err != nil {
 		return nil, err

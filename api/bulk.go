@@ -268,7 +268,7 @@ func (s *Server) importCSV(domain string, raw []byte) *importResult {
 		res.fatal = err.Error()
 		return res
 	}
-	k := s.deviceKind()
+	k := s.devices
 	c := &call{s: s, domain: domain}
 	coll := store.Coll{Domain: domain, Resource: "device"}
 	var batch []bulkRow

@@ -91,7 +91,7 @@ func prepareDevice(c *call, id string, d, old map[string]any) (map[string]any, e
 
 // putDevice is the seed's "add or modify a device".
 func (s *Server) putDevice(c *call) error {
-	k := s.deviceKind()
+	k := s.devices
 	doc, err := c.object(k.schema)
 	if err != nil {
 		return err

@@ -43,7 +43,7 @@ func (s *Server) addRoutes() {
 		resp: str(), respType: "text/plain", ext: "gateway extension", h: s.metrics})
 
 	// Devices.
-	dk := s.deviceKind()
+	dk := s.devices
 	device := dk.schema
 	deviceOut := obj(opt("success", boolean()))
 	for k, v := range device.Properties {
@@ -72,7 +72,7 @@ func (s *Server) addRoutes() {
 	)
 
 	// Trunks.
-	tk := s.trunkKind()
+	tk := s.trunks
 	trunk := tk.schema
 	tags("trunk",
 		&route{method: "GET", path: P + "/trunk/{domain}", summary: "List trunks.", query: pageParams(),

@@ -54,7 +54,7 @@ func prepareTrunk(c *call, id string, d, old map[string]any) (map[string]any, er
 
 // createTrunk is POST /trunk/{domain}: a new trunk with a new id.
 func (s *Server) createTrunk(c *call) error {
-	k := s.trunkKind()
+	k := s.trunks
 	doc, err := c.object(k.schema)
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func (s *Server) createTrunk(c *call) error {
 // upsertTrunk is PUT /trunk/{domain} with {trunkId, serviceDestination}: the
 // trunk with that id is created or replaced; without trunkId a new one is made.
 func (s *Server) upsertTrunk(c *call) error {
-	k := s.trunkKind()
+	k := s.trunks
 	body, err := c.object(trunkUpsertSchema())
 	if err != nil {
 		return err
