@@ -8,6 +8,21 @@
 // Delivery is at least once, with the event id as idempotency key on the
 // wire (HTTP Idempotency-Key header, optional DC-09 extension), so that a
 // resend after a lost acknowledgement or a crash is recognised as a repeat.
+//
+// On the wire:
+//
+//   - HTTP callback: POST {base}/newAlarmbridgeEvent, JSON CallbackBody (the
+//     alarm.Event fields, sessionId, replyId, httpTransactionId), headers
+//     Idempotency-Key: <eventId>, the route's and the restAuthentication
+//     entry's requestHeaders, Authorization: Bearer <JWT HS256/RS256 with
+//     iss, sub, scope, iat, exp, jti=eventId>. 2xx acknowledges; 401/403
+//     moves to the next restAuthentication entry; 408, 429, 5xx and network
+//     errors are retried; other 4xx put the event in the dead letters.
+//   - SIA DC-09 (targetEndpoint.protocol "dc09", destAddr as in
+//     ParseDC09Addr): ADM-CID "#ACCT|QEEE GG ZZZ" or SIA-DCS, optionally
+//     AES encrypted, timestamped; NAK is answered by a resend with the
+//     receiver's clock, DUH puts the event in the dead letters; supervision
+//     events travel as Contact ID 350 (communication trouble) new/restore.
 package delivery
 
 import (
@@ -262,6 +277,9 @@ func (d *Delivery) startWorker(w *worker) {
 	go func() { defer d.wg.Done(); w.run(d.ctx) }()
 	go func() { defer d.wg.Done(); w.monitor(d.ctx) }()
 }
+
+// Name names the service among the daemon's components.
+func (d *Delivery) Name() string { return "delivery" }
 
 // Close stops every worker and closes their connections. Queued events stay
 // in the store for the next Start.
