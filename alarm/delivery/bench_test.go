@@ -45,7 +45,7 @@ func benchLatency(b *testing.B, route Route) {
 	b.ReportMetric(q(lat, 0.50), "p50-ms")
 	b.ReportMetric(q(lat, 0.99), "p99-ms")
 	b.ReportMetric(q(enq, 0.50), "enqueue-p50-ms") // the durable write, before the kissoff
-	b.ReportMetric(0, "ns/op") // the per-op time is the latency itself; the quantiles say more
+	b.ReportMetric(0, "ns/op")                     // the per-op time is the latency itself; the quantiles say more
 }
 
 func BenchmarkEnqueueToAckHTTP(b *testing.B) {
