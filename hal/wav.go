@@ -1,81 +1,37 @@
 package hal
 
 import (
+	"bytes"
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"io"
 	"os"
+
+	"github.com/edgebridge/edgebridge/dsp/audiofile"
 )
 
-// The simulated line reads and writes the one WAV flavour the gateway's
-// line carries: 16-bit PCM, mono, 8 kHz. (The full set of formats, A-law,
-// µ-law and pcap, is dsp/audiofile's job; the line needs only this.)
+// The simulated line plays and records audio files through dsp/audiofile:
+// WAV (16-bit PCM, A-law or µ-law, mono 8 kHz) or raw .alaw/.ulaw in, 16-bit
+// WAV out.
 
-// openWAVReader opens path and returns a reader positioned at the PCM data.
+// openWAVReader reads path whole and returns its PCM as the line's byte
+// stream (16-bit little-endian).
 func openWAVReader(path string) (io.ReadCloser, error) {
-	f, err := os.Open(path)
+	pcm, _, err := audiofile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	n, err := wavDataLen(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+	b := make([]byte, 2*len(pcm))
+	for i, s := range pcm {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
 	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(f, n), f}, nil
+	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
-// wavDataLen walks the RIFF chunks up to "data", checking "fmt ".
-func wavDataLen(r io.Reader) (int64, error) {
-	var hdr [12]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, errors.New("not a WAV file: too short")
-	}
-	if string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE" {
-		return 0, errors.New("not a WAV file: no RIFF/WAVE header")
-	}
-	sawFmt := false
-	for {
-		var ch [8]byte
-		if _, err := io.ReadFull(r, ch[:]); err != nil {
-			return 0, errors.New("WAV file has no data chunk")
-		}
-		size := int64(binary.LittleEndian.Uint32(ch[4:]))
-		switch string(ch[0:4]) {
-		case "fmt ":
-			if size < 16 || size > 64 {
-				return 0, fmt.Errorf("WAV fmt chunk of %d bytes", size)
-			}
-			b := make([]byte, size+size&1)
-			if _, err := io.ReadFull(r, b); err != nil {
-				return 0, errors.New("WAV fmt chunk truncated")
-			}
-			format, ch, rate, bits := binary.LittleEndian.Uint16(b[0:]), binary.LittleEndian.Uint16(b[2:]), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint16(b[14:])
-			if format != 1 || ch != 1 || rate != 8000 || bits != 16 {
-				return 0, fmt.Errorf("WAV must be 16-bit PCM mono 8000 Hz, got format %d, %d channels, %d Hz, %d bits", format, ch, rate, bits)
-			}
-			sawFmt = true
-		case "data":
-			if !sawFmt {
-				return 0, errors.New("WAV data chunk before fmt chunk")
-			}
-			return size, nil
-		default:
-			if _, err := io.CopyN(io.Discard, r, size+size&1); err != nil {
-				return 0, errors.New("WAV chunk truncated")
-			}
-		}
-	}
-}
-
-// wavWriter writes 16-bit mono 8 kHz PCM and fixes the sizes on Close.
+// wavWriter collects the gateway's side of a call and writes it as a WAV
+// file on Close.
 type wavWriter struct {
-	f *os.File
-	n int64
+	f   *os.File
+	buf []byte
 }
 
 func createWAV(path string) (*wavWriter, error) {
@@ -83,41 +39,22 @@ func createWAV(path string) (*wavWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &wavWriter{f: f}
-	if _, err := f.Write(wavHeader(0)); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return w, nil
-}
-
-func wavHeader(dataLen uint32) []byte {
-	h := make([]byte, 44)
-	copy(h[0:], "RIFF")
-	binary.LittleEndian.PutUint32(h[4:], 36+dataLen)
-	copy(h[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(h[16:], 16)
-	binary.LittleEndian.PutUint16(h[20:], 1)     // PCM
-	binary.LittleEndian.PutUint16(h[22:], 1)     // mono
-	binary.LittleEndian.PutUint32(h[24:], 8000)  // rate
-	binary.LittleEndian.PutUint32(h[28:], 16000) // byte rate
-	binary.LittleEndian.PutUint16(h[32:], 2)     // block align
-	binary.LittleEndian.PutUint16(h[34:], 16)    // bits
-	copy(h[36:], "data")
-	binary.LittleEndian.PutUint32(h[40:], dataLen)
-	return h
+	return &wavWriter{f: f}, nil
 }
 
 func (w *wavWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.n += int64(n)
-	return n, err
+	w.buf = append(w.buf, p...)
+	return len(p), nil
 }
 
 func (w *wavWriter) Close() error {
-	if _, err := w.f.WriteAt(wavHeader(uint32(w.n)), 0); err != nil {
-		w.f.Close()
-		return err
+	pcm := make([]int16, len(w.buf)/2)
+	for i := range pcm {
+		pcm[i] = int16(binary.LittleEndian.Uint16(w.buf[2*i:]))
 	}
-	return w.f.Close()
+	err := audiofile.WriteWAV(w.f, pcm, audiofile.PCM16)
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
