@@ -94,7 +94,11 @@ type route struct {
 	respType string  // default application/json
 	ext      string  // set for gateway extensions (x-edgebridge-extension)
 	h        func(c *call) error
+	params   []string // path wildcards, from path
 }
+
+// maxIDLen bounds path parameters (ids become store keys).
+const maxIDLen = 256
 
 type param struct {
 	name, desc string
@@ -134,7 +138,12 @@ func (s *Server) Close() error {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-func (s *Server) add(r *route) { s.routes = append(s.routes, r) }
+func (s *Server) add(r *route) {
+	for _, m := range pathParam.FindAllStringSubmatch(r.path, -1) {
+		r.params = append(r.params, m[1])
+	}
+	s.routes = append(s.routes, r)
+}
 
 // mount registers one mux handler per path that dispatches on the method, so
 // that a wrong method gets a JSON 405 with Allow, and OPTIONS (the seed's
@@ -199,6 +208,16 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	if c.domain != "" && !domainPattern.MatchString(c.domain) {
 		writeError(w, http.StatusBadRequest, "domain: must match "+domainPattern.String())
 		return
+	}
+	for _, name := range rt.params {
+		switch v := r.PathValue(name); {
+		case v == "":
+			writeError(w, http.StatusBadRequest, name+": must not be empty")
+			return
+		case len(v) > maxIDLen:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: must be at most %d characters", name, maxIDLen))
+			return
+		}
 	}
 	if rt.auth != authNone {
 		p, status, reason := s.auth.check(r, rt.auth == authQuery)

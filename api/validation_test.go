@@ -279,6 +279,8 @@ func TestLimitAndParameters(t *testing.T) {
 	e.refused("GET", "/provisioning/statistics/d/cdr_x/day", nil, "type: must be one of cdr_siprec, cdr")
 	e.refused("GET", "/provisioning/statistics/d/cdr_siprec/week", nil, "bucketsize: must be one of hour, day, month")
 	e.refused("GET", "/provisioning/device/bad%20domain", nil, "domain: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+	e.must(404, "PUT", "/provisioning/trunk/d/", trunkBase()) // an empty id matches no route
+	e.refused("GET", "/provisioning/alarmbridge/d/"+stringsRepeat("x", 257), nil, "alarmBridgeId: must be at most 256 characters")
 }
 
 func TestStatusCodes(t *testing.T) {
