@@ -260,7 +260,7 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Caller: caller, CallerName: callerName, Called: called,
 		Source: req.Source(), Transport: req.Transport(),
 		Device: p.dev, Inbound: true, Start: time.Now(),
-		req: req, tx: tx, sdlg: dlg, key: dlg.ID, offer: offer,
+		req: dlg.InviteRequest, tx: tx, sdlg: dlg, key: dlg.ID, offer: offer,
 		done: make(chan struct{}), sessExp: sessExp, refresher: refresher,
 	}
 	if trunk != nil {

@@ -154,6 +154,7 @@ func (e *Engine) trunkSpec(spec *dialSpec, t *trunk, dest, caller string) {
 	spec.from = caller
 	if t.cfg.RewriteAnumber != "" {
 		spec.from = t.cfg.RewriteAnumber
+		spec.name = "" // the caller's name would contradict the new number
 	}
 	if t.cfg.DiversionHeader != "" {
 		// RFC 5806: the number the call is diverted from.

@@ -153,8 +153,8 @@ func (t *Trunk) Validate() error {
 	if t.RegisterInterval != 0 && t.RegisterInterval < 60 {
 		return fmt.Errorf("registerInterval: %d s is below 60 s", t.RegisterInterval)
 	}
-	if t.KeepAliveInterval != 0 && t.KeepAliveInterval < 5 {
-		return fmt.Errorf("keepAliveInterval: %d s is below 5 s", t.KeepAliveInterval)
+	if t.KeepAliveInterval < 0 {
+		return fmt.Errorf("keepAliveInterval: %d s is negative", t.KeepAliveInterval)
 	}
 	if t.OutboundServerPort < 0 || t.OutboundServerPort > 65535 {
 		return fmt.Errorf("outboundServerPort: %d is not a port", t.OutboundServerPort)

@@ -107,6 +107,8 @@ type tracer struct {
 	e       *Engine
 	q       chan SIPMessage
 	dropped atomic.Uint64
+	kick    chan struct{}
+	flushMu sync.Mutex
 
 	mu      sync.Mutex
 	streams map[string][]byte // partial TCP reads by local|remote
@@ -125,6 +127,7 @@ func newTracer(e *Engine) *tracer {
 	return &tracer{
 		e:       e,
 		q:       make(chan SIPMessage, 8192),
+		kick:    make(chan struct{}, 1),
 		streams: map[string][]byte{},
 		ring:    make([]SIPMessage, 0, ringSize),
 		domains: map[string]string{},
@@ -200,6 +203,12 @@ func (t *tracer) add(out bool, transport, laddr, raddr string, msg []byte) {
 	}
 	select {
 	case t.q <- m:
+		if len(t.q) >= 256 {
+			select {
+			case t.kick <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		t.dropped.Add(1)
 	}
@@ -222,30 +231,32 @@ func (t *tracer) forgetCall(callID string) {
 }
 
 func (t *tracer) run(ctx context.Context) {
-	batch := make([]SIPMessage, 0, 256)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-t.q:
-			batch = append(batch, t.finish(m))
-			if len(batch) >= 256 {
-				t.write(batch)
-				batch = batch[:0]
-			}
 		case <-tick.C:
-			if len(batch) > 0 {
-				t.write(batch)
-				batch = batch[:0]
-			}
+		case <-t.kick:
 		}
+		t.flush()
 	}
 }
 
-// flush writes what is still queued; called after run has stopped.
+// FlushSIPLog hands every SIP message seen so far to the SIP log now (the
+// log is otherwise written in batches every 200 ms). Call it before reading
+// the log so that a reader sees the latest messages.
+func (e *Engine) FlushSIPLog() {
+	if e.trace != nil {
+		e.trace.flush()
+	}
+}
+
+// flush writes what is queued now, in order (flushMu: one writer at a time).
 func (t *tracer) flush() {
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
 	var batch []SIPMessage
 	for {
 		select {
@@ -297,6 +308,7 @@ func (e *Engine) Messages(callID string) []SIPMessage {
 	if t == nil {
 		return nil
 	}
+	t.flush()
 	t.ringMu.Lock()
 	defer t.ringMu.Unlock()
 	var out []SIPMessage

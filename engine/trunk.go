@@ -157,9 +157,10 @@ func (t *trunk) transport() string {
 	return "UDP"
 }
 
-// fromNetwork says whether a call from ip comes from this trunk: its
-// sourceNetworks, or (none given) the address of its target or proxy.
-func (t *trunk) fromNetwork(ip netip.Addr) bool {
+// fromNetwork says whether a request from ip:port comes from this trunk:
+// its sourceNetworks, or (none given) the address and port it is reached
+// at (its target or outbound proxy), as a symmetric SIP peer sends from.
+func (t *trunk) fromNetwork(ip netip.Addr, port int) bool {
 	if len(t.sources) > 0 {
 		for _, p := range t.sources {
 			if p.Contains(ip) {
@@ -168,8 +169,12 @@ func (t *trunk) fromNetwork(ip netip.Addr) bool {
 		}
 		return false
 	}
-	for _, h := range []string{t.cfg.OutboundServer, func() string { h, _ := t.target(); return h }()} {
-		if a, err := netip.ParseAddr(h); err == nil && a.Unmap() == ip {
+	h, p := t.target()
+	if p == 0 {
+		p = sip.DefaultPort(t.transport())
+	}
+	for _, hp := range []string{t.nextHop(), net.JoinHostPort(h, strconv.Itoa(p))} {
+		if ap, err := netip.ParseAddrPort(hp); err == nil && ap.Addr().Unmap() == ip && int(ap.Port()) == port {
 			return true
 		}
 	}
@@ -435,7 +440,8 @@ func (s *trunkSet) ping(ctx context.Context, t *trunk) bool {
 	host, port := t.target()
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: host, Port: port})
 	req.AppendHeader(sip.NewHeader("User-Agent", s.e.cfg.UserAgent))
-	ctx, cancel := context.WithTimeout(ctx, 32*time.Second) // Timer F, 64*T1
+	// Timer F (64*T1) bounds a transaction; a shorter interval bounds the wait.
+	ctx, cancel := context.WithTimeout(ctx, min(32*time.Second, t.cfg.keepAliveInterval()))
 	defer cancel()
 	res, err := s.e.request(ctx, req, t.transport(), t.nextHop(), nil)
 	return err == nil && res != nil && res.StatusCode != 408 && res.StatusCode != 503
@@ -443,19 +449,15 @@ func (s *trunkSet) ping(ctx context.Context, t *trunk) bool {
 
 // fromSource is the trunk of domain whose sourceNetworks hold src, or nil.
 func (s *trunkSet) fromSource(domain, src string) *trunk {
-	host, _, err := net.SplitHostPort(src)
+	ap, err := netip.ParseAddrPort(src)
 	if err != nil {
 		return nil
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return nil
-	}
-	ip = ip.Unmap()
+	ip := ap.Addr().Unmap()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, t := range s.trunks[domain] {
-		if t.fromNetwork(ip) {
+		if t.fromNetwork(ip, int(ap.Port())) {
 			return t
 		}
 	}

@@ -288,3 +288,21 @@ func negotiatedPCMA() sdp.Negotiated {
 func srtpKeys(key []byte) *sdp.SRTPKeys {
 	return &sdp.SRTPKeys{Suite: suiteForKey(key), LocalKey: key, RemoteKey: key}
 }
+
+// BenchmarkNewSession measures what one leg costs: B/op is the memory of a
+// session (jitter buffer, packet buffers, DTMF detector and generator)
+// besides its two sockets.
+func BenchmarkNewSession(b *testing.B) {
+	pool, err := NewPortPool(35000, 35099)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s, err := NewSession(SessionConfig{Pool: pool, LocalIP: loopback, InBandDTMF: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}

@@ -1,12 +1,3 @@
-// Package media carries the audio of a call leg: RTP sessions over UDP with
-// symmetric RTP (github.com/pion/rtp), SRTP keyed by SDES
-// (github.com/pion/srtp/v3), a jitter buffer suited to tones, RFC 4733
-// telephone events both ways, in-band DTMF via dsp, G.711 via dsp, RTCP
-// reports and statistics, RTP timeout, and the bridging of two legs.
-//
-// A Session satisfies the alarm Channel (ReadFrame, WriteFrame, Digits,
-// SendDigit, Hangup) without importing alarm. The packet paths allocate
-// nothing per packet in steady state.
 package media
 
 import (

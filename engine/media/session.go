@@ -100,6 +100,7 @@ type Session struct {
 	red        bool
 	dir        sdp.Direction
 	remote     netip.AddrPort // where RTP goes: negotiated, then latched
+	negRemote  netip.AddrPort // what SDP said
 	remoteRTCP netip.AddrPort
 	latched    bool
 	rtcpLatch  bool
@@ -311,9 +312,11 @@ func (s *Session) Apply(n sdp.Negotiated) error {
 	s.mu.Lock()
 	s.codec, s.pt, s.events, s.eventPT, s.dir = codec, n.PT, n.Events, n.EventPT, dir
 	s.red, s.redPT = n.Red && n.Events, n.RedPT
-	if n.Remote != s.remote || !s.latched {
+	if n.Remote != s.negRemote {
+		// New address (re-INVITE): learn the source again.
 		s.remote, s.latched = n.Remote, false
 	}
+	s.negRemote = n.Remote
 	if n.RemoteRTCP.IsValid() && (n.RemoteRTCP != s.remoteRTCP || !s.rtcpLatch) {
 		s.remoteRTCP, s.rtcpLatch = n.RemoteRTCP, false
 	}
@@ -492,8 +495,9 @@ func (s *Session) receive(pkt []byte, from netip.AddrPort, now time.Time) {
 		payload = payload[:len(payload)-int(payload[len(payload)-1])]
 	}
 	// Symmetric RTP (RFC 4961): send where the far end sends from. Latch on
-	// the first good packet; move only for the same SSRC (NAT rebinding).
-	if !s.latched {
+	// the first good packet; move only for the same SSRC (NAT rebinding) or
+	// back to the address SDP gave.
+	if !s.latched || (from == s.negRemote && from != s.remote) {
 		// RTCP keeps its negotiated address until RTCP itself arrives.
 		s.remote, s.latched = from, true
 		s.sendMu.Lock()

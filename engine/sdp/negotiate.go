@@ -113,6 +113,10 @@ func (c *Capabilities) validate() error {
 	if !c.Addr.IsValid() {
 		return errors.New("sdp: Capabilities.Addr is not set")
 	}
+	if c.Addr.IsUnspecified() {
+		// c=0.0.0.0 reads as hold (RFC 3264 §8.4): the far end would never send.
+		return fmt.Errorf("sdp: Capabilities.Addr %s is unspecified; advertise an address the far end can reach", c.Addr)
+	}
 	if c.Port <= 0 || c.Port > 65535 {
 		return fmt.Errorf("sdp: Capabilities.Port %d is not 1-65535", c.Port)
 	}

@@ -261,6 +261,11 @@ func TestCapabilitiesValidated(t *testing.T) {
 	if _, err := Offer(c); err == nil || !strings.Contains(err.Error(), "Port") {
 		t.Errorf("bad port: %v", err)
 	}
+	c = caps()
+	c.Addr = netip.MustParseAddr("0.0.0.0")
+	if _, err := Offer(c); err == nil || !strings.Contains(err.Error(), "unspecified") {
+		t.Errorf("0.0.0.0: %v", err)
+	}
 }
 
 func TestNegotiateRejectsForeignAnswer(t *testing.T) {

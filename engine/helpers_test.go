@@ -1,0 +1,321 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+const testDomain = "test.local"
+
+// rtpBase spreads the RTP ranges of the engines a test binary starts so
+// they never compete for ports.
+var rtpBase atomic.Int32
+
+func init() { rtpBase.Store(int32(20000 + 2*rand.IntN(5000))) }
+
+func nextRTPRange() (int, int) {
+	lo := int(rtpBase.Add(200)) - 200
+	if lo > 60000 {
+		rtpBase.Store(20000)
+		lo = 20000
+	}
+	return lo, lo + 199
+}
+
+// startEngine runs an engine on 127.0.0.1 with a free port.
+func startEngine(t testing.TB, opts ...Option) *Engine {
+	t.Helper()
+	lo, hi := nextRTPRange()
+	e, err := New(Config{SIPAddr: "127.0.0.1:0", Domain: testDomain, RTPPortMin: lo, RTPPortMax: hi}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func openStore(t testing.TB) *store.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "eb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// peer is a hand-driven SIP endpoint on a UDP socket: tests write the exact
+// request and read the parsed response.
+type peer struct {
+	t    testing.TB
+	conn net.PacketConn
+	to   net.Addr
+}
+
+func newPeer(t testing.TB, e *Engine) *peer {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	to, err := net.ResolveUDPAddr("udp", e.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &peer{t: t, conn: c, to: to}
+}
+
+func (p *peer) addr() string { return p.conn.LocalAddr().String() }
+
+func (p *peer) send(msg string) {
+	p.t.Helper()
+	msg = strings.ReplaceAll(strings.TrimLeft(msg, "\n"), "\n", "\r\n")
+	if _, err := p.conn.WriteTo([]byte(msg), p.to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// recv returns the next final (or, with provisional, any) response.
+func (p *peer) recv(provisional bool) *sip.Response {
+	p.t.Helper()
+	buf := make([]byte, 65535)
+	for {
+		p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := p.conn.ReadFrom(buf)
+		if err != nil {
+			p.t.Fatalf("no response: %v", err)
+		}
+		m, err := sip.ParseMessage(buf[:n])
+		if err != nil {
+			p.t.Fatalf("unparsable message: %v\n%s", err, buf[:n])
+		}
+		res, ok := m.(*sip.Response)
+		if !ok {
+			continue
+		}
+		if res.IsProvisional() && !provisional {
+			continue
+		}
+		return res
+	}
+}
+
+// register sends a REGISTER for user (with an optional Authorization value)
+// and returns the response.
+func (p *peer) register(user, fromUser, callID string, cseq int, auth string, expires int) *sip.Response {
+	p.t.Helper()
+	h := p.to.String()
+	var b strings.Builder
+	fmt.Fprintf(&b, "REGISTER sip:%s SIP/2.0\n", h)
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK%d\n", p.addr(), rand.Int64())
+	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=f%d\n", fromUser, h, cseq)
+	fmt.Fprintf(&b, "To: <sip:%s@%s>\n", user, h)
+	fmt.Fprintf(&b, "Call-ID: %s\n", callID)
+	fmt.Fprintf(&b, "CSeq: %d REGISTER\n", cseq)
+	fmt.Fprintf(&b, "Contact: <sip:%s@%s>\n", user, p.addr())
+	fmt.Fprintf(&b, "Expires: %d\nMax-Forwards: 70\n", expires)
+	if auth != "" {
+		fmt.Fprintf(&b, "Authorization: %s\n", auth)
+	}
+	b.WriteString("Content-Length: 0\n\n")
+	p.send(b.String())
+	return p.recv(false)
+}
+
+func sippBin(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatal("sipp not found: install the Debian package sip-tester (make deps)")
+	}
+	return p
+}
+
+// scenario copies testdata/sipp/name into dir with replacements applied.
+func scenario(t testing.TB, dir, name string, repl ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "sipp", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.NewReplacer(repl...).Replace(string(b))
+	out := filepath.Join(dir, name)
+	if err := os.WriteFile(out, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sipp is one SIPp process run in its own directory.
+type sipp struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	dir  string
+	out  bytes.Buffer
+	done chan error
+	port int
+}
+
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		u.Close()
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// startSipp runs sipp with args (the scenario given by -sf or -sn), bound
+// to 127.0.0.1 on a free port, with a global timeout.
+func startSipp(t testing.TB, dir string, args ...string) *sipp {
+	t.Helper()
+	bin := sippBin(t)
+	port := freeUDPPort(t)
+	mp := freeUDPPort(t)
+	full := append([]string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(mp),
+		"-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-max_socket", "100"}, args...)
+	s := &sipp{t: t, dir: dir, done: make(chan error, 1), port: port}
+	s.cmd = exec.Command(bin, full...)
+	s.cmd.Dir = dir
+	s.cmd.Stdout = &s.out
+	s.cmd.Stderr = &s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	return s
+}
+
+// wait returns SIPp's exit error (nil: every call succeeded).
+func (s *sipp) wait(d time.Duration) error {
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return err
+	case <-time.After(d):
+		s.cmd.Process.Kill()
+		return fmt.Errorf("sipp still running after %v", d)
+	}
+}
+
+// logs returns what SIPp wrote to its files matching pattern.
+func (s *sipp) logs(pattern string) string {
+	files, _ := filepath.Glob(filepath.Join(s.dir, pattern))
+	var b strings.Builder
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		b.Write(data)
+	}
+	return b.String()
+}
+
+func (s *sipp) report() string {
+	return s.out.String() + s.logs("*errors.log")
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", d, what)
+}
+
+// lines returns the lines of s containing sub.
+func lines(s, sub string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), sub) {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}
+
+const testSDP = `v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 40000 RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+`
+
+// invite sends an INVITE for user with sdp (testSDP when ""), plus extra
+// header lines.
+func (p *peer) invite(user, callID, extra string) {
+	p.t.Helper()
+	body := strings.ReplaceAll(testSDP, "\n", "\r\n")
+	h := p.to.String()
+	msg := "INVITE sip:" + user + "@" + h + " SIP/2.0\n" +
+		"Via: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bK" + callID + "\n" +
+		"From: <sip:100@127.0.0.1>;tag=t" + callID + "\n" +
+		"To: <sip:" + user + "@" + h + ">\n" +
+		"Call-ID: " + callID + "\n" +
+		"CSeq: 1 INVITE\n" +
+		"Contact: <sip:100@" + p.addr() + ">\n" +
+		"Max-Forwards: 70\n" + extra +
+		"Content-Type: application/sdp\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\n\n"
+	msg = strings.ReplaceAll(msg, "\n", "\r\n") + body
+	if _, err := p.conn.WriteTo([]byte(msg), p.to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// ack acknowledges a final non-2xx response to an INVITE (RFC 3261 §17.1.1.3).
+func (p *peer) ack(res *sip.Response) {
+	p.t.Helper()
+	msg := "ACK " + "sip:" + res.To().Address.User + "@" + p.to.String() + " SIP/2.0\n" +
+		"Via: " + res.Via().Value() + "\n" +
+		"From: " + res.From().Value() + "\n" +
+		"To: " + res.To().Value() + "\n" +
+		"Call-ID: " + res.CallID().Value() + "\n" +
+		"CSeq: " + strconv.Itoa(int(res.CSeq().SeqNo)) + " ACK\n" +
+		"Max-Forwards: 70\nContent-Length: 0\n\n"
+	p.send(msg)
+}

@@ -1,0 +1,37 @@
+// Package media carries the audio of a call leg: RTP sessions over UDP with
+// symmetric RTP (github.com/pion/rtp), SRTP keyed by SDES
+// (github.com/pion/srtp/v3: AES_CM_128_HMAC_SHA1_80 and _32,
+// AEAD_AES_128_GCM), a fixed-delay jitter buffer suited to tones, RFC 4733
+// telephone events both ways (RFC 2198 redundancy on receive), in-band DTMF
+// detection and generation and G.711 through dsp, RTCP reports with the
+// statistics of RFC 3550 Appendix A, RTP timeout, and the bridging of two
+// legs with transcoding.
+//
+// A Session satisfies the alarm Channel (ReadFrame, WriteFrame, Digits,
+// SendDigit, Hangup) without importing alarm. A leg's life:
+//
+//	s, err := media.NewSession(media.SessionConfig{Pool: pool, LocalIP: ip, Mode: media.Data})
+//	ans, neg, err := sdp.Answer(offer, sdp.Capabilities{Addr: ip, Port: int(s.LocalAddr().Port()), ...})
+//	err = s.Apply(neg) // again after each re-INVITE
+//	err = s.Start()
+//	... ReadFrame/WriteFrame lock-step, or media.Bridge(ctx, s, other)
+//	s.Close() // on BYE; OnEnd tells the signalling layer about Hangup and RTP timeout
+//
+// Time: ReadFrame is paced by the wall clock (one 20 ms frame per 20 ms,
+// concealment when nothing arrived), and the samples it hands out are the
+// leg's sample time; digit events (RFC 4733 and in-band) are stamped in it.
+// The jitter buffer plays a fixed delay behind the first packet (40 ms
+// Voice, 60 ms Data); it re-centres on a timestamp jump or on three late
+// packets in a row, so a sender clock that drifts costs one glitch per
+// drift of the delay, not a growing delay.
+//
+// Caveats: packets go out with 20 ms ptime whatever the far end asked for
+// (any ptime is received); rtcp-mux is received but not negotiated; SRTP
+// keys with an MKI are declined in SDP; RFC 4733 digits are forwarded by
+// Bridge when they end, with their duration, and DTMF heard in-band crosses
+// a bridge as audio.
+//
+// The packet paths allocate nothing per packet or frame (asserted by the
+// tests): receive → SRTP → jitter buffer → G.711 → DTMF detector, and
+// WriteFrame → G.711 → SRTP → sendto.
+package media

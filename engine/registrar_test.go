@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icholy/digest"
+)
+
+func TestOptionsUDPAndTCP(t *testing.T) {
+	e := startEngine(t)
+	p := newPeer(t, e)
+	p.send(`
+OPTIONS sip:` + e.Addr() + ` SIP/2.0
+Via: SIP/2.0/UDP ` + p.addr() + `;branch=z9hG4bKopt1
+From: <sip:probe@127.0.0.1>;tag=a
+To: <sip:` + e.Addr() + `>
+Call-ID: opt-1
+CSeq: 1 OPTIONS
+Max-Forwards: 70
+Content-Length: 0
+
+`)
+	res := p.recv(false)
+	if res.StatusCode != 200 {
+		t.Fatalf("OPTIONS over UDP: %d", res.StatusCode)
+	}
+	if a := res.GetHeader("Allow"); a == nil || !strings.Contains(a.Value(), "INVITE") || !strings.Contains(a.Value(), "REGISTER") {
+		t.Fatalf("Allow header %v lacks INVITE/REGISTER", a)
+	}
+
+	c, err := net.Dial("tcp", e.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := strings.ReplaceAll(`OPTIONS sip:`+e.Addr()+` SIP/2.0
+Via: SIP/2.0/TCP `+c.LocalAddr().String()+`;branch=z9hG4bKopt2
+From: <sip:probe@127.0.0.1>;tag=b
+To: <sip:`+e.Addr()+`>
+Call-ID: opt-2
+CSeq: 1 OPTIONS
+Max-Forwards: 70
+Content-Length: 0
+
+`, "\n", "\r\n")
+	c.Write([]byte(msg))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+		t.Fatalf("OPTIONS over TCP answered %q", strings.SplitN(string(buf[:n]), "\r\n", 2)[0])
+	}
+}
+
+// answer computes an Authorization value for a 401 the way a phone does.
+func answer(t *testing.T, chal, method, uri, user, password string) string {
+	t.Helper()
+	c, err := digest.ParseChallenge(chal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := digest.Digest(c, digest.Options{Method: method, URI: uri, Username: user, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred.String()
+}
+
+func TestRegisterDigestMD5AndSHA256FromStoredHA1(t *testing.T) {
+	dir := NewStaticDirectory()
+	md5HA1, _ := HA1("MD5", "dev-md5", testDomain, "s3cret")
+	shaHA1, _ := HA1("SHA-256", "dev-sha", testDomain, "s3cret")
+	dir.PutDevice(testDomain, Device{DeviceID: "dev-md5", AuthType: "credentials", HA1: md5HA1})
+	dir.PutDevice(testDomain, Device{DeviceID: "dev-sha", AuthType: "credentials", HA1: shaHA1})
+	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false))
+	p := newPeer(t, e)
+	uri := "sip:" + e.Addr()
+
+	for _, tc := range []struct{ user, alg string }{{"dev-md5", "MD5"}, {"dev-sha", "SHA-256"}} {
+		res := p.register(tc.user, tc.user, "reg-"+tc.user, 1, "", 600)
+		if res.StatusCode != 401 {
+			t.Fatalf("%s: first REGISTER answered %d, want 401", tc.user, res.StatusCode)
+		}
+		chals := res.GetHeaders("WWW-Authenticate")
+		if len(chals) != 1 || !strings.Contains(chals[0].Value(), "algorithm="+tc.alg) {
+			t.Fatalf("%s: challenges %v, want one with algorithm=%s", tc.user, chals, tc.alg)
+		}
+		auth := answer(t, chals[0].Value(), "REGISTER", uri, tc.user, "s3cret")
+		res = p.register(tc.user, tc.user, "reg-"+tc.user, 2, auth, 600)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: REGISTER with digest answered %d %s", tc.user, res.StatusCode, res.Reason)
+		}
+		bs := e.Bindings(testDomain, tc.user)
+		if len(bs) != 1 || bs[0].Source != p.addr() {
+			t.Fatalf("%s: bindings %+v, want one from %s", tc.user, bs, p.addr())
+		}
+		if left := time.Until(bs[0].Expires); left < 590*time.Second || left > 600*time.Second {
+			t.Fatalf("%s: binding expires in %v, want ~600 s", tc.user, left)
+		}
+	}
+
+	// A wrong password is challenged again and registers nothing.
+	res := p.register("dev-md5", "dev-md5", "reg-bad", 1, "", 600)
+	auth := answer(t, res.GetHeaders("WWW-Authenticate")[0].Value(), "REGISTER", uri, "dev-md5", "wrong")
+	res = p.register("dev-md5", "dev-md5", "reg-bad", 2, auth, 60)
+	if res.StatusCode != 401 {
+		t.Fatalf("wrong password answered %d, want 401", res.StatusCode)
+	}
+	if e.Stats().AuthFailures != 1 {
+		t.Fatalf("auth failures %d, want 1", e.Stats().AuthFailures)
+	}
+	if left := time.Until(e.Bindings(testDomain, "dev-md5")[0].Expires); left < 590*time.Second {
+		t.Fatalf("failed REGISTER changed the binding (expires in %v)", left)
+	}
+	// An unknown device is 404 (RFC 3261 §10.3 step 3).
+	if res := p.register("nobody", "nobody", "reg-x", 1, "", 600); res.StatusCode != 404 {
+		t.Fatalf("unknown AOR answered %d, want 404", res.StatusCode)
+	}
+}
+
+func TestRegisterStaleNonce(t *testing.T) {
+	dir := NewStaticDirectory()
+	dir.PutDevice(testDomain, Device{DeviceID: "d1", AuthType: "credentials", Password: "pw"})
+	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false), WithNonceTTL(50*time.Millisecond))
+	p := newPeer(t, e)
+	res := p.register("d1", "d1", "stale", 1, "", 600)
+	chals := res.GetHeaders("WWW-Authenticate")
+	if len(chals) != 2 || !strings.Contains(chals[0].Value(), "SHA-256") || !strings.Contains(chals[1].Value(), "MD5") {
+		t.Fatalf("a password device should be offered SHA-256 then MD5 (RFC 8760), got %v", chals)
+	}
+	time.Sleep(100 * time.Millisecond)
+	auth := answer(t, chals[1].Value(), "REGISTER", "sip:"+e.Addr(), "d1", "pw")
+	res = p.register("d1", "d1", "stale", 2, auth, 600)
+	if res.StatusCode != 401 || !strings.Contains(res.GetHeader("WWW-Authenticate").Value(), "stale=true") {
+		t.Fatalf("expired nonce: %d %v, want 401 with stale=true", res.StatusCode, res.GetHeader("WWW-Authenticate"))
+	}
+	auth = answer(t, res.GetHeader("WWW-Authenticate").Value(), "REGISTER", "sip:"+e.Addr(), "d1", "pw")
+	if res = p.register("d1", "d1", "stale", 3, auth, 600); res.StatusCode != 200 {
+		t.Fatalf("fresh nonce after stale: %d", res.StatusCode)
+	}
+}
+
+func TestRegisterPolicies(t *testing.T) {
+	dir := NewStaticDirectory()
+	dir.PutDevice(testDomain, Device{DeviceID: "1234", AuthType: "deviceid"})
+	dir.PutDevice(testDomain, Device{DeviceID: "u-no", AuthType: "userid", Password: "pw", Authorized: &Authorized{Register: false, Invite: ".*"}})
+	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false))
+	p := newPeer(t, e)
+	if res := p.register("1234", "1234", "pol-1", 1, "", 600); res.StatusCode != 200 {
+		t.Fatalf("deviceid device with its id as From user: %d, want 200 without digest", res.StatusCode)
+	}
+	if res := p.register("1234", "9999", "pol-2", 1, "", 600); res.StatusCode != 403 {
+		t.Fatalf("deviceid device with another From user: %d, want 403", res.StatusCode)
+	}
+	if res := p.register("u-no", "u-no", "pol-3", 1, "", 600); res.StatusCode != 403 {
+		t.Fatalf("userid device with authorized.register=false: %d, want 403", res.StatusCode)
+	}
+	if res := p.register("ghost", "ghost", "pol-4", 1, "", 600); res.StatusCode != 404 {
+		t.Fatalf("unknown device from an untrusted address: %d, want 404", res.StatusCode)
+	}
+	if err := dir.SetTrusted(testDomain, "127.0.0.0/8"); err != nil {
+		t.Fatal(err)
+	}
+	if res := p.register("ghost", "ghost", "pol-5", 1, "", 600); res.StatusCode != 200 {
+		t.Fatalf("trusted network: %d, want 200 without digest", res.StatusCode)
+	}
+	if res := p.register("ghost", "ghost", "pol-6", 1, "", 30); res.StatusCode != 423 || res.GetHeader("Min-Expires") == nil {
+		t.Fatalf("Expires 30: %d, want 423 with Min-Expires", res.StatusCode)
+	}
+}
+
+func TestBindingsSurviveRestart(t *testing.T) {
+	db := openStore(t)
+	e := startEngine(t, WithStore(db))
+	p := newPeer(t, e)
+	if res := p.register("alarm7", "alarm7", "restart", 1, "", 900); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d", res.StatusCode)
+	}
+	want := e.Bindings(testDomain, "alarm7")
+	e.Close()
+
+	e2 := startEngine(t, WithStore(db))
+	got := e2.Bindings(testDomain, "alarm7")
+	if len(got) != 1 || got[0].Contact != want[0].Contact || !got[0].Expires.Equal(want[0].Expires) {
+		t.Fatalf("after restart bindings %+v, want %+v", got, want)
+	}
+	// Unregistering removes it from the store as well.
+	p2 := newPeer(t, e2)
+	p2.send(`
+REGISTER sip:` + e2.Addr() + ` SIP/2.0
+Via: SIP/2.0/UDP ` + p2.addr() + `;branch=z9hG4bKunreg
+From: <sip:alarm7@127.0.0.1>;tag=u
+To: <sip:alarm7@127.0.0.1>
+Call-ID: unreg
+CSeq: 1 REGISTER
+Contact: *
+Expires: 0
+Content-Length: 0
+
+`)
+	if res := p2.recv(false); res.StatusCode != 200 {
+		t.Fatalf("Contact * Expires 0: %d", res.StatusCode)
+	}
+	e2.Close()
+	left, err := db.Bindings(time.Now())
+	if err != nil || len(left) != 0 {
+		t.Fatalf("store still holds %+v (%v)", left, err)
+	}
+}

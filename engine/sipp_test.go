@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// host:port of the engine as SIPp's remote host argument.
+func target(e *Engine) string { return e.Addr() }
+
+func TestSIPpRegistersWithDigest(t *testing.T) {
+	dir := NewStaticDirectory()
+	ha1, _ := HA1("MD5", "panel1", testDomain, "pw1")
+	dir.PutDevice(testDomain, Device{DeviceID: "panel1", AuthType: "credentials", HA1: ha1})
+	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false))
+	wd := t.TempDir()
+	sc := scenario(t, wd, "register_digest.xml")
+	s := startSipp(t, wd, target(e), "-sf", sc, "-s", "panel1", "-au", "panel1", "-ap", "pw1", "-m", "1")
+	if err := s.wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.report())
+	}
+	bs := e.Bindings(testDomain, "panel1")
+	if len(bs) != 1 || !strings.Contains(bs[0].Contact, ":"+strconv.Itoa(s.port)) || bs[0].UserAgent != "SIPp" {
+		t.Fatalf("binding %+v, want SIPp's contact on port %d", bs, s.port)
+	}
+
+	// The wrong password gets no binding: SIPp sees 401 again and fails.
+	s2 := startSipp(t, wd, target(e), "-sf", sc, "-s", "panel1", "-au", "panel1", "-ap", "nope", "-m", "1", "-recv_timeout", "3s")
+	if err := s2.wait(20 * time.Second); err == nil {
+		t.Fatalf("sipp registered with a wrong password\n%s", s2.report())
+	}
+	if got := e.Stats().AuthFailures; got < 1 {
+		t.Fatalf("auth failures %d, want >= 1", got)
+	}
+}
+
+// digitHandler answers and collects the keys heard until the caller hangs up.
+type digitHandler struct {
+	mu     sync.Mutex
+	keys   []byte
+	calls  []*Call
+	answer error
+}
+
+func (h *digitHandler) HandleCall(ctx context.Context, c *Call) {
+	h.mu.Lock()
+	h.calls = append(h.calls, c)
+	h.mu.Unlock()
+	if err := c.Answer(); err != nil {
+		h.mu.Lock()
+		h.answer = err
+		h.mu.Unlock()
+		return
+	}
+	s := c.Session()
+	digits := s.Digits()
+	pcm := make([]int16, 160)
+	for {
+		if err := s.ReadFrame(pcm); err != nil {
+			return
+		}
+		_ = s.WriteFrame(make([]int16, 160))
+		for more := true; more && digits != nil; {
+			select {
+			case ev := <-digits:
+				h.mu.Lock()
+				h.keys = append(h.keys, ev.Key)
+				h.mu.Unlock()
+			default:
+				more = false
+			}
+		}
+	}
+}
+
+func (h *digitHandler) got() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return string(h.keys)
+}
+
+func routeAll(name, dtmf string, h CallHandler) Option {
+	re, _ := CompileMatch("/.*/")
+	return WithRoutes(RouteSourceFunc(func(domain string) []Route {
+		return []Route{{Name: name, Match: re, Handler: h, DTMF: dtmf, DataMode: true}}
+	}))
+}
+
+func TestSIPpCallWithRFC4733(t *testing.T) {
+	db := openStore(t)
+	h := &digitHandler{}
+	e := startEngine(t, WithStore(db), routeAll("alarmbridge/ab1", "2833", h))
+	wd := t.TempDir()
+	sc := scenario(t, wd, "uac_pcap.xml", "PCAP_FILE", "/usr/share/sip-tester/dtmf_2833_1.pcap", "PAUSE_MS", "1500")
+	s := startSipp(t, wd, target(e), "-sf", sc, "-s", "5551", "-m", "1")
+	if err := s.wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.report())
+	}
+	waitFor(t, 3*time.Second, "the call to end", func() bool { return e.Calls() == 0 })
+	if got := h.got(); got != "1" {
+		t.Fatalf("digits heard %q, want \"1\" (RFC 4733 event from dtmf_2833_1.pcap)", got)
+	}
+	c := h.calls[0]
+	if c.Cause() != CauseRemoteBye || c.Called != "5551" || c.Caller != "1000" || c.Route != "alarmbridge/ab1" {
+		t.Fatalf("call %+v ended %q", c, c.Cause())
+	}
+	if n := c.Negotiated(); n.Codec != "PCMA" || !n.Events || n.EventPT != 101 {
+		t.Fatalf("negotiated %+v, want PCMA with telephone-event 101", n)
+	}
+	// The call record and the SIP log are in the store.
+	waitFor(t, 3*time.Second, "the call record", func() bool {
+		r, err := db.Call(testDomain, c.ID)
+		return err == nil && r.Result == "answered" && !r.End.IsZero() && r.Kind == "alarm"
+	})
+	e.FlushSIPLog()
+	msgs, err := db.QuerySIP(testDomain, store.SIPQuery{CallID: c.ID, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, m := range msgs {
+		seen = append(seen, m.Direction+" "+strings.SplitN(m.Raw, "\r\n", 2)[0])
+	}
+	joined := strings.Join(seen, "\n")
+	for _, want := range []string{"in INVITE", "out SIP/2.0 100", "out SIP/2.0 200", "in ACK", "in BYE"} {
+		if !strings.Contains(joined, want) {
+			t.Fatalf("SIP log of the call lacks %q:\n%s", want, joined)
+		}
+	}
+}
+
+func TestSIPpCallWithInbandDTMF(t *testing.T) {
+	h := &digitHandler{}
+	e := startEngine(t, routeAll("alarmbridge/ab2", "inaudio", h))
+	wd := t.TempDir()
+	pcap := wd + "/inband.pcap"
+	writeDTMFPcap(t, pcap, "159#")
+	sc := scenario(t, wd, "uac_pcap.xml", "PCAP_FILE", pcap, "PAUSE_MS", "2500")
+	s := startSipp(t, wd, target(e), "-sf", sc, "-s", "5552", "-m", "1")
+	if err := s.wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.report())
+	}
+	waitFor(t, 3*time.Second, "the call to end", func() bool { return e.Calls() == 0 })
+	if got := h.got(); got != "159#" {
+		t.Fatalf("in-band digits heard %q, want \"159#\"", got)
+	}
+}
+
+func TestSIPpTrunkRegistersWithDigest(t *testing.T) {
+	wd := t.TempDir()
+	sc := scenario(t, wd, "trunk_registrar.xml")
+	s := startSipp(t, wd, "-sf", sc, "-m", "1")
+	off := false
+	dir := NewStaticDirectory()
+	dir.SetTrunks(testDomain, []Trunk{{
+		TrunkID: "up1", DestinationTarget: "127.0.0.1:" + strconv.Itoa(s.port), DestinationTransport: "udp",
+		DestinationMatch: "/^00/", UserName: "gw", Realm: "trunk.test", Password: "trunkpw", KeepAlive: &off,
+	}})
+	e := startEngine(t, WithDirectory(dir))
+	if err := s.wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp registrar: %v\n%s", err, s.report())
+	}
+	waitFor(t, 3*time.Second, "trunk registered", func() bool {
+		st := e.TrunkStatus()
+		return len(st) == 1 && st[0].Registered && st[0].Registration == "registered"
+	})
+}
+
+func TestSIPpTrunkKeepAliveMarksUpAndDown(t *testing.T) {
+	wd := t.TempDir()
+	sc := scenario(t, wd, "options_uas.xml")
+	s := startSipp(t, wd, "-sf", sc, "-m", "2")
+	off := false
+	dir := NewStaticDirectory()
+	dir.SetTrunks(testDomain, []Trunk{{
+		TrunkID: "ka", DestinationTarget: "127.0.0.1:" + strconv.Itoa(s.port), DestinationTransport: "udp",
+		DestinationMatch: "/^00/", Register: &off, KeepAliveInterval: 1,
+	}})
+	e := startEngine(t, WithDirectory(dir))
+	// SIPp answers two OPTIONS and exits; the next ones go unanswered.
+	if err := s.wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.report())
+	}
+	if st := e.TrunkStatus(); len(st) != 1 || !st[0].Up {
+		t.Fatalf("after answered keep-alives: %+v, want up", st)
+	}
+	waitFor(t, 10*time.Second, "trunk down", func() bool { return !e.TrunkStatus()[0].Up })
+	// A call for the trunk now gets 503.
+	_, err := e.Dial(context.Background(), DialOptions{To: "00123"})
+	if de, ok := err.(*DialError); !ok || de.Code != 503 {
+		t.Fatalf("dial over a down trunk: %v, want 503", err)
+	}
+}
+
+func TestSIPpOutboundThroughTrunk(t *testing.T) {
+	wd := t.TempDir()
+	uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_answer.xml"), "-m", "1")
+	off := false
+	dir := NewStaticDirectory()
+	dir.SetTrunks(testDomain, []Trunk{{
+		TrunkID: "out", DestinationTarget: "127.0.0.1:" + strconv.Itoa(uas.port), DestinationTransport: "udp",
+		DestinationMatch: "/^00/", DestinationRewrite: "/^00/+/", RewriteAnumber: "4687654321",
+		KeepAlive: &off, Concurrency: 1, TrunksideCodec: "PCMA", LocalCodec: "PCMU", Transcode: true,
+	}})
+	e := startEngine(t, WithDirectory(dir))
+	waitFor(t, 2*time.Second, "trunk loaded", func() bool { return len(e.TrunkStatus()) == 1 })
+	uac := startSipp(t, wd, target(e), "-sn", "uac", "-s", "0046701234", "-m", "1", "-d", "1000")
+	if err := uac.wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp uac: %v\n%s", err, uac.report())
+	}
+	if err := uas.wait(10 * time.Second); err != nil {
+		t.Fatalf("sipp uas: %v\n%s", err, uas.report())
+	}
+	var invite string
+	for _, m := range e.Messages("") {
+		if m.Out && strings.HasPrefix(string(m.Data), "INVITE ") {
+			invite = string(m.Data)
+		}
+	}
+	if !strings.HasPrefix(invite, "INVITE sip:+46701234@127.0.0.1:"+strconv.Itoa(uas.port)) || !strings.Contains(invite, "From: <sip:4687654321@") {
+		t.Fatalf("trunk rules (destinationRewrite, rewriteAnumber) not applied to:\n%s", invite)
+	}
+	if !strings.Contains(invite, "RTP/AVP 8 101") || strings.Contains(invite, "PCMU") {
+		t.Fatalf("trunk leg should offer only the trunksideCodec PCMA:\n%s", invite)
+	}
+	waitFor(t, 3*time.Second, "calls cleared", func() bool { return e.Calls() == 0 && e.TrunkStatus()[0].ActiveCalls == 0 })
+}
+
+func TestSIPpBusyCalleeGets486WithReason(t *testing.T) {
+	wd := t.TempDir()
+	uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_busy.xml"), "-m", "1")
+	off := false
+	dir := NewStaticDirectory()
+	dir.SetTrunks(testDomain, []Trunk{{
+		TrunkID: "busy", DestinationTarget: "127.0.0.1:" + strconv.Itoa(uas.port), DestinationTransport: "udp",
+		DestinationMatch: "/^9/", KeepAlive: &off,
+	}})
+	e := startEngine(t, WithDirectory(dir))
+	waitFor(t, 2*time.Second, "trunk loaded", func() bool { return len(e.TrunkStatus()) == 1 })
+	p := newPeer(t, e)
+	p.invite("9123", "busy-1", "")
+	res := p.recv(false)
+	if res.StatusCode != 486 {
+		t.Fatalf("busy callee: %d, want 486", res.StatusCode)
+	}
+	p.ack(res)
+	if r := res.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "cause=486") {
+		t.Fatalf("486 without Reason: %v", r)
+	}
+	if err := uas.wait(10 * time.Second); err != nil {
+		t.Fatalf("sipp uas: %v\n%s", err, uas.report())
+	}
+}
