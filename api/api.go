@@ -121,6 +121,9 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.auth = newAuthenticator(cfg.Store, cfg.AdminKeyHash)
 	s.devices, s.trunks = s.deviceKind(), s.trunkKind()
+	if err := s.failInterrupted(); err != nil {
+		return nil, err
+	}
 	s.addRoutes()
 	if err := s.mount(); err != nil {
 		return nil, err

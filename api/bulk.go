@@ -358,3 +358,34 @@ func (s *Server) importCSV(domain string, raw []byte) *importResult {
 	}
 	return res
 }
+
+// failInterrupted marks imports left STARTED by a previous run (a crash or a
+// power cut mid-import) as FAILED, so that no job claims to run forever. The
+// rows it committed before the stop are kept.
+func (s *Server) failInterrupted() error {
+	return s.db.Update(func(tx *store.Tx) error {
+		for _, d := range tx.Domains() {
+			coll := store.Coll{Domain: d, Resource: "bulk"}
+			var stale []bulkStatus
+			err := tx.ForEach(coll, "", func(id string, doc []byte) (bool, error) {
+				var st bulkStatus
+				if json.Unmarshal(doc, &st) == nil && st.Status == "STARTED" {
+					stale = append(stale, st)
+				}
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, st := range stale {
+				st.Status, st.StoppedAt = "FAILED", nowMillis()
+				st.Reason = "import interrupted by a restart of the gateway; rows committed before it are kept, upload the file again"
+				b, _ := json.Marshal(st)
+				if err := tx.Put(coll, st.BulkID, b); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

@@ -100,6 +100,25 @@ func TestBulkRefusals(t *testing.T) {
 	e.must(404, "GET", "/provisioning/device/d/bulk/none", nil)
 }
 
+func TestBulkInterruptedByRestart(t *testing.T) {
+	e := newEnv(t)
+	st := bulkStatus{BulkID: "b", Domain: "d", StartedAt: 1, Status: "STARTED"}
+	b, _ := json.Marshal(st)
+	if err := e.db.Put(store.Coll{Domain: "d", Resource: "bulk"}, "b", b); err != nil {
+		t.Fatal(err)
+	}
+	// A new API on the same store (the daemon restarted).
+	s2, err := New(Config{Store: e.db, AdminKeyHash: HashKey(testAdminKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got := e.must(200, "GET", "/provisioning/device/d/bulk/b", nil).body["status"].(map[string]any)
+	if got["status"] != "FAILED" || !strings.Contains(got["reason"].(string), "interrupted by a restart") || got["stoppedAt"].(float64) < 1 {
+		t.Fatalf("stale job: %v", got)
+	}
+}
+
 // FuzzBulkCSV: any file either is refused up front or ends in a finished
 // job, and every stored device is one a PUT would have accepted.
 func FuzzBulkCSV(f *testing.F) {
