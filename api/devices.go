@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/xml"
@@ -163,7 +164,7 @@ func (s *Server) grandstream(c *call) error {
 	err := s.db.Update(func(tx *store.Tx) error {
 		var id string
 		err := tx.ForEach(coll, "", func(k string, doc []byte) (bool, error) {
-			if !strings.Contains(strings.ToLower(string(doc)), `"macaddress"`) {
+			if !bytes.Contains(doc, []byte(`"macAddress"`)) {
 				return true, nil
 			}
 			m, err := decodeDoc(doc)
