@@ -13,6 +13,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/bs8521"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
+	"github.com/edgebridge/edgebridge/alarm/tt92"
 )
 
 // Receiver tries each of its receivers in turn, each with a short opening,
@@ -57,7 +58,7 @@ func (m *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 
 // ForBridge returns the receiver for an alarmbridge's protocol and settings.
 // "contactid" is this gateway's extension of the seed's protocol list;
-// "multiprotocol" tries Contact ID, then BS 8521 (or fallbackAlarmProtocol
+// "multiprotocol" tries Contact ID, then BS 8521 (fallbackAlarmProtocol
 // first when it is set). Protocols that do not run on an audio call (scaip,
 // api, voicecall, nowip...) are an error.
 func ForBridge(b alarm.AlarmBridge, log *slog.Logger) (alarm.Receiver, error) {
@@ -68,7 +69,14 @@ func ForBridge(b alarm.AlarmBridge, log *slog.Logger) (alarm.Receiver, error) {
 	if b.DataRequestInterval > 0 {
 		bsCfg.DataRequestInterval = time.Duration(b.DataRequestInterval) * time.Millisecond
 	}
+	if (b.Protocol == "tt92" || b.Protocol == "ttnew") && b.ProtocolMode == "sdmf" {
+		return nil, fmt.Errorf("alarmbridge %s: protocolMode sdmf (single-tone/FSK TT92) is not implemented; use dtmf", b.ID)
+	}
 	switch b.Protocol {
+	case "tt92":
+		return tt92.NewReceiver(tt92.Config{Variant: tt92.TT92, Log: log})
+	case "ttnew":
+		return tt92.NewReceiver(tt92.Config{Variant: tt92.TTnew, Log: log})
 	case "contactid":
 		return contactid.NewReceiver(contactid.Config{Log: log})
 	case "bs8521":
@@ -87,10 +95,23 @@ func ForBridge(b alarm.AlarmBridge, log *slog.Logger) (alarm.Receiver, error) {
 			return nil, err
 		}
 		tries := []alarm.Receiver{cid, bs}
-		if b.FallbackAlarmProtocol == "bs8521" {
+		switch b.FallbackAlarmProtocol {
+		case "bs8521":
 			tries = []alarm.Receiver{bs, cid}
+		case "tt92", "ttnew":
+			// The fallback is offered first: a unit of the site's own kind
+			// is the likely caller.
+			v := tt92.TT92
+			if b.FallbackAlarmProtocol == "ttnew" {
+				v = tt92.TTnew
+			}
+			tt, err := tt92.NewReceiver(tt92.Config{Variant: v, Log: log, MaxPrompts: 2, AnswerDelay: 100 * time.Millisecond})
+			if err != nil {
+				return nil, err
+			}
+			tries = []alarm.Receiver{tt, cid, bs}
 		}
 		return &Receiver{Tries: tries, Log: log}, nil
 	}
-	return nil, fmt.Errorf("alarmbridge %s: protocol %q is not received on an audio call here (have contactid, bs8521, multiprotocol)", b.ID, b.Protocol)
+	return nil, fmt.Errorf("alarmbridge %s: protocol %q is not received on an audio call here (have contactid, bs8521, tt92, ttnew, multiprotocol)", b.ID, b.Protocol)
 }

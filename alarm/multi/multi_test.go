@@ -12,6 +12,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/alarm/bs8521"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
+	"github.com/edgebridge/edgebridge/alarm/tt92"
 )
 
 type memQueue struct {
@@ -62,6 +63,11 @@ func TestMultiprotocolHearsEach(t *testing.T) {
 		_, err := bs8521.NewUnit(bs8521.UnitConfig{}).Send(ctx, ch, []bs8521.Message{bs})
 		return err
 	}
+	const ttFrame = "D#1020461234567800000047"
+	ttUnit := func(ctx context.Context, ch alarm.Channel) error {
+		_, err := tt92.NewUnit(tt92.UnitConfig{}).Send(ctx, ch, []string{ttFrame})
+		return err
+	}
 	for _, tc := range []struct {
 		name     string
 		b        alarm.AlarmBridge
@@ -75,6 +81,9 @@ func TestMultiprotocolHearsEach(t *testing.T) {
 		{"Contact ID panel after BS 8521 requests", alarm.AlarmBridge{Protocol: "multiprotocol", FallbackAlarmProtocol: "bs8521"}, panel, cid.Raw, alarm.ProtoContactID},
 		{"bs8521 bridge", alarm.AlarmBridge{Protocol: "bs8521", DataRequestInterval: 2000}, unit, bs.Raw, alarm.ProtoBS8521},
 		{"contactid bridge", alarm.AlarmBridge{Protocol: "contactid"}, panel, cid.Raw, alarm.ProtoContactID},
+		{"tt92 bridge", alarm.AlarmBridge{Protocol: "tt92", ProtocolMode: "dtmf"}, ttUnit, ttFrame, alarm.ProtoTT92},
+		{"multiprotocol, tt92 fallback", alarm.AlarmBridge{Protocol: "multiprotocol", FallbackAlarmProtocol: "tt92"}, ttUnit, ttFrame, alarm.ProtoTT92},
+		{"Contact ID panel, tt92 fallback", alarm.AlarmBridge{Protocol: "multiprotocol", FallbackAlarmProtocol: "tt92"}, panel, cid.Raw, alarm.ProtoContactID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := run(t, tc.b, tc.far)
@@ -90,5 +99,8 @@ func TestForBridgeRejectsNonAudio(t *testing.T) {
 		if _, err := ForBridge(alarm.AlarmBridge{ID: "x", Protocol: p}, discard); err == nil {
 			t.Errorf("protocol %q accepted", p)
 		}
+	}
+	if _, err := ForBridge(alarm.AlarmBridge{ID: "x", Protocol: "tt92", ProtocolMode: "sdmf"}, discard); err == nil {
+		t.Error("tt92 sdmf accepted, but is not implemented")
 	}
 }

@@ -1,0 +1,234 @@
+package tt92
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/dsp"
+)
+
+// Config tunes the receiver; zero fields take the defaults in brackets.
+type Config struct {
+	Variant     Variant       // [TT92]
+	AnswerDelay time.Duration // before the first prompt [500 ms]
+	// PromptEvery spaces prompts while no frame comes [2 s].
+	PromptEvery time.Duration
+	MaxPrompts  int           // [5]
+	InterDigit  time.Duration // ends a partial frame [400 ms]
+	// RepeatWait is how long to wait for the unit's repeat of a frame heard
+	// once before prompting again [3 s].
+	RepeatWait time.Duration
+	// MoreTimeout is the wait for another frame after an acknowledge,
+	// before the unit is cleared down (##) [2 s].
+	MoreTimeout time.Duration
+	Tones       dsp.DTMFGenConfig // levels of our keys [−7/−5 dBm0]
+	DTMF        dsp.DTMFConfig
+	Now         func() time.Time
+	Log         *slog.Logger
+}
+
+// Receiver is the TT92/TTnew receiving side; it satisfies alarm.Receiver.
+type Receiver struct{ cfg Config }
+
+var _ alarm.Receiver = (*Receiver)(nil)
+
+// NewReceiver fills in defaults and returns a receiver.
+func NewReceiver(c Config) (*Receiver, error) {
+	if c.Variant.Prompt == "" {
+		c.Variant = TT92
+	}
+	for _, k := range c.Variant.Prompt + c.Variant.Ack {
+		if !dsp.IsDTMFKey(byte(k)) {
+			return nil, fmt.Errorf("tt92: variant %q: %q is not a DTMF key", c.Variant.Name, k)
+		}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AnswerDelay, 500*time.Millisecond)
+	def(&c.PromptEvery, 2*time.Second)
+	def(&c.InterDigit, 400*time.Millisecond)
+	def(&c.RepeatWait, 3*time.Second)
+	def(&c.MoreTimeout, 2*time.Second)
+	if c.MaxPrompts == 0 {
+		c.MaxPrompts = 5
+	}
+	if c.Tones == (dsp.DTMFGenConfig{}) {
+		c.Tones = dsp.DefaultDTMFGen()
+	}
+	c.Tones.OnMs, c.Tones.OffMs = KeyMs, KeyMs
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return &Receiver{cfg: c}, nil
+}
+
+func samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
+
+// Receive prompts for frames, acknowledges each one heard twice alike and
+// queued, and clears the unit down when no more come.
+func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Call, q alarm.Queue) (alarm.Outcome, error) {
+	c := r.cfg
+	var out alarm.Outcome
+	det := dsp.NewDTMFDetector(c.DTMF)
+	gen := dsp.NewDTMFGenerator(c.Tones)
+	oob := ch.Digits()
+	var (
+		now, lastEnd, toneEnd int64
+		nextPrompt                  = samples(c.AnswerDelay)
+		deadline              int64 = -1
+		keys                  []byte
+		pending               string // a frame heard once, awaiting its repeat
+		clearing, done        bool
+		acked                 = map[string]bool{}
+	)
+	send := func(s string) {
+		_ = gen.Queue(s)
+		// Our keys sound until the last one ends (its pause is silence).
+		toneEnd = now + int64(2*len(s)-1)*samples(KeyMs*time.Millisecond)
+	}
+	frame := func() {
+		raw := string(keys)
+		keys = keys[:0]
+		out.Messages++
+		f, err := Parse(raw)
+		if err != nil {
+			out.BadMessages++
+			c.Log.Warn("tt92: frame not acknowledged", "call", call.ID, "keys", raw, "err", err)
+			deadline = lastEnd + samples(c.RepeatWait)
+			return
+		}
+		if raw != pending && !acked[raw] {
+			// Heard once: the checksum cannot be checked, so wait for the
+			// unit's repeat and compare.
+			pending = raw
+			deadline = lastEnd + samples(c.RepeatWait)
+			c.Log.Info("tt92: frame heard once, waiting for its repeat", "call", call.ID, "frame", raw)
+			return
+		}
+		ev := EventFor(f, c.Variant, call, c.Now())
+		if err := q.Enqueue(ctx, ev); err != nil {
+			out.EnqueueFailures++
+			c.Log.Error("tt92: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
+			deadline = lastEnd + samples(c.RepeatWait)
+			return
+		}
+		if !acked[raw] {
+			acked[raw] = true
+			out.Events = append(out.Events, ev)
+		}
+		pending = ""
+		c.Log.Info("tt92: event queued", "call", call.ID, "event", ev.ID, "frame", raw)
+		send(c.Variant.Ack)
+		deadline = toneEnd + samples(c.MoreTimeout)
+	}
+	digit := func(ev dsp.DigitEvent) {
+		if ev.Start < toneEnd || clearing {
+			return
+		}
+		if len(keys) > 0 && ev.Start-lastEnd > samples(c.InterDigit) {
+			keys = keys[:0]
+		}
+		keys = append(keys, ev.Key)
+		lastEnd = ev.End
+		if len(keys) == FrameKeys {
+			frame()
+		}
+	}
+	in := make([]int16, alarm.FrameSamples)
+	buf := make([]int16, alarm.FrameSamples)
+	for !done {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		if err := ch.ReadFrame(in); err != nil {
+			if errors.Is(err, io.EOF) {
+				out.Reason = alarm.ReasonHangup
+				return out, nil
+			}
+			return out, fmt.Errorf("tt92: read: %w", err)
+		}
+		det.Process(in, digit)
+		now += int64(len(in))
+		if oob != nil {
+		drain:
+			for {
+				select {
+				case ev := <-oob:
+					digit(ev)
+				default:
+					break drain
+				}
+			}
+		}
+		if len(keys) > 0 && now-lastEnd > samples(c.InterDigit) {
+			out.Messages++
+			out.BadMessages++
+			c.Log.Warn("tt92: partial frame dropped", "call", call.ID, "keys", string(keys))
+			keys = keys[:0]
+			deadline = lastEnd + samples(c.RepeatWait)
+		}
+		switch {
+		case gen.Busy() || len(keys) > 0:
+		case clearing:
+			done = true
+		case deadline >= 0 && now < deadline:
+		case len(out.Events) > 0 && pending == "":
+			out.Reason = alarm.ReasonIdle
+			send(Clear)
+			clearing = true
+		case now >= nextPrompt:
+			if out.Handshakes >= c.MaxPrompts {
+				out.Reason = alarm.ReasonNoMessage
+				done = true
+				break
+			}
+			send(c.Variant.Prompt)
+			out.Handshakes++
+			deadline = -1
+			nextPrompt = now + samples(c.PromptEvery)
+		default:
+			deadline = -1
+		}
+		gen.Generate(buf)
+		if err := ch.WriteFrame(buf); err != nil {
+			if errors.Is(err, io.EOF) {
+				out.Reason = alarm.ReasonHangup
+				return out, nil
+			}
+			return out, fmt.Errorf("tt92: write: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// EventFor turns a frame into an Event: the 12-digit identity is the
+// controller id; type, generic flag and call code make the status code.
+func EventFor(f Frame, v Variant, call alarm.Call, at time.Time) alarm.Event {
+	proto := alarm.ProtoTT92
+	if v.Name == TTnew.Name {
+		proto = "ttnew"
+	}
+	return alarm.Event{
+		ID:           alarm.EventID(call.Domain, call.ID, proto, f.Raw),
+		Protocol:     proto,
+		Domain:       call.Domain,
+		Received:     at,
+		Raw:          f.Raw,
+		CallerID:     call.Caller,
+		CallID:       call.ID,
+		CalledNumber: call.Called,
+		ControllerID: f.Identity,
+		StatusCode:   f.Type + f.Reserved + f.Generic + f.CallCode,
+	}
+}

@@ -1,0 +1,160 @@
+package tt92
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/dsp"
+)
+
+// UnitConfig tunes the alarm-unit side; zero fields take the defaults.
+type UnitConfig struct {
+	Variant  Variant           // [TT92]
+	DTMF     dsp.DTMFGenConfig // [−7/−5 dBm0, 50 ms on, 50 ms off]
+	AckWait  time.Duration     // repeat the frame if no acknowledge this long after it [1 s]
+	Attempts int               // per frame [4]
+	Timeout  time.Duration     // for the first prompt [25 s]
+}
+
+// Unit is a TT92/TTnew alarm unit, the receiver's test partner.
+type Unit struct{ cfg UnitConfig }
+
+// NewUnit fills in defaults.
+func NewUnit(c UnitConfig) *Unit {
+	if c.Variant.Prompt == "" {
+		c.Variant = TT92
+	}
+	if c.DTMF == (dsp.DTMFGenConfig{}) {
+		c.DTMF = dsp.DefaultDTMFGen()
+		c.DTMF.OnMs, c.DTMF.OffMs = 50, 50
+	}
+	if c.AckWait == 0 {
+		c.AckWait = time.Second
+	}
+	if c.Attempts == 0 {
+		c.Attempts = 4
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 25 * time.Second
+	}
+	return &Unit{cfg: c}
+}
+
+// UnitReport is what the unit saw.
+type UnitReport struct {
+	Prompts  int
+	Attempts []int  // per frame
+	Acked    []bool // per frame
+	Cleared  bool   // heard ## at the end
+}
+
+// ErrNoAck ends Send when a frame is never acknowledged.
+var ErrNoAck = errors.New("tt92: unit: no acknowledge after all attempts")
+
+// Send answers the first prompt with each frame in turn (24 keys each,
+// starting D#), repeating a frame that is not acknowledged, and waits for
+// the clear-down before hanging up.
+func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (UnitReport, error) {
+	c := u.cfg
+	rep := UnitReport{Attempts: make([]int, len(frames)), Acked: make([]bool, len(frames))}
+	det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
+	gen := dsp.NewDTMFGenerator(c.DTMF)
+	smp := func(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
+	per := int64(c.DTMF.OnMs+c.DTMF.OffMs) * dsp.SampleRate / 1000
+	const (
+		waitPrompt = iota
+		sending
+		waitAck
+		waitClear
+	)
+	var (
+		st            = waitPrompt
+		now, lastEnd  int64
+		promptAt      int64
+		idx           int
+		heard         []byte
+		prompted, ack bool
+	)
+	start := func() {
+		_ = gen.Queue(frames[idx])
+		rep.Attempts[idx]++
+		lastEnd = now + int64(len(frames[idx]))*per
+		st = sending
+	}
+	emit := func(ev dsp.DigitEvent) {
+		heard = append(heard, ev.Key)
+		tail := func(s string) bool { return len(heard) >= len(s) && string(heard[len(heard)-len(s):]) == s }
+		switch {
+		case st == waitPrompt && tail(c.Variant.Prompt):
+			prompted, promptAt = true, ev.End
+			rep.Prompts++
+		case st == waitAck && ev.Start >= lastEnd && tail(c.Variant.Ack):
+			ack = true
+		case st == waitClear && tail(Clear):
+			rep.Cleared = true
+		}
+	}
+	in := make([]int16, alarm.FrameSamples)
+	out := make([]int16, alarm.FrameSamples)
+	for {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if err := ch.ReadFrame(in); err != nil {
+			if errors.Is(err, io.EOF) {
+				return rep, fmt.Errorf("tt92: unit: receiver hung up: %w", io.EOF)
+			}
+			return rep, err
+		}
+		det.Process(in, emit)
+		now += int64(len(in))
+		switch st {
+		case waitPrompt:
+			if prompted && now >= promptAt+smp(100*time.Millisecond) {
+				heard = heard[:0]
+				start()
+			} else if !prompted && now > smp(c.Timeout) {
+				ch.Hangup()
+				return rep, errors.New("tt92: unit: no prompt")
+			}
+		case sending:
+			if now >= lastEnd {
+				st, ack = waitAck, false
+			}
+		case waitAck:
+			switch {
+			case ack:
+				rep.Acked[idx] = true
+				idx++
+				heard = heard[:0]
+				if idx == len(frames) {
+					st = waitClear
+				} else {
+					start()
+				}
+			case now > lastEnd+smp(c.AckWait):
+				if rep.Attempts[idx] >= c.Attempts {
+					ch.Hangup()
+					return rep, fmt.Errorf("%w: frame %d", ErrNoAck, idx+1)
+				}
+				start()
+			}
+		case waitClear:
+			if rep.Cleared || now > lastEnd+smp(10*time.Second) {
+				// Answer this frame, then hang up.
+				clear(out)
+				ch.WriteFrame(out)
+				ch.Hangup()
+				return rep, nil
+			}
+		}
+		gen.Generate(out)
+		if err := ch.WriteFrame(out); err != nil {
+			return rep, err
+		}
+	}
+}
