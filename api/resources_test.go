@@ -3,6 +3,8 @@ package api
 import (
 	"strings"
 	"testing"
+
+	"github.com/edgebridge/edgebridge/store"
 )
 
 func TestTrunks(t *testing.T) {
@@ -49,6 +51,12 @@ func TestTrunks(t *testing.T) {
 	sn := e.must(200, "GET", "/provisioning/trunk/d/single", nil).body["trunk"].(map[string]any)["sourceNetworks"]
 	if l, ok := sn.([]any); !ok || len(l) != 1 || l[0] != "192.0.2.0/24" {
 		t.Fatalf("sourceNetworks stored as %v", sn)
+	}
+	// Integers are stored in plain form, whatever JSON spelling they came in.
+	e.must(200, "PUT", "/provisioning/trunk/d/ints", `{"destinationTarget":"x","destinationTransport":"udp","destinationMatch":"^1","registerInterval":6e2,"concurrency":4.0}`)
+	raw, _ := e.db.Get(store.Coll{Domain: "d", Resource: "trunk"}, "ints")
+	if !strings.Contains(string(raw), `"registerInterval":600`) || !strings.Contains(string(raw), `"concurrency":4,`) {
+		t.Fatalf("integers not normalised: %s", raw)
 	}
 	e.must(200, "DELETE", "/provisioning/trunk/d/named", nil)
 	e.must(404, "GET", "/provisioning/trunk/d/named", nil)

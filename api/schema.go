@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -215,6 +216,12 @@ func (s *Schema) validate(path string, v any) (any, error) {
 			if s.Format == "int32" && (f < math.MinInt32 || f > math.MaxInt32) {
 				return nil, ferr(path, "must fit in 32 bits")
 			}
+			if math.Abs(f) > 1<<53 {
+				return nil, ferr(path, "must be at most 2^53 in magnitude")
+			}
+			// Stored in plain integer form ("6e2" and "600.0" become "600"),
+			// so that readers can decode it into an int.
+			v = json.Number(strconv.FormatInt(int64(f), 10))
 		}
 		if s.Minimum != nil && f < *s.Minimum {
 			return nil, ferr(path, "must be >= %v", *s.Minimum)
