@@ -219,15 +219,19 @@ func (s *Schema) validate(path string, v any) (any, error) {
 			if math.Abs(f) > 1<<53 {
 				return nil, ferr(path, "must be at most 2^53 in magnitude")
 			}
-			// Stored in plain integer form ("6e2" and "600.0" become "600"),
-			// so that readers can decode it into an int.
-			v = json.Number(strconv.FormatInt(int64(f), 10))
 		}
 		if s.Minimum != nil && f < *s.Minimum {
 			return nil, ferr(path, "must be >= %v", *s.Minimum)
 		}
 		if s.Maximum != nil && f > *s.Maximum {
 			return nil, ferr(path, "must be <= %v", *s.Maximum)
+		}
+		// Stored in canonical form ("6e2" and "600.0" become "600"), so that
+		// typed readers (engine, alarm) can decode whole numbers into ints.
+		if f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+			v = json.Number(strconv.FormatInt(int64(f), 10))
+		} else {
+			v = json.Number(strconv.FormatFloat(f, 'g', -1, 64))
 		}
 	case "boolean":
 		if _, ok := v.(bool); !ok {
