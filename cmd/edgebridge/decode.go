@@ -11,11 +11,12 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm/bs8521"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
+	"github.com/edgebridge/edgebridge/alarm/tt92"
 	"github.com/edgebridge/edgebridge/dsp"
 )
 
 func init() {
-	register("decode", "print the alarm messages in a recording (Contact ID, BS 8521; WAV, raw G.711, pcap)", runDecode)
+	register("decode", "print the alarm messages in a recording (Contact ID, BS 8521, TT92; WAV, raw G.711, pcap)", runDecode)
 }
 
 // contactIDLine is one line of `edgebridge decode` for Contact ID
@@ -52,8 +53,24 @@ type bs8521Line struct {
 	Error       string `json:"error,omitempty"`
 }
 
+// tt92Line is one line of `edgebridge decode` for TT92/TTnew. valid means
+// well formed: the proprietary checksum cannot be checked (checksumChecked
+// false), so a frame is only as good as a second identical reading.
+type tt92Line struct {
+	Protocol        string `json:"protocol"`
+	Identity        string `json:"identity"`
+	Type            string `json:"type"`
+	Generic         string `json:"generic"`
+	CallCode        string `json:"callCode"`
+	Raw             string `json:"raw"`
+	Valid           bool   `json:"valid"`
+	ChecksumChecked bool   `json:"checksumChecked"`
+	AtMs            int64  `json:"at_ms"`
+	Error           string `json:"error,omitempty"`
+}
+
 // decoders are the protocols decode knows.
-var decoders = []string{"contactid", "bs8521"}
+var decoders = []string{"contactid", "bs8521", "tt92"}
 
 func runDecode(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
@@ -73,10 +90,7 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch *proto {
-	case "auto", "contactid", "bs8521":
-	case "tt92":
-		fmt.Fprintf(stderr, "decode: --protocol %s is not implemented yet; use contactid or auto\n", *proto)
-		return 2
+	case "auto", "contactid", "bs8521", "tt92":
 	default:
 		fmt.Fprintf(stderr, "decode: --protocol %q: must be one of %s, auto\n", *proto, strings.Join(decoders, ", "))
 		return 2
@@ -123,12 +137,14 @@ type line struct {
 // length fits: 26 keys BS 8521, 16 (or a damaged 14-18) Contact ID.
 func decodeLines(a audio, proto string, notes io.Writer) []line {
 	digits := contactid.Digits(a.pcm, a.rfc4733, dsp.DTMFConfig{})
-	var cid, bs []dsp.DigitEvent
+	var cid, bs, tt []dsp.DigitEvent
 	switch proto {
 	case "contactid":
 		cid = digits
 	case "bs8521":
 		bs = digits
+	case "tt92":
+		tt = digits
 	default:
 		const gap = 400 * dsp.SampleRate / 1000
 		for i := 0; i < len(digits); {
@@ -136,9 +152,12 @@ func decodeLines(a audio, proto string, notes io.Writer) []line {
 			for j < len(digits) && digits[j].Start-digits[j-1].End <= gap {
 				j++
 			}
-			if j-i >= 20 {
+			switch {
+			case j-i >= 22 && j-i <= 24 && digits[i].Key == 'D' && digits[i+1].Key == '#':
+				tt = append(tt, digits[i:j]...)
+			case j-i >= 20:
 				bs = append(bs, digits[i:j]...)
-			} else {
+			default:
 				cid = append(cid, digits[i:j]...)
 			}
 			i = j
@@ -151,11 +170,43 @@ func decodeLines(a audio, proto string, notes io.Writer) []line {
 	for _, l := range bs8521Lines(bs, notes) {
 		out = append(out, line{l.AtMs, l})
 	}
+	for _, l := range tt92Lines(tt, notes) {
+		out = append(out, line{l.AtMs, l})
+	}
 	slices.SortStableFunc(out, func(x, y line) int { return int(x.at - y.at) })
 	return out
 }
 
 func ms(s int64) int64 { return s * 1000 / dsp.SampleRate }
+
+// tt92Lines: bursts of keys split at pauses; 24-key bursts become lines.
+func tt92Lines(digits []dsp.DigitEvent, notes io.Writer) []tt92Line {
+	var out []tt92Line
+	const gap = 400 * dsp.SampleRate / 1000
+	for i := 0; i < len(digits); {
+		j := i + 1
+		for j < len(digits) && digits[j].Start-digits[j-1].End <= gap {
+			j++
+		}
+		keys := make([]byte, 0, j-i)
+		for _, d := range digits[i:j] {
+			keys = append(keys, d.Key)
+		}
+		if len(keys) != tt92.FrameKeys {
+			fmt.Fprintf(notes, "decode: %d keys at %d ms (%q) make no TT92 frame\n", len(keys), ms(digits[i].Start), keys)
+		} else {
+			f, err := tt92.Parse(string(keys))
+			l := tt92Line{Protocol: "tt92", Identity: f.Identity, Type: f.Type, Generic: f.Generic, CallCode: f.CallCode,
+				Raw: string(keys), Valid: err == nil, AtMs: ms(digits[i].Start)}
+			if err != nil {
+				l.Error = err.Error()
+			}
+			out = append(out, l)
+		}
+		i = j
+	}
+	return out
+}
 
 // bs8521Lines: 26-key bursts become lines, valid or not; others are notes.
 func bs8521Lines(digits []dsp.DigitEvent, notes io.Writer) []bs8521Line {

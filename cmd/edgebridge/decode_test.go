@@ -116,13 +116,14 @@ func TestDecodeAutoMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := writeCall(t, bs.Raw, cid.Keys())
+	const tt = "D#1020461234567800000047"
+	path := writeCall(t, bs.Raw, cid.Keys(), tt)
 	var out, errb bytes.Buffer
 	if code := run([]string{"decode", "--protocol", "auto", "--in", path}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], `"protocol":"bs8521"`) || !strings.Contains(lines[0], `"event":"021"`) || !strings.Contains(lines[0], `"valid":true`) ||
+	if len(lines) != 3 || !strings.Contains(lines[2], `"protocol":"tt92","identity":"461234567800"`) || !strings.Contains(lines[2], `"checksumChecked":false`) || !strings.Contains(lines[0], `"protocol":"bs8521"`) || !strings.Contains(lines[0], `"event":"021"`) || !strings.Contains(lines[0], `"valid":true`) ||
 		!strings.Contains(lines[1], `"protocol":"contactid"`) || !strings.Contains(lines[1], `"raw":"123418113001015E"`) {
 		t.Fatalf("lines:\n%s\nstderr: %s", out.String(), errb.String())
 	}
