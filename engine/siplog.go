@@ -182,11 +182,12 @@ func messageLen(b []byte) int {
 		}
 		name = bytes.TrimSpace(name)
 		if bytes.EqualFold(name, []byte("Content-Length")) || bytes.Equal(name, []byte("l")) {
-			cl, _ = strconv.Atoi(string(bytes.TrimSpace(val)))
+			n, err := strconv.Atoi(string(bytes.TrimSpace(val)))
+			if err != nil || n < 0 || n > 1<<16 {
+				return 0 // not a length we can frame by; the caller drops the stream
+			}
+			cl = n
 		}
-	}
-	if cl < 0 {
-		cl = 0
 	}
 	n := end + 4 + cl
 	if n > len(b) {

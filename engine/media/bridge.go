@@ -10,8 +10,9 @@ import (
 // Bridge connects two legs until ctx ends or either leg ends: the audio of
 // each is read from its jitter buffer, decoded and encoded again for the
 // other (so PCMA and PCMU legs transcode through dsp), and key presses
-// received on one leg as RFC 4733 events are sent on the other (as events
-// or in-band, whatever that leg negotiated) once they end, with their
+// received on one leg as RFC 4733 events are repeated on the other: live
+// as events when that leg negotiated telephone-event (started when they
+// start, ended when they end), else in-band once they end, with their
 // duration. DTMF heard in-band passes as audio. It returns nil when ctx ended
 // and io.EOF when a leg ended. Both sessions must be started, and nothing
 // else may read from them while bridged.
@@ -24,6 +25,16 @@ func Bridge(ctx context.Context, a, b *Session) error {
 	b.bridged.Store(true)
 	defer a.bridged.Store(false)
 	defer b.bridged.Store(false)
+	// RFC 4733 to RFC 4733 passes live: the far leg starts the event when
+	// it starts here and ends it when it ends here.
+	if b.eventsNegotiated() {
+		a.relayTo.Store(b)
+		defer a.relayTo.Store(nil)
+	}
+	if a.eventsNegotiated() {
+		b.relayTo.Store(a)
+		defer b.relayTo.Store(nil)
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	wg.Add(2)
@@ -57,9 +68,11 @@ func pump(ctx context.Context, from, to *Session) error {
 		for more := digits != nil; more; {
 			select {
 			case d := <-digits:
-				// Forwarded once complete, with its duration (40 ms minimum
-				// so the far receiver accepts it).
-				_ = to.SendDigit(d.Key, int(max(d.DurationMs(), 40)))
+				// Relayed live already, or forwarded now that it is complete,
+				// in-band (40 ms minimum so the far receiver accepts it).
+				if from.relayTo.Load() == nil {
+					_ = to.SendDigit(d.Key, int(max(d.DurationMs(), 40)))
+				}
 			default:
 				more = false
 			}

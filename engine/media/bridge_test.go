@@ -11,7 +11,8 @@ import (
 
 // TestBridgeTranscodesAndPassesDigits: A (PCMA) ↔ [B1 bridge B2] ↔ C
 // (PCMU). A's tone reaches C at its level through A-law → PCM → µ-law, and
-// A's RFC 4733 digit reaches C as an RFC 4733 digit.
+// A's RFC 4733 digit reaches C as an RFC 4733 digit, live: in C's sample
+// time it has ended before the tone A sent after it begins.
 func TestBridgeTranscodesAndPassesDigits(t *testing.T) {
 	a, b1, _, _ := pair(t, func(a, b *legOpts) { a.caps.Codecs = []string{sdp.PCMA} })
 	c, b2, _, negB2 := pair(t, func(a, b *legOpts) { a.caps.Codecs = []string{sdp.PCMU} })
@@ -22,12 +23,13 @@ func TestBridgeTranscodesAndPassesDigits(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- Bridge(ctx, b1, b2) }()
 	rd := startReader(c, false)
-	if err := a.SendDigit('9', 100); err != nil {
+	if err := a.SendDigit('9', 400); err != nil {
 		t.Fatal(err)
 	}
-	// Digit first, then 10 frames of silence and 25 of tone.
-	sendFrames(t, a, 45, func(p []int16, i int) {
-		if i >= 20 {
+	// The digit (20 frames, 2 more for the repeated end packets), then 25
+	// frames of tone.
+	sendFrames(t, a, 47, func(p []int16, i int) {
+		if i >= 22 {
 			tone(p, 1000, 8000, i)
 		} else {
 			clear(p)
@@ -39,8 +41,10 @@ func TestBridgeTranscodesAndPassesDigits(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("no digit through the bridge")
 	}
-	if got.Key != '9' || got.DurationMs() != 100 {
-		t.Errorf("digit %+v", got)
+	// Live relay: B2 ends the event when B1 hears its end, give or take
+	// the frame it was on.
+	if got.Key != '9' || got.DurationMs() < 400 || got.DurationMs() > 460 {
+		t.Errorf("digit %+v (%d ms)", got, got.DurationMs())
 	}
 	time.Sleep(2 * settle) // two jitter buffers in a row
 	cancel()
@@ -49,9 +53,20 @@ func TestBridgeTranscodesAndPassesDigits(t *testing.T) {
 	}
 	c.Close()
 	<-rd.done
-	n, run := loud(rd.snapshot(), 4000)
+	levels := rd.snapshot()
+	n, run := loud(levels, 4000)
 	if n < 23 || run < 23 {
 		t.Errorf("C heard %d full-level frames of 25 (run %d)", n, run)
+	}
+	first := -1
+	for i, l := range levels {
+		if l > 4000 {
+			first = i
+			break
+		}
+	}
+	if toneAt := int64(first) * FrameSamples; first < 0 || got.End > toneAt {
+		t.Errorf("digit ends at sample %d, tone starts at %d: the digit was not passed live", got.End, toneAt)
 	}
 	if st := b2.Stats(); st.Codec != sdp.PCMU || st.PacketsSent < 25 {
 		t.Errorf("b2 %+v", st)

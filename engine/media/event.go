@@ -165,33 +165,60 @@ func (r *eventReceiver) digit() digit {
 
 // eventSender plays queued key presses, one frame at a time, as RFC 4733
 // packets (§2.5.1: a start packet with the marker bit, updates every frame
-// with the duration so far, the end packet sent three times) or in-band.
+// with the duration so far, the end packet sent three times). A digit
+// relayed live from a bridged leg is open: it lasts until its source ends.
 type eventSender struct {
-	queue [16]struct {
-		code uint8
-		dur  uint32
-	}
-	head, n int
+	queue [16]queuedDigit
+	head  int
+	n     int
 
-	active  bool
-	code    uint8
-	dur     uint32 // samples
+	active bool
+	queuedDigit
 	ts      uint32 // RTP timestamp of the event start
 	elapsed uint32
 	ends    int // end packets sent
 	sent    uint64
 }
 
-func (s *eventSender) push(code uint8, dur uint32) error {
+type queuedDigit struct {
+	code    uint8
+	dur     uint32 // samples; while open, unknown yet
+	open    bool   // relayed and not ended at its source
+	relayed bool
+	src     uint32 // the source event's RTP timestamp, when relayed
+}
+
+// maxLiveEvent bounds a relayed event whose source never ends it (8 s).
+const maxLiveEvent = 8 * 8000
+
+func (s *eventSender) push(d queuedDigit) error {
 	if s.n == len(s.queue) {
 		return fmt.Errorf("media: %d DTMF digits already queued", s.n)
 	}
-	s.queue[(s.head+s.n)%len(s.queue)] = struct {
-		code uint8
-		dur  uint32
-	}{code, dur}
+	s.queue[(s.head+s.n)%len(s.queue)] = d
 	s.n++
 	return nil
+}
+
+// relay follows an event of a bridged leg as it happens: the first call
+// queues it open, later ones update it, the one with ended fixes its length.
+func (s *eventSender) relay(src uint32, code uint8, dur uint32, ended bool) {
+	if s.active && s.relayed && s.src == src {
+		if ended && s.open {
+			s.open, s.dur = false, dur
+		}
+		return
+	}
+	for i := range s.n {
+		q := &s.queue[(s.head+i)%len(s.queue)]
+		if q.relayed && q.src == src {
+			if ended && q.open {
+				q.open, q.dur = false, dur
+			}
+			return
+		}
+	}
+	_ = s.push(queuedDigit{code: code, dur: dur, open: !ended, relayed: true, src: src})
 }
 
 func (s *eventSender) pending() bool { return s.active || s.n > 0 }
@@ -205,9 +232,28 @@ func (s *eventSender) startNext(ts uint32) bool {
 	if s.n == 0 {
 		return false
 	}
-	q := s.queue[s.head]
+	s.queuedDigit = s.queue[s.head]
 	s.head = (s.head + 1) % len(s.queue)
 	s.n--
-	s.active, s.code, s.dur, s.ts, s.elapsed, s.ends = true, q.code, q.dur, ts, 0, 0
+	s.active, s.ts, s.elapsed, s.ends = true, ts, 0, 0
 	return true
+}
+
+// advance moves the current event on by one frame of n samples and reports
+// whether this frame ends it. The duration sent never shrinks.
+func (s *eventSender) advance(n uint32) (end bool) {
+	switch {
+	case s.open:
+		s.elapsed += n
+		if s.elapsed >= maxLiveEvent {
+			s.open, s.dur = false, s.elapsed
+			return true
+		}
+		return false
+	case s.elapsed >= s.dur:
+		return true
+	default:
+		s.elapsed = min(s.elapsed+n, s.dur)
+		return s.elapsed >= s.dur
+	}
 }

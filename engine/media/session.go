@@ -86,8 +86,9 @@ type Session struct {
 	endErr   atomic.Pointer[error]
 	wg       sync.WaitGroup
 	applied  atomic.Bool
-	hasDigit atomic.Bool // Digits is non-nil
-	bridged  atomic.Bool // in a Bridge: in-band digits travel as audio, not as events
+	hasDigit atomic.Bool             // Digits is non-nil
+	relayTo  atomic.Pointer[Session] // bridged peer that repeats our RFC 4733 events live
+	bridged  atomic.Bool             // in a Bridge: in-band digits travel as audio, not as events
 	digits   chan dsp.DigitEvent
 
 	// mu guards the receive side: everything the packet path and ReadFrame share.
@@ -548,6 +549,16 @@ func (s *Session) receiveEvent(ts uint32, payload []byte) {
 	for i := range n {
 		s.emitDigit(s.evOut[i])
 	}
+	if peer := s.relayTo.Load(); peer != nil && s.evRx.active && !s.evRx.ended {
+		peer.relayEvent(s.evRx.ts, s.evRx.code, s.evRx.dur, false)
+	}
+}
+
+// relayEvent is the live pass-through of a bridged leg's event.
+func (s *Session) relayEvent(src uint32, code uint8, dur uint32, ended bool) {
+	s.sendMu.Lock()
+	s.evTx.relay(src, code, dur, ended)
+	s.sendMu.Unlock()
 }
 
 // receiveRed unpacks RFC 2198 redundancy (RFC 4733 §2.5.1.6): the block
@@ -607,6 +618,10 @@ func (s *Session) emitDigit(d digit) {
 		start = 0
 	}
 	s.emit(dsp.DigitEvent{Key: d.key, Start: start, End: start + int64(d.dur)})
+	if peer := s.relayTo.Load(); peer != nil {
+		code, _ := keyEvent(d.key)
+		peer.relayEvent(d.ts, code, d.dur, true)
+	}
 }
 
 // ReadFrame fills pcm with the next len(pcm) samples (normally
@@ -737,8 +752,7 @@ func (s *Session) sendEventFrame(n uint32) error {
 	var b [4]byte
 	if e.ends == 0 {
 		first := e.elapsed == 0
-		e.elapsed = min(e.elapsed+n, e.dur)
-		end := e.elapsed >= e.dur
+		end := e.advance(n)
 		eventBlock{code: e.code, end: end, volume: 10, duration: uint16(min(e.elapsed, 0xffff))}.put(b[:])
 		if end {
 			e.ends = 1
@@ -821,7 +835,14 @@ func (s *Session) SendDigit(key byte, durationMs int) error {
 		s.inbandSent++
 		return nil
 	}
-	return s.evTx.push(code, uint32(durationMs*dsp.SampleRate/1000))
+	return s.evTx.push(queuedDigit{code: code, dur: uint32(durationMs * dsp.SampleRate / 1000)})
+}
+
+// eventsNegotiated reports whether the leg sends RFC 4733 events.
+func (s *Session) eventsNegotiated() bool {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.eventsTx
 }
 
 // DigitsPending reports whether SendDigit has digits not yet fully sent.

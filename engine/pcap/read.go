@@ -109,9 +109,24 @@ func readClassic(data []byte) ([]Packet, error) {
 }
 
 type ngIface struct {
-	link    uint32
-	snap    uint32
-	tsUnits float64 // seconds per timestamp unit
+	link uint32
+	snap uint32
+	// if_tsresol (pcapng §4.2): a timestamp unit of 10^−res seconds, or
+	// 2^−res if bin.
+	res int
+	bin bool
+}
+
+// ns converts a timestamp in the interface's units to nanoseconds.
+func (i ngIface) ns(ts uint64) int64 {
+	switch {
+	case i.bin:
+		return int64(float64(ts) * math.Pow(2, -float64(i.res)) * 1e9)
+	case i.res <= 9:
+		return int64(ts) * int64(math.Pow10(9-i.res))
+	default:
+		return int64(ts / uint64(math.Pow10(i.res-9)))
+	}
 }
 
 func readNG(data []byte) ([]Packet, error) {
@@ -151,7 +166,7 @@ func readNG(data []byte) ([]Packet, error) {
 			if len(body) < 8 {
 				return nil, fmt.Errorf("pcapng: interface block %d too short (%d bytes)", n, len(body))
 			}
-			ifc := ngIface{link: uint32(bo.Uint16(body)), snap: bo.Uint32(body[4:]), tsUnits: 1e-6}
+			ifc := ngIface{link: uint32(bo.Uint16(body)), snap: bo.Uint32(body[4:]), res: 6}
 			opts := body[8:]
 			for len(opts) >= 4 {
 				code, l := bo.Uint16(opts), int(bo.Uint16(opts[2:]))
@@ -160,10 +175,9 @@ func readNG(data []byte) ([]Packet, error) {
 				}
 				if code == 9 && l >= 1 { // if_tsresol
 					v := opts[4]
-					if v&0x80 != 0 {
-						ifc.tsUnits = math.Pow(2, -float64(v&0x7f))
-					} else {
-						ifc.tsUnits = math.Pow(10, -float64(v))
+					ifc.res, ifc.bin = int(v&0x7f), v&0x80 != 0
+					if !ifc.bin && ifc.res > 18 {
+						return nil, fmt.Errorf("pcapng: interface block %d: if_tsresol 10^-%d is finer than 1e-18 s", n, ifc.res)
 					}
 				}
 				opts = opts[4+(l+3)&^3:]
@@ -209,8 +223,7 @@ func readNG(data []byte) ([]Packet, error) {
 				continue
 			}
 			if p, ok := decodeLink(ifaces[ifID].link, pkt); ok {
-				secs := float64(ts) * ifaces[ifID].tsUnits
-				p.Time = time.Unix(0, 0).Add(time.Duration(secs * 1e9)).UTC()
+				p.Time = time.Unix(0, ifaces[ifID].ns(ts)).UTC()
 				out = append(out, p)
 			}
 		}
