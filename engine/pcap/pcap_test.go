@@ -283,7 +283,7 @@ func TestCaptureErrors(t *testing.T) {
 		{"not a capture", "not a pcap or pcapng", []byte("RIFF0000WAVEfmt 0000000000000000"), false},
 		{"cut global header", "global header needs 24", c.file[:20], true},
 		{"cut record header", "record 2 at offset", c.file[:24+16+42+len(invite())+10], true},
-		{"cut record", "record 3 at offset", c.file[:len(c.file)-5], true},
+		{"cut record", "says 58 bytes, 53 left", c.file[:len(c.file)-5], true},
 		{"cut pcapng block", "says 248 bytes, 21 left", ng[:4520+21], true},
 		{"no RTP", "no RTP stream", c.file[:24+16+42+len(invite())], false},
 	} {
