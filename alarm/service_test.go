@@ -58,15 +58,18 @@ func TestServiceContactIDCall(t *testing.T) {
 	gw, far := alarmtest.NewPipe(alarmtest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	go func() {
+	panelDone := make(chan struct{})
+	go func(far *alarmtest.End) {
+		defer close(panelDone)
 		p, _ := contactid.NewPanel(contactid.PanelConfig{})
 		p.Send(ctx, far, []contactid.Message{msg})
 		far.Hangup()
-	}()
+	}(far)
 	res, err := svc.Run(ctx, gw, alarm.Call{ID: "call-9", Domain: "d", Caller: "+4611", Called: "+4610555"}, b)
 	if err != nil {
 		t.Fatal(err)
 	}
+	<-panelDone
 	if len(res.Events) != 1 || len(q.evs) != 1 {
 		t.Fatalf("events %+v, queued %d", res.Events, len(q.evs))
 	}
@@ -83,13 +86,13 @@ func TestServiceContactIDCall(t *testing.T) {
 
 	// A call where nothing decodes and no CLI: the unknown-event destination.
 	gw, far = alarmtest.NewPipe(alarmtest.Options{})
-	go func() {
+	go func(far *alarmtest.End) {
 		var f [alarmtest.FrameSamples]int16
 		for i := 0; i < 400 && far.ReadFrame(f[:]) == nil; i++ {
 			far.WriteFrame(make([]int16, len(f)))
 		}
 		far.Hangup()
-	}()
+	}(far)
 	res, err = svc.Run(ctx, gw, alarm.Call{ID: "call-10", Domain: "d", Called: "+4610555"}, b)
 	if err != nil {
 		t.Fatal(err)
