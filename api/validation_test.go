@@ -237,7 +237,7 @@ func TestValidateSettingsProfileLogsKeys(t *testing.T) {
 		runTable(t, e, "PUT", p, obj2(), []vcase{
 			{"ok", nil, ""},
 			{"httpTimeout int32", []any{"httpTimeout", 1.5}, "httpTimeout: must be an integer"},
-			{"httpTimeout bound", []any{"httpTimeout", 1 << 40}, "httpTimeout: must fit in 32 bits"},
+			{"httpTimeout bound", []any{"httpTimeout", int64(1) << 40}, "httpTimeout: must fit in 32 bits"},
 			{"sipEventsRestEndpoint http", []any{"sipEventsRestEndpoint", "ws://x"}, "sipEventsRestEndpoint: must be a URL starting with http:// or https://"},
 			{"alarmbridgeCallbackEndpoint http", []any{"alarmbridgeCallbackEndpoint", "x"}, "alarmbridgeCallbackEndpoint: must be a URL starting with http:// or https://"},
 			{"useHttpEvents bool", []any{"useHttpEvents", "true"}, "useHttpEvents: must be a boolean (true or false)"},
