@@ -194,7 +194,8 @@ func (c *Client) roundTripTCP(ctx context.Context, frame []byte, seq int) (Messa
 		}
 		c.conn, c.rd = conn, bufio.NewReaderSize(conn, 1024)
 	}
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Now()) })
+	conn := c.conn // the AfterFunc may run after closeConn cleared c.conn
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 	c.conn.SetDeadline(c.deadline(ctx))
 	if _, err := c.conn.Write(frame); err != nil {

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -227,6 +228,18 @@ func (d *Delivery) put(ev alarm.Event, routes []Route) error {
 	return nil
 }
 
+// Watch registers a destination without an event, so that its paths are
+// supervised (enableDestinationMonitoring) from the start instead of from
+// its first alarm. cmd calls it for each event mapper at start-up and after
+// a configuration change.
+func (d *Delivery) Watch(r Route) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	d.kick(r)
+	return nil
+}
+
 // kick hands the newest route to the destination's worker (starting it
 // when delivery runs) and wakes it.
 func (d *Delivery) kick(r Route) {
@@ -317,6 +330,12 @@ func (d *Delivery) Stats() Stats {
 		ws[k] = w
 	}
 	d.mu.Unlock()
+	for n := range ws {
+		if !slices.Contains(names, n) {
+			names = append(names, n) // watched, nothing queued yet
+		}
+	}
+	slices.Sort(names)
 	for _, n := range names {
 		qc, err := d.db.QueueCountsOf(n)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -498,5 +499,38 @@ func TestMaxAttemptsAndBackoffBounds(t *testing.T) {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", attempts, got, want/2, want)
 			}
 		}
+	}
+}
+
+func TestWatchSupervisesBeforeAnyEvent(t *testing.T) {
+	arc := newDC09ARC(t, "127.0.0.1:0", nil)
+	var raised []alarm.Event
+	var mu sync.Mutex
+	route := Route{Name: "arc", Monitor: true,
+		Primary: Endpoint{Protocol: ProtoDC09, URL: arc.addr, Transport: "tcp", Timeout: 200 * time.Millisecond},
+		Backup:  &Endpoint{Protocol: ProtoDC09, URL: freeAddr(t), Transport: "tcp", Timeout: 200 * time.Millisecond}}
+	d := New(openDB(t), fixed(route), append(fastOpts(), WithSupervisionHandler(func(ev alarm.Event) {
+		mu.Lock()
+		raised = append(raised, ev)
+		mu.Unlock()
+	}))...)
+	if err := d.Watch(route); err != nil {
+		t.Fatal(err)
+	}
+	start(t, d)
+	eventually(t, "backup reported offline", func() bool { mu.Lock(); defer mu.Unlock(); return len(raised) >= 1 })
+	mu.Lock()
+	ev := raised[0]
+	mu.Unlock()
+	if ev.Protocol != alarm.ProtoSupervision || ev.Supervision == nil || ev.Supervision.State != "offline" ||
+		ev.DeviceComponent != "backup" || ev.ID == "" {
+		t.Errorf("supervision event %+v", ev)
+	}
+	eventually(t, "NULLs on the primary", func() bool { arc.mu.Lock(); defer arc.mu.Unlock(); return arc.nulls >= 2 })
+	if s := d.Stats(); s.Received != 0 || !s.Destinations[0].PrimaryUp || s.Destinations[0].BackupUp {
+		t.Errorf("stats %+v", s)
+	}
+	if err := d.Watch(Route{Name: "x", Primary: Endpoint{Protocol: ProtoDC09, URL: "nope"}}); err == nil {
+		t.Error("Watch accepted a route without host:port")
 	}
 }
