@@ -44,6 +44,14 @@ func TestDeviceCredentialsPasswordOnce(t *testing.T) {
 	if got := e.must(200, "GET", "/provisioning/device/dom.example/1002", nil).str("ha1"); got != ha1 {
 		t.Fatalf("ha1 %s want %s", got, ha1)
 	}
+	// Extension: an installer-chosen password sets the SIP credentials.
+	r = e.must(200, "PUT", "/provisioning/device/dom.example", obj2("deviceId", "1003", "authType", "credentials", "password", "chosen-pw"))
+	if _, gen := r.body["password"]; gen {
+		t.Fatalf("password generated although one was given: %s", r.raw)
+	}
+	if got := e.must(200, "GET", "/provisioning/device/dom.example/1003", nil).str("ha1"); got != HA1("1003", "dom.example", "chosen-pw") {
+		t.Fatalf("ha1 of the chosen password: %s", got)
+	}
 	// deviceid: a whitelist entry keeps no secret.
 	e.must(200, "PUT", "/provisioning/device/dom.example", obj2("deviceId", "1001", "authType", "deviceid", "ha1", ha1))
 	g3 := e.must(200, "GET", "/provisioning/device/dom.example/1001", nil)

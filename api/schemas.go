@@ -29,7 +29,8 @@ func deviceSchema() *Schema {
 		opt("deviceType", str().enum("sipDevice", "alarmbridgeConnect", "groupScheme", "alarmUnit")),
 		opt("lastConfigured", num().desc("Timestamp (ms) of the last configuration download by MAC.")),
 		opt("macAddress", str()),
-		opt("password", str().desc("Mandatory for authType userid. Never returned by GET.")),
+		opt("password", str().desc("Mandatory for authType userid. Never returned by GET.").
+			extNote("with authType credentials and no ha1 it sets the SIP password (ha1 = MD5(deviceId:domain:password)) instead of a generated one")),
 		opt("authorized", obj(
 			opt("domain", str()),
 			opt("invite", regex()),

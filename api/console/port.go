@@ -37,18 +37,29 @@ func OpenSerial(dev string, baud int) (*Port, error) {
 }
 
 func (p *Port) Read(b []byte) (int, error) {
+	quick := 0
 	for {
 		if p.closed.Load() {
 			return 0, io.EOF
 		}
+		start := time.Now()
 		n, err := p.p.Read(b)
 		if n > 0 {
 			return n, nil
 		}
-		// With VTIME set, a read that times out returns 0 bytes, which
-		// os.File reports as io.EOF: not the end, just quiet.
 		if err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
+		}
+		// With VTIME set, a read that times out returns 0 bytes (io.EOF
+		// from os.File): not the end, just quiet. A hung-up line (the far
+		// end closed, modem carrier lost) also reads 0 bytes, but at once;
+		// many of those in a row mean the port is gone.
+		if time.Since(start) < pollInterval/4 {
+			if quick++; quick >= 20 {
+				return 0, io.EOF
+			}
+		} else {
+			quick = 0
 		}
 	}
 }
