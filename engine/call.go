@@ -80,10 +80,13 @@ type Call struct {
 
 // MediaOptions tune a call's media for its route.
 type MediaOptions struct {
-	DTMF       string        // "2833" (default) or "inaudio"
-	RTPTimeout time.Duration // 0 = the engine default
-	DataMode   bool          // alarm data: jitter buffer tuned for tones
-	Codecs     []string      // allowed, preference order; empty = PCMA, PCMU
+	DTMF string // "2833" (default) or "inaudio": whether telephone-event is offered
+	// InbandDetect runs the in-band DTMF detector on received audio and
+	// delivers its keys on Digits (alarm routes with toneSettings "inaudio").
+	InbandDetect bool
+	RTPTimeout   time.Duration // 0 = the engine default
+	DataMode     bool          // alarm data: jitter buffer tuned for tones
+	Codecs       []string      // allowed, preference order; empty = PCMA, PCMU
 }
 
 // Context ends when the call ends.
@@ -294,7 +297,7 @@ func (e *Engine) route(c *Call) {
 				continue
 			}
 			c.Route = r.Name
-			c.opts = MediaOptions{DTMF: r.DTMF, RTPTimeout: r.RTPTimeout, DataMode: r.DataMode}
+			c.opts = MediaOptions{DTMF: r.DTMF, InbandDetect: r.DTMF == "inaudio", RTPTimeout: r.RTPTimeout, DataMode: r.DataMode}
 			e.runHandler(c, r.Handler)
 			return
 		}

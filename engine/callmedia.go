@@ -43,7 +43,7 @@ func (e *Engine) newSession(c *Call) (*media.Session, error) {
 		Pool:       e.ports,
 		LocalIP:    e.mediaIP(),
 		Mode:       mode,
-		InBandDTMF: c.opts.DTMF == "inaudio",
+		InBandDTMF: c.opts.InbandDetect,
 		RTPTimeout: timeout,
 		Logger:     e.log.With("call", c.ID),
 		OnEnd: func(reason error) {

@@ -221,6 +221,14 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); _ = e.srv.ServeUDP(e.udp) }()
 	go func() { defer e.wg.Done(); _ = e.srv.ServeTCP(e.tcp) }()
+	// Requests leave from the UDP listener (see listenAddr): it must be in
+	// sipgo's connection pool before Start returns and a Dial may follow.
+	for i := 0; i < 200; i++ {
+		if c, err := e.ua.TransportLayer().GetConnection("udp", e.udp.LocalAddr().String()); err == nil && c != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if e.tlc != nil {
 		e.wg.Add(1)
 		go func() { defer e.wg.Done(); _ = e.srv.ServeTLS(e.tlc) }()

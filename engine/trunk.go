@@ -609,3 +609,58 @@ func ha1Fits(ha1, alg string) bool {
 	}
 	return false
 }
+
+// Register registers user at registrar ("sip:host[:port][;transport=tcp]")
+// once, answering a digest challenge with password, and returns the expiry
+// granted. Expires 0 unregisters. This is what a device does; simulate uses
+// it to play one.
+func (e *Engine) Register(ctx context.Context, registrar, user, password string, expires time.Duration) (time.Duration, error) {
+	if e.ua == nil {
+		return 0, errors.New("engine: Register before Start")
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(registrar, &u); err != nil {
+		return 0, fmt.Errorf("engine: registrar %q: %w", registrar, err)
+	}
+	transport := "UDP"
+	if tr, ok := u.UriParams.Get("transport"); ok {
+		transport = strings.ToUpper(tr)
+	}
+	port := u.Port
+	if port == 0 {
+		port = sip.DefaultPort(transport)
+	}
+	aor := sip.Uri{Scheme: "sip", User: user, Host: u.Host}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: u.Host, Port: u.Port})
+	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	ct := e.contact(transport)
+	ct.Address.User = user
+	req.AppendHeader(&ct)
+	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
+	req.AppendHeader(sip.NewHeader("User-Agent", e.cfg.UserAgent))
+	var auth *authInfo
+	if password != "" {
+		auth = &authInfo{user: user, password: password}
+	}
+	res, err := e.request(ctx, req, transport, net.JoinHostPort(u.Host, strconv.Itoa(port)), auth)
+	if err != nil {
+		return 0, err
+	}
+	if !res.IsSuccess() {
+		return 0, &DialError{Code: res.StatusCode, Reason: res.Reason}
+	}
+	granted := expires
+	for _, h := range res.GetHeaders("Contact") {
+		if c, ok := h.(*sip.ContactHeader); ok && c.Address.User == user && c.Address.Host == ct.Address.Host && c.Address.Port == ct.Address.Port {
+			if v, ok := c.Params.Get("expires"); ok {
+				if n, err := strconv.Atoi(v); err == nil {
+					granted = time.Duration(n) * time.Second
+				}
+			}
+		}
+	}
+	return granted, nil
+}

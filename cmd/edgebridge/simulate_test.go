@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/contactid"
+	"github.com/edgebridge/edgebridge/engine"
+)
+
+// alarmGateway is an engine whose every call goes to a Contact ID receiver,
+// as serve wires an alarmbridge; it records the events it acknowledged.
+func alarmGateway(t *testing.T, dtmf string) (*engine.Engine, func() []alarm.Event) {
+	t.Helper()
+	rx, err := contactid.NewReceiver(contactid.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var events []alarm.Event
+	q := alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+		return nil
+	})
+	h := engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) {
+		if err := c.Answer(); err != nil {
+			t.Errorf("answer: %v", err)
+			return
+		}
+		_, _ = rx.Receive(ctx, c.Session(), alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}, q)
+	})
+	re, _ := engine.CompileMatch("/^555/")
+	e, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "gw.test", RTPPortMin: 31000, RTPPortMax: 31199},
+		engine.WithRoutes(engine.RouteSourceFunc(func(string) []engine.Route {
+			return []engine.Route{{Name: "alarmbridge/cid", Match: re, Handler: h, DTMF: dtmf, DataMode: true}}
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e, func() []alarm.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]alarm.Event(nil), events...)
+	}
+}
+
+func TestSimulateGetsKissoff(t *testing.T) {
+	for _, mode := range []string{"2833", "inaudio"} {
+		t.Run(mode, func(t *testing.T) {
+			e, events := alarmGateway(t, mode)
+			var out, errb bytes.Buffer
+			code := run([]string{"simulate", "--to", "sip:5551@" + e.Addr(), "--event", "1234,1,130,01,015", "--dtmf", mode}, &out, &errb)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+			}
+			for _, want := range []string{"answered after", "handshake heard", "sent 123418113001015E (attempt 1)", "kissoff heard", "exit 0"} {
+				if !strings.Contains(out.String(), want) {
+					t.Fatalf("output lacks %q:\n%s", want, out.String())
+				}
+			}
+			t.Log(out.String())
+			evs := events()
+			if len(evs) != 1 || evs[0].ContactID == nil || evs[0].ContactID.Code != "130" || evs[0].ContactID.Zone != "015" || evs[0].Raw != "123418113001015E" {
+				t.Fatalf("receiver acknowledged %+v, want the one burglary event", evs)
+			}
+		})
+	}
+}
+
+func TestSimulateFailsWithoutKissoff(t *testing.T) {
+	var out, errb bytes.Buffer
+	// Nothing listens there: no answer, no kissoff, exit 1.
+	code := run([]string{"simulate", "--to", "sip:5551@127.0.0.1:9", "--calls", "1", "--timeout", "3s"}, &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "FAILED") {
+		t.Fatalf("exit %d, want 1 with FAILED:\n%s%s", code, out.String(), errb.String())
+	}
+	for _, args := range [][]string{
+		{"simulate"},
+		{"simulate", "--to", "sip:1@h", "--event", "1234,1,130"},
+		{"simulate", "--to", "sip:1@h", "--dtmf", "sms"},
+		{"simulate", "--to", "sip:1@h", "--protocol", "sia"},
+		{"simulate", "--to", "sip:1@h", "--register"},
+		{"simulate", "--bogus"},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := run(args, &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage)\n%s", args, code, errb.String())
+		}
+	}
+}
