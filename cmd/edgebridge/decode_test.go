@@ -135,3 +135,36 @@ func TestDecodeAutoMixed(t *testing.T) {
 		t.Errorf("contactid on mixed: %s", out.String())
 	}
 }
+
+// The committed recordings of a Contact ID call (testdata/audio/README.md:
+// 123418113001015E, first digit at 1050 ms), as WAV and as RTP in a pcap,
+// decode to DESIGN.md's line.
+func TestDecodeCommittedRecordings(t *testing.T) {
+	for _, f := range []string{"contactid-1234-alaw.wav", "contactid-1234.pcap"} {
+		path := filepath.Join("..", "..", "testdata", "audio", f)
+		for _, proto := range []string{"contactid", "auto"} {
+			var out, errb bytes.Buffer
+			if code := run([]string{"decode", "--protocol", proto, "--in", path}, &out, &errb); code != 0 {
+				t.Fatalf("%s %s: exit %d: %s", f, proto, code, errb.String())
+			}
+			var l contactIDLine
+			if err := json.Unmarshal(out.Bytes(), &l); err != nil || strings.Count(out.String(), "\n") != 1 {
+				t.Fatalf("%s %s: %q", f, proto, out.String())
+			}
+			if l.AtMs < 1045 || l.AtMs > 1055 {
+				t.Errorf("%s: at_ms %d, want 1050±5", f, l.AtMs)
+			}
+			l.AtMs = 1050
+			got, _ := json.Marshal(l)
+			want := `{"protocol":"contactid","account":"1234","qualifier":"1","code":"130","group":"01","zone":"015","raw":"123418113001015E","valid":true,"at_ms":1050}`
+			if string(got) != want {
+				t.Errorf("%s %s:\n got %s\nwant %s", f, proto, got, want)
+			}
+		}
+	}
+	// Three keys (RFC 4733 and in band) are no alarm message.
+	var out, errb bytes.Buffer
+	if code := run([]string{"decode", "--in", filepath.Join("..", "..", "testdata", "audio", "rfc4733-pcmu.pcap")}, &out, &errb); code != 0 || out.Len() != 0 || !strings.Contains(errb.String(), "no alarm message") {
+		t.Errorf("rfc4733 pcap: exit %d, out %q, err %q", code, out.String(), errb.String())
+	}
+}
