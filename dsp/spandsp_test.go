@@ -310,3 +310,28 @@ func cpuTime() float64 {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
+
+func TestSpandspTalkOff(t *testing.T) {
+	bin := harness(t)
+	all, _ := talkOffMaterial(t)
+	cs := make([]cmpCase, len(all))
+	var seconds float64
+	for i, m := range all {
+		cs[i] = cmpCase{cat: "talk-off", name: m.name, pcm: m.pcm}
+		seconds += float64(len(m.pcm)) / SampleRate
+	}
+	theirs := runHarness(t, bin, cs)
+	sp, ours := 0, 0
+	for i, c := range cs {
+		sp += len(theirs[i])
+		ours += len(detectAll(c.pcm, 160))
+		if theirs[i] != "" {
+			t.Logf("spandsp false digits in %s: %q", c.name, theirs[i])
+		}
+	}
+	h := seconds / 3600
+	t.Logf("talk-off over %.2f h: spandsp %d false digits (%.1f per hour), ours %d (%.1f per hour)", h, sp, float64(sp)/h, ours, float64(ours)/h)
+	if ours > sp {
+		t.Errorf("more false digits than spandsp: %d > %d", ours, sp)
+	}
+}
