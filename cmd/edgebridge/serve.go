@@ -53,6 +53,8 @@ type daemon struct {
 	db      *store.DB
 	apiCfg  api.Config // filled by buildComponents before the HTTP server starts
 	httpAPI *api.Server
+	// fail stops the daemon with exit status 1 (a component found it unhealthy).
+	fail func(error)
 }
 
 func init() {
@@ -193,7 +195,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	d := &daemon{cfg: cfg, log: log, stderr: stderr, db: db}
 	d.apiCfg = api.Config{Store: db, AdminKeyHash: hash, Logger: log, Version: version, SIPServer: cfg.sipAddr}
 
-	comps := buildComponents(d)
+	var failed error
+	d.fail = func(err error) { failed = err; stop() }
+	comps, err := buildComponents(d)
+	if err != nil {
+		log.Error("serve: setup", "err", err)
+		return 1
+	}
 	started := make([]component, 0, len(comps))
 	closeAll := func() {
 		for i := len(started) - 1; i >= 0; i-- {
@@ -223,16 +231,27 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		// runs, and every acknowledged write is already committed.
 		log.Warn("serve: components slow to close; exiting")
 	}
+	if failed != nil {
+		log.Error("serve: stopped unhealthy", "err", failed)
+		return 1
+	}
 	return 0
 }
 
 // buildComponents lists the daemon's components in start order. The
 // integrator adds the hal, engine and alarm components here (before the HTTP
 // API, setting d.apiCfg.Calls, .Alarms and .Metrics as they come up).
-func buildComponents(d *daemon) []component {
-	return []component{
-		&httpComponent{d: d},
+func buildComponents(d *daemon) ([]component, error) {
+	g, err := newGateway(d)
+	if err != nil {
+		return nil, err
 	}
+	return []component{
+		g, // sets d.apiCfg.Metrics and .Alarms: before the HTTP component
+		&httpComponent{d: d},
+		&consoleComponent{d: d},
+		&firmwareComponent{d: d, fail: d.fail},
+	}, nil
 }
 
 // httpComponent serves the REST API on --http.

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/delivery"
+	"github.com/edgebridge/edgebridge/alarm/multi"
+	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/api/metrics"
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
+	"github.com/edgebridge/edgebridge/hal"
+)
+
+// gateway wires the alarm path together: the engine answers a call, the
+// alarmbridge whose destinationMatch fits takes it, its receiver decodes the
+// events, delivery queues them durably (the kissoff waits for that), and the
+// call is bridged to the voice destination when the mapping asks for one.
+// It is the only place that knows both engine and alarm (DESIGN.md).
+type gateway struct {
+	d *daemon
+
+	prov    alarm.StoreProvisioning
+	router  *alarm.Router
+	dl      *delivery.Delivery
+	sup     *alarm.Supervisor
+	svc     *alarm.Service
+	eng     *engine.Engine
+	board   *hal.Board
+	metrics *metrics.Gateway
+
+	live sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newGateway(d *daemon) (*gateway, error) {
+	g := &gateway{d: d}
+	log := d.log
+	g.prov = alarm.StoreProvisioning{DB: d.db, Log: log}
+	g.router = &alarm.Router{Prov: g.prov}
+
+	var err error
+	g.board, err = hal.Open(d.cfg.hw, hal.Config{})
+	if err != nil {
+		return nil, err
+	}
+
+	g.metrics = metrics.NewGateway(metrics.Sources{
+		Calls:         metrics.CallsFunc(func() int { return g.activeCalls() }),
+		Registrations: metrics.RegistrationsFunc(func() int { return int(g.engineStats().Registrations) }),
+		Alarms:        metrics.AlarmsFunc(g.alarmCounts),
+		Store:         d.db,
+	})
+
+	res := delivery.StoreResolver{DB: d.db, Prov: g.prov}
+	g.dl = delivery.New(d.db, res.Resolve,
+		delivery.WithLogger(log),
+		delivery.WithLatencyObserver(g.metrics.DeliveryLatency.ObserveDuration))
+
+	g.sup = &alarm.Supervisor{DB: d.db, Prov: g.prov, Queue: g.dl, Router: g.router, Log: log}
+	g.svc = &alarm.Service{
+		Router:     g.router,
+		Queue:      g.dl,
+		Supervisor: g.sup,
+		NewReceiver: func(b alarm.AlarmBridge) (alarm.Receiver, error) {
+			return multi.ForBridge(b, log)
+		},
+		Log: log,
+	}
+
+	g.eng, err = engine.New(engine.Config{
+		SIPAddr:    d.cfg.sipAddr,
+		Domain:     d.cfg.domain,
+		RTPPortMin: d.cfg.rtpLo,
+		RTPPortMax: d.cfg.rtpHi,
+		UserAgent:  "edgebridge/" + version,
+	}, engine.WithLogger(log), engine.WithStore(d.db), engine.WithRoutes(engine.RouteSourceFunc(g.routes)))
+	if err != nil {
+		return nil, err
+	}
+
+	d.apiCfg.Metrics = g.metrics
+	d.apiCfg.Alarms = g
+	return g, nil
+}
+
+func (g *gateway) engineStats() engine.Stats {
+	if g.eng == nil {
+		return engine.Stats{}
+	}
+	return g.eng.Stats()
+}
+
+func (g *gateway) activeCalls() int { return g.engineStats().ActiveCalls }
+
+func (g *gateway) alarmCounts() metrics.AlarmCounts {
+	s := g.dl.Stats()
+	return metrics.AlarmCounts{Received: s.Received, Delivered: s.Delivered, Failed: s.Failed + s.Retries, Queued: int(s.Queued)}
+}
+
+func (g *gateway) Name() string { return "gateway" }
+
+// Start brings up delivery first (so the queue is ready before any call can
+// be answered), then heartbeat supervision, then SIP.
+func (g *gateway) Start(ctx context.Context) error {
+	ctx, g.cancel = context.WithCancel(ctx)
+	if err := g.dl.Start(ctx); err != nil {
+		return err
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := g.sup.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			g.d.log.Warn("gateway: heartbeat supervision stopped", "err", err)
+		}
+	}()
+	if err := g.eng.Start(ctx); err != nil {
+		return fmt.Errorf("sip %s: %w", g.d.cfg.sipAddr, err)
+	}
+	g.d.log.Info("serve: sip listening", "addr", g.eng.Addr(), "domain", g.d.cfg.domain)
+	return nil
+}
+
+func (g *gateway) Close() error {
+	if g.cancel != nil {
+		g.cancel()
+	}
+	err := g.eng.Close()
+	g.wg.Wait()
+	if e := g.dl.Close(); err == nil {
+		err = e
+	}
+	if g.board != nil {
+		if e := g.board.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// routes lists the alarmbridges of domain as engine routes, in provisioning
+// order. It is read per INVITE, so a change made over REST applies to the
+// next call without a restart.
+func (g *gateway) routes(domain string) []engine.Route {
+	bridges, err := g.prov.AlarmBridges(domain)
+	if err != nil {
+		g.d.log.Warn("gateway: alarmbridges", "domain", domain, "err", err)
+		return nil
+	}
+	out := make([]engine.Route, 0, len(bridges))
+	for i := range bridges {
+		b := bridges[i]
+		re, err := alarm.CompileMatch(b.DestinationMatch)
+		if err != nil {
+			continue // the alarm router skips it too: one bad rule must not stop the rest
+		}
+		dtmf := ""
+		if b.ToneSettings != nil {
+			dtmf = b.ToneSettings.DtmfSendType
+		}
+		out = append(out, engine.Route{
+			Name:     "alarmbridge/" + b.ID,
+			Match:    re,
+			Handler:  engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) { g.alarmCall(ctx, c, &b) }),
+			DTMF:     dtmf,
+			DataMode: true,
+		})
+	}
+	return out
+}
+
+// alarmCall runs one alarm call: answer, receive, then voice or clear-down.
+func (g *gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge) {
+	log := g.d.log.With("call", c.ID, "alarmbridge", b.ID)
+	if err := c.Answer(); err != nil {
+		log.Warn("gateway: answer", "err", err)
+		return
+	}
+	g.live.Store(c.ID, c)
+	defer g.live.Delete(c.ID)
+	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
+	res, err := g.svc.Run(ctx, c.Session(), ac, b)
+	if err != nil {
+		log.Warn("gateway: alarm call", "err", err)
+	}
+	if res.Voice == "" || ctx.Err() != nil {
+		return
+	}
+	g.bridgeVoice(ctx, c, res.Voice, log)
+}
+
+// bridgeVoice calls the voice destination (the ARC's speech line) and
+// bridges the alarm unit to it until either side hangs up.
+func (g *gateway) bridgeVoice(ctx context.Context, c *engine.Call, dest string, log *slog.Logger) {
+	dctx, cancel := context.WithTimeout(ctx, 60*time.Second) // SCAIP: voice within 60 s
+	out, err := g.eng.Dial(dctx, engine.DialOptions{To: dest, From: c.Caller, Domain: c.Domain})
+	cancel()
+	if err != nil {
+		log.Warn("gateway: voice call", "to", dest, "err", err)
+		return
+	}
+	defer out.Hangup()
+	log.Info("gateway: voice bridged", "to", dest)
+	if err := media.Bridge(ctx, c.Session(), out.Session()); err != nil {
+		log.Info("gateway: voice bridge ended", "err", err)
+	}
+}
+
+// In-call commands toward a social alarm unit (SS 91100 / PROTOCOLS.md):
+// DTMF 0 clears down, 1/3 volume down/up, 4 duplex, 7/8 simplex.
+var deviceCommandDigits = map[string]string{
+	"clear":     "0",
+	"listen":    "7",
+	"speak":     "8",
+	"talk":      "4",
+	"keepAlive": "",
+}
+
+func (g *gateway) liveCall(id string) (*engine.Call, error) {
+	v, ok := g.live.Load(id)
+	if !ok {
+		return nil, fmt.Errorf("callId %q: %w", id, api.ErrNoSuchCall)
+	}
+	return v.(*engine.Call), nil
+}
+
+// HangupAlarmCall implements api.AlarmControl.
+func (g *gateway) HangupAlarmCall(ctx context.Context, domain string, req api.AlarmHangup) error {
+	c, err := g.liveCall(req.CallID)
+	if err != nil {
+		return err
+	}
+	if c.Domain != domain {
+		return fmt.Errorf("callId %q: %w", req.CallID, api.ErrNoSuchCall)
+	}
+	if req.Clear {
+		_ = c.Session().SendDigit('0', 200)
+	}
+	return c.Hangup()
+}
+
+// DeviceCommand implements api.AlarmControl.
+func (g *gateway) DeviceCommand(ctx context.Context, domain string, req api.DeviceCommand) error {
+	c, err := g.liveCall(req.CallID)
+	if err != nil {
+		return err
+	}
+	if c.Domain != domain {
+		return fmt.Errorf("callId %q: %w", req.CallID, api.ErrNoSuchCall)
+	}
+	digits := deviceCommandDigits[req.Command]
+	switch req.Command {
+	case "sendTones":
+		digits = req.Tones
+	case "volume":
+		digits = ""
+		key := "3"
+		n := req.Volume
+		if n < 0 {
+			key, n = "1", -n
+		}
+		for i := 0; i < n; i++ {
+			digits += key
+		}
+	}
+	for i := 0; i < len(digits); i++ {
+		if err := c.Session().SendDigit(digits[i], 200); err != nil {
+			return err
+		}
+	}
+	return nil
+}
