@@ -65,6 +65,9 @@ type Options struct {
 	// OutOfBand gives both ends a Digits channel and makes SendDigit
 	// deliver DigitEvents to the peer (RFC 4733) instead of tones.
 	OutOfBand bool
+	// InBandToo makes an out-of-band SendDigit also sound the key in the
+	// audio, as gateways do that send RFC 4733 without muting the tone.
+	InBandToo bool
 }
 
 // Stats counts what happened to the frames one end received.
@@ -92,6 +95,7 @@ type End struct {
 	stats    Stats
 	received []int16 // everything read, when recording
 	record   bool
+	both     bool // out-of-band digits also sound in band
 }
 
 type pipe struct {
@@ -115,6 +119,7 @@ func NewPipe(o Options) (a, b *End) {
 	}
 	a.inband = dsp.NewDTMFGenerator(dsp.DefaultDTMFGen())
 	b.inband = dsp.NewDTMFGenerator(dsp.DefaultDTMFGen())
+	a.both, b.both = o.InBandToo, o.InBandToo
 	for _, e := range []*End{a, b} {
 		for range 1 + e.peer.path.depth {
 			e.in <- [FrameSamples]int16{}
@@ -245,6 +250,9 @@ func (e *End) SendDigit(key byte, durationMs int) error {
 	}
 	e.mu.Lock()
 	start := e.wpos + int64(1+e.path.depth)*FrameSamples // in the peer's clock
+	if e.both {
+		_ = e.inband.QueueKey(key, durationMs, 0)
+	}
 	e.mu.Unlock()
 	ev := dsp.DigitEvent{Key: key, Start: start, End: start + int64(durationMs)*dsp.SampleRate/1000}
 	e.peer.mu.Lock()

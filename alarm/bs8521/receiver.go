@@ -99,6 +99,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	c := r.cfg
 	var out alarm.Outcome
 	det := dsp.NewDTMFDetector(c.DTMF)
+	var dedup alarm.DigitDedup
 	gen := dsp.NewDTMFGenerator(c.Tones)
 	oob := ch.Digits()
 	var (
@@ -143,6 +144,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		pendingAck = max(now, lastEnd+samples(c.AckDelay))
 	}
 	digit = func(ev dsp.DigitEvent) {
+		if dedup.Seen(ev) {
+			return
+		}
 		if ev.Start < toneEnd || done {
 			return
 		}

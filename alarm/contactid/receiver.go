@@ -131,13 +131,13 @@ type session struct {
 	tone      *dsp.ToneGenerator // playing, or nil
 	toneWait  int64              // silence before tone starts
 
-	st        state
-	now       int64 // samples read
-	toneEnd   int64 // when the current tone program ends
-	deadline  int64 // first-digit deadline while listening with no digits
-	lastDigit dsp.DigitEvent
-	acked     map[string]bool
-	listenIn  bool
+	st       state
+	now      int64 // samples read
+	toneEnd  int64 // when the current tone program ends
+	deadline int64 // first-digit deadline while listening with no digits
+	dedup    alarm.DigitDedup
+	acked    map[string]bool
+	listenIn bool
 
 	out alarm.Outcome
 	err error
@@ -203,7 +203,6 @@ func (r *Receiver) newSession(ctx context.Context, ch alarm.Channel, call alarm.
 		acked: map[string]bool{},
 	}
 	s.onDigit = s.digit
-	s.lastDigit.End = -1 << 40
 	s.startHandshake(samples(c.HandshakeDelay))
 	return s, nil
 }
@@ -241,10 +240,9 @@ func (s *session) digit(ev dsp.DigitEvent) {
 	}
 	// The same key heard in band and out of band (RFC 4733 with audio
 	// left in) counts once.
-	if ev.Key == s.lastDigit.Key && ev.Start < s.lastDigit.End+alarm.FrameSamples && ev.End > s.lastDigit.Start-alarm.FrameSamples {
+	if s.dedup.Seen(ev) {
 		return
 	}
-	s.lastDigit = ev
 	if s.st != stListen || ev.Start < s.toneEnd {
 		return // the panel does not send over our tones; this is noise or echo
 	}

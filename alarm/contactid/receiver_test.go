@@ -320,6 +320,16 @@ func TestReceiverOutOfBand(t *testing.T) {
 	checkAllAcked(t, res, msgs)
 }
 
+// RFC 4733 events with the tones left in the audio: each key counts once.
+func TestReceiverOutOfBandAndInBand(t *testing.T) {
+	msgs := fourMessages(t)
+	res := runCall(t, alarmtest.Options{OutOfBand: true, InBandToo: true}, Config{}, PanelConfig{}, nil, msgs...)
+	checkAllAcked(t, res, msgs)
+	if res.out.BadMessages != 0 {
+		t.Errorf("%d bad messages: keys were counted twice", res.out.BadMessages)
+	}
+}
+
 // No panel on the line: handshakes are repeated, then the receiver gives up.
 func TestReceiverNoMessage(t *testing.T) {
 	r, err := NewReceiver(Config{Log: discard, MaxHandshakes: 2})

@@ -81,6 +81,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	c := r.cfg
 	var out alarm.Outcome
 	det := dsp.NewDTMFDetector(c.DTMF)
+	var dedup alarm.DigitDedup
 	gen := dsp.NewDTMFGenerator(c.Tones)
 	oob := ch.Digits()
 	var (
@@ -133,6 +134,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		deadline = toneEnd + samples(c.MoreTimeout)
 	}
 	digit := func(ev dsp.DigitEvent) {
+		if dedup.Seen(ev) {
+			return
+		}
 		if ev.Start < toneEnd || clearing {
 			return
 		}
