@@ -222,26 +222,28 @@ func (d *DTMFDetector) half(pcm []int16, emit func(DigitEvent)) {
 	idx := d.nh
 	h := &d.hist[idx%dtmfHist]
 	*h = halfResult{}
-	if d.active && d.continues(pcm, h) {
-		d.nh++
-		d.pos += int64(len(pcm))
-		d.lastGood = idx
-		d.misses = 0
-		d.refPow += h.pow[d.kr] + h.pow[d.kc]
-		d.refCount++
-		d.runKey, d.runLen = 0, 0
-		return
-	}
-	*h = halfResult{}
 	var ei int64
 	for _, s := range pcm {
 		ei += int64(s) * int64(s)
 	}
 	e := float64(ei)
 	h.energy = e
-	if e >= d.minHalfE && d.goertzel(h, pcm) {
-		h.ok = true
-		d.classify(h, &d.hist[(idx+dtmfHist-1)%dtmfHist])
+	if e >= d.minHalfE {
+		if d.active && d.continues(pcm, h) {
+			d.nh++
+			d.pos += int64(len(pcm))
+			d.lastGood = idx
+			d.misses = 0
+			d.refPow += h.pow[d.kr] + h.pow[d.kc]
+			d.refCount++
+			d.runKey, d.runLen = 0, 0
+			return
+		}
+		*h = halfResult{energy: e}
+		if d.goertzel(h, pcm) {
+			h.ok = true
+			d.classify(h, &d.hist[(idx+dtmfHist-1)%dtmfHist])
+		}
 	}
 	d.nh++
 	d.pos += int64(len(pcm))
@@ -257,11 +259,10 @@ func (d *DTMFDetector) half(pcm []int16, emit func(DigitEvent)) {
 func (d *DTMFDetector) continues(pcm []int16, h *halfResult) bool {
 	r, c := d.kr, d.kc
 	cr, cc := d.coef[r], d.coef[c]
-	var a1, a2, b1, b2, e float64
+	var a1, a2, b1, b2 float64
 	i := 0
 	for ; i+1 < len(pcm); i += 2 {
 		v0, v1 := float64(pcm[i]), float64(pcm[i+1])
-		e += v0*v0 + v1*v1
 		a2 = v0 + cr*a1 - a2
 		b2 = v0 + cc*b1 - b2
 		a1 = v1 + cr*a2 - a1
@@ -269,7 +270,6 @@ func (d *DTMFDetector) continues(pcm []int16, h *halfResult) bool {
 	}
 	if i < len(pcm) {
 		v := float64(pcm[i])
-		e += v * v
 		a1, a2 = v+cr*a1-a2, a1
 		b1, b2 = v+cc*b1-b2, b1
 	}
@@ -283,7 +283,7 @@ func (d *DTMFDetector) continues(pcm []int16, h *halfResult) bool {
 		h.gr[j], h.gi[j] = re, im
 		h.pow[j] = re*re + im*im
 	}
-	h.energy = e
+	e := h.energy
 	h.r, h.c = r, c
 	h.a, h.b = pairSolve(h, r, c)
 	pr := 2 * (real(h.a)*real(h.a) + imag(h.a)*imag(h.a))
