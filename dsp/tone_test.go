@@ -176,3 +176,33 @@ func TestToneSpecErrors(t *testing.T) {
 		t.Error("NewToneGenerator at 5 kHz accepted")
 	}
 }
+
+func TestCadence(t *testing.T) {
+	busy := Cadence{Name: "busy", OnMs: 375, OffMs: 375, Cycles: 3}
+	ring := Cadence{Name: "ringback", OnMs: 1000, OffMs: 4000}
+	spec := ToneSpec{Name: "425", Freq1: 425, Tolerance: 0.02, MinMs: 100}
+	heard := func(pcm []int16, c Cadence) int64 {
+		d := NewCadenceDetector(0, c)
+		for _, e := range toneEvents(t, pcm, spec) {
+			if d.Feed(e) {
+				return e.End
+			}
+		}
+		return -1
+	}
+	busyPCM := cadence(t, 6000, ToneSegment{Freq1: 425, DBm0: -15, Ms: 375}, ToneSegment{Ms: 375})
+	ringPCM := cadence(t, 12000, ToneSegment{Freq1: 425, DBm0: -15, Ms: 1000}, ToneSegment{Ms: 4000})
+	// Busy is recognised at the end of its third tone (2 × 750 + 375 ms).
+	if at := heard(busyPCM, busy); !near(at, 1875*8, 160) {
+		t.Errorf("busy recognised at sample %d, want about %d", at, 1875*8)
+	}
+	if at := heard(ringPCM, busy); at != -1 {
+		t.Errorf("ringback taken for busy at %d", at)
+	}
+	if at := heard(ringPCM, ring); !near(at, 6000*8, 160) {
+		t.Errorf("ringback recognised at %d, want about %d", at, 6000*8)
+	}
+	if at := heard(busyPCM, ring); at != -1 {
+		t.Errorf("busy taken for ringback at %d", at)
+	}
+}
