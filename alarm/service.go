@@ -38,6 +38,44 @@ func (s *Service) Route(domain, called string) (*AlarmBridge, error) {
 	return s.Router.Route(domain, called)
 }
 
+// BridgeFor returns the domain's first alarmbridge of a protocol (e.g.
+// "scaip" for alarm units that send SIP MESSAGEs rather than call), or nil.
+func (s *Service) BridgeFor(domain, protocol string) (*AlarmBridge, error) {
+	bridges, err := s.Router.Prov.AlarmBridges(domain)
+	if err != nil {
+		return nil, err
+	}
+	for i := range bridges {
+		if bridges[i].Protocol == protocol {
+			return &bridges[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// QueueFor is the queue for events heard through bridge b outside a call
+// (SCAIP MESSAGEs): mapped like a call's events, counted as heartbeats.
+func (s *Service) QueueFor(domain string, b *AlarmBridge) Queue {
+	next := s.Queue
+	if s.Supervisor != nil {
+		next = s.Supervisor.Observe(next)
+	}
+	return &MappedQueue{Router: s.Router, Domain: domain, Bridge: b, Next: next}
+}
+
+// Heartbeat records a heartbeat message (SCAIP PI) from the device that ev
+// identifies, after authenticating it like an alarm. It queues nothing
+// unless the device was offline (then the online event).
+func (s *Service) Heartbeat(ctx context.Context, domain string, b *AlarmBridge, ev Event) error {
+	if err := s.Router.Map(domain, b, &ev); err != nil {
+		return err
+	}
+	if s.Supervisor == nil {
+		return nil
+	}
+	return s.Supervisor.Beat(ctx, domain, b.ID, ev.DeviceKey)
+}
+
 // Run receives the alarm call on ch for bridge b.
 func (s *Service) Run(ctx context.Context, ch Channel, call Call, b *AlarmBridge) (CallResult, error) {
 	log := s.Log

@@ -101,3 +101,48 @@ func TestServiceContactIDCall(t *testing.T) {
 		t.Errorf("undecodable call: %+v", res)
 	}
 }
+
+// Events from SCAIP units (no call): mapped and supervised the same way.
+func TestServiceOutsideCalls(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "eb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	put := func(res, id, doc string) {
+		if err := db.Put(store.Coll{Domain: "d", Resource: res}, id, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("alarmbridge", "ab1", `{"id":"ab1","name":"cid","protocol":"multiprotocol","protocolMode":"dtmf","destinationMatch":"/^1/"}`)
+	put("alarmbridge", "ab2", `{"id":"ab2","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"/.*/","customerSiteId":"s1","defaultHeartbeatInterval":300000}`)
+	put("device", "s1:4612345678:2", `{"deviceId":"s1:4612345678:2","authType":"deviceid"}`)
+	prov := alarm.StoreProvisioning{DB: db}
+	router := &alarm.Router{Prov: prov}
+	q := &recQueue{}
+	svc := &alarm.Service{Router: router, Queue: q, Supervisor: &alarm.Supervisor{DB: db, Prov: prov, Queue: q, Router: router}}
+	b, err := svc.BridgeFor("d", "scaip")
+	if err != nil || b == nil || b.ID != "ab2" {
+		t.Fatalf("BridgeFor scaip: %+v %v", b, err)
+	}
+	if b, _ := svc.BridgeFor("d", "tt92"); b != nil {
+		t.Fatalf("BridgeFor tt92: %+v", b)
+	}
+	ctx := context.Background()
+	ev := alarm.Event{ID: "e1", Protocol: alarm.ProtoSCAIP, ControllerID: "4612345678", DeviceID: "2"}
+	if err := svc.QueueFor("d", b).Enqueue(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(q.evs) != 1 || q.evs[0].DeviceKey != "s1:4612345678:2" || q.evs[0].CustomerSiteID != "s1" {
+		t.Fatalf("queued %+v", q.evs)
+	}
+	if st, _, _ := svc.Supervisor.Status("d", "s1:4612345678:2"); st != alarm.HeartbeatOnline {
+		t.Fatalf("after an alarm: %s", st)
+	}
+	if err := svc.Heartbeat(ctx, "d", b, alarm.Event{Protocol: alarm.ProtoSCAIP, ControllerID: "999"}); err == nil {
+		t.Fatal("heartbeat from an unknown device accepted")
+	}
+	if err := svc.Heartbeat(ctx, "d", b, ev); err != nil || len(q.evs) != 1 {
+		t.Fatalf("heartbeat: %v, queued %d (a heartbeat queues nothing)", err, len(q.evs))
+	}
+}
