@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -409,4 +410,49 @@ func TestReceiverLossStatistics(t *testing.T) {
 			}
 		})
 	}
+}
+
+// On lines far worse than any specification (S/N down to 6 dB, 10 % loss,
+// heavy jitter, big clock error), messages may go unacknowledged, but the
+// receiver must never acknowledge or queue a message that was not sent:
+// that would be a false alarm, or a real one reported wrongly.
+func TestReceiverNeverAcknowledgesWrong(t *testing.T) {
+	rng := rand.New(rand.NewPCG(42, 7))
+	sent := map[string]bool{}
+	msgs := fourMessages(t)
+	for _, m := range msgs {
+		sent[m.Raw] = true
+	}
+	acked, total := 0, 0
+	for i := range 20 {
+		im := func() alarmtest.Impairments {
+			return alarmtest.Impairments{
+				Seed:        rng.Uint64(),
+				NoiseDBm0:   -12 - 20*rng.Float64(), // S/N 6-26 dB against −6 dBm0 digits
+				LossRate:    0.10 * rng.Float64(),
+				JitterMs:    40 * rng.Float64(),
+				JitterDepth: 2,
+				FreqOffset:  0.03 * (2*rng.Float64() - 1),
+				TwistDB:     8 * (2*rng.Float64() - 1),
+				G711:        []string{"", "alaw", "ulaw"}[rng.IntN(3)],
+			}
+		}
+		q := &memQueue{}
+		res := runCall(t, alarmtest.Options{AtoB: im(), BtoA: im()}, Config{}, PanelConfig{}, q, msgs...)
+		if res.rerr != nil {
+			t.Fatalf("call %d: %v", i, res.rerr)
+		}
+		for _, ev := range res.queued {
+			if !sent[ev.Raw] {
+				t.Fatalf("call %d: queued %s, which was never sent", i, ev.Raw)
+			}
+		}
+		for _, m := range res.rep.Messages {
+			total++
+			if m.Acked {
+				acked++
+			}
+		}
+	}
+	t.Logf("%d of %d messages acknowledged on hostile lines; none wrong", acked, total)
 }
