@@ -133,33 +133,39 @@ func (d *FSKDemodulator) Reset() {
 
 // Process feeds pcm; emit (if not nil) gets each framed message.
 func (d *FSKDemodulator) Process(pcm []int16, emit func(FSKMessage)) {
+	// The sliding sums live in locals; the ring holds each sample's five
+	// products so that the one leaving the window can be taken off.
+	mc, ms, sc, ss := &d.mc, &d.ms, &d.sc, &d.ss
+	a0, a1, a2, a3, a4 := d.acc[0], d.acc[1], d.acc[2], d.acc[3], d.acc[4]
+	ph, ri := d.ph, d.ri
 	for _, s := range pcm {
 		v := float64(s)
-		k := d.ph
-		d.ph++
-		if d.ph == fskTable {
-			d.ph = 0
-		}
-		old := &d.ring[d.ri]
-		nw := [5]float64{v * d.mc[k], v * d.ms[k], v * d.sc[k], v * d.ss[k], v * v}
-		for j := range 5 {
-			d.acc[j] += nw[j] - old[j]
-		}
-		*old = nw
-		d.ri++
-		if d.ri == fskWin {
-			d.ri = 0
+		p0, p1, p2, p3, p4 := v*mc[ph], v*ms[ph], v*sc[ph], v*ss[ph], v*v
+		r := &d.ring[ri&(fskWin-1)]
+		a0 += p0 - r[0]
+		a1 += p1 - r[1]
+		a2 += p2 - r[2]
+		a3 += p3 - r[3]
+		a4 += p4 - r[4]
+		*r = [5]float64{p0, p1, p2, p3, p4}
+		ri++
+		ph++
+		if ph == fskTable {
+			ph = 0
 		}
 		d.pos++
 		if d.fresh < fskWin {
 			d.fresh++
 			continue
 		}
-		carrier := d.acc[4] >= d.minE
-		em := d.acc[0]*d.acc[0] + d.acc[1]*d.acc[1]
-		es := d.acc[2]*d.acc[2] + d.acc[3]*d.acc[3]
-		d.sample(carrier, em >= es, emit)
+		carrier := a4 >= d.minE
+		if !carrier && d.state == 0 && !d.inByte && d.markRun == 0 && d.seizure == 0 && !d.markSeen && !d.needMark {
+			continue // idle line: nothing to do
+		}
+		d.sample(carrier, a0*a0+a1*a1 >= a2*a2+a3*a3, emit)
 	}
+	d.ph, d.ri = ph, ri&(fskWin-1)
+	d.acc = [5]float64{a0, a1, a2, a3, a4}
 	// Limit drift of the sliding sums: recompute them now and then.
 	if d.pos%4096 < int64(len(pcm)) {
 		d.acc = [5]float64{}
