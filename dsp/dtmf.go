@@ -232,11 +232,14 @@ func (d *DTMFDetector) half(pcm []int16, emit func(DigitEvent)) {
 	idx := d.nh
 	h := &d.hist[idx%dtmfHist]
 	*h = halfResult{}
-	var ei int64
+	// Energy without the half's mean: a DC offset (an FXS line's ADC) is
+	// no part of the signal the tones must dominate.
+	var ei, sum int64
 	for _, s := range pcm {
 		ei += int64(s) * int64(s)
+		sum += int64(s)
 	}
-	e := float64(ei)
+	e := float64(ei) - float64(sum)*float64(sum)/float64(len(pcm))
 	h.energy = e
 	if e >= d.minHalfE {
 		if d.active && d.continues(pcm, h) {

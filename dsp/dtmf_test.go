@@ -283,3 +283,17 @@ func FuzzDTMFDetector(f *testing.F) {
 		}
 	})
 }
+
+func TestDTMFWithDCOffset(t *testing.T) {
+	// A DC offset as an FXS line's converter may add does not hide weak
+	// digits.
+	for _, dc := range []int16{-3000, 1500, 3000} {
+		pcm := tonePair(t, '8', -25, -25, 0, 0, 60)
+		for i := range pcm {
+			pcm[i] += dc
+		}
+		if got := detectAll(pcm, 160); keysOf(got) != "8" {
+			t.Errorf("DC %d with tones at −25 dBm0: got %q", dc, keysOf(got))
+		}
+	}
+}
