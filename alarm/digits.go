@@ -5,25 +5,38 @@ import "github.com/edgebridge/edgebridge/dsp"
 // DigitDedup drops a key heard twice: a receiver detects in band while the
 // Channel may also deliver the same press out of band (RFC 4733, or the
 // engine's own in-band detector), in either order and a little apart in
-// time. It allocates nothing.
+// time. Only reports from different sources are compared: one source never
+// reports a press twice, and keys that follow each other closely (STMF
+// sends them back to back) must all count. It allocates nothing.
 type DigitDedup struct {
 	recent [4]dsp.DigitEvent
+	src    [4]DigitSource
 	n      int
 }
+
+// DigitSource tells where a digit report came from.
+type DigitSource uint8
+
+// Digit sources.
+const (
+	FromAudio   DigitSource = iota // the receiver's own in-band detector
+	FromChannel                    // Channel.Digits (RFC 4733, or the engine's detector)
+)
 
 // dedupSlack is how far apart two reports of one press may lie (20 ms).
 const dedupSlack = FrameSamples
 
-// Seen reports whether ev is a press already taken; otherwise it records
-// ev and returns false.
-func (d *DigitDedup) Seen(ev dsp.DigitEvent) bool {
+// Seen reports whether ev, reported by src, is a press already taken from
+// the other source; otherwise it records ev and returns false.
+func (d *DigitDedup) Seen(ev dsp.DigitEvent, src DigitSource) bool {
 	for i := range min(d.n, len(d.recent)) {
 		r := d.recent[i]
-		if r.Key == ev.Key && ev.Start < r.End+dedupSlack && ev.End > r.Start-dedupSlack {
+		if d.src[i] != src && r.Key == ev.Key && ev.Start < r.End+dedupSlack && ev.End > r.Start-dedupSlack {
 			return true
 		}
 	}
 	d.recent[d.n%len(d.recent)] = ev
+	d.src[d.n%len(d.recent)] = src
 	d.n++
 	return false
 }

@@ -114,7 +114,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		done          bool
 		pendingAck    int64 = -1
 	)
-	var digit func(ev dsp.DigitEvent)
+	var digit func(ev dsp.DigitEvent, src alarm.DigitSource)
 	message := func() {
 		out.Messages++
 		raw := string(keys[:nk])
@@ -143,8 +143,8 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		c.Log.Info("bs8521: event queued", "call", call.ID, "event", ev.ID, "raw", raw)
 		pendingAck = max(now, lastEnd+samples(c.AckDelay))
 	}
-	digit = func(ev dsp.DigitEvent) {
-		if dedup.Seen(ev) {
+	digit = func(ev dsp.DigitEvent, src alarm.DigitSource) {
+		if dedup.Seen(ev, src) {
 			return
 		}
 		if ev.Start < toneEnd || done {
@@ -160,6 +160,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			message()
 		}
 	}
+	fromAudio := func(ev dsp.DigitEvent) { digit(ev, alarm.FromAudio) }
 	in := make([]int16, alarm.FrameSamples)
 	buf := make([]int16, alarm.FrameSamples)
 	for !done {
@@ -173,14 +174,14 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			}
 			return out, fmt.Errorf("bs8521: read: %w", err)
 		}
-		det.Process(in, digit)
+		det.Process(in, fromAudio)
 		now += int64(len(in))
 		if oob != nil {
 		drain:
 			for {
 				select {
 				case ev := <-oob:
-					digit(ev)
+					digit(ev, alarm.FromChannel)
 				default:
 					break drain
 				}

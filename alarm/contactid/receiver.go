@@ -202,7 +202,7 @@ func (r *Receiver) newSession(ctx context.Context, ch alarm.Channel, call alarm.
 		handshake: hs, kissoff: ko,
 		acked: map[string]bool{},
 	}
-	s.onDigit = s.digit
+	s.onDigit = func(ev dsp.DigitEvent) { s.digit(ev, alarm.FromAudio) }
 	s.startHandshake(samples(c.HandshakeDelay))
 	return s, nil
 }
@@ -224,7 +224,7 @@ func (s *session) step(in, out []int16) {
 		for {
 			select {
 			case ev := <-s.oob:
-				s.digit(ev)
+				s.digit(ev, alarm.FromChannel)
 			default:
 				break drain
 			}
@@ -234,13 +234,13 @@ func (s *session) step(in, out []int16) {
 	s.fill(out)
 }
 
-func (s *session) digit(ev dsp.DigitEvent) {
+func (s *session) digit(ev dsp.DigitEvent, src alarm.DigitSource) {
 	if s.st == stDone {
 		return
 	}
 	// The same key heard in band and out of band (RFC 4733 with audio
 	// left in) counts once.
-	if s.dedup.Seen(ev) {
+	if s.dedup.Seen(ev, src) {
 		return
 	}
 	if s.st != stListen || ev.Start < s.toneEnd {

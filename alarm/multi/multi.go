@@ -69,14 +69,11 @@ func ForBridge(b alarm.AlarmBridge, log *slog.Logger) (alarm.Receiver, error) {
 	if b.DataRequestInterval > 0 {
 		bsCfg.DataRequestInterval = time.Duration(b.DataRequestInterval) * time.Millisecond
 	}
-	if (b.Protocol == "tt92" || b.Protocol == "ttnew") && b.ProtocolMode == "sdmf" {
-		return nil, fmt.Errorf("alarmbridge %s: protocolMode sdmf (single-tone/FSK TT92) is not implemented; use dtmf", b.ID)
-	}
 	switch b.Protocol {
 	case "tt92":
-		return tt92.NewReceiver(tt92.Config{Variant: tt92.TT92, Log: log})
+		return tt92.NewReceiver(tt92.Config{Variant: tt92.TT92, Mode: b.ProtocolMode, Log: log})
 	case "ttnew":
-		return tt92.NewReceiver(tt92.Config{Variant: tt92.TTnew, Log: log})
+		return tt92.NewReceiver(tt92.Config{Variant: tt92.TTnew, Mode: b.ProtocolMode, Log: log})
 	case "contactid":
 		return contactid.NewReceiver(contactid.Config{Log: log})
 	case "bs8521":
@@ -105,7 +102,7 @@ func ForBridge(b alarm.AlarmBridge, log *slog.Logger) (alarm.Receiver, error) {
 			if b.FallbackAlarmProtocol == "ttnew" {
 				v = tt92.TTnew
 			}
-			tt, err := tt92.NewReceiver(tt92.Config{Variant: v, Log: log, MaxPrompts: 2, AnswerDelay: 100 * time.Millisecond})
+			tt, err := tt92.NewReceiver(tt92.Config{Variant: v, Mode: b.ProtocolMode, Log: log, MaxPrompts: 2, AnswerDelay: 100 * time.Millisecond})
 			if err != nil {
 				return nil, err
 			}

@@ -82,6 +82,10 @@ func TestMultiprotocolHearsEach(t *testing.T) {
 		{"bs8521 bridge", alarm.AlarmBridge{Protocol: "bs8521", DataRequestInterval: 2000}, unit, bs.Raw, alarm.ProtoBS8521},
 		{"contactid bridge", alarm.AlarmBridge{Protocol: "contactid"}, panel, cid.Raw, alarm.ProtoContactID},
 		{"tt92 bridge", alarm.AlarmBridge{Protocol: "tt92", ProtocolMode: "dtmf"}, ttUnit, ttFrame, alarm.ProtoTT92},
+		{"tt92 bridge, sdmf", alarm.AlarmBridge{Protocol: "tt92", ProtocolMode: "sdmf"}, func(ctx context.Context, ch alarm.Channel) error {
+			_, err := tt92.NewUnit(tt92.UnitConfig{Mode: "sdmf"}).Send(ctx, ch, []string{ttFrame})
+			return err
+		}, ttFrame, alarm.ProtoTT92},
 		{"multiprotocol, tt92 fallback", alarm.AlarmBridge{Protocol: "multiprotocol", FallbackAlarmProtocol: "tt92"}, ttUnit, ttFrame, alarm.ProtoTT92},
 		{"Contact ID panel, tt92 fallback", alarm.AlarmBridge{Protocol: "multiprotocol", FallbackAlarmProtocol: "tt92"}, panel, cid.Raw, alarm.ProtoContactID},
 	} {
@@ -100,7 +104,7 @@ func TestForBridgeRejectsNonAudio(t *testing.T) {
 			t.Errorf("protocol %q accepted", p)
 		}
 	}
-	if _, err := ForBridge(alarm.AlarmBridge{ID: "x", Protocol: "tt92", ProtocolMode: "sdmf"}, discard); err == nil {
-		t.Error("tt92 sdmf accepted, but is not implemented")
+	if _, err := ForBridge(alarm.AlarmBridge{ID: "x", Protocol: "tt92", ProtocolMode: "fsk"}, discard); err == nil {
+		t.Error("tt92 protocolMode fsk accepted")
 	}
 }

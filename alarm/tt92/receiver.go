@@ -15,6 +15,7 @@ import (
 // Config tunes the receiver; zero fields take the defaults in brackets.
 type Config struct {
 	Variant     Variant       // [TT92]
+	Mode        string        // protocolMode: "dtmf" [default] or "sdmf" (STMF keys both ways)
 	AnswerDelay time.Duration // before the first prompt [500 ms]
 	// PromptEvery spaces prompts while no frame comes [2 s].
 	PromptEvery time.Duration
@@ -41,6 +42,13 @@ var _ alarm.Receiver = (*Receiver)(nil)
 func NewReceiver(c Config) (*Receiver, error) {
 	if c.Variant.Prompt == "" {
 		c.Variant = TT92
+	}
+	switch c.Mode {
+	case "":
+		c.Mode = "dtmf"
+	case "dtmf", "sdmf":
+	default:
+		return nil, fmt.Errorf("tt92: protocolMode %q: must be dtmf or sdmf", c.Mode)
 	}
 	for _, k := range c.Variant.Prompt + c.Variant.Ack {
 		if !dsp.IsDTMFKey(byte(k)) {
@@ -80,9 +88,11 @@ func samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(t
 func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Call, q alarm.Queue) (alarm.Outcome, error) {
 	c := r.cfg
 	var out alarm.Outcome
-	det := dsp.NewDTMFDetector(c.DTMF)
 	var dedup alarm.DigitDedup
-	gen := dsp.NewDTMFGenerator(c.Tones)
+	kio, err := newKeyIO(c.Mode, c.Tones, c.DTMF)
+	if err != nil {
+		return out, err
+	}
 	oob := ch.Digits()
 	var (
 		now, lastEnd, toneEnd int64
@@ -94,9 +104,8 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		acked                 = map[string]bool{}
 	)
 	send := func(s string) {
-		_ = gen.Queue(s)
-		// Our keys sound until the last one ends (its pause is silence).
-		toneEnd = now + int64(2*len(s)-1)*samples(KeyMs*time.Millisecond)
+		_ = kio.queue(s)
+		toneEnd = now + kio.length(len(s))
 	}
 	frame := func() {
 		raw := string(keys)
@@ -133,8 +142,8 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		send(c.Variant.Ack)
 		deadline = toneEnd + samples(c.MoreTimeout)
 	}
-	digit := func(ev dsp.DigitEvent) {
-		if dedup.Seen(ev) {
+	digit := func(ev dsp.DigitEvent, src alarm.DigitSource) {
+		if dedup.Seen(ev, src) {
 			return
 		}
 		if ev.Start < toneEnd || clearing {
@@ -149,6 +158,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			frame()
 		}
 	}
+	fromAudio := func(ev dsp.DigitEvent) { digit(ev, alarm.FromAudio) }
 	in := make([]int16, alarm.FrameSamples)
 	buf := make([]int16, alarm.FrameSamples)
 	for !done {
@@ -162,14 +172,14 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			}
 			return out, fmt.Errorf("tt92: read: %w", err)
 		}
-		det.Process(in, digit)
+		kio.hear(in, fromAudio)
 		now += int64(len(in))
 		if oob != nil {
 		drain:
 			for {
 				select {
 				case ev := <-oob:
-					digit(ev)
+					digit(ev, alarm.FromChannel)
 				default:
 					break drain
 				}
@@ -183,9 +193,13 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			deadline = lastEnd + samples(c.RepeatWait)
 		}
 		switch {
-		case gen.Busy() || len(keys) > 0:
+		case kio.busy() || len(keys) > 0:
 		case clearing:
-			done = true
+			// Some silence after the clear, so that the unit hears its end
+			// before the call goes.
+			if now >= toneEnd+samples(200*time.Millisecond) {
+				done = true
+			}
 		case deadline >= 0 && now < deadline:
 		case len(out.Events) > 0 && pending == "":
 			out.Reason = alarm.ReasonIdle
@@ -204,7 +218,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		default:
 			deadline = -1
 		}
-		gen.Generate(buf)
+		kio.generate(buf)
 		if err := ch.WriteFrame(buf); err != nil {
 			if errors.Is(err, io.EOF) {
 				out.Reason = alarm.ReasonHangup
@@ -235,4 +249,34 @@ func EventFor(f Frame, v Variant, call alarm.Call, at time.Time) alarm.Event {
 		ControllerID: f.Identity,
 		StatusCode:   f.Type + f.Reserved + f.Generic + f.CallCode,
 	}
+}
+
+// keyIO sends and hears keys as DTMF or as STMF (protocolMode sdmf).
+type keyIO struct {
+	queue    func(string) error
+	busy     func() bool
+	generate func([]int16)
+	hear     func([]int16, func(dsp.DigitEvent))
+	length   func(keys int) int64 // samples until the last key's tone ends
+}
+
+func newKeyIO(mode string, tones dsp.DTMFGenConfig, dc dsp.DTMFConfig) (keyIO, error) {
+	if mode == "sdmf" {
+		snd, err := NewStmfSender(tones.LowDBm0)
+		if err != nil {
+			return keyIO{}, err
+		}
+		det, err := NewStmfDetector()
+		if err != nil {
+			return keyIO{}, err
+		}
+		return keyIO{queue: snd.Queue, busy: snd.Busy, generate: snd.Generate, hear: det.Process,
+			length: func(n int) int64 { return int64(n)*KeySamples - StmfGapMs*dsp.SampleRate/1000 }}, nil
+	}
+	gen := dsp.NewDTMFGenerator(tones)
+	det := dsp.NewDTMFDetector(dc)
+	on := int64(tones.OnMs) * dsp.SampleRate / 1000
+	per := int64(tones.OnMs+tones.OffMs) * dsp.SampleRate / 1000
+	return keyIO{queue: gen.Queue, busy: gen.Busy, generate: func(p []int16) { gen.Generate(p) }, hear: det.Process,
+		length: func(n int) int64 { return int64(n-1)*per + on }}, nil
 }

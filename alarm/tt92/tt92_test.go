@@ -63,9 +63,13 @@ func (q *memQueue) Enqueue(_ context.Context, ev alarm.Event) error {
 // unit is cleared down; for both variants.
 func TestReceiverUnit(t *testing.T) {
 	frameB := "D#1030461234567800000012"
-	for _, v := range []Variant{TT92, TTnew} {
-		t.Run(v.Name, func(t *testing.T) {
-			r, err := NewReceiver(Config{Variant: v, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for _, tc := range []struct {
+		v    Variant
+		mode string
+	}{{TT92, "dtmf"}, {TTnew, "dtmf"}, {TT92, "sdmf"}} {
+		v := tc.v
+		t.Run(v.Name+" "+tc.mode, func(t *testing.T) {
+			r, err := NewReceiver(Config{Variant: v, Mode: tc.mode, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +81,7 @@ func TestReceiverUnit(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				rep, uerr = NewUnit(UnitConfig{Variant: v}).Send(ctx, far, []string{frameA, frameB})
+				rep, uerr = NewUnit(UnitConfig{Variant: v, Mode: tc.mode}).Send(ctx, far, []string{frameA, frameB})
 				far.Hangup()
 			}()
 			q := &memQueue{}

@@ -14,6 +14,7 @@ import (
 // UnitConfig tunes the alarm-unit side; zero fields take the defaults.
 type UnitConfig struct {
 	Variant  Variant           // [TT92]
+	Mode     string            // "dtmf" [default] or "sdmf" (STMF keys)
 	DTMF     dsp.DTMFGenConfig // [−7/−5 dBm0, 50 ms on, 50 ms off]
 	AckWait  time.Duration     // repeat the frame if no acknowledge this long after it [1 s]
 	Attempts int               // per frame [4]
@@ -61,10 +62,15 @@ var ErrNoAck = errors.New("tt92: unit: no acknowledge after all attempts")
 func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (UnitReport, error) {
 	c := u.cfg
 	rep := UnitReport{Attempts: make([]int, len(frames)), Acked: make([]bool, len(frames))}
-	det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
-	gen := dsp.NewDTMFGenerator(c.DTMF)
+	mode := c.Mode
+	if mode == "" {
+		mode = "dtmf"
+	}
+	kio, err := newKeyIO(mode, c.DTMF, dsp.DTMFConfig{})
+	if err != nil {
+		return rep, err
+	}
 	smp := func(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
-	per := int64(c.DTMF.OnMs+c.DTMF.OffMs) * dsp.SampleRate / 1000
 	const (
 		waitPrompt = iota
 		sending
@@ -80,9 +86,9 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 		prompted, ack bool
 	)
 	start := func() {
-		_ = gen.Queue(frames[idx])
+		_ = kio.queue(frames[idx])
 		rep.Attempts[idx]++
-		lastEnd = now + int64(len(frames[idx]))*per
+		lastEnd = now + kio.length(len(frames[idx]))
 		st = sending
 	}
 	emit := func(ev dsp.DigitEvent) {
@@ -110,7 +116,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 			}
 			return rep, err
 		}
-		det.Process(in, emit)
+		kio.hear(in, emit)
 		now += int64(len(in))
 		switch st {
 		case waitPrompt:
@@ -152,7 +158,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 				return rep, nil
 			}
 		}
-		gen.Generate(out)
+		kio.generate(out)
 		if err := ch.WriteFrame(out); err != nil {
 			return rep, err
 		}
