@@ -154,3 +154,21 @@ func (s *StmfDetector) tone(ev dsp.ToneEvent) {
 	}
 	s.row = -1
 }
+
+// StmfDigits finds the STMF keys in a recording.
+func StmfDigits(pcm []int16) ([]dsp.DigitEvent, error) {
+	det, err := NewStmfDetector()
+	if err != nil {
+		return nil, err
+	}
+	var out []dsp.DigitEvent
+	emit := func(ev dsp.DigitEvent) { out = append(out, ev) }
+	for i := 0; i < len(pcm); i += 160 {
+		det.Process(pcm[i:min(i+160, len(pcm))], emit)
+	}
+	// A tone still sounding at the end: flush through the same pairing.
+	det.emit = emit
+	det.det.Flush(det.onTone)
+	det.emit = nil
+	return out, nil
+}

@@ -99,8 +99,8 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "decode: --mode %q: must be dtmf or sdmf\n", *mode)
 		return 2
 	}
-	if *mode == "sdmf" && *proto == "contactid" {
-		fmt.Fprintln(stderr, "decode: --mode sdmf: Contact ID is DTMF only")
+	if *mode == "sdmf" && *proto != "tt92" && *proto != "auto" {
+		fmt.Fprintf(stderr, "decode: --mode sdmf applies to tt92 only, not %s\n", *proto)
 		return 2
 	}
 	a, err := loadAudio(*in)
@@ -108,13 +108,23 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "decode: %v\n", err)
 		return 1
 	}
+	var lines []line
 	if *mode == "sdmf" {
-		fmt.Fprintln(stderr, "decode: --mode sdmf (TT92 single-tone/FSK) is not implemented yet")
-		return 2
+		// TT92 in single tones (STMF): the only protocol sent that way.
+		digits, err := tt92.StmfDigits(a.pcm)
+		if err != nil {
+			fmt.Fprintf(stderr, "decode: %v\n", err)
+			return 1
+		}
+		for _, l := range tt92Lines(digits, stderr) {
+			lines = append(lines, line{l.AtMs, l})
+		}
+	} else {
+		lines = decodeLines(a, *proto, stderr)
 	}
 	enc := json.NewEncoder(stdout)
 	n := 0
-	for _, l := range decodeLines(a, *proto, stderr) {
+	for _, l := range lines {
 		if err := enc.Encode(l.v); err != nil {
 			fmt.Fprintf(stderr, "decode: %v\n", err)
 			return 1

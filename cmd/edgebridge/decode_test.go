@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm/bs8521"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
+	"github.com/edgebridge/edgebridge/alarm/tt92"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/dsp/audiofile"
 )
@@ -95,6 +96,7 @@ func TestDecodeAutoAndFlags(t *testing.T) {
 		{"decode", "--in", path, "--protocol", "sia"},
 		{"decode", "--in", path, "--mode", "fsk"},
 		{"decode", "--in", path, "--protocol", "contactid", "--mode", "sdmf"},
+		{"decode", "--in", path, "--protocol", "bs8521", "--mode", "sdmf"},
 		{"decode", "--bogus"},
 	} {
 		out.Reset()
@@ -166,5 +168,39 @@ func TestDecodeCommittedRecordings(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run([]string{"decode", "--in", filepath.Join("..", "..", "testdata", "audio", "rfc4733-pcmu.pcap")}, &out, &errb); code != 0 || out.Len() != 0 || !strings.Contains(errb.String(), "no alarm message") {
 		t.Errorf("rfc4733 pcap: exit %d, out %q, err %q", code, out.String(), errb.String())
+	}
+}
+
+// TT92 in single tones (--mode sdmf), as the tt92 package's sender sounds it.
+func TestDecodeTT92Sdmf(t *testing.T) {
+	const frame = "D#1020461234567800000047"
+	snd, err := tt92.NewStmfSender(-10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]int16, 8000) // 1 s of line first
+	snd.Queue(frame)
+	buf := make([]int16, 160)
+	for snd.Busy() {
+		snd.Generate(buf)
+		pcm = append(pcm, buf...)
+	}
+	pcm = append(pcm, make([]int16, 4000)...)
+	path := filepath.Join(t.TempDir(), "tt92.wav")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audiofile.WriteWAV(f, pcm, audiofile.Ulaw); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var out, errb bytes.Buffer
+	if code := run([]string{"decode", "--protocol", "tt92", "--mode", "sdmf", "--in", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var l tt92Line
+	if err := json.Unmarshal(out.Bytes(), &l); err != nil || l.Raw != frame || !l.Valid || l.AtMs < 995 || l.AtMs > 1005 {
+		t.Fatalf("%q (%v), stderr %q", out.String(), err, errb.String())
 	}
 }
