@@ -321,3 +321,45 @@ func TestDTMFCommandErrors(t *testing.T) {
 		t.Errorf("unknown flag: exit %d", code)
 	}
 }
+
+func TestDTMFCommandBothDirections(t *testing.T) {
+	// A capture of both directions: the gateway's handshake and kissoff
+	// in a long stream one way, the panel's digits in a shorter stream the
+	// other way. The digits are found in the mix, at their time.
+	var b bytes.Buffer
+	w, err := pcap.NewWriter(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	panel := netip.MustParseAddrPort("192.0.2.10:4000")
+	gw := netip.MustParseAddrPort("192.0.2.1:10000")
+	send := func(from, to netip.AddrPort, ssrc uint32, ts0 uint32, startMs int, pcm []int16) {
+		enc := make([]byte, 160)
+		for i := 0; i+160 <= len(pcm); i += 160 {
+			dsp.AlawEncode(enc, pcm[i:i+160])
+			p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SequenceNumber: uint16(i / 160), Timestamp: ts0 + uint32(i), SSRC: ssrc}, Payload: enc}
+			raw, _ := p.Marshal()
+			at := t0.Add(time.Duration(startMs)*time.Millisecond + time.Duration(i)*time.Second/dsp.SampleRate)
+			if err := w.WritePacket(at, from, to, raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	gwAudio := tones(dsp.ToneSegment{Ms: 500}, dsp.ToneSegment{Freq1: 1400, DBm0: -10, Ms: 100}, dsp.ToneSegment{Ms: 100},
+		dsp.ToneSegment{Freq1: 2300, DBm0: -10, Ms: 100}, dsp.ToneSegment{Ms: 2000}, dsp.ToneSegment{Freq1: 1400, DBm0: -10, Ms: 800})
+	send(gw, panel, 0xAAAA, 5000, 0, gwAudio)
+	send(panel, gw, 0xBBBB, 123456, 1000, keys(contactIDKeys, 55, 55)) // starts 1 s into the call
+	p := filepath.Join(t.TempDir(), "both.pcap")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines, stderr, code := runDTMFFile(t, p)
+	var got string
+	for _, l := range lines {
+		got += l.Digit
+	}
+	if code != 0 || got != contactIDKeys || lines[0].StartMs < 995 || lines[0].StartMs > 1005 {
+		t.Fatalf("exit %d, stderr %q, digits %q from %d ms; want %q from 1000 ms", code, stderr, got, lines[0].StartMs, contactIDKeys)
+	}
+}

@@ -340,3 +340,22 @@ func FuzzReadRTP(f *testing.F) {
 		}
 	})
 }
+
+func TestReadStreamsStart(t *testing.T) {
+	c := makeCall(t)
+	all, err := ReadStreams(c.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].SSRC != 0x1234 || all[1].SSRC != 0x9999 {
+		t.Fatalf("streams %+v", all)
+	}
+	// The phone's first packet went out at t0 (the INVITE) + 0 and carries
+	// timestamp ts0, the earliest: its sample 0 is at t0.
+	if !all[0].Start.Equal(t0) || all[0].Src != phone || all[0].Dst != gw {
+		t.Errorf("phone stream starts %v from %v to %v", all[0].Start, all[0].Src, all[0].Dst)
+	}
+	if !all[1].Start.Equal(t0) || all[1].Src != gw {
+		t.Errorf("gateway stream starts %v from %v", all[1].Start, all[1].Src)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/pion/rtp"
@@ -14,9 +16,11 @@ import (
 // Stream is the audio of one RTP stream taken from a capture.
 type Stream struct {
 	SSRC        uint32
-	PayloadType uint8 // 0 PCMU or 8 PCMA (RFC 3551 §6)
-	Packets     int   // audio packets used
-	Streams     int   // G.711 streams seen in the capture (the largest is used)
+	Src, Dst    netip.AddrPort // of its first packet
+	Start       time.Time      // capture time of sample 0
+	PayloadType uint8          // 0 PCMU or 8 PCMA (RFC 3551 §6)
+	Packets     int            // audio packets used
+	Streams     int            // RTP streams (audio or events) in the capture
 	PCM         []int16
 	// Events are the RFC 4733 telephone events (DTMF keys) of the stream,
 	// with Start and End in samples on the same time line as PCM.
@@ -31,10 +35,12 @@ const MaxStreamSamples = 4 * 3600 * dsp.SampleRate
 var ErrNoRTP = errors.New("no RTP stream of G.711 (payload type 0 or 8) found")
 
 type rtpPkt struct {
-	ts      uint32
-	seq     uint16
-	pt      uint8
-	payload []byte
+	ts       uint32
+	seq      uint16
+	pt       uint8
+	payload  []byte
+	at       time.Time
+	src, dst netip.AddrPort
 }
 
 type streamKey struct {
@@ -45,10 +51,33 @@ type streamKey struct {
 // capture: samples are placed by RTP timestamp, lost packets become
 // silence. The capture should hold one stream; if it holds several (both
 // directions of a call), the one carrying telephone events, else the one
-// with most packets, is used. Telephone events are recognised by the
+// with most packets, is returned (ReadStreams returns them all). Telephone events are recognised by the
 // payload type an SDP in the capture gives "telephone-event/8000", or else
 // by their shape (RFC 4733 §2.3: dynamic payload type, 4-byte payloads).
 func ReadRTP(data []byte) (*Stream, error) {
+	all, err := ReadStreams(data)
+	if err != nil {
+		return nil, err
+	}
+	best := all[0]
+	for _, st := range all[1:] {
+		if (len(st.Events) > 0) != (len(best.Events) > 0) {
+			if len(st.Events) > 0 {
+				best = st
+			}
+			continue
+		}
+		if st.Packets > best.Packets {
+			best = st
+		}
+	}
+	return best, nil
+}
+
+// ReadStreams rebuilds every G.711 RTP stream of a capture (both directions
+// of a call, say), in the order their first packets were captured; each
+// carries its Start, so that callers can put them on one time line.
+func ReadStreams(data []byte) ([]*Stream, error) {
 	pkts, err := ReadUDP(data)
 	if err != nil {
 		return nil, err
@@ -75,7 +104,7 @@ func ReadRTP(data []byte) (*Stream, error) {
 		if _, seen := byStream[k]; !seen {
 			order = append(order, k)
 		}
-		byStream[k] = append(byStream[k], rtpPkt{ts: p.Timestamp, seq: p.SequenceNumber, pt: p.PayloadType, payload: p.Payload})
+		byStream[k] = append(byStream[k], rtpPkt{ts: p.Timestamp, seq: p.SequenceNumber, pt: p.PayloadType, payload: p.Payload, at: u.Time, src: u.Src, dst: u.Dst})
 	}
 	isEvent := func(q rtpPkt) bool {
 		if tePT >= 0 {
@@ -83,8 +112,7 @@ func ReadRTP(data []byte) (*Stream, error) {
 		}
 		return q.pt >= 96 && q.pt <= 127 && len(q.payload) >= 4 && len(q.payload)%4 == 0 && q.payload[0] <= 15
 	}
-	var best streamKey
-	bestScore, streams := -1, 0
+	var out []*Stream
 	for _, k := range order {
 		audio, events := 0, 0
 		for _, q := range byStream[k] {
@@ -98,25 +126,23 @@ func ReadRTP(data []byte) (*Stream, error) {
 		if audio == 0 && events == 0 {
 			continue
 		}
-		if audio > 0 {
-			streams++
+		st, err := assemble(k.ssrc, byStream[k], isEvent)
+		if err != nil {
+			return nil, err
 		}
-		score := audio
-		if events > 0 {
-			score += 1 << 30
-		}
-		if score > bestScore {
-			best, bestScore = k, score
-		}
+		out = append(out, st)
 	}
-	if bestScore < 0 {
+	if len(out) == 0 {
 		return nil, fmt.Errorf("pcap: %d UDP packets: %w", len(pkts), ErrNoRTP)
 	}
-	return assemble(best.ssrc, byStream[best], isEvent, streams)
+	for _, st := range out {
+		st.Streams = len(out)
+	}
+	return out, nil
 }
 
-func assemble(ssrc uint32, pkts []rtpPkt, isEvent func(rtpPkt) bool, streams int) (*Stream, error) {
-	st := &Stream{SSRC: ssrc, Streams: streams}
+func assemble(ssrc uint32, pkts []rtpPkt, isEvent func(rtpPkt) bool) (*Stream, error) {
+	st := &Stream{SSRC: ssrc, Src: pkts[0].src, Dst: pkts[0].dst}
 	// Extend 32-bit timestamps across wrap-around, relative to the first
 	// packet, in arrival order.
 	ext := make([]int64, len(pkts))
@@ -151,6 +177,9 @@ func assemble(ssrc uint32, pkts []rtpPkt, isEvent func(rtpPkt) bool, streams int
 		}
 		hi = lo
 	}
+	// Sample 0 of the time line was captured when the first packet was,
+	// less its distance in timestamps from the earliest one.
+	st.Start = pkts[0].at.Add(-time.Duration(ext[0]-lo) * time.Second / dsp.SampleRate)
 	if hi-lo > MaxStreamSamples {
 		return nil, fmt.Errorf("pcap: RTP timestamps of SSRC %#08x span %d samples, more than %d (4 h)", ssrc, hi-lo, MaxStreamSamples)
 	}
