@@ -151,6 +151,11 @@ func (r *Router) Map(domain string, bridge *AlarmBridge, ev *Event) error {
 		return nil
 	}
 	ev.MapperID = m.ID
+	// mappingRules: the mapper's own per-event rules, read like
+	// customEventMap and applied after the bridge's.
+	if err := applyCustomEventMap(m.MappingRules, ev); err != nil {
+		return fmt.Errorf("alarm: event mapper %s: mappingRules: %w", m.ID, err)
+	}
 	if m.MapDeviceIDToControllerID && ev.DeviceID != "" {
 		// "concatenate controllerId and deviceId and then remove deviceId"
 		ev.ControllerID = padLeft(ev.ControllerID, m.ControllerIDPadLength) + padLeft(ev.DeviceID, m.DeviceIDPadLength)

@@ -243,6 +243,18 @@ func TestMap(t *testing.T) {
 			},
 		},
 		{
+			rule:   "event mapper mappingRules apply after the bridge's customEventMap",
+			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m", CustomEventMap: json.RawMessage(`{"130":{"priority":9,"location":"bridge"}}`)},
+			prov: memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingDrop,
+				MappingRules: json.RawMessage(`{"contactid:1130":{"priority":1}}`)})},
+			in: ev,
+			check: func(t *testing.T, ev Event) {
+				if ev.Priority != 1 || ev.Location != "bridge" {
+					t.Errorf("priority %d location %q, want 1 (mapper) and bridge", ev.Priority, ev.Location)
+				}
+			},
+		},
+		{
 			rule:   "alarmbridge customEventMap that is not an object of overrides is refused",
 			bridge: AlarmBridge{ID: "b", CustomEventMap: json.RawMessage(`{"130":"high"}`)},
 			prov:   memProv{devices: []Device{{DeviceID: "1234"}}},

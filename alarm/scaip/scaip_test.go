@@ -182,3 +182,24 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("bad request: %s", resp)
 	}
 }
+
+func FuzzParseResponse(f *testing.F) {
+	f.Add([]byte(`<mrs xmlns="http://www.hi.se/2012/XScaipXML"><ref>A17</ref><snu>0</snu><mre>1</mre><hbi>60</hbi></mrs>`))
+	f.Add([]byte(`<mrs><ref>1</ref><snu>4</snu></mrs>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseResponse(b)
+		if err != nil {
+			return
+		}
+		if r.Ref == "" || (r.Hbi != nil && (*r.Hbi < 1 || *r.Hbi > 1440)) {
+			t.Fatalf("accepted %+v", r)
+		}
+		body, err := r.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back, err := ParseResponse(body); err != nil || back.Ref != r.Ref || back.Snu != r.Snu {
+			t.Fatalf("re-encoded %+v: %v", back, err)
+		}
+	})
+}
