@@ -252,7 +252,7 @@ func RequestFromEvent(ev alarm.Event) Request {
 		Ref: refOf(ev.ID),
 		Ver: "01.00",
 		Mty: TypeAlarm,
-		Cid: onlyDigits(ev.ControllerID),
+		Cid: cidOf(ev.ControllerID),
 		Dty: ev.DeviceType,
 		Did: ev.DeviceID,
 		Dco: ev.DeviceComponent,
@@ -294,6 +294,19 @@ func refOf(id string) string {
 		return "0"
 	}
 	return string(b)
+}
+
+// cidOf makes a SCAIP cid (digits only) of a controller id. A Contact ID
+// account may hold the hex digits B-F; such an account is sent as its
+// decimal value (BCDE → 48350), so that accounts stay apart at the ARC
+// instead of losing their letters. Anything else keeps its digits.
+func cidOf(id string) string {
+	if id != "" && !digits(id) {
+		if v, err := strconv.ParseUint(id, 16, 64); err == nil {
+			return strconv.FormatUint(v, 10)
+		}
+	}
+	return onlyDigits(id)
 }
 
 func onlyDigits(s string) string {

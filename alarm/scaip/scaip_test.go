@@ -90,6 +90,13 @@ func TestEventToRequestRoundTrip(t *testing.T) {
 	if back.Ref != "2c40aebc90d310a7" || back.Cid != "1234" || back.Dty != "0000" || back.Stc != "1130" || back.Pri != "3" || back.Cha != "1" || back.Lte != "Hall" {
 		t.Errorf("round trip %+v", back)
 	}
+	// A Contact ID account with hex digits keeps its identity as a number.
+	if r := RequestFromEvent(alarm.Event{ID: "x", ControllerID: "BCDE"}); r.Cid != "48350" || r.Validate() != nil {
+		t.Errorf("hex account: cid %q", r.Cid)
+	}
+	if r := RequestFromEvent(alarm.Event{ID: "x", ControllerID: "0042"}); r.Cid != "0042" {
+		t.Errorf("decimal account: cid %q", r.Cid)
+	}
 	// A supervision event goes as an update (IN) naming the change.
 	sv := RequestFromEvent(alarm.Event{ID: "x1", Protocol: alarm.ProtoSupervision, ControllerID: "77", Supervision: &alarm.SupervisionFields{Kind: "heartbeat", State: "offline"}})
 	if sv.Mty != TypeInfo || sv.Stt != "heartbeat offline" || sv.Validate() != nil {
