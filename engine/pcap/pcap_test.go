@@ -359,3 +359,50 @@ func TestReadStreamsStart(t *testing.T) {
 		t.Errorf("gateway stream starts %v from %v", all[1].Start, all[1].Src)
 	}
 }
+
+// relink rewrites an Ethernet classic pcap to another link type, replacing
+// each record's 14-byte Ethernet header by hdr(ethertype).
+func relink(classic []byte, link uint32, hdr func(etype []byte) []byte) []byte {
+	out := bytes.Clone(classic[:24])
+	binary.LittleEndian.PutUint32(out[20:], link)
+	for off := 24; off < len(classic); {
+		n := int(binary.LittleEndian.Uint32(classic[off+8:]))
+		rec := classic[off+16 : off+16+n]
+		body := append(hdr(rec[12:14]), rec[14:]...)
+		h := bytes.Clone(classic[off : off+16])
+		binary.LittleEndian.PutUint32(h[8:], uint32(len(body)))
+		binary.LittleEndian.PutUint32(h[12:], uint32(len(body)))
+		out = append(append(out, h...), body...)
+		off += 16 + n
+	}
+	return out
+}
+
+func TestLinkTypes(t *testing.T) {
+	c := makeCall(t)
+	want, _ := ReadUDP(c.file)
+	for name, f := range map[string][]byte{
+		// tcpdump -i any: Linux cooked v1 and v2 (protocol at 14 and 0).
+		"SLL":  relink(c.file, linkSLL, func(e []byte) []byte { return append(make([]byte, 14), e...) }),
+		"SLL2": relink(c.file, linkSLL2, func(e []byte) []byte { return append(bytes.Clone(e), make([]byte, 18)...) }),
+		// BSD loopback: a 4-byte address family.
+		"NULL": relink(c.file, linkNull, func([]byte) []byte { return []byte{2, 0, 0, 0} }),
+		"RAW":  relink(c.file, linkRaw, func([]byte) []byte { return nil }),
+		// 802.1Q tagged Ethernet.
+		"VLAN": relink(c.file, linkEthernet, func(e []byte) []byte {
+			return append(append(make([]byte, 12), 0x81, 0x00, 0x00, 0x64), e...)
+		}),
+	} {
+		got, err := ReadUDP(f)
+		if err != nil || len(got) != len(want) {
+			t.Errorf("%s: %d packets of %d, %v", name, len(got), len(want), err)
+			continue
+		}
+		for i := range got {
+			if got[i].Src != want[i].Src || !bytes.Equal(got[i].Payload, want[i].Payload) {
+				t.Errorf("%s: packet %d differs", name, i)
+				break
+			}
+		}
+	}
+}
