@@ -46,7 +46,14 @@ func TestBridgeTranscodesAndPassesDigits(t *testing.T) {
 	if got.Key != '9' || got.DurationMs() < 400 || got.DurationMs() > 460 {
 		t.Errorf("digit %+v (%d ms)", got, got.DurationMs())
 	}
-	time.Sleep(2 * settle) // two jitter buffers in a row
+	// C keeps receiving (the bridge sends silence): wait for the tone to
+	// have come through and gone quiet again.
+	waitFor(t, "the tone at C", 10*time.Second, func() bool {
+		l := rd.snapshot()
+		n, _ := loud(l, 4000)
+		q, _ := loud(l[max(len(l)-5, 0):], 4000)
+		return n >= 23 && q == 0
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Bridge after cancel: %v", err)

@@ -74,9 +74,14 @@ type eventReceiver struct {
 	lastAt  time.Time // arrival of the last packet of the event
 }
 
-// eventTimeout ends an event whose end packets never came: ten update
-// intervals without a packet. Wall time, since frames may be read in bursts.
-const eventTimeout = 200 * time.Millisecond
+// An event whose end packets never came ends when audio arrives from past
+// its last known end by eventGap samples (200 ms: ten update intervals in
+// which it was not extended), or, when nothing arrives at all, after
+// eventTimeout of wall time.
+const (
+	eventGap     = 1600
+	eventTimeout = time.Second
+)
 
 // digit is a finished key press in RTP time: ts is its start, dur its length.
 type digit struct {
@@ -145,6 +150,18 @@ func (r *eventReceiver) handle(ts uint32, payload []byte, now time.Time, out *[2
 		n++
 	}
 	return n
+}
+
+// audio is told the timestamp of each audio packet: audio from well after
+// the event's last known end shows the event is over (sample time, so a
+// stalled sender does not cut events short).
+func (r *eventReceiver) audio(ts uint32, out *[2]digit) int {
+	if !r.active || r.ended || int32(ts-(r.segTS+(r.dur-r.segBase))) < eventGap {
+		return 0
+	}
+	r.ended = true
+	out[0] = r.digit()
+	return 1
 }
 
 // tick is called once per frame read; an unended event that has had no

@@ -55,13 +55,22 @@ func TestEventReceiverLostEnd(t *testing.T) {
 	if n != 1 || out[0].key != '1' || out[0].dur != 480 {
 		t.Fatalf("n %d %+v", n, out[0])
 	}
-	// '2' never ends either: 200 ms after its last packet it is closed.
-	for ms := 0; ms < 200; ms += 20 {
+	// '2' never ends either. Audio up to 200 ms past its known end (it may
+	// be sent along with the event) leaves it open; later audio ends it.
+	if r.audio(2000+160+1599, &out) != 0 {
+		t.Fatal("audio inside the event ended it")
+	}
+	if r.audio(2000+160+1600, &out) != 1 || out[0].key != '2' || out[0].dur != 160 {
+		t.Fatalf("audio after the event: %+v", out[0])
+	}
+	// With nothing arriving at all, it is closed after eventTimeout.
+	r.handle0(2500, ev(3, false, 160), &out)
+	for ms := 0; ms < 1000; ms += 100 {
 		if r.tick(t0.Add(time.Duration(ms)*time.Millisecond), &out) != 0 {
 			t.Fatalf("closed early at %d ms", ms)
 		}
 	}
-	if r.tick(t0.Add(200*time.Millisecond), &out) != 1 || out[0].key != '2' || out[0].dur != 160 {
+	if r.tick(t0.Add(time.Second), &out) != 1 || out[0].key != '3' || out[0].dur != 160 {
 		t.Fatalf("tick: %+v", out[0])
 	}
 	// A stale packet of the old event does not reopen anything.

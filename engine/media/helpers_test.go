@@ -13,9 +13,16 @@ import (
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
-// settle is how long the last packet sent takes to be read out: the test
-// jitter delay of 200 ms plus scheduling slack.
-const settle = 400 * time.Millisecond
+// playedOut waits until s has read out everything received, and a few
+// frames more: its playout is past the last packet's timestamp.
+func playedOut(t *testing.T, s *Session) {
+	t.Helper()
+	waitFor(t, "playout past the last packet", 10*time.Second, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.jb.started && int32(s.jb.playTS-s.hdr.Timestamp) > 4*FrameSamples
+	})
+}
 
 // testPool gives each test its own slice of ports so parallel tests and
 // other packages' tests rarely meet; busy ports are skipped anyway.
@@ -48,8 +55,8 @@ func pair(t *testing.T, mod func(a, b *legOpts)) (*Session, *Session, sdp.Negoti
 	t.Helper()
 	pool := testPool(t)
 	// A deep fixed delay: the test machine is shared and a goroutine may
-	// wait 100 ms for a core; the behaviour under test does not depend on it.
-	a := legOpts{caps: sdp.Capabilities{TelephoneEvent: true}, cfg: SessionConfig{Pool: pool, LocalIP: loopback, JitterDelay: 200 * time.Millisecond}}
+	// wait 300 ms for a core; the behaviour under test does not depend on it.
+	a := legOpts{caps: sdp.Capabilities{TelephoneEvent: true}, cfg: SessionConfig{Pool: pool, LocalIP: loopback, JitterDelay: 400 * time.Millisecond}}
 	b := a
 	if mod != nil {
 		mod(&a, &b)

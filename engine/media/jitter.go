@@ -14,10 +14,11 @@ const (
 	Data
 )
 
-// ringSize is the jitter buffer length in samples (512 ms); a power of two
-// so that RTP timestamps index it directly across their wrap.
+// ringSize is the jitter buffer length in samples (1.024 s: the longest
+// delay, 400 ms, plus 600 ms of packets arriving early); a power of two so
+// that RTP timestamps index it directly across their wrap.
 const (
-	ringSize = 4096
+	ringSize = 8192
 	ringMask = ringSize - 1
 )
 
@@ -75,7 +76,7 @@ func (j *jitterBuffer) put(ts uint32, payload []byte, marker bool) {
 		}
 		j.resyncs++
 		j.reset(ts)
-	case int(d)+n > ringSize-int(j.delay):
+	case int(d)+n > ringSize:
 		// Too far ahead (timestamp jump, new stream): re-centre on it.
 		j.resyncs++
 		j.reset(ts)

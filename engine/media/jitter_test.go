@@ -59,6 +59,11 @@ func TestJitterLateDuplicateAndResync(t *testing.T) {
 	if j.late != 1 || j.resyncs != 0 {
 		t.Errorf("late %d resyncs %d", j.late, j.resyncs)
 	}
+	// The far end of the window still fits; one more sample does not.
+	j.put(j.playTS+ringSize-FrameSamples, frameOf(5), false)
+	if j.resyncs != 0 {
+		t.Errorf("packet at the window's end resynced")
+	}
 	// A jump far ahead (new stream) re-centres with the same fixed delay.
 	j.put(500000, frameOf(3), true)
 	if j.resyncs != 1 || j.playTS != 500000-320 {

@@ -26,6 +26,10 @@ const FrameSamples = 160
 // maxFrame bounds one ReadFrame/WriteFrame (60 ms).
 const maxFrame = 480
 
+// maxLag is how far a stalled reader catches up: about the jitter buffer's
+// length less the deepest delay.
+const maxLag = 600 * time.Millisecond
+
 // DefaultRTPTimeout ends a call whose far end sends nothing for this long.
 const DefaultRTPTimeout = 90 * time.Second
 
@@ -531,6 +535,9 @@ func (s *Session) receive(pkt []byte, from netip.AddrPort, now time.Time) {
 		if !s.rx.update(s.hdr.SSRC, s.hdr.SequenceNumber, s.hdr.Timestamp, arrival, true) {
 			return
 		}
+		if n := s.evRx.audio(s.hdr.Timestamp, &s.evOut); n > 0 {
+			s.emitDigit(s.evOut[0])
+		}
 		s.jb.put(s.hdr.Timestamp, payload, s.hdr.Marker)
 	default:
 		// Comfort noise (13) and anything not negotiated.
@@ -686,7 +693,8 @@ func (s *Session) frameLocked(pcm []int16) {
 }
 
 // pace waits for the frame's slot in real time. A reader that fell behind
-// gets frames at once until it has caught up, but never more than 200 ms.
+// gets frames at once until it has caught up, as long as the jitter buffer
+// can hold what it missed (maxLag); beyond that the clock restarts.
 func (s *Session) pace(n int) error {
 	if s.isDone() {
 		return io.EOF
@@ -705,7 +713,7 @@ func (s *Session) pace(n int) error {
 			s.timer.Stop()
 			return io.EOF
 		}
-	} else if wait < -200*time.Millisecond {
+	} else if wait < -maxLag {
 		s.next = now
 	}
 	return nil

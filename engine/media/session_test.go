@@ -32,7 +32,7 @@ func TestToneRoundTrip(t *testing.T) {
 				clear(p)
 			}
 		})
-		time.Sleep(settle)
+		playedOut(t, b)
 		b.Close()
 		<-rd.done
 		if !errors.Is(rd.err, io.EOF) {
@@ -40,7 +40,7 @@ func TestToneRoundTrip(t *testing.T) {
 		}
 		n, run := loud(rd.snapshot(), 2000)
 		if n != 25 || run != 25 {
-			t.Errorf("%s: %d loud frames (run %d), want 25", codec, n, run)
+			t.Errorf("%s: %d loud frames (run %d), want 25; stats %+v", codec, n, run, b.Stats())
 		}
 		for _, l := range rd.snapshot() {
 			if l > 2000 && (l < 8000/1.414*0.95 || l > 8000/1.414*1.05) {
@@ -93,7 +93,7 @@ func TestToneNotExtended(t *testing.T) {
 				clear(p)
 			}
 		})
-		time.Sleep(settle)
+		playedOut(t, b)
 		b.Close()
 		<-rd.done
 		n, run := loud(rd.snapshot(), 500)
@@ -241,7 +241,7 @@ func TestSRTPSuites(t *testing.T) {
 		})
 		rd := startReader(b, false)
 		sendFrames(t, a, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
-		time.Sleep(settle)
+		playedOut(t, b)
 		b.Close()
 		<-rd.done
 		// Above 4000: full-level frames only, not the 6 dB-down repeat.
@@ -324,7 +324,7 @@ func TestSymmetricRTP(t *testing.T) {
 	sendFrames(t, a, 3, func(p []int16, i int) { clear(p) })
 	waitFor(t, "b latched", time.Second, func() bool { return b.Stats().Remote == a.LocalAddr() })
 	sendFrames(t, b, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
-	time.Sleep(settle)
+	playedOut(t, a)
 	a.Close()
 	<-rdA.done
 	if n, _ := loud(rdA.snapshot(), 4000); n != 10 {
