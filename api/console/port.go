@@ -78,13 +78,17 @@ func (p *Port) Close() error {
 
 // Stdio is the console on the process's terminal (serve --console stdio).
 // When stdin is a terminal it is put in raw mode (no echo, no line
-// buffering: the console edits the line itself) until Close.
+// buffering: the console edits the line itself) until Close. Reads time out
+// every pollInterval (VTIME), as on a serial Port, so Close ends a waiting
+// Read without relying on non-blocking mode, which stdin shares with every
+// other user of the same terminal.
 type Stdio struct {
-	fd    int
-	f     *os.File // a non-blocking duplicate of stdin, so Close ends a Read
-	out   io.Writer
-	saved *syscall.Termios
-	once  sync.Once
+	in     *os.File
+	fd     int
+	out    io.Writer
+	saved  *syscall.Termios
+	closed atomic.Bool
+	once   sync.Once
 }
 
 // Linux termios ioctls; the same numbers on arm, arm64 and amd64.
@@ -96,26 +100,18 @@ const (
 // OpenStdio wraps in and out; restore the terminal with Close.
 func OpenStdio(in *os.File, out io.Writer) (*Stdio, error) {
 	fd := int(in.Fd())
-	s := &Stdio{fd: fd, out: out}
+	s := &Stdio{in: in, fd: fd, out: out}
 	var t syscall.Termios
 	if ioctl(fd, tcgets, &t) == nil {
 		saved := t
 		s.saved = &saved
 		t.Lflag &^= syscall.ECHO | syscall.ICANON | syscall.ISIG | syscall.IEXTEN
 		t.Iflag &^= syscall.ICRNL | syscall.IXON
-		t.Cc[syscall.VMIN], t.Cc[syscall.VTIME] = 1, 0
-		ioctl(fd, tcsets, &t)
-	}
-	dup, err := syscall.Dup(fd)
-	if err != nil {
-		if s.saved != nil {
-			ioctl(fd, tcsets, s.saved)
+		t.Cc[syscall.VMIN], t.Cc[syscall.VTIME] = 0, uint8(pollInterval/(100*time.Millisecond))
+		if err := ioctl(fd, tcsets, &t); err != nil {
+			return nil, err
 		}
-		return nil, err
 	}
-	// Non-blocking, the runtime poller owns it and Close interrupts a Read.
-	syscall.SetNonblock(dup, true)
-	s.f = os.NewFile(uintptr(dup), "stdin")
 	return s, nil
 }
 
@@ -132,15 +128,44 @@ func IsTerminal(f *os.File) bool {
 	return ioctl(int(f.Fd()), tcgets, &t) == nil
 }
 
-func (s *Stdio) Read(b []byte) (int, error)  { return s.f.Read(b) }
+// Read waits for input; on a terminal a quiet interval reads 0 bytes, which
+// is retried until Close. On a pipe or file, end of input is io.EOF.
+func (s *Stdio) Read(b []byte) (int, error) {
+	quick := 0
+	for {
+		if s.closed.Load() {
+			return 0, io.EOF
+		}
+		start := time.Now()
+		n, err := syscall.Read(s.fd, b)
+		if n == 0 && err == nil && time.Since(start) < pollInterval/4 {
+			// A hung-up terminal reads 0 bytes at once, forever.
+			if quick++; quick >= 20 {
+				return 0, io.EOF
+			}
+		} else {
+			quick = 0
+		}
+		switch {
+		case n > 0:
+			return n, nil
+		case err == syscall.EINTR || err == syscall.EAGAIN:
+			time.Sleep(10 * time.Millisecond)
+		case err != nil:
+			return 0, err
+		case s.saved == nil:
+			return 0, io.EOF // not a terminal: 0 bytes is the end
+		}
+	}
+}
+
 func (s *Stdio) Write(b []byte) (int, error) { return s.out.Write(b) }
 
-// Close ends a waiting Read and restores the terminal and stdin's
-// blocking mode (shared with the duplicate).
+// Close ends a waiting Read (within pollInterval) and restores the
+// terminal. Stdin itself stays open.
 func (s *Stdio) Close() error {
 	s.once.Do(func() {
-		s.f.Close()
-		syscall.SetNonblock(s.fd, false)
+		s.closed.Store(true)
 		if s.saved != nil {
 			ioctl(s.fd, tcsets, s.saved)
 		}

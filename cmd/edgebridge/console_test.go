@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// TestConsoleCommandAgainstDaemonAPI runs `edgebridge console --port PTY
+// --api URL` against a real API over HTTP: the standalone console and the
+// in-process one run the same operations.
+func TestConsoleCommandAgainstDaemonAPI(t *testing.T) {
+	const key = "console-cmd-test-admin-key"
+	db, err := store.Open(filepath.Join(t.TempDir(), "edgebridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hash, _, _ := api.EnsureAdminKey(db, key)
+	a, err := api.New(api.Config{Store: db, AdminKeyHash: hash, Version: "cmdtest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	req, _ := http.NewRequest("PUT", srv.URL+"/provisioning/device/site9", strings.NewReader(`{"deviceId":"77","authType":"deviceid"}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("creating a device: %v %v", err, resp)
+	}
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var out, errb bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run([]string{"console", "--port", tty.Name(), "--baud", "9600", "--api", srv.URL, "--key", key}, &out, &errb)
+	}()
+	var mu sync.Mutex
+	var seen bytes.Buffer
+	var stop atomic.Bool
+	readerDone := make(chan struct{})
+	go func() {
+		// The pty master is not pollable: Close does not end a Read, so
+		// the reader stops on a flag after its next read instead.
+		defer close(readerDone)
+		b := make([]byte, 1024)
+		for !stop.Load() {
+			n, err := ptmx.Read(b)
+			mu.Lock()
+			seen.Write(b[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			ok := strings.Contains(seen.String(), want)
+			mu.Unlock()
+			if ok {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("waited for %q; the console showed %q", want, seen.String())
+	}
+	waitFor("> ") // --key given: no login prompt
+	ptmx.Write([]byte("set device site9 77 description boiler\r"))
+	waitFor("site9 77 description set.")
+	ptmx.Write([]byte("show device site9 77 description\r"))
+	waitFor(`"boiler"`)
+	ptmx.Write([]byte("status\r"))
+	waitFor("health         ok")
+	stop.Store(true)
+	ptmx.Write([]byte("help\r"))
+	<-readerDone
+	ptmx.Close() // the cable is pulled: the console ends
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("console exited %d: %s", c, errb.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("console did not end when its port went away")
+	}
+	// And the change is in the daemon's store, made through its REST API.
+	req, _ = http.NewRequest("GET", srv.URL+"/provisioning/device/site9/77", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	if !strings.Contains(b.String(), `"description":"boiler"`) {
+		t.Fatalf("device after the console's set: %s", b.String())
+	}
+}
+
+func TestConsoleCommandFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	if c := run([]string{"console"}, &out, &errb); c != 2 || !strings.Contains(errb.String(), "usage: edgebridge console --port") {
+		t.Fatalf("no --port: %d %q", c, errb.String())
+	}
+	errb.Reset()
+	if c := run([]string{"console", "--port", "stdio", "--api", "ftp://x"}, &out, &errb); c != 2 || !strings.Contains(errb.String(), "--api") {
+		t.Fatalf("bad --api: %d %q", c, errb.String())
+	}
+	errb.Reset()
+	if c := run([]string{"console", "--port", "/dev/no-such-tty"}, &out, &errb); c != 1 || !strings.Contains(errb.String(), "no-such-tty") {
+		t.Fatalf("missing port: %d %q", c, errb.String())
+	}
+}
