@@ -116,6 +116,13 @@ type consoleComponent struct {
 	d      *daemon
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// What REST does not cover, set by the integrator from the components
+	// (the gateway's call table and delivery queue, the line's digits and
+	// tones); each nil makes its command say "not available".
+	Calls  console.Calls
+	Alarms console.Alarms
+	Digits console.Digits
+	Tones  console.Tones
 	// Reboot and FactoryReset are what the console's commands do; nil says
 	// "not available".
 	Reboot, FactoryReset func() error
@@ -135,7 +142,8 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("console %s: %w", dev, err)
 	}
-	cfg := console.Config{API: c.d.httpAPI, Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset}
+	cfg := console.Config{API: c.d.httpAPI, Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset,
+		Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
 		cfg.Logs = ring
 	}
