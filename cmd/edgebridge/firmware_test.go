@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// staticHello builds a small static program to package as the image binary.
+func staticHello(t *testing.T, dir string) string {
+	t.Helper()
+	src := filepath.Join(dir, "hello.go")
+	os.WriteFile(src, []byte("package main\n\nfunc main() { println(\"hello\") }\n"), 0o644)
+	out := filepath.Join(dir, "hello")
+	cmd := exec.Command("go", "build", "-o", out, src)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the test program: %v\n%s", err, b)
+	}
+	return out
+}
+
+func fw(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(append([]string{"firmware"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestFirmwareCommands(t *testing.T) {
+	dir := t.TempDir()
+	bin := staticHello(t, dir)
+	key, other, root := filepath.Join(dir, "k"), filepath.Join(dir, "other"), filepath.Join(dir, "root")
+	img := filepath.Join(dir, "fw.img")
+
+	if c, _, e := fw("keygen", "--out", key); c != 0 {
+		t.Fatalf("keygen: %d %s", c, e)
+	}
+	fw("keygen", "--out", other)
+	if st, _ := os.Stat(key + ".key"); st.Mode().Perm() != 0o600 {
+		t.Fatalf("private key mode %v, want 0600", st.Mode().Perm())
+	}
+	if c, o, e := fw("build", "--arch", runtime.GOARCH, "--bin", bin, "--key", key+".key", "--version", "3.1.4", "--out", img); c != 0 || !strings.Contains(o, "version 3.1.4") {
+		t.Fatalf("build: %d %s %s", c, o, e)
+	}
+	if c, o, _ := fw("verify", "--pub", key+".pub", "--in", img); c != 0 || !strings.Contains(o, "signature good") {
+		t.Fatalf("verify: %d %s", c, o)
+	}
+	if c, _, e := fw("verify", "--pub", other+".pub", "--in", img); c != 1 || !strings.Contains(e, "signature does not match") {
+		t.Fatalf("verify with another key: %d %s", c, e)
+	}
+	wrong := "arm64"
+	if runtime.GOARCH == "arm64" {
+		wrong = "arm"
+	}
+	if c, _, e := fw("verify", "--pub", key+".pub", "--in", img, "--arch", wrong); c != 1 || !strings.Contains(e, "another architecture") {
+		t.Fatalf("verify for %s: %d %s", wrong, c, e)
+	}
+	if c, _, e := fw("build", "--arch", wrong, "--bin", bin, "--key", key+".key", "--out", img+".x"); c != 1 || !strings.Contains(e, "another architecture") {
+		t.Fatalf("build of a %s binary as %s: %d %s", runtime.GOARCH, wrong, c, e)
+	}
+	if c, _, e := fw("apply", "--root", root, "--in", img); c != 1 || !strings.Contains(e, "trusted.pub") {
+		t.Fatalf("apply without a trusted key: %d %s", c, e)
+	}
+	if _, err := os.Stat(filepath.Join(root, "slots")); err == nil {
+		t.Fatal("a refused apply wrote slots")
+	}
+	os.MkdirAll(root, 0o755)
+	pub, _ := os.ReadFile(key + ".pub")
+	os.WriteFile(filepath.Join(root, "trusted.pub"), pub, 0o644)
+	c, o, e := fw("apply", "--root", root, "--in", img)
+	if c != 0 || !strings.Contains(o, "write  100% (3/3)") || !strings.Contains(o, "installed 3.1.4") {
+		t.Fatalf("apply: %d %s %s", c, o, e)
+	}
+	c, o, _ = fw("status", "--root", root)
+	var st struct {
+		Boot  struct{ Active string }
+		Slots []struct {
+			Name, Version string
+			Intact        bool
+		}
+	}
+	if c != 0 || json.Unmarshal([]byte(o), &st) != nil || st.Boot.Active != "a" || !st.Slots[0].Intact || st.Slots[0].Version != "3.1.4" {
+		t.Fatalf("status: %d %s", c, o)
+	}
+	if c, _, e := fw("rollback", "--root", root); c != 1 || !strings.Contains(e, "no other slot") {
+		t.Fatalf("rollback with one slot: %d %s", c, e)
+	}
+	if c, o, _ := fw("confirm", "--root", root); c != 0 || !strings.Contains(o, "confirmed") {
+		t.Fatalf("confirm: %d %s", c, o)
+	}
+	if c, _, _ := fw("frobnicate"); c != 2 {
+		t.Fatalf("unknown subcommand: %d", c)
+	}
+	if c, _, e := fw("build", "--arch", "arm"); c != 2 || !strings.Contains(e, "--key is required") {
+		t.Fatalf("missing flag: %d %s", c, e)
+	}
+}
