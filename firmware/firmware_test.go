@@ -560,3 +560,21 @@ func TestLaunchExecsChosenSlotAndReturnsAfterFailedTrial(t *testing.T) {
 		t.Fatalf("start after a failed trial: %q %q", out, log)
 	}
 }
+
+func TestApplyRefusedWhileAnotherRuns(t *testing.T) {
+	f := newFixture(t)
+	s := f.slots()
+	install(t, f, s)
+	other := &Slots{Root: s.Root, Pub: f.pub, Arch: "arm"}
+	unlock, err := other.lockRoot() // another process's apply, as far as flock sees
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(f.image("2.0.0", "arm", f.key), nil); err == nil || !strings.Contains(err.Error(), "another update") {
+		t.Fatalf("apply during another: %v", err)
+	}
+	unlock()
+	if _, err := s.Apply(f.image("2.0.0", "arm", f.key), nil); err != nil {
+		t.Fatalf("apply after the other finished: %v", err)
+	}
+}

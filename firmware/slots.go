@@ -184,6 +184,11 @@ func (s *Slots) Apply(path string, progress func(Progress)) (Manifest, error) {
 	}
 	progress(Progress{Step: "verify", Done: st.Size(), Total: st.Size()})
 	fault("verified")
+	unlock, err := s.lockRoot()
+	if err != nil {
+		return img.Manifest, err
+	}
+	defer unlock()
 
 	cur, err := s.State()
 	switch {
@@ -304,6 +309,24 @@ type Decision struct {
 	Manifest Manifest `json:"manifest"`
 	Trial    bool     `json:"trial"`              // the image is on trial and must Confirm
 	Reverted string   `json:"reverted,omitempty"` // non-empty: this start returned from a failed version
+}
+
+// lockRoot takes an exclusive flock on ROOT/lock, so that an apply from the
+// command line and one through POST /firmware never interleave (the mutex
+// covers only this process). The kernel drops the lock if the process dies.
+func (s *Slots) lockRoot() (func(), error) {
+	if err := os.MkdirAll(s.Root, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(s.Root, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, errors.New("firmware: another update is running on this root")
+	}
+	return func() { f.Close() }, nil
 }
 
 // Boot is the boot loader's step, run once per start before the daemon
