@@ -354,6 +354,12 @@ func (c *Call) Reject(code int, reason, text string) error {
 }
 
 func (c *Call) reject(code int, reason, text string) {
+	c.mu.Lock()
+	ended := c.ended
+	c.mu.Unlock()
+	if ended {
+		return
+	}
 	if c.sdlg != nil && c.Answered().IsZero() {
 		res := c.e.newResponse(c.req, code, reason, nil)
 		if text != "" {
@@ -559,8 +565,10 @@ func (e *Engine) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.ContentType(); h != nil {
 		ct = h.Value()
 	}
-	code := e.msgHandler(e.ctx, domain, from, ct, req.Body())
+	ctx, answered := e.messageContext(req) // message.go: MessageReplyURI
+	code := e.msgHandler(ctx, domain, from, ct, req.Body())
 	e.respond(tx, req, code, statusText(code))
+	answered()
 }
 
 // contact is the Contact the engine puts in dialogs it creates.

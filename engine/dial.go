@@ -170,8 +170,10 @@ func (e *Engine) trunkSpec(spec *dialSpec, t *trunk, dest, caller string) {
 	spec.trunk = t
 }
 
-// deviceSpec fills spec for a call to the newest binding of a device; the
-// request goes to where the REGISTER came from (NAT-safe, RFC 5626 idea).
+// deviceSpec fills spec for a call to the newest binding of a device. The
+// request goes to the Contact (RFC 3261 §16.6), unless the REGISTER came
+// from another address than the Contact names: then the device is behind a
+// NAT and only its source address reaches it (the idea of RFC 5626).
 func deviceSpec(spec *dialSpec, bs []store.Binding) error {
 	b := bs[0]
 	for _, x := range bs[1:] {
@@ -184,10 +186,17 @@ func deviceSpec(spec *dialSpec, bs []store.Binding) error {
 		return fmt.Errorf("engine: binding contact %q: %w", b.Contact, err)
 	}
 	spec.ruri = u
-	spec.hop = b.Source
 	spec.transport = strings.ToUpper(b.Transport)
 	if spec.transport == "" {
 		spec.transport = "UDP"
+	}
+	spec.hop = b.Source
+	if srcHost, _, err := net.SplitHostPort(b.Source); err == nil && srcHost == u.Host {
+		port := u.Port
+		if port == 0 {
+			port = sip.DefaultPort(spec.transport)
+		}
+		spec.hop = net.JoinHostPort(u.Host, strconv.Itoa(port))
 	}
 	return nil
 }

@@ -1,0 +1,224 @@
+package engine
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/engine/sdp"
+)
+
+// recvRequest reads until a request with method arrives.
+func (p *peer) recvRequest(method string, d time.Duration) *sip.Request {
+	p.t.Helper()
+	buf := make([]byte, 65535)
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		p.conn.SetReadDeadline(end)
+		n, _, err := p.conn.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		if m, err := sip.ParseMessage(buf[:n]); err == nil {
+			if r, ok := m.(*sip.Request); ok && r.Method.String() == method {
+				return r
+			}
+		}
+	}
+	p.t.Fatalf("no %s within %v", method, d)
+	return nil
+}
+
+// inDialog sends a request inside the dialog the 200 OK res set up.
+func (p *peer) inDialog(res *sip.Response, method string, cseq int, extra, body string) {
+	p.t.Helper()
+	msg := method + " sip:" + p.to.String() + " SIP/2.0\n" +
+		"Via: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bK" + method + strconv.Itoa(cseq) + "\n" +
+		"From: " + res.From().Value() + "\n" +
+		"To: " + res.To().Value() + "\n" +
+		"Call-ID: " + res.CallID().Value() + "\n" +
+		"CSeq: " + strconv.Itoa(cseq) + " " + method + "\n" +
+		"Contact: <sip:100@" + p.addr() + ">\nMax-Forwards: 70\n" + extra
+	body = strings.ReplaceAll(body, "\n", "\r\n")
+	if body != "" {
+		msg += "Content-Type: application/sdp\n"
+	}
+	msg += "Content-Length: " + strconv.Itoa(len(body)) + "\n\n"
+	msg = strings.ReplaceAll(msg, "\n", "\r\n") + body
+	if _, err := p.conn.WriteTo([]byte(msg), p.to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func TestCancelBeforeAnswer(t *testing.T) {
+	started := make(chan *Call, 1)
+	e := startEngine(t, routeAll("ms/slow", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+		started <- c
+		<-ctx.Done() // never answers
+	})))
+	p := newPeer(t, e)
+	p.invite("777", "cancel-1", "")
+	c := <-started
+	p.send(`
+CANCEL sip:777@` + e.Addr() + ` SIP/2.0
+Via: SIP/2.0/UDP ` + p.addr() + `;branch=z9hG4bKcancel-1
+From: <sip:100@127.0.0.1>;tag=tcancel-1
+To: <sip:777@` + e.Addr() + `>
+Call-ID: cancel-1
+CSeq: 1 CANCEL
+Max-Forwards: 70
+Content-Length: 0
+
+`)
+	codes := map[int]bool{}
+	for !codes[487] {
+		res := p.recv(false)
+		codes[res.StatusCode] = true
+		if res.StatusCode == 487 {
+			p.ack(res)
+		}
+	}
+	if !codes[200] {
+		t.Fatalf("CANCEL not answered 200 (got %v)", codes)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("call not ended by CANCEL")
+	}
+	if c.Cause() != CauseCancelled {
+		t.Fatalf("cause %q, want cancelled", c.Cause())
+	}
+}
+
+func answeredCall(t *testing.T, e *Engine, p *peer, user, callID, extra string) *sip.Response {
+	t.Helper()
+	p.invite(user, callID, extra)
+	res := p.recv(false)
+	if res.StatusCode != 200 {
+		t.Fatalf("INVITE answered %d %s", res.StatusCode, res.Reason)
+	}
+	p.send("ACK sip:" + user + "@" + p.to.String() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKack" + callID +
+		"\nFrom: " + res.From().Value() + "\nTo: " + res.To().Value() + "\nCall-ID: " + callID +
+		"\nCSeq: 1 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n")
+	return res
+}
+
+func TestHoldByReInviteAndSessionTimer(t *testing.T) {
+	calls := make(chan *Call, 1)
+	e := startEngine(t, routeAll("ms/hold", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+		if c.Answer() == nil {
+			calls <- c
+			<-ctx.Done()
+		}
+	})))
+	p := newPeer(t, e)
+	res := answeredCall(t, e, p, "800", "hold-1", "Supported: timer\nSession-Expires: 120;refresher=uac\n")
+	if se := res.GetHeader("Session-Expires"); se == nil || se.Value() != "120;refresher=uac" || res.GetHeader("Require") == nil {
+		t.Fatalf("200 OK session timer headers: %v %v (RFC 4028 §9)", se, res.GetHeader("Require"))
+	}
+	c := <-calls
+	if d := c.Negotiated().Direction; d != sdp.SendRecv {
+		t.Fatalf("direction before hold %v", d)
+	}
+	hold := strings.Replace(testSDP, "a=rtpmap:101", "a=sendonly\na=rtpmap:101", 1)
+	hold = strings.Replace(hold, "o=- 1 1", "o=- 1 2", 1)
+	p.inDialog(res, "INVITE", 2, "", hold)
+	r2 := p.recv(false)
+	if r2.StatusCode != 200 || !strings.Contains(string(r2.Body()), "a=recvonly") {
+		t.Fatalf("hold re-INVITE: %d\n%s", r2.StatusCode, r2.Body())
+	}
+	if d := c.Negotiated().Direction; d != sdp.RecvOnly {
+		t.Fatalf("direction on hold %v, want recvonly", d)
+	}
+	p.inDialog(res, "BYE", 3, "", "")
+	if r := p.recv(false); r.StatusCode != 200 {
+		t.Fatalf("BYE: %d", r.StatusCode)
+	}
+	<-c.Done()
+
+	// Below Min-SE: 422 with our minimum (RFC 4028 §8.1).
+	p.invite("801", "se-small", "Supported: timer\nSession-Expires: 30\n")
+	r := p.recv(false)
+	p.ack(r)
+	if r.StatusCode != 422 || r.GetHeader("Min-SE") == nil || r.GetHeader("Min-SE").Value() != "90" {
+		t.Fatalf("Session-Expires 30: %d %v, want 422 with Min-SE 90", r.StatusCode, r.GetHeader("Min-SE"))
+	}
+}
+
+func TestRTPTimeoutHangsUpWithReason(t *testing.T) {
+	calls := make(chan *Call, 1)
+	re, _ := CompileMatch("/.*/")
+	e := startEngine(t, WithRoutes(RouteSourceFunc(func(string) []Route {
+		return []Route{{Name: "alarmbridge/t", Match: re, RTPTimeout: 700 * time.Millisecond, Handler: CallHandlerFunc(func(ctx context.Context, c *Call) {
+			if c.Answer() == nil {
+				calls <- c
+				<-ctx.Done()
+			}
+		})}}
+	})))
+	p := newPeer(t, e)
+	answeredCall(t, e, p, "900", "rtp-to", "")
+	c := <-calls
+	bye := p.recvRequest("BYE", 5*time.Second)
+	if r := bye.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "RTP timeout") {
+		t.Fatalf("BYE after RTP timeout without Reason: %v", r)
+	}
+	p.okTo(bye)
+	<-c.Done()
+	if c.Cause() != CauseRTPTimeout {
+		t.Fatalf("cause %q, want rtp-timeout", c.Cause())
+	}
+}
+
+func TestUnsupportedCodecGets488(t *testing.T) {
+	e := startEngine(t, routeAll("ms/x", "2833", answerAndWait))
+	p := newPeer(t, e)
+	body := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"
+	p.send("INVITE sip:1@" + p.to.String() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKg729\nFrom: <sip:100@127.0.0.1>;tag=g\nTo: <sip:1@" +
+		p.to.String() + ">\nCall-ID: g729\nCSeq: 1 INVITE\nContact: <sip:100@" + p.addr() + ">\nContent-Type: application/sdp\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\n\n" + strings.ReplaceAll(body, "\r\n", "\n"))
+	res := p.recv(false)
+	p.ack(res)
+	if res.StatusCode != 488 || res.GetHeader("Warning") == nil || !strings.Contains(res.GetHeader("Warning").Value(), "G729") {
+		t.Fatalf("G.729-only offer: %d, Warning %v; want 488 naming what was offered", res.StatusCode, res.GetHeader("Warning"))
+	}
+}
+
+func TestCallToRegisteredDevice(t *testing.T) {
+	wd := t.TempDir()
+	uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_answer.xml"), "-m", "1")
+	e := startEngine(t)
+	// The device registers with SIPp's address as its Contact (trusted loopback).
+	p := newPeer(t, e)
+	p.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKdev\nFrom: <sip:200@127.0.0.1>;tag=d\nTo: <sip:200@127.0.0.1>\nCall-ID: dev-reg\nCSeq: 1 REGISTER\nContact: <sip:200@127.0.0.1:" +
+		strconv.Itoa(uas.port) + ">\nExpires: 600\nContent-Length: 0\n\n")
+	if res := p.recv(false); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d", res.StatusCode)
+	}
+	caller := newPeer(t, e)
+	res := answeredCall(t, e, caller, "200", "to-device", "")
+	if !strings.Contains(string(res.Body()), "m=audio") {
+		t.Fatalf("200 OK without SDP:\n%s", res.Body())
+	}
+	caller.inDialog(res, "BYE", 2, "", "")
+	if r := caller.recv(false); r.StatusCode != 200 {
+		t.Fatalf("BYE: %d", r.StatusCode)
+	}
+	if err := uas.wait(10 * time.Second); err != nil {
+		t.Fatalf("the registered device (SIPp uas) did not see the whole call: %v\n%s", err, uas.report())
+	}
+}
+
+// okTo answers a request from the engine with 200 OK.
+func (p *peer) okTo(req *sip.Request) {
+	p.t.Helper()
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	if _, err := p.conn.WriteTo([]byte(res.String()), p.to); err != nil {
+		p.t.Fatal(err)
+	}
+}
