@@ -25,7 +25,7 @@ go tool nm -size "$out/edgebridge-syms" | awk '
   {
     n = $4; sub(/^(type:|go:itab\.)\**/, "", n); sub(/^\**\(?\**/, "", n)
     if (n ~ /^github.com\/edgebridge\/edgebridge\//) { split(n, p, "/"); sub(/\..*/, "", p[4]); m = "edgebridge/" p[4] }
-    else if (n ~ /^(github.com|periph.io|golang.org)\//) { split(n, p, "/"); m = p[1] "/" p[2] "/" p[3]; sub(/\..*$/, "", m) }
+    else if (n ~ /^(github.com|periph.io|golang.org)\//) { split(n, p, "/"); m = p[1] "/" p[2] "/" p[3]; sub(/\.[^\/]*$/, "", m) }
     else if (n ~ /^go.etcd.io\//) { m = "go.etcd.io/bbolt" }
     else if (n ~ /^go:/) { m = "(go:func tables)" }
     else { m = "std " n; sub(/[.(].*$/, "", m); sub(/\/.*$/, "", m) }
