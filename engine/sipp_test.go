@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,6 +135,27 @@ func TestSIPpCallWithRFC4733(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Fatalf("SIP log of the call lacks %q:\n%s", want, joined)
 		}
+	}
+	// The call exports as a pcap that tshark reads as SIP.
+	pcapPath := filepath.Join(wd, "call.pcap")
+	f, err := os.Create(pcapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WriteCallPcap(f, testDomain, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Fatal("tshark not found: install the Debian package tshark (make deps)")
+	}
+	out, err := exec.Command("tshark", "-r", pcapPath, "-Y", "sip", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	got := strings.Fields(string(out))
+	if strings.Join(got, " ") != "INVITE 100 200 ACK BYE 200" {
+		t.Fatalf("tshark read the exported call as %q", got)
 	}
 }
 
