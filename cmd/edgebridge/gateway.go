@@ -34,6 +34,7 @@ type gateway struct {
 	eng     *engine.Engine
 	board   *hal.Board
 	metrics *metrics.Gateway
+	scaip   *scaipWiring // scaip.go
 
 	live sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
 
@@ -60,10 +61,12 @@ func newGateway(d *daemon) (*gateway, error) {
 		Store:         d.db,
 	})
 
-	res := delivery.StoreResolver{DB: d.db, Prov: g.prov}
+	scaipEngine, scaipDelivery := g.scaipOptions()
+	res := delivery.StoreResolver{DB: d.db, Prov: g.prov, Protocols: []string{"scaip"}}
 	g.dl = delivery.New(d.db, res.Resolve,
 		delivery.WithLogger(log),
-		delivery.WithLatencyObserver(g.metrics.DeliveryLatency.ObserveDuration))
+		delivery.WithLatencyObserver(g.metrics.DeliveryLatency.ObserveDuration),
+		scaipDelivery)
 
 	g.sup = &alarm.Supervisor{DB: d.db, Prov: g.prov, Queue: g.dl, Router: g.router, Log: log}
 	g.svc = &alarm.Service{
@@ -82,7 +85,7 @@ func newGateway(d *daemon) (*gateway, error) {
 		RTPPortMin: d.cfg.rtpLo,
 		RTPPortMax: d.cfg.rtpHi,
 		UserAgent:  "edgebridge/" + version,
-	}, engine.WithLogger(log), engine.WithStore(d.db), engine.WithRoutes(engine.RouteSourceFunc(g.routes)))
+	}, engine.WithLogger(log), engine.WithStore(d.db), engine.WithRoutes(engine.RouteSourceFunc(g.routes)), scaipEngine)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +137,7 @@ func (g *gateway) Close() error {
 		g.cancel()
 	}
 	err := g.eng.Close()
+	g.scaip.in.Wait()
 	g.wg.Wait()
 	if e := g.dl.Close(); err == nil {
 		err = e

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/delivery"
+	"github.com/edgebridge/edgebridge/alarm/scaip"
+	"github.com/edgebridge/edgebridge/engine"
+)
+
+// SCAIP (SS 91100) both ways over the engine's SIP MESSAGE:
+//
+//   - out: an event mapper whose targetEndpoint (or backupEndpoint) has
+//     protocol "scaip" gets its events as <mrq> MESSAGEs to destAddr; the
+//     ARC's 200 and then its own MESSAGE with the <mrs> (matched by ref in
+//     scaip.Replies) acknowledge the event;
+//   - in: an alarm unit's <mrq> MESSAGE goes to the domain's first
+//     alarmbridge of protocol "scaip", is mapped and queued like a call's
+//     events, and the <mrs> goes back to the unit as a MESSAGE once the 200
+//     of its request is out.
+//
+// The ARC's <mrs> MESSAGE passes the engine's authentication like any
+// request: from an ARC outside the loopback it needs the domain's
+// trustedNetworks to list it.
+type scaipWiring struct {
+	replies *scaip.Replies
+	in      *scaip.Inbound
+}
+
+// scaipClient is the engine as scaip's MessageClient.
+type scaipClient struct{ g *gateway }
+
+// SendMessage implements scaip.MessageClient.
+func (c scaipClient) SendMessage(ctx context.Context, m scaip.OutMessage) (int, error) {
+	if c.g.eng == nil {
+		return 0, fmt.Errorf("scaip: SIP engine not started")
+	}
+	return c.g.eng.SendMessage(ctx, engine.OutMessage{
+		To: m.To, From: m.From, ContentType: m.ContentType, Body: m.Body,
+		Username: m.AuthUser, Password: m.AuthPassword,
+	})
+}
+
+// scaipOptions builds the SCAIP wiring: the engine's MESSAGE handler and
+// the delivery sender for protocol "scaip". The engine and the alarm
+// service are read when a message flows, so they may be built afterwards.
+func (g *gateway) scaipOptions() (engine.Option, delivery.Option) {
+	log := g.d.log.With("component", "scaip")
+	w := &scaipWiring{replies: &scaip.Replies{}}
+	w.in = &scaip.Inbound{
+		Replies: w.replies,
+		Handler: g.scaipHandler(log),
+		Reply:   g.scaipReply,
+		Log:     log,
+	}
+	g.scaip = w
+	return engine.WithMessageHandler(w.in.HandleMessage),
+		delivery.WithSender("scaip", scaip.Factory(scaipClient{g}, w.replies, "", log))
+}
+
+// scaipHandler gives the handler of a domain's SCAIP alarmbridge, nil when
+// the domain has none (the unit gets 404).
+func (g *gateway) scaipHandler(log *slog.Logger) func(domain string) *scaip.Handler {
+	return func(domain string) *scaip.Handler {
+		b, err := g.svc.BridgeFor(domain, string(alarm.ProtoSCAIP))
+		if err != nil {
+			log.Warn("scaip: alarmbridges", "domain", domain, "err", err)
+			return nil
+		}
+		if b == nil {
+			return nil
+		}
+		h := &scaip.Handler{
+			Queue: g.svc.QueueFor(domain, b),
+			OnHeartbeat: func(ctx context.Context, ev alarm.Event) error {
+				return g.svc.Heartbeat(ctx, domain, b, ev)
+			},
+			Log: log,
+		}
+		if ms := b.DefaultHeartbeatInterval; ms > 0 {
+			// hbi is in whole minutes (SS 91100): round down (at least 1),
+			// so the unit never beats less often than supervision expects.
+			h.HeartbeatMinutes = max(1, int(ms/60000))
+		}
+		return h
+	}
+}
+
+// scaipReply sends the <mrs> to the unit: to the address its MESSAGE came
+// from (crossing its NAT), else to its registration.
+func (g *gateway) scaipReply(ctx context.Context, domain, from string, body []byte) error {
+	to := from
+	if u, ok := engine.MessageReplyURI(ctx); ok {
+		to = u
+	}
+	code, err := g.eng.SendMessage(ctx, engine.OutMessage{To: to, Domain: domain, ContentType: scaip.ContentType, Body: body})
+	if err != nil {
+		return err
+	}
+	if code < 200 || code >= 300 {
+		return fmt.Errorf("scaip: unit %s answered %d to the <mrs>", to, code)
+	}
+	return nil
+}
