@@ -1,7 +1,9 @@
 package media
 
 import (
+	"net/netip"
 	"testing"
+	"time"
 )
 
 func frameOf(b byte) []byte {
@@ -101,5 +103,28 @@ func TestJitterMixedPtime(t *testing.T) {
 				t.Fatalf("frame %d sample %d: %d", f, i, b)
 			}
 		}
+	}
+}
+
+// TestNewSSRCRestartsPlayout: a far end that switches streams (new SSRC,
+// unrelated timestamps, even just behind the old ones) is played from its
+// first packet, none dropped as late.
+func TestNewSSRCRestartsPlayout(t *testing.T) {
+	s := offlineSession(t, "PCMA", false)
+	from := netip.MustParseAddrPort("127.0.0.1:4000")
+	now := time.Now()
+	var pcm [FrameSamples]int16
+	for i := range 10 {
+		s.receive(rtpPacket(8, uint16(i), 100000+uint32(i)*FrameSamples, 1, frameOf(0x55)), from, now)
+		s.mu.Lock()
+		s.frameLocked(pcm[:])
+		s.mu.Unlock()
+	}
+	for i := range 10 {
+		s.receive(rtpPacket(8, uint16(500+i), 99000+uint32(i)*FrameSamples, 2, frameOf(0x2a)), from, now)
+	}
+	st := s.Stats()
+	if st.Late != 0 || st.Resyncs != 1 || st.Lost != 0 || st.Expected != 10 {
+		t.Errorf("stats %+v", st)
 	}
 }

@@ -532,6 +532,12 @@ func (s *Session) receive(pkt []byte, from netip.AddrPort, now time.Time) {
 		s.rx.update(s.hdr.SSRC, s.hdr.SequenceNumber, s.hdr.Timestamp, arrival, false)
 		s.receiveRed(s.hdr.Timestamp, payload)
 	case s.hdr.PayloadType == s.pt:
+		if s.rx.started && s.hdr.SSRC != s.rx.ssrc && s.jb.started {
+			// A new stream (the far end switched sources): its timestamps
+			// have nothing to do with the old ones.
+			s.jb.resyncs++
+			s.jb.reset(s.hdr.Timestamp)
+		}
 		if !s.rx.update(s.hdr.SSRC, s.hdr.SequenceNumber, s.hdr.Timestamp, arrival, true) {
 			return
 		}
