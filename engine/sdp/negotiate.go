@@ -336,7 +336,7 @@ func answerMedia(offer *Session, om *Media, c *Capabilities) (Negotiated, Media,
 	neg.Codec, neg.PT, neg.Ptime = codec, pt, om.Ptime
 	neg.Remote = netip.AddrPortFrom(addr, uint16(om.Port))
 	neg.RemoteRTCP = rtcpAddr(addr, om)
-	dir := om.Direction
+	dir := offer.direction(om)
 	if dir == DirUnset {
 		dir = SendRecv
 	}
@@ -379,6 +379,15 @@ func rtcpAddr(addr netip.Addr, m *Media) netip.AddrPort {
 		return netip.AddrPortFrom(addr, uint16(m.Port+1))
 	}
 	return netip.AddrPort{}
+}
+
+// direction is a stream's direction attribute, or the session's when the
+// stream has none (RFC 8866 §6.7).
+func (s *Session) direction(m *Media) Direction {
+	if m.Direction != DirUnset {
+		return m.Direction
+	}
+	return s.Direction
 }
 
 // intersect narrows two directions to what both allow.
@@ -457,11 +466,11 @@ func Negotiate(offer, answer *Session) (Negotiated, error) {
 		neg.Remote = netip.AddrPortFrom(addr, uint16(am.Port))
 		neg.RemoteRTCP = rtcpAddr(addr, am)
 		neg.Ptime = am.Ptime
-		dir := am.Direction
+		dir := answer.direction(am)
 		if dir == DirUnset {
 			dir = SendRecv
 		}
-		od := om.Direction
+		od := offer.direction(om)
 		if od == DirUnset {
 			od = SendRecv
 		}

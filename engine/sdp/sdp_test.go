@@ -134,8 +134,16 @@ func TestHoldDirections(t *testing.T) {
 			t.Errorf("offer %q: answer direction %v, want %v", tc.offerDir, neg.Direction, tc.want)
 		}
 	}
+	// A session-level attribute applies to streams without their own.
+	offer, err := Parse([]byte("v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\na=sendonly\r\nm=audio 4000 RTP/AVP 8\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, neg, err := Answer(offer, caps()); err != nil || neg.Direction != RecvOnly {
+		t.Errorf("session-level sendonly: %v %v", neg.Direction, err)
+	}
 	// RFC 2543 hold: c=0.0.0.0 means we must not send.
-	offer, _ := Parse([]byte("v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"))
+	offer, _ = Parse([]byte("v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"))
 	_, neg, err := Answer(offer, caps())
 	if err != nil || neg.Direction.Sends() {
 		t.Errorf("c=0.0.0.0 hold: direction %v err %v", neg.Direction, err)
