@@ -1,6 +1,7 @@
 package firmware
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,9 @@ const MaxUpload = 64 << 20
 //	GET  /firmware/status  progress of the current or last upload, and slots
 type UploadHandler struct {
 	Slots *Slots
+	// TrustedKey, when set, gives the key each upload is verified with
+	// (instead of Slots.Pub); an error refuses the upload with its text.
+	TrustedKey func() (ed25519.PublicKey, error)
 
 	mu   sync.Mutex
 	busy bool
@@ -133,7 +137,14 @@ func (h *UploadHandler) upload(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, fmt.Errorf("upload interrupted after %d bytes: %v", n, err))
 		return
 	}
-	m, err := h.Slots.Apply(f.Name(), func(p Progress) {
+	pub := h.Slots.Pub
+	if h.TrustedKey != nil {
+		if pub, err = h.TrustedKey(); err != nil {
+			fail(http.StatusServiceUnavailable, err)
+			return
+		}
+	}
+	m, err := h.Slots.ApplyWithKey(f.Name(), pub, func(p Progress) {
 		h.set(func(u *UploadProgress) { u.State, u.Done, u.Total = p.Step, p.Done, p.Total })
 	})
 	if err != nil {

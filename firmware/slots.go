@@ -163,6 +163,12 @@ func syncDir(dir string) error {
 // then points the next start at it, on trial. The running slot is never
 // written, and no byte is written before the image has verified.
 func (s *Slots) Apply(path string, progress func(Progress)) (Manifest, error) {
+	return s.ApplyWithKey(path, s.Pub, progress)
+}
+
+// ApplyWithKey is Apply verifying with pub instead of s.Pub (a key read
+// per update, e.g. from ROOT/trusted.pub); nil pub accepts unsigned images.
+func (s *Slots) ApplyWithKey(path string, pub ed25519.PublicKey, progress func(Progress)) (Manifest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if progress == nil {
@@ -178,7 +184,7 @@ func (s *Slots) Apply(path string, progress func(Progress)) (Manifest, error) {
 		return Manifest{}, err
 	}
 	progress(Progress{Step: "verify", Total: st.Size()})
-	img, err := Verify(f, st.Size(), s.Pub, s.arch())
+	img, err := Verify(f, st.Size(), pub, s.arch())
 	if err != nil {
 		return Manifest{}, err
 	}

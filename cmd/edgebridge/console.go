@@ -142,7 +142,7 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("console %s: %w", dev, err)
 	}
-	cfg := console.Config{API: c.d.httpAPI, Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset,
+	cfg := console.Config{API: withFirmware(c.d, c.d.httpAPI), Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset,
 		Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
 		cfg.Logs = ring

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/firmware"
 )
 
@@ -416,4 +419,49 @@ func dialable(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// firmwareRoot is where the daemon's slots are: the launcher's
+// $EDGEBRIDGE_FIRMWARE_ROOT, else DATA/firmware.
+func firmwareRoot(d *daemon) string {
+	if r := os.Getenv(firmware.RootEnv); r != "" {
+		return r
+	}
+	return filepath.Join(d.cfg.dataDir, "firmware")
+}
+
+// withFirmware serves POST /firmware and GET /firmware/status (the
+// firmware package's upload handler) in front of next, for the admin key
+// only, and passes every other request to next. The integrator wraps the API
+// handler with it in the HTTP component; the console component wraps its
+// in-process handler the same way, so `firmware status|apply` on the
+// console are the REST operations.
+//
+// Images must be signed by the key in ROOT/trusted.pub, read on each upload
+// so a key can be provisioned without a restart; without it uploads are
+// refused.
+func withFirmware(d *daemon, next http.Handler) http.Handler {
+	root := firmwareRoot(d)
+	up := firmware.NewUploadHandler(&firmware.Slots{Root: root})
+	up.TrustedKey = func() (ed25519.PublicKey, error) {
+		b, err := os.ReadFile(filepath.Join(root, "trusted.pub"))
+		if err != nil {
+			return nil, errors.New("no trusted firmware key: put the signing public key in " + filepath.Join(root, "trusted.pub"))
+		}
+		return firmware.ParsePublicKey(b)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/firmware" && r.URL.Path != "/firmware/status" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(api.HashKey(strings.TrimSpace(tok)), d.apiCfg.AdminKeyHash) != 1 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			json.NewEncoder(w).Encode(map[string]any{"success": false, "reason": "firmware needs the admin key (Authorization: Bearer KEY)"})
+			return
+		}
+		up.ServeHTTP(w, r)
+	})
 }

@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/firmware"
 )
 
 // staticHello builds a small static program to package as the image binary.
@@ -99,5 +104,47 @@ func TestFirmwareCommands(t *testing.T) {
 	}
 	if c, _, e := fw("build", "--arch", "arm"); c != 2 || !strings.Contains(e, "--key is required") {
 		t.Fatalf("missing flag: %d %s", c, e)
+	}
+}
+
+func TestWithFirmwareMountsUploadForTheAdmin(t *testing.T) {
+	const key = "firmware-mount-admin-key-1"
+	d := &daemon{cfg: serveConfig{dataDir: t.TempDir()}, apiCfg: api.Config{AdminKeyHash: api.HashKey(key)}}
+	t.Setenv(firmware.RootEnv, "")
+	h := withFirmware(d, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	do := func(method, path, auth string, body string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if c, _ := do("GET", "/provisioning/x", "", ""); c != http.StatusTeapot {
+		t.Fatalf("other paths go to the API: %d", c)
+	}
+	if c, _ := do("GET", "/firmware/status", "", ""); c != http.StatusUnauthorized {
+		t.Fatalf("status without a key: %d", c)
+	}
+	if c, _ := do("GET", "/firmware/status", "not-the-admin-key-000", ""); c != http.StatusUnauthorized {
+		t.Fatalf("status with a wrong key: %d", c)
+	}
+	if c, b := do("GET", "/firmware/status", key, ""); c != 200 || !strings.Contains(b, `"state":"idle"`) {
+		t.Fatalf("status: %d %s", c, b)
+	}
+	c, b := do("POST", "/firmware", key, "EBFWIMG1 whatever")
+	if c != http.StatusServiceUnavailable || !strings.Contains(b, filepath.Join(d.cfg.dataDir, "firmware", "trusted.pub")) {
+		t.Fatalf("upload without a trusted key: %d %s", c, b)
+	}
+	if _, err := os.Stat(filepath.Join(d.cfg.dataDir, "firmware", "slots")); err == nil {
+		t.Fatal("a refused upload created slots")
 	}
 }
