@@ -508,3 +508,49 @@ func rtpPacket(pt uint8, seq uint16, ts, ssrc uint32, payload []byte) []byte {
 	copy(b[12:], payload)
 	return b
 }
+
+// TestHoldAndResume: a re-INVITE puts a on hold (recvonly: the far end
+// sends only) and back; while held a sends nothing, and sample time and
+// sequence numbers run on.
+func TestHoldAndResume(t *testing.T) {
+	a, b, negA, _ := pair(t, nil)
+	r := via(t, a, b, negA, nil)
+	var pcm [FrameSamples]int16
+	write := func(n int) {
+		for range n {
+			if err := a.WriteFrame(pcm[:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(3)
+	held := negA
+	held.Remote = r.addr()
+	held.Direction = sdp.RecvOnly
+	if err := a.Apply(held); err != nil {
+		t.Fatal(err)
+	}
+	write(5)
+	held.Direction = sdp.SendRecv
+	if err := a.Apply(held); err != nil {
+		t.Fatal(err)
+	}
+	write(2)
+	waitFor(t, "5 packets at the relay", time.Second, func() bool { return len(r.packets()) == 5 })
+	time.Sleep(50 * time.Millisecond)
+	p := r.packets()
+	if len(p) != 5 {
+		t.Fatalf("%d packets, want 3 before hold and 2 after", len(p))
+	}
+	seq := func(i int) uint16 { return binary.BigEndian.Uint16(p[i][2:]) }
+	ts := func(i int) uint32 { return binary.BigEndian.Uint32(p[i][4:]) }
+	// Across the hold the timestamp moved by 6 frames; the sequence by one
+	// (RFC 3550: sequence numbers count packets sent).
+	if ts(3)-ts(2) != 6*FrameSamples || seq(3)-seq(2) != 1 {
+		t.Errorf("across hold: ts +%d seq +%d", ts(3)-ts(2), seq(3)-seq(2))
+	}
+	if st := a.Stats(); st.PacketsSent != 5 {
+		t.Errorf("PacketsSent %d", st.PacketsSent)
+	}
+	_ = b
+}
