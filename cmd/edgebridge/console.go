@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -169,4 +170,16 @@ func (c *consoleComponent) Close() error {
 		c.wg.Wait()
 	}
 	return nil
+}
+
+// newDaemonLogger is serve's logger: every record goes to a ring of the
+// last 2000 for the console's `log tail`, and on to w as text. When the
+// console runs on this terminal (stdio), only errors go to w, so log lines
+// do not trample the line being edited; `log tail` shows the rest.
+func newDaemonLogger(w io.Writer, consoleMode string) *slog.Logger {
+	level := slog.LevelInfo
+	if consoleMode == "stdio" {
+		level = slog.LevelError
+	}
+	return slog.New(console.NewLogRing(2000, slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/api/console"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -133,5 +135,23 @@ func TestConsoleCommandFlags(t *testing.T) {
 	errb.Reset()
 	if c := run([]string{"console", "--port", "/dev/no-such-tty"}, &out, &errb); c != 1 || !strings.Contains(errb.String(), "no-such-tty") {
 		t.Fatalf("missing port: %d %q", c, errb.String())
+	}
+}
+
+func TestDaemonLoggerFeedsTheRing(t *testing.T) {
+	var w bytes.Buffer
+	log := newDaemonLogger(&w, "stdio")
+	log.Info("registered", "device", "1001")
+	log.Error("store failed")
+	ring, ok := log.Handler().(*console.LogRing)
+	if !ok {
+		t.Fatalf("handler is %T, want the console's ring", log.Handler())
+	}
+	lines := ring.Tail(slog.LevelDebug, 10)
+	if len(lines) != 2 || lines[0].Text != "registered device=1001" {
+		t.Fatalf("ring holds %v", lines)
+	}
+	if strings.Contains(w.String(), "registered") || !strings.Contains(w.String(), "store failed") {
+		t.Fatalf("with the console on stdio only errors reach the terminal: %q", w.String())
 	}
 }
