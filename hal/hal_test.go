@@ -437,3 +437,46 @@ func TestOpenErrorsNameTheField(t *testing.T) {
 		t.Fatalf("Open(linux) with a bad pin: %v", err)
 	}
 }
+
+func TestBoardRunLooksAfterLampsWatchdogAndSpool(t *testing.T) {
+	dir := t.TempDir()
+	b, _ := Open("sim", Config{WatchdogTimeout: 300 * time.Millisecond})
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- b.Run(ctx, RunOptions{SpoolDir: dir}) }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("waited 5 s for %s", what)
+	}
+	waitFor("power lamp", func() bool { return b.LEDs.Get(LEDPower) == On })
+	b.Line.Ring(true)
+	waitFor("line lamp blinking while ringing", func() bool { return b.LEDs.Get(LEDLine) == BlinkFast })
+	b.Line.Ring(false)
+	writeTestWAV(t, filepath.Join(dir, "a.tmp"), make([]int16, 1600))
+	os.Rename(filepath.Join(dir, "a.tmp"), filepath.Join(dir, "a.wav"))
+	waitFor("line lamp lit off hook", func() bool { return b.LEDs.Get(LEDLine) == On })
+	b.Sim.Pins["Tamper"].Drive(gpio.High)
+	waitFor("alarm lamp on tamper", func() bool { return b.LEDs.Get(LEDAlarm) == Heartbeat })
+	b.Sim.Pins["Tamper"].Drive(gpio.Low)
+	waitFor("alarm lamp off when closed", func() bool { return b.LEDs.Get(LEDAlarm) == Off })
+	b.Sim.Line.HangUp()
+	waitFor("line lamp off on hook", func() bool { return b.LEDs.Get(LEDLine) == Off })
+	if b.Sim.Watchdog.Kicks() < 2 || b.Sim.Watchdog.Expired() {
+		t.Fatalf("watchdog: %d kicks, expired %v", b.Sim.Watchdog.Kicks(), b.Sim.Watchdog.Expired())
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if b.LEDs.Get(LEDPower) != Off {
+		t.Fatal("power lamp still on after Run")
+	}
+}
