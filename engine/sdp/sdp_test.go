@@ -324,3 +324,39 @@ func TestAnswerAcceptsRedundantEventsOnly(t *testing.T) {
 		t.Errorf("red of audio accepted: %+v %v", neg, err)
 	}
 }
+
+// FuzzNegotiate feeds arbitrary answers to an offer we made: whatever is
+// accepted must be usable by the RTP session.
+func FuzzNegotiate(f *testing.F) {
+	f.Add([]byte("v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=recvonly\r\n"))
+	f.Add([]byte("v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n" +
+		"a=crypto:2 AEAD_AES_128_GCM inline:MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3OA==\r\n"))
+	c := caps()
+	c.SRTP = SRTPOptional
+	offer, err := Offer(c)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ans, err := Parse(b)
+		if err != nil {
+			return
+		}
+		neg, err := Negotiate(offer, ans)
+		if err != nil {
+			if !errors.Is(err, ErrNotAcceptable) {
+				t.Fatalf("error not ErrNotAcceptable: %v", err)
+			}
+			return
+		}
+		if neg.Codec != PCMA && neg.Codec != PCMU {
+			t.Fatalf("codec %q", neg.Codec)
+		}
+		if !neg.Remote.Addr().IsValid() {
+			t.Fatalf("remote %v", neg.Remote)
+		}
+		if k := neg.SRTP; k != nil && (len(k.LocalKey) != KeyLen(k.Suite) || len(k.RemoteKey) != KeyLen(k.Suite)) {
+			t.Fatalf("SRTP %s keys %d/%d bytes", k.Suite, len(k.LocalKey), len(k.RemoteKey))
+		}
+	})
+}
