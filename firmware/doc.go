@@ -5,7 +5,7 @@
 // # Image
 //
 // An image is a header, a JSON manifest (version, arch, creation time,
-// payload size and sha256, and each file with its sha256), a tar payload
+// payload size and sha256, and each file with its sha256), a gzip-compressed tar payload
 // (the static binary and the init files) and an Ed25519ph signature over
 // everything before it (image.go). Apply verifies all of it, signature
 // included, before it writes a byte.
