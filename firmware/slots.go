@@ -423,7 +423,7 @@ type SlotStatus struct {
 	Intact  bool      `json:"intact"`
 	Version string    `json:"version,omitempty"`
 	Arch    string    `json:"arch,omitempty"`
-	Created time.Time `json:"created,omitempty"`
+	Created time.Time `json:"created,omitzero"`
 	Problem string    `json:"problem,omitempty"`
 }
 
