@@ -73,6 +73,7 @@ type Call struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	stats     media.Stats  // of the session, taken when the call ends
+	final     atomic.Bool // a final response to the INVITE is sent or being sent
 	lastFrame atomic.Int64 // unix nanos of the last refresh (re-INVITE/UPDATE), for RFC 4028
 	sessExp   time.Duration
 	refresher string // "uac" or "uas": who refreshes the session (RFC 4028 §7.1)
@@ -360,7 +361,7 @@ func (c *Call) reject(code int, reason, text string) {
 	if ended {
 		return
 	}
-	if c.sdlg != nil && c.Answered().IsZero() {
+	if c.sdlg != nil && c.Answered().IsZero() && c.final.CompareAndSwap(false, true) {
 		res := c.e.newResponse(c.req, code, reason, nil)
 		if text != "" {
 			res.AppendHeader(reasonHeader(code, text))
@@ -371,6 +372,15 @@ func (c *Call) reject(code int, reason, text string) {
 		_ = c.sdlg.WriteResponse(res)
 		c.e.log.Info("call rejected", "call", c.ID, "called", c.Called, "code", code, "reason", text)
 	}
+	c.finish(CauseRejected, strconv.Itoa(code))
+}
+
+// rejectNow sends a final error response once the caller holds the final
+// gate (Answer failing half way).
+func (c *Call) rejectNow(code int, reason, text string) {
+	res := c.e.newResponse(c.req, code, reason, nil)
+	res.AppendHeader(reasonHeader(code, text))
+	_ = c.sdlg.WriteResponse(res)
 	c.finish(CauseRejected, strconv.Itoa(code))
 }
 
@@ -401,7 +411,7 @@ func (c *Call) end(cause Cause, sendBye bool) {
 			_ = c.sdlg.WriteBye(ctx, bye)
 		case answered && c.cdlg != nil:
 			_ = c.cdlg.Bye(ctx)
-		case !answered && c.sdlg != nil:
+		case !answered && c.sdlg != nil && c.final.CompareAndSwap(false, true):
 			code, text := 480, "Temporarily Unavailable"
 			if cause == CauseShutdown {
 				code, text = 503, "Service Unavailable"

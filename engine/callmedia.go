@@ -81,6 +81,9 @@ func (c *Call) Answer() error {
 	if c.sdlg == nil {
 		return errors.New("engine: Answer on an outbound leg")
 	}
+	if !c.final.CompareAndSwap(false, true) {
+		return fmt.Errorf("engine: call already answered or refused (%s)", c.Cause())
+	}
 	select {
 	case <-c.done:
 		return fmt.Errorf("engine: call already ended (%s)", c.Cause())
@@ -89,7 +92,7 @@ func (c *Call) Answer() error {
 	e := c.e
 	sess, err := e.newSession(c)
 	if err != nil {
-		c.reject(503, "Service Unavailable", "no RTP port: "+err.Error())
+		c.rejectNow(503, "Service Unavailable", "no RTP port: "+err.Error())
 		return err
 	}
 	cp := e.caps(c, sess)
@@ -107,13 +110,13 @@ func (c *Call) Answer() error {
 		}
 		if err := sess.Apply(neg); err != nil {
 			sess.Close()
-			c.reject(500, "Server Internal Error", err.Error())
+			c.rejectNow(500, "Server Internal Error", err.Error())
 			return err
 		}
 		c.local, c.neg = ans, neg
 		if err := sess.Start(); err != nil {
 			sess.Close()
-			c.reject(500, "Server Internal Error", err.Error())
+			c.rejectNow(500, "Server Internal Error", err.Error())
 			return err
 		}
 	} else {
@@ -122,7 +125,7 @@ func (c *Call) Answer() error {
 		off, err := sdp.Offer(cp)
 		if err != nil {
 			sess.Close()
-			c.reject(500, "Server Internal Error", err.Error())
+			c.rejectNow(500, "Server Internal Error", err.Error())
 			return err
 		}
 		c.local = off

@@ -231,6 +231,8 @@ func (s *sipp) wait(d time.Duration) error {
 		return err
 	case <-time.After(d):
 		s.cmd.Process.Kill()
+		err := <-s.done
+		s.done <- err
 		return fmt.Errorf("sipp still running after %v", d)
 	}
 }
