@@ -248,6 +248,7 @@ func buildComponents(d *daemon) ([]component, error) {
 	}
 	return []component{
 		g, // sets d.apiCfg.Metrics and .Alarms: before the HTTP component
+		&fxsComponent{g: g},
 		&httpComponent{d: d},
 		&consoleComponent{d: d},
 		&firmwareComponent{d: d, fail: d.fail},
