@@ -46,7 +46,7 @@ func (p *pcmPipe) WriteFrame(pcm []int16) error {
 	return err
 }
 
-func (p *pcmPipe) Digits() <-chan dsp.DigitEvent   { return nil }
+func (p *pcmPipe) Digits() <-chan dsp.DigitEvent    { return nil }
 func (p *pcmPipe) SendDigit(key byte, ms int) error { return nil }
 func (p *pcmPipe) Hangup() error                    { return nil }
 
