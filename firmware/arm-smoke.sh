@@ -12,24 +12,24 @@ out=$("$qemu" "$bin" version)
 echo "$out" | grep -q '^edgebridge ' || { echo "$bin version: unexpected output: $out"; exit 1; }
 echo "ok $bin version: $out"
 
-# 2. decode: same JSON lines as the host build, for every Contact ID
-#    recording in testdata (the alarm engineer's recordings).
-if "$qemu" "$bin" decode -h >/dev/null 2>&1 || "$qemu" "$bin" decode 2>&1 | grep -q -- '--in'; then
-  [ -x "$host" ] || { echo "decode check needs the host build $host (make build)"; exit 1; }
-  mapfile -t recs < <(find "${SMOKE_RECORDINGS:-testdata}" -type f \( -iname '*contactid*.wav' -o -iname '*contactid*.pcap' -o -iname '*cid*.wav' \) 2>/dev/null | sort)
-  if [ ${#recs[@]} -eq 0 ]; then
-    echo "skip decode: no Contact ID recording under testdata/ yet"
-  fi
-  for rec in "${recs[@]+"${recs[@]}"}"; do
-    want=$("$host" decode --protocol contactid --in "$rec" 2>/dev/null)
-    got=$("$qemu" "$bin" decode --protocol contactid --in "$rec" 2>/dev/null)
-    [ -n "$want" ] || { echo "decode $rec: the host build found no message"; exit 1; }
-    [ "$got" = "$want" ] || { echo "decode $rec differs under $qemu:"; diff <(echo "$want") <(echo "$got") || true; exit 1; }
-    echo "ok $bin decode $rec: $(echo "$got" | wc -l) message(s), same as host"
-  done
-else
-  echo "skip decode: this build has no decode command yet"
-fi
+# 2. decode and dtmf: the same JSON lines as the host build, for every
+#    Contact ID recording and every DTMF recording in testdata/audio.
+[ -x "$host" ] || { echo "decode check needs the host build $host (make build)"; exit 1; }
+same() { # label args...: run under qemu and on the host, compare
+  local label=$1; shift
+  local want got
+  want=$("$host" "$@" 2>/dev/null) || { echo "$label: host build failed: $host $*"; exit 1; }
+  got=$("$qemu" "$bin" "$@" 2>/dev/null) || { echo "$label: failed under $qemu"; exit 1; }
+  [ -n "$want" ] || { echo "$label: the host build printed nothing"; exit 1; }
+  [ "$got" = "$want" ] || { echo "$label differs under $qemu:"; diff <(echo "$want") <(echo "$got") || true; exit 1; }
+  echo "ok $bin $label: $(echo "$got" | wc -l) line(s), same as host"
+}
+recdir=${SMOKE_RECORDINGS:-testdata/audio}
+mapfile -t recs < <(find "$recdir" -type f \( -iname '*contactid*.wav' -o -iname '*contactid*.pcap' \) | sort)
+[ ${#recs[@]} -gt 0 ] || { echo "no Contact ID recording (*contactid*.wav|pcap) under $recdir"; exit 1; }
+for rec in "${recs[@]}"; do same "decode $rec" decode --protocol contactid --in "$rec"; done
+mapfile -t digs < <(find "$recdir" -type f \( -iname 'digits*' -o -iname '*rfc4733*' \) | sort)
+for rec in "${digs[@]+"${digs[@]}"}"; do same "dtmf $rec" dtmf --in "$rec"; done
 
 # 3. serve answers /healthz.
 data=$(mktemp -d)
