@@ -408,3 +408,26 @@ func TestSplitArgs(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+func FuzzSplitArgs(f *testing.F) {
+	f.Add(`set device d 1 description "hall way" 'a b'`)
+	f.Add(`"unterminated`)
+	f.Fuzz(func(t *testing.T, line string) {
+		for _, a := range splitArgs(line) {
+			if a == "" && !strings.ContainsAny(line, `"'`) {
+				t.Fatalf("empty word from %q without quotes", line)
+			}
+		}
+	})
+}
+
+func FuzzParseMetrics(f *testing.F) {
+	f.Add("# HELP a b\n# TYPE a gauge\na 1\nb{x=\"y z\"} 2\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		for k, v := range parseMetrics(text) {
+			if strings.Contains(v, " ") || strings.HasPrefix(k, "#") {
+				t.Fatalf("series %q value %q", k, v)
+			}
+		}
+	})
+}
