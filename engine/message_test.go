@@ -1,0 +1,322 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// inbox collects the MESSAGEs an engine's handler receives.
+type inbox struct {
+	mu   sync.Mutex
+	got  []string // "domain|from|content-type|body"
+	kick chan struct{}
+}
+
+func newInbox() *inbox { return &inbox{kick: make(chan struct{}, 16)} }
+
+func (b *inbox) handle(ctx context.Context, domain, from, ct string, body []byte) int {
+	b.mu.Lock()
+	b.got = append(b.got, domain+"|"+from+"|"+ct+"|"+string(body))
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return 200
+}
+
+func (b *inbox) wait(t *testing.T, n int) []string {
+	t.Helper()
+	end := time.After(10 * time.Second)
+	for {
+		b.mu.Lock()
+		if len(b.got) >= n {
+			out := append([]string(nil), b.got...)
+			b.mu.Unlock()
+			return out
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.kick:
+		case <-end:
+			t.Fatalf("timed out waiting for %d MESSAGEs, have %v", n, b.got)
+		}
+	}
+}
+
+const testMRQ = `<?xml version="1.0" encoding="UTF-8"?><mrq xmlns="http://www.hi.se/2012/XScaipXML"><ref>REFX</ref><cid>4711</cid><dty>0005</dty></mrq>`
+
+// TestSendMessageDigestToSIPp: SIPp plays a SCAIP ARC that challenges the
+// MESSAGE; the engine answers with digest, gets 200, and SIPp's own MESSAGE
+// (the <mrs>) reaches the engine's handler. Every message is in the SIP log.
+func TestSendMessageDigestToSIPp(t *testing.T) {
+	ib := newInbox()
+	var logMu sync.Mutex
+	var logged []SIPMessage
+	sink := SIPLogFunc(func(ms []SIPMessage) error {
+		logMu.Lock()
+		logged = append(logged, ms...)
+		logMu.Unlock()
+		return nil
+	})
+	e := startEngine(t, WithMessageHandler(ib.handle), WithSIPLog(sink))
+	wd := t.TempDir()
+	sc := scenario(t, wd, "scaip_arc.xml", "HOLDS", "0", "CHALLENGE", "yes", "AUTH_USER", "gw", "AUTH_PASS", "arcpw", "SNU", "0")
+	s := startSipp(t, wd, "-sf", sc, "-m", "1", "-trace_msg")
+	waitSippBound(t, s)
+	arc := "sip:arc@127.0.0.1:" + strconv.Itoa(s.port)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, err := e.SendMessage(ctx, OutMessage{To: arc, From: "gw", ContentType: "application/scaip+xml",
+		Body: []byte(strings.Replace(testMRQ, "REFX", "r77", 1)), Username: "gw", Password: "arcpw"})
+	if err != nil || code != 200 {
+		t.Fatalf("SendMessage: %d %v\n%s", code, err, s.report())
+	}
+	got := ib.wait(t, 1)
+	if !strings.Contains(got[0], "|arc|application/scaip+xml|") || !strings.Contains(got[0], "<ref>r77</ref><snu>0</snu>") {
+		t.Fatalf("handler got %q, want SIPp's <mrs> for r77 from user arc", got[0])
+	}
+	if err := s.wait(10 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.report())
+	}
+	// What SIPp saw: From is the gateway's user at its SIP address (the ARC
+	// answers there), the digest is for the Request-URI.
+	msgs := s.logs("*messages.log")
+	if !strings.Contains(msgs, "From: <sip:gw@"+e.Addr()+">") {
+		t.Fatalf("From is not sip:gw@%s:\n%s", e.Addr(), msgs)
+	}
+	if !strings.Contains(msgs, `username="gw"`) || !strings.Contains(msgs, `uri="`+arc+`"`) {
+		t.Fatalf("no digest for gw on %s:\n%s", arc, msgs)
+	}
+
+	// Each direction in order (the tracer sees a write after it returns,
+	// so a quick answer may be logged before the request that caused it).
+	var out, in []string
+	waitFor(t, 3*time.Second, "the 200 to SIPp's MESSAGE in the SIP log", func() bool {
+		e.FlushSIPLog()
+		logMu.Lock()
+		defer logMu.Unlock()
+		out, in = out[:0], in[:0]
+		for _, m := range logged {
+			first, _, _ := bytes.Cut(m.Data, []byte("\r\n"))
+			line := string(first)
+			if bytes.Contains(m.Data, []byte("\r\nAuthorization: Digest ")) {
+				line += " +digest"
+			}
+			if m.Out {
+				out = append(out, line)
+			} else {
+				in = append(in, line)
+			}
+		}
+		return len(out)+len(in) >= 6
+	})
+	wantOut := []string{"MESSAGE " + arc + " SIP/2.0", "MESSAGE " + arc + " SIP/2.0 +digest", "SIP/2.0 200 OK"}
+	wantIn := []string{"SIP/2.0 401 Unauthorized", "SIP/2.0 200 OK", "MESSAGE sip:gw@" + e.Addr() + " SIP/2.0"}
+	if strings.Join(out, "\n") != strings.Join(wantOut, "\n") || strings.Join(in, "\n") != strings.Join(wantIn, "\n") {
+		t.Fatalf("SIP log out:\n%s\nin:\n%s\nwant out:\n%s\nin:\n%s", strings.Join(out, "\n"), strings.Join(in, "\n"),
+			strings.Join(wantOut, "\n"), strings.Join(wantIn, "\n"))
+	}
+}
+
+// TestSendMessageWrongPasswordIsAStatus: a refused digest is the far end's
+// final answer (403 from SIPp), not a transport error.
+func TestSendMessageWrongPasswordIsAStatus(t *testing.T) {
+	e := startEngine(t)
+	wd := t.TempDir()
+	sc := scenario(t, wd, "scaip_arc.xml", "HOLDS", "0", "CHALLENGE", "yes", "AUTH_USER", "gw", "AUTH_PASS", "arcpw", "SNU", "0")
+	s := startSipp(t, wd, "-sf", sc, "-m", "1")
+	waitSippBound(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, err := e.SendMessage(ctx, OutMessage{To: "sip:arc@127.0.0.1:" + strconv.Itoa(s.port), ContentType: "application/scaip+xml",
+		Body: []byte(testMRQ), Username: "gw", Password: "wrong"})
+	if err != nil || code != 403 {
+		t.Fatalf("SendMessage with a wrong password: %d %v, want 403 and no error", code, err)
+	}
+}
+
+// TestMessageReplyFollowsTheAnswer: a handler that answers a unit with a
+// MESSAGE of its own at once (SCAIP <mrs>) must not overtake the 200 of
+// the unit's request, and MessageReplyURI reaches the unit where it sent
+// from.
+func TestMessageReplyFollowsTheAnswer(t *testing.T) {
+	var e *Engine
+	replied := make(chan error, 1)
+	h := func(ctx context.Context, domain, from, ct string, body []byte) int {
+		to, ok := MessageReplyURI(ctx)
+		if !ok {
+			replied <- errors.New("no reply URI in the handler's ctx")
+			return 200
+		}
+		go func() {
+			code, err := e.SendMessage(ctx, OutMessage{To: to, Domain: domain, ContentType: ct, Body: []byte("<mrs>answer</mrs>")})
+			if err == nil && code != 200 {
+				err = errors.New("status " + strconv.Itoa(code))
+			}
+			replied <- err
+		}()
+		time.Sleep(50 * time.Millisecond) // give the reply every chance to overtake
+		return 200
+	}
+	e = startEngine(t, WithMessageHandler(h))
+	p := newPeer(t, e)
+	p.send("MESSAGE sip:scaip@" + e.Addr() + " SIP/2.0\n" +
+		"Via: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKm1\n" +
+		"From: <sip:4711@127.0.0.1>;tag=u1\n" +
+		"To: <sip:scaip@" + e.Addr() + ">\n" +
+		"Call-ID: unit-m1\nCSeq: 1 MESSAGE\nMax-Forwards: 70\n" +
+		"Content-Type: application/scaip+xml\nContent-Length: 11\n\n<mrq></mrq>")
+
+	buf := make([]byte, 4096)
+	read := func() *sip.Request {
+		t.Helper()
+		p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := p.conn.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, ok := m.(*sip.Response); ok {
+			if res.StatusCode != 200 || res.CallID().Value() != "unit-m1" {
+				t.Fatalf("first message %d for %s, want the 200 of unit-m1", res.StatusCode, res.CallID().Value())
+			}
+			return nil
+		}
+		return m.(*sip.Request)
+	}
+	if r := read(); r != nil {
+		t.Fatalf("the reply MESSAGE came before the 200:\n%s", r)
+	}
+	r := read()
+	if r == nil || r.Method != sip.MESSAGE {
+		t.Fatalf("want the reply MESSAGE, got %v", r)
+	}
+	if want := "sip:4711@" + p.addr(); r.Recipient.String() != want {
+		t.Fatalf("reply to %s, want %s (the unit's user at its source address)", r.Recipient.String(), want)
+	}
+	if string(r.Body()) != "<mrs>answer</mrs>" || r.CallID().Value() == "unit-m1" || r.From().Address.Port != portOf(t, e.Addr()) {
+		t.Fatalf("reply %s", r)
+	}
+	res := sip.NewResponseFromRequest(r, 200, "OK", nil)
+	if _, err := p.conn.WriteTo([]byte(res.String()), p.to); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-replied:
+		if err != nil {
+			t.Fatalf("reply: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendMessage did not return after the unit's 200")
+	}
+}
+
+// waitSippBound waits until SIPp holds its UDP port, so that the first
+// request is not lost (and retransmitted) before it listens.
+func waitSippBound(t *testing.T, s *sipp) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "SIPp to bind its port", func() bool {
+		select {
+		case err := <-s.done:
+			t.Fatalf("sipp exited before listening: %v\n%s", err, s.report())
+		default:
+		}
+		c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(s.port))
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+}
+
+func portOf(t *testing.T, hostport string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// TestSendMessageRefusesBadInput: each bad field is named and nothing goes
+// on the wire.
+func TestSendMessageRefusesBadInput(t *testing.T) {
+	e := startEngine(t)
+	big := bytes.Repeat([]byte("x"), 1300)
+	for _, c := range []struct {
+		m    OutMessage
+		want string
+	}{
+		{OutMessage{ContentType: "text/plain"}, "without a To"},
+		{OutMessage{To: "sip:arc@127.0.0.1:9", Body: []byte("x")}, "Content-Type"},
+		{OutMessage{To: "sip:arc@127.0.0.1:9;transport=sctp", ContentType: "text/plain"}, `transport "SCTP"`},
+		{OutMessage{To: "sip:arc@127.0.0.1:9", From: "a b@c", ContentType: "text/plain"}, "From"},
+		{OutMessage{To: "sip:arc@127.0.0.1:9", ContentType: "text/plain", Body: big}, "RFC 3428"},
+		{OutMessage{To: "nobody", ContentType: "text/plain"}, "no binding for nobody"},
+	} {
+		_, err := e.SendMessage(context.Background(), c.m)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err %v, want one naming %q", c.m.To, err, c.want)
+		}
+	}
+	var de *DialError
+	if _, err := e.SendMessage(context.Background(), OutMessage{To: "nobody", ContentType: "text/plain"}); !errors.As(err, &de) || de.Code != 404 {
+		t.Errorf("unknown user: %v, want a 404 DialError", err)
+	}
+	if ms := e.Messages(""); len(ms) != 0 {
+		t.Fatalf("%d messages went out for refused input", len(ms))
+	}
+}
+
+// TestSendMessageToRegisteredUnit: a bare user is the device registered
+// here; the MESSAGE goes to its binding.
+func TestSendMessageToRegisteredUnit(t *testing.T) {
+	e := startEngine(t)
+	p := newPeer(t, e)
+	if res := p.register("unit9", "unit9", "reg-u9", 1, "", 300); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d", res.StatusCode)
+	}
+	done := make(chan int, 1)
+	go func() {
+		code, err := e.SendMessage(context.Background(), OutMessage{To: "unit9", Domain: testDomain, ContentType: "text/plain", Body: []byte("hi")})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- code
+	}()
+	buf := make([]byte, 4096)
+	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := p.conn.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := m.(*sip.Request)
+	if !ok || r.Method != sip.MESSAGE || r.Recipient.User != "unit9" || string(r.Body()) != "hi" {
+		t.Fatalf("unit got %v", m)
+	}
+	res := sip.NewResponseFromRequest(r, 202, "Accepted", nil)
+	p.conn.WriteTo([]byte(res.String()), p.to)
+	if code := <-done; code != 202 {
+		t.Fatalf("status %d, want the unit's 202", code)
+	}
+}
