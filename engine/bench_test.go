@@ -15,7 +15,7 @@ const (
 	benchCalls = 2000
 	benchRate  = "1500" // calls per second SIPp offers; the measured rate is what completed
 	benchLimit = "200"  // concurrent calls
-	b2buaRate  = "700"
+	b2buaRate  = "500"
 )
 
 // benchEngine is startEngine with RTP ports for a thousand calls.

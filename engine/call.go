@@ -511,7 +511,16 @@ func (e *Engine) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		e.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	e.respond(tx, req, 200, "OK")
+	if c.sdlg != nil {
+		// ReadBye answers 200 and moves the dialog to Ended, which also
+		// stops a 200 OK still waiting for its ACK (a BYE can overtake it).
+		if err := c.sdlg.ReadBye(req, tx); err != nil {
+			e.respond(tx, req, 500, "Server Internal Error", reasonHeader(500, err.Error()))
+			return
+		}
+	} else {
+		e.respond(tx, req, 200, "OK")
+	}
 	c.end(CauseRemoteBye, false)
 }
 
