@@ -73,7 +73,7 @@ type Call struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	stats     media.Stats  // of the session, taken when the call ends
-	final     atomic.Bool // a final response to the INVITE is sent or being sent
+	final     atomic.Bool  // a final response to the INVITE is sent or being sent
 	lastFrame atomic.Int64 // unix nanos of the last refresh (re-INVITE/UPDATE), for RFC 4028
 	sessExp   time.Duration
 	refresher string // "uac" or "uas": who refreshes the session (RFC 4028 §7.1)
