@@ -173,7 +173,13 @@ func (s *Session) timedOut(now time.Time) bool {
 
 // sendReport sends SR (when we sent since the last one) or RR, with a
 // report block about the far end's stream and an SDES CNAME (§6.1).
-func (s *Session) sendReport(now time.Time) {
+func (s *Session) sendReport(now time.Time) { s.sendRTCP(now, false) }
+
+// sendRTCP sends a report; with bye, the compound ends with a BYE (RFC 3550
+// §6.6) as the session leaves.
+func (s *Session) sendRTCP(now time.Time, bye bool) {
+	s.rtcpMu.Lock()
+	defer s.rtcpMu.Unlock()
 	s.mu.Lock()
 	haveRx := s.rx.started
 	var fraction uint8
@@ -224,14 +230,19 @@ func (s *Session) sendReport(now time.Time) {
 		b = binary.BigEndian.AppendUint32(b, lsr)
 		b = binary.BigEndian.AppendUint32(b, dlsr)
 	}
-	// SDES with CNAME "xxxxxxxx@edgebridge": 4 + 1+1+19 + end 1 = 26, padded to 28.
+	// SDES with CNAME "xxxxxxxx@edgebridge": header 4, SSRC 4, item 2+19,
+	// end 1 = 30, padded to 32 bytes: length 7 words after the first.
 	const cnameLen = 19
-	b = append(b, 0x81, rtcpSDES, 0, 6)
+	b = append(b, 0x81, rtcpSDES, 0, 7)
 	b = binary.BigEndian.AppendUint32(b, ssrc)
 	b = append(b, 1, cnameLen)
 	b = appendHex32(b, ssrc)
 	b = append(b, "@edgebridge"...)
 	b = append(b, 0, 0, 0)
+	if bye {
+		b = append(b, 0x81, rtcpBYE, 0, 1)
+		b = binary.BigEndian.AppendUint32(b, ssrc)
+	}
 	if outC != nil {
 		out, err := outC.EncryptRTCP(s.rtcpEnc[:0], b, nil)
 		if err != nil {

@@ -82,6 +82,16 @@ func TestRTCPDecodedByWireshark(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("tshark decoded %d packets:\n%s", len(lines), out)
 	}
+	// Nothing malformed or worth a warning in Wireshark's eyes (lengths,
+	// padding, compound rules).
+	bad, err := exec.Command(tshark, "-r", file, "-d", fmt.Sprintf("udp.port==%d,rtcp", to.Port()),
+		"-Y", "_ws.malformed || _ws.expert.severity >= warning", "-V").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	if len(bytes.TrimSpace(bad)) > 0 {
+		t.Errorf("tshark finds fault with the reports:\n%s", bad)
+	}
 	sa := a.Stats()
 	// Fields: types | sender SSRC | SR counts | report block SSRC and SDES
 	// chunk SSRC | fraction | lost | extended highest seq | jitter | CNAME.
@@ -134,6 +144,15 @@ func TestRFC4733DecodedByWireshark(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != 8 {
 		t.Fatalf("%d packets:\n%s", len(lines), out)
+	}
+	bad, err := exec.Command(tshark, "-r", file, "-d", fmt.Sprintf("udp.port==%d,rtp", r.addr().Port()),
+		"-o", fmt.Sprintf("rtpevent.event_payload_type_value:%d", negA.EventPT),
+		"-Y", "_ws.malformed || _ws.expert.severity >= warning", "-V").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	if len(bytes.TrimSpace(bad)) > 0 {
+		t.Errorf("tshark finds fault with the packets:\n%s", bad)
 	}
 	// 70 ms = 560 samples: 160, 320, 480, 560 (end), end, end, then audio.
 	ts := strings.Split(lines[0], "|")[2]

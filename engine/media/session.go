@@ -174,7 +174,8 @@ type Session struct {
 	ptTx       uint8
 	codecTx    Codec
 
-	// rtcp goroutine only
+	// rtcpMu serialises sending RTCP (reports, and the BYE at the end).
+	rtcpMu   sync.Mutex
 	srtcpOut *srtp.Context
 	rtcpBuf  [1500]byte
 	rtcpEnc  [1500]byte
@@ -395,6 +396,9 @@ func (s *Session) end(reason error) bool {
 	s.endOnce.Do(func() {
 		first = true
 		s.endErr.Store(&reason)
+		if s.rtpC != nil && s.started.Load() && s.cfg.RTCPInterval > 0 {
+			s.sendRTCP(time.Now(), true)
+		}
 		close(s.done)
 		if s.rtpC != nil {
 			s.rtpC.Close()

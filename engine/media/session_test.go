@@ -554,3 +554,10 @@ func TestHoldAndResume(t *testing.T) {
 	}
 	_ = b
 }
+
+// TestRTCPByeOnClose: a session that ends says so in RTCP (RFC 3550 §6.6).
+func TestRTCPByeOnClose(t *testing.T) {
+	a, b, _, _ := pair(t, nil)
+	a.Close()
+	waitFor(t, "RTCP BYE at b", 2*time.Second, func() bool { return b.Stats().RemoteBye })
+}
