@@ -267,10 +267,23 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		req: dlg.InviteRequest, tx: tx, sdlg: dlg, key: dlg.ID, offer: offer,
 		done: make(chan struct{}), sessExp: sessExp, refresher: refresher,
 	}
+	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
 	if trunk != nil {
 		c.Trunk = trunk.cfg.TrunkID
+		// Seed 004: a trunk delivers only its DID numbers, and no more calls
+		// at once than its concurrency allows.
+		if !trunk.ownsDID(called) {
+			e.calls.add(c)
+			c.reject(404, "Not Found", called+" is not a DID number of trunk "+trunk.cfg.TrunkID)
+			return
+		}
+		if !trunk.acquire() {
+			e.calls.add(c)
+			c.reject(503, "Service Unavailable", "trunk "+trunk.cfg.TrunkID+" is at its concurrency limit")
+			return
+		}
+		go func() { <-c.done; trunk.release() }()
 	}
-	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
 	go func() {
 		// The dialog ends on CANCEL (sipgo answers 200 and 487) or BYE.
 		select {

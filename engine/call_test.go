@@ -222,3 +222,42 @@ func (p *peer) okTo(req *sip.Request) {
 		p.t.Fatal(err)
 	}
 }
+
+func TestInboundFromTrunkHonoursDIDsAndLimit(t *testing.T) {
+	calls := make(chan *Call, 4)
+	p0 := freeUDPPort(t)
+	off := false
+	dir := NewStaticDirectory()
+	dir.SetTrunks(testDomain, []Trunk{{TrunkID: "in", DestinationTarget: "127.0.0.1:" + strconv.Itoa(p0), DestinationTransport: "udp",
+		DestinationMatch: "/^00/", SourceNetworks: []string{"127.0.0.0/8"}, DIDNumbers: "5000-5009", Concurrency: 1, KeepAlive: &off}})
+	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false), routeAll("alarmbridge/did", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+		if c.Answer() == nil {
+			calls <- c
+			<-ctx.Done()
+		}
+	})))
+	waitFor(t, 2*time.Second, "trunk", func() bool { return len(e.TrunkStatus()) == 1 })
+	p := newPeer(t, e)
+	// From the trunk's network no digest is asked, even with loopback untrusted.
+	res := answeredCall(t, e, p, "5001", "did-1", "")
+	c := <-calls
+	if c.Trunk != "in" {
+		t.Fatalf("call not attributed to the trunk: %q", c.Trunk)
+	}
+	p2 := newPeer(t, e)
+	p2.invite("5002", "did-2", "")
+	if r := p2.recv(false); r.StatusCode != 503 {
+		t.Fatalf("second call over concurrency 1: %d, want 503", r.StatusCode)
+	} else {
+		p2.ack(r)
+	}
+	p3 := newPeer(t, e)
+	p3.invite("6000", "did-3", "")
+	if r := p3.recv(false); r.StatusCode != 404 {
+		t.Fatalf("call to a number outside the DIDs: %d, want 404", r.StatusCode)
+	} else {
+		p3.ack(r)
+	}
+	p.inDialog(res, "BYE", 2, "", "")
+	p.recv(false)
+}
