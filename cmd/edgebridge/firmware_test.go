@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,9 +15,11 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/firmware"
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // staticHello builds a small static program to package as the image binary.
@@ -146,5 +152,85 @@ func TestWithFirmwareMountsUploadForTheAdmin(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(d.cfg.dataDir, "firmware", "slots")); err == nil {
 		t.Fatal("a refused upload created slots")
+	}
+}
+
+// trialRoot installs an image in slot a and leaves it on trial.
+func trialRoot(t *testing.T) (string, *firmware.Slots) {
+	t.Helper()
+	dir := t.TempDir()
+	var img bytes.Buffer
+	if _, err := firmware.Build(&img, "9.9.9", runtime.GOARCH, time.Now(), []firmware.Input{{Name: firmware.BinaryName, Mode: 0o755, Data: mustRead(t, staticHello(t, dir))}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "i.img")
+	os.WriteFile(p, img.Bytes(), 0o644)
+	s := &firmware.Slots{Root: filepath.Join(dir, "fw")}
+	if _, err := s.Apply(p, nil); err != nil {
+		t.Fatal(err)
+	}
+	return s.Root, s
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestFirmwareComponentConfirmsOnlyAHealthyDaemon(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "edgebridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	httpLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer httpLn.Close()
+	sipLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	sipAddr := sipLn.Addr().String()
+	sipLn.Close() // SIP never comes up
+
+	root, s := trialRoot(t)
+	log := slog.New(slog.DiscardHandler)
+	d := &daemon{cfg: serveConfig{httpAddr: httpLn.Addr().String(), sipAddr: sipAddr}, db: db, log: log}
+	failed := make(chan error, 1)
+	f := &firmwareComponent{d: d, root: root, confirmWithin: 300 * time.Millisecond, fail: func(err error) { failed <- err }}
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-failed:
+		if !errors.Is(err, firmware.ErrNotConfirmed) {
+			t.Fatalf("fail(%v), want ErrNotConfirmed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an unhealthy trial image was not failed")
+	}
+	f.Close()
+	if st, _ := s.State(); !st.Pending {
+		t.Fatal("an unhealthy image was confirmed")
+	}
+
+	// With SIP listening the same image confirms.
+	sipLn2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sipLn2.Close()
+	d.cfg.sipAddr = sipLn2.Addr().String()
+	f = &firmwareComponent{d: d, root: root, confirmWithin: 5 * time.Second, fail: func(err error) { failed <- err }}
+	f.Start(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, _ := s.State(); !st.Pending {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.Close()
+	if st, _ := s.State(); st.Pending {
+		t.Fatal("a healthy trial image was not confirmed")
 	}
 }
