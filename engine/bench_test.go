@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"os"
+	"runtime"
+	"strings"
 	"strconv"
 	"testing"
 	"time"
@@ -115,5 +118,46 @@ func BenchmarkSIPpRegisterDigest(b *testing.B) {
 			b.Fatalf("engine accepted %d registrations, want %d", got, regs)
 		}
 		b.ReportMetric(rate, "registers/s")
+	}
+}
+
+// rssKB reads this process's resident set from /proc.
+func rssKB(b *testing.B) float64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseFloat(f[1], 64)
+			return n
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
+
+// BenchmarkRSS100Calls reports the test process's RSS with the engine idle
+// and with 100 answered calls up (SIPp uac holding each for 6 s; each call
+// has its RTP session bound and running, though SIPp's built-in uac sends
+// no audio). It is the engine's share of the daemon's memory, plus the
+// test binary's own.
+func BenchmarkRSS100Calls(b *testing.B) {
+	for range b.N {
+		runtime.GC()
+		e := benchEngine(b, routeAll("bench", "2833", answerAndWait))
+		time.Sleep(200 * time.Millisecond)
+		idle := rssKB(b)
+		s := startSipp(b, b.TempDir(), e.Addr(), "-sn", "uac", "-m", "100", "-r", "100", "-l", "100", "-d", "6000")
+		waitFor(b, 10*time.Second, "100 calls up", func() bool { return e.Calls() == 100 })
+		time.Sleep(time.Second)
+		busy := rssKB(b)
+		if err := s.wait(30 * time.Second); err != nil {
+			b.Fatalf("sipp: %v\n%s", err, s.report())
+		}
+		b.ReportMetric(idle/1024, "MB-RSS-idle")
+		b.ReportMetric(busy/1024, "MB-RSS-100calls")
+		e.Close()
 	}
 }

@@ -285,3 +285,19 @@ func TestSIPpBusyCalleeGets486WithReason(t *testing.T) {
 		t.Fatalf("sipp uas: %v\n%s", err, uas.report())
 	}
 }
+
+func TestSIPpCallOverTCP(t *testing.T) {
+	h := &digitHandler{}
+	e := startEngine(t, routeAll("alarmbridge/tcp", "2833", h))
+	wd := t.TempDir()
+	s := startSipp(t, wd, target(e), "-sn", "uac", "-t", "t1", "-s", "5553", "-m", "3", "-d", "300")
+	if err := s.wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp over TCP: %v\n%s", err, s.report())
+	}
+	waitFor(t, 3*time.Second, "calls to end", func() bool { return e.Calls() == 0 })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.calls) != 3 || h.calls[0].Transport != "TCP" || h.calls[2].Cause() != CauseRemoteBye {
+		t.Fatalf("calls over TCP: %d, transport %q", len(h.calls), h.calls[0].Transport)
+	}
+}
