@@ -4,8 +4,8 @@ import (
 	"context"
 	"os"
 	"runtime"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
