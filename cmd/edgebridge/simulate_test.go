@@ -14,7 +14,7 @@ import (
 
 // alarmGateway is an engine whose every call goes to a Contact ID receiver,
 // as serve wires an alarmbridge; it records the events it acknowledged.
-func alarmGateway(t *testing.T, dtmf string) (*engine.Engine, func() []alarm.Event) {
+func alarmGateway(t *testing.T, dtmf string, opts ...engine.Option) (*engine.Engine, func() []alarm.Event) {
 	t.Helper()
 	rx, err := contactid.NewReceiver(contactid.Config{})
 	if err != nil {
@@ -37,9 +37,9 @@ func alarmGateway(t *testing.T, dtmf string) (*engine.Engine, func() []alarm.Eve
 	})
 	re, _ := engine.CompileMatch("/^555/")
 	e, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "gw.test", RTPPortMin: 31000, RTPPortMax: 31199},
-		engine.WithRoutes(engine.RouteSourceFunc(func(string) []engine.Route {
+		append(opts, engine.WithRoutes(engine.RouteSourceFunc(func(string) []engine.Route {
 			return []engine.Route{{Name: "alarmbridge/cid", Match: re, Handler: h, DTMF: dtmf, DataMode: true}}
-		})))
+		})))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +97,30 @@ func TestSimulateFailsWithoutKissoff(t *testing.T) {
 		if code := run(args, &out, &errb); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (usage)\n%s", args, code, errb.String())
 		}
+	}
+}
+
+// TestSimulateRegistersAndAuthenticates: the gateway trusts nothing, so the
+// simulated unit registers with digest and answers the INVITE's challenge.
+func TestSimulateRegistersAndAuthenticates(t *testing.T) {
+	dir := engine.NewStaticDirectory()
+	ha1, _ := engine.HA1("MD5", "unit7", "gw.test", "pw7")
+	dir.PutDevice("gw.test", engine.Device{DeviceID: "unit7", AuthType: "credentials", HA1: ha1})
+	e, events := alarmGateway(t, "2833", engine.WithDirectory(dir), engine.WithLoopbackTrusted(false))
+	var out, errb bytes.Buffer
+	code := run([]string{"simulate", "--to", "sip:5559@" + e.Addr(), "--event", "4321,3,602,00,000",
+		"--register", "--user", "unit7", "--password", "pw7"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "registered unit7") || len(e.Bindings("gw.test", "unit7")) != 0 {
+		t.Fatalf("want a registration that is removed on exit; output:\n%s\nbindings %v", out.String(), e.Bindings("gw.test", "unit7"))
+	}
+	if evs := events(); len(evs) != 1 || evs[0].ContactID.Code != "602" || evs[0].ContactID.Qualifier != "3" {
+		t.Fatalf("events %+v, want the periodic test restore", evs)
+	}
+	var wrong bytes.Buffer
+	if code := run([]string{"simulate", "--to", "sip:5559@" + e.Addr(), "--register", "--user", "unit7", "--password", "bad", "--calls", "1"}, &wrong, &errb); code != 1 {
+		t.Fatalf("wrong password: exit %d, want 1\n%s", code, wrong.String())
 	}
 }
