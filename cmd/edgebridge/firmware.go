@@ -337,7 +337,9 @@ func (f *firmwareComponent) Start(ctx context.Context) error {
 	cctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
 	var wg sync.WaitGroup
-	go func() { wg.Wait(); close(f.done) }()
+	// Close waits on done; it closes once every goroutine started below
+	// (all Adds happen before this deferred Wait starts) has ended.
+	defer func() { go func() { wg.Wait(); close(f.done) }() }()
 
 	// Listed last, so everything before has started: tell systemd
 	// (Type=notify) and keep its WatchdogSec fed while healthy.
