@@ -1,6 +1,9 @@
 package metrics
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 // The gateway's metrics are read at scrape time through these small
 // interfaces, which cmd/edgebridge satisfies by adapting each component's
@@ -66,6 +69,8 @@ func (f DSPFramesFunc) DSPFrames() uint64      { return f() }
 
 // Sources are what the gateway's /metrics reads; any may be nil.
 type Sources struct {
+	// Version is reported as edgebridge_build_info{version=...} 1.
+	Version       string
 	Calls         CallSource
 	Registrations RegistrationSource
 	Trunks        TrunkSource
@@ -99,6 +104,17 @@ func NewGateway(src Sources) *Gateway {
 	r.Register(CollectorFunc(func(w *Writer) {
 		w.Family("edgebridge_uptime_seconds", "Seconds since the daemon started.", "gauge")
 		w.Sample("edgebridge_uptime_seconds", nil, time.Since(g.started).Seconds())
+		w.Family("edgebridge_build_info", "Always 1; the labels say what runs.", "gauge")
+		w.Sample("edgebridge_build_info", []string{"version", src.Version, "goversion", runtime.Version(), "goarch", runtime.GOARCH}, 1)
+		// A gateway has 128-512 MB: memory and goroutines are worth watching.
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		w.Family("edgebridge_go_heap_bytes", "Bytes of allocated heap objects.", "gauge")
+		w.Sample("edgebridge_go_heap_bytes", nil, float64(ms.HeapAlloc))
+		w.Family("edgebridge_go_sys_bytes", "Bytes of memory obtained from the OS.", "gauge")
+		w.Sample("edgebridge_go_sys_bytes", nil, float64(ms.Sys))
+		w.Family("edgebridge_go_goroutines", "Goroutines that exist.", "gauge")
+		w.Sample("edgebridge_go_goroutines", nil, float64(runtime.NumGoroutine()))
 		if s := src.Calls; s != nil {
 			w.Family("edgebridge_calls_active", "Calls in progress.", "gauge")
 			w.Sample("edgebridge_calls_active", nil, float64(s.ActiveCalls()))

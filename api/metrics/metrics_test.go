@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,6 +135,7 @@ func TestGatewayScrape(t *testing.T) {
 	defer db.Close()
 	calls := 3
 	g := NewGateway(Sources{
+		Version:       "1.2.3",
 		Calls:         CallsFunc(func() int { return calls }),
 		Registrations: RegistrationsFunc(func() int { return 7 }),
 		Trunks: TrunksFunc(func() []TrunkState {
@@ -170,6 +172,12 @@ func TestGatewayScrape(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
 	}
+	if got[`edgebridge_build_info{version="1.2.3",goversion="`+runtime.Version()+`",goarch="`+runtime.GOARCH+`"}`] != 1 {
+		t.Errorf("build info missing: %v", got)
+	}
+	if got["edgebridge_go_goroutines"] < 1 || got["edgebridge_go_heap_bytes"] <= 0 {
+		t.Errorf("runtime gauges: %v %v", got["edgebridge_go_goroutines"], got["edgebridge_go_heap_bytes"])
+	}
 	if db.Size() <= 0 {
 		t.Fatal("store size not positive")
 	}
@@ -183,7 +191,8 @@ func TestGatewayScrape(t *testing.T) {
 func TestGatewayLeavesOutMissingSources(t *testing.T) {
 	got, body := scrape(t, NewGateway(Sources{}))
 	for k := range got {
-		if !strings.HasPrefix(k, "edgebridge_uptime") && !strings.HasPrefix(k, "edgebridge_alarm_delivery_latency") {
+		if !strings.HasPrefix(k, "edgebridge_uptime") && !strings.HasPrefix(k, "edgebridge_alarm_delivery_latency") &&
+			!strings.HasPrefix(k, "edgebridge_build_info") && !strings.HasPrefix(k, "edgebridge_go_") {
 			t.Errorf("unexpected series %s without sources\n%s", k, body)
 		}
 	}
