@@ -2,11 +2,43 @@
 // built on sipgo, a registrar for provisioned devices, upstream trunks
 // (registration, keep-alive, routing, B2BUA), and the dialogs of calls.
 //
-// Each inbound call is routed in order (RFC 3261 §16 does not fix an order;
-// the provisioning schema does): the Routes that cmd supplies (alarmbridges,
-// media services, cloud SIP UAs, each by destinationMatch), then trunks,
-// then devices registered here. A routed call reaches its CallHandler as a
-// *Call whose media Session is the Channel the alarm code reads.
+// # Wiring
+//
+//	e, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:5060", Domain: "local",
+//		RTPPortMin: 10000, RTPPortMax: 10999, TLSAddr: ..., TLS: ...},
+//		engine.WithStore(db),          // bindings, SIP log, call records; devices, trunks, trusted networks
+//		engine.WithRoutes(routes),     // alarmbridges, media services, cloud SIP UAs (RouteSource)
+//		engine.WithMessageHandler(h),  // out-of-dialog MESSAGE (SCAIP)
+//		engine.WithLogger(log))
+//	err = e.Start(ctx) // returns once listening; Close hangs up, unregisters, flushes
+//
+// # Routing of an inbound INVITE
+//
+// A request to an IP address belongs to Config.Domain, one to a name to that
+// domain. Its source decides who sent it: a trunk (its sourceNetworks; then
+// only its DID numbers and no more than its concurrency), or a device
+// (digest against the stored HA1 or password, MD5 and SHA-256; deviceid
+// devices by From user; userid devices by their authorized policy), unless
+// the source is in a trusted network of the domain (loopback by default).
+// The call then goes, in order (seed 000: service destinations, trunks,
+// devices), to the first Route whose Match takes the called number, to the
+// first trunk whose destinationMatch does (B2BUA out), or to the device
+// registered as the called user (B2BUA), else 404. A Route's Handler gets
+// the *Call unanswered; Answer gives it Session, an RTP session that is the
+// alarm Channel (ReadFrame, WriteFrame, Digits, SendDigit, Hangup).
+//
+// # Provisioning read
+//
+// StoreDirectory reads the store's working documents: "device" (seed 000),
+// "trunk" (seed 000 plus the seed 004 registration fields as camelCase
+// extensions: register, registerInterval, keepAlive, keepAliveInterval,
+// concurrency, didNumbers, outboundServer, outboundServerPort) and
+// "trustednetwork" ({"network": CIDR}, seed 002). ReloadTrunks applies a
+// trunk change at once (otherwise within 10 s).
+//
+// Media is always anchored: each leg of a bridged call has its own RTP
+// session and media.Bridge copies audio and DTMF, transcoding A-law and
+// µ-law as localCodec/trunksideCodec require.
 //
 // The engine imports neither alarm nor api: cmd wires them together.
 package engine
