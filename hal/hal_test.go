@@ -480,3 +480,49 @@ func TestBoardRunLooksAfterLampsWatchdogAndSpool(t *testing.T) {
 		t.Fatal("power lamp still on after Run")
 	}
 }
+
+func TestLineTonesPlayToTheHandset(t *testing.T) {
+	dir := t.TempDir()
+	b, _ := Open("sim", Config{})
+	defer b.Close()
+	tones := LineTones{Line: b.Line}
+	if err := tones.PlayTone(context.Background(), "busy", 100*time.Millisecond); err == nil {
+		t.Fatal("played to an on-hook line")
+	}
+	// A technician's butt set off hook: silence in, the tone recorded.
+	rec := filepath.Join(dir, "handset.wav")
+	writeTestWAV(t, filepath.Join(dir, "quiet.wav"), make([]int16, 8000))
+	if err := b.Sim.Line.DialWAV(filepath.Join(dir, "quiet.wav"), rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := tones.PlayTone(context.Background(), "whistle", time.Second); err == nil || !strings.Contains(err.Error(), "whistle") {
+		t.Fatalf("unknown tone: %v", err)
+	}
+	if err := tones.PlayTone(context.Background(), "1000", 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	got := readTestWAV(t, rec)
+	if len(got) != 1600 {
+		t.Fatalf("recorded %d samples, want 1600 (200 ms)", len(got))
+	}
+	if p, q := goertzel(got, 1000), goertzel(got, 425); p < 1000*q {
+		t.Fatalf("1000 Hz %g not above 425 Hz %g", p, q)
+	}
+}
+
+func TestAnswerRefusesASecondOwner(t *testing.T) {
+	b, _ := Open("sim", Config{})
+	defer b.Close()
+	b.Sim.Line.Dial(bytes.NewReader(make([]byte, 3200)), io.Discard, nil)
+	call, err := b.Line.Answer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Line.Answer(); err != ErrLineBusy {
+		t.Fatalf("second Answer = %v, want ErrLineBusy", err)
+	}
+	if err := (LineTones{Line: b.Line}).PlayTone(context.Background(), "dial", time.Second); err != ErrLineBusy {
+		t.Fatalf("tone during an alarm call = %v, want ErrLineBusy", err)
+	}
+	call.Hangup()
+}

@@ -30,6 +30,10 @@ type Line interface {
 // ErrOnHook is returned by Answer when there is no call to answer.
 var ErrOnHook = errors.New("hal: line is on hook")
 
+// ErrLineBusy is returned by Answer while an answered call has not hung up:
+// one audio path has one owner.
+var ErrLineBusy = errors.New("hal: line is busy with a call")
+
 // audioOpener opens the PCM path of one call: 16-bit little-endian mono at
 // 8 kHz each way. c, when non-nil, is closed at hangup.
 type audioOpener func() (in io.Reader, out io.Writer, c io.Closer, err error)
@@ -43,6 +47,9 @@ type fxsLine struct {
 	// onEnd runs when the far end's audio ends or the gateway hangs up; the
 	// simulated line puts the pretend unit back on hook there.
 	onEnd func()
+
+	mu     sync.Mutex
+	active *Call // the answered call, until it hangs up
 }
 
 func (l *fxsLine) OffHook() bool { return l.hook.Active() }
@@ -63,13 +70,19 @@ func (l *fxsLine) Answer() (*Call, error) {
 	if !l.OffHook() {
 		return nil, ErrOnHook
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.active != nil && !l.active.isEnded() {
+		return nil, ErrLineBusy
+	}
 	// Ringing into an off-hook loop is wrong (and on a real SLIC, loud).
 	_ = l.ring.Set(false)
 	in, out, c, err := l.audio()
 	if err != nil {
 		return nil, err
 	}
-	return &Call{line: l, in: in, out: out, closer: c, rbuf: make([]byte, 2*dsp.SampleRate/50), wbuf: make([]byte, 2*dsp.SampleRate/50)}, nil
+	l.active = &Call{line: l, in: in, out: out, closer: c, rbuf: make([]byte, 2*dsp.SampleRate/50), wbuf: make([]byte, 2*dsp.SampleRate/50)}
+	return l.active, nil
 }
 
 // Call is one call on the FXS line, seen as a Channel (alarm.Channel):
