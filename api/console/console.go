@@ -35,6 +35,9 @@ type Config struct {
 	Version   string
 	Hostname  string
 	Started   time.Time
+	// IdleLogout forgets the admin key after this long without input
+	// (default 15 minutes); only with the login prompt (Authorize nil).
+	IdleLogout time.Duration
 
 	Calls  Calls
 	Alarms Alarms
@@ -128,6 +131,9 @@ func Run(ctx context.Context, port io.ReadWriteCloser, cfg Config) error {
 	if cfg.Started.IsZero() {
 		cfg.Started = time.Now()
 	}
+	if cfg.IdleLogout <= 0 {
+		cfg.IdleLogout = 15 * time.Minute
+	}
 	s := &Session{cfg: cfg, port: port, in: make(chan []byte, 16), out: &bufioWriter{w: port}}
 	s.ed.reset()
 	s.register()
@@ -210,7 +216,19 @@ func (s *Session) login(ctx context.Context) error {
 func (s *Session) nextKey(ctx context.Context) (key, error) {
 	for len(s.queue) == 0 {
 		s.out.flush()
+		var idle <-chan time.Time
+		if s.cfg.Authorize == nil && s.token != "" {
+			t := time.NewTimer(s.cfg.IdleLogout)
+			defer t.Stop()
+			idle = t.C
+		}
 		select {
+		case <-idle:
+			// A console left logged in on a cupboard's serial header is an
+			// open door: forget the key, as a shell's TMOUT would.
+			s.token = ""
+			s.printf("\r\nlogged out after %s without input.\n", s.cfg.IdleLogout)
+			return key{code: kIdle}, nil
 		case <-ctx.Done():
 			return key{}, ctx.Err()
 		case b, ok := <-s.in:
@@ -283,6 +301,9 @@ func (s *Session) readLine(ctx context.Context, prompt string, mode int) (string
 				return strings.TrimSpace(line), nil
 			}
 			return s.ed.commit(), nil
+		case kIdle:
+			s.ed.reset()
+			return "", nil
 		case kInterrupt:
 			s.out.WriteString("^C\r\n")
 			s.ed.reset()

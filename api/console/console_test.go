@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -430,4 +431,41 @@ func FuzzParseMetrics(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestIdleLogout(t *testing.T) {
+	handler, _, _ := gateway(t)
+	gw, tech := net.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, gw, Config{API: handler, Hostname: "gw", IdleLogout: 200 * time.Millisecond})
+	}()
+	term := &terminal{t: t, f: nil, got: make(chan struct{}, 1)}
+	go func() {
+		b := make([]byte, 1024)
+		for {
+			n, err := tech.Read(b)
+			term.mu.Lock()
+			term.buf.Write(b[:n])
+			term.mu.Unlock()
+			select {
+			case term.got <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	term.expect("admin key: ")
+	tech.Write([]byte(adminKey + "\r"))
+	term.expect("gw> ")
+	term.expect("logged out after 200ms without input.")
+	term.expect("admin key: ")
+	cancel()
+	tech.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

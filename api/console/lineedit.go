@@ -28,6 +28,7 @@ const (
 	kInterrupt // ctrl-c
 	kEOF       // ctrl-d
 	kClear     // ctrl-l
+	kIdle      // not a key: the idle logout fired
 )
 
 // keyDecoder turns terminal bytes into keys: ASCII controls, UTF-8 text and
