@@ -526,3 +526,37 @@ func TestAnswerRefusesASecondOwner(t *testing.T) {
 	}
 	call.Hangup()
 }
+
+func TestLinuxBoardWithoutParts(t *testing.T) {
+	// A board whose configuration names no lines: every part reports
+	// itself absent rather than failing at use.
+	b, err := Open("linux", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Line != nil {
+		t.Fatal("a line without hook and ring pins")
+	}
+	if err := b.Relay.Set(true); err == nil || !strings.Contains(err.Error(), "not fitted") {
+		t.Fatalf("relay not fitted: %v", err)
+	}
+	if b.Tamper.Active() {
+		t.Fatal("absent tamper reads active")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := b.Tamper.WaitChange(ctx); err == nil {
+		t.Fatal("absent tamper WaitChange returned without error")
+	}
+	run, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- b.Run(run, RunOptions{}) }()
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run on a bare board did not stop")
+	}
+}
