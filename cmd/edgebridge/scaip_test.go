@@ -331,7 +331,7 @@ func metricValue(t *testing.T, d *daemonProc, key, name string) float64 {
 }
 
 // TestSCAIPUnitThroughDaemon: SIPp plays a SCAIP alarm unit against the
-// daemon process: its <mrq> MESSAGE gets 200, the event is mapped (the
+// daemon process, over UDP and over TCP: its <mrq> MESSAGE gets 200, the event is mapped (the
 // device is provisioned) and delivered to the alarmbridge's HTTP callback,
 // and the unit then receives the gateway's MESSAGE with <mrs> snu 0 for
 // its ref, which it answers 200.
@@ -356,29 +356,31 @@ func TestSCAIPUnitThroughDaemon(t *testing.T) {
 		[2]string{"/provisioning/device/local", `{"deviceId":"4711","domain":"local","authType":"deviceid"}`},
 		[2]string{"/provisioning/alarmbridge/local", `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$","callbackBaseUrl":"` + cb.URL + `"}`})
 
-	wd := t.TempDir()
-	repl := []string{"REF", "r4711a", "CID", "4711", "DID", "01", "STC", "0000", "SNU", "0", "PAUSE_MS", "300"}
-	unit := startSIPp(t, wd, false, d.sipAddr(t), "-sf", sippScenario(t, wd, "scaip_unit.xml", repl...),
-		"-oocsf", sippScenario(t, wd, "scaip_unit_ooc.xml", repl...), "-s", "scaip", "-m", "1")
-	if err := unit.wait(15 * time.Second); err != nil {
-		t.Fatalf("sipp unit: %v\n%s\ndaemon:\n%s", err, unit.report(), d.log())
-	}
-	// SIPp does not fail a call over its out-of-call part: check it here.
-	if strings.Contains(unit.logs("*errors.log"), "Failed regexp") {
-		t.Fatalf("the unit's check of the <mrs> failed:\n%s", unit.report())
-	}
-	var mrs string
-	for _, m := range unit.received() {
-		if strings.Contains(m, "\nMESSAGE sip:4711@127.0.0.1:"+strconv.Itoa(unit.port)+" SIP/2.0") {
-			mrs = m
+	for _, tr := range []struct{ sipp, via, uri string }{{"u1", "UDP", ""}, {"t1", "TCP", ";transport=tcp"}} {
+		ref := "r4711" + tr.sipp
+		wd := t.TempDir()
+		repl := []string{"REF", ref, "CID", "4711", "DID", "01", "STC", "0000", "SNU", "0", "PAUSE_MS", "300"}
+		unit := startSIPp(t, wd, false, d.sipAddr(t), "-t", tr.sipp, "-sf", sippScenario(t, wd, "scaip_unit.xml", repl...),
+			"-oocsf", sippScenario(t, wd, "scaip_unit_ooc.xml", repl...), "-s", "scaip", "-m", "1")
+		if err := unit.wait(15 * time.Second); err != nil {
+			t.Fatalf("%s: sipp unit: %v\n%s\ndaemon:\n%s", tr.via, err, unit.report(), d.log())
 		}
-	}
-	if !strings.Contains(mrs, "<ref>r4711a</ref><snu>0</snu>") || !strings.Contains(mrs, "Content-Type: application/scaip+xml") {
-		t.Fatalf("the unit got no <mrs> snu 0 for r4711a at its source address:\n%s", strings.Join(unit.received(), "\n"))
-	}
-	if !strings.Contains(unit.logs("*messages.log"), "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP "+d.sipAddr(t)) &&
-		!strings.Contains(unit.logs("*messages.log"), "SIP/2.0 200 OK\nVia: SIP/2.0/UDP "+d.sipAddr(t)) {
-		t.Fatalf("the unit did not answer the gateway's MESSAGE:\n%s", unit.logs("*messages.log"))
+		// SIPp does not fail a call over its out-of-call part: check it here.
+		if strings.Contains(unit.logs("*errors.log"), "Failed regexp") {
+			t.Fatalf("%s: the unit's check of the <mrs> failed:\n%s", tr.via, unit.report())
+		}
+		var mrs string
+		for _, m := range unit.received() {
+			if strings.Contains(m, "\nMESSAGE sip:4711@127.0.0.1:"+strconv.Itoa(unit.port)+tr.uri+" SIP/2.0") {
+				mrs = m
+			}
+		}
+		if !strings.Contains(mrs, "<ref>"+ref+"</ref><snu>0</snu>") || !strings.Contains(mrs, "Content-Type: application/scaip+xml") {
+			t.Fatalf("%s: the unit got no <mrs> snu 0 for %s at its source address:\n%s", tr.via, ref, strings.Join(unit.received(), "\n"))
+		}
+		if msgs := unit.logs("*messages.log"); !regexp.MustCompile(`SIP/2.0 200 OK\r?\nVia: SIP/2.0/` + tr.via + ` ` + regexp.QuoteMeta(d.sipAddr(t))).MatchString(msgs) {
+			t.Fatalf("%s: the unit did not answer the gateway's MESSAGE:\n%s", tr.via, msgs)
+		}
 	}
 
 	deadline := time.Now().Add(10 * time.Second)
@@ -386,20 +388,25 @@ func TestSCAIPUnitThroughDaemon(t *testing.T) {
 		mu.Lock()
 		n := len(got)
 		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
+		if n >= 2 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 1 {
-		t.Fatalf("callback got %d events, want 1\ndaemon:\n%s", len(got), d.log())
+	if len(got) != 2 {
+		t.Fatalf("callback got %d events, want 2\ndaemon:\n%s", len(got), d.log())
 	}
-	ev := got[0].Event
-	if ev.Protocol != alarm.ProtoSCAIP || ev.ControllerID != "4711" || ev.DeviceID != "01" || ev.DeviceType != "0005" ||
-		ev.StatusCode != "0000" || ev.Location != "bedroom" || ev.AlarmBridgeID != "units" || ev.DeviceKey != "4711" || ev.Priority != 1 {
-		t.Fatalf("callback event %+v", ev)
+	for _, b := range got {
+		ev := b.Event
+		if ev.Protocol != alarm.ProtoSCAIP || ev.ControllerID != "4711" || ev.DeviceID != "01" || ev.DeviceType != "0005" ||
+			ev.StatusCode != "0000" || ev.Location != "bedroom" || ev.AlarmBridgeID != "units" || ev.DeviceKey != "4711" || ev.Priority != 1 {
+			t.Fatalf("callback event %+v", ev)
+		}
+	}
+	if got[0].ID == got[1].ID {
+		t.Fatalf("two refs made one event id %s", got[0].ID)
 	}
 }
 
