@@ -55,10 +55,12 @@ arm64:
 	$(STATIC) GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/edgebridge-arm64 ./cmd/edgebridge
 
 # The ARM builds must be static and must run (under qemu-user-static here):
-# version, decode of the testdata recordings as on the host, serve /healthz.
+# version, decode of the testdata recordings as on the host, serve /healthz;
+# and an update that never confirms rolls back, with real processes.
 smoke: build arm arm64
 	./firmware/arm-smoke.sh bin/edgebridge-armv7 qemu-arm-static $(BIN)
 	./firmware/arm-smoke.sh bin/edgebridge-arm64 qemu-aarch64-static $(BIN)
+	./firmware/rollback-e2e.sh $(BIN)
 
 # Signed A/B firmware images of the ARM builds. FW_KEY is the signing key;
 # without one a development key is made in bin/ (never ship with it).
