@@ -28,8 +28,11 @@ type Config struct {
 	Ring                                    string // FXS ringing generator enable
 	Tamper                                  string // case tamper switch: active = opened
 	Relay                                   string // output relay (e.g. to a siren or door)
-	// LineAudio is the PCM device of the FXS codec on Linux: 16-bit LE mono
-	// at 8 kHz each way (e.g. a SLIC driver's character device).
+	// LineAudio is the FXS codec's PCM path on Linux: a file that reads and
+	// writes 16-bit little-endian mono at 8 kHz and paces itself at that
+	// rate, e.g. a SLIC driver's character device, or a pair of FIFOs
+	// bridged to ALSA with `arecord/aplay -t raw -f S16_LE -r 8000 -c 1`.
+	// It is opened read-write for each answered call.
 	LineAudio string
 	// Watchdog is the watchdog device ("/dev/watchdog"); empty disables.
 	Watchdog        string
