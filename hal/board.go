@@ -30,9 +30,9 @@ type Config struct {
 	Relay                                   string // output relay (e.g. to a siren or door)
 	// LineAudio is the FXS codec's PCM path on Linux: a file that reads and
 	// writes 16-bit little-endian mono at 8 kHz and paces itself at that
-	// rate, e.g. a SLIC driver's character device, or a pair of FIFOs
-	// bridged to ALSA with `arecord/aplay -t raw -f S16_LE -r 8000 -c 1`.
-	// It is opened read-write for each answered call.
+	// rate, e.g. a SLIC driver's character device (ALSA-only codecs need a
+	// bridge that offers one read-write file). It is opened read-write for
+	// each answered call.
 	LineAudio string
 	// Watchdog is the watchdog device ("/dev/watchdog"); empty disables.
 	Watchdog        string
