@@ -38,7 +38,7 @@ func TestBridgeTranscodesAndPassesDigits(t *testing.T) {
 	var got dsp.DigitEvent
 	select {
 	case got = <-c.Digits():
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("no digit through the bridge")
 	}
 	// Live relay: B2 ends the event when B1 hears its end, give or take

@@ -129,7 +129,7 @@ func TestRFC4733RoundTrip(t *testing.T) {
 	}
 	sendFrames(t, a, 25, func(p []int16, i int) { clear(p) })
 	var got []dsp.DigitEvent
-	timeout := time.After(2 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for len(got) < 2 {
 		select {
 		case d := <-b.Digits():
@@ -203,7 +203,7 @@ func TestInBandDTMF(t *testing.T) {
 	}
 	sendFrames(t, a, 40, func(p []int16, i int) { clear(p) })
 	var got []dsp.DigitEvent
-	timeout := time.After(2 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for len(got) < 3 {
 		select {
 		case d := <-b.Digits():
@@ -279,14 +279,14 @@ func TestRTCPReportsKnownLoss(t *testing.T) {
 		return pass
 	})
 	sendFrames(t, a, 50, func(p []int16, i int) { tone(p, 440, 3000, i) })
-	waitFor(t, "45 packets at b", time.Second, func() bool { return b.Stats().PacketsReceived == 45 })
+	waitFor(t, "45 packets at b", 5*time.Second, func() bool { return b.Stats().PacketsReceived == 45 })
 	st := b.Stats()
 	if st.Expected != 50 || st.Lost != 5 {
 		t.Errorf("b: expected %d lost %d", st.Expected, st.Lost)
 	}
 	jitter := st.Jitter
 	b.sendReport(time.Now())
-	waitFor(t, "b's report at a", time.Second, func() bool { return a.Stats().RemoteReport })
+	waitFor(t, "b's report at a", 5*time.Second, func() bool { return a.Stats().RemoteReport })
 	sa := a.Stats()
 	if sa.RemoteFractionLost != 25 || sa.RemoteLost != 5 { // 5/50·256 = 25.6
 		t.Errorf("a sees fraction %d lost %d", sa.RemoteFractionLost, sa.RemoteLost)
@@ -296,7 +296,7 @@ func TestRTCPReportsKnownLoss(t *testing.T) {
 	}
 	// a's SR then lets b measure the round trip through b's next RR.
 	a.sendReport(time.Now())
-	waitFor(t, "a's SR at b", time.Second, func() bool {
+	waitFor(t, "a's SR at b", 5*time.Second, func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		return b.lsr != 0
@@ -322,7 +322,7 @@ func TestSymmetricRTP(t *testing.T) {
 	}
 	rdA := startReader(a, false)
 	sendFrames(t, a, 3, func(p []int16, i int) { clear(p) })
-	waitFor(t, "b latched", time.Second, func() bool { return b.Stats().Remote == a.LocalAddr() })
+	waitFor(t, "b latched", 5*time.Second, func() bool { return b.Stats().Remote == a.LocalAddr() })
 	sendFrames(t, b, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
 	playedOut(t, a)
 	a.Close()
@@ -356,7 +356,7 @@ func TestRTPTimeout(t *testing.T) {
 	if !errors.Is(err, io.EOF) || !errors.Is(b.Err(), ErrRTPTimeout) {
 		t.Fatalf("ReadFrame %v, Err %v", err, b.Err())
 	}
-	waitFor(t, "OnEnd", time.Second, func() bool { return ended.Load() != nil })
+	waitFor(t, "OnEnd", 5*time.Second, func() bool { return ended.Load() != nil })
 	if !errors.Is(*ended.Load(), ErrRTPTimeout) {
 		t.Errorf("OnEnd(%v)", *ended.Load())
 	}
@@ -536,7 +536,7 @@ func TestHoldAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(2)
-	waitFor(t, "5 packets at the relay", time.Second, func() bool { return len(r.packets()) == 5 })
+	waitFor(t, "5 packets at the relay", 5*time.Second, func() bool { return len(r.packets()) == 5 })
 	time.Sleep(50 * time.Millisecond)
 	p := r.packets()
 	if len(p) != 5 {
@@ -559,5 +559,5 @@ func TestHoldAndResume(t *testing.T) {
 func TestRTCPByeOnClose(t *testing.T) {
 	a, b, _, _ := pair(t, nil)
 	a.Close()
-	waitFor(t, "RTCP BYE at b", 2*time.Second, func() bool { return b.Stats().RemoteBye })
+	waitFor(t, "RTCP BYE at b", 5*time.Second, func() bool { return b.Stats().RemoteBye })
 }
