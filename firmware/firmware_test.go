@@ -444,6 +444,13 @@ func TestUploadOverHTTP(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(s.Root, "incoming")); len(ents) != 0 {
 		t.Fatalf("upload left %d files in incoming", len(ents))
 	}
+	// A process killed mid-upload leaves its file; the next start removes it.
+	stale := filepath.Join(s.Root, "incoming", "upload-123.img")
+	os.WriteFile(stale, []byte("half an image"), 0o644)
+	NewUploadHandler(s)
+	if _, err := os.Stat(stale); err == nil {
+		t.Fatal("stale upload not removed")
+	}
 }
 
 func TestNotifyTalksToSystemd(t *testing.T) {

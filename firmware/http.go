@@ -33,8 +33,15 @@ type UploadHandler struct {
 	prog UploadProgress
 }
 
-// NewUploadHandler returns the handler for s.
-func NewUploadHandler(s *Slots) *UploadHandler { return &UploadHandler{Slots: s} }
+// NewUploadHandler returns the handler for s. Uploads left in
+// ROOT/incoming by a process that died mid-upload are removed.
+func NewUploadHandler(s *Slots) *UploadHandler {
+	old, _ := filepath.Glob(filepath.Join(s.Root, "incoming", "upload-*.img"))
+	for _, f := range old {
+		os.Remove(f)
+	}
+	return &UploadHandler{Slots: s}
+}
 
 // UploadProgress is the body of GET /firmware/status (with Slots added).
 type UploadProgress struct {
