@@ -334,7 +334,7 @@ func metricValue(t *testing.T, d *daemonProc, key, name string) float64 {
 // daemon process, over UDP and over TCP: its <mrq> MESSAGE gets 200, the event is mapped (the
 // device is provisioned) and delivered to the alarmbridge's HTTP callback,
 // and the unit then receives the gateway's MESSAGE with <mrs> snu 0 for
-// its ref, which it answers 200.
+// its ref, which it answers 200. A heartbeat (PI) marks the device online.
 func TestSCAIPUnitThroughDaemon(t *testing.T) {
 	var mu sync.Mutex
 	var got []delivery.CallbackBody
@@ -354,32 +354,12 @@ func TestSCAIPUnitThroughDaemon(t *testing.T) {
 	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", "33200-33299")
 	provision(t, d, key,
 		[2]string{"/provisioning/device/local", `{"deviceId":"4711","domain":"local","authType":"deviceid"}`},
+		[2]string{"/provisioning/device/local", `{"deviceId":"4712","domain":"local","authType":"deviceid"}`},
 		[2]string{"/provisioning/alarmbridge/local", `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$","callbackBaseUrl":"` + cb.URL + `"}`})
 
-	for _, tr := range []struct{ sipp, via, uri string }{{"u1", "UDP", ""}, {"t1", "TCP", ";transport=tcp"}} {
-		ref := "r4711" + tr.sipp
-		wd := t.TempDir()
-		repl := []string{"REF", ref, "CID", "4711", "DID", "01", "STC", "0000", "SNU", "0", "PAUSE_MS", "300"}
-		unit := startSIPp(t, wd, false, d.sipAddr(t), "-t", tr.sipp, "-sf", sippScenario(t, wd, "scaip_unit.xml", repl...),
-			"-oocsf", sippScenario(t, wd, "scaip_unit_ooc.xml", repl...), "-s", "scaip", "-m", "1")
-		if err := unit.wait(15 * time.Second); err != nil {
-			t.Fatalf("%s: sipp unit: %v\n%s\ndaemon:\n%s", tr.via, err, unit.report(), d.log())
-		}
-		// SIPp does not fail a call over its out-of-call part: check it here.
-		if strings.Contains(unit.logs("*errors.log"), "Failed regexp") {
-			t.Fatalf("%s: the unit's check of the <mrs> failed:\n%s", tr.via, unit.report())
-		}
-		var mrs string
-		for _, m := range unit.received() {
-			if strings.Contains(m, "\nMESSAGE sip:4711@127.0.0.1:"+strconv.Itoa(unit.port)+tr.uri+" SIP/2.0") {
-				mrs = m
-			}
-		}
-		if !strings.Contains(mrs, "<ref>"+ref+"</ref><snu>0</snu>") || !strings.Contains(mrs, "Content-Type: application/scaip+xml") {
-			t.Fatalf("%s: the unit got no <mrs> snu 0 for %s at its source address:\n%s", tr.via, ref, strings.Join(unit.received(), "\n"))
-		}
-		if msgs := unit.logs("*messages.log"); !regexp.MustCompile(`SIP/2.0 200 OK\r?\nVia: SIP/2.0/` + tr.via + ` ` + regexp.QuoteMeta(d.sipAddr(t))).MatchString(msgs) {
-			t.Fatalf("%s: the unit did not answer the gateway's MESSAGE:\n%s", tr.via, msgs)
+	for _, tr := range []string{"u1", "t1"} {
+		if mrs := scaipUnit(t, d, tr, "4711", "r4711"+tr, "ME"); !strings.Contains(mrs, "<mre>0</mre><hbi>5</hbi>") {
+			t.Fatalf("%s: <mrs> without mre 0 and hbi 5 (defaultHeartbeatInterval 300000 ms):\n%s", tr, mrs)
 		}
 	}
 
@@ -394,20 +374,73 @@ func TestSCAIPUnitThroughDaemon(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 2 {
-		t.Fatalf("callback got %d events, want 2\ndaemon:\n%s", len(got), d.log())
+	events := append([]delivery.CallbackBody(nil), got...)
+	mu.Unlock()
+	if len(events) != 2 {
+		t.Fatalf("callback got %d events, want 2\ndaemon:\n%s", len(events), d.log())
 	}
-	for _, b := range got {
+	for _, b := range events {
 		ev := b.Event
 		if ev.Protocol != alarm.ProtoSCAIP || ev.ControllerID != "4711" || ev.DeviceID != "01" || ev.DeviceType != "0005" ||
 			ev.StatusCode != "0000" || ev.Location != "bedroom" || ev.AlarmBridgeID != "units" || ev.DeviceKey != "4711" || ev.Priority != 1 {
 			t.Fatalf("callback event %+v", ev)
 		}
 	}
-	if got[0].ID == got[1].ID {
-		t.Fatalf("two refs made one event id %s", got[0].ID)
+	if events[0].ID == events[1].ID {
+		t.Fatalf("two refs made one event id %s", events[0].ID)
 	}
+
+	// A heartbeat (PI) from a unit not heard before is answered snu 0 and
+	// marks it online; it is not an event.
+	if code, body, err := d.req(key, "GET", "/provisioning/device/local/4712", ""); err != nil || code != 200 || !strings.Contains(body, `"heartbeatStatus":"unknown"`) {
+		t.Fatalf("device before its PI: %d %s %v", code, body, err)
+	}
+	scaipUnit(t, d, "u1", "4712", "hb1", "PI")
+	if code, body, err := d.req(key, "GET", "/provisioning/device/local/4712", ""); err != nil || code != 200 || !strings.Contains(body, `"heartbeatStatus":"online"`) {
+		t.Fatalf("device after its PI: %d %s %v", code, body, err)
+	}
+	time.Sleep(200 * time.Millisecond) // a queued event reaches the callback within milliseconds
+	mu.Lock()
+	n := len(got)
+	mu.Unlock()
+	if n != 2 {
+		t.Fatalf("the heartbeat reached the callback as an event (%d events)", n)
+	}
+}
+
+// scaipUnit runs the SIPp SCAIP unit (transport u1 or t1) once against the
+// daemon and returns the <mrs> MESSAGE it received, checked to be snu 0 for
+// ref, sent to the unit's source address, and answered 200.
+func scaipUnit(t *testing.T, d *daemonProc, transport, cid, ref, mty string) string {
+	t.Helper()
+	via, uri := "UDP", ""
+	if transport == "t1" {
+		via, uri = "TCP", ";transport=tcp"
+	}
+	wd := t.TempDir()
+	repl := []string{"REF", ref, "MTY", mty, "CID", cid, "DID", "01", "STC", "0000", "SNU", "0", "PAUSE_MS", "300"}
+	unit := startSIPp(t, wd, false, d.sipAddr(t), "-t", transport, "-sf", sippScenario(t, wd, "scaip_unit.xml", repl...),
+		"-oocsf", sippScenario(t, wd, "scaip_unit_ooc.xml", repl...), "-s", "scaip", "-m", "1")
+	if err := unit.wait(15 * time.Second); err != nil {
+		t.Fatalf("%s: sipp unit: %v\n%s\ndaemon:\n%s", via, err, unit.report(), d.log())
+	}
+	// SIPp does not fail a call over its out-of-call part: check it here.
+	if strings.Contains(unit.logs("*errors.log"), "Failed regexp") {
+		t.Fatalf("%s: the unit's check of the <mrs> failed:\n%s", via, unit.report())
+	}
+	var mrs string
+	for _, m := range unit.received() {
+		if strings.Contains(m, "\nMESSAGE sip:"+cid+"@127.0.0.1:"+strconv.Itoa(unit.port)+uri+" SIP/2.0") {
+			mrs = m
+		}
+	}
+	if !strings.Contains(mrs, "<ref>"+ref+"</ref><snu>0</snu>") || !strings.Contains(mrs, "Content-Type: application/scaip+xml") {
+		t.Fatalf("%s: the unit got no <mrs> snu 0 for %s at its source address:\n%s", via, ref, strings.Join(unit.received(), "\n"))
+	}
+	if msgs := unit.logs("*messages.log"); !regexp.MustCompile(`SIP/2.0 200 OK\r?\nVia: SIP/2.0/` + via + ` ` + regexp.QuoteMeta(d.sipAddr(t))).MatchString(msgs) {
+		t.Fatalf("%s: the unit did not answer the gateway's MESSAGE:\n%s", via, msgs)
+	}
+	return mrs
 }
 
 // TestContactIDPanelToSCAIPARC: the daemon end to end across protocols: a
