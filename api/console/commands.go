@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgebridge/edgebridge/hal"
 )
 
 // resources are the /provisioning collections (seeds/000), for completion.
@@ -71,6 +73,9 @@ func (s *Session) register() {
 	s.add(&command{name: "net", usage: "net", help: "Network interfaces, their state and addresses.", run: cmdNet})
 	s.add(&command{name: "firmware", usage: "firmware status|apply FILE", help: "A/B firmware: slots and the last update (GET /firmware/status),\nor install a signed image from a local file (POST /firmware), showing progress.", run: cmdFirmware,
 		complete: func(*Session, []string) []string { return []string{"apply", "status"} }})
+	s.add(&command{name: "hw", usage: "hw", help: "The hardware: tamper switch, FXS line (hook, ringing), relay, lamps, watchdog.", run: cmdHW})
+	s.add(&command{name: "relay", usage: "relay on|off", help: "Energises or releases the output relay.", run: cmdRelay,
+		complete: func(*Session, []string) []string { return []string{"off", "on"} }})
 	s.add(&command{name: "reboot", usage: "reboot", help: "Restarts the gateway (asks to confirm).", run: cmdReboot})
 	s.add(&command{name: "factory-reset", usage: "factory-reset", help: "Erases configuration and queued data and restarts (asks to confirm).", run: cmdFactoryReset})
 	if s.cfg.Authorize == nil {
@@ -579,4 +584,55 @@ func cmdFactoryReset(ctx context.Context, s *Session, args []string) error {
 	s.println("resetting to factory state.")
 	s.out.flush()
 	return s.cfg.FactoryReset()
+}
+
+func cmdHW(ctx context.Context, s *Session, args []string) error {
+	b := s.cfg.Board
+	if b == nil {
+		return errNotWired("the hardware view")
+	}
+	s.printf("board          %s\n", b.Kind)
+	tamper := "closed"
+	if b.Tamper.Active() {
+		tamper = "OPEN"
+	}
+	s.printf("tamper         %s\n", tamper)
+	switch {
+	case b.Line == nil:
+		s.println("line           none")
+	case b.Line.OffHook():
+		s.println("line           off hook")
+	case b.Line.Ringing():
+		s.println("line           ringing")
+	default:
+		s.println("line           on hook")
+	}
+	relay := "released"
+	if b.Relay.On() {
+		relay = "energised"
+	}
+	s.printf("relay          %s\n", relay)
+	var lamps []string
+	for l := hal.LEDPower; l <= hal.LEDNetwork; l++ {
+		lamps = append(lamps, l.String()+" "+b.LEDs.Get(l).String())
+	}
+	s.printf("lamps          %s\n", strings.Join(lamps, ", "))
+	if b.Watchdog != nil {
+		s.printf("watchdog       %s timeout\n", b.Watchdog.Timeout())
+	}
+	return nil
+}
+
+func cmdRelay(ctx context.Context, s *Session, args []string) error {
+	if s.cfg.Board == nil {
+		return errNotWired("the relay")
+	}
+	if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+		return errors.New("usage: relay on|off")
+	}
+	if err := s.cfg.Board.Relay.Set(args[0] == "on"); err != nil {
+		return err
+	}
+	s.printf("relay %s.\n", args[0])
+	return nil
 }

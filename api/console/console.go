@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/edgebridge/edgebridge/hal"
 )
 
 // Config is what a console session needs. API is required; the rest may be
@@ -39,6 +41,8 @@ type Config struct {
 	// (default 15 minutes); only with the login prompt (Authorize nil).
 	IdleLogout time.Duration
 
+	// Board is the gateway's hardware, for `hw` and `relay`.
+	Board  *hal.Board
 	Calls  Calls
 	Alarms Alarms
 	Digits Digits

@@ -23,7 +23,9 @@ import (
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/api/metrics"
 	"github.com/edgebridge/edgebridge/firmware"
+	"github.com/edgebridge/edgebridge/hal"
 	"github.com/edgebridge/edgebridge/store"
+	"periph.io/x/conn/v3/gpio"
 )
 
 const adminKey = "console-test-admin-key-42"
@@ -191,10 +193,15 @@ func TestConsoleOverSerialPty(t *testing.T) {
 	alarms := &testAlarms{}
 	digits := &testDigits{ch: make(chan Digit, 4)}
 	resets := 0
+	board, err := hal.Open("sim", hal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer board.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, port, Config{API: handler, Version: "1.2.3", Hostname: "gw", Alarms: alarms, Digits: digits, Logs: ring,
+		done <- Run(ctx, port, Config{API: handler, Version: "1.2.3", Hostname: "gw", Alarms: alarms, Digits: digits, Logs: ring, Board: board,
 			FactoryReset: func() error { resets++; return nil }})
 	}()
 	term := &terminal{t: t, f: ptmx, got: make(chan struct{}, 1)}
@@ -350,6 +357,18 @@ func TestConsoleOverSerialPty(t *testing.T) {
 	}
 	if out := term.run("firmware apply /no/such/file.img"); !strings.HasPrefix(strings.TrimSpace(out), "error: cannot read /no/such/file.img") {
 		t.Errorf("missing image: %q", out)
+	}
+
+	// The hardware: the technician opens the case and tries the relay.
+	board.Sim.Pins["Tamper"].Drive(gpio.High)
+	if out := term.run("hw"); !strings.Contains(out, "tamper         OPEN") || !strings.Contains(out, "relay          released") || !strings.Contains(out, "line           on hook") {
+		t.Errorf("hw:\n%s", out)
+	}
+	if out := term.run("relay on"); !strings.Contains(out, "relay on.") || !bool(board.Sim.Pins["Relay"].Level()) {
+		t.Errorf("relay on: %q, pin %v", out, board.Sim.Pins["Relay"].Level())
+	}
+	if out := term.run("relay sideways"); strings.TrimSpace(out) != "error: usage: relay on|off" {
+		t.Errorf("relay sideways: %q", out)
 	}
 
 	// ctrl-d logs out; the next line asks for the key again.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/api/console"
+	"github.com/edgebridge/edgebridge/hal"
 )
 
 func init() {
@@ -118,8 +119,10 @@ type consoleComponent struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	// What REST does not cover, set by the integrator from the components
-	// (the gateway's call table and delivery queue, the line's digits and
-	// tones); each nil makes its command say "not available".
+	// (the board, the gateway's call table and delivery queue, the line's
+	// digits and tones: hal.LineTones{Line: board.Line}); each nil makes its
+	// command say "not available".
+	Board  *hal.Board
 	Calls  console.Calls
 	Alarms console.Alarms
 	Digits console.Digits
@@ -144,7 +147,7 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 		return fmt.Errorf("console %s: %w", dev, err)
 	}
 	cfg := console.Config{API: withFirmware(c.d, c.d.httpAPI), Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset,
-		Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones}
+		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
 		cfg.Logs = ring
 	}
