@@ -60,8 +60,9 @@ func (e eventBlock) put(b []byte) {
 // eventReceiver turns telephone-event packets into key presses (RFC 4733
 // §2.5.2): the RTP timestamp identifies an event, updates lengthen it, the
 // first packet with the E bit ends it, repeated end packets are ignored, and
-// an event whose end packets were all lost ends when the next event starts or
-// when it has not been updated for a while.
+// an event whose end packets were all lost ends when the next event starts,
+// when audio from well past it arrives, or after a second with no packet.
+// Events may also arrive inside RFC 2198 redundancy (Session.receiveRed).
 type eventReceiver struct {
 	active  bool   // an event is in progress or just ended
 	ended   bool   // its end was reported
