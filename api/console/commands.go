@@ -237,6 +237,23 @@ func cmdStatus(ctx context.Context, s *Session, args []string) error {
 		show("alarms in", "edgebridge_alarms_received_total")
 		show("delivered", "edgebridge_alarms_delivered_total")
 	}
+	if st, err := s.firmwareStatus(ctx); err != nil {
+		s.println("firmware       " + oneLine(err.Error()))
+	} else if st.Boot == nil {
+		s.println("firmware       no image in the slots (running the installed binary)")
+	} else {
+		state := "confirmed"
+		if st.Boot.Pending {
+			state = "ON TRIAL, not yet confirmed"
+		}
+		version := ""
+		for _, sl := range st.Slots {
+			if sl.Name == st.Boot.Active {
+				version = sl.Version
+			}
+		}
+		s.printf("firmware       slot %s, %s, %s\n", st.Boot.Active, version, state)
+	}
 	if s.cfg.Alarms == nil {
 		s.println("last alarms    not wired")
 		return nil

@@ -304,7 +304,7 @@ func TestConsoleOverSerialPty(t *testing.T) {
 
 	// status reads /healthz and /metrics through the same handler.
 	out = term.run("status")
-	for _, want := range []string{"version        1.2.3", "health         ok", "registrations  7", "trunks         arc up", "alarm queue    2", "calls          not wired", "contactid"} {
+	for _, want := range []string{"version        1.2.3", "health         ok", "registrations  7", "trunks         arc up", "alarm queue    2", "calls          not wired", "firmware       no image in the slots", "contactid"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -354,6 +354,9 @@ func TestConsoleOverSerialPty(t *testing.T) {
 	}
 	if out := term.run("firmware status"); !strings.Contains(out, "slot a         2.0.0 "+runtime.GOARCH+", intact") || !strings.Contains(out, "on trial") {
 		t.Errorf("firmware status after: %q", out)
+	}
+	if out := term.run("status"); !strings.Contains(out, "firmware       slot a, 2.0.0, ON TRIAL") {
+		t.Errorf("status after an update: %q", out)
 	}
 	if out := term.run("firmware apply /no/such/file.img"); !strings.HasPrefix(strings.TrimSpace(out), "error: cannot read /no/such/file.img") {
 		t.Errorf("missing image: %q", out)
