@@ -252,7 +252,7 @@ func cmdStatus(ctx context.Context, s *Session, args []string) error {
 				version = sl.Version
 			}
 		}
-		s.printf("firmware       slot %s, %s, %s\n", st.Boot.Active, version, state)
+		s.printf("firmware       boot slot %s: %s, %s\n", st.Boot.Active, version, state)
 	}
 	if s.cfg.Alarms == nil {
 		s.println("last alarms    not wired")

@@ -355,7 +355,7 @@ func TestConsoleOverSerialPty(t *testing.T) {
 	if out := term.run("firmware status"); !strings.Contains(out, "slot a         2.0.0 "+runtime.GOARCH+", intact") || !strings.Contains(out, "on trial") {
 		t.Errorf("firmware status after: %q", out)
 	}
-	if out := term.run("status"); !strings.Contains(out, "firmware       slot a, 2.0.0, ON TRIAL") {
+	if out := term.run("status"); !strings.Contains(out, "firmware       boot slot a: 2.0.0, ON TRIAL") {
 		t.Errorf("status after an update: %q", out)
 	}
 	if out := term.run("firmware apply /no/such/file.img"); !strings.HasPrefix(strings.TrimSpace(out), "error: cannot read /no/such/file.img") {
