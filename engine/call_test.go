@@ -261,3 +261,100 @@ func TestInboundFromTrunkHonoursDIDsAndLimit(t *testing.T) {
 	p.inDialog(res, "BYE", 2, "", "")
 	p.recv(false)
 }
+
+// shortTimers lets a test run RFC 4028 timers in seconds.
+func shortTimers(t *testing.T) {
+	old := minSE
+	minSE = time.Second
+	t.Cleanup(func() { minSE = old })
+}
+
+func TestSessionTimerExpiresWithoutRefresh(t *testing.T) {
+	shortTimers(t)
+	calls := make(chan *Call, 1)
+	e := startEngine(t, routeAll("ms/st", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+		if c.Answer() == nil {
+			calls <- c
+			<-ctx.Done()
+		}
+	})))
+	p := newPeer(t, e)
+	answeredCall(t, e, p, "810", "st-exp", "Supported: timer\nSession-Expires: 3;refresher=uac\n")
+	c := <-calls
+	start := time.Now()
+	bye := p.recvRequest("BYE", 6*time.Second)
+	p.okTo(bye)
+	// RFC 4028 §10: the BYE comes before the interval is over.
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("BYE after %v, past the 3 s session interval", el)
+	}
+	if r := bye.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "session expired") {
+		t.Fatalf("BYE Reason %v", r)
+	}
+	<-c.Done()
+	if c.Cause() != CauseSessionExp {
+		t.Fatalf("cause %q", c.Cause())
+	}
+}
+
+func TestSessionTimerRefreshedByEngineAsUAS(t *testing.T) {
+	shortTimers(t)
+	calls := make(chan *Call, 1)
+	e := startEngine(t, routeAll("ms/st2", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+		if c.Answer() == nil {
+			calls <- c
+			<-ctx.Done()
+		}
+	})))
+	p := newPeer(t, e)
+	// Session-Expires without Supported: timer: the UAS must refresh (§9).
+	res := answeredCall(t, e, p, "811", "st-ref", "Session-Expires: 4\n")
+	if se := res.GetHeader("Session-Expires"); se == nil || se.Value() != "4;refresher=uas" {
+		t.Fatalf("200 OK Session-Expires %v, want 4;refresher=uas", se)
+	}
+	c := <-calls
+	re := p.recvRequest("INVITE", 5*time.Second)
+	if !strings.Contains(string(re.Body()), "m=audio") || re.CSeq().SeqNo < 1 {
+		t.Fatalf("refresh re-INVITE without our SDP:\n%s", re.Body())
+	}
+	ok := sip.NewResponseFromRequest(re, 200, "OK", []byte(testSDP))
+	ok.To().Params.Add("tag", "t"+"st-ref")
+	if _, err := p.conn.WriteTo([]byte(ok.String()), p.to); err != nil {
+		t.Fatal(err)
+	}
+	p.recvRequest("ACK", 3*time.Second)
+	select {
+	case <-c.Done():
+		t.Fatalf("call ended (%s) although refreshed", c.Cause())
+	case <-time.After(500 * time.Millisecond):
+	}
+	p.inDialog(res, "BYE", 2, "", "")
+	<-c.Done()
+}
+
+func TestLateOfferAnsweredInACK(t *testing.T) {
+	calls := make(chan *Call, 1)
+	e := startEngine(t, routeAll("ms/late", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+		if c.Answer() == nil {
+			calls <- c
+			<-ctx.Done()
+		}
+	})))
+	p := newPeer(t, e)
+	h := p.to.String()
+	p.send("INVITE sip:820@" + h + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKlate\nFrom: <sip:100@127.0.0.1>;tag=late\nTo: <sip:820@" + h +
+		">\nCall-ID: late-1\nCSeq: 1 INVITE\nContact: <sip:100@" + p.addr() + ">\nMax-Forwards: 70\nContent-Length: 0\n\n")
+	res := p.recv(false)
+	if res.StatusCode != 200 || !strings.Contains(string(res.Body()), "a=rtpmap:8 PCMA/8000") {
+		t.Fatalf("INVITE without SDP: %d, want 200 carrying our offer:\n%s", res.StatusCode, res.Body())
+	}
+	body := strings.ReplaceAll(strings.Replace(testSDP, "RTP/AVP 8 101", "RTP/AVP 0", 1), "\n", "\r\n")
+	body = strings.Replace(body, "a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n", "a=rtpmap:0 PCMU/8000\r\n", 1)
+	msg := strings.ReplaceAll("ACK sip:820@"+h+" SIP/2.0\nVia: SIP/2.0/UDP "+p.addr()+";branch=z9hG4bKlateack\nFrom: "+res.From().Value()+"\nTo: "+res.To().Value()+
+		"\nCall-ID: late-1\nCSeq: 1 ACK\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: "+strconv.Itoa(len(body))+"\n\n", "\n", "\r\n") + body
+	p.conn.WriteTo([]byte(msg), p.to)
+	c := <-calls
+	waitFor(t, 2*time.Second, "answer from the ACK applied", func() bool { return c.Negotiated().Codec == "PCMU" })
+	p.inDialog(res, "BYE", 2, "", "")
+	<-c.Done()
+}

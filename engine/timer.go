@@ -10,8 +10,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// minSE is the smallest session interval accepted (RFC 4028 §4: 90 s).
-const minSE = 90 * time.Second
+// minSE is the smallest session interval accepted (RFC 4028 §4: 90 s); a
+// variable only so that tests can run timers in seconds.
+var minSE = 90 * time.Second
 
 // sessionTimer reads Session-Expires and Min-SE of an INVITE (RFC 4028 §9).
 // It returns the interval to use (0: no timer) and who refreshes. When the
