@@ -28,7 +28,7 @@ func playedOut(t *testing.T, s *Session) {
 // other packages' tests rarely meet; busy ports are skipped anyway.
 var (
 	poolMu   sync.Mutex
-	poolNext = 31000
+	poolNext = 36000
 )
 
 func testPool(t *testing.T) *PortPool {

@@ -73,7 +73,7 @@ func suiteForKey(k []byte) string {
 }
 
 func benchPool(t testing.TB) *PortPool {
-	p, err := NewPortPool(33000, 33999)
+	p, err := NewPortPool(38000, 38999)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func srtpKeys(key []byte) *sdp.SRTPKeys {
 // session (jitter buffer, packet buffers, DTMF detector and generator)
 // besides its two sockets.
 func BenchmarkNewSession(b *testing.B) {
-	pool, err := NewPortPool(35000, 35099)
+	pool, err := NewPortPool(39000, 39099)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -431,7 +431,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestPortPoolExhaustion(t *testing.T) {
-	p, err := NewPortPool(31900, 31903) // two pairs
+	p, err := NewPortPool(37900, 37903) // two pairs
 	if err != nil {
 		t.Fatal(err)
 	}
