@@ -560,3 +560,29 @@ func TestLinuxBoardWithoutParts(t *testing.T) {
 		t.Fatal("Run on a bare board did not stop")
 	}
 }
+
+func BenchmarkCallReadWriteFrame(b *testing.B) {
+	board, _ := Open("sim", Config{})
+	defer board.Close()
+	board.Sim.Line.Dial(zeros{}, io.Discard, nil)
+	call, err := board.Line.Answer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame := make([]int16, 160)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := call.ReadFrame(frame); err != nil {
+			b.Fatal(err)
+		}
+		if err := call.WriteFrame(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// zeros is an endless silent line.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -202,5 +203,24 @@ func TestGatewayLeavesOutMissingSources(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("POST /metrics: %d", resp.StatusCode)
+	}
+}
+
+func BenchmarkHistogramObserve(b *testing.B) {
+	h := NewRegistry().NewHistogram("h_seconds", "", DeliveryBuckets)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		h.Observe(float64(i%300) / 10)
+	}
+}
+
+func BenchmarkScrapeGateway(b *testing.B) {
+	g := NewGateway(Sources{Calls: CallsFunc(func() int { return 1 }), Trunks: TrunksFunc(func() []TrunkState { return []TrunkState{{Name: "a", Up: true}} })})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		var buf bytes.Buffer
+		w := bufio.NewWriter(&buf)
+		g.WriteTo(w)
+		w.Flush()
 	}
 }
