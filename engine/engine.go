@@ -77,6 +77,10 @@ type Engine struct {
 
 	msgHandler MessageHandler
 
+	domMu  sync.Mutex
+	domSet map[string]bool
+	domAt  time.Time
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -354,13 +358,35 @@ func (e *Engine) TLSAddr() string {
 func (e *Engine) Domain() string { return e.cfg.Domain }
 
 // domainOf names the tenant of a request: a request addressed to an IP
-// address (or to this host) belongs to the default domain.
+// address (or to this host, or to a name no domain is provisioned for)
+// belongs to the default domain; one addressed to a provisioned domain
+// name belongs to that domain.
 func (e *Engine) domainOf(req *sip.Request) string {
 	h := strings.ToLower(req.Recipient.Host)
 	if h == "" || h == "localhost" || h == e.host || net.ParseIP(strings.Trim(h, "[]")) != nil {
 		return e.cfg.Domain
 	}
-	return h
+	if e.knownDomain(h) {
+		return h
+	}
+	return e.cfg.Domain
+}
+
+// knownDomain says whether name is a provisioned domain; the list is read
+// from the directory at most every 5 s.
+func (e *Engine) knownDomain(name string) bool {
+	e.domMu.Lock()
+	defer e.domMu.Unlock()
+	if time.Since(e.domAt) > 5*time.Second {
+		e.domSet = map[string]bool{}
+		if ds, err := e.dir.Domains(); err == nil {
+			for _, d := range ds {
+				e.domSet[strings.ToLower(d)] = true
+			}
+		}
+		e.domAt = time.Now()
+	}
+	return e.domSet[name]
 }
 
 func (e *Engine) routeHandlers() {

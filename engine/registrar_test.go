@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 )
 
@@ -211,5 +212,20 @@ Content-Length: 0
 	left, err := db.Bindings(time.Now())
 	if err != nil || len(left) != 0 {
 		t.Fatalf("store still holds %+v (%v)", left, err)
+	}
+}
+
+func TestDomainFromRequestURI(t *testing.T) {
+	dir := NewStaticDirectory()
+	dir.PutDevice("tenant.example", Device{DeviceID: "x", AuthType: "deviceid"})
+	e := startEngine(t, WithDirectory(dir))
+	for host, want := range map[string]string{
+		"127.0.0.1": testDomain, "[::1]": testDomain, "localhost": testDomain,
+		"tenant.example": "tenant.example", "TENANT.example": "tenant.example", "unknown.example": testDomain,
+	} {
+		req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: host})
+		if got := e.domainOf(req); got != want {
+			t.Errorf("request to %s: domain %q, want %q", host, got, want)
+		}
 	}
 }
