@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -142,7 +143,16 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 	if c.d.httpAPI == nil {
 		return errors.New("console: the HTTP API is not started (list the console after it)")
 	}
-	rw, err := openConsolePort(dev, 115200)
+	// --console /dev/ttyS0@9600 picks the speed; 115200 8N1 otherwise.
+	path, baud := dev, 115200
+	if p, b, ok := strings.Cut(dev, "@"); ok {
+		n, err := strconv.Atoi(b)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("console %s: speed after @ must be a number of baud", dev)
+		}
+		path, baud = p, n
+	}
+	rw, err := openConsolePort(path, baud)
 	if err != nil {
 		return fmt.Errorf("console %s: %w", dev, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -154,4 +155,61 @@ func TestDaemonLoggerFeedsTheRing(t *testing.T) {
 	if strings.Contains(w.String(), "registered") || !strings.Contains(w.String(), "store failed") {
 		t.Fatalf("with the console on stdio only errors reach the terminal: %q", w.String())
 	}
+}
+
+func TestConsoleComponentOnAPty(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	db, err := store.Open(filepath.Join(t.TempDir(), "edgebridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hash, _, _ := api.EnsureAdminKey(db, "component-test-admin-key-1")
+	a, err := api.New(api.Config{Store: db, AdminKeyHash: hash, Version: "comp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	d := &daemon{cfg: serveConfig{console: tty.Name() + "@bogus", dataDir: t.TempDir()}, log: slog.New(slog.DiscardHandler), httpAPI: a, apiCfg: api.Config{AdminKeyHash: hash}}
+	c := &consoleComponent{d: d}
+	if err := c.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "speed") {
+		t.Fatalf("bad speed: %v", err)
+	}
+	d.cfg.console = tty.Name() + "@9600"
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		var all []byte
+		b := make([]byte, 512)
+		for {
+			n, err := ptmx.Read(b)
+			all = append(all, b[:n]...)
+			if strings.Contains(string(all), "admin key: ") || err != nil {
+				got <- string(all)
+				return
+			}
+		}
+	}()
+	select {
+	case out := <-got:
+		if !strings.Contains(out, "edgebridge "+version+" field console") {
+			t.Fatalf("banner: %q", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no console on the port")
+	}
+	done := make(chan struct{})
+	go func() { c.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not stop the console")
+	}
+	ptmx.Close()
 }
