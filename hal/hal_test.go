@@ -586,3 +586,20 @@ func BenchmarkCallReadWriteFrame(b *testing.B) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestLineFreeAfterTheUnitHangsUp(t *testing.T) {
+	b, _ := Open("sim", Config{})
+	defer b.Close()
+	b.Sim.Line.Dial(bytes.NewReader(make([]byte, 320)), io.Discard, nil)
+	call, _ := b.Line.Answer()
+	frame := make([]int16, 160)
+	call.ReadFrame(frame)
+	if err := call.ReadFrame(frame); err != io.EOF {
+		t.Fatalf("after the unit's audio: %v", err)
+	}
+	// The owner never called Hangup; the next call is still answered.
+	b.Sim.Line.Dial(bytes.NewReader(make([]byte, 320)), io.Discard, nil)
+	if _, err := b.Line.Answer(); err != nil {
+		t.Fatalf("next call: %v", err)
+	}
+}

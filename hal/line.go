@@ -103,7 +103,11 @@ type Call struct {
 // ReadFrame reads the next frame from the unit. When the unit has gone on
 // hook, or its audio has ended, it returns io.EOF.
 func (c *Call) ReadFrame(pcm []int16) error {
-	if c.isEnded() || !c.line.OffHook() {
+	if c.isEnded() {
+		return io.EOF
+	}
+	if !c.line.OffHook() {
+		c.finish()
 		return io.EOF
 	}
 	if cap(c.rbuf) < 2*len(pcm) {
@@ -115,6 +119,7 @@ func (c *Call) ReadFrame(pcm []int16) error {
 			if c.line.onEnd != nil {
 				c.line.onEnd()
 			}
+			c.finish()
 			return io.EOF
 		}
 		return err
@@ -195,6 +200,21 @@ func (c *Call) Hangup() error {
 		return c.closer.Close()
 	}
 	return nil
+}
+
+// finish ends the call from the unit's side (it hung up): the audio path
+// closes and the line is free for the next Answer, also if the owner never
+// calls Hangup.
+func (c *Call) finish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return
+	}
+	c.ended = true
+	if c.closer != nil {
+		c.closer.Close()
+	}
 }
 
 // Frames counts frames read from the unit.
