@@ -159,6 +159,11 @@ func (t *tracer) read(transport, laddr, raddr string, chunk []byte) {
 	} else if len(buf) > 1<<16 {
 		delete(t.streams, key) // not SIP we can frame; sipgo closes such a stream too
 	} else {
+		if len(t.streams) >= 1024 {
+			// Partial messages of connections long gone: start over rather
+			// than grow (a log gap, never a stall).
+			clear(t.streams)
+		}
 		t.streams[key] = append([]byte(nil), buf...)
 	}
 	t.mu.Unlock()
