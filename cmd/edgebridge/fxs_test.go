@@ -5,15 +5,12 @@ import (
 	"encoding/binary"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm/contactid"
-	"github.com/edgebridge/edgebridge/alarm/dc09"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/store"
 )
@@ -61,24 +58,10 @@ func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
 	}
 	defer db.Close()
 
-	var mu sync.Mutex
-	var got []dc09.Message
-	arc := &dc09.Receiver{Handle: func(m dc09.Message, _ net.Addr) dc09.Verdict {
-		mu.Lock()
-		defer mu.Unlock()
-		if m.ID != dc09.IDNull {
-			got = append(got, m)
-		}
-		return dc09.VerdictAck
-	}}
-	arcAddr, err := arc.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arc.Close()
+	arc := startARC(t, "127.0.0.1:0")
 	for _, d := range []struct{ res, id, doc string }{
 		{"device", "1234", `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
-		{"alarmeventmapper", "arc", `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arcAddr + `?transport=tcp"}}`},
+		{"alarmeventmapper", "arc", `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.addr + `?transport=tcp"}}`},
 		{"alarmbridge", "panels", `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
 	} {
 		if err := db.Put(store.Coll{Domain: "local", Resource: d.res}, d.id, []byte(d.doc)); err != nil {
@@ -168,18 +151,7 @@ func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
 	}
 	unitW.Close() // the unit hangs up
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	got := arc.wait(1, 10*time.Second)
 	if len(got) != 1 || got[0].Data != "#1234|1130 01 015" {
 		t.Fatalf("ARC got %+v, want one ADM-CID #1234|1130 01 015", got)
 	}
