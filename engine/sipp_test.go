@@ -300,4 +300,16 @@ func TestSIPpCallOverTCP(t *testing.T) {
 	if len(h.calls) != 3 || h.calls[0].Transport != "TCP" || h.calls[2].Cause() != CauseRemoteBye {
 		t.Fatalf("calls over TCP: %d, transport %q", len(h.calls), h.calls[0].Transport)
 	}
+	// The SIP log frames the TCP stream into whole messages.
+	var seen []string
+	for _, m := range e.Messages(h.calls[1].ID) {
+		if m.Transport != "TCP" {
+			t.Fatalf("message logged with transport %q", m.Transport)
+		}
+		seen = append(seen, strings.SplitN(string(m.Data), " ", 2)[0])
+	}
+	sort.Strings(seen)
+	if strings.Join(seen, " ") != "ACK BYE INVITE SIP/2.0 SIP/2.0 SIP/2.0" {
+		t.Fatalf("SIP log of a TCP call: %v", seen)
+	}
 }
