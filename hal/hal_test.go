@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/dsp/audiofile"
 	"periph.io/x/conn/v3/gpio"
 )
@@ -601,5 +602,52 @@ func TestLineFreeAfterTheUnitHangsUp(t *testing.T) {
 	b.Sim.Line.Dial(bytes.NewReader(make([]byte, 320)), io.Discard, nil)
 	if _, err := b.Line.Answer(); err != nil {
 		t.Fatalf("next call: %v", err)
+	}
+}
+
+func TestListenDigitsHearsTheUnit(t *testing.T) {
+	b, _ := Open("sim", Config{})
+	defer b.Close()
+	pcm, err := dsp.AppendDTMF(make([]int16, 800), "42#", dsp.DefaultDTMFGen())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm = append(pcm, make([]int16, 1600)...)
+	raw := make([]byte, 2*len(pcm))
+	for i, s := range pcm {
+		binary.LittleEndian.PutUint16(raw[2*i:], uint16(s))
+	}
+	digits, cancel := b.Line.ListenDigits()
+	defer cancel()
+	b.Sim.Line.Dial(bytes.NewReader(raw), io.Discard, nil)
+	call, _ := b.Line.Answer()
+	frame := make([]int16, 160)
+	for call.ReadFrame(frame) == nil {
+	}
+	var got string
+	for len(got) < 3 {
+		select {
+		case ev := <-digits:
+			got += string(ev.Key)
+		case <-time.After(2 * time.Second):
+			t.Fatalf("heard %q, want 42#", got)
+		}
+	}
+	if got != "42#" {
+		t.Fatalf("heard %q, want 42#", got)
+	}
+}
+
+func TestListeningCostsNoAllocationPerFrame(t *testing.T) {
+	b, _ := Open("sim", Config{})
+	defer b.Close()
+	_, cancel := b.Line.ListenDigits()
+	defer cancel()
+	b.Sim.Line.Dial(zeros{}, io.Discard, nil)
+	call, _ := b.Line.Answer()
+	frame := make([]int16, 160)
+	call.ReadFrame(frame) // makes the detector
+	if n := testing.AllocsPerRun(200, func() { call.ReadFrame(frame) }); n != 0 {
+		t.Fatalf("%v allocations per frame while listening", n)
 	}
 }

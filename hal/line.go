@@ -25,6 +25,9 @@ type Line interface {
 	// Answer returns the audio path of the call in progress as a Call,
 	// which satisfies alarm.Channel. It fails when the line is on hook.
 	Answer() (*Call, error)
+	// ListenDigits delivers the DTMF keys heard in band on calls of this
+	// line (the console's `dtmf listen`) until cancel is called.
+	ListenDigits() (digits <-chan dsp.DigitEvent, cancel func())
 }
 
 // ErrOnHook is returned by Answer when there is no call to answer.
@@ -50,6 +53,43 @@ type fxsLine struct {
 
 	mu     sync.Mutex
 	active *Call // the answered call, until it hangs up
+
+	// Digit listeners: while there are any, calls run a DTMF detector on
+	// the frames they read. None costs one atomic load per frame.
+	nlisten   atomic.Int32
+	listenMu  sync.Mutex
+	listeners map[chan dsp.DigitEvent]struct{}
+}
+
+func (l *fxsLine) ListenDigits() (<-chan dsp.DigitEvent, func()) {
+	ch := make(chan dsp.DigitEvent, 16)
+	l.listenMu.Lock()
+	if l.listeners == nil {
+		l.listeners = map[chan dsp.DigitEvent]struct{}{}
+	}
+	l.listeners[ch] = struct{}{}
+	l.nlisten.Add(1)
+	l.listenMu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			l.listenMu.Lock()
+			delete(l.listeners, ch)
+			l.nlisten.Add(-1)
+			l.listenMu.Unlock()
+		})
+	}
+}
+
+func (l *fxsLine) heard(ev dsp.DigitEvent) {
+	l.listenMu.Lock()
+	defer l.listenMu.Unlock()
+	for ch := range l.listeners {
+		select {
+		case ch <- ev:
+		default: // a slow listener loses digits, the call does not stall
+		}
+	}
 }
 
 func (l *fxsLine) OffHook() bool { return l.hook.Active() }
@@ -95,6 +135,8 @@ type Call struct {
 
 	rbuf, wbuf []byte
 	tone       []int16
+	det        *dsp.DTMFDetector // made when a listener first appears
+	emit       func(dsp.DigitEvent)
 	frames     atomic.Int64
 	mu         sync.Mutex
 	ended      bool
@@ -128,6 +170,13 @@ func (c *Call) ReadFrame(pcm []int16) error {
 		pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
 	}
 	c.frames.Add(1)
+	if c.line.nlisten.Load() > 0 {
+		if c.det == nil {
+			c.det = dsp.NewDTMFDetector(dsp.DTMFConfig{})
+			c.emit = c.line.heard
+		}
+		c.det.Process(pcm, c.emit)
+	}
 	return nil
 }
 
