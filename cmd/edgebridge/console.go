@@ -156,6 +156,16 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("console %s: %w", dev, err)
 	}
+	if b := c.Board; b != nil && b.Line != nil {
+		// The FXS line's own digits and tones, unless the integrator wired
+		// sources that also cover SIP calls.
+		if c.Digits == nil {
+			c.Digits = lineDigits{b.Line}
+		}
+		if c.Tones == nil {
+			c.Tones = hal.LineTones{Line: b.Line}
+		}
+	}
 	cfg := console.Config{API: withFirmware(c.d, c.d.httpAPI), Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset,
 		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
@@ -195,4 +205,36 @@ func newDaemonLogger(w io.Writer, consoleMode string) *slog.Logger {
 		level = slog.LevelError
 	}
 	return slog.New(console.NewLogRing(2000, slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
+}
+
+// lineDigits is console.Digits over the FXS line's in-band detector.
+type lineDigits struct{ line hal.Line }
+
+func (l lineDigits) SubscribeDigits() (<-chan console.Digit, func()) {
+	in, cancel := l.line.ListenDigits()
+	out := make(chan console.Digit, 16)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // owned by the returned cancel, which waits for it
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case ev := <-in:
+				select {
+				case out <- console.Digit{Key: ev.Key, CallID: "fxs", DurationMs: int(ev.DurationMs())}:
+				default:
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() {
+			cancel()
+			close(stop)
+			<-done
+		})
+	}
 }

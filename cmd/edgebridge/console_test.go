@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/api/console"
+	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/hal"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -212,4 +215,34 @@ func TestConsoleComponentOnAPty(t *testing.T) {
 		t.Fatal("Close did not stop the console")
 	}
 	ptmx.Close()
+}
+
+func TestLineDigitsFeedTheConsole(t *testing.T) {
+	b, err := hal.Open("sim", hal.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	digits, cancel := lineDigits{b.Line}.SubscribeDigits()
+	pcm, _ := dsp.AppendDTMF(make([]int16, 800), "7", dsp.DefaultDTMFGen())
+	pcm = append(pcm, make([]int16, 1600)...)
+	raw := make([]byte, 2*len(pcm))
+	for i, s := range pcm {
+		raw[2*i], raw[2*i+1] = byte(s), byte(uint16(s)>>8)
+	}
+	b.Sim.Line.Dial(bytes.NewReader(raw), io.Discard, nil)
+	call, _ := b.Line.Answer()
+	frame := make([]int16, 160)
+	for call.ReadFrame(frame) == nil {
+	}
+	select {
+	case d := <-digits:
+		if d.Key != '7' || d.CallID != "fxs" || d.DurationMs < 60 {
+			t.Fatalf("digit %+v", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no digit reached the console")
+	}
+	cancel()
+	cancel() // twice is fine
 }
