@@ -586,8 +586,11 @@ func (e *Engine) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	if f := req.From(); f != nil {
 		from = f.Address.User
 	}
-	if _, ok := e.authenticate(req, tx, domain, from, false); !ok {
-		return
+	answer := !e.trusted(domain, req.Source()) && e.awaitedAnswer(req) // message.go
+	if !answer {
+		if _, ok := e.authenticate(req, tx, domain, from, false); !ok {
+			return
+		}
 	}
 	if e.msgHandler == nil {
 		e.respond(tx, req, 415, "Unsupported Media Type")
@@ -597,7 +600,7 @@ func (e *Engine) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.ContentType(); h != nil {
 		ct = h.Value()
 	}
-	ctx, answered := e.messageContext(req) // message.go: MessageReplyURI
+	ctx, answered := e.messageContext(req, answer) // message.go: MessageReplyURI, MessageIsAnswer
 	code := e.msgHandler(ctx, domain, from, ct, req.Body())
 	e.respond(tx, req, code, statusText(code))
 	answered()

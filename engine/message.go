@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -29,6 +31,10 @@ type OutMessage struct {
 	// Username and Password answer one 401/407 digest challenge.
 	Username, Password string
 	Headers            []sip.Header
+	// AwaitAnswer says the peer answers with a MESSAGE of its own (a SCAIP
+	// ARC's <mrs>): for a while, a MESSAGE from its address is let in
+	// without digest, as an answer only (see MessageIsAnswer).
+	AwaitAnswer bool
 }
 
 // maxUDPMessage is RFC 3428 §9's limit for a MESSAGE outside a media
@@ -100,6 +106,9 @@ func (e *Engine) SendMessage(ctx context.Context, m OutMessage) (int, error) {
 			auth.user = from.User
 		}
 	}
+	if m.AwaitAnswer {
+		e.awaitAnswer(hop) // before sending: the answer may overtake the 200
+	}
 	res, err := e.request(ctx, req, transport, hop, auth)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -107,7 +116,89 @@ func (e *Engine) SendMessage(ctx context.Context, m OutMessage) (int, error) {
 		}
 		return 0, fmt.Errorf("engine: MESSAGE to %s: %w", m.To, err)
 	}
+	if m.AwaitAnswer {
+		e.awaitAnswer(res.Source()) // for a named host: where it really answers from
+	}
 	return res.StatusCode, nil
+}
+
+// answerWindow is how long after a MESSAGE its peer may answer with a
+// MESSAGE of its own without digest (SCAIP's <mrs> follows within seconds).
+const answerWindow = time.Minute
+
+// answerPeers holds, per engine, the addresses MESSAGEs with AwaitAnswer
+// went to and until when a MESSAGE from them is taken as an answer. An ARC that answers with
+// <mrs> has no credentials at the gateway (digest runs from the gateway to
+// the ARC), so without this its answer would be refused as an unknown
+// caller unless its network were trusted for everything.
+var answerPeers sync.Map // *Engine -> *peerTable
+
+type peerTable struct {
+	mu    sync.Mutex
+	until map[netip.Addr]time.Time
+}
+
+func (e *Engine) awaitAnswer(hostport string) {
+	ip, ok := addrOf(hostport)
+	if !ok {
+		return
+	}
+	v, loaded := answerPeers.LoadOrStore(e, &peerTable{until: map[netip.Addr]time.Time{}})
+	if !loaded {
+		go func() { <-e.ctx.Done(); answerPeers.Delete(e) }() // owner: the engine
+	}
+	t := v.(*peerTable)
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.until) > 1000 {
+		for k, u := range t.until {
+			if now.After(u) {
+				delete(t.until, k)
+			}
+		}
+	}
+	t.until[ip] = now.Add(answerWindow)
+}
+
+// awaitedAnswer says whether req comes from a peer the engine sent a
+// MESSAGE to within answerWindow. Such a MESSAGE skips digest, and the
+// handler sees MessageIsAnswer(ctx) true, to accept only an answer.
+func (e *Engine) awaitedAnswer(req *sip.Request) bool {
+	v, ok := answerPeers.Load(e)
+	if !ok {
+		return false
+	}
+	ip, ok := addrOf(req.Source())
+	if !ok {
+		return false
+	}
+	t := v.(*peerTable)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.until[ip]
+	return ok && time.Now().Before(u)
+}
+
+func addrOf(hostport string) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
+}
+
+// MessageIsAnswer is, inside a MessageHandler, true when the MESSAGE was
+// let in without authentication because it comes from a peer the gateway
+// sent a MESSAGE to moments ago: the handler must take it only as an
+// answer to that (a SCAIP <mrs>), never as a request of its own.
+func MessageIsAnswer(ctx context.Context) bool {
+	in := inboundOf(ctx)
+	return in != nil && in.answerOnly
 }
 
 // messageTarget resolves To: a SIP URI goes where it says; a bare user goes
@@ -177,6 +268,8 @@ type inbound struct {
 	transport string
 	user      string        // From user
 	answered  chan struct{} // closed once the final response is sent
+	// answerOnly: not authenticated, let in as an awaited answer.
+	answerOnly bool
 }
 
 type inboundKey struct{}
@@ -187,13 +280,14 @@ func inboundOf(ctx context.Context) *inbound {
 }
 
 // messageContext gives the MessageHandler a ctx that knows where req came
-// from; done is called once the response has been sent.
-func (e *Engine) messageContext(req *sip.Request) (ctx context.Context, done func()) {
+// from and whether it is only an awaited answer; done is called once the
+// response has been sent.
+func (e *Engine) messageContext(req *sip.Request, answerOnly bool) (ctx context.Context, done func()) {
 	user := ""
 	if f := req.From(); f != nil {
 		user = f.Address.User
 	}
-	in := &inbound{source: req.Source(), transport: strings.ToUpper(req.Transport()), user: user, answered: make(chan struct{})}
+	in := &inbound{source: req.Source(), transport: strings.ToUpper(req.Transport()), user: user, answered: make(chan struct{}), answerOnly: answerOnly}
 	return context.WithValue(e.ctx, inboundKey{}, in), func() { close(in.answered) }
 }
 

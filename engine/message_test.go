@@ -320,3 +320,97 @@ func TestSendMessageToRegisteredUnit(t *testing.T) {
 		t.Fatalf("status %d, want the unit's 202", code)
 	}
 }
+
+// udpPeerAt is a raw SIP peer bound to ip (127.0.0.2 is loopback too, but
+// another address than the engine's 127.0.0.1).
+func udpPeerAt(t *testing.T, e *Engine, ip string) *peer {
+	t.Helper()
+	c, err := net.ListenPacket("udp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	to, err := net.ResolveUDPAddr("udp", e.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &peer{t: t, conn: c, to: to}
+}
+
+func (p *peer) message(callID, fromUser string) {
+	p.t.Helper()
+	p.send("MESSAGE sip:edgebridge@" + p.to.String() + " SIP/2.0\n" +
+		"Via: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bK" + callID + "\n" +
+		"From: <sip:" + fromUser + "@" + p.addr() + ">;tag=t" + callID + "\n" +
+		"To: <sip:edgebridge@" + p.to.String() + ">\n" +
+		"Call-ID: " + callID + "\nCSeq: 1 MESSAGE\nMax-Forwards: 70\n" +
+		"Content-Type: application/scaip+xml\nContent-Length: 7\n\n<mrs/>\n")
+}
+
+// TestAnswerFromMessagedPeerSkipsDigest: with no trusted network, a MESSAGE
+// from the address the engine just sent an AwaitAnswer MESSAGE to (the
+// ARC's <mrs>) is let in and marked as an answer; one from elsewhere, or
+// from a peer messaged without AwaitAnswer, is refused as an unknown caller.
+func TestAnswerFromMessagedPeerSkipsDigest(t *testing.T) {
+	type seen struct {
+		from   string
+		answer bool
+	}
+	got := make(chan seen, 4)
+	e := startEngine(t, WithLoopbackTrusted(false), WithMessageHandler(func(ctx context.Context, domain, from, ct string, body []byte) int {
+		got <- seen{from, MessageIsAnswer(ctx)}
+		return 200
+	}))
+	arc := udpPeerAt(t, e, "127.0.0.1")
+	other := udpPeerAt(t, e, "127.0.0.2")
+
+	// Before any MESSAGE went out, nobody is awaited.
+	arc.message("early", "arc")
+	if res := arc.recv(false); res.StatusCode != 403 {
+		t.Fatalf("unawaited MESSAGE: %d, want 403", res.StatusCode)
+	}
+	sendTo := func(p *peer, await bool) {
+		t.Helper()
+		done := make(chan int, 1)
+		go func() {
+			code, _ := e.SendMessage(context.Background(), OutMessage{To: "sip:arc@" + p.addr(), ContentType: "application/scaip+xml", Body: []byte("<mrq/>"), AwaitAnswer: await})
+			done <- code
+		}()
+		buf := make([]byte, 4096)
+		p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := p.conn.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.conn.WriteTo([]byte(sip.NewResponseFromRequest(m.(*sip.Request), 200, "OK", nil).String()), p.to)
+		if code := <-done; code != 200 {
+			t.Fatalf("SendMessage: %d", code)
+		}
+	}
+	sendTo(other, false)
+	other.message("o1", "arc")
+	if res := other.recv(false); res.StatusCode != 403 {
+		t.Fatalf("MESSAGE from a peer messaged without AwaitAnswer: %d, want 403", res.StatusCode)
+	}
+	sendTo(arc, true)
+	arc.message("a1", "arc")
+	if res := arc.recv(false); res.StatusCode != 200 {
+		t.Fatalf("the awaited answer: %d, want 200", res.StatusCode)
+	}
+	if s := <-got; s.from != "arc" || !s.answer {
+		t.Fatalf("handler saw %+v, want an answer from arc", s)
+	}
+	other.message("o2", "arc")
+	if res := other.recv(false); res.StatusCode != 403 {
+		t.Fatalf("MESSAGE from another address: %d, want 403", res.StatusCode)
+	}
+	select {
+	case s := <-got:
+		t.Fatalf("handler called for a refused MESSAGE: %+v", s)
+	default:
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/delivery"
@@ -22,9 +23,10 @@ import (
 //     events, and the <mrs> goes back to the unit as a MESSAGE once the 200
 //     of its request is out.
 //
-// The ARC's <mrs> MESSAGE passes the engine's authentication like any
-// request: from an ARC outside the loopback it needs the domain's
-// trustedNetworks to list it.
+// The ARC has no credentials at the gateway: its <mrs> MESSAGE is let in
+// without digest when it comes from an address the gateway sent an <mrq>
+// to within the last minute (engine.OutMessage.AwaitAnswer), and is then
+// taken only as an <mrs>.
 type scaipWiring struct {
 	replies *scaip.Replies
 	in      *scaip.Inbound
@@ -41,6 +43,7 @@ func (c scaipClient) SendMessage(ctx context.Context, m scaip.OutMessage) (int, 
 	return c.g.eng.SendMessage(ctx, engine.OutMessage{
 		To: m.To, From: m.From, ContentType: m.ContentType, Body: m.Body,
 		Username: m.AuthUser, Password: m.AuthPassword,
+		AwaitAnswer: true, // the ARC's <mrs> comes without credentials
 	})
 }
 
@@ -57,8 +60,25 @@ func (g *gateway) scaipOptions() (engine.Option, delivery.Option) {
 		Log:     log,
 	}
 	g.scaip = w
-	return engine.WithMessageHandler(w.in.HandleMessage),
+	return engine.WithMessageHandler(w.handleMessage),
 		delivery.WithSender("scaip", scaip.Factory(scaipClient{g}, w.replies, "", log))
+}
+
+// handleMessage is the engine's MESSAGE handler. A MESSAGE the engine let
+// in unauthenticated as the awaited answer of an ARC may only be an <mrs>:
+// an <mrq> from there would be an alarm from an unknown unit.
+func (w *scaipWiring) handleMessage(ctx context.Context, domain, from, contentType string, body []byte) int {
+	if !engine.MessageIsAnswer(ctx) {
+		return w.in.HandleMessage(ctx, domain, from, contentType, body)
+	}
+	if !strings.HasPrefix(contentType, scaip.ContentType) {
+		return 403
+	}
+	if _, err := scaip.ParseResponse(body); err != nil {
+		return 403
+	}
+	w.replies.Deliver(body) // false: late or repeated, still taken
+	return 200
 }
 
 // scaipHandler gives the handler of a domain's SCAIP alarmbridge, nil when

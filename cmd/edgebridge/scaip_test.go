@@ -178,6 +178,9 @@ func newSCAIPGateway(t testing.TB, mapper *alarm.EventMapper, holdWait time.Dura
 		delivery.WithBackoff(50*time.Millisecond, 200*time.Millisecond))
 	sg.eng, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 33100, RTPPortMax: 33199},
 		engine.WithLogger(log), engOpt,
+		// Loopback untrusted: the SIPp ARC's <mrs> gets in only as an
+		// awaited answer, as from an ARC out on the network.
+		engine.WithLoopbackTrusted(false),
 		engine.WithSIPLog(engine.SIPLogFunc(func(ms []engine.SIPMessage) error {
 			sg.mu.Lock()
 			sg.log = append(sg.log, ms...)
@@ -250,10 +253,11 @@ func TestSCAIPDeliveryHoldThenAck(t *testing.T) {
 	// digest, 200, <mrs> snu 4 in; after the hold the same ref again.
 	sg.eng.FlushSIPLog()
 	sg.mu.Lock()
-	defer sg.mu.Unlock()
+	wire := append([]engine.SIPMessage(nil), sg.log...)
+	sg.mu.Unlock()
 	var refs []string
 	var holdAt, resendAt time.Time
-	for _, m := range sg.log {
+	for _, m := range wire {
 		first, _, _ := bytes.Cut(m.Data, []byte("\r\n"))
 		isMsg := bytes.HasPrefix(first, []byte("MESSAGE "))
 		switch {
@@ -274,10 +278,58 @@ func TestSCAIPDeliveryHoldThenAck(t *testing.T) {
 	if gap := resendAt.Sub(holdAt); gap < hold {
 		t.Fatalf("resent %v after the hold answer, want at least %v (SS 91100: resend after the hold time)", gap, hold)
 	}
+	// From the ARC's address only an <mrs> is taken: an <mrq> there would
+	// be an alarm from a unit nobody authenticated.
+	for _, c := range []struct {
+		body string
+		want int
+	}{
+		{`<?xml version="1.0"?><mrq xmlns="http://www.hi.se/2012/XScaipXML"><ref>x1</ref><cid>1234</cid><dty>0005</dty></mrq>`, 403},
+		{`<?xml version="1.0"?><mrs xmlns="http://www.hi.se/2012/XScaipXML"><ref>late1</ref><snu>0</snu></mrs>`, 200},
+	} {
+		if code := rawMessage(t, sg.eng.Addr(), c.body); code != c.want {
+			t.Fatalf("MESSAGE from the ARC's address with %.60s: %d, want %d", c.body, code, c.want)
+		}
+	}
 	got := arc.received()
 	if len(got) < 4 || !strings.Contains(got[1], "<cid>1234</cid>") || !strings.Contains(got[1], "<stt>Contact ID 1130 group 01 zone 015</stt>") {
 		t.Fatalf("ARC received %d messages; the authenticated <mrq>:\n%v", len(got), got)
 	}
+}
+
+// rawMessage sends a SCAIP MESSAGE from a fresh socket on 127.0.0.1 to the
+// engine at addr and returns the status of the answer.
+func rawMessage(t *testing.T, addr, body string) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := c.LocalAddr().String()
+	msg := "MESSAGE sip:edgebridge@" + addr + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bKraw" + strconv.Itoa(len(body)) + "\r\n" +
+		"From: <sip:arc@" + me + ">;tag=raw\r\nTo: <sip:edgebridge@" + addr + ">\r\n" +
+		"Call-ID: raw-" + strconv.Itoa(len(body)) + "\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n" +
+		"Content-Type: application/scaip+xml\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	if _, err := c.WriteTo([]byte(msg), to); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	if _, err := fmt.Sscanf(string(buf[:n]), "SIP/2.0 %d", &code); err != nil {
+		t.Fatalf("not a response: %q", buf[:n])
+	}
+	return code
 }
 
 // TestSCAIPDeliveryRefusedGoesToDeadLetters: snu 3 (wrong content) cannot
