@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -166,6 +167,9 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 			c.Tones = hal.LineTones{Line: b.Line}
 		}
 	}
+	if c.Reboot == nil {
+		c.Reboot = c.reboot
+	}
 	cfg := console.Config{API: withFirmware(c.d, c.d.httpAPI), Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset,
 		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
@@ -237,4 +241,23 @@ func (l lineDigits) SubscribeDigits() (<-chan console.Digit, func()) {
 			<-done
 		})
 	}
+}
+
+// reboot is the console's default `reboot`: on real hardware the init
+// system's reboot (services stop cleanly; every acknowledged write is
+// already on disk); on a PC the daemon stops with status 1 so its service
+// manager starts it again.
+func (c *consoleComponent) reboot() error {
+	if c.d.cfg.hw == "linux" {
+		if err := exec.Command("reboot").Run(); err != nil {
+			return fmt.Errorf("reboot: %v", err)
+		}
+		return nil
+	}
+	c.d.log.Warn("console: reboot requested; stopping so the service manager restarts the daemon")
+	if c.d.fail == nil {
+		return errors.New("reboot: the daemon cannot be stopped from here")
+	}
+	c.d.fail(errors.New("reboot requested from the console"))
+	return nil
 }

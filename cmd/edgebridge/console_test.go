@@ -246,3 +246,12 @@ func TestLineDigitsFeedTheConsole(t *testing.T) {
 	cancel()
 	cancel() // twice is fine
 }
+
+func TestConsoleRebootOnAPCStopsTheDaemon(t *testing.T) {
+	var stopped error
+	d := &daemon{cfg: serveConfig{hw: "sim"}, log: slog.New(slog.DiscardHandler), fail: func(err error) { stopped = err }}
+	c := &consoleComponent{d: d}
+	if err := c.reboot(); err != nil || stopped == nil || !strings.Contains(stopped.Error(), "reboot") {
+		t.Fatalf("reboot: %v, daemon stopped with %v", err, stopped)
+	}
+}
