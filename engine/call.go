@@ -322,7 +322,12 @@ func (e *Engine) route(c *Call) {
 			e.bridgeToTrunk(c, t, dest)
 			return
 		} else if err != nil {
-			c.reject(403, "Forbidden", err.Error())
+			code, reason := 503, "Service Unavailable"
+			var re *routeError
+			if errors.As(err, &re) {
+				code, reason = re.code, re.reason
+			}
+			c.reject(code, reason, err.Error())
 			return
 		}
 	}

@@ -358,3 +358,30 @@ func TestLateOfferAnsweredInACK(t *testing.T) {
 	p.inDialog(res, "BYE", 2, "", "")
 	<-c.Done()
 }
+
+func TestOutboundTrunkRefusalsCarryTheirCode(t *testing.T) {
+	off := false
+	dir := NewStaticDirectory()
+	dir.SetTrunks(testDomain, []Trunk{{TrunkID: "full", DestinationTarget: "127.0.0.1:9", DestinationTransport: "udp",
+		DestinationMatch: "/^00/", BlacklistPattern: "/^00900/", Concurrency: 1, KeepAlive: &off}})
+	e := startEngine(t, WithDirectory(dir))
+	waitFor(t, 2*time.Second, "trunk", func() bool { return len(e.TrunkStatus()) == 1 })
+	p := newPeer(t, e)
+	p.invite("00900123", "bl-1", "")
+	if r := p.recv(false); r.StatusCode != 403 || !strings.Contains(r.GetHeader("Reason").Value(), "blacklistPattern") {
+		t.Fatalf("blacklisted destination: %d %v, want 403 naming blacklistPattern", r.StatusCode, r.GetHeader("Reason"))
+	} else {
+		p.ack(r)
+	}
+	e.trunks.mu.RLock()
+	tr := e.trunks.trunks[testDomain][0]
+	e.trunks.mu.RUnlock()
+	tr.acquire() // the one call the trunk allows is up
+	p.invite("0046123", "full-1", "")
+	if r := p.recv(false); r.StatusCode != 503 || r.GetHeader("Retry-After") == nil {
+		t.Fatalf("trunk at its limit: %d, want 503 with Retry-After", r.StatusCode)
+	} else {
+		p.ack(r)
+	}
+	tr.release()
+}
