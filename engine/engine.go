@@ -200,7 +200,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.trace = newTracer(e)
 	registerTracer(e)
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(e.cfg.UserAgent), sipgo.WithUserAgentHostname(e.host))
+	sipLog := e.log.With("layer", "sipgo")
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(e.cfg.UserAgent), sipgo.WithUserAgentHostname(e.host),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
 	if err != nil {
 		e.closeSockets()
 		return fmt.Errorf("engine: %w", err)
