@@ -150,7 +150,7 @@ type scaipGateway struct {
 	log []engine.SIPMessage
 }
 
-func newSCAIPGateway(t testing.TB, mapper *alarm.EventMapper, holdWait time.Duration) *scaipGateway {
+func newSCAIPGateway(t testing.TB, mapper *alarm.EventMapper, holdWait time.Duration, opts ...delivery.Option) *scaipGateway {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, err := store.Open(filepath.Join(t.TempDir(), "eb.db"))
@@ -174,8 +174,8 @@ func newSCAIPGateway(t testing.TB, mapper *alarm.EventMapper, holdWait time.Dura
 		r, err := delivery.MapperRoute(ev.Domain, mapper)
 		return []delivery.Route{r}, err
 	}
-	sg.dl = delivery.New(db, resolve, delivery.WithLogger(log), delivery.WithSender("scaip", factory),
-		delivery.WithBackoff(50*time.Millisecond, 200*time.Millisecond))
+	sg.dl = delivery.New(db, resolve, append([]delivery.Option{delivery.WithLogger(log), delivery.WithSender("scaip", factory),
+		delivery.WithBackoff(50*time.Millisecond, 200*time.Millisecond)}, opts...)...)
 	sg.eng, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 33100, RTPPortMax: 33199},
 		engine.WithLogger(log), engOpt,
 		// Loopback untrusted: the SIPp ARC's <mrs> gets in only as an
@@ -353,6 +353,39 @@ func TestSCAIPDeliveryRefusedGoesToDeadLetters(t *testing.T) {
 	}
 	if n := len(arc.received()); n != 2 { // the <mrq> and the 200 to the <mrs>
 		t.Fatalf("ARC received %d messages, want 2 (no resend after snu 3)", n)
+	}
+}
+
+// TestSCAIPDestinationMonitoring: with enableDestinationMonitoring the ARC
+// path is probed with SCAIP heartbeats (PI) before any alarm; the ARC's
+// <mrs> snu 0 marks the path up.
+func TestSCAIPDestinationMonitoring(t *testing.T) {
+	wd := t.TempDir()
+	arc := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "scaip_arc.xml",
+		"HOLDS", "0", "CHALLENGE", "no", "AUTH_USER", "x", "AUTH_PASS", "x", "SNU", "0"), "-m", "100")
+	mapper := &alarm.EventMapper{ID: "arc", AlarmHandling: alarm.HandlingDrop, EnableDestinationMonitoring: true,
+		TargetEndpoint: alarm.TargetEndpoint{Protocol: "scaip", DestAddr: "sip:arc@127.0.0.1:" + strconv.Itoa(arc.port)}}
+	sg := newSCAIPGateway(t, mapper, time.Second, delivery.WithMonitorInterval(200*time.Millisecond))
+	r, err := delivery.MapperRoute("local", mapper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sg.dl.Watch(r); err != nil {
+		t.Fatal(err)
+	}
+	// Two probes answered: the ARC took the first one's 200 to its <mrs>.
+	deadline := time.Now().Add(10 * time.Second)
+	var rx []string
+	for rx = arc.received(); len(rx) < 3 && time.Now().Before(deadline); rx = arc.received() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(rx) < 3 || !strings.Contains(rx[0], "<mty>PI</mty>") || !strings.Contains(rx[0], "Content-Type: application/scaip+xml") ||
+		!strings.Contains(rx[1], "\nSIP/2.0 200 OK") || !strings.Contains(rx[2], "<mty>PI</mty>") {
+		t.Fatalf("ARC received %d messages, want PI, the 200 to its <mrs>, PI:\n%v", len(rx), rx)
+	}
+	st := sg.dl.Stats()
+	if len(st.Destinations) != 1 || !st.Destinations[0].PrimaryUp || st.Supervision != 0 || st.Received != 0 {
+		t.Fatalf("after answered probes: %+v", st)
 	}
 }
 
