@@ -127,10 +127,10 @@ func (e *Engine) SendMessage(ctx context.Context, m OutMessage) (int, error) {
 const answerWindow = time.Minute
 
 // answerPeers holds, per engine, the addresses MESSAGEs with AwaitAnswer
-// went to and until when a MESSAGE from them is taken as an answer. An ARC that answers with
-// <mrs> has no credentials at the gateway (digest runs from the gateway to
-// the ARC), so without this its answer would be refused as an unknown
-// caller unless its network were trusted for everything.
+// went to and until when a MESSAGE from them is taken as an answer. An ARC
+// answering with <mrs> has no credentials at the gateway (digest runs from
+// the gateway to the ARC), so without this its answer would be refused as
+// an unknown caller unless its network were trusted for everything.
 var answerPeers sync.Map // *Engine -> *peerTable
 
 type peerTable struct {
@@ -295,7 +295,8 @@ func (e *Engine) messageContext(req *sip.Request, answerOnly bool) (ctx context.
 // sender of the MESSAGE being handled: its From user at the address and
 // transport the request came from (like rport, RFC 3581: it crosses the
 // unit's NAT, which its own From or Contact host may not). A MESSAGE sent
-// there with SendMessage on this ctx leaves only after this request's 200.
+// there with SendMessage on this ctx leaves only after this request's 200,
+// so send it from another goroutine than the handler's.
 func MessageReplyURI(ctx context.Context) (string, bool) {
 	in := inboundOf(ctx)
 	if in == nil || in.source == "" {
