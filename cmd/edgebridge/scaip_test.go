@@ -571,4 +571,17 @@ func TestContactIDPanelToSCAIPARC(t *testing.T) {
 	if q := metricValue(t, d, key, "edgebridge_alarms_queued"); q != 0 {
 		t.Fatalf("%v events still queued after the ARC's snu 0", q)
 	}
+	// Both MESSAGEs are in the SIP log like any other message.
+	want := []string{`"requestUri":"sip:arc@127.0.0.1:` + strconv.Itoa(arc.port) + `"`, `"requestUri":"sip:edgebridge@` + d.sipAddr(t) + `"`, `"method":"MESSAGE"`}
+	deadline = time.Now().Add(3 * time.Second)
+	for {
+		_, body, err := d.req(key, "POST", "/provisioning/logs/local/sip", `{"filterPattern":"scaip","limit":50}`)
+		if err == nil && strings.Contains(body, want[0]) && strings.Contains(body, want[1]) && strings.Contains(body, want[2]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIP log lacks %q:\n%s", want, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
