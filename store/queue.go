@@ -563,3 +563,64 @@ func (db *DB) qCommitBatch(batch []*qCommitReq) {
 		close(r.done)
 	}
 }
+
+// QueueItems returns up to max items of dest in arrival order, waiting or
+// not (the console's "alarms queued").
+func (db *DB) QueueItems(dest string, max int) ([]QueueItem, error) {
+	var out []QueueItem
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b, err := qOpenDest(tx, dest, false)
+		if err != nil || b == nil {
+			return err
+		}
+		c := b.items.Cursor()
+		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+			var it QueueItem
+			if err := json.Unmarshal(v, &it); err != nil {
+				return fmt.Errorf("store: queue %s: damaged item: %w", dest, err)
+			}
+			it.Dest, it.Seq = dest, binary.BigEndian.Uint64(k)
+			out = append(out, it)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// QueueMakeDue brings every item of dest that waits for a later retry
+// forward to now (a technician's "retry now"); attempts and counters stay as
+// they are. It returns how many items moved.
+func (db *DB) QueueMakeDue(dest string, now time.Time) (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b, err := qOpenDest(tx, dest, false)
+		if err != nil || b == nil {
+			return err
+		}
+		moved := map[string][]byte{} // written after the scan: a cursor must not see its bucket change
+		c := b.items.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var it QueueItem
+			if err := json.Unmarshal(v, &it); err != nil {
+				return fmt.Errorf("store: queue %s: damaged item: %w", dest, err)
+			}
+			if !it.NextAttempt.After(now) {
+				continue
+			}
+			it.NextAttempt = now
+			nv, err := json.Marshal(it)
+			if err != nil {
+				return err
+			}
+			moved[string(k)] = nv
+		}
+		for k, v := range moved {
+			if err := b.items.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		n = len(moved)
+		return nil
+	})
+	return n, err
+}

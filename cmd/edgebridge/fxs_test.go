@@ -155,6 +155,16 @@ func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
 	if len(got) != 1 || got[0].Data != "#1234|1130 01 015" {
 		t.Fatalf("ARC got %+v, want one ADM-CID #1234|1130 01 015", got)
 	}
+	// The field console's `alarms` shows it, and nothing is left queued.
+	if r := g.RecentAlarms(5); len(r) != 1 || r[0].Account != "1234" || r[0].Code != "1130" || r[0].Zone != "015" {
+		t.Fatalf("console recent alarms = %+v", r)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(g.QueuedAlarms()) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if q := g.QueuedAlarms(); len(q) != 0 {
+		t.Fatalf("still queued after the ARC acknowledged: %+v", q)
+	}
 }
 
 type closers []io.Closer

@@ -36,7 +36,8 @@ type gateway struct {
 	metrics *metrics.Gateway
 	scaip   *scaipWiring // scaip.go
 
-	live sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
+	live   sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
+	recent recentAlarms
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -49,7 +50,11 @@ func newGateway(d *daemon) (*gateway, error) {
 	g.router = &alarm.Router{Prov: g.prov}
 
 	var err error
-	g.board, err = hal.Open(d.cfg.hw, hal.Config{})
+	hw := hal.Config{} // sim: every part simulated
+	if d.cfg.hw == "linux" {
+		hw = hal.DefaultConfig() // the reference board's pins and devices
+	}
+	g.board, err = hal.Open(d.cfg.hw, hw)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +63,9 @@ func newGateway(d *daemon) (*gateway, error) {
 		Calls:         metrics.CallsFunc(func() int { return g.activeCalls() }),
 		Registrations: metrics.RegistrationsFunc(func() int { return int(g.engineStats().Registrations) }),
 		Alarms:        metrics.AlarmsFunc(g.alarmCounts),
+		Trunks:        metrics.TrunksFunc(g.trunkStates),
 		Store:         d.db,
+		Version:       version,
 	})
 
 	scaipEngine, scaipDelivery := g.scaipOptions()
@@ -192,6 +199,7 @@ func (g *gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	defer g.live.Delete(c.ID)
 	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
 	res, err := g.svc.Run(ctx, c.Session(), ac, b)
+	g.recent.add(res.Events)
 	if err != nil {
 		log.Warn("gateway: alarm call", "err", err)
 	}

@@ -168,7 +168,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := newDaemonLogger(stderr, cfg.console) // keeps a ring for the console's `log tail`
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -250,7 +250,7 @@ func buildComponents(d *daemon) ([]component, error) {
 		g, // sets d.apiCfg.Metrics and .Alarms: before the HTTP component
 		&fxsComponent{g: g},
 		&httpComponent{d: d},
-		&consoleComponent{d: d},
+		&consoleComponent{d: d, Board: g.board, Calls: g, Alarms: g},
 		&firmwareComponent{d: d, fail: d.fail},
 	}, nil
 }
@@ -277,7 +277,7 @@ func (h *httpComponent) Start(ctx context.Context) error {
 	}
 	h.ln = ln
 	h.srv = &http.Server{
-		Handler:           a,
+		Handler:           withFirmware(h.d, a), // POST /firmware, GET /firmware/status
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // a 10 MB bulk CSV over a slow link
 		IdleTimeout:       2 * time.Minute,

@@ -1,0 +1,44 @@
+package delivery
+
+import (
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+)
+
+// With a long backoff, events wait for the ARC long after it is back; the
+// technician's RetryNow sends them at once, and Pending lists them meanwhile.
+func TestRetryNowSkipsTheBackoff(t *testing.T) {
+	addr := freeAddr(t)
+	route := Route{Name: "arc", Primary: Endpoint{Protocol: ProtoDC09, URL: addr, Transport: "tcp", Timeout: 200 * time.Millisecond}}
+	d := New(openDB(t), fixed(route), WithLogger(testLog), WithBackoff(time.Hour, time.Hour), WithPrimaryRecheck(time.Hour))
+	start(t, d)
+	for i := 1; i <= 3; i++ {
+		if err := d.Enqueue(t.Context(), cidEvent("1001", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "a failed first attempt", func() bool { return d.Stats().Retries >= 1 })
+	p, err := d.Pending(10)
+	if err != nil || len(p) != 3 || p[0].Dest != "arc" || p[0].Attempts != 1 || p[0].Event.ContactID == nil || p[0].LastError == "" {
+		t.Fatalf("Pending = %+v, %v: want 3 events, the first tried once with its error", p, err)
+	}
+	if !p[0].NextAttempt.After(time.Now().Add(30 * time.Minute)) {
+		t.Fatalf("next attempt %v: the backoff should hold it for an hour", p[0].NextAttempt)
+	}
+	arc := newDC09ARC(t, addr, nil)
+	time.Sleep(100 * time.Millisecond)
+	if arc.count() != 0 {
+		t.Fatalf("ARC got %d events before RetryNow: the backoff did not hold", arc.count())
+	}
+	n, err := d.RetryNow()
+	if err != nil || n != 1 {
+		t.Fatalf("RetryNow = %d, %v: want the one waiting head brought forward", n, err)
+	}
+	eventually(t, "all 3 after RetryNow", func() bool { return arc.count() == 3 })
+	if p, _ := d.Pending(10); len(p) != 0 {
+		t.Fatalf("still pending after delivery: %+v", p)
+	}
+	var _ alarm.Queue = d
+}

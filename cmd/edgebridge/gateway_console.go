@@ -1,0 +1,107 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/api/console"
+	"github.com/edgebridge/edgebridge/api/metrics"
+	"github.com/edgebridge/edgebridge/engine"
+)
+
+// What the field console and /metrics read from the gateway beyond REST.
+
+func (g *gateway) trunkStates() []metrics.TrunkState {
+	if g.eng == nil {
+		return nil
+	}
+	st := g.eng.TrunkStatus()
+	out := make([]metrics.TrunkState, len(st))
+	for i, s := range st {
+		out[i] = metrics.TrunkState{Name: s.Domain + "/" + s.TrunkID, Up: s.Up}
+	}
+	return out
+}
+
+// recentAlarms keeps the last events the gateway acknowledged, newest last,
+// for the console's `alarms` (the queue and the ARC keep the durable record).
+type recentAlarms struct {
+	mu  sync.Mutex
+	buf []console.AlarmInfo
+}
+
+const recentAlarmsKept = 50
+
+func (r *recentAlarms) add(evs []alarm.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range evs {
+		r.buf = append(r.buf, alarmInfo(ev, "acknowledged", 0))
+	}
+	if over := len(r.buf) - recentAlarmsKept; over > 0 {
+		r.buf = append(r.buf[:0], r.buf[over:]...)
+	}
+}
+
+func alarmInfo(ev alarm.Event, state string, attempts int) console.AlarmInfo {
+	a := console.AlarmInfo{ID: ev.ID, Protocol: string(ev.Protocol), State: state, At: ev.Received, Attempts: attempts, Account: ev.ControllerID, Code: ev.StatusCode}
+	if c := ev.ContactID; c != nil {
+		a.Account, a.Code, a.Zone = c.Account, c.Qualifier+c.Code, c.Zone
+	}
+	return a
+}
+
+// RecentAlarms implements console.Alarms.
+func (g *gateway) RecentAlarms(n int) []console.AlarmInfo {
+	g.recent.mu.Lock()
+	defer g.recent.mu.Unlock()
+	b := g.recent.buf
+	if n < len(b) {
+		b = b[len(b)-n:]
+	}
+	return append([]console.AlarmInfo(nil), b...)
+}
+
+// QueuedAlarms implements console.Alarms.
+func (g *gateway) QueuedAlarms() []console.AlarmInfo {
+	p, err := g.dl.Pending(100)
+	if err != nil {
+		g.d.log.Warn("console: queued alarms", "err", err)
+	}
+	out := make([]console.AlarmInfo, 0, len(p))
+	for _, q := range p {
+		state := "queued for " + q.Dest
+		if q.LastError != "" {
+			state += ", last error: " + q.LastError
+		}
+		if !q.NextAttempt.IsZero() && q.NextAttempt.After(time.Now()) {
+			state += ", next try " + q.NextAttempt.Format(time.TimeOnly)
+		}
+		out = append(out, alarmInfo(q.Event, state, q.Attempts))
+	}
+	return out
+}
+
+// RetryNow implements console.Alarms.
+func (g *gateway) RetryNow() (int, error) { return g.dl.RetryNow() }
+
+// ListCalls implements console.Calls: the alarm calls in progress.
+func (g *gateway) ListCalls() []console.CallInfo {
+	var out []console.CallInfo
+	g.live.Range(func(_, v any) bool {
+		c := v.(*engine.Call)
+		out = append(out, console.CallInfo{ID: c.ID, From: c.Caller, To: c.Called, State: "alarm", Started: c.Start})
+		return true
+	})
+	return out
+}
+
+// HangupCall implements console.Calls.
+func (g *gateway) HangupCall(id string) error {
+	c, err := g.liveCall(id)
+	if err != nil {
+		return err
+	}
+	return c.Hangup()
+}
