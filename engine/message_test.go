@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,7 +152,7 @@ func TestSendMessageWrongPasswordIsAStatus(t *testing.T) {
 // the unit's request, and MessageReplyURI reaches the unit where it sent
 // from.
 func TestMessageReplyFollowsTheAnswer(t *testing.T) {
-	var e *Engine
+	var eng atomic.Pointer[Engine] // set once started; read by the handler
 	replied := make(chan error, 1)
 	h := func(ctx context.Context, domain, from, ct string, body []byte) int {
 		to, ok := MessageReplyURI(ctx)
@@ -160,7 +161,7 @@ func TestMessageReplyFollowsTheAnswer(t *testing.T) {
 			return 200
 		}
 		go func() {
-			code, err := e.SendMessage(ctx, OutMessage{To: to, Domain: domain, ContentType: ct, Body: []byte("<mrs>answer</mrs>")})
+			code, err := eng.Load().SendMessage(ctx, OutMessage{To: to, Domain: domain, ContentType: ct, Body: []byte("<mrs>answer</mrs>")})
 			if err == nil && code != 200 {
 				err = errors.New("status " + strconv.Itoa(code))
 			}
@@ -169,7 +170,8 @@ func TestMessageReplyFollowsTheAnswer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // give the reply every chance to overtake
 		return 200
 	}
-	e = startEngine(t, WithMessageHandler(h))
+	e := startEngine(t, WithMessageHandler(h))
+	eng.Store(e)
 	p := newPeer(t, e)
 	p.send("MESSAGE sip:scaip@" + e.Addr() + " SIP/2.0\n" +
 		"Via: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKm1\n" +

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 // answer, sent back as a MESSAGE of its own once the 200 is out.
 func peerEngine(b *testing.B, domain string, lo int, handle func(body []byte) []byte) *engine.Engine {
 	b.Helper()
-	var e *engine.Engine
+	var e atomic.Pointer[engine.Engine] // set once built; read by the handler
 	var wg sync.WaitGroup
 	h := func(ctx context.Context, dom, from, ct string, body []byte) int {
 		ans := handle(body)
@@ -34,21 +35,21 @@ func peerEngine(b *testing.B, domain string, lo int, handle func(body []byte) []
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = e.SendMessage(ctx, engine.OutMessage{To: to, From: "peer", ContentType: scaip.ContentType, Body: ans})
+			_, _ = e.Load().SendMessage(ctx, engine.OutMessage{To: to, From: "peer", ContentType: scaip.ContentType, Body: ans})
 		}()
 		return 200
 	}
-	var err error
-	e, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: domain, RTPPortMin: lo, RTPPortMax: lo + 9},
+	pe, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: domain, RTPPortMin: lo, RTPPortMax: lo + 9},
 		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), engine.WithMessageHandler(h))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := e.Start(context.Background()); err != nil {
+	e.Store(pe)
+	if err := pe.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { e.Close(); wg.Wait() })
-	return e
+	b.Cleanup(func() { pe.Close(); wg.Wait() })
+	return pe
 }
 
 func reportPercentiles(b *testing.B, lat []time.Duration) {
@@ -128,17 +129,18 @@ func BenchmarkSCAIPUnitToAnswer(b *testing.B) {
 	})
 	in := &scaip.Inbound{Replies: &scaip.Replies{}, Log: log,
 		Handler: func(domain string) *scaip.Handler { return &scaip.Handler{Queue: dl, Log: log} }}
-	var gw *engine.Engine
+	var gwp atomic.Pointer[engine.Engine]
 	in.Reply = func(ctx context.Context, domain, from string, body []byte) error {
 		to, _ := engine.MessageReplyURI(ctx)
-		_, err := gw.SendMessage(ctx, engine.OutMessage{To: to, ContentType: scaip.ContentType, Body: body})
+		_, err := gwp.Load().SendMessage(ctx, engine.OutMessage{To: to, ContentType: scaip.ContentType, Body: body})
 		return err
 	}
-	gw, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 33460, RTPPortMax: 33469},
+	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 33460, RTPPortMax: 33469},
 		engine.WithLogger(log), engine.WithMessageHandler(in.HandleMessage))
 	if err != nil {
 		b.Fatal(err)
 	}
+	gwp.Store(gw)
 	if err := gw.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
