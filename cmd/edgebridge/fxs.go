@@ -109,7 +109,6 @@ func (f *fxsComponent) call(ctx context.Context, line hal.Line) {
 	}
 	log.Info("fxs: alarm call", "number", number, "alarmbridge", b.ID)
 	res, err := g.svc.Run(ctx, c, alarm.Call{ID: id, Domain: g.d.cfg.domain, Called: number}, b)
-	g.recent.add(res.Events)
 	if err != nil {
 		log.Warn("fxs: alarm call", "err", err)
 	}

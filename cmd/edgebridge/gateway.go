@@ -75,10 +75,18 @@ func newGateway(d *daemon) (*gateway, error) {
 		delivery.WithLatencyObserver(g.metrics.DeliveryLatency.ObserveDuration),
 		scaipDelivery)
 
-	g.sup = &alarm.Supervisor{DB: d.db, Prov: g.prov, Queue: g.dl, Router: g.router, Log: log}
+	// Every event the gateway queues also shows in the console's recent alarms.
+	q := alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
+		if err := g.dl.Enqueue(ctx, ev); err != nil {
+			return err
+		}
+		g.recent.add(ev)
+		return nil
+	})
+	g.sup = &alarm.Supervisor{DB: d.db, Prov: g.prov, Queue: q, Router: g.router, Log: log}
 	g.svc = &alarm.Service{
 		Router:     g.router,
-		Queue:      g.dl,
+		Queue:      q,
 		Supervisor: g.sup,
 		NewReceiver: func(b alarm.AlarmBridge) (alarm.Receiver, error) {
 			return multi.ForBridge(b, log)
@@ -199,7 +207,6 @@ func (g *gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	defer g.live.Delete(c.ID)
 	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
 	res, err := g.svc.Run(ctx, c.Session(), ac, b)
-	g.recent.add(res.Events)
 	if err != nil {
 		log.Warn("gateway: alarm call", "err", err)
 	}

@@ -33,12 +33,15 @@ type recentAlarms struct {
 
 const recentAlarmsKept = 50
 
-func (r *recentAlarms) add(evs []alarm.Event) {
+func (r *recentAlarms) add(ev alarm.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, ev := range evs {
-		r.buf = append(r.buf, alarmInfo(ev, "acknowledged", 0))
+	for _, a := range r.buf {
+		if a.ID == ev.ID {
+			return // a panel's repeat: queued once, listed once
+		}
 	}
+	r.buf = append(r.buf, alarmInfo(ev, "queued", 0))
 	if over := len(r.buf) - recentAlarmsKept; over > 0 {
 		r.buf = append(r.buf[:0], r.buf[over:]...)
 	}
