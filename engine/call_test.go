@@ -385,3 +385,36 @@ func TestOutboundTrunkRefusalsCarryTheirCode(t *testing.T) {
 	}
 	tr.release()
 }
+
+// TestCallToDeviceBehindNAT: the device registered a Contact it cannot be
+// reached at (a private address); the INVITE, the ACK and the BYE all go to
+// the address its REGISTER came from.
+func TestCallToDeviceBehindNAT(t *testing.T) {
+	e := startEngine(t)
+	dev := newPeer(t, e)
+	dev.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP 10.99.99.99:5060;branch=z9hG4bKnat;rport\nFrom: <sip:300@127.0.0.1>;tag=n\nTo: <sip:300@127.0.0.1>\nCall-ID: nat-reg\nCSeq: 1 REGISTER\nContact: <sip:300@10.99.99.99:5060>\nExpires: 600\nContent-Length: 0\n\n")
+	if res := dev.recv(false); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d", res.StatusCode)
+	}
+	caller := newPeer(t, e)
+	caller.invite("300", "nat-call", "")
+	inv := dev.recvRequest("INVITE", 5*time.Second)
+	ok := sip.NewResponseFromRequest(inv, 200, "OK", []byte(strings.ReplaceAll(testSDP, "\n", "\r\n")))
+	ok.To().Params.Add("tag", "devtag")
+	ok.AppendHeader(sip.NewHeader("Contact", "<sip:300@10.99.99.99:5060>"))
+	ok.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	if _, err := dev.conn.WriteTo([]byte(ok.String()), dev.to); err != nil {
+		t.Fatal(err)
+	}
+	dev.recvRequest("ACK", 5*time.Second)
+	res := caller.recv(false)
+	if res.StatusCode != 200 {
+		t.Fatalf("caller got %d", res.StatusCode)
+	}
+	caller.send("ACK sip:300@" + caller.to.String() + " SIP/2.0\nVia: SIP/2.0/UDP " + caller.addr() + ";branch=z9hG4bKnatack\nFrom: " + res.From().Value() +
+		"\nTo: " + res.To().Value() + "\nCall-ID: nat-call\nCSeq: 1 ACK\nContent-Length: 0\n\n")
+	caller.inDialog(res, "BYE", 2, "", "")
+	bye := dev.recvRequest("BYE", 5*time.Second)
+	dev.okTo(bye)
+	waitFor(t, 3*time.Second, "calls to end", func() bool { return e.Calls() == 0 })
+}

@@ -47,6 +47,11 @@ type dialSpec struct {
 	srtp       bool
 	trunk      *trunk
 	onProgress func(code int, reason string)
+	// rewrite sends in-dialog requests to where the answer came from rather
+	// than to its Contact: a peer behind NAT (forceNatRewrites, or a device
+	// whose REGISTER came from another address than its Contact), or a
+	// trunk reached through its outbound server.
+	rewrite bool
 }
 
 // DialError is a call the far end (or routing) refused.
@@ -168,6 +173,7 @@ func (e *Engine) trunkSpec(spec *dialSpec, t *trunk, dest, caller string) {
 		spec.opts.Codecs = []string{c}
 	}
 	spec.trunk = t
+	spec.rewrite = t.cfg.ForceNatRewrites || t.cfg.OutboundServer != ""
 }
 
 // deviceSpec fills spec for a call to the newest binding of a device. The
@@ -191,7 +197,9 @@ func deviceSpec(spec *dialSpec, bs []store.Binding) error {
 		spec.transport = "UDP"
 	}
 	spec.hop = b.Source
+	spec.rewrite = true
 	if srcHost, _, err := net.SplitHostPort(b.Source); err == nil && srcHost == u.Host {
+		spec.rewrite = false
 		port := u.Port
 		if port == 0 {
 			port = sip.DefaultPort(spec.transport)
@@ -251,7 +259,7 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 		req.Laddr = e.listenAddr()
 	}
 
-	dua := &sipgo.DialogUA{Client: e.cli, ContactHDR: ct}
+	dua := &sipgo.DialogUA{Client: e.cli, ContactHDR: ct, RewriteContact: spec.rewrite}
 	var dlg *sipgo.DialogClientSession
 	for attempt := 0; ; attempt++ {
 		dlg, err = dua.WriteInvite(ctx, req)
