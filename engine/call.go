@@ -435,7 +435,7 @@ func (c *Call) end(cause Cause, sendBye bool) {
 				code, text = 503, "Service Unavailable"
 			}
 			res := c.e.newResponse(c.req, code, text, nil)
-			res.AppendHeader(causeReason(cause))
+			res.AppendHeader(reasonHeader(code, string(cause)))
 			_ = c.sdlg.WriteResponse(res)
 		}
 		cancel()
