@@ -2,9 +2,7 @@ package bs8521
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -99,22 +97,20 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	c := r.cfg
 	var out alarm.Outcome
 	det := dsp.NewDTMFDetector(c.DTMF)
-	var dedup alarm.DigitDedup
 	gen := dsp.NewDTMFGenerator(c.Tones)
-	oob := ch.Digits()
+	var fl alarm.FrameLoop
 	var (
-		now, firstReq int64 = 0, -1
-		nextReq             = samples(c.AnswerDelay)
-		toneEnd       int64 // our keys sound until then; digits before it are ignored
-		deadline      int64 = -1
-		keys          [MessageKeys]byte
-		nk            int
-		lastEnd       int64
-		acked         = map[string]bool{}
-		done          bool
-		pendingAck    int64 = -1
+		firstReq   int64 = -1
+		nextReq          = samples(c.AnswerDelay)
+		toneEnd    int64 // our keys sound until then; digits before it are ignored
+		deadline   int64 = -1
+		keys       [MessageKeys]byte
+		nk         int
+		lastEnd    int64
+		acked      = map[string]bool{}
+		done       bool
+		pendingAck int64 = -1
 	)
-	var digit func(ev dsp.DigitEvent, src alarm.DigitSource)
 	message := func() {
 		out.Messages++
 		raw := string(keys[:nk])
@@ -141,12 +137,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			out.Events = append(out.Events, ev)
 		}
 		c.Log.Info("bs8521: event queued", "call", call.ID, "event", ev.ID, "raw", raw)
-		pendingAck = max(now, lastEnd+samples(c.AckDelay))
+		pendingAck = max(fl.Now, lastEnd+samples(c.AckDelay))
 	}
-	digit = func(ev dsp.DigitEvent, src alarm.DigitSource) {
-		if dedup.Seen(ev, src) {
-			return
-		}
+	digit := func(ev dsp.DigitEvent) {
 		if ev.Start < toneEnd || done {
 			return
 		}
@@ -160,33 +153,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			message()
 		}
 	}
-	fromAudio := func(ev dsp.DigitEvent) { digit(ev, alarm.FromAudio) }
-	in := make([]int16, alarm.FrameSamples)
-	buf := make([]int16, alarm.FrameSamples)
-	for !done {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		if err := ch.ReadFrame(in); err != nil {
-			if errors.Is(err, io.EOF) {
-				out.Reason = alarm.ReasonHangup
-				return out, nil
-			}
-			return out, fmt.Errorf("bs8521: read: %w", err)
-		}
-		det.Process(in, fromAudio)
-		now += int64(len(in))
-		if oob != nil {
-		drain:
-			for {
-				select {
-				case ev := <-oob:
-					digit(ev, alarm.FromChannel)
-				default:
-					break drain
-				}
-			}
-		}
+	fl.Init("bs8521", ch, det.Process, digit)
+	hungUp, err := fl.Run(ctx, func(buf []int16) (bool, error) {
+		now := fl.Now
 		if nk > 0 && now-lastEnd > samples(c.InterDigitTimeout) {
 			c.Log.Warn("bs8521: partial message dropped", "call", call.ID, "keys", nk)
 			out.Messages++
@@ -225,17 +194,13 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			deadline = -1
 			nextReq = max(nextReq, now)
 		}
-		// The last frame read is answered too (lock-step; see contactid).
 		gen.Generate(buf)
-		if err := ch.WriteFrame(buf); err != nil {
-			if errors.Is(err, io.EOF) {
-				out.Reason = alarm.ReasonHangup
-				return out, nil
-			}
-			return out, fmt.Errorf("bs8521: write: %w", err)
-		}
+		return done, nil
+	})
+	if hungUp {
+		out.Reason = alarm.ReasonHangup
 	}
-	return out, nil
+	return out, err
 }
 
 // EventFor turns a valid message heard on call into an Event: the

@@ -2,9 +2,7 @@ package contactid
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -112,18 +110,15 @@ const (
 )
 
 // session is one call's state. All buffers are allocated when the call
-// starts; step, which runs once per frame, allocates nothing unless a
-// message completes.
+// starts; the frame path (frames.Hear, then turn) allocates nothing unless
+// a message completes.
 type session struct {
 	r    *Receiver
 	ctx  context.Context
-	ch   alarm.Channel
 	call alarm.Call
 	q    alarm.Queue
-	oob  <-chan dsp.DigitEvent
 
-	det       *dsp.DTMFDetector
-	onDigit   func(dsp.DigitEvent)
+	frames    alarm.FrameLoop // reads, detects, keeps sample time
 	col       Collector
 	reasm     Reassembler
 	handshake *dsp.ToneGenerator
@@ -132,10 +127,8 @@ type session struct {
 	toneWait  int64              // silence before tone starts
 
 	st       state
-	now      int64 // samples read
 	toneEnd  int64 // when the current tone program ends
 	deadline int64 // first-digit deadline while listening with no digits
-	dedup    alarm.DigitDedup
 	acked    map[string]bool
 	listenIn bool
 
@@ -151,35 +144,11 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	if err != nil {
 		return alarm.Outcome{}, err
 	}
-	in := make([]int16, alarm.FrameSamples)
-	out := make([]int16, alarm.FrameSamples)
-	for s.st != stDone {
-		if err := ctx.Err(); err != nil {
-			return s.out, err
-		}
-		if err := ch.ReadFrame(in); err != nil {
-			if errors.Is(err, io.EOF) {
-				s.out.Reason = alarm.ReasonHangup
-				return s.out, nil
-			}
-			return s.out, fmt.Errorf("contactid: read: %w", err)
-		}
-		s.step(in, out)
-		if s.err != nil {
-			return s.out, s.err
-		}
-		// Every frame read is answered with one written, also the last, so
-		// that a receiver taking over the call (multiprotocol) stays in
-		// lock-step with the far end.
-		if err := ch.WriteFrame(out); err != nil {
-			if errors.Is(err, io.EOF) {
-				s.out.Reason = alarm.ReasonHangup
-				return s.out, nil
-			}
-			return s.out, fmt.Errorf("contactid: write: %w", err)
-		}
+	hungUp, err := s.frames.Run(ctx, s.turn)
+	if hungUp {
+		s.out.Reason = alarm.ReasonHangup
 	}
-	return s.out, nil
+	return s.out, err
 }
 
 func (r *Receiver) newSession(ctx context.Context, ch alarm.Channel, call alarm.Call, q alarm.Queue) (*session, error) {
@@ -196,13 +165,12 @@ func (r *Receiver) newSession(ctx context.Context, ch alarm.Channel, call alarm.
 		return nil, err
 	}
 	s := &session{
-		r: r, ctx: ctx, ch: ch, call: call, q: q, oob: ch.Digits(),
-		det:       dsp.NewDTMFDetector(c.DTMF),
+		r: r, ctx: ctx, call: call, q: q,
 		col:       NewCollector(samples(c.InterDigitTimeout)),
 		handshake: hs, kissoff: ko,
 		acked: map[string]bool{},
 	}
-	s.onDigit = func(ev dsp.DigitEvent) { s.digit(ev, alarm.FromAudio) }
+	s.frames.Init("contactid", ch, dsp.NewDTMFDetector(c.DTMF).Process, s.digit)
 	s.startHandshake(samples(c.HandshakeDelay))
 	return s, nil
 }
@@ -210,39 +178,26 @@ func (r *Receiver) newSession(ctx context.Context, ch alarm.Channel, call alarm.
 func (s *session) startHandshake(wait int64) {
 	s.handshake.Reset()
 	s.tone, s.toneWait = s.handshake, wait
-	s.toneEnd = s.now + wait + samples(300*time.Millisecond)
+	s.toneEnd = s.frames.Now + wait + samples(300*time.Millisecond)
 	s.st = stHandshake
 	s.out.Handshakes++
 }
 
-// step consumes one frame heard and fills one frame to send.
+// step consumes one frame heard and fills one frame to send: one turn of
+// frames.Run without the Channel, for the allocation test and benchmark.
 func (s *session) step(in, out []int16) {
-	s.det.Process(in, s.onDigit)
-	s.now += int64(len(in))
-	if s.oob != nil {
-	drain:
-		for {
-			select {
-			case ev := <-s.oob:
-				s.digit(ev, alarm.FromChannel)
-			default:
-				break drain
-			}
-		}
-	}
-	s.tick()
-	s.fill(out)
+	s.frames.Hear(in)
+	s.turn(out)
 }
 
-func (s *session) digit(ev dsp.DigitEvent, src alarm.DigitSource) {
-	if s.st == stDone {
-		return
-	}
-	// The same key heard in band and out of band (RFC 4733 with audio
-	// left in) counts once.
-	if s.dedup.Seen(ev, src) {
-		return
-	}
+// turn fills the frame to send once the frame heard has been taken.
+func (s *session) turn(out []int16) (done bool, err error) {
+	s.tick()
+	s.fill(out)
+	return s.st == stDone, s.err
+}
+
+func (s *session) digit(ev dsp.DigitEvent) {
 	if s.st != stListen || ev.Start < s.toneEnd {
 		return // the panel does not send over our tones; this is noise or echo
 	}
@@ -256,11 +211,11 @@ func (s *session) digit(ev dsp.DigitEvent, src alarm.DigitSource) {
 func (s *session) tick() {
 	switch s.st {
 	case stHandshake:
-		if s.now >= s.toneEnd {
+		if s.frames.Now >= s.toneEnd {
 			s.listen(s.toneEnd)
 		}
 	case stKissoff:
-		if s.now >= s.toneEnd {
+		if s.frames.Now >= s.toneEnd {
 			if s.listenIn {
 				s.out.ListenIn = true
 				s.out.Reason = alarm.ReasonListenIn
@@ -271,10 +226,10 @@ func (s *session) tick() {
 		}
 	case stListen:
 		if n, last := s.col.Partial(); n > 0 {
-			if s.now-last > samples(s.r.cfg.InterDigitTimeout) {
+			if s.frames.Now-last > samples(s.r.cfg.InterDigitTimeout) {
 				s.r.cfg.Log.Debug("contactid: digits before timeout", "call", s.call.ID, "digits", s.col.String())
 			}
-			keys, start, end, expired, done := s.col.Expire(s.now)
+			keys, start, end, expired, done := s.col.Expire(s.frames.Now)
 			switch {
 			case done:
 				s.r.cfg.Log.Info("contactid: merged digits split", "call", s.call.ID, "digits", n)
@@ -294,7 +249,7 @@ func (s *session) tick() {
 			}
 			return
 		}
-		if s.now < s.deadline {
+		if s.frames.Now < s.deadline {
 			return
 		}
 		if len(s.out.Events) > 0 {
@@ -369,8 +324,8 @@ func (s *session) message(keys []byte, start, end int64) {
 	s.listenIn = s.listenIn || m.ListenIn()
 	s.kissoff.Reset()
 	s.tone = s.kissoff
-	s.toneWait = max(0, end+samples(s.r.cfg.KissoffDelay)-s.now)
-	s.toneEnd = s.now + s.toneWait + samples(s.r.cfg.KissoffDuration)
+	s.toneWait = max(0, end+samples(s.r.cfg.KissoffDelay)-s.frames.Now)
+	s.toneEnd = s.frames.Now + s.toneWait + samples(s.r.cfg.KissoffDuration)
 	s.st = stKissoff
 }
 

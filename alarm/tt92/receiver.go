@@ -2,9 +2,7 @@ package tt92
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -88,24 +86,23 @@ func samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(t
 func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Call, q alarm.Queue) (alarm.Outcome, error) {
 	c := r.cfg
 	var out alarm.Outcome
-	var dedup alarm.DigitDedup
 	kio, err := newKeyIO(c.Mode, c.Tones, c.DTMF)
 	if err != nil {
 		return out, err
 	}
-	oob := ch.Digits()
+	var fl alarm.FrameLoop
 	var (
-		now, lastEnd, toneEnd int64
-		nextPrompt                  = samples(c.AnswerDelay)
-		deadline              int64 = -1
-		keys                  []byte
-		pending               string // a frame heard once, awaiting its repeat
-		clearing, done        bool
-		acked                 = map[string]bool{}
+		lastEnd, toneEnd int64
+		nextPrompt             = samples(c.AnswerDelay)
+		deadline         int64 = -1
+		keys             []byte
+		pending          string // a frame heard once, awaiting its repeat
+		clearing, done   bool
+		acked            = map[string]bool{}
 	)
 	send := func(s string) {
 		_ = kio.queue(s)
-		toneEnd = now + kio.length(len(s))
+		toneEnd = fl.Now + kio.length(len(s))
 	}
 	frame := func() {
 		raw := string(keys)
@@ -142,10 +139,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		send(c.Variant.Ack)
 		deadline = toneEnd + samples(c.MoreTimeout)
 	}
-	digit := func(ev dsp.DigitEvent, src alarm.DigitSource) {
-		if dedup.Seen(ev, src) {
-			return
-		}
+	digit := func(ev dsp.DigitEvent) {
 		if ev.Start < toneEnd || clearing {
 			return
 		}
@@ -158,33 +152,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			frame()
 		}
 	}
-	fromAudio := func(ev dsp.DigitEvent) { digit(ev, alarm.FromAudio) }
-	in := make([]int16, alarm.FrameSamples)
-	buf := make([]int16, alarm.FrameSamples)
-	for !done {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		if err := ch.ReadFrame(in); err != nil {
-			if errors.Is(err, io.EOF) {
-				out.Reason = alarm.ReasonHangup
-				return out, nil
-			}
-			return out, fmt.Errorf("tt92: read: %w", err)
-		}
-		kio.hear(in, fromAudio)
-		now += int64(len(in))
-		if oob != nil {
-		drain:
-			for {
-				select {
-				case ev := <-oob:
-					digit(ev, alarm.FromChannel)
-				default:
-					break drain
-				}
-			}
-		}
+	fl.Init("tt92", ch, kio.hear, digit)
+	hungUp, err := fl.Run(ctx, func(buf []int16) (bool, error) {
+		now := fl.Now
 		if len(keys) > 0 && now-lastEnd > samples(c.InterDigit) {
 			out.Messages++
 			out.BadMessages++
@@ -219,15 +189,12 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			deadline = -1
 		}
 		kio.generate(buf)
-		if err := ch.WriteFrame(buf); err != nil {
-			if errors.Is(err, io.EOF) {
-				out.Reason = alarm.ReasonHangup
-				return out, nil
-			}
-			return out, fmt.Errorf("tt92: write: %w", err)
-		}
+		return done, nil
+	})
+	if hungUp {
+		out.Reason = alarm.ReasonHangup
 	}
-	return out, nil
+	return out, err
 }
 
 // EventFor turns a frame into an Event: the 12-digit identity is the
