@@ -41,9 +41,16 @@ func freePort(t *testing.T) string {
 // event message (NULL supervision left out).
 type arcRecorder struct {
 	*dc09.Receiver
-	addr string
-	mu   sync.Mutex
-	got  []dc09.Message
+	addr  string
+	mu    sync.Mutex
+	got   []dc09.Message
+	nulls int // link tests (supervision)
+}
+
+func (a *arcRecorder) linkTests() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nulls
 }
 
 // startARC listens on addr ("127.0.0.1:0" for any port) until the test ends.
@@ -55,6 +62,8 @@ func startARC(t *testing.T, addr string) *arcRecorder {
 		defer a.mu.Unlock()
 		if m.ID != dc09.IDNull {
 			a.got = append(a.got, m)
+		} else {
+			a.nulls++
 		}
 		return dc09.VerdictAck
 	}}

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/dsp"
-	"github.com/edgebridge/edgebridge/store"
 )
 
 // pcmPipe is the alarm unit's end of the simulated FXS line: 16-bit LE PCM
@@ -51,39 +48,14 @@ func (p *pcmPipe) Hangup() error                    { return nil }
 // off hook, hears dial tone, dials 5551#, runs Contact ID, gets its kissoff,
 // and the ARC receives the event over DC-09: the same path as a SIP call.
 func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "edgebridge.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-
 	arc := startARC(t, "127.0.0.1:0")
-	for _, d := range []struct{ res, id, doc string }{
-		{"device", "1234", `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
-		{"alarmeventmapper", "arc", `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.addr + `?transport=tcp"}}`},
-		{"alarmbridge", "panels", `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
-	} {
-		if err := db.Put(store.Coll{Domain: "local", Resource: d.res}, d.id, []byte(d.doc)); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	d := &daemon{
-		cfg: serveConfig{dataDir: dir, sipAddr: "127.0.0.1:0", rtpLo: 32000, rtpHi: 32099, hw: "sim", domain: "local"},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		db:  db,
-	}
-	g, err := newGateway(d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := startGateway(t, map[string]map[string]string{
+		"device":           {"1234": `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.addr + `?transport=tcp"}}`},
+		"alarmbridge":      {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := g.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
 	fxs := &fxsComponent{g: g}
 	if err := fxs.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/hal"
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // gateway wires the alarm path together: the engine answers a call, the
@@ -133,6 +134,7 @@ func (g *gateway) Start(ctx context.Context) error {
 	if err := g.dl.Start(ctx); err != nil {
 		return err
 	}
+	g.watchMappers()
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -145,6 +147,33 @@ func (g *gateway) Start(ctx context.Context) error {
 	}
 	g.d.log.Info("serve: sip listening", "addr", g.eng.Addr(), "domain", g.d.cfg.domain)
 	return nil
+}
+
+// watchMappers starts path supervision (enableDestinationMonitoring) of
+// every event mapper an alarmbridge uses, so that a dead ARC path is noticed
+// from start-up, not only once the first alarm tries it.
+func (g *gateway) watchMappers() {
+	var domains []string
+	_ = g.d.db.View(func(tx *store.Tx) error { domains = tx.Domains(); return nil })
+	for _, dom := range domains {
+		bridges, err := g.prov.AlarmBridges(dom)
+		if err != nil {
+			continue
+		}
+		for _, b := range bridges {
+			m, err := g.prov.EventMapper(dom, b.AlarmEventMapperID)
+			if err != nil || m == nil || !m.EnableDestinationMonitoring {
+				continue
+			}
+			r, err := delivery.MapperRoute(dom, m)
+			if err == nil {
+				err = g.dl.Watch(r)
+			}
+			if err != nil {
+				g.d.log.Warn("gateway: destination monitoring", "domain", dom, "mapper", m.ID, "err", err)
+			}
+		}
+	}
 }
 
 func (g *gateway) Close() error {
@@ -177,6 +206,9 @@ func (g *gateway) routes(domain string) []engine.Route {
 	out := make([]engine.Route, 0, len(bridges))
 	for i := range bridges {
 		b := bridges[i]
+		if b.Protocol == string(alarm.ProtoSCAIP) {
+			continue // SCAIP units send MESSAGE (scaip.go); their voice call is not an alarm call
+		}
 		re, err := alarm.CompileMatch(b.DestinationMatch)
 		if err != nil {
 			continue // the alarm router skips it too: one bad rule must not stop the rest
