@@ -420,7 +420,13 @@ func (c *Call) end(cause Cause, sendBye bool) {
 	answered := !c.answered.IsZero()
 	c.mu.Unlock()
 	if sendBye {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// serve must stop within 2 s of SIGTERM (DESIGN.md): shutdown BYEs
+		// wait at most 1 s for their 200.
+		wait := 5 * time.Second
+		if cause == CauseShutdown {
+			wait = time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		switch {
 		case answered && c.sdlg != nil:
 			bye := sip.NewRequest(sip.BYE, c.req.Contact().Address)

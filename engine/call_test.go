@@ -418,3 +418,19 @@ func TestCallToDeviceBehindNAT(t *testing.T) {
 	dev.okTo(bye)
 	waitFor(t, 3*time.Second, "calls to end", func() bool { return e.Calls() == 0 })
 }
+
+// TestCloseIsPromptWithSilentPeers: calls whose far end never answers the
+// BYE still let Close return well within serve's 2 s shutdown budget.
+func TestCloseIsPromptWithSilentPeers(t *testing.T) {
+	e := startEngine(t, routeAll("ms/hold", "2833", answerAndWait))
+	for i := range 3 {
+		p := newPeer(t, e)
+		answeredCall(t, e, p, "900", "silent-"+strconv.Itoa(i), "")
+	}
+	waitFor(t, time.Second, "3 calls up", func() bool { return e.Calls() == 3 })
+	start := time.Now()
+	e.Close()
+	if el := time.Since(start); el > 1800*time.Millisecond {
+		t.Fatalf("Close took %v with 3 calls up", el)
+	}
+}

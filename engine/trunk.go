@@ -327,7 +327,7 @@ func (s *trunkSet) stopTrunk(t *trunk, unregister bool) {
 	}
 	t.wg.Wait()
 	if unregister && t.registered.Load() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, _ = s.register(ctx, t, 0)
 		cancel()
 	}
