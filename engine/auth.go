@@ -23,7 +23,9 @@ import (
 // Nonces are stateless: hex(issue time) "." hex(HMAC(secret, time|realm)),
 // so any nonce the gateway issued can be checked without memory, and one
 // older than ttl is refused with stale=true (RFC 7616 §3.3) so the device
-// retries with a fresh one without asking the user again.
+// retries with a fresh one without asking the user again. The MAC also
+// covers the IP address the challenge went to, so a response overheard on
+// the network cannot be replayed from elsewhere while its nonce is fresh.
 type digestAuth struct {
 	secret [32]byte
 	ttl    time.Duration
@@ -130,8 +132,8 @@ func HA1(alg, user, realm, password string) (string, error) {
 }
 
 // challenges are the WWW-Authenticate values for realm, one per algorithm.
-func (a *digestAuth) challenges(realm string, algs []string, stale bool) []string {
-	nonce := a.nonce(realm)
+func (a *digestAuth) challenges(realm, peerIP string, algs []string, stale bool) []string {
+	nonce := a.nonce(realm + "\x00" + peerIP)
 	out := make([]string, 0, len(algs))
 	for _, alg := range algs {
 		v := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=%s, qop="auth"`, realm, nonce, alg)
@@ -153,8 +155,9 @@ const (
 	authFailed // wrong: challenge again (and count it)
 )
 
-// verify checks an Authorization header value against cred for method.
-func (a *digestAuth) verify(header, method, realm string, cred credential) authResult {
+// verify checks an Authorization header value against cred for method,
+// sent from peerIP.
+func (a *digestAuth) verify(header, method, realm, peerIP string, cred credential) authResult {
 	if header == "" {
 		return authMissing
 	}
@@ -193,7 +196,7 @@ func (a *digestAuth) verify(header, method, realm string, cred credential) authR
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(c.Response))) != 1 {
 		return authFailed
 	}
-	switch a.checkNonce(c.Nonce, realm) {
+	switch a.checkNonce(c.Nonce, realm+"\x00"+peerIP) {
 	case nil:
 		return authOK
 	case errNonceStale:

@@ -33,13 +33,13 @@ func TestVerifyAgainstStoredHA1(t *testing.T) {
 	a := newDigestAuth(time.Minute)
 	for _, alg := range []string{"MD5", "SHA-256"} {
 		ha1, _ := HA1(alg, "u1", "r", "pw")
-		chal, _ := digest.ParseChallenge(a.challenges("r", []string{alg}, false)[0])
+		chal, _ := digest.ParseChallenge(a.challenges("r", "192.0.2.1", []string{alg}, false)[0])
 		cred, _ := digest.Digest(chal, digest.Options{Method: "INVITE", URI: "sip:5@r", Username: "u1", Password: "pw"})
-		if got := a.verify(cred.String(), "INVITE", "r", credential{user: "u1", ha1: ha1}); got != authOK {
+		if got := a.verify(cred.String(), "INVITE", "r", "192.0.2.1", credential{user: "u1", ha1: ha1}); got != authOK {
 			t.Fatalf("%s: verify = %v, want authOK", alg, got)
 		}
 		// The same response for another method (replay as REGISTER) fails.
-		if got := a.verify(cred.String(), "REGISTER", "r", credential{user: "u1", ha1: ha1}); got != authFailed {
+		if got := a.verify(cred.String(), "REGISTER", "r", "192.0.2.1", credential{user: "u1", ha1: ha1}); got != authFailed {
 			t.Fatalf("%s: response replayed for another method: %v", alg, got)
 		}
 		// An MD5 HA1 cannot check a SHA-256 response and vice versa.
@@ -48,11 +48,17 @@ func TestVerifyAgainstStoredHA1(t *testing.T) {
 			other = "MD5"
 		}
 		wrong, _ := HA1(other, "u1", "r", "pw")
-		if got := a.verify(cred.String(), "INVITE", "r", credential{user: "u1", ha1: wrong}); got != authFailed {
+		if got := a.verify(cred.String(), "INVITE", "r", "192.0.2.1", credential{user: "u1", ha1: wrong}); got != authFailed {
 			t.Fatalf("%s response checked with a %s HA1: %v", alg, other, got)
 		}
 	}
-	if got := a.verify("", "INVITE", "r", credential{user: "u1", password: "x"}); got != authMissing {
+	// A right response replayed from another address fails.
+	chal, _ := digest.ParseChallenge(a.challenges("r", "192.0.2.1", []string{"MD5"}, false)[0])
+	cred, _ := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: "sip:r", Username: "u1", Password: "pw"})
+	if got := a.verify(cred.String(), "REGISTER", "r", "198.51.100.9", credential{user: "u1", password: "pw"}); got != authFailed {
+		t.Fatalf("response replayed from another address: %v, want authFailed", got)
+	}
+	if got := a.verify("", "INVITE", "r", "192.0.2.1", credential{user: "u1", password: "x"}); got != authMissing {
 		t.Fatalf("no header: %v", got)
 	}
 }
@@ -65,7 +71,7 @@ func FuzzVerifyAuthorization(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		// Anything a device sends must be answered, never crash, and never
 		// authenticate without the right response.
-		if a.verify(h, "REGISTER", "r", credential{user: "u1", password: "pw"}) == authOK {
+		if a.verify(h, "REGISTER", "r", "192.0.2.1", credential{user: "u1", password: "pw"}) == authOK {
 			t.Fatalf("header %q authenticated without the password's response", h)
 		}
 	})

@@ -268,7 +268,7 @@ func (e *Engine) authenticate(req *sip.Request, tx sip.ServerTransaction, domain
 	if h := req.GetHeader("Authorization"); h != nil {
 		hv = h.Value()
 	}
-	switch e.auth.verify(hv, req.Method.String(), domain, cred) {
+	switch e.auth.verify(hv, req.Method.String(), domain, sourceIP(req), cred) {
 	case authOK:
 		return principal{dev: dev}, true
 	case authStale:
@@ -284,7 +284,7 @@ func (e *Engine) authenticate(req *sip.Request, tx sip.ServerTransaction, domain
 
 func (e *Engine) challenge(req *sip.Request, tx sip.ServerTransaction, realm string, algs []string, stale bool) {
 	res := e.newResponse(req, 401, "Unauthorized", nil)
-	for _, c := range e.auth.challenges(realm, algs, stale) {
+	for _, c := range e.auth.challenges(realm, sourceIP(req), algs, stale) {
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
 	}
 	if err := tx.Respond(res); err != nil {
@@ -431,4 +431,14 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 // reasonHeader builds a Reason header (RFC 3326) for a SIP status.
 func reasonHeader(code int, text string) sip.Header {
 	return sip.NewHeader("Reason", `SIP;cause=`+strconv.Itoa(code)+`;text="`+text+`"`)
+}
+
+// sourceIP is the address a request came from, without the port (a NAT may
+// change the port between a challenge and its answer).
+func sourceIP(req *sip.Request) string {
+	h, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return req.Source()
+	}
+	return h
 }
