@@ -83,12 +83,9 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 		rep.Messages = append(rep.Messages, UnitSent{Raw: m.Raw, AckMs: -1})
 	}
 	det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
-	gen := dsp.NewDTMFGenerator(c.DTMF)
-	oob := ch.Digits() != nil
+	keySender := alarm.NewKeySender(ch, c.DTMF)
 	ms := func(s int64) int64 { return s * 1000 / dsp.SampleRate }
 	smp := func(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
-	per := int64(c.DTMF.OnMs+c.DTMF.OffMs) * dsp.SampleRate / 1000
-	on := int64(c.DTMF.OnMs) * dsp.SampleRate / 1000
 
 	const (
 		waitRequest = iota
@@ -100,23 +97,15 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 		st               = waitRequest
 		now, at, lastEnd int64
 		idx, attempt     int
-		keys             string
-		sent             int
-		sendStart        int64
 		acked            bool
 	)
 	start := func() {
-		keys = msgs[idx].Raw
+		keys := msgs[idx].Raw
 		if c.Mangle != nil {
 			keys = c.Mangle(idx, attempt, keys)
 		}
 		rep.Messages[idx].Attempts = attempt + 1
-		if oob {
-			sent, sendStart = 0, now
-		} else {
-			_ = gen.Queue(keys)
-		}
-		lastEnd = now + int64(len(keys)-1)*per + on
+		lastEnd = keySender.Send(keys, now)
 		st = sending
 	}
 	emit := func(ev dsp.DigitEvent) {
@@ -190,16 +179,8 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 				start()
 			}
 		}
-		clear(out)
-		if oob && st == sending {
-			for sent < len(keys) && sendStart+int64(sent)*per < now+int64(len(out)) {
-				if err := ch.SendDigit(keys[sent], c.DTMF.OnMs); err != nil {
-					return rep, err
-				}
-				sent++
-			}
-		} else {
-			gen.Generate(out)
+		if err := keySender.Fill(out, now); err != nil {
+			return rep, err
 		}
 		if err := ch.WriteFrame(out); err != nil {
 			return rep, err

@@ -131,29 +131,23 @@ func (p *Panel) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Pan
 	if err != nil {
 		return rep, err
 	}
-	gen := dsp.NewDTMFGenerator(c.DTMF)
-	oob := ch.Digits() != nil
+	keySender := alarm.NewKeySender(ch, c.DTMF)
 	ms := func(s int64) int64 { return s * 1000 / dsp.SampleRate }
 
 	var (
-		st        = pWaitHandshake
-		now       int64
-		seen1400  bool
-		at        int64 // when the current wait ends / sending starts
-		idx       int   // message being sent
-		attempt   int
-		keys      string
-		sent      int   // OOB: digits sent of keys
-		sendStart int64 // OOB: when digit 0 starts
-		lastEnd   int64 // end of the last digit sent
-		koStart   int64 = -1
-		koOn      bool
-		hsOn      bool
+		st       = pWaitHandshake
+		now      int64
+		seen1400 bool
+		at       int64 // when the current wait ends / sending starts
+		idx      int   // message being sent
+		attempt  int
+		lastEnd  int64 // end of the last digit sent
+		koStart  int64 = -1
+		koOn     bool
+		hsOn     bool
 	)
-	per := int64(c.DTMF.OnMs+c.DTMF.OffMs) * dsp.SampleRate / 1000
-	on := int64(c.DTMF.OnMs) * dsp.SampleRate / 1000
 	startMessage := func() {
-		keys = msgs[idx].Keys()
+		keys := msgs[idx].Keys()
 		if len(keys) != MessageDigits {
 			keys = msgs[idx].Raw // not representable: send what we have
 		}
@@ -163,12 +157,7 @@ func (p *Panel) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Pan
 		r := &rep.Messages[idx]
 		r.Attempts = attempt + 1
 		r.StartMs = append(r.StartMs, ms(now))
-		if oob {
-			sent, sendStart = 0, now
-		} else {
-			_ = gen.Queue(keys)
-		}
-		lastEnd = now + int64(len(keys)-1)*per + on
+		lastEnd = keySender.Send(keys, now)
 		st = pSending
 	}
 	for i := range msgs {
@@ -268,18 +257,8 @@ func (p *Panel) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Pan
 			}
 		}
 
-		clear(out)
-		if oob && st == pSending {
-			// Digits whose start falls in the frame about to go out are sent out of
-			// band now; the audio stays silent.
-			for sent < len(keys) && sendStart+int64(sent)*per < now+int64(len(out)) {
-				if err := ch.SendDigit(keys[sent], c.DTMF.OnMs); err != nil {
-					return rep, err
-				}
-				sent++
-			}
-		} else {
-			gen.Generate(out)
+		if err := keySender.Fill(out, now); err != nil {
+			return rep, err
 		}
 		if err := ch.WriteFrame(out); err != nil {
 			if errors.Is(err, io.EOF) {
