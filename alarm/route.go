@@ -197,6 +197,11 @@ func (r *Router) Map(domain string, bridge *AlarmBridge, ev *Event) error {
 	default:
 		return fmt.Errorf("alarm: event mapper %s: alarmHandling %q is not one of callEmergencyCenter, usePredefinedDestination, requestCallback, drop", m.ID, m.AlarmHandling)
 	}
+	if m.UseVoiceBridge != nil && !*m.UseVoiceBridge {
+		// seeds/000 useVoiceBridge "switches the usage of voice bridge on
+		// and off": off, the event is delivered and the call cleared.
+		ev.VoiceDestination = ""
+	}
 	return nil
 }
 

@@ -93,6 +93,29 @@ func TestMap(t *testing.T) {
 			},
 		},
 		{
+			rule:   "useVoiceBridge false: callEmergencyCenter is delivered but no voice call follows",
+			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov: memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingCallEmergencyCenter,
+				TargetEndpoint: target, UseVoiceBridge: new(bool)})},
+			in: ev,
+			check: func(t *testing.T, ev Event) {
+				if ev.VoiceDestination != "" || ev.Handling != HandlingCallEmergencyCenter {
+					t.Errorf("voice %q handling %q, want no voice destination", ev.VoiceDestination, ev.Handling)
+				}
+			},
+		},
+		{
+			rule:   "useVoiceBridge absent: callEmergencyCenter calls the mapper's defaultVoiceDestination",
+			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov:   memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingCallEmergencyCenter, TargetEndpoint: target})},
+			in:     ev,
+			check: func(t *testing.T, ev Event) {
+				if ev.VoiceDestination != "sip:voice@arc.example" {
+					t.Errorf("voice %q", ev.VoiceDestination)
+				}
+			},
+		},
+		{
 			rule:   "device auth: unknown device rejected (no kissoff)",
 			bridge: AlarmBridge{ID: "b"},
 			prov:   memProv{devices: []Device{{DeviceID: "9999"}}},
