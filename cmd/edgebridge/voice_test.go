@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm/contactid"
+	"github.com/edgebridge/edgebridge/engine"
+)
+
+// After a Contact ID 606 (listen-in to follow) with alarmHandling
+// callEmergencyCenter, the gateway calls the mapper's voice destination (the
+// ARC's speech line, here SIPp answering) and bridges the unit to it; when the
+// unit hangs up, the ARC leg is cleared too. With useVoiceBridge false the
+// event is still delivered and acknowledged, and no voice call is made.
+func TestAlarmVoiceBridgedToARC(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		bridgeOff bool
+	}{{"useVoiceBridge default", false}, {"useVoiceBridge false", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			wd := t.TempDir()
+			voice := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "uas_answer.xml"), "-m", "1")
+			arc := startARC(t, "127.0.0.1:0")
+			extra := ""
+			if tc.bridgeOff {
+				extra = `,"useVoiceBridge":false`
+			}
+			g := startGateway(t, map[string]map[string]string{
+				"device": {"1234": `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
+				"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter"` + extra + `,"targetEndpoint":{"protocol":"dc09",` +
+					`"destAddr":"dc09://` + arc.addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.port) + `"}}`},
+				"alarmbridge": {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
+			})
+
+			unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: 33000, RTPPortMax: 33099},
+				engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := unit.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer unit.Close()
+			call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5551@" + g.eng.Addr(), From: "1234",
+				Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			panel, err := contactid.NewPanel(contactid.PanelConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := panel.Send(ctx, call.Session(), []contactid.Message{msg})
+			if tc.bridgeOff && errors.Is(err, contactid.ErrReceiverHungUp) {
+				err = nil // no voice to follow: the gateway clears down after the kissoff
+			}
+			if err != nil || len(rep.Messages) != 1 || !rep.Messages[0].Acked {
+				t.Fatalf("panel: %v %+v", err, rep)
+			}
+			if got := arc.wait(1, 10*time.Second); len(got) != 1 || !strings.Contains(got[0].Data, "1606") {
+				t.Fatalf("ARC got %+v, want the 606 event", got)
+			}
+
+			// The voice leg comes up while the unit stays on the line.
+			deadline := time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) && g.activeCalls() < 2 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if tc.bridgeOff {
+				if !rep.HungUp {
+					t.Fatal("the gateway kept the call up with no voice path to give it")
+				}
+				if n := g.activeCalls(); n != 0 {
+					t.Fatalf("%d calls with useVoiceBridge false, want none", n)
+				}
+				if err := voice.wait(time.Second); err == nil {
+					t.Fatalf("the ARC's speech line got a call with useVoiceBridge false:\n%s", voice.report())
+				}
+				return
+			}
+			if n := g.activeCalls(); n != 2 {
+				t.Fatalf("%d calls in progress, want the alarm call and the voice leg:\n%s", n, voice.report())
+			}
+			call.Hangup()
+			// SIPp ends its one call only after the BYE of the voice leg.
+			if err := voice.wait(10 * time.Second); err != nil {
+				t.Fatalf("voice leg not cleared after the unit hung up: %v\n%s", err, voice.report())
+			}
+		})
+	}
+}
