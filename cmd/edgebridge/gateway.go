@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -95,8 +101,14 @@ func newGateway(d *daemon) (*gateway, error) {
 		Log: log,
 	}
 
+	tlsAddr, tlsCfg, err := sipTLS(d.cfg)
+	if err != nil {
+		return nil, err
+	}
 	g.eng, err = engine.New(engine.Config{
 		SIPAddr:    d.cfg.sipAddr,
+		TLSAddr:    tlsAddr,
+		TLS:        tlsCfg,
 		Domain:     d.cfg.domain,
 		RTPPortMin: d.cfg.rtpLo,
 		RTPPortMax: d.cfg.rtpHi,
@@ -145,7 +157,7 @@ func (g *gateway) Start(ctx context.Context) error {
 	if err := g.eng.Start(ctx); err != nil {
 		return fmt.Errorf("sip %s: %w", g.d.cfg.sipAddr, err)
 	}
-	g.d.log.Info("serve: sip listening", "addr", g.eng.Addr(), "domain", g.d.cfg.domain)
+	g.d.log.Info("serve: sip listening", "addr", g.eng.Addr(), "tls", g.eng.TLSAddr(), "domain", g.d.cfg.domain)
 	return nil
 }
 
@@ -192,6 +204,29 @@ func (g *gateway) Close() error {
 		}
 	}
 	return err
+}
+
+// sipTLS turns on SIP over TLS when the data folder holds a certificate and
+// its key (tls/sip.crt and tls/sip.key, PEM), on the SIP port + 1 (5061 next
+// to 5060). Neither file: no TLS. One alone or a bad pair: an error, so a
+// gateway meant to speak TLS never starts without it.
+func sipTLS(cfg serveConfig) (string, *tls.Config, error) {
+	certFile := filepath.Join(cfg.dataDir, "tls", "sip.crt")
+	keyFile := filepath.Join(cfg.dataDir, "tls", "sip.key")
+	_, errCert := os.Stat(certFile)
+	_, errKey := os.Stat(keyFile)
+	if errors.Is(errCert, fs.ErrNotExist) && errors.Is(errKey, fs.ErrNotExist) {
+		return "", nil, nil
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return "", nil, fmt.Errorf("sip tls: %s and %s: %w", certFile, keyFile, err)
+	}
+	host, port, _ := net.SplitHostPort(cfg.sipAddr)
+	if p, _ := strconv.Atoi(port); p > 0 {
+		port = strconv.Itoa(p + 1)
+	}
+	return net.JoinHostPort(host, port), &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // routes lists the alarmbridges of domain as engine routes, in provisioning

@@ -2,9 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +27,12 @@ import (
 // resource -> id -> JSON in the "local" domain.
 func startGateway(t *testing.T, docs map[string]map[string]string) *gateway {
 	t.Helper()
-	dir := t.TempDir()
+	return startGatewayIn(t, t.TempDir(), docs)
+}
+
+// startGatewayIn is startGateway on the data folder dir.
+func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string) *gateway {
+	t.Helper()
 	db, err := store.Open(filepath.Join(dir, "edgebridge.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -69,5 +85,61 @@ func TestGatewayMonitorsMappersFromStart(t *testing.T) {
 	routes := g.routes("local")
 	if len(routes) != 1 || routes[0].Name != "alarmbridge/panels" {
 		t.Fatalf("routes = %+v, want only the Contact ID bridge", routes)
+	}
+}
+
+// writeSelfSigned puts a certificate for 127.0.0.1 and its key in dir/tls.
+func writeSelfSigned(t *testing.T, dir string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gateway.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	os.MkdirAll(filepath.Join(dir, "tls"), 0o700)
+	os.WriteFile(filepath.Join(dir, "tls", "sip.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(filepath.Join(dir, "tls", "sip.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+}
+
+// A certificate in the data folder turns on SIP over TLS, which answers
+// OPTIONS; a key without its certificate is refused at start, by file name.
+func TestGatewaySIPOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	writeSelfSigned(t, dir)
+	g := startGatewayIn(t, dir, nil)
+	addr := g.eng.TLSAddr()
+	if addr == "" {
+		t.Fatal("no TLS listener with tls/sip.crt and tls/sip.key present")
+	}
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := strings.ReplaceAll("OPTIONS sip:"+addr+";transport=tls SIP/2.0\nVia: SIP/2.0/TLS "+c.LocalAddr().String()+";branch=z9hG4bKgwtls\nFrom: <sip:probe@127.0.0.1>;tag=t\nTo: <sip:"+addr+">\nCall-ID: gw-tls-1\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", "\n", "\r\n")
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+		t.Fatalf("OPTIONS over TLS: %v %q", err, buf[:n])
+	}
+
+	half := t.TempDir()
+	writeSelfSigned(t, half)
+	os.Remove(filepath.Join(half, "tls", "sip.crt"))
+	if _, _, err := sipTLS(serveConfig{dataDir: half, sipAddr: "127.0.0.1:5060"}); err == nil || !strings.Contains(err.Error(), "sip.crt") {
+		t.Fatalf("key without certificate: err %v, want one naming sip.crt", err)
+	}
+	if a, c, err := sipTLS(serveConfig{dataDir: t.TempDir(), sipAddr: "127.0.0.1:5060"}); a != "" || c != nil || err != nil {
+		t.Fatalf("no files: %q %v %v, want TLS off", a, c, err)
+	}
+	if a, _, err := sipTLS(serveConfig{dataDir: dir, sipAddr: "0.0.0.0:5060"}); err != nil || a != "0.0.0.0:5061" {
+		t.Fatalf("TLS address %q %v, want 0.0.0.0:5061", a, err)
 	}
 }
