@@ -3,11 +3,7 @@ package bs8521
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
@@ -72,49 +68,18 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-type memQueue struct {
-	mu    sync.Mutex
-	evs   []alarm.Event
-	calls int
-	fail  func(int) error
-}
-
-func (q *memQueue) Enqueue(_ context.Context, ev alarm.Event) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.calls++
-	if q.fail != nil {
-		if err := q.fail(q.calls); err != nil {
-			return err
-		}
-	}
-	q.evs = append(q.evs, ev)
-	return nil
-}
-
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func runCall(t *testing.T, o alarmtest.Options, rc Config, uc UnitConfig, q *memQueue, msgs ...Message) (alarm.Outcome, error, UnitReport, error) {
+func runCall(t *testing.T, o alarmtest.Options, rc Config, uc UnitConfig, q *alarmtest.Queue, msgs ...Message) (alarm.Outcome, error, UnitReport, error) {
 	t.Helper()
-	rc.Log = discard
+	rc.Log = alarmtest.Discard
 	r, err := NewReceiver(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, unit := alarmtest.NewPipe(o)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	var rep UnitReport
-	var uerr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rep, uerr = NewUnit(uc).Send(ctx, unit, msgs)
-		unit.Hangup()
-	}()
-	out, rerr := r.Receive(ctx, gw, alarm.Call{ID: "c1", Domain: "d"}, q)
-	gw.Hangup()
-	<-done
+	out, rerr, uerr := alarmtest.RunCall(o, r, alarm.Call{ID: "c1", Domain: "d"}, q, func(ctx context.Context, ch alarm.Channel) (err error) {
+		rep, err = NewUnit(uc).Send(ctx, ch, msgs)
+		return err
+	})
 	return out, rerr, rep, uerr
 }
 
@@ -143,12 +108,12 @@ func TestReceiverUnit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ms := msgs(t)
-			q := &memQueue{}
+			q := &alarmtest.Queue{}
 			out, rerr, rep, uerr := runCall(t, tc.o, Config{}, UnitConfig{}, q, ms...)
 			if rerr != nil || uerr != nil {
 				t.Fatalf("receiver %v, unit %v (report %+v, outcome %+v)", rerr, uerr, rep, out)
 			}
-			if len(out.Events) != 3 || len(q.evs) < 3 {
+			if len(out.Events) != 3 || len(q.Events()) < 3 {
 				t.Fatalf("outcome %+v", out)
 			}
 			for i, ev := range out.Events {
@@ -176,7 +141,7 @@ func TestReceiverWithholdsAck(t *testing.T) {
 		}
 		return keys
 	}}
-	q := &memQueue{fail: func(n int) error {
+	q := &alarmtest.Queue{Fail: func(n int) error {
 		if n == 1 {
 			return errors.New("disk full")
 		}
@@ -186,14 +151,14 @@ func TestReceiverWithholdsAck(t *testing.T) {
 	if rerr != nil || uerr != nil {
 		t.Fatalf("receiver %v, unit %v", rerr, uerr)
 	}
-	if rep.Messages[0].Attempts != 3 || out.BadMessages != 1 || out.EnqueueFailures != 1 || len(out.Events) != 1 || q.calls != 2 {
-		t.Fatalf("attempts %d, outcome %+v, enqueue calls %d: want 3 attempts (bad, refused, good)", rep.Messages[0].Attempts, out, q.calls)
+	if rep.Messages[0].Attempts != 3 || out.BadMessages != 1 || out.EnqueueFailures != 1 || len(out.Events) != 1 || q.Calls() != 2 {
+		t.Fatalf("attempts %d, outcome %+v, enqueue calls %d: want 3 attempts (bad, refused, good)", rep.Messages[0].Attempts, out, q.Calls())
 	}
 }
 
 // A unit that never answers: requests are repeated MaxRequests times.
 func TestReceiverRequestsThenGivesUp(t *testing.T) {
-	r, _ := NewReceiver(Config{Log: discard})
+	r, _ := NewReceiver(Config{Log: alarmtest.Discard})
 	gw, quiet := alarmtest.NewPipe(alarmtest.Options{})
 	go func() {
 		var f [alarmtest.FrameSamples]int16
@@ -203,7 +168,7 @@ func TestReceiverRequestsThenGivesUp(t *testing.T) {
 			}
 		}
 	}()
-	out, err := r.Receive(context.Background(), gw, alarm.Call{ID: "x"}, &memQueue{})
+	out, err := r.Receive(context.Background(), gw, alarm.Call{ID: "x"}, &alarmtest.Queue{})
 	gw.Hangup()
 	if err != nil || out.Reason != alarm.ReasonNoMessage || out.Handshakes != 4 {
 		t.Fatalf("outcome %+v, %v", out, err)

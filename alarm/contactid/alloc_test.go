@@ -15,12 +15,12 @@ import (
 // message completes, so any allocation would be per frame.
 func listeningSession(tb testing.TB) (*session, [][]int16) {
 	tb.Helper()
-	r, err := NewReceiver(Config{Log: discard})
+	r, err := NewReceiver(Config{Log: alarmtest.Discard})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ch, _ := alarmtest.NewPipe(alarmtest.Options{}) // only asked for Digits(): in-band
-	s, err := r.newSession(context.Background(), ch, alarm.Call{ID: "bench"}, &memQueue{})
+	s, err := r.newSession(context.Background(), ch, alarm.Call{ID: "bench"}, &alarmtest.Queue{})
 	if err != nil {
 		tb.Fatal(err)
 	}

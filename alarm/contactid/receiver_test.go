@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,27 +13,6 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/dsp"
 )
-
-// memQueue is a Queue that keeps events in memory and can be told to fail.
-type memQueue struct {
-	mu    sync.Mutex
-	evs   []alarm.Event
-	calls int
-	fail  func(call int) error // nil: accept
-}
-
-func (q *memQueue) Enqueue(ctx context.Context, ev alarm.Event) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.calls++
-	if q.fail != nil {
-		if err := q.fail(q.calls); err != nil {
-			return err
-		}
-	}
-	q.evs = append(q.evs, ev)
-	return nil
-}
 
 type callResult struct {
 	out    alarm.Outcome
@@ -45,13 +23,13 @@ type callResult struct {
 }
 
 // runCall connects a receiver and a panel over a pipe and runs one call.
-func runCall(t *testing.T, o alarmtest.Options, rc Config, pc PanelConfig, q *memQueue, msgs ...Message) callResult {
+func runCall(t *testing.T, o alarmtest.Options, rc Config, pc PanelConfig, q *alarmtest.Queue, msgs ...Message) callResult {
 	t.Helper()
 	if q == nil {
-		q = &memQueue{}
+		q = &alarmtest.Queue{}
 	}
 	if rc.Log == nil {
-		rc.Log = discard
+		rc.Log = alarmtest.Discard
 	}
 	r, err := NewReceiver(rc)
 	if err != nil {
@@ -61,23 +39,12 @@ func runCall(t *testing.T, o alarmtest.Options, rc Config, pc PanelConfig, q *me
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, panel := alarmtest.NewPipe(o)
 	var res callResult
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		res.rep, res.perr = p.Send(ctx, panel, msgs)
-		panel.Hangup()
-	}()
-	res.out, res.rerr = r.Receive(ctx, gw, alarm.Call{ID: "call-1", Domain: "example.org", Caller: "+4611111"}, q)
-	gw.Hangup()
-	wg.Wait()
-	q.mu.Lock()
-	res.queued = append(res.queued, q.evs...)
-	q.mu.Unlock()
+	res.out, res.rerr, res.perr = alarmtest.RunCall(o, r, alarm.Call{ID: "call-1", Domain: "example.org", Caller: "+4611111"}, q, func(ctx context.Context, ch alarm.Channel) (err error) {
+		res.rep, err = p.Send(ctx, ch, msgs)
+		return err
+	})
+	res.queued = q.Events()
 	return res
 }
 
@@ -151,8 +118,6 @@ func TestReceiverClean(t *testing.T) {
 	}
 }
 
-var discard = slogDiscard()
-
 func fourMessages(t *testing.T) []Message {
 	return []Message{
 		mustBuild(t, "1234", "1", "130", "01", "015"),
@@ -223,7 +188,7 @@ func TestReceiverBadChecksum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := &memQueue{}
+	q := &alarmtest.Queue{}
 	res := runCall(t, alarmtest.Options{}, Config{}, PanelConfig{}, q, bad)
 	if !errors.Is(res.perr, ErrNoKissoff) {
 		t.Fatalf("panel: %v, want ErrNoKissoff", res.perr)
@@ -231,8 +196,8 @@ func TestReceiverBadChecksum(t *testing.T) {
 	if res.rep.Messages[0].Attempts != 4 || res.rep.Messages[0].Acked {
 		t.Errorf("panel report %+v, want 4 unacknowledged attempts", res.rep.Messages[0])
 	}
-	if res.out.BadMessages != 4 || len(res.out.Events) != 0 || len(res.queued) != 0 || q.calls != 0 {
-		t.Errorf("outcome %+v, %d enqueue calls: want 4 bad messages and nothing queued", res.out, q.calls)
+	if res.out.BadMessages != 4 || len(res.out.Events) != 0 || len(res.queued) != 0 || q.Calls() != 0 {
+		t.Errorf("outcome %+v, %d enqueue calls: want 4 bad messages and nothing queued", res.out, q.Calls())
 	}
 }
 
@@ -261,7 +226,7 @@ func TestReceiverPanelRetries(t *testing.T) {
 // acknowledged (DESIGN.md: kissoff only after the event is durably queued).
 func TestReceiverNoKissoffWhenEnqueueFails(t *testing.T) {
 	m := mustBuild(t, "1234", "1", "130", "01", "015")
-	q := &memQueue{fail: func(call int) error {
+	q := &alarmtest.Queue{Fail: func(call int) error {
 		if call <= 2 {
 			return errors.New("disk full")
 		}
@@ -269,12 +234,12 @@ func TestReceiverNoKissoffWhenEnqueueFails(t *testing.T) {
 	}}
 	res := runCall(t, alarmtest.Options{}, Config{}, PanelConfig{}, q, m)
 	checkAllAcked(t, res, []Message{m})
-	if res.rep.Messages[0].Attempts != 3 || res.out.EnqueueFailures != 2 || q.calls != 3 {
-		t.Errorf("attempts %d, enqueue failures %d, enqueue calls %d: want 3, 2, 3", res.rep.Messages[0].Attempts, res.out.EnqueueFailures, q.calls)
+	if res.rep.Messages[0].Attempts != 3 || res.out.EnqueueFailures != 2 || q.Calls() != 3 {
+		t.Errorf("attempts %d, enqueue failures %d, enqueue calls %d: want 3, 2, 3", res.rep.Messages[0].Attempts, res.out.EnqueueFailures, q.Calls())
 	}
 
 	// A queue that never works: the panel never hears a kissoff.
-	q = &memQueue{fail: func(int) error { return errors.New("disk full") }}
+	q = &alarmtest.Queue{Fail: func(int) error { return errors.New("disk full") }}
 	res = runCall(t, alarmtest.Options{}, Config{}, PanelConfig{}, q, m)
 	if !errors.Is(res.perr, ErrNoKissoff) || res.rep.Messages[0].KissoffMs != -1 {
 		t.Fatalf("panel: %v, report %+v: want no kissoff at all", res.perr, res.rep.Messages[0])
@@ -289,7 +254,7 @@ func TestReceiverNoKissoffWhenEnqueueFails(t *testing.T) {
 func TestReceiverRepeatSameID(t *testing.T) {
 	m := mustBuild(t, "1234", "1", "130", "01", "015")
 	// The panel ignores a kissoff shorter than 2 s, so it repeats each time.
-	q := &memQueue{}
+	q := &alarmtest.Queue{}
 	res := runCall(t, alarmtest.Options{}, Config{}, PanelConfig{MinKissoff: 2 * time.Second, Attempts: 2}, q, m)
 	if !errors.Is(res.perr, ErrNoKissoff) {
 		t.Fatalf("panel: %v", res.perr)
@@ -333,7 +298,7 @@ func TestReceiverOutOfBandAndInBand(t *testing.T) {
 
 // No panel on the line: handshakes are repeated, then the receiver gives up.
 func TestReceiverNoMessage(t *testing.T) {
-	r, err := NewReceiver(Config{Log: discard, MaxHandshakes: 2})
+	r, err := NewReceiver(Config{Log: alarmtest.Discard, MaxHandshakes: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +312,7 @@ func TestReceiverNoMessage(t *testing.T) {
 			}
 		}
 	}()
-	out, err := r.Receive(context.Background(), gw, alarm.Call{ID: "x"}, &memQueue{})
+	out, err := r.Receive(context.Background(), gw, alarm.Call{ID: "x"}, &alarmtest.Queue{})
 	gw.Hangup()
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +402,7 @@ func TestReceiverNeverAcknowledgesWrong(t *testing.T) {
 				G711:        []string{"", "alaw", "ulaw"}[rng.IntN(3)],
 			}
 		}
-		q := &memQueue{}
+		q := &alarmtest.Queue{}
 		res := runCall(t, alarmtest.Options{AtoB: im(), BtoA: im()}, Config{}, PanelConfig{}, q, msgs...)
 		if res.rerr != nil {
 			t.Fatalf("call %d: %v", i, res.rerr)

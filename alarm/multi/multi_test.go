@@ -2,11 +2,7 @@ package multi
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
@@ -15,38 +11,18 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/tt92"
 )
 
-type memQueue struct {
-	mu  sync.Mutex
-	evs []alarm.Event
-}
-
-func (q *memQueue) Enqueue(_ context.Context, ev alarm.Event) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.evs = append(q.evs, ev)
-	return nil
-}
-
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 func run(t *testing.T, b alarm.AlarmBridge, unit func(ctx context.Context, ch alarm.Channel) error) alarm.Outcome {
 	t.Helper()
-	r, err := ForBridge(b, discard)
+	r, err := ForBridge(b, alarmtest.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, far := alarmtest.NewPipe(alarmtest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	uerr := make(chan error, 1)
-	go func() { uerr <- unit(ctx, far); far.Hangup() }()
-	out, err := r.Receive(ctx, gw, alarm.Call{ID: "c", Domain: "d"}, &memQueue{})
-	gw.Hangup()
+	out, err, uerr := alarmtest.RunCall(alarmtest.Options{}, r, alarm.Call{ID: "c", Domain: "d"}, &alarmtest.Queue{}, unit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := <-uerr; err != nil {
-		t.Fatalf("unit: %v (outcome %+v)", err, out)
+	if uerr != nil {
+		t.Fatalf("unit: %v (outcome %+v)", uerr, out)
 	}
 	return out
 }
@@ -100,11 +76,11 @@ func TestMultiprotocolHearsEach(t *testing.T) {
 
 func TestForBridgeRejectsNonAudio(t *testing.T) {
 	for _, p := range []string{"scaip", "api", "voicecall", "nowip", ""} {
-		if _, err := ForBridge(alarm.AlarmBridge{ID: "x", Protocol: p}, discard); err == nil {
+		if _, err := ForBridge(alarm.AlarmBridge{ID: "x", Protocol: p}, alarmtest.Discard); err == nil {
 			t.Errorf("protocol %q accepted", p)
 		}
 	}
-	if _, err := ForBridge(alarm.AlarmBridge{ID: "x", Protocol: "tt92", ProtocolMode: "fsk"}, discard); err == nil {
+	if _, err := ForBridge(alarm.AlarmBridge{ID: "x", Protocol: "tt92", ProtocolMode: "fsk"}, alarmtest.Discard); err == nil {
 		t.Error("tt92 protocolMode fsk accepted")
 	}
 }

@@ -3,11 +3,7 @@ package tt92
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
@@ -47,18 +43,6 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-type memQueue struct {
-	mu  sync.Mutex
-	evs []alarm.Event
-}
-
-func (q *memQueue) Enqueue(_ context.Context, ev alarm.Event) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.evs = append(q.evs, ev)
-	return nil
-}
-
 // A frame is acknowledged only after it was heard twice alike, then the
 // unit is cleared down; for both variants.
 func TestReceiverUnit(t *testing.T) {
@@ -69,25 +53,17 @@ func TestReceiverUnit(t *testing.T) {
 	}{{TT92, "dtmf"}, {TTnew, "dtmf"}, {TT92, "sdmf"}} {
 		v := tc.v
 		t.Run(v.Name+" "+tc.mode, func(t *testing.T) {
-			r, err := NewReceiver(Config{Variant: v, Mode: tc.mode, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			r, err := NewReceiver(Config{Variant: v, Mode: tc.mode, Log: alarmtest.Discard})
 			if err != nil {
 				t.Fatal(err)
 			}
-			gw, far := alarmtest.NewPipe(alarmtest.Options{AtoB: alarmtest.Impairments{G711: "alaw"}, BtoA: alarmtest.Impairments{G711: "alaw"}})
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
 			var rep UnitReport
-			var uerr error
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				rep, uerr = NewUnit(UnitConfig{Variant: v, Mode: tc.mode}).Send(ctx, far, []string{frameA, frameB})
-				far.Hangup()
-			}()
-			q := &memQueue{}
-			out, err := r.Receive(ctx, gw, alarm.Call{ID: "c", Domain: "d"}, q)
-			gw.Hangup()
-			<-done
+			q := &alarmtest.Queue{}
+			o := alarmtest.Options{AtoB: alarmtest.Impairments{G711: "alaw"}, BtoA: alarmtest.Impairments{G711: "alaw"}}
+			out, err, uerr := alarmtest.RunCall(o, r, alarm.Call{ID: "c", Domain: "d"}, q, func(ctx context.Context, ch alarm.Channel) (err error) {
+				rep, err = NewUnit(UnitConfig{Variant: v, Mode: tc.mode}).Send(ctx, ch, []string{frameA, frameB})
+				return err
+			})
 			if err != nil || uerr != nil {
 				t.Fatalf("receiver %v, unit %v", err, uerr)
 			}
@@ -97,8 +73,8 @@ func TestReceiverUnit(t *testing.T) {
 			if rep.Attempts[0] != 2 || rep.Attempts[1] != 2 || !rep.Acked[0] || !rep.Acked[1] || !rep.Cleared || rep.Prompts != 1 {
 				t.Fatalf("unit report %+v: want each frame sent twice, acknowledged, then cleared", rep)
 			}
-			if len(q.evs) != 2 {
-				t.Fatalf("queued %d", len(q.evs))
+			if len(q.Events()) != 2 {
+				t.Fatalf("queued %d", len(q.Events()))
 			}
 		})
 	}

@@ -1,0 +1,92 @@
+package alarmtest
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+)
+
+// Discard is a logger that drops everything, for receivers under test.
+var Discard = slog.New(slog.DiscardHandler)
+
+// Queue is an alarm.Queue that keeps events in memory and can be told to
+// fail. It is safe for concurrent use.
+type Queue struct {
+	// Fail, if set, is asked before each Enqueue (call counts from 1); an
+	// error it returns is Enqueue's, and the event is not kept.
+	Fail func(call int) error
+
+	mu    sync.Mutex
+	evs   []alarm.Event
+	calls int
+}
+
+// Enqueue keeps ev unless Fail refuses it.
+func (q *Queue) Enqueue(_ context.Context, ev alarm.Event) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.calls++
+	if q.Fail != nil {
+		if err := q.Fail(q.calls); err != nil {
+			return err
+		}
+	}
+	q.evs = append(q.evs, ev)
+	return nil
+}
+
+// Events returns a copy of the events kept so far.
+func (q *Queue) Events() []alarm.Event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]alarm.Event(nil), q.evs...)
+}
+
+// Calls is how many times Enqueue was called, refused calls included.
+func (q *Queue) Calls() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.calls
+}
+
+// RunCall runs one call over a pipe made with o: unit on one end, in its own
+// goroutine, hanging up when it returns; r receiving call into q on the
+// other, hanging up after. It returns when both sides are done, with what
+// each returned. The call is given a minute at most.
+func RunCall(o Options, r alarm.Receiver, call alarm.Call, q alarm.Queue, unit func(ctx context.Context, ch alarm.Channel) error) (out alarm.Outcome, rerr, uerr error) {
+	gw, far := NewPipe(o)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		uerr = unit(ctx, far)
+		far.Hangup()
+	}()
+	out, rerr = r.Receive(ctx, gw, call, q)
+	gw.Hangup()
+	<-done
+	return out, rerr, uerr
+}
+
+// CheckAllocsPerCallOnly fails t if r allocates more for a call of 2000
+// silent frames than for one of 200: a receiver allocates per call, never
+// per frame. check sees each call's outcome, to prove the call did work.
+func CheckAllocsPerCallOnly(t testing.TB, r alarm.Receiver, check func(frames int, out alarm.Outcome)) {
+	t.Helper()
+	allocs := func(frames int) float64 {
+		return testing.AllocsPerRun(5, func() {
+			ch := &Silent{Frames: frames}
+			out, _ := r.Receive(context.Background(), ch, alarm.Call{ID: "a"}, &Queue{})
+			check(frames, out)
+		})
+	}
+	short, long := allocs(200), allocs(2000)
+	if long > short {
+		t.Errorf("%v allocations for 200 frames, %v for 2000: %.3f per frame", short, long, (long-short)/1800)
+	}
+}
