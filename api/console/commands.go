@@ -77,7 +77,7 @@ func (s *Session) register() {
 	s.add(&command{name: "relay", usage: "relay on|off", help: "Energises or releases the output relay.", run: cmdRelay,
 		complete: func(*Session, []string) []string { return []string{"off", "on"} }})
 	s.add(&command{name: "reboot", usage: "reboot", help: "Restarts the gateway (asks to confirm).", run: cmdReboot})
-	s.add(&command{name: "factory-reset", usage: "factory-reset", help: "Erases configuration and queued data and restarts (asks to confirm).", run: cmdFactoryReset})
+	s.add(&command{name: "factory-reset", usage: "factory-reset", help: "Erases all configuration, registrations and logs and restarts; queued alarms are kept and still delivered (asks to confirm).", run: cmdFactoryReset})
 	if s.cfg.Authorize == nil {
 		s.add(&command{name: "logout", usage: "logout", help: "Forgets the admin key; the next command asks for it.", run: func(ctx context.Context, s *Session, args []string) error {
 			s.token = ""
@@ -594,7 +594,7 @@ func cmdFactoryReset(ctx context.Context, s *Session, args []string) error {
 	if s.cfg.FactoryReset == nil {
 		return errNotWired("factory reset")
 	}
-	ok, err := s.confirm(ctx, "This erases ALL configuration and queued alarms.", "erase everything")
+	ok, err := s.confirm(ctx, "This erases ALL configuration (a new admin key is made at restart); queued alarms are kept and still delivered.", "erase everything")
 	if err != nil || !ok {
 		return err
 	}

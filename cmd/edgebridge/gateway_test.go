@@ -143,3 +143,28 @@ func TestGatewaySIPOverTLS(t *testing.T) {
 		t.Fatalf("TLS address %q %v, want 0.0.0.0:5061", a, err)
 	}
 }
+
+// The console's factory-reset erases the configuration, keeps queued alarms
+// (store test) and stops the daemon so its service manager restarts it.
+func TestFactoryResetRestartsTheDaemon(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "edgebridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dev := store.Coll{Domain: "local", Resource: "device"}
+	if err := db.Put(dev, "1234", []byte(`{"deviceId":"1234"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var stopped error
+	d := &daemon{db: db, log: slog.New(slog.NewTextHandler(io.Discard, nil)), fail: func(err error) { stopped = err }}
+	if err := d.factoryReset(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Get(dev, "1234"); err == nil {
+		t.Fatal("device kept after a factory reset")
+	}
+	if stopped == nil {
+		t.Fatal("the daemon was not stopped for its restart")
+	}
+}

@@ -238,6 +238,17 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// factoryReset erases the configuration and restarts the daemon (exit 1, so
+// the service manager starts it again and a new admin key is printed).
+func (d *daemon) factoryReset() error {
+	if err := d.db.FactoryReset(); err != nil {
+		return fmt.Errorf("factory reset: %w", err)
+	}
+	d.log.Warn("serve: factory reset done; restarting")
+	d.fail(errors.New("factory reset from the console"))
+	return nil
+}
+
 // buildComponents lists the daemon's components in start order. The
 // integrator adds the hal, engine and alarm components here (before the HTTP
 // API, setting d.apiCfg.Calls, .Alarms and .Metrics as they come up).
@@ -250,7 +261,7 @@ func buildComponents(d *daemon) ([]component, error) {
 		g, // sets d.apiCfg.Metrics and .Alarms: before the HTTP component
 		&fxsComponent{g: g},
 		&httpComponent{d: d},
-		&consoleComponent{d: d, Board: g.board, Calls: g, Alarms: g},
+		&consoleComponent{d: d, Board: g.board, Calls: g, Alarms: g, FactoryReset: d.factoryReset},
 		&firmwareComponent{d: d, fail: d.fail},
 	}, nil
 }
