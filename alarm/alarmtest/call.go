@@ -90,3 +90,15 @@ func CheckAllocsPerCallOnly(t testing.TB, r alarm.Receiver, check func(frames in
 		t.Errorf("%v allocations for 200 frames, %v for 2000: %.3f per frame", short, long, (long-short)/1800)
 	}
 }
+
+// Quiet is a far end that never speaks: it answers every frame read on ch
+// with silence until the call ends. Run it in a goroutine; the hangup
+// stops it.
+func Quiet(ch alarm.Channel) {
+	var f, silence [FrameSamples]int16
+	for ch.ReadFrame(f[:]) == nil {
+		if ch.WriteFrame(silence[:]) != nil {
+			return
+		}
+	}
+}

@@ -160,14 +160,7 @@ func TestReceiverWithholdsAck(t *testing.T) {
 func TestReceiverRequestsThenGivesUp(t *testing.T) {
 	r, _ := NewReceiver(Config{Log: alarmtest.Discard})
 	gw, quiet := alarmtest.NewPipe(alarmtest.Options{})
-	go func() {
-		var f [alarmtest.FrameSamples]int16
-		for quiet.ReadFrame(f[:]) == nil {
-			if quiet.WriteFrame(make([]int16, len(f))) != nil {
-				return
-			}
-		}
-	}()
+	go alarmtest.Quiet(quiet)
 	out, err := r.Receive(context.Background(), gw, alarm.Call{ID: "x"}, &alarmtest.Queue{})
 	gw.Hangup()
 	if err != nil || out.Reason != alarm.ReasonNoMessage || out.Handshakes != 4 {

@@ -304,14 +304,7 @@ func TestReceiverNoMessage(t *testing.T) {
 	}
 	gw, quiet := alarmtest.NewPipe(alarmtest.Options{})
 	quiet.Record()
-	go func() {
-		var f [alarmtest.FrameSamples]int16
-		for quiet.ReadFrame(f[:]) == nil {
-			if quiet.WriteFrame(make([]int16, len(f))) != nil {
-				return
-			}
-		}
-	}()
+	go alarmtest.Quiet(quiet)
 	out, err := r.Receive(context.Background(), gw, alarm.Call{ID: "x"}, &alarmtest.Queue{})
 	gw.Hangup()
 	if err != nil {
