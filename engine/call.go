@@ -474,6 +474,7 @@ func (c *Call) finish(cause Cause, result string) {
 	c.mu.Unlock()
 	if sess != nil {
 		c.stats = sess.Stats()
+		c.e.stats.addRTP(c.stats)
 		sess.Close()
 	}
 	if c.sdlg != nil {

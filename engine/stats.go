@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -15,6 +16,18 @@ type statsCounter struct {
 	invites       atomic.Uint64
 	answered      atomic.Uint64
 	recDropped    atomic.Uint64
+	// RTP of ended calls (RFC 3550 A.3), and the jitter of the last one.
+	rtpReceived, rtpLost atomic.Uint64
+	rtpJitterNs          atomic.Int64
+}
+
+// addRTP counts the media of a call that has ended.
+func (s *statsCounter) addRTP(st media.Stats) {
+	s.rtpReceived.Add(st.PacketsReceived)
+	if st.Lost > 0 {
+		s.rtpLost.Add(uint64(st.Lost))
+	}
+	s.rtpJitterNs.Store(int64(st.Jitter))
 }
 
 // Stats are the engine's counters since start, for /metrics.
@@ -26,6 +39,10 @@ type Stats struct {
 	ActiveCalls    int
 	SIPLogDropped  uint64 // SIP messages not logged because the log fell behind
 	RecordsDropped uint64 // call records not written for the same reason
+	// RTP packets received and lost over the calls that have ended, and the
+	// interarrival jitter of the last of them.
+	RTPReceived, RTPLost uint64
+	RTPJitter            time.Duration
 }
 
 // Stats returns the counters.
@@ -37,6 +54,9 @@ func (e *Engine) Stats() Stats {
 		Answered:       e.stats.answered.Load(),
 		ActiveCalls:    e.Calls(),
 		RecordsDropped: e.stats.recDropped.Load(),
+		RTPReceived:    e.stats.rtpReceived.Load(),
+		RTPLost:        e.stats.rtpLost.Load(),
+		RTPJitter:      time.Duration(e.stats.rtpJitterNs.Load()),
 	}
 	if e.trace != nil {
 		s.SIPLogDropped = e.trace.dropped.Load()

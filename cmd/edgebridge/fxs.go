@@ -108,7 +108,7 @@ func (f *fxsComponent) call(ctx context.Context, line hal.Line) {
 		return
 	}
 	log.Info("fxs: alarm call", "number", number, "alarmbridge", b.ID)
-	res, err := g.svc.Run(ctx, c, alarm.Call{ID: id, Domain: g.d.cfg.domain, Called: number}, b)
+	res, err := g.svc.Run(ctx, countFrames{c, &g.dspFrames}, alarm.Call{ID: id, Domain: g.d.cfg.domain, Called: number}, b)
 	if err != nil {
 		log.Warn("fxs: alarm call", "err", err)
 	}

@@ -127,6 +127,9 @@ func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
 	if len(got) != 1 || got[0].Data != "#1234|1130 01 015" {
 		t.Fatalf("ARC got %+v, want one ADM-CID #1234|1130 01 015", got)
 	}
+	if n := g.dspFrames.Load(); n < 100 {
+		t.Fatalf("/metrics DSP frames = %d after a whole Contact ID call, want its frames counted", n)
+	}
 	// The field console's `alarms` shows it, and nothing is left queued.
 	if r := g.RecentAlarms(5); len(r) != 1 || r[0].Account != "1234" || r[0].Code != "1130" || r[0].Zone != "015" {
 		t.Fatalf("console recent alarms = %+v", r)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
@@ -45,6 +46,9 @@ type gateway struct {
 
 	live   sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
 	recent recentAlarms
+	// dspFrames counts the 20 ms frames the alarm receivers have run
+	// through their detectors (SIP and FXS calls).
+	dspFrames atomic.Uint64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -71,6 +75,8 @@ func newGateway(d *daemon) (*gateway, error) {
 		Registrations: metrics.RegistrationsFunc(func() int { return int(g.engineStats().Registrations) }),
 		Alarms:        metrics.AlarmsFunc(g.alarmCounts),
 		Trunks:        metrics.TrunksFunc(g.trunkStates),
+		RTP:           metrics.RTPFunc(g.rtpCounts),
+		DSP:           metrics.DSPFramesFunc(g.dspFrames.Load),
 		Store:         d.db,
 		Version:       version,
 	})
@@ -273,7 +279,7 @@ func (g *gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	g.live.Store(c.ID, c)
 	defer g.live.Delete(c.ID)
 	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
-	res, err := g.svc.Run(ctx, c.Session(), ac, b)
+	res, err := g.svc.Run(ctx, countFrames{c.Session(), &g.dspFrames}, ac, b)
 	if err != nil {
 		log.Warn("gateway: alarm call", "err", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
@@ -22,6 +23,26 @@ func (g *gateway) trunkStates() []metrics.TrunkState {
 		out[i] = metrics.TrunkState{Name: s.Domain + "/" + s.TrunkID, Up: s.Up}
 	}
 	return out
+}
+
+func (g *gateway) rtpCounts() metrics.RTPCounts {
+	s := g.engineStats()
+	return metrics.RTPCounts{Received: s.RTPReceived, Lost: s.RTPLost, Jitter: s.RTPJitter}
+}
+
+// countFrames counts the frames an alarm receiver reads (for /metrics); an
+// atomic add per frame, no allocation.
+type countFrames struct {
+	alarm.Channel
+	n *atomic.Uint64
+}
+
+func (c countFrames) ReadFrame(pcm []int16) error {
+	err := c.Channel.ReadFrame(pcm)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return err
 }
 
 // recentAlarms keeps the last events the gateway acknowledged, newest last,

@@ -99,6 +99,13 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 			if err := voice.wait(10 * time.Second); err != nil {
 				t.Fatalf("voice leg not cleared after the unit hung up: %v\n%s", err, voice.report())
 			}
+			// /metrics: the RTP of the ended calls is counted.
+			for deadline := time.Now().Add(5 * time.Second); g.activeCalls() > 0 && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if r := g.rtpCounts(); r.Received < 100 {
+				t.Fatalf("RTP counted %+v after a call of several seconds", r)
+			}
 		})
 	}
 }
