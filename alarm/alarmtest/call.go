@@ -102,3 +102,19 @@ func Quiet(ch alarm.Channel) {
 		}
 	}
 }
+
+// BenchCall benchmarks r over silent calls of the given frames and reports
+// ns/frame, the cost of one 20 ms frame; the allocations reported are the
+// call's (none should be per frame: see CheckAllocsPerCallOnly). The call
+// must send something, a handshake or a prompt, or the benchmark fails.
+func BenchCall(b *testing.B, r alarm.Receiver, frames int) {
+	b.Helper()
+	b.ReportAllocs()
+	for b.Loop() {
+		ch := &Silent{Frames: frames}
+		if out, _ := r.Receive(context.Background(), ch, alarm.Call{ID: "bench"}, &Queue{}); out.Handshakes == 0 {
+			b.Fatalf("outcome %+v: nothing sent", out)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*frames), "ns/frame")
+}

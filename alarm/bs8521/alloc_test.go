@@ -21,3 +21,13 @@ func TestReceiverAllocatesPerCallOnly(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkReceiverCall is a 10 s call (500 frames) of data requests and
+// silence: frame loop, detector and key generator.
+func BenchmarkReceiverCall(b *testing.B) {
+	r, err := NewReceiver(Config{Log: alarmtest.Discard, MaxRequests: 1000, GiveUp: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	alarmtest.BenchCall(b, r, 500)
+}

@@ -19,3 +19,13 @@ func TestReceiverAllocatesPerCallOnly(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkReceiverCall is a 10 s call (500 frames) of prompts and
+// silence: frame loop, detector and key generator.
+func BenchmarkReceiverCall(b *testing.B) {
+	r, err := NewReceiver(Config{Log: alarmtest.Discard, MaxPrompts: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	alarmtest.BenchCall(b, r, 500)
+}
