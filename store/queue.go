@@ -392,24 +392,7 @@ func (db *DB) QueueDeadLetter(dest string, seq uint64, reason string) error {
 
 // QueueDeadItems lists up to max dead letters of dest, oldest first.
 func (db *DB) QueueDeadItems(dest string, max int) ([]QueueItem, error) {
-	var out []QueueItem
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		b, err := qOpenDest(tx, dest, false)
-		if err != nil || b == nil {
-			return err
-		}
-		c := b.dead.Cursor()
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
-			var it QueueItem
-			if err := json.Unmarshal(v, &it); err != nil {
-				return err
-			}
-			it.Dest, it.Seq = dest, binary.BigEndian.Uint64(k)
-			out = append(out, it)
-		}
-		return nil
-	})
-	return out, err
+	return db.queueList(dest, max, func(b *qDestBuckets) *bolt.Bucket { return b.dead })
 }
 
 // QueueRequeueDead puts every dead letter of dest back in the queue, in its
@@ -567,13 +550,18 @@ func (db *DB) qCommitBatch(batch []*qCommitReq) {
 // QueueItems returns up to max items of dest in arrival order, waiting or
 // not (the console's "alarms queued").
 func (db *DB) QueueItems(dest string, max int) ([]QueueItem, error) {
+	return db.queueList(dest, max, func(b *qDestBuckets) *bolt.Bucket { return b.items })
+}
+
+// queueList reads up to max items of one of dest's buckets in key order.
+func (db *DB) queueList(dest string, max int, which func(*qDestBuckets) *bolt.Bucket) ([]QueueItem, error) {
 	var out []QueueItem
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		b, err := qOpenDest(tx, dest, false)
 		if err != nil || b == nil {
 			return err
 		}
-		c := b.items.Cursor()
+		c := which(b).Cursor()
 		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
 			var it QueueItem
 			if err := json.Unmarshal(v, &it); err != nil {
