@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -77,17 +76,9 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	proto := fs.String("protocol", "auto", "alarm protocol: "+strings.Join(decoders, "|")+"|auto")
 	mode := fs.String("mode", "dtmf", "signalling mode: dtmf|sdmf (sdmf applies to tt92)")
-	in := fs.String("in", "", "recording: .wav (PCM16, A-law, µ-law; mono 8 kHz), .alaw, .ulaw, .pcap or .pcapng with one G.711 RTP stream")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *in == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "decode: --in FILE is required and takes no other arguments")
-		fs.Usage()
-		return 2
+	in := inFlag(fs)
+	if code := parseWithIn(fs, args, in, stderr); code >= 0 {
+		return code
 	}
 	switch *proto {
 	case "auto", "contactid", "bs8521", "tt92":

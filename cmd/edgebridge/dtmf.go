@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,17 +24,9 @@ type dtmfLine struct {
 func runDTMF(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dtmf", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	in := fs.String("in", "", "recording: .wav (PCM16, A-law, µ-law; mono 8 kHz), .alaw, .ulaw, .pcap or .pcapng with one G.711 RTP stream")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *in == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "dtmf: --in FILE is required and takes no other arguments")
-		fs.Usage()
-		return 2
+	in := inFlag(fs)
+	if code := parseWithIn(fs, args, in, stderr); code >= 0 {
+		return code
 	}
 	a, err := loadAudio(*in)
 	if err != nil {
