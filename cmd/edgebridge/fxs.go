@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/hal"
 )
 
@@ -112,10 +113,18 @@ func (f *fxsComponent) call(ctx context.Context, line hal.Line) {
 	if err != nil {
 		log.Warn("fxs: alarm call", "err", err)
 	}
-	if res.Voice != "" {
-		// The FXS line is no RTP session, so it cannot be bridged to the ARC's
-		// speech line yet; say so rather than pretend.
-		log.Warn("fxs: voice path after an FXS alarm is not supported; clearing down", "voice", res.Voice)
+	if res.Voice == "" || ctx.Err() != nil {
+		return
+	}
+	// The speech path to the ARC, as for a SIP alarm call: the line's audio
+	// and the ARC's in-call keys (played in band) until either hangs up.
+	out := g.dialVoice(ctx, "", g.d.cfg.domain, res.Voice, log)
+	if out == nil {
+		return
+	}
+	defer out.Hangup()
+	if err := media.BridgeLeg(ctx, out.Session(), c); err != nil {
+		log.Info("fxs: voice bridge ended", "err", err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +18,62 @@ import (
 // frames over OS pipes, as alarm.Channel.
 type pcmPipe struct {
 	r   io.Reader
-	w   io.Writer
+	w   io.WriteCloser
 	buf []byte
+}
+
+// hangUp puts the unit on hook: the gateway reads the end of its audio.
+func (p *pcmPipe) hangUp() { p.w.Close() }
+
+// fxsUnitDials runs the FXS component of g and takes its simulated line off
+// hook: the unit waits for dial tone, dials number, and is then on the line,
+// lock-step, for the test to drive.
+func fxsUnitDials(t *testing.T, g *gateway, number string) *pcmPipe {
+	t.Helper()
+	fxs := &fxsComponent{g: g}
+	if err := fxs.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fxs.Close() })
+	unitR, gwW, _ := os.Pipe() // gateway -> unit
+	gwR, unitW, _ := os.Pipe() // unit -> gateway
+	t.Cleanup(func() { unitR.Close(); unitW.Close() })
+	unit := &pcmPipe{r: unitR, w: unitW, buf: make([]byte, 320)}
+	// Lock-step over pipes: the unit speaks first so neither side waits on the other.
+	if err := unit.WriteFrame(make([]int16, 160)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.board.Sim.Line.Dial(gwR, gwW, multiCloserOf(gwR, gwW)); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]int16, 160)
+	heard := false
+	toneDet, err := dsp.NewToneDetector(dsp.ToneSpec{Name: "dialtone", Freq1: 425, MinMs: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := dsp.NewDTMFGenerator(dsp.DTMFGenConfig{LowDBm0: -7, HighDBm0: -5, OnMs: 60, OffMs: 60})
+	for i := 0; i < 300 && (!heard || gen.Busy()); i++ {
+		if err := unit.ReadFrame(frame); err != nil {
+			t.Fatalf("line closed while dialling: %v", err)
+		}
+		toneDet.Process(frame, func(ev dsp.ToneEvent) {
+			if ev.On && !heard {
+				heard = true
+				if err := gen.Queue(number); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		gen.Generate(frame)
+		if err := unit.WriteFrame(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !heard {
+		t.Fatal("no dial tone on the FXS line")
+	}
+	return unit
 }
 
 func (p *pcmPipe) ReadFrame(pcm []int16) error {
@@ -54,55 +110,8 @@ func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
 		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.addr + `?transport=tcp"}}`},
 		"alarmbridge":      {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	fxs := &fxsComponent{g: g}
-	if err := fxs.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer fxs.Close()
-
-	unitR, gwW, _ := os.Pipe() // gateway -> unit
-	gwR, unitW, _ := os.Pipe() // unit -> gateway
-	defer unitR.Close()
-	defer unitW.Close()
-	unit := &pcmPipe{r: unitR, w: unitW, buf: make([]byte, 320)}
-	// Lock-step over pipes: the unit speaks first so neither side waits on the other.
-	if err := unit.WriteFrame(make([]int16, 160)); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.board.Sim.Line.Dial(gwR, gwW, multiCloserOf(gwR, gwW)); err != nil {
-		t.Fatal(err)
-	}
-
-	// Dial 5551# after a moment of dial tone, which the unit must hear.
-	frame := make([]int16, 160)
-	heard := false
-	toneDet, err := dsp.NewToneDetector(dsp.ToneSpec{Name: "dialtone", Freq1: 425, MinMs: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen := dsp.NewDTMFGenerator(dsp.DTMFGenConfig{LowDBm0: -7, HighDBm0: -5, OnMs: 60, OffMs: 60})
-	for i := 0; i < 300 && (!heard || gen.Busy()); i++ {
-		if err := unit.ReadFrame(frame); err != nil {
-			t.Fatalf("line closed while dialling: %v", err)
-		}
-		toneDet.Process(frame, func(ev dsp.ToneEvent) {
-			if ev.On && !heard {
-				heard = true
-				if err := gen.Queue("5551#"); err != nil {
-					t.Error(err)
-				}
-			}
-		})
-		gen.Generate(frame)
-		if err := unit.WriteFrame(frame); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !heard {
-		t.Fatal("no dial tone on the FXS line")
-	}
+	unit := fxsUnitDials(t, g, "5551#")
+	ctx := context.Background()
 
 	panel, err := contactid.NewPanel(contactid.PanelConfig{})
 	if err != nil {
@@ -121,7 +130,7 @@ func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
 	if len(rep.Messages) != 1 || !rep.Messages[0].Acked {
 		t.Fatalf("panel report %+v: want one kissed-off message", rep)
 	}
-	unitW.Close() // the unit hangs up
+	unit.hangUp()
 
 	got := arc.wait(1, 10*time.Second)
 	if len(got) != 1 || got[0].Data != "#1234|1130 01 015" {
@@ -152,3 +161,55 @@ func (c closers) Close() error {
 }
 
 func multiCloserOf(c ...io.Closer) io.Closer { return closers(c) }
+
+// An FXS alarm with listen-in (606) and callEmergencyCenter gets its voice
+// path: the gateway calls the ARC's speech line (SIPp) and bridges the line
+// to it; the unit going on hook clears the ARC leg.
+func TestFXSAlarmVoiceBridgedToARC(t *testing.T) {
+	wd := t.TempDir()
+	voice := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := startARC(t, "127.0.0.1:0")
+	g := startGateway(t, map[string]map[string]string{
+		"device": {"1234": `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
+			`"destAddr":"dc09://` + arc.addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.port) + `"}}`},
+		"alarmbridge": {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
+	})
+	unit := fxsUnitDials(t, g, "5551#")
+	panel, err := contactid.NewPanel(contactid.PanelConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := panel.Send(ctx, unit, []contactid.Message{msg})
+	if err != nil || len(rep.Messages) != 1 || !rep.Messages[0].Acked {
+		t.Fatalf("panel: %v %+v", err, rep)
+	}
+	// On the line, as a speaking person would be: 20 ms frames both ways.
+	talking := make(chan struct{})
+	go func() {
+		defer close(talking)
+		frame := make([]int16, 160)
+		for i := 0; i < 100; i++ {
+			if unit.ReadFrame(frame) != nil || unit.WriteFrame(frame) != nil {
+				return
+			}
+			if i == 50 && g.activeCalls() != 1 {
+				t.Errorf("%d SIP calls while the unit talks, want the voice leg", g.activeCalls())
+			}
+		}
+	}()
+	<-talking
+	unit.hangUp()
+	if err := voice.wait(10 * time.Second); err != nil {
+		t.Fatalf("the ARC's speech line did not get a call that ended with the unit's hang-up: %v\n%s", err, voice.report())
+	}
+	if got := arc.wait(1, 5*time.Second); len(got) != 1 || !strings.Contains(got[0].Data, "1606") {
+		t.Fatalf("ARC got %+v, want the 606 event", got)
+	}
+}
