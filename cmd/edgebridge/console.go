@@ -115,7 +115,7 @@ func (a *remoteAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // consoleComponent runs the field console inside `serve` (--console DEV or
 // stdio) on the daemon's own API handler; the integrator lists it in
-// buildComponents after the HTTP component, which sets d.httpAPI.
+// buildComponents after the HTTP component, which sets d.handler.
 type consoleComponent struct {
 	d      *daemon
 	cancel context.CancelFunc
@@ -141,7 +141,7 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 	if dev == "off" || dev == "" {
 		return nil
 	}
-	if c.d.httpAPI == nil {
+	if c.d.handler == nil {
 		return errors.New("console: the HTTP API is not started (list the console after it)")
 	}
 	// --console /dev/ttyS0@9600 picks the speed; 115200 8N1 otherwise.
@@ -170,7 +170,7 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 	if c.Reboot == nil {
 		c.Reboot = c.reboot
 	}
-	cfg := console.Config{API: withFirmware(c.d, c.d.httpAPI), Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset,
+	cfg := console.Config{API: c.d.handler, Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset,
 		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
 		cfg.Logs = ring

@@ -13,12 +13,16 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -167,4 +171,43 @@ func TestFactoryResetRestartsTheDaemon(t *testing.T) {
 	if stopped == nil {
 		t.Fatal("the daemon was not stopped for its restart")
 	}
+}
+
+// A trunk written over REST registers at once: the write hands it to the
+// engine instead of waiting for its 10 s re-read of the trunks.
+func TestTrunkWrittenOverRESTRegistersAtOnce(t *testing.T) {
+	wd := t.TempDir()
+	registrar := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "trunk_registrar.xml"), "-m", "1")
+	g := startGateway(t, nil)
+	const key = "trunk-test-admin-key-0123"
+	a, err := api.New(api.Config{Store: g.d.db, AdminKeyHash: api.HashKey(key), Logger: g.d.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(g.reloadOnWrite(a))
+	defer srv.Close()
+	body := `{"destinationTarget":"127.0.0.1:` + strconv.Itoa(registrar.port) + `","destinationTransport":"udp","destinationMatch":"^00",` +
+		`"userName":"gw","realm":"trunk.test","password":"trunkpw","keepAlive":false}`
+	req, _ := http.NewRequest("PUT", srv.URL+"/provisioning/trunk/local/up1", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("PUT trunk: %d", res.StatusCode)
+	}
+	// Well inside the 10 s re-read: only the reload on write gets here in time.
+	if err := registrar.wait(5 * time.Second); err != nil {
+		t.Fatalf("no REGISTER within 5 s of the trunk's write: %v\n%s", err, registrar.report())
+	}
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if st := g.eng.TrunkStatus(); len(st) == 1 && st[0].Registered {
+			return
+		}
+	}
+	t.Fatalf("trunk status %+v, want up1 registered", g.eng.TrunkStatus())
 }

@@ -53,6 +53,9 @@ type daemon struct {
 	db      *store.DB
 	apiCfg  api.Config // filled by buildComponents before the HTTP server starts
 	httpAPI *api.Server
+	// handler is everything served on --http (the API, firmware upload,
+	// reloads on write); the console runs its operations through it too.
+	handler http.Handler
 	// fail stops the daemon with exit status 1 (a component found it unhealthy).
 	fail func(error)
 }
@@ -260,7 +263,7 @@ func buildComponents(d *daemon) ([]component, error) {
 	return []component{
 		g, // sets d.apiCfg.Metrics and .Alarms: before the HTTP component
 		&fxsComponent{g: g},
-		&httpComponent{d: d},
+		&httpComponent{d: d, wrap: g.reloadOnWrite},
 		&consoleComponent{d: d, Board: g.board, Calls: g, Alarms: g, FactoryReset: d.factoryReset},
 		&firmwareComponent{d: d, fail: d.fail},
 	}, nil
@@ -268,9 +271,10 @@ func buildComponents(d *daemon) ([]component, error) {
 
 // httpComponent serves the REST API on --http.
 type httpComponent struct {
-	d   *daemon
-	srv *http.Server
-	ln  net.Listener
+	d    *daemon
+	wrap func(http.Handler) http.Handler // around the API, inside the firmware routes
+	srv  *http.Server
+	ln   net.Listener
 }
 
 func (h *httpComponent) Name() string { return "http" }
@@ -281,6 +285,11 @@ func (h *httpComponent) Start(ctx context.Context) error {
 		return err
 	}
 	h.d.httpAPI = a
+	var inner http.Handler = a
+	if h.wrap != nil {
+		inner = h.wrap(a)
+	}
+	h.d.handler = withFirmware(h.d, inner) // POST /firmware, GET /firmware/status
 	ln, err := net.Listen("tcp", h.d.cfg.httpAddr)
 	if err != nil {
 		a.Close()
@@ -288,7 +297,7 @@ func (h *httpComponent) Start(ctx context.Context) error {
 	}
 	h.ln = ln
 	h.srv = &http.Server{
-		Handler:           withFirmware(h.d, a), // POST /firmware, GET /firmware/status
+		Handler:           h.d.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // a 10 MB bulk CSV over a slow link
 		IdleTimeout:       2 * time.Minute,
