@@ -35,8 +35,11 @@ type Config struct {
 	Store        *store.DB
 	AdminKeyHash []byte       // HashKey(admin key); see EnsureAdminKey
 	Metrics      http.Handler // Prometheus text at /metrics; nil => 404
-	Calls        CallControl  // /mediaservice/{domain}/... call control; nil => 503
-	Alarms       AlarmControl // /alarmbridge/{domain}/...; nil => 503
+	// Firmware serves POST /firmware (upload a signed image) and GET
+	// /firmware/status, for the admin key only; nil => 404.
+	Firmware http.Handler
+	Calls    CallControl  // /mediaservice/{domain}/... call control; nil => 503
+	Alarms   AlarmControl // /alarmbridge/{domain}/...; nil => 503
 	// SIPServer is the host[:port] devices register to, written into the
 	// configuration files served by /provisioning/grandstream.
 	SIPServer string
@@ -78,6 +81,7 @@ const (
 	authAny                    // any valid key (routes without a domain)
 	authNone                   // /healthz and CORS preflight only
 	authQuery                  // Bearer, or the key in ?k= (config download)
+	authAdmin                  // the admin key only (firmware)
 )
 
 // route is one operation: what the router serves and what /openapi.json says.
@@ -226,6 +230,10 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		p, status, reason := s.auth.check(r, rt.auth == authQuery)
 		if p == nil {
 			writeError(w, status, reason)
+			return
+		}
+		if rt.auth == authAdmin && p.domain != "" {
+			writeError(w, http.StatusForbidden, "this operation needs the admin key")
 			return
 		}
 		if rt.auth != authAny && p.domain != "" && p.domain != c.domain {

@@ -42,6 +42,11 @@ func (s *Server) addRoutes() {
 	s.add(&route{method: "GET", path: "/metrics", summary: "Prometheus metrics (text exposition format).", auth: authAny, tag: "service",
 		resp: str(), respType: "text/plain", ext: "gateway extension", h: s.metrics})
 
+	s.add(&route{method: "POST", path: "/firmware", summary: "Upload a signed firmware image into the inactive slot (admin key).", auth: authAdmin, tag: "firmware",
+		bodyType: "application/octet-stream", resp: anyObj(), ext: "gateway extension", h: s.firmware})
+	s.add(&route{method: "GET", path: "/firmware/status", summary: "Firmware slots, the running image and upload progress (admin key).", auth: authAdmin, tag: "firmware",
+		resp: anyObj(), ext: "gateway extension", h: s.firmware})
+
 	// Devices.
 	dk := s.devices
 	device := dk.schema
@@ -173,6 +178,14 @@ func (s *Server) healthz(c *call) error {
 		return errf(http.StatusServiceUnavailable, "store: %v", err)
 	}
 	return c.ok(map[string]any{"version": s.cfg.Version})
+}
+
+func (s *Server) firmware(c *call) error {
+	if s.cfg.Firmware == nil {
+		return errf(http.StatusNotFound, "firmware updates are not available")
+	}
+	s.cfg.Firmware.ServeHTTP(c.w, c.r)
+	return nil
 }
 
 func (s *Server) metrics(c *call) error {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/firmware"
 )
 
@@ -432,17 +430,15 @@ func firmwareRoot(d *daemon) string {
 	return filepath.Join(d.cfg.dataDir, "firmware")
 }
 
-// withFirmware serves POST /firmware and GET /firmware/status (the
-// firmware package's upload handler) in front of next, for the admin key
-// only, and passes every other request to next. The integrator wraps the API
-// handler with it in the HTTP component; the console component wraps its
-// in-process handler the same way, so `firmware status|apply` on the
-// console are the REST operations.
+// firmwareUpload is the firmware package's upload handler for POST
+// /firmware and GET /firmware/status, which the API serves for the admin
+// key only (api.Config.Firmware); the console reaches it through the same
+// API, so `firmware status|apply` on the console are the REST operations.
 //
 // Images must be signed by the key in ROOT/trusted.pub, read on each upload
 // so a key can be provisioned without a restart; without it uploads are
 // refused.
-func withFirmware(d *daemon, next http.Handler) http.Handler {
+func firmwareUpload(d *daemon) http.Handler {
 	root := firmwareRoot(d)
 	up := firmware.NewUploadHandler(&firmware.Slots{Root: root})
 	up.TrustedKey = func() (ed25519.PublicKey, error) {
@@ -452,18 +448,5 @@ func withFirmware(d *daemon, next http.Handler) http.Handler {
 		}
 		return firmware.ParsePublicKey(b)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/firmware" && r.URL.Path != "/firmware/status" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(api.HashKey(strings.TrimSpace(tok)), d.apiCfg.AdminKeyHash) != 1 {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			json.NewEncoder(w).Encode(map[string]any{"success": false, "reason": "firmware needs the admin key (Authorization: Bearer KEY)"})
-			return
-		}
-		up.ServeHTTP(w, r)
-	})
+	return up
 }

@@ -113,15 +113,28 @@ func TestFirmwareCommands(t *testing.T) {
 	}
 }
 
-func TestWithFirmwareMountsUploadForTheAdmin(t *testing.T) {
+func TestFirmwareUploadIsForTheAdmin(t *testing.T) {
 	const key = "firmware-mount-admin-key-1"
-	d := &daemon{cfg: serveConfig{dataDir: t.TempDir()}, apiCfg: api.Config{AdminKeyHash: api.HashKey(key)}}
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "edgebridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d := &daemon{cfg: serveConfig{dataDir: dir}}
 	t.Setenv(firmware.RootEnv, "")
-	h := withFirmware(d, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
-	srv := httptest.NewServer(h)
+	a, err := api.New(api.Config{Store: db, AdminKeyHash: api.HashKey(key), Firmware: firmwareUpload(d)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a)
 	defer srv.Close()
 	do := func(method, path, auth string, body string) (int, string) {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if strings.HasPrefix(body, "{") {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		if auth != "" {
 			req.Header.Set("Authorization", "Bearer "+auth)
 		}
@@ -134,8 +147,13 @@ func TestWithFirmwareMountsUploadForTheAdmin(t *testing.T) {
 		b.ReadFrom(resp.Body)
 		return resp.StatusCode, b.String()
 	}
-	if c, _ := do("GET", "/provisioning/x", "", ""); c != http.StatusTeapot {
-		t.Fatalf("other paths go to the API: %d", c)
+	// A domain's key is a valid key, but not for firmware.
+	const domainKey = "a-key-of-domain-local-01"
+	if c, b := do("POST", "/provisioning/apiKey/local", key, `{"key":"`+domainKey+`"}`); c != 200 {
+		t.Fatalf("apiKey: %d %s", c, b)
+	}
+	if c, _ := do("GET", "/firmware/status", domainKey, ""); c != http.StatusForbidden {
+		t.Fatalf("status with a domain key: %d, want 403", c)
 	}
 	if c, _ := do("GET", "/firmware/status", "", ""); c != http.StatusUnauthorized {
 		t.Fatalf("status without a key: %d", c)

@@ -53,8 +53,8 @@ type daemon struct {
 	db      *store.DB
 	apiCfg  api.Config // filled by buildComponents before the HTTP server starts
 	httpAPI *api.Server
-	// handler is everything served on --http (the API, firmware upload,
-	// reloads on write); the console runs its operations through it too.
+	// handler is everything served on --http (the API with its reloads on
+	// write); the console runs its operations through it too.
 	handler http.Handler
 	// fail stops the daemon with exit status 1 (a component found it unhealthy).
 	fail func(error)
@@ -197,6 +197,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	d := &daemon{cfg: cfg, log: log, stderr: stderr, db: db}
 	d.apiCfg = api.Config{Store: db, AdminKeyHash: hash, Logger: log, Version: version, SIPServer: cfg.sipAddr}
+	d.apiCfg.Firmware = firmwareUpload(d)
 
 	var failed error
 	d.fail = func(err error) { failed = err; stop() }
@@ -272,7 +273,7 @@ func buildComponents(d *daemon) ([]component, error) {
 // httpComponent serves the REST API on --http.
 type httpComponent struct {
 	d    *daemon
-	wrap func(http.Handler) http.Handler // around the API, inside the firmware routes
+	wrap func(http.Handler) http.Handler // around the API
 	srv  *http.Server
 	ln   net.Listener
 }
@@ -289,7 +290,7 @@ func (h *httpComponent) Start(ctx context.Context) error {
 	if h.wrap != nil {
 		inner = h.wrap(a)
 	}
-	h.d.handler = withFirmware(h.d, inner) // POST /firmware, GET /firmware/status
+	h.d.handler = inner
 	ln, err := net.Listen("tcp", h.d.cfg.httpAddr)
 	if err != nil {
 		a.Close()
