@@ -272,6 +272,14 @@ func TestCallFramesDoNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per frame, want 0", allocs)
 	}
+	call.SendDigit('1', 20) // the first digit makes the generator
+	if allocs := testing.AllocsPerRun(50, func() {
+		if err := call.SendDigit('5', 60); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Fatalf("%v allocations per SendDigit, want 0", allocs)
+	}
 }
 
 func TestSpoolTakesCallFromDroppedWAV(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"math"
 	"sync"
 	"sync/atomic"
 
@@ -135,7 +134,8 @@ type Call struct {
 
 	rbuf, wbuf []byte
 	tone       []int16
-	det        *dsp.DTMFDetector // made when a listener first appears
+	gen        *dsp.DTMFGenerator // SendDigit's, made on its first use
+	det        *dsp.DTMFDetector  // made when a listener first appears
 	emit       func(dsp.DigitEvent)
 	frames     atomic.Int64
 	mu         sync.Mutex
@@ -200,33 +200,32 @@ func (c *Call) WriteFrame(pcm []int16) error {
 // digits in band.
 func (c *Call) Digits() <-chan dsp.DigitEvent { return nil }
 
-// dtmfFreq holds the row and column frequencies of each key (ITU-T Q.23).
-var dtmfFreq = map[byte][2]float64{
-	'1': {697, 1209}, '2': {697, 1336}, '3': {697, 1477}, 'A': {697, 1633},
-	'4': {770, 1209}, '5': {770, 1336}, '6': {770, 1477}, 'B': {770, 1633},
-	'7': {852, 1209}, '8': {852, 1336}, '9': {852, 1477}, 'C': {852, 1633},
-	'*': {941, 1209}, '0': {941, 1336}, '#': {941, 1477}, 'D': {941, 1633},
-}
+// sendLevel is the per-tone level of SendDigit (ITU-T Q.24 sending levels).
+var sendLevel = dsp.DTMFGenConfig{LowDBm0: -7, HighDBm0: -7}
 
 // SendDigit plays key in band for durationMs, in whole 20 ms frames, at
-// about -7 dBm0 per tone (ITU-T Q.24 sending levels).
+// -7 dBm0 per tone.
 func (c *Call) SendDigit(key byte, durationMs int) error {
-	f, ok := dtmfFreq[key]
-	if !ok {
+	if !dsp.IsDTMFKey(key) {
 		return errors.New("hal: not a DTMF key: " + string(key))
 	}
-	const n = dsp.SampleRate / 50
-	if c.tone == nil {
-		c.tone = make([]int16, n)
-	}
-	const amp = 0.35 * 32767
 	frames := (durationMs + 19) / 20
-	for fr := 0; fr < frames; fr++ {
-		for i := range c.tone {
-			t := float64(fr*n+i) / dsp.SampleRate
-			c.tone[i] = int16(amp * (math.Sin(2*math.Pi*f[0]*t) + math.Sin(2*math.Pi*f[1]*t)))
-		}
+	if frames <= 0 {
+		return nil
+	}
+	if c.gen == nil {
+		c.gen = dsp.NewDTMFGenerator(sendLevel)
+	}
+	if c.tone == nil {
+		c.tone = make([]int16, dsp.SampleRate/50)
+	}
+	if err := c.gen.QueueKey(key, frames*20, 0); err != nil {
+		return err
+	}
+	for ; frames > 0; frames-- {
+		c.gen.Generate(c.tone)
 		if err := c.WriteFrame(c.tone); err != nil {
+			c.gen = nil // the rest of the key is not played later
 			return err
 		}
 	}
