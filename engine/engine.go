@@ -76,6 +76,7 @@ type Engine struct {
 	recs   chan store.CallRecord
 
 	msgHandler MessageHandler
+	answers    answerPeers // message.go
 
 	domMu  sync.Mutex
 	domSet map[string]bool

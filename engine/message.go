@@ -126,14 +126,12 @@ func (e *Engine) SendMessage(ctx context.Context, m OutMessage) (int, error) {
 // MESSAGE of its own without digest (SCAIP's <mrs> follows within seconds).
 const answerWindow = time.Minute
 
-// answerPeers holds, per engine, the addresses MESSAGEs with AwaitAnswer
-// went to and until when a MESSAGE from them is taken as an answer. An ARC
-// answering with <mrs> has no credentials at the gateway (digest runs from
-// the gateway to the ARC), so without this its answer would be refused as
-// an unknown caller unless its network were trusted for everything.
-var answerPeers sync.Map // *Engine -> *peerTable
-
-type peerTable struct {
+// answerPeers holds the addresses MESSAGEs with AwaitAnswer went to and
+// until when a MESSAGE from them is taken as an answer. An ARC answering
+// with <mrs> has no credentials at the gateway (digest runs from the
+// gateway to the ARC), so without this its answer would be refused as an
+// unknown caller unless its network were trusted for everything.
+type answerPeers struct {
 	mu    sync.Mutex
 	until map[netip.Addr]time.Time
 }
@@ -143,14 +141,13 @@ func (e *Engine) awaitAnswer(hostport string) {
 	if !ok {
 		return
 	}
-	v, loaded := answerPeers.LoadOrStore(e, &peerTable{until: map[netip.Addr]time.Time{}})
-	if !loaded {
-		go func() { <-e.ctx.Done(); answerPeers.Delete(e) }() // owner: the engine
-	}
-	t := v.(*peerTable)
+	t := &e.answers
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.until == nil {
+		t.until = map[netip.Addr]time.Time{}
+	}
 	if len(t.until) > 1000 {
 		for k, u := range t.until {
 			if now.After(u) {
@@ -165,15 +162,11 @@ func (e *Engine) awaitAnswer(hostport string) {
 // MESSAGE to within answerWindow. Such a MESSAGE skips digest, and the
 // handler sees MessageIsAnswer(ctx) true, to accept only an answer.
 func (e *Engine) awaitedAnswer(req *sip.Request) bool {
-	v, ok := answerPeers.Load(e)
-	if !ok {
-		return false
-	}
 	ip, ok := addrOf(req.Source())
 	if !ok {
 		return false
 	}
-	t := v.(*peerTable)
+	t := &e.answers
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	u, ok := t.until[ip]
