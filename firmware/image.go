@@ -16,7 +16,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -312,7 +311,7 @@ func Sign(w io.Writer, r io.ReaderAt, size int64, key ed25519.PrivateKey) error 
 
 // extract unpacks the payload of a verified image into dir, checking every
 // file against the manifest. after is called after each file (fault points).
-func (img *Image) extract(r io.ReaderAt, dir string, hashed func() hash.Hash, after func(name string)) error {
+func (img *Image) extract(r io.ReaderAt, dir string, after func(name string)) error {
 	want := map[string]File{}
 	for _, f := range img.Manifest.Files {
 		want[f.Name] = f
@@ -335,7 +334,7 @@ func (img *Image) extract(r io.ReaderAt, dir string, hashed func() hash.Hash, af
 		if !ok || hdr.Typeflag != tar.TypeReg || hdr.Size != mf.Size {
 			return fmt.Errorf("firmware: payload file %q does not match the manifest", hdr.Name)
 		}
-		if err := writeFileSync(path.Join(dir, hdr.Name), os.FileMode(mf.Mode&0o777), tr, mf.SHA256, hashed()); err != nil {
+		if err := writeFileSync(path.Join(dir, hdr.Name), os.FileMode(mf.Mode&0o777), tr, mf.SHA256); err != nil {
 			return err
 		}
 		seen++
@@ -349,7 +348,8 @@ func (img *Image) extract(r io.ReaderAt, dir string, hashed func() hash.Hash, af
 	return nil
 }
 
-func writeFileSync(name string, mode os.FileMode, r io.Reader, wantSHA string, h hash.Hash) error {
+func writeFileSync(name string, mode os.FileMode, r io.Reader, wantSHA string) error {
+	h := sha256.New()
 	if err := os.MkdirAll(path.Dir(name), 0o755); err != nil {
 		return err
 	}

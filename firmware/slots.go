@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -224,7 +223,7 @@ func (s *Slots) ApplyWithKey(path string, pub ed25519.PublicKey, progress func(P
 	total := int64(len(img.Manifest.Files))
 	var done int64
 	progress(Progress{Step: "write", Total: total})
-	err = img.extract(f, staging, func() hash.Hash { return sha256.New() }, func(string) {
+	err = img.extract(f, staging, func(string) {
 		done++
 		progress(Progress{Step: "write", Done: done, Total: total})
 		fault("file-written")
@@ -234,7 +233,7 @@ func (s *Slots) ApplyWithKey(path string, pub ed25519.PublicKey, progress func(P
 		return img.Manifest, err
 	}
 	mj, _ := json.MarshalIndent(img.Manifest, "", "  ")
-	if err := writeFileSync(filepath.Join(staging, "manifest.json"), 0o644, bytes.NewReader(mj), sha256Hex(mj), sha256.New()); err != nil {
+	if err := writeFileSync(filepath.Join(staging, "manifest.json"), 0o644, bytes.NewReader(mj), sha256Hex(mj)); err != nil {
 		return img.Manifest, err
 	}
 	progress(Progress{Step: "sync"})
@@ -272,20 +271,30 @@ func (s *Slots) ApplyWithKey(path string, pub ed25519.PublicKey, progress func(P
 	return img.Manifest, nil
 }
 
-// CheckSlot reads a slot back and checks every file against its manifest.
-func (s *Slots) CheckSlot(name string) (Manifest, error) {
+// slotManifest reads a slot's manifest without checking its files (enough
+// to name the version of a slot being left).
+func (s *Slots) slotManifest(name string) (Manifest, error) {
 	var m Manifest
 	if name != "a" && name != "b" {
 		return m, fmt.Errorf("firmware: no slot %q (want a or b)", name)
 	}
-	dir := s.slotDir(name)
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	b, err := os.ReadFile(filepath.Join(s.slotDir(name), "manifest.json"))
 	if err != nil {
 		return m, fmt.Errorf("firmware: slot %s: no manifest: %w", name, err)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return m, fmt.Errorf("firmware: slot %s: manifest: %w", name, err)
 	}
+	return m, nil
+}
+
+// CheckSlot reads a slot back and checks every file against its manifest.
+func (s *Slots) CheckSlot(name string) (Manifest, error) {
+	m, err := s.slotManifest(name)
+	if err != nil {
+		return m, err
+	}
+	dir := s.slotDir(name)
 	for _, f := range m.Files {
 		if err := checkName(f.Name); err != nil {
 			return m, err
@@ -345,11 +354,14 @@ func (s *Slots) Boot() (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
+	var m Manifest // of st.Active once checked
+	checked := false
 	if st.Pending {
 		if st.BootCount >= st.BootLimit && st.Fallback != "" {
-			failed, _ := s.CheckSlot(st.Active)
-			if _, err := s.CheckSlot(st.Fallback); err == nil {
+			failed, _ := s.slotManifest(st.Active)
+			if fm, err := s.CheckSlot(st.Fallback); err == nil {
 				st = BootState{Active: st.Fallback, Fallback: st.Active, BootLimit: st.BootLimit, Reverted: versionOr(failed.Version, st.Active)}
+				m, checked = fm, true
 			}
 		} else {
 			st.BootCount++
@@ -358,7 +370,9 @@ func (s *Slots) Boot() (Decision, error) {
 			return Decision{}, err
 		}
 	}
-	m, err := s.CheckSlot(st.Active)
+	if !checked {
+		m, err = s.CheckSlot(st.Active)
+	}
 	if err != nil && st.Fallback != "" && !st.Pending {
 		// A damaged confirmed slot: the other one is better than nothing.
 		if fm, ferr := s.CheckSlot(st.Fallback); ferr == nil {
@@ -412,7 +426,7 @@ func (s *Slots) Rollback() (Manifest, error) {
 	if err != nil {
 		return m, fmt.Errorf("firmware: cannot roll back: %w", err)
 	}
-	old, _ := s.CheckSlot(st.Active)
+	old, _ := s.slotManifest(st.Active)
 	return m, s.saveState(BootState{Active: st.Fallback, Fallback: st.Active, BootLimit: st.BootLimit, Reverted: versionOr(old.Version, st.Active)})
 }
 
