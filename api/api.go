@@ -400,8 +400,9 @@ func decodeJSON(b []byte) (any, error) {
 	return v, nil
 }
 
-// object reads a JSON object body and validates it against s.
-func (c *call) object(s *Schema) (map[string]any, error) {
+// object reads a JSON object body and validates it against the route's body
+// schema: the one /openapi.json documents, built once with the route table.
+func (c *call) object() (map[string]any, error) {
 	v, err := c.jsonBody()
 	if err != nil {
 		return nil, err
@@ -409,7 +410,7 @@ func (c *call) object(s *Schema) (map[string]any, error) {
 	if _, ok := v.(map[string]any); !ok {
 		return nil, ferr("body", "must be a JSON object")
 	}
-	out, err := s.validate("", v)
+	out, err := c.rt.body.validate("", v)
 	if err != nil {
 		return nil, err
 	}

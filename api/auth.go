@@ -275,7 +275,7 @@ func (a *authenticator) checkJWT(tok, pathDomain string) *principal {
 // The /provisioning/apiKey routes.
 
 func (s *Server) createAPIKey(c *call) error {
-	body, err := c.object(apiKeySchema())
+	body, err := c.object()
 	if err != nil {
 		return err
 	}

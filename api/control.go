@@ -111,9 +111,8 @@ func mediaCommandSchema(command string) *Schema {
 }
 
 func (s *Server) mediaCommand(command string) func(c *call) error {
-	schema := mediaCommandSchema(command)
 	return func(c *call) error {
-		body, err := c.object(schema)
+		body, err := c.object()
 		if err != nil {
 			return err
 		}
@@ -145,7 +144,7 @@ func deviceCommandSchema() *Schema {
 }
 
 func (s *Server) hangupAlarm(c *call) error {
-	body, err := c.object(hangupAlarmSchema())
+	body, err := c.object()
 	if err != nil {
 		return err
 	}
@@ -160,7 +159,7 @@ func (s *Server) hangupAlarm(c *call) error {
 }
 
 func (s *Server) deviceCommand(c *call) error {
-	body, err := c.object(deviceCommandSchema())
+	body, err := c.object()
 	if err != nil {
 		return err
 	}

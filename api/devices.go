@@ -93,7 +93,7 @@ func prepareDevice(c *call, id string, d, old map[string]any) (map[string]any, e
 // putDevice is the seed's "add or modify a device".
 func (s *Server) putDevice(c *call) error {
 	k := s.devices
-	doc, err := c.object(k.schema)
+	doc, err := c.object()
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (s *Server) deleteAllDevices(c *call) error {
 	confirm := false
 	// The body is optional: without one the request only simulates.
 	if c.r.ContentLength > 0 || (c.r.ContentLength < 0 && c.r.Header.Get("Content-Type") != "") {
-		body, err := c.object(deleteAllSchema())
+		body, err := c.object()
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,7 @@ import (
 // call statistics (from the store's call records).
 
 func (s *Server) sipLogs(c *call) error {
-	f, err := c.object(sipLogFilterSchema())
+	f, err := c.object()
 	if err != nil {
 		return err
 	}

@@ -149,7 +149,7 @@ func (k *kind) create(c *call) error {
 	if err != nil {
 		return err
 	}
-	doc, err := c.object(k.schema)
+	doc, err := c.object()
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (k *kind) put(c *call) error {
 		return err
 	}
 	id := c.r.PathValue(k.idParam)
-	doc, err := c.object(k.schema)
+	doc, err := c.object()
 	if err != nil {
 		return err
 	}
@@ -205,11 +205,7 @@ func (k *kind) patch(c *call) error {
 		return err
 	}
 	id := c.r.PathValue(k.idParam)
-	raw, err := c.body(maxJSONBody, "application/json", "application/json-patch+json")
-	if err != nil {
-		return err
-	}
-	p, err := decodePatch(raw)
+	p, err := c.patchBody()
 	if err != nil {
 		return err
 	}
@@ -268,7 +264,12 @@ func (k *kind) patch(c *call) error {
 	return c.ok(extras)
 }
 
-func decodePatch(raw []byte) (jsonpatch.Patch, error) {
+// patchBody reads a JSON Patch body, checked against the route's body schema.
+func (c *call) patchBody() (jsonpatch.Patch, error) {
+	raw, err := c.body(maxJSONBody, "application/json", "application/json-patch+json")
+	if err != nil {
+		return nil, err
+	}
 	v, err := decodeJSON(raw)
 	if err != nil {
 		return nil, err
@@ -276,7 +277,7 @@ func decodePatch(raw []byte) (jsonpatch.Patch, error) {
 	if _, ok := v.([]any); !ok {
 		return nil, ferr("body", "must be a JSON Patch: an array of operations (RFC 6902)")
 	}
-	if _, err := patchSchema().validate("", v); err != nil {
+	if _, err := c.rt.body.validate("", v); err != nil {
 		return nil, err
 	}
 	p, err := jsonpatch.DecodePatch(raw)

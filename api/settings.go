@@ -31,7 +31,7 @@ func (s *Server) getSettings(resource string) func(c *call) error {
 
 func (s *Server) putSettings(resource string) func(c *call) error {
 	return func(c *call) error {
-		doc, err := c.object(notificationSchema())
+		doc, err := c.object()
 		if err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func (s *Server) getProfile(c *call) error {
 // form with its extra fields; false: PUT, update).
 func (s *Server) putProfile(create bool) func(c *call) error {
 	return func(c *call) error {
-		doc, err := c.object(profileSchema(create))
+		doc, err := c.object()
 		if err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (s *Server) putProfile(create bool) func(c *call) error {
 // patchProfile merges the given fields into the profile (the seed's PATCH
 // takes a partial profile object, not a JSON Patch).
 func (s *Server) patchProfile(c *call) error {
-	in, err := c.object(profileSchema(false))
+	in, err := c.object()
 	if err != nil {
 		return err
 	}

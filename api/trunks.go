@@ -55,7 +55,7 @@ func prepareTrunk(c *call, id string, d, old map[string]any) (map[string]any, er
 // createTrunk is POST /trunk/{domain}: a new trunk with a new id.
 func (s *Server) createTrunk(c *call) error {
 	k := s.trunks
-	doc, err := c.object(k.schema)
+	doc, err := c.object()
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (s *Server) createTrunk(c *call) error {
 // trunk with that id is created or replaced; without trunkId a new one is made.
 func (s *Server) upsertTrunk(c *call) error {
 	k := s.trunks
-	body, err := c.object(trunkUpsertSchema())
+	body, err := c.object()
 	if err != nil {
 		return err
 	}
