@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -229,8 +230,7 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		if p.dev != nil && p.dev.AuthType == "userid" && p.dev.Authorized != nil && p.dev.Authorized.Invite != "" {
-			re, err := CompileMatch(p.dev.Authorized.Invite)
-			if err != nil || !re.MatchString(called) {
+			if !e.inviteAllowed(p.dev.Authorized.Invite, called) {
 				e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "destination not authorized for this device"))
 				return
 			}
@@ -299,6 +299,19 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	_ = dlg.Respond(100, "Trying", nil)
 
 	e.route(c)
+}
+
+// inviteAllowed says whether a userid device whose Authorized.Invite is
+// expr may call called. Devices are read per request; each pattern is
+// compiled once (an invalid one, cached as nil, allows nothing).
+func (e *Engine) inviteAllowed(expr, called string) bool {
+	v, ok := e.inviteRes.Load(expr)
+	if !ok {
+		re, _ := CompileMatch(expr)
+		v, _ = e.inviteRes.LoadOrStore(expr, re)
+	}
+	re := v.(*regexp.Regexp)
+	return re != nil && re.MatchString(called)
 }
 
 // route tries, in order, the local services, the trunks and the devices

@@ -77,6 +77,7 @@ type Engine struct {
 
 	msgHandler MessageHandler
 	answers    answerPeers // message.go
+	inviteRes  sync.Map    // Authorized.Invite pattern -> *regexp.Regexp (nil if invalid)
 
 	domMu  sync.Mutex
 	domSet map[string]bool
