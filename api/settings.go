@@ -63,33 +63,18 @@ func (s *Server) getProfile(c *call) error {
 // putProfile replaces the profile (create=true: POST, the first sign-in
 // form with its extra fields; false: PUT, update).
 func (s *Server) putProfile(create bool) func(c *call) error {
+	var keep func(field string) bool // POST replaces the whole profile
+	if !create {
+		// An update keeps the sign-up fields it does not carry.
+		signUp, update := profileSchema(true).Properties, profileSchema(false).Properties
+		keep = func(k string) bool { return signUp[k] != nil && update[k] == nil }
+	}
 	return func(c *call) error {
 		doc, err := c.object()
 		if err != nil {
 			return err
 		}
-		err = s.db.Update(func(tx *store.Tx) error {
-			if !create {
-				// An update keeps the sign-up fields it does not carry.
-				if b, err := tx.Get(collProfile, "local"); err == nil {
-					old, err := decodeDoc(b)
-					if err != nil {
-						return err
-					}
-					for k, v := range old {
-						if _, set := doc[k]; !set && profileSchema(true).Properties[k] != nil && profileSchema(false).Properties[k] == nil {
-							doc[k] = v
-						}
-					}
-				}
-			}
-			b, err := json.Marshal(doc)
-			if err != nil {
-				return err
-			}
-			return tx.Put(collProfile, "local", b)
-		})
-		if err != nil {
+		if err := s.saveProfile(doc, keep); err != nil {
 			return err
 		}
 		return c.ok(nil)
@@ -103,15 +88,28 @@ func (s *Server) patchProfile(c *call) error {
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(func(tx *store.Tx) error {
-		doc := map[string]any{}
-		if b, err := tx.Get(collProfile, "local"); err == nil {
-			if doc, err = decodeDoc(b); err != nil {
-				return err
+	if err := s.saveProfile(in, func(string) bool { return true }); err != nil {
+		return err
+	}
+	return c.ok(nil)
+}
+
+// saveProfile stores doc as the profile after filling in the stored
+// profile's fields that doc does not carry and keep accepts (nil: none).
+func (s *Server) saveProfile(doc map[string]any, keep func(field string) bool) error {
+	return s.db.Update(func(tx *store.Tx) error {
+		if keep != nil {
+			if b, err := tx.Get(collProfile, "local"); err == nil {
+				old, err := decodeDoc(b)
+				if err != nil {
+					return err
+				}
+				for k, v := range old {
+					if _, set := doc[k]; !set && keep(k) {
+						doc[k] = v
+					}
+				}
 			}
-		}
-		for k, v := range in {
-			doc[k] = v
 		}
 		b, err := json.Marshal(doc)
 		if err != nil {
@@ -119,8 +117,4 @@ func (s *Server) patchProfile(c *call) error {
 		}
 		return tx.Put(collProfile, "local", b)
 	})
-	if err != nil {
-		return err
-	}
-	return c.ok(nil)
 }
