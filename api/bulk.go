@@ -68,7 +68,7 @@ func (s *Server) postBulk(c *call) error {
 	if err != nil {
 		return ferr("body", "not a CSV file with a header row: %v", err)
 	}
-	if _, err := bulkColumns(header); err != nil {
+	if _, err := bulkColumns(s.devices.schema, header); err != nil {
 		return err
 	}
 	st := bulkStatus{BulkID: id, Domain: c.domain, StartedAt: nowMillis(), Status: "STARTED"}
@@ -110,8 +110,8 @@ type bulkColumn struct {
 	json   bool
 }
 
-func bulkColumns(header []string) ([]bulkColumn, error) {
-	ds := deviceSchema()
+// bulkColumns reads the header against ds, the device schema.
+func bulkColumns(ds *Schema, header []string) ([]bulkColumn, error) {
 	cols := make([]bulkColumn, len(header))
 	seen := map[string]bool{}
 	hasID, hasAuth := false, false
@@ -263,7 +263,7 @@ func (s *Server) importCSV(domain string, raw []byte) *importResult {
 		res.fatal = "header: " + err.Error()
 		return res
 	}
-	cols, err := bulkColumns(header)
+	cols, err := bulkColumns(s.devices.schema, header)
 	if err != nil {
 		res.fatal = err.Error()
 		return res

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net/http"
@@ -184,7 +185,7 @@ func (s *Server) grandstream(c *call) error {
 			return notFound("device with MAC", mac)
 		}
 		dev["lastConfigured"] = nowMillis()
-		b, err := jsonMarshal(dev)
+		b, err := json.Marshal(dev)
 		if err != nil {
 			return err
 		}

@@ -1,9 +1,5 @@
 package api
 
-import (
-	"encoding/json"
-)
-
 // Trunks: /provisioning/trunk/{domain}[/{trunkId}]. Stored at
 // store.Coll{Domain, "trunk"} under the trunkId as the serviceDestination
 // object; "password" is kept for upstream registration but never returned by
@@ -86,5 +82,3 @@ func (s *Server) upsertTrunk(c *call) error {
 	}
 	return c.ok(merge(map[string]any{"id": id, "trunkId": id}, extras))
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
