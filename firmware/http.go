@@ -31,6 +31,9 @@ type UploadHandler struct {
 	mu   sync.Mutex
 	busy bool
 	prog UploadProgress
+	// busySlots is the slots' status taken by the first GET of the upload
+	// in progress, nil while idle (see slotStatus).
+	busySlots *Status
 }
 
 // NewUploadHandler returns the handler for s. Uploads left in
@@ -78,7 +81,7 @@ func (h *UploadHandler) set(f func(p *UploadProgress)) {
 func (h *UploadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/firmware/status" && r.Method == http.MethodGet:
-		st, err := h.Slots.Status()
+		st, err := h.slotStatus()
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, map[string]any{"success": false, "reason": err.Error()})
 			return
@@ -92,6 +95,28 @@ func (h *UploadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]any{"success": false, "reason": "no such firmware resource"})
 	}
+}
+
+// slotStatus is Slots.Status, checked once per upload while one runs: a
+// client polling the progress (the console, four times a second) would
+// otherwise hash both slots, firmware binaries and all, on every poll while
+// the apply itself is reading and writing them.
+func (h *UploadHandler) slotStatus() (Status, error) {
+	h.mu.Lock()
+	busy, snap := h.busy, h.busySlots
+	h.mu.Unlock()
+	if snap != nil {
+		return *snap, nil
+	}
+	st, err := h.Slots.Status()
+	if err == nil && busy {
+		h.mu.Lock()
+		if h.busy {
+			h.busySlots = &st
+		}
+		h.mu.Unlock()
+	}
+	return st, err
 }
 
 // counter counts bytes read into the progress as they arrive.
@@ -113,10 +138,10 @@ func (h *UploadHandler) upload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, map[string]any{"success": false, "reason": "an upload is already in progress"})
 		return
 	}
-	h.busy = true
+	h.busy, h.busySlots = true, nil
 	h.prog = UploadProgress{State: "receiving", Total: r.ContentLength, Started: time.Now().UTC()}
 	h.mu.Unlock()
-	defer func() { h.mu.Lock(); h.busy = false; h.mu.Unlock() }()
+	defer func() { h.mu.Lock(); h.busy, h.busySlots = false, nil; h.mu.Unlock() }()
 
 	fail := func(code int, err error) {
 		h.set(func(p *UploadProgress) { p.State, p.Error, p.Finished = "failed", err.Error(), time.Now().UTC() })
