@@ -92,15 +92,7 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 			return nil, fmt.Errorf("engine: To %q: %w", o.To, err)
 		}
 		spec.ruri = u
-		spec.transport = "UDP"
-		if tr, ok := u.UriParams.Get("transport"); ok {
-			spec.transport = strings.ToUpper(tr)
-		}
-		port := u.Port
-		if port == 0 {
-			port = sip.DefaultPort(spec.transport)
-		}
-		spec.hop = net.JoinHostPort(u.Host, strconv.Itoa(port))
+		spec.hop, spec.transport = uriTarget(u)
 		return e.dial(ctx, spec)
 	}
 	t, dest, err := e.trunks.outbound(spec.domain, o.To)
@@ -174,6 +166,24 @@ func (e *Engine) trunkSpec(spec *dialSpec, t *trunk, dest, caller string) {
 	}
 	spec.trunk = t
 	spec.rewrite = t.cfg.ForceNatRewrites || t.cfg.OutboundServer != ""
+}
+
+// uriTarget is where a request to u goes directly: its transport (the
+// transport parameter, TLS for sips, else UDP) and host:port (the
+// transport's default port when u has none).
+func uriTarget(u sip.Uri) (hop, transport string) {
+	transport = "UDP"
+	if tr, ok := u.UriParams.Get("transport"); ok {
+		transport = strings.ToUpper(tr)
+	}
+	if u.Scheme == "sips" {
+		transport = "TLS"
+	}
+	port := u.Port
+	if port == 0 {
+		port = sip.DefaultPort(transport)
+	}
+	return net.JoinHostPort(u.Host, strconv.Itoa(port)), transport
 }
 
 // deviceSpec fills spec for a call to the newest binding of a device. The

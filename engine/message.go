@@ -218,23 +218,13 @@ func (e *Engine) messageTarget(domain, to string) (sip.Uri, string, string, erro
 	if u.Host == "" {
 		return u, "", "", fmt.Errorf("engine: MESSAGE To %q: no host", to)
 	}
-	transport := "UDP"
-	if tr, ok := u.UriParams.Get("transport"); ok {
-		transport = strings.ToUpper(tr)
-	}
-	if u.Scheme == "sips" {
-		transport = "TLS"
-	}
+	hop, transport := uriTarget(u)
 	switch transport {
 	case "UDP", "TCP", "TLS":
 	default:
 		return u, "", "", fmt.Errorf("engine: MESSAGE To %q: transport %q: want udp, tcp or tls", to, transport)
 	}
-	port := u.Port
-	if port == 0 {
-		port = sip.DefaultPort(transport)
-	}
-	return u, net.JoinHostPort(u.Host, strconv.Itoa(port)), transport, nil
+	return u, hop, transport, nil
 }
 
 // messageFrom is the From URI: given, or user@gateway-host:port.

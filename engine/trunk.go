@@ -622,14 +622,7 @@ func (e *Engine) Register(ctx context.Context, registrar, user, password string,
 	if err := sip.ParseUri(registrar, &u); err != nil {
 		return 0, fmt.Errorf("engine: registrar %q: %w", registrar, err)
 	}
-	transport := "UDP"
-	if tr, ok := u.UriParams.Get("transport"); ok {
-		transport = strings.ToUpper(tr)
-	}
-	port := u.Port
-	if port == 0 {
-		port = sip.DefaultPort(transport)
-	}
+	hop, transport := uriTarget(u)
 	aor := sip.Uri{Scheme: "sip", User: user, Host: u.Host}
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: u.Host, Port: u.Port})
 	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
@@ -645,7 +638,7 @@ func (e *Engine) Register(ctx context.Context, registrar, user, password string,
 	if password != "" {
 		auth = &authInfo{user: user, password: password}
 	}
-	res, err := e.request(ctx, req, transport, net.JoinHostPort(u.Host, strconv.Itoa(port)), auth)
+	res, err := e.request(ctx, req, transport, hop, auth)
 	if err != nil {
 		return 0, err
 	}
