@@ -102,26 +102,24 @@ func NewGateway(src Sources) *Gateway {
 	g.DeliveryLatency = r.NewHistogram("edgebridge_alarm_delivery_latency_seconds",
 		"Time from receiving an alarm to the ARC acknowledging it.", DeliveryBuckets)
 	r.Register(CollectorFunc(func(w *Writer) {
-		w.Family("edgebridge_uptime_seconds", "Seconds since the daemon started.", "gauge")
-		w.Sample("edgebridge_uptime_seconds", nil, time.Since(g.started).Seconds())
+		single := func(name, help, typ string, v float64) {
+			w.Family(name, help, typ)
+			w.Sample(name, nil, v)
+		}
+		single("edgebridge_uptime_seconds", "Seconds since the daemon started.", "gauge", time.Since(g.started).Seconds())
 		w.Family("edgebridge_build_info", "Always 1; the labels say what runs.", "gauge")
 		w.Sample("edgebridge_build_info", []string{"version", src.Version, "goversion", runtime.Version(), "goarch", runtime.GOARCH}, 1)
 		// A gateway has 128-512 MB: memory and goroutines are worth watching.
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		w.Family("edgebridge_go_heap_bytes", "Bytes of allocated heap objects.", "gauge")
-		w.Sample("edgebridge_go_heap_bytes", nil, float64(ms.HeapAlloc))
-		w.Family("edgebridge_go_sys_bytes", "Bytes of memory obtained from the OS.", "gauge")
-		w.Sample("edgebridge_go_sys_bytes", nil, float64(ms.Sys))
-		w.Family("edgebridge_go_goroutines", "Goroutines that exist.", "gauge")
-		w.Sample("edgebridge_go_goroutines", nil, float64(runtime.NumGoroutine()))
+		single("edgebridge_go_heap_bytes", "Bytes of allocated heap objects.", "gauge", float64(ms.HeapAlloc))
+		single("edgebridge_go_sys_bytes", "Bytes of memory obtained from the OS.", "gauge", float64(ms.Sys))
+		single("edgebridge_go_goroutines", "Goroutines that exist.", "gauge", float64(runtime.NumGoroutine()))
 		if s := src.Calls; s != nil {
-			w.Family("edgebridge_calls_active", "Calls in progress.", "gauge")
-			w.Sample("edgebridge_calls_active", nil, float64(s.ActiveCalls()))
+			single("edgebridge_calls_active", "Calls in progress.", "gauge", float64(s.ActiveCalls()))
 		}
 		if s := src.Registrations; s != nil {
-			w.Family("edgebridge_registrations", "Devices registered to the registrar.", "gauge")
-			w.Sample("edgebridge_registrations", nil, float64(s.Registrations()))
+			single("edgebridge_registrations", "Devices registered to the registrar.", "gauge", float64(s.Registrations()))
 		}
 		if s := src.Trunks; s != nil {
 			w.Family("edgebridge_trunk_up", "1 when the upstream trunk is registered, else 0.", "gauge")
@@ -135,36 +133,22 @@ func NewGateway(src Sources) *Gateway {
 		}
 		if s := src.Alarms; s != nil {
 			a := s.Alarms()
-			for _, c := range []struct {
-				name, help string
-				v          uint64
-			}{
-				{"edgebridge_alarms_received_total", "Alarm events received from alarm units.", a.Received},
-				{"edgebridge_alarms_delivered_total", "Alarm events acknowledged by the ARC.", a.Delivered},
-				{"edgebridge_alarms_failed_total", "Alarm delivery attempts that failed.", a.Failed},
-			} {
-				w.Family(c.name, c.help, "counter")
-				w.Sample(c.name, nil, float64(c.v))
-			}
-			w.Family("edgebridge_alarms_queued", "Alarm events waiting in the store-and-forward queue.", "gauge")
-			w.Sample("edgebridge_alarms_queued", nil, float64(a.Queued))
+			single("edgebridge_alarms_received_total", "Alarm events received from alarm units.", "counter", float64(a.Received))
+			single("edgebridge_alarms_delivered_total", "Alarm events acknowledged by the ARC.", "counter", float64(a.Delivered))
+			single("edgebridge_alarms_failed_total", "Alarm delivery attempts that failed.", "counter", float64(a.Failed))
+			single("edgebridge_alarms_queued", "Alarm events waiting in the store-and-forward queue.", "gauge", float64(a.Queued))
 		}
 		if s := src.RTP; s != nil {
 			m := s.RTP()
-			w.Family("edgebridge_rtp_packets_received_total", "RTP packets received.", "counter")
-			w.Sample("edgebridge_rtp_packets_received_total", nil, float64(m.Received))
-			w.Family("edgebridge_rtp_packets_lost_total", "RTP packets lost (RFC 3550 A.3).", "counter")
-			w.Sample("edgebridge_rtp_packets_lost_total", nil, float64(m.Lost))
-			w.Family("edgebridge_rtp_jitter_seconds", "Worst interarrival jitter of active RTP sessions (RFC 3550 A.8).", "gauge")
-			w.Sample("edgebridge_rtp_jitter_seconds", nil, m.Jitter.Seconds())
+			single("edgebridge_rtp_packets_received_total", "RTP packets received.", "counter", float64(m.Received))
+			single("edgebridge_rtp_packets_lost_total", "RTP packets lost (RFC 3550 A.3).", "counter", float64(m.Lost))
+			single("edgebridge_rtp_jitter_seconds", "Worst interarrival jitter of active RTP sessions (RFC 3550 A.8).", "gauge", m.Jitter.Seconds())
 		}
 		if s := src.DSP; s != nil {
-			w.Family("edgebridge_dsp_frames_total", "20 ms audio frames processed by detectors and generators.", "counter")
-			w.Sample("edgebridge_dsp_frames_total", nil, float64(s.DSPFrames()))
+			single("edgebridge_dsp_frames_total", "20 ms audio frames processed by detectors and generators.", "counter", float64(s.DSPFrames()))
 		}
 		if s := src.Store; s != nil {
-			w.Family("edgebridge_store_bytes", "Size of the bbolt store file.", "gauge")
-			w.Sample("edgebridge_store_bytes", nil, float64(s.Size()))
+			single("edgebridge_store_bytes", "Size of the bbolt store file.", "gauge", float64(s.Size()))
 		}
 	}))
 	return g

@@ -100,10 +100,13 @@ func (r *Registry) NewGauge(name, help string) *Gauge {
 
 func (g *Gauge) Set(v float64)  { g.bits.Store(math.Float64bits(v)) }
 func (g *Gauge) Value() float64 { return math.Float64frombits(g.bits.Load()) }
-func (g *Gauge) Add(d float64) {
+func (g *Gauge) Add(d float64)  { addFloat(&g.bits, d) }
+
+// addFloat adds d to the float64 whose bits are in bits, without a lock.
+func addFloat(bits *atomic.Uint64, d float64) {
 	for {
-		old := g.bits.Load()
-		if g.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+d)) {
+		old := bits.Load()
+		if bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+d)) {
 			return
 		}
 	}
@@ -135,12 +138,7 @@ func (h *Histogram) Observe(v float64) {
 	i := sort.SearchFloat64s(h.bounds, v) // first bound >= v: le is inclusive
 	h.counts[i].Add(1)
 	h.count.Add(1)
-	for {
-		old := h.sumBits.Load()
-		if h.sumBits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
-			return
-		}
-	}
+	addFloat(&h.sumBits, v)
 }
 
 // ObserveDuration records d in seconds.
