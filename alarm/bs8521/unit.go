@@ -94,10 +94,11 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 		waitAck
 	)
 	var (
-		st               = waitRequest
-		now, at, lastEnd int64
-		idx, attempt     int
-		acked            bool
+		st           = waitRequest
+		at, lastEnd  int64
+		fl           alarm.FrameLoop
+		idx, attempt int
+		acked        bool
 	)
 	start := func() {
 		keys := msgs[idx].Raw
@@ -105,7 +106,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 			keys = c.Mangle(idx, attempt, keys)
 		}
 		rep.Messages[idx].Attempts = attempt + 1
-		lastEnd = keySender.Send(keys, now)
+		lastEnd = keySender.Send(keys, fl.Now)
 		st = sending
 	}
 	emit := func(ev dsp.DigitEvent) {
@@ -126,31 +127,24 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 			rep.Messages[idx].AckMs = ms(ev.End)
 		}
 	}
-	in := make([]int16, alarm.FrameSamples)
-	out := make([]int16, alarm.FrameSamples)
-	for idx < len(msgs) {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		if err := ch.ReadFrame(in); err != nil {
-			if errors.Is(err, io.EOF) {
-				return rep, fmt.Errorf("bs8521: unit: receiver hung up: %w", io.EOF)
-			}
-			return rep, err
-		}
-		det.Process(in, emit)
-		now += int64(len(in))
+	if len(msgs) == 0 {
+		ch.Hangup()
+		return rep, nil
+	}
+	fl.Init("bs8521: unit", ch, det.Process, emit)
+	hungUp, err := fl.Run(ctx, func(out []int16) (bool, error) {
+		now := fl.Now
 		switch st {
 		case waitRequest:
 			if rep.Requests == 0 && now > smp(c.Timeout) {
 				ch.Hangup()
-				return rep, ErrNoRequest
+				return false, ErrNoRequest
 			}
 		case delay:
 			if now >= at {
 				if attempt >= c.Attempts {
 					ch.Hangup()
-					return rep, fmt.Errorf("%w: message %d", ErrNoAck, idx+1)
+					return false, fmt.Errorf("%w: message %d", ErrNoAck, idx+1)
 				}
 				start()
 			}
@@ -174,17 +168,21 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 				attempt++
 				if attempt >= c.Attempts {
 					ch.Hangup()
-					return rep, fmt.Errorf("%w: message %d (%s)", ErrNoAck, idx+1, msgs[idx].Raw)
+					return false, fmt.Errorf("%w: message %d (%s)", ErrNoAck, idx+1, msgs[idx].Raw)
 				}
 				start()
 			}
 		}
 		if err := keySender.Fill(out, now); err != nil {
-			return rep, err
+			return false, err
 		}
-		if err := ch.WriteFrame(out); err != nil {
-			return rep, err
-		}
+		return idx == len(msgs), nil
+	})
+	if hungUp {
+		return rep, fmt.Errorf("bs8521: unit: receiver hung up: %w", io.EOF)
+	}
+	if err != nil {
+		return rep, err
 	}
 	ch.Hangup()
 	return rep, nil

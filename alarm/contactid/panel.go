@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
@@ -136,7 +135,7 @@ func (p *Panel) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Pan
 
 	var (
 		st       = pWaitHandshake
-		now      int64
+		fl       alarm.FrameLoop
 		seen1400 bool
 		at       int64 // when the current wait ends / sending starts
 		idx      int   // message being sent
@@ -156,8 +155,8 @@ func (p *Panel) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Pan
 		}
 		r := &rep.Messages[idx]
 		r.Attempts = attempt + 1
-		r.StartMs = append(r.StartMs, ms(now))
-		lastEnd = keySender.Send(keys, now)
+		r.StartMs = append(r.StartMs, ms(fl.Now))
+		lastEnd = keySender.Send(keys, fl.Now)
 		st = pSending
 	}
 	for i := range msgs {
@@ -201,72 +200,62 @@ func (p *Panel) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Pan
 			}
 		}
 	}
-	if len(msgs) == 0 {
-		st = pDone
-	}
-	in := make([]int16, alarm.FrameSamples)
-	out := make([]int16, alarm.FrameSamples)
 	hsDeadline := int64(c.HandshakeTimeout) * dsp.SampleRate / int64(time.Second)
 	koWait := int64(c.KissoffWait) * dsp.SampleRate / int64(time.Second)
 	minKo := int64(c.MinKissoff) * dsp.SampleRate / int64(time.Second)
-	for st != pDone {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		if err := ch.ReadFrame(in); err != nil {
-			if errors.Is(err, io.EOF) {
-				rep.HungUp = true
-				return rep, ErrReceiverHungUp
-			}
-			return rep, err
-		}
-		det.Process(in, emit)
-		now += int64(len(in))
-
-		switch st {
-		case pWaitHandshake:
-			if now >= hsDeadline {
-				ch.Hangup()
-				return rep, ErrNoHandshake
-			}
-		case pDelay:
-			if now >= at {
-				startMessage()
-			}
-		case pSending:
-			if now >= lastEnd {
-				rep.Messages[idx].LastMs = ms(lastEnd)
-				st = pWaitKissoff
-				koStart, koOn = -1, false
-			}
-		case pWaitKissoff:
-			switch {
-			case koOn && now-koStart >= minKo:
-				r := &rep.Messages[idx]
-				r.Acked, r.KissoffMs = true, ms(koStart)
-				st = pKissoff
-			case !koOn && now > lastEnd+koWait+int64(50*dsp.SampleRate/1000):
-				// Nothing started in time (the detector reports a tone 50 ms
-				// in): repeat, or give up.
-				attempt++
-				if attempt >= c.Attempts {
+	// The panel listens for tones, not keys: keys the Channel delivers out
+	// of band are of no interest to it.
+	hear := func(pcm []int16, _ func(dsp.DigitEvent)) { det.Process(pcm, emit) }
+	fl.Init("contactid: panel", ch, hear, func(dsp.DigitEvent) {})
+	hungUp := false
+	if len(msgs) > 0 {
+		hungUp, err = fl.Run(ctx, func(out []int16) (bool, error) {
+			now := fl.Now
+			switch st {
+			case pWaitHandshake:
+				if now >= hsDeadline {
 					ch.Hangup()
-					return rep, fmt.Errorf("%w: message %d (%s), %d attempts", ErrNoKissoff, idx+1, msgs[idx].Raw, attempt)
+					return false, ErrNoHandshake
 				}
-				startMessage()
+			case pDelay:
+				if now >= at {
+					startMessage()
+				}
+			case pSending:
+				if now >= lastEnd {
+					rep.Messages[idx].LastMs = ms(lastEnd)
+					st = pWaitKissoff
+					koStart, koOn = -1, false
+				}
+			case pWaitKissoff:
+				switch {
+				case koOn && now-koStart >= minKo:
+					r := &rep.Messages[idx]
+					r.Acked, r.KissoffMs = true, ms(koStart)
+					st = pKissoff
+				case !koOn && now > lastEnd+koWait+int64(50*dsp.SampleRate/1000):
+					// Nothing started in time (the detector reports a tone 50 ms
+					// in): repeat, or give up.
+					attempt++
+					if attempt >= c.Attempts {
+						ch.Hangup()
+						return false, fmt.Errorf("%w: message %d (%s), %d attempts", ErrNoKissoff, idx+1, msgs[idx].Raw, attempt)
+					}
+					startMessage()
+				}
 			}
-		}
-
-		if err := keySender.Fill(out, now); err != nil {
-			return rep, err
-		}
-		if err := ch.WriteFrame(out); err != nil {
-			if errors.Is(err, io.EOF) {
-				rep.HungUp = true
-				return rep, ErrReceiverHungUp
+			if err := keySender.Fill(out, now); err != nil {
+				return false, err
 			}
-			return rep, err
-		}
+			return st == pDone, nil
+		})
+	}
+	if hungUp {
+		rep.HungUp = true
+		return rep, ErrReceiverHungUp
+	}
+	if err != nil {
+		return rep, err
 	}
 	if !c.StayOnLine {
 		ch.Hangup()

@@ -79,7 +79,8 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 	)
 	var (
 		st            = waitPrompt
-		now, lastEnd  int64
+		lastEnd       int64
+		fl            alarm.FrameLoop
 		promptAt      int64
 		idx           int
 		heard         []byte
@@ -88,7 +89,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 	start := func() {
 		_ = kio.queue(frames[idx])
 		rep.Attempts[idx]++
-		lastEnd = now + kio.length(len(frames[idx]))
+		lastEnd = fl.Now + kio.length(len(frames[idx]))
 		st = sending
 	}
 	emit := func(ev dsp.DigitEvent) {
@@ -104,20 +105,10 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 			rep.Cleared = true
 		}
 	}
-	in := make([]int16, alarm.FrameSamples)
-	out := make([]int16, alarm.FrameSamples)
-	for {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		if err := ch.ReadFrame(in); err != nil {
-			if errors.Is(err, io.EOF) {
-				return rep, fmt.Errorf("tt92: unit: receiver hung up: %w", io.EOF)
-			}
-			return rep, err
-		}
-		kio.hear(in, emit)
-		now += int64(len(in))
+	fl.Init("tt92: unit", ch, kio.hear, emit)
+	finished := false
+	hungUp, err := fl.Run(ctx, func(out []int16) (bool, error) {
+		now := fl.Now
 		switch st {
 		case waitPrompt:
 			if prompted && now >= promptAt+smp(100*time.Millisecond) {
@@ -125,7 +116,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 				start()
 			} else if !prompted && now > smp(c.Timeout) {
 				ch.Hangup()
-				return rep, errors.New("tt92: unit: no prompt")
+				return false, errors.New("tt92: unit: no prompt")
 			}
 		case sending:
 			if now >= lastEnd {
@@ -145,22 +136,28 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 			case now > lastEnd+smp(c.AckWait):
 				if rep.Attempts[idx] >= c.Attempts {
 					ch.Hangup()
-					return rep, fmt.Errorf("%w: frame %d", ErrNoAck, idx+1)
+					return false, fmt.Errorf("%w: frame %d", ErrNoAck, idx+1)
 				}
 				start()
 			}
 		case waitClear:
 			if rep.Cleared || now > lastEnd+smp(10*time.Second) {
-				// Answer this frame, then hang up.
+				// Answer this frame with silence, then hang up.
 				clear(out)
-				ch.WriteFrame(out)
-				ch.Hangup()
-				return rep, nil
+				finished = true
+				return true, nil
 			}
 		}
 		kio.generate(out)
-		if err := ch.WriteFrame(out); err != nil {
-			return rep, err
-		}
+		return false, nil
+	})
+	if finished {
+		// The last frame's fate does not matter: the unit hangs up.
+		ch.Hangup()
+		return rep, nil
 	}
+	if hungUp {
+		return rep, fmt.Errorf("tt92: unit: receiver hung up: %w", io.EOF)
+	}
+	return rep, err
 }
