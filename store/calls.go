@@ -60,19 +60,11 @@ func (db *DB) RecordCall(r CallRecord) error {
 		return ErrBadName
 	}
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		calls, err := tx.CreateBucketIfNotExists(bucketCalls)
+		cb, err := createDomainBucket(tx, bucketCalls, r.Domain)
 		if err != nil {
 			return err
 		}
-		idx, err := tx.CreateBucketIfNotExists(bucketCallIndex)
-		if err != nil {
-			return err
-		}
-		cb, err := calls.CreateBucketIfNotExists([]byte(r.Domain))
-		if err != nil {
-			return err
-		}
-		ib, err := idx.CreateBucketIfNotExists([]byte(r.Domain))
+		ib, err := createDomainBucket(tx, bucketCallIndex, r.Domain)
 		if err != nil {
 			return err
 		}
@@ -132,15 +124,15 @@ func counter(b *bolt.Bucket) int {
 func (db *DB) Call(domain, callID string) (CallRecord, error) {
 	var r CallRecord
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		idx, calls := tx.Bucket(bucketCallIndex), tx.Bucket(bucketCalls)
-		if idx == nil || calls == nil || idx.Bucket([]byte(domain)) == nil {
+		ib, cb := domainBucket(tx, bucketCallIndex, domain), domainBucket(tx, bucketCalls, domain)
+		if ib == nil || cb == nil {
 			return ErrNotFound
 		}
-		k := idx.Bucket([]byte(domain)).Get([]byte(callID))
+		k := ib.Get([]byte(callID))
 		if k == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(calls.Bucket([]byte(domain)).Get(k), &r)
+		return json.Unmarshal(cb.Get(k), &r)
 	})
 	return r, err
 }
@@ -149,11 +141,11 @@ func (db *DB) Call(domain, callID string) (CallRecord, error) {
 // start order, until fn returns false. A zero to means no upper bound.
 func (db *DB) Calls(domain string, from, to time.Time, fn func(CallRecord) bool) error {
 	return db.bolt.View(func(tx *bolt.Tx) error {
-		calls := tx.Bucket(bucketCalls)
-		if calls == nil || calls.Bucket([]byte(domain)) == nil {
+		cb := domainBucket(tx, bucketCalls, domain)
+		if cb == nil {
 			return nil
 		}
-		c := calls.Bucket([]byte(domain)).Cursor()
+		c := cb.Cursor()
 		var start [8]byte
 		if !from.IsZero() {
 			binary.BigEndian.PutUint64(start[:], uint64(from.UnixNano()))

@@ -79,31 +79,17 @@ func (t *Tx) coll(c Coll, create bool) (*bolt.Bucket, error) {
 	if !c.valid() {
 		return nil, ErrBadName
 	}
-	docs := t.tx.Bucket(bucketDocs)
-	if docs == nil {
-		if !create {
-			return nil, nil
+	if !create {
+		if d := domainBucket(t.tx, bucketDocs, c.Domain); d != nil {
+			return d.Bucket(c.name()), nil
 		}
-		var err error
-		if docs, err = t.tx.CreateBucketIfNotExists(bucketDocs); err != nil {
-			return nil, err
-		}
+		return nil, nil
 	}
-	d := docs.Bucket([]byte(c.Domain))
-	if d == nil {
-		if !create {
-			return nil, nil
-		}
-		var err error
-		if d, err = docs.CreateBucket([]byte(c.Domain)); err != nil {
-			return nil, err
-		}
+	d, err := createDomainBucket(t.tx, bucketDocs, c.Domain)
+	if err != nil {
+		return nil, err
 	}
-	b := d.Bucket(c.name())
-	if b == nil && create {
-		return d.CreateBucket(c.name())
-	}
-	return b, nil
+	return d.CreateBucketIfNotExists(c.name())
 }
 
 // Get returns a copy of the document, or ErrNotFound.
@@ -215,7 +201,7 @@ func (t *Tx) DeleteAll(c Coll) (int, error) {
 	if err != nil || n == 0 {
 		return n, err
 	}
-	return n, t.tx.Bucket(bucketDocs).Bucket([]byte(c.Domain)).DeleteBucket(c.name())
+	return n, domainBucket(t.tx, bucketDocs, c.Domain).DeleteBucket(c.name())
 }
 
 // Count is the number of documents whose id starts with prefix.

@@ -182,19 +182,16 @@ func (db *DB) QuerySIP(domain string, q SIPQuery) ([]SIPMessage, error) {
 	if limit <= 0 {
 		limit = 100
 	}
+	escaped := []byte(jsonEscape(q.Pattern))
 	var out []SIPMessage
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		root := tx.Bucket(bucketSIPLog)
-		if root == nil {
-			return nil
-		}
-		b := root.Bucket([]byte(domain))
+		b := domainBucket(tx, bucketSIPLog, domain)
 		if b == nil {
 			return nil
 		}
 		c := b.Cursor()
 		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
-			if q.Pattern != "" && !bytes.Contains(v, []byte(jsonEscape(q.Pattern))) {
+			if q.Pattern != "" && !bytes.Contains(v, escaped) {
 				continue // cheap pre-filter on the JSON; exact check below
 			}
 			var m SIPMessage

@@ -69,3 +69,22 @@ func (db *DB) Size() int64 {
 	_ = db.bolt.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
 	return n
 }
+
+// domainBucket is the bucket root/domain (docs, SIP log, call records), or
+// nil when either does not exist.
+func domainBucket(tx *bolt.Tx, root []byte, domain string) *bolt.Bucket {
+	r := tx.Bucket(root)
+	if r == nil {
+		return nil
+	}
+	return r.Bucket([]byte(domain))
+}
+
+// createDomainBucket returns root/domain, creating either when needed.
+func createDomainBucket(tx *bolt.Tx, root []byte, domain string) (*bolt.Bucket, error) {
+	r, err := tx.CreateBucketIfNotExists(root)
+	if err != nil {
+		return nil, err
+	}
+	return r.CreateBucketIfNotExists([]byte(domain))
+}
