@@ -78,10 +78,7 @@ func BenchmarkSIPpCalls(b *testing.B) {
 			wd := b.TempDir()
 			uas := startSipp(b, wd, "-sn", "uas")
 			off := false
-			dir := NewStaticDirectory()
-			dir.SetTrunks(testDomain, []Trunk{{TrunkID: "b", DestinationTarget: "127.0.0.1:" + strconv.Itoa(uas.port),
-				DestinationTransport: "udp", DestinationMatch: "/.*/", KeepAlive: &off}})
-			e := benchEngine(b, WithDirectory(dir))
+			e := benchEngine(b, WithDirectory(sippTrunk(uas, Trunk{TrunkID: "b", DestinationMatch: "/.*/", KeepAlive: &off})))
 			waitFor(b, 2*time.Second, "trunk", func() bool { return len(e.TrunkStatus()) == 1 })
 			// Two SIPp and the engine with two anchored RTP sessions per call
 			// share two cores: offered at the full rate, the callee answers

@@ -12,27 +12,6 @@ import (
 	"github.com/edgebridge/edgebridge/engine/sdp"
 )
 
-// recvRequest reads until a request with method arrives.
-func (p *peer) recvRequest(method string, d time.Duration) *sip.Request {
-	p.t.Helper()
-	buf := make([]byte, 65535)
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		p.conn.SetReadDeadline(end)
-		n, _, err := p.conn.ReadFrom(buf)
-		if err != nil {
-			break
-		}
-		if m, err := sip.ParseMessage(buf[:n]); err == nil {
-			if r, ok := m.(*sip.Request); ok && r.Method.String() == method {
-				return r
-			}
-		}
-	}
-	p.t.Fatalf("no %s within %v", method, d)
-	return nil
-}
-
 // inDialog sends a request inside the dialog the 200 OK res set up.
 func (p *peer) inDialog(res *sip.Response, method string, cseq int, extra, body string) {
 	p.t.Helper()

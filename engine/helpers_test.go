@@ -71,9 +71,13 @@ type peer struct {
 	to   net.Addr
 }
 
-func newPeer(t testing.TB, e *Engine) *peer {
+func newPeer(t testing.TB, e *Engine) *peer { return udpPeerAt(t, e, "127.0.0.1") }
+
+// udpPeerAt is a raw SIP peer bound to ip (127.0.0.2 is loopback too, but
+// another address than the engine's 127.0.0.1).
+func udpPeerAt(t testing.TB, e *Engine, ip string) *peer {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	c, err := net.ListenPacket("udp", ip+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +122,27 @@ func (p *peer) recv(provisional bool) *sip.Response {
 		}
 		return res
 	}
+}
+
+// recvRequest reads until a request with method arrives.
+func (p *peer) recvRequest(method string, d time.Duration) *sip.Request {
+	p.t.Helper()
+	buf := make([]byte, 65535)
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		p.conn.SetReadDeadline(end)
+		n, _, err := p.conn.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		if m, err := sip.ParseMessage(buf[:n]); err == nil {
+			if r, ok := m.(*sip.Request); ok && r.Method.String() == method {
+				return r
+			}
+		}
+	}
+	p.t.Fatalf("no %s within %v", method, d)
+	return nil
 }
 
 // register sends a REGISTER for user (with an optional Authorization value)

@@ -294,49 +294,30 @@ func TestSendMessageToRegisteredUnit(t *testing.T) {
 	if res := p.register("unit9", "unit9", "reg-u9", 1, "", 300); res.StatusCode != 200 {
 		t.Fatalf("REGISTER: %d", res.StatusCode)
 	}
-	done := make(chan int, 1)
-	go func() {
-		code, err := e.SendMessage(context.Background(), OutMessage{To: "unit9", Domain: testDomain, ContentType: "text/plain", Body: []byte("hi")})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- code
-	}()
-	buf := make([]byte, 4096)
-	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, err := p.conn.ReadFrom(buf)
-	if err != nil {
-		t.Fatal(err)
+	r, code := messageAnswered(t, e, p, OutMessage{To: "unit9", Domain: testDomain, ContentType: "text/plain", Body: []byte("hi")}, 202, "Accepted")
+	if r.Recipient.User != "unit9" || string(r.Body()) != "hi" {
+		t.Fatalf("unit got %v", r)
 	}
-	m, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, ok := m.(*sip.Request)
-	if !ok || r.Method != sip.MESSAGE || r.Recipient.User != "unit9" || string(r.Body()) != "hi" {
-		t.Fatalf("unit got %v", m)
-	}
-	res := sip.NewResponseFromRequest(r, 202, "Accepted", nil)
-	p.conn.WriteTo([]byte(res.String()), p.to)
-	if code := <-done; code != 202 {
+	if code != 202 {
 		t.Fatalf("status %d, want the unit's 202", code)
 	}
 }
 
-// udpPeerAt is a raw SIP peer bound to ip (127.0.0.2 is loopback too, but
-// another address than the engine's 127.0.0.1).
-func udpPeerAt(t *testing.T, e *Engine, ip string) *peer {
+// messageAnswered sends m with e to peer p, which answers code; it returns
+// the MESSAGE p got and the status SendMessage returned.
+func messageAnswered(t *testing.T, e *Engine, p *peer, m OutMessage, code int, reason string) (*sip.Request, int) {
 	t.Helper()
-	c, err := net.ListenPacket("udp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	to, err := net.ResolveUDPAddr("udp", e.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &peer{t: t, conn: c, to: to}
+	done := make(chan int, 1)
+	go func() {
+		c, err := e.SendMessage(context.Background(), m)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- c
+	}()
+	r := p.recvRequest("MESSAGE", 5*time.Second)
+	p.conn.WriteTo([]byte(sip.NewResponseFromRequest(r, code, reason, nil).String()), p.to)
+	return r, <-done
 }
 
 func (p *peer) message(callID, fromUser string) {
@@ -373,23 +354,7 @@ func TestAnswerFromMessagedPeerSkipsDigest(t *testing.T) {
 	}
 	sendTo := func(p *peer, await bool) {
 		t.Helper()
-		done := make(chan int, 1)
-		go func() {
-			code, _ := e.SendMessage(context.Background(), OutMessage{To: "sip:arc@" + p.addr(), ContentType: "application/scaip+xml", Body: []byte("<mrq/>"), AwaitAnswer: await})
-			done <- code
-		}()
-		buf := make([]byte, 4096)
-		p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, _, err := p.conn.ReadFrom(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.conn.WriteTo([]byte(sip.NewResponseFromRequest(m.(*sip.Request), 200, "OK", nil).String()), p.to)
-		if code := <-done; code != 200 {
+		if _, code := messageAnswered(t, e, p, OutMessage{To: "sip:arc@" + p.addr(), ContentType: "application/scaip+xml", Body: []byte("<mrq/>"), AwaitAnswer: await}, 200, "OK"); code != 200 {
 			t.Fatalf("SendMessage: %d", code)
 		}
 	}

@@ -185,12 +185,9 @@ func TestSIPpTrunkRegistersWithDigest(t *testing.T) {
 	sc := scenario(t, wd, "trunk_registrar.xml")
 	s := startSipp(t, wd, "-sf", sc, "-m", "1")
 	off := false
-	dir := NewStaticDirectory()
-	dir.SetTrunks(testDomain, []Trunk{{
-		TrunkID: "up1", DestinationTarget: "127.0.0.1:" + strconv.Itoa(s.port), DestinationTransport: "udp",
-		DestinationMatch: "/^00/", UserName: "gw", Realm: "trunk.test", Password: "trunkpw", KeepAlive: &off,
-	}})
-	e := startEngine(t, WithDirectory(dir))
+	e := startEngine(t, WithDirectory(sippTrunk(s, Trunk{
+		TrunkID: "up1", DestinationMatch: "/^00/", UserName: "gw", Realm: "trunk.test", Password: "trunkpw", KeepAlive: &off,
+	})))
 	if err := s.wait(20 * time.Second); err != nil {
 		t.Fatalf("sipp registrar: %v\n%s", err, s.report())
 	}
@@ -205,12 +202,9 @@ func TestSIPpTrunkKeepAliveMarksUpAndDown(t *testing.T) {
 	sc := scenario(t, wd, "options_uas.xml")
 	s := startSipp(t, wd, "-sf", sc, "-m", "2")
 	off := false
-	dir := NewStaticDirectory()
-	dir.SetTrunks(testDomain, []Trunk{{
-		TrunkID: "ka", DestinationTarget: "127.0.0.1:" + strconv.Itoa(s.port), DestinationTransport: "udp",
-		DestinationMatch: "/^00/", Register: &off, KeepAliveInterval: 1,
-	}})
-	e := startEngine(t, WithDirectory(dir))
+	e := startEngine(t, WithDirectory(sippTrunk(s, Trunk{
+		TrunkID: "ka", DestinationMatch: "/^00/", Register: &off, KeepAliveInterval: 1,
+	})))
 	// SIPp answers two OPTIONS and exits; the next ones go unanswered.
 	if err := s.wait(20 * time.Second); err != nil {
 		t.Fatalf("sipp: %v\n%s", err, s.report())
@@ -230,13 +224,10 @@ func TestSIPpOutboundThroughTrunk(t *testing.T) {
 	wd := t.TempDir()
 	uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_answer.xml"), "-m", "1")
 	off := false
-	dir := NewStaticDirectory()
-	dir.SetTrunks(testDomain, []Trunk{{
-		TrunkID: "out", DestinationTarget: "127.0.0.1:" + strconv.Itoa(uas.port), DestinationTransport: "udp",
-		DestinationMatch: "/^00/", DestinationRewrite: "/^00/+/", RewriteAnumber: "4687654321",
+	e := startEngine(t, WithDirectory(sippTrunk(uas, Trunk{
+		TrunkID: "out", DestinationMatch: "/^00/", DestinationRewrite: "/^00/+/", RewriteAnumber: "4687654321",
 		KeepAlive: &off, Concurrency: 1, TrunksideCodec: "PCMA", LocalCodec: "PCMU", Transcode: true,
-	}})
-	e := startEngine(t, WithDirectory(dir))
+	})))
 	waitFor(t, 2*time.Second, "trunk loaded", func() bool { return len(e.TrunkStatus()) == 1 })
 	uac := startSipp(t, wd, target(e), "-sn", "uac", "-s", "0046701234", "-m", "1", "-d", "1000")
 	if err := uac.wait(20 * time.Second); err != nil {
@@ -264,12 +255,9 @@ func TestSIPpBusyCalleeGets486WithReason(t *testing.T) {
 	wd := t.TempDir()
 	uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_busy.xml"), "-m", "1")
 	off := false
-	dir := NewStaticDirectory()
-	dir.SetTrunks(testDomain, []Trunk{{
-		TrunkID: "busy", DestinationTarget: "127.0.0.1:" + strconv.Itoa(uas.port), DestinationTransport: "udp",
-		DestinationMatch: "/^9/", KeepAlive: &off,
-	}})
-	e := startEngine(t, WithDirectory(dir))
+	e := startEngine(t, WithDirectory(sippTrunk(uas, Trunk{
+		TrunkID: "busy", DestinationMatch: "/^9/", KeepAlive: &off,
+	})))
 	waitFor(t, 2*time.Second, "trunk loaded", func() bool { return len(e.TrunkStatus()) == 1 })
 	p := newPeer(t, e)
 	p.invite("9123", "busy-1", "")
@@ -312,4 +300,14 @@ func TestSIPpCallOverTCP(t *testing.T) {
 	if strings.Join(seen, " ") != "ACK BYE INVITE SIP/2.0 SIP/2.0 SIP/2.0" {
 		t.Fatalf("SIP log of a TCP call: %v", seen)
 	}
+}
+
+// sippTrunk is a directory with the one trunk tr, reached over UDP at the
+// SIPp s.
+func sippTrunk(s *sipp, tr Trunk) *StaticDirectory {
+	tr.DestinationTarget = "127.0.0.1:" + strconv.Itoa(s.port)
+	tr.DestinationTransport = "udp"
+	dir := NewStaticDirectory()
+	dir.SetTrunks(testDomain, []Trunk{tr})
+	return dir
 }
