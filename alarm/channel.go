@@ -3,10 +3,17 @@
 // heartbeat supervision.
 package alarm
 
-import "github.com/edgebridge/edgebridge/dsp"
+import (
+	"time"
+
+	"github.com/edgebridge/edgebridge/dsp"
+)
 
 // FrameSamples is the usual frame: 20 ms at 8 kHz.
 const FrameSamples = 160
+
+// Samples is d in sample time (8 kHz), the clock receivers and units keep.
+func Samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
 
 // Channel is one call leg as alarm code sees it: an FXS line (hal) or an RTP
 // session (engine) both provide one, so every protocol runs the same on either.

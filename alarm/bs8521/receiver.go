@@ -88,8 +88,6 @@ func NewReceiver(cfg Config) (*Receiver, error) {
 	return &Receiver{cfg: c}, nil
 }
 
-func samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
-
 // Receive runs BS 8521 on ch: data requests until a message comes, the
 // message checked and queued, then the acknowledge; more messages while
 // they come. It does not hang up.
@@ -101,7 +99,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	var fl alarm.FrameLoop
 	var (
 		firstReq   int64 = -1
-		nextReq          = samples(c.AnswerDelay)
+		nextReq          = alarm.Samples(c.AnswerDelay)
 		toneEnd    int64 // our keys sound until then; digits before it are ignored
 		deadline   int64 = -1
 		keys       [MessageKeys]byte
@@ -122,14 +120,14 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		if err != nil {
 			out.BadMessages++
 			c.Log.Warn("bs8521: message not acknowledged", "call", call.ID, "keys", raw, "err", err)
-			deadline = lastEnd + samples(1500*time.Millisecond) // the unit repeats after 600 ms
+			deadline = lastEnd + alarm.Samples(1500*time.Millisecond) // the unit repeats after 600 ms
 			return
 		}
 		ev := EventFor(m, call, c.Now())
 		if err := q.Enqueue(ctx, ev); err != nil {
 			out.EnqueueFailures++
 			c.Log.Error("bs8521: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
-			deadline = lastEnd + samples(1500*time.Millisecond)
+			deadline = lastEnd + alarm.Samples(1500*time.Millisecond)
 			return
 		}
 		if !acked[ev.ID] {
@@ -137,13 +135,13 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			out.Events = append(out.Events, ev)
 		}
 		c.Log.Info("bs8521: event queued", "call", call.ID, "event", ev.ID, "raw", raw)
-		pendingAck = max(fl.Now, lastEnd+samples(c.AckDelay))
+		pendingAck = max(fl.Now, lastEnd+alarm.Samples(c.AckDelay))
 	}
 	digit := func(ev dsp.DigitEvent) {
 		if ev.Start < toneEnd || done {
 			return
 		}
-		if nk > 0 && ev.Start-lastEnd > samples(c.InterDigitTimeout) {
+		if nk > 0 && ev.Start-lastEnd > alarm.Samples(c.InterDigitTimeout) {
 			nk = 0
 		}
 		keys[nk] = ev.Key
@@ -156,26 +154,26 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	fl.Init("bs8521", ch, det.Process, digit)
 	hungUp, err := fl.Run(ctx, func(buf []int16) (bool, error) {
 		now := fl.Now
-		if nk > 0 && now-lastEnd > samples(c.InterDigitTimeout) {
+		if nk > 0 && now-lastEnd > alarm.Samples(c.InterDigitTimeout) {
 			c.Log.Warn("bs8521: partial message dropped", "call", call.ID, "keys", nk)
 			out.Messages++
 			out.BadMessages++
 			nk = 0
-			deadline = lastEnd + samples(1500*time.Millisecond)
+			deadline = lastEnd + alarm.Samples(1500*time.Millisecond)
 		}
 		switch {
 		case pendingAck >= 0 && now >= pendingAck:
 			_ = gen.QueueKey(AckKey, AckMs, 0)
-			toneEnd = now + samples(AckMs*time.Millisecond)
+			toneEnd = now + alarm.Samples(AckMs*time.Millisecond)
 			pendingAck = -1
-			deadline = toneEnd + samples(c.MoreTimeout)
+			deadline = toneEnd + alarm.Samples(c.MoreTimeout)
 		case nk > 0 || pendingAck >= 0 || gen.Busy():
 		case deadline >= 0 && now < deadline:
 		case len(out.Events) > 0:
 			out.Reason = alarm.ReasonIdle
 			done = true
 		case nextReq >= 0 && now >= nextReq:
-			if out.Handshakes >= c.MaxRequests || (firstReq >= 0 && now-firstReq > samples(c.GiveUp)) {
+			if out.Handshakes >= c.MaxRequests || (firstReq >= 0 && now-firstReq > alarm.Samples(c.GiveUp)) {
 				out.Reason = alarm.ReasonNoMessage
 				done = true
 				break
@@ -185,9 +183,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			}
 			_ = gen.QueueKey(DataRequestKey, DataRequestMs, 0)
 			out.Handshakes++
-			toneEnd = now + samples(DataRequestMs*time.Millisecond)
-			deadline = toneEnd + samples(c.FirstDigitTimeout)
-			nextReq = now + samples(c.DataRequestInterval)
+			toneEnd = now + alarm.Samples(DataRequestMs*time.Millisecond)
+			deadline = toneEnd + alarm.Samples(c.FirstDigitTimeout)
+			nextReq = now + alarm.Samples(c.DataRequestInterval)
 		case deadline >= 0 && now >= deadline:
 			// Bad message or no answer: request again (now, or at the
 			// next interval).

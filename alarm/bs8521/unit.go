@@ -85,7 +85,6 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 	det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
 	keySender := alarm.NewKeySender(ch, c.DTMF)
 	ms := func(s int64) int64 { return s * 1000 / dsp.SampleRate }
-	smp := func(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
 
 	const (
 		waitRequest = iota
@@ -113,7 +112,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 		if ev.Key != DataRequestKey {
 			return
 		}
-		long := ev.End-ev.Start >= smp(c.MinRequest)
+		long := ev.End-ev.Start >= alarm.Samples(c.MinRequest)
 		switch {
 		case long && (st == waitRequest || st == waitAck):
 			// A (new) data request: answer it after the reply delay.
@@ -121,7 +120,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 			if st == waitAck {
 				attempt++
 			}
-			st, at = delay, ev.End+smp(c.ReplyDelay)
+			st, at = delay, ev.End+alarm.Samples(c.ReplyDelay)
 		case !long && st == waitAck && ev.Start >= lastEnd:
 			acked = true
 			rep.Messages[idx].AckMs = ms(ev.End)
@@ -136,7 +135,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 		now := fl.Now
 		switch st {
 		case waitRequest:
-			if rep.Requests == 0 && now > smp(c.Timeout) {
+			if rep.Requests == 0 && now > alarm.Samples(c.Timeout) {
 				ch.Hangup()
 				return false, ErrNoRequest
 			}
@@ -161,9 +160,9 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 				st = waitRequest
 				if idx < len(msgs) {
 					// The next message follows at once (no new request).
-					st, at = delay, now+smp(c.ReplyDelay)
+					st, at = delay, now+alarm.Samples(c.ReplyDelay)
 				}
-			case now > lastEnd+smp(c.AckWait)+smp(150*time.Millisecond):
+			case now > lastEnd+alarm.Samples(c.AckWait)+alarm.Samples(150*time.Millisecond):
 				// No acknowledge (it is reported when it ends): repeat.
 				attempt++
 				if attempt >= c.Attempts {

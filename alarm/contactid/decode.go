@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/dsp"
 )
 
@@ -64,7 +65,7 @@ func Digits(pcm []int16, oob []dsp.DigitEvent, cfg dsp.DTMFConfig) []dsp.DigitEv
 // receiver does.
 func DecodeDigits(digits []dsp.DigitEvent, cfg DecodeConfig) []Decoded {
 	if cfg.InterDigitSamples == 0 {
-		cfg.InterDigitSamples = samples(defaultInterDigit)
+		cfg.InterDigitSamples = alarm.Samples(defaultInterDigit)
 	}
 	var out []Decoded
 	col := NewCollector(cfg.InterDigitSamples)

@@ -174,7 +174,7 @@ func (p *Panel) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Pan
 				if rep.HandshakeMs < 0 {
 					rep.HandshakeMs = ms(ev.End)
 				}
-				st, at = pDelay, ev.End+int64(c.StartDelay)*dsp.SampleRate/int64(time.Second)
+				st, at = pDelay, ev.End+alarm.Samples(c.StartDelay)
 			}
 		case pWaitKissoff:
 			if ev.Name == "1400" && ev.On && ev.Start >= lastEnd {
@@ -182,7 +182,7 @@ func (p *Panel) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Pan
 			}
 			if ev.Name == "1400" && !ev.On && koOn {
 				koOn = false
-				if ev.End-koStart < int64(c.MinKissoff)*dsp.SampleRate/int64(time.Second) {
+				if ev.End-koStart < alarm.Samples(c.MinKissoff) {
 					koStart = -1 // too short to count
 				}
 			}
@@ -196,13 +196,13 @@ func (p *Panel) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Pan
 					return
 				}
 				attempt = 0
-				st, at = pDelay, ev.End+int64(c.NextDelay)*dsp.SampleRate/int64(time.Second)
+				st, at = pDelay, ev.End+alarm.Samples(c.NextDelay)
 			}
 		}
 	}
-	hsDeadline := int64(c.HandshakeTimeout) * dsp.SampleRate / int64(time.Second)
-	koWait := int64(c.KissoffWait) * dsp.SampleRate / int64(time.Second)
-	minKo := int64(c.MinKissoff) * dsp.SampleRate / int64(time.Second)
+	hsDeadline := alarm.Samples(c.HandshakeTimeout)
+	koWait := alarm.Samples(c.KissoffWait)
+	minKo := alarm.Samples(c.MinKissoff)
 	// The panel listens for tones, not keys: keys the Channel delivers out
 	// of band are of no interest to it.
 	hear := func(pcm []int16, _ func(dsp.DigitEvent)) { det.Process(pcm, emit) }

@@ -98,8 +98,6 @@ func NewReceiver(cfg Config) (*Receiver, error) {
 
 const defaultInterDigit = 400 * time.Millisecond
 
-func samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
-
 type state int
 
 const (
@@ -166,19 +164,19 @@ func (r *Receiver) newSession(ctx context.Context, ch alarm.Channel, call alarm.
 	}
 	s := &session{
 		r: r, ctx: ctx, call: call, q: q,
-		col:       NewCollector(samples(c.InterDigitTimeout)),
+		col:       NewCollector(alarm.Samples(c.InterDigitTimeout)),
 		handshake: hs, kissoff: ko,
 		acked: map[string]bool{},
 	}
 	s.frames.Init("contactid", ch, dsp.NewDTMFDetector(c.DTMF).Process, s.digit)
-	s.startHandshake(samples(c.HandshakeDelay))
+	s.startHandshake(alarm.Samples(c.HandshakeDelay))
 	return s, nil
 }
 
 func (s *session) startHandshake(wait int64) {
 	s.handshake.Reset()
 	s.tone, s.toneWait = s.handshake, wait
-	s.toneEnd = s.frames.Now + wait + samples(300*time.Millisecond)
+	s.toneEnd = s.frames.Now + wait + alarm.Samples(300*time.Millisecond)
 	s.st = stHandshake
 	s.out.Handshakes++
 }
@@ -226,7 +224,7 @@ func (s *session) tick() {
 		}
 	case stListen:
 		if n, last := s.col.Partial(); n > 0 {
-			if s.frames.Now-last > samples(s.r.cfg.InterDigitTimeout) {
+			if s.frames.Now-last > alarm.Samples(s.r.cfg.InterDigitTimeout) {
 				s.r.cfg.Log.Debug("contactid: digits before timeout", "call", s.call.ID, "digits", s.col.String())
 			}
 			keys, start, end, expired, done := s.col.Expire(s.frames.Now)
@@ -239,7 +237,7 @@ func (s *session) tick() {
 				// repeats it, so wait as after a bad message.
 				s.out.Messages++
 				s.out.BadMessages++
-				s.deadline = max(s.deadline, last+samples(s.r.cfg.FirstDigitTimeout))
+				s.deadline = max(s.deadline, last+alarm.Samples(s.r.cfg.FirstDigitTimeout))
 				s.r.cfg.Log.Warn("contactid: partial message dropped", "call", s.call.ID, "digits", n)
 				if rebuilt, ok := s.reasm.Add(keys); ok {
 					s.r.cfg.Log.Info("contactid: message rebuilt from damaged repeats", "call", s.call.ID)
@@ -271,7 +269,7 @@ func (s *session) listen(from int64) {
 	s.st = stListen
 	s.tone = nil
 	s.col.Reset()
-	s.deadline = from + samples(s.r.cfg.FirstDigitTimeout)
+	s.deadline = from + alarm.Samples(s.r.cfg.FirstDigitTimeout)
 }
 
 func (s *session) fill(out []int16) {
@@ -292,7 +290,7 @@ func (s *session) fill(out []int16) {
 func (s *session) message(keys []byte, start, end int64) {
 	s.out.Messages++
 	// Listen again from the last digit: the panel repeats 1.25 s after it.
-	s.deadline = end + samples(s.r.cfg.FirstDigitTimeout)
+	s.deadline = end + alarm.Samples(s.r.cfg.FirstDigitTimeout)
 	m, err := ParseKeys(string(keys))
 	if err == nil {
 		err = m.Validate()
@@ -324,8 +322,8 @@ func (s *session) message(keys []byte, start, end int64) {
 	s.listenIn = s.listenIn || m.ListenIn()
 	s.kissoff.Reset()
 	s.tone = s.kissoff
-	s.toneWait = max(0, end+samples(s.r.cfg.KissoffDelay)-s.frames.Now)
-	s.toneEnd = s.frames.Now + s.toneWait + samples(s.r.cfg.KissoffDuration)
+	s.toneWait = max(0, end+alarm.Samples(s.r.cfg.KissoffDelay)-s.frames.Now)
+	s.toneEnd = s.frames.Now + s.toneWait + alarm.Samples(s.r.cfg.KissoffDuration)
 	s.st = stKissoff
 }
 

@@ -79,8 +79,6 @@ func NewReceiver(c Config) (*Receiver, error) {
 	return &Receiver{cfg: c}, nil
 }
 
-func samples(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
-
 // Receive prompts for frames, acknowledges each one heard twice alike and
 // queued, and clears the unit down when no more come.
 func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Call, q alarm.Queue) (alarm.Outcome, error) {
@@ -93,7 +91,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	var fl alarm.FrameLoop
 	var (
 		lastEnd, toneEnd int64
-		nextPrompt             = samples(c.AnswerDelay)
+		nextPrompt             = alarm.Samples(c.AnswerDelay)
 		deadline         int64 = -1
 		keys             []byte
 		pending          string // a frame heard once, awaiting its repeat
@@ -112,14 +110,14 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		if err != nil {
 			out.BadMessages++
 			c.Log.Warn("tt92: frame not acknowledged", "call", call.ID, "keys", raw, "err", err)
-			deadline = lastEnd + samples(c.RepeatWait)
+			deadline = lastEnd + alarm.Samples(c.RepeatWait)
 			return
 		}
 		if raw != pending && !acked[raw] {
 			// Heard once: the checksum cannot be checked, so wait for the
 			// unit's repeat and compare.
 			pending = raw
-			deadline = lastEnd + samples(c.RepeatWait)
+			deadline = lastEnd + alarm.Samples(c.RepeatWait)
 			c.Log.Info("tt92: frame heard once, waiting for its repeat", "call", call.ID, "frame", raw)
 			return
 		}
@@ -127,7 +125,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		if err := q.Enqueue(ctx, ev); err != nil {
 			out.EnqueueFailures++
 			c.Log.Error("tt92: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
-			deadline = lastEnd + samples(c.RepeatWait)
+			deadline = lastEnd + alarm.Samples(c.RepeatWait)
 			return
 		}
 		if !acked[raw] {
@@ -137,13 +135,13 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		pending = ""
 		c.Log.Info("tt92: event queued", "call", call.ID, "event", ev.ID, "frame", raw)
 		send(c.Variant.Ack)
-		deadline = toneEnd + samples(c.MoreTimeout)
+		deadline = toneEnd + alarm.Samples(c.MoreTimeout)
 	}
 	digit := func(ev dsp.DigitEvent) {
 		if ev.Start < toneEnd || clearing {
 			return
 		}
-		if len(keys) > 0 && ev.Start-lastEnd > samples(c.InterDigit) {
+		if len(keys) > 0 && ev.Start-lastEnd > alarm.Samples(c.InterDigit) {
 			keys = keys[:0]
 		}
 		keys = append(keys, ev.Key)
@@ -155,19 +153,19 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	fl.Init("tt92", ch, kio.hear, digit)
 	hungUp, err := fl.Run(ctx, func(buf []int16) (bool, error) {
 		now := fl.Now
-		if len(keys) > 0 && now-lastEnd > samples(c.InterDigit) {
+		if len(keys) > 0 && now-lastEnd > alarm.Samples(c.InterDigit) {
 			out.Messages++
 			out.BadMessages++
 			c.Log.Warn("tt92: partial frame dropped", "call", call.ID, "keys", string(keys))
 			keys = keys[:0]
-			deadline = lastEnd + samples(c.RepeatWait)
+			deadline = lastEnd + alarm.Samples(c.RepeatWait)
 		}
 		switch {
 		case kio.busy() || len(keys) > 0:
 		case clearing:
 			// Some silence after the clear, so that the unit hears its end
 			// before the call goes.
-			if now >= toneEnd+samples(200*time.Millisecond) {
+			if now >= toneEnd+alarm.Samples(200*time.Millisecond) {
 				done = true
 			}
 		case deadline >= 0 && now < deadline:
@@ -184,7 +182,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			send(c.Variant.Prompt)
 			out.Handshakes++
 			deadline = -1
-			nextPrompt = now + samples(c.PromptEvery)
+			nextPrompt = now + alarm.Samples(c.PromptEvery)
 		default:
 			deadline = -1
 		}

@@ -70,7 +70,6 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 	if err != nil {
 		return rep, err
 	}
-	smp := func(d time.Duration) int64 { return int64(d) * dsp.SampleRate / int64(time.Second) }
 	const (
 		waitPrompt = iota
 		sending
@@ -111,10 +110,10 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 		now := fl.Now
 		switch st {
 		case waitPrompt:
-			if prompted && now >= promptAt+smp(100*time.Millisecond) {
+			if prompted && now >= promptAt+alarm.Samples(100*time.Millisecond) {
 				heard = heard[:0]
 				start()
-			} else if !prompted && now > smp(c.Timeout) {
+			} else if !prompted && now > alarm.Samples(c.Timeout) {
 				ch.Hangup()
 				return false, errors.New("tt92: unit: no prompt")
 			}
@@ -133,7 +132,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 				} else {
 					start()
 				}
-			case now > lastEnd+smp(c.AckWait):
+			case now > lastEnd+alarm.Samples(c.AckWait):
 				if rep.Attempts[idx] >= c.Attempts {
 					ch.Hangup()
 					return false, fmt.Errorf("%w: frame %d", ErrNoAck, idx+1)
@@ -141,7 +140,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 				start()
 			}
 		case waitClear:
-			if rep.Cleared || now > lastEnd+smp(10*time.Second) {
+			if rep.Cleared || now > lastEnd+alarm.Samples(10*time.Second) {
 				// Answer this frame with silence, then hang up.
 				clear(out)
 				finished = true
