@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -108,9 +108,10 @@ func splitHostPort(a string) (string, int) {
 	return ap.Addr().String(), int(ap.Port())
 }
 
-// callPcap exports the SIP messages of one call as a pcap file (Ethernet,
-// IPv4/IPv6, UDP), for Wireshark or sngrep. TCP and TLS messages are written
-// as UDP datagrams: the content is what matters for reading a call flow.
+// callPcap exports the SIP messages of one call as a pcap file (engine/pcap:
+// Ethernet, IPv4/IPv6, UDP), for Wireshark or sngrep. TCP and TLS messages
+// are written as UDP datagrams: the content is what matters for reading a
+// call flow. Messages whose addresses cannot be written are left out.
 func (s *Server) callPcap(c *call) error {
 	callID := c.r.PathValue("callId")
 	msgs, err := s.db.QuerySIP(c.domain, store.SIPQuery{CallID: callID, Limit: 10000})
@@ -123,8 +124,25 @@ func (s *Server) callPcap(c *call) error {
 	c.w.Header().Set("Content-Type", "application/vnd.tcpdump.pcap")
 	c.w.Header().Set("Content-Disposition", `attachment; filename="`+sanitizeFile(callID)+`.pcap"`)
 	c.w.WriteHeader(http.StatusOK)
-	_, err = c.w.Write(PcapSIP(msgs))
-	return err
+	pw, err := pcap.NewWriter(c.w)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		src, err1 := netip.ParseAddrPort(m.Src)
+		dst, err2 := netip.ParseAddrPort(m.Dst)
+		if err1 != nil || err2 != nil || src.Addr().Unmap().Is4() != dst.Addr().Unmap().Is4() {
+			continue
+		}
+		raw := []byte(m.Raw)
+		if len(raw) > pcap.MaxPayload {
+			raw = raw[:pcap.MaxPayload]
+		}
+		if err := pw.WritePacket(m.Time, src, dst, raw); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sanitizeFile(s string) string {
@@ -134,91 +152,6 @@ func sanitizeFile(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-// PcapSIP renders SIP messages as a classic pcap file (LINKTYPE_ETHERNET).
-func PcapSIP(msgs []store.SIPMessage) []byte {
-	out := make([]byte, 24, 24+len(msgs)*600)
-	binary.LittleEndian.PutUint32(out[0:], 0xa1b2c3d4) // microsecond pcap
-	binary.LittleEndian.PutUint16(out[4:], 2)
-	binary.LittleEndian.PutUint16(out[6:], 4)
-	binary.LittleEndian.PutUint32(out[16:], 65535)
-	binary.LittleEndian.PutUint32(out[20:], 1)
-	for _, m := range msgs {
-		src, err1 := netip.ParseAddrPort(m.Src)
-		dst, err2 := netip.ParseAddrPort(m.Dst)
-		if err1 != nil || err2 != nil || src.Addr().Is4() != dst.Addr().Is4() {
-			continue
-		}
-		pkt := udpFrame(src, dst, []byte(m.Raw))
-		var rec [16]byte
-		us := m.Time.UnixMicro()
-		binary.LittleEndian.PutUint32(rec[0:], uint32(us/1e6))
-		binary.LittleEndian.PutUint32(rec[4:], uint32(us%1e6))
-		binary.LittleEndian.PutUint32(rec[8:], uint32(len(pkt)))
-		binary.LittleEndian.PutUint32(rec[12:], uint32(len(pkt)))
-		out = append(out, rec[:]...)
-		out = append(out, pkt...)
-	}
-	return out
-}
-
-// udpFrame builds Ethernet + IP + UDP around payload. The UDP checksum is
-// computed (RFC 768; mandatory over IPv6, RFC 8200 §8.1).
-func udpFrame(src, dst netip.AddrPort, payload []byte) []byte {
-	v4 := src.Addr().Is4()
-	eth := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00}
-	if !v4 {
-		eth[12], eth[13] = 0x86, 0xdd
-	}
-	udpLen := 8 + len(payload)
-	udp := make([]byte, 8, udpLen)
-	binary.BigEndian.PutUint16(udp[0:], src.Port())
-	binary.BigEndian.PutUint16(udp[2:], dst.Port())
-	binary.BigEndian.PutUint16(udp[4:], uint16(udpLen))
-	udp = append(udp, payload...)
-	var ip []byte
-	var pseudo []byte
-	if v4 {
-		ip = make([]byte, 20)
-		ip[0], ip[8], ip[9] = 0x45, 64, 17
-		binary.BigEndian.PutUint16(ip[2:], uint16(20+udpLen))
-		s4, d4 := src.Addr().As4(), dst.Addr().As4()
-		copy(ip[12:], s4[:])
-		copy(ip[16:], d4[:])
-		binary.BigEndian.PutUint16(ip[10:], ^sum16(ip, 0))
-		pseudo = append(append(append([]byte{}, s4[:]...), d4[:]...), 0, 17, byte(udpLen>>8), byte(udpLen))
-	} else {
-		ip = make([]byte, 40)
-		ip[0] = 0x60
-		binary.BigEndian.PutUint16(ip[4:], uint16(udpLen))
-		ip[6], ip[7] = 17, 64
-		s6, d6 := src.Addr().As16(), dst.Addr().As16()
-		copy(ip[8:], s6[:])
-		copy(ip[24:], d6[:])
-		pseudo = append(append(append([]byte{}, s6[:]...), d6[:]...), 0, 0, byte(udpLen>>8), byte(udpLen), 0, 0, 0, 17)
-	}
-	ck := ^sum16(udp, sum16(pseudo, 0))
-	if ck == 0 {
-		ck = 0xffff
-	}
-	binary.BigEndian.PutUint16(udp[6:], ck)
-	return append(append(eth, ip...), udp...)
-}
-
-// sum16 is the ones' complement sum of RFC 1071, folded, continuing from acc.
-func sum16(b []byte, acc uint16) uint16 {
-	s := uint32(acc)
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
 }
 
 // statistics aggregates call durations (answer to end, in seconds) in time
