@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,7 +34,7 @@ const adminKey = "console-test-admin-key-42"
 // terminal is the technician's end of the pty: what they type and see.
 type terminal struct {
 	t   *testing.T
-	f   *os.File
+	f   io.ReadWriter
 	mu  sync.Mutex
 	buf bytes.Buffer
 	got chan struct{}
@@ -463,23 +464,8 @@ func TestIdleLogout(t *testing.T) {
 	go func() {
 		done <- Run(ctx, gw, Config{API: handler, Hostname: "gw", IdleLogout: 200 * time.Millisecond})
 	}()
-	term := &terminal{t: t, f: nil, got: make(chan struct{}, 1)}
-	go func() {
-		b := make([]byte, 1024)
-		for {
-			n, err := tech.Read(b)
-			term.mu.Lock()
-			term.buf.Write(b[:n])
-			term.mu.Unlock()
-			select {
-			case term.got <- struct{}{}:
-			default:
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	term := &terminal{t: t, f: tech, got: make(chan struct{}, 1)}
+	go term.readLoop()
 	term.expect("admin key: ")
 	tech.Write([]byte(adminKey + "\r"))
 	term.expect("gw> ")
