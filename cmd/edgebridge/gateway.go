@@ -328,59 +328,69 @@ var deviceCommandDigits = map[string]string{
 	"keepAlive": "",
 }
 
-func (g *gateway) liveCall(id string) (*engine.Call, error) {
+// liveCall finds an alarm call in progress; domain "" takes any domain
+// (the console is the admin's), else the call must belong to it.
+func (g *gateway) liveCall(domain, id string) (*engine.Call, error) {
 	v, ok := g.live.Load(id)
-	if !ok {
+	if !ok || (domain != "" && v.(*engine.Call).Domain != domain) {
 		return nil, fmt.Errorf("callId %q: %w", id, api.ErrNoSuchCall)
 	}
 	return v.(*engine.Call), nil
 }
 
+// keyMs is how long each in-call key is held (SS 91100: 100-500 ms).
+const keyMs = 200
+
+// sendKeys sends keys to the unit and waits until they have gone out: a
+// session sends queued keys with the frames written to it (by the receiver
+// or the voice bridge), so hanging up at once would drop them.
+func sendKeys(ctx context.Context, c *engine.Call, keys string) error {
+	s := c.Session()
+	for i := 0; i < len(keys); i++ {
+		if err := s.SendDigit(keys[i], keyMs); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(keys)+2)*2*keyMs*time.Millisecond)
+	defer cancel()
+	for s.DigitsPending() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("keys %q not sent: %w", keys, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // HangupAlarmCall implements api.AlarmControl.
 func (g *gateway) HangupAlarmCall(ctx context.Context, domain string, req api.AlarmHangup) error {
-	c, err := g.liveCall(req.CallID)
+	c, err := g.liveCall(domain, req.CallID)
 	if err != nil {
 		return err
 	}
-	if c.Domain != domain {
-		return fmt.Errorf("callId %q: %w", req.CallID, api.ErrNoSuchCall)
-	}
 	if req.Clear {
-		_ = c.Session().SendDigit('0', 200)
+		if err := sendKeys(ctx, c, deviceCommandDigits["clear"]); err != nil {
+			g.d.log.Warn("gateway: clear-down key", "call", c.ID, "err", err)
+		}
 	}
 	return c.Hangup()
 }
 
 // DeviceCommand implements api.AlarmControl.
 func (g *gateway) DeviceCommand(ctx context.Context, domain string, req api.DeviceCommand) error {
-	c, err := g.liveCall(req.CallID)
+	c, err := g.liveCall(domain, req.CallID)
 	if err != nil {
 		return err
 	}
-	if c.Domain != domain {
-		return fmt.Errorf("callId %q: %w", req.CallID, api.ErrNoSuchCall)
-	}
-	digits := deviceCommandDigits[req.Command]
+	keys := deviceCommandDigits[req.Command]
 	switch req.Command {
 	case "sendTones":
-		digits = req.Tones
+		keys = req.Tones
 	case "volume":
-		digits = ""
-		key := "3"
-		n := req.Volume
-		if n < 0 {
-			key, n = "1", -n
-		}
-		for i := 0; i < n; i++ {
-			digits += key
-		}
+		keys = strings.Repeat("3", max(req.Volume, 0)) + strings.Repeat("1", max(-req.Volume, 0))
 	}
-	for i := 0; i < len(digits); i++ {
-		if err := c.Session().SendDigit(digits[i], 200); err != nil {
-			return err
-		}
-	}
-	return nil
+	return sendKeys(ctx, c, keys)
 }
 
 // reloadOnWrite hands trunk and trusted-network changes made over REST to

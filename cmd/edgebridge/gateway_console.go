@@ -123,7 +123,7 @@ func (g *gateway) ListCalls() []console.CallInfo {
 
 // HangupCall implements console.Calls.
 func (g *gateway) HangupCall(id string) error {
-	c, err := g.liveCall(id)
+	c, err := g.liveCall("", id)
 	if err != nil {
 		return err
 	}
