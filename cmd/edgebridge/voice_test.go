@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm/contactid"
+	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/engine"
 )
 
@@ -55,7 +56,7 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			panel, err := contactid.NewPanel(contactid.PanelConfig{})
+			panel, err := contactid.NewPanel(contactid.PanelConfig{StayOnLine: true}) // a listen-in panel stays for the voice path
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,5 +108,94 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 				t.Fatalf("RTP counted %+v after a call of several seconds", r)
 			}
 		})
+	}
+}
+
+// /alarmbridge/{domain}/hangupalarmcall with clear, while the unit talks to
+// the ARC's speech line: the unit hears the clear-down key (SS 91100 DTMF 0)
+// before its call ends, and the speech line is cleared too; another domain
+// cannot reach the call.
+func TestHangupAlarmCallSendsClearBeforeBye(t *testing.T) {
+	wd := t.TempDir()
+	voice := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := startARC(t, "127.0.0.1:0")
+	g := startGateway(t, map[string]map[string]string{
+		"device": {"1234": `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
+			`"destAddr":"dc09://` + arc.addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.port) + `"}}`},
+		"alarmbridge": {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
+	})
+	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: 33100, RTPPortMax: 33199},
+		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := unit.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer unit.Close()
+	call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5551@" + g.eng.Addr(), From: "1234",
+		Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	panel, err := contactid.NewPanel(contactid.PanelConfig{StayOnLine: true}) // a listen-in panel stays for the voice path
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := call.Session()
+	if rep, err := panel.Send(ctx, sess, []contactid.Message{msg}); err != nil || !rep.Messages[0].Acked {
+		t.Fatalf("panel: %v %+v", err, rep)
+	}
+	// The unit stays on the line, listening, as a panel waiting to hang up.
+	heard := make(chan string, 1)
+	go func() {
+		var keys []byte
+		frame := make([]int16, 160)
+		for sess.ReadFrame(frame) == nil {
+			for more := true; more; {
+				select {
+				case d := <-sess.Digits():
+					keys = append(keys, d.Key)
+				default:
+					more = false
+				}
+			}
+			clear(frame)
+			if sess.WriteFrame(frame) != nil {
+				break
+			}
+		}
+		heard <- string(keys)
+	}()
+	for deadline := time.Now().Add(5 * time.Second); g.activeCalls() < 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	calls := g.ListCalls()
+	if len(calls) != 1 || g.activeCalls() != 2 {
+		t.Fatalf("live alarm calls %+v, want one", calls)
+	}
+	if err := g.HangupAlarmCall(ctx, "other", api.AlarmHangup{CallID: calls[0].ID, Clear: true}); !errors.Is(err, api.ErrNoSuchCall) {
+		t.Fatalf("hang-up from another domain: %v, want ErrNoSuchCall", err)
+	}
+	if err := g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: calls[0].ID, Clear: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case keys := <-heard:
+		if keys != "0" {
+			t.Fatalf("the unit heard keys %q before the call ended, want the clear-down 0", keys)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not end after hangupalarmcall")
+	}
+	if err := voice.wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line was not cleared with the alarm call: %v\n%s", err, voice.report())
 	}
 }
