@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Schema is the subset of an OpenAPI 3.0 schema object the provisioning API
@@ -189,7 +190,7 @@ func (s *Schema) validate(path string, v any) (any, error) {
 		if !ok {
 			return nil, ferr(path, "must be a string")
 		}
-		if s.MaxLength != nil && uint64(len([]rune(x))) > *s.MaxLength {
+		if s.MaxLength != nil && uint64(utf8.RuneCountInString(x)) > *s.MaxLength {
 			return nil, ferr(path, "must be at most %d characters", *s.MaxLength)
 		}
 		if s.re != nil && !s.re.MatchString(x) {
