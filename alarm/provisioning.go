@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // The provisioning documents the alarm path reads, as the seed spells them
@@ -154,7 +155,41 @@ func (o *EventOverride) apply(ev *Event) {
 // CompileMatch compiles a destinationMatch. The seed writes it as "/regex/";
 // the slashes are delimiters, not part of the expression. A bare expression
 // is accepted too. The match is unanchored, like a JavaScript RegExp test.
+//
+// Routing asks for the same few expressions on every call (each INVITE
+// lists the domain's alarmbridges), so each is compiled once and kept.
 func CompileMatch(s string) (*regexp.Regexp, error) {
+	matches.Lock()
+	c, ok := matches.m[s]
+	matches.Unlock()
+	if ok {
+		return c.re, c.err
+	}
+	re, err := compileMatch(s)
+	matches.Lock()
+	if matches.m == nil || len(matches.m) >= maxMatches {
+		matches.m = make(map[string]compiledMatch) // old rules: start over
+	}
+	matches.m[s] = compiledMatch{re, err}
+	matches.Unlock()
+	return re, err
+}
+
+// matches holds the destinationMatch expressions compiled so far (a
+// *regexp.Regexp is safe for concurrent use); it is bounded by maxMatches.
+var matches struct {
+	sync.Mutex
+	m map[string]compiledMatch
+}
+
+const maxMatches = 1024
+
+type compiledMatch struct {
+	re  *regexp.Regexp
+	err error
+}
+
+func compileMatch(s string) (*regexp.Regexp, error) {
 	expr := s
 	if len(expr) >= 2 && strings.HasPrefix(expr, "/") && strings.HasSuffix(expr, "/") {
 		expr = expr[1 : len(expr)-1]
