@@ -54,7 +54,15 @@ func (r *registrar) load() error {
 	if r.e.db == nil {
 		return nil
 	}
-	bs, err := r.e.db.Bindings(time.Now())
+	now := time.Now()
+	// Bindings that expired while the gateway was down are never loaded,
+	// so expire would never remove them: they go here.
+	if n, err := r.e.db.PurgeBindings(now); err != nil {
+		r.e.log.Warn("expired bindings not purged", "err", err)
+	} else if n > 0 {
+		r.e.log.Info("expired bindings purged", "n", n)
+	}
+	bs, err := r.e.db.Bindings(now)
 	if err != nil {
 		return err
 	}

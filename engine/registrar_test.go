@@ -8,6 +8,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/edgebridge/edgebridge/store"
 )
 
 func TestOptionsUDPAndTCP(t *testing.T) {
@@ -212,6 +214,26 @@ Content-Length: 0
 	left, err := db.Bindings(time.Now())
 	if err != nil || len(left) != 0 {
 		t.Fatalf("store still holds %+v (%v)", left, err)
+	}
+}
+
+// TestExpiredBindingsPurgedOnStart: a binding that expired while the
+// gateway was down leaves the store when the engine starts.
+func TestExpiredBindingsPurgedOnStart(t *testing.T) {
+	db := openStore(t)
+	if err := db.SaveBindings([]store.Binding{
+		{Domain: testDomain, AOR: "gone", Contact: "sip:gone@127.0.0.1:5999", Expires: time.Now().Add(-time.Minute)},
+		{Domain: testDomain, AOR: "live", Contact: "sip:live@127.0.0.1:5998", Expires: time.Now().Add(time.Hour)},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e := startEngine(t, WithStore(db))
+	if bs := e.Bindings(testDomain, "live"); len(bs) != 1 {
+		t.Fatalf("live binding not restored: %+v", bs)
+	}
+	all, err := db.Bindings(time.Time{})
+	if err != nil || len(all) != 1 || all[0].AOR != "live" {
+		t.Fatalf("store holds %+v (%v), want only the live binding", all, err)
 	}
 }
 
