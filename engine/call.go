@@ -611,7 +611,9 @@ func (e *Engine) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	if f := req.From(); f != nil {
 		from = f.Address.User
 	}
-	answer := !e.trusted(domain, req.Source()) && e.awaitedAnswer(req) // message.go
+	// The in-memory check first: most MESSAGEs are no awaited answer and
+	// need not read the trusted networks twice (authenticate reads them).
+	answer := e.awaitedAnswer(req) && !e.trusted(domain, req.Source()) // message.go
 	if !answer {
 		if _, ok := e.authenticate(req, tx, domain, from, false); !ok {
 			return
