@@ -24,7 +24,7 @@ import (
 
 func (s *Server) deviceKind() *kind {
 	return &kind{res: "device", idParam: "deviceId", idField: "deviceId", listKey: "devices",
-		title: "device", schema: deviceSchema(), hidden: []string{"password"}, prepare: prepareDevice}
+		title: "device", schema: deviceSchema(), hidden: []string{"password"}, filter: true, prepare: prepareDevice}
 }
 
 // HA1 is MD5(user:realm:password) in hex (RFC 2617 §3.2.2.2), as stored in

@@ -22,6 +22,9 @@ type kind struct {
 	ext       string // set when the whole resource is a gateway extension
 	schema    *Schema
 	hidden    []string // stored but never returned (secrets)
+	filter    bool     // list takes ?filter= (an id prefix)
+	// listItem, when set, is how list shows a document (default: as is).
+	listItem func(id string, doc map[string]any) any
 	// prepare applies the resource's own rules to a validated document (old
 	// is the stored one or nil) and returns extra response fields.
 	prepare func(c *call, id string, doc, old map[string]any) (map[string]any, error)
@@ -93,7 +96,7 @@ func (k *kind) list(c *call) error {
 	if err != nil {
 		return err
 	}
-	if k.res == "device" {
+	if k.filter {
 		q.Prefix = c.r.URL.Query().Get("filter")
 	}
 	page, err := c.s.db.List(coll, q)
@@ -106,8 +109,8 @@ func (k *kind) list(c *call) error {
 		if err != nil {
 			return err
 		}
-		if k.res == "trunk" {
-			items = append(items, map[string]any{"trunkId": d.ID, "serviceDestination": k.public(m)})
+		if k.listItem != nil {
+			items = append(items, k.listItem(d.ID, k.public(m)))
 			continue
 		}
 		items = append(items, k.public(m))

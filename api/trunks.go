@@ -7,7 +7,8 @@ package api
 
 func (s *Server) trunkKind() *kind {
 	return &kind{res: "trunk", idParam: "trunkId", listKey: "trunks", oneKey: "trunk", title: "trunk",
-		schema: trunkSchema(), hidden: []string{"password"}, prepare: prepareTrunk}
+		schema: trunkSchema(), hidden: []string{"password"}, prepare: prepareTrunk,
+		listItem: func(id string, d map[string]any) any { return map[string]any{"trunkId": id, "serviceDestination": d} }}
 }
 
 // prepareTrunk: when userName, realm and password are all given, ha1 is
