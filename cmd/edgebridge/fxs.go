@@ -98,7 +98,7 @@ func (f *fxsComponent) call(ctx context.Context, line hal.Line) {
 	defer c.Hangup()
 	id := fmt.Sprintf("fxs-%d", f.calls.Add(1))
 	log := g.d.log.With("call", id)
-	number, err := collectDialled(c)
+	number, err := collectDialled(ctx, c)
 	if err != nil {
 		log.Info("fxs: unit hung up while dialling", "err", err)
 		return
@@ -130,52 +130,39 @@ func (f *fxsComponent) call(ctx context.Context, line hal.Line) {
 
 // collectDialled plays dial tone (425 Hz, ETSI ES 201 970) until the first
 // digit and returns the digits dialled, in sample time.
-func collectDialled(ch alarm.Channel) (string, error) {
+func collectDialled(ctx context.Context, ch alarm.Channel) (string, error) {
 	tone, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: 425, DBm0: -10, Ms: 1000})
 	if err != nil {
 		return "", err
 	}
 	det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
 	var digits []byte
-	done := false
-	emit := func(ev dsp.DigitEvent) {
-		if ev.Key == '#' {
-			done = true
-			return
-		}
-		if len(digits) < maxDialledDigits {
+	ended := false // '#' dialled
+	var fl alarm.FrameLoop
+	fl.Init("fxs", ch, det.Process, func(ev dsp.DigitEvent) {
+		switch {
+		case ev.Key == '#':
+			ended = true
+		case len(digits) < maxDialledDigits:
 			digits = append(digits, ev.Key)
 		}
-	}
-	in := make([]int16, alarm.FrameSamples)
-	out := make([]int16, alarm.FrameSamples)
-	quiet := 0 // frames since the last digit (or since off-hook)
-	for !done {
-		if err := ch.ReadFrame(in); err != nil {
-			if errors.Is(err, io.EOF) {
-				return "", err
-			}
-			return "", fmt.Errorf("fxs: read: %w", err)
-		}
-		n := len(digits)
-		det.Process(in, emit)
-		if _, _, sounding := det.Current(); sounding || len(digits) != n {
-			quiet = 0
+	})
+	quiet, seen := 0, 0 // frames since the last digit (or off-hook); digits so far
+	hungUp, err := fl.Run(ctx, func(out []int16) (bool, error) {
+		_, _, sounding := det.Current()
+		if sounding || len(digits) != seen {
+			quiet, seen = 0, len(digits)
 		} else {
 			quiet++
 		}
 		clear(out)
-		if len(digits) == 0 {
-			if _, _, sounding := det.Current(); !sounding {
-				tone.Generate(out)
-			}
+		if len(digits) == 0 && !sounding {
+			tone.Generate(out)
 		}
-		if err := ch.WriteFrame(out); err != nil {
-			return "", err
-		}
-		if (len(digits) == 0 && quiet >= firstDigitFrames) || (len(digits) > 0 && quiet >= interDigitFrames) {
-			break
-		}
+		return ended || (len(digits) == 0 && quiet >= firstDigitFrames) || (len(digits) > 0 && quiet >= interDigitFrames), nil
+	})
+	if hungUp {
+		return "", io.EOF
 	}
-	return string(digits), nil
+	return string(digits), err
 }
