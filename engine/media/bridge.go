@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/edgebridge/edgebridge/dsp"
 )
 
 // Bridge connects two legs until ctx ends or either leg ends: the audio of
@@ -17,8 +19,6 @@ import (
 // and io.EOF when a leg ended. Both sessions must be started, and nothing
 // else may read from them while bridged.
 func Bridge(ctx context.Context, a, b *Session) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// DTMF heard in-band on a leg already passes in the audio; forwarding
 	// it as an event too would double it.
 	a.bridged.Store(true)
@@ -27,19 +27,46 @@ func Bridge(ctx context.Context, a, b *Session) error {
 	defer b.bridged.Store(false)
 	// RFC 4733 to RFC 4733 passes live: the far leg starts the event when
 	// it starts here and ends it when it ends here.
-	if b.eventsNegotiated() {
+	toB := bridgeTarget{Session: b, live: b.eventsNegotiated()}
+	toA := bridgeTarget{Session: a, live: a.eventsNegotiated()}
+	if toB.live {
 		a.relayTo.Store(b)
 		defer a.relayTo.Store(nil)
 	}
-	if a.eventsNegotiated() {
+	if toA.live {
 		b.relayTo.Store(a)
 		defer b.relayTo.Store(nil)
 	}
+	return pumpBoth(ctx,
+		func(ctx context.Context) error { return pump(ctx, a, a.Digits(), toB, b.Done()) },
+		func(ctx context.Context) error { return pump(ctx, b, b.Digits(), toA, a.Done()) })
+}
+
+// bridgeTarget is a Session as the far leg of a Bridge. A key press it
+// cannot take is dropped rather than ending the bridge, and none is played
+// when the near leg relays its events to it live already.
+type bridgeTarget struct {
+	*Session
+	live bool
+}
+
+func (t bridgeTarget) SendDigit(key byte, durationMs int) error {
+	if !t.live {
+		_ = t.Session.SendDigit(key, durationMs)
+	}
+	return nil
+}
+
+// pumpBoth runs the two directions of a bridge until ctx ends or either
+// does: nil when ctx ended, io.EOF when a leg ended.
+func pumpBoth(ctx context.Context, there, back func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	wg.Add(2)
-	go func() { defer wg.Done(); defer cancel(); errs[0] = pump(ctx, a, b) }()
-	go func() { defer wg.Done(); defer cancel(); errs[1] = pump(ctx, b, a) }()
+	go func() { defer wg.Done(); defer cancel(); errs[0] = there(ctx) }()
+	go func() { defer wg.Done(); defer cancel(); errs[1] = back(ctx) }()
 	// A leg that ends unblocks its reader; ctx unblocks both through Done.
 	wg.Wait()
 	for _, err := range errs {
@@ -50,15 +77,16 @@ func Bridge(ctx context.Context, a, b *Session) error {
 	return nil
 }
 
-// pump moves frames and digits from one leg to the other.
-func pump(ctx context.Context, from, to *Session) error {
+// pump moves frames from one leg to the other until ctx ends (nil) or a
+// leg does, and with them the key presses that arrive on digits (nil when
+// from reports none), played on to once they have ended. toDone, if not
+// nil, is closed when to has ended: pump then stops without reading
+// another frame.
+func pump(ctx context.Context, from interface{ ReadFrame([]int16) error }, digits <-chan dsp.DigitEvent, to FrameLeg, toDone <-chan struct{}) error {
 	var pcm [FrameSamples]int16
-	digits := from.Digits()
-	for {
+	for ctx.Err() == nil {
 		select {
-		case <-ctx.Done():
-			return nil
-		case <-to.Done():
+		case <-toDone:
 			return io.EOF
 		default:
 		}
@@ -68,10 +96,9 @@ func pump(ctx context.Context, from, to *Session) error {
 		for more := digits != nil; more; {
 			select {
 			case d := <-digits:
-				// Relayed live already, or forwarded now that it is complete,
-				// in-band (40 ms minimum so the far receiver accepts it).
-				if from.relayTo.Load() == nil {
-					_ = to.SendDigit(d.Key, int(max(d.DurationMs(), 40)))
+				// 40 ms at least, so the far receiver accepts it (Q.24).
+				if err := to.SendDigit(d.Key, int(max(d.DurationMs(), 40))); err != nil {
+					return err
 				}
 			default:
 				more = false
@@ -80,8 +107,6 @@ func pump(ctx context.Context, from, to *Session) error {
 		if err := to.WriteFrame(pcm[:]); err != nil {
 			return err
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
 	}
+	return nil
 }
