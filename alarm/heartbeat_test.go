@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -37,17 +36,8 @@ type hbFixture struct {
 
 func newHB(t *testing.T) *hbFixture {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "eb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, put := ProvDB(t)
 	f := &hbFixture{db: db, q: &recQueue{}, now: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
-	put := func(res, id, doc string) {
-		if err := db.Put(store.Coll{Domain: "d", Resource: res}, id, []byte(doc)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// ab1 supervises every device that sends to it every 5 min
 	// (defaultHeartbeatInterval); dev-own has its own 10 min interval.
 	put("alarmbridge", "ab1", `{"id":"ab1","name":"b","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"/.*/","alarmEventMapperId":"m1","defaultHeartbeatInterval":300000}`)

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
-
-	"github.com/edgebridge/edgebridge/store"
 )
 
 // memProv is provisioning held in memory, for table tests.
@@ -333,16 +330,7 @@ func TestMappedQueueRefusesUnknownDevice(t *testing.T) {
 
 // The same rules read from the documents the REST API stores in bbolt.
 func TestStoreProvisioning(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "eb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	put := func(res, id, doc string) {
-		if err := db.Put(store.Coll{Domain: "d", Resource: res}, id, []byte(doc)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db, put := ProvDB(t)
 	put("alarmbridge", "ab1", `{"id":"ab1","name":"cid","protocol":"multiprotocol","protocolMode":"dtmf","destinationMatch":"/^100$/","alarmEventMapperId":"m1","customerSiteId":"s1","defaultHeartbeatInterval":300000}`)
 	put("alarmbridge", "ab2", `{"id":"ab2","name":"rest","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"/.*/"}`)
 	put("alarmbridge", "ab0", `not json`)

@@ -2,7 +2,6 @@ package alarm_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/alarm/multi"
-	"github.com/edgebridge/edgebridge/store"
 )
 
 type recQueue struct {
@@ -29,16 +27,7 @@ func (q *recQueue) Enqueue(_ context.Context, ev alarm.Event) error {
 // A Contact ID call through the whole alarm side: route by called number,
 // receive, authenticate and map, supervise, and decide the voice path.
 func TestServiceContactIDCall(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "eb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	put := func(res, id, doc string) {
-		if err := db.Put(store.Coll{Domain: "d", Resource: res}, id, []byte(doc)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db, put := alarm.ProvDB(t)
 	put("alarmbridge", "ab1", `{"id":"ab1","name":"panels","protocol":"multiprotocol","protocolMode":"dtmf","destinationMatch":"/^\\+4610/","alarmEventMapperId":"m1","defaultHeartbeatInterval":300000}`)
 	put("alarmeventmapper", "m1", `{"id":"m1","name":"arc","alarmHandling":"callEmergencyCenter","callerId":"+4699","targetEndpoint":{"protocol":"scaip","destAddr":"sip:arc@x","defaultVoiceDestination":"sip:voice@arc"},"unknownAlarmEventVoiceDestination":"sip:operator@arc"}`)
 	put("device", "1234", `{"deviceId":"1234","authType":"deviceid","serviceData":{"alarmBridge":{"overrideInAlarmEvent":{"location":"Flat 4"}}}}`)
@@ -104,16 +93,7 @@ func TestServiceContactIDCall(t *testing.T) {
 
 // Events from SCAIP units (no call): mapped and supervised the same way.
 func TestServiceOutsideCalls(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "eb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	put := func(res, id, doc string) {
-		if err := db.Put(store.Coll{Domain: "d", Resource: res}, id, []byte(doc)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db, put := alarm.ProvDB(t)
 	put("alarmbridge", "ab1", `{"id":"ab1","name":"cid","protocol":"multiprotocol","protocolMode":"dtmf","destinationMatch":"/^1/"}`)
 	put("alarmbridge", "ab2", `{"id":"ab2","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"/.*/","customerSiteId":"s1","defaultHeartbeatInterval":300000}`)
 	put("device", "s1:4612345678:2", `{"deviceId":"s1:4612345678:2","authType":"deviceid"}`)
