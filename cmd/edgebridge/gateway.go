@@ -56,13 +56,12 @@ type gateway struct {
 	wg     sync.WaitGroup
 }
 
-func newGateway(d *daemon) (*gateway, error) {
+func newGateway(d *daemon) (_ *gateway, err error) {
 	g := &gateway{d: d}
 	log := d.log
 	g.prov = alarm.StoreProvisioning{DB: d.db, Log: log}
 	g.router = &alarm.Router{Prov: g.prov}
 
-	var err error
 	hw := hal.Config{} // sim: every part simulated
 	if d.cfg.hw == "linux" {
 		hw = hal.DefaultConfig() // the reference board's pins and devices
@@ -71,6 +70,11 @@ func newGateway(d *daemon) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			g.board.Close() // nothing else is running yet
+		}
+	}()
 
 	g.metrics = metrics.NewGateway(metrics.Sources{
 		Calls:         metrics.CallsFunc(func() int { return g.activeCalls() }),

@@ -253,9 +253,10 @@ func (d *daemon) factoryReset() error {
 	return nil
 }
 
-// buildComponents lists the daemon's components in start order. The
-// integrator adds the hal, engine and alarm components here (before the HTTP
-// API, setting d.apiCfg.Calls, .Alarms and .Metrics as they come up).
+// buildComponents lists the daemon's components in start order: the
+// gateway (delivery, supervision, SIP) first, so the queue is ready before a
+// call can come; the HTTP API after what it serves; firmware confirmation
+// last, once everything it checks is up.
 func buildComponents(d *daemon) ([]component, error) {
 	g, err := newGateway(d)
 	if err != nil {
