@@ -148,36 +148,35 @@ func (k *kind) get(c *call) error {
 // create is POST on the collection: the id comes from the body's id field or
 // is generated.
 func (k *kind) create(c *call) error {
-	coll, err := k.collFor(c)
-	if err != nil {
-		return err
-	}
-	doc, err := c.object()
-	if err != nil {
-		return err
-	}
-	id, _ := doc[k.idField].(string)
-	if id == "" {
-		id = newID()
-	}
-	extras, err := k.write(c, coll, id, doc)
-	if err != nil {
-		return err
-	}
-	return c.ok(merge(map[string]any{"id": id}, extras))
+	return k.save(c, func(doc map[string]any) string {
+		id := ""
+		if k.idField != "" {
+			id, _ = doc[k.idField].(string)
+		}
+		if id == "" {
+			id = newID()
+		}
+		return id
+	})
 }
 
 // put overwrites (or creates) the document named in the path.
 func (k *kind) put(c *call) error {
+	return k.save(c, func(map[string]any) string { return c.r.PathValue(k.idParam) })
+}
+
+// save validates the body, writes it under the id idOf gives and answers
+// with that id.
+func (k *kind) save(c *call, idOf func(doc map[string]any) string) error {
 	coll, err := k.collFor(c)
 	if err != nil {
 		return err
 	}
-	id := c.r.PathValue(k.idParam)
 	doc, err := c.object()
 	if err != nil {
 		return err
 	}
+	id := idOf(doc)
 	extras, err := k.write(c, coll, id, doc)
 	if err != nil {
 		return err

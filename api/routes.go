@@ -83,7 +83,7 @@ func (s *Server) addRoutes() {
 		&route{method: "GET", path: P + "/trunk/{domain}", summary: "List trunks.", query: pageParams(),
 			resp: okSchema(opt("trunks", arr(obj(opt("trunkId", str()), opt("serviceDestination", trunk)))), opt("nextToken", str())), h: tk.list},
 		&route{method: "POST", path: P + "/trunk/{domain}", summary: "Create a trunk.", body: trunk, bodyType: jsonType,
-			resp: okSchema(opt("id", str()), opt("password", str())), h: s.createTrunk},
+			resp: okSchema(opt("id", str()), opt("password", str())), h: tk.create},
 		&route{method: "PUT", path: P + "/trunk/{domain}", summary: "Add or modify a trunk ({trunkId, serviceDestination}).", body: trunkUpsertSchema(), bodyType: jsonType,
 			resp: okSchema(opt("id", str()), opt("password", str())), h: s.upsertTrunk},
 		&route{method: "GET", path: P + "/trunk/{domain}/{trunkId}", summary: "Get a trunk.", resp: okSchema(opt("trunk", trunk)), h: tk.get},

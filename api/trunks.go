@@ -49,21 +49,6 @@ func prepareTrunk(c *call, id string, d, old map[string]any) (map[string]any, er
 	return nil, nil
 }
 
-// createTrunk is POST /trunk/{domain}: a new trunk with a new id.
-func (s *Server) createTrunk(c *call) error {
-	k := s.trunks
-	doc, err := c.object()
-	if err != nil {
-		return err
-	}
-	id := newID()
-	extras, err := k.write(c, c.coll("trunk", false), id, doc)
-	if err != nil {
-		return err
-	}
-	return c.ok(merge(map[string]any{"id": id}, extras))
-}
-
 // upsertTrunk is PUT /trunk/{domain} with {trunkId, serviceDestination}: the
 // trunk with that id is created or replaced; without trunkId a new one is made.
 func (s *Server) upsertTrunk(c *call) error {
