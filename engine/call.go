@@ -303,14 +303,21 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 // inviteAllowed says whether a userid device whose Authorized.Invite is
 // expr may call called. Devices are read per request; each pattern is
-// compiled once (an invalid one, cached as nil, allows nothing).
+// compiled once (an invalid one, kept as nil, allows nothing).
 func (e *Engine) inviteAllowed(expr, called string) bool {
-	v, ok := e.inviteRes.Load(expr)
+	t := &e.invitePats
+	t.mu.Lock()
+	re, ok := t.m[expr]
+	t.mu.Unlock()
 	if !ok {
-		re, _ := CompileMatch(expr)
-		v, _ = e.inviteRes.LoadOrStore(expr, re)
+		re, _ = CompileMatch(expr)
+		t.mu.Lock()
+		if t.m == nil || len(t.m) >= 1024 {
+			t.m = map[string]*regexp.Regexp{} // old policies: start over
+		}
+		t.m[expr] = re
+		t.mu.Unlock()
 	}
-	re := v.(*regexp.Regexp)
 	return re != nil && re.MatchString(called)
 }
 

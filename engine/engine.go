@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,7 +78,10 @@ type Engine struct {
 
 	msgHandler MessageHandler
 	answers    answerPeers // message.go
-	inviteRes  sync.Map    // Authorized.Invite pattern -> *regexp.Regexp (nil if invalid)
+	invitePats struct {    // Authorized.Invite pattern -> compiled (nil if invalid), call.go
+		mu sync.Mutex
+		m  map[string]*regexp.Regexp
+	}
 
 	domMu  sync.Mutex
 	domSet map[string]bool

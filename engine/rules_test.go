@@ -130,3 +130,19 @@ func FuzzMessageLen(f *testing.F) {
 		}
 	})
 }
+
+// TestInviteAllowed: a userid device's Authorized.Invite, asked twice (the
+// second time from the kept compilation); an invalid pattern allows nothing.
+func TestInviteAllowed(t *testing.T) {
+	var e Engine
+	for _, tc := range []struct {
+		expr, called string
+		ok           bool
+	}{{"/^1/", "123", true}, {"/^1/", "223", false}, {"^9", "91", true}, {"(", "1", false}} {
+		for range 2 {
+			if got := e.inviteAllowed(tc.expr, tc.called); got != tc.ok {
+				t.Errorf("inviteAllowed(%q, %q) = %v, want %v", tc.expr, tc.called, got, tc.ok)
+			}
+		}
+	}
+}
