@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -36,15 +37,10 @@ var ErrNoRTP = errors.New("no RTP stream of G.711 (payload type 0 or 8) found")
 
 type rtpPkt struct {
 	ts       uint32
-	seq      uint16
 	pt       uint8
 	payload  []byte
 	at       time.Time
 	src, dst netip.AddrPort
-}
-
-type streamKey struct {
-	ssrc uint32
 }
 
 // ReadRTP rebuilds the audio of the G.711 RTP stream in a pcap or pcapng
@@ -83,8 +79,8 @@ func ReadStreams(data []byte) ([]*Stream, error) {
 		return nil, err
 	}
 	tePT := -1
-	byStream := map[streamKey][]rtpPkt{}
-	var order []streamKey
+	bySSRC := map[uint32][]rtpPkt{}
+	var order []uint32
 	var p rtp.Packet
 	for _, u := range pkts {
 		if pt, ok := sdpTelephoneEvent(u.Payload); ok {
@@ -100,11 +96,10 @@ func ReadStreams(data []byte) ([]*Stream, error) {
 		if p.PayloadType >= 72 && p.PayloadType <= 76 { // RTCP (RFC 5761 §4)
 			continue
 		}
-		k := streamKey{p.SSRC}
-		if _, seen := byStream[k]; !seen {
-			order = append(order, k)
+		if _, seen := bySSRC[p.SSRC]; !seen {
+			order = append(order, p.SSRC)
 		}
-		byStream[k] = append(byStream[k], rtpPkt{ts: p.Timestamp, seq: p.SequenceNumber, pt: p.PayloadType, payload: p.Payload, at: u.Time, src: u.Src, dst: u.Dst})
+		bySSRC[p.SSRC] = append(bySSRC[p.SSRC], rtpPkt{ts: p.Timestamp, pt: p.PayloadType, payload: p.Payload, at: u.Time, src: u.Src, dst: u.Dst})
 	}
 	isEvent := func(q rtpPkt) bool {
 		if tePT >= 0 {
@@ -113,20 +108,12 @@ func ReadStreams(data []byte) ([]*Stream, error) {
 		return q.pt >= 96 && q.pt <= 127 && len(q.payload) >= 4 && len(q.payload)%4 == 0 && q.payload[0] <= 15
 	}
 	var out []*Stream
-	for _, k := range order {
-		audio, events := 0, 0
-		for _, q := range byStream[k] {
-			switch {
-			case q.pt == 0 || q.pt == 8:
-				audio++
-			case isEvent(q):
-				events++
-			}
-		}
-		if audio == 0 && events == 0 {
+	audioOrEvent := func(q rtpPkt) bool { return q.pt == 0 || q.pt == 8 || isEvent(q) }
+	for _, ssrc := range order {
+		if !slices.ContainsFunc(bySSRC[ssrc], audioOrEvent) {
 			continue
 		}
-		st, err := assemble(k.ssrc, byStream[k], isEvent)
+		st, err := assemble(ssrc, bySSRC[ssrc], isEvent)
 		if err != nil {
 			return nil, err
 		}
