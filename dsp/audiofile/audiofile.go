@@ -72,7 +72,7 @@ func ParseWAV(data []byte) ([]int16, Encoding, error) {
 	if len(data) < 12 {
 		return nil, 0, wavErr("%d bytes is too short for a RIFF header (12): %w", len(data), ErrTruncated)
 	}
-	if string(data[:4]) != "RIFF" || string(data[8:12]) != "WAVE" {
+	if !IsWAV(data) {
 		return nil, 0, wavErr("not a RIFF WAVE file (starts with %q)", printable(data[:12]))
 	}
 	var enc Encoding
