@@ -41,11 +41,29 @@ func benchDecodeDetect(b *testing.B, alaw []byte) {
 		d.Flush(emit)
 	}
 	b.StopTimer()
-	sec := b.Elapsed().Seconds() / float64(b.N)
-	b.ReportMetric(float64(len(alaw))/SampleRate/sec, "x_realtime")
+	reportRealtime(b, len(alaw))
 	if n == 0 {
 		b.Fatal("no digits detected")
 	}
+}
+
+// reportRealtime reports the speed of a benchmark whose every run handles
+// samples of audio as a multiple of real time on one core.
+func reportRealtime(b *testing.B, samples int) {
+	b.ReportMetric(float64(samples)/SampleRate/(b.Elapsed().Seconds()/float64(b.N)), "x_realtime")
+}
+
+// benchFrames runs reset, then process over pcm in 20 ms frames, b.N times,
+// and reports the speed.
+func benchFrames(b *testing.B, pcm []int16, reset func(), process func([]int16)) {
+	b.ResetTimer()
+	for range b.N {
+		reset()
+		for i := 0; i+160 <= len(pcm); i += 160 {
+			process(pcm[i : i+160])
+		}
+	}
+	reportRealtime(b, len(pcm))
 }
 
 func BenchmarkDTMFAlawDigits(b *testing.B) { benchDecodeDetect(b, benchAlaw(b, 10)) }
@@ -65,7 +83,7 @@ func BenchmarkAlawDecode(b *testing.B) {
 	for range b.N {
 		AlawDecode(out, a)
 	}
-	b.ReportMetric(float64(len(a))/SampleRate/(b.Elapsed().Seconds()/float64(b.N)), "x_realtime")
+	reportRealtime(b, len(a))
 }
 
 func BenchmarkToneDetector(b *testing.B) {
@@ -78,14 +96,7 @@ func BenchmarkToneDetector(b *testing.B) {
 	}
 	n := 0
 	emit := func(ToneEvent) { n++ }
-	b.ResetTimer()
-	for range b.N {
-		d.Reset()
-		for i := 0; i+160 <= len(pcm); i += 160 {
-			d.Process(pcm[i:i+160], emit)
-		}
-	}
-	b.ReportMetric(float64(len(pcm))/SampleRate/(b.Elapsed().Seconds()/float64(b.N)), "x_realtime")
+	benchFrames(b, pcm, d.Reset, func(f []int16) { d.Process(f, emit) })
 	if n == 0 {
 		b.Fatal("no tones")
 	}
@@ -107,14 +118,7 @@ func BenchmarkFSKDemodulator(b *testing.B) {
 	d := NewFSKDemodulator(FSKConfig{})
 	n := 0
 	emit := func(FSKMessage) { n++ }
-	b.ResetTimer()
-	for range b.N {
-		d.Reset()
-		for i := 0; i+160 <= len(pcm); i += 160 {
-			d.Process(pcm[i:i+160], emit)
-		}
-	}
-	b.ReportMetric(float64(len(pcm))/SampleRate/(b.Elapsed().Seconds()/float64(b.N)), "x_realtime")
+	benchFrames(b, pcm, d.Reset, func(f []int16) { d.Process(f, emit) })
 	if n == 0 {
 		b.Fatal("no messages")
 	}

@@ -15,20 +15,20 @@ type codec struct {
 
 var codecs = []codec{
 	{"linear", func(p []int16) []int16 { return p }},
-	{"alaw", func(p []int16) []int16 {
+	{"alaw", g711RoundTrip(AlawEncode, AlawDecode)},
+	{"ulaw", g711RoundTrip(UlawEncode, UlawDecode)},
+}
+
+// g711RoundTrip compands p with enc and expands it back with dec, into new
+// buffers.
+func g711RoundTrip(enc func([]byte, []int16) int, dec func([]int16, []byte) int) func([]int16) []int16 {
+	return func(p []int16) []int16 {
 		b := make([]byte, len(p))
-		AlawEncode(b, p)
+		enc(b, p)
 		out := make([]int16, len(p))
-		AlawDecode(out, b)
+		dec(out, b)
 		return out
-	}},
-	{"ulaw", func(p []int16) []int16 {
-		b := make([]byte, len(p))
-		UlawEncode(b, p)
-		out := make([]int16, len(p))
-		UlawDecode(out, b)
-		return out
-	}},
+	}
 }
 
 // detectAll runs a fresh default detector over pcm in frames of n samples.
