@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine/sdp"
 )
 
@@ -289,4 +290,20 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// recvDigits waits up to 10 s for the next n digits on s.Digits.
+func recvDigits(t *testing.T, s *Session, n int) []dsp.DigitEvent {
+	t.Helper()
+	var got []dsp.DigitEvent
+	timeout := time.After(10 * time.Second)
+	for len(got) < n {
+		select {
+		case d := <-s.Digits():
+			got = append(got, d)
+		case <-timeout:
+			t.Fatalf("digits received: %+v", got)
+		}
+	}
+	return got
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine/sdp"
 )
 
@@ -128,16 +127,7 @@ func TestRFC4733RoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendFrames(t, a, 25, func(p []int16, i int) { clear(p) })
-	var got []dsp.DigitEvent
-	timeout := time.After(10 * time.Second)
-	for len(got) < 2 {
-		select {
-		case d := <-b.Digits():
-			got = append(got, d)
-		case <-timeout:
-			t.Fatalf("digits received: %+v", got)
-		}
-	}
+	got := recvDigits(t, b, 2)
 	if got[0].Key != '7' || got[0].End-got[0].Start != 800 || got[1].Key != '#' || got[1].End-got[1].Start != 480 {
 		t.Errorf("digits %+v", got)
 	}
@@ -202,16 +192,7 @@ func TestInBandDTMF(t *testing.T) {
 		}
 	}
 	sendFrames(t, a, 40, func(p []int16, i int) { clear(p) })
-	var got []dsp.DigitEvent
-	timeout := time.After(10 * time.Second)
-	for len(got) < 3 {
-		select {
-		case d := <-b.Digits():
-			got = append(got, d)
-		case <-timeout:
-			t.Fatalf("digits: %+v", got)
-		}
-	}
+	got := recvDigits(t, b, 3)
 	for i, k := range []byte("1A*") {
 		if got[i].Key != k {
 			t.Errorf("digit %d: %c, want %c", i, got[i].Key, k)
