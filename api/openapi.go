@@ -34,8 +34,8 @@ func (s *Server) buildOpenAPI() []byte {
 			item = map[string]any{}
 			paths[rt.path] = item
 			var params []any
-			for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
-				params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+			for _, name := range rt.params {
+				params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 			}
 			if params != nil {
 				item["parameters"] = params
