@@ -33,7 +33,7 @@ type registrar struct {
 	m  map[string][]store.Binding // domain NUL aor
 
 	pmu  sync.Mutex
-	put  map[string]store.Binding // by binding key
+	put  map[string]store.Binding // by Binding.Key
 	del  map[string]store.Binding
 	kick chan struct{}
 }
@@ -47,8 +47,6 @@ func newRegistrar(e *Engine) *registrar {
 }
 
 func aorKey(domain, aor string) string { return domain + "\x00" + aor }
-
-func bkey(b store.Binding) string { return b.Domain + "\x00" + b.AOR + "\x00" + b.Contact }
 
 func (r *registrar) load() error {
 	if r.e.db == nil {
@@ -149,12 +147,12 @@ func (r *registrar) queue(put, del []store.Binding) {
 	}
 	r.pmu.Lock()
 	for _, b := range put {
-		k := bkey(b)
+		k := b.Key()
 		delete(r.del, k)
 		r.put[k] = b
 	}
 	for _, b := range del {
-		k := bkey(b)
+		k := b.Key()
 		delete(r.put, k)
 		r.del[k] = b
 	}

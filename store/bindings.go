@@ -26,8 +26,10 @@ type Binding struct {
 	DeviceID  string    `json:"deviceId,omitempty"`
 }
 
-func (b Binding) key() []byte {
-	return []byte(b.Domain + "\x00" + b.AOR + "\x00" + b.Contact)
+// Key is what identifies a binding (its key in the store): domain NUL aor
+// NUL contact.
+func (b Binding) Key() string {
+	return b.Domain + "\x00" + b.AOR + "\x00" + b.Contact
 }
 
 // SaveBindings stores put and removes del in one transaction, so a burst of
@@ -42,7 +44,7 @@ func (db *DB) SaveBindings(put, del []Binding) error {
 			return err
 		}
 		for _, x := range del {
-			if err := b.Delete(x.key()); err != nil {
+			if err := b.Delete([]byte(x.Key())); err != nil {
 				return err
 			}
 		}
@@ -54,7 +56,7 @@ func (db *DB) SaveBindings(put, del []Binding) error {
 			if err != nil {
 				return err
 			}
-			if err := b.Put(x.key(), v); err != nil {
+			if err := b.Put([]byte(x.Key()), v); err != nil {
 				return err
 			}
 		}
