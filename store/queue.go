@@ -333,16 +333,13 @@ func (db *DB) QueueRetry(dest string, seq uint64, next time.Time, lastErr string
 		if err != nil {
 			return err
 		}
-		v := b.items.Get(qKey(seq))
-		if v == nil {
-			return fmt.Errorf("store: queue %s item %d: %w", dest, seq, ErrNotFound)
-		}
-		if err := json.Unmarshal(v, &it); err != nil {
+		if it, err = qPendingItem(b, dest, seq); err != nil {
 			return err
 		}
 		it.Attempts++
 		it.NextAttempt, it.LastError = next, lastErr
-		if v, err = json.Marshal(it); err != nil {
+		v, err := json.Marshal(it)
+		if err != nil {
 			return err
 		}
 		if err := b.items.Put(qKey(seq), v); err != nil {
@@ -362,17 +359,14 @@ func (db *DB) QueueDeadLetter(dest string, seq uint64, reason string) error {
 		if err != nil {
 			return err
 		}
-		v := b.items.Get(qKey(seq))
-		if v == nil {
-			return fmt.Errorf("store: queue %s item %d: %w", dest, seq, ErrNotFound)
-		}
-		var it QueueItem
-		if err := json.Unmarshal(v, &it); err != nil {
+		it, err := qPendingItem(b, dest, seq)
+		if err != nil {
 			return err
 		}
 		it.Attempts++
 		it.DeadReason = reason
-		if v, err = json.Marshal(it); err != nil {
+		v, err := json.Marshal(it)
+		if err != nil {
 			return err
 		}
 		if err := b.dead.Put(qKey(seq), v); err != nil {
@@ -381,13 +375,25 @@ func (db *DB) QueueDeadLetter(dest string, seq uint64, reason string) error {
 		if err := b.items.Delete(qKey(seq)); err != nil {
 			return err
 		}
-		for k, d := range map[string]int64{string(qCntDead): 1, string(qCntDeadNow): 1, string(qCntPending): -1} {
-			if err := qAdd(b.meta, []byte(k), d); err != nil {
-				return err
-			}
+		if err := qAdd(b.meta, qCntDead, 1); err != nil {
+			return err
 		}
-		return nil
+		if err := qAdd(b.meta, qCntDeadNow, 1); err != nil {
+			return err
+		}
+		return qAdd(b.meta, qCntPending, -1)
 	})
+}
+
+// qPendingItem reads item seq of dest's queue (ErrNotFound: not pending).
+func qPendingItem(b *qDestBuckets, dest string, seq uint64) (QueueItem, error) {
+	var it QueueItem
+	v := b.items.Get(qKey(seq))
+	if v == nil {
+		return it, fmt.Errorf("store: queue %s item %d: %w", dest, seq, ErrNotFound)
+	}
+	err := json.Unmarshal(v, &it)
+	return it, err
 }
 
 // QueueDeadItems lists up to max dead letters of dest, oldest first.
