@@ -260,13 +260,7 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 
 // Get returns one document, or ErrNotFound.
 func (db *DB) Get(c Coll, id string) ([]byte, error) {
-	var out []byte
-	err := db.View(func(tx *Tx) error {
-		var err error
-		out, err = tx.Get(c, id)
-		return err
-	})
-	return out, err
+	return result(db.View, func(tx *Tx) ([]byte, error) { return tx.Get(c, id) })
 }
 
 // Put stores one document durably.
@@ -281,36 +275,30 @@ func (db *DB) Delete(c Coll, id string) error {
 
 // List returns one page of a collection.
 func (db *DB) List(c Coll, q ListQuery) (Page, error) {
-	var p Page
-	err := db.View(func(tx *Tx) error {
-		var err error
-		p, err = tx.List(c, q)
-		return err
-	})
-	return p, err
+	return result(db.View, func(tx *Tx) (Page, error) { return tx.List(c, q) })
 }
 
 // DeleteAll removes every document of a collection durably and reports how
 // many it removed.
 func (db *DB) DeleteAll(c Coll) (int, error) {
-	var n int
-	err := db.Update(func(tx *Tx) error {
-		var err error
-		n, err = tx.DeleteAll(c)
-		return err
-	})
-	return n, err
+	return result(db.Update, func(tx *Tx) (int, error) { return tx.DeleteAll(c) })
 }
 
 // Count is the number of documents of a collection whose id starts with prefix.
 func (db *DB) Count(c Coll, prefix string) (int, error) {
-	var n int
-	err := db.View(func(tx *Tx) error {
+	return result(db.View, func(tx *Tx) (int, error) { return tx.Count(c, prefix) })
+}
+
+// result runs fn in a transaction of run (db.View or db.Update) and returns
+// what fn returned.
+func result[T any](run func(func(*Tx) error) error, fn func(tx *Tx) (T, error)) (T, error) {
+	var out T
+	err := run(func(tx *Tx) error {
 		var err error
-		n, err = tx.Count(c, prefix)
+		out, err = fn(tx)
 		return err
 	})
-	return n, err
+	return out, err
 }
 
 func (c Coll) String() string { return fmt.Sprintf("%s/%s", c.Domain, c.name()) }
