@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,12 +168,7 @@ func TestFXSAlarmVoiceBridgedToARC(t *testing.T) {
 	wd := t.TempDir()
 	voice := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "uas_answer.xml"), "-m", "1")
 	arc := startARC(t, "127.0.0.1:0")
-	g := startGateway(t, map[string]map[string]string{
-		"device": {"1234": `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
-		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
-			`"destAddr":"dc09://` + arc.addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.port) + `"}}`},
-		"alarmbridge": {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
-	})
+	g := startGateway(t, listenInDocs(arc.addr, voice.port, ""))
 	unit := fxsUnitDials(t, g, "5551#")
 	panel, err := contactid.NewPanel(contactid.PanelConfig{})
 	if err != nil {

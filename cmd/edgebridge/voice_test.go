@@ -33,38 +33,10 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 			if tc.bridgeOff {
 				extra = `,"useVoiceBridge":false`
 			}
-			g := startGateway(t, map[string]map[string]string{
-				"device": {"1234": `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
-				"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter"` + extra + `,"targetEndpoint":{"protocol":"dc09",` +
-					`"destAddr":"dc09://` + arc.addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.port) + `"}}`},
-				"alarmbridge": {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
-			})
-
-			unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: 33000, RTPPortMax: 33099},
-				engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := startGateway(t, listenInDocs(arc.addr, voice.port, extra))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := unit.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer unit.Close()
-			call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5551@" + g.eng.Addr(), From: "1234",
-				Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			panel, err := contactid.NewPanel(contactid.PanelConfig{StayOnLine: true}) // a listen-in panel stays for the voice path
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := panel.Send(ctx, call.Session(), []contactid.Message{msg})
+			call, rep, err := listenInCall(t, ctx, g, 33000)
 			if tc.bridgeOff && errors.Is(err, contactid.ErrReceiverHungUp) {
 				err = nil // no voice to follow: the gateway clears down after the kissoff
 			}
@@ -119,38 +91,12 @@ func TestHangupAlarmCallSendsClearBeforeBye(t *testing.T) {
 	wd := t.TempDir()
 	voice := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "uas_answer.xml"), "-m", "1")
 	arc := startARC(t, "127.0.0.1:0")
-	g := startGateway(t, map[string]map[string]string{
-		"device": {"1234": `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
-		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
-			`"destAddr":"dc09://` + arc.addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.port) + `"}}`},
-		"alarmbridge": {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
-	})
-	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: 33100, RTPPortMax: 33199},
-		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := startGateway(t, listenInDocs(arc.addr, voice.port, ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := unit.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer unit.Close()
-	call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5551@" + g.eng.Addr(), From: "1234",
-		Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	panel, err := contactid.NewPanel(contactid.PanelConfig{StayOnLine: true}) // a listen-in panel stays for the voice path
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
-	if err != nil {
-		t.Fatal(err)
-	}
+	call, rep, err := listenInCall(t, ctx, g, 33100)
 	sess := call.Session()
-	if rep, err := panel.Send(ctx, sess, []contactid.Message{msg}); err != nil || !rep.Messages[0].Acked {
+	if err != nil || !rep.Messages[0].Acked {
 		t.Fatalf("panel: %v %+v", err, rep)
 	}
 	// The unit stays on the line, listening, as a panel waiting to hang up.
@@ -198,4 +144,47 @@ func TestHangupAlarmCallSendsClearBeforeBye(t *testing.T) {
 	if err := voice.wait(10 * time.Second); err != nil {
 		t.Fatalf("the speech line was not cleared with the alarm call: %v\n%s", err, voice.report())
 	}
+}
+
+// listenInDocs provisions a listen-in alarm path: device 1234, Contact ID
+// panels on 5551, a mapper with callEmergencyCenter delivering to the DC-09
+// ARC at arcAddr, its speech line at voicePort; extra is added to the mapper.
+func listenInDocs(arcAddr string, voicePort int, extra string) map[string]map[string]string {
+	return map[string]map[string]string{
+		"device": {"1234": `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter"` + extra + `,"targetEndpoint":{"protocol":"dc09",` +
+			`"destAddr":"dc09://` + arcAddr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voicePort) + `"}}`},
+		"alarmbridge": {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
+	}
+}
+
+// listenInCall is a SIP alarm unit (an engine of its own, RTP from rtpLo)
+// that calls 5551 on g and sends Contact ID 606, staying on the line for
+// the voice path as a listen-in panel does.
+func listenInCall(t *testing.T, ctx context.Context, g *gateway, rtpLo int) (*engine.Call, contactid.PanelReport, error) {
+	t.Helper()
+	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: rtpLo, RTPPortMax: rtpLo + 99},
+		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unit.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unit.Close() })
+	call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5551@" + g.eng.Addr(), From: "1234",
+		Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	panel, err := contactid.NewPanel(contactid.PanelConfig{StayOnLine: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := panel.Send(ctx, call.Session(), []contactid.Message{msg})
+	return call, rep, err
 }
