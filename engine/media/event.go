@@ -68,10 +68,9 @@ type eventReceiver struct {
 	ended   bool   // its end was reported
 	ts      uint32 // RTP timestamp of the event (its start)
 	code    uint8
-	dur     uint32 // samples, segments of long events added up
-	segBase uint32 // duration of earlier segments (§2.5.1.3)
-	segTS   uint32 // timestamp of the current segment
-	volume  uint8
+	dur     uint32    // samples, segments of long events added up
+	segBase uint32    // duration of earlier segments (§2.5.1.3)
+	segTS   uint32    // timestamp of the current segment
 	lastAt  time.Time // arrival of the last packet of the event
 }
 
@@ -111,7 +110,6 @@ func (r *eventReceiver) handle(ts uint32, payload []byte, now time.Time, out *[2
 		if d := r.segBase + uint32(e.duration); d > r.dur {
 			r.dur = d
 		}
-		r.volume = e.volume
 		if e.end {
 			r.ended = true
 			out[n] = r.digit()
@@ -144,7 +142,7 @@ func (r *eventReceiver) handle(ts uint32, payload []byte, now time.Time, out *[2
 		out[n] = r.digit()
 		n++
 	}
-	*r = eventReceiver{active: true, ts: ts, segTS: ts, code: e.code, dur: uint32(e.duration), volume: e.volume, lastAt: now}
+	*r = eventReceiver{active: true, ts: ts, segTS: ts, code: e.code, dur: uint32(e.duration), lastAt: now}
 	if e.end {
 		r.ended = true
 		out[n] = r.digit()

@@ -30,15 +30,14 @@ type jitterBuffer struct {
 	data  [ringSize]byte
 	stamp [ringSize]uint32 // RTP timestamp of the sample in data; a mismatch means missing
 
-	started  bool
-	playTS   uint32 // timestamp of the next sample to hand out
-	origin   uint32 // timestamp the buffer (re)started on; before it is pre-roll
-	delay    uint32 // samples
-	lateRun  int    // consecutive late packets
-	late     uint64
-	dups     uint64
-	resyncs  uint64
-	received uint64 // samples stored
+	started bool
+	playTS  uint32 // timestamp of the next sample to hand out
+	origin  uint32 // timestamp the buffer (re)started on; before it is pre-roll
+	delay   uint32 // samples
+	lateRun int    // consecutive late packets
+	late    uint64
+	dups    uint64
+	resyncs uint64
 }
 
 func (j *jitterBuffer) reset(ts uint32) {
@@ -93,7 +92,6 @@ func (j *jitterBuffer) put(ts uint32, payload []byte, marker bool) {
 		j.data[i] = payload[k]
 		j.stamp[i] = t
 	}
-	j.received += uint64(n)
 }
 
 // get fills dst with the next len(dst) code words, writing silence where a
@@ -117,20 +115,4 @@ func (j *jitterBuffer) get(dst []byte, silence byte) (present int) {
 	}
 	j.playTS += uint32(len(dst))
 	return present
-}
-
-// depth is how many samples ahead of playout are buffered (the highest
-// stored timestamp minus playout), for tests and stats.
-func (j *jitterBuffer) depth() int {
-	if !j.started {
-		return 0
-	}
-	last := -1
-	for k := range ringSize - int(j.delay) {
-		t := j.playTS + uint32(k)
-		if j.stamp[t&ringMask] == t {
-			last = k
-		}
-	}
-	return last + 1
 }

@@ -13,12 +13,11 @@ type rxStats struct {
 	expectedPrior uint64
 	receivedPrior uint64
 	// jitter estimate scaled by 16 (A.8)
-	jitter     uint32
-	transit    int32
-	haveTrans  bool
-	badSeq     uint32
-	fraction   uint8
-	lostReport int64
+	jitter    uint32
+	transit   int32
+	haveTrans bool
+	badSeq    uint32
+	fraction  uint8
 }
 
 // maxDropout and maxMisorder are the A.1 limits for a 8 kHz stream.
@@ -117,6 +116,5 @@ func (r *rxStats) interval() (fraction uint8, cumLost int32) {
 	} else if l < -0x800000 {
 		l = -0x800000
 	}
-	r.lostReport = l
 	return r.fraction, int32(l)
 }

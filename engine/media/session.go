@@ -163,8 +163,6 @@ type Session struct {
 	txOctets   uint64
 	txLastTS   uint32
 	txLastAt   time.Time
-	txDrops    uint64
-	txErrors   uint64
 	inbandSent uint64
 	generator  *dsp.DTMFGenerator // in-band digits when the leg has no telephone-event
 	dirTx      sdp.Direction
@@ -789,7 +787,6 @@ func (s *Session) sendEventFrame(n uint32) error {
 // sendRTP builds, protects and sends one packet. Called with sendMu.
 func (s *Session) sendRTP(pt uint8, marker bool, ts uint32, payload []byte) error {
 	if !s.dirTx.Sends() || !s.remoteTx.IsValid() || s.remoteTx.Port() == 0 {
-		s.txDrops++
 		return nil
 	}
 	b := s.txBuf[:12+len(payload)]
@@ -809,7 +806,6 @@ func (s *Session) sendRTP(pt uint8, marker bool, ts uint32, payload []byte) erro
 		var err error
 		out, err = s.srtpOut.EncryptRTP(s.txEnc[:0], b, &s.txHdr)
 		if err != nil {
-			s.txErrors++
 			return fmt.Errorf("media: SRTP encrypt: %w", err)
 		}
 	}
@@ -817,7 +813,6 @@ func (s *Session) sendRTP(pt uint8, marker bool, ts uint32, payload []byte) erro
 		if s.isDone() {
 			return io.EOF
 		}
-		s.txErrors++
 		return nil // ICMP unreachable and the like: RTP is best effort
 	}
 	s.txPackets++
