@@ -60,14 +60,11 @@ func TestPanelToARCThroughDurableQueue(t *testing.T) {
 	call := func(attempts int) (contactid.PanelReport, error, alarm.Outcome) {
 		r, _ := contactid.NewReceiver(contactid.Config{Log: log})
 		p, _ := contactid.NewPanel(contactid.PanelConfig{Attempts: attempts})
-		gw, far := alarmtest.NewPipe(alarmtest.Options{})
 		var rep contactid.PanelReport
-		var perr error
-		done := make(chan struct{})
-		go func() { defer close(done); rep, perr = p.Send(ctx, far, []contactid.Message{msg}); far.Hangup() }()
-		out, err := r.Receive(ctx, gw, alarm.Call{ID: "call-1", Domain: "d"}, d)
-		gw.Hangup()
-		<-done
+		out, err, perr := alarmtest.RunCall(alarmtest.Options{}, r, alarm.Call{ID: "call-1", Domain: "d"}, d, func(ctx context.Context, ch alarm.Channel) (err error) {
+			rep, err = p.Send(ctx, ch, []contactid.Message{msg})
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

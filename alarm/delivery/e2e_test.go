@@ -25,8 +25,6 @@ func TestPanelToDC09ARCWithPrimaryDown(t *testing.T) {
 	d := New(openDB(t), fixed(route), fastOpts()...)
 	start(t, d)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
 	msg, err := contactid.Build("1234", "18", "1", "130", "01", "015")
 	if err != nil {
 		t.Fatal(err)
@@ -39,14 +37,11 @@ func TestPanelToDC09ARCWithPrimaryDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, far := alarmtest.NewPipe(alarmtest.Options{})
 	var rep contactid.PanelReport
-	var perr error
-	done := make(chan struct{})
-	go func() { defer close(done); rep, perr = p.Send(ctx, far, []contactid.Message{msg}); far.Hangup() }()
-	out, err := r.Receive(ctx, gw, alarm.Call{ID: "call-1", Domain: "d"}, d)
-	gw.Hangup()
-	<-done
+	out, err, perr := alarmtest.RunCall(alarmtest.Options{}, r, alarm.Call{ID: "call-1", Domain: "d"}, d, func(ctx context.Context, ch alarm.Channel) (err error) {
+		rep, err = p.Send(ctx, ch, []contactid.Message{msg})
+		return err
+	})
 	if err != nil || perr != nil || !rep.Messages[0].Acked || len(out.Events) != 1 {
 		t.Fatalf("call: receiver %v, panel %v %+v, outcome %+v", err, perr, rep, out)
 	}
