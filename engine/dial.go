@@ -80,12 +80,7 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	if spec.domain == "" {
 		spec.domain = e.cfg.Domain
 	}
-	if o.Password != "" {
-		spec.auth = &authInfo{user: o.Username, password: o.Password}
-		if spec.auth.user == "" {
-			spec.auth.user = spec.from
-		}
-	}
+	spec.auth = passwordAuth(o.Username, o.Password, spec.from)
 	if strings.HasPrefix(o.To, "sip:") || strings.HasPrefix(o.To, "sips:") {
 		var u sip.Uri
 		if err := sip.ParseUri(o.To, &u); err != nil {

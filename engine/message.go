@@ -99,13 +99,7 @@ func (e *Engine) SendMessage(ctx context.Context, m OutMessage) (int, error) {
 	if domain != e.cfg.Domain {
 		e.trace.noteDomain(callID.Value(), domain)
 	}
-	var auth *authInfo
-	if m.Password != "" {
-		auth = &authInfo{user: m.Username, password: m.Password}
-		if auth.user == "" {
-			auth.user = from.User
-		}
-	}
+	auth := passwordAuth(m.Username, m.Password, from.User)
 	if m.AwaitAnswer {
 		e.awaitAnswer(hop) // before sending: the answer may overtake the 200
 	}

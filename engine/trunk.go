@@ -378,19 +378,8 @@ func (s *trunkSet) registerLoop(ctx context.Context, t *trunk) {
 // the expiry the registrar granted.
 func (s *trunkSet) register(ctx context.Context, t *trunk, expires time.Duration) (time.Duration, error) {
 	host, port := t.target()
-	realmHost := host
-	aor := sip.Uri{Scheme: "sip", User: t.cfg.UserName, Host: realmHost}
-	ruri := sip.Uri{Scheme: "sip", Host: host, Port: port}
-	req := sip.NewRequest(sip.REGISTER, ruri)
-	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-	ct := s.e.contact(t.transport())
-	ct.Address.User = t.cfg.UserName
-	req.AppendHeader(&ct)
-	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
-	req.AppendHeader(sip.NewHeader("User-Agent", s.e.cfg.UserAgent))
+	aor := sip.Uri{Scheme: "sip", User: t.cfg.UserName, Host: host}
+	req, ct := s.e.registerRequest(sip.Uri{Scheme: "sip", Host: host, Port: port}, aor, t.transport(), expires)
 	res, err := s.e.request(ctx, req, t.transport(), t.nextHop(), &authInfo{user: t.cfg.UserName, password: t.cfg.Password, ha1: t.cfg.HA1})
 	if err != nil {
 		return 0, err
@@ -414,6 +403,22 @@ func (s *trunkSet) register(ctx context.Context, t *trunk, expires time.Duration
 		}
 	}
 	return granted, nil
+}
+
+// registerRequest is a REGISTER of aor at ruri asking for expires, with
+// the engine's Contact for transport under the AOR's user.
+func (e *Engine) registerRequest(ruri, aor sip.Uri, transport string, expires time.Duration) (*sip.Request, sip.ContactHeader) {
+	req := sip.NewRequest(sip.REGISTER, ruri)
+	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	ct := e.contact(transport)
+	ct.Address.User = aor.User
+	req.AppendHeader(&ct)
+	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
+	req.AppendHeader(sip.NewHeader("User-Agent", e.cfg.UserAgent))
+	return req, ct
 }
 
 // keepAliveLoop sends OPTIONS every keepAliveInterval; any response marks
@@ -533,6 +538,18 @@ type authInfo struct {
 	user, password, ha1 string
 }
 
+// passwordAuth answers a challenge with password as user (as dflt when
+// user is empty); nil without a password.
+func passwordAuth(user, password, dflt string) *authInfo {
+	if password == "" {
+		return nil
+	}
+	if user == "" {
+		user = dflt
+	}
+	return &authInfo{user: user, password: password}
+}
+
 // request sends an out-of-dialog request to hop over transport and waits
 // for the final response, answering one 401/407 challenge when auth is set.
 func (e *Engine) request(ctx context.Context, req *sip.Request, transport, hop string, auth *authInfo) (*sip.Response, error) {
@@ -624,21 +641,8 @@ func (e *Engine) Register(ctx context.Context, registrar, user, password string,
 	}
 	hop, transport := uriTarget(u)
 	aor := sip.Uri{Scheme: "sip", User: user, Host: u.Host}
-	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: u.Host, Port: u.Port})
-	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-	ct := e.contact(transport)
-	ct.Address.User = user
-	req.AppendHeader(&ct)
-	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
-	req.AppendHeader(sip.NewHeader("User-Agent", e.cfg.UserAgent))
-	var auth *authInfo
-	if password != "" {
-		auth = &authInfo{user: user, password: password}
-	}
-	res, err := e.request(ctx, req, transport, hop, auth)
+	req, ct := e.registerRequest(sip.Uri{Scheme: "sip", Host: u.Host, Port: u.Port}, aor, transport, expires)
+	res, err := e.request(ctx, req, transport, hop, passwordAuth(user, password, user))
 	if err != nil {
 		return 0, err
 	}
