@@ -39,18 +39,7 @@ const tonePurity = 0.6
 // toneTrack is the per-spec state: Goertzel filters over blocks of m
 // samples sized to the spec (see NewToneDetector).
 type toneTrack struct {
-	spec    ToneSpec
-	nf      int
-	m       int
-	coef    [2]float64
-	cosw    [2]float64
-	sinw    [2]float64
-	rotC    [2]float64
-	rotS    [2]float64
-	cosTol  [2]float64
-	minPow  float64
-	scale   float64
-	maxMiss int
+	toneConst
 
 	s1, s2 [2]float64
 	e      float64
@@ -71,12 +60,27 @@ type toneTrack struct {
 	edgeP  float64 // tone power of the block after the last hit
 }
 
+// toneConst is what NewToneDetector derives from a spec.
+type toneConst struct {
+	spec    ToneSpec
+	nf      int
+	m       int
+	coef    [2]float64
+	cosw    [2]float64
+	sinw    [2]float64
+	rotC    [2]float64
+	rotS    [2]float64
+	cosTol  [2]float64
+	minPow  float64
+	scale   float64
+	maxMiss int
+}
+
 // ToneDetector finds configured single and dual tones with a minimum
 // duration and a frequency tolerance. Frames may have any length; it
 // allocates nothing after NewToneDetector.
 type ToneDetector struct {
 	tracks []toneTrack
-	pos    int64
 }
 
 // NewToneDetector returns a detector for specs (zero fields take defaults).
@@ -151,20 +155,13 @@ func NewToneDetector(specs ...ToneSpec) (*ToneDetector, error) {
 	return d, nil
 }
 
-func (t *toneTrack) reset() {
-	spec, nf, m := t.spec, t.nf, t.m
-	coef, cosw, sinw, rotC, rotS, cosTol := t.coef, t.cosw, t.sinw, t.rotC, t.rotS, t.cosTol
-	minPow, scale, maxMiss := t.minPow, t.scale, t.maxMiss
-	*t = toneTrack{spec: spec, nf: nf, m: m, coef: coef, cosw: cosw, sinw: sinw, rotC: rotC, rotS: rotS,
-		cosTol: cosTol, minPow: minPow, scale: scale, maxMiss: maxMiss, runs: -1}
-}
+func (t *toneTrack) reset() { *t = toneTrack{toneConst: t.toneConst, runs: -1} }
 
 // Reset forgets all state; sample counting restarts at 0.
 func (d *ToneDetector) Reset() {
 	for i := range d.tracks {
 		d.tracks[i].reset()
 	}
-	d.pos = 0
 }
 
 // BlockSamples is the analysis block of tone i, which is also the
@@ -186,7 +183,6 @@ func (d *ToneDetector) Process(pcm []int16, emit func(ToneEvent)) {
 			}
 		}
 	}
-	d.pos += int64(len(pcm))
 }
 
 // Flush ends tones still sounding at the end of the stream.
