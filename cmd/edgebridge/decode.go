@@ -183,28 +183,17 @@ func ms(s int64) int64 { return s * 1000 / dsp.SampleRate }
 // tt92Lines: bursts of keys split at pauses; 24-key bursts become lines.
 func tt92Lines(digits []dsp.DigitEvent, notes io.Writer) []tt92Line {
 	var out []tt92Line
-	const gap = 400 * dsp.SampleRate / 1000
-	for i := 0; i < len(digits); {
-		j := i + 1
-		for j < len(digits) && digits[j].Start-digits[j-1].End <= gap {
-			j++
+	for _, d := range tt92.DecodeDigits(digits, 0) {
+		if len(d.Keys) != tt92.FrameKeys {
+			fmt.Fprintf(notes, "decode: %d keys at %d ms (%q) make no TT92 frame\n", len(d.Keys), ms(d.Start), d.Keys)
+			continue
 		}
-		keys := make([]byte, 0, j-i)
-		for _, d := range digits[i:j] {
-			keys = append(keys, d.Key)
+		l := tt92Line{Protocol: "tt92", Identity: d.Identity, Type: d.Type, Generic: d.Generic, CallCode: d.CallCode,
+			Raw: d.Keys, Valid: d.Err == nil, AtMs: ms(d.Start)}
+		if d.Err != nil {
+			l.Error = d.Err.Error()
 		}
-		if len(keys) != tt92.FrameKeys {
-			fmt.Fprintf(notes, "decode: %d keys at %d ms (%q) make no TT92 frame\n", len(keys), ms(digits[i].Start), keys)
-		} else {
-			f, err := tt92.Parse(string(keys))
-			l := tt92Line{Protocol: "tt92", Identity: f.Identity, Type: f.Type, Generic: f.Generic, CallCode: f.CallCode,
-				Raw: string(keys), Valid: err == nil, AtMs: ms(digits[i].Start)}
-			if err != nil {
-				l.Error = err.Error()
-			}
-			out = append(out, l)
-		}
-		i = j
+		out = append(out, l)
 	}
 	return out
 }
