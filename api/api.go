@@ -417,6 +417,17 @@ func (c *call) object() (map[string]any, error) {
 	return out.(map[string]any), nil
 }
 
+// storedDoc reads and decodes one stored document; nil when there is none.
+func (s *Server) storedDoc(coll store.Coll, id string) (map[string]any, error) {
+	b, err := s.db.Get(coll, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return decodeDoc(b)
+}
+
 // decodeDoc turns a stored document back into a map.
 func decodeDoc(b []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))

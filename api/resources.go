@@ -128,15 +128,12 @@ func (k *kind) get(c *call) error {
 		return err
 	}
 	id := c.r.PathValue(k.idParam)
-	b, err := c.s.db.Get(coll, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound(k.title, id)
-	} else if err != nil {
-		return err
-	}
-	m, err := decodeDoc(b)
+	m, err := c.s.storedDoc(coll, id)
 	if err != nil {
 		return err
+	}
+	if m == nil {
+		return notFound(k.title, id)
 	}
 	m = k.public(m)
 	if k.oneKey == "" {

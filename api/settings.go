@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 
 	"github.com/edgebridge/edgebridge/store"
 )
@@ -15,17 +14,11 @@ var collProfile = store.Coll{Domain: sysDomain, Resource: "profile"}
 
 func (s *Server) getSettings(resource string) func(c *call) error {
 	return func(c *call) error {
-		b, err := s.db.Get(c.coll(resource, false), "settings")
-		if errors.Is(err, store.ErrNotFound) {
-			return c.ok(nil) // nothing set yet: an empty settings object
-		} else if err != nil {
-			return err
-		}
-		m, err := decodeDoc(b)
+		m, err := s.storedDoc(c.coll(resource, false), "settings")
 		if err != nil {
 			return err
 		}
-		return c.ok(m)
+		return c.ok(m) // nothing set yet (nil): an empty settings object
 	}
 }
 
@@ -47,15 +40,12 @@ func (s *Server) putSettings(resource string) func(c *call) error {
 }
 
 func (s *Server) getProfile(c *call) error {
-	b, err := s.db.Get(collProfile, "local")
-	if errors.Is(err, store.ErrNotFound) {
-		return c.ok(map[string]any{"profile": map[string]any{}})
-	} else if err != nil {
-		return err
-	}
-	m, err := decodeDoc(b)
+	m, err := s.storedDoc(collProfile, "local")
 	if err != nil {
 		return err
+	}
+	if m == nil {
+		m = map[string]any{}
 	}
 	return c.ok(map[string]any{"profile": m})
 }
