@@ -336,12 +336,8 @@ func answerMedia(offer *Session, om *Media, c *Capabilities) (Negotiated, Media,
 	neg.Codec, neg.PT, neg.Ptime = codec, pt, om.Ptime
 	neg.Remote = netip.AddrPortFrom(addr, uint16(om.Port))
 	neg.RemoteRTCP = rtcpAddr(addr, om)
-	dir := offer.direction(om)
-	if dir == DirUnset {
-		dir = SendRecv
-	}
 	// Our direction: the reverse of theirs, narrowed by what we want (hold).
-	neg.Direction = intersect(dir.Reverse(), c.direction())
+	neg.Direction = intersect(offer.direction(om).Reverse(), c.direction())
 	if addr.IsUnspecified() {
 		// c=0.0.0.0 is the RFC 2543 hold (RFC 3264 §8.4): nothing to send to.
 		neg.Direction = intersect(neg.Direction, RecvOnly)
@@ -382,12 +378,16 @@ func rtcpAddr(addr netip.Addr, m *Media) netip.AddrPort {
 }
 
 // direction is a stream's direction attribute, or the session's when the
-// stream has none (RFC 8866 §6.7).
+// stream has none (RFC 8866 §6.7), or sendrecv when neither has one
+// (RFC 3264 §5.1).
 func (s *Session) direction(m *Media) Direction {
-	if m.Direction != DirUnset {
+	switch {
+	case m.Direction != DirUnset:
 		return m.Direction
+	case s.Direction != DirUnset:
+		return s.Direction
 	}
-	return s.Direction
+	return SendRecv
 }
 
 // intersect narrows two directions to what both allow.
@@ -466,15 +466,7 @@ func Negotiate(offer, answer *Session) (Negotiated, error) {
 		neg.Remote = netip.AddrPortFrom(addr, uint16(am.Port))
 		neg.RemoteRTCP = rtcpAddr(addr, am)
 		neg.Ptime = am.Ptime
-		dir := answer.direction(am)
-		if dir == DirUnset {
-			dir = SendRecv
-		}
-		od := offer.direction(om)
-		if od == DirUnset {
-			od = SendRecv
-		}
-		neg.Direction = intersect(od, dir.Reverse())
+		neg.Direction = intersect(offer.direction(om), answer.direction(am).Reverse())
 		if addr.IsUnspecified() {
 			neg.Direction = intersect(neg.Direction, RecvOnly)
 		}
