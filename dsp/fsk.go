@@ -72,9 +72,7 @@ type FSKMessage struct {
 // FSKDemodulator turns 1200 baud FSK audio into bytes and framed messages.
 // Frames may have any length; it allocates nothing after construction.
 type FSKDemodulator struct {
-	cfg            FSKConfig
-	mc, ms, sc, ss [fskTable]float64 // mark/space cos, sin
-	minE           float64
+	fskConst
 
 	ph    int // table phase
 	ring  [fskWin][5]float64
@@ -102,6 +100,13 @@ type FSKDemodulator struct {
 	gap       int // samples since the last byte inside a message
 }
 
+// fskConst is what NewFSKDemodulator derives from the configuration.
+type fskConst struct {
+	cfg            FSKConfig
+	mc, ms, sc, ss [fskTable]float64 // mark/space cos, sin
+	minE           float64
+}
+
 // NewFSKDemodulator returns a demodulator for cfg.
 func NewFSKDemodulator(cfg FSKConfig) *FSKDemodulator {
 	if cfg.Standard == 0 {
@@ -113,7 +118,7 @@ func NewFSKDemodulator(cfg FSKConfig) *FSKDemodulator {
 	if cfg.MinMarkBits == 0 {
 		cfg.MinMarkBits = 40
 	}
-	d := &FSKDemodulator{cfg: cfg}
+	d := &FSKDemodulator{fskConst: fskConst{cfg: cfg}}
 	mark, space := cfg.Standard.freqs()
 	for k := range fskTable {
 		d.mc[k] = math.Cos(2 * math.Pi * mark * float64(k) / SampleRate)
@@ -128,7 +133,7 @@ func NewFSKDemodulator(cfg FSKConfig) *FSKDemodulator {
 
 // Reset forgets all state; sample counting restarts at 0.
 func (d *FSKDemodulator) Reset() {
-	*d = FSKDemodulator{cfg: d.cfg, mc: d.mc, ms: d.ms, sc: d.sc, ss: d.ss, minE: d.minE}
+	*d = FSKDemodulator{fskConst: d.fskConst}
 }
 
 // Process feeds pcm; emit (if not nil) gets each framed message.
