@@ -113,17 +113,12 @@ func TestConsoleCommandAgainstDaemonAPI(t *testing.T) {
 		t.Fatal("console did not end when its port went away")
 	}
 	// And the change is in the daemon's store, made through its REST API.
-	req, _ = http.NewRequest("GET", srv.URL+"/provisioning/device/site9/77", nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
+	_, b, err := apiRequest(srv.URL, key, "GET", "/provisioning/device/site9/77", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	if !strings.Contains(b.String(), `"description":"boiler"`) {
-		t.Fatalf("device after the console's set: %s", b.String())
+	if !strings.Contains(b, `"description":"boiler"`) {
+		t.Fatalf("device after the console's set: %s", b)
 	}
 }
 

@@ -131,21 +131,11 @@ func TestFirmwareUploadIsForTheAdmin(t *testing.T) {
 	srv := httptest.NewServer(a)
 	defer srv.Close()
 	do := func(method, path, auth string, body string) (int, string) {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if strings.HasPrefix(body, "{") {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
+		code, b, err := apiRequest(srv.URL, auth, method, path, body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
+		return code, b
 	}
 	// A domain's key is a valid key, but not for firmware.
 	const domainKey = "a-key-of-domain-local-01"

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -189,16 +188,8 @@ func TestTrunkWrittenOverRESTRegistersAtOnce(t *testing.T) {
 	defer srv.Close()
 	body := `{"destinationTarget":"127.0.0.1:` + strconv.Itoa(registrar.port) + `","destinationTransport":"udp","destinationMatch":"^00",` +
 		`"userName":"gw","realm":"trunk.test","password":"trunkpw","keepAlive":false}`
-	req, _ := http.NewRequest("PUT", srv.URL+"/provisioning/trunk/local/up1", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("PUT trunk: %d", res.StatusCode)
+	if code, b, err := apiRequest(srv.URL, key, "PUT", "/provisioning/trunk/local/up1", body); err != nil || code != 200 {
+		t.Fatalf("PUT trunk: %d %s %v", code, b, err)
 	}
 	// Well inside the 10 s re-read: only the reload on write gets here in time.
 	if err := registrar.wait(5 * time.Second); err != nil {

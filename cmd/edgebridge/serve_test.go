@@ -120,8 +120,17 @@ func (d *daemonProc) log() string {
 }
 
 func (d *daemonProc) req(key, method, path, body string) (int, string, error) {
-	req, _ := http.NewRequest(method, d.url+path, strings.NewReader(body))
-	if body != "" {
+	return apiRequest(d.url, key, method, path, body)
+}
+
+// apiRequest sends one request to the REST API at base with the key ("" for
+// none); a body that is a JSON object goes as application/json.
+func apiRequest(base, key, method, path, body string) (int, string, error) {
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	if strings.HasPrefix(body, "{") {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if key != "" {
