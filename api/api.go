@@ -168,6 +168,10 @@ func (s *Server) mount() error {
 		if m[rt.method] != nil {
 			return fmt.Errorf("api: route %s %s twice", rt.method, rt.path)
 		}
+		if rt.bodyType == jsonType && rt.body == nil {
+			// Its handler checks the body against rt.body (call.object).
+			return fmt.Errorf("api: route %s %s takes JSON but declares no body schema", rt.method, rt.path)
+		}
 		m[rt.method] = rt
 	}
 	for _, p := range order {
