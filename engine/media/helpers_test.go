@@ -307,3 +307,20 @@ func recvDigits(t *testing.T, s *Session, n int) []dsp.DigitEvent {
 	}
 	return got
 }
+
+// lossyPair is two legs without periodic RTCP; a has sent b 50 frames of
+// tone through a relay that drops every 10th packet, and b has the 45 that
+// passed.
+func lossyPair(t *testing.T) (a, b *Session) {
+	t.Helper()
+	a, b, negA, _ := pair(t, func(a, b *legOpts) { a.cfg.RTCPInterval, b.cfg.RTCPInterval = -1, -1 })
+	via(t, a, b, negA, func(i int, _ []byte) relayAction {
+		if i%10 == 4 {
+			return drop
+		}
+		return pass
+	})
+	sendFrames(t, a, 50, func(p []int16, i int) { tone(p, 440, 3000, i) })
+	waitFor(t, "45 packets at b", 5*time.Second, func() bool { return b.Stats().PacketsReceived == 45 })
+	return a, b
+}
