@@ -56,11 +56,16 @@ func (s *Service) BridgeFor(domain, protocol string) (*AlarmBridge, error) {
 // QueueFor is the queue for events heard through bridge b outside a call
 // (SCAIP MESSAGEs): mapped like a call's events, counted as heartbeats.
 func (s *Service) QueueFor(domain string, b *AlarmBridge) Queue {
-	next := s.Queue
+	return &MappedQueue{Router: s.Router, Domain: domain, Bridge: b, Next: s.supervised()}
+}
+
+// supervised is the queue mapped events go to: s.Queue, with every event
+// counted as a heartbeat of its device when there is a Supervisor.
+func (s *Service) supervised() Queue {
 	if s.Supervisor != nil {
-		next = s.Supervisor.Observe(next)
+		return s.Supervisor.Observe(s.Queue)
 	}
-	return &MappedQueue{Router: s.Router, Domain: domain, Bridge: b, Next: next}
+	return s.Queue
 }
 
 // Heartbeat records a heartbeat message (SCAIP PI) from the device that ev
@@ -87,15 +92,10 @@ func (s *Service) Run(ctx context.Context, ch Channel, call Call, b *AlarmBridge
 	if err != nil {
 		return res, err
 	}
-	next := s.Queue
-	if s.Supervisor != nil {
-		next = s.Supervisor.Observe(next)
-	}
+	next := s.supervised()
 	var mu sync.Mutex
-	q := QueueFunc(func(ctx context.Context, ev Event) error {
-		if err := s.Router.Map(call.Domain, b, &ev); err != nil {
-			return err
-		}
+	// Each event is mapped, queued, then kept for the result.
+	q := &MappedQueue{Router: s.Router, Domain: call.Domain, Bridge: b, Next: QueueFunc(func(ctx context.Context, ev Event) error {
 		if err := next.Enqueue(ctx, ev); err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func (s *Service) Run(ctx context.Context, ch Channel, call Call, b *AlarmBridge
 		}
 		res.Events = append(res.Events, ev)
 		return nil
-	})
+	})}
 	out, err := r.Receive(ctx, ch, call, q)
 	res.Outcome = out
 	if err != nil {
