@@ -27,9 +27,10 @@
 //
 // Caveats: packets go out with 20 ms ptime whatever the far end asked for
 // (any ptime is received); rtcp-mux is received but not negotiated; SRTP
-// keys with an MKI are declined in SDP; RFC 4733 digits are forwarded by
-// Bridge when they end, with their duration, and DTMF heard in-band crosses
-// a bridge as audio.
+// keys with an MKI are declined in SDP; Bridge relays RFC 4733 digits live
+// to a leg with telephone-event, and to a leg without plays them in-band
+// once they end, with their duration; DTMF heard in-band crosses a bridge
+// as audio.
 //
 // The packet paths allocate nothing per packet or frame (asserted by the
 // tests): receive → SRTP → jitter buffer → G.711 → DTMF detector, and

@@ -83,9 +83,11 @@ const (
 	eventTimeout = time.Second
 )
 
-// digit is a finished key press in RTP time: ts is its start, dur its length.
+// digit is a finished key press in RTP time: ts is its start, dur its
+// length; code is its event code, key the DTMF key of it.
 type digit struct {
 	key     byte
+	code    uint8
 	ts, dur uint32
 }
 
@@ -176,7 +178,7 @@ func (r *eventReceiver) tick(now time.Time, out *[2]digit) int {
 
 func (r *eventReceiver) digit() digit {
 	k, _ := eventKey(r.code)
-	return digit{key: k, ts: r.ts, dur: r.dur}
+	return digit{key: k, code: r.code, ts: r.ts, dur: r.dur}
 }
 
 // eventSender plays queued key presses, one frame at a time, as RFC 4733

@@ -634,8 +634,7 @@ func (s *Session) emitDigit(d digit) {
 	}
 	s.emit(dsp.DigitEvent{Key: d.key, Start: start, End: start + int64(d.dur)})
 	if peer := s.relayTo.Load(); peer != nil {
-		code, _ := keyEvent(d.key)
-		peer.relayEvent(d.ts, code, d.dur, true)
+		peer.relayEvent(d.ts, d.code, d.dur, true)
 	}
 }
 
