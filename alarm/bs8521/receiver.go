@@ -1,6 +1,7 @@
 package bs8521
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -39,21 +40,14 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.AnswerDelay, 500*time.Millisecond)
-	def(&c.DataRequestInterval, 1600*time.Millisecond)
-	def(&c.FirstDigitTimeout, 630*time.Millisecond)
-	def(&c.InterDigitTimeout, 400*time.Millisecond)
-	def(&c.AckDelay, 100*time.Millisecond)
-	def(&c.GiveUp, 25*time.Second)
-	def(&c.MoreTimeout, 2*time.Second)
-	if c.MaxRequests == 0 {
-		c.MaxRequests = 4
-	}
+	c.AnswerDelay = cmp.Or(c.AnswerDelay, 500*time.Millisecond)
+	c.DataRequestInterval = cmp.Or(c.DataRequestInterval, 1600*time.Millisecond)
+	c.FirstDigitTimeout = cmp.Or(c.FirstDigitTimeout, 630*time.Millisecond)
+	c.InterDigitTimeout = cmp.Or(c.InterDigitTimeout, 400*time.Millisecond)
+	c.AckDelay = cmp.Or(c.AckDelay, 100*time.Millisecond)
+	c.GiveUp = cmp.Or(c.GiveUp, 25*time.Second)
+	c.MoreTimeout = cmp.Or(c.MoreTimeout, 2*time.Second)
+	c.MaxRequests = cmp.Or(c.MaxRequests, 4)
 	if c.Tones == (dsp.DTMFGenConfig{}) {
 		c.Tones = dsp.DefaultDTMFGen()
 	}

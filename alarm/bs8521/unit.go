@@ -1,6 +1,7 @@
 package bs8521
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,21 +37,11 @@ func NewUnit(cfg UnitConfig) *Unit {
 		cfg.DTMF = dsp.DefaultDTMFGen()
 		cfg.DTMF.OnMs, cfg.DTMF.OffMs = 50, 50
 	}
-	if cfg.MinRequest == 0 {
-		cfg.MinRequest = 500 * time.Millisecond
-	}
-	if cfg.ReplyDelay == 0 {
-		cfg.ReplyDelay = 80 * time.Millisecond
-	}
-	if cfg.AckWait == 0 {
-		cfg.AckWait = 600 * time.Millisecond
-	}
-	if cfg.Attempts == 0 {
-		cfg.Attempts = 4
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 25 * time.Second
-	}
+	cfg.MinRequest = cmp.Or(cfg.MinRequest, 500*time.Millisecond)
+	cfg.ReplyDelay = cmp.Or(cfg.ReplyDelay, 80*time.Millisecond)
+	cfg.AckWait = cmp.Or(cfg.AckWait, 600*time.Millisecond)
+	cfg.Attempts = cmp.Or(cfg.Attempts, 4)
+	cfg.Timeout = cmp.Or(cfg.Timeout, 25*time.Second)
 	return &Unit{cfg: cfg}
 }
 

@@ -1,6 +1,7 @@
 package contactid
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,19 +44,12 @@ func (c PanelConfig) withDefaults() (PanelConfig, error) {
 		c.DTMF = dsp.DefaultDTMFGen()
 		c.DTMF.OnMs, c.DTMF.OffMs = 55, 55
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.StartDelay, 250*time.Millisecond)
-	def(&c.KissoffWait, 1250*time.Millisecond)
-	def(&c.MinKissoff, 400*time.Millisecond)
-	def(&c.HandshakeTimeout, 20*time.Second)
-	def(&c.NextDelay, 250*time.Millisecond)
-	if c.Attempts == 0 {
-		c.Attempts = 4
-	}
+	c.StartDelay = cmp.Or(c.StartDelay, 250*time.Millisecond)
+	c.KissoffWait = cmp.Or(c.KissoffWait, 1250*time.Millisecond)
+	c.MinKissoff = cmp.Or(c.MinKissoff, 400*time.Millisecond)
+	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, 20*time.Second)
+	c.NextDelay = cmp.Or(c.NextDelay, 250*time.Millisecond)
+	c.Attempts = cmp.Or(c.Attempts, 4)
 	if c.DTMF.OnMs <= 0 || c.DTMF.OffMs <= 0 {
 		return c, fmt.Errorf("contactid: panel DTMF OnMs %d, OffMs %d: both must be > 0", c.DTMF.OnMs, c.DTMF.OffMs)
 	}

@@ -1,6 +1,7 @@
 package contactid
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -40,22 +41,13 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.HandshakeDelay, time.Second)
-	def(&c.FirstDigitTimeout, 3*time.Second)
-	def(&c.InterDigitTimeout, defaultInterDigit)
-	def(&c.KissoffDelay, 200*time.Millisecond)
-	def(&c.KissoffDuration, 900*time.Millisecond)
-	if c.MaxHandshakes == 0 {
-		c.MaxHandshakes = 3
-	}
-	if c.ToneDBm0 == 0 {
-		c.ToneDBm0 = -9
-	}
+	c.HandshakeDelay = cmp.Or(c.HandshakeDelay, time.Second)
+	c.FirstDigitTimeout = cmp.Or(c.FirstDigitTimeout, 3*time.Second)
+	c.InterDigitTimeout = cmp.Or(c.InterDigitTimeout, defaultInterDigit)
+	c.KissoffDelay = cmp.Or(c.KissoffDelay, 200*time.Millisecond)
+	c.KissoffDuration = cmp.Or(c.KissoffDuration, 900*time.Millisecond)
+	c.MaxHandshakes = cmp.Or(c.MaxHandshakes, 3)
+	c.ToneDBm0 = cmp.Or(c.ToneDBm0, -9)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -1,6 +1,7 @@
 package tt92
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -53,19 +54,12 @@ func NewReceiver(c Config) (*Receiver, error) {
 			return nil, fmt.Errorf("tt92: variant %q: %q is not a DTMF key", c.Variant.Name, k)
 		}
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.AnswerDelay, 500*time.Millisecond)
-	def(&c.PromptEvery, 2*time.Second)
-	def(&c.InterDigit, 400*time.Millisecond)
-	def(&c.RepeatWait, 3*time.Second)
-	def(&c.MoreTimeout, 2*time.Second)
-	if c.MaxPrompts == 0 {
-		c.MaxPrompts = 5
-	}
+	c.AnswerDelay = cmp.Or(c.AnswerDelay, 500*time.Millisecond)
+	c.PromptEvery = cmp.Or(c.PromptEvery, 2*time.Second)
+	c.InterDigit = cmp.Or(c.InterDigit, 400*time.Millisecond)
+	c.RepeatWait = cmp.Or(c.RepeatWait, 3*time.Second)
+	c.MoreTimeout = cmp.Or(c.MoreTimeout, 2*time.Second)
+	c.MaxPrompts = cmp.Or(c.MaxPrompts, 5)
 	if c.Tones == (dsp.DTMFGenConfig{}) {
 		c.Tones = dsp.DefaultDTMFGen()
 	}

@@ -1,6 +1,7 @@
 package tt92
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,15 +34,9 @@ func NewUnit(c UnitConfig) *Unit {
 		c.DTMF = dsp.DefaultDTMFGen()
 		c.DTMF.OnMs, c.DTMF.OffMs = 50, 50
 	}
-	if c.AckWait == 0 {
-		c.AckWait = time.Second
-	}
-	if c.Attempts == 0 {
-		c.Attempts = 4
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 25 * time.Second
-	}
+	c.AckWait = cmp.Or(c.AckWait, time.Second)
+	c.Attempts = cmp.Or(c.Attempts, 4)
+	c.Timeout = cmp.Or(c.Timeout, 25*time.Second)
 	return &Unit{cfg: c}
 }
 
