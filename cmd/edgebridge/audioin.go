@@ -68,7 +68,8 @@ func captureAudio(data []byte) (audio, error) {
 	offs := make([]int64, len(streams))
 	var total int64
 	for i, st := range streams {
-		offs[i] = int64(st.Start.Sub(t0)) * dsp.SampleRate / int64(time.Second)
+		// Divided, not multiplied first: streams weeks apart would overflow.
+		offs[i] = int64(st.Start.Sub(t0) / (time.Second / dsp.SampleRate))
 		total = max(total, offs[i]+int64(len(st.PCM)))
 	}
 	if total > pcap.MaxStreamSamples {

@@ -322,6 +322,28 @@ func TestDTMFCommandErrors(t *testing.T) {
 	}
 }
 
+// Streams captured weeks apart (a damaged or spliced capture) span more
+// than a recording may: an error, not an overflowed offset.
+func TestCaptureAudioStreamsFarApart(t *testing.T) {
+	var b bytes.Buffer
+	w, err := pcap.NewWriter(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	a, c := netip.MustParseAddrPort("192.0.2.10:4000"), netip.MustParseAddrPort("192.0.2.1:10000")
+	for i, at := range []time.Time{t0, t0.Add(20 * 24 * time.Hour)} {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SSRC: uint32(0xA000 + i)}, Payload: make([]byte, 160)}
+		raw, _ := p.Marshal()
+		if err := w.WritePacket(at, a, c, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := captureAudio(b.Bytes()); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("err %v, want the span refused", err)
+	}
+}
+
 func TestDTMFCommandBothDirections(t *testing.T) {
 	// A capture of both directions: the gateway's handshake and kissoff
 	// in a long stream one way, the panel's digits in a shorter stream the
