@@ -271,7 +271,9 @@ func (db *DB) QueueAck(dest string, seqs ...uint64) error {
 			if v == nil {
 				continue // acked twice: nothing to do
 			}
-			var it QueueItem
+			var it struct {
+				ID string `json:"id"` // all an ack needs: the payload stays undecoded
+			}
 			if err := json.Unmarshal(v, &it); err != nil {
 				return err
 			}
