@@ -28,13 +28,7 @@ func TestBridgeTranscodesAndPassesDigits(t *testing.T) {
 	}
 	// The digit (20 frames, 2 more for the repeated end packets), then 25
 	// frames of tone.
-	sendFrames(t, a, 47, func(p []int16, i int) {
-		if i >= 22 {
-			tone(p, 1000, 8000, i)
-		} else {
-			clear(p)
-		}
-	})
+	sendFrames(t, a, 47, toneFrames(22, 47))
 	var got dsp.DigitEvent
 	select {
 	case got = <-c.Digits():

@@ -118,6 +118,18 @@ func tone(pcm []int16, freq float64, amp float64, n int) {
 	}
 }
 
+// toneFrames generates frames for sendFrames: frames from to to-1 carry a
+// 1 kHz tone of amplitude 8000, the others silence.
+func toneFrames(from, to int) func(pcm []int16, i int) {
+	return func(pcm []int16, i int) {
+		if i >= from && i < to {
+			tone(pcm, 1000, 8000, i)
+		} else {
+			clear(pcm)
+		}
+	}
+}
+
 func rms(pcm []int16) float64 {
 	var e float64
 	for _, v := range pcm {

@@ -24,13 +24,7 @@ func TestToneRoundTrip(t *testing.T) {
 		rd := startReader(b, false)
 		// 25 frames of tone, then silence: the stream does not stop with
 		// the tone (a stopped stream is concealed like a loss).
-		sendFrames(t, a, 30, func(p []int16, i int) {
-			if i < 25 {
-				tone(p, 1000, 8000, i)
-			} else {
-				clear(p)
-			}
-		})
+		sendFrames(t, a, 30, toneFrames(0, 25))
 		playedOut(t, b)
 		b.Close()
 		<-rd.done
@@ -84,14 +78,8 @@ func TestToneNotExtended(t *testing.T) {
 			return pass
 		})
 		rd := startReader(b, false)
-		// 2 frames of silence, 10 of tone, 8 of silence.
-		sendFrames(t, a, 20, func(p []int16, i int) {
-			if i >= 0 && i < 10 {
-				tone(p, 1000, 8000, i)
-			} else {
-				clear(p)
-			}
-		})
+		// 10 frames of tone (packets 0-9), 10 of silence.
+		sendFrames(t, a, 20, toneFrames(0, 10))
 		playedOut(t, b)
 		b.Close()
 		<-rd.done
