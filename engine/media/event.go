@@ -95,7 +95,6 @@ type digit struct {
 // key presses it completes (at most two: a previous event whose end packets
 // were lost, and this one).
 func (r *eventReceiver) handle(ts uint32, payload []byte, now time.Time, out *[2]digit) int {
-	n := 0
 	e, ok := parseEventBlock(payload)
 	if !ok {
 		return 0
@@ -103,48 +102,33 @@ func (r *eventReceiver) handle(ts uint32, payload []byte, now time.Time, out *[2
 	if _, ok := eventKey(e.code); !ok {
 		return 0 // not DTMF (flash, tones): ignored
 	}
-	if r.active && (ts == r.segTS) {
-		r.lastAt = now
+	n := 0
+	switch {
+	case r.active && ts == r.segTS:
 		// Update or (repeated) end of the current segment.
 		if r.ended {
+			r.lastAt = now
 			return 0
 		}
-		if d := r.segBase + uint32(e.duration); d > r.dur {
-			r.dur = d
-		}
-		if e.end {
-			r.ended = true
-			out[n] = r.digit()
-			n++
-		}
-		return n
-	}
-	if r.active && !r.ended && e.code == r.code && ts-r.segTS == r.dur-r.segBase && r.dur-r.segBase >= 0xffff-320 {
+	case r.active && !r.ended && e.code == r.code && ts-r.segTS == r.dur-r.segBase && r.dur-r.segBase >= 0xffff-320:
 		// Next segment of a long event (§2.5.1.3): same key, timestamp
 		// where the previous segment's maximal duration ended.
-		r.segBase = r.dur
-		r.segTS = ts
-		r.lastAt = now
-		if d := r.segBase + uint32(e.duration); d > r.dur {
-			r.dur = d
-		}
-		if e.end {
-			r.ended = true
+		r.segBase, r.segTS = r.dur, ts
+	case r.active && int32(ts-r.segTS) < 0:
+		return 0 // a stale packet of an older event
+	default:
+		if r.active && !r.ended {
+			// A new event while the previous one never ended: its end
+			// packets were lost; it ends with the duration last heard.
 			out[n] = r.digit()
 			n++
 		}
-		return n
+		*r = eventReceiver{active: true, ts: ts, segTS: ts, code: e.code}
 	}
-	if r.active && int32(ts-r.segTS) < 0 {
-		return 0 // a stale packet of an older event
+	r.lastAt = now
+	if d := r.segBase + uint32(e.duration); d > r.dur {
+		r.dur = d
 	}
-	if r.active && !r.ended {
-		// A new event while the previous one never ended: its end packets
-		// were lost; it ends with the duration last heard.
-		out[n] = r.digit()
-		n++
-	}
-	*r = eventReceiver{active: true, ts: ts, segTS: ts, code: e.code, dur: uint32(e.duration), lastAt: now}
 	if e.end {
 		r.ended = true
 		out[n] = r.digit()
