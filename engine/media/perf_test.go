@@ -1,7 +1,9 @@
 package media
 
 import (
+	"context"
 	"encoding/binary"
+	"io"
 	"net/netip"
 	"testing"
 	"time"
@@ -304,5 +306,40 @@ func BenchmarkNewSession(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.Close()
+	}
+}
+
+// countLeg is a FrameLeg that reads left frames, then io.EOF.
+type countLeg struct{ left int }
+
+func (l *countLeg) ReadFrame([]int16) error {
+	if l.left == 0 {
+		return io.EOF
+	}
+	l.left--
+	return nil
+}
+func (l *countLeg) WriteFrame([]int16) error  { return nil }
+func (l *countLeg) SendDigit(byte, int) error { return nil }
+
+// TestPumpAllocatesNothingPerFrame: a bridge direction allocates its frame
+// once; frames and the digits that cross with them allocate nothing.
+func TestPumpAllocatesNothingPerFrame(t *testing.T) {
+	skipUnderRace(t)
+	digits := make(chan dsp.DigitEvent, 50)
+	leg := &countLeg{}
+	run := func(frames int) float64 {
+		return testing.AllocsPerRun(20, func() {
+			for range frames {
+				digits <- dsp.DigitEvent{Key: '1', End: 800}
+			}
+			leg.left = frames
+			if err := pump(context.Background(), leg, digits, leg, nil); err != io.EOF {
+				t.Fatal(err)
+			}
+		})
+	}
+	if one, many := run(1), run(50); many != one {
+		t.Errorf("pump: %.0f allocations for 1 frame, %.0f for 50", one, many)
 	}
 }
