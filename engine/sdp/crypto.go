@@ -76,7 +76,8 @@ func ParseCrypto(v string) (Crypto, error) {
 	}
 	c.Key = key
 	for _, p := range parts[1:] {
-		if strings.HasPrefix(p, "MKI:") || strings.Contains(p, ":") {
+		// An MKI is "value:length"; a lifetime ("2^20") has no colon.
+		if strings.Contains(p, ":") {
 			c.MKI = p
 		} else {
 			c.Lifetime = p
