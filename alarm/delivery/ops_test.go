@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/dc09"
 )
 
 // With a long backoff, events wait for the ARC long after it is back; the
@@ -40,4 +41,28 @@ func TestRetryNowSkipsTheBackoff(t *testing.T) {
 	// Acknowledgements are written in batches, so the queue empties a moment later.
 	eventually(t, "nothing pending after delivery", func() bool { p, _ := d.Pending(10); return len(p) == 0 })
 	var _ alarm.Queue = d
+}
+
+// An ARC that takes the connection but never answers is down for every
+// device: after one event has waited out its timeout, the others wait for
+// the next round instead of each waiting out its own timeout in turn.
+func TestDownDestinationCostsOneTimeoutPerRound(t *testing.T) {
+	arc := newDC09ARC(t, "127.0.0.1:0", nil, func(a *dc09ARC) {
+		a.verdict = func(int, dc09.Message) dc09.Verdict { return dc09.VerdictSilence }
+	})
+	route := Route{Name: "arc", Primary: Endpoint{Protocol: ProtoDC09, URL: arc.addr, Transport: "tcp", Timeout: 150 * time.Millisecond}}
+	d := New(openDB(t), fixed(route), WithLogger(testLog), WithBackoff(time.Hour, time.Hour), WithPrimaryRecheck(time.Hour))
+	// Five devices' events wait in the queue (as after a restart): an event
+	// arriving while the ARC is tried would rightly be tried at once.
+	for _, dev := range []string{"1001", "1002", "1003", "1004", "1005"} {
+		if err := d.Enqueue(t.Context(), cidEvent(dev, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start(t, d)
+	eventually(t, "the first attempt to fail", func() bool { return d.Stats().Retries >= 1 })
+	time.Sleep(800 * time.Millisecond) // long enough for four more timeouts, were they tried
+	if s := d.Stats(); s.Retries != 1 || s.Queued != 5 {
+		t.Fatalf("stats %+v: want 1 failed attempt this round and all 5 events still queued", s)
+	}
 }

@@ -80,17 +80,26 @@ func (w *worker) run(ctx context.Context) {
 			at, w.flush = now.Add(100*365*24*time.Hour), false
 		}
 		w.mu.Unlock()
+		// A wake-up from before this read carries nothing it will not see.
+		select {
+		case <-w.wake:
+		default:
+		}
 		due, wake, err := w.d.db.QueueDue(w.name, at, w.d.o.batch)
 		if err != nil {
 			w.d.o.log.Error("delivery: read queue", "destination", w.name, "err", err)
 			wake = now.Add(time.Second)
 		}
-		if len(due) > 0 {
-			w.deliverBatch(ctx, due)
-			continue
-		}
 		wait := time.Hour
-		if !wake.IsZero() {
+		if len(due) > 0 {
+			retryAt := w.deliverBatch(ctx, due)
+			if retryAt.IsZero() {
+				continue
+			}
+			// The destination is down: the next round comes with the
+			// failed event's retry, or sooner on a wake (new route, retry now).
+			wait = max(retryAt.Sub(w.d.o.now()), time.Millisecond)
+		} else if !wake.IsZero() {
 			wait = max(wake.Sub(now), time.Millisecond)
 		}
 		timer.Reset(wait)
@@ -109,7 +118,11 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) {
+// deliverBatch sends due events in order, acknowledging, retrying or
+// dead-lettering each. It returns when the destination should next be
+// tried: zero to go on at once, or the retry time of an event for which
+// every path failed.
+func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) (retryAt time.Time) {
 	// Acks are committed per batch, or after 100 ms when the ARC is slow:
 	// one fsync for many events. An ack lost to a crash only makes the
 	// event go out again, which the receiver recognises by its id.
@@ -128,7 +141,7 @@ func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) {
 			flush()
 		}
 		if ctx.Err() != nil {
-			return
+			return time.Time{}
 		}
 		if blocked[it.Group] {
 			continue
@@ -157,7 +170,7 @@ func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) {
 			continue
 		}
 		if ctx.Err() != nil {
-			return // shutting down: not the event's fault, not an attempt
+			return time.Time{} // shutting down: not the event's fault, not an attempt
 		}
 		if IsPermanent(err) || (w.d.o.maxAttempts > 0 && it.Attempts+1 >= w.d.o.maxAttempts) {
 			w.deadLetter(it, err)
@@ -176,8 +189,9 @@ func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) {
 		// Every path failed for this event, so the destination is down for
 		// the others too: leave them for the next round instead of having
 		// each wait out its own timeout now.
-		return
+		return next
 	}
+	return time.Time{}
 }
 
 func (w *worker) deadLetter(it store.QueueItem, err error) {
