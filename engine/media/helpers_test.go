@@ -244,6 +244,7 @@ func sendFrames(t *testing.T, s *Session, n int, gen func(pcm []int16, i int)) {
 
 // reader collects the RMS of every frame a session hands out until stopped.
 type reader struct {
+	s      *Session
 	mu     sync.Mutex
 	levels []float64
 	frames [][]int16
@@ -252,7 +253,7 @@ type reader struct {
 }
 
 func startReader(s *Session, keep bool) *reader {
-	r := &reader{done: make(chan struct{})}
+	r := &reader{s: s, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		var pcm [FrameSamples]int16
@@ -270,6 +271,15 @@ func startReader(s *Session, keep bool) *reader {
 		}
 	}()
 	return r
+}
+
+// closeAfterPlayout lets the session play out what it received, closes it
+// and waits for the reader to stop.
+func (r *reader) closeAfterPlayout(t *testing.T) {
+	t.Helper()
+	playedOut(t, r.s)
+	r.s.Close()
+	<-r.done
 }
 
 func (r *reader) snapshot() []float64 {

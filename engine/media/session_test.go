@@ -25,9 +25,7 @@ func TestToneRoundTrip(t *testing.T) {
 		// 25 frames of tone, then silence: the stream does not stop with
 		// the tone (a stopped stream is concealed like a loss).
 		sendFrames(t, a, 30, toneFrames(0, 25))
-		playedOut(t, b)
-		b.Close()
-		<-rd.done
+		rd.closeAfterPlayout(t)
 		if !errors.Is(rd.err, io.EOF) {
 			t.Errorf("ReadFrame after Close: %v, want io.EOF", rd.err)
 		}
@@ -80,9 +78,7 @@ func TestToneNotExtended(t *testing.T) {
 		rd := startReader(b, false)
 		// 10 frames of tone (packets 0-9), 10 of silence.
 		sendFrames(t, a, 20, toneFrames(0, 10))
-		playedOut(t, b)
-		b.Close()
-		<-rd.done
+		rd.closeAfterPlayout(t)
 		n, run := loud(rd.snapshot(), 500)
 		if n != tc.wantLoud || run != tc.wantRun {
 			t.Errorf("%s: %d frames with tone, longest run %d; want %d, %d", tc.name, n, run, tc.wantLoud, tc.wantRun)
@@ -210,9 +206,7 @@ func TestSRTPSuites(t *testing.T) {
 		})
 		rd := startReader(b, false)
 		sendFrames(t, a, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
-		playedOut(t, b)
-		b.Close()
-		<-rd.done
+		rd.closeAfterPlayout(t)
 		// Above 4000: full-level frames only, not the 6 dB-down repeat.
 		if n, _ := loud(rd.snapshot(), 4000); n != 9 {
 			t.Errorf("%s: %d frames of tone, want 9 (one tampered)", suite, n)
@@ -285,9 +279,7 @@ func TestSymmetricRTP(t *testing.T) {
 	sendFrames(t, a, 3, func(p []int16, i int) { clear(p) })
 	waitFor(t, "b latched", 5*time.Second, func() bool { return b.Stats().Remote == a.LocalAddr() })
 	sendFrames(t, b, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
-	playedOut(t, a)
-	a.Close()
-	<-rdA.done
+	rdA.closeAfterPlayout(t)
 	if n, _ := loud(rdA.snapshot(), 4000); n != 10 {
 		t.Errorf("a heard %d frames of b's tone", n)
 	}
