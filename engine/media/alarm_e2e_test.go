@@ -8,7 +8,6 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
-	"github.com/edgebridge/edgebridge/engine/sdp"
 )
 
 // TestContactIDOverRTP runs the alarm code's Contact ID panel on one RTP
@@ -90,5 +89,4 @@ func TestContactIDOverRTP(t *testing.T) {
 			}
 		})
 	}
-	_ = sdp.PCMA
 }
