@@ -25,14 +25,14 @@ func playedOut(t *testing.T, s *Session) {
 	})
 }
 
-// testPool gives each test its own slice of ports so parallel tests and
-// other packages' tests rarely meet; busy ports are skipped anyway.
+// testPool gives each test or benchmark its own slice of ports so parallel
+// tests and other packages' tests rarely meet; busy ports are skipped anyway.
 var (
 	poolMu   sync.Mutex
 	poolNext = 36000
 )
 
-func testPool(t *testing.T) *PortPool {
+func testPool(t testing.TB) *PortPool {
 	t.Helper()
 	poolMu.Lock()
 	lo := poolNext

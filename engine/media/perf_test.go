@@ -52,7 +52,7 @@ func receiveAndRead(s *Session, pkt []byte, from netip.AddrPort, now time.Time, 
 }
 
 func detectingSession(t testing.TB, srtpKey []byte) *Session {
-	s, err := NewSession(SessionConfig{Pool: benchPool(t), LocalIP: loopback, InBandDTMF: true, Mode: Data, RTPTimeout: -1})
+	s, err := NewSession(SessionConfig{Pool: testPool(t), LocalIP: loopback, InBandDTMF: true, Mode: Data, RTPTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +72,6 @@ func suiteForKey(k []byte) string {
 		return sdp.SuiteAEADAES128GCM
 	}
 	return sdp.SuiteAES128SHA1_80
-}
-
-func benchPool(t testing.TB) *PortPool {
-	p, err := NewPortPool(38000, 38999)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // encryptor protects feeder packets as the far end would.
@@ -249,7 +241,7 @@ func BenchmarkSendPath(b *testing.B) {
 			name = "srtp-aes-cm-80"
 		}
 		b.Run(name, func(b *testing.B) {
-			pool := benchPool(b)
+			pool := testPool(b)
 			a, err := NewSession(SessionConfig{Pool: pool, LocalIP: loopback})
 			if err != nil {
 				b.Fatal(err)
