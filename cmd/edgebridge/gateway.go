@@ -345,6 +345,10 @@ func (g *gateway) liveCall(domain, id string) (*engine.Call, error) {
 // keyMs is how long each in-call key is held (SS 91100: 100-500 ms).
 const keyMs = 200
 
+// clearGuard separates the clear-down key from the BYE: longer than a
+// unit's jitter buffer holds a packet.
+const clearGuard = 250 * time.Millisecond
+
 // sendKeys sends keys to the unit and waits until they have gone out: a
 // session sends queued keys with the frames written to it (by the receiver
 // or the voice bridge), so hanging up at once would drop them.
@@ -377,6 +381,9 @@ func (g *gateway) HangupAlarmCall(ctx context.Context, domain string, req api.Al
 		if err := sendKeys(ctx, c, deviceCommandDigits["clear"]); err != nil {
 			g.d.log.Warn("gateway: clear-down key", "call", c.ID, "err", err)
 		}
+		// The key's last packet is out; let the unit's jitter buffer play
+		// it before the BYE ends the call under it.
+		time.Sleep(clearGuard)
 	}
 	return c.Hangup()
 }

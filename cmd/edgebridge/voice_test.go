@@ -118,6 +118,14 @@ func TestHangupAlarmCallSendsClearBeforeBye(t *testing.T) {
 				break
 			}
 		}
+		for more := true; more; { // keys delivered as the call ended
+			select {
+			case d := <-sess.Digits():
+				keys = append(keys, d.Key)
+			default:
+				more = false
+			}
+		}
 		heard <- string(keys)
 	}()
 	for deadline := time.Now().Add(5 * time.Second); g.activeCalls() < 2 && time.Now().Before(deadline); {
