@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/api/console"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -113,8 +114,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	c.rtpLo, c.rtpHi = lo, hi
 	switch c.console {
 	case "auto":
+		// A terminal, not any character device: /dev/null (systemd, CI,
+		// `make run &`) is one too.
 		c.console = "off"
-		if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		if console.IsTerminal(os.Stdin) {
 			c.console = "stdio"
 		}
 	case "stdio", "off":

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 // The daemon tests re-execute this test binary as `edgebridge serve`: a real
@@ -242,4 +244,30 @@ func TestServeCrashKeepsAcknowledgedWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged writes survived SIGKILL", len(acked))
+}
+
+// --console auto takes stdin only when it is a terminal: /dev/null (systemd,
+// CI, a daemon started in the background) is a character device, not one.
+func TestServeConsoleAutoNeedsATerminal(t *testing.T) {
+	saved := os.Stdin
+	defer func() { os.Stdin = saved }()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	os.Stdin = null
+	if c, _ := parseServe(nil, io.Discard); c.console != "off" {
+		t.Fatalf("stdin /dev/null: console %q, want off", c.console)
+	}
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	os.Stdin = tty
+	if c, _ := parseServe(nil, io.Discard); c.console != "stdio" {
+		t.Fatalf("stdin a terminal: console %q, want stdio", c.console)
+	}
 }
