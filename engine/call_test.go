@@ -81,10 +81,16 @@ func answeredCall(t *testing.T, e *Engine, p *peer, user, callID, extra string) 
 	if res.StatusCode != 200 {
 		t.Fatalf("INVITE answered %d %s", res.StatusCode, res.Reason)
 	}
-	p.send("ACK sip:" + user + "@" + p.to.String() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKack" + callID +
-		"\nFrom: " + res.From().Value() + "\nTo: " + res.To().Value() + "\nCall-ID: " + callID +
-		"\nCSeq: 1 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n")
+	p.ackOK(res, user)
 	return res
+}
+
+// ackOK acknowledges the 200 OK res to an INVITE for user.
+func (p *peer) ackOK(res *sip.Response, user string) {
+	p.t.Helper()
+	p.send("ACK sip:" + user + "@" + p.to.String() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKack" + res.CallID().Value() +
+		"\nFrom: " + res.From().Value() + "\nTo: " + res.To().Value() + "\nCall-ID: " + res.CallID().Value() +
+		"\nCSeq: 1 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n")
 }
 
 func TestHoldByReInviteAndSessionTimer(t *testing.T) {

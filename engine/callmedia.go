@@ -71,6 +71,9 @@ func (e *Engine) caps(c *Call, sess *media.Session) sdp.Capabilities {
 		cp.SessionID = c.local.Origin.SessionID
 		cp.Version = c.local.Origin.SessVersion + 1
 	}
+	c.mu.Lock()
+	cp.Keys = c.neg.SRTP // our key stays while the peer keeps its own
+	c.mu.Unlock()
 	return cp
 }
 

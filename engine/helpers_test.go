@@ -312,11 +312,16 @@ a=rtpmap:8 PCMA/8000
 a=rtpmap:101 telephone-event/8000
 `
 
-// invite sends an INVITE for user with sdp (testSDP when ""), plus extra
-// header lines.
+// invite sends an INVITE for user with testSDP, plus extra header lines.
 func (p *peer) invite(user, callID, extra string) {
 	p.t.Helper()
-	body := strings.ReplaceAll(testSDP, "\n", "\r\n")
+	p.inviteSDP(user, callID, extra, testSDP)
+}
+
+// inviteSDP sends an INVITE for user with the SDP sdp, plus extra header lines.
+func (p *peer) inviteSDP(user, callID, extra, sdp string) {
+	p.t.Helper()
+	body := strings.ReplaceAll(sdp, "\n", "\r\n")
 	h := p.to.String()
 	msg := "INVITE sip:" + user + "@" + h + " SIP/2.0\n" +
 		"Via: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bK" + callID + "\n" +

@@ -1,6 +1,7 @@
 package sdp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -60,10 +61,18 @@ type Capabilities struct {
 	// SessionID and Version for o=; zero picks one from the clock.
 	SessionID, Version uint64
 	Username           string
+	// Keys are the SRTP keys this leg negotiated last, nil at first. A key
+	// is changed only when the peer changes its own (RFC 4568 §7.1.4): Answer
+	// keeps Keys.LocalKey while the offer's chosen a=crypto has the tag,
+	// suite and key it had, and Offer reuses Keys.LocalKey for Keys.Suite.
+	// A new key on every re-INVITE would leave the peer decrypting with the
+	// old one after hold/resume or a session refresh.
+	Keys *SRTPKeys
 }
 
 // SRTPKeys are the negotiated SDES keys of a leg.
 type SRTPKeys struct {
+	Tag       int // of the a=crypto line the answer chose
 	Suite     string
 	LocalKey  []byte // we encrypt with this (our a=crypto line)
 	RemoteKey []byte // we decrypt with this (their a=crypto line)
@@ -197,7 +206,7 @@ func Offer(c Capabilities) (*Session, error) {
 			m.Proto = "RTP/SAVP"
 		}
 		for i, suite := range c.suites() {
-			key, err := NewKey(suite)
+			key, err := c.localKey(suite, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -356,14 +365,26 @@ func answerMedia(offer *Session, om *Media, c *Capabilities) (Negotiated, Media,
 		am.FMTP[neg.RedPT] = om.FMTP[neg.RedPT]
 	}
 	if crypto != nil {
-		key, err := NewKey(crypto.Suite)
+		key, err := c.localKey(crypto.Suite, crypto)
 		if err != nil {
 			return neg, Media{}, err.Error()
 		}
 		am.Crypto = []Crypto{{Tag: crypto.Tag, Suite: crypto.Suite, Key: key}}
-		neg.SRTP = &SRTPKeys{Suite: crypto.Suite, LocalKey: key, RemoteKey: crypto.Key}
+		neg.SRTP = &SRTPKeys{Tag: crypto.Tag, Suite: crypto.Suite, LocalKey: key, RemoteKey: crypto.Key}
 	}
 	return neg, am, ""
+}
+
+// localKey is our key for suite: the one of c.Keys while it still holds
+// (for an answer, while the peer's chosen line, offered, is what it was),
+// else a fresh one.
+func (c *Capabilities) localKey(suite string, offered *Crypto) ([]byte, error) {
+	k := c.Keys
+	if k != nil && k.Suite == suite && len(k.LocalKey) == KeyLen(suite) &&
+		(offered == nil || offered.Tag == k.Tag && bytes.Equal(offered.Key, k.RemoteKey)) {
+		return k.LocalKey, nil
+	}
+	return NewKey(suite)
 }
 
 func rtcpAddr(addr netip.Addr, m *Media) netip.AddrPort {
@@ -455,7 +476,7 @@ func Negotiate(offer, answer *Session) (Negotiated, error) {
 			if mine == nil {
 				return Negotiated{}, fmt.Errorf("%w: answer a=crypto tag %d %s matches no offered line", ErrNotAcceptable, ac.Tag, ac.Suite)
 			}
-			neg.SRTP = &SRTPKeys{Suite: ac.Suite, LocalKey: mine.Key, RemoteKey: ac.Key}
+			neg.SRTP = &SRTPKeys{Tag: ac.Tag, Suite: ac.Suite, LocalKey: mine.Key, RemoteKey: ac.Key}
 		} else if om.Proto == "RTP/SAVP" {
 			return Negotiated{}, fmt.Errorf("%w: we offered RTP/SAVP and the answer has no a=crypto", ErrNotAcceptable)
 		}

@@ -360,3 +360,62 @@ func FuzzNegotiate(f *testing.F) {
 		}
 	})
 }
+
+// TestSRTPKeyKeptAcrossReoffers: a re-offer with the same a=crypto (hold,
+// resume, a session refresh) is answered with the same key; a peer that
+// changes its key or tag gets a new one, and our own re-offer keeps ours.
+func TestSRTPKeyKeptAcrossReoffers(t *testing.T) {
+	a := caps()
+	a.SRTP = SRTPRequired
+	first, err := Offer(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := caps()
+	b.SRTP = SRTPOptional
+	_, neg, err := Answer(first, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Keys = neg.SRTP
+	hold := *first
+	hold.Media = []Media{first.Media[0]}
+	hold.Media[0].Direction = SendOnly
+	_, neg2, err := Answer(&hold, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(neg2.SRTP.LocalKey, neg.SRTP.LocalKey) || neg2.Direction != RecvOnly {
+		t.Fatalf("hold re-offer with the same crypto: key changed (%x -> %x) or direction %v", neg.SRTP.LocalKey, neg2.SRTP.LocalKey, neg2.Direction)
+	}
+	// The peer rekeys: so do we.
+	rekey := hold
+	rekey.Media = []Media{hold.Media[0]}
+	rekey.Media[0].Crypto = []Crypto{{Tag: 1, Suite: SuiteAES128SHA1_80, Key: bytes.Repeat([]byte{7}, 30)}}
+	_, neg3, err := Answer(&rekey, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(neg3.SRTP.LocalKey, neg.SRTP.LocalKey) || !bytes.Equal(neg3.SRTP.RemoteKey, rekey.Media[0].Crypto[0].Key) {
+		t.Fatal("the peer changed its key and ours stayed the same")
+	}
+	// Same key under another tag is a new line (RFC 4568 §7.1.4): new key.
+	retag := hold
+	retag.Media = []Media{hold.Media[0]}
+	retag.Media[0].Crypto = []Crypto{first.Media[0].Crypto[0]}
+	retag.Media[0].Crypto[0].Tag = 9
+	if _, n, _ := Answer(&retag, b); bytes.Equal(n.SRTP.LocalKey, neg.SRTP.LocalKey) {
+		t.Fatal("a new tag kept the old key")
+	}
+	// Our own re-offer keeps our key for the negotiated suite only.
+	a.Keys = &SRTPKeys{Tag: 1, Suite: SuiteAES128SHA1_80, LocalKey: first.Media[0].Crypto[0].Key}
+	re, err := Offer(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range re.Media[0].Crypto {
+		if same := bytes.Equal(c.Key, a.Keys.LocalKey); same != (c.Suite == SuiteAES128SHA1_80) {
+			t.Fatalf("re-offer %s kept key: %v", c.Suite, same)
+		}
+	}
+}
