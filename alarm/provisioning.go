@@ -12,6 +12,30 @@ import (
 // (seeds/000: /alarmbridge, /alarmeventmapper, /device). Fields the alarm
 // path does not use are left out; unknown fields are ignored on decode.
 
+// Provisioning is the part of the stored configuration the alarm path reads.
+// cmd wires it to the store's provisioning documents (working copies only).
+// A missing mapper is returned as nil with a nil error.
+type Provisioning interface {
+	AlarmBridges(domain string) ([]AlarmBridge, error)
+	EventMapper(domain, id string) (*EventMapper, error)
+	Devices(domain string) ([]Device, error)
+}
+
+// DeviceKey is the provisioned deviceId that authenticates an event with
+// these identity parts: customerSiteId:controllerId:deviceId, leaving out
+// what the event lacks (seeds/000 POST /device, deviceid: "If just a
+// controllerId is in the alarm event the string should be set to
+// controllerId").
+func DeviceKey(customerSiteID, controllerID, deviceID string) string {
+	parts := make([]string, 0, 3)
+	for _, p := range []string{customerSiteID, controllerID, deviceID} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, ":")
+}
+
 // AlarmBridge is an alarmbridge (event receiver): which calls it takes, in
 // which protocol, and which event mapper handles what it hears.
 type AlarmBridge struct {
@@ -127,29 +151,6 @@ type EventOverride struct {
 	Priority        *int   `json:"priority,omitempty"`
 	DeviceID        string `json:"deviceId,omitempty"`
 	StatusCode      string `json:"statusCode,omitempty"`
-}
-
-// apply copies every set field of o onto ev.
-func (o *EventOverride) apply(ev *Event) {
-	if o == nil {
-		return
-	}
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	set(&ev.DeviceType, o.DeviceType)
-	set(&ev.ControllerID, o.ControllerID)
-	set(&ev.DeviceComponent, o.DeviceComponent)
-	set(&ev.SystemConfig, o.SystemConfig)
-	set(&ev.Location, o.Location)
-	set(&ev.Audio, o.Audio)
-	set(&ev.DeviceID, o.DeviceID)
-	set(&ev.StatusCode, o.StatusCode)
-	if o.Priority != nil {
-		ev.Priority = *o.Priority
-	}
 }
 
 // CompileMatch compiles a destinationMatch. The seed writes it as "/regex/";

@@ -78,7 +78,7 @@ func dc09Payload(ev alarm.Event, ep Endpoint) (acct, id, data string, err error)
 func (s *dc09Sender) Send(ctx context.Context, ev alarm.Event) error {
 	acct, id, data, err := dc09Payload(ev, s.ep)
 	if err != nil {
-		return Permanent(err)
+		return alarm.Permanent(err)
 	}
 	var ext []string
 	if s.ep.EventIDExt {
@@ -90,7 +90,7 @@ func (s *dc09Sender) Send(ctx context.Context, ev alarm.Event) error {
 	if errors.Is(err, dc09.ErrDUH) {
 		// §5.5.3: the receiver cannot process this message; resending it
 		// unchanged will not help.
-		return Permanent(err)
+		return alarm.Permanent(err)
 	}
 	return err
 }

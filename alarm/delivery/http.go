@@ -116,7 +116,7 @@ func (s *httpSender) Send(ctx context.Context, ev alarm.Event) error {
 		body.HTTPTransactionID = newTxID()
 		js, err := json.Marshal(body)
 		if err != nil {
-			return Permanent(err)
+			return alarm.Permanent(err)
 		}
 		status, err := s.post(ctx, js, i, ev)
 		if err != nil {
@@ -133,7 +133,7 @@ func (s *httpSender) Send(ctx context.Context, ev alarm.Event) error {
 		default:
 			// The receiver read the event and refused it: resending the same
 			// body cannot succeed.
-			return Permanent(fmt.Errorf("delivery: callback %s refused the event: HTTP %d", s.url, status))
+			return alarm.Permanent(fmt.Errorf("delivery: callback %s refused the event: HTTP %d", s.url, status))
 		}
 	}
 	// Every credential refused: a configuration problem that an installer
@@ -146,7 +146,7 @@ func (s *httpSender) post(ctx context.Context, js []byte, auth int, ev alarm.Eve
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(js))
 	if err != nil {
-		return 0, Permanent(err)
+		return 0, alarm.Permanent(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "edgebridge")

@@ -6,6 +6,8 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/store"
+
+	"github.com/edgebridge/edgebridge/alarm/service"
 )
 
 func TestStoreResolver(t *testing.T) {
@@ -20,7 +22,7 @@ func TestStoreResolver(t *testing.T) {
 	put("alarmeventmapper", "m2", `{"id":"m2","name":"sip","alarmHandling":"drop","targetEndpoint":{"protocol":"scaip","destAddr":"sip:arc@x"}}`)
 	put("alarmbridge", "ab1", `{"id":"ab1","name":"b","protocol":"bs8521","destinationMatch":"/.*/","callbackBaseUrl":"https://cb.example/hooks",
 		"callbackTimeout":3000,"restAuthentication":[{"type":"HS256","secret":"s","sub":"gw","requestHeaders":{"x-functions-key":"k"}}]}`)
-	r := StoreResolver{DB: db, Prov: alarm.StoreProvisioning{DB: db}}
+	r := StoreResolver{DB: db, Prov: service.StoreProvisioning{DB: db}}
 
 	ev := alarm.Event{ID: "e1", Domain: "d.example", AlarmBridgeID: "ab1", MapperID: "m1"}
 	routes, err := r.Resolve(ev)
@@ -59,7 +61,7 @@ func TestStoreResolver(t *testing.T) {
 	}
 
 	// Nowhere to go: Enqueue refuses, the panel gets no kissoff.
-	d := New(db, StoreResolver{DB: db, Prov: alarm.StoreProvisioning{DB: db}}.Resolve)
+	d := New(db, StoreResolver{DB: db, Prov: service.StoreProvisioning{DB: db}}.Resolve)
 	if err := d.Enqueue(t.Context(), alarm.Event{ID: "e2", Domain: "other.example", MapperID: "m1"}); !errors.Is(err, ErrNoRoute) {
 		t.Errorf("no route: %v", err)
 	}

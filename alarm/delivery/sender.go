@@ -2,14 +2,13 @@ package delivery
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/edgebridge/edgebridge/alarm"
 )
 
 // Sender delivers events over one endpoint. Send returns nil only when the
-// far end acknowledged the event; an error wrapped with Permanent means the
+// far end acknowledged the event; an error wrapped with alarm.Permanent means the
 // far end will never take this event (it goes to the dead letters), any
 // other error is retried.
 type Sender interface {
@@ -21,25 +20,6 @@ type Sender interface {
 
 // SenderFactory makes a Sender for an endpoint of its protocol.
 type SenderFactory func(ep Endpoint) (Sender, error)
-
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
-func (p permanent) Unwrap() error { return p.err }
-
-// Permanent marks err as final for this event: retrying cannot help.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanent{err}
-}
-
-// IsPermanent reports whether err was marked with Permanent.
-func IsPermanent(err error) bool {
-	var p permanent
-	return errors.As(err, &p)
-}
 
 func defaultFactory(ep Endpoint) (Sender, error) {
 	switch ep.Protocol {

@@ -172,7 +172,7 @@ func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) (retry
 		if ctx.Err() != nil {
 			return time.Time{} // shutting down: not the event's fault, not an attempt
 		}
-		if IsPermanent(err) || (w.d.o.maxAttempts > 0 && it.Attempts+1 >= w.d.o.maxAttempts) {
+		if alarm.IsPermanent(err) || (w.d.o.maxAttempts > 0 && it.Attempts+1 >= w.d.o.maxAttempts) {
 			w.deadLetter(it, err)
 			continue // the device's next event may go
 		}
@@ -279,7 +279,7 @@ func (w *worker) deliver(ctx context.Context, r Route, ev alarm.Event) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !IsPermanent(err) {
+		if !alarm.IsPermanent(err) {
 			// A refusal of one event says nothing about the path; a
 			// timeout or a refused connection does.
 			permanentAll = false
@@ -289,7 +289,7 @@ func (w *worker) deliver(ctx context.Context, r Route, ev alarm.Event) error {
 	}
 	err := errors.Join(errs...)
 	if permanentAll {
-		return Permanent(err)
+		return alarm.Permanent(err)
 	}
 	return err
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
-	"github.com/edgebridge/edgebridge/alarm/delivery"
 )
 
 // OutMessage is an out-of-dialog SIP MESSAGE to send.
@@ -82,7 +81,8 @@ type Target struct {
 }
 
 // Sender delivers events to one ARC over SCAIP. Its Send, Probe and Close
-// make it a delivery.Sender.
+// make it a delivery.Sender (delivery adapts endpoints to it, not the
+// other way round: this package needs no store).
 type Sender struct {
 	Client  MessageClient
 	Replies *Replies
@@ -97,32 +97,9 @@ type Sender struct {
 }
 
 // ErrRefused is an answer that resending cannot change (snu 1, 2, 3, 7,
-// 10). Send returns it marked delivery.Permanent, so the event goes to the
+// 10). Send returns it marked alarm.Permanent, so the event goes to the
 // dead letters instead of being retried forever.
 var ErrRefused = errors.New("scaip: ARC refused the request")
-
-var _ delivery.Sender = (*Sender)(nil)
-
-// Factory makes the delivery sender factory for protocol "scaip": each
-// endpoint (targetEndpoint or backupEndpoint: destAddr, sipAuthUser,
-// sipAuthPassword, overrideSipFrom) becomes a Sender on client. from is
-// the gateway's own SIP URI, used when the endpoint has no overrideSipFrom.
-func Factory(client MessageClient, replies *Replies, from string, log *slog.Logger) delivery.SenderFactory {
-	return func(ep delivery.Endpoint) (delivery.Sender, error) {
-		if ep.URL == "" {
-			return nil, fmt.Errorf("scaip: endpoint without destAddr")
-		}
-		t := Target{To: ep.URL, From: from, AuthUser: ep.SIPAuthUser, AuthPassword: ep.SIPAuthPassword}
-		if ep.OverrideSIPFrom != "" {
-			t.From = ep.OverrideSIPFrom
-		}
-		s := &Sender{Client: client, Replies: replies, Target: t, Log: log}
-		if ep.Timeout > 0 {
-			s.ReplyTimeout = ep.Timeout
-		}
-		return s, nil
-	}
-}
 
 func (s *Sender) replyTimeout() time.Duration {
 	if s.ReplyTimeout > 0 {
@@ -135,7 +112,7 @@ func (s *Sender) replyTimeout() time.Duration {
 func (s *Sender) Send(ctx context.Context, ev alarm.Event) error {
 	req := RequestFromEvent(ev)
 	if err := req.Validate(); err != nil {
-		return delivery.Permanent(fmt.Errorf("%w: event %s does not make a valid request: %v", ErrRefused, ev.ID, err))
+		return alarm.Permanent(fmt.Errorf("%w: event %s does not make a valid request: %v", ErrRefused, ev.ID, err))
 	}
 	retries := s.HoldRetries
 	if retries == 0 {
@@ -163,7 +140,7 @@ func (s *Sender) Send(ctx context.Context, ev alarm.Event) error {
 			case <-time.After(wait):
 			}
 		case SnuTooLong, SnuInvalidFormat, SnuWrongContent, SnuMandatoryMissing, SnuRefMissing:
-			return delivery.Permanent(fmt.Errorf("%w: snu %d for ref %s", ErrRefused, resp.Snu, req.Ref))
+			return alarm.Permanent(fmt.Errorf("%w: snu %d for ref %s", ErrRefused, resp.Snu, req.Ref))
 		default:
 			return fmt.Errorf("scaip: ARC %s answered snu %d", s.Target.To, resp.Snu)
 		}

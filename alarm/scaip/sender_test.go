@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
-	"github.com/edgebridge/edgebridge/alarm/delivery"
 )
 
 // fakeARC answers each MESSAGE with status and then, like an ARC, with a
@@ -80,9 +79,9 @@ func TestSenderAnswers(t *testing.T) {
 			switch {
 			case tc.want == nil && err != nil:
 				t.Fatal(err)
-			case tc.want == ErrRefused && (!errors.Is(err, ErrRefused) || !delivery.IsPermanent(err)):
+			case tc.want == ErrRefused && (!errors.Is(err, ErrRefused) || !alarm.IsPermanent(err)):
 				t.Fatalf("%v, want ErrRefused marked permanent", err)
-			case tc.want == errAny && (err == nil || delivery.IsPermanent(err)):
+			case tc.want == errAny && (err == nil || alarm.IsPermanent(err)):
 				t.Fatalf("%v, want a retryable error", err)
 			}
 			if len(arc.got) != tc.frames {
@@ -169,20 +168,5 @@ func TestInbound(t *testing.T) {
 		}
 	default:
 		t.Fatal("mrs not delivered")
-	}
-}
-
-func TestFactory(t *testing.T) {
-	arc := &fakeARC{replies: &Replies{}}
-	f := Factory(arc, arc.replies, "sip:gw@local", nil)
-	s, err := f(delivery.Endpoint{Protocol: "scaip", URL: "sip:arc@x", SIPAuthUser: "u", SIPAuthPassword: "p", OverrideSIPFrom: "sip:alarm@tenant"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := s.(*Sender).Target; st.To != "sip:arc@x" || st.From != "sip:alarm@tenant" || st.AuthUser != "u" || st.AuthPassword != "p" {
-		t.Fatalf("target %+v", st)
-	}
-	if _, err := f(delivery.Endpoint{Protocol: "scaip"}); err == nil {
-		t.Fatal("endpoint without destAddr accepted")
 	}
 }

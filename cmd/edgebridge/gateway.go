@@ -26,6 +26,8 @@ import (
 	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/hal"
 	"github.com/edgebridge/edgebridge/store"
+
+	"github.com/edgebridge/edgebridge/alarm/service"
 )
 
 // gateway wires the alarm path together: the engine answers a call, the
@@ -36,11 +38,11 @@ import (
 type gateway struct {
 	d *daemon
 
-	prov    alarm.StoreProvisioning
-	router  *alarm.Router
+	prov    service.StoreProvisioning
+	router  *service.Router
 	dl      *delivery.Delivery
-	sup     *alarm.Supervisor
-	svc     *alarm.Service
+	sup     *service.Supervisor
+	svc     *service.Service
 	eng     *engine.Engine
 	board   *hal.Board
 	metrics *metrics.Gateway
@@ -59,8 +61,8 @@ type gateway struct {
 func newGateway(d *daemon) (_ *gateway, err error) {
 	g := &gateway{d: d}
 	log := d.log
-	g.prov = alarm.StoreProvisioning{DB: d.db, Log: log}
-	g.router = &alarm.Router{Prov: g.prov}
+	g.prov = service.StoreProvisioning{DB: d.db, Log: log}
+	g.router = &service.Router{Prov: g.prov}
 
 	hw := hal.Config{} // sim: every part simulated
 	if d.cfg.hw == "linux" {
@@ -102,8 +104,8 @@ func newGateway(d *daemon) (_ *gateway, err error) {
 		g.recent.add(ev)
 		return nil
 	})
-	g.sup = &alarm.Supervisor{DB: d.db, Prov: g.prov, Queue: q, Router: g.router, Log: log}
-	g.svc = &alarm.Service{
+	g.sup = &service.Supervisor{DB: d.db, Prov: g.prov, Queue: q, Router: g.router, Log: log}
+	g.svc = &service.Service{
 		Router:     g.router,
 		Queue:      q,
 		Supervisor: g.sup,

@@ -61,7 +61,7 @@ func (g *gateway) scaipOptions() (engine.Option, delivery.Option) {
 	}
 	g.scaip = w
 	return engine.WithMessageHandler(w.handleMessage),
-		delivery.WithSender("scaip", scaip.Factory(scaipClient{g}, w.replies, "", log))
+		delivery.WithSender("scaip", delivery.SCAIPFactory(scaipClient{g}, w.replies, "", log))
 }
 
 // handleMessage is the engine's MESSAGE handler. A MESSAGE the engine let

@@ -86,7 +86,7 @@ func BenchmarkSCAIPSendToARC(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { gw.Close(); g.scaip.in.Wait() }()
-	s, err := scaip.Factory(scaipClient{g}, g.scaip.replies, "", log)(delivery.Endpoint{Protocol: "scaip", URL: "sip:arc@" + arc.Addr()})
+	s, err := delivery.SCAIPFactory(scaipClient{g}, g.scaip.replies, "", log)(delivery.Endpoint{Protocol: "scaip", URL: "sip:arc@" + arc.Addr()})
 	if err != nil {
 		b.Fatal(err)
 	}

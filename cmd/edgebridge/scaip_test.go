@@ -161,7 +161,7 @@ func newSCAIPGateway(t testing.TB, mapper *alarm.EventMapper, holdWait time.Dura
 	sg := &scaipGateway{}
 	g := &gateway{d: &daemon{log: log}}
 	engOpt, _ := g.scaipOptions() // the daemon's MESSAGE handler (Replies first)
-	base := scaip.Factory(scaipClient{g}, g.scaip.replies, "", log)
+	base := delivery.SCAIPFactory(scaipClient{g}, g.scaip.replies, "", log)
 	factory := func(ep delivery.Endpoint) (delivery.Sender, error) {
 		s, err := base(ep)
 		if err == nil {

@@ -1,4 +1,4 @@
-package alarm
+package service
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/store"
+
+	"github.com/edgebridge/edgebridge/alarm"
 )
 
 // Heartbeat states, as the device document shows them (heartbeatStatus).
@@ -42,8 +44,8 @@ type heartbeatState struct {
 // written to the device document (heartbeatStatus, heartbeatExpiration).
 type Supervisor struct {
 	DB     *store.DB
-	Prov   Provisioning
-	Queue  Queue
+	Prov   alarm.Provisioning
+	Queue  alarm.Queue
 	Router *Router // optional: map supervision events as the device's alarms are
 	Now    func() time.Time
 	Every  time.Duration // how often Run checks [10 s]
@@ -72,12 +74,12 @@ func (s *Supervisor) log() *slog.Logger {
 // Observe wraps next so that every event it queues for a known device
 // counts as that device's heartbeat. A supervision failure is logged, not
 // returned: the event is safely queued and must be acknowledged.
-func (s *Supervisor) Observe(next Queue) Queue {
-	return QueueFunc(func(ctx context.Context, ev Event) error {
+func (s *Supervisor) Observe(next alarm.Queue) alarm.Queue {
+	return alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
 		if err := next.Enqueue(ctx, ev); err != nil {
 			return err
 		}
-		if ev.Protocol != ProtoSupervision && ev.DeviceKey != "" {
+		if ev.Protocol != alarm.ProtoSupervision && ev.DeviceKey != "" {
 			if err := s.Beat(ctx, ev.Domain, ev.AlarmBridgeID, ev.DeviceKey); err != nil {
 				s.log().Error("alarm: heartbeat not recorded", "domain", ev.Domain, "device", ev.DeviceKey, "err", err)
 			}
@@ -282,15 +284,15 @@ func (s *Supervisor) save(domain, key string, st heartbeatState) error {
 // raise queues a supervision event for a device. Its id depends on the
 // change and on the expiration it concerns, so a retry is the same event.
 func (s *Supervisor) raise(ctx context.Context, domain, key, bridgeID, state string, expiration int64, now time.Time) error {
-	ev := Event{
-		ID:            EventID(domain, "heartbeat", ProtoSupervision, fmt.Sprintf("%s %s %d", key, state, expiration)),
-		Protocol:      ProtoSupervision,
+	ev := alarm.Event{
+		ID:            alarm.EventID(domain, "heartbeat", alarm.ProtoSupervision, fmt.Sprintf("%s %s %d", key, state, expiration)),
+		Protocol:      alarm.ProtoSupervision,
 		Domain:        domain,
 		DeviceKey:     key,
 		AlarmBridgeID: bridgeID,
 		Received:      now,
 		Raw:           "heartbeat " + state + " " + key,
-		Supervision:   &SupervisionFields{Kind: "heartbeat", State: state, Expiration: time.UnixMilli(expiration)},
+		Supervision:   &alarm.SupervisionFields{Kind: "heartbeat", State: state, Expiration: time.UnixMilli(expiration)},
 	}
 	if s.Router != nil && bridgeID != "" {
 		if bridges, err := s.Prov.AlarmBridges(domain); err == nil {

@@ -1,4 +1,4 @@
-package alarm
+package service
 
 import (
 	"context"
@@ -9,15 +9,17 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/store"
+
+	"github.com/edgebridge/edgebridge/alarm"
 )
 
 type recQueue struct {
 	mu   sync.Mutex
-	evs  []Event
+	evs  []alarm.Event
 	fail bool
 }
 
-func (q *recQueue) Enqueue(_ context.Context, ev Event) error {
+func (q *recQueue) Enqueue(_ context.Context, ev alarm.Event) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.fail {
@@ -67,8 +69,8 @@ func TestHeartbeatOfflineAndBack(t *testing.T) {
 	f := newHB(t)
 	ctx := context.Background()
 	// An alarm from 1234 through ab1 is its heartbeat (Observe).
-	q := f.sup.Observe(QueueFunc(func(context.Context, Event) error { return nil }))
-	if err := q.Enqueue(ctx, Event{Protocol: ProtoContactID, Domain: "d", AlarmBridgeID: "ab1", DeviceKey: "1234"}); err != nil {
+	q := f.sup.Observe(alarm.QueueFunc(func(context.Context, alarm.Event) error { return nil }))
+	if err := q.Enqueue(ctx, alarm.Event{Protocol: alarm.ProtoContactID, Domain: "d", AlarmBridgeID: "ab1", DeviceKey: "1234"}); err != nil {
 		t.Fatal(err)
 	}
 	st, exp, err := f.sup.Status("d", "1234")
@@ -105,7 +107,7 @@ func TestHeartbeatOfflineAndBack(t *testing.T) {
 		t.Fatalf("%d events, want 1 offline", len(f.q.evs))
 	}
 	off := f.q.evs[0]
-	if off.Protocol != ProtoSupervision || off.Supervision.State != HeartbeatOffline || off.DeviceKey != "1234" || off.MapperID != "m1" || off.Handling != HandlingDrop {
+	if off.Protocol != alarm.ProtoSupervision || off.Supervision.State != HeartbeatOffline || off.DeviceKey != "1234" || off.MapperID != "m1" || off.Handling != alarm.HandlingDrop {
 		t.Fatalf("offline event %+v", off)
 	}
 	if d := f.deviceDoc(t, "1234"); d["heartbeatStatus"] != "offline" {
@@ -118,7 +120,7 @@ func TestHeartbeatOfflineAndBack(t *testing.T) {
 	}
 	// Heard again: online, with an event.
 	f.now = f.now.Add(time.Minute)
-	if err := q.Enqueue(ctx, Event{Protocol: ProtoContactID, Domain: "d", AlarmBridgeID: "ab1", DeviceKey: "1234"}); err != nil {
+	if err := q.Enqueue(ctx, alarm.Event{Protocol: alarm.ProtoContactID, Domain: "d", AlarmBridgeID: "ab1", DeviceKey: "1234"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.q.evs) != 2 || f.q.evs[1].Supervision.State != HeartbeatOnline || f.q.evs[1].ID == off.ID {

@@ -1,4 +1,4 @@
-package alarm
+package service
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/edgebridge/edgebridge/alarm"
 )
 
 var (
@@ -17,18 +19,9 @@ var (
 	ErrUnknownDevice = errors.New("alarm: unknown device")
 )
 
-// Provisioning is the part of the stored configuration the alarm path reads.
-// cmd wires it to the store's provisioning documents (working copies only).
-// A missing mapper is returned as nil with a nil error.
-type Provisioning interface {
-	AlarmBridges(domain string) ([]AlarmBridge, error)
-	EventMapper(domain, id string) (*EventMapper, error)
-	Devices(domain string) ([]Device, error)
-}
-
 // Router picks the alarmbridge for a call and maps the events it hears.
 type Router struct {
-	Prov Provisioning
+	Prov alarm.Provisioning
 }
 
 // Route returns the alarmbridge whose destinationMatch matches the called
@@ -36,13 +29,13 @@ type Router struct {
 // in the order provisioning lists them; the first match wins. A bridge with
 // a destinationMatch that does not compile is skipped, not fatal: one bad
 // rule must not stop alarms for the others.
-func (r *Router) Route(domain, called string) (*AlarmBridge, error) {
+func (r *Router) Route(domain, called string) (*alarm.AlarmBridge, error) {
 	bridges, err := r.Prov.AlarmBridges(domain)
 	if err != nil {
 		return nil, fmt.Errorf("alarm: route %q: %w", called, err)
 	}
 	for i := range bridges {
-		re, err := CompileMatch(bridges[i].DestinationMatch)
+		re, err := alarm.CompileMatch(bridges[i].DestinationMatch)
 		if err != nil {
 			continue
 		}
@@ -54,36 +47,21 @@ func (r *Router) Route(domain, called string) (*AlarmBridge, error) {
 	return nil, fmt.Errorf("%w (domain %s, called %q)", ErrNoBridge, domain, called)
 }
 
-// DeviceKey is the provisioned deviceId that authenticates an event with
-// these identity parts: customerSiteId:controllerId:deviceId, leaving out
-// what the event lacks (seeds/000 POST /device, deviceid: "If just a
-// controllerId is in the alarm event the string should be set to
-// controllerId").
-func DeviceKey(customerSiteID, controllerID, deviceID string) string {
-	parts := make([]string, 0, 3)
-	for _, p := range []string{customerSiteID, controllerID, deviceID} {
-		if p != "" {
-			parts = append(parts, p)
-		}
-	}
-	return strings.Join(parts, ":")
-}
-
 // Authenticate finds the provisioned device for ev: by its full identity,
 // then (a unit provisioned for the controller as a whole) without the device
 // id, then by the calling number against deviceCLI. An event that already
 // names its device (DeviceKey, set by supervision) is looked up by that.
-func (r *Router) Authenticate(domain string, ev *Event) (*Device, error) {
+func (r *Router) Authenticate(domain string, ev *alarm.Event) (*alarm.Device, error) {
 	devices, err := r.Prov.Devices(domain)
 	if err != nil {
 		return nil, fmt.Errorf("alarm: device lookup: %w", err)
 	}
-	keys := []string{DeviceKey(ev.CustomerSiteID, ev.ControllerID, ev.DeviceID)}
+	keys := []string{alarm.DeviceKey(ev.CustomerSiteID, ev.ControllerID, ev.DeviceID)}
 	if ev.DeviceKey != "" {
 		// Raised by the gateway about a known device (heartbeat supervision).
 		keys = []string{ev.DeviceKey}
 	} else if ev.DeviceID != "" {
-		keys = append(keys, DeviceKey(ev.CustomerSiteID, ev.ControllerID, ""))
+		keys = append(keys, alarm.DeviceKey(ev.CustomerSiteID, ev.ControllerID, ""))
 	}
 	for _, k := range keys {
 		if k == "" {
@@ -115,7 +93,7 @@ func (r *Router) Authenticate(domain string, ev *Event) (*Device, error) {
 //     fromDomain rewrite identity; alarmHandling with the device's
 //     usePredefinedDestination and emergencyDestination pick the voice
 //     destination.
-func (r *Router) Map(domain string, bridge *AlarmBridge, ev *Event) error {
+func (r *Router) Map(domain string, bridge *alarm.AlarmBridge, ev *alarm.Event) error {
 	ev.Domain = domain
 	ev.AlarmBridgeID = bridge.ID
 	if bridge.CustomerSiteID != "" {
@@ -126,18 +104,18 @@ func (r *Router) Map(domain string, bridge *AlarmBridge, ev *Event) error {
 		return err
 	}
 	ev.DeviceKey = dev.DeviceID
-	var dab *DeviceAlarmBridge
+	var dab *alarm.DeviceAlarmBridge
 	if dev.ServiceData != nil {
 		dab = dev.ServiceData.AlarmBridge
 	}
 	if dab != nil {
-		dab.OverrideInAlarmEvent.apply(ev)
+		applyOverride(dab.OverrideInAlarmEvent, ev)
 	}
 	if err := applyCustomEventMap(bridge.CustomEventMap, ev); err != nil {
 		return fmt.Errorf("alarm: alarmbridge %s: %w", bridge.ID, err)
 	}
 
-	var m *EventMapper
+	var m *alarm.EventMapper
 	if bridge.AlarmEventMapperID != "" {
 		m, err = r.Prov.EventMapper(domain, bridge.AlarmEventMapperID)
 		if err != nil {
@@ -147,7 +125,7 @@ func (r *Router) Map(domain string, bridge *AlarmBridge, ev *Event) error {
 	if m == nil {
 		// No sender configured: the event still goes to the queue (it may
 		// have the bridge's callback), but there is no voice destination.
-		ev.Handling = HandlingDrop
+		ev.Handling = alarm.HandlingDrop
 		return nil
 	}
 	ev.MapperID = m.ID
@@ -171,15 +149,15 @@ func (r *Router) Map(domain string, bridge *AlarmBridge, ev *Event) error {
 	ev.Handling = m.AlarmHandling
 	if dab != nil && dab.UsePredefinedDestination != nil {
 		switch {
-		case *dab.UsePredefinedDestination && ev.Handling == HandlingCallEmergencyCenter:
-			ev.Handling = HandlingUsePredefinedDestination
-		case !*dab.UsePredefinedDestination && ev.Handling == HandlingUsePredefinedDestination:
-			ev.Handling = HandlingCallEmergencyCenter
+		case *dab.UsePredefinedDestination && ev.Handling == alarm.HandlingCallEmergencyCenter:
+			ev.Handling = alarm.HandlingUsePredefinedDestination
+		case !*dab.UsePredefinedDestination && ev.Handling == alarm.HandlingUsePredefinedDestination:
+			ev.Handling = alarm.HandlingCallEmergencyCenter
 		}
 	}
 	ev.VoiceDestination = ""
 	switch ev.Handling {
-	case HandlingCallEmergencyCenter:
+	case alarm.HandlingCallEmergencyCenter:
 		switch {
 		case dab != nil && dab.EmergencyDestination != "":
 			ev.VoiceDestination = dab.EmergencyDestination
@@ -188,9 +166,9 @@ func (r *Router) Map(domain string, bridge *AlarmBridge, ev *Event) error {
 		default:
 			ev.VoiceDestination = m.TargetEndpoint.DefaultVoiceDestination
 		}
-	case HandlingUsePredefinedDestination:
+	case alarm.HandlingUsePredefinedDestination:
 		ev.VoiceDestination = m.TargetEndpoint.DefaultVoiceDestination
-	case HandlingRequestCallback, HandlingDrop:
+	case alarm.HandlingRequestCallback, alarm.HandlingDrop:
 		// No voice call from here: the ARC calls back, or the call is
 		// cleared after the kissoff. The event is delivered either way;
 		// an alarm is never dropped silently.
@@ -208,7 +186,7 @@ func (r *Router) Map(domain string, bridge *AlarmBridge, ev *Event) error {
 // UnknownEventDestination is where a call goes when nothing in it could be
 // decoded (mapper unknownAlarmEventVoiceDestination): the caller connects the
 // alarm unit to a human rather than dropping it. Empty when none is set.
-func (r *Router) UnknownEventDestination(domain string, bridge *AlarmBridge) string {
+func (r *Router) UnknownEventDestination(domain string, bridge *alarm.AlarmBridge) string {
 	if bridge == nil || bridge.AlarmEventMapperID == "" {
 		return ""
 	}
@@ -233,11 +211,11 @@ func padLeft(s string, n int) string {
 // "protocol:qualifier+code" ("contactid:1130"), "protocol:code"
 // ("contactid:130"), then the bare code ("130"). The code of a non
 // Contact ID event is its statusCode.
-func applyCustomEventMap(raw json.RawMessage, ev *Event) error {
+func applyCustomEventMap(raw json.RawMessage, ev *alarm.Event) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
-	var rules map[string]EventOverride
+	var rules map[string]alarm.EventOverride
 	if err := json.Unmarshal(raw, &rules); err != nil {
 		return fmt.Errorf("customEventMap: each key must map to an overrideInAlarmEvent object: %w", err)
 	}
@@ -253,7 +231,7 @@ func applyCustomEventMap(raw json.RawMessage, ev *Event) error {
 	}
 	for _, k := range keys {
 		if o, ok := rules[k]; ok {
-			o.apply(ev)
+			applyOverride(&o, ev)
 			return nil
 		}
 	}
@@ -266,14 +244,37 @@ func applyCustomEventMap(raw json.RawMessage, ev *Event) error {
 type MappedQueue struct {
 	Router *Router
 	Domain string
-	Bridge *AlarmBridge
-	Next   Queue
+	Bridge *alarm.AlarmBridge
+	Next   alarm.Queue
 }
 
 // Enqueue maps ev and queues it.
-func (q *MappedQueue) Enqueue(ctx context.Context, ev Event) error {
+func (q *MappedQueue) Enqueue(ctx context.Context, ev alarm.Event) error {
 	if err := q.Router.Map(q.Domain, q.Bridge, &ev); err != nil {
 		return err
 	}
 	return q.Next.Enqueue(ctx, ev)
+}
+
+// applyOverride copies every set field of o (overrideInAlarmEvent) onto ev.
+func applyOverride(o *alarm.EventOverride, ev *alarm.Event) {
+	if o == nil {
+		return
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&ev.DeviceType, o.DeviceType)
+	set(&ev.ControllerID, o.ControllerID)
+	set(&ev.DeviceComponent, o.DeviceComponent)
+	set(&ev.SystemConfig, o.SystemConfig)
+	set(&ev.Location, o.Location)
+	set(&ev.Audio, o.Audio)
+	set(&ev.DeviceID, o.DeviceID)
+	set(&ev.StatusCode, o.StatusCode)
+	if o.Priority != nil {
+		ev.Priority = *o.Priority
+	}
 }

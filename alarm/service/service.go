@@ -1,10 +1,12 @@
-package alarm
+package service
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/edgebridge/edgebridge/alarm"
 )
 
 // Service runs alarm calls end to end on the alarm side: the engine (or the
@@ -15,17 +17,17 @@ type Service struct {
 	Router *Router
 	// Queue takes mapped events durably (the delivery service). Run wraps
 	// it with heartbeat supervision when Supervisor is set.
-	Queue      Queue
+	Queue      alarm.Queue
 	Supervisor *Supervisor
 	// NewReceiver gives the receiver for an alarmbridge (multi.ForBridge).
-	NewReceiver func(b AlarmBridge) (Receiver, error)
+	NewReceiver func(b alarm.AlarmBridge) (alarm.Receiver, error)
 	Log         *slog.Logger
 }
 
 // CallResult says how an alarm call ended on the alarm side.
 type CallResult struct {
-	Outcome Outcome
-	Events  []Event // as queued: mapped, in order
+	Outcome alarm.Outcome
+	Events  []alarm.Event // as queued: mapped, in order
 	// Voice is where to bridge the call now ("" = clear down): the mapped
 	// voice destination of the last event that asked for one (or 606
 	// listen-in), or the mapper's unknownAlarmEventVoiceDestination when
@@ -34,13 +36,13 @@ type CallResult struct {
 }
 
 // Route picks the alarmbridge for a called number (see Router.Route).
-func (s *Service) Route(domain, called string) (*AlarmBridge, error) {
+func (s *Service) Route(domain, called string) (*alarm.AlarmBridge, error) {
 	return s.Router.Route(domain, called)
 }
 
 // BridgeFor returns the domain's first alarmbridge of a protocol (e.g.
 // "scaip" for alarm units that send SIP MESSAGEs rather than call), or nil.
-func (s *Service) BridgeFor(domain, protocol string) (*AlarmBridge, error) {
+func (s *Service) BridgeFor(domain, protocol string) (*alarm.AlarmBridge, error) {
 	bridges, err := s.Router.Prov.AlarmBridges(domain)
 	if err != nil {
 		return nil, err
@@ -55,13 +57,13 @@ func (s *Service) BridgeFor(domain, protocol string) (*AlarmBridge, error) {
 
 // QueueFor is the queue for events heard through bridge b outside a call
 // (SCAIP MESSAGEs): mapped like a call's events, counted as heartbeats.
-func (s *Service) QueueFor(domain string, b *AlarmBridge) Queue {
+func (s *Service) QueueFor(domain string, b *alarm.AlarmBridge) alarm.Queue {
 	return &MappedQueue{Router: s.Router, Domain: domain, Bridge: b, Next: s.supervised()}
 }
 
 // supervised is the queue mapped events go to: s.Queue, with every event
 // counted as a heartbeat of its device when there is a Supervisor.
-func (s *Service) supervised() Queue {
+func (s *Service) supervised() alarm.Queue {
 	if s.Supervisor != nil {
 		return s.Supervisor.Observe(s.Queue)
 	}
@@ -71,7 +73,7 @@ func (s *Service) supervised() Queue {
 // Heartbeat records a heartbeat message (SCAIP PI) from the device that ev
 // identifies, after authenticating it like an alarm. It queues nothing
 // unless the device was offline (then the online event).
-func (s *Service) Heartbeat(ctx context.Context, domain string, b *AlarmBridge, ev Event) error {
+func (s *Service) Heartbeat(ctx context.Context, domain string, b *alarm.AlarmBridge, ev alarm.Event) error {
 	if err := s.Router.Map(domain, b, &ev); err != nil {
 		return err
 	}
@@ -82,7 +84,7 @@ func (s *Service) Heartbeat(ctx context.Context, domain string, b *AlarmBridge, 
 }
 
 // Run receives the alarm call on ch for bridge b.
-func (s *Service) Run(ctx context.Context, ch Channel, call Call, b *AlarmBridge) (CallResult, error) {
+func (s *Service) Run(ctx context.Context, ch alarm.Channel, call alarm.Call, b *alarm.AlarmBridge) (CallResult, error) {
 	log := s.Log
 	if log == nil {
 		log = slog.Default()
@@ -95,7 +97,7 @@ func (s *Service) Run(ctx context.Context, ch Channel, call Call, b *AlarmBridge
 	next := s.supervised()
 	var mu sync.Mutex
 	// Each event is mapped, queued, then kept for the result.
-	q := &MappedQueue{Router: s.Router, Domain: call.Domain, Bridge: b, Next: QueueFunc(func(ctx context.Context, ev Event) error {
+	q := &MappedQueue{Router: s.Router, Domain: call.Domain, Bridge: b, Next: alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
 		if err := next.Enqueue(ctx, ev); err != nil {
 			return err
 		}
@@ -115,7 +117,7 @@ func (s *Service) Run(ctx context.Context, ch Channel, call Call, b *AlarmBridge
 		return res, fmt.Errorf("alarm: call %s on alarmbridge %s: %w", call.ID, b.ID, err)
 	}
 	for _, ev := range res.Events {
-		if ev.VoiceDestination != "" && (ev.Handling == HandlingCallEmergencyCenter || ev.Handling == HandlingUsePredefinedDestination || (out.ListenIn && ev.ContactID != nil && ev.ContactID.Code == "606")) {
+		if ev.VoiceDestination != "" && (ev.Handling == alarm.HandlingCallEmergencyCenter || ev.Handling == alarm.HandlingUsePredefinedDestination || (out.ListenIn && ev.ContactID != nil && ev.ContactID.Code == "606")) {
 			res.Voice = ev.VoiceDestination
 		}
 	}

@@ -1,4 +1,4 @@
-package alarm
+package service
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"log/slog"
 
 	"github.com/edgebridge/edgebridge/store"
+
+	"github.com/edgebridge/edgebridge/alarm"
 )
 
 // StoreProvisioning reads the working copies of the provisioning documents
@@ -22,13 +24,13 @@ type StoreProvisioning struct {
 	Log *slog.Logger // nil: slog.Default()
 }
 
-var _ Provisioning = StoreProvisioning{}
+var _ alarm.Provisioning = StoreProvisioning{}
 
 // AlarmBridges lists the domain's alarmbridges in id order.
-func (p StoreProvisioning) AlarmBridges(domain string) ([]AlarmBridge, error) {
-	var out []AlarmBridge
+func (p StoreProvisioning) AlarmBridges(domain string) ([]alarm.AlarmBridge, error) {
+	var out []alarm.AlarmBridge
 	err := p.each(domain, "alarmbridge", func(id string, doc []byte) error {
-		var b AlarmBridge
+		var b alarm.AlarmBridge
 		if err := json.Unmarshal(doc, &b); err != nil {
 			p.skip("alarmbridge", domain, id, err)
 			return nil
@@ -43,7 +45,7 @@ func (p StoreProvisioning) AlarmBridges(domain string) ([]AlarmBridge, error) {
 }
 
 // EventMapper returns one alarm event mapper, or nil when there is none.
-func (p StoreProvisioning) EventMapper(domain, id string) (*EventMapper, error) {
+func (p StoreProvisioning) EventMapper(domain, id string) (*alarm.EventMapper, error) {
 	doc, err := p.DB.Get(store.Coll{Domain: domain, Resource: "alarmeventmapper"}, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -51,7 +53,7 @@ func (p StoreProvisioning) EventMapper(domain, id string) (*EventMapper, error) 
 	if err != nil {
 		return nil, err
 	}
-	var m EventMapper
+	var m alarm.EventMapper
 	if err := json.Unmarshal(doc, &m); err != nil {
 		return nil, fmt.Errorf("alarmeventmapper %s/%s: %w", domain, id, err)
 	}
@@ -62,10 +64,10 @@ func (p StoreProvisioning) EventMapper(domain, id string) (*EventMapper, error) 
 }
 
 // Devices lists the domain's devices in id order.
-func (p StoreProvisioning) Devices(domain string) ([]Device, error) {
-	var out []Device
+func (p StoreProvisioning) Devices(domain string) ([]alarm.Device, error) {
+	var out []alarm.Device
 	err := p.each(domain, "device", func(id string, doc []byte) error {
-		var d Device
+		var d alarm.Device
 		if err := json.Unmarshal(doc, &d); err != nil {
 			p.skip("device", domain, id, err)
 			return nil

@@ -1,4 +1,4 @@
-package alarm_test
+package service_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/alarm/multi"
+
+	"github.com/edgebridge/edgebridge/alarm/service"
 )
 
 type recQueue struct {
@@ -27,16 +29,16 @@ func (q *recQueue) Enqueue(_ context.Context, ev alarm.Event) error {
 // A Contact ID call through the whole alarm side: route by called number,
 // receive, authenticate and map, supervise, and decide the voice path.
 func TestServiceContactIDCall(t *testing.T) {
-	db, put := alarm.ProvDB(t)
+	db, put := service.ProvDB(t)
 	put("alarmbridge", "ab1", `{"id":"ab1","name":"panels","protocol":"multiprotocol","protocolMode":"dtmf","destinationMatch":"/^\\+4610/","alarmEventMapperId":"m1","defaultHeartbeatInterval":300000}`)
 	put("alarmeventmapper", "m1", `{"id":"m1","name":"arc","alarmHandling":"callEmergencyCenter","callerId":"+4699","targetEndpoint":{"protocol":"scaip","destAddr":"sip:arc@x","defaultVoiceDestination":"sip:voice@arc"},"unknownAlarmEventVoiceDestination":"sip:operator@arc"}`)
 	put("device", "1234", `{"deviceId":"1234","authType":"deviceid","serviceData":{"alarmBridge":{"overrideInAlarmEvent":{"location":"Flat 4"}}}}`)
-	prov := alarm.StoreProvisioning{DB: db}
-	router := &alarm.Router{Prov: prov}
+	prov := service.StoreProvisioning{DB: db}
+	router := &service.Router{Prov: prov}
 	q := &recQueue{}
-	svc := &alarm.Service{
+	svc := &service.Service{
 		Router: router, Queue: q,
-		Supervisor:  &alarm.Supervisor{DB: db, Prov: prov, Queue: q, Router: router},
+		Supervisor:  &service.Supervisor{DB: db, Prov: prov, Queue: q, Router: router},
 		NewReceiver: func(b alarm.AlarmBridge) (alarm.Receiver, error) { return multi.ForBridge(b, nil) },
 	}
 	b, err := svc.Route("d", "+4610555")
@@ -69,7 +71,7 @@ func TestServiceContactIDCall(t *testing.T) {
 	if res.Voice != "sip:voice@arc" {
 		t.Errorf("voice %q, want the mapper's defaultVoiceDestination (callEmergencyCenter, no emergency number set)", res.Voice)
 	}
-	if st, exp, _ := svc.Supervisor.Status("d", "1234"); st != alarm.HeartbeatOnline || exp.IsZero() {
+	if st, exp, _ := svc.Supervisor.Status("d", "1234"); st != service.HeartbeatOnline || exp.IsZero() {
 		t.Errorf("heartbeat %s %v: the alarm counts as a heartbeat under the bridge default", st, exp)
 	}
 
@@ -93,14 +95,14 @@ func TestServiceContactIDCall(t *testing.T) {
 
 // Events from SCAIP units (no call): mapped and supervised the same way.
 func TestServiceOutsideCalls(t *testing.T) {
-	db, put := alarm.ProvDB(t)
+	db, put := service.ProvDB(t)
 	put("alarmbridge", "ab1", `{"id":"ab1","name":"cid","protocol":"multiprotocol","protocolMode":"dtmf","destinationMatch":"/^1/"}`)
 	put("alarmbridge", "ab2", `{"id":"ab2","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"/.*/","customerSiteId":"s1","defaultHeartbeatInterval":300000}`)
 	put("device", "s1:4612345678:2", `{"deviceId":"s1:4612345678:2","authType":"deviceid"}`)
-	prov := alarm.StoreProvisioning{DB: db}
-	router := &alarm.Router{Prov: prov}
+	prov := service.StoreProvisioning{DB: db}
+	router := &service.Router{Prov: prov}
 	q := &recQueue{}
-	svc := &alarm.Service{Router: router, Queue: q, Supervisor: &alarm.Supervisor{DB: db, Prov: prov, Queue: q, Router: router}}
+	svc := &service.Service{Router: router, Queue: q, Supervisor: &service.Supervisor{DB: db, Prov: prov, Queue: q, Router: router}}
 	b, err := svc.BridgeFor("d", "scaip")
 	if err != nil || b == nil || b.ID != "ab2" {
 		t.Fatalf("BridgeFor scaip: %+v %v", b, err)
@@ -116,7 +118,7 @@ func TestServiceOutsideCalls(t *testing.T) {
 	if len(q.evs) != 1 || q.evs[0].DeviceKey != "s1:4612345678:2" || q.evs[0].CustomerSiteID != "s1" {
 		t.Fatalf("queued %+v", q.evs)
 	}
-	if st, _, _ := svc.Supervisor.Status("d", "s1:4612345678:2"); st != alarm.HeartbeatOnline {
+	if st, _, _ := svc.Supervisor.Status("d", "s1:4612345678:2"); st != service.HeartbeatOnline {
 		t.Fatalf("after an alarm: %s", st)
 	}
 	if err := svc.Heartbeat(ctx, "d", b, alarm.Event{Protocol: alarm.ProtoSCAIP, ControllerID: "999"}); err == nil {

@@ -1,29 +1,31 @@
-package alarm
+package service
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/edgebridge/edgebridge/alarm"
 )
 
 // memProv is provisioning held in memory, for table tests.
 type memProv struct {
-	bridges []AlarmBridge
-	mappers map[string]*EventMapper
-	devices []Device
+	bridges []alarm.AlarmBridge
+	mappers map[string]*alarm.EventMapper
+	devices []alarm.Device
 }
 
-func (p *memProv) AlarmBridges(string) ([]AlarmBridge, error) { return p.bridges, nil }
-func (p *memProv) EventMapper(_, id string) (*EventMapper, error) {
+func (p *memProv) AlarmBridges(string) ([]alarm.AlarmBridge, error) { return p.bridges, nil }
+func (p *memProv) EventMapper(_, id string) (*alarm.EventMapper, error) {
 	return p.mappers[id], nil
 }
-func (p *memProv) Devices(string) ([]Device, error) { return p.devices, nil }
+func (p *memProv) Devices(string) ([]alarm.Device, error) { return p.devices, nil }
 
 func ptr[T any](v T) *T { return &v }
 
 func TestRouteDestinationMatch(t *testing.T) {
-	r := &Router{Prov: &memProv{bridges: []AlarmBridge{
+	r := &Router{Prov: &memProv{bridges: []alarm.AlarmBridge{
 		{ID: "broken", DestinationMatch: "/([/"},       // does not compile: skipped
 		{ID: "cid", DestinationMatch: "/^\\+4681234/"}, // seed: "/regex/" delimiters
 		{ID: "bs", DestinationMatch: "^5555$"},         // bare expression
@@ -40,7 +42,7 @@ func TestRouteDestinationMatch(t *testing.T) {
 			t.Errorf("Route(%q) = %v, %v; want %s", tc.called, b, err, tc.want)
 		}
 	}
-	r = &Router{Prov: &memProv{bridges: []AlarmBridge{{ID: "x", DestinationMatch: "/^1$/"}}}}
+	r = &Router{Prov: &memProv{bridges: []alarm.AlarmBridge{{ID: "x", DestinationMatch: "/^1$/"}}}}
 	if _, err := r.Route("d", "2"); !errors.Is(err, ErrNoBridge) {
 		t.Errorf("no match: %v, want ErrNoBridge", err)
 	}
@@ -56,7 +58,7 @@ func TestDeviceKey(t *testing.T) {
 		{"", "ctrl", "", "ctrl"},
 		{"site1", "ctrl", "", "site1:ctrl"},
 	} {
-		if got := DeviceKey(tc.site, tc.ctrl, tc.dev); got != tc.want {
+		if got := alarm.DeviceKey(tc.site, tc.ctrl, tc.dev); got != tc.want {
 			t.Errorf("DeviceKey(%q,%q,%q) = %q, want %q", tc.site, tc.ctrl, tc.dev, got, tc.want)
 		}
 	}
@@ -64,26 +66,28 @@ func TestDeviceKey(t *testing.T) {
 
 // Each case names the seed rule (seeds/000) it covers.
 func TestMap(t *testing.T) {
-	mapper := func(m EventMapper) map[string]*EventMapper { return map[string]*EventMapper{m.ID: &m} }
-	target := TargetEndpoint{Protocol: "scaip", DestAddr: "sip:arc@arc.example", DefaultVoiceDestination: "sip:voice@arc.example"}
-	ev := func() Event {
-		return Event{Protocol: ProtoContactID, ControllerID: "1234", StatusCode: "1130", CallerID: "+4611111",
-			ContactID: &ContactIDFields{Account: "1234", Qualifier: "1", Code: "130", Group: "01", Zone: "015"}}
+	mapper := func(m alarm.EventMapper) map[string]*alarm.EventMapper {
+		return map[string]*alarm.EventMapper{m.ID: &m}
+	}
+	target := alarm.TargetEndpoint{Protocol: "scaip", DestAddr: "sip:arc@arc.example", DefaultVoiceDestination: "sip:voice@arc.example"}
+	ev := func() alarm.Event {
+		return alarm.Event{Protocol: alarm.ProtoContactID, ControllerID: "1234", StatusCode: "1130", CallerID: "+4611111",
+			ContactID: &alarm.ContactIDFields{Account: "1234", Qualifier: "1", Code: "130", Group: "01", Zone: "015"}}
 	}
 	for _, tc := range []struct {
 		rule   string
-		bridge AlarmBridge
+		bridge alarm.AlarmBridge
 		prov   memProv
-		in     func() Event
-		check  func(t *testing.T, ev Event)
+		in     func() alarm.Event
+		check  func(t *testing.T, ev alarm.Event)
 		err    error
 	}{
 		{
 			rule:   "device auth: controllerId alone",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingDrop, TargetEndpoint: target})},
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingDrop, TargetEndpoint: target})},
 			in:     ev,
-			check: func(t *testing.T, ev Event) {
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.DeviceKey != "1234" || ev.MapperID != "m" || ev.AlarmBridgeID != "b" || ev.Domain != "d" {
 					t.Errorf("%+v", ev)
 				}
@@ -91,22 +95,22 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "useVoiceBridge false: callEmergencyCenter is delivered but no voice call follows",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
-			prov: memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingCallEmergencyCenter,
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov: memProv{devices: []alarm.Device{{DeviceID: "1234"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingCallEmergencyCenter,
 				TargetEndpoint: target, UseVoiceBridge: new(bool)})},
 			in: ev,
-			check: func(t *testing.T, ev Event) {
-				if ev.VoiceDestination != "" || ev.Handling != HandlingCallEmergencyCenter {
+			check: func(t *testing.T, ev alarm.Event) {
+				if ev.VoiceDestination != "" || ev.Handling != alarm.HandlingCallEmergencyCenter {
 					t.Errorf("voice %q handling %q, want no voice destination", ev.VoiceDestination, ev.Handling)
 				}
 			},
 		},
 		{
 			rule:   "useVoiceBridge absent: callEmergencyCenter calls the mapper's defaultVoiceDestination",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingCallEmergencyCenter, TargetEndpoint: target})},
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingCallEmergencyCenter, TargetEndpoint: target})},
 			in:     ev,
-			check: func(t *testing.T, ev Event) {
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.VoiceDestination != "sip:voice@arc.example" {
 					t.Errorf("voice %q", ev.VoiceDestination)
 				}
@@ -114,17 +118,17 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "device auth: unknown device rejected (no kissoff)",
-			bridge: AlarmBridge{ID: "b"},
-			prov:   memProv{devices: []Device{{DeviceID: "9999"}}},
+			bridge: alarm.AlarmBridge{ID: "b"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "9999"}}},
 			in:     ev,
 			err:    ErrUnknownDevice,
 		},
 		{
 			rule:   "alarmbridge customerSiteId: copied in and prefixes the lookup",
-			bridge: AlarmBridge{ID: "b", CustomerSiteID: "siteA"},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}, {DeviceID: "siteA:1234"}}},
+			bridge: alarm.AlarmBridge{ID: "b", CustomerSiteID: "siteA"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}, {DeviceID: "siteA:1234"}}},
 			in:     ev,
-			check: func(t *testing.T, ev Event) {
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.CustomerSiteID != "siteA" || ev.DeviceKey != "siteA:1234" {
 					t.Errorf("site %q key %q", ev.CustomerSiteID, ev.DeviceKey)
 				}
@@ -132,10 +136,10 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "device auth: customerSiteId:controllerId:deviceId, falling back to the controller",
-			bridge: AlarmBridge{ID: "b", CustomerSiteID: "s"},
-			prov:   memProv{devices: []Device{{DeviceID: "s:c1"}}},
-			in:     func() Event { return Event{Protocol: ProtoSCAIP, ControllerID: "c1", DeviceID: "d7"} },
-			check: func(t *testing.T, ev Event) {
+			bridge: alarm.AlarmBridge{ID: "b", CustomerSiteID: "s"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "s:c1"}}},
+			in:     func() alarm.Event { return alarm.Event{Protocol: alarm.ProtoSCAIP, ControllerID: "c1", DeviceID: "d7"} },
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.DeviceKey != "s:c1" {
 					t.Errorf("key %q", ev.DeviceKey)
 				}
@@ -143,10 +147,10 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "device auth: deviceCLI resolves a device by the calling number",
-			bridge: AlarmBridge{ID: "b"},
-			prov:   memProv{devices: []Device{{DeviceID: "unit-7", DeviceCLI: "+4611111"}}},
+			bridge: alarm.AlarmBridge{ID: "b"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "unit-7", DeviceCLI: "+4611111"}}},
 			in:     ev,
-			check: func(t *testing.T, ev Event) {
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.DeviceKey != "unit-7" {
 					t.Errorf("key %q", ev.DeviceKey)
 				}
@@ -154,11 +158,11 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "mapDeviceIdToControllerId with controllerIdPadLength and deviceIdPadLength",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
-			prov: memProv{devices: []Device{{DeviceID: "42:7"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingDrop,
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov: memProv{devices: []alarm.Device{{DeviceID: "42:7"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingDrop,
 				MapDeviceIDToControllerID: true, ControllerIDPadLength: 6, DeviceIDPadLength: 3})},
-			in: func() Event { return Event{Protocol: ProtoSCAIP, ControllerID: "42", DeviceID: "7"} },
-			check: func(t *testing.T, ev Event) {
+			in: func() alarm.Event { return alarm.Event{Protocol: alarm.ProtoSCAIP, ControllerID: "42", DeviceID: "7"} },
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.ControllerID != "000042007" || ev.DeviceID != "" {
 					t.Errorf("controllerId %q deviceId %q, want 000042007 and none", ev.ControllerID, ev.DeviceID)
 				}
@@ -166,22 +170,22 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "callerId and fromDomain override",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingRequestCallback, CallerID: "+4690000", FromDomain: "arc.example"})},
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingRequestCallback, CallerID: "+4690000", FromDomain: "arc.example"})},
 			in:     ev,
-			check: func(t *testing.T, ev Event) {
-				if ev.CallerID != "+4690000" || ev.FromDomain != "arc.example" || ev.Handling != HandlingRequestCallback || ev.VoiceDestination != "" {
+			check: func(t *testing.T, ev alarm.Event) {
+				if ev.CallerID != "+4690000" || ev.FromDomain != "arc.example" || ev.Handling != alarm.HandlingRequestCallback || ev.VoiceDestination != "" {
 					t.Errorf("%+v", ev)
 				}
 			},
 		},
 		{
 			rule:   "alarmHandling callEmergencyCenter: device emergencyDestination first",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m", DefaultEmergencyDestination: "sip:112@default"},
-			prov: memProv{devices: []Device{{DeviceID: "1234", ServiceData: &ServiceData{AlarmBridge: &DeviceAlarmBridge{EmergencyDestination: "sip:dev@arc"}}}},
-				mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingCallEmergencyCenter, TargetEndpoint: target})},
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m", DefaultEmergencyDestination: "sip:112@default"},
+			prov: memProv{devices: []alarm.Device{{DeviceID: "1234", ServiceData: &alarm.ServiceData{AlarmBridge: &alarm.DeviceAlarmBridge{EmergencyDestination: "sip:dev@arc"}}}},
+				mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingCallEmergencyCenter, TargetEndpoint: target})},
 			in: ev,
-			check: func(t *testing.T, ev Event) {
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.VoiceDestination != "sip:dev@arc" {
 					t.Errorf("voice %q", ev.VoiceDestination)
 				}
@@ -189,21 +193,21 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "alarmHandling callEmergencyCenter: alarmbridge defaultEmergencyDestination",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m", DefaultEmergencyDestination: "sip:112@default"},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingCallEmergencyCenter, TargetEndpoint: target})},
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m", DefaultEmergencyDestination: "sip:112@default"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingCallEmergencyCenter, TargetEndpoint: target})},
 			in:     ev,
-			check: func(t *testing.T, ev Event) {
-				if ev.VoiceDestination != "sip:112@default" || ev.Handling != HandlingCallEmergencyCenter {
+			check: func(t *testing.T, ev alarm.Event) {
+				if ev.VoiceDestination != "sip:112@default" || ev.Handling != alarm.HandlingCallEmergencyCenter {
 					t.Errorf("voice %q handling %q", ev.VoiceDestination, ev.Handling)
 				}
 			},
 		},
 		{
 			rule:   "alarmHandling usePredefinedDestination: targetEndpoint defaultVoiceDestination",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m", DefaultEmergencyDestination: "sip:112@default"},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingUsePredefinedDestination, TargetEndpoint: target})},
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m", DefaultEmergencyDestination: "sip:112@default"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingUsePredefinedDestination, TargetEndpoint: target})},
 			in:     ev,
-			check: func(t *testing.T, ev Event) {
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.VoiceDestination != "sip:voice@arc.example" {
 					t.Errorf("voice %q", ev.VoiceDestination)
 				}
@@ -211,41 +215,41 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "device serviceData.alarmBridge.usePredefinedDestination turns emergency into predefined",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
-			prov: memProv{devices: []Device{{DeviceID: "1234", ServiceData: &ServiceData{AlarmBridge: &DeviceAlarmBridge{UsePredefinedDestination: ptr(true)}}}},
-				mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingCallEmergencyCenter, TargetEndpoint: target})},
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov: memProv{devices: []alarm.Device{{DeviceID: "1234", ServiceData: &alarm.ServiceData{AlarmBridge: &alarm.DeviceAlarmBridge{UsePredefinedDestination: ptr(true)}}}},
+				mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingCallEmergencyCenter, TargetEndpoint: target})},
 			in: ev,
-			check: func(t *testing.T, ev Event) {
-				if ev.Handling != HandlingUsePredefinedDestination || ev.VoiceDestination != "sip:voice@arc.example" {
+			check: func(t *testing.T, ev alarm.Event) {
+				if ev.Handling != alarm.HandlingUsePredefinedDestination || ev.VoiceDestination != "sip:voice@arc.example" {
 					t.Errorf("handling %q voice %q", ev.Handling, ev.VoiceDestination)
 				}
 			},
 		},
 		{
 			rule:   "alarmHandling drop: delivered, no voice",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingDrop, TargetEndpoint: target})},
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingDrop, TargetEndpoint: target})},
 			in:     ev,
-			check: func(t *testing.T, ev Event) {
-				if ev.Handling != HandlingDrop || ev.VoiceDestination != "" {
+			check: func(t *testing.T, ev alarm.Event) {
+				if ev.Handling != alarm.HandlingDrop || ev.VoiceDestination != "" {
 					t.Errorf("%+v", ev)
 				}
 			},
 		},
 		{
 			rule:   "alarmHandling outside the enum is refused",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: "ignore"})},
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m"},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: "ignore"})},
 			in:     ev,
 			err:    errAny,
 		},
 		{
 			rule:   "device overrideInAlarmEvent replaces the event's fields, priority 0 included",
-			bridge: AlarmBridge{ID: "b"},
-			prov: memProv{devices: []Device{{DeviceID: "1234", ServiceData: &ServiceData{AlarmBridge: &DeviceAlarmBridge{OverrideInAlarmEvent: &EventOverride{
+			bridge: alarm.AlarmBridge{ID: "b"},
+			prov: memProv{devices: []alarm.Device{{DeviceID: "1234", ServiceData: &alarm.ServiceData{AlarmBridge: &alarm.DeviceAlarmBridge{OverrideInAlarmEvent: &alarm.EventOverride{
 				DeviceType: "0003", Location: "Flat 4", Priority: ptr(0), DeviceComponent: "pendant", SystemConfig: "cfg", Audio: "duplex", StatusCode: "9999"}}}}}},
-			in: func() Event { e := ev(); e.Priority = 5; return e },
-			check: func(t *testing.T, ev Event) {
+			in: func() alarm.Event { e := ev(); e.Priority = 5; return e },
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.DeviceType != "0003" || ev.Location != "Flat 4" || ev.Priority != 0 || ev.DeviceComponent != "pendant" || ev.SystemConfig != "cfg" || ev.Audio != "duplex" || ev.StatusCode != "9999" || ev.ControllerID != "1234" {
 					t.Errorf("%+v", ev)
 				}
@@ -253,10 +257,10 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "alarmbridge customEventMap: most specific key wins",
-			bridge: AlarmBridge{ID: "b", CustomEventMap: json.RawMessage(`{"130":{"priority":9},"contactid:130":{"priority":2,"statusCode":"0130"},"contactid:3130":{"priority":7}}`)},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}}},
+			bridge: alarm.AlarmBridge{ID: "b", CustomEventMap: json.RawMessage(`{"130":{"priority":9},"contactid:130":{"priority":2,"statusCode":"0130"},"contactid:3130":{"priority":7}}`)},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}}},
 			in:     ev,
-			check: func(t *testing.T, ev Event) {
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.Priority != 2 || ev.StatusCode != "0130" {
 					t.Errorf("priority %d status %q, want 2 and 0130 from contactid:130", ev.Priority, ev.StatusCode)
 				}
@@ -264,11 +268,11 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "event mapper mappingRules apply after the bridge's customEventMap",
-			bridge: AlarmBridge{ID: "b", AlarmEventMapperID: "m", CustomEventMap: json.RawMessage(`{"130":{"priority":9,"location":"bridge"}}`)},
-			prov: memProv{devices: []Device{{DeviceID: "1234"}}, mappers: mapper(EventMapper{ID: "m", AlarmHandling: HandlingDrop,
+			bridge: alarm.AlarmBridge{ID: "b", AlarmEventMapperID: "m", CustomEventMap: json.RawMessage(`{"130":{"priority":9,"location":"bridge"}}`)},
+			prov: memProv{devices: []alarm.Device{{DeviceID: "1234"}}, mappers: mapper(alarm.EventMapper{ID: "m", AlarmHandling: alarm.HandlingDrop,
 				MappingRules: json.RawMessage(`{"contactid:1130":{"priority":1}}`)})},
 			in: ev,
-			check: func(t *testing.T, ev Event) {
+			check: func(t *testing.T, ev alarm.Event) {
 				if ev.Priority != 1 || ev.Location != "bridge" {
 					t.Errorf("priority %d location %q, want 1 (mapper) and bridge", ev.Priority, ev.Location)
 				}
@@ -276,8 +280,8 @@ func TestMap(t *testing.T) {
 		},
 		{
 			rule:   "alarmbridge customEventMap that is not an object of overrides is refused",
-			bridge: AlarmBridge{ID: "b", CustomEventMap: json.RawMessage(`{"130":"high"}`)},
-			prov:   memProv{devices: []Device{{DeviceID: "1234"}}},
+			bridge: alarm.AlarmBridge{ID: "b", CustomEventMap: json.RawMessage(`{"130":"high"}`)},
+			prov:   memProv{devices: []alarm.Device{{DeviceID: "1234"}}},
 			in:     ev,
 			err:    errAny,
 		},
@@ -304,23 +308,23 @@ func TestMap(t *testing.T) {
 var errAny = errors.New("any error")
 
 func TestUnknownEventDestination(t *testing.T) {
-	r := &Router{Prov: &memProv{mappers: map[string]*EventMapper{"m": {ID: "m", UnknownAlarmEventVoiceDestination: "sip:operator@arc"}}}}
-	if got := r.UnknownEventDestination("d", &AlarmBridge{AlarmEventMapperID: "m"}); got != "sip:operator@arc" {
+	r := &Router{Prov: &memProv{mappers: map[string]*alarm.EventMapper{"m": {ID: "m", UnknownAlarmEventVoiceDestination: "sip:operator@arc"}}}}
+	if got := r.UnknownEventDestination("d", &alarm.AlarmBridge{AlarmEventMapperID: "m"}); got != "sip:operator@arc" {
 		t.Errorf("got %q", got)
 	}
-	if got := r.UnknownEventDestination("d", &AlarmBridge{}); got != "" {
+	if got := r.UnknownEventDestination("d", &alarm.AlarmBridge{}); got != "" {
 		t.Errorf("no mapper: %q", got)
 	}
 }
 
 func TestMappedQueueRefusesUnknownDevice(t *testing.T) {
-	var got []Event
-	next := QueueFunc(func(_ context.Context, ev Event) error { got = append(got, ev); return nil })
-	q := &MappedQueue{Router: &Router{Prov: &memProv{devices: []Device{{DeviceID: "1234"}}}}, Domain: "d", Bridge: &AlarmBridge{ID: "b"}, Next: next}
-	if err := q.Enqueue(context.Background(), Event{ControllerID: "1234"}); err != nil {
+	var got []alarm.Event
+	next := alarm.QueueFunc(func(_ context.Context, ev alarm.Event) error { got = append(got, ev); return nil })
+	q := &MappedQueue{Router: &Router{Prov: &memProv{devices: []alarm.Device{{DeviceID: "1234"}}}}, Domain: "d", Bridge: &alarm.AlarmBridge{ID: "b"}, Next: next}
+	if err := q.Enqueue(context.Background(), alarm.Event{ControllerID: "1234"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Enqueue(context.Background(), Event{ControllerID: "5678"}); !errors.Is(err, ErrUnknownDevice) {
+	if err := q.Enqueue(context.Background(), alarm.Event{ControllerID: "5678"}); !errors.Is(err, ErrUnknownDevice) {
 		t.Fatalf("unknown device: %v", err)
 	}
 	if len(got) != 1 || got[0].DeviceKey != "1234" || got[0].AlarmBridgeID != "b" {
@@ -341,7 +345,7 @@ func TestStoreProvisioning(t *testing.T) {
 	if err != nil || b.ID != "ab1" || b.DefaultHeartbeatInterval != 300000 {
 		t.Fatalf("Route: %+v %v", b, err)
 	}
-	ev := Event{Protocol: ProtoContactID, ControllerID: "1234"}
+	ev := alarm.Event{Protocol: alarm.ProtoContactID, ControllerID: "1234"}
 	if err := r.Map("d", b, &ev); err != nil {
 		t.Fatal(err)
 	}
