@@ -225,6 +225,7 @@ func TestSeedSamples(t *testing.T) {
 				if r.status != 200 {
 					t.Errorf("seed sample refused by the API: %d %s", r.status, r.raw)
 				}
+				e.loadsAtRuntime()
 			case "@404": // a patch of a document that does not exist
 				if r.status != 404 {
 					t.Errorf("patch sample: %d %s", r.status, r.raw)

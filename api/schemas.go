@@ -67,7 +67,7 @@ func trunkSchema() *Schema {
 	return obj(
 		req("destinationTarget", str().desc("An IP/FQDN pointing at Target domain for trunk.")),
 		opt("localCodec", str().enum("GSM", "PCMU", "PCMA")),
-		req("destinationTransport", str()),
+		req("destinationTransport", str().desc("udp, tcp or tls.")),
 		opt("sourceNetworks", &Schema{AnyOf: []*Schema{arr(ipv4OrCIDR()), ipv4OrCIDR()}, Description: "A list of either cidr or IPv4."}),
 		opt("addTerminatingUriParameters", str()),
 		opt("trunkGroupId", str()),
@@ -77,7 +77,7 @@ func trunkSchema() *Schema {
 		opt("description", str()),
 		opt("type", str().enum("trunk").def("trunk")),
 		opt("userName", str()),
-		opt("destinationRewrite", regex()),
+		opt("destinationRewrite", str().desc("/pattern/replacement/ applied to the destination user (\\1 or $1 for groups), e.g. /^0/+44/.")),
 		opt("trunksideCodec", str().enum("GSM", "PCMU", "PCMA")),
 		opt("forceRtpRelay", boolean()),
 		opt("password", str().desc("With userName and realm: generates ha1. Never returned by GET.")),

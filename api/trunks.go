@@ -1,5 +1,12 @@
 package api
 
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/edgebridge/edgebridge/engine"
+)
+
 // Trunks: /provisioning/trunk/{domain}[/{trunkId}]. Stored at
 // store.Coll{Domain, "trunk"} under the trunkId as the serviceDestination
 // object; "password" is kept for upstream registration but never returned by
@@ -14,8 +21,24 @@ func (s *Server) trunkKind() *kind {
 // prepareTrunk: when userName, realm and password are all given, ha1 is
 // MD5(userName:realm:password) and the response carries the password. Giving
 // some of the three without the others is refused, unless an ha1 comes with
-// them (a GET document written back).
+// them (a GET document written back). Last, the engine's own check
+// (engine.Trunk.Validate, which its loader runs too) must pass.
 func prepareTrunk(c *call, id string, d, old map[string]any) (map[string]any, error) {
+	extras, err := trunkCredentials(d, old)
+	if err != nil {
+		return nil, err
+	}
+	var t engine.Trunk
+	if err := runtimeDecode(d, &t); err != nil {
+		return nil, err
+	}
+	if err := t.Validate(); err != nil {
+		return nil, runtimeRefusal(err)
+	}
+	return extras, nil
+}
+
+func trunkCredentials(d, old map[string]any) (map[string]any, error) {
 	d["type"] = "trunk"
 	// One network may be given as a plain string; store the list form.
 	if n, ok := d["sourceNetworks"].(string); ok {
@@ -67,4 +90,27 @@ func (s *Server) upsertTrunk(c *call) error {
 		return err
 	}
 	return c.ok(merge(map[string]any{"id": id, "trunkId": id}, extras))
+}
+
+// runtimeDecode reads a validated document into the runtime's struct the
+// way its loader does (stored JSON, decoded).
+func runtimeDecode(doc map[string]any, into any) error {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		return ferr("body", "%v", err)
+	}
+	return nil
+}
+
+// runtimeRefusal turns a runtime check's "field: rule" error into a 400
+// naming the field.
+func runtimeRefusal(err error) error {
+	field, rule, ok := strings.Cut(err.Error(), ": ")
+	if !ok || strings.ContainsAny(field, " \"") {
+		return ferr("body", "%v", err)
+	}
+	return ferr(field, "%s", rule)
 }

@@ -22,6 +22,7 @@ func runTable(t *testing.T, e *env, method, path string, base map[string]any, ca
 			body := with(base, c.kv...)
 			if c.want == "" {
 				e.must(200, method, path, body)
+				e.loadsAtRuntime()
 				return
 			}
 			e.refused(method, path, body, c.want)
@@ -79,7 +80,14 @@ func TestValidateTrunk(t *testing.T) {
 		{"destinationTransport required", []any{"destinationTransport", nil}, "destinationTransport: required"},
 		{"destinationMatch required", []any{"destinationMatch", nil}, "destinationMatch: required"},
 		{"destinationMatch compiles", []any{"destinationMatch", "a(b"}, "destinationMatch: must be a valid regular expression: missing closing ): `a(b`"},
-		{"destinationRewrite compiles", []any{"destinationRewrite", "*x"}, "destinationRewrite: must be a valid regular expression: missing argument to repetition operator: `*`"},
+		{"destinationRewrite compiles", []any{"destinationRewrite", "/*x/y/"}, "destinationRewrite: pattern \"*x\": error parsing regexp: missing argument to repetition operator: `*`"},
+		{"destinationRewrite form", []any{"destinationRewrite", "^00"}, `destinationRewrite: "^00" is not /pattern/replacement/ (e.g. /^0/+44/)`},
+		{"destinationRewrite ok", []any{"destinationRewrite", "/^00/+/"}, ""},
+		{"destinationRewrite sed ok", []any{"destinationRewrite", `s/^0(\d+)/+44\1/`}, ""},
+		{"destinationTransport value", []any{"destinationTransport", "ws"}, `destinationTransport: "ws" is not udp, tcp or tls`},
+		{"destinationTransport tcp", []any{"destinationTransport", "tcp"}, ""},
+		{"localCodec GSM refused", []any{"localCodec", "GSM"}, "localCodec: GSM cannot be honoured: the gateway has no GSM 06.10 codec (use PCMU or PCMA)"},
+		{"localCodec PCMA", []any{"localCodec", "PCMA", "trunksideCodec", "PCMU", "transcode", true}, ""},
 		{"blacklistPattern compiles", []any{"blacklistPattern", "[z-a]"}, "blacklistPattern: must be a valid regular expression: invalid character class range: `z-a`"},
 		{"localCodec enum", []any{"localCodec", "G729"}, "localCodec: must be one of GSM, PCMU, PCMA"},
 		{"trunksideCodec enum", []any{"trunksideCodec", "opus"}, "trunksideCodec: must be one of GSM, PCMU, PCMA"},
@@ -100,7 +108,8 @@ func TestValidateTrunk(t *testing.T) {
 		{"concurrency min", []any{"concurrency", -1}, "concurrency: must be >= 0"},
 		{"didNumbers pattern", []any{"didNumbers", "3000;12000-"}, "didNumbers: must match ^[0-9]+(-[0-9]+)?(;[0-9]+(-[0-9]+)?)*$"},
 		{"outboundServerPort max", []any{"outboundServerPort", 70000}, "outboundServerPort: must be <= 65535"},
-		{"registration ok", []any{"register", true, "registerInterval", 600, "keepAlive", false, "keepAliveInterval", 360, "concurrency", 4, "didNumbers", "3000;12000-18000", "outboundServer", "proxy.example.net", "outboundServerPort", 5060}, ""},
+		{"register without userName", []any{"register", true}, "userName: required when register is on"},
+		{"registration ok", []any{"register", true, "userName", "gw", "realm", "sip.example.net", "password", "pw", "registerInterval", 600, "keepAlive", false, "keepAliveInterval", 360, "concurrency", 4, "didNumbers", "3000;12000-18000", "outboundServer", "proxy.example.net", "outboundServerPort", 5060}, ""},
 	})
 }
 

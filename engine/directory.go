@@ -61,8 +61,8 @@ type Trunk struct {
 	AddTerminatingURIParameters string   `json:"addTerminatingUriParameters,omitempty"`
 	TrunkGroupID                string   `json:"trunkGroupId,omitempty"`
 	SourceNetworks              []string `json:"sourceNetworks,omitempty"`
-	LocalCodec                  string   `json:"localCodec,omitempty"`     // PCMU | PCMA | GSM
-	TrunksideCodec              string   `json:"trunksideCodec,omitempty"` // PCMU | PCMA | GSM
+	LocalCodec                  string   `json:"localCodec,omitempty"`     // PCMU | PCMA (the seed's GSM is refused)
+	TrunksideCodec              string   `json:"trunksideCodec,omitempty"` // PCMU | PCMA (the seed's GSM is refused)
 	Transcode                   bool     `json:"transcode,omitempty"`
 	ForceRTPRelay               bool     `json:"forceRtpRelay,omitempty"`
 	ForceNatRewrites            bool     `json:"forceNatRewrites,omitempty"`
@@ -106,8 +106,9 @@ func (t *Trunk) keepAliveInterval() time.Duration {
 	return 360 * time.Second
 }
 
-// Validate checks a trunk the way the REST API must before storing it; the
-// error names the field.
+// Validate is the one check of a trunk: the REST API runs it before storing
+// one and the engine before running one, so a trunk the API accepted is
+// never skipped. The error reads "field: rule".
 func (t *Trunk) Validate() error {
 	if t.DestinationTarget == "" {
 		return errors.New("destinationTarget: required")
@@ -142,9 +143,12 @@ func (t *Trunk) Validate() error {
 	}
 	for name, c := range map[string]string{"localCodec": t.LocalCodec, "trunksideCodec": t.TrunksideCodec} {
 		switch c {
-		case "", "PCMU", "PCMA", "GSM":
+		case "", "PCMU", "PCMA":
+		case "GSM":
+			// Accepting it would quietly mean "no preference".
+			return fmt.Errorf("%s: GSM cannot be honoured: the gateway has no GSM 06.10 codec (use PCMU or PCMA)", name)
 		default:
-			return fmt.Errorf("%s: %q is not PCMU, PCMA or GSM", name, c)
+			return fmt.Errorf("%s: %q is not PCMU or PCMA", name, c)
 		}
 	}
 	if t.Concurrency < 0 {
@@ -164,6 +168,9 @@ func (t *Trunk) Validate() error {
 	}
 	if t.registers() && t.UserName == "" {
 		return errors.New("userName: required when register is on")
+	}
+	if t.registers() && t.Password == "" && t.HA1 == "" {
+		return errors.New("password: required (or ha1) when register is on")
 	}
 	return nil
 }

@@ -62,6 +62,8 @@ func TestTrunkValidateNamesTheField(t *testing.T) {
 		"didNumbers":           func(t *Trunk) { t.DIDNumbers = "5-1" },
 		"registerInterval":     func(t *Trunk) { t.RegisterInterval = 10 },
 		"userName":             func(t *Trunk) { on := true; t.Register = &on },
+		"localCodec":           func(t *Trunk) { t.LocalCodec = "GSM" },
+		"password":             func(t *Trunk) { t.UserName = "u" },
 	} {
 		tr := base
 		mut(&tr)

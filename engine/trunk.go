@@ -83,13 +83,13 @@ func (t *trunk) ownsDID(num string) bool {
 
 // parseRewrite reads destinationRewrite: "/pattern/replacement/" or
 // "s/pattern/replacement/" (sed style, \1 or $1 for groups).
-func parseRewrite(s string) (*regexp.Regexp, string, error) {
-	s = strings.TrimPrefix(s, "s/")
+func parseRewrite(expr string) (*regexp.Regexp, string, error) {
+	s := strings.TrimPrefix(expr, "s/")
 	s = strings.TrimPrefix(s, "/")
 	s = strings.TrimSuffix(s, "/")
 	pat, repl, ok := strings.Cut(s, "/")
 	if !ok {
-		return nil, "", fmt.Errorf("%q is not /pattern/replacement/", s)
+		return nil, "", fmt.Errorf("%q is not /pattern/replacement/ (e.g. /^0/+44/)", expr)
 	}
 	re, err := regexp.Compile(pat)
 	if err != nil {
