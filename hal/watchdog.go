@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Watchdog resets the board unless Keepalive is called within Timeout.
@@ -21,14 +22,6 @@ type Watchdog interface {
 	// driver allows it.
 	Close() error
 }
-
-// Linux watchdog ioctls (include/uapi/linux/watchdog.h). _IOR/_IOWR('W', n,
-// int) encode the same on arm, arm64 and amd64.
-const (
-	wdiocKeepalive  = 0x80045705 // _IOR('W', 5, int)
-	wdiocSetTimeout = 0xC0045706 // _IOWR('W', 6, int)
-	wdiocGetTimeout = 0x80045707 // _IOR('W', 7, int)
-)
 
 // linuxWatchdog drives /dev/watchdog. Opening the device arms it: from then
 // on the board resets unless kept alive, also if this process dies.
@@ -48,12 +41,12 @@ func OpenLinuxWatchdog(path string, timeout time.Duration) (Watchdog, error) {
 	w := &linuxWatchdog{f: f}
 	secs := int32(timeout / time.Second)
 	if secs > 0 {
-		if err := w.ioctl(wdiocSetTimeout, &secs); err != nil {
+		if err := w.ioctlInt32(unix.WDIOC_SETTIMEOUT, &secs); err != nil {
 			// Not fatal: some drivers have a fixed timeout. Read it back below.
 			secs = 0
 		}
 	}
-	if err := w.ioctl(wdiocGetTimeout, &secs); err == nil && secs > 0 {
+	if err := w.ioctlInt32(unix.WDIOC_GETTIMEOUT, &secs); err == nil && secs > 0 {
 		w.timeout = time.Duration(secs) * time.Second
 	} else {
 		w.timeout = timeout
@@ -61,9 +54,13 @@ func OpenLinuxWatchdog(path string, timeout time.Duration) (Watchdog, error) {
 	return w, nil
 }
 
-func (w *linuxWatchdog) ioctl(req uintptr, v *int32) error {
-	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, w.f.Fd(), req, uintptr(unsafe.Pointer(v)))
-	if e != 0 {
+// ioctlInt32 passes a pointer to the C int the WDIOC_* calls read and
+// write. The request numbers come from x/sys/unix because their direction
+// bits differ by architecture (MIPS and PowerPC encode _IOR/_IOWR unlike
+// arm and amd64). unix.IoctlGetInt is not used: it hands the kernel a Go
+// int, which on a 64-bit big-endian board would get the value in its high half.
+func (w *linuxWatchdog) ioctlInt32(req uint, v *int32) error {
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, w.f.Fd(), uintptr(req), uintptr(unsafe.Pointer(v))); e != 0 {
 		return e
 	}
 	return nil
@@ -75,8 +72,7 @@ func (w *linuxWatchdog) Keepalive() error {
 	if w.f == nil {
 		return errors.New("hal: watchdog closed")
 	}
-	var dummy int32
-	if err := w.ioctl(wdiocKeepalive, &dummy); err != nil {
+	if err := unix.IoctlWatchdogKeepalive(int(w.f.Fd())); err != nil {
 		// Every driver accepts a write as a keepalive.
 		_, err = w.f.Write([]byte{0})
 		return err

@@ -6,11 +6,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/tarm/serial"
+	"golang.org/x/sys/unix"
 )
 
 // Port is a serial console port (tarm/serial) that can be closed while a
@@ -86,46 +85,34 @@ type Stdio struct {
 	in     *os.File
 	fd     int
 	out    io.Writer
-	saved  *syscall.Termios
+	saved  *unix.Termios
 	closed atomic.Bool
 	once   sync.Once
 }
-
-// Linux termios ioctls; the same numbers on arm, arm64 and amd64.
-const (
-	tcgets = 0x5401
-	tcsets = 0x5402
-)
 
 // OpenStdio wraps in and out; restore the terminal with Close.
 func OpenStdio(in *os.File, out io.Writer) (*Stdio, error) {
 	fd := int(in.Fd())
 	s := &Stdio{in: in, fd: fd, out: out}
-	var t syscall.Termios
-	if ioctl(fd, tcgets, &t) == nil {
-		saved := t
+	// TCGETS/TCSETS and the termios layout differ on MIPS and PowerPC;
+	// x/sys/unix has the right ones for each architecture.
+	if t, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+		saved := *t
 		s.saved = &saved
-		t.Lflag &^= syscall.ECHO | syscall.ICANON | syscall.ISIG | syscall.IEXTEN
-		t.Iflag &^= syscall.ICRNL | syscall.IXON
-		t.Cc[syscall.VMIN], t.Cc[syscall.VTIME] = 0, uint8(pollInterval/(100*time.Millisecond))
-		if err := ioctl(fd, tcsets, &t); err != nil {
+		t.Lflag &^= unix.ECHO | unix.ICANON | unix.ISIG | unix.IEXTEN
+		t.Iflag &^= unix.ICRNL | unix.IXON
+		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 0, uint8(pollInterval/(100*time.Millisecond))
+		if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-func ioctl(fd int, req uintptr, t *syscall.Termios) error {
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), req, uintptr(unsafe.Pointer(t))); e != 0 {
-		return e
-	}
-	return nil
-}
-
 // IsTerminal reports whether f is a terminal.
 func IsTerminal(f *os.File) bool {
-	var t syscall.Termios
-	return ioctl(int(f.Fd()), tcgets, &t) == nil
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // Read waits for input; on a terminal a quiet interval reads 0 bytes, which
@@ -137,7 +124,7 @@ func (s *Stdio) Read(b []byte) (int, error) {
 			return 0, io.EOF
 		}
 		start := time.Now()
-		n, err := syscall.Read(s.fd, b)
+		n, err := unix.Read(s.fd, b)
 		if n == 0 && err == nil && time.Since(start) < pollInterval/4 {
 			// A hung-up terminal reads 0 bytes at once, forever.
 			if quick++; quick >= 20 {
@@ -149,7 +136,7 @@ func (s *Stdio) Read(b []byte) (int, error) {
 		switch {
 		case n > 0:
 			return n, nil
-		case err == syscall.EINTR || err == syscall.EAGAIN:
+		case err == unix.EINTR || err == unix.EAGAIN:
 			time.Sleep(10 * time.Millisecond)
 		case err != nil:
 			return 0, err
@@ -167,7 +154,7 @@ func (s *Stdio) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		if s.saved != nil {
-			ioctl(s.fd, tcsets, s.saved)
+			unix.IoctlSetTermios(s.fd, unix.TCSETS, s.saved)
 		}
 	})
 	return nil

@@ -1,12 +1,21 @@
 package console
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
+
+func termios(t *testing.T, fd uintptr) unix.Termios {
+	t.Helper()
+	tio, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *tio
+}
 
 func TestStdioRawModeAndRestore(t *testing.T) {
 	ptmx, tty, err := pty.Open()
@@ -18,18 +27,16 @@ func TestStdioRawModeAndRestore(t *testing.T) {
 	if !IsTerminal(tty) {
 		t.Fatal("pty slave is not a terminal")
 	}
-	var before syscall.Termios
-	ioctl(int(tty.Fd()), tcgets, &before)
-	if before.Lflag&syscall.ECHO == 0 {
+	before := termios(t, tty.Fd())
+	if before.Lflag&unix.ECHO == 0 {
 		t.Fatal("a fresh pty has no echo; the test proves nothing")
 	}
 	s, err := OpenStdio(tty, tty)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var raw syscall.Termios
-	ioctl(int(tty.Fd()), tcgets, &raw)
-	if raw.Lflag&(syscall.ECHO|syscall.ICANON) != 0 {
+	raw := termios(t, tty.Fd())
+	if raw.Lflag&(unix.ECHO|unix.ICANON) != 0 {
 		t.Fatalf("console terminal still echoes or is line-buffered: lflag %#x", raw.Lflag)
 	}
 	ptmx.Write([]byte("x")) // no Enter: raw mode delivers the key at once
@@ -51,8 +58,7 @@ func TestStdioRawModeAndRestore(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not end a waiting Read")
 	}
-	var after syscall.Termios
-	ioctl(int(tty.Fd()), tcgets, &after)
+	after := termios(t, tty.Fd())
 	if after.Lflag != before.Lflag || after.Iflag != before.Iflag {
 		t.Fatalf("terminal not restored: lflag %#x want %#x", after.Lflag, before.Lflag)
 	}
