@@ -34,6 +34,7 @@ type trunk struct {
 	up         atomic.Bool  // last OPTIONS keep-alive answered (true until one fails)
 	registered atomic.Bool
 	lastReg    atomic.Value // string: last registration outcome
+	reg        regState
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -377,15 +378,75 @@ func (s *trunkSet) registerLoop(ctx context.Context, t *trunk) {
 	}
 }
 
-// register sends one REGISTER (answering one digest challenge) and returns
-// the expiry the registrar granted.
+// regState is a trunk's registration toward its registrar (RFC 3261
+// §10.2): one Call-ID and From tag for every REGISTER, refreshes and the
+// unregister included, a CSeq that only grows, and the last digest
+// challenge, answered again on a refresh with the next nonce count so a
+// refresh costs no 401 round trip (RFC 7616 §3.4).
+type regState struct {
+	mu      sync.Mutex
+	callID  string
+	fromTag string
+	cseq    uint32
+	chal    *digest.Challenge
+	proxy   bool // chal came with a 407
+	nc      int
+}
+
+// stamp gives req the registration's Call-ID, From tag and next CSeq.
+func (r *regState) stamp(req *sip.Request) {
+	if r.callID == "" {
+		r.callID = sip.GenerateTagN(24)
+		r.fromTag = sip.GenerateTagN(16)
+	}
+	r.cseq++
+	req.From().Params.Add("tag", r.fromTag)
+	req.RemoveHeader("Call-ID")
+	id := sip.CallIDHeader(r.callID)
+	req.AppendHeader(&id)
+	req.RemoveHeader("CSeq")
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: r.cseq, MethodName: sip.REGISTER})
+}
+
+// register sends one REGISTER and returns the expiry the registrar
+// granted. It answers with the last challenge when it has one, and answers
+// one new challenge.
 func (s *trunkSet) register(ctx context.Context, t *trunk, expires time.Duration) (time.Duration, error) {
 	host, port := t.target()
 	aor := sip.Uri{Scheme: "sip", User: t.cfg.UserName, Host: host}
 	req, ct := s.e.registerRequest(sip.Uri{Scheme: "sip", Host: host, Port: port}, aor, t.transport(), expires)
-	res, err := s.e.request(ctx, req, t.transport(), t.nextHop(), &authInfo{user: t.cfg.UserName, password: t.cfg.Password, ha1: t.cfg.HA1})
+	auth := &authInfo{user: t.cfg.UserName, password: t.cfg.Password, ha1: t.cfg.HA1}
+	r := &t.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stamp(req)
+	if r.chal != nil {
+		r.nc++
+		if err := authorize(req, r.chal, r.proxy, auth, r.nc); err != nil {
+			return 0, err
+		}
+	}
+	res, err := s.e.request(ctx, req, t.transport(), t.nextHop(), nil)
+	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) && auth.canAnswer() {
+		// A first challenge, or the registrar no longer takes the last one
+		// (stale nonce): answer this one with nc 1.
+		if r.chal, err = pickChallenge(res, auth); err != nil {
+			return 0, err
+		}
+		r.proxy, r.nc = res.StatusCode == 407, 1
+		r.cseq++
+		req.CSeq().SeqNo = r.cseq
+		req.RemoveHeader("Via")
+		if err = authorize(req, r.chal, r.proxy, auth, r.nc); err != nil {
+			return 0, err
+		}
+		res, err = s.e.cli.Do(ctx, req, sipgo.ClientRequestAddVia)
+	}
 	if err != nil {
 		return 0, err
+	}
+	if res.StatusCode == 401 || res.StatusCode == 407 {
+		r.chal = nil
 	}
 	if !res.IsSuccess() {
 		return 0, fmt.Errorf("registrar answered %d %s", res.StatusCode, res.Reason)
@@ -565,7 +626,7 @@ func (e *Engine) request(ctx context.Context, req *sip.Request, transport, hop s
 	if err != nil {
 		return nil, err
 	}
-	if (res.StatusCode == 401 || res.StatusCode == 407) && auth != nil && (auth.password != "" || auth.ha1 != "") {
+	if (res.StatusCode == 401 || res.StatusCode == 407) && auth.canAnswer() {
 		if err := applyDigest(req, res, auth); err != nil {
 			return nil, err
 		}
@@ -579,12 +640,23 @@ func (e *Engine) request(ctx context.Context, req *sip.Request, transport, hop s
 	return res, nil
 }
 
+func (a *authInfo) canAnswer() bool { return a != nil && (a.password != "" || a.ha1 != "") }
+
 // applyDigest adds Authorization (or Proxy-Authorization) for the
 // challenge in res (RFC 3261 §22.2, RFC 8760 algorithms).
 func applyDigest(req *sip.Request, res *sip.Response, auth *authInfo) error {
-	name, out := "WWW-Authenticate", "Authorization"
+	chal, err := pickChallenge(res, auth)
+	if err != nil {
+		return err
+	}
+	return authorize(req, chal, res.StatusCode == 407, auth, 0)
+}
+
+// pickChallenge is the first challenge of res that auth can answer.
+func pickChallenge(res *sip.Response, auth *authInfo) (*digest.Challenge, error) {
+	name := "WWW-Authenticate"
 	if res.StatusCode == 407 {
-		name, out = "Proxy-Authenticate", "Proxy-Authorization"
+		name = "Proxy-Authenticate"
 	}
 	var chal *digest.Challenge
 	// Take the first challenge we can answer (SHA-256 comes first, RFC 8760 §2.4).
@@ -603,9 +675,20 @@ func applyDigest(req *sip.Request, res *sip.Response, auth *authInfo) error {
 		}
 	}
 	if chal == nil {
-		return errors.New("no digest challenge we can answer")
+		return nil, errors.New("no digest challenge we can answer")
 	}
-	opts := digest.Options{Method: req.Method.String(), URI: req.Recipient.Addr(), Username: auth.user}
+	return chal, nil
+}
+
+// authorize answers chal for req as auth with nonce count nc (0 is 1).
+// The digest uri is the Request-URI as sent, parameters included (RFC 2617
+// §3.2.2.5): a server compares the two.
+func authorize(req *sip.Request, chal *digest.Challenge, proxy bool, auth *authInfo, nc int) error {
+	out := "Authorization"
+	if proxy {
+		out = "Proxy-Authorization"
+	}
+	opts := digest.Options{Method: req.Method.String(), URI: req.Recipient.String(), Username: auth.user, Count: nc}
 	if auth.password != "" {
 		opts.Password = auth.password
 	} else {

@@ -1,0 +1,189 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// kamailio is a Kamailio upstream (testdata/kamailio/upstream.cfg) run by
+// the test on loopback, never as a service.
+type kamailio struct {
+	port int
+	mu   sync.Mutex
+	log  bytes.Buffer
+}
+
+func (k *kamailio) Write(p []byte) (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.log.Write(p)
+}
+
+// lines are the EB lines Kamailio logged so far whose text has prefix.
+func (k *kamailio) lines(prefix string) []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []string
+	for _, l := range strings.Split(k.log.String(), "\n") {
+		if i := strings.Index(l, prefix+" "); i >= 0 {
+			out = append(out, l[i:])
+		}
+	}
+	return out
+}
+
+func startKamailio(t *testing.T, uas string) *kamailio {
+	t.Helper()
+	bin, err := exec.LookPath("kamailio")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/kamailio"); err != nil {
+			t.Fatal("kamailio not found: install the Debian package kamailio (make deps)")
+		}
+	}
+	k := &kamailio{port: freeUDPPort(t)}
+	dir := t.TempDir()
+	cfg, err := os.ReadFile(filepath.Join("..", "testdata", "kamailio", "upstream.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.NewReplacer("@PORT@", strconv.Itoa(k.port), "@UAS@", uas).Replace(string(cfg)))
+	path := filepath.Join(dir, "upstream.cfg")
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-f", path, "-DD", "-E", "-m", "32", "-M", "4", "-Y", dir)
+	cmd.Stdout, cmd.Stderr = k, k
+	// Kamailio forks its workers: they share the process group, which the
+	// cleanup ends by the leader's id.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("kamailio log:\n%s", k.log.String())
+		}
+	})
+	// Ready once it answers an OPTIONS.
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: k.port}
+	probe := strings.ReplaceAll("OPTIONS sip:127.0.0.1:"+strconv.Itoa(k.port)+" SIP/2.0\nVia: SIP/2.0/UDP "+c.LocalAddr().String()+
+		";branch=z9hG4bKprobe\nFrom: <sip:probe@127.0.0.1>;tag=p\nTo: <sip:127.0.0.1>\nCall-ID: probe\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", "\n", "\r\n")
+	buf := make([]byte, 4096)
+	for end := time.Now().Add(10 * time.Second); ; {
+		select {
+		case <-done:
+			t.Fatalf("kamailio exited:\n%s", k.log.String())
+		default:
+		}
+		c.WriteTo([]byte(probe), to)
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, _, err := c.ReadFrom(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+			return k
+		}
+		if time.Now().After(end) {
+			t.Fatalf("kamailio not answering on %d:\n%s", k.port, k.log.String())
+		}
+	}
+}
+
+var ebField = regexp.MustCompile(`(\w+)=(\S*)`)
+
+// fields reads the name=value pairs of an EB line.
+func fields(line string) map[string]string {
+	m := map[string]string{}
+	for _, f := range ebField.FindAllStringSubmatch(line, -1) {
+		m[f[1]] = f[2]
+	}
+	return m
+}
+
+// TestTrunkAtKamailio: a trunk registers at Kamailio over UDP and TCP with
+// one Call-ID and a growing CSeq, is challenged once and refreshes with the
+// same challenge and the next nc; a call out through it with Request-URI
+// parameters answers Kamailio's 407 with a digest uri equal to the
+// Request-URI and reaches the callee behind it.
+func TestTrunkAtKamailio(t *testing.T) {
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			wd := t.TempDir()
+			uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_answer.xml"), "-m", "1")
+			k := startKamailio(t, "127.0.0.1:"+strconv.Itoa(uas.port))
+			dir := NewStaticDirectory()
+			dir.SetTrunks(testDomain, []Trunk{{
+				TrunkID: "upstream", DestinationTarget: "127.0.0.1:" + strconv.Itoa(k.port), DestinationTransport: transport,
+				DestinationMatch: "^9", UserName: "gw", Password: "trunk-secret",
+				AddTerminatingURIParameters: "user=phone", TrunkGroupID: "tg1",
+			}})
+			e := startEngine(t, WithDirectory(dir))
+			// Kamailio grants 3 s: refreshes come every 2.4 s.
+			waitFor(t, 15*time.Second, "three REGISTERs", func() bool { return len(k.lines("EB REGISTER")) >= 4 })
+			regs := k.lines("EB REGISTER")
+			if ch := k.lines("EBCHALLENGE REGISTER"); len(ch) != 1 {
+				t.Fatalf("%d REGISTER challenges, want 1 (refreshes reuse it):\n%s", len(ch), strings.Join(regs, "\n"))
+			}
+			first := fields(regs[0])
+			last := 0
+			for i, l := range regs {
+				f := fields(l)
+				cs, _ := strconv.Atoi(f["cs"])
+				if f["ci"] != first["ci"] || cs <= last {
+					t.Fatalf("REGISTER %d: Call-ID %s CSeq %d after %d; want one Call-ID, CSeq growing:\n%s", i, f["ci"], cs, last, strings.Join(regs, "\n"))
+				}
+				last = cs
+				if i >= 2 {
+					// The refreshes answer the first challenge again.
+					if nc, _ := strconv.ParseInt(f["nc"], 16, 32); int(nc) != i {
+						t.Fatalf("REGISTER %d: nc %q, want %08x:\n%s", i, f["nc"], i, strings.Join(regs, "\n"))
+					}
+				}
+			}
+			if bad := k.lines("EBBADURI"); len(bad) > 0 {
+				t.Fatalf("Kamailio refused the digest uri: %v", bad)
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := e.Dial(ctx, DialOptions{To: "9123"})
+			if err != nil {
+				t.Fatalf("call through Kamailio: %v\n%s", err, strings.Join(k.lines("EB"), "\n"))
+			}
+			inv := k.lines("EB INVITE")
+			if len(inv) != 2 || !strings.Contains(inv[1], ";user=phone") || !strings.Contains(inv[1], "tgrp=tg1") ||
+				fields(inv[1])["adu"] != fields(inv[1])["ru"] {
+				t.Fatalf("INVITEs at Kamailio (want a 407 answered with uri = Request-URI, parameters included):\n%s", strings.Join(inv, "\n"))
+			}
+			if transport == "tcp" && !strings.Contains(inv[1], "transport=tcp") {
+				t.Fatalf("TCP trunk INVITE without transport=tcp: %s", inv[1])
+			}
+			c.Hangup()
+			if err := uas.wait(10 * time.Second); err != nil {
+				t.Fatalf("the callee behind Kamailio did not see the whole call: %v\n%s", err, uas.report())
+			}
+		})
+	}
+}
