@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -40,6 +41,10 @@ type Config struct {
 	Firmware http.Handler
 	Calls    CallControl  // /mediaservice/{domain}/... call control; nil => 503
 	Alarms   AlarmControl // /alarmbridge/{domain}/...; nil => 503
+	// SIPLog is the engine's SIP trace, flushed before the SIP log is read
+	// (the log and the pcap export) so that they hold a call's last
+	// messages; nil when no engine runs in this process.
+	SIPLog engine.SIPLogFlusher
 	// SIPServer is the host[:port] devices register to, written into the
 	// configuration files served by /provisioning/grandstream.
 	SIPServer string

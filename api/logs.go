@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgebridge/edgebridge/engine/pcap"
+	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -34,6 +34,9 @@ func (s *Server) sipLogs(c *call) error {
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
 		return ferr("endTime", "must not be before startTime")
+	}
+	if s.cfg.SIPLog != nil {
+		s.cfg.SIPLog.FlushSIPLog()
 	}
 	msgs, err := s.db.QuerySIP(c.domain, q)
 	if err != nil {
@@ -108,13 +111,11 @@ func splitHostPort(a string) (string, int) {
 	return ap.Addr().String(), int(ap.Port())
 }
 
-// callPcap exports the SIP messages of one call as a pcap file (engine/pcap:
-// Ethernet, IPv4/IPv6, UDP), for Wireshark or sngrep. TCP and TLS messages
-// are written as UDP datagrams: the content is what matters for reading a
-// call flow. Messages whose addresses cannot be written are left out.
+// callPcap exports the SIP messages of one call as a pcap file, written by
+// engine.WritePcap (the one export the engine uses too).
 func (s *Server) callPcap(c *call) error {
 	callID := c.r.PathValue("callId")
-	msgs, err := s.db.QuerySIP(c.domain, store.SIPQuery{CallID: callID, Limit: 10000})
+	msgs, err := engine.CallSIPLog(s.db, s.cfg.SIPLog, c.domain, callID)
 	if err != nil {
 		return err
 	}
@@ -124,25 +125,11 @@ func (s *Server) callPcap(c *call) error {
 	c.w.Header().Set("Content-Type", "application/vnd.tcpdump.pcap")
 	c.w.Header().Set("Content-Disposition", `attachment; filename="`+sanitizeFile(callID)+`.pcap"`)
 	c.w.WriteHeader(http.StatusOK)
-	pw, err := pcap.NewWriter(c.w)
-	if err != nil {
-		return err
+	skipped, err := engine.WritePcap(c.w, msgs)
+	if skipped > 0 {
+		s.log.Warn("pcap export: messages with addresses a pcap cannot hold left out", "call", callID, "n", skipped)
 	}
-	for _, m := range msgs {
-		src, err1 := netip.ParseAddrPort(m.Src)
-		dst, err2 := netip.ParseAddrPort(m.Dst)
-		if err1 != nil || err2 != nil || src.Addr().Unmap().Is4() != dst.Addr().Unmap().Is4() {
-			continue
-		}
-		raw := []byte(m.Raw)
-		if len(raw) > pcap.MaxPayload {
-			raw = raw[:pcap.MaxPayload]
-		}
-		if err := pw.WritePacket(m.Time, src, dst, raw); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 func sanitizeFile(s string) string {

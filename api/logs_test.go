@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -123,5 +124,52 @@ func TestStatistics(t *testing.T) {
 	r = e.must(200, "GET", "/provisioning/statistics/empty/cdr_siprec/month", nil)
 	if fmt.Sprint(r.body["statistics"]) != "[]" {
 		t.Fatalf("no calls: %s", r.raw)
+	}
+}
+
+// lastBatch stands for the engine's SIP trace: the call's last message
+// reaches the store only when the trace is flushed.
+type lastBatch struct {
+	db      *store.DB
+	pending []store.SIPMessage
+}
+
+func (l *lastBatch) FlushSIPLog() {
+	for _, m := range l.pending {
+		l.db.AppendSIP(m)
+	}
+	l.pending = nil
+}
+
+// The pcap export flushes the engine's trace first (the BYE still queued
+// there is in the file) and leaves out messages whose addresses a pcap
+// cannot hold instead of failing the export.
+func TestCallPcapLastBatchAndBadAddresses(t *testing.T) {
+	trace := &lastBatch{}
+	e := newEnv(t, func(c *Config) { c.SIPLog = trace })
+	trace.db = e.db
+	t0 := time.UnixMilli(1_700_000_000_000)
+	appendCall(e.db, "d", "call-a", t0)
+	bye := func(src, dst string, at time.Duration) store.SIPMessage {
+		return store.SIPMessage{Time: t0.Add(at), Domain: "d", Direction: "in", Transport: "udp", Src: src, Dst: dst, CallID: "call-a",
+			Raw: "BYE sip:112@d SIP/2.0\r\nCall-ID: call-a\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"}
+	}
+	e.db.AppendSIP(bye("unknown", "192.0.2.1:5060", 2*time.Second))
+	e.db.AppendSIP(bye("[2001:db8::10]:5062", "192.0.2.1:5060", 3*time.Second))
+	trace.pending = []store.SIPMessage{bye("192.0.2.10:5062", "192.0.2.1:5060", 4*time.Second)}
+	r := e.do("GET", "/provisioning/logs/d/sip/call-a/pcap", nil)
+	if r.status != 200 {
+		t.Fatalf("pcap: %d %s", r.status, r.raw)
+	}
+	pkts, err := pcap.ReadUDP(r.raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pkts {
+		got = append(got, strings.SplitN(string(p.Payload), " ", 2)[0]+" "+p.Time.Sub(t0).String())
+	}
+	if want := "INVITE 0s,SIP/2.0 1s,BYE 4s"; strings.Join(got, ",") != want {
+		t.Fatalf("pcap holds %v, want %s (the two BYEs with bad addresses left out, the queued one in)", got, want)
 	}
 }

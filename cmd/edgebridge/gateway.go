@@ -134,6 +134,7 @@ func newGateway(d *daemon) (_ *gateway, err error) {
 
 	d.apiCfg.Metrics = g.metrics
 	d.apiCfg.Alarms = g
+	d.apiCfg.SIPLog = g.eng
 	return g, nil
 }
 
