@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/engine/sdp"
 	"github.com/edgebridge/edgebridge/store"
@@ -39,6 +41,11 @@ func (e *Engine) bridgeToDevice(in *Call, bs []store.Binding) {
 	if err := deviceSpec(&spec, bs); err != nil {
 		in.reject(500, "Server Internal Error", err.Error())
 		return
+	}
+	if in.asserted {
+		// RFC 3325: the identity we authenticated, inside our trust domain.
+		pai := sip.FromHeader{DisplayName: in.CallerName, Address: sip.Uri{Scheme: "sip", User: in.Caller, Host: spec.fromHost}}
+		spec.pai = pai.Value()
 	}
 	e.b2bua(in, spec)
 }

@@ -51,6 +51,9 @@ type Call struct {
 	Trunk      string  // trunk id for calls from or to a trunk
 	Inbound    bool
 	Start      time.Time
+	// asserted: the caller is who it says, by digest or as a device in a
+	// trusted network, so its identity may go on as P-Asserted-Identity.
+	asserted bool
 
 	req  *sip.Request // the INVITE (ours for outbound legs)
 	tx   sip.ServerTransaction
@@ -264,7 +267,8 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Caller: caller, CallerName: callerName, Called: called,
 		Source: req.Source(), Transport: req.Transport(),
 		Device: p.dev, Inbound: true, Start: time.Now(),
-		req: dlg.InviteRequest, tx: tx, sdlg: dlg, key: dlg.ID, offer: offer,
+		asserted: p.dev != nil && (p.trusted || p.dev.AuthType != "deviceid"),
+		req:      dlg.InviteRequest, tx: tx, sdlg: dlg, key: dlg.ID, offer: offer,
 		done: make(chan struct{}), sessExp: sessExp, refresher: refresher,
 	}
 	c.ctx, c.cancel = context.WithCancelCause(e.ctx)

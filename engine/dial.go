@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type DialOptions struct {
 // dialSpec is a resolved outbound leg.
 type dialSpec struct {
 	ruri       sip.Uri
+	to         sip.Uri // the To; zero: the Request-URI without parameters
+	fromHost   string  // host of the From; "" is the engine's
+	pai        string  // P-Asserted-Identity (RFC 3325), "" for none
 	hop        string
 	transport  string
 	from, name string
@@ -181,10 +185,12 @@ func uriTarget(u sip.Uri) (hop, transport string) {
 	return net.JoinHostPort(u.Host, strconv.Itoa(port)), transport
 }
 
-// deviceSpec fills spec for a call to the newest binding of a device. The
-// request goes to the Contact (RFC 3261 §16.6), unless the REGISTER came
-// from another address than the Contact names: then the device is behind a
-// NAT and only its source address reaches it (the idea of RFC 5626).
+// deviceSpec fills spec for a call to the newest binding of a device, as a
+// PBX addresses it: the Request-URI is the Contact (RFC 3261 §16.6), the To
+// the address of record, the From in the device's domain. The request goes
+// to the Contact, unless the REGISTER came from another address than the
+// Contact names: then the device is behind a NAT and only its source
+// address reaches it (the idea of RFC 5626).
 func deviceSpec(spec *dialSpec, bs []store.Binding) error {
 	b := bs[0]
 	for _, x := range bs[1:] {
@@ -197,6 +203,8 @@ func deviceSpec(spec *dialSpec, bs []store.Binding) error {
 		return fmt.Errorf("engine: binding contact %q: %w", b.Contact, err)
 	}
 	spec.ruri = u
+	spec.to = sip.Uri{Scheme: "sip", User: b.AOR, Host: b.Domain}
+	spec.fromHost = b.Domain
 	spec.transport = strings.ToUpper(b.Transport)
 	if spec.transport == "" {
 		spec.transport = "UDP"
@@ -243,11 +251,17 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 	c.sess = sess
 
 	req := sip.NewRequest(sip.INVITE, spec.ruri)
-	from := &sip.FromHeader{DisplayName: spec.name, Address: sip.Uri{Scheme: "sip", User: spec.from, Host: e.host}, Params: sip.NewParams()}
+	from := &sip.FromHeader{DisplayName: spec.name, Address: sip.Uri{Scheme: "sip", User: spec.from, Host: cmp.Or(spec.fromHost, e.host)}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
-	to := &sip.ToHeader{Address: sip.Uri{Scheme: spec.ruri.Scheme, User: spec.ruri.User, Host: spec.ruri.Host, Port: spec.ruri.Port}, Params: sip.NewParams()}
-	req.AppendHeader(to)
+	toURI := spec.to
+	if toURI.Host == "" {
+		toURI = sip.Uri{Scheme: spec.ruri.Scheme, User: spec.ruri.User, Host: spec.ruri.Host, Port: spec.ruri.Port}
+	}
+	req.AppendHeader(&sip.ToHeader{Address: toURI, Params: sip.NewParams()})
+	if spec.pai != "" {
+		req.AppendHeader(sip.NewHeader("P-Asserted-Identity", spec.pai))
+	}
 	ct := e.contact(spec.transport)
 	req.AppendHeader(&ct)
 	req.AppendHeader(sip.NewHeader("Allow", allowed))

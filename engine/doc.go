@@ -36,6 +36,15 @@
 // "trustednetwork" ({"network": CIDR}, seed 002). ReloadTrunks applies a
 // trunk change at once (otherwise within 10 s).
 //
+// The leg to a registered device is addressed as a PBX does: Request-URI
+// the binding's Contact, To the address of record, From the caller's number
+// in the domain, and P-Asserted-Identity (RFC 3325) when the caller proved
+// who it is (digest, or a device in a trusted network; not deviceid).
+//
+// A trunk registers with one Call-ID and a growing CSeq per registrar and
+// answers a refresh with the last challenge and the next nonce count; a
+// digest uri is always the Request-URI, parameters included.
+//
 // Media is always anchored: each leg of a bridged call has its own RTP
 // session and media.Bridge copies audio and DTMF, transcoding A-law and
 // µ-law as localCodec/trunksideCodec require.

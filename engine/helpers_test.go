@@ -318,18 +318,29 @@ func (p *peer) invite(user, callID, extra string) {
 	p.inviteSDP(user, callID, extra, testSDP)
 }
 
+// inviteFrom sends an INVITE with testSDP from the user from to user.
+func (p *peer) inviteFrom(from, user, callID string) {
+	p.t.Helper()
+	p.inviteAs(from, user, callID, "", testSDP)
+}
+
 // inviteSDP sends an INVITE for user with the SDP sdp, plus extra header lines.
 func (p *peer) inviteSDP(user, callID, extra, sdp string) {
+	p.t.Helper()
+	p.inviteAs("100", user, callID, extra, sdp)
+}
+
+func (p *peer) inviteAs(from, user, callID, extra, sdp string) {
 	p.t.Helper()
 	body := strings.ReplaceAll(sdp, "\n", "\r\n")
 	h := p.to.String()
 	msg := "INVITE sip:" + user + "@" + h + " SIP/2.0\n" +
 		"Via: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bK" + callID + "\n" +
-		"From: <sip:100@127.0.0.1>;tag=t" + callID + "\n" +
+		"From: <sip:" + from + "@127.0.0.1>;tag=t" + callID + "\n" +
 		"To: <sip:" + user + "@" + h + ">\n" +
 		"Call-ID: " + callID + "\n" +
 		"CSeq: 1 INVITE\n" +
-		"Contact: <sip:100@" + p.addr() + ">\n" +
+		"Contact: <sip:" + from + "@" + p.addr() + ">\n" +
 		"Max-Forwards: 70\n" + extra +
 		"Content-Type: application/sdp\n" +
 		"Content-Length: " + strconv.Itoa(len(body)) + "\n\n"
