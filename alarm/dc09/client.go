@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -36,12 +37,16 @@ type Client struct {
 	// Now is the clock; nil is time.Now. NAKs carry the receiver's clock and
 	// adjust an offset kept on top of it.
 	Now func() time.Time
+	// Log gets one line per kind of oddity in the receiver's replies (see
+	// ParseReply); nil is slog.Default().
+	Log *slog.Logger
 
 	mu     sync.Mutex
 	seq    int
 	offset time.Duration
 	conn   net.Conn
 	rd     *bufio.Reader
+	odd    map[string]bool // oddities already logged
 }
 
 // Reply is what the receiver answered to one message.
@@ -73,12 +78,35 @@ func (c *Client) SendAs(ctx context.Context, account, id, data string, ext []str
 	return c.exchange(ctx, Message{ID: id, Seq: c.seq, Receiver: c.Receiver, Line: c.Line, Account: account, Data: data, Ext: ext})
 }
 
+// SendSeq is SendAs with the sequence number chosen by the caller (1..9999):
+// a caller that retries one event later, or after a restart, passes the
+// number the event went out with first, so that the receiver recognises
+// the repeat (§5.4.3) instead of holding the event twice.
+func (c *Client) SendSeq(ctx context.Context, seq int, account, id, data string, ext []string) (Reply, error) {
+	if seq < 1 || seq > MaxSeq {
+		return Reply{}, fmt.Errorf("%w: sequence %d outside 1..%d", ErrFormat, seq, MaxSeq)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exchange(ctx, Message{ID: id, Seq: seq, Receiver: c.Receiver, Line: c.Line, Account: account, Data: data, Ext: ext})
+}
+
 // Null sends a link test (NULL message) and waits for its ACK (§5.4.2, supervision).
 func (c *Client) Null(ctx context.Context) (Reply, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq = NextSeq(c.seq)
 	return c.exchange(ctx, Message{ID: IDNull, Seq: c.seq, Receiver: c.Receiver, Line: c.Line, Account: c.Account})
+}
+
+// NullSeq is Null with the sequence number chosen by the caller (see SendSeq).
+func (c *Client) NullSeq(ctx context.Context, seq int) (Reply, error) {
+	if seq < 1 || seq > MaxSeq {
+		return Reply{}, fmt.Errorf("%w: sequence %d outside 1..%d", ErrFormat, seq, MaxSeq)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exchange(ctx, Message{ID: IDNull, Seq: seq, Receiver: c.Receiver, Line: c.Line, Account: c.Account})
 }
 
 // Supervise sends a NULL every interval until ctx ends and calls report with
@@ -112,13 +140,16 @@ func (c *Client) exchange(ctx context.Context, m Message) (Reply, error) {
 			return Reply{}, err
 		}
 		start := time.Now()
-		r, err := c.roundTrip(ctx, frame, m.Seq)
+		r, err := c.roundTrip(ctx, frame, m)
 		if err != nil {
 			return Reply{}, err
 		}
 		rep := Reply{Message: r, RTT: time.Since(start)}
 		switch r.ID {
 		case IDAck:
+			if m.Encrypted && !r.Encrypted {
+				c.noteOdd(OddPlainAck)
+			}
 			return rep, nil
 		case IDDuh:
 			return rep, fmt.Errorf("%w (sequence %04d)", ErrDUH, m.Seq)
@@ -149,22 +180,58 @@ func (c *Client) timeout() time.Duration {
 
 func (c *Client) key(string) []byte { return c.Key }
 
-// roundTrip sends frame and reads the reply that echoes seq (a NAK has
-// sequence 0 and is taken too); stray replies to older messages are skipped.
-func (c *Client) roundTrip(ctx context.Context, frame []byte, seq int) (Message, error) {
+// noteOdd logs a kind of oddity in the receiver's replies the first time
+// this client sees it: the receiver will do it on every reply.
+func (c *Client) noteOdd(kinds ...string) {
+	for _, k := range kinds {
+		if c.odd[k] {
+			continue
+		}
+		if c.odd == nil {
+			c.odd = map[string]bool{}
+		}
+		c.odd[k] = true
+		log := c.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Info("dc09: receiver reply deviates from SIA DC-09; accepted (logged once)", "receiver", c.Addr, "oddity", k)
+	}
+}
+
+// reply reads one reply frame and says whether it answers m; stray replies
+// to older messages are skipped (ok false, err nil).
+func (c *Client) reply(frame []byte, m Message) (r Message, ok bool, err error) {
+	r, odd, err := ParseReply(frame, c.key)
+	if err != nil {
+		return r, false, err
+	}
+	c.noteOdd(odd...)
+	switch err := answers(r, m); {
+	case errors.Is(err, errStray):
+		return r, false, nil
+	case err != nil:
+		return r, false, err
+	}
+	return r, true, nil
+}
+
+// roundTrip sends frame (message m) and reads the reply that answers it
+// (see answers); stray replies to older messages are skipped.
+func (c *Client) roundTrip(ctx context.Context, frame []byte, m Message) (Message, error) {
 	switch c.Network {
 	case "udp":
-		return c.roundTripUDP(ctx, frame, seq)
+		return c.roundTripUDP(ctx, frame, m)
 	case "tcp", "":
 		reused := c.conn != nil
-		r, err := c.roundTripTCP(ctx, frame, seq)
+		r, err := c.roundTripTCP(ctx, frame, m)
 		if err != nil {
 			c.closeConn()
 			var ne net.Error
 			if reused && ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) {
 				// Many receivers close an idle connection (or after each
 				// message): redial once at once instead of failing the event.
-				r, err = c.roundTripTCP(ctx, frame, seq)
+				r, err = c.roundTripTCP(ctx, frame, m)
 				if err != nil {
 					c.closeConn()
 				}
@@ -183,7 +250,7 @@ func (c *Client) deadline(ctx context.Context) time.Time {
 	return d
 }
 
-func (c *Client) roundTripTCP(ctx context.Context, frame []byte, seq int) (Message, error) {
+func (c *Client) roundTripTCP(ctx context.Context, frame []byte, m Message) (Message, error) {
 	if c.conn == nil {
 		var d net.Dialer
 		dctx, cancel := context.WithDeadline(ctx, c.deadline(ctx))
@@ -209,17 +276,17 @@ func (c *Client) roundTripTCP(ctx context.Context, frame []byte, seq int) (Messa
 			}
 			return Message{}, fmt.Errorf("dc09: reply from %s: %w", c.Addr, err)
 		}
-		r, err := Parse(trimToLF(line), c.key)
+		r, ok, err := c.reply(line, m)
 		if err != nil {
 			return Message{}, fmt.Errorf("dc09: reply from %s: %w", c.Addr, err)
 		}
-		if r.Seq == seq || r.ID == IDNak {
+		if ok {
 			return r, nil
 		}
 	}
 }
 
-func (c *Client) roundTripUDP(ctx context.Context, frame []byte, seq int) (Message, error) {
+func (c *Client) roundTripUDP(ctx context.Context, frame []byte, m Message) (Message, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "udp", c.Addr)
 	if err != nil {
@@ -247,12 +314,12 @@ func (c *Client) roundTripUDP(ctx context.Context, frame []byte, seq int) (Messa
 				lastErr = err
 				break
 			}
-			r, err := Parse(buf[:n], c.key)
+			r, ok, err := c.reply(buf[:n], m)
 			if err != nil {
 				lastErr = err
 				continue
 			}
-			if r.Seq == seq || r.ID == IDNak {
+			if ok {
 				return r, nil
 			}
 		}

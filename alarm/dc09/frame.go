@@ -325,12 +325,8 @@ func isDigits(s string) bool {
 
 // encrypt implements §5.4.6.1: pseudo-random pad characters (never '|', '['
 // or ']') in front, ended by '|', to a whole number of AES blocks; AES-CBC
-// with an all-zero IV; the result travels as upper-case hex.
+// with an all-zero IV (cbcZeroIV); the result travels as upper-case hex.
 func encrypt(rest string, key []byte) ([]byte, error) {
-	blk, err := newCipher(key)
-	if err != nil {
-		return nil, err
-	}
 	padN := aes.BlockSize - (len(rest)+1)%aes.BlockSize // 1..16
 	plain := make([]byte, padN, padN+1+len(rest))
 	if _, err := rand.Read(plain); err != nil {
@@ -345,27 +341,45 @@ func encrypt(rest string, key []byte) ([]byte, error) {
 	}
 	plain = append(plain, '|')
 	plain = append(plain, rest...)
-	var iv [aes.BlockSize]byte
-	cipher.NewCBCEncrypter(blk, iv[:]).CryptBlocks(plain, plain)
-	return plain, nil
+	return plain, cbcZeroIV(key, plain, true)
 }
 
 func decrypt(hexText string, key []byte) (string, error) {
-	blk, err := newCipher(key)
-	if err != nil {
-		return "", err
-	}
 	ct, err := hex.DecodeString(hexText)
 	if err != nil || len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
 		return "", fmt.Errorf("%w: want hex text of whole 16-byte blocks", ErrDecrypt)
 	}
-	var iv [aes.BlockSize]byte
-	cipher.NewCBCDecrypter(blk, iv[:]).CryptBlocks(ct, ct)
+	if err := cbcZeroIV(key, ct, false); err != nil {
+		return "", err
+	}
+	for _, c := range ct {
+		// Pad and content are printable ASCII: anything else is a wrong
+		// key (whose output could otherwise pass for a frame by chance).
+		if c < 0x20 || c > 0x7E {
+			return "", fmt.Errorf("%w: not text (wrong key?)", ErrDecrypt)
+		}
+	}
 	i := strings.IndexByte(string(ct), '|')
 	if i < 0 {
 		return "", fmt.Errorf("%w: no '|' ends the pad (wrong key?)", ErrDecrypt)
 	}
 	return string(ct[i+1:]), nil
+}
+
+// cbcZeroIV encrypts (or decrypts) whole blocks in place with AES-CBC and
+// an all-zero initialisation vector, as §5.4.6.1 prescribes.
+func cbcZeroIV(key, blocks []byte, encrypt bool) error {
+	blk, err := newCipher(key)
+	if err != nil {
+		return err
+	}
+	var iv [aes.BlockSize]byte
+	if encrypt {
+		cipher.NewCBCEncrypter(blk, iv[:]).CryptBlocks(blocks, blocks)
+	} else {
+		cipher.NewCBCDecrypter(blk, iv[:]).CryptBlocks(blocks, blocks)
+	}
+	return nil
 }
 
 func newCipher(key []byte) (cipher.Block, error) {

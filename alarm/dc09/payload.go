@@ -38,6 +38,23 @@ var cidToSIA = map[string]sia{
 	"570": {"BB", "BU"}, "602": {"RP", "RP"}, "606": {"LF", "LF"}, "641": {"QT", "QR"},
 }
 
+// SIAData is the data field of a SIA-DCS message carrying one SIA DC-03
+// event: "#ACCT|Nri<area>/<code><zone>", e.g. "#1234|Nri0/QA05"; zone may be
+// empty.
+func SIAData(account, area, code, zone string) (string, error) {
+	switch {
+	case !isHex(account, 3, 16):
+		return "", fmt.Errorf("dc09: SIA-DCS account %q: want 3 to 16 hex digits", account)
+	case len(code) != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z':
+		return "", fmt.Errorf("dc09: SIA event code %q: want two capital letters", code)
+	case area == "" || len(area) > 3 || !isDigits(area):
+		return "", fmt.Errorf("dc09: SIA area %q: want 1 to 3 digits", area)
+	case len(zone) > 4 || !isDigits(zone):
+		return "", fmt.Errorf("dc09: SIA zone %q: want up to 4 digits", zone)
+	}
+	return "#" + account + "|Nri" + area + "/" + code + zone, nil
+}
+
 // SIADCSData is the data field of a SIA-DCS message for a Contact ID event:
 // "#ACCT|Nri<group>/<code><zone>", e.g. "#1234|Nri1/BA015" (SIA DC-03 new
 // event block with area and zone). It fails for codes without a SIA equivalent.
@@ -57,5 +74,5 @@ func SIADCSData(account, qualifier, code, group, zone string) (string, error) {
 	if g == "" {
 		g = "0"
 	}
-	return "#" + account + "|Nri" + g + "/" + c + zone, nil
+	return SIAData(account, g, c, zone)
 }

@@ -3,8 +3,10 @@ package dc09
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,6 +36,12 @@ type Receiver struct {
 	// Now is the receiver's clock; nil is time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+	// Loose makes the replies deviate the way receivers ARCs run do (the
+	// test double of a real receiver, beside the strict default): the word
+	// None where the R field would be when the message carried none, the
+	// CRC, length and encrypted content in lower-case hex, and no timestamp
+	// on plain ACKs. A sender must take these replies as answers.
+	Loose bool
 
 	mu     sync.Mutex
 	closed bool
@@ -99,12 +107,37 @@ func (r *Receiver) Answer(frame []byte, from net.Addr) []byte {
 	if reply.Encrypted && len(key) == 0 {
 		reply.Encrypted, reply.Time = false, time.Time{}
 	}
+	if r.Loose && !reply.Encrypted && reply.ID != IDNak {
+		reply.Time = time.Time{}
+	}
 	out, err := Encode(nil, reply, key)
 	if err != nil {
 		r.log().Warn("dc09 receiver: cannot encode reply", "err", err)
 		return nil
 	}
+	if r.Loose && reply.ID != IDNak {
+		out = loosen(out, reply.Receiver == "")
+	}
 	return out
+}
+
+// loosen rewrites a reply frame as one widely used open-source receiver
+// writes it: `"ACK"0001NoneL0#4321[]` for a message without R, hex in lower
+// case, with a CRC and length that match the rewritten content.
+func loosen(frame []byte, noReceiver bool) []byte {
+	body := string(frame[9 : len(frame)-1])
+	q := strings.IndexByte(body[1:], '"') + 2 // after the closing quote
+	head, rest := body[:q+4], body[q+4:]
+	if noReceiver {
+		head += "None"
+	}
+	if i := strings.IndexByte(rest, '['); i >= 0 && strings.HasPrefix(body, "\"*") {
+		rest = rest[:i+1] + strings.ToLower(rest[i+1:])
+	}
+	body = head + rest
+	out := fmt.Appendf(nil, "\n%04x0%03x", CRC([]byte(body)), len(body))
+	out = append(out, body...)
+	return append(out, '\r')
 }
 
 func def(d, v time.Duration) time.Duration {

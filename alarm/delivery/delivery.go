@@ -19,10 +19,18 @@
 //     moves to the next restAuthentication entry; 408, 429, 5xx and network
 //     errors are retried; other 4xx put the event in the dead letters.
 //   - SIA DC-09 (targetEndpoint.protocol "dc09", destAddr as in
-//     ParseDC09Addr): ADM-CID "#ACCT|QEEE GG ZZZ" or SIA-DCS, optionally
-//     AES encrypted, timestamped; NAK is answered by a resend with the
-//     receiver's clock, DUH puts the event in the dead letters; supervision
-//     events travel as Contact ID 350 (communication trouble) new/restore.
+//     ParseDC09Addr): Contact ID events as ADM-CID "#ACCT|QEEE GG ZZZ" (or
+//     SIA-DCS when the endpoint asks), every other event (BS 8521, TT92,
+//     TTnew, SCAIP, supervision) as SIA-DCS "#ACCT|Nri0/<code><zone>" under
+//     the device's account with the code of its event type (siaCodes);
+//     optionally AES encrypted, timestamped. An event's sequence number
+//     comes from its place in the queue, so every retransmission, also
+//     after a restart, carries the number of the first (receivers drop the
+//     repeat); events take the odd numbers, NULL link tests the even ones.
+//     Replies are matched by type, sequence and account and the harmless
+//     deviations of real receivers accepted (dc09.ParseReply). NAK is
+//     answered by a resend with the receiver's clock, DUH puts the event in
+//     the dead letters.
 package delivery
 
 import (

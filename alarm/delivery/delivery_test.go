@@ -301,15 +301,15 @@ func TestFailoverToBackupAndBackWithMonitoring(t *testing.T) {
 	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); err != nil {
 		t.Fatal(err)
 	}
-	// The event and the "primary offline" supervision event (Contact ID
-	// 350, new) reach the ARC over the backup.
+	// The event and the "primary offline" supervision event (SIA-DCS YC,
+	// communication fail) reach the ARC over the backup.
 	eventually(t, "event and supervision over the backup", func() bool { return backupARC.count() >= 2 })
 	var sawOffline bool
 	for _, m := range backupARC.got() {
-		sawOffline = sawOffline || strings.HasSuffix(m.Data, "|1350 00 000")
+		sawOffline = sawOffline || m.ID == dc09.IDSIADCS && m.Data == "#0000|Nri0/YC"
 	}
 	if !sawOffline {
-		t.Errorf("backup got %+v, want a 1350 (communication trouble) supervision event", backupARC.got())
+		t.Errorf("backup got %+v, want a SIA-DCS YC (communication fail) supervision event", backupARC.got())
 	}
 	s := d.Stats()
 	if s.Failovers < 1 || s.Supervision < 1 || s.Destinations[0].PrimaryUp || !s.Destinations[0].BackupUp {
@@ -318,7 +318,7 @@ func TestFailoverToBackupAndBackWithMonitoring(t *testing.T) {
 	// Probes keep both paths watched: the backup gets NULLs.
 	eventually(t, "NULL supervision on the backup", func() bool { backupARC.mu.Lock(); defer backupARC.mu.Unlock(); return backupARC.nulls >= 2 })
 
-	// The primary comes back: a probe finds it, "online" (3350) is raised,
+	// The primary comes back: a probe finds it, "online" (YK) is raised,
 	// and events go to the primary again.
 	primaryARC := newDC09ARC(t, primaryAddr, nil)
 	eventually(t, "primary back up", func() bool { return d.Stats().Destinations[0].PrimaryUp })
@@ -335,7 +335,7 @@ func TestFailoverToBackupAndBackWithMonitoring(t *testing.T) {
 	})
 	eventually(t, "online supervision event", func() bool {
 		for _, m := range append(primaryARC.got(), backupARC.got()...) {
-			if strings.HasSuffix(m.Data, "|3350 00 000") {
+			if m.Data == "#0000|Nri0/YK" {
 				return true
 			}
 		}
@@ -532,5 +532,110 @@ func TestWatchSupervisesBeforeAnyEvent(t *testing.T) {
 	}
 	if err := d.Watch(Route{Name: "x", Primary: Endpoint{Protocol: ProtoDC09, URL: "nope"}}); err == nil {
 		t.Error("Watch accepted a route without host:port")
+	}
+}
+
+// TestDC09RealReceiverGetsEachEventOnce: against a receiver that answers
+// the way real ones do ("ACK"0001NoneL0#..., lower-case hex, no timestamp)
+// each event is taken on its first acknowledgement; an event whose ACK was
+// lost goes out again with its sequence number, also after the gateway
+// restarted, so a receiver that drops repeats by account and sequence holds
+// every event exactly once.
+func TestDC09RealReceiverGetsEachEventOnce(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string][]int{} // data -> sequence numbers, in arrival order
+	holdEvent3 := true
+	arc := newDC09ARC(t, "127.0.0.1:0", nil, func(a *dc09ARC) {
+		a.loose = true
+		a.verdict = func(_ int, m dc09.Message) dc09.Verdict {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[m.Data] = append(seen[m.Data], m.Seq)
+			if m.Data == "#1234|1130 01 002" && len(seen[m.Data]) == 1 {
+				return dc09.VerdictSilence // the first ACK of event 2 is lost
+			}
+			if holdEvent3 && m.Data == "#1234|1130 01 003" {
+				return dc09.VerdictSilence // event 3 waits for the restart
+			}
+			return dc09.VerdictAck
+		}
+	})
+	route := Route{Name: "arc", Primary: Endpoint{Protocol: ProtoDC09, URL: arc.addr, Transport: "tcp", Timeout: 200 * time.Millisecond}}
+	db := openDB(t)
+	d := New(db, fixed(route), fastOpts()...)
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if err := d.Enqueue(t.Context(), cidEvent("1234", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(data string) int { mu.Lock(); defer mu.Unlock(); return len(seen[data]) }
+	eventually(t, "events 1 and 2 acknowledged, event 3 sent twice", func() bool {
+		return d.Stats().Delivered == 2 && count("#1234|1130 01 003") >= 2
+	})
+	d.Close()
+	mu.Lock()
+	holdEvent3 = false
+	mu.Unlock()
+	d2 := New(db, fixed(route), fastOpts()...)
+	start(t, d2)
+	eventually(t, "event 3 acknowledged after the restart", func() bool { return d2.Stats().Delivered == 1 })
+
+	mu.Lock()
+	defer mu.Unlock()
+	held := map[string]bool{} // what a receiver dropping repeats keeps
+	first := map[int]string{}
+	for data, seqs := range seen {
+		for _, s := range seqs {
+			if s != seqs[0] {
+				t.Errorf("%s went out with sequences %v: a repeat must keep its number", data, seqs)
+			}
+		}
+		if other, ok := first[seqs[0]]; ok {
+			t.Errorf("%s and %s share sequence %04d", data, other, seqs[0])
+		}
+		first[seqs[0]] = data
+		held[data] = true
+	}
+	if len(held) != 3 || len(seen["#1234|1130 01 001"]) != 1 || len(seen["#1234|1130 01 002"]) != 2 {
+		t.Errorf("receiver saw %v", seen)
+	}
+	if n := arc.count(); n != 3 {
+		t.Errorf("receiver acknowledged %d messages, want 3 (one per event)", n)
+	}
+}
+
+// TestDC09NonContactIDEventsKeepIdentity: events of the other protocols
+// travel as SIA-DCS under the device's account with the SIA code of their
+// event type (see siaCodes), not as a generic Contact ID alarm of 0000.
+func TestDC09NonContactIDEventsKeepIdentity(t *testing.T) {
+	ep := Endpoint{Protocol: ProtoDC09, URL: "h:1", Format: dc09.IDADMCID}
+	for _, c := range []struct {
+		ev   alarm.Event
+		want string
+	}{
+		{alarm.Event{Protocol: alarm.ProtoBS8521, ControllerID: "12345678", DeviceID: "0001",
+			BS8521: &alarm.BS8521Fields{Event: "019", Location: "05"}}, "#12345678|Nri0/QA05"},
+		{alarm.Event{Protocol: alarm.ProtoBS8521, DeviceKey: "ab12", BS8521: &alarm.BS8521Fields{Event: "021", Location: "01"}}, "#ab12|Nri0/MA01"},
+		{alarm.Event{Protocol: alarm.ProtoBS8521, ControllerID: "12345678", BS8521: &alarm.BS8521Fields{Event: "058", Location: "00"}}, "#12345678|Nri0/RP00"},
+		{alarm.Event{Protocol: alarm.ProtoTT92, ControllerID: "123456789012", StatusCode: "1023"}, "#123456789012|Nri0/QA3"},
+		{alarm.Event{Protocol: "ttnew", ControllerID: "123456789012", StatusCode: "1021"}, "#123456789012|Nri0/QA1"},
+		{alarm.Event{Protocol: alarm.ProtoSCAIP, ControllerID: "4711", DeviceType: "0003"}, "#4711|Nri0/QA"},
+		{alarm.Event{Protocol: alarm.ProtoSCAIP, ControllerID: "4711", StatusCode: "0101"}, "#4711|Nri0/UA"},
+		{alarm.Event{Protocol: alarm.ProtoSupervision, DeviceKey: "1234", Supervision: &alarm.SupervisionFields{Kind: "heartbeat", State: "offline"}}, "#1234|Nri0/YS"},
+		{alarm.Event{Protocol: alarm.ProtoSupervision, DeviceKey: "1234", Supervision: &alarm.SupervisionFields{Kind: "heartbeat", State: "online"}}, "#1234|Nri0/YK"},
+		{alarm.Event{Protocol: alarm.ProtoSupervision, DeviceID: "d/mapper/m", Supervision: &alarm.SupervisionFields{Kind: "destination", State: "offline"}}, "#0000|Nri0/YC"},
+	} {
+		acct, id, data, err := dc09Payload(c.ev, ep)
+		if err != nil || id != dc09.IDSIADCS || data != c.want || "#"+acct != data[:len(acct)+1] {
+			t.Errorf("%s %+v: %s %s %q %v, want SIA-DCS %q", c.ev.Protocol, c.ev.BS8521, acct, id, data, err, c.want)
+		}
+	}
+	// The endpoint's account, when set, is the account of every event.
+	ep.Account = "9999"
+	if _, _, data, _ := dc09Payload(alarm.Event{Protocol: alarm.ProtoTT92, ControllerID: "1234", StatusCode: "1021"}, ep); data != "#9999|Nri0/QA1" {
+		t.Errorf("endpoint account: %q", data)
 	}
 }

@@ -184,6 +184,7 @@ type dc09ARC struct {
 	nulls    int
 	verdict  func(n int, m dc09.Message) dc09.Verdict
 	n        int
+	loose    bool // reply like the receivers ARCs run (dc09.Receiver.Loose)
 }
 
 func newDC09ARC(t testing.TB, addr string, key []byte, config ...func(*dc09ARC)) *dc09ARC {
@@ -192,7 +193,8 @@ func newDC09ARC(t testing.TB, addr string, key []byte, config ...func(*dc09ARC))
 		f(a)
 	}
 	a.r = &dc09.Receiver{
-		Key: func(string) []byte { return key },
+		Loose: a.loose,
+		Key:   func(string) []byte { return key },
 		Handle: func(m dc09.Message, _ net.Addr) dc09.Verdict {
 			a.mu.Lock()
 			defer a.mu.Unlock()

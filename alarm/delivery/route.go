@@ -138,7 +138,11 @@ func (e Endpoint) validate() error {
 //
 //	dc09://arc.example:5001?transport=udp&account=1234&receiver=1&line=0&key=HEX&format=SIA-DCS&eventid=1&timeout=3000
 //
-// tcp://host:port and udp://host:port are short forms.
+// tcp://host:port and udp://host:port are short forms. Defaults: transport
+// tcp; account: the event's own (see dc09Account); receiver: none (no R
+// field; receivers that want one, e.g. R1, get it from receiver=); line 0
+// (L0); no key (plain text); format ADM-CID for Contact ID events; no
+// event id extension; timeout 5000 ms.
 func ParseDC09Addr(s string) (Endpoint, error) {
 	ep := Endpoint{Protocol: ProtoDC09, Transport: "tcp"}
 	if !strings.Contains(s, "://") {

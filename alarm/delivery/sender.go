@@ -21,6 +21,21 @@ type Sender interface {
 // SenderFactory makes a Sender for an endpoint of its protocol.
 type SenderFactory func(ep Endpoint) (Sender, error)
 
+type queuePositionKey struct{}
+
+// withQueuePosition tells the sender which queue position the event it sends
+// holds in its destination's queue. The position is fixed when the event is
+// queued and stored with it, so a sender can number the event on the wire
+// the same way on every attempt and after a restart (DC-09 sequence).
+func withQueuePosition(ctx context.Context, n uint64) context.Context {
+	return context.WithValue(ctx, queuePositionKey{}, n)
+}
+
+func queuePosition(ctx context.Context) (uint64, bool) {
+	n, ok := ctx.Value(queuePositionKey{}).(uint64)
+	return n, ok && n > 0
+}
+
 func defaultFactory(ep Endpoint) (Sender, error) {
 	switch ep.Protocol {
 	case ProtoHTTP:

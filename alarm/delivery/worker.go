@@ -152,7 +152,7 @@ func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) (retry
 			continue
 		}
 		route := w.currentRoute(q)
-		err := w.deliver(ctx, route, q.Event)
+		err := w.deliver(withQueuePosition(ctx, it.Seq), route, q.Event)
 		now := w.d.o.now()
 		if err == nil {
 			if len(acked) == 0 {

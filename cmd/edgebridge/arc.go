@@ -42,6 +42,7 @@ func runArc(args []string, stdout, stderr io.Writer) int {
 	keyHex := fs.String("key", "", "AES key for encrypted accounts, 32/48/64 hex digits (AES-128/192/256)")
 	count := fs.Int("count", 0, "exit after this many event messages (0: run until SIGINT/SIGTERM)")
 	nulls := fs.Bool("nulls", false, "print NULL (supervision) messages too")
+	loose := fs.Bool("loose", false, `reply the way receivers ARCs run do: None for a missing R ("ACK"0001NoneL0#1234[]), lower-case hex, no timestamp on plain ACKs`)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -67,7 +68,8 @@ func runArc(args []string, stdout, stderr io.Writer) int {
 	done := make(chan struct{})
 	seen := 0
 	r := &dc09.Receiver{
-		Key: func(string) []byte { return key },
+		Loose: *loose,
+		Key:   func(string) []byte { return key },
 		Handle: func(m dc09.Message, from net.Addr) dc09.Verdict {
 			mu.Lock()
 			defer mu.Unlock()
