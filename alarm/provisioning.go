@@ -2,8 +2,10 @@ package alarm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 )
@@ -57,6 +59,16 @@ type AlarmBridge struct {
 	ToneSettings                *ToneSettings   `json:"toneSettings,omitempty"`
 	ControlCommandsEnabled      *bool           `json:"controlCommandsEnabled,omitempty"`
 	ArcDisconnectClearsCall     *bool           `json:"arcDisconnectClearsCall,omitempty"`
+}
+
+// Validate is the one check of an alarmbridge's fields beyond their JSON
+// types: the REST API runs it before storing one and the alarm service's
+// loader before routing a call to it. The error is a *FieldError.
+func (b *AlarmBridge) Validate() error {
+	if _, err := CompileMatch(b.DestinationMatch); err != nil {
+		return &FieldError{"destinationMatch", matchRule(err)}
+	}
+	return nil
 }
 
 // ToneSettings say how DTMF is sent toward each leg ("2833" out of band,
@@ -196,11 +208,25 @@ func compileMatch(s string) (*regexp.Regexp, error) {
 		expr = expr[1 : len(expr)-1]
 	}
 	if expr == "" {
-		return nil, fmt.Errorf("destinationMatch: empty expression")
+		return nil, errEmptyMatch
 	}
 	re, err := regexp.Compile(expr)
 	if err != nil {
 		return nil, fmt.Errorf("destinationMatch %q: %w", s, err)
 	}
 	return re, nil
+}
+
+var errEmptyMatch = errors.New("destinationMatch: empty expression")
+
+// matchRule is the rule a CompileMatch error breaks, without the field.
+func matchRule(err error) string {
+	if errors.Is(err, errEmptyMatch) {
+		return "must not be empty (between the slashes)"
+	}
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return "must be a valid regular expression: " + se.Code.String() + ": `" + se.Expr + "`"
+	}
+	return err.Error()
 }

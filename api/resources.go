@@ -314,13 +314,13 @@ func merge(a, b map[string]any) map[string]any {
 // The collection kinds with the standard shape (seeds/000).
 func (s *Server) kinds() (ab, aem, ms, ua *kind) {
 	ab = &kind{res: "alarmbridge", idParam: "alarmBridgeId", idField: "id", listKey: "alarmbridges", oneKey: "alarmbridge",
-		title: "Alarmbridge", provisory: true, schema: alarmbridgeSchema()}
+		title: "Alarmbridge", provisory: true, schema: alarmbridgeSchema(), prepare: prepareAlarmbridge}
 	aem = &kind{res: "alarmeventmapper", idParam: "alarmEventMapperId", idField: "id", listKey: "alarmeventmappers", oneKey: "alarmeventmapper",
-		title: "Alarm Event Mapper", provisory: true, schema: alarmEventMapperSchema()}
+		title: "Alarm Event Mapper", provisory: true, schema: alarmEventMapperSchema(), prepare: prepareMapper}
 	ms = &kind{res: "mediaservice", idParam: "mediaServiceId", idField: "id", listKey: "mediaservices", oneKey: "mediaservice",
-		title: "Media Service", provisory: true, schema: mediaServiceSchema()}
+		title: "Media Service", provisory: true, schema: mediaServiceSchema(), prepare: prepareRestAuth}
 	ua = &kind{res: "cloudsipua", idParam: "cloudSipUAId", idField: "id", listKey: "cloudsipuas", oneKey: "cloudsipua",
-		title: "Cloud SIP User Agent", provisory: true, schema: cloudSipUASchema()}
+		title: "Cloud SIP User Agent", provisory: true, schema: cloudSipUASchema(), prepare: prepareRestAuth}
 	return
 }
 

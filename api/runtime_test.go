@@ -1,11 +1,19 @@
 package api
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/delivery"
+	"github.com/edgebridge/edgebridge/alarm/service"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/store"
 )
@@ -35,6 +43,59 @@ func runtimeLoads(db *store.DB) error {
 				return fmt.Errorf("the API accepted trunk %s/%s but the engine skips it: %v", d, t.TrunkID, err)
 			}
 		}
+		// The alarm service's loader skips a bridge it cannot route.
+		prov := service.StoreProvisioning{DB: db}
+		bridges, err := prov.AlarmBridges(d)
+		if err != nil {
+			return err
+		}
+		var stored []string
+		var auths []string
+		db.View(func(tx *store.Tx) error {
+			for _, res := range []string{"alarmbridge", "alarmeventmapper", "mediaservice", "cloudsipua", "notificationsettings"} {
+				tx.ForEach(store.Coll{Domain: d, Resource: res}, "", func(id string, doc []byte) (bool, error) {
+					if res == "alarmbridge" {
+						stored = append(stored, id)
+					}
+					auths = append(auths, string(doc))
+					return true, nil
+				})
+			}
+			return nil
+		})
+		if len(bridges) != len(stored) {
+			return fmt.Errorf("the API stored alarmbridges %v of %s but the alarm service loads %d", stored, d, len(bridges))
+		}
+		// Every restAuthentication signs, as the HTTP sender needs.
+		for _, doc := range auths {
+			var a struct {
+				Auth []delivery.RestAuth `json:"restAuthentication"`
+			}
+			json.Unmarshal([]byte(doc), &a)
+			if err := delivery.CheckRestAuth(a.Auth); err != nil {
+				return fmt.Errorf("stored restAuthentication cannot sign: %v in %s", err, doc)
+			}
+		}
+		// Every mapper with a protocol gets its delivery route.
+		var mappers []alarm.EventMapper
+		db.View(func(tx *store.Tx) error {
+			return tx.ForEach(store.Coll{Domain: d, Resource: "alarmeventmapper"}, "", func(id string, doc []byte) (bool, error) {
+				m, err := prov.EventMapper(d, id)
+				if err != nil || m == nil {
+					return false, fmt.Errorf("mapper %s/%s does not load: %v", d, id, err)
+				}
+				mappers = append(mappers, *m)
+				return true, nil
+			})
+		})
+		for _, m := range mappers {
+			if m.TargetEndpoint.Protocol == "" {
+				continue
+			}
+			if _, err := delivery.MapperRoute(d, &m); err != nil {
+				return fmt.Errorf("the API accepted mapper %s/%s but delivery has no route for it: %v", d, m.ID, err)
+			}
+		}
 	}
 	return nil
 }
@@ -42,10 +103,12 @@ func runtimeLoads(db *store.DB) error {
 // FuzzAcceptedRuns: whatever document a write accepts, the runtime loaders
 // load.
 func FuzzAcceptedRuns(f *testing.F) {
-	paths := []string{"/provisioning/trunk/d/fz"}
+	paths := []string{"/provisioning/trunk/d/fz", "/provisioning/alarmbridge/d/fz", "/provisioning/alarmeventmapper/d/fz"}
 	f.Add(uint8(0), `{"destinationTarget":"h","destinationTransport":"udp","destinationMatch":"/\\/","destinationRewrite":"/a/b/"}`)
 	f.Add(uint8(0), `{"destinationTarget":"h","destinationTransport":"TLS","destinationMatch":"^1","register":true,"userName":"u","ha1":"x"}`)
 	f.Add(uint8(0), `{"destinationTarget":"h:5060","destinationTransport":"tcp","destinationMatch":"^1","sourceNetworks":"10.0.0.0/8","didNumbers":"1-2","localCodec":"PCMA"}`)
+	f.Add(uint8(1), `{"protocol":"tt92","protocolMode":"dtmf","name":"n","destinationMatch":"//","restAuthentication":[{"type":"RS256","secret":"s"}]}`)
+	f.Add(uint8(2), `{"alarmHandling":"drop","name":"n","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://h:1?key=00"}}`)
 	e := newEnv(f)
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		path := paths[int(which)%len(paths)]
@@ -90,5 +153,62 @@ func TestRuntimeRunsWhatRESTAccepted(t *testing.T) {
 			continue
 		}
 		e.refused("PUT", "/provisioning/trunk/d/t1", body, c.want)
+	}
+}
+
+func rsaKeyPEM(t *testing.T) string {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}))
+}
+
+// TestAlarmDocumentsRunWhatRESTAccepted: alarmbridges, mappers and every
+// restAuthentication are checked by the functions their loaders run.
+func TestAlarmDocumentsRunWhatRESTAccepted(t *testing.T) {
+	e := newEnv(t)
+	key := rsaKeyPEM(t)
+	bridge := obj2("protocol", "contactid", "protocolMode", "dtmf", "destinationMatch", "^5551$", "name", "AB")
+	auth := func(a ...map[string]any) []any {
+		out := []any{}
+		for _, x := range a {
+			out = append(out, x)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		path string
+		body map[string]any
+		want string
+	}{
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "destinationMatch", "//"), "destinationMatch: must not be empty (between the slashes)"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "destinationMatch", `/\/`), "destinationMatch: must be a valid regular expression: trailing backslash at end of expression: ``"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "destinationMatch", "/^5551$/"), ""},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "restAuthentication", auth(map[string]any{"type": "RS256", "secret": "s"})),
+			"restAuthentication[0].secret: an RS256 secret must be an RSA private key in PEM form (-----BEGIN PRIVATE KEY-----)"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "restAuthentication", auth(map[string]any{"type": "RS256", "secret": key}, map[string]any{"type": "RS256", "secret": key})),
+			"restAuthentication[1].secret: the same key as restAuthentication[0]"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "callbackBaseUrl", "https://arc.example.com", "restAuthentication", auth(map[string]any{"type": "RS256", "secret": key, "sub": "gw"})), ""},
+		{"/provisioning/mediaservice/d/m1", with(mediaBase(), "restAuthentication", auth(map[string]any{"type": "RS256"})), "restAuthentication[0].secret: an RS256 secret must be an RSA private key in PEM form (-----BEGIN PRIVATE KEY-----)"},
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "dc09", "targetEndpoint.destAddr", "arc.example.com"),
+			`targetEndpoint.destAddr: destAddr "arc.example.com": want host:port`},
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "dc09", "targetEndpoint.destAddr", "dc09://127.0.0.1:5001?transport=sctp"),
+			`targetEndpoint.destAddr: dc09 transport "sctp": want tcp or udp`},
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "dc09", "targetEndpoint.destAddr", "127.0.0.1:5001", "targetEndpoint.backupEndpoint", map[string]any{"backupDestAddr": "udp://x"}),
+			`targetEndpoint.backupEndpoint.backupDestAddr: destAddr "x": want host:port`},
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.destAddr", nil), "targetEndpoint.destAddr: required for protocol scaip"},
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "dc09", "targetEndpoint.destAddr", "dc09://127.0.0.1:5001?transport=udp&account=1234"), ""},
+	} {
+		if c.want == "" {
+			e.must(200, "PUT", c.path, c.body)
+			e.loadsAtRuntime()
+			continue
+		}
+		r := e.must(400, "PUT", c.path, c.body)
+		if !strings.HasPrefix(r.str("reason"), c.want) {
+			t.Errorf("PUT %s: reason %q, want %q", c.path, r.str("reason"), c.want)
+		}
 	}
 }

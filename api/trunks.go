@@ -1,11 +1,6 @@
 package api
 
-import (
-	"encoding/json"
-	"strings"
-
-	"github.com/edgebridge/edgebridge/engine"
-)
+import "github.com/edgebridge/edgebridge/engine"
 
 // Trunks: /provisioning/trunk/{domain}[/{trunkId}]. Stored at
 // store.Coll{Domain, "trunk"} under the trunkId as the serviceDestination
@@ -90,27 +85,4 @@ func (s *Server) upsertTrunk(c *call) error {
 		return err
 	}
 	return c.ok(merge(map[string]any{"id": id, "trunkId": id}, extras))
-}
-
-// runtimeDecode reads a validated document into the runtime's struct the
-// way its loader does (stored JSON, decoded).
-func runtimeDecode(doc map[string]any, into any) error {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, into); err != nil {
-		return ferr("body", "%v", err)
-	}
-	return nil
-}
-
-// runtimeRefusal turns a runtime check's "field: rule" error into a 400
-// naming the field.
-func runtimeRefusal(err error) error {
-	field, rule, ok := strings.Cut(err.Error(), ": ")
-	if !ok || strings.ContainsAny(field, " \"") {
-		return ferr("body", "%v", err)
-	}
-	return ferr(field, "%s", rule)
 }

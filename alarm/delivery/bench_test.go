@@ -50,7 +50,7 @@ func benchLatency(b *testing.B, route Route) {
 
 func BenchmarkEnqueueToAckHTTP(b *testing.B) {
 	arc := newHTTPARC(b)
-	route, _ := CallbackRoute("bench", "ab1", arc.srv.URL, []RestAuth{{Type: "HS256", Secret: "s"}}, nil, 2000)
+	route, _ := CallbackRoute("bench", "ab1", arc.srv.URL, []RestAuth{{Type: "HS256", Secret: "bench-secret-of-32-bytes-or-more-0"}}, nil, 2000)
 	benchLatency(b, route)
 }
 

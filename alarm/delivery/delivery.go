@@ -15,7 +15,9 @@
 //     alarm.Event fields, sessionId, replyId, httpTransactionId), headers
 //     Idempotency-Key: <eventId>, the route's and the restAuthentication
 //     entry's requestHeaders, Authorization: Bearer <JWT HS256/RS256 with
-//     iss, sub, scope, iat, exp, jti=eventId>. 2xx acknowledges; 401/403
+//     header kid (a digest of the entry's key: the receiver picks its key by
+//     it) and claims iss, sub, scope, iat, exp, jti=eventId>. CheckRestAuth
+//     refuses, when restAuthentication is written, a key that cannot sign. 2xx acknowledges; 401/403
 //     moves to the next restAuthentication entry; 408, 429, 5xx and network
 //     errors are retried; other 4xx put the event in the dead letters.
 //   - SIA DC-09 (targetEndpoint.protocol "dc09", destAddr as in

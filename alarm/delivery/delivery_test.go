@@ -39,7 +39,7 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 	route, err := CallbackRoute("example.com", "ab1", arc.srv.URL+"/", []RestAuth{
 		// The first entry signs with a secret the ARC does not know: 401,
 		// then the second entry (RS256) is tried (seeds/000 restAuthentication).
-		{Type: "HS256", Secret: "stale", Sub: "old", RequestHeaders: map[string]string{"x-functions-key": "k-old"}},
+		{Type: "HS256", Secret: "stale-secret-of-32-bytes-or-more-0", Sub: "old", RequestHeaders: map[string]string{"x-functions-key": "k-old"}},
 		{Type: "RS256", Secret: keyPEM, Sub: "gateway-7", Scope: "alarms", RequestHeaders: map[string]string{"x-functions-key": "k-new"}},
 	}, map[string]string{"X-Site": "home-3"}, 2000)
 	if err != nil {
@@ -106,8 +106,8 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 }
 
 func TestHTTPCallbackAllAuthRefusedIsRetriedNotLost(t *testing.T) {
-	arc := newHTTPARC(t, func(a *httpARC) { a.hsKey = []byte("right") })
-	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, []RestAuth{{Type: "HS256", Secret: "wrong"}}, nil, 1000)
+	arc := newHTTPARC(t, func(a *httpARC) { a.hsKey = []byte("right-secret-of-32-bytes-or-more-0") })
+	route, _ := CallbackRoute("example.com", "ab1", arc.srv.URL, []RestAuth{{Type: "HS256", Secret: "wrong-secret-of-32-bytes-or-more-0"}}, nil, 1000)
 	var current atomic.Pointer[Route]
 	current.Store(&route)
 	d := New(openDB(t), func(alarm.Event) ([]Route, error) { return []Route{*current.Load()}, nil }, fastOpts()...)
@@ -121,7 +121,7 @@ func TestHTTPCallbackAllAuthRefusedIsRetriedNotLost(t *testing.T) {
 	}
 	// The installer fixes the secret: the queued event goes out with it.
 	fixedRoute := route
-	fixedRoute.Primary.Auth = []RestAuth{{Type: "HS256", Secret: "right"}}
+	fixedRoute.Primary.Auth = []RestAuth{{Type: "HS256", Secret: "right-secret-of-32-bytes-or-more-0"}}
 	current.Store(&fixedRoute)
 	eventually(t, "delivery after the fix", func() bool { return arc.count() == 1 })
 }

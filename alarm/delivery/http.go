@@ -41,7 +41,7 @@ type httpSender struct {
 	ep     Endpoint
 	url    string
 	client *http.Client
-	keys   []any // per Auth entry: []byte (HS256) or *rsa.PrivateKey (RS256)
+	keys   []signingKey // per Auth entry
 	reply  func(alarm.Event) string
 }
 
@@ -49,21 +49,12 @@ func newHTTPSender(ep Endpoint) (*httpSender, error) {
 	if err := ep.validate(); err != nil {
 		return nil, err
 	}
-	s := &httpSender{ep: ep, url: strings.TrimRight(ep.URL, "/") + CallbackPath,
-		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
-	for i, a := range ep.Auth {
-		switch a.Type {
-		case "HS256":
-			s.keys = append(s.keys, []byte(a.Secret))
-		case "RS256":
-			k, err := jwt.ParseRSAPrivateKeyFromPEM([]byte(a.Secret))
-			if err != nil {
-				return nil, fmt.Errorf("delivery: restAuthentication[%d].secret: RS256 needs a PEM RSA private key: %w", i, err)
-			}
-			s.keys = append(s.keys, k)
-		}
+	keys, err := signingKeys(ep.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	return s, nil
+	return &httpSender{ep: ep, url: strings.TrimRight(ep.URL, "/") + CallbackPath, keys: keys,
+		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}, nil
 }
 
 func (s *httpSender) timeout() time.Duration {
@@ -91,10 +82,12 @@ func (s *httpSender) token(i int, ev alarm.Event) (string, error) {
 		claims["scope"] = a.Scope
 	}
 	var m jwt.SigningMethod = jwt.SigningMethodHS256
-	if _, ok := s.keys[i].(*rsa.PrivateKey); ok {
+	if _, ok := s.keys[i].key.(*rsa.PrivateKey); ok {
 		m = jwt.SigningMethodRS256
 	}
-	return jwt.NewWithClaims(m, claims).SignedString(s.keys[i])
+	tok := jwt.NewWithClaims(m, claims)
+	tok.Header["kid"] = s.keys[i].kid
+	return tok.SignedString(s.keys[i].key)
 }
 
 func (s *httpSender) Send(ctx context.Context, ev alarm.Event) error {

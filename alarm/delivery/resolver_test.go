@@ -21,7 +21,7 @@ func TestStoreResolver(t *testing.T) {
 		"targetEndpoint":{"protocol":"dc09","destAddr":"udp://127.0.0.1:9000","backupEndpoint":{"backupDestAddr":"127.0.0.1:9001"}}}`)
 	put("alarmeventmapper", "m2", `{"id":"m2","name":"sip","alarmHandling":"drop","targetEndpoint":{"protocol":"scaip","destAddr":"sip:arc@x"}}`)
 	put("alarmbridge", "ab1", `{"id":"ab1","name":"b","protocol":"bs8521","destinationMatch":"/.*/","callbackBaseUrl":"https://cb.example/hooks",
-		"callbackTimeout":3000,"restAuthentication":[{"type":"HS256","secret":"s","sub":"gw","requestHeaders":{"x-functions-key":"k"}}]}`)
+		"callbackTimeout":3000,"restAuthentication":[{"type":"HS256","secret":"resolver-secret-of-32-bytes-or-more","sub":"gw","requestHeaders":{"x-functions-key":"k"}}]}`)
 	r := StoreResolver{DB: db, Prov: service.StoreProvisioning{DB: db}}
 
 	ev := alarm.Event{ID: "e1", Domain: "d.example", AlarmBridgeID: "ab1", MapperID: "m1"}

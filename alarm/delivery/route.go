@@ -98,13 +98,8 @@ func (e Endpoint) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("url %q: must start with http:// or https://", e.URL)
 		}
-		for i, a := range e.Auth {
-			if a.Type != "HS256" && a.Type != "RS256" {
-				return fmt.Errorf("restAuthentication[%d].type %q: want HS256 or RS256", i, a.Type)
-			}
-			if a.Secret == "" {
-				return fmt.Errorf("restAuthentication[%d].secret: empty", i)
-			}
+		if err := CheckRestAuth(e.Auth); err != nil {
+			return err
 		}
 	case ProtoDC09:
 		if _, _, err := net.SplitHostPort(e.URL); err != nil {
@@ -129,6 +124,10 @@ func (e Endpoint) validate() error {
 		}
 	case "":
 		return fmt.Errorf("protocol: empty")
+	default:
+		if e.URL == "" {
+			return fmt.Errorf("required for protocol %s", e.Protocol)
+		}
 	}
 	return nil
 }
@@ -206,12 +205,12 @@ func MapperRoute(domain string, m *alarm.EventMapper) (Route, error) {
 	r := Route{Name: domain + "/mapper/" + m.ID, Domain: domain, Monitor: m.EnableDestinationMonitoring}
 	var err error
 	if r.Primary, err = mk(te.DestAddr, te.SipAuthUser, te.SipAuthPassword, te.OverrideSipFrom); err != nil {
-		return r, fmt.Errorf("delivery: alarmeventmapper %s targetEndpoint: %w", m.ID, err)
+		return r, fmt.Errorf("delivery: alarmeventmapper %s: %w", m.ID, &alarm.FieldError{Field: "targetEndpoint.destAddr", Rule: err.Error()})
 	}
 	if b := te.BackupEndpoint; b != nil && b.BackupDestAddr != "" {
 		ep, err := mk(b.BackupDestAddr, b.BackupSipAuthUser, b.BackupSipAuthPassword, b.BackupOverrideSipFrom)
 		if err != nil {
-			return r, fmt.Errorf("delivery: alarmeventmapper %s backupEndpoint: %w", m.ID, err)
+			return r, fmt.Errorf("delivery: alarmeventmapper %s: %w", m.ID, &alarm.FieldError{Field: "targetEndpoint.backupEndpoint.backupDestAddr", Rule: err.Error()})
 		}
 		r.Backup = &ep
 	}

@@ -16,9 +16,10 @@ import (
 // | "device"}). Every call reads a fresh snapshot, so a configuration change
 // applies to the next call without a restart.
 //
-// A document that does not decode is skipped (and logged), so that one bad
-// document cannot stop alarms routed by the others; the API validates every
-// write, so this only guards against files written by other versions.
+// An alarmbridge that does not decode or fails alarm.AlarmBridge.Validate is
+// skipped (and logged), so that one bad document cannot stop alarms routed
+// by the others; the API runs the same Validate on every write, so this
+// only guards against files written by other versions.
 type StoreProvisioning struct {
 	DB  *store.DB
 	Log *slog.Logger // nil: slog.Default()
@@ -32,6 +33,10 @@ func (p StoreProvisioning) AlarmBridges(domain string) ([]alarm.AlarmBridge, err
 	err := p.each(domain, "alarmbridge", func(id string, doc []byte) error {
 		var b alarm.AlarmBridge
 		if err := json.Unmarshal(doc, &b); err != nil {
+			p.skip("alarmbridge", domain, id, err)
+			return nil
+		}
+		if err := b.Validate(); err != nil {
 			p.skip("alarmbridge", domain, id, err)
 			return nil
 		}
