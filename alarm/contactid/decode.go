@@ -44,7 +44,13 @@ func Digits(pcm []int16, oob []dsp.DigitEvent, cfg dsp.DTMFConfig) []dsp.DigitEv
 		det.Process(pcm[i:min(i+160, len(pcm))], emit)
 	}
 	det.Flush(emit)
-	// The same key in band and out of band counts once.
+	return MergeOutOfBand(digits, oob)
+}
+
+// MergeOutOfBand adds the out-of-band digits to the in-band ones (both on
+// the same sample time line), in order of start; the same key heard both
+// ways counts once.
+func MergeOutOfBand(digits, oob []dsp.DigitEvent) []dsp.DigitEvent {
 	for _, e := range oob {
 		dup := false
 		for _, d := range digits {

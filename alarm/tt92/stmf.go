@@ -166,9 +166,14 @@ func StmfDigits(pcm []int16) ([]dsp.DigitEvent, error) {
 	for i := 0; i < len(pcm); i += 160 {
 		det.Process(pcm[i:min(i+160, len(pcm))], emit)
 	}
-	// A tone still sounding at the end: flush through the same pairing.
-	det.emit = emit
-	det.det.Flush(det.onTone)
-	det.emit = nil
+	det.Flush(emit)
 	return out, nil
+}
+
+// Flush ends a tone still sounding at the end of the recording and pairs
+// it as Process would.
+func (s *StmfDetector) Flush(emit func(dsp.DigitEvent)) {
+	s.emit = emit
+	s.det.Flush(s.onTone)
+	s.emit = nil
 }

@@ -6,95 +6,119 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"time"
 
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/dsp/audiofile"
 	"github.com/edgebridge/edgebridge/engine/pcap"
 )
 
-// audio is a recording loaded for the dtmf and decode commands: 8 kHz
-// linear PCM plus the digits that travelled out of band (RFC 4733 events
+// recording is a recording opened for the dtmf and decode commands: 8 kHz
+// linear PCM read in fixed-size chunks (so hours of audio take the memory
+// of seconds), plus the digits that travelled out of band (RFC 4733 events
 // in a capture), on the same sample time line.
-type audio struct {
-	pcm     []int16
-	rfc4733 []dsp.DigitEvent
-	format  string // "wav/pcm16", "wav/alaw", "raw/ulaw", "pcap/pcma", ...
+type recording struct {
+	f      *os.File
+	src    interface{ Read([]int16) (int, error) }
+	mix    *pcap.Mixer // a capture's, for its RFC 4733 events
+	format string      // "wav/pcm16", "wav/alaw", "raw/ulaw", "pcap/pcma", ...
 }
 
-// loadAudio reads any audio file edgebridge accepts: WAV (16-bit PCM,
+// openAudio opens any audio file edgebridge accepts: WAV (16-bit PCM,
 // A-law, µ-law; mono; 8 kHz), raw .alaw/.ulaw, and .pcap/.pcapng with one
 // RTP stream of G.711 (with or without RFC 4733 events). A capture of both
 // directions of a call is mixed into one recording, as a call recorder
 // would hear it, so that digits are found whichever side sent them. Errors
 // name the file and what is wrong with it.
-func loadAudio(path string) (audio, error) {
-	data, err := os.ReadFile(path)
+func openAudio(path string) (*recording, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return audio{}, err // *PathError names the file
+		return nil, err // *PathError names the file
 	}
-	if pcap.IsCapture(data) {
-		a, err := captureAudio(data)
-		if err != nil {
-			return audio{}, fmt.Errorf("%s: %w", path, err)
-		}
-		return a, nil
-	}
-	pcm, enc, err := audiofile.Parse(path, data)
+	rec, err := openRecording(path, f)
 	if err != nil {
-		return audio{}, fmt.Errorf("%s: %w", path, err)
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	kind := "raw/"
-	if audiofile.IsWAV(data) {
-		kind = "wav/"
-	}
-	return audio{pcm: pcm, format: kind + enc.String()}, nil
+	return rec, nil
 }
 
-// captureAudio puts every G.711 stream of a capture on one time line (by
-// capture time) and mixes them.
-func captureAudio(data []byte) (audio, error) {
-	streams, err := pcap.ReadStreams(data)
+func openRecording(path string, f *os.File) (*recording, error) {
+	var head [4]byte
+	n, err := f.ReadAt(head[:], 0)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	if pcap.IsCapture(head[:n]) {
+		m, err := pcap.NewMixer(f)
+		if err != nil {
+			return nil, err
+		}
+		rec := &recording{f: f, src: m, mix: m, format: "pcap/pcmu"}
+		streams := m.Streams()
+		for _, st := range streams {
+			if st.PayloadType == 8 {
+				rec.format = "pcap/pcma"
+			}
+		}
+		if len(streams) > 1 {
+			rec.format += fmt.Sprintf(" (%d streams mixed)", len(streams))
+		}
+		return rec, nil
+	}
+	r, err := audiofile.NewReader(path, f)
 	if err != nil {
-		return audio{}, err
+		return nil, err
 	}
-	t0 := streams[0].Start
-	for _, st := range streams[1:] {
-		if st.Start.Before(t0) {
-			t0 = st.Start
+	kind := "raw/"
+	if r.IsWAV() {
+		kind = "wav/"
+	}
+	return &recording{f: f, src: r, format: kind + r.Encoding().String()}, nil
+}
+
+func (r *recording) Close() error { return r.f.Close() }
+
+// frame is what the detectors are fed at a time: 20 ms, as the engine
+// feeds them during a call.
+const frame = 160
+
+// frames calls fn with each frame of the recording in order (the last one
+// may be shorter). Errors name the file.
+func (r *recording) frames(fn func([]int16)) error {
+	buf := make([]int16, 64*frame)
+	for {
+		n, err := r.src.Read(buf)
+		for i := 0; i < n; i += frame {
+			fn(buf[i:min(i+frame, n)])
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.f.Name(), err)
 		}
 	}
-	offs := make([]int64, len(streams))
-	var total int64
-	for i, st := range streams {
-		// Divided, not multiplied first: streams weeks apart would overflow.
-		offs[i] = int64(st.Start.Sub(t0) / (time.Second / dsp.SampleRate))
-		total = max(total, offs[i]+int64(len(st.PCM)))
+}
+
+// inbandDigits runs the DTMF detector over the whole recording.
+func (r *recording) inbandDigits() ([]dsp.DigitEvent, error) {
+	var digits []dsp.DigitEvent
+	det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
+	emit := func(e dsp.DigitEvent) { digits = append(digits, e) }
+	if err := r.frames(func(f []int16) { det.Process(f, emit) }); err != nil {
+		return nil, err
 	}
-	if total > pcap.MaxStreamSamples {
-		return audio{}, fmt.Errorf("pcap: %d streams span %d samples, more than %d (4 h)", len(streams), total, pcap.MaxStreamSamples)
+	det.Flush(emit)
+	return digits, nil
+}
+
+// rfc4733 are the digits sent as RFC 4733 events, in order of start;
+// complete once frames has read the recording to its end.
+func (r *recording) rfc4733() []dsp.DigitEvent {
+	if r.mix == nil {
+		return nil
 	}
-	a := audio{pcm: make([]int16, total), format: "pcap/pcmu"}
-	for i, st := range streams {
-		if st.PayloadType == 8 {
-			a.format = "pcap/pcma"
-		}
-		dst := a.pcm[offs[i]:]
-		for j, s := range st.PCM {
-			dst[j] = int16(max(-32768, min(32767, int32(dst[j])+int32(s))))
-		}
-		for _, e := range st.Events {
-			e.Start += offs[i]
-			e.End += offs[i]
-			a.rfc4733 = append(a.rfc4733, e)
-		}
-	}
-	sort.Slice(a.rfc4733, func(i, j int) bool { return a.rfc4733[i].Start < a.rfc4733[j].Start })
-	if len(streams) > 1 {
-		a.format += fmt.Sprintf(" (%d streams mixed)", len(streams))
-	}
-	return a, nil
+	return r.mix.Events()
 }
 
 // inFlag registers --in, the recording that dtmf and decode read.

@@ -94,24 +94,37 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "decode: --mode sdmf applies to tt92 only, not %s\n", *proto)
 		return 2
 	}
-	a, err := loadAudio(*in)
+	rec, err := openAudio(*in)
 	if err != nil {
 		fmt.Fprintf(stderr, "decode: %v\n", err)
 		return 1
 	}
+	defer rec.Close()
 	var lines []line
 	if *mode == "sdmf" {
 		// TT92 in single tones (STMF): the only protocol sent that way.
-		digits, err := tt92.StmfDigits(a.pcm)
+		det, err := tt92.NewStmfDetector()
 		if err != nil {
 			fmt.Fprintf(stderr, "decode: %v\n", err)
 			return 1
 		}
+		var digits []dsp.DigitEvent
+		emit := func(ev dsp.DigitEvent) { digits = append(digits, ev) }
+		if err := rec.frames(func(f []int16) { det.Process(f, emit) }); err != nil {
+			fmt.Fprintf(stderr, "decode: %v\n", err)
+			return 1
+		}
+		det.Flush(emit)
 		for _, l := range tt92Lines(digits, stderr) {
 			lines = append(lines, line{l.AtMs, l})
 		}
 	} else {
-		lines = decodeLines(a, *proto, stderr)
+		digits, err := rec.inbandDigits()
+		if err != nil {
+			fmt.Fprintf(stderr, "decode: %v\n", err)
+			return 1
+		}
+		lines = decodeLines(contactid.MergeOutOfBand(digits, rec.rfc4733()), *proto, stderr)
 	}
 	enc := json.NewEncoder(stdout)
 	n := 0
@@ -123,7 +136,7 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		n++
 	}
 	if n == 0 {
-		fmt.Fprintf(stderr, "decode: no alarm message found in %s (%s)\n", *in, a.format)
+		fmt.Fprintf(stderr, "decode: no alarm message found in %s (%s)\n", *in, rec.format)
 	}
 	return 0
 }
@@ -133,11 +146,11 @@ type line struct {
 	v  any
 }
 
-// decodeLines decodes the recording as proto. For auto, the digits are
-// split into bursts at pauses and each burst goes to the protocol its
-// length fits: 26 keys BS 8521, 16 (or a damaged 14-18) Contact ID.
-func decodeLines(a audio, proto string, notes io.Writer) []line {
-	digits := contactid.Digits(a.pcm, a.rfc4733, dsp.DTMFConfig{})
+// decodeLines decodes the digits of a recording as proto. For auto, the
+// digits are split into bursts at pauses and each burst goes to the
+// protocol its length fits: 26 keys BS 8521, 16 (or a damaged 14-18)
+// Contact ID.
+func decodeLines(digits []dsp.DigitEvent, proto string, notes io.Writer) []line {
 	var cid, bs, tt []dsp.DigitEvent
 	switch proto {
 	case "contactid":

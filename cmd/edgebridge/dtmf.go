@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-
-	"github.com/edgebridge/edgebridge/dsp"
 )
 
 func init() {
@@ -28,13 +26,19 @@ func runDTMF(args []string, stdout, stderr io.Writer) int {
 	if code := parseWithIn(fs, args, in, stderr); code >= 0 {
 		return code
 	}
-	a, err := loadAudio(*in)
+	rec, err := openAudio(*in)
+	if err != nil {
+		fmt.Fprintf(stderr, "dtmf: %v\n", err)
+		return 1
+	}
+	defer rec.Close()
+	lines, err := dtmfLines(rec)
 	if err != nil {
 		fmt.Fprintf(stderr, "dtmf: %v\n", err)
 		return 1
 	}
 	enc := json.NewEncoder(stdout)
-	for _, l := range dtmfLines(a) {
+	for _, l := range lines {
 		if err := enc.Encode(l); err != nil {
 			fmt.Fprintf(stderr, "dtmf: %v\n", err)
 			return 1
@@ -45,28 +49,24 @@ func runDTMF(args []string, stdout, stderr io.Writer) int {
 
 // dtmfLines runs the detector over the recording and merges its digits with
 // the RFC 4733 ones, in order of start.
-func dtmfLines(a audio) []dtmfLine {
-	var inband []dsp.DigitEvent
-	d := dsp.NewDTMFDetector(dsp.DTMFConfig{})
-	emit := func(e dsp.DigitEvent) { inband = append(inband, e) }
-	const frame = 160 // 20 ms, as the engine feeds it
-	for i := 0; i < len(a.pcm); i += frame {
-		d.Process(a.pcm[i:min(i+frame, len(a.pcm))], emit)
+func dtmfLines(rec *recording) ([]dtmfLine, error) {
+	inband, err := rec.inbandDigits()
+	if err != nil {
+		return nil, err
 	}
-	d.Flush(emit)
-	ms := func(s int64) int64 { return s * 1000 / dsp.SampleRate }
-	out := make([]dtmfLine, 0, len(inband)+len(a.rfc4733))
+	oob := rec.rfc4733()
+	out := make([]dtmfLine, 0, len(inband)+len(oob))
 	i, j := 0, 0
-	for i < len(inband) || j < len(a.rfc4733) {
-		if j == len(a.rfc4733) || (i < len(inband) && inband[i].Start <= a.rfc4733[j].Start) {
+	for i < len(inband) || j < len(oob) {
+		if j == len(oob) || (i < len(inband) && inband[i].Start <= oob[j].Start) {
 			e := inband[i]
 			out = append(out, dtmfLine{Digit: string(e.Key), StartMs: ms(e.Start), EndMs: ms(e.End)})
 			i++
 		} else {
-			e := a.rfc4733[j]
+			e := oob[j]
 			out = append(out, dtmfLine{Digit: string(e.Key), StartMs: ms(e.Start), EndMs: ms(e.End), Source: "rfc4733"})
 			j++
 		}
 	}
-	return out
+	return out, nil
 }

@@ -1,16 +1,21 @@
 // Package audiofile reads and writes the audio files edgebridge accepts:
 // WAV (16-bit linear PCM, G.711 A-law or µ-law; mono; 8 kHz) and raw
 // headerless A-law or µ-law. Anything else is refused with an error that
-// says what the file is and what was expected.
+// says what the file is and what was expected. Reader streams a file in
+// fixed-size chunks, so that a recording of hours is read in the memory of
+// one of seconds.
 package audiofile
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/edgebridge/edgebridge/dsp"
@@ -69,56 +74,185 @@ func IsWAV(data []byte) bool {
 
 // ParseWAV decodes a whole WAV file held in memory into linear PCM.
 func ParseWAV(data []byte) ([]int16, Encoding, error) {
-	if len(data) < 12 {
-		return nil, 0, wavErr("%d bytes is too short for a RIFF header (12): %w", len(data), ErrTruncated)
+	r, err := newWAVReader(bufio.NewReader(bytes.NewReader(data)))
+	if err != nil {
+		return nil, 0, err
 	}
-	if !IsWAV(data) {
-		return nil, 0, wavErr("not a RIFF WAVE file (starts with %q)", printable(data[:12]))
+	return r.readAll(len(data))
+}
+
+// readChunk is how many bytes a Reader decodes at a time.
+const readChunk = 32 << 10
+
+// Reader streams the samples of a WAV or raw G.711 file as linear PCM in
+// fixed-size chunks, so that a recording of hours takes no more memory
+// than one of seconds.
+type Reader struct {
+	r    *bufio.Reader
+	enc  Encoding
+	wav  bool
+	size int64 // the data chunk's length; -1 for up to the end of the file
+	got  int64 // data bytes read
+	buf  []byte
+}
+
+// NewReader reads the header of the file called name from r: WAV by its
+// header, raw G.711 by the name's extension.
+func NewReader(name string, r io.Reader) (*Reader, error) {
+	br := bufio.NewReaderSize(r, readChunk)
+	head, _ := br.Peek(12)
+	if IsWAV(head) || strings.EqualFold(filepath.Ext(name), ".wav") {
+		return newWAVReader(br)
 	}
+	if enc, ok := RawEncoding(name); ok {
+		return &Reader{r: br, enc: enc, size: -1}, nil
+	}
+	return nil, &FormatError{What: "audio", Err: fmt.Errorf("unknown format (starts with %q): want WAV, .alaw or .ulaw", printable(head[:min(len(head), 8)]))}
+}
+
+// Encoding is how the file stores its samples.
+func (r *Reader) Encoding() Encoding { return r.enc }
+
+// IsWAV reports whether the file is a WAV file (else raw G.711).
+func (r *Reader) IsWAV() bool { return r.wav }
+
+// newWAVReader reads the chunks up to the data chunk's body.
+func newWAVReader(br *bufio.Reader) (*Reader, error) {
+	head, _ := br.Peek(12)
+	if len(head) < 12 {
+		return nil, wavErr("%d bytes is too short for a RIFF header (12): %w", len(head), ErrTruncated)
+	}
+	if !IsWAV(head) {
+		return nil, wavErr("not a RIFF WAVE file (starts with %q)", printable(head))
+	}
+	br.Discard(12)
 	var enc Encoding
-	p := data[12:]
-	off := 12
+	off := int64(12)
+	var h [8]byte
 	for {
-		if len(p) == 0 {
+		n, err := io.ReadFull(br, h[:])
+		if n == 0 && err == io.EOF {
 			if enc == 0 {
-				return nil, 0, wavErr("no fmt chunk")
+				return nil, wavErr("no fmt chunk")
 			}
-			return nil, 0, wavErr("no data chunk")
+			return nil, wavErr("no data chunk")
 		}
-		if len(p) < 8 {
-			return nil, 0, wavErr("chunk header at offset %d: %d bytes left, need 8: %w", off, len(p), ErrTruncated)
+		if err != nil {
+			return nil, wavErr("chunk header at offset %d: %d bytes left, need 8: %w", off, n, ErrTruncated)
 		}
-		id := string(p[:4])
-		size := binary.LittleEndian.Uint32(p[4:8])
-		body := p[8:]
+		id := string(h[:4])
+		size := binary.LittleEndian.Uint32(h[4:8])
+		adv := int64(size) + int64(size&1) // chunks are padded to even length
 		switch id {
 		case "fmt ":
-			if uint64(size) > uint64(len(body)) {
-				return nil, 0, wavErr("fmt chunk says %d bytes, %d left: %w", size, len(body), ErrTruncated)
+			// Only the first 40 bytes mean anything to us; the rest is skipped.
+			b := make([]byte, min(size, 40))
+			n, err := io.ReadFull(br, b)
+			if err == nil && int64(size) > int64(n) {
+				var k int64
+				k, err = io.CopyN(io.Discard, br, int64(size)-int64(n))
+				n += int(k)
 			}
-			var err error
-			if enc, err = parseFmt(body[:size]); err != nil {
-				return nil, 0, err
+			if err != nil {
+				return nil, wavErr("fmt chunk says %d bytes, %d left: %w", size, n, ErrTruncated)
 			}
+			if enc, err = parseFmt(b); err != nil {
+				return nil, err
+			}
+			br.Discard(int(adv) - int(size))
 		case "data":
 			if enc == 0 {
-				return nil, 0, wavErr("data chunk before fmt chunk")
+				return nil, wavErr("data chunk before fmt chunk")
 			}
-			n := uint64(size)
-			if size == 0xFFFFFFFF || (size == 0 && len(body) > 0) {
+			r := &Reader{r: br, enc: enc, wav: true, size: int64(size)}
+			if size == 0xFFFFFFFF || size == 0 {
 				// Streaming writers leave the size unset: take the rest.
-				n = uint64(len(body))
-			} else if n > uint64(len(body)) {
-				return nil, 0, wavErr("data chunk says %d bytes, file has %d: %w", size, len(body), ErrTruncated)
+				r.size = -1
+			} else if enc == PCM16 && size%2 != 0 {
+				return nil, wavErr("16-bit data has an odd length %d: %w", size, ErrTruncated)
 			}
-			return decode(body[:n], enc)
+			return r, nil
+		default:
+			if k, err := io.CopyN(io.Discard, br, adv); err != nil {
+				return nil, wavErr("%q chunk at offset %d says %d bytes, %d left: %w", printable([]byte(id)), off, size, k, ErrTruncated)
+			}
 		}
-		adv := uint64(size) + uint64(size&1) // chunks are padded to even length
-		if adv > uint64(len(body)) {
-			return nil, 0, wavErr("%q chunk at offset %d says %d bytes, %d left: %w", printable([]byte(id)), off, size, len(body), ErrTruncated)
+		off += 8 + adv
+	}
+}
+
+// Read fills pcm with the next samples, all of it unless the file ends; it
+// returns io.EOF after the last sample. A data chunk that ends before its
+// stated length is an error wrapping ErrTruncated.
+func (r *Reader) Read(pcm []int16) (int, error) {
+	width := 1
+	if r.enc == PCM16 {
+		width = 2
+	}
+	if r.buf == nil {
+		r.buf = make([]byte, readChunk)
+	}
+	n := 0
+	for n < len(pcm) {
+		want := min(len(pcm)-n, len(r.buf)/width) * width
+		if r.size >= 0 {
+			want = int(min(int64(want), r.size-r.got))
 		}
-		p = body[adv:]
-		off += 8 + int(adv)
+		if want == 0 {
+			break
+		}
+		k, err := io.ReadFull(r.r, r.buf[:want])
+		r.got += int64(k)
+		if k%width != 0 {
+			return n, wavErr("16-bit data has an odd length %d: %w", r.got, ErrTruncated)
+		}
+		switch r.enc {
+		case PCM16:
+			dst, src := pcm[n:n+k/2], r.buf[:k]
+			for i := range dst {
+				dst[i] = int16(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
+			}
+		case Ulaw:
+			dsp.UlawDecode(pcm[n:n+k], r.buf[:k])
+		case Alaw:
+			dsp.AlawDecode(pcm[n:n+k], r.buf[:k])
+		}
+		n += k / width
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if r.size >= 0 {
+				return n, wavErr("data chunk says %d bytes, file has %d: %w", r.size, r.got, ErrTruncated)
+			}
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// readAll reads the rest of the samples; hint (a file length) bounds the
+// first allocation, whatever the header claims.
+func (r *Reader) readAll(hint int) ([]int16, Encoding, error) {
+	if r.enc == PCM16 {
+		hint /= 2
+	}
+	pcm := make([]int16, 0, hint)
+	for {
+		if len(pcm) == cap(pcm) {
+			pcm = slices.Grow(pcm, readChunk)
+		}
+		n, err := r.Read(pcm[len(pcm):cap(pcm)])
+		pcm = pcm[:len(pcm)+n]
+		if err == io.EOF {
+			return pcm, r.enc, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
 	}
 }
 
@@ -156,23 +290,6 @@ func parseFmt(b []byte) (Encoding, error) {
 		return 0, wavErr("G.711 with %d bits per sample, want 8", bits)
 	}
 	return 0, wavErr("audio format %d (bits %d), want 1 (PCM 16-bit), 6 (A-law) or 7 (µ-law)", format, bits)
-}
-
-func decode(b []byte, enc Encoding) ([]int16, Encoding, error) {
-	switch enc {
-	case PCM16:
-		if len(b)%2 != 0 {
-			return nil, 0, wavErr("16-bit data has an odd length %d: %w", len(b), ErrTruncated)
-		}
-		pcm := make([]int16, len(b)/2)
-		for i := range pcm {
-			pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
-		}
-		return pcm, enc, nil
-	case Alaw, Ulaw:
-		return DecodeRaw(b, enc), enc, nil
-	}
-	panic("unreachable")
 }
 
 // DecodeRaw expands headerless G.711 bytes (enc Alaw or Ulaw).
@@ -218,17 +335,42 @@ func WriteWAV(w io.Writer, pcm []int16, enc Encoding) error {
 	default:
 		return fmt.Errorf("wav: cannot write encoding %v", enc)
 	}
+	out := wavHeader(fmtChunk, enc, len(pcm), len(data))
+	out = append(out, data...)
+	if len(data)%2 == 1 {
+		out = append(out, 0)
+	}
+	_, err := w.Write(out)
+	return err
+}
+
+// WAVHeader is the start of a WAV file of samples samples stored as enc, up
+// to the data chunk's body, for writers that stream the samples after it
+// (little-endian 16-bit PCM, or one G.711 byte per sample).
+func WAVHeader(enc Encoding, samples int) ([]byte, error) {
+	switch enc {
+	case PCM16:
+		return wavHeader(fmtBytes(waveFormatPCM, 16, 16), enc, samples, 2*samples), nil
+	case Alaw:
+		return wavHeader(fmtBytes(waveFormatALaw, 8, 18), enc, samples, samples), nil
+	case Ulaw:
+		return wavHeader(fmtBytes(waveFormatMuLaw, 8, 18), enc, samples, samples), nil
+	}
+	return nil, fmt.Errorf("wav: cannot write encoding %v", enc)
+}
+
+func wavHeader(fmtChunk []byte, enc Encoding, samples, dataLen int) []byte {
 	var out []byte
 	out = append(out, "RIFF\x00\x00\x00\x00WAVE"...)
 	out = appendChunk(out, "fmt ", fmtChunk)
 	if enc != PCM16 {
 		// RIFF requires a fact chunk (sample count) for non-PCM data.
-		out = appendChunk(out, "fact", binary.LittleEndian.AppendUint32(nil, uint32(len(pcm))))
+		out = appendChunk(out, "fact", binary.LittleEndian.AppendUint32(nil, uint32(samples)))
 	}
-	out = appendChunk(out, "data", data)
-	binary.LittleEndian.PutUint32(out[4:8], uint32(len(out)-8))
-	_, err := w.Write(out)
-	return err
+	out = append(out, "data"...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(dataLen))
+	binary.LittleEndian.PutUint32(out[4:8], uint32(len(out)-8+dataLen+dataLen&1))
+	return out
 }
 
 func fmtBytes(code, bits uint16, size int) []byte {
@@ -268,11 +410,16 @@ func RawEncoding(name string) (Encoding, bool) {
 // ReadFile reads a WAV or raw G.711 file (chosen by content, then by
 // extension) into linear PCM. Errors name the file.
 func ReadFile(path string) ([]int16, Encoding, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
 	}
-	pcm, enc, err := Parse(path, data)
+	defer f.Close()
+	hint := 0
+	if fi, err := f.Stat(); err == nil {
+		hint = int(min(fi.Size(), 1<<30))
+	}
+	pcm, enc, err := readAll(path, f, hint)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
@@ -282,13 +429,15 @@ func ReadFile(path string) ([]int16, Encoding, error) {
 // Parse decodes data read from a file called name: WAV by its header, raw
 // G.711 by the name's extension.
 func Parse(name string, data []byte) ([]int16, Encoding, error) {
-	if IsWAV(data) || strings.EqualFold(filepath.Ext(name), ".wav") {
-		return ParseWAV(data)
+	return readAll(name, bytes.NewReader(data), len(data))
+}
+
+func readAll(name string, f io.Reader, hint int) ([]int16, Encoding, error) {
+	r, err := NewReader(name, f)
+	if err != nil {
+		return nil, 0, err
 	}
-	if enc, ok := RawEncoding(name); ok {
-		return DecodeRaw(data, enc), enc, nil
-	}
-	return nil, 0, &FormatError{What: "audio", Err: fmt.Errorf("unknown format (starts with %q): want WAV, .alaw or .ulaw", printable(data[:min(len(data), 8)]))}
+	return r.readAll(hint)
 }
 
 func printable(b []byte) string {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -178,4 +180,64 @@ func FuzzParseWAV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// oneByte hands out one byte per Read, the worst a file or pipe can do.
+type oneByte struct{ r io.Reader }
+
+func (o oneByte) Read(p []byte) (int, error) { return o.r.Read(p[:min(len(p), 1)]) }
+
+func TestReaderStreamsInChunks(t *testing.T) {
+	pcm := sweep()
+	var hdr40 []byte // a streaming writer's WAV: data size left at 0
+	files := map[string][]byte{
+		"a.wav":  wav(t, pcm, PCM16),
+		"b.wav":  wav(t, pcm, Alaw),
+		"c.wav":  wav(t, pcm, Ulaw),
+		"d.alaw": EncodeRaw(pcm, Alaw),
+	}
+	hdr40, _ = WAVHeader(PCM16, 0)
+	files["e.wav"] = append(hdr40, files["a.wav"][len(hdr40):]...)
+	for name, data := range files {
+		want, enc, err := Parse(name, data)
+		if err != nil || len(want) != len(pcm) {
+			t.Fatalf("%s: %d samples, %v", name, len(want), err)
+		}
+		r, err := NewReader(name, oneByte{bytes.NewReader(data)})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if r.Encoding() != enc || r.IsWAV() != strings.HasSuffix(name, ".wav") {
+			t.Errorf("%s: %v wav=%v", name, r.Encoding(), r.IsWAV())
+		}
+		var got []int16
+		buf := make([]int16, 333)
+		for {
+			n, err := r.Read(buf)
+			if n != len(buf) && err == nil && len(got)+n != len(want) {
+				t.Fatalf("%s: short read of %d samples before the end", name, n)
+			}
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: streamed samples differ from the whole-file ones", name)
+		}
+	}
+	// A data chunk cut short is reported after the samples that are there.
+	cut := wav(t, pcm, Ulaw)[:len(wav(t, pcm, Ulaw))-100]
+	r, err := NewReader("cut.wav", bytes.NewReader(cut))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]int16, 8000)
+	n, err := r.Read(buf)
+	if n != len(pcm)-100 || !errors.Is(err, ErrTruncated) {
+		t.Errorf("cut file: %d samples, %v", n, err)
+	}
 }
