@@ -45,6 +45,9 @@ type Config struct {
 	// (the log and the pcap export) so that they hold a call's last
 	// messages; nil when no engine runs in this process.
 	SIPLog engine.SIPLogFlusher
+	// Health is the daemon's health check for /healthz (503 with its error
+	// when it fails); nil => the store answering is enough.
+	Health func() error
 	// SIPServer is the host[:port] devices register to, written into the
 	// configuration files served by /provisioning/grandstream.
 	SIPServer string

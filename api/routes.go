@@ -174,7 +174,11 @@ func (s *Server) addRoutes() {
 }
 
 func (s *Server) healthz(c *call) error {
-	if _, err := s.db.Schema(); err != nil {
+	if s.cfg.Health != nil {
+		if err := s.cfg.Health(); err != nil {
+			return errf(http.StatusServiceUnavailable, "unhealthy: %v", err)
+		}
+	} else if _, err := s.db.Schema(); err != nil {
 		return errf(http.StatusServiceUnavailable, "store: %v", err)
 	}
 	return c.ok(map[string]any{"version": s.cfg.Version})

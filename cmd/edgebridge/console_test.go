@@ -21,6 +21,8 @@ import (
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/hal"
 	"github.com/edgebridge/edgebridge/store"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // TestConsoleCommandAgainstDaemonAPI runs `edgebridge console --port PTY
@@ -113,7 +115,7 @@ func TestConsoleCommandAgainstDaemonAPI(t *testing.T) {
 		t.Fatal("console did not end when its port went away")
 	}
 	// And the change is in the daemon's store, made through its REST API.
-	_, b, err := apiRequest(srv.URL, key, "GET", "/provisioning/device/site9/77", "")
+	_, b, err := testkit.APIRequest(srv.URL, key, "GET", "/provisioning/device/site9/77", "")
 	if err != nil {
 		t.Fatal(err)
 	}

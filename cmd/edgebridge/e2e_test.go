@@ -5,11 +5,12 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm/dc09"
+
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 )
 
 var sipListenRe = regexp.MustCompile(`serve: sip listening" addr=(\S+)`)
@@ -35,56 +36,6 @@ func freePort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
-}
-
-// arcRecorder is a DC-09 ARC on loopback that acknowledges and keeps every
-// event message (NULL supervision left out).
-type arcRecorder struct {
-	*dc09.Receiver
-	addr  string
-	mu    sync.Mutex
-	got   []dc09.Message
-	nulls int // link tests (supervision)
-}
-
-func (a *arcRecorder) linkTests() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.nulls
-}
-
-// startARC listens on addr ("127.0.0.1:0" for any port) until the test ends.
-func startARC(t *testing.T, addr string) *arcRecorder {
-	t.Helper()
-	a := &arcRecorder{}
-	a.Receiver = &dc09.Receiver{Handle: func(m dc09.Message, _ net.Addr) dc09.Verdict {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		if m.ID != dc09.IDNull {
-			a.got = append(a.got, m)
-		} else {
-			a.nulls++
-		}
-		return dc09.VerdictAck
-	}}
-	var err error
-	if a.addr, err = a.Listen(addr); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a
-}
-
-// wait returns the events received once there are n, or when d has passed.
-func (a *arcRecorder) wait(n int, d time.Duration) []dc09.Message {
-	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
-		a.mu.Lock()
-		got := append([]dc09.Message(nil), a.got...)
-		a.mu.Unlock()
-		if len(got) >= n || time.Now().After(deadline) {
-			return got
-		}
-	}
 }
 
 // TestAlarmSurvivesARCOutageAndKill9 is the gateway's promise end to end, on
@@ -123,10 +74,10 @@ func TestAlarmSurvivesARCOutageAndKill9(t *testing.T) {
 	}
 	<-d.exited
 
-	arc := startARC(t, arcAddr)
+	arc := alarmtest.StartARC(t, arcAddr)
 
 	startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", "31000-31099")
-	got := arc.wait(1, 20*time.Second)
+	got := arc.Wait(1, 20*time.Second)
 	if len(got) != 1 {
 		t.Fatalf("ARC received %d events after the restart, want 1: %+v", len(got), got)
 	}

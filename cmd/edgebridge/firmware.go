@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -347,7 +346,7 @@ func (f *firmwareComponent) Start(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			firmware.SystemdWatchdog(cctx, func() bool { return daemonHealthy(f.d) == nil })
+			firmware.SystemdWatchdog(cctx, func() bool { return f.d.healthy() == nil })
 		}()
 	}
 
@@ -368,7 +367,7 @@ func (f *firmwareComponent) Start(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := firmware.ConfirmWhenHealthy(cctx, s, f.confirmWithin, time.Second, func() error { return daemonHealthy(f.d) })
+		err := firmware.ConfirmWhenHealthy(cctx, s, f.confirmWithin, time.Second, f.d.healthy)
 		switch {
 		case err == nil:
 			f.d.log.Info("firmware: new image confirmed healthy", "slot", st.Active)
@@ -388,37 +387,6 @@ func (f *firmwareComponent) Close() error {
 		<-f.done
 	}
 	return nil
-}
-
-// daemonHealthy is the confirmation check: the store answers, and the HTTP
-// and SIP (TCP) addresses accept connections.
-func daemonHealthy(d *daemon) error {
-	if d.db == nil {
-		return errors.New("store not open")
-	}
-	if _, err := d.db.Schema(); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	for name, addr := range map[string]string{"http": d.cfg.httpAddr, "sip": d.cfg.sipAddr} {
-		c, err := net.DialTimeout("tcp", dialable(addr), time.Second)
-		if err != nil {
-			return fmt.Errorf("%s not listening on %s: %w", name, addr, err)
-		}
-		c.Close()
-	}
-	return nil
-}
-
-// dialable turns a listen address (":8080", "0.0.0.0:8080") into one to dial.
-func dialable(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // firmwareRoot is where the daemon's slots are: the launcher's

@@ -20,6 +20,8 @@ import (
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/firmware"
 	"github.com/edgebridge/edgebridge/store"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // staticHello builds a small static program to package as the image binary.
@@ -131,7 +133,7 @@ func TestFirmwareUploadIsForTheAdmin(t *testing.T) {
 	srv := httptest.NewServer(a)
 	defer srv.Close()
 	do := func(method, path, auth string, body string) (int, string) {
-		code, b, err := apiRequest(srv.URL, auth, method, path, body)
+		code, b, err := testkit.APIRequest(srv.URL, auth, method, path, body)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,12 +14,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/api/console"
 	"github.com/edgebridge/edgebridge/store"
+
+	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/gateway"
 )
 
 // serveConfig is the parsed and validated command line of `edgebridge serve`
@@ -52,13 +55,30 @@ type daemon struct {
 	log     *slog.Logger
 	stderr  io.Writer
 	db      *store.DB
-	apiCfg  api.Config // filled by buildComponents before the HTTP server starts
+	apiCfg  api.Config // what runServe knows; buildComponents adds the gateway's part for the HTTP component
 	httpAPI *api.Server
 	// handler is everything served on --http (the API with its reloads on
 	// write); the console runs its operations through it too.
 	handler http.Handler
 	// fail stops the daemon with exit status 1 (a component found it unhealthy).
 	fail func(error)
+	// httpBound and sipBound are the addresses HTTP and SIP got (--http or
+	// --sip with port 0), for the health check; unset: the flags' addresses.
+	httpBound atomic.Pointer[string]
+	sipBound  func() string
+}
+
+// healthy is the daemon's health (gateway.Healthy) on the addresses it
+// listens on: the watchdog, firmware confirmation and /healthz all ask it.
+func (d *daemon) healthy() error {
+	httpAddr, sipAddr := d.cfg.httpAddr, d.cfg.sipAddr
+	if a := d.httpBound.Load(); a != nil {
+		httpAddr = *a
+	}
+	if d.sipBound != nil {
+		sipAddr = d.sipBound()
+	}
+	return gateway.Healthy(d.db, httpAddr, sipAddr)
 }
 
 func init() {
@@ -261,15 +281,23 @@ func (d *daemon) factoryReset() error {
 // call can come; the HTTP API after what it serves; firmware confirmation
 // last, once everything it checks is up.
 func buildComponents(d *daemon) ([]component, error) {
-	g, err := newGateway(d)
+	g, err := gateway.New(gateway.Config{
+		DB: d.db, Log: d.log, DataDir: d.cfg.dataDir, SIPAddr: d.cfg.sipAddr,
+		RTPPortMin: d.cfg.rtpLo, RTPPortMax: d.cfg.rtpHi, HW: d.cfg.hw, Domain: d.cfg.domain,
+		Version: version, Healthy: d.healthy,
+	})
 	if err != nil {
 		return nil, err
 	}
+	d.sipBound = g.SIPAddr
+	forAPI := g.API()
+	apiCfg := d.apiCfg
+	apiCfg.Metrics, apiCfg.Alarms, apiCfg.SIPLog, apiCfg.Health = forAPI.Metrics, forAPI.Alarms, forAPI.SIPLog, d.healthy
 	return []component{
-		g, // sets d.apiCfg.Metrics and .Alarms: before the HTTP component
-		&fxsComponent{g: g},
-		&httpComponent{d: d, wrap: g.reloadOnWrite},
-		&consoleComponent{d: d, Board: g.board, Calls: g, Alarms: g, FactoryReset: d.factoryReset},
+		g,
+		g.FXS(),
+		&httpComponent{d: d, cfg: apiCfg, wrap: forAPI.Wrap},
+		&consoleComponent{d: d, Board: g.Board(), Calls: g, Alarms: g, FactoryReset: d.factoryReset},
 		&firmwareComponent{d: d, fail: d.fail},
 	}, nil
 }
@@ -277,6 +305,7 @@ func buildComponents(d *daemon) ([]component, error) {
 // httpComponent serves the REST API on --http.
 type httpComponent struct {
 	d    *daemon
+	cfg  api.Config
 	wrap func(http.Handler) http.Handler // around the API
 	srv  *http.Server
 	ln   net.Listener
@@ -285,7 +314,7 @@ type httpComponent struct {
 func (h *httpComponent) Name() string { return "http" }
 
 func (h *httpComponent) Start(ctx context.Context) error {
-	a, err := api.New(h.d.apiCfg)
+	a, err := api.New(h.cfg)
 	if err != nil {
 		return err
 	}
@@ -301,6 +330,8 @@ func (h *httpComponent) Start(ctx context.Context) error {
 		return err
 	}
 	h.ln = ln
+	bound := ln.Addr().String()
+	h.d.httpBound.Store(&bound)
 	h.srv = &http.Server{
 		Handler:           h.d.handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net/http"
+	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +17,10 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
+
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // The daemon tests re-execute this test binary as `edgebridge serve`: a real
@@ -122,29 +127,7 @@ func (d *daemonProc) log() string {
 }
 
 func (d *daemonProc) req(key, method, path, body string) (int, string, error) {
-	return apiRequest(d.url, key, method, path, body)
-}
-
-// apiRequest sends one request to the REST API at base with the key ("" for
-// none); a body that is a JSON object goes as application/json.
-func apiRequest(base, key, method, path, body string) (int, string, error) {
-	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	if strings.HasPrefix(body, "{") {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b), nil
+	return testkit.APIRequest(d.url, key, method, path, body)
 }
 
 var keyRe = regexp.MustCompile(`shown ONCE[^\n]*\n\s+(eb_\S+)`)
@@ -269,5 +252,30 @@ func TestServeConsoleAutoNeedsATerminal(t *testing.T) {
 	os.Stdin = tty
 	if c, _ := parseServe(nil, io.Discard); c.console != "stdio" {
 		t.Fatalf("stdin a terminal: console %q, want stdio", c.console)
+	}
+}
+
+// The console's factory-reset erases the configuration, keeps queued alarms
+// (store test) and stops the daemon so its service manager restarts it.
+func TestFactoryResetRestartsTheDaemon(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "edgebridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dev := store.Coll{Domain: "local", Resource: "device"}
+	if err := db.Put(dev, "1234", []byte(`{"deviceId":"1234"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var stopped error
+	d := &daemon{db: db, log: slog.New(slog.NewTextHandler(io.Discard, nil)), fail: func(err error) { stopped = err }}
+	if err := d.factoryReset(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Get(dev, "1234"); err == nil {
+		t.Fatal("device kept after a factory reset")
+	}
+	if stopped == nil {
+		t.Fatal("the daemon was not stopped for its restart")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -23,18 +23,22 @@ import (
 
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/store"
+
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // startGateway runs the gateway (delivery, supervision, SIP on an ephemeral
 // port, simulated board) in-process on a store holding docs, as
 // resource -> id -> JSON in the "local" domain.
-func startGateway(t *testing.T, docs map[string]map[string]string) *gateway {
+func startGateway(t *testing.T, docs map[string]map[string]string) *Gateway {
 	t.Helper()
 	return startGatewayIn(t, t.TempDir(), docs)
 }
 
 // startGatewayIn is startGateway on the data folder dir.
-func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string) *gateway {
+func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string) *Gateway {
 	t.Helper()
 	db, err := store.Open(filepath.Join(dir, "edgebridge.db"))
 	if err != nil {
@@ -48,12 +52,8 @@ func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string)
 			}
 		}
 	}
-	d := &daemon{
-		cfg: serveConfig{dataDir: dir, sipAddr: "127.0.0.1:0", rtpLo: 32000, rtpHi: 32099, hw: "sim", domain: "local"},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		db:  db,
-	}
-	g, err := newGateway(d)
+	g, err := New(Config{DataDir: dir, SIPAddr: "127.0.0.1:0", RTPPortMin: 32000, RTPPortMax: 32099, HW: "sim", Domain: "local",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,20 +69,20 @@ func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string)
 // start-up (DC-09 NULL link tests), before any alarm was ever sent to it;
 // SCAIP bridges are not offered as INVITE routes.
 func TestGatewayMonitorsMappersFromStart(t *testing.T) {
-	arc := startARC(t, "127.0.0.1:0")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	g := startGateway(t, map[string]map[string]string{
 		"alarmeventmapper": {
-			"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","enableDestinationMonitoring":true,"targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.addr + `?transport=tcp"}}`,
+			"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","enableDestinationMonitoring":true,"targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.Addr + `?transport=tcp"}}`,
 		},
 		"alarmbridge": {
 			"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`,
 			"units":  `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":".*","alarmEventMapperId":"arc"}`,
 		},
 	})
-	for deadline := time.Now().Add(15 * time.Second); arc.linkTests() == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(15 * time.Second); arc.LinkTests() == 0 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if arc.linkTests() == 0 {
+	if arc.LinkTests() == 0 {
 		t.Fatal("no DC-09 link test reached the ARC: the path is not supervised before the first alarm")
 	}
 	routes := g.routes("local")
@@ -136,39 +136,14 @@ func TestGatewaySIPOverTLS(t *testing.T) {
 	half := t.TempDir()
 	writeSelfSigned(t, half)
 	os.Remove(filepath.Join(half, "tls", "sip.crt"))
-	if _, _, err := sipTLS(serveConfig{dataDir: half, sipAddr: "127.0.0.1:5060"}); err == nil || !strings.Contains(err.Error(), "sip.crt") {
+	if _, _, err := sipTLS(half, "127.0.0.1:5060"); err == nil || !strings.Contains(err.Error(), "sip.crt") {
 		t.Fatalf("key without certificate: err %v, want one naming sip.crt", err)
 	}
-	if a, c, err := sipTLS(serveConfig{dataDir: t.TempDir(), sipAddr: "127.0.0.1:5060"}); a != "" || c != nil || err != nil {
+	if a, c, err := sipTLS(t.TempDir(), "127.0.0.1:5060"); a != "" || c != nil || err != nil {
 		t.Fatalf("no files: %q %v %v, want TLS off", a, c, err)
 	}
-	if a, _, err := sipTLS(serveConfig{dataDir: dir, sipAddr: "0.0.0.0:5060"}); err != nil || a != "0.0.0.0:5061" {
+	if a, _, err := sipTLS(dir, "0.0.0.0:5060"); err != nil || a != "0.0.0.0:5061" {
 		t.Fatalf("TLS address %q %v, want 0.0.0.0:5061", a, err)
-	}
-}
-
-// The console's factory-reset erases the configuration, keeps queued alarms
-// (store test) and stops the daemon so its service manager restarts it.
-func TestFactoryResetRestartsTheDaemon(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "edgebridge.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	dev := store.Coll{Domain: "local", Resource: "device"}
-	if err := db.Put(dev, "1234", []byte(`{"deviceId":"1234"}`)); err != nil {
-		t.Fatal(err)
-	}
-	var stopped error
-	d := &daemon{db: db, log: slog.New(slog.NewTextHandler(io.Discard, nil)), fail: func(err error) { stopped = err }}
-	if err := d.factoryReset(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Get(dev, "1234"); err == nil {
-		t.Fatal("device kept after a factory reset")
-	}
-	if stopped == nil {
-		t.Fatal("the daemon was not stopped for its restart")
 	}
 }
 
@@ -176,24 +151,24 @@ func TestFactoryResetRestartsTheDaemon(t *testing.T) {
 // engine instead of waiting for its 10 s re-read of the trunks.
 func TestTrunkWrittenOverRESTRegistersAtOnce(t *testing.T) {
 	wd := t.TempDir()
-	registrar := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "trunk_registrar.xml"), "-m", "1")
+	registrar := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "trunk_registrar.xml"), "-m", "1")
 	g := startGateway(t, nil)
 	const key = "trunk-test-admin-key-0123"
-	a, err := api.New(api.Config{Store: g.d.db, AdminKeyHash: api.HashKey(key), Logger: g.d.log})
+	a, err := api.New(api.Config{Store: g.db, AdminKeyHash: api.HashKey(key), Logger: g.log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
 	srv := httptest.NewServer(g.reloadOnWrite(a))
 	defer srv.Close()
-	body := `{"destinationTarget":"127.0.0.1:` + strconv.Itoa(registrar.port) + `","destinationTransport":"udp","destinationMatch":"^00",` +
+	body := `{"destinationTarget":"127.0.0.1:` + strconv.Itoa(registrar.Port) + `","destinationTransport":"udp","destinationMatch":"^00",` +
 		`"userName":"gw","realm":"trunk.test","password":"trunkpw","keepAlive":false}`
-	if code, b, err := apiRequest(srv.URL, key, "PUT", "/provisioning/trunk/local/up1", body); err != nil || code != 200 {
+	if code, b, err := testkit.APIRequest(srv.URL, key, "PUT", "/provisioning/trunk/local/up1", body); err != nil || code != 200 {
 		t.Fatalf("PUT trunk: %d %s %v", code, b, err)
 	}
 	// Well inside the 10 s re-read: only the reload on write gets here in time.
-	if err := registrar.wait(5 * time.Second); err != nil {
-		t.Fatalf("no REGISTER within 5 s of the trunk's write: %v\n%s", err, registrar.report())
+	if err := registrar.Wait(5 * time.Second); err != nil {
+		t.Fatalf("no REGISTER within 5 s of the trunk's write: %v\n%s", err, registrar.Report())
 	}
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if st := g.eng.TrunkStatus(); len(st) == 1 && st[0].Registered {

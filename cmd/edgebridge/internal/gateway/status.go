@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"sync"
@@ -13,7 +13,7 @@ import (
 
 // What the field console and /metrics read from the gateway beyond REST.
 
-func (g *gateway) trunkStates() []metrics.TrunkState {
+func (g *Gateway) trunkStates() []metrics.TrunkState {
 	if g.eng == nil {
 		return nil
 	}
@@ -25,7 +25,7 @@ func (g *gateway) trunkStates() []metrics.TrunkState {
 	return out
 }
 
-func (g *gateway) rtpCounts() metrics.RTPCounts {
+func (g *Gateway) rtpCounts() metrics.RTPCounts {
 	s := g.engineStats()
 	return metrics.RTPCounts{Received: s.RTPReceived, Lost: s.RTPLost, Jitter: s.RTPJitter}
 }
@@ -77,7 +77,7 @@ func alarmInfo(ev alarm.Event, state string, attempts int) console.AlarmInfo {
 }
 
 // RecentAlarms implements console.Alarms.
-func (g *gateway) RecentAlarms(n int) []console.AlarmInfo {
+func (g *Gateway) RecentAlarms(n int) []console.AlarmInfo {
 	g.recent.mu.Lock()
 	defer g.recent.mu.Unlock()
 	b := g.recent.buf
@@ -88,10 +88,10 @@ func (g *gateway) RecentAlarms(n int) []console.AlarmInfo {
 }
 
 // QueuedAlarms implements console.Alarms.
-func (g *gateway) QueuedAlarms() []console.AlarmInfo {
+func (g *Gateway) QueuedAlarms() []console.AlarmInfo {
 	p, err := g.dl.Pending(100)
 	if err != nil {
-		g.d.log.Warn("console: queued alarms", "err", err)
+		g.log.Warn("console: queued alarms", "err", err)
 	}
 	out := make([]console.AlarmInfo, 0, len(p))
 	for _, q := range p {
@@ -108,10 +108,10 @@ func (g *gateway) QueuedAlarms() []console.AlarmInfo {
 }
 
 // RetryNow implements console.Alarms.
-func (g *gateway) RetryNow() (int, error) { return g.dl.RetryNow() }
+func (g *Gateway) RetryNow() (int, error) { return g.dl.RetryNow() }
 
 // ListCalls implements console.Calls: the alarm calls in progress.
-func (g *gateway) ListCalls() []console.CallInfo {
+func (g *Gateway) ListCalls() []console.CallInfo {
 	var out []console.CallInfo
 	g.live.Range(func(_, v any) bool {
 		c := v.(*engine.Call)
@@ -122,7 +122,7 @@ func (g *gateway) ListCalls() []console.CallInfo {
 }
 
 // HangupCall implements console.Calls.
-func (g *gateway) HangupCall(id string) error {
+func (g *Gateway) HangupCall(id string) error {
 	c, err := g.liveCall("", id)
 	if err != nil {
 		return err

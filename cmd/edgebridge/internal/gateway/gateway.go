@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -30,13 +30,34 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/service"
 )
 
-// gateway wires the alarm path together: the engine answers a call, the
+// Config is what the gateway needs from the daemon's command line and
+// wiring; New reads nothing else.
+type Config struct {
+	DB  *store.DB    // required: provisioning, the alarm queue, the SIP log
+	Log *slog.Logger // required
+	// DataDir holds tls/sip.crt and tls/sip.key (SIP over TLS) and, on the
+	// simulated board, the FXS line's spool folder line/.
+	DataDir    string
+	SIPAddr    string // UDP and TCP listen address; TLS listens on its port + 1
+	RTPPortMin int
+	RTPPortMax int
+	HW         string // "sim" (every part simulated) or "linux" (the reference board)
+	Domain     string // tenant of SIP requests addressed to the gateway's own IP, and of FXS calls
+	Version    string // in the User-Agent and /metrics
+	// Healthy is the daemon's one health check (see Healthy); the hardware
+	// watchdog is fed only while it returns nil. Nil: always healthy.
+	Healthy func() error
+}
+
+// Gateway wires the call path together: the engine answers a call, the
 // alarmbridge whose destinationMatch fits takes it, its receiver decodes the
 // events, delivery queues them durably (the kissoff waits for that), and the
 // call is bridged to the voice destination when the mapping asks for one.
-// It is the only place that knows both engine and alarm (DESIGN.md).
-type gateway struct {
-	d *daemon
+// It is the only place that knows both engine and alarm (see doc.go).
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+	db  *store.DB
 
 	prov    service.StoreProvisioning
 	router  *service.Router
@@ -58,17 +79,18 @@ type gateway struct {
 	wg     sync.WaitGroup
 }
 
-func newGateway(d *daemon) (_ *gateway, err error) {
-	g := &gateway{d: d}
-	log := d.log
-	g.prov = service.StoreProvisioning{DB: d.db, Log: log}
+// New builds the gateway and opens the board; nothing runs until Start.
+func New(cfg Config) (_ *Gateway, err error) {
+	g := &Gateway{cfg: cfg, log: cfg.Log, db: cfg.DB}
+	log := cfg.Log
+	g.prov = service.StoreProvisioning{DB: cfg.DB, Log: log}
 	g.router = &service.Router{Prov: g.prov}
 
 	hw := hal.Config{} // sim: every part simulated
-	if d.cfg.hw == "linux" {
+	if cfg.HW == "linux" {
 		hw = hal.DefaultConfig() // the reference board's pins and devices
 	}
-	g.board, err = hal.Open(d.cfg.hw, hw)
+	g.board, err = hal.Open(cfg.HW, hw)
 	if err != nil {
 		return nil, err
 	}
@@ -85,13 +107,13 @@ func newGateway(d *daemon) (_ *gateway, err error) {
 		Trunks:        metrics.TrunksFunc(g.trunkStates),
 		RTP:           metrics.RTPFunc(g.rtpCounts),
 		DSP:           metrics.DSPFramesFunc(g.dspFrames.Load),
-		Store:         d.db,
-		Version:       version,
+		Store:         cfg.DB,
+		Version:       cfg.Version,
 	})
 
 	scaipEngine, scaipDelivery := g.scaipOptions()
-	res := delivery.StoreResolver{DB: d.db, Prov: g.prov, Protocols: []string{"scaip"}}
-	g.dl = delivery.New(d.db, res.Resolve,
+	res := delivery.StoreResolver{DB: cfg.DB, Prov: g.prov, Protocols: []string{"scaip"}}
+	g.dl = delivery.New(cfg.DB, res.Resolve,
 		delivery.WithLogger(log),
 		delivery.WithLatencyObserver(g.metrics.DeliveryLatency.ObserveDuration),
 		scaipDelivery)
@@ -104,7 +126,7 @@ func newGateway(d *daemon) (_ *gateway, err error) {
 		g.recent.add(ev)
 		return nil
 	})
-	g.sup = &service.Supervisor{DB: d.db, Prov: g.prov, Queue: q, Router: g.router, Log: log}
+	g.sup = &service.Supervisor{DB: cfg.DB, Prov: g.prov, Queue: q, Router: g.router, Log: log}
 	g.svc = &service.Service{
 		Router:     g.router,
 		Queue:      q,
@@ -115,48 +137,63 @@ func newGateway(d *daemon) (_ *gateway, err error) {
 		Log: log,
 	}
 
-	tlsAddr, tlsCfg, err := sipTLS(d.cfg)
+	tlsAddr, tlsCfg, err := sipTLS(cfg.DataDir, cfg.SIPAddr)
 	if err != nil {
 		return nil, err
 	}
 	g.eng, err = engine.New(engine.Config{
-		SIPAddr:    d.cfg.sipAddr,
+		SIPAddr:    cfg.SIPAddr,
 		TLSAddr:    tlsAddr,
 		TLS:        tlsCfg,
-		Domain:     d.cfg.domain,
-		RTPPortMin: d.cfg.rtpLo,
-		RTPPortMax: d.cfg.rtpHi,
-		UserAgent:  "edgebridge/" + version,
-	}, engine.WithLogger(log), engine.WithStore(d.db), engine.WithRoutes(engine.RouteSourceFunc(g.routes)), scaipEngine)
+		Domain:     cfg.Domain,
+		RTPPortMin: cfg.RTPPortMin,
+		RTPPortMax: cfg.RTPPortMax,
+		UserAgent:  "edgebridge/" + cfg.Version,
+	}, engine.WithLogger(log), engine.WithStore(cfg.DB), engine.WithRoutes(engine.RouteSourceFunc(g.routes)), scaipEngine)
 	if err != nil {
 		return nil, err
 	}
-
-	d.apiCfg.Metrics = g.metrics
-	d.apiCfg.Alarms = g
-	d.apiCfg.SIPLog = g.eng
 	return g, nil
 }
 
-func (g *gateway) engineStats() engine.Stats {
+// ForAPI is what the REST API takes from the gateway (api.Config.Metrics
+// .Alarms and .SIPLog) and the middleware to put around it.
+type ForAPI struct {
+	Metrics http.Handler
+	Alarms  api.AlarmControl
+	SIPLog  engine.SIPLogFlusher
+	// Wrap goes around the API handler: trunk and trusted-network writes
+	// reach the engine at once.
+	Wrap func(http.Handler) http.Handler
+}
+
+// API returns what the REST API needs from the gateway.
+func (g *Gateway) API() ForAPI {
+	return ForAPI{Metrics: g.metrics, Alarms: g, SIPLog: g.eng, Wrap: g.reloadOnWrite}
+}
+
+// Board is the hardware the gateway opened (the console shows and drives it).
+func (g *Gateway) Board() *hal.Board { return g.board }
+
+func (g *Gateway) engineStats() engine.Stats {
 	if g.eng == nil {
 		return engine.Stats{}
 	}
 	return g.eng.Stats()
 }
 
-func (g *gateway) activeCalls() int { return g.engineStats().ActiveCalls }
+func (g *Gateway) activeCalls() int { return g.engineStats().ActiveCalls }
 
-func (g *gateway) alarmCounts() metrics.AlarmCounts {
+func (g *Gateway) alarmCounts() metrics.AlarmCounts {
 	s := g.dl.Stats()
 	return metrics.AlarmCounts{Received: s.Received, Delivered: s.Delivered, Failed: s.Failed + s.Retries, Queued: int(s.Queued)}
 }
 
-func (g *gateway) Name() string { return "gateway" }
+func (g *Gateway) Name() string { return "gateway" }
 
 // Start brings up delivery first (so the queue is ready before any call can
 // be answered), then heartbeat supervision, then SIP.
-func (g *gateway) Start(ctx context.Context) error {
+func (g *Gateway) Start(ctx context.Context) error {
 	ctx, g.cancel = context.WithCancel(ctx)
 	if err := g.dl.Start(ctx); err != nil {
 		return err
@@ -166,22 +203,22 @@ func (g *gateway) Start(ctx context.Context) error {
 	go func() {
 		defer g.wg.Done()
 		if err := g.sup.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			g.d.log.Warn("gateway: heartbeat supervision stopped", "err", err)
+			g.log.Warn("gateway: heartbeat supervision stopped", "err", err)
 		}
 	}()
 	if err := g.eng.Start(ctx); err != nil {
-		return fmt.Errorf("sip %s: %w", g.d.cfg.sipAddr, err)
+		return fmt.Errorf("sip %s: %w", g.cfg.SIPAddr, err)
 	}
-	g.d.log.Info("serve: sip listening", "addr", g.eng.Addr(), "tls", g.eng.TLSAddr(), "domain", g.d.cfg.domain)
+	g.log.Info("serve: sip listening", "addr", g.eng.Addr(), "tls", g.eng.TLSAddr(), "domain", g.cfg.Domain)
 	return nil
 }
 
 // watchMappers starts path supervision (enableDestinationMonitoring) of
 // every event mapper an alarmbridge uses, so that a dead ARC path is noticed
 // from start-up, not only once the first alarm tries it.
-func (g *gateway) watchMappers() {
+func (g *Gateway) watchMappers() {
 	var domains []string
-	_ = g.d.db.View(func(tx *store.Tx) error { domains = tx.Domains(); return nil })
+	_ = g.db.View(func(tx *store.Tx) error { domains = tx.Domains(); return nil })
 	for _, dom := range domains {
 		bridges, err := g.prov.AlarmBridges(dom)
 		if err != nil {
@@ -197,13 +234,13 @@ func (g *gateway) watchMappers() {
 				err = g.dl.Watch(r)
 			}
 			if err != nil {
-				g.d.log.Warn("gateway: destination monitoring", "domain", dom, "mapper", m.ID, "err", err)
+				g.log.Warn("gateway: destination monitoring", "domain", dom, "mapper", m.ID, "err", err)
 			}
 		}
 	}
 }
 
-func (g *gateway) Close() error {
+func (g *Gateway) Close() error {
 	if g.cancel != nil {
 		g.cancel()
 	}
@@ -225,9 +262,9 @@ func (g *gateway) Close() error {
 // its key (tls/sip.crt and tls/sip.key, PEM), on the SIP port + 1 (5061 next
 // to 5060). Neither file: no TLS. One alone or a bad pair: an error, so a
 // gateway meant to speak TLS never starts without it.
-func sipTLS(cfg serveConfig) (string, *tls.Config, error) {
-	certFile := filepath.Join(cfg.dataDir, "tls", "sip.crt")
-	keyFile := filepath.Join(cfg.dataDir, "tls", "sip.key")
+func sipTLS(dataDir, sipAddr string) (string, *tls.Config, error) {
+	certFile := filepath.Join(dataDir, "tls", "sip.crt")
+	keyFile := filepath.Join(dataDir, "tls", "sip.key")
 	_, errCert := os.Stat(certFile)
 	_, errKey := os.Stat(keyFile)
 	if errors.Is(errCert, fs.ErrNotExist) && errors.Is(errKey, fs.ErrNotExist) {
@@ -237,7 +274,7 @@ func sipTLS(cfg serveConfig) (string, *tls.Config, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("sip tls: %s and %s: %w", certFile, keyFile, err)
 	}
-	host, port, _ := net.SplitHostPort(cfg.sipAddr)
+	host, port, _ := net.SplitHostPort(sipAddr)
 	if p, _ := strconv.Atoi(port); p > 0 {
 		port = strconv.Itoa(p + 1)
 	}
@@ -247,10 +284,10 @@ func sipTLS(cfg serveConfig) (string, *tls.Config, error) {
 // routes lists the alarmbridges of domain as engine routes, in provisioning
 // order. It is read per INVITE, so a change made over REST applies to the
 // next call without a restart.
-func (g *gateway) routes(domain string) []engine.Route {
+func (g *Gateway) routes(domain string) []engine.Route {
 	bridges, err := g.prov.AlarmBridges(domain)
 	if err != nil {
-		g.d.log.Warn("gateway: alarmbridges", "domain", domain, "err", err)
+		g.log.Warn("gateway: alarmbridges", "domain", domain, "err", err)
 		return nil
 	}
 	out := make([]engine.Route, 0, len(bridges))
@@ -279,8 +316,8 @@ func (g *gateway) routes(domain string) []engine.Route {
 }
 
 // alarmCall runs one alarm call: answer, receive, then voice or clear-down.
-func (g *gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge) {
-	log := g.d.log.With("call", c.ID, "alarmbridge", b.ID)
+func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge) {
+	log := g.log.With("call", c.ID, "alarmbridge", b.ID)
 	if err := c.Answer(); err != nil {
 		log.Warn("gateway: answer", "err", err)
 		return
@@ -300,7 +337,7 @@ func (g *gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 
 // bridgeVoice calls the voice destination (the ARC's speech line) and
 // bridges the alarm unit to it until either side hangs up.
-func (g *gateway) bridgeVoice(ctx context.Context, c *engine.Call, dest string, log *slog.Logger) {
+func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, dest string, log *slog.Logger) {
 	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, log)
 	if out == nil {
 		return
@@ -313,7 +350,7 @@ func (g *gateway) bridgeVoice(ctx context.Context, c *engine.Call, dest string, 
 
 // dialVoice places the voice call that follows an alarm; nil when it
 // cannot be made (logged).
-func (g *gateway) dialVoice(ctx context.Context, caller, domain, dest string, log *slog.Logger) *engine.Call {
+func (g *Gateway) dialVoice(ctx context.Context, caller, domain, dest string, log *slog.Logger) *engine.Call {
 	dctx, cancel := context.WithTimeout(ctx, 60*time.Second) // SCAIP: voice within 60 s
 	defer cancel()
 	out, err := g.eng.Dial(dctx, engine.DialOptions{To: dest, From: caller, Domain: domain})
@@ -337,7 +374,7 @@ var deviceCommandDigits = map[string]string{
 
 // liveCall finds an alarm call in progress; domain "" takes any domain
 // (the console is the admin's), else the call must belong to it.
-func (g *gateway) liveCall(domain, id string) (*engine.Call, error) {
+func (g *Gateway) liveCall(domain, id string) (*engine.Call, error) {
 	v, ok := g.live.Load(id)
 	if !ok || (domain != "" && v.(*engine.Call).Domain != domain) {
 		return nil, fmt.Errorf("callId %q: %w", id, api.ErrNoSuchCall)
@@ -375,14 +412,14 @@ func sendKeys(ctx context.Context, c *engine.Call, keys string) error {
 }
 
 // HangupAlarmCall implements api.AlarmControl.
-func (g *gateway) HangupAlarmCall(ctx context.Context, domain string, req api.AlarmHangup) error {
+func (g *Gateway) HangupAlarmCall(ctx context.Context, domain string, req api.AlarmHangup) error {
 	c, err := g.liveCall(domain, req.CallID)
 	if err != nil {
 		return err
 	}
 	if req.Clear {
 		if err := sendKeys(ctx, c, deviceCommandDigits["clear"]); err != nil {
-			g.d.log.Warn("gateway: clear-down key", "call", c.ID, "err", err)
+			g.log.Warn("gateway: clear-down key", "call", c.ID, "err", err)
 		}
 		// The key's last packet is out; let the unit's jitter buffer play
 		// it before the BYE ends the call under it.
@@ -392,7 +429,7 @@ func (g *gateway) HangupAlarmCall(ctx context.Context, domain string, req api.Al
 }
 
 // DeviceCommand implements api.AlarmControl.
-func (g *gateway) DeviceCommand(ctx context.Context, domain string, req api.DeviceCommand) error {
+func (g *Gateway) DeviceCommand(ctx context.Context, domain string, req api.DeviceCommand) error {
 	c, err := g.liveCall(domain, req.CallID)
 	if err != nil {
 		return err
@@ -410,7 +447,7 @@ func (g *gateway) DeviceCommand(ctx context.Context, domain string, req api.Devi
 // reloadOnWrite hands trunk and trusted-network changes made over REST to
 // the engine at once, instead of at its next 10 s re-read: an installer who
 // adds a trunk sees it register straight away.
-func (g *gateway) reloadOnWrite(next http.Handler) http.Handler {
+func (g *Gateway) reloadOnWrite(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions ||
 			!(strings.HasPrefix(r.URL.Path, "/provisioning/trunk/") || strings.HasPrefix(r.URL.Path, "/provisioning/trustednetwork/")) {

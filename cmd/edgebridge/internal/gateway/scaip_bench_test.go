@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -75,7 +75,7 @@ func BenchmarkSCAIPSendToARC(b *testing.B) {
 		ans, _ := scaip.Response{Ref: req.Ref, Snu: scaip.SnuOK}.Marshal()
 		return ans
 	})
-	g := &gateway{d: &daemon{log: log}}
+	g := &Gateway{log: log}
 	engOpt, _ := g.scaipOptions()
 	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 33420, RTPPortMax: 33429}, engine.WithLogger(log), engOpt)
 	if err != nil {

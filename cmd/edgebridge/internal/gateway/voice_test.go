@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -13,6 +13,10 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/engine"
+
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // After a Contact ID 606 (listen-in to follow) with alarmHandling
@@ -27,13 +31,13 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 	}{{"useVoiceBridge default", false}, {"useVoiceBridge false", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			wd := t.TempDir()
-			voice := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "uas_answer.xml"), "-m", "1")
-			arc := startARC(t, "127.0.0.1:0")
+			voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+			arc := alarmtest.StartARC(t, "127.0.0.1:0")
 			extra := ""
 			if tc.bridgeOff {
 				extra = `,"useVoiceBridge":false`
 			}
-			g := startGateway(t, listenInDocs(arc.addr, voice.port, extra))
+			g := startGateway(t, listenInDocs(arc.Addr, voice.Port, extra))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			call, rep, err := listenInCall(t, ctx, g, 33000)
@@ -43,7 +47,7 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 			if err != nil || len(rep.Messages) != 1 || !rep.Messages[0].Acked {
 				t.Fatalf("panel: %v %+v", err, rep)
 			}
-			if got := arc.wait(1, 10*time.Second); len(got) != 1 || !strings.Contains(got[0].Data, "1606") {
+			if got := arc.Wait(1, 10*time.Second); len(got) != 1 || !strings.Contains(got[0].Data, "1606") {
 				t.Fatalf("ARC got %+v, want the 606 event", got)
 			}
 
@@ -59,18 +63,18 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 				if n := g.activeCalls(); n != 0 {
 					t.Fatalf("%d calls with useVoiceBridge false, want none", n)
 				}
-				if err := voice.wait(time.Second); err == nil {
-					t.Fatalf("the ARC's speech line got a call with useVoiceBridge false:\n%s", voice.report())
+				if err := voice.Wait(time.Second); err == nil {
+					t.Fatalf("the ARC's speech line got a call with useVoiceBridge false:\n%s", voice.Report())
 				}
 				return
 			}
 			if n := g.activeCalls(); n != 2 {
-				t.Fatalf("%d calls in progress, want the alarm call and the voice leg:\n%s", n, voice.report())
+				t.Fatalf("%d calls in progress, want the alarm call and the voice leg:\n%s", n, voice.Report())
 			}
 			call.Hangup()
 			// SIPp ends its one call only after the BYE of the voice leg.
-			if err := voice.wait(10 * time.Second); err != nil {
-				t.Fatalf("voice leg not cleared after the unit hung up: %v\n%s", err, voice.report())
+			if err := voice.Wait(10 * time.Second); err != nil {
+				t.Fatalf("voice leg not cleared after the unit hung up: %v\n%s", err, voice.Report())
 			}
 			// /metrics: the RTP of the ended calls is counted.
 			for deadline := time.Now().Add(5 * time.Second); g.activeCalls() > 0 && time.Now().Before(deadline); {
@@ -89,9 +93,9 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 // cannot reach the call.
 func TestHangupAlarmCallSendsClearBeforeBye(t *testing.T) {
 	wd := t.TempDir()
-	voice := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "uas_answer.xml"), "-m", "1")
-	arc := startARC(t, "127.0.0.1:0")
-	g := startGateway(t, listenInDocs(arc.addr, voice.port, ""))
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g := startGateway(t, listenInDocs(arc.Addr, voice.Port, ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	call, rep, err := listenInCall(t, ctx, g, 33100)
@@ -149,8 +153,8 @@ func TestHangupAlarmCallSendsClearBeforeBye(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the call did not end after hangupalarmcall")
 	}
-	if err := voice.wait(10 * time.Second); err != nil {
-		t.Fatalf("the speech line was not cleared with the alarm call: %v\n%s", err, voice.report())
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line was not cleared with the alarm call: %v\n%s", err, voice.Report())
 	}
 }
 
@@ -169,7 +173,7 @@ func listenInDocs(arcAddr string, voicePort int, extra string) map[string]map[st
 // listenInCall is a SIP alarm unit (an engine of its own, RTP from rtpLo)
 // that calls 5551 on g and sends Contact ID 606, staying on the line for
 // the voice path as a listen-in panel does.
-func listenInCall(t *testing.T, ctx context.Context, g *gateway, rtpLo int) (*engine.Call, contactid.PanelReport, error) {
+func listenInCall(t *testing.T, ctx context.Context, g *Gateway, rtpLo int) (*engine.Call, contactid.PanelReport, error) {
 	t.Helper()
 	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: rtpLo, RTPPortMax: rtpLo + 99},
 		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))

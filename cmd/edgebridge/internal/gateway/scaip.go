@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -33,7 +33,7 @@ type scaipWiring struct {
 }
 
 // scaipClient is the engine as scaip's MessageClient.
-type scaipClient struct{ g *gateway }
+type scaipClient struct{ g *Gateway }
 
 // SendMessage implements scaip.MessageClient.
 func (c scaipClient) SendMessage(ctx context.Context, m scaip.OutMessage) (int, error) {
@@ -50,8 +50,8 @@ func (c scaipClient) SendMessage(ctx context.Context, m scaip.OutMessage) (int, 
 // scaipOptions builds the SCAIP wiring: the engine's MESSAGE handler and
 // the delivery sender for protocol "scaip". The engine and the alarm
 // service are read when a message flows, so they may be built afterwards.
-func (g *gateway) scaipOptions() (engine.Option, delivery.Option) {
-	log := g.d.log.With("component", "scaip")
+func (g *Gateway) scaipOptions() (engine.Option, delivery.Option) {
+	log := g.log.With("component", "scaip")
 	w := &scaipWiring{replies: &scaip.Replies{}}
 	w.in = &scaip.Inbound{
 		Replies: w.replies,
@@ -83,7 +83,7 @@ func (w *scaipWiring) handleMessage(ctx context.Context, domain, from, contentTy
 
 // scaipHandler gives the handler of a domain's SCAIP alarmbridge, nil when
 // the domain has none (the unit gets 404).
-func (g *gateway) scaipHandler(log *slog.Logger) func(domain string) *scaip.Handler {
+func (g *Gateway) scaipHandler(log *slog.Logger) func(domain string) *scaip.Handler {
 	return func(domain string) *scaip.Handler {
 		if g.svc == nil {
 			return nil // outbound only (tests build the sender side alone)
@@ -114,7 +114,7 @@ func (g *gateway) scaipHandler(log *slog.Logger) func(domain string) *scaip.Hand
 
 // scaipReply sends the <mrs> to the unit: to the address its MESSAGE came
 // from (crossing its NAT), else to its registration.
-func (g *gateway) scaipReply(ctx context.Context, domain, from string, body []byte) error {
+func (g *Gateway) scaipReply(ctx context.Context, domain, from string, body []byte) error {
 	to := from
 	if u, ok := engine.MessageReplyURI(ctx); ok {
 		to = u

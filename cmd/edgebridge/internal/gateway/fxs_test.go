@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -11,6 +11,10 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/dsp"
+
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // pcmPipe is the alarm unit's end of the simulated FXS line: 16-bit LE PCM
@@ -27,9 +31,9 @@ func (p *pcmPipe) hangUp() { p.w.Close() }
 // fxsUnitDials runs the FXS component of g and takes its simulated line off
 // hook: the unit waits for dial tone, dials number, and is then on the line,
 // lock-step, for the test to drive.
-func fxsUnitDials(t *testing.T, g *gateway, number string) *pcmPipe {
+func fxsUnitDials(t *testing.T, g *Gateway, number string) *pcmPipe {
 	t.Helper()
-	fxs := &fxsComponent{g: g}
+	fxs := &FXS{g: g}
 	if err := fxs.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +107,10 @@ func (p *pcmPipe) Hangup() error                    { return nil }
 // off hook, hears dial tone, dials 5551#, runs Contact ID, gets its kissoff,
 // and the ARC receives the event over DC-09: the same path as a SIP call.
 func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
-	arc := startARC(t, "127.0.0.1:0")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	g := startGateway(t, map[string]map[string]string{
 		"device":           {"1234": `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
-		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.addr + `?transport=tcp"}}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.Addr + `?transport=tcp"}}`},
 		"alarmbridge":      {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
 	})
 	unit := fxsUnitDials(t, g, "5551#")
@@ -131,7 +135,7 @@ func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
 	}
 	unit.hangUp()
 
-	got := arc.wait(1, 10*time.Second)
+	got := arc.Wait(1, 10*time.Second)
 	if len(got) != 1 || got[0].Data != "#1234|1130 01 015" {
 		t.Fatalf("ARC got %+v, want one ADM-CID #1234|1130 01 015", got)
 	}
@@ -166,9 +170,9 @@ func multiCloserOf(c ...io.Closer) io.Closer { return closers(c) }
 // to it; the unit going on hook clears the ARC leg.
 func TestFXSAlarmVoiceBridgedToARC(t *testing.T) {
 	wd := t.TempDir()
-	voice := startSIPp(t, wd, true, "-sf", sippScenario(t, wd, "uas_answer.xml"), "-m", "1")
-	arc := startARC(t, "127.0.0.1:0")
-	g := startGateway(t, listenInDocs(arc.addr, voice.port, ""))
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g := startGateway(t, listenInDocs(arc.Addr, voice.Port, ""))
 	unit := fxsUnitDials(t, g, "5551#")
 	panel, err := contactid.NewPanel(contactid.PanelConfig{})
 	if err != nil {
@@ -200,10 +204,10 @@ func TestFXSAlarmVoiceBridgedToARC(t *testing.T) {
 	}()
 	<-talking
 	unit.hangUp()
-	if err := voice.wait(10 * time.Second); err != nil {
-		t.Fatalf("the ARC's speech line did not get a call that ended with the unit's hang-up: %v\n%s", err, voice.report())
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the ARC's speech line did not get a call that ended with the unit's hang-up: %v\n%s", err, voice.Report())
 	}
-	if got := arc.wait(1, 5*time.Second); len(got) != 1 || !strings.Contains(got[0].Data, "1606") {
+	if got := arc.Wait(1, 5*time.Second); len(got) != 1 || !strings.Contains(got[0].Data, "1606") {
 		t.Fatalf("ARC got %+v, want the 606 event", got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -25,48 +25,51 @@ const (
 	maxDialledDigits = 32
 )
 
-// fxsComponent runs the board (lamps, watchdog, the simulated line's spool
+// FXS runs the board (lamps, watchdog, the simulated line's spool
 // folder) and answers the FXS port: each off-hook is an alarm call routed to
 // the alarmbridge whose destinationMatch fits the dialled number, exactly
 // like a SIP call.
-type fxsComponent struct {
-	g      *gateway
+type FXS struct {
+	g      *Gateway
 	calls  atomic.Int64
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-func (f *fxsComponent) Name() string { return "fxs" }
+// FXS is the FXS port's component of the daemon (started after the gateway).
+func (g *Gateway) FXS() *FXS { return &FXS{g: g} }
 
-func (f *fxsComponent) Start(ctx context.Context) error {
+func (f *FXS) Name() string { return "fxs" }
+
+func (f *FXS) Start(ctx context.Context) error {
 	b := f.g.board
 	ctx, f.cancel = context.WithCancel(ctx)
 	opts := hal.RunOptions{
-		Log:     f.g.d.log,
-		Healthy: func() bool { _, err := f.g.d.db.Schema(); return err == nil },
+		Log:     f.g.log,
+		Healthy: func() bool { return f.g.cfg.Healthy == nil || f.g.cfg.Healthy() == nil },
 	}
 	if b.Sim != nil {
 		// `make run`: drop a WAV of an alarm unit here and the pretend line takes the call.
-		opts.SpoolDir = filepath.Join(f.g.d.cfg.dataDir, "line")
+		opts.SpoolDir = filepath.Join(f.g.cfg.DataDir, "line")
 	}
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
 		if err := b.Run(ctx, opts); err != nil && !errors.Is(err, context.Canceled) {
-			f.g.d.log.Error("fxs: board", "err", err)
+			f.g.log.Error("fxs: board", "err", err)
 		}
 	}()
 	if b.Line != nil {
 		f.wg.Add(1)
 		go func() { defer f.wg.Done(); f.answerLoop(ctx, b.Line) }()
 		if opts.SpoolDir != "" {
-			f.g.d.log.Info("serve: simulated FXS line", "spool", opts.SpoolDir)
+			f.g.log.Info("serve: simulated FXS line", "spool", opts.SpoolDir)
 		}
 	}
 	return nil
 }
 
-func (f *fxsComponent) Close() error {
+func (f *FXS) Close() error {
 	if f.cancel != nil {
 		f.cancel()
 	}
@@ -74,7 +77,7 @@ func (f *fxsComponent) Close() error {
 	return nil
 }
 
-func (f *fxsComponent) answerLoop(ctx context.Context, line hal.Line) {
+func (f *FXS) answerLoop(ctx context.Context, line hal.Line) {
 	for {
 		if err := line.WaitHook(ctx, true); err != nil {
 			return
@@ -88,28 +91,28 @@ func (f *fxsComponent) answerLoop(ctx context.Context, line hal.Line) {
 
 // call takes one off-hook: dial tone, the dialled number, then the alarm
 // receiver of the matching alarmbridge.
-func (f *fxsComponent) call(ctx context.Context, line hal.Line) {
+func (f *FXS) call(ctx context.Context, line hal.Line) {
 	g := f.g
 	c, err := line.Answer()
 	if err != nil {
-		g.d.log.Warn("fxs: answer", "err", err)
+		g.log.Warn("fxs: answer", "err", err)
 		return
 	}
 	defer c.Hangup()
 	id := fmt.Sprintf("fxs-%d", f.calls.Add(1))
-	log := g.d.log.With("call", id)
+	log := g.log.With("call", id)
 	number, err := collectDialled(ctx, c)
 	if err != nil {
 		log.Info("fxs: unit hung up while dialling", "err", err)
 		return
 	}
-	b, err := g.svc.Route(g.d.cfg.domain, number)
+	b, err := g.svc.Route(g.cfg.Domain, number)
 	if err != nil {
 		log.Warn("fxs: no alarmbridge for the dialled number", "number", number, "err", err)
 		return
 	}
 	log.Info("fxs: alarm call", "number", number, "alarmbridge", b.ID)
-	res, err := g.svc.Run(ctx, countFrames{c, &g.dspFrames}, alarm.Call{ID: id, Domain: g.d.cfg.domain, Called: number}, b)
+	res, err := g.svc.Run(ctx, countFrames{c, &g.dspFrames}, alarm.Call{ID: id, Domain: g.cfg.Domain, Called: number}, b)
 	if err != nil {
 		log.Warn("fxs: alarm call", "err", err)
 	}
@@ -118,7 +121,7 @@ func (f *fxsComponent) call(ctx context.Context, line hal.Line) {
 	}
 	// The speech path to the ARC, as for a SIP alarm call: the line's audio
 	// and the ARC's in-call keys (played in band) until either hangs up.
-	out := g.dialVoice(ctx, "", g.d.cfg.domain, res.Voice, log)
+	out := g.dialVoice(ctx, "", g.cfg.Domain, res.Voice, log)
 	if out == nil {
 		return
 	}
