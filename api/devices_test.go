@@ -150,7 +150,7 @@ func TestDevicePatch(t *testing.T) {
 	}
 	// All six operations in one patch.
 	ok := patch(`[
-		{"op":"add","path":"/serviceData","value":{"alarmBridge":{"alarmProtocol":"tt92"}}},
+		{"op":"add","path":"/serviceData","value":{"alarmBridge":{"emergencyDestination":"sip:arc@example.com"}}},
 		{"op":"replace","path":"/description","value":"lounge"},
 		{"op":"copy","from":"/description","path":"/deviceCLI"},
 		{"op":"move","from":"/deviceCLI","path":"/macAddress"},
@@ -160,7 +160,7 @@ func TestDevicePatch(t *testing.T) {
 		t.Fatalf("patch: %d %s", ok.status, ok.raw)
 	}
 	g := e.must(200, "GET", "/provisioning/device/d/p1", nil)
-	if g.str("description") != "lounge" || g.body["serviceData"].(map[string]any)["alarmBridge"].(map[string]any)["alarmProtocol"] != "tt92" {
+	if g.str("description") != "lounge" || g.body["serviceData"].(map[string]any)["alarmBridge"].(map[string]any)["emergencyDestination"] != "sip:arc@example.com" {
 		t.Fatalf("after patch: %s", g.raw)
 	}
 	if _, ok := g.body["macAddress"]; ok {

@@ -190,6 +190,8 @@ func TestSeedSamples(t *testing.T) {
 		"PATCH /alarmeventmapper/{domain}/{alarmEventMapperId}": {nil, "@404"},
 		// The placeholder "string" is shorter than a safe token (gateway rule).
 		"POST /apiKey/{domain}": {nil, "key: a token must be at least 16 characters"},
+		// The sample sets fields the gateway refuses (see api/FIELDS.md).
+		"POST /alarmeventmapper/{domain}": {nil, "fromDomain: not honoured yet: the gateway does not rewrite the From domain toward the ARC"},
 		// The overwrite sample carries "id": "string", not the id of its path.
 		"PUT /alarmeventmapper/{domain}/{alarmEventMapperId}": {nil, "id: must match the id in the path (seeddom)"},
 	}

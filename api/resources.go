@@ -81,6 +81,9 @@ func (k *kind) finish(c *call, id string, doc, old map[string]any) (map[string]a
 		}
 		doc[k.idField] = id
 	}
+	if err := refuseFields(k.res, doc); err != nil {
+		return nil, err
+	}
 	if k.prepare != nil {
 		return k.prepare(c, id, doc, old)
 	}

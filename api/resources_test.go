@@ -70,8 +70,6 @@ func TestProvisoryCopiesApart(t *testing.T) {
 	}{
 		{"alarmbridge", "alarmbridge", obj2("protocol", "contactid", "protocolMode", "dtmf", "destinationMatch", ".*", "name", "w")},
 		{"alarmeventmapper", "alarmeventmapper", with(mapperBase(), "name", "w")},
-		{"mediaservice", "mediaservice", with(mediaBase(), "name", "w")},
-		{"cloudsipua", "cloudsipua", obj2("destinationMatch", ".*", "callbackBaseUrl", "https://x", "name", "w")},
 	} {
 		base := "/provisioning/" + c.res + "/d"
 		e.must(200, "PUT", base+"/x1", c.body)

@@ -191,7 +191,7 @@ func TestAlarmDocumentsRunWhatRESTAccepted(t *testing.T) {
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "restAuthentication", auth(map[string]any{"type": "RS256", "secret": key}, map[string]any{"type": "RS256", "secret": key})),
 			"restAuthentication[1].secret: the same key as restAuthentication[0]"},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "callbackBaseUrl", "https://arc.example.com", "restAuthentication", auth(map[string]any{"type": "RS256", "secret": key, "sub": "gw"})), ""},
-		{"/provisioning/mediaservice/d/m1", with(mediaBase(), "restAuthentication", auth(map[string]any{"type": "RS256"})), "restAuthentication[0].secret: an RS256 secret must be an RSA private key in PEM form (-----BEGIN PRIVATE KEY-----)"},
+		{"/provisioning/notificationsettings/d", obj2("restAuthentication", auth(map[string]any{"type": "RS256"})), "restAuthentication[0].secret: an RS256 secret must be an RSA private key in PEM form (-----BEGIN PRIVATE KEY-----)"},
 		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "dc09", "targetEndpoint.destAddr", "arc.example.com"),
 			`targetEndpoint.destAddr: destAddr "arc.example.com": want host:port`},
 		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "dc09", "targetEndpoint.destAddr", "dc09://127.0.0.1:5001?transport=sctp"),

@@ -28,6 +28,12 @@ func (s *Server) putSettings(resource string) func(c *call) error {
 		if err != nil {
 			return err
 		}
+		if err := refuseFields(resource, doc); err != nil {
+			return err
+		}
+		if err := checkRestAuth(doc); err != nil {
+			return err
+		}
 		b, err := json.Marshal(doc)
 		if err != nil {
 			return err

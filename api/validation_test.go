@@ -146,7 +146,9 @@ func TestValidateAlarmbridge(t *testing.T) {
 		{"callbackBaseUrl loopback http extension", []any{"callbackBaseUrl", "http://127.0.0.1:9000/cb"}, ""},
 		{"callbackBaseUrl https ok", []any{"callbackBaseUrl", "https://arc.example.com/cb"}, ""},
 		{"toneSettings enum", []any{"toneSettings.dtmfSendType", "info"}, "toneSettings.dtmfSendType: must be one of 2833, inaudio"},
-		{"toneSettings ok", []any{"toneSettings.callerDtmfSendType", "inaudio"}, ""},
+		{"toneSettings ok", []any{"toneSettings.dtmfSendType", "inaudio"}, ""},
+		{"toneSettings per leg refused", []any{"toneSettings.callerDtmfSendType", "inaudio"}, "toneSettings.callerDtmfSendType: not honoured: DTMF is sent on both legs as toneSettings.dtmfSendType says"},
+		{"useVPNConnection true refused", []any{"useVPNConnection", true}, "useVPNConnection: true is not honoured: the gateway has no VPN of its own and always uses the addresses of its interfaces"},
 		{"restAuthentication type", []any{"restAuthentication", []any{map[string]any{"type": "HS512"}}}, "restAuthentication[0].type: must be one of RS256"},
 		{"restAuthentication array", []any{"restAuthentication", map[string]any{}}, "restAuthentication: must be an array"},
 		{"controlCommandsEnabled bool", []any{"controlCommandsEnabled", "no"}, "controlCommandsEnabled: must be a boolean (true or false)"},
@@ -167,10 +169,10 @@ func TestValidateAlarmbridge(t *testing.T) {
 		t.Errorf("create answered id %q", r.str("id"))
 	}
 	// A given value is kept over the default.
-	e.must(200, "PUT", "/provisioning/alarmbridge/d/defaults", with(base, "controlCommandsEnabled", false))
+	e.must(200, "PUT", "/provisioning/alarmbridge/d/defaults", with(base, "callbackTimeout", 5000))
 	got = e.must(200, "GET", "/provisioning/alarmbridge/d/defaults", nil).body["alarmbridge"].(map[string]any)
-	if got["controlCommandsEnabled"] != false {
-		t.Errorf("explicit false replaced by the default")
+	if got["callbackTimeout"] != 5000.0 {
+		t.Errorf("explicit callbackTimeout replaced by the default")
 	}
 	e.refused("PUT", "/provisioning/alarmbridge/d/defaults", with(base, "id", "other"), "id: must match the id in the path (defaults)")
 }
@@ -213,7 +215,7 @@ func mediaBase() map[string]any {
 func TestValidateMediaService(t *testing.T) {
 	e := newEnv(t)
 	runTable(t, e, "POST", "/provisioning/mediaservice/d", mediaBase(), []vcase{
-		{"ok", nil, ""},
+		{"no media service", nil, "callbackBaseUrl: " + noMediaService},
 		{"destinationMatch required", []any{"destinationMatch", nil}, "destinationMatch: required"},
 		{"callbackBaseUrl required", []any{"callbackBaseUrl", nil}, "callbackBaseUrl: required"},
 		{"restAuthentication required", []any{"restAuthentication", nil}, "restAuthentication: required"},
@@ -222,7 +224,7 @@ func TestValidateMediaService(t *testing.T) {
 		{"ivrRefresherExpiration >= 0", []any{"ivrRefresherExpiration", -1}, "ivrRefresherExpiration: must be >= 0"},
 		{"replySessionExpiration >= 0", []any{"replySessionExpiration", -0.5}, "replySessionExpiration: must be >= 0"},
 		{"offeredCodecs enum", []any{"offeredCodecs", []any{"PCMA", "G722"}}, "offeredCodecs[1]: must be one of opus, PCMA, PCMU"},
-		{"offeredCodecs ok", []any{"offeredCodecs", []any{"opus", "PCMU"}}, ""},
+		{"offeredCodecs valid", []any{"offeredCodecs", []any{"opus", "PCMU"}}, "callbackBaseUrl: " + noMediaService},
 		{"googleServiceKey object", []any{"googleServiceKey", "k"}, "googleServiceKey: must be an object"},
 		{"destinationMatch regex", []any{"destinationMatch", "(?P<x"}, "destinationMatch: must be a valid regular expression: invalid named capture: `(?P<x`"},
 	})
@@ -232,7 +234,7 @@ func TestValidateCloudSipUA(t *testing.T) {
 	e := newEnv(t)
 	base := obj2("destinationMatch", "^ua", "callbackBaseUrl", "https://ua.example.com", "name", "UA")
 	runTable(t, e, "POST", "/provisioning/cloudsipua/d", base, []vcase{
-		{"ok", nil, ""},
+		{"no cloud SIP UA", nil, "callbackBaseUrl: " + noMediaService},
 		{"destinationMatch required", []any{"destinationMatch", nil}, "destinationMatch: required"},
 		{"callbackBaseUrl required", []any{"callbackBaseUrl", nil}, "callbackBaseUrl: required"},
 		{"name required", []any{"name", nil}, "name: required"},

@@ -1,0 +1,363 @@
+package api
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// The field table: every field of every provisioned resource in one of
+// three states, so that nothing is accepted and then ignored.
+//
+//   - read by the runtime: the note says where;
+//   - platform only: kept so that a document of the cloud platform can be
+//     written back unchanged, with no effect on this gateway (the note says
+//     why; README lists these fields);
+//   - refused: the API answers 400 naming the field and the rule for the
+//     values the gateway cannot honour (every value, or those refuse picks).
+//
+// TestFieldTable checks that the table covers exactly the fields of the
+// schemas, that each refused value is refused over REST, that each field
+// read by the runtime is a field of the runtime's struct, and that
+// api/FIELDS.md (generated from this table) is current.
+
+type fieldState string
+
+const (
+	stateRuntime  fieldState = "read by the runtime"
+	statePlatform fieldState = "platform only"
+	stateRefused  fieldState = "refused"
+)
+
+type fieldUse struct {
+	state fieldState
+	note  string
+	// refuse, for stateRefused: the values refused (nil: every value).
+	refuse func(v any) bool
+	// sample, for refusedIf: a value the API must refuse (tests; for
+	// refused, one is made from the field's schema).
+	sample any
+}
+
+func reads(where string) fieldUse  { return fieldUse{state: stateRuntime, note: where} }
+func platform(why string) fieldUse { return fieldUse{state: statePlatform, note: why} }
+func refused(rule string) fieldUse { return fieldUse{state: stateRefused, note: rule} }
+func refusedIf(rule string, sample any, refuse func(v any) bool) fieldUse {
+	return fieldUse{state: stateRefused, note: rule, refuse: refuse, sample: sample}
+}
+func is(x any) func(v any) bool { return func(v any) bool { return v == x } }
+
+// fieldResources are the documents the table covers, with their schemas.
+func fieldResources() map[string]*Schema {
+	return map[string]*Schema{
+		"device": deviceSchema(), "trunk": trunkSchema(), "trustednetwork": trustedNetworkSchema(),
+		"alarmbridge": alarmbridgeSchema(), "alarmeventmapper": alarmEventMapperSchema(),
+		"mediaservice": mediaServiceSchema(), "cloudsipua": cloudSipUASchema(),
+		"notificationsettings": notificationSchema(), "siprecservice": notificationSchema(),
+		"profile": profileSchema(true), "apiKey": apiKeySchema(),
+	}
+}
+
+const (
+	noMediaService = "the gateway runs no media service or cloud SIP UA yet: a call matched here would reach no callbackBaseUrl"
+	noSIPREC       = "the gateway has no SIPREC recorder client: nothing would be recorded"
+	label          = "a label for people; the gateway's behaviour does not depend on it"
+)
+
+// restAuthUses is restAuthentication of a resource whose callbacks the
+// gateway signs (reader: where its list is read).
+func restAuthUses(reader string) map[string]fieldUse {
+	at := "delivery.CheckRestAuth on write, " + reader
+	return map[string]fieldUse{
+		"restAuthentication[].type":           reads(at + ": the JWT algorithm (RS256; HS256 for stored documents of older versions)"),
+		"restAuthentication[].secret":         reads(at + ": the signing key (PEM RSA private key, 2048+ bits)"),
+		"restAuthentication[].sub":            reads(reader + ": the JWT sub claim"),
+		"restAuthentication[].scope":          reads(reader + ": the JWT scope claim"),
+		"restAuthentication[].requestHeaders": reads(reader + ": headers sent with the signed request"),
+	}
+}
+
+func refusedAll(rule string, names ...string) map[string]fieldUse {
+	m := map[string]fieldUse{}
+	for _, n := range names {
+		m[n] = refused(rule)
+	}
+	return m
+}
+
+func mergeUses(ms ...map[string]fieldUse) map[string]fieldUse {
+	out := map[string]fieldUse{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// fieldTable: resource -> dotted field ("[]" for the items of an array).
+var fieldTable = map[string]map[string]fieldUse{
+	"device": {
+		"deviceId":            reads("engine registrar and call auth (digest user, deviceid whitelist); alarm/service Router.Authenticate (DeviceKey)"),
+		"authType":            reads("engine authenticate: credentials digest, deviceid whitelist, userid JWT"),
+		"password":            reads("engine digest (SIP password) and userid; api prepareDevice makes ha1 from it"),
+		"ha1":                 reads("engine digest: MD5(deviceId:domain:password)"),
+		"deviceCLI":           reads("alarm/service Router.Authenticate: the device whose CLI is the caller"),
+		"deviceType":          platform("the platform's console groups devices by it; this gateway treats a device by its authType and serviceData"),
+		"description":         platform(label),
+		"lastConfigured":      reads("api grandstream download stamps it; kept across writes"),
+		"macAddress":          reads("api grandstream download: the device whose MAC the ATA asks for"),
+		"heartbeatStatus":     reads("written by alarm/service heartbeat supervision (read-only to clients)"),
+		"heartbeatExpiration": reads("written by alarm/service heartbeat supervision (read-only to clients)"),
+		"authorized.domain":   reads("engine registrar: the domain a userid device may register in"),
+		"authorized.invite":   reads("engine inviteAllowed: destinations a userid device may call"),
+		"authorized.register": reads("engine registrar: whether a userid device may register"),
+		"serviceData.alarmBridge.heartbeatInterval":                    reads("alarm/service heartbeat supervision: the device's interval"),
+		"serviceData.alarmBridge.alarmProtocol":                        refused("not honoured: the alarmbridge the call reaches decides the protocol (its protocol field)"),
+		"serviceData.alarmBridge.emergencyDestination":                 reads("alarm/service Router.Map: the voice destination for callEmergencyCenter"),
+		"serviceData.alarmBridge.usePredefinedDestination":             reads("alarm/service Router.Map: switches callEmergencyCenter and usePredefinedDestination"),
+		"serviceData.alarmBridge.overrideInAlarmEvent.deviceType":      reads("alarm/service applyOverride"),
+		"serviceData.alarmBridge.overrideInAlarmEvent.controllerId":    reads("alarm/service applyOverride"),
+		"serviceData.alarmBridge.overrideInAlarmEvent.deviceComponent": reads("alarm/service applyOverride"),
+		"serviceData.alarmBridge.overrideInAlarmEvent.systemConfig":    reads("alarm/service applyOverride"),
+		"serviceData.alarmBridge.overrideInAlarmEvent.location":        reads("alarm/service applyOverride"),
+		"serviceData.alarmBridge.overrideInAlarmEvent.audio":           reads("alarm/service applyOverride"),
+		"serviceData.alarmBridge.overrideInAlarmEvent.priority":        reads("alarm/service applyOverride"),
+		"serviceData.alarmBridge.overrideInAlarmEvent.deviceId":        reads("alarm/service applyOverride"),
+		"serviceData.alarmBridge.overrideInAlarmEvent.statusCode":      reads("alarm/service applyOverride"),
+	},
+	"trunk": {
+		"destinationTarget":           reads("engine trunk.target: Request-URI host[:port]"),
+		"destinationTransport":        reads("engine trunk.transport: udp, tcp or tls (engine.Trunk.Validate)"),
+		"destinationMatch":            reads("engine trunkSet.outbound: which called numbers go out this trunk"),
+		"destinationRewrite":          reads("engine trunkSet.outbound: /pattern/replacement/ on the called number"),
+		"blacklistPattern":            reads("engine trunkSet.outbound: called numbers refused on this trunk"),
+		"rewriteAnumber":              reads("engine trunkSpec: the From number"),
+		"diversionHeader":             reads("engine trunkSpec: Diversion header (RFC 5806)"),
+		"addTerminatingUriParameters": reads("engine trunkSpec: Request-URI parameters"),
+		"trunkGroupId":                reads("engine trunkSpec: tgrp and trunk-context (RFC 4904)"),
+		"sourceNetworks":              reads("engine trunk.fromNetwork: which sources are this trunk"),
+		"localCodec":                  reads("engine bridgeToTrunk: the codec toward the caller (PCMU, PCMA; GSM refused by engine.Trunk.Validate: no GSM 06.10 codec)"),
+		"trunksideCodec":              reads("engine trunkSpec: the codec toward the trunk (PCMU, PCMA; GSM refused by engine.Trunk.Validate: no GSM 06.10 codec)"),
+		"transcode":                   reads("engine bridgeToTrunk: transcode between localCodec and trunksideCodec"),
+		"forceNatRewrites":            reads("engine trunkSpec: rewrite Contact/Via toward the trunk"),
+		"forceRtpRelay":               platform("the gateway relays RTP on every call (B2BUA with media anchored), so the platform's switch changes nothing here"),
+		"usePrivateIP":                platform("the platform picks its public or private address toward the trunk; the gateway always uses the address of its own interface"),
+		"networkId":                   platform("the platform's RTP routing between its networks; the gateway anchors all media itself"),
+		"userName":                    reads("engine trunkSet.register and trunkSpec: digest user"),
+		"password":                    reads("engine digest toward the trunk (never returned by GET)"),
+		"ha1":                         reads("engine digest toward the trunk"),
+		"realm":                       reads("api prepareTrunk: ha1 = MD5(userName:realm:password)"),
+		"description":                 platform(label),
+		"type":                        reads("api prepareTrunk: always \"trunk\""),
+		"register":                    reads("engine trunkSet.registerLoop: register upstream"),
+		"registerInterval":            reads("engine trunkSet.registerLoop: REGISTER expiry"),
+		"keepAlive":                   reads("engine trunkSet.keepAliveLoop: OPTIONS keep-alive"),
+		"keepAliveInterval":           reads("engine trunkSet.keepAliveLoop: OPTIONS interval"),
+		"concurrency":                 reads("engine trunk.acquire: most concurrent calls"),
+		"didNumbers":                  reads("engine trunk.ownsDID: numbers this trunk takes in"),
+		"outboundServer":              reads("engine trunk.nextHop: outbound proxy"),
+		"outboundServerPort":          reads("engine trunk.nextHop: outbound proxy port"),
+	},
+	"trustednetwork": {
+		"network":     reads("engine StoreDirectory.TrustedNetworks: sources that need no digest"),
+		"description": platform(label),
+		"id":          reads("api: the document id"),
+	},
+	"alarmbridge": mergeUses(restAuthUses("delivery StoreResolver.callback (callbackBaseUrl)"), map[string]fieldUse{
+		"id":                              reads("gateway routes: the engine route alarmbridge/<id>; events carry it"),
+		"name":                            platform(label),
+		"description":                     platform(label),
+		"protocol":                        reads("alarm/multi ForBridge: the receiver of the call"),
+		"protocolMode":                    reads("alarm/multi ForBridge: dtmf or sdmf for TT92"),
+		"fallbackAlarmProtocol":           reads("alarm/multi ForBridge: the protocol multiprotocol offers first"),
+		"destinationMatch":                reads("alarm.AlarmBridge.Validate, gateway routes: which called numbers this bridge takes"),
+		"alarmEventMapperId":              reads("alarm/service Router.Map: the event mapper"),
+		"defaultHeartbeatInterval":        reads("alarm/service heartbeat supervision"),
+		"customerSiteId":                  reads("alarm/service Router.Authenticate: the device key"),
+		"customEventMap":                  reads("alarm/service applyCustomEventMap"),
+		"defaultEmergencyDestination":     reads("alarm/service Router.Map: the voice destination for callEmergencyCenter"),
+		"dataRequestInterval":             reads("alarm/multi ForBridge: the BS 8521 data request interval"),
+		"callbackBaseUrl":                 reads("delivery StoreResolver.callback: POST {callbackBaseUrl}/newAlarmbridgeEvent"),
+		"callbackTimeout":                 reads("delivery StoreResolver.callback: the callback's timeout"),
+		"callbackId":                      platform("the platform's handle of its callback resource"),
+		"callbackName":                    platform(label),
+		"callbackDescription":             platform(label),
+		"toneSettings.dtmfSendType":       reads("gateway routes: engine Route.DTMF, how DTMF is sent on the call"),
+		"toneSettings.calleeDtmfSendType": refused("not honoured: DTMF is sent on both legs as toneSettings.dtmfSendType says"),
+		"toneSettings.callerDtmfSendType": refused("not honoured: DTMF is sent on both legs as toneSettings.dtmfSendType says"),
+		"useVPNConnection":                refusedIf("true is not honoured: the gateway has no VPN of its own and always uses the addresses of its interfaces", true, is(true)),
+		"controlCommandsEnabled": refusedIf("false is not honoured: the gateway always stays in the media path of the voice call (B2BUA), so in-call commands always work", false,
+			is(false)),
+		"arcDisconnectClearsCall": refusedIf("false is not honoured: the gateway ends the unit's call when the ARC hangs up", false, is(false)),
+	}),
+	"alarmeventmapper": {
+		"id":                                           reads("alarm/service Router.Map: events carry it (MapperID); delivery route name"),
+		"name":                                         platform(label),
+		"description":                                  platform(label),
+		"alarmHandling":                                reads("alarm/service Router.Map: what follows the event"),
+		"deviceIdPadLength":                            reads("alarm/service Router.Map (mapDeviceIdToControllerId)"),
+		"controllerIdPadLength":                        reads("alarm/service Router.Map (mapDeviceIdToControllerId)"),
+		"mapDeviceIdToControllerId":                    reads("alarm/service Router.Map"),
+		"mappingRules":                                 reads("alarm/service applyCustomEventMap"),
+		"unknownAlarmEventVoiceDestination":            reads("alarm/service Router.UnknownEventDestination"),
+		"callerId":                                     reads("alarm/service Router.Map: the event's callerId"),
+		"useVoiceBridge":                               reads("alarm/service Router.Map: false clears the call after the event"),
+		"enableDestinationMonitoring":                  reads("delivery MapperRoute: both paths probed"),
+		"fromDomain":                                   refused("not honoured yet: the gateway does not rewrite the From domain toward the ARC"),
+		"maxSessionDuration":                           refused("not honoured yet: an alarm session lasts as long as the call"),
+		"targetEndpoint.protocol":                      reads("delivery StoreResolver and MapperRoute: the sender (dc09, scaip)"),
+		"targetEndpoint.destAddr":                      reads("delivery MapperRoute: the ARC address"),
+		"targetEndpoint.sipAuthUser":                   reads("delivery MapperRoute: SCAIP digest user"),
+		"targetEndpoint.sipAuthPassword":               reads("delivery MapperRoute: SCAIP digest password"),
+		"targetEndpoint.overrideSipFrom":               reads("delivery MapperRoute: SCAIP From"),
+		"targetEndpoint.defaultVoiceDestination":       reads("alarm/service Router.Map: the voice destination"),
+		"targetEndpoint.backupEndpoint.backupDestAddr": reads("delivery MapperRoute: the backup ARC address"),
+		"targetEndpoint.backupEndpoint.backupSipAuthUser":             reads("delivery MapperRoute: backup SCAIP digest user"),
+		"targetEndpoint.backupEndpoint.backupSipAuthPassword":         reads("delivery MapperRoute: backup SCAIP digest password"),
+		"targetEndpoint.backupEndpoint.backupOverrideSipFrom":         reads("delivery MapperRoute: backup SCAIP From"),
+		"targetEndpoint.backupEndpoint.backupDefaultVoiceDestination": refused("not honoured yet: the voice call goes to targetEndpoint.defaultVoiceDestination only"),
+	},
+	"mediaservice": mergeUses(refusedAll(noMediaService, "googleApikey", "disableLateOffer", "ivrRefresherExpiration", "callbackTimeout", "destinationMatch",
+		"googleServiceKey", "callbackDescription", "description", "callbackName", "callbackBaseUrl", "replySessionExpiration", "rtpTimeout", "callbackId",
+		"offeredCodecs", "name", "networkId", "id", "restAuthentication[].type", "restAuthentication[].secret", "restAuthentication[].sub",
+		"restAuthentication[].scope", "restAuthentication[].requestHeaders")),
+	"cloudsipua": refusedAll(noMediaService, "callbackTimeout", "callbackId", "destinationMatch", "callbackDescription", "name", "description", "id",
+		"callbackName", "callbackBaseUrl", "restAuthentication[].type", "restAuthentication[].secret", "restAuthentication[].sub",
+		"restAuthentication[].scope", "restAuthentication[].requestHeaders"),
+	"notificationsettings": mergeUses(restAuthUses("delivery StoreResolver.callback and api/notify (the endpoints below)"), map[string]fieldUse{
+		"alarmbridgeCallbackEndpoint": reads("delivery StoreResolver.callback: every alarmbridge's callback goes here"),
+		"httpTimeout":                 reads("delivery StoreResolver.callback and notify: the callback's timeout"),
+		"sipEventsRestEndpoint":       reads("notify: SIP events (registrations, call start and end) POSTed here"),
+		"alarmEventsRestEndpoint":     reads("notify: service alarms POSTed here"),
+		"useHttpEvents":               refusedIf("false is not honoured: the gateway has no SNS client, its notifications are HTTP", false, is(false)),
+		"alarmTopic":                  refused("not honoured: the gateway has no AWS SNS client (use alarmEventsRestEndpoint)"),
+		"sipEventsTopic":              refused("not honoured: the gateway has no AWS SNS client (use sipEventsRestEndpoint)"),
+	}),
+	"siprecservice": refusedAll(noSIPREC, "restAuthentication[].type", "restAuthentication[].secret", "restAuthentication[].sub",
+		"restAuthentication[].scope", "restAuthentication[].requestHeaders", "alarmTopic", "httpTimeout", "sipEventsTopic", "useHttpEvents",
+		"alarmEventsRestEndpoint", "sipEventsRestEndpoint", "alarmbridgeCallbackEndpoint"),
+	"profile": {
+		"firstName": platform("the platform's user account"), "lastName": platform("the platform's user account"),
+		"emailConsent": platform("the platform's user account"), "phone": platform("the platform's user account"),
+		"company": platform("the platform's user account"), "email": platform("the platform's user account"),
+		"authProvider": platform("the platform's sign-up"), "otherInfo": platform("the platform's sign-up"),
+		"useCase": platform("the platform's sign-up"), "termsAgreed": platform("the platform's sign-up"),
+		"profileReviewed": platform("the platform's sign-up"), "deploymentSize": platform("the platform's sign-up"),
+	},
+	"apiKey": {
+		"key": reads("api authenticator: a token (hash kept) or an RS256 public key verifying JWT bearer tokens"),
+	},
+}
+
+// refuseFields answers 400 for the first field of doc (a document of
+// resource) whose value the table refuses.
+func refuseFields(resource string, doc map[string]any) error {
+	uses := fieldTable[resource]
+	names := make([]string, 0, len(uses))
+	for n, u := range uses {
+		if u.state == stateRefused {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		u := uses[n]
+		var err error
+		eachValue(doc, "", strings.Split(n, "."), func(path string, v any) {
+			if err == nil && (u.refuse == nil || u.refuse(v)) {
+				err = ferr(path, "%s", u.note)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachValue calls fn with every value at the dotted parts below v (an
+// "x[]" part goes into each item of the array x).
+func eachValue(v any, path string, parts []string, fn func(path string, v any)) {
+	if len(parts) == 0 {
+		fn(path, v)
+		return
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	name, isArr := strings.CutSuffix(parts[0], "[]")
+	x, ok := m[name]
+	if !ok {
+		return
+	}
+	p := join(path, name)
+	if !isArr {
+		eachValue(x, p, parts[1:], fn)
+		return
+	}
+	items, _ := x.([]any)
+	for i, it := range items {
+		eachValue(it, fmt.Sprintf("%s[%d]", p, i), parts[1:], fn)
+	}
+}
+
+// schemaFields lists the dotted fields of an object schema as the table
+// names them: leaves, with "[]" for arrays of objects.
+func schemaFields(s *Schema) []string {
+	var out []string
+	var walk func(p string, s *Schema)
+	walk = func(p string, s *Schema) {
+		switch {
+		case s.Type == "array" && s.Items != nil && len(s.Items.Properties) > 0:
+			walk(p+"[]", s.Items)
+		case s.Type == "object" && len(s.Properties) > 0:
+			for k, v := range s.Properties {
+				walk(join(p, k), v)
+			}
+		default:
+			out = append(out, p)
+		}
+	}
+	walk("", s)
+	sort.Strings(out)
+	return out
+}
+
+// fieldsMarkdown renders the table as api/FIELDS.md.
+func fieldsMarkdown() string {
+	var b strings.Builder
+	count := map[fieldState]int{}
+	res := make([]string, 0, len(fieldTable))
+	for r, uses := range fieldTable {
+		res = append(res, r)
+		for _, u := range uses {
+			count[u.state]++
+		}
+	}
+	sort.Strings(res)
+	fmt.Fprintf(&b, "# Every field of every resource\n\n")
+	fmt.Fprintf(&b, "Generated from the field table in `api/fields.go` (`go test ./api -run TestFieldTable -update-fields`);\n")
+	fmt.Fprintf(&b, "a test fails when this file, the table or the schemas disagree.\n\n")
+	fmt.Fprintf(&b, "Each field is in one of three states:\n\n")
+	fmt.Fprintf(&b, "- **%s**: the note says where;\n", stateRuntime)
+	fmt.Fprintf(&b, "- **%s**: stored so that the cloud platform's documents can be written back, with no effect on the gateway (the note says why);\n", statePlatform)
+	fmt.Fprintf(&b, "- **%s**: a write carrying the value is answered 400 naming the field and the rule.\n\n", stateRefused)
+	fmt.Fprintf(&b, "Counts: %d fields, %d %s, %d %s, %d %s.\n", count[stateRuntime]+count[statePlatform]+count[stateRefused],
+		count[stateRuntime], stateRuntime, count[statePlatform], statePlatform, count[stateRefused], stateRefused)
+	for _, r := range res {
+		fmt.Fprintf(&b, "\n## %s\n\n| field | state | where / why |\n|---|---|---|\n", r)
+		uses := fieldTable[r]
+		names := make([]string, 0, len(uses))
+		for n := range uses {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			u := uses[n]
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", n, u.state, strings.ReplaceAll(u.note, "|", "\\|"))
+		}
+	}
+	return b.String()
+}
