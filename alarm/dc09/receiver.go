@@ -234,16 +234,24 @@ func (r *Receiver) track(ln net.Listener, pc net.PacketConn) bool {
 }
 
 // Listen starts serving TCP and UDP on addr (port 0 picks a free port, the
-// same one for both when possible) and returns the bound address.
+// same one for both) and returns the bound address.
 func (r *Receiver) Listen(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	pc, err := net.ListenPacket("udp", ln.Addr().String())
-	if err != nil {
+	_, port, _ := net.SplitHostPort(addr)
+	var ln net.Listener
+	var pc net.PacketConn
+	for try := 0; ; try++ {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return "", err
+		}
+		if pc, err = net.ListenPacket("udp", ln.Addr().String()); err == nil {
+			break
+		}
 		ln.Close()
-		return "", err
+		// Port 0: the port TCP got may be someone's UDP port; take another.
+		if port != "0" || try == 19 {
+			return "", err
+		}
 	}
 	go r.ServeTCP(ln)
 	go r.ServeUDP(pc)
