@@ -66,7 +66,7 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 // 200, Send returns. The time per op is the delivery round trip.
 func BenchmarkSCAIPSendToARC(b *testing.B) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	arc := peerEngine(b, "arc.test", 33400, func(body []byte) []byte {
+	arc := peerEngine(b, "arc.test", 28400, func(body []byte) []byte {
 		req, err := scaip.ParseRequest(body)
 		if err != nil {
 			b.Errorf("ARC got a bad <mrq>: %v", err)
@@ -77,7 +77,7 @@ func BenchmarkSCAIPSendToARC(b *testing.B) {
 	})
 	g := &Gateway{log: log}
 	engOpt, _ := g.scaipOptions()
-	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 33420, RTPPortMax: 33429}, engine.WithLogger(log), engOpt)
+	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 28420, RTPPortMax: 28429}, engine.WithLogger(log), engOpt)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func BenchmarkSCAIPUnitToAnswer(b *testing.B) {
 		return []delivery.Route{r}, err
 	}, delivery.WithLogger(log))
 	answers := make(chan []byte, 1)
-	unit := peerEngine(b, "unit.test", 33440, func(body []byte) []byte {
+	unit := peerEngine(b, "unit.test", 28440, func(body []byte) []byte {
 		answers <- body
 		return nil
 	})
@@ -135,7 +135,7 @@ func BenchmarkSCAIPUnitToAnswer(b *testing.B) {
 		_, err := gwp.Load().SendMessage(ctx, engine.OutMessage{To: to, ContentType: scaip.ContentType, Body: body})
 		return err
 	}
-	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 33460, RTPPortMax: 33469},
+	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 28460, RTPPortMax: 28469},
 		engine.WithLogger(log), engine.WithMessageHandler(in.HandleMessage))
 	if err != nil {
 		b.Fatal(err)

@@ -62,7 +62,7 @@ func newSCAIPGateway(t testing.TB, mapper *alarm.EventMapper, holdWait time.Dura
 	}
 	sg.dl = delivery.New(db, resolve, append([]delivery.Option{delivery.WithLogger(log), delivery.WithSender("scaip", factory),
 		delivery.WithBackoff(50*time.Millisecond, 200*time.Millisecond)}, opts...)...)
-	sg.eng, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 33100, RTPPortMax: 33199},
+	sg.eng, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 28100, RTPPortMax: 28199},
 		engine.WithLogger(log), engOpt,
 		// Loopback untrusted: the SIPp ARC's <mrs> gets in only as an
 		// awaited answer, as from an ARC out on the network.

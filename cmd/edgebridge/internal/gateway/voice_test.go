@@ -40,7 +40,7 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 			g := startGateway(t, listenInDocs(arc.Addr, voice.Port, extra))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			call, rep, err := listenInCall(t, ctx, g, 33000)
+			call, rep, err := listenInCall(t, ctx, g, 28000)
 			if tc.bridgeOff && errors.Is(err, contactid.ErrReceiverHungUp) {
 				err = nil // no voice to follow: the gateway clears down after the kissoff
 			}
@@ -98,7 +98,7 @@ func TestHangupAlarmCallSendsClearBeforeBye(t *testing.T) {
 	g := startGateway(t, listenInDocs(arc.Addr, voice.Port, ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	call, rep, err := listenInCall(t, ctx, g, 33100)
+	call, rep, err := listenInCall(t, ctx, g, 28100)
 	sess := call.Session()
 	if err != nil || !rep.Messages[0].Acked {
 		t.Fatalf("panel: %v %+v", err, rep)
