@@ -11,7 +11,6 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/dsp"
-	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/hal"
 )
 
@@ -89,45 +88,26 @@ func (f *FXS) answerLoop(ctx context.Context, line hal.Line) {
 	}
 }
 
-// call takes one off-hook: dial tone, the dialled number, then the alarm
-// receiver of the matching alarmbridge.
-func (f *FXS) call(ctx context.Context, line hal.Line) {
+// call takes one off-hook: dial tone, the dialled number, then the
+// switchboard (the alarm receiver of the matching alarmbridge).
+func (f *FXS) call(ctx context.Context, hook hal.Line) {
 	g := f.g
-	c, err := line.Answer()
+	line, err := hook.Answer()
 	if err != nil {
 		g.log.Warn("fxs: answer", "err", err)
 		return
 	}
-	defer c.Hangup()
+	defer line.Hangup()
 	id := fmt.Sprintf("fxs-%d", f.calls.Add(1))
 	log := g.log.With("call", id)
-	number, err := collectDialled(ctx, c)
+	number, err := collectDialled(ctx, line)
 	if err != nil {
 		log.Info("fxs: unit hung up while dialling", "err", err)
 		return
 	}
-	b, err := g.svc.Route(g.cfg.Domain, number)
-	if err != nil {
-		log.Warn("fxs: no alarmbridge for the dialled number", "number", number, "err", err)
-		return
-	}
-	log.Info("fxs: alarm call", "number", number, "alarmbridge", b.ID)
-	res, err := g.svc.Run(ctx, countFrames{c, &g.dspFrames}, alarm.Call{ID: id, Domain: g.cfg.Domain, Called: number}, b)
-	if err != nil {
-		log.Warn("fxs: alarm call", "err", err)
-	}
-	if res.Voice == "" || ctx.Err() != nil {
-		return
-	}
-	// The speech path to the ARC, as for a SIP alarm call: the line's audio
-	// and the ARC's in-call keys (played in band) until either hangs up.
-	out := g.dialVoice(ctx, "", g.cfg.Domain, res.Voice, log)
-	if out == nil {
-		return
-	}
-	defer out.Hangup()
-	if err := media.BridgeLeg(ctx, out.Session(), c); err != nil {
-		log.Info("fxs: voice bridge ended", "err", err)
+	c := &FXSCall{ID: id, Domain: g.cfg.Domain, Number: number, Line: line, Log: log}
+	if !g.offerFXS(ctx, c) {
+		log.Warn("fxs: no service takes the dialled number", "number", number)
 	}
 }
 

@@ -2,20 +2,12 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/delivery"
@@ -23,7 +15,6 @@ import (
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/api/metrics"
 	"github.com/edgebridge/edgebridge/engine"
-	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/hal"
 	"github.com/edgebridge/edgebridge/store"
 
@@ -68,6 +59,8 @@ type Gateway struct {
 	board   *hal.Board
 	metrics *metrics.Gateway
 	scaip   *scaipWiring // scaip.go
+	// switchboard is the stages a new call is offered to, in order.
+	switchboard []stage
 
 	live   sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
 	recent recentAlarms
@@ -85,6 +78,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 	log := cfg.Log
 	g.prov = service.StoreProvisioning{DB: cfg.DB, Log: log}
 	g.router = &service.Router{Prov: g.prov}
+	g.switchboard = g.newSwitchboard()
 
 	hw := hal.Config{} // sim: every part simulated
 	if cfg.HW == "linux" {
@@ -256,219 +250,4 @@ func (g *Gateway) Close() error {
 		}
 	}
 	return err
-}
-
-// sipTLS turns on SIP over TLS when the data folder holds a certificate and
-// its key (tls/sip.crt and tls/sip.key, PEM), on the SIP port + 1 (5061 next
-// to 5060). Neither file: no TLS. One alone or a bad pair: an error, so a
-// gateway meant to speak TLS never starts without it.
-func sipTLS(dataDir, sipAddr string) (string, *tls.Config, error) {
-	certFile := filepath.Join(dataDir, "tls", "sip.crt")
-	keyFile := filepath.Join(dataDir, "tls", "sip.key")
-	_, errCert := os.Stat(certFile)
-	_, errKey := os.Stat(keyFile)
-	if errors.Is(errCert, fs.ErrNotExist) && errors.Is(errKey, fs.ErrNotExist) {
-		return "", nil, nil
-	}
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return "", nil, fmt.Errorf("sip tls: %s and %s: %w", certFile, keyFile, err)
-	}
-	host, port, _ := net.SplitHostPort(sipAddr)
-	if p, _ := strconv.Atoi(port); p > 0 {
-		port = strconv.Itoa(p + 1)
-	}
-	return net.JoinHostPort(host, port), &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
-}
-
-// routes lists the alarmbridges of domain as engine routes, in provisioning
-// order. It is read per INVITE, so a change made over REST applies to the
-// next call without a restart.
-func (g *Gateway) routes(domain string) []engine.Route {
-	bridges, err := g.prov.AlarmBridges(domain)
-	if err != nil {
-		g.log.Warn("gateway: alarmbridges", "domain", domain, "err", err)
-		return nil
-	}
-	out := make([]engine.Route, 0, len(bridges))
-	for i := range bridges {
-		b := bridges[i]
-		if b.Protocol == string(alarm.ProtoSCAIP) {
-			continue // SCAIP units send MESSAGE (scaip.go); their voice call is not an alarm call
-		}
-		re, err := alarm.CompileMatch(b.DestinationMatch)
-		if err != nil {
-			continue // the alarm router skips it too: one bad rule must not stop the rest
-		}
-		dtmf := ""
-		if b.ToneSettings != nil {
-			dtmf = b.ToneSettings.DtmfSendType
-		}
-		out = append(out, engine.Route{
-			Name:     "alarmbridge/" + b.ID,
-			Match:    re,
-			Handler:  engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) { g.alarmCall(ctx, c, &b) }),
-			DTMF:     dtmf,
-			DataMode: true,
-		})
-	}
-	return out
-}
-
-// alarmCall runs one alarm call: answer, receive, then voice or clear-down.
-func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge) {
-	log := g.log.With("call", c.ID, "alarmbridge", b.ID)
-	if err := c.Answer(); err != nil {
-		log.Warn("gateway: answer", "err", err)
-		return
-	}
-	g.live.Store(c.ID, c)
-	defer g.live.Delete(c.ID)
-	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
-	res, err := g.svc.Run(ctx, countFrames{c.Session(), &g.dspFrames}, ac, b)
-	if err != nil {
-		log.Warn("gateway: alarm call", "err", err)
-	}
-	if res.Voice == "" || ctx.Err() != nil {
-		return
-	}
-	g.bridgeVoice(ctx, c, res.Voice, log)
-}
-
-// bridgeVoice calls the voice destination (the ARC's speech line) and
-// bridges the alarm unit to it until either side hangs up.
-func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, dest string, log *slog.Logger) {
-	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, log)
-	if out == nil {
-		return
-	}
-	defer out.Hangup()
-	if err := media.Bridge(ctx, c.Session(), out.Session()); err != nil {
-		log.Info("gateway: voice bridge ended", "err", err)
-	}
-}
-
-// dialVoice places the voice call that follows an alarm; nil when it
-// cannot be made (logged).
-func (g *Gateway) dialVoice(ctx context.Context, caller, domain, dest string, log *slog.Logger) *engine.Call {
-	dctx, cancel := context.WithTimeout(ctx, 60*time.Second) // SCAIP: voice within 60 s
-	defer cancel()
-	out, err := g.eng.Dial(dctx, engine.DialOptions{To: dest, From: caller, Domain: domain})
-	if err != nil {
-		log.Warn("gateway: voice call", "to", dest, "err", err)
-		return nil
-	}
-	log.Info("gateway: voice bridged", "to", dest)
-	return out
-}
-
-// In-call commands toward a social alarm unit (SS 91100 / PROTOCOLS.md):
-// DTMF 0 clears down, 1/3 volume down/up, 4 duplex, 7/8 simplex.
-var deviceCommandDigits = map[string]string{
-	"clear":     "0",
-	"listen":    "7",
-	"speak":     "8",
-	"talk":      "4",
-	"keepAlive": "",
-}
-
-// liveCall finds an alarm call in progress; domain "" takes any domain
-// (the console is the admin's), else the call must belong to it.
-func (g *Gateway) liveCall(domain, id string) (*engine.Call, error) {
-	v, ok := g.live.Load(id)
-	if !ok || (domain != "" && v.(*engine.Call).Domain != domain) {
-		return nil, fmt.Errorf("callId %q: %w", id, api.ErrNoSuchCall)
-	}
-	return v.(*engine.Call), nil
-}
-
-// keyMs is how long each in-call key is held (SS 91100: 100-500 ms).
-const keyMs = 200
-
-// clearGuard separates the clear-down key from the BYE: longer than a
-// unit's jitter buffer holds a packet.
-const clearGuard = 250 * time.Millisecond
-
-// sendKeys sends keys to the unit and waits until they have gone out: a
-// session sends queued keys with the frames written to it (by the receiver
-// or the voice bridge), so hanging up at once would drop them.
-func sendKeys(ctx context.Context, c *engine.Call, keys string) error {
-	s := c.Session()
-	for i := 0; i < len(keys); i++ {
-		if err := s.SendDigit(keys[i], keyMs); err != nil {
-			return err
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(keys)+2)*2*keyMs*time.Millisecond)
-	defer cancel()
-	for s.DigitsPending() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("keys %q not sent: %w", keys, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-// HangupAlarmCall implements api.AlarmControl.
-func (g *Gateway) HangupAlarmCall(ctx context.Context, domain string, req api.AlarmHangup) error {
-	c, err := g.liveCall(domain, req.CallID)
-	if err != nil {
-		return err
-	}
-	if req.Clear {
-		if err := sendKeys(ctx, c, deviceCommandDigits["clear"]); err != nil {
-			g.log.Warn("gateway: clear-down key", "call", c.ID, "err", err)
-		}
-		// The key's last packet is out; let the unit's jitter buffer play
-		// it before the BYE ends the call under it.
-		time.Sleep(clearGuard)
-	}
-	return c.Hangup()
-}
-
-// DeviceCommand implements api.AlarmControl.
-func (g *Gateway) DeviceCommand(ctx context.Context, domain string, req api.DeviceCommand) error {
-	c, err := g.liveCall(domain, req.CallID)
-	if err != nil {
-		return err
-	}
-	keys := deviceCommandDigits[req.Command]
-	switch req.Command {
-	case "sendTones":
-		keys = req.Tones
-	case "volume":
-		keys = strings.Repeat("3", max(req.Volume, 0)) + strings.Repeat("1", max(-req.Volume, 0))
-	}
-	return sendKeys(ctx, c, keys)
-}
-
-// reloadOnWrite hands trunk and trusted-network changes made over REST to
-// the engine at once, instead of at its next 10 s re-read: an installer who
-// adds a trunk sees it register straight away.
-func (g *Gateway) reloadOnWrite(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions ||
-			!(strings.HasPrefix(r.URL.Path, "/provisioning/trunk/") || strings.HasPrefix(r.URL.Path, "/provisioning/trustednetwork/")) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		if sw.status < 300 {
-			g.eng.ReloadTrunks()
-		}
-	})
-}
-
-// statusWriter remembers the status a handler answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
 }

@@ -1,0 +1,190 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/service"
+	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
+)
+
+// The alarm stage of the switchboard: alarmbridges take SIP and FXS calls
+// whose called number fits their destinationMatch.
+
+// alarmRoutes is the alarm stage for SIP calls: the alarmbridges of domain
+// as engine routes, in provisioning order.
+func (g *Gateway) alarmRoutes(domain string) []engine.Route {
+	bridges, err := g.prov.AlarmBridges(domain)
+	if err != nil {
+		g.log.Warn("gateway: alarmbridges", "domain", domain, "err", err)
+		return nil
+	}
+	out := make([]engine.Route, 0, len(bridges))
+	for i := range bridges {
+		b := bridges[i]
+		if b.Protocol == string(alarm.ProtoSCAIP) {
+			continue // SCAIP units send MESSAGE (scaip.go); their voice call is not an alarm call
+		}
+		re, err := alarm.CompileMatch(b.DestinationMatch)
+		if err != nil {
+			continue // the alarm router skips it too: one bad rule must not stop the rest
+		}
+		dtmf := ""
+		if b.ToneSettings != nil {
+			dtmf = b.ToneSettings.DtmfSendType
+		}
+		out = append(out, engine.Route{
+			Name:     "alarmbridge/" + b.ID,
+			Match:    re,
+			Handler:  engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) { g.alarmCall(ctx, c, &b) }),
+			DTMF:     dtmf,
+			DataMode: true,
+		})
+	}
+	return out
+}
+
+// alarmCall runs one alarm call: answer, receive, then voice or clear-down.
+func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge) {
+	log := g.log.With("call", c.ID, "alarmbridge", b.ID)
+	if err := c.Answer(); err != nil {
+		log.Warn("gateway: answer", "err", err)
+		return
+	}
+	g.live.Store(c.ID, c)
+	defer g.live.Delete(c.ID)
+	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
+	res, err := g.svc.Run(ctx, countFrames{c.Session(), &g.dspFrames}, ac, b)
+	if err != nil {
+		log.Warn("gateway: alarm call", "err", err)
+	}
+	if res.Voice == "" || ctx.Err() != nil {
+		return
+	}
+	g.bridgeVoice(ctx, c, res.Voice, log)
+}
+
+// alarmFXS is the alarm stage for FXS calls: the alarmbridge whose
+// destinationMatch fits the dialled number takes the call.
+func (g *Gateway) alarmFXS(domain, number string, log *slog.Logger) fxsHandler {
+	b, err := g.svc.Route(domain, number)
+	if err != nil {
+		if !errors.Is(err, service.ErrNoBridge) {
+			log.Warn("fxs: alarmbridges", "err", err)
+		}
+		return nil
+	}
+	return func(ctx context.Context, c *FXSCall) { g.alarmLineCall(ctx, c, b) }
+}
+
+// alarmLineCall runs one alarm call from the FXS line: receive, then voice.
+func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge) {
+	log := c.Log
+	log.Info("fxs: alarm call", "number", c.Number, "alarmbridge", b.ID)
+	res, err := g.svc.Run(ctx, countFrames{c.Line, &g.dspFrames}, alarm.Call{ID: c.ID, Domain: c.Domain, Called: c.Number}, b)
+	if err != nil {
+		log.Warn("fxs: alarm call", "err", err)
+	}
+	if res.Voice == "" || ctx.Err() != nil {
+		return
+	}
+	// The speech path to the ARC, as for a SIP alarm call: the line's audio
+	// and the ARC's in-call keys (played in band) until either hangs up.
+	out := g.dialVoice(ctx, "", c.Domain, res.Voice, log)
+	if out == nil {
+		return
+	}
+	defer out.Hangup()
+	if err := media.BridgeLeg(ctx, out.Session(), c.Line); err != nil {
+		log.Info("fxs: voice bridge ended", "err", err)
+	}
+}
+
+// In-call commands toward a social alarm unit (SS 91100 / PROTOCOLS.md):
+// DTMF 0 clears down, 1/3 volume down/up, 4 duplex, 7/8 simplex.
+var deviceCommandDigits = map[string]string{
+	"clear":     "0",
+	"listen":    "7",
+	"speak":     "8",
+	"talk":      "4",
+	"keepAlive": "",
+}
+
+// liveCall finds an alarm call in progress; domain "" takes any domain
+// (the console is the admin's), else the call must belong to it.
+func (g *Gateway) liveCall(domain, id string) (*engine.Call, error) {
+	v, ok := g.live.Load(id)
+	if !ok || (domain != "" && v.(*engine.Call).Domain != domain) {
+		return nil, fmt.Errorf("callId %q: %w", id, api.ErrNoSuchCall)
+	}
+	return v.(*engine.Call), nil
+}
+
+// keyMs is how long each in-call key is held (SS 91100: 100-500 ms).
+const keyMs = 200
+
+// clearGuard separates the clear-down key from the BYE: longer than a
+// unit's jitter buffer holds a packet.
+const clearGuard = 250 * time.Millisecond
+
+// sendKeys sends keys to the unit and waits until they have gone out: a
+// session sends queued keys with the frames written to it (by the receiver
+// or the voice bridge), so hanging up at once would drop them.
+func sendKeys(ctx context.Context, c *engine.Call, keys string) error {
+	s := c.Session()
+	for i := 0; i < len(keys); i++ {
+		if err := s.SendDigit(keys[i], keyMs); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(keys)+2)*2*keyMs*time.Millisecond)
+	defer cancel()
+	for s.DigitsPending() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("keys %q not sent: %w", keys, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// HangupAlarmCall implements api.AlarmControl.
+func (g *Gateway) HangupAlarmCall(ctx context.Context, domain string, req api.AlarmHangup) error {
+	c, err := g.liveCall(domain, req.CallID)
+	if err != nil {
+		return err
+	}
+	if req.Clear {
+		if err := sendKeys(ctx, c, deviceCommandDigits["clear"]); err != nil {
+			g.log.Warn("gateway: clear-down key", "call", c.ID, "err", err)
+		}
+		// The key's last packet is out; let the unit's jitter buffer play
+		// it before the BYE ends the call under it.
+		time.Sleep(clearGuard)
+	}
+	return c.Hangup()
+}
+
+// DeviceCommand implements api.AlarmControl.
+func (g *Gateway) DeviceCommand(ctx context.Context, domain string, req api.DeviceCommand) error {
+	c, err := g.liveCall(domain, req.CallID)
+	if err != nil {
+		return err
+	}
+	keys := deviceCommandDigits[req.Command]
+	switch req.Command {
+	case "sendTones":
+		keys = req.Tones
+	case "volume":
+		keys = strings.Repeat("3", max(req.Volume, 0)) + strings.Repeat("1", max(-req.Volume, 0))
+	}
+	return sendKeys(ctx, c, keys)
+}

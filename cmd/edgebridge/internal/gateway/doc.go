@@ -1,0 +1,83 @@
+// Package gateway is the daemon's call path: the switchboard that offers
+// every new call to the services that can take it, and the glue between the
+// SIP engine, the alarm service, delivery and the hardware.
+//
+// # What it owns
+//
+//   - the switchboard (switchboard.go): the ordered stages a new call is
+//     offered to, for SIP calls and for calls from the FXS line alike;
+//   - the alarm stage (alarmcall.go): alarmbridges answer calls whose
+//     called number fits their destinationMatch, run the alarm receiver of
+//     their protocol (alarm/service), and hand over to the voice path;
+//     in-call commands and clear-down of live alarm calls (the REST
+//     /alarmbridge/{domain}/hangupalarmcall and devicecommand);
+//   - the voice path to the ARC after an alarm (voice.go): the call to the
+//     mapper's voice destination, bridged until either side hangs up;
+//   - the FXS port (fxs.go): the board's run loop (lamps, watchdog, the
+//     simulated line's spool folder) and the dialling plan: dial tone
+//     (425 Hz) until the first digit, '#' ends the number at once, else 3 s
+//     after a digit (4 s before the first); no digits is a hotline and is
+//     routed as the empty number;
+//   - SCAIP over SIP MESSAGE both ways (scaip.go): alarm units' <mrq> in,
+//     the ARC's <mrs> let in as the awaited answer of an <mrq> sent out;
+//   - SIP over TLS from DATA/tls/sip.crt and sip.key (tls.go);
+//   - the REST middleware that hands trunk and trusted-network writes to
+//     the engine at once (http.go);
+//   - what the console and /metrics read beyond REST (status.go);
+//   - the daemon's one definition of healthy (health.go), used by the
+//     hardware watchdog, firmware boot confirmation with systemd's watchdog,
+//     and /healthz.
+//
+// # The switchboard: the order a new call is offered in
+//
+// Each new call is offered to these stages in turn; the first that takes it
+// serves it. Within a stage, entries are tried in provisioning order, each
+// by its schema field destinationMatch (a regular expression on the called
+// number, "/regex/" or bare).
+//
+//  1. Alarm services: the domain's alarmbridges (/alarmbridge documents).
+//     Bridges of protocol "scaip" are left out: SCAIP units send MESSAGEs,
+//     which scaip.go takes outside the switchboard.
+//  2. Media services (/mediaservice documents): to come, see the seams.
+//  3. The FXS line as a destination (an ARC calling an FXS unit back): to
+//     come, see the seams.
+//  4. Trunks (/trunk documents): the engine's, for SIP calls; a call that
+//     came in on a trunk is never sent back out to one.
+//  5. Devices registered here: the engine's, for SIP calls.
+//
+// Nothing takes the call: a SIP call is refused with 404 before it is
+// answered; an FXS call is logged and the line released. An FXS call is
+// offered only to the stages that take FXS calls (today the alarm stage).
+//
+// Why this order: the provisioning schema's service destinations (alarm
+// services, media services) come before trunks, and trunks before SIP
+// devices; the engine tries its trunks and registered devices after every
+// route the gateway gives it and answers 404 when none fits, so every stage
+// the gateway owns sits before them. The FXS line is matched by its own
+// number, so placing it before the trunks takes no trunk's call.
+//
+// # Seams
+//
+//   - A stage (switchboard.go) has a sip func returning engine.Routes for a
+//     domain (read per INVITE, so a REST change applies to the next call)
+//     and an fxs func returning the handler of an FXS call to a number. A new
+//     service adds one stage at its place in newSwitchboard, and this list.
+//   - A call leg reaches a service as an alarm.Channel: the engine's RTP
+//     session and the hal FXS call both satisfy it without importing alarm.
+//   - The alarm service (alarm/service.Service) routes, runs a receiver and
+//     queues events; delivery (alarm/delivery) sends them, with the SCAIP
+//     sender wired here (delivery.SCAIPFactory on the engine's MESSAGE).
+//   - ARC callbacks (an event mapper's alarmHandling "requestCallback"): the
+//     ARC calls the unit back; a SIP unit is reached through stage 5, an FXS
+//     unit through stage 3 once it exists.
+//   - Toward the daemon: Config in, and API (what api.Config takes), FXS
+//     (a component), Board (for the console) and Healthy out. The gateway
+//     fills nothing of the daemon's.
+//
+// # What it may import
+//
+// engine, alarm (the kit, alarm/service, alarm/delivery, the protocol
+// packages), hal, store and dsp; api, api/console and api/metrics only for
+// the interfaces it implements for them. Only cmd/edgebridge imports it
+// (it is internal to it); the module's layering test checks the rest.
+package gateway
