@@ -32,7 +32,14 @@
 // once they end, with their duration; DTMF heard in-band crosses a bridge
 // as audio.
 //
+// A Session's state is split by path, each part with its own lock: the
+// receive path (recv.go: packets in, and ReadFrame's playout), the send path
+// (send.go: WriteFrame, SendDigit) and RTCP (rtcp.go). RTCP packets are
+// encoded and parsed by github.com/pion/rtcp; the statistics they carry are
+// computed here (rtpstats.go, RFC 3550 Appendix A).
+//
 // The packet paths allocate nothing per packet or frame (asserted by the
 // tests): receive → SRTP → jitter buffer → G.711 → DTMF detector, and
-// WriteFrame → G.711 → SRTP → sendto.
+// WriteFrame → G.711 → SRTP → sendto. RTCP, a packet each way every few
+// seconds, allocates as it encodes and parses.
 package media

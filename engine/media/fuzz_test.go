@@ -24,9 +24,9 @@ func FuzzReceive(f *testing.F) {
 			// Twice: the second copy is a duplicate or a replay.
 			x.receive(append([]byte(nil), data...), from, now)
 			x.receive(append([]byte(nil), data...), from, now)
-			x.mu.Lock()
+			x.in.mu.Lock()
 			x.frameLocked(pcm[:])
-			x.mu.Unlock()
+			x.in.mu.Unlock()
 			st := x.Stats()
 			if st.PacketsReceived > 2 {
 				t.Fatalf("%d packets counted from 2 datagrams", st.PacketsReceived)

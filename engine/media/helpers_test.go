@@ -19,9 +19,9 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 func playedOut(t *testing.T, s *Session) {
 	t.Helper()
 	waitFor(t, "playout past the last packet", 10*time.Second, func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.jb.started && int32(s.jb.playTS-s.hdr.Timestamp) > 4*FrameSamples
+		s.in.mu.Lock()
+		defer s.in.mu.Unlock()
+		return s.in.jb.started && int32(s.in.jb.playTS-s.in.hdr.Timestamp) > 4*FrameSamples
 	})
 }
 

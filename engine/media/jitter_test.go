@@ -116,9 +116,9 @@ func TestNewSSRCRestartsPlayout(t *testing.T) {
 	var pcm [FrameSamples]int16
 	for i := range 10 {
 		s.receive(rtpPacket(8, uint16(i), 100000+uint32(i)*FrameSamples, 1, frameOf(0x55)), from, now)
-		s.mu.Lock()
+		s.in.mu.Lock()
 		s.frameLocked(pcm[:])
-		s.mu.Unlock()
+		s.in.mu.Unlock()
 	}
 	for i := range 10 {
 		s.receive(rtpPacket(8, uint16(500+i), 99000+uint32(i)*FrameSamples, 2, frameOf(0x2a)), from, now)

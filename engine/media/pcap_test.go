@@ -39,9 +39,9 @@ func TestSIPpPcapAudio(t *testing.T) {
 		// Read 3 frames for every 2 packets (60 ms each way).
 		if i%2 == 1 {
 			for range 3 {
-				s.mu.Lock()
+				s.in.mu.Lock()
 				s.frameLocked(pcm[:])
-				s.mu.Unlock()
+				s.in.mu.Unlock()
 				frames++
 				if rms(pcm[:]) > 100 {
 					loud++

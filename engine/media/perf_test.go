@@ -45,10 +45,10 @@ func (f *feeder) next() []byte {
 // dsp → in-band DTMF detector via dsp, as ReadFrame does minus its pacing.
 func receiveAndRead(s *Session, pkt []byte, from netip.AddrPort, now time.Time, pcm []int16) {
 	s.receive(pkt, from, now)
-	s.mu.Lock()
+	s.in.mu.Lock()
 	s.frameLocked(pcm)
-	s.mu.Unlock()
-	s.detector.Process(pcm, s.emitInband)
+	s.in.mu.Unlock()
+	s.play.detector.Process(pcm, s.play.emitInband)
 }
 
 func detectingSession(t testing.TB, srtpKey []byte) *Session {

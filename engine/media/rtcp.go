@@ -1,18 +1,15 @@
 package media
 
 import (
-	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
+	"sync"
 	"time"
-)
 
-// RTCP packet types (RFC 3550 §12.1).
-const (
-	rtcpSR   = 200
-	rtcpRR   = 201
-	rtcpSDES = 202
-	rtcpBYE  = 203
+	"github.com/pion/rtcp"
+	"github.com/pion/srtp/v3"
 )
 
 // reportInterval is the RTCP interval; RFC 3550 §6.2 sets a 5 s minimum
@@ -31,96 +28,156 @@ func ntpTime(t time.Time) uint64 {
 // ntpMiddle is the middle 32 bits of the NTP time, the LSR/DLSR unit (1/65536 s).
 func ntpMiddle(t time.Time) uint32 { return uint32(ntpTime(t) >> 16) }
 
+// rtcpPart is the RTCP of a session: where reports go, SRTCP both ways,
+// and what the far end's reports told us. Packets are encoded and parsed by
+// pion/rtcp; the statistics in them are ours (rxStats, RFC 3550 Appendix A).
+// mu guards all of it and serialises sending.
+type rtcpPart struct {
+	s     *Session // for the receive statistics and the sender's counts
+	conn  *net.UDPConn
+	cname string
+
+	mu        sync.Mutex
+	remote    netip.AddrPort // where reports go: negotiated, then latched
+	latched   bool
+	srtcpIn   *srtp.Context
+	srtcpOut  *srtp.Context
+	plain     [1500]byte
+	enc       [1500]byte
+	lsr       uint32 // middle of the NTP time of the last SR received
+	lsrAt     time.Time
+	report    remoteReport
+	bye       bool
+	malformed uint64
+	decrypt   uint64 // packets SRTCP refused
+}
+
+// remoteReport is the far end's report block about our stream.
+type remoteReport struct {
+	valid    bool
+	fraction uint8
+	lost     int32
+	jitter   uint32
+	hasRTT   bool // the block answered one of our SRs (LSR set)
+	rtt      time.Duration
+}
+
+func (r *rtcpPart) init(s *Session, conn *net.UDPConn) {
+	r.s, r.conn = s, conn
+	r.cname = fmt.Sprintf("%08x@edgebridge", s.ssrc)
+}
+
+// apply takes a negotiation; ctxIn and ctxOut, when not nil, are new SRTCP
+// contexts.
+func (r *rtcpPart) apply(remote netip.AddrPort, srtpOn bool, ctxIn, ctxOut *srtp.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if remote.IsValid() && (remote != r.remote || !r.latched) {
+		r.remote, r.latched = remote, false
+	}
+	if !srtpOn {
+		r.srtcpIn, r.srtcpOut = nil, nil
+		return
+	}
+	if ctxIn != nil {
+		r.srtcpIn = ctxIn
+	}
+	if ctxOut != nil {
+		r.srtcpOut = ctxOut
+	}
+}
+
 // recvRTCP is the receive loop of the RTCP socket.
 func (s *Session) recvRTCP() {
 	defer s.wg.Done()
 	var buf [1500]byte
 	for {
-		n, from, err := s.rtcpC.ReadFromUDPAddrPort(buf[:])
+		n, from, err := s.rtcp.conn.ReadFromUDPAddrPort(buf[:])
 		if err != nil {
 			if s.isDone() {
 				return
 			}
 			continue
 		}
-		s.mu.Lock()
-		if !s.rtcpLatch {
-			s.remoteRTCP, s.rtcpLatch = from, true
+		s.rtcp.mu.Lock()
+		if !s.rtcp.latched {
+			s.rtcp.remote, s.rtcp.latched = from, true
 		}
-		s.mu.Unlock()
+		s.rtcp.mu.Unlock()
 		s.receiveRTCP(buf[:n], from, time.Now())
 	}
 }
 
 // receiveRTCP reads a compound RTCP packet (RFC 3550 §6.4): the far end's
-// sender report time for our LSR, and its report block about our stream.
+// sender report time for our LSR, its report block about our stream, and
+// BYE. Other packet types are skipped; a malformed packet ends the compound.
 func (s *Session) receiveRTCP(pkt []byte, from netip.AddrPort, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	r := &s.rtcp
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	p := pkt
-	if s.srtcpIn != nil {
-		out, err := s.srtcpIn.DecryptRTCP(s.plain[:0], pkt, nil)
+	if r.srtcpIn != nil {
+		out, err := r.srtcpIn.DecryptRTCP(r.plain[:0], pkt, nil)
 		if err != nil {
-			s.decryptErr++
+			r.decrypt++
 			return
 		}
 		p = out
 	}
 	for len(p) >= 4 {
-		if p[0]>>6 != 2 {
-			s.malformed++
+		var h rtcp.Header
+		if err := h.Unmarshal(p); err != nil {
+			r.malformed++
 			return
 		}
-		count := int(p[0] & 0x1f)
-		length := (int(binary.BigEndian.Uint16(p[2:])) + 1) * 4
+		length := (int(h.Length) + 1) * 4
 		if length > len(p) {
-			s.malformed++
+			r.malformed++
 			return
 		}
-		body := p[4:length]
-		switch p[1] {
-		case rtcpSR:
-			if len(body) < 24 {
-				s.malformed++
-				return
-			}
-			s.lsr = binary.BigEndian.Uint32(body[6:10])
-			s.lsrAt = now
-			s.reportBlocks(body[24:], count, now)
-		case rtcpRR:
-			if len(body) < 4 {
-				s.malformed++
-				return
-			}
-			s.reportBlocks(body[4:], count, now)
-		case rtcpBYE:
-			s.remoteBye = true
-		}
+		one := p[:length]
 		p = p[length:]
+		switch h.Type {
+		case rtcp.TypeSenderReport:
+			var sr rtcp.SenderReport
+			if err := sr.Unmarshal(one); err != nil {
+				r.malformed++
+				return
+			}
+			r.lsr, r.lsrAt = uint32(sr.NTPTime>>16), now
+			r.reportBlocks(sr.Reports, now)
+		case rtcp.TypeReceiverReport:
+			var rr rtcp.ReceiverReport
+			if err := rr.Unmarshal(one); err != nil {
+				r.malformed++
+				return
+			}
+			r.reportBlocks(rr.Reports, now)
+		case rtcp.TypeGoodbye:
+			r.bye = true
+		}
 	}
 }
 
 // reportBlocks keeps the block about our SSRC (RFC 3550 §6.4.1). Called with mu.
-func (s *Session) reportBlocks(b []byte, count int, now time.Time) {
-	for i := 0; i < count && len(b) >= 24; i++ {
-		blk := b[:24]
-		b = b[24:]
-		if binary.BigEndian.Uint32(blk) != s.ssrc {
+func (r *rtcpPart) reportBlocks(blocks []rtcp.ReceptionReport, now time.Time) {
+	for _, b := range blocks {
+		if b.SSRC != r.s.ssrc {
 			continue
 		}
-		lost := int32(binary.BigEndian.Uint32(blk[4:])<<8) >> 8 // signed 24 bits
-		r := remoteReport{valid: true, fraction: blk[4], lost: lost, jitter: binary.BigEndian.Uint32(blk[12:])}
-		if lsr := binary.BigEndian.Uint32(blk[16:]); lsr != 0 {
+		rep := remoteReport{valid: true, fraction: b.FractionLost, lost: int32(b.TotalLost<<8) >> 8, jitter: b.Jitter}
+		if b.LastSenderReport != 0 {
 			// RTT = A - LSR - DLSR, in 1/65536 s (§6.4.1).
-			rtt := int64(ntpMiddle(now)) - int64(lsr) - int64(binary.BigEndian.Uint32(blk[20:]))
+			rtt := int64(ntpMiddle(now)) - int64(b.LastSenderReport) - int64(b.Delay)
 			if rtt < 0 {
 				rtt += 1 << 32
 			}
 			if rtt >= 0 && rtt < 1<<20 {
-				r.rtt = time.Duration(rtt) * time.Second / 65536
+				rep.hasRTT = true
+				rep.rtt = time.Duration(rtt) * time.Second / 65536
 			}
 		}
-		s.remoteRep = r
+		r.report = rep
 	}
 }
 
@@ -142,7 +199,7 @@ func (s *Session) housekeeping() {
 				s.sendReport(now)
 				nextReport = now.Add(s.cfg.RTCPInterval/2 + rand.N(s.cfg.RTCPInterval))
 			}
-			if s.timedOut(now) {
+			if s.in.timedOut(now, s.cfg.RTPTimeout) {
 				first := s.end(ErrRTPTimeout)
 				s.log.Info("rtp timeout", "after", s.cfg.RTPTimeout)
 				// Done before OnEnd, which may Close and wait for us.
@@ -156,21 +213,6 @@ func (s *Session) housekeeping() {
 	}
 }
 
-// timedOut: nothing received for RTPTimeout while the far end should send
-// (not while it holds us with sendonly/inactive... from its side).
-func (s *Session) timedOut(now time.Time) bool {
-	if s.cfg.RTPTimeout < 0 {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.dir.Receives() {
-		s.lastRx = now // on hold: the clock restarts when media resumes
-		return false
-	}
-	return now.Sub(s.lastRx) > s.cfg.RTPTimeout
-}
-
 // sendReport sends SR (when we sent since the last one) or RR, with a
 // report block about the far end's stream and an SDES CNAME (§6.1).
 func (s *Session) sendReport(now time.Time) { s.sendRTCP(now, false) }
@@ -178,159 +220,64 @@ func (s *Session) sendReport(now time.Time) { s.sendRTCP(now, false) }
 // sendRTCP sends a report; with bye, the compound ends with a BYE (RFC 3550
 // §6.6) as the session leaves.
 func (s *Session) sendRTCP(now time.Time, bye bool) {
-	s.rtcpMu.Lock()
-	defer s.rtcpMu.Unlock()
-	s.mu.Lock()
-	haveRx := s.rx.started
-	var fraction uint8
-	var cum int32
-	var ext, jit, remoteSSRC, lsr, dlsr uint32
-	if haveRx {
-		fraction, cum = s.rx.interval()
-		ext, jit, remoteSSRC = s.rx.extendedMax(), s.rx.jitterTS(), s.rx.ssrc
-		if s.lsr != 0 {
-			lsr = s.lsr
-			dlsr = uint32(now.Sub(s.lsrAt) * 65536 / time.Second)
-		}
+	r := &s.rtcp
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// The report interval closes even when the report cannot go out.
+	block, haveRx := s.in.reportBlock()
+	if haveRx && r.lsr != 0 {
+		block.LastSenderReport = r.lsr
+		block.Delay = uint32(now.Sub(r.lsrAt) * 65536 / time.Second)
 	}
-	dst := s.remoteRTCP
-	s.mu.Unlock()
-
-	s.sendMu.Lock()
-	sending := s.txPackets > 0
-	pkts, octets := s.txPackets, s.txOctets
-	rtpTS := s.txLastTS + uint32(now.Sub(s.txLastAt)*8000/time.Second)
-	outC := s.srtcpOut
-	ssrc := s.ssrc
-	s.sendMu.Unlock()
-	if !dst.IsValid() || dst.Port() == 0 {
+	tx := s.out.info(now)
+	if !r.remote.IsValid() || r.remote.Port() == 0 {
 		return
 	}
-	b := s.rtcpBuf[:0]
-	rc := 0
+	var blocks []rtcp.ReceptionReport
 	if haveRx {
-		rc = 1
+		blocks = []rtcp.ReceptionReport{block}
 	}
-	if sending {
-		b = append(b, 0x80|byte(rc), rtcpSR, 0, byte(6+6*rc))
-		b = binary.BigEndian.AppendUint32(b, ssrc)
-		b = binary.BigEndian.AppendUint64(b, ntpTime(now))
-		b = binary.BigEndian.AppendUint32(b, rtpTS)
-		b = binary.BigEndian.AppendUint32(b, uint32(pkts))
-		b = binary.BigEndian.AppendUint32(b, uint32(octets))
+	pkts := make([]rtcp.Packet, 0, 3)
+	if tx.sending {
+		pkts = append(pkts, &rtcp.SenderReport{SSRC: s.ssrc, NTPTime: ntpTime(now), RTPTime: tx.rtpTS,
+			PacketCount: uint32(tx.packets), OctetCount: uint32(tx.octets), Reports: blocks})
 	} else {
-		b = append(b, 0x80|byte(rc), rtcpRR, 0, byte(1+6*rc))
-		b = binary.BigEndian.AppendUint32(b, ssrc)
+		pkts = append(pkts, &rtcp.ReceiverReport{SSRC: s.ssrc, Reports: blocks})
 	}
-	if haveRx {
-		b = binary.BigEndian.AppendUint32(b, remoteSSRC)
-		b = binary.BigEndian.AppendUint32(b, uint32(fraction)<<24|uint32(cum)&0xffffff)
-		b = binary.BigEndian.AppendUint32(b, ext)
-		b = binary.BigEndian.AppendUint32(b, jit)
-		b = binary.BigEndian.AppendUint32(b, lsr)
-		b = binary.BigEndian.AppendUint32(b, dlsr)
-	}
-	// SDES with CNAME "xxxxxxxx@edgebridge": header 4, SSRC 4, item 2+19,
-	// end 1 = 30, padded to 32 bytes: length 7 words after the first.
-	const cnameLen = 19
-	b = append(b, 0x81, rtcpSDES, 0, 7)
-	b = binary.BigEndian.AppendUint32(b, ssrc)
-	b = append(b, 1, cnameLen)
-	b = appendHex32(b, ssrc)
-	b = append(b, "@edgebridge"...)
-	b = append(b, 0, 0, 0)
+	pkts = append(pkts, rtcp.NewCNAMESourceDescription(s.ssrc, r.cname))
 	if bye {
-		b = append(b, 0x81, rtcpBYE, 0, 1)
-		b = binary.BigEndian.AppendUint32(b, ssrc)
+		pkts = append(pkts, &rtcp.Goodbye{Sources: []uint32{s.ssrc}})
 	}
-	if outC != nil {
-		out, err := outC.EncryptRTCP(s.rtcpEnc[:0], b, nil)
+	b, err := rtcp.Marshal(pkts)
+	if err != nil {
+		s.log.Warn("rtcp: report not encoded", "err", err)
+		return
+	}
+	if r.srtcpOut != nil {
+		out, err := r.srtcpOut.EncryptRTCP(r.enc[:0], b, nil)
 		if err != nil {
 			return
 		}
 		b = out
 	}
-	_, _ = s.rtcpC.WriteToUDPAddrPort(b, dst)
+	_, _ = r.conn.WriteToUDPAddrPort(b, r.remote)
 }
 
-func appendHex32(b []byte, v uint32) []byte {
-	const hex = "0123456789abcdef"
-	for i := 28; i >= 0; i -= 4 {
-		b = append(b, hex[(v>>uint(i))&0xf])
+// reportBlock closes a report interval of the far end's stream and gives
+// its report block (RFC 3550 §6.4.1; LSR and DLSR are RTCP's to fill in);
+// false before anything was received.
+func (r *receiver) reportBlock() (rtcp.ReceptionReport, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stats.started {
+		return rtcp.ReceptionReport{}, false
 	}
-	return b
-}
-
-// Stats is a snapshot of a session's counters (RFC 3550 Appendix A).
-type Stats struct {
-	Codec  string
-	Remote netip.AddrPort // where RTP goes (latched, symmetric RTP)
-	SRTP   bool
-
-	PacketsSent, OctetsSent         uint64
-	PacketsReceived, OctetsReceived uint64 // octets are payload octets (§6.4.1)
-	// Expected and Lost follow A.3; Lost is cumulative and may be negative
-	// with duplicates. FractionLost is of the last report interval, /256.
-	Expected     uint64
-	Lost         int64
-	FractionLost uint8
-	// Jitter is the interarrival jitter estimate of A.8.
-	Jitter time.Duration
-
-	Late, Duplicates, Resyncs uint64 // jitter buffer
-	Concealed                 uint64 // frames handed out with nothing received
-	Foreign                   uint64 // packets from another source, ignored
-	Malformed, DecryptErrors  uint64
-	UnknownPT                 uint64
-	DigitsReceived            uint64
-	DigitsDropped             uint64 // Digits channel full
-	DigitsSent                uint64
-
-	// What the far end reports about our stream in its RTCP.
-	RemoteReport       bool
-	RemoteFractionLost uint8
-	RemoteLost         int32
-	RemoteJitter       time.Duration
-	RTT                time.Duration
-	RemoteBye          bool
-
-	LastReceived time.Time
-}
-
-// Stats returns the session's counters.
-func (s *Session) Stats() Stats {
-	s.mu.Lock()
-	st := Stats{
-		Codec:              s.codec.String(),
-		Remote:             s.remote,
-		SRTP:               s.srtpIn != nil,
-		PacketsReceived:    s.rxPackets,
-		OctetsReceived:     s.rxOctets,
-		Expected:           s.rx.expected(),
-		Lost:               s.rx.lost(),
-		FractionLost:       s.rx.fraction,
-		Jitter:             time.Duration(s.rx.jitterTS()) * time.Second / 8000,
-		Late:               s.jb.late,
-		Duplicates:         s.jb.dups,
-		Resyncs:            s.jb.resyncs,
-		Concealed:          s.concealed,
-		Foreign:            s.foreign,
-		Malformed:          s.malformed,
-		DecryptErrors:      s.decryptErr,
-		UnknownPT:          s.unknownPT,
-		DigitsReceived:     s.digitsIn,
-		DigitsDropped:      s.digitsLost,
-		RemoteReport:       s.remoteRep.valid,
-		RemoteFractionLost: s.remoteRep.fraction,
-		RemoteLost:         s.remoteRep.lost,
-		RemoteJitter:       time.Duration(s.remoteRep.jitter) * time.Second / 8000,
-		RTT:                s.remoteRep.rtt,
-		RemoteBye:          s.remoteBye,
-		LastReceived:       s.lastRx,
-	}
-	s.mu.Unlock()
-	s.sendMu.Lock()
-	st.PacketsSent, st.OctetsSent, st.DigitsSent = s.txPackets, s.txOctets, s.evTx.sent+s.inbandSent
-	s.sendMu.Unlock()
-	return st
+	fraction, cum := r.stats.interval()
+	return rtcp.ReceptionReport{
+		SSRC:               r.stats.ssrc,
+		FractionLost:       fraction,
+		TotalLost:          uint32(cum) & 0xffffff,
+		LastSequenceNumber: r.stats.extendedMax(),
+		Jitter:             r.stats.jitterTS(),
+	}, true
 }

@@ -34,9 +34,9 @@ func TestRTCPDecodedByWireshark(t *testing.T) {
 	defer sink.Close()
 	to := sink.LocalAddr().(*net.UDPAddr).AddrPort()
 	for _, s := range []*Session{a, b} {
-		s.mu.Lock()
-		s.remoteRTCP, s.rtcpLatch = to, true
-		s.mu.Unlock()
+		s.rtcp.mu.Lock()
+		s.rtcp.remote, s.rtcp.latched = to, true
+		s.rtcp.mu.Unlock()
 	}
 	st := b.Stats()
 	a.sendReport(time.Now())
@@ -92,7 +92,7 @@ func TestRTCPDecodedByWireshark(t *testing.T) {
 		t.Errorf("a's SR decoded as\n%s\nwant\n%s", lines[0], wantSR)
 	}
 	wantRR := fmt.Sprintf("201,202|0x%08x|||0x%08x,0x%08x|25|5|%d|%d|%08x@edgebridge", b.ssrc, a.ssrc, b.ssrc,
-		b.rx.extendedMax(), uint32(st.Jitter*8000/time.Second), b.ssrc)
+		b.in.stats.extendedMax(), uint32(st.Jitter*8000/time.Second), b.ssrc)
 	if lines[1] != wantRR {
 		t.Errorf("b's RR decoded as\n%s\nwant\n%s", lines[1], wantRR)
 	}

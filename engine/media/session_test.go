@@ -252,12 +252,17 @@ func TestRTCPReportsKnownLoss(t *testing.T) {
 	// a's SR then lets b measure the round trip through b's next RR.
 	a.sendReport(time.Now())
 	waitFor(t, "a's SR at b", 5*time.Second, func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return b.lsr != 0
+		b.rtcp.mu.Lock()
+		defer b.rtcp.mu.Unlock()
+		return b.rtcp.lsr != 0
 	})
 	b.sendReport(time.Now())
-	time.Sleep(50 * time.Millisecond)
+	// Only a report that answers a's SR (its LSR set) carries a round trip.
+	waitFor(t, "b's RR answering a's SR at a", 5*time.Second, func() bool {
+		a.rtcp.mu.Lock()
+		defer a.rtcp.mu.Unlock()
+		return a.rtcp.report.hasRTT
+	})
 	if rtt := a.Stats().RTT; rtt < 0 || rtt > 100*time.Millisecond {
 		t.Errorf("loopback RTT %v", rtt)
 	}
