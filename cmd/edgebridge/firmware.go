@@ -39,6 +39,21 @@ commands:
   run      --root DIR -- serve [FLAGS]       the launcher: boot step, then exec the chosen slot
 `
 
+// firmwareCommands are the subcommands of `edgebridge firmware`, each with
+// its own flags.
+var firmwareCommands = map[string]func(c *fwCmd) int{
+	"keygen":   fwKeygen,
+	"build":    fwBuild,
+	"sign":     fwSign,
+	"verify":   fwVerify,
+	"apply":    fwApply,
+	"run":      fwRun,
+	"status":   fwSlots,
+	"boot":     fwSlots,
+	"confirm":  fwSlots,
+	"rollback": fwSlots,
+}
+
 func runFirmware(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, firmwareUsage)
@@ -48,200 +63,236 @@ func runFirmware(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("firmware "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		arch    = fs.String("arch", "", "GOARCH of the image: arm (ARMv7), arm64 or amd64")
-		keyPath = fs.String("key", "", "private key file (from keygen)")
-		pubPath = fs.String("pub", "", "public key file; default ROOT/trusted.pub")
-		in      = fs.String("in", "", "image file to read")
-		out     = fs.String("out", "", "file to write")
-		root    = fs.String("root", "", "firmware root folder holding the slots")
-		bin     = fs.String("bin", "", "build: package this binary instead of compiling one")
-		ver     = fs.String("version", version, "build: version recorded in the manifest")
-	)
-	if err := fs.Parse(args); err != nil {
+	cmd, ok := firmwareCommands[sub]
+	if !ok {
+		fmt.Fprintf(stderr, "firmware: unknown command %q\n\n%s", sub, firmwareUsage)
 		return 2
 	}
-	need := func(names ...string) bool {
-		vals := map[string]string{"arch": *arch, "key": *keyPath, "in": *in, "out": *out, "root": *root, "pub": *pubPath}
-		for _, n := range names {
-			if vals[n] == "" {
-				fmt.Fprintf(stderr, "firmware %s: --%s is required\n", sub, n)
-				return false
-			}
-		}
-		return true
+	fs := flag.NewFlagSet("firmware "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return cmd(&fwCmd{name: sub, fs: fs, args: args, stdout: stdout, stderr: stderr})
+}
+
+// fwCmd is one run of a firmware subcommand: its flag set (each subcommand
+// declares only its own flags), arguments and output.
+type fwCmd struct {
+	name           string
+	fs             *flag.FlagSet
+	args           []string
+	stdout, stderr io.Writer
+}
+
+// parse parses the arguments and checks that the required flags are set;
+// false: the usage error is printed (exit status 2).
+func (c *fwCmd) parse(required ...string) bool {
+	if err := c.fs.Parse(c.args); err != nil {
+		return false
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "firmware %s: %s\n", sub, strings.TrimPrefix(err.Error(), "firmware: "))
-		return 1
+	for _, n := range required {
+		if c.fs.Lookup(n).Value.String() == "" {
+			fmt.Fprintf(c.stderr, "firmware %s: --%s is required\n", c.name, n)
+			return false
+		}
 	}
-	slots := func() (*firmware.Slots, error) {
-		s := &firmware.Slots{Root: *root, Arch: *arch}
-		p := *pubPath
-		if p == "" {
-			p = filepath.Join(*root, "trusted.pub")
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("no trusted public key (give --pub or put one in %s): %w", filepath.Join(*root, "trusted.pub"), err)
-		}
-		if s.Pub, err = firmware.ParsePublicKey(b); err != nil {
-			return nil, err
-		}
-		return s, nil
+	return true
+}
+
+func (c *fwCmd) fail(err error) int {
+	fmt.Fprintf(c.stderr, "firmware %s: %s\n", c.name, strings.TrimPrefix(err.Error(), "firmware: "))
+	return 1
+}
+
+func (c *fwCmd) archFlag() *string {
+	return c.fs.String("arch", "", "GOARCH of the image: arm (ARMv7), arm64 or amd64")
+}
+
+func fwKeygen(c *fwCmd) int {
+	out := c.fs.String("out", "", "write PREFIX.key (secret) and PREFIX.pub")
+	if !c.parse("out") {
+		return 2
 	}
-	switch sub {
-	case "keygen":
-		if !need("out") {
-			return 2
-		}
-		priv, pub, err := firmware.GenerateKey()
-		if err != nil {
-			return fail(err)
-		}
-		if err := os.WriteFile(*out+".key", priv, 0o600); err != nil {
-			return fail(err)
-		}
-		if err := os.WriteFile(*out+".pub", pub, 0o644); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "wrote %s.key (keep it secret) and %s.pub (put it on devices as ROOT/trusted.pub)\n", *out, *out)
-		return 0
-	case "build":
-		if !need("arch", "key", "out") {
-			return 2
-		}
-		key, err := readPrivateKey(*keyPath)
-		if err != nil {
-			return fail(err)
-		}
-		binary := *bin
-		if binary == "" {
-			tmp, err := os.MkdirTemp("", "edgebridge-build-")
-			if err != nil {
-				return fail(err)
-			}
-			defer os.RemoveAll(tmp)
-			binary = filepath.Join(tmp, "edgebridge")
-			if err := goBuild(binary, *arch, *ver, stderr); err != nil {
-				return fail(err)
-			}
-		}
-		data, err := os.ReadFile(binary)
-		if err != nil {
-			return fail(err)
-		}
-		var buf bytes.Buffer
-		m, err := firmware.Build(&buf, *ver, *arch, time.Now(), []firmware.Input{
-			{Name: firmware.BinaryName, Mode: 0o755, Data: data},
-			{Name: "edgebridge.service", Mode: 0o644, Data: firmware.SystemdUnit},
-			{Name: "edgebridge.init", Mode: 0o755, Data: firmware.ProcdInit},
-		}, key)
-		if err != nil {
-			return fail(err)
-		}
-		if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "wrote %s: version %s arch %s, %d bytes, payload sha256 %s, signed\n", *out, m.Version, m.Arch, buf.Len(), m.PayloadSHA256)
-		return 0
-	case "sign":
-		if !need("key", "in", "out") {
-			return 2
-		}
-		key, err := readPrivateKey(*keyPath)
-		if err != nil {
-			return fail(err)
-		}
-		f, err := os.Open(*in)
-		if err != nil {
-			return fail(err)
-		}
-		defer f.Close()
-		st, _ := f.Stat()
-		var buf bytes.Buffer
-		if err := firmware.Sign(&buf, f, st.Size(), key); err != nil {
-			return fail(err)
-		}
-		if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "signed %s -> %s\n", *in, *out)
-		return 0
-	case "verify":
-		if !need("pub", "in") {
-			return 2
-		}
-		b, err := os.ReadFile(*pubPath)
-		if err != nil {
-			return fail(err)
-		}
-		pub, err := firmware.ParsePublicKey(b)
-		if err != nil {
-			return fail(err)
-		}
-		img, err := firmware.VerifyFile(*in, pub, *arch)
-		if err != nil {
-			return fail(err)
-		}
-		m := img.Manifest
-		fmt.Fprintf(stdout, "ok %s: version %s arch %s created %s, %d files, signature good\n", *in, m.Version, m.Arch, m.Created.Format(time.RFC3339), len(m.Files))
-		return 0
-	case "apply":
-		if !need("root", "in") {
-			return 2
-		}
-		s, err := slots()
-		if err != nil {
-			return fail(err)
-		}
-		m, err := s.Apply(*in, func(p firmware.Progress) { printProgress(stdout, p) })
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "installed %s (%s); it starts on trial at the next start and must confirm itself healthy\n", m.Version, m.Arch)
-		return 0
-	case "run":
-		if !need("root") {
-			return 2
-		}
-		return firmwareRun(*root, *arch, fs.Args(), stderr)
-	case "status", "boot", "confirm", "rollback":
-		if !need("root") {
-			return 2
-		}
-		s := &firmware.Slots{Root: *root, Arch: *arch}
-		switch sub {
-		case "boot":
-			d, err := s.Boot()
-			if err != nil {
-				return fail(err)
-			}
-			return printJSON(stdout, d)
-		case "confirm":
-			if err := s.Confirm(); err != nil {
-				return fail(err)
-			}
-			fmt.Fprintln(stdout, "confirmed")
-			return 0
-		case "rollback":
-			m, err := s.Rollback()
-			if err != nil {
-				return fail(err)
-			}
-			fmt.Fprintf(stdout, "next start runs %s\n", m.Version)
-			return 0
-		}
-		st, err := s.Status()
-		if err != nil {
-			return fail(err)
-		}
-		return printJSON(stdout, st)
+	priv, pub, err := firmware.GenerateKey()
+	if err != nil {
+		return c.fail(err)
 	}
-	fmt.Fprintf(stderr, "firmware: unknown command %q\n\n%s", sub, firmwareUsage)
-	return 2
+	if err := os.WriteFile(*out+".key", priv, 0o600); err != nil {
+		return c.fail(err)
+	}
+	if err := os.WriteFile(*out+".pub", pub, 0o644); err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.stdout, "wrote %s.key (keep it secret) and %s.pub (put it on devices as ROOT/trusted.pub)\n", *out, *out)
+	return 0
+}
+
+func fwBuild(c *fwCmd) int {
+	arch := c.archFlag()
+	keyPath := c.fs.String("key", "", "private key file (from keygen)")
+	out := c.fs.String("out", "", "image file to write")
+	bin := c.fs.String("bin", "", "package this binary instead of compiling one")
+	ver := c.fs.String("version", version, "version recorded in the manifest")
+	if !c.parse("arch", "key", "out") {
+		return 2
+	}
+	key, err := readPrivateKey(*keyPath)
+	if err != nil {
+		return c.fail(err)
+	}
+	binary := *bin
+	if binary == "" {
+		tmp, err := os.MkdirTemp("", "edgebridge-build-")
+		if err != nil {
+			return c.fail(err)
+		}
+		defer os.RemoveAll(tmp)
+		binary = filepath.Join(tmp, "edgebridge")
+		if err := goBuild(binary, *arch, *ver, c.stderr); err != nil {
+			return c.fail(err)
+		}
+	}
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		return c.fail(err)
+	}
+	var buf bytes.Buffer
+	m, err := firmware.Build(&buf, *ver, *arch, time.Now(), []firmware.Input{
+		{Name: firmware.BinaryName, Mode: 0o755, Data: data},
+		{Name: "edgebridge.service", Mode: 0o644, Data: firmware.SystemdUnit},
+		{Name: "edgebridge.init", Mode: 0o755, Data: firmware.ProcdInit},
+	}, key)
+	if err != nil {
+		return c.fail(err)
+	}
+	if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.stdout, "wrote %s: version %s arch %s, %d bytes, payload sha256 %s, signed\n", *out, m.Version, m.Arch, buf.Len(), m.PayloadSHA256)
+	return 0
+}
+
+func fwSign(c *fwCmd) int {
+	keyPath := c.fs.String("key", "", "private key file (from keygen)")
+	in := c.fs.String("in", "", "image file to read")
+	out := c.fs.String("out", "", "signed image file to write")
+	if !c.parse("key", "in", "out") {
+		return 2
+	}
+	key, err := readPrivateKey(*keyPath)
+	if err != nil {
+		return c.fail(err)
+	}
+	f, err := os.Open(*in)
+	if err != nil {
+		return c.fail(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	var buf bytes.Buffer
+	if err := firmware.Sign(&buf, f, st.Size(), key); err != nil {
+		return c.fail(err)
+	}
+	if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.stdout, "signed %s -> %s\n", *in, *out)
+	return 0
+}
+
+func fwVerify(c *fwCmd) int {
+	pubPath := c.fs.String("pub", "", "public key file")
+	in := c.fs.String("in", "", "image file to read")
+	arch := c.archFlag()
+	if !c.parse("pub", "in") {
+		return 2
+	}
+	b, err := os.ReadFile(*pubPath)
+	if err != nil {
+		return c.fail(err)
+	}
+	pub, err := firmware.ParsePublicKey(b)
+	if err != nil {
+		return c.fail(err)
+	}
+	img, err := firmware.VerifyFile(*in, pub, *arch)
+	if err != nil {
+		return c.fail(err)
+	}
+	m := img.Manifest
+	fmt.Fprintf(c.stdout, "ok %s: version %s arch %s created %s, %d files, signature good\n", *in, m.Version, m.Arch, m.Created.Format(time.RFC3339), len(m.Files))
+	return 0
+}
+
+func fwApply(c *fwCmd) int {
+	root := c.fs.String("root", "", "firmware root folder holding the slots")
+	pubPath := c.fs.String("pub", "", "public key file; default ROOT/trusted.pub")
+	in := c.fs.String("in", "", "image file to install")
+	arch := c.archFlag()
+	if !c.parse("root", "in") {
+		return 2
+	}
+	s := &firmware.Slots{Root: *root, Arch: *arch}
+	p := *pubPath
+	if p == "" {
+		p = filepath.Join(*root, "trusted.pub")
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return c.fail(fmt.Errorf("no trusted public key (give --pub or put one in %s): %w", filepath.Join(*root, "trusted.pub"), err))
+	}
+	if s.Pub, err = firmware.ParsePublicKey(b); err != nil {
+		return c.fail(err)
+	}
+	m, err := s.Apply(*in, func(p firmware.Progress) { printProgress(c.stdout, p) })
+	if err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.stdout, "installed %s (%s); it starts on trial at the next start and must confirm itself healthy\n", m.Version, m.Arch)
+	return 0
+}
+
+func fwRun(c *fwCmd) int {
+	root := c.fs.String("root", "", "firmware root folder holding the slots")
+	arch := c.archFlag()
+	if !c.parse("root") {
+		return 2
+	}
+	return firmwareRun(*root, *arch, c.fs.Args(), c.stderr)
+}
+
+// fwSlots runs status, boot, confirm and rollback: the slot operations.
+func fwSlots(c *fwCmd) int {
+	root := c.fs.String("root", "", "firmware root folder holding the slots")
+	arch := c.archFlag()
+	if !c.parse("root") {
+		return 2
+	}
+	s := &firmware.Slots{Root: *root, Arch: *arch}
+	switch c.name {
+	case "boot":
+		d, err := s.Boot()
+		if err != nil {
+			return c.fail(err)
+		}
+		return printJSON(c.stdout, d)
+	case "confirm":
+		if err := s.Confirm(); err != nil {
+			return c.fail(err)
+		}
+		fmt.Fprintln(c.stdout, "confirmed")
+		return 0
+	case "rollback":
+		m, err := s.Rollback()
+		if err != nil {
+			return c.fail(err)
+		}
+		fmt.Fprintf(c.stdout, "next start runs %s\n", m.Version)
+		return 0
+	}
+	st, err := s.Status()
+	if err != nil {
+		return c.fail(err)
+	}
+	return printJSON(c.stdout, st)
 }
 
 func printProgress(w io.Writer, p firmware.Progress) {

@@ -244,3 +244,22 @@ func TestFirmwareComponentConfirmsOnlyAHealthyDaemon(t *testing.T) {
 		t.Fatal("a healthy trial image was not confirmed")
 	}
 }
+
+// Each firmware subcommand has its own flags: another's is refused, and -h
+// lists only its own.
+func TestFirmwareFlagsPerCommand(t *testing.T) {
+	dir := t.TempDir()
+	if c, _, e := fw("keygen", "--out", filepath.Join(dir, "k"), "--root", dir); c != 2 || !strings.Contains(e, "flag provided but not defined: -root") {
+		t.Fatalf("keygen --root: %d %s", c, e)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "k.key")); err == nil {
+		t.Fatal("keygen wrote a key despite the bad flag")
+	}
+	c, _, e := fw("status", "-h")
+	if c != 2 || !strings.Contains(e, "-root") || strings.Contains(e, "-key") || strings.Contains(e, "-out") {
+		t.Fatalf("status -h: %d, want only --root and --arch:\n%s", c, e)
+	}
+	if c, _, e := fw("sign", "--key", "k", "--in", "i"); c != 2 || !strings.Contains(e, "firmware sign: --out is required") {
+		t.Fatalf("sign without --out: %d %s", c, e)
+	}
+}
