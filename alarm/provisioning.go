@@ -10,8 +10,8 @@ import (
 	"sync"
 )
 
-// The provisioning documents the alarm path reads, as the seed spells them
-// (seeds/000: /alarmbridge, /alarmeventmapper, /device). Fields the alarm
+// The provisioning documents the alarm path reads, as the provisioning schema
+// spells them (/alarmbridge, /alarmeventmapper, /device). Fields the alarm
 // path does not use are left out; unknown fields are ignored on decode.
 
 // Provisioning is the part of the stored configuration the alarm path reads.
@@ -25,7 +25,7 @@ type Provisioning interface {
 
 // DeviceKey is the provisioned deviceId that authenticates an event with
 // these identity parts: customerSiteId:controllerId:deviceId, leaving out
-// what the event lacks (seeds/000 POST /device, deviceid: "If just a
+// what the event lacks (provisioning schema, POST /device, deviceId: "If just a
 // controllerId is in the alarm event the string should be set to
 // controllerId").
 func DeviceKey(customerSiteID, controllerID, deviceID string) string {
@@ -79,7 +79,7 @@ type ToneSettings struct {
 	DtmfSendType       string `json:"dtmfSendType,omitempty"`
 }
 
-// Alarm handling values of an event mapper (seeds/000 alarmHandling).
+// Alarm handling values of an event mapper (provisioning schema: alarmHandling).
 const (
 	HandlingCallEmergencyCenter      = "callEmergencyCenter"
 	HandlingUsePredefinedDestination = "usePredefinedDestination"
@@ -129,7 +129,7 @@ type BackupEndpoint struct {
 
 // Device is a provisioned device as far as the alarm path cares. Its
 // DeviceID is customerSiteId:controllerId:deviceId, or shorter when the
-// events carry fewer of those (seeds/000 POST /device, deviceid).
+// events carry fewer of those (provisioning schema: POST /device, deviceId).
 type Device struct {
 	DeviceID    string       `json:"deviceId"`
 	DeviceType  string       `json:"deviceType,omitempty"`

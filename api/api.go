@@ -1,5 +1,5 @@
 // Package api is edgebridge's HTTP face: the local mirror of the cloud
-// provisioning API under /provisioning (seeds/000), live call control under
+// provisioning API under /provisioning, live call control under
 // /mediaservice and /alarmbridge, /openapi.json, /metrics and /healthz.
 //
 // New returns one http.Handler. The serial console runs the same operations by

@@ -11,7 +11,7 @@ import (
 // implementations are adapted to these interfaces in cmd (engine and alarm
 // never import api). With nothing wired the routes answer 503.
 
-// CallControl runs the call-control commands of seeds/001 under
+// CallControl runs the call-control commands of the media service API under
 // /mediaservice/{domain}/{command}.
 type CallControl interface {
 	// MediaCommand runs command (the path's last segment, e.g. "hangupcall",
@@ -52,7 +52,7 @@ var (
 	ErrBadState   = errors.New("call in wrong state") // 409
 )
 
-// mediaCommands are the POST commands of seeds/001 (each also has a *jwt
+// mediaCommands are the POST commands of the media service API (each also has a *jwt
 // twin in the cloud, kept here for clients that call them).
 var mediaCommands = []string{
 	"answerremotecall", "answerremotecalljwt", "hangupcall", "hangupcalljwt", "hangupparticipant",
@@ -75,7 +75,7 @@ func controlError(err error) error {
 	return errf(http.StatusBadGateway, "%v", err)
 }
 
-// mediaCommandSchema is the body of each command as seeds/001 gives it (it
+// mediaCommandSchema is the body of each command as the media service API gives it (it
 // marks no field required). RTP payload types are 7 bits (RFC 3550 §5.1).
 func mediaCommandSchema(command string) *Schema {
 	pt := func() *Schema { return num().min(0).max(127) }

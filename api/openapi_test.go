@@ -82,7 +82,8 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 }
 
-// seedSample is one request sample of seeds/000.
+// seedSample is one request sample of the provisioning API document
+// (testdata/api/seed000_provisioning.txt).
 type seedSample struct {
 	method, path string
 	body         any

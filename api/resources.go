@@ -314,7 +314,7 @@ func merge(a, b map[string]any) map[string]any {
 	return a
 }
 
-// The collection kinds with the standard shape (seeds/000).
+// The collection kinds with the standard shape (provisioning schema).
 func (s *Server) kinds() (ab, aem, ms, ua *kind) {
 	ab = &kind{res: "alarmbridge", idParam: "alarmBridgeId", idField: "id", listKey: "alarmbridges", oneKey: "alarmbridge",
 		title: "Alarmbridge", provisory: true, schema: alarmbridgeSchema(), prepare: prepareAlarmbridge}
@@ -327,7 +327,7 @@ func (s *Server) kinds() (ab, aem, ms, ua *kind) {
 	return
 }
 
-// trustedNetworkKind: seeds/002 trusted networks, read by the engine.
+// trustedNetworkKind: the hosted PBX API's trusted networks, read by the engine.
 func (s *Server) trustedNetworkKind() *kind {
 	return &kind{res: "trustednetwork", idParam: "trustedNetworkId", idField: "id", listKey: "trustednetworks", oneKey: "trustednetwork",
 		title: "trusted network", schema: trustedNetworkSchema(), ext: "seed 002 trusted networks (SIP requests from them need no digest)"}

@@ -164,7 +164,7 @@ func (s *Server) addRoutes() {
 
 	// Live call control.
 	for _, cmd := range mediaCommands {
-		s.add(&route{method: "POST", path: "/mediaservice/{domain}/" + cmd, tag: "mediaservice call control", summary: "Call control: " + cmd + " (seeds/001).",
+		s.add(&route{method: "POST", path: "/mediaservice/{domain}/" + cmd, tag: "mediaservice call control", summary: "Call control: " + cmd + " (media service API).",
 			body: mediaCommandSchema(cmd), bodyType: jsonType, resp: okSchema(), h: s.mediaCommand(cmd)})
 	}
 	s.add(&route{method: "POST", path: "/alarmbridge/{domain}/hangupalarmcall", tag: "alarm call control", summary: "Clear down a live alarm call.",

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// The provisioning schemas, transcribed from seeds/000 (field names, enums,
+// The provisioning schemas, transcribed from the cloud platform's provisioning API document, kept as testdata/api/seed000_provisioning.txt (field names, enums,
 // patterns, bounds, defaults, required fields). Where the seed's HTML
 // rendering hid a nested table, the fields come from its samples and the
 // values there are documented, not guessed into enums.
@@ -88,7 +88,7 @@ func trunkSchema() *Schema {
 		opt("networkId", str()),
 		opt("realm", str()),
 		opt("blacklistPattern", regex()),
-		// Upstream registration of seeds/004, as gateway extensions (the
+		// Upstream registration of the PBX trunk API (seed 004), as gateway extensions (the
 		// engine's trunk registration reads these names).
 		opt("register", boolean().extNote("seed 004: register upstream; default true when userName is set")),
 		opt("registerInterval", int32s().min(60).max(86400).extNote("seed 004: REGISTER expiry in seconds; default 600")),
@@ -102,7 +102,7 @@ func trunkSchema() *Schema {
 }
 
 // trustedNetworkSchema: a network whose SIP requests need no digest
-// (seeds/002 trusted networks), a gateway extension.
+// (the hosted PBX API's trusted networks), a gateway extension.
 func trustedNetworkSchema() *Schema {
 	return obj(
 		req("network", str().desc("CIDR network (e.g. 10.0.20.0/24) or one address.").rule(func(v any) string {

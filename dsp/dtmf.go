@@ -30,7 +30,7 @@ func DTMFFreqs(key byte) (low, high float64, ok bool) {
 func IsDTMFKey(key byte) bool { _, _, ok := DTMFFreqs(key); return ok }
 
 // DTMFConfig tunes a DTMFDetector. The zero value gives the defaults, which
-// meet the receiver requirements of ITU-T Q.24 (see PROTOCOLS.md).
+// meet the receiver requirements of ITU-T Q.24 (doc.go lists them).
 type DTMFConfig struct {
 	// MinLevelDBm0 is the weakest tone (each of the pair) that counts.
 	// Default −45 dBm0: Q.24 asks for 0 to −25 dBm0 and silence below −55.

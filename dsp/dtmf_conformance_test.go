@@ -2,7 +2,7 @@ package dsp
 
 // Conformance in the structure of the Mitel CM7291 DTMF receiver test:
 // decode check, bandwidth, twist, dynamic range, guard time, S/N. Each
-// requirement of ITU-T Q.24 (PROTOCOLS.md table) is an assertion, and each
+// requirement of ITU-T Q.24 (the table in doc.go) is an assertion, and each
 // runs on linear PCM and through A-law and µ-law.
 
 import (
@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// Requirements (ITU-T Q.24 as PROTOCOLS.md lists them).
+// Requirements (ITU-T Q.24 as doc.go lists them).
 const (
 	reqAcceptFreq    = 0.015 // accept each tone within ±1.5 %
 	reqRejectFreq    = 0.035 // reject beyond ±3.5 %

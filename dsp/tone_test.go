@@ -86,7 +86,7 @@ func TestToneTolerance(t *testing.T) {
 }
 
 func TestToneMinDurationKissoff(t *testing.T) {
-	// The panel needs ≥ 400 ms of kissoff (PROTOCOLS.md): detect it only
+	// The panel needs ≥ 400 ms of kissoff (SIA DC-05): detect it only
 	// then, and report its whole length when it ends.
 	spec := ToneSpec{Name: "kissoff", Freq1: 1400, MinMs: 400}
 	short := cadence(t, 0, ToneSegment{Ms: 100}, ToneSegment{Freq1: 1400, DBm0: -10, Ms: 300}, ToneSegment{Ms: 200})

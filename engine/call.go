@@ -444,7 +444,7 @@ func (c *Call) end(cause Cause, sendBye bool) {
 	answered := !c.answered.IsZero()
 	c.mu.Unlock()
 	if sendBye {
-		// serve must stop within 2 s of SIGTERM (DESIGN.md): shutdown BYEs
+		// serve must stop within 2 s of SIGTERM (README): shutdown BYEs
 		// wait at most 1 s for their 200.
 		wait := 5 * time.Second
 		if cause == CauseShutdown {

@@ -21,7 +21,7 @@ import (
 )
 
 // Config is what the engine needs to run. Zero values take the defaults of
-// DESIGN.md (SIP on 127.0.0.1:5060, RTP ports 10000-10999).
+// the daemon (SIP on 127.0.0.1:5060, RTP ports 10000-10999).
 type Config struct {
 	// SIPAddr is host:port for UDP and TCP. Port 0 picks a free port (the
 	// same one for both transports), which is what tests use.

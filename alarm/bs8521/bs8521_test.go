@@ -10,7 +10,7 @@ import (
 )
 
 // Checksum values are each key's index in "D1234567890*#ABC", summed mod
-// 100 (PROTOCOLS.md, from an open-source receiver; unconfirmed).
+// 100 (from an open-source receiver, unconfirmed: see doc.go).
 func TestChecksum(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
 		// 1+1+10+1 +1+2+3+4+5+6+7+8 +10+10+10+1 +10+1+9 +10+1 +10 +10+10 = 141

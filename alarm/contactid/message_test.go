@@ -15,7 +15,7 @@ func TestCheckDigit(t *testing.T) {
 		want byte
 		why  string
 	}{
-		{"123418113001015", 'E', "the DC-05 example in PROTOCOLS.md: sum 61, 61+14 = 75"},
+		{"123418113001015", 'E', "the SIA DC-05 example (doc.go): sum 61, 61+14 = 75"},
 		{"123418113001013", '1', "sum 59, 59+1 = 60"},
 		{"123418113001019", '0', "sum 65 needs 10, sent as 0"},
 		{"123418113001014", 'F', "sum 60 is already a multiple: check value 15 = F, never 0"},

@@ -12,7 +12,7 @@ import (
 )
 
 // PanelConfig tunes the alarm-unit side. The zero value takes the defaults
-// in brackets, which follow SIA DC-05 as PROTOCOLS.md summarises it.
+// in brackets, which follow SIA DC-05 (doc.go lists the timings).
 type PanelConfig struct {
 	// DTMF sets levels, twist, frequency error and timing of the digits
 	// [−7/−5 dBm0, 55 ms on, 55 ms off: DC-05 asks 50-60 ms each].

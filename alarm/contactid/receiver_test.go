@@ -128,7 +128,7 @@ func fourMessages(t *testing.T) []Message {
 }
 
 // The receiver over lines a panel meets in the field. Each case names the
-// requirement it exercises (PROTOCOLS.md, ITU-T Q.24 receiver column).
+// requirement it exercises (ITU-T Q.24 receiver column, listed in dsp's doc.go).
 func TestReceiverImpairedLines(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -223,7 +223,7 @@ func TestReceiverPanelRetries(t *testing.T) {
 
 // When the queue cannot store the event, no kissoff is sent, so the panel
 // keeps the alarm and repeats; once the queue works again the repeat is
-// acknowledged (DESIGN.md: kissoff only after the event is durably queued).
+// acknowledged (kissoff only after the event is durably queued).
 func TestReceiverNoKissoffWhenEnqueueFails(t *testing.T) {
 	m := mustBuild(t, "1234", "1", "130", "01", "015")
 	q := &alarmtest.Queue{Fail: func(call int) error {

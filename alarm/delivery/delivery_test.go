@@ -38,7 +38,7 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 	arc := newHTTPARC(t, func(a *httpARC) { a.rsaPub = &key.PublicKey })
 	route, err := CallbackRoute("example.com", "ab1", arc.srv.URL+"/", []RestAuth{
 		// The first entry signs with a secret the ARC does not know: 401,
-		// then the second entry (RS256) is tried (seeds/000 restAuthentication).
+		// then the second entry (RS256) is tried (provisioning schema: restAuthentication).
 		{Type: "HS256", Secret: "stale-secret-of-32-bytes-or-more-0", Sub: "old", RequestHeaders: map[string]string{"x-functions-key": "k-old"}},
 		{Type: "RS256", Secret: keyPEM, Sub: "gateway-7", Scope: "alarms", RequestHeaders: map[string]string{"x-functions-key": "k-new"}},
 	}, map[string]string{"X-Site": "home-3"}, 2000)

@@ -18,7 +18,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm"
 )
 
-// CallbackPath is appended to the callback base URL (seeds/000: the
+// CallbackPath is appended to the callback base URL (provisioning schema: the
 // alarmbridge's callbacks go to {callbackBaseUrl}/newAlarmbridgeEvent).
 const CallbackPath = "/newAlarmbridgeEvent"
 
@@ -29,7 +29,7 @@ const HeaderIdempotencyKey = "Idempotency-Key"
 // CallbackBody is the JSON of a newAlarmbridgeEvent callback: the event's
 // fields, then the alarm session, the id to quote in later control requests
 // (/alarmbridge/{domain}/hangupalarmcall, devicecommand), and an id for this
-// HTTP transaction (as seeds/001 callbacks carry).
+// HTTP transaction (as the media service API's callbacks carry).
 type CallbackBody struct {
 	alarm.Event
 	SessionID         string `json:"sessionId"`
@@ -64,7 +64,7 @@ func (s *httpSender) timeout() time.Duration {
 	return 15 * time.Second
 }
 
-// token signs a JWT for auth entry i (seeds/000 restAuthentication: "used
+// token signs a JWT for auth entry i (provisioning schema, restAuthentication: "used
 // to generate JWT bearer tokens to sign callback requests").
 func (s *httpSender) token(i int, ev alarm.Event) (string, error) {
 	a := s.ep.Auth[i]
@@ -99,7 +99,7 @@ func (s *httpSender) Send(ctx context.Context, ev alarm.Event) error {
 		body.ReplyID = s.reply(ev)
 	}
 	// One entry at a time: on 401/403 the next restAuthentication entry
-	// signs the retry, until all were tried (seeds/000).
+	// signs the retry, until all were tried (restAuthentication).
 	n := len(s.ep.Auth)
 	if n == 0 {
 		n = 1

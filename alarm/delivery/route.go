@@ -63,7 +63,7 @@ type Endpoint struct {
 	OverrideSIPFrom string `json:"overrideSipFrom,omitempty"`
 }
 
-// RestAuth is one entry of restAuthentication (seeds/000): a JWT bearer
+// RestAuth is one entry of restAuthentication (provisioning schema): a JWT bearer
 // token signed with Secret (HS256: the shared secret; RS256: a PEM RSA
 // private key), carrying sub and scope, plus headers sent with it.
 type RestAuth struct {
@@ -181,7 +181,7 @@ func ParseDC09Addr(s string) (Endpoint, error) {
 	return ep, ep.validate()
 }
 
-// MapperRoute builds the route of an event mapper (seeds/000
+// MapperRoute builds the route of an event mapper (provisioning schema
 // /alarmeventmapper): targetEndpoint, its backupEndpoint and
 // enableDestinationMonitoring. Protocol dc09 reads destAddr with
 // ParseDC09Addr; http/https take destAddr as the callback base URL; any

@@ -113,7 +113,7 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-// Validate checks the request's fields (SS 91100 as PROTOCOLS.md sums it up).
+// Validate checks the request's fields (SS 91100; doc.go lists the fields).
 func (r *Request) Validate() error {
 	switch {
 	case r.Ref == "":

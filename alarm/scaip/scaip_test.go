@@ -12,7 +12,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm"
 )
 
-// A fall alarm as an SS 91100 unit sends it (tag set of PROTOCOLS.md).
+// A fall alarm as an SS 91100 unit sends it (the tag set doc.go lists).
 const fallAlarm = `<?xml version="1.0" encoding="UTF-8"?>
 <mrq xmlns="http://www.hi.se/2012/XScaipXML"><ref>A17</ref><ver>01.00</ver><cha>0</cha><mty>ME</mty><cid>4612345678</cid><dty>0005</dty><did>2</did><dco>1</dco><crd>sip:4612345678@gw.local</crd><stc>0105</stc><pri>1</pri><lte>Bedroom</lte></mrq>`
 

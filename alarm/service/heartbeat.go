@@ -35,7 +35,7 @@ type heartbeatState struct {
 	Status     string `json:"status"`
 }
 
-// Supervisor supervises device heartbeats (seeds/000: device
+// Supervisor supervises device heartbeats (provisioning schema: device
 // serviceData.alarmBridge.heartbeatInterval, or the alarmbridge's
 // defaultHeartbeatInterval for devices that send to it). Any event a device
 // gets queued counts as a heartbeat (see Observe). A device whose heartbeat

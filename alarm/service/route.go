@@ -176,7 +176,7 @@ func (r *Router) Map(domain string, bridge *alarm.AlarmBridge, ev *alarm.Event) 
 		return fmt.Errorf("alarm: event mapper %s: alarmHandling %q is not one of callEmergencyCenter, usePredefinedDestination, requestCallback, drop", m.ID, m.AlarmHandling)
 	}
 	if m.UseVoiceBridge != nil && !*m.UseVoiceBridge {
-		// seeds/000 useVoiceBridge "switches the usage of voice bridge on
+		// provisioning schema, useVoiceBridge "switches the usage of voice bridge on
 		// and off": off, the event is delivered and the call cleared.
 		ev.VoiceDestination = ""
 	}

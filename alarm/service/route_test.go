@@ -64,7 +64,7 @@ func TestDeviceKey(t *testing.T) {
 	}
 }
 
-// Each case names the seed rule (seeds/000) it covers.
+// Each case names the provisioning schema rule it covers.
 func TestMap(t *testing.T) {
 	mapper := func(m alarm.EventMapper) map[string]*alarm.EventMapper {
 		return map[string]*alarm.EventMapper{m.ID: &m}

@@ -123,7 +123,7 @@ func (s *Service) Run(ctx context.Context, ch alarm.Channel, call alarm.Call, b 
 	}
 	if len(res.Events) == 0 && call.Caller == "" {
 		// "in case an incoming alarm event can't be decoded and there is
-		// no calling party phone number" (seeds/000 unknownAlarmEventVoiceDestination)
+		// no calling party phone number" (provisioning schema: unknownAlarmEventVoiceDestination)
 		res.Voice = s.Router.UnknownEventDestination(call.Domain, b)
 	}
 	log.Info("alarm: call done", "call", call.ID, "bridge", b.ID, "events", len(res.Events), "reason", out.Reason, "voice", res.Voice)

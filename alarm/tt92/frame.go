@@ -2,7 +2,7 @@
 // protocols over DTMF): the frame, the receiver and the alarm unit, as
 // state machines over an alarm.Channel.
 //
-// What is known comes from one open-source receiver (PROTOCOLS.md) and is
+// What is known comes from one open-source receiver (doc.go) and is
 // unconfirmed: the prompt and acknowledge keys, the frame layout, and that
 // the frame ends in two checksum characters computed by a proprietary
 // table. That checksum cannot be verified here, so the receiver does not

@@ -8,7 +8,7 @@ import (
 
 // STMF (single-tone multi-frequency), the "sdmf" protocolMode of TT92: each
 // key is its DTMF row tone, then its column tone, StmfToneMs each, StmfGapMs
-// apart (PROTOCOLS.md; unconfirmed).
+// apart (one open-source receiver; unconfirmed).
 const (
 	StmfToneMs = 78
 	StmfGapMs  = 5

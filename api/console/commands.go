@@ -17,7 +17,7 @@ import (
 	"github.com/edgebridge/edgebridge/hal"
 )
 
-// resources are the /provisioning collections (seeds/000), for completion.
+// resources are the /provisioning collections of the provisioning schema, for completion.
 var resources = []string{"alarmbridge", "alarmeventmapper", "apiKey", "cloudsipua", "device", "logs", "mediaservice", "notificationsettings", "siprecservice", "statistics", "trunk"}
 
 var errNotWired = func(what string) error { return fmt.Errorf("%s is not available on this gateway build", what) }

@@ -19,7 +19,7 @@ func init() {
 }
 
 // contactIDLine is one line of `edgebridge decode` for Contact ID
-// (DESIGN.md, stable): raw in the hex digits 0-9, B-F of SIA DC-05.
+// (a stable interface: README): raw in the hex digits 0-9, B-F of SIA DC-05.
 type contactIDLine struct {
 	Protocol  string `json:"protocol"`
 	Account   string `json:"account"`

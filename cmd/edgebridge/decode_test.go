@@ -56,7 +56,7 @@ func TestDecodeContactIDLines(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("got %d lines, want 2:\n%s", len(lines), out.String())
 	}
-	// DESIGN.md's line, byte for byte but for at_ms, where the detector's
+	// The README's line, byte for byte but for at_ms, where the detector's
 	// edge estimate may differ by a few ms.
 	var l contactIDLine
 	if err := json.Unmarshal([]byte(lines[0]), &l); err != nil {
@@ -140,7 +140,7 @@ func TestDecodeAutoMixed(t *testing.T) {
 
 // The committed recordings of a Contact ID call (testdata/audio/README.md:
 // 123418113001015E, first digit at 1050 ms), as WAV and as RTP in a pcap,
-// decode to DESIGN.md's line.
+// decode to the README's line.
 func TestDecodeCommittedRecordings(t *testing.T) {
 	for _, f := range []string{"contactid-1234-alaw.wav", "contactid-1234.pcap"} {
 		path := filepath.Join("..", "..", "testdata", "audio", f)

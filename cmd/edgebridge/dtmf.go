@@ -11,7 +11,7 @@ func init() {
 	register("dtmf", "print the DTMF digits heard in a recording (WAV, raw G.711, pcap)", runDTMF)
 }
 
-// dtmfLine is one line of `edgebridge dtmf` output (DESIGN.md, stable).
+// dtmfLine is one line of `edgebridge dtmf` output (a stable interface: README).
 type dtmfLine struct {
 	Digit   string `json:"digit"`
 	StartMs int64  `json:"start_ms"`

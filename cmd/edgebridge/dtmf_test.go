@@ -64,7 +64,7 @@ func keys(s string, on, off int) []int16 {
 }
 
 // contactIDKeys is the message 1234 18 1 130 01 015 with check digit E,
-// as DTMF keys: hex E travels as the key B (SIA DC-05, PROTOCOLS.md).
+// as DTMF keys: hex E travels as the key B (SIA DC-05).
 const contactIDKeys = "123418113001015B"
 
 // contactIDCall is the receiver's view of a Contact ID call: 500 ms after

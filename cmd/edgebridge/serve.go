@@ -26,7 +26,7 @@ import (
 )
 
 // serveConfig is the parsed and validated command line of `edgebridge serve`
-// (defaults: DESIGN.md "Stable interfaces").
+// (defaults: the README's command table).
 type serveConfig struct {
 	dataDir  string
 	httpAddr string
@@ -254,8 +254,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	select {
 	case <-done:
 	case <-time.After(1500 * time.Millisecond):
-		// DESIGN.md: shut down within 2 s; the store's deferred Close still
-		// runs, and every acknowledged write is already committed.
+		// serve stops within 2 s of SIGTERM (the README promises it); the
+		// store's deferred Close still runs, and every acknowledged write
+		// is already committed.
 		log.Warn("serve: components slow to close; exiting")
 	}
 	if failed != nil {

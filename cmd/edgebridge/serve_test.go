@@ -150,7 +150,7 @@ func TestServeFirstStartKeyAndSIGTERM(t *testing.T) {
 	if code, _, _ := d.req("", "GET", "/provisioning/device/local", ""); code != 401 {
 		t.Fatalf("no key: %d", code)
 	}
-	// SIGTERM: clean exit (status 0) within DESIGN.md's 2 s.
+	// SIGTERM: clean exit (status 0) within 2 s.
 	sent := time.Now()
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	select {

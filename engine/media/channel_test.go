@@ -5,5 +5,5 @@ import (
 	"github.com/edgebridge/edgebridge/engine/media"
 )
 
-// The RTP session is an alarm Channel without importing alarm (DESIGN.md).
+// The RTP session is an alarm Channel without importing alarm (the layering rule).
 var _ alarm.Channel = (*media.Session)(nil)

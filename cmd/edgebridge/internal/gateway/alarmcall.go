@@ -107,7 +107,7 @@ func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 	}
 }
 
-// In-call commands toward a social alarm unit (SS 91100 / PROTOCOLS.md):
+// In-call commands toward a social alarm unit (SS 91100):
 // DTMF 0 clears down, 1/3 volume down/up, 4 duplex, 7/8 simplex.
 var deviceCommandDigits = map[string]string{
 	"clear":     "0",
