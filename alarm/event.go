@@ -37,6 +37,9 @@ type Event struct {
 	Received       time.Time `json:"received"`
 	Raw            string    `json:"raw"`
 	CallerID       string    `json:"callerId,omitempty"`
+	// Test marks an event the installer sent to try the path (the web
+	// page's test alarm), not one an alarm unit raised.
+	Test bool `json:"test,omitempty"`
 
 	// Call and routing context, filled by the receiver and the mapping
 	// (Router.Map) before the event is queued.

@@ -1,6 +1,8 @@
 // Package api is edgebridge's HTTP face: the local mirror of the cloud
 // provisioning API under /provisioning, live call control under
-// /mediaservice and /alarmbridge, /openapi.json, /metrics and /healthz.
+// /mediaservice and /alarmbridge, the status summary and field service under
+// /gateway (field.go), /openapi.json, /metrics and /healthz. https.go makes
+// or loads the certificate of serve --https.
 //
 // New returns one http.Handler. The serial console runs the same operations by
 // calling that handler in-process, so every operation is reachable over it.
@@ -53,6 +55,18 @@ type Config struct {
 	SIPServer string
 	Logger    *slog.Logger
 	Version   string
+
+	// Gateway is the running call path for /gateway/... (status summary,
+	// alarm events, delivery queue) and the test alarm; nil => 503.
+	Gateway Gateway
+	// FactoryReset erases the configuration and restarts the daemon, as
+	// the console's factory-reset does; nil => 503.
+	FactoryReset func() error
+	// Started is when the daemon started (uptime in the status summary).
+	Started time.Time
+	// TLSFingerprint is the HTTPS certificate's SHA-256 (Fingerprint),
+	// shown in the status summary so an installer can check it.
+	TLSFingerprint string
 }
 
 // Body limits: JSON documents are small; the bulk CSV limit is the seed's.
@@ -76,6 +90,8 @@ type Server struct {
 
 	docOnce sync.Once
 	doc     []byte
+
+	probe storeProbe
 
 	devices *kind // built once: their schemas compile regular expressions
 	trunks  *kind

@@ -47,6 +47,8 @@ func (s *Server) addRoutes() {
 	s.add(&route{method: "GET", path: "/firmware/status", summary: "Firmware slots, the running image and upload progress (admin key).", auth: authAdmin, tag: "firmware",
 		resp: anyObj(), ext: "gateway extension", h: s.firmware})
 
+	s.addFieldRoutes()
+
 	// Devices.
 	dk := s.devices
 	device := dk.schema

@@ -86,7 +86,7 @@ type options struct {
 	now         func() time.Time
 	tls         *tls.Config
 	observe     func(time.Duration)
-	onAck       func(id string, latency time.Duration) // test hook
+	onAck       func(id string, latency time.Duration)
 }
 
 // Option configures New.
@@ -126,6 +126,12 @@ func WithSender(protocol string, f SenderFactory) Option {
 // whose path changed (and reaches the ARC over the path still up).
 func WithSupervisionHandler(f func(alarm.Event)) Option {
 	return func(o *options) { o.onSupervise = f }
+}
+
+// WithAckObserver calls f with the id of each event its destination
+// acknowledged (the status page marks it delivered).
+func WithAckObserver(f func(id string, latency time.Duration)) Option {
+	return func(o *options) { o.onAck = f }
 }
 
 // WithLatencyObserver is called with the enqueue-to-acknowledgement
@@ -355,7 +361,7 @@ func (d *Delivery) Stats() Stats {
 		s.Dead += qc.Dead
 		ds := DestStats{Name: n, Queued: qc.Pending, Dead: qc.Dead, Delivered: qc.Delivered, PrimaryUp: true}
 		if w := ws[n]; w != nil {
-			ds.PrimaryUp, ds.BackupUp, ds.HasBackup = w.pathState()
+			w.pathState(&ds)
 		}
 		s.Destinations = append(s.Destinations, ds)
 	}

@@ -66,6 +66,8 @@ type DestStats struct {
 	PrimaryUp bool
 	BackupUp  bool // false when there is no backup
 	HasBackup bool
+	// The last failure of each path (kept after it came back up).
+	PrimaryError, BackupError string
 }
 
 // Quantile estimates the q-quantile (0..1) of the latency from the

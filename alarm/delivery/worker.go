@@ -42,6 +42,7 @@ type worker struct {
 	flush       bool // a path came back: ignore backoff once
 	senders     map[string]Sender
 	up          [2]bool
+	lastErr     [2]string // each path's last failure, for the status page
 	primaryDown time.Time
 }
 
@@ -62,10 +63,14 @@ func (w *worker) wakeUp() {
 	}
 }
 
-func (w *worker) pathState() (primaryUp, backupUp, hasBackup bool) {
+func (w *worker) pathState(ds *DestStats) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.up[primary], w.route.Backup != nil && w.up[backup], w.route.Backup != nil
+	ds.PrimaryUp, ds.PrimaryError = w.up[primary], w.lastErr[primary]
+	ds.HasBackup = w.route.Backup != nil
+	if ds.HasBackup {
+		ds.BackupUp, ds.BackupError = w.up[backup], w.lastErr[backup]
+	}
 }
 
 // run is the delivery loop; it returns when ctx ends.
@@ -337,6 +342,9 @@ func (w *worker) mark(r Route, p path, err error) {
 	w.mu.Lock()
 	changed := w.up[p] != up
 	w.up[p] = up
+	if err != nil {
+		w.lastErr[p] = err.Error()
+	}
 	if !up && p == primary {
 		w.primaryDown = w.d.o.now() // keep to the backup for another recheck period
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/hal"
 )
 
@@ -196,6 +197,9 @@ func cmdSet(ctx context.Context, s *Session, args []string) error {
 func cmdStatus(ctx context.Context, s *Session, args []string) error {
 	s.printf("version        %s\n", s.cfg.Version)
 	s.printf("uptime         %s\n", time.Since(s.cfg.Started).Round(time.Second))
+	if s.cfg.TLSFingerprint != "" {
+		s.printf("https sha256   %s\n", s.cfg.TLSFingerprint)
+	}
 	code, raw, _ := s.restRaw(ctx, http.MethodGet, "/healthz", nil, "")
 	health := "ok"
 	if code != http.StatusOK {
@@ -287,6 +291,9 @@ func parseMetrics(text string) map[string]string {
 }
 
 func formatAlarm(a AlarmInfo) string {
+	if a.Test {
+		a.Protocol += " TEST"
+	}
 	return fmt.Sprintf("%s %-9s acct %s code %s zone %s %s (tries %d) id %s", a.At.UTC().Format("2006-01-02 15:04:05"), a.Protocol, a.Account, a.Code, a.Zone, a.State, a.Attempts, a.ID)
 }
 
@@ -594,7 +601,7 @@ func cmdFactoryReset(ctx context.Context, s *Session, args []string) error {
 	if s.cfg.FactoryReset == nil {
 		return errNotWired("factory reset")
 	}
-	ok, err := s.confirm(ctx, "This erases ALL configuration (a new admin key is made at restart); queued alarms are kept and still delivered.", "erase everything")
+	ok, err := s.confirm(ctx, "This erases ALL configuration (a new admin key is made at restart); queued alarms are kept and still delivered.", api.FactoryResetConfirm)
 	if err != nil || !ok {
 		return err
 	}

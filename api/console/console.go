@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/hal"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	Net          func() ([]Iface, error)
 	Reboot       func() error
 	FactoryReset func() error
+	// TLSFingerprint is the HTTPS certificate's SHA-256, shown by status so
+	// an installer can check what the browser shows; "" without --https.
+	TLSFingerprint string
 }
 
 // Calls lists and ends calls in progress.
@@ -60,11 +64,8 @@ type Calls interface {
 	HangupCall(id string) error
 }
 
-// CallInfo is one call in progress.
-type CallInfo struct {
-	ID, From, To, State string
-	Started             time.Time
-}
+// CallInfo is one call in progress (the REST status summary's type).
+type CallInfo = api.CallInfo
 
 // Alarms shows the alarm pipeline and pushes the queue.
 type Alarms interface {
@@ -74,12 +75,9 @@ type Alarms interface {
 	RetryNow() (int, error)
 }
 
-// AlarmInfo is one alarm event as the console lists it.
-type AlarmInfo struct {
-	ID, Account, Protocol, Code, Zone, State string
-	At                                       time.Time
-	Attempts                                 int
-}
+// AlarmInfo is one alarm event as the console lists it (the REST alarm
+// lists' type: /gateway/alarms/...).
+type AlarmInfo = api.AlarmInfo
 
 // Digits streams DTMF digits heard on any call.
 type Digits interface {

@@ -203,7 +203,7 @@ func TestConsoleOverSerialPty(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, port, Config{API: handler, Version: "1.2.3", Hostname: "gw", Alarms: alarms, Digits: digits, Logs: ring, Board: board,
-			FactoryReset: func() error { resets++; return nil }})
+			FactoryReset: func() error { resets++; return nil }, TLSFingerprint: "AB:CD:EF"})
 	}()
 	term := &terminal{t: t, f: ptmx, got: make(chan struct{}, 1)}
 	go term.readLoop()
@@ -305,7 +305,7 @@ func TestConsoleOverSerialPty(t *testing.T) {
 
 	// status reads /healthz and /metrics through the same handler.
 	out = term.run("status")
-	for _, want := range []string{"version        1.2.3", "health         ok", "registrations  7", "trunks         arc up", "alarm queue    2", "calls          not wired", "firmware       no image in the slots", "contactid"} {
+	for _, want := range []string{"version        1.2.3", "health         ok", "registrations  7", "trunks         arc up", "alarm queue    2", "calls          not wired", "firmware       no image in the slots", "contactid", "https sha256   AB:CD:EF"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

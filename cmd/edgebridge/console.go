@@ -170,8 +170,8 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 	if c.Reboot == nil {
 		c.Reboot = c.reboot
 	}
-	cfg := console.Config{API: c.d.handler, Version: version, Started: time.Now(), Reboot: c.Reboot, FactoryReset: c.FactoryReset,
-		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones}
+	cfg := console.Config{API: c.d.handler, Version: version, Started: c.d.apiCfg.Started, Reboot: c.Reboot, FactoryReset: c.FactoryReset,
+		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones, TLSFingerprint: c.d.apiCfg.TLSFingerprint}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
 		cfg.Logs = ring
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,15 +29,16 @@ import (
 // serveConfig is the parsed and validated command line of `edgebridge serve`
 // (defaults: the README's command table).
 type serveConfig struct {
-	dataDir  string
-	httpAddr string
-	sipAddr  string
-	rtpLo    int
-	rtpHi    int
-	console  string // "stdio", "off", or a device path
-	hw       string // "sim" or "linux"
-	adminKey string
-	domain   string
+	dataDir   string
+	httpAddr  string
+	httpsAddr string // "" = no HTTPS
+	sipAddr   string
+	rtpLo     int
+	rtpHi     int
+	console   string // "stdio", "off", or a device path
+	hw        string // "sim" or "linux"
+	adminKey  string
+	domain    string
 }
 
 // component is one long-running part of the daemon. Components start in
@@ -90,7 +92,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.dataDir, "data", "./data", "data `DIR` (store file DIR/edgebridge.db)")
-	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "REST API listen `ADDR`")
+	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "REST API and web page listen `ADDR`")
+	fs.StringVar(&c.httpsAddr, "https", "", "also serve the REST API and web page over HTTPS on `ADDR` (certificate DATA/tls/https.crt and .key, else a self-signed one made on first start)")
 	fs.StringVar(&c.sipAddr, "sip", "127.0.0.1:5060", "SIP listen `ADDR` (UDP and TCP)")
 	rtp := fs.String("rtp-ports", "10000-10999", "RTP port range `LO-HI`")
 	fs.StringVar(&c.console, "console", "auto", "field console: `DEV`, stdio, off, or auto (stdio when stdin is a terminal)")
@@ -122,7 +125,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	if c.dataDir == "" {
 		return bad("--data: must not be empty")
 	}
-	for name, addr := range map[string]string{"--http": c.httpAddr, "--sip": c.sipAddr} {
+	for name, addr := range map[string]string{"--http": c.httpAddr, "--sip": c.sipAddr, "--https": c.httpsAddr} {
+		if name == "--https" && addr == "" {
+			continue
+		}
 		if err := checkAddr(addr); err != nil {
 			return bad("%s %q: %v", name, addr, err)
 		}
@@ -219,8 +225,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			"==================================================================\n\n", created)
 	}
 	d := &daemon{cfg: cfg, log: log, stderr: stderr, db: db}
-	d.apiCfg = api.Config{Store: db, AdminKeyHash: hash, Logger: log, Version: version, SIPServer: cfg.sipAddr}
+	d.apiCfg = api.Config{Store: db, AdminKeyHash: hash, Logger: log, Version: version, SIPServer: cfg.sipAddr, Started: time.Now()}
 	d.apiCfg.Firmware = firmwareUpload(d)
+	d.apiCfg.FactoryReset = d.factoryReset
 
 	var failed error
 	d.fail = func(err error) { failed = err; stop() }
@@ -273,7 +280,7 @@ func (d *daemon) factoryReset() error {
 		return fmt.Errorf("factory reset: %w", err)
 	}
 	d.log.Warn("serve: factory reset done; restarting")
-	d.fail(errors.New("factory reset from the console"))
+	d.fail(errors.New("factory reset (console or REST)"))
 	return nil
 }
 
@@ -294,6 +301,7 @@ func buildComponents(d *daemon) ([]component, error) {
 	forAPI := g.API()
 	apiCfg := d.apiCfg
 	apiCfg.Metrics, apiCfg.Alarms, apiCfg.SIPLog, apiCfg.Health = forAPI.Metrics, forAPI.Alarms, forAPI.SIPLog, d.healthy
+	apiCfg.Gateway = forAPI.Gateway
 	return []component{
 		g,
 		g.FXS(),
@@ -303,18 +311,27 @@ func buildComponents(d *daemon) ([]component, error) {
 	}, nil
 }
 
-// httpComponent serves the REST API on --http.
+// httpComponent serves the REST API on --http, and on --https when set.
 type httpComponent struct {
 	d    *daemon
 	cfg  api.Config
 	wrap func(http.Handler) http.Handler // around the API
-	srv  *http.Server
-	ln   net.Listener
+	srvs []*http.Server
 }
 
 func (h *httpComponent) Name() string { return "http" }
 
 func (h *httpComponent) Start(ctx context.Context) error {
+	var cert *api.HTTPSCert
+	if h.d.cfg.httpsAddr != "" {
+		c, err := api.LoadHTTPSCert(filepath.Join(h.d.cfg.dataDir, "tls"), certHosts(h.d.cfg.httpsAddr))
+		if err != nil {
+			return err
+		}
+		cert = &c
+		h.cfg.TLSFingerprint = c.Fingerprint
+		h.d.apiCfg.TLSFingerprint = c.Fingerprint // the console's status shows it
+	}
 	a, err := api.New(h.cfg)
 	if err != nil {
 		return err
@@ -330,32 +347,80 @@ func (h *httpComponent) Start(ctx context.Context) error {
 		a.Close()
 		return err
 	}
-	h.ln = ln
 	bound := ln.Addr().String()
 	h.d.httpBound.Store(&bound)
-	h.srv = &http.Server{
+	h.serve(ln, nil)
+	h.d.log.Info("serve: http listening", "addr", ln.Addr().String())
+	if cert == nil {
+		return nil
+	}
+	tln, err := net.Listen("tcp", h.d.cfg.httpsAddr)
+	if err != nil {
+		h.Close()
+		return fmt.Errorf("https %s: %w", h.d.cfg.httpsAddr, err)
+	}
+	h.serve(tln, &tls.Config{Certificates: []tls.Certificate{cert.Cert}, MinVersion: tls.VersionTLS12})
+	h.d.log.Info("serve: https listening", "addr", tln.Addr().String(), "sha256", cert.Fingerprint,
+		"certificate", cert.File, "self_signed", cert.SelfSigned, "made_now", cert.Made)
+	return nil
+}
+
+// serve runs one server on ln (over TLS when tc is set) until Close.
+func (h *httpComponent) serve(ln net.Listener, tc *tls.Config) {
+	srv := &http.Server{
 		Handler:           h.d.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // a 10 MB bulk CSV over a slow link
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(h.d.log.Handler(), slog.LevelWarn),
+		TLSConfig:         tc,
 	}
-	go func() {
-		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			h.d.log.Error("serve: http", "err", err)
+	h.srvs = append(h.srvs, srv)
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	go func() { // stopped by Close (Shutdown)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.d.log.Error("serve: http", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
-	h.d.log.Info("serve: http listening", "addr", ln.Addr().String())
-	return nil
 }
 
 func (h *httpComponent) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	err := h.srv.Shutdown(ctx)
-	if err != nil {
-		err = h.srv.Close()
+	var err error
+	for _, srv := range h.srvs {
+		if e := srv.Shutdown(ctx); e != nil {
+			if e = srv.Close(); err == nil {
+				err = e
+			}
+		}
 	}
 	h.d.httpAPI.Close()
 	return err
+}
+
+// certHosts are the names and addresses the self-signed HTTPS certificate
+// is made for: the host name, localhost, the loopback and every address
+// of the machine's interfaces (the installer's laptop reaches the gateway
+// on one of them), and the --https address when it names one.
+func certHosts(httpsAddr string) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	if host, _, err := net.SplitHostPort(httpsAddr); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			hosts = append(hosts, host)
+		}
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLinkLocalUnicast() {
+				hosts = append(hosts, n.IP.String())
+			}
+		}
+	}
+	return hosts
 }

@@ -47,6 +47,7 @@ func TestServeFlags(t *testing.T) {
 		{"--hw", "fpga"},
 		{"--http", "8080"},
 		{"--sip", "example.com:5060"},
+		{"--https", "gateway.local:443"},
 		{"--console", "ttyS0"},
 		{"--admin-key", "short"},
 		{"--domain", "a b"},

@@ -62,8 +62,9 @@ type Gateway struct {
 	// switchboard is the stages a new call is offered to, in order.
 	switchboard []stage
 
-	live   sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
-	recent recentAlarms
+	live    sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
+	recent  recentAlarms
+	started atomic.Bool // SIP is listening
 	// dspFrames counts the 20 ms frames the alarm receivers have run
 	// through their detectors (SIP and FXS calls).
 	dspFrames atomic.Uint64
@@ -110,6 +111,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 	g.dl = delivery.New(cfg.DB, res.Resolve,
 		delivery.WithLogger(log),
 		delivery.WithLatencyObserver(g.metrics.DeliveryLatency.ObserveDuration),
+		delivery.WithAckObserver(g.recent.delivered),
 		scaipDelivery)
 
 	// Every event the gateway queues also shows in the console's recent alarms.
@@ -156,6 +158,9 @@ type ForAPI struct {
 	Metrics http.Handler
 	Alarms  api.AlarmControl
 	SIPLog  engine.SIPLogFlusher
+	// Gateway is the live state and field service (status summary, alarm
+	// lists, retry now, test alarm; field.go).
+	Gateway api.Gateway
 	// Wrap goes around the API handler: trunk and trusted-network writes
 	// reach the engine at once.
 	Wrap func(http.Handler) http.Handler
@@ -163,7 +168,7 @@ type ForAPI struct {
 
 // API returns what the REST API needs from the gateway.
 func (g *Gateway) API() ForAPI {
-	return ForAPI{Metrics: g.metrics, Alarms: g, SIPLog: g.eng, Wrap: g.reloadOnWrite}
+	return ForAPI{Metrics: g.metrics, Alarms: g, SIPLog: g.eng, Gateway: g, Wrap: g.reloadOnWrite}
 }
 
 // Board is the hardware the gateway opened (the console shows and drives it).
@@ -203,6 +208,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.eng.Start(ctx); err != nil {
 		return fmt.Errorf("sip %s: %w", g.cfg.SIPAddr, err)
 	}
+	g.started.Store(true)
 	g.log.Info("serve: sip listening", "addr", g.eng.Addr(), "tls", g.eng.TLSAddr(), "domain", g.cfg.Domain)
 	return nil
 }
@@ -235,6 +241,7 @@ func (g *Gateway) watchMappers() {
 }
 
 func (g *Gateway) Close() error {
+	g.started.Store(false)
 	if g.cancel != nil {
 		g.cancel()
 	}

@@ -46,10 +46,40 @@ func (c countFrames) ReadFrame(pcm []int16) error {
 }
 
 // recentAlarms keeps the last events the gateway acknowledged, newest last,
-// for the console's `alarms` (the queue and the ARC keep the durable record).
+// for the console's `alarms` and the status page (the queue and the ARC
+// keep the durable record). changed is closed at each change, so the
+// page's event stream wakes at once.
 type recentAlarms struct {
-	mu  sync.Mutex
-	buf []console.AlarmInfo
+	mu      sync.Mutex
+	buf     []console.AlarmInfo
+	changed chan struct{}
+}
+
+func (r *recentAlarms) changedLocked() chan struct{} {
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
+	return r.changed
+}
+
+func (r *recentAlarms) notifyLocked() {
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
+}
+
+// delivered marks an event acknowledged by its destination (delivery's
+// ack observer).
+func (r *recentAlarms) delivered(id string, _ time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.buf {
+		if r.buf[i].ID == id {
+			r.buf[i].State = "delivered"
+			r.notifyLocked()
+		}
+	}
 }
 
 const recentAlarmsKept = 50
@@ -66,10 +96,12 @@ func (r *recentAlarms) add(ev alarm.Event) {
 	if over := len(r.buf) - recentAlarmsKept; over > 0 {
 		r.buf = append(r.buf[:0], r.buf[over:]...)
 	}
+	r.notifyLocked()
 }
 
 func alarmInfo(ev alarm.Event, state string, attempts int) console.AlarmInfo {
-	a := console.AlarmInfo{ID: ev.ID, Protocol: string(ev.Protocol), State: state, At: ev.Received, Attempts: attempts, Account: ev.ControllerID, Code: ev.StatusCode}
+	a := console.AlarmInfo{ID: ev.ID, Domain: ev.Domain, Protocol: string(ev.Protocol), State: state, At: ev.Received, Attempts: attempts,
+		Account: ev.ControllerID, Code: ev.StatusCode, Test: ev.Test}
 	if c := ev.ContactID; c != nil {
 		a.Account, a.Code, a.Zone = c.Account, c.Qualifier+c.Code, c.Zone
 	}
@@ -115,7 +147,7 @@ func (g *Gateway) ListCalls() []console.CallInfo {
 	var out []console.CallInfo
 	g.live.Range(func(_, v any) bool {
 		c := v.(*engine.Call)
-		out = append(out, console.CallInfo{ID: c.ID, From: c.Caller, To: c.Called, State: "alarm", Started: c.Start})
+		out = append(out, console.CallInfo{ID: c.ID, Domain: c.Domain, From: c.Caller, To: c.Called, State: "alarm", Started: c.Start})
 		return true
 	})
 	return out
