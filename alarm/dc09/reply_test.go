@@ -27,6 +27,10 @@ func TestParseReplyRealReceiverDeviations(t *testing.T) {
 	body := string(encAck[9 : len(encAck)-1])
 	i := strings.IndexByte(body, '[')
 	encLower := lowerHex(frameOf(body[:i] + strings.ToLower(body[i:])))
+	var encLowerOdd []string // the random pad decides whether the CRC shows a letter
+	if bytes.ContainsAny(encLower[1:9], "abcdef") {
+		encLowerOdd = []string{OddLowerHex}
+	}
 	for _, c := range []struct {
 		name    string
 		frame   []byte
@@ -47,7 +51,7 @@ func TestParseReplyRealReceiverDeviations(t *testing.T) {
 		{"bad length", []byte("\nBEEF0099\"DUH\"0006L0#4321[]\r"), IDDuh, 6, "4321", false, []string{OddLength}, false},
 		{"no header", []byte("\"ACK\"0007L0#4321[]\r"), IDAck, 7, "4321", false, []string{OddLength}, false},
 		{"*ACK with timestamp", encAck, IDAck, 12, "4321", true, nil, true},
-		{"*ACK lower case", encLower, IDAck, 12, "4321", true, []string{OddLowerHex}, true},
+		{"*ACK lower case", encLower, IDAck, 12, "4321", true, encLowerOdd, true},
 		{"NAK", frameOf(`"NAK"0000R0L0A0[]_10:00:00,12-07-2026`), IDNak, 0, "", false, nil, true},
 	} {
 		m, odd, err := ParseReply(c.frame, func(string) []byte { return key })
