@@ -206,7 +206,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"enableDestinationMonitoring":                  reads("delivery MapperRoute: both paths probed"),
 		"fromDomain":                                   refused("not honoured yet: the gateway does not rewrite the From domain toward the ARC"),
 		"maxSessionDuration":                           refused("not honoured yet: an alarm session lasts as long as the call"),
-		"targetEndpoint.protocol":                      reads("delivery StoreResolver and MapperRoute: the sender (dc09, scaip)"),
+		"targetEndpoint.protocol":                      reads("delivery StoreResolver and MapperRoute: the sender (dc09, scaip, http, https)"),
 		"targetEndpoint.destAddr":                      reads("delivery MapperRoute: the ARC address"),
 		"targetEndpoint.sipAuthUser":                   reads("delivery MapperRoute: SCAIP digest user"),
 		"targetEndpoint.sipAuthPassword":               reads("delivery MapperRoute: SCAIP digest password"),

@@ -200,6 +200,14 @@ func TestAlarmDocumentsRunWhatRESTAccepted(t *testing.T) {
 			`targetEndpoint.backupEndpoint.backupDestAddr: destAddr "x": want host:port`},
 		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.destAddr", nil), "targetEndpoint.destAddr: required for protocol scaip"},
 		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "dc09", "targetEndpoint.destAddr", "dc09://127.0.0.1:5001?transport=udp&account=1234"), ""},
+		// http/https: the JSON callback the delivery code sends.
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "https", "targetEndpoint.destAddr", "https://arc.example.com/alarms"), ""},
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "http", "targetEndpoint.destAddr", "http://127.0.0.1:9000"), ""},
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "https", "targetEndpoint.destAddr", "http://arc.example.com"),
+			`targetEndpoint.destAddr: url "http://arc.example.com": protocol https wants an https:// address`},
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "http", "targetEndpoint.destAddr", "arc.example.com:80"),
+			`targetEndpoint.destAddr: url "arc.example.com:80": must start with http:// or https://`},
+		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "ftp", "targetEndpoint.destAddr", "ftp://x"), "targetEndpoint.protocol"},
 	} {
 		if c.want == "" {
 			e.must(200, "PUT", c.path, c.body)

@@ -155,7 +155,7 @@ func alarmEventMapperSchema() *Schema {
 	return obj(
 		req("alarmHandling", str().enum("callEmergencyCenter", "usePredefinedDestination", "requestCallback", "drop")),
 		req("targetEndpoint", obj(
-			opt("protocol", str().enum("scaip").ext("dc09: SIA DC-09 delivery to the ARC (gateway extension)", "dc09")),
+			opt("protocol", str().enum("scaip").ext("dc09: SIA DC-09 delivery to the ARC; http, https: the event as JSON POSTed to {destAddr}/newAlarmbridgeEvent (gateway extensions)", "dc09", "http", "https")),
 			opt("sipAuthUser", str()),
 			opt("sipAuthPassword", str()),
 			opt("destAddr", str()),

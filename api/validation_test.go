@@ -189,7 +189,7 @@ func TestValidateAlarmEventMapper(t *testing.T) {
 		{"targetEndpoint required", []any{"targetEndpoint", nil}, "targetEndpoint: required"},
 		{"name required", []any{"name", nil}, "name: required"},
 		{"alarmHandling enum", []any{"alarmHandling", "ignore"}, "alarmHandling: must be one of callEmergencyCenter, usePredefinedDestination, requestCallback, drop"},
-		{"targetEndpoint.protocol enum", []any{"targetEndpoint.protocol", "https"}, "targetEndpoint.protocol: must be one of scaip, dc09"},
+		{"targetEndpoint.protocol enum", []any{"targetEndpoint.protocol", "ftp"}, "targetEndpoint.protocol: must be one of scaip, dc09, http, https"},
 		{"targetEndpoint.protocol dc09 extension", []any{"targetEndpoint.protocol", "dc09"}, ""},
 		{"deviceIdPadLength max", []any{"deviceIdPadLength", 11}, "deviceIdPadLength: must be <= 10"},
 		{"deviceIdPadLength min", []any{"deviceIdPadLength", -1}, "deviceIdPadLength: must be >= 0"},

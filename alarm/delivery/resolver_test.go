@@ -66,3 +66,26 @@ func TestStoreResolver(t *testing.T) {
 		t.Errorf("no route: %v", err)
 	}
 }
+
+// TestMapperHTTPEndpointDelivers: an event mapper whose targetEndpoint
+// protocol is http (or https) gets the event POSTed to its destAddr, the
+// same callback the alarmbridge's callbackBaseUrl gets.
+func TestMapperHTTPEndpointDelivers(t *testing.T) {
+	db := openDB(t)
+	arc := newHTTPARC(t)
+	doc := `{"id":"m1","name":"http arc","alarmHandling":"drop","targetEndpoint":{"protocol":"http","destAddr":"` + arc.srv.URL + `"}}`
+	if err := db.Put(store.Coll{Domain: "d.example", Resource: "alarmeventmapper"}, "m1", []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	d := New(db, StoreResolver{DB: db, Prov: service.StoreProvisioning{DB: db}}.Resolve, fastOpts()...)
+	start(t, d)
+	ev := cidEvent("1234", 7)
+	ev.Domain, ev.MapperID = "d.example", "m1"
+	if err := d.Enqueue(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the event at the mapper's HTTP endpoint", func() bool { return arc.count() == 1 })
+	if got := arc.got()[0]; got.ID != ev.ID || got.ContactID == nil || got.ContactID.Zone != "007" {
+		t.Errorf("endpoint got %+v", got)
+	}
+}

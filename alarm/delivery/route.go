@@ -197,6 +197,9 @@ func MapperRoute(domain string, m *alarm.EventMapper) (Route, error) {
 			return ParseDC09Addr(addr)
 		case "http", "https":
 			ep := Endpoint{Protocol: ProtoHTTP, URL: addr}
+			if te.Protocol == "https" && !strings.HasPrefix(strings.ToLower(addr), "https://") {
+				return ep, fmt.Errorf("url %q: protocol https wants an https:// address", addr)
+			}
 			return ep, ep.validate()
 		}
 		ep := Endpoint{Protocol: te.Protocol, URL: addr, SIPAuthUser: user, SIPAuthPassword: pass, OverrideSIPFrom: from}
