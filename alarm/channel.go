@@ -1,6 +1,3 @@
-// Package alarm holds the alarm protocols as state machines over a Channel,
-// the Event type, event mapping, delivery to the alarm receiving centre and
-// heartbeat supervision.
 package alarm
 
 import (

@@ -1,14 +1,3 @@
-// Package api is edgebridge's HTTP face: the local mirror of the cloud
-// provisioning API under /provisioning, live call control under
-// /mediaservice and /alarmbridge, the status summary and field service under
-// /gateway (field.go), /openapi.json, /metrics and /healthz. https.go makes
-// or loads the certificate of serve --https.
-//
-// New returns one http.Handler. The serial console runs the same operations by
-// calling that handler in-process, so every operation is reachable over it.
-// Every route but /healthz needs "Authorization: Bearer KEY" (see auth.go).
-// A write that answers 2xx has been committed to the store (bbolt fsync)
-// before the response is written; a refused request changes nothing.
 package api
 
 import (

@@ -20,8 +20,8 @@
 // (digest against the stored HA1 or password, MD5 and SHA-256; deviceid
 // devices by From user; userid devices by their authorized policy), unless
 // the source is in a trusted network of the domain (loopback by default).
-// The call then goes, in order (seed 000: service destinations, trunks,
-// devices), to the first Route whose Match takes the called number, to the
+// The call then goes, in order (provisioning schema: service destinations,
+// trunks, devices), to the first Route whose Match takes the called number, to the
 // first trunk whose destinationMatch does (B2BUA out), or to the device
 // registered as the called user (B2BUA), else 404. A Route's Handler gets
 // the *Call unanswered; Answer gives it Session, an RTP session that is the
@@ -29,11 +29,12 @@
 //
 // # Provisioning read
 //
-// StoreDirectory reads the store's working documents: "device" (seed 000),
-// "trunk" (seed 000 plus the seed 004 registration fields as camelCase
-// extensions: register, registerInterval, keepAlive, keepAliveInterval,
-// concurrency, didNumbers, outboundServer, outboundServerPort) and
-// "trustednetwork" ({"network": CIDR}, seed 002). ReloadTrunks applies a
+// StoreDirectory reads the store's working documents: "device" (provisioning
+// schema), "trunk" (provisioning schema, plus the registration fields of a
+// PBX trunk API as camelCase extensions: register, registerInterval,
+// keepAlive, keepAliveInterval, concurrency, didNumbers, outboundServer,
+// outboundServerPort) and "trustednetwork" ({"network": CIDR}, after a
+// hosted PBX API's trusted networks). ReloadTrunks applies a
 // trunk change at once (otherwise within 10 s).
 //
 // The leg to a registered device is addressed as a PBX does: Request-URI
@@ -49,5 +50,9 @@
 // session and media.Bridge copies audio and DTMF, transcoding A-law and
 // µ-law as localCodec/trunksideCodec require.
 //
-// The engine imports neither alarm nor api: cmd wires them together.
+// The engine imports neither alarm nor api nor hal: it imports dsp and store
+// (and its own engine/media, engine/sdp, engine/pcap), and cmd wires it to
+// the rest. Its seams: the RouteSource and CallHandler it declares (the
+// gateway's switchboard fills them), the MESSAGE handler, and the RTP
+// Session a handler gets, which is the alarm Channel.
 package engine

@@ -56,4 +56,10 @@
 // FaultEnv set to one of FaultPoints kills the process with SIGKILL at that
 // step of Apply; the tests re-run themselves as a child under every step and
 // check the running slot is untouched and the pointer names a bootable slot.
+//
+// # What it may import
+//
+// Nothing of ours today (store and hal are allowed). What "healthy" means
+// is the daemon's: ConfirmWhenHealthy and SystemdWatchdog take it as a
+// func, and cmd/edgebridge passes the gateway's Healthy.
 package firmware

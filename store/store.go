@@ -1,17 +1,3 @@
-// Package store keeps everything edgebridge must remember in one bbolt file:
-// configuration per domain and resource (working and provisory copies), the
-// alarm event queue, the SIP log ring, call records and the schema version.
-//
-// Durability: every method that writes returns only after bbolt has committed
-// and fsynced the transaction, so a caller that reports success to a user or
-// an alarm unit after a write returns can rely on it surviving power loss.
-// The one exception is the SIP log (AppendSIP): it is written in batches
-// every 200 ms so that SIP handling never waits for the disk; a power cut
-// loses at most the last batch of log lines, never configuration or alarms.
-//
-// Layout: every family of data has its own top-level buckets, named in the
-// file that owns it (docs.go: configuration documents; siplog.go: the SIP log
-// ring; calls.go: call records; schema.go: the schema version).
 package store
 
 import (

@@ -1,7 +1,3 @@
-// Package alarmtest provides Channel doubles for alarm protocol tests: a
-// lock-step pipe joining two call ends, with the impairments of a real path
-// (noise, clock offset, line tilt, G.711, frame loss, jitter) applied per
-// direction, deterministically from a seed.
 package alarmtest
 
 import (

@@ -1,12 +1,3 @@
-// Package bs8521 implements BS 8521 (UK social alarms over DTMF): the
-// message format and checksum, the receiver (the ARC side, here the
-// gateway) and the alarm unit, as state machines over an alarm.Channel.
-//
-// Parts of the protocol could not be confirmed against the standard (doc.go
-// lists them with their sources): the data request and acknowledge keys and lengths, the
-// field layout and the checksum come from an open-source receiver. They are
-// the constants and tables of this file, each marked, so that they are easy
-// to correct.
 package bs8521
 
 import (

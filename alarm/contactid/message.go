@@ -1,6 +1,3 @@
-// Package contactid implements Ademco Contact ID (SIA DC-05) over DTMF: the
-// message format and checksum, the receiver (the gateway's side of the call)
-// and the panel (the alarm unit's side, used by tests and `edgebridge simulate`).
 package contactid
 
 import (

@@ -1,20 +1,3 @@
-// Package dc09 speaks SIA DC-09 (alarm transmission over IP to an alarm
-// receiving centre): the frame format with its CRC and length, optional
-// AES-CBC encryption, timestamps and the receiver's time window, the
-// ACK/NAK/DUH replies, a client that sends events and NULL supervision over
-// TCP or UDP, and a small receiver used by tests and as an example ARC.
-//
-// Replies are read leniently (ParseReply): receivers ARCs run deviate from
-// the standard in harmless ways (one widely used open-source receiver
-// answers a message without R with `"ACK"0001NoneL0#4321[]`; others write
-// hex in lower case or omit the timestamp of a plain ACK), and a sender that
-// refused such a reply would resend the event until the receiver held it
-// several times. A reply is identified by its type, sequence number and
-// account; the Client logs each kind of deviation once. Receiver.Loose
-// answers the way such receivers do, beside the strict default.
-//
-// AES: §5.4.6.1 prescribes AES-CBC with an all-zero IV; the cipher is
-// checked against the NIST SP 800-38A CBC vectors (TestAESCBCKnownAnswer).
 package dc09
 
 // crcTable is CRC-16/ARC (reflected polynomial 0x8005, written 0xA001 in its

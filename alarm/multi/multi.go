@@ -1,7 +1,3 @@
-// Package multi picks the in-band alarm receiver for an alarmbridge and
-// implements the "multiprotocol" one: it offers each protocol's opening in
-// turn (Contact ID handshake, BS 8521 data request) on the same call until
-// the alarm unit answers one of them.
 package multi
 
 import (

@@ -1,7 +1,3 @@
-// Package scaip holds the SCAIP (SS 91100) XML messages carried in SIP
-// MESSAGE bodies (Content-Type application/scaip+xml): the request <mrq> an
-// alarm unit or gateway sends, and the response <mrs> the receiver returns;
-// their validation, and their mapping to and from alarm.Event.
 package scaip
 
 import (

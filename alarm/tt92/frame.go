@@ -1,14 +1,3 @@
-// Package tt92 implements TT92 and TTnew (Scandinavian social alarm
-// protocols over DTMF): the frame, the receiver and the alarm unit, as
-// state machines over an alarm.Channel.
-//
-// What is known comes from one open-source receiver (doc.go) and is
-// unconfirmed: the prompt and acknowledge keys, the frame layout, and that
-// the frame ends in two checksum characters computed by a proprietary
-// table. That checksum cannot be verified here, so the receiver does not
-// trust a single reading: it acknowledges a frame only once it has heard
-// the same frame twice (the unit repeats a frame it gets no acknowledge
-// for). Everything unconfirmed is a constant of this file.
 package tt92
 
 import (

@@ -1,13 +1,3 @@
-// Package console is the field console: a line-edited shell that a
-// technician reaches over the serial header (or stdin), running the same
-// operations as the REST API by calling its http.Handler in-process.
-//
-// There is one operation layer and two transports: `show`/`set` are GET and
-// JSON-Patch on /provisioning/..., `status` reads /healthz and /metrics,
-// `firmware` uses /firmware and /firmware/status. What REST does not cover
-// (live calls, alarms, DTMF, tones, logs, reboot) comes through the small
-// interfaces in Config, which cmd/edgebridge wires; a command whose part is
-// not wired says so in one line.
 package console
 
 import (

@@ -1,6 +1,3 @@
-// Package metrics serves Prometheus text exposition (format 0.0.4) without
-// a client library: a small registry of counters, gauges and histograms,
-// and collectors that read other components' counters at scrape time.
 package metrics
 
 import (

@@ -1,8 +1,3 @@
-// Command edgebridge is the alarm gateway: one binary, several subcommands.
-//
-// Each subcommand lives in its own file and registers itself in init, so
-// main only dispatches. Flag parsing and wiring happen here; the work is done
-// by the packages.
 package main
 
 import (

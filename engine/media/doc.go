@@ -42,4 +42,7 @@
 // tests): receive → SRTP → jitter buffer → G.711 → DTMF detector, and
 // WriteFrame → G.711 → SRTP → sendto. RTCP, a packet each way every few
 // seconds, allocates as it encodes and parses.
+//
+// It imports dsp and engine/sdp of ours, and the pion RTP, RTCP and SRTP
+// packages; never alarm.
 package media

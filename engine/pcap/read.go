@@ -1,13 +1,3 @@
-// Package pcap reads and writes packet captures of calls: it reads classic
-// pcap and pcapng files holding one RTP stream of G.711 (with or without
-// RFC 4733 telephone events) back into PCM and digit events, and writes UDP
-// packets (a call's SIP and RTP) as a classic pcap that Wireshark opens.
-//
-// PacketReader and Mixer read a capture of any length in constant memory
-// (a record at a time; Mixer reads the file twice, first to learn where
-// each stream lies, then to place packets in a window of 8 s per stream);
-// ReadUDP, ReadRTP and ReadStreams build on them for captures held in
-// memory.
 package pcap
 
 import (

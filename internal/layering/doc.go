@@ -20,5 +20,6 @@
 //   - test helpers (internal/testkit, alarm/alarmtest) are imported by
 //     _test.go files only, and internal/testkit imports only the standard
 //     library;
-//   - every top-level folder holding Go code has rules here.
+//   - every package has a doc.go (what it owns, what it may import, its
+//     seams), and every top-level folder holding Go code has rules here.
 package layering

@@ -263,6 +263,12 @@ var rules = []rule{
 		}
 		return out
 	}},
+	{"every package has a doc.go", func(_ map[string]*pkg, p *pkg) []string {
+		if !p.hasDoc {
+			return []string{"has no doc.go saying what it owns, what it may import and its seams"}
+		}
+		return nil
+	}},
 	{"every top-level folder with Go code has rules here", func(_ map[string]*pkg, p *pkg) []string {
 		top, _, _ := strings.Cut(p.rel, "/")
 		if !slices.Contains(trees, top) {
@@ -321,6 +327,7 @@ func TestLayeringRulesFire(t *testing.T) {
 		{"only cmd wires: engine, alarm/service and hal meet only under cmd", &pkg{rel: "api/console", imports: []string{"./hal", "./engine"}, hasDoc: true}, nil},
 		{"test helpers are imported by _test.go files only", &pkg{rel: "engine", imports: []string{"./internal/testkit"}, hasDoc: true}, nil},
 		{"internal/testkit imports only the standard library", &pkg{rel: "internal/testkit", imports: []string{"github.com/pion/rtp"}, hasDoc: true}, nil},
+		{"every package has a doc.go", &pkg{rel: "dsp"}, nil},
 		{"every top-level folder with Go code has rules here", &pkg{rel: "tools/gen", hasDoc: true}, nil},
 	}
 	if len(cases) != len(rules) {
@@ -336,6 +343,41 @@ func TestLayeringRulesFire(t *testing.T) {
 			if fires := len(bad) > 0; fires != (r.name == tc.rule) {
 				t.Errorf("fixture for %q: rule %q fired=%v (%v)", tc.rule, r.name, fires, bad)
 			}
+		}
+	}
+}
+
+// The README's layout table names every package of the tree, and only
+// those: its first column is checked against the packages found.
+func TestReadmeLayoutMatchesTree(t *testing.T) {
+	pkgs := loadModule(t)
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README has no ## Layout section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	named := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		first, _, _ := strings.Cut(strings.TrimPrefix(line, "|"), "|")
+		for _, f := range strings.Split(first, ",") {
+			named[strings.Trim(strings.TrimSpace(f), "`")] = true
+		}
+	}
+	for rel := range pkgs {
+		if rel != "" && !named[rel] {
+			t.Errorf("README layout table does not name the package %s", rel)
+		}
+	}
+	for n := range named {
+		if pkgs[n] == nil {
+			t.Errorf("README layout table names %s, which is not a package of the tree", n)
 		}
 	}
 }

@@ -1,0 +1,49 @@
+// Package alarm is the alarm protocol kit: what every protocol package and
+// the alarm service share, and nothing that needs a database.
+//
+// # What it owns
+//
+//   - Channel: a call leg as the alarm code sees it: 20 ms frames of 8 kHz
+//     PCM in and out, DTMF events in both directions (RFC 4733 or in band),
+//     hangup. An RTP session (engine/media) and the FXS line (hal) both
+//     satisfy it without importing this package.
+//   - Receiver, Call and Outcome: a protocol's side of one alarm call;
+//     FrameLoop (the lock-step read/write loop every receiver runs) and
+//     KeySender (DTMF keys toward the unit in band); DigitDedup (a key heard
+//     both in band and as RFC 4733 counts once).
+//   - Event: one alarm event, as the protocols produce it and delivery
+//     sends it; its first block mirrors the provisioning schema's
+//     overrideInAlarmEvent fields. EventID makes the id a repeat keeps.
+//   - Queue: where a receiver puts an event; Enqueue returns only once the
+//     event is durably stored, and the receiver sends the kissoff only
+//     after that, so an event is never acknowledged and then lost.
+//   - Permanent: the mark a sender puts on an error the far end will never
+//     accept (delivery then moves the event to the dead letters).
+//   - The provisioning documents the alarm path reads, as types
+//     (provisioning.go): AlarmBridge, EventMapper with TargetEndpoint and
+//     BackupEndpoint, Device, with the schema's field names and enums
+//     (alarmHandling: callEmergencyCenter, usePredefinedDestination,
+//     requestCallback, drop); Provisioning, the interface that reads them;
+//     DeviceKey (customerSiteId:controllerId:deviceId, leaving out what the
+//     event lacks: schema, POST /device, deviceId); CompileMatch reads a
+//     destinationMatch ("/regex/" or bare, unanchored).
+//
+// "The provisioning schema" in this module's comments is the cloud
+// platform's provisioning API that the REST API mirrors, kept as
+// testdata/api/seed000_provisioning.txt.
+//
+// # What it may import
+//
+// dsp and the standard library only. The protocol packages (contactid,
+// bs8521, tt92, multi, scaip, dc09) import only this kit and dsp; the
+// service side (alarm/service: routing, mapping, supervision; and
+// alarm/delivery: the queue and the ARC senders) adds store. Nothing under
+// alarm imports engine, api or hal: the layering test checks it.
+//
+// # Seams
+//
+// A protocol is a Receiver over a Channel that puts Events in a Queue;
+// alarm/service picks the receiver for an alarmbridge (through alarm/multi),
+// maps the events and hands them to delivery; the gateway
+// (cmd/edgebridge/internal/gateway) gives it the call's Channel.
+package alarm
