@@ -17,7 +17,7 @@ const (
 )
 
 // Event is one alarm event from any protocol, as it is queued and delivered.
-// The first block mirrors the seed's overrideInAlarmEvent fields.
+// The first block mirrors the provisioning schema's overrideInAlarmEvent fields.
 type Event struct {
 	ID string `json:"eventId"` // stable: the same message heard twice gets the same id
 

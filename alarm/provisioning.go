@@ -165,7 +165,7 @@ type EventOverride struct {
 	StatusCode      string `json:"statusCode,omitempty"`
 }
 
-// CompileMatch compiles a destinationMatch. The seed writes it as "/regex/";
+// CompileMatch compiles a destinationMatch. The provisioning schema writes it as "/regex/";
 // the slashes are delimiters, not part of the expression. A bare expression
 // is accepted too. The match is unanchored, like a JavaScript RegExp test.
 //

@@ -274,7 +274,7 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
 	if trunk != nil {
 		c.Trunk = trunk.cfg.TrunkID
-		// Seed 004: a trunk delivers only its DID numbers, and no more calls
+		// PBX trunk API (didNumbers, concurrency): a trunk delivers only its DID numbers, and no more calls
 		// at once than its concurrency allows.
 		if !trunk.ownsDID(called) {
 			e.calls.add(c)
@@ -326,7 +326,7 @@ func (e *Engine) inviteAllowed(expr, called string) bool {
 }
 
 // route tries, in order, the local services, the trunks and the devices
-// registered here (seed 000: service destinations, then trunks, then SIP
+// registered here (provisioning schema: service destinations, then trunks, then SIP
 // devices), and answers 404 when nothing takes the call.
 func (e *Engine) route(c *Call) {
 	if e.rts != nil {

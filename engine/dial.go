@@ -124,7 +124,7 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	return nil, &DialError{Code: 404, Reason: "no route for " + o.To}
 }
 
-// trunkSpec fills spec for a call out through t to dest (seed 000 trunk
+// trunkSpec fills spec for a call out through t to dest (provisioning schema, trunk
 // rules: rewriteAnumber, diversionHeader, addTerminatingUriParameters,
 // trunkGroupId, codecs).
 func (e *Engine) trunkSpec(spec *dialSpec, t *trunk, dest, caller string) {

@@ -28,7 +28,7 @@ type Directory interface {
 }
 
 // Device is a provisioned SIP device, as the /provisioning/device document
-// spells it (seed 000).
+// spells it (provisioning schema).
 type Device struct {
 	DeviceID   string      `json:"deviceId"`
 	AuthType   string      `json:"authType"` // credentials | deviceid | userid
@@ -46,9 +46,9 @@ type Authorized struct {
 	Register bool   `json:"register,omitempty"` // may register
 }
 
-// Trunk is an upstream SIP trunk: the fields of seed 000's trunk document,
-// plus the registration and limits of seed 004 as extensions (camelCase, the
-// seed 000 style).
+// Trunk is an upstream SIP trunk: the fields of the provisioning schema's trunk document,
+// plus the registration and limits of a PBX trunk API as extensions
+// (camelCase, the provisioning schema's style).
 type Trunk struct {
 	TrunkID                     string   `json:"trunkId"`
 	DestinationTarget           string   `json:"destinationTarget"`    // host[:port]
@@ -61,8 +61,8 @@ type Trunk struct {
 	AddTerminatingURIParameters string   `json:"addTerminatingUriParameters,omitempty"`
 	TrunkGroupID                string   `json:"trunkGroupId,omitempty"`
 	SourceNetworks              []string `json:"sourceNetworks,omitempty"`
-	LocalCodec                  string   `json:"localCodec,omitempty"`     // PCMU | PCMA (the seed's GSM is refused)
-	TrunksideCodec              string   `json:"trunksideCodec,omitempty"` // PCMU | PCMA (the seed's GSM is refused)
+	LocalCodec                  string   `json:"localCodec,omitempty"`     // PCMU | PCMA (the schema's GSM is refused)
+	TrunksideCodec              string   `json:"trunksideCodec,omitempty"` // PCMU | PCMA (the schema's GSM is refused)
 	Transcode                   bool     `json:"transcode,omitempty"`
 	ForceRTPRelay               bool     `json:"forceRtpRelay,omitempty"`
 	ForceNatRewrites            bool     `json:"forceNatRewrites,omitempty"`
@@ -72,7 +72,7 @@ type Trunk struct {
 	HA1                         string   `json:"ha1,omitempty"`
 	Description                 string   `json:"description,omitempty"`
 
-	// Seed 004 registration fields.
+	// Registration fields of the PBX trunk API (extensions).
 	Register           *bool  `json:"register,omitempty"`          // default: true when userName is set
 	RegisterInterval   int    `json:"registerInterval,omitempty"`  // seconds, default 600
 	KeepAlive          *bool  `json:"keepAlive,omitempty"`         // OPTIONS keep-alive, default true

@@ -14,7 +14,7 @@ import (
 const (
 	ResDevice         = "device"         // id deviceId, seed 000 device
 	ResTrunk          = "trunk"          // id trunkId, seed 000 trunk + Trunk's extensions
-	ResTrustedNetwork = "trustednetwork" // {"network": "10.0.20.0/24", "description": ...} (seed 002)
+	ResTrustedNetwork = "trustednetwork" // {"network": "10.0.20.0/24", "description": ...} (a hosted PBX API's trusted networks)
 )
 
 // StoreDirectory reads devices, trunks and trusted networks from the
@@ -91,8 +91,8 @@ func (d StoreDirectory) each(domain, res string, fn func(id string, b []byte) er
 	})
 }
 
-// UnmarshalJSON takes sourceNetworks as a list or as one string (the seed
-// allows both), and separates ";"-joined lists (seed 004 style).
+// UnmarshalJSON takes sourceNetworks as a list or as one string (the
+// schema allows both), and separates ";"-joined lists (PBX trunk API style).
 func (t *Trunk) UnmarshalJSON(b []byte) error {
 	type plain Trunk
 	var aux struct {

@@ -42,7 +42,7 @@ type trunk struct {
 
 type didRange struct{ lo, hi uint64 }
 
-// parseDIDs reads "3000;12000-18000" (seed 004 did_numbers).
+// parseDIDs reads "3000;12000-18000" (the PBX trunk API's did_numbers).
 func parseDIDs(s string) ([]didRange, error) {
 	var out []didRange
 	for _, part := range strings.Split(s, ";") {

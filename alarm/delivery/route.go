@@ -39,7 +39,7 @@ type Route struct {
 type Endpoint struct {
 	Protocol string `json:"protocol"` // ProtoHTTP, ProtoDC09, or one registered with WithSender
 	// URL is the callback base URL (http) or host:port (dc09); for other
-	// protocols the seed's destAddr.
+	// protocols the schema's destAddr.
 	URL string `json:"url"`
 
 	// HTTP callback: restAuthentication entries tried in turn on 401/403,
@@ -57,7 +57,7 @@ type Endpoint struct {
 	Format     string `json:"format,omitempty"`    // dc09.IDADMCID (default) or dc09.IDSIADCS
 	EventIDExt bool   `json:"eventIdExt,omitempty"`
 
-	// SIP (for a registered SCAIP sender): the seed's targetEndpoint fields.
+	// SIP (for a registered SCAIP sender): the schema's targetEndpoint fields.
 	SIPAuthUser     string `json:"sipAuthUser,omitempty"`
 	SIPAuthPassword string `json:"sipAuthPassword,omitempty"`
 	OverrideSIPFrom string `json:"overrideSipFrom,omitempty"`
@@ -133,7 +133,7 @@ func (e Endpoint) validate() error {
 }
 
 // ParseDC09Addr reads the destAddr of a dc09 endpoint. Besides host:port it
-// takes a URL that carries the DC-09 settings the seed has no fields for:
+// takes a URL that carries the DC-09 settings the provisioning schema has no fields for:
 //
 //	dc09://arc.example:5001?transport=udp&account=1234&receiver=1&line=0&key=HEX&format=SIA-DCS&eventid=1&timeout=3000
 //

@@ -53,7 +53,7 @@ func (m *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 }
 
 // ForBridge returns the receiver for an alarmbridge's protocol and settings.
-// "contactid" is this gateway's extension of the seed's protocol list;
+// "contactid" is this gateway's extension of the schema's protocol list;
 // "multiprotocol" tries Contact ID, then BS 8521 (fallbackAlarmProtocol
 // first when it is set). Protocols that do not run on an audio call (scaip,
 // api, voicecall, nowip...) are an error.

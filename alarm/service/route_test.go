@@ -49,7 +49,7 @@ func TestRouteDestinationMatch(t *testing.T) {
 }
 
 func TestDeviceKey(t *testing.T) {
-	// seed 000 POST /device deviceid: "customerSiteId:controllerId:deviceId";
+	// provisioning schema, POST /device deviceId: "customerSiteId:controllerId:deviceId";
 	// "If just a controllerId is in the alarm event the string should be set
 	// to controllerId ... first colon should be omitted".
 	for _, tc := range []struct{ site, ctrl, dev, want string }{
