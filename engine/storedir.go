@@ -12,8 +12,8 @@ import (
 
 // Resources the engine reads from the store's working configuration.
 const (
-	ResDevice         = "device"         // id deviceId, seed 000 device
-	ResTrunk          = "trunk"          // id trunkId, seed 000 trunk + Trunk's extensions
+	ResDevice         = "device"         // id deviceId, the provisioning schema's device
+	ResTrunk          = "trunk"          // id trunkId, the schema's trunk + Trunk's extensions
 	ResTrustedNetwork = "trustednetwork" // {"network": "10.0.20.0/24", "description": ...} (a hosted PBX API's trusted networks)
 )
 
