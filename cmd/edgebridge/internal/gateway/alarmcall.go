@@ -68,7 +68,7 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	if res.Voice == "" || ctx.Err() != nil {
 		return
 	}
-	g.bridgeVoice(ctx, c, res.Voice, log)
+	g.bridgeVoice(ctx, c, b, res.Voice, log)
 }
 
 // alarmFXS is the alarm stage for FXS calls: the alarmbridge whose

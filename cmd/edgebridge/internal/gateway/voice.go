@@ -5,13 +5,17 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/media"
 )
 
 // bridgeVoice calls the voice destination (the ARC's speech line) and
-// bridges the alarm unit to it until either side hangs up.
-func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, dest string, log *slog.Logger) {
+// bridges the alarm unit to it until either side hangs up. When the ARC
+// hangs up first and the bridge's arcDisconnectClearsCall is on (the
+// provisioning schema's default), the unit hears the clear-down key before
+// its call ends.
+func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, dest string, log *slog.Logger) {
 	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, log)
 	if out == nil {
 		return
@@ -19,6 +23,42 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, dest string, 
 	defer out.Hangup()
 	if err := media.Bridge(ctx, c.Session(), out.Session()); err != nil {
 		log.Info("gateway: voice bridge ended", "err", err)
+	}
+	if ctx.Err() != nil || b.ArcDisconnectClearsCall != nil && !*b.ArcDisconnectClearsCall {
+		return
+	}
+	select {
+	case <-c.Session().Done(): // the unit hung up
+	case <-out.Session().Done():
+		// Nothing writes to the unit's leg any more, and its keys go out
+		// with the frames written: keep a silent stream going meanwhile.
+		kctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); writeSilence(kctx, c.Session()) }()
+		if err := sendKeys(ctx, c, deviceCommandDigits["clear"]); err != nil {
+			log.Warn("gateway: clear-down key after the ARC hung up", "err", err)
+		}
+		time.Sleep(clearGuard) // as in HangupAlarmCall
+		stop()
+		<-done
+	default:
+	}
+}
+
+// writeSilence writes a silent 20 ms frame to s every 20 ms until ctx ends.
+func writeSilence(ctx context.Context, s *media.Session) {
+	frame := make([]int16, 160)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.WriteFrame(frame) != nil {
+				return
+			}
+		}
 	}
 }
 

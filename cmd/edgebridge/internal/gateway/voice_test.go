@@ -200,3 +200,68 @@ func listenInCall(t *testing.T, ctx context.Context, g *Gateway, rtpLo int) (*en
 	rep, err := panel.Send(ctx, call.Session(), []contactid.Message{msg})
 	return call, rep, err
 }
+
+// When the ARC's speech line hangs up first, the unit hears the clear-down
+// key before its call ends (alarmbridge arcDisconnectClearsCall, default
+// true); with it off, the call just ends.
+func TestARCDisconnectClearsCall(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		extra string
+		want  string
+	}{
+		{"default on", "", "0"},
+		{"off", `,"arcDisconnectClearsCall":false`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wd := t.TempDir()
+			voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "1500"), "-m", "1")
+			arc := alarmtest.StartARC(t, "127.0.0.1:0")
+			docs := listenInDocs(arc.Addr, voice.Port, "")
+			docs["alarmbridge"]["panels"] = strings.Replace(docs["alarmbridge"]["panels"], `"alarmEventMapperId":"arc"`, `"alarmEventMapperId":"arc"`+c.extra, 1)
+			g := startGateway(t, docs)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			call, rep, err := listenInCall(t, ctx, g, 33300)
+			if err != nil || !rep.Messages[0].Acked {
+				t.Fatalf("panel: %v %+v", err, rep)
+			}
+			sess := call.Session()
+			heard := make(chan string, 1)
+			go func() {
+				var keys []byte
+				frame := make([]int16, 160)
+				take := func() {
+					for {
+						select {
+						case d := <-sess.Digits():
+							keys = append(keys, d.Key)
+						default:
+							return
+						}
+					}
+				}
+				for sess.ReadFrame(frame) == nil {
+					take()
+					clear(frame)
+					if sess.WriteFrame(frame) != nil {
+						break
+					}
+				}
+				take() // keys delivered as the call ended
+				heard <- string(keys)
+			}()
+			select {
+			case keys := <-heard:
+				if keys != c.want {
+					t.Fatalf("the unit heard keys %q before its call ended, want %q", keys, c.want)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("the unit's call did not end after the ARC hung up")
+			}
+			if err := voice.Wait(10 * time.Second); err != nil {
+				t.Fatalf("speech line: %v\n%s", err, voice.Report())
+			}
+		})
+	}
+}
