@@ -225,11 +225,11 @@ var fieldTable = map[string]map[string]fieldUse{
 	"cloudsipua": refusedAll(noMediaService, "callbackTimeout", "callbackId", "destinationMatch", "callbackDescription", "name", "description", "id",
 		"callbackName", "callbackBaseUrl", "restAuthentication[].type", "restAuthentication[].secret", "restAuthentication[].sub",
 		"restAuthentication[].scope", "restAuthentication[].requestHeaders"),
-	"notificationsettings": mergeUses(restAuthUses("delivery StoreResolver.callback and api/notify (the endpoints below)"), map[string]fieldUse{
+	"notificationsettings": mergeUses(restAuthUses("delivery StoreResolver.callback and the gateway's notify.Notifier (the endpoints below)"), map[string]fieldUse{
 		"alarmbridgeCallbackEndpoint": reads("delivery StoreResolver.callback: every alarmbridge's callback goes here"),
-		"httpTimeout":                 reads("delivery StoreResolver.callback and notify: the callback's timeout"),
-		"sipEventsRestEndpoint":       reads("notify: SIP events (registrations, call start and end) POSTed here"),
-		"alarmEventsRestEndpoint":     reads("notify: service alarms POSTed here"),
+		"httpTimeout":                 reads("delivery StoreResolver.callback: each callback attempt's timeout; notify.Notifier: one notification's total time, three retries included"),
+		"sipEventsRestEndpoint":       reads("notify.Notifier: SIP events (registration, unregistration, callStart, callAnswer, callEnd) POSTed here"),
+		"alarmEventsRestEndpoint":     reads("notify.Notifier: service alarms (heartbeat lost or back, ARC path down or up, event given up) POSTed here"),
 		"useHttpEvents":               refusedIf("false is not honoured: the gateway has no SNS client, its notifications are HTTP", false, is(false)),
 		"alarmTopic":                  refused("not honoured: the gateway has no AWS SNS client (use alarmEventsRestEndpoint)"),
 		"sipEventsTopic":              refused("not honoured: the gateway has no AWS SNS client (use sipEventsRestEndpoint)"),

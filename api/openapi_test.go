@@ -180,8 +180,8 @@ func TestSeedSamples(t *testing.T) {
 		// The placeholder "string" is not an MD5 digest (gateway: stricter ha1).
 		"PUT /device/{domain}": {[]string{"ha1"}, `ha1: must match ^[0-9a-fA-F]{32}$`},
 		// The placeholder "string" is not a URL where the seed says "must start with http:// or https://".
-		"PUT /notificationsettings/{domain}": {nil, "alarmbridgeCallbackEndpoint: must be a URL starting with http:// or https://"},
-		"PUT /siprecservice/{domain}":        {nil, "alarmbridgeCallbackEndpoint: must be a URL starting with http:// or https://"},
+		"PUT /notificationsettings/{domain}": {nil, "alarmEventsRestEndpoint: must be a URL starting with http:// or https://"},
+		"PUT /siprecservice/{domain}":        {nil, "alarmEventsRestEndpoint: must be a URL starting with http:// or https://"},
 		// JSON Patch samples: "path": "string" is not a JSON pointer to anything.
 		"PATCH /trunk/{domain}/{trunkId}":                       {nil, "@404"},
 		"PATCH /device/{domain}/{deviceId}":                     {nil, "@404"},

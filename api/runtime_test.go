@@ -220,3 +220,19 @@ func TestAlarmDocumentsRunWhatRESTAccepted(t *testing.T) {
 		}
 	}
 }
+
+// Notification settings and the siprec service refuse over REST what the
+// gateway cannot honour; what it honours is stored.
+func TestSettingsRefuseWhatTheyCannotHonour(t *testing.T) {
+	e := newEnv(t)
+	e.refused("PUT", "/provisioning/notificationsettings/d", obj2("alarmTopic", "arn:aws:sns:eu-north-1:1:alarms"),
+		"alarmTopic: not honoured: the gateway has no AWS SNS client (use alarmEventsRestEndpoint)")
+	e.refused("PUT", "/provisioning/notificationsettings/d", obj2("useHttpEvents", false),
+		"useHttpEvents: false is not honoured: the gateway has no SNS client, its notifications are HTTP")
+	e.refused("PUT", "/provisioning/siprecservice/d", obj2("sipEventsRestEndpoint", "https://rec.example.com"),
+		"sipEventsRestEndpoint: "+noSIPREC)
+	e.must(200, "PUT", "/provisioning/notificationsettings/d", obj2("useHttpEvents", true, "sipEventsRestEndpoint", "https://ev.example.com/sip",
+		"alarmEventsRestEndpoint", "https://ev.example.com/alarms", "httpTimeout", 5000,
+		"restAuthentication", []any{map[string]any{"type": "RS256", "secret": rsaKeyPEM(t)}}))
+	e.loadsAtRuntime()
+}

@@ -260,7 +260,7 @@ func notificationSchema() *Schema {
 		opt("httpTimeout", int32s()),
 		opt("sipEventsTopic", str()),
 		opt("useHttpEvents", boolean()),
-		opt("alarmEventsRestEndpoint", str()),
+		opt("alarmEventsRestEndpoint", httpURL().extNote("must start with http:// or https:// like the other endpoints (the seed's text for it is garbled)")),
 		opt("sipEventsRestEndpoint", httpURL()),
 		opt("alarmbridgeCallbackEndpoint", httpURL()),
 	)

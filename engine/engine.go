@@ -49,6 +49,8 @@ type Engine struct {
 	dir  Directory
 	rts  RouteSource
 	sink SIPLog
+	// events, when set, observes registrations and calls (WithEvents).
+	events func(Event)
 
 	trustLoopback bool
 	nonceTTL      time.Duration

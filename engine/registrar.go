@@ -142,6 +142,13 @@ func (r *registrar) expire(now time.Time) {
 }
 
 func (r *registrar) queue(put, del []store.Binding) {
+	for _, b := range put {
+		r.e.emit(Event{Type: EventRegistration, Domain: b.Domain, AOR: b.AOR, Contact: b.Contact, Expires: b.Expires,
+			Source: b.Source, Transport: b.Transport, UserAgent: b.UserAgent})
+	}
+	for _, b := range del {
+		r.e.emit(Event{Type: EventUnregistration, Domain: b.Domain, AOR: b.AOR, Contact: b.Contact, Source: b.Source, Transport: b.Transport})
+	}
 	if r.e.db == nil {
 		return
 	}

@@ -78,6 +78,17 @@ func callKind(route string) string {
 // recordCall queues the call's record for the store; result "" while the
 // call is up. Written off the signalling path: each record is an fsync.
 func (e *Engine) recordCall(c *Call, result string) {
+	if c.ID != "" && e.events != nil {
+		ev := Event{Type: EventCallStart, Domain: c.Domain, CallID: c.ID, From: c.Caller, To: c.Called, Route: c.Route,
+			Start: c.Start, Answer: c.Answered(), Result: result}
+		switch {
+		case result != "":
+			ev.Type = EventCallEnd
+		case !ev.Answer.IsZero():
+			ev.Type = EventCallAnswer
+		}
+		e.emit(ev)
+	}
 	if e.db == nil || c.ID == "" {
 		return
 	}

@@ -46,12 +46,14 @@ type options struct {
 	recheck     time.Duration
 	factories   map[string]SenderFactory
 	onSupervise func(alarm.Event)
-	replyID     func(alarm.Event) string
-	batch       int
-	now         func() time.Time
-	tls         *tls.Config
-	observe     func(time.Duration)
-	onAck       func(id string, latency time.Duration)
+	// onServiceAlarm observes path changes and given-up events.
+	onServiceAlarm func(alarm.Event)
+	replyID        func(alarm.Event) string
+	batch          int
+	now            func() time.Time
+	tls            *tls.Config
+	observe        func(time.Duration)
+	onAck          func(id string, latency time.Duration)
 }
 
 // Option configures New.
@@ -97,6 +99,14 @@ func WithSupervisionHandler(f func(alarm.Event)) Option {
 // acknowledged (the status page marks it delivered).
 func WithAckObserver(f func(id string, latency time.Duration)) Option {
 	return func(o *options) { o.onAck = f }
+}
+
+// WithServiceAlarms observes the service alarms delivery raises (an ARC
+// path down or up under destination monitoring, an event given up after
+// its last attempt) without changing what happens to them; f must not
+// block.
+func WithServiceAlarms(f func(alarm.Event)) Option {
+	return func(o *options) { o.onServiceAlarm = f }
 }
 
 // WithLatencyObserver is called with the enqueue-to-acknowledgement

@@ -37,15 +37,19 @@ type CallbackBody struct {
 	HTTPTransactionID string `json:"httpTransactionId"`
 }
 
-type httpSender struct {
+// Poster POSTs JSON signed the way alarm callbacks are (the provisioning schema's
+// restAuthentication): each request carries the endpoint's headers, the
+// entry's requestHeaders and a JWT bearer token; on 401/403 the next entry
+// signs the same request again, until every entry was tried. The alarm
+// callback sender and the notification settings' endpoints both use it.
+type Poster struct {
 	ep     Endpoint
-	url    string
 	client *http.Client
 	keys   []signingKey // per Auth entry
-	reply  func(alarm.Event) string
 }
 
-func newHTTPSender(ep Endpoint) (*httpSender, error) {
+// NewPoster checks ep (an http endpoint) and its keys.
+func NewPoster(ep Endpoint) (*Poster, error) {
 	if err := ep.validate(); err != nil {
 		return nil, err
 	}
@@ -53,27 +57,28 @@ func newHTTPSender(ep Endpoint) (*httpSender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	return &httpSender{ep: ep, url: strings.TrimRight(ep.URL, "/") + CallbackPath, keys: keys,
-		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}, nil
+	return &Poster{ep: ep, keys: keys, client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}, nil
 }
 
-func (s *httpSender) timeout() time.Duration {
-	if s.ep.Timeout > 0 {
-		return s.ep.Timeout
+// Timeout is the endpoint's per-request timeout (15 s when unset).
+func (p *Poster) Timeout() time.Duration {
+	if p.ep.Timeout > 0 {
+		return p.ep.Timeout
 	}
 	return 15 * time.Second
 }
 
 // token signs a JWT for auth entry i (provisioning schema, restAuthentication: "used
-// to generate JWT bearer tokens to sign callback requests").
-func (s *httpSender) token(i int, ev alarm.Event) (string, error) {
-	a := s.ep.Auth[i]
+// to generate JWT bearer tokens to sign callback requests"); jti names what
+// is sent.
+func (p *Poster) token(i int, jti string) (string, error) {
+	a := p.ep.Auth[i]
 	now := time.Now()
 	claims := jwt.MapClaims{
 		"iss": "edgebridge",
 		"iat": now.Unix(),
 		"exp": now.Add(5 * time.Minute).Unix(),
-		"jti": ev.ID,
+		"jti": jti,
 	}
 	if a.Sub != "" {
 		claims["sub"] = a.Sub
@@ -82,12 +87,86 @@ func (s *httpSender) token(i int, ev alarm.Event) (string, error) {
 		claims["scope"] = a.Scope
 	}
 	var m jwt.SigningMethod = jwt.SigningMethodHS256
-	if _, ok := s.keys[i].key.(*rsa.PrivateKey); ok {
+	if _, ok := p.keys[i].key.(*rsa.PrivateKey); ok {
 		m = jwt.SigningMethodRS256
 	}
 	tok := jwt.NewWithClaims(m, claims)
-	tok.Header["kid"] = s.keys[i].kid
-	return tok.SignedString(s.keys[i].key)
+	tok.Header["kid"] = p.keys[i].kid
+	return tok.SignedString(p.keys[i].key)
+}
+
+// Post sends body() (called once per attempt) to url with id as the
+// Idempotency-Key and JWT jti, each restAuthentication entry in turn while
+// the answer is 401 or 403. It returns the last status; an error only when
+// no answer came (network, timeout) or the request could not be made.
+func (p *Poster) Post(ctx context.Context, url, id string, body func() ([]byte, error)) (int, error) {
+	n := max(len(p.ep.Auth), 1)
+	status := 0
+	for i := 0; i < n; i++ {
+		js, err := body()
+		if err != nil {
+			return 0, alarm.Permanent(err)
+		}
+		if status, err = p.post(ctx, url, id, js, i); err != nil {
+			return 0, err
+		}
+		if status != http.StatusUnauthorized && status != http.StatusForbidden {
+			return status, nil
+		}
+	}
+	return status, nil
+}
+
+func (p *Poster) post(ctx context.Context, url, id string, js []byte, auth int) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(js))
+	if err != nil {
+		return 0, alarm.Permanent(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "edgebridge")
+	req.Header.Set(HeaderIdempotencyKey, id)
+	for k, v := range p.ep.Headers {
+		req.Header.Set(k, v)
+	}
+	if len(p.ep.Auth) > 0 {
+		for k, v := range p.ep.Auth[auth].RequestHeaders {
+			req.Header.Set(k, v)
+		}
+		tok, err := p.token(auth, id)
+		if err != nil {
+			return 0, fmt.Errorf("delivery: sign request: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("delivery: POST %s: %w", url, err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Close drops the idle connections.
+func (p *Poster) Close() error {
+	p.client.CloseIdleConnections()
+	return nil
+}
+
+type httpSender struct {
+	*Poster
+	url   string
+	reply func(alarm.Event) string
+}
+
+func newHTTPSender(ep Endpoint) (*httpSender, error) {
+	p, err := NewPoster(ep)
+	if err != nil {
+		return nil, err
+	}
+	return &httpSender{Poster: p, url: strings.TrimRight(ep.URL, "/") + CallbackPath}, nil
 }
 
 func (s *httpSender) Send(ctx context.Context, ev alarm.Event) error {
@@ -98,78 +177,32 @@ func (s *httpSender) Send(ctx context.Context, ev alarm.Event) error {
 	if s.reply != nil {
 		body.ReplyID = s.reply(ev)
 	}
-	// One entry at a time: on 401/403 the next restAuthentication entry
-	// signs the retry, until all were tried (restAuthentication).
-	n := len(s.ep.Auth)
-	if n == 0 {
-		n = 1
-	}
-	var lastStatus int
-	for i := 0; i < n; i++ {
+	status, err := s.Post(ctx, s.url, ev.ID, func() ([]byte, error) {
 		body.HTTPTransactionID = newTxID()
-		js, err := json.Marshal(body)
-		if err != nil {
-			return alarm.Permanent(err)
-		}
-		status, err := s.post(ctx, js, i, ev)
-		if err != nil {
-			return err
-		}
-		switch {
-		case status >= 200 && status < 300:
-			return nil
-		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			lastStatus = status
-			continue
-		case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:
-			return fmt.Errorf("delivery: callback %s: HTTP %d", s.url, status)
-		default:
-			// The receiver read the event and refused it: resending the same
-			// body cannot succeed.
-			return alarm.Permanent(fmt.Errorf("delivery: callback %s refused the event: HTTP %d", s.url, status))
-		}
+		return json.Marshal(body)
+	})
+	switch {
+	case err != nil:
+		return err
+	case status >= 200 && status < 300:
+		return nil
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		// Every credential refused: a configuration problem that an
+		// installer fixes, so the event stays queued and is retried.
+		return fmt.Errorf("delivery: callback %s: HTTP %d with each of %d restAuthentication entries", s.url, status, len(s.ep.Auth))
+	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500:
+		return fmt.Errorf("delivery: callback %s: HTTP %d", s.url, status)
+	default:
+		// The receiver read the event and refused it: resending the same
+		// body cannot succeed.
+		return alarm.Permanent(fmt.Errorf("delivery: callback %s refused the event: HTTP %d", s.url, status))
 	}
-	// Every credential refused: a configuration problem that an installer
-	// fixes, so the event stays queued and is retried.
-	return fmt.Errorf("delivery: callback %s: HTTP %d with each of %d restAuthentication entries", s.url, lastStatus, len(s.ep.Auth))
-}
-
-func (s *httpSender) post(ctx context.Context, js []byte, auth int, ev alarm.Event) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout())
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(js))
-	if err != nil {
-		return 0, alarm.Permanent(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "edgebridge")
-	req.Header.Set(HeaderIdempotencyKey, ev.ID)
-	for k, v := range s.ep.Headers {
-		req.Header.Set(k, v)
-	}
-	if len(s.ep.Auth) > 0 {
-		for k, v := range s.ep.Auth[auth].RequestHeaders {
-			req.Header.Set(k, v)
-		}
-		tok, err := s.token(auth, ev)
-		if err != nil {
-			return 0, fmt.Errorf("delivery: sign callback: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("delivery: callback %s: %w", s.url, err)
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // Probe asks the callback host with HEAD on the callback URL: any answer
 // but a gateway error (502/503/504) means the path is up.
 func (s *httpSender) Probe(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, min(s.timeout(), 5*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, min(s.Timeout(), 5*time.Second))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, s.url, nil)
 	if err != nil {
@@ -184,11 +217,6 @@ func (s *httpSender) Probe(ctx context.Context) error {
 	if resp.StatusCode >= 502 && resp.StatusCode <= 504 {
 		return fmt.Errorf("delivery: probe %s: HTTP %d", s.url, resp.StatusCode)
 	}
-	return nil
-}
-
-func (s *httpSender) Close() error {
-	s.client.CloseIdleConnections()
 	return nil
 }
 

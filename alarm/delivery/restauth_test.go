@@ -75,7 +75,7 @@ func TestCallbackTokenNamesItsKey(t *testing.T) {
 	}
 	kids := map[string]bool{}
 	for i := range auth {
-		tok, err := s.token(i, alarm.Event{ID: "e1"})
+		tok, err := s.token(i, "e1")
 		if err != nil {
 			t.Fatal(err)
 		}

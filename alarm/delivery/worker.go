@@ -179,6 +179,13 @@ func (w *worker) deliverBatch(ctx context.Context, due []store.QueueItem) (retry
 		}
 		if alarm.IsPermanent(err) || (w.d.o.maxAttempts > 0 && it.Attempts+1 >= w.d.o.maxAttempts) {
 			w.deadLetter(it, err)
+			w.serviceAlarm(alarm.Event{
+				ID:       alarm.EventID("", w.name, alarm.ProtoSupervision, "given up "+q.Event.ID),
+				Protocol: alarm.ProtoSupervision, Domain: q.Event.Domain, Received: now,
+				Raw:      fmt.Sprintf("destination %s gave up event %s after %d attempts: %v", w.name, q.Event.ID, it.Attempts+1, err),
+				DeviceID: q.Event.DeviceID, Priority: 1,
+				Supervision: &alarm.SupervisionFields{Kind: "delivery", State: "givenUp"},
+			})
 			continue // the device's next event may go
 		}
 		blocked[it.Group] = true
@@ -368,6 +375,13 @@ func (w *worker) mark(r Route, p path, err error) {
 	}
 }
 
+// serviceAlarm tells the WithServiceAlarms observer.
+func (w *worker) serviceAlarm(ev alarm.Event) {
+	if w.d.o.onServiceAlarm != nil {
+		w.d.o.onServiceAlarm(ev)
+	}
+}
+
 // raise makes the supervision event of a path change.
 func (w *worker) raise(r Route, p path, state string, cause error) {
 	now := w.d.o.now()
@@ -387,6 +401,7 @@ func (w *worker) raise(r Route, p path, state string, cause error) {
 		Supervision:     &alarm.SupervisionFields{Kind: "destination", State: state},
 	}
 	w.d.c.supervision.Add(1)
+	w.serviceAlarm(ev)
 	if w.d.o.onSupervise != nil {
 		w.d.o.onSupervise(ev)
 		return

@@ -19,6 +19,7 @@ import (
 	"github.com/edgebridge/edgebridge/store"
 
 	"github.com/edgebridge/edgebridge/alarm/service"
+	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/notify"
 )
 
 // Config is what the gateway needs from the daemon's command line and
@@ -61,6 +62,7 @@ type Gateway struct {
 	scaip   *scaipWiring // scaip.go
 	// switchboard is the stages a new call is offered to, in order.
 	switchboard []stage
+	notify  *notify.Notifier
 
 	live    sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
 	recent  recentAlarms
@@ -106,20 +108,28 @@ func New(cfg Config) (_ *Gateway, err error) {
 		Version:       cfg.Version,
 	})
 
+	// The notification settings' endpoints: SIP events from the engine,
+	// service alarms from delivery and heartbeat supervision.
+	g.notify = notify.New(cfg.DB, log)
 	scaipEngine, scaipDelivery := g.scaipOptions()
 	res := delivery.StoreResolver{DB: cfg.DB, Prov: g.prov, Protocols: []string{"scaip"}}
 	g.dl = delivery.New(cfg.DB, res.Resolve,
 		delivery.WithLogger(log),
 		delivery.WithLatencyObserver(g.metrics.DeliveryLatency.ObserveDuration),
 		delivery.WithAckObserver(g.recent.delivered),
+		delivery.WithServiceAlarms(g.notify.ServiceAlarm),
 		scaipDelivery)
 
-	// Every event the gateway queues also shows in the console's recent alarms.
+	// Every event the gateway queues also shows in the console's recent
+	// alarms; the ones it raised itself (heartbeats) are service alarms.
 	q := alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
 		if err := g.dl.Enqueue(ctx, ev); err != nil {
 			return err
 		}
 		g.recent.add(ev)
+		if ev.Protocol == alarm.ProtoSupervision {
+			g.notify.ServiceAlarm(ev)
+		}
 		return nil
 	})
 	g.sup = &service.Supervisor{DB: cfg.DB, Prov: g.prov, Queue: q, Router: g.router, Log: log}
@@ -145,7 +155,8 @@ func New(cfg Config) (_ *Gateway, err error) {
 		RTPPortMin: cfg.RTPPortMin,
 		RTPPortMax: cfg.RTPPortMax,
 		UserAgent:  "edgebridge/" + cfg.Version,
-	}, engine.WithLogger(log), engine.WithStore(cfg.DB), engine.WithRoutes(engine.RouteSourceFunc(g.routes)), scaipEngine)
+	}, engine.WithLogger(log), engine.WithStore(cfg.DB), engine.WithRoutes(engine.RouteSourceFunc(g.routes)), scaipEngine,
+		engine.WithEvents(g.notify.SIPEvent))
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +209,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.watchMappers()
-	g.wg.Add(1)
+	g.wg.Add(2)
+	go func() { defer g.wg.Done(); g.notify.Run(ctx) }()
 	go func() {
 		defer g.wg.Done()
 		if err := g.sup.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
