@@ -62,7 +62,7 @@ type Gateway struct {
 	scaip   *scaipWiring // scaip.go
 	// switchboard is the stages a new call is offered to, in order.
 	switchboard []stage
-	notify  *notify.Notifier
+	notify      *notify.Notifier
 
 	live    sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
 	recent  recentAlarms

@@ -1,5 +1,5 @@
 // Package notify sends what the notification settings of a domain ask for
-// (seeds/000 /notificationsettings):
+// (the provisioning schema's /notificationsettings):
 //
 //   - SIP events (engine.Event: registration, unregistration, callStart,
 //     callAnswer, callEnd) to sipEventsRestEndpoint;
@@ -49,7 +49,7 @@ type Settings struct {
 // DefaultTimeout is the total time of one notification when httpTimeout is 0.
 const DefaultTimeout = 10 * time.Second
 
-// Attempts is one try and three retries (seeds/000 httpTimeout).
+// Attempts is one try and three retries (httpTimeout: "including three re-try attempts").
 const Attempts = 4
 
 // Body kinds.
