@@ -9,8 +9,9 @@
 // interfaces in Config, which cmd/edgebridge wires; a command whose part is
 // not wired says so in one line.
 //
-// It imports hal (the lamps, line and relay it drives) and nothing else of
-// ours; the REST operations come as the API's http.Handler, the rest as the
-// interfaces of Config (Calls, Alarms, Board, FactoryReset, log tail),
-// which cmd/edgebridge fills from the gateway and the daemon.
+// It imports hal (the lamps, line and relay it drives) and api (the shared
+// types of calls and alarms, and the confirmation words of its operations),
+// nothing else of ours; the REST operations come as the API's http.Handler,
+// the rest as the interfaces of Config (Calls, Alarms, Board, FactoryReset,
+// log tail), which cmd/edgebridge fills from the gateway and the daemon.
 package console
