@@ -23,7 +23,9 @@
 //   - SIP over TLS from DATA/tls/sip.crt and sip.key (tls.go);
 //   - the REST middleware that hands trunk and trusted-network writes to
 //     the engine at once (http.go);
-//   - what the console and /metrics read beyond REST (status.go);
+//   - what the console and /metrics read beyond REST (status.go), and the
+//     live state and field service of /gateway: status summary, alarm
+//     lists, retry now, test alarm (field.go, api.Gateway);
 //   - the daemon's one definition of healthy (health.go), used by the
 //     hardware watchdog, firmware boot confirmation with systemd's watchdog,
 //     and /healthz.
@@ -70,7 +72,8 @@
 //   - ARC callbacks (an event mapper's alarmHandling "requestCallback"): the
 //     ARC calls the unit back; a SIP unit is reached through stage 5, an FXS
 //     unit through stage 3 once it exists.
-//   - Toward the daemon: Config in, and API (what api.Config takes), FXS
+//   - Toward the daemon: Config in, and API (what api.Config takes:
+//     Metrics, Alarms, SIPLog, Gateway, and the Wrap middleware), FXS
 //     (a component), Board (for the console) and Healthy out. The gateway
 //     fills nothing of the daemon's.
 //
