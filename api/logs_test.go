@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,10 +70,7 @@ func TestCallPcap(t *testing.T) {
 		t.Fatalf("pcap: %d", r.status)
 	}
 	e.must(404, "GET", "/provisioning/logs/d/sip/none/pcap", nil)
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Fatal("tshark is needed to check the pcap (make deps installs it)")
-	}
+	tshark := testkit.NeedTool(t, "tshark")
 	p := filepath.Join(t.TempDir(), "call.pcap")
 	if err := os.WriteFile(p, r.raw, 0o600); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ package dsp
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -42,10 +43,7 @@ var espeakVoices = []struct {
 
 func espeakSpeech(t *testing.T) [][]float64 {
 	t.Helper()
-	bin, err := exec.LookPath("espeak-ng")
-	if err != nil {
-		t.Fatal("espeak-ng not found: the talk-off test needs it (Debian package espeak-ng, `make deps`)")
-	}
+	bin := testkit.NeedTool(t, "espeak-ng")
 	dir := t.TempDir()
 	var out [][]float64
 	for i, v := range espeakVoices {

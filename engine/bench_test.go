@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -38,9 +39,9 @@ func benchEngine(b *testing.B, opts ...Option) *Engine {
 func sippRate(b *testing.B, wd string, calls int, args ...string) float64 {
 	b.Helper()
 	start := time.Now()
-	s := startSipp(b, wd, args...)
-	if err := s.wait(120 * time.Second); err != nil {
-		b.Fatalf("sipp: %v\n%s", err, s.report())
+	s := testkit.StartSIPp(b, wd, false, args...)
+	if err := s.Wait(120 * time.Second); err != nil {
+		b.Fatalf("sipp: %v\n%s", err, s.Report())
 	}
 	return float64(calls) / time.Since(start).Seconds()
 }
@@ -61,8 +62,8 @@ func BenchmarkSIPpCalls(b *testing.B) {
 	b.Run("direct-uac-uas", func(b *testing.B) {
 		for range b.N {
 			wd := b.TempDir()
-			uas := startSipp(b, wd, "-sn", "uas")
-			rate := sippRate(b, wd, benchCalls, append([]string{"127.0.0.1:" + strconv.Itoa(uas.port)}, common...)...)
+			uas := testkit.StartSIPp(b, wd, true, "-sn", "uas")
+			rate := sippRate(b, wd, benchCalls, append([]string{"127.0.0.1:" + strconv.Itoa(uas.Port)}, common...)...)
 			b.ReportMetric(rate, "calls/s")
 		}
 	})
@@ -76,10 +77,10 @@ func BenchmarkSIPpCalls(b *testing.B) {
 	b.Run("engine-b2bua-trunk", func(b *testing.B) {
 		for range b.N {
 			wd := b.TempDir()
-			uas := startSipp(b, wd, "-sn", "uas")
+			uas := testkit.StartSIPp(b, wd, true, "-sn", "uas")
 			off := false
 			e := benchEngine(b, WithDirectory(sippTrunk(uas, Trunk{TrunkID: "b", DestinationMatch: "/.*/", KeepAlive: &off})))
-			waitFor(b, 2*time.Second, "trunk", func() bool { return len(e.TrunkStatus()) == 1 })
+			testkit.WaitFor(b, "trunk", 2*time.Second, func() bool { return len(e.TrunkStatus()) == 1 })
 			// Two SIPp and the engine with two anchored RTP sessions per call
 			// share two cores: offered at the full rate, the callee answers
 			// late enough for INVITE retransmissions, which SIPp's uas aborts
@@ -106,7 +107,7 @@ func BenchmarkSIPpRegisterDigest(b *testing.B) {
 	db := openStore(b)
 	e := startEngine(b, WithDirectory(dir), WithLoopbackTrusted(false), WithStore(db))
 	wd := b.TempDir()
-	sc := scenario(b, wd, "register_digest.xml")
+	sc := testkit.SIPpScenario(b, wd, "register_digest.xml")
 	for range b.N {
 		before := e.Stats().Registrations
 		rate := sippRate(b, wd, regs, e.Addr(), "-sf", sc, "-s", "dev0", "-au", "dev0", "-ap", "pw0",
@@ -147,12 +148,12 @@ func BenchmarkRSS100Calls(b *testing.B) {
 		time.Sleep(200 * time.Millisecond)
 		debug.FreeOSMemory() // what earlier benchmarks in this process left behind
 		idle := rssKB(b)
-		s := startSipp(b, b.TempDir(), e.Addr(), "-sn", "uac", "-m", "100", "-r", "100", "-l", "100", "-d", "6000")
-		waitFor(b, 10*time.Second, "100 calls up", func() bool { return e.Calls() == 100 })
+		s := testkit.StartSIPp(b, b.TempDir(), false, e.Addr(), "-sn", "uac", "-m", "100", "-r", "100", "-l", "100", "-d", "6000")
+		testkit.WaitFor(b, "100 calls up", 10*time.Second, func() bool { return e.Calls() == 100 })
 		time.Sleep(time.Second)
 		busy := rssKB(b)
-		if err := s.wait(30 * time.Second); err != nil {
-			b.Fatalf("sipp: %v\n%s", err, s.report())
+		if err := s.Wait(30 * time.Second); err != nil {
+			b.Fatalf("sipp: %v\n%s", err, s.Report())
 		}
 		b.ReportMetric(idle/1024, "MB-RSS-idle")
 		b.ReportMetric(busy/1024, "MB-RSS-100calls")

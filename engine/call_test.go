@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"strconv"
 	"strings"
 	"testing"
@@ -176,12 +177,12 @@ func TestUnsupportedCodecGets488(t *testing.T) {
 
 func TestCallToRegisteredDevice(t *testing.T) {
 	wd := t.TempDir()
-	uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_answer.xml"), "-m", "1")
+	uas := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
 	e := startEngine(t)
 	// The device registers with SIPp's address as its Contact (trusted loopback).
 	p := newPeer(t, e)
 	p.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKdev\nFrom: <sip:200@127.0.0.1>;tag=d\nTo: <sip:200@127.0.0.1>\nCall-ID: dev-reg\nCSeq: 1 REGISTER\nContact: <sip:200@127.0.0.1:" +
-		strconv.Itoa(uas.port) + ">\nExpires: 600\nContent-Length: 0\n\n")
+		strconv.Itoa(uas.Port) + ">\nExpires: 600\nContent-Length: 0\n\n")
 	if res := p.recv(false); res.StatusCode != 200 {
 		t.Fatalf("REGISTER: %d", res.StatusCode)
 	}
@@ -194,8 +195,8 @@ func TestCallToRegisteredDevice(t *testing.T) {
 	if r := caller.recv(false); r.StatusCode != 200 {
 		t.Fatalf("BYE: %d", r.StatusCode)
 	}
-	if err := uas.wait(10 * time.Second); err != nil {
-		t.Fatalf("the registered device (SIPp uas) did not see the whole call: %v\n%s", err, uas.report())
+	if err := uas.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the registered device (SIPp uas) did not see the whole call: %v\n%s", err, uas.Report())
 	}
 }
 
@@ -210,7 +211,7 @@ func (p *peer) okTo(req *sip.Request) {
 
 func TestInboundFromTrunkHonoursDIDsAndLimit(t *testing.T) {
 	calls := make(chan *Call, 4)
-	p0 := freeUDPPort(t)
+	p0 := testkit.FreeUDP(t)
 	off := false
 	dir := NewStaticDirectory()
 	dir.SetTrunks(testDomain, []Trunk{{TrunkID: "in", DestinationTarget: "127.0.0.1:" + strconv.Itoa(p0), DestinationTransport: "udp",
@@ -221,7 +222,7 @@ func TestInboundFromTrunkHonoursDIDsAndLimit(t *testing.T) {
 			<-ctx.Done()
 		}
 	})))
-	waitFor(t, 2*time.Second, "trunk", func() bool { return len(e.TrunkStatus()) == 1 })
+	testkit.WaitFor(t, "trunk", 2*time.Second, func() bool { return len(e.TrunkStatus()) == 1 })
 	p := newPeer(t, e)
 	// From the trunk's network no digest is asked, even with loopback untrusted.
 	res := answeredCall(t, e, p, "5001", "did-1", "")
@@ -339,7 +340,7 @@ func TestLateOfferAnsweredInACK(t *testing.T) {
 		"\nCall-ID: late-1\nCSeq: 1 ACK\nMax-Forwards: 70\nContent-Type: application/sdp\nContent-Length: "+strconv.Itoa(len(body))+"\n\n", "\n", "\r\n") + body
 	p.conn.WriteTo([]byte(msg), p.to)
 	c := <-calls
-	waitFor(t, 2*time.Second, "answer from the ACK applied", func() bool { return c.Negotiated().Codec == "PCMU" })
+	testkit.WaitFor(t, "answer from the ACK applied", 2*time.Second, func() bool { return c.Negotiated().Codec == "PCMU" })
 	p.inDialog(res, "BYE", 2, "", "")
 	<-c.Done()
 }
@@ -350,7 +351,7 @@ func TestOutboundTrunkRefusalsCarryTheirCode(t *testing.T) {
 	dir.SetTrunks(testDomain, []Trunk{{TrunkID: "full", DestinationTarget: "127.0.0.1:9", DestinationTransport: "udp",
 		DestinationMatch: "/^00/", BlacklistPattern: "/^00900/", Concurrency: 1, KeepAlive: &off}})
 	e := startEngine(t, WithDirectory(dir))
-	waitFor(t, 2*time.Second, "trunk", func() bool { return len(e.TrunkStatus()) == 1 })
+	testkit.WaitFor(t, "trunk", 2*time.Second, func() bool { return len(e.TrunkStatus()) == 1 })
 	p := newPeer(t, e)
 	p.invite("00900123", "bl-1", "")
 	if r := p.recv(false); r.StatusCode != 403 || !strings.Contains(r.GetHeader("Reason").Value(), "blacklistPattern") {
@@ -401,7 +402,7 @@ func TestCallToDeviceBehindNAT(t *testing.T) {
 	caller.inDialog(res, "BYE", 2, "", "")
 	bye := dev.recvRequest("BYE", 5*time.Second)
 	dev.okTo(bye)
-	waitFor(t, 3*time.Second, "calls to end", func() bool { return e.Calls() == 0 })
+	testkit.WaitFor(t, "calls to end", 3*time.Second, func() bool { return e.Calls() == 0 })
 }
 
 // TestCloseIsPromptWithSilentPeers: calls whose far end never answers the
@@ -412,7 +413,7 @@ func TestCloseIsPromptWithSilentPeers(t *testing.T) {
 		p := newPeer(t, e)
 		answeredCall(t, e, p, "900", "silent-"+strconv.Itoa(i), "")
 	}
-	waitFor(t, time.Second, "3 calls up", func() bool { return e.Calls() == 3 })
+	testkit.WaitFor(t, "3 calls up", time.Second, func() bool { return e.Calls() == 3 })
 	start := time.Now()
 	e.Close()
 	if el := time.Since(start); el > 1800*time.Millisecond {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"strconv"
 	"time"
 
@@ -29,7 +30,7 @@ func FuzzUA(f *testing.F) {
 		dir.PutDevice(testDomain, Device{DeviceID: "d1", AuthType: "credentials", Password: "p"})
 		off := false
 		dir.SetTrunks(testDomain, []Trunk{{TrunkID: "t", DestinationTarget: "127.0.0.1:9", DestinationTransport: "udp", DestinationMatch: "/^00/", KeepAlive: &off}})
-		lo, hi := nextRTPRange()
+		lo, hi := testkit.PortRange(f, 200)
 		e, err := New(Config{SIPAddr: "127.0.0.1:0", Domain: testDomain, RTPPortMin: lo, RTPPortMax: hi},
 			WithDirectory(dir), WithLoopbackTrusted(false), routeAll("ms/fuzz", "2833", answerAndWait))
 		if err == nil {

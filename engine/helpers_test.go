@@ -2,17 +2,14 @@ package engine
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math/rand/v2"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,29 +20,25 @@ import (
 
 const testDomain = "test.local"
 
-// rtpBase spreads the RTP ranges of the engines a test binary starts so
-// they never compete for ports.
-var rtpBase atomic.Int32
-
-func init() { rtpBase.Store(int32(20000 + 2*rand.IntN(5000))) }
-
-func nextRTPRange() (int, int) {
-	lo := int(rtpBase.Add(200)) - 200
-	if lo > 60000 {
-		rtpBase.Store(20000)
-		lo = 20000
-	}
-	return lo, lo + 199
-}
-
-// startEngine runs an engine on 127.0.0.1 with a free port.
 func startEngine(t testing.TB, opts ...Option) *Engine {
 	t.Helper()
-	lo, hi := nextRTPRange()
+	return start(t, newEngine(t, opts...))
+}
+
+// newEngine is an engine on loopback not started yet, for a test that
+// changes it first (its clock).
+func newEngine(t testing.TB, opts ...Option) *Engine {
+	t.Helper()
+	lo, hi := testkit.PortRange(t, 200)
 	e, err := New(Config{SIPAddr: "127.0.0.1:0", Domain: testDomain, RTPPortMin: lo, RTPPortMax: hi}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+func start(t testing.TB, e *Engine) *Engine {
+	t.Helper()
 	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -165,129 +158,6 @@ func (p *peer) register(user, fromUser, callID string, cseq int, auth string, ex
 	b.WriteString("Content-Length: 0\n\n")
 	p.send(b.String())
 	return p.recv(false)
-}
-
-func sippBin(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatal("sipp not found: install the Debian package sip-tester (make deps)")
-	}
-	return p
-}
-
-// scenario copies testdata/sipp/name into dir with replacements applied.
-func scenario(t testing.TB, dir, name string, repl ...string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "sipp", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.NewReplacer(repl...).Replace(string(b))
-	out := filepath.Join(dir, name)
-	if err := os.WriteFile(out, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// sipp is one SIPp process run in its own directory.
-type sipp struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	dir  string
-	out  bytes.Buffer
-	done chan error
-	port int
-}
-
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		u.Close()
-		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-// startSipp runs sipp with args (the scenario given by -sf or -sn), bound
-// to 127.0.0.1 on a free port, with a global timeout.
-func startSipp(t testing.TB, dir string, args ...string) *sipp {
-	t.Helper()
-	bin := sippBin(t)
-	port := freeUDPPort(t)
-	mp := freeUDPPort(t)
-	full := append([]string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(mp),
-		"-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-max_socket", "100"}, args...)
-	s := &sipp{t: t, dir: dir, done: make(chan error, 1), port: port}
-	s.cmd = exec.Command(bin, full...)
-	s.cmd.Dir = dir
-	s.cmd.Stdout = &s.out
-	s.cmd.Stderr = &s.out
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	return s
-}
-
-// wait returns SIPp's exit error (nil: every call succeeded).
-func (s *sipp) wait(d time.Duration) error {
-	select {
-	case err := <-s.done:
-		s.done <- err
-		return err
-	case <-time.After(d):
-		s.cmd.Process.Kill()
-		err := <-s.done
-		s.done <- err
-		return fmt.Errorf("sipp still running after %v", d)
-	}
-}
-
-// logs returns what SIPp wrote to its files matching pattern.
-func (s *sipp) logs(pattern string) string {
-	files, _ := filepath.Glob(filepath.Join(s.dir, pattern))
-	var b strings.Builder
-	for _, f := range files {
-		data, _ := os.ReadFile(f)
-		b.Write(data)
-	}
-	return b.String()
-}
-
-func (s *sipp) report() string {
-	return s.out.String() + s.logs("*errors.log")
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s", d, what)
 }
 
 // lines returns the lines of s containing sub.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net"
 	"strconv"
 	"strings"
@@ -71,28 +72,27 @@ func TestSendMessageDigestToSIPp(t *testing.T) {
 	})
 	e := startEngine(t, WithMessageHandler(ib.handle), WithSIPLog(sink))
 	wd := t.TempDir()
-	sc := scenario(t, wd, "scaip_arc.xml", "HOLDS", "0", "CHALLENGE", "yes", "AUTH_USER", "gw", "AUTH_PASS", "arcpw", "SNU", "0")
-	s := startSipp(t, wd, "-sf", sc, "-m", "1", "-trace_msg")
-	waitSippBound(t, s)
-	arc := "sip:arc@127.0.0.1:" + strconv.Itoa(s.port)
+	sc := testkit.SIPpScenario(t, wd, "scaip_arc.xml", "HOLDS", "0", "CHALLENGE", "yes", "AUTH_USER", "gw", "AUTH_PASS", "arcpw", "SNU", "0")
+	s := testkit.StartSIPp(t, wd, true, "-sf", sc, "-m", "1")
+	arc := "sip:arc@127.0.0.1:" + strconv.Itoa(s.Port)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	code, err := e.SendMessage(ctx, OutMessage{To: arc, From: "gw", ContentType: "application/scaip+xml",
 		Body: []byte(strings.Replace(testMRQ, "REFX", "r77", 1)), Username: "gw", Password: "arcpw"})
 	if err != nil || code != 200 {
-		t.Fatalf("SendMessage: %d %v\n%s", code, err, s.report())
+		t.Fatalf("SendMessage: %d %v\n%s", code, err, s.Report())
 	}
 	got := ib.wait(t, 1)
 	if !strings.Contains(got[0], "|arc|application/scaip+xml|") || !strings.Contains(got[0], "<ref>r77</ref><snu>0</snu>") {
 		t.Fatalf("handler got %q, want SIPp's <mrs> for r77 from user arc", got[0])
 	}
-	if err := s.wait(10 * time.Second); err != nil {
-		t.Fatalf("sipp: %v\n%s", err, s.report())
+	if err := s.Wait(10 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.Report())
 	}
 	// What SIPp saw: From is the gateway's user at its SIP address (the ARC
 	// answers there), the digest is for the Request-URI.
-	msgs := s.logs("*messages.log")
+	msgs := s.Logs("*messages.log")
 	if !strings.Contains(msgs, "From: <sip:gw@"+e.Addr()+">") {
 		t.Fatalf("From is not sip:gw@%s:\n%s", e.Addr(), msgs)
 	}
@@ -103,7 +103,7 @@ func TestSendMessageDigestToSIPp(t *testing.T) {
 	// Each direction in order (the tracer sees a write after it returns,
 	// so a quick answer may be logged before the request that caused it).
 	var out, in []string
-	waitFor(t, 3*time.Second, "the 200 to SIPp's MESSAGE in the SIP log", func() bool {
+	testkit.WaitFor(t, "the 200 to SIPp's MESSAGE in the SIP log", 3*time.Second, func() bool {
 		e.FlushSIPLog()
 		logMu.Lock()
 		defer logMu.Unlock()
@@ -135,12 +135,11 @@ func TestSendMessageDigestToSIPp(t *testing.T) {
 func TestSendMessageWrongPasswordIsAStatus(t *testing.T) {
 	e := startEngine(t)
 	wd := t.TempDir()
-	sc := scenario(t, wd, "scaip_arc.xml", "HOLDS", "0", "CHALLENGE", "yes", "AUTH_USER", "gw", "AUTH_PASS", "arcpw", "SNU", "0")
-	s := startSipp(t, wd, "-sf", sc, "-m", "1")
-	waitSippBound(t, s)
+	sc := testkit.SIPpScenario(t, wd, "scaip_arc.xml", "HOLDS", "0", "CHALLENGE", "yes", "AUTH_USER", "gw", "AUTH_PASS", "arcpw", "SNU", "0")
+	s := testkit.StartSIPp(t, wd, true, "-sf", sc, "-m", "1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	code, err := e.SendMessage(ctx, OutMessage{To: "sip:arc@127.0.0.1:" + strconv.Itoa(s.port), ContentType: "application/scaip+xml",
+	code, err := e.SendMessage(ctx, OutMessage{To: "sip:arc@127.0.0.1:" + strconv.Itoa(s.Port), ContentType: "application/scaip+xml",
 		Body: []byte(testMRQ), Username: "gw", Password: "wrong"})
 	if err != nil || code != 403 {
 		t.Fatalf("SendMessage with a wrong password: %d %v, want 403 and no error", code, err)
@@ -225,25 +224,6 @@ func TestMessageReplyFollowsTheAnswer(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("SendMessage did not return after the unit's 200")
 	}
-}
-
-// waitSippBound waits until SIPp holds its UDP port, so that the first
-// request is not lost (and retransmitted) before it listens.
-func waitSippBound(t *testing.T, s *sipp) {
-	t.Helper()
-	waitFor(t, 5*time.Second, "SIPp to bind its port", func() bool {
-		select {
-		case err := <-s.done:
-			t.Fatalf("sipp exited before listening: %v\n%s", err, s.report())
-		default:
-		}
-		c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(s.port))
-		if err != nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
 }
 
 func portOf(t *testing.T, hostport string) int {

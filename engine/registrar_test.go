@@ -3,6 +3,7 @@ package engine
 import (
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,14 +131,17 @@ func TestRegisterDigestMD5AndSHA256FromStoredHA1(t *testing.T) {
 func TestRegisterStaleNonce(t *testing.T) {
 	dir := NewStaticDirectory()
 	dir.PutDevice(testDomain, Device{DeviceID: "d1", AuthType: "credentials", Password: "pw"})
-	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false), WithNonceTTL(50*time.Millisecond))
+	e := newEngine(t, WithDirectory(dir), WithLoopbackTrusted(false), WithNonceTTL(time.Minute))
+	var later atomic.Int64 // how far the engine's clock runs ahead of the wall clock
+	e.auth.now = func() time.Time { return time.Now().Add(time.Duration(later.Load())) }
+	start(t, e)
 	p := newPeer(t, e)
 	res := p.register("d1", "d1", "stale", 1, "", 600)
 	chals := res.GetHeaders("WWW-Authenticate")
 	if len(chals) != 2 || !strings.Contains(chals[0].Value(), "SHA-256") || !strings.Contains(chals[1].Value(), "MD5") {
 		t.Fatalf("a password device should be offered SHA-256 then MD5 (RFC 8760), got %v", chals)
 	}
-	time.Sleep(100 * time.Millisecond)
+	later.Store(int64(2 * time.Minute)) // the nonce is now older than its minute
 	auth := answer(t, chals[1].Value(), "REGISTER", "sip:"+e.Addr(), "d1", "pw")
 	res = p.register("d1", "d1", "stale", 2, auth, 600)
 	if res.StatusCode != 401 || !strings.Contains(res.GetHeader("WWW-Authenticate").Value(), "stale=true") {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,20 +25,20 @@ func TestSIPpRegistersWithDigest(t *testing.T) {
 	dir.PutDevice(testDomain, Device{DeviceID: "panel1", AuthType: "credentials", HA1: ha1})
 	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false))
 	wd := t.TempDir()
-	sc := scenario(t, wd, "register_digest.xml")
-	s := startSipp(t, wd, target(e), "-sf", sc, "-s", "panel1", "-au", "panel1", "-ap", "pw1", "-m", "1")
-	if err := s.wait(20 * time.Second); err != nil {
-		t.Fatalf("sipp: %v\n%s", err, s.report())
+	sc := testkit.SIPpScenario(t, wd, "register_digest.xml")
+	s := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "panel1", "-au", "panel1", "-ap", "pw1", "-m", "1")
+	if err := s.Wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.Report())
 	}
 	bs := e.Bindings(testDomain, "panel1")
-	if len(bs) != 1 || !strings.Contains(bs[0].Contact, ":"+strconv.Itoa(s.port)) || bs[0].UserAgent != "SIPp" {
-		t.Fatalf("binding %+v, want SIPp's contact on port %d", bs, s.port)
+	if len(bs) != 1 || !strings.Contains(bs[0].Contact, ":"+strconv.Itoa(s.Port)) || bs[0].UserAgent != "SIPp" {
+		t.Fatalf("binding %+v, want SIPp's contact on port %d", bs, s.Port)
 	}
 
 	// The wrong password gets no binding: SIPp sees 401 again and fails.
-	s2 := startSipp(t, wd, target(e), "-sf", sc, "-s", "panel1", "-au", "panel1", "-ap", "nope", "-m", "1", "-recv_timeout", "3s")
-	if err := s2.wait(20 * time.Second); err == nil {
-		t.Fatalf("sipp registered with a wrong password\n%s", s2.report())
+	s2 := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "panel1", "-au", "panel1", "-ap", "nope", "-m", "1", "-recv_timeout", "3s")
+	if err := s2.Wait(20 * time.Second); err == nil {
+		t.Fatalf("sipp registered with a wrong password\n%s", s2.Report())
 	}
 	if got := e.Stats().AuthFailures; got < 1 {
 		t.Fatalf("auth failures %d, want >= 1", got)
@@ -101,12 +102,12 @@ func TestSIPpCallWithRFC4733(t *testing.T) {
 	h := &digitHandler{}
 	e := startEngine(t, WithStore(db), routeAll("alarmbridge/ab1", "2833", h))
 	wd := t.TempDir()
-	sc := scenario(t, wd, "uac_pcap.xml", "PCAP_FILE", "/usr/share/sip-tester/dtmf_2833_1.pcap", "PAUSE_MS", "1500")
-	s := startSipp(t, wd, target(e), "-sf", sc, "-s", "5551", "-m", "1")
-	if err := s.wait(20 * time.Second); err != nil {
-		t.Fatalf("sipp: %v\n%s", err, s.report())
+	sc := testkit.SIPpScenario(t, wd, "uac_pcap.xml", "PCAP_FILE", "/usr/share/sip-tester/dtmf_2833_1.pcap", "PAUSE_MS", "1500")
+	s := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "5551", "-m", "1")
+	if err := s.Wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.Report())
 	}
-	waitFor(t, 3*time.Second, "the call to end", func() bool { return e.Calls() == 0 })
+	testkit.WaitFor(t, "the call to end", 3*time.Second, func() bool { return e.Calls() == 0 })
 	if got := h.got(); got != "1" {
 		t.Fatalf("digits heard %q, want \"1\" (RFC 4733 event from dtmf_2833_1.pcap)", got)
 	}
@@ -118,7 +119,7 @@ func TestSIPpCallWithRFC4733(t *testing.T) {
 		t.Fatalf("negotiated %+v, want PCMA with telephone-event 101", n)
 	}
 	// The call record and the SIP log are in the store.
-	waitFor(t, 3*time.Second, "the call record", func() bool {
+	testkit.WaitFor(t, "the call record", 3*time.Second, func() bool {
 		r, err := db.Call(testDomain, c.ID)
 		return err == nil && r.Result == "answered" && !r.End.IsZero() && r.Kind == "alarm"
 	})
@@ -147,9 +148,7 @@ func TestSIPpCallWithRFC4733(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Fatal("tshark not found: install the Debian package tshark (make deps)")
-	}
+	testkit.NeedTool(t, "tshark")
 	out, err := exec.Command("tshark", "-r", pcapPath, "-Y", "sip", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v\n%s", err, out)
@@ -169,12 +168,12 @@ func TestSIPpCallWithInbandDTMF(t *testing.T) {
 	wd := t.TempDir()
 	pcap := wd + "/inband.pcap"
 	writeDTMFPcap(t, pcap, "159#")
-	sc := scenario(t, wd, "uac_pcap.xml", "PCAP_FILE", pcap, "PAUSE_MS", "2500")
-	s := startSipp(t, wd, target(e), "-sf", sc, "-s", "5552", "-m", "1")
-	if err := s.wait(20 * time.Second); err != nil {
-		t.Fatalf("sipp: %v\n%s", err, s.report())
+	sc := testkit.SIPpScenario(t, wd, "uac_pcap.xml", "PCAP_FILE", pcap, "PAUSE_MS", "2500")
+	s := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "5552", "-m", "1")
+	if err := s.Wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.Report())
 	}
-	waitFor(t, 3*time.Second, "the call to end", func() bool { return e.Calls() == 0 })
+	testkit.WaitFor(t, "the call to end", 3*time.Second, func() bool { return e.Calls() == 0 })
 	if got := h.got(); got != "159#" {
 		t.Fatalf("in-band digits heard %q, want \"159#\"", got)
 	}
@@ -182,16 +181,16 @@ func TestSIPpCallWithInbandDTMF(t *testing.T) {
 
 func TestSIPpTrunkRegistersWithDigest(t *testing.T) {
 	wd := t.TempDir()
-	sc := scenario(t, wd, "trunk_registrar.xml")
-	s := startSipp(t, wd, "-sf", sc, "-m", "1")
+	sc := testkit.SIPpScenario(t, wd, "trunk_registrar.xml")
+	s := testkit.StartSIPp(t, wd, true, "-sf", sc, "-m", "1")
 	off := false
 	e := startEngine(t, WithDirectory(sippTrunk(s, Trunk{
 		TrunkID: "up1", DestinationMatch: "/^00/", UserName: "gw", Realm: "trunk.test", Password: "trunkpw", KeepAlive: &off,
 	})))
-	if err := s.wait(20 * time.Second); err != nil {
-		t.Fatalf("sipp registrar: %v\n%s", err, s.report())
+	if err := s.Wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp registrar: %v\n%s", err, s.Report())
 	}
-	waitFor(t, 3*time.Second, "trunk registered", func() bool {
+	testkit.WaitFor(t, "trunk registered", 3*time.Second, func() bool {
 		st := e.TrunkStatus()
 		return len(st) == 1 && st[0].Registered && st[0].Registration == "registered"
 	})
@@ -199,20 +198,20 @@ func TestSIPpTrunkRegistersWithDigest(t *testing.T) {
 
 func TestSIPpTrunkKeepAliveMarksUpAndDown(t *testing.T) {
 	wd := t.TempDir()
-	sc := scenario(t, wd, "options_uas.xml")
-	s := startSipp(t, wd, "-sf", sc, "-m", "2")
+	sc := testkit.SIPpScenario(t, wd, "options_uas.xml")
+	s := testkit.StartSIPp(t, wd, true, "-sf", sc, "-m", "2")
 	off := false
 	e := startEngine(t, WithDirectory(sippTrunk(s, Trunk{
 		TrunkID: "ka", DestinationMatch: "/^00/", Register: &off, KeepAliveInterval: 1,
 	})))
 	// SIPp answers two OPTIONS and exits; the next ones go unanswered.
-	if err := s.wait(20 * time.Second); err != nil {
-		t.Fatalf("sipp: %v\n%s", err, s.report())
+	if err := s.Wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, s.Report())
 	}
 	if st := e.TrunkStatus(); len(st) != 1 || !st[0].Up {
 		t.Fatalf("after answered keep-alives: %+v, want up", st)
 	}
-	waitFor(t, 10*time.Second, "trunk down", func() bool { return !e.TrunkStatus()[0].Up })
+	testkit.WaitFor(t, "trunk down", 10*time.Second, func() bool { return !e.TrunkStatus()[0].Up })
 	// A call for the trunk now gets 503.
 	_, err := e.Dial(context.Background(), DialOptions{To: "00123"})
 	if de, ok := err.(*DialError); !ok || de.Code != 503 {
@@ -222,19 +221,19 @@ func TestSIPpTrunkKeepAliveMarksUpAndDown(t *testing.T) {
 
 func TestSIPpOutboundThroughTrunk(t *testing.T) {
 	wd := t.TempDir()
-	uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_answer.xml"), "-m", "1")
+	uas := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
 	off := false
 	e := startEngine(t, WithDirectory(sippTrunk(uas, Trunk{
 		TrunkID: "out", DestinationMatch: "/^00/", DestinationRewrite: "/^00/+/", RewriteAnumber: "4687654321",
 		KeepAlive: &off, Concurrency: 1, TrunksideCodec: "PCMA", LocalCodec: "PCMU", Transcode: true,
 	})))
-	waitFor(t, 2*time.Second, "trunk loaded", func() bool { return len(e.TrunkStatus()) == 1 })
-	uac := startSipp(t, wd, target(e), "-sn", "uac", "-s", "0046701234", "-m", "1", "-d", "1000")
-	if err := uac.wait(20 * time.Second); err != nil {
-		t.Fatalf("sipp uac: %v\n%s", err, uac.report())
+	testkit.WaitFor(t, "trunk loaded", 2*time.Second, func() bool { return len(e.TrunkStatus()) == 1 })
+	uac := testkit.StartSIPp(t, wd, false, target(e), "-sn", "uac", "-s", "0046701234", "-m", "1", "-d", "1000")
+	if err := uac.Wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp uac: %v\n%s", err, uac.Report())
 	}
-	if err := uas.wait(10 * time.Second); err != nil {
-		t.Fatalf("sipp uas: %v\n%s", err, uas.report())
+	if err := uas.Wait(10 * time.Second); err != nil {
+		t.Fatalf("sipp uas: %v\n%s", err, uas.Report())
 	}
 	var invite string
 	for _, m := range e.Messages("") {
@@ -242,23 +241,23 @@ func TestSIPpOutboundThroughTrunk(t *testing.T) {
 			invite = string(m.Data)
 		}
 	}
-	if !strings.HasPrefix(invite, "INVITE sip:+46701234@127.0.0.1:"+strconv.Itoa(uas.port)) || !strings.Contains(invite, "From: <sip:4687654321@") {
+	if !strings.HasPrefix(invite, "INVITE sip:+46701234@127.0.0.1:"+strconv.Itoa(uas.Port)) || !strings.Contains(invite, "From: <sip:4687654321@") {
 		t.Fatalf("trunk rules (destinationRewrite, rewriteAnumber) not applied to:\n%s", invite)
 	}
 	if !strings.Contains(invite, "RTP/AVP 8 101") || strings.Contains(invite, "PCMU") {
 		t.Fatalf("trunk leg should offer only the trunksideCodec PCMA:\n%s", invite)
 	}
-	waitFor(t, 3*time.Second, "calls cleared", func() bool { return e.Calls() == 0 && e.TrunkStatus()[0].ActiveCalls == 0 })
+	testkit.WaitFor(t, "calls cleared", 3*time.Second, func() bool { return e.Calls() == 0 && e.TrunkStatus()[0].ActiveCalls == 0 })
 }
 
 func TestSIPpBusyCalleeGets486WithReason(t *testing.T) {
 	wd := t.TempDir()
-	uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_busy.xml"), "-m", "1")
+	uas := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_busy.xml"), "-m", "1")
 	off := false
 	e := startEngine(t, WithDirectory(sippTrunk(uas, Trunk{
 		TrunkID: "busy", DestinationMatch: "/^9/", KeepAlive: &off,
 	})))
-	waitFor(t, 2*time.Second, "trunk loaded", func() bool { return len(e.TrunkStatus()) == 1 })
+	testkit.WaitFor(t, "trunk loaded", 2*time.Second, func() bool { return len(e.TrunkStatus()) == 1 })
 	p := newPeer(t, e)
 	p.invite("9123", "busy-1", "")
 	res := p.recv(false)
@@ -269,8 +268,8 @@ func TestSIPpBusyCalleeGets486WithReason(t *testing.T) {
 	if r := res.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "cause=486") {
 		t.Fatalf("486 without Reason: %v", r)
 	}
-	if err := uas.wait(10 * time.Second); err != nil {
-		t.Fatalf("sipp uas: %v\n%s", err, uas.report())
+	if err := uas.Wait(10 * time.Second); err != nil {
+		t.Fatalf("sipp uas: %v\n%s", err, uas.Report())
 	}
 }
 
@@ -278,11 +277,11 @@ func TestSIPpCallOverTCP(t *testing.T) {
 	h := &digitHandler{}
 	e := startEngine(t, routeAll("alarmbridge/tcp", "2833", h))
 	wd := t.TempDir()
-	s := startSipp(t, wd, target(e), "-sn", "uac", "-t", "t1", "-s", "5553", "-m", "3", "-d", "300")
-	if err := s.wait(20 * time.Second); err != nil {
-		t.Fatalf("sipp over TCP: %v\n%s", err, s.report())
+	s := testkit.StartSIPp(t, wd, false, target(e), "-sn", "uac", "-t", "t1", "-s", "5553", "-m", "3", "-d", "300")
+	if err := s.Wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp over TCP: %v\n%s", err, s.Report())
 	}
-	waitFor(t, 3*time.Second, "calls to end", func() bool { return e.Calls() == 0 })
+	testkit.WaitFor(t, "calls to end", 3*time.Second, func() bool { return e.Calls() == 0 })
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.calls) != 3 || h.calls[0].Transport != "TCP" || h.calls[2].Cause() != CauseRemoteBye {
@@ -304,8 +303,8 @@ func TestSIPpCallOverTCP(t *testing.T) {
 
 // sippTrunk is a directory with the one trunk tr, reached over UDP at the
 // SIPp s.
-func sippTrunk(s *sipp, tr Trunk) *StaticDirectory {
-	tr.DestinationTarget = "127.0.0.1:" + strconv.Itoa(s.port)
+func sippTrunk(s *testkit.SIPp, tr Trunk) *StaticDirectory {
+	tr.DestinationTarget = "127.0.0.1:" + strconv.Itoa(s.Port)
 	tr.DestinationTransport = "udp"
 	dir := NewStaticDirectory()
 	dir.SetTrunks(testDomain, []Trunk{tr})

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math/big"
 	"net"
 	"strings"
@@ -39,7 +40,7 @@ func TestSRTPCallBetweenEngines(t *testing.T) {
 		s.WriteFrame(pcm)
 		time.Sleep(20 * time.Millisecond)
 	}
-	waitFor(t, 3*time.Second, "the key across SRTP", func() bool { return h.got() == "7" })
+	testkit.WaitFor(t, "the key across SRTP", 3*time.Second, func() bool { return h.got() == "7" })
 	h.mu.Lock()
 	in := h.calls[0]
 	h.mu.Unlock()
@@ -47,7 +48,7 @@ func TestSRTPCallBetweenEngines(t *testing.T) {
 		t.Fatalf("callee negotiated %+v, caller %s", in.Negotiated().SRTP, n.SRTP.Suite)
 	}
 	c.Hangup()
-	waitFor(t, 3*time.Second, "both legs to end", func() bool { return caller.Calls() == 0 && callee.Calls() == 0 })
+	testkit.WaitFor(t, "both legs to end", 3*time.Second, func() bool { return caller.Calls() == 0 && callee.Calls() == 0 })
 	if in.Cause() != CauseRemoteBye {
 		t.Fatalf("callee cause %q, want remote-bye", in.Cause())
 	}
@@ -67,7 +68,7 @@ func selfSigned(t *testing.T) *tls.Config {
 }
 
 func TestOptionsOverTLS(t *testing.T) {
-	lo, hi := nextRTPRange()
+	lo, hi := testkit.PortRange(t, 200)
 	e, err := New(Config{SIPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", TLS: selfSigned(t), Domain: testDomain, RTPPortMin: lo, RTPPortMax: hi})
 	if err != nil {
 		t.Fatal(err)

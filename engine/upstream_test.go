@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net"
 	"os"
 	"os/exec"
@@ -45,13 +46,8 @@ func (k *kamailio) lines(prefix string) []string {
 
 func startKamailio(t *testing.T, uas string) *kamailio {
 	t.Helper()
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/kamailio"); err != nil {
-			t.Fatal("kamailio not found: install the Debian package kamailio (make deps)")
-		}
-	}
-	k := &kamailio{port: freeUDPPort(t)}
+	bin := testkit.NeedTool(t, "kamailio")
+	k := &kamailio{port: testkit.FreeUDP(t)}
 	dir := t.TempDir()
 	cfg, err := os.ReadFile(filepath.Join("..", "testdata", "kamailio", "upstream.cfg"))
 	if err != nil {
@@ -131,8 +127,8 @@ func TestTrunkAtKamailio(t *testing.T) {
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			wd := t.TempDir()
-			uas := startSipp(t, wd, "-sf", scenario(t, wd, "uas_answer.xml"), "-m", "1")
-			k := startKamailio(t, "127.0.0.1:"+strconv.Itoa(uas.port))
+			uas := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+			k := startKamailio(t, "127.0.0.1:"+strconv.Itoa(uas.Port))
 			dir := NewStaticDirectory()
 			dir.SetTrunks(testDomain, []Trunk{{
 				TrunkID: "upstream", DestinationTarget: "127.0.0.1:" + strconv.Itoa(k.port), DestinationTransport: transport,
@@ -141,7 +137,7 @@ func TestTrunkAtKamailio(t *testing.T) {
 			}})
 			e := startEngine(t, WithDirectory(dir))
 			// Kamailio grants 3 s: refreshes come every 2.4 s.
-			waitFor(t, 15*time.Second, "three REGISTERs", func() bool { return len(k.lines("EB REGISTER")) >= 4 })
+			testkit.WaitFor(t, "three REGISTERs", 15*time.Second, func() bool { return len(k.lines("EB REGISTER")) >= 4 })
 			regs := k.lines("EB REGISTER")
 			if ch := k.lines("EBCHALLENGE REGISTER"); len(ch) != 1 {
 				t.Fatalf("%d REGISTER challenges, want 1 (refreshes reuse it):\n%s", len(ch), strings.Join(regs, "\n"))
@@ -181,8 +177,8 @@ func TestTrunkAtKamailio(t *testing.T) {
 				t.Fatalf("TCP trunk INVITE without transport=tcp: %s", inv[1])
 			}
 			c.Hangup()
-			if err := uas.wait(10 * time.Second); err != nil {
-				t.Fatalf("the callee behind Kamailio did not see the whole call: %v\n%s", err, uas.report())
+			if err := uas.Wait(10 * time.Second); err != nil {
+				t.Fatalf("the callee behind Kamailio did not see the whole call: %v\n%s", err, uas.Report())
 			}
 		})
 	}

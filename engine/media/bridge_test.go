@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ func TestBridgeTranscodesAndPassesDigits(t *testing.T) {
 	}
 	// C keeps receiving (the bridge sends silence): wait for the tone to
 	// have come through and gone quiet again.
-	waitFor(t, "the tone at C", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "the tone at C", 10*time.Second, func() bool {
 		l := rd.snapshot()
 		n, _ := loud(l, 4000)
 		q, _ := loud(l[max(len(l)-5, 0):], 4000)

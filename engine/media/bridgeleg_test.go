@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"io"
 	"sync"
 	"testing"
@@ -65,8 +66,8 @@ func TestBridgeLegCarriesAudioDigitsAndHangup(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendFrames(t, far, 20, func(p []int16, i int) { clear(p) })
-	waitFor(t, "the far end's key played to the unit", 10*time.Second, func() bool { _, k := leg.state(); return k == "5" })
-	waitFor(t, "the unit's tone at the far end", 10*time.Second, func() bool { n, _ := loud(rd.snapshot(), 4000); return n >= 20 })
+	testkit.WaitFor(t, "the far end's key played to the unit", 10*time.Second, func() bool { _, k := leg.state(); return k == "5" })
+	testkit.WaitFor(t, "the unit's tone at the far end", 10*time.Second, func() bool { n, _ := loud(rd.snapshot(), 4000); return n >= 20 })
 	select {
 	case err := <-done:
 		if !errors.Is(err, io.EOF) {

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math"
 	"net"
 	"net/netip"
@@ -18,27 +19,19 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // frames more: its playout is past the last packet's timestamp.
 func playedOut(t *testing.T, s *Session) {
 	t.Helper()
-	waitFor(t, "playout past the last packet", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "playout past the last packet", 10*time.Second, func() bool {
 		s.in.mu.Lock()
 		defer s.in.mu.Unlock()
 		return s.in.jb.started && int32(s.in.jb.playTS-s.in.hdr.Timestamp) > 4*FrameSamples
 	})
 }
 
-// testPool gives each test or benchmark its own slice of ports so parallel
-// tests and other packages' tests rarely meet; busy ports are skipped anyway.
-var (
-	poolMu   sync.Mutex
-	poolNext = 36000
-)
-
+// testPool gives each test or benchmark its own ports, reserved against
+// parallel test processes too.
 func testPool(t testing.TB) *PortPool {
 	t.Helper()
-	poolMu.Lock()
-	lo := poolNext
-	poolNext += 40
-	poolMu.Unlock()
-	p, err := NewPortPool(lo, lo+39)
+	lo, hi := testkit.PortRange(t, 40)
+	p, err := NewPortPool(lo, hi)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,17 +296,6 @@ func loud(levels []float64, level float64) (count, run int) {
 	return count, run
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // recvDigits waits up to 10 s for the next n digits on s.Digits.
 func recvDigits(t *testing.T, s *Session, n int) []dsp.DigitEvent {
 	t.Helper()
@@ -343,6 +325,6 @@ func lossyPair(t *testing.T) (a, b *Session) {
 		return pass
 	})
 	sendFrames(t, a, 50, func(p []int16, i int) { tone(p, 440, 3000, i) })
-	waitFor(t, "45 packets at b", 5*time.Second, func() bool { return b.Stats().PacketsReceived == 45 })
+	testkit.WaitFor(t, "45 packets at b", 5*time.Second, func() bool { return b.Stats().PacketsReceived == 45 })
 	return a, b
 }

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"encoding/binary"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"io"
 	"net/netip"
 	"testing"
@@ -287,7 +288,8 @@ func srtpKeys(key []byte) *sdp.SRTPKeys {
 // session (jitter buffer, packet buffers, DTMF detector and generator)
 // besides its two sockets.
 func BenchmarkNewSession(b *testing.B) {
-	pool, err := NewPortPool(39000, 39099)
+	lo, hi := testkit.PortRange(b, 100)
+	pool, err := NewPortPool(lo, hi)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"fmt"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net"
 	"net/netip"
 	"os"
@@ -21,10 +22,7 @@ import (
 // extended highest sequence number and jitter b measured), each with SDES
 // CNAME.
 func TestRTCPDecodedByWireshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Fatal("tshark is needed to check RTCP (make deps installs it)")
-	}
+	tshark := testkit.NeedTool(t, "tshark")
 	a, b := lossyPair(t)
 
 	sink, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
@@ -102,10 +100,7 @@ func TestRTCPDecodedByWireshark(t *testing.T) {
 // as tshark's RTP and RTPEVENT dissectors read them (RFC 4733 §2.5.1):
 // marker on the start, one timestamp, growing durations, three ends.
 func TestRFC4733DecodedByWireshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Fatal("tshark is needed to check RFC 4733 packets (make deps installs it)")
-	}
+	tshark := testkit.NeedTool(t, "tshark")
 	a, b, negA, _ := pair(t, nil)
 	r := via(t, a, b, negA, nil)
 	if err := a.SendDigit('#', 70); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"io"
 	"net/netip"
 	"sync/atomic"
@@ -241,7 +242,7 @@ func TestRTCPReportsKnownLoss(t *testing.T) {
 	}
 	jitter := st.Jitter
 	b.sendReport(time.Now())
-	waitFor(t, "b's report at a", 5*time.Second, func() bool { return a.Stats().RemoteReport })
+	testkit.WaitFor(t, "b's report at a", 5*time.Second, func() bool { return a.Stats().RemoteReport })
 	sa := a.Stats()
 	if sa.RemoteFractionLost != 25 || sa.RemoteLost != 5 { // 5/50·256 = 25.6
 		t.Errorf("a sees fraction %d lost %d", sa.RemoteFractionLost, sa.RemoteLost)
@@ -251,14 +252,14 @@ func TestRTCPReportsKnownLoss(t *testing.T) {
 	}
 	// a's SR then lets b measure the round trip through b's next RR.
 	a.sendReport(time.Now())
-	waitFor(t, "a's SR at b", 5*time.Second, func() bool {
+	testkit.WaitFor(t, "a's SR at b", 5*time.Second, func() bool {
 		b.rtcp.mu.Lock()
 		defer b.rtcp.mu.Unlock()
 		return b.rtcp.lsr != 0
 	})
 	b.sendReport(time.Now())
 	// Only a report that answers a's SR (its LSR set) carries a round trip.
-	waitFor(t, "b's RR answering a's SR at a", 5*time.Second, func() bool {
+	testkit.WaitFor(t, "b's RR answering a's SR at a", 5*time.Second, func() bool {
 		a.rtcp.mu.Lock()
 		defer a.rtcp.mu.Unlock()
 		return a.rtcp.report.hasRTT
@@ -282,7 +283,7 @@ func TestSymmetricRTP(t *testing.T) {
 	}
 	rdA := startReader(a, false)
 	sendFrames(t, a, 3, func(p []int16, i int) { clear(p) })
-	waitFor(t, "b latched", 5*time.Second, func() bool { return b.Stats().Remote == a.LocalAddr() })
+	testkit.WaitFor(t, "b latched", 5*time.Second, func() bool { return b.Stats().Remote == a.LocalAddr() })
 	sendFrames(t, b, 10, func(p []int16, i int) { tone(p, 1000, 8000, i) })
 	rdA.closeAfterPlayout(t)
 	if n, _ := loud(rdA.snapshot(), 4000); n != 10 {
@@ -314,7 +315,7 @@ func TestRTPTimeout(t *testing.T) {
 	if !errors.Is(err, io.EOF) || !errors.Is(b.Err(), ErrRTPTimeout) {
 		t.Fatalf("ReadFrame %v, Err %v", err, b.Err())
 	}
-	waitFor(t, "OnEnd", 5*time.Second, func() bool { return ended.Load() != nil })
+	testkit.WaitFor(t, "OnEnd", 5*time.Second, func() bool { return ended.Load() != nil })
 	if !errors.Is(*ended.Load(), ErrRTPTimeout) {
 		t.Errorf("OnEnd(%v)", *ended.Load())
 	}
@@ -389,7 +390,8 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestPortPoolExhaustion(t *testing.T) {
-	p, err := NewPortPool(37900, 37903) // two pairs
+	lo, _ := testkit.PortRange(t, 4)
+	p, err := NewPortPool(lo, lo+3) // two pairs
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +496,7 @@ func TestHoldAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(2)
-	waitFor(t, "5 packets at the relay", 5*time.Second, func() bool { return len(r.packets()) == 5 })
+	testkit.WaitFor(t, "5 packets at the relay", 5*time.Second, func() bool { return len(r.packets()) == 5 })
 	time.Sleep(50 * time.Millisecond)
 	p := r.packets()
 	if len(p) != 5 {
@@ -517,5 +519,5 @@ func TestHoldAndResume(t *testing.T) {
 func TestRTCPByeOnClose(t *testing.T) {
 	a, b, _, _ := pair(t, nil)
 	a.Close()
-	waitFor(t, "RTCP BYE at b", 5*time.Second, func() bool { return b.Stats().RemoteBye })
+	testkit.WaitFor(t, "RTCP BYE at b", 5*time.Second, func() bool { return b.Stats().RemoteBye })
 }

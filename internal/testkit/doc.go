@@ -1,7 +1,19 @@
 // Package testkit holds the helpers the tests of several packages share, so
-// that each exists once: the SIPp harness (SIPp scenarios live in the
-// module's testdata/sipp) and a REST request helper.
+// that each exists once:
 //
-// It is a leaf: it imports the standard library only, and only _test.go
-// files import it (the layering test in the module root checks both).
+//   - WaitFor: wait for a condition instead of sleeping and then asserting.
+//   - NeedTool: the external programs tests drive (SIPp, tshark,
+//     espeak-ng, ...) fail the test loudly when missing, as CI installs them
+//     (make deps); go test -short skips such tests for a quick local loop.
+//   - StartSIPp, SIPpScenario: the SIPp harness (scenarios live in the
+//     module's testdata/sipp).
+//   - ChildMain, StartChild: the crash-a-child harness (a re-executed test
+//     binary killed with SIGKILL mid-write).
+//   - PortRange, FreeUDP: ports for RTP pools and peers, reserved across
+//     test processes running at once.
+//   - APIRequest: one REST call.
+//
+// It lives in internal/ at the module root, the one folder beside the
+// product's packages that is not one: a leaf that imports the standard
+// library only, imported by _test.go files only.
 package testkit

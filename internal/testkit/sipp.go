@@ -61,16 +61,13 @@ func SIPpScenario(t testing.TB, dir, name string, repl ...string) string {
 
 // StartSIPp runs sipp on 127.0.0.1 at a free UDP port and, when it plays a
 // server (no remote host in args), waits until it listens. A missing sipp
-// fails the test: CI installs it (make deps).
+// fails the test (NeedTool).
 func StartSIPp(t testing.TB, dir string, server bool, args ...string) *SIPp {
 	t.Helper()
-	bin, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatal("sipp not found: install the Debian package sip-tester (make deps)")
-	}
+	bin := NeedTool(t, "sipp")
 	s := &SIPp{dir: dir, done: make(chan error, 1), Port: FreeUDP(t)}
 	full := append([]string{"-i", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-mp", strconv.Itoa(FreeUDP(t)),
-		"-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-trace_msg"}, args...)
+		"-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-trace_msg", "-max_socket", "100"}, args...)
 	s.cmd = exec.Command(bin, full...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
@@ -101,17 +98,6 @@ func StartSIPp(t testing.TB, dir string, server bool, args ...string) *SIPp {
 		}
 	}
 	return s
-}
-
-// FreeUDP is a loopback UDP port free a moment ago.
-func FreeUDP(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // Wait waits for SIPp to end (its scenario done or failed) for at most d.

@@ -1,0 +1,42 @@
+package testkit
+
+import (
+	"os/exec"
+	"testing"
+)
+
+// debianPackage names the package that brings a tool, for the failure
+// message (make deps installs them all).
+var debianPackage = map[string]string{
+	"sipp":      "sip-tester",
+	"tshark":    "tshark",
+	"espeak-ng": "espeak-ng",
+	"baresip":   "baresip",
+	"kamailio":  "kamailio",
+	"chromium":  "chromium",
+	"sox":       "sox",
+}
+
+// NeedTool returns the path of an external program a test drives. When it
+// is missing the test fails loudly (CI installs every tool with make deps);
+// only under go test -short, a developer's quick loop, it is skipped.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: skipping a test that runs %s", name)
+	}
+	p, err := exec.LookPath(name)
+	for _, dir := range []string{"/usr/sbin/", "/sbin/"} { // daemons (kamailio) outside a user's PATH
+		if err != nil {
+			p, err = exec.LookPath(dir + name)
+		}
+	}
+	if err != nil {
+		pkg := debianPackage[name]
+		if pkg == "" {
+			pkg = name
+		}
+		t.Fatalf("%s not found: install the Debian package %s (make deps)", name, pkg)
+	}
+	return p
+}
