@@ -13,7 +13,8 @@
 //     test processes running at once.
 //   - APIRequest: one REST call.
 //
-// It lives in internal/ at the module root, the one folder beside the
-// product's packages that is not one: a leaf that imports the standard
-// library only, imported by _test.go files only.
+// The module's fixed top level gains internal/ for it (and the layering
+// test): the one top-level folder that holds no product code. testkit is a
+// leaf that imports the standard library only, imported by _test.go files
+// only.
 package testkit
