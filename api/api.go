@@ -39,11 +39,16 @@ type Config struct {
 	// Health is the daemon's health check for /healthz (503 with its error
 	// when it fails); nil => the store answering is enough.
 	Health func() error
-	// SIPServer is the host[:port] devices register to, written into the
-	// configuration files served by /provisioning/grandstream.
-	SIPServer string
-	Logger    *slog.Logger
-	Version   string
+	// SIPAdvertise is the HOST[:PORT] devices register to (serve
+	// --advertise), written into the configuration files served by
+	// /provisioning/grandstream. Empty: the SIP listen address when it names
+	// one host, else the local address of the interface that received the
+	// download; a missing port is SIPAddr's.
+	SIPAdvertise string
+	// SIPAddr returns the address SIP listens on (nil: 127.0.0.1:5060).
+	SIPAddr func() string
+	Logger  *slog.Logger
+	Version string
 
 	// Gateway is the running call path for /gateway/... (status summary,
 	// alarm events, delivery queue) and the test alarm; nil => 503.

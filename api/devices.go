@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
@@ -196,8 +197,44 @@ func (s *Server) grandstream(c *call) error {
 	}
 	c.w.Header().Set("Content-Type", "application/xml")
 	c.w.WriteHeader(http.StatusOK)
-	_, err = c.w.Write(grandstreamXML(mac, c.domain, s.cfg.SIPServer, dev))
+	_, err = c.w.Write(grandstreamXML(mac, c.domain, s.sipAdvertised(c.r), dev))
 	return err
+}
+
+// sipAdvertised is the host:port an ATA that downloads its configuration
+// through r can register to: --advertise; else the SIP listen host when it
+// is one address; else the local address of the interface r came in on
+// (the one the ATA reached the gateway at). The port is --advertise's, or
+// SIP's.
+func (s *Server) sipAdvertised(r *http.Request) string {
+	sipAddr := "127.0.0.1:5060"
+	if s.cfg.SIPAddr != nil {
+		sipAddr = s.cfg.SIPAddr()
+	}
+	sipHost, sipPort, _ := net.SplitHostPort(sipAddr)
+	host, port := s.cfg.SIPAdvertise, ""
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		host, port = h, p
+	}
+	if host == "" {
+		if ip := net.ParseIP(sipHost); ip != nil && !ip.IsUnspecified() {
+			host = sipHost
+		} else if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if h, _, err := net.SplitHostPort(la.String()); err == nil {
+				host = h
+			}
+		}
+	}
+	if port == "" {
+		port = sipPort
+	}
+	if host == "" {
+		return ""
+	}
+	if port == "" {
+		return net.JoinHostPort(host, "5060")
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // grandstreamXML renders the device as a Grandstream provisioning file

@@ -240,3 +240,29 @@ func TestGrandstreamConfig(t *testing.T) {
 		t.Fatalf("k of another domain: %d", r.status)
 	}
 }
+
+// The SIP server of an ATA's configuration: --advertise (its port, else
+// SIP's), else the SIP listen host when it is one address, else the local
+// address of the interface the download came in on.
+func TestGrandstreamAdvertisedAddress(t *testing.T) {
+	for _, c := range []struct {
+		advertise, sip, want string
+	}{
+		{"", "0.0.0.0:5062", "127.0.0.1:5062"},
+		{"", "[::]:5062", "127.0.0.1:5062"},
+		{"", "192.0.2.9:5070", "192.0.2.9:5070"},
+		{"gw.example.net", "0.0.0.0:5062", "gw.example.net:5062"},
+		{"198.51.100.4:6000", "0.0.0.0:5062", "198.51.100.4:6000"},
+		{"2001:db8::1", "[::]:5060", "[2001:db8::1]:5060"},
+	} {
+		e := newEnv(t, func(cfg *Config) {
+			cfg.SIPAdvertise = c.advertise
+			cfg.SIPAddr = func() string { return c.sip }
+		})
+		e.must(200, "PUT", "/provisioning/device/d", obj2("deviceId", "ata", "authType", "deviceid", "macAddress", "000b82000002"))
+		x := string(e.must(200, "GET", "/provisioning/grandstream/d/000b82000002", nil).raw)
+		if !strings.Contains(x, "<P47>"+c.want+"</P47>") {
+			t.Errorf("advertise %q, sip %q: want P47 %s in\n%s", c.advertise, c.sip, c.want, x)
+		}
+	}
+}

@@ -34,7 +34,7 @@ func newEnv(t testing.TB, mod ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Store: db, AdminKeyHash: hash, SIPServer: "192.0.2.1:5060", Version: "test"}
+	cfg := Config{Store: db, AdminKeyHash: hash, SIPAdvertise: "192.0.2.1:5060", Version: "test"}
 	for _, m := range mod {
 		m(&cfg)
 	}

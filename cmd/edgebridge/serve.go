@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,6 +34,7 @@ type serveConfig struct {
 	httpAddr  string
 	httpsAddr string // "" = no HTTPS
 	sipAddr   string
+	advertise string // "" = the address the ATA reached the gateway at
 	rtpLo     int
 	rtpHi     int
 	console   string // "stdio", "off", or a device path
@@ -95,6 +97,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "REST API and web page listen `ADDR`")
 	fs.StringVar(&c.httpsAddr, "https", "", "also serve the REST API and web page over HTTPS on `ADDR` (certificate DATA/tls/https.crt and .key, else a self-signed one made on first start)")
 	fs.StringVar(&c.sipAddr, "sip", "127.0.0.1:5060", "SIP listen `ADDR` (UDP and TCP)")
+	fs.StringVar(&c.advertise, "advertise", "", "SIP address `HOST[:PORT]` written into ATA configuration downloads (default: the --sip host when it is one address, else the local address the download came in on; the --sip port)")
 	rtp := fs.String("rtp-ports", "10000-10999", "RTP port range `LO-HI`")
 	fs.StringVar(&c.console, "console", "auto", "field console: `DEV`, stdio, off, or auto (stdio when stdin is a terminal)")
 	fs.StringVar(&c.hw, "hw", "sim", "hardware: sim or linux")
@@ -133,6 +136,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 			return bad("%s %q: %v", name, addr, err)
 		}
 	}
+	adv, err := checkAdvertise(c.advertise)
+	if err != nil {
+		return bad("--advertise %q: %v", c.advertise, err)
+	}
+	c.advertise = adv
 	lo, hi, err := parsePortRange(*rtp)
 	if err != nil {
 		return bad("--rtp-ports %q: %v", *rtp, err)
@@ -177,6 +185,30 @@ func checkAddr(addr string) error {
 	}
 	return nil
 }
+
+// checkAdvertise reads --advertise HOST[:PORT] (an IPv6 host in brackets
+// when a port follows) and returns it as host or host:port.
+func checkAdvertise(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), ""
+	}
+	if net.ParseIP(host) == nil && !dnsName.MatchString(host) {
+		return s, fmt.Errorf("host must be an IP address or a DNS name")
+	}
+	if port == "" {
+		return host, nil
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return s, fmt.Errorf("port must be 1..65535")
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+var dnsName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]?$`)
 
 // parsePortRange reads LO-HI. RTP uses even ports and RTCP the odd one above
 // (RFC 3550 §11), so the range must hold at least one pair.
@@ -225,7 +257,18 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			"==================================================================\n\n", created)
 	}
 	d := &daemon{cfg: cfg, log: log, stderr: stderr, db: db}
-	d.apiCfg = api.Config{Store: db, AdminKeyHash: hash, Logger: log, Version: version, SIPServer: cfg.sipAddr, Started: time.Now()}
+	d.apiCfg = api.Config{Store: db, AdminKeyHash: hash, Logger: log, Version: version, SIPAdvertise: cfg.advertise, Started: time.Now()}
+	d.apiCfg.SIPAddr = func() string {
+		// The --sip host (0.0.0.0 stays unspecified: the API then names the
+		// interface a download came in on) with the port SIP got (--sip :0).
+		host, port, _ := net.SplitHostPort(cfg.sipAddr)
+		if d.sipBound != nil {
+			if _, p, err := net.SplitHostPort(d.sipBound()); err == nil {
+				port = p
+			}
+		}
+		return net.JoinHostPort(host, port)
+	}
 	d.apiCfg.Firmware = firmwareUpload(d)
 	d.apiCfg.FactoryReset = d.factoryReset
 

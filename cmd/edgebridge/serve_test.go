@@ -51,6 +51,8 @@ func TestServeFlags(t *testing.T) {
 		{"--console", "ttyS0"},
 		{"--admin-key", "short"},
 		{"--domain", "a b"},
+		{"--advertise", "not a host"},
+		{"--advertise", "gw.example.net:0"},
 		{"extra"},
 	} {
 		var out bytes.Buffer
@@ -70,6 +72,11 @@ func TestServeFlags(t *testing.T) {
 	}
 	if c, _ := parseServe([]string{"--admin-key", "from-the-flag-0123456"}, io.Discard); c.adminKey != "from-the-flag-0123456" {
 		t.Fatalf("flag should win over env: %q", c.adminKey)
+	}
+	for in, want := range map[string]string{"gw.example.net": "gw.example.net", "192.0.2.7:5070": "192.0.2.7:5070", "[2001:db8::1]:5070": "[2001:db8::1]:5070", "2001:db8::1": "2001:db8::1"} {
+		if c, code := parseServe([]string{"--advertise", in}, io.Discard); code != -1 || c.advertise != want {
+			t.Errorf("--advertise %s: %q (exit %d), want %q", in, c.advertise, code, want)
+		}
 	}
 	if c, _ := parseServe([]string{"--console", "/dev/ttyS1"}, io.Discard); c.console != "/dev/ttyS1" {
 		t.Fatalf("console device: %q", c.console)
