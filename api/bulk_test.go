@@ -236,3 +236,56 @@ func BenchmarkDeviceGET(b *testing.B) {
 		res.Body.Close()
 	}
 }
+
+// Credentials rows without ha1 or password get a generated SIP password;
+// the finished status gives those passwords once, to the key that started
+// the import, and each opens its device's digest (ha1).
+func TestBulkCredentialsPasswordsOnceToTheStarter(t *testing.T) {
+	e := newEnv(t)
+	k1 := e.must(200, "POST", "/provisioning/apiKey/d", obj2("key", "")).str("key")
+	k2 := e.must(200, "POST", "/provisioning/apiKey/d", obj2("key", "")).str("key")
+	csv := "deviceId,authType,ha1,password\n" +
+		"c1,credentials,,\n" + // generated
+		"c2,credentials," + HA1("c2", "d", "known") + ",\n" + // carries ha1
+		"c3,credentials,,chosen-by-installer\n" + // given
+		"c4,deviceid,,\n"
+	if r := e.doKey(k1, "PUT", "/provisioning/device/d/bulk/pw", csv, "text/csv"); r.status != 200 {
+		t.Fatalf("upload: %d %s", r.status, r.raw)
+	}
+	// Another key of the domain sees the status, never the passwords, and
+	// does not use up the one reading.
+	for {
+		r := e.doKey(k2, "GET", "/provisioning/device/d/bulk/pw", nil)
+		st := r.body["status"].(map[string]any)
+		if _, leak := st["passwords"]; leak {
+			t.Fatalf("another key got the passwords: %s", r.raw)
+		}
+		if _, leak := st["owner"]; leak {
+			t.Fatalf("the status shows its owner: %s", r.raw)
+		}
+		if st["status"] != "STARTED" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := e.doKey(k1, "GET", "/provisioning/device/d/bulk/pw", nil)
+	st := r.body["status"].(map[string]any)
+	pws, _ := st["passwords"].([]any)
+	if st["status"] != "COMPLETED" || len(pws) != 1 {
+		t.Fatalf("starter's status: %s", r.raw)
+	}
+	p := pws[0].(map[string]any)
+	pw, _ := p["password"].(string)
+	if p["deviceId"] != "c1" || len(pw) < 16 {
+		t.Fatalf("password entry %v", p)
+	}
+	if h := e.must(200, "GET", "/provisioning/device/d/c1", nil).str("ha1"); h != HA1("c1", "d", pw) {
+		t.Fatalf("the returned password does not open c1's digest: ha1 %s", h)
+	}
+	if r := e.doKey(k1, "GET", "/provisioning/device/d/bulk/pw", nil); strings.Contains(string(r.raw), pw) {
+		t.Fatalf("passwords returned twice: %s", r.raw)
+	}
+	if raw, _ := e.db.Get(store.Coll{Domain: "d", Resource: "bulk"}, "pw"); bytes.Contains(raw, []byte(pw)) {
+		t.Fatalf("the status document still holds the password: %s", raw)
+	}
+}
