@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -382,11 +385,17 @@ func TestSimWatchdog(t *testing.T) {
 }
 
 func TestRunWatchdogStopsKickingWhenUnhealthy(t *testing.T) {
-	w := NewSimWatchdog(30*time.Millisecond, nil)
+	// The watchdog's clock is the test's: it runs out only when the test
+	// moves it past the timeout. RunWatchdog's own ticker stays real.
+	var clockMu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	w := NewSimWatchdog(30*time.Millisecond, clock)
 	ctx, cancel := context.WithCancel(context.Background())
 	healthy := make(chan bool, 1)
 	healthy <- true
 	ok := true
+	var checks atomic.Int64 // health checks RunWatchdog made
 	done := make(chan error)
 	go func() {
 		done <- RunWatchdog(ctx, w, func() bool {
@@ -394,15 +403,26 @@ func TestRunWatchdogStopsKickingWhenUnhealthy(t *testing.T) {
 			case ok = <-healthy:
 			default:
 			}
+			checks.Add(1)
 			return ok
 		})
 	}()
-	time.Sleep(200 * time.Millisecond)
+	afterChecks := func(what string, n int64) {
+		t.Helper()
+		from := checks.Load()
+		testkit.WaitFor(t, what, 5*time.Second, func() bool { return checks.Load() >= from+n })
+	}
+	testkit.WaitFor(t, "three keepalives while healthy", 5*time.Second, func() bool { return w.Kicks() >= 3 })
 	if w.Kicks() < 3 || w.Expired() {
 		t.Fatalf("healthy: %d kicks, expired=%v", w.Kicks(), w.Expired())
 	}
 	healthy <- false
-	time.Sleep(200 * time.Millisecond)
+	testkit.WaitFor(t, "RunWatchdog to take the unhealthy state", 5*time.Second, func() bool { return len(healthy) == 0 })
+	clockMu.Lock()
+	now = now.Add(31 * time.Millisecond) // past the timeout since the last keepalive
+	clockMu.Unlock()
+	// Two more checks: a keepalive in either would have restarted the countdown.
+	afterChecks("two health checks while unhealthy", 2)
 	if !w.Expired() {
 		t.Fatal("watchdog kept alive while unhealthy")
 	}
@@ -454,28 +474,19 @@ func TestBoardRunLooksAfterLampsWatchdogAndSpool(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- b.Run(ctx, RunOptions{SpoolDir: dir}) }()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if cond() {
-				return
-			}
-		}
-		t.Fatalf("waited 5 s for %s", what)
-	}
-	waitFor("power lamp", func() bool { return b.LEDs.Get(LEDPower) == On })
+	testkit.WaitFor(t, "power lamp", 5*time.Second, func() bool { return b.LEDs.Get(LEDPower) == On })
 	b.Line.Ring(true)
-	waitFor("line lamp blinking while ringing", func() bool { return b.LEDs.Get(LEDLine) == BlinkFast })
+	testkit.WaitFor(t, "line lamp blinking while ringing", 5*time.Second, func() bool { return b.LEDs.Get(LEDLine) == BlinkFast })
 	b.Line.Ring(false)
 	writeTestWAV(t, filepath.Join(dir, "a.tmp"), make([]int16, 1600))
 	os.Rename(filepath.Join(dir, "a.tmp"), filepath.Join(dir, "a.wav"))
-	waitFor("line lamp lit off hook", func() bool { return b.LEDs.Get(LEDLine) == On })
+	testkit.WaitFor(t, "line lamp lit off hook", 5*time.Second, func() bool { return b.LEDs.Get(LEDLine) == On })
 	b.Sim.Pins["Tamper"].Drive(gpio.High)
-	waitFor("alarm lamp on tamper", func() bool { return b.LEDs.Get(LEDAlarm) == Heartbeat })
+	testkit.WaitFor(t, "alarm lamp on tamper", 5*time.Second, func() bool { return b.LEDs.Get(LEDAlarm) == Heartbeat })
 	b.Sim.Pins["Tamper"].Drive(gpio.Low)
-	waitFor("alarm lamp off when closed", func() bool { return b.LEDs.Get(LEDAlarm) == Off })
+	testkit.WaitFor(t, "alarm lamp off when closed", 5*time.Second, func() bool { return b.LEDs.Get(LEDAlarm) == Off })
 	b.Sim.Line.HangUp()
-	waitFor("line lamp off on hook", func() bool { return b.LEDs.Get(LEDLine) == Off })
+	testkit.WaitFor(t, "line lamp off on hook", 5*time.Second, func() bool { return b.LEDs.Get(LEDLine) == Off })
 	if b.Sim.Watchdog.Kicks() < 2 || b.Sim.Watchdog.Expired() {
 		t.Fatalf("watchdog: %d kicks, expired %v", b.Sim.Watchdog.Kicks(), b.Sim.Watchdog.Expired())
 	}

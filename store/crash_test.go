@@ -3,35 +3,30 @@ package store
 import (
 	"bufio"
 	"fmt"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
 
-// The crash child: re-executed test binary that writes documents in a loop,
-// printing each id only after its write returned. The parent kills it with
-// SIGKILL mid-stream, which is as close to pulling the power as a process can
-// get without a VM (the page cache survives, so this proves commit ordering,
-// not the disk's honesty about fsync).
-const crashEnv = "EDGEBRIDGE_STORE_CRASH_CHILD"
-
+// The crash children (testkit's crash-a-child harness): crash writes
+// documents in a loop, queue puts alarm events; each prints an id only after
+// its write returned.
 func TestMain(m *testing.M) {
-	if path := os.Getenv(crashEnv); path != "" {
-		crashChild(path)
-		return
-	}
+	testkit.ChildMain(map[string]func([]string) int{
+		"crash": func(args []string) int { return crashChild(args[0]) },
+		"queue": func(args []string) int { return queueCrashChild(args[0]) },
+	})
 	os.Exit(m.Run())
 }
 
-func crashChild(path string) {
+func crashChild(path string) int {
 	db, err := Open(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(3)
+		return 3
 	}
 	c := Coll{Domain: "crash", Resource: "device"}
 	w := bufio.NewWriter(os.Stdout)
@@ -46,7 +41,7 @@ func crashChild(path string) {
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			os.Exit(4)
+			return 4
 		}
 		fmt.Fprintln(w, i)
 		w.Flush()
@@ -56,18 +51,9 @@ func crashChild(path string) {
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
 	for round := 0; round < 3; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashEnv+"="+path)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		child := testkit.StartChild(t, "crash", path)
 		acked := -1
-		sc := bufio.NewScanner(out)
+		sc := child.Out
 		deadline := time.Now().Add(400 * time.Millisecond)
 		for sc.Scan() {
 			n, err := strconv.Atoi(sc.Text())
@@ -79,14 +65,12 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 				break
 			}
 		}
-		_ = cmd.Process.Signal(syscall.SIGKILL)
 		// Lines already written by the child after our last read count too.
-		for sc.Scan() {
-			if n, err := strconv.Atoi(sc.Text()); err == nil {
+		for _, l := range child.Kill() {
+			if n, err := strconv.Atoi(l); err == nil {
 				acked = n
 			}
 		}
-		_ = cmd.Wait()
 		if acked < 0 {
 			t.Fatalf("round %d: child acknowledged nothing", round)
 		}

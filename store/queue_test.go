@@ -3,13 +3,12 @@ package store
 import (
 	"bufio"
 	"fmt"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -203,19 +202,13 @@ func TestQueuePutFailsWhenStoreIsGone(t *testing.T) {
 	}
 }
 
-// The queue crash child: puts events in a loop and prints each id only after
-// QueuePut returned; the parent kills it with SIGKILL mid-stream.
-const queueCrashEnv = "EDGEBRIDGE_QUEUE_CRASH_CHILD"
-
-func TestQueueCrashChild(t *testing.T) {
-	path := os.Getenv(queueCrashEnv)
-	if path == "" {
-		t.Skip("helper process for TestQueueSurvivesKill")
-	}
+// queueCrashChild puts events in a loop and prints each id only after
+// QueuePut returned; TestQueueSurvivesKill kills it with SIGKILL mid-stream.
+func queueCrashChild(path string) int {
 	db, err := Open(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(3)
+		return 3
 	}
 	w := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
@@ -238,33 +231,22 @@ func TestQueueCrashChild(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	return 0
 }
 
 func TestQueueSurvivesKill(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
 	acked := map[string]bool{}
 	for round := 0; round < 3; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestQueueCrashChild$")
-		cmd.Env = append(os.Environ(), queueCrashEnv+"="+path)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		child := testkit.StartChild(t, "queue", path)
 		n := 0
-		for sc.Scan() && n < 300+100*round {
-			acked[sc.Text()] = true
+		for child.Out.Scan() && n < 300+100*round {
+			acked[child.Out.Text()] = true
 			n++
 		}
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		for sc.Scan() { // lines already written before the kill
-			acked[sc.Text()] = true
+		for _, id := range child.Kill() { // lines already written before the kill
+			acked[id] = true
 		}
-		cmd.Wait()
 		if n < 300 {
 			t.Fatalf("round %d: child printed only %d ids", round, n)
 		}

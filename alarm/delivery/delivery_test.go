@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -54,7 +55,7 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 	if err := d.Enqueue(t.Context(), ev); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "callback", func() bool { return arc.count() == 1 })
+	testkit.WaitFor(t, "callback", 10*time.Second, func() bool { return arc.count() == 1 })
 	arc.mu.Lock()
 	b, h, requests := arc.accepted[0], arc.headers[0], arc.requests
 	arc.mu.Unlock()
@@ -78,7 +79,7 @@ func TestHTTPCallbackSignsAndTriesEachAuthentication(t *testing.T) {
 	if requests != 2 {
 		t.Errorf("%d requests, want 2 (401 with the first entry, 200 with the second)", requests)
 	}
-	eventually(t, "stats", func() bool { s := d.Stats(); return s.Delivered == 1 && s.Queued == 0 })
+	testkit.WaitFor(t, "stats", 10*time.Second, func() bool { s := d.Stats(); return s.Delivered == 1 && s.Queued == 0 })
 	s := d.Stats()
 	if s.Received != 1 || s.LatencyN != 1 || s.Retries != 0 {
 		t.Errorf("stats %+v", s)
@@ -115,7 +116,7 @@ func TestHTTPCallbackAllAuthRefusedIsRetriedNotLost(t *testing.T) {
 	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a retry", func() bool { return d.Stats().Retries >= 2 })
+	testkit.WaitFor(t, "a retry", 10*time.Second, func() bool { return d.Stats().Retries >= 2 })
 	if arc.count() != 0 || d.Stats().Failed != 0 {
 		t.Fatalf("refused event was accepted or dropped: %+v", d.Stats())
 	}
@@ -123,7 +124,7 @@ func TestHTTPCallbackAllAuthRefusedIsRetriedNotLost(t *testing.T) {
 	fixedRoute := route
 	fixedRoute.Primary.Auth = []RestAuth{{Type: "HS256", Secret: "right-secret-of-32-bytes-or-more-0"}}
 	current.Store(&fixedRoute)
-	eventually(t, "delivery after the fix", func() bool { return arc.count() == 1 })
+	testkit.WaitFor(t, "delivery after the fix", 10*time.Second, func() bool { return arc.count() == 1 })
 }
 
 func TestHTTPCallbackRefusalIsDeadLetteredAndOrderGoesOn(t *testing.T) {
@@ -144,11 +145,11 @@ func TestHTTPCallbackRefusalIsDeadLetteredAndOrderGoesOn(t *testing.T) {
 		}
 	}
 	start(t, d)
-	eventually(t, "two delivered", func() bool { return arc.count() == 2 })
+	testkit.WaitFor(t, "two delivered", 10*time.Second, func() bool { return arc.count() == 2 })
 	if got := arc.got(); got[0].ID != "1234-0001" || got[1].ID != "1234-0003" {
 		t.Errorf("accepted %s %s", got[0].ID, got[1].ID)
 	}
-	eventually(t, "dead letter counted", func() bool { return d.Stats().Failed == 1 })
+	testkit.WaitFor(t, "dead letter counted", 10*time.Second, func() bool { return d.Stats().Failed == 1 })
 	dead, _ := db.QueueDeadItems(route.Name, 10)
 	if len(dead) != 1 || dead[0].ID != "1234-0002" || !strings.Contains(dead[0].DeadReason, "422") {
 		t.Errorf("dead letters %+v", dead)
@@ -183,7 +184,7 @@ func TestDC09DeliveryTCPAndUDP(t *testing.T) {
 		if err := d.Enqueue(t.Context(), cidEvent("1234", 15)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "dc09 ack", func() bool { return d.Stats().Delivered == 1 })
+		testkit.WaitFor(t, "dc09 ack", 10*time.Second, func() bool { return d.Stats().Delivered == 1 })
 		got := arc.got()
 		if len(got) != 1 {
 			t.Fatalf("%s: receiver accepted %d", tc.transport, len(got))
@@ -218,8 +219,8 @@ func TestDC09NakIsResentAndDuhIsDeadLettered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "events 1 and 3", func() bool { return arc.count() == 2 })
-	eventually(t, "dead letter and two acks", func() bool { s := d.Stats(); return s.Failed == 1 && s.Delivered == 2 })
+	testkit.WaitFor(t, "events 1 and 3", 10*time.Second, func() bool { return arc.count() == 2 })
+	testkit.WaitFor(t, "dead letter and two acks", 10*time.Second, func() bool { s := d.Stats(); return s.Failed == 1 && s.Delivered == 2 })
 	got := arc.got()
 	if !strings.HasSuffix(got[0].Data, " 001") || !strings.HasSuffix(got[1].Data, " 003") {
 		t.Errorf("accepted %q, %q", got[0].Data, got[1].Data)
@@ -248,12 +249,12 @@ func TestOutageOfTheARC(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, "retries during the outage", func() bool { return d.Stats().Retries >= 3 })
+	testkit.WaitFor(t, "retries during the outage", 10*time.Second, func() bool { return d.Stats().Retries >= 3 })
 	if s := d.Stats(); s.Delivered != 0 || s.Queued != 20 || s.Failed != 0 {
 		t.Fatalf("during outage: %+v", s)
 	}
 	arc := newDC09ARC(t, addr, nil)
-	eventually(t, "all 20 after the outage", func() bool { return arc.count() == 20 })
+	testkit.WaitFor(t, "all 20 after the outage", 10*time.Second, func() bool { return arc.count() == 20 })
 	last := map[string]string{}
 	for _, m := range arc.got() {
 		if p := last[m.Account]; p != "" && m.Data <= p {
@@ -261,7 +262,7 @@ func TestOutageOfTheARC(t *testing.T) {
 		}
 		last[m.Account] = m.Data
 	}
-	eventually(t, "queue empty", func() bool { return d.Stats().Queued == 0 })
+	testkit.WaitFor(t, "queue empty", 10*time.Second, func() bool { return d.Stats().Queued == 0 })
 }
 
 func TestSlowCallbackTimesOutAndIsDeliveredOnce(t *testing.T) {
@@ -279,9 +280,9 @@ func TestSlowCallbackTimesOutAndIsDeliveredOnce(t *testing.T) {
 	if err := d.Enqueue(t.Context(), cidEvent("1234", 1)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "delivered", func() bool { return d.Stats().Delivered == 1 })
-	eventually(t, "slow request finished", func() bool { arc.mu.Lock(); defer arc.mu.Unlock(); return arc.requests >= 2 })
-	time.Sleep(450 * time.Millisecond) // let the first, slow request complete at the ARC
+	testkit.WaitFor(t, "delivered", 10*time.Second, func() bool { return d.Stats().Delivered == 1 })
+	testkit.WaitFor(t, "slow request finished", 10*time.Second, func() bool { arc.mu.Lock(); defer arc.mu.Unlock(); return arc.requests >= 2 })
+	testkit.WaitFor(t, "the first, slow request to complete at the ARC", 10*time.Second, func() bool { arc.mu.Lock(); defer arc.mu.Unlock(); return arc.handled >= 2 })
 	if d.Stats().Retries < 1 {
 		t.Errorf("no retry after a timeout: %+v", d.Stats())
 	}
@@ -303,7 +304,7 @@ func TestFailoverToBackupAndBackWithMonitoring(t *testing.T) {
 	}
 	// The event and the "primary offline" supervision event (SIA-DCS YC,
 	// communication fail) reach the ARC over the backup.
-	eventually(t, "event and supervision over the backup", func() bool { return backupARC.count() >= 2 })
+	testkit.WaitFor(t, "event and supervision over the backup", 10*time.Second, func() bool { return backupARC.count() >= 2 })
 	var sawOffline bool
 	for _, m := range backupARC.got() {
 		sawOffline = sawOffline || m.ID == dc09.IDSIADCS && m.Data == "#0000|Nri0/YC"
@@ -316,16 +317,16 @@ func TestFailoverToBackupAndBackWithMonitoring(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 	// Probes keep both paths watched: the backup gets NULLs.
-	eventually(t, "NULL supervision on the backup", func() bool { backupARC.mu.Lock(); defer backupARC.mu.Unlock(); return backupARC.nulls >= 2 })
+	testkit.WaitFor(t, "NULL supervision on the backup", 10*time.Second, func() bool { backupARC.mu.Lock(); defer backupARC.mu.Unlock(); return backupARC.nulls >= 2 })
 
 	// The primary comes back: a probe finds it, "online" (YK) is raised,
 	// and events go to the primary again.
 	primaryARC := newDC09ARC(t, primaryAddr, nil)
-	eventually(t, "primary back up", func() bool { return d.Stats().Destinations[0].PrimaryUp })
+	testkit.WaitFor(t, "primary back up", 10*time.Second, func() bool { return d.Stats().Destinations[0].PrimaryUp })
 	if err := d.Enqueue(t.Context(), cidEvent("1234", 2)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "event 2 on the primary", func() bool {
+	testkit.WaitFor(t, "event 2 on the primary", 10*time.Second, func() bool {
 		for _, m := range primaryARC.got() {
 			if strings.HasSuffix(m.Data, "|1130 01 002") {
 				return true
@@ -333,7 +334,7 @@ func TestFailoverToBackupAndBackWithMonitoring(t *testing.T) {
 		}
 		return false
 	})
-	eventually(t, "online supervision event", func() bool {
+	testkit.WaitFor(t, "online supervision event", 10*time.Second, func() bool {
 		for _, m := range append(primaryARC.got(), backupARC.got()...) {
 			if m.Data == "#0000|Nri0/YK" {
 				return true
@@ -368,7 +369,7 @@ func TestOrderPerDeviceWithFlakyARC(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, "90 events", func() bool { return arc.count() == 90 })
+	testkit.WaitFor(t, "90 events", 10*time.Second, func() bool { return arc.count() == 90 })
 	last := map[string]string{}
 	for _, b := range arc.got() {
 		if p := last[b.ControllerID]; p != "" && b.ID <= p {
@@ -464,7 +465,7 @@ func TestHTTPSCallbackWithPrivateCA(t *testing.T) {
 	d := New(openDB(t), fixed(route), fastOpts()...)
 	start(t, d)
 	d.Enqueue(t.Context(), cidEvent("1234", 1))
-	eventually(t, "a refused TLS attempt", func() bool { return d.Stats().Retries >= 1 })
+	testkit.WaitFor(t, "a refused TLS attempt", 10*time.Second, func() bool { return d.Stats().Retries >= 1 })
 	if got.Load() != 0 {
 		t.Fatal("callback delivered over an unverified certificate")
 	}
@@ -474,7 +475,7 @@ func TestHTTPSCallbackWithPrivateCA(t *testing.T) {
 	d2 := New(openDB(t), fixed(route), append(fastOpts(), WithTLSConfig(&tls.Config{RootCAs: pool}))...)
 	start(t, d2)
 	d2.Enqueue(t.Context(), cidEvent("1234", 1))
-	eventually(t, "delivery over TLS", func() bool { return got.Load() == 1 && d2.Stats().Delivered == 1 })
+	testkit.WaitFor(t, "delivery over TLS", 10*time.Second, func() bool { return got.Load() == 1 && d2.Stats().Delivered == 1 })
 }
 
 func TestMaxAttemptsAndBackoffBounds(t *testing.T) {
@@ -483,7 +484,7 @@ func TestMaxAttemptsAndBackoffBounds(t *testing.T) {
 	d := New(db, fixed(route), append(fastOpts(), WithMaxAttempts(3))...)
 	start(t, d)
 	d.Enqueue(t.Context(), cidEvent("1234", 1))
-	eventually(t, "dead letter after 3 attempts", func() bool { return d.Stats().Failed == 1 })
+	testkit.WaitFor(t, "dead letter after 3 attempts", 10*time.Second, func() bool { return d.Stats().Failed == 1 })
 	dead, _ := db.QueueDeadItems("arc", 1)
 	if len(dead) != 1 || dead[0].Attempts != 3 || d.Stats().Retries != 2 {
 		t.Errorf("dead %+v stats %+v: want 3 attempts, 2 retries", dead, d.Stats())
@@ -518,7 +519,7 @@ func TestWatchSupervisesBeforeAnyEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, d)
-	eventually(t, "backup reported offline", func() bool { mu.Lock(); defer mu.Unlock(); return len(raised) >= 1 })
+	testkit.WaitFor(t, "backup reported offline", 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(raised) >= 1 })
 	mu.Lock()
 	ev := raised[0]
 	mu.Unlock()
@@ -526,7 +527,7 @@ func TestWatchSupervisesBeforeAnyEvent(t *testing.T) {
 		ev.DeviceComponent != "backup" || ev.ID == "" {
 		t.Errorf("supervision event %+v", ev)
 	}
-	eventually(t, "NULLs on the primary", func() bool { arc.mu.Lock(); defer arc.mu.Unlock(); return arc.nulls >= 2 })
+	testkit.WaitFor(t, "NULLs on the primary", 10*time.Second, func() bool { arc.mu.Lock(); defer arc.mu.Unlock(); return arc.nulls >= 2 })
 	if s := d.Stats(); s.Received != 0 || !s.Destinations[0].PrimaryUp || s.Destinations[0].BackupUp {
 		t.Errorf("stats %+v", s)
 	}
@@ -572,7 +573,7 @@ func TestDC09RealReceiverGetsEachEventOnce(t *testing.T) {
 		}
 	}
 	count := func(data string) int { mu.Lock(); defer mu.Unlock(); return len(seen[data]) }
-	eventually(t, "events 1 and 2 acknowledged, event 3 sent twice", func() bool {
+	testkit.WaitFor(t, "events 1 and 2 acknowledged, event 3 sent twice", 10*time.Second, func() bool {
 		return d.Stats().Delivered == 2 && count("#1234|1130 01 003") >= 2
 	})
 	d.Close()
@@ -581,7 +582,7 @@ func TestDC09RealReceiverGetsEachEventOnce(t *testing.T) {
 	mu.Unlock()
 	d2 := New(db, fixed(route), fastOpts()...)
 	start(t, d2)
-	eventually(t, "event 3 acknowledged after the restart", func() bool { return d2.Stats().Delivered == 1 })
+	testkit.WaitFor(t, "event 3 acknowledged after the restart", 10*time.Second, func() bool { return d2.Stats().Delivered == 1 })
 
 	mu.Lock()
 	defer mu.Unlock()

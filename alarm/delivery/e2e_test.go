@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"testing"
 	"time"
 
@@ -45,11 +46,11 @@ func TestPanelToDC09ARCWithPrimaryDown(t *testing.T) {
 	if err != nil || perr != nil || !rep.Messages[0].Acked || len(out.Events) != 1 {
 		t.Fatalf("call: receiver %v, panel %v %+v, outcome %+v", err, perr, rep, out)
 	}
-	eventually(t, "the event at the backup ARC", func() bool { return backupARC.count() == 1 })
+	testkit.WaitFor(t, "the event at the backup ARC", 10*time.Second, func() bool { return backupARC.count() == 1 })
 	m := backupARC.got()[0]
 	if m.ID != dc09.IDADMCID || m.Data != "#1234|1130 01 015" || m.Account != "1234" || !m.Encrypted {
 		t.Errorf("ARC got %+v", m)
 	}
 	// The ARC's ACK reaches the worker a moment after the ARC counted it.
-	eventually(t, "one failover and one delivery counted", func() bool { s := d.Stats(); return s.Failovers == 1 && s.Delivered == 1 })
+	testkit.WaitFor(t, "one failover and one delivery counted", 10*time.Second, func() bool { s := d.Stats(); return s.Failovers == 1 && s.Delivered == 1 })
 }

@@ -60,18 +60,6 @@ func start(t testing.TB, d *Delivery) {
 	t.Cleanup(func() { d.Close() })
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // httpARC is an HTTP callback receiver: it verifies the bearer token when
 // given keys, drops repeats by Idempotency-Key and records what it accepted.
 type httpARC struct {
@@ -82,6 +70,7 @@ type httpARC struct {
 	attempts map[string]int
 	repeats  int
 	requests int
+	handled  int // requests the handler has finished with
 	hsKey    []byte
 	rsaPub   *rsa.PublicKey
 	status   func(n int, b CallbackBody) int // nil: 200
@@ -109,6 +98,7 @@ func (a *httpARC) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
+	defer func() { a.mu.Lock(); a.handled++; a.mu.Unlock() }()
 	a.mu.Lock()
 	a.requests++
 	n := a.requests

@@ -4,33 +4,26 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/edgebridge/edgebridge/store"
 )
 
-// The delivery crash child: a re-executed test binary that runs delivery
-// against the parent's callback server and enqueues events in a loop,
-// printing each id only after Enqueue returned (the moment a panel would
-// get its kissoff). The parent kills it with SIGKILL mid-delivery.
-const (
-	childDBEnv  = "EDGEBRIDGE_DELIVERY_CHILD_DB"
-	childURLEnv = "EDGEBRIDGE_DELIVERY_CHILD_URL"
-	childFrom   = "EDGEBRIDGE_DELIVERY_CHILD_FROM"
-)
-
+// The delivery crash child (testkit's crash-a-child harness): it runs
+// delivery against the parent's callback server and enqueues events in a
+// loop, printing each id only after Enqueue returned (the moment a panel
+// would get its kissoff). The parent kills it with SIGKILL mid-delivery.
 func TestMain(m *testing.M) {
-	if path := os.Getenv(childDBEnv); path != "" {
-		from := 1
-		fmt.Sscan(os.Getenv(childFrom), &from)
-		os.Exit(deliveryChild(path, os.Getenv(childURLEnv), from))
-	}
+	testkit.ChildMain(map[string]func([]string) int{"delivery": func(args []string) int {
+		from, _ := strconv.Atoi(args[2])
+		return deliveryChild(args[0], args[1], from)
+	}})
 	os.Exit(m.Run())
 }
 
@@ -71,28 +64,16 @@ func TestKilledMidDeliveryLosesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "edgebridge.db")
 	acked := map[string]bool{}
 	for round := 0; round < 2; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childDBEnv+"="+path, childURLEnv+"="+arc.srv.URL, fmt.Sprintf("%s=%d", childFrom, 1+round*1000))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		child := testkit.StartChild(t, "delivery", path, arc.srv.URL, strconv.Itoa(1+round*1000))
 		n := 0
-		for n < 150 && sc.Scan() {
-			acked[sc.Text()] = true
+		for n < 150 && child.Out.Scan() {
+			acked[child.Out.Text()] = true
 			n++
 		}
 		before := arc.count()
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		for sc.Scan() {
-			acked[sc.Text()] = true
+		for _, id := range child.Kill() {
+			acked[id] = true
 		}
-		cmd.Wait()
 		if n < 150 {
 			t.Fatalf("round %d: child printed %d ids", round, n)
 		}
@@ -111,7 +92,7 @@ func TestKilledMidDeliveryLosesNothing(t *testing.T) {
 	route, _ := CallbackRoute("crash.example", "ab1", arc.srv.URL, nil, nil, 2000)
 	d := New(db, fixed(route), fastOpts()...)
 	start(t, d)
-	eventually(t, "every acknowledged event at the ARC", func() bool {
+	testkit.WaitFor(t, "every acknowledged event at the ARC", 10*time.Second, func() bool {
 		have := map[string]bool{}
 		for _, b := range arc.got() {
 			have[b.ID] = true

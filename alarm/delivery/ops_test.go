@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"github.com/edgebridge/edgebridge/internal/testkit"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +22,7 @@ func TestRetryNowSkipsTheBackoff(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "a failed first attempt", func() bool { return d.Stats().Retries >= 1 })
+	testkit.WaitFor(t, "a failed first attempt", 10*time.Second, func() bool { return d.Stats().Retries >= 1 })
 	p, err := d.Pending(10)
 	if err != nil || len(p) != 3 || p[0].Dest != "arc" || p[0].Attempts != 1 || p[0].Event.ContactID == nil || p[0].LastError == "" {
 		t.Fatalf("Pending = %+v, %v: want 3 events, the first tried once with its error", p, err)
@@ -28,8 +30,9 @@ func TestRetryNowSkipsTheBackoff(t *testing.T) {
 	if !p[0].NextAttempt.After(time.Now().Add(30 * time.Minute)) {
 		t.Fatalf("next attempt %v: the backoff should hold it for an hour", p[0].NextAttempt)
 	}
+	// The worker wakes only for its timer (an hour away: NextAttempt above)
+	// or for RetryNow; nothing has reached the ARC when it comes up.
 	arc := newDC09ARC(t, addr, nil)
-	time.Sleep(100 * time.Millisecond)
 	if arc.count() != 0 {
 		t.Fatalf("ARC got %d events before RetryNow: the backoff did not hold", arc.count())
 	}
@@ -37,9 +40,9 @@ func TestRetryNowSkipsTheBackoff(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("RetryNow = %d, %v: want the one waiting head brought forward", n, err)
 	}
-	eventually(t, "all 3 after RetryNow", func() bool { return arc.count() == 3 })
+	testkit.WaitFor(t, "all 3 after RetryNow", 10*time.Second, func() bool { return arc.count() == 3 })
 	// Acknowledgements are written in batches, so the queue empties a moment later.
-	eventually(t, "nothing pending after delivery", func() bool { p, _ := d.Pending(10); return len(p) == 0 })
+	testkit.WaitFor(t, "nothing pending after delivery", 10*time.Second, func() bool { p, _ := d.Pending(10); return len(p) == 0 })
 	var _ alarm.Queue = d
 }
 
@@ -47,8 +50,15 @@ func TestRetryNowSkipsTheBackoff(t *testing.T) {
 // device: after one event has waited out its timeout, the others wait for
 // the next round instead of each waiting out its own timeout in turn.
 func TestDownDestinationCostsOneTimeoutPerRound(t *testing.T) {
+	var triedMu sync.Mutex
+	var tried []string // the device of each attempt the ARC saw, in order
 	arc := newDC09ARC(t, "127.0.0.1:0", nil, func(a *dc09ARC) {
-		a.verdict = func(int, dc09.Message) dc09.Verdict { return dc09.VerdictSilence }
+		a.verdict = func(_ int, m dc09.Message) dc09.Verdict {
+			triedMu.Lock()
+			tried = append(tried, m.Account)
+			triedMu.Unlock()
+			return dc09.VerdictSilence
+		}
 	})
 	route := Route{Name: "arc", Primary: Endpoint{Protocol: ProtoDC09, URL: arc.addr, Transport: "tcp", Timeout: 150 * time.Millisecond}}
 	d := New(openDB(t), fixed(route), WithLogger(testLog), WithBackoff(time.Hour, time.Hour), WithPrimaryRecheck(time.Hour))
@@ -60,9 +70,24 @@ func TestDownDestinationCostsOneTimeoutPerRound(t *testing.T) {
 		}
 	}
 	start(t, d)
-	eventually(t, "the first attempt to fail", func() bool { return d.Stats().Retries >= 1 })
-	time.Sleep(800 * time.Millisecond) // long enough for four more timeouts, were they tried
+	testkit.WaitFor(t, "the first attempt to fail", 10*time.Second, func() bool { return d.Stats().Retries >= 1 })
 	if s := d.Stats(); s.Retries != 1 || s.Queued != 5 {
 		t.Fatalf("stats %+v: want 1 failed attempt this round and all 5 events still queued", s)
+	}
+	// RetryNow starts the next round, which the worker takes only once this
+	// one is over: had this round gone on to the other devices, the ARC's
+	// second attempt would be one of theirs, not the first device's again.
+	if _, err := d.RetryNow(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the next round's attempt at the ARC", 10*time.Second, func() bool {
+		triedMu.Lock()
+		defer triedMu.Unlock()
+		return len(tried) >= 2
+	})
+	triedMu.Lock()
+	defer triedMu.Unlock()
+	if tried[1] != tried[0] {
+		t.Fatalf("attempts for devices %v: the round went on to another device after the ARC timed out", tried)
 	}
 }

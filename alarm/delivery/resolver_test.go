@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"errors"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"testing"
+	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/store"
@@ -84,7 +86,7 @@ func TestMapperHTTPEndpointDelivers(t *testing.T) {
 	if err := d.Enqueue(t.Context(), ev); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the event at the mapper's HTTP endpoint", func() bool { return arc.count() == 1 })
+	testkit.WaitFor(t, "the event at the mapper's HTTP endpoint", 10*time.Second, func() bool { return arc.count() == 1 })
 	if got := arc.got()[0]; got.ID != ev.ID || got.ContactID == nil || got.ContactID.Zone != "007" {
 		t.Errorf("endpoint got %+v", got)
 	}
