@@ -53,10 +53,12 @@ type UnitReport struct {
 
 // UnitSent is the fate of one message.
 type UnitSent struct {
-	Raw      string
-	Attempts int
-	AckMs    int64 // end of the acknowledge (−1: none)
-	Acked    bool
+	Raw        string
+	Attempts   int
+	LastMs     int64 // end of the last key of the last attempt
+	AckStartMs int64 // start of the acknowledge (−1: none)
+	AckMs      int64 // end of the acknowledge (−1: none)
+	Acked      bool
 }
 
 // ErrNoRequest and ErrNoAck end Send early.
@@ -71,7 +73,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 	c := u.cfg
 	rep := UnitReport{}
 	for _, m := range msgs {
-		rep.Messages = append(rep.Messages, UnitSent{Raw: m.Raw, AckMs: -1})
+		rep.Messages = append(rep.Messages, UnitSent{Raw: m.Raw, AckStartMs: -1, AckMs: -1})
 	}
 	det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
 	keySender := alarm.NewKeySender(ch, c.DTMF)
@@ -97,6 +99,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 		}
 		rep.Messages[idx].Attempts = attempt + 1
 		lastEnd = keySender.Send(keys, fl.Now)
+		rep.Messages[idx].LastMs = ms(lastEnd)
 		st = sending
 	}
 	emit := func(ev dsp.DigitEvent) {
@@ -114,7 +117,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 			st, at = delay, ev.End+alarm.Samples(c.ReplyDelay)
 		case !long && st == waitAck && ev.Start >= lastEnd:
 			acked = true
-			rep.Messages[idx].AckMs = ms(ev.End)
+			rep.Messages[idx].AckStartMs, rep.Messages[idx].AckMs = ms(ev.Start), ms(ev.End)
 		}
 	}
 	if len(msgs) == 0 {

@@ -43,9 +43,11 @@ func NewUnit(c UnitConfig) *Unit {
 // UnitReport is what the unit saw.
 type UnitReport struct {
 	Prompts  int
-	Attempts []int  // per frame
-	Acked    []bool // per frame
-	Cleared  bool   // heard ## at the end
+	Attempts []int   // per frame
+	Acked    []bool  // per frame
+	LastMs   []int64 // per frame: end of its last key, ms from the answer
+	AckMs    []int64 // per frame: end of the acknowledge (−1: none)
+	Cleared  bool    // heard the clear-down (##) at the end
 }
 
 // ErrNoAck ends Send when a frame is never acknowledged.
@@ -56,7 +58,11 @@ var ErrNoAck = errors.New("tt92: unit: no acknowledge after all attempts")
 // the clear-down before hanging up.
 func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (UnitReport, error) {
 	c := u.cfg
-	rep := UnitReport{Attempts: make([]int, len(frames)), Acked: make([]bool, len(frames))}
+	rep := UnitReport{Attempts: make([]int, len(frames)), Acked: make([]bool, len(frames)), LastMs: make([]int64, len(frames)), AckMs: make([]int64, len(frames))}
+	for i := range rep.AckMs {
+		rep.AckMs[i] = -1
+	}
+	ms := func(s int64) int64 { return s * 1000 / dsp.SampleRate }
 	mode := c.Mode
 	if mode == "" {
 		mode = "dtmf"
@@ -84,6 +90,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 		_ = kio.queue(frames[idx])
 		rep.Attempts[idx]++
 		lastEnd = fl.Now + kio.length(len(frames[idx]))
+		rep.LastMs[idx] = ms(lastEnd)
 		st = sending
 	}
 	emit := func(ev dsp.DigitEvent) {
@@ -95,6 +102,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 			rep.Prompts++
 		case st == waitAck && ev.Start >= lastEnd && tail(c.Variant.Ack):
 			ack = true
+			rep.AckMs[idx] = ms(ev.End)
 		case st == waitClear && tail(Clear):
 			rep.Cleared = true
 		}

@@ -69,19 +69,22 @@ type tt92Line struct {
 }
 
 // decoders are the protocols decode knows.
-var decoders = []string{"contactid", "bs8521", "tt92"}
+// ttnew sends the same frame as tt92 (only prompt and acknowledge differ).
+var decoders = []string{"contactid", "bs8521", "tt92", "ttnew"}
 
 func runDecode(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	proto := fs.String("protocol", "auto", "alarm protocol: "+strings.Join(decoders, "|")+"|auto")
-	mode := fs.String("mode", "dtmf", "signalling mode: dtmf|sdmf (sdmf applies to tt92)")
+	mode := fs.String("mode", "dtmf", "signalling mode: dtmf|sdmf (sdmf applies to tt92 and ttnew)")
 	in := inFlag(fs)
 	if code := parseWithIn(fs, args, in, stderr); code >= 0 {
 		return code
 	}
 	switch *proto {
 	case "auto", "contactid", "bs8521", "tt92":
+	case "ttnew":
+		*proto = "tt92"
 	default:
 		fmt.Fprintf(stderr, "decode: --protocol %q: must be one of %s, auto\n", *proto, strings.Join(decoders, ", "))
 		return 2

@@ -195,12 +195,15 @@ func TestDecodeTT92Sdmf(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	var out, errb bytes.Buffer
-	if code := run([]string{"decode", "--protocol", "tt92", "--mode", "sdmf", "--in", path}, &out, &errb); code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
-	var l tt92Line
-	if err := json.Unmarshal(out.Bytes(), &l); err != nil || l.Raw != frame || !l.Valid || l.AtMs < 995 || l.AtMs > 1005 {
-		t.Fatalf("%q (%v), stderr %q", out.String(), err, errb.String())
+	// TTnew sends the same frame: --protocol ttnew reads it too.
+	for _, proto := range []string{"tt92", "ttnew"} {
+		var out, errb bytes.Buffer
+		if code := run([]string{"decode", "--protocol", proto, "--mode", "sdmf", "--in", path}, &out, &errb); code != 0 {
+			t.Fatalf("%s: exit %d: %s", proto, code, errb.String())
+		}
+		var l tt92Line
+		if err := json.Unmarshal(out.Bytes(), &l); err != nil || l.Raw != frame || !l.Valid || l.AtMs < 995 || l.AtMs > 1005 {
+			t.Fatalf("%s: %q (%v), stderr %q", proto, out.String(), err, errb.String())
+		}
 	}
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/engine"
 )
 
@@ -27,10 +26,10 @@ func init() {
 
 // simulateOpts are the parsed flags of `edgebridge simulate`.
 type simulateOpts struct {
-	to, protocol, event, dtmf, user, password, from, bind string
-	reg                                                   bool
-	calls                                                 int
-	timeout                                               time.Duration
+	to, protocol, mode, event, dtmf, user, password, from, bind string
+	reg                                                         bool
+	calls                                                       int
+	timeout                                                     time.Duration
 }
 
 func runSimulate(args []string, stdout, stderr io.Writer) int {
@@ -38,8 +37,9 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o simulateOpts
 	fs.StringVar(&o.to, "to", "", "SIP URI to call, e.g. sip:5551@127.0.0.1:5060 (required)")
-	fs.StringVar(&o.protocol, "protocol", "contactid", "alarm protocol: contactid")
-	fs.StringVar(&o.event, "event", "1234,1,130,01,015", "Contact ID event ACCT,Q,CODE,GROUP,ZONE")
+	fs.StringVar(&o.protocol, "protocol", "contactid", "alarm protocol: contactid, bs8521, tt92 or ttnew")
+	fs.StringVar(&o.mode, "mode", "dtmf", "signalling: dtmf, or sdmf (single tones, tt92 and ttnew only)")
+	fs.StringVar(&o.event, "event", "", "the alarm message (its form depends on --protocol, see below); default: the protocol's standard alarm message")
 	fs.StringVar(&o.dtmf, "dtmf", "2833", "how digits travel: 2833 (RFC 4733 events) or inaudio (in-band tones)")
 	fs.BoolVar(&o.reg, "register", false, "register with the target's host first (as --user)")
 	fs.StringVar(&o.user, "user", "", "SIP user for --register, digest challenges and From (default: the account)")
@@ -49,10 +49,12 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.calls, "calls", 2, "calls to try before giving up, as a panel redials")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this long in all")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: edgebridge simulate --to SIP-URI [--protocol contactid] [--event ACCT,Q,CODE,GROUP,ZONE]")
+		fmt.Fprintln(stderr, "usage: edgebridge simulate --to SIP-URI [--protocol contactid|bs8521|tt92|ttnew] [--mode dtmf|sdmf] [--event EVENT]")
 		fmt.Fprintln(stderr, "                          [--dtmf inaudio|2833] [--register --user U --password P]")
-		fmt.Fprintln(stderr, "Plays an alarm unit over SIP and RTP; exits 0 only when the receiver sent the kissoff.")
+		fmt.Fprintln(stderr, "Plays an alarm unit over SIP and RTP; exits 0 only on the protocol's acknowledgement")
+		fmt.Fprintln(stderr, "(Contact ID kissoff, BS 8521 acknowledge B, TT92 B0, TTnew DB).")
 		fs.PrintDefaults()
+		fmt.Fprintln(stderr, simulateEventHelp)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,7 +67,7 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	msg, target, err := o.check()
+	unit, target, err := o.check()
 	if err != nil {
 		fmt.Fprintf(stderr, "simulate: %v\n", err)
 		return 2
@@ -74,7 +76,7 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	if err := simulate(ctx, o, msg, target, stdout); err != nil {
+	if err := simulate(ctx, o, unit, target, stdout); err != nil {
 		fmt.Fprintf(stdout, "simulate: FAILED: %v\n", err)
 		return 1
 	}
@@ -82,44 +84,46 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 }
 
 // check validates the flags; errors name the flag.
-func (o *simulateOpts) check() (contactid.Message, sip.Uri, error) {
+func (o *simulateOpts) check() (simUnit, sip.Uri, error) {
 	var u sip.Uri
 	if o.to == "" {
-		return contactid.Message{}, u, errors.New("--to is required (a SIP URI such as sip:5551@127.0.0.1:5060)")
+		return simUnit{}, u, errors.New("--to is required (a SIP URI such as sip:5551@127.0.0.1:5060)")
 	}
 	if !strings.HasPrefix(o.to, "sip:") {
 		o.to = "sip:" + o.to
 	}
 	if err := sip.ParseUri(o.to, &u); err != nil || u.Host == "" {
-		return contactid.Message{}, u, fmt.Errorf("--to %q is not a SIP URI", o.to)
-	}
-	if o.protocol != "contactid" {
-		return contactid.Message{}, u, fmt.Errorf("--protocol %q: only contactid can be simulated", o.protocol)
+		return simUnit{}, u, fmt.Errorf("--to %q is not a SIP URI", o.to)
 	}
 	if o.dtmf != "2833" && o.dtmf != "inaudio" {
-		return contactid.Message{}, u, fmt.Errorf("--dtmf %q: want 2833 or inaudio", o.dtmf)
+		return simUnit{}, u, fmt.Errorf("--dtmf %q: want 2833 or inaudio", o.dtmf)
 	}
-	f := strings.Split(o.event, ",")
-	if len(f) != 5 {
-		return contactid.Message{}, u, fmt.Errorf("--event %q: want ACCT,Q,CODE,GROUP,ZONE (5 fields)", o.event)
+	switch {
+	case o.mode != "dtmf" && o.mode != "sdmf":
+		return simUnit{}, u, fmt.Errorf("--mode %q: want dtmf or sdmf", o.mode)
+	case o.mode == "sdmf" && o.protocol != "tt92" && o.protocol != "ttnew":
+		return simUnit{}, u, fmt.Errorf("--mode sdmf: only tt92 and ttnew send in single tones, not %s", o.protocol)
 	}
-	msg, err := contactid.Build(f[0], "18", f[1], f[2], f[3], f[4])
+	if o.event == "" {
+		o.event = simulateDefaults[o.protocol]
+	}
+	unit, err := newSimUnit(o.protocol, o.mode, o.event)
 	if err != nil {
-		return contactid.Message{}, u, fmt.Errorf("--event %q: %w", o.event, err)
+		return simUnit{}, u, err
 	}
 	if o.reg && o.user == "" {
-		return contactid.Message{}, u, errors.New("--register needs --user")
+		return simUnit{}, u, errors.New("--register needs --user")
 	}
 	if o.calls < 1 {
-		return contactid.Message{}, u, fmt.Errorf("--calls %d: want at least 1", o.calls)
+		return simUnit{}, u, fmt.Errorf("--calls %d: want at least 1", o.calls)
 	}
 	if o.from == "" {
 		o.from = o.user
 		if o.from == "" {
-			o.from = f[0]
+			o.from = unit.from
 		}
 	}
-	return msg, u, nil
+	return unit, u, nil
 }
 
 // localFor picks the local address to use toward the target: loopback for
@@ -145,7 +149,7 @@ func localFor(target sip.Uri) string {
 // sayFunc prints one line of the account; at is its time since the start.
 type sayFunc func(at time.Duration, format string, a ...any)
 
-func simulate(ctx context.Context, o simulateOpts, msg contactid.Message, target sip.Uri, out io.Writer) error {
+func simulate(ctx context.Context, o simulateOpts, unit simUnit, target sip.Uri, out io.Writer) error {
 	start := time.Now()
 	sayAt := func(at time.Duration, format string, a ...any) {
 		fmt.Fprintf(out, "%7.3fs  %s\n", at.Seconds(), fmt.Sprintf(format, a...))
@@ -166,8 +170,7 @@ func simulate(ctx context.Context, o simulateOpts, msg contactid.Message, target
 		return err
 	}
 	defer e.Close()
-	say("alarm unit at %s, message %s (account %s, event %s%s, group %s, zone %s), dtmf %s",
-		e.Addr(), msg.Raw, msg.Account, msg.Qualifier, msg.Code, msg.Group, msg.Zone, o.dtmf)
+	say("alarm unit at %s, %s, dtmf %s", e.Addr(), unit.describe, o.dtmf)
 
 	if o.reg {
 		registrar := "sip:" + target.Host
@@ -190,10 +193,6 @@ func simulate(ctx context.Context, o simulateOpts, msg contactid.Message, target
 		}()
 	}
 
-	panel, err := contactid.NewPanel(contactid.PanelConfig{})
-	if err != nil {
-		return err
-	}
 	var last error
 	for n := 1; n <= o.calls; n++ {
 		if n > 1 {
@@ -204,8 +203,8 @@ func simulate(ctx context.Context, o simulateOpts, msg contactid.Message, target
 			case <-time.After(2 * time.Second):
 			}
 		}
-		if last = oneCall(ctx, e, o, panel, msg, start, sayAt); last == nil {
-			say("kissoff received: exit 0")
+		if last = oneCall(ctx, e, o, unit, start, sayAt); last == nil {
+			say("acknowledged: exit 0")
 			return nil
 		}
 		say("call %d: %v", n, last)
@@ -213,7 +212,7 @@ func simulate(ctx context.Context, o simulateOpts, msg contactid.Message, target
 	return last
 }
 
-func oneCall(ctx context.Context, e *engine.Engine, o simulateOpts, panel *contactid.Panel, msg contactid.Message, start time.Time, sayAt sayFunc) error {
+func oneCall(ctx context.Context, e *engine.Engine, o simulateOpts, unit simUnit, start time.Time, sayAt sayFunc) error {
 	say := func(format string, a ...any) { sayAt(time.Since(start), format, a...) }
 	say("calling %s", o.to)
 	t0 := time.Now()
@@ -240,35 +239,8 @@ func oneCall(ctx context.Context, e *engine.Engine, o simulateOpts, panel *conta
 	}
 	say("answered after %d ms: %s, %s%s, RTP to %s", answered.Sub(t0).Milliseconds(), n.Codec, ev, srtp, n.Remote)
 
-	rep, err := panel.Send(ctx, call.Session(), []contactid.Message{msg})
-	// The panel reports in call time (ms of audio since the answer).
+	// The unit reports in call time (ms of audio since the answer).
 	base := answered.Sub(start)
 	at := func(ms int64) time.Duration { return base + time.Duration(ms)*time.Millisecond }
-	if rep.HandshakeMs >= 0 {
-		sayAt(at(rep.HandshakeMs), "handshake heard (%d ms after the answer)", rep.HandshakeMs)
-	} else {
-		say("no handshake heard")
-	}
-	for _, m := range rep.Messages {
-		for i, s := range m.StartMs {
-			sayAt(at(s), "sent %s (attempt %d)", m.Raw, i+1)
-		}
-		if m.Acked {
-			sayAt(at(m.KissoffMs), "kissoff heard, %d ms after the last digit (%d ms of 1400 Hz)", m.KissoffMs-m.LastMs, m.KissoffLen)
-		} else if len(m.StartMs) > 0 {
-			say("no kissoff for %s after %d attempts", m.Raw, m.Attempts)
-		}
-	}
-	if rep.HungUp {
-		say("receiver hung up")
-	}
-	if err != nil {
-		return err
-	}
-	for _, m := range rep.Messages {
-		if !m.Acked {
-			return fmt.Errorf("message %s not acknowledged", m.Raw)
-		}
-	}
-	return nil
+	return unit.play(ctx, call.Session(), at, sayAt, say)
 }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm/dc09"
+)
+
+// callbackRecorder is the alarmbridge's HTTP callback: it records each
+// event body POSTed to /newAlarmbridgeEvent.
+type callbackRecorder struct {
+	mu     sync.Mutex
+	events []map[string]any
+}
+
+func (c *callbackRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	var ev map[string]any
+	if r.URL.Path != "/newAlarmbridgeEvent" || json.Unmarshal(b, &ev) != nil {
+		http.Error(w, "bad callback", http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	c.events = append(c.events, ev)
+	c.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (c *callbackRecorder) all() []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]map[string]any(nil), c.events...)
+}
+
+// TestEveryAnalogueProtocolThroughTheDaemon: for each protocol of the
+// alarmbridge enum received on an audio call, `simulate` plays the unit
+// over SIP/RTP (RFC 4733 and in-band), gets the protocol's acknowledgement
+// from the real daemon, and the event reaches both the HTTP callback and a
+// DC-09 receiver that answers the way real receivers do (None for R,
+// lower-case hex), each event exactly once.
+func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("daemon end-to-end test")
+	}
+	dir := t.TempDir()
+	const key = "e2e-admin-key-0123456789"
+
+	var arcMu sync.Mutex
+	var arcGot []dc09.Message
+	arc := &dc09.Receiver{Loose: true, Handle: func(m dc09.Message, _ net.Addr) dc09.Verdict {
+		if m.ID != dc09.IDNull {
+			arcMu.Lock()
+			arcGot = append(arcGot, m)
+			arcMu.Unlock()
+		}
+		return dc09.VerdictAck
+	}}
+	arcAddr, err := arc.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { arc.Close() })
+	cb := &callbackRecorder{}
+	cbSrv := httptest.NewServer(cb)
+	t.Cleanup(cbSrv.Close)
+
+	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", "31200-31299")
+	bridge := func(id, protocol, mode, number string) string {
+		return fmt.Sprintf(`{"id":%q,"name":%q,"protocol":%q,"protocolMode":%q,"destinationMatch":"^%s$","alarmEventMapperId":"arc","callbackBaseUrl":%q}`,
+			id, id, protocol, mode, number, cbSrv.URL)
+	}
+	for _, r := range []struct{ path, body string }{
+		{"/provisioning/device/local", `{"deviceId":"12345678","domain":"local","authType":"deviceid"}`},
+		{"/provisioning/device/local", `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
+		{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arcAddr + `?transport=tcp"}}`},
+		{"/provisioning/alarmbridge/local", bridge("bs", "bs8521", "dtmf", "5552")},
+		{"/provisioning/alarmbridge/local", bridge("tt", "tt92", "dtmf", "5553")},
+		{"/provisioning/alarmbridge/local", bridge("ttsdmf", "tt92", "sdmf", "5554")},
+		{"/provisioning/alarmbridge/local", bridge("ttnew", "ttnew", "dtmf", "5555")},
+	} {
+		code, body, err := d.req(key, "POST", r.path, r.body)
+		if err != nil || code != 200 {
+			t.Fatalf("POST %s: %d %s %v", r.path, code, body, err)
+		}
+	}
+	sip := d.sipAddr(t)
+	for i, c := range []struct {
+		name, number, protocol, mode, dtmf, ack, data string
+	}{
+		{"bs8521 rfc4733", "5552", "bs8521", "dtmf", "2833", "acknowledge heard", "#12345678|Nri0/QA01"},
+		{"bs8521 inband", "5552", "bs8521", "dtmf", "inaudio", "acknowledge heard", "#12345678|Nri0/QA01"},
+		{"tt92 rfc4733", "5553", "tt92", "dtmf", "2833", "acknowledge (B0) heard", "#461234567800|Nri0/QA0"},
+		{"tt92 inband", "5553", "tt92", "dtmf", "inaudio", "acknowledge (B0) heard", "#461234567800|Nri0/QA0"},
+		{"tt92 sdmf", "5554", "tt92", "sdmf", "inaudio", "acknowledge (B0) heard", "#461234567800|Nri0/QA0"},
+		{"ttnew rfc4733", "5555", "ttnew", "dtmf", "2833", "acknowledge (DB) heard", "#461234567800|Nri0/QA0"},
+		{"ttnew inband", "5555", "ttnew", "dtmf", "inaudio", "acknowledge (DB) heard", "#461234567800|Nri0/QA0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run([]string{"simulate", "--to", "sip:" + c.number + "@" + sip, "--protocol", c.protocol, "--mode", c.mode, "--dtmf", c.dtmf, "--calls", "1"}, &out, &errb)
+			t.Log(out.String())
+			if code != 0 {
+				t.Fatalf("simulate exit %d\n%s%s\ndaemon:\n%s", code, out.String(), errb.String(), d.log())
+			}
+			if !strings.Contains(out.String(), c.ack) {
+				t.Fatalf("simulate output lacks %q", c.ack)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				arcMu.Lock()
+				n := len(arcGot)
+				arcMu.Unlock()
+				if (n >= i+1 && len(cb.all()) >= i+1) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			arcMu.Lock()
+			got := append([]dc09.Message(nil), arcGot...)
+			arcMu.Unlock()
+			if len(got) != i+1 {
+				t.Fatalf("DC-09 receiver holds %d events after %d calls, want one per call: %+v", len(got), i+1, got)
+			}
+			if m := got[i]; m.ID != dc09.IDSIADCS || m.Data != c.data {
+				t.Errorf("DC-09 receiver got %s %q, want SIA-DCS %q", m.ID, m.Data, c.data)
+			}
+			evs := cb.all()
+			if len(evs) != i+1 || evs[i]["protocol"] != c.protocol {
+				t.Fatalf("callback got %d events, last %v; want %d, protocol %s", len(evs), evs[len(evs)-1], i+1, c.protocol)
+			}
+		})
+	}
+}
