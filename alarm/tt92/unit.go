@@ -86,7 +86,14 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 		heard         []byte
 		prompted, ack bool
 	)
+	// ackFrom: an acknowledge counts when it starts after the end of the
+	// frame's first transmission, also while the unit is already repeating
+	// the frame (the receiver may take longer than AckWait to queue it).
+	var ackFrom int64
 	start := func() {
+		if rep.Attempts[idx] == 0 {
+			ack = false
+		}
 		_ = kio.queue(frames[idx])
 		rep.Attempts[idx]++
 		lastEnd = fl.Now + kio.length(len(frames[idx]))
@@ -100,7 +107,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 		case st == waitPrompt && tail(c.Variant.Prompt):
 			prompted, promptAt = true, ev.End
 			rep.Prompts++
-		case st == waitAck && ev.Start >= lastEnd && tail(c.Variant.Ack):
+		case (st == waitAck || st == sending && rep.Attempts[idx] > 1) && ev.Start >= ackFrom && tail(c.Variant.Ack):
 			ack = true
 			rep.AckMs[idx] = ms(ev.End)
 		case st == waitClear && tail(Clear):
@@ -122,7 +129,10 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 			}
 		case sending:
 			if now >= lastEnd {
-				st, ack = waitAck, false
+				if rep.Attempts[idx] == 1 {
+					ackFrom = lastEnd
+				}
+				st = waitAck
 			}
 		case waitAck:
 			switch {
@@ -159,6 +169,11 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 		return rep, nil
 	}
 	if hungUp {
+		if idx == len(frames) {
+			// Every frame acknowledged: a receiver may clear down with a
+			// BYE instead of (or before the unit heard) the ## keys.
+			return rep, nil
+		}
 		return rep, fmt.Errorf("tt92: unit: receiver hung up: %w", io.EOF)
 	}
 	return rep, err
