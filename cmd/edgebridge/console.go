@@ -115,9 +115,10 @@ func (a *remoteAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // consoleComponent runs the field console inside `serve` (--console DEV or
 // stdio) on the daemon's own API handler; the integrator lists it in
-// buildComponents after the HTTP component, which sets d.handler.
+// buildComponents after the HTTP component it is given.
 type consoleComponent struct {
 	d      *daemon
+	HTTP   *httpComponent // started before the console: its handler and certificate
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	// What REST does not cover, set by the integrator from the components
@@ -141,7 +142,7 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 	if dev == "off" || dev == "" {
 		return nil
 	}
-	if c.d.handler == nil {
+	if c.HTTP == nil || c.HTTP.Handler() == nil {
 		return errors.New("console: the HTTP API is not started (list the console after it)")
 	}
 	// --console /dev/ttyS0@9600 picks the speed; 115200 8N1 otherwise.
@@ -170,8 +171,8 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 	if c.Reboot == nil {
 		c.Reboot = c.reboot
 	}
-	cfg := console.Config{API: c.d.handler, Version: version, Started: c.d.apiCfg.Started, Reboot: c.Reboot, FactoryReset: c.FactoryReset,
-		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones, TLSFingerprint: c.d.apiCfg.TLSFingerprint}
+	cfg := console.Config{API: c.HTTP.Handler(), Version: version, Started: c.d.apiCfg.Started, Reboot: c.Reboot, FactoryReset: c.FactoryReset,
+		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones, TLSFingerprint: c.HTTP.TLSFingerprint()}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
 		cfg.Logs = ring
 	}

@@ -174,8 +174,8 @@ func TestConsoleComponentOnAPty(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	d := &daemon{cfg: serveConfig{console: tty.Name() + "@bogus", dataDir: t.TempDir()}, log: slog.New(slog.DiscardHandler), httpAPI: a, handler: a, apiCfg: api.Config{AdminKeyHash: hash}}
-	c := &consoleComponent{d: d}
+	d := &daemon{cfg: serveConfig{console: tty.Name() + "@bogus", dataDir: t.TempDir()}, log: slog.New(slog.DiscardHandler), apiCfg: api.Config{AdminKeyHash: hash}}
+	c := &consoleComponent{d: d, HTTP: &httpComponent{handler: a}}
 	if err := c.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "speed") {
 		t.Fatalf("bad speed: %v", err)
 	}

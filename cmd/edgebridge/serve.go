@@ -55,15 +55,11 @@ type component interface {
 // daemon is what the components share: the integrator adds engine, alarm and
 // hal components in buildComponents with what is here.
 type daemon struct {
-	cfg     serveConfig
-	log     *slog.Logger
-	stderr  io.Writer
-	db      *store.DB
-	apiCfg  api.Config // what runServe knows; buildComponents adds the gateway's part for the HTTP component
-	httpAPI *api.Server
-	// handler is everything served on --http (the API with its reloads on
-	// write); the console runs its operations through it too.
-	handler http.Handler
+	cfg    serveConfig
+	log    *slog.Logger
+	stderr io.Writer
+	db     *store.DB
+	apiCfg api.Config // what runServe knows; buildComponents adds the gateway's part for the HTTP component
 	// fail stops the daemon with exit status 1 (a component found it unhealthy).
 	fail func(error)
 	// httpBound and sipBound are the addresses HTTP and SIP got (--http or
@@ -345,11 +341,12 @@ func buildComponents(d *daemon) ([]component, error) {
 	apiCfg := d.apiCfg
 	apiCfg.Metrics, apiCfg.Alarms, apiCfg.SIPLog, apiCfg.Health = forAPI.Metrics, forAPI.Alarms, forAPI.SIPLog, d.healthy
 	apiCfg.Gateway = forAPI.Gateway
+	web := &httpComponent{d: d, cfg: apiCfg, wrap: forAPI.Wrap}
 	return []component{
 		g,
 		g.FXS(),
-		&httpComponent{d: d, cfg: apiCfg, wrap: forAPI.Wrap},
-		&consoleComponent{d: d, Board: g.Board(), Calls: g, Alarms: g, FactoryReset: d.factoryReset},
+		web,
+		&consoleComponent{d: d, HTTP: web, Board: g.Board(), Calls: g, Alarms: g, FactoryReset: d.factoryReset},
 		&firmwareComponent{d: d, fail: d.fail},
 	}, nil
 }
@@ -360,7 +357,18 @@ type httpComponent struct {
 	cfg  api.Config
 	wrap func(http.Handler) http.Handler // around the API
 	srvs []*http.Server
+	api  *api.Server
+	// handler is everything served (the API inside wrap); the console runs
+	// its operations through it too, once Start has returned.
+	handler http.Handler
 }
+
+// Handler is what the HTTP component serves, nil before Start.
+func (h *httpComponent) Handler() http.Handler { return h.handler }
+
+// TLSFingerprint is the SHA-256 fingerprint of the --https certificate, ""
+// without --https.
+func (h *httpComponent) TLSFingerprint() string { return h.cfg.TLSFingerprint }
 
 func (h *httpComponent) Name() string { return "http" }
 
@@ -372,19 +380,18 @@ func (h *httpComponent) Start(ctx context.Context) error {
 			return err
 		}
 		cert = &c
-		h.cfg.TLSFingerprint = c.Fingerprint
-		h.d.apiCfg.TLSFingerprint = c.Fingerprint // the console's status shows it
+		h.cfg.TLSFingerprint = c.Fingerprint // the console's status shows it too
 	}
 	a, err := api.New(h.cfg)
 	if err != nil {
 		return err
 	}
-	h.d.httpAPI = a
+	h.api = a
 	var inner http.Handler = a
 	if h.wrap != nil {
 		inner = h.wrap(a)
 	}
-	h.d.handler = inner
+	h.handler = inner
 	ln, err := net.Listen("tcp", h.d.cfg.httpAddr)
 	if err != nil {
 		a.Close()
@@ -411,7 +418,7 @@ func (h *httpComponent) Start(ctx context.Context) error {
 // serve runs one server on ln (over TLS when tc is set) until Close.
 func (h *httpComponent) serve(ln net.Listener, tc *tls.Config) {
 	srv := &http.Server{
-		Handler:           h.d.handler,
+		Handler:           h.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // a 10 MB bulk CSV over a slow link
 		IdleTimeout:       2 * time.Minute,
@@ -440,7 +447,7 @@ func (h *httpComponent) Close() error {
 			}
 		}
 	}
-	h.d.httpAPI.Close()
+	h.api.Close()
 	return err
 }
 
