@@ -115,6 +115,8 @@ func statusText(code int) string {
 		return "Busy Here"
 	case 487:
 		return "Request Terminated"
+	case 483:
+		return "Too Many Hops"
 	case 488:
 		return "Not Acceptable Here"
 	case 500:

@@ -69,14 +69,15 @@ type Engine struct {
 	tcp net.Listener
 	tlc net.Listener
 
-	auth   *digestAuth
-	reg    *registrar
-	trunks *trunkSet
-	calls  *callTable
-	trace  *tracer
-	stats  *statsCounter
-	ports  *media.PortPool
-	recs   chan store.CallRecord
+	auth    *digestAuth
+	edgeLog *logLimiter // guard.go: refused and panicking requests, sipgo's warnings
+	reg     *registrar
+	trunks  *trunkSet
+	calls   *callTable
+	trace   *tracer
+	stats   *statsCounter
+	ports   *media.PortPool
+	recs    chan store.CallRecord
 
 	msgHandler MessageHandler
 	answers    answerPeers // message.go
@@ -180,6 +181,7 @@ func New(cfg Config, opts ...Option) (*Engine, error) {
 		e.sink = storeSIPLog{e.db}
 	}
 	e.log = e.log.With("component", "engine")
+	e.edgeLog = newLogLimiter(e.log, 5)
 	e.auth = newDigestAuth(e.nonceTTL)
 	e.calls = newCallTable()
 	e.stats = &statsCounter{}
@@ -208,20 +210,21 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.trace = newTracer(e)
 	registerTracer(e)
 
-	sipLog := e.log.With("layer", "sipgo")
+	sipLog := slog.New(&sipgoLogHandler{next: e.log.With("layer", "sipgo").Handler(), limit: e.edgeLog, malformed: &e.stats.malformed})
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(e.cfg.UserAgent), sipgo.WithUserAgentHostname(e.host),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(e.strayResponse)))
 	if err != nil {
 		e.closeSockets()
 		return fmt.Errorf("engine: %w", err)
 	}
 	e.ua = ua
-	e.srv, _ = sipgo.NewServer(ua, sipgo.WithServerLogger(e.log))
+	e.srv, _ = sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog))
 	e.cli, err = sipgo.NewClient(ua,
 		sipgo.WithClientHostname(e.host),
 		sipgo.WithClientPort(e.port),
-		sipgo.WithClientLogger(e.log))
+		sipgo.WithClientLogger(sipLog))
 	if err != nil {
 		e.closeSockets()
 		return fmt.Errorf("engine: %w", err)
@@ -400,17 +403,18 @@ func (e *Engine) knownDomain(name string) bool {
 	return e.domSet[name]
 }
 
+// routeHandlers installs every handler behind guard (guard.go).
 func (e *Engine) routeHandlers() {
-	e.srv.OnOptions(e.onOptions)
-	e.srv.OnRegister(e.reg.onRegister)
-	e.srv.OnInvite(e.onInvite)
-	e.srv.OnAck(e.onAck)
-	e.srv.OnBye(e.onBye)
-	e.srv.OnCancel(e.onCancel)
-	e.srv.OnInfo(e.onInfo)
-	e.srv.OnUpdate(e.onUpdate)
-	e.srv.OnMessage(e.onMessage)
-	e.srv.OnNoRoute(e.onNoRoute)
+	e.srv.OnOptions(e.guard(e.onOptions))
+	e.srv.OnRegister(e.guard(e.reg.onRegister))
+	e.srv.OnInvite(e.guard(e.onInvite))
+	e.srv.OnAck(e.guard(e.onAck))
+	e.srv.OnBye(e.guard(e.onBye))
+	e.srv.OnCancel(e.guard(e.onCancel))
+	e.srv.OnInfo(e.guard(e.onInfo))
+	e.srv.OnUpdate(e.guard(e.onUpdate))
+	e.srv.OnMessage(e.guard(e.onMessage))
+	e.srv.OnNoRoute(e.guard(e.onNoRoute))
 }
 
 // allowed is the Allow header value (RFC 3261 §20.5).

@@ -16,6 +16,9 @@ type statsCounter struct {
 	invites       atomic.Uint64
 	answered      atomic.Uint64
 	recDropped    atomic.Uint64
+	// guard.go: requests refused as malformed (and datagrams sipgo could
+	// not parse), handler panics recovered, responses matching nothing.
+	malformed, panics, strayResponses atomic.Uint64
 	// RTP of ended calls (RFC 3550 A.3), and the jitter of the last one.
 	rtpReceived, rtpLost atomic.Uint64
 	rtpJitterNs          atomic.Int64
@@ -43,6 +46,12 @@ type Stats struct {
 	// interarrival jitter of the last of them.
 	RTPReceived, RTPLost uint64
 	RTPJitter            time.Duration
+	// Malformed counts SIP input refused or dropped as malformed: messages
+	// that did not parse, and requests missing, repeating or spoiling a
+	// mandatory header. Panics counts requests a handler panicked on (each
+	// answered 500, the gateway kept running). StrayResponses counts
+	// responses that matched no transaction.
+	Malformed, Panics, StrayResponses uint64
 }
 
 // Stats returns the counters.
@@ -57,6 +66,9 @@ func (e *Engine) Stats() Stats {
 		RTPReceived:    e.stats.rtpReceived.Load(),
 		RTPLost:        e.stats.rtpLost.Load(),
 		RTPJitter:      time.Duration(e.stats.rtpJitterNs.Load()),
+		Malformed:      e.stats.malformed.Load(),
+		Panics:         e.stats.panics.Load(),
+		StrayResponses: e.stats.strayResponses.Load(),
 	}
 	if e.trace != nil {
 		s.SIPLogDropped = e.trace.dropped.Load()

@@ -47,6 +47,17 @@ type RTPCounts struct {
 // DSPSource reports 20 ms frames run through detectors and generators.
 type DSPSource interface{ DSPFrames() uint64 }
 
+// SIPEdgeSource reports what the SIP edge refused or survived.
+type SIPEdgeSource interface{ SIPEdge() SIPEdgeCounts }
+
+// SIPEdgeCounts are cumulative since start.
+type SIPEdgeCounts struct {
+	Malformed      uint64 // messages that did not parse or lacked/repeated a mandatory header
+	Panics         uint64 // requests a handler panicked on (answered 500)
+	StrayResponses uint64 // responses matching no transaction
+	AuthFailures   uint64 // digest responses that did not match
+}
+
 // StoreSource reports the store file size; *store.DB satisfies it.
 type StoreSource interface{ Size() int64 }
 
@@ -58,6 +69,7 @@ type (
 	AlarmsFunc        func() AlarmCounts
 	RTPFunc           func() RTPCounts
 	DSPFramesFunc     func() uint64
+	SIPEdgeFunc       func() SIPEdgeCounts
 )
 
 func (f CallsFunc) ActiveCalls() int           { return f() }
@@ -66,6 +78,7 @@ func (f TrunksFunc) Trunks() []TrunkState      { return f() }
 func (f AlarmsFunc) Alarms() AlarmCounts       { return f() }
 func (f RTPFunc) RTP() RTPCounts               { return f() }
 func (f DSPFramesFunc) DSPFrames() uint64      { return f() }
+func (f SIPEdgeFunc) SIPEdge() SIPEdgeCounts   { return f() }
 
 // Sources are what the gateway's /metrics reads; any may be nil.
 type Sources struct {
@@ -77,6 +90,7 @@ type Sources struct {
 	Alarms        AlarmSource
 	RTP           RTPSource
 	DSP           DSPSource
+	SIPEdge       SIPEdgeSource
 	Store         StoreSource
 }
 
@@ -146,6 +160,13 @@ func NewGateway(src Sources) *Gateway {
 		}
 		if s := src.DSP; s != nil {
 			single("edgebridge_dsp_frames_total", "20 ms audio frames processed by detectors and generators.", "counter", float64(s.DSPFrames()))
+		}
+		if s := src.SIPEdge; s != nil {
+			c := s.SIPEdge()
+			single("edgebridge_sip_malformed_total", "SIP messages dropped or refused as malformed.", "counter", float64(c.Malformed))
+			single("edgebridge_sip_handler_panics_total", "SIP requests a handler panicked on (answered 500, gateway kept running).", "counter", float64(c.Panics))
+			single("edgebridge_sip_stray_responses_total", "SIP responses that matched no transaction.", "counter", float64(c.StrayResponses))
+			single("edgebridge_sip_auth_failures_total", "SIP digest responses that did not match.", "counter", float64(c.AuthFailures))
 		}
 		if s := src.Store; s != nil {
 			single("edgebridge_store_bytes", "Size of the bbolt store file.", "gauge", float64(s.Size()))

@@ -145,7 +145,10 @@ func TestGatewayScrape(t *testing.T) {
 		Alarms: AlarmsFunc(func() AlarmCounts { return AlarmCounts{Received: 10, Delivered: 8, Failed: 2, Queued: 2} }),
 		RTP:    RTPFunc(func() RTPCounts { return RTPCounts{Received: 5000, Lost: 12, Jitter: 4 * time.Millisecond} }),
 		DSP:    DSPFramesFunc(func() uint64 { return 123456 }),
-		Store:  db,
+		SIPEdge: SIPEdgeFunc(func() SIPEdgeCounts {
+			return SIPEdgeCounts{Malformed: 41, Panics: 1, StrayResponses: 3, AuthFailures: 9}
+		}),
+		Store: db,
 	})
 	g.DeliveryLatency.ObserveDuration(700 * time.Millisecond)
 	g.DeliveryLatency.ObserveDuration(15 * time.Second)
@@ -163,6 +166,10 @@ func TestGatewayScrape(t *testing.T) {
 		"edgebridge_rtp_packets_lost_total":                         12,
 		"edgebridge_rtp_jitter_seconds":                             0.004,
 		"edgebridge_dsp_frames_total":                               123456,
+		"edgebridge_sip_malformed_total":                            41,
+		"edgebridge_sip_handler_panics_total":                       1,
+		"edgebridge_sip_stray_responses_total":                      3,
+		"edgebridge_sip_auth_failures_total":                        9,
 		"edgebridge_store_bytes":                                    float64(db.Size()),
 		`edgebridge_alarm_delivery_latency_seconds_bucket{le="1"}`:  1,
 		`edgebridge_alarm_delivery_latency_seconds_bucket{le="20"}`: 2,

@@ -104,6 +104,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 		Trunks:        metrics.TrunksFunc(g.trunkStates),
 		RTP:           metrics.RTPFunc(g.rtpCounts),
 		DSP:           metrics.DSPFramesFunc(g.dspFrames.Load),
+		SIPEdge:       metrics.SIPEdgeFunc(g.sipEdge),
 		Store:         cfg.DB,
 		Version:       cfg.Version,
 	})

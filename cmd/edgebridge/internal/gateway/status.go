@@ -25,6 +25,11 @@ func (g *Gateway) trunkStates() []metrics.TrunkState {
 	return out
 }
 
+func (g *Gateway) sipEdge() metrics.SIPEdgeCounts {
+	s := g.engineStats()
+	return metrics.SIPEdgeCounts{Malformed: s.Malformed, Panics: s.Panics, StrayResponses: s.StrayResponses, AuthFailures: s.AuthFailures}
+}
+
 func (g *Gateway) rtpCounts() metrics.RTPCounts {
 	s := g.engineStats()
 	return metrics.RTPCounts{Received: s.RTPReceived, Lost: s.RTPLost, Jitter: s.RTPJitter}
