@@ -80,7 +80,7 @@
 // # What it may import
 //
 // engine, alarm (the kit, alarm/service, alarm/delivery, the protocol
-// packages), hal, store and dsp; api, api/console and api/metrics only for
+// packages), hal, store, dsp and its sibling notify; api, api/console and api/metrics only for
 // the interfaces it implements for them. Only cmd/edgebridge imports it
 // (it is internal to it); the module's layering test checks the rest.
 package gateway
