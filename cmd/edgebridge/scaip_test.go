@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -76,16 +77,7 @@ func TestSCAIPUnitThroughDaemon(t *testing.T) {
 		}
 	}
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "two events at the callback", 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 2 })
 	mu.Lock()
 	events := append([]delivery.CallbackBody(nil), got...)
 	mu.Unlock()
@@ -112,7 +104,11 @@ func TestSCAIPUnitThroughDaemon(t *testing.T) {
 	if code, body, err := d.req(key, "GET", "/provisioning/device/local/4712", ""); err != nil || code != 200 || !strings.Contains(body, `"heartbeatStatus":"online"`) {
 		t.Fatalf("device after its PI: %d %s %v", code, body, err)
 	}
-	time.Sleep(200 * time.Millisecond) // a queued event reaches the callback within milliseconds
+	// An event is queued before the unit gets its answer: had the PI been
+	// one, it would be counted now.
+	if r := metricValue(t, d, key, "edgebridge_alarms_received_total"); r != 2 {
+		t.Fatalf("the heartbeat was queued as an event (%v events received)", r)
+	}
 	mu.Lock()
 	n := len(got)
 	mu.Unlock()
@@ -189,27 +185,16 @@ func TestContactIDPanelToSCAIPARC(t *testing.T) {
 			t.Fatalf("the ARC's <mrq> lacks %q:\n%s", want, rx[0])
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for metricValue(t, d, key, "edgebridge_alarms_delivered_total") != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not counted as delivered\ndaemon:\n%s", d.log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the event counted as delivered", 5*time.Second, func() bool {
+		return metricValue(t, d, key, "edgebridge_alarms_delivered_total") == 1
+	})
 	if q := metricValue(t, d, key, "edgebridge_alarms_queued"); q != 0 {
 		t.Fatalf("%v events still queued after the ARC's snu 0", q)
 	}
 	// Both MESSAGEs are in the SIP log like any other message.
 	want := []string{`"requestUri":"sip:arc@127.0.0.1:` + strconv.Itoa(arc.Port) + `"`, `"requestUri":"sip:edgebridge@` + d.sipAddr(t) + `"`, `"method":"MESSAGE"`}
-	deadline = time.Now().Add(3 * time.Second)
-	for {
+	testkit.WaitFor(t, fmt.Sprintf("%q in the SIP log", want), 3*time.Second, func() bool {
 		_, body, err := d.req(key, "POST", "/provisioning/logs/local/sip", `{"filterPattern":"scaip","limit":50}`)
-		if err == nil && strings.Contains(body, want[0]) && strings.Contains(body, want[1]) && strings.Contains(body, want[2]) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("SIP log lacks %q:\n%s", want, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && strings.Contains(body, want[0]) && strings.Contains(body, want[1]) && strings.Contains(body, want[2])
+	})
 }

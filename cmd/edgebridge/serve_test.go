@@ -142,8 +142,9 @@ var keyRe = regexp.MustCompile(`shown ONCE[^\n]*\n\s+(eb_\S+)`)
 
 func TestServeFirstStartKeyAndSIGTERM(t *testing.T) {
 	dir := t.TempDir()
+	// The banner goes out before the HTTP listener starts, and startDaemon
+	// has read up to "http listening": it is in the log already.
 	d := startDaemon(t, dir, nil)
-	time.Sleep(50 * time.Millisecond) // let the banner lines through the pipe
 	m := keyRe.FindStringSubmatch(d.log())
 	if m == nil {
 		t.Fatalf("no admin key printed on first start:\n%s", d.log())
@@ -171,8 +172,7 @@ func TestServeFirstStartKeyAndSIGTERM(t *testing.T) {
 		t.Fatalf("no exit within 2 s of SIGTERM:\n%s", d.log())
 	}
 	// Second start: the key is not printed again, the old one works, the data is there.
-	d2 := startDaemon(t, dir, nil)
-	time.Sleep(50 * time.Millisecond)
+	d2 := startDaemon(t, dir, nil) // read up to "http listening", past where a banner would be
 	if strings.Contains(d2.log(), "shown ONCE") || strings.Contains(d2.log(), key) {
 		t.Fatalf("key printed again:\n%s", d2.log())
 	}
@@ -220,7 +220,8 @@ func TestServeCrashKeepsAcknowledgedWrites(t *testing.T) {
 			}
 		}(w)
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Killed mid-stream, once a good number of writes were answered.
+	testkit.WaitFor(t, "100 acknowledged writes", 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 100 })
 	_ = d.cmd.Process.Signal(syscall.SIGKILL)
 	<-d.exited
 	close(stop)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -154,10 +155,7 @@ func TestReadRTPWithoutSDP(t *testing.T) {
 }
 
 func TestWriterIsValidForTshark(t *testing.T) {
-	bin, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Fatal("tshark not found: this test checks the pcap writer with it (Debian package tshark, `make deps`)")
-	}
+	bin := testkit.NeedTool(t, "tshark")
 	c := makeCall(t)
 	var buf bytes.Buffer
 	w, _ := NewWriter(&buf)
