@@ -17,8 +17,10 @@
 // shapes; fields.go says for each field whether the runtime reads it, keeps
 // it for the cloud only, or refuses it), API keys and auth (auth.go), the
 // OpenAPI document (openapi.go), media service call control (control.go),
-// live alarm call control, the SIP log and pcap export (logs.go), and
-// /healthz. Validation is here, once: REST, the console and the web page
+// live alarm call control, the SIP log and pcap export (logs.go), the
+// status summary and field service under /gateway with the test alarm
+// (field.go), the certificate of serve --https (https.go), and /healthz.
+// Validation is here, once: REST, the console and the web page (api/web)
 // all go through this handler, and the runtime's loaders run the same checks
 // (alarm.AlarmBridge.Validate, delivery.MapperRoute, delivery.CheckRestAuth).
 //
@@ -27,11 +29,15 @@
 // engine, alarm (the kit and alarm/delivery, for their types and checks),
 // store, hal and dsp; never cmd. It starts nothing of theirs: what it serves
 // from the runtime comes in through Config (Metrics, Alarms, Calls,
-// Firmware, SIPLog, Health), which cmd/edgebridge wires from the gateway.
+// Firmware, SIPLog, Health, Gateway, FactoryReset), which cmd/edgebridge
+// wires from the gateway.
 //
 // # Seams
 //
 // Config in; one http.Handler out. AlarmControl and CallControl are the
 // interfaces the call path implements for /alarmbridge and /mediaservice;
-// Health is the daemon's health check for /healthz (the gateway's Healthy).
+// Health is the daemon's health check for /healthz (the gateway's Healthy);
+// Gateway is the live state and field service behind /gateway, the same
+// methods the console's Calls and Alarms use (their AlarmInfo and CallInfo
+// are api's).
 package api

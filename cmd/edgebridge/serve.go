@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/api/console"
+	"github.com/edgebridge/edgebridge/api/web"
 	"github.com/edgebridge/edgebridge/store"
 
 	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/gateway"
@@ -391,7 +392,7 @@ func (h *httpComponent) Start(ctx context.Context) error {
 	if h.wrap != nil {
 		inner = h.wrap(a)
 	}
-	h.handler = inner
+	h.handler = web.Handler(inner) // the installer's page at /, the API everywhere else
 	ln, err := net.Listen("tcp", h.d.cfg.httpAddr)
 	if err != nil {
 		a.Close()
