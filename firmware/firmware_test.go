@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math/rand"
 	"net"
 	"net/http"
@@ -324,23 +325,27 @@ func TestBootSkipsDamagedSlot(t *testing.T) {
 	}
 }
 
-// TestMain doubles as the child of TestApplyKilledAtEveryStep: with
-// FW_CHILD_ROOT set it runs one Apply (which FaultEnv kills) and exits.
+// The test binary's children (testkit's crash-a-child harness): "apply"
+// runs one Apply, which FaultEnv kills at its fault point
+// (TestApplyKilledAtEveryStep); "launch" runs Launch, which execs the
+// chosen slot's binary.
 func TestMain(m *testing.M) {
-	if root := os.Getenv("FW_LAUNCH_ROOT"); root != "" {
-		err := Launch(&Slots{Root: root}, os.Getenv("FW_LAUNCH_SELF"), []string{"serve", "--hw", "sim"}, []string{}, os.Stderr)
-		println("exec failed:", err.Error())
-		os.Exit(3)
-	}
-	if root := os.Getenv("FW_CHILD_ROOT"); root != "" {
-		pub, _ := ParsePublicKey([]byte(os.Getenv("FW_CHILD_PUB")))
-		s := &Slots{Root: root, Pub: pub, Arch: "arm"}
-		if _, err := s.Apply(os.Getenv("FW_CHILD_IMAGE"), nil); err != nil {
-			println(err.Error())
-			os.Exit(3)
-		}
-		os.Exit(0)
-	}
+	testkit.ChildMain(map[string]func([]string) int{
+		"apply": func(args []string) int { // root, image, public key PEM
+			pub, _ := ParsePublicKey([]byte(args[2]))
+			s := &Slots{Root: args[0], Pub: pub, Arch: "arm"}
+			if _, err := s.Apply(args[1], nil); err != nil {
+				println(err.Error())
+				return 3
+			}
+			return 0
+		},
+		"launch": func(args []string) int { // root, the installed binary
+			err := Launch(&Slots{Root: args[0]}, args[1], []string{"serve", "--hw", "sim"}, []string{}, os.Stderr)
+			println("exec failed:", err.Error())
+			return 3
+		},
+	})
 	os.Exit(m.Run())
 }
 
@@ -351,9 +356,8 @@ func TestApplyKilledAtEveryStep(t *testing.T) {
 			s := f.slots()
 			install(t, f, s)
 			img := f.image("2.0.0", "arm", f.key)
-			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), "FW_CHILD_ROOT="+s.Root, "FW_CHILD_IMAGE="+img, FaultEnv+"="+step,
-				"FW_CHILD_PUB="+string(pemPublicKey(f.pub)))
+			cmd := testkit.ChildCommand("apply", s.Root, img, string(pemPublicKey(f.pub)))
+			cmd.Env = append(cmd.Env, FaultEnv+"="+step)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -532,8 +536,7 @@ func TestLaunchExecsChosenSlotAndReturnsAfterFailedTrial(t *testing.T) {
 		return p
 	}
 	launch := func() (string, string) {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), "FW_LAUNCH_ROOT="+s.Root, "FW_LAUNCH_SELF=/bin/echo")
+		cmd := testkit.ChildCommand("launch", s.Root, "/bin/echo")
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {

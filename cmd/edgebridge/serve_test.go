@@ -23,14 +23,14 @@ import (
 	"github.com/edgebridge/edgebridge/store"
 )
 
-// The daemon tests re-execute this test binary as `edgebridge serve`: a real
-// process with real sockets that can be SIGTERMed and SIGKILLed.
-const serveChildEnv = "EDGEBRIDGE_SERVE_TEST_CHILD"
-
-func init() {
-	if os.Getenv(serveChildEnv) == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-	}
+// The daemon tests re-execute this test binary as `edgebridge serve`
+// (testkit's child harness): a real process with real sockets that can be
+// SIGTERMed and SIGKILLed.
+func TestMain(m *testing.M) {
+	testkit.ChildMain(map[string]func([]string) int{
+		"edgebridge": func(args []string) int { return run(args, os.Stdout, os.Stderr) },
+	})
+	os.Exit(m.Run())
 }
 
 func TestServeFlags(t *testing.T) {
@@ -96,8 +96,8 @@ var listenRe = regexp.MustCompile(`http listening" addr=(\S+)`)
 
 func startDaemon(t *testing.T, dataDir string, env []string, args ...string) *daemonProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"serve", "--data", dataDir, "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--console", "off"}, args...)...)
-	cmd.Env = append(append(os.Environ(), serveChildEnv+"=1"), env...)
+	cmd := testkit.ChildCommand("edgebridge", append([]string{"serve", "--data", dataDir, "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--console", "off"}, args...)...)
+	cmd.Env = append(cmd.Env, env...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {

@@ -20,11 +20,13 @@ import (
 const (
 	childEnv     = "EDGEBRIDGE_TESTKIT_CHILD"
 	childArgsEnv = "EDGEBRIDGE_TESTKIT_CHILD_ARGS"
+	argSep       = "\x1f" // ASCII unit separator: args may hold newlines (a PEM key)
 )
 
 // ChildMain is for a package's TestMain, before m.Run: in a process that
-// StartChild started it runs the child function named there with its args
-// and exits with what it returns; in the test process it returns at once.
+// StartChild (or ChildCommand) started it runs the child function named
+// there with its args and exits with what it returns; in the test process
+// it returns at once.
 func ChildMain(children map[string]func(args []string) int) {
 	name := os.Getenv(childEnv)
 	if name == "" {
@@ -37,7 +39,7 @@ func ChildMain(children map[string]func(args []string) int) {
 	}
 	var args []string
 	if a := os.Getenv(childArgsEnv); a != "" {
-		args = strings.Split(a, "\n")
+		args = strings.Split(a, argSep)
 	}
 	os.Exit(run(args))
 }
@@ -49,12 +51,20 @@ type Child struct {
 	cmd *exec.Cmd
 }
 
-// StartChild runs the test binary again as the child name (see ChildMain)
-// with args (no newlines in them). The test's end kills it if still running.
+// ChildCommand is the command that runs the test binary again as the child
+// name (see ChildMain) with args, for a test that runs it itself (to read
+// how it died). Its environment is the test's plus the child's name.
+func ChildCommand(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+name, childArgsEnv+"="+strings.Join(args, argSep))
+	return cmd
+}
+
+// StartChild starts the child name with args, its standard output read
+// through Out. The test's end kills it if still running.
 func StartChild(t testing.TB, name string, args ...string) *Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+name, childArgsEnv+"="+strings.Join(args, "\n"))
+	cmd := ChildCommand(name, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
