@@ -32,6 +32,26 @@
 // platform's provisioning API that the REST API mirrors, kept as
 // testdata/api/seed000_provisioning.txt.
 //
+// # Protocols served
+//
+// Of the alarmbridge protocol enum (plus the gateway's contactid), these
+// are received: contactid, bs8521, tt92 and ttnew (protocolMode dtmf, or
+// sdmf: single tones), multiprotocol (alarm/multi offers each opening in
+// turn, fallbackAlarmProtocol first) on SIP and FXS calls, and scaip as
+// SIP MESSAGE. AlarmBridge.Validate refuses the others at provisioning,
+// each with its reason (RefusedProtocols), so that no call is answered and
+// then dropped:
+//
+//   - nowip, nowipcontroller (BS 8521-2, "NOW-IP"): what is public is that
+//     the unit sends a SIP MESSAGE with a text/plain <ATM> body carrying a
+//     version, a type (1 alarm, 0 heartbeat, 2 command, A acknowledgement),
+//     the 24 BS 8521 digits, a time and a mac (BS 8521-2 as summarised by
+//     open-source receivers); the field encoding, the acknowledgement's form
+//     and how the mac is computed are in the standard only, and a receiver
+//     built on guesses would acknowledge units it cannot authenticate.
+//   - voicecall, api, deviceProvisioned: the facts are public (provisioning
+//     schema), the work is not done yet.
+//
 // # What it may import
 //
 // dsp and the standard library only. The protocol packages (contactid,

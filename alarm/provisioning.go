@@ -68,7 +68,35 @@ func (b *AlarmBridge) Validate() error {
 	if _, err := CompileMatch(b.DestinationMatch); err != nil {
 		return &FieldError{"destinationMatch", matchRule(err)}
 	}
+	if why, ok := RefusedProtocols[b.Protocol]; ok {
+		return &FieldError{"protocol", "protocol " + b.Protocol + " is not served by this gateway: " + why}
+	}
+	if b.ProtocolMode == "sdmf" {
+		switch b.Protocol {
+		case "tt92", "ttnew", "multiprotocol":
+		default:
+			return &FieldError{"protocolMode", "sdmf (single tones) applies to tt92, ttnew and multiprotocol, not " + b.Protocol}
+		}
+	}
+	if b.FallbackAlarmProtocol == string(ProtoSCAIP) && b.Protocol == "multiprotocol" {
+		return &FieldError{"fallbackAlarmProtocol", "scaip units send SIP MESSAGE, not tones: a multiprotocol call cannot fall back to it (use bs8521, tt92 or ttnew)"}
+	}
 	return nil
+}
+
+// RefusedProtocols are the values of the alarmbridge protocol enum this
+// gateway refuses at provisioning, each with its reason, rather than accept
+// a bridge and then answer its calls only to drop them. A call that still
+// reaches such a bridge (a document stored before) is refused before it is
+// answered, so the unit dials its backup number.
+var RefusedProtocols = map[string]string{
+	"nowip": "BS 8521-2 (NOW-IP, <ATM> in SIP MESSAGE) needs the encoding of the <ATM> fields, its acknowledgement " +
+		"and its mac, which the public excerpts of BS 8521-2 do not give",
+	"nowipcontroller": "it is the ARC's call back to a BS 8521-2 (NOW-IP) group-scheme controller, and NOW-IP is not served (see protocol nowip)",
+	"voicecall":       "an ordinary call raising an event is not implemented yet; use contactid, bs8521, tt92, ttnew or multiprotocol",
+	"api":             "events posted through the API for this bridge are not implemented yet (POST /alarmbridge/{domain}/testalarm sends test events)",
+	"deviceProvisioned": "taking the protocol from the device's serviceData.alarmBridge.alarmProtocol is not implemented yet; " +
+		"provision a bridge per protocol",
 }
 
 // ToneSettings say how DTMF is sent toward each leg ("2833" out of band,

@@ -200,6 +200,17 @@ func TestAlarmDocumentsRunWhatRESTAccepted(t *testing.T) {
 			`targetEndpoint.backupEndpoint.backupDestAddr: destAddr "x": want host:port`},
 		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.destAddr", nil), "targetEndpoint.destAddr: required for protocol scaip"},
 		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "dc09", "targetEndpoint.destAddr", "dc09://127.0.0.1:5001?transport=udp&account=1234"), ""},
+		// Protocols the gateway does not serve are refused with their reason,
+		// not accepted and then answered and dropped.
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "nowip"), "protocol: protocol nowip is not served by this gateway: BS 8521-2 (NOW-IP"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "nowipcontroller"), "protocol: protocol nowipcontroller is not served"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "voicecall"), "protocol: protocol voicecall is not served"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "api"), "protocol: protocol api is not served"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "deviceProvisioned"), "protocol: protocol deviceProvisioned is not served"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocolMode", "sdmf"), "protocolMode: sdmf (single tones) applies to tt92, ttnew and multiprotocol, not contactid"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "multiprotocol", "fallbackAlarmProtocol", "scaip"), "fallbackAlarmProtocol: scaip units send SIP MESSAGE"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "tt92", "protocolMode", "sdmf"), ""},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "multiprotocol", "fallbackAlarmProtocol", "ttnew"), ""},
 		// http/https: the JSON callback the delivery code sends.
 		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "https", "targetEndpoint.destAddr", "https://arc.example.com/alarms"), ""},
 		{"/provisioning/alarmeventmapper/d/m1", with(mapperBase(), "targetEndpoint.protocol", "http", "targetEndpoint.destAddr", "http://127.0.0.1:9000"), ""},

@@ -54,6 +54,13 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 // alarmCall runs one alarm call: answer, receive, then voice or clear-down.
 func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge) {
 	log := g.log.With("call", c.ID, "alarmbridge", b.ID)
+	if _, err := g.svc.NewReceiver(*b); err != nil {
+		// Refused before answering, so the unit dials its backup number
+		// instead of losing the alarm on a call answered and dropped.
+		log.Warn("gateway: alarm call refused before answering", "err", err)
+		_ = c.Reject(503, "Service Unavailable", err.Error())
+		return
+	}
 	if err := c.Answer(); err != nil {
 		log.Warn("gateway: answer", "err", err)
 		return
@@ -79,6 +86,10 @@ func (g *Gateway) alarmFXS(domain, number string, log *slog.Logger) fxsHandler {
 		if !errors.Is(err, service.ErrNoBridge) {
 			log.Warn("fxs: alarmbridges", "err", err)
 		}
+		return nil
+	}
+	if _, err := g.svc.NewReceiver(*b); err != nil {
+		log.Warn("fxs: alarm call refused before answering", "alarmbridge", b.ID, "err", err)
 		return nil
 	}
 	return func(ctx context.Context, c *FXSCall) { g.alarmLineCall(ctx, c, b) }
