@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -73,6 +74,13 @@ func prepareDevice(c *call, id string, d, old map[string]any) (map[string]any, e
 		// A whitelist entry: no secret to keep.
 		delete(d, "password")
 		delete(d, "ha1")
+	}
+	var dev engine.Device
+	if err := runtimeDecode(d, &dev); err != nil {
+		return nil, err
+	}
+	if err := dev.Validate(); err != nil {
+		return nil, runtimeRefusal(err)
 	}
 	// Server-owned heartbeat state survives client writes.
 	d["heartbeatStatus"], d["heartbeatExpiration"] = "unknown", 0

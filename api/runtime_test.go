@@ -33,6 +33,19 @@ func runtimeLoads(db *store.DB) error {
 	db.View(func(tx *store.Tx) error { domains = tx.Domains(); return nil })
 	dir := engine.StoreDirectory{DB: db}
 	for _, d := range domains {
+		// The engine's device loader (registrar and call auth).
+		var ids []string
+		db.View(func(tx *store.Tx) error {
+			return tx.ForEach(store.Coll{Domain: d, Resource: "device"}, "", func(id string, _ []byte) (bool, error) {
+				ids = append(ids, id)
+				return true, nil
+			})
+		})
+		for _, id := range ids {
+			if _, err := dir.Device(d, id); err != nil {
+				return fmt.Errorf("the API accepted device %s/%s but the engine cannot serve it: %v", d, id, err)
+			}
+		}
 		trunks, err := dir.Trunks(d)
 		if err != nil {
 			return fmt.Errorf("engine cannot read the trunks of %s: %v", d, err)
@@ -103,7 +116,7 @@ func runtimeLoads(db *store.DB) error {
 // FuzzAcceptedRuns: whatever document a write accepts, the runtime loaders
 // load.
 func FuzzAcceptedRuns(f *testing.F) {
-	paths := []string{"/provisioning/trunk/d/fz", "/provisioning/alarmbridge/d/fz", "/provisioning/alarmeventmapper/d/fz"}
+	paths := []string{"/provisioning/trunk/d/fz", "/provisioning/alarmbridge/d/fz", "/provisioning/alarmeventmapper/d/fz", "/provisioning/device/d"}
 	f.Add(uint8(0), `{"destinationTarget":"h","destinationTransport":"udp","destinationMatch":"/\\/","destinationRewrite":"/a/b/"}`)
 	f.Add(uint8(0), `{"destinationTarget":"h","destinationTransport":"TLS","destinationMatch":"^1","register":true,"userName":"u","ha1":"x"}`)
 	f.Add(uint8(0), `{"destinationTarget":"h:5060","destinationTransport":"tcp","destinationMatch":"^1","sourceNetworks":"10.0.0.0/8","didNumbers":"1-2","localCodec":"PCMA"}`)
@@ -246,4 +259,15 @@ func TestSettingsRefuseWhatTheyCannotHonour(t *testing.T) {
 		"alarmEventsRestEndpoint", "https://ev.example.com/alarms", "httpTimeout", 5000,
 		"restAuthentication", []any{map[string]any{"type": "RS256", "secret": rsaKeyPEM(t)}}))
 	e.loadsAtRuntime()
+}
+
+// A userid device's authorized.invite is checked as the engine compiles it
+// ("/regex/" or bare), so a pattern the engine cannot use is refused.
+func TestDeviceRunsWhatRESTAccepted(t *testing.T) {
+	e := newEnv(t)
+	base := obj2("deviceId", "u1", "authType", "userid", "password", "pw", "authorized", map[string]any{"invite": "/^00/", "register": true})
+	e.must(200, "PUT", "/provisioning/device/d", base)
+	e.loadsAtRuntime()
+	e.refused("PUT", "/provisioning/device/d", with(base, "authorized.invite", `/\/`),
+		`authorized.invite: "/\\/" is not a valid regular expression: error parsing regexp: trailing backslash at end of expression: `+"``")
 }

@@ -39,6 +39,27 @@ type Device struct {
 	DeviceType string      `json:"deviceType,omitempty"`
 }
 
+// Validate is the one check of a device beyond its JSON types: the REST API
+// runs it before storing one and StoreDirectory before serving one. The
+// error reads "field: rule".
+func (d *Device) Validate() error {
+	switch d.AuthType {
+	case "credentials", "deviceid":
+	case "userid":
+		if d.Authorized == nil {
+			return errors.New("authorized: required when authType is userid")
+		}
+	default:
+		return fmt.Errorf("authType: %q is not credentials, deviceid or userid", d.AuthType)
+	}
+	if d.Authorized != nil && d.Authorized.Invite != "" {
+		if _, err := CompileMatch(d.Authorized.Invite); err != nil {
+			return fmt.Errorf("authorized.invite: %w", err)
+		}
+	}
+	return nil
+}
+
 // Authorized is the policy of a userid device.
 type Authorized struct {
 	Domain   string `json:"domain,omitempty"`

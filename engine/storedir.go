@@ -37,6 +37,9 @@ func (d StoreDirectory) Device(domain, id string) (*Device, error) {
 	if dev.DeviceID == "" {
 		dev.DeviceID = id
 	}
+	if err := dev.Validate(); err != nil {
+		return nil, fmt.Errorf("device %s/%s: %w", domain, id, err)
+	}
 	return &dev, nil
 }
 
