@@ -58,6 +58,7 @@ func deviceSchema() *Schema {
 		opt("description", str().maxLen(200)),
 		opt("ha1", str().pattern(`^[0-9a-fA-F]{32}$`).extNote("stricter than the seed: an MD5 hex digest, so a typo cannot lock the device out").desc("SIP HA1 = MD5(deviceId:domain:password), used with authType credentials.")),
 		opt("deviceCLI", str()),
+		opt("srtp", srtpSetting()),
 		opt("heartbeatStatus", str().readOnly().desc("Filled by heartbeat supervision.")),
 		opt("heartbeatExpiration", num().readOnly().desc("Filled by heartbeat supervision (ms).")),
 	)
@@ -98,7 +99,18 @@ func trunkSchema() *Schema {
 		opt("didNumbers", str().pattern(`^[0-9]+(-[0-9]+)?(;[0-9]+(-[0-9]+)?)*$`).extNote("seed 004: DID numbers and ranges, e.g. 3000;12000-18000")),
 		opt("outboundServer", str().extNote("seed 004: outbound proxy host")),
 		opt("outboundServerPort", int32s().min(1).max(65535).extNote("seed 004: outbound proxy port")),
+		opt("srtp", srtpSetting()),
 	)
+}
+
+// srtpSetting is the media security of a device's or trunk's call legs, a
+// gateway extension the engine reads (engine.SRTPOff and its siblings).
+func srtpSetting() *Schema {
+	return str().enum("off", "optional", "mandatory").
+		desc("SRTP (SDES) on this device's or trunk's call legs: off (plain RTP; a caller requiring SRTP gets 488), " +
+			"optional (keys offered on RTP/AVP, either accepted), mandatory (RTP/SAVP only). " +
+			"Unset: a device follows the caller, a trunk is off.").
+		extNote("gateway extension: per-leg SRTP policy")
 }
 
 // trustedNetworkSchema: a network whose SIP requests need no digest

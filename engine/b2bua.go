@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -38,7 +39,7 @@ func (e *Engine) bridgeToTrunk(in *Call, t *trunk, dest string) {
 // bridgeToDevice rings the device registered as the called user.
 func (e *Engine) bridgeToDevice(in *Call, bs []store.Binding) {
 	spec := dialSpec{domain: in.Domain, from: in.Caller, name: in.CallerName, opts: in.opts}
-	if err := deviceSpec(&spec, bs); err != nil {
+	if err := e.deviceSpec(&spec, bs); err != nil {
 		in.reject(500, "Server Internal Error", err.Error())
 		return
 	}
@@ -50,35 +51,86 @@ func (e *Engine) bridgeToDevice(in *Call, bs []store.Binding) {
 	e.b2bua(in, spec)
 }
 
-// b2bua places the outbound leg, answers the inbound one when it answers,
-// and bridges them until either side hangs up. A refusal is passed back
-// with its status and a Reason header (RFC 3326).
+// b2bua places the outbound leg and answers the inbound one when it
+// answers, as a PBX does: ringing and early media (180/183, with the
+// callee's audio when it sends SDP) reach the caller only once the callee
+// sent them, media is bridged from the first of early media or answer until
+// either side hangs up, and hold and key presses are relayed (onReInvite,
+// onInfo). A refusal is passed back with its status and a Reason header
+// (RFC 3326). A call the gateway cannot carry (media the caller's leg does
+// not accept, SRTP the callee's leg cannot give) is refused before the
+// callee is rung.
 func (e *Engine) b2bua(in *Call, spec dialSpec) {
-	_ = in.Ring()
+	if code, why := e.checkOffer(in); code != 0 {
+		in.reject(code, statusText(code), why)
+		return
+	}
+	pol, why := offerPolicy(spec.srtpMode, callerSRTP(in))
+	if why != "" {
+		in.reject(488, "Not Acceptable Here", why)
+		return
+	}
+	spec.srtp = pol
+
+	ctx, cancel := context.WithCancel(in.ctx)
+	defer cancel()
+	bridged := make(chan struct{})
+	var once sync.Once
+	started := false
+	bridge := func(out *Call) {
+		once.Do(func() {
+			started = true
+			in.setPeer(out)
+			go func() {
+				defer close(bridged)
+				_ = media.Bridge(ctx, in.Session(), out.Session(),
+					media.DigitsTo(in.Session(), in.infoDigits()), media.DigitsTo(out.Session(), out.infoDigits()))
+			}()
+		})
+	}
+	spec.onProgress = func(code int, reason string) { _ = in.progress(code, reason) }
+	spec.onEarly = func(out *Call, code int, reason string) {
+		if in.earlyMedia(code, reason) == nil {
+			bridge(out)
+		}
+	}
 	out, err := e.dial(in.ctx, spec)
 	if err != nil {
+		cancel()
+		if started {
+			<-bridged
+		}
 		var de *DialError
 		switch {
 		case in.ctx.Err() != nil:
 			// CANCEL from the caller: sipgo has answered 487 already.
 			in.finish(CauseCancelled, "487")
 		case errors.As(err, &de):
-			code, reason := de.Code, de.Reason
+			code, reason := de.Code, "far end: "+de.Reason
 			if code < 300 || code > 699 {
-				code, reason = 502, "Bad Gateway"
+				code = 502
 			}
-			in.reject(code, statusText(code), "far end: "+reason)
+			if code == 488 && pol == sdp.SRTPRequired {
+				reason += " (the call requires SRTP, RTP/SAVP)"
+			}
+			in.reject(code, statusText(code), reason)
+		case errors.Is(err, sdp.ErrNotAcceptable):
+			in.reject(488, statusText(488), "far end: "+err.Error())
 		default:
 			in.reject(503, "Service Unavailable", err.Error())
 		}
 		return
 	}
-	in.peer, out.peer = out, in
+	in.setPeer(out) // before the answer: a re-INVITE may follow the ACK at once
 	if err := in.Answer(); err != nil {
 		out.end(CauseFailed, true)
+		cancel()
+		if started {
+			<-bridged
+		}
 		return
 	}
-	ctx, cancel := context.WithCancel(in.ctx)
+	bridge(out)
 	go func() {
 		select {
 		case <-out.done:
@@ -86,11 +138,78 @@ func (e *Engine) b2bua(in *Call, spec dialSpec) {
 		}
 		cancel()
 	}()
-	_ = media.Bridge(ctx, in.Session(), out.Session())
+	<-bridged
 	cancel()
 	// Whichever leg ended first has its cause; the other gets a BYE.
 	in.end(CauseNormal, true)
 	out.end(CauseNormal, true)
+}
+
+// checkOffer answers the caller's offer on paper, so a call whose media the
+// caller's leg cannot take is refused before the callee rings (0: fine).
+func (e *Engine) checkOffer(in *Call) (int, string) {
+	if in.offer == nil {
+		return 0, "" // late offer: our offer goes in the 200
+	}
+	cp := sdp.Capabilities{Addr: e.mediaIP(), Port: 9, Codecs: in.opts.Codecs,
+		TelephoneEvent: in.opts.DTMF != "inaudio", SRTP: acceptPolicy(in.srtpMode)}
+	if _, _, err := sdp.Answer(in.offer, cp); err != nil {
+		return 488, "media not acceptable: " + err.Error()
+	}
+	return 0, ""
+}
+
+// acceptPolicy is how a leg whose device or trunk has srtp mode answers an
+// offer: off declines SRTP, mandatory requires it, else either is taken.
+func acceptPolicy(mode string) sdp.SRTPPolicy {
+	switch mode {
+	case SRTPOff:
+		return sdp.SRTPOff
+	case SRTPMandatory:
+		return sdp.SRTPRequired
+	}
+	return sdp.SRTPOptional
+}
+
+// callerSRTP is what the caller asked for: RTP/SAVP requires SRTP, a=crypto
+// on RTP/AVP offers it (best effort), else none; SRTPOff as well when its
+// leg declines SRTP.
+func callerSRTP(in *Call) sdp.SRTPPolicy {
+	if in.offer == nil || acceptPolicy(in.srtpMode) == sdp.SRTPOff {
+		return sdp.SRTPOff
+	}
+	for _, m := range in.offer.Media {
+		if m.Type != "audio" || m.Port == 0 {
+			continue
+		}
+		switch {
+		case m.Proto == "RTP/SAVP":
+			return sdp.SRTPRequired
+		case len(m.Crypto) > 0:
+			return sdp.SRTPOptional
+		}
+		return sdp.SRTPOff
+	}
+	return sdp.SRTPOff
+}
+
+// offerPolicy is what the B2BUA offers the callee whose device or trunk has
+// srtp mode, given what the caller asked for: the callee's own setting when
+// it has one, else the caller's choice. A caller who requires SRTP is never
+// carried in clear: why says so when the callee's setting forbids SRTP.
+func offerPolicy(mode string, caller sdp.SRTPPolicy) (sdp.SRTPPolicy, string) {
+	switch mode {
+	case SRTPOff:
+		if caller == sdp.SRTPRequired {
+			return sdp.SRTPOff, "the caller requires SRTP (RTP/SAVP) and the callee's srtp setting is off"
+		}
+		return sdp.SRTPOff, ""
+	case SRTPMandatory:
+		return sdp.SRTPRequired, ""
+	case SRTPOptional:
+		return max(caller, sdp.SRTPOptional), ""
+	}
+	return caller, ""
 }
 
 func statusText(code int) string {

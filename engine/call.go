@@ -54,6 +54,13 @@ type Call struct {
 	// asserted: the caller is who it says, by digest or as a device in a
 	// trusted network, so its identity may go on as P-Asserted-Identity.
 	asserted bool
+	// srtpMode is the srtp setting of the device or trunk that called
+	// (inbound legs): how its offer is answered (acceptPolicy).
+	srtpMode string
+	// reMu orders the re-INVITEs and INFOs the engine sends on this leg.
+	reMu sync.Mutex
+	// infoDTMF: the far end sent key presses as SIP INFO.
+	infoDTMF atomic.Bool
 
 	req  *sip.Request // the INVITE (ours for outbound legs)
 	tx   sip.ServerTransaction
@@ -272,7 +279,11 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		done: make(chan struct{}), sessExp: sessExp, refresher: refresher,
 	}
 	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
+	if p.dev != nil {
+		c.srtpMode = p.dev.SRTP
+	}
 	if trunk != nil {
+		c.srtpMode = trunk.cfg.SRTP
 		c.Trunk = trunk.cfg.TrunkID
 		// PBX trunk API (didNumbers, concurrency): a trunk delivers only its DID numbers, and no more calls
 		// at once than its concurrency allows.
@@ -579,13 +590,32 @@ func (e *Engine) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	e.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 }
 
-// onInfo takes in-dialog INFO (e.g. application/dtmf-relay) with a 200.
+// onInfo takes in-dialog INFO with a 200. A key press in it
+// (application/dtmf-relay or application/dtmf) goes on to the other leg of
+// a bridged call, as RFC 4733 when that leg has telephone-event.
 func (e *Engine) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	if e.findDialog(req) == nil {
+	c := e.findDialog(req)
+	if c == nil {
 		e.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	key, ms, ok := parseInfoDTMF(ct, req.Body())
 	e.respond(tx, req, 200, "OK")
+	if !ok {
+		return
+	}
+	c.infoDTMF.Store(true)
+	if peer := c.peerLeg(); peer != nil {
+		if send := peer.infoDigits(); send != nil {
+			send(key, ms)
+		} else if s := peer.Session(); s != nil {
+			_ = s.SendDigit(key, ms) // RFC 4733
+		}
+	}
 }
 
 // onUpdate refreshes a session timer (RFC 4028 §9 allows UPDATE) without SDP.

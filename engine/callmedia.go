@@ -64,7 +64,7 @@ func (e *Engine) caps(c *Call, sess *media.Session) sdp.Capabilities {
 		Port:           int(sess.LocalAddr().Port()),
 		Codecs:         c.opts.Codecs,
 		TelephoneEvent: c.opts.DTMF != "inaudio",
-		SRTP:           sdp.SRTPOptional,
+		SRTP:           acceptPolicy(c.srtpMode),
 	}
 	if c.local != nil {
 		// RFC 3264 §8: same o= session id, version one up for a new answer.
@@ -93,6 +93,15 @@ func (c *Call) Answer() error {
 	default:
 	}
 	e := c.e
+	if sess := c.Session(); sess != nil {
+		// Early media answered the offer already (earlyMedia): the 200
+		// repeats that answer.
+		c.mu.Lock()
+		body := c.local.Marshal()
+		c.answered = time.Now()
+		c.mu.Unlock()
+		return c.sendOK(body)
+	}
 	sess, err := e.newSession(c)
 	if err != nil {
 		c.rejectNow(503, "Service Unavailable", "no RTP port: "+err.Error())
@@ -138,7 +147,12 @@ func (c *Call) Answer() error {
 	c.sess = sess
 	c.answered = time.Now()
 	c.mu.Unlock()
+	return c.sendOK(body)
+}
 
+// sendOK sends the 200 OK with our SDP body and waits for the ACK.
+func (c *Call) sendOK(body []byte) error {
+	e := c.e
 	res := e.newResponse(c.req, 200, "OK", body)
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
@@ -218,8 +232,10 @@ func (e *Engine) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		c.mu.Lock()
+		prev := c.neg.Direction
 		c.neg, c.local = neg, a
 		c.mu.Unlock()
+		defer c.relayDirection(prev, neg.Direction)
 		ans = a
 		e.log.Info("call media updated", "call", c.ID, "direction", neg.Direction.String(), "remote", neg.Remote.String())
 	}

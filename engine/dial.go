@@ -48,9 +48,13 @@ type dialSpec struct {
 	auth       *authInfo
 	headers    []sip.Header
 	opts       MediaOptions
-	srtp       bool
+	srtp       sdp.SRTPPolicy // what the INVITE offers
+	srtpMode   string         // the callee's srtp setting (device or trunk)
 	trunk      *trunk
 	onProgress func(code int, reason string)
+	// onEarly sees the leg, its session started, when a provisional
+	// response brought the callee's SDP (early media, RFC 3960).
+	onEarly func(out *Call, code int, reason string)
 	// rewrite sends in-dialog requests to where the answer came from rather
 	// than to its Contact: a peer behind NAT (forceNatRewrites, or a device
 	// whose REGISTER came from another address than its Contact), or a
@@ -76,7 +80,19 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	}
 	spec := dialSpec{
 		from: o.From, name: o.FromName, domain: o.Domain, headers: o.Headers,
-		opts: o.Media, srtp: o.SRTP, onProgress: o.OnProgress,
+		opts: o.Media, onProgress: o.OnProgress,
+	}
+	asked := sdp.SRTPOff
+	if o.SRTP {
+		asked = sdp.SRTPRequired
+	}
+	// policy is the INVITE's SRTP once the callee's setting is known.
+	policy := func() error {
+		var why string
+		if spec.srtp, why = offerPolicy(spec.srtpMode, asked); why != "" {
+			return &DialError{Code: 488, Reason: why}
+		}
+		return nil
 	}
 	if spec.from == "" {
 		spec.from = "edgebridge"
@@ -92,6 +108,7 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		}
 		spec.ruri = u
 		spec.hop, spec.transport = uriTarget(u)
+		_ = policy()
 		return e.dial(ctx, spec)
 	}
 	t, dest, err := e.trunks.outbound(spec.domain, o.To)
@@ -107,6 +124,10 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 			return nil, &DialError{Code: 503, Reason: "trunk " + t.cfg.TrunkID + " is at its concurrency limit"}
 		}
 		e.trunkSpec(&spec, t, dest, spec.from)
+		if err := policy(); err != nil {
+			t.release()
+			return nil, err
+		}
 		c, err := e.dial(ctx, spec)
 		if err != nil {
 			t.release()
@@ -116,7 +137,10 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		return c, nil
 	}
 	if bs := e.reg.lookup(spec.domain, o.To); len(bs) > 0 {
-		if err := deviceSpec(&spec, bs); err != nil {
+		if err := e.deviceSpec(&spec, bs); err != nil {
+			return nil, err
+		}
+		if err := policy(); err != nil {
 			return nil, err
 		}
 		return e.dial(ctx, spec)
@@ -164,7 +188,33 @@ func (e *Engine) trunkSpec(spec *dialSpec, t *trunk, dest, caller string) {
 		spec.opts.Codecs = []string{c}
 	}
 	spec.trunk = t
+	spec.srtpMode = cmp.Or(t.cfg.SRTP, SRTPOff) // a trunk does not follow the caller
 	spec.rewrite = t.cfg.ForceNatRewrites || t.cfg.OutboundServer != ""
+}
+
+// earlyAnswer applies the SDP of a provisional response to our offer and
+// starts the session: early media (RFC 3960). The 200 carries the same
+// answer (RFC 3261 §13.2.1), applied again with the same keys.
+func (c *Call) earlyAnswer(offer *sdp.Session, body []byte) error {
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		return err
+	}
+	neg, err := sdp.Negotiate(offer, ans)
+	if err != nil {
+		return err
+	}
+	sess := c.Session()
+	if err := sess.Apply(neg); err != nil {
+		return err
+	}
+	if err := sess.Start(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.neg = neg
+	c.mu.Unlock()
+	return nil
 }
 
 // uriTarget is where a request to u goes directly: its transport (the
@@ -190,8 +240,9 @@ func uriTarget(u sip.Uri) (hop, transport string) {
 // the address of record, the From in the device's domain. The request goes
 // to the Contact, unless the REGISTER came from another address than the
 // Contact names: then the device is behind a NAT and only its source
-// address reaches it (the idea of RFC 5626).
-func deviceSpec(spec *dialSpec, bs []store.Binding) error {
+// address reaches it (the idea of RFC 5626). The device's srtp setting
+// goes in spec.srtpMode.
+func (e *Engine) deviceSpec(spec *dialSpec, bs []store.Binding) error {
 	b := bs[0]
 	for _, x := range bs[1:] {
 		if x.Expires.After(b.Expires) {
@@ -205,6 +256,9 @@ func deviceSpec(spec *dialSpec, bs []store.Binding) error {
 	spec.ruri = u
 	spec.to = sip.Uri{Scheme: "sip", User: b.AOR, Host: b.Domain}
 	spec.fromHost = b.Domain
+	if dev, err := e.dir.Device(b.Domain, cmp.Or(b.DeviceID, b.AOR)); err == nil {
+		spec.srtpMode = dev.SRTP
+	}
 	spec.transport = strings.ToUpper(b.Transport)
 	if spec.transport == "" {
 		spec.transport = "UDP"
@@ -229,6 +283,8 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 		Called: spec.ruri.User, Transport: spec.transport, Source: spec.hop,
 		Start: time.Now(), opts: spec.opts, done: make(chan struct{}),
 	}
+	// Early media can end the leg (RTP timeout) before the answer.
+	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
 	if spec.trunk != nil {
 		c.Trunk = spec.trunk.cfg.TrunkID
 		c.Route = "trunk/" + spec.trunk.cfg.TrunkID
@@ -238,10 +294,7 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 		return nil, &DialError{Code: 503, Reason: "no RTP port: " + err.Error()}
 	}
 	cp := e.caps(c, sess)
-	cp.SRTP = sdp.SRTPOff
-	if spec.srtp {
-		cp.SRTP = sdp.SRTPRequired
-	}
+	cp.SRTP = spec.srtp
 	offer, err := sdp.Offer(cp)
 	if err != nil {
 		sess.Close()
@@ -280,6 +333,7 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 
 	dua := &sipgo.DialogUA{Client: e.cli, ContactHDR: ct, RewriteContact: spec.rewrite}
 	var dlg *sipgo.DialogClientSession
+	early := false
 	for attempt := 0; ; attempt++ {
 		dlg, err = dua.WriteInvite(ctx, req)
 		if err == nil {
@@ -288,7 +342,19 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 				e.trace.noteDomain(c.ID, spec.domain)
 			}
 			err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-				if r.IsProvisional() && r.StatusCode > 100 && spec.onProgress != nil {
+				if !r.IsProvisional() || r.StatusCode == 100 {
+					return nil
+				}
+				if !early && len(r.Body()) > 0 && spec.onEarly != nil {
+					if err := c.earlyAnswer(offer, r.Body()); err != nil {
+						e.log.Warn("early media SDP unusable", "call", req.CallID().Value(), "err", err)
+					} else {
+						early = true
+						spec.onEarly(c, r.StatusCode, r.Reason)
+						return nil
+					}
+				}
+				if spec.onProgress != nil {
 					spec.onProgress(r.StatusCode, r.Reason)
 				}
 				return nil
@@ -316,11 +382,12 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 		}
 		return nil, &DialError{Code: 503, Reason: "no answer: " + err.Error()}
 	}
+	c.mu.Lock()
 	c.req = dlg.InviteRequest
 	c.cdlg = dlg
 	c.key = dlg.ID
 	c.answered = time.Now()
-	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
+	c.mu.Unlock()
 	e.calls.add(c)
 
 	ans, err := sdp.Parse(dlg.InviteResponse.Body())

@@ -37,6 +37,29 @@ type Device struct {
 	Authorized *Authorized `json:"authorized,omitempty"`
 	DeviceCLI  string      `json:"deviceCLI,omitempty"`
 	DeviceType string      `json:"deviceType,omitempty"`
+	SRTP       string      `json:"srtp,omitempty"` // gateway extension: SRTPOff, SRTPOptional, SRTPMandatory or "" (follow the caller)
+}
+
+// Values of the srtp setting of a device or trunk (a gateway extension):
+// the media security of that device's or trunk's call legs.
+const (
+	// SRTPOff: plain RTP only; a caller who requires SRTP (RTP/SAVP) cannot
+	// reach it and gets 488.
+	SRTPOff = "off"
+	// SRTPOptional: SDES keys offered on RTP/AVP (best effort), either
+	// accepted; RTP/SAVP when the caller requires SRTP.
+	SRTPOptional = "optional"
+	// SRTPMandatory: RTP/SAVP only; a plain call from it gets 488.
+	SRTPMandatory = "mandatory"
+)
+
+// ValidateSRTP checks an srtp setting; the error names the field.
+func ValidateSRTP(mode string) error {
+	switch mode {
+	case "", SRTPOff, SRTPOptional, SRTPMandatory:
+		return nil
+	}
+	return fmt.Errorf("srtp: %q is not off, optional or mandatory", mode)
 }
 
 // Validate is the one check of a device beyond its JSON types: the REST API
@@ -92,6 +115,7 @@ type Trunk struct {
 	Password                    string   `json:"password,omitempty"`
 	HA1                         string   `json:"ha1,omitempty"`
 	Description                 string   `json:"description,omitempty"`
+	SRTP                        string   `json:"srtp,omitempty"` // gateway extension; "" is off
 
 	// Registration fields of the PBX trunk API (extensions).
 	Register           *bool  `json:"register,omitempty"`          // default: true when userName is set
@@ -141,6 +165,9 @@ func (t *Trunk) Validate() error {
 	}
 	if t.DestinationMatch == "" {
 		return errors.New("destinationMatch: required")
+	}
+	if err := ValidateSRTP(t.SRTP); err != nil {
+		return err
 	}
 	for name, expr := range map[string]string{
 		"destinationMatch": t.DestinationMatch, "blacklistPattern": t.BlacklistPattern,

@@ -42,6 +42,22 @@
 // in the domain, and P-Asserted-Identity (RFC 3325) when the caller proved
 // who it is (digest, or a device in a trusted network; not deviceid).
 //
+// The B2BUA behaves as a PBX between phones: 180 and 183 reach the caller
+// only once the callee sent them, a 183 with SDP is answered to the caller
+// with ours and its audio bridged at once (early media), hold and resume
+// (a re-INVITE changing direction) are relayed to the other leg with the
+// same codec and SRTP key, and key presses in SIP INFO
+// (application/dtmf-relay, application/dtmf) go on as RFC 4733, while keys
+// toward a leg without telephone-event whose phone sent INFO go as INFO.
+//
+// SRTP per leg (SDES, RFC 4568) follows the srtp setting of the device or
+// trunk (off, optional, mandatory): a device without one gets what the
+// caller asked for (RTP/SAVP if the caller required SRTP, a=crypto on
+// RTP/AVP if it offered it, plain otherwise); a trunk without one is off. A
+// caller who requires SRTP is never carried in clear: a callee whose setting
+// is off gets no INVITE and the caller a 488 with a Reason. A leg keeps its
+// key across re-INVITEs and session refreshes while the peer keeps its own.
+//
 // A trunk registers with one Call-ID and a growing CSeq per registrar and
 // answers a refresh with the last challenge and the next nonce count; a
 // digest uri is always the Request-URI, parameters included.

@@ -201,7 +201,7 @@ func (e *Engine) messageTarget(domain, to string) (sip.Uri, string, string, erro
 			return u, "", "", &DialError{Code: 404, Reason: "no binding for " + to + " in " + domain}
 		}
 		var spec dialSpec
-		if err := deviceSpec(&spec, bs); err != nil {
+		if err := e.deviceSpec(&spec, bs); err != nil {
 			return u, "", "", err
 		}
 		return spec.ruri, spec.hop, spec.transport, nil

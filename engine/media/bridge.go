@@ -15,10 +15,15 @@ import (
 // received on one leg as RFC 4733 events are repeated on the other: live
 // as events when that leg negotiated telephone-event (started when they
 // start, ended when they end), else in-band once they end, with their
-// duration. DTMF heard in-band passes as audio. It returns nil when ctx ended
-// and io.EOF when a leg ended. Both sessions must be started, and nothing
-// else may read from them while bridged.
-func Bridge(ctx context.Context, a, b *Session) error {
+// duration (or handed to the leg's DigitsTo function). DTMF heard in-band
+// passes as audio. It returns nil when ctx ended and io.EOF when a leg
+// ended. Both sessions must be started, and nothing else may read from them
+// while bridged.
+func Bridge(ctx context.Context, a, b *Session, opts ...BridgeOption) error {
+	var cfg bridgeConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	// DTMF heard in-band on a leg already passes in the audio; forwarding
 	// it as an event too would double it.
 	a.bridged.Store(true)
@@ -27,8 +32,8 @@ func Bridge(ctx context.Context, a, b *Session) error {
 	defer b.bridged.Store(false)
 	// RFC 4733 to RFC 4733 passes live: the far leg starts the event when
 	// it starts here and ends it when it ends here.
-	toB := bridgeTarget{Session: b, live: b.eventsNegotiated()}
-	toA := bridgeTarget{Session: a, live: a.eventsNegotiated()}
+	toB := bridgeTarget{Session: b, live: b.eventsNegotiated(), send: cfg.sink(b)}
+	toA := bridgeTarget{Session: a, live: a.eventsNegotiated(), send: cfg.sink(a)}
 	if toB.live {
 		a.relayTo.Store(b)
 		defer a.relayTo.Store(nil)
@@ -42,16 +47,45 @@ func Bridge(ctx context.Context, a, b *Session) error {
 		func(ctx context.Context) error { return pump(ctx, b, b.Digits(), toA, a.Done()) })
 }
 
+// BridgeOption tunes a Bridge.
+type BridgeOption func(*bridgeConfig)
+
+type bridgeConfig struct {
+	sinks map[*Session]func(key byte, durationMs int)
+}
+
+func (c *bridgeConfig) sink(s *Session) func(byte, int) { return c.sinks[s] }
+
+// DigitsTo hands the key presses a Bridge would play in-band to leg (a leg
+// without telephone-event) to send instead, e.g. as SIP INFO. send must
+// not block the bridge: it runs between two frames. A nil send is no option.
+func DigitsTo(leg *Session, send func(key byte, durationMs int)) BridgeOption {
+	return func(c *bridgeConfig) {
+		if send == nil {
+			return
+		}
+		if c.sinks == nil {
+			c.sinks = map[*Session]func(byte, int){}
+		}
+		c.sinks[leg] = send
+	}
+}
+
 // bridgeTarget is a Session as the far leg of a Bridge. A key press it
 // cannot take is dropped rather than ending the bridge, and none is played
 // when the near leg relays its events to it live already.
 type bridgeTarget struct {
 	*Session
 	live bool
+	send func(key byte, durationMs int) // instead of in-band, when set
 }
 
 func (t bridgeTarget) SendDigit(key byte, durationMs int) error {
-	if !t.live {
+	switch {
+	case t.live:
+	case t.send != nil:
+		t.send(key, durationMs)
+	default:
 		_ = t.Session.SendDigit(key, durationMs)
 	}
 	return nil

@@ -29,7 +29,8 @@
 // (any ptime is received); rtcp-mux is received but not negotiated; SRTP
 // keys with an MKI are declined in SDP; Bridge relays RFC 4733 digits live
 // to a leg with telephone-event, and to a leg without plays them in-band
-// once they end, with their duration; DTMF heard in-band crosses a bridge
+// once they end, with their duration (or hands them to the function given
+// with DigitsTo, e.g. to send SIP INFO); DTMF heard in-band crosses a bridge
 // as audio.
 //
 // A Session's state is split by path, each part with its own lock: the
