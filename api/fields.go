@@ -103,6 +103,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"password":            reads("engine digest (SIP password) and userid; api prepareDevice makes ha1 from it"),
 		"ha1":                 reads("engine digest: MD5(deviceId:domain:password)"),
 		"deviceCLI":           reads("alarm/service Router.Authenticate: the device whose CLI is the caller"),
+		"srtp":                reads("engine B2BUA: SRTP on this device's legs (acceptPolicy as caller, offerPolicy as callee)"),
 		"deviceType":          platform("the platform's console groups devices by it; this gateway treats a device by its authType and serviceData"),
 		"description":         platform(label),
 		"lastConfigured":      reads("api grandstream download stamps it; kept across writes"),
@@ -158,6 +159,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"didNumbers":                  reads("engine trunk.ownsDID: numbers this trunk takes in"),
 		"outboundServer":              reads("engine trunk.nextHop: outbound proxy"),
 		"outboundServerPort":          reads("engine trunk.nextHop: outbound proxy port"),
+		"srtp":                        reads("engine B2BUA: SRTP toward the trunk (offerPolicy; unset is off) and accepted from it"),
 	},
 	"trustednetwork": {
 		"network":     reads("engine StoreDirectory.TrustedNetworks: sources that need no digest"),
