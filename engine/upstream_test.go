@@ -47,7 +47,8 @@ func (k *kamailio) lines(prefix string) []string {
 func startKamailio(t *testing.T, uas string) *kamailio {
 	t.Helper()
 	bin := testkit.NeedTool(t, "kamailio")
-	k := &kamailio{port: testkit.FreeUDP(t)}
+	port, _ := testkit.PortRange(t, 1) // Kamailio listens on UDP and TCP
+	k := &kamailio{port: port}
 	dir := t.TempDir()
 	cfg, err := os.ReadFile(filepath.Join("..", "testdata", "kamailio", "upstream.cfg"))
 	if err != nil {
