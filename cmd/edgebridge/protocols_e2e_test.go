@@ -43,7 +43,8 @@ func (c *callbackRecorder) all() []map[string]any {
 }
 
 // TestEveryAnalogueProtocolThroughTheDaemon: for each protocol of the
-// alarmbridge enum received on an audio call, `simulate` plays the unit
+// alarmbridge enum received on an audio call (multiprotocol with each kind
+// of unit, with and without fallbackAlarmProtocol), `simulate` plays the unit
 // over SIP/RTP (RFC 4733 and in-band), gets the protocol's acknowledgement
 // from the real daemon, and the event reaches both the HTTP callback and a
 // DC-09 receiver that answers the way real receivers do (None for R,
@@ -87,6 +88,9 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 		{"/provisioning/alarmbridge/local", bridge("tt", "tt92", "dtmf", "5553")},
 		{"/provisioning/alarmbridge/local", bridge("ttsdmf", "tt92", "sdmf", "5554")},
 		{"/provisioning/alarmbridge/local", bridge("ttnew", "ttnew", "dtmf", "5555")},
+		{"/provisioning/device/local", `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
+		{"/provisioning/alarmbridge/local", bridge("multi", "multiprotocol", "dtmf", "5556")},
+		{"/provisioning/alarmbridge/local", strings.Replace(bridge("multitt", "multiprotocol", "dtmf", "5557"), `"name"`, `"fallbackAlarmProtocol":"ttnew","name"`, 1)},
 	} {
 		code, body, err := d.req(key, "POST", r.path, r.body)
 		if err != nil || code != 200 {
@@ -104,6 +108,11 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 		{"tt92 sdmf", "5554", "tt92", "sdmf", "inaudio", "acknowledge (B0) heard", "#461234567800|Nri0/QA0"},
 		{"ttnew rfc4733", "5555", "ttnew", "dtmf", "2833", "acknowledge (DB) heard", "#461234567800|Nri0/QA0"},
 		{"ttnew inband", "5555", "ttnew", "dtmf", "inaudio", "acknowledge (DB) heard", "#461234567800|Nri0/QA0"},
+		// multiprotocol: the protocol is the one the unit answers.
+		{"multiprotocol contactid", "5556", "contactid", "dtmf", "2833", "kissoff heard", "#1234|1130 01 015"},
+		{"multiprotocol bs8521", "5556", "bs8521", "dtmf", "inaudio", "acknowledge heard", "#12345678|Nri0/QA01"},
+		{"multiprotocol fallback ttnew", "5557", "ttnew", "dtmf", "2833", "acknowledge (DB) heard", "#461234567800|Nri0/QA0"},
+		{"multiprotocol fallback ttnew, contactid unit", "5557", "contactid", "dtmf", "inaudio", "kissoff heard", "#1234|1130 01 015"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -131,8 +140,12 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 			if len(got) != i+1 {
 				t.Fatalf("DC-09 receiver holds %d events after %d calls, want one per call: %+v", len(got), i+1, got)
 			}
-			if m := got[i]; m.ID != dc09.IDSIADCS || m.Data != c.data {
-				t.Errorf("DC-09 receiver got %s %q, want SIA-DCS %q", m.ID, m.Data, c.data)
+			wantID := dc09.IDSIADCS // every event but Contact ID keeps its identity as SIA-DCS
+			if c.protocol == "contactid" {
+				wantID = dc09.IDADMCID
+			}
+			if m := got[i]; m.ID != wantID || m.Data != c.data {
+				t.Errorf("DC-09 receiver got %s %q, want %s %q", m.ID, m.Data, wantID, c.data)
 			}
 			evs := cb.all()
 			if len(evs) != i+1 || evs[i]["protocol"] != c.protocol {
