@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/engine/pcap"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/edgebridge/edgebridge/store"
 )
 

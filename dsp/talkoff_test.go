@@ -8,13 +8,14 @@ package dsp
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // talkOffCeilingPerHour is the most false digits per hour of the talk-off

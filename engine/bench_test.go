@@ -2,13 +2,14 @@ package engine
 
 import (
 	"context"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // Benchmarks against SIPp as the real peer. Each iteration is one SIPp run;
@@ -25,7 +26,8 @@ const (
 // benchEngine is startEngine with RTP ports for a thousand calls.
 func benchEngine(b *testing.B, opts ...Option) *Engine {
 	b.Helper()
-	e, err := New(Config{SIPAddr: "127.0.0.1:0", Domain: testDomain, RTPPortMin: 44000, RTPPortMax: 47999}, opts...)
+	lo, hi := testkit.PortRange(b, 4000)
+	e, err := New(Config{SIPAddr: "127.0.0.1:0", Domain: testDomain, RTPPortMin: lo, RTPPortMax: hi}, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

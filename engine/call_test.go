@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgebridge/edgebridge/engine/sdp"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // inDialog sends a request inside the dialog the 200 OK res set up.

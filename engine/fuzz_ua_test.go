@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"strconv"
 	"time"
 
@@ -9,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 var (

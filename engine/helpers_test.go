@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/edgebridge/edgebridge/store"
 )
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net"
 	"strconv"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // inbox collects the MESSAGEs an engine's handler receives.

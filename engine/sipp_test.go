@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/edgebridge/edgebridge/store"
 )
 

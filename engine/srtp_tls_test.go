@@ -8,12 +8,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // TestSRTPCallBetweenEngines places an SRTP-only call (RTP/SAVP, SDES keys

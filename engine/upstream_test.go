@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // kamailio is a Kamailio upstream (testdata/kamailio/upstream.cfg) run by

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math/rand"
 	"net"
 	"net/http"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // fakeELF is a minimal static executable header for machine, padded with

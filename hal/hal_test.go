@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"io"
 	"math"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/dsp/audiofile"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"periph.io/x/conn/v3/gpio"
 )
 

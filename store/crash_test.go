@@ -3,12 +3,13 @@ package store
 import (
 	"bufio"
 	"fmt"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // The crash children (testkit's crash-a-child harness): crash writes

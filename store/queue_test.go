@@ -3,7 +3,6 @@ package store
 import (
 	"bufio"
 	"fmt"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 func openQueueDB(t *testing.T) *DB {

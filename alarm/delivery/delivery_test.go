@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/dc09"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 func rsaPEM(t *testing.T) (*rsa.PrivateKey, string) {

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/alarm/dc09"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // A panel sends Contact ID 1234 18 1 130 01 015 over a call; the receiver

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/edgebridge/edgebridge/store"
 )
 

@@ -1,13 +1,13 @@
 package delivery
 
 import (
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/dc09"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // With a long backoff, events wait for the ARC long after it is back; the

@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"errors"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/edgebridge/edgebridge/store"
 
 	"github.com/edgebridge/edgebridge/alarm/service"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 func TestStoreResolver(t *testing.T) {

@@ -56,7 +56,7 @@ func TestATADownloadAdvertisesAReachableAddress(t *testing.T) {
 		{"--advertise", []string{"--advertise", "127.0.0.3"}, "127.0.0.3"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d := startDaemon(t, t.TempDir(), nil, append([]string{"--admin-key", key, "--http", "127.0.0.2:0", "--sip", "0.0.0.0:0", "--rtp-ports", "31200-31299"}, c.args...)...)
+			d := startDaemon(t, t.TempDir(), nil, append([]string{"--admin-key", key, "--http", "127.0.0.2:0", "--sip", "0.0.0.0:0", "--rtp-ports", testkit.PortRangeArg(t, 100)}, c.args...)...)
 			code, body, err := d.req(key, "PUT", "/provisioning/device/local", `{"deviceId":"ata1","authType":"credentials","macAddress":"00:0b:82:aa:bb:01"}`)
 			if err != nil || code != 200 {
 				t.Fatalf("device: %d %s %v", code, body, err)

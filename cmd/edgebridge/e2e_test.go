@@ -11,6 +11,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/dc09"
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 var sipListenRe = regexp.MustCompile(`serve: sip listening" addr=(\S+)`)
@@ -47,7 +48,7 @@ func TestAlarmSurvivesARCOutageAndKill9(t *testing.T) {
 	dir := t.TempDir()
 	const key = "e2e-admin-key-0123456789"
 	arcAddr := freePort(t)
-	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", "31000-31099")
+	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
 	for _, r := range []struct{ path, body string }{
 		{"/provisioning/device/local", `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
 		{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arcAddr + `?transport=tcp"}}`},
@@ -76,7 +77,7 @@ func TestAlarmSurvivesARCOutageAndKill9(t *testing.T) {
 
 	arc := alarmtest.StartARC(t, arcAddr)
 
-	startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", "31000-31099")
+	startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
 	got := arc.Wait(1, 20*time.Second)
 	if len(got) != 1 {
 		t.Fatalf("ARC received %d events after the restart, want 1: %+v", len(got), got)

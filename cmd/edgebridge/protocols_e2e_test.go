@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm/dc09"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // callbackRecorder is the alarmbridge's HTTP callback: it records each
@@ -75,7 +76,7 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 	cbSrv := httptest.NewServer(cb)
 	t.Cleanup(cbSrv.Close)
 
-	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", "31200-31299")
+	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
 	bridge := func(id, protocol, mode, number string) string {
 		return fmt.Sprintf(`{"id":%q,"name":%q,"protocol":%q,"protocolMode":%q,"destinationMatch":"^%s$","alarmEventMapperId":"arc","callbackBaseUrl":%q}`,
 			id, id, protocol, mode, number, cbSrv.URL)

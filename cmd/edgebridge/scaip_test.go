@@ -65,7 +65,7 @@ func TestSCAIPUnitThroughDaemon(t *testing.T) {
 	defer cb.Close()
 
 	const key = "scaip-admin-key-0123456789"
-	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", "29200-29299")
+	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
 	provision(t, d, key,
 		[2]string{"/provisioning/device/local", `{"deviceId":"4711","domain":"local","authType":"deviceid"}`},
 		[2]string{"/provisioning/device/local", `{"deviceId":"4712","domain":"local","authType":"deviceid"}`},
@@ -162,7 +162,7 @@ func TestContactIDPanelToSCAIPARC(t *testing.T) {
 		"HOLDS", "0", "CHALLENGE", "no", "AUTH_USER", "x", "AUTH_PASS", "x", "SNU", "0"), "-m", "1")
 
 	const key = "scaip-admin-key-0123456789"
-	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", "29300-29399")
+	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
 	provision(t, d, key,
 		[2]string{"/provisioning/device/local", `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
 		[2]string{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"scaip","destAddr":"sip:arc@127.0.0.1:` + strconv.Itoa(arc.Port) + `"}}`},

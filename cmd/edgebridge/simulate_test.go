@@ -10,6 +10,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // alarmGateway is an engine whose every call goes to a Contact ID receiver,
@@ -36,7 +37,8 @@ func alarmGateway(t *testing.T, dtmf string, opts ...engine.Option) (*engine.Eng
 		_, _ = rx.Receive(ctx, c.Session(), alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}, q)
 	})
 	re, _ := engine.CompileMatch("/^555/")
-	e, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "gw.test", RTPPortMin: 31000, RTPPortMax: 31199},
+	lo, hi := testkit.PortRange(t, 200)
+	e, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "gw.test", RTPPortMin: lo, RTPPortMax: hi},
 		append(opts, engine.WithRoutes(engine.RouteSourceFunc(func(string) []engine.Route {
 			return []engine.Route{{Name: "alarmbridge/cid", Match: re, Handler: h, DTMF: dtmf, DataMode: true}}
 		})))...)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/engine/pcap"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // pageErrors collects what the page's JavaScript reports as wrong: uncaught
@@ -164,7 +165,7 @@ func TestWebPageInChromium(t *testing.T) {
 	ctx, pe := newBrowser(t, dl)
 	const key = "web-test-admin-key-0123456"
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
-	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", "29500-29599")
+	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
 	t.Logf("screenshots in %s", shots)
 
 	// Sign in.

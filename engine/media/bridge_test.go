@@ -2,12 +2,12 @@ package media
 
 import (
 	"context"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"testing"
 	"time"
 
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine/sdp"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // TestBridgeTranscodesAndPassesDigits: A (PCMA) ↔ [B1 bridge B2] ↔ C

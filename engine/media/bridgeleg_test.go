@@ -3,11 +3,12 @@ package media
 import (
 	"context"
 	"errors"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"io"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // fxsLeg is a non-RTP leg paced like a line codec: one frame of tone each

@@ -1,7 +1,6 @@
 package media
 
 import (
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"math"
 	"net"
 	"net/netip"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine/sdp"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")

@@ -3,7 +3,6 @@ package media
 import (
 	"context"
 	"encoding/binary"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"io"
 	"net/netip"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine/sdp"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/pion/srtp/v3"
 )
 

@@ -3,7 +3,6 @@ package media
 import (
 	"bytes"
 	"fmt"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/engine/pcap"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // TestRTCPDecodedByWireshark: the reports the sessions send are checked by

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"io"
 	"net/netip"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/engine/sdp"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // TestToneRoundTrip: a 1 kHz tone from a through real sockets reaches b

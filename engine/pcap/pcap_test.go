@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/edgebridge/edgebridge/internal/testkit"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/pion/rtp"
 )
 

@@ -102,3 +102,10 @@ func portsFree(lo, hi int) bool {
 	}
 	return true
 }
+
+// PortRangeArg is PortRange as the daemon's --rtp-ports value, "lo-hi".
+func PortRangeArg(t testing.TB, n int) string {
+	t.Helper()
+	lo, hi := PortRange(t, n)
+	return strconv.Itoa(lo) + "-" + strconv.Itoa(hi)
+}

@@ -25,7 +25,6 @@ import (
 	"github.com/edgebridge/edgebridge/store"
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
-
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
@@ -52,7 +51,8 @@ func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string)
 			}
 		}
 	}
-	g, err := New(Config{DataDir: dir, SIPAddr: "127.0.0.1:0", RTPPortMin: 32000, RTPPortMax: 32099, HW: "sim", Domain: "local",
+	lo, hi := testkit.PortRange(t, 100)
+	g, err := New(Config{DataDir: dir, SIPAddr: "127.0.0.1:0", RTPPortMin: lo, RTPPortMax: hi, HW: "sim", Domain: "local",
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DB: db})
 	if err != nil {
 		t.Fatal(err)

@@ -16,14 +16,16 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/delivery"
 	"github.com/edgebridge/edgebridge/alarm/scaip"
 	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/edgebridge/edgebridge/store"
 )
 
 // peerEngine is a second SIP engine on loopback playing the far end (an
 // ARC or an alarm unit): handle gets each MESSAGE body and may return an
 // answer, sent back as a MESSAGE of its own once the 200 is out.
-func peerEngine(b *testing.B, domain string, lo int, handle func(body []byte) []byte) *engine.Engine {
+func peerEngine(b *testing.B, domain string, handle func(body []byte) []byte) *engine.Engine {
 	b.Helper()
+	lo, hi := testkit.PortRange(b, 10)
 	var e atomic.Pointer[engine.Engine] // set once built; read by the handler
 	var wg sync.WaitGroup
 	h := func(ctx context.Context, dom, from, ct string, body []byte) int {
@@ -39,7 +41,7 @@ func peerEngine(b *testing.B, domain string, lo int, handle func(body []byte) []
 		}()
 		return 200
 	}
-	pe, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: domain, RTPPortMin: lo, RTPPortMax: lo + 9},
+	pe, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: domain, RTPPortMin: lo, RTPPortMax: hi},
 		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), engine.WithMessageHandler(h))
 	if err != nil {
 		b.Fatal(err)
@@ -66,7 +68,7 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 // 200, Send returns. The time per op is the delivery round trip.
 func BenchmarkSCAIPSendToARC(b *testing.B) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	arc := peerEngine(b, "arc.test", 28400, func(body []byte) []byte {
+	arc := peerEngine(b, "arc.test", func(body []byte) []byte {
 		req, err := scaip.ParseRequest(body)
 		if err != nil {
 			b.Errorf("ARC got a bad <mrq>: %v", err)
@@ -77,7 +79,8 @@ func BenchmarkSCAIPSendToARC(b *testing.B) {
 	})
 	g := &Gateway{log: log}
 	engOpt, _ := g.scaipOptions()
-	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 28420, RTPPortMax: 28429}, engine.WithLogger(log), engOpt)
+	lo, hi := testkit.PortRange(b, 10)
+	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: lo, RTPPortMax: hi}, engine.WithLogger(log), engOpt)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,7 +126,7 @@ func BenchmarkSCAIPUnitToAnswer(b *testing.B) {
 		return []delivery.Route{r}, err
 	}, delivery.WithLogger(log))
 	answers := make(chan []byte, 1)
-	unit := peerEngine(b, "unit.test", 28440, func(body []byte) []byte {
+	unit := peerEngine(b, "unit.test", func(body []byte) []byte {
 		answers <- body
 		return nil
 	})
@@ -135,7 +138,8 @@ func BenchmarkSCAIPUnitToAnswer(b *testing.B) {
 		_, err := gwp.Load().SendMessage(ctx, engine.OutMessage{To: to, ContentType: scaip.ContentType, Body: body})
 		return err
 	}
-	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 28460, RTPPortMax: 28469},
+	lo, hi := testkit.PortRange(b, 10)
+	gw, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: lo, RTPPortMax: hi},
 		engine.WithLogger(log), engine.WithMessageHandler(in.HandleMessage))
 	if err != nil {
 		b.Fatal(err)

@@ -19,9 +19,8 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/delivery"
 	"github.com/edgebridge/edgebridge/alarm/scaip"
 	"github.com/edgebridge/edgebridge/engine"
-	"github.com/edgebridge/edgebridge/store"
-
 	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // scaipGateway is the outbound SCAIP path of the daemon built in-process:
@@ -62,7 +61,8 @@ func newSCAIPGateway(t testing.TB, mapper *alarm.EventMapper, holdWait time.Dura
 	}
 	sg.dl = delivery.New(db, resolve, append([]delivery.Option{delivery.WithLogger(log), delivery.WithSender("scaip", factory),
 		delivery.WithBackoff(50*time.Millisecond, 200*time.Millisecond)}, opts...)...)
-	sg.eng, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: 28100, RTPPortMax: 28199},
+	lo, hi := testkit.PortRange(t, 100)
+	sg.eng, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "local", RTPPortMin: lo, RTPPortMax: hi},
 		engine.WithLogger(log), engOpt,
 		// Loopback untrusted: the SIPp ARC's <mrs> gets in only as an
 		// awaited answer, as from an ARC out on the network.

@@ -15,7 +15,6 @@ import (
 	"github.com/edgebridge/edgebridge/engine"
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
-
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
@@ -40,7 +39,7 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 			g := startGateway(t, listenInDocs(arc.Addr, voice.Port, extra))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			call, rep, err := listenInCall(t, ctx, g, 28000)
+			call, rep, err := listenInCall(t, ctx, g)
 			if tc.bridgeOff && errors.Is(err, contactid.ErrReceiverHungUp) {
 				err = nil // no voice to follow: the gateway clears down after the kissoff
 			}
@@ -98,7 +97,7 @@ func TestHangupAlarmCallSendsClearBeforeBye(t *testing.T) {
 	g := startGateway(t, listenInDocs(arc.Addr, voice.Port, ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	call, rep, err := listenInCall(t, ctx, g, 28100)
+	call, rep, err := listenInCall(t, ctx, g)
 	sess := call.Session()
 	if err != nil || !rep.Messages[0].Acked {
 		t.Fatalf("panel: %v %+v", err, rep)
@@ -173,9 +172,10 @@ func listenInDocs(arcAddr string, voicePort int, extra string) map[string]map[st
 // listenInCall is a SIP alarm unit (an engine of its own, RTP from rtpLo)
 // that calls 5551 on g and sends Contact ID 606, staying on the line for
 // the voice path as a listen-in panel does.
-func listenInCall(t *testing.T, ctx context.Context, g *Gateway, rtpLo int) (*engine.Call, contactid.PanelReport, error) {
+func listenInCall(t *testing.T, ctx context.Context, g *Gateway) (*engine.Call, contactid.PanelReport, error) {
 	t.Helper()
-	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: rtpLo, RTPPortMax: rtpLo + 99},
+	lo, hi := testkit.PortRange(t, 100)
+	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: lo, RTPPortMax: hi},
 		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ func TestARCDisconnectClearsCall(t *testing.T) {
 			g := startGateway(t, docs)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			call, rep, err := listenInCall(t, ctx, g, 33300)
+			call, rep, err := listenInCall(t, ctx, g)
 			if err != nil || !rep.Messages[0].Acked {
 				t.Fatalf("panel: %v %+v", err, rep)
 			}
