@@ -163,3 +163,44 @@ func BenchmarkRSS100Calls(b *testing.B) {
 		e.Close()
 	}
 }
+
+// BenchmarkB2BUAOverload offers 8000 calls at 4000/s (past the B2BUA's
+// capacity on two shared cores) through a trunk to a SIPp uas, with the
+// uac_shed scenario, which takes a 503 as a refusal: it reports goodput
+// (calls completed per second of the run) and the calls refused. It is the
+// profile target for the per-call cost (go test -bench B2BUAOverload
+// -cpuprofile); make bench measures the daemon as a whole process.
+func BenchmarkB2BUAOverload(b *testing.B) {
+	const calls = 8000
+	for range b.N {
+		wd := b.TempDir()
+		uas := testkit.StartSIPp(b, wd, true, "-sn", "uas")
+		off := false
+		db := openStore(b)
+		e := benchEngine(b, WithStore(db), WithDirectory(sippTrunk(uas, Trunk{TrunkID: "b", DestinationMatch: "/.*/", KeepAlive: &off})))
+		testkit.WaitFor(b, "trunk", 2*time.Second, func() bool { return len(e.TrunkStatus()) == 1 })
+		sc := testkit.SIPpScenario(b, wd, "uac_shed.xml")
+		start := time.Now()
+		s := testkit.StartSIPp(b, wd, false, e.Addr(), "-sf", sc, "-s", "1000", "-m", strconv.Itoa(calls), "-r", "4000", "-l", "4000", "-trace_counts")
+		if err := s.Wait(120 * time.Second); err != nil {
+			b.Logf("sipp: %v", err)
+		}
+		secs := time.Since(start).Seconds()
+		counts := s.Logs("*_counts.csv")
+		rows := strings.Split(strings.TrimSpace(counts), "\n")
+		head, last := strings.Split(rows[0], ";"), strings.Split(rows[len(rows)-1], ";")
+		get := func(name string) float64 {
+			for i, h := range head {
+				if h == name && i < len(last) {
+					n, _ := strconv.ParseFloat(last[i], 64)
+					return n
+				}
+			}
+			b.Fatalf("no %s in SIPp's counts", name)
+			return 0
+		}
+		b.ReportMetric(get("7_200_Recv")/secs, "completed/s")
+		b.ReportMetric(get("3_503_Recv"), "refused")
+		e.Close()
+	}
+}

@@ -85,6 +85,7 @@ type Call struct {
 	cancel    context.CancelCauseFunc
 	stats     media.Stats  // of the session, taken when the call ends
 	final     atomic.Bool  // a final response to the INVITE is sent or being sent
+	inSetup   atomic.Bool  // counted by the load shedder until settled (overload.go)
 	lastFrame atomic.Int64 // unix nanos of the last refresh (re-INVITE/UPDATE), for RFC 4028
 	sessExp   time.Duration
 	refresher string // "uac" or "uas": who refreshes the session (RFC 4028 §7.1)
@@ -206,6 +207,15 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	e.stats.invites.Add(1)
+	if !e.admitInvite(req, tx) {
+		return
+	}
+	inSetup := true // until a Call carries it
+	defer func() {
+		if inSetup {
+			e.shed.leave()
+		}
+	}()
 	if req.Contact() == nil {
 		e.respond(tx, req, 400, "Bad Request", reasonHeader(400, "INVITE without Contact"))
 		return
@@ -278,6 +288,8 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		req:      dlg.InviteRequest, tx: tx, sdlg: dlg, key: dlg.ID, offer: offer,
 		done: make(chan struct{}), sessExp: sessExp, refresher: refresher,
 	}
+	c.inSetup.Store(true)
+	inSetup = false
 	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
 	if p.dev != nil {
 		c.srtpMode = p.dev.SRTP
@@ -422,6 +434,7 @@ func (c *Call) reject(code int, reason, text string) {
 		if code == 503 {
 			res.AppendHeader(sip.NewHeader("Retry-After", "30"))
 		}
+		c.setupOver()
 		_ = c.sdlg.WriteResponse(res)
 		c.e.log.Info("call rejected", "call", c.ID, "called", c.Called, "code", code, "reason", text)
 	}
@@ -507,6 +520,7 @@ func (c *Call) finish(cause Cause, result string) {
 	c.cause = cause
 	sess := c.sess
 	c.mu.Unlock()
+	c.setupOver()
 	if sess != nil {
 		c.stats = sess.Stats()
 		c.e.stats.addRTP(c.stats)
@@ -529,7 +543,9 @@ func (c *Call) finish(cause Cause, result string) {
 	c.e.recordCall(c, result)
 	c.e.calls.remove(c)
 	c.e.trace.forgetCall(c.ID)
-	c.e.log.Info("call ended", "call", c.ID, "route", c.Route, "cause", string(cause))
+	// Debug: every call has its record in the store; at hundreds of calls a
+	// second a log line each is a load of its own.
+	c.e.log.Debug("call ended", "call", c.ID, "route", c.Route, "cause", string(cause))
 }
 
 // onAck confirms an answered inbound call (RFC 3261 §13.3.1.4).

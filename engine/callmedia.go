@@ -147,6 +147,7 @@ func (c *Call) Answer() error {
 	c.sess = sess
 	c.answered = time.Now()
 	c.mu.Unlock()
+	c.setupOver()
 	return c.sendOK(body)
 }
 

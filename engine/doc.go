@@ -66,6 +66,20 @@
 // session and media.Bridge copies audio and DTMF, transcoding A-law and
 // µ-law as localCodec/trunksideCodec require.
 //
+// # Overload
+//
+// Past its capacity the engine sheds load instead of suffering it: a new
+// INVITE is answered 503 with Retry-After (2-5 s) before any work is done
+// for it when more than OverloadConfig.MaxSetups (200) calls are in setup,
+// when a probe goroutine wakes more than 50 ms late (the CPU queue), when
+// the CPU is busy and a quarter of MaxSetups are in setup, or when fewer
+// than two RTP port pairs are free; calls already taken complete. Stats
+// counts the refusals (Shed). The SIP UDP socket asks for a 2 MB receive
+// buffer so that a burst waits instead of being dropped (the kernel caps it
+// at net.core.rmem_max). Per call the engine writes call records and SIP
+// log batches in one store transaction each, not one per message, and logs
+// call ends at debug level.
+//
 // The engine imports neither alarm nor api nor hal: it imports dsp and store
 // (and its own engine/media, engine/sdp, engine/pcap), and cmd wires it to
 // the rest. Its seams: the RouteSource and CallHandler it declares (the

@@ -78,6 +78,7 @@ type Engine struct {
 	stats   *statsCounter
 	ports   *media.PortPool
 	recs    chan store.CallRecord
+	shed    shedder // overload.go
 
 	msgHandler MessageHandler
 	answers    answerPeers // message.go
@@ -182,6 +183,7 @@ func New(cfg Config, opts ...Option) (*Engine, error) {
 	}
 	e.log = e.log.With("component", "engine")
 	e.edgeLog = newLogLimiter(e.log, 5)
+	e.shed.defaults()
 	e.auth = newDigestAuth(e.nonceTTL)
 	e.calls = newCallTable()
 	e.stats = &statsCounter{}
@@ -251,7 +253,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.wg.Add(1)
 		go func() { defer e.wg.Done(); _ = e.srv.ServeTLS(e.tlc) }()
 	}
-	e.wg.Add(4)
+	e.wg.Add(5)
+	go func() { defer e.wg.Done(); e.shed.probe(e.ctx.Done()) }()
 	go func() { defer e.wg.Done(); e.recordLoop(e.ctx) }()
 	go func() { defer e.wg.Done(); e.trace.run(e.ctx) }()
 	go func() { defer e.wg.Done(); e.reg.run(e.ctx) }()
@@ -263,6 +266,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.log.Info("SIP listening", "udp", e.udp.LocalAddr().String(), "tcp", e.tcp.Addr().String(), "domain", e.cfg.Domain)
 	return nil
 }
+
+// sipReadBuffer is the receive buffer asked for the SIP UDP socket: about
+// 3000 requests of 600 bytes.
+const sipReadBuffer = 2 << 20
 
 // listen binds UDP first, then TCP on the same port (retrying with a new
 // port when the address asked for port 0 and TCP found it taken).
@@ -285,6 +292,13 @@ func (e *Engine) listen() error {
 				continue
 			}
 			return fmt.Errorf("engine: listen tcp %s: %w", e.cfg.SIPAddr, err)
+		}
+		if uc, ok := u.(*net.UDPConn); ok {
+			// A burst of requests must wait in the socket, not be dropped
+			// (a drop costs a retransmission 500 ms later, and peers such as
+			// SIPp abandon a call on a retransmitted INVITE). The kernel
+			// caps this at net.core.rmem_max.
+			_ = uc.SetReadBuffer(sipReadBuffer)
 		}
 		e.udp, e.tcp, e.port = u, t, port
 		break

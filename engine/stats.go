@@ -52,6 +52,11 @@ type Stats struct {
 	// answered 500, the gateway kept running). StrayResponses counts
 	// responses that matched no transaction.
 	Malformed, Panics, StrayResponses uint64
+	// Load shedding (overload.go): INVITEs refused 503 because the engine
+	// was saturated, calls in setup now, and the queue delay measured.
+	Shed       uint64
+	Setups     int
+	QueueDelay time.Duration
 }
 
 // Stats returns the counters.
@@ -69,6 +74,9 @@ func (e *Engine) Stats() Stats {
 		Malformed:      e.stats.malformed.Load(),
 		Panics:         e.stats.panics.Load(),
 		StrayResponses: e.stats.strayResponses.Load(),
+		Shed:           e.shed.shed.Load(),
+		Setups:         int(e.shed.setups.Load()),
+		QueueDelay:     time.Duration(e.shed.delayNs.Load()),
 	}
 	if e.trace != nil {
 		s.SIPLogDropped = e.trace.dropped.Load()
@@ -121,22 +129,40 @@ func (e *Engine) recordCall(c *Call, result string) {
 	}
 }
 
+// recordLoop writes call records in batches: whatever queued while the last
+// batch was written goes in one transaction, so the store syncs once per
+// batch, not once per call (three writes a call: start, answer, end).
 func (e *Engine) recordLoop(ctx context.Context) {
-	write := func(r store.CallRecord) {
-		if err := e.db.RecordCall(r); err != nil {
-			e.log.Warn("call record not written", "call", r.CallID, "err", err)
+	batch := make([]store.CallRecord, 0, 256)
+	write := func() {
+		if err := e.db.RecordCalls(batch); err != nil {
+			e.log.Warn("call records not written", "n", len(batch), "err", err)
 		}
+		batch = batch[:0]
 	}
 	for {
 		select {
 		case r := <-e.recs:
-			write(r)
+			batch = append(batch, r)
+		drain:
+			for len(batch) < cap(batch) {
+				select {
+				case r := <-e.recs:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			write()
 		case <-ctx.Done():
 			for {
 				select {
 				case r := <-e.recs:
-					write(r)
+					batch = append(batch, r)
 				default:
+					if len(batch) > 0 {
+						write()
+					}
 					return
 				}
 			}

@@ -52,61 +52,76 @@ func callKey(start time.Time, callID string) []byte {
 // RecordCall stores or replaces the record of a call (by Domain and CallID),
 // durably. The engine calls it when a call starts, is answered and ends; the
 // Start of the first write is kept when a later write leaves it zero.
-func (db *DB) RecordCall(r CallRecord) error {
+func (db *DB) RecordCall(r CallRecord) error { return db.RecordCalls([]CallRecord{r}) }
+
+// RecordCalls writes records as RecordCall does, all in one transaction
+// (one sync to disk for a batch of calls, not one per call).
+func (db *DB) RecordCalls(rs []CallRecord) error {
+	for _, r := range rs {
+		if r.CallID == "" {
+			return ErrBadName
+		}
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, r := range rs {
+			if err := recordCall(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func recordCall(tx *bolt.Tx, r CallRecord) error {
 	if r.Domain == "" {
 		r.Domain = "local"
 	}
-	if r.CallID == "" {
-		return ErrBadName
+	cb, err := createDomainBucket(tx, bucketCalls, r.Domain)
+	if err != nil {
+		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
-		cb, err := createDomainBucket(tx, bucketCalls, r.Domain)
-		if err != nil {
-			return err
-		}
-		ib, err := createDomainBucket(tx, bucketCallIndex, r.Domain)
-		if err != nil {
-			return err
-		}
-		n := counter(ib)
-		if old := ib.Get([]byte(r.CallID)); old != nil {
-			if r.Start.IsZero() {
-				var prev CallRecord
-				if json.Unmarshal(cb.Get(old), &prev) == nil {
-					r.Start = prev.Start
-				}
-			}
-			if err := cb.Delete(old); err != nil {
-				return err
-			}
-			n--
-		}
+	ib, err := createDomainBucket(tx, bucketCallIndex, r.Domain)
+	if err != nil {
+		return err
+	}
+	n := counter(ib)
+	if old := ib.Get([]byte(r.CallID)); old != nil {
 		if r.Start.IsZero() {
-			r.Start = time.Now()
-		}
-		k := callKey(r.Start, r.CallID)
-		v, _ := json.Marshal(r)
-		if err := cb.Put(k, v); err != nil {
-			return err
-		}
-		if err := ib.Put([]byte(r.CallID), k); err != nil {
-			return err
-		}
-		n++
-		// Bound the history: drop the oldest records beyond the cap.
-		for ; n > CallRecordCap; n-- {
-			c := cb.Cursor()
-			fk, fv := c.First()
-			var old CallRecord
-			if json.Unmarshal(fv, &old) == nil {
-				_ = ib.Delete([]byte(old.CallID))
-			}
-			if err := cb.Delete(fk); err != nil {
-				return err
+			var prev CallRecord
+			if json.Unmarshal(cb.Get(old), &prev) == nil {
+				r.Start = prev.Start
 			}
 		}
-		return ib.Put(keyCallCount, seqKey(uint64(n)))
-	})
+		if err := cb.Delete(old); err != nil {
+			return err
+		}
+		n--
+	}
+	if r.Start.IsZero() {
+		r.Start = time.Now()
+	}
+	k := callKey(r.Start, r.CallID)
+	v, _ := json.Marshal(r)
+	if err := cb.Put(k, v); err != nil {
+		return err
+	}
+	if err := ib.Put([]byte(r.CallID), k); err != nil {
+		return err
+	}
+	n++
+	// Bound the history: drop the oldest records beyond the cap.
+	for ; n > CallRecordCap; n-- {
+		c := cb.Cursor()
+		fk, fv := c.First()
+		var old CallRecord
+		if json.Unmarshal(fv, &old) == nil {
+			_ = ib.Delete([]byte(old.CallID))
+		}
+		if err := cb.Delete(fk); err != nil {
+			return err
+		}
+	}
+	return ib.Put(keyCallCount, seqKey(uint64(n)))
 }
 
 // keyCallCount holds the number of records of a domain in its index bucket;

@@ -141,6 +141,7 @@ func (db *DB) FlushSIP() error {
 		if err != nil {
 			return err
 		}
+		last := map[*bolt.Bucket]uint64{}
 		for _, m := range batch {
 			b, err := root.CreateBucketIfNotExists([]byte(m.Domain))
 			if err != nil {
@@ -151,14 +152,23 @@ func (db *DB) FlushSIP() error {
 			if err := b.Put(seqKey(seq), v); err != nil {
 				return err
 			}
-			// Trim the ring: drop everything at or below seq-cap.
-			if seq > sipLogCap {
-				lim := seqKey(seq - sipLogCap)
-				c := b.Cursor()
-				for k, _ := c.First(); k != nil && bytes.Compare(k, lim) <= 0; k, _ = c.First() {
-					if err := c.Delete(); err != nil {
-						return err
-					}
+			last[b] = seq
+		}
+		// Trim each ring once per batch: drop everything at or below
+		// seq-cap (one walk from the oldest, not one per message).
+		for b, seq := range last {
+			if seq <= sipLogCap {
+				continue
+			}
+			lim := seqKey(seq - sipLogCap)
+			var old [][]byte
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil && bytes.Compare(k, lim) <= 0; k, _ = c.Next() {
+				old = append(old, k)
+			}
+			for _, k := range old {
+				if err := b.Delete(k); err != nil {
+					return err
 				}
 			}
 		}

@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Overload: past its capacity a B2BUA that takes every INVITE makes every
+// call slow, the callers retransmit, and goodput collapses. The engine
+// measures its own load and, once saturated, answers a new INVITE 503 with
+// Retry-After before doing any work for it (no authentication, SDP, dialog
+// or RTP ports), so that the calls it has accepted complete.
+//
+// The load is measured three ways:
+//   - setups: INVITEs admitted whose final response is not sent yet, the
+//     transactions in flight; more than OverloadConfig.MaxSetups means the
+//     calls already taken are waiting on each other;
+//   - queue delay: how late a probe goroutine wakes from a 10 ms sleep,
+//     smoothed; it grows when the CPU (the Go run queue, or other programs
+//     on a shared board) cannot keep up, whatever the cause;
+//   - CPU: the process's CPU time over the last 100 ms against the cores it
+//     may use; busy CPU alone is no overload, so it counts only together
+//     with a quarter of MaxSetups in flight;
+//
+// and a B2BUA call needs two free RTP port pairs.
+
+// OverloadConfig tunes load shedding; zero fields take the defaults.
+type OverloadConfig struct {
+	MaxSetups  int           // INVITEs in setup at once (default 200)
+	MaxDelay   time.Duration // queue delay above which INVITEs are shed (default 50 ms)
+	RetryAfter time.Duration // base Retry-After; each 503 adds up to as much again at random (default 2 s)
+}
+
+// WithOverload sets how the engine sheds load.
+func WithOverload(c OverloadConfig) Option { return func(e *Engine) { e.shed.cfg = c } }
+
+type shedder struct {
+	cfg     OverloadConfig
+	setups  atomic.Int64
+	delayNs atomic.Int64 // smoothed queue delay of the probe
+	cpuPM   atomic.Int64 // CPU use, per mille of the cores Go may use
+	shed    atomic.Uint64
+	lastLog atomic.Int64 // unix seconds of the last "shedding" log line
+}
+
+func (s *shedder) defaults() {
+	if s.cfg.MaxSetups <= 0 {
+		s.cfg.MaxSetups = 200
+	}
+	if s.cfg.MaxDelay <= 0 {
+		s.cfg.MaxDelay = 50 * time.Millisecond
+	}
+	if s.cfg.RetryAfter <= 0 {
+		s.cfg.RetryAfter = 2 * time.Second
+	}
+}
+
+// probe measures queue delay every 10 ms and CPU every 100 ms until done.
+func (s *shedder) probe(done <-chan struct{}) {
+	const tick = 10 * time.Millisecond
+	t := time.NewTimer(tick)
+	defer t.Stop()
+	var smooth float64
+	lastCPU, lastAt := processCPU(), time.Now()
+	for n := 1; ; n++ {
+		want := time.Now().Add(tick)
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			late := max(0, now.Sub(want))
+			// Rises within a few ticks, decays over about ten.
+			if float64(late) > smooth {
+				smooth += 0.5 * (float64(late) - smooth)
+			} else {
+				smooth += 0.1 * (float64(late) - smooth)
+			}
+			s.delayNs.Store(int64(smooth))
+			if n%10 == 0 {
+				c := processCPU()
+				wall := now.Sub(lastAt)
+				if wall > 0 {
+					s.cpuPM.Store(int64(1000 * (c - lastCPU) / wall / time.Duration(runtime.GOMAXPROCS(0))))
+				}
+				lastCPU, lastAt = c, now
+			}
+			t.Reset(tick)
+		}
+	}
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// admit takes a new INVITE into setup, or says why not.
+func (s *shedder) admit(freePairs int) (bool, string) {
+	n := s.setups.Load()
+	switch d := time.Duration(s.delayNs.Load()); {
+	case n >= int64(s.cfg.MaxSetups):
+		return false, fmt.Sprintf("overloaded: %d calls in setup", n)
+	case d >= s.cfg.MaxDelay:
+		return false, fmt.Sprintf("overloaded: queue delay %d ms", d.Milliseconds())
+	case s.cpuPM.Load() >= 950 && n >= int64(s.cfg.MaxSetups/4):
+		return false, fmt.Sprintf("overloaded: CPU %d %% with %d calls in setup", s.cpuPM.Load()/10, n)
+	case freePairs < 2:
+		return false, "overloaded: no free RTP ports"
+	}
+	s.setups.Add(1)
+	return true, ""
+}
+
+func (s *shedder) leave() { s.setups.Add(-1) }
+
+// admitInvite is the first thing a new INVITE meets: past capacity it is
+// answered 503 with Retry-After and nothing else is done for it. An
+// admitted INVITE counts as in setup until settled (setupOver).
+func (e *Engine) admitInvite(req *sip.Request, tx sip.ServerTransaction) bool {
+	ok, why := e.shed.admit(e.ports.Size() - e.ports.InUse())
+	if ok {
+		return true
+	}
+	e.shed.shed.Add(1)
+	retry := e.shed.cfg.RetryAfter + rand.N(e.shed.cfg.RetryAfter+time.Second)
+	e.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(int(retry/time.Second))), reasonHeader(503, why))
+	// One line a second at most: under a flood the log must not be the load.
+	if now := time.Now().Unix(); e.shed.lastLog.Swap(now) != now {
+		e.log.Warn("shedding load: new INVITEs refused with 503", "why", why, "refused", e.shed.shed.Load())
+	}
+	return false
+}
+
+// setupOver ends the call's setup (answered, refused or gone), once.
+func (c *Call) setupOver() {
+	if c.inSetup.CompareAndSwap(true, false) {
+		c.e.shed.leave()
+	}
+}

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// With one call in setup allowed, a second INVITE is refused 503 with
+// Retry-After before anything else is done for it (no 100 Trying, no
+// route), while the call in setup completes; once it is answered the next
+// INVITE is taken again.
+func TestOverloadShedsNewInvites(t *testing.T) {
+	release := make(chan struct{})
+	routed := make(chan string, 4)
+	h := CallHandlerFunc(func(ctx context.Context, c *Call) {
+		routed <- c.ID
+		<-release
+		if c.Answer() == nil {
+			<-c.Done()
+		}
+	})
+	e := startEngine(t, routeAll("hold", "2833", h), WithOverload(OverloadConfig{MaxSetups: 1, RetryAfter: time.Second}))
+
+	a := newPeer(t, e)
+	a.invite("5000", "shed-a", "")
+	if res := a.recv(true); res.StatusCode != 100 {
+		t.Fatalf("first INVITE: %d, want 100 Trying", res.StatusCode)
+	}
+	if id := <-routed; id != "shed-a" {
+		t.Fatalf("routed %q", id)
+	}
+
+	b := newPeer(t, e)
+	b.invite("5000", "shed-b", "")
+	res := b.recv(true)
+	if res.StatusCode != 503 {
+		t.Fatalf("second INVITE: %d, want 503 while the first is in setup", res.StatusCode)
+	}
+	ra := res.GetHeader("Retry-After")
+	if ra == nil {
+		t.Fatal("503 without Retry-After")
+	}
+	if s, err := strconv.Atoi(ra.Value()); err != nil || s < 1 || s > 2 {
+		t.Errorf("Retry-After %q, want 1-2 s (base 1 s plus up to as much again)", ra.Value())
+	}
+	if r := res.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "calls in setup") {
+		t.Errorf("Reason %v, want the load named", r)
+	}
+	select {
+	case id := <-routed:
+		t.Fatalf("the refused INVITE reached a route (%s)", id)
+	default:
+	}
+	if got := e.Stats().Shed; got != 1 {
+		t.Errorf("Stats().Shed = %d, want 1", got)
+	}
+
+	close(release)
+	if res := a.recv(false); res.StatusCode != 200 {
+		t.Fatalf("call in setup ended %d, want 200", res.StatusCode)
+	}
+	c := newPeer(t, e)
+	c.invite("5000", "shed-c", "")
+	if res := c.recv(true); res.StatusCode != 100 {
+		t.Fatalf("INVITE after the setup was answered: %d, want 100", res.StatusCode)
+	}
+}
+
+// The shedder's measures: calls in setup, queue delay and CPU, each alone
+// enough to refuse (CPU only with a quarter of MaxSetups in setup).
+func TestShedderAdmit(t *testing.T) {
+	s := &shedder{cfg: OverloadConfig{MaxSetups: 8}}
+	s.defaults()
+	for i := range 8 {
+		if ok, why := s.admit(10); !ok {
+			t.Fatalf("setup %d refused: %s", i, why)
+		}
+	}
+	if ok, why := s.admit(10); ok || !strings.Contains(why, "8 calls in setup") {
+		t.Fatalf("9th setup: %v %q", ok, why)
+	}
+	for range 8 {
+		s.leave()
+	}
+	s.delayNs.Store(int64(60 * time.Millisecond))
+	if ok, why := s.admit(10); ok || !strings.Contains(why, "queue delay 60 ms") {
+		t.Fatalf("with 60 ms queue delay: %v %q", ok, why)
+	}
+	s.delayNs.Store(0)
+	s.cpuPM.Store(990)
+	if ok, _ := s.admit(10); !ok {
+		t.Fatal("busy CPU alone refused a setup")
+	}
+	s.admit(10) // 2 of 8 in setup now: a quarter
+	if ok, why := s.admit(10); ok || !strings.Contains(why, "CPU 99 %") {
+		t.Fatalf("busy CPU with a quarter in setup: %v %q", ok, why)
+	}
+	s.cpuPM.Store(0)
+	if ok, why := s.admit(1); ok || !strings.Contains(why, "RTP ports") {
+		t.Fatalf("one free port pair: %v %q", ok, why)
+	}
+}
