@@ -62,14 +62,16 @@ type siaCode struct{ event, restore string }
 //	scaip        status stc                         UA              0     -
 //	supervision  device heartbeat lost / back       YS (YK)         0     -
 //	supervision  delivery path down / up            YC (YK)         0     -
+//	supervision  alarm from an unknown account      UA              0     -   (under that account)
 //	other        anything else                      UA              0     -
 var siaCodes = map[string]siaCode{
 	"bs8521/010": {"QA", ""}, "bs8521/019": {"QA", ""}, "bs8521/021": {"MA", ""}, "bs8521/058": {"RP", ""},
-	"scaip/alarm":             {"QA", ""},
-	"supervision/heartbeat":   {"YS", "YK"},
-	"supervision/destination": {"YC", "YK"},
-	"tt92":                    {"QA", ""},
-	"ttnew":                   {"QA", ""},
+	"scaip/alarm":                {"QA", ""},
+	"supervision/heartbeat":      {"YS", "YK"},
+	"supervision/destination":    {"YC", "YK"},
+	"supervision/unknownaccount": {"UA", ""},
+	"tt92":                       {"QA", ""},
+	"ttnew":                      {"QA", ""},
 }
 
 // siaFor picks the SIA code and zone of a non-Contact-ID event.
@@ -86,7 +88,7 @@ func siaFor(ev alarm.Event) (code, zone string) {
 		}
 	case ev.Supervision != nil:
 		key, restore = "supervision/"+ev.Supervision.Kind, ev.Supervision.State == "online"
-		if ev.Supervision.Kind != "heartbeat" {
+		if ev.Supervision.Kind != "heartbeat" && ev.Supervision.Kind != "unknownaccount" {
 			key = "supervision/destination"
 		}
 	}

@@ -628,6 +628,7 @@ func TestDC09NonContactIDEventsKeepIdentity(t *testing.T) {
 		{alarm.Event{Protocol: alarm.ProtoSupervision, DeviceKey: "1234", Supervision: &alarm.SupervisionFields{Kind: "heartbeat", State: "offline"}}, "#1234|Nri0/YS"},
 		{alarm.Event{Protocol: alarm.ProtoSupervision, DeviceKey: "1234", Supervision: &alarm.SupervisionFields{Kind: "heartbeat", State: "online"}}, "#1234|Nri0/YK"},
 		{alarm.Event{Protocol: alarm.ProtoSupervision, DeviceID: "d/mapper/m", Supervision: &alarm.SupervisionFields{Kind: "destination", State: "offline"}}, "#0000|Nri0/YC"},
+		{alarm.Event{Protocol: alarm.ProtoSupervision, ControllerID: "9999", Supervision: &alarm.SupervisionFields{Kind: "unknownaccount", State: "offline"}}, "#9999|Nri0/UA"},
 	} {
 		acct, id, data, err := dc09Payload(c.ev, ep)
 		if err != nil || id != dc09.IDSIADCS || data != c.want || "#"+acct != data[:len(acct)+1] {

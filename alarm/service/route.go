@@ -246,11 +246,17 @@ type MappedQueue struct {
 	Domain string
 	Bridge *alarm.AlarmBridge
 	Next   alarm.Queue
+	// Unknown sees an event refused for want of a provisioned device
+	// (Service.noteUnknown); may be nil.
+	Unknown func(ctx context.Context, domain string, b *alarm.AlarmBridge, ev alarm.Event)
 }
 
 // Enqueue maps ev and queues it.
 func (q *MappedQueue) Enqueue(ctx context.Context, ev alarm.Event) error {
 	if err := q.Router.Map(q.Domain, q.Bridge, &ev); err != nil {
+		if q.Unknown != nil && unknownDevice(err) {
+			q.Unknown(ctx, q.Domain, q.Bridge, ev)
+		}
 		return err
 	}
 	return q.Next.Enqueue(ctx, ev)

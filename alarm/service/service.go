@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
 )
@@ -22,6 +23,13 @@ type Service struct {
 	// NewReceiver gives the receiver for an alarmbridge (multi.ForBridge).
 	NewReceiver func(b alarm.AlarmBridge) (alarm.Receiver, error)
 	Log         *slog.Logger
+	// OnUnknown sees each alarm event refused because no provisioned
+	// device matches its account (the console lists them); may be nil.
+	OnUnknown func(ev alarm.Event)
+	// Now is the clock of the unknown-account reports; nil is time.Now.
+	Now func() time.Time
+
+	unknown unknownAccounts
 }
 
 // CallResult says how an alarm call ended on the alarm side.
@@ -58,7 +66,7 @@ func (s *Service) BridgeFor(domain, protocol string) (*alarm.AlarmBridge, error)
 // QueueFor is the queue for events heard through bridge b outside a call
 // (SCAIP MESSAGEs): mapped like a call's events, counted as heartbeats.
 func (s *Service) QueueFor(domain string, b *alarm.AlarmBridge) alarm.Queue {
-	return &MappedQueue{Router: s.Router, Domain: domain, Bridge: b, Next: s.supervised()}
+	return &MappedQueue{Router: s.Router, Domain: domain, Bridge: b, Next: s.supervised(), Unknown: s.noteUnknown}
 }
 
 // supervised is the queue mapped events go to: s.Queue, with every event
@@ -97,7 +105,7 @@ func (s *Service) Run(ctx context.Context, ch alarm.Channel, call alarm.Call, b 
 	next := s.supervised()
 	var mu sync.Mutex
 	// Each event is mapped, queued, then kept for the result.
-	q := &MappedQueue{Router: s.Router, Domain: call.Domain, Bridge: b, Next: alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
+	q := &MappedQueue{Router: s.Router, Domain: call.Domain, Bridge: b, Unknown: s.noteUnknown, Next: alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
 		if err := next.Enqueue(ctx, ev); err != nil {
 			return err
 		}

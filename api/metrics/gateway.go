@@ -33,6 +33,7 @@ type AlarmSource interface{ Alarms() AlarmCounts }
 type AlarmCounts struct {
 	Received, Delivered, Failed uint64
 	Queued                      int
+	UnknownAccount              uint64 // events refused: no provisioned device matches their account
 }
 
 // RTPSource reports media quality summed over RTP sessions since start.
@@ -151,6 +152,7 @@ func NewGateway(src Sources) *Gateway {
 			single("edgebridge_alarms_delivered_total", "Alarm events acknowledged by the ARC.", "counter", float64(a.Delivered))
 			single("edgebridge_alarms_failed_total", "Alarm delivery attempts that failed.", "counter", float64(a.Failed))
 			single("edgebridge_alarms_queued", "Alarm events waiting in the store-and-forward queue.", "gauge", float64(a.Queued))
+			single("edgebridge_alarms_unknown_account_total", "Alarm events refused (no kissoff) because no provisioned device matches their account.", "counter", float64(a.UnknownAccount))
 		}
 		if s := src.RTP; s != nil {
 			m := s.RTP()

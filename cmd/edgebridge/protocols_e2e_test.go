@@ -155,3 +155,76 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownAccountIsVisible: a panel whose account no device matches gets
+// no kissoff, as before, but the installer sees it (/gateway/alarms/recent,
+// the console's `alarms`, and a /metrics counter), the daemon logs it once,
+// and the bridge's ARC gets one supervision event naming the account, not
+// one per call.
+func TestUnknownAccountIsVisible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("daemon end-to-end test")
+	}
+	dir := t.TempDir()
+	const key = "e2e-admin-key-0123456789"
+	var arcMu sync.Mutex
+	var arcGot []dc09.Message
+	arc := &dc09.Receiver{Handle: func(m dc09.Message, _ net.Addr) dc09.Verdict {
+		if m.ID != dc09.IDNull {
+			arcMu.Lock()
+			arcGot = append(arcGot, m)
+			arcMu.Unlock()
+		}
+		return dc09.VerdictAck
+	}}
+	arcAddr, err := arc.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { arc.Close() })
+	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", "31300-31399")
+	for _, r := range []struct{ path, body string }{
+		{"/provisioning/device/local", `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
+		{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arcAddr + `?transport=tcp"}}`},
+		{"/provisioning/alarmbridge/local", `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$","alarmEventMapperId":"arc"}`},
+	} {
+		if code, body, err := d.req(key, "POST", r.path, r.body); err != nil || code != 200 {
+			t.Fatalf("POST %s: %d %s %v", r.path, code, body, err)
+		}
+	}
+	// Two calls of account 9999 (unknown), each with the panel's 4 attempts.
+	var out, errb bytes.Buffer
+	if code := run([]string{"simulate", "--to", "sip:5551@" + d.sipAddr(t), "--event", "9999,1,130,01,015", "--calls", "2"}, &out, &errb); code != 1 {
+		t.Fatalf("simulate exit %d, want 1 (no kissoff for an unknown account)\n%s%s", code, out.String(), errb.String())
+	}
+	if strings.Contains(out.String(), "kissoff heard") {
+		t.Fatalf("kissoff for an unknown account:\n%s", out.String())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		arcMu.Lock()
+		n := len(arcGot)
+		arcMu.Unlock()
+		if n >= 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	arcMu.Lock()
+	got := append([]dc09.Message(nil), arcGot...)
+	arcMu.Unlock()
+	if len(got) != 1 || got[0].ID != dc09.IDSIADCS || got[0].Data != "#9999|Nri0/UA" {
+		t.Fatalf("ARC got %+v, want one SIA-DCS #9999|Nri0/UA for both calls", got)
+	}
+	if n := strings.Count(d.log(), "alarm from an unknown account refused"); n != 1 {
+		t.Errorf("%d log lines about the unknown account, want 1:\n%s", n, d.log())
+	}
+	code, body, err := d.req(key, "GET", "/metrics", "")
+	if err != nil || code != 200 || !strings.Contains(body, "edgebridge_alarms_unknown_account_total 2\n") {
+		t.Errorf("/metrics (want 2 refused events, one per call): %d %v\n%s", code, err, body)
+	}
+	code, body, err = d.req(key, "GET", "/gateway/alarms/recent", "")
+	if err != nil || code != 200 || strings.Count(body, "refused: unknown account") != 2 || !strings.Contains(body, `"9999"`) {
+		t.Errorf("/gateway/alarms/recent: %d %v\n%s", code, err, body)
+	}
+}

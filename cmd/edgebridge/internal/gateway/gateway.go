@@ -142,6 +142,8 @@ func New(cfg Config) (_ *Gateway, err error) {
 			return multi.ForBridge(b, log)
 		},
 		Log: log,
+		// Refused for want of a provisioned device: listed in the console.
+		OnUnknown: func(ev alarm.Event) { g.recent.addAs(ev, "refused: unknown account, no kissoff") },
 	}
 
 	tlsAddr, tlsCfg, err := sipTLS(cfg.DataDir, cfg.SIPAddr)
@@ -197,7 +199,8 @@ func (g *Gateway) activeCalls() int { return g.engineStats().ActiveCalls }
 
 func (g *Gateway) alarmCounts() metrics.AlarmCounts {
 	s := g.dl.Stats()
-	return metrics.AlarmCounts{Received: s.Received, Delivered: s.Delivered, Failed: s.Failed + s.Retries, Queued: int(s.Queued)}
+	return metrics.AlarmCounts{Received: s.Received, Delivered: s.Delivered, Failed: s.Failed + s.Retries, Queued: int(s.Queued),
+		UnknownAccount: g.svc.UnknownAccounts()}
 }
 
 func (g *Gateway) Name() string { return "gateway" }

@@ -89,7 +89,9 @@ func (r *recentAlarms) delivered(id string, _ time.Duration) {
 
 const recentAlarmsKept = 50
 
-func (r *recentAlarms) add(ev alarm.Event) {
+func (r *recentAlarms) add(ev alarm.Event) { r.addAs(ev, "queued") }
+
+func (r *recentAlarms) addAs(ev alarm.Event, state string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range r.buf {
@@ -97,7 +99,7 @@ func (r *recentAlarms) add(ev alarm.Event) {
 			return // a panel's repeat: queued once, listed once
 		}
 	}
-	r.buf = append(r.buf, alarmInfo(ev, "queued", 0))
+	r.buf = append(r.buf, alarmInfo(ev, state, 0))
 	if over := len(r.buf) - recentAlarmsKept; over > 0 {
 		r.buf = append(r.buf[:0], r.buf[over:]...)
 	}
