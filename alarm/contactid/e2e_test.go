@@ -17,6 +17,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/alarm/delivery"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -75,16 +76,7 @@ func TestPanelToARCThroughDurableQueue(t *testing.T) {
 	if perr != nil || !rep.Messages[0].Acked || len(out.Events) != 1 {
 		t.Fatalf("panel %v %+v, outcome %+v", perr, rep, out)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
 	mu.Lock()
 	if len(got) != 1 || got[0].ID != out.Events[0].ID || got[0].Raw != msg.Raw || got[0].ContactID == nil || got[0].ContactID.Code != "130" {
 		t.Fatalf("ARC got %+v, want the acknowledged event %s", got, out.Events[0].ID)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm/dc09"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 type syncBuf struct {
@@ -26,15 +27,13 @@ func TestArcPrintsWhatPanelsSend(t *testing.T) {
 	rc := make(chan int, 1)
 	go func() { rc <- runArc([]string{"--listen", "127.0.0.1:0", "--key", key, "--count", "2"}, &out, &errb) }()
 	var addr string
-	deadline := time.Now().Add(5 * time.Second)
-	for addr == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("arc did not start: %s", errb.String())
-		}
+	if !testkit.Eventually(5*time.Second, func() bool {
 		if s := errb.String(); strings.Contains(s, "listening on ") {
 			addr = strings.Fields(strings.SplitN(s, "listening on ", 2)[1])[0]
 		}
-		time.Sleep(5 * time.Millisecond)
+		return addr != ""
+	}) {
+		t.Fatalf("arc did not start: %s", errb.String())
 	}
 	k, _ := dc09.ParseKey(key)
 	for _, c := range []*dc09.Client{

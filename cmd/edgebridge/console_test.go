@@ -20,9 +20,8 @@ import (
 	"github.com/edgebridge/edgebridge/api/console"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/hal"
-	"github.com/edgebridge/edgebridge/store"
-
 	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // TestConsoleCommandAgainstDaemonAPI runs `edgebridge console --port PTY
@@ -81,15 +80,8 @@ func TestConsoleCommandAgainstDaemonAPI(t *testing.T) {
 	}()
 	waitFor := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			mu.Lock()
-			ok := strings.Contains(seen.String(), want)
-			mu.Unlock()
-			if ok {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
+		if testkit.Eventually(10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return strings.Contains(seen.String(), want) }) {
+			return
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 var httpsListenRe = regexp.MustCompile(`https listening" addr=(\S+) sha256=(\S+)`)
@@ -23,10 +24,9 @@ var httpsListenRe = regexp.MustCompile(`https listening" addr=(\S+) sha256=(\S+)
 // httpsOf is the HTTPS address and fingerprint the daemon logged.
 func (d *daemonProc) httpsOf(t *testing.T) (addr, fingerprint string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := httpsListenRe.FindStringSubmatch(d.log()); m != nil {
-			return m[1], m[2]
-		}
+	var m []string
+	if testkit.Eventually(5*time.Second, func() bool { m = httpsListenRe.FindStringSubmatch(d.log()); return m != nil }) {
+		return m[1], m[2]
 	}
 	t.Fatalf("daemon did not log its HTTPS address and fingerprint:\n%s", d.log())
 	return "", ""
@@ -184,14 +184,11 @@ func TestFieldServiceOverREST(t *testing.T) {
 		t.Fatalf("ARC got %+v, want one ADM-CID #4321|1601 00 000 (manual test report)", got)
 	}
 	var recent struct{ Alarms []api.AlarmInfo }
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	if !testkit.Eventually(5*time.Second, func() bool {
 		getJSON(t, http.DefaultClient, d.url+"/gateway/alarms/recent", key, &recent)
-		if len(recent.Alarms) == 1 && recent.Alarms[0].State == "delivered" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("recent alarms %+v, want the test alarm delivered", recent.Alarms)
-		}
+		return len(recent.Alarms) == 1 && recent.Alarms[0].State == "delivered"
+	}) {
+		t.Fatalf("recent alarms %+v, want the test alarm delivered", recent.Alarms)
 	}
 	if a := recent.Alarms[0]; !a.Test || a.Account != "4321" || a.Code != "1601" || a.Domain != "local" {
 		t.Fatalf("recent alarm %+v, want a test, account 4321, code 1601, domain local", a)
@@ -204,14 +201,11 @@ func TestFieldServiceOverREST(t *testing.T) {
 		t.Fatalf("test alarm to the dead ARC: %d %s", code, b)
 	}
 	var queued struct{ Alarms []api.AlarmInfo }
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	if !testkit.Eventually(10*time.Second, func() bool {
 		getJSON(t, http.DefaultClient, d.url+"/gateway/alarms/queued", key, &queued)
-		if len(queued.Alarms) == 1 && queued.Alarms[0].Attempts > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queued %+v, want the dead ARC's alarm with a failed attempt", queued.Alarms)
-		}
+		return len(queued.Alarms) == 1 && queued.Alarms[0].Attempts > 0
+	}) {
+		t.Fatalf("queued %+v, want the dead ARC's alarm with a failed attempt", queued.Alarms)
 	}
 	if s := queued.Alarms[0].State; !strings.Contains(s, "last error") {
 		t.Fatalf("queued state %q does not say why", s)

@@ -19,9 +19,8 @@ import (
 
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/firmware"
-	"github.com/edgebridge/edgebridge/store"
-
 	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // staticHello builds a small static program to package as the image binary.
@@ -232,13 +231,7 @@ func TestFirmwareComponentConfirmsOnlyAHealthyDaemon(t *testing.T) {
 	d.cfg.sipAddr = sipLn2.Addr().String()
 	f = &firmwareComponent{d: d, root: root, confirmWithin: 5 * time.Second, fail: func(err error) { failed <- err }}
 	f.Start(context.Background())
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, _ := s.State(); !st.Pending {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(10*time.Second, func() bool { st, _ := s.State(); return !st.Pending })
 	f.Close()
 	if st, _ := s.State(); st.Pending {
 		t.Fatal("a healthy trial image was not confirmed")

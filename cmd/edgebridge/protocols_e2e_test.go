@@ -125,16 +125,12 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 			if !strings.Contains(out.String(), c.ack) {
 				t.Fatalf("simulate output lacks %q", c.ack)
 			}
-			deadline := time.Now().Add(15 * time.Second)
-			for {
+			testkit.Eventually(15*time.Second, func() bool {
 				arcMu.Lock()
 				n := len(arcGot)
 				arcMu.Unlock()
-				if (n >= i+1 && len(cb.all()) >= i+1) || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return n >= i+1 && len(cb.all()) >= i+1
+			})
 			arcMu.Lock()
 			got := append([]dc09.Message(nil), arcGot...)
 			arcMu.Unlock()

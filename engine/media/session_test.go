@@ -496,8 +496,9 @@ func TestHoldAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(2)
+	// WriteFrame sends before it returns and PacketsSent (checked below)
+	// counts what went out: nothing more is on its way to the relay.
 	testkit.WaitFor(t, "5 packets at the relay", 5*time.Second, func() bool { return len(r.packets()) == 5 })
-	time.Sleep(50 * time.Millisecond)
 	p := r.packets()
 	if len(p) != 5 {
 		t.Fatalf("%d packets, want 3 before hold and 2 after", len(p))

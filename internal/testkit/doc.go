@@ -1,7 +1,8 @@
 // Package testkit holds the helpers the tests of several packages share, so
 // that each exists once:
 //
-//   - WaitFor: wait for a condition instead of sleeping and then asserting.
+//   - WaitFor, Eventually: wait for a condition instead of sleeping and then
+//     asserting (Eventually for a test that reports the failure itself).
 //   - NeedTool: the external programs tests drive (SIPp, tshark,
 //     espeak-ng, ...) fail the test loudly when missing, as CI installs them
 //     (make deps); go test -short skips such tests for a quick local loop.

@@ -66,3 +66,13 @@ func TestWaitForPollsUntilTheCondition(t *testing.T) {
 		t.Fatalf("condition polled %d times, want 3", calls)
 	}
 }
+
+func TestEventuallySaysWhetherTheConditionHeld(t *testing.T) {
+	if Eventually(30*time.Millisecond, func() bool { return false }) {
+		t.Fatal("Eventually reported a condition that never held")
+	}
+	calls := 0
+	if !Eventually(5*time.Second, func() bool { calls++; return calls == 2 }) || calls != 2 {
+		t.Fatalf("Eventually: condition polled %d times, want 2", calls)
+	}
+}

@@ -79,9 +79,7 @@ func TestGatewayMonitorsMappersFromStart(t *testing.T) {
 			"units":  `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":".*","alarmEventMapperId":"arc"}`,
 		},
 	})
-	for deadline := time.Now().Add(15 * time.Second); arc.LinkTests() == 0 && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Eventually(15*time.Second, func() bool { return arc.LinkTests() > 0 })
 	if arc.LinkTests() == 0 {
 		t.Fatal("no DC-09 link test reached the ARC: the path is not supervised before the first alarm")
 	}
@@ -170,10 +168,8 @@ func TestTrunkWrittenOverRESTRegistersAtOnce(t *testing.T) {
 	if err := registrar.Wait(5 * time.Second); err != nil {
 		t.Fatalf("no REGISTER within 5 s of the trunk's write: %v\n%s", err, registrar.Report())
 	}
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if st := g.eng.TrunkStatus(); len(st) == 1 && st[0].Registered {
-			return
-		}
+	if testkit.Eventually(3*time.Second, func() bool { st := g.eng.TrunkStatus(); return len(st) == 1 && st[0].Registered }) {
+		return
 	}
 	t.Fatalf("trunk status %+v, want up1 registered", g.eng.TrunkStatus())
 }

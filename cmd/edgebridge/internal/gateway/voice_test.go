@@ -76,9 +76,7 @@ func TestAlarmVoiceBridgedToARC(t *testing.T) {
 				t.Fatalf("voice leg not cleared after the unit hung up: %v\n%s", err, voice.Report())
 			}
 			// /metrics: the RTP of the ended calls is counted.
-			for deadline := time.Now().Add(5 * time.Second); g.activeCalls() > 0 && time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond)
-			}
+			testkit.Eventually(5*time.Second, func() bool { return g.activeCalls() == 0 })
 			if r := g.rtpCounts(); r.Received < 100 {
 				t.Fatalf("RTP counted %+v after a call of several seconds", r)
 			}
@@ -131,9 +129,7 @@ func TestHangupAlarmCallSendsClearBeforeBye(t *testing.T) {
 		}
 		heard <- string(keys)
 	}()
-	for deadline := time.Now().Add(5 * time.Second); g.activeCalls() < 2 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(5*time.Second, func() bool { return g.activeCalls() >= 2 })
 	calls := g.ListCalls()
 	if len(calls) != 1 || g.activeCalls() != 2 {
 		t.Fatalf("live alarm calls %+v, want one", calls)
