@@ -178,7 +178,7 @@ func TestUnknownAccountIsVisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { arc.Close() })
-	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", "31300-31399")
+	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
 	for _, r := range []struct{ path, body string }{
 		{"/provisioning/device/local", `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
 		{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arcAddr + `?transport=tcp"}}`},
