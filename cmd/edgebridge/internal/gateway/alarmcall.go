@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/service"
+	"github.com/edgebridge/edgebridge/alarm/tt92"
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/media"
@@ -66,16 +67,41 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 		return
 	}
 	g.live.Store(c.ID, c)
+	g.liveClear.Store(c.ID, clearKeys(b.Protocol))
 	defer g.live.Delete(c.ID)
+	defer g.liveClear.Delete(c.ID)
 	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
 	res, err := g.svc.Run(ctx, countFrames{c.Session(), &g.dspFrames}, ac, b)
 	if err != nil {
 		log.Warn("gateway: alarm call", "err", err)
 	}
+	if len(res.Events) > 0 {
+		// multiprotocol: the unit's own protocol is known now.
+		g.liveClear.Store(c.ID, clearKeys(string(res.Events[0].Protocol)))
+	}
 	if res.Voice == "" || ctx.Err() != nil {
 		return
 	}
 	g.bridgeVoice(ctx, c, b, res.Voice, log)
+}
+
+// clearKeys is the clear-down signal of a protocol toward the unit: TT92 and
+// TTnew clear with ## (the tt92 package's Clear), the others with the
+// SS 91100 in-call key 0.
+func clearKeys(protocol string) string {
+	switch protocol {
+	case string(alarm.ProtoTT92), "ttnew":
+		return tt92.Clear
+	}
+	return deviceCommandDigits["clear"]
+}
+
+// clearKeysOf is the clear-down signal of a live alarm call.
+func (g *Gateway) clearKeysOf(callID string) string {
+	if v, ok := g.liveClear.Load(callID); ok {
+		return v.(string)
+	}
+	return deviceCommandDigits["clear"]
 }
 
 // alarmFXS is the alarm stage for FXS calls: the alarmbridge whose
@@ -174,7 +200,7 @@ func (g *Gateway) HangupAlarmCall(ctx context.Context, domain string, req api.Al
 		return err
 	}
 	if req.Clear {
-		if err := sendKeys(ctx, c, deviceCommandDigits["clear"]); err != nil {
+		if err := sendKeys(ctx, c, g.clearKeysOf(c.ID)); err != nil {
 			g.log.Warn("gateway: clear-down key", "call", c.ID, "err", err)
 		}
 		// The key's last packet is out; let the unit's jitter buffer play
@@ -192,6 +218,8 @@ func (g *Gateway) DeviceCommand(ctx context.Context, domain string, req api.Devi
 	}
 	keys := deviceCommandDigits[req.Command]
 	switch req.Command {
+	case "clear":
+		keys = g.clearKeysOf(c.ID)
 	case "sendTones":
 		keys = req.Tones
 	case "volume":

@@ -64,9 +64,11 @@ type Gateway struct {
 	switchboard []stage
 	notify      *notify.Notifier
 
-	live    sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
-	recent  recentAlarms
-	started atomic.Bool // SIP is listening
+	live sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
+	// liveClear: Call-ID -> the clear-down keys of the call's protocol.
+	liveClear sync.Map
+	recent    recentAlarms
+	started   atomic.Bool // SIP is listening
 	// dspFrames counts the 20 ms frames the alarm receivers have run
 	// through their detectors (SIP and FXS calls).
 	dspFrames atomic.Uint64

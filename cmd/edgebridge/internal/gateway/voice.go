@@ -35,7 +35,7 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 		kctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); writeSilence(kctx, c.Session()) }()
-		if err := sendKeys(ctx, c, deviceCommandDigits["clear"]); err != nil {
+		if err := sendKeys(ctx, c, g.clearKeysOf(c.ID)); err != nil {
 			log.Warn("gateway: clear-down key after the ARC hung up", "err", err)
 		}
 		time.Sleep(clearGuard) // as in HangupAlarmCall

@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/internal/testkit"
+)
+
+// TestHangupAlarmCallClearsTT92WithHashes: a TT92 unit is cleared down with
+// its own signal, ## (not the SS 91100 0 other units take), when the
+// operator hangs its call up with clear through /alarmbridge hangupalarmcall.
+func TestHangupAlarmCallClearsTT92WithHashes(t *testing.T) {
+	g := startGateway(t, map[string]map[string]string{
+		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"^5553$"}`},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lo, hi := testkit.PortRange(t, 100)
+	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: lo, RTPPortMax: hi},
+		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unit.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unit.Close() })
+	call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5553@" + g.eng.Addr(), From: "461234567800",
+		Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The unit listens and sends nothing: the gateway keeps prompting (0#).
+	sess := call.Session()
+	heard := make(chan string, 1)
+	keys := make(chan byte, 64)
+	go func() {
+		var all []byte
+		frame := make([]int16, 160)
+		det := dsp.NewDTMFDetector(dsp.DTMFConfig{}) // the prompts come in band
+		inband := func(ev dsp.DigitEvent) {
+			all = append(all, ev.Key)
+			select {
+			case keys <- ev.Key:
+			default:
+			}
+		}
+		drain := func() {
+			for more := true; more; {
+				select {
+				case d := <-sess.Digits():
+					all = append(all, d.Key)
+				default:
+					more = false
+				}
+			}
+		}
+		for sess.ReadFrame(frame) == nil {
+			det.Process(frame, inband)
+			drain()
+			clear(frame)
+			if sess.WriteFrame(frame) != nil {
+				break
+			}
+		}
+		drain()
+		heard <- string(all)
+	}()
+	select { // the first prompt key
+	case <-keys:
+	case <-ctx.Done():
+		t.Fatal("no prompt from the gateway")
+	}
+	calls := g.ListCalls()
+	if len(calls) != 1 {
+		t.Fatalf("live alarm calls %+v, want one", calls)
+	}
+	if err := g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: calls[0].ID, Clear: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case all := <-heard:
+		if !strings.HasSuffix(all, "##") {
+			t.Fatalf("the unit heard %q before its call ended, want the TT92 clear-down ## last", all)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not end after hangupalarmcall")
+	}
+}
