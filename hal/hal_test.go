@@ -62,20 +62,16 @@ func TestLEDGoroutineRunsAndCloseTurnsOff(t *testing.T) {
 	p := NewSimPin("power", 0)
 	l := NewLEDs(p, nil, nil, nil)
 	l.Set(LEDPower, BlinkFast)
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Transitions() < 3 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if p.Transitions() < 3 {
+	if !testkit.Eventually(5*time.Second, func() bool { return p.Transitions() >= 3 }) {
 		t.Fatalf("blinking lamp changed %d times in 5 s", p.Transitions())
 	}
 	l.Close()
 	if p.Level() {
 		t.Fatal("lamp lit after Close")
 	}
-	n := p.Transitions()
-	time.Sleep(3 * LEDStep)
-	if p.Transitions() != n {
+	select {
+	case <-l.done: // the goroutine's last act
+	default:
 		t.Fatal("LED goroutine still running after Close")
 	}
 }
