@@ -80,7 +80,7 @@ func (d *Device) Validate() error {
 			return fmt.Errorf("authorized.invite: %w", err)
 		}
 	}
-	return nil
+	return ValidateSRTP(d.SRTP)
 }
 
 // Authorized is the policy of a userid device.
