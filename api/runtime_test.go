@@ -116,12 +116,13 @@ func runtimeLoads(db *store.DB) error {
 // FuzzAcceptedRuns: whatever document a write accepts, the runtime loaders
 // load.
 func FuzzAcceptedRuns(f *testing.F) {
-	paths := []string{"/provisioning/trunk/d/fz", "/provisioning/alarmbridge/d/fz", "/provisioning/alarmeventmapper/d/fz", "/provisioning/device/d"}
+	paths := []string{"/provisioning/trunk/d/fz", "/provisioning/alarmbridge/d/fz", "/provisioning/alarmeventmapper/d/fz", "/provisioning/device/d", "/provisioning/notificationsettings/d"}
 	f.Add(uint8(0), `{"destinationTarget":"h","destinationTransport":"udp","destinationMatch":"/\\/","destinationRewrite":"/a/b/"}`)
 	f.Add(uint8(0), `{"destinationTarget":"h","destinationTransport":"TLS","destinationMatch":"^1","register":true,"userName":"u","ha1":"x"}`)
 	f.Add(uint8(0), `{"destinationTarget":"h:5060","destinationTransport":"tcp","destinationMatch":"^1","sourceNetworks":"10.0.0.0/8","didNumbers":"1-2","localCodec":"PCMA"}`)
 	f.Add(uint8(1), `{"protocol":"tt92","protocolMode":"dtmf","name":"n","destinationMatch":"//","restAuthentication":[{"type":"RS256","secret":"s"}]}`)
 	f.Add(uint8(2), `{"alarmHandling":"drop","name":"n","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://h:1?key=00"}}`)
+	f.Add(uint8(4), `{"restAuthentication":[{"type":"RS256","secret":"-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----"}],"useHttpEvents":true}`)
 	e := newEnv(f)
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		path := paths[int(which)%len(paths)]
