@@ -450,3 +450,38 @@ func TestHoldRelayedWithStableKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInfoDTMF(t *testing.T) {
+	for _, tc := range []struct {
+		ctype, body string
+		key         byte
+		ms          int
+		ok          bool
+	}{
+		{"application/dtmf-relay", "Signal=5\r\nDuration=160\r\n", '5', 160, true},
+		{"Application/DTMF-Relay; charset=x", "signal= #\nduration=250", '#', 250, true},
+		{"application/dtmf-relay", "Signal=10\r\n", '*', 100, true},
+		{"application/dtmf-relay", "Signal=d\r\nDuration=99999", 'D', 5000, true},
+		{"application/dtmf", "7", '7', 100, true},
+		{"application/dtmf-relay", "Signal=55\r\n", 0, 0, false},
+		{"application/dtmf-relay", "Duration=160", 0, 0, false},
+		{"application/sdp", "Signal=5", 0, 0, false},
+		{"application/dtmf", "x", 0, 0, false},
+	} {
+		k, ms, ok := parseInfoDTMF(tc.ctype, []byte(tc.body))
+		if k != tc.key || ms != tc.ms || ok != tc.ok {
+			t.Errorf("%q %q: %q %d %v, want %q %d %v", tc.ctype, tc.body, k, ms, ok, tc.key, tc.ms, tc.ok)
+		}
+	}
+}
+
+func FuzzParseInfoDTMF(f *testing.F) {
+	f.Add("application/dtmf-relay", []byte("Signal=5\r\nDuration=160\r\n"))
+	f.Add("application/dtmf", []byte("#"))
+	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
+		k, ms, ok := parseInfoDTMF(ctype, body)
+		if ok && (ms <= 0 || ms > 5000 || !strings.ContainsRune("0123456789*#ABCD", rune(k))) {
+			t.Fatalf("%q %q: key %q %d ms", ctype, body, k, ms)
+		}
+	})
+}
