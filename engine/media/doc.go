@@ -25,8 +25,9 @@
 // packets in a row, so a sender clock that drifts costs one glitch per
 // drift of the delay, not a growing delay.
 //
-// Caveats: packets go out with 20 ms ptime whatever the far end asked for
-// (any ptime is received); rtcp-mux is received but not negotiated; SRTP
+// Caveats: packets go out in the far end's a=ptime when it asks for 10 to
+// 60 ms (frames are cut or joined; any ptime is received), else one per
+// frame; rtcp-mux is received but not negotiated; SRTP
 // keys with an MKI are declined in SDP; Bridge relays RFC 4733 digits live
 // to a leg with telephone-event, and to a leg without plays them in-band
 // once they end, with their duration (or hands them to the function given

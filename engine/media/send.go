@@ -44,6 +44,25 @@ type sender struct {
 	lastTS     uint32
 	lastAt     time.Time
 	inbandSent uint64
+	// ptime is the packet size in samples the far end asked for (a=ptime,
+	// 10-60 ms), 0 for one packet per frame. Audio waits in pend until a
+	// packet is full; pendTS is the timestamp of its first sample.
+	ptime  int
+	pend   [maxPtime + maxFrame]byte
+	npend  int
+	pendTS uint32
+}
+
+// maxPtime is the longest packet honoured, in samples (60 ms).
+const maxPtime = 480
+
+// ptimeSamples is the packet size for the far end's a=ptime ms: 0 (one
+// packet per frame) when absent or outside 10-60 ms.
+func ptimeSamples(ms int) int {
+	if ms < 10 || ms*8 > maxPtime {
+		return 0
+	}
+	return ms * 8
 }
 
 func (t *sender) init(s *Session, seq uint16, ts uint32) {
@@ -65,6 +84,9 @@ func (t *sender) apply(n sdp.Negotiated, codec Codec, remote netip.AddrPort, srt
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.codec, t.pt, t.events, t.eventPT, t.dir, t.remote = codec, n.PT, n.Events, n.EventPT, n.Direction, remote
+	if p := ptimeSamples(n.Ptime); p != t.ptime {
+		t.ptime, t.npend = p, 0 // a new size starts with a new packet
+	}
 	if !srtpOn {
 		t.srtp, t.key = nil, nil
 	} else if ctx != nil {
@@ -102,14 +124,45 @@ func (t *sender) frame(pcm []int16) error {
 	t.ts += uint32(n)
 	switch {
 	case t.ev.startNext(ts):
+		if err := t.flush(); err != nil {
+			return err
+		}
 		return t.sendEventFrame(uint32(n))
 	case t.generator.Busy():
 		// In-band digit or its pause replaces the caller's audio.
 		t.generator.Generate(t.pcm[:n])
 		pcm = t.pcm[:n]
 	}
-	t.codec.encode(t.code[:n], pcm)
-	return t.sendRTP(t.pt, t.first, ts, t.code[:n])
+	if t.ptime == 0 || t.ptime == n && t.npend == 0 {
+		t.codec.encode(t.code[:n], pcm)
+		return t.sendRTP(t.pt, t.first, ts, t.code[:n])
+	}
+	// The far end's ptime: frames are cut or joined into its packets
+	// (G.711 is a byte a sample).
+	if t.npend == 0 {
+		t.pendTS = ts
+	}
+	t.codec.encode(t.pend[t.npend:t.npend+n], pcm)
+	t.npend += n
+	for t.npend >= t.ptime {
+		if err := t.sendRTP(t.pt, t.first, t.pendTS, t.pend[:t.ptime]); err != nil {
+			return err
+		}
+		t.npend = copy(t.pend[:], t.pend[t.ptime:t.npend])
+		t.pendTS += uint32(t.ptime)
+	}
+	return nil
+}
+
+// flush sends the audio waiting for a full packet as a shorter one (before
+// an event, which must not overtake it). Called with mu.
+func (t *sender) flush() error {
+	if t.npend == 0 {
+		return nil
+	}
+	n := t.npend
+	t.npend = 0
+	return t.sendRTP(t.pt, t.first, t.pendTS, t.pend[:n])
 }
 
 // minDigitGapMs is the pause after an in-band digit before the next queued
