@@ -331,7 +331,7 @@ func TestPhonesSRTPCallHoldResume(t *testing.T) { holdResume(t, "srtp-mand") }
 func TestPhonesHoldResume(t *testing.T) { holdResume(t, "") }
 
 func holdResume(t *testing.T, mediaenc string) {
-	e, a, b := phonePair(t, mediaenc, mediaenc)
+	e, a, b := phonePair(t, mediaenc, mediaenc, WithStore(openStore(t)))
 	a.do("/dial 2002")
 	b.waitOutput("Call established", 1, 10*time.Second)
 	in, out := legs(t, e)
@@ -378,6 +378,48 @@ func holdResume(t *testing.T, mediaenc string) {
 	}
 	a.do("/hangup")
 	testkit.WaitFor(t, "the call to end", 5*time.Second, func() bool { return e.Calls() == 0 })
+	// Each leg's SIP, hold and resume included, as a capture tshark decodes
+	// without a malformed packet.
+	proto := "RTP/AVP"
+	if mediaenc != "" {
+		proto = "RTP/SAVP"
+	}
+	for _, c := range []*Call{in, out} {
+		path := filepath.Join(t.TempDir(), "leg.pcap")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WriteCallPcap(f, testDomain, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		fields := tshark(t, path, "sip", "sip.Method", "sdp.media.proto")
+		if strings.Count(fields, "INVITE") < 3 || !strings.Contains(fields, proto) {
+			t.Fatalf("leg %s as tshark reads it (want 3 INVITEs with %s, nothing malformed):\n%s", c.ID, proto, fields)
+		}
+		if m := tshark(t, path, "_ws.malformed", "frame.number"); strings.TrimSpace(m) != "" {
+			t.Fatalf("leg %s: malformed frames %s", c.ID, m)
+		}
+	}
+}
+
+// tshark decodes the capture at path and prints fields of the packets that
+// filter selects.
+func tshark(t *testing.T, path, filter string, fields ...string) string {
+	t.Helper()
+	args := []string{"-r", path, "-Y", filter, "-T", "fields"}
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	cmd := exec.Command(testkit.NeedTool(t, "tshark"), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark %v: %v\n%s", args, err, stderr.String())
+	}
+	return string(out)
 }
 
 // TestPhonesSRTPBestEffort: phones that offer SRTP on RTP/AVP (mediaenc
