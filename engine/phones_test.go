@@ -342,9 +342,6 @@ func holdResume(t *testing.T, mediaenc string) {
 	testkit.WaitFor(t, "each phone to hear the other", 10*time.Second, func() bool {
 		return a.heard(1500) >= 1 && b.heard(600) >= 1
 	})
-	// baresip's first packet on each leg fails to decrypt (before the
-	// hold, as on any call); the hold and resume must add none.
-	decryptErrs := []uint64{in.Session().Stats().DecryptErrors, out.Session().Stats().DecryptErrors}
 	a.do("/hold")
 	testkit.WaitFor(t, "the hold relayed to the callee", 5*time.Second, func() bool { return out.Negotiated().Direction == sdp.SendOnly })
 	a.do("/resume")
@@ -371,9 +368,9 @@ func holdResume(t *testing.T, mediaenc string) {
 	testkit.WaitFor(t, "both legs to carry audio again", 5*time.Second, func() bool {
 		return in.Session().Stats().PacketsReceived >= before[0]+50 && out.Session().Stats().PacketsReceived >= before[1]+50
 	})
-	for i, c := range []*Call{in, out} {
-		if st := c.Session().Stats(); st.DecryptErrors != decryptErrs[i] {
-			t.Fatalf("leg %s: %d SRTP decrypt errors over hold and resume", c.ID, st.DecryptErrors-decryptErrs[i])
+	for _, c := range []*Call{in, out} {
+		if st := c.Session().Stats(); st.DecryptErrors != 0 {
+			t.Fatalf("leg %s: %d SRTP or SRTCP packets failed to decrypt", c.ID, st.DecryptErrors)
 		}
 	}
 	a.do("/hangup")

@@ -108,6 +108,13 @@ func (s *Session) recvRTCP() {
 	}
 }
 
+// natPing is the plain RTCP APP packet named PING (RFC 3550 §6.7) that
+// baresip sends before its first SRTCP packet to open NAT pinholes: harmless,
+// not a decryption failure.
+func natPing(pkt []byte) bool {
+	return len(pkt) == 16 && pkt[0]>>6 == 2 && pkt[1] == 204 && string(pkt[8:12]) == "PING"
+}
+
 // receiveRTCP reads a compound RTCP packet (RFC 3550 §6.4): the far end's
 // sender report time for our LSR, its report block about our stream, and
 // BYE. Other packet types are skipped; a malformed packet ends the compound.
@@ -119,7 +126,9 @@ func (s *Session) receiveRTCP(pkt []byte, from netip.AddrPort, now time.Time) {
 	if r.srtcpIn != nil {
 		out, err := r.srtcpIn.DecryptRTCP(r.plain[:0], pkt, nil)
 		if err != nil {
-			r.decrypt++
+			if !natPing(pkt) {
+				r.decrypt++
+			}
 			return
 		}
 		p = out
