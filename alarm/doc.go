@@ -37,8 +37,10 @@
 // Of the alarmbridge protocol enum (plus the gateway's contactid), these
 // are received: contactid, bs8521, tt92 and ttnew (protocolMode dtmf, or
 // sdmf: single tones), multiprotocol (alarm/multi offers each opening in
-// turn, fallbackAlarmProtocol first) on SIP and FXS calls, and scaip as
-// SIP MESSAGE. AlarmBridge.Validate refuses the others at provisioning,
+// turn, fallbackAlarmProtocol first) on SIP and FXS calls, deviceProvisioned
+// (the calling device, found by its calling number or SIP From user among
+// the provisioned devices, names one of those in its
+// serviceData.alarmBridge.alarmProtocol), and scaip as SIP MESSAGE. AlarmBridge.Validate refuses the others at provisioning,
 // each with its reason (RefusedProtocols), so that no call is answered and
 // then dropped:
 //
@@ -49,8 +51,8 @@
 //     open-source receivers); the field encoding, the acknowledgement's form
 //     and how the mac is computed are in the standard only, and a receiver
 //     built on guesses would acknowledge units it cannot authenticate.
-//   - voicecall, api, deviceProvisioned: the facts are public (provisioning
-//     schema), the work is not done yet.
+//   - voicecall, api: the facts are public (provisioning schema), the work
+//     is not done yet.
 //
 // # What it may import
 //

@@ -95,9 +95,12 @@ var RefusedProtocols = map[string]string{
 	"nowipcontroller": "it is the ARC's call back to a BS 8521-2 (NOW-IP) group-scheme controller, and NOW-IP is not served (see protocol nowip)",
 	"voicecall":       "an ordinary call raising an event is not implemented yet; use contactid, bs8521, tt92, ttnew or multiprotocol",
 	"api":             "events posted through the API for this bridge are not implemented yet (POST /alarmbridge/{domain}/testalarm sends test events)",
-	"deviceProvisioned": "taking the protocol from the device's serviceData.alarmBridge.alarmProtocol is not implemented yet; " +
-		"provision a bridge per protocol",
 }
+
+// CallProtocols are the protocols received on an audio call (SIP or FXS):
+// the values a device's serviceData.alarmBridge.alarmProtocol may take for
+// a deviceProvisioned alarmbridge.
+var CallProtocols = []string{"contactid", "bs8521", "tt92", "ttnew", "multiprotocol"}
 
 // ToneSettings say how DTMF is sent toward each leg ("2833" out of band,
 // "inaudio" in band).

@@ -114,7 +114,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"authorized.invite":   reads("engine inviteAllowed: destinations a userid device may call"),
 		"authorized.register": reads("engine registrar: whether a userid device may register"),
 		"serviceData.alarmBridge.heartbeatInterval":                    reads("alarm/service heartbeat supervision: the device's interval"),
-		"serviceData.alarmBridge.alarmProtocol":                        refused("not honoured: the alarmbridge the call reaches decides the protocol (its protocol field)"),
+		"serviceData.alarmBridge.alarmProtocol":                        reads("alarm/service Router.DeviceProtocol: the protocol of this device's calls to a deviceProvisioned alarmbridge"),
 		"serviceData.alarmBridge.emergencyDestination":                 reads("alarm/service Router.Map: the voice destination for callEmergencyCenter"),
 		"serviceData.alarmBridge.usePredefinedDestination":             reads("alarm/service Router.Map: switches callEmergencyCenter and usePredefinedDestination"),
 		"serviceData.alarmBridge.overrideInAlarmEvent.deviceType":      reads("alarm/service applyOverride"),

@@ -220,7 +220,7 @@ func TestAlarmDocumentsRunWhatRESTAccepted(t *testing.T) {
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "nowipcontroller"), "protocol: protocol nowipcontroller is not served"},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "voicecall"), "protocol: protocol voicecall is not served"},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "api"), "protocol: protocol api is not served"},
-		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "deviceProvisioned"), "protocol: protocol deviceProvisioned is not served"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "deviceProvisioned"), ""},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocolMode", "sdmf"), "protocolMode: sdmf (single tones) applies to tt92, ttnew and multiprotocol, not contactid"},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "multiprotocol", "fallbackAlarmProtocol", "scaip"), "fallbackAlarmProtocol: scaip units send SIP MESSAGE"},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "tt92", "protocolMode", "sdmf"), ""},

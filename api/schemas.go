@@ -39,7 +39,7 @@ func deviceSchema() *Schema {
 		opt("serviceData", obj(
 			opt("alarmBridge", obj(
 				opt("heartbeatInterval", num()),
-				opt("alarmProtocol", str()),
+				opt("alarmProtocol", str().enum("bs8521", "tt92", "ttnew", "multiprotocol").ext("contactid: Ademco Contact ID (SIA DC-05) over DTMF (gateway extension)", "contactid")),
 				opt("emergencyDestination", str()),
 				opt("overrideInAlarmEvent", obj(
 					opt("deviceType", str()),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/edgebridge/edgebridge/alarm"
@@ -81,6 +82,39 @@ func (r *Router) Authenticate(domain string, ev *alarm.Event) (*alarm.Device, er
 		}
 	}
 	return nil, fmt.Errorf("%w %q (domain %s)", ErrUnknownDevice, keys[0], domain)
+}
+
+// DeviceProtocol resolves a deviceProvisioned alarmbridge for one call: the
+// calling device is the provisioned device whose deviceCLI or deviceId is
+// the caller (calling number or SIP From user), and its
+// serviceData.alarmBridge.alarmProtocol is the protocol. It returns a copy
+// of b with that protocol, or an error when the caller is no such device
+// (the call is then refused before it is answered).
+func (r *Router) DeviceProtocol(domain string, b *alarm.AlarmBridge, caller string) (*alarm.AlarmBridge, error) {
+	if caller == "" {
+		return nil, fmt.Errorf("alarmbridge %s: deviceProvisioned needs the caller's number to find its device", b.ID)
+	}
+	devices, err := r.Prov.Devices(domain)
+	if err != nil {
+		return nil, fmt.Errorf("alarm: device lookup: %w", err)
+	}
+	for i := range devices {
+		d := &devices[i]
+		if d.DeviceCLI != caller && d.DeviceID != caller {
+			continue
+		}
+		p := ""
+		if d.ServiceData != nil && d.ServiceData.AlarmBridge != nil {
+			p = d.ServiceData.AlarmBridge.AlarmProtocol
+		}
+		if !slices.Contains(alarm.CallProtocols, p) {
+			return nil, fmt.Errorf("alarmbridge %s: device %s has serviceData.alarmBridge.alarmProtocol %q, want one of %v", b.ID, d.DeviceID, p, alarm.CallProtocols)
+		}
+		out := *b
+		out.Protocol = p
+		return &out, nil
+	}
+	return nil, fmt.Errorf("%w: no provisioned device calls from %q (alarmbridge %s, deviceProvisioned)", ErrUnknownDevice, caller, b.ID)
 }
 
 // Map applies the alarmbridge, the device and the event mapper to ev, in

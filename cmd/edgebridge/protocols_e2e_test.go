@@ -82,7 +82,7 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 			id, id, protocol, mode, number, cbSrv.URL)
 	}
 	for _, r := range []struct{ path, body string }{
-		{"/provisioning/device/local", `{"deviceId":"12345678","domain":"local","authType":"deviceid"}`},
+		{"/provisioning/device/local", `{"deviceId":"12345678","domain":"local","authType":"deviceid","serviceData":{"alarmBridge":{"alarmProtocol":"bs8521"}}}`},
 		{"/provisioning/device/local", `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
 		{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arcAddr + `?transport=tcp"}}`},
 		{"/provisioning/alarmbridge/local", bridge("bs", "bs8521", "dtmf", "5552")},
@@ -92,6 +92,7 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 		{"/provisioning/device/local", `{"deviceId":"1234","domain":"local","authType":"deviceid"}`},
 		{"/provisioning/alarmbridge/local", bridge("multi", "multiprotocol", "dtmf", "5556")},
 		{"/provisioning/alarmbridge/local", strings.Replace(bridge("multitt", "multiprotocol", "dtmf", "5557"), `"name"`, `"fallbackAlarmProtocol":"ttnew","name"`, 1)},
+		{"/provisioning/alarmbridge/local", bridge("bydevice", "deviceProvisioned", "dtmf", "5558")},
 	} {
 		code, body, err := d.req(key, "POST", r.path, r.body)
 		if err != nil || code != 200 {
@@ -114,6 +115,8 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 		{"multiprotocol bs8521", "5556", "bs8521", "dtmf", "inaudio", "acknowledge heard", "#12345678|Nri0/QA01"},
 		{"multiprotocol fallback ttnew", "5557", "ttnew", "dtmf", "2833", "acknowledge (DB) heard", "#461234567800|Nri0/QA0"},
 		{"multiprotocol fallback ttnew, contactid unit", "5557", "contactid", "dtmf", "inaudio", "kissoff heard", "#1234|1130 01 015"},
+		// deviceProvisioned: the calling device's alarmProtocol (bs8521).
+		{"deviceProvisioned bs8521", "5558", "bs8521", "dtmf", "2833", "acknowledge heard", "#12345678|Nri0/QA01"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -149,6 +152,14 @@ func TestEveryAnalogueProtocolThroughTheDaemon(t *testing.T) {
 				t.Fatalf("callback got %d events, last %v; want %d, protocol %s", len(evs), evs[len(evs)-1], i+1, c.protocol)
 			}
 		})
+	}
+	// A caller that is no provisioned device cannot reach a
+	// deviceProvisioned bridge: refused before the answer, so the unit
+	// dials its backup number.
+	var out, errb bytes.Buffer
+	code := run([]string{"simulate", "--to", "sip:5558@" + sip, "--protocol", "bs8521", "--from", "77777777", "--calls", "1"}, &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "call not answered") || strings.Contains(out.String(), "answered after") {
+		t.Errorf("unknown caller on deviceProvisioned: exit %d\n%s%s", code, out.String(), errb.String())
 	}
 }
 

@@ -55,6 +55,15 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 // alarmCall runs one alarm call: answer, receive, then voice or clear-down.
 func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge) {
 	log := g.log.With("call", c.ID, "alarmbridge", b.ID)
+	if b.Protocol == "deviceProvisioned" {
+		db, err := g.router.DeviceProtocol(c.Domain, b, c.Caller)
+		if err != nil {
+			log.Warn("gateway: alarm call refused before answering", "caller", c.Caller, "err", err)
+			_ = c.Reject(404, "Not Found", err.Error())
+			return
+		}
+		b = db
+	}
 	if _, err := g.svc.NewReceiver(*b); err != nil {
 		// Refused before answering, so the unit dials its backup number
 		// instead of losing the alarm on a call answered and dropped.
