@@ -91,11 +91,18 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 		fl           alarm.FrameLoop
 		idx, attempt int
 		acked        bool
+		// ackFrom: an acknowledge counts when it starts after the end of the
+		// message's first transmission, also while the unit already repeats
+		// it (the receiver acknowledges only once the event is on its disk).
+		ackFrom int64
 	)
 	start := func() {
 		keys := msgs[idx].Raw
 		if c.Mangle != nil {
 			keys = c.Mangle(idx, attempt, keys)
+		}
+		if attempt == 0 {
+			acked = false
 		}
 		rep.Messages[idx].Attempts = attempt + 1
 		lastEnd = keySender.Send(keys, fl.Now)
@@ -115,7 +122,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 				attempt++
 			}
 			st, at = delay, ev.End+alarm.Samples(c.ReplyDelay)
-		case !long && st == waitAck && ev.Start >= lastEnd:
+		case !long && (st == waitAck || st == sending && attempt > 0) && ev.Start >= ackFrom:
 			acked = true
 			rep.Messages[idx].AckStartMs, rep.Messages[idx].AckMs = ms(ev.Start), ms(ev.End)
 		}
@@ -143,7 +150,10 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 			}
 		case sending:
 			if now >= lastEnd {
-				st, acked = waitAck, false
+				if attempt == 0 {
+					ackFrom = lastEnd
+				}
+				st = waitAck
 			}
 		case waitAck:
 			switch {
