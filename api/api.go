@@ -31,6 +31,7 @@ type Config struct {
 	// /firmware/status, for the admin key only; nil => 404.
 	Firmware http.Handler
 	Calls    CallControl  // /mediaservice/{domain}/... call control; nil => 503
+	Prompts  PromptStore  // /mediaservice/{domain}/promptfile...; nil => 503
 	Alarms   AlarmControl // /alarmbridge/{domain}/...; nil => 503
 	// SIPLog is the engine's SIP trace, flushed before the SIP log is read
 	// (the log and the pcap export) so that they hold a call's last
@@ -208,6 +209,11 @@ func (s *Server) mount() error {
 			}
 			if rt == nil {
 				if r.Method == http.MethodOptions {
+					if strings.HasPrefix(p, "/mediaservice/") {
+						// The media service API answers CORS preflights for
+						// browser applications (its paths list these headers).
+						w.Header().Set("Access-Control-Allow-Origin", "*")
+					}
 					w.Header().Set("Allow", allowHdr)
 					w.Header().Set("Access-Control-Allow-Methods", allowHdr)
 					w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
@@ -234,6 +240,9 @@ var domainPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
 func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	c := &call{s: s, w: w, r: r, rt: rt, domain: r.PathValue("domain")}
 	w.Header().Set("Cache-Control", "no-store")
+	if strings.HasPrefix(rt.path, "/mediaservice/") {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+	}
 	if c.domain != "" && !domainPattern.MatchString(c.domain) {
 		writeError(w, http.StatusBadRequest, "domain: must match "+domainPattern.String())
 		return
@@ -367,18 +376,8 @@ func (c *call) listQuery() (store.ListQuery, error) {
 
 // body reads the request body after checking its content type and size.
 func (c *call) body(max int64, types ...string) ([]byte, error) {
-	ct := c.r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	okType := false
-	if err == nil {
-		for _, t := range types {
-			if mt == t {
-				okType = true
-			}
-		}
-	}
-	if !okType {
-		return nil, errf(http.StatusUnsupportedMediaType, "Content-Type must be %s (got %q)", strings.Join(types, " or "), ct)
+	if _, err := c.checkType(types...); err != nil {
+		return nil, err
 	}
 	if c.r.ContentLength > max {
 		return nil, errf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", max)
@@ -392,6 +391,20 @@ func (c *call) body(max int64, types ...string) ([]byte, error) {
 		return nil, errf(http.StatusBadRequest, "body: %v", err)
 	}
 	return b, nil
+}
+
+// checkType checks the request's Content-Type is one of types (415 else).
+func (c *call) checkType(types ...string) (string, error) {
+	ct := c.r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil {
+		for _, t := range types {
+			if mt == t {
+				return mt, nil
+			}
+		}
+	}
+	return "", errf(http.StatusUnsupportedMediaType, "Content-Type must be %s (got %q)", strings.Join(types, " or "), ct)
 }
 
 // jsonBody reads and decodes a JSON body (numbers kept exact as json.Number).

@@ -72,6 +72,10 @@ func controlError(err error) error {
 	if errors.As(err, &fe) {
 		return err
 	}
+	var r *Refusal
+	if errors.As(err, &r) {
+		return errf(r.Status, "%s", r.Reason)
+	}
 	return errf(http.StatusBadGateway, "%v", err)
 }
 

@@ -59,7 +59,7 @@ func fieldResources() map[string]*Schema {
 }
 
 const (
-	noMediaService = "the gateway runs no media service or cloud SIP UA yet: a call matched here would reach no callbackBaseUrl"
+	noMediaService = "the gateway runs no cloud SIP user agent: a call matched here would reach no callbackBaseUrl (newRemoteCall is not sent)"
 	noSIPREC       = "the gateway has no SIPREC recorder client: nothing would be recorded"
 	label          = "a label for people; the gateway's behaviour does not depend on it"
 )
@@ -220,10 +220,25 @@ var fieldTable = map[string]map[string]fieldUse{
 		"targetEndpoint.backupEndpoint.backupOverrideSipFrom":         reads("delivery MapperRoute: backup SCAIP From"),
 		"targetEndpoint.backupEndpoint.backupDefaultVoiceDestination": refused("not honoured yet: the voice call goes to targetEndpoint.defaultVoiceDestination only"),
 	},
-	"mediaservice": mergeUses(refusedAll(noMediaService, "googleApikey", "disableLateOffer", "ivrRefresherExpiration", "callbackTimeout", "destinationMatch",
-		"googleServiceKey", "callbackDescription", "description", "callbackName", "callbackBaseUrl", "replySessionExpiration", "rtpTimeout", "callbackId",
-		"offeredCodecs", "name", "networkId", "id", "restAuthentication[].type", "restAuthentication[].secret", "restAuthentication[].sub",
-		"restAuthentication[].scope", "restAuthentication[].requestHeaders")),
+	"mediaservice": mergeUses(restAuthUses("the gateway's mediaservice hook (every callback of the service)"), map[string]fieldUse{
+		"destinationMatch":       reads("the gateway's mediaservice Routes: the switchboard's media service stage takes SIP calls whose called number fits it"),
+		"callbackBaseUrl":        reads("the gateway's mediaservice hook: newCall, getIvrCommand, callAnswered, callEvent, recordingReady, sessionCompleted are POSTed under it (https, or http to loopback)"),
+		"callbackTimeout":        reads("the gateway's mediaservice hook: the time of one callback, retries included (ms; default 15000)"),
+		"rtpTimeout":             reads("the gateway's mediaservice Routes: the engine ends a participant silent this long (s; default 90)"),
+		"name":                   platform(label),
+		"description":            platform(label),
+		"callbackName":           platform(label),
+		"callbackDescription":    platform(label),
+		"callbackId":             platform(label),
+		"id":                     reads("api: the document's id; the route name mediaservice/{id} in call records"),
+		"googleApikey":           refused("not honoured: cloud text to speech cannot run on a gateway (phrases play prompt files)"),
+		"googleServiceKey":       refused("not honoured: cloud text to speech cannot run on a gateway (phrases play prompt files)"),
+		"disableLateOffer":       refusedIf("false is not honoured: the gateway's outbound calls always carry their SDP offer in the INVITE (set true or leave it out)", false, is(false)),
+		"ivrRefresherExpiration": refused("not honoured yet: the media service does not ask to refresh the session; the engine's session timer applies"),
+		"replySessionExpiration": refused("not honoured yet: the media service's outbound calls carry the engine's Session-Expires"),
+		"offeredCodecs":          refused("not honoured yet: an INVITE without SDP is offered the engine's codecs (PCMA, PCMU)"),
+		"networkId":              refused("not honoured: a gateway has one network; calls use the addresses of its interfaces"),
+	}),
 	"cloudsipua": refusedAll(noMediaService, "callbackTimeout", "callbackId", "destinationMatch", "callbackDescription", "name", "description", "id",
 		"callbackName", "callbackBaseUrl", "restAuthentication[].type", "restAuthentication[].secret", "restAuthentication[].sub",
 		"restAuthentication[].scope", "restAuthentication[].requestHeaders"),

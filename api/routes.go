@@ -171,6 +171,7 @@ func (s *Server) addRoutes() {
 		s.add(&route{method: "POST", path: "/mediaservice/{domain}/" + cmd, tag: "mediaservice call control", summary: "Call control: " + cmd + " (media service API).",
 			body: mediaCommandSchema(cmd), bodyType: jsonType, resp: okSchema(), h: s.mediaCommand(cmd)})
 	}
+	s.promptRoutes()
 	s.add(&route{method: "POST", path: "/alarmbridge/{domain}/hangupalarmcall", tag: "alarm call control", summary: "Clear down a live alarm call.",
 		body: hangupAlarmSchema(), bodyType: jsonType, resp: okSchema(), ext: "body defined by the gateway", h: s.hangupAlarm})
 	s.add(&route{method: "POST", path: "/alarmbridge/{domain}/devicecommand", tag: "alarm call control", summary: "Send an in-call command to the alarm unit.",

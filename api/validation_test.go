@@ -215,7 +215,10 @@ func mediaBase() map[string]any {
 func TestValidateMediaService(t *testing.T) {
 	e := newEnv(t)
 	runTable(t, e, "POST", "/provisioning/mediaservice/d", mediaBase(), []vcase{
-		{"no media service", nil, "callbackBaseUrl: " + noMediaService},
+		{"accepted", nil, ""},
+		{"googleApikey refused", []any{"googleApikey", "k"}, "googleApikey: not honoured: cloud text to speech cannot run on a gateway (phrases play prompt files)"},
+		{"disableLateOffer false refused", []any{"disableLateOffer", false}, "disableLateOffer: false is not honoured: the gateway's outbound calls always carry their SDP offer in the INVITE (set true or leave it out)"},
+		{"disableLateOffer true", []any{"disableLateOffer", true}, ""},
 		{"destinationMatch required", []any{"destinationMatch", nil}, "destinationMatch: required"},
 		{"callbackBaseUrl required", []any{"callbackBaseUrl", nil}, "callbackBaseUrl: required"},
 		{"restAuthentication required", []any{"restAuthentication", nil}, "restAuthentication: required"},
@@ -224,7 +227,7 @@ func TestValidateMediaService(t *testing.T) {
 		{"ivrRefresherExpiration >= 0", []any{"ivrRefresherExpiration", -1}, "ivrRefresherExpiration: must be >= 0"},
 		{"replySessionExpiration >= 0", []any{"replySessionExpiration", -0.5}, "replySessionExpiration: must be >= 0"},
 		{"offeredCodecs enum", []any{"offeredCodecs", []any{"PCMA", "G722"}}, "offeredCodecs[1]: must be one of opus, PCMA, PCMU"},
-		{"offeredCodecs valid", []any{"offeredCodecs", []any{"opus", "PCMU"}}, "callbackBaseUrl: " + noMediaService},
+		{"offeredCodecs refused", []any{"offeredCodecs", []any{"opus", "PCMU"}}, "offeredCodecs: not honoured yet: an INVITE without SDP is offered the engine's codecs (PCMA, PCMU)"},
 		{"googleServiceKey object", []any{"googleServiceKey", "k"}, "googleServiceKey: must be an object"},
 		{"destinationMatch regex", []any{"destinationMatch", "(?P<x"}, "destinationMatch: must be a valid regular expression: invalid named capture: `(?P<x`"},
 	})

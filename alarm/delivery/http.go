@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -100,29 +101,44 @@ func (p *Poster) token(i int, jti string) (string, error) {
 // the answer is 401 or 403. It returns the last status; an error only when
 // no answer came (network, timeout) or the request could not be made.
 func (p *Poster) Post(ctx context.Context, url, id string, body func() ([]byte, error)) (int, error) {
+	status, _, err := p.Exchange(ctx, url, id, body, 0)
+	return status, err
+}
+
+// Exchange is Post for a callback whose answer says what to do next (the
+// media service's webhooks): it also returns the body of the last answer,
+// read up to limit bytes (an answer longer than that is an error).
+func (p *Poster) Exchange(ctx context.Context, url, id string, body func() ([]byte, error), limit int64) (int, []byte, error) {
 	n := max(len(p.ep.Auth), 1)
 	status := 0
+	var answer []byte
 	for i := 0; i < n; i++ {
 		js, err := body()
 		if err != nil {
-			return 0, alarm.Permanent(err)
+			return 0, nil, alarm.Permanent(err)
 		}
-		if status, err = p.post(ctx, url, id, js, i); err != nil {
-			return 0, err
+		if status, answer, err = p.post(ctx, url, id, js, i, limit); err != nil {
+			return 0, nil, err
 		}
 		if status != http.StatusUnauthorized && status != http.StatusForbidden {
-			return status, nil
+			return status, answer, nil
 		}
 	}
-	return status, nil
+	return status, answer, nil
 }
 
-func (p *Poster) post(ctx context.Context, url, id string, js []byte, auth int) (int, error) {
+// SetTLS sets the TLS settings of HTTPS requests, e.g. a private CA's pool
+// in RootCAs (default: the system's roots). Call it before the first Post.
+func (p *Poster) SetTLS(c *tls.Config) {
+	p.client.Transport.(*http.Transport).TLSClientConfig = c.Clone()
+}
+
+func (p *Poster) post(ctx context.Context, url, id string, js []byte, auth int, limit int64) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(js))
 	if err != nil {
-		return 0, alarm.Permanent(err)
+		return 0, nil, alarm.Permanent(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "edgebridge")
@@ -136,17 +152,27 @@ func (p *Poster) post(ctx context.Context, url, id string, js []byte, auth int) 
 		}
 		tok, err := p.token(auth, id)
 		if err != nil {
-			return 0, fmt.Errorf("delivery: sign request: %w", err)
+			return 0, nil, fmt.Errorf("delivery: sign request: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("delivery: POST %s: %w", url, err)
+		return 0, nil, fmt.Errorf("delivery: POST %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	var answer []byte
+	if limit > 0 {
+		answer, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		if err != nil {
+			return 0, nil, fmt.Errorf("delivery: POST %s: reading the answer: %w", url, err)
+		}
+		if int64(len(answer)) > limit {
+			return resp.StatusCode, nil, alarm.Permanent(fmt.Errorf("delivery: POST %s: answer longer than %d bytes", url, limit))
+		}
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, answer, nil
 }
 
 // Close drops the idle connections.

@@ -342,6 +342,7 @@ func buildComponents(d *daemon) ([]component, error) {
 	apiCfg := d.apiCfg
 	apiCfg.Metrics, apiCfg.Alarms, apiCfg.SIPLog, apiCfg.Health = forAPI.Metrics, forAPI.Alarms, forAPI.SIPLog, d.healthy
 	apiCfg.Gateway = forAPI.Gateway
+	apiCfg.Calls, apiCfg.Prompts = forAPI.Calls, forAPI.Prompts
 	web := &httpComponent{d: d, cfg: apiCfg, wrap: forAPI.Wrap}
 	return []component{
 		g,

@@ -40,7 +40,8 @@
 //  1. Alarm services: the domain's alarmbridges (/alarmbridge documents).
 //     Bridges of protocol "scaip" are left out: SCAIP units send MESSAGEs,
 //     which scaip.go takes outside the switchboard.
-//  2. Media services (/mediaservice documents): to come, see the seams.
+//  2. Media services (/mediaservice documents): the mediaservice package
+//     answers the call and runs the integrator's IVR through its webhooks.
 //  3. The FXS line as a destination (an ARC calling an FXS unit back): to
 //     come, see the seams.
 //  4. Trunks (/trunk documents): the engine's, for SIP calls; a call that
@@ -80,7 +81,7 @@
 // # What it may import
 //
 // engine, alarm (the kit, alarm/service, alarm/delivery, the protocol
-// packages), hal, store, dsp and its sibling notify; api, api/console and api/metrics only for
+// packages), hal, store, dsp and its siblings notify and mediaservice; api, api/console and api/metrics only for
 // the interfaces it implements for them. Only cmd/edgebridge imports it
 // (it is internal to it); the module's layering test checks the rest.
 package gateway

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/edgebridge/edgebridge/store"
 
 	"github.com/edgebridge/edgebridge/alarm/service"
+	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/mediaservice"
 	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/notify"
 )
 
@@ -63,6 +65,7 @@ type Gateway struct {
 	// switchboard is the stages a new call is offered to, in order.
 	switchboard []stage
 	notify      *notify.Notifier
+	media       *mediaservice.Service // the media services' stage and REST commands
 
 	live sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
 	// liveClear: Call-ID -> the clear-down keys of the call's protocol.
@@ -83,6 +86,18 @@ func New(cfg Config) (_ *Gateway, err error) {
 	log := cfg.Log
 	g.prov = service.StoreProvisioning{DB: cfg.DB, Log: log}
 	g.router = &service.Router{Prov: g.prov}
+	// The notification settings' endpoints: SIP events from the engine,
+	// service alarms from delivery, heartbeat supervision and the media
+	// services.
+	g.notify = notify.New(cfg.DB, log)
+	g.media, err = mediaservice.New(mediaservice.Config{
+		DB: cfg.DB, Log: log, DataDir: cfg.DataDir, IVRServer: ivrServer(cfg.SIPAddr),
+		Dial:  func(ctx context.Context, o engine.DialOptions) (*engine.Call, error) { return g.eng.Dial(ctx, o) },
+		Alarm: func(a mediaservice.Alarm) { g.notify.MediaServiceAlarm(a.Domain, a) },
+	})
+	if err != nil {
+		return nil, err
+	}
 	g.switchboard = g.newSwitchboard()
 
 	hw := hal.Config{} // sim: every part simulated
@@ -111,9 +126,6 @@ func New(cfg Config) (_ *Gateway, err error) {
 		Version:       cfg.Version,
 	})
 
-	// The notification settings' endpoints: SIP events from the engine,
-	// service alarms from delivery and heartbeat supervision.
-	g.notify = notify.New(cfg.DB, log)
 	scaipEngine, scaipDelivery := g.scaipOptions()
 	res := delivery.StoreResolver{DB: cfg.DB, Prov: g.prov, Protocols: []string{"scaip"}}
 	g.dl = delivery.New(cfg.DB, res.Resolve,
@@ -173,6 +185,10 @@ func New(cfg Config) (_ *Gateway, err error) {
 type ForAPI struct {
 	Metrics http.Handler
 	Alarms  api.AlarmControl
+	// Calls and Prompts are the media service API: call control and the
+	// prompt storage.
+	Calls   api.CallControl
+	Prompts api.PromptStore
 	SIPLog  engine.SIPLogFlusher
 	// Gateway is the live state and field service (status summary, alarm
 	// lists, retry now, test alarm; field.go).
@@ -184,7 +200,17 @@ type ForAPI struct {
 
 // API returns what the REST API needs from the gateway.
 func (g *Gateway) API() ForAPI {
-	return ForAPI{Metrics: g.metrics, Alarms: g, SIPLog: g.eng, Gateway: g, Wrap: g.reloadOnWrite}
+	return ForAPI{Metrics: g.metrics, Alarms: g, SIPLog: g.eng, Gateway: g, Wrap: g.reloadOnWrite,
+		Calls: g.media, Prompts: mediaservice.PromptAPI{P: g.media.Prompts()}}
+}
+
+// ivrServer is the ivrServer of media service callbacks: the SIP host.
+func ivrServer(sipAddr string) string {
+	host, _, err := net.SplitHostPort(sipAddr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return "127.0.0.1"
+	}
+	return host
 }
 
 // Board is the hardware the gateway opened (the console shows and drives it).

@@ -42,7 +42,7 @@ type FXSCall struct {
 func (g *Gateway) newSwitchboard() []stage {
 	return []stage{
 		{name: "alarm", sip: g.alarmRoutes, fxs: g.alarmFXS}, // alarmcall.go
-		// media services (mediaservice documents): SIP routes before trunks.
+		{name: "mediaservice", sip: g.media.Routes},          // mediaservice package: IVR webhooks
 		// the FXS line as a SIP destination (an ARC calling the unit back).
 	}
 }

@@ -36,6 +36,10 @@ const Attempts = 4
 const (
 	KindSIPEvent     = "sipEvent"
 	KindServiceAlarm = "serviceAlarm"
+	// KindMediaServiceAlarm is a media service's service alarm, its body
+	// the media service API's alarm event (type, domain, sessionId, error,
+	// errorDetails); it goes to alarmEventsRestEndpoint too.
+	KindMediaServiceAlarm = "mediaserviceAlarm"
 )
 
 // Body is the JSON POSTed: the event with an id and its kind.
@@ -45,6 +49,7 @@ type Body struct {
 	Domain  string        `json:"domain"`
 	SIP     *engine.Event `json:"sipEvent,omitempty"`
 	Alarm   *alarm.Event  `json:"serviceAlarm,omitempty"`
+	Media   any           `json:"mediaserviceAlarm,omitempty"`
 	Sent    time.Time     `json:"sent"`
 }
 
@@ -95,6 +100,12 @@ func (n *Notifier) ServiceAlarm(ev alarm.Event) {
 	n.push(Body{Kind: KindServiceAlarm, Domain: ev.Domain, Alarm: &ev, EventID: ev.ID})
 }
 
+// MediaServiceAlarm queues a media service's alarm event for its domain's
+// alarmEventsRestEndpoint.
+func (n *Notifier) MediaServiceAlarm(domain string, ev any) {
+	n.push(Body{Kind: KindMediaServiceAlarm, Domain: domain, Media: ev})
+}
+
 func (n *Notifier) push(b Body) {
 	if b.EventID == "" {
 		var id [16]byte
@@ -140,7 +151,7 @@ func (n *Notifier) send(ctx context.Context, b Body) {
 		return
 	}
 	url := s.SIPEventsRestEndpoint
-	if b.Kind == KindServiceAlarm {
+	if b.Kind == KindServiceAlarm || b.Kind == KindMediaServiceAlarm {
 		url = s.AlarmEventsRestEndpoint
 	}
 	if url == "" {

@@ -1,0 +1,204 @@
+package mediaservice
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/edgebridge/edgebridge/api"
+)
+
+// The REST commands of the media service API (api.CallControl) and the
+// prompt storage (api.PromptStore).
+
+func refuse(status int, reason string) error { return &api.Refusal{Status: status, Reason: reason} }
+
+// notHere are the commands this gateway refuses, with why.
+var notHere = map[string]string{
+	"placeivrcall":            "placeivrcall is not supported by this gateway's media service yet: only inbound calls reach the IVR",
+	"splitconnection":         "splitconnection is not supported by this gateway's media service yet",
+	"hangupremoteparticipant": "hangupremoteparticipant is not supported by this gateway's media service yet; use hangupparticipant with the participantId to hang up",
+	"placeremotecall":         "the gateway runs no cloud SIP user agent: placeremotecall would reach no device",
+	"answerremotecall":        "the gateway runs no cloud SIP user agent: there is no newRemoteCall to answer",
+	"sendremotecallringback":  "the gateway runs no cloud SIP user agent: there is no newRemoteCall to ring back",
+}
+
+// MediaCommand implements api.CallControl.
+func (s *Service) MediaCommand(ctx context.Context, domain, command string, body map[string]any) (map[string]any, error) {
+	base := strings.TrimSuffix(command, "jwt")
+	if why, ok := notHere[base]; ok {
+		return nil, refuse(http.StatusNotImplemented, why)
+	}
+	str := func(k string) string { v, _ := body[k].(string); return v }
+	replyID := str("replyId")
+	if replyID == "" {
+		return nil, refuse(http.StatusBadRequest, "replyId: required (the replyId of the session's callback)")
+	}
+	sess, err := s.session(domain, replyID)
+	switch {
+	case errors.Is(err, ErrBadReplyID):
+		return nil, refuse(http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrNoSession):
+		return nil, refuse(http.StatusNotFound, "replyId: no session of domain "+domain+" with this replyId is running")
+	case err != nil:
+		return nil, err
+	}
+	if id := str("sessionId"); id != "" && id != sess.id {
+		return nil, refuse(http.StatusBadRequest, "sessionId: not the session of this replyId")
+	}
+	switch base {
+	case "hangupcall":
+		return nil, sess.requestHangup("hangupcall")
+	case "hangupparticipant":
+		pid := str("participantId")
+		if pid == "" {
+			return nil, refuse(http.StatusBadRequest, "participantId: required")
+		}
+		p := sess.participant(pid)
+		if p == nil {
+			return nil, refuse(http.StatusNotFound, "participantId: no participant "+pid+" in this session")
+		}
+		_ = p.call.Hangup()
+		return nil, nil
+	case "interruptivrcommand":
+		select {
+		case sess.interrupt <- struct{}{}:
+		default: // one is pending already
+		}
+		return nil, nil
+	case "startrecording", "stoprecording":
+		conn := str("connectionId")
+		if conn == "" {
+			return nil, refuse(http.StatusBadRequest, "connectionId: required (from the callAnswered callback)")
+		}
+		sess.mu.Lock()
+		cur := sess.connID
+		sess.mu.Unlock()
+		if conn != cur {
+			return nil, refuse(http.StatusNotFound, "connectionId: not the current connection of this session")
+		}
+		if base == "stoprecording" {
+			if !sess.finishRecording(context.WithoutCancel(ctx)) {
+				return nil, refuse(http.StatusConflict, "connectionId: the connection is not being recorded")
+			}
+			return nil, nil
+		}
+		name := str("recordingFileName")
+		if name == "" {
+			name = conn + ".wav"
+		}
+		if !namePattern.MatchString(name) {
+			return nil, refuse(http.StatusBadRequest, "recordingFileName: want 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit")
+		}
+		err := sess.startRecording(name, conn)
+		switch {
+		case errors.Is(err, errRecording):
+			return nil, refuse(http.StatusConflict, "connectionId: "+err.Error())
+		case errors.Is(err, ErrQuota):
+			return nil, refuse(http.StatusRequestEntityTooLarge, err.Error())
+		}
+		return nil, err
+	}
+	return nil, refuse(http.StatusNotFound, "no command "+command)
+}
+
+// requestHangup ends the session's call (both legs when connected).
+func (s *session) requestHangup(why string) error {
+	select {
+	case s.hangup <- why:
+	default:
+	}
+	s.mu.Lock()
+	parts := []*participant{s.caller, s.callee}
+	s.mu.Unlock()
+	for _, p := range parts {
+		if p == nil {
+			continue
+		}
+		if !p.call.Answered().IsZero() {
+			_ = p.call.Hangup()
+		} else if p.call.Inbound {
+			_ = p.call.Reject(486, "Busy Here", why)
+		}
+	}
+	return nil
+}
+
+func (s *session) participant(id string) *participant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range []*participant{s.caller, s.callee} {
+		if p != nil && p.id == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// PromptAPI is the prompt storage as the REST API takes it.
+type PromptAPI struct{ P *Prompts }
+
+func promptRefusal(err error) error {
+	switch {
+	case errors.Is(err, ErrBadName), errors.Is(err, ErrBadFormat):
+		return refuse(http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrNoPrompt):
+		return refuse(http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrQuota):
+		return refuse(http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, ErrBadSignature):
+		return refuse(http.StatusForbidden, err.Error())
+	}
+	return err
+}
+
+// ListPrompts implements api.PromptStore.
+func (a PromptAPI) ListPrompts(domain, next string, limit int) ([]api.PromptFile, string, error) {
+	files, nx, err := a.P.List(domain, next, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]api.PromptFile, len(files))
+	for i, f := range files {
+		out[i] = api.PromptFile{Name: f.Name, Size: f.Size}
+	}
+	return out, nx, nil
+}
+
+// PutPrompt implements api.PromptStore.
+func (a PromptAPI) PutPrompt(domain, name string, r io.Reader) (int64, error) {
+	n, err := a.P.Put(domain, name, r)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return 0, err
+	}
+	return n, promptRefusal(err)
+}
+
+// DeletePrompt implements api.PromptStore.
+func (a PromptAPI) DeletePrompt(domain, name string) error {
+	return promptRefusal(a.P.Delete(domain, name))
+}
+
+// PromptURL implements api.PromptStore.
+func (a PromptAPI) PromptURL(domain, name string) (string, error) {
+	u, err := a.P.URL(domain, name, time.Now())
+	return u, promptRefusal(err)
+}
+
+// DownloadPrompt implements api.PromptStore.
+func (a PromptAPI) DownloadPrompt(domain, name, expires, signature string) (io.ReadCloser, int64, error) {
+	f, err := a.P.Download(domain, name, expires, signature, time.Now())
+	if err != nil {
+		return nil, 0, promptRefusal(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}

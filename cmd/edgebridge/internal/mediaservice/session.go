@@ -1,0 +1,868 @@
+package mediaservice
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
+)
+
+// participant is one call leg of a session.
+type participant struct {
+	id   string
+	user string // SIP user part
+	call *engine.Call
+}
+
+// session is one media service session: the inbound call (or the call
+// placed by placeivrcall) and what it is connected to.
+type session struct {
+	svc    *Service
+	log    *slog.Logger
+	id     string
+	trace  string
+	domain string
+	msID   string
+	hook   *hook
+	start  time.Time
+
+	mu        sync.Mutex
+	ref       json.RawMessage // sessionReferenceId, copied into every callback
+	caller    *participant
+	callee    *participant // while connected
+	connID    string       // the current connection (IVR or two participants)
+	rec       recSlot      // the current connection's recording
+	interrupt chan struct{}
+	hangup    chan string // hangupcall and friends: why
+	ended     bool
+}
+
+func (s *session) sessionRef() json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ref
+}
+
+func (s *session) setRef(r json.RawMessage) {
+	if len(r) == 0 || string(r) == "null" {
+		return
+	}
+	s.mu.Lock()
+	s.ref = append(json.RawMessage(nil), r...)
+	s.mu.Unlock()
+}
+
+// replyID is the session's token for the REST commands.
+func (s *session) replyID() string { return s.svc.tokens.issue(s.domain, s.id) }
+
+// alarm raises a service alarm of the seed (type, error) for this session.
+func (s *session) alarm(typ, errText string, details map[string]any) {
+	s.log.Warn("mediaservice: service alarm", "type", typ, "error", errText, "details", details)
+	if s.svc.cfg.Alarm != nil {
+		s.svc.cfg.Alarm(Alarm{Type: typ, Domain: s.domain, SessionID: s.id, Error: errText, ErrorDetails: details})
+	}
+}
+
+// notify posts a callback whose answer carries nothing to act on; a
+// failure is logged.
+func (s *session) notify(ctx context.Context, name string, body any) {
+	if _, err := s.hook.post(ctx, name, body); err != nil {
+		s.log.Warn("mediaservice: callback", "callback", name, "err", err)
+	}
+}
+
+// serve runs an inbound call matched by the media service's
+// destinationMatch, from newCall to sessionCompleted.
+func (s *session) serve(ctx context.Context, c *engine.Call) {
+	// ctx ends with the inbound call, but the session may outlive it (a
+	// callee left to the IVR, callEvent and sessionCompleted after the
+	// caller hung up): each participant's own call bounds its part, and
+	// each callback its callbackTimeout.
+	ctx = context.WithoutCancel(ctx)
+	s.caller = &participant{id: newID(), user: c.Caller, call: c}
+	reason := "callingPartyDrop"
+	defer func() { s.complete(reason) }()
+	ans, err := s.hook.post(ctx, "newCall", s.newCallBody(c))
+	if err != nil {
+		s.alarm("newCallEventError", "newCall request failed", map[string]any{"reason": err.Error()})
+		_ = c.Reject(503, "Service Unavailable", "media service application did not answer newCall")
+		reason = "newCallFailed"
+		return
+	}
+	act, err := parseAction(ans, "newCall")
+	if err != nil {
+		s.alarm("newCallEventError", alarmError(err), map[string]any{"reason": err.Error()})
+		_ = c.Reject(500, "Server Internal Error", "media service: "+err.Error())
+		reason = "newCallFailed"
+		return
+	}
+	s.setRef(act.SessionRef)
+	reason = s.apply(ctx, s.caller, act, false)
+}
+
+// alarmError is the seed's error text for err: its own message up to the
+// first colon (the seed's enum), else all of it.
+func alarmError(err error) string {
+	msg := err.Error()
+	for _, known := range []string{"newCall response empty", "newCall response without action", "newCall response with unknown action",
+		"callEvent response with unknown action", "No action provided in callEvent response", "Empty body in getIvrCommand response"} {
+		if strings.HasPrefix(msg, known) {
+			return known
+		}
+	}
+	if strings.HasPrefix(msg, "Invalid sip address") {
+		return msg
+	}
+	if strings.HasPrefix(msg, "getIvrCommand") {
+		return "IVR command failed"
+	}
+	return msg
+}
+
+// apply carries out act for p (answered tells whether its call is up) and
+// returns the session's end reason.
+func (s *session) apply(ctx context.Context, p *participant, act *callAction, answered bool) string {
+	switch act.Action {
+	case actionDrop:
+		code := dropCodes[act.DropCode]
+		if act.DropCode == "" {
+			code = dropCodes["dropNoMsg"]
+		}
+		if !answered {
+			_ = p.call.Reject(code.code, code.reason, "dropCode "+act.DropCode)
+		} else {
+			_ = p.call.Hangup()
+		}
+		return "drop"
+	case actionIVR:
+		if !answered {
+			if err := p.call.Answer(); err != nil {
+				return "answerFailed"
+			}
+		}
+		return s.runIVR(ctx, p)
+	case actionCall:
+		return s.connect(ctx, p, act, answered, 0)
+	}
+	// httpcall and connect need a cloud SIP UA leg or a second participant
+	// this gateway does not keep: refused, not half done.
+	s.alarm("sessionError", "IVR command failed", map[string]any{"reason": "action " + act.Action + " is not supported by this gateway's media service"})
+	if !answered {
+		_ = p.call.Reject(501, "Not Implemented", "action "+act.Action+" is not supported here")
+	} else {
+		_ = p.call.Hangup()
+	}
+	return "unsupportedAction"
+}
+
+// newCallBody is the newCall request (seed fields).
+func (s *session) newCallBody(c *engine.Call) map[string]any {
+	req := c.Request()
+	body := map[string]any{
+		"sessionId": s.id, "sipCallId": c.ID, "ivrServer": s.svc.cfg.IVRServer,
+		"callingParty": c.Caller, "fromUser": c.Caller, "calledParty": c.Called,
+		"callingPartyPrivacy": "public", "srcAddr": hostOf(c.Source),
+	}
+	if c.CallerName != "" {
+		body["displayName"] = c.CallerName
+	}
+	x, p := map[string]any{}, map[string]any{}
+	if req != nil {
+		for _, h := range req.Headers() {
+			name := strings.ToLower(h.Name())
+			v := h.Value()
+			switch {
+			case name == "p-asserted-identity":
+				if u := uriUser(v); u != "" {
+					body["callingParty"], body["paiNumber"] = u, u
+				}
+				if d := displayOf(v); d != "" {
+					body["displayName"] = d
+				}
+				addHeader(p, name, v)
+			case name == "privacy":
+				if strings.Contains(strings.ToLower(v), "id") || strings.Contains(strings.ToLower(v), "user") {
+					body["callingPartyPrivacy"] = "secret"
+				}
+			case name == "diversion":
+				if old, ok := body["diversionHeaders"].(string); ok {
+					v = old + ", " + v
+				}
+				body["diversionHeaders"] = v
+			case name == "referred-by":
+				body["referredBy"] = v
+			case name == "subject":
+				body["subject"] = v
+			case strings.HasPrefix(name, "x-"):
+				addHeader(x, name, v)
+			case strings.HasPrefix(name, "p-"):
+				addHeader(p, name, v)
+			}
+		}
+	}
+	body["xHeaders"], body["pHeaders"] = x, p
+	return body
+}
+
+// addHeader puts a header value in the seed's object form: a string, or
+// an array of strings for a header given more than once.
+func addHeader(m map[string]any, name, v string) {
+	switch old := m[name].(type) {
+	case nil:
+		m[name] = v
+	case string:
+		m[name] = []string{old, v}
+	case []string:
+		m[name] = append(old, v)
+	}
+}
+
+func hostOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i > 0 && !strings.HasSuffix(addr, "]") {
+		return strings.Trim(addr[:i], "[]")
+	}
+	return addr
+}
+
+func uriUser(v string) string {
+	i := strings.Index(v, "sip:")
+	if i < 0 {
+		i = strings.Index(v, "tel:")
+	}
+	if i < 0 {
+		return ""
+	}
+	rest := v[i+4:]
+	if j := strings.IndexAny(rest, "@>;"); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+func displayOf(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, '<'); i > 0 {
+		return strings.Trim(strings.TrimSpace(v[:i]), `"`)
+	}
+	return ""
+}
+
+// dtmfParams is getIvrCommand's dtmfParams.
+type dtmfParams struct {
+	DTMFMatch       string `json:"dtmfMatch,omitempty"`
+	Reason          string `json:"reason"`
+	MatchedTermKey  string `json:"matchedTerminationKey,omitempty"`
+	Encryption      any    `json:"encryption,omitempty"`
+	encryptedBuffer string
+}
+
+// Why the collection of digits ended (dtmfParams.reason).
+const (
+	reasonMaxDigits   = "maxDigits"
+	reasonTermKey     = "terminationKey"
+	reasonFirstTO     = "firstTimeout"
+	reasonBetweenTO   = "betweenTimeout"
+	reasonInterrupted = "interrupted"
+)
+
+// Defaults when the dtmf object leaves them out.
+const (
+	defaultFirstTimeout   = 10 * time.Second
+	defaultBetweenTimeout = 3 * time.Second
+)
+
+var errSessionEnded = errors.New("session ended")
+
+// runIVR runs the IVR on p: getIvrCommand, play, collect, again, until a
+// command hangs up or hands the call on, or the participant hangs up.
+func (s *session) runIVR(ctx context.Context, p *participant) string {
+	sess := p.call.Session()
+	if sess == nil {
+		return "noMedia"
+	}
+	s.mu.Lock()
+	s.connID = newID()
+	connID := s.connID
+	s.mu.Unlock()
+	loop := newMediaLoop(sess, s.svc.prompts, s.domain, &s.rec, func(what string, err error) {
+		s.alarm("ivrCommandError", what, map[string]any{"reason": err.Error()})
+	})
+	stop := make(chan struct{})
+	loopDone := make(chan struct{}) // closed when the loop has stopped
+	go func() { _ = loop.run(stop); close(loopDone) }()
+	var once sync.Once
+	stopLoop := func() {
+		once.Do(func() {
+			close(stop)
+			<-loopDone
+			loop.close()
+			s.finishRecording(context.WithoutCancel(ctx))
+		})
+	}
+	defer stopLoop()
+	go s.notify(ctx, "callAnswered", s.answeredBody(p, nil, connID))
+
+	var params *dtmfParams
+	var buf []byte
+	for {
+		body := map[string]any{"sessionId": s.id, "ivrServer": s.svc.cfg.IVRServer, "replyId": s.replyID()}
+		if r := s.sessionRef(); r != nil {
+			body["sessionReferenceId"] = r
+		}
+		if params != nil {
+			body["dtmfParams"] = params
+			if params.encryptedBuffer != "" {
+				body["dtmfBuffer"] = params.encryptedBuffer
+			} else if len(buf) > 0 {
+				body["dtmfBuffer"] = string(buf)
+			}
+			buf = buf[:0]
+		}
+		params = nil
+		ans, err := s.hook.post(ctx, "getIvrCommand", body)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "callingPartyDrop"
+			}
+			s.alarm("ivrCommandError", "getIvrCommand request error", map[string]any{"reason": err.Error()})
+			_ = p.call.Hangup()
+			return "ivrCommandError"
+		}
+		cmd, err := parseCommand(ans)
+		if err != nil {
+			s.alarm("ivrCommandError", alarmError(err), map[string]any{"reason": err.Error()})
+			_ = p.call.Hangup()
+			return "ivrCommandError"
+		}
+		s.setRef(cmd.SessionRef)
+		if cmd.callAction != nil {
+			stopLoop()
+			return s.apply(ctx, p, cmd.callAction, true)
+		}
+		if cmd.DTMF != nil && cmd.DTMF.Flush {
+			buf = buf[:0]
+			drain(loop.keys)
+		}
+		loop.setBackground(cmd.Background)
+		done := loop.play(cmd.Phrases)
+		params, buf, err = s.collect(ctx, p, loop, cmd, done, buf, loopDone)
+		if err != nil {
+			return "callingPartyDrop"
+		}
+		if cmd.Hangup {
+			select {
+			case <-done:
+			case <-p.call.Done():
+			}
+			_ = p.call.Hangup()
+			return "hangup"
+		}
+		if cmd.After.Set && cmd.DTMF == nil {
+			t := time.NewTimer(cmd.After.dur(0))
+			select {
+			case <-t.C:
+			case <-s.interrupt:
+			case <-p.call.Done():
+				t.Stop()
+				return "callingPartyDrop"
+			case why := <-s.hangup:
+				t.Stop()
+				_ = p.call.Hangup()
+				return why
+			}
+		}
+	}
+}
+
+func drain(c chan byte) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
+}
+
+// collect plays the command's phrases and collects its digits; it returns
+// the next request's dtmfParams (nil when the command asked for none) and
+// the buffer.
+func (s *session) collect(ctx context.Context, p *participant, loop *mediaLoop, cmd *ivrCommand, done <-chan struct{}, buf []byte, loopDone <-chan struct{}) (*dtmfParams, []byte, error) {
+	d := cmd.DTMF
+	barge := string(cmd.BargeIn)
+	var timer *time.Timer
+	var timeout <-chan time.Time
+	firstReason := reasonFirstTO
+	arm := func(dur time.Duration, why string) {
+		if timer != nil {
+			timer.Stop()
+		}
+		timer = time.NewTimer(dur)
+		timeout = timer.C
+		firstReason = why
+	}
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	result := func(reason, term string) *dtmfParams {
+		out := &dtmfParams{Reason: reason, MatchedTermKey: term, DTMFMatch: string(buf)}
+		if d != nil && d.Encryption != nil && d.Encryption.Type == "md5" {
+			sum := md5.Sum([]byte(d.Encryption.Salt + string(buf)))
+			out.DTMFMatch = hex.EncodeToString(sum[:])
+			out.encryptedBuffer = out.DTMFMatch
+			out.Encryption = map[string]string{"type": "md5"}
+		}
+		return out
+	}
+	playing := true
+	for {
+		select {
+		case <-done:
+			if playing {
+				playing = false
+				done = nil
+				if d == nil {
+					return nil, buf, nil
+				}
+				if len(buf) == 0 {
+					arm(d.FirstTO.dur(defaultFirstTimeout), reasonFirstTO)
+				} else {
+					arm(d.BetweenTO.dur(defaultBetweenTimeout), reasonBetweenTO)
+				}
+			}
+		case k := <-loop.keys:
+			if playing && (barge == "current" || barge == "all") {
+				loop.stopPhrase(barge == "all")
+			}
+			if d == nil {
+				buf = append(buf, k)
+				continue
+			}
+			if d.TermKey != "" && k == d.TermKey[0] {
+				loop.stopPhrase(true)
+				return result(reasonTermKey, d.TermKey), buf, nil
+			}
+			buf = append(buf, k)
+			if d.MaxDigits.Set && d.MaxDigits.V > 0 && len(buf) >= int(d.MaxDigits.V) {
+				loop.stopPhrase(true)
+				return result(reasonMaxDigits, ""), buf, nil
+			}
+			if !playing {
+				arm(d.BetweenTO.dur(defaultBetweenTimeout), reasonBetweenTO)
+			}
+		case <-timeout:
+			return result(firstReason, ""), buf, nil
+		case <-s.interrupt:
+			loop.stopPhrase(true)
+			return result(reasonInterrupted, ""), buf, nil
+		case why := <-s.hangup:
+			_ = p.call.Hangup()
+			return nil, buf, fmt.Errorf("%w: %s", errSessionEnded, why)
+		case <-p.call.Done():
+			return nil, buf, errSessionEnded
+		case <-loopDone:
+			return nil, buf, errSessionEnded
+		case <-ctx.Done():
+			return nil, buf, errSessionEnded
+		}
+	}
+}
+
+// answeredBody is callAnswered for a connection of a and b (b nil: a is
+// connected to the IVR).
+func (s *session) answeredBody(a, b *participant, connID string) map[string]any {
+	body := map[string]any{
+		"callingPartyNumber": a.user, "callerParticipantId": a.id, "connectionId": connID,
+		"monitoringParticipant": false, "replyId": s.replyID(), "traceId": s.trace, "httpTransactionId": newID(),
+	}
+	if b != nil {
+		body["calleeParticipantId"], body["remotePartyNumber"] = b.id, b.user
+	} else {
+		body["calleeParticipantId"], body["remotePartyNumber"] = s.id, "ivr"
+	}
+	if r := s.sessionRef(); r != nil {
+		body["sessionReferenceId"] = r
+	}
+	return body
+}
+
+// maxTransfers bounds how often callEvent answers may hand a call on.
+const maxTransfers = 8
+
+// defaultRingTime is how long a destination rings when no maxRingTime is set.
+const defaultRingTime = 60 * time.Second
+
+// connect calls act's destinations in turn and connects p to the first
+// that answers, until one side hangs up; then callEvent asks what to do
+// with the other.
+func (s *session) connect(ctx context.Context, p *participant, act *callAction, answered bool, depth int) string {
+	if depth > maxTransfers {
+		_ = p.call.Hangup()
+		return "tooManyTransfers"
+	}
+	var out *engine.Call
+	var lastErr error
+	for _, d := range act.DestAddr {
+		ring := d.MaxRingTime.dur(act.MaxRingTime.dur(defaultRingTime))
+		dctx, cancel := context.WithTimeout(ctx, ring)
+		c, err := s.svc.cfg.Dial(dctx, s.dialOptions(p, act, d.DestAddr, answered))
+		cancel()
+		if err == nil {
+			out = c
+			break
+		}
+		lastErr = err
+		s.log.Info("mediaservice: destination did not answer", "to", d.DestAddr, "err", err)
+		if ctx.Err() != nil || p.call.Context().Err() != nil {
+			return "callingPartyDrop"
+		}
+	}
+	if out == nil {
+		code, descr := 480, "no answer"
+		var de *engine.DialError
+		if errors.As(lastErr, &de) {
+			code, descr = de.Code, de.Reason
+		} else if lastErr != nil {
+			descr = lastErr.Error()
+		}
+		next := s.callEvent(ctx, p, nil, "calledPartyFailure", map[string]any{"sipResponseCode": code, "errorDescr": descr})
+		if next.Action == actionDrop && !answered {
+			dc := dropCodes[next.DropCode]
+			if next.DropCode == "" {
+				dc.code, dc.reason = code, descr
+				if code < 400 {
+					dc.code, dc.reason = 480, "Temporarily Unavailable"
+				}
+			}
+			_ = p.call.Reject(dc.code, dc.reason, "destination failed: "+descr)
+			return "calledPartyFailure"
+		}
+		return s.apply(ctx, p, next, answered)
+	}
+	defer out.Hangup()
+	if !answered {
+		if err := p.call.Answer(); err != nil {
+			return "answerFailed"
+		}
+	}
+	callee := &participant{id: newID(), user: out.Called, call: out}
+	s.mu.Lock()
+	s.callee = callee
+	s.connID = newID()
+	connID := s.connID
+	s.mu.Unlock()
+	if act.CallRecording {
+		name := act.RecordingName
+		if name == "" {
+			name = connID + ".wav"
+		}
+		if err := s.startRecording(name, connID); err != nil {
+			s.recordingFailed(ctx, name, connID, err)
+		}
+	}
+	s.notify(ctx, "callAnswered", s.answeredBody(p, callee, connID))
+	callerLeft := s.bridge(ctx, p, callee)
+	s.finishRecording(context.WithoutCancel(ctx))
+	s.mu.Lock()
+	s.callee = nil
+	s.mu.Unlock()
+	if ctx.Err() != nil {
+		return "shutdown"
+	}
+	if callerLeft {
+		next := s.callEvent(ctx, callee, p, "callingPartyDrop", nil)
+		if next.Action == actionCall || next.Action == actionIVR {
+			// The callee stays on: it is the session's participant now.
+			return s.apply(ctx, callee, next, true)
+		}
+		return "callingPartyDrop"
+	}
+	next := s.callEvent(ctx, p, callee, "calledPartyDrop", nil)
+	if next.Action == actionCall {
+		return s.connect(ctx, p, next, true, depth+1)
+	}
+	return s.apply(ctx, p, next, true)
+}
+
+// callEvent tells the application a party dropped (or failed) and returns
+// what to do with the remaining one (drop when it does not answer usefully).
+func (s *session) callEvent(ctx context.Context, remaining, dropped *participant, event string, extra map[string]any) *callAction {
+	s.mu.Lock()
+	connID := s.connID
+	s.mu.Unlock()
+	body := map[string]any{
+		"connectionId": connID, "domain": s.domain, "event": event, "ivrServer": s.svc.cfg.IVRServer,
+		"sessionId": s.id, "replyId": s.replyID(), "participantId": remaining.id, "user": remaining.user,
+	}
+	if dropped != nil {
+		body["participantId"], body["user"] = dropped.id, dropped.user
+		body["remoteParticipantId"], body["remoteUser"] = remaining.id, remaining.user
+	}
+	for k, v := range extra {
+		body[k] = v
+	}
+	if r := s.sessionRef(); r != nil {
+		body["sessionReferenceId"] = r
+	}
+	drop := &callAction{Action: actionDrop}
+	if remaining.call.Context().Err() != nil {
+		s.notify(ctx, "callEvent", body)
+		return drop
+	}
+	ans, err := s.hook.post(ctx, "callEvent", body)
+	if err != nil {
+		s.alarm("callEventError", "No response to callEvent request", map[string]any{"reason": err.Error()})
+		return drop
+	}
+	act, err := parseAction(ans, "callEvent")
+	if err != nil {
+		msg := alarmError(err)
+		if strings.Contains(err.Error(), "without action") {
+			msg = "No action provided in callEvent response"
+		}
+		s.alarm("callEventError", msg, map[string]any{"reason": err.Error()})
+		return drop
+	}
+	s.setRef(act.SessionRef)
+	return act
+}
+
+// dialOptions builds the outbound leg of a call action (seed: sipFrom,
+// displayName, callerPrivacy, sipPAI, sipRPID, sipDiversion with its
+// parameters, xHeaders, pHeaders, copyHeaders).
+func (s *session) dialOptions(p *participant, act *callAction, dest string, answered bool) engine.DialOptions {
+	from := string(act.SIPFrom)
+	if from == "" {
+		from = p.user
+	}
+	o := engine.DialOptions{To: dest, From: from, FromName: act.DisplayName, Domain: s.domain}
+	if act.CallerPrivacy {
+		o.From, o.FromName = "anonymous", "Anonymous"
+		o.Headers = append(o.Headers, sip.NewHeader("Privacy", "id"))
+	}
+	if v := string(act.SIPPAI); v != "" {
+		o.Headers = append(o.Headers, sip.NewHeader("P-Asserted-Identity", "<sip:"+v+"@"+s.domain+">"))
+	}
+	if v := string(act.SIPRPID); v != "" {
+		o.Headers = append(o.Headers, sip.NewHeader("Remote-Party-ID", "<sip:"+v+"@"+s.domain+">;party=calling"))
+	}
+	if v := string(act.SIPDiversion); v != "" {
+		h := "<sip:" + v + "@" + s.domain + ">"
+		for k, pv := range act.DiversionParams {
+			h += ";" + k + "=" + fmt.Sprint(pv)
+		}
+		o.Headers = append(o.Headers, sip.NewHeader("Diversion", h))
+	}
+	for _, m := range []map[string]any{act.XHeaders, act.PHeaders} {
+		for k, v := range m {
+			o.Headers = append(o.Headers, headerValues(k, v)...)
+		}
+	}
+	if req := p.call.Request(); req != nil && p.call.Inbound {
+		for _, name := range act.CopyHeaders {
+			ln := strings.ToLower(name)
+			if !strings.HasPrefix(ln, "x-") && !strings.HasPrefix(ln, "p-") {
+				continue
+			}
+			for _, h := range req.GetHeaders(name) {
+				o.Headers = append(o.Headers, sip.NewHeader(h.Name(), h.Value()))
+			}
+		}
+	}
+	if !answered {
+		o.OnProgress = func(code int, _ string) {
+			if code == 180 && act.RingbackTone != "silent" {
+				_ = p.call.Ring()
+			}
+		}
+	}
+	return o
+}
+
+// headerValues is one xHeaders/pHeaders entry: a value or a list of values
+// (null removes, which for a new request means none).
+func headerValues(name string, v any) []sip.Header {
+	if !validHeaderName(name) {
+		return nil
+	}
+	switch v := v.(type) {
+	case string:
+		return []sip.Header{sip.NewHeader(name, v)}
+	case float64:
+		return []sip.Header{sip.NewHeader(name, strconv.FormatFloat(v, 'f', -1, 64))}
+	case bool:
+		return []sip.Header{sip.NewHeader(name, strconv.FormatBool(v))}
+	case []any:
+		var out []sip.Header
+		for _, e := range v {
+			out = append(out, headerValues(name, e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+func validHeaderName(n string) bool {
+	if len(n) < 3 || len(n) > 64 {
+		return false
+	}
+	ln := strings.ToLower(n)
+	if !strings.HasPrefix(ln, "x-") && !strings.HasPrefix(ln, "p-") {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// bridge connects a and b until one hangs up (or hangupcall); true when a
+// left first. Both directions pass through here, so the connection can be
+// recorded; keys received on one leg are sent on the other.
+func (s *session) bridge(ctx context.Context, a, b *participant) bool {
+	sa, sb := a.call.Session(), b.call.Session()
+	if sa == nil || sb == nil {
+		return sa == nil
+	}
+	var fa, fb, lastB, mix [frameSamples]int16
+	errA, errB := make(chan error, 1), make(chan error, 1)
+	stop := make(chan struct{})
+	// Each direction on its own goroutine: ReadFrame paces each leg by its
+	// own clock. The recording mixes each frame a sent with b's latest.
+	var mu sync.Mutex
+	go func() {
+		errA <- pumpLeg(sa, sb, fa[:], stop, func(f []int16) {
+			mu.Lock()
+			s.rec.write(mix[:], f, lastB[:])
+			mu.Unlock()
+		})
+	}()
+	go func() {
+		errB <- pumpLeg(sb, sa, fb[:], stop, func(f []int16) {
+			mu.Lock()
+			copy(lastB[:], f)
+			mu.Unlock()
+		})
+	}()
+	var aLeft bool
+	select {
+	case <-errA:
+		aLeft = true
+	case <-errB:
+	case <-a.call.Done():
+		aLeft = true
+	case <-b.call.Done():
+	case why := <-s.hangup:
+		s.log.Info("mediaservice: hung up by command", "why", why)
+		_ = a.call.Hangup()
+		aLeft = true
+	case <-ctx.Done():
+	}
+	close(stop)
+	return aLeft
+}
+
+// pumpLeg copies from's audio and keys to to until from ends or stop.
+func pumpLeg(from, to *media.Session, frame []int16, stop <-chan struct{}, tap func([]int16)) error {
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		if err := from.ReadFrame(frame); err != nil {
+			return err
+		}
+		for more := true; more; {
+			select {
+			case d, ok := <-from.Digits():
+				if ok {
+					_ = to.SendDigit(d.Key, int(max(d.DurationMs(), 80)))
+				} else {
+					more = false
+				}
+			default:
+				more = false
+			}
+		}
+		tap(frame)
+		if err := to.WriteFrame(frame); err != nil {
+			return err
+		}
+	}
+}
+
+// startRecording starts recording the current connection into name.
+func (s *session) startRecording(name, connID string) error {
+	rec, err := s.svc.prompts.newRecording(s.domain, name, connID)
+	if err != nil {
+		return err
+	}
+	if !s.rec.start(rec) {
+		rec.w.abort()
+		return errRecording
+	}
+	return nil
+}
+
+var errRecording = errors.New("the connection is being recorded already")
+
+// finishRecording ends a running recording and sends recordingReady.
+func (s *session) finishRecording(ctx context.Context) bool {
+	rec := s.rec.stop()
+	if rec == nil {
+		return false
+	}
+	size, err := s.svc.prompts.finishRecording(rec)
+	if err != nil {
+		s.recordingFailed(ctx, rec.name, rec.connID, err)
+		return true
+	}
+	go s.notify(ctx, "recordingReady", map[string]any{
+		"sessionId": s.id, "connectionId": rec.connID, "recordingFileName": rec.name, "fileSize": size,
+		"ivrServer": s.svc.cfg.IVRServer, "domain": s.domain, "event": "recordingSuccessful",
+	})
+	return true
+}
+
+func (s *session) recordingFailed(ctx context.Context, name, connID string, err error) {
+	go s.notify(ctx, "recordingReady", map[string]any{
+		"sessionId": s.id, "connectionId": connID, "recordingFileName": name, "fileSize": 0,
+		"ivrServer": s.svc.cfg.IVRServer, "domain": s.domain, "event": "recordingFailed", "reason": err.Error(),
+	})
+}
+
+// complete ends the session: sessionCompleted, and it leaves the table.
+func (s *session) complete(reason string) {
+	s.mu.Lock()
+	s.ended = true
+	s.mu.Unlock()
+	s.svc.sessions.Delete(s.id)
+	body := map[string]any{
+		"sessionId": s.id, "domain": s.domain, "sessionDuration": strconv.FormatFloat(time.Since(s.start).Seconds(), 'f', 1, 64),
+		"reason": reason, "ivrServer": s.svc.cfg.IVRServer, "traceId": s.trace, "httpTransactionId": newID(),
+	}
+	if r := s.sessionRef(); r != nil {
+		body["sessionReferenceId"] = r
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.hook.total)
+	defer cancel()
+	s.notify(ctx, "sessionCompleted", body)
+}
