@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/engine/pcap"
+	"github.com/edgebridge/edgebridge/firmware"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
@@ -100,6 +102,10 @@ func newBrowser(t *testing.T, dlDir string) (context.Context, *pageErrors) {
 	if err := chromedp.Do(ctx); err != nil { // starts the browser, with no deadline
 		t.Fatalf("start chromium: %v", err)
 	}
+	// Every wait below ends by this deadline; the browser itself lives
+	// until the test ends.
+	ctx, cancelRun := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancelRun)
 	pe := &pageErrors{}
 	pe.listen(ctx)
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
@@ -123,7 +129,9 @@ func shot(dir, name string) chromedp.Action[chromedp.Void] {
 // until waits (in the page) for a JavaScript condition to hold, for at most d.
 func until(cond string, d time.Duration) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(d), chromedp.WithPollingInterval(20*time.Millisecond))(ctx, t)
+		// An element the condition reads may not be there yet: not yet true.
+		expr := `(() => { try { return !!(` + cond + `) } catch (e) { return false } })()`
+		_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(d), chromedp.WithPollingInterval(20*time.Millisecond))(ctx, t)
 		if err != nil {
 			err = fmt.Errorf("waiting for %s: %w", cond, err)
 		}
@@ -132,6 +140,20 @@ func until(cond string, d time.Duration) chromedp.Action[chromedp.Void] {
 }
 
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+// steps runs actions one by one, each within 20 s, and names the one that
+// failed.
+func steps(ctx context.Context, actions ...chromedp.Action[chromedp.Void]) error {
+	for i, a := range actions {
+		c, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := chromedp.Do(c, a)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("step %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
 
 // setField sets a form control's value and fires its input and change
 // events, as a user's pick or typing does.
@@ -387,6 +409,186 @@ func TestWebPageInChromium(t *testing.T) {
 	}
 	if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 		t.Fatal("the status view is wider than a phone's screen")
+	}
+	pe.check(t)
+}
+
+// TestWebPageServiceAndKeysInChromium: the rest of the page in a real
+// browser against the daemon started with --https: the footer shows the
+// certificate's fingerprint; a signed firmware image uploads with its
+// progress bar and lands in slot a; trusted networks, trunks and
+// notification settings save through their forms (a bad network is refused
+// at its field); an API key made on the page is shown once and signs in for
+// its domain only, where the admin-only firmware says so; and the factory
+// reset, once confirmed, erases and restarts the gateway.
+func TestWebPageServiceAndKeysInChromium(t *testing.T) {
+	shots := os.Getenv("EDGEBRIDGE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	ctx, pe := newBrowser(t, t.TempDir())
+	const key = "web-test-admin-key-6543210"
+	data, work := t.TempDir(), t.TempDir()
+	signer := filepath.Join(work, "signer")
+	if c, _, e := fw("keygen", "--out", signer); c != 0 {
+		t.Fatalf("keygen: %s", e)
+	}
+	if err := os.MkdirAll(filepath.Join(data, "firmware"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "firmware", "trusted.pub"), mustRead(t, signer+".pub"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(work, "fw.img")
+	if c, _, e := fw("build", "--arch", goruntime.GOARCH, "--bin", staticHello(t, work), "--key", signer+".key", "--version", "9.9.9", "--out", img); c != 0 {
+		t.Fatalf("firmware build: %s", e)
+	}
+	rtp := testkit.PortRangeArg(t, 100)
+	d := startDaemon(t, data, []string{firmware.RootEnv + "="}, "--admin-key", key, "--https", "127.0.0.1:0", "--rtp-ports", rtp)
+	_, fp := d.httpsOf(t)
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(d.url+"/"),
+		chromedp.SendKeys(css("#signin-key"), key),
+		chromedp.Click(css("#signin-submit")),
+		chromedp.WaitVisible(css("#st-version")),
+		until(`document.querySelector('#footer-tls').textContent.includes('`+fp+`')`, 10*time.Second),
+	)
+	if err != nil {
+		t.Fatalf("sign in, fingerprint %s in the footer: %v", fp, err)
+	}
+	pe.probe(t, ctx)
+
+	// Firmware: upload with progress, then the A/B slot state.
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(`#nav a[href="#/service"]`)),
+		chromedp.WaitVisible(css("#fw-upload")),
+		until(`document.querySelector('#fw-state').textContent.includes('no image in the slots')`, 5*time.Second),
+		chromedp.SetUploadFiles(css("#fw-file"), []string{img}),
+		chromedp.Click(css("#fw-upload")),
+		until(`document.querySelector('#firmware .notice.ok') !== null`, 30*time.Second),
+		until(`document.querySelector('#fw-progress').value === 100 && /Slot a\s*9\.9\.9/.test(document.querySelector('#fw-state').textContent)`, 10*time.Second),
+		shot(shots, "21-firmware"),
+	)
+	if err != nil {
+		t.Fatalf("firmware upload: %v", err)
+	}
+
+	// Trusted networks (a bad one refused at its field), a trunk,
+	// notification settings.
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(`#nav a[href="#/trustednetwork"]`)),
+		chromedp.Click(css("#new-trustednetwork")),
+		chromedp.WaitVisible(css("#f-network")),
+		chromedp.SendKeys(css("#f-network"), "10.0.0.0/33"),
+		chromedp.Click(css("#save")),
+		until(`document.querySelector('#f-network-err').textContent.includes('CIDR')`, 5*time.Second),
+		shot(shots, "22-trustednetwork-error"),
+		setField("#f-network", "10.20.0.0/16"),
+		chromedp.SendKeys(css("#f-id"), "office"),
+		chromedp.Click(css("#save")),
+		chromedp.WaitVisible(css("#form-result .notice.ok")),
+
+		chromedp.Click(css(`#nav a[href="#/trunk"]`)),
+		chromedp.Click(css("#new-trunk")),
+		chromedp.WaitVisible(css("#f-destinationTarget")),
+		chromedp.SendKeys(css("#f-destinationTarget"), "127.0.0.1:5999"),
+		setField("#f-destinationTransport", "udp"),
+		chromedp.SendKeys(css("#f-destinationMatch"), "^00"),
+		chromedp.Click(css("#save")),
+		chromedp.WaitVisible(css("#form-result .notice.ok")),
+		shot(shots, "23-trunk"),
+
+		chromedp.Click(css(`#nav a[href="#/notificationsettings"]`)),
+		chromedp.WaitVisible(css("#f-alarmbridgeCallbackEndpoint")),
+		chromedp.SendKeys(css("#f-alarmbridgeCallbackEndpoint"), "https://arc.example.net/cb"),
+		chromedp.Click(css("#save")),
+		chromedp.WaitVisible(css("#form-notificationsettings .notice.ok")),
+		shot(shots, "24-notifications"),
+	)
+	if err != nil {
+		chromedp.Do(ctx, shot(shots, "debug"))
+		t.Fatalf("configuration forms: %v", err)
+	}
+	for path, want := range map[string]string{
+		"/provisioning/trustednetwork/local/office":    `"10.20.0.0/16"`,
+		"/provisioning/trunk/local":                    `"127.0.0.1:5999"`,
+		"/provisioning/notificationsettings/local":     `"https://arc.example.net/cb"`,
+		"/provisioning/trustednetwork/local?limit=100": `"office"`,
+	} {
+		if code, b, _ := d.req(key, "GET", path, ""); code != 200 || !strings.Contains(b, want) {
+			t.Fatalf("GET %s: %d %s, want %s", path, code, b, want)
+		}
+	}
+
+	// An API key made on the page, shown once, signs in for its domain.
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(`#nav a[href="#/apikey"]`)),
+		chromedp.WaitVisible(css("#make-key")),
+		chromedp.Click(css("#make-key")),
+		chromedp.WaitVisible(css("#new-key strong")),
+		chromedp.WaitVisible(css("#list-apikey")),
+		until(`!document.querySelector('#list-apikey').parentElement.textContent.includes('null')`, 5*time.Second),
+		shot(shots, "25-apikey"),
+	)
+	if err != nil {
+		t.Fatalf("API key: %v", err)
+	}
+	domainKey := eval[string](t, ctx, `document.querySelector('#new-key strong').textContent`)
+	if !strings.HasPrefix(domainKey, "eb_") {
+		t.Fatalf("made key %q", domainKey)
+	}
+	err = steps(ctx,
+		chromedp.Click(css("#signout")),
+		chromedp.WaitVisible(css("#signin-key")),
+		chromedp.SendKeys(css("#signin-key"), domainKey),
+		setField("#signin-domain", "other"),
+		chromedp.Click(css("#signin-submit")),
+		until(`document.querySelector('#signin-error').textContent.includes('not valid for domain other')`, 5*time.Second),
+		setField("#signin-domain", "local"),
+		chromedp.Click(css("#signin-submit")),
+		chromedp.WaitVisible(css("#list-apikey")), // back where it was, now with the domain's key
+		chromedp.Click(css(`#nav a[href="#/service"]`)),
+		until(`document.querySelector('#fw-state').textContent.includes('needs the admin key')`, 5*time.Second),
+		shot(shots, "26-service-domain-key"),
+	)
+	if err != nil {
+		chromedp.Do(ctx, shot(shots, "debug"))
+		t.Fatalf("sign in with the domain key: %v", err)
+	}
+	if got := eval[string](t, ctx, `sessionStorage.getItem('eb.key')`); got != domainKey {
+		t.Fatalf("session holds %q, want the domain key", got)
+	}
+
+	// Factory reset needs the admin and the typed confirmation.
+	err = steps(ctx,
+		chromedp.Click(css("#signout")),
+		chromedp.WaitVisible(css("#signin-key")),
+		chromedp.SendKeys(css("#signin-key"), key),
+		chromedp.Click(css("#signin-submit")),
+		chromedp.WaitVisible(css("#fw-state")), // the service page it was on
+		chromedp.WaitVisible(css("#reset-confirm")),
+		until(`document.querySelector('#reset').disabled`, 5*time.Second),
+		chromedp.SendKeys(css("#reset-confirm"), "erase everything"),
+		until(`!document.querySelector('#reset').disabled`, 5*time.Second),
+		shot(shots, "27-reset"),
+		chromedp.Click(css("#reset")),
+		until(`document.querySelector('#signin-error').textContent.includes('erased its configuration')`, 10*time.Second),
+	)
+	if err != nil {
+		t.Fatalf("factory reset: %v", err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the daemon did not restart after the factory reset")
+	}
+	if _, err := os.Stat(filepath.Join(data, "firmware", "slots")); err != nil {
+		t.Fatalf("the firmware slots went with the configuration: %v", err)
+	}
+	d2 := startDaemon(t, data, nil, "--admin-key", key, "--rtp-ports", rtp)
+	if code, _, _ := d2.req(key, "GET", "/provisioning/trustednetwork/local/office", ""); code != 404 {
+		t.Fatalf("trusted network after the factory reset: %d", code)
 	}
 	pe.check(t)
 }

@@ -379,7 +379,7 @@ function schemaFields(schema, value, prefix, fixedId, promote, flat) {
     const el = field(n, props[n], req.has(n), value ? value[n] : undefined, prefix ? prefix + '.' + n : n, n === fixedId);
     (up(n) && !(flat && props[n].type === 'object' && !req.has(n) && props[n].properties) ? first : rest).push(el);
   }
-  if (!rest.length) return first;
+  if (!rest.length || !first.length) return [...first, ...rest]; // nothing to fold away, or nothing else to show
   const more = h('details', { class: 'more' }, h('summary', {}, prefix ? 'More' : 'More settings'), rest);
   if (rest.some((el) => el.dataset.set === '1')) more.open = true;
   return [...first, more];
@@ -524,7 +524,7 @@ async function viewKeys(m, token) {
           if (!confirm('Delete key ' + k.sk + '?')) return;
           try { await api('DELETE', dpath('apiKey') + '/' + enc(k.sk)); list(); } catch (e) { result.replaceChildren(notice(e.message, 'error')); }
         } }, 'Delete')))))) : h('p', { class: 'muted' }, 'No keys for this domain.'),
-    r.nextToken ? h('button', { type: 'button', class: 'secondary', onclick: () => viewKeys(m, r.nextToken) }, 'Next page') : null);
+    r.nextToken ? h('button', { type: 'button', class: 'secondary', onclick: () => viewKeys(m, r.nextToken) }, 'Next page') : '');
   }
   await list();
 }
@@ -540,7 +540,7 @@ async function viewService(m) {
     h('p', { class: 'muted' }, 'Contact ID 601 (manual test), marked as a test, delivered to the mapper\u2019s ARC like a real alarm.'),
     h('div', { class: 'row' }, h('label', { for: 'f-alarmEventMapperId' }, 'Through event mapper ', h('code', {}, 'alarmEventMapperId')),
       h('select', { id: 'f-alarmEventMapperId', 'data-path': 'alarmEventMapperId', 'aria-describedby': 'f-alarmEventMapperId-err' },
-        mappers.map((mp) => h('option', { value: mp.id }, mp.name + ' (' + mp.id + ')'))),
+        mappers.length ? mappers.map((mp) => h('option', { value: mp.id }, mp.name + ' (' + mp.id + ')')) : h('option', { value: '' }, 'no event mapper yet: add one under Event mappers')),
       h('div', { class: 'fielderr', id: 'f-alarmEventMapperId-err' })),
     h('div', { class: 'row' }, h('label', { for: 'f-account' }, 'Account ', h('code', {}, 'account')),
       h('input', { id: 'f-account', type: 'text', 'data-path': 'account', placeholder: '0000', inputmode: 'numeric', 'aria-describedby': 'f-account-err' }),
