@@ -51,7 +51,7 @@ func keyOf(t *testing.T, body []byte, suite string) string {
 // same a=crypto keep our key; a peer that rekeys gets a new one.
 func TestReInviteKeepsSRTPKey(t *testing.T) {
 	calls := make(chan *Call, 1)
-	e := startEngine(t, routeAll("ms/srtp", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/srtp", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
 		if c.Answer() == nil {
 			calls <- c
 			<-ctx.Done()
