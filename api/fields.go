@@ -191,7 +191,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"useVPNConnection":                refusedIf("true is not honoured: the gateway has no VPN of its own and always uses the addresses of its interfaces", true, is(true)),
 		"controlCommandsEnabled": refusedIf("false is not honoured: the gateway always stays in the media path of the voice call (B2BUA), so in-call commands always work", false,
 			is(false)),
-		"arcDisconnectClearsCall": reads("gateway bridgeVoice: when the ARC hangs up first, a SIP unit gets the clear-down key before its call ends (FXS calls are simply ended)"),
+		"arcDisconnectClearsCall": reads("gateway bridgeVoice and alarmLineCall: when the ARC hangs up first, the unit (SIP or FXS) gets the clear-down key before its call ends"),
 	}),
 	"alarmeventmapper": {
 		"id":                                           reads("alarm/service Router.Map: events carry it (MapperID); delivery route name"),

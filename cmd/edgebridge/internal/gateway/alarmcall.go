@@ -151,6 +151,26 @@ func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 	if err := media.BridgeLeg(ctx, out.Session(), c.Line); err != nil {
 		log.Info("fxs: voice bridge ended", "err", err)
 	}
+	// arcDisconnectClearsCall, as for SIP (voice.go): the ARC hung up first,
+	// so the unit hears the clear-down key, played in band on the line, and
+	// then silence (clearGuard) so that its receiver sees the key end.
+	if ctx.Err() != nil || b.ArcDisconnectClearsCall != nil && !*b.ArcDisconnectClearsCall {
+		return
+	}
+	select {
+	case <-out.Session().Done():
+		if err := c.Line.SendDigit(deviceCommandDigits["clear"][0], keyMs); err != nil {
+			log.Info("fxs: clear-down key after the ARC hung up", "err", err)
+			return
+		}
+		silence := make([]int16, media.FrameSamples)
+		for range clearGuard / (20 * time.Millisecond) {
+			if c.Line.WriteFrame(silence) != nil {
+				return
+			}
+		}
+	default:
+	}
 }
 
 // In-call commands toward a social alarm unit (SS 91100):

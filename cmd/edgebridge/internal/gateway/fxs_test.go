@@ -211,3 +211,65 @@ func TestFXSAlarmVoiceBridgedToARC(t *testing.T) {
 		t.Fatalf("ARC got %+v, want the 606 event", got)
 	}
 }
+
+// The ARC's speech line hangs up first on an FXS alarm call: the unit on
+// the line hears the clear-down key (DTMF 0, in band) before the call ends
+// (arcDisconnectClearsCall, on by default).
+func TestFXSARCDisconnectClearsCall(t *testing.T) {
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "1500"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g := startGateway(t, listenInDocs(arc.Addr, voice.Port, ""))
+	unit := fxsUnitDials(t, g, "5551#")
+	panel, err := contactid.NewPanel(contactid.PanelConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if rep, err := panel.Send(ctx, unit, []contactid.Message{msg}); err != nil || len(rep.Messages) != 1 || !rep.Messages[0].Acked {
+		t.Fatalf("panel: %v %+v", err, rep)
+	}
+	// On the line, listening: a real line's audio is clocked, so the unit
+	// keeps sending 20 ms frames while it reads (lock-step would stall the
+	// bridge once the speech line is gone).
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		silence := make([]int16, 160)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if unit.WriteFrame(silence) != nil {
+				return
+			}
+		}
+	}()
+	heard := make(chan byte, 16)
+	go func() {
+		det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
+		frame := make([]int16, 160)
+		for unit.ReadFrame(frame) == nil {
+			det.Process(frame, func(ev dsp.DigitEvent) { heard <- ev.Key })
+		}
+	}()
+	var keys []byte
+	select {
+	case k := <-heard:
+		keys = append(keys, k)
+	case <-time.After(15 * time.Second):
+	}
+	if string(keys) != "0" {
+		t.Fatalf("the unit heard keys %q, want the clear-down 0\n%s", keys, voice.Report())
+	}
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("speech line: %v\n%s", err, voice.Report())
+	}
+}
