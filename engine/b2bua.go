@@ -48,6 +48,15 @@ func (e *Engine) bridgeToDevice(in *Call, bs []store.Binding) {
 		pai := sip.FromHeader{DisplayName: in.CallerName, Address: sip.Uri{Scheme: "sip", User: in.Caller, Host: spec.fromHost}}
 		spec.pai = pai.Value()
 	}
+	spec.busyKey = busyKey(in.Domain, deviceOf(bs[0]))
+	if len(bs) > 1 {
+		legs, err := e.deviceLegs(spec, bs) // fork.go: every registration rings
+		if err != nil {
+			in.reject(500, "Server Internal Error", err.Error())
+			return
+		}
+		spec.plan = []ringStage{{legs: legs}}
+	}
 	e.b2bua(in, spec)
 }
 
@@ -94,7 +103,7 @@ func (e *Engine) b2bua(in *Call, spec dialSpec) {
 			bridge(out)
 		}
 	}
-	out, err := e.dial(in.ctx, spec)
+	out, err := e.dialAny(in.ctx, spec)
 	if err != nil {
 		cancel()
 		if started {

@@ -363,6 +363,9 @@ func (e *Engine) route(c *Call) {
 			return
 		}
 	}
+	if e.bridgeToExtension(c) { // group.go: users and groups before trunks
+		return
+	}
 	if c.Trunk == "" { // a trunk's call is not sent back out to a trunk
 		if t, dest, err := e.trunks.outbound(c.Domain, c.Called); t != nil {
 			c.Route = "trunk/" + t.cfg.TrunkID

@@ -60,6 +60,13 @@ type dialSpec struct {
 	// whose REGISTER came from another address than its Contact), or a
 	// trunk reached through its outbound server.
 	rewrite bool
+	// plan, when set, rings several legs (fork.go: a device's
+	// registrations, group.go: a group's members) instead of this one.
+	plan []ringStage
+	leg  *forkLeg // this leg's branch of a plan
+	// busyKey marks the callee device in a call while the leg lasts
+	// (group.go: huntLongestIdle).
+	busyKey string
 }
 
 // DialError is a call the far end (or routing) refused.
@@ -111,6 +118,18 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		_ = policy()
 		return e.dial(ctx, spec)
 	}
+	if xs, ok, err := e.extensionPlan(spec, spec.domain, o.To); ok {
+		// A user's or group's extension (group.go), e.g. an alarm's voice
+		// destination ringing the wardens' handsets.
+		if err != nil {
+			return nil, err
+		}
+		if err := policy(); err != nil {
+			return nil, err
+		}
+		xs.srtp = spec.srtp
+		return e.dialAny(ctx, xs)
+	}
 	t, dest, err := e.trunks.outbound(spec.domain, o.To)
 	if err != nil {
 		var re *routeError
@@ -143,7 +162,14 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 		if err := policy(); err != nil {
 			return nil, err
 		}
-		return e.dial(ctx, spec)
+		if len(bs) > 1 {
+			legs, err := e.deviceLegs(spec, bs)
+			if err != nil {
+				return nil, err
+			}
+			spec.plan = []ringStage{{legs: legs}}
+		}
+		return e.dialAny(ctx, spec)
 	}
 	return nil, &DialError{Code: 404, Reason: "no route for " + o.To}
 }
@@ -337,11 +363,15 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 	for attempt := 0; ; attempt++ {
 		dlg, err = dua.WriteInvite(ctx, req)
 		if err == nil {
+			spec.leg.invited(dlg.InviteRequest)
 			if c.ID == "" {
 				c.ID = req.CallID().Value()
 				e.trace.noteDomain(c.ID, spec.domain)
 			}
 			err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+				if r.IsProvisional() {
+					spec.leg.provisional()
+				}
 				if !r.IsProvisional() || r.StatusCode == 100 {
 					return nil
 				}

@@ -21,7 +21,8 @@
 // devices by From user; userid devices by their authorized policy), unless
 // the source is in a trusted network of the domain (loopback by default).
 // The call then goes, in order (provisioning schema: service destinations,
-// trunks, devices), to the first Route whose Match takes the called number, to the
+// trunks, devices), to the first Route whose Match takes the called number,
+// to the user or group whose extensionNumber it is (local PBX, below), to the
 // first trunk whose destinationMatch does (B2BUA out), or to the device
 // registered as the called user (B2BUA), else 404. A Route's Handler gets
 // the *Call unanswered; Answer gives it Session, an RTP session that is the
@@ -65,6 +66,35 @@
 // Media is always anchored: each leg of a bridged call has its own RTP
 // session and media.Bridge copies audio and DTMF, transcoding A-law and
 // µ-law as localCodec/trunksideCodec require.
+//
+// # Local PBX: forking, users, groups
+//
+// A device with several registrations is rung on all of them at once
+// (forking, RFC 3261 §16.7): the first 200 takes the call, every other
+// branch gets a CANCEL with Reason: SIP;cause=200;text="Call completed
+// elsewhere" (RFC 3326) so phones do not show a missed call, and an answer
+// that crosses the CANCEL gets a BYE. Without an answer the caller gets the
+// best refusal (a 6xx, else 486, else the lowest code, else 480). Early
+// media is relayed only when one leg rings (the caller cannot hear
+// several).
+//
+// Users and groups are gateway extensions with the field names of a hosted
+// PBX API ("user" and "group" documents, PBXDirectory). A user gives the
+// device named by its user field an extensionNumber. A group
+// (groupName, displayName, extensionNumber, members [{userId, ringOrder}])
+// rings by ringStrategy: "all" rings every free member's registrations at
+// once for ringSecs (default 20); "huntLongestIdle" rings one member at a
+// time for ringSecs each, the member whose last call ended longest ago
+// first (never called counts as longest; ties by ringOrder, lowest first,
+// then list order). Idle time and "in a call" are tracked per device from
+// the calls the B2BUA delivers to it. ringAttempts (default 1) is how many
+// rounds through the members ring; members in a call or unregistered are
+// skipped, and with none left the call is refused (486, or 480).
+// callerNameFormat ({displayName}, {srcPhoneNumber}, {dgrpName}) is the
+// caller name the members see. Extensions are tried before trunks, in
+// inbound routing and in Dial (an alarm's voice destination may be a
+// group's extension). Queueing (ringExclusive) and forwarding missed calls
+// to mobileNumber are not implemented and refused by the API.
 //
 // # Overload
 //

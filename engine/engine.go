@@ -78,7 +78,8 @@ type Engine struct {
 	stats   *statsCounter
 	ports   *media.PortPool
 	recs    chan store.CallRecord
-	shed    shedder // overload.go
+	shed    shedder  // overload.go
+	pbx     pbxState // group.go: devices in a call, idle since
 
 	msgHandler MessageHandler
 	answers    answerPeers // message.go

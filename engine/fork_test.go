@@ -1,0 +1,204 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// registerAs registers aor at e with the Contact sip:contactUser@127.0.0.1:port
+// (a SIPp handset), from a trusted loopback peer.
+func registerAs(t *testing.T, e *Engine, aor, contactUser string, port int) {
+	t.Helper()
+	p := newPeer(t, e)
+	id := aor + "-" + contactUser
+	p.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKreg" + id + "\nFrom: <sip:" + aor + "@" + testDomain +
+		">;tag=r\nTo: <sip:" + aor + "@" + testDomain + ">\nCall-ID: reg-" + id + "\nCSeq: 1 REGISTER\nContact: <sip:" + contactUser + "@127.0.0.1:" +
+		strconv.Itoa(port) + ">\nExpires: 600\nContent-Length: 0\n\n")
+	if res := p.recv(false); res.StatusCode != 200 {
+		t.Fatalf("REGISTER %s: %d", id, res.StatusCode)
+	}
+}
+
+// answeredLegs records the called user of every answered outbound leg
+// (the Contact user of the handset that took the call), in order.
+type answeredLegs struct {
+	mu  sync.Mutex
+	tos []string
+}
+
+func (a *answeredLegs) observe(ev Event) {
+	if ev.Type == EventCallAnswer && strings.HasPrefix(ev.To, "h-") {
+		a.mu.Lock()
+		a.tos = append(a.tos, ev.To)
+		a.mu.Unlock()
+	}
+}
+
+func (a *answeredLegs) list() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.tos...)
+}
+
+// callAndHangUp calls user from a loopback peer, expects 200 (after 180),
+// acknowledges it and hangs up.
+func callAndHangUp(t *testing.T, e *Engine, user, callID string) {
+	t.Helper()
+	caller := newPeer(t, e)
+	caller.invite(user, callID, "")
+	var codes []int
+	for {
+		res := caller.recv(true)
+		codes = append(codes, res.StatusCode)
+		if res.StatusCode < 200 {
+			continue
+		}
+		if res.StatusCode != 200 {
+			t.Fatalf("call %s to %s: responses %v", callID, user, codes)
+		}
+		caller.ackOK(res, user)
+		caller.inDialog(res, "BYE", 2, "", "")
+		if r := caller.recv(false); r.StatusCode != 200 {
+			t.Fatalf("BYE of %s: %d", callID, r.StatusCode)
+		}
+		return
+	}
+}
+
+// TestSIPpForkToThreeRegistrations: a device with three registrations
+// (three SIPp handsets) is rung on all of them; the one that answers takes
+// the call, the other two get a CANCEL with Reason cause=200 "Call
+// completed elsewhere" (their scenario fails without it) and end with 487.
+func TestSIPpForkToThreeRegistrations(t *testing.T) {
+	var hs []*testkit.SIPp
+	for _, sc := range []string{"uas_ring_cancel.xml", "uas_ring_answer.xml", "uas_ring_cancel.xml"} {
+		d := t.TempDir()
+		hs = append(hs, testkit.StartSIPp(t, d, true, "-sf", testkit.SIPpScenario(t, d, sc, "RING_MS", "800"), "-m", "1"))
+	}
+	var legs answeredLegs
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithEvents(legs.observe))
+	for i, h := range hs {
+		registerAs(t, e, "3001", "h-"+strconv.Itoa(i), h.Port)
+	}
+	if n := len(e.Bindings(testDomain, "3001")); n != 3 {
+		t.Fatalf("%d bindings, want 3", n)
+	}
+	callAndHangUp(t, e, "3001", "fork-1")
+	for i, h := range hs {
+		if err := h.Wait(10 * time.Second); err != nil {
+			t.Fatalf("handset %d: %v\n%s", i, err, h.Report())
+		}
+	}
+	if got := legs.list(); len(got) != 1 || got[0] != "h-1" {
+		t.Fatalf("answered legs %v, want only h-1", got)
+	}
+	for _, i := range []int{0, 2} {
+		var cancel string
+		for _, m := range hs[i].Received() {
+			if strings.Contains(m, "CANCEL sip:") {
+				cancel = m
+			}
+		}
+		if !strings.Contains(cancel, `Reason: SIP;cause=200;text="Call completed elsewhere"`) {
+			t.Fatalf("handset %d: CANCEL without the completed-elsewhere Reason:\n%s", i, cancel)
+		}
+	}
+	testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 })
+}
+
+// putDoc stores doc as the working document res/id of the test domain.
+func putDoc(t *testing.T, db *store.DB, res, id string, doc any) {
+	t.Helper()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *store.Tx) error {
+		return tx.Put(store.Coll{Domain: testDomain, Resource: res}, id, b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSIPpGroupHuntLongestIdle: a huntLongestIdle group of three users,
+// each a SIPp handset, rings first the member idle longest: over five
+// calls (the last placed by Dial, as an alarm's voice call to the group's
+// extension is) the handset that takes each call is a (lowest ringOrder
+// among never-called members), b, c, then a (its call ended first), then b.
+func TestSIPpGroupHuntLongestIdle(t *testing.T) {
+	db := openStore(t)
+	calls := map[string]int{"a": 2, "b": 2, "c": 1}
+	hs := map[string]*testkit.SIPp{}
+	for _, n := range []string{"a", "b", "c"} {
+		d := t.TempDir()
+		hs[n] = testkit.StartSIPp(t, d, true, "-sf", testkit.SIPpScenario(t, d, "uas_ring_answer.xml", "RING_MS", "100"), "-m", strconv.Itoa(calls[n]))
+		putDoc(t, db, ResUser, "u"+n, User{User: "h" + n, ExtensionNumber: "20" + n, DisplayName: "warden " + n})
+	}
+	putDoc(t, db, ResGroup, "wardens", Group{GroupName: "wardens", ExtensionNumber: "600", RingStrategy: RingHuntLongestIdle, RingSecs: 5,
+		Members: []GroupMember{{UserID: "ub", RingOrder: 2}, {UserID: "ua", RingOrder: 1}, {UserID: "uc", RingOrder: 3}}})
+	var legs answeredLegs
+	e := startEngine(t, WithDirectory(StoreDirectory{DB: db}), WithEvents(legs.observe))
+	for _, n := range []string{"a", "b", "c"} {
+		registerAs(t, e, "h"+n, "h-"+n, hs[n].Port)
+	}
+	for i := range 4 {
+		callAndHangUp(t, e, "600", "hunt-"+strconv.Itoa(i))
+		testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := e.Dial(ctx, DialOptions{To: "600", Domain: testDomain, From: "alarm"})
+	if err != nil {
+		t.Fatalf("Dial to the group: %v", err)
+	}
+	if err := c.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	for n, h := range hs {
+		if err := h.Wait(10 * time.Second); err != nil {
+			t.Fatalf("handset %s: %v\n%s", n, err, h.Report())
+		}
+	}
+	if got, want := strings.Join(legs.list(), " "), "h-a h-b h-c h-a h-b"; got != want {
+		t.Fatalf("handsets that took the calls: %s, want %s", got, want)
+	}
+}
+
+// TestSIPpGroupAllAndUserExtension: ringStrategy all rings both members at
+// once; the one that answers takes the call and the other is cancelled as
+// completed elsewhere; a user's own extension rings its device.
+func TestSIPpGroupAllAndUserExtension(t *testing.T) {
+	db := openStore(t)
+	da, db2, dc := t.TempDir(), t.TempDir(), t.TempDir()
+	ha := testkit.StartSIPp(t, da, true, "-sf", testkit.SIPpScenario(t, da, "uas_ring_cancel.xml"), "-m", "1")
+	hb := testkit.StartSIPp(t, db2, true, "-sf", testkit.SIPpScenario(t, db2, "uas_ring_answer.xml", "RING_MS", "600"), "-m", "1")
+	hc := testkit.StartSIPp(t, dc, true, "-sf", testkit.SIPpScenario(t, dc, "uas_ring_answer.xml", "RING_MS", "0"), "-m", "1")
+	putDoc(t, db, ResUser, "ua", User{User: "ha", ExtensionNumber: "201"})
+	putDoc(t, db, ResUser, "ub", User{User: "hb", ExtensionNumber: "202"})
+	putDoc(t, db, ResUser, "uc", User{User: "hc", ExtensionNumber: "203"})
+	putDoc(t, db, ResGroup, "all", Group{GroupName: "all", ExtensionNumber: "700", RingStrategy: RingAll,
+		Members: []GroupMember{{UserID: "ua"}, {UserID: "ub"}}})
+	var legs answeredLegs
+	e := startEngine(t, WithDirectory(StoreDirectory{DB: db}), WithEvents(legs.observe))
+	registerAs(t, e, "ha", "h-a", ha.Port)
+	registerAs(t, e, "hb", "h-b", hb.Port)
+	registerAs(t, e, "hc", "h-c", hc.Port)
+	callAndHangUp(t, e, "700", "all-1")
+	callAndHangUp(t, e, "203", "ext-1")
+	for n, h := range map[string]*testkit.SIPp{"a": ha, "b": hb, "c": hc} {
+		if err := h.Wait(10 * time.Second); err != nil {
+			t.Fatalf("handset %s: %v\n%s", n, err, h.Report())
+		}
+	}
+	if got, want := strings.Join(legs.list(), " "), "h-b h-c"; got != want {
+		t.Fatalf("handsets that took the calls: %s, want %s", got, want)
+	}
+}
