@@ -182,6 +182,18 @@ func TestTrunkAtKamailio(t *testing.T) {
 			if err := uas.Wait(10 * time.Second); err != nil {
 				t.Fatalf("the callee behind Kamailio did not see the whole call: %v\n%s", err, uas.Report())
 			}
+			// Shutting down unregisters in the same registration, the
+			// challenge answered once more, with no new 401.
+			e.Close()
+			regs = k.lines("EB REGISTER")
+			end := fields(regs[len(regs)-1])
+			prev, _ := strconv.Atoi(fields(regs[len(regs)-2])["cs"])
+			if cs, _ := strconv.Atoi(end["cs"]); end["exp"] != "0" || end["ci"] != first["ci"] || cs != prev+1 || end["nc"] == "" {
+				t.Fatalf("unregister %v, want Expires 0 in Call-ID %s with CSeq %d and the last challenge:\n%s", end, first["ci"], prev+1, strings.Join(regs, "\n"))
+			}
+			if ch := k.lines("EBCHALLENGE REGISTER"); len(ch) != 1 {
+				t.Fatalf("%d REGISTER challenges by the end, want 1", len(ch))
+			}
 		})
 	}
 }
