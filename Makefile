@@ -78,6 +78,8 @@ firmware: build arm arm64
 	./$(BIN) firmware verify --pub $(basename $(FW_KEY)).pub --arch arm64 --in bin/edgebridge-$(VERSION)-arm64.img
 
 # Installs the Debian packages the tests need, only those that are missing.
+# The tests start Kamailio themselves: the service the package starts would
+# hold port 5060, which make run takes, so it is stopped and disabled.
 deps:
 	@missing=""; for p in $(APT_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -86,6 +88,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  case "$$missing" in *kamailio*) $$SUDO systemctl disable --now kamailio >/dev/null 2>&1 || true;; esac; \
 	fi
 
 clean:
