@@ -701,6 +701,9 @@ func headerValues(name string, v any) []sip.Header {
 	}
 	switch v := v.(type) {
 	case string:
+		if !safeText(v) {
+			return nil
+		}
 		return []sip.Header{sip.NewHeader(name, v)}
 	case float64:
 		return []sip.Header{sip.NewHeader(name, strconv.FormatFloat(v, 'f', -1, 64))}

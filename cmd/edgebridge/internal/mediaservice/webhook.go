@@ -305,8 +305,22 @@ func parseAction(b []byte, event string) (*callAction, error) {
 		return nil, fmt.Errorf("%s response: action call without destAddr", event)
 	}
 	for _, d := range a.DestAddr {
-		if !strings.HasPrefix(d.DestAddr, "sip:") && !strings.HasPrefix(d.DestAddr, "sips:") && !isNumber(d.DestAddr) {
+		if !validDest(d.DestAddr) {
 			return nil, fmt.Errorf("Invalid sip address: %s", d.DestAddr)
+		}
+	}
+	for name, v := range map[string]string{"sipFrom": string(a.SIPFrom), "sipTo": string(a.SIPTo), "sipPAI": string(a.SIPPAI),
+		"sipRPID": string(a.SIPRPID), "sipDiversion": string(a.SIPDiversion)} {
+		if v != "" && !safeUser(v) {
+			return nil, fmt.Errorf("%s response: %s %q: want a SIP user part (no spaces, quotes, <, >, @ or control characters)", event, name, v)
+		}
+	}
+	if !safeText(a.DisplayName) || strings.Contains(a.DisplayName, `"`) {
+		return nil, fmt.Errorf("%s response: displayName: no quotes or control characters", event)
+	}
+	for k, v := range a.DiversionParams {
+		if !safeUser(k) || !safeUser(fmt.Sprint(v)) {
+			return nil, fmt.Errorf("%s response: sipDiversionParameters %q: want a token", event, k)
 		}
 	}
 	if a.DropCode != "" {
@@ -315,6 +329,50 @@ func parseAction(b []byte, event string) (*callAction, error) {
 		}
 	}
 	return &a, nil
+}
+
+// safeUser: a value that goes into a SIP URI's user part or a header
+// parameter as it is; anything that could end the header or the URI is out.
+func safeUser(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"<>@\`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// safeText: a header value; no control characters (no CR/LF: no injected
+// header).
+func safeText(s string) bool {
+	if len(s) > 512 {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validDest: a SIP URI or a number, nothing in it that could end a header.
+func validDest(s string) bool {
+	if !strings.HasPrefix(s, "sip:") && !strings.HasPrefix(s, "sips:") {
+		return isNumber(s)
+	}
+	if len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"<>\`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func isNumber(s string) bool {
