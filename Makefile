@@ -10,10 +10,10 @@ STATIC   := CGO_ENABLED=0
 # Debian packages the tests use: SIPp as SIP peer, espeak-ng for talk-off speech,
 # qemu for the ARM smoke tests, spandsp for the side-by-side DTMF comparison, tshark to
 # check the pcaps we write, chromium to drive the installer's web page headless.
-APT_PKGS := sip-tester espeak-ng qemu-user-static libspandsp-dev tshark file curl chromium kamailio baresip
+APT_PKGS := sip-tester espeak-ng qemu-user-static libspandsp-dev tshark file curl chromium kamailio baresip gcc libc6-dev
 FUZZTIME ?= 20s
 
-.PHONY: all build run test unit bench fuzz lint arm arm64 deps smoke firmware clean
+.PHONY: all build run test unit bench bench-go fuzz lint arm arm64 deps smoke firmware clean
 
 all: build
 
@@ -32,7 +32,21 @@ test: deps lint unit smoke
 unit:
 	$(GO) test -count=1 -timeout 20m ./...
 
-bench:
+# What a user sees, whole processes on real files and sockets (about 5 min
+# on 2 cores; testdata/bench/userbench says how each figure is taken):
+# `dtmf` on a generated 60-minute WAV against spandsp's dtmf_rx (CPU time
+# and RSS), B2BUA goodput against SIPp direct at 500/s and 4000/s offered,
+# and the daemon's RSS idle, with 100 calls and after floods. gcc builds the
+# spandsp harness; the WAV is generated once into bin/bench.
+bench: deps build
+	@mkdir -p bin/bench
+	cc -O2 -Wall -o bin/spandsp-dtmf testdata/spandsp/dtmf_harness.c -lspandsp -lm
+	@[ -f bin/bench/60min.wav ] || $(GO) run ./testdata/bench/genwav --minutes 60 --out bin/bench/60min.wav
+	$(GO) run ./testdata/bench/userbench --bin $(BIN) --spandsp bin/spandsp-dtmf --wav bin/bench/60min.wav
+
+# Every Go benchmark with -benchmem (the detectors, the RTP path, SIPp
+# against the engine in process).
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 # Each fuzz target for FUZZTIME; the corpus stays under testdata/fuzz of each package.

@@ -199,7 +199,7 @@ func BenchmarkB2BUAOverload(b *testing.B) {
 			b.Fatalf("no %s in SIPp's counts", name)
 			return 0
 		}
-		b.ReportMetric(get("7_200_Recv")/secs, "completed/s")
+		b.ReportMetric(get("9_200_Recv")/secs, "completed/s")
 		b.ReportMetric(get("3_503_Recv"), "refused")
 		e.Close()
 	}

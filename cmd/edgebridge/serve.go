@@ -232,6 +232,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	log := newDaemonLogger(stderr, cfg.console) // keeps a ring for the console's `log tail`
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	setMemoryLimits() // memlimit.go
+	go returnMemory(ctx)
 
 	db, err := store.Open(filepath.Join(cfg.dataDir, "edgebridge.db"))
 	if err != nil {

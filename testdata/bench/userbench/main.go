@@ -1,0 +1,419 @@
+// userbench measures edgebridge as a user meets it, whole processes on real
+// files and sockets, for `make bench`:
+//
+//   - decode: CPU time (user+system) of `edgebridge dtmf --in` on a long
+//     WAV against spandsp's dtmf_rx in the C harness of testdata/spandsp
+//     reading the same file, alternating the two, and the RSS of dtmf;
+//   - sip: calls completed per second through the daemon as a B2BUA
+//     (SIPp uac -> serve -> trunk -> SIPp uas) against SIPp uac -> SIPp uas
+//     directly, alternating, at each offered rate; only 503s may fail;
+//   - memory: the daemon's RSS idle, with 100 calls up, right after floods
+//     of refused and completed calls, and a minute later.
+//
+// Figures are medians of the runs; the machine may be shared, so CPU time
+// (not wall time) is compared where it can be.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	bin      = flag.String("bin", "bin/edgebridge", "edgebridge binary")
+	spandsp  = flag.String("spandsp", "bin/spandsp-dtmf", "spandsp harness (testdata/spandsp)")
+	wav      = flag.String("wav", "bin/bench/60min.wav", "long 8 kHz PCM16 WAV")
+	scenario = flag.String("uac", "testdata/sipp/uac_shed.xml", "SIPp uac scenario")
+	runs     = flag.Int("runs", 5, "runs of each decode program")
+	sipRuns  = flag.Int("sip-runs", 3, "runs of each SIP path per rate")
+	calls    = flag.Int("calls", 8000, "calls per SIP run")
+	rates    = flag.String("rates", "500,4000", "offered call rates (calls/s)")
+	only     = flag.String("only", "decode,sip,memory", "sections to run")
+	settle   = flag.Duration("settle", time.Minute, "how long memory may take to return")
+)
+
+func main() {
+	flag.Parse()
+	work, err := os.MkdirTemp("", "edgebridge-bench-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(work)
+	if strings.Contains(*only, "decode") {
+		decode()
+	}
+	var d *daemon
+	if strings.Contains(*only, "sip") || strings.Contains(*only, "memory") {
+		if d, err = startDaemon(work); err != nil {
+			fail(err)
+		}
+		defer d.stop()
+	}
+	if strings.Contains(*only, "memory") {
+		d.idle = d.rssMB()
+		d.idleAnon = d.rss()["RssAnon:"]
+		fmt.Printf("\n== memory: daemon RSS (anon: the daemon's own memory; file: its binary and database pages mapped)\nidle                         %s   goal < 16 MB\n", d.rssLine())
+		concurrent(d, work)
+	}
+	if strings.Contains(*only, "sip") {
+		sip(d, work)
+	}
+	if strings.Contains(*only, "memory") {
+		flood(d, work)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "userbench:", err)
+	os.Exit(1)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+// cpu runs cmd and returns its CPU time (user+system) in seconds and its
+// peak RSS in MB.
+func cpu(cmd *exec.Cmd) (float64, float64, error) {
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", cmd.Path, err)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	t := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return t, float64(ru.Maxrss) / 1024, nil
+}
+
+func decode() {
+	abs, _ := filepath.Abs(*wav)
+	fi, err := os.Stat(abs)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("== decode: %s (%.1f MB, %.0f min of 8 kHz PCM16), %d runs each, alternating\n", *wav, float64(fi.Size())/1e6, float64(fi.Size())/2/8000/60, *runs)
+	var ours, theirs, rss, drss []float64
+	var digitsOurs, digitsTheirs int
+	for range *runs {
+		var out bytes.Buffer
+		c := exec.Command(*bin, "dtmf", "--in", abs)
+		c.Stdout = &out
+		t, r, err := cpu(c)
+		if err != nil {
+			fail(err)
+		}
+		ours, rss = append(ours, t), append(rss, r)
+		digitsOurs = bytes.Count(out.Bytes(), []byte("\n"))
+
+		out.Reset()
+		c = exec.Command(*spandsp, "detect", "s16")
+		c.Stdin = strings.NewReader(abs + "\n")
+		c.Stdout = &out
+		if t, _, err = cpu(c); err != nil {
+			fail(err)
+		}
+		theirs = append(theirs, t)
+		if f := strings.Split(out.String(), "\t"); len(f) >= 2 {
+			digitsTheirs = len(f[1])
+		}
+
+		c = exec.Command(*bin, "decode", "--in", abs)
+		c.Stdout = io.Discard
+		if _, r, err = cpu(c); err != nil {
+			fail(err)
+		}
+		drss = append(drss, r)
+	}
+	o, s := median(ours), median(theirs)
+	fmt.Printf("edgebridge dtmf   CPU %.3f s  (%d digits)\n", o, digitsOurs)
+	fmt.Printf("spandsp dtmf_rx   CPU %.3f s  (%d digits)\n", s, digitsTheirs)
+	fmt.Printf("ratio ours/spandsp    %.2f    (goal <= 0.80)\n", o/s)
+	fmt.Printf("RSS edgebridge dtmf   %.1f MB  (goal < 16)\n", median(rss))
+	fmt.Printf("RSS edgebridge decode %.1f MB\n", median(drss))
+}
+
+type daemon struct {
+	cmd        *exec.Cmd
+	sip, http  string
+	key        string
+	idle       float64
+	idleAnon   float64
+	uasPort    int
+	uas        *exec.Cmd
+	dir, trunk string
+}
+
+func freePort() int {
+	for {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			fail(err)
+		}
+		p := u.LocalAddr().(*net.UDPAddr).Port
+		u.Close()
+		t, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			t.Close()
+			return p
+		}
+	}
+}
+
+func startDaemon(work string) (*daemon, error) {
+	d := &daemon{key: "bench-admin-key-0123456789", dir: filepath.Join(work, "data")}
+	d.sip = fmt.Sprintf("127.0.0.1:%d", freePort())
+	d.http = fmt.Sprintf("127.0.0.1:%d", freePort())
+	d.cmd = exec.Command(*bin, "serve", "--data", d.dir, "--http", d.http, "--sip", d.sip,
+		"--rtp-ports", "30000-39999", "--console", "off", "--admin-key", d.key)
+	d.cmd.Stdout, d.cmd.Stderr = io.Discard, io.Discard
+	if err := d.cmd.Start(); err != nil {
+		return nil, err
+	}
+	for i := 0; ; i++ {
+		if res, err := http.Get("http://" + d.http + "/healthz"); err == nil && res.StatusCode == 200 {
+			res.Body.Close()
+			break
+		}
+		if i > 100 {
+			d.stop()
+			return nil, fmt.Errorf("daemon not healthy on %s", d.http)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// SIPp calls from 127.0.0.1: trusted by a provisioned network, not
+	// by being on loopback.
+	if err := d.api("POST", "/provisioning/trustednetwork/local", `{"network":"127.0.0.1/32"}`); err != nil {
+		d.stop()
+		return nil, err
+	}
+	time.Sleep(time.Second)
+	return d, nil
+}
+
+func (d *daemon) api(method, path, body string) error {
+	req, _ := http.NewRequest(method, "http://"+d.http+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+d.key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, b)
+	}
+	return nil
+}
+
+// trunkTo points the bench trunk at a SIPp uas on port.
+func (d *daemon) trunkTo(port int) error {
+	body := fmt.Sprintf(`{"destinationTarget":"127.0.0.1:%d","destinationTransport":"udp","destinationMatch":"^1000$","keepAlive":false}`, port)
+	err := d.api("PUT", "/provisioning/trunk/local/bench", body)
+	time.Sleep(300 * time.Millisecond)
+	return err
+}
+
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (d *daemon) rssMB() float64 { return d.rss()["VmRSS:"] }
+
+// rss reads the daemon's resident memory in MB: VmRSS (all), RssAnon (its
+// own heap, stacks and buffers) and RssFile (mapped files: the binary and
+// the bbolt database, pages the kernel takes back under pressure).
+func (d *daemon) rss() map[string]float64 {
+	out := map[string]float64{}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fs := strings.Fields(sc.Text()); len(fs) >= 2 && (fs[0] == "VmRSS:" || strings.HasPrefix(fs[0], "Rss")) {
+			kb, _ := strconv.ParseFloat(fs[1], 64)
+			out[fs[0]] = kb / 1024
+		}
+	}
+	return out
+}
+
+// rssLine is RSS split as rss gives it.
+func (d *daemon) rssLine() string {
+	r := d.rss()
+	return fmt.Sprintf("%6.1f MB   (anon %.1f, file %.1f)", r["VmRSS:"], r["RssAnon:"], r["RssFile:"])
+}
+
+// uas starts a SIPp uas that answers every call.
+func uas(work string) (*exec.Cmd, int) {
+	port := freePort()
+	c := exec.Command("sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(freePort()), "-nostdin")
+	c.Dir = work
+	c.Stdout, c.Stderr = io.Discard, io.Discard
+	if err := c.Start(); err != nil {
+		fail(fmt.Errorf("sipp: %w (the Debian package sip-tester)", err))
+	}
+	time.Sleep(300 * time.Millisecond)
+	return c, port
+}
+
+func stopCmd(c *exec.Cmd) {
+	c.Process.Kill()
+	c.Wait()
+}
+
+type sippResult struct {
+	completed, refused, failed int
+	seconds                    float64
+}
+
+func (r sippResult) goodput() float64 { return float64(r.completed) / r.seconds }
+
+// uac offers n calls at rate to target (host:port) calling 1000, with
+// hold ms between answer and BYE, and counts what happened to them.
+func uac(work, target string, n, rate, hold int) sippResult {
+	return uacCall(work, target, "1000", n, rate, hold)
+}
+
+func uacCall(work, target, called string, n, rate, hold int) sippResult {
+	dir, _ := os.MkdirTemp(work, "uac-")
+	defer os.RemoveAll(dir)
+	abs, _ := filepath.Abs(*scenario)
+	c := exec.Command("sipp", target, "-sf", abs, "-s", called, "-i", "127.0.0.1", "-p", strconv.Itoa(freePort()),
+		"-mp", strconv.Itoa(freePort()), "-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(max(n/2, 200)),
+		"-d", strconv.Itoa(hold), "-nostdin", "-timeout", "120s", "-trace_counts", "-trace_stat", "-max_socket", "100")
+	c.Dir = dir
+	c.Stdout, c.Stderr = io.Discard, io.Discard
+	start := time.Now()
+	_ = c.Run() // non-zero when calls failed: counted below
+	res := sippResult{seconds: time.Since(start).Seconds()}
+	counts := lastRow(dir, "*_counts.csv")
+	res.completed = counts["9_200_Recv"]
+	res.refused = counts["3_503_Recv"]
+	stat := lastRow(dir, "uac_shed_*_.csv")
+	res.failed = stat["FailedCall(C)"]
+	return res
+}
+
+// lastRow reads the last line of SIPp's ;-separated CSV file matching glob.
+func lastRow(dir, glob string) map[string]int {
+	files, _ := filepath.Glob(filepath.Join(dir, glob))
+	out := map[string]int{}
+	if len(files) == 0 {
+		return out
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.Comma, r.FieldsPerRecord, r.LazyQuotes = ';', -1, true
+	recs, _ := r.ReadAll()
+	if len(recs) < 2 {
+		return out
+	}
+	head, last := recs[0], recs[len(recs)-1]
+	for i, h := range head {
+		if i < len(last) {
+			out[h], _ = strconv.Atoi(last[i])
+		}
+	}
+	return out
+}
+
+func sip(d *daemon, work string) {
+	fmt.Printf("\n== sip: %d calls per run at each offered rate; SIPp uac -> SIPp uas (direct) and SIPp uac -> edgebridge serve -> trunk -> SIPp uas (b2bua), alternating, %d runs each\n", *calls, *sipRuns)
+	for _, rs := range strings.Split(*rates, ",") {
+		rate, _ := strconv.Atoi(rs)
+		var direct, b2b []float64
+		var last sippResult
+		other := 0
+		for range *sipRuns {
+			u, port := uas(work)
+			r := uac(work, fmt.Sprintf("127.0.0.1:%d", port), *calls, rate, 0)
+			stopCmd(u)
+			direct = append(direct, r.goodput())
+
+			u, port = uas(work)
+			if err := d.trunkTo(port); err != nil {
+				fail(err)
+			}
+			r = uac(work, d.sip, *calls, rate, 0)
+			stopCmd(u)
+			b2b = append(b2b, r.goodput())
+			last = r
+			other += r.failed
+		}
+		dm, bm := median(direct), median(b2b)
+		fmt.Printf("offered %5d/s  direct %6.0f calls/s   b2bua %6.0f calls/s  = %3.0f %% of direct   (last run: %d completed, %d refused 503, %d failed otherwise; all runs: %d failed otherwise)\n",
+			rate, dm, bm, 100*bm/dm, last.completed, last.refused, last.failed, other)
+	}
+}
+
+func concurrent(d *daemon, work string) {
+	u, port := uas(work)
+	defer stopCmd(u)
+	if err := d.trunkTo(port); err != nil {
+		fail(err)
+	}
+	done := make(chan sippResult)
+	go func() { done <- uac(work, d.sip, 100, 100, 6000) }()
+	time.Sleep(3500 * time.Millisecond) // all 100 up by 1 s, BYE from 6 s
+	fmt.Printf("100 calls up                 %s   goal < 48 MB\n", d.rssLine())
+	r := <-done
+	if r.completed != 100 {
+		fmt.Printf("   (only %d of 100 calls completed)\n", r.completed)
+	}
+}
+
+func flood(d *daemon, work string) {
+	before := d.rssLine()
+	// Refused: 2000 INVITEs for a number nothing routes (404), three
+	// times; then completed calls through the trunk.
+	u, port := uas(work)
+	if err := d.trunkTo(port); err != nil {
+		fail(err)
+	}
+	for range 3 {
+		uacCall(work, d.sip, "9999", 2000, 4000, 0)
+	}
+	uac(work, d.sip, *calls, 4000, 0)
+	stopCmd(u)
+	fmt.Printf("before the floods            %s\nright after                  %s   (3 x 2000 refused INVITEs, %d calls at 4000/s)\n", before, d.rssLine(), *calls)
+	start := time.Now()
+	for time.Since(start) < *settle {
+		time.Sleep(5 * time.Second)
+		if d.rssMB() <= d.idle+10 {
+			break
+		}
+	}
+	fmt.Printf("after %3.0f s                  %s   goal: within 10 MB of idle (%.1f MB, anon %.1f) within a minute\n", time.Since(start).Seconds(), d.rssLine(), d.idle, d.idleAnon)
+}
