@@ -333,6 +333,9 @@ type call struct {
 	rt        *route
 	domain    string
 	principal *principal
+	// tx is the write transaction while a kind's prepare runs, for the
+	// rules that read other documents (pbx.go).
+	tx *store.Tx
 }
 
 // ok answers 200 with {"success":true} merged with fields.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -47,6 +48,21 @@ func refusedIf(rule string, sample any, refuse func(v any) bool) fieldUse {
 }
 func is(x any) func(v any) bool { return func(v any) bool { return v == x } }
 
+// isNumber matches the number x, as the API decodes it (json.Number) or
+// as a sample holds it.
+func isNumber(x float64) func(v any) bool {
+	return func(v any) bool {
+		switch n := v.(type) {
+		case json.Number:
+			f, err := n.Float64()
+			return err == nil && f == x
+		case float64:
+			return n == x
+		}
+		return false
+	}
+}
+
 // fieldResources are the documents the table covers, with their schemas.
 func fieldResources() map[string]*Schema {
 	return map[string]*Schema{
@@ -55,6 +71,7 @@ func fieldResources() map[string]*Schema {
 		"mediaservice": mediaServiceSchema(), "cloudsipua": cloudSipUASchema(),
 		"notificationsettings": notificationSchema(), "siprecservice": notificationSchema(),
 		"profile": profileSchema(true), "apiKey": apiKeySchema(),
+		"user": userSchema(), "group": groupSchema(),
 	}
 }
 
@@ -264,6 +281,43 @@ var fieldTable = map[string]map[string]fieldUse{
 	},
 	"apiKey": {
 		"key": reads("api authenticator: a token (hash kept) or an RS256 public key verifying JWT bearer tokens"),
+	},
+	"user": {
+		"id":              reads("api: the document id; groups name their members by it"),
+		"user":            reads("engine extensionPlan: the device whose registrations the extension rings"),
+		"extensionNumber": reads("engine extensionPlan: the number that rings the user's device (before trunks)"),
+		"displayName":     platform(label),
+		"email":           platform(label),
+		"firstName":       platform(label),
+		"lastName":        platform(label),
+		"jobName":         platform(label),
+		"departmentName":  platform(label),
+		"companyName":     platform(label),
+		"officeName":      platform(label),
+		"password":        refused("not taken here: the user's credentials are those of its device (/provisioning/device, authType credentials)"),
+		"pin":             refused("not honoured: the gateway has no hot desking"),
+		"hotdeskAllowed":  refused("not honoured: the gateway has no hot desking"),
+		"mobileNumber":    refused("not honoured yet: missed calls are not forwarded to a mobile number"),
+		"mobileFollow":    refused("not honoured yet: missed calls are not forwarded to a mobile number"),
+		"ukCallerId":      refused("not honoured: calls out through a trunk carry the trunk's caller id rules (rewriteAnumber)"),
+		"usCallerId":      refused("not honoured: calls out through a trunk carry the trunk's caller id rules (rewriteAnumber)"),
+		"ukPhoneId":       refused("not honoured: phones are provisioned as devices"),
+		"usPhoneId":       refused("not honoured: phones are provisioned as devices"),
+		"dashboard":       refused("not honoured: the gateway has no real-time dashboard"),
+	},
+	"group": {
+		"id":                  reads("api: the document id"),
+		"groupName":           reads("engine groupPlan: named in refusals; {dgrpName} of callerNameFormat"),
+		"displayName":         reads("engine Group.callerName: {displayName} of callerNameFormat"),
+		"extensionNumber":     reads("engine extensionPlan: the number that rings the group (before trunks)"),
+		"ringStrategy":        reads("engine groupPlan: all (every member at once) or huntLongestIdle (longest idle first)"),
+		"ringSecs":            reads("engine groupPlan: how long a member (hunt) or a round (all) rings"),
+		"ringAttempts":        reads("engine groupPlan: rounds through the members"),
+		"callerNameFormat":    reads("engine Group.callerName: the caller name the members see"),
+		"members[].userId":    reads("engine StoreDirectory.Extension: the member users"),
+		"members[].ringOrder": reads("engine groupPlan: order among members, lowest first"),
+		"ringExclusive":       refusedIf("1 is not honoured yet: the gateway does not queue calls for a group", float64(1), isNumber(1)),
+		"ringRetry":           refusedIf("1 is not honoured: ring attempts are set by ringAttempts", float64(1), isNumber(1)),
 	},
 }
 

@@ -25,6 +25,8 @@ var runtimeTypes = map[string][]reflect.Type{
 		RestAuthentication []delivery.RestAuth `json:"restAuthentication"`
 	}]()},
 	"alarmeventmapper": {reflect.TypeFor[alarm.EventMapper]()},
+	"user":             {reflect.TypeFor[engine.User]()},
+	"group":            {reflect.TypeFor[engine.Group]()},
 }
 
 func TestFieldTable(t *testing.T) {

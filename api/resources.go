@@ -62,6 +62,7 @@ func (k *kind) write(c *call, coll store.Coll, id string, doc map[string]any) (m
 			return err
 		}
 		var err error
+		c.tx = tx
 		if extras, err = k.finish(c, id, doc, old); err != nil {
 			return err
 		}
@@ -251,6 +252,7 @@ func (k *kind) patch(c *call) error {
 				}
 			}
 		}
+		c.tx = tx
 		if extras, err = k.finish(c, id, doc, old); err != nil {
 			return err
 		}

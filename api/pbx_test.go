@@ -1,0 +1,63 @@
+package api
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// TestPBXUsersAndGroups: users and groups are stored when the engine can
+// run them and refused, naming the field, when not: a user needs its
+// device, an extension number has one owner, a group's members are users,
+// queueing (ringExclusive 1) is refused; both appear in /openapi.json as
+// gateway extensions.
+func TestPBXUsersAndGroups(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, "POST", "/provisioning/device/d", obj2("deviceId", "warden1", "authType", "credentials", "password", "secret-secret-1"))
+	e.refused("POST", "/provisioning/user/d", obj2("id", "u1", "user", "nobody", "extensionNumber", "201"),
+		"user: no device \"nobody\" in domain d (provision it first)")
+	e.must(200, "POST", "/provisioning/user/d", obj2("id", "u1", "user", "warden1", "extensionNumber", "201", "displayName", "Warden 1"))
+	if got := e.must(200, "GET", "/provisioning/user/d/u1", nil).body["user"].(map[string]any); got["extensionNumber"] != "201" || got["user"] != "warden1" {
+		t.Fatalf("user read back: %v", got)
+	}
+	e.refused("POST", "/provisioning/user/d", obj2("id", "u2", "user", "warden1", "extensionNumber", "201"),
+		"extensionNumber: 201 is already the extension of user u1")
+	e.refused("POST", "/provisioning/user/d", obj2("id", "u2", "user", "warden1", "extensionNumber", "20a"),
+		"extensionNumber: must match ^[0-9*#]{1,16}$")
+	e.refused("POST", "/provisioning/user/d", obj2("id", "u2", "user", "warden1", "extensionNumber", "202", "mobileNumber", "07700900123"),
+		"mobileNumber: not honoured yet: missed calls are not forwarded to a mobile number")
+
+	group := obj2("id", "g1", "groupName", "wardens", "extensionNumber", "600", "ringStrategy", "huntLongestIdle", "ringSecs", 15, "ringAttempts", 2,
+		"members", []any{obj2("userId", "u1", "ringOrder", 1)})
+	e.refused("POST", "/provisioning/group/d", with(group, "extensionNumber", "201"), "extensionNumber: 201 is already the extension of user u1")
+	e.refused("POST", "/provisioning/group/d", with(group, "members", []any{obj2("userId", "u9")}), "members[0].userId: no user \"u9\" in domain d")
+	e.refused("POST", "/provisioning/group/d", with(group, "ringStrategy", "random"), "ringStrategy: must be one of all, huntLongestIdle")
+	e.refused("POST", "/provisioning/group/d", with(group, "ringExclusive", 1), "ringExclusive: 1 is not honoured yet: the gateway does not queue calls for a group")
+	e.refused("POST", "/provisioning/group/d", with(group, "callerNameFormat", "{nope}"), "callerNameFormat: {nope} is not {displayName}, {srcPhoneNumber} or {dgrpName}")
+	e.must(200, "POST", "/provisioning/group/d", with(group, "ringExclusive", 0, "callerNameFormat", "{dgrpName}: {srcPhoneNumber}"))
+	e.refused("PATCH", "/provisioning/group/d/g1", `[{"op":"replace","path":"/extensionNumber","value":"201"}]`,
+		"extensionNumber: 201 is already the extension of user u1")
+	e.must(200, "PATCH", "/provisioning/group/d/g1", `[{"op":"replace","path":"/extensionNumber","value":"601"}]`)
+
+	r := e.do("GET", "/openapi.json", nil)
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if r.status != 200 || json.Unmarshal(r.raw, &doc) != nil {
+		t.Fatalf("/openapi.json: %d", r.status)
+	}
+	for _, p := range []string{"/provisioning/user/{domain}", "/provisioning/group/{domain}/{groupId}"} {
+		ops := doc.Paths[p]
+		if len(ops) == 0 {
+			t.Fatalf("/openapi.json has no %s", p)
+		}
+		for m, op := range ops {
+			var o map[string]any
+			if m == "options" || json.Unmarshal(op, &o) != nil {
+				continue // CORS preflight, parameters
+			}
+			if _, ok := o["x-edgebridge-extension"]; !ok {
+				t.Fatalf("%s %s is not marked x-edgebridge-extension", m, p)
+			}
+		}
+	}
+}
