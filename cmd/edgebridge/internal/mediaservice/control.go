@@ -2,6 +2,7 @@ package mediaservice
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -18,7 +19,6 @@ func refuse(status int, reason string) error { return &api.Refusal{Status: statu
 
 // notHere are the commands this gateway refuses, with why.
 var notHere = map[string]string{
-	"placeivrcall":            "placeivrcall is not supported by this gateway's media service yet: only inbound calls reach the IVR",
 	"splitconnection":         "splitconnection is not supported by this gateway's media service yet",
 	"hangupremoteparticipant": "hangupremoteparticipant is not supported by this gateway's media service yet; use hangupparticipant with the participantId to hang up",
 	"placeremotecall":         "the gateway runs no cloud SIP user agent: placeremotecall would reach no device",
@@ -33,6 +33,9 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 		return nil, refuse(http.StatusNotImplemented, why)
 	}
 	str := func(k string) string { v, _ := body[k].(string); return v }
+	if base == "placeivrcall" {
+		return nil, s.placeIVRCall(domain, body)
+	}
 	replyID := str("replyId")
 	if replyID == "" {
 		return nil, refuse(http.StatusBadRequest, "replyId: required (the replyId of the session's callback)")
@@ -103,6 +106,59 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 		return nil, err
 	}
 	return nil, refuse(http.StatusNotFound, "no command "+command)
+}
+
+// placeIVRCall calls destAddr from the IVR of a media service of domain
+// (mediaserviceId, else the first); once it answers, callAnswered and
+// getIvrCommand follow as for a call that came in. It returns once the
+// call is placed; a callee who does not answer gets callEvent
+// calledPartyFailure and sessionCompleted.
+func (s *Service) placeIVRCall(domain string, body map[string]any) error {
+	dest, _ := body["destAddr"].(string)
+	if dest == "" {
+		return refuse(http.StatusBadRequest, "destAddr: required (the SIP URI to call)")
+	}
+	docs := s.documents(domain)
+	var doc *Document
+	id, _ := body["mediaserviceId"].(string)
+	for _, d := range docs {
+		if id == "" || d.ID == id {
+			doc = d
+			break
+		}
+	}
+	if doc == nil {
+		if id != "" {
+			return refuse(http.StatusNotFound, "mediaserviceId: no media service "+id+" in domain "+domain)
+		}
+		return refuse(http.StatusNotFound, "no media service in domain "+domain+" to run the IVR")
+	}
+	// The body is newCall's call action in all but name: one check for both.
+	act := map[string]any{"action": actionCall}
+	for k, v := range body {
+		if k != "mediaserviceId" {
+			act[k] = v
+		}
+	}
+	js, err := json.Marshal(act)
+	if err != nil {
+		return refuse(http.StatusBadRequest, err.Error())
+	}
+	a, err := parseAction(js, "placeivrcall")
+	if err != nil {
+		return refuse(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "placeivrcall response: "))
+	}
+	h, err := s.hookFor(domain, doc)
+	if err != nil {
+		return refuse(http.StatusConflict, "media service "+doc.ID+": "+err.Error())
+	}
+	sess := s.newSession(domain, doc.ID, h, s.log.With("mediaservice", doc.ID, "placeivrcall", dest))
+	if ref, ok := body["sessionReferenceId"]; ok {
+		b, _ := json.Marshal(ref)
+		sess.setRef(b)
+	}
+	go sess.placed(a)
+	return nil
 }
 
 // requestHangup ends the session's call (both legs when connected).

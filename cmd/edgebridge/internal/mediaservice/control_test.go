@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,9 @@ func TestCommandsRefuseBadInput(t *testing.T) {
 	r := newRig(t)
 	ended := r.svc.tokens.issue(testDomain, "no-such-session")
 	for _, cmd := range allCommands {
+		if cmd == "placeivrcall" {
+			continue // no replyId: TestPlaceIVRCall
+		}
 		_, notImplemented := notHere[strings.TrimSuffix(cmd, "jwt")]
 		for _, tc := range []struct {
 			name   string
@@ -304,4 +308,70 @@ func TestPromptQuota(t *testing.T) {
 	if _, err := p.Put("d", "two.wav", bytes.NewReader(toneWAV(t, 440, 1000))); err != nil {
 		t.Errorf("upload after freeing room: %v", err)
 	}
+}
+
+// placeivrcall calls destAddr from the IVR: bad input is refused 4xx; a
+// callee that answers gets callAnswered and getIvrCommand with the
+// sessionReferenceId given, and hangup ends it; one that is busy gets
+// callEvent calledPartyFailure with its code.
+func TestPlaceIVRCall(t *testing.T) {
+	r := newRig(t)
+	wd := t.TempDir()
+	for _, tc := range []struct {
+		body   string
+		status int
+		reason string
+	}{
+		{`{}`, 400, "destAddr: required"},
+		{`{"destAddr":"javascript:alert(1)"}`, 400, "Invalid sip address"},
+		{`{"destAddr":"sip:a@127.0.0.1","sipFrom":"a\r\nVia: x"}`, 400, "sipFrom"},
+		{`{"destAddr":"sip:a@127.0.0.1","mediaserviceId":"nope"}`, 404, "mediaserviceId"},
+		{`{"destAddr":"sip:a@127.0.0.1","maxRingTime":-1}`, 400, "maxRingTime"},
+	} {
+		st, b := r.rest("POST", "/mediaservice/"+testDomain+"/placeivrcall", "application/json", []byte(tc.body))
+		if st != tc.status || !strings.Contains(b["reason"].(string), tc.reason) {
+			t.Errorf("placeivrcall %s: %d %v, want %d %q", tc.body, st, b, tc.status, tc.reason)
+		}
+	}
+	r.app.script = func(name string, body map[string]any) (int, any) {
+		if name == "getIvrCommand" {
+			return 200, map[string]any{"hangup": true}
+		}
+		return 200, map[string]any{}
+	}
+	callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	st, b := r.command("placeivrcall", map[string]any{"destAddr": "sip:agent@127.0.0.1:" + itoa(callee.Port), "mediaserviceId": "ms1",
+		"sessionReferenceId": map[string]any{"ticket": 7}, "sipFrom": "4600", "xHeaders": map[string]any{"X-Case": "7"}})
+	if st != 200 {
+		t.Fatalf("placeivrcall: %d %v", st, b)
+	}
+	if err := callee.Wait(15 * time.Second); err != nil {
+		t.Fatalf("callee: %v\n%s", err, callee.Report())
+	}
+	testkit.WaitFor(t, "sessionCompleted", 5*time.Second, func() bool { return len(r.app.got("sessionCompleted")) == 1 })
+	cmds := r.app.got("getIvrCommand")
+	if len(cmds) != 1 || mustString(cmds[0].body["sessionReferenceId"]) != `{"ticket":7}` || len(r.app.got("callAnswered")) != 1 {
+		t.Errorf("getIvrCommand %+v callAnswered %d", cmds, len(r.app.got("callAnswered")))
+	}
+	inv := callee.Received()
+	if len(inv) == 0 || !strings.Contains(inv[0], "X-Case: 7") || !strings.Contains(inv[0], "sip:4600@") {
+		t.Errorf("INVITE the callee got lacks the xHeaders or sipFrom:\n%v", inv)
+	}
+
+	busy := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_busy.xml"), "-m", "1")
+	if st, b := r.command("placeivrcall", map[string]any{"destAddr": "sip:agent@127.0.0.1:" + itoa(busy.Port)}); st != 200 {
+		t.Fatalf("placeivrcall: %d %v", st, b)
+	}
+	testkit.WaitFor(t, "callEvent", 10*time.Second, func() bool { return len(r.app.got("callEvent")) == 1 })
+	ev := r.app.got("callEvent")[0].body
+	if ev["event"] != "calledPartyFailure" || ev["sipResponseCode"].(float64) != 486 {
+		t.Errorf("callEvent %v", ev)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func mustString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

@@ -103,11 +103,18 @@
 // (dtmfParams.reason "interrupted") and asks for the next;
 // startrecording/stoprecording {replyId, connectionId, recordingFileName}
 // record the current connection (409 when already or not recording, 413
-// when the storage is full). placeivrcall, splitconnection,
-// hangupremoteparticipant and the cloud SIP UA's placeremotecall,
-// answerremotecall, sendremotecallringback (and their jwt twins) answer 501
-// naming why: this gateway runs no cloud SIP user agent, and places no
-// outbound IVR calls yet.
+// when the storage is full). placeivrcall (no replyId) calls destAddr
+// (sipFrom, displayName, callerPrivacy, sipDiversion, xHeaders, pHeaders,
+// maxRingTime checked as newCall's call action) from the IVR of the media
+// service mediaserviceId (else the domain's first): when it answers,
+// callAnswered and getIvrCommand follow; when it does not, callEvent
+// calledPartyFailure. The transfer destination's 180 is reported by
+// callNotify {event ringing, participantId, sessionId, user, remoteUser,
+// sipCallId, ivrServer, traceId}. splitconnection, hangupremoteparticipant
+// and the cloud SIP UA's placeremotecall, answerremotecall,
+// sendremotecallringback (and their jwt twins) answer 501 naming why: this
+// gateway runs no cloud SIP user agent (newRemoteCall is never sent).
+// getCallIdentifier is not sent (the gateway has no IN service).
 //
 // # What it may import
 //

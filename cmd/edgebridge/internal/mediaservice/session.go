@@ -112,6 +112,37 @@ func (s *session) serve(ctx context.Context, c *engine.Call) {
 	reason = s.apply(ctx, s.caller, act, false)
 }
 
+// placed runs a call placeivrcall made: dial, then the IVR.
+func (s *session) placed(act *callAction) {
+	ctx := context.Background()
+	reason := "calledPartyFailure"
+	defer func() { s.complete(reason) }()
+	d := act.DestAddr[0]
+	dctx, cancel := context.WithTimeout(ctx, d.MaxRingTime.dur(act.MaxRingTime.dur(defaultRingTime)))
+	out, err := s.svc.cfg.Dial(dctx, s.dialOptions(nil, act, d.DestAddr, true))
+	cancel()
+	if err != nil {
+		code, descr := 480, err.Error()
+		var de *engine.DialError
+		if errors.As(err, &de) {
+			code, descr = de.Code, de.Reason
+		}
+		body := map[string]any{"domain": s.domain, "event": "calledPartyFailure", "ivrServer": s.svc.cfg.IVRServer,
+			"sessionId": s.id, "user": userOf(d.DestAddr), "sipResponseCode": code, "errorDescr": descr}
+		if r := s.sessionRef(); r != nil {
+			body["sessionReferenceId"] = r
+		}
+		s.notify(ctx, "callEvent", body)
+		return
+	}
+	p := &participant{id: newID(), user: userOf(d.DestAddr), call: out}
+	s.mu.Lock()
+	s.caller = p
+	s.mu.Unlock()
+	reason = s.runIVR(ctx, p)
+	_ = out.Hangup()
+}
+
 // alarmError is the seed's error text for err: its own message up to the
 // first colon (the seed's enum), else all of it.
 func alarmError(err error) string {
@@ -646,8 +677,11 @@ func (s *session) callEvent(ctx context.Context, remaining, dropped *participant
 // parameters, xHeaders, pHeaders, copyHeaders).
 func (s *session) dialOptions(p *participant, act *callAction, dest string, answered bool) engine.DialOptions {
 	from := string(act.SIPFrom)
-	if from == "" {
+	if from == "" && p != nil {
 		from = p.user
+	}
+	if from == "" {
+		from = "ivr"
 	}
 	o := engine.DialOptions{To: dest, From: from, FromName: act.DisplayName, Domain: s.domain}
 	if act.CallerPrivacy {
@@ -672,6 +706,9 @@ func (s *session) dialOptions(p *participant, act *callAction, dest string, answ
 			o.Headers = append(o.Headers, headerValues(k, v)...)
 		}
 	}
+	if p == nil {
+		return o
+	}
 	if req := p.call.Request(); req != nil && p.call.Inbound {
 		for _, name := range act.CopyHeaders {
 			ln := strings.ToLower(name)
@@ -683,14 +720,29 @@ func (s *session) dialOptions(p *participant, act *callAction, dest string, answ
 			}
 		}
 	}
-	if !answered {
-		o.OnProgress = func(code int, _ string) {
-			if code == 180 && act.RingbackTone != "silent" {
-				_ = p.call.Ring()
-			}
+	o.OnProgress = func(code int, _ string) {
+		if code != 180 {
+			return
+		}
+		body := map[string]any{"event": "ringing", "monitoringParticipant": false, "sessionId": s.id, "user": p.user,
+			"remoteUser": userOf(dest), "participantId": p.id, "sipCallId": p.call.ID, "ivrServer": s.svc.cfg.IVRServer, "traceId": s.trace}
+		if r := s.sessionRef(); r != nil {
+			body["sessionReferenceId"] = r
+		}
+		go s.notify(context.Background(), "callNotify", body)
+		if !answered && act.RingbackTone != "silent" {
+			_ = p.call.Ring()
 		}
 	}
 	return o
+}
+
+// userOf is the user part of a SIP URI, or the number itself.
+func userOf(dest string) string {
+	if u := uriUser(dest); u != "" {
+		return u
+	}
+	return dest
 }
 
 // headerValues is one xHeaders/pHeaders entry: a value or a list of values
