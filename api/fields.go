@@ -87,7 +87,7 @@ func restAuthUses(reader string) map[string]fieldUse {
 	at := "delivery.CheckRestAuth on write, " + reader
 	return map[string]fieldUse{
 		"restAuthentication[].type":           reads(at + ": the JWT algorithm (RS256; HS256 for stored documents of older versions)"),
-		"restAuthentication[].secret":         reads(at + ": the signing key (PEM RSA private key, 2048+ bits)"),
+		"restAuthentication[].secret":         reads(at + ": the signing key (PEM RSA private key, 2048+ bits); never returned by GET"),
 		"restAuthentication[].sub":            reads(reader + ": the JWT sub claim"),
 		"restAuthentication[].scope":          reads(reader + ": the JWT scope claim"),
 		"restAuthentication[].requestHeaders": reads(reader + ": headers sent with the signed request"),

@@ -34,7 +34,7 @@ func (k *kind) public(doc map[string]any) map[string]any {
 	for _, h := range k.hidden {
 		delete(doc, h)
 	}
-	return doc
+	return hideSecrets(k.res, doc)
 }
 
 func (k *kind) collFor(c *call) (store.Coll, error) {
@@ -82,6 +82,7 @@ func (k *kind) finish(c *call, id string, doc, old map[string]any) (map[string]a
 		}
 		doc[k.idField] = id
 	}
+	keepSecrets(k.res, doc, old)
 	if err := refuseFields(k.res, doc); err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ func restAuthentication() *Schema {
 		opt("sub", str()),
 		opt("requestHeaders", anyObj()),
 		opt("scope", str()),
-		opt("secret", str()),
+		opt("secret", str().desc("RS256: the PEM RSA private key (2048+ bits) that signs the callbacks. Never returned by GET; left out on a write, the stored one is kept.")),
 		opt("type", str().enum("RS256")),
 	))
 }
@@ -159,7 +159,7 @@ const idPattern = `^[a-zA-Z0-9\-\._:~+]{1,128}$`
 func alarmEventMapperSchema() *Schema {
 	backup := obj(
 		opt("backupOverrideSipFrom", str()),
-		opt("backupSipAuthPassword", str()),
+		opt("backupSipAuthPassword", str().desc("Never returned by GET; left out on a write, the stored one is kept.")),
 		opt("backupDefaultVoiceDestination", str()),
 		opt("backupSipAuthUser", str()),
 		opt("backupDestAddr", str()),
@@ -169,7 +169,7 @@ func alarmEventMapperSchema() *Schema {
 		req("targetEndpoint", obj(
 			opt("protocol", str().enum("scaip").ext("dc09: SIA DC-09 delivery to the ARC; http, https: the event as JSON POSTed to {destAddr}/newAlarmbridgeEvent (gateway extensions)", "dc09", "http", "https")),
 			opt("sipAuthUser", str()),
-			opt("sipAuthPassword", str()),
+			opt("sipAuthPassword", str().desc("Never returned by GET; left out on a write, the stored one is kept.")),
 			opt("destAddr", str()),
 			opt("overrideSipFrom", str()),
 			opt("defaultVoiceDestination", str()),

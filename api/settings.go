@@ -18,7 +18,7 @@ func (s *Server) getSettings(resource string) func(c *call) error {
 		if err != nil {
 			return err
 		}
-		return c.ok(m) // nothing set yet (nil): an empty settings object
+		return c.ok(hideSecrets(resource, m)) // nothing set yet (nil): an empty settings object
 	}
 }
 
@@ -28,17 +28,30 @@ func (s *Server) putSettings(resource string) func(c *call) error {
 		if err != nil {
 			return err
 		}
-		if err := refuseFields(resource, doc); err != nil {
-			return err
-		}
-		if err := checkRestAuth(doc); err != nil {
-			return err
-		}
-		b, err := json.Marshal(doc)
+		coll := c.coll(resource, false)
+		err = s.db.Update(func(tx *store.Tx) error {
+			// A secret left out (a GET document written back) keeps its
+			// stored value.
+			if b, err := tx.Get(coll, "settings"); err == nil {
+				old, err := decodeDoc(b)
+				if err != nil {
+					return err
+				}
+				keepSecrets(resource, doc, old)
+			}
+			if err := refuseFields(resource, doc); err != nil {
+				return err
+			}
+			if err := checkRestAuth(doc); err != nil {
+				return err
+			}
+			b, err := json.Marshal(doc)
+			if err != nil {
+				return err
+			}
+			return tx.Put(coll, "settings", b)
+		})
 		if err != nil {
-			return err
-		}
-		if err := s.db.Put(c.coll(resource, false), "settings", b); err != nil {
 			return err
 		}
 		return c.ok(nil)
