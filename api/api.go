@@ -83,6 +83,9 @@ type Server struct {
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
 
+	streams    context.Context // ended by EndStreams or Close
+	endStreams context.CancelFunc
+
 	docOnce sync.Once
 	doc     []byte
 
@@ -142,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, db: cfg.Store, log: cfg.Logger, mux: http.NewServeMux()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.streams, s.endStreams = context.WithCancel(s.ctx)
 	s.auth = newAuthenticator(cfg.Store, cfg.AdminKeyHash)
 	s.devices, s.trunks = s.deviceKind(), s.trunkKind()
 	if err := s.failInterrupted(); err != nil {
@@ -160,6 +164,11 @@ func (s *Server) Close() error {
 	s.bg.Wait()
 	return nil
 }
+
+// EndStreams ends the open event streams (/gateway/events), which never
+// go idle by themselves: the HTTP server calls it when it shuts down
+// (http.Server.RegisterOnShutdown), so an open page does not hold it up.
+func (s *Server) EndStreams() { s.endStreams() }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }

@@ -282,7 +282,7 @@ func (s *Server) events(c *call) error {
 		select {
 		case <-c.r.Context().Done():
 			return nil
-		case <-s.ctx.Done():
+		case <-s.streams.Done():
 			return nil
 		case <-t.C:
 		case <-changed:

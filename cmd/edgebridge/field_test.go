@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,6 +240,24 @@ func TestFieldServiceOverREST(t *testing.T) {
 	if code, _, _ := d.req(dk.Key, "POST", "/gateway/alarms/retry", ""); code != 403 {
 		t.Fatalf("retry with a domain key: %d, want 403", code)
 	}
+	// A domain key sees its domain's alarms and paths, and no other's.
+	code, b, _ = d.req(key, "POST", "/provisioning/apiKey/other", `{"key":""}`)
+	var ok struct{ Key string }
+	if json.Unmarshal([]byte(b), &ok); code != 200 || ok.Key == "" {
+		t.Fatalf("key of domain other: %d %s", code, b)
+	}
+	for k, want := range map[string]int{dk.Key: 2, ok.Key: 0} {
+		var seen struct {
+			RecentAlarms []api.AlarmInfo `json:"recentAlarms"`
+			Health       struct {
+				ARCPaths []api.PathHealth `json:"arcPaths"`
+			}
+		}
+		getJSON(t, http.DefaultClient, d.url+"/gateway/status", k, &seen)
+		if len(seen.RecentAlarms) != want || len(seen.Health.ARCPaths) != want {
+			t.Fatalf("status for a domain key: %d alarms, %d paths; want %d of each", len(seen.RecentAlarms), len(seen.Health.ARCPaths), want)
+		}
+	}
 
 	if code, b, _ := d.req(key, "POST", "/gateway/factoryreset", `{"confirm":"yes"}`); code != 400 || !strings.HasPrefix(jsonReason(b), "confirm:") {
 		t.Fatalf("factory reset without the confirmation: %d %s", code, b)
@@ -264,4 +284,75 @@ func jsonReason(b string) string {
 	var v struct{ Reason string }
 	json.Unmarshal([]byte(b), &v)
 	return v.Reason
+}
+
+// /gateway/events streams the status summary as server-sent events, a new
+// one when an alarm is queued; a SIGTERM ends an open stream cleanly (the
+// handler returns, the chunked body ends) rather than cutting it.
+func TestGatewayEventsStreamAndShutdown(t *testing.T) {
+	const key = "events-test-admin-key-0123"
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key)
+	if code, b, _ := d.req(key, "POST", "/provisioning/alarmeventmapper/local",
+		`{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://`+arc.Addr+`?transport=tcp"}}`); code != 200 {
+		t.Fatalf("mapper: %d %s", code, b)
+	}
+	req, _ := http.NewRequest("GET", d.url+"/gateway/events", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	events := make(chan string, 16)
+	ended := make(chan error, 1)
+	go func() { // reads until the stream ends
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var ev strings.Builder
+		for sc.Scan() {
+			if sc.Text() == "" {
+				events <- ev.String()
+				ev.Reset()
+				continue
+			}
+			ev.WriteString(sc.Text() + "\n")
+		}
+		ended <- sc.Err()
+	}()
+	next := func() string {
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event within 10 s")
+			return ""
+		}
+	}
+	first := next()
+	if !strings.HasPrefix(first, "event: status\ndata: {") || !strings.Contains(first, `"sipUp":true`) {
+		t.Fatalf("first event:\n%s", first)
+	}
+	if code, b, _ := d.req(key, "POST", "/alarmbridge/local/testalarm", `{"alarmEventMapperId":"arc","account":"7777"}`); code != 200 {
+		t.Fatalf("test alarm: %d %s", code, b)
+	}
+	for !strings.Contains(next(), `"account":"7777"`) {
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("the stream was cut, not ended, at shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream outlived the daemon's shutdown")
+	}
+	if err := <-d.exited; err != nil {
+		t.Fatalf("exit after SIGTERM with a stream open: %v\n%s", err, d.log())
+	}
 }

@@ -429,6 +429,7 @@ func (h *httpComponent) serve(ln net.Listener, tc *tls.Config) {
 		ErrorLog:          slog.NewLogLogger(h.d.log.Handler(), slog.LevelWarn),
 		TLSConfig:         tc,
 	}
+	srv.RegisterOnShutdown(h.api.EndStreams) // an open page's event stream never goes idle
 	h.srvs = append(h.srvs, srv)
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)

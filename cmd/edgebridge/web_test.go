@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/engine/pcap"
@@ -195,8 +196,7 @@ func TestWebPageInChromium(t *testing.T) {
 		chromedp.Navigate(d.url+"/"),
 		chromedp.WaitVisible(css("#signin-key")),
 		shot(shots, "01-signin"),
-		chromedp.SendKeys(css("#signin-key"), key),
-		chromedp.Click(css("#signin-submit")),
+		chromedp.SendKeys(css("#signin-key"), key+kb.Enter), // the keyboard alone signs in
 		chromedp.WaitVisible(css("#st-version")),
 		until(`document.querySelector('#st-sip .up') !== null && document.querySelector('#footer-version').textContent.startsWith('edgebridge')`, 10*time.Second),
 		shot(shots, "02-status-empty"),
@@ -212,8 +212,8 @@ func TestWebPageInChromium(t *testing.T) {
 	// A device through the form; a credentials device gets a generated
 	// password, shown once.
 	err = chromedp.Do(ctx,
-		chromedp.Click(css(`#nav a[href="#/device"]`)),
-		chromedp.Click(css("#new-device")),
+		chromedp.SendKeys(css(`#nav a[href="#/device"]`), kb.Enter), // links work from the keyboard
+		chromedp.SendKeys(css("#new-device"), kb.Enter),
 		chromedp.WaitVisible(css("#f-deviceId")),
 		chromedp.SendKeys(css("#f-deviceId"), "1234"),
 		setField("#f-authType", "deviceid"),
