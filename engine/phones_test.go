@@ -322,9 +322,9 @@ func legs(t *testing.T, e *Engine) (in, out *Call) {
 
 // TestPhonesSRTPCallHoldResume: two phones that require SRTP (srtp-mand)
 // call through the gateway: both legs are encrypted, each hears the other's
-// tone; the caller puts the call on hold and resumes it, the callee is put
-// on hold and back with the keys of both legs unchanged, and audio flows
-// both ways again after the resume.
+// tone; the caller puts the call on hold and resumes it, then the callee
+// does, each relayed to the other phone with the keys of both legs
+// unchanged, and audio flows both ways again after the resume.
 func TestPhonesSRTPCallHoldResume(t *testing.T) { holdResume(t, "srtp-mand") }
 
 // TestPhonesHoldResume is TestPhonesSRTPCallHoldResume in plain RTP.
@@ -346,6 +346,11 @@ func holdResume(t *testing.T, mediaenc string) {
 	testkit.WaitFor(t, "the hold relayed to the callee", 5*time.Second, func() bool { return out.Negotiated().Direction == sdp.SendOnly })
 	a.do("/resume")
 	testkit.WaitFor(t, "the resume relayed to the callee", 5*time.Second, func() bool { return out.Negotiated().Direction == sdp.SendRecv })
+	// And the other way: the callee holds and resumes.
+	b.do("/hold")
+	testkit.WaitFor(t, "the callee's hold relayed to the caller", 5*time.Second, func() bool { return in.Negotiated().Direction == sdp.SendOnly })
+	b.do("/resume")
+	testkit.WaitFor(t, "the callee's resume relayed to the caller", 5*time.Second, func() bool { return in.Negotiated().Direction == sdp.SendRecv })
 	for _, leg := range []struct {
 		name   string
 		before *sdp.SRTPKeys
@@ -391,21 +396,23 @@ func holdResume(t *testing.T, mediaenc string) {
 			t.Fatal(err)
 		}
 		f.Close()
-		fields := tshark(t, path, "sip", "sip.Method", "sdp.media.proto")
+		fields := tshark(t, path, e, "sip", "sip.Method", "sdp.media.proto")
 		if strings.Count(fields, "INVITE") < 3 || !strings.Contains(fields, proto) {
 			t.Fatalf("leg %s as tshark reads it (want 3 INVITEs with %s, nothing malformed):\n%s", c.ID, proto, fields)
 		}
-		if m := tshark(t, path, "_ws.malformed", "frame.number"); strings.TrimSpace(m) != "" {
+		if m := tshark(t, path, e, "_ws.malformed", "frame.number"); strings.TrimSpace(m) != "" {
 			t.Fatalf("leg %s: malformed frames %s", c.ID, m)
 		}
 	}
 }
 
-// tshark decodes the capture at path and prints fields of the packets that
-// filter selects.
-func tshark(t *testing.T, path, filter string, fields ...string) string {
+// tshark decodes the capture at path, with e's SIP port as SIP (a random
+// peer port may be another protocol's, which would win), and prints fields
+// of the packets that filter selects.
+func tshark(t *testing.T, path string, e *Engine, filter string, fields ...string) string {
 	t.Helper()
-	args := []string{"-r", path, "-Y", filter, "-T", "fields"}
+	_, port, _ := net.SplitHostPort(e.Addr())
+	args := []string{"-r", path, "-d", "udp.port==" + port + ",sip", "-Y", filter, "-T", "fields"}
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}
