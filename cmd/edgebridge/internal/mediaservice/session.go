@@ -816,11 +816,23 @@ func (s *session) bridge(ctx context.Context, a, b *participant) bool {
 			mu.Unlock()
 		})
 	}()
-	var aLeft bool
+	// Which leg left is read from the legs, not from which pump stopped
+	// first: a hang-up stops both pumps (one reads, one writes the ended
+	// leg), in either order.
+	ended := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+	aLeft := false
 	select {
 	case <-errA:
-		aLeft = true
+		aLeft = !ended(sb.Done()) && !ended(b.call.Done())
 	case <-errB:
+		aLeft = ended(sa.Done()) || ended(a.call.Done())
 	case <-a.call.Done():
 		aLeft = true
 	case <-b.call.Done():
