@@ -378,6 +378,11 @@ func holdResume(t *testing.T, mediaenc string) {
 			t.Fatalf("leg %s: %d SRTP or SRTCP packets failed to decrypt", c.ID, st.DecryptErrors)
 		}
 	}
+	for _, p := range []*phone{a, b} {
+		if strings.Contains(p.output(), "failed to decrypt") {
+			t.Fatalf("%s could not decrypt what the gateway sent", p.user)
+		}
+	}
 	a.do("/hangup")
 	testkit.WaitFor(t, "the call to end", 5*time.Second, func() bool { return e.Calls() == 0 })
 	// Each leg's SIP, hold and resume included, as a capture tshark decodes
