@@ -36,7 +36,8 @@ unit:
 # on 2 cores; testdata/bench/userbench says how each figure is taken):
 # `dtmf` on a generated 60-minute WAV against spandsp's dtmf_rx (CPU time
 # and RSS), B2BUA goodput against SIPp direct at 500/s and 4000/s offered,
-# and the daemon's RSS idle, with 100 calls and after floods. gcc builds the
+# the daemon's RSS idle, with 100 calls and after floods, and the media
+# service's webhook round trip and RSS with 20 IVR sessions. gcc builds the
 # spandsp harness; the WAV is generated once into bin/bench.
 bench: deps build
 	@mkdir -p bin/bench

@@ -8,7 +8,10 @@
 //     (SIPp uac -> serve -> trunk -> SIPp uas) against SIPp uac -> SIPp uas
 //     directly, alternating, at each offered rate; only 503s may fail;
 //   - memory: the daemon's RSS idle, with 100 calls up, right after floods
-//     of refused and completed calls, and a minute later.
+//     of refused and completed calls, and a minute later;
+//   - ivr: the media service's webhook round trip (a key's end to the next
+//     getIvrCommand at the application, p50/p99) and the daemon's RSS with
+//     concurrent IVR sessions (ivr.go).
 //
 // Figures are medians of the runs; the machine may be shared, so CPU time
 // (not wall time) is compared where it can be.
@@ -42,7 +45,9 @@ var (
 	sipRuns  = flag.Int("sip-runs", 3, "runs of each SIP path per rate")
 	calls    = flag.Int("calls", 8000, "calls per SIP run")
 	rates    = flag.String("rates", "500,4000", "offered call rates (calls/s)")
-	only     = flag.String("only", "decode,sip,memory", "sections to run")
+	only     = flag.String("only", "decode,sip,memory,ivr", "sections to run")
+	ivrCalls = flag.Int("ivr-calls", 20, "concurrent IVR sessions")
+	ivrKeys  = flag.Int("ivr-keys", 20, "keys (round trips) per IVR session")
 	settle   = flag.Duration("settle", time.Minute, "how long memory may take to return")
 )
 
@@ -57,7 +62,7 @@ func main() {
 		decode()
 	}
 	var d *daemon
-	if strings.Contains(*only, "sip") || strings.Contains(*only, "memory") {
+	if strings.Contains(*only, "sip") || strings.Contains(*only, "memory") || strings.Contains(*only, "ivr") {
 		if d, err = startDaemon(work); err != nil {
 			fail(err)
 		}
@@ -74,6 +79,9 @@ func main() {
 	}
 	if strings.Contains(*only, "memory") {
 		flood(d, work)
+	}
+	if strings.Contains(*only, "ivr") {
+		ivrBench(d, *ivrCalls, *ivrKeys)
 	}
 }
 
