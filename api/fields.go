@@ -235,7 +235,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"targetEndpoint.backupEndpoint.backupSipAuthUser":             reads("delivery MapperRoute: backup SCAIP digest user"),
 		"targetEndpoint.backupEndpoint.backupSipAuthPassword":         reads("delivery MapperRoute: backup SCAIP digest password"),
 		"targetEndpoint.backupEndpoint.backupOverrideSipFrom":         reads("delivery MapperRoute: backup SCAIP From"),
-		"targetEndpoint.backupEndpoint.backupDefaultVoiceDestination": refused("not honoured yet: the voice call goes to targetEndpoint.defaultVoiceDestination only"),
+		"targetEndpoint.backupEndpoint.backupDefaultVoiceDestination": reads("gateway bridgeVoice and scaipVoiceCall: dialled when the voice destination cannot be reached"),
 	},
 	"mediaservice": mergeUses(restAuthUses("the gateway's mediaservice hook (every callback of the service)"), map[string]fieldUse{
 		"destinationMatch":       reads("the gateway's mediaservice Routes: the switchboard's media service stage takes SIP calls whose called number fits it"),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/alarm/delivery"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
@@ -197,4 +198,40 @@ func TestContactIDPanelToSCAIPARC(t *testing.T) {
 		_, body, err := d.req(key, "POST", "/provisioning/logs/local/sip", `{"filterPattern":"scaip","limit":50}`)
 		return err == nil && strings.Contains(body, want[0]) && strings.Contains(body, want[1]) && strings.Contains(body, want[2])
 	})
+}
+
+// TestSCAIPUnitVoiceCallBridged: with an event mapper whose alarmHandling
+// asks for speech (callEmergencyCenter, a defaultVoiceDestination), the
+// SCAIP unit's alarm is answered mre 1 (duplex, SS 91100), and the voice
+// call it then places to the bridge's number (destinationMatch) is bridged
+// to the ARC's speech line (SIPp answering), which is cleared when the unit
+// hangs up. The speech line is tried first: the unit is answered only once
+// the ARC has.
+func TestSCAIPUnitVoiceCallBridged(t *testing.T) {
+	wd := t.TempDir()
+	speech := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	const key = "scaip-admin-key-0123456789"
+	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
+	provision(t, d, key,
+		[2]string{"/provisioning/device/local", `{"deviceId":"4711","domain":"local","authType":"deviceid"}`},
+		[2]string{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` +
+			arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(speech.Port) + `"}}`},
+		[2]string{"/provisioning/alarmbridge/local", `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$","alarmEventMapperId":"arc"}`})
+
+	if mrs := scaipUnit(t, d, "u1", "4711", "rvoice1", "ME"); !strings.Contains(mrs, "<mre>1</mre>") {
+		t.Fatalf("<mrs> without mre 1 although the mapper asks for speech:\n%s", mrs)
+	}
+	if got := arc.Wait(1, 10*time.Second); len(got) != 1 {
+		t.Fatalf("ARC got %d events, want the alarm", len(got))
+	}
+	uwd := t.TempDir()
+	unit := testkit.StartSIPp(t, uwd, false, d.sipAddr(t), "-sf", testkit.SIPpScenario(t, uwd, "uac_pcap.xml",
+		"PCAP_FILE", "/usr/share/sip-tester/dtmf_2833_1.pcap", "PAUSE_MS", "1500"), "-s", "scaip", "-m", "1")
+	if err := unit.Wait(20 * time.Second); err != nil {
+		t.Fatalf("the unit's voice call: %v\n%s\ndaemon:\n%s", err, unit.Report(), d.log())
+	}
+	if err := speech.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line did not get the call and its end: %v\n%s", err, speech.Report())
+	}
 }

@@ -28,14 +28,26 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 		return nil
 	}
 	out := make([]engine.Route, 0, len(bridges))
+	var voice []engine.Route // SCAIP voice routes: after every in-band bridge, which they must not shadow
 	for i := range bridges {
 		b := bridges[i]
-		if b.Protocol == string(alarm.ProtoSCAIP) {
-			continue // SCAIP units send MESSAGE (scaip.go); their voice call is not an alarm call
-		}
 		re, err := alarm.CompileMatch(b.DestinationMatch)
 		if err != nil {
 			continue // the alarm router skips it too: one bad rule must not stop the rest
+		}
+		if b.Protocol == string(alarm.ProtoSCAIP) {
+			// SCAIP units send their alarms as MESSAGE (scaip.go); the voice
+			// call that follows an answer with mre >= 1 is bridged to the
+			// mapper's voice destination. Without one (mre 0) the bridge
+			// takes no calls.
+			if _, _, ok := g.scaipVoice(domain, &b); ok {
+				voice = append(voice, engine.Route{
+					Name:    "alarmbridge/" + b.ID + "/voice",
+					Match:   re,
+					Handler: engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) { g.scaipVoiceCall(ctx, c, &b) }),
+				})
+			}
+			continue
 		}
 		dtmf := ""
 		if b.ToneSettings != nil {
@@ -49,7 +61,7 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 			DataMode: true,
 		})
 	}
-	return out
+	return append(out, voice...)
 }
 
 // alarmCall runs one alarm call: answer, receive, then voice or clear-down.

@@ -10,6 +10,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/delivery"
 	"github.com/edgebridge/edgebridge/alarm/scaip"
 	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
 )
 
 // SCAIP (SS 91100) both ways over the engine's SIP MESSAGE:
@@ -103,6 +104,11 @@ func (g *Gateway) scaipHandler(log *slog.Logger) func(domain string) *scaip.Hand
 			},
 			Log: log,
 		}
+		if _, _, ok := g.scaipVoice(domain, b); ok {
+			// SS 91100 mre 1: duplex speech follows; the unit calls and
+			// scaipVoiceCall bridges it to the mapper's voice destination.
+			h.Mre = 1
+		}
 		if ms := b.DefaultHeartbeatInterval; ms > 0 {
 			// hbi is in whole minutes (SS 91100): round down (at least 1),
 			// so the unit never beats less often than supervision expects.
@@ -127,4 +133,56 @@ func (g *Gateway) scaipReply(ctx context.Context, domain, from string, body []by
 		return fmt.Errorf("scaip: unit %s answered %d to the <mrs>", to, code)
 	}
 	return nil
+}
+
+// scaipVoice is where a SCAIP unit's voice call goes: the mapper's
+// defaultVoiceDestination and backupDefaultVoiceDestination, when its
+// alarmHandling calls for speech (callEmergencyCenter,
+// usePredefinedDestination) and useVoiceBridge is not off. ok false: the
+// unit is answered mre 0 and a voice call from it is refused.
+func (g *Gateway) scaipVoice(domain string, b *alarm.AlarmBridge) (dest, backup string, ok bool) {
+	if b.AlarmEventMapperID == "" {
+		return "", "", false
+	}
+	m, err := g.prov.EventMapper(domain, b.AlarmEventMapperID)
+	if err != nil || m == nil {
+		return "", "", false
+	}
+	switch {
+	case m.AlarmHandling != alarm.HandlingCallEmergencyCenter && m.AlarmHandling != alarm.HandlingUsePredefinedDestination,
+		m.UseVoiceBridge != nil && !*m.UseVoiceBridge,
+		m.TargetEndpoint.DefaultVoiceDestination == "":
+		return "", "", false
+	}
+	return m.TargetEndpoint.DefaultVoiceDestination, g.backupVoice(domain, b), true
+}
+
+// scaipVoiceCall bridges a SCAIP unit's voice call to the ARC's speech
+// line, the backup destination when the first cannot be reached. The ARC
+// is called first and the unit answered only once it has, so a unit that
+// cannot be served is refused before the answer and may use its backup.
+func (g *Gateway) scaipVoiceCall(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge) {
+	log := g.log.With("call", c.ID, "alarmbridge", b.ID)
+	dest, backup, ok := g.scaipVoice(c.Domain, b)
+	if !ok {
+		log.Warn("scaip: voice call refused: the event mapper asks for no speech path")
+		_ = c.Reject(404, "Not Found", "no voice destination for alarmbridge "+b.ID)
+		return
+	}
+	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, log)
+	if out == nil && backup != "" {
+		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, log)
+	}
+	if out == nil {
+		_ = c.Reject(503, "Service Unavailable", "voice destination unreachable")
+		return
+	}
+	defer out.Hangup()
+	if err := c.Answer(); err != nil {
+		log.Warn("scaip: answer voice call", "err", err)
+		return
+	}
+	if err := media.Bridge(ctx, c.Session(), out.Session()); err != nil {
+		log.Info("scaip: voice bridge ended", "err", err)
+	}
 }

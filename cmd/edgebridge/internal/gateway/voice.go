@@ -17,6 +17,9 @@ import (
 // its call ends.
 func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, dest string, log *slog.Logger) {
 	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, log)
+	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
+		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, log)
+	}
 	if out == nil {
 		return
 	}
@@ -74,4 +77,17 @@ func (g *Gateway) dialVoice(ctx context.Context, caller, domain, dest string, lo
 	}
 	log.Info("gateway: voice bridged", "to", dest)
 	return out
+}
+
+// backupVoice is the bridge's mapper's backupDefaultVoiceDestination: where
+// the voice call goes when the voice destination cannot be reached.
+func (g *Gateway) backupVoice(domain string, b *alarm.AlarmBridge) string {
+	if b.AlarmEventMapperID == "" {
+		return ""
+	}
+	m, err := g.prov.EventMapper(domain, b.AlarmEventMapperID)
+	if err != nil || m == nil || m.TargetEndpoint.BackupEndpoint == nil {
+		return ""
+	}
+	return m.TargetEndpoint.BackupEndpoint.BackupDefaultVoiceDestination
 }
