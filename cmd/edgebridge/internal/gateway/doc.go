@@ -38,8 +38,12 @@
 // number, "/regex/" or bare).
 //
 //  1. Alarm services: the domain's alarmbridges (/alarmbridge documents).
-//     Bridges of protocol "scaip" are left out: SCAIP units send MESSAGEs,
-//     which scaip.go takes outside the switchboard.
+//     SCAIP units send their alarms as MESSAGEs, which scaip.go takes
+//     outside the switchboard; a bridge of protocol "scaip" takes only the
+//     voice call that follows an answer with mre 1 (its mapper asks for
+//     speech), after every in-band bridge so that a broad destinationMatch
+//     does not shadow them, and bridges it to the mapper's voice
+//     destination (scaipVoiceCall).
 //  2. Media services (/mediaservice documents): the mediaservice package
 //     answers the call and runs the integrator's IVR through its webhooks.
 //  3. The FXS line as a destination (an ARC calling an FXS unit back): to

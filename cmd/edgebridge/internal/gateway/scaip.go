@@ -22,7 +22,9 @@ import (
 //   - in: an alarm unit's <mrq> MESSAGE goes to the domain's first
 //     alarmbridge of protocol "scaip", is mapped and queued like a call's
 //     events, and the <mrs> goes back to the unit as a MESSAGE once the 200
-//     of its request is out.
+//     of its request is out, with mre 1 when the bridge's mapper asks for
+//     speech; the unit's voice call then goes to the mapper's voice
+//     destination (scaipVoiceCall).
 //
 // The ARC has no credentials at the gateway: its <mrs> MESSAGE is let in
 // without digest when it comes from an address the gateway sent an <mrq>
