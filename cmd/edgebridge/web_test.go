@@ -459,6 +459,29 @@ func TestWebPageServiceAndKeysInChromium(t *testing.T) {
 	}
 	pe.probe(t, ctx)
 
+	// An alarm for an ARC that is down waits in the delivery queue with its
+	// error (the page follows the queue as it changes); "retry now" sends
+	// it again at once.
+	dead := freePort(t)
+	if code, b, _ := d.req(key, "POST", "/provisioning/alarmeventmapper/local",
+		`{"id":"dead","name":"dead ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://`+dead+`?transport=tcp"}}`); code != 200 {
+		t.Fatalf("mapper: %d %s", code, b)
+	}
+	if code, b, _ := d.req(key, "POST", "/alarmbridge/local/testalarm", `{"alarmEventMapperId":"dead","account":"5555"}`); code != 200 {
+		t.Fatalf("test alarm: %d %s", code, b)
+	}
+	err = steps(ctx,
+		chromedp.Click(css(`#nav a[href="#/service"]`)),
+		chromedp.WaitVisible(css("#queue-refresh")),
+		until(`[...document.querySelectorAll('#queue-table tbody tr')].some(r => r.cells[1].textContent === '5555' && r.cells[5].textContent.includes('last error') && +r.cells[6].textContent >= 1)`, 15*time.Second),
+		chromedp.Click(css("#retry-now")),
+		until(`document.querySelector('#queue-box').parentElement.textContent.includes('being sent again now')`, 5*time.Second),
+		shot(shots, "20-queue-retry"),
+	)
+	if err != nil {
+		t.Fatalf("delivery queue: %v", err)
+	}
+
 	// Firmware: upload with progress, then the A/B slot state.
 	err = chromedp.Do(ctx,
 		chromedp.Click(css(`#nav a[href="#/service"]`)),

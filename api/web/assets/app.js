@@ -211,6 +211,7 @@ function onStatus(st) {
   if (box) box.replaceChildren(...statusCards(st));
   const rec = $('#service-recent');
   if (rec) rec.replaceChildren(alarmTable((st.recentAlarms || []).slice().reverse(), 'service-recent-table'));
+  if ($('#queue-box') && S.loadQueue) S.loadQueue().catch(() => {}); // the queue is read, not pushed: with each status
 }
 
 // ---- views
@@ -568,9 +569,10 @@ async function viewService(m) {
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'secondary', id: 'queue-refresh', onclick: () => loadQueue().catch((e) => qres.replaceChildren(notice(e.message, 'error'))) }, 'Refresh'),
         h('button', { type: 'button', id: 'retry-now', onclick: async () => {
-          try { const r = await api('POST', '/gateway/alarms/retry'); qres.replaceChildren(notice(r.retried + ' waiting alarms are being sent again now.', 'ok')); await loadQueue(); } catch (e) { qres.replaceChildren(notice(e.message, 'error')); }
+          try { const r = await api('POST', '/gateway/alarms/retry'); qres.replaceChildren(notice(r.retried + (r.retried === 1 ? ' waiting alarm is' : ' waiting alarms are') + ' being sent again now.', 'ok')); await loadQueue(); } catch (e) { qres.replaceChildren(notice(e.message, 'error')); }
         } }, 'Retry now'))));
   await loadQueue();
+  S.loadQueue = loadQueue;
 
   m.append(sipLogCard(), await firmwareCard(), resetCard());
 }
