@@ -166,6 +166,8 @@ func (s *Server) addRoutes() {
 			resp: str(), respType: "application/xml", h: s.grandstream},
 	)
 
+	s.recentCallRoutes(P)
+
 	// Live call control.
 	for _, cmd := range mediaCommands {
 		s.add(&route{method: "POST", path: "/mediaservice/{domain}/" + cmd, tag: "mediaservice call control", summary: "Call control: " + cmd + " (media service API).",

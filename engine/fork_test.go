@@ -187,7 +187,7 @@ func TestSIPpGroupAllAndUserExtension(t *testing.T) {
 	putDoc(t, db, ResGroup, "all", Group{GroupName: "all", ExtensionNumber: "700", RingStrategy: RingAll,
 		Members: []GroupMember{{UserID: "ua"}, {UserID: "ub"}}})
 	var legs answeredLegs
-	e := startEngine(t, WithDirectory(StoreDirectory{DB: db}), WithEvents(legs.observe))
+	e := startEngine(t, WithStore(db), WithEvents(legs.observe))
 	registerAs(t, e, "ha", "h-a", ha.Port)
 	registerAs(t, e, "hb", "h-b", hb.Port)
 	registerAs(t, e, "hc", "h-c", hc.Port)
@@ -200,5 +200,28 @@ func TestSIPpGroupAllAndUserExtension(t *testing.T) {
 	}
 	if got, want := strings.Join(legs.list(), " "), "h-b h-c"; got != want {
 		t.Fatalf("handsets that took the calls: %s, want %s", got, want)
+	}
+	// The call records (recent calls) say who called whom, which way, and
+	// where the peer was: the caller's inbound leg and the answered leg out
+	// to handset b.
+	var in, out store.CallRecord
+	testkit.WaitFor(t, "call records written", 5*time.Second, func() bool {
+		in, out = store.CallRecord{}, store.CallRecord{}
+		_ = db.Calls(testDomain, time.Time{}, time.Time{}, func(r store.CallRecord) bool {
+			switch {
+			case r.CallID == "all-1" && !r.End.IsZero():
+				in = r
+			case r.To == "h-b" && !r.End.IsZero():
+				out = r
+			}
+			return true
+		})
+		return in.CallID != "" && out.CallID != ""
+	})
+	if in.Direction != "inbound" || in.To != "700" || in.Answer.IsZero() || !strings.HasPrefix(in.Remote, "127.0.0.1:") || in.Local != e.Addr() {
+		t.Errorf("inbound record %+v", in)
+	}
+	if out.Direction != "outbound" || out.Remote != "127.0.0.1:"+strconv.Itoa(hb.Port) || out.Answer.IsZero() {
+		t.Errorf("outbound record %+v", out)
 	}
 }

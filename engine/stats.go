@@ -115,8 +115,14 @@ func (e *Engine) recordCall(c *Call, result string) {
 	r := store.CallRecord{
 		CallID: c.ID, Domain: c.Domain, Kind: callKind(c.Route),
 		From: c.Caller, To: c.Called, Start: c.Start, Answer: c.Answered(),
-		Result: result,
+		Result: result, Direction: "inbound", Local: e.Addr(), Remote: c.Source, Trunk: c.Trunk,
 	}
+	c.mu.Lock()
+	if c.cdlg != nil {
+		r.Direction = "outbound" // a leg the gateway placed (dial)
+	}
+	r.Cause = string(c.cause)
+	c.mu.Unlock()
 	if result != "" {
 		r.End = time.Now()
 		r.RTPLost = c.stats.Lost

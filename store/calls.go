@@ -33,6 +33,12 @@ type CallRecord struct {
 	Result    string    `json:"result,omitempty"` // final SIP status or "answered", "cancelled", "failed"
 	RTPLost   int64     `json:"rtpLost"`          // packets lost (RFC 3550 §6.4.1 cumulative)
 	RTPJitter float64   `json:"rtpJitterMs"`      // interarrival jitter in ms (RFC 3550 §6.4.1)
+	// For the recent calls list: who placed the call, with whom, how it ended.
+	Direction string `json:"direction,omitempty"` // "inbound" (a peer called the gateway) or "outbound" (a leg the gateway placed)
+	Local     string `json:"local,omitempty"`     // the gateway's SIP address
+	Remote    string `json:"remote,omitempty"`    // host:port of the peer
+	Trunk     string `json:"trunk,omitempty"`     // trunk id for calls from or to a trunk
+	Cause     string `json:"cause,omitempty"`     // why it ended (the engine's cause: normal, remote-bye, rejected, cancelled, ...)
 }
 
 // Duration is the talk time: answer to end, or 0.

@@ -1,0 +1,224 @@
+package api
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// Recent calls, a gateway extension in the shape of a CPaaS API's
+// RecentCalls (snake_case fields, page/count paging, filters days, start,
+// end, answered, direction), read from the store's call records. The
+// account is the domain; call_sid and sip_call_id are both the SIP Call-ID
+// of the leg (each leg of a bridged call is a record of its own); times are
+// Unix milliseconds; sip_status is the final status (200 for an answered
+// call, 487 for one the caller cancelled); termination_reason is the
+// engine's cause (normal, remote-bye, rejected, cancelled, rtp-timeout,
+// ...). Retention is the store's: CallRecordCap records per domain, the
+// oldest dropped first.
+
+const recentCallsExt = "gateway extension: recent calls (a CPaaS API's RecentCalls shape)"
+
+// maxRecentCount bounds a page, as the other lists are bounded.
+const maxRecentCount = 100
+
+func recentCallsParams() []param {
+	return []param{
+		{name: "page", desc: "Page number, from 1 (default 1).", schema: str().pattern(`^[0-9]+$`)},
+		{name: "count", desc: "Rows per page, 1 to 100 (default 25).", schema: str().pattern(`^[0-9]+$`)},
+		{name: "days", desc: "Number of days back to retrieve, 1 to 30.", schema: str().pattern(`^[0-9]+$`)},
+		{name: "start", desc: "Start date-time (RFC 3339).", schema: str().format("date-time")},
+		{name: "end", desc: "End date-time (RFC 3339).", schema: str().format("date-time")},
+		{name: "answered", desc: "Only answered (true) or unanswered (false) calls.", schema: str().enum("true", "false")},
+		{name: "direction", desc: "Only inbound or outbound calls.", schema: str().enum("inbound", "outbound")},
+	}
+}
+
+func recentCallSchema() *Schema {
+	return obj(opt("account_sid", str()), opt("call_sid", str()), opt("from", str()), opt("to", str()), opt("answered", boolean()),
+		opt("sip_call_id", str()), opt("sip_status", int32s()), opt("duration", int32s()), opt("attempted_at", num()),
+		opt("answered_at", num()), opt("terminated_at", num()), opt("termination_reason", str()), opt("host", str()),
+		opt("remote_host", str()), opt("direction", str().enum("inbound", "outbound")), opt("trunk", str()))
+}
+
+func (s *Server) recentCallRoutes(P string) {
+	page := obj(opt("total", int32s()), opt("batch", int32s()), opt("page", int32s()), opt("data", arr(recentCallSchema())))
+	s.add(&route{method: "GET", path: P + "/recentcalls/{domain}", tag: "logs", ext: recentCallsExt,
+		summary: "Recent calls of the domain, newest first, filtered and paged.", query: recentCallsParams(), resp: page, h: s.recentCalls})
+	s.add(&route{method: "GET", path: P + "/recentcalls/{domain}/{callId}", tag: "logs", ext: recentCallsExt,
+		summary: "The SIP trace of one call: its record and its SIP messages (as the SIP log's logItems).",
+		resp:    okSchema(opt("call", recentCallSchema()), opt("logItems", arr(anyObj()))), h: s.recentCallTrace})
+	s.add(&route{method: "GET", path: P + "/recentcalls/{domain}/{callId}/pcap", tag: "logs", ext: recentCallsExt,
+		summary: "The SIP messages of one call as a pcap file.", resp: str().format("binary"), respType: "application/vnd.tcpdump.pcap", h: s.callPcap})
+}
+
+// recentFilter is the parsed query of a recent calls list.
+type recentFilter struct {
+	page, count int
+	from, to    time.Time
+	answered    string
+	direction   string
+}
+
+func parseRecentFilter(q map[string][]string, now time.Time) (recentFilter, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	f := recentFilter{page: 1, count: 25}
+	num := func(k string, lo, hi int, into *int) error {
+		v := get(k)
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return ferr(k, "must be an integer from %d to %d", lo, hi)
+		}
+		*into = n
+		return nil
+	}
+	if err := num("page", 1, 1<<20, &f.page); err != nil {
+		return f, err
+	}
+	if err := num("count", 1, maxRecentCount, &f.count); err != nil {
+		return f, err
+	}
+	days := 0
+	if err := num("days", 1, 30, &days); err != nil {
+		return f, err
+	}
+	if days > 0 {
+		f.from = now.Add(-time.Duration(days) * 24 * time.Hour)
+	}
+	for _, k := range []string{"start", "end"} {
+		v := get(k)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return f, ferr(k, "must be an RFC 3339 date-time (2026-01-02T15:04:05Z)")
+		}
+		if k == "start" {
+			if days > 0 {
+				return f, ferr("start", "cannot be combined with days")
+			}
+			f.from = t
+		} else {
+			f.to = t
+		}
+	}
+	if !f.from.IsZero() && !f.to.IsZero() && !f.to.After(f.from) {
+		return f, ferr("end", "must be after start")
+	}
+	switch f.answered = get("answered"); f.answered {
+	case "", "true", "false":
+	default:
+		return f, ferr("answered", "must be true or false")
+	}
+	switch f.direction = get("direction"); f.direction {
+	case "", "inbound", "outbound":
+	default:
+		return f, ferr("direction", "must be inbound or outbound")
+	}
+	return f, nil
+}
+
+func (f recentFilter) match(r store.CallRecord) bool {
+	if f.answered != "" && (f.answered == "true") == r.Answer.IsZero() {
+		return false
+	}
+	return f.direction == "" || f.direction == cmp.Or(r.Direction, "inbound")
+}
+
+func (s *Server) recentCalls(c *call) error {
+	f, err := parseRecentFilter(c.r.URL.Query(), time.Now())
+	if err != nil {
+		return err
+	}
+	var all []store.CallRecord
+	if err := s.db.Calls(c.domain, f.from, f.to, func(r store.CallRecord) bool {
+		if f.match(r) {
+			all = append(all, r)
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	slices.Reverse(all) // newest first
+	lo := min((f.page-1)*f.count, len(all))
+	hi := min(lo+f.count, len(all))
+	data := make([]any, 0, hi-lo)
+	for _, r := range all[lo:hi] {
+		data = append(data, recentCall(r))
+	}
+	writeJSON(c.w, 200, map[string]any{"total": len(all), "batch": len(data), "page": f.page, "data": data})
+	return nil
+}
+
+// recentCall is a call record in the RecentCalls shape.
+func recentCall(r store.CallRecord) map[string]any {
+	m := map[string]any{
+		"account_sid": r.Domain, "call_sid": r.CallID, "sip_call_id": r.CallID,
+		"from": r.From, "to": r.To, "answered": !r.Answer.IsZero(),
+		"sip_status": sipStatus(r), "duration": int(r.Duration() / time.Second),
+		"attempted_at": r.Start.UnixMilli(), "direction": cmp.Or(r.Direction, "inbound"),
+		"host": r.Local, "remote_host": r.Remote, "trunk": r.Trunk,
+		"termination_reason": cmp.Or(r.Cause, r.Result),
+	}
+	if !r.Answer.IsZero() {
+		m["answered_at"] = r.Answer.UnixMilli()
+	}
+	if !r.End.IsZero() {
+		m["terminated_at"] = r.End.UnixMilli()
+	} else {
+		m["terminated_at"] = 0 // still up
+	}
+	return m
+}
+
+// sipStatus is the final status of a call from its record's result.
+func sipStatus(r store.CallRecord) int {
+	if n, err := strconv.Atoi(r.Result); err == nil {
+		return n
+	}
+	switch {
+	case !r.Answer.IsZero():
+		return 200
+	case r.Result == string(engine.CauseCancelled):
+		return 487
+	case r.Result == "":
+		return 0 // still ringing
+	case strings.Contains(r.Result, "shutdown"):
+		return 503
+	}
+	return 480
+}
+
+func (s *Server) recentCallTrace(c *call) error {
+	callID := c.r.PathValue("callId")
+	r, err := s.db.Call(c.domain, callID)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("call", callID)
+	} else if err != nil {
+		return err
+	}
+	msgs, err := engine.CallSIPLog(s.db, s.cfg.SIPLog, c.domain, callID)
+	if err != nil {
+		return err
+	}
+	items := make([]any, 0, len(msgs))
+	for _, m := range msgs {
+		items = append(items, logItem(m))
+	}
+	return c.ok(map[string]any{"call": recentCall(r), "logItems": items})
+}

@@ -1,0 +1,115 @@
+package api
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/edgebridge/edgebridge/store"
+)
+
+// TestRecentCalls: the call records in the RecentCalls shape, newest
+// first, filtered by days/start/end/answered/direction and paged; one
+// call's trace (record and SIP messages) and its pcap, read back by tshark.
+func TestRecentCalls(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().Truncate(time.Millisecond)
+	recs := []store.CallRecord{
+		{CallID: "old", Domain: "d", From: "100", To: "200", Start: now.Add(-10 * 24 * time.Hour), End: now.Add(-10*24*time.Hour + time.Second), Result: "486", Cause: "rejected", Direction: "inbound"},
+		{CallID: "in-ok", Domain: "d", From: "100", To: "600", Start: now.Add(-time.Hour), Answer: now.Add(-time.Hour + 2*time.Second),
+			End: now.Add(-time.Hour + 32*time.Second), Result: "answered", Cause: "remote-bye", Direction: "inbound", Remote: "192.0.2.10:5062", Local: "192.0.2.1:5060"},
+		{CallID: "out-ok", Domain: "d", From: "100", To: "h-b", Start: now.Add(-time.Hour + time.Second), Answer: now.Add(-time.Hour + 2*time.Second),
+			End: now.Add(-time.Hour + 32*time.Second), Result: "answered", Cause: "normal", Direction: "outbound", Remote: "192.0.2.20:5060", Trunk: ""},
+		{CallID: "cancel", Domain: "d", From: "101", To: "600", Start: now.Add(-time.Minute), End: now.Add(-time.Minute + 5*time.Second), Result: "cancelled", Cause: "cancelled", Direction: "inbound"},
+		{CallID: "other", Domain: "x", From: "1", To: "2", Start: now.Add(-time.Minute), Result: "answered"},
+	}
+	if err := e.db.RecordCalls(recs); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(r resp) string {
+		var out []string
+		for _, d := range r.body["data"].([]any) {
+			out = append(out, d.(map[string]any)["call_sid"].(string))
+		}
+		return strings.Join(out, " ")
+	}
+	list := func(q string) resp {
+		t.Helper()
+		r := e.do("GET", "/provisioning/recentcalls/d"+q, nil)
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", q, r.status, r.raw)
+		}
+		return r
+	}
+	for q, want := range map[string]string{
+		"":                                 "cancel out-ok in-ok old",
+		"?days=1":                          "cancel out-ok in-ok",
+		"?answered=true":                   "out-ok in-ok",
+		"?answered=false&days=30":          "cancel old",
+		"?direction=outbound":              "out-ok",
+		"?direction=inbound&answered=true": "in-ok",
+		"?count=2&page=2":                  "in-ok old",
+		"?count=2&page=3":                  "",
+		"?start=" + now.Add(-2*time.Hour).UTC().Format(time.RFC3339) + "&end=" + now.Add(-30*time.Minute).UTC().Format(time.RFC3339): "out-ok in-ok",
+	} {
+		if got := ids(list(q)); got != want {
+			t.Errorf("%q: %q, want %q", q, got, want)
+		}
+	}
+	r := list("?count=2&page=2")
+	if r.body["total"] != 4.0 || r.body["batch"] != 2.0 || r.body["page"] != 2.0 {
+		t.Fatalf("paging fields: %s", r.raw)
+	}
+	in := list("?direction=inbound&answered=true").body["data"].([]any)[0].(map[string]any)
+	want := map[string]any{"account_sid": "d", "sip_call_id": "in-ok", "from": "100", "to": "600", "answered": true, "sip_status": 200.0,
+		"duration": 30.0, "attempted_at": float64(recs[1].Start.UnixMilli()), "answered_at": float64(recs[1].Answer.UnixMilli()),
+		"terminated_at": float64(recs[1].End.UnixMilli()), "termination_reason": "remote-bye", "direction": "inbound",
+		"host": "192.0.2.1:5060", "remote_host": "192.0.2.10:5062", "trunk": ""}
+	for k, v := range want {
+		if in[k] != v {
+			t.Errorf("%s = %v, want %v", k, in[k], v)
+		}
+	}
+	if c := list("?answered=false&days=30").body["data"].([]any); c[0].(map[string]any)["sip_status"] != 487.0 || c[1].(map[string]any)["sip_status"] != 486.0 {
+		t.Errorf("sip_status of a cancelled and a refused call: %v", c)
+	}
+	for q, reason := range map[string]string{
+		"?days=31":         "days: must be an integer from 1 to 30",
+		"?count=101":       "count: must be an integer from 1 to 100",
+		"?answered=yes":    "answered: must be true or false",
+		"?direction=up":    "direction: must be inbound or outbound",
+		"?start=yesterday": "start: must be an RFC 3339 date-time (2026-01-02T15:04:05Z)",
+	} {
+		if r := e.must(400, "GET", "/provisioning/recentcalls/d"+q, nil); r.str("reason") != reason {
+			t.Errorf("%s: %q, want %q", q, r.str("reason"), reason)
+		}
+	}
+
+	appendCall(e.db, "d", "in-ok", now.Add(-time.Hour))
+	tr := e.must(200, "GET", "/provisioning/recentcalls/d/in-ok", nil)
+	if items := tr.body["logItems"].([]any); len(items) != 2 || items[0].(map[string]any)["method"] != "INVITE" ||
+		tr.body["call"].(map[string]any)["call_sid"] != "in-ok" {
+		t.Fatalf("trace: %s", tr.raw)
+	}
+	e.must(404, "GET", "/provisioning/recentcalls/d/none", nil)
+	pr := e.do("GET", "/provisioning/recentcalls/d/in-ok/pcap", nil)
+	if pr.status != 200 {
+		t.Fatalf("pcap: %d", pr.status)
+	}
+	tshark := testkit.NeedTool(t, "tshark")
+	p := filepath.Join(t.TempDir(), "call.pcap")
+	if err := os.WriteFile(p, pr.raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tshark, "-r", p, "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.Call-ID").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "INVITE\t\tin-ok\n\t200\tin-ok" {
+		t.Fatalf("tshark read:\n%s", out)
+	}
+}
