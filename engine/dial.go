@@ -317,6 +317,7 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 	}
 	sess, err := e.newSession(c)
 	if err != nil {
+		c.cancel(err)
 		return nil, &DialError{Code: 503, Reason: "no RTP port: " + err.Error()}
 	}
 	cp := e.caps(c, sess)
@@ -324,6 +325,7 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 	offer, err := sdp.Offer(cp)
 	if err != nil {
 		sess.Close()
+		c.cancel(err)
 		return nil, err
 	}
 	c.local = offer
@@ -403,6 +405,9 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 	}
 	if err != nil {
 		sess.Close()
+		// The leg never was: its context would stay among the engine's
+		// children until shutdown, one per refused or unanswered call.
+		c.cancel(err)
 		var de *sipgo.ErrDialogResponse
 		if errors.As(err, &de) {
 			return nil, &DialError{Code: de.Res.StatusCode, Reason: de.Res.Reason}

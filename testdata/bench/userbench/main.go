@@ -316,7 +316,7 @@ func uacCall(work, target, called string, n, rate, hold int) sippResult {
 	abs, _ := filepath.Abs(*scenario)
 	c := exec.Command("sipp", target, "-sf", abs, "-s", called, "-i", "127.0.0.1", "-p", strconv.Itoa(freePort()),
 		"-mp", strconv.Itoa(freePort()), "-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(max(n/2, 200)),
-		"-d", strconv.Itoa(hold), "-nostdin", "-timeout", "120s", "-trace_counts", "-trace_stat", "-max_socket", "100")
+		"-d", strconv.Itoa(hold), "-nostdin", "-timeout", "60s", "-trace_counts", "-trace_stat", "-max_socket", "100")
 	c.Dir = dir
 	c.Stdout, c.Stderr = io.Discard, io.Discard
 	start := time.Now()
