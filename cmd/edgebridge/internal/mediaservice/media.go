@@ -11,6 +11,9 @@ import (
 	"github.com/edgebridge/edgebridge/engine/media"
 )
 
+// dupWindow: a key heard both ways within this is one key press.
+const dupWindow = 300 * time.Millisecond
+
 // frameSamples is one 20 ms frame at 8 kHz.
 const frameSamples = media.FrameSamples
 
@@ -29,7 +32,10 @@ type mediaLoop struct {
 	in, out [frameSamples]int16
 	mix     [frameSamples]int16
 	det     *dsp.DTMFDetector
-	lastKey time.Time // of an RFC 4733 key: in-band copies of it are dropped
+	// The last key of each kind: a peer that sends a key both as an RFC
+	// 4733 event and in the audio is heard once.
+	lastEvent, lastInband       time.Time
+	lastEventKey, lastInbandKey byte
 
 	mu       sync.Mutex
 	queue    []phrase // still to play
@@ -90,10 +96,12 @@ func newMediaLoop(s *media.Session, p *Prompts, domain string, rec *recSlot, onE
 // run pumps frames until the session ends or stop is closed.
 func (m *mediaLoop) run(stop <-chan struct{}) error {
 	emit := func(ev dsp.DigitEvent) {
-		if time.Since(m.lastKey) < 300*time.Millisecond {
-			return // the same key sent both as an event and in the audio
+		now := time.Now()
+		dup := ev.Key == m.lastEventKey && now.Sub(m.lastEvent) < dupWindow
+		m.lastInband, m.lastInbandKey = now, ev.Key
+		if !dup {
+			m.key(ev.Key)
 		}
-		m.key(ev.Key)
 	}
 	for {
 		select {
@@ -112,8 +120,12 @@ func (m *mediaLoop) run(stop <-chan struct{}) error {
 					more = false
 					break
 				}
-				m.lastKey = time.Now()
-				m.key(d.Key)
+				now := time.Now()
+				dup := d.Key == m.lastInbandKey && now.Sub(m.lastInband) < dupWindow
+				m.lastEvent, m.lastEventKey = now, d.Key
+				if !dup {
+					m.key(d.Key)
+				}
 			default:
 				more = false
 			}

@@ -93,7 +93,15 @@ func (s *session) serve(ctx context.Context, c *engine.Call) {
 	ctx = context.WithoutCancel(ctx)
 	s.caller = &participant{id: newID(), user: c.Caller, call: c}
 	reason := "callingPartyDrop"
-	defer func() { s.complete(reason) }()
+	defer func() {
+		if c.Cause() == engine.CauseRTPTimeout {
+			// The seed: a participant silent for rtpTimeout is
+			// disconnected and a service alarm raised.
+			s.alarm("sessionError", "RTP media timeout", map[string]any{"participantId": s.caller.id})
+			reason = "RTP media timeout"
+		}
+		s.complete(reason)
+	}()
 	ans, err := s.hook.post(ctx, "newCall", s.newCallBody(c))
 	if err != nil {
 		s.alarm("newCallEventError", "newCall request failed", map[string]any{"reason": err.Error()})
