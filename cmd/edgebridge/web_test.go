@@ -287,9 +287,18 @@ func TestWebPageInChromium(t *testing.T) {
 		chromedp.Click(css(`#nav a[href="#/alarmbridge"]`)),
 		chromedp.WaitVisible(css("#list-alarmbridge")),
 		shot(shots, "07-alarmbridge-list"),
+		// Edit: the form comes filled in, the id cannot change.
+		chromedp.Click(css(`#list-alarmbridge a[href="#/alarmbridge/edit/panels"]`)),
+		until(`document.querySelector('#f-name').value === 'panels' && document.querySelector('#f-destinationMatch').value === '^5551$' && document.querySelector('#f-id').disabled`, 5*time.Second),
+		setField("#f-name", "panels on site"),
+		chromedp.Click(css("#save")),
+		chromedp.WaitVisible(css("#form-result .notice.ok")),
 	)
 	if err != nil {
-		t.Fatalf("alarmbridge saved: %v", err)
+		t.Fatalf("alarmbridge saved and edited: %v", err)
+	}
+	if code, b, _ := d.req(key, "GET", "/provisioning/alarmbridge/local/panels", ""); code != 200 || !strings.Contains(b, `"panels on site"`) || !strings.Contains(b, `"alarmEventMapperId":"arc"`) {
+		t.Fatalf("edited alarmbridge: %d %s", code, b)
 	}
 
 	// A panel calls; the alarm shows on the status view within a second of
