@@ -207,16 +207,34 @@ func TestContactIDPanelToSCAIPARC(t *testing.T) {
 // to the ARC's speech line (SIPp answering), which is cleared when the unit
 // hangs up. The speech line is tried first: the unit is answered only once
 // the ARC has.
+//
+// With backupDefaultVoiceDestination, a busy voice destination makes the
+// gateway call the backup one instead.
 func TestSCAIPUnitVoiceCallBridged(t *testing.T) {
+	for _, viaBackup := range []bool{false, true} {
+		t.Run(map[bool]string{false: "voice destination", true: "backup voice destination"}[viaBackup], func(t *testing.T) {
+			scaipVoiceCall(t, viaBackup)
+		})
+	}
+}
+
+func scaipVoiceCall(t *testing.T, viaBackup bool) {
 	wd := t.TempDir()
 	speech := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	const key = "scaip-admin-key-0123456789"
 	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
+	voice := `"defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(speech.Port) + `"`
+	if viaBackup {
+		bwd := t.TempDir()
+		busy := testkit.StartSIPp(t, bwd, true, "-sf", testkit.SIPpScenario(t, bwd, "uas_busy.xml"), "-m", "1")
+		voice = `"defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(busy.Port) + `",` +
+			`"backupEndpoint":{"backupDefaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(speech.Port) + `"}`
+	}
 	provision(t, d, key,
 		[2]string{"/provisioning/device/local", `{"deviceId":"4711","domain":"local","authType":"deviceid"}`},
 		[2]string{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` +
-			arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(speech.Port) + `"}}`},
+			arc.Addr + `?transport=tcp",` + voice + `}}`},
 		[2]string{"/provisioning/alarmbridge/local", `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$","alarmEventMapperId":"arc"}`})
 
 	if mrs := scaipUnit(t, d, "u1", "4711", "rvoice1", "ME"); !strings.Contains(mrs, "<mre>1</mre>") {
