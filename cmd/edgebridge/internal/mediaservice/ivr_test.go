@@ -72,7 +72,7 @@ func TestIVRFlowOverSIP(t *testing.T) {
 				t.Fatalf("caller: %v\n%s\napp saw: %+v", err, caller.Report(), r.app.reqs)
 			}
 			if err := callee.Wait(10 * time.Second); err != nil {
-				t.Fatalf("callee (transfer target) not called and cleared: %v\n%s", err, callee.Report())
+				t.Fatalf("callee (transfer target) not called and cleared: %v\ngetIvrCommand requests: %v\n%s", err, r.app.got("getIvrCommand"), callee.Report())
 			}
 			testkit.WaitFor(t, "sessionCompleted", 10*time.Second, func() bool { return len(r.app.got("sessionCompleted")) == 1 })
 			testkit.WaitFor(t, "recordingReady", 5*time.Second, func() bool { return len(r.app.got("recordingReady")) == 1 })

@@ -351,7 +351,9 @@ func (s *session) runIVR(ctx context.Context, p *participant) string {
 		})
 	}
 	defer stopLoop()
-	go s.notify(ctx, "callAnswered", s.answeredBody(p, nil, connID))
+	// Before the first getIvrCommand, so the application knows the
+	// connection (to record it, say) before the IVR plays anything.
+	s.notify(ctx, "callAnswered", s.answeredBody(p, nil, connID))
 
 	var params *dtmfParams
 	var buf []byte
