@@ -92,17 +92,22 @@ firmware: build arm arm64
 	./$(BIN) firmware verify --pub $(basename $(FW_KEY)).pub --arch arm --in bin/edgebridge-$(VERSION)-armv7.img
 	./$(BIN) firmware verify --pub $(basename $(FW_KEY)).pub --arch arm64 --in bin/edgebridge-$(VERSION)-arm64.img
 
-# Installs the Debian packages the tests need, only those that are missing.
+# Installs the Debian packages the tests need, only those that are missing;
+# a failed apt step, or a package still missing after it, fails the target.
 # The tests start Kamailio themselves: the service the package starts would
 # hold port 5060, which make run takes, so it is stopped and disabled.
 deps:
-	@missing=""; for p in $(APT_PKGS); do \
+	@set -e; missing=""; for p in $(APT_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  $$SUDO apt-get update -qq || { echo "make deps: apt-get update failed" >&2; exit 1; }; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || { echo "make deps: apt-get install$$missing failed" >&2; exit 1; }; \
+	  for p in $$missing; do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || { echo "make deps: $$p is still not installed" >&2; exit 1; }; \
+	  done; \
 	  case "$$missing" in *kamailio*) $$SUDO systemctl disable --now kamailio >/dev/null 2>&1 || true;; esac; \
 	fi
 
