@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgebridge/edgebridge/engine/sdp"
 	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // srtpSDP is testSDP offering SDES SRTP with key (base64, 30 bytes).
@@ -261,7 +262,7 @@ func trustedLoopback(t *testing.T) *StaticDirectory {
 func TestEarlyMediaRelayed(t *testing.T) {
 	wd := t.TempDir()
 	uas := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_early.xml", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "EARLY_MS", "2000"), "-m", "1")
-	e := startEngine(t, WithDirectory(trustedLoopback(t)))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithStore(openStore(t)))
 	registerContact(t, e, "3001", uas.Port)
 
 	rtp, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -287,6 +288,7 @@ func TestEarlyMediaRelayed(t *testing.T) {
 	caller.inviteSDP("3001", "early-1", "", strings.Replace(testSDP, "m=audio 40000", "m=audio "+strconv.Itoa(port), 1))
 	var codes []int
 	var early int64
+	var out *Call
 	for {
 		res := caller.recv(true)
 		codes = append(codes, res.StatusCode)
@@ -299,6 +301,7 @@ func TestEarlyMediaRelayed(t *testing.T) {
 				t.Fatalf("responses %v", codes)
 			}
 			caller.ackOK(res, "3001")
+			_, out = legs(t, e)
 			caller.inDialog(res, "BYE", 2, "", "")
 			break
 		}
@@ -313,6 +316,12 @@ func TestEarlyMediaRelayed(t *testing.T) {
 	}
 	if err := uas.Wait(10 * time.Second); err != nil {
 		t.Fatalf("sipp callee: %v\n%s", err, uas.Report())
+	}
+	// Both legs decode cleanly, the 183 with its SDP on each.
+	for _, id := range []string{"early-1", out.ID} {
+		if got := decodesClean(t, e, id, "sip.Status-Code", "sdp.media.proto"); !strings.Contains(got, "183\tRTP/AVP") {
+			t.Fatalf("call %s as tshark reads it, want a 183 with SDP:\n%s", id, got)
+		}
 	}
 }
 
@@ -367,7 +376,7 @@ func TestINFODTMFTranslated(t *testing.T) {
 	f := false
 	dir.SetTrunks(testDomain, []Trunk{{TrunkID: "far", DestinationTarget: far.Addr(), DestinationTransport: "udp",
 		DestinationMatch: "^5", KeepAlive: &f}})
-	e := startEngine(t, WithDirectory(dir))
+	e := startEngine(t, WithDirectory(dir), WithStore(openStore(t)))
 	wd := t.TempDir()
 	uac := testkit.StartSIPp(t, wd, false, target(e), "-sf", testkit.SIPpScenario(t, wd, "uac_info.xml"), "-s", "5100", "-m", "1")
 	select {
@@ -383,6 +392,14 @@ func TestINFODTMFTranslated(t *testing.T) {
 	}
 	if err := uac.Wait(15 * time.Second); err != nil {
 		t.Fatalf("sipp caller (expects key 7 back as INFO): %v\n%s", err, uac.Report())
+	}
+	// The INFOs both ways decode cleanly.
+	msgs, err := e.db.QuerySIP(testDomain, store.SIPQuery{Pattern: "INFO sip:", Limit: 10})
+	if err != nil || len(msgs) == 0 {
+		t.Fatalf("no INFO in the SIP log (%v)", err)
+	}
+	if got := decodesClean(t, e, msgs[0].CallID, "sip.Method", "sip.msg_body"); strings.Count(got, "INFO") < 2 {
+		t.Fatalf("the caller's leg as tshark reads it, want INFO both ways:\n%s", got)
 	}
 }
 

@@ -392,23 +392,31 @@ func holdResume(t *testing.T, mediaenc string) {
 		proto = "RTP/SAVP"
 	}
 	for _, c := range []*Call{in, out} {
-		path := filepath.Join(t.TempDir(), "leg.pcap")
-		f, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.WriteCallPcap(f, testDomain, c.ID); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-		fields := tshark(t, path, e, "sip", "sip.Method", "sdp.media.proto")
+		fields := decodesClean(t, e, c.ID, "sip.Method", "sdp.media.proto")
 		if strings.Count(fields, "INVITE") < 3 || !strings.Contains(fields, proto) {
-			t.Fatalf("leg %s as tshark reads it (want 3 INVITEs with %s, nothing malformed):\n%s", c.ID, proto, fields)
-		}
-		if m := tshark(t, path, e, "_ws.malformed", "frame.number"); strings.TrimSpace(m) != "" {
-			t.Fatalf("leg %s: malformed frames %s", c.ID, m)
+			t.Fatalf("leg %s as tshark reads it (want 3 INVITEs with %s):\n%s", c.ID, proto, fields)
 		}
 	}
+}
+
+// decodesClean exports the SIP of call id as a capture, checks that tshark
+// decodes it without a malformed packet, and returns fields of its SIP
+// packets.
+func decodesClean(t *testing.T, e *Engine, id string, fields ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "call.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WriteCallPcap(f, testDomain, id); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if m := tshark(t, path, e, "_ws.malformed", "frame.number"); strings.TrimSpace(m) != "" {
+		t.Fatalf("call %s: malformed frames %s", id, m)
+	}
+	return tshark(t, path, e, "sip", fields...)
 }
 
 // tshark decodes the capture at path, with e's SIP port as SIP (a random
