@@ -94,6 +94,10 @@ func New(cfg Config) (_ *Gateway, err error) {
 		DB: cfg.DB, Log: log, DataDir: cfg.DataDir, IVRServer: ivrServer(cfg.SIPAddr),
 		Dial:  func(ctx context.Context, o engine.DialOptions) (*engine.Call, error) { return g.eng.Dial(ctx, o) },
 		Alarm: func(a mediaservice.Alarm) { g.notify.MediaServiceAlarm(a.Domain, a) },
+		IsAlarmCall: func(domain, id string) bool {
+			_, err := g.liveCall(domain, id)
+			return err == nil
+		},
 	})
 	if err != nil {
 		return nil, err

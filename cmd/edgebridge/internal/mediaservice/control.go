@@ -20,7 +20,6 @@ func refuse(status int, reason string) error { return &api.Refusal{Status: statu
 // notHere are the commands this gateway refuses, with why.
 var notHere = map[string]string{
 	"splitconnection":         "splitconnection is not supported by this gateway's media service yet",
-	"hangupremoteparticipant": "hangupremoteparticipant is not supported by this gateway's media service yet; use hangupparticipant with the participantId to hang up",
 	"placeremotecall":         "the gateway runs no cloud SIP user agent: placeremotecall would reach no device",
 	"answerremotecall":        "the gateway runs no cloud SIP user agent: there is no newRemoteCall to answer",
 	"sendremotecallringback":  "the gateway runs no cloud SIP user agent: there is no newRemoteCall to ring back",
@@ -41,6 +40,9 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 		return nil, refuse(http.StatusBadRequest, "replyId: required (the replyId of the session's callback)")
 	}
 	sess, err := s.session(domain, replyID)
+	if err != nil && s.cfg.IsAlarmCall != nil && s.cfg.IsAlarmCall(domain, replyID) {
+		return nil, refuse(http.StatusNotImplemented, command+": alarm calls are not media service sessions here: recording and splitting them is not supported; use /alarmbridge/"+domain+"/hangupalarmcall or devicecommand")
+	}
 	switch {
 	case errors.Is(err, ErrBadReplyID):
 		return nil, refuse(http.StatusBadRequest, err.Error())
@@ -65,6 +67,21 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 			return nil, refuse(http.StatusNotFound, "participantId: no participant "+pid+" in this session")
 		}
 		_ = p.call.Hangup()
+		return nil, nil
+	case "hangupremoteparticipant":
+		pid := str("participantId")
+		if pid == "" {
+			return nil, refuse(http.StatusBadRequest, "participantId: required")
+		}
+		p := sess.participant(pid)
+		if p == nil {
+			return nil, refuse(http.StatusNotFound, "participantId: no participant "+pid+" in this session")
+		}
+		remote := sess.remoteOf(p)
+		if remote == nil {
+			return nil, refuse(http.StatusConflict, "participantId: "+pid+" is connected to the IVR, not to a remote party")
+		}
+		_ = remote.call.Hangup()
 		return nil, nil
 	case "interruptivrcommand":
 		select {
@@ -179,6 +196,21 @@ func (s *session) requestHangup(why string) error {
 		} else if p.call.Inbound {
 			_ = p.call.Reject(486, "Busy Here", why)
 		}
+	}
+	return nil
+}
+
+// remoteOf is the party p is connected to, nil when p is in the IVR.
+func (s *session) remoteOf(p *participant) *participant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.callee == nil:
+		return nil
+	case p == s.caller:
+		return s.callee
+	case p == s.callee:
+		return s.caller
 	}
 	return nil
 }

@@ -74,6 +74,11 @@ func TestCommandsRefuseBadInput(t *testing.T) {
 			t.Errorf("OPTIONS %s: %d %v", cmd, resp.StatusCode, resp.Header)
 		}
 	}
+	// The replyId of an alarm call: not a media service session, said so.
+	r.svc.cfg.IsAlarmCall = func(domain, id string) bool { return domain == testDomain && id == "alarm-call-1" }
+	if st, body := r.command("startrecording", map[string]any{"replyId": "alarm-call-1", "connectionId": "c"}); st != 501 || !strings.Contains(body["reason"].(string), "alarm calls") {
+		t.Errorf("startrecording on an alarm call: %d %v", st, body)
+	}
 	// A replyId of another domain's session is as unknown as an ended one.
 	st, body := r.command("hangupcall", map[string]any{"replyId": r.svc.tokens.issue("other", "x")})
 	if st != 404 {
@@ -140,6 +145,8 @@ func TestLiveSessionCommands(t *testing.T) {
 		{testDomain, "stoprecording", map[string]any{"replyId": reply, "connectionId": conn}, 409},
 		{testDomain, "hangupparticipant", map[string]any{"replyId": reply, "participantId": "nope"}, 404},
 		{testDomain, "hangupparticipant", map[string]any{"replyId": reply}, 400},
+		{testDomain, "hangupremoteparticipant", map[string]any{"replyId": reply, "participantId": ans["callerParticipantId"]}, 409},
+		{testDomain, "hangupremoteparticipant", map[string]any{"replyId": reply, "participantId": "nope"}, 404},
 		{"other", "hangupcall", map[string]any{"replyId": reply}, 404},
 		{testDomain, "startrecording", map[string]any{"replyId": reply, "connectionId": conn, "recordingFileName": "bg.wav"}, 200},
 		{testDomain, "startrecording", map[string]any{"replyId": reply, "connectionId": conn, "recordingFileName": "bg2.wav"}, 409},

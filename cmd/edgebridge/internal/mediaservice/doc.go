@@ -97,9 +97,12 @@
 // # The REST commands
 //
 // Every command names its session by replyId: missing or not one this
-// gateway signed is 400, a session ended or of another domain 404 — never
-// 5xx. hangupcall(jwt) hangs up every leg; hangupparticipant hangs up the
-// participantId's leg; interruptivrcommand ends the running IVR command
+// gateway signed is 400, a session ended or of another domain 404, the id
+// of a live alarm call 501 (alarm calls are not media service sessions:
+// they are recorded or split by nothing here) — never 5xx for a client's
+// mistake. hangupcall(jwt) hangs up every leg; hangupparticipant hangs up
+// the participantId's leg, hangupremoteparticipant the party it is
+// connected to (409 while it is in the IVR); interruptivrcommand ends the running IVR command
 // (dtmfParams.reason "interrupted") and asks for the next;
 // startrecording/stoprecording {replyId, connectionId, recordingFileName}
 // record the current connection (409 when already or not recording, 413
@@ -110,8 +113,7 @@
 // callAnswered and getIvrCommand follow; when it does not, callEvent
 // calledPartyFailure. The transfer destination's 180 is reported by
 // callNotify {event ringing, participantId, sessionId, user, remoteUser,
-// sipCallId, ivrServer, traceId}. splitconnection, hangupremoteparticipant
-// and the cloud SIP UA's placeremotecall, answerremotecall,
+// sipCallId, ivrServer, traceId}. splitconnection and the cloud SIP UA's placeremotecall, answerremotecall,
 // sendremotecallringback (and their jwt twins) answer 501 naming why: this
 // gateway runs no cloud SIP user agent (newRemoteCall is never sent).
 // getCallIdentifier is not sent (the gateway has no IN service).

@@ -39,6 +39,9 @@ type Config struct {
 	Alarm func(Alarm)
 	// Quota bounds the prompt storage in bytes; 0 is DefaultQuota.
 	Quota int64
+	// IsAlarmCall reports whether id names a live alarm call of domain, so
+	// a media service command quoting one is refused with why (nil: none).
+	IsAlarmCall func(domain, id string) bool
 }
 
 // Alarm is a service alarm of the media service (the seed's alarm event).
