@@ -19,10 +19,10 @@ func refuse(status int, reason string) error { return &api.Refusal{Status: statu
 
 // notHere are the commands this gateway refuses, with why.
 var notHere = map[string]string{
-	"splitconnection":         "splitconnection is not supported by this gateway's media service yet",
-	"placeremotecall":         "the gateway runs no cloud SIP user agent: placeremotecall would reach no device",
-	"answerremotecall":        "the gateway runs no cloud SIP user agent: there is no newRemoteCall to answer",
-	"sendremotecallringback":  "the gateway runs no cloud SIP user agent: there is no newRemoteCall to ring back",
+	"splitconnection":        "splitconnection is not supported by this gateway's media service yet",
+	"placeremotecall":        "the gateway runs no cloud SIP user agent: placeremotecall would reach no device",
+	"answerremotecall":       "the gateway runs no cloud SIP user agent: there is no newRemoteCall to answer",
+	"sendremotecallringback": "the gateway runs no cloud SIP user agent: there is no newRemoteCall to ring back",
 }
 
 // MediaCommand implements api.CallControl.
