@@ -71,7 +71,7 @@ func fieldResources() map[string]*Schema {
 		"mediaservice": mediaServiceSchema(), "cloudsipua": cloudSipUASchema(),
 		"notificationsettings": notificationSchema(), "siprecservice": notificationSchema(),
 		"profile": profileSchema(true), "apiKey": apiKeySchema(),
-		"user": userSchema(), "group": groupSchema(),
+		"user": userSchema(), "group": groupSchema(), "limit": limitSchema(),
 	}
 }
 
@@ -318,6 +318,10 @@ var fieldTable = map[string]map[string]fieldUse{
 		"members[].ringOrder": reads("engine groupPlan: order among members, lowest first"),
 		"ringExclusive":       refusedIf("1 is not honoured yet: the gateway does not queue calls for a group", float64(1), isNumber(1)),
 		"ringRetry":           refusedIf("1 is not honoured: ring attempts are set by ringAttempts", float64(1), isNumber(1)),
+	},
+	"limit": {
+		"category": reads("engine StoreDirectory.Limits: which limit (voice_call_session, device_call_session, call_rate_per_source; api_limit and devices refused)"),
+		"quantity": reads("engine admitLimits: the limit, 503 with Retry-After beyond it"),
 	},
 }
 

@@ -27,6 +27,7 @@ var runtimeTypes = map[string][]reflect.Type{
 	"alarmeventmapper": {reflect.TypeFor[alarm.EventMapper]()},
 	"user":             {reflect.TypeFor[engine.User]()},
 	"group":            {reflect.TypeFor[engine.Group]()},
+	"limit":            {reflect.TypeFor[engine.LimitDoc]()},
 }
 
 func TestFieldTable(t *testing.T) {

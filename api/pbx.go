@@ -130,3 +130,30 @@ func extensionFree(c *call, res, id, number string) error {
 	}
 	return nil
 }
+
+// limitKind: the call limits of a domain (category and quantity, after a
+// CPaaS API's Limits; the id is the category).
+func limitKind() *kind {
+	return &kind{res: engine.ResLimit, idParam: "category", idField: "category", listKey: "limits", oneKey: "limit",
+		title: "call limit", schema: limitSchema(), ext: "gateway extension: call limits (a CPaaS API's Limits categories)", prepare: prepareLimit}
+}
+
+func limitSchema() *Schema {
+	return obj(
+		req("category", str().desc(engine.LimitSessions+": calls in progress in the domain; "+engine.LimitDeviceSessions+
+			" (extension): calls in progress per device; "+engine.LimitCallRate+" (extension): new calls per second from one source address. "+
+			"Beyond a limit a call is answered 503 with Retry-After.")),
+		req("quantity", int32s().min(0).max(100000).desc("The limit; 0 is none.").extNote("gateway extension: the limit's value")),
+	).extNote("gateway extension: call limits")
+}
+
+func prepareLimit(c *call, id string, d, old map[string]any) (map[string]any, error) {
+	var l engine.LimitDoc
+	if err := runtimeDecode(d, &l); err != nil {
+		return nil, err
+	}
+	if err := l.Validate(); err != nil {
+		return nil, runtimeRefusal(err)
+	}
+	return nil, nil
+}

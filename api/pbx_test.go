@@ -61,3 +61,19 @@ func TestPBXUsersAndGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestCallLimitsAPI: the limits the engine enforces are stored by
+// category; the categories it does not enforce are refused.
+func TestCallLimitsAPI(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, "POST", "/provisioning/limit/d", obj2("category", "voice_call_session", "quantity", 4))
+	e.must(200, "PUT", "/provisioning/limit/d/call_rate_per_source", obj2("category", "call_rate_per_source", "quantity", 10))
+	if got := e.must(200, "GET", "/provisioning/limit/d/voice_call_session", nil).body["limit"].(map[string]any); got["quantity"] != 4.0 {
+		t.Fatalf("limit read back: %v", got)
+	}
+	e.refused("POST", "/provisioning/limit/d", obj2("category", "api_limit", "quantity", 4),
+		"category: api_limit is not enforced by the gateway (it limits calls: voice_call_session, device_call_session, call_rate_per_source)")
+	e.refused("POST", "/provisioning/limit/d", obj2("category", "calls", "quantity", 4),
+		`category: "calls" is not voice_call_session, device_call_session or call_rate_per_source`)
+	e.refused("POST", "/provisioning/limit/d", obj2("category", "voice_call_session", "quantity", -1), "quantity: must be >= 0")
+}

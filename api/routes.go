@@ -100,7 +100,7 @@ func (s *Server) addRoutes() {
 
 	// Alarmbridges, alarm event mappers, media services, cloud SIP UAs.
 	ab, aem, ms, ua := s.kinds()
-	for _, k := range []*kind{ab, aem, ms, ua, s.trustedNetworkKind(), userKind(), groupKind()} {
+	for _, k := range []*kind{ab, aem, ms, ua, s.trustedNetworkKind(), userKind(), groupKind(), limitKind()} {
 		base := P + "/" + k.res + "/{domain}"
 		one := base + "/{" + k.idParam + "}"
 		var prov []param

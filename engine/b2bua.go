@@ -49,6 +49,10 @@ func (e *Engine) bridgeToDevice(in *Call, bs []store.Binding) {
 		spec.pai = pai.Value()
 	}
 	spec.busyKey = busyKey(in.Domain, deviceOf(bs[0]))
+	if e.deviceAtLimit(in.Domain, spec.busyKey) { // limits.go
+		in.reject(503, "Service Unavailable", "device "+deviceOf(bs[0])+" has its "+LimitDeviceSessions+" calls in progress")
+		return
+	}
 	if len(bs) > 1 {
 		legs, err := e.deviceLegs(spec, bs) // fork.go: every registration rings
 		if err != nil {

@@ -257,6 +257,16 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 
+	releaseLimits, ok := e.admitLimits(req, tx, domain, p.dev) // limits.go
+	if !ok {
+		return
+	}
+	defer func() {
+		if releaseLimits != nil { // refused before a Call held them
+			releaseLimits()
+		}
+	}()
+
 	// RFC 4028 §8.1: refuse a session interval below our minimum.
 	sessExp, refresher, ok := e.sessionTimer(req, tx)
 	if !ok {
@@ -290,6 +300,8 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.inSetup.Store(true)
 	inSetup = false
+	go func(release func()) { <-c.done; release() }(releaseLimits)
+	releaseLimits = nil
 	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
 	if p.dev != nil {
 		c.srtpMode = p.dev.SRTP

@@ -96,6 +96,18 @@
 // group's extension). Queueing (ringExclusive) and forwarding missed calls
 // to mobileNumber are not implemented and refused by the API.
 //
+// # Call limits
+//
+// The "limit" documents of a domain (category and quantity, LimitDirectory)
+// bound its calls: voice_call_session the calls in progress in the domain,
+// device_call_session the calls a device is in (placed by it, counted from
+// the INVITE, or delivered to it, counted from the answer),
+// call_rate_per_source the new INVITEs per second from one address (a token
+// bucket as deep as the rate). An INVITE beyond a limit is answered 503 with
+// Retry-After (1 s for the rate, 5 s otherwise) and a Reason naming the
+// category, after authentication and before anything rings; a call to a
+// device at its limit gets 503 instead of ringing it.
+//
 // # Overload
 //
 // Past its capacity the engine sheds load instead of suffering it: a new

@@ -80,6 +80,7 @@ type Engine struct {
 	recs    chan store.CallRecord
 	shed    shedder  // overload.go
 	pbx     pbxState // group.go: devices in a call, idle since
+	limits  limiter  // limits.go: calls per domain, call rate per source
 
 	msgHandler MessageHandler
 	answers    answerPeers // message.go

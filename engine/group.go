@@ -202,7 +202,8 @@ func (d StoreDirectory) Extension(domain, number string) (*Extension, error) {
 
 // pbxState tracks, per device, whether it is in a call and since when it
 // is idle: huntLongestIdle rings the longest idle member first and skips
-// busy ones. Only calls the B2BUA delivered to a device count.
+// busy ones; device_call_session limits the count. Calls the device placed
+// count from their INVITE, calls delivered to it from the answer.
 type pbxState struct {
 	mu   sync.Mutex
 	idle map[string]time.Time // key -> end of its last call; absent: never called
@@ -213,21 +214,43 @@ func busyKey(domain, device string) string { return domain + "\x00" + device }
 
 // busy marks key in a call until c ends.
 func (p *pbxState) busy(key string, c *Call) {
+	p.acquire(key, 0)
+	go func() {
+		<-c.done
+		p.release(key)
+	}()
+}
+
+// acquire marks key in one more call unless it has max already (0: no
+// maximum), and says whether it did.
+func (p *pbxState) acquire(key string, max int) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.live == nil {
 		p.live, p.idle = map[string]int{}, map[string]time.Time{}
 	}
+	if max > 0 && p.live[key] >= max {
+		return false
+	}
 	p.live[key]++
+	return true
+}
+
+// release ends one call of key: it is idle from now when it has no other.
+func (p *pbxState) release(key string) {
+	p.mu.Lock()
+	if p.live[key]--; p.live[key] <= 0 {
+		delete(p.live, key)
+	}
+	p.idle[key] = time.Now()
 	p.mu.Unlock()
-	go func() {
-		<-c.done
-		p.mu.Lock()
-		if p.live[key]--; p.live[key] <= 0 {
-			delete(p.live, key)
-		}
-		p.idle[key] = time.Now()
-		p.mu.Unlock()
-	}()
+}
+
+// count is the calls key is in.
+func (p *pbxState) count(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.live[key]
 }
 
 // state says whether key is in a call and when its last call ended.
@@ -257,6 +280,9 @@ func (e *Engine) extensionPlan(base dialSpec, domain, called string) (spec dialS
 		bs := e.reg.lookup(domain, ext.User.User)
 		if len(bs) == 0 {
 			return base, true, &DialError{Code: 480, Reason: "extension " + called + " (user " + ext.User.ID + ") has no registered device"}
+		}
+		if e.deviceAtLimit(domain, busyKey(domain, deviceOf(bs[0]))) {
+			return base, true, &DialError{Code: 503, Reason: "device " + ext.User.User + " has its " + LimitDeviceSessions + " calls in progress"}
 		}
 		legs, err := e.deviceLegs(base, bs)
 		if err != nil {

@@ -117,10 +117,10 @@ func (e *Engine) recordCall(c *Call, result string) {
 		From: c.Caller, To: c.Called, Start: c.Start, Answer: c.Answered(),
 		Result: result, Direction: "inbound", Local: e.Addr(), Remote: c.Source, Trunk: c.Trunk,
 	}
-	c.mu.Lock()
-	if c.cdlg != nil {
+	if !c.Inbound {
 		r.Direction = "outbound" // a leg the gateway placed (dial)
 	}
+	c.mu.Lock()
 	r.Cause = string(c.cause)
 	c.mu.Unlock()
 	if result != "" {
