@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,4 +113,32 @@ func TestRecentCalls(t *testing.T) {
 	if got := strings.TrimSpace(string(out)); got != "INVITE\t\tin-ok\n\t200\tin-ok" {
 		t.Fatalf("tshark read:\n%s", out)
 	}
+}
+
+// FuzzRecentFilter: any query either parses into a filter within the
+// documented bounds or is refused naming a field; it never panics.
+func FuzzRecentFilter(f *testing.F) {
+	for _, q := range []string{"", "page=2&count=10", "days=30", "days=0", "start=2026-01-02T15:04:05Z&end=2026-01-03T00:00:00Z",
+		"answered=true&direction=inbound", "count=101", "start=x", "page=-1", "days=1&start=2026-01-02T15:04:05Z"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		vals, err := url.ParseQuery(q)
+		if err != nil {
+			return
+		}
+		r, err := parseRecentFilter(vals, time.Unix(1_800_000_000, 0))
+		if err != nil {
+			if fe, ok := err.(*fieldError); !ok || fe.Field == "" || fe.Rule == "" {
+				t.Fatalf("%q: refusal %v does not name a field and rule", q, err)
+			}
+			return
+		}
+		if r.page < 1 || r.count < 1 || r.count > maxRecentCount {
+			t.Fatalf("%q: page %d count %d out of bounds", q, r.page, r.count)
+		}
+		if !r.from.IsZero() && !r.to.IsZero() && !r.to.After(r.from) {
+			t.Fatalf("%q: end %v not after start %v", q, r.to, r.from)
+		}
+	})
 }
