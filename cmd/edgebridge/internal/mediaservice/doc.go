@@ -50,7 +50,12 @@
 //     sipDiversionParameters, xHeaders/pHeaders (a value or a list),
 //     copyHeaders (X-/P- headers of the inbound INVITE), ringbackTone
 //     ("silent": no 180 to the caller), callRecording with
-//     recordingFileName; "drop" refuses with dropCode (busy 486, error 500,
+//     recordingFileName. greeting, monitorDestAddr and the monitor*
+//     fields, sipTo, contactParameters, contactUserParameters (and
+//     httpcall's codec, receiveIp, receivePort) are not carried out here: an
+//     answer with one of them set is treated as a bad answer (the call
+//     refused 500, or dropped after callEvent) with a service alarm naming
+//     the field, never silently ignored. "drop" refuses with dropCode (busy 486, error 500,
 //     numberNotFound 404, numberNotActive 410, temporarilyUnavailable 480,
 //     dropNoMsg or none 603). "httpcall" and "connect" need a cloud SIP UA
 //     leg or a second waiting participant the gateway does not keep: the

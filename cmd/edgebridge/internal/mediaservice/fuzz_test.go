@@ -37,6 +37,25 @@ func FuzzParseCommand(f *testing.F) {
 	})
 }
 
+// An answer asking for what the gateway does not do is refused naming the
+// field, not carried out half.
+func TestActionRefusesWhatItCannotDo(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"action":"call","destAddr":"sip:a@b","greeting":{"playMode":"calleeFirst"}}`, "greeting is not supported"},
+		{`{"action":"call","destAddr":"sip:a@b","monitorDestAddr":"sip:m@d"}`, "monitorDestAddr is not supported"},
+		{`{"action":"call","destAddr":"sip:a@b","sipTo":"callee"}`, "sipTo is not supported"},
+		{`{"action":"call","destAddr":"sip:a@b","contactParameters":{"a":"b"}}`, "contactParameters is not supported"},
+	} {
+		if _, err := parseAction([]byte(tc.body), "newCall"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.body, err, tc.want)
+		}
+	}
+	// Left out in all but name: accepted.
+	if _, err := parseAction([]byte(`{"action":"call","destAddr":"sip:a@b","greeting":null,"sipTo":"","contactParameters":{}}`), "newCall"); err != nil {
+		t.Errorf("empty fields: %v", err)
+	}
+}
+
 func FuzzParseAction(f *testing.F) {
 	for _, s := range []string{
 		``, `{}`, `{"action":"ivr","sessionReferenceId":{"a":1}}`, `{"action":"call","destAddr":"sip:x@y"}`,

@@ -261,6 +261,35 @@ type callAction struct {
 	Extra            map[string]string `json:"-"`
 }
 
+// notSupportedFields of a newCall/callEvent answer are refused, not
+// ignored: the call is refused (newCall) or dropped (callEvent) with a
+// service alarm naming the field.
+var notSupportedFields = []string{"greeting", "monitorDestAddr", "monitorPHeaders", "monitorXHeaders", "monitorSipFrom",
+	"sipTo", "contactParameters", "contactUserParameters", "codec", "receiveIp", "receivePort"}
+
+var notSupportedWhy = map[string]string{
+	"greeting":              "no greeting is played before a connection",
+	"monitorDestAddr":       "no monitoring call is placed",
+	"monitorPHeaders":       "no monitoring call is placed",
+	"monitorXHeaders":       "no monitoring call is placed",
+	"monitorSipFrom":        "no monitoring call is placed",
+	"sipTo":                 "the To of a transfer is its destination",
+	"contactParameters":     "the engine writes the Contact",
+	"contactUserParameters": "the engine writes the Contact",
+	"codec":                 "httpcall needs the cloud SIP user agent",
+	"receiveIp":             "httpcall needs the cloud SIP user agent",
+	"receivePort":           "httpcall needs the cloud SIP user agent",
+}
+
+// emptyJSON: null, "", {}, [] or false count as left out.
+func emptyJSON(v json.RawMessage) bool {
+	switch string(bytes.TrimSpace(v)) {
+	case "null", `""`, "{}", "[]", "false":
+		return true
+	}
+	return false
+}
+
 // Actions of newCall and callEvent answers.
 const (
 	actionIVR      = "ivr"      // connect the caller to the IVR: getIvrCommand follows
@@ -293,6 +322,13 @@ func parseAction(b []byte, event string) (*callAction, error) {
 	var a callAction
 	if err := json.Unmarshal(b, &a); err != nil {
 		return nil, fmt.Errorf("%s response: %v", event, err)
+	}
+	var raw map[string]json.RawMessage
+	_ = json.Unmarshal(b, &raw)
+	for _, name := range notSupportedFields {
+		if v, ok := raw[name]; ok && !emptyJSON(v) {
+			return nil, fmt.Errorf("%s response: %s is not supported by this gateway's media service (%s)", event, name, notSupportedWhy[name])
+		}
 	}
 	switch a.Action {
 	case "":
