@@ -19,7 +19,6 @@ func refuse(status int, reason string) error { return &api.Refusal{Status: statu
 
 // notHere are the commands this gateway refuses, with why.
 var notHere = map[string]string{
-	"splitconnection":        "splitconnection is not supported by this gateway's media service yet",
 	"placeremotecall":        "the gateway runs no cloud SIP user agent: placeremotecall would reach no device",
 	"answerremotecall":       "the gateway runs no cloud SIP user agent: there is no newRemoteCall to answer",
 	"sendremotecallringback": "the gateway runs no cloud SIP user agent: there is no newRemoteCall to ring back",
@@ -82,6 +81,25 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 			return nil, refuse(http.StatusConflict, "participantId: "+pid+" is connected to the IVR, not to a remote party")
 		}
 		_ = remote.call.Hangup()
+		return nil, nil
+	case "splitconnection":
+		conn := str("connectionId")
+		if conn == "" {
+			return nil, refuse(http.StatusBadRequest, "connectionId: required (from the callAnswered callback)")
+		}
+		sess.mu.Lock()
+		cur, two := sess.connID, sess.callee != nil
+		sess.mu.Unlock()
+		if conn != cur {
+			return nil, refuse(http.StatusNotFound, "connectionId: not the current connection of this session")
+		}
+		if !two {
+			return nil, refuse(http.StatusConflict, "connectionId: a connection to the IVR has one participant: nothing to split")
+		}
+		select {
+		case sess.splitReq <- struct{}{}:
+		default:
+		}
 		return nil, nil
 	case "interruptivrcommand":
 		select {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,6 +148,7 @@ func TestLiveSessionCommands(t *testing.T) {
 		{testDomain, "hangupparticipant", map[string]any{"replyId": reply}, 400},
 		{testDomain, "hangupremoteparticipant", map[string]any{"replyId": reply, "participantId": ans["callerParticipantId"]}, 409},
 		{testDomain, "hangupremoteparticipant", map[string]any{"replyId": reply, "participantId": "nope"}, 404},
+		{testDomain, "splitconnection", map[string]any{"replyId": reply, "connectionId": conn}, 409},
 		{"other", "hangupcall", map[string]any{"replyId": reply}, 404},
 		{testDomain, "startrecording", map[string]any{"replyId": reply, "connectionId": conn, "recordingFileName": "bg.wav"}, 200},
 		{testDomain, "startrecording", map[string]any{"replyId": reply, "connectionId": conn, "recordingFileName": "bg2.wav"}, 409},
@@ -381,4 +383,56 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func mustString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// splitconnection on a connection of two participants: a callEvent for
+// each (callerConnectionSplit, calleeConnectionSplit), each answer applied
+// to its participant: the callee dropped, the caller back in the IVR, which
+// hangs up. On an IVR connection it is a conflict.
+func TestSplitConnection(t *testing.T) {
+	r := newRig(t)
+	wd := t.TempDir()
+	callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	split := make(chan [2]int, 1)
+	r.app.script = func(name string, body map[string]any) (int, any) {
+		switch name {
+		case "newCall":
+			return 200, map[string]any{"action": "call", "destAddr": "sip:agent@127.0.0.1:" + itoa(callee.Port)}
+		case "callAnswered":
+			go func() {
+				st1, _ := r.command("splitconnection", map[string]any{"replyId": body["replyId"], "connectionId": "nope"})
+				st2, _ := r.command("splitconnection", map[string]any{"replyId": body["replyId"], "connectionId": body["connectionId"]})
+				split <- [2]int{st1, st2}
+			}()
+		case "callEvent":
+			if body["event"] == "callerConnectionSplit" {
+				return 200, map[string]any{"action": "ivr"}
+			}
+			return 200, map[string]any{"action": "drop"}
+		case "getIvrCommand":
+			return 200, map[string]any{"hangup": true}
+		}
+		return 200, map[string]any{}
+	}
+	caller := testkit.StartSIPp(t, wd, false, "-sf", testkit.SIPpScenario(t, wd, "uac_hold.xml"), "-s", "ivr3", "-m", "1", r.eng.Addr())
+	if st := <-split; st != [2]int{404, 200} {
+		t.Fatalf("splitconnection with a wrong and the right connectionId: %v, want 404 then 200", st)
+	}
+	if err := callee.Wait(10 * time.Second); err != nil {
+		t.Fatalf("callee not dropped after the split: %v\n%s", err, callee.Report())
+	}
+	if err := caller.Wait(10 * time.Second); err != nil {
+		t.Fatalf("caller not hung up by its IVR after the split: %v\n%s", err, caller.Report())
+	}
+	testkit.WaitFor(t, "sessionCompleted", 5*time.Second, func() bool { return len(r.app.got("sessionCompleted")) == 1 })
+	var events []string
+	for _, e := range r.app.got("callEvent") {
+		events = append(events, e.body["event"].(string)+":"+e.body["user"].(string))
+	}
+	if len(events) != 2 || !slices.Contains(events, "callerConnectionSplit:1000") || !slices.Contains(events, "calleeConnectionSplit:agent") {
+		t.Errorf("callEvents %v", events)
+	}
+	if n := len(r.app.got("getIvrCommand")); n != 1 {
+		t.Errorf("%d getIvrCommand, want the caller's one after the split", n)
+	}
 }

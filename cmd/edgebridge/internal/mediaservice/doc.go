@@ -118,7 +118,12 @@
 // callAnswered and getIvrCommand follow; when it does not, callEvent
 // calledPartyFailure. The transfer destination's 180 is reported by
 // callNotify {event ringing, participantId, sessionId, user, remoteUser,
-// sipCallId, ivrServer, traceId}. splitconnection and the cloud SIP UA's placeremotecall, answerremotecall,
+// sipCallId, ivrServer, traceId}. splitconnection {replyId, connectionId}
+// of a connection of two participants sends callEvent
+// callerConnectionSplit and calleeConnectionSplit and applies each answer
+// to its participant (the callee may be dropped or put in the IVR; the
+// session follows one connection at a time); on an IVR connection it is
+// 409. The cloud SIP UA's placeremotecall, answerremotecall,
 // sendremotecallringback (and their jwt twins) answer 501 naming why: this
 // gateway runs no cloud SIP user agent (newRemoteCall is never sent).
 // getCallIdentifier is not sent (the gateway has no IN service).

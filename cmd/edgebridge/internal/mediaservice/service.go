@@ -219,7 +219,7 @@ func (s *Service) handle(ctx context.Context, c *engine.Call, domain string, d *
 
 func (s *Service) newSession(domain, msID string, h *hook, log *slog.Logger) *session {
 	sess := &session{svc: s, id: newID(), trace: newID(), domain: domain, msID: msID, hook: h, start: time.Now(),
-		interrupt: make(chan struct{}, 1), hangup: make(chan string, 1)}
+		interrupt: make(chan struct{}, 1), hangup: make(chan string, 1), splitReq: make(chan struct{}, 1)}
 	sess.log = log.With("session", sess.id)
 	s.sessions.Store(sess.id, sess)
 	return sess

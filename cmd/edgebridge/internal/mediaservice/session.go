@@ -45,7 +45,8 @@ type session struct {
 	connID    string       // the current connection (IVR or two participants)
 	rec       recSlot      // the current connection's recording
 	interrupt chan struct{}
-	hangup    chan string // hangupcall and friends: why
+	hangup    chan string   // hangupcall and friends: why
+	splitReq  chan struct{} // splitconnection
 	ended     bool
 }
 
@@ -616,13 +617,16 @@ func (s *session) connect(ctx context.Context, p *participant, act *callAction, 
 		}
 	}
 	s.notify(ctx, "callAnswered", s.answeredBody(p, callee, connID))
-	callerLeft := s.bridge(ctx, p, callee)
+	callerLeft, split := s.bridge(ctx, p, callee)
 	s.finishRecording(context.WithoutCancel(ctx))
 	s.mu.Lock()
 	s.callee = nil
 	s.mu.Unlock()
 	if ctx.Err() != nil {
 		return "shutdown"
+	}
+	if split {
+		return s.split(ctx, p, callee)
 	}
 	if callerLeft {
 		next := s.callEvent(ctx, callee, p, "callingPartyDrop", nil)
@@ -637,6 +641,31 @@ func (s *session) connect(ctx context.Context, p *participant, act *callAction, 
 		return s.connect(ctx, p, next, true, depth+1)
 	}
 	return s.apply(ctx, p, next, true)
+}
+
+// split carries out splitconnection: a callEvent per participant, each
+// answer applied to its own participant. The callee may only be dropped
+// or put in the IVR on its own (the session follows one connection at a
+// time); the caller's answer may be anything.
+func (s *session) split(ctx context.Context, caller, callee *participant) string {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		act := s.callEvent(ctx, callee, nil, "calleeConnectionSplit", nil)
+		switch act.Action {
+		case actionIVR:
+			s.runIVR(ctx, callee)
+		case actionDrop:
+		default:
+			s.alarm("callEventError", "callEvent response with unknown action",
+				map[string]any{"reason": "after a split the callee can be dropped or put in the IVR here, not " + act.Action})
+		}
+		_ = callee.call.Hangup()
+	}()
+	act := s.callEvent(ctx, caller, nil, "callerConnectionSplit", nil)
+	reason := s.apply(ctx, caller, act, true)
+	<-done
+	return reason
 }
 
 // callEvent tells the application a party dropped (or failed) and returns
@@ -798,14 +827,21 @@ func validHeaderName(n string) bool {
 	return true
 }
 
-// bridge connects a and b until one hangs up (or hangupcall); true when a
-// left first. Both directions pass through here, so the connection can be
+// bridge connects a and b until one hangs up, hangupcall or
+// splitconnection; aLeft when a left first, split when split. Both directions pass through here, so the connection can be
 // recorded; keys received on one leg are sent on the other.
-func (s *session) bridge(ctx context.Context, a, b *participant) bool {
+func (s *session) bridge(ctx context.Context, a, b *participant) (aLeft, split bool) {
 	sa, sb := a.call.Session(), b.call.Session()
 	if sa == nil || sb == nil {
-		return sa == nil
+		return sa == nil, false
 	}
+	drain := func(c chan struct{}) {
+		select {
+		case <-c:
+		default:
+		}
+	}
+	drain(s.splitReq) // one asked before this connection is not for it
 	var fa, fb, lastB, mix [frameSamples]int16
 	errA, errB := make(chan error, 1), make(chan error, 1)
 	stop := make(chan struct{})
@@ -837,8 +873,9 @@ func (s *session) bridge(ctx context.Context, a, b *participant) bool {
 			return false
 		}
 	}
-	aLeft := false
 	select {
+	case <-s.splitReq:
+		split = true
 	case <-errA:
 		aLeft = !ended(sb.Done()) && !ended(b.call.Done())
 	case <-errB:
@@ -853,7 +890,21 @@ func (s *session) bridge(ctx context.Context, a, b *participant) bool {
 	case <-ctx.Done():
 	}
 	close(stop)
-	return aLeft
+	<-waitIf(errA, split)
+	<-waitIf(errB, split)
+	return aLeft, split
+}
+
+// waitIf waits for a pump to stop after a split (the legs go on, so each
+// must let go of them before another loop reads them); otherwise it does
+// not wait.
+func waitIf(c chan error, split bool) <-chan error {
+	if split {
+		return c
+	}
+	done := make(chan error)
+	close(done)
+	return done
 }
 
 // pumpLeg copies from's audio and keys to to until from ends or stop.
