@@ -261,7 +261,11 @@ func trustedLoopback(t *testing.T) *StaticDirectory {
 // the gateway's SDP, and the callee's audio on its RTP port before the 200.
 func TestEarlyMediaRelayed(t *testing.T) {
 	wd := t.TempDir()
-	uas := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_early.xml", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "EARLY_MS", "2000"), "-m", "1")
+	// Its media ports (audio, RTCP, video) reserved, not just free a moment ago:
+	// the later -mp wins over the harness's.
+	mp, _ := testkit.PortRange(t, 4)
+	uas := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_early.xml", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "EARLY_MS", "2000"),
+		"-m", "1", "-mp", strconv.Itoa(mp))
 	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithStore(openStore(t)))
 	registerContact(t, e, "3001", uas.Port)
 
@@ -312,7 +316,8 @@ func TestEarlyMediaRelayed(t *testing.T) {
 	// Nothing is sent to the caller before the answer but the relayed early
 	// media: about 1.7 s of the callee's speech sample (some of it pauses).
 	if early < 20 {
-		t.Fatalf("%d audio packets reached the caller before the answer, want the callee's early media", early)
+		t.Fatalf("%d audio packets reached the caller before the answer, want the callee's early media (callee leg received %d packets)\n%s",
+			early, out.Session().Stats().PacketsReceived, uas.Report())
 	}
 	if err := uas.Wait(10 * time.Second); err != nil {
 		t.Fatalf("sipp callee: %v\n%s", err, uas.Report())
