@@ -30,6 +30,8 @@ func TestCollectDigits(t *testing.T) {
 		{"betweenTimeout after a key", `{"dtmf":{"firstTimeout":5,"betweenTimeout":0.05}}`, "4", false, false, "betweenTimeout", "4", "", "4"},
 		{"keys during the phrases count", `{"dtmf":{"maxDigits":2,"firstTimeout":5},"bargeIn":"all"}`, "77", true, false, "maxDigits", "77", "", "77"},
 		{"md5 encryption with salt", `{"dtmf":{"maxDigits":2,"firstTimeout":5,"encryption":{"type":"md5","salt":"pepper"}}}`, "42", false, false, "maxDigits", hex.EncodeToString(sum[:]), "", "42"},
+		{"flush drops keys typed ahead", `{"dtmf":{"flush":true,"firstTimeout":0.05}}`, "55", false, false, "firstTimeout", "", "", ""},
+		{"without flush they count", `{"dtmf":{"firstTimeout":5,"betweenTimeout":0.05}}`, "55", false, false, "betweenTimeout", "55", "", "55"},
 		{"interrupted", `{"dtmf":{"firstTimeout":5}}`, "", false, true, "interrupted", "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

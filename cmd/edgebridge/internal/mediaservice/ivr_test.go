@@ -52,7 +52,7 @@ func TestIVRFlowOverSIP(t *testing.T) {
 				case "getIvrCommand":
 					if _, ok := body["dtmfParams"]; !ok {
 						return 200, map[string]any{"phrases": []any{map[string]any{"fileName": "tone.wav"}},
-							"dtmf": map[string]any{"flush": true, "maxDigits": 2, "firstTimeout": 10, "betweenTimeout": 3, "terminationKey": "#"}}
+							"dtmf": map[string]any{"maxDigits": 2, "firstTimeout": 10, "betweenTimeout": 3, "terminationKey": "#"}}
 					}
 					if body["dtmfBuffer"] != "12" {
 						return 200, map[string]any{"hangup": true}

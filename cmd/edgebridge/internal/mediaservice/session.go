@@ -393,10 +393,6 @@ func (s *session) runIVR(ctx context.Context, p *participant) string {
 			stopLoop()
 			return s.apply(ctx, p, cmd.callAction, true)
 		}
-		if cmd.DTMF != nil && cmd.DTMF.Flush {
-			buf = buf[:0]
-			drain(loop.keys)
-		}
 		loop.setBackground(cmd.Background)
 		done := loop.play(cmd.Phrases)
 		params, buf, err = s.collect(ctx, p, loop, cmd, done, buf, loopDone)
@@ -443,6 +439,10 @@ func drain(c chan byte) {
 // the buffer.
 func (s *session) collect(ctx context.Context, p *participant, loop *mediaLoop, cmd *ivrCommand, done <-chan struct{}, buf []byte, loopDone <-chan struct{}) (*dtmfParams, []byte, error) {
 	d := cmd.DTMF
+	if d != nil && d.Flush {
+		buf = buf[:0] // keys typed ahead of this command do not count
+		drain(loop.keys)
+	}
 	barge := string(cmd.BargeIn)
 	var timer *time.Timer
 	var timeout <-chan time.Time
