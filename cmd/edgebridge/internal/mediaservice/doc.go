@@ -77,7 +77,9 @@
 //     {fileName, repeatPause s, stop} played after the phrases and between
 //     commands, hangup (after the phrases), getIVRCommandAfter (s of wait,
 //     with the background prompt, before the next request when no dtmf is
-//     asked). The buffer is emptied once reported. Gateway extension: an
+//     asked). The buffer is emptied once reported. A command with none of
+//     phrases, dtmf, hangup and getIVRCommandAfter is an ivrCommandError
+//     and hangs up (asking again at once would loop on the application). Gateway extension: an
 //     answer with action "call" or "drop" (newCall's fields) transfers or
 //     drops the caller, since the seed gives the IVR no other way out.
 //   - callAnswered {callingPartyNumber, callerParticipantId,

@@ -134,3 +134,48 @@ func TestIVRFlowOverSIP(t *testing.T) {
 		})
 	}
 }
+
+// An IVR command the gateway cannot run ends the call with the seed's
+// service alarm, after one request: an empty body, a command asking for
+// nothing (which would loop on the application), not JSON. A text-to-speech
+// phrase raises phraseError and the command goes on (here to its hangup).
+func TestBadIVRCommandsHangUpWithAlarm(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer, alarm string
+	}{
+		{"empty body", "", "Empty body in getIvrCommand response"},
+		{"asks for nothing", "{}", "IVR command failed"},
+		{"not JSON", "{", "IVR command failed"},
+		{"text to speech", `{"phrases":[{"format":"awstts","region":"eu-west-1"}],"hangup":true}`, "phraseError"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			wd := t.TempDir()
+			r.app.script = func(name string, body map[string]any) (int, any) {
+				switch name {
+				case "newCall":
+					return 200, map[string]any{"action": "ivr"}
+				case "getIvrCommand":
+					return 200, tc.answer
+				}
+				return 200, map[string]any{}
+			}
+			caller := testkit.StartSIPp(t, wd, false, "-sf", testkit.SIPpScenario(t, wd, "uac_hold.xml"), "-s", "ivr1", "-m", "1", r.eng.Addr())
+			if err := caller.Wait(10 * time.Second); err != nil {
+				t.Fatalf("caller not hung up: %v\n%s", err, caller.Report())
+			}
+			select {
+			case a := <-r.alarms:
+				if a.Type != "ivrCommandError" || a.Error != tc.alarm || a.Domain != testDomain || a.SessionID == "" {
+					t.Errorf("alarm %+v, want ivrCommandError %q", a, tc.alarm)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no service alarm")
+			}
+			testkit.WaitFor(t, "sessionCompleted", 5*time.Second, func() bool { return len(r.app.got("sessionCompleted")) == 1 })
+			if n := len(r.app.got("getIvrCommand")); n != 1 {
+				t.Errorf("%d getIvrCommand requests, want 1", n)
+			}
+		})
+	}
+}

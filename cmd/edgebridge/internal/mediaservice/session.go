@@ -393,6 +393,13 @@ func (s *session) runIVR(ctx context.Context, p *participant) string {
 			stopLoop()
 			return s.apply(ctx, p, cmd.callAction, true)
 		}
+		if len(cmd.Phrases) == 0 && cmd.DTMF == nil && !cmd.Hangup && !cmd.After.Set {
+			// Nothing to play, collect or wait for: asking again at once
+			// would loop on the application as fast as it answers.
+			s.alarm("ivrCommandError", "IVR command failed", map[string]any{"reason": "the command has no phrases, dtmf, hangup or getIVRCommandAfter"})
+			_ = p.call.Hangup()
+			return "ivrCommandError"
+		}
 		loop.setBackground(cmd.Background)
 		done := loop.play(cmd.Phrases)
 		params, buf, err = s.collect(ctx, p, loop, cmd, done, buf, loopDone)
