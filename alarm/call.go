@@ -18,6 +18,14 @@ type Receiver interface {
 	Receive(ctx context.Context, ch Channel, call Call, q Queue) (Outcome, error)
 }
 
+// Clearer is a Receiver that leaves the clear-down of the unit to its
+// caller, who knows (after mapping) whether a voice call follows: Clear
+// sends the protocol's clear-down signal on ch when none does. A unit
+// cleared before the voice call would hang up on the ARC.
+type Clearer interface {
+	Clear(ctx context.Context, ch Channel) error
+}
+
 // Outcome is what a receiver did on a call.
 type Outcome struct {
 	Events          []Event // acknowledged to the alarm unit, in order; repeats once

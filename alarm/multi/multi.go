@@ -20,6 +20,8 @@ type Receiver struct {
 	Tries  []alarm.Receiver
 	Rounds int // times through the list [2]
 	Log    *slog.Logger
+
+	heard alarm.Receiver // the try that kept the call
 }
 
 var _ alarm.Receiver = (*Receiver)(nil)
@@ -42,6 +44,7 @@ func (m *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			total.ListenIn = out.ListenIn
 			total.Reason = out.Reason
 			if err != nil || out.Reason != alarm.ReasonNoMessage || out.Messages > 0 {
+				m.heard = r
 				return total, err
 			}
 			if m.Log != nil {
@@ -50,6 +53,15 @@ func (m *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		}
 	}
 	return total, nil
+}
+
+// Clear clears the unit down with the signal of the protocol it answered
+// in, when that protocol leaves the clear-down to the caller (alarm.Clearer).
+func (m *Receiver) Clear(ctx context.Context, ch alarm.Channel) error {
+	if c, ok := m.heard.(alarm.Clearer); ok {
+		return c.Clear(ctx, ch)
+	}
+	return nil
 }
 
 // ForBridge returns the receiver for an alarmbridge's protocol and settings.
@@ -67,9 +79,9 @@ func ForBridge(b alarm.AlarmBridge, log *slog.Logger) (alarm.Receiver, error) {
 	}
 	switch b.Protocol {
 	case "tt92":
-		return tt92.NewReceiver(tt92.Config{Variant: tt92.TT92, Mode: b.ProtocolMode, Log: log})
+		return tt92.NewReceiver(tt92.Config{Variant: tt92.TT92, Mode: b.ProtocolMode, Log: log, DeferClear: true})
 	case "ttnew":
-		return tt92.NewReceiver(tt92.Config{Variant: tt92.TTnew, Mode: b.ProtocolMode, Log: log})
+		return tt92.NewReceiver(tt92.Config{Variant: tt92.TTnew, Mode: b.ProtocolMode, Log: log, DeferClear: true})
 	case "contactid":
 		return contactid.NewReceiver(contactid.Config{Log: log})
 	case "bs8521":
@@ -98,7 +110,7 @@ func ForBridge(b alarm.AlarmBridge, log *slog.Logger) (alarm.Receiver, error) {
 			if b.FallbackAlarmProtocol == "ttnew" {
 				v = tt92.TTnew
 			}
-			tt, err := tt92.NewReceiver(tt92.Config{Variant: v, Mode: b.ProtocolMode, Log: log, MaxPrompts: 2, AnswerDelay: 100 * time.Millisecond})
+			tt, err := tt92.NewReceiver(tt92.Config{Variant: v, Mode: b.ProtocolMode, Log: log, MaxPrompts: 2, AnswerDelay: 100 * time.Millisecond, DeferClear: true})
 			if err != nil {
 				return nil, err
 			}

@@ -129,6 +129,15 @@ func (s *Service) Run(ctx context.Context, ch alarm.Channel, call alarm.Call, b 
 			res.Voice = ev.VoiceDestination
 		}
 	}
+	if res.Voice == "" && len(res.Events) > 0 && out.Reason != alarm.ReasonHangup {
+		// No voice call follows: the unit is cleared down with its
+		// protocol's signal (TT92 ##) by receivers that leave it to us.
+		if c, ok := r.(alarm.Clearer); ok {
+			if err := c.Clear(ctx, ch); err != nil {
+				log.Info("alarm: clear-down", "call", call.ID, "err", err)
+			}
+		}
+	}
 	if len(res.Events) == 0 && call.Caller == "" {
 		// "in case an incoming alarm event can't be decoded and there is
 		// no calling party phone number" (provisioning schema: unknownAlarmEventVoiceDestination)

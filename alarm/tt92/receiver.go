@@ -26,10 +26,13 @@ type Config struct {
 	// MoreTimeout is the wait for another frame after an acknowledge,
 	// before the unit is cleared down (##) [2 s].
 	MoreTimeout time.Duration
-	Tones       dsp.DTMFGenConfig // levels of our keys [−7/−5 dBm0]
-	DTMF        dsp.DTMFConfig
-	Now         func() time.Time
-	Log         *slog.Logger
+	// DeferClear ends the call's receiving without the clear-down (##):
+	// the caller sends it with Clear when no voice call follows.
+	DeferClear bool
+	Tones      dsp.DTMFGenConfig // levels of our keys [−7/−5 dBm0]
+	DTMF       dsp.DTMFConfig
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // Receiver is the TT92/TTnew receiving side; it satisfies alarm.Receiver.
@@ -163,6 +166,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 				done = true
 			}
 		case deadline >= 0 && now < deadline:
+		case len(out.Events) > 0 && pending == "" && c.DeferClear:
+			out.Reason = alarm.ReasonIdle
+			done = true
 		case len(out.Events) > 0 && pending == "":
 			out.Reason = alarm.ReasonIdle
 			send(Clear)
@@ -238,4 +244,23 @@ func newKeyIO(mode string, tones dsp.DTMFGenConfig, dc dsp.DTMFConfig) (keyIO, e
 	per := int64(tones.OnMs+tones.OffMs) * dsp.SampleRate / 1000
 	return keyIO{queue: gen.Queue, busy: gen.Busy, generate: func(p []int16) { gen.Generate(p) }, hear: det.Process,
 		length: func(n int) int64 { return int64(n-1)*per + on }}, nil
+}
+
+// Clear sends the clear-down (##) in the receiver's mode (DTMF or STMF),
+// then some silence so that the unit hears its end before the call goes.
+// It satisfies alarm.Clearer (with Config.DeferClear).
+func (r *Receiver) Clear(ctx context.Context, ch alarm.Channel) error {
+	kio, err := newKeyIO(r.cfg.Mode, r.cfg.Tones, r.cfg.DTMF)
+	if err != nil {
+		return err
+	}
+	_ = kio.queue(Clear)
+	end := kio.length(len(Clear)) + alarm.Samples(200*time.Millisecond)
+	var fl alarm.FrameLoop
+	fl.Init("tt92: clear", ch, kio.hear, func(dsp.DigitEvent) {})
+	_, err = fl.Run(ctx, func(buf []int16) (bool, error) {
+		kio.generate(buf)
+		return fl.Now >= end, nil
+	})
+	return err
 }

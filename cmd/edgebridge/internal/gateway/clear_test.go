@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+	"github.com/edgebridge/edgebridge/alarm/tt92"
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine"
@@ -93,5 +96,54 @@ func TestHangupAlarmCallClearsTT92WithHashes(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the call did not end after hangupalarmcall")
+	}
+}
+
+// TestTT92AlarmThenVoiceIsNotClearedFirst: a TT92 alarm whose mapper calls
+// the emergency centre is followed by the voice call to the ARC's speech
+// line; the unit is not sent the clear-down (##) before it, which would
+// make it hang up on the ARC. Without a voice call it is cleared (the
+// daemon test TestEveryAnalogueProtocolThroughTheDaemon hears the ##).
+func TestTT92AlarmThenVoiceIsNotClearedFirst(t *testing.T) {
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g := startGateway(t, map[string]map[string]string{
+		"device": {"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
+			`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.Port) + `"}}`},
+		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	lo, hi := testkit.PortRange(t, 100)
+	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: lo, RTPPortMax: hi},
+		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unit.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unit.Close() })
+	call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5553@" + g.eng.Addr(), From: "461234567800",
+		Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The unit waits up to 10 s for a clear-down after its acknowledge,
+	// then hangs up by itself.
+	rep, err := tt92.NewUnit(tt92.UnitConfig{}).Send(ctx, call.Session(), []string{"D#1020461234567800000047"})
+	if err != nil || !rep.Acked[0] {
+		t.Fatalf("unit: %v %+v", err, rep)
+	}
+	if rep.Cleared {
+		t.Fatal("the unit was cleared down (##) although a voice call to the ARC follows")
+	}
+	if got := arc.Wait(1, 10*time.Second); len(got) != 1 {
+		t.Fatalf("ARC got %d events, want the alarm", len(got))
+	}
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line got no call (or it did not end with the unit's): %v\n%s", err, voice.Report())
 	}
 }
