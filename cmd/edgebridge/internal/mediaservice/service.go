@@ -69,6 +69,7 @@ type Service struct {
 
 	mu    sync.Mutex
 	hooks map[string]cachedHook // by domain/id
+	docs  map[string]*Document  // checked documents by domain/id, with their raw JSON
 }
 
 type cachedHook struct {
@@ -82,7 +83,7 @@ func New(cfg Config) (*Service, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: cfg.Log, tokens: tokens{key: key}, hooks: map[string]cachedHook{}}
+	s := &Service{cfg: cfg, log: cfg.Log, tokens: tokens{key: key}, hooks: map[string]cachedHook{}, docs: map[string]*Document{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -146,6 +147,16 @@ func (s *Service) documents(domain string) []*Document {
 	var out []*Document
 	err := s.cfg.DB.View(func(tx *store.Tx) error {
 		return tx.ForEach(store.Coll{Domain: domain, Resource: "mediaservice"}, "", func(id string, doc []byte) (bool, error) {
+			// Read per INVITE: a document unchanged since the last call is
+			// not checked again (its signing keys are parsed once).
+			key := domain + "/" + id
+			s.mu.Lock()
+			c, ok := s.docs[key]
+			s.mu.Unlock()
+			if ok && c.raw == string(doc) {
+				out = append(out, c)
+				return true, nil
+			}
 			d := &Document{}
 			if err := json.Unmarshal(doc, d); err != nil {
 				s.log.Warn("mediaservice: skipped", "domain", domain, "id", id, "err", err)
@@ -159,6 +170,9 @@ func (s *Service) documents(domain string) []*Document {
 				d.ID = id
 			}
 			d.raw = string(doc)
+			s.mu.Lock()
+			s.docs[key] = d
+			s.mu.Unlock()
 			out = append(out, d)
 			return true, nil
 		})
