@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -221,4 +222,62 @@ func (s *Server) recentCallTrace(c *call) error {
 		items = append(items, logItem(m))
 	}
 	return c.ok(map[string]any{"call": recentCall(r), "logItems": items})
+}
+
+// Alerts, a gateway extension in the shape of a CPaaS API's Alerts list
+// (time, account_sid, alert_type, message, detail; page/count, days,
+// start, end, alert_type), read from the engine's alerts in the store
+// (engine.ResAlert, the newest 500 per domain), newest first. alert_type
+// is no-carrier, call-limit, device-limit (the API's) or auth-failures
+// (extension); cleared says the cause is over.
+
+func (s *Server) alertRoutes(P string) {
+	q := recentCallsParams()[:5]
+	q = append(q, param{name: "alert_type", desc: "Only alerts of this type.",
+		schema: str().enum(engine.AlertNoCarrier, engine.AlertCallLimit, engine.AlertDeviceLimit, engine.AlertAuthFailures)})
+	item := obj(opt("time", str().format("date-time")), opt("account_sid", str()), opt("alert_type", str()), opt("message", str()),
+		opt("detail", str()), opt("cleared", boolean()))
+	s.add(&route{method: "GET", path: P + "/alerts/{domain}", tag: "logs", ext: "gateway extension: alerts (a CPaaS API's Alerts shape)",
+		summary: "Alerts of the domain (trunk lost, call limits reached, repeated digest failures), newest first, filtered and paged.",
+		query:   q, resp: obj(opt("total", int32s()), opt("batch", int32s()), opt("page", int32s()), opt("data", arr(item))), h: s.alerts})
+}
+
+func (s *Server) alerts(c *call) error {
+	q := c.r.URL.Query()
+	for _, k := range []string{"answered", "direction"} {
+		if q.Has(k) {
+			return ferr(k, "is not a filter of alerts")
+		}
+	}
+	f, err := parseRecentFilter(q, time.Now())
+	if err != nil {
+		return err
+	}
+	typ := q.Get("alert_type")
+	switch typ {
+	case "", engine.AlertNoCarrier, engine.AlertCallLimit, engine.AlertDeviceLimit, engine.AlertAuthFailures:
+	default:
+		return ferr("alert_type", "must be one of %s, %s, %s, %s", engine.AlertNoCarrier, engine.AlertCallLimit, engine.AlertDeviceLimit, engine.AlertAuthFailures)
+	}
+	var all []engine.Alert
+	err = s.db.View(func(tx *store.Tx) error {
+		return tx.ForEach(c.coll(engine.ResAlert, false), "", func(id string, b []byte) (bool, error) {
+			var a engine.Alert
+			if json.Unmarshal(b, &a) != nil {
+				return true, nil
+			}
+			if (typ == "" || a.AlertType == typ) && (f.from.IsZero() || !a.Time.Before(f.from)) && (f.to.IsZero() || a.Time.Before(f.to)) {
+				all = append(all, a)
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(all)
+	lo := min((f.page-1)*f.count, len(all))
+	hi := min(lo+f.count, len(all))
+	writeJSON(c.w, 200, map[string]any{"total": len(all), "batch": hi - lo, "page": f.page, "data": append([]engine.Alert{}, all[lo:hi]...)})
+	return nil
 }

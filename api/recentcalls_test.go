@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/edgebridge/edgebridge/store"
 )
@@ -141,4 +144,46 @@ func FuzzRecentFilter(f *testing.F) {
 			t.Fatalf("%q: end %v not after start %v", q, r.to, r.from)
 		}
 	})
+}
+
+// TestAlertsList: the engine's alerts in the Alerts shape, newest first,
+// filtered by alert_type and days, paged; filters of calls are refused.
+func TestAlertsList(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now()
+	for i, a := range []engine.Alert{
+		{Time: now.Add(-3 * 24 * time.Hour), AccountID: "d", AlertType: engine.AlertNoCarrier, Message: "trunk t1 is not registered"},
+		{Time: now.Add(-time.Hour), AccountID: "d", AlertType: engine.AlertCallLimit, Message: "calls refused"},
+		{Time: now.Add(-time.Minute), AccountID: "d", AlertType: engine.AlertNoCarrier, Message: "trunk t1 is registered again", Cleared: true},
+	} {
+		b, _ := json.Marshal(a)
+		if err := e.db.Put(store.Coll{Domain: "d", Resource: engine.ResAlert}, fmt.Sprintf("%020d", a.Time.UnixNano()+int64(i)), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := func(q string) string {
+		t.Helper()
+		r := e.do("GET", "/provisioning/alerts/d"+q, nil)
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", q, r.status, r.raw)
+		}
+		var out []string
+		for _, d := range r.body["data"].([]any) {
+			out = append(out, d.(map[string]any)["message"].(string))
+		}
+		return strings.Join(out, "|")
+	}
+	for q, want := range map[string]string{
+		"":                         "trunk t1 is registered again|calls refused|trunk t1 is not registered",
+		"?alert_type=no-carrier":   "trunk t1 is registered again|trunk t1 is not registered",
+		"?days=1":                  "trunk t1 is registered again|calls refused",
+		"?count=1&page=2":          "calls refused",
+		"?alert_type=device-limit": "",
+	} {
+		if got := msgs(q); got != want {
+			t.Errorf("%q: %q, want %q", q, got, want)
+		}
+	}
+	e.refused("GET", "/provisioning/alerts/d?answered=true", nil, "answered: is not a filter of alerts")
+	e.refused("GET", "/provisioning/alerts/d?alert_type=tts-failure", nil, "alert_type: must be one of no-carrier, call-limit, device-limit, auth-failures")
 }

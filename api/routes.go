@@ -167,6 +167,7 @@ func (s *Server) addRoutes() {
 	)
 
 	s.recentCallRoutes(P)
+	s.alertRoutes(P)
 
 	// Live call control.
 	for _, cmd := range mediaCommands {

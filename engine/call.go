@@ -88,7 +88,8 @@ type Call struct {
 	inSetup   atomic.Bool  // counted by the load shedder until settled (overload.go)
 	lastFrame atomic.Int64 // unix nanos of the last refresh (re-INVITE/UPDATE), for RFC 4028
 	sessExp   time.Duration
-	refresher string // "uac" or "uas": who refreshes the session (RFC 4028 §7.1)
+	refresher string   // "uac" or "uas": who refreshes the session (RFC 4028 §7.1)
+	atEnd     []func() // run once when the call ends (onEnd)
 }
 
 // MediaOptions tune a call's media for its route.
@@ -300,7 +301,7 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.inSetup.Store(true)
 	inSetup = false
-	go func(release func()) { <-c.done; release() }(releaseLimits)
+	c.onEnd(releaseLimits)
 	releaseLimits = nil
 	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
 	if p.dev != nil {
@@ -534,7 +535,12 @@ func (c *Call) finish(cause Cause, result string) {
 	c.ended = true
 	c.cause = cause
 	sess := c.sess
+	atEnd := c.atEnd
+	c.atEnd = nil
 	c.mu.Unlock()
+	for _, f := range atEnd {
+		f() // limits and idle time (limits.go, group.go), before anyone sees the call gone
+	}
 	c.setupOver()
 	if sess != nil {
 		c.stats = sess.Stats()

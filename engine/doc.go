@@ -108,6 +108,19 @@
 // category, after authentication and before anything rings; a call to a
 // device at its limit gets 503 instead of ringing it.
 //
+// # Alerts
+//
+// Conditions an installer must act on are filed as alerts (Alert, after a
+// CPaaS API's Alerts: time, account_sid, alert_type, message, detail):
+// no-carrier when a trunk's registration fails or its keep-alive goes
+// unanswered, call-limit and device-limit when a call is refused at a limit,
+// auth-failures (extension) after 5 failed digests from one address within a
+// minute. Each cause (its trunk, device or address) is filed once and again
+// only after it cleared; the clearing is filed too (cleared true). Alerts go
+// to the WithAlerts observer (the gateway posts them to the domain's
+// alarmEventsRestEndpoint) and to the store ("alert", the newest 500 per
+// domain), which the REST API lists.
+//
 // # Overload
 //
 // Past its capacity the engine sheds load instead of suffering it: a new

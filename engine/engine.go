@@ -78,9 +78,11 @@ type Engine struct {
 	stats   *statsCounter
 	ports   *media.PortPool
 	recs    chan store.CallRecord
-	shed    shedder  // overload.go
-	pbx     pbxState // group.go: devices in a call, idle since
-	limits  limiter  // limits.go: calls per domain, call rate per source
+	shed    shedder    // overload.go
+	pbx     pbxState   // group.go: devices in a call, idle since
+	limits  limiter    // limits.go: calls per domain, call rate per source
+	alerts  alertState // alerts.go: active causes, digest failures
+	onAlert func(Alert)
 
 	msgHandler MessageHandler
 	answers    answerPeers // message.go

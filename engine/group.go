@@ -215,10 +215,7 @@ func busyKey(domain, device string) string { return domain + "\x00" + device }
 // busy marks key in a call until c ends.
 func (p *pbxState) busy(key string, c *Call) {
 	p.acquire(key, 0)
-	go func() {
-		<-c.done
-		p.release(key)
-	}()
+	c.onEnd(func() { p.release(key) })
 }
 
 // acquire marks key in one more call unless it has max already (0: no
@@ -391,4 +388,17 @@ func (e *Engine) bridgeToExtension(c *Call) bool {
 		e.b2bua(c, spec)
 	}
 	return true
+}
+
+// onEnd runs f once c ends (at once if it has ended), before c leaves the
+// call table, so that what it releases is free when the call is gone.
+func (c *Call) onEnd(f func()) {
+	c.mu.Lock()
+	if !c.ended {
+		c.atEnd = append(c.atEnd, f)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	f()
 }

@@ -179,14 +179,24 @@ func (e *Engine) admitLimits(req *sip.Request, tx sip.ServerTransaction, domain 
 		}
 	}
 	if !e.limits.acquire(domain, l.Sessions) {
-		return refuse(5, "domain "+domain+" has "+strconv.Itoa(l.Sessions)+" calls in progress ("+LimitSessions+")")
+		why := "domain " + domain + " has " + strconv.Itoa(l.Sessions) + " calls in progress (" + LimitSessions + ")"
+		e.raise(domain, AlertCallLimit, "", "calls refused: "+why, "")
+		return refuse(5, why)
+	}
+	if l.Sessions > 0 {
+		e.clearAlert(domain, AlertCallLimit, "", "calls taken again ("+LimitSessions+")")
 	}
 	rel := func() { e.limits.release(domain) }
 	if dev != nil {
 		key := busyKey(domain, dev.DeviceID)
 		if !e.pbx.acquire(key, l.DeviceSessions) {
 			rel()
-			return refuse(5, "device "+dev.DeviceID+" has "+strconv.Itoa(l.DeviceSessions)+" calls in progress ("+LimitDeviceSessions+")")
+			why := "device " + dev.DeviceID + " has " + strconv.Itoa(l.DeviceSessions) + " calls in progress (" + LimitDeviceSessions + ")"
+			e.raise(domain, AlertDeviceLimit, dev.DeviceID, "calls refused: "+why, "")
+			return refuse(5, why)
+		}
+		if l.DeviceSessions > 0 {
+			e.clearAlert(domain, AlertDeviceLimit, dev.DeviceID, "device "+dev.DeviceID+" takes calls again ("+LimitDeviceSessions+")")
 		}
 		return func() { rel(); e.pbx.release(key) }, true
 	}

@@ -2,14 +2,17 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // holdCalls answers every call and keeps it until the caller hangs up.
@@ -42,7 +45,8 @@ func TestCallLimits(t *testing.T) {
 	putDoc(t, db, ResLimit, LimitSessions, LimitDoc{Category: LimitSessions, Quantity: 2})
 	putDoc(t, db, ResLimit, LimitDeviceSessions, LimitDoc{Category: LimitDeviceSessions, Quantity: 1})
 	putDoc(t, db, ResDevice, "dev1", Device{DeviceID: "dev1", AuthType: "deviceid"})
-	e := startEngine(t, WithStore(db), routeAll("ms/hold", "2833", holdCalls))
+	var alerts alertLog
+	e := startEngine(t, WithStore(db), routeAll("ms/hold", "2833", holdCalls), WithAlerts(alerts.add))
 
 	first := newPeer(t, e)
 	first.inviteFrom("dev1", "500", "lim-1")
@@ -51,9 +55,11 @@ func TestCallLimits(t *testing.T) {
 		t.Fatalf("first call: %d", r1.StatusCode)
 	}
 	first.ackOK(r1, "500")
-	again := newPeer(t, e)
-	again.inviteFrom("dev1", "501", "lim-2")
-	refusedAsLimited(t, again.recv(false), "5", LimitDeviceSessions)
+	for i := range 2 { // refused twice, alerted once
+		again := newPeer(t, e)
+		again.inviteFrom("dev1", "501", "lim-2-"+strconv.Itoa(i))
+		refusedAsLimited(t, again.recv(false), "5", LimitDeviceSessions)
+	}
 
 	second := newPeer(t, e)
 	second.inviteFrom("other", "502", "lim-3")
@@ -76,6 +82,65 @@ func TestCallLimits(t *testing.T) {
 	if r := fourth.recv(false); r.StatusCode != 200 {
 		t.Fatalf("a call once one ended: %d", r.StatusCode)
 	}
+	// Each refusal raised its alert once; the call taken after cleared both.
+	want := "device-limit dev1 raised; call-limit raised; call-limit cleared; device-limit dev1 cleared"
+	if got := alerts.String(); got != want {
+		t.Fatalf("alerts: %s, want %s", got, want)
+	}
+	stored := storedAlerts(t, db)
+	if len(stored) != 4 || stored[0].AlertType != AlertDeviceLimit || stored[0].AccountID != testDomain || !strings.Contains(stored[0].Message, LimitDeviceSessions) {
+		t.Fatalf("stored alerts: %+v", stored)
+	}
+}
+
+// alertLog records the alerts an engine files.
+type alertLog struct {
+	mu sync.Mutex
+	as []Alert
+}
+
+func (l *alertLog) add(a Alert) {
+	l.mu.Lock()
+	l.as = append(l.as, a)
+	l.mu.Unlock()
+}
+
+// String lists the alerts as "type [device] raised|cleared".
+func (l *alertLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, a := range l.as {
+		s := a.AlertType
+		if a.AlertType == AlertDeviceLimit && strings.Contains(a.Message, "dev1") {
+			s += " dev1"
+		}
+		if a.Cleared {
+			s += " cleared"
+		} else {
+			s += " raised"
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "; ")
+}
+
+func storedAlerts(t *testing.T, db *store.DB) []Alert {
+	t.Helper()
+	var out []Alert
+	if err := db.View(func(tx *store.Tx) error {
+		return tx.ForEach(store.Coll{Domain: testDomain, Resource: ResAlert}, "", func(id string, b []byte) (bool, error) {
+			var a Alert
+			if err := json.Unmarshal(b, &a); err != nil {
+				return false, err
+			}
+			out = append(out, a)
+			return true, nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestCallRatePerSource: call_rate_per_source lets a burst of that many

@@ -283,11 +283,13 @@ func (e *Engine) authenticate(req *sip.Request, tx sip.ServerTransaction, domain
 	}
 	switch e.auth.verify(hv, req.Method.String(), domain, sourceIP(req), cred) {
 	case authOK:
+		e.authSucceeded(domain, req.Source()) // alerts.go
 		return principal{dev: dev}, true
 	case authStale:
 		e.challenge(req, tx, domain, algs, true)
 	case authFailed:
 		e.stats.authFailures.Add(1)
+		e.authFailed(domain, req.Source()) // alerts.go
 		e.challenge(req, tx, domain, algs, false)
 	default:
 		e.challenge(req, tx, domain, algs, false)

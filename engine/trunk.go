@@ -361,11 +361,13 @@ func (s *trunkSet) registerLoop(ctx context.Context, t *trunk) {
 		if err != nil {
 			t.registered.Store(false)
 			t.lastReg.Store(err.Error())
+			s.e.raise(t.domain, AlertNoCarrier, "register/"+t.cfg.TrunkID, "trunk "+t.cfg.TrunkID+" is not registered", err.Error())
 			s.e.log.Warn("trunk registration failed", "trunk", t.cfg.TrunkID, "err", err, "retry", wait)
 			backoff = min(backoff*2, 5*time.Minute)
 		} else {
 			t.registered.Store(true)
 			t.lastReg.Store("registered")
+			s.e.clearAlert(t.domain, AlertNoCarrier, "register/"+t.cfg.TrunkID, "trunk "+t.cfg.TrunkID+" is registered again")
 			backoff = 5 * time.Second
 			// Refresh ahead of expiry (RFC 3261 §10.2.4 leaves the margin to us).
 			wait = max(granted*8/10, granted-30*time.Second, time.Second)
@@ -496,6 +498,11 @@ func (s *trunkSet) keepAliveLoop(ctx context.Context, t *trunk) {
 		}
 		if was := t.up.Swap(up); was != up {
 			s.e.log.Warn("trunk keep-alive", "domain", t.domain, "trunk", t.cfg.TrunkID, "up", up)
+		}
+		if up {
+			s.e.clearAlert(t.domain, AlertNoCarrier, "keepalive/"+t.cfg.TrunkID, "trunk "+t.cfg.TrunkID+" answers its keep-alive again")
+		} else {
+			s.e.raise(t.domain, AlertNoCarrier, "keepalive/"+t.cfg.TrunkID, "trunk "+t.cfg.TrunkID+" does not answer its keep-alive (OPTIONS)", "")
 		}
 		select {
 		case <-ctx.Done():

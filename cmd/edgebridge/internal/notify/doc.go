@@ -5,7 +5,8 @@
 //     callAnswer, callEnd) to sipEventsRestEndpoint;
 //   - service alarms (the events the gateway raises itself: a device's
 //     heartbeat lost or back, an ARC path down or up, an alarm given up
-//     after its last attempt) to alarmEventsRestEndpoint.
+//     after its last attempt) and the engine's alerts (engine.Alert, kind
+//     "alert") to alarmEventsRestEndpoint.
 //
 // Each is one JSON POST to the endpoint as written, signed like alarm
 // callbacks (delivery.Poster: restAuthentication JWT, each entry in turn on

@@ -40,6 +40,10 @@ const (
 	// the media service API's alarm event (type, domain, sessionId, error,
 	// errorDetails); it goes to alarmEventsRestEndpoint too.
 	KindMediaServiceAlarm = "mediaserviceAlarm"
+	// KindAlert is an engine alert (engine.Alert: no-carrier, call-limit,
+	// device-limit, auth-failures, raised or cleared); it goes to
+	// alarmEventsRestEndpoint too.
+	KindAlert = "alert"
 )
 
 // Body is the JSON POSTed: the event with an id and its kind.
@@ -50,6 +54,7 @@ type Body struct {
 	SIP     *engine.Event `json:"sipEvent,omitempty"`
 	Alarm   *alarm.Event  `json:"serviceAlarm,omitempty"`
 	Media   any           `json:"mediaserviceAlarm,omitempty"`
+	Alert   *engine.Alert `json:"alert,omitempty"`
 	Sent    time.Time     `json:"sent"`
 }
 
@@ -106,6 +111,11 @@ func (n *Notifier) MediaServiceAlarm(domain string, ev any) {
 	n.push(Body{Kind: KindMediaServiceAlarm, Domain: domain, Media: ev})
 }
 
+// Alert queues an engine alert for its domain's alarmEventsRestEndpoint.
+func (n *Notifier) Alert(a engine.Alert) {
+	n.push(Body{Kind: KindAlert, Domain: a.AccountID, Alert: &a})
+}
+
 func (n *Notifier) push(b Body) {
 	if b.EventID == "" {
 		var id [16]byte
@@ -151,7 +161,7 @@ func (n *Notifier) send(ctx context.Context, b Body) {
 		return
 	}
 	url := s.SIPEventsRestEndpoint
-	if b.Kind == KindServiceAlarm || b.Kind == KindMediaServiceAlarm {
+	if b.Kind == KindServiceAlarm || b.Kind == KindMediaServiceAlarm || b.Kind == KindAlert {
 		url = s.AlarmEventsRestEndpoint
 	}
 	if url == "" {

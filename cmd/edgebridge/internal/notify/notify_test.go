@@ -190,3 +190,20 @@ func TestNotificationRefusedIsNotRetried(t *testing.T) {
 		t.Fatalf("%d requests, want 1: a 422 is not retried", got)
 	}
 }
+
+// TestAlertsGoToAlarmEndpoint: an engine alert is posted, signed, to
+// alarmEventsRestEndpoint as kind "alert" with its CPaaS fields.
+func TestAlertsGoToAlarmEndpoint(t *testing.T) {
+	key, keyPEM := rsaKey(t)
+	r := newReceiver(t, &key.PublicKey)
+	n, _ := setup(t, map[string]any{
+		"sipEventsRestEndpoint": r.srv.URL + "/sip", "alarmEventsRestEndpoint": r.srv.URL + "/alarms",
+		"restAuthentication": []any{map[string]any{"type": "RS256", "secret": keyPEM, "sub": "gw", "requestHeaders": map[string]any{"X-Tenant": "t1"}}},
+	})
+	n.Alert(engine.Alert{Time: time.Now(), AccountID: "d", AlertType: engine.AlertNoCarrier, Message: "trunk t1 is not registered"})
+	b := await(t, r)
+	if b.Kind != KindAlert || b.Alert == nil || b.Alert.AlertType != "no-carrier" || b.Alert.Message != "trunk t1 is not registered" ||
+		r.count("/alarms") != 1 || r.count("/sip") != 0 {
+		t.Fatalf("alert body %+v (%d to /alarms)", b, r.count("/alarms"))
+	}
+}
