@@ -33,8 +33,10 @@ func setMemoryLimits() {
 }
 
 // returnMemory gives the heap a flood of calls left free back to the
-// kernel: the runtime's own scavenger would keep most of it for minutes.
-func returnMemory(ctx context.Context) {
+// kernel (the runtime's own scavenger would keep most of it for minutes),
+// and has release drop the database pages the flood's writes mapped in
+// (store.DB.ReleaseMapped).
+func returnMemory(ctx context.Context, release func() error) {
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
 	t := time.NewTicker(returnEvery)
 	defer t.Stop()
@@ -47,6 +49,7 @@ func returnMemory(ctx context.Context) {
 			if sample[0].Value.Kind() == metrics.KindUint64 && sample[0].Value.Uint64() > returnAbove {
 				debug.FreeOSMemory()
 			}
+			_ = release() // pages fault back in when read: nothing to report
 		}
 	}
 }

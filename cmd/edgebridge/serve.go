@@ -233,7 +233,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	setMemoryLimits() // memlimit.go
-	go returnMemory(ctx)
 
 	db, err := store.Open(filepath.Join(cfg.dataDir, "edgebridge.db"))
 	if err != nil {
@@ -241,6 +240,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer db.Close()
+	go returnMemory(ctx, db.ReleaseMapped)
 	hash, created, err := api.EnsureAdminKey(db, cfg.adminKey)
 	if err != nil {
 		log.Error("serve: admin key", "err", err)
