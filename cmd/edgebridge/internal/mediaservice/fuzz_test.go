@@ -1,8 +1,18 @@
 package mediaservice
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // The webhook answers are the application's, so hostile: no answer may
@@ -95,6 +105,61 @@ func FuzzParseAction(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// The REST commands take the client's JSON: whatever it holds, the answer
+// is success or a refusal with a 4xx (501 for what the gateway cannot do),
+// never an error the API would turn into a 5xx.
+func FuzzMediaCommand(f *testing.F) {
+	dir := f.TempDir()
+	db, err := store.Open(filepath.Join(dir, "eb.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	// A media service for placeivrcall to pick; its calls go nowhere.
+	if err := db.Put(store.Coll{Domain: "d", Resource: "mediaservice"}, "m", []byte(`{"name":"m","destinationMatch":"^x","callbackBaseUrl":"http://127.0.0.1:9/cb","callbackTimeout":100,"restAuthentication":[]}`)); err != nil {
+		f.Fatal(err)
+	}
+	svc, err := New(Config{DataDir: dir, DB: db, Log: testLog(),
+		Dial: func(context.Context, engine.DialOptions) (*engine.Call, error) { return nil, errors.New("no SIP here") }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := svc.tokens.issue("d", "s1")
+	f.Add(uint8(2), []byte(`{"replyId":"`+good+`"}`))
+	f.Add(uint8(7), []byte(`{"destAddr":"sip:a@b","sipFrom":"x"}`))
+	f.Add(uint8(13), []byte(`{"replyId":"`+good+`","connectionId":"c","recordingFileName":"../../etc/passwd"}`))
+	f.Add(uint8(0), []byte(`{"replyId":5,"codec":"PCMA"}`))
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		var m map[string]any
+		if json.Unmarshal(body, &m) != nil || m == nil {
+			return // the API refuses what is not a JSON object before this
+		}
+		cmd := allCommands[int(which)%len(allCommands)]
+		_, err := svc.MediaCommand(context.Background(), "d", cmd, m)
+		var r *api.Refusal
+		if err != nil && (!errors.As(err, &r) || r.Status < 400 || r.Status >= 500 && r.Status != 501) {
+			t.Fatalf("%s %s: %v", cmd, body, err)
+		}
+	})
+}
+
+// An uploaded prompt is the client's bytes: stored, or refused as not
+// audio / over quota; nothing else, and no half file left.
+func FuzzPromptPut(f *testing.F) {
+	p := newPrompts(f.TempDir(), 1<<20, []byte("k"))
+	f.Add([]byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00"))
+	f.Add([]byte("not audio"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, err := p.Put("d", "f.wav", bytes.NewReader(b))
+		if err != nil && !errors.Is(err, ErrBadFormat) && !errors.Is(err, ErrQuota) {
+			t.Fatalf("%q: %v", b, err)
+		}
+		if _, serr := os.Stat(filepath.Join(p.dirOf("d"), "f.wav.part")); serr == nil {
+			t.Fatal("partial file left")
 		}
 	})
 }
