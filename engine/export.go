@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"hash/fnv"
 	"io"
 	"net/netip"
 
@@ -46,13 +47,42 @@ func (e *Engine) WriteCallPcap(w io.Writer, domain, callID string) error {
 }
 
 // WritePcap writes logged SIP messages as a pcap, oldest first, for
-// Wireshark or sngrep: one UDP datagram per message, also for those that
-// crossed TCP or TLS (the content is what matters for reading a call
-// flow); a message longer than one datagram is cut. A message whose
-// addresses cannot be written (not ip:port, or source and destination of
-// different IP families) is left out and counted in skipped, so that one odd
-// log entry does not cost the whole export.
+// Wireshark or sngrep, each over the transport it crossed: a UDP datagram,
+// or for TCP and TLS (written decrypted, as the gateway read or wrote it)
+// a TCP segment between the real ports whose sequence numbers run on per
+// direction of the connection, so that a reader reassembles the stream. A
+// message longer than one packet is cut. A message whose addresses cannot
+// be written (not ip:port, or source and destination of different IP
+// families) is left out and counted in skipped, so that one odd log entry
+// does not cost the whole export.
 func WritePcap(w io.Writer, msgs []store.SIPMessage) (skipped int, err error) {
+	return writeCallPcap(w, msgs)
+}
+
+// tcpFlows keeps the next sequence number of each direction of each TCP
+// connection a capture writes.
+type tcpFlows map[[2]netip.AddrPort]uint32
+
+// next returns the sequence number of the next byte from src to dst: it
+// starts where the export first meets the direction, at a value drawn from
+// the addresses (a capture joins connections that are already open, so
+// there is no SYN to start from).
+func (f tcpFlows) next(src, dst netip.AddrPort) uint32 {
+	k := [2]netip.AddrPort{src, dst}
+	if n, ok := f[k]; ok {
+		return n
+	}
+	h := fnv.New32a()
+	b, _ := src.MarshalBinary()
+	h.Write(b)
+	b, _ = dst.MarshalBinary()
+	h.Write(b)
+	n := h.Sum32()
+	f[k] = n
+	return n
+}
+
+func writeCallPcap(w io.Writer, msgs []store.SIPMessage) (skipped int, err error) {
 	if len(msgs) == 0 {
 		return 0, ErrNoMessages
 	}
@@ -60,6 +90,7 @@ func WritePcap(w io.Writer, msgs []store.SIPMessage) (skipped int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	flows := tcpFlows{}
 	for _, m := range msgs {
 		src, err1 := netip.ParseAddrPort(m.Src)
 		dst, err2 := netip.ParseAddrPort(m.Dst)
@@ -67,11 +98,23 @@ func WritePcap(w io.Writer, msgs []store.SIPMessage) (skipped int, err error) {
 			skipped++
 			continue
 		}
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 		raw := []byte(m.Raw)
-		if len(raw) > pcap.MaxPayload {
-			raw = raw[:pcap.MaxPayload]
+		if m.Transport == "tcp" || m.Transport == "tls" {
+			if len(raw) > pcap.MaxSegment {
+				raw = raw[:pcap.MaxSegment]
+			}
+			seq, ack := flows.next(src, dst), flows.next(dst, src)
+			flows[[2]netip.AddrPort{src, dst}] = seq + uint32(len(raw))
+			err = pw.WriteSegment(m.Time, src, dst, seq, ack, raw)
+		} else {
+			if len(raw) > pcap.MaxPayload {
+				raw = raw[:pcap.MaxPayload]
+			}
+			err = pw.WritePacket(m.Time, src, dst, raw)
 		}
-		if err := pw.WritePacket(m.Time, src, dst, raw); err != nil {
+		if err != nil {
 			return skipped, err
 		}
 	}

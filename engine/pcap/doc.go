@@ -1,7 +1,8 @@
 // Package pcap reads and writes packet captures of calls: it reads classic
 // pcap and pcapng files holding one RTP stream of G.711 (with or without
 // RFC 4733 telephone events) back into PCM and digit events, and writes UDP
-// packets (a call's SIP and RTP) as a classic pcap that Wireshark opens.
+// datagrams and TCP segments (a call's SIP over its real transport, and its
+// RTP) as a classic pcap that Wireshark, tshark and sngrep open.
 //
 // PacketReader and Mixer read a capture of any length in constant memory
 // (a record at a time; Mixer reads the file twice, first to learn where

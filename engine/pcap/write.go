@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// Writer writes UDP datagrams as a classic pcap file (nanosecond
-// timestamps, Ethernet link type) that tshark and Wireshark decode as SIP
-// and RTP. It is safe for concurrent use; it reuses one buffer, so writing a
+// Writer writes UDP datagrams and TCP segments as a classic pcap file
+// (nanosecond timestamps, Ethernet link type) that tshark, Wireshark and
+// sngrep decode as SIP and RTP. It is safe for concurrent use; it reuses one buffer, so writing a
 // packet does not allocate.
 type Writer struct {
 	mu  sync.Mutex
@@ -40,6 +40,29 @@ func NewWriter(w io.Writer) (*Writer, error) {
 // addresses must be of the same family (IPv4, IPv4-mapped IPv6 counts as
 // IPv4) and the payload at most MaxPayload bytes.
 func (w *Writer) WritePacket(ts time.Time, src, dst netip.AddrPort, payload []byte) error {
+	return w.write(ts, src, dst, protoUDP, 0, 0, payload)
+}
+
+// WriteSegment writes one TCP segment (flags PSH and ACK) sent at ts from
+// src to dst with sequence number seq and acknowledgement number ack; the
+// caller keeps each direction's sequence numbers running so that a reader
+// reassembles the stream. The payload is at most MaxSegment bytes.
+func (w *Writer) WriteSegment(ts time.Time, src, dst netip.AddrPort, seq, ack uint32, payload []byte) error {
+	if len(payload) > MaxSegment {
+		return fmt.Errorf("pcap: segment of %d bytes, more than %d fit in one", len(payload), MaxSegment)
+	}
+	return w.write(ts, src, dst, protoTCP, seq, ack, payload)
+}
+
+// MaxSegment is the largest TCP payload one IPv4 packet carries.
+const MaxSegment = 65535 - 20 - 20
+
+const (
+	protoTCP = 6
+	protoUDP = 17
+)
+
+func (w *Writer) write(ts time.Time, src, dst netip.AddrPort, proto uint8, seq, ack uint32, payload []byte) error {
 	sa, da := src.Addr().Unmap(), dst.Addr().Unmap()
 	if !sa.IsValid() || !da.IsValid() {
 		return fmt.Errorf("pcap: source %v or destination %v is not a valid address", src, dst)
@@ -56,40 +79,51 @@ func (w *Writer) WritePacket(ts time.Time, src, dst netip.AddrPort, payload []by
 	b = append(b, make16...) // pcap record header, filled below
 	// Ethernet: locally administered MACs, so that dissectors are happy.
 	b = append(b, 0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1)
-	udpLen := 8 + len(payload)
+	l4Len := 8 + len(payload)
+	if proto == protoTCP {
+		l4Len = 20 + len(payload)
+	}
 	var pseudo uint32
 	if sa.Is4() {
 		b = append(b, 0x08, 0x00)
 		ip := len(b)
 		s4, d4 := sa.As4(), da.As4()
 		b = append(b, 0x45, 0)
-		b = binary.BigEndian.AppendUint16(b, uint16(20+udpLen))
-		b = append(b, 0, 0, 0x40, 0, 64, 17, 0, 0) // id, DF, TTL 64, UDP, checksum
+		b = binary.BigEndian.AppendUint16(b, uint16(20+l4Len))
+		b = append(b, 0, 0, 0x40, 0, 64, proto, 0, 0) // id, DF, TTL 64, protocol, checksum
 		b = append(b, s4[:]...)
 		b = append(b, d4[:]...)
 		binary.BigEndian.PutUint16(b[ip+10:], ^fold(sum(b[ip:ip+20], 0)))
-		pseudo = sum(s4[:], sum(d4[:], 17+uint32(udpLen)))
+		pseudo = sum(s4[:], sum(d4[:], uint32(proto)+uint32(l4Len)))
 	} else {
 		b = append(b, 0x86, 0xdd)
 		s16, d16 := sa.As16(), da.As16()
 		b = append(b, 0x60, 0, 0, 0)
-		b = binary.BigEndian.AppendUint16(b, uint16(udpLen))
-		b = append(b, 17, 64)
+		b = binary.BigEndian.AppendUint16(b, uint16(l4Len))
+		b = append(b, proto, 64)
 		b = append(b, s16[:]...)
 		b = append(b, d16[:]...)
-		pseudo = sum(s16[:], sum(d16[:], 17+uint32(udpLen)))
+		pseudo = sum(s16[:], sum(d16[:], uint32(proto)+uint32(l4Len)))
 	}
-	udp := len(b)
+	l4 := len(b)
 	b = binary.BigEndian.AppendUint16(b, src.Port())
 	b = binary.BigEndian.AppendUint16(b, dst.Port())
-	b = binary.BigEndian.AppendUint16(b, uint16(udpLen))
-	b = append(b, 0, 0)
+	csAt := l4 + 6
+	if proto == protoTCP {
+		b = binary.BigEndian.AppendUint32(b, seq)
+		b = binary.BigEndian.AppendUint32(b, ack)
+		b = append(b, 5<<4, 0x18, 0xff, 0xff, 0, 0, 0, 0) // 20-byte header, PSH+ACK, window, checksum, urgent
+		csAt = l4 + 16
+	} else {
+		b = binary.BigEndian.AppendUint16(b, uint16(l4Len))
+		b = append(b, 0, 0)
+	}
 	b = append(b, payload...)
-	cs := ^fold(sum(b[udp:], pseudo))
-	if cs == 0 {
+	cs := ^fold(sum(b[l4:], pseudo))
+	if cs == 0 && proto == protoUDP {
 		cs = 0xffff // RFC 768: a computed zero is sent as all ones
 	}
-	binary.BigEndian.PutUint16(b[udp+6:], cs)
+	binary.BigEndian.PutUint16(b[csAt:], cs)
 	n := len(b) - 16
 	binary.LittleEndian.PutUint32(b[0:], uint32(ts.Unix()))
 	binary.LittleEndian.PutUint32(b[4:], uint32(ts.Nanosecond()))
