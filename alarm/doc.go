@@ -40,7 +40,12 @@
 // turn, fallbackAlarmProtocol first) on SIP and FXS calls, deviceProvisioned
 // (the calling device, found by its calling number or SIP From user among
 // the provisioned devices, names one of those in its
-// serviceData.alarmBridge.alarmProtocol), and scaip as SIP MESSAGE. AlarmBridge.Validate refuses the others at provisioning,
+// serviceData.alarmBridge.alarmProtocol), scaip as SIP MESSAGE, voicecall
+// (an ordinary SIP call is the alarm: an event naming the calling number,
+// then the call is bridged to the voice destination; the gateway's
+// voicecall.go) and api (a PostedEvent over REST, POST
+// /alarmbridge/{domain}/{alarmBridgeId}/event, validated by
+// PostedEvent.Validate). AlarmBridge.Validate refuses the others at provisioning,
 // each with its reason (RefusedProtocols), so that no call is answered and
 // then dropped:
 //
@@ -51,8 +56,6 @@
 //     open-source receivers); the field encoding, the acknowledgement's form
 //     and how the mac is computed are in the standard only, and a receiver
 //     built on guesses would acknowledge units it cannot authenticate.
-//   - voicecall, api: the facts are public (provisioning schema), the work
-//     is not done yet.
 //
 // # What it may import
 //

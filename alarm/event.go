@@ -11,6 +11,11 @@ const (
 	ProtoBS8521    Protocol = "bs8521"
 	ProtoTT92      Protocol = "tt92"
 	ProtoSCAIP     Protocol = "scaip"
+	// ProtoVoiceCall: an ordinary call to a voicecall alarmbridge is the
+	// alarm; the event carries the calling number.
+	ProtoVoiceCall Protocol = "voicecall"
+	// ProtoAPI: an event posted through the REST API to an api alarmbridge.
+	ProtoAPI Protocol = "api"
 	// ProtoSupervision marks events the gateway raises itself: a device
 	// heartbeat lost or back, a delivery path down or up.
 	ProtoSupervision Protocol = "supervision"

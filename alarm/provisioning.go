@@ -93,8 +93,6 @@ var RefusedProtocols = map[string]string{
 	"nowip": "BS 8521-2 (NOW-IP, <ATM> in SIP MESSAGE) needs the encoding of the <ATM> fields, its acknowledgement " +
 		"and its mac, which the public excerpts of BS 8521-2 do not give",
 	"nowipcontroller": "it is the ARC's call back to a BS 8521-2 (NOW-IP) group-scheme controller, and NOW-IP is not served (see protocol nowip)",
-	"voicecall":       "an ordinary call raising an event is not implemented yet; use contactid, bs8521, tt92, ttnew or multiprotocol",
-	"api":             "events posted through the API for this bridge are not implemented yet (POST /alarmbridge/{domain}/testalarm sends test events)",
 }
 
 // CallProtocols are the protocols received on an audio call (SIP or FXS):

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -93,7 +95,16 @@ type Gateway interface {
 	// marked as a test) through the mapper, delivered like a real alarm; it
 	// returns the event id.
 	TestAlarm(ctx context.Context, domain string, t TestAlarm) (string, error)
+	// PostAlarmEvent queues an event posted to an alarmbridge of protocol
+	// api, mapped and delivered like a received one; it returns the event
+	// id. An event no provisioned device matches is refused (wrapping
+	// ErrNoSuchDevice).
+	PostAlarmEvent(ctx context.Context, domain, bridgeID string, ev alarm.PostedEvent) (string, error)
 }
+
+// ErrNoSuchDevice is what PostAlarmEvent wraps when no provisioned device
+// matches the posted event (404).
+var ErrNoSuchDevice = errors.New("no provisioned device matches")
 
 // storeProbe answers "is the store writable" for the status summary with a
 // real committed write, at most once per storeProbeEvery however many
@@ -144,6 +155,55 @@ func (s *Server) addFieldRoutes() {
 			opt("account", str().pattern(`^[0-9A-Fa-f]{3,16}$`).def("0000").desc("The account (controllerId) the test event carries.")),
 		).extNote(ext), bodyType: jsonType,
 		resp: okSchema(opt("eventId", str())), h: s.testAlarm})
+	s.add(&route{method: "POST", path: "/alarmbridge/{domain}/{alarmBridgeId}/event", tag: "alarm call control", ext: ext,
+		summary: "Post an alarm event to an alarmbridge of protocol api: mapped (the device must be provisioned: controllerId and deviceId as deviceId, as for a received event), queued durably and delivered like a received alarm. 404 when no such bridge or no such device, 409 when the bridge's protocol is not api.",
+		body: obj(
+			req("controllerId", str().desc("The account of the device that raised the event (with deviceId, the provisioned device's deviceId).")),
+			opt("deviceId", str()),
+			req("statusCode", str().desc("The event code delivered to the ARC.")),
+			opt("deviceType", str()), opt("deviceComponent", str()), opt("systemConfig", str()), opt("location", str()),
+			opt("priority", int32s().desc("0 to 99.")),
+		).extNote(ext), bodyType: jsonType,
+		resp: okSchema(opt("eventId", str())), h: s.postAlarmEvent})
+}
+
+// postAlarmEvent is POST /alarmbridge/{domain}/{alarmBridgeId}/event.
+func (s *Server) postAlarmEvent(c *call) error {
+	body, err := c.object()
+	if err != nil {
+		return err
+	}
+	var pe alarm.PostedEvent
+	if err := runtimeDecode(body, &pe); err != nil {
+		return err
+	}
+	if err := pe.Validate(); err != nil {
+		return runtimeRefusal(err)
+	}
+	g, err := s.gateway()
+	if err != nil {
+		return err
+	}
+	id := c.r.PathValue("alarmBridgeId")
+	doc, err := s.storedDoc(c.coll("alarmbridge", false), id)
+	if err != nil {
+		return err
+	}
+	if doc == nil {
+		return errf(http.StatusNotFound, "no alarmbridge %q in domain %s", id, c.domain)
+	}
+	if p, _ := doc["protocol"].(string); p != string(alarm.ProtoAPI) {
+		return errf(http.StatusConflict, "alarmbridge %s has protocol %q: events are posted only to a bridge of protocol api", id, p)
+	}
+	evID, err := g.PostAlarmEvent(c.r.Context(), c.domain, id, pe)
+	if errors.Is(err, ErrNoSuchDevice) {
+		return errf(http.StatusNotFound, "%v", err)
+	}
+	if err != nil {
+		return errf(http.StatusConflict, "alarm event not queued: %v", err)
+	}
+	s.log.Info("api: alarm event posted", "domain", c.domain, "alarmbridge", id, "event", evID)
+	return c.ok(map[string]any{"eventId": evID})
 }
 
 // FactoryResetConfirm is what a factory reset must be confirmed with, on the

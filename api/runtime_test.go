@@ -218,8 +218,8 @@ func TestAlarmDocumentsRunWhatRESTAccepted(t *testing.T) {
 		// not accepted and then answered and dropped.
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "nowip"), "protocol: protocol nowip is not served by this gateway: BS 8521-2 (NOW-IP"},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "nowipcontroller"), "protocol: protocol nowipcontroller is not served"},
-		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "voicecall"), "protocol: protocol voicecall is not served"},
-		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "api"), "protocol: protocol api is not served"},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "voicecall"), ""},
+		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "api"), ""},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "deviceProvisioned"), ""},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocolMode", "sdmf"), "protocolMode: sdmf (single tones) applies to tt92, ttnew and multiprotocol, not contactid"},
 		{"/provisioning/alarmbridge/d/b1", with(bridge, "protocol", "multiprotocol", "fallbackAlarmProtocol", "scaip"), "fallbackAlarmProtocol: scaip units send SIP MESSAGE"},

@@ -91,6 +91,36 @@ func (s *Service) Heartbeat(ctx context.Context, domain string, b *alarm.AlarmBr
 	return s.Supervisor.Beat(ctx, domain, b.ID, ev.DeviceKey)
 }
 
+// Raise maps and queues one event that no receiver heard (protocol
+// voicecall: the call itself is the alarm; api: an event posted over REST),
+// exactly as a received one: the device must be provisioned (else the
+// unknown-account report and ErrUnknownDevice), supervision counts it as a
+// heartbeat. It returns the event as queued.
+func (s *Service) Raise(ctx context.Context, domain string, b *alarm.AlarmBridge, ev alarm.Event) (alarm.Event, error) {
+	var queued alarm.Event
+	next := s.supervised()
+	q := &MappedQueue{Router: s.Router, Domain: domain, Bridge: b, Unknown: s.noteUnknown, Next: alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
+		if err := next.Enqueue(ctx, ev); err != nil {
+			return err
+		}
+		queued = ev
+		return nil
+	})}
+	if err := q.Enqueue(ctx, ev); err != nil {
+		return alarm.Event{}, err
+	}
+	return queued, nil
+}
+
+// VoiceOf is where a mapped event asks its call to be bridged: its voice
+// destination when alarmHandling calls one, else "" (clear down).
+func VoiceOf(ev alarm.Event) string {
+	if ev.Handling == alarm.HandlingCallEmergencyCenter || ev.Handling == alarm.HandlingUsePredefinedDestination {
+		return ev.VoiceDestination
+	}
+	return ""
+}
+
 // Run receives the alarm call on ch for bridge b.
 func (s *Service) Run(ctx context.Context, ch alarm.Channel, call alarm.Call, b *alarm.AlarmBridge) (CallResult, error) {
 	log := s.Log

@@ -49,6 +49,18 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 			}
 			continue
 		}
+		switch b.Protocol {
+		case string(alarm.ProtoAPI):
+			continue // its events are posted over REST (PostAlarmEvent); it takes no calls
+		case string(alarm.ProtoVoiceCall):
+			// An ordinary call: speech, not alarm data (voicecall.go).
+			out = append(out, engine.Route{
+				Name:    "alarmbridge/" + b.ID,
+				Match:   re,
+				Handler: engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) { g.voiceCallAlarm(ctx, c, &b) }),
+			})
+			continue
+		}
 		dtmf := ""
 		if b.ToneSettings != nil {
 			dtmf = b.ToneSettings.DtmfSendType

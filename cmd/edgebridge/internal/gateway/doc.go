@@ -43,7 +43,15 @@
 //     voice call that follows an answer with mre 1 (its mapper asks for
 //     speech), after every in-band bridge so that a broad destinationMatch
 //     does not shadow them, and bridges it to the mapper's voice
-//     destination (scaipVoiceCall).
+//     destination (scaipVoiceCall). A bridge of protocol "voicecall" takes
+//     ordinary SIP calls (voicecall.go): the event naming the calling device
+//     is queued before anything else, then the voice destination is called
+//     and the caller answered only once it answers (refused before answering
+//     otherwise: 404 unknown caller, 480 alarmHandling without a voice
+//     call, 503 voice destination unreachable). A bridge of protocol "api"
+//     takes no calls: its events are posted over REST (PostAlarmEvent). On
+//     the FXS line neither is served (no calling number identifies the unit):
+//     such a call finds no stage and the line is released.
 //  2. Media services (/mediaservice documents): the mediaservice package
 //     answers the call and runs the integrator's IVR through its webhooks.
 //  3. The FXS line as a destination (an ARC calling an FXS unit back): to

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/service"
 	"github.com/edgebridge/edgebridge/api"
 )
 
@@ -85,5 +86,36 @@ func (g *Gateway) TestAlarm(ctx context.Context, domain string, t api.TestAlarm)
 		return "", fmt.Errorf("alarm event mapper %s: %w", m.ID, err)
 	}
 	g.recent.add(ev)
+	return ev.ID, nil
+}
+
+// PostAlarmEvent implements api.Gateway: an event posted to an alarmbridge
+// of protocol api is mapped, queued and delivered like a received one.
+func (g *Gateway) PostAlarmEvent(ctx context.Context, domain, bridgeID string, p alarm.PostedEvent) (string, error) {
+	if err := p.Validate(); err != nil {
+		return "", err
+	}
+	bridges, err := g.prov.AlarmBridges(domain)
+	if err != nil {
+		return "", err
+	}
+	var b *alarm.AlarmBridge
+	for i := range bridges {
+		if bridges[i].ID == bridgeID {
+			b = &bridges[i]
+		}
+	}
+	if b == nil || b.Protocol != string(alarm.ProtoAPI) {
+		return "", fmt.Errorf("no alarmbridge %q of protocol api in domain %s", bridgeID, domain)
+	}
+	nonce := make([]byte, 8)
+	_, _ = rand.Read(nonce)
+	ev, err := g.svc.Raise(ctx, domain, b, p.Event(domain, hex.EncodeToString(nonce), time.Now()))
+	if errors.Is(err, service.ErrUnknownDevice) {
+		return "", fmt.Errorf("%w: %v", api.ErrNoSuchDevice, err)
+	}
+	if err != nil {
+		return "", err
+	}
 	return ev.ID, nil
 }

@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/service"
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
+)
+
+// voiceCallAlarm serves a call to an alarmbridge of protocol voicecall: the
+// call itself is the alarm. Its event (the calling number as the account)
+// is queued durably first, like a received alarm, then the ARC's voice
+// destination is called and the caller is answered only once it answers,
+// so a call the gateway cannot serve is refused before it is answered: an
+// unknown caller with 404, no voice call to make (alarmHandling drop) with
+// 480 once the event is queued, the voice destination (and its backup)
+// unreachable with 503.
+func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge) {
+	log := g.log.With("call", c.ID, "alarmbridge", b.ID)
+	if c.Caller == "" {
+		_ = c.Reject(404, "Not Found", "voicecall: no calling number to identify the device")
+		log.Warn("gateway: voicecall refused before answering: no calling number")
+		return
+	}
+	raw := fmt.Sprintf("voicecall %s to %s", c.Caller, c.Called)
+	ev := alarm.Event{
+		ID:       alarm.EventID(c.Domain, c.ID, alarm.ProtoVoiceCall, raw),
+		Protocol: alarm.ProtoVoiceCall,
+		Received: time.Now(),
+		Raw:      raw,
+		// The device is the caller: its deviceId, else its deviceCLI.
+		ControllerID: c.Caller,
+		CallerID:     c.Caller,
+		CallID:       c.ID,
+		CalledNumber: c.Called,
+	}
+	queued, err := g.svc.Raise(ctx, c.Domain, b, ev)
+	if err != nil {
+		log.Warn("gateway: voicecall refused before answering", "caller", c.Caller, "err", err)
+		if errors.Is(err, service.ErrUnknownDevice) {
+			_ = c.Reject(404, "Not Found", "voicecall: no provisioned device calls from "+c.Caller)
+		} else {
+			_ = c.Reject(503, "Service Unavailable", "voicecall: alarm event not queued")
+		}
+		return
+	}
+	dest := service.VoiceOf(queued)
+	if dest == "" {
+		_ = c.Reject(480, "Temporarily Unavailable", "voicecall: alarm event queued; alarmHandling "+queued.Handling+" makes no voice call")
+		log.Info("gateway: voicecall event queued, no voice call", "event", queued.ID, "handling", queued.Handling)
+		return
+	}
+	_ = c.Ring()
+	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, log)
+	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
+		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, log)
+	}
+	if out == nil {
+		_ = c.Reject(503, "Service Unavailable", "voicecall: alarm event queued; the voice destination does not answer")
+		return
+	}
+	defer out.Hangup()
+	if err := c.Answer(); err != nil {
+		log.Warn("gateway: answer", "err", err)
+		return
+	}
+	if err := media.Bridge(ctx, c.Session(), out.Session()); err != nil {
+		log.Info("gateway: voicecall bridge ended", "err", err)
+	}
+}

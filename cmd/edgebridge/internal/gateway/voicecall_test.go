@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
+	"github.com/edgebridge/edgebridge/internal/testkit"
+)
+
+// voiceCallDocs provisions a voicecall alarmbridge on 5560 for the device
+// whose deviceCLI is 0701234567, its mapper delivering to the DC-09 ARC at
+// arcAddr with handling and its speech line at voicePort.
+func voiceCallDocs(arcAddr string, voicePort int, handling string) map[string]map[string]string {
+	return map[string]map[string]string{
+		"device": {"4321": `{"deviceId":"4321","domain":"local","authType":"deviceid","deviceCLI":"0701234567"}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"` + handling + `","targetEndpoint":{"protocol":"dc09",` +
+			`"destAddr":"dc09://` + arcAddr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voicePort) + `"}}`},
+		"alarmbridge": {"phones": `{"id":"phones","name":"phones","protocol":"voicecall","destinationMatch":"^5560$","alarmEventMapperId":"arc"}`},
+	}
+}
+
+// voiceCallUnit is a SIP phone (an engine of its own) that calls number on
+// g from caller.
+func voiceCallUnit(t *testing.T, ctx context.Context, g *Gateway, caller, number string) (*engine.Call, error) {
+	t.Helper()
+	lo, hi := testkit.PortRange(t, 100)
+	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: lo, RTPPortMax: hi},
+		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unit.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unit.Close() })
+	return unit.Dial(ctx, engine.DialOptions{To: "sip:" + number + "@" + g.eng.Addr(), From: caller})
+}
+
+// An ordinary call to a voicecall alarmbridge is the alarm: its event
+// (the caller's device) reaches the DC-09 ARC through the queue, and the call
+// is answered only once the ARC's speech line (SIPp echoing RTP) answers,
+// then bridged: a 1 kHz tone the caller plays comes back to it through the
+// gateway and the speech line.
+func TestVoiceCallRaisesEventAndBridgesToVoiceDestination(t *testing.T) {
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1", "-rtp_echo")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g := startGateway(t, voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	call, err := voiceCallUnit(t, ctx, g, "0701234567", "5560")
+	if err != nil {
+		t.Fatalf("voicecall not answered: %v\n%s", err, voice.Report())
+	}
+	got := arc.Wait(1, 10*time.Second)
+	if len(got) != 1 || got[0].Account != "4321" {
+		t.Fatalf("ARC got %+v, want one event of the calling device", got)
+	}
+	if n := g.activeCalls(); n != 2 {
+		t.Fatalf("%d calls, want the caller and the speech line", n)
+	}
+	if !toneComesBack(t, ctx, call.Session(), 1000) {
+		t.Fatalf("the caller's tone did not come back through the bridge and the speech line\n%s", voice.Report())
+	}
+	call.Hangup()
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("speech line not cleared after the caller hung up: %v\n%s", err, voice.Report())
+	}
+}
+
+// toneComesBack plays a tone of freq Hz on s and reports whether the same
+// tone is heard on s within 5 s (an echo on the far side).
+func toneComesBack(t *testing.T, ctx context.Context, s *media.Session, freq float64) bool {
+	t.Helper()
+	gen, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: freq, DBm0: -10, Ms: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	det, err := dsp.NewToneDetector(dsp.ToneSpec{Name: "probe", Freq1: freq, MinMs: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := false
+	in, out := make([]int16, media.FrameSamples), make([]int16, media.FrameSamples)
+	deadline := time.Now().Add(5 * time.Second)
+	for !heard && time.Now().Before(deadline) && ctx.Err() == nil {
+		if s.ReadFrame(in) != nil {
+			return false
+		}
+		det.Process(in, func(ev dsp.ToneEvent) { heard = heard || ev.On })
+		gen.Generate(out)
+		if s.WriteFrame(out) != nil {
+			return false
+		}
+	}
+	return heard
+}
+
+// A voicecall the gateway cannot serve is refused before it is answered:
+// a caller no device matches gets 404 (the ARC hears only the unknown
+// account's report); with alarmHandling drop the event is delivered and the
+// call refused with 480 (no voice call to make).
+func TestVoiceCallRefusedBeforeAnswer(t *testing.T) {
+	for _, c := range []struct {
+		name, handling, caller string
+		code, account          string
+	}{
+		{"unknown caller", "callEmergencyCenter", "0709999999", "404", "0709999999"},
+		{"alarmHandling drop", "drop", "0701234567", "480", "4321"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			arc := alarmtest.StartARC(t, "127.0.0.1:0")
+			g := startGateway(t, voiceCallDocs(arc.Addr, testkit.FreeUDP(t), c.handling))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			call, err := voiceCallUnit(t, ctx, g, c.caller, "5560")
+			if err == nil {
+				call.Hangup()
+				t.Fatal("the call was answered")
+			}
+			if !strings.Contains(err.Error(), c.code) {
+				t.Fatalf("refused with %v, want %s", err, c.code)
+			}
+			got := arc.Wait(1, 5*time.Second)
+			if len(got) != 1 || got[0].Account != c.account {
+				t.Fatalf("ARC got %+v, want one message of account %s", got, c.account)
+			}
+		})
+	}
+}
