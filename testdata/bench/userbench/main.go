@@ -20,6 +20,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"flag"
 	"fmt"
@@ -314,7 +315,12 @@ func uacCall(work, target, called string, n, rate, hold int) sippResult {
 	dir, _ := os.MkdirTemp(work, "uac-")
 	defer os.RemoveAll(dir)
 	abs, _ := filepath.Abs(*scenario)
-	c := exec.Command("sipp", target, "-sf", abs, "-s", called, "-i", "127.0.0.1", "-p", strconv.Itoa(freePort()),
+	// SIPp's -timeout does not end a run whose calls wait for an answer that
+	// never comes: -recv_timeout fails such a call after 10 s, and the run
+	// is killed after 90 s whatever happens.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, "sipp", target, "-sf", abs, "-s", called, "-recv_timeout", "10s", "-i", "127.0.0.1", "-p", strconv.Itoa(freePort()),
 		"-mp", strconv.Itoa(freePort()), "-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(max(n/2, 200)),
 		"-d", strconv.Itoa(hold), "-nostdin", "-timeout", "60s", "-trace_counts", "-trace_stat", "-max_socket", "100")
 	c.Dir = dir
