@@ -188,6 +188,16 @@ func MessageIsAnswer(ctx context.Context) bool {
 	return in != nil && in.answerOnly
 }
 
+// MessageCalled is, inside a MessageHandler, the user part of the
+// MESSAGE's Request-URI: the number the sender addressed (an alarmbridge's
+// destinationMatch is matched against it).
+func MessageCalled(ctx context.Context) string {
+	if in := inboundOf(ctx); in != nil {
+		return in.called
+	}
+	return ""
+}
+
 // messageTarget resolves To: a SIP URI goes where it says; a bare user goes
 // to the newest binding of that device, at the address it registered from.
 func (e *Engine) messageTarget(domain, to string) (sip.Uri, string, string, error) {
@@ -244,6 +254,7 @@ type inbound struct {
 	source    string // host:port the request came from
 	transport string
 	user      string        // From user
+	called    string        // Request-URI user: the number the unit sent to
 	answered  chan struct{} // closed once the final response is sent
 	// answerOnly: not authenticated, let in as an awaited answer.
 	answerOnly bool
@@ -264,7 +275,8 @@ func (e *Engine) messageContext(req *sip.Request, answerOnly bool) (ctx context.
 	if f := req.From(); f != nil {
 		user = f.Address.User
 	}
-	in := &inbound{source: req.Source(), transport: strings.ToUpper(req.Transport()), user: user, answered: make(chan struct{}), answerOnly: answerOnly}
+	in := &inbound{source: req.Source(), transport: strings.ToUpper(req.Transport()), user: user, called: req.Recipient.User,
+		answered: make(chan struct{}), answerOnly: answerOnly}
 	return context.WithValue(e.ctx, inboundKey{}, in), func() { close(in.answered) }
 }
 

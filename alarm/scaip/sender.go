@@ -196,9 +196,10 @@ func (s *Sender) exchange(ctx context.Context, req Request) (Response, error) {
 // has the engine's MessageHandler signature.
 type Inbound struct {
 	Replies *Replies
-	// Handler returns the handler for a domain (its scaip alarmbridge's
-	// queue), or nil when the domain takes no SCAIP units.
-	Handler func(domain string) *Handler
+	// Handler returns the handler for a request to domain (the scaip
+	// alarmbridge whose destinationMatch fits the number it was sent to,
+	// which the engine keeps in ctx), or nil when none takes it.
+	Handler func(ctx context.Context, domain string) *Handler
 	// Reply sends the answer to the unit as a MESSAGE of its own.
 	Reply func(ctx context.Context, domain, to string, body []byte) error
 	Log   *slog.Logger
@@ -218,7 +219,7 @@ func (in *Inbound) HandleMessage(ctx context.Context, domain, from, contentType 
 	}
 	h := (*Handler)(nil)
 	if in.Handler != nil {
-		h = in.Handler(domain)
+		h = in.Handler(ctx, domain)
 	}
 	if h == nil {
 		return 404

@@ -121,7 +121,7 @@ func TestInbound(t *testing.T) {
 	done := make(chan struct{}, 4)
 	in := &Inbound{
 		Replies: &Replies{},
-		Handler: func(domain string) *Handler {
+		Handler: func(_ context.Context, domain string) *Handler {
 			if domain != "d" {
 				return nil
 			}

@@ -48,15 +48,20 @@ func (s *Service) Route(domain, called string) (*alarm.AlarmBridge, error) {
 	return s.Router.Route(domain, called)
 }
 
-// BridgeFor returns the domain's first alarmbridge of a protocol (e.g.
-// "scaip" for alarm units that send SIP MESSAGEs rather than call), or nil.
-func (s *Service) BridgeFor(domain, protocol string) (*alarm.AlarmBridge, error) {
+// BridgeFor returns the domain's first alarmbridge of a protocol whose
+// destinationMatch fits called (e.g. "scaip" for alarm units that send SIP
+// MESSAGEs rather than call, called being the MESSAGE's Request-URI user),
+// or nil.
+func (s *Service) BridgeFor(domain, protocol, called string) (*alarm.AlarmBridge, error) {
 	bridges, err := s.Router.Prov.AlarmBridges(domain)
 	if err != nil {
 		return nil, err
 	}
 	for i := range bridges {
-		if bridges[i].Protocol == protocol {
+		if bridges[i].Protocol != protocol {
+			continue
+		}
+		if re, err := alarm.CompileMatch(bridges[i].DestinationMatch); err == nil && re.MatchString(called) {
 			return &bridges[i], nil
 		}
 	}

@@ -103,12 +103,15 @@ func TestServiceOutsideCalls(t *testing.T) {
 	router := &service.Router{Prov: prov}
 	q := &recQueue{}
 	svc := &service.Service{Router: router, Queue: q, Supervisor: &service.Supervisor{DB: db, Prov: prov, Queue: q, Router: router}}
-	b, err := svc.BridgeFor("d", "scaip")
+	b, err := svc.BridgeFor("d", "scaip", "112")
 	if err != nil || b == nil || b.ID != "ab2" {
 		t.Fatalf("BridgeFor scaip: %+v %v", b, err)
 	}
-	if b, _ := svc.BridgeFor("d", "tt92"); b != nil {
+	if b, _ := svc.BridgeFor("d", "tt92", "112"); b != nil {
 		t.Fatalf("BridgeFor tt92: %+v", b)
+	}
+	if b, _ := svc.BridgeFor("d", "multiprotocol", "2"); b != nil {
+		t.Fatalf("BridgeFor a number the bridge's destinationMatch does not fit: %+v", b)
 	}
 	ctx := context.Background()
 	ev := alarm.Event{ID: "e1", Protocol: alarm.ProtoSCAIP, ControllerID: "4612345678", DeviceID: "2"}

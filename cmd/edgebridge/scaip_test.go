@@ -70,6 +70,9 @@ func TestSCAIPUnitThroughDaemon(t *testing.T) {
 	provision(t, d, key,
 		[2]string{"/provisioning/device/local", `{"deviceId":"4711","domain":"local","authType":"deviceid"}`},
 		[2]string{"/provisioning/device/local", `{"deviceId":"4712","domain":"local","authType":"deviceid"}`},
+		// Listed first (id order) but for another number: the MESSAGEs to
+		// "scaip" must go to the bridge whose destinationMatch fits.
+		[2]string{"/provisioning/alarmbridge/local", `{"id":"other","name":"other","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^other$"}`},
 		[2]string{"/provisioning/alarmbridge/local", `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$","callbackBaseUrl":"` + cb.URL + `"}`})
 
 	for _, tr := range []string{"u1", "t1"} {

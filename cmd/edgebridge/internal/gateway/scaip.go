@@ -20,7 +20,8 @@ import (
 //     ARC's 200 and then its own MESSAGE with the <mrs> (matched by ref in
 //     scaip.Replies) acknowledge the event;
 //   - in: an alarm unit's <mrq> MESSAGE goes to the domain's first
-//     alarmbridge of protocol "scaip", is mapped and queued like a call's
+//     alarmbridge of protocol "scaip" whose destinationMatch fits the
+//     MESSAGE's Request-URI user, is mapped and queued like a call's
 //     events, and the <mrs> goes back to the unit as a MESSAGE once the 200
 //     of its request is out, with mre 1 when the bridge's mapper asks for
 //     speech; the unit's voice call then goes to the mapper's voice
@@ -86,12 +87,12 @@ func (w *scaipWiring) handleMessage(ctx context.Context, domain, from, contentTy
 
 // scaipHandler gives the handler of a domain's SCAIP alarmbridge, nil when
 // the domain has none (the unit gets 404).
-func (g *Gateway) scaipHandler(log *slog.Logger) func(domain string) *scaip.Handler {
-	return func(domain string) *scaip.Handler {
+func (g *Gateway) scaipHandler(log *slog.Logger) func(ctx context.Context, domain string) *scaip.Handler {
+	return func(ctx context.Context, domain string) *scaip.Handler {
 		if g.svc == nil {
 			return nil // outbound only (tests build the sender side alone)
 		}
-		b, err := g.svc.BridgeFor(domain, string(alarm.ProtoSCAIP))
+		b, err := g.svc.BridgeFor(domain, string(alarm.ProtoSCAIP), engine.MessageCalled(ctx))
 		if err != nil {
 			log.Warn("scaip: alarmbridges", "domain", domain, "err", err)
 			return nil

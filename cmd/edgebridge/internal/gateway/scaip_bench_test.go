@@ -131,7 +131,7 @@ func BenchmarkSCAIPUnitToAnswer(b *testing.B) {
 		return nil
 	})
 	in := &scaip.Inbound{Replies: &scaip.Replies{}, Log: log,
-		Handler: func(domain string) *scaip.Handler { return &scaip.Handler{Queue: dl, Log: log} }}
+		Handler: func(_ context.Context, domain string) *scaip.Handler { return &scaip.Handler{Queue: dl, Log: log} }}
 	var gwp atomic.Pointer[engine.Engine]
 	in.Reply = func(ctx context.Context, domain, from string, body []byte) error {
 		to, _ := engine.MessageReplyURI(ctx)
