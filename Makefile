@@ -9,8 +9,9 @@ GO       ?= go
 STATIC   := CGO_ENABLED=0
 # Debian packages the tests use: SIPp as SIP peer, espeak-ng for talk-off speech,
 # qemu for the ARM smoke tests, spandsp for the side-by-side DTMF comparison, tshark to
-# check the pcaps we write, chromium to drive the installer's web page headless.
-APT_PKGS := sip-tester espeak-ng qemu-user-static libspandsp-dev tshark sngrep file curl chromium kamailio baresip gcc libc6-dev
+# check the pcaps we write, chromium to drive the installer's web page headless,
+# sipvicious (svwar, svcrack) to attack the SIP edge.
+APT_PKGS := sip-tester espeak-ng qemu-user-static libspandsp-dev tshark sngrep file curl chromium kamailio baresip gcc libc6-dev sipvicious
 FUZZTIME ?= 20s
 
 .PHONY: all build run test unit bench bench-go fuzz lint arm arm64 deps smoke firmware clean

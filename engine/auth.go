@@ -6,75 +6,138 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 )
 
 // digestAuth issues and checks HTTP digest challenges for SIP (RFC 3261
 // §22.4 with the RFC 7616/8760 algorithms MD5 and SHA-256).
 //
-// Nonces are stateless: hex(issue time) "." hex(HMAC(secret, time|realm)),
-// so any nonce the gateway issued can be checked without memory, and one
-// older than ttl is refused with stale=true (RFC 7616 §3.3) so the device
-// retries with a fresh one without asking the user again. The MAC also
-// covers the IP address the challenge went to, so a response overheard on
-// the network cannot be replayed from elsewhere while its nonce is fresh.
+// Each challenge gets its own random nonce, remembered with the address it
+// went to and the highest nonce count used with it: a response is taken
+// once per count (a replayed Authorization header, nc not higher than the
+// last, is refused), only from that address, and only while the nonce is
+// younger than ttl. An older or forgotten nonce with the right response is
+// answered stale=true (RFC 7616 §3.3), so a device retries with a fresh one
+// without asking its user again. At most maxNonces are outstanding; the
+// oldest go first (their devices then see stale=true).
 type digestAuth struct {
-	secret [32]byte
-	ttl    time.Duration
-	now    func() time.Time
+	ttl time.Duration
+	now func() time.Time
+
+	mu     sync.Mutex
+	nonces map[string]*nonceState
+	// decoy keys the password checked for a user that does not exist, so
+	// that it costs the same work as a known one (no enumeration by timing).
+	decoy [32]byte
 }
 
+type nonceState struct {
+	peer, realm string
+	issued      time.Time
+	nc          uint32 // highest nonce count accepted; 0: none yet
+}
+
+// maxNonces bounds the outstanding challenges (a flood of requests for
+// challenges must not grow memory).
+const maxNonces = 8192
+
 func newDigestAuth(ttl time.Duration) *digestAuth {
-	a := &digestAuth{ttl: ttl, now: time.Now}
-	if _, err := rand.Read(a.secret[:]); err != nil {
+	a := &digestAuth{ttl: ttl, now: time.Now, nonces: map[string]*nonceState{}}
+	if _, err := rand.Read(a.decoy[:]); err != nil {
 		panic("engine: no randomness for digest nonces: " + err.Error())
 	}
 	return a
 }
 
-func (a *digestAuth) nonce(realm string) string {
-	var ts [8]byte
-	binary.BigEndian.PutUint64(ts[:], uint64(a.now().UnixNano()))
-	return hex.EncodeToString(ts[:]) + "." + a.mac(ts[:], realm)
+// nonce issues a nonce for a challenge in realm sent to peer.
+func (a *digestAuth) nonce(realm, peer string) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("engine: no randomness for digest nonces: " + err.Error())
+	}
+	n := hex.EncodeToString(b[:])
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.nonces) >= maxNonces {
+		a.sweep(now)
+	}
+	a.nonces[n] = &nonceState{peer: peer, realm: realm, issued: now}
+	return n
 }
 
-func (a *digestAuth) mac(ts []byte, realm string) string {
-	m := hmac.New(sha256.New, a.secret[:])
-	m.Write(ts)
-	m.Write([]byte(realm))
-	return hex.EncodeToString(m.Sum(nil)[:16])
+// sweep drops expired nonces, then, if still full, the oldest half.
+func (a *digestAuth) sweep(now time.Time) {
+	for k, st := range a.nonces {
+		if now.Sub(st.issued) > a.ttl {
+			delete(a.nonces, k)
+		}
+	}
+	if len(a.nonces) < maxNonces {
+		return
+	}
+	var ages []time.Time
+	for _, st := range a.nonces {
+		ages = append(ages, st.issued)
+	}
+	slices.SortFunc(ages, func(x, y time.Time) int { return x.Compare(y) })
+	cut := ages[len(ages)/2]
+	for k, st := range a.nonces {
+		if !st.issued.After(cut) {
+			delete(a.nonces, k)
+		}
+	}
 }
 
 var (
-	errNonceInvalid = errors.New("nonce not issued here")
-	errNonceStale   = errors.New("nonce expired")
+	errNonceInvalid = errors.New("nonce not issued here, to this address, or count not increasing")
+	errNonceStale   = errors.New("nonce expired or forgotten")
 )
 
-func (a *digestAuth) checkNonce(nonce, realm string) error {
-	tsHex, mac, ok := strings.Cut(nonce, ".")
-	if !ok || len(tsHex) != 16 {
-		return errNonceInvalid
-	}
-	ts, err := hex.DecodeString(tsHex)
-	if err != nil {
-		return errNonceInvalid
-	}
-	if subtle.ConstantTimeCompare([]byte(mac), []byte(a.mac(ts, realm))) != 1 {
-		return errNonceInvalid
-	}
-	issued := time.Unix(0, int64(binary.BigEndian.Uint64(ts)))
-	if age := a.now().Sub(issued); age > a.ttl || age < -time.Minute {
+// useNonce checks that nonce was issued for realm to peer and is fresh, and
+// takes nc (0 without qop: then the nonce serves once).
+func (a *digestAuth) useNonce(nonce, realm, peer string, nc uint32) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, ok := a.nonces[nonce]
+	if !ok {
 		return errNonceStale
 	}
+	if st.realm != realm || st.peer != peer {
+		return errNonceInvalid
+	}
+	if a.now().Sub(st.issued) > a.ttl {
+		delete(a.nonces, nonce)
+		return errNonceStale
+	}
+	if nc == 0 {
+		delete(a.nonces, nonce) // RFC 2069 style: no count, one use
+		return nil
+	}
+	if nc <= st.nc {
+		return errNonceInvalid
+	}
+	st.nc = nc
 	return nil
+}
+
+// decoyCredential is what a request for a user that cannot authenticate by
+// digest (unknown, or provisioned without usable credentials) is checked
+// against: a password nobody knows, checked with the same work as a real one.
+func (a *digestAuth) decoyCredential(domain, user string) credential {
+	m := hmac.New(sha256.New, a.decoy[:])
+	m.Write([]byte(domain + "\x00" + user))
+	return credential{user: user, password: hex.EncodeToString(m.Sum(nil)), decoy: true}
 }
 
 // credential is what the gateway knows to check a response: a password, or
@@ -83,6 +146,7 @@ type credential struct {
 	user     string
 	password string
 	ha1      string
+	decoy    bool // never authenticates (decoyCredential)
 }
 
 // algorithms the credential can be checked with, strongest first (RFC 8760
@@ -131,9 +195,10 @@ func HA1(alg, user, realm, password string) (string, error) {
 	return hjoin(h, user, realm, password), nil
 }
 
-// challenges are the WWW-Authenticate values for realm, one per algorithm.
+// challenges are the WWW-Authenticate values for realm, one per algorithm,
+// sharing one fresh nonce.
 func (a *digestAuth) challenges(realm, peerIP string, algs []string, stale bool) []string {
-	nonce := a.nonce(realm + "\x00" + peerIP)
+	nonce := a.nonce(realm, peerIP)
 	out := make([]string, 0, len(algs))
 	for _, alg := range algs {
 		v := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=%s, qop="auth"`, realm, nonce, alg)
@@ -155,17 +220,15 @@ const (
 	authFailed // wrong: challenge again (and count it)
 )
 
-// verify checks an Authorization header value against cred for method,
-// sent from peerIP.
-func (a *digestAuth) verify(header, method, realm, peerIP string, cred credential) authResult {
+// verify checks an Authorization header value against cred for a request
+// of method to ruri, sent from peerIP. The digest's uri must name ruri: a
+// response captured on the way to one number does not call another.
+func (a *digestAuth) verify(header, method, realm, peerIP string, ruri sip.Uri, cred credential) authResult {
 	if header == "" {
 		return authMissing
 	}
 	c, err := digest.ParseCredentials(header)
 	if err != nil {
-		return authFailed
-	}
-	if c.Username != cred.user || c.Realm != realm {
 		return authFailed
 	}
 	alg := strings.ToUpper(c.Algorithm)
@@ -189,18 +252,44 @@ func (a *digestAuth) verify(header, method, realm, peerIP string, cred credentia
 	case "":
 		want = hjoin(h, ha1, c.Nonce, ha2)
 	case "auth":
+		if c.Nc == 0 {
+			return authFailed
+		}
 		want = hjoin(h, ha1, c.Nonce, fmt.Sprintf("%08x", c.Nc), c.Cnonce, c.QOP, ha2)
 	default:
 		return authFailed
 	}
-	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(c.Response))) != 1 {
+	// Every check is made, and the response compared in constant time, so
+	// that a wrong user costs what a wrong password does.
+	match := subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(c.Response))) == 1
+	if !match || cred.decoy || c.Username != cred.user || c.Realm != realm || !sameURI(c.URI, ruri) {
 		return authFailed
 	}
-	switch a.checkNonce(c.Nonce, realm+"\x00"+peerIP) {
+	switch a.useNonce(c.Nonce, realm, peerIP, uint32(c.Nc)) {
 	case nil:
 		return authOK
 	case errNonceStale:
 		return authStale
 	}
 	return authFailed
+}
+
+// sameURI says whether the digest uri names the Request-URI: same scheme,
+// user, host and port (parameters aside, which proxies may add or drop).
+func sameURI(digestURI string, ruri sip.Uri) bool {
+	var u sip.Uri
+	if err := sip.ParseUri(digestURI, &u); err != nil {
+		return false
+	}
+	port := func(x sip.Uri) int {
+		if x.Port != 0 {
+			return x.Port
+		}
+		if strings.EqualFold(x.Scheme, "sips") {
+			return 5061
+		}
+		return 5060
+	}
+	return strings.EqualFold(u.Scheme, ruri.Scheme) && u.User == ruri.User &&
+		strings.EqualFold(strings.Trim(u.Host, "[]"), strings.Trim(ruri.Host, "[]")) && port(u) == port(ruri)
 }

@@ -70,7 +70,7 @@ func BenchmarkSIPpCalls(b *testing.B) {
 		}
 	})
 	b.Run("engine-answers", func(b *testing.B) {
-		e := benchEngine(b, routeAll("bench", "2833", answerAndWait))
+		e := benchEngine(b, WithDirectory(trustedLoopback(b)), routeAll("bench", "2833", answerAndWait))
 		for range b.N {
 			rate := sippRate(b, b.TempDir(), benchCalls, append([]string{e.Addr()}, common...)...)
 			b.ReportMetric(rate, "calls/s")
@@ -107,7 +107,7 @@ func BenchmarkSIPpRegisterDigest(b *testing.B) {
 	ha1, _ := HA1("MD5", "dev0", testDomain, "pw0")
 	dir.PutDevice(testDomain, Device{DeviceID: "dev0", AuthType: "credentials", HA1: ha1})
 	db := openStore(b)
-	e := startEngine(b, WithDirectory(dir), WithLoopbackTrusted(false), WithStore(db))
+	e := startEngine(b, WithDirectory(dir), WithStore(db))
 	wd := b.TempDir()
 	sc := testkit.SIPpScenario(b, wd, "register_digest.xml")
 	for range b.N {
@@ -146,7 +146,7 @@ func rssKB(b *testing.B) float64 {
 // after other benchmarks only the added MB mean much.
 func BenchmarkRSS100Calls(b *testing.B) {
 	for range b.N {
-		e := benchEngine(b, routeAll("bench", "2833", answerAndWait))
+		e := benchEngine(b, WithDirectory(trustedLoopback(b)), routeAll("bench", "2833", answerAndWait))
 		time.Sleep(200 * time.Millisecond)
 		debug.FreeOSMemory() // what earlier benchmarks in this process left behind
 		idle := rssKB(b)

@@ -61,6 +61,8 @@ type Call struct {
 	reMu sync.Mutex
 	// infoDTMF: the far end sent key presses as SIP INFO.
 	infoDTMF atomic.Bool
+	// alarmOnly: the caller may reach alarm services only (principal.alarmOnly).
+	alarmOnly bool
 
 	req  *sip.Request // the INVITE (ours for outbound legs)
 	tx   sip.ServerTransaction
@@ -295,8 +297,9 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Caller: caller, CallerName: callerName, Called: called,
 		Source: req.Source(), Transport: req.Transport(),
 		Device: p.dev, Inbound: true, Start: time.Now(),
-		asserted: p.dev != nil && (p.trusted || p.dev.AuthType != "deviceid"),
-		req:      dlg.InviteRequest, tx: tx, sdlg: dlg, key: dlg.ID, offer: offer,
+		asserted:  p.dev != nil && (p.trusted || p.dev.AuthType != "deviceid"),
+		alarmOnly: p.alarmOnly(),
+		req:       dlg.InviteRequest, tx: tx, sdlg: dlg, key: dlg.ID, offer: offer,
 		done: make(chan struct{}), sessExp: sessExp, refresher: refresher,
 	}
 	c.inSetup.Store(true)
@@ -370,11 +373,19 @@ func (e *Engine) route(c *Call) {
 			if r.Match == nil || r.Handler == nil || !r.Match.MatchString(c.Called) {
 				continue
 			}
+			if c.alarmOnly && callKind(r.Name) != "alarm" {
+				c.reject(403, "Forbidden", alarmOnlyText)
+				return
+			}
 			c.Route = r.Name
 			c.opts = MediaOptions{DTMF: r.DTMF, InbandDetect: r.DTMF == "inaudio", RTPTimeout: r.RTPTimeout, DataMode: r.DataMode}
 			e.runHandler(c, r.Handler)
 			return
 		}
+	}
+	if c.alarmOnly {
+		c.reject(403, "Forbidden", alarmOnlyText)
+		return
 	}
 	if e.bridgeToExtension(c) { // group.go: users and groups before trunks
 		return
@@ -401,6 +412,10 @@ func (e *Engine) route(c *Call) {
 	}
 	c.reject(404, "Not Found", "no route for "+c.Called)
 }
+
+// alarmOnlyText is the Reason a deviceid device outside a trusted network
+// gets for a call to anything but an alarm service (principal.alarmOnly).
+const alarmOnlyText = "a deviceid device may call alarm services only; trunks and devices need digest or a trusted network"
 
 func (e *Engine) runHandler(c *Call, h CallHandler) {
 	defer func() {

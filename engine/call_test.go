@@ -36,7 +36,7 @@ func (p *peer) inDialog(res *sip.Response, method string, cseq int, extra, body 
 
 func TestCancelBeforeAnswer(t *testing.T) {
 	started := make(chan *Call, 1)
-	e := startEngine(t, routeAll("ms/slow", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/slow", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
 		started <- c
 		<-ctx.Done() // never answers
 	})))
@@ -96,7 +96,7 @@ func (p *peer) ackOK(res *sip.Response, user string) {
 
 func TestHoldByReInviteAndSessionTimer(t *testing.T) {
 	calls := make(chan *Call, 1)
-	e := startEngine(t, routeAll("ms/hold", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/hold", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
 		if c.Answer() == nil {
 			calls <- c
 			<-ctx.Done()
@@ -139,7 +139,7 @@ func TestHoldByReInviteAndSessionTimer(t *testing.T) {
 func TestRTPTimeoutHangsUpWithReason(t *testing.T) {
 	calls := make(chan *Call, 1)
 	re, _ := CompileMatch("/.*/")
-	e := startEngine(t, WithRoutes(RouteSourceFunc(func(string) []Route {
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithRoutes(RouteSourceFunc(func(string) []Route {
 		return []Route{{Name: "alarmbridge/t", Match: re, RTPTimeout: 700 * time.Millisecond, Handler: CallHandlerFunc(func(ctx context.Context, c *Call) {
 			if c.Answer() == nil {
 				calls <- c
@@ -162,7 +162,7 @@ func TestRTPTimeoutHangsUpWithReason(t *testing.T) {
 }
 
 func TestUnsupportedCodecGets488(t *testing.T) {
-	e := startEngine(t, routeAll("ms/x", "2833", answerAndWait))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/x", "2833", answerAndWait))
 	p := newPeer(t, e)
 	body := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"
 	p.send("INVITE sip:1@" + p.to.String() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKg729\nFrom: <sip:100@127.0.0.1>;tag=g\nTo: <sip:1@" +
@@ -178,7 +178,7 @@ func TestUnsupportedCodecGets488(t *testing.T) {
 func TestCallToRegisteredDevice(t *testing.T) {
 	wd := t.TempDir()
 	uas := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
-	e := startEngine(t)
+	e := startEngine(t, WithDirectory(trustedLoopback(t, "200")))
 	// The device registers with SIPp's address as its Contact (trusted loopback).
 	p := newPeer(t, e)
 	p.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKdev\nFrom: <sip:200@127.0.0.1>;tag=d\nTo: <sip:200@127.0.0.1>\nCall-ID: dev-reg\nCSeq: 1 REGISTER\nContact: <sip:200@127.0.0.1:" +
@@ -216,7 +216,7 @@ func TestInboundFromTrunkHonoursDIDsAndLimit(t *testing.T) {
 	dir := NewStaticDirectory()
 	dir.SetTrunks(testDomain, []Trunk{{TrunkID: "in", DestinationTarget: "127.0.0.1:" + strconv.Itoa(p0), DestinationTransport: "udp",
 		DestinationMatch: "/^00/", SourceNetworks: []string{"127.0.0.0/8"}, DIDNumbers: "5000-5009", Concurrency: 1, KeepAlive: &off}})
-	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false), routeAll("alarmbridge/did", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+	e := startEngine(t, WithDirectory(dir), routeAll("alarmbridge/did", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
 		if c.Answer() == nil {
 			calls <- c
 			<-ctx.Done()
@@ -258,7 +258,7 @@ func shortTimers(t *testing.T) {
 func TestSessionTimerExpiresWithoutRefresh(t *testing.T) {
 	shortTimers(t)
 	calls := make(chan *Call, 1)
-	e := startEngine(t, routeAll("ms/st", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/st", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
 		if c.Answer() == nil {
 			calls <- c
 			<-ctx.Done()
@@ -286,7 +286,7 @@ func TestSessionTimerExpiresWithoutRefresh(t *testing.T) {
 func TestSessionTimerRefreshedByEngineAsUAS(t *testing.T) {
 	shortTimers(t)
 	calls := make(chan *Call, 1)
-	e := startEngine(t, routeAll("ms/st2", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/st2", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
 		if c.Answer() == nil {
 			calls <- c
 			<-ctx.Done()
@@ -320,7 +320,7 @@ func TestSessionTimerRefreshedByEngineAsUAS(t *testing.T) {
 
 func TestLateOfferAnsweredInACK(t *testing.T) {
 	calls := make(chan *Call, 1)
-	e := startEngine(t, routeAll("ms/late", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/late", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
 		if c.Answer() == nil {
 			calls <- c
 			<-ctx.Done()
@@ -350,6 +350,7 @@ func TestOutboundTrunkRefusalsCarryTheirCode(t *testing.T) {
 	dir := NewStaticDirectory()
 	dir.SetTrunks(testDomain, []Trunk{{TrunkID: "full", DestinationTarget: "127.0.0.1:9", DestinationTransport: "udp",
 		DestinationMatch: "/^00/", BlacklistPattern: "/^00900/", Concurrency: 1, KeepAlive: &off}})
+	dir.SetTrusted(testDomain, "127.0.0.1/32")
 	e := startEngine(t, WithDirectory(dir))
 	testkit.WaitFor(t, "trunk", 2*time.Second, func() bool { return len(e.TrunkStatus()) == 1 })
 	p := newPeer(t, e)
@@ -376,7 +377,7 @@ func TestOutboundTrunkRefusalsCarryTheirCode(t *testing.T) {
 // reached at (a private address); the INVITE, the ACK and the BYE all go to
 // the address its REGISTER came from.
 func TestCallToDeviceBehindNAT(t *testing.T) {
-	e := startEngine(t)
+	e := startEngine(t, WithDirectory(trustedLoopback(t, "300")))
 	dev := newPeer(t, e)
 	dev.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP 10.99.99.99:5060;branch=z9hG4bKnat;rport\nFrom: <sip:300@127.0.0.1>;tag=n\nTo: <sip:300@127.0.0.1>\nCall-ID: nat-reg\nCSeq: 1 REGISTER\nContact: <sip:300@10.99.99.99:5060>\nExpires: 600\nContent-Length: 0\n\n")
 	if res := dev.recv(false); res.StatusCode != 200 {
@@ -408,7 +409,7 @@ func TestCallToDeviceBehindNAT(t *testing.T) {
 // TestCloseIsPromptWithSilentPeers: calls whose far end never answers the
 // BYE still let Close return well within serve's 2 s shutdown budget.
 func TestCloseIsPromptWithSilentPeers(t *testing.T) {
-	e := startEngine(t, routeAll("ms/hold", "2833", answerAndWait))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/hold", "2833", answerAndWait))
 	for i := range 3 {
 		p := newPeer(t, e)
 		answeredCall(t, e, p, "900", "silent-"+strconv.Itoa(i), "")

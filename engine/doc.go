@@ -18,8 +18,22 @@
 // domain. Its source decides who sent it: a trunk (its sourceNetworks; then
 // only its DID numbers and no more than its concurrency), or a device
 // (digest against the stored HA1 or password, MD5 and SHA-256; deviceid
-// devices by From user; userid devices by their authorized policy), unless
-// the source is in a trusted network of the domain (loopback by default).
+// devices by From user, and then for alarm services only; userid devices
+// by their authorized policy), unless the source is in a trusted network
+// of the domain. Nothing is trusted by default, loopback included: trust
+// comes only from trustednetwork documents, and (as Kamailio and OpenSIPS
+// set it up) lets INVITE and MESSAGE skip digest, never REGISTER of a
+// device with a secret. An unknown user is challenged like a known one and
+// refused like a wrong password; digest failures make the source and the
+// user wait (1 s doubling to 60 s after 3, a 15 min block after 20, 403
+// meanwhile); each challenge has its own nonce, valid 30 s from the address
+// it went to, with a nonce count that must grow, and the digest uri must
+// name the Request-URI.
+//
+// Every request passes guard first (guard.go): one missing, repeating or
+// spoiling a mandatory header is refused 400 before a handler reads it, a
+// handler panic costs that request a 500, and both are counted (Stats,
+// /metrics) and logged at most 5 lines a second.
 // The call then goes, in order (provisioning schema: service destinations,
 // trunks, devices), to the first Route whose Match takes the called number,
 // to the user or group whose extensionNumber it is (local PBX, below), to the

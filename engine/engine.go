@@ -52,7 +52,6 @@ type Engine struct {
 	// events, when set, observes registrations and calls (WithEvents).
 	events func(Event)
 
-	trustLoopback bool
 	nonceTTL      time.Duration
 	rtpTimeout    time.Duration
 	sessionExpiry time.Duration
@@ -69,20 +68,21 @@ type Engine struct {
 	tcp net.Listener
 	tlc net.Listener
 
-	auth    *digestAuth
-	edgeLog *logLimiter // guard.go: refused and panicking requests, sipgo's warnings
-	reg     *registrar
-	trunks  *trunkSet
-	calls   *callTable
-	trace   *tracer
-	stats   *statsCounter
-	ports   *media.PortPool
-	recs    chan store.CallRecord
-	shed    shedder    // overload.go
-	pbx     pbxState   // group.go: devices in a call, idle since
-	limits  limiter    // limits.go: calls per domain, call rate per source
-	alerts  alertState // alerts.go: active causes, digest failures
-	onAlert func(Alert)
+	auth      *digestAuth
+	authFails *failLimiter // authlimit.go
+	edgeLog   *logLimiter  // guard.go: refused and panicking requests, sipgo's warnings
+	reg       *registrar
+	trunks    *trunkSet
+	calls     *callTable
+	trace     *tracer
+	stats     *statsCounter
+	ports     *media.PortPool
+	recs      chan store.CallRecord
+	shed      shedder    // overload.go
+	pbx       pbxState   // group.go: devices in a call, idle since
+	limits    limiter    // limits.go: calls per domain, call rate per source
+	alerts    alertState // alerts.go: active causes, digest failures
+	onAlert   func(Alert)
 
 	msgHandler MessageHandler
 	answers    answerPeers // message.go
@@ -123,11 +123,7 @@ func WithRoutes(r RouteSource) Option { return func(e *Engine) { e.rts = r } }
 // signalling path). Default: the store's SIP log when a store is set.
 func WithSIPLog(l SIPLog) Option { return func(e *Engine) { e.sink = l } }
 
-// WithLoopbackTrusted says whether 127.0.0.0/8 and ::1 skip digest
-// authentication like a trusted network (default true).
-func WithLoopbackTrusted(on bool) Option { return func(e *Engine) { e.trustLoopback = on } }
-
-// WithNonceTTL sets how long a digest nonce stays fresh (default 5 minutes);
+// WithNonceTTL sets how long a digest nonce stays fresh (default 30 s);
 // an older one is answered with stale=true (RFC 7616 §3.3).
 func WithNonceTTL(d time.Duration) Option { return func(e *Engine) { e.nonceTTL = d } }
 
@@ -165,8 +161,7 @@ func New(cfg Config, opts ...Option) (*Engine, error) {
 	e := &Engine{
 		cfg:           cfg,
 		log:           slog.Default(),
-		trustLoopback: true,
-		nonceTTL:      5 * time.Minute,
+		nonceTTL:      30 * time.Second,
 		rtpTimeout:    90 * time.Second,
 		sessionExpiry: 1800 * time.Second,
 	}
@@ -189,6 +184,7 @@ func New(cfg Config, opts ...Option) (*Engine, error) {
 	e.edgeLog = newLogLimiter(e.log, 5)
 	e.shed.defaults()
 	e.auth = newDigestAuth(e.nonceTTL)
+	e.authFails = newFailLimiter()
 	e.calls = newCallTable()
 	e.stats = &statsCounter{}
 	pool, err := media.NewPortPool(cfg.RTPPortMin, cfg.RTPPortMax)

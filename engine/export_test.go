@@ -21,7 +21,7 @@ import (
 // flush it rather than miss the last batch of the call.
 func TestCallPcapHasLastBatch(t *testing.T) {
 	db := openStore(t)
-	e := startEngine(t, WithStore(db))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithStore(db))
 	bye := []byte("SIP/2.0 200 OK\r\nCall-ID: last-batch\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n")
 	e.trace.add(true, "UDP", e.Addr(), "127.0.0.1:5999", bye) // as sipgo's tracer does
 	msgs, err := CallSIPLog(db, e, testDomain, "last-batch")

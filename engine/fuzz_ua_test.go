@@ -33,7 +33,7 @@ func FuzzUA(f *testing.F) {
 		dir.SetTrunks(testDomain, []Trunk{{TrunkID: "t", DestinationTarget: "127.0.0.1:9", DestinationTransport: "udp", DestinationMatch: "/^00/", KeepAlive: &off}})
 		lo, hi := testkit.PortRange(f, 200)
 		e, err := New(Config{SIPAddr: "127.0.0.1:0", Domain: testDomain, RTPPortMin: lo, RTPPortMax: hi},
-			WithDirectory(dir), WithLoopbackTrusted(false), routeAll("ms/fuzz", "2833", answerAndWait))
+			WithDirectory(dir), routeAll("ms/fuzz", "2833", answerAndWait))
 		if err == nil {
 			err = e.Start(f.Context())
 		}

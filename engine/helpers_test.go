@@ -232,3 +232,19 @@ func (p *peer) ack(res *sip.Response) {
 		"Max-Forwards: 70\nContent-Length: 0\n\n"
 	p.send(msg)
 }
+
+// trustedLoopback is a directory in which 127.0.0.1 is a trusted network of
+// testDomain, with a deviceid device for each of units (which may register
+// from there without digest): for tests that play a PBX or a unit sending
+// without digest (nothing is trusted by default, loopback included).
+func trustedLoopback(t testing.TB, units ...string) *StaticDirectory {
+	t.Helper()
+	d := NewStaticDirectory()
+	for _, u := range units {
+		d.PutDevice(testDomain, Device{DeviceID: u, AuthType: "deviceid"})
+	}
+	if err := d.SetTrusted(testDomain, "127.0.0.1/32"); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

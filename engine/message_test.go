@@ -71,7 +71,7 @@ func TestSendMessageDigestToSIPp(t *testing.T) {
 		logMu.Unlock()
 		return nil
 	})
-	e := startEngine(t, WithMessageHandler(ib.handle), WithSIPLog(sink))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithMessageHandler(ib.handle), WithSIPLog(sink))
 	wd := t.TempDir()
 	sc := testkit.SIPpScenario(t, wd, "scaip_arc.xml", "HOLDS", "0", "CHALLENGE", "yes", "AUTH_USER", "gw", "AUTH_PASS", "arcpw", "SNU", "0")
 	s := testkit.StartSIPp(t, wd, true, "-sf", sc, "-m", "1")
@@ -134,7 +134,7 @@ func TestSendMessageDigestToSIPp(t *testing.T) {
 // TestSendMessageWrongPasswordIsAStatus: a refused digest is the far end's
 // final answer (403 from SIPp), not a transport error.
 func TestSendMessageWrongPasswordIsAStatus(t *testing.T) {
-	e := startEngine(t)
+	e := startEngine(t, WithDirectory(trustedLoopback(t)))
 	wd := t.TempDir()
 	sc := testkit.SIPpScenario(t, wd, "scaip_arc.xml", "HOLDS", "0", "CHALLENGE", "yes", "AUTH_USER", "gw", "AUTH_PASS", "arcpw", "SNU", "0")
 	s := testkit.StartSIPp(t, wd, true, "-sf", sc, "-m", "1")
@@ -170,7 +170,7 @@ func TestMessageReplyFollowsTheAnswer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // give the reply every chance to overtake
 		return 200
 	}
-	e := startEngine(t, WithMessageHandler(h))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithMessageHandler(h))
 	eng.Store(e)
 	p := newPeer(t, e)
 	p.send("MESSAGE sip:scaip@" + e.Addr() + " SIP/2.0\n" +
@@ -240,7 +240,7 @@ func portOf(t *testing.T, hostport string) int {
 // TestSendMessageRefusesBadInput: each bad field is named and nothing goes
 // on the wire.
 func TestSendMessageRefusesBadInput(t *testing.T) {
-	e := startEngine(t)
+	e := startEngine(t, WithDirectory(trustedLoopback(t)))
 	big := bytes.Repeat([]byte("x"), 1300)
 	for _, c := range []struct {
 		m    OutMessage
@@ -270,7 +270,7 @@ func TestSendMessageRefusesBadInput(t *testing.T) {
 // TestSendMessageToRegisteredUnit: a bare user is the device registered
 // here; the MESSAGE goes to its binding.
 func TestSendMessageToRegisteredUnit(t *testing.T) {
-	e := startEngine(t)
+	e := startEngine(t, WithDirectory(trustedLoopback(t, "unit9")))
 	p := newPeer(t, e)
 	if res := p.register("unit9", "unit9", "reg-u9", 1, "", 300); res.StatusCode != 200 {
 		t.Fatalf("REGISTER: %d", res.StatusCode)
@@ -321,7 +321,7 @@ func TestAnswerFromMessagedPeerSkipsDigest(t *testing.T) {
 		answer bool
 	}
 	got := make(chan seen, 4)
-	e := startEngine(t, WithLoopbackTrusted(false), WithMessageHandler(func(ctx context.Context, domain, from, ct string, body []byte) int {
+	e := startEngine(t, WithMessageHandler(func(ctx context.Context, domain, from, ct string, body []byte) int {
 		got <- seen{from, MessageIsAnswer(ctx)}
 		return 200
 	}))
@@ -330,8 +330,8 @@ func TestAnswerFromMessagedPeerSkipsDigest(t *testing.T) {
 
 	// Before any MESSAGE went out, nobody is awaited.
 	arc.message("early", "arc")
-	if res := arc.recv(false); res.StatusCode != 403 {
-		t.Fatalf("unawaited MESSAGE: %d, want 403", res.StatusCode)
+	if res := arc.recv(false); res.StatusCode != 401 {
+		t.Fatalf("unawaited MESSAGE: %d, want 401", res.StatusCode)
 	}
 	sendTo := func(p *peer, await bool) {
 		t.Helper()
@@ -341,8 +341,8 @@ func TestAnswerFromMessagedPeerSkipsDigest(t *testing.T) {
 	}
 	sendTo(other, false)
 	other.message("o1", "arc")
-	if res := other.recv(false); res.StatusCode != 403 {
-		t.Fatalf("MESSAGE from a peer messaged without AwaitAnswer: %d, want 403", res.StatusCode)
+	if res := other.recv(false); res.StatusCode != 401 {
+		t.Fatalf("MESSAGE from a peer messaged without AwaitAnswer: %d, want 401", res.StatusCode)
 	}
 	sendTo(arc, true)
 	arc.message("a1", "arc")
@@ -353,8 +353,8 @@ func TestAnswerFromMessagedPeerSkipsDigest(t *testing.T) {
 		t.Fatalf("handler saw %+v, want an answer from arc", s)
 	}
 	other.message("o2", "arc")
-	if res := other.recv(false); res.StatusCode != 403 {
-		t.Fatalf("MESSAGE from another address: %d, want 403", res.StatusCode)
+	if res := other.recv(false); res.StatusCode != 401 {
+		t.Fatalf("MESSAGE from another address: %d, want 401", res.StatusCode)
 	}
 	select {
 	case s := <-got:

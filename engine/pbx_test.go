@@ -94,17 +94,18 @@ func TestReInviteKeepsSRTPKey(t *testing.T) {
 // TestCalleeLegHeaders: the INVITE to a registered device goes to its
 // Contact with the address of record as To, the caller's number in the
 // domain as From, and P-Asserted-Identity for a caller known to be who it
-// says (here a provisioned device in a trusted network).
+// says (here a provisioned device in a trusted network). A deviceid device
+// outside a trusted network reaches no device at all.
 func TestCalleeLegHeaders(t *testing.T) {
 	dir := NewStaticDirectory()
 	dir.PutDevice(testDomain, Device{DeviceID: "2001", AuthType: "credentials", Password: "pw-2001"})
 	dir.PutDevice(testDomain, Device{DeviceID: "2002", AuthType: "deviceid"})
 	dir.PutDevice(testDomain, Device{DeviceID: "2003", AuthType: "deviceid"})
-	if err := dir.SetTrusted(testDomain, "127.0.0.1/32"); err != nil {
+	if err := dir.SetTrusted(testDomain, "127.0.0.1/32", "127.0.0.2/32"); err != nil {
 		t.Fatal(err)
 	}
-	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false))
-	callee := udpPeerAt(t, e, "127.0.0.2")
+	e := startEngine(t, WithDirectory(dir))
+	callee := udpPeerAt(t, e, "127.0.0.2") // a deviceid device registers from a trusted network only
 	contact := "sip:2002-a1b2@" + callee.addr() + ";ob"
 	callee.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + callee.addr() + ";branch=z9hG4bKreg2002\nFrom: <sip:2002@" + testDomain +
 		">;tag=r\nTo: <sip:2002@" + testDomain + ">\nCall-ID: reg-2002\nCSeq: 1 REGISTER\nContact: <" + contact + ">\nExpires: 600\nContent-Length: 0\n\n")
@@ -114,7 +115,7 @@ func TestCalleeLegHeaders(t *testing.T) {
 	for _, tc := range []struct {
 		caller, ip string
 		pai        bool
-	}{{"2001", "127.0.0.1", true}, {"2003", "127.0.0.3", false}} {
+	}{{"2001", "127.0.0.1", true}, {"2003", "127.0.0.2", true}} {
 		caller := udpPeerAt(t, e, tc.ip)
 		caller.inviteFrom(tc.caller, "2002", "hdr-"+tc.caller)
 		inv := callee.recvRequest("INVITE", 5*time.Second)
@@ -131,8 +132,6 @@ func TestCalleeLegHeaders(t *testing.T) {
 		switch {
 		case tc.pai && (pai == nil || pai.Value() != "<sip:"+tc.caller+"@"+testDomain+">"):
 			t.Errorf("caller %s: P-Asserted-Identity %v, want <sip:%s@%s>", tc.caller, pai, tc.caller, testDomain)
-		case !tc.pai && pai != nil:
-			t.Errorf("caller %s (deviceid, not authenticated): P-Asserted-Identity %s", tc.caller, pai.Value())
 		}
 		callee.refuse(inv, 486, "Busy Here")
 		// The callee never rang: the caller hears no 180 either.
@@ -148,6 +147,11 @@ func TestCalleeLegHeaders(t *testing.T) {
 				break
 			}
 		}
+	}
+	outside := udpPeerAt(t, e, "127.0.0.3")
+	outside.inviteFrom("2003", "2002", "hdr-outside")
+	if r := outside.recv(false); r.StatusCode != 403 || !strings.Contains(r.GetHeader("Reason").Value(), "alarm services only") {
+		t.Fatalf("deviceid caller outside the trusted networks: %d %v, want 403 alarm services only", r.StatusCode, r.GetHeader("Reason"))
 	}
 }
 
@@ -172,7 +176,7 @@ func TestSRTPPolicyPerLeg(t *testing.T) {
 	}
 	dir.PutDevice(testDomain, Device{DeviceID: "4100", AuthType: "deviceid"})
 	dir.PutDevice(testDomain, Device{DeviceID: "4101", AuthType: "deviceid", SRTP: SRTPMandatory})
-	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false))
+	e := startEngine(t, WithDirectory(dir))
 	callee := udpPeerAt(t, e, "127.0.0.2")
 	for _, id := range []string{"4001", "4002", "4003", "4004"} {
 		callee.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + callee.addr() + ";branch=z9hG4bKreg" + id + "\nFrom: <sip:" + id + "@" + testDomain +
@@ -234,9 +238,15 @@ func TestSRTPPolicyPerLeg(t *testing.T) {
 }
 
 // registerContact registers user at e with the Contact host:port (a SIPp
-// callee standing in for the device), from a trusted loopback peer.
+// callee standing in for the device), from a trusted loopback peer, as a
+// deviceid device (one with a secret is always challenged).
 func registerContact(t *testing.T, e *Engine, user string, port int) {
 	t.Helper()
+	if d, ok := e.dir.(*StaticDirectory); ok {
+		if _, err := d.Device(testDomain, user); err != nil {
+			d.PutDevice(testDomain, Device{DeviceID: user, AuthType: "deviceid"})
+		}
+	}
 	p := newPeer(t, e)
 	p.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKreg" + user + "\nFrom: <sip:" + user + "@" + testDomain +
 		">;tag=r\nTo: <sip:" + user + "@" + testDomain + ">\nCall-ID: reg-" + user + "\nCSeq: 1 REGISTER\nContact: <sip:" + user + "@127.0.0.1:" +
@@ -244,16 +254,6 @@ func registerContact(t *testing.T, e *Engine, user string, port int) {
 	if res := p.recv(false); res.StatusCode != 200 {
 		t.Fatalf("REGISTER %s: %d", user, res.StatusCode)
 	}
-}
-
-// trustedLoopback is a directory in which loopback needs no digest.
-func trustedLoopback(t *testing.T) *StaticDirectory {
-	t.Helper()
-	dir := NewStaticDirectory()
-	if err := dir.SetTrusted(testDomain, "127.0.0.1"); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // TestEarlyMediaRelayed: the callee (SIPp) rings, then sends 183 with SDP

@@ -262,7 +262,7 @@ func phonePair(t *testing.T, encA, encB string, opts ...Option) (*Engine, *phone
 		ha1, _ := HA1("MD5", id, testDomain, "pw-"+id+"-secret")
 		dir.PutDevice(testDomain, Device{DeviceID: id, AuthType: "credentials", HA1: ha1})
 	}
-	e := startEngine(t, append([]Option{WithDirectory(dir), WithLoopbackTrusted(false)}, opts...)...)
+	e := startEngine(t, append([]Option{WithDirectory(dir)}, opts...)...)
 	a := startPhone(t, e, "2001", "pw-2001-secret", encA, 600)
 	b := startPhone(t, e, "2002", "pw-2002-secret", encB, 1500)
 	return e, a, b

@@ -3,8 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -191,20 +191,13 @@ func (r *registrar) flush() {
 	}
 }
 
-// trusted says whether src may skip digest in domain: a trusted network of
-// the domain, or loopback unless that was switched off.
+// trusted says whether src is in a trusted network of domain. Nothing is
+// trusted by default, loopback included: trust comes only from the
+// domain's trustednetwork documents.
 func (e *Engine) trusted(domain, src string) bool {
-	host, _, err := net.SplitHostPort(src)
-	if err != nil {
-		host = src
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
+	ip, ok := addrOf(src)
+	if !ok {
 		return false
-	}
-	ip = ip.Unmap()
-	if e.trustLoopback && ip.IsLoopback() {
-		return true
 	}
 	nets, err := e.dir.TrustedNetworks(domain)
 	if err != nil {
@@ -225,9 +218,25 @@ type principal struct {
 	dev     *Device // nil for a trusted source with no device of that name
 }
 
+// alarmOnly says the principal may reach alarm services only: a deviceid
+// device outside a trusted network, known by its From user alone (a
+// whitelist entry, not a secret), must not call trunks or other devices.
+func (p principal) alarmOnly() bool {
+	return !p.trusted && p.dev != nil && p.dev.AuthType == "deviceid"
+}
+
 // authenticate decides whether req from user may proceed. When it may not,
-// it has already answered (401 with a challenge, 403 or 404) and returns
-// false. register selects the REGISTER policy of userid devices.
+// it has already answered (401 with a challenge, 403) and returns false.
+//
+// The rules (as Kamailio and OpenSIPS deployments set them): a source in a
+// trusted network may send INVITE and MESSAGE without digest; a REGISTER is
+// always challenged, except that of a deviceid device from a trusted
+// network (it has no secret to answer with); a deviceid device elsewhere
+// is let in by its From user for alarm services only (alarmOnly). A user
+// that does not exist, or cannot answer a challenge, is challenged exactly
+// like a known user and then refused like a wrong password (a decoy
+// credential), so the answers do not tell which users exist. Digest
+// failures are limited per source address and per user (failLimiter).
 func (e *Engine) authenticate(req *sip.Request, tx sip.ServerTransaction, domain, user string, register bool) (principal, bool) {
 	dev, err := e.dir.Device(domain, user)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -235,29 +244,51 @@ func (e *Engine) authenticate(req *sip.Request, tx sip.ServerTransaction, domain
 		e.respond(tx, req, 500, "Server Internal Error")
 		return principal{}, false
 	}
-	if e.trusted(domain, req.Source()) {
+	trusted := e.trusted(domain, req.Source())
+	if trusted && (!register || (dev != nil && dev.AuthType == "deviceid")) {
 		return principal{trusted: true, dev: dev}, true
 	}
-	if dev == nil {
-		if register {
-			// RFC 3261 §10.3 step 3: an AOR that does not exist here.
-			e.respond(tx, req, 404, "Not Found", reasonHeader(404, "no such device"))
-		} else {
-			e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "unknown caller"))
-		}
+	src, userKey := sourceIP(req), domain+"\x00"+user
+	if wait := max(e.authFails.wait(src), e.authFails.wait(userKey)); wait > 0 {
+		e.stats.authBlocked.Add(1)
+		e.respond(tx, req, 403, "Forbidden", sip.NewHeader("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second))),
+			reasonHeader(403, "too many failed authentication attempts"))
 		return principal{}, false
 	}
-	var cred credential
-	switch dev.AuthType {
-	case "deviceid":
-		// The From user is the credential: a whitelist of device ids.
-		if from := req.From(); from != nil && from.Address.User == dev.DeviceID {
-			return principal{dev: dev}, true
-		}
-		e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "From user is not the device id"))
+	if !register && dev != nil && dev.AuthType == "deviceid" {
+		return principal{dev: dev}, true // the lookup was by From user: it is the device id
+	}
+	cred, ok := digestCredential(dev)
+	if !ok {
+		cred = e.auth.decoyCredential(domain, user)
+	}
+	var hv string
+	if h := req.GetHeader("Authorization"); h != nil {
+		hv = h.Value()
+	}
+	switch e.auth.verify(hv, req.Method.String(), domain, src, req.Recipient, cred) {
+	case authOK:
+		e.authSucceeded(domain, req.Source()) // alerts.go
+	case authStale:
+		e.challenge(req, tx, domain, cred.algorithms(), true)
 		return principal{}, false
-	case "userid":
-		if dev.Authorized == nil || (register && !dev.Authorized.Register) {
+	case authFailed:
+		e.stats.authFailures.Add(1)
+		e.authFailed(domain, req.Source()) // alerts.go
+		for _, k := range []string{src, userKey} {
+			if e.authFails.fail(k) {
+				e.edgeLog.log(slog.LevelWarn, "SIP digest failures: blocked", "key", strings.ReplaceAll(k, "\x00", "/"), "for", blockFor.String(), "source", req.Source())
+			}
+		}
+		e.challenge(req, tx, domain, cred.algorithms(), false)
+		return principal{}, false
+	default:
+		e.challenge(req, tx, domain, cred.algorithms(), false)
+		return principal{}, false
+	}
+	// Policy after the secret: only who knows the password learns it.
+	if dev.AuthType == "userid" {
+		if register && !dev.Authorized.Register {
 			e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "device not authorized to register"))
 			return principal{}, false
 		}
@@ -265,36 +296,29 @@ func (e *Engine) authenticate(req *sip.Request, tx sip.ServerTransaction, domain
 			e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "device authorized for another domain"))
 			return principal{}, false
 		}
-		cred = credential{user: dev.DeviceID, password: dev.Password}
+	}
+	return principal{dev: dev}, true
+}
+
+// digestCredential is what dev answers a challenge with; false when it
+// cannot (no device, deviceid, no secret, a userid device without policy).
+func digestCredential(dev *Device) (credential, bool) {
+	if dev == nil {
+		return credential{}, false
+	}
+	var c credential
+	switch dev.AuthType {
+	case "userid":
+		if dev.Authorized == nil {
+			return credential{}, false
+		}
+		c = credential{user: dev.DeviceID, password: dev.Password}
 	case "credentials":
-		cred = credential{user: dev.DeviceID, ha1: strings.ToLower(dev.HA1), password: dev.Password}
+		c = credential{user: dev.DeviceID, ha1: strings.ToLower(dev.HA1), password: dev.Password}
 	default:
-		e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "device has no usable authType"))
-		return principal{}, false
+		return credential{}, false
 	}
-	algs := cred.algorithms()
-	if len(algs) == 0 {
-		e.respond(tx, req, 403, "Forbidden", reasonHeader(403, "device has no ha1 or password"))
-		return principal{}, false
-	}
-	var hv string
-	if h := req.GetHeader("Authorization"); h != nil {
-		hv = h.Value()
-	}
-	switch e.auth.verify(hv, req.Method.String(), domain, sourceIP(req), cred) {
-	case authOK:
-		e.authSucceeded(domain, req.Source()) // alerts.go
-		return principal{dev: dev}, true
-	case authStale:
-		e.challenge(req, tx, domain, algs, true)
-	case authFailed:
-		e.stats.authFailures.Add(1)
-		e.authFailed(domain, req.Source()) // alerts.go
-		e.challenge(req, tx, domain, algs, false)
-	default:
-		e.challenge(req, tx, domain, algs, false)
-	}
-	return principal{}, false
+	return c, len(c.algorithms()) > 0
 }
 
 func (e *Engine) challenge(req *sip.Request, tx sip.ServerTransaction, realm string, algs []string, stale bool) {

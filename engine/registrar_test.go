@@ -14,7 +14,7 @@ import (
 )
 
 func TestOptionsUDPAndTCP(t *testing.T) {
-	e := startEngine(t)
+	e := startEngine(t, WithDirectory(trustedLoopback(t)))
 	p := newPeer(t, e)
 	p.send(`
 OPTIONS sip:` + e.Addr() + ` SIP/2.0
@@ -82,7 +82,7 @@ func TestRegisterDigestMD5AndSHA256FromStoredHA1(t *testing.T) {
 	shaHA1, _ := HA1("SHA-256", "dev-sha", testDomain, "s3cret")
 	dir.PutDevice(testDomain, Device{DeviceID: "dev-md5", AuthType: "credentials", HA1: md5HA1})
 	dir.PutDevice(testDomain, Device{DeviceID: "dev-sha", AuthType: "credentials", HA1: shaHA1})
-	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false))
+	e := startEngine(t, WithDirectory(dir))
 	p := newPeer(t, e)
 	uri := "sip:" + e.Addr()
 
@@ -122,16 +122,16 @@ func TestRegisterDigestMD5AndSHA256FromStoredHA1(t *testing.T) {
 	if left := time.Until(e.Bindings(testDomain, "dev-md5")[0].Expires); left < 590*time.Second {
 		t.Fatalf("failed REGISTER changed the binding (expires in %v)", left)
 	}
-	// An unknown device is 404 (RFC 3261 §10.3 step 3).
-	if res := p.register("nobody", "nobody", "reg-x", 1, "", 600); res.StatusCode != 404 {
-		t.Fatalf("unknown AOR answered %d, want 404", res.StatusCode)
+	// An unknown device is challenged like a known one (no enumeration).
+	if res := p.register("nobody", "nobody", "reg-x", 1, "", 600); res.StatusCode != 401 {
+		t.Fatalf("unknown AOR answered %d, want 401", res.StatusCode)
 	}
 }
 
 func TestRegisterStaleNonce(t *testing.T) {
 	dir := NewStaticDirectory()
 	dir.PutDevice(testDomain, Device{DeviceID: "d1", AuthType: "credentials", Password: "pw"})
-	e := newEngine(t, WithDirectory(dir), WithLoopbackTrusted(false), WithNonceTTL(time.Minute))
+	e := newEngine(t, WithDirectory(dir), WithNonceTTL(time.Minute))
 	var later atomic.Int64 // how far the engine's clock runs ahead of the wall clock
 	e.auth.now = func() time.Time { return time.Now().Add(time.Duration(later.Load())) }
 	start(t, e)
@@ -153,38 +153,45 @@ func TestRegisterStaleNonce(t *testing.T) {
 	}
 }
 
+// TestRegisterPolicies: a REGISTER is always challenged, except that of a
+// deviceid device from a trusted network; policy refusals come only after
+// the right password, so they tell nothing to a guesser.
 func TestRegisterPolicies(t *testing.T) {
 	dir := NewStaticDirectory()
 	dir.PutDevice(testDomain, Device{DeviceID: "1234", AuthType: "deviceid"})
 	dir.PutDevice(testDomain, Device{DeviceID: "u-no", AuthType: "userid", Password: "pw", Authorized: &Authorized{Register: false, Invite: ".*"}})
-	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false))
+	e := startEngine(t, WithDirectory(dir))
 	p := newPeer(t, e)
-	if res := p.register("1234", "1234", "pol-1", 1, "", 600); res.StatusCode != 200 {
-		t.Fatalf("deviceid device with its id as From user: %d, want 200 without digest", res.StatusCode)
+	uri := "sip:" + e.Addr()
+	if res := p.register("1234", "1234", "pol-1", 1, "", 600); res.StatusCode != 401 {
+		t.Fatalf("deviceid device from an untrusted address: %d, want 401 (its id is no secret)", res.StatusCode)
 	}
-	if res := p.register("1234", "9999", "pol-2", 1, "", 600); res.StatusCode != 403 {
-		t.Fatalf("deviceid device with another From user: %d, want 403", res.StatusCode)
+	res := p.register("u-no", "u-no", "pol-3", 1, "", 600)
+	if res.StatusCode != 401 {
+		t.Fatalf("userid device without credentials: %d, want 401", res.StatusCode)
 	}
-	if res := p.register("u-no", "u-no", "pol-3", 1, "", 600); res.StatusCode != 403 {
-		t.Fatalf("userid device with authorized.register=false: %d, want 403", res.StatusCode)
-	}
-	if res := p.register("ghost", "ghost", "pol-4", 1, "", 600); res.StatusCode != 404 {
-		t.Fatalf("unknown device from an untrusted address: %d, want 404", res.StatusCode)
+	auth := answer(t, res.GetHeader("WWW-Authenticate").Value(), "REGISTER", uri, "u-no", "pw")
+	if res := p.register("u-no", "u-no", "pol-3", 2, auth, 600); res.StatusCode != 403 {
+		t.Fatalf("userid device with authorized.register=false and its password: %d, want 403", res.StatusCode)
 	}
 	if err := dir.SetTrusted(testDomain, "127.0.0.0/8"); err != nil {
 		t.Fatal(err)
 	}
-	if res := p.register("ghost", "ghost", "pol-5", 1, "", 600); res.StatusCode != 200 {
-		t.Fatalf("trusted network: %d, want 200 without digest", res.StatusCode)
+	if res := p.register("1234", "1234", "pol-4", 1, "", 600); res.StatusCode != 200 {
+		t.Fatalf("deviceid device from a trusted network: %d, want 200 without digest", res.StatusCode)
 	}
-	if res := p.register("ghost", "ghost", "pol-6", 1, "", 30); res.StatusCode != 423 || res.GetHeader("Min-Expires") == nil {
+	if res := p.register("ghost", "ghost", "pol-5", 1, "", 600); res.StatusCode != 401 {
+		t.Fatalf("unknown AOR from a trusted network: %d, want 401 (REGISTER is always challenged)", res.StatusCode)
+	}
+	if res := p.register("1234", "1234", "pol-6", 2, "", 30); res.StatusCode != 423 || res.GetHeader("Min-Expires") == nil {
 		t.Fatalf("Expires 30: %d, want 423 with Min-Expires", res.StatusCode)
 	}
 }
 
 func TestBindingsSurviveRestart(t *testing.T) {
 	db := openStore(t)
-	e := startEngine(t, WithStore(db))
+	dir := trustedLoopback(t, "alarm7")
+	e := startEngine(t, WithDirectory(dir), WithStore(db))
 	p := newPeer(t, e)
 	if res := p.register("alarm7", "alarm7", "restart", 1, "", 900); res.StatusCode != 200 {
 		t.Fatalf("REGISTER: %d", res.StatusCode)
@@ -192,7 +199,7 @@ func TestBindingsSurviveRestart(t *testing.T) {
 	want := e.Bindings(testDomain, "alarm7")
 	e.Close()
 
-	e2 := startEngine(t, WithStore(db))
+	e2 := startEngine(t, WithDirectory(dir), WithStore(db))
 	got := e2.Bindings(testDomain, "alarm7")
 	if len(got) != 1 || got[0].Contact != want[0].Contact || !got[0].Expires.Equal(want[0].Expires) {
 		t.Fatalf("after restart bindings %+v, want %+v", got, want)
@@ -231,7 +238,7 @@ func TestExpiredBindingsPurgedOnStart(t *testing.T) {
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
-	e := startEngine(t, WithStore(db))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithStore(db))
 	if bs := e.Bindings(testDomain, "live"); len(bs) != 1 {
 		t.Fatalf("live binding not restored: %+v", bs)
 	}

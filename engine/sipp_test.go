@@ -23,7 +23,7 @@ func TestSIPpRegistersWithDigest(t *testing.T) {
 	dir := NewStaticDirectory()
 	ha1, _ := HA1("MD5", "panel1", testDomain, "pw1")
 	dir.PutDevice(testDomain, Device{DeviceID: "panel1", AuthType: "credentials", HA1: ha1})
-	e := startEngine(t, WithDirectory(dir), WithLoopbackTrusted(false))
+	e := startEngine(t, WithDirectory(dir))
 	wd := t.TempDir()
 	sc := testkit.SIPpScenario(t, wd, "register_digest.xml")
 	s := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "panel1", "-au", "panel1", "-ap", "pw1", "-m", "1")
@@ -100,7 +100,7 @@ func routeAll(name, dtmf string, h CallHandler) Option {
 func TestSIPpCallWithRFC4733(t *testing.T) {
 	db := openStore(t)
 	h := &digitHandler{}
-	e := startEngine(t, WithStore(db), routeAll("alarmbridge/ab1", "2833", h))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithStore(db), routeAll("alarmbridge/ab1", "2833", h))
 	wd := t.TempDir()
 	sc := testkit.SIPpScenario(t, wd, "uac_pcap.xml", "PCAP_FILE", "/usr/share/sip-tester/dtmf_2833_1.pcap", "PAUSE_MS", "1500")
 	s := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "5551", "-m", "1")
@@ -164,7 +164,7 @@ func TestSIPpCallWithRFC4733(t *testing.T) {
 
 func TestSIPpCallWithInbandDTMF(t *testing.T) {
 	h := &digitHandler{}
-	e := startEngine(t, routeAll("alarmbridge/ab2", "inaudio", h))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("alarmbridge/ab2", "inaudio", h))
 	wd := t.TempDir()
 	pcap := wd + "/inband.pcap"
 	writeDTMFPcap(t, pcap, "159#")
@@ -275,7 +275,7 @@ func TestSIPpBusyCalleeGets486WithReason(t *testing.T) {
 
 func TestSIPpCallOverTCP(t *testing.T) {
 	h := &digitHandler{}
-	e := startEngine(t, routeAll("alarmbridge/tcp", "2833", h))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("alarmbridge/tcp", "2833", h))
 	wd := t.TempDir()
 	s := testkit.StartSIPp(t, wd, false, target(e), "-sn", "uac", "-t", "t1", "-s", "5553", "-m", "3", "-d", "300")
 	if err := s.Wait(20 * time.Second); err != nil {
@@ -308,5 +308,6 @@ func sippTrunk(s *testkit.SIPp, tr Trunk) *StaticDirectory {
 	tr.DestinationTransport = "udp"
 	dir := NewStaticDirectory()
 	dir.SetTrunks(testDomain, []Trunk{tr})
+	dir.SetTrusted(testDomain, "127.0.0.1/32") // the SIPp caller plays a PBX
 	return dir
 }

@@ -21,8 +21,8 @@ import (
 // in a=crypto) from one engine to another and sends a key across it.
 func TestSRTPCallBetweenEngines(t *testing.T) {
 	h := &digitHandler{}
-	callee := startEngine(t, routeAll("alarmbridge/srtp", "2833", h))
-	caller := startEngine(t)
+	callee := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("alarmbridge/srtp", "2833", h))
+	caller := startEngine(t, WithDirectory(trustedLoopback(t)))
 	c, err := caller.Dial(context.Background(), DialOptions{To: "sip:4711@" + callee.Addr(), SRTP: true})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 type statsCounter struct {
 	registrations atomic.Uint64
 	authFailures  atomic.Uint64
+	authBlocked   atomic.Uint64 // requests refused while their source or user waits (authlimit.go)
 	invites       atomic.Uint64
 	answered      atomic.Uint64
 	recDropped    atomic.Uint64
@@ -37,6 +38,7 @@ func (s *statsCounter) addRTP(st media.Stats) {
 type Stats struct {
 	Registrations  uint64 // REGISTER accepted
 	AuthFailures   uint64 // digest responses that did not match
+	AuthBlocked    uint64 // requests refused 403 while their source or user waits after digest failures
 	Invites        uint64 // new INVITEs received
 	Answered       uint64 // inbound calls answered
 	ActiveCalls    int
@@ -64,6 +66,7 @@ func (e *Engine) Stats() Stats {
 	s := Stats{
 		Registrations:  e.stats.registrations.Load(),
 		AuthFailures:   e.stats.authFailures.Load(),
+		AuthBlocked:    e.stats.authBlocked.Load(),
 		Invites:        e.stats.invites.Load(),
 		Answered:       e.stats.answered.Load(),
 		ActiveCalls:    e.Calls(),

@@ -27,7 +27,7 @@ func TestTortureMessagesDoNotStopTheUA(t *testing.T) {
 	if len(files) < 40 {
 		t.Fatalf("found %d torture messages, want the ~50 of RFC 4475", len(files))
 	}
-	e := startEngine(t)
+	e := startEngine(t, WithDirectory(trustedLoopback(t)))
 	p := newPeer(t, e)
 	alive := func(after string) {
 		t.Helper()

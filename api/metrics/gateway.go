@@ -57,6 +57,7 @@ type SIPEdgeCounts struct {
 	Panics         uint64 // requests a handler panicked on (answered 500)
 	StrayResponses uint64 // responses matching no transaction
 	AuthFailures   uint64 // digest responses that did not match
+	AuthBlocked    uint64 // requests refused while their source or user waits after digest failures
 }
 
 // StoreSource reports the store file size; *store.DB satisfies it.
@@ -169,6 +170,7 @@ func NewGateway(src Sources) *Gateway {
 			single("edgebridge_sip_handler_panics_total", "SIP requests a handler panicked on (answered 500, gateway kept running).", "counter", float64(c.Panics))
 			single("edgebridge_sip_stray_responses_total", "SIP responses that matched no transaction.", "counter", float64(c.StrayResponses))
 			single("edgebridge_sip_auth_failures_total", "SIP digest responses that did not match.", "counter", float64(c.AuthFailures))
+			single("edgebridge_sip_auth_blocked_total", "SIP requests refused 403 while their source or user waits after digest failures.", "counter", float64(c.AuthBlocked))
 		}
 		if s := src.Store; s != nil {
 			single("edgebridge_store_bytes", "Size of the bbolt store file.", "gauge", float64(s.Size()))

@@ -15,6 +15,8 @@ var debianPackage = map[string]string{
 	"kamailio":  "kamailio",
 	"chromium":  "chromium",
 	"sox":       "sox",
+	"svwar":     "sipvicious",
+	"svcrack":   "sipvicious",
 }
 
 // NeedTool returns the path of an external program a test drives. When it

@@ -54,6 +54,8 @@ func TestSIPEventsReachTheNotificationEndpoint(t *testing.T) {
 	docs := listenInDocs(arc.Addr, 9, "")
 	docs["alarmeventmapper"]["arc"] = strings.Replace(docs["alarmeventmapper"]["arc"], `"callEmergencyCenter"`, `"drop"`, 1)
 	docs["device"]["panel1"] = `{"deviceId":"panel1","authType":"deviceid"}`
+	// A deviceid unit registers without digest from a trusted network only.
+	docs["trustednetwork"] = map[string]string{"lan": `{"network":"127.0.0.1/32"}`}
 	docs["notificationsettings"] = map[string]string{"settings": string(settings)}
 	g := startGateway(t, docs)
 

@@ -66,7 +66,6 @@ func newSCAIPGateway(t testing.TB, mapper *alarm.EventMapper, holdWait time.Dura
 		engine.WithLogger(log), engOpt,
 		// Loopback untrusted: the SIPp ARC's <mrs> gets in only as an
 		// awaited answer, as from an ARC out on the network.
-		engine.WithLoopbackTrusted(false),
 		engine.WithSIPLog(engine.SIPLogFunc(func(ms []engine.SIPMessage) error {
 			sg.mu.Lock()
 			sg.log = append(sg.log, ms...)

@@ -27,7 +27,7 @@ func (g *Gateway) trunkStates() []metrics.TrunkState {
 
 func (g *Gateway) sipEdge() metrics.SIPEdgeCounts {
 	s := g.engineStats()
-	return metrics.SIPEdgeCounts{Malformed: s.Malformed, Panics: s.Panics, StrayResponses: s.StrayResponses, AuthFailures: s.AuthFailures}
+	return metrics.SIPEdgeCounts{Malformed: s.Malformed, Panics: s.Panics, StrayResponses: s.StrayResponses, AuthFailures: s.AuthFailures, AuthBlocked: s.AuthBlocked}
 }
 
 func (g *Gateway) rtpCounts() metrics.RTPCounts {
