@@ -17,6 +17,7 @@ import (
 // (a SIPp handset), from a trusted loopback peer.
 func registerAs(t *testing.T, e *Engine, aor, contactUser string, port int) {
 	t.Helper()
+	unitInTrustedLoopback(t, e, aor)
 	p := newPeer(t, e)
 	id := aor + "-" + contactUser
 	p.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKreg" + id + "\nFrom: <sip:" + aor + "@" + testDomain +
@@ -115,6 +116,29 @@ func TestSIPpForkToThreeRegistrations(t *testing.T) {
 }
 
 // putDoc stores doc as the working document res/id of the test domain.
+// unitInTrustedLoopback provisions aor as a deviceid device and 127.0.0.1
+// as a trusted network, so that it registers without digest (a REGISTER
+// is challenged otherwise, loopback included).
+func unitInTrustedLoopback(t *testing.T, e *Engine, aor string) {
+	t.Helper()
+	switch d := e.dir.(type) {
+	case *StaticDirectory:
+		if _, err := d.Device(testDomain, aor); err != nil {
+			d.PutDevice(testDomain, Device{DeviceID: aor, AuthType: "deviceid"})
+		}
+		if nets, _ := d.TrustedNetworks(testDomain); len(nets) == 0 {
+			d.SetTrusted(testDomain, "127.0.0.1/32")
+		}
+	case StoreDirectory:
+		if _, err := d.Device(testDomain, aor); err != nil {
+			putDoc(t, d.DB, ResDevice, aor, Device{DeviceID: aor, AuthType: "deviceid"})
+		}
+		putDoc(t, d.DB, ResTrustedNetwork, "loopback", map[string]string{"network": "127.0.0.1/32"})
+	default:
+		t.Fatalf("directory %T: provision %s by hand", e.dir, aor)
+	}
+}
+
 func putDoc(t *testing.T, db *store.DB, res, id string, doc any) {
 	t.Helper()
 	b, err := json.Marshal(doc)

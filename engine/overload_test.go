@@ -22,7 +22,7 @@ func TestOverloadShedsNewInvites(t *testing.T) {
 			<-c.Done()
 		}
 	})
-	e := startEngine(t, routeAll("hold", "2833", h), WithOverload(OverloadConfig{MaxSetups: 1, RetryAfter: time.Second}))
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("hold", "2833", h), WithOverload(OverloadConfig{MaxSetups: 1, RetryAfter: time.Second}))
 
 	a := newPeer(t, e)
 	a.invite("5000", "shed-a", "")

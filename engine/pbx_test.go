@@ -176,6 +176,7 @@ func TestSRTPPolicyPerLeg(t *testing.T) {
 	}
 	dir.PutDevice(testDomain, Device{DeviceID: "4100", AuthType: "deviceid"})
 	dir.PutDevice(testDomain, Device{DeviceID: "4101", AuthType: "deviceid", SRTP: SRTPMandatory})
+	dir.SetTrusted(testDomain, "127.0.0.0/8") // deviceid devices register and call from a trusted network only
 	e := startEngine(t, WithDirectory(dir))
 	callee := udpPeerAt(t, e, "127.0.0.2")
 	for _, id := range []string{"4001", "4002", "4003", "4004"} {
@@ -425,8 +426,8 @@ func (p *peer) answerWith(inv *sip.Request, tag, body string) {
 // resumes it; each time the callee gets a re-INVITE with the same direction
 // (sendonly, then sendrecv) and the same key as before.
 func TestHoldRelayedWithStableKeys(t *testing.T) {
-	dir := trustedLoopback(t)
-	dir.PutDevice(testDomain, Device{DeviceID: "5001", AuthType: "deviceid"})
+	dir := trustedLoopback(t, "5001")
+	dir.SetTrusted(testDomain, "127.0.0.0/8") // the callee registers from 127.0.0.2
 	e := startEngine(t, WithDirectory(dir))
 	callee := udpPeerAt(t, e, "127.0.0.2")
 	callee.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + callee.addr() + ";branch=z9hG4bKreg5001\nFrom: <sip:5001@" + testDomain +
