@@ -199,9 +199,10 @@ func TestUnknownAccountIsVisible(t *testing.T) {
 			t.Fatalf("POST %s: %d %s %v", r.path, code, body, err)
 		}
 	}
-	// Two calls of account 9999 (unknown), each with the panel's 4 attempts.
+	// Two calls of account 9999 (unknown), each with the panel's 4 attempts,
+	// from the provisioned unit 1234 (SIP trusts no unprovisioned caller).
 	var out, errb bytes.Buffer
-	if code := run([]string{"simulate", "--to", "sip:5551@" + d.sipAddr(t), "--event", "9999,1,130,01,015", "--calls", "2"}, &out, &errb); code != 1 {
+	if code := run([]string{"simulate", "--to", "sip:5551@" + d.sipAddr(t), "--from", "1234", "--event", "9999,1,130,01,015", "--calls", "2"}, &out, &errb); code != 1 {
 		t.Fatalf("simulate exit %d, want 1 (no kissoff for an unknown account)\n%s%s", code, out.String(), errb.String())
 	}
 	if strings.Contains(out.String(), "kissoff heard") {
