@@ -269,6 +269,9 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 	if rt.auth != authNone {
 		p, status, reason := s.auth.check(r, rt.auth == authQuery)
 		if p == nil {
+			if w2 := s.auth.wait(r); status == http.StatusTooManyRequests && w2 > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int((w2+time.Second-1)/time.Second)))
+			}
 			writeError(w, status, reason)
 			return
 		}

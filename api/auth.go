@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -108,37 +108,33 @@ type authenticator struct {
 
 	mu       sync.Mutex
 	failures map[string]*failState
-	sleep    func(ctx context.Context, d time.Duration) // replaced in tests
-	now      func() time.Time
+	now      func() time.Time // replaced in tests
 }
 
+// failState counts the failures of one address within failWindow; until is
+// when it may next present a key.
 type failState struct {
-	n    int
-	last time.Time
+	n     int
+	last  time.Time
+	until time.Time
 }
 
 func newAuthenticator(db *store.DB, adminHash []byte) *authenticator {
-	return &authenticator{db: db, adminHash: adminHash, failures: map[string]*failState{},
-		sleep: func(ctx context.Context, d time.Duration) {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-			}
-		},
-		now: time.Now,
-	}
+	return &authenticator{db: db, adminHash: adminHash, failures: map[string]*failState{}, now: time.Now}
 }
 
-// Repeated failures from one address are slowed down: after failFree
-// failures each further one waits twice as long, up to failMaxDelay, before
-// its 401 is sent. The count is forgotten failForget after the last failure.
+// Key guessing is limited per client address, not per request: after
+// failFree failures the address must wait, twice as long after each further
+// failure (up to failMaxDelay), and every request it sends meanwhile is
+// answered 429 without its key being looked at, so parallel requests gain
+// nothing. Failures are counted over failWindow from the last one and a
+// success forgives none of them (a key holder cannot reset the count by
+// mixing in good requests).
 const (
 	failFree     = 3
 	failBase     = 100 * time.Millisecond
-	failMaxDelay = 3 * time.Second
-	failForget   = 5 * time.Minute
+	failMaxDelay = 30 * time.Second
+	failWindow   = 15 * time.Minute
 	failTrack    = 4096 // addresses tracked at most
 )
 
@@ -146,7 +142,7 @@ func (a *authenticator) failDelay(n int) time.Duration {
 	if n <= failFree {
 		return 0
 	}
-	d := failBase << min(n-failFree-1, 10)
+	d := failBase << min(n-failFree-1, 20)
 	return min(d, failMaxDelay)
 }
 
@@ -158,17 +154,32 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
+// wait is how long the address of r must still wait before presenting a key.
+func (a *authenticator) wait(r *http.Request) time.Duration {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f := a.failures[clientAddr(r)]; f != nil && now.Before(f.until) {
+		return f.until.Sub(now)
+	}
+	return 0
+}
+
 func (a *authenticator) fail(r *http.Request) {
 	addr := clientAddr(r)
 	now := a.now()
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	f := a.failures[addr]
-	if f == nil || now.Sub(f.last) > failForget {
+	if f == nil || now.Sub(f.last) > failWindow {
 		if len(a.failures) >= failTrack {
 			for k, v := range a.failures {
-				if now.Sub(v.last) > failForget || len(a.failures) >= failTrack {
+				if now.Sub(v.last) > failWindow && now.After(v.until) {
 					delete(a.failures, k)
 				}
+			}
+			if len(a.failures) >= failTrack {
+				return // very many addresses failing: each still waits once known
 			}
 		}
 		f = &failState{}
@@ -176,22 +187,15 @@ func (a *authenticator) fail(r *http.Request) {
 	}
 	f.n++
 	f.last = now
-	d := a.failDelay(f.n)
-	a.mu.Unlock()
-	if d > 0 {
-		a.sleep(r.Context(), d)
-	}
-}
-
-func (a *authenticator) succeed(r *http.Request) {
-	a.mu.Lock()
-	delete(a.failures, clientAddr(r))
-	a.mu.Unlock()
+	f.until = now.Add(a.failDelay(f.n))
 }
 
 // check authenticates r. It returns the principal, or the status and reason
 // to refuse with.
 func (a *authenticator) check(r *http.Request, allowQuery bool) (*principal, int, string) {
+	if w := a.wait(r); w > 0 {
+		return nil, http.StatusTooManyRequests, fmt.Sprintf("too many wrong API keys from this address: retry in %d s", int((w+time.Second-1)/time.Second))
+	}
 	key := ""
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
@@ -209,19 +213,16 @@ func (a *authenticator) check(r *http.Request, allowQuery bool) (*principal, int
 	}
 	h := HashKey(key)
 	if subtle.ConstantTimeCompare(h, a.adminHash) == 1 {
-		a.succeed(r)
 		return &principal{}, 0, ""
 	}
 	if b, err := a.db.Get(collKeyHash, hex.EncodeToString(h)); err == nil {
 		var ix keyIndex
 		if json.Unmarshal(b, &ix) == nil && ix.Domain != "" {
-			a.succeed(r)
 			return &principal{domain: ix.Domain, keyID: ix.KeyID}, 0, ""
 		}
 	}
 	if strings.Count(key, ".") == 2 {
 		if p := a.checkJWT(key, r.PathValue("domain")); p != nil {
-			a.succeed(r)
 			return p, 0, ""
 		}
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -10,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +29,7 @@ func TestAuthKeys(t *testing.T) {
 			t.Fatalf("%s without key: %d %s", p, r.status, r.raw)
 		}
 	}
+	e.forgive()
 	if r := e.doKey("not-a-key-at-all-xx", "GET", "/provisioning/device/d", nil); r.status != 401 || r.str("reason") != "unknown API key" {
 		t.Fatalf("unknown key: %d %s", r.status, r.raw)
 	}
@@ -118,6 +119,7 @@ func TestAuthJWT(t *testing.T) {
 		t.Fatalf("JWT signed by another key: %d", r.status)
 	}
 	// alg none / HS256 tricks are refused.
+	e.forgive()
 	none := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()})
 	ns, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if r := e.doKey(ns, "GET", "/provisioning/device/jd", nil); r.status != 401 {
@@ -130,37 +132,69 @@ func TestAuthJWT(t *testing.T) {
 	}
 }
 
-func TestAuthFailuresSlowedDown(t *testing.T) {
+// TestAPIKeyGuessingLimitedPerAddress: after a few wrong keys an address
+// waits longer and longer, every request it sends meanwhile is refused 429
+// unread (parallel requests gain nothing), and good requests in between
+// forgive nothing.
+func TestAPIKeyGuessingLimitedPerAddress(t *testing.T) {
 	e := newEnv(t)
+	now := time.Unix(1700000000, 0)
 	var mu sync.Mutex
-	var delays []time.Duration
-	e.s.auth.sleep = func(_ context.Context, d time.Duration) {
-		mu.Lock()
-		delays = append(delays, d)
-		mu.Unlock()
+	e.s.auth.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	wrong := func() int { return e.doKey("wrong-key-000000000000", "GET", "/provisioning/device/d", nil).status }
+	for i := 0; i < failFree+1; i++ {
+		if s := wrong(); s != 401 {
+			t.Fatalf("wrong key %d: %d, want 401", i, s)
+		}
 	}
-	for i := 0; i < 8; i++ {
-		e.doKey("wrong-key-000000000000", "GET", "/provisioning/device/d", nil)
+	// Waiting now: the admin key itself is refused unread, and 50 parallel
+	// guesses are all refused without being checked.
+	r := e.doKey(testAdminKey, "GET", "/provisioning/device/d", nil)
+	if r.status != 429 || r.hdr.Get("Retry-After") == "" {
+		t.Fatalf("during the wait: %d (Retry-After %q), want 429 with Retry-After", r.status, r.hdr.Get("Retry-After"))
 	}
-	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond}
-	if len(delays) != len(want) {
-		t.Fatalf("delays %v, want %v (first %d failures free)", delays, want, failFree)
+	var wg sync.WaitGroup
+	var checked atomic.Int32
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if wrong() != 429 {
+				checked.Add(1)
+			}
+		}()
 	}
-	for i := range want {
-		if delays[i] != want[i] {
-			t.Fatalf("delays %v, want %v", delays, want)
+	wg.Wait()
+	if n := checked.Load(); n != 0 {
+		t.Fatalf("%d of 50 parallel guesses checked during the wait, want 0", n)
+	}
+	// Good and bad keys alternated: successes do not reset the count, the
+	// wait doubles with each failure.
+	var waits []time.Duration
+	for i := 0; i < 5; i++ {
+		w := e.s.auth.failDelay(failFree + 1 + i)
+		advance(w)
+		e.must(200, "GET", "/provisioning/device/d", nil)
+		if s := wrong(); s != 401 {
+			t.Fatalf("after waiting %v: %d, want 401", w, s)
+		}
+		waits = append(waits, e.s.auth.failDelay(failFree+2+i))
+	}
+	for i := 1; i < len(waits); i++ {
+		if waits[i] != 2*waits[i-1] {
+			t.Fatalf("waits %v do not double", waits)
 		}
 	}
 	if d := e.s.auth.failDelay(100); d != failMaxDelay {
 		t.Fatalf("cap: %v", d)
 	}
-	// A success from the address forgives it.
-	e.must(200, "GET", "/provisioning/device/d", nil)
-	delays = nil
-	e.doKey("wrong-key-000000000000", "GET", "/provisioning/device/d", nil)
-	if len(delays) != 0 {
-		t.Fatalf("not forgiven after success: %v", delays)
+	// The count is forgotten only a window after the last failure.
+	advance(failWindow + failMaxDelay + time.Second)
+	if s := wrong(); s != 401 {
+		t.Fatalf("after the window: %d, want 401", s)
 	}
+	e.must(200, "GET", "/provisioning/device/d", nil)
 }
 
 func TestEnsureAdminKey(t *testing.T) {

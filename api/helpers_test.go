@@ -112,6 +112,14 @@ func (e *env) doKey(key, method, path string, body any, ctype ...string) resp {
 	return out
 }
 
+// forgive clears the wrong-key count of every address, for tests that check
+// many refusals in a row (TestAPIKeyGuessingLimitedPerAddress tests the count).
+func (e *env) forgive() {
+	e.s.auth.mu.Lock()
+	clear(e.s.auth.failures)
+	e.s.auth.mu.Unlock()
+}
+
 // must asserts a status and returns the answer.
 func (e *env) must(status int, method, path string, body any, ctype ...string) resp {
 	e.t.Helper()
