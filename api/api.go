@@ -123,6 +123,19 @@ type route struct {
 	params   []string // path wildcards, from path
 }
 
+// freeFormParams are the path parameters that are not resource ids and are
+// checked by their handlers (domainPattern above, a SIP Call-ID, a MAC
+// address, a statistics type and bucket size). Every other parameter names
+// a stored document and must be a valid id, like the id fields of bodies.
+var freeFormParams = map[string]bool{"domain": true, "callId": true, "mac": true, "type": true, "bucketsize": true, "filename": true}
+
+var idRE = regexp.MustCompile(idPattern)
+
+// validID says whether id may name a stored document, in a path or a body.
+func validID(id string) bool {
+	return idRE.MatchString(id)
+}
+
 // maxIDLen bounds path parameters (ids become store keys).
 const maxIDLen = 256
 
@@ -263,6 +276,9 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 			return
 		case len(v) > maxIDLen:
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: must be at most %d characters", name, maxIDLen))
+			return
+		case !freeFormParams[name] && !validID(v):
+			writeError(w, http.StatusBadRequest, name+": must match "+idPattern)
 			return
 		}
 	}
@@ -437,6 +453,9 @@ func (c *call) jsonBody(types ...string) (any, error) {
 func decodeJSON(b []byte) (any, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, ferr("body", "required")
+	}
+	if err := strictJSON(b); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()

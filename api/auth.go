@@ -295,6 +295,11 @@ func (s *Server) createAPIKey(c *call) error {
 		doc.Type, doc.Hash = "token", hex.EncodeToString(HashKey(tok))
 		resp["key"] = tok // shown once
 	default:
+		// Tokens are unique across tenants, so refusing a taken one tells
+		// that some tenant uses it: only the admin may choose a token.
+		if c.principal != nil && c.principal.domain != "" {
+			return errf(http.StatusForbidden, "key: choosing a token needs the admin key (leave key empty for a random one)")
+		}
 		if len(given) < 16 {
 			return ferr("key", "a token must be at least 16 characters")
 		}

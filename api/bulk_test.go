@@ -54,7 +54,7 @@ func TestBulkImport(t *testing.T) {
 	reason := st["reason"].(string)
 	for _, want := range []string{
 		"imported 3 of 7 devices", "4 rows refused",
-		`line 4: deviceId: must match ^[a-zA-Z0-9\-\._:~+]+$`,
+		`line 4: deviceId: must match ^[a-zA-Z0-9\-_:~+][a-zA-Z0-9\-\._:~+]{0,127}$`,
 		"line 5: password: required when authType is userid",
 		"line 6: authorized.register: must be true or false",
 		`line 7: serviceData.foo.bar: must be a JSON value (text in "quotes")`,

@@ -82,6 +82,11 @@ func (k *kind) finish(c *call, id string, doc, old map[string]any) (map[string]a
 		}
 		doc[k.idField] = id
 	}
+	// A document belongs to the domain of its path: a body (or a patch)
+	// naming another would move it out of its tenant's reach.
+	if d, ok := doc["domain"]; ok && d != c.domain {
+		return nil, ferr("domain", "must be the domain in the path (%s)", c.domain)
+	}
 	keepSecrets(k.res, doc, old)
 	if err := refuseFields(k.res, doc); err != nil {
 		return nil, err

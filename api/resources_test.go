@@ -43,8 +43,8 @@ func TestTrunks(t *testing.T) {
 	// Patch: regex rules hold after the patch too.
 	e.refused("PATCH", "/provisioning/trunk/d/named", `[{"op":"add","path":"/blacklistPattern","value":"a**"}]`, "blacklistPattern: must be a valid regular expression: invalid nested repetition operator: `**`")
 	p := e.must(200, "PATCH", "/provisioning/trunk/d/named", `[{"op":"add","path":"/userName","value":"u"},{"op":"add","path":"/realm","value":"r"},{"op":"add","path":"/password","value":"p"}]`)
-	if p.str("password") != "p" {
-		t.Fatalf("patch with credentials: %s", p.raw)
+	if _, leak := p.body["password"]; leak {
+		t.Fatalf("patch with credentials answers the password: %s", p.raw)
 	}
 	// One source network as a plain string is stored in the list form the engine reads.
 	e.must(200, "PUT", "/provisioning/trunk/d/single", with(trunkBase(), "sourceNetworks", "192.0.2.0/24"))

@@ -39,7 +39,7 @@ func (s *Server) addRoutes() {
 	s.add(&route{method: "GET", path: "/healthz", summary: "Liveness: 200 when the API and its store answer.", auth: authNone, tag: "service",
 		resp: okSchema(opt("version", str())), h: s.healthz})
 	s.add(&route{method: "GET", path: "/openapi.json", summary: "This document.", auth: authAny, tag: "service", resp: anyObj(), h: s.openapi})
-	s.add(&route{method: "GET", path: "/metrics", summary: "Prometheus metrics (text exposition format).", auth: authAny, tag: "service",
+	s.add(&route{method: "GET", path: "/metrics", summary: "Prometheus metrics (text exposition format; every tenant's figures: admin key).", auth: authAdmin, tag: "service",
 		resp: str(), respType: "text/plain", ext: "gateway extension", h: s.metrics})
 
 	s.add(&route{method: "POST", path: "/firmware", summary: "Upload a signed firmware image into the inactive slot (admin key).", auth: authAdmin, tag: "firmware",
@@ -138,13 +138,13 @@ func (s *Server) addRoutes() {
 		&route{method: "GET", path: P + "/siprecservice/{domain}", summary: "Get the siprec service.", resp: nsOut, h: s.getSettings("siprecservice")},
 		&route{method: "PUT", path: P + "/siprecservice/{domain}", summary: "Set the siprec service.", body: ns, bodyType: jsonType, resp: okSchema(), h: s.putSettings("siprecservice")},
 		&route{method: "POST", path: P + "/siprecservice/{domain}", summary: "Same as PUT.", body: ns, bodyType: jsonType, resp: okSchema(), ext: "POST accepted as well as PUT", h: s.putSettings("siprecservice")},
-		&route{method: "GET", path: P + "/currentuser/profile", summary: "Get the (one, local) user profile.", auth: authAny, resp: okSchema(opt("profile", profileSchema(false))), h: s.getProfile},
-		&route{method: "PUT", path: P + "/currentuser/profile", summary: "Update the user profile.", auth: authAny, body: profileSchema(false), bodyType: jsonType, resp: okSchema(), h: s.putProfile(false)},
-		&route{method: "POST", path: P + "/currentuser/profile", summary: "Create the user profile.", auth: authAny, body: profileSchema(true), bodyType: jsonType, resp: okSchema(), h: s.putProfile(true)},
-		&route{method: "PATCH", path: P + "/currentuser/profile", summary: "Patch the user profile (the given fields).", auth: authAny, body: profileSchema(false), bodyType: jsonType, resp: okSchema(), h: s.patchProfile},
+		&route{method: "GET", path: P + "/currentuser/profile", summary: "Get the (one, local) user profile (gateway-wide: admin key).", auth: authAdmin, resp: okSchema(opt("profile", profileSchema(false))), h: s.getProfile},
+		&route{method: "PUT", path: P + "/currentuser/profile", summary: "Update the user profile (gateway-wide: admin key).", auth: authAdmin, body: profileSchema(false), bodyType: jsonType, resp: okSchema(), h: s.putProfile(false)},
+		&route{method: "POST", path: P + "/currentuser/profile", summary: "Create the user profile (gateway-wide: admin key).", auth: authAdmin, body: profileSchema(true), bodyType: jsonType, resp: okSchema(), h: s.putProfile(true)},
+		&route{method: "PATCH", path: P + "/currentuser/profile", summary: "Patch the user profile (the given fields; gateway-wide: admin key).", auth: authAdmin, body: profileSchema(false), bodyType: jsonType, resp: okSchema(), h: s.patchProfile},
 	)
 	tags("apiKey",
-		&route{method: "POST", path: P + "/apiKey/{domain}", summary: "Create an API key for the domain: an RS256 public key (PEM) for JWT bearer tokens, or a token (random when key is empty, returned once).",
+		&route{method: "POST", path: P + "/apiKey/{domain}", summary: "Create an API key for the domain: an RS256 public key (PEM) for JWT bearer tokens, or a token (random when key is empty, returned once; a chosen token needs the admin key).",
 			body: apiKeySchema(), bodyType: jsonType, resp: okSchema(opt("sk", str()), opt("key", str()), opt("type", str())), h: s.createAPIKey},
 		&route{method: "GET", path: P + "/apiKey/{domain}", summary: "List the domain's API keys (ids in sk, never the keys).", query: pageParams(),
 			resp: okSchema(opt("apiKeys", arr(obj(opt("sk", str()), opt("type", str()), opt("createdAt", num())))), opt("nextToken", str())), h: s.listAPIKeys},

@@ -20,7 +20,8 @@ func restAuthentication() *Schema {
 	))
 }
 
-var deviceIDPattern = `^[a-zA-Z0-9\-\._:~+]+$`
+// deviceIDPattern is idPattern: a device id is a path id elsewhere.
+var deviceIDPattern = idPattern
 
 func deviceSchema() *Schema {
 	return obj(
@@ -153,8 +154,10 @@ func trunkUpsertSchema() *Schema {
 	)
 }
 
-// idPattern bounds the ids a client may choose for a resource.
-const idPattern = `^[a-zA-Z0-9\-\._:~+]{1,128}$`
+// idPattern bounds the ids a client may choose for a resource, in a path
+// or a body: 1-128 URL-safe characters, not starting with a dot (no ".",
+// "..", or hidden-file look-alike).
+const idPattern = `^[a-zA-Z0-9\-_:~+][a-zA-Z0-9\-\._:~+]{0,127}$`
 
 func alarmEventMapperSchema() *Schema {
 	backup := obj(

@@ -14,7 +14,9 @@ func (s *Server) trunkKind() *kind {
 }
 
 // prepareTrunk: when userName, realm and password are all given, ha1 is
-// MD5(userName:realm:password) and the response carries the password. Giving
+// MD5(userName:realm:password); the response of the write that creates the
+// trunk carries the password (as the provisioning schema's sample does),
+// no later one does (PUT over it, PATCH). Giving
 // some of the three without the others is refused, unless an ha1 comes with
 // them (a GET document written back). Last, the engine's own check
 // (engine.Trunk.Validate, which its loader runs too) must pass.
@@ -46,6 +48,9 @@ func trunkCredentials(d, old map[string]any) (map[string]any, error) {
 	switch {
 	case hasUser && hasRealm && hasPw:
 		d["ha1"] = HA1(user, realm, pw)
+		if old != nil {
+			return nil, nil
+		}
 		return map[string]any{"password": pw}, nil
 	case (hasUser || hasRealm || hasPw) && !hasHA1:
 		missing := "userName"

@@ -41,8 +41,8 @@ func TestValidateDevice(t *testing.T) {
 		{"deviceId required", []any{"deviceId", nil}, "deviceId: required"},
 		{"authType required", []any{"authType", nil}, "authType: required"},
 		{"authType enum", []any{"authType", "digest"}, "authType: must be one of credentials, deviceid, userid"},
-		{"deviceId pattern", []any{"deviceId", "bad id"}, `deviceId: must match ^[a-zA-Z0-9\-\._:~+]+$`},
-		{"deviceId pattern slash", []any{"deviceId", "a/b"}, `deviceId: must match ^[a-zA-Z0-9\-\._:~+]+$`},
+		{"deviceId pattern", []any{"deviceId", "bad id"}, `deviceId: must match ^[a-zA-Z0-9\-_:~+][a-zA-Z0-9\-\._:~+]{0,127}$`},
+		{"deviceId pattern slash", []any{"deviceId", "a/b"}, `deviceId: must match ^[a-zA-Z0-9\-_:~+][a-zA-Z0-9\-\._:~+]{0,127}$`},
 		{"deviceId all allowed chars", []any{"deviceId", "aZ09-._:~+"}, ""},
 		{"deviceId type", []any{"deviceId", 12}, "deviceId: must be a string"},
 		{"deviceType enum", []any{"deviceType", "phone"}, "deviceType: must be one of sipDevice, alarmbridgeConnect, groupScheme, alarmUnit"},
@@ -152,7 +152,7 @@ func TestValidateAlarmbridge(t *testing.T) {
 		{"restAuthentication type", []any{"restAuthentication", []any{map[string]any{"type": "HS512"}}}, "restAuthentication[0].type: must be one of RS256"},
 		{"restAuthentication array", []any{"restAuthentication", map[string]any{}}, "restAuthentication: must be an array"},
 		{"controlCommandsEnabled bool", []any{"controlCommandsEnabled", "no"}, "controlCommandsEnabled: must be a boolean (true or false)"},
-		{"id pattern", []any{"id", "a b"}, `id: must match ^[a-zA-Z0-9\-\._:~+]{1,128}$`},
+		{"id pattern", []any{"id", "a b"}, `id: must match ^[a-zA-Z0-9\-_:~+][a-zA-Z0-9\-\._:~+]{0,127}$`},
 	})
 	// Defaults of the seed are filled in.
 	e.t = t
