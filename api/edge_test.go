@@ -15,7 +15,9 @@ func (e *env) domainKey(domain string) string {
 }
 
 // TestPatchNeverReturnsTrunkPassword: an empty patch (or any patch) does not
-// echo the stored trunk password, to any key.
+// echo the stored trunk password, to any key; nor does a device's generated
+// password come back after the write that created it (the bulk import's
+// passwords: TestBulkCredentialsPasswordsOnceToTheStarter).
 func TestPatchNeverReturnsTrunkPassword(t *testing.T) {
 	e := newEnv(t)
 	e.must(200, "PUT", "/provisioning/trunk/d/t1", with(trunkBase(), "userName", "gw", "realm", "sip.example.net", "password", "secret-trunk-pw"))
@@ -24,6 +26,20 @@ func TestPatchNeverReturnsTrunkPassword(t *testing.T) {
 		r := e.doKey(k, "PATCH", "/provisioning/trunk/d/t1", body)
 		if r.status != 200 || strings.Contains(string(r.raw), "secret-trunk-pw") {
 			t.Fatalf("PATCH %s: %d %s", body, r.status, r.raw)
+		}
+	}
+	pw := e.must(200, "PUT", "/provisioning/device/d", obj2("deviceId", "c9", "authType", "credentials")).str("password")
+	if len(pw) < 16 {
+		t.Fatal("no generated password at creation")
+	}
+	for _, r := range []resp{
+		e.doKey(k, "PATCH", "/provisioning/device/d/c9", `[]`),
+		e.doKey(k, "GET", "/provisioning/device/d/c9", nil),
+		e.doKey(k, "PUT", "/provisioning/device/d", obj2("deviceId", "c9", "authType", "credentials")),
+		e.doKey(k, "GET", "/provisioning/device/d", nil),
+	} {
+		if r.status != 200 || strings.Contains(string(r.raw), pw) {
+			t.Fatalf("device password after creation: %d %s", r.status, r.raw)
 		}
 	}
 	// Nor does a PUT over the existing trunk.

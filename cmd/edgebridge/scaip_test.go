@@ -238,7 +238,9 @@ func scaipVoiceCall(t *testing.T, viaBackup bool) {
 		[2]string{"/provisioning/device/local", `{"deviceId":"4711","domain":"local","authType":"deviceid"}`},
 		[2]string{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` +
 			arc.Addr + `?transport=tcp",` + voice + `}}`},
-		[2]string{"/provisioning/alarmbridge/local", `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$","alarmEventMapperId":"arc"}`})
+		[2]string{"/provisioning/alarmbridge/local", `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$","alarmEventMapperId":"arc"}`},
+		// SIPp places the unit's voice call as user "sipp": from a trusted network.
+		[2]string{"/provisioning/trustednetwork/local", `{"id":"lan","network":"127.0.0.1/32"}`})
 
 	if mrs := scaipUnit(t, d, "u1", "4711", "rvoice1", "ME"); !strings.Contains(mrs, "<mre>1</mre>") {
 		t.Fatalf("<mrs> without mre 1 although the mapper asks for speech:\n%s", mrs)

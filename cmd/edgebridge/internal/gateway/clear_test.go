@@ -23,6 +23,8 @@ import (
 func TestHangupAlarmCallClearsTT92WithHashes(t *testing.T) {
 	g := startGateway(t, map[string]map[string]string{
 		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"^5553$"}`},
+		// The unit calls without digest from a trusted network (nothing is trusted by default).
+		"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
