@@ -68,7 +68,7 @@ func (db *DB) RecordCalls(rs []CallRecord) error {
 			return ErrBadName
 		}
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		for _, r := range rs {
 			if err := recordCall(tx, r); err != nil {
 				return err

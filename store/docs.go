@@ -250,7 +250,7 @@ func decodeToken(c Coll, s string) ([]byte, error) {
 // committed and fsynced before Update returns nil; if fn returns an error
 // nothing it wrote is kept.
 func (db *DB) Update(fn func(tx *Tx) error) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return db.update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
 // View runs fn in a read-only transaction: a consistent snapshot.

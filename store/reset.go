@@ -12,7 +12,7 @@ import (
 // kept on purpose: an event an alarm unit was told is safe is still
 // delivered after a reset, to the route it was queued for.
 func (db *DB) FactoryReset() error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDocs, bucketBindings, bucketSIPLog, bucketCalls, bucketCallIndex} {
 			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 				return err

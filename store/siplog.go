@@ -136,7 +136,7 @@ func (db *DB) FlushSIP() error {
 	if len(batch) == 0 {
 		return nil
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		root, err := tx.CreateBucketIfNotExists(bucketSIPLog)
 		if err != nil {
 			return err

@@ -18,6 +18,8 @@ type DB struct {
 	bolt *bolt.DB
 	path string
 	sip  sipLog // batched SIP log writer (siplog.go)
+	// health is whether the disk takes writes (unwritable.go).
+	health unwritable
 }
 
 // Open opens (creating when needed) the store file at path, creating its
