@@ -42,6 +42,7 @@ func refusedAsLimited(t *testing.T, res *sip.Response, retry, why string) {
 // limits read from the store as the API writes them.
 func TestCallLimits(t *testing.T) {
 	db := openStore(t)
+	putDoc(t, db, ResTrustedNetwork, "loopback", map[string]string{"network": "127.0.0.0/29"}) // the callers play trusted units
 	putDoc(t, db, ResLimit, LimitSessions, LimitDoc{Category: LimitSessions, Quantity: 2})
 	putDoc(t, db, ResLimit, LimitDeviceSessions, LimitDoc{Category: LimitDeviceSessions, Quantity: 1})
 	putDoc(t, db, ResDevice, "dev1", Device{DeviceID: "dev1", AuthType: "deviceid"})
@@ -148,6 +149,7 @@ func storedAlerts(t *testing.T, db *store.DB) []Alert {
 // 503 and Retry-After 1, and does not hold back another address.
 func TestCallRatePerSource(t *testing.T) {
 	db := openStore(t)
+	putDoc(t, db, ResTrustedNetwork, "loopback", map[string]string{"network": "127.0.0.0/29"}) // the callers play trusted units
 	putDoc(t, db, ResLimit, LimitCallRate, LimitDoc{Category: LimitCallRate, Quantity: 3})
 	e := startEngine(t, WithStore(db), routeAll("ms/hold", "2833", holdCalls))
 	p := newPeer(t, e)
