@@ -314,12 +314,27 @@ func (s *Server) serve(rt *route, w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fe.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found")
+	case errors.Is(err, store.ErrUnwritable):
+		// Logged once by the gateway when the disk starts refusing, not here
+		// per request.
+		writeError(w, http.StatusInsufficientStorage, "store unwritable, nothing was changed: "+unwritableCause(err))
 	case errors.Is(err, store.ErrBadToken):
 		writeError(w, http.StatusBadRequest, "nextToken: not a token issued by this endpoint")
 	default:
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	}
+}
+
+// unwritableCause is the disk's part of a store.ErrUnwritable error ("no
+// space left on device"), without the paths bbolt names.
+func unwritableCause(err error) string {
+	for _, c := range []string{"no space left on device", "disk quota exceeded", "read-only file system", "input/output error"} {
+		if strings.Contains(err.Error(), c) {
+			return c
+		}
+	}
+	return "the disk refuses writes"
 }
 
 // httpError is an error with its status and reason.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -89,4 +90,14 @@ func (db *DB) OnWritable(f func(err error, since time.Time)) {
 	db.health.mu.Lock()
 	db.health.observe = append(db.health.observe, f)
 	db.health.mu.Unlock()
+}
+
+// Probe tries a small write (the meta bucket's probe key), so that a store
+// nothing else writes to notices when its disk takes writes again.
+func (db *DB) Probe() error {
+	return db.update(func(tx *bolt.Tx) error {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+		return tx.Bucket(bucketMeta).Put([]byte("probe"), b[:])
+	})
 }

@@ -51,7 +51,9 @@ type Config struct {
 type Gateway struct {
 	cfg Config
 	log *slog.Logger
-	db  *store.DB
+	// storeHealth reports the disk refusing writes (storehealth.go).
+	storeHealth *storeHealth
+	db          *store.DB
 
 	prov    service.StoreProvisioning
 	router  *service.Router
@@ -151,6 +153,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 		}
 		return nil
 	})
+	g.storeHealth = newStoreHealth(g, q)
 	g.sup = &service.Supervisor{DB: cfg.DB, Prov: g.prov, Queue: q, Router: g.router, Log: log}
 	g.svc = &service.Service{
 		Router:     g.router,
@@ -245,8 +248,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.watchMappers()
-	g.wg.Add(2)
+	g.wg.Add(3)
 	go func() { defer g.wg.Done(); g.notify.Run(ctx) }()
+	go func() { defer g.wg.Done(); g.storeHealth.run(ctx) }()
 	go func() {
 		defer g.wg.Done()
 		if err := g.sup.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

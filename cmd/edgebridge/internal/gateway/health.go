@@ -20,6 +20,9 @@ func Healthy(db *store.DB, httpAddr, sipAddr string) error {
 	if _, err := db.Schema(); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	if err := db.Writable(); err != nil {
+		return err // "store unwritable since ...: no space left on device"
+	}
 	for _, l := range [...]struct{ name, addr string }{{"http", httpAddr}, {"sip", sipAddr}} {
 		c, err := net.DialTimeout("tcp", dialable(l.addr), time.Second)
 		if err != nil {
