@@ -48,8 +48,10 @@
 //     the first that answers, with sipFrom, displayName, callerPrivacy
 //     (From anonymous and Privacy: id), sipPAI, sipRPID, sipDiversion with
 //     sipDiversionParameters, xHeaders/pHeaders (a value or a list),
-//     copyHeaders (X-/P- headers of the inbound INVITE), ringbackTone
-//     ("silent": no 180 to the caller), callRecording with
+//     copyHeaders (X-/P- headers of the inbound INVITE), ringbackTone (a
+//     caller not yet answered gets the destination's 180 unless "silent";
+//     one already answered, e.g. in the IVR, hears 425 Hz 1 s on 4 s off
+//     while the destination rings, for "default" or none), callRecording with
 //     recordingFileName. greeting, monitorDestAddr and the monitor*
 //     fields, sipTo, contactParameters, contactUserParameters (and
 //     httpcall's codec, receiveIp, receivePort) are not carried out here: an

@@ -1,11 +1,15 @@
 package mediaservice
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine"
 
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
@@ -175,6 +179,77 @@ func TestBadIVRCommandsHangUpWithAlarm(t *testing.T) {
 			testkit.WaitFor(t, "sessionCompleted", 5*time.Second, func() bool { return len(r.app.got("sessionCompleted")) == 1 })
 			if n := len(r.app.got("getIvrCommand")); n != 1 {
 				t.Errorf("%d getIvrCommand requests, want 1", n)
+			}
+		})
+	}
+}
+
+// A caller transferred out of the IVR hears the ringback tone (425 Hz)
+// while the destination rings (ringbackTone default), and silence with
+// "silent"; the destination never answers, so after maxRingTime callEvent
+// calledPartyFailure drops the caller. The caller is a second SIP engine
+// in the test, which listens to what it is played.
+func TestRingbackWhileTransferRings(t *testing.T) {
+	for _, tone := range []string{"default", "silent"} {
+		t.Run(tone, func(t *testing.T) {
+			r := newRig(t)
+			wd := t.TempDir()
+			callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_ring.xml"), "-m", "1")
+			r.app.script = func(name string, body map[string]any) (int, any) {
+				switch name {
+				case "newCall":
+					return 200, map[string]any{"action": "ivr"}
+				case "getIvrCommand":
+					return 200, map[string]any{"action": "call", "ringbackTone": tone,
+						"destAddr": []any{map[string]any{"destAddr": "sip:agent@127.0.0.1:" + strconv.Itoa(callee.Port), "maxRingTime": 2.5}}}
+				case "callEvent":
+					return 200, map[string]any{"action": "drop"}
+				}
+				return 200, map[string]any{}
+			}
+			lo, hi := testkit.PortRange(t, 20)
+			phone, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "phone", RTPPortMin: lo, RTPPortMax: hi}, engine.WithLogger(testLog()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := phone.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer phone.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			c, err := phone.Dial(ctx, engine.DialOptions{To: "sip:ivr4@" + r.eng.Addr(), From: "1000"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Hangup()
+			det, err := dsp.NewToneDetector(dsp.ToneSpec{Name: "ringback", Freq1: 425})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var heard int64
+			emit := func(e dsp.ToneEvent) {
+				if !e.On {
+					heard += e.DurationMs()
+				}
+			}
+			frame := make([]int16, 160)
+			for c.Session().ReadFrame(frame) == nil { // until the gateway drops the call
+				det.Process(frame, emit)
+			}
+			det.Flush(emit)
+			if err := callee.Wait(5 * time.Second); err != nil {
+				t.Fatalf("callee: %v\n%s", err, callee.Report())
+			}
+			ev := r.app.got("callEvent")
+			if len(ev) != 1 || ev[0].body["event"] != "calledPartyFailure" {
+				t.Fatalf("callEvent %+v", ev)
+			}
+			switch {
+			case tone == "default" && heard < 800:
+				t.Errorf("heard %d ms of ringback while the destination rang, want its first 1 s burst", heard)
+			case tone == "silent" && heard > 0:
+				t.Errorf("heard %d ms of ringback with ringbackTone silent", heard)
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/media"
 )
@@ -565,6 +566,11 @@ func (s *session) connect(ctx context.Context, p *participant, act *callAction, 
 	}
 	var out *engine.Call
 	var lastErr error
+	if sess := p.call.Session(); answered && sess != nil && (act.RingbackTone == "" || act.RingbackTone == "default") {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() { defer close(done); ringback(sess, stop) }()
+		defer func() { close(stop); <-done }()
+	}
 	for _, d := range act.DestAddr {
 		ring := d.MaxRingTime.dur(act.MaxRingTime.dur(defaultRingTime))
 		dctx, cancel := context.WithTimeout(ctx, ring)
@@ -673,6 +679,32 @@ func (s *session) split(ctx context.Context, caller, callee *participant) string
 	reason := s.apply(ctx, caller, act, true)
 	<-done
 	return reason
+}
+
+// ringback plays the ringback tone (425 Hz, 1 s on, 4 s off: ETSI ES 201
+// 970) to an answered participant while its next destination rings, until
+// stop (ringbackTone "default"; the seed's other values leave the caller's
+// side to make it, or keep silence).
+func ringback(sess *media.Session, stop <-chan struct{}) {
+	g, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: 425, DBm0: -10, Ms: 1000}, dsp.ToneSegment{Ms: 4000})
+	if err != nil {
+		return
+	}
+	frame := make([]int16, frameSamples)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if sess.ReadFrame(frame) != nil { // paced by the leg's clock
+			return
+		}
+		g.Generate(frame)
+		if sess.WriteFrame(frame) != nil {
+			return
+		}
+	}
 }
 
 // callEvent tells the application a party dropped (or failed) and returns
