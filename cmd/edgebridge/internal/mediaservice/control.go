@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/edgebridge/edgebridge/api"
@@ -257,6 +258,13 @@ func promptRefusal(err error) error {
 		return refuse(http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, ErrBadSignature):
 		return refuse(http.StatusForbidden, err.Error())
+	}
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO} {
+		if errors.Is(err, e) {
+			// The disk's fault, as the store answers it: 507, nothing kept
+			// (Put removes its partial file).
+			return refuse(http.StatusInsufficientStorage, "prompt storage unwritable, nothing was changed: "+e.Error())
+		}
 	}
 	return err
 }

@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/dsp/audiofile"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
@@ -307,6 +309,12 @@ func TestPromptQuota(t *testing.T) {
 	}
 	if err := promptRefusal(ErrQuota); err == nil || !strings.Contains(err.Error(), "full") {
 		t.Errorf("refusal %v", err)
+	}
+	// A disk that refuses the write is the disk's fault, answered as the
+	// store answers it.
+	var r *api.Refusal
+	if err := promptRefusal(&os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}); !errors.As(err, &r) || r.Status != 507 || !strings.Contains(r.Reason, "no space left") {
+		t.Errorf("disk full: %v", err)
 	}
 	if _, err := p.newRecording("d", "rec.wav", "c"); err != nil {
 		t.Errorf("a recording with room left: %v", err)
