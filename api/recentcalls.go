@@ -228,13 +228,14 @@ func (s *Server) recentCallTrace(c *call) error {
 // (time, account_sid, alert_type, message, detail; page/count, days,
 // start, end, alert_type), read from the engine's alerts in the store
 // (engine.ResAlert, the newest 500 per domain), newest first. alert_type
-// is no-carrier, call-limit, device-limit (the API's) or auth-failures
-// (extension); cleared says the cause is over.
+// is no-carrier, call-limit, device-limit (the API's) or auth-failures,
+// arc-path-down, unknown-alarm-account (extensions); cleared says the
+// cause is over.
 
 func (s *Server) alertRoutes(P string) {
 	q := recentCallsParams()[:5]
 	q = append(q, param{name: "alert_type", desc: "Only alerts of this type.",
-		schema: str().enum(engine.AlertNoCarrier, engine.AlertCallLimit, engine.AlertDeviceLimit, engine.AlertAuthFailures)})
+		schema: str().enum(engine.AlertTypes...)})
 	item := obj(opt("time", str().format("date-time")), opt("account_sid", str()), opt("alert_type", str()), opt("message", str()),
 		opt("detail", str()), opt("cleared", boolean()))
 	s.add(&route{method: "GET", path: P + "/alerts/{domain}", tag: "logs", ext: "gateway extension: alerts (a CPaaS API's Alerts shape)",
@@ -254,10 +255,8 @@ func (s *Server) alerts(c *call) error {
 		return err
 	}
 	typ := q.Get("alert_type")
-	switch typ {
-	case "", engine.AlertNoCarrier, engine.AlertCallLimit, engine.AlertDeviceLimit, engine.AlertAuthFailures:
-	default:
-		return ferr("alert_type", "must be one of %s, %s, %s, %s", engine.AlertNoCarrier, engine.AlertCallLimit, engine.AlertDeviceLimit, engine.AlertAuthFailures)
+	if typ != "" && !slices.Contains(engine.AlertTypes, typ) {
+		return ferr("alert_type", "must be one of %s", strings.Join(engine.AlertTypes, ", "))
 	}
 	var all []engine.Alert
 	err = s.db.View(func(tx *store.Tx) error {

@@ -20,8 +20,8 @@ import (
 // ResAlert is the store resource of alerts: id = time-ordered.
 const ResAlert = "alert"
 
-// Alert types: the first three are the CPaaS API's, auth-failures a
-// gateway extension.
+// Alert types: the first three are the CPaaS API's, the others gateway
+// extensions.
 const (
 	// AlertNoCarrier: a trunk's registration failed or its keep-alive went
 	// unanswered.
@@ -33,7 +33,25 @@ const (
 	// AlertAuthFailures: authFailureBurst failed digests from one address
 	// within authFailureWindow.
 	AlertAuthFailures = "auth-failures"
+	// AlertARCPathDown: a path to an alarm receiving centre went offline
+	// (the gateway files it, RaiseAlert).
+	AlertARCPathDown = "arc-path-down"
+	// AlertUnknownAccount: an alarm from an account no device matches was
+	// refused (the gateway files it).
+	AlertUnknownAccount = "unknown-alarm-account"
 )
+
+// AlertTypes are the alert types, the CPaaS API's first.
+var AlertTypes = []string{AlertNoCarrier, AlertCallLimit, AlertDeviceLimit, AlertAuthFailures, AlertARCPathDown, AlertUnknownAccount}
+
+// RaiseAlert files an alert the gateway saw outside the engine, once per
+// cause (domain, type, key) until ClearAlert clears it.
+func (e *Engine) RaiseAlert(domain, typ, key, msg, detail string) {
+	e.raise(domain, typ, key, msg, detail)
+}
+
+// ClearAlert files the end of a cause RaiseAlert raised.
+func (e *Engine) ClearAlert(domain, typ, key, msg string) { e.clearAlert(domain, typ, key, msg) }
 
 const (
 	alertCap          = 500

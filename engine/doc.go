@@ -129,7 +129,8 @@
 // no-carrier when a trunk's registration fails or its keep-alive goes
 // unanswered, call-limit and device-limit when a call is refused at a limit,
 // auth-failures (extension) after 5 failed digests from one address within a
-// minute. Each cause (its trunk, device or address) is filed once and again
+// minute; the gateway files arc-path-down and unknown-alarm-account through
+// RaiseAlert/ClearAlert. Each cause (its trunk, device or address) is filed once and again
 // only after it cleared; the clearing is filed too (cleared true). Alerts go
 // to the WithAlerts observer (the gateway posts them to the domain's
 // alarmEventsRestEndpoint) and to the store ("alert", the newest 500 per

@@ -138,7 +138,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 		delivery.WithLogger(log),
 		delivery.WithLatencyObserver(g.metrics.DeliveryLatency.ObserveDuration),
 		delivery.WithAckObserver(g.recent.delivered),
-		delivery.WithServiceAlarms(g.notify.ServiceAlarm),
+		delivery.WithServiceAlarms(func(ev alarm.Event) { g.notify.ServiceAlarm(ev); supervisionAlert(g.eng, ev) }),
 		scaipDelivery)
 
 	// Every event the gateway queues also shows in the console's recent
@@ -150,6 +150,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 		g.recent.add(ev)
 		if ev.Protocol == alarm.ProtoSupervision {
 			g.notify.ServiceAlarm(ev)
+			supervisionAlert(g.eng, ev)
 		}
 		return nil
 	})
