@@ -26,3 +26,13 @@ func supervisionAlert(eng *engine.Engine, ev alarm.Event) {
 			"an alarm from account "+ev.ControllerID+", which no device matches, was refused", ev.Raw)
 	}
 }
+
+// postAlert sends an engine alert to alarmEventsRestEndpoint, except those
+// the gateway filed from a supervision event: that event was posted already
+// (as a service alarm), and one cause is one notification.
+func (g *Gateway) postAlert(a engine.Alert) {
+	if a.AlertType == engine.AlertARCPathDown || a.AlertType == engine.AlertUnknownAccount {
+		return
+	}
+	g.notify.Alert(a)
+}

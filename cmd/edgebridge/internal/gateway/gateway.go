@@ -181,7 +181,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 		RTPPortMax: cfg.RTPPortMax,
 		UserAgent:  "edgebridge/" + cfg.Version,
 	}, engine.WithLogger(log), engine.WithStore(cfg.DB), engine.WithRoutes(engine.RouteSourceFunc(g.routes)), scaipEngine,
-		engine.WithEvents(g.notify.SIPEvent), engine.WithAlerts(g.notify.Alert))
+		engine.WithEvents(g.notify.SIPEvent), engine.WithAlerts(g.postAlert))
 	if err != nil {
 		return nil, err
 	}
