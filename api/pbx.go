@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/edgebridge/edgebridge/engine"
@@ -19,7 +20,7 @@ const pbxExt = "gateway extension: local PBX users and groups (a hosted PBX API'
 
 func userKind() *kind {
 	return &kind{res: engine.ResUser, idParam: "userId", idField: "id", listKey: "users", oneKey: "user",
-		title: "PBX user", schema: userSchema(), ext: pbxExt, prepare: prepareUser}
+		title: "PBX user", schema: userSchema(), ext: pbxExt, prepare: prepareUser, inUse: userInGroup}
 }
 
 func groupKind() *kind {
@@ -156,4 +157,25 @@ func prepareLimit(c *call, id string, d, old map[string]any) (map[string]any, er
 		return nil, runtimeRefusal(err)
 	}
 	return nil, nil
+}
+
+// userInGroup refuses to delete a user a group still lists: the group
+// would ring fewer members than it says.
+func userInGroup(c *call, tx *store.Tx, id string) error {
+	var group string
+	err := tx.ForEach(c.coll(engine.ResGroup, false), "", func(gid string, doc []byte) (bool, error) {
+		var g engine.Group
+		if json.Unmarshal(doc, &g) == nil && slices.ContainsFunc(g.Members, func(m engine.GroupMember) bool { return m.UserID == id }) {
+			group = gid
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if group != "" {
+		return ferr("userId", "user %s is a member of group %s: remove it from the group first", id, group)
+	}
+	return nil
 }

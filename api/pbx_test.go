@@ -37,6 +37,10 @@ func TestPBXUsersAndGroups(t *testing.T) {
 	e.refused("PATCH", "/provisioning/group/d/g1", `[{"op":"replace","path":"/extensionNumber","value":"201"}]`,
 		"extensionNumber: 201 is already the extension of user u1")
 	e.must(200, "PATCH", "/provisioning/group/d/g1", `[{"op":"replace","path":"/extensionNumber","value":"601"}]`)
+	e.refused("DELETE", "/provisioning/user/d/u1", nil, "userId: user u1 is a member of group g1: remove it from the group first")
+	e.must(200, "DELETE", "/provisioning/group/d/g1", nil)
+	e.must(200, "DELETE", "/provisioning/user/d/u1", nil)
+	e.must(404, "DELETE", "/provisioning/user/d/u1", nil)
 
 	r := e.do("GET", "/openapi.json", nil)
 	var doc struct {

@@ -28,6 +28,9 @@ type kind struct {
 	// prepare applies the resource's own rules to a validated document (old
 	// is the stored one or nil) and returns extra response fields.
 	prepare func(c *call, id string, doc, old map[string]any) (map[string]any, error)
+	// inUse, when set, refuses to delete a document others still name
+	// (run in the delete's transaction).
+	inUse func(c *call, tx *store.Tx, id string) error
 }
 
 func (k *kind) public(doc map[string]any) map[string]any {
@@ -197,7 +200,18 @@ func (k *kind) del(c *call) error {
 		return err
 	}
 	id := c.r.PathValue(k.idParam)
-	if err := c.s.db.Delete(coll, id); errors.Is(err, store.ErrNotFound) {
+	del := func() error { return c.s.db.Delete(coll, id) }
+	if k.inUse != nil {
+		del = func() error {
+			return c.s.db.Update(func(tx *store.Tx) error {
+				if err := k.inUse(c, tx, id); err != nil {
+					return err
+				}
+				return tx.Delete(coll, id)
+			})
+		}
+	}
+	if err := del(); errors.Is(err, store.ErrNotFound) {
 		return notFound(k.title, id)
 	} else if err != nil {
 		return err
