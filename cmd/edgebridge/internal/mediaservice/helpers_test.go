@@ -247,8 +247,8 @@ func toneWAV(t testing.TB, freq float64, ms int) []byte {
 	return b.Bytes()
 }
 
-// inbandPcap writes a pcap of PCMA RTP carrying key as in-band DTMF (100 ms)
-// between 100 ms of silence each side, for SIPp's play_pcap_audio.
+// inbandPcap writes a pcap of PCMA RTP carrying key as in-band DTMF (150 ms)
+// after 100 ms of silence and followed by some more, for SIPp's play_pcap_audio.
 func inbandPcap(t *testing.T, path string, key byte) {
 	t.Helper()
 	f, err := os.Create(path)
@@ -261,13 +261,13 @@ func inbandPcap(t *testing.T, path string, key byte) {
 		t.Fatal(err)
 	}
 	gen := dsp.NewDTMFGenerator(dsp.DefaultDTMFGen())
-	if err := gen.QueueKey(key, 100, 60); err != nil {
+	if err := gen.QueueKey(key, 150, 60); err != nil {
 		t.Fatal(err)
 	}
 	src, dst := netip.MustParseAddrPort("127.0.0.1:30000"), netip.MustParseAddrPort("127.0.0.1:6000")
 	pcm, pay := make([]int16, 160), make([]byte, 160)
 	at := time.Unix(1700000000, 0)
-	for i := range 20 {
+	for i := range 24 {
 		clear(pcm)
 		if i >= 5 {
 			gen.Generate(pcm)
