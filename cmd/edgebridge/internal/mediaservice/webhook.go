@@ -234,31 +234,30 @@ type greeting struct {
 // callAction is the answer to newCall and callEvent (and, as a gateway
 // extension, an IVR command carrying an action).
 type callAction struct {
-	Action           string            `json:"action"`
-	DestAddr         destList          `json:"destAddr"`
-	DropCode         string            `json:"dropCode"`
-	MaxRingTime      flexNum           `json:"maxRingTime"`
-	CallerPrivacy    bool              `json:"callerPrivacy"`
-	CallRecording    bool              `json:"callRecording"`
-	RecordingName    string            `json:"recordingFileName"`
-	DisplayName      string            `json:"displayName"`
-	SIPFrom          flexStr           `json:"sipFrom"`
-	SIPTo            flexStr           `json:"sipTo"`
-	SIPPAI           flexStr           `json:"sipPAI"`
-	SIPRPID          flexStr           `json:"sipRPID"`
-	SIPDiversion     flexStr           `json:"sipDiversion"`
-	DiversionParams  map[string]any    `json:"sipDiversionParameters"`
-	XHeaders         map[string]any    `json:"xHeaders"`
-	PHeaders         map[string]any    `json:"pHeaders"`
-	CopyHeaders      []string          `json:"copyHeaders"`
-	RingbackTone     string            `json:"ringbackTone"`
-	Greeting         *greeting         `json:"greeting"`
-	ParticipantID    string            `json:"participantId"`
-	SessionRef       json.RawMessage   `json:"sessionReferenceId"`
-	MonitorDestAddr  string            `json:"monitorDestAddr"`
-	ContactParams    map[string]any    `json:"contactParameters"`
-	ContactUserParam map[string]any    `json:"contactUserParameters"`
-	Extra            map[string]string `json:"-"`
+	Action           string          `json:"action"`
+	DestAddr         destList        `json:"destAddr"`
+	DropCode         string          `json:"dropCode"`
+	MaxRingTime      flexNum         `json:"maxRingTime"`
+	CallerPrivacy    bool            `json:"callerPrivacy"`
+	CallRecording    bool            `json:"callRecording"`
+	RecordingName    string          `json:"recordingFileName"`
+	DisplayName      string          `json:"displayName"`
+	SIPFrom          flexStr         `json:"sipFrom"`
+	SIPTo            flexStr         `json:"sipTo"`
+	SIPPAI           flexStr         `json:"sipPAI"`
+	SIPRPID          flexStr         `json:"sipRPID"`
+	SIPDiversion     flexStr         `json:"sipDiversion"`
+	DiversionParams  map[string]any  `json:"sipDiversionParameters"`
+	XHeaders         map[string]any  `json:"xHeaders"`
+	PHeaders         map[string]any  `json:"pHeaders"`
+	CopyHeaders      []string        `json:"copyHeaders"`
+	RingbackTone     string          `json:"ringbackTone"`
+	Greeting         *greeting       `json:"greeting"`
+	ParticipantID    string          `json:"participantId"`
+	SessionRef       json.RawMessage `json:"sessionReferenceId"`
+	MonitorDestAddr  string          `json:"monitorDestAddr"`
+	ContactParams    map[string]any  `json:"contactParameters"`
+	ContactUserParam map[string]any  `json:"contactUserParameters"`
 }
 
 // notSupportedFields of a newCall/callEvent answer are refused, not
