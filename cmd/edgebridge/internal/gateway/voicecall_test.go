@@ -25,6 +25,8 @@ func voiceCallDocs(arcAddr string, voicePort int, handling string) map[string]ma
 		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"` + handling + `","targetEndpoint":{"protocol":"dc09",` +
 			`"destAddr":"dc09://` + arcAddr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voicePort) + `"}}`},
 		"alarmbridge": {"phones": `{"id":"phones","name":"phones","protocol":"voicecall","destinationMatch":"^5560$","alarmEventMapperId":"arc"}`},
+		// The phones call from the LAN by their CLI, without digest: a trusted network.
+		"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`},
 	}
 }
 
