@@ -82,8 +82,11 @@
 //   - The alarm service (alarm/service.Service) routes, runs a receiver and
 //     queues events; delivery (alarm/delivery) sends them, with the SCAIP
 //     sender wired here (delivery.SCAIPFactory on the engine's MESSAGE).
-//   - ARC callbacks (an event mapper's alarmHandling "requestCallback"): the
-//     ARC calls the unit back; a SIP unit is reached through stage 5, an FXS
+//   - ARC callbacks (the schema's "calling back" model, an event mapper's
+//     alarmHandling "requestCallback"): the ARC calls the unit back. A SIP
+//     unit is reached at its registration through stage 5, from a trunk or a
+//     trusted network, like any call to a registered device (the engine's
+//     B2BUA); TestARCCallsSIPUnitBackAtItsRegistration proves it. An FXS
 //     unit through stage 3 once it exists.
 //   - Toward the daemon: Config in, and API (what api.Config takes:
 //     Metrics, Alarms, SIPLog, Gateway, and the Wrap middleware), FXS
