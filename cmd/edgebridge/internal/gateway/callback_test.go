@@ -16,8 +16,9 @@ import (
 // ID alarmbridge on 5551, whose stage must not take the ARC's call back.
 func callbackDocs() map[string]map[string]string {
 	return map[string]map[string]string{
-		"device":      {"panel1": `{"deviceId":"panel1","domain":"local","authType":"deviceid"}`},
-		"alarmbridge": {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$"}`},
+		"device":         {"panel1": `{"deviceId":"panel1","domain":"local","authType":"deviceid"}`},
+		"alarmbridge":    {"panels": `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$"}`},
+		"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`}, // the ARC and the unit's registration
 	}
 }
 
