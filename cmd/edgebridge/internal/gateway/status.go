@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,10 @@ type recentAlarms struct {
 	mu      sync.Mutex
 	buf     []console.AlarmInfo
 	changed chan struct{}
+	// early holds acknowledgements of events not listed yet: the ARC can
+	// acknowledge an event before the Enqueue that queued it has returned
+	// to the code that lists it.
+	early []string
 }
 
 func (r *recentAlarms) changedLocked() chan struct{} {
@@ -79,10 +84,18 @@ func (r *recentAlarms) notifyLocked() {
 func (r *recentAlarms) delivered(id string, _ time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	found := false
 	for i := range r.buf {
 		if r.buf[i].ID == id {
 			r.buf[i].State = "delivered"
+			found = true
 			r.notifyLocked()
+		}
+	}
+	if !found {
+		r.early = append(r.early, id)
+		if over := len(r.early) - recentAlarmsKept; over > 0 {
+			r.early = append(r.early[:0], r.early[over:]...)
 		}
 	}
 }
@@ -98,6 +111,10 @@ func (r *recentAlarms) addAs(ev alarm.Event, state string) {
 		if a.ID == ev.ID {
 			return // a panel's repeat: queued once, listed once
 		}
+	}
+	if i := slices.Index(r.early, ev.ID); i >= 0 && state == "queued" {
+		r.early = slices.Delete(r.early, i, i+1)
+		state = "delivered"
 	}
 	r.buf = append(r.buf, alarmInfo(ev, state, 0))
 	if over := len(r.buf) - recentAlarmsKept; over > 0 {
