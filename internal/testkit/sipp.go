@@ -59,14 +59,17 @@ func SIPpScenario(t testing.TB, dir, name string, repl ...string) string {
 	return out
 }
 
-// StartSIPp runs sipp on 127.0.0.1 at a free UDP port and, when it plays a
-// server (no remote host in args), waits until it listens. A missing sipp
-// fails the test (NeedTool).
+// StartSIPp runs sipp on 127.0.0.1 and, when it plays a server (no remote
+// host in args), waits until it listens. Its SIP port and its media ports
+// (audio and video RTP with their RTCP: four from -mp on) come from one
+// PortRange, outside the ephemeral ports other tests bind with port 0. A
+// missing sipp fails the test (NeedTool).
 func StartSIPp(t testing.TB, dir string, server bool, args ...string) *SIPp {
 	t.Helper()
 	bin := NeedTool(t, "sipp")
-	s := &SIPp{dir: dir, done: make(chan error, 1), Port: FreeUDP(t)}
-	full := append([]string{"-i", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-mp", strconv.Itoa(FreeUDP(t)),
+	lo, _ := PortRange(t, 6)
+	s := &SIPp{dir: dir, done: make(chan error, 1), Port: lo}
+	full := append([]string{"-i", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-mp", strconv.Itoa(lo + 2),
 		"-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-trace_msg", "-max_socket", "100"}, args...)
 	s.cmd = exec.Command(bin, full...)
 	s.cmd.Dir = dir
