@@ -94,6 +94,16 @@ func (j *jitterBuffer) put(ts uint32, payload []byte, marker bool) {
 	}
 }
 
+// skip drops n samples of playout: those a reader that stalled for longer
+// than the buffer can make up no longer wants, so that it hears what
+// arrives now at the usual delay.
+func (j *jitterBuffer) skip(n int64) {
+	if !j.started || n <= 0 {
+		return
+	}
+	j.playTS += uint32(min(n, ringSize))
+}
+
 // get fills dst with the next len(dst) code words, writing silence where a
 // sample is missing, and says how many samples were present.
 func (j *jitterBuffer) get(dst []byte, silence byte) (present int) {

@@ -358,10 +358,12 @@ func (s *Session) ReadFrame(pcm []int16) error {
 	}
 	s.play.mu.Lock()
 	defer s.play.mu.Unlock()
-	if err := s.pace(n); err != nil {
+	missed, err := s.pace(n)
+	if err != nil {
 		return err
 	}
 	s.in.mu.Lock()
+	s.in.jb.skip(missed)
 	s.frameLocked(pcm)
 	s.in.mu.Unlock()
 	if s.play.detector != nil {
@@ -410,11 +412,14 @@ func (s *Session) frameLocked(pcm []int16) {
 
 // pace waits for the frame's slot in real time. A reader that fell behind
 // gets frames at once until it has caught up, as long as the jitter buffer
-// can hold what it missed (maxLag); beyond that the clock restarts. Called
-// with play.mu.
-func (s *Session) pace(n int) error {
+// can hold what it missed (maxLag); beyond that the clock restarts and
+// missed says how many samples of real time the reader lost, which the
+// jitter buffer then skips: otherwise one stall would delay everything
+// heard for the rest of the call (a kissoff or a key heard a second late).
+// Called with play.mu.
+func (s *Session) pace(n int) (missed int64, err error) {
 	if s.isDone() {
-		return io.EOF
+		return 0, io.EOF
 	}
 	p := &s.play
 	now := time.Now()
@@ -429,10 +434,12 @@ func (s *Session) pace(n int) error {
 		case <-p.timer.C:
 		case <-s.done:
 			p.timer.Stop()
-			return io.EOF
+			return 0, io.EOF
 		}
 	} else if wait < -maxLag {
 		p.next = now
+		// In whole frames, so that what is read stays on frame boundaries.
+		missed = int64(-wait) * dsp.SampleRate / int64(time.Second) / int64(n) * int64(n)
 	}
-	return nil
+	return missed, nil
 }
