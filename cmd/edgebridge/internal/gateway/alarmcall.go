@@ -112,11 +112,37 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 		// multiprotocol: the unit's own protocol is known now.
 		g.liveClear.Store(c.ID, clearKeys(string(res.Events[0].Protocol)))
 	}
-	if res.Voice == "" || ctx.Err() != nil {
+	if ctx.Err() != nil {
+		return
+	}
+	if res.Voice == "" {
+		if len(res.Events) > 0 && res.Outcome.Reason != alarm.ReasonHangup {
+			ackGuard(ctx, c)
+		}
 		return
 	}
 	g.bridgeVoice(ctx, c, b, res.Voice, log)
 }
+
+// ackGuard keeps a call up after the acknowledgement that ended the
+// receiver (a listen-in kissoff with no voice to follow) until the unit
+// hangs up or ackGuardFor has passed: RTP and the BYE travel apart, and a
+// BYE sent with the last frame of the kissoff ends the unit's call while
+// its jitter buffer (an ATA's holds up to a few hundred ms), or a reader
+// that a busy CPU delayed, still has the tone to play, so the unit hears
+// too little of it and takes the alarm as not acknowledged.
+func ackGuard(ctx context.Context, c *engine.Call) {
+	t := time.NewTimer(ackGuardFor)
+	defer t.Stop()
+	select {
+	case <-c.Session().Done():
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// ackGuardFor is how long ackGuard waits at most.
+const ackGuardFor = time.Second
 
 // clearKeys is the clear-down signal of a protocol toward the unit: TT92 and
 // TTnew clear with ## (the tt92 package's Clear), the others with the
