@@ -142,8 +142,9 @@
 // INVITE is answered 503 with Retry-After (2-5 s) before any work is done
 // for it when more than OverloadConfig.MaxSetups (200) calls are in setup,
 // when a probe goroutine wakes more than 50 ms late (the CPU queue), when
-// the CPU is busy and a quarter of MaxSetups are in setup, or when fewer
-// than two RTP port pairs are free; calls already taken complete. Stats
+// the CPU is busy and a quarter of MaxSetups are in setup, when the live
+// heap passes 80 % of the runtime's memory limit, or when fewer than two
+// RTP port pairs are free; calls already taken complete. Stats
 // counts the refusals (Shed). The SIP UDP socket asks for a 2 MB receive
 // buffer so that a burst waits instead of being dropped (the kernel caps it
 // at net.core.rmem_max). Per call the engine writes call records and SIP

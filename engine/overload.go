@@ -2,8 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +31,10 @@ import (
 //   - CPU: the process's CPU time over the last 100 ms against the cores it
 //     may use; busy CPU alone is no overload, so it counts only together
 //     with a quarter of MaxSetups in flight;
+//   - memory: the live heap against the runtime's soft memory limit
+//     (debug.SetMemoryLimit; serve sets one for a 128 MB board); past 80 %
+//     the collector would run without pause and every call slow down, so
+//     new calls are refused first;
 //
 // and a B2BUA call needs two free RTP port pairs.
 
@@ -46,6 +53,7 @@ type shedder struct {
 	setups  atomic.Int64
 	delayNs atomic.Int64 // smoothed queue delay of the probe
 	cpuPM   atomic.Int64 // CPU use, per mille of the cores Go may use
+	heapPM  atomic.Int64 // live heap, per mille of the runtime's memory limit
 	shed    atomic.Uint64
 	lastLog atomic.Int64 // unix seconds of the last "shedding" log line
 }
@@ -69,6 +77,7 @@ func (s *shedder) probe(done <-chan struct{}) {
 	defer t.Stop()
 	var smooth float64
 	lastCPU, lastAt := processCPU(), time.Now()
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	for n := 1; ; n++ {
 		want := time.Now().Add(tick)
 		select {
@@ -84,6 +93,10 @@ func (s *shedder) probe(done <-chan struct{}) {
 			}
 			s.delayNs.Store(int64(smooth))
 			if n%10 == 0 {
+				metrics.Read(live)
+				if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 && live[0].Value.Kind() == metrics.KindUint64 {
+					s.heapPM.Store(int64(1000 * float64(live[0].Value.Uint64()) / float64(lim)))
+				}
 				c := processCPU()
 				wall := now.Sub(lastAt)
 				if wall > 0 {
@@ -115,6 +128,8 @@ func (s *shedder) admit(freePairs int) (bool, string) {
 		return false, fmt.Sprintf("overloaded: queue delay %d ms", d.Milliseconds())
 	case s.cpuPM.Load() >= 950 && n >= int64(s.cfg.MaxSetups/4):
 		return false, fmt.Sprintf("overloaded: CPU %d %% with %d calls in setup", s.cpuPM.Load()/10, n)
+	case s.heapPM.Load() >= 800:
+		return false, fmt.Sprintf("overloaded: live heap at %d %% of the memory limit", s.heapPM.Load()/10)
 	case freePairs < 2:
 		return false, "overloaded: no free RTP ports"
 	}

@@ -99,6 +99,11 @@ func TestShedderAdmit(t *testing.T) {
 		t.Fatalf("busy CPU with a quarter in setup: %v %q", ok, why)
 	}
 	s.cpuPM.Store(0)
+	s.heapPM.Store(850)
+	if ok, why := s.admit(10); ok || !strings.Contains(why, "live heap at 85 %") {
+		t.Fatalf("heap at 85 %% of the limit: %v %q", ok, why)
+	}
+	s.heapPM.Store(0)
 	if ok, why := s.admit(1); ok || !strings.Contains(why, "RTP ports") {
 		t.Fatalf("one free port pair: %v %q", ok, why)
 	}
