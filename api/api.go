@@ -64,7 +64,7 @@ type Config struct {
 	TLSFingerprint string
 }
 
-// Body limits: JSON documents are small; the bulk CSV limit is the seed's.
+// Body limits: JSON documents are small; the bulk CSV limit is the provisioning schema's.
 const (
 	maxJSONBody = 1 << 20
 	maxCSVBody  = 10 << 20
@@ -194,8 +194,8 @@ func (s *Server) add(r *route) {
 }
 
 // mount registers one mux handler per path that dispatches on the method, so
-// that a wrong method gets a JSON 405 with Allow, and OPTIONS (the seed's
-// CORS preflight) answers every path.
+// that a wrong method gets a JSON 405 with Allow, and OPTIONS (the provisioning
+// schema's CORS preflight) answers every path.
 func (s *Server) mount() error {
 	byPath := map[string]map[string]*route{}
 	var order []string
@@ -407,7 +407,7 @@ func (c *call) coll(resource string, provisory bool) store.Coll {
 }
 
 // listQuery reads limit and nextToken: limit defaults to 100 and above 100
-// is refused, as the seed says.
+// is refused, as the provisioning schema says.
 func (c *call) listQuery() (store.ListQuery, error) {
 	q := store.ListQuery{Limit: store.DefaultPageSize, Token: c.r.URL.Query().Get("nextToken")}
 	if v := c.r.URL.Query().Get("limit"); v != "" {

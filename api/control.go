@@ -135,7 +135,7 @@ func hangupAlarmSchema() *Schema {
 	return obj(
 		req("callId", str().desc("Call-ID of the alarm call (or the replyId of its callback).")),
 		opt("clear", boolean().def(true).desc("Send the clear command to the alarm unit before hanging up.")),
-	).extNote("gateway extension: no seed documents this body")
+	).extNote("gateway extension: neither the provisioning schema nor the media service API has this body")
 }
 
 func deviceCommandSchema() *Schema {
@@ -144,7 +144,7 @@ func deviceCommandSchema() *Schema {
 		req("command", str().enum(DeviceCommands...)),
 		opt("tones", str().pattern(`^[0-9A-Da-d*#]{1,32}$`).desc("DTMF digits, for sendTones.")),
 		opt("volume", int32s().min(-10).max(10).desc("Volume step, for volume.")),
-	).extNote("gateway extension: no seed documents this body")
+	).extNote("gateway extension: neither the provisioning schema nor the media service API has this body")
 }
 
 func (s *Server) hangupAlarm(c *call) error {

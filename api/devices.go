@@ -36,7 +36,7 @@ func HA1(user, realm, password string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// prepareDevice applies the authType rules of the seed.
+// prepareDevice applies the authType rules of the provisioning schema.
 func prepareDevice(c *call, id string, d, old map[string]any) (map[string]any, error) {
 	var extras map[string]any
 	pw, hasPw := d["password"].(string)
@@ -100,7 +100,7 @@ func prepareDevice(c *call, id string, d, old map[string]any) (map[string]any, e
 	return extras, nil
 }
 
-// putDevice is the seed's "add or modify a device".
+// putDevice is the provisioning schema's "add or modify a device".
 func (s *Server) putDevice(c *call) error {
 	k := s.devices
 	doc, err := c.object()

@@ -60,7 +60,7 @@ func num64(v any) (int64, bool) {
 	return 0, false
 }
 
-// logItem turns a raw SIP message into the seed's logItems entry.
+// logItem turns a raw SIP message into the provisioning schema's logItems entry.
 func logItem(m store.SIPMessage) map[string]any {
 	head, body, _ := strings.Cut(m.Raw, "\r\n\r\n")
 	lines := strings.Split(head, "\r\n")
@@ -143,7 +143,7 @@ func sanitizeFile(s string) string {
 
 // statistics aggregates call durations (answer to end, in seconds) in time
 // buckets (UTC): hour, day or month. Type cdr_siprec counts siprec calls as
-// the seed says; the gateway extension "cdr" counts every call.
+// the provisioning schema says; the gateway extension "cdr" counts every call.
 func (s *Server) statistics(c *call) error {
 	typ, bucket := c.r.PathValue("type"), c.r.PathValue("bucketsize")
 	if typ != "cdr_siprec" && typ != "cdr" {

@@ -9,7 +9,8 @@ import (
 
 // The OpenAPI 3.0 document, generated from the route table and the very
 // schemas that validate requests. Gateway extensions (fields, enum values or
-// operations the seeds do not have) carry x-edgebridge-extension.
+// operations that neither the provisioning schema nor the other APIs it
+// mirrors have) carry x-edgebridge-extension.
 
 var pathParam = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
 

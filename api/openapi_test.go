@@ -89,7 +89,7 @@ type seedSample struct {
 	body         any
 }
 
-// seedSamples extracts the JSON request samples of the seed's rendered
+// seedSamples extracts the JSON request samples of the provisioning schema's rendered
 // document, inferring each operation's method from its description (the
 // rendering dropped the method badges).
 func seedSamples(t *testing.T) []seedSample {
@@ -150,8 +150,8 @@ func seedSamples(t *testing.T) []seedSample {
 	return out
 }
 
-// TestSeedSamples validates every request sample of the seed against the
-// OpenAPI document and sends it to the live API. Where the seed contradicts
+// TestSeedSamples validates every request sample of the provisioning schema against the
+// OpenAPI document and sends it to the live API. Where the schema contradicts
 // itself (a sample without a field it marks required, a placeholder that
 // breaks its own pattern) the expected refusal names the field; every
 // other sample must be accepted by both.
@@ -159,14 +159,14 @@ func TestSeedSamples(t *testing.T) {
 	e := newEnv(t)
 	doc := loadDoc(t, e)
 	samples := seedSamples(t)
-	// key: METHOD path; value: the fields the seed's own sample gets wrong
+	// key: METHOD path; value: the fields the schema's own sample gets wrong
 	// (kin-openapi), and the API's exact reason ("" = accepted).
 	type expect struct {
 		kin []string
 		api string
 	}
 	deviations := map[string]expect{
-		// Samples omit fields the seed marks required.
+		// Samples omit fields the schema marks required.
 		"POST /alarmbridge/{domain}":                  {[]string{"protocolMode", "customerSiteId"}, "protocolMode: required"},
 		"PUT /alarmbridge/{domain}/{alarmBridgeId}":   {[]string{"protocolMode", "customerSiteId"}, "protocolMode: required"},
 		"POST /mediaservice/{domain}":                 {[]string{"callbackBaseUrl"}, "callbackBaseUrl: required"},
@@ -179,7 +179,7 @@ func TestSeedSamples(t *testing.T) {
 		"PUT /trunk/{domain}":           {[]string{"sourceNetworks"}, "serviceDestination.sourceNetworks[0]: must be a string"},
 		// The placeholder "string" is not an MD5 digest (gateway: stricter ha1).
 		"PUT /device/{domain}": {[]string{"ha1"}, `ha1: must match ^[0-9a-fA-F]{32}$`},
-		// The placeholder "string" is not a URL where the seed says "must start with http:// or https://".
+		// The placeholder "string" is not a URL where the schema says "must start with http:// or https://".
 		"PUT /notificationsettings/{domain}": {nil, "alarmEventsRestEndpoint: must be a URL starting with http:// or https://"},
 		"PUT /siprecservice/{domain}":        {nil, "alarmEventsRestEndpoint: must be a URL starting with http:// or https://"},
 		// JSON Patch samples: "path": "string" is not a JSON pointer to anything.
@@ -215,7 +215,7 @@ func TestSeedSamples(t *testing.T) {
 			schema := rb.Value.Content.Get("application/json").Schema.Value
 			kerr := schema.VisitJSON(s.body, openapi3.MultiErrors(), openapi3.VisitAsRequest())
 			if len(want.kin) == 0 && kerr != nil {
-				t.Errorf("seed sample refused by the document: %v", kerr)
+				t.Errorf("schema sample refused by the document: %v", kerr)
 			}
 			for _, f := range want.kin {
 				if kerr == nil || !strings.Contains(kerr.Error(), f) {
@@ -226,7 +226,7 @@ func TestSeedSamples(t *testing.T) {
 			switch want.api {
 			case "":
 				if r.status != 200 {
-					t.Errorf("seed sample refused by the API: %d %s", r.status, r.raw)
+					t.Errorf("schema sample refused by the API: %d %s", r.status, r.raw)
 				}
 				e.loadsAtRuntime()
 			case "@404": // a patch of a document that does not exist
@@ -243,7 +243,7 @@ func TestSeedSamples(t *testing.T) {
 	e.t = t
 	for k := range deviations {
 		if !seen[k] {
-			t.Errorf("expected a seed sample for %s", k)
+			t.Errorf("expected a schema sample for %s", k)
 		}
 	}
 	keys := make([]string, 0, len(seen))

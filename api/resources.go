@@ -352,5 +352,5 @@ func (s *Server) kinds() (ab, aem, ms, ua *kind) {
 // trustedNetworkKind: the hosted PBX API's trusted networks, read by the engine.
 func (s *Server) trustedNetworkKind() *kind {
 	return &kind{res: "trustednetwork", idParam: "trustedNetworkId", idField: "id", listKey: "trustednetworks", oneKey: "trustednetwork",
-		title: "trusted network", schema: trustedNetworkSchema(), ext: "seed 002 trusted networks (SIP requests from them need no digest)"}
+		title: "trusted network", schema: trustedNetworkSchema(), ext: "the hosted PBX API's trusted networks (SIP requests from them need no digest)"}
 }

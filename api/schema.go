@@ -31,7 +31,7 @@ type Schema struct {
 	Items       *Schema            `json:"items,omitempty"`
 	AnyOf       []*Schema          `json:"anyOf,omitempty"`
 	ReadOnly    bool               `json:"readOnly,omitempty"`
-	// Extension, when set, says how this field departs from the seed (a
+	// Extension, when set, says how this field departs from the provisioning schema (a
 	// gateway extension); it appears as x-edgebridge-extension.
 	Extension string `json:"x-edgebridge-extension,omitempty"`
 
@@ -54,7 +54,7 @@ func ferr(field, format string, a ...any) *fieldError {
 	return &fieldError{Field: field, Rule: fmt.Sprintf(format, a...)}
 }
 
-// Builders: a compact way to transcribe the seed.
+// Builders: a compact way to transcribe the provisioning schema.
 
 func str() *Schema     { return &Schema{Type: "string"} }
 func num() *Schema     { return &Schema{Type: "number"} }
@@ -129,7 +129,7 @@ func regex() *Schema {
 	})
 }
 
-// httpsURL is a callback base URL. The seed requires https://; as a gateway
+// httpsURL is a callback base URL. The provisioning schema requires https://; as a gateway
 // extension plain http:// is accepted for a loopback host, so a receiver on
 // the gateway itself (or a test) needs no certificate.
 func httpsURL() *Schema {

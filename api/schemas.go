@@ -6,7 +6,7 @@ import (
 )
 
 // The provisioning schemas, transcribed from the cloud platform's provisioning API document, kept as testdata/api/seed000_provisioning.txt (field names, enums,
-// patterns, bounds, defaults, required fields). Where the seed's HTML
+// patterns, bounds, defaults, required fields). Where the document's HTML
 // rendering hid a nested table, the fields come from its samples and the
 // values there are documented, not guessed into enums.
 
@@ -57,7 +57,7 @@ func deviceSchema() *Schema {
 			)),
 		).desc("Service specific settings for a device.")),
 		opt("description", str().maxLen(200)),
-		opt("ha1", str().pattern(`^[0-9a-fA-F]{32}$`).extNote("stricter than the seed: an MD5 hex digest, so a typo cannot lock the device out").desc("SIP HA1 = MD5(deviceId:domain:password), used with authType credentials.")),
+		opt("ha1", str().pattern(`^[0-9a-fA-F]{32}$`).extNote("stricter than the provisioning schema: an MD5 hex digest, so a typo cannot lock the device out").desc("SIP HA1 = MD5(deviceId:domain:password), used with authType credentials.")),
 		opt("deviceCLI", str()),
 		opt("srtp", srtpSetting()),
 		opt("heartbeatStatus", str().readOnly().desc("Filled by heartbeat supervision.")),
@@ -90,16 +90,16 @@ func trunkSchema() *Schema {
 		opt("networkId", str()),
 		opt("realm", str()),
 		opt("blacklistPattern", regex()),
-		// Upstream registration of the PBX trunk API (seed 004), as gateway extensions (the
+		// Upstream registration of the PBX trunk API, as gateway extensions (the
 		// engine's trunk registration reads these names).
-		opt("register", boolean().extNote("seed 004: register upstream; default true when userName is set")),
-		opt("registerInterval", int32s().min(60).max(86400).extNote("seed 004: REGISTER expiry in seconds; default 600")),
-		opt("keepAlive", boolean().extNote("seed 004: OPTIONS keep-alive; default true")),
-		opt("keepAliveInterval", int32s().min(10).max(86400).extNote("seed 004: OPTIONS interval in seconds; default 360")),
-		opt("concurrency", int32s().min(0).extNote("seed 004: most concurrent calls; 0 = no limit")),
-		opt("didNumbers", str().pattern(`^[0-9]+(-[0-9]+)?(;[0-9]+(-[0-9]+)?)*$`).extNote("seed 004: DID numbers and ranges, e.g. 3000;12000-18000")),
-		opt("outboundServer", str().extNote("seed 004: outbound proxy host")),
-		opt("outboundServerPort", int32s().min(1).max(65535).extNote("seed 004: outbound proxy port")),
+		opt("register", boolean().extNote("PBX trunk API: register upstream; default true when userName is set")),
+		opt("registerInterval", int32s().min(60).max(86400).extNote("PBX trunk API: REGISTER expiry in seconds; default 600")),
+		opt("keepAlive", boolean().extNote("PBX trunk API: OPTIONS keep-alive; default true")),
+		opt("keepAliveInterval", int32s().min(10).max(86400).extNote("PBX trunk API: OPTIONS interval in seconds; default 360")),
+		opt("concurrency", int32s().min(0).extNote("PBX trunk API: most concurrent calls; 0 = no limit")),
+		opt("didNumbers", str().pattern(`^[0-9]+(-[0-9]+)?(;[0-9]+(-[0-9]+)?)*$`).extNote("PBX trunk API: DID numbers and ranges, e.g. 3000;12000-18000")),
+		opt("outboundServer", str().extNote("PBX trunk API: outbound proxy host")),
+		opt("outboundServerPort", int32s().min(1).max(65535).extNote("PBX trunk API: outbound proxy port")),
 		opt("srtp", srtpSetting()),
 	)
 }
@@ -130,7 +130,7 @@ func trustedNetworkSchema() *Schema {
 		})),
 		opt("description", str()),
 		opt("id", str().pattern(idPattern)),
-	).extNote("seed 002 trusted networks")
+	).extNote("the hosted PBX API's trusted networks")
 }
 
 func ipv4OrCIDR() *Schema {
@@ -266,8 +266,8 @@ func cloudSipUASchema() *Schema {
 	)
 }
 
-// notificationSchema is also the siprec service's (the seed gives both the
-// same object).
+// notificationSchema is also the siprec service's (the provisioning schema gives
+// both the same object).
 func notificationSchema() *Schema {
 	return obj(
 		opt("restAuthentication", restAuthentication()),
@@ -275,7 +275,7 @@ func notificationSchema() *Schema {
 		opt("httpTimeout", int32s()),
 		opt("sipEventsTopic", str()),
 		opt("useHttpEvents", boolean()),
-		opt("alarmEventsRestEndpoint", httpURL().extNote("must start with http:// or https:// like the other endpoints (the seed's text for it is garbled)")),
+		opt("alarmEventsRestEndpoint", httpURL().extNote("must start with http:// or https:// like the other endpoints (the provisioning schema's text for it is garbled)")),
 		opt("sipEventsRestEndpoint", httpURL()),
 		opt("alarmbridgeCallbackEndpoint", httpURL()),
 	)
@@ -305,8 +305,8 @@ func sipLogFilterSchema() *Schema {
 	return obj(
 		opt("filterPattern", str()),
 		opt("limit", int32s().min(0).max(1000).desc("Items to return, newest first; 0 or absent means 100.")),
-		opt("startTime", int64s().min(0).extNote("int64 milliseconds since the epoch; the seed's int32 cannot hold a millisecond timestamp")),
-		opt("endTime", int64s().min(0).extNote("int64 milliseconds since the epoch; the seed's int32 cannot hold a millisecond timestamp")),
+		opt("startTime", int64s().min(0).extNote("int64 milliseconds since the epoch; the provisioning schema's int32 cannot hold a millisecond timestamp")),
+		opt("endTime", int64s().min(0).extNote("int64 milliseconds since the epoch; the provisioning schema's int32 cannot hold a millisecond timestamp")),
 	)
 }
 

@@ -90,7 +90,7 @@ func (s *Server) putProfile(create bool) func(c *call) error {
 	}
 }
 
-// patchProfile merges the given fields into the profile (the seed's PATCH
+// patchProfile merges the given fields into the profile (the provisioning schema's PATCH
 // takes a partial profile object, not a JSON Patch).
 func (s *Server) patchProfile(c *call) error {
 	in, err := c.object()

@@ -100,7 +100,7 @@ func TestValidateTrunk(t *testing.T) {
 		{"credentials together", []any{"userName", "u"}, "realm: required: userName, realm and password must be given together"},
 		{"credentials together 2", []any{"userName", "u", "realm", "r"}, "password: required: userName, realm and password must be given together"},
 		{"credentials together 3", []any{"password", "p"}, "userName: required: userName, realm and password must be given together"},
-		// Seed 004 registration extensions.
+		// The PBX trunk API's registration extensions.
 		{"register bool", []any{"register", "yes"}, "register: must be a boolean (true or false)"},
 		{"registerInterval min", []any{"registerInterval", 30}, "registerInterval: must be >= 60"},
 		{"registerInterval integer", []any{"registerInterval", 600.5}, "registerInterval: must be an integer"},
@@ -154,7 +154,7 @@ func TestValidateAlarmbridge(t *testing.T) {
 		{"controlCommandsEnabled bool", []any{"controlCommandsEnabled", "no"}, "controlCommandsEnabled: must be a boolean (true or false)"},
 		{"id pattern", []any{"id", "a b"}, `id: must match ^[a-zA-Z0-9\-_:~+][a-zA-Z0-9\-\._:~+]{0,127}$`},
 	})
-	// Defaults of the seed are filled in.
+	// Defaults of the provisioning schema are filled in.
 	e.t = t
 	r := e.must(200, "POST", "/provisioning/alarmbridge/d", with(base, "id", "defaults"))
 	got := e.must(200, "GET", "/provisioning/alarmbridge/d/defaults", nil).body["alarmbridge"].(map[string]any)

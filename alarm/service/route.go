@@ -239,7 +239,7 @@ func padLeft(s string, n int) string {
 }
 
 // applyCustomEventMap reads customEventMap as this gateway defines it (the
-// seed points to a document we do not have): an object whose keys name an
+// provisioning schema only refers to a format it does not give): an object whose keys name an
 // event and whose values are overrideInAlarmEvent objects. Keys are tried
 // from the most to the least specific, and the first present wins:
 // "protocol:qualifier+code" ("contactid:1130"), "protocol:code"

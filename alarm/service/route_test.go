@@ -27,7 +27,7 @@ func ptr[T any](v T) *T { return &v }
 func TestRouteDestinationMatch(t *testing.T) {
 	r := &Router{Prov: &memProv{bridges: []alarm.AlarmBridge{
 		{ID: "broken", DestinationMatch: "/([/"},       // does not compile: skipped
-		{ID: "cid", DestinationMatch: "/^\\+4681234/"}, // seed: "/regex/" delimiters
+		{ID: "cid", DestinationMatch: "/^\\+4681234/"}, // provisioning schema: "/regex/" delimiters
 		{ID: "bs", DestinationMatch: "^5555$"},         // bare expression
 		{ID: "any", DestinationMatch: "/.*/"},
 	}}}

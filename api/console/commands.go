@@ -141,7 +141,7 @@ func cmdShow(ctx context.Context, s *Session, args []string) error {
 	}
 	if m, ok := v.(map[string]any); ok {
 		delete(m, "success")
-		// A single document comes under one key (the seeds' response shape).
+		// A single document comes under one key (the provisioning schema's response shape).
 		if len(m) == 1 {
 			for _, inner := range m {
 				v = inner
