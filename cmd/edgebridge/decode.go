@@ -12,6 +12,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/alarm/tt92"
 	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine/pcap"
 )
 
 func init() {
@@ -97,7 +98,7 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "decode: --mode sdmf applies to tt92 only, not %s\n", *proto)
 		return 2
 	}
-	rec, err := openAudio(*in)
+	rec, err := pcap.OpenRecording(*in)
 	if err != nil {
 		fmt.Fprintf(stderr, "decode: %v\n", err)
 		return 1
@@ -113,7 +114,7 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		}
 		var digits []dsp.DigitEvent
 		emit := func(ev dsp.DigitEvent) { digits = append(digits, ev) }
-		if err := rec.frames(func(f []int16) { det.Process(f, emit) }); err != nil {
+		if err := rec.Frames(func(f []int16) { det.Process(f, emit) }); err != nil {
 			fmt.Fprintf(stderr, "decode: %v\n", err)
 			return 1
 		}
@@ -122,12 +123,12 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 			lines = append(lines, line{l.AtMs, l})
 		}
 	} else {
-		digits, err := rec.inbandDigits()
+		digits, err := rec.InbandDigits()
 		if err != nil {
 			fmt.Fprintf(stderr, "decode: %v\n", err)
 			return 1
 		}
-		lines = decodeLines(contactid.MergeOutOfBand(digits, rec.rfc4733()), *proto, stderr)
+		lines = decodeLines(contactid.MergeOutOfBand(digits, rec.RFC4733()), *proto, stderr)
 	}
 	enc := json.NewEncoder(stdout)
 	n := 0
@@ -139,7 +140,7 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		n++
 	}
 	if n == 0 {
-		fmt.Fprintf(stderr, "decode: no alarm message found in %s (%s)\n", *in, rec.format)
+		fmt.Fprintf(stderr, "decode: no alarm message found in %s (%s)\n", *in, rec.Format())
 	}
 	return 0
 }

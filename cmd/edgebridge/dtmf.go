@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/edgebridge/edgebridge/engine/pcap"
 )
 
 func init() {
@@ -26,7 +28,7 @@ func runDTMF(args []string, stdout, stderr io.Writer) int {
 	if code := parseWithIn(fs, args, in, stderr); code >= 0 {
 		return code
 	}
-	rec, err := openAudio(*in)
+	rec, err := pcap.OpenRecording(*in)
 	if err != nil {
 		fmt.Fprintf(stderr, "dtmf: %v\n", err)
 		return 1
@@ -49,12 +51,12 @@ func runDTMF(args []string, stdout, stderr io.Writer) int {
 
 // dtmfLines runs the detector over the recording and merges its digits with
 // the RFC 4733 ones, in order of start.
-func dtmfLines(rec *recording) ([]dtmfLine, error) {
-	inband, err := rec.inbandDigits()
+func dtmfLines(rec *pcap.Recording) ([]dtmfLine, error) {
+	inband, err := rec.InbandDigits()
 	if err != nil {
 		return nil, err
 	}
-	oob := rec.rfc4733()
+	oob := rec.RFC4733()
 	out := make([]dtmfLine, 0, len(inband)+len(oob))
 	i, j := 0, 0
 	for i < len(inband) || j < len(oob) {

@@ -220,13 +220,13 @@ func TestAudioTestdata(t *testing.T) {
 
 // readRecording reads a whole recording as the commands stream it.
 func readRecording(path string) ([]int16, error) {
-	rec, err := openAudio(path)
+	rec, err := pcap.OpenRecording(path)
 	if err != nil {
 		return nil, err
 	}
 	defer rec.Close()
 	var pcm []int16
-	err = rec.frames(func(f []int16) { pcm = append(pcm, f...) })
+	err = rec.Frames(func(f []int16) { pcm = append(pcm, f...) })
 	return pcm, err
 }
 
@@ -355,7 +355,7 @@ func TestCaptureAudioStreamsFarApart(t *testing.T) {
 	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openAudio(p); err == nil || !strings.Contains(err.Error(), "more than") {
+	if _, err := pcap.OpenRecording(p); err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Fatalf("err %v, want the span refused", err)
 	}
 }

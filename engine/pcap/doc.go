@@ -10,7 +10,11 @@
 // ReadUDP, ReadRTP and ReadStreams build on them for captures held in
 // memory.
 //
-// It imports dsp (G.711) and github.com/pion/rtp, nothing else of ours. The
-// SIP log's pcap export (engine.WritePcap, served by the API) and the dtmf
-// and decode commands use it.
+// OpenRecording is the audio input of offline decoding: a capture, or else
+// a WAV or raw G.711 file (dsp/audiofile), as one stream of frames plus the
+// capture's RFC 4733 digits on the same time line.
+//
+// It imports dsp (G.711), dsp/audiofile and github.com/pion/rtp, nothing
+// else of ours. The SIP log's pcap export (engine.WritePcap, served by the
+// API) and the dtmf and decode commands use it.
 package pcap
