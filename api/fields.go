@@ -69,7 +69,7 @@ func fieldResources() map[string]*Schema {
 		"device": deviceSchema(), "trunk": trunkSchema(), "trustednetwork": trustedNetworkSchema(),
 		"alarmbridge": alarmbridgeSchema(), "alarmeventmapper": alarmEventMapperSchema(),
 		"mediaservice": mediaServiceSchema(), "cloudsipua": cloudSipUASchema(),
-		"notificationsettings": notificationSchema(), "siprecservice": notificationSchema(),
+		"notificationsettings": notificationSettingsSchema(), "siprecservice": notificationSchema(),
 		"profile": profileSchema(true), "apiKey": apiKeySchema(),
 		"user": userSchema(), "group": groupSchema(), "limit": limitSchema(),
 	}
@@ -267,6 +267,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"useHttpEvents":               refusedIf("false is not honoured: the gateway has no SNS client, its notifications are HTTP", false, is(false)),
 		"alarmTopic":                  refused("not honoured: the gateway has no AWS SNS client (use alarmEventsRestEndpoint)"),
 		"sipEventsTopic":              refused("not honoured: the gateway has no AWS SNS client (use sipEventsRestEndpoint)"),
+		"callCaptureRtpSeconds":       reads("engine captureFor (gateway extension): each call leg's RTP for the first N seconds, merged into its pcap; 0 (default) off"),
 	}),
 	"siprecservice": refusedAll(noSIPREC, "restAuthentication[].type", "restAuthentication[].secret", "restAuthentication[].sub",
 		"restAuthentication[].scope", "restAuthentication[].requestHeaders", "alarmTopic", "httpTimeout", "sipEventsTopic", "useHttpEvents",

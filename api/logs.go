@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -111,8 +112,10 @@ func splitHostPort(a string) (string, int) {
 	return ap.Addr().String(), int(ap.Port())
 }
 
-// callPcap exports the SIP messages of one call as a pcap file, written by
-// engine.WritePcap (the one export the engine uses too).
+// callPcap exports the SIP messages of one call as a pcap file, with its
+// RTP capture when the engine kept one (notificationsettings
+// callCaptureRtpSeconds), written by engine.WriteCallCapture (the one export
+// the engine uses too).
 func (s *Server) callPcap(c *call) error {
 	callID := c.r.PathValue("callId")
 	msgs, err := engine.CallSIPLog(s.db, s.cfg.SIPLog, c.domain, callID)
@@ -125,7 +128,11 @@ func (s *Server) callPcap(c *call) error {
 	c.w.Header().Set("Content-Type", "application/vnd.tcpdump.pcap")
 	c.w.Header().Set("Content-Disposition", `attachment; filename="`+sanitizeFile(callID)+`.pcap"`)
 	c.w.WriteHeader(http.StatusOK)
-	skipped, err := engine.WritePcap(c.w, msgs)
+	var rtp *pcap.Capture
+	if rc, ok := s.cfg.SIPLog.(engine.RTPCaptures); ok {
+		rtp = rc.RTPCapture(c.domain, callID)
+	}
+	skipped, err := engine.WriteCallCapture(c.w, msgs, rtp)
 	if skipped > 0 {
 		s.log.Warn("pcap export: messages with addresses a pcap cannot hold left out", "call", callID, "n", skipped)
 	}

@@ -171,3 +171,27 @@ func TestCallPcapLastBatchAndBadAddresses(t *testing.T) {
 		t.Fatalf("pcap holds %v, want %s (the two BYEs with bad addresses left out, the queued one in)", got, want)
 	}
 }
+
+// callCaptureRtpSeconds (notificationsettings, a gateway extension) is
+// validated (0-60), kept, and marked as an extension in /openapi.json.
+func TestCallCaptureSetting(t *testing.T) {
+	e := newEnv(t)
+	for _, bad := range []any{61, -1, "10", 1.5} {
+		r := e.do("PUT", "/provisioning/notificationsettings/d", obj2("callCaptureRtpSeconds", bad))
+		if r.status != 400 || !strings.Contains(string(r.raw), "callCaptureRtpSeconds") {
+			t.Fatalf("callCaptureRtpSeconds %v: %d %s, want 400 naming the field", bad, r.status, r.raw)
+		}
+	}
+	e.must(200, "PUT", "/provisioning/notificationsettings/d", obj2("callCaptureRtpSeconds", 10))
+	if g := e.must(200, "GET", "/provisioning/notificationsettings/d", nil); g.body["callCaptureRtpSeconds"] != 10.0 {
+		t.Fatalf("settings: %s", g.raw)
+	}
+	spec := e.do("GET", "/openapi.json", nil)
+	_, field, _ := strings.Cut(string(spec.raw), `"callCaptureRtpSeconds": {`)
+	field, _, _ = strings.Cut(field, "}")
+	for _, want := range []string{`"minimum": 0`, `"maximum": 60`, `"default": 0`, `"x-edgebridge-extension": "the first N seconds`} {
+		if !strings.Contains(field, want) {
+			t.Fatalf("/openapi.json: callCaptureRtpSeconds lacks %s:\n%s", want, field)
+		}
+	}
+}

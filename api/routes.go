@@ -131,10 +131,15 @@ func (s *Server) addRoutes() {
 	for k, v := range ns.Properties {
 		nsOut.Properties[k] = v
 	}
+	nss := notificationSettingsSchema()
+	nssOut := obj(opt("success", boolean()))
+	for k, v := range nss.Properties {
+		nssOut.Properties[k] = v
+	}
 	tags("settings",
-		&route{method: "GET", path: P + "/notificationsettings/{domain}", summary: "Get event notification destinations.", resp: nsOut, h: s.getSettings("notificationsettings")},
-		&route{method: "PUT", path: P + "/notificationsettings/{domain}", summary: "Set event notification destinations.", body: ns, bodyType: jsonType, resp: okSchema(), h: s.putSettings("notificationsettings")},
-		&route{method: "POST", path: P + "/notificationsettings/{domain}", summary: "Same as PUT.", body: ns, bodyType: jsonType, resp: okSchema(), ext: "POST accepted as well as PUT", h: s.putSettings("notificationsettings")},
+		&route{method: "GET", path: P + "/notificationsettings/{domain}", summary: "Get event notification destinations.", resp: nssOut, h: s.getSettings("notificationsettings")},
+		&route{method: "PUT", path: P + "/notificationsettings/{domain}", summary: "Set event notification destinations.", body: nss, bodyType: jsonType, resp: okSchema(), h: s.putSettings("notificationsettings")},
+		&route{method: "POST", path: P + "/notificationsettings/{domain}", summary: "Same as PUT.", body: nss, bodyType: jsonType, resp: okSchema(), ext: "POST accepted as well as PUT", h: s.putSettings("notificationsettings")},
 		&route{method: "GET", path: P + "/siprecservice/{domain}", summary: "Get the siprec service.", resp: nsOut, h: s.getSettings("siprecservice")},
 		&route{method: "PUT", path: P + "/siprecservice/{domain}", summary: "Set the siprec service.", body: ns, bodyType: jsonType, resp: okSchema(), h: s.putSettings("siprecservice")},
 		&route{method: "POST", path: P + "/siprecservice/{domain}", summary: "Same as PUT.", body: ns, bodyType: jsonType, resp: okSchema(), ext: "POST accepted as well as PUT", h: s.putSettings("siprecservice")},

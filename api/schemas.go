@@ -1,8 +1,11 @@
 package api
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/edgebridge/edgebridge/engine"
 )
 
 // The provisioning schemas, transcribed from the cloud platform's provisioning API document, kept as testdata/api/seed000_provisioning.txt (field names, enums,
@@ -279,6 +282,17 @@ func notificationSchema() *Schema {
 		opt("sipEventsRestEndpoint", httpURL()),
 		opt("alarmbridgeCallbackEndpoint", httpURL()),
 	)
+}
+
+// notificationSettingsSchema is the domain's notificationsettings: the
+// platform's notification destinations, and the gateway's call capture.
+func notificationSettingsSchema() *Schema {
+	s := notificationSchema()
+	s.Properties["callCaptureRtpSeconds"] = int32s().min(0).max(engine.CaptureMaxSeconds).def(0).
+		extNote(fmt.Sprintf("the first N seconds (0-%d) of each call's RTP are kept in memory and written into the call's pcap "+
+			"(/recentcalls/{domain}/{callId}/pcap); 0, the default, keeps none (privacy). All captures together hold at most %d MiB; "+
+			"the oldest captures of ended calls are dropped first", engine.CaptureMaxSeconds, engine.CaptureBudget>>20))
+	return s
 }
 
 func profileSchema(create bool) *Schema {

@@ -39,7 +39,7 @@ func (e *Engine) newSession(c *Call) (*media.Session, error) {
 	if c.opts.DataMode {
 		mode = media.Data
 	}
-	return media.NewSession(media.SessionConfig{
+	cfg := media.SessionConfig{
 		Pool:       e.ports,
 		LocalIP:    e.mediaIP(),
 		Mode:       mode,
@@ -55,7 +55,11 @@ func (e *Engine) newSession(c *Call) (*media.Session, error) {
 			// and ending the call closes (and waits for) the session.
 			go c.end(cause, true)
 		},
-	})
+	}
+	if cp := e.captureFor(c); cp != nil { // capture.go; a nil *Capture must not become a Tap
+		cfg.Tap = cp
+	}
+	return media.NewSession(cfg)
 }
 
 func (e *Engine) caps(c *Call, sess *media.Session) sdp.Capabilities {

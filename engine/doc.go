@@ -136,6 +136,17 @@
 // alarmEventsRestEndpoint) and to the store ("alert", the newest 500 per
 // domain), which the REST API lists.
 //
+// # Call captures
+//
+// A call's pcap (WriteCallPcap, WriteCallCapture; the REST API serves it)
+// holds its SIP from the store's SIP log, each message over the transport it
+// crossed (TCP and TLS as TCP segments, TLS decrypted), and, when the
+// domain's notificationsettings set callCaptureRtpSeconds (0-60, off by
+// default for privacy), the first that many seconds of each leg's RTP
+// socket (capture.go). RTP captures live in memory only, within
+// CaptureBudget (16 MiB) for all of them: the oldest captures of ended calls
+// are dropped first, and a call gets none while live captures fill it.
+//
 // # Overload
 //
 // Past its capacity the engine sheds load instead of suffering it: a new

@@ -49,6 +49,8 @@ type Engine struct {
 	dir  Directory
 	rts  RouteSource
 	sink SIPLog
+	// captures keeps calls' RTP captures (capture.go).
+	captures captures
 	// events, when set, observes registrations and calls (WithEvents).
 	events func(Event)
 

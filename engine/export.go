@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net/netip"
+	"time"
 
 	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/store"
@@ -33,7 +34,8 @@ func CallSIPLog(db *store.DB, f SIPLogFlusher, domain, callID string) ([]store.S
 }
 
 // WriteCallPcap writes the SIP messages of a call, as the store's SIP log
-// holds them, as a pcap (see WritePcap).
+// holds them, and its RTP capture if it has one, as a pcap (see
+// WriteCallCapture).
 func (e *Engine) WriteCallPcap(w io.Writer, domain, callID string) error {
 	if e.db == nil {
 		return errors.New("engine: no store to read the SIP log from")
@@ -42,7 +44,7 @@ func (e *Engine) WriteCallPcap(w io.Writer, domain, callID string) error {
 	if err != nil {
 		return err
 	}
-	_, err = WritePcap(w, msgs)
+	_, err = WriteCallCapture(w, msgs, e.RTPCapture(domain, callID))
 	return err
 }
 
@@ -56,7 +58,13 @@ func (e *Engine) WriteCallPcap(w io.Writer, domain, callID string) error {
 // families) is left out and counted in skipped, so that one odd log entry
 // does not cost the whole export.
 func WritePcap(w io.Writer, msgs []store.SIPMessage) (skipped int, err error) {
-	return writeCallPcap(w, msgs)
+	return WriteCallCapture(w, msgs, nil)
+}
+
+// RTPCaptures gives the RTP capture of a call, nil when it has none;
+// *Engine is one (capture.go).
+type RTPCaptures interface {
+	RTPCapture(domain, callID string) *pcap.Capture
 }
 
 // tcpFlows keeps the next sequence number of each direction of each TCP
@@ -82,7 +90,10 @@ func (f tcpFlows) next(src, dst netip.AddrPort) uint32 {
 	return n
 }
 
-func writeCallPcap(w io.Writer, msgs []store.SIPMessage) (skipped int, err error) {
+// WriteCallCapture writes a call's SIP messages as WritePcap does, merged
+// in time with the packets of its RTP capture (UDP datagrams, as they
+// crossed the RTP socket), when rtp is not nil.
+func WriteCallCapture(w io.Writer, msgs []store.SIPMessage, rtp *pcap.Capture) (skipped int, err error) {
 	if len(msgs) == 0 {
 		return 0, ErrNoMessages
 	}
@@ -91,12 +102,12 @@ func writeCallPcap(w io.Writer, msgs []store.SIPMessage) (skipped int, err error
 		return 0, err
 	}
 	flows := tcpFlows{}
-	for _, m := range msgs {
+	writeSIP := func(m store.SIPMessage) error {
 		src, err1 := netip.ParseAddrPort(m.Src)
 		dst, err2 := netip.ParseAddrPort(m.Dst)
 		if err1 != nil || err2 != nil || src.Addr().Unmap().Is4() != dst.Addr().Unmap().Is4() {
 			skipped++
-			continue
+			return nil
 		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 		dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
@@ -107,14 +118,34 @@ func writeCallPcap(w io.Writer, msgs []store.SIPMessage) (skipped int, err error
 			}
 			seq, ack := flows.next(src, dst), flows.next(dst, src)
 			flows[[2]netip.AddrPort{src, dst}] = seq + uint32(len(raw))
-			err = pw.WriteSegment(m.Time, src, dst, seq, ack, raw)
-		} else {
-			if len(raw) > pcap.MaxPayload {
-				raw = raw[:pcap.MaxPayload]
-			}
-			err = pw.WritePacket(m.Time, src, dst, raw)
+			return pw.WriteSegment(m.Time, src, dst, seq, ack, raw)
 		}
+		if len(raw) > pcap.MaxPayload {
+			raw = raw[:pcap.MaxPayload]
+		}
+		return pw.WritePacket(m.Time, src, dst, raw)
+	}
+	next := 0 // the first SIP message not written yet
+	if rtp != nil {
+		rtp.Each(func(ts time.Time, src, dst netip.AddrPort, pkt []byte) bool {
+			for ; next < len(msgs) && !msgs[next].Time.After(ts); next++ {
+				if err = writeSIP(msgs[next]); err != nil {
+					return false
+				}
+			}
+			if src.Addr().Is4() != dst.Addr().Is4() {
+				skipped++
+				return true
+			}
+			err = pw.WritePacket(ts, src, dst, pkt)
+			return err == nil
+		})
 		if err != nil {
+			return skipped, err
+		}
+	}
+	for ; next < len(msgs); next++ {
+		if err := writeSIP(msgs[next]); err != nil {
 			return skipped, err
 		}
 	}

@@ -306,17 +306,20 @@ func receiving(out string) bool {
 // bridged call up in e.
 func legs(t *testing.T, e *Engine) (in, out *Call) {
 	t.Helper()
-	testkit.WaitFor(t, "both legs up", 5*time.Second, func() bool { return e.Calls() == 2 })
-	for _, c := range e.calls.all() {
-		if c.Inbound {
-			in = c
-		} else {
-			out = c
+	// Both legs negotiated, not just present: the outbound leg is in the
+	// call table before its answer is negotiated, the inbound one before it
+	// answers.
+	testkit.WaitFor(t, "both legs up and negotiated", 5*time.Second, func() bool {
+		in, out = nil, nil
+		for _, c := range e.calls.all() {
+			if c.Inbound {
+				in = c
+			} else {
+				out = c
+			}
 		}
-	}
-	if in == nil || out == nil {
-		t.Fatal("not one inbound and one outbound leg")
-	}
+		return e.Calls() == 2 && in != nil && out != nil && in.Negotiated().Codec != "" && out.Negotiated().Codec != ""
+	})
 	return in, out
 }
 

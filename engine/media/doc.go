@@ -43,7 +43,10 @@
 // The packet paths allocate nothing per packet or frame (asserted by the
 // tests): receive → SRTP → jitter buffer → G.711 → DTMF detector, and
 // WriteFrame → G.711 → SRTP → sendto. RTCP, a packet each way every few
-// seconds, allocates as it encodes and parses.
+// seconds, allocates as it encodes and parses. SessionConfig.Tap (a call's
+// capture, engine/pcap.Capture) sees each datagram of the RTP socket as it
+// crossed the wire; nil by default, and a copy into a buffer made once when
+// set.
 //
 // It imports dsp and engine/sdp of ours, and the pion RTP, RTCP and SRTP
 // packages; never alarm.

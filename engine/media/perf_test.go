@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/engine/sdp"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/pion/srtp/v3"
@@ -335,5 +336,43 @@ func TestPumpAllocatesNothingPerFrame(t *testing.T) {
 	}
 	if one, many := run(1), run(50); many != one {
 		t.Errorf("pump: %.0f allocations for 1 frame, %.0f for 50", one, many)
+	}
+}
+
+// A tap (a call's capture) sees the packets sent and those received, as
+// they crossed the socket, and adds no allocation to the send path.
+func TestTapSeesBothWaysAllocatingNothing(t *testing.T) {
+	skipUnderRace(t)
+	capA := pcap.NewCapture(10*time.Second, 1<<20)
+	a, b, _, _ := pair(t, func(a, b *legOpts) { a.cfg.Tap = capA })
+	var pcm [FrameSamples]int16
+	tone(pcm[:], 1000, 8000, 0)
+	if allocs := testing.AllocsPerRun(100, func() {
+		if err := a.WriteFrame(pcm[:]); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("WriteFrame with a tap: %.2f allocations per packet", allocs)
+	}
+	for range 20 {
+		if err := b.WriteFrame(pcm[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() (sent, received int) {
+		capA.Each(func(_ time.Time, src, dst netip.AddrPort, pkt []byte) bool {
+			switch {
+			case src == a.LocalAddr() && dst == b.LocalAddr() && len(pkt) == 12+FrameSamples:
+				sent++
+			case src == b.LocalAddr() && dst == a.LocalAddr() && len(pkt) == 12+FrameSamples:
+				received++
+			}
+			return true
+		})
+		return
+	}
+	testkit.WaitFor(t, "b's packets in a's capture", 5*time.Second, func() bool { _, r := count(); return r == 20 })
+	if sent, _ := count(); sent < 101 { // AllocsPerRun runs once more to warm up
+		t.Fatalf("a's capture holds %d packets sent, want 101", sent)
 	}
 }

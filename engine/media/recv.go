@@ -129,7 +129,11 @@ func (s *Session) recvRTP() {
 			}
 			continue
 		}
-		s.receive(buf[:n], from, time.Now())
+		now := time.Now()
+		if s.cfg.Tap != nil {
+			s.cfg.Tap.Add(now, from, s.local, buf[:n])
+		}
+		s.receive(buf[:n], from, now)
 	}
 }
 

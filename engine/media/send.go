@@ -229,6 +229,9 @@ func (t *sender) sendRTP(pt uint8, marker bool, ts uint32, payload []byte) error
 	t.packets++
 	t.octets += uint64(len(payload))
 	t.lastTS, t.lastAt = ts, time.Now()
+	if t.s.cfg.Tap != nil {
+		t.s.cfg.Tap.Add(t.lastAt, t.s.local, t.remote, out)
+	}
 	return nil
 }
 

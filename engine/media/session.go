@@ -63,6 +63,16 @@ type SessionConfig struct {
 	OnEnd func(reason error)
 	// Logger; slog.Default() when nil.
 	Logger *slog.Logger
+	// Tap, if set, sees every datagram of the RTP socket as it crossed the
+	// wire (SRTP still encrypted, RTCP multiplexed on it included): each
+	// one received, and each RTP packet sent. It is called on the packet
+	// path, so it must be quick and must not keep pkt (pcap.Capture is one).
+	Tap Tap
+}
+
+// Tap sees a session's packets; see SessionConfig.Tap.
+type Tap interface {
+	Add(ts time.Time, src, dst netip.AddrPort, pkt []byte)
 }
 
 // Session is the media of one call leg: an RTP/RTCP socket pair, the

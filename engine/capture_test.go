@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
+)
+
+// A real call from SIPp playing G.711 RTP: with callCaptureRtpSeconds unset
+// its pcap holds SIP only; set to 2 its pcap holds the first 2 s of both
+// directions of its RTP with the SIP, which tshark reads as two RTP streams
+// set up by the call's SDP, without a malformed packet, and sngrep reads.
+func TestSIPpCallPcapHoldsFirstSecondsOfRTP(t *testing.T) {
+	db := openStore(t)
+	h := &digitHandler{}
+	e := startEngine(t, WithStore(db), WithDirectory(trustedLoopback(t)), routeAll("alarmbridge/ab1", "2833", h))
+	wd := t.TempDir()
+	call := func() (callID, path string) {
+		t.Helper()
+		sc := testkit.SIPpScenario(t, wd, "uac_pcap.xml", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "PAUSE_MS", "3500")
+		s := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "5551", "-m", "1")
+		if err := s.Wait(20 * time.Second); err != nil {
+			t.Fatalf("sipp: %v\n%s", err, s.Report())
+		}
+		testkit.WaitFor(t, "the call to end", 3*time.Second, func() bool { return e.Calls() == 0 })
+		h.mu.Lock()
+		c := h.calls[len(h.calls)-1]
+		h.mu.Unlock()
+		path = filepath.Join(wd, c.ID+".pcap")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WriteCallPcap(f, testDomain, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return c.ID, path
+	}
+	tshark := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(testkit.NeedTool(t, "tshark"), args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tshark %v: %v\n%s", args, err, stderr.String())
+		}
+		return strings.TrimSpace(string(out))
+	}
+
+	// Off by default: SIP only.
+	_, off := call()
+	if n := strings.Fields(tshark("-r", off, "-Y", "!sip", "-T", "fields", "-e", "frame.number")); len(n) != 0 {
+		t.Fatalf("capture off, yet the pcap holds %d packets besides SIP", len(n))
+	}
+
+	putDoc(t, db, ResNotificationSettings, "settings", map[string]any{"callCaptureRtpSeconds": 2})
+	id, on := call()
+	if bad := tshark("-r", on, "-Y", "_ws.malformed || _ws.expert.severity >= \"warning\"", "-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message"); bad != "" {
+		t.Fatalf("tshark complains:\n%s", bad)
+	}
+	// -z rtp,streams lists one line per stream: start, end, source, port,
+	// destination, port, SSRC, payload, packets, ...
+	var streams []string
+	for _, l := range strings.Split(tshark("-r", on, "-q", "-z", "rtp,streams"), "\n") {
+		if f := strings.Fields(l); len(f) > 8 && strings.HasPrefix(f[6], "0x") {
+			streams = append(streams, l)
+			// SIPp's g711a.pcap has 30 ms packets, the gateway sends 20 ms.
+			if n, _ := strconv.Atoi(f[8]); f[7] != "g711A" || n < 60 || n > 101 {
+				t.Fatalf("stream %q: want G.711 A-law, 2 s of packets (67 of 30 ms, 100 of 20 ms)", l)
+			}
+		}
+	}
+	if len(streams) != 2 {
+		t.Fatalf("tshark sees %d RTP streams, want 2 (SIPp's and the gateway's):\n%s", len(streams), strings.Join(streams, "\n"))
+	}
+	// The first 2 s: no RTP packet later than 2 s after the first one.
+	var times []float64
+	for _, s := range strings.Fields(tshark("-r", on, "-Y", "rtp", "-T", "fields", "-e", "frame.time_epoch")) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, f)
+	}
+	if span := times[len(times)-1] - times[0]; span > 2.0 || span < 1.5 {
+		t.Fatalf("RTP spans %.2f s of the call, want the first 2 s", span)
+	}
+	// The BYE, 3.5 s into the call, comes after the RTP.
+	if last := tshark("-r", on, "-T", "fields", "-e", "sip.Method", "-e", "sip.CSeq.method", "-Y", "sip"); !strings.HasSuffix(last, "BYE") {
+		t.Fatalf("the call's last SIP message is not BYE's answer:\n%s", last)
+	}
+	if n := sngrepMessages(t, on); n != 6 {
+		t.Fatalf("sngrep reads %d SIP messages of call %s, want 6", n, id)
+	}
+}
+
+// Captures stay within the byte budget: a new capture drops the oldest
+// captures of ended calls first, never a live call's, and a call gets none
+// when live captures fill the budget. Off (0 s) makes none.
+func TestCaptureBudgetDropsOldestEndedFirst(t *testing.T) {
+	size := 2 * captureBytesPerSecond
+	e := newEngine(t, WithCaptureBudget(3*size))
+	cs := &e.captures
+	if cs.start(testDomain, "off", 0) != nil {
+		t.Fatal("a capture of 0 s was made")
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if cs.start(testDomain, id, 2) == nil {
+			t.Fatalf("no capture for call %s within the budget", id)
+		}
+	}
+	if e.CaptureBytes() != 3*size {
+		t.Fatalf("captures hold %d bytes, want %d", e.CaptureBytes(), 3*size)
+	}
+	// All live: no room, and nothing dropped.
+	if cs.start(testDomain, "d", 2) != nil || e.RTPCapture(testDomain, "a") == nil {
+		t.Fatal("a live call's capture was dropped for a new one")
+	}
+	cs.ended(testDomain, "b")
+	cs.ended(testDomain, "a")
+	if cs.start(testDomain, "d", 2) == nil {
+		t.Fatal("no capture for call d once calls a and b ended")
+	}
+	// a is the oldest ended capture: it goes, b stays.
+	if e.RTPCapture(testDomain, "a") != nil || e.RTPCapture(testDomain, "b") == nil || e.RTPCapture(testDomain, "d") == nil {
+		t.Fatal("the new capture did not replace the oldest ended one")
+	}
+	if e.CaptureBytes() > 3*size {
+		t.Fatalf("captures hold %d bytes, more than the budget %d", e.CaptureBytes(), 3*size)
+	}
+	// The same call asking again (a second media session) shares its capture.
+	if cs.start(testDomain, "d", 2) != e.RTPCapture(testDomain, "d") || e.CaptureBytes() != 3*size {
+		t.Fatal("a second session of call d got a second capture")
+	}
+	// Longer than the budget: none.
+	if cs.start(testDomain, "long", 60) != nil {
+		t.Fatal("a capture larger than the whole budget was made")
+	}
+}
