@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,18 +26,7 @@ func TestHangupAlarmCallClearsTT92WithHashes(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	lo, hi := testkit.PortRange(t, 100)
-	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: lo, RTPPortMax: hi},
-		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unit.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unit.Close() })
-	call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5553@" + g.eng.Addr(), From: "461234567800",
-		Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
+	call, err := dialGateway(t, ctx, g, "461234567800", "5553", engine.MediaOptions{DTMF: "2833", DataMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,18 +105,7 @@ func TestTT92AlarmThenVoiceIsNotClearedFirst(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	lo, hi := testkit.PortRange(t, 100)
-	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: lo, RTPPortMax: hi},
-		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unit.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unit.Close() })
-	call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5553@" + g.eng.Addr(), From: "461234567800",
-		Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
+	call, err := dialGateway(t, ctx, g, "461234567800", "5553", engine.MediaOptions{DTMF: "2833", DataMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/store"
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
@@ -63,6 +64,23 @@ func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string)
 	}
 	t.Cleanup(func() { cancel(); g.Close() })
 	return g
+}
+
+// dialGateway is a SIP alarm unit or phone (an engine of its own, RTP from
+// a PortRange of its own) that calls number on g from caller.
+func dialGateway(t *testing.T, ctx context.Context, g *Gateway, caller, number string, media engine.MediaOptions) (*engine.Call, error) {
+	t.Helper()
+	lo, hi := testkit.PortRange(t, 100)
+	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: lo, RTPPortMax: hi},
+		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unit.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unit.Close() })
+	return unit.Dial(ctx, engine.DialOptions{To: "sip:" + number + "@" + g.eng.Addr(), From: caller, Media: media})
 }
 
 // A mapper with enableDestinationMonitoring has its ARC path supervised from

@@ -3,8 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,18 +170,7 @@ func listenInDocs(arcAddr string, voicePort int, extra string) map[string]map[st
 // the voice path as a listen-in panel does.
 func listenInCall(t *testing.T, ctx context.Context, g *Gateway) (*engine.Call, contactid.PanelReport, error) {
 	t.Helper()
-	lo, hi := testkit.PortRange(t, 100)
-	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: lo, RTPPortMax: hi},
-		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unit.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unit.Close() })
-	call, err := unit.Dial(ctx, engine.DialOptions{To: "sip:5551@" + g.eng.Addr(), From: "1234",
-		Media: engine.MediaOptions{DTMF: "2833", DataMode: true}})
+	call, err := dialGateway(t, ctx, g, "1234", "5551", engine.MediaOptions{DTMF: "2833", DataMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}

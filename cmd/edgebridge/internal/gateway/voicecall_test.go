@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,17 +32,7 @@ func voiceCallDocs(arcAddr string, voicePort int, handling string) map[string]ma
 // g from caller.
 func voiceCallUnit(t *testing.T, ctx context.Context, g *Gateway, caller, number string) (*engine.Call, error) {
 	t.Helper()
-	lo, hi := testkit.PortRange(t, 100)
-	unit, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "unit", RTPPortMin: lo, RTPPortMax: hi},
-		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unit.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unit.Close() })
-	return unit.Dial(ctx, engine.DialOptions{To: "sip:" + number + "@" + g.eng.Addr(), From: caller})
+	return dialGateway(t, ctx, g, caller, number, engine.MediaOptions{})
 }
 
 // An ordinary call to a voicecall alarmbridge is the alarm: its event
