@@ -11,6 +11,15 @@
 // simulated line's WAV spool), the GPIO driver (periph.io), and
 // golang.org/x/sys/unix for the watchdog ioctls.
 //
+// # Ringing the unit
+//
+// A call to the unit (the ARC calling it back) rings the line with the
+// national cadence, a setting (ParseCadence: europe 1 s on 4 s off, uk
+// 0.4/0.2/0.4/2 s, us 2 s on 4 s off, or on,off,... in ms), until the unit
+// goes off hook (RingUntilAnswered). The simulated line's pretend unit can be
+// armed to auto-answer at the n-th ring burst (SimLine.AutoAnswer), as social
+// alarm units answer their ARC's call back.
+//
 // # Seams
 //
 // A call on the FXS line (Line.Answer) is a *Call that satisfies the alarm

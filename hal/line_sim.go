@@ -25,6 +25,20 @@ type SimLine struct {
 
 	mu  sync.Mutex
 	cur *simCall
+	// armed is the pretend unit's auto-answer (AutoAnswer), nil when it
+	// does not answer ringing.
+	armed *autoAnswer
+}
+
+// autoAnswer is what the pretend unit does when rung: go off hook after
+// rings ring bursts, with this audio.
+type autoAnswer struct {
+	rings  int
+	in     io.Reader
+	out    io.Writer
+	closer io.Closer
+	heard  int           // ring bursts so far
+	answer chan struct{} // closed once off hook
 }
 
 type simCall struct {
@@ -73,6 +87,45 @@ func (s *SimLine) DialWAV(playPath, recordPath string) error {
 		os.Remove(recordPath)
 		return err
 	}
+	return nil
+}
+
+// AutoAnswer arms the pretend unit to answer the next ringing as social
+// alarm units answer an ARC's call back: off hook at the start of the
+// rings-th ring burst (1 = at once), its audio from in, the gateway's to
+// out (as Dial). The returned channel is closed once it has answered.
+func (s *SimLine) AutoAnswer(rings int, in io.Reader, out io.Writer, closer io.Closer) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := &autoAnswer{rings: max(rings, 1), in: in, out: out, closer: closer, answer: make(chan struct{})}
+	s.armed = a
+	return a.answer
+}
+
+// Ring drives the ringing generator; an armed pretend unit counts the
+// bursts and answers (AutoAnswer).
+func (s *SimLine) Ring(on bool) error {
+	if err := s.fxsLine.Ring(on); err != nil || !on {
+		return err
+	}
+	s.mu.Lock()
+	a := s.armed
+	if a != nil {
+		a.heard++
+		if a.heard < a.rings {
+			a = nil
+		} else {
+			s.armed = nil
+		}
+	}
+	s.mu.Unlock()
+	if a == nil {
+		return nil
+	}
+	if err := s.Dial(a.in, a.out, a.closer); err != nil {
+		return err
+	}
+	close(a.answer)
 	return nil
 }
 

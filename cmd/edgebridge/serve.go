@@ -23,6 +23,7 @@ import (
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/api/console"
 	"github.com/edgebridge/edgebridge/api/web"
+	"github.com/edgebridge/edgebridge/hal"
 	"github.com/edgebridge/edgebridge/store"
 
 	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/gateway"
@@ -40,8 +41,11 @@ type serveConfig struct {
 	rtpHi     int
 	console   string // "stdio", "off", or a device path
 	hw        string // "sim" or "linux"
-	adminKey  string
-	domain    string
+	// fxsNumber, ringCadence: the FXS line as a SIP destination (gateway
+	// Config.FXSNumber, RingCadence).
+	fxsNumber, ringCadence string
+	adminKey               string
+	domain                 string
 }
 
 // component is one long-running part of the daemon. Components start in
@@ -98,6 +102,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	rtp := fs.String("rtp-ports", "10000-10999", "RTP port range `LO-HI`")
 	fs.StringVar(&c.console, "console", "auto", "field console: `DEV`, stdio, off, or auto (stdio when stdin is a terminal)")
 	fs.StringVar(&c.hw, "hw", "sim", "hardware: sim or linux")
+	fs.StringVar(&c.fxsNumber, "fxs-number", "", "the FXS line's `NUMBER` (digits): a SIP call to it (the ARC calling the unit back) rings the line and is bridged once the unit answers; default: the line takes no calls")
+	fs.StringVar(&c.ringCadence, "ring-cadence", hal.DefaultCadence, "national ring `CADENCE` of the FXS line: europe (1 s on, 4 s off), uk (0.4/0.2/0.4/2 s), us (2 s on, 4 s off), or on,off[,on,off...] in ms")
 	fs.StringVar(&c.adminKey, "admin-key", "", "admin API `KEY` (default $EDGEBRIDGE_ADMIN_KEY; else created on first start and printed once)")
 	fs.StringVar(&c.domain, "domain", "local", "tenant `DOMAIN` for SIP requests addressed to the gateway's own IP")
 	fs.Usage = func() {
@@ -156,6 +162,12 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 		if !strings.HasPrefix(c.console, "/") {
 			return bad("--console %q: must be a device path (/dev/ttyS0), stdio, off or auto", c.console)
 		}
+	}
+	if _, err := hal.ParseCadence(c.ringCadence); err != nil {
+		return bad("--ring-cadence: %v", err)
+	}
+	if strings.Trim(c.fxsNumber, "0123456789") != "" {
+		return bad("--fxs-number %q: digits only", c.fxsNumber)
 	}
 	if c.hw != "sim" && c.hw != "linux" {
 		return bad("--hw %q: must be sim or linux", c.hw)
@@ -357,7 +369,7 @@ func buildComponents(d *daemon) ([]component, error) {
 	g, err := gateway.New(gateway.Config{
 		DB: d.db, Log: d.log, DataDir: d.cfg.dataDir, SIPAddr: d.cfg.sipAddr,
 		RTPPortMin: d.cfg.rtpLo, RTPPortMax: d.cfg.rtpHi, HW: d.cfg.hw, Domain: d.cfg.domain,
-		Version: version, Healthy: d.healthy,
+		Version: version, Healthy: d.healthy, FXSNumber: d.cfg.fxsNumber, RingCadence: d.cfg.ringCadence,
 	})
 	if err != nil {
 		return nil, err

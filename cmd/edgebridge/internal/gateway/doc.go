@@ -54,8 +54,14 @@
 //     such a call finds no stage and the line is released.
 //  2. Media services (/mediaservice documents): the mediaservice package
 //     answers the call and runs the integrator's IVR through its webhooks.
-//  3. The FXS line as a destination (an ARC calling an FXS unit back): to
-//     come, see the seams.
+//  3. The FXS line as a destination (an ARC calling an FXS unit back;
+//     linecall.go): a SIP call to exactly Config.FXSNumber (serve
+//     --fxs-number; none set, the stage takes nothing) rings the line with
+//     the national cadence (Config.RingCadence, serve --ring-cadence, see
+//     hal), and is answered only once the unit goes off hook, then bridged
+//     to the line. Refused before answering: 486 while a call to or from
+//     the unit owns the line, 480 when it does not answer within 60 s. The
+//     FXS port's own answer loop leaves an off-hook to the call that rang.
 //  4. Trunks (/trunk documents): the engine's, for SIP calls; a call that
 //     came in on a trunk is never sent back out to one.
 //  5. Devices registered here: the engine's, for SIP calls.
@@ -87,7 +93,7 @@
 //     unit is reached at its registration through stage 5, from a trunk or a
 //     trusted network, like any call to a registered device (the engine's
 //     B2BUA); TestARCCallsSIPUnitBackAtItsRegistration proves it. An FXS
-//     unit through stage 3 once it exists.
+//     unit through stage 3 (TestARCCallsFXSUnitBack).
 //   - Toward the daemon: Config in, and API (what api.Config takes:
 //     Metrics, Alarms, SIPLog, Gateway, and the Wrap middleware), FXS
 //     (a component), Board (for the console) and Healthy out. The gateway

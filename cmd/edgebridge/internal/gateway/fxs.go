@@ -81,7 +81,12 @@ func (f *FXS) answerLoop(ctx context.Context, line hal.Line) {
 		if err := line.WaitHook(ctx, true); err != nil {
 			return
 		}
-		f.call(ctx, line)
+		// Off hook while a call to the unit owns the line: that call
+		// answers it (linecall.go), not the dialling plan.
+		if f.g.claimLineOffHook() {
+			f.call(ctx, line)
+			f.g.releaseLine()
+		}
 		if err := line.WaitHook(ctx, false); err != nil {
 			return
 		}

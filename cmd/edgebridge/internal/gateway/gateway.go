@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -38,6 +40,13 @@ type Config struct {
 	HW         string // "sim" (every part simulated) or "linux" (the reference board)
 	Domain     string // tenant of SIP requests addressed to the gateway's own IP, and of FXS calls
 	Version    string // in the User-Agent and /metrics
+	// FXSNumber is the FXS line's number as a SIP destination (serve
+	// --fxs-number): a call to it rings the unit (the ARC calling it back).
+	// "" leaves the line reachable only by the unit's own calls. Digits only.
+	FXSNumber string
+	// RingCadence rings the unit (serve --ring-cadence; hal.ParseCadence:
+	// europe, uk, us or on,off,... ms); "" is hal.DefaultCadence.
+	RingCadence string
 	// Healthy is the daemon's one health check (see Healthy); the hardware
 	// watchdog is fed only while it returns nil. Nil: always healthy.
 	Healthy func() error
@@ -78,6 +87,13 @@ type Gateway struct {
 	// through their detectors (SIP and FXS calls).
 	dspFrames atomic.Uint64
 
+	// The FXS line as a destination (linecall.go): the number's match, the
+	// ring cadence, and who owns the line (a call to or from the unit).
+	lineMatch *regexp.Regexp
+	cadence   hal.Cadence
+	lineMu    sync.Mutex
+	lineBusy  bool
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -86,6 +102,17 @@ type Gateway struct {
 func New(cfg Config) (_ *Gateway, err error) {
 	g := &Gateway{cfg: cfg, log: cfg.Log, db: cfg.DB}
 	log := cfg.Log
+	if g.cadence, err = hal.ParseCadence(cfg.RingCadence); err != nil {
+		return nil, err
+	}
+	if cfg.FXSNumber != "" {
+		if strings.Trim(cfg.FXSNumber, "0123456789") != "" || len(cfg.FXSNumber) > maxDialledDigits {
+			return nil, fmt.Errorf("FXS line number %q: want up to %d digits", cfg.FXSNumber, maxDialledDigits)
+		}
+		if g.lineMatch, err = lineNumberMatch(cfg.FXSNumber); err != nil {
+			return nil, err
+		}
+	}
 	g.prov = service.StoreProvisioning{DB: cfg.DB, Log: log}
 	g.router = &service.Router{Prov: g.prov}
 	// The notification settings' endpoints: SIP events from the engine,
@@ -113,6 +140,10 @@ func New(cfg Config) (_ *Gateway, err error) {
 	g.board, err = hal.Open(cfg.HW, hw)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.FXSNumber != "" && g.board.Line == nil {
+		g.board.Close()
+		return nil, fmt.Errorf("FXS line number %s: this board has no FXS line", cfg.FXSNumber)
 	}
 	defer func() {
 		if err != nil {

@@ -40,6 +40,12 @@ func startGateway(t *testing.T, docs map[string]map[string]string) *Gateway {
 // startGatewayIn is startGateway on the data folder dir.
 func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string) *Gateway {
 	t.Helper()
+	return startGatewayWith(t, dir, docs, func(*Config) {})
+}
+
+// startGatewayWith is startGatewayIn with the Config changed by set.
+func startGatewayWith(t *testing.T, dir string, docs map[string]map[string]string, set func(*Config)) *Gateway {
+	t.Helper()
 	db, err := store.Open(filepath.Join(dir, "edgebridge.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -53,8 +59,10 @@ func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string)
 		}
 	}
 	lo, hi := testkit.PortRange(t, 100)
-	g, err := New(Config{DataDir: dir, SIPAddr: "127.0.0.1:0", RTPPortMin: lo, RTPPortMax: hi, HW: "sim", Domain: "local",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DB: db})
+	cfg := Config{DataDir: dir, SIPAddr: "127.0.0.1:0", RTPPortMin: lo, RTPPortMax: hi, HW: "sim", Domain: "local",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DB: db}
+	set(&cfg)
+	g, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"time"
+
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
+	"github.com/edgebridge/edgebridge/hal"
+)
+
+// The FXS line as a destination (switchboard stage 3): a SIP call to the
+// line's number (Config.FXSNumber, serve --fxs-number) rings the unit with
+// the national cadence (Config.RingCadence) and, once it goes off hook (a
+// social alarm unit auto-answers its ARC's call back), is answered and
+// bridged to the line until either side hangs up.
+
+// maxLineRing is how long the line rings before the call is refused (480):
+// an unanswered unit is not left ringing for ever.
+const maxLineRing = 60 * time.Second
+
+// lineRoutes is stage 3 for SIP calls: the FXS line's number, when set and
+// the board has a line.
+func (g *Gateway) lineRoutes(domain string) []engine.Route {
+	if g.lineMatch == nil || domain != g.cfg.Domain || g.board == nil || g.board.Line == nil {
+		return nil
+	}
+	return []engine.Route{{Name: "fxs-line", Match: g.lineMatch, Handler: engine.CallHandlerFunc(g.lineCall)}}
+}
+
+// claimLine makes the caller the line's owner; false when a call (from the
+// unit or to it) has it, or the unit is off hook.
+func (g *Gateway) claimLine(line hal.Line) bool {
+	g.lineMu.Lock()
+	defer g.lineMu.Unlock()
+	if g.lineBusy || line.OffHook() {
+		return false
+	}
+	g.lineBusy = true
+	return true
+}
+
+func (g *Gateway) releaseLine() {
+	g.lineMu.Lock()
+	g.lineBusy = false
+	g.lineMu.Unlock()
+}
+
+// lineCall rings the unit and bridges the call once it answers. The SIP
+// call is answered only then: a unit that is busy or does not answer is
+// refused (486, 480) before anything is answered.
+func (g *Gateway) lineCall(ctx context.Context, c *engine.Call) {
+	line := g.board.Line
+	log := g.log.With("call", c.ID, "route", "fxs-line")
+	if !g.claimLine(line) {
+		_ = c.Reject(486, "Busy Here", "the FXS line is in a call")
+		return
+	}
+	defer g.releaseLine()
+	_ = c.Ring()
+	rctx, cancel := context.WithTimeout(ctx, maxLineRing)
+	err := hal.RingUntilAnswered(rctx, line, g.cadence)
+	cancel()
+	if err != nil {
+		log.Info("fxs: unit not answering", "err", err)
+		_ = c.Reject(480, "Temporarily Unavailable", "the unit on the FXS line did not answer")
+		return
+	}
+	lc, err := line.Answer()
+	if err != nil {
+		log.Warn("fxs: line", "err", err)
+		_ = c.Reject(480, "Temporarily Unavailable", "the FXS line: "+err.Error())
+		return
+	}
+	defer lc.Hangup()
+	if err := c.Answer(); err != nil {
+		log.Warn("gateway: answer", "err", err)
+		return
+	}
+	defer c.Hangup()
+	log.Info("fxs: unit answered, bridged", "caller", c.Caller)
+	if err := media.BridgeLeg(ctx, c.Session(), lc); err != nil && !errors.Is(err, context.Canceled) {
+		log.Info("fxs: bridge ended", "err", err)
+	}
+}
+
+// lineNumberMatch is the destinationMatch of the line's number: exactly it.
+func lineNumberMatch(number string) (*regexp.Regexp, error) {
+	return regexp.Compile("^" + regexp.QuoteMeta(number) + "$")
+}
+
+// claimLineOffHook makes the unit's own call (it went off hook) the line's
+// owner; false when a call to the unit owns it already.
+func (g *Gateway) claimLineOffHook() bool {
+	g.lineMu.Lock()
+	defer g.lineMu.Unlock()
+	if g.lineBusy {
+		return false
+	}
+	g.lineBusy = true
+	return true
+}
