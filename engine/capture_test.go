@@ -16,8 +16,14 @@ import (
 // A real call from SIPp playing G.711 RTP: with callCaptureRtpSeconds unset
 // its pcap holds SIP only; set to 2 its pcap holds the first 2 s of both
 // directions of its RTP with the SIP, which tshark reads as two RTP streams
-// set up by the call's SDP, without a malformed packet, and sngrep reads.
+// set up by the call's SDP, without a malformed packet, and sngrep reads;
+// over TCP, its SIP is written as TCP segments tshark reassembles.
 func TestSIPpCallPcapHoldsFirstSecondsOfRTP(t *testing.T) {
+	t.Run("udp", func(t *testing.T) { callPcapHoldsRTP(t, "udp") })
+	t.Run("tcp", func(t *testing.T) { callPcapHoldsRTP(t, "tcp") })
+}
+
+func callPcapHoldsRTP(t *testing.T, transport string) {
 	db := openStore(t)
 	h := &digitHandler{}
 	e := startEngine(t, WithStore(db), WithDirectory(trustedLoopback(t)), routeAll("alarmbridge/ab1", "2833", h))
@@ -25,7 +31,7 @@ func TestSIPpCallPcapHoldsFirstSecondsOfRTP(t *testing.T) {
 	call := func() (callID, path string) {
 		t.Helper()
 		sc := testkit.SIPpScenario(t, wd, "uac_pcap.xml", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "PAUSE_MS", "3500")
-		s := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "5551", "-m", "1")
+		s := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "5551", "-m", "1", "-t", map[string]string{"udp": "u1", "tcp": "t1"}[transport])
 		if err := s.Wait(20 * time.Second); err != nil {
 			t.Fatalf("sipp: %v\n%s", err, s.Report())
 		}
@@ -64,7 +70,7 @@ func TestSIPpCallPcapHoldsFirstSecondsOfRTP(t *testing.T) {
 
 	putDoc(t, db, ResNotificationSettings, "settings", map[string]any{"callCaptureRtpSeconds": 2})
 	id, on := call()
-	if bad := tshark("-r", on, "-Y", "_ws.malformed || _ws.expert.severity >= \"warning\"", "-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message"); bad != "" {
+	if bad := tshark("-r", on, "-Y", "_ws.malformed || _ws.expert.severity >= \"warning\" || tcp.analysis.flags", "-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message"); bad != "" {
 		t.Fatalf("tshark complains:\n%s", bad)
 	}
 	// -z rtp,streams lists one line per stream: start, end, source, port,
@@ -97,6 +103,12 @@ func TestSIPpCallPcapHoldsFirstSecondsOfRTP(t *testing.T) {
 	// The BYE, 3.5 s into the call, comes after the RTP.
 	if last := tshark("-r", on, "-T", "fields", "-e", "sip.Method", "-e", "sip.CSeq.method", "-Y", "sip"); !strings.HasSuffix(last, "BYE") {
 		t.Fatalf("the call's last SIP message is not BYE's answer:\n%s", last)
+	}
+	want := "eth:ethertype:ip:" + transport + ":sip"
+	for _, p := range strings.Fields(tshark("-r", on, "-Y", "sip", "-T", "fields", "-e", "frame.protocols")) {
+		if !strings.HasPrefix(p, want) {
+			t.Fatalf("a SIP message of a call over %s decodes as %s, want %s", transport, p, want)
+		}
 	}
 	if n := sngrepMessages(t, on); n != 6 {
 		t.Fatalf("sngrep reads %d SIP messages of call %s, want 6", n, id)
