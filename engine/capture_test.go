@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"crypto/tls"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,5 +157,68 @@ func TestCaptureBudgetDropsOldestEndedFirst(t *testing.T) {
 	// Longer than the budget: none.
 	if cs.start(testDomain, "long", 60) != nil {
 		t.Fatal("a capture larger than the whole budget was made")
+	}
+}
+
+// SIP over a real TLS connection is written into the call's pcap as the
+// decrypted messages in TCP segments between the real ports (the engine's
+// TLS port and the client's), which tshark reassembles as SIP without a
+// malformed packet or a TCP analysis complaint.
+func TestCallPcapWritesTLSAsTCP(t *testing.T) {
+	lo, hi := testkit.PortRange(t, 20)
+	e, err := New(Config{SIPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", TLS: selfSigned(t), Domain: testDomain, RTPPortMin: lo, RTPPortMax: hi},
+		WithStore(openStore(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, e)
+	c, err := tls.Dial("tcp", e.TLSAddr(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 4096)
+	for cseq := 1; cseq <= 3; cseq++ {
+		msg := strings.ReplaceAll("OPTIONS sip:"+e.TLSAddr()+";transport=tls SIP/2.0\nVia: SIP/2.0/TLS "+c.LocalAddr().String()+";branch=z9hG4bKtls"+strconv.Itoa(cseq)+
+			"\nFrom: <sip:probe@127.0.0.1>;tag=t\nTo: <sip:"+e.TLSAddr()+">\nCall-ID: tls-pcap\nCSeq: "+strconv.Itoa(cseq)+" OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", "\n", "\r\n")
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+			t.Fatalf("OPTIONS %d over TLS: %v %q", cseq, err, buf[:n])
+		}
+	}
+	path := filepath.Join(t.TempDir(), "tls.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WriteCallPcap(f, testDomain, "tls-pcap"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ts := func(args ...string) string {
+		out, err := exec.Command(testkit.NeedTool(t, "tshark"), append([]string{"-r", path}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("tshark %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	_, tlsPort, _ := strings.Cut(e.TLSAddr(), "127.0.0.1:")
+	_, clientPort, _ := strings.Cut(c.LocalAddr().String(), "127.0.0.1:")
+	got := ts("-Y", "sip", "-T", "fields", "-e", "frame.protocols", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "sip.CSeq")
+	lines := strings.Split(got, "\n")
+	if len(lines) != 6 {
+		t.Fatalf("tshark decodes %d SIP messages, want 6:\n%s", len(lines), got)
+	}
+	for _, l := range lines {
+		f := strings.Split(l, "\t")
+		if !strings.HasPrefix(f[0], "eth:ethertype:ip:tcp:sip") || !((f[1] == tlsPort && f[2] == clientPort) || (f[1] == clientPort && f[2] == tlsPort)) {
+			t.Fatalf("SIP over TLS written as %q, want TCP between ports %s and %s", l, tlsPort, clientPort)
+		}
+	}
+	if bad := ts("-Y", "_ws.malformed || _ws.expert.severity >= \"warning\" || tcp.analysis.flags", "-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message"); bad != "" {
+		t.Fatalf("tshark complains:\n%s", bad)
 	}
 }
