@@ -186,7 +186,7 @@ func alarmEventMapperSchema() *Schema {
 		opt("mappingRules", anyObj()),
 		opt("unknownAlarmEventVoiceDestination", str()),
 		opt("fromDomain", str()),
-		opt("maxSessionDuration", num()),
+		opt("maxSessionDuration", num().min(0)),
 		opt("controllerIdPadLength", int32s().min(0).max(10).def(0)),
 		req("name", str()),
 		opt("mapDeviceIdToControllerId", boolean().def(false)),

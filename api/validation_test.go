@@ -147,7 +147,9 @@ func TestValidateAlarmbridge(t *testing.T) {
 		{"callbackBaseUrl https ok", []any{"callbackBaseUrl", "https://arc.example.com/cb"}, ""},
 		{"toneSettings enum", []any{"toneSettings.dtmfSendType", "info"}, "toneSettings.dtmfSendType: must be one of 2833, inaudio"},
 		{"toneSettings ok", []any{"toneSettings.dtmfSendType", "inaudio"}, ""},
-		{"toneSettings per leg refused", []any{"toneSettings.callerDtmfSendType", "inaudio"}, "toneSettings.callerDtmfSendType: not honoured: DTMF is sent on both legs as toneSettings.dtmfSendType says"},
+		{"toneSettings per leg", []any{"toneSettings.callerDtmfSendType", "inaudio"}, ""},
+		{"toneSettings per leg enum", []any{"toneSettings.calleeDtmfSendType", "info"}, "toneSettings.calleeDtmfSendType: must be one of 2833, inaudio"},
+		{"controlCommandsEnabled false", []any{"controlCommandsEnabled", false}, ""},
 		{"useVPNConnection true refused", []any{"useVPNConnection", true}, "useVPNConnection: true is not honoured: the gateway has no VPN of its own and always uses the addresses of its interfaces"},
 		{"restAuthentication type", []any{"restAuthentication", []any{map[string]any{"type": "HS512"}}}, "restAuthentication[0].type: must be one of RS256"},
 		{"restAuthentication array", []any{"restAuthentication", map[string]any{}}, "restAuthentication: must be an array"},
@@ -199,6 +201,8 @@ func TestValidateAlarmEventMapper(t *testing.T) {
 		{"mapDeviceIdToControllerId bool", []any{"mapDeviceIdToControllerId", "false"}, "mapDeviceIdToControllerId: must be a boolean (true or false)"},
 		{"backupEndpoint object", []any{"targetEndpoint.backupEndpoint", "x"}, "targetEndpoint.backupEndpoint: must be an object"},
 		{"maxSessionDuration number", []any{"maxSessionDuration", "1h"}, "maxSessionDuration: must be a number"},
+		{"maxSessionDuration seconds", []any{"maxSessionDuration", 1.5}, ""},
+		{"maxSessionDuration negative", []any{"maxSessionDuration", -1}, "maxSessionDuration: must be >= 0"},
 	})
 	e.t = t
 	e.must(200, "POST", "/provisioning/alarmeventmapper/d", with(mapperBase(), "id", "m1"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -45,6 +46,7 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 					Name:    "alarmbridge/" + b.ID + "/voice",
 					Match:   re,
 					Handler: engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) { g.scaipVoiceCall(ctx, c, &b) }),
+					DTMF:    legDTMF(&b, false),
 				})
 			}
 			continue
@@ -58,18 +60,15 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 				Name:    "alarmbridge/" + b.ID,
 				Match:   re,
 				Handler: engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) { g.voiceCallAlarm(ctx, c, &b) }),
+				DTMF:    legDTMF(&b, false),
 			})
 			continue
-		}
-		dtmf := ""
-		if b.ToneSettings != nil {
-			dtmf = b.ToneSettings.DtmfSendType
 		}
 		out = append(out, engine.Route{
 			Name:     "alarmbridge/" + b.ID,
 			Match:    re,
 			Handler:  engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) { g.alarmCall(ctx, c, &b) }),
-			DTMF:     dtmf,
+			DTMF:     legDTMF(&b, false),
 			DataMode: true,
 		})
 	}
@@ -100,28 +99,80 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 		return
 	}
 	g.live.Store(c.ID, c)
-	g.liveClear.Store(c.ID, clearKeys(b.Protocol))
+	g.liveClear.Store(c.ID, liveAlarm{clear: clearKeys(b.Protocol), bridge: b})
 	defer g.live.Delete(c.ID)
 	defer g.liveClear.Delete(c.ID)
+	// maxSessionDuration bounds the whole session: the alarm and the voice
+	// bridge that follows it.
+	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
+	defer stop()
 	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
-	res, err := g.svc.Run(ctx, countFrames{c.Session(), &g.dspFrames}, ac, b)
+	res, err := g.svc.Run(sctx, countFrames{c.Session(), &g.dspFrames}, ac, b)
 	if err != nil {
 		log.Warn("gateway: alarm call", "err", err)
 	}
 	if len(res.Events) > 0 {
 		// multiprotocol: the unit's own protocol is known now.
-		g.liveClear.Store(c.ID, clearKeys(string(res.Events[0].Protocol)))
+		g.liveClear.Store(c.ID, liveAlarm{clear: clearKeys(string(res.Events[0].Protocol)), bridge: b})
 	}
 	if ctx.Err() != nil {
 		return
 	}
-	if res.Voice == "" {
+	switch {
+	case sctx.Err() != nil: // the session limit: cleared down below
+	case res.Voice == "":
 		if len(res.Events) > 0 && res.Outcome.Reason != alarm.ReasonHangup {
-			ackGuard(ctx, c)
+			ackGuard(sctx, c)
 		}
-		return
+	default:
+		g.bridgeVoice(sctx, c, b, res.Voice, log)
 	}
-	g.bridgeVoice(ctx, c, b, res.Voice, log)
+	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errSessionTooLong) {
+		// The voice leg (if any) has been hung up by bridgeVoice; the unit
+		// hears its protocol's clear-down before its own call ends.
+		log.Info("gateway: alarm session cleared down", "reason", context.Cause(sctx))
+		g.clearDown(ctx, c, log)
+		_ = c.Hangup()
+	}
+}
+
+// liveAlarm is what the in-call commands need of a live alarm call.
+type liveAlarm struct {
+	clear  string // the clear-down keys of the call's protocol
+	bridge *alarm.AlarmBridge
+}
+
+// errSessionTooLong ends an alarm session that outlived its mapper's
+// maxSessionDuration.
+var errSessionTooLong = errors.New("maxSessionDuration reached")
+
+// sessionLimit is ctx bounded by the maxSessionDuration (seconds; 0 or
+// absent: the session lasts as long as the call) of the bridge's event
+// mapper.
+func (g *Gateway) sessionLimit(ctx context.Context, domain string, b *alarm.AlarmBridge) (context.Context, context.CancelFunc) {
+	if b.AlarmEventMapperID != "" {
+		if m, err := g.prov.EventMapper(domain, b.AlarmEventMapperID); err == nil && m != nil && m.MaxSessionDuration > 0 {
+			d := time.Duration(m.MaxSessionDuration * float64(time.Second))
+			return context.WithTimeoutCause(ctx, d, fmt.Errorf("%w (%v, alarmeventmapper %s)", errSessionTooLong, d, m.ID))
+		}
+	}
+	return context.WithCancel(ctx)
+}
+
+// clearDown sends the unit its protocol's clear-down keys when nothing else
+// writes to its leg (the alarm receiver and the voice bridge are done): a
+// silent stream carries the keys, and clearGuard lets the unit's jitter
+// buffer play the last of them before the BYE.
+func (g *Gateway) clearDown(ctx context.Context, c *engine.Call, log *slog.Logger) {
+	kctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); writeSilence(kctx, c.Session()) }()
+	if err := sendKeys(ctx, c, g.clearKeysOf(c.ID)); err != nil {
+		log.Warn("gateway: clear-down key", "err", err)
+	}
+	time.Sleep(clearGuard)
+	stop()
+	<-done
 }
 
 // ackGuard keeps a call up after the acknowledgement that ended the
@@ -158,9 +209,24 @@ func clearKeys(protocol string) string {
 // clearKeysOf is the clear-down signal of a live alarm call.
 func (g *Gateway) clearKeysOf(callID string) string {
 	if v, ok := g.liveClear.Load(callID); ok {
-		return v.(string)
+		return v.(liveAlarm).clear
 	}
 	return deviceCommandDigits["clear"]
+}
+
+// controlRefused is the refusal of an in-call command to a call whose
+// alarmbridge has controlCommandsEnabled false; nil when commands are on.
+func (g *Gateway) controlRefused(callID string) error {
+	v, ok := g.liveClear.Load(callID)
+	if !ok {
+		return nil
+	}
+	b := v.(liveAlarm).bridge
+	if b.ControlCommandsEnabled == nil || *b.ControlCommandsEnabled {
+		return nil
+	}
+	return &api.Refusal{Status: http.StatusConflict,
+		Reason: "alarmbridge " + b.ID + " has controlCommandsEnabled false: in-call commands to its calls are off (devicecommand, hangupalarmcall with clear)"}
 }
 
 // alarmFXS is the alarm stage for FXS calls: the alarmbridge whose
@@ -184,16 +250,30 @@ func (g *Gateway) alarmFXS(domain, number string, log *slog.Logger) fxsHandler {
 func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge) {
 	log := c.Log
 	log.Info("fxs: alarm call", "number", c.Number, "alarmbridge", b.ID)
-	res, err := g.svc.Run(ctx, countFrames{c.Line, &g.dspFrames}, alarm.Call{ID: c.ID, Domain: c.Domain, Called: c.Number}, b)
+	sctx, stop := g.sessionLimit(ctx, c.Domain, b) // maxSessionDuration, as for SIP
+	defer stop()
+	res, err := g.svc.Run(sctx, countFrames{c.Line, &g.dspFrames}, alarm.Call{ID: c.ID, Domain: c.Domain, Called: c.Number}, b)
 	if err != nil {
 		log.Warn("fxs: alarm call", "err", err)
 	}
-	if res.Voice == "" || ctx.Err() != nil {
-		return
+	keys := clearKeys(b.Protocol)
+	if len(res.Events) > 0 {
+		keys = clearKeys(string(res.Events[0].Protocol))
 	}
-	// The speech path to the ARC, as for a SIP alarm call: the line's audio
-	// and the ARC's in-call keys (played in band) until either hangs up.
-	out := g.dialVoice(ctx, "", c.Domain, res.Voice, log)
+	if res.Voice != "" && sctx.Err() == nil {
+		g.lineVoice(sctx, c, b, res.Voice, keys, log)
+	}
+	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errSessionTooLong) {
+		log.Info("fxs: alarm session cleared down", "reason", context.Cause(sctx))
+		lineClear(c, keys, log)
+	}
+}
+
+// lineVoice is the speech path to the ARC, as for a SIP alarm call: the
+// line's audio and the ARC's in-call keys (played in band) until either
+// hangs up.
+func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge, dest, keys string, log *slog.Logger) {
+	out := g.dialVoice(ctx, "", c.Domain, dest, legDTMF(b, true), log)
 	if out == nil {
 		return
 	}
@@ -201,25 +281,36 @@ func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 	if err := media.BridgeLeg(ctx, out.Session(), c.Line); err != nil {
 		log.Info("fxs: voice bridge ended", "err", err)
 	}
-	// arcDisconnectClearsCall, as for SIP (voice.go): the ARC hung up first,
-	// so the unit hears the clear-down key, played in band on the line, and
-	// then silence (clearGuard) so that its receiver sees the key end.
+	// arcDisconnectClearsCall, as for SIP (voice.go).
 	if ctx.Err() != nil || b.ArcDisconnectClearsCall != nil && !*b.ArcDisconnectClearsCall {
 		return
 	}
 	select {
 	case <-out.Session().Done():
-		if err := c.Line.SendDigit(deviceCommandDigits["clear"][0], keyMs); err != nil {
-			log.Info("fxs: clear-down key after the ARC hung up", "err", err)
+		lineClear(c, keys, log)
+	default:
+	}
+}
+
+// lineClear plays the clear-down keys in band on the line, each followed
+// by silence (the line plays keys back to back, and ## must be heard as
+// two), the last by clearGuard so that the unit's receiver sees it end.
+func lineClear(c *FXSCall, keys string, log *slog.Logger) {
+	silence := make([]int16, media.FrameSamples)
+	for i := 0; i < len(keys); i++ {
+		if err := c.Line.SendDigit(keys[i], keyMs); err != nil {
+			log.Info("fxs: clear-down key", "err", err)
 			return
 		}
-		silence := make([]int16, media.FrameSamples)
-		for range clearGuard / (20 * time.Millisecond) {
+		gap := keyMs * time.Millisecond // the SS 91100 pause, as long as the key
+		if i == len(keys)-1 {
+			gap = clearGuard
+		}
+		for range gap / (20 * time.Millisecond) {
 			if c.Line.WriteFrame(silence) != nil {
 				return
 			}
 		}
-	default:
 	}
 }
 
@@ -279,6 +370,9 @@ func (g *Gateway) HangupAlarmCall(ctx context.Context, domain string, req api.Al
 		return err
 	}
 	if req.Clear {
+		if err := g.controlRefused(c.ID); err != nil {
+			return err
+		}
 		if err := sendKeys(ctx, c, g.clearKeysOf(c.ID)); err != nil {
 			g.log.Warn("gateway: clear-down key", "call", c.ID, "err", err)
 		}
@@ -293,6 +387,9 @@ func (g *Gateway) HangupAlarmCall(ctx context.Context, domain string, req api.Al
 func (g *Gateway) DeviceCommand(ctx context.Context, domain string, req api.DeviceCommand) error {
 	c, err := g.liveCall(domain, req.CallID)
 	if err != nil {
+		return err
+	}
+	if err := g.controlRefused(c.ID); err != nil {
 		return err
 	}
 	keys := deviceCommandDigits[req.Command]

@@ -10,9 +10,17 @@
 //     called number fits their destinationMatch, run the alarm receiver of
 //     their protocol (alarm/service), and hand over to the voice path;
 //     in-call commands and clear-down of live alarm calls (the REST
-//     /alarmbridge/{domain}/hangupalarmcall and devicecommand);
+//     /alarmbridge/{domain}/hangupalarmcall and devicecommand), refused
+//     with 409 when the bridge's controlCommandsEnabled is false; the
+//     mapper's maxSessionDuration (seconds) bounds a session, alarm and
+//     voice together, ended with the protocol's clear-down (## for TT92
+//     and TTnew, 0 for the others);
 //   - the voice path to the ARC after an alarm (voice.go): the call to the
-//     mapper's voice destination, bridged until either side hangs up;
+//     mapper's voice destination, bridged until either side hangs up; the
+//     bridge's toneSettings pick each leg's DTMF (callerDtmfSendType for
+//     the unit, calleeDtmfSendType for the ARC, else dtmfSendType): 2833
+//     offers telephone-event on the leg, inaudio does not, so keys sent or
+//     relayed to it are played in band;
 //   - the FXS port (fxs.go): the board's run loop (lamps, watchdog, the
 //     simulated line's spool folder) and the dialling plan: dial tone
 //     (425 Hz) until the first digit, '#' ends the number at once, else 3 s

@@ -172,9 +172,9 @@ func (g *Gateway) scaipVoiceCall(ctx context.Context, c *engine.Call, b *alarm.A
 		_ = c.Reject(404, "Not Found", "no voice destination for alarmbridge "+b.ID)
 		return
 	}
-	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, log)
+	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, legDTMF(b, true), log)
 	if out == nil && backup != "" {
-		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, log)
+		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, legDTMF(b, true), log)
 	}
 	if out == nil {
 		_ = c.Reject(503, "Service Unavailable", "voice destination unreachable")
@@ -185,7 +185,12 @@ func (g *Gateway) scaipVoiceCall(ctx context.Context, c *engine.Call, b *alarm.A
 		log.Warn("scaip: answer voice call", "err", err)
 		return
 	}
-	if err := media.Bridge(ctx, c.Session(), out.Session()); err != nil {
+	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
+	defer stop()
+	if err := media.Bridge(sctx, c.Session(), out.Session()); err != nil {
 		log.Info("scaip: voice bridge ended", "err", err)
+	}
+	if ctx.Err() == nil && sctx.Err() != nil {
+		log.Info("scaip: voice call ended", "reason", context.Cause(sctx))
 	}
 }

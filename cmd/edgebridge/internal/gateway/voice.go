@@ -16,9 +16,9 @@ import (
 // provisioning schema's default), the unit hears the clear-down key before
 // its call ends.
 func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, dest string, log *slog.Logger) {
-	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, log)
+	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, legDTMF(b, true), log)
 	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
-		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, log)
+		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, legDTMF(b, true), log)
 	}
 	if out == nil {
 		return
@@ -33,17 +33,7 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 	select {
 	case <-c.Session().Done(): // the unit hung up
 	case <-out.Session().Done():
-		// Nothing writes to the unit's leg any more, and its keys go out
-		// with the frames written: keep a silent stream going meanwhile.
-		kctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); writeSilence(kctx, c.Session()) }()
-		if err := sendKeys(ctx, c, g.clearKeysOf(c.ID)); err != nil {
-			log.Warn("gateway: clear-down key after the ARC hung up", "err", err)
-		}
-		time.Sleep(clearGuard) // as in HangupAlarmCall
-		stop()
-		<-done
+		g.clearDown(ctx, c, log)
 	default:
 	}
 }
@@ -65,12 +55,31 @@ func writeSilence(ctx context.Context, s *media.Session) {
 	}
 }
 
-// dialVoice places the voice call that follows an alarm; nil when it
-// cannot be made (logged).
-func (g *Gateway) dialVoice(ctx context.Context, caller, domain, dest string, log *slog.Logger) *engine.Call {
+// legDTMF is how keys are sent toward one leg of an alarm session (the
+// alarmbridge's toneSettings): the caller is the unit, the callee the ARC's
+// voice destination. "2833" offers telephone-event (RFC 4733) on that leg,
+// "inaudio" does not, so keys relayed or sent to it are played in band. A
+// leg without its own setting takes dtmfSendType; "" is the engine's
+// default, 2833.
+func legDTMF(b *alarm.AlarmBridge, callee bool) string {
+	t := b.ToneSettings
+	switch {
+	case t == nil:
+		return ""
+	case callee && t.CalleeDtmfSendType != "":
+		return t.CalleeDtmfSendType
+	case !callee && t.CallerDtmfSendType != "":
+		return t.CallerDtmfSendType
+	}
+	return t.DtmfSendType
+}
+
+// dialVoice places the voice call that follows an alarm, with keys sent
+// toward it as dtmf says (legDTMF); nil when it cannot be made (logged).
+func (g *Gateway) dialVoice(ctx context.Context, caller, domain, dest, dtmf string, log *slog.Logger) *engine.Call {
 	dctx, cancel := context.WithTimeout(ctx, 60*time.Second) // SCAIP: voice within 60 s
 	defer cancel()
-	out, err := g.eng.Dial(dctx, engine.DialOptions{To: dest, From: caller, Domain: domain})
+	out, err := g.eng.Dial(dctx, engine.DialOptions{To: dest, From: caller, Domain: domain, Media: engine.MediaOptions{DTMF: dtmf}})
 	if err != nil {
 		log.Warn("gateway: voice call", "to", dest, "err", err)
 		return nil

@@ -56,9 +56,9 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 		return
 	}
 	_ = c.Ring()
-	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, log)
+	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, legDTMF(b, true), log)
 	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
-		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, log)
+		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, legDTMF(b, true), log)
 	}
 	if out == nil {
 		_ = c.Reject(503, "Service Unavailable", "voicecall: alarm event queued; the voice destination does not answer")
@@ -69,7 +69,12 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 		log.Warn("gateway: answer", "err", err)
 		return
 	}
-	if err := media.Bridge(ctx, c.Session(), out.Session()); err != nil {
+	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
+	defer stop()
+	if err := media.Bridge(sctx, c.Session(), out.Session()); err != nil {
 		log.Info("gateway: voicecall bridge ended", "err", err)
+	}
+	if ctx.Err() == nil && sctx.Err() != nil {
+		log.Info("gateway: voicecall ended", "reason", context.Cause(sctx))
 	}
 }
