@@ -223,6 +223,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"useVoiceBridge":                               reads("alarm/service Router.Map: false clears the call after the event"),
 		"enableDestinationMonitoring":                  reads("delivery MapperRoute: both paths probed"),
 		"fromDomain":                                   refused("not honoured yet: the gateway does not rewrite the From domain toward the ARC"),
+		"waitForCallback":                              reads("gateway scaipCallbackMinutes: with alarmHandling requestCallback, the cre (minutes) of the answers to SCAIP units, which keep them reachable for the ARC's call back"),
 		"maxSessionDuration":                           reads("gateway sessionLimit (alarm calls SIP and FXS, SCAIP voice, voicecall): seconds an alarm session (alarm and voice bridge) may last; then the unit gets its protocol's clear-down and both legs end; 0 or absent: no limit"),
 		"targetEndpoint.protocol":                      reads("delivery StoreResolver and MapperRoute: the sender (dc09, scaip, http, https)"),
 		"targetEndpoint.destAddr":                      reads("delivery MapperRoute: the ARC address"),

@@ -186,6 +186,7 @@ func alarmEventMapperSchema() *Schema {
 		opt("mappingRules", anyObj()),
 		opt("unknownAlarmEventVoiceDestination", str()),
 		opt("fromDomain", str()),
+		opt("waitForCallback", num().min(0).max(1440).desc("Minutes within which the ARC calls the unit back (alarmHandling requestCallback); sent to SCAIP units as cre.")),
 		opt("maxSessionDuration", num().min(0)),
 		opt("controllerIdPadLength", int32s().min(0).max(10).def(0)),
 		req("name", str()),

@@ -36,5 +36,9 @@
 // snu 0 only once it is durably queued, else snu 6 (busy), so the unit
 // resends or turns to its backup receiver; the alarmbridge's
 // defaultHeartbeatInterval (ms, provisioning schema) is sent as hbi rounded
-// down to whole minutes.
+// down to whole minutes; when the event mapper's alarmHandling is
+// requestCallback, an accepted alarm is answered with cre, the mapper's
+// waitForCallback read as minutes (the schema gives no unit; its sample is
+// 5) rounded up (Handler.CallbackMinutes): the unit stays reachable for the
+// ARC's call back, which reaches it at its registration.
 package scaip

@@ -23,8 +23,12 @@ type Handler struct {
 	Mre int
 	// HeartbeatMinutes is sent as hbi when set (1-1440).
 	HeartbeatMinutes int
-	Now              func() time.Time
-	Log              *slog.Logger
+	// CallbackMinutes is sent with an accepted alarm as cre when set: the
+	// ARC calls the unit back within that many minutes, so the unit stays
+	// reachable (at its registration) meanwhile.
+	CallbackMinutes int
+	Now             func() time.Time
+	Log             *slog.Logger
 }
 
 // Handle processes one request body received on call and returns the
@@ -58,8 +62,16 @@ func (h *Handler) Handle(ctx context.Context, body []byte, call alarm.Call) ([]b
 		return mustMarshal(Response{Ref: req.Ref, Snu: SnuBusy}), nil
 	}
 	log.Info("scaip: event queued", "cid", req.Cid, "ref", req.Ref, "event", ev.ID)
-	return mustMarshal(Answer(req, nil, h.Mre, h.HeartbeatMinutes)), &ev
+	resp := Answer(req, nil, h.Mre, h.HeartbeatMinutes)
+	if h.CallbackMinutes > 0 && req.Type() == TypeAlarm {
+		cre := min(h.CallbackMinutes, maxCallbackMinutes)
+		resp.Cre = &cre
+	}
+	return mustMarshal(resp), &ev
 }
+
+// maxCallbackMinutes bounds cre as hbi is bounded: a day.
+const maxCallbackMinutes = 1440
 
 // mustMarshal encodes a response; the types cannot fail to encode.
 func mustMarshal(r Response) []byte {

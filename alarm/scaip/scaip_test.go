@@ -190,6 +190,20 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// With CallbackMinutes (alarmHandling requestCallback), an accepted alarm
+// is answered with cre, a heartbeat without it.
+func TestHandlerCallbackMinutes(t *testing.T) {
+	h := &Handler{Queue: &sliceQueue{}, CallbackMinutes: 5, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	resp, _ := h.Handle(context.Background(), []byte(fallAlarm), alarm.Call{ID: "c1", Domain: "d"})
+	if r, err := ParseResponse(resp); err != nil || r.Snu != SnuOK || r.Cre == nil || *r.Cre != 5 {
+		t.Fatalf("alarm: %s %v, want cre 5", resp, err)
+	}
+	resp, _ = h.Handle(context.Background(), []byte(`<mrq><ref>9</ref><mty>PI</mty><cid>4612345678</cid><dty>0005</dty></mrq>`), alarm.Call{ID: "c2"})
+	if r, _ := ParseResponse(resp); r.Cre != nil {
+		t.Fatalf("heartbeat answered with cre: %s", resp)
+	}
+}
+
 func FuzzParseResponse(f *testing.F) {
 	f.Add([]byte(`<mrs xmlns="http://www.hi.se/2012/XScaipXML"><ref>A17</ref><snu>0</snu><mre>1</mre><hbi>60</hbi></mrs>`))
 	f.Add([]byte(`<mrs><ref>1</ref><snu>4</snu></mrs>`))

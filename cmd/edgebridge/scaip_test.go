@@ -258,3 +258,22 @@ func scaipVoiceCall(t *testing.T, viaBackup bool) {
 		t.Fatalf("the speech line did not get the call and its end: %v\n%s", err, speech.Report())
 	}
 }
+
+// TestSCAIPUnitToldWhenTheARCCallsBack: a SCAIP bridge whose mapper has
+// alarmHandling requestCallback answers the unit's alarm (SIPp, over real
+// SIP) with cre, the mapper's waitForCallback in minutes, so the unit stays
+// reachable for the ARC's call back; no voice call is offered (mre 0).
+func TestSCAIPUnitToldWhenTheARCCallsBack(t *testing.T) {
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer cb.Close()
+	const key = "scaip-admin-key-0123456789"
+	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
+	provision(t, d, key,
+		[2]string{"/provisioning/device/local", `{"deviceId":"4711","domain":"local","authType":"deviceid"}`},
+		[2]string{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"requestCallback","waitForCallback":5,` +
+			`"targetEndpoint":{"protocol":"http","destAddr":"` + cb.URL + `"}}`},
+		[2]string{"/provisioning/alarmbridge/local", `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$","alarmEventMapperId":"arc"}`})
+	if mrs := scaipUnit(t, d, "u1", "4711", "cb1", "ME"); !strings.Contains(mrs, "<mre>0</mre><cre>5</cre>") {
+		t.Fatalf("<mrs> without mre 0 and cre 5:\n%s", mrs)
+	}
+}

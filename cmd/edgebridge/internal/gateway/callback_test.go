@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
@@ -89,4 +90,22 @@ func TestARCCallsSIPUnitBackAtItsRegistration(t *testing.T) {
 			t.Fatalf("unit's leg not cleared after the ARC hung up: %v\n%s", err, unit.Report())
 		}
 	})
+}
+
+// A SCAIP bridge whose mapper asks the ARC to call back (alarmHandling
+// requestCallback) answers its units' alarms with cre: the mapper's
+// waitForCallback, rounded up to whole minutes; other handlings send none.
+func TestSCAIPCallbackMinutesFromTheMapper(t *testing.T) {
+	g := startGateway(t, map[string]map[string]string{
+		"alarmeventmapper": {
+			"cb":    `{"id":"cb","name":"cb","alarmHandling":"requestCallback","waitForCallback":4.5,"targetEndpoint":{"protocol":"dc09","destAddr":"127.0.0.1:9"}}`,
+			"voice": `{"id":"voice","name":"voice","alarmHandling":"callEmergencyCenter","waitForCallback":5,"targetEndpoint":{"protocol":"dc09","destAddr":"127.0.0.1:9"}}`,
+		},
+	})
+	for mapper, want := range map[string]int{"cb": 5, "voice": 0, "": 0} {
+		b := &alarm.AlarmBridge{ID: "s", Protocol: "scaip", AlarmEventMapperID: mapper}
+		if got := g.scaipCallbackMinutes("local", b); got != want {
+			t.Errorf("mapper %q: cre %d, want %d", mapper, got, want)
+		}
+	}
 }

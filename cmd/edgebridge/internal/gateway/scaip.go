@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 
 	"github.com/edgebridge/edgebridge/alarm"
@@ -112,6 +113,7 @@ func (g *Gateway) scaipHandler(log *slog.Logger) func(ctx context.Context, domai
 			// scaipVoiceCall bridges it to the mapper's voice destination.
 			h.Mre = 1
 		}
+		h.CallbackMinutes = g.scaipCallbackMinutes(domain, b)
 		if ms := b.DefaultHeartbeatInterval; ms > 0 {
 			// hbi is in whole minutes (SS 91100): round down (at least 1),
 			// so the unit never beats less often than supervision expects.
@@ -193,4 +195,19 @@ func (g *Gateway) scaipVoiceCall(ctx context.Context, c *engine.Call, b *alarm.A
 	if ctx.Err() == nil && sctx.Err() != nil {
 		log.Info("scaip: voice call ended", "reason", context.Cause(sctx))
 	}
+}
+
+// scaipCallbackMinutes is the cre of a SCAIP bridge's answers: its mapper's
+// waitForCallback (minutes, rounded up) when alarmHandling is
+// requestCallback (the ARC calls the unit back rather than take a voice
+// call from it), else 0 (no cre).
+func (g *Gateway) scaipCallbackMinutes(domain string, b *alarm.AlarmBridge) int {
+	if b.AlarmEventMapperID == "" {
+		return 0
+	}
+	m, err := g.prov.EventMapper(domain, b.AlarmEventMapperID)
+	if err != nil || m == nil || m.AlarmHandling != alarm.HandlingRequestCallback || m.WaitForCallback <= 0 {
+		return 0
+	}
+	return int(math.Ceil(m.WaitForCallback))
 }
