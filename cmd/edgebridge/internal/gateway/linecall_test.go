@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,4 +102,50 @@ func TestARCCallsFXSUnitBack(t *testing.T) {
 	}
 	// The ARC's BYE ends the line call: the pretend unit is back on hook.
 	testkit.WaitFor(t, "the unit back on hook", 5*time.Second, func() bool { return !sim.OffHook() })
+}
+
+// A call to the FXS line's number while the unit is off hook (in a call of
+// its own) is refused before anything is answered (486), and the line is
+// not rung; with no --fxs-number the stage takes nothing (404).
+func TestFXSLineCallRefusedBeforeAnswer(t *testing.T) {
+	docs := map[string]map[string]string{"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	g := startGatewayWith(t, t.TempDir(), docs, func(c *Config) { c.FXSNumber = "600" })
+	sim := g.Board().Sim.Line
+	mic := &pacedSilence{done: make(chan struct{})}
+	if err := sim.Dial(mic, io.Discard, mic); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.HangUp()
+	if call, err := voiceCallUnit(t, ctx, g, "arc", "600"); err == nil || !strings.Contains(err.Error(), "486") {
+		if call != nil {
+			call.Hangup()
+		}
+		t.Fatalf("call to a busy line: %v, want 486", err)
+	}
+	if n := sim.RingPin().Transitions(); n != 0 {
+		t.Fatalf("a busy line was rung (%d transitions)", n)
+	}
+
+	g2 := startGatewayWith(t, t.TempDir(), docs, func(*Config) {})
+	if call, err := voiceCallUnit(t, ctx, g2, "arc", "600"); err == nil || !strings.Contains(err.Error(), "404") {
+		if call != nil {
+			call.Hangup()
+		}
+		t.Fatalf("call to 600 without --fxs-number: %v, want 404", err)
+	}
+}
+
+// What the FXS line cannot honour is refused at start: a number that is not
+// digits, a cadence that is not one.
+func TestFXSLineSettingsRefused(t *testing.T) {
+	for _, c := range []Config{{FXSNumber: "6x0"}, {RingCadence: "200"}, {RingCadence: "mars"}} {
+		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if g, err := New(c); err == nil {
+			g.Close()
+			t.Errorf("%+v accepted", c)
+		}
+	}
 }
