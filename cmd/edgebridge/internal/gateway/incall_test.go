@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -132,8 +133,10 @@ func TestMaxSessionDurationClearsDown(t *testing.T) {
 		if took := time.Since(start); took < 1500*time.Millisecond {
 			t.Fatalf("the call ended after %v, before its maxSessionDuration of 1.5 s", took)
 		}
-		if !strings.HasSuffix(u.inband+u.events, "##") {
-			t.Fatalf("the unit heard %q in band, %q as events before its call ended, want the TT92 clear-down ## last", u.inband, u.events)
+		// The prompts come in band; the clear-down as RFC 4733 events, the
+		// leg's DTMF.
+		if u.events != "##" {
+			t.Fatalf("the unit heard %q in band, %q as events before its call ended, want the TT92 clear-down ##", u.inband, u.events)
 		}
 	})
 }
@@ -194,6 +197,19 @@ func TestControlCommandsDisabledRefusesCommands(t *testing.T) {
 		}
 	}
 	refused("devicecommand talk", g.DeviceCommand(ctx, "local", api.DeviceCommand{CallID: id, Command: "talk"}))
+	// Over REST, as the ARC's operator sends it.
+	const key = "incall-test-admin-key-0123456789"
+	a, err := api.New(api.Config{Store: g.db, AdminKeyHash: api.HashKey(key), Logger: g.log, Alarms: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	code, body, err := testkit.APIRequest(srv.URL, key, "POST", "/alarmbridge/local/devicecommand", `{"callId":"`+id+`","command":"listen"}`)
+	if err != nil || code != http.StatusConflict || !strings.Contains(body, "controlCommandsEnabled") {
+		t.Fatalf("POST devicecommand with controlCommandsEnabled false: %d %s %v, want 409 naming the field", code, body, err)
+	}
 	refused("devicecommand clear", g.DeviceCommand(ctx, "local", api.DeviceCommand{CallID: id, Command: "clear"}))
 	refused("hangupalarmcall with clear", g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: id, Clear: true}))
 	if err := g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: id}); err != nil {
@@ -279,5 +295,65 @@ func TestPerLegDTMFSendTypes(t *testing.T) {
 				t.Fatalf("the INVITE to the ARC offers telephone-event: %v, want %v:\n%s", got, c.arcOffersRFC, invite)
 			}
 		})
+	}
+}
+
+// maxSessionDuration on the FXS line: a TT92 unit that dials and stays
+// silent hears the gateway's prompts and then, at the session limit, the
+// clear-down ## in band.
+func TestFXSMaxSessionDurationClearsDown(t *testing.T) {
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g := startGateway(t, map[string]map[string]string{
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","maxSessionDuration":2,` +
+			`"targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.Addr + `?transport=tcp"}}`},
+		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
+	})
+	unit := fxsUnitDials(t, g, "5553#")
+	// A real line's audio is clocked: the unit sends 20 ms frames of
+	// silence while it listens.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		silence := make([]int16, 160)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if unit.WriteFrame(silence) != nil {
+				return
+			}
+		}
+	}()
+	heard := make(chan byte, 64)
+	go func() {
+		det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
+		frame := make([]int16, 160)
+		for unit.ReadFrame(frame) == nil {
+			det.Process(frame, func(ev dsp.DigitEvent) {
+				select {
+				case heard <- ev.Key:
+				default:
+				}
+			})
+		}
+		close(heard)
+	}()
+	start := time.Now()
+	var keys []byte
+	// The prompts (0#) repeat until the limit; the clear-down ## comes
+	// after it: wait for a ## heard past the limit.
+	deadline := time.After(15 * time.Second)
+	for !(time.Since(start) > 2*time.Second && strings.HasSuffix(string(keys), "##")) {
+		select {
+		case k, ok := <-heard:
+			if !ok {
+				t.Fatalf("the line ended after keys %q with no clear-down ## past the 2 s limit", keys)
+			}
+			keys = append(keys, k)
+		case <-deadline:
+			t.Fatalf("the unit heard %q in 15 s, want the clear-down ## after the 2 s maxSessionDuration", keys)
+		}
 	}
 }
