@@ -114,11 +114,18 @@ func splitHostPort(a string) (string, int) {
 
 // callPcap exports the SIP messages of one call as a pcap file, with its
 // RTP capture when the engine kept one (notificationsettings
-// callCaptureRtpSeconds), written by engine.WriteCallCapture (the one export
+// callCaptureRtpSeconds) and, for a bridged call, its other leg's, written by engine.WriteCallCapture (the one export
 // the engine uses too).
 func (s *Server) callPcap(c *call) error {
 	callID := c.r.PathValue("callId")
-	msgs, err := engine.CallSIPLog(s.db, s.cfg.SIPLog, c.domain, callID)
+	var rtp []*pcap.Capture
+	var msgs []store.SIPMessage
+	var err error
+	if cc, ok := s.cfg.SIPLog.(engine.CallCapturer); ok {
+		msgs, rtp, err = cc.CallCapture(c.domain, callID)
+	} else {
+		msgs, err = engine.CallSIPLog(s.db, s.cfg.SIPLog, c.domain, callID)
+	}
 	if err != nil {
 		return err
 	}
@@ -128,11 +135,7 @@ func (s *Server) callPcap(c *call) error {
 	c.w.Header().Set("Content-Type", "application/vnd.tcpdump.pcap")
 	c.w.Header().Set("Content-Disposition", `attachment; filename="`+sanitizeFile(callID)+`.pcap"`)
 	c.w.WriteHeader(http.StatusOK)
-	var rtp *pcap.Capture
-	if rc, ok := s.cfg.SIPLog.(engine.RTPCaptures); ok {
-		rtp = rc.RTPCapture(c.domain, callID)
-	}
-	skipped, err := engine.WriteCallCapture(c.w, msgs, rtp)
+	skipped, err := engine.WriteCallCapture(c.w, msgs, rtp...)
 	if skipped > 0 {
 		s.log.Warn("pcap export: messages with addresses a pcap cannot hold left out", "call", callID, "n", skipped)
 	}

@@ -292,7 +292,7 @@ func notificationSettingsSchema() *Schema {
 	s.Properties["callCaptureRtpSeconds"] = int32s().min(0).max(engine.CaptureMaxSeconds).def(0).
 		extNote(fmt.Sprintf("the first N seconds (0-%d) of each call's RTP are kept in memory and written into the call's pcap "+
 			"(/recentcalls/{domain}/{callId}/pcap); 0, the default, keeps none (privacy). All captures together hold at most %d MiB; "+
-			"the oldest captures of ended calls are dropped first", engine.CaptureMaxSeconds, engine.CaptureBudget>>20))
+			"the oldest finished captures are dropped first. A bridged call's pcap holds both legs", engine.CaptureMaxSeconds, engine.CaptureBudget>>20))
 	return s
 }
 

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,8 +18,8 @@ import (
 // once when its media starts, which the call's pcap export merges with the
 // SIP log. Captures are kept in memory only (lost on restart), within
 // CaptureBudget bytes for all of them: a new capture drops the oldest
-// captures of ended calls until it fits, and a call gets none when live
-// calls' captures alone fill the budget.
+// finished captures (the call ended, or its seconds are over) until it
+// fits, and a call gets none when captures still filling take the budget.
 const (
 	// CaptureBudget is the memory all RTP captures together may hold.
 	CaptureBudget = 16 << 20
@@ -41,6 +43,7 @@ type captureEntry struct {
 	key  captureKey
 	cap  *pcap.Capture
 	live bool
+	peer string // Call-ID of the other leg when bridged
 }
 
 // captures keeps the RTP captures of calls, oldest first.
@@ -54,7 +57,7 @@ type captures struct {
 // start makes the capture of a call leg if its domain asks for one and the
 // budget allows; nil otherwise. A leg asking again (a second media session
 // of the same call) gets the capture it has.
-func (cs *captures) start(domain, callID string, seconds int) *pcap.Capture {
+func (cs *captures) start(domain, callID string, seconds int, now time.Time) *pcap.Capture {
 	if seconds <= 0 {
 		return nil
 	}
@@ -76,7 +79,7 @@ func (cs *captures) start(domain, callID string, seconds int) *pcap.Capture {
 		return nil
 	}
 	for i := 0; i < len(cs.list) && cs.used+size > budget; {
-		if cs.list[i].live {
+		if cs.list[i].live && !cs.list[i].cap.Done(now) {
 			i++
 			continue
 		}
@@ -103,6 +106,32 @@ func (cs *captures) ended(domain, callID string) {
 	}
 }
 
+// link notes that two legs of the domain are bridged, so that each leg's
+// pcap holds the other's SIP and RTP too.
+func (cs *captures) link(domain, a, b string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, ce := range cs.list {
+		switch ce.key {
+		case captureKey{domain, a}:
+			ce.peer = b
+		case captureKey{domain, b}:
+			ce.peer = a
+		}
+	}
+}
+
+func (cs *captures) peerOf(domain, callID string) string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, ce := range cs.list {
+		if ce.key == (captureKey{domain, callID}) {
+			return ce.peer
+		}
+	}
+	return ""
+}
+
 func (cs *captures) get(domain, callID string) *pcap.Capture {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -118,6 +147,36 @@ func (cs *captures) get(domain, callID string) *pcap.Capture {
 // for its domain, dropped for newer ones, or never made).
 func (e *Engine) RTPCapture(domain, callID string) *pcap.Capture {
 	return e.captures.get(domain, callID)
+}
+
+// CallCapture gathers what a call's pcap holds: its SIP messages, oldest
+// first, and its RTP capture; for a bridged call whose legs are captured,
+// the other leg's SIP and RTP too (the SDP of each leg is what lets a
+// reader decode its RTP).
+func (e *Engine) CallCapture(domain, callID string) ([]store.SIPMessage, []*pcap.Capture, error) {
+	if e.db == nil {
+		return nil, nil, errors.New("engine: no store to read the SIP log from")
+	}
+	msgs, err := CallSIPLog(e.db, e, domain, callID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rtp []*pcap.Capture
+	if c := e.captures.get(domain, callID); c != nil {
+		rtp = append(rtp, c)
+	}
+	if peer := e.captures.peerOf(domain, callID); peer != "" {
+		more, err := CallSIPLog(e.db, nil, domain, peer)
+		if err != nil {
+			return nil, nil, err
+		}
+		msgs = append(msgs, more...)
+		slices.SortStableFunc(msgs, func(a, b store.SIPMessage) int { return a.Time.Compare(b.Time) })
+		if c := e.captures.get(domain, peer); c != nil {
+			rtp = append(rtp, c)
+		}
+	}
+	return msgs, rtp, nil
 }
 
 // CaptureBytes is the memory the RTP captures kept hold now.
@@ -148,7 +207,7 @@ func (e *Engine) captureSeconds(domain string) int {
 // captureFor makes c's capture when its domain asks for one, and lets it be
 // dropped once c ends.
 func (e *Engine) captureFor(c *Call) *pcap.Capture {
-	cp := e.captures.start(c.Domain, c.ID, e.captureSeconds(c.Domain))
+	cp := e.captures.start(c.Domain, c.ID, e.captureSeconds(c.Domain), time.Now())
 	if cp != nil {
 		c.onEnd(func() { e.captures.ended(c.Domain, c.ID) })
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // A real call from SIPp playing G.711 RTP: with callCaptureRtpSeconds unset
@@ -117,17 +118,19 @@ func callPcapHoldsRTP(t *testing.T, transport string) {
 }
 
 // Captures stay within the byte budget: a new capture drops the oldest
-// captures of ended calls first, never a live call's, and a call gets none
-// when live captures fill the budget. Off (0 s) makes none.
+// captures of ended calls first, never a live call's still filling, and a
+// call gets none when those fill the budget; a capture whose seconds are
+// over may go even while its call lasts. Off (0 s) makes none.
 func TestCaptureBudgetDropsOldestEndedFirst(t *testing.T) {
 	size := 2 * captureBytesPerSecond
 	e := newEngine(t, WithCaptureBudget(3*size))
 	cs := &e.captures
-	if cs.start(testDomain, "off", 0) != nil {
+	now := time.Now()
+	if cs.start(testDomain, "off", 0, now) != nil {
 		t.Fatal("a capture of 0 s was made")
 	}
 	for _, id := range []string{"a", "b", "c"} {
-		if cs.start(testDomain, id, 2) == nil {
+		if cs.start(testDomain, id, 2, now) == nil {
 			t.Fatalf("no capture for call %s within the budget", id)
 		}
 	}
@@ -135,12 +138,12 @@ func TestCaptureBudgetDropsOldestEndedFirst(t *testing.T) {
 		t.Fatalf("captures hold %d bytes, want %d", e.CaptureBytes(), 3*size)
 	}
 	// All live: no room, and nothing dropped.
-	if cs.start(testDomain, "d", 2) != nil || e.RTPCapture(testDomain, "a") == nil {
+	if cs.start(testDomain, "d", 2, now) != nil || e.RTPCapture(testDomain, "a") == nil {
 		t.Fatal("a live call's capture was dropped for a new one")
 	}
 	cs.ended(testDomain, "b")
 	cs.ended(testDomain, "a")
-	if cs.start(testDomain, "d", 2) == nil {
+	if cs.start(testDomain, "d", 2, now) == nil {
 		t.Fatal("no capture for call d once calls a and b ended")
 	}
 	// a is the oldest ended capture: it goes, b stays.
@@ -151,12 +154,25 @@ func TestCaptureBudgetDropsOldestEndedFirst(t *testing.T) {
 		t.Fatalf("captures hold %d bytes, more than the budget %d", e.CaptureBytes(), 3*size)
 	}
 	// The same call asking again (a second media session) shares its capture.
-	if cs.start(testDomain, "d", 2) != e.RTPCapture(testDomain, "d") || e.CaptureBytes() != 3*size {
+	if cs.start(testDomain, "d", 2, now) != e.RTPCapture(testDomain, "d") || e.CaptureBytes() != 3*size {
 		t.Fatal("a second session of call d got a second capture")
 	}
 	// Longer than the budget: none.
-	if cs.start(testDomain, "long", 60) != nil {
+	if cs.start(testDomain, "long", 60, now) != nil {
 		t.Fatal("a capture larger than the whole budget was made")
+	}
+	// Later: b (ended) goes for e; then c and d, whose calls live on but
+	// whose 2 s are over (none got a packet: a minute more), are finished:
+	// the older, c, makes room for f.
+	later := now.Add(2*time.Second + time.Minute + time.Millisecond)
+	if cs.start(testDomain, "e", 2, later) == nil || e.RTPCapture(testDomain, "b") != nil || e.RTPCapture(testDomain, "c") == nil {
+		t.Fatal("the ended call's capture was not the one dropped for e")
+	}
+	if cs.start(testDomain, "f", 2, later) == nil || e.RTPCapture(testDomain, "c") != nil || e.RTPCapture(testDomain, "d") == nil {
+		t.Fatal("the oldest finished capture of a live call was not dropped for f")
+	}
+	if e.CaptureBytes() > 3*size {
+		t.Fatalf("captures hold %d bytes, more than the budget %d", e.CaptureBytes(), 3*size)
 	}
 }
 
@@ -220,5 +236,71 @@ func TestCallPcapWritesTLSAsTCP(t *testing.T) {
 	}
 	if bad := ts("-Y", "_ws.malformed || _ws.expert.severity >= \"warning\" || tcp.analysis.flags", "-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message"); bad != "" {
 		t.Fatalf("tshark complains:\n%s", bad)
+	}
+}
+
+// A bridged call (SIPp calling a registered device, another SIPp): the
+// pcap of either leg holds both legs' SIP and RTP, so tshark sees the
+// caller's stream, the gateway's stream back to it, and the gateway's
+// stream to the device, each set up by its leg's SDP.
+func TestBridgedCallPcapHoldsBothLegs(t *testing.T) {
+	db := openStore(t)
+	wd := t.TempDir()
+	uas := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	e := startEngine(t, WithStore(db), WithDirectory(trustedLoopback(t, "200")))
+	putDoc(t, db, ResNotificationSettings, "settings", map[string]any{"callCaptureRtpSeconds": 2})
+	p := newPeer(t, e)
+	p.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKdev\nFrom: <sip:200@127.0.0.1>;tag=d\nTo: <sip:200@127.0.0.1>\nCall-ID: dev-reg\nCSeq: 1 REGISTER\nContact: <sip:200@127.0.0.1:" +
+		strconv.Itoa(uas.Port) + ">\nExpires: 600\nContent-Length: 0\n\n")
+	if res := p.recv(false); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d", res.StatusCode)
+	}
+	sc := testkit.SIPpScenario(t, wd, "uac_pcap.xml", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "PAUSE_MS", "2500")
+	uac := testkit.StartSIPp(t, wd, false, target(e), "-sf", sc, "-s", "200", "-m", "1")
+	if err := uac.Wait(20 * time.Second); err != nil {
+		t.Fatalf("sipp caller: %v\n%s", err, uac.Report())
+	}
+	if err := uas.Wait(10 * time.Second); err != nil {
+		t.Fatalf("sipp device: %v\n%s", err, uas.Report())
+	}
+	testkit.WaitFor(t, "the call to end", 3*time.Second, func() bool { return e.Calls() == 0 })
+	var inID string
+	e.FlushSIPLog()
+	recs, err := db.QuerySIP(testDomain, store.SIPQuery{Pattern: "INVITE sip:200@", Limit: 10})
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("the caller's INVITE is not in the SIP log: %v", err)
+	}
+	inID = recs[0].CallID
+	path := filepath.Join(wd, "bridged.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WriteCallPcap(f, testDomain, inID); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, err := exec.Command(testkit.NeedTool(t, "tshark"), "-r", path, "-q", "-z", "rtp,streams").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	toDevice, fromCaller := false, false
+	streams := 0
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) <= 8 || !strings.HasPrefix(f[6], "0x") {
+			continue
+		}
+		streams++
+		toDevice = toDevice || f[5] == strconv.Itoa(uas.Port+2) // SIPp's audio port: -mp, two above its SIP port
+		fromCaller = fromCaller || f[3] == strconv.Itoa(uac.Port+2)
+	}
+	if !toDevice || !fromCaller || streams < 3 {
+		t.Fatalf("the bridged call's pcap holds %d RTP streams (caller's %v, to the device %v), want the caller's, the gateway's to it and to the device:\n%s",
+			streams, fromCaller, toDevice, out)
+	}
+	ids, err := exec.Command("tshark", "-r", path, "-Y", "sip.Method == \"INVITE\"", "-T", "fields", "-e", "sip.Call-ID").Output()
+	if err != nil || len(strings.Fields(string(ids))) != 2 {
+		t.Fatalf("INVITEs of the bridged call's pcap: %q (%v), want one per leg", ids, err)
 	}
 }

@@ -308,6 +308,9 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 		e: e, Domain: spec.domain, Caller: spec.from, CallerName: spec.name,
 		Called: spec.ruri.User, Transport: spec.transport, Source: spec.hop,
 		Start: time.Now(), opts: spec.opts, done: make(chan struct{}),
+		// Known before the media starts, so that the leg's capture is filed
+		// under it (capture.go).
+		ID: sip.GenerateTagN(24) + "@" + e.host,
 	}
 	// Early media can end the leg (RTP timeout) before the answer.
 	c.ctx, c.cancel = context.WithCancelCause(e.ctx)
@@ -345,6 +348,8 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 	}
 	ct := e.contact(spec.transport)
 	req.AppendHeader(&ct)
+	callID := sip.CallIDHeader(c.ID)
+	req.AppendHeader(&callID)
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	req.AppendHeader(sip.NewHeader("Supported", "timer"))
 	req.AppendHeader(sip.NewHeader("User-Agent", e.cfg.UserAgent))
@@ -366,8 +371,7 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 		dlg, err = dua.WriteInvite(ctx, req)
 		if err == nil {
 			spec.leg.invited(dlg.InviteRequest)
-			if c.ID == "" {
-				c.ID = req.CallID().Value()
+			if attempt == 0 {
 				e.trace.noteDomain(c.ID, spec.domain)
 			}
 			err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {

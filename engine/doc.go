@@ -143,9 +143,12 @@
 // crossed (TCP and TLS as TCP segments, TLS decrypted), and, when the
 // domain's notificationsettings set callCaptureRtpSeconds (0-60, off by
 // default for privacy), the first that many seconds of each leg's RTP
-// socket (capture.go). RTP captures live in memory only, within
-// CaptureBudget (16 MiB) for all of them: the oldest captures of ended calls
-// are dropped first, and a call gets none while live captures fill it.
+// socket (capture.go); a bridged call's pcap holds both legs' SIP and RTP.
+// RTP captures live in memory only, within CaptureBudget (16 MiB) for all of
+// them: the oldest finished captures (call ended, or its seconds over) are
+// dropped first, and a call gets none while captures still filling take it
+// all. An outbound leg's Call-ID is chosen before its media starts so that
+// its capture is filed under it.
 //
 // # Overload
 //

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/edgebridge/edgebridge/engine/pcap"
@@ -40,11 +41,11 @@ func (e *Engine) WriteCallPcap(w io.Writer, domain, callID string) error {
 	if e.db == nil {
 		return errors.New("engine: no store to read the SIP log from")
 	}
-	msgs, err := CallSIPLog(e.db, e, domain, callID)
+	msgs, rtp, err := e.CallCapture(domain, callID)
 	if err != nil {
 		return err
 	}
-	_, err = WriteCallCapture(w, msgs, e.RTPCapture(domain, callID))
+	_, err = WriteCallCapture(w, msgs, rtp...)
 	return err
 }
 
@@ -61,10 +62,11 @@ func WritePcap(w io.Writer, msgs []store.SIPMessage) (skipped int, err error) {
 	return WriteCallCapture(w, msgs, nil)
 }
 
-// RTPCaptures gives the RTP capture of a call, nil when it has none;
-// *Engine is one (capture.go).
-type RTPCaptures interface {
-	RTPCapture(domain, callID string) *pcap.Capture
+// CallCapturer gathers what a call's pcap holds (SIP messages, oldest
+// first, and RTP captures, its bridged leg's included); *Engine is one
+// (capture.go).
+type CallCapturer interface {
+	CallCapture(domain, callID string) ([]store.SIPMessage, []*pcap.Capture, error)
 }
 
 // tcpFlows keeps the next sequence number of each direction of each TCP
@@ -91,9 +93,9 @@ func (f tcpFlows) next(src, dst netip.AddrPort) uint32 {
 }
 
 // WriteCallCapture writes a call's SIP messages as WritePcap does, merged
-// in time with the packets of its RTP capture (UDP datagrams, as they
-// crossed the RTP socket), when rtp is not nil.
-func WriteCallCapture(w io.Writer, msgs []store.SIPMessage, rtp *pcap.Capture) (skipped int, err error) {
+// in time with the packets of its RTP captures (UDP datagrams, as they
+// crossed the RTP sockets).
+func WriteCallCapture(w io.Writer, msgs []store.SIPMessage, rtp ...*pcap.Capture) (skipped int, err error) {
 	if len(msgs) == 0 {
 		return 0, ErrNoMessages
 	}
@@ -125,22 +127,36 @@ func WriteCallCapture(w io.Writer, msgs []store.SIPMessage, rtp *pcap.Capture) (
 		}
 		return pw.WritePacket(m.Time, src, dst, raw)
 	}
-	next := 0 // the first SIP message not written yet
-	if rtp != nil {
-		rtp.Each(func(ts time.Time, src, dst netip.AddrPort, pkt []byte) bool {
-			for ; next < len(msgs) && !msgs[next].Time.After(ts); next++ {
-				if err = writeSIP(msgs[next]); err != nil {
-					return false
-				}
-			}
-			if src.Addr().Is4() != dst.Addr().Is4() {
-				skipped++
-				return true
-			}
-			err = pw.WritePacket(ts, src, dst, pkt)
-			return err == nil
+	// The RTP packets of all captures in time order; pkt refers into the
+	// capture's buffer, whose records are never rewritten.
+	type packet struct {
+		ts       time.Time
+		src, dst netip.AddrPort
+		pkt      []byte
+	}
+	var pkts []packet
+	for _, c := range rtp {
+		if c == nil {
+			continue
+		}
+		c.Each(func(ts time.Time, src, dst netip.AddrPort, pkt []byte) bool {
+			pkts = append(pkts, packet{ts, src, dst, pkt})
+			return true
 		})
-		if err != nil {
+	}
+	slices.SortStableFunc(pkts, func(a, b packet) int { return a.ts.Compare(b.ts) })
+	next := 0 // the first SIP message not written yet
+	for _, p := range pkts {
+		for ; next < len(msgs) && !msgs[next].Time.After(p.ts); next++ {
+			if err := writeSIP(msgs[next]); err != nil {
+				return skipped, err
+			}
+		}
+		if p.src.Addr().Is4() != p.dst.Addr().Is4() {
+			skipped++
+			continue
+		}
+		if err := pw.WritePacket(p.ts, p.src, p.dst, p.pkt); err != nil {
 			return skipped, err
 		}
 	}

@@ -22,6 +22,9 @@ func (c *Call) setPeer(out *Call) {
 	out.mu.Lock()
 	out.peer = c
 	out.mu.Unlock()
+	if c.Domain == out.Domain {
+		c.e.captures.link(c.Domain, c.ID, out.ID) // capture.go
+	}
 }
 
 // peerLeg is the other leg of a bridged call, or nil.

@@ -15,11 +15,12 @@ import (
 // not kept. It is safe for concurrent use (a call's receive and send paths
 // add to it at once).
 type Capture struct {
-	mu    sync.Mutex
-	dur   time.Duration
-	start time.Time
-	buf   []byte // records: captureHeader bytes, then the packet
-	n     int    // packets kept
+	mu      sync.Mutex
+	dur     time.Duration
+	created time.Time
+	start   time.Time
+	buf     []byte // records: captureHeader bytes, then the packet
+	n       int    // packets kept
 }
 
 // captureHeader is one record's header: time (Unix ns), source and
@@ -29,7 +30,19 @@ const captureHeader = 8 + 18 + 18 + 2
 // NewCapture makes a capture of the first dur of packets, at most maxBytes
 // of memory (its size, allocated now).
 func NewCapture(dur time.Duration, maxBytes int) *Capture {
-	return &Capture{dur: dur, buf: make([]byte, 0, maxBytes)}
+	return &Capture{dur: dur, created: time.Now(), buf: make([]byte, 0, maxBytes)}
+}
+
+// Done says the capture takes no more packets at now: its time from the
+// first packet is over, or (no packet yet) a minute more than that has
+// passed since it was made.
+func (c *Capture) Done(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.start.IsZero() {
+		return now.Sub(c.created) > c.dur+time.Minute
+	}
+	return now.Sub(c.start) > c.dur
 }
 
 // Size is the memory the capture holds: what NewCapture allocated.
@@ -80,7 +93,8 @@ func addrPort(b []byte) netip.AddrPort {
 
 // Each calls fn for the packets kept, in the order they were added (which
 // is the order of their times, give or take the scheduling of the paths
-// that add them); fn must not keep pkt. It stops when fn returns false.
+// that add them). pkt stays as it is while the capture lives: records are
+// never rewritten. It stops when fn returns false.
 // It does not hold the capture's lock while fn runs (a slow reader must not
 // stall a live call's RTP): records are only appended, into a buffer that is
 // never reallocated, so those present when Each starts stay as they are.
