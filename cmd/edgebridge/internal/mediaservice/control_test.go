@@ -31,7 +31,7 @@ var allCommands = []string{
 
 // Bad input to each command is refused with a 4xx naming the mistake (or
 // 501 naming why the gateway cannot do it), never a 5xx; each path answers
-// the CORS preflight with the headers the seed lists.
+// the CORS preflight with the headers the media service API lists.
 func TestCommandsRefuseBadInput(t *testing.T) {
 	r := newRig(t)
 	ended := r.svc.tokens.issue(testDomain, "no-such-session")

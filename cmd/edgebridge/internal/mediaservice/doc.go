@@ -63,7 +63,7 @@
 //     leg or a second waiting participant the gateway does not keep: the
 //     call is refused 501 and a sessionError alarm says so. No answer:
 //     503 and newCallEventError "newCall request failed"; an empty answer,
-//     no action or an unknown one: 500 and the seed's error text.
+//     no action or an unknown one: 500 and the media service API's error text.
 //   - getIvrCommand {sessionId, sessionReferenceId, ivrServer, replyId, and
 //     after a command with dtmf: dtmfBuffer, dtmfParams {dtmfMatch, reason
 //     (maxDigits, terminationKey, firstTimeout, betweenTimeout,
@@ -83,7 +83,7 @@
 //     phrases, dtmf, hangup and getIVRCommandAfter is an ivrCommandError
 //     and hangs up (asking again at once would loop on the application). Gateway extension: an
 //     answer with action "call" or "drop" (newCall's fields) transfers or
-//     drops the caller, since the seed gives the IVR no other way out.
+//     drops the caller, since the media service API gives the IVR no other way out.
 //   - callAnswered {callingPartyNumber, callerParticipantId,
 //     calleeParticipantId, remotePartyNumber, connectionId, replyId,
 //     sessionReferenceId, traceId, httpTransactionId} when a connection is

@@ -139,7 +139,7 @@ func TestIVRFlowOverSIP(t *testing.T) {
 	}
 }
 
-// An IVR command the gateway cannot run ends the call with the seed's
+// An IVR command the gateway cannot run ends the call with the media service API's
 // service alarm, after one request: an empty body, a command asking for
 // nothing (which would loop on the application), not JSON. A text-to-speech
 // phrase raises phraseError and the command goes on (here to its hangup).

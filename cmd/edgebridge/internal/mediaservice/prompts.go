@@ -24,7 +24,7 @@ import (
 
 // Prompts is the prompt storage: DATA/mediaservice/prompts/{domain}/{name},
 // every file an A-law WAV (8 kHz mono) whatever was uploaded, so playing one
-// is reading it. Recordings land here too (the seed uploads them to the
+// is reading it. Recordings land here too (the media service API uploads them to the
 // prompt storage). The whole storage is bounded by a quota.
 type Prompts struct {
 	dir   string
@@ -49,7 +49,7 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // DefaultQuota bounds the prompt storage (prompts and recordings together).
 const DefaultQuota = 64 << 20
 
-// URLValidity is how long a prompt file URL works (the seed: 15 minutes).
+// URLValidity is how long a prompt file URL works (the media service API: 15 minutes).
 const URLValidity = 15 * time.Minute
 
 func newPrompts(dir string, quota int64, key []byte) *Prompts {

@@ -44,7 +44,7 @@ type Config struct {
 	IsAlarmCall func(domain, id string) bool
 }
 
-// Alarm is a service alarm of the media service (the seed's alarm event).
+// Alarm is a service alarm of the media service (the media service API's alarm event).
 type Alarm struct {
 	Type         string         `json:"type"`
 	Domain       string         `json:"domain"`

@@ -69,7 +69,7 @@ func (s *session) setRef(r json.RawMessage) {
 // replyID is the session's token for the REST commands.
 func (s *session) replyID() string { return s.svc.tokens.issue(s.domain, s.id) }
 
-// alarm raises a service alarm of the seed (type, error) for this session.
+// alarm raises a service alarm of the media service API (type, error) for this session.
 func (s *session) alarm(typ, errText string, details map[string]any) {
 	s.log.Warn("mediaservice: service alarm", "type", typ, "error", errText, "details", details)
 	if s.svc.cfg.Alarm != nil {
@@ -97,7 +97,7 @@ func (s *session) serve(ctx context.Context, c *engine.Call) {
 	reason := "callingPartyDrop"
 	defer func() {
 		if c.Cause() == engine.CauseRTPTimeout {
-			// The seed: a participant silent for rtpTimeout is
+			// The media service API: a participant silent for rtpTimeout is
 			// disconnected and a service alarm raised.
 			s.alarm("sessionError", "RTP media timeout", map[string]any{"participantId": s.caller.id})
 			reason = "RTP media timeout"
@@ -153,8 +153,8 @@ func (s *session) placed(act *callAction) {
 	_ = out.Hangup()
 }
 
-// alarmError is the seed's error text for err: its own message up to the
-// first colon (the seed's enum), else all of it.
+// alarmError is the media service API's error text for err: its own message up to the
+// first colon (the media service API's enum), else all of it.
 func alarmError(err error) string {
 	msg := err.Error()
 	for _, known := range []string{"newCall response empty", "newCall response without action", "newCall response with unknown action",
@@ -208,7 +208,7 @@ func (s *session) apply(ctx context.Context, p *participant, act *callAction, an
 	return "unsupportedAction"
 }
 
-// newCallBody is the newCall request (seed fields).
+// newCallBody is the newCall request (the media service API's fields).
 func (s *session) newCallBody(c *engine.Call) map[string]any {
 	req := c.Request()
 	body := map[string]any{
@@ -257,7 +257,7 @@ func (s *session) newCallBody(c *engine.Call) map[string]any {
 	return body
 }
 
-// addHeader puts a header value in the seed's object form: a string, or
+// addHeader puts a header value in the media service API's object form: a string, or
 // an array of strings for a header given more than once.
 func addHeader(m map[string]any, name, v string) {
 	switch old := m[name].(type) {
@@ -683,7 +683,7 @@ func (s *session) split(ctx context.Context, caller, callee *participant) string
 
 // ringback plays the ringback tone (425 Hz, 1 s on, 4 s off: ETSI ES 201
 // 970) to an answered participant while its next destination rings, until
-// stop (ringbackTone "default"; the seed's other values leave the caller's
+// stop (ringbackTone "default"; the media service API's other values leave the caller's
 // side to make it, or keep silence).
 func ringback(sess *media.Session, stop <-chan struct{}) {
 	g, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: 425, DBm0: -10, Ms: 1000}, dsp.ToneSegment{Ms: 4000})
@@ -750,7 +750,7 @@ func (s *session) callEvent(ctx context.Context, remaining, dropped *participant
 	return act
 }
 
-// dialOptions builds the outbound leg of a call action (seed: sipFrom,
+// dialOptions builds the outbound leg of a call action (media service API: sipFrom,
 // displayName, callerPrivacy, sipPAI, sipRPID, sipDiversion with its
 // parameters, xHeaders, pHeaders, copyHeaders).
 func (s *session) dialOptions(p *participant, act *callAction, dest string, answered bool) engine.DialOptions {

@@ -121,7 +121,7 @@ func newID() string {
 }
 
 // flexNum is a number the application may send as a JSON number or as a
-// numeric string (the seed's own samples mix the two).
+// numeric string (the media service API's own samples mix the two).
 type flexNum struct {
 	V   float64
 	Set bool
@@ -157,7 +157,7 @@ func (n flexNum) dur(def time.Duration) time.Duration {
 }
 
 // flexStr is a string the application may send as a number (sipDiversion:
-// 123456 in the seed's sample).
+// 123456 in the media service API's sample).
 type flexStr string
 
 func (s *flexStr) UnmarshalJSON(b []byte) error {
@@ -312,7 +312,7 @@ var dropCodes = map[string]struct {
 }
 
 // parseAction reads a newCall or callEvent answer. An empty answer and an
-// unknown action or dropCode are errors named as the seed's service alarms
+// unknown action or dropCode are errors named as the media service API's service alarms
 // name them.
 func parseAction(b []byte, event string) (*callAction, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
@@ -454,7 +454,7 @@ type ivrCommand struct {
 	Hangup     bool            `json:"hangup"`
 	After      flexNum         `json:"getIVRCommandAfter"`
 	ReplyID    string          `json:"replyId"`
-	// Action is a gateway extension (the seed's getIvrCommand answer has no
+	// Action is a gateway extension (the media service API's getIvrCommand answer has no
 	// transfer): an action of newCall's answer ("call" with destAddr, or
 	// "drop") ends the IVR part of the session that way.
 	Action     string      `json:"action"`
