@@ -196,8 +196,19 @@ func TestWebPageInChromium(t *testing.T) {
 		chromedp.Navigate(d.url+"/"),
 		chromedp.WaitVisible(css("#signin-key")),
 		shot(shots, "01-signin"),
+	)
+	if err != nil {
+		t.Fatalf("sign-in page: %v\n%s", err, d.log())
+	}
+	// Signed out, the sections and "Sign out" are not shown (a display rule
+	// of the page's stylesheet once overrode the hidden attribute).
+	if shown := eval[bool](t, ctx, `document.querySelector('#nav').offsetParent !== null`); shown {
+		t.Fatal("the navigation is shown before sign-in")
+	}
+	err = chromedp.Do(ctx,
 		chromedp.SendKeys(css("#signin-key"), key+kb.Enter), // the keyboard alone signs in
 		chromedp.WaitVisible(css("#st-version")),
+		chromedp.WaitVisible(css("#nav")),
 		until(`document.querySelector('#st-sip .up') !== null && document.querySelector('#footer-version').textContent.startsWith('edgebridge')`, 10*time.Second),
 		shot(shots, "02-status-empty"),
 	)
