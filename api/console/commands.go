@@ -64,6 +64,15 @@ func (s *Session) register() {
 			}
 			return []string{"busy", "congestion", "dial", "ringback", "1400", "dtmf:"}
 		}})
+	s.add(&command{name: "line", usage: "line simulate --protocol P [--mode dtmf|sdmf] [--number N] [--event E]",
+		help: "Plays an alarm unit on the simulated FXS line (--hw sim): off hook, dial tone, the number\n(default 5551), the protocol's handshake, message and acknowledgement, with timings.\nP is contactid, bs8521, tt92 or ttnew; --event as for `edgebridge simulate`. Any key stops.",
+		run:  cmdLine,
+		complete: func(_ *Session, args []string) []string {
+			if len(args) == 0 {
+				return []string{"simulate"}
+			}
+			return []string{"--event", "--mode", "--number", "--protocol"}
+		}})
 	s.add(&command{name: "log", usage: "log tail [LEVEL]", help: "Shows the last log lines at LEVEL (debug, info, warn, error; default info) and follows; any key stops.", run: cmdLog,
 		complete: func(_ *Session, args []string) []string {
 			if len(args) == 0 {
@@ -658,5 +667,34 @@ func cmdRelay(ctx context.Context, s *Session, args []string) error {
 		return err
 	}
 	s.printf("relay %s.\n", args[0])
+	return nil
+}
+
+func cmdLine(ctx context.Context, s *Session, args []string) error {
+	if len(args) < 1 || args[0] != "simulate" {
+		return errors.New("usage: line simulate --protocol P [--mode dtmf|sdmf] [--number N] [--event E]")
+	}
+	if s.cfg.LineSim == nil {
+		return errNotWired("the simulated FXS line (serve --hw sim)")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines := make(chan string, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.cfg.LineSim.SimulateLine(ctx, args[1:], lines)
+		close(lines)
+	}()
+	if err := untilKey(ctx, s, lines, func(l string) string { return l }); err != nil {
+		cancel()
+		<-done
+		return err
+	}
+	// A key stops the unit: it hangs up.
+	cancel()
+	if err := <-done; err != nil {
+		return err
+	}
+	s.println("acknowledged.")
 	return nil
 }

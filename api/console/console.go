@@ -38,7 +38,9 @@ type Config struct {
 	Alarms Alarms
 	Digits Digits
 	Tones  Tones
-	Logs   *LogRing
+	// LineSim is the pretend unit on the simulated FXS line (--hw sim).
+	LineSim LineSim
+	Logs    *LogRing
 	// Net lists network interfaces; nil uses the host's (net.Interfaces).
 	Net          func() ([]Iface, error)
 	Reboot       func() error
@@ -551,4 +553,12 @@ func (s *Session) helpFor(c *command) {
 	for _, l := range strings.Split(c.help, "\n") {
 		s.println("  " + l)
 	}
+}
+
+// LineSim plays a pretend alarm unit on the simulated FXS line (`line
+// simulate ARGS`): it dials the gateway and runs its protocol, sending one
+// line of account per step to lines, and returns once the unit is
+// acknowledged (nil), gives up, or ctx ends.
+type LineSim interface {
+	SimulateLine(ctx context.Context, args []string, lines chan<- string) error
 }

@@ -130,6 +130,8 @@ type consoleComponent struct {
 	Alarms console.Alarms
 	Digits console.Digits
 	Tones  console.Tones
+	// LineSim plays a unit on the simulated FXS line (nil on hardware).
+	LineSim console.LineSim
 	// Reboot and FactoryReset are what the console's commands do; nil says
 	// "not available".
 	Reboot, FactoryReset func() error
@@ -172,7 +174,7 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 		c.Reboot = c.reboot
 	}
 	cfg := console.Config{API: c.HTTP.Handler(), Version: version, Started: c.d.apiCfg.Started, Reboot: c.Reboot, FactoryReset: c.FactoryReset,
-		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones, TLSFingerprint: c.HTTP.TLSFingerprint()}
+		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones, LineSim: c.LineSim, TLSFingerprint: c.HTTP.TLSFingerprint()}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
 		cfg.Logs = ring
 	}

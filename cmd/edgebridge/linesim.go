@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/edgebridge/edgebridge/api/console"
+	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/hal"
+)
+
+// lineSimulator is the console's `line simulate`: the units `edgebridge
+// simulate` plays over SIP, played on the simulated FXS line instead, in
+// band and clocked like a real line (20 ms frames in real time).
+type lineSimulator struct{ line *hal.SimLine }
+
+func (l lineSimulator) SimulateLine(ctx context.Context, args []string, lines chan<- string) error {
+	fs := flag.NewFlagSet("line simulate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	protocol := fs.String("protocol", "", "")
+	mode := fs.String("mode", "dtmf", "")
+	number := fs.String("number", "5551", "")
+	event := fs.String("event", "", "")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return fmt.Errorf("usage: line simulate --protocol P [--mode dtmf|sdmf] [--number N] [--event E] (%v)", err)
+	}
+	if *number == "" || strings.Trim(*number, "0123456789*") != "" {
+		return fmt.Errorf("--number %q: want digits", *number)
+	}
+	if *mode != "dtmf" && *mode != "sdmf" {
+		return fmt.Errorf("--mode %q: want dtmf or sdmf", *mode)
+	}
+	if *event == "" {
+		*event = simulateDefaults[*protocol]
+	}
+	unit, err := newSimUnit(*protocol, *mode, *event)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	sayAt := func(at time.Duration, format string, a ...any) {
+		select {
+		case lines <- fmt.Sprintf("%7.3fs  %s", at.Seconds(), fmt.Sprintf(format, a...)):
+		case <-ctx.Done():
+		}
+	}
+	say := func(format string, a ...any) { sayAt(time.Since(start), format, a...) }
+	say("alarm unit on the FXS line, %s", unit.describe)
+
+	unitR, gwW, err := os.Pipe() // gateway -> unit
+	if err != nil {
+		return err
+	}
+	gwR, unitW, err := os.Pipe() // unit -> gateway
+	if err != nil {
+		unitR.Close()
+		gwW.Close()
+		return err
+	}
+	ch := &lineUnit{r: unitR, w: unitW, buf: make([]byte, 320), start: time.Now()}
+	// On hook at the end, whichever way it ends: the gateway reads the end
+	// of the unit's audio.
+	defer func() { unitW.Close(); unitR.Close() }()
+	stop := context.AfterFunc(ctx, func() { unitW.Close(); unitR.Close() })
+	defer stop()
+	// The unit speaks first so neither side waits on the other.
+	if err := ch.WriteFrame(make([]int16, 160)); err != nil {
+		return err
+	}
+	if err := l.line.Dial(gwR, gwW, closers{gwR, gwW}); err != nil {
+		return fmt.Errorf("the line is busy: %w", err)
+	}
+	say("off hook")
+	if err := dialOnLine(ch, *number+"#", say); err != nil {
+		return err
+	}
+	base := time.Since(start)
+	at := func(ms int64) time.Duration { return base + time.Duration(ms)*time.Millisecond }
+	if err := unit.play(ctx, ch, at, sayAt, say); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	say("acknowledged, on hook")
+	return nil
+}
+
+// dialOnLine waits for the gateway's dial tone (425 Hz) and dials number
+// in DTMF, as an alarm unit does after it lifts its handset.
+func dialOnLine(ch *lineUnit, number string, say func(string, ...any)) error {
+	det, err := dsp.NewToneDetector(dsp.ToneSpec{Name: "dialtone", Freq1: 425, MinMs: 100})
+	if err != nil {
+		return err
+	}
+	gen := dsp.NewDTMFGenerator(dsp.DTMFGenConfig{LowDBm0: -7, HighDBm0: -5, OnMs: 60, OffMs: 60})
+	frame := make([]int16, 160)
+	heard := false
+	// 6 s for the dial tone, as a unit waits before it gives up.
+	for i := 0; i < 300 && (!heard || gen.Busy()); i++ {
+		if err := ch.ReadFrame(frame); err != nil {
+			return errors.New("the line closed before the number was dialled")
+		}
+		det.Process(frame, func(ev dsp.ToneEvent) {
+			if ev.On && !heard {
+				heard = true
+				say("dial tone heard")
+				if err := gen.Queue(number); err == nil {
+					say("dialling %s", number)
+				}
+			}
+		})
+		gen.Generate(frame)
+		if err := ch.WriteFrame(frame); err != nil {
+			return err
+		}
+	}
+	if !heard {
+		return errors.New("no dial tone on the line")
+	}
+	say("dialled")
+	return nil
+}
+
+// lineUnit is the unit's end of the simulated line as an alarm.Channel:
+// 16-bit LE PCM frames over pipes, written at the line's real pace.
+type lineUnit struct {
+	r      io.Reader
+	w      io.Writer
+	buf    []byte
+	start  time.Time
+	frames int64
+}
+
+func (p *lineUnit) ReadFrame(pcm []int16) error {
+	b := p.buf[:2*len(pcm)]
+	if _, err := io.ReadFull(p.r, b); err != nil {
+		return io.EOF
+	}
+	for i := range pcm {
+		pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	return nil
+}
+
+func (p *lineUnit) WriteFrame(pcm []int16) error {
+	p.frames += int64(len(pcm))
+	if d := time.Until(p.start.Add(time.Duration(p.frames) * time.Second / dsp.SampleRate)); d > 0 {
+		time.Sleep(d)
+	}
+	b := p.buf[:2*len(pcm)]
+	for i, s := range pcm {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
+	}
+	_, err := p.w.Write(b)
+	return err
+}
+
+// A line has no RFC 4733: the units send and hear their keys in band.
+func (p *lineUnit) Digits() <-chan dsp.DigitEvent    { return nil }
+func (p *lineUnit) SendDigit(key byte, ms int) error { return nil }
+func (p *lineUnit) Hangup() error                    { return nil }
+
+// closers closes each of its members (the gateway's ends of the line).
+type closers []io.Closer
+
+func (c closers) Close() error {
+	for _, x := range c {
+		x.Close()
+	}
+	return nil
+}
+
+// simLineOf is the console's `line simulate` on a board with a simulated
+// FXS line, else nil ("not available").
+func simLineOf(b *hal.Board) console.LineSim {
+	if b == nil || b.Sim == nil || b.Sim.Line == nil {
+		return nil
+	}
+	return lineSimulator{b.Sim.Line}
+}
