@@ -690,11 +690,16 @@ func cmdLine(ctx context.Context, s *Session, args []string) error {
 		<-done
 		return err
 	}
-	// A key stops the unit: it hangs up.
-	cancel()
-	if err := <-done; err != nil {
-		return err
+	select {
+	case err := <-done: // the unit is done (it sends before lines closes)
+		if err != nil {
+			return err
+		}
+		s.println("acknowledged.")
+	default: // a key: the unit hangs up
+		cancel()
+		<-done
+		s.println("stopped: the unit hung up.")
 	}
-	s.println("acknowledged.")
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -79,15 +80,12 @@ func (l lineSimulator) SimulateLine(ctx context.Context, args []string, lines ch
 	}
 	say("off hook")
 	if err := dialOnLine(ch, *number+"#", say); err != nil {
-		return err
+		return cmp.Or(ctx.Err(), err)
 	}
 	base := time.Since(start)
 	at := func(ms int64) time.Duration { return base + time.Duration(ms)*time.Millisecond }
 	if err := unit.play(ctx, ch, at, sayAt, say); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return err
+		return cmp.Or(ctx.Err(), err)
 	}
 	say("acknowledged, on hook")
 	return nil

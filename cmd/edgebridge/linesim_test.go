@@ -108,6 +108,23 @@ func TestConsoleLineSimulate(t *testing.T) {
 	if got := arc.Wait(2, 10*time.Second); len(got) != 2 || got[1].Data != "#1234|1130 01 015" {
 		t.Fatalf("ARC got %+v, want the BS 8521 event then #1234|1130 01 015", got)
 	}
+	// Any key hangs the unit up mid-call (a TT92 unit waits seconds for
+	// its prompts and repeat); the line is free again for the next call.
+	mu.Lock()
+	seen.Reset()
+	mu.Unlock()
+	ptmx.Write([]byte("line simulate --protocol tt92 --number 5552\r"))
+	waitFor("dialled", 10*time.Second)
+	ptmx.Write([]byte("x"))
+	waitFor("stopped: the unit hung up.", 10*time.Second)
+	mu.Lock()
+	seen.Reset()
+	mu.Unlock()
+	ptmx.Write([]byte("line simulate --protocol bs8521 --number 5552\r"))
+	waitFor("acknowledged.", 30*time.Second)
+	if got := arc.Wait(3, 10*time.Second); len(got) != 3 || got[2].Data != "#12345678|Nri0/QA01" {
+		t.Fatalf("ARC got %+v, want a third event, the BS 8521 one, after the hung-up TT92 call", got)
+	}
 	stop.Store(true)
 	ptmx.Write([]byte("help\r"))
 	<-readerDone
