@@ -76,6 +76,8 @@ func (l lineSimulator) SimulateLine(ctx context.Context, args []string, lines ch
 		return err
 	}
 	if err := l.line.Dial(gwR, gwW, closers{gwR, gwW}); err != nil {
+		gwR.Close()
+		gwW.Close()
 		return fmt.Errorf("the line is busy: %w", err)
 	}
 	say("off hook")
