@@ -1,6 +1,10 @@
 package bs8521
 
-import "github.com/edgebridge/edgebridge/dsp"
+import (
+	"fmt"
+
+	"github.com/edgebridge/edgebridge/dsp"
+)
 
 // Decoded is one message found in a recording.
 type Decoded struct {
@@ -51,5 +55,47 @@ func DecodeDigits(digits []dsp.DigitEvent, interDigit int64) []Decoded {
 		}
 	}
 	flush()
+	return out
+}
+
+// Line is one line of `edgebridge decode` for BS 8521.
+type Line struct {
+	Protocol    string `json:"protocol"`
+	Controller  string `json:"controller"`
+	Unit        string `json:"unit"`
+	Event       string `json:"event"`
+	Location    string `json:"location"`
+	Priority    string `json:"priority"`
+	Status      string `json:"status"`
+	SystemType  string `json:"systemType"`
+	SpeechMode  string `json:"speechMode"`
+	Conformance string `json:"conformance"`
+	Raw         string `json:"raw"`
+	Valid       bool   `json:"valid"`
+	AtMs        int64  `json:"at_ms"`
+	Error       string `json:"error,omitempty"`
+}
+
+// Lines assembles digits into messages as DecodeDigits does (default
+// timing) and returns every 26-key message, valid or not, as a Line; each
+// burst of another length is told to note (when not nil) instead.
+func Lines(digits []dsp.DigitEvent, note func(string)) []Line {
+	var out []Line
+	for _, d := range DecodeDigits(digits, 0) {
+		at := d.Start * 1000 / dsp.SampleRate
+		if len(d.Keys) != MessageKeys {
+			if note != nil {
+				note(fmt.Sprintf("%d keys at %d ms (%q) make no BS 8521 message", len(d.Keys), at, d.Keys))
+			}
+			continue
+		}
+		l := Line{Protocol: "bs8521", Controller: d.Controller, Unit: d.Unit, Event: d.Event, Location: d.Location,
+			Priority: d.Priority, Status: d.Status, SystemType: d.SystemType, SpeechMode: d.SpeechMode, Conformance: d.Conformance,
+			Raw: d.Keys, Valid: d.Err == nil, AtMs: at}
+		if d.Err != nil {
+			l.Error = d.Err.Error()
+		}
+		out = append(out, l)
+	}
 	return out
 }

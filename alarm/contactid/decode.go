@@ -2,6 +2,7 @@ package contactid
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/edgebridge/edgebridge/alarm"
@@ -115,4 +116,61 @@ type errPartial int
 
 func (e errPartial) Error() string {
 	return "partial message: " + string(rune('0'+int(e)/10)) + string(rune('0'+int(e)%10)) + " of 16 digits"
+}
+
+// Line is one line of `edgebridge decode` for Contact ID (a stable
+// interface: README): raw in the hex digits 0-9, B-F of SIA DC-05.
+type Line struct {
+	Protocol  string `json:"protocol"`
+	Account   string `json:"account"`
+	Qualifier string `json:"qualifier"`
+	Code      string `json:"code"`
+	Group     string `json:"group"`
+	Zone      string `json:"zone"`
+	Raw       string `json:"raw"`
+	Valid     bool   `json:"valid"`
+	AtMs      int64  `json:"at_ms"`
+	Error     string `json:"error,omitempty"`
+	Rebuilt   bool   `json:"rebuilt,omitempty"`
+}
+
+// Lines assembles digits into messages as DecodeDigits does (default
+// timing) and returns every 16-digit message, valid or not, as a Line; each
+// partial message is told to note (when not nil) instead, in a sentence.
+func Lines(digits []dsp.DigitEvent, note func(string)) []Line {
+	var out []Line
+	for _, d := range DecodeDigits(digits, DecodeConfig{}) {
+		at := d.Start * 1000 / dsp.SampleRate
+		if len(d.Keys) != MessageDigits {
+			if note != nil {
+				note(fmt.Sprintf("%d digits at %d ms (%q) make no message: %v", len(d.Keys), at, d.Keys, d.Err))
+			}
+			continue
+		}
+		l := Line{
+			Protocol: "contactid", Account: d.Account, Qualifier: d.Qualifier, Code: d.Code,
+			Group: d.Group, Zone: d.Zone, Raw: d.Raw, Valid: d.Err == nil, AtMs: at, Rebuilt: d.Rebuilt,
+		}
+		if d.Err != nil {
+			l.Error = d.Err.Error()
+			if d.Raw == "" {
+				l.Raw = hexOrQuery(d.Keys)
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// hexOrQuery writes keys as Contact ID hex, '?' for a key that carries none (D).
+func hexOrQuery(keys string) string {
+	b := []byte(keys)
+	for i := range b {
+		if h, ok := HexFromKey(b[i]); ok {
+			b[i] = h
+		} else {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

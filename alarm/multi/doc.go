@@ -10,6 +10,13 @@
 // audio call (scaip, api, voicecall, nowip) are an error here: the call is
 // not served as an alarm call.
 //
-// It imports the alarm kit and the protocol packages contactid, bs8521 and
-// tt92, nothing else of ours.
+// It also reads a recording for `edgebridge decode` in auto mode
+// (SplitBursts, DecodeDigits): the digits are split into bursts at pauses
+// longer than 400 ms, and each burst goes to the protocol its length fits:
+// 22-24 keys opening "D#" TT92 (a frame is 24), 20 or more BS 8521 (26),
+// fewer Contact ID (16). Each protocol package frames its own bursts into
+// the command's JSON lines (Lines).
+//
+// It imports the alarm kit, dsp and the protocol packages contactid, bs8521
+// and tt92, nothing else of ours.
 package multi

@@ -1,6 +1,10 @@
 package tt92
 
-import "github.com/edgebridge/edgebridge/dsp"
+import (
+	"fmt"
+
+	"github.com/edgebridge/edgebridge/dsp"
+)
 
 // Decoded is one frame found in a recording.
 type Decoded struct {
@@ -32,6 +36,45 @@ func DecodeDigits(digits []dsp.DigitEvent, interDigit int64) []Decoded {
 		d.Frame, d.Err = Parse(d.Keys)
 		out = append(out, d)
 		i = j
+	}
+	return out
+}
+
+// Line is one line of `edgebridge decode` for TT92/TTnew. Valid means well
+// formed: the proprietary checksum cannot be checked (ChecksumChecked
+// false), so a frame is only as good as a second identical reading.
+type Line struct {
+	Protocol        string `json:"protocol"`
+	Identity        string `json:"identity"`
+	Type            string `json:"type"`
+	Generic         string `json:"generic"`
+	CallCode        string `json:"callCode"`
+	Raw             string `json:"raw"`
+	Valid           bool   `json:"valid"`
+	ChecksumChecked bool   `json:"checksumChecked"`
+	AtMs            int64  `json:"at_ms"`
+	Error           string `json:"error,omitempty"`
+}
+
+// Lines splits digits into bursts as DecodeDigits does (default timing) and
+// returns every 24-key burst, well formed or not, as a Line; each burst of
+// another length is told to note (when not nil) instead.
+func Lines(digits []dsp.DigitEvent, note func(string)) []Line {
+	var out []Line
+	for _, d := range DecodeDigits(digits, 0) {
+		at := d.Start * 1000 / dsp.SampleRate
+		if len(d.Keys) != FrameKeys {
+			if note != nil {
+				note(fmt.Sprintf("%d keys at %d ms (%q) make no TT92 frame", len(d.Keys), at, d.Keys))
+			}
+			continue
+		}
+		l := Line{Protocol: "tt92", Identity: d.Identity, Type: d.Type, Generic: d.Generic, CallCode: d.CallCode,
+			Raw: d.Keys, Valid: d.Err == nil, AtMs: at}
+		if d.Err != nil {
+			l.Error = d.Err.Error()
+		}
+		out = append(out, l)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine/pcap"
 )
 
@@ -72,3 +73,6 @@ func dtmfLines(rec *pcap.Recording) ([]dtmfLine, error) {
 	}
 	return out, nil
 }
+
+// ms turns a sample count into milliseconds.
+func ms(s int64) int64 { return s * 1000 / dsp.SampleRate }
