@@ -385,7 +385,7 @@ func buildComponents(d *daemon) ([]component, error) {
 		g,
 		g.FXS(),
 		web,
-		&consoleComponent{d: d, HTTP: web, Board: g.Board(), Calls: g, Alarms: g, FactoryReset: d.factoryReset, LineSim: simLineOf(g.Board())},
+		&consoleComponent{d: d, HTTP: web, Board: g.Board(), Calls: g, Alarms: g, FactoryReset: d.factoryReset, LineSim: gateway.SimLineOf(g.Board())},
 		&firmwareComponent{d: d, fail: d.fail},
 	}, nil
 }

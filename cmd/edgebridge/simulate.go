@@ -17,6 +17,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgebridge/edgebridge/alarm/unitsim"
 	"github.com/edgebridge/edgebridge/engine"
 )
 
@@ -54,7 +55,7 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Plays an alarm unit over SIP and RTP; exits 0 only on the protocol's acknowledgement")
 		fmt.Fprintln(stderr, "(Contact ID kissoff, BS 8521 acknowledge B, TT92 B0, TTnew DB).")
 		fs.PrintDefaults()
-		fmt.Fprintln(stderr, simulateEventHelp)
+		fmt.Fprintln(stderr, unitsim.EventHelp)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,43 +85,43 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 }
 
 // check validates the flags; errors name the flag.
-func (o *simulateOpts) check() (simUnit, sip.Uri, error) {
+func (o *simulateOpts) check() (unitsim.Unit, sip.Uri, error) {
 	var u sip.Uri
 	if o.to == "" {
-		return simUnit{}, u, errors.New("--to is required (a SIP URI such as sip:5551@127.0.0.1:5060)")
+		return unitsim.Unit{}, u, errors.New("--to is required (a SIP URI such as sip:5551@127.0.0.1:5060)")
 	}
 	if !strings.HasPrefix(o.to, "sip:") {
 		o.to = "sip:" + o.to
 	}
 	if err := sip.ParseUri(o.to, &u); err != nil || u.Host == "" {
-		return simUnit{}, u, fmt.Errorf("--to %q is not a SIP URI", o.to)
+		return unitsim.Unit{}, u, fmt.Errorf("--to %q is not a SIP URI", o.to)
 	}
 	if o.dtmf != "2833" && o.dtmf != "inaudio" {
-		return simUnit{}, u, fmt.Errorf("--dtmf %q: want 2833 or inaudio", o.dtmf)
+		return unitsim.Unit{}, u, fmt.Errorf("--dtmf %q: want 2833 or inaudio", o.dtmf)
 	}
 	switch {
 	case o.mode != "dtmf" && o.mode != "sdmf":
-		return simUnit{}, u, fmt.Errorf("--mode %q: want dtmf or sdmf", o.mode)
+		return unitsim.Unit{}, u, fmt.Errorf("--mode %q: want dtmf or sdmf", o.mode)
 	case o.mode == "sdmf" && o.protocol != "tt92" && o.protocol != "ttnew":
-		return simUnit{}, u, fmt.Errorf("--mode sdmf: only tt92 and ttnew send in single tones, not %s", o.protocol)
+		return unitsim.Unit{}, u, fmt.Errorf("--mode sdmf: only tt92 and ttnew send in single tones, not %s", o.protocol)
 	}
 	if o.event == "" {
-		o.event = simulateDefaults[o.protocol]
+		o.event = unitsim.Defaults[o.protocol]
 	}
-	unit, err := newSimUnit(o.protocol, o.mode, o.event)
+	unit, err := unitsim.New(o.protocol, o.mode, o.event)
 	if err != nil {
-		return simUnit{}, u, err
+		return unitsim.Unit{}, u, err
 	}
 	if o.reg && o.user == "" {
-		return simUnit{}, u, errors.New("--register needs --user")
+		return unitsim.Unit{}, u, errors.New("--register needs --user")
 	}
 	if o.calls < 1 {
-		return simUnit{}, u, fmt.Errorf("--calls %d: want at least 1", o.calls)
+		return unitsim.Unit{}, u, fmt.Errorf("--calls %d: want at least 1", o.calls)
 	}
 	if o.from == "" {
 		o.from = o.user
 		if o.from == "" {
-			o.from = unit.from
+			o.from = unit.From
 		}
 	}
 	return unit, u, nil
@@ -146,10 +147,7 @@ func localFor(target sip.Uri) string {
 	return "0.0.0.0:0"
 }
 
-// sayFunc prints one line of the account; at is its time since the start.
-type sayFunc func(at time.Duration, format string, a ...any)
-
-func simulate(ctx context.Context, o simulateOpts, unit simUnit, target sip.Uri, out io.Writer) error {
+func simulate(ctx context.Context, o simulateOpts, unit unitsim.Unit, target sip.Uri, out io.Writer) error {
 	start := time.Now()
 	sayAt := func(at time.Duration, format string, a ...any) {
 		fmt.Fprintf(out, "%7.3fs  %s\n", at.Seconds(), fmt.Sprintf(format, a...))
@@ -170,7 +168,7 @@ func simulate(ctx context.Context, o simulateOpts, unit simUnit, target sip.Uri,
 		return err
 	}
 	defer e.Close()
-	say("alarm unit at %s, %s, dtmf %s", e.Addr(), unit.describe, o.dtmf)
+	say("alarm unit at %s, %s, dtmf %s", e.Addr(), unit.Describe, o.dtmf)
 
 	if o.reg {
 		registrar := "sip:" + target.Host
@@ -212,7 +210,7 @@ func simulate(ctx context.Context, o simulateOpts, unit simUnit, target sip.Uri,
 	return last
 }
 
-func oneCall(ctx context.Context, e *engine.Engine, o simulateOpts, unit simUnit, start time.Time, sayAt sayFunc) error {
+func oneCall(ctx context.Context, e *engine.Engine, o simulateOpts, unit unitsim.Unit, start time.Time, sayAt unitsim.SayFunc) error {
 	say := func(format string, a ...any) { sayAt(time.Since(start), format, a...) }
 	say("calling %s", o.to)
 	t0 := time.Now()
@@ -242,5 +240,5 @@ func oneCall(ctx context.Context, e *engine.Engine, o simulateOpts, unit simUnit
 	// The unit reports in call time (ms of audio since the answer).
 	base := answered.Sub(start)
 	at := func(ms int64) time.Duration { return base + time.Duration(ms)*time.Millisecond }
-	return unit.play(ctx, call.Session(), at, sayAt, say)
+	return unit.Play(ctx, call.Session(), at, sayAt, say)
 }

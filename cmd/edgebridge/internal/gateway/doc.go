@@ -26,6 +26,9 @@
 //     (425 Hz) until the first digit, '#' ends the number at once, else 3 s
 //     after a digit (4 s before the first); no digits is a hotline and is
 //     routed as the empty number;
+//   - the console's `line simulate` (linesim.go): an alarm unit of
+//     alarm/unitsim lifts the simulated line's handset, dials after the dial
+//     tone and plays its protocol in band, in real time;
 //   - SCAIP over SIP MESSAGE both ways (scaip.go): alarm units' <mrq> in,
 //     the ARC's <mrs> let in as the awaited answer of an <mrq> sent out;
 //   - SIP over TLS from DATA/tls/sip.crt and sip.key (tls.go);

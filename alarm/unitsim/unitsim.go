@@ -1,4 +1,4 @@
-package main
+package unitsim
 
 import (
 	"context"
@@ -12,33 +12,39 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/tt92"
 )
 
-// The alarm units `simulate` plays. Each sends its protocol's standard
-// alarm message unless --event says otherwise (simulateEventHelp), and
-// succeeds only on the protocol's acknowledgement.
-var simulateEventHelp = `--event by protocol (without it, the protocol's standard alarm message):
+// EventHelp says what --event takes for each protocol, for the -h of the
+// commands that play units.
+var EventHelp = `--event by protocol (without it, the protocol's standard alarm message):
   contactid  ACCT,Q,CODE,GROUP,ZONE          default 1234,1,130,01,015 (burglary, zone 15)
   bs8521     CONTROLLER,UNIT,EVENT,LOCATION  default 12345678,0001,019,01 (personal trigger)
   tt92       the 24-key frame                default D#1020461234567800000047 (alarm of unit 461234567800)
   ttnew      the 24-key frame                default D#1020461234567800000047
 --mode sdmf (tt92, ttnew) sends the frame in single tones (STMF) in the audio.`
 
-// simUnit is one alarm unit: what it sends, and how it plays a call.
-type simUnit struct {
-	describe string // for the first line of the account
-	from     string // default From user: the account or identity
-	play     func(ctx context.Context, ch alarm.Channel, at func(ms int64) time.Duration, sayAt sayFunc, say func(string, ...any)) error
+// SayFunc prints one line of a unit's account; at is its time since the start.
+type SayFunc func(at time.Duration, format string, a ...any)
+
+// Unit is one alarm unit: what it sends, and how it plays a call.
+type Unit struct {
+	Describe string // for the first line of the account
+	From     string // default From user: the account or identity
+	// Play runs the call on ch: at turns the unit's millisecond offsets into
+	// times of the account, sayAt and say print its lines. It returns nil
+	// only once the protocol's acknowledgement was heard.
+	Play func(ctx context.Context, ch alarm.Channel, at func(ms int64) time.Duration, sayAt SayFunc, say func(string, ...any)) error
 }
 
-// simulateDefaults are the standard alarm messages of each protocol.
-var simulateDefaults = map[string]string{
+// Defaults are the standard alarm messages of each protocol.
+var Defaults = map[string]string{
 	"contactid": "1234,1,130,01,015",
 	"bs8521":    "12345678,0001,019,01",
 	"tt92":      "D#1020461234567800000047",
 	"ttnew":     "D#1020461234567800000047",
 }
 
-// newSimUnit builds the unit of protocol with event (already defaulted).
-func newSimUnit(protocol, mode, event string) (simUnit, error) {
+// New builds the unit of protocol (contactid, bs8521, tt92, ttnew) in mode
+// (dtmf or sdmf) sending event (already defaulted from Defaults).
+func New(protocol, mode, event string) (Unit, error) {
 	switch protocol {
 	case "contactid":
 		return contactIDUnit(event)
@@ -47,27 +53,27 @@ func newSimUnit(protocol, mode, event string) (simUnit, error) {
 	case "tt92", "ttnew":
 		return tt92Unit(protocol, mode, event)
 	}
-	return simUnit{}, fmt.Errorf("--protocol %q: want contactid, bs8521, tt92 or ttnew", protocol)
+	return Unit{}, fmt.Errorf("--protocol %q: want contactid, bs8521, tt92 or ttnew", protocol)
 }
 
-func contactIDUnit(event string) (simUnit, error) {
+func contactIDUnit(event string) (Unit, error) {
 	f := strings.Split(event, ",")
 	if len(f) != 5 {
-		return simUnit{}, fmt.Errorf("--event %q: want ACCT,Q,CODE,GROUP,ZONE (5 fields)", event)
+		return Unit{}, fmt.Errorf("--event %q: want ACCT,Q,CODE,GROUP,ZONE (5 fields)", event)
 	}
 	msg, err := contactid.Build(f[0], "18", f[1], f[2], f[3], f[4])
 	if err != nil {
-		return simUnit{}, fmt.Errorf("--event %q: %w", event, err)
+		return Unit{}, fmt.Errorf("--event %q: %w", event, err)
 	}
 	panel, err := contactid.NewPanel(contactid.PanelConfig{})
 	if err != nil {
-		return simUnit{}, err
+		return Unit{}, err
 	}
-	u := simUnit{
-		describe: fmt.Sprintf("Contact ID message %s (account %s, event %s%s, group %s, zone %s)", msg.Raw, msg.Account, msg.Qualifier, msg.Code, msg.Group, msg.Zone),
-		from:     msg.Account,
+	u := Unit{
+		Describe: fmt.Sprintf("Contact ID message %s (account %s, event %s%s, group %s, zone %s)", msg.Raw, msg.Account, msg.Qualifier, msg.Code, msg.Group, msg.Zone),
+		From:     msg.Account,
 	}
-	u.play = func(ctx context.Context, ch alarm.Channel, at func(int64) time.Duration, sayAt sayFunc, say func(string, ...any)) error {
+	u.Play = func(ctx context.Context, ch alarm.Channel, at func(int64) time.Duration, sayAt SayFunc, say func(string, ...any)) error {
 		rep, err := panel.Send(ctx, ch, []contactid.Message{msg})
 		if rep.HandshakeMs >= 0 {
 			sayAt(at(rep.HandshakeMs), "handshake heard (%d ms after the answer)", rep.HandshakeMs)
@@ -100,23 +106,23 @@ func contactIDUnit(event string) (simUnit, error) {
 	return u, nil
 }
 
-func bs8521Unit(event string) (simUnit, error) {
+func bs8521Unit(event string) (Unit, error) {
 	f := strings.Split(event, ",")
 	if len(f) != 4 {
-		return simUnit{}, fmt.Errorf("--event %q: want CONTROLLER,UNIT,EVENT,LOCATION (4 fields) for bs8521", event)
+		return Unit{}, fmt.Errorf("--event %q: want CONTROLLER,UNIT,EVENT,LOCATION (4 fields) for bs8521", event)
 	}
 	// System type 1, speech mode 1, conformance 01, priority 1, status 00:
 	// the values of the units the receiver was built against.
 	msg, err := bs8521.Build("1", "1", "01", f[0], f[1], f[2], f[3], "1", "00")
 	if err != nil {
-		return simUnit{}, fmt.Errorf("--event %q: %w", event, err)
+		return Unit{}, fmt.Errorf("--event %q: %w", event, err)
 	}
 	unit := bs8521.NewUnit(bs8521.UnitConfig{})
-	u := simUnit{
-		describe: fmt.Sprintf("BS 8521 message %s (controller %s, unit %s, event %s, location %s)", msg.Raw, msg.Controller, msg.Unit, msg.Event, msg.Location),
-		from:     msg.Controller,
+	u := Unit{
+		Describe: fmt.Sprintf("BS 8521 message %s (controller %s, unit %s, event %s, location %s)", msg.Raw, msg.Controller, msg.Unit, msg.Event, msg.Location),
+		From:     msg.Controller,
 	}
-	u.play = func(ctx context.Context, ch alarm.Channel, at func(int64) time.Duration, sayAt sayFunc, say func(string, ...any)) error {
+	u.Play = func(ctx context.Context, ch alarm.Channel, at func(int64) time.Duration, sayAt SayFunc, say func(string, ...any)) error {
 		rep, err := unit.Send(ctx, ch, []bs8521.Message{msg})
 		for _, m := range rep.Messages {
 			if m.Attempts > 0 {
@@ -140,21 +146,21 @@ func bs8521Unit(event string) (simUnit, error) {
 	return u, nil
 }
 
-func tt92Unit(protocol, mode, event string) (simUnit, error) {
+func tt92Unit(protocol, mode, event string) (Unit, error) {
 	fr, err := tt92.Parse(event)
 	if err != nil {
-		return simUnit{}, fmt.Errorf("--event %q: %w (want the 24-key frame D#TRGCIIIIIIIIIIIIPPPPKK)", event, err)
+		return Unit{}, fmt.Errorf("--event %q: %w (want the 24-key frame D#TRGCIIIIIIIIIIIIPPPPKK)", event, err)
 	}
 	v := tt92.TT92
 	if protocol == "ttnew" {
 		v = tt92.TTnew
 	}
 	unit := tt92.NewUnit(tt92.UnitConfig{Variant: v, Mode: mode})
-	u := simUnit{
-		describe: fmt.Sprintf("%s frame %s (identity %s, call code %s), %s", strings.ToUpper(protocol), fr.Raw, fr.Identity, fr.CallCode, mode),
-		from:     fr.Identity,
+	u := Unit{
+		Describe: fmt.Sprintf("%s frame %s (identity %s, call code %s), %s", strings.ToUpper(protocol), fr.Raw, fr.Identity, fr.CallCode, mode),
+		From:     fr.Identity,
 	}
-	u.play = func(ctx context.Context, ch alarm.Channel, at func(int64) time.Duration, sayAt sayFunc, say func(string, ...any)) error {
+	u.Play = func(ctx context.Context, ch alarm.Channel, at func(int64) time.Duration, sayAt SayFunc, say func(string, ...any)) error {
 		rep, err := unit.Send(ctx, ch, []string{fr.Raw})
 		if rep.Attempts[0] > 0 {
 			sayAt(at(rep.LastMs[0]), "sent %s (attempt %d)", fr.Raw, rep.Attempts[0])

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"cmp"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgebridge/edgebridge/alarm/unitsim"
 	"github.com/edgebridge/edgebridge/api/console"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/hal"
@@ -39,9 +40,9 @@ func (l lineSimulator) SimulateLine(ctx context.Context, args []string, lines ch
 		return fmt.Errorf("--mode %q: want dtmf or sdmf", *mode)
 	}
 	if *event == "" {
-		*event = simulateDefaults[*protocol]
+		*event = unitsim.Defaults[*protocol]
 	}
-	unit, err := newSimUnit(*protocol, *mode, *event)
+	unit, err := unitsim.New(*protocol, *mode, *event)
 	if err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func (l lineSimulator) SimulateLine(ctx context.Context, args []string, lines ch
 		}
 	}
 	say := func(format string, a ...any) { sayAt(time.Since(start), format, a...) }
-	say("alarm unit on the FXS line, %s", unit.describe)
+	say("alarm unit on the FXS line, %s", unit.Describe)
 
 	unitR, gwW, err := os.Pipe() // gateway -> unit
 	if err != nil {
@@ -75,7 +76,7 @@ func (l lineSimulator) SimulateLine(ctx context.Context, args []string, lines ch
 	if err := ch.WriteFrame(make([]int16, 160)); err != nil {
 		return err
 	}
-	if err := l.line.Dial(gwR, gwW, closers{gwR, gwW}); err != nil {
+	if err := l.line.Dial(gwR, gwW, lineEnds{gwR, gwW}); err != nil {
 		gwR.Close()
 		gwW.Close()
 		return fmt.Errorf("the line is busy: %w", err)
@@ -86,7 +87,7 @@ func (l lineSimulator) SimulateLine(ctx context.Context, args []string, lines ch
 	}
 	base := time.Since(start)
 	at := func(ms int64) time.Duration { return base + time.Duration(ms)*time.Millisecond }
-	if err := unit.play(ctx, ch, at, sayAt, say); err != nil {
+	if err := unit.Play(ctx, ch, at, sayAt, say); err != nil {
 		return cmp.Or(ctx.Err(), err)
 	}
 	say("acknowledged, on hook")
@@ -168,19 +169,19 @@ func (p *lineUnit) Digits() <-chan dsp.DigitEvent    { return nil }
 func (p *lineUnit) SendDigit(key byte, ms int) error { return nil }
 func (p *lineUnit) Hangup() error                    { return nil }
 
-// closers closes each of its members (the gateway's ends of the line).
-type closers []io.Closer
+// lineEnds closes each of its members (the gateway's ends of the line).
+type lineEnds []io.Closer
 
-func (c closers) Close() error {
+func (c lineEnds) Close() error {
 	for _, x := range c {
 		x.Close()
 	}
 	return nil
 }
 
-// simLineOf is the console's `line simulate` on a board with a simulated
+// SimLineOf is the console's `line simulate` on a board with a simulated
 // FXS line, else nil ("not available").
-func simLineOf(b *hal.Board) console.LineSim {
+func SimLineOf(b *hal.Board) console.LineSim {
 	if b == nil || b.Sim == nil || b.Sim.Line == nil {
 		return nil
 	}
