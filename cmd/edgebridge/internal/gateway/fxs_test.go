@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"os"
 	"strings"
@@ -17,16 +16,16 @@ import (
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
-// pcmPipe is the alarm unit's end of the simulated FXS line: 16-bit LE PCM
-// frames over OS pipes, as alarm.Channel.
+// pcmPipe is the alarm unit's end of the simulated FXS line: the lineUnit
+// of `line simulate`, unpaced (its zero start never waits), lock-step with
+// the gateway for the test to drive.
 type pcmPipe struct {
-	r   io.Reader
-	w   io.WriteCloser
-	buf []byte
+	*lineUnit
+	onHook io.Closer
 }
 
 // hangUp puts the unit on hook: the gateway reads the end of its audio.
-func (p *pcmPipe) hangUp() { p.w.Close() }
+func (p *pcmPipe) hangUp() { p.onHook.Close() }
 
 // fxsUnitDials runs the FXS component of g and takes its simulated line off
 // hook: the unit waits for dial tone, dials number, and is then on the line,
@@ -41,67 +40,19 @@ func fxsUnitDials(t *testing.T, g *Gateway, number string) *pcmPipe {
 	unitR, gwW, _ := os.Pipe() // gateway -> unit
 	gwR, unitW, _ := os.Pipe() // unit -> gateway
 	t.Cleanup(func() { unitR.Close(); unitW.Close() })
-	unit := &pcmPipe{r: unitR, w: unitW, buf: make([]byte, 320)}
+	unit := &pcmPipe{lineUnit: &lineUnit{r: unitR, w: unitW, buf: make([]byte, 320)}, onHook: unitW}
 	// Lock-step over pipes: the unit speaks first so neither side waits on the other.
 	if err := unit.WriteFrame(make([]int16, 160)); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.board.Sim.Line.Dial(gwR, gwW, multiCloserOf(gwR, gwW)); err != nil {
+	if err := g.board.Sim.Line.Dial(gwR, gwW, lineEnds{gwR, gwW}); err != nil {
 		t.Fatal(err)
 	}
-	frame := make([]int16, 160)
-	heard := false
-	toneDet, err := dsp.NewToneDetector(dsp.ToneSpec{Name: "dialtone", Freq1: 425, MinMs: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen := dsp.NewDTMFGenerator(dsp.DTMFGenConfig{LowDBm0: -7, HighDBm0: -5, OnMs: 60, OffMs: 60})
-	for i := 0; i < 300 && (!heard || gen.Busy()); i++ {
-		if err := unit.ReadFrame(frame); err != nil {
-			t.Fatalf("line closed while dialling: %v", err)
-		}
-		toneDet.Process(frame, func(ev dsp.ToneEvent) {
-			if ev.On && !heard {
-				heard = true
-				if err := gen.Queue(number); err != nil {
-					t.Error(err)
-				}
-			}
-		})
-		gen.Generate(frame)
-		if err := unit.WriteFrame(frame); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !heard {
-		t.Fatal("no dial tone on the FXS line")
+	if err := dialOnLine(unit.lineUnit, number, func(string, ...any) {}); err != nil {
+		t.Fatalf("dialling %s on the FXS line: %v", number, err)
 	}
 	return unit
 }
-
-func (p *pcmPipe) ReadFrame(pcm []int16) error {
-	b := p.buf[:2*len(pcm)]
-	if _, err := io.ReadFull(p.r, b); err != nil {
-		return io.EOF
-	}
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
-	}
-	return nil
-}
-
-func (p *pcmPipe) WriteFrame(pcm []int16) error {
-	b := p.buf[:2*len(pcm)]
-	for i, s := range pcm {
-		binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
-	}
-	_, err := p.w.Write(b)
-	return err
-}
-
-func (p *pcmPipe) Digits() <-chan dsp.DigitEvent    { return nil }
-func (p *pcmPipe) SendDigit(key byte, ms int) error { return nil }
-func (p *pcmPipe) Hangup() error                    { return nil }
 
 // TestFXSPanelDialsAndIsDelivered: a panel on the (simulated) FXS port goes
 // off hook, hears dial tone, dials 5551#, runs Contact ID, gets its kissoff,
@@ -153,17 +104,6 @@ func TestFXSPanelDialsAndIsDelivered(t *testing.T) {
 		t.Fatalf("still queued after the ARC acknowledged: %+v", q)
 	}
 }
-
-type closers []io.Closer
-
-func (c closers) Close() error {
-	for _, x := range c {
-		x.Close()
-	}
-	return nil
-}
-
-func multiCloserOf(c ...io.Closer) io.Closer { return closers(c) }
 
 // An FXS alarm with listen-in (606) and callEmergencyCenter gets its voice
 // path: the gateway calls the ARC's speech line (SIPp) and bridges the line
