@@ -84,6 +84,14 @@
 //     and hangs up (asking again at once would loop on the application). Gateway extension: an
 //     answer with action "call" or "drop" (newCall's fields) transfers or
 //     drops the caller, since the media service API gives the IVR no other way out.
+//   - getCallIdentifier {sessionId, calledParty (the called number; for
+//     placeivrcall the destination's user)}: sent once, when a session that
+//     has no sessionReferenceId yet (none in newCall's answer or in
+//     placeivrcall) reaches the IVR, before its callAnswered. The answer's
+//     sessionReferenceId is copied into every later callback; no answer or
+//     a 4xx leaves the session without one (the application need not
+//     implement it), an answer whose sessionId names another session is not
+//     taken (sessionError alarm).
 //   - callAnswered {callingPartyNumber, callerParticipantId,
 //     calleeParticipantId, remotePartyNumber, connectionId, replyId,
 //     sessionReferenceId, traceId, httpTransactionId} when a connection is
@@ -130,7 +138,6 @@
 // 409. The cloud SIP UA's placeremotecall, answerremotecall,
 // sendremotecallringback (and their jwt twins) answer 501 naming why: this
 // gateway runs no cloud SIP user agent (newRemoteCall is never sent).
-// getCallIdentifier is not sent (the gateway has no IN service).
 //
 // # What it may import
 //

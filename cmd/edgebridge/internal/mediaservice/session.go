@@ -39,16 +39,18 @@ type session struct {
 	hook   *hook
 	start  time.Time
 
-	mu        sync.Mutex
-	ref       json.RawMessage // sessionReferenceId, copied into every callback
-	caller    *participant
-	callee    *participant // while connected
-	connID    string       // the current connection (IVR or two participants)
-	rec       recSlot      // the current connection's recording
-	interrupt chan struct{}
-	hangup    chan string   // hangupcall and friends: why
-	splitReq  chan struct{} // splitconnection
-	ended     bool
+	mu         sync.Mutex
+	ref        json.RawMessage // sessionReferenceId, copied into every callback
+	caller     *participant
+	callee     *participant // while connected
+	connID     string       // the current connection (IVR or two participants)
+	rec        recSlot      // the current connection's recording
+	interrupt  chan struct{}
+	hangup     chan string   // hangupcall and friends: why
+	splitReq   chan struct{} // splitconnection
+	ended      bool
+	called     string // calledParty of getCallIdentifier
+	identified bool   // getCallIdentifier has been asked (once per session)
 }
 
 func (s *session) sessionRef() json.RawMessage {
@@ -94,6 +96,7 @@ func (s *session) serve(ctx context.Context, c *engine.Call) {
 	// each callback its callbackTimeout.
 	ctx = context.WithoutCancel(ctx)
 	s.caller = &participant{id: newID(), user: c.Caller, call: c}
+	s.called = c.Called
 	reason := "callingPartyDrop"
 	defer func() {
 		if c.Cause() == engine.CauseRTPTimeout {
@@ -148,9 +151,49 @@ func (s *session) placed(act *callAction) {
 	p := &participant{id: newID(), user: userOf(d.DestAddr), call: out}
 	s.mu.Lock()
 	s.caller = p
+	s.called = p.user
 	s.mu.Unlock()
 	reason = s.runIVR(ctx, p)
 	_ = out.Hangup()
+}
+
+// identify asks the application for the session's call identifier
+// (getCallIdentifier {sessionId, calledParty}) the first time the session
+// reaches the IVR, when neither newCall's answer nor placeivrcall gave it a
+// sessionReferenceId: the answer's sessionReferenceId is then copied into
+// every later callback. An application that does not answer (or answers
+// 4xx) leaves the session without one; an answer naming another session
+// is not taken, and a sessionError alarm says so.
+func (s *session) identify(ctx context.Context) {
+	s.mu.Lock()
+	skip := s.identified || s.ref != nil
+	s.identified = true
+	called := s.called
+	s.mu.Unlock()
+	if skip {
+		return
+	}
+	ans, err := s.hook.post(ctx, "getCallIdentifier", map[string]any{"sessionId": s.id, "calledParty": called})
+	if err != nil {
+		s.log.Info("mediaservice: getCallIdentifier not answered: the session goes on without a sessionReferenceId", "err", err)
+		return
+	}
+	var id struct {
+		SessionID  flexStr         `json:"sessionId"`
+		SessionRef json.RawMessage `json:"sessionReferenceId"`
+	}
+	if len(strings.TrimSpace(string(ans))) == 0 {
+		return
+	}
+	if err := json.Unmarshal(ans, &id); err != nil {
+		s.alarm("sessionError", "IVR command failed", map[string]any{"reason": "getCallIdentifier response: " + err.Error()})
+		return
+	}
+	if id.SessionID != "" && string(id.SessionID) != s.id {
+		s.alarm("sessionError", "IVR command failed", map[string]any{"reason": "getCallIdentifier response names session " + string(id.SessionID) + ", not this one"})
+		return
+	}
+	s.setRef(id.SessionRef)
 }
 
 // alarmError is the media service API's error text for err: its own message up to the
@@ -353,6 +396,7 @@ func (s *session) runIVR(ctx context.Context, p *participant) string {
 		})
 	}
 	defer stopLoop()
+	s.identify(ctx)
 	// Before the first getIvrCommand, so the application knows the
 	// connection (to record it, say) before the IVR plays anything.
 	s.notify(ctx, "callAnswered", s.answeredBody(p, nil, connID))
