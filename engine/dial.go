@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,14 @@ type DialOptions struct {
 	SRTP               bool // offer RTP/SAVP with SDES keys (and insist on it)
 	// OnProgress sees each provisional response (180, 183).
 	OnProgress func(code int, reason string)
+	// ToUser, when set, is the user part of the INVITE's To instead of the
+	// called user (the media service API's sipTo).
+	ToUser string
+	// ContactParams are added to the URI of the INVITE's Contact, and
+	// ContactUserParams to its user part (user;k=v@host): the media service
+	// API's contactParameters and contactUserParameters. The caller checks
+	// they are tokens.
+	ContactParams, ContactUserParams sip.HeaderParams
 }
 
 // dialSpec is a resolved outbound leg.
@@ -52,6 +61,9 @@ type dialSpec struct {
 	srtpMode   string         // the callee's srtp setting (device or trunk)
 	trunk      *trunk
 	onProgress func(code int, reason string)
+	toUser     string
+	ctParams   sip.HeaderParams // Contact URI parameters
+	ctUser     sip.HeaderParams // Contact user parameters
 	// onEarly sees the leg, its session started, when a provisional
 	// response brought the callee's SDP (early media, RFC 3960).
 	onEarly func(out *Call, code int, reason string)
@@ -88,6 +100,7 @@ func (e *Engine) Dial(ctx context.Context, o DialOptions) (*Call, error) {
 	spec := dialSpec{
 		from: o.From, name: o.FromName, domain: o.Domain, headers: o.Headers,
 		opts: o.Media, onProgress: o.OnProgress,
+		toUser: o.ToUser, ctParams: o.ContactParams, ctUser: o.ContactUserParams,
 	}
 	asked := sdp.SRTPOff
 	if o.SRTP {
@@ -342,11 +355,20 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 	if toURI.Host == "" {
 		toURI = sip.Uri{Scheme: spec.ruri.Scheme, User: spec.ruri.User, Host: spec.ruri.Host, Port: spec.ruri.Port}
 	}
+	if spec.toUser != "" {
+		toURI.User = spec.toUser
+	}
 	req.AppendHeader(&sip.ToHeader{Address: toURI, Params: sip.NewParams()})
 	if spec.pai != "" {
 		req.AppendHeader(sip.NewHeader("P-Asserted-Identity", spec.pai))
 	}
 	ct := e.contact(spec.transport)
+	for _, p := range spec.ctUser {
+		ct.Address.User += ";" + p.K + "=" + p.V
+	}
+	if len(spec.ctParams) > 0 {
+		ct.Address.UriParams = append(slices.Clone(ct.Address.UriParams), spec.ctParams...)
+	}
 	req.AppendHeader(&ct)
 	callID := sip.CallIDHeader(c.ID)
 	req.AppendHeader(&callID)

@@ -52,9 +52,11 @@
 //     caller not yet answered gets the destination's 180 unless "silent";
 //     one already answered, e.g. in the IVR, hears 425 Hz 1 s on 4 s off
 //     while the destination rings, for "default" or none), callRecording with
-//     recordingFileName. greeting, monitorDestAddr and the monitor*
-//     fields, sipTo, contactParameters, contactUserParameters (and
-//     httpcall's codec, receiveIp, receivePort) are not carried out here: an
+//     recordingFileName, sipTo (the To's user; else the destination's),
+//     contactParameters and contactUserParameters (tokens, added in key
+//     order to the INVITE's Contact URI and to its user part:
+//     <sip:edgebridge;k=v@host;k=v>). greeting, monitorDestAddr and the monitor*
+//     fields (and httpcall's codec, receiveIp, receivePort) are not carried out here: an
 //     answer with one of them set is treated as a bad answer (the call
 //     refused 500, or dropped after callEvent) with a service alarm naming
 //     the field, never silently ignored. "drop" refuses with dropCode (busy 486, error 500,

@@ -53,8 +53,10 @@ func TestActionRefusesWhatItCannotDo(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
 		{`{"action":"call","destAddr":"sip:a@b","greeting":{"playMode":"calleeFirst"}}`, "greeting is not supported"},
 		{`{"action":"call","destAddr":"sip:a@b","monitorDestAddr":"sip:m@d"}`, "monitorDestAddr is not supported"},
-		{`{"action":"call","destAddr":"sip:a@b","sipTo":"callee"}`, "sipTo is not supported"},
-		{`{"action":"call","destAddr":"sip:a@b","contactParameters":{"a":"b"}}`, "contactParameters is not supported"},
+		{`{"action":"call","destAddr":"sip:a@b","sipTo":"a@evil"}`, "sipTo"},
+		{`{"action":"call","destAddr":"sip:a@b","contactParameters":{"a":"b;maddr=evil"}}`, "contactParameters"},
+		{`{"action":"call","destAddr":"sip:a@b","contactUserParameters":{"a b":"c"}}`, "contactUserParameters"},
+		{`{"action":"call","destAddr":"sip:a@b","contactParameters":{"a":{"b":1}}}`, "contactParameters"},
 	} {
 		if _, err := parseAction([]byte(tc.body), "newCall"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.body, err, tc.want)
@@ -71,6 +73,7 @@ func FuzzParseAction(f *testing.F) {
 		``, `{}`, `{"action":"ivr","sessionReferenceId":{"a":1}}`, `{"action":"call","destAddr":"sip:x@y"}`,
 		`{"action":"call","destAddr":[]}`, `{"action":"call","destAddr":"javascript:1"}`, `{"action":"drop","dropCode":"nope"}`,
 		`{"action":"call","destAddr":"sip:x@y","xHeaders":{"X-A":["1","2"],"x-b":null},"pHeaders":{"P-C":3}}`,
+		`{"action":"call","destAddr":"sip:x@y","sipTo":"callee","contactParameters":{"a":"b","n":1},"contactUserParameters":{"isup-oli":"62"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -87,7 +90,14 @@ func FuzzParseAction(f *testing.F) {
 		if a.Action == actionCall && len(a.DestAddr) == 0 {
 			t.Fatal("call without destAddr accepted")
 		}
-		for _, v := range []flexStr{a.SIPFrom, a.SIPPAI, a.SIPRPID, a.SIPDiversion, flexStr(a.DisplayName)} {
+		for _, m := range []map[string]any{a.ContactParams, a.ContactUserParam} {
+			for _, p := range uriParams(m) {
+				if !isToken(p.K) || !isToken(p.V) {
+					t.Fatalf("contact parameter %q=%q accepted", p.K, p.V)
+				}
+			}
+		}
+		for _, v := range []flexStr{a.SIPFrom, a.SIPTo, a.SIPPAI, a.SIPRPID, a.SIPDiversion, flexStr(a.DisplayName)} {
 			if strings.ContainsAny(string(v), "\r\n<>") {
 				t.Fatalf("identity %q accepted", v)
 			}

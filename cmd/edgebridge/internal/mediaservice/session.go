@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -805,7 +807,8 @@ func (s *session) dialOptions(p *participant, act *callAction, dest string, answ
 	if from == "" {
 		from = "ivr"
 	}
-	o := engine.DialOptions{To: dest, From: from, FromName: act.DisplayName, Domain: s.domain}
+	o := engine.DialOptions{To: dest, From: from, FromName: act.DisplayName, Domain: s.domain, ToUser: string(act.SIPTo),
+		ContactParams: uriParams(act.ContactParams), ContactUserParams: uriParams(act.ContactUserParam)}
 	if act.CallerPrivacy {
 		o.From, o.FromName = "anonymous", "Anonymous"
 		o.Headers = append(o.Headers, sip.NewHeader("Privacy", "id"))
@@ -857,6 +860,19 @@ func (s *session) dialOptions(p *participant, act *callAction, dest string, answ
 		}
 	}
 	return o
+}
+
+// uriParams is contactParameters or contactUserParameters in key order
+// (parseAction checked each is a token).
+func uriParams(m map[string]any) sip.HeaderParams {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(sip.HeaderParams, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, sip.HeaderKV{K: k, V: paramValue(m[k])})
+	}
+	return out
 }
 
 // userOf is the user part of a SIP URI, or the number itself.

@@ -264,20 +264,17 @@ type callAction struct {
 // ignored: the call is refused (newCall) or dropped (callEvent) with a
 // service alarm naming the field.
 var notSupportedFields = []string{"greeting", "monitorDestAddr", "monitorPHeaders", "monitorXHeaders", "monitorSipFrom",
-	"sipTo", "contactParameters", "contactUserParameters", "codec", "receiveIp", "receivePort"}
+	"codec", "receiveIp", "receivePort"}
 
 var notSupportedWhy = map[string]string{
-	"greeting":              "no greeting is played before a connection",
-	"monitorDestAddr":       "no monitoring call is placed",
-	"monitorPHeaders":       "no monitoring call is placed",
-	"monitorXHeaders":       "no monitoring call is placed",
-	"monitorSipFrom":        "no monitoring call is placed",
-	"sipTo":                 "the To of a transfer is its destination",
-	"contactParameters":     "the engine writes the Contact",
-	"contactUserParameters": "the engine writes the Contact",
-	"codec":                 "httpcall needs the cloud SIP user agent",
-	"receiveIp":             "httpcall needs the cloud SIP user agent",
-	"receivePort":           "httpcall needs the cloud SIP user agent",
+	"greeting":        "no greeting is played before a connection",
+	"monitorDestAddr": "no monitoring call is placed",
+	"monitorPHeaders": "no monitoring call is placed",
+	"monitorXHeaders": "no monitoring call is placed",
+	"monitorSipFrom":  "no monitoring call is placed",
+	"codec":           "httpcall needs the cloud SIP user agent",
+	"receiveIp":       "httpcall needs the cloud SIP user agent",
+	"receivePort":     "httpcall needs the cloud SIP user agent",
 }
 
 // emptyJSON: null, "", {}, [] or false count as left out.
@@ -358,6 +355,13 @@ func parseAction(b []byte, event string) (*callAction, error) {
 			return nil, fmt.Errorf("%s response: sipDiversionParameters %q: want a token", event, k)
 		}
 	}
+	for name, m := range map[string]map[string]any{"contactParameters": a.ContactParams, "contactUserParameters": a.ContactUserParam} {
+		for k, v := range m {
+			if !isToken(k) || !isToken(paramValue(v)) {
+				return nil, fmt.Errorf("%s response: %s %q: want a token name and value (letters, digits, -.!%%*_+`'~)", event, name, k)
+			}
+		}
+	}
 	if a.DropCode != "" {
 		if _, ok := dropCodes[a.DropCode]; !ok {
 			return nil, fmt.Errorf("%s response: unknown dropCode %q", event, a.DropCode)
@@ -378,6 +382,35 @@ func safeUser(s string) bool {
 		}
 	}
 	return true
+}
+
+// isToken: an RFC 3261 token, what a URI parameter's name and value may be
+// here (nothing that could start another parameter, header or the host).
+func isToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// paramValue is a contactParameters value as it goes in the URI (the
+// media service API's samples give strings; numbers and booleans are taken).
+func paramValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return "" // an object, list or null: not a token
 }
 
 // safeText: a header value; no control characters (no CR/LF: no injected
