@@ -55,7 +55,13 @@
 //     recordingFileName, sipTo (the To's user; else the destination's),
 //     contactParameters and contactUserParameters (tokens, added in key
 //     order to the INVITE's Contact URI and to its user part:
-//     <sip:edgebridge;k=v@host;k=v>). greeting, monitorDestAddr and the monitor*
+//     <sip:edgebridge;k=v@host;k=v>), greeting {playMode, caller {phrases},
+//     callee {phrases}}: once the destination has answered and before the
+//     two are connected (and callAnswered sent), each hears its own
+//     phrases (prompt files) while the other hears silence: the callee's
+//     first for playMode calleeFirst, the caller's first for callerFirst,
+//     both at once for simultaneous (the default; the media service API
+//     names only calleeFirst). monitorDestAddr and the monitor*
 //     fields (and httpcall's codec, receiveIp, receivePort) are not carried out here: an
 //     answer with one of them set is treated as a bad answer (the call
 //     refused 500, or dropped after callEvent) with a service alarm naming

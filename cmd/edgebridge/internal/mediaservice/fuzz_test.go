@@ -51,7 +51,7 @@ func FuzzParseCommand(f *testing.F) {
 // field, not carried out half.
 func TestActionRefusesWhatItCannotDo(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
-		{`{"action":"call","destAddr":"sip:a@b","greeting":{"playMode":"calleeFirst"}}`, "greeting is not supported"},
+		{`{"action":"call","destAddr":"sip:a@b","greeting":{"playMode":"loud"}}`, "greeting.playMode"},
 		{`{"action":"call","destAddr":"sip:a@b","monitorDestAddr":"sip:m@d"}`, "monitorDestAddr is not supported"},
 		{`{"action":"call","destAddr":"sip:a@b","sipTo":"a@evil"}`, "sipTo"},
 		{`{"action":"call","destAddr":"sip:a@b","contactParameters":{"a":"b;maddr=evil"}}`, "contactParameters"},

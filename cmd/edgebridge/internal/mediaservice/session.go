@@ -612,10 +612,15 @@ func (s *session) connect(ctx context.Context, p *participant, act *callAction, 
 	}
 	var out *engine.Call
 	var lastErr error
+	stopRing := func() {}
 	if sess := p.call.Session(); answered && sess != nil && (act.RingbackTone == "" || act.RingbackTone == "default") {
 		stop, done := make(chan struct{}), make(chan struct{})
 		go func() { defer close(done); ringback(sess, stop) }()
-		defer func() { close(stop); <-done }()
+		var once sync.Once
+		// Stopped once the dialling is over: the greeting or the bridge
+		// reads and writes the caller's leg next.
+		stopRing = func() { once.Do(func() { close(stop); <-done }) }
+		defer stopRing()
 	}
 	for _, d := range act.DestAddr {
 		ring := d.MaxRingTime.dur(act.MaxRingTime.dur(defaultRingTime))
@@ -655,12 +660,18 @@ func (s *session) connect(ctx context.Context, p *participant, act *callAction, 
 		return s.apply(ctx, p, next, answered)
 	}
 	defer out.Hangup()
+	stopRing()
 	if !answered {
 		if err := p.call.Answer(); err != nil {
 			return "answerFailed"
 		}
 	}
 	callee := &participant{id: newID(), user: out.Called, call: out}
+	if act.Greeting != nil {
+		// A party that hangs up meanwhile ends the greeting; the bridge
+		// below then reports it as for any connection.
+		s.greet(p, callee, act.Greeting)
+	}
 	s.mu.Lock()
 	s.callee = callee
 	s.connID = newID()
@@ -725,6 +736,54 @@ func (s *session) split(ctx context.Context, caller, callee *participant) string
 	reason := s.apply(ctx, caller, act, true)
 	<-done
 	return reason
+}
+
+// greet plays a call action's greeting before its two participants are
+// connected: each hears its own phrases (caller.phrases, callee.phrases)
+// while the other hears silence, the callee's first for playMode
+// calleeFirst, the caller's first for callerFirst, both at once for
+// simultaneous (the default). It returns when both are played or either
+// party has hung up.
+func (s *session) greet(caller, callee *participant, g *greeting) {
+	sa, sb := caller.call.Session(), callee.call.Session()
+	if sa == nil || sb == nil {
+		return
+	}
+	onError := func(what string, err error) {
+		s.alarm("ivrCommandError", what, map[string]any{"reason": "greeting: " + err.Error()})
+	}
+	var noRec recSlot
+	la := newMediaLoop(sa, s.svc.prompts, s.domain, &noRec, onError)
+	lb := newMediaLoop(sb, s.svc.prompts, s.domain, &noRec, onError)
+	stop := make(chan struct{})
+	doneA, doneB := make(chan struct{}), make(chan struct{})
+	go func() { _ = la.run(stop); close(doneA) }()
+	go func() { _ = lb.run(stop); close(doneB) }()
+	wait := func(played <-chan struct{}) bool {
+		select {
+		case <-played:
+			return true
+		case <-doneA:
+		case <-doneB:
+		case <-caller.call.Done():
+		case <-callee.call.Done():
+		}
+		return false
+	}
+	switch g.PlayMode {
+	case playCalleeFirst:
+		_ = wait(lb.play(g.Callee.Phrases)) && wait(la.play(g.Caller.Phrases))
+	case playCallerFirst:
+		_ = wait(la.play(g.Caller.Phrases)) && wait(lb.play(g.Callee.Phrases))
+	default:
+		pa, pb := la.play(g.Caller.Phrases), lb.play(g.Callee.Phrases)
+		_ = wait(pa) && wait(pb)
+	}
+	close(stop)
+	<-doneA
+	<-doneB
+	la.close()
+	lb.close()
 }
 
 // ringback plays the ringback tone (425 Hz, 1 s on, 4 s off: ETSI ES 201

@@ -220,7 +220,7 @@ type phrase struct {
 	URL      string `json:"url"`
 }
 
-// greeting is played before two participants are connected.
+// greeting is played before two participants are connected (session.greet).
 type greeting struct {
 	PlayMode string `json:"playMode"`
 	Caller   struct {
@@ -230,6 +230,14 @@ type greeting struct {
 		Phrases []phrase `json:"phrases"`
 	} `json:"callee"`
 }
+
+// playMode values of a greeting: the media service API names calleeFirst;
+// the other two are this gateway's reading of the rest.
+const (
+	playCalleeFirst  = "calleeFirst"
+	playCallerFirst  = "callerFirst"
+	playSimultaneous = "simultaneous"
+)
 
 // callAction is the answer to newCall and callEvent (and, as a gateway
 // extension, an IVR command carrying an action).
@@ -263,11 +271,10 @@ type callAction struct {
 // notSupportedFields of a newCall/callEvent answer are refused, not
 // ignored: the call is refused (newCall) or dropped (callEvent) with a
 // service alarm naming the field.
-var notSupportedFields = []string{"greeting", "monitorDestAddr", "monitorPHeaders", "monitorXHeaders", "monitorSipFrom",
+var notSupportedFields = []string{"monitorDestAddr", "monitorPHeaders", "monitorXHeaders", "monitorSipFrom",
 	"codec", "receiveIp", "receivePort"}
 
 var notSupportedWhy = map[string]string{
-	"greeting":        "no greeting is played before a connection",
 	"monitorDestAddr": "no monitoring call is placed",
 	"monitorPHeaders": "no monitoring call is placed",
 	"monitorXHeaders": "no monitoring call is placed",
@@ -360,6 +367,16 @@ func parseAction(b []byte, event string) (*callAction, error) {
 			if !isToken(k) || !isToken(paramValue(v)) {
 				return nil, fmt.Errorf("%s response: %s %q: want a token name and value (letters, digits, -.!%%*_+`'~)", event, name, k)
 			}
+		}
+	}
+	if g := a.Greeting; g != nil {
+		switch g.PlayMode {
+		case "", playCalleeFirst, playCallerFirst, playSimultaneous:
+		default:
+			return nil, fmt.Errorf("%s response: greeting.playMode %q: want calleeFirst, callerFirst or simultaneous", event, g.PlayMode)
+		}
+		if len(g.Caller.Phrases)+len(g.Callee.Phrases) > 64 {
+			return nil, fmt.Errorf("%s response: greeting: at most 64 phrases", event)
 		}
 	}
 	if a.DropCode != "" {
