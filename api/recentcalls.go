@@ -229,8 +229,8 @@ func (s *Server) recentCallTrace(c *call) error {
 // start, end, alert_type), read from the engine's alerts in the store
 // (engine.ResAlert, the newest 500 per domain), newest first. alert_type
 // is no-carrier, call-limit, device-limit (the API's) or auth-failures,
-// arc-path-down, unknown-alarm-account (extensions); cleared says the
-// cause is over.
+// arc-path-down, unknown-alarm-account, queue-backlog, store-nearly-full,
+// store-unwritable (extensions); cleared says the cause is over.
 
 func (s *Server) alertRoutes(P string) {
 	q := recentCallsParams()[:5]
@@ -239,7 +239,7 @@ func (s *Server) alertRoutes(P string) {
 	item := obj(opt("time", str().format("date-time")), opt("account_sid", str()), opt("alert_type", str()), opt("message", str()),
 		opt("detail", str()), opt("cleared", boolean()))
 	s.add(&route{method: "GET", path: P + "/alerts/{domain}", tag: "logs", ext: "gateway extension: alerts (a CPaaS API's Alerts shape)",
-		summary: "Alerts of the domain (trunk lost, call limits reached, repeated digest failures), newest first, filtered and paged.",
+		summary: "Alerts of the domain (trunk lost, call limits reached, repeated digest failures, ARC path down, alarm queue backlog, store nearly full or unwritable), newest first, filtered and paged.",
 		query:   q, resp: obj(opt("total", int32s()), opt("batch", int32s()), opt("page", int32s()), opt("data", arr(item))), h: s.alerts})
 }
 

@@ -185,5 +185,5 @@ func TestAlertsList(t *testing.T) {
 		}
 	}
 	e.refused("GET", "/provisioning/alerts/d?answered=true", nil, "answered: is not a filter of alerts")
-	e.refused("GET", "/provisioning/alerts/d?alert_type=tts-failure", nil, "alert_type: must be one of no-carrier, call-limit, device-limit, auth-failures, arc-path-down, unknown-alarm-account")
+	e.refused("GET", "/provisioning/alerts/d?alert_type=tts-failure", nil, "alert_type: must be one of no-carrier, call-limit, device-limit, auth-failures, arc-path-down, unknown-alarm-account, queue-backlog, store-nearly-full, store-unwritable")
 }

@@ -39,10 +39,21 @@ const (
 	// AlertUnknownAccount: an alarm from an account no device matches was
 	// refused (the gateway files it).
 	AlertUnknownAccount = "unknown-alarm-account"
+	// AlertQueueBacklog: the durable alarm queue of one ARC holds more
+	// events than the gateway's threshold, or its oldest waits longer
+	// (the gateway files it).
+	AlertQueueBacklog = "queue-backlog"
+	// AlertStoreNearlyFull: the store file nears its size budget, or the
+	// data folder's filesystem nears its end (the gateway files it).
+	AlertStoreNearlyFull = "store-nearly-full"
+	// AlertStoreUnwritable: the disk refused a write of the store (the
+	// gateway files it; cleared by the next write that commits).
+	AlertStoreUnwritable = "store-unwritable"
 )
 
 // AlertTypes are the alert types, the CPaaS API's first.
-var AlertTypes = []string{AlertNoCarrier, AlertCallLimit, AlertDeviceLimit, AlertAuthFailures, AlertARCPathDown, AlertUnknownAccount}
+var AlertTypes = []string{AlertNoCarrier, AlertCallLimit, AlertDeviceLimit, AlertAuthFailures, AlertARCPathDown, AlertUnknownAccount,
+	AlertQueueBacklog, AlertStoreNearlyFull, AlertStoreUnwritable}
 
 // RaiseAlert files an alert the gateway saw outside the engine, once per
 // cause (domain, type, key) until ClearAlert clears it.
@@ -77,6 +88,15 @@ type alertState struct {
 	mu     sync.Mutex
 	active map[string]bool // domain NUL type NUL key
 	fails  map[string][]time.Time
+}
+
+// alertStore holds the alerts still to store: those the store refused (its
+// disk full, say) are stored before the next alert, so that the list shows
+// them once it can.
+type alertStore struct {
+	mu      sync.Mutex
+	todo    []Alert
+	storing bool
 }
 
 // raise files an alert for cause key unless it is active already.
@@ -157,11 +177,39 @@ func (e *Engine) fileAlert(a Alert) {
 	if e.onAlert != nil {
 		e.onAlert(a)
 	}
-	if e.db != nil {
-		if err := storeAlert(e.db, a); err != nil {
-			e.log.Error("alert not stored", "err", err)
-		}
+	if e.db == nil {
+		return
 	}
+	// Stored in order by whoever finds no one storing: a failed write of
+	// the store makes the gateway file store-unwritable from within this
+	// very write (store.OnWritable), which must queue, not wait.
+	s := &e.alertStore
+	s.mu.Lock()
+	s.todo = append(s.todo, a)
+	if n := len(s.todo); n > alertCap {
+		s.todo = s.todo[n-alertCap:]
+	}
+	if s.storing {
+		s.mu.Unlock()
+		return
+	}
+	s.storing = true
+	// While the disk refuses writes they wait: a small write that commits
+	// would count as the store writable again (and the next refused one
+	// as a new outage).
+	for len(s.todo) > 0 && e.db.Writable() == nil {
+		next := s.todo[0]
+		s.mu.Unlock()
+		err := storeAlert(e.db, next)
+		s.mu.Lock()
+		if err != nil {
+			e.log.Error("alert not stored yet", "err", err)
+			break
+		}
+		s.todo = s.todo[1:]
+	}
+	s.storing = false
+	s.mu.Unlock()
 }
 
 // storeAlert keeps a in its domain's alerts, the newest alertCap.

@@ -70,21 +70,22 @@ type Engine struct {
 	tcp net.Listener
 	tlc net.Listener
 
-	auth      *digestAuth
-	authFails *failLimiter // authlimit.go
-	edgeLog   *logLimiter  // guard.go: refused and panicking requests, sipgo's warnings
-	reg       *registrar
-	trunks    *trunkSet
-	calls     *callTable
-	trace     *tracer
-	stats     *statsCounter
-	ports     *media.PortPool
-	recs      chan store.CallRecord
-	shed      shedder    // overload.go
-	pbx       pbxState   // group.go: devices in a call, idle since
-	limits    limiter    // limits.go: calls per domain, call rate per source
-	alerts    alertState // alerts.go: active causes, digest failures
-	onAlert   func(Alert)
+	auth       *digestAuth
+	authFails  *failLimiter // authlimit.go
+	edgeLog    *logLimiter  // guard.go: refused and panicking requests, sipgo's warnings
+	reg        *registrar
+	trunks     *trunkSet
+	calls      *callTable
+	trace      *tracer
+	stats      *statsCounter
+	ports      *media.PortPool
+	recs       chan store.CallRecord
+	shed       shedder    // overload.go
+	pbx        pbxState   // group.go: devices in a call, idle since
+	limits     limiter    // limits.go: calls per domain, call rate per source
+	alerts     alertState // alerts.go: active causes, digest failures
+	alertStore alertStore // alerts.go: alerts still to store
+	onAlert    func(Alert)
 
 	msgHandler MessageHandler
 	answers    answerPeers // message.go

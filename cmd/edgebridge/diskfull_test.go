@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,5 +83,16 @@ func TestDiskFullAnswered507AndReported(t *testing.T) {
 	}
 	if code, body, _ := d.req(key, "GET", "/provisioning/device/local/1234", ""); code != 200 {
 		t.Fatalf("the device written before: %d %s", code, body)
+	}
+	// The store-unwritable alert, raised once while the disk was full (kept
+	// until the store took it) and cleared once, is listed.
+	_, body, _ = d.req(key, "GET", "/provisioning/alerts/local?alert_type=store-unwritable", "")
+	var alerts struct {
+		Data []struct {
+			Cleared bool `json:"cleared"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &alerts); err != nil || len(alerts.Data) != 2 || !alerts.Data[0].Cleared || alerts.Data[1].Cleared {
+		t.Fatalf("store-unwritable alerts %s, want one raised then one cleared (newest first)", body)
 	}
 }

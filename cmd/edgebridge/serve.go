@@ -46,6 +46,8 @@ type serveConfig struct {
 	fxsNumber, ringCadence string
 	adminKey               string
 	domain                 string
+	// ops: the thresholds of the queue backlog and store alerts.
+	ops gateway.OpsLimits
 }
 
 // component is one long-running part of the daemon. Components start in
@@ -106,6 +108,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	fs.StringVar(&c.ringCadence, "ring-cadence", hal.DefaultCadence, "national ring `CADENCE` of the FXS line: europe (1 s on, 4 s off), uk (0.4/0.2/0.4/2 s), us (2 s on, 4 s off), or on,off[,on,off...] in ms")
 	fs.StringVar(&c.adminKey, "admin-key", "", "admin API `KEY` (default $EDGEBRIDGE_ADMIN_KEY; else created on first start and printed once)")
 	fs.StringVar(&c.domain, "domain", "local", "tenant `DOMAIN` for SIP requests addressed to the gateway's own IP")
+	fs.IntVar(&c.ops.QueueEvents, "alert-queue-events", gateway.DefaultQueueAlertEvents, "alert queue-backlog when more than `N` alarm events wait for one ARC")
+	fs.DurationVar(&c.ops.QueueAge, "alert-queue-age", gateway.DefaultQueueAlertAge, "alert queue-backlog when the oldest alarm event for one ARC has waited longer than `D`")
+	fs.Int64Var(&c.ops.StoreBudget, "store-budget", gateway.DefaultStoreBudget, "alert store-nearly-full when the store file reaches 90% of `BYTES`")
+	fs.Int64Var(&c.ops.StoreMinFree, "store-min-free", gateway.DefaultStoreMinFree, "alert store-nearly-full when the data folder's filesystem has less than `BYTES` free")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: edgebridge serve [flags]")
 		fs.PrintDefaults()
@@ -130,6 +136,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	}
 	if c.dataDir == "" {
 		return bad("--data: must not be empty")
+	}
+	if c.ops.QueueEvents < 1 || c.ops.QueueAge < time.Second || c.ops.StoreBudget < 1 || c.ops.StoreMinFree < 1 {
+		return bad("--alert-queue-events, --store-budget and --store-min-free must be at least 1, --alert-queue-age at least 1s")
 	}
 	for name, addr := range map[string]string{"--http": c.httpAddr, "--sip": c.sipAddr, "--https": c.httpsAddr} {
 		if name == "--https" && addr == "" {
@@ -370,6 +379,7 @@ func buildComponents(d *daemon) ([]component, error) {
 		DB: d.db, Log: d.log, DataDir: d.cfg.dataDir, SIPAddr: d.cfg.sipAddr,
 		RTPPortMin: d.cfg.rtpLo, RTPPortMax: d.cfg.rtpHi, HW: d.cfg.hw, Domain: d.cfg.domain,
 		Version: version, Healthy: d.healthy, FXSNumber: d.cfg.fxsNumber, RingCadence: d.cfg.ringCadence,
+		Ops: d.cfg.ops,
 	})
 	if err != nil {
 		return nil, err

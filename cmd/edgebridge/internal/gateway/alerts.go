@@ -6,9 +6,11 @@ import (
 )
 
 // supervisionAlert files the alerts of a supervision event the gateway
-// raised: an ARC path offline (cleared when it is online again) and an
-// alarm from an unknown account, with the engine's once-per-cause rule;
-// the engine keeps them with its own alerts and lists them in the API.
+// raised: an ARC path offline (cleared when it is online again), an alarm
+// from an unknown account, the store unwritable (cleared when writable),
+// and the gateway's own alerts (opsalerts.go: the kind is the alert type,
+// DeviceID the cause), with the engine's once-per-cause rule; the engine
+// keeps them with its own alerts and lists them in the API.
 func supervisionAlert(eng *engine.Engine, ev alarm.Event) {
 	if eng == nil || ev.Supervision == nil {
 		return
@@ -24,6 +26,18 @@ func supervisionAlert(eng *engine.Engine, ev alarm.Event) {
 	case "unknownaccount":
 		eng.RaiseAlert(ev.Domain, engine.AlertUnknownAccount, ev.ControllerID,
 			"an alarm from account "+ev.ControllerID+", which no device matches, was refused", ev.Raw)
+	case "store":
+		if ev.Supervision.State == "unwritable" {
+			eng.RaiseAlert(ev.Domain, engine.AlertStoreUnwritable, "store", ev.Raw, "")
+		} else {
+			eng.ClearAlert(ev.Domain, engine.AlertStoreUnwritable, "store", ev.Raw)
+		}
+	case engine.AlertQueueBacklog, engine.AlertStoreNearlyFull:
+		if ev.Supervision.State == "offline" {
+			eng.RaiseAlert(ev.Domain, ev.Supervision.Kind, ev.DeviceID, ev.Raw, "")
+		} else {
+			eng.ClearAlert(ev.Domain, ev.Supervision.Kind, ev.DeviceID, ev.Raw)
+		}
 	}
 }
 
@@ -31,7 +45,8 @@ func supervisionAlert(eng *engine.Engine, ev alarm.Event) {
 // the gateway filed from a supervision event: that event was posted already
 // (as a service alarm), and one cause is one notification.
 func (g *Gateway) postAlert(a engine.Alert) {
-	if a.AlertType == engine.AlertARCPathDown || a.AlertType == engine.AlertUnknownAccount {
+	switch a.AlertType {
+	case engine.AlertARCPathDown, engine.AlertUnknownAccount, engine.AlertStoreUnwritable, engine.AlertQueueBacklog, engine.AlertStoreNearlyFull:
 		return
 	}
 	g.notify.Alert(a)

@@ -50,6 +50,10 @@ type Config struct {
 	// Healthy is the daemon's one health check (see Healthy); the hardware
 	// watchdog is fed only while it returns nil. Nil: always healthy.
 	Healthy func() error
+	// Ops are the thresholds of the queue backlog and store alerts
+	// (opsalerts.go; serve --alert-queue-events, --alert-queue-age,
+	// --store-budget, --store-min-free); zero fields take the defaults.
+	Ops OpsLimits
 }
 
 // Gateway wires the call path together: the engine answers a call, the
@@ -62,7 +66,9 @@ type Gateway struct {
 	log *slog.Logger
 	// storeHealth reports the disk refusing writes (storehealth.go).
 	storeHealth *storeHealth
-	db          *store.DB
+	// ops raises the queue backlog and store nearly full alerts (opsalerts.go).
+	ops *opsWatch
+	db  *store.DB
 
 	prov    service.StoreProvisioning
 	router  *service.Router
@@ -186,6 +192,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 		return nil
 	})
 	g.storeHealth = newStoreHealth(g, q)
+	g.ops = newOpsWatch(g, cfg.Ops)
 	g.sup = &service.Supervisor{DB: cfg.DB, Prov: g.prov, Queue: q, Router: g.router, Log: log}
 	g.svc = &service.Service{
 		Router:     g.router,
@@ -280,9 +287,10 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.watchMappers()
-	g.wg.Add(3)
+	g.wg.Add(4)
 	go func() { defer g.wg.Done(); g.notify.Run(ctx) }()
 	go func() { defer g.wg.Done(); g.storeHealth.run(ctx) }()
+	go func() { defer g.wg.Done(); g.ops.run(ctx) }()
 	go func() {
 		defer g.wg.Done()
 		if err := g.sup.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

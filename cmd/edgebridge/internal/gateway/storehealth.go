@@ -38,6 +38,14 @@ func newStoreHealth(g *Gateway, q alarm.Queue) *storeHealth {
 
 func (h *storeHealth) changed(err error, since time.Time) {
 	g := h.g
+	// The alerts are filed once the lock is released: filing one writes
+	// the store, whose state may change again (and call changed).
+	var alerts []alarm.Event
+	defer func() {
+		for _, ev := range alerts {
+			supervisionAlert(g.eng, ev)
+		}
+	}()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err != nil {
@@ -45,6 +53,7 @@ func (h *storeHealth) changed(err error, since time.Time) {
 		g.log.Error("store unwritable: the disk refuses writes; REST writes answer 507, /healthz 503, alarms cannot be queued", "err", err)
 		for _, ev := range h.events("unwritable", "store unwritable since "+since.UTC().Format(time.RFC3339)+": "+h.cause, since) {
 			g.notify.ServiceAlarm(ev)
+			alerts = append(alerts, ev)
 		}
 		return
 	}
@@ -54,6 +63,7 @@ func (h *storeHealth) changed(err error, since time.Time) {
 	evs := h.events("writable", raw, now)
 	for _, ev := range evs {
 		g.notify.ServiceAlarm(ev)
+		alerts = append(alerts, ev)
 	}
 	h.pending = append(h.pending, evs...)
 	h.since, h.cause = time.Time{}, ""
