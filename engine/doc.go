@@ -129,12 +129,14 @@
 // no-carrier when a trunk's registration fails or its keep-alive goes
 // unanswered, call-limit and device-limit when a call is refused at a limit,
 // auth-failures (extension) after 5 failed digests from one address within a
-// minute; the gateway files arc-path-down and unknown-alarm-account through
+// minute; the gateway files arc-path-down, unknown-alarm-account,
+// queue-backlog, store-nearly-full and store-unwritable through
 // RaiseAlert/ClearAlert. Each cause (its trunk, device or address) is filed once and again
 // only after it cleared; the clearing is filed too (cleared true). Alerts go
 // to the WithAlerts observer (the gateway posts them to the domain's
 // alarmEventsRestEndpoint) and to the store ("alert", the newest 500 per
-// domain), which the REST API lists.
+// domain), which the REST API lists; while the store refuses writes they
+// wait in memory (500 at most) and are stored once it takes them.
 //
 // # Call captures
 //
