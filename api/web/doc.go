@@ -15,7 +15,10 @@
 // Forms are generated from the request schemas of /openapi.json, the same
 // schemas that validate the requests, so a field the API accepts is a field
 // the page shows; a refusal's reason ("field.path: rule") is shown next to
-// the field it names. What it shows live comes from /gateway/events.
+// the field it names. A provisioning resource of /openapi.json the page's
+// own table does not name (a collection with GET and POST whose items take
+// PUT) gets a list and a form all the same. What it shows live comes from
+// /gateway/events.
 //
 // # What it may import
 //

@@ -42,6 +42,10 @@ const LABELS = {
   network: 'Network (CIDR or one address)', alarmbridgeCallbackEndpoint: 'Alarm callback URL',
   alarmEventsRestEndpoint: 'Alarm events URL', sipEventsRestEndpoint: 'SIP events URL', httpTimeout: 'HTTP timeout (ms)',
   useHttpEvents: 'Send events over HTTP', restAuthentication: 'Authentication (JSON list)', key: 'Key (empty: one is made)',
+  user: 'Device it rings (deviceId)', extensionNumber: 'Extension number', displayName: 'Name shown', email: 'E-mail',
+  firstName: 'First name', lastName: 'Last name', groupName: 'Group name', ringStrategy: 'Who rings', ringSecs: 'Ring for (s)',
+  ringAttempts: 'Rounds', callerNameFormat: 'Caller name shown', members: 'Members (JSON list of {userId, ringOrder})',
+  category: 'Limit', quantity: 'At most', callbackName: 'Callback name', callbackId: 'Callback id', callbackDescription: 'Callback note',
 };
 
 // The configuration lists: REST paths and how their answers are shaped.
@@ -56,7 +60,45 @@ const KINDS = {
     listKey: 'trunks', oneKey: 'trunk', idField: 'trunkId', cols: ['trunkId', 'destinationTarget', 'destinationTransport', 'destinationMatch', 'register'] },
   trustednetwork: { title: 'Trusted networks', what: 'Addresses allowed to send calls without signing in.', res: 'trustednetwork',
     listKey: 'trustednetworks', oneKey: 'trustednetwork', idField: 'id', main: ['id', 'description'], cols: ['id', 'network', 'description'] },
+  user: { title: 'Users', what: 'Local phone users: an extension number that rings every registration of a device.', res: 'user',
+    listKey: 'users', oneKey: 'user', idField: 'id', main: ['id', 'displayName'], cols: ['id', 'user', 'extensionNumber', 'displayName'] },
+  group: { title: 'Groups', what: 'Ring groups: an extension number that rings its members, all at once or the longest idle first.', res: 'group',
+    listKey: 'groups', oneKey: 'group', idField: 'id', main: ['id', 'ringStrategy', 'members'], cols: ['id', 'groupName', 'extensionNumber', 'ringStrategy'] },
+  limit: { title: 'Call limits', what: 'Calls at once per domain or device, and new calls per second per address; beyond them a call is refused (503).', res: 'limit',
+    listKey: 'limits', oneKey: 'limit', idField: 'category', cols: ['category', 'quantity'] },
+  mediaservice: { title: 'Media services', what: 'Called numbers answered by a voice application over HTTPS callbacks (prompts, recordings, DTMF).', res: 'mediaservice',
+    listKey: 'mediaservices', oneKey: 'mediaservice', idField: 'id', main: ['id'], cols: ['id', 'name', 'destinationMatch', 'callbackBaseUrl'] },
 };
+
+// discoverKinds adds a list and a form for each provisioning resource of
+// /openapi.json the table above does not name (a collection with GET and
+// POST whose items take PUT), with a link in the navigation: a resource
+// the API gains is on the page without a change here.
+function discoverKinds() {
+  const paths = S.doc.paths;
+  for (const [p, ops] of Object.entries(paths)) {
+    const m = /^\/provisioning\/([a-z0-9]+)\/\{domain\}$/.exec(p);
+    if (!m || KINDS[m[1]] || !ops.get || !ops.post) continue;
+    const one = Object.keys(paths).find((q) => q.startsWith(p + '/{') && q.indexOf('/', p.length + 1) < 0 && paths[q].put);
+    const body = schemaFor(p, 'post');
+    if (!one || !body) continue;
+    const res = m[1];
+    const props = body.properties || {};
+    const content = (op) => op && op.responses && op.responses['200'] && op.responses['200'].content && op.responses['200'].content['application/json'];
+    const list = content(ops.get), item = content(paths[one].get);
+    const listKey = list && Object.keys(list.schema.properties || {}).find((k) => list.schema.properties[k].type === 'array');
+    if (!listKey) continue;
+    const oneKey = item && Object.keys(item.schema.properties || {}).find((k) => item.schema.properties[k].type === 'object');
+    const idParam = one.slice(p.length + 2, -1);
+    const idField = props.id ? 'id' : props[idParam] ? idParam : (body.required || [])[0];
+    const simple = (n) => n !== idField && props[n] && props[n].type !== 'object' && props[n].type !== 'array';
+    const cols = [idField, ...['name', ...(body.required || [])].filter((n, i, a) => simple(n) && a.indexOf(n) === i).slice(0, 3)];
+    const title = (ops.get.summary || res).replace(/^List (the )?/, '').replace(/\.$/, '');
+    KINDS[res] = { title: title.charAt(0).toUpperCase() + title.slice(1), what: ops.post.summary || '', res, listKey, oneKey, idField, cols, main: ['id'] };
+    const nav = $('#nav'), before = nav.querySelector('a[href="#/service"]');
+    if (!nav.querySelector('a[href="#/' + res + '"]')) nav.insertBefore(h('a', { href: '#/' + res, 'data-discovered': '' }, KINDS[res].title), before);
+  }
+}
 
 // ---- small helpers
 
@@ -152,6 +194,7 @@ async function start() {
   $('#nav').hidden = false;
   if (!S.doc) {
     try { S.doc = await api('GET', '/openapi.json'); } catch (e) { if (e.status === 401) return signOut('Please sign in again.'); throw e; }
+    discoverKinds();
   }
   watch();
   if (!location.hash || location.hash === '#/') location.hash = '#/status';
@@ -231,6 +274,7 @@ function route() {
   else if (KINDS[view]) p = parts[1] === 'new' ? viewForm(m, KINDS[view], null) : parts[1] === 'edit' ? viewForm(m, KINDS[view], parts[2]) : viewList(m, KINDS[view]);
   else if (view === 'notificationsettings') p = viewSettings(m);
   else if (view === 'apikey') p = viewKeys(m);
+  else if (view === 'alerts') p = viewAlerts(m);
   else if (view === 'service') p = viewService(m);
   else if (view === 'raw') p = viewRaw(m);
   else m.append(notice('No such page.', 'error'));
@@ -495,6 +539,33 @@ async function viewSettings(m) {
     try { await api('PUT', dpath('notificationsettings'), body); result.replaceChildren(notice('Saved.', 'ok')); } catch (e) { showError(form, result, e); }
   });
   m.append(form);
+}
+
+// ---- alerts (the gateway's own trouble: trunk lost, ARC path down, queue
+// backlog, store nearly full, ...), newest first
+
+async function viewAlerts(m, page) {
+  page = page || 1;
+  const q = S.doc.paths['/provisioning/alerts/{domain}'].get.parameters.find((x) => x.name === 'alert_type');
+  const types = (q && q.schema.enum) || [];
+  const want = S.alertType || '';
+  const filter = h('select', { id: 'alert-type', 'aria-label': 'Alert type' }, h('option', { value: '' }, 'every type'),
+    types.map((t) => h('option', { value: t, selected: t === want }, t)));
+  filter.addEventListener('change', () => { S.alertType = filter.value; viewAlerts(m); });
+  m.replaceChildren(h('h2', {}, 'Alerts'), h('p', { class: 'muted' }, 'Trouble the gateway saw, once per cause until it clears (the clearing is listed too).'),
+    h('div', { class: 'actions' }, filter));
+  const r = await api('GET', '/provisioning/alerts/' + enc(S.domain) + '?count=25&page=' + page + (want ? '&alert_type=' + enc(want) : ''));
+  const rows = r.data || [];
+  m.append(rows.length ? h('div', { class: 'scroll card' }, h('table', { id: 'list-alerts' },
+    h('thead', {}, h('tr', {}, ['Time', 'Type', 'State', 'Message', 'Detail'].map((c) => h('th', {}, c)))),
+    h('tbody', {}, rows.map((a) => h('tr', { 'data-type': a.alert_type },
+      h('td', {}, fmtTime(a.time)), h('td', {}, h('code', {}, a.alert_type)),
+      h('td', {}, a.cleared ? h('span', { class: 'up' }, 'cleared') : h('span', { class: 'down' }, 'raised')),
+      h('td', {}, a.message), h('td', { class: 'err' }, a.detail || '')))))) : h('p', { class: 'muted', id: 'list-alerts' }, 'No alerts.'));
+  const nav = h('div', { class: 'actions' });
+  if (page > 1) nav.append(h('button', { type: 'button', class: 'secondary', onclick: () => viewAlerts(m, page - 1) }, 'Newer'));
+  if (page * 25 < r.total) nav.append(h('button', { type: 'button', class: 'secondary', id: 'alerts-older', onclick: () => viewAlerts(m, page + 1) }, 'Older'));
+  m.append(nav);
 }
 
 // ---- API keys
