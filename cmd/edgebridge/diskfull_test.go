@@ -29,7 +29,9 @@ func TestDiskFullAnswered507AndReported(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 	const key = "diskfull-admin-key-0123"
-	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 20))
+	// --store-min-free 1: the small disk alone raises no store-nearly-full
+	// supervision event, which would stand in for the outage's below.
+	d := startDaemon(t, dir, nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 20), "--store-min-free", "1")
 	if code, body, err := d.req(key, "POST", "/provisioning/device/local", `{"deviceId":"1234","authType":"deviceid"}`); err != nil || code != 200 {
 		t.Fatalf("device before the disk fills: %d %s %v", code, body, err)
 	}
