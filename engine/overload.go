@@ -150,6 +150,13 @@ func (e *Engine) admitInvite(req *sip.Request, tx sip.ServerTransaction) bool {
 	e.shed.shed.Add(1)
 	retry := e.shed.cfg.RetryAfter + rand.N(e.shed.cfg.RetryAfter+time.Second)
 	e.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(int(retry/time.Second))), reasonHeader(503, why))
+	// Refused statelessly (RFC 3261 §8.2.7): the transaction is dropped at
+	// once instead of kept for Timer I with its request, response, timers
+	// and a goroutine parked on the ACK, 5 s for each refused INVITE, which
+	// under a flood held more memory than the calls taken. A retransmitted
+	// INVITE meets the shedder again; the ACK finds no transaction and no
+	// dialog and is dropped.
+	tx.Terminate()
 	// One line a second at most: under a flood the log must not be the load.
 	if now := time.Now().Unix(); e.shed.lastLog.Swap(now) != now {
 		e.log.Warn("shedding load: new INVITEs refused with 503", "why", why, "refused", e.shed.shed.Load())

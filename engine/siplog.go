@@ -339,7 +339,15 @@ func headerValue(msg []byte, name, compact string) string {
 	if end < 0 {
 		end = len(msg)
 	}
-	for _, line := range bytes.Split(msg[:end], []byte("\r\n")) {
+	head := msg[:end]
+	// Line by line without splitting: this runs for every message logged.
+	for len(head) > 0 {
+		line := head
+		if i := bytes.Index(head, []byte("\r\n")); i >= 0 {
+			line, head = head[:i], head[i+2:]
+		} else {
+			head = nil
+		}
 		n, v, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue

@@ -47,7 +47,8 @@ type serveConfig struct {
 	adminKey               string
 	domain                 string
 	// ops: the thresholds of the queue backlog and store alerts.
-	ops gateway.OpsLimits
+	ops       gateway.OpsLimits
+	pprofAddr string // "" = no profiling endpoint (pprof.go)
 }
 
 // component is one long-running part of the daemon. Components start in
@@ -112,6 +113,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	fs.DurationVar(&c.ops.QueueAge, "alert-queue-age", gateway.DefaultQueueAlertAge, "alert queue-backlog when the oldest alarm event for one ARC has waited longer than `D`")
 	fs.Int64Var(&c.ops.StoreBudget, "store-budget", gateway.DefaultStoreBudget, "alert store-nearly-full when the store file reaches 90% of `BYTES`")
 	fs.Int64Var(&c.ops.StoreMinFree, "store-min-free", gateway.DefaultStoreMinFree, "alert store-nearly-full when the data folder's filesystem has less than `BYTES` free")
+	fs.StringVar(&c.pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on the loopback `ADDR`, for measuring the daemon under load; default: off")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: edgebridge serve [flags]")
 		fs.PrintDefaults()
@@ -146,6 +148,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 		}
 		if err := checkAddr(addr); err != nil {
 			return bad("%s %q: %v", name, addr, err)
+		}
+	}
+	if c.pprofAddr != "" {
+		if err := checkPprofAddr(c.pprofAddr); err != nil {
+			return bad("--pprof %q: %v", c.pprofAddr, err)
 		}
 	}
 	adv, err := checkAdvertise(c.advertise)
@@ -267,6 +274,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	go returnMemory(ctx, db.ReleaseMapped)
+	if cfg.pprofAddr != "" {
+		if err := servePprof(ctx, cfg.pprofAddr); err != nil {
+			log.Error("serve: --pprof", "err", err)
+			return 1
+		}
+	}
 	hash, created, err := api.EnsureAdminKey(db, cfg.adminKey)
 	if err != nil {
 		log.Error("serve: admin key", "err", err)

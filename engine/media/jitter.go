@@ -27,8 +27,11 @@ const (
 // place; late ones are dropped. It works in samples, so packets of any ptime
 // mix freely.
 type jitterBuffer struct {
-	data  [ringSize]byte
-	stamp [ringSize]uint32 // RTP timestamp of the sample in data; a mismatch means missing
+	// ring is made when the first packet arrives: a session whose RTP
+	// never comes (a bridged leg whose peer sends none, a call refused
+	// right after setup) does not carry its 40 KB, which at hundreds of
+	// calls a second was most of what the B2BUA allocated.
+	ring *jitterRing
 
 	started bool
 	playTS  uint32 // timestamp of the next sample to hand out
@@ -40,7 +43,16 @@ type jitterBuffer struct {
 	resyncs uint64
 }
 
+// jitterRing holds the samples; see jitterBuffer.ring.
+type jitterRing struct {
+	data  [ringSize]byte
+	stamp [ringSize]uint32 // RTP timestamp of the sample in data; a mismatch means missing
+}
+
 func (j *jitterBuffer) reset(ts uint32) {
+	if j.ring == nil {
+		j.ring = new(jitterRing)
+	}
 	j.started = true
 	j.playTS = ts - j.delay
 	j.origin = ts
@@ -49,7 +61,7 @@ func (j *jitterBuffer) reset(ts uint32) {
 	// slot matches a timestamp we will ask for.
 	for i := range uint32(ringSize) {
 		t := j.playTS + i
-		j.stamp[t&ringMask] = t - ringSize
+		j.ring.stamp[t&ringMask] = t - ringSize
 	}
 }
 
@@ -85,12 +97,12 @@ func (j *jitterBuffer) put(ts uint32, payload []byte, marker bool) {
 	for k := range uint32(n) {
 		t := ts + k
 		i := t & ringMask
-		if j.stamp[i] == t {
+		if j.ring.stamp[i] == t {
 			j.dups++
 			return
 		}
-		j.data[i] = payload[k]
-		j.stamp[i] = t
+		j.ring.data[i] = payload[k]
+		j.ring.stamp[i] = t
 	}
 }
 
@@ -116,8 +128,8 @@ func (j *jitterBuffer) get(dst []byte, silence byte) (present int) {
 	for k := range dst {
 		t := j.playTS + uint32(k)
 		i := t & ringMask
-		if j.stamp[i] == t {
-			dst[k] = j.data[i]
+		if j.ring.stamp[i] == t {
+			dst[k] = j.ring.data[i]
 			present++
 		} else {
 			dst[k] = silence
