@@ -58,6 +58,12 @@ type SIPEdgeCounts struct {
 	StrayResponses uint64 // responses matching no transaction
 	AuthFailures   uint64 // digest responses that did not match
 	AuthBlocked    uint64 // requests refused while their source or user waits after digest failures
+	// Load shedding: new INVITEs refused 503 because the gateway was
+	// saturated (cumulative), calls in setup now, and the queue delay the
+	// engine measures now (how late its probe goroutine wakes).
+	Shed       uint64
+	Setups     int
+	QueueDelay time.Duration
 }
 
 // StoreSource reports the store file size; *store.DB satisfies it.
@@ -171,6 +177,9 @@ func NewGateway(src Sources) *Gateway {
 			single("edgebridge_sip_stray_responses_total", "SIP responses that matched no transaction.", "counter", float64(c.StrayResponses))
 			single("edgebridge_sip_auth_failures_total", "SIP digest responses that did not match.", "counter", float64(c.AuthFailures))
 			single("edgebridge_sip_auth_blocked_total", "SIP requests refused 403 while their source or user waits after digest failures.", "counter", float64(c.AuthBlocked))
+			single("edgebridge_sip_invites_shed_total", "New INVITEs refused 503 with Retry-After because the gateway was saturated.", "counter", float64(c.Shed))
+			single("edgebridge_sip_calls_in_setup", "Calls admitted and not yet answered or refused (the shedder refuses new ones past its maximum).", "gauge", float64(c.Setups))
+			single("edgebridge_sip_queue_delay_seconds", "Scheduling delay the load shedder measures (how late a 10 ms timer fires, smoothed).", "gauge", c.QueueDelay.Seconds())
 		}
 		if s := src.Store; s != nil {
 			single("edgebridge_store_bytes", "Size of the bbolt store file.", "gauge", float64(s.Size()))

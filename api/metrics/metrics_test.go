@@ -146,7 +146,7 @@ func TestGatewayScrape(t *testing.T) {
 		RTP:    RTPFunc(func() RTPCounts { return RTPCounts{Received: 5000, Lost: 12, Jitter: 4 * time.Millisecond} }),
 		DSP:    DSPFramesFunc(func() uint64 { return 123456 }),
 		SIPEdge: SIPEdgeFunc(func() SIPEdgeCounts {
-			return SIPEdgeCounts{Malformed: 41, Panics: 1, StrayResponses: 3, AuthFailures: 9, AuthBlocked: 4}
+			return SIPEdgeCounts{Malformed: 41, Panics: 1, StrayResponses: 3, AuthFailures: 9, AuthBlocked: 4, Shed: 17, Setups: 5, QueueDelay: 30 * time.Millisecond}
 		}),
 		Store: db,
 	})
@@ -171,6 +171,9 @@ func TestGatewayScrape(t *testing.T) {
 		"edgebridge_sip_stray_responses_total":                      3,
 		"edgebridge_sip_auth_failures_total":                        9,
 		"edgebridge_sip_auth_blocked_total":                         4,
+		"edgebridge_sip_invites_shed_total":                         17,
+		"edgebridge_sip_calls_in_setup":                             5,
+		"edgebridge_sip_queue_delay_seconds":                        0.03,
 		"edgebridge_store_bytes":                                    float64(db.Size()),
 		`edgebridge_alarm_delivery_latency_seconds_bucket{le="1"}`:  1,
 		`edgebridge_alarm_delivery_latency_seconds_bucket{le="20"}`: 2,

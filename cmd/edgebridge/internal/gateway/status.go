@@ -28,7 +28,8 @@ func (g *Gateway) trunkStates() []metrics.TrunkState {
 
 func (g *Gateway) sipEdge() metrics.SIPEdgeCounts {
 	s := g.engineStats()
-	return metrics.SIPEdgeCounts{Malformed: s.Malformed, Panics: s.Panics, StrayResponses: s.StrayResponses, AuthFailures: s.AuthFailures, AuthBlocked: s.AuthBlocked}
+	return metrics.SIPEdgeCounts{Malformed: s.Malformed, Panics: s.Panics, StrayResponses: s.StrayResponses, AuthFailures: s.AuthFailures, AuthBlocked: s.AuthBlocked,
+		Shed: s.Shed, Setups: s.Setups, QueueDelay: s.QueueDelay}
 }
 
 func (g *Gateway) rtpCounts() metrics.RTPCounts {
