@@ -45,22 +45,18 @@
 // then the call is bridged to the voice destination; the gateway's
 // voicecall.go) and api (a PostedEvent over REST, POST
 // /alarmbridge/{domain}/{alarmBridgeId}/event, validated by
-// PostedEvent.Validate). AlarmBridge.Validate refuses the others at provisioning,
-// each with its reason (RefusedProtocols), so that no call is answered and
-// then dropped:
-//
-//   - nowip, nowipcontroller (BS 8521-2, "NOW-IP"): what is public is that
-//     the unit sends a SIP MESSAGE with a text/plain <ATM> body carrying a
-//     version, a type (1 alarm, 0 heartbeat, 2 command, A acknowledgement),
-//     the 24 BS 8521 digits, a time and a mac (BS 8521-2 as summarised by
-//     open-source receivers); the field encoding, the acknowledgement's form
-//     and how the mac is computed are in the standard only, and a receiver
-//     built on guesses would acknowledge units it cannot authenticate.
+// PostedEvent.Validate), and nowip and nowipcontroller (BS 8521-2,
+// "NOW-IP": an <ATM> body in SIP MESSAGE, both ways, alarm/nowip; a
+// nowipcontroller bridge also takes the ARC's call back to a unit of a
+// group scheme and puts it through to the unit's controller).
+// AlarmBridge.Validate would refuse a value with its reason
+// (RefusedProtocols, empty today), so that no call is answered and then
+// dropped.
 //
 // # What it may import
 //
 // dsp and the standard library only. The protocol packages (contactid,
-// bs8521, tt92, multi, scaip, dc09) import only this kit and dsp; the
+// bs8521, tt92, multi, scaip, nowip, dc09) import only this kit and dsp; the
 // service side (alarm/service: routing, mapping, supervision; and
 // alarm/delivery: the queue and the ARC senders) adds store. Nothing under
 // alarm imports engine, api or hal: the layering test checks it.

@@ -88,12 +88,9 @@ func (b *AlarmBridge) Validate() error {
 // gateway refuses at provisioning, each with its reason, rather than accept
 // a bridge and then answer its calls only to drop them. A call that still
 // reaches such a bridge (a document stored before) is refused before it is
-// answered, so the unit dials its backup number.
-var RefusedProtocols = map[string]string{
-	"nowip": "BS 8521-2 (NOW-IP, <ATM> in SIP MESSAGE) needs the encoding of the <ATM> fields, its acknowledgement " +
-		"and its mac, which the public excerpts of BS 8521-2 do not give",
-	"nowipcontroller": "it is the ARC's call back to a BS 8521-2 (NOW-IP) group-scheme controller, and NOW-IP is not served (see protocol nowip)",
-}
+// answered, so the unit dials its backup number. Empty today: every value
+// of the enum is served.
+var RefusedProtocols = map[string]string{}
 
 // CallProtocols are the protocols received on an audio call (SIP or FXS):
 // the values a device's serviceData.alarmBridge.alarmProtocol may take for

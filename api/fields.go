@@ -187,7 +187,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"id":                              reads("gateway routes: the engine route alarmbridge/<id>; events carry it"),
 		"name":                            platform(label),
 		"description":                     platform(label),
-		"protocol":                        reads("alarm/multi ForBridge: the receiver of the call; gateway voiceCallAlarm (voicecall), PostAlarmEvent (api)"),
+		"protocol":                        reads("alarm/multi ForBridge: the receiver of the call; gateway voiceCallAlarm (voicecall), PostAlarmEvent (api), nowipMessage and nowipCallBack (nowip, nowipcontroller: alarm/nowip)"),
 		"protocolMode":                    reads("alarm/multi ForBridge: dtmf or sdmf for TT92"),
 		"fallbackAlarmProtocol":           reads("alarm/multi ForBridge: the protocol multiprotocol offers first"),
 		"destinationMatch":                reads("alarm.AlarmBridge.Validate, gateway routes: which called numbers this bridge takes"),

@@ -31,6 +31,6 @@
 //     periodic test.
 //
 // BS 8521-2 over IP ("NOW-IP": SIP MESSAGE with a text/plain <ATM> body of
-// version, type, the 24 keys, time and MAC) is not implemented here: an
-// alarmbridge of protocol "nowip" gets no receiver from alarm/multi.
+// version, type, the 24 keys, time and MAC) is alarm/nowip, which decodes
+// its data with Parse and EventFor here.
 package bs8521

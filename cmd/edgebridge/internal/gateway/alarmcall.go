@@ -52,8 +52,13 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 			continue
 		}
 		switch b.Protocol {
-		case string(alarm.ProtoAPI):
-			continue // its events are posted over REST (PostAlarmEvent); it takes no calls
+		case string(alarm.ProtoAPI), "nowip":
+			continue // events posted over REST (PostAlarmEvent), or NOW-IP MESSAGEs (nowip.go): no calls
+		case "nowipcontroller":
+			// The ARC calls a unit of a group scheme back (nowip.go).
+			out = append(out, engine.Route{Name: "alarmbridge/" + b.ID + "/callback", Match: re, DTMF: legDTMF(&b, false),
+				Handler: engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) { g.nowipCallBack(ctx, c, &b) })})
+			continue
 		case string(alarm.ProtoVoiceCall):
 			// An ordinary call: speech, not alarm data (voicecall.go).
 			out = append(out, engine.Route{

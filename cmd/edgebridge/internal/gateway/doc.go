@@ -31,6 +31,12 @@
 //     tone and plays its protocol in band, in real time;
 //   - SCAIP over SIP MESSAGE both ways (scaip.go): alarm units' <mrq> in,
 //     the ARC's <mrs> let in as the awaited answer of an <mrq> sent out;
+//   - BS 8521-2 (NOW-IP) over SIP MESSAGE both ways (nowip.go, before
+//     SCAIP by Content-Type text/plain): units' <ATM> alarms and heartbeats
+//     in, acknowledged with type A once queued; the ARC's commands relayed
+//     to units; the ARC's call back to a unit of a group scheme put through
+//     to its controller (the alarm stage's route of a nowipcontroller
+//     bridge; a nowip bridge takes no calls);
 //   - SIP over TLS from DATA/tls/sip.crt and sip.key (tls.go);
 //   - the REST middleware that hands trunk and trusted-network writes to
 //     the engine at once (http.go);

@@ -79,6 +79,7 @@ type Gateway struct {
 	board   *hal.Board
 	metrics *metrics.Gateway
 	scaip   *scaipWiring // scaip.go
+	nowip   *nowipWiring // nowip.go
 	// switchboard is the stages a new call is offered to, in order.
 	switchboard []stage
 	notify      *notify.Notifier
@@ -339,6 +340,7 @@ func (g *Gateway) Close() error {
 	}
 	err := g.eng.Close()
 	g.scaip.in.Wait()
+	g.nowipWait()
 	g.wg.Wait()
 	if e := g.dl.Close(); err == nil {
 		err = e

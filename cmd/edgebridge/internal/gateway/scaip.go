@@ -65,7 +65,7 @@ func (g *Gateway) scaipOptions() (engine.Option, delivery.Option) {
 		Log:     log,
 	}
 	g.scaip = w
-	return engine.WithMessageHandler(w.handleMessage),
+	return engine.WithMessageHandler(g.nowipMux(w.handleMessage)), // NOW-IP (text/plain) first: nowip.go
 		delivery.WithSender("scaip", delivery.SCAIPFactory(scaipClient{g}, w.replies, "", log))
 }
 
