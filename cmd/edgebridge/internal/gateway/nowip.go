@@ -31,8 +31,9 @@ import (
 //     for every protocol); not queued: 503.
 //   - out: an <ATM> of type 2 (a command) from the ARC side (a sender
 //     that is no provisioned device: a trusted network or digest) to a
-//     unit's number (no alarmbridge's: a command sent to a bridge's number
-//     comes from a unit and is refused 403) is relayed unchanged to the unit (nowipRoute); the
+//     unit's number (a command from a provisioned device, or sent to the
+//     number of a nowip bridge, comes from a unit and is refused 403) is
+//     relayed unchanged to the unit (nowipRoute); the
 //     ARC's MESSAGE is answered 200 once the unit acknowledged it with
 //     type A, 504 when the unit took it but sent no acknowledgement within
 //     nowipAckWait, the unit's own status when it refused it, 404 when the
@@ -90,12 +91,13 @@ func (g *Gateway) nowipMessage(ctx context.Context, domain, from string, body []
 	}
 	called := engine.MessageCalled(ctx)
 	b, err := g.svc.BridgeFor(domain, "nowip", called)
+	if err == nil && b == nil && m.Type == nowip.TypeCommand {
+		// Not to a unit's alarm number but to a unit: the ARC's command
+		// (a nowipcontroller bridge's numbers are the units' own).
+		return g.nowipCommand(ctx, domain, from, body, m)
+	}
 	if err == nil && b == nil {
 		b, err = g.svc.BridgeFor(domain, "nowipcontroller", called)
-	}
-	if err == nil && b == nil && m.Type == nowip.TypeCommand {
-		// Not to an alarmbridge's number but to a unit's: the ARC's command.
-		return g.nowipCommand(ctx, domain, from, body, m)
 	}
 	if err != nil || b == nil {
 		log.Warn("nowip: no alarmbridge of protocol nowip or nowipcontroller takes it", "called", called, "err", err)
@@ -264,15 +266,42 @@ func (g *Gateway) nowipRoute(domain, number string) (string, error) {
 			b = x
 		}
 	}
-	host, port, err := net.SplitHostPort(b.Source)
+	hostport, err := bindingTarget(b.Contact, b.Source)
 	if err != nil {
-		return "", fmt.Errorf("controller %s: binding source %q: %w", controller, b.Source, err)
+		return "", fmt.Errorf("controller %s: %w", controller, err)
 	}
-	uri := "sip:" + controller + unit + "@" + net.JoinHostPort(host, port)
+	uri := "sip:" + controller + unit + "@" + hostport
 	if t := strings.ToLower(b.Transport); t == "tcp" || t == "tls" {
 		uri += ";transport=" + t
 	}
 	return uri, nil
+}
+
+// bindingTarget is where a registration is reached, as the engine dials a
+// device: its Contact's host:port when the REGISTER came from that host,
+// else the address it came from (the Contact is behind a NAT).
+func bindingTarget(contact, source string) (string, error) {
+	srcHost, _, err := net.SplitHostPort(source)
+	if err != nil {
+		return "", fmt.Errorf("binding source %q: %w", source, err)
+	}
+	c := strings.Trim(strings.TrimSpace(contact), "<>")
+	if i := strings.IndexByte(c, '@'); i >= 0 {
+		c = c[i+1:]
+	} else if i := strings.IndexByte(c, ':'); i >= 0 {
+		c = c[i+1:] // sip:host:port
+	}
+	if i := strings.IndexAny(c, ";>?"); i >= 0 {
+		c = c[:i]
+	}
+	host, port, err := net.SplitHostPort(c)
+	if err != nil {
+		host, port = c, "5060"
+	}
+	if strings.Trim(host, "[]") != srcHost {
+		return source, nil
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port), nil
 }
 
 // nowipCallBack puts the ARC's call to a unit of a group scheme through to

@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/internal/testkit"
+)
+
+// groupSchemeDocs: a warden call system (group-scheme controller 00000042,
+// registered under its controllerId) serving unit 0007, whose number at the
+// ARC is 01632960007; a nowipcontroller bridge takes the ARC's calls to the
+// scheme's numbers.
+func groupSchemeDocs() map[string]map[string]string {
+	return map[string]map[string]string{
+		"device": {
+			"00000042":      `{"deviceId":"00000042","domain":"local","authType":"deviceid","deviceType":"groupScheme"}`,
+			"00000042:0007": `{"deviceId":"00000042:0007","domain":"local","authType":"deviceid","deviceType":"alarmUnit","deviceCLI":"01632960007"}`,
+		},
+		"alarmbridge":    {"scheme": `{"id":"scheme","name":"sheltered housing","protocol":"nowipcontroller","protocolMode":"dtmf","destinationMatch":"^(0163296|00000042)"}`},
+		"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`}, // the ARC and the controller
+	}
+}
+
+// registerController registers controller 00000042 with g from loopback,
+// its Contact at the SIPp already listening on port.
+func registerController(t *testing.T, g *Gateway, port int) {
+	t.Helper()
+	wd := t.TempDir()
+	reg := testkit.StartSIPp(t, wd, false, g.eng.Addr(), "-sf", testkit.SIPpScenario(t, wd, "register_contact.xml",
+		"CONTACT_PORT", strconv.Itoa(port)), "-s", "00000042", "-m", "1")
+	if err := reg.Wait(10 * time.Second); err != nil {
+		t.Fatalf("controller did not register: %v\n%s", err, reg.Report())
+	}
+	testkit.WaitFor(t, "the controller's binding", 5*time.Second, func() bool {
+		b, err := g.db.Bindings(time.Now())
+		return err == nil && len(b) == 1
+	})
+}
+
+// The ARC calls a unit of a group scheme back: its call to the unit's
+// number (a provisioned unit's deviceCLI, or the 12-digit BS 8521 identity)
+// reaches the registration of the unit's controller with the unit's
+// identity 000000420007 as the Request-URI user, is answered once the
+// controller answers and bridged (a tone from the ARC comes back from the
+// controller, SIPp echoing). A unit whose controller is not registered is
+// refused 404 before any answer.
+func TestNOWIPControllerTakesTheARCsCallBack(t *testing.T) {
+	for _, number := range []string{"01632960007", "000000420007"} {
+		t.Run(number, func(t *testing.T) {
+			g := startGateway(t, groupSchemeDocs())
+			wd := t.TempDir()
+			ctrl := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1", "-rtp_echo")
+			registerController(t, g, ctrl.Port)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			arc := arcEngine(t, ctx)
+			call, err := arc.Dial(ctx, engine.DialOptions{To: "sip:" + number + "@" + g.eng.Addr(), From: "arc"})
+			if err != nil {
+				t.Fatalf("call back not answered: %v\n%s", err, ctrl.Report())
+			}
+			if !toneComesBack(t, ctx, call.Session(), 1000) {
+				t.Fatalf("the ARC's tone did not come back through the controller\n%s", ctrl.Report())
+			}
+			call.Hangup()
+			if err := ctrl.Wait(10 * time.Second); err != nil {
+				t.Fatalf("controller's leg not cleared after the ARC hung up: %v\n%s", err, ctrl.Report())
+			}
+			if rx := ctrl.Received(); len(rx) == 0 || !strings.Contains(rx[0], "INVITE sip:000000420007@127.0.0.1:"+strconv.Itoa(ctrl.Port)) {
+				t.Fatalf("the controller's INVITE is not for unit 000000420007 at its Contact:\n%s", strings.Join(rx, "\n"))
+			}
+		})
+	}
+	t.Run("controller not registered", func(t *testing.T) {
+		g := startGateway(t, groupSchemeDocs())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := arcEngine(t, ctx).Dial(ctx, engine.DialOptions{To: "sip:01632960007@" + g.eng.Addr(), From: "arc"})
+		var de *engine.DialError
+		if !errors.As(err, &de) || de.Code != 404 {
+			t.Fatalf("call back without the controller: %v, want 404 before the answer", err)
+		}
+	})
+}
+
+// The ARC's NOW-IP command (type 2) to a unit's number is relayed to the
+// unit through its controller (Request-URI user 000000420007, body
+// unchanged); the ARC's MESSAGE is answered 200 once the controller has
+// acknowledged the command with type A. A command for a number that is no
+// unit is answered 404.
+func TestNOWIPCommandReachesTheUnit(t *testing.T) {
+	g := startGateway(t, groupSchemeDocs())
+	wd := t.TempDir()
+	repl := []string{"UNIT", "000000420007", "ATM_DATA", "20025"}
+	ctrl := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "nowip_controller_cmd.xml", repl...), "-m", "1")
+	registerController(t, g, ctrl.Port)
+	arc := testkit.StartSIPp(t, wd, false, g.eng.Addr(), "-sf", testkit.SIPpScenario(t, wd, "nowip_arc_cmd.xml",
+		"ATM_DATA", "20025", "CODE", "200"), "-s", "01632960007", "-m", "1")
+	if err := arc.Wait(20 * time.Second); err != nil {
+		t.Fatalf("ARC: %v\n%s\ncontroller:\n%s", err, arc.Report(), ctrl.Logs("*messages.log"))
+	}
+	if err := ctrl.Wait(10 * time.Second); err != nil {
+		t.Fatalf("controller: %v\n%s", err, ctrl.Report())
+	}
+	wd = t.TempDir()
+	nobody := testkit.StartSIPp(t, wd, false, g.eng.Addr(), "-sf", testkit.SIPpScenario(t, wd, "nowip_arc_cmd.xml",
+		"ATM_DATA", "20025", "CODE", "404"), "-s", "5559", "-m", "1")
+	if err := nobody.Wait(10 * time.Second); err != nil {
+		t.Fatalf("command to no unit: %v\n%s", err, nobody.Report())
+	}
+}
+
+// arcEngine is a SIP user agent playing the ARC.
+func arcEngine(t *testing.T, ctx context.Context) *engine.Engine {
+	t.Helper()
+	lo, hi := testkit.PortRange(t, 100)
+	arc, err := engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "arc", RTPPortMin: lo, RTPPortMax: hi},
+		engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := arc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { arc.Close() })
+	return arc
+}
