@@ -59,11 +59,11 @@ func TestNOWIPUnitThroughDaemon(t *testing.T) {
 
 	// The alarm, over UDP, then the same <ATM> again over TCP (a unit that
 	// missed the acknowledgement): one event.
-	start := time.Now()
+	var timing []string
 	for _, tr := range []string{"u1", "t1"} {
-		nowipUnit(t, d, tr, "unit42", "1", nowipAlarmData, "", "20261207120000", 200, true)
+		final, ack := nowipUnit(t, d, tr, "unit42", "1", nowipAlarmData, "", "20261207120000", 200, true)
+		timing = append(timing, fmt.Sprintf("%s: 200 after %v, acknowledgement after %v", tr, final, ack))
 	}
-	ackAfter := time.Since(start)
 	testkit.WaitFor(t, "the event at the callback and the DC-09 receiver", 10*time.Second, func() bool {
 		arcMu.Lock()
 		defer arcMu.Unlock()
@@ -132,14 +132,14 @@ func TestNOWIPUnitThroughDaemon(t *testing.T) {
 	if n := byProto(); len(n) != 2 || n["nowip"] != 3 {
 		t.Fatalf("events at the callback by protocol: %v, want 3 nowip and 1 supervision", n)
 	}
-	t.Logf("two alarm MESSAGEs (UDP, TCP) answered and acknowledged in %v", ackAfter)
+	t.Logf("the alarm MESSAGE (then its repeat), from SIPp's time stamps: %s", strings.Join(timing, "; "))
 }
 
 // nowipUnit runs the SIPp NOW-IP unit once: its MESSAGE (type, data, the
 // extra text after the data, time) must get code; when acked, the gateway's
 // acknowledgement (type A, the same data) must reach it at its source address
 // and be answered 200, else none may come.
-func nowipUnit(t *testing.T, d *daemonProc, transport, user, typ, data, extra, tm string, code int, acked bool) {
+func nowipUnit(t *testing.T, d *daemonProc, transport, user, typ, data, extra, tm string, code int, acked bool) (final, acknowledged time.Duration) {
 	t.Helper()
 	via := "UDP"
 	if transport == "t1" {
@@ -169,7 +169,7 @@ func nowipUnit(t *testing.T, d *daemonProc, transport, user, typ, data, extra, t
 		if ack != "" {
 			t.Fatalf("%s: a MESSAGE answered %d was acknowledged:\n%s", via, code, ack)
 		}
-		return
+		return 0, 0
 	}
 	if !strings.Contains(ack, "<type>A</type><data>"+data+"</data>") || !strings.Contains(ack, "Content-Type: text/plain") {
 		t.Fatalf("%s: the unit got no acknowledgement of %s at its source address:\n%s", via, data, strings.Join(unit.Received(), "\n"))
@@ -177,4 +177,26 @@ func nowipUnit(t *testing.T, d *daemonProc, transport, user, typ, data, extra, t
 	if msgs := unit.Logs("*messages.log"); !regexp.MustCompile(`SIP/2.0 200 OK\r?\nVia: SIP/2.0/` + via + ` ` + regexp.QuoteMeta(d.sipAddr(t))).MatchString(msgs) {
 		t.Fatalf("%s: the unit did not answer the gateway's acknowledgement:\n%s", via, msgs)
 	}
+	// SIPp stamps each message it logs: the 200 and the acknowledgement,
+	// after the unit's MESSAGE.
+	logs := unit.Logs("*messages.log")
+	sent := sippStamp(t, logs, "message sent", "MESSAGE sip:nowip@")
+	return sippStamp(t, logs, "message received", "SIP/2.0 200 OK").Sub(sent), sippStamp(t, logs, "message received", "MESSAGE sip:"+user+"@").Sub(sent)
+}
+
+// sippStamp is the time SIPp logged the first message of its messages.log
+// that it sent or received (dir) and that contains want.
+func sippStamp(t *testing.T, logs, dir, want string) time.Time {
+	t.Helper()
+	stamp := regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}`)
+	for _, m := range strings.Split(logs, "-----------------------------------------------") {
+		if !strings.Contains(m, dir) || !strings.Contains(m, want) {
+			continue
+		}
+		if at, err := time.ParseInLocation("2006-01-02 15:04:05.000000", stamp.FindString(m), time.Local); err == nil {
+			return at
+		}
+	}
+	t.Fatalf("no %s %q with a time stamp in SIPp's messages.log:\n%s", dir, want, logs)
+	return time.Time{}
 }

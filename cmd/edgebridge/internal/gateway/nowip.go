@@ -77,14 +77,12 @@ func (g *Gateway) nowipMessage(ctx context.Context, domain, from string, body []
 		log.Warn("nowip: message refused", "err", err)
 		return 400
 	}
-	if m.Type == nowip.TypeAck {
-		// A unit acknowledges a command relayed to it: taken also when let
-		// in only as an awaited answer.
-		g.nowip.acked(m.Data)
-		return 200
-	}
 	if engine.MessageIsAnswer(ctx) {
-		return 403 // let in without credentials: only an acknowledgement
+		return 403 // let in without credentials as a SCAIP ARC's answer: no <ATM>
+	}
+	if m.Type == nowip.TypeAck {
+		g.nowip.acked(m.Data) // a unit acknowledges a command relayed to it
+		return 200
 	}
 	if g.svc == nil {
 		return 404
@@ -163,7 +161,9 @@ func (g *Gateway) nowipCommand(ctx context.Context, domain, from string, body []
 	defer g.nowip.forget(m.Data, wait)
 	sctx, cancel := context.WithTimeout(ctx, nowipAckWait)
 	defer cancel()
-	code, err := g.eng.SendMessage(sctx, engine.OutMessage{To: to, Domain: domain, ContentType: nowip.ContentType, Body: body, AwaitAnswer: true})
+	// Not AwaitAnswer: the unit's type A is authenticated like any of its
+	// MESSAGEs, so an alarm it sends meanwhile is not taken for an answer.
+	code, err := g.eng.SendMessage(sctx, engine.OutMessage{To: to, Domain: domain, ContentType: nowip.ContentType, Body: body})
 	if err != nil {
 		log.Warn("nowip: command not delivered", "to", to, "err", err)
 		return 480
