@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,7 +72,7 @@ func TestRecentCallPcapHoldsRTP(t *testing.T) {
 	if err := os.WriteFile(p, r.raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(testkit.NeedTool(t, "tshark"), "-r", p, "-q", "-z", "rtp,streams").Output()
+	out, err := testkit.TsharkCmd(t, "-r", p, "-q", "-z", "rtp,streams").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}

@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,12 +69,11 @@ func TestCallPcap(t *testing.T) {
 		t.Fatalf("pcap: %d", r.status)
 	}
 	e.must(404, "GET", "/provisioning/logs/d/sip/none/pcap", nil)
-	tshark := testkit.NeedTool(t, "tshark")
 	p := filepath.Join(t.TempDir(), "call.pcap")
 	if err := os.WriteFile(p, r.raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(tshark, "-r", p, "-o", "udp.check_checksum:TRUE", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.Call-ID", "-e", "udp.checksum.status").Output()
+	out, err := testkit.TsharkCmd(t, "-r", p, "-o", "udp.check_checksum:TRUE", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.Call-ID", "-e", "udp.checksum.status").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v\n%s", err, out)
 	}

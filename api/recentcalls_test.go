@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,12 +103,11 @@ func TestRecentCalls(t *testing.T) {
 	if pr.status != 200 {
 		t.Fatalf("pcap: %d", pr.status)
 	}
-	tshark := testkit.NeedTool(t, "tshark")
 	p := filepath.Join(t.TempDir(), "call.pcap")
 	if err := os.WriteFile(p, pr.raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(tshark, "-r", p, "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.Call-ID").Output()
+	out, err := testkit.TsharkCmd(t, "-r", p, "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code", "-e", "sip.Call-ID").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v\n%s", err, out)
 	}

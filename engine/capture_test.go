@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -54,7 +53,7 @@ func callPcapHoldsRTP(t *testing.T, transport string) {
 	}
 	tshark := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(testkit.NeedTool(t, "tshark"), args...)
+		cmd := testkit.TsharkCmd(t, args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -215,7 +214,7 @@ func TestCallPcapWritesTLSAsTCP(t *testing.T) {
 	}
 	f.Close()
 	ts := func(args ...string) string {
-		out, err := exec.Command(testkit.NeedTool(t, "tshark"), append([]string{"-r", path}, args...)...).Output()
+		out, err := testkit.TsharkCmd(t, append([]string{"-r", path}, args...)...).Output()
 		if err != nil {
 			t.Fatalf("tshark %v: %v", args, err)
 		}
@@ -280,7 +279,7 @@ func TestBridgedCallPcapHoldsBothLegs(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	out, err := exec.Command(testkit.NeedTool(t, "tshark"), "-r", path, "-q", "-z", "rtp,streams").Output()
+	out, err := testkit.TsharkCmd(t, "-r", path, "-q", "-z", "rtp,streams").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
@@ -299,7 +298,7 @@ func TestBridgedCallPcapHoldsBothLegs(t *testing.T) {
 		t.Fatalf("the bridged call's pcap holds %d RTP streams (caller's %v, to the device %v), want the caller's, the gateway's to it and to the device:\n%s",
 			streams, fromCaller, toDevice, out)
 	}
-	ids, err := exec.Command("tshark", "-r", path, "-Y", "sip.Method == \"INVITE\"", "-T", "fields", "-e", "sip.Call-ID").Output()
+	ids, err := testkit.TsharkCmd(t, "-r", path, "-Y", "sip.Method == \"INVITE\"", "-T", "fields", "-e", "sip.Call-ID").Output()
 	if err != nil || len(strings.Fields(string(ids))) != 2 {
 		t.Fatalf("INVITEs of the bridged call's pcap: %q (%v), want one per leg", ids, err)
 	}

@@ -138,7 +138,7 @@ func TestWritePcapRealTransports(t *testing.T) {
 		for _, f := range fields {
 			args = append(args, "-e", f)
 		}
-		cmd := exec.Command(testkit.NeedTool(t, "tshark"), args...)
+		cmd := testkit.TsharkCmd(t, args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -181,7 +181,7 @@ func sngrepMessages(t *testing.T, path string) int {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("sngrep: %v\n%s", err, b)
 	}
-	b, err := exec.Command(testkit.NeedTool(t, "tshark"), "-r", out, "-Y", "sip", "-T", "fields", "-e", "frame.number").Output()
+	b, err := testkit.TsharkCmd(t, "-r", out, "-Y", "sip", "-T", "fields", "-e", "frame.number").Output()
 	if err != nil {
 		t.Fatalf("tshark on sngrep's output: %v", err)
 	}

@@ -432,7 +432,7 @@ func tshark(t *testing.T, path string, e *Engine, filter string, fields ...strin
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}
-	cmd := exec.Command(testkit.NeedTool(t, "tshark"), args...)
+	cmd := testkit.TsharkCmd(t, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -148,8 +147,7 @@ func TestSIPpCallWithRFC4733(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	testkit.NeedTool(t, "tshark")
-	out, err := exec.Command("tshark", "-r", pcapPath, "-Y", "sip", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code").Output()
+	out, err := testkit.TsharkCmd(t, "-r", pcapPath, "-Y", "sip", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v\n%s", err, out)
 	}

@@ -42,3 +42,14 @@ func NeedTool(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// TsharkCmd is tshark with args, made to recognise SIP by its content on
+// any port. tshark picks the dissector of a UDP or TCP payload by a
+// registered port before it tries SIP's heuristic, and hundreds of the
+// ports tests bind are registered to something else, so a call whose port
+// happened to be one read as another protocol. RTP is still found through
+// the SDP that set it up, which tshark tries before either.
+func TsharkCmd(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	return exec.Command(NeedTool(t, "tshark"), append([]string{"-o", "udp.try_heuristic_first:TRUE", "-o", "tcp.try_heuristic_first:TRUE"}, args...)...)
+}
