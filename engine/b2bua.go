@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -101,13 +102,26 @@ func (e *Engine) b2bua(in *Call, spec dialSpec) {
 			}()
 		})
 	}
-	spec.onProgress = func(code int, reason string) { _ = in.progress(code, reason) }
+	// A queued caller (queue.go) hears our ringback until the answer: the
+	// members' progress and early media are not relayed to it.
+	var queued atomic.Bool
+	stopTone := func() {}
+	spec.onQueued = func() {
+		queued.Store(true)
+		stopTone = in.queueRingback()
+	}
+	spec.onProgress = func(code int, reason string) {
+		if !queued.Load() {
+			_ = in.progress(code, reason)
+		}
+	}
 	spec.onEarly = func(out *Call, code int, reason string) {
-		if in.earlyMedia(code, reason) == nil {
+		if !queued.Load() && in.earlyMedia(code, reason) == nil {
 			bridge(out)
 		}
 	}
 	out, err := e.dialAny(in.ctx, spec)
+	stopTone()
 	if err != nil {
 		cancel()
 		if started {

@@ -79,6 +79,10 @@ type dialSpec struct {
 	// busyKey marks the callee device in a call while the leg lasts
 	// (group.go: huntLongestIdle).
 	busyKey string
+	// queue, when set, makes the plan when the call's turn in its group's
+	// queue comes (queue.go); onQueued runs once if the call has to wait.
+	queue    *groupQueue
+	onQueued func()
 }
 
 // DialError is a call the far end (or routing) refused.

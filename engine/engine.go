@@ -238,6 +238,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.reg.load(); err != nil {
 		e.log.Warn("bindings not restored", "err", err)
 	}
+	if err := e.loadIdle(); err != nil { // pbxidle.go
+		e.log.Warn("idle times not restored", "err", err)
+	}
 	e.trunks = newTrunkSet(e)
 	e.routeHandlers()
 
@@ -256,8 +259,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.wg.Add(1)
 		go func() { defer e.wg.Done(); _ = e.srv.ServeTLS(e.tlc) }()
 	}
-	e.wg.Add(5)
+	e.wg.Add(6)
 	go func() { defer e.wg.Done(); e.shed.probe(e.ctx.Done()) }()
+	go func() { defer e.wg.Done(); e.idleLoop(e.ctx.Done()) }()
 	go func() { defer e.wg.Done(); e.recordLoop(e.ctx) }()
 	go func() { defer e.wg.Done(); e.trace.run(e.ctx) }()
 	go func() { defer e.wg.Done(); e.reg.run(e.ctx) }()

@@ -93,9 +93,13 @@ func deviceOf(b store.Binding) string {
 }
 
 // dialAny places the outbound leg of spec: directly when it has no ringing
-// plan, else by its plan (dialPlan). The leg that answers is marked busy
-// for huntLongestIdle until it ends.
+// plan, else by its plan (ringPlan), or through its group's queue
+// (queue.go). The leg that answers is marked busy for huntLongestIdle
+// until it ends.
 func (e *Engine) dialAny(ctx context.Context, spec dialSpec) (*Call, error) {
+	if spec.queue != nil {
+		return e.dialQueued(ctx, spec)
+	}
 	if len(spec.plan) == 0 {
 		out, err := e.dial(ctx, spec)
 		if err == nil && spec.busyKey != "" {
@@ -103,6 +107,13 @@ func (e *Engine) dialAny(ctx context.Context, spec dialSpec) (*Call, error) {
 		}
 		return out, err
 	}
+	return e.ringPlan(ctx, spec)
+}
+
+// ringPlan gives every leg of spec's plan the call's SRTP offer and
+// progress callback (early media only where one leg rings at a time) and
+// rings the plan.
+func (e *Engine) ringPlan(ctx context.Context, spec dialSpec) (*Call, error) {
 	for i := range spec.plan {
 		for j := range spec.plan[i].legs {
 			l := &spec.plan[i].legs[j]
@@ -114,6 +125,32 @@ func (e *Engine) dialAny(ctx context.Context, spec dialSpec) (*Call, error) {
 		}
 	}
 	return e.dialPlan(ctx, spec.plan)
+}
+
+// dialLeg places one leg of a plan. A leg out through a trunk (a missed
+// call forwarded to a mobile number) follows the trunk's srtp setting
+// rather than the caller's (a caller who requires SRTP is not carried in
+// clear) and holds a call slot of the trunk while it lasts.
+func (e *Engine) dialLeg(ctx context.Context, spec dialSpec) (*Call, error) {
+	t := spec.trunk
+	if t == nil {
+		return e.dial(ctx, spec)
+	}
+	pol, why := offerPolicy(spec.srtpMode, spec.srtp)
+	if why != "" {
+		return nil, &DialError{Code: 488, Reason: why}
+	}
+	spec.srtp = pol
+	if !t.acquire() {
+		return nil, &DialError{Code: 503, Reason: "trunk " + t.cfg.TrunkID + " is at its concurrency limit"}
+	}
+	out, err := e.dial(ctx, spec)
+	if err != nil {
+		t.release()
+		return nil, err
+	}
+	go func() { <-out.done; t.release() }()
+	return out, nil
 }
 
 type legResult struct {
@@ -155,7 +192,7 @@ func (e *Engine) ringStage(ctx context.Context, st ringStage) (*Call, []error, e
 		lctx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 		legs[i], stops[i] = leg, stop
 		go func() {
-			out, err := e.dial(lctx, spec)
+			out, err := e.dialLeg(lctx, spec)
 			close(leg.done)
 			results <- legResult{i: i, out: out, err: err}
 		}()

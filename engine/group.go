@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Users and groups of the local PBX (gateway extensions with the field
@@ -45,19 +47,39 @@ type User struct {
 	User            string `json:"user"` // deviceId of the domain's device
 	DisplayName     string `json:"displayName,omitempty"`
 	ExtensionNumber string `json:"extensionNumber"`
+	// MobileNumber, when set, takes the user's missed calls (no answer
+	// within RingSecs, every registration refusing, or none registered)
+	// through the trunk whose destinationMatch takes it.
+	MobileNumber string `json:"mobileNumber,omitempty"`
+	// MobileFollow 0 keeps MobileNumber but forwards nothing; unset or 1
+	// forwards (the hosted PBX API: "if specified will forward missed
+	// calls").
+	MobileFollow *int `json:"mobileFollow,omitempty"`
+	// RingSecs (extension) is how long the user's devices ring before a
+	// missed call goes to MobileNumber; default 20.
+	RingSecs int `json:"ringSecs,omitempty"`
+}
+
+// forwardsToMobile says whether u's missed calls go to its mobile number.
+func (u *User) forwardsToMobile() bool {
+	return u.MobileNumber != "" && (u.MobileFollow == nil || *u.MobileFollow == 1)
 }
 
 // Group is a ring group: ExtensionNumber rings Members by RingStrategy.
 type Group struct {
-	ID               string        `json:"id"`
-	GroupName        string        `json:"groupName"`
-	DisplayName      string        `json:"displayName,omitempty"`
-	ExtensionNumber  string        `json:"extensionNumber"`
-	RingStrategy     string        `json:"ringStrategy,omitempty"` // RingAll (default) or RingHuntLongestIdle
-	RingSecs         int           `json:"ringSecs,omitempty"`     // per member (hunt) or per round (all); default 20
-	RingAttempts     int           `json:"ringAttempts,omitempty"` // rounds through the members; default 1
-	CallerNameFormat string        `json:"callerNameFormat,omitempty"`
-	Members          []GroupMember `json:"members,omitempty"`
+	ID               string `json:"id"`
+	GroupName        string `json:"groupName"`
+	DisplayName      string `json:"displayName,omitempty"`
+	ExtensionNumber  string `json:"extensionNumber"`
+	RingStrategy     string `json:"ringStrategy,omitempty"` // RingAll (default) or RingHuntLongestIdle
+	RingSecs         int    `json:"ringSecs,omitempty"`     // per member (hunt) or per round (all); default 20
+	RingAttempts     int    `json:"ringAttempts,omitempty"` // rounds through the members; default 1
+	CallerNameFormat string `json:"callerNameFormat,omitempty"`
+	// RingExclusive 1 queues the calls to the group (queue.go): a call
+	// that finds every member busy waits, hearing ringback, until one is
+	// free; callers are served in arrival order.
+	RingExclusive int           `json:"ringExclusive,omitempty"`
+	Members       []GroupMember `json:"members,omitempty"`
 }
 
 // GroupMember is a user of a group and its place in the ringing order.
@@ -66,7 +88,10 @@ type GroupMember struct {
 	RingOrder int    `json:"ringOrder,omitempty"` // lowest rings first
 }
 
-var extensionPattern = regexp.MustCompile(`^[0-9*#]{1,16}$`)
+var (
+	extensionPattern = regexp.MustCompile(`^[0-9*#]{1,16}$`)
+	mobilePattern    = regexp.MustCompile(`^\+?[0-9]{3,20}$`)
+)
 
 func validateExtension(n string) error {
 	if !extensionPattern.MatchString(n) {
@@ -80,6 +105,20 @@ func validateExtension(n string) error {
 func (u *User) Validate() error {
 	if u.User == "" {
 		return errors.New("user: required (the deviceId of the device this user's extension rings)")
+	}
+	if u.MobileNumber != "" && !mobilePattern.MatchString(u.MobileNumber) {
+		return fmt.Errorf("mobileNumber: %q is not 3 to 20 digits with an optional leading +", u.MobileNumber)
+	}
+	if f := u.MobileFollow; f != nil {
+		if *f != 0 && *f != 1 {
+			return fmt.Errorf("mobileFollow: %d is not 0 or 1", *f)
+		}
+		if *f == 1 && u.MobileNumber == "" {
+			return errors.New("mobileFollow: 1 needs a mobileNumber to follow to")
+		}
+	}
+	if u.RingSecs < 0 || u.RingSecs > 300 {
+		return fmt.Errorf("ringSecs: %d is not 1 to 300", u.RingSecs)
 	}
 	return validateExtension(u.ExtensionNumber)
 }
@@ -102,6 +141,9 @@ func (g *Group) Validate() error {
 	}
 	if g.RingAttempts < 0 || g.RingAttempts > 10 {
 		return fmt.Errorf("ringAttempts: %d is not 1 to 10", g.RingAttempts)
+	}
+	if g.RingExclusive != 0 && g.RingExclusive != 1 {
+		return fmt.Errorf("ringExclusive: %d is not 0 or 1", g.RingExclusive)
 	}
 	if err := checkCallerNameFormat(g.CallerNameFormat); err != nil {
 		return err
@@ -202,12 +244,21 @@ func (d StoreDirectory) Extension(domain, number string) (*Extension, error) {
 
 // pbxState tracks, per device, whether it is in a call and since when it
 // is idle: huntLongestIdle rings the longest idle member first and skips
-// busy ones; device_call_session limits the count. Calls the device placed
-// count from their INVITE, calls delivered to it from the answer.
+// busy ones; device_call_session limits the count; a queued call waits
+// until a member frees (queue.go). Calls the device placed count from
+// their INVITE, calls delivered to it from the answer. Idle times are
+// kept in the store (pbxidle.go) so that the hunt order survives a
+// restart.
 type pbxState struct {
-	mu   sync.Mutex
-	idle map[string]time.Time // key -> end of its last call; absent: never called
-	live map[string]int       // key -> calls in progress
+	mu    sync.Mutex
+	idle  map[string]time.Time // key -> end of its last call; absent: never called
+	live  map[string]int       // key -> calls in progress
+	dirty map[string]time.Time // idle times not yet in the store
+	// changed is closed (and replaced) when a device frees, so that the
+	// calls queued for it look again.
+	changed chan struct{}
+	waiting map[string][]*queueTicket // group -> calls queued, first first (queue.go)
+	taken   map[string]int            // key -> queued calls ringing it
 }
 
 func busyKey(domain, device string) string { return domain + "\x00" + device }
@@ -218,14 +269,22 @@ func (p *pbxState) busy(key string, c *Call) {
 	c.onEnd(func() { p.release(key) })
 }
 
+// init makes the maps; called with mu held.
+func (p *pbxState) init() {
+	if p.live == nil {
+		p.live, p.idle = map[string]int{}, map[string]time.Time{}
+	}
+	if p.dirty == nil {
+		p.dirty = map[string]time.Time{}
+	}
+}
+
 // acquire marks key in one more call unless it has max already (0: no
 // maximum), and says whether it did.
 func (p *pbxState) acquire(key string, max int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.live == nil {
-		p.live, p.idle = map[string]int{}, map[string]time.Time{}
-	}
+	p.init()
 	if max > 0 && p.live[key] >= max {
 		return false
 	}
@@ -236,11 +295,39 @@ func (p *pbxState) acquire(key string, max int) bool {
 // release ends one call of key: it is idle from now when it has no other.
 func (p *pbxState) release(key string) {
 	p.mu.Lock()
+	p.init()
 	if p.live[key]--; p.live[key] <= 0 {
 		delete(p.live, key)
 	}
-	p.idle[key] = time.Now()
+	now := time.Now()
+	p.idle[key], p.dirty[key] = now, now
+	p.signalLocked()
 	p.mu.Unlock()
+}
+
+// watch returns a channel closed at the next change (a device freed, a
+// queued call left or stopped ringing members).
+func (p *pbxState) watch() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.changed == nil {
+		p.changed = make(chan struct{})
+	}
+	return p.changed
+}
+
+// signal wakes the watchers.
+func (p *pbxState) signal() {
+	p.mu.Lock()
+	p.signalLocked()
+	p.mu.Unlock()
+}
+
+func (p *pbxState) signalLocked() {
+	if p.changed != nil {
+		close(p.changed)
+		p.changed = nil
+	}
 }
 
 // count is the calls key is in.
@@ -260,7 +347,8 @@ func (p *pbxState) state(key string) (inCall bool, idleSince time.Time) {
 // extensionPlan resolves called as an extension of domain into a ringing
 // plan on base. ok is false when called is no extension (or no
 // PBXDirectory is configured); a user or group with nothing to ring gives
-// a DialError.
+// a DialError. A queued group's plan is made when the call's turn comes
+// (base.queue, queue.go).
 func (e *Engine) extensionPlan(base dialSpec, domain, called string) (spec dialSpec, ok bool, err error) {
 	pd, isPBX := e.dir.(PBXDirectory)
 	if !isPBX {
@@ -274,23 +362,19 @@ func (e *Engine) extensionPlan(base dialSpec, domain, called string) (spec dialS
 		return base, true, err
 	}
 	if ext.User != nil {
-		bs := e.reg.lookup(domain, ext.User.User)
-		if len(bs) == 0 {
-			return base, true, &DialError{Code: 480, Reason: "extension " + called + " (user " + ext.User.ID + ") has no registered device"}
-		}
-		if e.deviceAtLimit(domain, busyKey(domain, deviceOf(bs[0]))) {
-			return base, true, &DialError{Code: 503, Reason: "device " + ext.User.User + " has its " + LimitDeviceSessions + " calls in progress"}
-		}
-		legs, err := e.deviceLegs(base, bs)
-		if err != nil {
-			return base, true, err
-		}
-		base.plan = []ringStage{{legs: legs}}
-		return base, true, nil
+		spec, err := e.userPlan(base, domain, ext.User)
+		return spec, true, err
 	}
 	g := ext.Group
 	base.name = g.callerName(base.name, base.from)
-	plan, err := e.groupPlan(base, domain, g, ext.Members)
+	if g.RingExclusive == 1 {
+		if !e.anyRegistered(domain, ext.Members) {
+			return base, true, &DialError{Code: 480, Reason: "no member of group " + g.GroupName + " is registered"}
+		}
+		base.queue = &groupQueue{domain: domain, group: g, members: ext.Members}
+		return base, true, nil
+	}
+	plan, err := e.groupPlan(base, domain, g, ext.Members, nil)
 	if err != nil {
 		return base, true, err
 	}
@@ -298,14 +382,90 @@ func (e *Engine) extensionPlan(base dialSpec, domain, called string) (spec dialS
 	return base, true, nil
 }
 
+// userPlan rings user u's device on every registration; when u forwards
+// missed calls, for u's ringSecs, and then (or at once when the device
+// cannot ring) its mobile number through a trunk.
+func (e *Engine) userPlan(base dialSpec, domain string, u *User) (dialSpec, error) {
+	var plan []ringStage
+	var refusal error
+	bs := e.reg.lookup(domain, u.User)
+	switch {
+	case len(bs) == 0:
+		refusal = &DialError{Code: 480, Reason: "extension " + u.ExtensionNumber + " (user " + u.ID + ") has no registered device"}
+	case e.deviceAtLimit(domain, busyKey(domain, deviceOf(bs[0]))):
+		refusal = &DialError{Code: 503, Reason: "device " + u.User + " has its " + LimitDeviceSessions + " calls in progress"}
+	default:
+		legs, err := e.deviceLegs(base, bs)
+		if err != nil {
+			return base, err
+		}
+		st := ringStage{legs: legs}
+		if u.forwardsToMobile() {
+			st.ringFor = time.Duration(cmp.Or(u.RingSecs, defaultRingSecs)) * time.Second
+		}
+		plan = append(plan, st)
+	}
+	if u.forwardsToMobile() {
+		leg, err := e.mobileLeg(base, domain, u)
+		if err != nil {
+			e.log.Warn("missed call not forwarded to the mobile number", "user", u.ID, "err", err)
+			if refusal == nil && len(plan) == 0 {
+				refusal = err
+			}
+		} else {
+			plan = append(plan, ringStage{legs: []dialSpec{leg}})
+		}
+	}
+	if len(plan) == 0 {
+		return base, refusal
+	}
+	base.plan = plan
+	return base, nil
+}
+
+// mobileLeg is the leg that forwards a missed call for u to its mobile
+// number, out through the trunk whose destinationMatch takes the number
+// (the trunk's rules apply, as for any call out), with a Diversion header
+// (RFC 5806) naming u's extension unless the trunk sets its own.
+func (e *Engine) mobileLeg(base dialSpec, domain string, u *User) (dialSpec, error) {
+	t, dest, err := e.trunks.outbound(domain, u.MobileNumber)
+	if err != nil {
+		return base, err
+	}
+	if t == nil {
+		return base, &DialError{Code: 404, Reason: "no trunk's destinationMatch takes mobileNumber " + u.MobileNumber + " of user " + u.ID}
+	}
+	s := base
+	s.headers = append([]sip.Header(nil), base.headers...)
+	s.plan, s.queue = nil, nil
+	e.trunkSpec(&s, t, dest, base.from)
+	if t.cfg.DiversionHeader == "" {
+		s.headers = append(s.headers, sip.NewHeader("Diversion",
+			fmt.Sprintf("<sip:%s@%s>;reason=no-answer", u.ExtensionNumber, domain)))
+	}
+	return s, nil
+}
+
+// anyRegistered says whether a member of users has a registration.
+func (e *Engine) anyRegistered(domain string, users []User) bool {
+	for _, u := range users {
+		if len(e.reg.lookup(domain, u.User)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // groupPlan is the ringing plan of group g: with RingAll each attempt
 // rings every free member's registrations at once for ringSecs; with
 // RingHuntLongestIdle each attempt rings the free members one after the
 // other, longest idle first (never called counts as longest; ties by
-// ringOrder, then the group's order), ringSecs each. A member in a call or
-// without registration is skipped; ringAttempts is how many rounds ring. The order is fixed when the call arrives: with every member
-// busy or unregistered the call is refused at once (486, or 480).
-func (e *Engine) groupPlan(base dialSpec, domain string, g *Group, users []User) ([]ringStage, error) {
+// ringOrder, then the group's order), ringSecs each. A member in a call,
+// taken (taken says so: ringing for a queued call) or without
+// registration is skipped; ringAttempts is how many rounds ring. The order
+// is fixed when the plan is made: with every member busy or unregistered
+// the call is refused (486, or 480).
+func (e *Engine) groupPlan(base dialSpec, domain string, g *Group, users []User, taken func(key string) bool) ([]ringStage, error) {
 	ringFor := time.Duration(cmp.Or(g.RingSecs, defaultRingSecs)) * time.Second
 	attempts := cmp.Or(g.RingAttempts, defaultRingAttempts)
 	order := map[string]int{}
@@ -320,8 +480,9 @@ func (e *Engine) groupPlan(base dialSpec, domain string, g *Group, users []User)
 	}
 	var ms []member
 	for _, u := range users {
-		in, idle := e.pbx.state(busyKey(domain, u.User))
-		ms = append(ms, member{user: u, idle: idle, busy: in, order: order[u.ID]})
+		key := busyKey(domain, u.User)
+		in, idle := e.pbx.state(key)
+		ms = append(ms, member{user: u, idle: idle, busy: in || (taken != nil && taken(key)), order: order[u.ID]})
 	}
 	slices.SortStableFunc(ms, func(a, b member) int {
 		if g.RingStrategy == RingHuntLongestIdle {

@@ -1,0 +1,253 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine/media"
+	"github.com/edgebridge/edgebridge/engine/sdp"
+)
+
+// Call queuing (a group's ringExclusive 1, after a hosted PBX API's "call
+// queuing for this group"). A call to the group joins the group's queue;
+// the call at its head rings, by the group's ringStrategy, the members that
+// are free: registered, in no call, and not ringing for another queued
+// call. While no member is free the caller waits and hears ringback the
+// gateway plays into early media (183 with our SDP), repeated every minute
+// so that no proxy on the way gives up (RFC 3261 §13.3.1.1). Callers are
+// served in arrival order; one who hangs up leaves the queue. A call that
+// finds queueMaxCallers waiting is refused 486 at once, one that waited
+// queueMaxWait gets 480, both with a Reason. When the members it rang do
+// not answer, the call ends as an unqueued group call does (ringRetry is
+// not implemented).
+
+const (
+	queueMaxCallers = 10              // waiting calls per group
+	queueMaxWait    = 5 * time.Minute // before a waiting caller is given up
+	queueRepeat     = time.Minute     // the 183 again, for proxies' timers
+	// queuePoll looks at the members again without a change: a member
+	// that registers does not wake the queue.
+	queuePoll = time.Second
+)
+
+// groupQueue is a call's place to wait: its group and the group's users.
+type groupQueue struct {
+	domain  string
+	group   *Group
+	members []User
+}
+
+func (q *groupQueue) key() string { return q.domain + "\x00" + q.group.ID }
+
+// queueTicket is one waiting call.
+type queueTicket struct{ key string }
+
+// queues are the waiting calls of each group (pbxState.waiting) and the
+// members ringing for a queued call (pbxState.taken), under pbxState.mu.
+
+// join puts a new ticket at the end of the queue key, unless max calls
+// wait there already.
+func (p *pbxState) join(key string, max int) (*queueTicket, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.waiting == nil {
+		p.waiting, p.taken = map[string][]*queueTicket{}, map[string]int{}
+	}
+	if len(p.waiting[key]) >= max {
+		return nil, false
+	}
+	t := &queueTicket{key: key}
+	p.waiting[key] = append(p.waiting[key], t)
+	return t, true
+}
+
+// leave takes t out of its queue (again is harmless); the next call may
+// be first now.
+func (p *pbxState) leave(t *queueTicket) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.waiting[t.key]
+	for i, x := range q {
+		if x == t {
+			q = append(q[:i:i], q[i+1:]...)
+			if len(q) == 0 {
+				delete(p.waiting, t.key)
+			} else {
+				p.waiting[t.key] = q
+			}
+			p.signalLocked()
+			return
+		}
+	}
+}
+
+// first says whether t is at the head of its queue.
+func (p *pbxState) first(t *queueTicket) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.waiting[t.key]
+	return len(q) > 0 && q[0] == t
+}
+
+// queued is how many calls wait in the queue of group id of domain.
+func (p *pbxState) queued(domain, id string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.waiting[domain+"\x00"+id])
+}
+
+// take marks the devices keys as ringing for a queued call; untake ends it.
+func (p *pbxState) take(keys []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range keys {
+		p.taken[k]++
+	}
+}
+
+func (p *pbxState) untake(keys []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range keys {
+		if p.taken[k]--; p.taken[k] <= 0 {
+			delete(p.taken, k)
+		}
+	}
+	p.signalLocked()
+}
+
+// isTaken says whether key rings for a queued call.
+func (p *pbxState) isTaken(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.taken[key] > 0
+}
+
+// dialQueued waits for the call's turn in the queue of spec.queue's group
+// and for a free member, then rings the free members by the group's plan.
+// spec.onQueued runs once when the call has to wait.
+func (e *Engine) dialQueued(ctx context.Context, spec dialSpec) (*Call, error) {
+	q := spec.queue
+	spec.queue = nil
+	t, ok := e.pbx.join(q.key(), queueMaxCallers)
+	if !ok {
+		return nil, &DialError{Code: 486, Reason: fmt.Sprintf("the queue of group %s is full (%d calls waiting)", q.group.GroupName, queueMaxCallers)}
+	}
+	defer e.pbx.leave(t)
+	giveUp := time.NewTimer(queueMaxWait)
+	defer giveUp.Stop()
+	poll := time.NewTicker(queuePoll)
+	defer poll.Stop()
+	waiting := false
+	for {
+		changed := e.pbx.watch()
+		if e.pbx.first(t) {
+			plan, err := e.groupPlan(spec, q.domain, q.group, q.members, e.pbx.isTaken)
+			var de *DialError
+			switch {
+			case err == nil:
+				var keys []string
+				for _, st := range plan {
+					for _, l := range st.legs {
+						keys = append(keys, l.busyKey)
+					}
+				}
+				// Taken before the call leaves the queue: the next one
+				// must not ring the same members.
+				e.pbx.take(keys)
+				e.pbx.leave(t)
+				defer e.pbx.untake(keys)
+				spec.plan = plan
+				return e.ringPlan(ctx, spec)
+			case !errors.As(err, &de):
+				return nil, err
+			}
+		}
+		if !waiting {
+			waiting = true
+			e.log.Info("call queued", "group", q.group.GroupName, "domain", q.domain, "waiting", e.pbx.queued(q.domain, q.group.ID))
+			if spec.onQueued != nil {
+				spec.onQueued()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("engine: call cancelled in the queue: %w", ctx.Err())
+		case <-changed:
+		case <-poll.C:
+		case <-giveUp.C:
+			return nil, &DialError{Code: 480, Reason: fmt.Sprintf("no member of group %s was free within %s in its queue", q.group.GroupName, queueMaxWait)}
+		}
+	}
+}
+
+// queueRingback tells the waiting caller of in that it is queued: with an
+// SDP offer, a 183 answering it and the ringback tone (425 Hz, 1 s on, 4 s
+// off, ETSI ES 201 970) played into that early media; without one, 182
+// Queued (the phone then plays its own ringback). The returned stop ends
+// the tone and gives the leg back its negotiated direction, before the
+// member's answer is bridged.
+func (c *Call) queueRingback() (stop func()) {
+	if err := c.earlyMedia(183, "Session Progress"); err != nil {
+		_ = c.progress(182, "Queued")
+		return func() {}
+	}
+	sess := c.Session()
+	neg := c.Negotiated()
+	// The caller need not send while it waits: no RTP timeout meanwhile.
+	waitNeg := neg
+	waitNeg.Direction = sdp.SendOnly
+	_ = sess.Apply(waitNeg)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		playRingback(c, sess, quit)
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(quit)
+			<-done
+			_ = sess.Apply(neg)
+		})
+	}
+}
+
+// playRingback writes the ringback tone to sess, paced by its clock, until
+// quit or the session ends, and repeats the 183 every queueRepeat.
+func playRingback(c *Call, sess *media.Session, quit <-chan struct{}) {
+	g, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: 425, DBm0: -10, Ms: 1000}, dsp.ToneSegment{Ms: 4000})
+	if err != nil {
+		return
+	}
+	repeat := time.NewTicker(queueRepeat)
+	defer repeat.Stop()
+	var frame [media.FrameSamples]int16
+	for {
+		select {
+		case <-quit:
+			return
+		case <-repeat.C:
+			c.mu.Lock()
+			body := c.local.Marshal()
+			c.mu.Unlock()
+			if !c.final.Load() {
+				_ = c.sdlg.Respond(183, "Session Progress", body, sip.NewHeader("Content-Type", "application/sdp"))
+			}
+		default:
+		}
+		if sess.ReadFrame(frame[:]) != nil {
+			return
+		}
+		g.Generate(frame[:])
+		if sess.WriteFrame(frame[:]) != nil {
+			return
+		}
+	}
+}
