@@ -40,7 +40,9 @@ func userSchema() *Schema {
 		opt("displayName", str()), opt("email", str()), opt("firstName", str()), opt("lastName", str()),
 		opt("jobName", str()), opt("departmentName", str()), opt("companyName", str()), opt("officeName", str()),
 		opt("password", str()), opt("pin", str()), opt("hotdeskAllowed", int32s()),
-		opt("mobileNumber", str()), opt("mobileFollow", int32s()),
+		opt("mobileNumber", str().pattern(`^\+?[0-9]{3,20}$`).desc("Missed calls (no answer within ringSecs, refused by every registration, or none registered) forward to this number through the trunk whose destinationMatch takes it.")),
+		opt("mobileFollow", int32s().min(0).max(1).desc("0 keeps mobileNumber but forwards nothing; unset or 1 forwards missed calls to it.")),
+		opt("ringSecs", int32s().min(1).max(300).desc("Seconds the user's devices ring before a missed call goes to mobileNumber. Default 20.").extNote("gateway extension: the ring time before the forward to mobileNumber")),
 		opt("ukCallerId", str()), opt("usCallerId", str()), opt("ukPhoneId", int32s()), opt("usPhoneId", int32s()),
 		opt("dashboard", int32s()),
 	).extNote(pbxExt)
@@ -61,7 +63,7 @@ func groupSchema() *Schema {
 			req("userId", str().pattern(idPattern)),
 			opt("ringOrder", int32s().desc("Lowest rings first.")),
 		))),
-		opt("ringExclusive", int32s().min(0).max(1)),
+		opt("ringExclusive", int32s().min(0).max(1).desc("1 queues calls: a call that finds every member busy waits, hearing ringback, until a member is free, callers served in arrival order; at most 10 wait (486 beyond), each at most 5 minutes (then 480).")),
 		opt("ringRetry", int32s().min(0).max(1)),
 	).extNote(pbxExt)
 }
@@ -81,7 +83,41 @@ func prepareUser(c *call, id string, d, old map[string]any) (map[string]any, err
 	} else if err != nil {
 		return nil, err
 	}
+	if u.MobileNumber != "" {
+		if err := trunkTakes(c, u.MobileNumber); err != nil {
+			return nil, err
+		}
+	}
 	return nil, extensionFree(c, engine.ResUser, id, u.ExtensionNumber)
+}
+
+// trunkTakes refuses a mobileNumber no trunk of the domain would carry
+// (destinationMatch, blacklistPattern): its missed calls would go nowhere.
+func trunkTakes(c *call, number string) error {
+	found := false
+	err := c.tx.ForEach(c.coll(engine.ResTrunk, false), "", func(_ string, doc []byte) (bool, error) {
+		var t engine.Trunk
+		if json.Unmarshal(doc, &t) != nil {
+			return true, nil
+		}
+		if m, err := engine.CompileMatch(t.DestinationMatch); err != nil || !m.MatchString(number) {
+			return true, nil
+		}
+		if t.BlacklistPattern != "" {
+			if b, err := engine.CompileMatch(t.BlacklistPattern); err == nil && b.MatchString(number) {
+				return true, nil
+			}
+		}
+		found = true
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return ferr("mobileNumber", "no trunk of domain %s takes %s (destinationMatch): provision the trunk first", c.domain, number)
+	}
+	return nil
 }
 
 // prepareGroup: engine.Group.Validate, every member is a user, and the

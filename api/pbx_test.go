@@ -8,8 +8,9 @@ import (
 // TestPBXUsersAndGroups: users and groups are stored when the engine can
 // run them and refused, naming the field, when not: a user needs its
 // device, an extension number has one owner, a group's members are users,
-// queueing (ringExclusive 1) is refused; both appear in /openapi.json as
-// gateway extensions.
+// a mobileNumber needs a trunk that takes it and mobileFollow 1 needs a
+// mobileNumber; queueing (ringExclusive 1) is stored; both appear in
+// /openapi.json as gateway extensions.
 func TestPBXUsersAndGroups(t *testing.T) {
 	e := newEnv(t)
 	e.must(200, "POST", "/provisioning/device/d", obj2("deviceId", "warden1", "authType", "credentials", "password", "secret-secret-1"))
@@ -23,17 +24,23 @@ func TestPBXUsersAndGroups(t *testing.T) {
 		"extensionNumber: 201 is already the extension of user u1")
 	e.refused("POST", "/provisioning/user/d", obj2("id", "u2", "user", "warden1", "extensionNumber", "20a"),
 		"extensionNumber: must match ^[0-9*#]{1,16}$")
-	e.refused("POST", "/provisioning/user/d", obj2("id", "u2", "user", "warden1", "extensionNumber", "202", "mobileNumber", "07700900123"),
-		"mobileNumber: not honoured yet: missed calls are not forwarded to a mobile number")
+	mobile := obj2("id", "u2", "user", "warden1", "extensionNumber", "202", "mobileNumber", "07700900123")
+	e.refused("POST", "/provisioning/user/d", mobile,
+		"mobileNumber: no trunk of domain d takes 07700900123 (destinationMatch): provision the trunk first")
+	e.refused("POST", "/provisioning/user/d", with(mobile, "mobileNumber", "07700-900"), "mobileNumber: must match ^\\+?[0-9]{3,20}$")
+	e.refused("POST", "/provisioning/user/d", with(mobile, "mobileNumber", nil, "mobileFollow", 1), "mobileFollow: 1 needs a mobileNumber to follow to")
+	e.must(200, "POST", "/provisioning/trunk/d", with(trunkBase(), "trunkId", "mobiles", "destinationMatch", "^07"))
+	e.must(200, "POST", "/provisioning/user/d", with(mobile, "mobileFollow", 1, "ringSecs", 15))
+	e.must(200, "DELETE", "/provisioning/user/d/u2", nil)
 
 	group := obj2("id", "g1", "groupName", "wardens", "extensionNumber", "600", "ringStrategy", "huntLongestIdle", "ringSecs", 15, "ringAttempts", 2,
 		"members", []any{obj2("userId", "u1", "ringOrder", 1)})
 	e.refused("POST", "/provisioning/group/d", with(group, "extensionNumber", "201"), "extensionNumber: 201 is already the extension of user u1")
 	e.refused("POST", "/provisioning/group/d", with(group, "members", []any{obj2("userId", "u9")}), "members[0].userId: no user \"u9\" in domain d")
 	e.refused("POST", "/provisioning/group/d", with(group, "ringStrategy", "random"), "ringStrategy: must be one of all, huntLongestIdle")
-	e.refused("POST", "/provisioning/group/d", with(group, "ringExclusive", 1), "ringExclusive: 1 is not honoured yet: the gateway does not queue calls for a group")
+	e.refused("POST", "/provisioning/group/d", with(group, "ringExclusive", 2), "ringExclusive: must be <= 1")
 	e.refused("POST", "/provisioning/group/d", with(group, "callerNameFormat", "{nope}"), "callerNameFormat: {nope} is not {displayName}, {srcPhoneNumber} or {dgrpName}")
-	e.must(200, "POST", "/provisioning/group/d", with(group, "ringExclusive", 0, "callerNameFormat", "{dgrpName}: {srcPhoneNumber}"))
+	e.must(200, "POST", "/provisioning/group/d", with(group, "ringExclusive", 1, "callerNameFormat", "{dgrpName}: {srcPhoneNumber}"))
 	e.refused("PATCH", "/provisioning/group/d/g1", `[{"op":"replace","path":"/extensionNumber","value":"201"}]`,
 		"extensionNumber: 201 is already the extension of user u1")
 	e.must(200, "PATCH", "/provisioning/group/d/g1", `[{"op":"replace","path":"/extensionNumber","value":"601"}]`)
