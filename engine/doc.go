@@ -100,15 +100,34 @@
 // once for ringSecs (default 20); "huntLongestIdle" rings one member at a
 // time for ringSecs each, the member whose last call ended longest ago
 // first (never called counts as longest; ties by ringOrder, lowest first,
-// then list order). Idle time and "in a call" are tracked per device from
-// the calls the B2BUA delivers to it. ringAttempts (default 1) is how many
-// rounds through the members ring; members in a call or unregistered are
-// skipped, and with none left the call is refused (486, or 480).
-// callerNameFormat ({displayName}, {srcPhoneNumber}, {dgrpName}) is the
-// caller name the members see. Extensions are tried before trunks, in
-// inbound routing and in Dial (an alarm's voice destination may be a
-// group's extension). Queueing (ringExclusive) and forwarding missed calls
-// to mobileNumber are not implemented and refused by the API.
+// then list order). Idle time and "in a call" are tracked per device (the
+// device a user names) from the calls the B2BUA delivers to it; idle times
+// are kept in the store ("pbxidle", written at most every 10 s and at
+// Close, read at Start), so the hunt order survives a restart.
+// ringAttempts (default 1) is how many rounds through the members ring;
+// members in a call or unregistered are skipped, and with none left the
+// call is refused (486, or 480). callerNameFormat ({displayName},
+// {srcPhoneNumber}, {dgrpName}) is the caller name the members see.
+// Extensions are tried before trunks, in inbound routing and in Dial (an
+// alarm's voice destination may be a group's extension).
+//
+// ringExclusive 1 queues a group's calls (queue.go): the call at the head
+// of the group's queue rings the free members (registered, in no call, not
+// ringing for another queued call) by the group's plan; while none is free
+// the caller waits and hears the gateway's ringback tone (425 Hz, 1 s on,
+// 4 s off) in early media (183 with our SDP, repeated every minute; 182
+// Queued to a caller without an SDP offer). Callers are served in arrival
+// order, one who hangs up leaves the queue, at most 10 wait per group (the
+// next gets 486) and each at most 5 minutes (then 480), with a Reason.
+// Dial waits in the queue the same way, silently.
+//
+// A user with mobileNumber (and mobileFollow unset or 1) has its missed
+// calls forwarded: its device rings for the user's ringSecs (extension,
+// default 20), then, or at once when no registration can ring, the number
+// is called through the trunk whose destinationMatch takes it (that
+// trunk's rules, srtp setting and concurrency apply), with Diversion:
+// <sip:EXTENSION@domain>;reason=no-answer (RFC 5806) unless the trunk sets
+// its own diversionHeader. The trunk is chosen when the call arrives.
 //
 // # Call limits
 //

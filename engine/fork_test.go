@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -74,47 +73,6 @@ func callAndHangUp(t *testing.T, e *Engine, user, callID string) {
 	}
 }
 
-// TestSIPpForkToThreeRegistrations: a device with three registrations
-// (three SIPp handsets) is rung on all of them; the one that answers takes
-// the call, the other two get a CANCEL with Reason cause=200 "Call
-// completed elsewhere" (their scenario fails without it) and end with 487.
-func TestSIPpForkToThreeRegistrations(t *testing.T) {
-	var hs []*testkit.SIPp
-	for _, sc := range []string{"uas_ring_cancel.xml", "uas_ring_answer.xml", "uas_ring_cancel.xml"} {
-		d := t.TempDir()
-		hs = append(hs, testkit.StartSIPp(t, d, true, "-sf", testkit.SIPpScenario(t, d, sc, "RING_MS", "800"), "-m", "1"))
-	}
-	var legs answeredLegs
-	e := startEngine(t, WithDirectory(trustedLoopback(t)), WithEvents(legs.observe))
-	for i, h := range hs {
-		registerAs(t, e, "3001", "h-"+strconv.Itoa(i), h.Port)
-	}
-	if n := len(e.Bindings(testDomain, "3001")); n != 3 {
-		t.Fatalf("%d bindings, want 3", n)
-	}
-	callAndHangUp(t, e, "3001", "fork-1")
-	for i, h := range hs {
-		if err := h.Wait(10 * time.Second); err != nil {
-			t.Fatalf("handset %d: %v\n%s", i, err, h.Report())
-		}
-	}
-	if got := legs.list(); len(got) != 1 || got[0] != "h-1" {
-		t.Fatalf("answered legs %v, want only h-1", got)
-	}
-	for _, i := range []int{0, 2} {
-		var cancel string
-		for _, m := range hs[i].Received() {
-			if strings.Contains(m, "CANCEL sip:") {
-				cancel = m
-			}
-		}
-		if !strings.Contains(cancel, `Reason: SIP;cause=200;text="Call completed elsewhere"`) {
-			t.Fatalf("handset %d: CANCEL without the completed-elsewhere Reason:\n%s", i, cancel)
-		}
-	}
-	testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 })
-}
-
 // putDoc stores doc as the working document res/id of the test domain.
 // unitInTrustedLoopback provisions aor as a deviceid device and 127.0.0.1
 // as a trusted network, so that it registers without digest (a REGISTER
@@ -149,50 +107,6 @@ func putDoc(t *testing.T, db *store.DB, res, id string, doc any) {
 		return tx.Put(store.Coll{Domain: testDomain, Resource: res}, id, b)
 	}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestSIPpGroupHuntLongestIdle: a huntLongestIdle group of three users,
-// each a SIPp handset, rings first the member idle longest: over five
-// calls (the last placed by Dial, as an alarm's voice call to the group's
-// extension is) the handset that takes each call is a (lowest ringOrder
-// among never-called members), b, c, then a (its call ended first), then b.
-func TestSIPpGroupHuntLongestIdle(t *testing.T) {
-	db := openStore(t)
-	calls := map[string]int{"a": 2, "b": 2, "c": 1}
-	hs := map[string]*testkit.SIPp{}
-	for _, n := range []string{"a", "b", "c"} {
-		d := t.TempDir()
-		hs[n] = testkit.StartSIPp(t, d, true, "-sf", testkit.SIPpScenario(t, d, "uas_ring_answer.xml", "RING_MS", "100"), "-m", strconv.Itoa(calls[n]))
-		putDoc(t, db, ResUser, "u"+n, User{User: "h" + n, ExtensionNumber: "20" + n, DisplayName: "warden " + n})
-	}
-	putDoc(t, db, ResGroup, "wardens", Group{GroupName: "wardens", ExtensionNumber: "600", RingStrategy: RingHuntLongestIdle, RingSecs: 5,
-		Members: []GroupMember{{UserID: "ub", RingOrder: 2}, {UserID: "ua", RingOrder: 1}, {UserID: "uc", RingOrder: 3}}})
-	var legs answeredLegs
-	e := startEngine(t, WithDirectory(StoreDirectory{DB: db}), WithEvents(legs.observe))
-	for _, n := range []string{"a", "b", "c"} {
-		registerAs(t, e, "h"+n, "h-"+n, hs[n].Port)
-	}
-	for i := range 4 {
-		callAndHangUp(t, e, "600", "hunt-"+strconv.Itoa(i))
-		testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 })
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := e.Dial(ctx, DialOptions{To: "600", Domain: testDomain, From: "alarm"})
-	if err != nil {
-		t.Fatalf("Dial to the group: %v", err)
-	}
-	if err := c.Hangup(); err != nil {
-		t.Fatal(err)
-	}
-	for n, h := range hs {
-		if err := h.Wait(10 * time.Second); err != nil {
-			t.Fatalf("handset %s: %v\n%s", n, err, h.Report())
-		}
-	}
-	if got, want := strings.Join(legs.list(), " "), "h-a h-b h-c h-a h-b"; got != want {
-		t.Fatalf("handsets that took the calls: %s, want %s", got, want)
 	}
 }
 

@@ -73,9 +73,23 @@ func toneWAV(t *testing.T, path string, freq float64) string {
 }
 
 // startPhone runs baresip as user (password pw) registered at e, with mediaenc ("" plain, "srtp", "srtp-mand"), sending a
-// tone of freq Hz.
+// tone of freq Hz, answering every call at once.
 func startPhone(t *testing.T, e *Engine, user, pw, mediaenc string, freq float64) *phone {
 	t.Helper()
+	return startPhoneWith(t, e, phoneSetup{user: user, pw: pw, mediaenc: mediaenc, freq: freq})
+}
+
+// phoneSetup is how startPhoneWith runs a baresip phone; manual leaves
+// calls ringing (answermode manual) until the test answers them.
+type phoneSetup struct {
+	user, pw, mediaenc string
+	freq               float64
+	manual             bool
+}
+
+func startPhoneWith(t *testing.T, e *Engine, ps phoneSetup) *phone {
+	t.Helper()
+	user, pw, mediaenc, freq := ps.user, ps.pw, ps.mediaenc, ps.freq
 	bin := testkit.NeedTool(t, "baresip")
 	p := &phone{t: t, user: user, dir: t.TempDir()}
 	sipPort, _ := testkit.PortRange(t, 2) // baresip listens on SIP and SIP+1 (TLS)
@@ -106,8 +120,12 @@ snd_path %s
 `, sipPort, tone, rtpLo, rtpHi, consPort, ctrlPort, p.dir)
 	// The AOR's host is the gateway's address: a request to an address is
 	// for the gateway's domain.
-	acc := fmt.Sprintf(`<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=auto;audio_codecs=PCMA,PCMU`,
-		user, e.Addr(), user, pw)
+	answer := "auto"
+	if ps.manual {
+		answer = "manual"
+	}
+	acc := fmt.Sprintf(`<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s;audio_codecs=PCMA,PCMU`,
+		user, e.Addr(), user, pw, answer)
 	if mediaenc != "" {
 		acc += ";mediaenc=" + mediaenc
 	}
@@ -150,7 +168,16 @@ snd_path %s
 	})
 	t.Cleanup(func() { ctrl.Close() })
 	go p.readEvents(ctrl)
-	testkit.WaitFor(t, user+" registered", 10*time.Second, func() bool { return len(e.Bindings(testDomain, user)) > 0 })
+	// This phone's own binding: several phones may register one user.
+	at := "127.0.0.1:" + strconv.Itoa(sipPort)
+	testkit.WaitFor(t, user+" registered", 10*time.Second, func() bool {
+		for _, b := range e.Bindings(testDomain, user) {
+			if strings.Contains(b.Contact, at) {
+				return true
+			}
+		}
+		return false
+	})
 	return p
 }
 
