@@ -105,7 +105,7 @@ func mediaCommandSchema(command string) *Schema {
 	case "placeremotecall":
 		return obj(opt("codec", str().enum("PCMA", "PCMU", "GSM")), opt("sessionReferenceId", str()), opt("destinationUri", str()),
 			opt("telephoneEventPayloadType", pt()), opt("sourceUser", str()), opt("receivePort", port()), opt("receiveIp", str()),
-			opt("callbackBaseUrl", httpURL()))
+			opt("crypto", arr(obj(opt("suite", str()), opt("id", num()), opt("config", str())))), opt("callbackBaseUrl", httpURL()))
 	case "splitconnection", "stoprecording":
 		return obj(opt("replyId", str()), opt("connectionId", str()))
 	case "startrecording":

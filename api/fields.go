@@ -76,9 +76,8 @@ func fieldResources() map[string]*Schema {
 }
 
 const (
-	noMediaService = "the gateway runs no cloud SIP user agent: a call matched here would reach no callbackBaseUrl (newRemoteCall is not sent)"
-	noSIPREC       = "the gateway has no SIPREC recorder client: nothing would be recorded"
-	label          = "a label for people; the gateway's behaviour does not depend on it"
+	noSIPREC = "the gateway has no SIPREC recorder client: nothing would be recorded"
+	label    = "a label for people; the gateway's behaviour does not depend on it"
 )
 
 // restAuthUses is restAuthentication of a resource whose callbacks the
@@ -256,9 +255,17 @@ var fieldTable = map[string]map[string]fieldUse{
 		"offeredCodecs":          refused("not honoured yet: an INVITE without SDP is offered the engine's codecs (PCMA, PCMU)"),
 		"networkId":              refused("not honoured: a gateway has one network; calls use the addresses of its interfaces"),
 	}),
-	"cloudsipua": refusedAll(noMediaService, "callbackTimeout", "callbackId", "destinationMatch", "callbackDescription", "name", "description", "id",
-		"callbackName", "callbackBaseUrl", "restAuthentication[].type", "restAuthentication[].secret", "restAuthentication[].sub",
-		"restAuthentication[].scope", "restAuthentication[].requestHeaders"),
+	"cloudsipua": mergeUses(restAuthUses("the gateway's cloud SIP UA hook (newRemoteCall, callAnswered, callEvent, sessionCompleted)"), map[string]fieldUse{
+		"destinationMatch":    reads("the gateway's mediaservice RemoteRoutes: the switchboard's cloud SIP UA stage takes SIP calls whose called number fits it (newRemoteCall)"),
+		"callbackBaseUrl":     reads("the gateway's cloud SIP UA hook: newRemoteCall, callAnswered, callEvent, sessionCompleted are POSTed under it (https, or http to loopback); placeremotecall may name another"),
+		"callbackTimeout":     reads("the gateway's cloud SIP UA hook: the time of one callback, retries included (ms; default 15000)"),
+		"id":                  reads("api: the document's id; the route name cloudsipua/{id} in call records"),
+		"name":                platform(label),
+		"description":         platform(label),
+		"callbackName":        platform(label),
+		"callbackDescription": platform(label),
+		"callbackId":          platform(label),
+	}),
 	"notificationsettings": mergeUses(restAuthUses("delivery StoreResolver.callback and the gateway's notify.Notifier (the endpoints below)"), map[string]fieldUse{
 		"alarmbridgeCallbackEndpoint": reads("delivery StoreResolver.callback: every alarmbridge's callback goes here"),
 		"httpTimeout":                 reads("delivery StoreResolver.callback: each callback attempt's timeout; notify.Notifier: one notification's total time, three retries included"),

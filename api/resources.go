@@ -345,7 +345,7 @@ func (s *Server) kinds() (ab, aem, ms, ua *kind) {
 	ms = &kind{res: "mediaservice", idParam: "mediaServiceId", idField: "id", listKey: "mediaservices", oneKey: "mediaservice",
 		title: "Media Service", provisory: true, schema: mediaServiceSchema(), prepare: prepareRestAuth}
 	ua = &kind{res: "cloudsipua", idParam: "cloudSipUAId", idField: "id", listKey: "cloudsipuas", oneKey: "cloudsipua",
-		title: "Cloud SIP User Agent", provisory: true, schema: cloudSipUASchema(), prepare: prepareRestAuth}
+		title: "Cloud SIP User Agent", provisory: true, schema: cloudSipUASchema(), prepare: prepareChecked("cloudsipua")}
 	return
 }
 

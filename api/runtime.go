@@ -45,9 +45,40 @@ func prepareMapper(c *call, id string, d, old map[string]any) (map[string]any, e
 }
 
 // prepareRestAuth is the check of a document whose only runtime rule is its
-// restAuthentication (media service, cloud SIP UA).
+// restAuthentication (media service).
 func prepareRestAuth(c *call, id string, d, old map[string]any) (map[string]any, error) {
 	return nil, checkRestAuth(d)
+}
+
+// DocumentChecker is implemented by a CallControl whose runtime loads
+// provisioned documents the API has no loader of its own for (the media
+// service's cloud SIP UAs): the API runs the loader's check on every
+// write, so what the API stores, the runtime loads.
+type DocumentChecker interface {
+	CheckDocument(resource string, doc []byte) error
+}
+
+// prepareChecked: restAuthentication, then the runtime's own check of the
+// document when a runtime is wired (without one the schema's checks and
+// restAuthentication's are all there is to run).
+func prepareChecked(res string) func(c *call, id string, d, old map[string]any) (map[string]any, error) {
+	return func(c *call, id string, d, old map[string]any) (map[string]any, error) {
+		if err := checkRestAuth(d); err != nil {
+			return nil, err
+		}
+		chk, ok := c.s.cfg.Calls.(DocumentChecker)
+		if !ok {
+			return nil, nil
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		if err := chk.CheckDocument(res, b); err != nil {
+			return nil, runtimeRefusal(err)
+		}
+		return nil, nil
+	}
 }
 
 // checkRestAuth runs delivery.CheckRestAuth on the document's

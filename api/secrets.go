@@ -10,6 +10,8 @@ import "strings"
 var nestedSecrets = map[string][]string{
 	"alarmbridge":          {"restAuthentication[].secret"},
 	"notificationsettings": {"restAuthentication[].secret"},
+	"mediaservice":         {"restAuthentication[].secret"},
+	"cloudsipua":           {"restAuthentication[].secret"},
 	"alarmeventmapper":     {"targetEndpoint.sipAuthPassword", "targetEndpoint.backupEndpoint.backupSipAuthPassword"},
 }
 

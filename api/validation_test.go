@@ -241,7 +241,8 @@ func TestValidateCloudSipUA(t *testing.T) {
 	e := newEnv(t)
 	base := obj2("destinationMatch", "^ua", "callbackBaseUrl", "https://ua.example.com", "name", "UA")
 	runTable(t, e, "POST", "/provisioning/cloudsipua/d", base, []vcase{
-		{"no cloud SIP UA", nil, "callbackBaseUrl: " + noMediaService},
+		{"ok", nil, ""},
+		{"restAuthentication checked", []any{"restAuthentication", []any{map[string]any{"type": "RS256", "secret": "not a key"}}}, "restAuthentication[0].secret: an RS256 secret must be an RSA private key in PEM form (-----BEGIN PRIVATE KEY-----)"},
 		{"destinationMatch required", []any{"destinationMatch", nil}, "destinationMatch: required"},
 		{"callbackBaseUrl required", []any{"callbackBaseUrl", nil}, "callbackBaseUrl: required"},
 		{"name required", []any{"name", nil}, "name: required"},

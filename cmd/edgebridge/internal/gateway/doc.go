@@ -71,6 +71,10 @@
 //     such a call finds no stage and the line is released.
 //  2. Media services (/mediaservice documents): the mediaservice package
 //     answers the call and runs the integrator's IVR through its webhooks.
+//     Then cloud SIP UAs (/cloudsipua documents, the same package's
+//     RemoteRoutes): newRemoteCall, and the call waits for the
+//     application's answerremotecall; its audio is relayed to the
+//     application's RTP endpoint.
 //  3. The FXS line as a destination (an ARC calling an FXS unit back;
 //     linecall.go): a SIP call to exactly Config.FXSNumber (serve
 //     --fxs-number; none set, the stage takes nothing) rings the line with
@@ -88,7 +92,7 @@
 // offered only to the stages that take FXS calls (today the alarm stage).
 //
 // Why this order: the provisioning schema's service destinations (alarm
-// services, media services) come before trunks, and trunks before SIP
+// services, media services, cloud SIP UAs) come before trunks, and trunks before SIP
 // devices; the engine tries its trunks and registered devices after every
 // route the gateway gives it and answers 404 when none fits, so every stage
 // the gateway owns sits before them. The FXS line is matched by its own

@@ -18,6 +18,7 @@ import (
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/api/metrics"
 	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/hal"
 	"github.com/edgebridge/edgebridge/store"
 
@@ -128,8 +129,9 @@ func New(cfg Config) (_ *Gateway, err error) {
 	g.notify = notify.New(cfg.DB, log)
 	g.media, err = mediaservice.New(mediaservice.Config{
 		DB: cfg.DB, Log: log, DataDir: cfg.DataDir, IVRServer: ivrServer(cfg.SIPAddr),
-		Dial:  func(ctx context.Context, o engine.DialOptions) (*engine.Call, error) { return g.eng.Dial(ctx, o) },
-		Alarm: func(a mediaservice.Alarm) { g.notify.MediaServiceAlarm(a.Domain, a) },
+		Dial:         func(ctx context.Context, o engine.DialOptions) (*engine.Call, error) { return g.eng.Dial(ctx, o) },
+		MediaSession: func(c media.SessionConfig) (*media.Session, error) { return g.eng.NewMediaSession(c) },
+		Alarm:        func(a mediaservice.Alarm) { g.notify.MediaServiceAlarm(a.Domain, a) },
 		IsAlarmCall: func(domain, id string) bool {
 			_, err := g.liveCall(domain, id)
 			return err == nil

@@ -43,6 +43,7 @@ func (g *Gateway) newSwitchboard() []stage {
 	return []stage{
 		{name: "alarm", sip: g.alarmRoutes, fxs: g.alarmFXS}, // alarmcall.go
 		{name: "mediaservice", sip: g.media.Routes},          // mediaservice package: IVR webhooks
+		{name: "cloudsipua", sip: g.media.RemoteRoutes},      // mediaservice package (cloudua.go): newRemoteCall
 		{name: "fxs-line", sip: g.lineRoutes},                // linecall.go: the FXS line as a SIP destination (an ARC calling the unit back)
 	}
 }

@@ -18,18 +18,11 @@ import (
 
 func refuse(status int, reason string) error { return &api.Refusal{Status: status, Reason: reason} }
 
-// notHere are the commands this gateway refuses, with why.
-var notHere = map[string]string{
-	"placeremotecall":        "the gateway runs no cloud SIP user agent: placeremotecall would reach no device",
-	"answerremotecall":       "the gateway runs no cloud SIP user agent: there is no newRemoteCall to answer",
-	"sendremotecallringback": "the gateway runs no cloud SIP user agent: there is no newRemoteCall to ring back",
-}
-
 // MediaCommand implements api.CallControl.
 func (s *Service) MediaCommand(ctx context.Context, domain, command string, body map[string]any) (map[string]any, error) {
 	base := strings.TrimSuffix(command, "jwt")
-	if why, ok := notHere[base]; ok {
-		return nil, refuse(http.StatusNotImplemented, why)
+	if isRemoteCommand(base) {
+		return s.remoteCommand(ctx, domain, base, body)
 	}
 	str := func(k string) string { v, _ := body[k].(string); return v }
 	if base == "placeivrcall" {
@@ -38,6 +31,12 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 	replyID := str("replyId")
 	if replyID == "" {
 		return nil, refuse(http.StatusBadRequest, "replyId: required (the replyId of the session's callback)")
+	}
+	if rc, err := s.remoteCall(domain, replyID); err == nil { // cloudua.go
+		if base != "hangupcall" {
+			return nil, refuse(http.StatusConflict, command+": replyId names a call of the cloud SIP UA: hangupcall, answerremotecall and sendremotecallringback apply to it")
+		}
+		return nil, rc.hangup()
 	}
 	sess, err := s.session(domain, replyID)
 	if err != nil && s.cfg.IsAlarmCall != nil && s.cfg.IsAlarmCall(domain, replyID) {

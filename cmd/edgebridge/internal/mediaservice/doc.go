@@ -26,7 +26,10 @@
 //   - replyId tokens: the domain and session id, HMAC-SHA256 signed with a
 //     key of this process (a session does not outlive it);
 //   - the REST commands (control.go, api.CallControl) and the prompt files
-//     (PromptAPI, api.PromptStore).
+//     (PromptAPI, api.PromptStore);
+//   - the cloud SIP UA (cloudua.go, cloudua_crypto.go): the switchboard's
+//     stage after the media services (RemoteRoutes), newRemoteCall and the
+//     remote call commands, the RTP relay to the integrator's endpoint.
 //
 // # The webhooks (the media service API's callbacks)
 //
@@ -143,9 +146,73 @@
 // callerConnectionSplit and calleeConnectionSplit and applies each answer
 // to its participant (the callee may be dropped or put in the IVR; the
 // session follows one connection at a time); on an IVR connection it is
-// 409. The cloud SIP UA's placeremotecall, answerremotecall,
-// sendremotecallringback (and their jwt twins) answer 501 naming why: this
-// gateway runs no cloud SIP user agent (newRemoteCall is never sent).
+// 409. The cloud SIP UA's commands are below.
+//
+// # The cloud SIP UA (cloudua.go)
+//
+// A /cloudsipua document {destinationMatch, callbackBaseUrl,
+// callbackTimeout, restAuthentication} is checked by CloudUA.Validate,
+// which the API runs on every write (Service.CheckDocument) and the loader
+// before it routes. Its calls have their media at the integrator's own RTP
+// endpoint: the gateway terminates the SIP leg (and its SRTP) and relays
+// the audio, transcoded when the codecs differ and with key presses as
+// RFC 4733 events when the endpoint takes telephone-event, to
+// receiveIp:receivePort (RTCP to the port above) from an RTP port of its
+// own, which the callbacks give as remoteRtpIp/remoteRtpPort.
+//
+//   - The switchboard stage after the media services (RemoteRoutes): a SIP
+//     call whose called number fits destinationMatch gets newRemoteCall
+//     {httpTransactionId, sessionId, replyId, traceId, domain, ivrServer,
+//     callId (the SIP Call-ID), codec (the caller's first of PCMA, PCMU),
+//     destinationUri (the Request-URI), sourceUser (the From user),
+//     remoteRtpIp, remoteRtpPort, telephoneEventPayloadType (the caller's),
+//     crypto}. An offer without PCMA or PCMU is refused 488 first. The
+//     answer may carry sessionReferenceId (copied into the later
+//     callbacks); no answer is 503 and newCallEventError "newCall request
+//     failed". The call waits, not answered, for answerremotecall,
+//     sendremotecallringback (180 Ringing; 409 once answered) or hangupcall
+//     (486 Busy Here); after DefaultRemoteAnswerTimeout (60 s) it is refused
+//     480 with the sessionError alarm "sessionExpired". A caller who gives
+//     up first ends it (sessionCompleted "callingPartyDrop").
+//   - answerremotecall {replyId, receiveIp (an IP address, no name),
+//     receivePort (1-65534), codec (PCMA or PCMU; default newRemoteCall's),
+//     telephoneEventPayloadType (96-127; absent: keys are played in band),
+//     crypto, sessionReferenceId}: the relay starts, then 200 OK to the
+//     caller.
+//   - placeremotecall {destinationUri, sourceUser (the From user), codec
+//     (the only one offered: PCMA or PCMU; GSM is refused 400), receiveIp,
+//     receivePort, telephoneEventPayloadType, crypto, sessionReferenceId,
+//     callbackBaseUrl (else the domain's first cloud SIP UA's; that UA's
+//     restAuthentication and callbackTimeout sign and bound the callbacks)}
+//     answers at once and calls (60 s of ringing at most). Answered:
+//     callAnswered {callingPartyNumber, callerParticipantId,
+//     calleeParticipantId, remotePartyNumber, connectionId, codec,
+//     remoteRtpIp, remoteRtpPort, replyId, traceId, httpTransactionId,
+//     sessionReferenceId, and crypto — a gateway extension: the key the
+//     gateway sends with}. Not answered: callEvent calledPartyFailure
+//     {sipResponseCode, errorDescr}.
+//   - hangupcall with the replyId of either kind: busy before the answer
+//     (CANCEL for a placed call still ringing), BYE after. The SIP party
+//     hanging up sends callEvent (callingPartyDrop for an inbound call,
+//     calledPartyDrop for a placed one). Every call ends with
+//     sessionCompleted (reason hangupcall, sessionExpired,
+//     callingPartyDrop, calledPartyDrop, calledPartyFailure).
+//   - crypto (SDES, RFC 4568) is [{suite, id, config}], config the a=crypto
+//     key-params "inline:KEY[|LIFETIME]", read by the engine's a=crypto
+//     parser; suites AES_CM_128_HMAC_SHA1_80 (what the gateway offers),
+//     AES_CM_128_HMAC_SHA1_32, AEAD_AES_128_GCM; an MKI or session
+//     parameters are refused. The relay's SRTP uses the same pion/srtp
+//     code as the SIP legs. newRemoteCall offers crypto (id 1,
+//     AES_CM_128_HMAC_SHA1_80, a fresh key of ours) when the caller's offer
+//     is SRTP; answerremotecall must then answer it with one entry of that
+//     id and suite (the key the application sends with), and may carry none
+//     otherwise. placeremotecall's crypto makes the SIP leg SRTP (RTP/SAVP
+//     required) and the relay leg too: the first entry is the
+//     application's key, callAnswered's crypto the gateway's.
+//   - replyIds are the media service's tokens: forged 400; ended, unknown
+//     or of another domain 404; a cloud SIP UA call's replyId on a media
+//     service command 409, and a media service session's on
+//     answerremotecall 409.
 //
 // # What it may import
 //

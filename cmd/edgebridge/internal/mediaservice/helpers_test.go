@@ -34,6 +34,7 @@ import (
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/dsp/audiofile"
 	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/store"
 
@@ -170,14 +171,15 @@ func newRig(t *testing.T) *rig {
 	r.put("trustednetwork", "lo", `{"network":"127.0.0.0/8"}`)
 
 	r.svc, err = New(Config{DB: r.db, Log: testLog(), DataDir: r.data, IVRServer: "127.0.0.1",
-		Dial:  func(ctx context.Context, o engine.DialOptions) (*engine.Call, error) { return r.eng.Dial(ctx, o) },
-		Alarm: func(a Alarm) { r.alarms <- a }})
+		Dial:         func(ctx context.Context, o engine.DialOptions) (*engine.Call, error) { return r.eng.Dial(ctx, o) },
+		MediaSession: func(c media.SessionConfig) (*media.Session, error) { return r.eng.NewMediaSession(c) },
+		Alarm:        func(a Alarm) { r.alarms <- a }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lo, hi := testkit.PortRange(t, 100)
 	r.eng, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: testDomain, RTPPortMin: lo, RTPPortMax: hi},
-		engine.WithStore(r.db), engine.WithRoutes(engine.RouteSourceFunc(r.svc.Routes)),
+		engine.WithStore(r.db), engine.WithRoutes(engine.RouteSourceFunc(func(d string) []engine.Route { return append(r.svc.Routes(d), r.svc.RemoteRoutes(d)...) })),
 		engine.WithLogger(testLog()))
 	if err != nil {
 		t.Fatal(err)

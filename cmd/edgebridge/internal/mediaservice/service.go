@@ -22,6 +22,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/delivery"
 	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -42,6 +43,13 @@ type Config struct {
 	// IsAlarmCall reports whether id names a live alarm call of domain, so
 	// a media service command quoting one is refused with why (nil: none).
 	IsAlarmCall func(domain, id string) bool
+	// MediaSession binds an RTP session of no SIP leg (the engine's
+	// NewMediaSession): the cloud SIP UA's relay to the application's
+	// endpoint. Nil: cloud SIP UA calls are refused 503.
+	MediaSession func(media.SessionConfig) (*media.Session, error)
+	// RemoteAnswerTimeout: how long a call announced by newRemoteCall waits
+	// for answerremotecall; 0 is DefaultRemoteAnswerTimeout.
+	RemoteAnswerTimeout time.Duration
 }
 
 // Alarm is a service alarm of the media service (the media service API's alarm event).
@@ -66,6 +74,7 @@ type Service struct {
 	tls     *tls.Config
 
 	sessions sync.Map // sessionId -> *session
+	remote   sync.Map // sessionId -> *remoteCall (cloudua.go)
 
 	mu    sync.Mutex
 	hooks map[string]cachedHook // by domain/id
