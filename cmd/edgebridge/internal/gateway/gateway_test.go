@@ -32,19 +32,19 @@ import (
 // startGateway runs the gateway (delivery, supervision, SIP on an ephemeral
 // port, simulated board) in-process on a store holding docs, as
 // resource -> id -> JSON in the "local" domain.
-func startGateway(t *testing.T, docs map[string]map[string]string) *Gateway {
+func startGateway(t testing.TB, docs map[string]map[string]string) *Gateway {
 	t.Helper()
 	return startGatewayIn(t, t.TempDir(), docs)
 }
 
 // startGatewayIn is startGateway on the data folder dir.
-func startGatewayIn(t *testing.T, dir string, docs map[string]map[string]string) *Gateway {
+func startGatewayIn(t testing.TB, dir string, docs map[string]map[string]string) *Gateway {
 	t.Helper()
 	return startGatewayWith(t, dir, docs, func(*Config) {})
 }
 
 // startGatewayWith is startGatewayIn with the Config changed by set.
-func startGatewayWith(t *testing.T, dir string, docs map[string]map[string]string, set func(*Config)) *Gateway {
+func startGatewayWith(t testing.TB, dir string, docs map[string]map[string]string, set func(*Config)) *Gateway {
 	t.Helper()
 	db, err := store.Open(filepath.Join(dir, "edgebridge.db"))
 	if err != nil {

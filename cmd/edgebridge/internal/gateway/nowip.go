@@ -266,7 +266,7 @@ func (g *Gateway) nowipRoute(domain, number string) (string, error) {
 			b = x
 		}
 	}
-	hostport, err := bindingTarget(b.Contact, b.Source)
+	hostport, err := bindingTarget(b.Contact, b.Source, b.Transport)
 	if err != nil {
 		return "", fmt.Errorf("controller %s: %w", controller, err)
 	}
@@ -280,7 +280,7 @@ func (g *Gateway) nowipRoute(domain, number string) (string, error) {
 // bindingTarget is where a registration is reached, as the engine dials a
 // device: its Contact's host:port when the REGISTER came from that host,
 // else the address it came from (the Contact is behind a NAT).
-func bindingTarget(contact, source string) (string, error) {
+func bindingTarget(contact, source, transport string) (string, error) {
 	srcHost, _, err := net.SplitHostPort(source)
 	if err != nil {
 		return "", fmt.Errorf("binding source %q: %w", source, err)
@@ -297,6 +297,9 @@ func bindingTarget(contact, source string) (string, error) {
 	host, port, err := net.SplitHostPort(c)
 	if err != nil {
 		host, port = c, "5060"
+		if strings.EqualFold(transport, "tls") {
+			port = "5061"
+		}
 	}
 	if strings.Trim(host, "[]") != srcHost {
 		return source, nil

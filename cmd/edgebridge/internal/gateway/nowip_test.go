@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/alarm/nowip"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
@@ -131,4 +132,29 @@ func arcEngine(t *testing.T, ctx context.Context) *engine.Engine {
 	}
 	t.Cleanup(func() { arc.Close() })
 	return arc
+}
+
+// FuzzNOWIPMessage: no MESSAGE body crashes the gateway's NOW-IP handler
+// (called outside a SIP transaction, so the called number is empty, which
+// the nowip bridge "units" takes: alarms and heartbeats are mapped and
+// queued or refused, commands relayed or refused); what it cannot read is
+// answered 400, and every answer is a SIP final status.
+func FuzzNOWIPMessage(f *testing.F) {
+	f.Add([]byte(`<ATM><ver>1</ver><type>1</type><data>010200000042000701907101</data><time>20261207120000</time></ATM>`))
+	f.Add([]byte(`<ATM><type>0</type><data>000000420007</data></ATM>`))
+	f.Add([]byte(`<ATM><type>2</type><data>20025</data></ATM>`))
+	f.Add([]byte(`<ATM><type>A</type><data>20025</data></ATM>`))
+	f.Add([]byte(`<ATM><type>1</type><data>01`))
+	docs := groupSchemeDocs()
+	docs["alarmbridge"]["units"] = `{"id":"units","name":"units","protocol":"nowip","protocolMode":"dtmf","destinationMatch":"^$"}`
+	g := startGateway(f, docs)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		code := g.nowipMessage(context.Background(), "local", "00000042", body)
+		if code < 200 || code > 699 {
+			t.Fatalf("status %d", code)
+		}
+		if _, err := nowip.Parse(body); err != nil && code != 400 {
+			t.Fatalf("unreadable body answered %d, want 400: %q", code, body)
+		}
+	})
 }
