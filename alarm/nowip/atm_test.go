@@ -142,3 +142,25 @@ func TestHandleHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// With a verifier set, a message it refuses is neither queued nor
+// acknowledged; without one nothing is checked (see the package doc).
+func TestHandleVerifyMACSeam(t *testing.T) {
+	q := &queue{}
+	h := &Handler{Queue: q, VerifyMAC: func(m Message) error {
+		if m.MAC != "good" {
+			return errors.New("mac mismatch")
+		}
+		return nil
+	}}
+	call := alarm.Call{Domain: "local", Caller: "u"}
+	body := func(mac string) []byte {
+		return []byte(`<ATM><type>1</type><data>` + alarmData + `</data><time>1</time><mac>` + mac + `</mac></ATM>`)
+	}
+	if r := h.Handle(context.Background(), body("bad"), call); r.Code != 403 || r.Ack != nil || len(q.got) != 0 {
+		t.Fatalf("refused mac: %+v, %d queued", r, len(q.got))
+	}
+	if r := h.Handle(context.Background(), body("good"), call); r.Code != 200 || len(q.got) != 1 {
+		t.Fatalf("accepted mac: %+v, %d queued", r, len(q.got))
+	}
+}
