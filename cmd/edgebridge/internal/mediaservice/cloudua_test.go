@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -232,8 +233,8 @@ func TestRemoteCallInbound(t *testing.T) {
 		t.Errorf("crypto offered for a plain RTP call: %v", nc["crypto"])
 	}
 	reply := nc["replyId"].(string)
-	if st, b := r.command("sendremotecallringback", map[string]any{"replyId": reply}); st != 200 {
-		t.Fatalf("sendremotecallringback: %d %v", st, b)
+	if st, b := r.command("sendremotecallringbackjwt", map[string]any{"replyId": reply}); st != 200 {
+		t.Fatalf("sendremotecallringbackjwt: %d %v", st, b)
 	}
 	peer := newRTPPeer(t, 0)
 	if st, b := r.command("answerremotecall", map[string]any{"replyId": reply, "receiveIp": "127.0.0.1", "receivePort": peer.port(),
@@ -648,5 +649,69 @@ func TestCloudUADocument(t *testing.T) {
 	ctx := context.Background()
 	if _, err := r.svc.MediaCommand(ctx, testDomain, "placeremotecall", map[string]any{}); err == nil {
 		t.Error("placeremotecall without destinationUri accepted")
+	}
+}
+
+// A placed call the callee ends (SIPp's BYE): callEvent calledPartyDrop and
+// sessionCompleted; hangupcall while the callee still rings: SIPp gets the
+// CANCEL, the application callEvent calledPartyFailure 487 and
+// sessionCompleted hangupcall. The CORS preflight of placeremotecall(jwt).
+func TestPlaceRemoteCallEnds(t *testing.T) {
+	r := newUARig(t).rig
+	wd := t.TempDir()
+	for _, cmd := range []string{"placeremotecall", "placeremotecalljwt"} {
+		req, _ := http.NewRequest("OPTIONS", r.api+"/mediaservice/"+testDomain+"/"+cmd, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") {
+			t.Errorf("OPTIONS %s: %d %v", cmd, resp.StatusCode, resp.Header)
+		}
+	}
+	peer := newRTPPeer(t, 8)
+	place := func(dest string) {
+		t.Helper()
+		if st, b := r.command("placeremotecalljwt", map[string]any{"destinationUri": dest, "receiveIp": "127.0.0.1", "receivePort": peer.port()}); st != 200 {
+			t.Fatalf("placeremotecalljwt: %d %v", st, b)
+		}
+	}
+	callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "500"), "-m", "1")
+	place("sip:agent@127.0.0.1:" + strconv.Itoa(callee.Port))
+	ca := r.waitCallback("callAnswered", 1)
+	ev := r.waitCallback("callEvent", 1)
+	if ev["event"] != "calledPartyDrop" || ev["sessionId"] != ca["callerParticipantId"] || ev["participantId"] != ca["calleeParticipantId"] || ev["replyId"] != ca["replyId"] {
+		t.Errorf("callEvent %v after callAnswered %v", ev, ca)
+	}
+	if sc := r.waitCallback("sessionCompleted", 1); sc["reason"] != "calledPartyDrop" {
+		t.Errorf("sessionCompleted %v", sc)
+	}
+	if err := callee.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp callee: %v\n%s", err, callee.Report())
+	}
+
+	ringing := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_ring.xml"), "-m", "1")
+	place("sip:ringing@127.0.0.1:" + strconv.Itoa(ringing.Port))
+	// The call's replyId comes with callAnswered only; while it rings, the
+	// session is found by its sessionId in the table.
+	var reply string
+	testkit.WaitFor(t, "the placed call in the table", 5*time.Second, func() bool {
+		r.svc.remote.Range(func(_, v any) bool { reply = v.(*remoteCall).replyID(); return false })
+		return reply != ""
+	})
+	testkit.WaitFor(t, "SIPp ringing", 5*time.Second, func() bool { return len(ringing.Received()) > 0 })
+	if st, b := r.command("hangupcalljwt", map[string]any{"replyId": reply}); st != 200 {
+		t.Fatalf("hangupcalljwt while ringing: %d %v", st, b)
+	}
+	if err := ringing.Wait(10 * time.Second); err != nil {
+		t.Fatalf("SIPp (CANCEL expected): %v\n%s", err, ringing.Report())
+	}
+	ev = r.waitCallback("callEvent", 2)
+	if ev["event"] != "calledPartyFailure" || numOf(ev["sipResponseCode"]) != 487 {
+		t.Errorf("callEvent %v", ev)
+	}
+	if sc := r.waitCallback("sessionCompleted", 2); sc["reason"] != "hangupcall" {
+		t.Errorf("sessionCompleted %v", sc)
 	}
 }
