@@ -35,7 +35,7 @@ func TestRecentCallPcapHoldsRTP(t *testing.T) {
 		})
 		var err error
 		eng, err = engine.New(engine.Config{SIPAddr: "127.0.0.1:0", Domain: "d", RTPPortMin: lo, RTPPortMax: hi},
-			engine.WithStore(c.Store), engine.WithDirectory(dir),
+			engine.WithStore(c.Store), engine.WithDirectory(dir), engine.WithCaptureDir(t.TempDir()),
 			engine.WithRoutes(engine.RouteSourceFunc(func(string) []engine.Route {
 				return []engine.Route{{Name: "mediaservice/echo", Match: re, Handler: echo, DTMF: "2833"}}
 			})))

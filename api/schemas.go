@@ -290,7 +290,7 @@ func notificationSchema() *Schema {
 func notificationSettingsSchema() *Schema {
 	s := notificationSchema()
 	s.Properties["callCaptureRtpSeconds"] = int32s().min(0).max(engine.CaptureMaxSeconds).def(0).
-		extNote(fmt.Sprintf("the first N seconds (0-%d) of each call's RTP are kept in memory and written into the call's pcap "+
+		extNote(fmt.Sprintf("the first N seconds (0-%d) of each call's RTP are kept on disk (the data folder's captures/, kept across restarts) and written into the call's pcap "+
 			"(/recentcalls/{domain}/{callId}/pcap); 0, the default, keeps none (privacy). All captures together hold at most %d MiB; "+
 			"the oldest finished captures are dropped first. A bridged call's pcap holds both legs", engine.CaptureMaxSeconds, engine.CaptureBudget>>20))
 	return s

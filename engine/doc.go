@@ -165,10 +165,15 @@
 // domain's notificationsettings set callCaptureRtpSeconds (0-60, off by
 // default for privacy), the first that many seconds of each leg's RTP
 // socket (capture.go); a bridged call's pcap holds both legs' SIP and RTP.
-// RTP captures live in memory only, within CaptureBudget (16 MiB) for all of
-// them: the oldest finished captures (call ended, or its seconds over) are
-// dropped first, and a call gets none while captures still filling take it
-// all. An outbound leg's Call-ID is chosen before its media starts so that
+// Each leg's RTP capture is a pcap file in the capture folder
+// (WithCaptureDir; the daemon's DATA/captures, with a .json beside it naming
+// the call), written as the packets come through one 8 KiB buffer per
+// capture (no allocation per packet), read back in constant memory, and
+// found again after a restart. The files take at most CaptureBudget
+// (16 MiB) together: the oldest finished captures (call ended, or its
+// seconds over) are dropped first, and a call gets none while captures
+// still filling take it all. Without a capture folder there is no RTP
+// capture. An outbound leg's Call-ID is chosen before its media starts so that
 // its capture is filed under it.
 //
 // # Overload

@@ -373,6 +373,7 @@ func (e *Engine) Close() error {
 	e.closeSockets()
 	e.wg.Wait()
 	e.calls.wait()
+	e.captures.closeAll() // what they buffer goes to their files
 	unregisterTracer(e)
 	e.trace.flush()
 	return e.ua.Close()

@@ -5,8 +5,6 @@ import (
 	"hash/fnv"
 	"io"
 	"net/netip"
-	"slices"
-	"time"
 
 	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/store"
@@ -127,38 +125,49 @@ func WriteCallCapture(w io.Writer, msgs []store.SIPMessage, rtp ...*pcap.Capture
 		}
 		return pw.WritePacket(m.Time, src, dst, raw)
 	}
-	// The RTP packets of all captures in time order; pkt refers into the
-	// capture's buffer, whose records are never rewritten.
-	type packet struct {
-		ts       time.Time
-		src, dst netip.AddrPort
-		pkt      []byte
-	}
-	var pkts []packet
+	// The captures' packets, each capture read from its file as it goes
+	// (in the order its packets came), merged in time with each other and
+	// with the SIP messages: the export's memory does not grow with them.
+	var curs []*rtpCursor
+	defer func() {
+		for _, c := range curs {
+			c.r.Close()
+		}
+	}()
 	for _, c := range rtp {
 		if c == nil {
 			continue
 		}
-		c.Each(func(ts time.Time, src, dst netip.AddrPort, pkt []byte) bool {
-			pkts = append(pkts, packet{ts, src, dst, pkt})
-			return true
-		})
+		r, err := c.Open()
+		if err != nil {
+			return skipped, err
+		}
+		cur := &rtpCursor{r: r}
+		curs = append(curs, cur)
+		cur.next()
 	}
-	slices.SortStableFunc(pkts, func(a, b packet) int { return a.ts.Compare(b.ts) })
 	next := 0 // the first SIP message not written yet
-	for _, p := range pkts {
-		for ; next < len(msgs) && !msgs[next].Time.After(p.ts); next++ {
+	for {
+		var p *rtpCursor
+		for _, c := range curs {
+			if c.ok && (p == nil || c.p.Time.Before(p.p.Time)) {
+				p = c
+			}
+		}
+		if p == nil {
+			break
+		}
+		for ; next < len(msgs) && !msgs[next].Time.After(p.p.Time); next++ {
 			if err := writeSIP(msgs[next]); err != nil {
 				return skipped, err
 			}
 		}
-		if p.src.Addr().Is4() != p.dst.Addr().Is4() {
+		if p.p.Src.Addr().Is4() != p.p.Dst.Addr().Is4() {
 			skipped++
-			continue
-		}
-		if err := pw.WritePacket(p.ts, p.src, p.dst, p.pkt); err != nil {
+		} else if err := pw.WritePacket(p.p.Time, p.p.Src, p.p.Dst, p.p.Payload); err != nil {
 			return skipped, err
 		}
+		p.next()
 	}
 	for ; next < len(msgs); next++ {
 		if err := writeSIP(msgs[next]); err != nil {
@@ -166,4 +175,17 @@ func WriteCallCapture(w io.Writer, msgs []store.SIPMessage, rtp ...*pcap.Capture
 		}
 	}
 	return skipped, nil
+}
+
+// rtpCursor is the next packet of one capture being exported.
+type rtpCursor struct {
+	r  *pcap.CaptureReader
+	p  pcap.Packet
+	ok bool
+}
+
+func (c *rtpCursor) next() {
+	var err error
+	c.p, err = c.r.Next()
+	c.ok = err == nil
 }

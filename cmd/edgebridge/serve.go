@@ -378,6 +378,10 @@ func (d *daemon) factoryReset() error {
 	if err := d.db.FactoryReset(); err != nil {
 		return fmt.Errorf("factory reset: %w", err)
 	}
+	// The calls' RTP captures hold their audio: they go too.
+	if err := os.RemoveAll(filepath.Join(d.cfg.dataDir, "captures")); err != nil {
+		return fmt.Errorf("factory reset: %w", err)
+	}
 	d.log.Warn("serve: factory reset done; restarting")
 	d.fail(errors.New("factory reset (console or REST)"))
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -343,7 +344,10 @@ func TestPumpAllocatesNothingPerFrame(t *testing.T) {
 // they crossed the socket, and adds no allocation to the send path.
 func TestTapSeesBothWaysAllocatingNothing(t *testing.T) {
 	skipUnderRace(t)
-	capA := pcap.NewCapture(10*time.Second, 1<<20)
+	capA, err := pcap.NewCapture(filepath.Join(t.TempDir(), "a.pcap"), 10*time.Second, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, b, _, _ := pair(t, func(a, b *legOpts) { a.cfg.Tap = capA })
 	var pcm [FrameSamples]int16
 	tone(pcm[:], 1000, 8000, 0)

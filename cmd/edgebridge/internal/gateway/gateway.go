@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -222,7 +223,8 @@ func New(cfg Config) (_ *Gateway, err error) {
 		RTPPortMax: cfg.RTPPortMax,
 		UserAgent:  "edgebridge/" + cfg.Version,
 	}, engine.WithLogger(log), engine.WithStore(cfg.DB), engine.WithRoutes(engine.RouteSourceFunc(g.routes)), scaipEngine,
-		engine.WithEvents(g.notify.SIPEvent), engine.WithAlerts(g.postAlert))
+		engine.WithEvents(g.notify.SIPEvent), engine.WithAlerts(g.postAlert),
+		engine.WithCaptureDir(filepath.Join(cfg.DataDir, "captures")))
 	if err != nil {
 		return nil, err
 	}
