@@ -7,21 +7,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/internal/softphone"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/edgebridge/edgebridge/store"
 )
 
-// The local PBX with baresip phones as handsets (phones_test.go's
-// harness), provisioned as the REST API stores it: devices with an MD5
+// The local PBX with baresip phones as handsets (internal/softphone), provisioned as the REST API stores it: devices with an MD5
 // HA1, users and groups in a real bbolt file.
 
 // storePhone provisions id as a credentials device in db and runs a
 // baresip phone registered as id, sending a tone of freq Hz; manual phones
 // ring until answered, the others answer at once.
-func storePhone(t *testing.T, e *Engine, db *store.DB, id string, freq float64, manual bool) *phone {
+func storePhone(t *testing.T, e *Engine, db *store.DB, id string, freq float64, manual bool) *softphone.Phone {
 	t.Helper()
 	provisionPhone(t, db, id)
-	return startPhoneWith(t, e, phoneSetup{user: id, pw: "pw-" + id + "-secret", freq: freq, manual: manual})
+	return startPhoneWith(t, e, softphone.Config{User: id, Password: "pw-" + id + "-secret", Tone: freq, Manual: manual})
 }
 
 func provisionPhone(t *testing.T, db *store.DB, id string) {
@@ -49,25 +49,25 @@ func TestPhonesForkToThreeRegistrations(t *testing.T) {
 	db := openStore(t)
 	e := startEngine(t, WithStore(db))
 	provisionPhone(t, db, "3001")
-	var hs []*phone
+	var hs []*softphone.Phone
 	for i, manual := range []bool{true, false, true} {
-		hs = append(hs, startPhoneWith(t, e, phoneSetup{user: "3001", pw: "pw-3001-secret", freq: float64(500 + 200*i), manual: manual}))
+		hs = append(hs, startPhoneWith(t, e, softphone.Config{User: "3001", Password: "pw-3001-secret", Tone: float64(500 + 200*i), Manual: manual}))
 	}
 	if n := len(e.Bindings(testDomain, "3001")); n != 3 {
 		t.Fatalf("%d bindings, want 3", n)
 	}
 	caller := storePhone(t, e, db, "3002", 1500, false)
-	caller.do("/dial 3001")
-	caller.waitEvent("CALL_ESTABLISHED", "", 1, 10*time.Second)
-	hs[1].waitEvent("CALL_ESTABLISHED", "", 1, 5*time.Second)
+	caller.Do("/dial 3001")
+	caller.WaitEvent("CALL_ESTABLISHED", "", 1, 10*time.Second)
+	hs[1].WaitEvent("CALL_ESTABLISHED", "", 1, 5*time.Second)
 	for _, i := range []int{0, 2} {
-		hs[i].waitEvent("CALL_INCOMING", "", 1, 5*time.Second)
-		hs[i].waitEvent("CALL_CLOSED", "", 1, 10*time.Second)
-		if n := hs[i].countEvents("CALL_ESTABLISHED", ""); n != 0 {
+		hs[i].WaitEvent("CALL_INCOMING", "", 1, 5*time.Second)
+		hs[i].WaitEvent("CALL_CLOSED", "", 1, 10*time.Second)
+		if n := hs[i].CountEvents("CALL_ESTABLISHED", ""); n != 0 {
 			t.Fatalf("phone %d established %d calls, want none", i, n)
 		}
 	}
-	testkit.WaitFor(t, "the caller to hear the answering phone", 10*time.Second, func() bool { return caller.heard(700) >= 1 })
+	testkit.WaitFor(t, "the caller to hear the answering phone", 10*time.Second, func() bool { return caller.Heard(700) >= 1 })
 	cancels := sentCancels(e)
 	if len(cancels) != 2 {
 		t.Fatalf("%d CANCELs sent, want 2:\n%s", len(cancels), strings.Join(cancels, "\n"))
@@ -77,19 +77,19 @@ func TestPhonesForkToThreeRegistrations(t *testing.T) {
 			t.Fatalf("CANCEL without the completed-elsewhere Reason:\n%s", c)
 		}
 	}
-	caller.do("/hangup")
+	caller.Do("/hangup")
 	testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 })
 }
 
 // whoRang returns which of phones (answering at once: baresip reports no
 // CALL_INCOMING then) took one more call than counted in before, and
 // updates before.
-func whoRang(t *testing.T, phones map[string]*phone, before map[string]int) string {
+func whoRang(t *testing.T, phones map[string]*softphone.Phone, before map[string]int) string {
 	t.Helper()
 	// The phone's event may come after the caller's.
 	testkit.WaitFor(t, "a phone to report the call", 5*time.Second, func() bool {
 		for n, p := range phones {
-			if p.countEvents("CALL_ESTABLISHED", "") != before[n] {
+			if p.CountEvents("CALL_ESTABLISHED", "") != before[n] {
 				return true
 			}
 		}
@@ -97,7 +97,7 @@ func whoRang(t *testing.T, phones map[string]*phone, before map[string]int) stri
 	})
 	var rang []string
 	for n, p := range phones {
-		if c := p.countEvents("CALL_ESTABLISHED", ""); c != before[n] {
+		if c := p.CountEvents("CALL_ESTABLISHED", ""); c != before[n] {
 			rang = append(rang, n)
 			before[n] = c
 		}
@@ -119,7 +119,7 @@ func whoRang(t *testing.T, phones map[string]*phone, before map[string]int) stri
 func TestPhonesGroupHuntLongestIdleSurvivesRestart(t *testing.T) {
 	db := openStore(t)
 	e := startEngine(t, WithStore(db))
-	phones := map[string]*phone{}
+	phones := map[string]*softphone.Phone{}
 	for i, n := range []string{"a", "b", "c"} {
 		phones[n] = storePhone(t, e, db, "h"+n, float64(500+300*i), false)
 		putDoc(t, db, ResUser, "u"+n, User{User: "h" + n, ExtensionNumber: "20" + strconv.Itoa(i), DisplayName: "warden " + n})
@@ -130,10 +130,10 @@ func TestPhonesGroupHuntLongestIdleSurvivesRestart(t *testing.T) {
 	before := map[string]int{}
 	var order []string
 	for i := range 4 {
-		caller.do("/dial 600")
-		caller.waitEvent("CALL_ESTABLISHED", "", i+1, 10*time.Second)
+		caller.Do("/dial 600")
+		caller.WaitEvent("CALL_ESTABLISHED", "", i+1, 10*time.Second)
 		order = append(order, whoRang(t, phones, before))
-		caller.do("/hangup")
+		caller.Do("/hangup")
 		testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 })
 	}
 	dial := func(e *Engine) {
@@ -180,34 +180,34 @@ func TestPhonesGroupQueue(t *testing.T) {
 	b := storePhone(t, e, db, "2102", 700, false)
 	c := storePhone(t, e, db, "2103", 900, false)
 
-	a.do("/dial 610")
-	a.waitEvent("CALL_ESTABLISHED", "", 1, 10*time.Second)
-	member.waitEvent("CALL_ESTABLISHED", "", 1, 5*time.Second)
+	a.Do("/dial 610")
+	a.WaitEvent("CALL_ESTABLISHED", "", 1, 10*time.Second)
+	member.WaitEvent("CALL_ESTABLISHED", "", 1, 5*time.Second)
 
-	b.do("/dial 610")
+	b.Do("/dial 610")
 	testkit.WaitFor(t, "the second caller queued", 5*time.Second, func() bool { return e.pbx.queued(testDomain, "desk") == 1 })
-	c.do("/dial 610")
+	c.Do("/dial 610")
 	testkit.WaitFor(t, "the third caller queued", 5*time.Second, func() bool { return e.pbx.queued(testDomain, "desk") == 2 })
-	testkit.WaitFor(t, "the queued callers to hear ringback", 15*time.Second, func() bool { return b.heard(425) >= 1 && c.heard(425) >= 1 })
-	if n := member.countEvents("CALL_ESTABLISHED", ""); n != 1 {
+	testkit.WaitFor(t, "the queued callers to hear ringback", 15*time.Second, func() bool { return b.Heard(425) >= 1 && c.Heard(425) >= 1 })
+	if n := member.CountEvents("CALL_ESTABLISHED", ""); n != 1 {
 		t.Fatalf("the busy member took %d calls, want one (the first call)", n)
 	}
 
-	a.do("/hangup")
-	b.waitEvent("CALL_ESTABLISHED", "", 1, 10*time.Second)
-	member.waitEvent("CALL_ESTABLISHED", "", 2, 5*time.Second)
+	a.Do("/hangup")
+	b.WaitEvent("CALL_ESTABLISHED", "", 1, 10*time.Second)
+	member.WaitEvent("CALL_ESTABLISHED", "", 2, 5*time.Second)
 	testkit.WaitFor(t, "the second caller and the member to hear each other", 10*time.Second, func() bool {
-		return b.heard(1500) >= 1 && member.heard(700) >= 1
+		return b.Heard(1500) >= 1 && member.Heard(700) >= 1
 	})
-	if n := c.countEvents("CALL_ESTABLISHED", ""); n != 0 || e.pbx.queued(testDomain, "desk") != 1 {
+	if n := c.CountEvents("CALL_ESTABLISHED", ""); n != 0 || e.pbx.queued(testDomain, "desk") != 1 {
 		t.Fatalf("the third caller: %d calls established, queue %d; want it still waiting", n, e.pbx.queued(testDomain, "desk"))
 	}
 
-	c.do("/hangup")
+	c.Do("/hangup")
 	testkit.WaitFor(t, "the third caller out of the queue", 5*time.Second, func() bool { return e.pbx.queued(testDomain, "desk") == 0 })
-	b.do("/hangup")
+	b.Do("/hangup")
 	testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 })
-	if n := member.countEvents("CALL_ESTABLISHED", ""); n != 2 {
+	if n := member.CountEvents("CALL_ESTABLISHED", ""); n != 2 {
 		t.Fatalf("the member took %d calls, want 2 (the third caller hung up before its turn)", n)
 	}
 }
@@ -292,11 +292,11 @@ func TestPhonesMissedCallToMobile(t *testing.T) {
 	testkit.WaitFor(t, "trunk loaded", 5*time.Second, func() bool { return len(e.TrunkStatus()) == 1 })
 	handset := storePhone(t, e, db, "h1", 600, true)
 	caller := storePhone(t, e, db, "2200", 1500, false)
-	caller.do("/dial 201")
-	handset.waitEvent("CALL_INCOMING", "", 1, 10*time.Second)
-	caller.waitEvent("CALL_ESTABLISHED", "", 1, 15*time.Second)
-	handset.waitEvent("CALL_CLOSED", "", 1, 5*time.Second)
-	if n := handset.countEvents("CALL_ESTABLISHED", ""); n != 0 {
+	caller.Do("/dial 201")
+	handset.WaitEvent("CALL_INCOMING", "", 1, 10*time.Second)
+	caller.WaitEvent("CALL_ESTABLISHED", "", 1, 15*time.Second)
+	handset.WaitEvent("CALL_CLOSED", "", 1, 5*time.Second)
+	if n := handset.CountEvents("CALL_ESTABLISHED", ""); n != 0 {
 		t.Fatalf("the handset established %d calls, want none", n)
 	}
 	var invite string
@@ -310,7 +310,7 @@ func TestPhonesMissedCallToMobile(t *testing.T) {
 		!strings.Contains(invite, "From: <sip:2200@") {
 		t.Fatalf("forwarded INVITE at the mobile:\n%s", invite)
 	}
-	caller.do("/hangup")
+	caller.Do("/hangup")
 	if err := mobile.Wait(10 * time.Second); err != nil {
 		t.Fatalf("mobile: %v\n%s", err, mobile.Report())
 	}

@@ -1,288 +1,47 @@
 package engine
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/edgebridge/edgebridge/dsp"
-	"github.com/edgebridge/edgebridge/dsp/audiofile"
 	"github.com/edgebridge/edgebridge/engine/sdp"
+	"github.com/edgebridge/edgebridge/internal/softphone"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
-// phone is a baresip 1.0 softphone (Debian baresip) run by the test with
-// its own config folder: its microphone is a WAV file of one tone (aufile),
-// what it hears and sends is recorded (sndfile, dump-*-dec.wav and
-// -enc.wav), and the test drives it through the cons module over UDP.
-type phone struct {
-	t      *testing.T
-	user   string
-	dir    string
-	cons   *net.UDPAddr
-	conn   *net.UDPConn
-	mu     sync.Mutex
-	log    bytes.Buffer
-	events []map[string]any // from ctrl_tcp, in order
-}
-
-func (p *phone) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.Write(b)
-}
-
-// output is what baresip has printed so far.
-func (p *phone) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
-
-// toneWAV writes 60 s of a freq Hz tone at −10 dBm0 as a WAV file.
-func toneWAV(t *testing.T, path string, freq float64) string {
-	t.Helper()
-	g, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: freq, DBm0: -10, Ms: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcm := make([]int16, 60*dsp.SampleRate)
-	g.Generate(pcm)
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := audiofile.WriteWAV(f, pcm, audiofile.PCM16); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// startPhone runs baresip as user (password pw) registered at e, with mediaenc ("" plain, "srtp", "srtp-mand"), sending a
+// startPhone runs a baresip phone (softphone) as user (password pw)
+// registered at e, with mediaenc ("" plain, "srtp", "srtp-mand"), sending a
 // tone of freq Hz, answering every call at once.
-func startPhone(t *testing.T, e *Engine, user, pw, mediaenc string, freq float64) *phone {
+func startPhone(t *testing.T, e *Engine, user, pw, mediaenc string, freq float64) *softphone.Phone {
 	t.Helper()
-	return startPhoneWith(t, e, phoneSetup{user: user, pw: pw, mediaenc: mediaenc, freq: freq})
+	return startPhoneWith(t, e, softphone.Config{User: user, Password: pw, MediaEnc: mediaenc, Tone: freq})
 }
 
-// phoneSetup is how startPhoneWith runs a baresip phone; manual leaves
-// calls ringing (answermode manual) until the test answers them.
-type phoneSetup struct {
-	user, pw, mediaenc string
-	freq               float64
-	manual             bool
-}
-
-func startPhoneWith(t *testing.T, e *Engine, ps phoneSetup) *phone {
+// startPhoneWith runs the phone cfg describes registered at e, and waits
+// for its own binding (several phones may register one user).
+func startPhoneWith(t *testing.T, e *Engine, cfg softphone.Config) *softphone.Phone {
 	t.Helper()
-	user, pw, mediaenc, freq := ps.user, ps.pw, ps.mediaenc, ps.freq
-	bin := testkit.NeedTool(t, "baresip")
-	p := &phone{t: t, user: user, dir: t.TempDir()}
-	sipPort, _ := testkit.PortRange(t, 2) // baresip listens on SIP and SIP+1 (TLS)
-	consPort, _ := testkit.PortRange(t, 1)
-	ctrlPort, _ := testkit.PortRange(t, 1)
-	rtpLo, rtpHi := testkit.PortRange(t, 10)
-	tone := toneWAV(t, filepath.Join(p.dir, "tone.wav"), freq)
-	cfg := fmt.Sprintf(`poll_method epoll
-sip_listen 127.0.0.1:%d
-audio_player alsa,null
-audio_alert alsa,null
-audio_source aufile,%s
-audio_buffer 20-160
-rtp_ports %d-%d
-module_path /usr/lib/baresip/modules
-module g711.so
-module aufile.so
-module alsa.so
-module sndfile.so
-module srtp.so
-module cons.so
-module ctrl_tcp.so
-module_app account.so
-module_app menu.so
-cons_listen 127.0.0.1:%d
-ctrl_tcp_listen 127.0.0.1:%d
-snd_path %s
-`, sipPort, tone, rtpLo, rtpHi, consPort, ctrlPort, p.dir)
-	// The AOR's host is the gateway's address: a request to an address is
-	// for the gateway's domain.
-	answer := "auto"
-	if ps.manual {
-		answer = "manual"
-	}
-	acc := fmt.Sprintf(`<sip:%s@%s>;auth_user=%s;auth_pass=%s;regint=600;answermode=%s;audio_codecs=PCMA,PCMU`,
-		user, e.Addr(), user, pw, answer)
-	if mediaenc != "" {
-		acc += ";mediaenc=" + mediaenc
-	}
-	for name, body := range map[string]string{"config": cfg, "accounts": acc + "\n", "contacts": ""} {
-		if err := os.WriteFile(filepath.Join(p.dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command(bin, "-f", p.dir)
-	cmd.Dir = p.dir
-	cmd.Stdout, cmd.Stderr = p, p
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("baresip %s:\n%s", user, p.output())
-		}
-	})
-	p.cons = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: consPort}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	p.conn = c
-	var ctrl net.Conn
-	testkit.WaitFor(t, user+"'s ctrl_tcp", 5*time.Second, func() bool {
-		ctrl, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(ctrlPort))
-		return err == nil
-	})
-	t.Cleanup(func() { ctrl.Close() })
-	go p.readEvents(ctrl)
-	// This phone's own binding: several phones may register one user.
-	at := "127.0.0.1:" + strconv.Itoa(sipPort)
-	testkit.WaitFor(t, user+" registered", 10*time.Second, func() bool {
-		for _, b := range e.Bindings(testDomain, user) {
+	cfg.Server = e.Addr()
+	cfg.Registered = func(at string) bool {
+		for _, b := range e.Bindings(testDomain, cfg.User) {
 			if strings.Contains(b.Contact, at) {
 				return true
 			}
 		}
 		return false
-	})
-	return p
-}
-
-// readEvents keeps the events ctrl_tcp reports (netstrings of JSON, e.g.
-// {"event":true,"type":"CALL_DTMF_START","param":"5",...}).
-func (p *phone) readEvents(c net.Conn) {
-	r := bufio.NewReader(c)
-	for {
-		n, err := r.ReadString(':')
-		if err != nil {
-			return
-		}
-		size, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(n, ":")))
-		if err != nil || size > 1<<16 {
-			return
-		}
-		msg := make([]byte, size+1) // the JSON and the trailing comma
-		if _, err := io.ReadFull(r, msg); err != nil {
-			return
-		}
-		var ev map[string]any
-		if json.Unmarshal(msg[:size], &ev) == nil && ev["event"] == true {
-			p.mu.Lock()
-			p.events = append(p.events, ev)
-			p.mu.Unlock()
-		}
 	}
-}
-
-// waitEvent waits for an event of type typ whose param is param ("" any)
-// after the first skip of that type, and returns the count of such events.
-func (p *phone) waitEvent(typ, param string, n int, d time.Duration) {
-	p.t.Helper()
-	testkit.WaitFor(p.t, fmt.Sprintf("%s: %d× %s %s", p.user, n, typ, param), d, func() bool {
-		return p.countEvents(typ, param) >= n
-	})
-}
-
-func (p *phone) countEvents(typ, param string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k := 0
-	for _, ev := range p.events {
-		if ev["type"] == typ && (param == "" || ev["param"] == param) {
-			k++
-		}
-	}
-	return k
-}
-
-// do sends a command line to the phone's cons module.
-func (p *phone) do(cmd string) {
-	p.t.Helper()
-	if _, err := p.conn.WriteToUDP([]byte(cmd+"\n"), p.cons); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// waitOutput waits until the phone has printed s (count times).
-func (p *phone) waitOutput(s string, count int, d time.Duration) {
-	p.t.Helper()
-	testkit.WaitFor(p.t, fmt.Sprintf("%s to print %q %d times", p.user, s, count), d, func() bool {
-		return strings.Count(p.output(), s) >= count
-	})
-}
-
-// heard returns the seconds of freq Hz tone in what the phone received
-// (its dump-*-dec.wav recordings).
-func (p *phone) heard(freq float64) float64 {
-	p.t.Helper()
-	return p.tone("dec", freq)
-}
-
-// tone returns the seconds of freq Hz tone in the phone's recordings of
-// kind "dec" (what it received) or "enc" (what it sent).
-func (p *phone) tone(kind string, freq float64) float64 {
-	p.t.Helper()
-	files, _ := filepath.Glob(filepath.Join(p.dir, "dump-*-"+kind+".wav"))
-	var ms int64
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		pcm, _, err := audiofile.ParseWAV(b)
-		if err != nil {
-			continue // still being written
-		}
-		d, err := dsp.NewToneDetector(dsp.ToneSpec{Name: "tone", Freq1: freq, MinMs: 100})
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		count := func(ev dsp.ToneEvent) {
-			if !ev.On {
-				ms += ev.DurationMs()
-			}
-		}
-		d.Process(pcm, count)
-		d.Flush(count)
-	}
-	return float64(ms) / 1000
+	return softphone.Start(t, cfg)
 }
 
 // phonePair registers two baresip phones, 2001 and 2002, with digest.
-func phonePair(t *testing.T, encA, encB string, opts ...Option) (*Engine, *phone, *phone) {
+func phonePair(t *testing.T, encA, encB string, opts ...Option) (*Engine, *softphone.Phone, *softphone.Phone) {
 	dir := NewStaticDirectory()
 	for _, id := range []string{"2001", "2002"} {
 		// An MD5 HA1, as REST stores it: baresip answers only MD5 challenges.
@@ -299,16 +58,16 @@ func phonePair(t *testing.T, encA, encB string, opts ...Option) (*Engine, *phone
 // gateway and each hears the other's tone.
 func TestPhonesPlainCall(t *testing.T) {
 	e, a, b := phonePair(t, "srtp-mand", "srtp-mand")
-	a.do("/dial 2002")
-	b.waitOutput("Call established", 1, 10*time.Second)
+	a.Do("/dial 2002")
+	b.WaitOutput("Call established", 1, 10*time.Second)
 	testkit.WaitFor(t, "each phone to hear the other", 10*time.Second, func() bool {
-		return a.heard(1500) >= 1 && b.heard(600) >= 1
+		return a.Heard(1500) >= 1 && b.Heard(600) >= 1
 	})
-	a.do("/sndcode 5")
-	b.waitEvent("CALL_DTMF_START", "5", 1, 5*time.Second)
-	b.do("/sndcode 7")
-	a.waitEvent("CALL_DTMF_START", "7", 1, 5*time.Second)
-	a.do("/hangup")
+	a.Do("/sndcode 5")
+	b.WaitEvent("CALL_DTMF_START", "5", 1, 5*time.Second)
+	b.Do("/sndcode 7")
+	a.WaitEvent("CALL_DTMF_START", "7", 1, 5*time.Second)
+	a.Do("/hangup")
 	testkit.WaitFor(t, "the call to end", 5*time.Second, func() bool { return e.Calls() == 0 })
 }
 
@@ -362,24 +121,24 @@ func TestPhonesHoldResume(t *testing.T) { holdResume(t, "") }
 
 func holdResume(t *testing.T, mediaenc string) {
 	e, a, b := phonePair(t, mediaenc, mediaenc, WithStore(openStore(t)))
-	a.do("/dial 2002")
-	b.waitOutput("Call established", 1, 10*time.Second)
+	a.Do("/dial 2002")
+	b.WaitOutput("Call established", 1, 10*time.Second)
 	in, out := legs(t, e)
 	keyIn, keyOut := in.Negotiated().SRTP, out.Negotiated().SRTP
 	if (keyIn == nil || keyOut == nil) != (mediaenc == "") {
 		t.Fatalf("SRTP caller leg %v, callee leg %v with %q phones", keyIn, keyOut, mediaenc)
 	}
 	testkit.WaitFor(t, "each phone to hear the other", 10*time.Second, func() bool {
-		return a.heard(1500) >= 1 && b.heard(600) >= 1
+		return a.Heard(1500) >= 1 && b.Heard(600) >= 1
 	})
-	a.do("/hold")
+	a.Do("/hold")
 	testkit.WaitFor(t, "the hold relayed to the callee", 5*time.Second, func() bool { return out.Negotiated().Direction == sdp.SendOnly })
-	a.do("/resume")
+	a.Do("/resume")
 	testkit.WaitFor(t, "the resume relayed to the callee", 5*time.Second, func() bool { return out.Negotiated().Direction == sdp.SendRecv })
 	// And the other way: the callee holds and resumes.
-	b.do("/hold")
+	b.Do("/hold")
 	testkit.WaitFor(t, "the callee's hold relayed to the caller", 5*time.Second, func() bool { return in.Negotiated().Direction == sdp.SendOnly })
-	b.do("/resume")
+	b.Do("/resume")
 	testkit.WaitFor(t, "the callee's resume relayed to the caller", 5*time.Second, func() bool { return in.Negotiated().Direction == sdp.SendRecv })
 	for _, leg := range []struct {
 		name   string
@@ -396,9 +155,9 @@ func holdResume(t *testing.T, mediaenc string) {
 	// is each phone's own count of received audio (its status line, after
 	// SRTP is removed) and the gateway's count on both legs.
 	before := []uint64{in.Session().Stats().PacketsReceived, out.Session().Stats().PacketsReceived}
-	resumed := []int{len(a.output()), len(b.output())}
+	resumed := []int{len(a.Output()), len(b.Output())}
 	testkit.WaitFor(t, "both phones to receive audio again after the resume", 10*time.Second, func() bool {
-		return receiving(a.output()[resumed[0]:]) && receiving(b.output()[resumed[1]:])
+		return receiving(a.Output()[resumed[0]:]) && receiving(b.Output()[resumed[1]:])
 	})
 	testkit.WaitFor(t, "both legs to carry audio again", 5*time.Second, func() bool {
 		return in.Session().Stats().PacketsReceived >= before[0]+50 && out.Session().Stats().PacketsReceived >= before[1]+50
@@ -408,12 +167,12 @@ func holdResume(t *testing.T, mediaenc string) {
 			t.Fatalf("leg %s: %d SRTP or SRTCP packets failed to decrypt", c.ID, st.DecryptErrors)
 		}
 	}
-	for _, p := range []*phone{a, b} {
-		if strings.Contains(p.output(), "failed to decrypt") {
-			t.Fatalf("%s could not decrypt what the gateway sent", p.user)
+	for _, p := range []*softphone.Phone{a, b} {
+		if strings.Contains(p.Output(), "failed to decrypt") {
+			t.Fatalf("%s could not decrypt what the gateway sent", p.User)
 		}
 	}
-	a.do("/hangup")
+	a.Do("/hangup")
 	testkit.WaitFor(t, "the call to end", 5*time.Second, func() bool { return e.Calls() == 0 })
 	// Each leg's SIP, hold and resume included, as a capture tshark decodes
 	// without a malformed packet.
@@ -473,16 +232,16 @@ func tshark(t *testing.T, path string, e *Engine, filter string, fields ...strin
 // srtp) get it on both legs, with two-way audio.
 func TestPhonesSRTPBestEffort(t *testing.T) {
 	e, a, b := phonePair(t, "srtp", "srtp")
-	a.do("/dial 2002")
-	b.waitOutput("Call established", 1, 10*time.Second)
+	a.Do("/dial 2002")
+	b.WaitOutput("Call established", 1, 10*time.Second)
 	in, out := legs(t, e)
 	if in.Negotiated().SRTP == nil || out.Negotiated().SRTP == nil {
 		t.Fatalf("SRTP caller leg %v, callee leg %v: want both encrypted", in.Negotiated().SRTP, out.Negotiated().SRTP)
 	}
 	testkit.WaitFor(t, "each phone to hear the other", 10*time.Second, func() bool {
-		return a.heard(1500) >= 1 && b.heard(600) >= 1
+		return a.Heard(1500) >= 1 && b.Heard(600) >= 1
 	})
-	a.do("/hangup")
+	a.Do("/hangup")
 	testkit.WaitFor(t, "the call to end", 5*time.Second, func() bool { return e.Calls() == 0 })
 }
 
@@ -491,12 +250,12 @@ func TestPhonesSRTPBestEffort(t *testing.T) {
 // never a call in clear.
 func TestPhonesSRTPRequiredNotDowngraded(t *testing.T) {
 	e, a, b := phonePair(t, "srtp-mand", "")
-	a.do("/dial 2002")
-	a.waitOutput("488", 1, 10*time.Second)
-	if strings.Contains(b.output(), "Call established") || strings.Contains(a.output(), "Call established") {
+	a.Do("/dial 2002")
+	a.WaitOutput("488", 1, 10*time.Second)
+	if strings.Contains(b.Output(), "Call established") || strings.Contains(a.Output(), "Call established") {
 		t.Fatal("the call was connected")
 	}
-	if strings.Contains(a.output(), "180 Ringing") {
+	if strings.Contains(a.Output(), "180 Ringing") {
 		t.Fatal("the caller heard ringing from a callee that never rang")
 	}
 	testkit.WaitFor(t, "no call left", 5*time.Second, func() bool { return e.Calls() == 0 })

@@ -17,9 +17,9 @@
 //   - api may import engine, alarm, store, hal and dsp, never cmd;
 //   - only cmd wires: nothing outside cmd imports a cmd package, and the
 //     engine, the alarm service (alarm/service) and hal meet only under cmd;
-//   - test helpers (internal/testkit, alarm/alarmtest) are imported by
-//     _test.go files only, and internal/testkit imports only the standard
-//     library;
+//   - test helpers (internal/testkit, internal/softphone, alarm/alarmtest)
+//     are imported by _test.go files (and other helpers) only, and
+//     internal/testkit imports only the standard library;
 //   - every package has a doc.go (what it owns, what it may import, its
 //     seams), and every top-level folder holding Go code has rules here.
 package layering
