@@ -316,3 +316,43 @@ func TestPhonesMissedCallToMobile(t *testing.T) {
 	}
 	testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 && e.TrunkStatus()[0].ActiveCalls == 0 })
 }
+
+// TestPhonesDialWaitsInGroupQueue: Dial (as an alarm's voice call places
+// it) to a queued group whose only member is in a call waits in the queue,
+// silently, and is answered by the member once its call ends.
+func TestPhonesDialWaitsInGroupQueue(t *testing.T) {
+	db := openStore(t)
+	e := startEngine(t, WithStore(db))
+	member := storePhone(t, e, db, "m1", 1500, false)
+	putDoc(t, db, ResUser, "um", User{User: "m1", ExtensionNumber: "201"})
+	putDoc(t, db, ResGroup, "desk", Group{GroupName: "desk", ExtensionNumber: "610", RingExclusive: 1,
+		Members: []GroupMember{{UserID: "um"}}})
+	a := storePhone(t, e, db, "2101", 600, false)
+	a.Do("/dial 610")
+	member.WaitEvent("CALL_ESTABLISHED", "", 1, 10*time.Second)
+	type result struct {
+		c   *Call
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := e.Dial(ctx, DialOptions{To: "610", Domain: testDomain, From: "alarm"})
+		done <- result{c, err}
+	}()
+	testkit.WaitFor(t, "the voice call queued", 5*time.Second, func() bool { return e.pbx.queued(testDomain, "desk") == 1 })
+	if n := member.CountEvents("CALL_ESTABLISHED", ""); n != 1 {
+		t.Fatalf("the busy member took %d calls, want 1", n)
+	}
+	a.Do("/hangup")
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("Dial through the queue: %v", r.err)
+	}
+	member.WaitEvent("CALL_ESTABLISHED", "", 2, 5*time.Second)
+	if err := r.c.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 })
+}

@@ -71,11 +71,18 @@ func TestVoiceCallRaisesEventAndBridgesToVoiceDestination(t *testing.T) {
 // tone is heard on s within 5 s (an echo on the far side).
 func toneComesBack(t *testing.T, ctx context.Context, s *media.Session, freq float64) bool {
 	t.Helper()
-	gen, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: freq, DBm0: -10, Ms: 1000})
+	return hearsWhilePlaying(t, ctx, s, freq, freq)
+}
+
+// hearsWhilePlaying plays a tone of play Hz on s and reports whether a
+// tone of hear Hz is heard on s within 5 s.
+func hearsWhilePlaying(t *testing.T, ctx context.Context, s *media.Session, play, hear float64) bool {
+	t.Helper()
+	gen, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: play, DBm0: -10, Ms: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	det, err := dsp.NewToneDetector(dsp.ToneSpec{Name: "probe", Freq1: freq, MinMs: 200})
+	det, err := dsp.NewToneDetector(dsp.ToneSpec{Name: "probe", Freq1: hear, MinMs: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
