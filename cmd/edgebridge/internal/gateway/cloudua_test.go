@@ -71,7 +71,7 @@ func TestCloudUAStage(t *testing.T) {
 		t.Fatal("ua1 answered: want the media service's busy")
 	}
 	wd := t.TempDir()
-	caller := testkit.StartSIPp(t, wd, false, "-sf", testkit.SIPpScenario(t, wd, "uac_remote.xml", "PROTO", "RTP/AVP", "CRYPTO", "", "RING", "true"),
+	caller := testkit.StartSIPp(t, wd, false, "-sf", testkit.SIPpScenario(t, wd, "uac_remote.xml", "PROTO", "RTP/AVP", "CRYPTO", "", "RING", "true", "PLAY", ""),
 		"-s", "ua2", "-m", "1", "-rtp_echo", g.SIPAddr())
 	nc := <-answered
 	// The application's audio goes through the relay to the caller, whose

@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 	"github.com/pion/srtp/v3"
 
 	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine/pcap"
 
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
@@ -201,6 +204,43 @@ func (p *rtpPeer) roundTrip(t *testing.T, relayIP string, relayPort float64) {
 	}
 }
 
+// srtpTonePcap writes a pcap of 2 s of a 1 kHz tone in PCMA, SRTP
+// (AES_CM_128_HMAC_SHA1_80) under key, for SIPp's play_pcap_audio.
+func srtpTonePcap(t *testing.T, path string, key []byte) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := pcap.NewWriter(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := srtpContext(t, key)
+	src, dst := netip.MustParseAddrPort("127.0.0.1:30000"), netip.MustParseAddrPort("127.0.0.1:6000")
+	pcm, pay := make([]int16, 160), make([]byte, 160)
+	at := time.Unix(1700000000, 0)
+	for i := range 100 {
+		for j := range pcm {
+			pcm[j] = int16(8000 * math.Sin(2*math.Pi*1000*float64(i*160+j)/8000))
+		}
+		dsp.AlawEncode(pay, pcm)
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SequenceNumber: uint16(100 + i),
+			Timestamp: uint32(1000 + 160*i), SSRC: 0x1234abcd, Marker: i == 0}, Payload: pay}
+		b, err := pkt.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err = ctx.EncryptRTP(nil, b, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(at.Add(time.Duration(i)*20*time.Millisecond), src, dst, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func numOf(v any) float64 { f, _ := v.(float64); return f }
 
 // An inbound call to a cloud SIP UA: SIPp calls ua100; newRemoteCall (signed,
@@ -218,7 +258,7 @@ func TestRemoteCallInbound(t *testing.T) {
 		}
 		return 200, map[string]any{}
 	}
-	caller := testkit.StartSIPp(t, wd, false, "-sf", testkit.SIPpScenario(t, wd, "uac_remote.xml", "PROTO", "RTP/AVP", "CRYPTO", "", "RING", "false"),
+	caller := testkit.StartSIPp(t, wd, false, "-sf", testkit.SIPpScenario(t, wd, "uac_remote.xml", "PROTO", "RTP/AVP", "CRYPTO", "", "RING", "false", "PLAY", ""),
 		"-s", "ua100", "-m", "1", "-rtp_echo", r.eng.Addr())
 	nc := r.waitCallback("newRemoteCall", 1)
 	if err := r.verifyJWT(r.app.got("newRemoteCall")[0].auth); err != nil {
@@ -282,15 +322,20 @@ func TestRemoteCallInbound(t *testing.T) {
 // An SRTP caller: newRemoteCall offers the application a key of ours
 // (AES_CM_128_HMAC_SHA1_80); answers that do not answer that offer are
 // refused 400 naming the crypto field; the right one answers SIPp with
-// SRTP (a=crypto in the 200's SDP); the application's SRTP reaches the
-// gateway (its packets decrypt: the gateway's RTP towards SIPp carries
-// them).
+// SRTP (a=crypto in the 200's SDP); SIPp's SRTP tone reaches the
+// application's endpoint as SRTP under the offered key.
 func TestRemoteCallInboundSRTP(t *testing.T) {
 	r := newUARig(t)
 	wd := t.TempDir()
-	sippKey := base64.StdEncoding.EncodeToString(make([]byte, 30))
+	sippKey := make([]byte, 30)
+	rand.Read(sippKey)
+	// SIPp cannot encrypt: it plays a pcap of SRTP made here with the key
+	// its INVITE offers.
+	pcapFile := filepath.Join(wd, "srtp-tone.pcap")
+	srtpTonePcap(t, pcapFile, sippKey)
 	caller := testkit.StartSIPp(t, wd, false, "-sf", testkit.SIPpScenario(t, wd, "uac_remote.xml", "PROTO", "RTP/SAVP",
-		"CRYPTO", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"+sippKey, "RING", "true"),
+		"CRYPTO", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"+base64.StdEncoding.EncodeToString(sippKey), "RING", "true",
+		"PLAY", `<nop><action><exec play_pcap_audio="`+pcapFile+`"/></action></nop>`),
 		"-s", "ua200", "-m", "1", r.eng.Addr())
 	nc := r.waitCallback("newRemoteCall", 1)
 	cr, _ := nc["crypto"].([]any)
@@ -346,8 +391,19 @@ func TestRemoteCallInboundSRTP(t *testing.T) {
 			t.Errorf("%s: %d %v, want 400 with %q", tc.name, st, b, tc.reason)
 		}
 	}
+	peer.mu.Lock()
+	peer.rx = srtpContext(t, ourKey)
+	peer.mu.Unlock()
 	if st, b := answer([]any{good}); st != 200 {
 		t.Fatalf("answerremotecall: %d %v", st, b)
+	}
+	// SIPp's SRTP tone, decrypted with its key, comes out of the relay in
+	// SRTP with the key newRemoteCall offered.
+	if !testkit.Eventually(10*time.Second, func() bool { return peer.toneMs(1000) >= 800 }) {
+		peer.mu.Lock()
+		bad := peer.bad
+		peer.mu.Unlock()
+		t.Fatalf("the caller's 2 s SRTP tone reached the application for %d ms (%d packets unusable)", peer.toneMs(1000), bad)
 	}
 	peer.tx = srtpContext(t, appKey)
 	peer.sendTone(netip.AddrPortFrom(netip.MustParseAddr(nc["remoteRtpIp"].(string)), uint16(numOf(nc["remoteRtpPort"]))), 1000, 400)
