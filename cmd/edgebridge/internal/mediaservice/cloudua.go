@@ -703,6 +703,19 @@ func (s *Service) placeRemoteCall(domain string, body map[string]any) error {
 	if to.eventPT < 0 {
 		o.Media.DTMF = "inaudio"
 	}
+	var ringing sync.Once
+	o.OnProgress = func(code int, _ string) {
+		if code != 180 && code != 183 {
+			return
+		}
+		// The replyId (a gateway extension here) lets the application
+		// hang up a call still ringing: placeremotecall answers success only.
+		ringing.Do(func() {
+			go rc.notify("callNotify", map[string]any{"event": "ringing", "participantId": rc.partID, "sessionId": rc.id,
+				"user": cmpOr(src, "edgebridge"), "remoteUser": userOf(dest), "ivrServer": s.cfg.IVRServer, "traceId": rc.trace,
+				"replyId": rc.replyID()})
+		})
+	}
 	go rc.place(ctx, o, to, ours)
 	return nil
 }

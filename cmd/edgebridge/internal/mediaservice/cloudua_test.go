@@ -709,8 +709,8 @@ func TestCloudUADocument(t *testing.T) {
 }
 
 // A placed call the callee ends (SIPp's BYE): callEvent calledPartyDrop and
-// sessionCompleted; hangupcall while the callee still rings: SIPp gets the
-// CANCEL, the application callEvent calledPartyFailure 487 and
+// sessionCompleted; hangupcall while the callee still rings (its replyId
+// from callNotify ringing): SIPp gets the CANCEL, the application callEvent calledPartyFailure 487 and
 // sessionCompleted hangupcall. The CORS preflight of placeremotecall(jwt).
 func TestPlaceRemoteCallEnds(t *testing.T) {
 	r := newUARig(t).rig
@@ -749,15 +749,16 @@ func TestPlaceRemoteCallEnds(t *testing.T) {
 
 	ringing := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_ring.xml"), "-m", "1")
 	place("sip:ringing@127.0.0.1:" + strconv.Itoa(ringing.Port))
-	// The call's replyId comes with callAnswered only; while it rings, the
-	// session is found by its sessionId in the table.
-	var reply string
-	testkit.WaitFor(t, "the placed call in the table", 5*time.Second, func() bool {
-		r.svc.remote.Range(func(_, v any) bool { reply = v.(*remoteCall).replyID(); return false })
-		return reply != ""
-	})
-	testkit.WaitFor(t, "SIPp ringing", 5*time.Second, func() bool { return len(ringing.Received()) > 0 })
-	if st, b := r.command("hangupcalljwt", map[string]any{"replyId": reply}); st != 200 {
+	// The callee's 180 brings callNotify ringing with the replyId (the
+	// first call's 180 brought the first).
+	if cn := r.waitCallback("callNotify", 1); cn["remoteUser"] != "agent" || cn["replyId"] != ca["replyId"] {
+		t.Errorf("callNotify of the first call %v", cn)
+	}
+	cn := r.waitCallback("callNotify", 2)
+	if cn["event"] != "ringing" || cn["remoteUser"] != "ringing" || cn["sessionId"] == "" || cn["replyId"] == "" || cn["traceId"] == "" {
+		t.Errorf("callNotify %v", cn)
+	}
+	if st, b := r.command("hangupcalljwt", map[string]any{"replyId": cn["replyId"]}); st != 200 {
 		t.Fatalf("hangupcalljwt while ringing: %d %v", st, b)
 	}
 	if err := ringing.Wait(10 * time.Second); err != nil {
@@ -769,5 +770,36 @@ func TestPlaceRemoteCallEnds(t *testing.T) {
 	}
 	if sc := r.waitCallback("sessionCompleted", 2); sc["reason"] != "hangupcall" {
 		t.Errorf("sessionCompleted %v", sc)
+	}
+}
+
+// A media service session's replyId is not a cloud SIP UA call's: the
+// remote commands refuse it 409 naming why, and hangupcall still ends the
+// IVR call.
+func TestRemoteCommandsOnIVRSession(t *testing.T) {
+	r := newUARig(t).rig
+	wd := t.TempDir()
+	r.app.script = func(name string, body map[string]any) (int, any) {
+		switch name {
+		case "newCall":
+			return 200, map[string]any{"action": "ivr"}
+		case "getIvrCommand":
+			return 200, map[string]any{"getIVRCommandAfter": 60}
+		}
+		return 200, map[string]any{}
+	}
+	caller := testkit.StartSIPp(t, wd, false, "-sf", testkit.SIPpScenario(t, wd, "uac_hold.xml"), "-s", "ivr8", "-m", "1", r.eng.Addr())
+	reply := r.waitCallback("callAnswered", 1)["replyId"]
+	for _, cmd := range []string{"answerremotecall", "sendremotecallringback"} {
+		st, b := r.command(cmd, map[string]any{"replyId": reply, "receiveIp": "127.0.0.1", "receivePort": 4000})
+		if st != 409 || !strings.Contains(b["reason"].(string), "a media service session, not a call of the cloud SIP UA") {
+			t.Errorf("%s with an IVR session's replyId: %d %v", cmd, st, b)
+		}
+	}
+	if st, b := r.command("hangupcall", map[string]any{"replyId": reply}); st != 200 {
+		t.Fatalf("hangupcall: %d %v", st, b)
+	}
+	if err := caller.Wait(10 * time.Second); err != nil {
+		t.Fatalf("SIPp (BYE expected): %v\n%s", err, caller.Report())
 	}
 }

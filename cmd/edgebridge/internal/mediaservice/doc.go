@@ -184,7 +184,10 @@
 //     receivePort, telephoneEventPayloadType, crypto, sessionReferenceId,
 //     callbackBaseUrl (else the domain's first cloud SIP UA's; that UA's
 //     restAuthentication and callbackTimeout sign and bound the callbacks)}
-//     answers at once and calls (60 s of ringing at most). Answered:
+//     answers at once and calls (60 s of ringing at most). The callee's
+//     first 180 or 183 sends callNotify {event ringing, participantId,
+//     sessionId, user, remoteUser, ivrServer, traceId, and replyId — a
+//     gateway extension, so a ringing call can be hung up}. Answered:
 //     callAnswered {callingPartyNumber, callerParticipantId,
 //     calleeParticipantId, remotePartyNumber, connectionId, codec,
 //     remoteRtpIp, remoteRtpPort, replyId, traceId, httpTransactionId,
