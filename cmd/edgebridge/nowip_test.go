@@ -5,11 +5,13 @@ import (
 	"net"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/alarm/dc09"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
@@ -199,4 +201,35 @@ func sippStamp(t *testing.T, logs, dir, want string) time.Time {
 	}
 	t.Fatalf("no %s %q with a time stamp in SIPp's messages.log:\n%s", dir, want, logs)
 	return time.Time{}
+}
+
+// TestNOWIPUnitVoiceCallBridged: a NOW-IP unit whose mapper asks for speech
+// (callEmergencyCenter with a voice destination) sends its alarm, gets the
+// acknowledgement, then calls the bridge's number: the call is bridged to
+// the ARC's speech line (SIPp), which sees it and its end.
+func TestNOWIPUnitVoiceCallBridged(t *testing.T) {
+	wd := t.TempDir()
+	speech := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	const key = "nowip-admin-key-0123456789"
+	d := startDaemon(t, t.TempDir(), nil, "--admin-key", key, "--rtp-ports", testkit.PortRangeArg(t, 100))
+	provision(t, d, key,
+		[2]string{"/provisioning/trustednetwork/local", `{"network":"127.0.0.1/32"}`},
+		[2]string{"/provisioning/device/local", `{"deviceId":"00000042:0001","domain":"local","authType":"deviceid"}`},
+		[2]string{"/provisioning/alarmeventmapper/local", `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` +
+			arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(speech.Port) + `"}}`},
+		[2]string{"/provisioning/alarmbridge/local", `{"id":"nowip","name":"NOW-IP units","protocol":"nowip","protocolMode":"dtmf","destinationMatch":"^nowip$","alarmEventMapperId":"arc"}`})
+	nowipUnit(t, d, "u1", "unit42", "1", nowipAlarmData, "", "20261207130000", 200, true)
+	if got := arc.Wait(1, 10*time.Second); len(got) != 1 {
+		t.Fatalf("ARC got %d events, want the alarm", len(got))
+	}
+	uwd := t.TempDir()
+	unit := testkit.StartSIPp(t, uwd, false, d.sipAddr(t), "-sf", testkit.SIPpScenario(t, uwd, "uac_pcap.xml",
+		"PCAP_FILE", "/usr/share/sip-tester/dtmf_2833_1.pcap", "PAUSE_MS", "1500"), "-s", "nowip", "-m", "1")
+	if err := unit.Wait(20 * time.Second); err != nil {
+		t.Fatalf("the unit's voice call: %v\n%s\ndaemon:\n%s", err, unit.Report(), d.log())
+	}
+	if err := speech.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line did not get the call and its end: %v\n%s", err, speech.Report())
+	}
 }

@@ -36,11 +36,11 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 		if err != nil {
 			continue // the alarm router skips it too: one bad rule must not stop the rest
 		}
-		if b.Protocol == string(alarm.ProtoSCAIP) {
-			// SCAIP units send their alarms as MESSAGE (scaip.go); the voice
-			// call that follows an answer with mre >= 1 is bridged to the
-			// mapper's voice destination. Without one (mre 0) the bridge
-			// takes no calls.
+		if b.Protocol == string(alarm.ProtoSCAIP) || b.Protocol == "nowip" {
+			// SCAIP and NOW-IP units send their alarms as MESSAGE (scaip.go,
+			// nowip.go); the voice call that follows (SCAIP: an answer with
+			// mre >= 1) is bridged to the mapper's voice destination.
+			// Without one (SCAIP: mre 0) the bridge takes no calls.
 			if _, _, ok := g.scaipVoice(domain, &b); ok {
 				voice = append(voice, engine.Route{
 					Name:    "alarmbridge/" + b.ID + "/voice",
@@ -52,8 +52,8 @@ func (g *Gateway) alarmRoutes(domain string) []engine.Route {
 			continue
 		}
 		switch b.Protocol {
-		case string(alarm.ProtoAPI), "nowip":
-			continue // events posted over REST (PostAlarmEvent), or NOW-IP MESSAGEs (nowip.go): no calls
+		case string(alarm.ProtoAPI):
+			continue // its events are posted over REST (PostAlarmEvent); it takes no calls
 		case "nowipcontroller":
 			// The ARC calls a unit of a group scheme back (nowip.go).
 			out = append(out, engine.Route{Name: "alarmbridge/" + b.ID + "/callback", Match: re, DTMF: legDTMF(&b, false),

@@ -36,7 +36,8 @@
 //     in, acknowledged with type A once queued; the ARC's commands relayed
 //     to units; the ARC's call back to a unit of a group scheme put through
 //     to its controller (the alarm stage's route of a nowipcontroller
-//     bridge; a nowip bridge takes no calls);
+//     bridge); a nowip bridge takes only its units' voice calls, bridged
+//     to the mapper's voice destination as SCAIP's are (scaipVoiceCall);
 //   - SIP over TLS from DATA/tls/sip.crt and sip.key (tls.go);
 //   - the REST middleware that hands trunk and trusted-network writes to
 //     the engine at once (http.go);

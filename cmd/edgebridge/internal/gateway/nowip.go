@@ -38,6 +38,10 @@ import (
 //     type A, 504 when the unit took it but sent no acknowledgement within
 //     nowipAckWait, the unit's own status when it refused it, 404 when the
 //     unit cannot be found.
+//   - voice: a unit's call to its nowip bridge's number (the speech path
+//     after its alarm) is bridged to the mapper's voice destination, or
+//     its backup, like a SCAIP unit's (alarmRoutes, scaipVoiceCall); it is
+//     refused before answering when the mapper asks for no speech.
 //   - call back: a call to a number that a nowipcontroller bridge's
 //     destinationMatch fits is the ARC calling a unit of a group scheme
 //     back: it goes to the registration of the unit's controller, with the
