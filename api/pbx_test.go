@@ -41,6 +41,7 @@ func TestPBXUsersAndGroups(t *testing.T) {
 	e.refused("POST", "/provisioning/group/d", with(group, "ringExclusive", 2), "ringExclusive: must be <= 1")
 	e.refused("POST", "/provisioning/group/d", with(group, "callerNameFormat", "{nope}"), "callerNameFormat: {nope} is not {displayName}, {srcPhoneNumber} or {dgrpName}")
 	e.must(200, "POST", "/provisioning/group/d", with(group, "ringExclusive", 1, "callerNameFormat", "{dgrpName}: {srcPhoneNumber}"))
+	e.loadsAtRuntime() // the engine's Extension validates what REST stored
 	e.refused("PATCH", "/provisioning/group/d/g1", `[{"op":"replace","path":"/extensionNumber","value":"201"}]`,
 		"extensionNumber: 201 is already the extension of user u1")
 	e.must(200, "PATCH", "/provisioning/group/d/g1", `[{"op":"replace","path":"/extensionNumber","value":"601"}]`)

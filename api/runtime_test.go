@@ -56,6 +56,27 @@ func runtimeLoads(db *store.DB) error {
 				return fmt.Errorf("the API accepted trunk %s/%s but the engine skips it: %v", d, t.TrunkID, err)
 			}
 		}
+		// The engine's PBX loader (Extension) validates the user or group a
+		// number rings.
+		var numbers []string
+		db.View(func(tx *store.Tx) error {
+			for _, res := range []string{engine.ResUser, engine.ResGroup} {
+				tx.ForEach(store.Coll{Domain: d, Resource: res}, "", func(id string, doc []byte) (bool, error) {
+					var x struct {
+						ExtensionNumber string `json:"extensionNumber"`
+					}
+					json.Unmarshal(doc, &x)
+					numbers = append(numbers, x.ExtensionNumber)
+					return true, nil
+				})
+			}
+			return nil
+		})
+		for _, n := range numbers {
+			if _, err := dir.Extension(d, n); err != nil {
+				return fmt.Errorf("the API accepted extension %s/%s but the engine cannot ring it: %v", d, n, err)
+			}
+		}
 		// The alarm service's loader skips a bridge it cannot route.
 		prov := service.StoreProvisioning{DB: db}
 		bridges, err := prov.AlarmBridges(d)

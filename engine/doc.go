@@ -93,7 +93,10 @@
 // several).
 //
 // Users and groups are gateway extensions with the field names of a hosted
-// PBX API ("user" and "group" documents, PBXDirectory). A user gives the
+// PBX API ("user" and "group" documents, PBXDirectory); User.Validate and
+// Group.Validate are the one check, run by REST before storing and by
+// StoreDirectory.Extension before ringing (a document that fails is
+// refused, 500 with the rule as Reason). A user gives the
 // device named by its user field an extensionNumber. A group
 // (groupName, displayName, extensionNumber, members [{userId, ringOrder}])
 // rings by ringStrategy: "all" rings every free member's registrations at
@@ -118,8 +121,10 @@
 // 4 s off) in early media (183 with our SDP, repeated every minute; 182
 // Queued to a caller without an SDP offer). Callers are served in arrival
 // order, one who hangs up leaves the queue, at most 10 wait per group (the
-// next gets 486) and each at most 5 minutes (then 480), with a Reason.
-// Dial waits in the queue the same way, silently.
+// next gets 486) and each at most 5 minutes (then 480), with a Reason;
+// a waiting call leaves the load shedder's count of calls in setup. When
+// the members rung do not answer, the call ends as an unqueued one does.
+// Dial waits in the queue the same way, silently, within its context.
 //
 // A user with mobileNumber (and mobileFollow unset or 1) has its missed
 // calls forwarded: its device rings for the user's ringSecs (extension,

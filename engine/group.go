@@ -200,7 +200,8 @@ type PBXDirectory interface {
 	Extension(domain, number string) (*Extension, error)
 }
 
-// Extension implements PBXDirectory from the store's users and groups.
+// Extension implements PBXDirectory from the store's users and groups; the
+// user or group found passes Validate, the check REST runs, or is refused.
 func (d StoreDirectory) Extension(domain, number string) (*Extension, error) {
 	users := map[string]User{}
 	var found *Extension
@@ -216,8 +217,16 @@ func (d StoreDirectory) Extension(domain, number string) (*Extension, error) {
 		}
 		return nil
 	})
-	if err != nil || found != nil {
-		return found, err
+	if err != nil {
+		return nil, err
+	}
+	if found != nil {
+		// The check REST ran when it stored the user: a document written
+		// past it (by hand, an older version) is refused, not half run.
+		if err := found.User.Validate(); err != nil {
+			return nil, fmt.Errorf("user %s/%s: %w", domain, found.User.ID, err)
+		}
+		return found, nil
 	}
 	err = d.each(domain, ResGroup, func(id string, b []byte) error {
 		var g Group
@@ -233,6 +242,9 @@ func (d StoreDirectory) Extension(domain, number string) (*Extension, error) {
 	}
 	if found == nil {
 		return nil, ErrNotFound
+	}
+	if err := found.Group.Validate(); err != nil {
+		return nil, fmt.Errorf("group %s/%s: %w", domain, found.Group.ID, err)
 	}
 	for _, m := range found.Group.Members {
 		if u, ok := users[m.UserID]; ok {

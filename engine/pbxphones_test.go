@@ -356,3 +356,21 @@ func TestPhonesDialWaitsInGroupQueue(t *testing.T) {
 	}
 	testkit.WaitFor(t, "calls cleared", 5*time.Second, func() bool { return e.Calls() == 0 })
 }
+
+// TestInvalidStoredUserRefused: a user document that does not pass
+// User.Validate (written past REST) is not half run: a call to its
+// extension is refused with the rule as the Reason.
+func TestInvalidStoredUserRefused(t *testing.T) {
+	db := openStore(t)
+	follow := 1
+	putDoc(t, db, ResUser, "u1", User{User: "h1", ExtensionNumber: "201", MobileFollow: &follow})
+	e := startEngine(t, WithStore(db))
+	unitInTrustedLoopback(t, e, "caller")
+	p := newPeer(t, e)
+	p.invite("201", "bad-user", "")
+	res := p.recv(false)
+	p.ack(res)
+	if res.StatusCode != 500 || !strings.Contains(res.GetHeader("Reason").Value(), "mobileFollow: 1 needs a mobileNumber") {
+		t.Fatalf("call to an invalid user: %d %v", res.StatusCode, res.GetHeader("Reason"))
+	}
+}

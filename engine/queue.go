@@ -25,7 +25,10 @@ import (
 // finds queueMaxCallers waiting is refused 486 at once, one that waited
 // queueMaxWait gets 480, both with a Reason. When the members it rang do
 // not answer, the call ends as an unqueued group call does (ringRetry is
-// not implemented).
+// not implemented). The members the head call's plan may ring are kept for
+// it until it is answered or gives up, so the next call does not ring
+// them meanwhile. A waiting call is no longer counted by the load shedder
+// as in setup.
 
 const (
 	queueMaxCallers = 10              // waiting calls per group
@@ -194,6 +197,9 @@ func (e *Engine) dialQueued(ctx context.Context, spec dialSpec) (*Call, error) {
 // the tone and gives the leg back its negotiated direction, before the
 // member's answer is bridged.
 func (c *Call) queueRingback() (stop func()) {
+	// A waiting call costs no work: it leaves the load shedder's count of
+	// calls in setup (overload.go), the queue's bound is its own.
+	c.setupOver()
 	if err := c.earlyMedia(183, "Session Progress"); err != nil {
 		_ = c.progress(182, "Queued")
 		return func() {}
