@@ -803,3 +803,25 @@ func TestRemoteCommandsOnIVRSession(t *testing.T) {
 		t.Fatalf("SIPp (BYE expected): %v\n%s", err, caller.Report())
 	}
 }
+
+// A caller who gives up while the call rings (SIPp's CANCEL after the 180
+// sendremotecallringback sent): 487 to SIPp, sessionCompleted
+// callingPartyDrop, and the replyId is dead for answerremotecall.
+func TestRemoteCallCallerCancels(t *testing.T) {
+	r := newUARig(t)
+	wd := t.TempDir()
+	caller := testkit.StartSIPp(t, wd, false, "-sf", testkit.SIPpScenario(t, wd, "uac_cancel.xml", "PAUSE_MS", "300"), "-s", "ua400", "-m", "1", r.eng.Addr())
+	nc := r.waitCallback("newRemoteCall", 1)
+	if st, b := r.command("sendremotecallringback", map[string]any{"replyId": nc["replyId"]}); st != 200 {
+		t.Fatalf("sendremotecallringback: %d %v", st, b)
+	}
+	if err := caller.Wait(10 * time.Second); err != nil {
+		t.Fatalf("SIPp (180, CANCEL, 487): %v\n%s", err, caller.Report())
+	}
+	if sc := r.waitCallback("sessionCompleted", 1); sc["reason"] != "callingPartyDrop" || sc["sessionId"] != nc["sessionId"] {
+		t.Errorf("sessionCompleted %v", sc)
+	}
+	if st, b := r.command("answerremotecall", map[string]any{"replyId": nc["replyId"], "receiveIp": "127.0.0.1", "receivePort": 4000}); st != 404 {
+		t.Errorf("answerremotecall after the CANCEL: %d %v, want 404", st, b)
+	}
+}
