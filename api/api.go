@@ -59,9 +59,11 @@ type Config struct {
 	FactoryReset func() error
 	// Started is when the daemon started (uptime in the status summary).
 	Started time.Time
-	// TLSFingerprint is the HTTPS certificate's SHA-256 (Fingerprint),
-	// shown in the status summary so an installer can check it.
-	TLSFingerprint string
+	// TLSFingerprint is the HTTPS certificate's SHA-256 (Fingerprint) now
+	// (it changes when the self-signed one is made again for new
+	// addresses), shown in the status summary so an installer can check
+	// it; nil or "" without HTTPS.
+	TLSFingerprint func() string
 }
 
 // Body limits: JSON documents are small; the bulk CSV limit is the provisioning schema's.

@@ -263,8 +263,10 @@ func (s *Server) statusDoc(c *call) map[string]any {
 		out["startedAt"] = s.cfg.Started.UTC()
 		out["uptimeSeconds"] = int64(time.Since(s.cfg.Started).Seconds())
 	}
-	if s.cfg.TLSFingerprint != "" {
-		out["tlsFingerprint"] = s.cfg.TLSFingerprint
+	if s.cfg.TLSFingerprint != nil {
+		if fp := s.cfg.TLSFingerprint(); fp != "" {
+			out["tlsFingerprint"] = fp
+		}
 	}
 	health := map[string]any{"storeWritable": true}
 	if err := s.probe.check(s.db); err != nil {

@@ -17,7 +17,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,7 +28,9 @@ import (
 // (DIR/https.crt and DIR/https.key, PEM) or, when there is none, a
 // self-signed ECDSA P-256 one made on first start for the gateway's names
 // and addresses and kept (DIR/https-self.crt, DIR/https-self.key), so its
-// fingerprint stays the same across restarts. An installer checks that
+// fingerprint stays the same across restarts; it is made again when it no
+// longer names every one of them (the gateway moved to another network, a
+// new DHCP lease), at start and, through CertSource, while running. An installer checks that
 // fingerprint, shown by the console's status, the log and the page's
 // footer, against what the browser shows before trusting the page.
 const (
@@ -72,7 +76,10 @@ func LoadHTTPSCert(dir string, hosts []string) (HTTPSCert, error) {
 	// Our own pair, when unreadable (a power cut while it was made), is
 	// made again: nobody else relies on it but an installer's memory of
 	// the fingerprint, which the log shows anew.
-	if c, ok, err := loadPair(dir, selfCertFile, selfKeyFile); ok && err == nil {
+	// It is made again too when it does not name every one of hosts: the
+	// gateway's addresses changed (a new DHCP lease, another network), and
+	// a browser would refuse the old one for the new address.
+	if c, ok, err := loadPair(dir, selfCertFile, selfKeyFile); ok && err == nil && c.Covers(hosts) {
 		c.SelfSigned = true
 		return c, nil
 	}
@@ -82,6 +89,78 @@ func LoadHTTPSCert(dir string, hosts []string) (HTTPSCert, error) {
 	c, _, err := loadPair(dir, selfCertFile, selfKeyFile)
 	c.SelfSigned, c.Made = true, true
 	return c, err
+}
+
+// Covers says whether the certificate names every one of hosts (an IP
+// address among its IP addresses, a name among its DNS names).
+func (c HTTPSCert) Covers(hosts []string) bool {
+	if len(c.Cert.Certificate) == 0 {
+		return false
+	}
+	leaf, err := x509.ParseCertificate(c.Cert.Certificate[0])
+	if err != nil {
+		return false
+	}
+	for _, h := range hosts {
+		if h == "" {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			if !slices.ContainsFunc(leaf.IPAddresses, ip.Equal) {
+				return false
+			}
+		} else if !slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return strings.EqualFold(n, h) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// CertSource is the certificate serve --https presents, the self-signed
+// one made again when the gateway's names and addresses change (Refresh);
+// tls.Config.GetCertificate takes it per connection, so a new one serves
+// at once without a restart.
+type CertSource struct {
+	dir string
+	cur atomic.Pointer[HTTPSCert]
+}
+
+// NewCertSource loads the certificate of dir for hosts (LoadHTTPSCert).
+func NewCertSource(dir string, hosts []string) (*CertSource, error) {
+	c, err := LoadHTTPSCert(dir, hosts)
+	if err != nil {
+		return nil, err
+	}
+	s := &CertSource{dir: dir}
+	s.cur.Store(&c)
+	return s, nil
+}
+
+// Current is the certificate presented now.
+func (s *CertSource) Current() HTTPSCert { return *s.cur.Load() }
+
+// Fingerprint is the current certificate's (for the status and console).
+func (s *CertSource) Fingerprint() string { return s.cur.Load().Fingerprint }
+
+// GetCertificate is tls.Config's.
+func (s *CertSource) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return &s.cur.Load().Cert, nil
+}
+
+// Refresh makes the self-signed certificate again when it does not name
+// every one of hosts, and says whether it changed; the installer's own
+// certificate is left alone.
+func (s *CertSource) Refresh(hosts []string) (HTTPSCert, bool, error) {
+	cur := s.cur.Load()
+	if !cur.SelfSigned || cur.Covers(hosts) {
+		return *cur, false, nil
+	}
+	c, err := LoadHTTPSCert(s.dir, hosts)
+	if err != nil {
+		return *cur, false, err
+	}
+	s.cur.Store(&c)
+	return c, c.Fingerprint != cur.Fingerprint, nil
 }
 
 func loadPair(dir, cert, key string) (HTTPSCert, bool, error) {

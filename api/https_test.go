@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"os"
@@ -40,10 +41,16 @@ func TestLoadHTTPSCert(t *testing.T) {
 		t.Errorf("key file mode %v", st.Mode().Perm())
 	}
 
-	again, err := LoadHTTPSCert(dir, []string{"another.name"})
+	again, err := LoadHTTPSCert(dir, []string{"gw.example", "192.0.2.7"})
 	if err != nil || again.Made || again.Fingerprint != c.Fingerprint {
 		t.Fatalf("second start: made %v, fingerprint %s then %s, %v", again.Made, c.Fingerprint, again.Fingerprint, err)
 	}
+	// The gateway's address changed: made again for it.
+	moved, err := LoadHTTPSCert(dir, []string{"gw.example", "192.0.2.8"})
+	if err != nil || !moved.Made || moved.Fingerprint == c.Fingerprint || !moved.Covers([]string{"192.0.2.8", "GW.example"}) || moved.Covers([]string{"192.0.2.7"}) {
+		t.Fatalf("new address: made %v, fingerprint %s then %s, %v", moved.Made, c.Fingerprint, moved.Fingerprint, err)
+	}
+	c = moved
 
 	// A damaged self-signed pair is made again.
 	os.WriteFile(filepath.Join(dir, selfCertFile), []byte("garbage"), 0o644)
@@ -64,5 +71,80 @@ func TestLoadHTTPSCert(t *testing.T) {
 	os.Remove(filepath.Join(dir, keyFile))
 	if _, err := LoadHTTPSCert(dir, nil); err == nil || !strings.Contains(err.Error(), keyFile) {
 		t.Fatalf("half a pair: %v", err)
+	}
+}
+
+// A running HTTPS listener (tls.Config.GetCertificate) presents the
+// self-signed certificate made again once the gateway's addresses change
+// (CertSource.Refresh), without a restart: a real TLS client that trusts
+// the new certificate and checks the new address gets through; the same
+// addresses change nothing, and the installer's own certificate is never
+// replaced.
+func TestCertSourceRefreshOnNewAddress(t *testing.T) {
+	dir := t.TempDir()
+	src, err := NewCertSource(dir, []string{"localhost", "127.0.0.1", "192.0.2.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := src.Current()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: src.GetCertificate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	dial := func(trust HTTPSCert, name string) (string, error) {
+		pool := x509.NewCertPool()
+		leaf, err := x509.ParseCertificate(trust.Cert.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.AddCert(leaf)
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: name})
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		return Fingerprint(c.ConnectionState().PeerCertificates[0].Raw), nil
+	}
+	if fp, err := dial(first, "192.0.2.7"); err != nil || fp != first.Fingerprint {
+		t.Fatalf("before: %s %v", fp, err)
+	}
+	if _, changed, err := src.Refresh([]string{"127.0.0.1", "192.0.2.7"}); changed || err != nil {
+		t.Fatalf("same addresses: changed %v, %v", changed, err)
+	}
+	now, changed, err := src.Refresh([]string{"localhost", "127.0.0.1", "192.0.2.9"})
+	if err != nil || !changed || now.Fingerprint == first.Fingerprint || src.Fingerprint() != now.Fingerprint {
+		t.Fatalf("new address: changed %v, fingerprint %s then %s, %v", changed, first.Fingerprint, now.Fingerprint, err)
+	}
+	if fp, err := dial(now, "192.0.2.9"); err != nil || fp != now.Fingerprint {
+		t.Fatalf("after: the listener presents %s (%v), want the new certificate %s for the new address", fp, err, now.Fingerprint)
+	}
+	if _, err := dial(first, "192.0.2.7"); err == nil {
+		t.Fatal("the old certificate is still presented")
+	}
+	if kept, err := LoadHTTPSCert(dir, []string{"localhost", "127.0.0.1", "192.0.2.9"}); err != nil || kept.Made || kept.Fingerprint != now.Fingerprint {
+		t.Fatalf("the new certificate is not the one kept on disk: %+v %v", kept, err)
+	}
+
+	// The installer's certificate is theirs: never made again.
+	for _, f := range [][2]string{{selfCertFile, certFile}, {selfKeyFile, keyFile}} {
+		b, _ := os.ReadFile(filepath.Join(dir, f[0]))
+		os.WriteFile(filepath.Join(dir, f[1]), b, 0o600)
+	}
+	own, err := NewCertSource(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, changed, err := own.Refresh([]string{"192.0.2.10"}); changed || err != nil || c.SelfSigned {
+		t.Fatalf("installer's certificate: changed %v, %+v %v", changed, c, err)
 	}
 }

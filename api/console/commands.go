@@ -206,8 +206,10 @@ func cmdSet(ctx context.Context, s *Session, args []string) error {
 func cmdStatus(ctx context.Context, s *Session, args []string) error {
 	s.printf("version        %s\n", s.cfg.Version)
 	s.printf("uptime         %s\n", time.Since(s.cfg.Started).Round(time.Second))
-	if s.cfg.TLSFingerprint != "" {
-		s.printf("https sha256   %s\n", s.cfg.TLSFingerprint)
+	if s.cfg.TLSFingerprint != nil {
+		if fp := s.cfg.TLSFingerprint(); fp != "" {
+			s.printf("https sha256   %s\n", fp)
+		}
 	}
 	code, raw, _ := s.restRaw(ctx, http.MethodGet, "/healthz", nil, "")
 	health := "ok"

@@ -45,9 +45,10 @@ type Config struct {
 	Net          func() ([]Iface, error)
 	Reboot       func() error
 	FactoryReset func() error
-	// TLSFingerprint is the HTTPS certificate's SHA-256, shown by status so
-	// an installer can check what the browser shows; "" without --https.
-	TLSFingerprint string
+	// TLSFingerprint is the HTTPS certificate's SHA-256 now, shown by
+	// status so an installer can check what the browser shows; nil or ""
+	// without --https.
+	TLSFingerprint func() string
 }
 
 // Calls lists and ends calls in progress.

@@ -203,7 +203,7 @@ func TestConsoleOverSerialPty(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, port, Config{API: handler, Version: "1.2.3", Hostname: "gw", Alarms: alarms, Digits: digits, Logs: ring, Board: board,
-			FactoryReset: func() error { resets++; return nil }, TLSFingerprint: "AB:CD:EF"})
+			FactoryReset: func() error { resets++; return nil }, TLSFingerprint: func() string { return "AB:CD:EF" }})
 	}()
 	term := &terminal{t: t, f: ptmx, got: make(chan struct{}, 1)}
 	go term.readLoop()

@@ -174,7 +174,7 @@ func (c *consoleComponent) Start(ctx context.Context) error {
 		c.Reboot = c.reboot
 	}
 	cfg := console.Config{API: c.HTTP.Handler(), Version: version, Started: c.d.apiCfg.Started, Reboot: c.Reboot, FactoryReset: c.FactoryReset,
-		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones, LineSim: c.LineSim, TLSFingerprint: c.HTTP.TLSFingerprint()}
+		Board: c.Board, Calls: c.Calls, Alarms: c.Alarms, Digits: c.Digits, Tones: c.Tones, LineSim: c.LineSim, TLSFingerprint: c.HTTP.TLSFingerprint}
 	if ring, ok := c.d.log.Handler().(*console.LogRing); ok {
 		cfg.Logs = ring
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -125,6 +126,45 @@ func TestServeHTTPSSelfSignedPinned(t *testing.T) {
 	d2 := startDaemon(t, dir, nil, "--admin-key", key, "--https", "127.0.0.1:0")
 	if _, fp2 := d2.httpsOf(t); fp2 != fp {
 		t.Fatalf("fingerprint changed across a restart: %s then %s", fp, fp2)
+	}
+}
+
+// The gateway's addresses changed while it was off (another network, a new
+// lease): its self-signed certificate, made for an address it no longer
+// has, is made again at start for the addresses it has now, with a new
+// fingerprint in the log and the status, and kept from then on.
+func TestServeHTTPSSelfSignedRemadeForNewAddresses(t *testing.T) {
+	dir := t.TempDir()
+	const key = "https-moved-admin-key-0123"
+	old, err := api.LoadHTTPSCert(filepath.Join(dir, "tls"), []string{"192.0.2.50"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir, nil, "--admin-key", key, "--https", "127.0.0.1:0")
+	addr, fp := d.httpsOf(t)
+	if fp == old.Fingerprint || !strings.Contains(d.log(), "made_now=true") {
+		t.Fatalf("the certificate for 192.0.2.50 was kept (fingerprint %s):\n%s", fp, d.log())
+	}
+	var st struct {
+		TLSFingerprint string `json:"tlsFingerprint"`
+	}
+	if code := getJSON(t, pinnedClient(fp), "https://"+addr+"/gateway/status", key, &st); code != 200 || st.TLSFingerprint != fp {
+		t.Fatalf("status over https: %d %+v, want fingerprint %s", code, st, fp)
+	}
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := conn.ConnectionState().PeerCertificates[0]
+	conn.Close()
+	if cert.VerifyHostname("127.0.0.1") != nil || cert.VerifyHostname("192.0.2.50") == nil {
+		t.Fatalf("new certificate for %v %v, want the gateway's addresses only", cert.IPAddresses, cert.DNSNames)
+	}
+	_ = d.cmd.Process.Kill()
+	<-d.exited
+	d2 := startDaemon(t, dir, nil, "--admin-key", key, "--https", "127.0.0.1:0")
+	if _, fp2 := d2.httpsOf(t); fp2 != fp {
+		t.Fatalf("fingerprint changed across a restart with the same addresses: %s then %s", fp, fp2)
 	}
 }
 

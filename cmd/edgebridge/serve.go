@@ -427,26 +427,36 @@ type httpComponent struct {
 	// handler is everything served (the API inside wrap); the console runs
 	// its operations through it too, once Start has returned.
 	handler http.Handler
+	// certs is the --https certificate; nil without --https.
+	certs *api.CertSource
 }
+
+// certRefreshEvery is how often serve --https looks for new addresses of
+// the gateway to make its self-signed certificate again for.
+const certRefreshEvery = time.Minute
 
 // Handler is what the HTTP component serves, nil before Start.
 func (h *httpComponent) Handler() http.Handler { return h.handler }
 
-// TLSFingerprint is the SHA-256 fingerprint of the --https certificate, ""
-// without --https.
-func (h *httpComponent) TLSFingerprint() string { return h.cfg.TLSFingerprint }
+// TLSFingerprint is the SHA-256 fingerprint of the --https certificate now,
+// "" without --https.
+func (h *httpComponent) TLSFingerprint() string {
+	if h.certs == nil {
+		return ""
+	}
+	return h.certs.Fingerprint()
+}
 
 func (h *httpComponent) Name() string { return "http" }
 
 func (h *httpComponent) Start(ctx context.Context) error {
-	var cert *api.HTTPSCert
 	if h.d.cfg.httpsAddr != "" {
-		c, err := api.LoadHTTPSCert(filepath.Join(h.d.cfg.dataDir, "tls"), certHosts(h.d.cfg.httpsAddr))
+		certs, err := api.NewCertSource(filepath.Join(h.d.cfg.dataDir, "tls"), certHosts(h.d.cfg.httpsAddr))
 		if err != nil {
 			return err
 		}
-		cert = &c
-		h.cfg.TLSFingerprint = c.Fingerprint // the console's status shows it too
+		h.certs = certs
+		h.cfg.TLSFingerprint = h.TLSFingerprint // the console's status shows it too
 	}
 	a, err := api.New(h.cfg)
 	if err != nil {
@@ -467,7 +477,7 @@ func (h *httpComponent) Start(ctx context.Context) error {
 	h.d.httpBound.Store(&bound)
 	h.serve(ln, nil)
 	h.d.log.Info("serve: http listening", "addr", ln.Addr().String())
-	if cert == nil {
+	if h.certs == nil {
 		return nil
 	}
 	tln, err := net.Listen("tcp", h.d.cfg.httpsAddr)
@@ -475,10 +485,34 @@ func (h *httpComponent) Start(ctx context.Context) error {
 		h.Close()
 		return fmt.Errorf("https %s: %w", h.d.cfg.httpsAddr, err)
 	}
-	h.serve(tln, &tls.Config{Certificates: []tls.Certificate{cert.Cert}, MinVersion: tls.VersionTLS12})
+	h.serve(tln, &tls.Config{GetCertificate: h.certs.GetCertificate, MinVersion: tls.VersionTLS12})
+	cert := h.certs.Current()
 	h.d.log.Info("serve: https listening", "addr", tln.Addr().String(), "sha256", cert.Fingerprint,
 		"certificate", cert.File, "self_signed", cert.SelfSigned, "made_now", cert.Made)
+	go h.refreshCert(ctx)
 	return nil
+}
+
+// refreshCert makes the self-signed certificate again when the gateway's
+// addresses change (a new DHCP lease), so that the page keeps opening on
+// the new address; the new fingerprint is logged and shown as before.
+func (h *httpComponent) refreshCert(ctx context.Context) {
+	t := time.NewTicker(certRefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c, changed, err := h.certs.Refresh(certHosts(h.d.cfg.httpsAddr))
+		switch {
+		case err != nil:
+			h.d.log.Warn("serve: https certificate not made again for the new addresses", "err", err)
+		case changed:
+			h.d.log.Warn("serve: https certificate made again: the gateway's addresses changed", "sha256", c.Fingerprint, "certificate", c.File)
+		}
+	}
 }
 
 // serve runs one server on ln (over TLS when tc is set) until Close.
