@@ -237,10 +237,41 @@ func (s *Server) alertRoutes(P string) {
 	q = append(q, param{name: "alert_type", desc: "Only alerts of this type.",
 		schema: str().enum(engine.AlertTypes...)})
 	item := obj(opt("time", str().format("date-time")), opt("account_sid", str()), opt("alert_type", str()), opt("message", str()),
-		opt("detail", str()), opt("cleared", boolean()))
+		opt("detail", str()), opt("cleared", boolean()), opt("acknowledged", boolean()), opt("id", str()))
 	s.add(&route{method: "GET", path: P + "/alerts/{domain}", tag: "logs", ext: "gateway extension: alerts (a CPaaS API's Alerts shape)",
 		summary: "Alerts of the domain (trunk lost, call limits reached, repeated digest failures, ARC path down, alarm queue backlog, store nearly full or unwritable), newest first, filtered and paged.",
 		query:   q, resp: obj(opt("total", int32s()), opt("batch", int32s()), opt("page", int32s()), opt("data", arr(item))), h: s.alerts})
+	s.add(&route{method: "POST", path: P + "/alerts/{domain}/{alertId}/ack", tag: "logs", ext: "gateway extension: an installer acknowledges an alert",
+		summary: "Mark an alert (its id in the list) as seen by an installer: it is listed with acknowledged true.",
+		resp:    obj(opt("success", boolean())), h: s.ackAlert})
+}
+
+func (s *Server) ackAlert(c *call) error {
+	id := c.r.PathValue("alertId")
+	coll := c.coll(engine.ResAlert, false)
+	err := s.db.Update(func(tx *store.Tx) error {
+		b, err := tx.Get(coll, id)
+		if err != nil {
+			return err
+		}
+		var a engine.Alert
+		if err := json.Unmarshal(b, &a); err != nil {
+			return err
+		}
+		a.Acknowledged = true
+		if b, err = json.Marshal(a); err != nil {
+			return err
+		}
+		return tx.Put(coll, id, b)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("alert", id)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, 200, map[string]any{"success": true})
+	return nil
 }
 
 func (s *Server) alerts(c *call) error {
@@ -265,6 +296,7 @@ func (s *Server) alerts(c *call) error {
 			if json.Unmarshal(b, &a) != nil {
 				return true, nil
 			}
+			a.ID = id
 			if (typ == "" || a.AlertType == typ) && (f.from.IsZero() || !a.Time.Before(f.from)) && (f.to.IsZero() || a.Time.Before(f.to)) {
 				all = append(all, a)
 			}

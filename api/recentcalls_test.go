@@ -182,6 +182,25 @@ func TestAlertsList(t *testing.T) {
 			t.Errorf("%q: %q, want %q", q, got, want)
 		}
 	}
+	// An installer acknowledges the call-limit alert by its listed id.
+	var id string
+	for _, d := range e.do("GET", "/provisioning/alerts/d?alert_type=call-limit", nil).body["data"].([]any) {
+		id, _ = d.(map[string]any)["id"].(string)
+	}
+	if r := e.do("POST", "/provisioning/alerts/d/"+id+"/ack", nil); r.status != 200 {
+		t.Fatalf("ack %q: %d %s", id, r.status, r.raw)
+	}
+	acked := map[string]bool{}
+	for _, d := range e.do("GET", "/provisioning/alerts/d", nil).body["data"].([]any) {
+		m := d.(map[string]any)
+		acked[m["message"].(string)], _ = m["acknowledged"].(bool)
+	}
+	if !acked["calls refused"] || acked["trunk t1 is not registered"] || len(acked) != 3 {
+		t.Fatalf("acknowledged after the ack: %v, want the call-limit alert only", acked)
+	}
+	if r := e.do("POST", "/provisioning/alerts/d/00000000000000000001/ack", nil); r.status != 404 {
+		t.Fatalf("ack of no alert: %d %s", r.status, r.raw)
+	}
 	e.refused("GET", "/provisioning/alerts/d?answered=true", nil, "answered: is not a filter of alerts")
 	e.refused("GET", "/provisioning/alerts/d?alert_type=tts-failure", nil, "alert_type: must be one of no-carrier, call-limit, device-limit, auth-failures, arc-path-down, unknown-alarm-account, queue-backlog, store-nearly-full, store-unwritable")
 }

@@ -78,6 +78,11 @@ type Alert struct {
 	Message   string    `json:"message"`
 	Detail    string    `json:"detail,omitempty"`
 	Cleared   bool      `json:"cleared,omitempty"` // gateway extension: the cause is over
+	// Acknowledged: an installer has seen it (the REST API's ack; gateway
+	// extension).
+	Acknowledged bool `json:"acknowledged,omitempty"`
+	// ID is its key in the store, filled when it is listed (not stored).
+	ID string `json:"id,omitempty"`
 }
 
 // WithAlerts makes the engine call f with each alert raised or cleared

@@ -18,7 +18,8 @@ import (
 // at its field and saved once fixed, a group whose member is not a user is
 // refused at the members field and saved once fixed, a limit is saved, and
 // the alerts view lists the store-nearly-full alert the daemon raised at
-// start (its store budget made tiny on the command line).
+// start (its store budget made tiny on the command line) and acknowledges
+// it.
 func TestWebPagePBXFormsInChromium(t *testing.T) {
 	shots := os.Getenv("EDGEBRIDGE_SCREENSHOTS")
 	if shots == "" {
@@ -144,11 +145,17 @@ func TestWebPagePBXFormsInChromium(t *testing.T) {
 		chromedp.Click(css(`#nav a[href="#/alerts"]`)),
 		until(`[...document.querySelectorAll('#list-alerts tbody tr')].some(r => r.dataset.type === 'store-nearly-full' && r.textContent.includes('raised') && r.textContent.includes('budget of 1'))`, 10*time.Second),
 		shot(shots, "34-alerts"),
+		// Acknowledged by the installer: the button goes, the state says so.
+		chromedp.Click(css(`#list-alerts tr[data-type="store-nearly-full"] button`)),
+		until(`[...document.querySelectorAll('#list-alerts tbody tr')].some(r => r.dataset.type === 'store-nearly-full' && r.textContent.includes('acknowledged') && !r.querySelector('button'))`, 10*time.Second),
 		setField("#alert-type", "no-carrier"),
 		until(`document.querySelector('#list-alerts').textContent === 'No alerts.'`, 10*time.Second),
 	)
 	if err != nil {
 		t.Fatalf("alerts view: %v\n%s", err, d.log())
+	}
+	if code, b, _ := d.req(key, "GET", "/provisioning/alerts/local?alert_type=store-nearly-full", ""); code != 200 || !strings.Contains(b, `"acknowledged":true`) {
+		t.Fatalf("the acknowledgement over REST: %d %s", code, b)
 	}
 	pe.check(t)
 }

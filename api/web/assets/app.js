@@ -557,11 +557,14 @@ async function viewAlerts(m, page) {
   const r = await api('GET', '/provisioning/alerts/' + enc(S.domain) + '?count=25&page=' + page + (want ? '&alert_type=' + enc(want) : ''));
   const rows = r.data || [];
   m.append(rows.length ? h('div', { class: 'scroll card' }, h('table', { id: 'list-alerts' },
-    h('thead', {}, h('tr', {}, ['Time', 'Type', 'State', 'Message', 'Detail'].map((c) => h('th', {}, c)))),
-    h('tbody', {}, rows.map((a) => h('tr', { 'data-type': a.alert_type },
+    h('thead', {}, h('tr', {}, ['Time', 'Type', 'State', 'Message', 'Detail', ''].map((c) => h('th', {}, c)))),
+    h('tbody', {}, rows.map((a) => h('tr', { 'data-type': a.alert_type, 'data-id': a.id },
       h('td', {}, fmtTime(a.time)), h('td', {}, h('code', {}, a.alert_type)),
-      h('td', {}, a.cleared ? h('span', { class: 'up' }, 'cleared') : h('span', { class: 'down' }, 'raised')),
-      h('td', {}, a.message), h('td', { class: 'err' }, a.detail || '')))))) : h('p', { class: 'muted', id: 'list-alerts' }, 'No alerts.'));
+      h('td', {}, a.cleared ? h('span', { class: 'up' }, 'cleared') : h('span', { class: 'down' }, 'raised'), a.acknowledged ? ' \u00b7 acknowledged' : ''),
+      h('td', {}, a.message), h('td', { class: 'err' }, a.detail || ''),
+      h('td', {}, a.acknowledged || a.cleared ? '' : h('button', { type: 'button', class: 'secondary', id: 'ack-' + a.id, onclick: async () => {
+        try { await api('POST', '/provisioning/alerts/' + enc(S.domain) + '/' + enc(a.id) + '/ack'); viewAlerts(m, page); } catch (e) { m.append(notice(e.message, 'error')); }
+      } }, 'Acknowledge'))))))) : h('p', { class: 'muted', id: 'list-alerts' }, 'No alerts.'));
   const nav = h('div', { class: 'actions' });
   if (page > 1) nav.append(h('button', { type: 'button', class: 'secondary', onclick: () => viewAlerts(m, page - 1) }, 'Newer'));
   if (page * 25 < r.total) nav.append(h('button', { type: 'button', class: 'secondary', id: 'alerts-older', onclick: () => viewAlerts(m, page + 1) }, 'Older'));
