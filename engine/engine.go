@@ -245,7 +245,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.routeHandlers()
 
 	e.wg.Add(2)
-	go func() { defer e.wg.Done(); _ = e.srv.ServeUDP(e.udp) }()
+	go func() { defer e.wg.Done(); _ = e.srv.ServeUDP(newShedConn(e, e.udp)) }() // shedwire.go
 	go func() { defer e.wg.Done(); _ = e.srv.ServeTCP(e.tcp) }()
 	// Requests leave from the UDP listener (see listenAddr): it must be in
 	// sipgo's connection pool before Start returns and a Dial may follow.

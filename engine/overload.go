@@ -118,24 +118,50 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// admit takes a new INVITE into setup, or says why not.
-func (s *shedder) admit(freePairs int) (bool, string) {
+// overloaded says why a new INVITE must be refused now, or "" when it may
+// be taken.
+func (s *shedder) overloaded(freePairs int) string {
 	n := s.setups.Load()
 	switch d := time.Duration(s.delayNs.Load()); {
 	case n >= int64(s.cfg.MaxSetups):
-		return false, fmt.Sprintf("overloaded: %d calls in setup", n)
+		return fmt.Sprintf("overloaded: %d calls in setup", n)
 	case d >= s.cfg.MaxDelay:
-		return false, fmt.Sprintf("overloaded: queue delay %d ms", d.Milliseconds())
+		return fmt.Sprintf("overloaded: queue delay %d ms", d.Milliseconds())
 	case s.cpuPM.Load() >= 950 && n >= int64(s.cfg.MaxSetups/4):
-		return false, fmt.Sprintf("overloaded: CPU %d %% with %d calls in setup", s.cpuPM.Load()/10, n)
+		return fmt.Sprintf("overloaded: CPU %d %% with %d calls in setup", s.cpuPM.Load()/10, n)
 	case s.heapPM.Load() >= 800:
-		return false, fmt.Sprintf("overloaded: live heap at %d %% of the memory limit", s.heapPM.Load()/10)
+		return fmt.Sprintf("overloaded: live heap at %d %% of the memory limit", s.heapPM.Load()/10)
 	case freePairs < 2:
-		return false, "overloaded: no free RTP ports"
+		return "overloaded: no free RTP ports"
+	}
+	return ""
+}
+
+// admit takes a new INVITE into setup, or says why not.
+func (s *shedder) admit(freePairs int) (bool, string) {
+	if why := s.overloaded(freePairs); why != "" {
+		return false, why
 	}
 	s.setups.Add(1)
 	return true, ""
 }
+
+// retryAfter is the Retry-After of one 503: the base plus up to as much
+// again at random, so refused callers do not come back together.
+func (s *shedder) retryAfter() int {
+	return int((s.cfg.RetryAfter + rand.N(s.cfg.RetryAfter+time.Second)) / time.Second)
+}
+
+// refused counts one shed INVITE and logs, one line a second at most:
+// under a flood the log must not be the load.
+func (e *Engine) refused(why string) {
+	n := e.shed.shed.Add(1)
+	if now := time.Now().Unix(); e.shed.lastLog.Swap(now) != now {
+		e.log.Warn("shedding load: new INVITEs refused with 503", "why", why, "refused", n)
+	}
+}
+
+func (e *Engine) freePairs() int { return e.ports.Size() - e.ports.InUse() }
 
 func (s *shedder) leave() { s.setups.Add(-1) }
 
@@ -143,13 +169,12 @@ func (s *shedder) leave() { s.setups.Add(-1) }
 // answered 503 with Retry-After and nothing else is done for it. An
 // admitted INVITE counts as in setup until settled (setupOver).
 func (e *Engine) admitInvite(req *sip.Request, tx sip.ServerTransaction) bool {
-	ok, why := e.shed.admit(e.ports.Size() - e.ports.InUse())
+	ok, why := e.shed.admit(e.freePairs())
 	if ok {
 		return true
 	}
-	e.shed.shed.Add(1)
-	retry := e.shed.cfg.RetryAfter + rand.N(e.shed.cfg.RetryAfter+time.Second)
-	e.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(int(retry/time.Second))), reasonHeader(503, why))
+	e.refused(why)
+	e.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(e.shed.retryAfter())), reasonHeader(503, why))
 	// Refused statelessly (RFC 3261 §8.2.7): the transaction is dropped at
 	// once instead of kept for Timer I with its request, response, timers
 	// and a goroutine parked on the ACK, 5 s for each refused INVITE, which
@@ -157,10 +182,6 @@ func (e *Engine) admitInvite(req *sip.Request, tx sip.ServerTransaction) bool {
 	// INVITE meets the shedder again; the ACK finds no transaction and no
 	// dialog and is dropped.
 	tx.Terminate()
-	// One line a second at most: under a flood the log must not be the load.
-	if now := time.Now().Unix(); e.shed.lastLog.Swap(now) != now {
-		e.log.Warn("shedding load: new INVITEs refused with 503", "why", why, "refused", e.shed.shed.Load())
-	}
 	return false
 }
 

@@ -57,6 +57,34 @@ func TestOverloadShedsNewInvites(t *testing.T) {
 	if got := e.Stats().Shed; got != 1 {
 		t.Errorf("Stats().Shed = %d, want 1", got)
 	}
+	// Refused at the socket, statelessly (shedwire.go): the response
+	// copies the request's Via, From, Call-ID and CSeq and gives a To tag;
+	// its ACK is dropped there too, and none of it reaches the SIP log.
+	if tag, _ := res.To().Params.Get("tag"); !strings.HasPrefix(tag, "shed") {
+		t.Errorf("503 To tag %q: not refused at the socket", tag)
+	}
+	if br, _ := res.Via().Params.Get("branch"); br != "z9hG4bKshed-b" || res.CallID().Value() != "shed-b" || res.CSeq().Value() != "1 INVITE" ||
+		!strings.Contains(res.From().Value(), "tag=tshed-b") {
+		t.Errorf("503 does not match its INVITE: Via %s, Call-ID %s, CSeq %s, From %s", res.Via().Value(), res.CallID().Value(), res.CSeq().Value(), res.From().Value())
+	}
+	b.ack(res)
+	// An INVITE in a dialog is never refused at the socket: this one names
+	// no dialog the engine has, so it is answered 481 past the shedder.
+	b.send("INVITE sip:5000@" + b.to.String() + " SIP/2.0\nVia: SIP/2.0/UDP " + b.addr() + ";branch=z9hG4bKshed-re\n" +
+		"From: <sip:100@127.0.0.1>;tag=tre\nTo: <sip:5000@" + b.to.String() + ">;tag=nodialog\nCall-ID: shed-re\nCSeq: 2 INVITE\n" +
+		"Contact: <sip:100@" + b.addr() + ">\nMax-Forwards: 70\nContent-Length: 0\n\n")
+	if res := b.recv(true); res.StatusCode != 481 {
+		t.Errorf("re-INVITE while shedding: %d, want 481", res.StatusCode)
+	}
+	if got := e.Stats().Shed; got != 1 {
+		t.Errorf("after the re-INVITE Stats().Shed = %d, want 1", got)
+	}
+	if m := e.Messages("shed-b"); len(m) != 0 {
+		t.Errorf("the refused INVITE, its 503 or ACK reached the SIP log: %d messages", len(m))
+	}
+	if m := e.Messages("shed-a"); len(m) == 0 {
+		t.Error("the call in setup is not in the SIP log")
+	}
 
 	close(release)
 	if res := a.recv(false); res.StatusCode != 200 {
