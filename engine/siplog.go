@@ -102,10 +102,13 @@ func unregisterTracer(e *Engine) {
 
 // tracer copies each message off the transport goroutine into a bounded
 // queue; run batches the queue into the SIPLog. When the queue is full the
-// message is counted as dropped rather than stalling signalling.
+// message is counted as dropped rather than stalling signalling. The queue
+// and the ring grow with traffic: an idle gateway holds neither (a queue
+// made at its bound was a third of the idle daemon's heap).
 type tracer struct {
 	e       *Engine
-	q       chan SIPMessage
+	qMu     sync.Mutex
+	q       []SIPMessage // at most traceQueue
 	dropped atomic.Uint64
 	kick    chan struct{}
 	flushMu sync.Mutex
@@ -121,15 +124,16 @@ type tracer struct {
 	domains map[string]string // Call-ID -> domain, learnt from requests
 }
 
-const ringSize = 2048
+const (
+	ringSize   = 2048
+	traceQueue = 8192
+)
 
 func newTracer(e *Engine) *tracer {
 	return &tracer{
 		e:       e,
-		q:       make(chan SIPMessage, 8192),
 		kick:    make(chan struct{}, 1),
 		streams: map[string][]byte{},
-		ring:    make([]SIPMessage, 0, ringSize),
 		domains: map[string]string{},
 	}
 }
@@ -207,16 +211,20 @@ func (t *tracer) add(out bool, transport, laddr, raddr string, msg []byte) {
 		Local: laddr, Remote: raddr,
 		Data: append([]byte(nil), msg...),
 	}
-	select {
-	case t.q <- m:
-		if len(t.q) >= 256 {
-			select {
-			case t.kick <- struct{}{}:
-			default:
-			}
-		}
-	default:
+	t.qMu.Lock()
+	n := len(t.q)
+	if n < traceQueue {
+		t.q = append(t.q, m)
+	}
+	t.qMu.Unlock()
+	switch {
+	case n >= traceQueue:
 		t.dropped.Add(1)
+	case n+1 >= 256:
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -263,18 +271,17 @@ func (e *Engine) FlushSIPLog() {
 func (t *tracer) flush() {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
-	var batch []SIPMessage
-	for {
-		select {
-		case m := <-t.q:
-			batch = append(batch, t.finish(m))
-		default:
-			if len(batch) > 0 {
-				t.write(batch)
-			}
-			return
-		}
+	t.qMu.Lock()
+	batch := t.q
+	t.q = nil
+	t.qMu.Unlock()
+	if len(batch) == 0 {
+		return
 	}
+	for i := range batch {
+		batch[i] = t.finish(batch[i])
+	}
+	t.write(batch)
 }
 
 func (t *tracer) finish(m SIPMessage) SIPMessage {
@@ -302,7 +309,7 @@ func (t *tracer) write(batch []SIPMessage) {
 	if t.e.sink == nil {
 		return
 	}
-	if err := t.e.sink.AppendSIP(append([]SIPMessage(nil), batch...)); err != nil {
+	if err := t.e.sink.AppendSIP(batch); err != nil { // batch is not reused
 		t.e.log.Warn("SIP log append failed", "n", len(batch), "err", err)
 	}
 }

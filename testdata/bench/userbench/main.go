@@ -50,6 +50,7 @@ var (
 	ivrCalls = flag.Int("ivr-calls", 20, "concurrent IVR sessions")
 	ivrKeys  = flag.Int("ivr-keys", 20, "keys (round trips) per IVR session")
 	settle   = flag.Duration("settle", time.Minute, "how long memory may take to return")
+	ladder   = flag.String("ladder", "250,500,1000,2000", "offered rates (calls/s) tried to find the B2BUA's capacity")
 )
 
 func main() {
@@ -70,6 +71,9 @@ func main() {
 		defer d.stop()
 	}
 	if strings.Contains(*only, "memory") {
+		// Idle is the daemon at rest: after its first memory return
+		// (every 10 s, memlimit.go), not in the middle of starting.
+		time.Sleep(time.Until(d.started.Add(12 * time.Second)))
 		d.idle = d.rssMB()
 		d.idleAnon = d.rss()["RssAnon:"]
 		fmt.Printf("\n== memory: daemon RSS (anon: the daemon's own memory; file: its binary and database pages mapped)\nidle                         %s   goal < 16 MB\n", d.rssLine())
@@ -77,6 +81,7 @@ func main() {
 	}
 	if strings.Contains(*only, "sip") {
 		sip(d, work)
+		capacity(d, work)
 	}
 	if strings.Contains(*only, "memory") {
 		flood(d, work)
@@ -167,6 +172,7 @@ type daemon struct {
 	uasPort    int
 	uas        *exec.Cmd
 	dir, trunk string
+	started    time.Time
 }
 
 func freePort() int {
@@ -195,6 +201,7 @@ func startDaemon(work string) (*daemon, error) {
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
 	}
+	d.started = time.Now()
 	for i := 0; ; i++ {
 		if res, err := http.Get("http://" + d.http + "/healthz"); err == nil && res.StatusCode == 200 {
 			res.Body.Close()
@@ -390,6 +397,43 @@ func sip(d *daemon, work string) {
 		fmt.Printf("offered %5d/s  direct %6.0f calls/s   b2bua %6.0f calls/s  = %3.0f %% of direct   (last run: %d completed, %d refused 503, %d failed otherwise; all runs: %d failed otherwise)\n",
 			rate, dm, bm, 100*bm/dm, last.completed, last.refused, last.failed, other)
 	}
+}
+
+// capacity finds the B2BUA's best goodput over a ladder of offered rates,
+// then offers twice that and reports the goodput held there: past its
+// capacity the daemon sheds what it cannot take (503) and must still
+// complete what it took.
+func capacity(d *daemon, work string) {
+	fmt.Printf("\n== overload: b2bua goodput over offered rates %s (about 3 s of calls each), then at 2x the best\n", *ladder)
+	b2b := func(rate, n int) sippResult {
+		u, port := uas(work)
+		defer stopCmd(u)
+		if err := d.trunkTo(port); err != nil {
+			fail(err)
+		}
+		return uac(work, d.sip, n, rate, 0)
+	}
+	best, bestRate := 0.0, 0
+	for _, rs := range strings.Split(*ladder, ",") {
+		rate, _ := strconv.Atoi(rs)
+		r := b2b(rate, max(3*rate, 1000))
+		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s)\n", rate, r.goodput(), r.completed, r.refused, r.failed, r.seconds)
+		if r.goodput() > best {
+			best, bestRate = r.goodput(), rate
+		}
+	}
+	over := int(2 * best)
+	var good []float64
+	other := 0
+	for range *sipRuns {
+		r := b2b(over, max(3*over, 1000))
+		good = append(good, r.goodput())
+		other += r.failed
+		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s)\n", over, r.goodput(), r.completed, r.refused, r.failed, r.seconds)
+	}
+	g := median(good)
+	fmt.Printf("capacity (best goodput) %.0f calls/s at %d/s offered; at 2x (%d/s offered) goodput %.0f calls/s = %.0f %% of the best (goal >= 90 %%), median of %d; %d failed otherwise\n",
+		best, bestRate, over, g, 100*g/best, *sipRuns, other)
 }
 
 func concurrent(d *daemon, work string) {
