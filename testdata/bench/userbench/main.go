@@ -247,6 +247,30 @@ func (d *daemon) trunkTo(port int) error {
 	return err
 }
 
+// goMetrics is the Go runtime's view of the daemon's memory, from /metrics.
+func (d *daemon) goMetrics() string {
+	req, _ := http.NewRequest("GET", "http://"+d.http+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+d.key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer res.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && strings.HasPrefix(f[0], "edgebridge_go_") {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			if strings.HasSuffix(f[0], "_bytes") {
+				out = append(out, fmt.Sprintf("%s %.1f MB", strings.TrimPrefix(f[0], "edgebridge_go_"), v/1e6))
+			} else {
+				out = append(out, fmt.Sprintf("%s %.0f", strings.TrimPrefix(f[0], "edgebridge_go_"), v))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 func (d *daemon) stop() {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
@@ -474,4 +498,5 @@ func flood(d *daemon, work string) {
 		}
 	}
 	fmt.Printf("after %3.0f s                  %s   goal: within 10 MB of idle (%.1f MB, anon %.1f) within a minute\n", time.Since(start).Seconds(), d.rssLine(), d.idle, d.idleAnon)
+	fmt.Printf("   (daemon's /metrics then: %s)\n", d.goMetrics())
 }
