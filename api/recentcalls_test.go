@@ -3,8 +3,10 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -203,4 +205,38 @@ func TestAlertsList(t *testing.T) {
 	}
 	e.refused("GET", "/provisioning/alerts/d?answered=true", nil, "answered: is not a filter of alerts")
 	e.refused("GET", "/provisioning/alerts/d?alert_type=tts-failure", nil, "alert_type: must be one of no-carrier, call-limit, device-limit, auth-failures, arc-path-down, unknown-alarm-account, queue-backlog, store-nearly-full, store-unwritable")
+}
+
+// FuzzAlertAck: the ack of an alert takes any id in its path and any body;
+// only the stored alert's id answers 200, anything else a 4xx with
+// success:false, and nothing panics or answers 500.
+func FuzzAlertAck(f *testing.F) {
+	e := newEnv(f)
+	const stored = "00000000000000000042"
+	b, _ := json.Marshal(engine.Alert{Time: time.Now(), AccountID: "d", AlertType: engine.AlertQueueBacklog, Message: "m"})
+	if err := e.db.Put(store.Coll{Domain: "d", Resource: engine.ResAlert}, stored, b); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(stored, "")
+	f.Add("../x", "{}")
+	f.Add("00000000000000000001", "null")
+	f.Add("%00", `{"acknowledged":false}`)
+	f.Fuzz(func(t *testing.T, id, body string) {
+		e.t = t
+		rec := httptest.NewRecorder()
+		p := "/provisioning/alerts/d/" + url.PathEscape(id) + "/ack"
+		req := httptest.NewRequest("POST", p, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testAdminKey)
+		e.s.ServeHTTP(rec, req)
+		switch {
+		case path.Clean(p) != p && (rec.Code == 307 || rec.Code == 301): // "", ".", "..": the mux's redirect to the clean path
+		case rec.Code == 200 && id == stored:
+		case rec.Code >= 400 && rec.Code < 500 && id != stored:
+			if !strings.Contains(rec.Body.String(), `"success":false`) {
+				t.Fatalf("error without success:false: %s", rec.Body)
+			}
+		default:
+			t.Fatalf("ack %q %q: status %d: %s", id, body, rec.Code, rec.Body)
+		}
+	})
 }
