@@ -112,7 +112,7 @@ func callPcapHoldsRTP(t *testing.T, transport string) {
 			t.Fatalf("a SIP message of a call over %s decodes as %s, want %s", transport, p, want)
 		}
 	}
-	if n := sngrepMessages(t, on); n != 6 {
+	if n := testkit.SngrepMessages(t, on); n != 6 {
 		t.Fatalf("sngrep reads %d SIP messages of call %s, want 6", n, id)
 	}
 }

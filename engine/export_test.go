@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -166,24 +165,7 @@ func TestWritePcapRealTransports(t *testing.T) {
 	if sdp := ts("sdp", "sip.Call-ID"); strings.Fields(sdp)[2] != "c-tls" || len(strings.Fields(sdp)) != 3 {
 		t.Fatalf("SDP bodies in calls %q, want one each in c-udp, c-tcp, c-tls", sdp)
 	}
-	if n := sngrepMessages(t, path); n != len(msgs) {
+	if n := testkit.SngrepMessages(t, path); n != len(msgs) {
 		t.Fatalf("sngrep reads %d SIP messages, want %d", n, len(msgs))
 	}
-}
-
-// sngrepMessages reads the capture at path with sngrep (no interface) and
-// returns how many SIP packets it keeps in the dialogs it finds: sngrep
-// writes those again (-O), and tshark counts them.
-func sngrepMessages(t *testing.T, path string) int {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "sngrep.pcap")
-	cmd := exec.Command(testkit.NeedTool(t, "sngrep"), "-I", path, "-N", "-q", "-O", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sngrep: %v\n%s", err, b)
-	}
-	b, err := testkit.TsharkCmd(t, "-r", out, "-Y", "sip", "-T", "fields", "-e", "frame.number").Output()
-	if err != nil {
-		t.Fatalf("tshark on sngrep's output: %v", err)
-	}
-	return len(strings.Fields(string(b)))
 }

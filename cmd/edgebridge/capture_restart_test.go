@@ -17,8 +17,8 @@ import (
 // TestCallCaptureSurvivesRestart: a SIPp alarm call (G.711 both ways) with
 // callCaptureRtpSeconds 2 leaves its RTP capture in the data folder; the
 // daemon is stopped and started again on the same folder, and the call's
-// pcap over REST still holds both RTP streams for tshark, with the SIP; a
-// factory reset erases it.
+// pcap over REST still holds both RTP streams for tshark, with the SIP
+// sngrep reads; a factory reset erases it.
 func TestCallCaptureSurvivesRestart(t *testing.T) {
 	const key = "capture-restart-admin-key-01"
 	dir := t.TempDir()
@@ -83,6 +83,10 @@ func TestCallCaptureSurvivesRestart(t *testing.T) {
 	sip, err := exec.Command("tshark", "-r", p, "-Y", "sip.Method == \"INVITE\" || sip.CSeq.method == \"BYE\"", "-T", "fields", "-e", "sip.Call-ID").Output()
 	if err != nil || len(strings.Fields(string(sip))) < 3 || strings.Count(string(sip), id) < 3 {
 		t.Fatalf("SIP of call %s in the pcap after the restart: %q (%v), want its INVITE and BYE", id, sip, err)
+	}
+	all, err := testkit.TsharkCmd(t, "-r", p, "-Y", "sip", "-T", "fields", "-e", "frame.number").Output()
+	if n, want := testkit.SngrepMessages(t, p), len(strings.Fields(string(all))); err != nil || n != want || n < 4 {
+		t.Fatalf("sngrep reads %d SIP messages of the pcap after the restart, tshark %d (%v): want all of the call's", n, want, err)
 	}
 	// A factory reset erases the captures (they hold the calls' audio).
 	if code, b, _ := d2.req(key, "POST", "/gateway/factoryreset", `{"confirm":"erase everything"}`); code != 200 {

@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -15,6 +17,7 @@ var debianPackage = map[string]string{
 	"kamailio":  "kamailio",
 	"chromium":  "chromium",
 	"sox":       "sox",
+	"sngrep":    "sngrep",
 	"svwar":     "sipvicious",
 	"svcrack":   "sipvicious",
 }
@@ -52,4 +55,21 @@ func NeedTool(t testing.TB, name string) string {
 func TsharkCmd(t testing.TB, args ...string) *exec.Cmd {
 	t.Helper()
 	return exec.Command(NeedTool(t, "tshark"), append([]string{"-o", "udp.try_heuristic_first:TRUE", "-o", "tcp.try_heuristic_first:TRUE"}, args...)...)
+}
+
+// SngrepMessages is how many SIP messages sngrep reads from the pcap at
+// path: sngrep has no batch report, so it writes the packets of the dialogs
+// it parsed (-I file -N -q -O out) and tshark counts them.
+func SngrepMessages(t testing.TB, path string) int {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "sngrep.pcap")
+	cmd := exec.Command(NeedTool(t, "sngrep"), "-I", path, "-N", "-q", "-O", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sngrep: %v\n%s", err, b)
+	}
+	b, err := TsharkCmd(t, "-r", out, "-Y", "sip", "-T", "fields", "-e", "frame.number").Output()
+	if err != nil {
+		t.Fatalf("tshark on sngrep's output: %v", err)
+	}
+	return len(strings.Fields(string(b)))
 }
