@@ -42,9 +42,35 @@ func Bridge(ctx context.Context, a, b *Session, opts ...BridgeOption) error {
 		b.relayTo.Store(a)
 		defer b.relayTo.Store(nil)
 	}
+	var fromA, fromB interface{ ReadFrame([]int16) error } = a, b
+	if cfg.tap != nil {
+		fromA, fromB = tapReader{a, cfg.tap}, tapReader{b, cfg.tap}
+	}
 	return pumpBoth(ctx,
-		func(ctx context.Context) error { return pump(ctx, a, a.Digits(), toB, b.Done()) },
-		func(ctx context.Context) error { return pump(ctx, b, b.Digits(), toA, a.Done()) })
+		func(ctx context.Context) error { return pump(ctx, fromA, a.Digits(), toB, b.Done()) },
+		func(ctx context.Context) error { return pump(ctx, fromB, b.Digits(), toA, a.Done()) })
+}
+
+// TapFrames hands fn each frame a Bridge passes, with the leg it was read from,
+// before it is written to the other leg (a call recording). fn runs on
+// that direction's goroutine once per 20 ms frame: it must not block, and
+// must not keep pcm.
+func TapFrames(fn func(from *Session, pcm []int16)) BridgeOption {
+	return func(c *bridgeConfig) { c.tap = fn }
+}
+
+// tapReader is a bridged leg whose frames are also handed to TapFrames.
+type tapReader struct {
+	s  *Session
+	fn func(*Session, []int16)
+}
+
+func (t tapReader) ReadFrame(pcm []int16) error {
+	err := t.s.ReadFrame(pcm)
+	if err == nil {
+		t.fn(t.s, pcm)
+	}
+	return err
 }
 
 // BridgeOption tunes a Bridge.
@@ -52,6 +78,7 @@ type BridgeOption func(*bridgeConfig)
 
 type bridgeConfig struct {
 	sinks map[*Session]func(key byte, durationMs int)
+	tap   func(from *Session, pcm []int16)
 }
 
 func (c *bridgeConfig) sink(s *Session) func(byte, int) { return c.sinks[s] }

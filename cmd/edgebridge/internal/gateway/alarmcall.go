@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/delivery"
 	"github.com/edgebridge/edgebridge/alarm/service"
 	"github.com/edgebridge/edgebridge/alarm/tt92"
 	"github.com/edgebridge/edgebridge/api"
@@ -107,12 +108,17 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	g.liveClear.Store(c.ID, liveAlarm{clear: clearKeys(b.Protocol), bridge: b})
 	defer g.live.Delete(c.ID)
 	defer g.liveClear.Delete(c.ID)
+	// The call is a session of the media service commands too
+	// (startrecording, stoprecording, splitconnection by its callbacks'
+	// replyId): its audio passes through it to be recorded.
+	as := g.media.StartAlarmSession(c.Domain, c.ID, c.Caller, g.alarmCallback(c.Domain, b))
+	defer as.End()
 	// maxSessionDuration bounds the whole session: the alarm and the voice
 	// bridge that follows it.
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
 	defer stop()
 	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
-	res, err := g.svc.Run(sctx, countFrames{c.Session(), &g.dspFrames}, ac, b)
+	res, err := g.svc.Run(sctx, countFrames{as.Channel(c.Session()), &g.dspFrames}, ac, b)
 	if err != nil {
 		log.Warn("gateway: alarm call", "err", err)
 	}
@@ -130,7 +136,7 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 			ackGuard(sctx, c)
 		}
 	default:
-		g.bridgeVoice(sctx, c, b, res.Voice, log)
+		g.bridgeVoice(sctx, c, b, res.Voice, as, log)
 	}
 	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errSessionTooLong) {
 		// The voice leg (if any) has been hung up by bridgeVoice; the unit
@@ -329,9 +335,42 @@ var deviceCommandDigits = map[string]string{
 	"keepAlive": "",
 }
 
-// liveCall finds an alarm call in progress; domain "" takes any domain
-// (the console is the admin's), else the call must belong to it.
+// alarmReplyID is the replyId of an alarm event's callbacks: for an event
+// of a call, the media service's signed token naming the call (the media
+// service commands and hangupalarmcall/devicecommand take it), else the
+// event id.
+func (g *Gateway) alarmReplyID(ev alarm.Event) string {
+	if ev.CallID == "" {
+		return ev.ID
+	}
+	return g.media.AlarmReplyID(ev.Domain, ev.CallID)
+}
+
+// alarmCallback is where an alarmbridge's events go over HTTP (its
+// callback, else its mapper's http target): an alarm session's
+// recordingReady and callEvent go there too. nil when there is none.
+func (g *Gateway) alarmCallback(domain string, b *alarm.AlarmBridge) *delivery.Endpoint {
+	res := delivery.StoreResolver{DB: g.db, Prov: g.prov}
+	routes, err := res.Resolve(alarm.Event{Domain: domain, AlarmBridgeID: b.ID, MapperID: b.AlarmEventMapperID})
+	if err != nil {
+		g.log.Warn("gateway: alarm session callbacks", "alarmbridge", b.ID, "err", err)
+	}
+	var ep *delivery.Endpoint
+	for _, r := range routes {
+		if r.Primary.Protocol == delivery.ProtoHTTP {
+			ep = &r.Primary
+		}
+	}
+	return ep
+}
+
+// liveCall finds an alarm call in progress by its Call-ID or the replyId of
+// its callbacks; domain "" takes any domain (the console is the admin's),
+// else the call must belong to it.
 func (g *Gateway) liveCall(domain, id string) (*engine.Call, error) {
+	if callID, ok := g.media.AlarmCallID(domain, id); ok {
+		id = callID
+	}
 	v, ok := g.live.Load(id)
 	if !ok || (domain != "" && v.(*engine.Call).Domain != domain) {
 		return nil, fmt.Errorf("callId %q: %w", id, api.ErrNoSuchCall)

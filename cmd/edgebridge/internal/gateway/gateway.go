@@ -133,10 +133,6 @@ func New(cfg Config) (_ *Gateway, err error) {
 		Dial:         func(ctx context.Context, o engine.DialOptions) (*engine.Call, error) { return g.eng.Dial(ctx, o) },
 		MediaSession: func(c media.SessionConfig) (*media.Session, error) { return g.eng.NewMediaSession(c) },
 		Alarm:        func(a mediaservice.Alarm) { g.notify.MediaServiceAlarm(a.Domain, a) },
-		IsAlarmCall: func(domain, id string) bool {
-			_, err := g.liveCall(domain, id)
-			return err == nil
-		},
 	})
 	if err != nil {
 		return nil, err
@@ -180,6 +176,8 @@ func New(cfg Config) (_ *Gateway, err error) {
 		delivery.WithLatencyObserver(g.metrics.DeliveryLatency.ObserveDuration),
 		delivery.WithAckObserver(g.recent.delivered),
 		delivery.WithServiceAlarms(func(ev alarm.Event) { g.notify.ServiceAlarm(ev); supervisionAlert(g.eng, ev) }),
+		delivery.WithReplyID(g.alarmReplyID),
+		delivery.WithTLSConfig(g.media.CallbackTLS()),
 		scaipDelivery)
 
 	// Every event the gateway queues also shows in the console's recent

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/mediaservice"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/media"
 )
@@ -15,7 +16,11 @@ import (
 // hangs up first and the bridge's arcDisconnectClearsCall is on (the
 // provisioning schema's default), the unit hears the clear-down key before
 // its call ends.
-func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, dest string, log *slog.Logger) {
+//
+// The bridge passes the call's audio to its alarm session (as) to record,
+// and splitconnection on the session ends it: both parties are then
+// dropped, the unit with its clear-down.
+func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, dest string, as *mediaservice.AlarmSession, log *slog.Logger) {
 	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, legDTMF(b, true), log)
 	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
 		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, legDTMF(b, true), log)
@@ -24,8 +29,26 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 		return
 	}
 	defer out.Hangup()
-	if err := media.Bridge(ctx, c.Session(), out.Session()); err != nil {
+	bctx, split := context.WithCancel(ctx)
+	defer split()
+	down := as.Connected(out.Called, out.ID, split)
+	unit := c.Session()
+	tap := media.TapFrames(func(from *media.Session, pcm []int16) {
+		if from == unit {
+			as.FromUnit(pcm)
+		} else {
+			as.ToUnit(pcm)
+		}
+	})
+	if err := media.Bridge(bctx, unit, out.Session(), tap); err != nil {
 		log.Info("gateway: voice bridge ended", "err", err)
+	}
+	if down(ctx) && ctx.Err() == nil {
+		log.Info("gateway: voice connection split by splitconnection: both parties dropped")
+		_ = out.Hangup()
+		g.clearDown(ctx, c, log)
+		_ = c.Hangup()
+		return
 	}
 	if ctx.Err() != nil || b.ArcDisconnectClearsCall != nil && !*b.ArcDisconnectClearsCall {
 		return

@@ -38,10 +38,13 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 		}
 		return nil, rc.hangup()
 	}
-	sess, err := s.session(domain, replyID)
-	if err != nil && s.cfg.IsAlarmCall != nil && s.cfg.IsAlarmCall(domain, replyID) {
-		return nil, refuse(http.StatusNotImplemented, command+": alarm calls are not media service sessions here: recording and splitting them is not supported; use /alarmbridge/"+domain+"/hangupalarmcall or devicecommand")
+	if a, err := s.alarmSessionOf(domain, replyID); err != nil || a != nil { // alarmsession.go
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.alarmCommand(ctx, base, a, str)
 	}
+	sess, err := s.session(domain, replyID)
 	switch {
 	case errors.Is(err, ErrBadReplyID):
 		return nil, refuse(http.StatusBadRequest, err.Error())
@@ -118,29 +121,35 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 		if conn != cur {
 			return nil, refuse(http.StatusNotFound, "connectionId: not the current connection of this session")
 		}
-		if base == "stoprecording" {
-			if !sess.finishRecording(context.WithoutCancel(ctx)) {
-				return nil, refuse(http.StatusConflict, "connectionId: the connection is not being recorded")
-			}
-			return nil, nil
-		}
 		name := str("recordingFileName")
 		if name == "" {
 			name = conn + ".wav"
 		}
-		if !namePattern.MatchString(name) {
-			return nil, refuse(http.StatusBadRequest, "recordingFileName: want 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit")
-		}
-		err := sess.startRecording(name, conn)
-		switch {
-		case errors.Is(err, errRecording):
-			return nil, refuse(http.StatusConflict, "connectionId: "+err.Error())
-		case errors.Is(err, ErrQuota):
-			return nil, refuse(http.StatusRequestEntityTooLarge, err.Error())
-		}
-		return nil, err
+		return nil, recordingCommand(ctx, base, sess.recorder(), conn, name)
 	}
 	return nil, refuse(http.StatusNotFound, "no command "+command)
+}
+
+// recordingCommand is startrecording (into name) or stoprecording of the
+// connection conn, of a media service session or an alarm session.
+func recordingCommand(ctx context.Context, base string, rec recorder, conn, name string) error {
+	if base == "stoprecording" {
+		if !rec.finish(context.WithoutCancel(ctx)) {
+			return refuse(http.StatusConflict, "connectionId: the connection is not being recorded")
+		}
+		return nil
+	}
+	if !namePattern.MatchString(name) {
+		return refuse(http.StatusBadRequest, "recordingFileName: want 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit")
+	}
+	err := rec.start(name, conn)
+	switch {
+	case errors.Is(err, errRecording):
+		return refuse(http.StatusConflict, "connectionId: "+err.Error())
+	case errors.Is(err, ErrQuota):
+		return refuse(http.StatusRequestEntityTooLarge, err.Error())
+	}
+	return err
 }
 
 // placeIVRCall calls destAddr from the IVR of a media service of domain

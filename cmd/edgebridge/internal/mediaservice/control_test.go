@@ -70,10 +70,40 @@ func TestCommandsRefuseBadInput(t *testing.T) {
 			t.Errorf("OPTIONS %s: %d %v", cmd, resp.StatusCode, resp.Header)
 		}
 	}
-	// The replyId of an alarm call: not a media service session, said so.
-	r.svc.cfg.IsAlarmCall = func(domain, id string) bool { return domain == testDomain && id == "alarm-call-1" }
-	if st, body := r.command("startrecording", map[string]any{"replyId": "alarm-call-1", "connectionId": "c"}); st != 501 || !strings.Contains(body["reason"].(string), "alarm calls") {
-		t.Errorf("startrecording on an alarm call: %d %v", st, body)
+	// The replyId of an alarm call: bad input on the commands an alarm
+	// session takes, and the others refused naming the alarmbridge's.
+	// (TestAlarmSessionRecordAndSplit in the gateway runs them on a real
+	// alarm call.)
+	a := r.svc.StartAlarmSession(testDomain, "alarm-call-1", "1234", nil)
+	alarmID := r.svc.AlarmReplyID(testDomain, "alarm-call-1")
+	for _, tc := range []struct {
+		cmd    string
+		body   map[string]any
+		status int
+		reason string
+	}{
+		{"startrecording", map[string]any{"replyId": alarmID}, 409, "no HTTP callback"},
+		{"startrecording", map[string]any{"replyId": alarmID, "connectionId": "nope"}, 404, "connectionId"},
+		{"stoprecording", map[string]any{"replyId": alarmID, "sessionId": "other"}, 400, "sessionId"},
+		{"splitconnection", map[string]any{"replyId": alarmID, "connectionId": "alarm-call-1"}, 409, "no voice connection"},
+		{"splitconnection", map[string]any{"replyId": r.svc.AlarmReplyID("other", "alarm-call-1")}, 404, "no alarm call of domain"},
+		{"startrecording", map[string]any{"replyId": r.svc.AlarmReplyID(testDomain, "ended-call")}, 404, "no alarm call"},
+		{"hangupcall", map[string]any{"replyId": alarmID}, 409, "hangupalarmcall"},
+		{"interruptivrcommand", map[string]any{"replyId": alarmID}, 409, "alarm call"},
+	} {
+		if st, body := r.command(tc.cmd, tc.body); st != tc.status || !strings.Contains(body["reason"].(string), tc.reason) {
+			t.Errorf("%s %v on an alarm session: %d %v, want %d %q", tc.cmd, tc.body, st, body, tc.status, tc.reason)
+		}
+	}
+	a.End()
+	if st, body := r.command("stoprecording", map[string]any{"replyId": alarmID}); st != 404 {
+		t.Errorf("stoprecording after the alarm call ended: %d %v, want 404", st, body)
+	}
+	if id, ok := r.svc.AlarmCallID(testDomain, alarmID); !ok || id != "alarm-call-1" {
+		t.Errorf("AlarmCallID %q %v", id, ok)
+	}
+	if _, ok := r.svc.AlarmCallID("other", alarmID); ok {
+		t.Error("AlarmCallID took another domain's replyId")
 	}
 	// A replyId of another domain's session is as unknown as an ended one.
 	st, body := r.command("hangupcall", map[string]any{"replyId": r.svc.tokens.issue("other", "x")})

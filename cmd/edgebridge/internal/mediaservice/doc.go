@@ -125,10 +125,8 @@
 // # The REST commands
 //
 // Every command names its session by replyId: missing or not one this
-// gateway signed is 400, a session ended or of another domain 404, the id
-// of a live alarm call 501 (alarm calls are not media service sessions:
-// they are recorded or split by nothing here) — never 5xx for a client's
-// mistake. hangupcall(jwt) hangs up every leg; hangupparticipant hangs up
+// gateway signed is 400, a session ended or of another domain 404 — never
+// 5xx for a client's mistake. hangupcall(jwt) hangs up every leg; hangupparticipant hangs up
 // the participantId's leg, hangupremoteparticipant the party it is
 // connected to (409 while it is in the IVR); interruptivrcommand ends the running IVR command
 // (dtmfParams.reason "interrupted") and asks for the next;
@@ -217,9 +215,35 @@
 //     service command 409, and a media service session's on
 //     answerremotecall 409.
 //
+// # Alarm sessions
+//
+// A SIP alarm call of an alarmbridge (the gateway's alarm stage) is a
+// session of these commands too (alarmsession.go): its newAlarmbridgeEvent
+// callbacks carry sessionId = the call's Call-ID and replyId = a token
+// signed as above for (domain, "alarm/" + Call-ID) (AlarmReplyID), which
+// hangupalarmcall and devicecommand also take as callId. With it:
+// startrecording/stoprecording {replyId, connectionId (optional; an alarm
+// session gets no callAnswered, so its one connection is named by its
+// sessionId), recordingFileName (default alarm-{uuid}.wav)} record the
+// unit's leg both ways (the alarm exchange and the voice bridge that
+// follows it), streamed to the prompt storage as for an IVR session, and
+// recordingReady (and a recording still running at the end of the call is
+// finished then) goes to the base URL the events go to: the alarmbridge's
+// HTTP callback, else its mapper's http target, signed the same way
+// (409 when the bridge has none). splitconnection {replyId, connectionId}
+// of the voice connection (the unit bridged to the voice destination; 409
+// before it is up or once split) sends callEvent callerConnectionSplit
+// (participantId = the Call-ID) and calleeConnectionSplit (participantId =
+// the voice leg's Call-ID) there and drops both parties, the unit with its
+// protocol's clear-down: dropping is the only action an alarm
+// session's participants can take here, so an answer asking for another
+// raises callEventError. The other commands answer 409 naming
+// /alarmbridge/{domain}/hangupalarmcall; an alarm call that ended or of
+// another domain is 404.
+//
 // # What it may import
 //
 // engine (calls and their media), dsp, store, alarm/delivery (the signed
-// poster), alarm (CompileMatch), api (the interfaces it implements). Only
+// poster), alarm (CompileMatch, Channel), api (the interfaces it implements). Only
 // the gateway package imports it.
 package mediaservice

@@ -1,7 +1,10 @@
 package mediaservice
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 )
@@ -113,4 +116,86 @@ func (p *Prompts) finishRecording(rec *recording) (int64, error) {
 		p.used += size - old
 	}
 	return size, nil
+}
+
+// duplexTap feeds a recSlot from the two directions of a connection, each
+// read on its own goroutine by its own leg's clock: every frame of a is
+// mixed with the latest frame of b. Allocation-free.
+type duplexTap struct {
+	mu    sync.Mutex
+	slot  *recSlot
+	lastB [frameSamples]int16
+	mix   [frameSamples]int16
+}
+
+// fromA records a frame of a with b's latest.
+func (d *duplexTap) fromA(f []int16) {
+	d.mu.Lock()
+	d.slot.write(d.mix[:], f, d.lastB[:])
+	d.mu.Unlock()
+}
+
+// fromB keeps a frame of b for the next of a.
+func (d *duplexTap) fromB(f []int16) {
+	d.mu.Lock()
+	copy(d.lastB[:], f)
+	d.mu.Unlock()
+}
+
+// recorder records a session's connection (a media service session or an
+// alarm session) and announces each recording with recordingReady.
+type recorder struct {
+	svc    *Service
+	domain string
+	sessID string
+	hook   *hook
+	slot   *recSlot
+	log    *slog.Logger
+}
+
+// start starts recording the current connection into name.
+func (r recorder) start(name, connID string) error {
+	rec, err := r.svc.prompts.newRecording(r.domain, name, connID)
+	if err != nil {
+		return err
+	}
+	if !r.slot.start(rec) {
+		rec.w.abort()
+		return errRecording
+	}
+	return nil
+}
+
+var errRecording = errors.New("the connection is being recorded already")
+
+// finish ends a running recording and sends recordingReady; false when
+// none was running.
+func (r recorder) finish(ctx context.Context) bool {
+	rec := r.slot.stop()
+	if rec == nil {
+		return false
+	}
+	size, err := r.svc.prompts.finishRecording(rec)
+	if err != nil {
+		r.failed(ctx, rec.name, rec.connID, err)
+		return true
+	}
+	go r.ready(ctx, map[string]any{
+		"sessionId": r.sessID, "connectionId": rec.connID, "recordingFileName": rec.name, "fileSize": size,
+		"ivrServer": r.svc.cfg.IVRServer, "domain": r.domain, "event": "recordingSuccessful",
+	})
+	return true
+}
+
+func (r recorder) failed(ctx context.Context, name, connID string, err error) {
+	go r.ready(ctx, map[string]any{
+		"sessionId": r.sessID, "connectionId": connID, "recordingFileName": name, "fileSize": 0,
+		"ivrServer": r.svc.cfg.IVRServer, "domain": r.domain, "event": "recordingFailed", "reason": err.Error(),
+	})
+}
+
+func (r recorder) ready(ctx context.Context, body map[string]any) {
+	if _, err := r.hook.post(ctx, "recordingReady", body); err != nil {
+		r.log.Warn("mediaservice: callback", "callback", "recordingReady", "err", err)
+	}
 }

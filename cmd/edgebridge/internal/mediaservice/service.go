@@ -40,9 +40,6 @@ type Config struct {
 	Alarm func(Alarm)
 	// Quota bounds the prompt storage in bytes; 0 is DefaultQuota.
 	Quota int64
-	// IsAlarmCall reports whether id names a live alarm call of domain, so
-	// a media service command quoting one is refused with why (nil: none).
-	IsAlarmCall func(domain, id string) bool
 	// MediaSession binds an RTP session of no SIP leg (the engine's
 	// NewMediaSession): the cloud SIP UA's relay to the application's
 	// endpoint. Nil: cloud SIP UA calls are refused 503.
@@ -75,6 +72,7 @@ type Service struct {
 
 	sessions sync.Map // sessionId -> *session
 	remote   sync.Map // sessionId -> *remoteCall (cloudua.go)
+	alarms   sync.Map // Call-ID -> *AlarmSession
 
 	mu    sync.Mutex
 	hooks map[string]cachedHook // by domain/id
@@ -113,6 +111,12 @@ func New(cfg Config) (*Service, error) {
 	}
 	return s, nil
 }
+
+// CallbackTLS is the TLS of HTTPS callbacks: the system roots plus the CA
+// bundle of the data folder; nil when there is no bundle (the system
+// roots alone). Alarm delivery's callbacks use it too, so an alarm
+// session's callbacks and recordingReady trust the same CAs.
+func (s *Service) CallbackTLS() *tls.Config { return s.tls }
 
 // Prompts is the prompt storage.
 func (s *Service) Prompts() *Prompts { return s.prompts }

@@ -1000,26 +1000,14 @@ func (s *session) bridge(ctx context.Context, a, b *participant) (aLeft, split b
 		}
 	}
 	drain(s.splitReq) // one asked before this connection is not for it
-	var fa, fb, lastB, mix [frameSamples]int16
+	var fa, fb [frameSamples]int16
 	errA, errB := make(chan error, 1), make(chan error, 1)
 	stop := make(chan struct{})
 	// Each direction on its own goroutine: ReadFrame paces each leg by its
-	// own clock. The recording mixes each frame a sent with b's latest.
-	var mu sync.Mutex
-	go func() {
-		errA <- pumpLeg(sa, sb, fa[:], stop, func(f []int16) {
-			mu.Lock()
-			s.rec.write(mix[:], f, lastB[:])
-			mu.Unlock()
-		})
-	}()
-	go func() {
-		errB <- pumpLeg(sb, sa, fb[:], stop, func(f []int16) {
-			mu.Lock()
-			copy(lastB[:], f)
-			mu.Unlock()
-		})
-	}()
+	// own clock.
+	tap := &duplexTap{slot: &s.rec}
+	go func() { errA <- pumpLeg(sa, sb, fa[:], stop, tap.fromA) }()
+	go func() { errB <- pumpLeg(sb, sa, fb[:], stop, tap.fromB) }()
 	// Which leg left is read from the legs, not from which pump stopped
 	// first: a hang-up stops both pumps (one reads, one writes the ended
 	// leg), in either order.
@@ -1095,44 +1083,19 @@ func pumpLeg(from, to *media.Session, frame []int16, stop <-chan struct{}, tap f
 	}
 }
 
-// startRecording starts recording the current connection into name.
-func (s *session) startRecording(name, connID string) error {
-	rec, err := s.svc.prompts.newRecording(s.domain, name, connID)
-	if err != nil {
-		return err
-	}
-	if !s.rec.start(rec) {
-		rec.w.abort()
-		return errRecording
-	}
-	return nil
+// recorder is the session's recording with where recordingReady goes.
+func (s *session) recorder() recorder {
+	return recorder{svc: s.svc, domain: s.domain, sessID: s.id, hook: s.hook, slot: &s.rec, log: s.log}
 }
 
-var errRecording = errors.New("the connection is being recorded already")
+// startRecording starts recording the current connection into name.
+func (s *session) startRecording(name, connID string) error { return s.recorder().start(name, connID) }
 
 // finishRecording ends a running recording and sends recordingReady.
-func (s *session) finishRecording(ctx context.Context) bool {
-	rec := s.rec.stop()
-	if rec == nil {
-		return false
-	}
-	size, err := s.svc.prompts.finishRecording(rec)
-	if err != nil {
-		s.recordingFailed(ctx, rec.name, rec.connID, err)
-		return true
-	}
-	go s.notify(ctx, "recordingReady", map[string]any{
-		"sessionId": s.id, "connectionId": rec.connID, "recordingFileName": rec.name, "fileSize": size,
-		"ivrServer": s.svc.cfg.IVRServer, "domain": s.domain, "event": "recordingSuccessful",
-	})
-	return true
-}
+func (s *session) finishRecording(ctx context.Context) bool { return s.recorder().finish(ctx) }
 
 func (s *session) recordingFailed(ctx context.Context, name, connID string, err error) {
-	go s.notify(ctx, "recordingReady", map[string]any{
-		"sessionId": s.id, "connectionId": connID, "recordingFileName": name, "fileSize": 0,
-		"ivrServer": s.svc.cfg.IVRServer, "domain": s.domain, "event": "recordingFailed", "reason": err.Error(),
-	})
+	s.recorder().failed(ctx, name, connID, err)
 }
 
 // complete ends the session: sessionCompleted, and it leaves the table.

@@ -42,18 +42,30 @@ func newHook(base string, auth []delivery.RestAuth, timeoutMs int64, roots *tls.
 	if err := checkBaseURL(base); err != nil {
 		return nil, err
 	}
-	total := defaultCallbackTimeout
-	if timeoutMs > 0 {
-		total = time.Duration(timeoutMs) * time.Millisecond
+	return newHookEndpoint(delivery.Endpoint{Protocol: delivery.ProtoHTTP, URL: base, Auth: auth,
+		Timeout: time.Duration(timeoutMs) * time.Millisecond}, roots)
+}
+
+// newHookEndpoint is newHook for an endpoint as alarm delivery keeps it
+// (an alarmbridge's callback, with its request headers): its Timeout is
+// the whole of one callback with its retries, each try a third of it.
+func newHookEndpoint(ep delivery.Endpoint, roots *tls.Config) (*hook, error) {
+	if err := checkBaseURL(ep.URL); err != nil {
+		return nil, err
 	}
-	p, err := delivery.NewPoster(delivery.Endpoint{Protocol: delivery.ProtoHTTP, URL: base, Auth: auth, Timeout: max(total/3, 500*time.Millisecond)})
+	total := defaultCallbackTimeout
+	if ep.Timeout > 0 {
+		total = ep.Timeout
+	}
+	ep.Protocol, ep.Timeout = delivery.ProtoHTTP, max(total/3, 500*time.Millisecond)
+	p, err := delivery.NewPoster(ep)
 	if err != nil {
 		return nil, err
 	}
 	if roots != nil {
 		p.SetTLS(roots)
 	}
-	return &hook{p: p, base: strings.TrimRight(base, "/"), total: total}, nil
+	return &hook{p: p, base: strings.TrimRight(ep.URL, "/"), total: total}, nil
 }
 
 // checkBaseURL: callbacks go over HTTPS; plain http only to this host (the
