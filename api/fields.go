@@ -196,7 +196,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"customEventMap":                  reads("alarm/service applyCustomEventMap"),
 		"defaultEmergencyDestination":     reads("alarm/service Router.Map: the voice destination for callEmergencyCenter"),
 		"dataRequestInterval":             reads("alarm/multi ForBridge: the BS 8521 data request interval"),
-		"callbackBaseUrl":                 reads("delivery StoreResolver.callback: POST {callbackBaseUrl}/newAlarmbridgeEvent"),
+		"callbackBaseUrl":                 reads("delivery StoreResolver.callback: POST {callbackBaseUrl}/newAlarmbridgeEvent; the alarm session's recordingReady and callEvent (mediaservice AlarmSession) go under it too"),
 		"callbackTimeout":                 reads("delivery StoreResolver.callback: the callback's timeout"),
 		"callbackId":                      platform("the platform's handle of its callback resource"),
 		"callbackName":                    platform(label),
@@ -238,7 +238,7 @@ var fieldTable = map[string]map[string]fieldUse{
 	},
 	"mediaservice": mergeUses(restAuthUses("the gateway's mediaservice hook (every callback of the service)"), map[string]fieldUse{
 		"destinationMatch":       reads("the gateway's mediaservice Routes: the switchboard's media service stage takes SIP calls whose called number fits it"),
-		"callbackBaseUrl":        reads("the gateway's mediaservice hook: newCall, getIvrCommand, callAnswered, callEvent, recordingReady, sessionCompleted are POSTed under it (https, or http to loopback)"),
+		"callbackBaseUrl":        reads("the gateway's mediaservice hook: newCall, getCallIdentifier, getIvrCommand, callAnswered, callEvent, callNotify, recordingReady, sessionCompleted are POSTed under it (https, or http to loopback)"),
 		"callbackTimeout":        reads("the gateway's mediaservice hook: the time of one callback, retries included (ms; default 15000)"),
 		"rtpTimeout":             reads("the gateway's mediaservice Routes: the engine ends a participant silent this long (s; default 90)"),
 		"name":                   platform(label),

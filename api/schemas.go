@@ -243,7 +243,9 @@ func mediaServiceSchema() *Schema {
 		opt("callbackDescription", str()),
 		opt("description", str()),
 		opt("callbackName", str()),
-		req("callbackBaseUrl", httpsURL()),
+		req("callbackBaseUrl", httpsURL().extNote("http:// is also accepted for loopback hosts (127.0.0.0/8, ::1, localhost). "+
+			"Webhook extension: a getIvrCommand answer may carry newCall's action (\"call\" with destAddr and its fields, or \"drop\" with dropCode) "+
+			"to transfer or drop the caller at once; the media service API's way, splitconnection of the IVR connection answered by callEvent callerConnectionSplit, works too")),
 		opt("replySessionExpiration", num().min(0)),
 		req("restAuthentication", restAuthentication()),
 		opt("rtpTimeout", num()),

@@ -91,13 +91,13 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 			return nil, refuse(http.StatusBadRequest, "connectionId: required (from the callAnswered callback)")
 		}
 		sess.mu.Lock()
-		cur, two := sess.connID, sess.callee != nil
+		cur, two, ivr := sess.connID, sess.callee != nil, sess.ivrConn
 		sess.mu.Unlock()
 		if conn != cur {
 			return nil, refuse(http.StatusNotFound, "connectionId: not the current connection of this session")
 		}
-		if !two {
-			return nil, refuse(http.StatusConflict, "connectionId: a connection to the IVR has one participant: nothing to split")
+		if !two && ivr != conn {
+			return nil, refuse(http.StatusConflict, "connectionId: the connection is not up (a transfer is being set up)")
 		}
 		select {
 		case sess.splitReq <- struct{}{}:

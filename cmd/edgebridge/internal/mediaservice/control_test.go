@@ -467,3 +467,68 @@ func TestSplitConnection(t *testing.T) {
 		t.Errorf("%d getIvrCommand, want the caller's one after the split", n)
 	}
 }
+
+// splitconnection of the caller's connection to the IVR, the media service
+// API's way out of the IVR: the running command ends, callEvent
+// callerConnectionSplit names the caller, and its answer (call) transfers
+// it to a SIPp callee; when the callee hangs up, callEvent calledPartyDrop's
+// drop ends the call.
+func TestSplitIVRConnection(t *testing.T) {
+	r := newRig(t)
+	wd, cwd := t.TempDir(), t.TempDir()
+	callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "500"), "-m", "1")
+	split := make(chan int, 1)
+	var ivrConn map[string]any
+	var mu sync.Mutex
+	r.app.script = func(name string, body map[string]any) (int, any) {
+		switch name {
+		case "newCall":
+			return 200, map[string]any{"action": "ivr", "sessionReferenceId": "ref-1"}
+		case "callAnswered":
+			mu.Lock()
+			if ivrConn == nil {
+				ivrConn = body
+			}
+			mu.Unlock()
+		case "getIvrCommand":
+			mu.Lock()
+			conn := ivrConn
+			mu.Unlock()
+			go func() {
+				st, _ := r.command("splitconnection", map[string]any{"replyId": body["replyId"], "connectionId": conn["connectionId"]})
+				split <- st
+			}()
+			return 200, map[string]any{"getIVRCommandAfter": 30}
+		case "callEvent":
+			if body["event"] == "callerConnectionSplit" {
+				return 200, map[string]any{"action": "call", "destAddr": "sip:agent@127.0.0.1:" + itoa(callee.Port)}
+			}
+			return 200, map[string]any{"action": "drop"}
+		}
+		return 200, map[string]any{}
+	}
+	caller := testkit.StartSIPp(t, cwd, false, "-sf", testkit.SIPpScenario(t, cwd, "uac_hold.xml"), "-s", "ivr12", "-m", "1", r.eng.Addr())
+	if st := <-split; st != 200 {
+		t.Fatalf("splitconnection of the IVR connection: %d", st)
+	}
+	if err := callee.Wait(15 * time.Second); err != nil {
+		t.Fatalf("callee not called after the split: %v\n%s", err, callee.Report())
+	}
+	if err := caller.Wait(10 * time.Second); err != nil {
+		t.Fatalf("caller not dropped after the callee hung up: %v\n%s", err, caller.Report())
+	}
+	testkit.WaitFor(t, "sessionCompleted", 5*time.Second, func() bool { return len(r.app.got("sessionCompleted")) == 1 })
+	ev := r.app.got("callEvent")
+	if len(ev) != 2 || ev[0].body["event"] != "callerConnectionSplit" || ev[0].body["participantId"] != ivrConn["callerParticipantId"] ||
+		ev[0].body["user"] != "1000" || ev[0].body["connectionId"] != ivrConn["connectionId"] || ev[0].body["sessionReferenceId"] != "ref-1" ||
+		ev[1].body["event"] != "calledPartyDrop" {
+		t.Errorf("callEvents %+v, want callerConnectionSplit of the caller's IVR connection, then calledPartyDrop", ev)
+	}
+	if n := len(r.app.got("getIvrCommand")); n != 1 {
+		t.Errorf("%d getIvrCommand requests, want the one the split ended", n)
+	}
+	ans := r.app.got("callAnswered")
+	if len(ans) != 2 || ans[1].body["remotePartyNumber"] != "agent" {
+		t.Errorf("callAnswered %+v, want the IVR's then the transfer's", ans)
+	}
+}

@@ -92,9 +92,13 @@
 //     with the background prompt, before the next request when no dtmf is
 //     asked). The buffer is emptied once reported. A command with none of
 //     phrases, dtmf, hangup and getIVRCommandAfter is an ivrCommandError
-//     and hangs up (asking again at once would loop on the application). Gateway extension: an
-//     answer with action "call" or "drop" (newCall's fields) transfers or
-//     drops the caller, since the media service API gives the IVR no other way out.
+//     and hangs up (asking again at once would loop on the application).
+//     Gateway extension (marked so on callbackBaseUrl in /openapi.json):
+//     an answer with action "call" or "drop" (newCall's fields) transfers
+//     or drops the caller at once. The media service API's own way is
+//     splitconnection of the IVR connection, answered by callEvent
+//     callerConnectionSplit's action; both work, the extension saves the
+//     application a REST call.
 //   - getCallIdentifier {sessionId, calledParty (the called number; for
 //     placeivrcall the destination's user)}: sent once, when a session that
 //     has no sessionReferenceId yet (none in newCall's answer or in
@@ -143,8 +147,13 @@
 // of a connection of two participants sends callEvent
 // callerConnectionSplit and calleeConnectionSplit and applies each answer
 // to its participant (the callee may be dropped or put in the IVR; the
-// session follows one connection at a time); on an IVR connection it is
-// 409. The cloud SIP UA's commands are below.
+// session follows one connection at a time). Of the connection of a caller
+// and the IVR (the connectionId of its callAnswered) it ends the running
+// IVR command and sends callEvent callerConnectionSplit for the caller,
+// whose answer is applied to it ("call" transfers it, "ivr" starts a new
+// IVR connection, "drop" hangs it up): the media service API's way out of
+// the IVR. 409 while a transfer is being set up (no connection is up). The
+// cloud SIP UA's commands are below.
 //
 // # The cloud SIP UA (cloudua.go)
 //

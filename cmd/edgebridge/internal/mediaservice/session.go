@@ -51,6 +51,7 @@ type session struct {
 	hangup     chan string   // hangupcall and friends: why
 	splitReq   chan struct{} // splitconnection
 	ended      bool
+	ivrConn    string // the connection to the IVR while its loop runs
 	called     string // calledParty of getCallIdentifier
 	identified bool   // getCallIdentifier has been asked (once per session)
 }
@@ -371,6 +372,18 @@ const (
 
 var errSessionEnded = errors.New("session ended")
 
+// errSplit: splitconnection of the IVR connection ended the command.
+var errSplit = errors.New("connection split")
+
+// splitIVR carries out splitconnection of p's connection to the IVR, the
+// media service API's way out of the IVR: callEvent callerConnectionSplit
+// for p (the IVR is no participant), and its answer applied to p: "call"
+// transfers it, "ivr" starts a new IVR connection, "drop" hangs it up.
+func (s *session) splitIVR(ctx context.Context, p *participant) string {
+	act := s.callEvent(ctx, p, nil, "callerConnectionSplit", nil)
+	return s.apply(ctx, p, act, true)
+}
+
 // runIVR runs the IVR on p: getIvrCommand, play, collect, again, until a
 // command hangs up or hands the call on, or the participant hangs up.
 func (s *session) runIVR(ctx context.Context, p *participant) string {
@@ -378,10 +391,22 @@ func (s *session) runIVR(ctx context.Context, p *participant) string {
 	if sess == nil {
 		return "noMedia"
 	}
+	select {
+	case <-s.splitReq: // asked of an earlier connection
+	default:
+	}
 	s.mu.Lock()
 	s.connID = newID()
 	connID := s.connID
+	s.ivrConn = connID // splitconnection may name it from now on
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.ivrConn == connID {
+			s.ivrConn = ""
+		}
+		s.mu.Unlock()
+	}()
 	loop := newMediaLoop(sess, s.svc.prompts, s.domain, &s.rec, func(what string, err error) {
 		s.alarm("ivrCommandError", what, map[string]any{"reason": err.Error()})
 	})
@@ -450,6 +475,10 @@ func (s *session) runIVR(ctx context.Context, p *participant) string {
 		loop.setBackground(cmd.Background)
 		done := loop.play(cmd.Phrases)
 		params, buf, err = s.collect(ctx, p, loop, cmd, done, buf, loopDone)
+		if errors.Is(err, errSplit) {
+			stopLoop()
+			return s.splitIVR(ctx, p)
+		}
 		if err != nil {
 			return "callingPartyDrop"
 		}
@@ -466,6 +495,10 @@ func (s *session) runIVR(ctx context.Context, p *participant) string {
 			select {
 			case <-t.C:
 			case <-s.interrupt:
+			case <-s.splitReq:
+				t.Stop()
+				stopLoop()
+				return s.splitIVR(ctx, p)
 			case <-p.call.Done():
 				t.Stop()
 				return "callingPartyDrop"
@@ -565,6 +598,8 @@ func (s *session) collect(ctx context.Context, p *participant, loop *mediaLoop, 
 		case <-s.interrupt:
 			loop.stopPhrase(true)
 			return result(reasonInterrupted, ""), buf, nil
+		case <-s.splitReq:
+			return nil, buf, errSplit
 		case why := <-s.hangup:
 			_ = p.call.Hangup()
 			return nil, buf, fmt.Errorf("%w: %s", errSessionEnded, why)

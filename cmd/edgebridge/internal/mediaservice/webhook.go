@@ -516,9 +516,10 @@ type ivrCommand struct {
 	Hangup     bool            `json:"hangup"`
 	After      flexNum         `json:"getIVRCommandAfter"`
 	ReplyID    string          `json:"replyId"`
-	// Action is a gateway extension (the media service API's getIvrCommand answer has no
-	// transfer): an action of newCall's answer ("call" with destAddr, or
-	// "drop") ends the IVR part of the session that way.
+	// Action is a gateway extension: an action of newCall's answer ("call"
+	// with destAddr, or "drop") ends the IVR part of the session that way.
+	// The media service API's way out of the IVR is splitconnection, then
+	// callEvent callerConnectionSplit's action; this saves a REST call.
 	Action     string      `json:"action"`
 	callAction *callAction // the whole answer read as newCall's, when Action is set
 }
