@@ -173,7 +173,7 @@ func TestLiveSessionCommands(t *testing.T) {
 		{testDomain, "hangupparticipant", map[string]any{"replyId": reply}, 400},
 		{testDomain, "hangupremoteparticipant", map[string]any{"replyId": reply, "participantId": ans["callerParticipantId"]}, 409},
 		{testDomain, "hangupremoteparticipant", map[string]any{"replyId": reply, "participantId": "nope"}, 404},
-		{testDomain, "splitconnection", map[string]any{"replyId": reply, "connectionId": conn}, 409},
+		{testDomain, "splitconnection", map[string]any{"replyId": reply, "connectionId": "nope"}, 404},
 		{"other", "hangupcall", map[string]any{"replyId": reply}, 404},
 		{testDomain, "startrecording", map[string]any{"replyId": reply, "connectionId": conn, "recordingFileName": "bg.wav"}, 200},
 		{testDomain, "startrecording", map[string]any{"replyId": reply, "connectionId": conn, "recordingFileName": "bg2.wav"}, 409},
