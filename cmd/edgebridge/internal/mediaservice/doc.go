@@ -64,8 +64,15 @@
 //     phrases (prompt files) while the other hears silence: the callee's
 //     first for playMode calleeFirst, the caller's first for callerFirst,
 //     both at once for simultaneous (the default; the media service API
-//     names only calleeFirst). monitorDestAddr and the monitor*
-//     fields (and httpcall's codec, receiveIp, receivePort) are not carried out here: an
+//     names only calleeFirst), monitorDestAddr: a monitoring call placed
+//     when the two are connected, which hears both mixed (what it sends is
+//     dropped) and is hung up with the connection; From and
+//     P-Asserted-Identity monitorSipFrom, else the caller's user; the X-
+//     and P- headers of the inbound INVITE, monitorXHeaders and
+//     monitorPHeaders replacing (null: removing) those of their names and
+//     adding the rest; its callAnswered has monitoringParticipant true (it
+//     gets no callNotify or callEvent: failing or hanging up, it leaves the
+//     connection as it is). httpcall's codec, receiveIp, receivePort are not carried out here: an
 //     answer with one of them set is treated as a bad answer (the call
 //     refused 500, or dropped after callEvent) with a service alarm naming
 //     the field, never silently ignored. "drop" refuses with dropCode (busy 486, error 500,

@@ -52,7 +52,9 @@ func FuzzParseCommand(f *testing.F) {
 func TestActionRefusesWhatItCannotDo(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
 		{`{"action":"call","destAddr":"sip:a@b","greeting":{"playMode":"loud"}}`, "greeting.playMode"},
-		{`{"action":"call","destAddr":"sip:a@b","monitorDestAddr":"sip:m@d"}`, "monitorDestAddr is not supported"},
+		{`{"action":"call","destAddr":"sip:a@b","monitorDestAddr":"javascript:x"}`, "Invalid sip address"},
+		{`{"action":"call","destAddr":"sip:a@b","monitorSipFrom":"sup"}`, "need monitorDestAddr"},
+		{`{"action":"call","destAddr":"sip:a@b","monitorDestAddr":"sip:m@d","monitorSipFrom":"a@b"}`, "monitorSipFrom"},
 		{`{"action":"call","destAddr":"sip:a@b","sipTo":"a@evil"}`, "sipTo"},
 		{`{"action":"call","destAddr":"sip:a@b","contactParameters":{"a":"b;maddr=evil"}}`, "contactParameters"},
 		{`{"action":"call","destAddr":"sip:a@b","contactUserParameters":{"a b":"c"}}`, "contactUserParameters"},
@@ -97,12 +99,15 @@ func FuzzParseAction(f *testing.F) {
 				}
 			}
 		}
-		for _, v := range []flexStr{a.SIPFrom, a.SIPTo, a.SIPPAI, a.SIPRPID, a.SIPDiversion, flexStr(a.DisplayName)} {
+		for _, v := range []flexStr{a.SIPFrom, a.SIPTo, a.SIPPAI, a.SIPRPID, a.SIPDiversion, a.MonitorSIPFrom, flexStr(a.DisplayName)} {
 			if strings.ContainsAny(string(v), "\r\n<>") {
 				t.Fatalf("identity %q accepted", v)
 			}
 		}
-		for _, d := range a.DestAddr {
+		for _, d := range append(a.DestAddr, destination{DestAddr: a.MonitorDestAddr}) {
+			if d.DestAddr == a.MonitorDestAddr && d.DestAddr == "" {
+				continue
+			}
 			if !strings.HasPrefix(d.DestAddr, "sip") && !isNumber(d.DestAddr) || strings.ContainsAny(d.DestAddr, " \r\n<>") {
 				t.Fatalf("destination %q accepted", d.DestAddr)
 			}

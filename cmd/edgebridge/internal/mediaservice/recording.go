@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+
+	"github.com/edgebridge/edgebridge/engine/media"
 )
 
 // recording is a call recording being written: both directions of a
@@ -122,16 +124,30 @@ func (p *Prompts) finishRecording(rec *recording) (int64, error) {
 // read on its own goroutine by its own leg's clock: every frame of a is
 // mixed with the latest frame of b. Allocation-free.
 type duplexTap struct {
-	mu    sync.Mutex
-	slot  *recSlot
-	lastB [frameSamples]int16
-	mix   [frameSamples]int16
+	mu     sync.Mutex
+	slot   *recSlot
+	lastB  [frameSamples]int16
+	mix    [frameSamples]int16
+	mon    *media.Session // a monitoring call hearing both, when set
+	monMix [frameSamples]int16
 }
 
-// fromA records a frame of a with b's latest.
+// fromA records a frame of a with b's latest (and plays the two to a
+// monitoring call).
 func (d *duplexTap) fromA(f []int16) {
 	d.mu.Lock()
 	d.slot.write(d.mix[:], f, d.lastB[:])
+	if d.mon != nil {
+		mixFrames(d.monMix[:], f, d.lastB[:])
+		_ = d.mon.WriteFrame(d.monMix[:])
+	}
+	d.mu.Unlock()
+}
+
+// setMonitor sets (nil: ends) the monitoring call the connection plays to.
+func (d *duplexTap) setMonitor(s *media.Session) {
+	d.mu.Lock()
+	d.mon = s
 	d.mu.Unlock()
 }
 

@@ -1,6 +1,7 @@
 package mediaservice
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -721,8 +722,14 @@ func (s *session) connect(ctx context.Context, p *participant, act *callAction, 
 			s.recordingFailed(ctx, name, connID, err)
 		}
 	}
+	tap := &duplexTap{slot: &s.rec}
+	stopMonitor := func() {}
+	if act.MonitorDestAddr != "" {
+		stopMonitor = s.monitor(ctx, p, act, connID, tap)
+	}
 	s.notify(ctx, "callAnswered", s.answeredBody(p, callee, connID))
-	callerLeft, split := s.bridge(ctx, p, callee)
+	callerLeft, split := s.bridge(ctx, p, callee, tap)
+	stopMonitor()
 	s.finishRecording(context.WithoutCancel(ctx))
 	s.mu.Lock()
 	s.callee = nil
@@ -771,6 +778,71 @@ func (s *session) split(ctx context.Context, caller, callee *participant) string
 	reason := s.apply(ctx, caller, act, true)
 	<-done
 	return reason
+}
+
+// monitor places the monitoring call of a connection (monitorDestAddr):
+// once it answers, callAnswered (monitoringParticipant true) tells the
+// application, and it hears both parties mixed (through tap) until the
+// returned stop is called at the end of the connection, which also cancels
+// it while it rings. What the monitor sends is dropped. A monitoring call
+// that fails or hangs up leaves the connection as it is (logged).
+func (s *session) monitor(ctx context.Context, p *participant, act *callAction, connID string, tap *duplexTap) (stop func()) {
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		dctx, dcancel := context.WithTimeout(mctx, act.MaxRingTime.dur(defaultRingTime))
+		out, err := s.svc.cfg.Dial(dctx, s.monitorOptions(p, act))
+		dcancel()
+		if err != nil {
+			s.log.Info("mediaservice: monitoring call not answered", "to", act.MonitorDestAddr, "err", err)
+			return
+		}
+		defer out.Hangup()
+		sess := out.Session()
+		if sess == nil {
+			return
+		}
+		m := &participant{id: newID(), user: userOf(act.MonitorDestAddr), call: out}
+		body := s.answeredBody(p, m, connID)
+		body["monitoringParticipant"] = true
+		go s.notify(context.WithoutCancel(ctx), "callAnswered", body)
+		tap.setMonitor(sess)
+		defer tap.setMonitor(nil)
+		frame := make([]int16, frameSamples)
+		for mctx.Err() == nil && sess.ReadFrame(frame) == nil {
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// monitorOptions is the monitoring call: From (and P-Asserted-Identity)
+// monitorSipFrom, else the monitored caller's user; the X- and P- headers
+// of the monitored call's INVITE, with monitorXHeaders and monitorPHeaders
+// replacing (or, null, removing) those of their names and adding the rest.
+func (s *session) monitorOptions(p *participant, act *callAction) engine.DialOptions {
+	from := string(act.MonitorSIPFrom)
+	o := engine.DialOptions{To: act.MonitorDestAddr, From: cmp.Or(from, p.user, "ivr"), Domain: s.domain}
+	if from != "" {
+		o.Headers = append(o.Headers, sip.NewHeader("P-Asserted-Identity", "<sip:"+from+"@"+s.domain+">"))
+	}
+	set := map[string]bool{}
+	for _, m := range []map[string]any{act.MonitorXHeaders, act.MonitorPHeaders} {
+		for k, v := range m {
+			set[strings.ToLower(k)] = true
+			o.Headers = append(o.Headers, headerValues(k, v)...)
+		}
+	}
+	if req := p.call.Request(); req != nil && p.call.Inbound {
+		for _, h := range req.Headers() {
+			n := strings.ToLower(h.Name())
+			if (strings.HasPrefix(n, "x-") || strings.HasPrefix(n, "p-")) && !set[n] &&
+				n != "p-asserted-identity" && n != "p-preferred-identity" && safeText(h.Value()) {
+				o.Headers = append(o.Headers, sip.NewHeader(h.Name(), h.Value()))
+			}
+		}
+	}
+	return o
 }
 
 // greet plays a call action's greeting before its two participants are
@@ -1023,7 +1095,7 @@ func validHeaderName(n string) bool {
 // bridge connects a and b until one hangs up, hangupcall or
 // splitconnection; aLeft when a left first, split when split. Both directions pass through here, so the connection can be
 // recorded; keys received on one leg are sent on the other.
-func (s *session) bridge(ctx context.Context, a, b *participant) (aLeft, split bool) {
+func (s *session) bridge(ctx context.Context, a, b *participant, tap *duplexTap) (aLeft, split bool) {
 	sa, sb := a.call.Session(), b.call.Session()
 	if sa == nil || sb == nil {
 		return sa == nil, false
@@ -1039,8 +1111,7 @@ func (s *session) bridge(ctx context.Context, a, b *participant) (aLeft, split b
 	errA, errB := make(chan error, 1), make(chan error, 1)
 	stop := make(chan struct{})
 	// Each direction on its own goroutine: ReadFrame paces each leg by its
-	// own clock.
-	tap := &duplexTap{slot: &s.rec}
+	// own clock; tap records the two and feeds a monitoring call.
 	go func() { errA <- pumpLeg(sa, sb, fa[:], stop, tap.fromA) }()
 	go func() { errB <- pumpLeg(sb, sa, fb[:], stop, tap.fromB) }()
 	// Which leg left is read from the legs, not from which pump stopped

@@ -276,6 +276,9 @@ type callAction struct {
 	ParticipantID    string          `json:"participantId"`
 	SessionRef       json.RawMessage `json:"sessionReferenceId"`
 	MonitorDestAddr  string          `json:"monitorDestAddr"`
+	MonitorSIPFrom   flexStr         `json:"monitorSipFrom"`
+	MonitorXHeaders  map[string]any  `json:"monitorXHeaders"`
+	MonitorPHeaders  map[string]any  `json:"monitorPHeaders"`
 	ContactParams    map[string]any  `json:"contactParameters"`
 	ContactUserParam map[string]any  `json:"contactUserParameters"`
 }
@@ -283,17 +286,12 @@ type callAction struct {
 // notSupportedFields of a newCall/callEvent answer are refused, not
 // ignored: the call is refused (newCall) or dropped (callEvent) with a
 // service alarm naming the field.
-var notSupportedFields = []string{"monitorDestAddr", "monitorPHeaders", "monitorXHeaders", "monitorSipFrom",
-	"codec", "receiveIp", "receivePort"}
+var notSupportedFields = []string{"codec", "receiveIp", "receivePort"}
 
 var notSupportedWhy = map[string]string{
-	"monitorDestAddr": "no monitoring call is placed",
-	"monitorPHeaders": "no monitoring call is placed",
-	"monitorXHeaders": "no monitoring call is placed",
-	"monitorSipFrom":  "no monitoring call is placed",
-	"codec":           "httpcall needs the cloud SIP user agent",
-	"receiveIp":       "httpcall needs the cloud SIP user agent",
-	"receivePort":     "httpcall needs the cloud SIP user agent",
+	"codec":       "httpcall needs the cloud SIP user agent",
+	"receiveIp":   "httpcall needs the cloud SIP user agent",
+	"receivePort": "httpcall needs the cloud SIP user agent",
 }
 
 // emptyJSON: null, "", {}, [] or false count as left out.
@@ -360,8 +358,14 @@ func parseAction(b []byte, event string) (*callAction, error) {
 			return nil, fmt.Errorf("Invalid sip address: %s", d.DestAddr)
 		}
 	}
+	if a.MonitorDestAddr != "" && !validDest(a.MonitorDestAddr) {
+		return nil, fmt.Errorf("Invalid sip address: %s", a.MonitorDestAddr)
+	}
+	if a.MonitorDestAddr == "" && (a.MonitorSIPFrom != "" || len(a.MonitorXHeaders) > 0 || len(a.MonitorPHeaders) > 0) {
+		return nil, fmt.Errorf("%s response: monitorSipFrom, monitorXHeaders and monitorPHeaders need monitorDestAddr", event)
+	}
 	for name, v := range map[string]string{"sipFrom": string(a.SIPFrom), "sipTo": string(a.SIPTo), "sipPAI": string(a.SIPPAI),
-		"sipRPID": string(a.SIPRPID), "sipDiversion": string(a.SIPDiversion)} {
+		"sipRPID": string(a.SIPRPID), "sipDiversion": string(a.SIPDiversion), "monitorSipFrom": string(a.MonitorSIPFrom)} {
 		if v != "" && !safeUser(v) {
 			return nil, fmt.Errorf("%s response: %s %q: want a SIP user part (no spaces, quotes, <, >, @ or control characters)", event, name, v)
 		}
