@@ -430,6 +430,9 @@ func TestSplitConnection(t *testing.T) {
 		case "newCall":
 			return 200, map[string]any{"action": "call", "destAddr": "sip:agent@127.0.0.1:" + itoa(callee.Port)}
 		case "callAnswered":
+			if body["remotePartyNumber"] != "agent" {
+				break // the caller's IVR after the split
+			}
 			go func() {
 				st1, _ := r.command("splitconnection", map[string]any{"replyId": body["replyId"], "connectionId": "nope"})
 				st2, _ := r.command("splitconnection", map[string]any{"replyId": body["replyId"], "connectionId": body["connectionId"]})

@@ -703,6 +703,10 @@ func (s *session) connect(ctx context.Context, p *participant, act *callAction, 
 		}
 	}
 	callee := &participant{id: newID(), user: out.Called, call: out}
+	select {
+	case <-s.splitReq: // asked of an earlier connection, before this one has an id
+	default:
+	}
 	if act.Greeting != nil {
 		// A party that hangs up meanwhile ends the greeting; the bridge
 		// below then reports it as for any connection.
@@ -1100,13 +1104,6 @@ func (s *session) bridge(ctx context.Context, a, b *participant, tap *duplexTap)
 	if sa == nil || sb == nil {
 		return sa == nil, false
 	}
-	drain := func(c chan struct{}) {
-		select {
-		case <-c:
-		default:
-		}
-	}
-	drain(s.splitReq) // one asked before this connection is not for it
 	var fa, fb [frameSamples]int16
 	errA, errB := make(chan error, 1), make(chan error, 1)
 	stop := make(chan struct{})
