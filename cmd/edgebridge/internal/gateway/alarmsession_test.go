@@ -217,7 +217,7 @@ func TestAlarmSessionRecordAndSplit(t *testing.T) {
 	testkit.WaitFor(t, "recordingReady", 10*time.Second, func() bool { return len(app.got("/cb/recordingReady")) == 1 })
 	rr := app.got("/cb/recordingReady")[0]
 	if rr["event"] != "recordingSuccessful" || rr["recordingFileName"] != "alarm.wav" || rr["sessionId"] != sessionID ||
-		rr["connectionId"] != sessionID || rr["domain"] != "local" || rr["fileSize"].(float64) < 16000 {
+		rr["connectionId"] != sessionID || rr["domain"] != "local" || rr["fileSize"].(float64) < 12000 {
 		t.Errorf("recordingReady %v", rr)
 	}
 	if ms := toneMsIn(t, filepath.Join(dir, "mediaservice", "prompts", "local", "alarm.wav"), 1000); ms < 1200 {
