@@ -107,6 +107,9 @@ func TestRFC4733DecodedByWireshark(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendFrames(t, a, 8, func(p []int16, i int) { clear(p) })
+	// The relay reads on its own goroutine: after a stall the sender
+	// catches up at once, so the last packets may still be in its socket.
+	testkit.WaitFor(t, "the 8 packets at the relay", 5*time.Second, func() bool { return len(r.packets()) >= 8 })
 	var buf bytes.Buffer
 	w, err := pcap.NewWriter(&buf)
 	if err != nil {
