@@ -175,7 +175,10 @@ func TestCaptureBudgetDropsOldestEndedFirst(t *testing.T) {
 	// Later: b (ended) goes for e; then c and d, whose calls live on but
 	// whose 2 s are over (none got a packet: a minute more), are finished:
 	// the older, c, makes room for f.
-	later := now.Add(2*time.Second + time.Minute + time.Millisecond)
+	// A capture's creation is the wall clock's (pcap.NewCapture): later is
+	// read from it, after c and d were made, not from now (on a loaded
+	// machine d is made milliseconds after now).
+	later := time.Now().Add(2*time.Second + time.Minute + time.Millisecond)
 	if cs.start(testDomain, "e", 2, later) == nil || e.RTPCapture(testDomain, "b") != nil || e.RTPCapture(testDomain, "c") == nil {
 		t.Fatal("the ended call's capture was not the one dropped for e")
 	}
