@@ -219,6 +219,12 @@ func TestCallPcapWritesTLSAsTCP(t *testing.T) {
 			t.Fatalf("OPTIONS %d over TLS: %v %q", cseq, err, buf[:n])
 		}
 	}
+	// sipgo logs a message it sends once the write has returned, so the
+	// client may read the last 200 before the engine has logged it.
+	testkit.WaitFor(t, "the six messages in the SIP log", 5*time.Second, func() bool {
+		msgs, err := CallSIPLog(e.db, e, testDomain, "tls-pcap")
+		return err == nil && len(msgs) >= 6
+	})
 	path := filepath.Join(t.TempDir(), "tls.pcap")
 	f, err := os.Create(path)
 	if err != nil {
