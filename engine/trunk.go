@@ -357,6 +357,12 @@ func (s *trunkSet) registerLoop(ctx context.Context, t *trunk) {
 	backoff := 5 * time.Second
 	for {
 		granted, err := s.register(ctx, t, t.cfg.registerInterval())
+		if ctx.Err() != nil {
+			// Stopping cut the refresh short: the registrar's binding is
+			// as it was, so registered stays as it was and stopTrunk
+			// unregisters it (no no-carrier alert for a shutdown).
+			return
+		}
 		wait := backoff
 		if err != nil {
 			t.registered.Store(false)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/emiago/sipgo/sip"
 )
 
 // kamailio is a Kamailio upstream (testdata/kamailio/upstream.cfg) run by
@@ -203,4 +204,62 @@ func TestTrunkAtKamailio(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A trunk whose registration refresh is still unanswered when the engine
+// closes unregisters all the same: the cut refresh says nothing about the
+// registrar, whose binding lives until it expires. (The Kamailio test's
+// shutdown could fall on a refresh.)
+func TestTrunkUnregistersWhenCloseCutsARefresh(t *testing.T) {
+	reg, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	dir := NewStaticDirectory()
+	dir.SetTrunks(testDomain, []Trunk{{TrunkID: "up", DestinationTarget: reg.LocalAddr().String(), DestinationTransport: "udp",
+		DestinationMatch: "^9", UserName: "gw", Password: "pw"}})
+	e := startEngine(t, WithDirectory(dir))
+	// next reads the next REGISTER (retransmissions of one already read
+	// are skipped by CSeq).
+	buf := make([]byte, 65535)
+	lastCSeq := uint32(0)
+	next := func(within time.Duration) (*sip.Request, net.Addr) {
+		t.Helper()
+		for end := time.Now().Add(within); ; {
+			reg.SetReadDeadline(end)
+			n, from, err := reg.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("no further REGISTER: %v", err)
+			}
+			if m, err := sip.ParseMessage(buf[:n]); err == nil {
+				if r, ok := m.(*sip.Request); ok && r.Method == sip.REGISTER && r.CSeq().SeqNo > lastCSeq {
+					lastCSeq = r.CSeq().SeqNo
+					return r, from
+				}
+			}
+		}
+	}
+	first, from := next(10 * time.Second)
+	// Granted 1 s: the refresh comes a second later.
+	ok := sip.NewResponseFromRequest(first, 200, "OK", nil)
+	ok.AppendHeader(sip.NewHeader("Expires", "1"))
+	if _, err := reg.WriteTo([]byte(ok.String()), from); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the trunk registered", 5*time.Second, func() bool {
+		st := e.TrunkStatus()
+		return len(st) == 1 && st[0].Registered
+	})
+	if refresh, _ := next(10 * time.Second); refresh.GetHeader("Expires").Value() == "0" {
+		t.Fatal("the refresh unregisters")
+	}
+	// The refresh is left unanswered while the engine closes.
+	closed := make(chan struct{})
+	go func() { e.Close(); close(closed) }()
+	unreg, _ := next(5 * time.Second)
+	if exp := unreg.GetHeader("Expires"); exp == nil || exp.Value() != "0" {
+		t.Fatalf("after the cut refresh the trunk sent %v, want the unregister (Expires: 0)", unreg.GetHeader("Expires"))
+	}
+	<-closed
 }
