@@ -111,7 +111,7 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	// The call is a session of the media service commands too
 	// (startrecording, stoprecording, splitconnection by its callbacks'
 	// replyId): its audio passes through it to be recorded.
-	as := g.media.StartAlarmSession(c.Domain, c.ID, c.Caller, g.alarmCallback(c.Domain, b))
+	as := g.media.StartAlarmSession(c.Domain, c.ID, c.Caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
 	defer as.End()
 	// maxSessionDuration bounds the whole session: the alarm and the voice
 	// bridge that follows it.

@@ -30,10 +30,14 @@ type AlarmSession struct {
 	domain string
 	id     string // the alarm call's Call-ID: newAlarmbridgeEvent's sessionId
 	caller string // the unit's user
-	hook   *hook  // where recordingReady and callEvent go; nil: nowhere
 	log    *slog.Logger
-	rec    recSlot
-	tap    duplexTap
+	// callback finds where recordingReady and callEvent go, once asked
+	// (hookOnce): nothing of it runs on the alarm call's way in.
+	callback func() *delivery.Endpoint
+	hookOnce sync.Once
+	hook     *hook // nil: nowhere
+	rec      recSlot
+	tap      duplexTap
 
 	mu        sync.Mutex
 	callee    string // the voice destination's user, while connected
@@ -43,23 +47,36 @@ type AlarmSession struct {
 }
 
 // StartAlarmSession registers a live alarm call of domain (its Call-ID,
-// the unit's user). cb is the HTTP callback its newAlarmbridgeEvent goes
-// to: recordingReady and callEvent go to the same base URL, signed the
-// same way; nil when it has none (recordings are then refused). End
-// unregisters it.
-func (s *Service) StartAlarmSession(domain, callID, caller string, cb *delivery.Endpoint) *AlarmSession {
-	a := &AlarmSession{svc: s, domain: domain, id: callID, caller: caller, log: s.log.With("alarmcall", callID)}
+// the unit's user). callback finds the HTTP callback its
+// newAlarmbridgeEvent goes to (nil: none; recordings are then refused):
+// recordingReady and callEvent go to the same base URL, signed the same
+// way. It is asked the first time a command needs it. End unregisters the
+// session.
+func (s *Service) StartAlarmSession(domain, callID, caller string, callback func() *delivery.Endpoint) *AlarmSession {
+	a := &AlarmSession{svc: s, domain: domain, id: callID, caller: caller, log: s.log.With("alarmcall", callID), callback: callback}
 	a.tap.slot = &a.rec
-	if cb != nil {
-		h, err := newHookEndpoint(*cb, s.tls)
-		if err != nil {
-			a.log.Warn("mediaservice: alarm session without callbacks", "err", err)
-		} else {
-			a.hook = h
-		}
-	}
 	s.alarms.Store(callID, a)
 	return a
+}
+
+// callbacks is the session's callback sender, nil when it has none.
+func (a *AlarmSession) callbacks() *hook {
+	a.hookOnce.Do(func() {
+		if a.callback == nil {
+			return
+		}
+		cb := a.callback()
+		if cb == nil {
+			return
+		}
+		h, err := newHookEndpoint(*cb, a.svc.tls)
+		if err != nil {
+			a.log.Warn("mediaservice: alarm session without callbacks", "err", err)
+			return
+		}
+		a.hook = h
+	})
+	return a.hook
 }
 
 // AlarmReplyID is the replyId of the newAlarmbridgeEvent callbacks of the
@@ -83,13 +100,13 @@ func (s *Service) AlarmCallID(domain, replyID string) (string, bool) {
 // session.
 func (a *AlarmSession) End() {
 	a.svc.alarms.Delete(a.id)
-	if a.hook != nil {
+	if a.rec.running() { // a recording started only once its callback was found
 		a.recorder().finish(context.Background())
 	}
 }
 
 func (a *AlarmSession) recorder() recorder {
-	return recorder{svc: a.svc, domain: a.domain, sessID: a.id, hook: a.hook, slot: &a.rec, log: a.log}
+	return recorder{svc: a.svc, domain: a.domain, sessID: a.id, hook: a.callbacks(), slot: &a.rec, log: a.log}
 }
 
 // Channel is ch (the unit's leg while the alarm receiver runs) with its
@@ -149,7 +166,7 @@ func (a *AlarmSession) Connected(callee, calleeID string, split func()) (down fu
 // splitEvent sends one participant's callEvent after a split and checks
 // its answer asks for nothing but its drop.
 func (a *AlarmSession) splitEvent(ctx context.Context, event, pid, user, remoteID, remoteUser string) {
-	if a.hook == nil {
+	if a.callbacks() == nil {
 		return
 	}
 	body := map[string]any{"connectionId": a.id, "domain": a.domain, "event": event, "ivrServer": a.svc.cfg.IVRServer,
@@ -213,7 +230,7 @@ func (s *Service) alarmCommand(ctx context.Context, base string, a *AlarmSession
 	}
 	switch base {
 	case "startrecording", "stoprecording":
-		if a.hook == nil {
+		if a.callbacks() == nil {
 			return refuse(http.StatusConflict, "the alarm call's alarmbridge has no HTTP callback to send recordingReady to")
 		}
 		name := str("recordingFileName")

@@ -59,6 +59,13 @@ func (r *recSlot) start(rec *recording) bool {
 	return true
 }
 
+// running reports whether a recording runs.
+func (r *recSlot) running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec != nil
+}
+
 // stop ends the recording and returns it (nil when none ran).
 func (r *recSlot) stop() *recording {
 	r.mu.Lock()
