@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
 // PortPool hands out RTP ports from the --rtp-ports range: an even port for
@@ -18,6 +19,10 @@ type PortPool struct {
 	mu    sync.Mutex
 	next  int
 	inUse map[int]bool
+	// held is len(inUse), read without the lock: the load shedder asks
+	// for every INVITE, on the SIP socket's reader, while listen holds
+	// the lock across its binds.
+	held atomic.Int64
 }
 
 // ErrNoPorts means every port pair of the range is in use or not bindable.
@@ -43,9 +48,7 @@ func (p *PortPool) Size() int { return (p.hi - p.lo + 1) / 2 }
 
 // InUse is the number of pairs currently held.
 func (p *PortPool) InUse() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.inUse)
+	return int(p.held.Load())
 }
 
 // listen binds an RTP/RTCP socket pair on ip. Ports taken by other programs
@@ -73,6 +76,7 @@ func (p *PortPool) listen(ip netip.Addr) (rtpConn, rtcpConn *net.UDPConn, port i
 			continue
 		}
 		p.inUse[port] = true
+		p.held.Store(int64(len(p.inUse)))
 		return rtpConn, rtcpConn, port, nil
 	}
 	return nil, nil, 0, fmt.Errorf("%w %d-%d on %s (%d pairs)", ErrNoPorts, p.lo, p.hi, ip, n)
@@ -81,5 +85,6 @@ func (p *PortPool) listen(ip netip.Addr) (rtpConn, rtcpConn *net.UDPConn, port i
 func (p *PortPool) release(port int) {
 	p.mu.Lock()
 	delete(p.inUse, port)
+	p.held.Store(int64(len(p.inUse)))
 	p.mu.Unlock()
 }
