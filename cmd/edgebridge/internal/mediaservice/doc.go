@@ -15,14 +15,17 @@
 //     DTMF collected (RFC 4733 events and in-band, an in-band copy of an
 //     event within 300 ms dropped), both directions recorded; a connection
 //     of two participants is bridged here too (session.bridge), so it can
-//     be recorded;
+//     be recorded and monitored; greetings play before it (session.greet);
 //   - the prompt storage (prompts.go): DATA/mediaservice/prompts/{domain}/,
 //     every file an A-law WAV, uploads of WAV PCM16/A-law/µ-law (or raw
 //     .alaw/.ulaw) converted while streamed, a quota over all of it
 //     (DefaultQuota), signed download URLs valid 15 minutes;
 //   - recordings (recording.go): written while the call runs, A-law WAV
 //     streamed to the prompt storage with the sizes patched into the header
-//     at the end (constant memory), announced by recordingReady;
+//     at the end (constant memory), announced by recordingReady; one
+//     recorder for media service and alarm sessions;
+//   - alarm sessions (alarmsession.go): the gateway's live alarm calls as
+//     sessions of the recording and split commands;
 //   - replyId tokens: the domain and session id, HMAC-SHA256 signed with a
 //     key of this process (a session does not outlive it);
 //   - the REST commands (control.go, api.CallControl) and the prompt files

@@ -178,3 +178,28 @@ func FuzzPromptPut(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCallIdentifier: any getCallIdentifier answer is taken (its
+// sessionReferenceId valid JSON, or none) or refused; an answer naming
+// another session is never taken.
+func FuzzParseCallIdentifier(f *testing.F) {
+	for _, s := range []string{``, `{}`, `{"sessionId":"s1","sessionReferenceId":{"foo":1,"bar":2}}`,
+		`{"sessionId":"other","sessionReferenceId":"x"}`, `{"sessionReferenceId":null}`, `{"sessionId":7}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ref, err := parseCallIdentifier(b, "s1")
+		if err != nil {
+			return
+		}
+		if ref != nil && !json.Valid(ref) {
+			t.Fatalf("sessionReferenceId %q is not JSON", ref)
+		}
+		var v struct {
+			SessionID any `json:"sessionId"`
+		}
+		if json.Unmarshal(b, &v) == nil && v.SessionID != nil && v.SessionID != "" && v.SessionID != "s1" {
+			t.Fatalf("answer naming session %v taken", v.SessionID)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package mediaservice
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/md5"
@@ -182,22 +183,32 @@ func (s *session) identify(ctx context.Context) {
 		s.log.Info("mediaservice: getCallIdentifier not answered: the session goes on without a sessionReferenceId", "err", err)
 		return
 	}
-	var id struct {
+	ref, err := parseCallIdentifier(ans, s.id)
+	if err != nil {
+		s.alarm("sessionError", "IVR command failed", map[string]any{"reason": err.Error()})
+		return
+	}
+	s.setRef(ref)
+}
+
+// parseCallIdentifier reads a getCallIdentifier answer for session id: its
+// sessionReferenceId (nil for none). An answer naming another session is
+// an error.
+func parseCallIdentifier(b []byte, id string) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, nil
+	}
+	var ans struct {
 		SessionID  flexStr         `json:"sessionId"`
 		SessionRef json.RawMessage `json:"sessionReferenceId"`
 	}
-	if len(strings.TrimSpace(string(ans))) == 0 {
-		return
+	if err := json.Unmarshal(b, &ans); err != nil {
+		return nil, fmt.Errorf("getCallIdentifier response: %v", err)
 	}
-	if err := json.Unmarshal(ans, &id); err != nil {
-		s.alarm("sessionError", "IVR command failed", map[string]any{"reason": "getCallIdentifier response: " + err.Error()})
-		return
+	if ans.SessionID != "" && string(ans.SessionID) != id {
+		return nil, fmt.Errorf("getCallIdentifier response names session %q, not this one", string(ans.SessionID))
 	}
-	if id.SessionID != "" && string(id.SessionID) != s.id {
-		s.alarm("sessionError", "IVR command failed", map[string]any{"reason": "getCallIdentifier response names session " + string(id.SessionID) + ", not this one"})
-		return
-	}
-	s.setRef(id.SessionRef)
+	return ans.SessionRef, nil
 }
 
 // alarmError is the media service API's error text for err: its own message up to the
