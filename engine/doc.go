@@ -42,6 +42,18 @@
 // the *Call unanswered; Answer gives it Session, an RTP session that is the
 // alarm Channel (ReadFrame, WriteFrame, Digits, SendDigit, Hangup).
 //
+// # Registrar
+//
+// A REGISTER (RFC 3261 §10.3; expiry 60-7200 s, at most 10 contacts per
+// address of record) is answered 200 only once its binding is both in
+// memory, where calls look it up (a call placed on the 200 reaches the
+// device), and in the store: the registrar writes bindings in one
+// transaction per burst and each 200 waits for the batch holding its
+// change (group commit), so a binding answered 200 survives a crash and
+// is read back at Start. A batch the disk refuses stays queued for the
+// next one and its REGISTERs are still answered 200: the device is
+// reachable, the store's trouble is the store-unwritable alert's.
+//
 // # Provisioning read
 //
 // StoreDirectory reads the store's working documents: "device" (provisioning

@@ -25,24 +25,34 @@ const (
 )
 
 // registrar keeps the bindings of devices that registered with the gateway.
-// Memory is authoritative; changes are written to the store in batches (one
-// fsync per burst) and on Close, and read back by load on start.
+// Memory is what calls read: a binding is there before the REGISTER's 200
+// goes, so a call placed on that 200 reaches the device. Changes are
+// written to the store in batches (one transaction per burst, a group
+// commit) and the 200 waits for the batch that holds its change, so a
+// binding answered 200 survives a crash; they are read back by load on
+// start. A batch the disk refuses is kept for the next one, and the
+// REGISTER is still answered 200 (the binding is live in memory; the
+// gateway's store-unwritable alert says the disk is the trouble).
 type registrar struct {
 	e  *Engine
 	mu sync.RWMutex
 	m  map[string][]store.Binding // domain NUL aor
 
-	pmu  sync.Mutex
-	put  map[string]store.Binding // by Binding.Key
-	del  map[string]store.Binding
-	kick chan struct{}
+	pmu   sync.Mutex
+	put   map[string]store.Binding // by Binding.Key
+	del   map[string]store.Binding
+	saved chan struct{} // closed once the pending changes were written
+	kick  chan struct{}
 }
+
+// bindingSaveWait bounds how long a REGISTER waits for its binding's write.
+const bindingSaveWait = 5 * time.Second
 
 func newRegistrar(e *Engine) *registrar {
 	return &registrar{
 		e: e, m: map[string][]store.Binding{},
 		put: map[string]store.Binding{}, del: map[string]store.Binding{},
-		kick: make(chan struct{}, 1),
+		saved: make(chan struct{}), kick: make(chan struct{}, 1),
 	}
 }
 
@@ -141,7 +151,9 @@ func (r *registrar) expire(now time.Time) {
 	}
 }
 
-func (r *registrar) queue(put, del []store.Binding) {
+// queue hands the changes to the store writer; the channel it returns is
+// closed once the batch holding them was written (at once without a store).
+func (r *registrar) queue(put, del []store.Binding) <-chan struct{} {
 	for _, b := range put {
 		r.e.emit(Event{Type: EventRegistration, Domain: b.Domain, AOR: b.AOR, Contact: b.Contact, Expires: b.Expires,
 			Source: b.Source, Transport: b.Transport, UserAgent: b.UserAgent})
@@ -149,8 +161,8 @@ func (r *registrar) queue(put, del []store.Binding) {
 	for _, b := range del {
 		r.e.emit(Event{Type: EventUnregistration, Domain: b.Domain, AOR: b.AOR, Contact: b.Contact, Source: b.Source, Transport: b.Transport})
 	}
-	if r.e.db == nil {
-		return
+	if r.e.db == nil || len(put)+len(del) == 0 {
+		return closedChan
 	}
 	r.pmu.Lock()
 	for _, b := range put {
@@ -163,10 +175,24 @@ func (r *registrar) queue(put, del []store.Binding) {
 		delete(r.put, k)
 		r.del[k] = b
 	}
+	saved := r.saved
 	r.pmu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
 	default:
+	}
+	return saved
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// awaitSaved waits (bounded) for the write queue promised.
+func (r *registrar) awaitSaved(saved <-chan struct{}) {
+	select {
+	case <-saved:
+	case <-r.e.ctx.Done():
+	case <-time.After(bindingSaveWait):
+		r.e.log.Warn("REGISTER answered before its binding was written", "after", bindingSaveWait.String())
 	}
 }
 
@@ -185,9 +211,28 @@ func (r *registrar) flush() {
 	}
 	clear(r.put)
 	clear(r.del)
+	saved := r.saved
+	r.saved = make(chan struct{})
 	r.pmu.Unlock()
+	defer close(saved)
 	if err := r.e.db.SaveBindings(put, del); err != nil {
 		r.e.log.Error("bindings not saved", "n", len(put)+len(del), "err", err)
+		// Kept for the next batch, unless a newer change of the same
+		// contact came meanwhile.
+		r.pmu.Lock()
+		for _, b := range put {
+			if _, ok := r.del[b.Key()]; !ok {
+				if _, ok := r.put[b.Key()]; !ok {
+					r.put[b.Key()] = b
+				}
+			}
+		}
+		for _, b := range del {
+			if _, ok := r.put[b.Key()]; !ok {
+				r.del[b.Key()] = b
+			}
+		}
+		r.pmu.Unlock()
 	}
 }
 
@@ -453,7 +498,8 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	live := append([]store.Binding(nil), cur...)
 	r.mu.Unlock()
-	r.queue(put, del)
+	// The 200 says the binding holds: on disk too, so a restart keeps it.
+	r.awaitSaved(r.queue(put, del))
 
 	res := e.newResponse(req, 200, "OK", nil)
 	for _, b := range live {

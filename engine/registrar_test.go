@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
+	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/edgebridge/edgebridge/store"
 )
 
@@ -260,5 +263,45 @@ func TestDomainFromRequestURI(t *testing.T) {
 		if got := e.domainOf(req); got != want {
 			t.Errorf("request to %s: domain %q, want %q", host, got, want)
 		}
+	}
+}
+
+// TestSIPpRegisterThenCallAtOnce: a REGISTER's 200 means the binding
+// holds. SIPp registers an alarm unit (whose calls another SIPp answers);
+// as soon as the 200 came, without waiting on anything, the binding is in
+// the store (a crash now would keep it), a call placed to the unit reaches
+// it, and a second engine started on the same store (the restart after a
+// crash: the first one never closed, so nothing was flushed at Close)
+// knows the binding.
+func TestSIPpRegisterThenCallAtOnce(t *testing.T) {
+	db := openStore(t)
+	dir := trustedLoopback(t, "panel1")
+	e := startEngine(t, WithDirectory(dir), WithStore(db))
+	wd := t.TempDir()
+	unit := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	reg := testkit.StartSIPp(t, wd, false, e.Addr(), "-sf", testkit.SIPpScenario(t, wd, "register_contact.xml",
+		"CONTACT_PORT", strconv.Itoa(unit.Port)), "-s", "panel1", "-m", "1")
+	if err := reg.Wait(10 * time.Second); err != nil {
+		t.Fatalf("panel1 did not register: %v\n%s", err, reg.Report())
+	}
+	stored, err := db.Bindings(time.Now())
+	if err != nil || len(stored) != 1 || !strings.Contains(stored[0].Contact, ":"+strconv.Itoa(unit.Port)) {
+		t.Fatalf("store right after the 200: %+v (%v), want panel1's binding", stored, err)
+	}
+	e2 := startEngine(t, WithDirectory(dir), WithStore(db))
+	if bs := e2.Bindings(testDomain, "panel1"); len(bs) != 1 || bs[0].Contact != stored[0].Contact {
+		t.Fatalf("an engine started on the store after the 200 knows %+v, want %s", bs, stored[0].Contact)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := e.Dial(ctx, DialOptions{To: "panel1", Domain: testDomain, From: "arc"})
+	if err != nil {
+		t.Fatalf("call placed on the 200: %v", err)
+	}
+	if err := c.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unit.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the unit: %v\n%s", err, unit.Report())
 	}
 }

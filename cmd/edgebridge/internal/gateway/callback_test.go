@@ -35,7 +35,7 @@ func registeredUnit(t *testing.T, g *Gateway) *testkit.SIPp {
 	if err := reg.Wait(10 * time.Second); err != nil {
 		t.Fatalf("panel1 did not register: %v\n%s", err, reg.Report())
 	}
-	// The registrar answers before its binding is written to the store.
+	// The registrar's 200 comes once the binding is in the store.
 	testkit.WaitFor(t, "panel1's binding", 5*time.Second, func() bool {
 		b, err := g.db.Bindings(time.Now())
 		return err == nil && len(b) == 1
