@@ -305,7 +305,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"password":        refused("not taken here: the user's credentials are those of its device (/provisioning/device, authType credentials)"),
 		"pin":             refused("not honoured: the gateway has no hot desking"),
 		"hotdeskAllowed":  refused("not honoured: the gateway has no hot desking"),
-		"mobileNumber":    reads("engine userPlan, mobileLeg: missed calls go to this number through the trunk whose destinationMatch takes it"),
+		"mobileNumber":    reads("engine userPlan, mobileLeg: missed calls to the user's own extension go to this number through the trunk whose destinationMatch takes it (group calls never do)"),
 		"mobileFollow":    reads("engine User.forwardsToMobile: 0 keeps mobileNumber but forwards nothing; unset or 1 forwards"),
 		"ringSecs":        reads("engine userPlan (extension): how long the user's devices ring before a missed call goes to mobileNumber"),
 		"ukCallerId":      refused("not honoured: calls out through a trunk carry the trunk's caller id rules (rewriteAnumber)"),

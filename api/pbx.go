@@ -40,7 +40,7 @@ func userSchema() *Schema {
 		opt("displayName", str()), opt("email", str()), opt("firstName", str()), opt("lastName", str()),
 		opt("jobName", str()), opt("departmentName", str()), opt("companyName", str()), opt("officeName", str()),
 		opt("password", str()), opt("pin", str()), opt("hotdeskAllowed", int32s()),
-		opt("mobileNumber", str().pattern(`^\+?[0-9]{3,20}$`).desc("Missed calls (no answer within ringSecs, refused by every registration, or none registered) forward to this number through the trunk whose destinationMatch takes it.")),
+		opt("mobileNumber", str().pattern(`^\+?[0-9]{3,20}$`).desc("Missed calls to this user's own extension (no answer within ringSecs, refused by every registration, or none registered) forward to this number through the trunk whose destinationMatch takes it. A call to a group the user is a member of is never forwarded to it.")),
 		opt("mobileFollow", int32s().min(0).max(1).desc("0 keeps mobileNumber but forwards nothing; unset or 1 forwards missed calls to it.")),
 		opt("ringSecs", int32s().min(1).max(300).desc("Seconds the user's devices ring before a missed call goes to mobileNumber. Default 20.").extNote("gateway extension: the ring time before the forward to mobileNumber")),
 		opt("ukCallerId", str()), opt("usCallerId", str()), opt("ukPhoneId", int32s()), opt("usPhoneId", int32s()),
@@ -57,13 +57,13 @@ func groupSchema() *Schema {
 		opt("ringStrategy", str().enum(engine.RingAll, engine.RingHuntLongestIdle).
 			desc("all rings every member at once; huntLongestIdle one at a time, the longest idle first. Default all.")),
 		opt("ringSecs", int32s().min(1).max(300).desc("Seconds a member (huntLongestIdle) or a round (all) rings. Default 20.")),
-		opt("ringAttempts", int32s().min(1).max(10).desc("Rounds through the members. Default 1.")),
+		opt("ringAttempts", int32s().min(1).max(10).desc("Rounds through the members. Default 1. A call no member answers in these rounds ends with 480; it is not forwarded to a member's mobileNumber.")),
 		opt("callerNameFormat", str().desc("Caller name the members see: {displayName}, {srcPhoneNumber}, {dgrpName}.")),
 		opt("members", arr(obj(
 			req("userId", str().pattern(idPattern)),
 			opt("ringOrder", int32s().desc("Lowest rings first.")),
 		))),
-		opt("ringExclusive", int32s().min(0).max(1).desc("1 queues calls: a call that finds every member busy waits, hearing ringback, until a member is free, callers served in arrival order; at most 10 wait (486 beyond), each at most 5 minutes (then 480).")),
+		opt("ringExclusive", int32s().min(0).max(1).desc("1 queues calls: a call that finds every member busy waits, hearing ringback, until a member is free, callers served in arrival order; at most 10 wait (486 beyond), each at most 5 minutes (then 480). A backlog raises the call-queue-backlog alert.")),
 		opt("ringRetry", int32s().min(0).max(1)),
 	).extNote(pbxExt)
 }

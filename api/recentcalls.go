@@ -230,7 +230,8 @@ func (s *Server) recentCallTrace(c *call) error {
 // (engine.ResAlert, the newest 500 per domain), newest first. alert_type
 // is no-carrier, call-limit, device-limit (the API's) or auth-failures,
 // arc-path-down, unknown-alarm-account, queue-backlog, store-nearly-full,
-// store-unwritable (extensions); cleared says the cause is over.
+// store-unwritable, call-queue-backlog (extensions); cleared says the
+// cause is over.
 
 func (s *Server) alertRoutes(P string) {
 	q := recentCallsParams()[:5]

@@ -204,7 +204,7 @@ func TestAlertsList(t *testing.T) {
 		t.Fatalf("ack of no alert: %d %s", r.status, r.raw)
 	}
 	e.refused("GET", "/provisioning/alerts/d?answered=true", nil, "answered: is not a filter of alerts")
-	e.refused("GET", "/provisioning/alerts/d?alert_type=tts-failure", nil, "alert_type: must be one of no-carrier, call-limit, device-limit, auth-failures, arc-path-down, unknown-alarm-account, queue-backlog, store-nearly-full, store-unwritable")
+	e.refused("GET", "/provisioning/alerts/d?alert_type=tts-failure", nil, "alert_type: must be one of no-carrier, call-limit, device-limit, auth-failures, arc-path-down, unknown-alarm-account, queue-backlog, store-nearly-full, store-unwritable, call-queue-backlog")
 }
 
 // FuzzAlertAck: the ack of an alert takes any id in its path and any body;

@@ -43,6 +43,10 @@ const (
 	// events than the gateway's threshold, or its oldest waits longer
 	// (the gateway files it).
 	AlertQueueBacklog = "queue-backlog"
+	// AlertCallQueueBacklog: a ringExclusive group's call queue holds more
+	// calls than WithQueueAlert's calls, or its first caller has waited
+	// longer than its wait (one cause per group).
+	AlertCallQueueBacklog = "call-queue-backlog"
 	// AlertStoreNearlyFull: the store file nears its size budget, or the
 	// data folder's filesystem nears its end (the gateway files it).
 	AlertStoreNearlyFull = "store-nearly-full"
@@ -53,7 +57,7 @@ const (
 
 // AlertTypes are the alert types, the CPaaS API's first.
 var AlertTypes = []string{AlertNoCarrier, AlertCallLimit, AlertDeviceLimit, AlertAuthFailures, AlertARCPathDown, AlertUnknownAccount,
-	AlertQueueBacklog, AlertStoreNearlyFull, AlertStoreUnwritable}
+	AlertQueueBacklog, AlertStoreNearlyFull, AlertStoreUnwritable, AlertCallQueueBacklog}
 
 // RaiseAlert files an alert the gateway saw outside the engine, once per
 // cause (domain, type, key) until ClearAlert clears it.

@@ -131,12 +131,19 @@
 // ringing for another queued call) by the group's plan; while none is free
 // the caller waits and hears the gateway's ringback tone (425 Hz, 1 s on,
 // 4 s off) in early media (183 with our SDP, repeated every minute; 182
-// Queued to a caller without an SDP offer). Callers are served in arrival
-// order, one who hangs up leaves the queue, at most 10 wait per group (the
-// next gets 486) and each at most 5 minutes (then 480), with a Reason;
-// a waiting call leaves the load shedder's count of calls in setup. When
-// the members rung do not answer, the call ends as an unqueued one does.
-// Dial waits in the queue the same way, silently, within its context.
+// Queued, also every minute, to a caller without an SDP offer). Callers
+// are served in arrival order, one who hangs up leaves the queue, at most
+// 10 wait per group (the next gets 486) and each at most 5 minutes (then
+// 480), with a Reason; a waiting call leaves the load shedder's count of
+// calls in setup. When the members rung do not answer, the call ends as an
+// unqueued one does. Dial waits in the queue the same way, silently,
+// within its context. A queue holding more calls than WithQueueAlert's
+// calls (default 5; serve --alert-call-queue-calls) or whose first caller
+// has waited longer than its wait (default 2 minutes;
+// --alert-call-queue-wait) files the call-queue-backlog alert for the
+// group (below). These are daemon flags, not group fields: the seed's
+// groups have no such field, and an installer sets one threshold for the
+// site as for the gateway's other alerts.
 //
 // A user with mobileNumber (and mobileFollow unset or 1) has its missed
 // calls forwarded: its device rings for the user's ringSecs (extension,
@@ -145,6 +152,13 @@
 // trunk's rules, srtp setting and concurrency apply), with Diversion:
 // <sip:EXTENSION@domain>;reason=no-answer (RFC 5806) unless the trunk sets
 // its own diversionHeader. The trunk is chosen when the call arrives.
+// Only calls to the user's own extension (and Dial to it) forward: a
+// group call no member answers is not forwarded to any member's mobile
+// (the group, not one member, was called; with several members there is
+// no one mobile to choose, and a group's caller would otherwise reach a
+// private phone the group's plan never named). It ends as a group call
+// does: 480 when no member answered within the group's rounds, 486 or 480
+// when none could ring.
 //
 // # Call limits
 //
@@ -165,7 +179,8 @@
 // no-carrier when a trunk's registration fails or its keep-alive goes
 // unanswered, call-limit and device-limit when a call is refused at a limit,
 // auth-failures (extension) after 5 failed digests from one address within a
-// minute; the gateway files arc-path-down, unknown-alarm-account,
+// minute, call-queue-backlog (extension) for a ringExclusive group's queue
+// over WithQueueAlert's thresholds (queue.go); the gateway files arc-path-down, unknown-alarm-account,
 // queue-backlog, store-nearly-full and store-unwritable through
 // RaiseAlert/ClearAlert. Each cause (its trunk, device or address) is filed once and again
 // only after it cleared; the clearing is filed too (cleared true). Alerts go

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -170,6 +171,12 @@ func New(cfg Config, opts ...Option) (*Engine, error) {
 	}
 	for _, o := range opts {
 		o(e)
+	}
+	p := &e.pbx
+	p.alertCalls = cmp.Or(p.alertCalls, DefaultQueueAlertCalls)
+	p.alertWait = cmp.Or(p.alertWait, DefaultQueueAlertWait)
+	if err := CheckQueueAlert(p.alertCalls, p.alertWait); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	if e.sessionExpiry < 90*time.Second {
 		return nil, fmt.Errorf("engine: session expires %v is below the RFC 4028 minimum of 90 s", e.sessionExpiry)

@@ -163,3 +163,37 @@ func TestSIPpGroupAllAndUserExtension(t *testing.T) {
 		t.Errorf("outbound record %+v", out)
 	}
 }
+
+// TestSIPpGroupCallNotForwardedToMobile: a group call that its only member
+// (a SIPp handset left ringing) does not answer within the group's
+// ringSecs ends with 480 and the handset is cancelled; the member's
+// mobileNumber, which would take a missed call to the member's own
+// extension, is not called (the SIPp "mobile" behind the trunk receives
+// nothing).
+func TestSIPpGroupCallNotForwardedToMobile(t *testing.T) {
+	dm, dh := t.TempDir(), t.TempDir()
+	mobile := testkit.StartSIPp(t, dm, true, "-sf", testkit.SIPpScenario(t, dm, "uas_answer.xml"), "-m", "1")
+	handset := testkit.StartSIPp(t, dh, true, "-sf", testkit.SIPpScenario(t, dh, "uas_ring.xml"), "-m", "1")
+	db := openStore(t)
+	off := false
+	putDoc(t, db, ResTrunk, "mobiles", Trunk{DestinationMatch: "/^07/", DestinationTarget: "127.0.0.1:" + strconv.Itoa(mobile.Port),
+		DestinationTransport: "udp", KeepAlive: &off})
+	putDoc(t, db, ResUser, "ua", User{User: "ha", ExtensionNumber: "201", MobileNumber: "07700900123", RingSecs: 1})
+	putDoc(t, db, ResGroup, "desk", Group{GroupName: "desk", ExtensionNumber: "700", RingSecs: 1, Members: []GroupMember{{UserID: "ua"}}})
+	e := startEngine(t, WithStore(db))
+	testkit.WaitFor(t, "trunk loaded", 5*time.Second, func() bool { return len(e.TrunkStatus()) == 1 })
+	registerAs(t, e, "ha", "h-a", handset.Port)
+	p := newPeer(t, e)
+	p.invite("700", "group-missed", "")
+	res := p.recv(false)
+	p.ack(res)
+	if res.StatusCode != 480 {
+		t.Fatalf("group call no member answered: %d %s, want 480", res.StatusCode, res.Reason)
+	}
+	if err := handset.Wait(10 * time.Second); err != nil {
+		t.Fatalf("handset: %v\n%s", err, handset.Report())
+	}
+	if got := mobile.Received(); len(got) != 0 {
+		t.Fatalf("the member's mobile was called for a group call:\n%s", strings.Join(got, "\n"))
+	}
+}

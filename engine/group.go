@@ -271,6 +271,12 @@ type pbxState struct {
 	changed chan struct{}
 	waiting map[string][]*queueTicket // group -> calls queued, first first (queue.go)
 	taken   map[string]int            // key -> queued calls ringing it
+	clock   func() time.Time          // the queue's clock; nil: time.Now (tests move it)
+	alertMu sync.Mutex                // one queue backlog alert look at a time
+	// alertCalls and alertWait: when a queue files AlertCallQueueBacklog
+	// (WithQueueAlert).
+	alertCalls int
+	alertWait  time.Duration
 }
 
 func busyKey(domain, device string) string { return domain + "\x00" + device }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgebridge/edgebridge/internal/softphone"
 	"github.com/edgebridge/edgebridge/internal/testkit"
@@ -233,7 +236,7 @@ func (p *peer) cancelInvite(user, callID string) {
 }
 
 // TestGroupQueueBounded: a queued group whose only member is busy takes
-// queueMaxCallers waiting calls (each told with 183 and our SDP); the next
+// QueueMaxCallers waiting calls (each told with 183 and our SDP); the next
 // is refused at once with 486 and a Reason saying the queue is full. The
 // waiting callers hang up (CANCEL) and leave the queue.
 func TestGroupQueueBounded(t *testing.T) {
@@ -245,7 +248,7 @@ func TestGroupQueueBounded(t *testing.T) {
 	registerAs(t, e, "m1", "h-m", testkit.FreeUDP(t)) // registered, never rung: it is busy
 	e.pbx.acquire(busyKey(testDomain, "m1"), 0)
 	var waiting []*peer
-	for i := range queueMaxCallers {
+	for i := range QueueMaxCallers {
 		p := newPeer(t, e)
 		waiting = append(waiting, p)
 		p.invite("610", "q-"+strconv.Itoa(i), "")
@@ -257,8 +260,8 @@ func TestGroupQueueBounded(t *testing.T) {
 			t.Fatalf("caller %d: %d %s, want 183 with SDP", i, res.StatusCode, res.Reason)
 		}
 	}
-	if n := e.pbx.queued(testDomain, "desk"); n != queueMaxCallers {
-		t.Fatalf("%d calls queued, want %d", n, queueMaxCallers)
+	if n := e.pbx.queued(testDomain, "desk"); n != QueueMaxCallers {
+		t.Fatalf("%d calls queued, want %d", n, QueueMaxCallers)
 	}
 	p := newPeer(t, e)
 	p.invite("610", "q-full", "")
@@ -372,5 +375,147 @@ func TestInvalidStoredUserRefused(t *testing.T) {
 	p.ack(res)
 	if res.StatusCode != 500 || !strings.Contains(res.GetHeader("Reason").Value(), "mobileFollow: 1 needs a mobileNumber") {
 		t.Fatalf("call to an invalid user: %d %v", res.StatusCode, res.GetHeader("Reason"))
+	}
+}
+
+// testClock is a clock a test moves (the queue's pbxState.clock).
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Now()} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// queuedDesk is an engine on a store whose group desk (extension 610,
+// ringExclusive 1) has one member, m1, registered and busy for the whole
+// test (marked in a call in the engine's own state; it is never rung), with
+// the queue's clock in the test's hands.
+func queuedDesk(t *testing.T, opts ...Option) (*Engine, *testClock) {
+	t.Helper()
+	db := openStore(t)
+	putDoc(t, db, ResUser, "um", User{User: "m1", ExtensionNumber: "201"})
+	putDoc(t, db, ResGroup, "desk", Group{GroupName: "desk", ExtensionNumber: "610", RingExclusive: 1,
+		Members: []GroupMember{{UserID: "um"}}})
+	clk := newTestClock()
+	e := newEngine(t, append([]Option{WithStore(db)}, opts...)...)
+	e.pbx.clock = clk.Now
+	start(t, e)
+	registerAs(t, e, "m1", "h-m", testkit.FreeUDP(t))
+	e.pbx.acquire(busyKey(testDomain, "m1"), 0)
+	return e, clk
+}
+
+// progress returns the next provisional response other than 100 Trying.
+func (p *peer) progress() *sip.Response {
+	p.t.Helper()
+	for {
+		if res := p.recv(true); res.StatusCode != 100 {
+			return res
+		}
+	}
+}
+
+// TestGroupQueueRepeatsProgressAndGivesUp: a queued caller with an SDP
+// offer is told 183 with our SDP (the ringback's early media), one without
+// an offer 182 Queued; after a minute of the queue's clock each is told
+// again (RFC 3261 §13.3.1.1), and after 5 minutes both are given up with
+// 480 and a Reason, and the queue is empty.
+func TestGroupQueueRepeatsProgressAndGivesUp(t *testing.T) {
+	e, clk := queuedDesk(t)
+	withSDP, noSDP := newPeer(t, e), newPeer(t, e)
+	withSDP.invite("610", "q-sdp", "")
+	if res := withSDP.progress(); res.StatusCode != 183 || !strings.Contains(string(res.Body()), "m=audio") {
+		t.Fatalf("caller with an offer: %d %s, want 183 with SDP", res.StatusCode, res.Reason)
+	}
+	noSDP.inviteSDP("610", "q-nosdp", "", "")
+	if res := noSDP.progress(); res.StatusCode != 182 || res.Reason != "Queued" {
+		t.Fatalf("caller without an offer: %d %s, want 182 Queued", res.StatusCode, res.Reason)
+	}
+	testkit.WaitFor(t, "both callers queued", 5*time.Second, func() bool { return e.pbx.queued(testDomain, "desk") == 2 })
+
+	clk.Advance(queueRepeat)
+	if res := withSDP.progress(); res.StatusCode != 183 || !strings.Contains(string(res.Body()), "m=audio") {
+		t.Fatalf("a minute on, the caller with an offer: %d %s, want 183 with SDP again", res.StatusCode, res.Reason)
+	}
+	if res := noSDP.progress(); res.StatusCode != 182 {
+		t.Fatalf("a minute on, the caller without an offer: %d %s, want 182 again", res.StatusCode, res.Reason)
+	}
+
+	clk.Advance(QueueMaxWait - queueRepeat)
+	for _, p := range []*peer{withSDP, noSDP} {
+		res := p.recv(false)
+		p.ack(res)
+		if res.StatusCode != 480 || !strings.Contains(res.GetHeader("Reason").Value(), "no member of group desk was free within 5m0s in its queue") {
+			t.Fatalf("after 5 minutes in the queue: %d %v, want 480 with a Reason", res.StatusCode, res.GetHeader("Reason"))
+		}
+	}
+	testkit.WaitFor(t, "the queue empty", 5*time.Second, func() bool { return e.pbx.queued(testDomain, "desk") == 0 })
+}
+
+// TestGroupQueueBacklogAlert: with the alert at more than 2 calls or a
+// wait over a minute, a third waiting caller raises call-queue-backlog for
+// the group, a fourth does not raise it again (one cause, once), two
+// hanging up clear it; a minute later by the queue's clock the first
+// caller's wait raises it again, and the queue emptying clears it. Each is
+// handed to the observer and stored (what /provisioning/alerts lists).
+func TestGroupQueueBacklogAlert(t *testing.T) {
+	var alerts alertLog
+	e, clk := queuedDesk(t, WithQueueAlert(2, time.Minute), WithAlerts(alerts.add))
+	var ps []*peer
+	join := func(n int) {
+		t.Helper()
+		for i := len(ps); i < n; i++ {
+			p := newPeer(t, e)
+			p.invite("610", "q-"+strconv.Itoa(i), "")
+			if res := p.progress(); res.StatusCode != 183 {
+				t.Fatalf("caller %d: %d, want 183", i, res.StatusCode)
+			}
+			ps = append(ps, p)
+		}
+		testkit.WaitFor(t, "callers queued", 5*time.Second, func() bool { return e.pbx.queued(testDomain, "desk") == n })
+	}
+	leave := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			ps[i].cancelInvite("610", "q-"+strconv.Itoa(i))
+		}
+	}
+	join(2)
+	if got := alerts.String(); got != "" {
+		t.Fatalf("2 calls waiting (not more than 2): alerts %q, want none", got)
+	}
+	join(4)
+	testkit.WaitFor(t, "the backlog alert", 5*time.Second, func() bool { return alerts.String() != "" })
+	leave(2, 4)
+	testkit.WaitFor(t, "the alert cleared", 5*time.Second, func() bool { return strings.Count(alerts.String(), ";") == 1 })
+	if got := alerts.String(); got != "call-queue-backlog raised; call-queue-backlog cleared" {
+		t.Fatalf("a third and a fourth caller, then two leaving: alerts %q, want one raised and its clearing", got)
+	}
+	clk.Advance(time.Minute + time.Second)
+	testkit.WaitFor(t, "the wait alert", 5*time.Second, func() bool { return strings.Count(alerts.String(), ";") == 2 })
+	leave(0, 2)
+	testkit.WaitFor(t, "the alert cleared again", 5*time.Second, func() bool { return strings.Count(alerts.String(), ";") == 3 })
+	stored := storedAlerts(t, e.db)
+	if len(stored) != 4 {
+		t.Fatalf("%d alerts stored, want 4: %+v", len(stored), stored)
+	}
+	for i, want := range []string{"3 calls wait in the queue of group desk (more than 2)", "2 calls wait in the queue of group desk",
+		"the first caller in the queue of group desk has waited 1m1s (longer than 1m0s)", "0 calls wait in the queue of group desk"} {
+		a := stored[i]
+		if a.AlertType != AlertCallQueueBacklog || a.AccountID != testDomain || a.Message != want || a.Cleared != (i%2 == 1) {
+			t.Fatalf("stored alert %d: %+v, want %q (cleared %v)", i, a, want, i%2 == 1)
+		}
 	}
 }

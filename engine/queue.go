@@ -29,10 +29,18 @@ import (
 // it until it is answered or gives up, so the next call does not ring
 // them meanwhile. A waiting call is no longer counted by the load shedder
 // as in setup.
+//
+// A queue that holds more than the alert's calls, or whose oldest caller
+// has waited longer than its wait (WithQueueAlert), files
+// AlertCallQueueBacklog for the group, once until both are under again.
+//
+// The queue's times (the give-up, the 183 repeat, the alert's wait) are
+// read from pbxState.now, so that tests move a clock instead of waiting
+// minutes; its wake-ups are the changes and the poll each second.
 
 const (
-	queueMaxCallers = 10              // waiting calls per group
-	queueMaxWait    = 5 * time.Minute // before a waiting caller is given up
+	QueueMaxCallers = 10              // waiting calls per group
+	QueueMaxWait    = 5 * time.Minute // before a waiting caller is given up
 	queueRepeat     = time.Minute     // the 183 again, for proxies' timers
 	// queuePoll looks at the members again without a change: a member
 	// that registers does not wake the queue.
@@ -48,8 +56,19 @@ type groupQueue struct {
 
 func (q *groupQueue) key() string { return q.domain + "\x00" + q.group.ID }
 
-// queueTicket is one waiting call.
-type queueTicket struct{ key string }
+// queueTicket is one waiting call, since when it waits.
+type queueTicket struct {
+	key   string
+	since time.Time
+}
+
+// now is the queue's clock (clock, else the time of day).
+func (p *pbxState) now() time.Time {
+	if p.clock != nil {
+		return p.clock()
+	}
+	return time.Now()
+}
 
 // queues are the waiting calls of each group (pbxState.waiting) and the
 // members ringing for a queued call (pbxState.taken), under pbxState.mu.
@@ -65,7 +84,7 @@ func (p *pbxState) join(key string, max int) (*queueTicket, bool) {
 	if len(p.waiting[key]) >= max {
 		return nil, false
 	}
-	t := &queueTicket{key: key}
+	t := &queueTicket{key: key, since: p.now()}
 	p.waiting[key] = append(p.waiting[key], t)
 	return t, true
 }
@@ -100,9 +119,67 @@ func (p *pbxState) first(t *queueTicket) bool {
 
 // queued is how many calls wait in the queue of group id of domain.
 func (p *pbxState) queued(domain, id string) int {
+	n, _ := p.backlog(domain + "\x00" + id)
+	return n
+}
+
+// backlog is how many calls wait in queue key and how long the first has.
+func (p *pbxState) backlog(key string) (int, time.Duration) {
+	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.waiting[domain+"\x00"+id])
+	q := p.waiting[key]
+	if len(q) == 0 {
+		return 0, 0
+	}
+	return len(q), now.Sub(q[0].since)
+}
+
+// Defaults of the call queue backlog alert (serve --alert-call-queue-calls,
+// --alert-call-queue-wait): more than half the queue's room taken, or a
+// caller waiting past 2 of its 5 minutes.
+const (
+	DefaultQueueAlertCalls = 5
+	DefaultQueueAlertWait  = 2 * time.Minute
+)
+
+// WithQueueAlert sets when a group's call queue files
+// AlertCallQueueBacklog: more than calls waiting (1 to QueueMaxCallers-1),
+// or the oldest waiting longer than wait (1 s to under QueueMaxWait); a
+// zero or out of range value keeps its default, which New reports.
+func WithQueueAlert(calls int, wait time.Duration) Option {
+	return func(e *Engine) { e.pbx.alertCalls, e.pbx.alertWait = calls, wait }
+}
+
+// CheckQueueAlert is the one check of WithQueueAlert's thresholds.
+func CheckQueueAlert(calls int, wait time.Duration) error {
+	if calls < 1 || calls >= QueueMaxCallers {
+		return fmt.Errorf("call queue alert calls: %d is not 1 to %d (a queue holds at most %d)", calls, QueueMaxCallers-1, QueueMaxCallers)
+	}
+	if wait < time.Second || wait >= QueueMaxWait {
+		return fmt.Errorf("call queue alert wait: %s is not 1s to under %s (a caller waits at most %s)", wait, QueueMaxWait, QueueMaxWait)
+	}
+	return nil
+}
+
+// queueAlert raises or clears the backlog alert of q's group from the
+// queue as it is now; serialised, so that an older look never overrides a
+// newer one.
+func (e *Engine) queueAlert(q *groupQueue) {
+	e.pbx.alertMu.Lock()
+	defer e.pbx.alertMu.Unlock()
+	n, waited := e.pbx.backlog(q.key())
+	key, name := "group "+q.group.ID, q.group.GroupName
+	switch {
+	case n > e.pbx.alertCalls:
+		e.raise(q.domain, AlertCallQueueBacklog, key,
+			fmt.Sprintf("%d calls wait in the queue of group %s (more than %d)", n, name, e.pbx.alertCalls), "")
+	case n > 0 && waited > e.pbx.alertWait:
+		e.raise(q.domain, AlertCallQueueBacklog, key,
+			fmt.Sprintf("the first caller in the queue of group %s has waited %s (longer than %s)", name, waited.Round(time.Second), e.pbx.alertWait), "")
+	default:
+		e.clearAlert(q.domain, AlertCallQueueBacklog, key, fmt.Sprintf("%d calls wait in the queue of group %s", n, name))
+	}
 }
 
 // take marks the devices keys as ringing for a queued call; untake ends it.
@@ -138,18 +215,23 @@ func (p *pbxState) isTaken(key string) bool {
 func (e *Engine) dialQueued(ctx context.Context, spec dialSpec) (*Call, error) {
 	q := spec.queue
 	spec.queue = nil
-	t, ok := e.pbx.join(q.key(), queueMaxCallers)
+	t, ok := e.pbx.join(q.key(), QueueMaxCallers)
 	if !ok {
-		return nil, &DialError{Code: 486, Reason: fmt.Sprintf("the queue of group %s is full (%d calls waiting)", q.group.GroupName, queueMaxCallers)}
+		return nil, &DialError{Code: 486, Reason: fmt.Sprintf("the queue of group %s is full (%d calls waiting)", q.group.GroupName, QueueMaxCallers)}
 	}
-	defer e.pbx.leave(t)
-	giveUp := time.NewTimer(queueMaxWait)
-	defer giveUp.Stop()
+	defer func() {
+		e.pbx.leave(t)
+		e.queueAlert(q)
+	}()
 	poll := time.NewTicker(queuePoll)
 	defer poll.Stop()
 	waiting := false
 	for {
 		changed := e.pbx.watch()
+		e.queueAlert(q)
+		if e.pbx.now().Sub(t.since) >= QueueMaxWait {
+			return nil, &DialError{Code: 480, Reason: fmt.Sprintf("no member of group %s was free within %s in its queue", q.group.GroupName, QueueMaxWait)}
+		}
 		if e.pbx.first(t) {
 			plan, err := e.groupPlan(spec, q.domain, q.group, q.members, e.pbx.isTaken)
 			var de *DialError
@@ -165,6 +247,7 @@ func (e *Engine) dialQueued(ctx context.Context, spec dialSpec) (*Call, error) {
 				// must not ring the same members.
 				e.pbx.take(keys)
 				e.pbx.leave(t)
+				e.queueAlert(q)
 				defer e.pbx.untake(keys)
 				spec.plan = plan
 				return e.ringPlan(ctx, spec)
@@ -184,8 +267,6 @@ func (e *Engine) dialQueued(ctx context.Context, spec dialSpec) (*Call, error) {
 			return nil, fmt.Errorf("engine: call cancelled in the queue: %w", ctx.Err())
 		case <-changed:
 		case <-poll.C:
-		case <-giveUp.C:
-			return nil, &DialError{Code: 480, Reason: fmt.Sprintf("no member of group %s was free within %s in its queue", q.group.GroupName, queueMaxWait)}
 		}
 	}
 }
@@ -200,9 +281,8 @@ func (c *Call) queueRingback() (stop func()) {
 	// A waiting call costs no work: it leaves the load shedder's count of
 	// calls in setup (overload.go), the queue's bound is its own.
 	c.setupOver()
-	if err := c.earlyMedia(183, "Session Progress"); err != nil {
-		_ = c.progress(182, "Queued")
-		return func() {}
+	if c.offer == nil || c.earlyMedia(183, "Session Progress") != nil {
+		return c.repeatQueued()
 	}
 	sess := c.Session()
 	neg := c.Negotiated()
@@ -213,7 +293,7 @@ func (c *Call) queueRingback() (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		playRingback(c, sess, quit)
+		playRingback(c, sess, c.e.pbx.now, quit)
 	}()
 	var once sync.Once
 	return func() {
@@ -225,28 +305,55 @@ func (c *Call) queueRingback() (stop func()) {
 	}
 }
 
+// repeatQueued sends 182 Queued now and again every queueRepeat (RFC 3261
+// §13.3.1.1 asks for a provisional response each minute) until stop.
+func (c *Call) repeatQueued() (stop func()) {
+	_ = c.progress(182, "Queued")
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(queuePoll)
+		defer tick.Stop()
+		sent := c.e.pbx.now()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+			if t := c.e.pbx.now(); t.Sub(sent) >= queueRepeat {
+				sent = t
+				_ = c.progress(182, "Queued")
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(quit); <-done }) }
+}
+
 // playRingback writes the ringback tone to sess, paced by its clock, until
-// quit or the session ends, and repeats the 183 every queueRepeat.
-func playRingback(c *Call, sess *media.Session, quit <-chan struct{}) {
+// quit or the session ends, and repeats the 183 every queueRepeat of now.
+func playRingback(c *Call, sess *media.Session, now func() time.Time, quit <-chan struct{}) {
 	g, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: 425, DBm0: -10, Ms: 1000}, dsp.ToneSegment{Ms: 4000})
 	if err != nil {
 		return
 	}
-	repeat := time.NewTicker(queueRepeat)
-	defer repeat.Stop()
+	sent := now()
 	var frame [media.FrameSamples]int16
 	for {
 		select {
 		case <-quit:
 			return
-		case <-repeat.C:
+		default:
+		}
+		if t := now(); t.Sub(sent) >= queueRepeat {
+			sent = t
 			c.mu.Lock()
 			body := c.local.Marshal()
 			c.mu.Unlock()
 			if !c.final.Load() {
 				_ = c.sdlg.Respond(183, "Session Progress", body, sip.NewHeader("Content-Type", "application/sdp"))
 			}
-		default:
 		}
 		if sess.ReadFrame(frame[:]) != nil {
 			return

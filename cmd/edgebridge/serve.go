@@ -23,6 +23,7 @@ import (
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/api/console"
 	"github.com/edgebridge/edgebridge/api/web"
+	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/hal"
 	"github.com/edgebridge/edgebridge/store"
 
@@ -111,6 +112,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	fs.StringVar(&c.domain, "domain", "local", "tenant `DOMAIN` for SIP requests addressed to the gateway's own IP")
 	fs.IntVar(&c.ops.QueueEvents, "alert-queue-events", gateway.DefaultQueueAlertEvents, "alert queue-backlog when more than `N` alarm events wait for one ARC")
 	fs.DurationVar(&c.ops.QueueAge, "alert-queue-age", gateway.DefaultQueueAlertAge, "alert queue-backlog when the oldest alarm event for one ARC has waited longer than `D`")
+	fs.IntVar(&c.ops.CallQueueCalls, "alert-call-queue-calls", engine.DefaultQueueAlertCalls, "alert call-queue-backlog when more than `N` calls wait in a ringExclusive group's queue (1-9: a queue holds 10)")
+	fs.DurationVar(&c.ops.CallQueueWait, "alert-call-queue-wait", engine.DefaultQueueAlertWait, "alert call-queue-backlog when the first caller in a ringExclusive group's queue has waited longer than `D` (1s to under 5m: a caller waits at most 5m)")
 	fs.Int64Var(&c.ops.StoreBudget, "store-budget", gateway.DefaultStoreBudget, "alert store-nearly-full when the store file reaches 90% of `BYTES`")
 	fs.Int64Var(&c.ops.StoreMinFree, "store-min-free", gateway.DefaultStoreMinFree, "alert store-nearly-full when the data folder's filesystem has less than `BYTES` free")
 	fs.StringVar(&c.pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on the loopback `ADDR`, for measuring the daemon under load; default: off")
@@ -141,6 +144,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	}
 	if c.ops.QueueEvents < 1 || c.ops.QueueAge < time.Second || c.ops.StoreBudget < 1 || c.ops.StoreMinFree < 1 {
 		return bad("--alert-queue-events, --store-budget and --store-min-free must be at least 1, --alert-queue-age at least 1s")
+	}
+	if err := engine.CheckQueueAlert(c.ops.CallQueueCalls, c.ops.CallQueueWait); err != nil {
+		return bad("--alert-call-queue-calls, --alert-call-queue-wait: %v", err)
 	}
 	for name, addr := range map[string]string{"--http": c.httpAddr, "--sip": c.sipAddr, "--https": c.httpsAddr} {
 		if name == "--https" && addr == "" {

@@ -36,7 +36,8 @@ func TestMain(m *testing.M) {
 func TestServeFlags(t *testing.T) {
 	c, code := parseServe(nil, io.Discard)
 	if code != -1 || c.dataDir != "./data" || c.httpAddr != "127.0.0.1:8080" || c.sipAddr != "127.0.0.1:5060" ||
-		c.rtpLo != 10000 || c.rtpHi != 10999 || c.hw != "sim" || c.domain != "local" {
+		c.rtpLo != 10000 || c.rtpHi != 10999 || c.hw != "sim" || c.domain != "local" ||
+		c.ops.CallQueueCalls != 5 || c.ops.CallQueueWait != 2*time.Minute {
 		t.Fatalf("defaults: %+v code %d", c, code)
 	}
 	for _, bad := range [][]string{
@@ -53,6 +54,9 @@ func TestServeFlags(t *testing.T) {
 		{"--domain", "a b"},
 		{"--advertise", "not a host"},
 		{"--advertise", "gw.example.net:0"},
+		{"--alert-call-queue-calls", "10"}, // a queue holds 10: more than 10 never happens
+		{"--alert-call-queue-calls", "0"},
+		{"--alert-call-queue-wait", "5m"}, // a caller waits at most 5m
 		{"extra"},
 	} {
 		var out bytes.Buffer

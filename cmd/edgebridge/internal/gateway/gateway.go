@@ -54,7 +54,9 @@ type Config struct {
 	Healthy func() error
 	// Ops are the thresholds of the queue backlog and store alerts
 	// (opsalerts.go; serve --alert-queue-events, --alert-queue-age,
-	// --store-budget, --store-min-free); zero fields take the defaults.
+	// --store-budget, --store-min-free) and of the call queue backlog
+	// alert (--alert-call-queue-calls, --alert-call-queue-wait); zero
+	// fields take the defaults.
 	Ops OpsLimits
 }
 
@@ -221,7 +223,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 		RTPPortMax: cfg.RTPPortMax,
 		UserAgent:  "edgebridge/" + cfg.Version,
 	}, engine.WithLogger(log), engine.WithStore(cfg.DB), engine.WithRoutes(engine.RouteSourceFunc(g.routes)), scaipEngine,
-		engine.WithEvents(g.notify.SIPEvent), engine.WithAlerts(g.postAlert),
+		engine.WithEvents(g.notify.SIPEvent), engine.WithAlerts(g.postAlert), engine.WithQueueAlert(cfg.Ops.CallQueueCalls, cfg.Ops.CallQueueWait),
 		engine.WithCaptureDir(filepath.Join(cfg.DataDir, "captures")))
 	if err != nil {
 		return nil, err

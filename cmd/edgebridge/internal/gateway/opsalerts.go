@@ -45,6 +45,12 @@ type OpsLimits struct {
 	QueueAge     time.Duration
 	StoreBudget  int64
 	StoreMinFree int64
+	// CallQueueCalls and CallQueueWait: when a ringExclusive group's call
+	// queue files call-queue-backlog (the engine watches it,
+	// engine.WithQueueAlert; serve --alert-call-queue-calls,
+	// --alert-call-queue-wait).
+	CallQueueCalls int
+	CallQueueWait  time.Duration
 }
 
 func (l OpsLimits) withDefaults() OpsLimits {
