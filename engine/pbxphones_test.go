@@ -507,7 +507,9 @@ func TestGroupQueueBacklogAlert(t *testing.T) {
 	testkit.WaitFor(t, "the wait alert", 5*time.Second, func() bool { return strings.Count(alerts.String(), ";") == 2 })
 	leave(0, 2)
 	testkit.WaitFor(t, "the alert cleared again", 5*time.Second, func() bool { return strings.Count(alerts.String(), ";") == 3 })
-	stored := storedAlerts(t, e.db)
+	// The observer hears of an alert before it is stored.
+	var stored []Alert
+	testkit.WaitFor(t, "the 4 alerts stored", 5*time.Second, func() bool { stored = storedAlerts(t, e.db); return len(stored) >= 4 })
 	if len(stored) != 4 {
 		t.Fatalf("%d alerts stored, want 4: %+v", len(stored), stored)
 	}

@@ -281,8 +281,10 @@ func (c *Call) queueRingback() (stop func()) {
 	// A waiting call costs no work: it leaves the load shedder's count of
 	// calls in setup (overload.go), the queue's bound is its own.
 	c.setupOver()
+	// Read before the response goes: the clock may move once it is out.
+	sent := c.e.pbx.now()
 	if c.offer == nil || c.earlyMedia(183, "Session Progress") != nil {
-		return c.repeatQueued()
+		return c.repeatQueued(sent)
 	}
 	sess := c.Session()
 	neg := c.Negotiated()
@@ -293,7 +295,7 @@ func (c *Call) queueRingback() (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		playRingback(c, sess, c.e.pbx.now, quit)
+		playRingback(c, sess, c.e.pbx.now, sent, quit)
 	}()
 	var once sync.Once
 	return func() {
@@ -306,15 +308,15 @@ func (c *Call) queueRingback() (stop func()) {
 }
 
 // repeatQueued sends 182 Queued now and again every queueRepeat (RFC 3261
-// §13.3.1.1 asks for a provisional response each minute) until stop.
-func (c *Call) repeatQueued() (stop func()) {
+// §13.3.1.1 asks for a provisional response each minute) until stop;
+// sent is the queue clock's time before the first.
+func (c *Call) repeatQueued(sent time.Time) (stop func()) {
 	_ = c.progress(182, "Queued")
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(queuePoll)
 		defer tick.Stop()
-		sent := c.e.pbx.now()
 		for {
 			select {
 			case <-quit:
@@ -332,13 +334,13 @@ func (c *Call) repeatQueued() (stop func()) {
 }
 
 // playRingback writes the ringback tone to sess, paced by its clock, until
-// quit or the session ends, and repeats the 183 every queueRepeat of now.
-func playRingback(c *Call, sess *media.Session, now func() time.Time, quit <-chan struct{}) {
+// quit or the session ends, and repeats the 183 (last sent at sent) every
+// queueRepeat of now.
+func playRingback(c *Call, sess *media.Session, now func() time.Time, sent time.Time, quit <-chan struct{}) {
 	g, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: 425, DBm0: -10, Ms: 1000}, dsp.ToneSegment{Ms: 4000})
 	if err != nil {
 		return
 	}
-	sent := now()
 	var frame [media.FrameSamples]int16
 	for {
 		select {
