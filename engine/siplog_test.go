@@ -1,0 +1,45 @@
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+)
+
+// After a flood the ring's messages are copied together (compact): a
+// reader sees the same messages, in the same order, as before.
+func TestSIPLogCompactKeepsMessages(t *testing.T) {
+	e := &Engine{cfg: Config{Domain: "gw.test"}}
+	tr := newTracer(e)
+	e.trace = tr
+	for i := range ringSize + 300 { // wraps the ring
+		msg := fmt.Sprintf("OPTIONS sip:gw SIP/2.0\r\nCall-ID: c%d\r\nCSeq: %d OPTIONS\r\n\r\n", i%7, i)
+		tr.add(i%2 == 0, "UDP", "127.0.0.1:5060", fmt.Sprintf("127.0.0.1:%d", 6000+i%3), []byte(msg))
+		if i%100 == 0 {
+			tr.flush()
+		}
+	}
+	before := e.Messages("")
+	if len(before) != ringSize {
+		t.Fatalf("%d messages in the ring, want %d", len(before), ringSize)
+	}
+	tr.compact()
+	after := e.Messages("")
+	if !reflect.DeepEqual(before, after) {
+		t.Fatal("the ring changed when compacted")
+	}
+	want := 0
+	for _, m := range before {
+		if m.CallID == "c3" {
+			want++
+		}
+	}
+	if got := e.Messages("c3"); len(got) != want || want == 0 {
+		t.Fatalf("one call's messages after compaction: %d, want %d", len(got), want)
+	}
+	// It keeps working after: new messages go on from where the ring was.
+	tr.add(false, "UDP", "127.0.0.1:5060", "127.0.0.1:7000", []byte("OPTIONS sip:gw SIP/2.0\r\nCall-ID: new\r\n\r\n"))
+	if got := e.Messages("new"); len(got) != 1 || got[0].Remote != "127.0.0.1:7000" {
+		t.Fatalf("a message after compaction: %+v", got)
+	}
+}
