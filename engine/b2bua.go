@@ -110,7 +110,7 @@ func (e *Engine) b2bua(in *Call, spec dialSpec) {
 		queued.Store(true)
 		stopTone = in.queueRingback()
 	}
-	spec.onProgress = func(code int, reason string) {
+	spec.onProgress = func(code int, reason, _ string) {
 		if !queued.Load() {
 			_ = in.progress(code, reason)
 		}

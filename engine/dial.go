@@ -32,8 +32,9 @@ type DialOptions struct {
 	Headers            []sip.Header
 	Media              MediaOptions
 	SRTP               bool // offer RTP/SAVP with SDES keys (and insist on it)
-	// OnProgress sees each provisional response (180, 183).
-	OnProgress func(code int, reason string)
+	// OnProgress sees each provisional response (180, 183), with the
+	// INVITE's Call-ID (the media service's callNotify sipCallId).
+	OnProgress func(code int, reason, callID string)
 	// ToUser, when set, is the user part of the INVITE's To instead of the
 	// called user (the media service API's sipTo).
 	ToUser string
@@ -60,7 +61,7 @@ type dialSpec struct {
 	srtp       sdp.SRTPPolicy // what the INVITE offers
 	srtpMode   string         // the callee's srtp setting (device or trunk)
 	trunk      *trunk
-	onProgress func(code int, reason string)
+	onProgress func(code int, reason, callID string)
 	toUser     string
 	ctParams   sip.HeaderParams // Contact URI parameters
 	ctUser     sip.HeaderParams // Contact user parameters
@@ -417,7 +418,7 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 					}
 				}
 				if spec.onProgress != nil {
-					spec.onProgress(r.StatusCode, r.Reason)
+					spec.onProgress(r.StatusCode, r.Reason, c.ID)
 				}
 				return nil
 			}})

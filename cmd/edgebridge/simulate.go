@@ -217,7 +217,7 @@ func oneCall(ctx context.Context, e *engine.Engine, o simulateOpts, unit unitsim
 	call, err := e.Dial(ctx, engine.DialOptions{
 		To: o.to, From: o.from, Username: o.user, Password: o.password,
 		Media: engine.MediaOptions{DTMF: o.dtmf, DataMode: true},
-		OnProgress: func(code int, reason string) {
+		OnProgress: func(code int, reason, _ string) {
 			say("%d %s (%d ms)", code, reason, time.Since(t0).Milliseconds())
 		},
 	})

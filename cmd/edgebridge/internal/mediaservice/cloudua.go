@@ -704,7 +704,7 @@ func (s *Service) placeRemoteCall(domain string, body map[string]any) error {
 		o.Media.DTMF = "inaudio"
 	}
 	var ringing sync.Once
-	o.OnProgress = func(code int, _ string) {
+	o.OnProgress = func(code int, _, callID string) {
 		if code != 180 && code != 183 {
 			return
 		}
@@ -713,7 +713,7 @@ func (s *Service) placeRemoteCall(domain string, body map[string]any) error {
 		ringing.Do(func() {
 			go rc.notify("callNotify", map[string]any{"event": "ringing", "participantId": rc.partID, "sessionId": rc.id,
 				"user": cmpOr(src, "edgebridge"), "remoteUser": userOf(dest), "ivrServer": s.cfg.IVRServer, "traceId": rc.trace,
-				"replyId": rc.replyID()})
+				"sipCallId": callID, "replyId": rc.replyID()})
 		})
 	}
 	go rc.place(ctx, o, to, ours)

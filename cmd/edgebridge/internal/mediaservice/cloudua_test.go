@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -757,6 +758,12 @@ func TestPlaceRemoteCallEnds(t *testing.T) {
 	cn := r.waitCallback("callNotify", 2)
 	if cn["event"] != "ringing" || cn["remoteUser"] != "ringing" || cn["sessionId"] == "" || cn["replyId"] == "" || cn["traceId"] == "" {
 		t.Errorf("callNotify %v", cn)
+	}
+	// sipCallId is the Call-ID of the INVITE the callee got.
+	if id, _ := cn["sipCallId"].(string); id == "" || !slices.ContainsFunc(ringing.Received(), func(m string) bool {
+		return strings.Contains(m, "INVITE sip:") && strings.Contains(m, "Call-ID: "+id)
+	}) {
+		t.Errorf("callNotify sipCallId %q is not the Call-ID of the INVITE SIPp received", cn["sipCallId"])
 	}
 	if st, b := r.command("hangupcalljwt", map[string]any{"replyId": cn["replyId"]}); st != 200 {
 		t.Fatalf("hangupcalljwt while ringing: %d %v", st, b)

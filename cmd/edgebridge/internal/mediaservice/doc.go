@@ -203,7 +203,8 @@
 //     restAuthentication and callbackTimeout sign and bound the callbacks)}
 //     answers at once and calls (60 s of ringing at most). The callee's
 //     first 180 or 183 sends callNotify {event ringing, participantId,
-//     sessionId, user, remoteUser, ivrServer, traceId, and replyId — a
+//     sessionId, user, remoteUser, sipCallId (the INVITE's Call-ID),
+//     ivrServer, traceId, and replyId — a
 //     gateway extension, so a ringing call can be hung up}. Answered:
 //     callAnswered {callingPartyNumber, callerParticipantId,
 //     calleeParticipantId, remotePartyNumber, connectionId, codec,

@@ -1026,7 +1026,7 @@ func (s *session) dialOptions(p *participant, act *callAction, dest string, answ
 			}
 		}
 	}
-	o.OnProgress = func(code int, _ string) {
+	o.OnProgress = func(code int, _, _ string) {
 		if code != 180 {
 			return
 		}
