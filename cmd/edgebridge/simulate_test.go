@@ -15,6 +15,8 @@ import (
 
 // alarmGateway is an engine whose every call goes to a Contact ID receiver,
 // as serve wires an alarmbridge; it records the events it acknowledged.
+// Like the store's queue it keeps one event per id: a panel that missed a
+// kissoff on a loaded machine repeats its message, which is the same event.
 func alarmGateway(t *testing.T, dtmf string, opts ...engine.Option) (*engine.Engine, func() []alarm.Event) {
 	t.Helper()
 	rx, err := contactid.NewReceiver(contactid.Config{})
@@ -25,8 +27,13 @@ func alarmGateway(t *testing.T, dtmf string, opts ...engine.Option) (*engine.Eng
 	var events []alarm.Event
 	q := alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
 		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range events {
+			if e.ID == ev.ID {
+				return nil
+			}
+		}
 		events = append(events, ev)
-		mu.Unlock()
 		return nil
 	})
 	h := engine.CallHandlerFunc(func(ctx context.Context, c *engine.Call) {
