@@ -87,6 +87,7 @@ type Call struct {
 	cancel    context.CancelCauseFunc
 	stats     media.Stats  // of the session, taken when the call ends
 	final     atomic.Bool  // a final response to the INVITE is sent or being sent
+	resp      sync.Mutex   // one response to the INVITE written at a time (provisional)
 	inSetup   atomic.Bool  // counted by the load shedder until settled (overload.go)
 	lastFrame atomic.Int64 // unix nanos of the last refresh (re-INVITE/UPDATE), for RFC 4028
 	sessExp   time.Duration
@@ -119,6 +120,22 @@ func (c *Call) Negotiated() sdp.Negotiated {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.neg
+}
+
+// setRoute names the route that takes an inbound call. Under mu: a CANCEL
+// may end the call (finish, recordCall) while it is being routed.
+func (c *Call) setRoute(name string) {
+	c.mu.Lock()
+	c.Route = name
+	c.mu.Unlock()
+}
+
+// routeName is Route read under mu, for the goroutines that may end a call
+// while it is being routed.
+func (c *Call) routeName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Route
 }
 
 // Cause is why the call ended ("" while it is up).
@@ -339,7 +356,7 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}()
 	e.calls.add(c)
 	e.recordCall(c, "")
-	_ = dlg.Respond(100, "Trying", nil)
+	_ = c.provisional(100, "Trying", nil)
 
 	e.route(c)
 }
@@ -377,7 +394,7 @@ func (e *Engine) route(c *Call) {
 				c.reject(403, "Forbidden", alarmOnlyText)
 				return
 			}
-			c.Route = r.Name
+			c.setRoute(r.Name)
 			c.opts = MediaOptions{DTMF: r.DTMF, InbandDetect: r.DTMF == "inaudio", RTPTimeout: r.RTPTimeout, DataMode: r.DataMode}
 			e.runHandler(c, r.Handler)
 			return
@@ -392,7 +409,7 @@ func (e *Engine) route(c *Call) {
 	}
 	if c.Trunk == "" { // a trunk's call is not sent back out to a trunk
 		if t, dest, err := e.trunks.outbound(c.Domain, c.Called); t != nil {
-			c.Route = "trunk/" + t.cfg.TrunkID
+			c.setRoute("trunk/" + t.cfg.TrunkID)
 			e.bridgeToTrunk(c, t, dest)
 			return
 		} else if err != nil {
@@ -406,7 +423,7 @@ func (e *Engine) route(c *Call) {
 		}
 	}
 	if bs := e.reg.lookup(c.Domain, c.Called); len(bs) > 0 {
-		c.Route = "device/" + c.Called
+		c.setRoute("device/" + c.Called)
 		e.bridgeToDevice(c, bs)
 		return
 	}
@@ -420,7 +437,7 @@ const alarmOnlyText = "a deviceid device may call alarm services only; trunks an
 func (e *Engine) runHandler(c *Call, h CallHandler) {
 	defer func() {
 		if r := recover(); r != nil {
-			e.log.Error("call handler panicked", "call", c.ID, "route", c.Route, "panic", r)
+			e.log.Error("call handler panicked", "call", c.ID, "route", c.routeName(), "panic", r)
 			c.end(CauseFailed, true)
 		}
 	}()
@@ -437,7 +454,29 @@ func (c *Call) Ring() error {
 	if c.sdlg == nil {
 		return errors.New("engine: Ring on an outbound leg")
 	}
-	return c.sdlg.Respond(180, "Ringing", nil)
+	return c.provisional(180, "Ringing", nil)
+}
+
+// provisional writes a provisional response to the INVITE unless a final
+// one is sent or being sent. sipgo's server dialog takes one response at a
+// time (each sets its InviteResponse): the forked legs relay their 180s
+// from goroutines of their own while the call is answered, refused or
+// cancelled from others.
+func (c *Call) provisional(code int, reason string, body []byte, headers ...sip.Header) error {
+	c.resp.Lock()
+	defer c.resp.Unlock()
+	if c.final.Load() {
+		return nil
+	}
+	return c.sdlg.Respond(code, reason, body, headers...)
+}
+
+// provisionalDone waits for a provisional response being written; the
+// caller holds the final gate (c.final), so none is written after it. The
+// final response is written outside c.resp: sipgo waits in it for the ACK.
+func (c *Call) provisionalDone() {
+	c.resp.Lock()
+	c.resp.Unlock()
 }
 
 // Reject refuses an inbound call that is not answered yet with code (4xx-6xx)
@@ -458,6 +497,7 @@ func (c *Call) reject(code int, reason, text string) {
 		return
 	}
 	if c.sdlg != nil && c.Answered().IsZero() && c.final.CompareAndSwap(false, true) {
+		c.provisionalDone()
 		res := c.e.newResponse(c.req, code, reason, nil)
 		if text != "" {
 			res.AppendHeader(reasonHeader(code, text))
@@ -515,6 +555,7 @@ func (c *Call) end(cause Cause, sendBye bool) {
 		case answered && c.cdlg != nil:
 			_ = c.cdlg.Bye(ctx)
 		case !answered && c.sdlg != nil && c.final.CompareAndSwap(false, true):
+			c.provisionalDone()
 			code, text := 480, "Temporarily Unavailable"
 			if cause == CauseShutdown {
 				code, text = 503, "Service Unavailable"
@@ -581,7 +622,7 @@ func (c *Call) finish(cause Cause, result string) {
 	c.e.trace.forgetCall(c.ID)
 	// Debug: every call has its record in the store; at hundreds of calls a
 	// second a log line each is a load of its own.
-	c.e.log.Debug("call ended", "call", c.ID, "route", c.Route, "cause", string(cause))
+	c.e.log.Debug("call ended", "call", c.ID, "route", c.routeName(), "cause", string(cause))
 }
 
 // onAck confirms an answered inbound call (RFC 3261 §13.3.1.4).

@@ -91,6 +91,7 @@ func (c *Call) Answer() error {
 	if !c.final.CompareAndSwap(false, true) {
 		return fmt.Errorf("engine: call already answered or refused (%s)", c.Cause())
 	}
+	c.provisionalDone()
 	select {
 	case <-c.done:
 		return fmt.Errorf("engine: call already ended (%s)", c.Cause())

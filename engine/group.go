@@ -556,7 +556,7 @@ func (e *Engine) bridgeToExtension(c *Call) bool {
 	if !ok {
 		return false
 	}
-	c.Route = "extension/" + c.Called
+	c.setRoute("extension/" + c.Called)
 	var de *DialError
 	switch {
 	case errors.As(err, &de):

@@ -353,9 +353,7 @@ func playRingback(c *Call, sess *media.Session, now func() time.Time, sent time.
 			c.mu.Lock()
 			body := c.local.Marshal()
 			c.mu.Unlock()
-			if !c.final.Load() {
-				_ = c.sdlg.Respond(183, "Session Progress", body, sip.NewHeader("Content-Type", "application/sdp"))
-			}
+			_ = c.provisional(183, "Session Progress", body, sip.NewHeader("Content-Type", "application/sdp"))
 		}
 		if sess.ReadFrame(frame[:]) != nil {
 			return

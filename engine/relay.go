@@ -40,7 +40,7 @@ func (c *Call) progress(code int, reason string) error {
 	if c.sdlg == nil || c.final.Load() {
 		return nil
 	}
-	return c.sdlg.Respond(code, reason, nil)
+	return c.provisional(code, reason, nil)
 }
 
 // earlyMedia answers the caller's offer in a provisional response (code,
@@ -75,7 +75,7 @@ func (c *Call) earlyMedia(code int, reason string) error {
 	c.mu.Lock()
 	c.local, c.neg, c.sess = ans, neg, sess
 	c.mu.Unlock()
-	return c.sdlg.Respond(code, reason, ans.Marshal(), sip.NewHeader("Content-Type", "application/sdp"))
+	return c.provisional(code, reason, ans.Marshal(), sip.NewHeader("Content-Type", "application/sdp"))
 }
 
 // relayDirection puts the other leg of a bridged call in the direction the

@@ -101,8 +101,9 @@ func callKind(route string) string {
 // recordCall queues the call's record for the store; result "" while the
 // call is up. Written off the signalling path: each record is an fsync.
 func (e *Engine) recordCall(c *Call, result string) {
+	route := c.routeName()
 	if c.ID != "" && e.events != nil {
-		ev := Event{Type: EventCallStart, Domain: c.Domain, CallID: c.ID, From: c.Caller, To: c.Called, Route: c.Route,
+		ev := Event{Type: EventCallStart, Domain: c.Domain, CallID: c.ID, From: c.Caller, To: c.Called, Route: route,
 			Start: c.Start, Answer: c.Answered(), Result: result}
 		switch {
 		case result != "":
@@ -116,7 +117,7 @@ func (e *Engine) recordCall(c *Call, result string) {
 		return
 	}
 	r := store.CallRecord{
-		CallID: c.ID, Domain: c.Domain, Kind: callKind(c.Route),
+		CallID: c.ID, Domain: c.Domain, Kind: callKind(route),
 		From: c.Caller, To: c.Called, Start: c.Start, Answer: c.Answered(),
 		Result: result, Direction: "inbound", Local: e.Addr(), Remote: c.Source, Trunk: c.Trunk,
 	}
