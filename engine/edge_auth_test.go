@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,9 +137,14 @@ func TestNoUserEnumeration(t *testing.T) {
 // waits longer and longer, then is blocked with 403, whatever password it
 // tries (the right one included); the block is counted and logged once.
 func TestDigestGuessingBackOffAndBlock(t *testing.T) {
-	e := startEngine(t, WithDirectory(edgeDir()))
+	// The clock is set before the engine runs and moved under a lock: the
+	// engine's goroutines read it.
+	e := newEngine(t, WithDirectory(edgeDir()))
+	var clockMu sync.Mutex
 	now := time.Unix(1700000000, 0)
-	e.authFails.now = func() time.Time { return now }
+	e.authFails.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+	start(t, e)
 	p := udpPeerAt(t, e, "127.0.0.7")
 	uri := "sip:" + e.Addr()
 	try := func(n int, pw string) *sip.Response {
@@ -164,7 +170,7 @@ func TestDigestGuessingBackOffAndBlock(t *testing.T) {
 	// Waiting it out lets one more try through; failures double the wait.
 	allowed := 4
 	for i := 5; i < 200 && e.Stats().AuthFailures < blockAfter; i++ {
-		now = now.Add(maxBackoff)
+		advance(maxBackoff)
 		if r := try(i, "guess"+strconv.Itoa(i)); r.StatusCode == 401 {
 			allowed++
 		}
@@ -172,7 +178,7 @@ func TestDigestGuessingBackOffAndBlock(t *testing.T) {
 	if got := e.Stats().AuthFailures; got != blockAfter {
 		t.Fatalf("failures %d, want %d", got, blockAfter)
 	}
-	now = now.Add(maxBackoff)
+	advance(maxBackoff)
 	if r := try(999, "right-pw"); r.StatusCode != 403 {
 		t.Fatalf("blocked source with the right password: %d, want 403", r.StatusCode)
 	}
@@ -188,7 +194,7 @@ func TestDigestGuessingBackOffAndBlock(t *testing.T) {
 	if r := q.register("101", "101", "same-user", 1, "", 600); r.StatusCode != 403 {
 		t.Fatalf("another source, the blocked user: %d, want 403", r.StatusCode)
 	}
-	now = now.Add(blockFor + time.Second)
+	advance(blockFor + time.Second)
 	r = q.register("101", "101", "after-block", 1, "", 600)
 	auth := answer(t, r.GetHeader("WWW-Authenticate").Value(), "REGISTER", uri, "101", "right-pw")
 	if r := q.register("101", "101", "after-block", 2, auth, 600); r.StatusCode != 200 {
