@@ -1,6 +1,10 @@
 package alarm
 
-import "github.com/edgebridge/edgebridge/dsp"
+import (
+	"fmt"
+
+	"github.com/edgebridge/edgebridge/dsp"
+)
 
 // DigitDedup drops a key heard twice: a receiver detects in band while the
 // Channel may also deliver the same press out of band (RFC 4733, or the
@@ -39,4 +43,23 @@ func (d *DigitDedup) Seen(ev dsp.DigitEvent, src DigitSource) bool {
 	d.src[d.n%len(d.recent)] = src
 	d.n++
 	return false
+}
+
+// FixedLengthBursts is how decode reads a protocol whose message has a
+// fixed number of keys (BS 8521, TT92): of the bursts a recording was split
+// into, each of exactly n keys goes to line with its start in ms; each of
+// another length is told to note (when not nil), as "K keys at T ms (...)
+// make no <what>".
+func FixedLengthBursts[B any](bursts []B, of func(B) (keys string, start int64), n int, what string, note func(string), line func(b B, atMs int64)) {
+	for _, b := range bursts {
+		keys, start := of(b)
+		at := start * 1000 / dsp.SampleRate
+		if len(keys) != n {
+			if note != nil {
+				note(fmt.Sprintf("%d keys at %d ms (%q) make no %s", len(keys), at, keys, what))
+			}
+			continue
+		}
+		line(b, at)
+	}
 }

@@ -10,7 +10,8 @@
 //   - Receiver, Call and Outcome: a protocol's side of one alarm call;
 //     FrameLoop (the lock-step read/write loop every receiver runs) and
 //     KeySender (DTMF keys toward the unit in band); DigitDedup (a key heard
-//     both in band and as RFC 4733 counts once).
+//     both in band and as RFC 4733 counts once); FixedLengthBursts (decode's
+//     lines of a protocol whose message has a fixed number of keys).
 //   - Event: one alarm event, as the protocols produce it and delivery
 //     sends it; its first block mirrors the provisioning schema's
 //     overrideInAlarmEvent fields. EventID makes the id a repeat keeps.
@@ -40,7 +41,8 @@
 // turn, fallbackAlarmProtocol first) on SIP and FXS calls, deviceProvisioned
 // (the calling device, found by its calling number or SIP From user among
 // the provisioned devices, names one of those in its
-// serviceData.alarmBridge.alarmProtocol), scaip as SIP MESSAGE, voicecall
+// serviceData.alarmBridge.alarmProtocol; on the FXS line the calling number
+// is the line's own, when the gateway is given one), scaip as SIP MESSAGE, voicecall
 // (an ordinary SIP call is the alarm: an event naming the calling number,
 // then the call is bridged to the voice destination; the gateway's
 // voicecall.go) and api (a PostedEvent over REST, POST

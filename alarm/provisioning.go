@@ -21,6 +21,10 @@ type Provisioning interface {
 	AlarmBridges(domain string) ([]AlarmBridge, error)
 	EventMapper(domain, id string) (*EventMapper, error)
 	Devices(domain string) ([]Device, error)
+	// Device is the device stored under id (its deviceId, as POST /device
+	// stores it), or nil when there is none: the lookup of an alarm's
+	// device, which must not read every device before the kissoff.
+	Device(domain, id string) (*Device, error)
 }
 
 // DeviceKey is the provisioned deviceId that authenticates an event with

@@ -1,8 +1,7 @@
 package bs8521
 
 import (
-	"fmt"
-
+	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/dsp"
 )
 
@@ -81,14 +80,8 @@ type Line struct {
 // burst of another length is told to note (when not nil) instead.
 func Lines(digits []dsp.DigitEvent, note func(string)) []Line {
 	var out []Line
-	for _, d := range DecodeDigits(digits, 0) {
-		at := d.Start * 1000 / dsp.SampleRate
-		if len(d.Keys) != MessageKeys {
-			if note != nil {
-				note(fmt.Sprintf("%d keys at %d ms (%q) make no BS 8521 message", len(d.Keys), at, d.Keys))
-			}
-			continue
-		}
+	of := func(d Decoded) (string, int64) { return d.Keys, d.Start }
+	alarm.FixedLengthBursts(DecodeDigits(digits, 0), of, MessageKeys, "BS 8521 message", note, func(d Decoded, at int64) {
 		l := Line{Protocol: "bs8521", Controller: d.Controller, Unit: d.Unit, Event: d.Event, Location: d.Location,
 			Priority: d.Priority, Status: d.Status, SystemType: d.SystemType, SpeechMode: d.SpeechMode, Conformance: d.Conformance,
 			Raw: d.Keys, Valid: d.Err == nil, AtMs: at}
@@ -96,6 +89,6 @@ func Lines(digits []dsp.DigitEvent, note func(string)) []Line {
 			l.Error = d.Err.Error()
 		}
 		out = append(out, l)
-	}
+	})
 	return out
 }

@@ -91,10 +91,6 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 		fl           alarm.FrameLoop
 		idx, attempt int
 		acked        bool
-		// ackFrom: an acknowledge counts when it starts after the end of the
-		// message's first transmission, also while the unit already repeats
-		// it (the receiver acknowledges only once the event is on its disk).
-		ackFrom int64
 	)
 	start := func() {
 		keys := msgs[idx].Raw
@@ -122,7 +118,10 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 				attempt++
 			}
 			st, at = delay, ev.End+alarm.Samples(c.ReplyDelay)
-		case !long && (st == waitAck || st == sending && attempt > 0) && ev.Start >= ackFrom:
+		case !long && st == waitAck && ev.Start >= lastEnd && ev.Start <= lastEnd+alarm.Samples(c.AckWait):
+			// As a real unit: the acknowledge counts only when it starts
+			// within AckWait of the message's end; a later one is not
+			// heard (the unit is already repeating).
 			acked = true
 			rep.Messages[idx].AckStartMs, rep.Messages[idx].AckMs = ms(ev.Start), ms(ev.End)
 		}
@@ -150,9 +149,6 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 			}
 		case sending:
 			if now >= lastEnd {
-				if attempt == 0 {
-					ackFrom = lastEnd
-				}
 				st = waitAck
 			}
 		case waitAck:

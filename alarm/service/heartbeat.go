@@ -79,13 +79,20 @@ func (s *Supervisor) Observe(next alarm.Queue) alarm.Queue {
 		if err := next.Enqueue(ctx, ev); err != nil {
 			return err
 		}
-		if ev.Protocol != alarm.ProtoSupervision && ev.DeviceKey != "" {
-			if err := s.Beat(ctx, ev.Domain, ev.AlarmBridgeID, ev.DeviceKey); err != nil {
-				s.log().Error("alarm: heartbeat not recorded", "domain", ev.Domain, "device", ev.DeviceKey, "err", err)
-			}
-		}
+		s.Observed(ctx, ev)
 		return nil
 	})
+}
+
+// Observed counts a queued event of a known device as its heartbeat. A
+// supervision failure is logged: the event is safely queued.
+func (s *Supervisor) Observed(ctx context.Context, ev alarm.Event) {
+	if ev.Protocol == alarm.ProtoSupervision || ev.DeviceKey == "" {
+		return
+	}
+	if err := s.Beat(ctx, ev.Domain, ev.AlarmBridgeID, ev.DeviceKey); err != nil {
+		s.log().Error("alarm: heartbeat not recorded", "domain", ev.Domain, "device", ev.DeviceKey, "err", err)
+	}
 }
 
 // interval is the device's own heartbeatInterval, else the bridge's default.

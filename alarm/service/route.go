@@ -53,16 +53,31 @@ func (r *Router) Route(domain, called string) (*alarm.AlarmBridge, error) {
 // id, then by the calling number against deviceCLI. An event that already
 // names its device (DeviceKey, set by supervision) is looked up by that.
 func (r *Router) Authenticate(domain string, ev *alarm.Event) (*alarm.Device, error) {
-	devices, err := r.Prov.Devices(domain)
-	if err != nil {
-		return nil, fmt.Errorf("alarm: device lookup: %w", err)
-	}
 	keys := []string{alarm.DeviceKey(ev.CustomerSiteID, ev.ControllerID, ev.DeviceID)}
 	if ev.DeviceKey != "" {
 		// Raised by the gateway about a known device (heartbeat supervision).
 		keys = []string{ev.DeviceKey}
 	} else if ev.DeviceID != "" {
 		keys = append(keys, alarm.DeviceKey(ev.CustomerSiteID, ev.ControllerID, ""))
+	}
+	// A device is stored under its deviceId: one read each, on the way to
+	// the kissoff. Reading every device (below) is for the rest: a document
+	// stored under another id, and the calling number.
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		d, err := r.Prov.Device(domain, k)
+		if err != nil {
+			return nil, fmt.Errorf("alarm: device lookup: %w", err)
+		}
+		if d != nil && d.DeviceID == k {
+			return d, nil
+		}
+	}
+	devices, err := r.Prov.Devices(domain)
+	if err != nil {
+		return nil, fmt.Errorf("alarm: device lookup: %w", err)
 	}
 	for _, k := range keys {
 		if k == "" {

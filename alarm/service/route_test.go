@@ -21,6 +21,14 @@ func (p *memProv) EventMapper(_, id string) (*alarm.EventMapper, error) {
 	return p.mappers[id], nil
 }
 func (p *memProv) Devices(string) ([]alarm.Device, error) { return p.devices, nil }
+func (p *memProv) Device(_, id string) (*alarm.Device, error) {
+	for i := range p.devices {
+		if p.devices[i].DeviceID == id {
+			return &p.devices[i], nil
+		}
+	}
+	return nil, nil
+}
 
 func ptr[T any](v T) *T { return &v }
 

@@ -137,11 +137,13 @@ func (s *Service) Run(ctx context.Context, ch alarm.Channel, call alarm.Call, b 
 	if err != nil {
 		return res, err
 	}
-	next := s.supervised()
 	var mu sync.Mutex
-	// Each event is mapped, queued, then kept for the result.
+	// Each event is mapped, queued, then kept for the result: between the
+	// unit's last key and its acknowledgement there is nothing but the
+	// mapping and the one durable write (the heartbeat it also is comes
+	// after the call, below).
 	q := &MappedQueue{Router: s.Router, Domain: call.Domain, Bridge: b, Unknown: s.noteUnknown, Next: alarm.QueueFunc(func(ctx context.Context, ev alarm.Event) error {
-		if err := next.Enqueue(ctx, ev); err != nil {
+		if err := s.Queue.Enqueue(ctx, ev); err != nil {
 			return err
 		}
 		mu.Lock()
@@ -156,6 +158,14 @@ func (s *Service) Run(ctx context.Context, ch alarm.Channel, call alarm.Call, b 
 	})}
 	out, err := r.Receive(ctx, ch, call, q)
 	res.Outcome = out
+	if s.Supervisor != nil {
+		// Each queued event is its device's heartbeat: recorded now that
+		// the unit has its acknowledgement (a second write before it would
+		// delay it, with a second fsync).
+		for _, ev := range res.Events {
+			s.Supervisor.Observed(context.WithoutCancel(ctx), ev)
+		}
+	}
 	if err != nil {
 		return res, fmt.Errorf("alarm: call %s on alarmbridge %s: %w", call.ID, b.ID, err)
 	}

@@ -68,6 +68,26 @@ func (p StoreProvisioning) EventMapper(domain, id string) (*alarm.EventMapper, e
 	return &m, nil
 }
 
+// Device returns the device stored under id, or nil when there is none.
+func (p StoreProvisioning) Device(domain, id string) (*alarm.Device, error) {
+	doc, err := p.DB.Get(store.Coll{Domain: domain, Resource: "device"}, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var d alarm.Device
+	if err := json.Unmarshal(doc, &d); err != nil {
+		p.skip("device", domain, id, err)
+		return nil, nil
+	}
+	if d.DeviceID == "" {
+		d.DeviceID = id
+	}
+	return &d, nil
+}
+
 // Devices lists the domain's devices in id order.
 func (p StoreProvisioning) Devices(domain string) ([]alarm.Device, error) {
 	var out []alarm.Device

@@ -1,8 +1,7 @@
 package tt92
 
 import (
-	"fmt"
-
+	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/dsp"
 )
 
@@ -61,20 +60,14 @@ type Line struct {
 // another length is told to note (when not nil) instead.
 func Lines(digits []dsp.DigitEvent, note func(string)) []Line {
 	var out []Line
-	for _, d := range DecodeDigits(digits, 0) {
-		at := d.Start * 1000 / dsp.SampleRate
-		if len(d.Keys) != FrameKeys {
-			if note != nil {
-				note(fmt.Sprintf("%d keys at %d ms (%q) make no TT92 frame", len(d.Keys), at, d.Keys))
-			}
-			continue
-		}
+	of := func(d Decoded) (string, int64) { return d.Keys, d.Start }
+	alarm.FixedLengthBursts(DecodeDigits(digits, 0), of, FrameKeys, "TT92 frame", note, func(d Decoded, at int64) {
 		l := Line{Protocol: "tt92", Identity: d.Identity, Type: d.Type, Generic: d.Generic, CallCode: d.CallCode,
 			Raw: d.Keys, Valid: d.Err == nil, AtMs: at}
 		if d.Err != nil {
 			l.Error = d.Err.Error()
 		}
 		out = append(out, l)
-	}
+	})
 	return out
 }

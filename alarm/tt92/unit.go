@@ -86,10 +86,6 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 		heard         []byte
 		prompted, ack bool
 	)
-	// ackFrom: an acknowledge counts when it starts after the end of the
-	// frame's first transmission, also while the unit is already repeating
-	// the frame (the receiver may take longer than AckWait to queue it).
-	var ackFrom int64
 	start := func() {
 		if rep.Attempts[idx] == 0 {
 			ack = false
@@ -107,7 +103,9 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 		case st == waitPrompt && tail(c.Variant.Prompt):
 			prompted, promptAt = true, ev.End
 			rep.Prompts++
-		case (st == waitAck || st == sending && rep.Attempts[idx] > 1) && ev.Start >= ackFrom && tail(c.Variant.Ack):
+		case st == waitAck && tail(c.Variant.Ack):
+			// As a real unit: only an acknowledge heard whole within AckWait
+			// of the frame's end counts; once it repeats, it does not listen.
 			ack = true
 			rep.AckMs[idx] = ms(ev.End)
 		case st == waitClear && tail(Clear):
@@ -129,9 +127,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 			}
 		case sending:
 			if now >= lastEnd {
-				if rep.Attempts[idx] == 1 {
-					ackFrom = lastEnd
-				}
+				heard = heard[:0] // keys heard while sending are not an acknowledge
 				st = waitAck
 			}
 		case waitAck:
