@@ -106,7 +106,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, int) {
 	rtp := fs.String("rtp-ports", "10000-10999", "RTP port range `LO-HI`")
 	fs.StringVar(&c.console, "console", "auto", "field console: `DEV`, stdio, off, or auto (stdio when stdin is a terminal)")
 	fs.StringVar(&c.hw, "hw", "sim", "hardware: sim or linux")
-	fs.StringVar(&c.fxsNumber, "fxs-number", "", "the FXS line's `NUMBER` (digits): a SIP call to it (the ARC calling the unit back) rings the line and is bridged once the unit answers; default: the line takes no calls")
+	fs.StringVar(&c.fxsNumber, "fxs-number", "", "the FXS line's `NUMBER` (digits): a SIP call to it (the ARC calling the unit back) rings the line and is bridged once the unit answers, and the unit on the line calls from it (its device's deviceCLI); default: the line takes no calls and its unit has no calling number")
 	fs.StringVar(&c.ringCadence, "ring-cadence", hal.DefaultCadence, "national ring `CADENCE` of the FXS line: europe (1 s on, 4 s off), uk (0.4/0.2/0.4/2 s), us (2 s on, 4 s off), or on,off[,on,off...] in ms")
 	fs.StringVar(&c.adminKey, "admin-key", "", "admin API `KEY` (default $EDGEBRIDGE_ADMIN_KEY; else created on first start and printed once)")
 	fs.StringVar(&c.domain, "domain", "local", "tenant `DOMAIN` for SIP requests addressed to the gateway's own IP")

@@ -105,7 +105,19 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 		return
 	}
 	g.live.Store(c.ID, c)
-	g.liveClear.Store(c.ID, liveAlarm{clear: clearKeys(b.Protocol), bridge: b})
+	// maxSessionDuration bounds the whole session: the alarm and the voice
+	// bridge that follows it.
+	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
+	defer stop()
+	// An operator's clear-down (hangupalarmcall with clear, devicecommand
+	// clear) ends the session the same way: whatever writes to the unit's
+	// leg stops, then this goroutine alone sends the clear-down (in single
+	// tones for an sdmf unit, which a key queued on the leg cannot be).
+	sctx, clearNow := context.WithCancelCause(sctx)
+	defer clearNow(nil)
+	live := liveAlarm{clear: clearOf(b, b.Protocol), bridge: b, clearNow: clearNow, done: make(chan struct{})}
+	g.liveClear.Store(c.ID, live)
+	defer close(live.done)
 	defer g.live.Delete(c.ID)
 	defer g.liveClear.Delete(c.ID)
 	// The call is a session of the media service commands too
@@ -113,10 +125,6 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	// replyId): its audio passes through it to be recorded.
 	as := g.media.StartAlarmSession(c.Domain, c.ID, c.Caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
 	defer as.End()
-	// maxSessionDuration bounds the whole session: the alarm and the voice
-	// bridge that follows it.
-	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
-	defer stop()
 	ac := alarm.Call{ID: c.ID, Domain: c.Domain, Caller: c.Caller, Called: c.Called}
 	res, err := g.svc.Run(sctx, countFrames{as.Channel(c.Session()), &g.dspFrames}, ac, b)
 	if err != nil {
@@ -124,13 +132,14 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	}
 	if len(res.Events) > 0 {
 		// multiprotocol: the unit's own protocol is known now.
-		g.liveClear.Store(c.ID, liveAlarm{clear: clearKeys(string(res.Events[0].Protocol)), bridge: b})
+		live.clear = clearOf(b, string(res.Events[0].Protocol))
+		g.liveClear.Store(c.ID, live)
 	}
 	if ctx.Err() != nil {
 		return
 	}
 	switch {
-	case sctx.Err() != nil: // the session limit: cleared down below
+	case sctx.Err() != nil: // the session limit or an operator's clear: cleared down below
 	case res.Voice == "":
 		if len(res.Events) > 0 && res.Outcome.Reason != alarm.ReasonHangup {
 			ackGuard(sctx, c)
@@ -138,10 +147,10 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	default:
 		g.bridgeVoice(sctx, c, b, res.Voice, as, log)
 	}
-	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errSessionTooLong) {
+	if cause := context.Cause(sctx); ctx.Err() == nil && (errors.Is(cause, errSessionTooLong) || errors.Is(cause, errClearRequested)) {
 		// The voice leg (if any) has been hung up by bridgeVoice; the unit
 		// hears its protocol's clear-down before its own call ends.
-		log.Info("gateway: alarm session cleared down", "reason", context.Cause(sctx))
+		log.Info("gateway: alarm session cleared down", "reason", cause)
 		g.clearDown(ctx, c, log)
 		_ = c.Hangup()
 	}
@@ -149,9 +158,14 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 
 // liveAlarm is what the in-call commands need of a live alarm call.
 type liveAlarm struct {
-	clear  string // the clear-down keys of the call's protocol
-	bridge *alarm.AlarmBridge
+	clear    clearSignal // the clear-down of the call's protocol
+	bridge   *alarm.AlarmBridge
+	clearNow context.CancelCauseFunc // ends the session with errClearRequested: alarmCall clears down
+	done     chan struct{}           // closed when alarmCall has returned
 }
+
+// errClearRequested ends an alarm session that an operator cleared down.
+var errClearRequested = errors.New("clear-down requested")
 
 // errSessionTooLong ends an alarm session that outlived its mapper's
 // maxSessionDuration.
@@ -170,20 +184,38 @@ func (g *Gateway) sessionLimit(ctx context.Context, domain string, b *alarm.Alar
 	return context.WithCancel(ctx)
 }
 
-// clearDown sends the unit its protocol's clear-down keys when nothing else
-// writes to its leg (the alarm receiver and the voice bridge are done): a
-// silent stream carries the keys, and clearGuard lets the unit's jitter
-// buffer play the last of them before the BYE.
+// clearDown sends the unit its protocol's clear-down when nothing else
+// writes to its leg (the alarm receiver and the voice bridge are done). Keys
+// ride a silent stream, and clearGuard lets the unit's jitter buffer play
+// the last of them before the BYE; single tones (sdmf) are the frames
+// themselves, written by the TT92 receiver's own sender.
 func (g *Gateway) clearDown(ctx context.Context, c *engine.Call, log *slog.Logger) {
+	sig := g.clearOfCall(c.ID)
+	if sig.stmf {
+		if err := clearSTMF(ctx, c.Session()); err != nil {
+			log.Warn("gateway: clear-down", "err", err)
+		}
+		return
+	}
 	kctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); writeSilence(kctx, c.Session()) }()
-	if err := sendKeys(ctx, c, g.clearKeysOf(c.ID)); err != nil {
+	if err := sendKeys(ctx, c, sig.keys); err != nil {
 		log.Warn("gateway: clear-down key", "err", err)
 	}
 	time.Sleep(clearGuard)
 	stop()
 	<-done
+}
+
+// clearSTMF sends ## in single tones on ch with the tones, timing and
+// trailing silence of the sdmf TT92 receiver's own clear-down.
+func clearSTMF(ctx context.Context, ch alarm.Channel) error {
+	r, err := tt92.NewReceiver(tt92.Config{Mode: "sdmf"})
+	if err != nil {
+		return err
+	}
+	return r.Clear(ctx, ch)
 }
 
 // ackGuard keeps a call up after the acknowledgement that ended the
@@ -206,23 +238,47 @@ func ackGuard(ctx context.Context, c *engine.Call) {
 // ackGuardFor is how long ackGuard waits at most.
 const ackGuardFor = time.Second
 
-// clearKeys is the clear-down signal of a protocol toward the unit: TT92 and
-// TTnew clear with ## (the tt92 package's Clear), the others with the
-// SS 91100 in-call key 0.
-func clearKeys(protocol string) string {
-	switch protocol {
-	case string(alarm.ProtoTT92), "ttnew":
-		return tt92.Clear
-	}
-	return deviceCommandDigits["clear"]
+// clearSignal is how a protocol clears its unit down.
+type clearSignal struct {
+	keys string // DTMF keys
+	stmf bool   // the keys go in single tones (TT92/TTnew protocolMode sdmf)
 }
 
-// clearKeysOf is the clear-down signal of a live alarm call.
-func (g *Gateway) clearKeysOf(callID string) string {
+// clearOf is the clear-down of a protocol toward the unit of bridge b: TT92
+// and TTnew clear with ## (the tt92 package's Clear), in single tones when
+// the bridge's protocolMode is sdmf, the others with the SS 91100 in-call
+// key 0.
+func clearOf(b *alarm.AlarmBridge, protocol string) clearSignal {
+	switch protocol {
+	case string(alarm.ProtoTT92), "ttnew":
+		return clearSignal{keys: tt92.Clear, stmf: b.ProtocolMode == "sdmf"}
+	}
+	return clearSignal{keys: deviceCommandDigits["clear"]}
+}
+
+// clearOfCall is the clear-down of a live alarm call.
+func (g *Gateway) clearOfCall(callID string) clearSignal {
 	if v, ok := g.liveClear.Load(callID); ok {
 		return v.(liveAlarm).clear
 	}
-	return deviceCommandDigits["clear"]
+	return clearSignal{keys: deviceCommandDigits["clear"]}
+}
+
+// requestClear has the goroutine running alarm call callID clear the unit
+// down and hang up (alarmCall), and waits until it has.
+func (g *Gateway) requestClear(ctx context.Context, callID string) error {
+	v, ok := g.liveClear.Load(callID)
+	if !ok {
+		return fmt.Errorf("callId %q: %w", callID, api.ErrNoSuchCall)
+	}
+	la := v.(liveAlarm)
+	la.clearNow(errClearRequested)
+	select {
+	case <-la.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("callId %q: clear-down not finished: %w", callID, ctx.Err())
+	}
 }
 
 // controlRefused is the refusal of an in-call command to a call whose
@@ -250,6 +306,29 @@ func (g *Gateway) alarmFXS(domain, number string, log *slog.Logger) fxsHandler {
 		}
 		return nil
 	}
+	// The unit on the line calls from the line's own number (serve
+	// --fxs-number), as an exchange would present it: that is how
+	// voicecall and deviceProvisioned find its device.
+	caller := g.cfg.FXSNumber
+	switch b.Protocol {
+	case string(alarm.ProtoAPI):
+		log.Warn("fxs: alarmbridge takes no calls (protocol api: events are posted over REST)", "alarmbridge", b.ID)
+		return nil
+	case string(alarm.ProtoVoiceCall), "deviceProvisioned":
+		if caller == "" {
+			log.Warn("fxs: alarm call refused: the line has no number (serve --fxs-number) to find the calling device by", "alarmbridge", b.ID, "protocol", b.Protocol)
+			return nil
+		}
+		if b.Protocol == string(alarm.ProtoVoiceCall) {
+			return func(ctx context.Context, c *FXSCall) { g.lineVoiceCall(ctx, c, b) }
+		}
+		db, err := g.router.DeviceProtocol(domain, b, caller)
+		if err != nil {
+			log.Warn("fxs: alarm call refused", "alarmbridge", b.ID, "caller", caller, "err", err)
+			return nil
+		}
+		b = db
+	}
 	if _, err := g.svc.NewReceiver(*b); err != nil {
 		log.Warn("fxs: alarm call refused before answering", "alarmbridge", b.ID, "err", err)
 		return nil
@@ -263,28 +342,31 @@ func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 	log.Info("fxs: alarm call", "number", c.Number, "alarmbridge", b.ID)
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b) // maxSessionDuration, as for SIP
 	defer stop()
-	res, err := g.svc.Run(sctx, countFrames{c.Line, &g.dspFrames}, alarm.Call{ID: c.ID, Domain: c.Domain, Called: c.Number}, b)
+	res, err := g.svc.Run(sctx, countFrames{c.Line, &g.dspFrames}, alarm.Call{ID: c.ID, Domain: c.Domain, Caller: g.cfg.FXSNumber, Called: c.Number}, b)
 	if err != nil {
 		log.Warn("fxs: alarm call", "err", err)
 	}
-	keys := clearKeys(b.Protocol)
+	keys := clearOf(b, b.Protocol)
 	if len(res.Events) > 0 {
-		keys = clearKeys(string(res.Events[0].Protocol))
+		keys = clearOf(b, string(res.Events[0].Protocol))
 	}
 	if res.Voice != "" && sctx.Err() == nil {
 		g.lineVoice(sctx, c, b, res.Voice, keys, log)
 	}
 	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errSessionTooLong) {
 		log.Info("fxs: alarm session cleared down", "reason", context.Cause(sctx))
-		lineClear(c, keys, log)
+		lineClear(ctx, c, keys, log)
 	}
 }
 
 // lineVoice is the speech path to the ARC, as for a SIP alarm call: the
 // line's audio and the ARC's in-call keys (played in band) until either
 // hangs up.
-func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge, dest, keys string, log *slog.Logger) {
-	out := g.dialVoice(ctx, "", c.Domain, dest, legDTMF(b, true), log)
+func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge, dest string, keys clearSignal, log *slog.Logger) {
+	out := g.dialVoice(ctx, g.cfg.FXSNumber, c.Domain, dest, legDTMF(b, true), log)
+	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
+		out = g.dialVoice(ctx, g.cfg.FXSNumber, c.Domain, backup, legDTMF(b, true), log)
+	}
 	if out == nil {
 		return
 	}
@@ -298,15 +380,23 @@ func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridg
 	}
 	select {
 	case <-out.Session().Done():
-		lineClear(c, keys, log)
+		lineClear(ctx, c, keys, log)
 	default:
 	}
 }
 
-// lineClear plays the clear-down keys in band on the line, each followed
-// by silence (the line plays keys back to back, and ## must be heard as
-// two), the last by clearGuard so that the unit's receiver sees it end.
-func lineClear(c *FXSCall, keys string, log *slog.Logger) {
+// lineClear plays the clear-down in band on the line: single tones for an
+// sdmf unit, else the keys, each followed by silence (the line plays keys
+// back to back, and ## must be heard as two), the last by clearGuard so
+// that the unit's receiver sees it end.
+func lineClear(ctx context.Context, c *FXSCall, sig clearSignal, log *slog.Logger) {
+	if sig.stmf {
+		if err := clearSTMF(ctx, c.Line); err != nil {
+			log.Info("fxs: clear-down", "err", err)
+		}
+		return
+	}
+	keys := sig.keys
 	silence := make([]int16, media.FrameSamples)
 	for i := 0; i < len(keys); i++ {
 		if err := c.Line.SendDigit(keys[i], keyMs); err != nil {
@@ -417,12 +507,7 @@ func (g *Gateway) HangupAlarmCall(ctx context.Context, domain string, req api.Al
 		if err := g.controlRefused(c.ID); err != nil {
 			return err
 		}
-		if err := sendKeys(ctx, c, g.clearKeysOf(c.ID)); err != nil {
-			g.log.Warn("gateway: clear-down key", "call", c.ID, "err", err)
-		}
-		// The key's last packet is out; let the unit's jitter buffer play
-		// it before the BYE ends the call under it.
-		time.Sleep(clearGuard)
+		return g.requestClear(ctx, c.ID)
 	}
 	return c.Hangup()
 }
@@ -439,7 +524,8 @@ func (g *Gateway) DeviceCommand(ctx context.Context, domain string, req api.Devi
 	keys := deviceCommandDigits[req.Command]
 	switch req.Command {
 	case "clear":
-		keys = g.clearKeysOf(c.ID)
+		// The unit hangs up on its clear-down: the call ends with it.
+		return g.requestClear(ctx, c.ID)
 	case "sendTones":
 		keys = req.Tones
 	case "volume":

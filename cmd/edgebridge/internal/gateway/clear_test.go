@@ -125,3 +125,81 @@ func TestTT92AlarmThenVoiceIsNotClearedFirst(t *testing.T) {
 		t.Fatalf("the speech line got no call (or it did not end with the unit's): %v\n%s", err, voice.Report())
 	}
 }
+
+// TestSDMFUnitIsClearedInSingleTones: a TT92 unit in protocolMode sdmf hears
+// only single tones (STMF), so its clear-down must be ## as row tone then
+// column tone, whether the operator clears it (hangupalarmcall with clear,
+// devicecommand clear) or the ARC's speech line hangs up first
+// (arcDisconnectClearsCall). The simulated sdmf unit takes nothing else for
+// the clear-down: ## sent as DTMF (RFC 4733 or in band) leaves it uncleared.
+func TestSDMFUnitIsClearedInSingleTones(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		scenario []string // the ARC's speech line
+		clear    func(ctx context.Context, g *Gateway, callID string) error
+	}{
+		{"hangupalarmcall", []string{"uas_answer.xml"}, func(ctx context.Context, g *Gateway, id string) error {
+			return g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: id, Clear: true})
+		}},
+		{"devicecommand", []string{"uas_answer.xml"}, func(ctx context.Context, g *Gateway, id string) error {
+			return g.DeviceCommand(ctx, "local", api.DeviceCommand{CallID: id, Command: "clear"})
+		}},
+		{"arc hangs up", []string{"uas_answer_bye.xml", "PAUSE_MS", "1500"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wd := t.TempDir()
+			voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, c.scenario[0], c.scenario[1:]...), "-m", "1")
+			arc := alarmtest.StartARC(t, "127.0.0.1:0")
+			g := startGateway(t, map[string]map[string]string{
+				"device": {"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
+				"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
+					`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.Port) + `"}}`},
+				"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"sdmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			call, err := dialGateway(t, ctx, g, "461234567800", "5553", engine.MediaOptions{DTMF: "2833", DataMode: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				rep tt92.UnitReport
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				// The unit waits up to 10 s for its clear-down after the
+				// acknowledge (the voice call runs meanwhile).
+				rep, err := tt92.NewUnit(tt92.UnitConfig{Mode: "sdmf"}).Send(ctx, call.Session(), []string{"D#1020461234567800000047"})
+				done <- result{rep, err}
+			}()
+			if got := arc.Wait(1, 20*time.Second); len(got) != 1 {
+				t.Fatalf("ARC got %d events, want the alarm", len(got))
+			}
+			if c.clear != nil {
+				// The voice call to the speech line is up (the unit's leg and
+				// the ARC's): the clear-down must stop the bridge first.
+				testkit.WaitFor(t, "the voice call", 10*time.Second, func() bool { return g.eng.Calls() >= 2 })
+				calls := g.ListCalls()
+				if len(calls) != 1 {
+					t.Fatalf("live alarm calls %+v, want one", calls)
+				}
+				if err := c.clear(ctx, g, calls[0].ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := <-done
+			if r.err != nil || !r.rep.Acked[0] {
+				t.Fatalf("unit: %v %+v", r.err, r.rep)
+			}
+			if !r.rep.Cleared {
+				t.Fatalf("the sdmf unit did not hear its clear-down ## in single tones: %+v", r.rep)
+			}
+			if c.clear == nil {
+				if err := voice.Wait(10 * time.Second); err != nil {
+					t.Fatalf("speech line: %v\n%s", err, voice.Report())
+				}
+			}
+		})
+	}
+}

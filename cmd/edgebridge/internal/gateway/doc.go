@@ -14,7 +14,12 @@
 //     with 409 when the bridge's controlCommandsEnabled is false; the
 //     mapper's maxSessionDuration (seconds) bounds a session, alarm and
 //     voice together, ended with the protocol's clear-down (## for TT92
-//     and TTnew, 0 for the others);
+//     and TTnew, in single tones for protocolMode sdmf; 0 for the others).
+//     An operator's clear-down (hangupalarmcall with clear, devicecommand
+//     clear) ends the session the same way: the receiver or the voice
+//     bridge stops, the call's own goroutine sends the clear-down alone on
+//     the unit's leg (single tones are frames, not queued keys), then hangs
+//     up, and the request returns once it has;
 //   - the voice path to the ARC after an alarm (voice.go): the call to the
 //     mapper's voice destination, bridged until either side hangs up; the
 //     bridge's toneSettings pick each leg's DTMF (callerDtmfSendType for
@@ -67,9 +72,14 @@
 //     and the caller answered only once it answers (refused before answering
 //     otherwise: 404 unknown caller, 480 alarmHandling without a voice
 //     call, 503 voice destination unreachable). A bridge of protocol "api"
-//     takes no calls: its events are posted over REST (PostAlarmEvent). On
-//     the FXS line neither is served (no calling number identifies the unit):
-//     such a call finds no stage and the line is released.
+//     takes no calls: its events are posted over REST (PostAlarmEvent).
+//     On the FXS line the unit calls from the line's own number (serve
+//     --fxs-number, the number the ARC calls it back on): it is the device
+//     whose deviceCLI or deviceId that is, so voicecall (event first, then
+//     the line bridged to the voice destination) and deviceProvisioned are
+//     served; without --fxs-number the line has no calling number and such
+//     a call, like any call to an api bridge, finds no stage and the line
+//     is released.
 //  2. Media services (/mediaservice documents): the mediaservice package
 //     answers the call and runs the integrator's IVR through its webhooks.
 //     Then cloud SIP UAs (/cloudsipua documents, the same package's
@@ -82,7 +92,8 @@
 //     the national cadence (Config.RingCadence, serve --ring-cadence, see
 //     hal), and is answered only once the unit goes off hook, then bridged
 //     to the line. Refused before answering: 486 while a call to or from
-//     the unit owns the line, 480 when it does not answer within 60 s. The
+//     the unit owns the line, 480 when it does not answer within 60 s
+//     (maxLineRing, on a clock a test replaces: lineRingLimit). The
 //     FXS port's own answer loop leaves an off-hook to the call that rang.
 //  4. Trunks (/trunk documents): the engine's, for SIP calls; a call that
 //     came in on a trunk is never sent back out to one.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/dsp"
@@ -29,14 +30,19 @@ const (
 // the alarmbridge whose destinationMatch fits the dialled number, exactly
 // like a SIP call.
 type FXS struct {
-	g      *Gateway
-	calls  atomic.Int64
+	g     *Gateway
+	calls atomic.Int64
+	// epoch (unix seconds when made) is in every call's id: an event's id
+	// comes from its call's (alarm.EventID), and "fxs-1" after a restart
+	// must not be taken for the "fxs-1" of the last run by delivery's
+	// duplicate check.
+	epoch  int64
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 // FXS is the FXS port's component of the daemon (started after the gateway).
-func (g *Gateway) FXS() *FXS { return &FXS{g: g} }
+func (g *Gateway) FXS() *FXS { return &FXS{g: g, epoch: time.Now().Unix()} }
 
 func (f *FXS) Name() string { return "fxs" }
 
@@ -103,7 +109,7 @@ func (f *FXS) call(ctx context.Context, hook hal.Line) {
 		return
 	}
 	defer line.Hangup()
-	id := fmt.Sprintf("fxs-%d", f.calls.Add(1))
+	id := fmt.Sprintf("fxs-%d-%d", f.epoch, f.calls.Add(1))
 	log := g.log.With("call", id)
 	number, err := collectDialled(ctx, line)
 	if err != nil {

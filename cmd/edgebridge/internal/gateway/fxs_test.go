@@ -32,6 +32,17 @@ func (p *pcmPipe) hangUp() { p.onHook.Close() }
 // lock-step, for the test to drive.
 func fxsUnitDials(t *testing.T, g *Gateway, number string) *pcmPipe {
 	t.Helper()
+	unit, err := fxsUnitDialling(t, g, number)
+	if err != nil {
+		t.Fatalf("dialling %s on the FXS line: %v", number, err)
+	}
+	return unit
+}
+
+// fxsUnitDialling is fxsUnitDials that returns the dialling's error (the
+// gateway may release the line as soon as the number is complete).
+func fxsUnitDialling(t *testing.T, g *Gateway, number string) (*pcmPipe, error) {
+	t.Helper()
 	fxs := &FXS{g: g}
 	if err := fxs.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -48,10 +59,7 @@ func fxsUnitDials(t *testing.T, g *Gateway, number string) *pcmPipe {
 	if err := g.board.Sim.Line.Dial(gwR, gwW, lineEnds{gwR, gwW}); err != nil {
 		t.Fatal(err)
 	}
-	if err := dialOnLine(unit.lineUnit, number, func(string, ...any) {}); err != nil {
-		t.Fatalf("dialling %s on the FXS line: %v", number, err)
-	}
-	return unit
+	return unit, dialOnLine(unit.lineUnit, number, func(string, ...any) {})
 }
 
 // TestFXSPanelDialsAndIsDelivered: a panel on the (simulated) FXS port goes

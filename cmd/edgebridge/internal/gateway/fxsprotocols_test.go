@@ -57,9 +57,9 @@ func TestEveryAnalogueProtocolOnTheFXSLine(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		name, protocol, mode, extra string
-		unit                        func(context.Context, alarm.Channel) error
-		id, data                    string
+		name, protocol, mode, fxsNumber string
+		unit                            func(context.Context, alarm.Channel) error
+		id, data                        string
 	}{
 		{"bs8521", "bs8521", "dtmf", "", bsUnit, dc09.IDSIADCS, "#12345678|Nri0/QA01"},
 		{"tt92 dtmf", "tt92", "dtmf", "", ttUnit(tt92.TT92, "dtmf"), dc09.IDSIADCS, "#461234567800|Nri0/QA0"},
@@ -67,19 +67,22 @@ func TestEveryAnalogueProtocolOnTheFXSLine(t *testing.T) {
 		{"ttnew", "ttnew", "dtmf", "", ttUnit(tt92.TTnew, "dtmf"), dc09.IDSIADCS, "#461234567800|Nri0/QA0"},
 		{"multiprotocol contactid unit", "multiprotocol", "dtmf", "", cidUnit, dc09.IDADMCID, "#1234|1130 01 015"},
 		{"multiprotocol bs8521 unit", "multiprotocol", "dtmf", "", bsUnit, dc09.IDSIADCS, "#12345678|Nri0/QA01"},
+		// The unit on the line calls from the line's number (--fxs-number):
+		// the device of that deviceCLI names its protocol.
+		{"deviceProvisioned bs8521 unit", "deviceProvisioned", "dtmf", "0701234567", bsUnit, dc09.IDSIADCS, "#12345678|Nri0/QA01"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			arc := alarmtest.StartARC(t, "127.0.0.1:0")
-			g := startGateway(t, map[string]map[string]string{
+			g := startGatewayWith(t, t.TempDir(), map[string]map[string]string{
 				"device": {
 					"1234":         `{"deviceId":"1234","domain":"local","authType":"deviceid"}`,
-					"12345678":     `{"deviceId":"12345678","domain":"local","authType":"deviceid"}`,
+					"12345678":     `{"deviceId":"12345678","domain":"local","authType":"deviceid","deviceCLI":"0701234567","serviceData":{"alarmBridge":{"alarmProtocol":"bs8521"}}}`,
 					"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`,
 				},
 				"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.Addr + `?transport=tcp"}}`},
 				"alarmbridge": {"line": fmt.Sprintf(`{"id":"line","name":"line","protocol":%q,"protocolMode":%q,"destinationMatch":"^5552$","alarmEventMapperId":"arc"}`,
 					c.protocol, c.mode)},
-			})
+			}, func(cfg *Config) { cfg.FXSNumber = c.fxsNumber })
 			unit := fxsUnitDials(t, g, "5552#")
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()

@@ -90,7 +90,7 @@ type Gateway struct {
 	media       *mediaservice.Service // the media services' stage and REST commands
 
 	live sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
-	// liveClear: Call-ID -> the clear-down keys of the call's protocol.
+	// liveClear: Call-ID -> liveAlarm, the clear-down of the call and its control.
 	liveClear sync.Map
 	recent    recentAlarms
 	started   atomic.Bool // SIP is listening
@@ -100,10 +100,11 @@ type Gateway struct {
 
 	// The FXS line as a destination (linecall.go): the number's match, the
 	// ring cadence, and who owns the line (a call to or from the unit).
-	lineMatch *regexp.Regexp
-	cadence   hal.Cadence
-	lineMu    sync.Mutex
-	lineBusy  bool
+	lineMatch     *regexp.Regexp
+	cadence       hal.Cadence
+	lineMu        sync.Mutex
+	lineBusy      bool
+	lineRingLimit afterFunc // nil: time.AfterFunc (linecall.go)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -21,6 +21,12 @@ import (
 // an unanswered unit is not left ringing for ever.
 const maxLineRing = 60 * time.Second
 
+var errNoAnswer = errors.New("the unit on the FXS line did not answer within 60 s")
+
+// afterFunc runs f after d unless stopped, as time.AfterFunc: the clock of
+// the ring limit, which a test replaces so as not to wait 60 s.
+type afterFunc func(d time.Duration, f func()) (stop func() bool)
+
 // lineRoutes is stage 3 for SIP calls: the FXS line's number, when set and
 // the board has a line.
 func (g *Gateway) lineRoutes(domain string) []engine.Route {
@@ -60,9 +66,15 @@ func (g *Gateway) lineCall(ctx context.Context, c *engine.Call) {
 	}
 	defer g.releaseLine()
 	_ = c.Ring()
-	rctx, cancel := context.WithTimeout(ctx, maxLineRing)
+	rctx, cancel := context.WithCancelCause(ctx)
+	limit := g.lineRingLimit
+	if limit == nil {
+		limit = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	stop := limit(maxLineRing, func() { cancel(errNoAnswer) })
 	err := hal.RingUntilAnswered(rctx, line, g.cadence)
-	cancel()
+	stop()
+	cancel(nil)
 	if err != nil {
 		log.Info("fxs: unit not answering", "err", err)
 		_ = c.Reject(480, "Temporarily Unavailable", "the unit on the FXS line did not answer")

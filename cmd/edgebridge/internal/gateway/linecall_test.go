@@ -149,3 +149,63 @@ func TestFXSLineSettingsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A call to the FXS line that the unit does not answer is refused with 480
+// once the line has rung for 60 s (maxLineRing), and the ringing stops. The
+// test's own clock stands for the 60 s: it sees the limit armed while the
+// line rings, checks its length, and lets it expire.
+func TestFXSLineCallUnansweredGets480(t *testing.T) {
+	docs := map[string]map[string]string{"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	g := startGatewayWith(t, t.TempDir(), docs, func(c *Config) { c.FXSNumber, c.RingCadence = "600", "200,300" })
+	type armed struct {
+		d      time.Duration
+		expire func()
+	}
+	timers := make(chan armed, 1)
+	g.lineRingLimit = func(d time.Duration, f func()) func() bool {
+		timers <- armed{d, f}
+		return func() bool { return true }
+	}
+	sim := g.Board().Sim.Line
+	result := make(chan error, 1)
+	go func() {
+		call, err := voiceCallUnit(t, ctx, g, "arc", "600")
+		if call != nil {
+			call.Hangup()
+		}
+		result <- err
+	}()
+	var tm armed
+	select {
+	case tm = <-timers:
+	case <-ctx.Done():
+		t.Fatal("the call to the line armed no ring limit")
+	}
+	if tm.d != 60*time.Second {
+		t.Fatalf("ring limit %v, want 60 s", tm.d)
+	}
+	// Two bursts rung and nobody lifts the handset.
+	testkit.WaitFor(t, "the line ringing", 10*time.Second, func() bool { return sim.RingPin().Transitions() >= 3 })
+	select {
+	case err := <-result:
+		t.Fatalf("the call ended before the limit: %v", err)
+	default:
+	}
+	tm.expire()
+	select {
+	case err := <-result:
+		if err == nil || !strings.Contains(err.Error(), "480") {
+			t.Fatalf("unanswered call to the line: %v, want 480", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no answer to the call after the ring limit")
+	}
+	if sim.RingPin().Level() {
+		t.Fatal("the line still rings after the call was refused")
+	}
+	if sim.OffHook() {
+		t.Fatal("the line is off hook")
+	}
+}

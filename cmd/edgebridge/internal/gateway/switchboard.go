@@ -29,7 +29,7 @@ type fxsHandler func(ctx context.Context, c *FXSCall)
 
 // FXSCall is a call from the unit on the FXS port once it has dialled.
 type FXSCall struct {
-	ID     string // "fxs-N", in logs and call lists
+	ID     string // "fxs-<start>-N", in logs and call lists
 	Domain string // Config.Domain: the line belongs to the gateway's own tenant
 	Number string // the digits dialled ("" for a hotline)
 	Line   *hal.Call

@@ -78,3 +78,39 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 		log.Info("gateway: voicecall ended", "reason", context.Cause(sctx))
 	}
 }
+
+// lineVoiceCall is voicecall for the unit on the FXS line, which calls from
+// the line's number (serve --fxs-number; alarmFXS refuses the call without
+// one): the event is queued first, as for SIP, then the line is bridged to
+// the voice destination (or its backup) until either side hangs up. The
+// line has no answer to withhold: a unit whose event is not queued, or
+// that has no voice call to make, hears the line released.
+func (g *Gateway) lineVoiceCall(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge) {
+	log := c.Log.With("alarmbridge", b.ID)
+	caller := g.cfg.FXSNumber
+	raw := fmt.Sprintf("voicecall %s to %s", caller, c.Number)
+	ev := alarm.Event{
+		ID:           alarm.EventID(c.Domain, c.ID, alarm.ProtoVoiceCall, raw),
+		Protocol:     alarm.ProtoVoiceCall,
+		Received:     time.Now(),
+		Raw:          raw,
+		ControllerID: caller,
+		CallerID:     caller,
+		CallID:       c.ID,
+		CalledNumber: c.Number,
+	}
+	queued, err := g.svc.Raise(ctx, c.Domain, b, ev)
+	if err != nil {
+		log.Warn("fxs: voicecall not served", "caller", caller, "err", err)
+		return
+	}
+	dest := service.VoiceOf(queued)
+	if dest == "" {
+		log.Info("fxs: voicecall event queued, no voice call", "event", queued.ID, "handling", queued.Handling)
+		return
+	}
+	log.Info("fxs: voicecall event queued", "event", queued.ID)
+	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
+	defer stop()
+	g.lineVoice(sctx, c, b, dest, clearSignal{}, log) // a voice call has no clear-down signal
+}

@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine"
@@ -69,7 +72,7 @@ func TestVoiceCallRaisesEventAndBridgesToVoiceDestination(t *testing.T) {
 
 // toneComesBack plays a tone of freq Hz on s and reports whether the same
 // tone is heard on s within 5 s (an echo on the far side).
-func toneComesBack(t *testing.T, ctx context.Context, s *media.Session, freq float64) bool {
+func toneComesBack(t *testing.T, ctx context.Context, s alarm.Channel, freq float64) bool {
 	t.Helper()
 	return hearsWhilePlaying(t, ctx, s, freq, freq)
 }
@@ -130,6 +133,72 @@ func TestVoiceCallRefusedBeforeAnswer(t *testing.T) {
 			got := arc.Wait(1, 5*time.Second)
 			if len(got) != 1 || got[0].Account != c.account {
 				t.Fatalf("ARC got %+v, want one message of account %s", got, c.account)
+			}
+		})
+	}
+}
+
+// voicecall on the FXS line: the unit on the line is the device whose
+// deviceCLI (or deviceId) is the line's own number (serve --fxs-number), as
+// an exchange would present its calling number. Its call to a voicecall
+// bridge raises the event of that device (to the DC-09 ARC) and is bridged
+// to the speech line (SIPp echoing RTP): a tone the unit plays comes back.
+// Without --fxs-number the line has no calling number, and a bridge of
+// protocol api takes no calls at all: either call finds no service, no
+// event is raised, and the line is released.
+func TestVoiceCallOnTheFXSLine(t *testing.T) {
+	t.Run("bridged", func(t *testing.T) {
+		wd := t.TempDir()
+		voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1", "-rtp_echo")
+		arc := alarmtest.StartARC(t, "127.0.0.1:0")
+		g := startGatewayWith(t, t.TempDir(), voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"), func(c *Config) { c.FXSNumber = "0701234567" })
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		unit := fxsUnitDials(t, g, "5560#")
+		got := arc.Wait(1, 10*time.Second)
+		if len(got) != 1 || got[0].Account != "4321" {
+			t.Fatalf("ARC got %+v, want one event of the line's device 4321", got)
+		}
+		if !toneComesBack(t, ctx, unit, 1000) {
+			t.Fatalf("the unit's tone did not come back through the line, the bridge and the speech line\n%s", voice.Report())
+		}
+		unit.hangUp()
+		if err := voice.Wait(10 * time.Second); err != nil {
+			t.Fatalf("speech line not cleared after the unit hung up: %v\n%s", err, voice.Report())
+		}
+	})
+	for _, c := range []struct{ name, fxsNumber, protocol string }{
+		{"voicecall without --fxs-number", "", "voicecall"},
+		{"api bridge", "0701234567", "api"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			arc := alarmtest.StartARC(t, "127.0.0.1:0")
+			docs := voiceCallDocs(arc.Addr, testkit.FreeUDP(t), "callEmergencyCenter")
+			docs["alarmbridge"]["phones"] = strings.Replace(docs["alarmbridge"]["phones"], `"protocol":"voicecall"`, `"protocol":"`+c.protocol+`"`, 1)
+			g := startGatewayWith(t, t.TempDir(), docs, func(cfg *Config) { cfg.FXSNumber = c.fxsNumber })
+			unit, err := fxsUnitDialling(t, g, "5560#")
+			if err != nil && !errors.Is(err, syscall.EPIPE) {
+				t.Fatalf("dialling: %v", err)
+			}
+			// The line is released (at once: the end of the dialling may
+			// meet a closed line already): the unit's earpiece ends.
+			released := make(chan struct{})
+			go func() {
+				defer close(released)
+				frame := make([]int16, media.FrameSamples)
+				for unit.ReadFrame(frame) == nil {
+					if unit.WriteFrame(frame) != nil {
+						return
+					}
+				}
+			}()
+			select {
+			case <-released:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the line was not released")
+			}
+			if got := arc.Wait(1, time.Second); len(got) != 0 {
+				t.Fatalf("ARC got %+v, want nothing", got)
 			}
 		})
 	}
