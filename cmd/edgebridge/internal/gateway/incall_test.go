@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+	"github.com/edgebridge/edgebridge/alarm/tt92"
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine"
@@ -300,13 +301,22 @@ func TestPerLegDTMFSendTypes(t *testing.T) {
 
 // maxSessionDuration on the FXS line: a TT92 unit that dials and stays
 // silent hears the gateway's prompts and then, at the session limit, the
-// clear-down ## in band.
+// clear-down ## in band (as single tones to an sdmf unit).
 func TestFXSMaxSessionDurationClearsDown(t *testing.T) {
+	for _, mode := range []string{"dtmf", "sdmf"} {
+		t.Run(mode, func(t *testing.T) { fxsSessionLimitClears(t, mode) })
+	}
+}
+
+// fxsSessionLimitClears is TestFXSMaxSessionDurationClearsDown for a unit
+// of protocolMode mode, which hears keys as DTMF or (sdmf) as single tones
+// only.
+func fxsSessionLimitClears(t *testing.T, mode string) {
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	g := startGateway(t, map[string]map[string]string{
 		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","maxSessionDuration":2,` +
 			`"targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` + arc.Addr + `?transport=tcp"}}`},
-		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
+		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"` + mode + `","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
 	})
 	unit := fxsUnitDials(t, g, "5553#")
 	// A real line's audio is clocked: the unit sends 20 ms frames of
@@ -327,11 +337,18 @@ func TestFXSMaxSessionDurationClearsDown(t *testing.T) {
 		}
 	}()
 	heard := make(chan byte, 64)
+	hear := dsp.NewDTMFDetector(dsp.DTMFConfig{}).Process
+	if mode == "sdmf" {
+		det, err := tt92.NewStmfDetector()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hear = det.Process
+	}
 	go func() {
-		det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
 		frame := make([]int16, 160)
 		for unit.ReadFrame(frame) == nil {
-			det.Process(frame, func(ev dsp.DigitEvent) {
+			hear(frame, func(ev dsp.DigitEvent) {
 				select {
 				case heard <- ev.Key:
 				default:
