@@ -156,7 +156,7 @@ func TestSDMFUnitIsClearedInSingleTones(t *testing.T) {
 					`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.Port) + `"}}`},
 				"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"sdmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
 			})
-			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			call, err := dialGateway(t, ctx, g, "461234567800", "5553", engine.MediaOptions{DTMF: "2833", DataMode: true})
 			if err != nil {
@@ -173,13 +173,13 @@ func TestSDMFUnitIsClearedInSingleTones(t *testing.T) {
 				rep, err := tt92.NewUnit(tt92.UnitConfig{Mode: "sdmf"}).Send(ctx, call.Session(), []string{"D#1020461234567800000047"})
 				done <- result{rep, err}
 			}()
-			if got := arc.Wait(1, 20*time.Second); len(got) != 1 {
+			if got := arc.Wait(1, 40*time.Second); len(got) != 1 {
 				t.Fatalf("ARC got %d events, want the alarm", len(got))
 			}
 			if c.clear != nil {
 				// The voice call to the speech line is up (the unit's leg and
 				// the ARC's): the clear-down must stop the bridge first.
-				testkit.WaitFor(t, "the voice call", 10*time.Second, func() bool { return g.eng.Calls() >= 2 })
+				testkit.WaitFor(t, "the voice call", 30*time.Second, func() bool { return g.eng.Calls() >= 2 })
 				calls := g.ListCalls()
 				if len(calls) != 1 {
 					t.Fatalf("live alarm calls %+v, want one", calls)
