@@ -79,7 +79,7 @@ func toneComesBack(t *testing.T, ctx context.Context, s alarm.Channel, freq floa
 
 // hearsWhilePlaying plays a tone of play Hz on s and reports whether a
 // tone of hear Hz is heard on s within 5 s.
-func hearsWhilePlaying(t *testing.T, ctx context.Context, s *media.Session, play, hear float64) bool {
+func hearsWhilePlaying(t *testing.T, ctx context.Context, s alarm.Channel, play, hear float64) bool {
 	t.Helper()
 	gen, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: play, DBm0: -10, Ms: 1000})
 	if err != nil {
