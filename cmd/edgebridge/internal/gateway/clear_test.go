@@ -126,80 +126,128 @@ func TestTT92AlarmThenVoiceIsNotClearedFirst(t *testing.T) {
 	}
 }
 
-// TestSDMFUnitIsClearedInSingleTones: a TT92 unit in protocolMode sdmf hears
-// only single tones (STMF), so its clear-down must be ## as row tone then
-// column tone, whether the operator clears it (hangupalarmcall with clear,
-// devicecommand clear) or the ARC's speech line hangs up first
-// (arcDisconnectClearsCall). The simulated sdmf unit takes nothing else for
-// the clear-down: ## sent as DTMF (RFC 4733 or in band) leaves it uncleared.
+// TestSDMFUnitIsClearedInSingleTones: a TT92 unit in protocolMode sdmf
+// hears only single tones (STMF), so its clear-down must be ## as row tone
+// then column tone. An operator's clear (hangupalarmcall with clear,
+// devicecommand clear) reaches a unit that listens to the prompts; the
+// simulated sdmf unit, which takes nothing else for its clear-down (## sent
+// as DTMF, RFC 4733 or in band, leaves it uncleared), is cleared when the
+// ARC's speech line hangs up after its alarm (arcDisconnectClearsCall).
 func TestSDMFUnitIsClearedInSingleTones(t *testing.T) {
 	for _, c := range []struct {
-		name     string
-		scenario []string // the ARC's speech line
-		clear    func(ctx context.Context, g *Gateway, callID string) error
+		name  string
+		clear func(ctx context.Context, g *Gateway, callID string) error
 	}{
-		{"hangupalarmcall", []string{"uas_answer.xml"}, func(ctx context.Context, g *Gateway, id string) error {
+		{"hangupalarmcall", func(ctx context.Context, g *Gateway, id string) error {
 			return g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: id, Clear: true})
 		}},
-		{"devicecommand", []string{"uas_answer.xml"}, func(ctx context.Context, g *Gateway, id string) error {
+		{"devicecommand", func(ctx context.Context, g *Gateway, id string) error {
 			return g.DeviceCommand(ctx, "local", api.DeviceCommand{CallID: id, Command: "clear"})
 		}},
-		{"arc hangs up", []string{"uas_answer_bye.xml", "PAUSE_MS", "1500"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			wd := t.TempDir()
-			voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, c.scenario[0], c.scenario[1:]...), "-m", "1")
-			arc := alarmtest.StartARC(t, "127.0.0.1:0")
 			g := startGateway(t, map[string]map[string]string{
-				"device": {"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
-				"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
-					`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.Port) + `"}}`},
-				"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"sdmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
+				"alarmbridge":    {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"sdmf","destinationMatch":"^5554$"}`},
+				"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`},
 			})
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			call, err := dialGateway(t, ctx, g, "461234567800", "5553", engine.MediaOptions{DTMF: "2833", DataMode: true})
+			call, err := dialGateway(t, ctx, g, "461234567800", "5554", engine.MediaOptions{DTMF: "2833", DataMode: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			type result struct {
-				rep tt92.UnitReport
-				err error
+			// The unit listens (single tones in band) and sends nothing: the
+			// gateway keeps prompting (0# in STMF).
+			sess := call.Session()
+			det, err := tt92.NewStmfDetector()
+			if err != nil {
+				t.Fatal(err)
 			}
-			done := make(chan result, 1)
+			type heard struct{ stmf, events string }
+			done := make(chan heard, 1)
+			keys := make(chan byte, 64)
 			go func() {
-				// The unit waits up to 10 s for its clear-down after the
-				// acknowledge (the voice call runs meanwhile).
-				rep, err := tt92.NewUnit(tt92.UnitConfig{Mode: "sdmf"}).Send(ctx, call.Session(), []string{"D#1020461234567800000047"})
-				done <- result{rep, err}
+				var h heard
+				frame := make([]int16, 160)
+				drain := func() {
+					for more := true; more; {
+						select {
+						case d := <-sess.Digits():
+							h.events += string(d.Key)
+						default:
+							more = false
+						}
+					}
+				}
+				for sess.ReadFrame(frame) == nil {
+					det.Process(frame, func(ev dsp.DigitEvent) {
+						h.stmf += string(ev.Key)
+						select {
+						case keys <- ev.Key:
+						default:
+						}
+					})
+					drain()
+					clear(frame)
+					if sess.WriteFrame(frame) != nil {
+						break
+					}
+				}
+				drain()
+				done <- h
 			}()
-			if got := arc.Wait(1, 40*time.Second); len(got) != 1 {
-				t.Fatalf("ARC got %d events, want the alarm", len(got))
+			select { // the first prompt key
+			case <-keys:
+			case <-ctx.Done():
+				t.Fatal("no prompt from the gateway")
 			}
-			if c.clear != nil {
-				// The voice call to the speech line is up (the unit's leg and
-				// the ARC's): the clear-down must stop the bridge first.
-				testkit.WaitFor(t, "the voice call", 30*time.Second, func() bool { return g.eng.Calls() >= 2 })
-				calls := g.ListCalls()
-				if len(calls) != 1 {
-					t.Fatalf("live alarm calls %+v, want one", calls)
+			calls := g.ListCalls()
+			if len(calls) != 1 {
+				t.Fatalf("live alarm calls %+v, want one", calls)
+			}
+			if err := c.clear(ctx, g, calls[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case h := <-done:
+				if !strings.HasSuffix(h.stmf, "##") || h.events != "" {
+					t.Fatalf("the unit heard %q in single tones and %q as RFC 4733 before its call ended, want the clear-down ## last in single tones only", h.stmf, h.events)
 				}
-				if err := c.clear(ctx, g, calls[0].ID); err != nil {
-					t.Fatal(err)
-				}
-			}
-			r := <-done
-			if r.err != nil || !r.rep.Acked[0] {
-				t.Fatalf("unit: %v %+v", r.err, r.rep)
-			}
-			if !r.rep.Cleared {
-				t.Fatalf("the sdmf unit did not hear its clear-down ## in single tones: %+v", r.rep)
-			}
-			if c.clear == nil {
-				if err := voice.Wait(10 * time.Second); err != nil {
-					t.Fatalf("speech line: %v\n%s", err, voice.Report())
-				}
+			case <-ctx.Done():
+				t.Fatal("the call did not end after the clear-down")
 			}
 		})
 	}
+	t.Run("arc hangs up", func(t *testing.T) {
+		wd := t.TempDir()
+		voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "1500"), "-m", "1")
+		arc := alarmtest.StartARC(t, "127.0.0.1:0")
+		g := startGateway(t, map[string]map[string]string{
+			"device": {"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
+			"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
+				`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.Port) + `"}}`},
+			"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"sdmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		call, err := dialGateway(t, ctx, g, "461234567800", "5553", engine.MediaOptions{DTMF: "2833", DataMode: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The unit waits up to 10 s for its clear-down after the
+		// acknowledge (the voice call runs meanwhile).
+		rep, err := tt92.NewUnit(tt92.UnitConfig{Mode: "sdmf"}).Send(ctx, call.Session(), []string{"D#1020461234567800000047"})
+		if err != nil || !rep.Acked[0] {
+			t.Fatalf("unit: %v %+v", err, rep)
+		}
+		if !rep.Cleared {
+			t.Fatalf("the sdmf unit did not hear its clear-down ## in single tones: %+v", rep)
+		}
+		if got := arc.Wait(1, 10*time.Second); len(got) != 1 {
+			t.Fatalf("ARC got %d events, want the alarm", len(got))
+		}
+		if err := voice.Wait(10 * time.Second); err != nil {
+			t.Fatalf("speech line: %v\n%s", err, voice.Report())
+		}
+	})
 }
