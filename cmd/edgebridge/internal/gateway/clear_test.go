@@ -128,11 +128,11 @@ func TestTT92AlarmThenVoiceIsNotClearedFirst(t *testing.T) {
 
 // TestSDMFUnitIsClearedInSingleTones: a TT92 unit in protocolMode sdmf
 // hears only single tones (STMF), so its clear-down must be ## as row tone
-// then column tone. An operator's clear (hangupalarmcall with clear,
-// devicecommand clear) reaches a unit that listens to the prompts; the
-// simulated sdmf unit, which takes nothing else for its clear-down (## sent
-// as DTMF, RFC 4733 or in band, leaves it uncleared), is cleared when the
-// ARC's speech line hangs up after its alarm (arcDisconnectClearsCall).
+// then column tone: an operator's clear (hangupalarmcall with clear,
+// devicecommand clear) reaches a unit that listens to the prompts with the
+// simulated sdmf unit's own detector as single tones, and nothing as RFC
+// 4733 keys. TestFXSMaxSessionDurationClearsDown/sdmf covers the session
+// limit on the FXS line.
 func TestSDMFUnitIsClearedInSingleTones(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -218,36 +218,4 @@ func TestSDMFUnitIsClearedInSingleTones(t *testing.T) {
 			}
 		})
 	}
-	t.Run("arc hangs up", func(t *testing.T) {
-		wd := t.TempDir()
-		voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "1500"), "-m", "1")
-		arc := alarmtest.StartARC(t, "127.0.0.1:0")
-		g := startGateway(t, map[string]map[string]string{
-			"device": {"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
-			"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
-				`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.Port) + `"}}`},
-			"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"sdmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		call, err := dialGateway(t, ctx, g, "461234567800", "5553", engine.MediaOptions{DTMF: "2833", DataMode: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The unit waits up to 10 s for its clear-down after the
-		// acknowledge (the voice call runs meanwhile).
-		rep, err := tt92.NewUnit(tt92.UnitConfig{Mode: "sdmf"}).Send(ctx, call.Session(), []string{"D#1020461234567800000047"})
-		if err != nil || !rep.Acked[0] {
-			t.Fatalf("unit: %v %+v", err, rep)
-		}
-		if !rep.Cleared {
-			t.Fatalf("the sdmf unit did not hear its clear-down ## in single tones: %+v", rep)
-		}
-		if got := arc.Wait(1, 10*time.Second); len(got) != 1 {
-			t.Fatalf("ARC got %d events, want the alarm", len(got))
-		}
-		if err := voice.Wait(10 * time.Second); err != nil {
-			t.Fatalf("speech line: %v\n%s", err, voice.Report())
-		}
-	})
 }
