@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -67,7 +66,7 @@ func TestCallCaptureSurvivesRestart(t *testing.T) {
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(testkit.NeedTool(t, "tshark"), "-r", p, "-q", "-z", "rtp,streams").Output()
+	out, err := testkit.TsharkCmd(t, "-r", p, "-q", "-z", "rtp,streams").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
@@ -80,7 +79,7 @@ func TestCallCaptureSurvivesRestart(t *testing.T) {
 	if streams != 2 {
 		t.Fatalf("tshark sees %d G.711 RTP streams in the pcap after the restart, want 2 (SIPp's and the gateway's):\n%s", streams, out)
 	}
-	sip, err := exec.Command("tshark", "-r", p, "-Y", "sip.Method == \"INVITE\" || sip.CSeq.method == \"BYE\"", "-T", "fields", "-e", "sip.Call-ID").Output()
+	sip, err := testkit.TsharkCmd(t, "-r", p, "-Y", "sip.Method == \"INVITE\" || sip.CSeq.method == \"BYE\"", "-T", "fields", "-e", "sip.Call-ID").Output()
 	if err != nil || len(strings.Fields(string(sip))) < 3 || strings.Count(string(sip), id) < 3 {
 		t.Fatalf("SIP of call %s in the pcap after the restart: %q (%v), want its INVITE and BYE", id, sip, err)
 	}
