@@ -35,6 +35,7 @@ type jitterBuffer struct {
 
 	started bool
 	playTS  uint32 // timestamp of the next sample to hand out
+	top     uint32 // timestamp just past the newest sample stored
 	origin  uint32 // timestamp the buffer (re)started on; before it is pre-roll
 	delay   uint32 // samples
 	lateRun int    // consecutive late packets
@@ -56,6 +57,7 @@ func (j *jitterBuffer) reset(ts uint32) {
 	j.started = true
 	j.playTS = ts - j.delay
 	j.origin = ts
+	j.top = ts
 	j.lateRun = 0
 	// Stamp every slot with a timestamp one ring behind the window, so no
 	// slot matches a timestamp we will ask for.
@@ -94,6 +96,9 @@ func (j *jitterBuffer) put(ts uint32, payload []byte, marker bool) {
 	default:
 		j.lateRun = 0
 	}
+	if end := ts + uint32(n); int32(end-j.top) > 0 {
+		j.top = end
+	}
 	for k := range uint32(n) {
 		t := ts + k
 		i := t & ringMask
@@ -104,6 +109,16 @@ func (j *jitterBuffer) put(ts uint32, payload []byte, marker bool) {
 		j.ring.data[i] = payload[k]
 		j.ring.stamp[i] = t
 	}
+}
+
+// backlog is how many samples the buffer holds beyond its delay: what a
+// reader that fell behind can still catch up. After the buffer re-centred
+// on a packet far ahead (put), it is what came since.
+func (j *jitterBuffer) backlog() int64 {
+	if !j.started {
+		return 0
+	}
+	return max(0, int64(int32(j.top-j.playTS))-int64(j.delay))
 }
 
 // skip drops n samples of playout: those a reader that stalled for longer

@@ -362,12 +362,14 @@ func (s *Session) ReadFrame(pcm []int16) error {
 	}
 	s.play.mu.Lock()
 	defer s.play.mu.Unlock()
-	missed, err := s.pace(n)
+	behind, err := s.pace(n)
 	if err != nil {
 		return err
 	}
 	s.in.mu.Lock()
-	s.in.jb.skip(missed)
+	if behind {
+		s.catchUp(n)
+	}
 	s.frameLocked(pcm)
 	s.in.mu.Unlock()
 	if s.play.detector != nil {
@@ -417,13 +419,12 @@ func (s *Session) frameLocked(pcm []int16) {
 // pace waits for the frame's slot in real time. A reader that fell behind
 // gets frames at once until it has caught up, as long as the jitter buffer
 // can hold what it missed (maxLag); beyond that the clock restarts and
-// missed says how many samples of real time the reader lost, which the
-// jitter buffer then skips: otherwise one stall would delay everything
-// heard for the rest of the call (a kissoff or a key heard a second late).
-// Called with play.mu.
-func (s *Session) pace(n int) (missed int64, err error) {
+// behind says so: catchUp then skips what the buffer holds beyond maxLag,
+// otherwise one stall would delay everything heard for the rest of the
+// call (a kissoff or a key heard a second late). Called with play.mu.
+func (s *Session) pace(n int) (behind bool, err error) {
 	if s.isDone() {
-		return 0, io.EOF
+		return false, io.EOF
 	}
 	p := &s.play
 	now := time.Now()
@@ -438,12 +439,26 @@ func (s *Session) pace(n int) (missed int64, err error) {
 		case <-p.timer.C:
 		case <-s.done:
 			p.timer.Stop()
-			return 0, io.EOF
+			return false, io.EOF
 		}
 	} else if wait < -maxLag {
 		p.next = now
-		// In whole frames, so that what is read stays on frame boundaries.
-		missed = int64(-wait) * dsp.SampleRate / int64(time.Second) / int64(n) * int64(n)
+		behind = true
 	}
-	return missed, nil
+	return behind, nil
+}
+
+// catchUp is pace's restart of a reader that fell more than maxLag behind:
+// of what the jitter buffer holds beyond its delay (the audio that came
+// during the stall, unless the buffer re-centred meanwhile), the newest
+// maxLag is kept and read at once, as after a shorter stall, and the rest
+// skipped, in whole frames (what is read stays on frame boundaries). A
+// stall of 0.7 s costs 0.1 s of audio, not 0.7 s: an in-band key, a
+// kissoff or a greeting is still heard, and nothing is heard late for
+// long. Called with play.mu and in.mu.
+func (s *Session) catchUp(n int) {
+	backlog := s.in.jb.backlog()
+	keep := min(backlog, int64(maxLag)*dsp.SampleRate/int64(time.Second)) / int64(n) * int64(n)
+	s.in.jb.skip((backlog - keep) / int64(n) * int64(n))
+	s.play.next = s.play.next.Add(-time.Duration(keep) * time.Second / dsp.SampleRate)
 }
