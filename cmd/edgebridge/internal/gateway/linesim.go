@@ -135,7 +135,8 @@ func dialOnLine(ch *lineUnit, number string, say func(string, ...any)) error {
 type lineUnit struct {
 	r      io.Reader
 	w      io.Writer
-	buf    []byte
+	buf    []byte // ReadFrame's
+	wbuf   []byte // WriteFrame's: a reader and a writer may run at once, as on a media.Session
 	start  time.Time
 	frames int64
 }
@@ -156,7 +157,10 @@ func (p *lineUnit) WriteFrame(pcm []int16) error {
 	if d := time.Until(p.start.Add(time.Duration(p.frames) * time.Second / dsp.SampleRate)); d > 0 {
 		time.Sleep(d)
 	}
-	b := p.buf[:2*len(pcm)]
+	if p.wbuf == nil {
+		p.wbuf = make([]byte, len(p.buf))
+	}
+	b := p.wbuf[:2*len(pcm)]
 	for i, s := range pcm {
 		binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
 	}
