@@ -279,7 +279,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			db.Close()
 		}
 	}()
-	go returnMemory(ctx, db.ReleaseMapped)
+	go returnMemory(ctx)
 	if cfg.pprofAddr != "" {
 		if err := servePprof(ctx, cfg.pprofAddr); err != nil {
 			log.Error("serve: --pprof", "err", err)
