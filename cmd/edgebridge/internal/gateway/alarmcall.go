@@ -14,6 +14,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/service"
 	"github.com/edgebridge/edgebridge/alarm/tt92"
 	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/mediaservice"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/media"
 )
@@ -162,6 +163,9 @@ type liveAlarm struct {
 	bridge   *alarm.AlarmBridge
 	clearNow context.CancelCauseFunc // ends the session with errClearRequested: alarmCall clears down
 	done     chan struct{}           // closed when alarmCall has returned
+	// noKeys, when set, is why the call takes no in-call keys
+	// (devicecommand, hangupalarmcall with clear answer 409 with it).
+	noKeys string
 }
 
 // errClearRequested ends an alarm session that an operator cleared down.
@@ -288,6 +292,9 @@ func (g *Gateway) controlRefused(callID string) error {
 	if !ok {
 		return nil
 	}
+	if why := v.(liveAlarm).noKeys; why != "" {
+		return &api.Refusal{Status: http.StatusConflict, Reason: "callId: " + why + " (devicecommand and hangupalarmcall with clear send keys; hangupalarmcall without clear ends the call)"}
+	}
 	b := v.(liveAlarm).bridge
 	if b.ControlCommandsEnabled == nil || *b.ControlCommandsEnabled {
 		return nil
@@ -342,7 +349,11 @@ func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 	log.Info("fxs: alarm call", "number", c.Number, "alarmbridge", b.ID)
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b) // maxSessionDuration, as for SIP
 	defer stop()
-	res, err := g.svc.Run(sctx, countFrames{c.Line, &g.dspFrames}, alarm.Call{ID: c.ID, Domain: c.Domain, Caller: g.cfg.FXSNumber, Called: c.Number}, b)
+	// An alarm session like a SIP alarm call's: the line's audio passes
+	// through it to be recorded, both ways.
+	as := g.media.StartAlarmSession(c.Domain, c.ID, g.cfg.FXSNumber, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
+	defer as.End()
+	res, err := g.svc.Run(sctx, countFrames{as.Channel(c.Line), &g.dspFrames}, alarm.Call{ID: c.ID, Domain: c.Domain, Caller: g.cfg.FXSNumber, Called: c.Number}, b)
 	if err != nil {
 		log.Warn("fxs: alarm call", "err", err)
 	}
@@ -351,7 +362,7 @@ func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 		keys = clearOf(b, string(res.Events[0].Protocol))
 	}
 	if res.Voice != "" && sctx.Err() == nil {
-		g.lineVoice(sctx, c, b, res.Voice, keys, log)
+		g.lineVoice(sctx, c, b, res.Voice, keys, as, log)
 	}
 	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errSessionTooLong) {
 		log.Info("fxs: alarm session cleared down", "reason", context.Cause(sctx))
@@ -362,7 +373,7 @@ func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 // lineVoice is the speech path to the ARC, as for a SIP alarm call: the
 // line's audio and the ARC's in-call keys (played in band) until either
 // hangs up.
-func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge, dest string, keys clearSignal, log *slog.Logger) {
+func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge, dest string, keys clearSignal, as *mediaservice.AlarmSession, log *slog.Logger) {
 	out := g.dialVoice(ctx, g.cfg.FXSNumber, c.Domain, dest, legDTMF(b, true), log)
 	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
 		out = g.dialVoice(ctx, g.cfg.FXSNumber, c.Domain, backup, legDTMF(b, true), log)
@@ -371,8 +382,12 @@ func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridg
 		return
 	}
 	defer out.Hangup()
-	if err := media.BridgeLeg(ctx, out.Session(), c.Line); err != nil {
-		log.Info("fxs: voice bridge ended", "err", err)
+	if alarmSessionBridge(ctx, as, out, func(bctx context.Context) error {
+		return media.BridgeLeg(bctx, out.Session(), as.Channel(c.Line))
+	}, log) {
+		_ = out.Hangup()
+		lineClear(ctx, c, keys, log) // the line is released when the call returns
+		return
 	}
 	// arcDisconnectClearsCall, as for SIP (voice.go).
 	if ctx.Err() != nil || b.ArcDisconnectClearsCall != nil && !*b.ArcDisconnectClearsCall {
@@ -460,6 +475,9 @@ func (g *Gateway) alarmCallback(domain string, b *alarm.AlarmBridge) *delivery.E
 func (g *Gateway) liveCall(domain, id string) (*engine.Call, error) {
 	if callID, ok := g.media.AlarmCallID(domain, id); ok {
 		id = callID
+	}
+	if strings.HasPrefix(id, "fxs-") {
+		return nil, &api.Refusal{Status: http.StatusConflict, Reason: "callId: names a call on the FXS line: hangupalarmcall and devicecommand reach SIP alarm calls only (the line's unit hangs up itself; the media service commands take the replyId)"}
 	}
 	v, ok := g.live.Load(id)
 	if !ok || (domain != "" && v.(*engine.Call).Domain != domain) {

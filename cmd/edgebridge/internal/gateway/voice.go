@@ -29,22 +29,10 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 		return
 	}
 	defer out.Hangup()
-	bctx, split := context.WithCancel(ctx)
-	defer split()
-	down := as.Connected(out.Called, out.ID, split)
 	unit := c.Session()
-	tap := media.TapFrames(func(from *media.Session, pcm []int16) {
-		if from == unit {
-			as.FromUnit(pcm)
-		} else {
-			as.ToUnit(pcm)
-		}
-	})
-	if err := media.Bridge(bctx, unit, out.Session(), tap); err != nil {
-		log.Info("gateway: voice bridge ended", "err", err)
-	}
-	if down(ctx) && ctx.Err() == nil {
-		log.Info("gateway: voice connection split by splitconnection: both parties dropped")
+	if alarmSessionBridge(ctx, as, out, func(bctx context.Context) error {
+		return media.Bridge(bctx, unit, out.Session(), unitTap(as, unit))
+	}, log) {
 		_ = out.Hangup()
 		g.clearDown(ctx, c, log)
 		_ = c.Hangup()
@@ -59,6 +47,37 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 		g.clearDown(ctx, c, log)
 	default:
 	}
+}
+
+// alarmSessionBridge runs bridge (the unit's leg to the voice leg out) as
+// the voice connection of the alarm session as, the one seam every alarm
+// path's voice bridge goes through: splitconnection on the session ends
+// it. It reports whether it was split (the callEvents sent); the caller
+// then drops both parties, the unit as its path does.
+func alarmSessionBridge(ctx context.Context, as *mediaservice.AlarmSession, out *engine.Call, bridge func(context.Context) error, log *slog.Logger) (split bool) {
+	bctx, stop := context.WithCancel(ctx)
+	defer stop()
+	down := as.Connected(out.Called, out.ID, stop)
+	if err := bridge(bctx); err != nil {
+		log.Info("gateway: voice bridge ended", "err", err)
+	}
+	if down(ctx) && ctx.Err() == nil {
+		log.Info("gateway: voice connection split by splitconnection: both parties dropped")
+		return true
+	}
+	return false
+}
+
+// unitTap passes the audio of a media.Bridge of the unit's RTP leg to its
+// alarm session, to be recorded both ways.
+func unitTap(as *mediaservice.AlarmSession, unit *media.Session) media.BridgeOption {
+	return media.TapFrames(func(from *media.Session, pcm []int16) {
+		if from == unit {
+			as.FromUnit(pcm)
+		} else {
+			as.ToUnit(pcm)
+		}
+	})
 }
 
 // writeSilence writes a silent 20 ms frame to s every 20 ms until ctx ends.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
+	"github.com/edgebridge/edgebridge/alarm/delivery"
 	"github.com/edgebridge/edgebridge/alarm/service"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/media"
@@ -69,10 +70,23 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 		log.Warn("gateway: answer", "err", err)
 		return
 	}
+	// The call is an alarm session (its event's replyId names it): the
+	// media service commands record and split it, hangupalarmcall ends it;
+	// devicecommand is refused, a phone is no social alarm unit.
+	g.live.Store(c.ID, c)
+	g.liveClear.Store(c.ID, liveAlarm{bridge: b, noKeys: "the caller of a voicecall alarmbridge is a telephone, not an alarm unit that takes in-call keys"})
+	defer g.live.Delete(c.ID)
+	defer g.liveClear.Delete(c.ID)
+	as := g.media.StartAlarmSession(c.Domain, c.ID, c.Caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
+	defer as.End()
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
 	defer stop()
-	if err := media.Bridge(sctx, c.Session(), out.Session()); err != nil {
-		log.Info("gateway: voicecall bridge ended", "err", err)
+	unit := c.Session()
+	if alarmSessionBridge(sctx, as, out, func(bctx context.Context) error {
+		return media.Bridge(bctx, unit, out.Session(), unitTap(as, unit))
+	}, log) {
+		_ = out.Hangup()
+		_ = c.Hangup()
 	}
 	if ctx.Err() == nil && sctx.Err() != nil {
 		log.Info("gateway: voicecall ended", "reason", context.Cause(sctx))
@@ -112,5 +126,7 @@ func (g *Gateway) lineVoiceCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 	log.Info("fxs: voicecall event queued", "event", queued.ID)
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
 	defer stop()
-	g.lineVoice(sctx, c, b, dest, clearSignal{}, log) // a voice call has no clear-down signal
+	as := g.media.StartAlarmSession(c.Domain, c.ID, caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
+	defer as.End()
+	g.lineVoice(sctx, c, b, dest, clearSignal{}, as, log) // a voice call has no clear-down signal
 }

@@ -1,0 +1,317 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"math"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+	"github.com/edgebridge/edgebridge/alarm/contactid"
+	"github.com/edgebridge/edgebridge/api"
+	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/mediaservice"
+	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/internal/testkit"
+)
+
+// sessionRig is a gateway on dir whose alarm callbacks reach an alarmApp
+// over HTTPS (a CA of its own, trusted through the data folder), with the
+// REST API in front of it.
+type sessionRig struct {
+	g   *Gateway
+	app *alarmApp
+	t   *testing.T
+	url string // the REST API
+	cb  string // the app's callback base URL
+}
+
+const sessionRigKey = "alarmsession-paths-admin-key-0123456789"
+
+func newSessionRig(t *testing.T, dir string, docs func(cb string) map[string]map[string]string) *sessionRig {
+	t.Helper()
+	caPEM, cert := testkit.PrivateCA(t)
+	if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, mediaservice.CABundleFile), caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := &alarmApp{}
+	srv := httptest.NewUnstartedServer(app)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	g := startGatewayIn(t, dir, docs(srv.URL+"/cb"))
+	a, err := api.New(api.Config{Store: g.db, AdminKeyHash: api.HashKey(sessionRigKey), Logger: g.log, Alarms: g, Calls: g.media})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	rest := httptest.NewServer(a)
+	t.Cleanup(rest.Close)
+	return &sessionRig{g: g, app: app, t: t, url: rest.URL, cb: srv.URL + "/cb"}
+}
+
+func (r *sessionRig) post(path string, body any) (int, string) {
+	r.t.Helper()
+	b, _ := json.Marshal(body)
+	code, out, err := testkit.APIRequest(r.url, sessionRigKey, "POST", path, string(b))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return code, out
+}
+
+// event waits for the alarm's newAlarmbridgeEvent and returns its
+// sessionId and replyId.
+func (r *sessionRig) event() (sessionID, replyID string) {
+	r.t.Helper()
+	testkit.WaitFor(r.t, "newAlarmbridgeEvent", 10*time.Second, func() bool { return len(r.app.got("/cb/newAlarmbridgeEvent")) >= 1 })
+	ev := r.app.got("/cb/newAlarmbridgeEvent")[0]
+	sessionID, _ = ev["sessionId"].(string)
+	replyID, _ = ev["replyId"].(string)
+	if sessionID == "" || replyID == "" || replyID == ev["id"] {
+		r.t.Fatalf("newAlarmbridgeEvent %v: want a sessionId and a replyId of its own", ev)
+	}
+	return sessionID, replyID
+}
+
+// record starts a recording of the session, lets play run (the party
+// plays its tone), stops it and returns how long the 1 kHz tone lasts in
+// the file recordingReady announced.
+func (r *sessionRig) record(dir, replyID, name string, play func()) int64 {
+	r.t.Helper()
+	if code, out := r.post("/mediaservice/local/startrecording", map[string]any{"replyId": replyID, "recordingFileName": name}); code != 200 {
+		r.t.Fatalf("startrecording: %d %s", code, out)
+	}
+	play()
+	if code, out := r.post("/mediaservice/local/stoprecording", map[string]any{"replyId": replyID}); code != 200 {
+		r.t.Fatalf("stoprecording: %d %s", code, out)
+	}
+	testkit.WaitFor(r.t, "recordingReady", 10*time.Second, func() bool { return len(r.app.got("/cb/recordingReady")) == 1 })
+	if rr := r.app.got("/cb/recordingReady")[0]; rr["event"] != "recordingSuccessful" || rr["recordingFileName"] != name {
+		r.t.Errorf("recordingReady %v", rr)
+	}
+	return toneMsIn(r.t, filepath.Join(dir, "mediaservice", "prompts", "local", name), 1000)
+}
+
+// splitEvents are the callEvents' event names.
+func (r *sessionRig) splitEvents() string {
+	var ev []string
+	for _, e := range r.app.got("/cb/callEvent") {
+		ev = append(ev, toString(e["event"]))
+	}
+	return strings.Join(ev, " ")
+}
+
+// tone1k fills frame n of a 1 kHz tone.
+func tone1k(frame []int16, n int) {
+	for i := range frame {
+		frame[i] = int16(8000 * math.Sin(2*math.Pi*1000*float64(n*160+i)/8000))
+	}
+}
+
+// A voicecall alarmbridge's call is an alarm session: its event's replyId
+// records it (the caller's 1 kHz tone is in the file) and splits it (both
+// callEvents, the speech line and the caller dropped); hangupalarmcall
+// ends it, but devicecommand and hangupalarmcall with clear are refused
+// 409 naming why (a telephone takes no in-call keys).
+func TestVoiceCallIsAnAlarmSession(t *testing.T) {
+	dir := t.TempDir()
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	r := newSessionRig(t, dir, func(cb string) map[string]map[string]string {
+		docs := voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter")
+		docs["alarmbridge"]["phones"] = `{"id":"phones","name":"phones","protocol":"voicecall","destinationMatch":"^5560$","alarmEventMapperId":"arc",` +
+			`"callbackBaseUrl":"` + cb + `","restAuthentication":[]}`
+		return docs
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	call, err := voiceCallUnit(t, ctx, r.g, "0701234567", "5560")
+	if err != nil {
+		t.Fatalf("voicecall not answered: %v\n%s", err, voice.Report())
+	}
+	sessionID, replyID := r.event()
+	if sessionID != call.ID {
+		t.Fatalf("sessionId %q, want the call's Call-ID %q", sessionID, call.ID)
+	}
+	for _, tc := range []struct {
+		path   string
+		body   map[string]any
+		status int
+		reason string
+	}{
+		{"/alarmbridge/local/devicecommand", map[string]any{"callId": replyID, "command": "clear"}, 409, "telephone"},
+		{"/alarmbridge/local/hangupalarmcall", map[string]any{"callId": replyID, "clear": true}, 409, "telephone"},
+		{"/mediaservice/other/startrecording", map[string]any{"replyId": replyID}, 404, "no alarm call of domain other"},
+		{"/mediaservice/local/startrecording", map[string]any{"replyId": replyID + "x"}, 400, "not a replyId"},
+	} {
+		if code, out := r.post(tc.path, tc.body); code != tc.status || !strings.Contains(out, tc.reason) {
+			t.Errorf("POST %s %v: %d %s, want %d %q", tc.path, tc.body, code, out, tc.status, tc.reason)
+		}
+	}
+	// The caller talks: 1 kHz for 1.6 s, then silence until its call ends.
+	sess := call.Session()
+	talk, talked, ended := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		frame := make([]int16, 160)
+		toneFrames := -1
+		for n := 0; sess.ReadFrame(frame) == nil; n++ {
+			select {
+			case <-talk:
+				toneFrames, talk = 80, nil
+			default:
+			}
+			clear(frame)
+			if toneFrames > 0 {
+				tone1k(frame, n)
+			}
+			if talk == nil && toneFrames > -20 {
+				if toneFrames--; toneFrames == -20 {
+					close(talked)
+				}
+			}
+			if sess.WriteFrame(frame) != nil {
+				return
+			}
+		}
+	}()
+	ms := r.record(dir, replyID, "voicecall.wav", func() {
+		close(talk)
+		select {
+		case <-talked:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the caller could not play its tone")
+		}
+	})
+	if ms < 1200 {
+		t.Errorf("the recording holds %d ms of the caller's 1 kHz tone, want most of its 1.6 s", ms)
+	}
+	if code, out := r.post("/mediaservice/local/splitconnection", map[string]any{"replyId": replyID}); code != 200 {
+		t.Fatalf("splitconnection: %d %s", code, out)
+	}
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line was not dropped after the split: %v\n%s", err, voice.Report())
+	}
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller's call did not end after the split")
+	}
+	if ev := r.splitEvents(); ev != "callerConnectionSplit calleeConnectionSplit" {
+		t.Errorf("callEvents %q, want callerConnectionSplit calleeConnectionSplit", ev)
+	}
+	testkit.Eventually(5*time.Second, func() bool { return r.g.activeCalls() == 0 })
+	if code, out := r.post("/alarmbridge/local/hangupalarmcall", map[string]any{"callId": replyID}); code != 404 {
+		t.Errorf("hangupalarmcall after the call ended: %d %s, want 404", code, out)
+	}
+}
+
+// An alarm call on the FXS line is an alarm session: its
+// newAlarmbridgeEvent's replyId records the line (the unit's 1 kHz tone,
+// and the speech line's echo of it, are in the file) and splits the voice
+// connection (the speech line dropped, the unit hears its clear-down 0 in
+// band); hangupalarmcall and devicecommand name why they do not reach it.
+func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
+	dir := t.TempDir()
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	r := newSessionRig(t, dir, func(cb string) map[string]map[string]string {
+		docs := listenInDocs(arc.Addr, voice.Port, "")
+		docs["alarmbridge"]["panels"] = `{"id":"panels","name":"panels","protocol":"contactid","protocolMode":"dtmf","destinationMatch":"^5551$",` +
+			`"alarmEventMapperId":"arc","callbackBaseUrl":"` + cb + `","restAuthentication":[]}`
+		return docs
+	})
+	unit := fxsUnitDials(t, r.g, "5551#")
+	panel, err := contactid.NewPanel(contactid.PanelConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	if rep, err := panel.Send(ctx, unit, []contactid.Message{msg}); err != nil || len(rep.Messages) != 1 || !rep.Messages[0].Acked {
+		t.Fatalf("panel: %v %+v", err, rep)
+	}
+	// On the line, lock-step: silence, 1.6 s of 1 kHz once asked, keys
+	// heard in band, until the line ends.
+	talk, talked, keys := make(chan struct{}), make(chan struct{}), make(chan string, 1)
+	go func() {
+		frame := make([]int16, 160)
+		det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
+		var heard []byte
+		toneFrames := -1
+		for n := 0; unit.ReadFrame(frame) == nil; n++ {
+			det.Process(frame, func(ev dsp.DigitEvent) { heard = append(heard, ev.Key) })
+			select {
+			case <-talk:
+				toneFrames, talk = 80, nil
+			default:
+			}
+			clear(frame)
+			if toneFrames > 0 {
+				tone1k(frame, n)
+			}
+			if talk == nil && toneFrames > -20 {
+				if toneFrames--; toneFrames == -20 {
+					close(talked)
+				}
+			}
+			// Once the line is released the unit still reads what was
+			// written before (the clear-down key) until the end.
+			_ = unit.WriteFrame(frame)
+		}
+		keys <- string(heard)
+	}()
+	sessionID, replyID := r.event()
+	if !strings.HasPrefix(sessionID, "fxs-") {
+		t.Fatalf("sessionId %q, want the line call's id", sessionID)
+	}
+	testkit.Eventually(10*time.Second, func() bool { return r.g.activeCalls() == 1 })
+	for _, path := range []string{"/alarmbridge/local/hangupalarmcall", "/alarmbridge/local/devicecommand"} {
+		if code, out := r.post(path, map[string]any{"callId": replyID, "command": "keepAlive"}); code != 409 || !strings.Contains(out, "FXS line") {
+			t.Errorf("POST %s: %d %s, want 409 naming the FXS line", path, code, out)
+		}
+	}
+	ms := r.record(dir, replyID, "line.wav", func() {
+		close(talk)
+		select {
+		case <-talked:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the unit could not play its tone")
+		}
+	})
+	if ms < 1200 {
+		t.Errorf("the recording holds %d ms of the unit's 1 kHz tone, want most of its 1.6 s", ms)
+	}
+	if code, out := r.post("/mediaservice/local/splitconnection", map[string]any{"replyId": replyID}); code != 200 {
+		t.Fatalf("splitconnection: %d %s", code, out)
+	}
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line was not dropped after the split: %v\n%s", err, voice.Report())
+	}
+	select {
+	case k := <-keys:
+		if k != "0" {
+			t.Errorf("the unit heard %q before the line was released, want the clear-down 0", k)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the line was not released after the split")
+	}
+	if ev := r.splitEvents(); ev != "callerConnectionSplit calleeConnectionSplit" {
+		t.Errorf("callEvents %q, want callerConnectionSplit calleeConnectionSplit", ev)
+	}
+}
