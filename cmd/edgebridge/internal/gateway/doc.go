@@ -11,7 +11,11 @@
 //     their protocol (alarm/service), and hand over to the voice path;
 //     in-call commands and clear-down of live alarm calls (the REST
 //     /alarmbridge/{domain}/hangupalarmcall and devicecommand), refused
-//     with 409 when the bridge's controlCommandsEnabled is false; the
+//     with 409 when the bridge's controlCommandsEnabled is false; every
+//     alarm call with a voice connection (SIP, FXS line, voicecall) is a
+//     media service alarm session, its voice bridge run through the one
+//     seam alarmSessionBridge (voice.go) so splitconnection and the
+//     recording commands work alike on each; the
 //     mapper's maxSessionDuration (seconds) bounds a session, alarm and
 //     voice together, ended with the protocol's clear-down (## for TT92
 //     and TTnew, in single tones for protocolMode sdmf; 0 for the others).

@@ -237,8 +237,11 @@
 //
 // # Alarm sessions
 //
-// A SIP alarm call of an alarmbridge (the gateway's alarm stage) is a
-// session of these commands too (alarmsession.go): its newAlarmbridgeEvent
+// An alarm call is a session of these commands too (alarmsession.go):
+// a SIP alarm call of an alarmbridge (the gateway's alarm stage), an alarm
+// call on the FXS line (its Call-ID is the line call's id, fxs-N) and the
+// call of a voicecall alarmbridge (only its voice connection: it has no
+// alarm exchange). Its newAlarmbridgeEvent
 // callbacks carry sessionId = the call's Call-ID and replyId = a token
 // signed as above for (domain, "alarm/" + Call-ID) (AlarmReplyID), which
 // hangupalarmcall and devicecommand also take as callId. With it:
@@ -257,9 +260,13 @@
 // the voice leg's Call-ID) there and drops both parties, the unit with its
 // protocol's clear-down: dropping is the only action an alarm
 // session's participants can take here, so an answer asking for another
-// raises callEventError. The other commands answer 409 naming
+// raises callEventError (a voicecall's caller is a telephone: it is hung
+// up, without keys). The other commands answer 409 naming
 // /alarmbridge/{domain}/hangupalarmcall; an alarm call that ended or of
-// another domain is 404.
+// another domain is 404. hangupalarmcall and devicecommand answer 409 with
+// the reason where they cannot serve the call: any in-call key to a
+// voicecall's telephone (devicecommand, hangupalarmcall with clear), and
+// both on an FXS line call (they reach SIP alarm calls only).
 //
 // # What it may import
 //
