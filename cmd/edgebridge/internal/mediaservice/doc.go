@@ -73,9 +73,13 @@
 //     P-Asserted-Identity monitorSipFrom, else the caller's user; the X-
 //     and P- headers of the inbound INVITE, monitorXHeaders and
 //     monitorPHeaders replacing (null: removing) those of their names and
-//     adding the rest; its callAnswered has monitoringParticipant true (it
-//     gets no callNotify or callEvent: failing or hanging up, it leaves the
-//     connection as it is). httpcall's codec, receiveIp, receivePort are not carried out here: an
+//     adding the rest; its first 180 sends callNotify {event ringing,
+//     monitoringParticipant true, participantId (the monitor's),
+//     remoteParticipantId (the caller's), user, remoteUser, sipCallId (its
+//     own INVITE's), sessionId, ivrServer, traceId}, and its callAnswered
+//     has monitoringParticipant true; it gets no callEvent (the API gives
+//     monitoring legs only those two): failing or hanging up, it leaves the
+//     connection as it is. httpcall's codec, receiveIp, receivePort are not carried out here: an
 //     answer with one of them set is treated as a bad answer (the call
 //     refused 500, or dropped after callEvent) with a service alarm naming
 //     the field, never silently ignored. "drop" refuses with dropCode (busy 486, error 500,

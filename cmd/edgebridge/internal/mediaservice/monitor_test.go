@@ -151,3 +151,60 @@ func toStr(v any) string {
 	}
 	return ""
 }
+
+// The monitoring call's 180 sends callNotify ringing for the monitoring
+// participant (monitoringParticipant true, its own participantId as in its
+// callAnswered, sipCallId the Call-ID of its INVITE), beside the callee's
+// callNotify (monitoringParticipant false). SIPp is caller, callee and
+// monitor.
+func TestMonitoringCallNotify(t *testing.T) {
+	r := newRig(t)
+	cwd, mwd, wd := t.TempDir(), t.TempDir(), t.TempDir()
+	callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "1500"), "-m", "1")
+	mon := testkit.StartSIPp(t, mwd, true, "-sf", testkit.SIPpScenario(t, mwd, "uas_answer.xml"), "-m", "1")
+	r.app.script = func(name string, body map[string]any) (int, any) {
+		switch name {
+		case "newCall":
+			return 200, map[string]any{"action": "call", "destAddr": "sip:agent@127.0.0.1:" + itoa(callee.Port),
+				"monitorDestAddr": "sip:mon@127.0.0.1:" + itoa(mon.Port)}
+		case "callEvent":
+			return 200, map[string]any{"action": "drop"}
+		}
+		return 200, map[string]any{}
+	}
+	caller := testkit.StartSIPp(t, cwd, false, "-sf", testkit.SIPpScenario(t, cwd, "uac_hold.xml"), "-s", "ivr8", "-m", "1", r.eng.Addr())
+	if err := caller.Wait(15 * time.Second); err != nil {
+		t.Fatalf("caller: %v\n%s", err, caller.Report())
+	}
+	if err := mon.Wait(10 * time.Second); err != nil {
+		t.Fatalf("monitor (hung up with the connection): %v\n%s", err, mon.Report())
+	}
+	testkit.WaitFor(t, "sessionCompleted", 5*time.Second, func() bool { return len(r.app.got("sessionCompleted")) == 1 })
+	testkit.WaitFor(t, "two callNotify", 5*time.Second, func() bool { return len(r.app.got("callNotify")) == 2 })
+	var monAnswered, monNotify, calleeNotify map[string]any
+	for _, a := range r.app.got("callAnswered") {
+		if a.body["monitoringParticipant"] == true {
+			monAnswered = a.body
+		}
+	}
+	for _, a := range r.app.got("callNotify") {
+		if a.body["monitoringParticipant"] == true {
+			monNotify = a.body
+		} else {
+			calleeNotify = a.body
+		}
+	}
+	if monAnswered == nil || monNotify == nil || calleeNotify == nil {
+		t.Fatalf("callAnswered %v callNotify %v: want the monitor's callAnswered, and callNotify of the callee and of the monitor", r.app.got("callAnswered"), r.app.got("callNotify"))
+	}
+	inv := mon.Received()
+	if len(inv) == 0 {
+		t.Fatal("the monitor got no INVITE")
+	}
+	callID := regexp.MustCompile(`(?mi)^Call-ID:\s*(\S+)\r?$`).FindStringSubmatch(inv[0])
+	if monNotify["event"] != "ringing" || monNotify["user"] != "mon" || callID == nil || monNotify["sipCallId"] != callID[1] ||
+		monNotify["participantId"] != monAnswered["calleeParticipantId"] || monNotify["remoteParticipantId"] != monAnswered["callerParticipantId"] ||
+		monNotify["sessionId"] != calleeNotify["sessionId"] || monNotify["traceId"] == "" || monNotify["participantId"] == calleeNotify["participantId"] {
+		t.Errorf("the monitor's callNotify %v (its INVITE's Call-ID %v, its callAnswered %v, the callee's callNotify %v)", monNotify, callID, monAnswered, calleeNotify)
+	}
+}

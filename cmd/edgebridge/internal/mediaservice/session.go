@@ -806,8 +806,27 @@ func (s *session) monitor(ctx context.Context, p *participant, act *callAction, 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// The API gives a monitoring leg callNotify and callAnswered, each
+		// with monitoringParticipant true.
+		m := &participant{id: newID(), user: userOf(act.MonitorDestAddr)}
+		o := s.monitorOptions(p, act)
+		var ringing sync.Once
+		o.OnProgress = func(code int, _, callID string) {
+			if code != 180 {
+				return
+			}
+			ringing.Do(func() {
+				body := map[string]any{"event": "ringing", "monitoringParticipant": true, "sessionId": s.id, "user": m.user,
+					"remoteUser": p.user, "participantId": m.id, "remoteParticipantId": p.id, "sipCallId": callID,
+					"ivrServer": s.svc.cfg.IVRServer, "traceId": s.trace}
+				if r := s.sessionRef(); r != nil {
+					body["sessionReferenceId"] = r
+				}
+				go s.notify(context.WithoutCancel(ctx), "callNotify", body)
+			})
+		}
 		dctx, dcancel := context.WithTimeout(mctx, act.MaxRingTime.dur(defaultRingTime))
-		out, err := s.svc.cfg.Dial(dctx, s.monitorOptions(p, act))
+		out, err := s.svc.cfg.Dial(dctx, o)
 		dcancel()
 		if err != nil {
 			s.log.Info("mediaservice: monitoring call not answered", "to", act.MonitorDestAddr, "err", err)
@@ -818,7 +837,7 @@ func (s *session) monitor(ctx context.Context, p *participant, act *callAction, 
 		if sess == nil {
 			return
 		}
-		m := &participant{id: newID(), user: userOf(act.MonitorDestAddr), call: out}
+		m.call = out
 		body := s.answeredBody(p, m, connID)
 		body["monitoringParticipant"] = true
 		go s.notify(context.WithoutCancel(ctx), "callAnswered", body)
