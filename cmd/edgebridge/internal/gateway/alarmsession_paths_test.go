@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,9 @@ import (
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/mediaservice"
 	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/internal/testkit"
+	"github.com/pion/rtp"
 )
 
 // sessionRig is a gateway on dir whose alarm callbacks reach an alarmApp
@@ -82,11 +85,12 @@ func (r *sessionRig) event() (sessionID, replyID string) {
 	return sessionID, replyID
 }
 
-// record starts a recording of the session, lets play run (the party
-// plays its tone), stops it and returns how long the 1 kHz tone lasts in
+// record starts a recording of the session, lets play run (a party
+// plays its tone), stops it and returns how long a freq Hz tone lasts in
 // the file recordingReady announced.
-func (r *sessionRig) record(dir, replyID, name string, play func()) int64 {
+func (r *sessionRig) record(dir, replyID, name string, freq float64, play func()) int64 {
 	r.t.Helper()
+	n := len(r.app.got("/cb/recordingReady"))
 	if code, out := r.post("/mediaservice/local/startrecording", map[string]any{"replyId": replyID, "recordingFileName": name}); code != 200 {
 		r.t.Fatalf("startrecording: %d %s", code, out)
 	}
@@ -94,11 +98,46 @@ func (r *sessionRig) record(dir, replyID, name string, play func()) int64 {
 	if code, out := r.post("/mediaservice/local/stoprecording", map[string]any{"replyId": replyID}); code != 200 {
 		r.t.Fatalf("stoprecording: %d %s", code, out)
 	}
-	testkit.WaitFor(r.t, "recordingReady", 10*time.Second, func() bool { return len(r.app.got("/cb/recordingReady")) == 1 })
-	if rr := r.app.got("/cb/recordingReady")[0]; rr["event"] != "recordingSuccessful" || rr["recordingFileName"] != name {
+	testkit.WaitFor(r.t, "recordingReady", 10*time.Second, func() bool { return len(r.app.got("/cb/recordingReady")) == n+1 })
+	if rr := r.app.got("/cb/recordingReady")[n]; rr["event"] != "recordingSuccessful" || rr["recordingFileName"] != name {
 		r.t.Errorf("recordingReady %v", rr)
 	}
-	return toneMsIn(r.t, filepath.Join(dir, "mediaservice", "prompts", "local", name), 1000)
+	return toneMsIn(r.t, filepath.Join(dir, "mediaservice", "prompts", "local", name), freq)
+}
+
+// tonePcap writes a pcap of PCMA RTP carrying a freq Hz tone at dBm0 for
+// ms, for SIPp's play_pcap_audio.
+func tonePcap(t *testing.T, path string, freq, dBm0 float64, ms int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := pcap.NewWriter(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := dsp.NewToneGenerator(true, dsp.ToneSegment{Freq1: freq, DBm0: dBm0, Ms: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, dst := netip.MustParseAddrPort("127.0.0.1:30000"), netip.MustParseAddrPort("127.0.0.1:6000")
+	pcm, pay := make([]int16, 160), make([]byte, 160)
+	at := time.Unix(1700000000, 0)
+	for i := range ms / 20 {
+		gen.Generate(pcm)
+		dsp.AlawEncode(pay, pcm)
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SequenceNumber: uint16(100 + i),
+			Timestamp: uint32(1000 + 160*i), SSRC: 0x1234abcd, Marker: i == 0}, Payload: pay}
+		b, err := pkt.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(at.Add(time.Duration(i)*20*time.Millisecond), src, dst, b); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // splitEvents are the callEvents' event names.
@@ -185,7 +224,7 @@ func TestVoiceCallIsAnAlarmSession(t *testing.T) {
 			}
 		}
 	}()
-	ms := r.record(dir, replyID, "voicecall.wav", func() {
+	ms := r.record(dir, replyID, "voicecall.wav", 1000, func() {
 		close(talk)
 		select {
 		case <-talked:
@@ -217,14 +256,17 @@ func TestVoiceCallIsAnAlarmSession(t *testing.T) {
 }
 
 // An alarm call on the FXS line is an alarm session: its
-// newAlarmbridgeEvent's replyId records the line (the unit's 1 kHz tone,
-// and the speech line's echo of it, are in the file) and splits the voice
+// newAlarmbridgeEvent's replyId records the line both ways (the ARC's
+// speech line plays 1500 Hz, which a recording made while the unit is
+// silent holds; the unit's own 1 kHz is in the next) and splits the voice
 // connection (the speech line dropped, the unit hears its clear-down 0 in
 // band); hangupalarmcall and devicecommand name why they do not reach it.
 func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
 	dir := t.TempDir()
 	wd := t.TempDir()
-	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arcTone := filepath.Join(wd, "arc-1500.pcap")
+	tonePcap(t, arcTone, 1500, -25, 30000)
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_pcap.xml", "PCAP_FILE", arcTone), "-m", "1")
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	r := newSessionRig(t, dir, func(cb string) map[string]map[string]string {
 		docs := listenInDocs(arc.Addr, voice.Port, "")
@@ -246,28 +288,37 @@ func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
 	if rep, err := panel.Send(ctx, unit, []contactid.Message{msg}); err != nil || len(rep.Messages) != 1 || !rep.Messages[0].Acked {
 		t.Fatalf("panel: %v %+v", err, rep)
 	}
-	// On the line, lock-step: silence, 1.6 s of 1 kHz once asked, keys
-	// heard in band, until the line ends.
-	talk, talked, keys := make(chan struct{}), make(chan struct{}), make(chan string, 1)
+	// On the line, lock-step: each request on play is 1.6 s of the unit's
+	// 1 kHz (true) or of silence (false) and 400 ms of silence, done
+	// closed after it; keys heard in band, until the line ends.
+	type turn struct {
+		tone bool
+		done chan struct{}
+	}
+	play, keys := make(chan turn), make(chan string, 1)
 	go func() {
 		frame := make([]int16, 160)
 		det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
 		var heard []byte
-		toneFrames := -1
+		var cur *turn
+		left := 0
 		for n := 0; unit.ReadFrame(frame) == nil; n++ {
 			det.Process(frame, func(ev dsp.DigitEvent) { heard = append(heard, ev.Key) })
-			select {
-			case <-talk:
-				toneFrames, talk = 80, nil
-			default:
+			if cur == nil {
+				select {
+				case tr := <-play:
+					cur, left = &tr, 100
+				default:
+				}
 			}
 			clear(frame)
-			if toneFrames > 0 {
-				tone1k(frame, n)
-			}
-			if talk == nil && toneFrames > -20 {
-				if toneFrames--; toneFrames == -20 {
-					close(talked)
+			if cur != nil {
+				if cur.tone && left > 20 {
+					tone1k(frame, n)
+				}
+				if left--; left == 0 {
+					close(cur.done)
+					cur = nil
 				}
 			}
 			// Once the line is released the unit still reads what was
@@ -276,6 +327,21 @@ func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
 		}
 		keys <- string(heard)
 	}()
+	speak := func(tone bool) func() {
+		return func() {
+			tr := turn{tone: tone, done: make(chan struct{})}
+			select {
+			case play <- tr:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the unit is not on the line")
+			}
+			select {
+			case <-tr.done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the unit could not take its turn")
+			}
+		}
+	}
 	sessionID, replyID := r.event()
 	if !strings.HasPrefix(sessionID, "fxs-") {
 		t.Fatalf("sessionId %q, want the line call's id", sessionID)
@@ -286,15 +352,10 @@ func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
 			t.Errorf("POST %s: %d %s, want 409 naming the FXS line", path, code, out)
 		}
 	}
-	ms := r.record(dir, replyID, "line.wav", func() {
-		close(talk)
-		select {
-		case <-talked:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the unit could not play its tone")
-		}
-	})
-	if ms < 1200 {
+	if ms := r.record(dir, replyID, "arc.wav", 1500, speak(false)); ms < 1200 {
+		t.Errorf("a recording while the unit is silent holds %d ms of the speech line's 1500 Hz, want most of its 2 s", ms)
+	}
+	if ms := r.record(dir, replyID, "line.wav", 1000, speak(true)); ms < 1200 {
 		t.Errorf("the recording holds %d ms of the unit's 1 kHz tone, want most of its 1.6 s", ms)
 	}
 	if code, out := r.post("/mediaservice/local/splitconnection", map[string]any{"replyId": replyID}); code != 200 {
