@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/mediaservice"
 	"github.com/edgebridge/edgebridge/dsp"
+	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/pion/rtp"
@@ -374,5 +376,108 @@ func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
 	}
 	if ev := r.splitEvents(); ev != "callerConnectionSplit calleeConnectionSplit" {
 		t.Errorf("callEvents %q, want callerConnectionSplit calleeConnectionSplit", ev)
+	}
+}
+
+// A SCAIP unit's voice call is an alarm session: its alarm's
+// newAlarmbridgeEvent (sessionId "scaip:" + the unit's user, the MESSAGE's
+// From) has a replyId that, while the unit's voice call lasts, records it
+// (the unit's 1 kHz in the file) and splits it (both parties dropped);
+// devicecommand is refused 409 naming why (its commands travel in
+// messages), and hangupalarmcall ends it.
+func TestSCAIPVoiceCallIsAnAlarmSession(t *testing.T) {
+	dir := t.TempDir()
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	r := newSessionRig(t, dir, func(cb string) map[string]map[string]string {
+		return map[string]map[string]string{
+			"device": {"1000": `{"deviceId":"1000","domain":"local","authType":"deviceid"}`},
+			"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
+				`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.Port) + `"}}`},
+			"alarmbridge": {"units": `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$",` +
+				`"alarmEventMapperId":"arc","callbackBaseUrl":"` + cb + `","restAuthentication":[]}`},
+			"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`},
+		}
+	})
+	// The unit's alarm: a SCAIP MESSAGE from user 1000, answered mre 1.
+	uwd := t.TempDir()
+	repl := []string{"REF", "rv1", "MTY", "ME", "CID", "1000", "DID", "01", "STC", "0000", "SNU", "0", "PAUSE_MS", "300"}
+	msg := testkit.StartSIPp(t, uwd, false, r.g.eng.Addr(), "-sf", testkit.SIPpScenario(t, uwd, "scaip_unit.xml", repl...),
+		"-oocsf", testkit.SIPpScenario(t, uwd, "scaip_unit_ooc.xml", repl...), "-s", "scaip", "-m", "1")
+	if err := msg.Wait(15 * time.Second); err != nil {
+		t.Fatalf("the unit's MESSAGE: %v\n%s", err, msg.Report())
+	}
+	sessionID, replyID := r.event()
+	if sessionID != "scaip:1000" {
+		t.Fatalf("sessionId %q, want scaip:1000", sessionID)
+	}
+	// No voice call yet: the replyId names no live call.
+	if code, out := r.post("/mediaservice/local/startrecording", map[string]any{"replyId": replyID}); code != 404 {
+		t.Errorf("startrecording before the voice call: %d %s, want 404", code, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	call, err := dialGateway(t, ctx, r.g, "1000", "scaip", engine.MediaOptions{})
+	if err != nil {
+		t.Fatalf("the unit's voice call: %v\n%s", err, voice.Report())
+	}
+	if code, out := r.post("/alarmbridge/local/devicecommand", map[string]any{"callId": replyID, "command": "clear"}); code != 409 || !strings.Contains(out, "messages") {
+		t.Errorf("devicecommand on the SCAIP voice call: %d %s, want 409 naming why", code, out)
+	}
+	sess := call.Session()
+	talk, talked, ended := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		frame := make([]int16, 160)
+		toneFrames := -1
+		for n := 0; sess.ReadFrame(frame) == nil; n++ {
+			select {
+			case <-talk:
+				toneFrames, talk = 80, nil
+			default:
+			}
+			clear(frame)
+			if toneFrames > 0 {
+				tone1k(frame, n)
+			}
+			if talk == nil && toneFrames > -20 {
+				if toneFrames--; toneFrames == -20 {
+					close(talked)
+				}
+			}
+			if sess.WriteFrame(frame) != nil {
+				return
+			}
+		}
+	}()
+	ms := r.record(dir, replyID, "scaip.wav", 1000, func() {
+		close(talk)
+		select {
+		case <-talked:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the unit could not play its tone")
+		}
+	})
+	if ms < 1200 {
+		t.Errorf("the recording holds %d ms of the unit's 1 kHz tone, want most of its 1.6 s", ms)
+	}
+	if code, out := r.post("/mediaservice/local/splitconnection", map[string]any{"replyId": replyID}); code != 200 {
+		t.Fatalf("splitconnection: %d %s", code, out)
+	}
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line was not dropped after the split: %v\n%s", err, voice.Report())
+	}
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the unit's voice call did not end after the split")
+	}
+	if ev := r.splitEvents(); ev != "callerConnectionSplit calleeConnectionSplit" {
+		t.Errorf("callEvents %q, want callerConnectionSplit calleeConnectionSplit", ev)
+	}
+	testkit.Eventually(5*time.Second, func() bool { return r.g.activeCalls() == 0 })
+	if code, out := r.post("/alarmbridge/local/hangupalarmcall", map[string]any{"callId": replyID}); code != 404 {
+		t.Errorf("hangupalarmcall after the voice call ended: %d %s, want 404", code, out)
 	}
 }

@@ -183,14 +183,30 @@ func (g *Gateway) scaipVoiceCall(ctx context.Context, c *engine.Call, b *alarm.A
 		return
 	}
 	defer out.Hangup()
+	// The unit's alarm events name it by its user ("scaip:"+user,
+	// "nowip:"+user: their sessionId, the Call-ID a MESSAGE's event takes):
+	// while its voice call lasts, their replyId names this call as its
+	// alarm session, which hangupalarmcall ends (its in-call commands
+	// travel in messages, so devicecommand is refused).
+	id := b.Protocol + ":" + c.Caller
+	g.live.Store(id, c)
+	g.liveClear.Store(c.ID, liveAlarm{bridge: b, noKeys: "the voice call of a " + b.Protocol + " unit, whose in-call commands travel in its protocol's messages, not as keys"})
+	defer g.live.CompareAndDelete(id, c)
+	defer g.liveClear.Delete(c.ID)
+	as := g.media.StartAlarmSession(c.Domain, id, c.Caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
+	defer as.End()
 	if err := c.Answer(); err != nil {
 		log.Warn("scaip: answer voice call", "err", err)
 		return
 	}
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
 	defer stop()
-	if err := media.Bridge(sctx, c.Session(), out.Session()); err != nil {
-		log.Info("scaip: voice bridge ended", "err", err)
+	unit := c.Session()
+	if alarmSessionBridge(sctx, as, out, func(bctx context.Context) error {
+		return media.Bridge(bctx, unit, out.Session(), unitTap(as, unit))
+	}, log) {
+		_ = out.Hangup()
+		_ = c.Hangup()
 	}
 	if ctx.Err() == nil && sctx.Err() != nil {
 		log.Info("scaip: voice call ended", "reason", context.Cause(sctx))

@@ -66,10 +66,6 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 		return
 	}
 	defer out.Hangup()
-	if err := c.Answer(); err != nil {
-		log.Warn("gateway: answer", "err", err)
-		return
-	}
 	// The call is an alarm session (its event's replyId names it): the
 	// media service commands record and split it, hangupalarmcall ends it;
 	// devicecommand is refused, a phone is no social alarm unit.
@@ -79,6 +75,10 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 	defer g.liveClear.Delete(c.ID)
 	as := g.media.StartAlarmSession(c.Domain, c.ID, c.Caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
 	defer as.End()
+	if err := c.Answer(); err != nil {
+		log.Warn("gateway: answer", "err", err)
+		return
+	}
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
 	defer stop()
 	unit := c.Session()
