@@ -12,7 +12,8 @@
 //     in-call commands and clear-down of live alarm calls (the REST
 //     /alarmbridge/{domain}/hangupalarmcall and devicecommand), refused
 //     with 409 when the bridge's controlCommandsEnabled is false; every
-//     alarm call with a voice connection (SIP, FXS line, voicecall) is a
+//     alarm call with a voice connection (SIP, FXS line, voicecall,
+//     SCAIP/NOW-IP voice calls) is a
 //     media service alarm session, its voice bridge run through the one
 //     seam alarmSessionBridge (voice.go) so splitconnection and the
 //     recording commands work alike on each; the

@@ -243,9 +243,13 @@
 //
 // An alarm call is a session of these commands too (alarmsession.go):
 // a SIP alarm call of an alarmbridge (the gateway's alarm stage), an alarm
-// call on the FXS line (its Call-ID is the line call's id, fxs-N) and the
+// call on the FXS line (its Call-ID is the line call's id, fxs-...), the
 // call of a voicecall alarmbridge (only its voice connection: it has no
-// alarm exchange). Its newAlarmbridgeEvent
+// alarm exchange), and a SCAIP or NOW-IP unit's voice call, which takes
+// the name its alarms' events carry ("scaip:" or "nowip:" + the unit's
+// user, the From user of its MESSAGEs and of its INVITE) while it lasts
+// (before it and after it, that replyId names no live call: 404). Its
+// newAlarmbridgeEvent
 // callbacks carry sessionId = the call's Call-ID and replyId = a token
 // signed as above for (domain, "alarm/" + Call-ID) (AlarmReplyID), which
 // hangupalarmcall and devicecommand also take as callId. With it:
@@ -269,8 +273,9 @@
 // /alarmbridge/{domain}/hangupalarmcall; an alarm call that ended or of
 // another domain is 404. hangupalarmcall and devicecommand answer 409 with
 // the reason where they cannot serve the call: any in-call key to a
-// voicecall's telephone (devicecommand, hangupalarmcall with clear), and
-// both on an FXS line call (they reach SIP alarm calls only).
+// voicecall's telephone or a SCAIP/NOW-IP unit's voice call (whose
+// commands travel in messages) (devicecommand, hangupalarmcall with
+// clear), and both on an FXS line call (they reach SIP alarm calls only).
 //
 // # What it may import
 //
