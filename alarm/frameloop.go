@@ -20,7 +20,8 @@ import (
 type FrameLoop struct {
 	// Now is the sample time, the samples read so far. A key heard in band
 	// is reported while Now is still at the start of its frame; one from
-	// Channel.Digits after Now has counted the frame.
+	// Channel.Digits after Now has counted the frame, and only once the
+	// receiver has stepped past its start (see Hear).
 	Now int64
 
 	name  string
@@ -30,6 +31,11 @@ type FrameLoop struct {
 	digit func(dsp.DigitEvent)
 	audio func(dsp.DigitEvent) // bound once, so that Hear allocates nothing
 	dedup DigitDedup
+	// Keys from Channel.Digits whose start the receiver has not yet
+	// stepped past, oldest first (a ring: nothing allocated per key).
+	held  [32]dsp.DigitEvent
+	first int
+	nheld int
 	in    [FrameSamples]int16
 	out   [FrameSamples]int16
 }
@@ -51,21 +57,43 @@ func (l *FrameLoop) key(ev dsp.DigitEvent, src DigitSource) {
 }
 
 // Hear takes one frame heard: keys detected in it, then Now past it, then
-// the keys the Channel has delivered out of band meanwhile.
+// the keys the Channel has delivered out of band whose start the receiver
+// has stepped past. An RFC 4733 key arrives as it is pressed, ahead of the
+// audio the reader has reached (by the jitter delay, and by as much as a
+// reader that a busy CPU delayed is behind): handed over at once, it met a
+// receiver still in an earlier state (Contact ID still sending its
+// handshake dropped the first keys of the panel's message, so the message
+// was lost).
 func (l *FrameLoop) Hear(in []int16) {
 	l.hear(in, l.audio)
+	stepped := l.Now // the receiver has stepped on every sample before this frame
 	l.Now += int64(len(in))
 	if l.oob == nil {
 		return
 	}
-	for {
+	for more := true; more; {
 		select {
 		case ev := <-l.oob:
-			l.key(ev, FromChannel)
+			if l.nheld == len(l.held) {
+				l.release() // full: the oldest goes now rather than be lost
+			}
+			l.held[(l.first+l.nheld)%len(l.held)] = ev
+			l.nheld++
 		default:
-			return
+			more = false
 		}
 	}
+	for l.nheld > 0 && l.held[l.first].Start < stepped {
+		l.release()
+	}
+}
+
+// release hands the oldest held key to the receiver.
+func (l *FrameLoop) release() {
+	ev := l.held[l.first]
+	l.first = (l.first + 1) % len(l.held)
+	l.nheld--
+	l.key(ev, FromChannel)
 }
 
 // Run drives the call: read a frame (see Hear), let step fill the frame to

@@ -3,6 +3,7 @@ package alarm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -83,6 +84,37 @@ func TestFrameLoopHearsEachKeyOnceInSampleTime(t *testing.T) {
 	}
 }
 
+// A key from Channel.Digits that arrives ahead of the audio read (RFC 4733
+// comes as the key is pressed, the audio a jitter delay later) reaches the
+// receiver only after its step has run past the key's start: a receiver
+// whose state changes at that time (Contact ID's handshake ending) sees it
+// in the state it was sent for.
+func TestFrameLoopHoldsKeysAheadOfTheAudio(t *testing.T) {
+	ch := &scripted{frames: 8, digits: make(chan dsp.DigitEvent, 4)}
+	var fl alarm.FrameLoop
+	listening := int64(400) // the receiver's state changes at sample 400
+	steppedTo := int64(0)   // how far the step has run
+	var got []string
+	fl.Init("test", ch, func([]int16, func(dsp.DigitEvent)) {}, func(ev dsp.DigitEvent) {
+		got = append(got, fmt.Sprintf("%c at %d, listening %v", ev.Key, fl.Now, steppedTo >= listening))
+	})
+	turns := 0
+	_, err := fl.Run(context.Background(), func([]int16) (bool, error) {
+		turns++
+		steppedTo = fl.Now
+		if turns == 1 {
+			ch.digits <- dsp.DigitEvent{Key: '4', Start: 420, End: 900} // read at 160
+		}
+		return turns == 8, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"4 at 640, listening true"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("heard %v, want %v: the key handed over once the step has passed its start", got, want)
+	}
+}
+
 func TestFrameLoopEnds(t *testing.T) {
 	noKeys := func([]int16, func(dsp.DigitEvent)) {}
 	run := func(ch *scripted, ctx context.Context, step func([]int16) (bool, error)) (bool, error) {
@@ -127,7 +159,8 @@ func TestFrameLoopHearAllocatesNothing(t *testing.T) {
 	}, func(dsp.DigitEvent) { n++ })
 	in := make([]int16, alarm.FrameSamples)
 	allocs := testing.AllocsPerRun(100, func() {
-		ch.digits <- dsp.DigitEvent{Key: '7', Start: fl.Now, End: fl.Now + 80}
+		// A key the loop has stepped past: handed over in this frame.
+		ch.digits <- dsp.DigitEvent{Key: '7', Start: fl.Now - 1, End: fl.Now + 80}
 		fl.Hear(in)
 	})
 	if allocs != 0 {
