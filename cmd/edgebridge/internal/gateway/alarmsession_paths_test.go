@@ -379,38 +379,52 @@ func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
 	}
 }
 
-// A SCAIP unit's voice call is an alarm session: its alarm's
-// newAlarmbridgeEvent (sessionId "scaip:" + the unit's user, the MESSAGE's
-// From) has a replyId that, while the unit's voice call lasts, records it
-// (the unit's 1 kHz in the file) and splits it (both parties dropped);
-// devicecommand is refused 409 naming why (its commands travel in
-// messages), and hangupalarmcall ends it.
-func TestSCAIPVoiceCallIsAnAlarmSession(t *testing.T) {
+// A SCAIP or NOW-IP unit's voice call is an alarm session: its alarm's
+// newAlarmbridgeEvent (sessionId "scaip:"/"nowip:" + the unit's user, the
+// MESSAGE's From) has a replyId that, while the unit's voice call (from
+// the same user) lasts, records it (the unit's 1 kHz in the file) and
+// splits it (both parties dropped); devicecommand is refused 409 naming
+// why (its commands travel in messages). Before the voice call and after
+// it the replyId names no live call: 404.
+func TestMessageUnitVoiceCallIsAnAlarmSession(t *testing.T) {
+	for _, tc := range []struct {
+		proto, device, scenario, ooc string
+		repl                         []string
+	}{
+		{"scaip", "1000", "scaip_unit.xml", "scaip_unit_ooc.xml",
+			[]string{"REF", "rv1", "MTY", "ME", "CID", "1000", "DID", "01", "STC", "0000", "SNU", "0", "PAUSE_MS", "300"}},
+		{"nowip", "00000042:0001", "nowip_unit.xml", "nowip_unit_ooc.xml",
+			[]string{"UNIT", "1000", "TYPE", "1", "ATM_DATA", "010200000042000101907101", "BODY_EXTRA", "", "TIME", "20261207130000", "CODE", "200", "PAUSE_MS", "300"}},
+	} {
+		t.Run(tc.proto, func(t *testing.T) { messageUnitVoiceSession(t, tc.proto, tc.device, tc.scenario, tc.ooc, tc.repl) })
+	}
+}
+
+func messageUnitVoiceSession(t *testing.T, proto, device, scenario, ooc string, repl []string) {
 	dir := t.TempDir()
 	wd := t.TempDir()
 	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	r := newSessionRig(t, dir, func(cb string) map[string]map[string]string {
 		return map[string]map[string]string{
-			"device": {"1000": `{"deviceId":"1000","domain":"local","authType":"deviceid"}`},
+			"device": {"d": `{"deviceId":"` + device + `","domain":"local","authType":"deviceid"}`},
 			"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
 				`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(voice.Port) + `"}}`},
-			"alarmbridge": {"units": `{"id":"units","name":"units","protocol":"scaip","protocolMode":"dtmf","destinationMatch":"^scaip$",` +
+			"alarmbridge": {"units": `{"id":"units","name":"units","protocol":"` + proto + `","protocolMode":"dtmf","destinationMatch":"^` + proto + `$",` +
 				`"alarmEventMapperId":"arc","callbackBaseUrl":"` + cb + `","restAuthentication":[]}`},
 			"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`},
 		}
 	})
-	// The unit's alarm: a SCAIP MESSAGE from user 1000, answered mre 1.
+	// The unit's alarm: a MESSAGE from user 1000, acknowledged.
 	uwd := t.TempDir()
-	repl := []string{"REF", "rv1", "MTY", "ME", "CID", "1000", "DID", "01", "STC", "0000", "SNU", "0", "PAUSE_MS", "300"}
-	msg := testkit.StartSIPp(t, uwd, false, r.g.eng.Addr(), "-sf", testkit.SIPpScenario(t, uwd, "scaip_unit.xml", repl...),
-		"-oocsf", testkit.SIPpScenario(t, uwd, "scaip_unit_ooc.xml", repl...), "-s", "scaip", "-m", "1")
+	msg := testkit.StartSIPp(t, uwd, false, r.g.eng.Addr(), "-sf", testkit.SIPpScenario(t, uwd, scenario, repl...),
+		"-oocsf", testkit.SIPpScenario(t, uwd, ooc, repl...), "-s", proto, "-m", "1")
 	if err := msg.Wait(15 * time.Second); err != nil {
 		t.Fatalf("the unit's MESSAGE: %v\n%s", err, msg.Report())
 	}
 	sessionID, replyID := r.event()
-	if sessionID != "scaip:1000" {
-		t.Fatalf("sessionId %q, want scaip:1000", sessionID)
+	if sessionID != proto+":1000" {
+		t.Fatalf("sessionId %q, want %s:1000", sessionID, proto)
 	}
 	// No voice call yet: the replyId names no live call.
 	if code, out := r.post("/mediaservice/local/startrecording", map[string]any{"replyId": replyID}); code != 404 {
@@ -418,12 +432,12 @@ func TestSCAIPVoiceCallIsAnAlarmSession(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	call, err := dialGateway(t, ctx, r.g, "1000", "scaip", engine.MediaOptions{})
+	call, err := dialGateway(t, ctx, r.g, "1000", proto, engine.MediaOptions{})
 	if err != nil {
 		t.Fatalf("the unit's voice call: %v\n%s", err, voice.Report())
 	}
 	if code, out := r.post("/alarmbridge/local/devicecommand", map[string]any{"callId": replyID, "command": "clear"}); code != 409 || !strings.Contains(out, "messages") {
-		t.Errorf("devicecommand on the SCAIP voice call: %d %s, want 409 naming why", code, out)
+		t.Errorf("devicecommand on the unit's voice call: %d %s, want 409 naming why", code, out)
 	}
 	sess := call.Session()
 	talk, talked, ended := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -451,7 +465,7 @@ func TestSCAIPVoiceCallIsAnAlarmSession(t *testing.T) {
 			}
 		}
 	}()
-	ms := r.record(dir, replyID, "scaip.wav", 1000, func() {
+	ms := r.record(dir, replyID, proto+".wav", 1000, func() {
 		close(talk)
 		select {
 		case <-talked:
