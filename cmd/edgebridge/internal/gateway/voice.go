@@ -80,18 +80,28 @@ func unitTap(as *mediaservice.AlarmSession, unit *media.Session) media.BridgeOpt
 	})
 }
 
-// writeSilence writes a silent 20 ms frame to s every 20 ms until ctx ends.
+// writeSilence writes a silent 20 ms frame to s per 20 ms of the clock
+// until ctx ends. After a stall it writes the frames it missed at once (up
+// to half a second of them; older ones are late for any jitter buffer): a
+// time.Ticker drops the ticks a starved goroutine could not take, and the
+// keys sendKeys queues ride on these frames, so under load the clear-down
+// key was held back past sendKeys' deadline and the unit never heard it.
 func writeSilence(ctx context.Context, s *media.Session) {
 	frame := make([]int16, 160)
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	start := time.Now()
+	var sent int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if s.WriteFrame(frame) != nil {
-				return
+		case now := <-t.C:
+			due := int64(now.Sub(start) / (20 * time.Millisecond))
+			for sent = max(sent, due-25); sent < due; sent++ {
+				if s.WriteFrame(frame) != nil {
+					return
+				}
 			}
 		}
 	}
