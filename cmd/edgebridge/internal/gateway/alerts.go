@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"context"
+	"time"
+
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/engine"
 )
@@ -43,11 +46,31 @@ func supervisionAlert(eng *engine.Engine, ev alarm.Event) {
 
 // postAlert sends an engine alert to alarmEventsRestEndpoint, except those
 // the gateway filed from a supervision event: that event was posted already
-// (as a service alarm), and one cause is one notification.
+// (as a service alarm), and one cause is one notification. A trunk's lost
+// registration and repeated digest failures also go to the domain's ARCs
+// as supervision events (raised "offline", cleared "online"), as the
+// gateway's own alerts do: the ARC watches the gateway's health.
 func (g *Gateway) postAlert(a engine.Alert) {
 	switch a.AlertType {
 	case engine.AlertARCPathDown, engine.AlertUnknownAccount, engine.AlertStoreUnwritable, engine.AlertQueueBacklog, engine.AlertStoreNearlyFull:
 		return
 	}
 	g.notify.Alert(a)
+	switch a.AlertType {
+	case engine.AlertNoCarrier, engine.AlertAuthFailures:
+		state := "offline"
+		if a.Cleared {
+			state = "online"
+		}
+		evs := g.supervisionEvents([]string{a.AccountID}, a.AlertType, "", state, a.Message, a.Time)
+		// The engine calls this from its own goroutine: the durable write
+		// must not hold it.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for _, ev := range evs {
+				g.queueSupervision(ctx, ev)
+			}
+		}()
+	}
 }

@@ -247,6 +247,12 @@ func (g *Gateway) supervisionEvents(domains []string, kind, key, state, raw stri
 func (g *Gateway) raiseSupervision(ctx context.Context, ev alarm.Event) {
 	g.notify.ServiceAlarm(ev)
 	supervisionAlert(g.eng, ev)
+	g.queueSupervision(ctx, ev)
+}
+
+// queueSupervision queues a supervision event to its mapper's ARC, or,
+// without a mapper, shows it in the recent alarms only.
+func (g *Gateway) queueSupervision(ctx context.Context, ev alarm.Event) {
 	if ev.MapperID == "" {
 		g.recent.add(ev)
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/notify"
+	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
@@ -200,5 +201,33 @@ func TestStoreNearlyFullAlert(t *testing.T) {
 	testkit.WaitFor(t, "both posted", 10*time.Second, func() bool { return len(o.supervision("store-nearly-full")) >= 2 })
 	if got := strings.Join(o.supervision("store-nearly-full"), "|"); got != "offline|online" {
 		t.Fatalf("posted %q, want offline then online, once each", got)
+	}
+}
+
+// A trunk's lost registration and repeated digest failures, raised by the
+// engine, reach the domain's ARC as supervision events (SIA YC, and YK when
+// the cause clears) besides being posted once as alerts; a call-limit alert
+// stays an alert only.
+func TestEngineAlertsReachTheARC(t *testing.T) {
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	o := startOpsGateway(t, arc.Addr)
+	o.g.eng.RaiseAlert("local", engine.AlertCallLimit, "voice_call_session", "the domain's call limit refused a call", "")
+	o.g.eng.RaiseAlert("local", engine.AlertNoCarrier, "trunk1", "trunk trunk1 lost its registration", "")
+	got := arc.Wait(1, 10*time.Second)
+	if len(got) != 1 || !strings.Contains(got[0].Data, "YC") {
+		t.Fatalf("ARC got %+v, want one YC for the lost registration", got)
+	}
+	o.g.eng.ClearAlert("local", engine.AlertNoCarrier, "trunk1", "trunk trunk1 registered again")
+	o.g.eng.RaiseAlert("local", engine.AlertAuthFailures, "127.0.0.9", "repeated digest failures from 127.0.0.9", "")
+	got = arc.Wait(3, 10*time.Second)
+	var codes []string
+	for _, m := range got {
+		codes = append(codes, m.Data)
+	}
+	if len(got) != 3 || !strings.Contains(got[1].Data, "YK") && !strings.Contains(got[2].Data, "YK") {
+		t.Fatalf("ARC got %q, want the YC, its YK and a YC for the digest failures", codes)
+	}
+	if got := arc.Wait(4, 500*time.Millisecond); len(got) != 3 {
+		t.Fatalf("ARC got %d messages, want 3 (a call-limit alert is not sent to the ARC)", len(got))
 	}
 }
