@@ -131,6 +131,12 @@ func (j *jitterBuffer) skip(n int64) {
 	j.playTS += uint32(min(n, ringSize))
 }
 
+// peek is get without taking: dst gets the next len(dst) code words.
+func (j *jitterBuffer) peek(dst []byte, silence byte) {
+	j.get(dst, silence)
+	j.playTS -= uint32(len(dst))
+}
+
 // get fills dst with the next len(dst) code words, writing silence where a
 // sample is missing, and says how many samples were present.
 func (j *jitterBuffer) get(dst []byte, silence byte) (present int) {

@@ -42,6 +42,7 @@ type receiver struct {
 	readPos   int64 // samples handed out by ReadFrame
 	lastRx    time.Time
 	concealed uint64
+	shed      uint64 // samples of silence shedSilence dropped
 	counters  rxCounters
 }
 
@@ -330,6 +331,9 @@ type playout struct {
 	last       [maxFrame]int16
 	lastN      int
 	concealRun int
+	lastSilent bool               // the last frame read was silence (shedSilence)
+	peekCode   [3 * maxFrame]byte // shedSilence's look ahead
+	peek       [3 * maxFrame]int16
 	detector   *dsp.DTMFDetector
 	emitInband func(dsp.DigitEvent) // bound once: no closure per frame
 }
@@ -362,13 +366,19 @@ func (s *Session) ReadFrame(pcm []int16) error {
 	}
 	s.play.mu.Lock()
 	defer s.play.mu.Unlock()
-	behind, err := s.pace(n)
+	first := s.play.next.IsZero()
+	behind, onTime, err := s.pace(n)
 	if err != nil {
 		return err
 	}
 	s.in.mu.Lock()
-	if behind {
+	switch {
+	case first:
+		s.startAtNewest(n)
+	case behind:
 		s.catchUp(n)
+	case onTime:
+		s.shedSilence(n)
 	}
 	s.frameLocked(pcm)
 	s.in.mu.Unlock()
@@ -408,6 +418,7 @@ func (s *Session) frameLocked(pcm []int16) {
 		}
 		p.concealRun++
 	}
+	p.lastSilent = quiet(pcm)
 	r.readPos += int64(n)
 	if k := r.evRx.tick(time.Now(), &r.evOut); k > 0 {
 		for i := range k {
@@ -422,9 +433,9 @@ func (s *Session) frameLocked(pcm []int16) {
 // behind says so: catchUp then skips what the buffer holds beyond maxLag,
 // otherwise one stall would delay everything heard for the rest of the
 // call (a kissoff or a key heard a second late). Called with play.mu.
-func (s *Session) pace(n int) (behind bool, err error) {
+func (s *Session) pace(n int) (behind, onTime bool, err error) {
 	if s.isDone() {
-		return false, io.EOF
+		return false, false, io.EOF
 	}
 	p := &s.play
 	now := time.Now()
@@ -439,13 +450,71 @@ func (s *Session) pace(n int) (behind bool, err error) {
 		case <-p.timer.C:
 		case <-s.done:
 			p.timer.Stop()
-			return false, io.EOF
+			return false, false, io.EOF
 		}
+		onTime = true
 	} else if wait < -maxLag {
 		p.next = now
 		behind = true
 	}
-	return behind, nil
+	return behind, onTime, nil
+}
+
+// startAtNewest starts a reader whose first read comes after audio has
+// arrived (an alarm receiver that a slow first setup started late) at the
+// newest of it, at the usual delay: the jitter buffer starts on the first
+// packet but the read clock on the first read, so the reader would hear
+// everything late by its start for the whole call, or, caught up at once,
+// answer in a burst that the far end's jitter buffer then holds for the
+// whole call; either way every acknowledgement is that late. What came
+// before the first read is dropped: the far end of an alarm call waits for
+// the receiver to speak first. Called with play.mu and in.mu.
+func (s *Session) startAtNewest(n int) {
+	s.in.jb.skip(s.in.jb.backlog() / int64(n) * int64(n))
+}
+
+// shedSilence drops silent frames from a jitter buffer that holds more
+// than its delay (by over shedSlack) while the reader is on time: the far
+// end sent faster than real time (a reader of its own catching up after a
+// stall answers in a burst), and a fixed delay would keep that lead as
+// latency for the rest of the call, so that every acknowledgement after it
+// is heard that much later. Only silence inside a gap goes, and a gap keeps
+// at least three frames, so no tone or bit is shortened and keys stay
+// apart. Called with play.mu and in.mu.
+func (s *Session) shedSilence(n int) {
+	r, p := &s.in, &s.play
+	if !p.lastSilent {
+		return
+	}
+	for r.jb.backlog() > int64(shedSlack+n) && s.silentAhead(3*n) {
+		r.jb.skip(int64(n))
+		r.shed += uint64(n)
+	}
+}
+
+// shedSlack is how far (samples, 60 ms) a jitter buffer may hold more than
+// its delay before shedSilence drops silence: a packet or two of jitter.
+const shedSlack = 480
+
+// silentAhead says whether the next k samples of the jitter buffer are
+// silence (missing samples are). Called with in.mu and play.mu.
+func (s *Session) silentAhead(k int) bool {
+	r, p := &s.in, &s.play
+	code := p.peekCode[:k]
+	r.jb.peek(code, r.codec.silence())
+	r.codec.decode(p.peek[:k], code)
+	return quiet(p.peek[:k])
+}
+
+// quiet says whether pcm is silence: no sample above about -42 dBFS, far
+// below any signalling tone a receiver accepts.
+func quiet(pcm []int16) bool {
+	for _, v := range pcm {
+		if v > 256 || v < -256 {
+			return false
+		}
+	}
+	return true
 }
 
 // catchUp is pace's restart of a reader that fell more than maxLag behind:
