@@ -379,6 +379,11 @@ func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridg
 		out = g.dialVoice(ctx, g.cfg.FXSNumber, c.Domain, backup, legDTMF(b, true), log)
 	}
 	if out == nil {
+		// Neither answered: cleared down, as in bridgeVoice.
+		if ctx.Err() == nil {
+			log.Info("fxs: no voice destination answered: unit cleared down")
+			lineClear(ctx, c, keys, log)
+		}
 		return
 	}
 	defer out.Hangup()

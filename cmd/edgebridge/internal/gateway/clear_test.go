@@ -126,6 +126,48 @@ func TestTT92AlarmThenVoiceIsNotClearedFirst(t *testing.T) {
 	}
 }
 
+// TestUnitClearedWhenNoVoiceDestinationAnswers: a TT92 alarm whose mapper
+// calls the emergency centre, when both the voice destination and the
+// mapper's backupDefaultVoiceDestination are busy, ends with the unit
+// hearing its clear-down (##) and the call ending, as when the ARC hangs
+// up; the unit does not sit out its own timeout.
+func TestUnitClearedWhenNoVoiceDestinationAnswers(t *testing.T) {
+	wd, bwd := t.TempDir(), t.TempDir()
+	busy := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_busy.xml"), "-m", "1")
+	backup := testkit.StartSIPp(t, bwd, true, "-sf", testkit.SIPpScenario(t, bwd, "uas_busy.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g := startGateway(t, map[string]map[string]string{
+		"device": {"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
+			`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(busy.Port) + `",` +
+			`"backupEndpoint":{"backupDefaultVoiceDestination":"sip:backup@127.0.0.1:` + strconv.Itoa(backup.Port) + `"}}}`},
+		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	call, err := dialGateway(t, ctx, g, "461234567800", "5553", engine.MediaOptions{DTMF: "2833", DataMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := tt92.NewUnit(tt92.UnitConfig{}).Send(ctx, call.Session(), []string{"D#1020461234567800000047"})
+	if err != nil || !rep.Acked[0] {
+		t.Fatalf("unit: %v %+v", err, rep)
+	}
+	if !rep.Cleared {
+		t.Fatalf("the unit heard no clear-down (##) although neither voice destination answered: %+v", rep)
+	}
+	for _, s := range []*testkit.SIPp{busy, backup} {
+		if err := s.Wait(10 * time.Second); err != nil {
+			t.Fatalf("a voice destination was not tried: %v\n%s", err, s.Report())
+		}
+	}
+	select {
+	case <-call.Session().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway did not end the unit's call after its clear-down")
+	}
+}
+
 // TestSDMFUnitIsClearedInSingleTones: a TT92 unit in protocolMode sdmf
 // hears only single tones (STMF), so its clear-down must be ## as row tone
 // then column tone: an operator's clear (hangupalarmcall with clear,

@@ -15,7 +15,8 @@ import (
 // bridges the alarm unit to it until either side hangs up. When the ARC
 // hangs up first and the bridge's arcDisconnectClearsCall is on (the
 // provisioning schema's default), the unit hears the clear-down key before
-// its call ends.
+// its call ends; when neither the destination nor the mapper's backup
+// answers, it hears it and the call ends.
 //
 // The bridge passes the call's audio to its alarm session (as) to record,
 // and splitconnection on the session ends it: both parties are then
@@ -26,6 +27,14 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, legDTMF(b, true), log)
 	}
 	if out == nil {
+		// Neither the voice destination nor its backup answered: the unit,
+		// waiting for speech that will not come, is cleared down and the
+		// call ends, as when the ARC hangs up.
+		if ctx.Err() == nil {
+			log.Info("gateway: no voice destination answered: unit cleared down")
+			g.clearDown(ctx, c, log)
+			_ = c.Hangup()
+		}
 		return
 	}
 	defer out.Hangup()
