@@ -23,7 +23,12 @@
 // The jitter buffer plays a fixed delay behind the first packet (40 ms
 // Voice, 60 ms Data); it re-centres on a timestamp jump or on three late
 // packets in a row, so a sender clock that drifts costs one glitch per
-// drift of the delay, not a growing delay.
+// drift of the delay, not a growing delay. A far end that ran ahead (it
+// sent a burst, catching up after a stall) leaves the buffer holding more
+// than its delay: an on-time reader drops silence inside gaps (a gap keeps
+// three frames) until it holds the delay again, and a first read after
+// audio has arrived starts at the newest of it, so neither becomes latency
+// for the rest of the call.
 //
 // Caveats: packets go out in the far end's a=ptime when it asks for 10 to
 // 60 ms (frames are cut or joined; any ptime is received), else one per
