@@ -374,10 +374,7 @@ func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 // line's audio and the ARC's in-call keys (played in band) until either
 // hangs up.
 func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge, dest string, keys clearSignal, as *mediaservice.AlarmSession, log *slog.Logger) {
-	out := g.dialVoice(ctx, g.cfg.FXSNumber, c.Domain, dest, legDTMF(b, true), log)
-	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
-		out = g.dialVoice(ctx, g.cfg.FXSNumber, c.Domain, backup, legDTMF(b, true), log)
-	}
+	out := g.dialVoice(ctx, g.cfg.FXSNumber, c.Domain, dest, g.backupVoice(c.Domain, b), legDTMF(b, true), log)
 	if out == nil {
 		// Neither answered: cleared down, as in bridgeVoice.
 		if ctx.Err() == nil {

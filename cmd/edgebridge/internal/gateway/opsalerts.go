@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -215,30 +216,43 @@ func (g *Gateway) domains() []string {
 // ARCs that take the gateway's alarms), and one without a mapper for a
 // domain that has none. key names the cause (DeviceID).
 func (g *Gateway) supervisionEvents(domains []string, kind, key, state, raw string, at time.Time) []alarm.Event {
-	mk := func(domain, mapper string) alarm.Event {
-		return alarm.Event{
-			ID:       alarm.EventID("", kind, alarm.ProtoSupervision, fmt.Sprintf("%s %s %s %s %d", domain, mapper, key, state, at.UnixNano())),
-			Protocol: alarm.ProtoSupervision, Domain: domain, MapperID: mapper, DeviceID: key, Received: at, Raw: raw, Priority: 1,
-			Supervision: &alarm.SupervisionFields{Kind: kind, State: state},
-		}
-	}
 	var out []alarm.Event
 	for _, dom := range domains {
-		n := len(out)
-		seen := map[string]bool{}
-		if bridges, err := g.prov.AlarmBridges(dom); err == nil {
-			for _, b := range bridges {
-				if m := b.AlarmEventMapperID; m != "" && !seen[m] {
-					seen[m] = true
-					out = append(out, mk(dom, m))
-				}
-			}
+		mappers := g.arcMappers(dom)
+		if len(mappers) == 0 {
+			mappers = []string{""}
 		}
-		if len(out) == n {
-			out = append(out, mk(dom, ""))
+		for _, m := range mappers {
+			out = append(out, supervisionEvent(dom, m, kind, key, state, raw, at))
 		}
 	}
 	return out
+}
+
+// arcMappers are the event mappers the domain's alarmbridges use, each
+// once, in provisioning order: the ARCs that take its alarms.
+func (g *Gateway) arcMappers(domain string) []string {
+	bridges, err := g.prov.AlarmBridges(domain)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, b := range bridges {
+		if m := b.AlarmEventMapperID; m != "" && !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// supervisionEvent is the gateway's supervision event of kind for one
+// mapper of a domain ("" for none); key names the cause (DeviceID).
+func supervisionEvent(domain, mapper, kind, key, state, raw string, at time.Time) alarm.Event {
+	return alarm.Event{
+		ID:       alarm.EventID("", kind, alarm.ProtoSupervision, fmt.Sprintf("%s %s %s %s %d", domain, mapper, key, state, at.UnixNano())),
+		Protocol: alarm.ProtoSupervision, Domain: domain, MapperID: mapper, DeviceID: key, Received: at, Raw: raw, Priority: 1,
+		Supervision: &alarm.SupervisionFields{Kind: kind, State: state},
+	}
 }
 
 // raiseSupervision posts ev to alarmEventsRestEndpoint, files its alert and

@@ -11,7 +11,6 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/delivery"
 	"github.com/edgebridge/edgebridge/alarm/scaip"
 	"github.com/edgebridge/edgebridge/engine"
-	"github.com/edgebridge/edgebridge/engine/media"
 )
 
 // SCAIP (SS 91100) both ways over the engine's SIP MESSAGE:
@@ -174,10 +173,7 @@ func (g *Gateway) scaipVoiceCall(ctx context.Context, c *engine.Call, b *alarm.A
 		_ = c.Reject(404, "Not Found", "no voice destination for alarmbridge "+b.ID)
 		return
 	}
-	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, legDTMF(b, true), log)
-	if out == nil && backup != "" {
-		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, legDTMF(b, true), log)
-	}
+	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, backup, legDTMF(b, true), log)
 	if out == nil {
 		_ = c.Reject(503, "Service Unavailable", "voice destination unreachable")
 		return
@@ -188,29 +184,8 @@ func (g *Gateway) scaipVoiceCall(ctx context.Context, c *engine.Call, b *alarm.A
 	// while its voice call lasts, their replyId names this call as its
 	// alarm session, which hangupalarmcall ends (its in-call commands
 	// travel in messages, so devicecommand is refused).
-	id := b.Protocol + ":" + c.Caller
-	g.live.Store(id, c)
-	g.liveClear.Store(c.ID, liveAlarm{bridge: b, noKeys: "the voice call of a " + b.Protocol + " unit, whose in-call commands travel in its protocol's messages, not as keys"})
-	defer g.live.CompareAndDelete(id, c)
-	defer g.liveClear.Delete(c.ID)
-	as := g.media.StartAlarmSession(c.Domain, id, c.Caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
-	defer as.End()
-	if err := c.Answer(); err != nil {
-		log.Warn("scaip: answer voice call", "err", err)
-		return
-	}
-	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
-	defer stop()
-	unit := c.Session()
-	if alarmSessionBridge(sctx, as, out, func(bctx context.Context) error {
-		return media.Bridge(bctx, unit, out.Session(), unitTap(as, unit))
-	}, log) {
-		_ = out.Hangup()
-		_ = c.Hangup()
-	}
-	if ctx.Err() == nil && sctx.Err() != nil {
-		log.Info("scaip: voice call ended", "reason", context.Cause(sctx))
-	}
+	g.answerVoiceSession(ctx, c, b, out, b.Protocol+":"+c.Caller,
+		"the voice call of a "+b.Protocol+" unit, whose in-call commands travel in its protocol's messages, not as keys", log)
 }
 
 // scaipCallbackMinutes is the cre of a SCAIP bridge's answers: its mapper's

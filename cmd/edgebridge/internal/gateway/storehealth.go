@@ -78,31 +78,16 @@ func (h *storeHealth) changed(err error, since time.Time) {
 // and one for the default domain when there is none.
 func (h *storeHealth) events(state, raw string, at time.Time) []alarm.Event {
 	g := h.g
-	mk := func(domain, mapper string) alarm.Event {
-		return alarm.Event{
-			ID:       alarm.EventID("", "store", alarm.ProtoSupervision, fmt.Sprintf("%s %s %s %d", domain, mapper, state, at.UnixNano())),
-			Protocol: alarm.ProtoSupervision, Domain: domain, MapperID: mapper, Received: at, Raw: raw, Priority: 1,
-			Supervision: &alarm.SupervisionFields{Kind: "store", State: state},
-		}
-	}
 	var out []alarm.Event
-	seen := map[string]bool{}
 	var domains []string
 	_ = g.db.View(func(tx *store.Tx) error { domains = tx.Domains(); return nil })
 	for _, dom := range domains {
-		bridges, err := g.prov.AlarmBridges(dom)
-		if err != nil {
-			continue
-		}
-		for _, b := range bridges {
-			if k := dom + "/" + b.AlarmEventMapperID; b.AlarmEventMapperID != "" && !seen[k] {
-				seen[k] = true
-				out = append(out, mk(dom, b.AlarmEventMapperID))
-			}
+		for _, m := range g.arcMappers(dom) {
+			out = append(out, supervisionEvent(dom, m, "store", "", state, raw, at))
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, mk(g.cfg.Domain, ""))
+		out = append(out, supervisionEvent(g.cfg.Domain, "", "store", "", state, raw, at))
 	}
 	return out
 }

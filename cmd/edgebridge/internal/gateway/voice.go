@@ -22,10 +22,7 @@ import (
 // and splitconnection on the session ends it: both parties are then
 // dropped, the unit with its clear-down.
 func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, dest string, as *mediaservice.AlarmSession, log *slog.Logger) {
-	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, legDTMF(b, true), log)
-	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
-		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, legDTMF(b, true), log)
-	}
+	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, g.backupVoice(c.Domain, b), legDTMF(b, true), log)
 	if out == nil {
 		// Neither the voice destination nor its backup answered: the unit,
 		// waiting for speech that will not come, is cleared down and the
@@ -137,7 +134,18 @@ func legDTMF(b *alarm.AlarmBridge, callee bool) string {
 
 // dialVoice places the voice call that follows an alarm, with keys sent
 // toward it as dtmf says (legDTMF); nil when it cannot be made (logged).
-func (g *Gateway) dialVoice(ctx context.Context, caller, domain, dest, dtmf string, log *slog.Logger) *engine.Call {
+// dialVoice calls the voice destination and, when it cannot be reached,
+// the backup (the mapper's backupDefaultVoiceDestination; "" for none);
+// nil when neither answers.
+func (g *Gateway) dialVoice(ctx context.Context, caller, domain, dest, backup, dtmf string, log *slog.Logger) *engine.Call {
+	out := g.dialOne(ctx, caller, domain, dest, dtmf, log)
+	if out == nil && backup != "" && backup != dest {
+		out = g.dialOne(ctx, caller, domain, backup, dtmf, log)
+	}
+	return out
+}
+
+func (g *Gateway) dialOne(ctx context.Context, caller, domain, dest, dtmf string, log *slog.Logger) *engine.Call {
 	dctx, cancel := context.WithTimeout(ctx, 60*time.Second) // SCAIP: voice within 60 s
 	defer cancel()
 	out, err := g.eng.Dial(dctx, engine.DialOptions{To: dest, From: caller, Domain: domain, Media: engine.MediaOptions{DTMF: dtmf}})

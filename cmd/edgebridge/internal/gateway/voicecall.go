@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
@@ -57,10 +58,7 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 		return
 	}
 	_ = c.Ring()
-	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, legDTMF(b, true), log)
-	if backup := g.backupVoice(c.Domain, b); out == nil && backup != "" && backup != dest {
-		out = g.dialVoice(ctx, c.Caller, c.Domain, backup, legDTMF(b, true), log)
-	}
+	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, g.backupVoice(c.Domain, b), legDTMF(b, true), log)
 	if out == nil {
 		_ = c.Reject(503, "Service Unavailable", "voicecall: alarm event queued; the voice destination does not answer")
 		return
@@ -69,14 +67,23 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 	// The call is an alarm session (its event's replyId names it): the
 	// media service commands record and split it, hangupalarmcall ends it;
 	// devicecommand is refused, a phone is no social alarm unit.
-	g.live.Store(c.ID, c)
-	g.liveClear.Store(c.ID, liveAlarm{bridge: b, noKeys: "the caller of a voicecall alarmbridge is a telephone, not an alarm unit that takes in-call keys"})
-	defer g.live.Delete(c.ID)
+	g.answerVoiceSession(ctx, c, b, out, c.ID, "the caller of a voicecall alarmbridge is a telephone, not an alarm unit that takes in-call keys", log)
+}
+
+// answerVoiceSession answers the unit's voice call once its voice leg out
+// is up and bridges the two as an alarm session named sessionID (the name
+// its event's replyId resolves to) until either hangs up or the mapper's
+// maxSessionDuration ends it. noKeys says why the call takes no in-call
+// keys (devicecommand answers 409 with it).
+func (g *Gateway) answerVoiceSession(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, out *engine.Call, sessionID, noKeys string, log *slog.Logger) {
+	g.live.Store(sessionID, c)
+	g.liveClear.Store(c.ID, liveAlarm{bridge: b, noKeys: noKeys})
+	defer g.live.CompareAndDelete(sessionID, c)
 	defer g.liveClear.Delete(c.ID)
-	as := g.media.StartAlarmSession(c.Domain, c.ID, c.Caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
+	as := g.media.StartAlarmSession(c.Domain, sessionID, c.Caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
 	defer as.End()
 	if err := c.Answer(); err != nil {
-		log.Warn("gateway: answer", "err", err)
+		log.Warn("gateway: answer voice call", "err", err)
 		return
 	}
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
@@ -89,7 +96,7 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 		_ = c.Hangup()
 	}
 	if ctx.Err() == nil && sctx.Err() != nil {
-		log.Info("gateway: voicecall ended", "reason", context.Cause(sctx))
+		log.Info("gateway: voice call ended", "reason", context.Cause(sctx))
 	}
 }
 

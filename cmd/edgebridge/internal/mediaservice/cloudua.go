@@ -19,7 +19,6 @@ import (
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/engine/sdp"
-	"github.com/edgebridge/edgebridge/store"
 )
 
 // The cloud SIP user agent (/cloudsipua documents): SIP calls whose media
@@ -91,31 +90,17 @@ func baseURLRule(err error) string {
 
 // cloudUAs reads the domain's cloud SIP UAs in provisioning order.
 func (s *Service) cloudUAs(domain string) []*CloudUA {
-	var out []*CloudUA
-	err := s.cfg.DB.View(func(tx *store.Tx) error {
-		return tx.ForEach(store.Coll{Domain: domain, Resource: "cloudsipua"}, "", func(id string, doc []byte) (bool, error) {
-			d := &CloudUA{}
-			if err := json.Unmarshal(doc, d); err != nil {
-				s.log.Warn("cloudsipua: skipped", "domain", domain, "id", id, "err", err)
-				return true, nil
-			}
-			if err := d.Validate(); err != nil {
-				s.log.Warn("cloudsipua: skipped", "domain", domain, "id", id, "err", err)
-				return true, nil
-			}
-			if d.ID == "" {
-				d.ID = id
-			}
-			d.raw = string(doc)
-			out = append(out, d)
-			return true, nil
-		})
-	})
-	if err != nil {
-		s.log.Warn("cloudsipua: documents", "domain", domain, "err", err)
-	}
-	return out
+	return loadDocs[CloudUA](s, domain, "cloudsipua")
 }
+
+func (d *CloudUA) loaded(id, raw string) {
+	if d.ID == "" {
+		d.ID = id
+	}
+	d.raw = raw
+}
+
+func (d *CloudUA) source() string { return d.raw }
 
 // RemoteRoutes is the cloud SIP UA stage of the switchboard (after the
 // media services): the domain's cloud SIP UAs as engine routes.

@@ -76,7 +76,7 @@ type Service struct {
 
 	mu    sync.Mutex
 	hooks map[string]cachedHook // by domain/id
-	docs  map[string]*Document  // checked documents by domain/id, with their raw JSON
+	docs  map[string]any        // checked documents by resource/domain/id (loadDocs)
 }
 
 type cachedHook struct {
@@ -90,7 +90,7 @@ func New(cfg Config) (*Service, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: cfg.Log, tokens: tokens{key: key}, hooks: map[string]cachedHook{}, docs: map[string]*Document{}}
+	s := &Service{cfg: cfg, log: cfg.Log, tokens: tokens{key: key}, hooks: map[string]cachedHook{}, docs: map[string]any{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -157,32 +157,55 @@ func (d *Document) Validate() error {
 
 // documents reads the domain's media services in provisioning order.
 func (s *Service) documents(domain string) []*Document {
-	var out []*Document
+	return loadDocs[Document](s, domain, "mediaservice")
+}
+
+// checkedDoc is a provisioning document the service reads: parsed, checked
+// by Validate, and kept with its raw JSON.
+type checkedDoc interface {
+	Validate() error
+	loaded(id, raw string)
+	source() string
+}
+
+func (d *Document) loaded(id, raw string) {
+	if d.ID == "" {
+		d.ID = id
+	}
+	d.raw = raw
+}
+
+func (d *Document) source() string { return d.raw }
+
+// loadDocs reads the domain's documents of a resource in provisioning
+// order, skipping (and logging) those that do not parse or check. Read per
+// INVITE: a document unchanged since the last call is not parsed or checked
+// again (its signing keys are parsed once).
+func loadDocs[T any, P interface {
+	*T
+	checkedDoc
+}](s *Service, domain, resource string) []P {
+	var out []P
 	err := s.cfg.DB.View(func(tx *store.Tx) error {
-		return tx.ForEach(store.Coll{Domain: domain, Resource: "mediaservice"}, "", func(id string, doc []byte) (bool, error) {
-			// Read per INVITE: a document unchanged since the last call is
-			// not checked again (its signing keys are parsed once).
-			key := domain + "/" + id
+		return tx.ForEach(store.Coll{Domain: domain, Resource: resource}, "", func(id string, doc []byte) (bool, error) {
+			key := resource + "/" + domain + "/" + id
 			s.mu.Lock()
-			c, ok := s.docs[key]
+			c, ok := s.docs[key].(P)
 			s.mu.Unlock()
-			if ok && c.raw == string(doc) {
+			if ok && c.source() == string(doc) {
 				out = append(out, c)
 				return true, nil
 			}
-			d := &Document{}
-			if err := json.Unmarshal(doc, d); err != nil {
-				s.log.Warn("mediaservice: skipped", "domain", domain, "id", id, "err", err)
+			d := P(new(T))
+			err := json.Unmarshal(doc, d)
+			if err == nil {
+				err = d.Validate()
+			}
+			if err != nil {
+				s.log.Warn(resource+": skipped", "domain", domain, "id", id, "err", err)
 				return true, nil
 			}
-			if err := d.Validate(); err != nil {
-				s.log.Warn("mediaservice: skipped", "domain", domain, "id", id, "err", err)
-				return true, nil
-			}
-			if d.ID == "" {
-				d.ID = id
-			}
-			d.raw = string(doc)
+			d.loaded(id, string(doc))
 			s.mu.Lock()
 			s.docs[key] = d
 			s.mu.Unlock()
@@ -191,7 +214,7 @@ func (s *Service) documents(domain string) []*Document {
 		})
 	})
 	if err != nil {
-		s.log.Warn("mediaservice: documents", "domain", domain, "err", err)
+		s.log.Warn(resource+": documents", "domain", domain, "err", err)
 	}
 	return out
 }
