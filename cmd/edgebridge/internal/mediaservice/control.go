@@ -60,28 +60,20 @@ func (s *Service) MediaCommand(ctx context.Context, domain, command string, body
 	case "hangupcall":
 		return nil, sess.requestHangup("hangupcall")
 	case "hangupparticipant":
-		pid := str("participantId")
-		if pid == "" {
-			return nil, refuse(http.StatusBadRequest, "participantId: required")
-		}
-		p := sess.participant(pid)
-		if p == nil {
-			return nil, refuse(http.StatusNotFound, "participantId: no participant "+pid+" in this session")
+		p, err := sess.participantNamed(str("participantId"))
+		if err != nil {
+			return nil, err
 		}
 		_ = p.call.Hangup()
 		return nil, nil
 	case "hangupremoteparticipant":
-		pid := str("participantId")
-		if pid == "" {
-			return nil, refuse(http.StatusBadRequest, "participantId: required")
-		}
-		p := sess.participant(pid)
-		if p == nil {
-			return nil, refuse(http.StatusNotFound, "participantId: no participant "+pid+" in this session")
+		p, err := sess.participantNamed(str("participantId"))
+		if err != nil {
+			return nil, err
 		}
 		remote := sess.remoteOf(p)
 		if remote == nil {
-			return nil, refuse(http.StatusConflict, "participantId: "+pid+" is connected to the IVR, not to a remote party")
+			return nil, refuse(http.StatusConflict, "participantId: "+p.id+" is connected to the IVR, not to a remote party")
 		}
 		_ = remote.call.Hangup()
 		return nil, nil
@@ -240,6 +232,19 @@ func (s *session) remoteOf(p *participant) *participant {
 		return s.caller
 	}
 	return nil
+}
+
+// participantNamed is the participant a command's participantId names, or
+// the refusal of a missing or unknown one.
+func (s *session) participantNamed(pid string) (*participant, error) {
+	if pid == "" {
+		return nil, refuse(http.StatusBadRequest, "participantId: required")
+	}
+	p := s.participant(pid)
+	if p == nil {
+		return nil, refuse(http.StatusNotFound, "participantId: no participant "+pid+" in this session")
+	}
+	return p, nil
 }
 
 func (s *session) participant(id string) *participant {
