@@ -14,7 +14,7 @@ import (
 	"github.com/edgebridge/edgebridge/store"
 )
 
-// SIP logs (from the store's SIP log ring), the per-call pcap export and the
+// SIP logs (from the store's SIP log), the per-call pcap export and the
 // call statistics (from the store's call records).
 
 func (s *Server) sipLogs(c *call) error {

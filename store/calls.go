@@ -186,3 +186,9 @@ func (db *DB) Calls(domain string, from, to time.Time, fn func(CallRecord) bool)
 		return nil
 	})
 }
+
+func seqKey(n uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], n)
+	return k[:]
+}

@@ -1,17 +1,23 @@
 // Package store keeps everything edgebridge must remember in one bbolt file:
 // configuration per domain and resource (working and provisory copies), the
-// alarm event queue, the SIP log ring, call records and the schema version.
+// alarm event queue, call records and the schema version. The SIP log is
+// kept beside it, in append-only segment files of its own (siplog/ in the
+// same folder; siplog.go, siplogseg.go).
 //
 // Durability: every method that writes returns only after bbolt has committed
 // and fsynced the transaction, so a caller that reports success to a user or
 // an alarm unit after a write returns can rely on it surviving power loss.
 // The one exception is the SIP log (AppendSIP): it is written in batches
-// every 200 ms so that SIP handling never waits for the disk; a power cut
-// loses at most the last batch of log lines, never configuration or alarms.
+// every 200 ms so that SIP handling never waits for the disk, with write()
+// and no fsync; a crash of the daemon loses at most the batch not yet
+// written, a power cut also what the kernel had not yet written back (the
+// last seconds of log lines), never configuration or alarms. A record torn
+// by either is skipped on read.
 //
 // Layout: every family of data has its own top-level buckets, named in the
-// file that owns it (docs.go: configuration documents; siplog.go: the SIP log
-// ring; calls.go: call records; schema.go: the schema version).
+// file that owns it (docs.go: configuration documents; calls.go: call
+// records; schema.go: the schema version). The SIP log's segments are
+// per domain, at most 4 × 4 MiB each, the oldest deleted first.
 //
 // # What it may import
 //

@@ -8,11 +8,11 @@ import (
 
 // FactoryReset erases, in one transaction, every domain's configuration
 // (devices, trunks, alarmbridges, API keys and the admin key among them), the
-// SIP registrations, the SIP log and the call records. The alarm queue is
+// SIP registrations and the call records, then the SIP log's segment files. The alarm queue is
 // kept on purpose: an event an alarm unit was told is safe is still
 // delivered after a reset, to the route it was queued for.
 func (db *DB) FactoryReset() error {
-	return db.update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDocs, bucketBindings, bucketSIPLog, bucketCalls, bucketCallIndex} {
 			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 				return err
@@ -20,4 +20,8 @@ func (db *DB) FactoryReset() error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return db.resetSIPLog()
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -53,5 +54,34 @@ func TestFactoryResetKeepsQueuedAlarms(t *testing.T) {
 	}
 	if err := db.FactoryReset(); err != nil {
 		t.Fatalf("second reset: %v", err)
+	}
+}
+
+// A factory reset deletes the SIP log's segment files, and logging goes on
+// after it.
+func TestFactoryResetDeletesSIPLog(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "edgebridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.AppendSIP(SIPMessage{Time: time.Now(), Domain: "local", CallID: "before", Raw: "OPTIONS sip:a SIP/2.0\r\n\r\n"})
+	if err := db.FlushSIP(); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(filepath.Dir(db.Path()), "siplog")
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("no SIP log folder before the reset: %v", err)
+	}
+	if err := db.FactoryReset(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("SIP log folder after reset: %v, want it gone", err)
+	}
+	db.AppendSIP(SIPMessage{Time: time.Now(), Domain: "local", CallID: "after", Raw: "OPTIONS sip:b SIP/2.0\r\n\r\n"})
+	got, err := db.QuerySIP("local", SIPQuery{})
+	if err != nil || len(got) != 1 || got[0].CallID != "after" {
+		t.Fatalf("SIP log after reset: %+v %v", got, err)
 	}
 }

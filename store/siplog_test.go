@@ -2,9 +2,13 @@ package store
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func sipMsg(i int, t0 time.Time, callID string) SIPMessage {
@@ -52,25 +56,169 @@ func TestSIPLogQuery(t *testing.T) {
 	}
 }
 
-func TestSIPLogRingWraps(t *testing.T) {
-	old := sipLogCap
-	sipLogCap = 20
-	defer func() { sipLogCap = old }()
+// The log rotates oldest-first within its bound of segments, one domain's
+// flood leaves another's log alone, and what is kept is the newest
+// messages, in order, without a gap.
+func TestSIPLogRotatesOldestFirst(t *testing.T) {
+	oldN, oldB := sipLogSegments, sipLogSegmentBytes
+	sipLogSegments, sipLogSegmentBytes = 3, 2048
+	defer func() { sipLogSegments, sipLogSegmentBytes = oldN, oldB }()
 	db := openTest(t)
 	t0 := time.Unix(1_700_000_000, 0)
-	for i := 0; i < 75; i++ {
+	db.AppendSIP(SIPMessage{Time: t0, Domain: "quiet", Raw: "OPTIONS sip:quiet SIP/2.0\r\n\r\n"})
+	const n = 300
+	for i := 0; i < n; i++ {
 		db.AppendSIP(sipMsg(i, t0, "c"))
-		if i%10 == 0 {
-			_ = db.FlushSIP()
+		if i%7 == 0 {
+			if err := db.FlushSIP(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	got, err := db.QuerySIP("d", SIPQuery{Limit: 1000})
-	if err != nil || len(got) != 20 {
-		t.Fatalf("ring holds %d, want 20 (%v)", len(got), err)
+	if err != nil || len(got) == 0 || len(got) >= n {
+		t.Fatalf("kept %d of %d (%v): the log should have rotated", len(got), n, err)
 	}
-	if !strings.HasPrefix(got[0].Raw, "INVITE sip:55@") {
-		t.Fatalf("oldest kept should be 55: %q", got[0].Raw)
+	for i, m := range got {
+		want := fmt.Sprintf("INVITE sip:%d@", n-len(got)+i)
+		if !strings.HasPrefix(m.Raw, want) {
+			t.Fatalf("message %d of %d is %q, want %s...: not the newest in order", i, len(got), m.Raw, want)
+		}
 	}
+	dir := filepath.Join(filepath.Dir(db.Path()), "siplog", "d")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for _, e := range ents {
+		fi, _ := e.Info()
+		size += fi.Size()
+	}
+	if len(ents) > sipLogSegments || size > int64(sipLogSegments)*sipLogSegmentBytes {
+		t.Fatalf("%d segments, %d bytes: over the bound of %d × %d", len(ents), size, sipLogSegments, sipLogSegmentBytes)
+	}
+	// What is kept fills more than the bound less one segment.
+	if size <= int64(sipLogSegments-1)*sipLogSegmentBytes-int64(len(got[0].Raw))-100 {
+		t.Fatalf("only %d bytes kept of a bound of %d × %d", size, sipLogSegments, sipLogSegmentBytes)
+	}
+	if q, err := db.QuerySIP("quiet", SIPQuery{}); err != nil || len(q) != 1 {
+		t.Fatalf("the quiet domain's log: %d messages, %v; another domain's flood evicted it", len(q), err)
+	}
+}
+
+// A record torn by a kill -9 mid-write is skipped on read, and the next
+// message logged after the restart follows the last whole record.
+func TestSIPLogTornRecordSkipped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := 0; i < 5; i++ {
+		db.AppendSIP(sipMsg(i, t0, "c"))
+	}
+	db.Close()
+	seg := filepath.Join(filepath.Dir(path), "siplog", "d", sipSegmentName(1))
+	fi, err := os.Stat(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(seg, fi.Size()-5); err != nil { // the last record loses its tail
+		t.Fatal(err)
+	}
+	db, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.QuerySIP("d", SIPQuery{})
+	if err != nil || len(got) != 4 || !strings.HasPrefix(got[3].Raw, "INVITE sip:3@") {
+		t.Fatalf("after a torn record: %d messages (%v), want the 4 whole ones", len(got), err)
+	}
+	db.AppendSIP(sipMsg(9, t0, "c"))
+	got, err = db.QuerySIP("d", SIPQuery{})
+	if err != nil || len(got) != 5 || !strings.HasPrefix(got[4].Raw, "INVITE sip:9@") {
+		t.Fatalf("after appending past a torn record: %d messages (%v)", len(got), err)
+	}
+}
+
+// Garbage where a segment should be is not read as messages, and logging
+// goes on in a new segment.
+func TestSIPLogForeignSegment(t *testing.T) {
+	db := openTest(t)
+	dir := filepath.Join(filepath.Dir(db.Path()), "siplog", "d")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, sipSegmentName(7)), []byte("not a segment at all"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db.AppendSIP(sipMsg(1, time.Now(), "c1"))
+	got, err := db.QuerySIP("d", SIPQuery{})
+	if err != nil || len(got) != 1 || got[0].CallID != "c1" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, sipSegmentName(8))); err != nil {
+		t.Fatalf("the next segment was not started: %v", err)
+	}
+}
+
+// A domain name cannot make the log write outside its folder.
+func TestSIPLogDomainFolder(t *testing.T) {
+	db := openTest(t)
+	for _, d := range []string{"../escape", "..", ".", "a/b", "", "x\x00y"} {
+		db.AppendSIP(SIPMessage{Time: time.Now(), Domain: d, Raw: "OPTIONS sip:" + d + " SIP/2.0\r\n\r\n"})
+	}
+	if err := db.FlushSIP(); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Dir(db.Path())
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if e.Name() != "siplog" && e.Name() != filepath.Base(db.Path()) {
+			t.Fatalf("the SIP log wrote %s outside its folder", e.Name())
+		}
+	}
+	for _, d := range []string{"../escape", "..", "a/b", "x\x00y"} {
+		got, err := db.QuerySIP(d, SIPQuery{})
+		if err != nil || len(got) != 1 || got[0].Domain != d {
+			t.Fatalf("domain %q: %+v %v", d, got, err)
+		}
+	}
+}
+
+// Versions before the segment files kept the log in a bbolt bucket: Open
+// deletes it.
+func TestSIPLogOldBucketDropped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		d, err := createDomainBucket(tx, bucketSIPLog, "local")
+		if err != nil {
+			return err
+		}
+		return d.Put(seqKey(1), []byte(`{"raw":"INVITE sip:old SIP/2.0"}`))
+	})
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.bolt.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketSIPLog) != nil {
+			t.Fatal("the old SIP log bucket is still in the file")
+		}
+		return nil
+	})
 }
 
 func TestSIPLogSurvivesClose(t *testing.T) {

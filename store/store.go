@@ -37,11 +37,15 @@ func Open(path string) (*DB, error) {
 		b.Close()
 		return nil, err
 	}
+	if err := db.dropOldSIPLog(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	db.startSIPLog()
 	return db, nil
 }
 
-// Close writes the pending SIP log batch and closes the file. Every other
+// Close writes the pending SIP log batch and closes the files. Every other
 // write has already been committed when its method returned.
 func (db *DB) Close() error {
 	db.stopSIPLog()
