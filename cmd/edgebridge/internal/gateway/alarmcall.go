@@ -190,15 +190,19 @@ func (g *Gateway) sessionLimit(ctx context.Context, domain string, b *alarm.Alar
 
 // clearDown sends the unit its protocol's clear-down when nothing else
 // writes to its leg (the alarm receiver and the voice bridge are done). Keys
-// ride a silent stream, and clearGuard lets the unit's jitter buffer play
-// the last of them before the BYE; single tones (sdmf) are the frames
-// themselves, written by the TT92 receiver's own sender.
+// ride a silent stream; single tones (sdmf) are the frames themselves,
+// written by the TT92 receiver's own sender. Either way the BYE waits, as
+// after a kissoff, until the unit hangs up or ackGuardFor has passed: the
+// signal's last frames may still sit in the unit's jitter buffer (or have
+// been written in a burst by a reader catching up), and a BYE sent with
+// them ends the unit's call before it has heard the clear-down.
 func (g *Gateway) clearDown(ctx context.Context, c *engine.Call, log *slog.Logger) {
 	sig := g.clearOfCall(c.ID)
 	if sig.stmf {
 		if err := clearSTMF(ctx, c.Session()); err != nil {
 			log.Warn("gateway: clear-down", "err", err)
 		}
+		ackGuard(ctx, c)
 		return
 	}
 	kctx, stop := context.WithCancel(ctx)
@@ -207,7 +211,7 @@ func (g *Gateway) clearDown(ctx context.Context, c *engine.Call, log *slog.Logge
 	if err := sendKeys(ctx, c, sig.keys); err != nil {
 		log.Warn("gateway: clear-down key", "err", err)
 	}
-	time.Sleep(clearGuard)
+	ackGuard(ctx, c)
 	stop()
 	<-done
 }
