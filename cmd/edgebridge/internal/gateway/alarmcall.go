@@ -105,7 +105,6 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 		log.Warn("gateway: answer", "err", err)
 		return
 	}
-	g.live.Store(c.ID, c)
 	// maxSessionDuration bounds the whole session: the alarm and the voice
 	// bridge that follows it.
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
@@ -116,11 +115,13 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	// tones for an sdmf unit, which a key queued on the leg cannot be).
 	sctx, clearNow := context.WithCancelCause(sctx)
 	defer clearNow(nil)
-	live := liveAlarm{clear: clearOf(b, b.Protocol), bridge: b, clearNow: clearNow, done: make(chan struct{})}
-	g.liveClear.Store(c.ID, live)
+	live := &liveAlarm{id: c.ID, domain: c.Domain, from: c.Caller, to: c.Called, start: c.Start,
+		clear: clearOf(b, b.Protocol), bridge: b, clearNow: clearNow, done: make(chan struct{}),
+		hangup: c.Hangup,
+		keys:   func(ctx context.Context, keys string) error { return sendKeys(ctx, c.Session(), keys) }}
+	g.live.Store(c.ID, live)
 	defer close(live.done)
 	defer g.live.Delete(c.ID)
-	defer g.liveClear.Delete(c.ID)
 	// The call is a session of the media service commands too
 	// (startrecording, stoprecording, splitconnection by its callbacks'
 	// replyId): its audio passes through it to be recorded.
@@ -134,7 +135,6 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	if len(res.Events) > 0 {
 		// multiprotocol: the unit's own protocol is known now.
 		live.clear = clearOf(b, string(res.Events[0].Protocol))
-		g.liveClear.Store(c.ID, live)
 	}
 	if ctx.Err() != nil {
 		return
@@ -157,12 +157,25 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	}
 }
 
-// liveAlarm is what the in-call commands need of a live alarm call.
+// liveAlarm is a live alarm call as the in-call commands and the console
+// see it, a SIP call or one on the FXS line: how to hang it up, how to
+// send it keys, and its protocol's clear-down.
 type liveAlarm struct {
-	clear    clearSignal // the clear-down of the call's protocol
+	id, domain string // the call's id (Call-ID, or fxs-...) and domain
+	from, to   string // the unit's user (or the line's number), the number it called
+	start      time.Time
+	// hangup ends the call without a clear-down; keys sends in-call keys
+	// to the unit (RFC 4733 or in band as its leg negotiated; in band on
+	// the FXS line) and returns once they have gone out.
+	hangup func() error
+	keys   func(ctx context.Context, keys string) error
+	// clear is the clear-down of the call's protocol (multiprotocol: known
+	// once the unit has been identified); read and written only by the
+	// call's own goroutine.
+	clear    clearSignal
 	bridge   *alarm.AlarmBridge
-	clearNow context.CancelCauseFunc // ends the session with errClearRequested: alarmCall clears down
-	done     chan struct{}           // closed when alarmCall has returned
+	clearNow context.CancelCauseFunc // ends the session with errClearRequested: the call's goroutine clears down
+	done     chan struct{}           // closed when the call's goroutine has returned
 	// noKeys, when set, is why the call takes no in-call keys
 	// (devicecommand, hangupalarmcall with clear answer 409 with it).
 	noKeys string
@@ -208,7 +221,7 @@ func (g *Gateway) clearDown(ctx context.Context, c *engine.Call, log *slog.Logge
 	kctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); writeSilence(kctx, c.Session()) }()
-	if err := sendKeys(ctx, c, sig.keys); err != nil {
+	if err := sendKeys(ctx, c.Session(), sig.keys); err != nil {
 		log.Warn("gateway: clear-down key", "err", err)
 	}
 	ackGuard(ctx, c)
@@ -266,40 +279,32 @@ func clearOf(b *alarm.AlarmBridge, protocol string) clearSignal {
 
 // clearOfCall is the clear-down of a live alarm call.
 func (g *Gateway) clearOfCall(callID string) clearSignal {
-	if v, ok := g.liveClear.Load(callID); ok {
-		return v.(liveAlarm).clear
+	if v, ok := g.live.Load(callID); ok {
+		return v.(*liveAlarm).clear
 	}
 	return clearSignal{keys: deviceCommandDigits["clear"]}
 }
 
-// requestClear has the goroutine running alarm call callID clear the unit
-// down and hang up (alarmCall), and waits until it has.
-func (g *Gateway) requestClear(ctx context.Context, callID string) error {
-	v, ok := g.liveClear.Load(callID)
-	if !ok {
-		return fmt.Errorf("callId %q: %w", callID, api.ErrNoSuchCall)
-	}
-	la := v.(liveAlarm)
+// requestClear has the goroutine running the alarm call clear the unit
+// down and hang up (alarmCall, alarmLineCall), and waits until it has.
+func (la *liveAlarm) requestClear(ctx context.Context) error {
 	la.clearNow(errClearRequested)
 	select {
 	case <-la.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("callId %q: clear-down not finished: %w", callID, ctx.Err())
+		return fmt.Errorf("callId %q: clear-down not finished: %w", la.id, ctx.Err())
 	}
 }
 
 // controlRefused is the refusal of an in-call command to a call whose
-// alarmbridge has controlCommandsEnabled false; nil when commands are on.
-func (g *Gateway) controlRefused(callID string) error {
-	v, ok := g.liveClear.Load(callID)
-	if !ok {
-		return nil
+// alarmbridge has controlCommandsEnabled false, or that takes no keys;
+// nil when commands are on.
+func (la *liveAlarm) controlRefused() error {
+	if la.noKeys != "" {
+		return &api.Refusal{Status: http.StatusConflict, Reason: "callId: " + la.noKeys + " (devicecommand and hangupalarmcall with clear send keys; hangupalarmcall without clear ends the call)"}
 	}
-	if why := v.(liveAlarm).noKeys; why != "" {
-		return &api.Refusal{Status: http.StatusConflict, Reason: "callId: " + why + " (devicecommand and hangupalarmcall with clear send keys; hangupalarmcall without clear ends the call)"}
-	}
-	b := v.(liveAlarm).bridge
+	b := la.bridge
 	if b.ControlCommandsEnabled == nil || *b.ControlCommandsEnabled {
 		return nil
 	}
@@ -347,52 +352,81 @@ func (g *Gateway) alarmFXS(domain, number string, log *slog.Logger) fxsHandler {
 	return func(ctx context.Context, c *FXSCall) { g.alarmLineCall(ctx, c, b) }
 }
 
-// alarmLineCall runs one alarm call from the FXS line: receive, then voice.
+// alarmLineCall runs one alarm call from the FXS line: receive, then
+// voice. It is a live alarm call like a SIP one: hangupalarmcall ends it
+// (with the protocol's clear-down played on the line unless clear is
+// false), devicecommand plays its keys on the line.
 func (g *Gateway) alarmLineCall(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge) {
 	log := c.Log
 	log.Info("fxs: alarm call", "number", c.Number, "alarmbridge", b.ID)
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b) // maxSessionDuration, as for SIP
 	defer stop()
+	// An operator's hangup or clear-down ends the session; a clear-down
+	// is then played on the line by this goroutine alone, as for SIP.
+	sctx, endNow := context.WithCancelCause(sctx)
+	defer endNow(nil)
 	// An alarm session like a SIP alarm call's: the line's audio passes
-	// through it to be recorded, both ways.
+	// through it to be recorded, both ways, keys played on the line too.
 	as := g.media.StartAlarmSession(c.Domain, c.ID, g.cfg.FXSNumber, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
 	defer as.End()
-	res, err := g.svc.Run(sctx, countFrames{as.Channel(c.Line), &g.dspFrames}, alarm.Call{ID: c.ID, Domain: c.Domain, Caller: g.cfg.FXSNumber, Called: c.Number}, b)
+	line := newKeyLine(as.Channel(c.Line))
+	live := g.liveLine(c, b, line, endNow, "")
+	defer close(live.done)
+	defer g.live.Delete(c.ID)
+	res, err := g.svc.Run(sctx, countFrames{line, &g.dspFrames}, alarm.Call{ID: c.ID, Domain: c.Domain, Caller: g.cfg.FXSNumber, Called: c.Number}, b)
 	if err != nil {
 		log.Warn("fxs: alarm call", "err", err)
 	}
-	keys := clearOf(b, b.Protocol)
 	if len(res.Events) > 0 {
-		keys = clearOf(b, string(res.Events[0].Protocol))
+		live.clear = clearOf(b, string(res.Events[0].Protocol)) // multiprotocol: the unit's own
 	}
 	if res.Voice != "" && sctx.Err() == nil {
-		g.lineVoice(sctx, c, b, res.Voice, keys, as, log)
+		g.lineVoice(sctx, c, line, b, res.Voice, live.clear, as, log)
 	}
-	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errSessionTooLong) {
-		log.Info("fxs: alarm session cleared down", "reason", context.Cause(sctx))
-		lineClear(ctx, c, keys, log)
+	if cause := context.Cause(sctx); ctx.Err() == nil && (errors.Is(cause, errSessionTooLong) || errors.Is(cause, errClearRequested)) {
+		log.Info("fxs: alarm session cleared down", "reason", cause)
+		lineClear(ctx, line, live.clear, log)
 	}
 }
+
+// liveLine registers the FXS line call c as a live alarm call: its hangup
+// ends the session (endNow) and the line is released; keys are played in
+// band on line. noKeys, when set, is why it takes none. The caller
+// unregisters it and closes its done.
+func (g *Gateway) liveLine(c *FXSCall, b *alarm.AlarmBridge, line *keyLine, endNow context.CancelCauseFunc, noKeys string) *liveAlarm {
+	live := &liveAlarm{id: c.ID, domain: c.Domain, from: g.cfg.FXSNumber, to: c.Number, start: time.Now(),
+		clear: clearOf(b, b.Protocol), bridge: b, clearNow: endNow, done: make(chan struct{}), noKeys: noKeys,
+		// The gateway cannot put the unit's handset down: it drops the
+		// line's audio path (FXS.call, once the session has ended).
+		hangup: func() error { endNow(errHangupRequested); return nil },
+		keys:   func(ctx context.Context, keys string) error { return sendKeys(ctx, line, keys) }}
+	g.live.Store(c.ID, live)
+	return live
+}
+
+// errHangupRequested ends an alarm session an operator hung up without a
+// clear-down (the FXS line: SIP calls are hung up at once).
+var errHangupRequested = errors.New("hangup requested")
 
 // lineVoice is the speech path to the ARC, as for a SIP alarm call: the
 // line's audio and the ARC's in-call keys (played in band) until either
 // hangs up.
-func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridge, dest string, keys clearSignal, as *mediaservice.AlarmSession, log *slog.Logger) {
+func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, line *keyLine, b *alarm.AlarmBridge, dest string, keys clearSignal, as *mediaservice.AlarmSession, log *slog.Logger) {
 	out := g.dialVoice(ctx, g.cfg.FXSNumber, c.Domain, dest, g.backupVoice(c.Domain, b), legDTMF(b, true), log)
 	if out == nil {
 		// Neither answered: cleared down, as in bridgeVoice.
 		if ctx.Err() == nil {
 			log.Info("fxs: no voice destination answered: unit cleared down")
-			lineClear(ctx, c, keys, log)
+			lineClear(ctx, line, keys, log)
 		}
 		return
 	}
 	defer out.Hangup()
 	if alarmSessionBridge(ctx, as, out, func(bctx context.Context) error {
-		return media.BridgeLeg(bctx, out.Session(), as.Channel(c.Line))
+		return media.BridgeLeg(bctx, out.Session(), line)
 	}, log) {
 		_ = out.Hangup()
-		lineClear(ctx, c, keys, log) // the line is released when the call returns
+		lineClear(ctx, line, keys, log) // the line is released when the call returns
 		return
 	}
 	// arcDisconnectClearsCall, as for SIP (voice.go).
@@ -401,37 +435,43 @@ func (g *Gateway) lineVoice(ctx context.Context, c *FXSCall, b *alarm.AlarmBridg
 	}
 	select {
 	case <-out.Session().Done():
-		lineClear(ctx, c, keys, log)
+		lineClear(ctx, line, keys, log)
 	default:
 	}
 }
 
-// lineClear plays the clear-down in band on the line: single tones for an
-// sdmf unit, else the keys, each followed by silence (the line plays keys
-// back to back, and ## must be heard as two), the last by clearGuard so
-// that the unit's receiver sees it end.
-func lineClear(ctx context.Context, c *FXSCall, sig clearSignal, log *slog.Logger) {
+// lineClear plays the clear-down in band on the line, when nothing else
+// reads or writes it: single tones for an sdmf unit, else the keys, each
+// followed by a pause as long (## must be heard as two), carried by
+// silence, the last pause followed by clearGuard so that the unit's
+// receiver sees it end before the line is released.
+func lineClear(ctx context.Context, line *keyLine, sig clearSignal, log *slog.Logger) {
 	if sig.stmf {
-		if err := clearSTMF(ctx, c.Line); err != nil {
+		if err := clearSTMF(ctx, line); err != nil {
 			log.Info("fxs: clear-down", "err", err)
 		}
 		return
 	}
-	keys := sig.keys
-	silence := make([]int16, media.FrameSamples)
-	for i := 0; i < len(keys); i++ {
-		if err := c.Line.SendDigit(keys[i], keyMs); err != nil {
+	if sig.keys == "" {
+		return
+	}
+	for i := 0; i < len(sig.keys); i++ {
+		if err := line.SendDigit(sig.keys[i], keyMs); err != nil {
 			log.Info("fxs: clear-down key", "err", err)
 			return
 		}
-		gap := keyMs * time.Millisecond // the SS 91100 pause, as long as the key
-		if i == len(keys)-1 {
-			gap = clearGuard
+	}
+	// Frame for frame with the unit: the line's clock paces the keys, and
+	// a unit that hangs up ends them. Written first: what the unit sent
+	// last may have been read already (by the receiver or the bridge).
+	frame := make([]int16, media.FrameSamples)
+	for guard := clearGuard / (20 * time.Millisecond); guard > 0 && ctx.Err() == nil; {
+		if !line.DigitsPending() {
+			guard--
 		}
-		for range gap / (20 * time.Millisecond) {
-			if c.Line.WriteFrame(silence) != nil {
-				return
-			}
+		clear(frame)
+		if line.WriteFrame(frame) != nil || line.ReadFrame(frame) != nil {
+			return
 		}
 	}
 }
@@ -475,21 +515,18 @@ func (g *Gateway) alarmCallback(domain string, b *alarm.AlarmBridge) *delivery.E
 	return ep
 }
 
-// liveCall finds an alarm call in progress by its Call-ID or the replyId of
-// its callbacks; domain "" takes any domain (the console is the admin's),
-// else the call must belong to it.
-func (g *Gateway) liveCall(domain, id string) (*engine.Call, error) {
+// liveCall finds an alarm call in progress (SIP or FXS line) by its id or
+// the replyId of its callbacks; domain "" takes any domain (the console is
+// the admin's), else the call must belong to it.
+func (g *Gateway) liveCall(domain, id string) (*liveAlarm, error) {
 	if callID, ok := g.media.AlarmCallID(domain, id); ok {
 		id = callID
 	}
-	if strings.HasPrefix(id, "fxs-") {
-		return nil, &api.Refusal{Status: http.StatusConflict, Reason: "callId: names a call on the FXS line: hangupalarmcall and devicecommand reach SIP alarm calls only (the line's unit hangs up itself; the media service commands take the replyId)"}
-	}
 	v, ok := g.live.Load(id)
-	if !ok || (domain != "" && v.(*engine.Call).Domain != domain) {
+	if !ok || (domain != "" && v.(*liveAlarm).domain != domain) {
 		return nil, fmt.Errorf("callId %q: %w", id, api.ErrNoSuchCall)
 	}
-	return v.(*engine.Call), nil
+	return v.(*liveAlarm), nil
 }
 
 // keyMs is how long each in-call key is held (SS 91100: 100-500 ms).
@@ -499,11 +536,17 @@ const keyMs = 200
 // unit's jitter buffer holds a packet.
 const clearGuard = 250 * time.Millisecond
 
+// keyLeg is a call leg that queues keys to go out with the frames written
+// to it: an RTP session (media.Session), the FXS line (keyLine).
+type keyLeg interface {
+	SendDigit(key byte, durationMs int) error
+	DigitsPending() bool
+}
+
 // sendKeys sends keys to the unit and waits until they have gone out: a
-// session sends queued keys with the frames written to it (by the receiver
-// or the voice bridge), so hanging up at once would drop them.
-func sendKeys(ctx context.Context, c *engine.Call, keys string) error {
-	s := c.Session()
+// leg sends queued keys with the frames written to it (by the receiver or
+// the voice bridge), so hanging up at once would drop them.
+func sendKeys(ctx context.Context, s keyLeg, keys string) error {
 	for i := 0; i < len(keys); i++ {
 		if err := s.SendDigit(keys[i], keyMs); err != nil {
 			return err
@@ -523,37 +566,37 @@ func sendKeys(ctx context.Context, c *engine.Call, keys string) error {
 
 // HangupAlarmCall implements api.AlarmControl.
 func (g *Gateway) HangupAlarmCall(ctx context.Context, domain string, req api.AlarmHangup) error {
-	c, err := g.liveCall(domain, req.CallID)
+	la, err := g.liveCall(domain, req.CallID)
 	if err != nil {
 		return err
 	}
 	if req.Clear {
-		if err := g.controlRefused(c.ID); err != nil {
+		if err := la.controlRefused(); err != nil {
 			return err
 		}
-		return g.requestClear(ctx, c.ID)
+		return la.requestClear(ctx)
 	}
-	return c.Hangup()
+	return la.hangup()
 }
 
 // DeviceCommand implements api.AlarmControl.
 func (g *Gateway) DeviceCommand(ctx context.Context, domain string, req api.DeviceCommand) error {
-	c, err := g.liveCall(domain, req.CallID)
+	la, err := g.liveCall(domain, req.CallID)
 	if err != nil {
 		return err
 	}
-	if err := g.controlRefused(c.ID); err != nil {
+	if err := la.controlRefused(); err != nil {
 		return err
 	}
 	keys := deviceCommandDigits[req.Command]
 	switch req.Command {
 	case "clear":
 		// The unit hangs up on its clear-down: the call ends with it.
-		return g.requestClear(ctx, c.ID)
+		return la.requestClear(ctx)
 	case "sendTones":
 		keys = req.Tones
 	case "volume":
 		keys = strings.Repeat("3", max(req.Volume, 0)) + strings.Repeat("1", max(-req.Volume, 0))
 	}
-	return sendKeys(ctx, c, keys)
+	return la.keys(ctx, keys)
 }

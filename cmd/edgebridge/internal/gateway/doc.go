@@ -24,7 +24,20 @@
 //     clear) ends the session the same way: the receiver or the voice
 //     bridge stops, the call's own goroutine sends the clear-down alone on
 //     the unit's leg (single tones are frames, not queued keys), then hangs
-//     up, and the request returns once it has;
+//     up, and the request returns once it has.
+//     SIP and FXS line alarm calls are one live-call registry (liveAlarm:
+//     its hangup, its key sender, its clear-down), which the console's
+//     calls list reads too. On the FXS line (keyLine) keys are played in
+//     band in place of the audio written to the line, as on an RTP leg
+//     without telephone-event, so they ride the frames the receiver or the
+//     voice bridge writes and pass the alarm session's recording tap; the
+//     clear-down is played frame for frame with the unit, then the line's
+//     audio path is dropped (an FXS port cannot put the handset down:
+//     hangupalarmcall without clear just drops it). With
+//     controlCommandsEnabled false the commands that send keys are refused
+//     all the same, but the gateway stays in the media path: a B2BUA
+//     anchors both legs' media, and on the FXS line the gateway (the
+//     board's codec) is the only path there is between unit and ARC;
 //   - the voice path to the ARC after an alarm (voice.go): the call to the
 //     mapper's voice destination, bridged until either side hangs up; the
 //     bridge's toneSettings pick each leg's DTMF (callerDtmfSendType for

@@ -160,3 +160,48 @@ func collectDialled(ctx context.Context, ch alarm.Channel) (string, error) {
 	}
 	return string(digits), err
 }
+
+// keyLine is an FXS call's line as its alarm session and the in-call keys
+// see it. Keys are played in band in place of the audio written to the
+// line, as an RTP leg without telephone-event plays them: so they pass the
+// alarm session's tap (a recording holds them), and keys queued by another
+// goroutine (devicecommand) ride the frames the receiver or the voice
+// bridge writes instead of frames of their own, which would put the line
+// out of step.
+type keyLine struct {
+	alarm.Channel // the line through the alarm session's tap
+
+	mu   sync.Mutex
+	gen  *dsp.DTMFGenerator
+	tone [alarm.FrameSamples]int16 // the frame a key replaces; the writer's alone
+}
+
+func newKeyLine(ch alarm.Channel) *keyLine {
+	return &keyLine{Channel: ch, gen: dsp.NewDTMFGenerator(dsp.DefaultDTMFGen())}
+}
+
+// WriteFrame writes pcm to the line, or the queued keys in its place.
+func (k *keyLine) WriteFrame(pcm []int16) error {
+	k.mu.Lock()
+	if k.gen.Busy() && len(pcm) <= len(k.tone) {
+		k.gen.Generate(k.tone[:len(pcm)])
+		pcm = k.tone[:len(pcm)]
+	}
+	k.mu.Unlock()
+	return k.Channel.WriteFrame(pcm)
+}
+
+// SendDigit queues key, held durationMs and followed by a pause as long
+// (SS 91100), to go out in the next frames written.
+func (k *keyLine) SendDigit(key byte, durationMs int) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.gen.QueueKey(key, durationMs, durationMs)
+}
+
+// DigitsPending reports whether queued keys have not all gone out.
+func (k *keyLine) DigitsPending() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.gen.Busy()
+}

@@ -89,11 +89,12 @@ type Gateway struct {
 	notify      *notify.Notifier
 	media       *mediaservice.Service // the media services' stage and REST commands
 
-	live sync.Map // Call-ID -> *engine.Call, alarm calls in progress (for /alarmbridge control)
-	// liveClear: Call-ID -> liveAlarm, the clear-down of the call and its control.
-	liveClear sync.Map
-	recent    recentAlarms
-	started   atomic.Bool // SIP is listening
+	// live: session name (the call's id; scaip:/nowip: + user for a
+	// message unit's voice call) -> *liveAlarm, the alarm calls in
+	// progress, SIP and FXS line alike (/alarmbridge control, console).
+	live    sync.Map
+	recent  recentAlarms
+	started atomic.Bool // SIP is listening
 	// dspFrames counts the 20 ms frames the alarm receivers have run
 	// through their detectors (SIP and FXS calls).
 	dspFrames atomic.Uint64

@@ -9,7 +9,6 @@ import (
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/api/console"
 	"github.com/edgebridge/edgebridge/api/metrics"
-	"github.com/edgebridge/edgebridge/engine"
 )
 
 // What the field console and /metrics read from the gateway beyond REST.
@@ -171,8 +170,8 @@ func (g *Gateway) RetryNow() (int, error) { return g.dl.RetryNow() }
 func (g *Gateway) ListCalls() []console.CallInfo {
 	var out []console.CallInfo
 	g.live.Range(func(_, v any) bool {
-		c := v.(*engine.Call)
-		out = append(out, console.CallInfo{ID: c.ID, Domain: c.Domain, From: c.Caller, To: c.Called, State: "alarm", Started: c.Start})
+		la := v.(*liveAlarm)
+		out = append(out, console.CallInfo{ID: la.id, Domain: la.domain, From: la.from, To: la.to, State: "alarm", Started: la.start})
 		return true
 	})
 	return out
@@ -180,9 +179,9 @@ func (g *Gateway) ListCalls() []console.CallInfo {
 
 // HangupCall implements console.Calls.
 func (g *Gateway) HangupCall(id string) error {
-	c, err := g.liveCall("", id)
+	la, err := g.liveCall("", id)
 	if err != nil {
 		return err
 	}
-	return c.Hangup()
+	return la.hangup()
 }

@@ -67,8 +67,11 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 	// The call is an alarm session (its event's replyId names it): the
 	// media service commands record and split it, hangupalarmcall ends it;
 	// devicecommand is refused, a phone is no social alarm unit.
-	g.answerVoiceSession(ctx, c, b, out, c.ID, "the caller of a voicecall alarmbridge is a telephone, not an alarm unit that takes in-call keys", log)
+	g.answerVoiceSession(ctx, c, b, out, c.ID, voiceCallNoKeys, log)
 }
+
+// voiceCallNoKeys is why devicecommand is refused on a voicecall.
+const voiceCallNoKeys = "the caller of a voicecall alarmbridge is a telephone, not an alarm unit that takes in-call keys"
 
 // answerVoiceSession answers the unit's voice call once its voice leg out
 // is up and bridges the two as an alarm session named sessionID (the name
@@ -76,10 +79,9 @@ func (g *Gateway) voiceCallAlarm(ctx context.Context, c *engine.Call, b *alarm.A
 // maxSessionDuration ends it. noKeys says why the call takes no in-call
 // keys (devicecommand answers 409 with it).
 func (g *Gateway) answerVoiceSession(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, out *engine.Call, sessionID, noKeys string, log *slog.Logger) {
-	g.live.Store(sessionID, c)
-	g.liveClear.Store(c.ID, liveAlarm{bridge: b, noKeys: noKeys})
-	defer g.live.CompareAndDelete(sessionID, c)
-	defer g.liveClear.Delete(c.ID)
+	live := &liveAlarm{id: c.ID, domain: c.Domain, from: c.Caller, to: c.Called, start: c.Start, bridge: b, noKeys: noKeys, hangup: c.Hangup}
+	g.live.Store(sessionID, live)
+	defer g.live.CompareAndDelete(sessionID, live)
 	as := g.media.StartAlarmSession(c.Domain, sessionID, c.Caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
 	defer as.End()
 	if err := c.Answer(); err != nil {
@@ -133,7 +135,15 @@ func (g *Gateway) lineVoiceCall(ctx context.Context, c *FXSCall, b *alarm.AlarmB
 	log.Info("fxs: voicecall event queued", "event", queued.ID)
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
 	defer stop()
+	sctx, endNow := context.WithCancelCause(sctx)
+	defer endNow(nil)
 	as := g.media.StartAlarmSession(c.Domain, c.ID, caller, func() *delivery.Endpoint { return g.alarmCallback(c.Domain, b) })
 	defer as.End()
-	g.lineVoice(sctx, c, b, dest, clearSignal{}, as, log) // a voice call has no clear-down signal
+	// A live alarm call hangupalarmcall ends; devicecommand is refused, as
+	// for a SIP voicecall.
+	line := newKeyLine(as.Channel(c.Line))
+	live := g.liveLine(c, b, line, endNow, voiceCallNoKeys)
+	defer close(live.done)
+	defer g.live.Delete(c.ID)
+	g.lineVoice(sctx, c, line, b, dest, clearSignal{}, as, log) // a voice call has no clear-down signal
 }

@@ -273,9 +273,11 @@
 // /alarmbridge/{domain}/hangupalarmcall; an alarm call that ended or of
 // another domain is 404. hangupalarmcall and devicecommand answer 409 with
 // the reason where they cannot serve the call: any in-call key to a
-// voicecall's telephone or a SCAIP/NOW-IP unit's voice call (whose
-// commands travel in messages) (devicecommand, hangupalarmcall with
-// clear), and both on an FXS line call (they reach SIP alarm calls only).
+// voicecall's telephone (SIP or on the FXS line) or a SCAIP/NOW-IP
+// unit's voice call (whose commands travel in messages) (devicecommand,
+// hangupalarmcall with clear). An alarm call on the FXS line takes both,
+// as a SIP one does: keys and clear-down are played in band on the line
+// and recorded with it.
 //
 // # What it may import
 //
