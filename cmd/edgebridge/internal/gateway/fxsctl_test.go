@@ -342,3 +342,38 @@ func TestFXSUnitClearedWhenNoVoiceDestinationAnswers(t *testing.T) {
 		t.Fatalf("the unit heard %q after its clear-down: a second one", keys)
 	}
 }
+
+// TestFXSVoiceCallTakesNoKeys: a voicecall from the FXS line, bridged to
+// the speech line, is a live alarm call too: devicecommand and
+// hangupalarmcall with clear are refused 409 (the caller is a telephone,
+// as for a SIP voicecall), hangupalarmcall without clear releases the line
+// with no key played and hangs the speech line up.
+func TestFXSVoiceCallTakesNoKeys(t *testing.T) {
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g := startGatewayWith(t, t.TempDir(), voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"), func(c *Config) { c.FXSNumber = "0701234567" })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ear := listenOnLine(t, fxsUnitDials(t, g, "5560#"))
+	testkit.WaitFor(t, "the speech line bridged", 10*time.Second, func() bool { return g.activeCalls() == 1 && len(g.ListCalls()) == 1 })
+	id := fxsLiveCall(t, g, "5560")
+	for name, err := range map[string]error{
+		"devicecommand talk":    g.DeviceCommand(ctx, "local", api.DeviceCommand{CallID: id, Command: "talk"}),
+		"hangupalarmcall clear": g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: id, Clear: true}),
+	} {
+		var ref *api.Refusal
+		if !errors.As(err, &ref) || ref.Status != 409 || !strings.Contains(ref.Reason, "telephone") {
+			t.Errorf("%s: %v, want a 409 refusal saying the caller is a telephone", name, err)
+		}
+	}
+	if err := g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: id}); err != nil {
+		t.Fatal(err)
+	}
+	if keys := ear.waitReleased(t, g); keys != "" {
+		t.Errorf("the unit heard keys %q, want none", keys)
+	}
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line was not hung up: %v\n%s", err, voice.Report())
+	}
+}
