@@ -41,15 +41,29 @@ type lineEar struct {
 }
 
 func listenOnLine(t *testing.T, unit *pcmPipe) *lineEar {
+	return listenOnLineFor(t, unit, "dtmf")
+}
+
+// listenOnLineFor is listenOnLine for a unit of protocolMode mode: an
+// sdmf unit hears keys only as single tones, with the simulated sdmf
+// unit's own detector.
+func listenOnLineFor(t *testing.T, unit *pcmPipe, mode string) *lineEar {
 	t.Helper()
+	hear := dsp.NewDTMFDetector(dsp.DTMFConfig{}).Process
+	if mode == "sdmf" {
+		det, err := tt92.NewStmfDetector()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hear = det.Process
+	}
 	e := &lineEar{first: make(chan struct{}), ended: make(chan struct{})}
 	read := make(chan struct{}, 512)
 	go func() {
 		defer close(e.ended)
-		det := dsp.NewDTMFDetector(dsp.DTMFConfig{})
 		frame := make([]int16, 160)
 		for unit.ReadFrame(frame) == nil {
-			det.Process(frame, func(ev dsp.DigitEvent) {
+			hear(frame, func(ev dsp.DigitEvent) {
 				e.mu.Lock()
 				defer e.mu.Unlock()
 				if e.keys = append(e.keys, ev.Key); len(e.keys) == 1 {
@@ -137,18 +151,23 @@ func TestFXSHangupAlarmCall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	t.Run("tt92_clears_with_hashes", func(t *testing.T) {
-		g := startGateway(t, ttDocs(""))
-		ear := listenOnLine(t, fxsUnitDials(t, g, "5553#"))
-		ear.waitFirstKey(t)
-		id := fxsLiveCall(t, g, "5553")
-		if err := g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: id, Clear: true}); err != nil {
-			t.Fatal(err)
-		}
-		if keys := ear.waitReleased(t, g); !strings.HasSuffix(keys, "##") {
-			t.Fatalf("the unit heard %q before the line was released, want the TT92 clear-down ## last", keys)
-		}
-	})
+	for _, mode := range []string{"dtmf", "sdmf"} {
+		// sdmf: the prompts and the ## in single tones, heard only so.
+		t.Run("tt92_clears_with_hashes_"+mode, func(t *testing.T) {
+			docs := ttDocs("")
+			docs["alarmbridge"]["tt"] = strings.Replace(docs["alarmbridge"]["tt"], `"protocolMode":"dtmf"`, `"protocolMode":"`+mode+`"`, 1)
+			g := startGateway(t, docs)
+			ear := listenOnLineFor(t, fxsUnitDials(t, g, "5553#"), mode)
+			ear.waitFirstKey(t)
+			id := fxsLiveCall(t, g, "5553")
+			if err := g.HangupAlarmCall(ctx, "local", api.AlarmHangup{CallID: id, Clear: true}); err != nil {
+				t.Fatal(err)
+			}
+			if keys := ear.waitReleased(t, g); !strings.HasSuffix(keys, "##") {
+				t.Fatalf("the unit heard %q before the line was released, want the TT92 clear-down ## last", keys)
+			}
+		})
+	}
 
 	t.Run("without_clear", func(t *testing.T) {
 		g := startGateway(t, ttDocs(""))
