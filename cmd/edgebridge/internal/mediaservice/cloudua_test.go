@@ -734,7 +734,9 @@ func TestPlaceRemoteCallEnds(t *testing.T) {
 			t.Fatalf("placeremotecalljwt: %d %v", st, b)
 		}
 	}
-	callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "500"), "-m", "1")
+	// It rings 300 ms: its callNotify is checked below, and a 200 right
+	// behind the 180 may overtake it in the SIP stack.
+	callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "500"), "-m", "1", "-d", "300")
 	place("sip:agent@127.0.0.1:" + strconv.Itoa(callee.Port))
 	ca := r.waitCallback("callAnswered", 1)
 	ev := r.waitCallback("callEvent", 1)

@@ -160,8 +160,10 @@ func toStr(v any) string {
 func TestMonitoringCallNotify(t *testing.T) {
 	r := newRig(t)
 	cwd, mwd, wd := t.TempDir(), t.TempDir(), t.TempDir()
-	callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "1500"), "-m", "1")
-	mon := testkit.StartSIPp(t, mwd, true, "-sf", testkit.SIPpScenario(t, mwd, "uas_answer.xml"), "-m", "1")
+	// Both ring 300 ms before they answer: a 200 right behind its 180 may
+	// overtake it in the SIP stack, and a 180 after the 200 is no ringing.
+	callee := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "1500"), "-m", "1", "-d", "300")
+	mon := testkit.StartSIPp(t, mwd, true, "-sf", testkit.SIPpScenario(t, mwd, "uas_answer.xml"), "-m", "1", "-d", "300")
 	r.app.script = func(name string, body map[string]any) (int, any) {
 		switch name {
 		case "newCall":
