@@ -171,6 +171,9 @@ func TestTrunkAtKamailio(t *testing.T) {
 			if err != nil {
 				t.Fatalf("call through Kamailio: %v\n%s", err, strings.Join(k.lines("EB"), "\n"))
 			}
+			// Kamailio's log reaches the test through a pipe: the answered
+			// call does not mean the retry's line has been read yet.
+			testkit.WaitFor(t, "the INVITE and its retry in Kamailio's log", 5*time.Second, func() bool { return len(k.lines("EB INVITE")) >= 2 })
 			inv := k.lines("EB INVITE")
 			if len(inv) != 2 || !strings.Contains(inv[1], ";user=phone") || !strings.Contains(inv[1], "tgrp=tg1") ||
 				fields(inv[1])["adu"] != fields(inv[1])["ru"] {
