@@ -329,9 +329,13 @@ func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
 		}
 		keys <- string(heard)
 	}()
+	// A turn is 100 line frames, which a line catching up after a stall
+	// runs faster than real time, so it is also held to its 2 s of wall
+	// time: the ARC's speech in the recording arrives at the real rate.
 	speak := func(tone bool) func() {
 		return func() {
 			tr := turn{tone: tone, done: make(chan struct{})}
+			start := time.Now()
 			select {
 			case play <- tr:
 			case <-time.After(10 * time.Second):
@@ -342,6 +346,7 @@ func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the unit could not take its turn")
 			}
+			<-time.After(time.Until(start.Add(2 * time.Second)))
 		}
 	}
 	sessionID, replyID := r.event()
