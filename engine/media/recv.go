@@ -34,7 +34,7 @@ type receiver struct {
 	srtp      *srtp.Context
 	key       []byte
 	hdr       rtp.Header
-	plain     [1500]byte
+	plain     *packetBuf // SRTP's plaintext, made when SRTP is applied
 	jb        jitterBuffer
 	stats     rxStats
 	evRx      eventReceiver
@@ -92,6 +92,9 @@ func (r *receiver) apply(n sdp.Negotiated, codec Codec, srtpOn bool, ctx *srtp.C
 		r.srtp, r.key = nil, nil
 	} else if ctx != nil {
 		r.srtp, r.key = ctx, key
+	}
+	if srtpOn && r.plain == nil {
+		r.plain = new(packetBuf)
 	}
 	return r.remote
 }
@@ -327,15 +330,20 @@ type playout struct {
 	mu         sync.Mutex
 	timer      *time.Timer
 	next       time.Time
-	code       [maxFrame]byte
-	last       [maxFrame]int16
+	buf        *playoutBuf // made on the first read: a relayed or unread leg never needs it
 	lastN      int
 	concealRun int
-	lastSilent bool               // the last frame read was silence (shedSilence)
-	peekCode   [3 * maxFrame]byte // shedSilence's look ahead
-	peek       [3 * maxFrame]int16
+	lastSilent bool // the last frame read was silence (shedSilence)
 	detector   *dsp.DTMFDetector
 	emitInband func(dsp.DigitEvent) // bound once: no closure per frame
+}
+
+// playoutBuf is what the reader decodes into and conceals from.
+type playoutBuf struct {
+	code     [maxFrame]byte
+	last     [maxFrame]int16
+	peekCode [3 * maxFrame]byte // shedSilence's look ahead
+	peek     [3 * maxFrame]int16
 }
 
 func (p *playout) init(s *Session, cfg SessionConfig) {
@@ -395,13 +403,16 @@ func (s *Session) ReadFrame(pcm []int16) error {
 func (s *Session) frameLocked(pcm []int16) {
 	r, p := &s.in, &s.play
 	n := len(pcm)
-	code := p.code[:n]
+	if p.buf == nil {
+		p.buf = new(playoutBuf)
+	}
+	code := p.buf.code[:n]
 	preroll := !r.jb.started || int32(r.jb.playTS-r.jb.origin) < 0
 	present := r.jb.get(code, r.codec.silence())
 	switch {
 	case present > 0:
 		r.codec.decode(pcm, code)
-		copy(p.last[:n], pcm)
+		copy(p.buf.last[:n], pcm)
 		p.lastN, p.concealRun = n, 0
 	case preroll:
 		clear(pcm)
@@ -410,7 +421,7 @@ func (s *Session) frameLocked(pcm []int16) {
 		// frame once, 6 dB down, then silence; in Data mode silence.
 		r.concealed++
 		if s.cfg.Mode == Voice && p.concealRun == 0 && p.lastN == n {
-			for i, v := range p.last[:n] {
+			for i, v := range p.buf.last[:n] {
 				pcm[i] = v / 2
 			}
 		} else {
@@ -500,10 +511,13 @@ const shedSlack = 480
 // silence (missing samples are). Called with in.mu and play.mu.
 func (s *Session) silentAhead(k int) bool {
 	r, p := &s.in, &s.play
-	code := p.peekCode[:k]
+	if p.buf == nil {
+		p.buf = new(playoutBuf)
+	}
+	code := p.buf.peekCode[:k]
 	r.jb.peek(code, r.codec.silence())
-	r.codec.decode(p.peek[:k], code)
-	return quiet(p.peek[:k])
+	r.codec.decode(p.buf.peek[:k], code)
+	return quiet(p.buf.peek[:k])
 }
 
 // quiet says whether pcm is silence: no sample above about -42 dBFS, far

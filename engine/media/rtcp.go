@@ -42,8 +42,8 @@ type rtcpPart struct {
 	latched   bool
 	srtcpIn   *srtp.Context
 	srtcpOut  *srtp.Context
-	plain     [1500]byte
-	enc       [1500]byte
+	plain     *packetBuf // SRTCP's buffers, made when SRTP is applied
+	enc       *packetBuf
 	lsr       uint32 // middle of the NTP time of the last SR received
 	lsrAt     time.Time
 	report    remoteReport
@@ -78,6 +78,9 @@ func (r *rtcpPart) apply(remote netip.AddrPort, srtpOn bool, ctxIn, ctxOut *srtp
 	if !srtpOn {
 		r.srtcpIn, r.srtcpOut = nil, nil
 		return
+	}
+	if r.plain == nil {
+		r.plain, r.enc = new(packetBuf), new(packetBuf)
 	}
 	if ctxIn != nil {
 		r.srtcpIn = ctxIn
@@ -210,7 +213,7 @@ func (s *Session) housekeeping() {
 			}
 			if s.in.timedOut(now, s.cfg.RTPTimeout) {
 				first := s.end(ErrRTPTimeout)
-				s.log.Info("rtp timeout", "after", s.cfg.RTPTimeout)
+				s.log.Info("rtp timeout", "rtp_port", s.port, "after", s.cfg.RTPTimeout)
 				// Done before OnEnd, which may Close and wait for us.
 				s.wg.Done()
 				if first && s.cfg.OnEnd != nil {
@@ -259,7 +262,7 @@ func (s *Session) sendRTCP(now time.Time, bye bool) {
 	}
 	b, err := rtcp.Marshal(pkts)
 	if err != nil {
-		s.log.Warn("rtcp: report not encoded", "err", err)
+		s.log.Warn("rtcp: report not encoded", "rtp_port", s.port, "err", err)
 		return
 	}
 	if r.srtcpOut != nil {

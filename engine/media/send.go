@@ -26,13 +26,11 @@ type sender struct {
 	first      bool
 	srtp       *srtp.Context
 	key        []byte
-	buf        [1500]byte
-	enc        [1500]byte
-	code       [maxFrame]byte
-	pcm        [maxFrame]int16
+	buf        *sendBuf   // made on the first packet: a leg that never sends needs none
+	enc        *packetBuf // SRTP's ciphertext, made when SRTP is applied
 	hdr        rtp.Header
 	ev         eventSender
-	generator  *dsp.DTMFGenerator // in-band digits when the leg has no telephone-event
+	generator  *dsp.DTMFGenerator // in-band digits when the leg has no telephone-event; made on the first in-band key
 	dir        sdp.Direction
 	remote     netip.AddrPort
 	events     bool
@@ -48,9 +46,27 @@ type sender struct {
 	// 10-60 ms), 0 for one packet per frame. Audio waits in pend until a
 	// packet is full; pendTS is the timestamp of its first sample.
 	ptime  int
-	pend   [maxPtime + maxFrame]byte
 	npend  int
 	pendTS uint32
+}
+
+// packetBuf holds one datagram.
+type packetBuf [1500]byte
+
+// sendBuf is what the send path builds packets in.
+type sendBuf struct {
+	pkt  packetBuf
+	code [maxFrame]byte
+	pcm  [maxFrame]int16
+	pend [maxPtime + maxFrame]byte
+}
+
+// bufs is the send path's buffers, made on first use. Called with mu.
+func (t *sender) bufs() *sendBuf {
+	if t.buf == nil {
+		t.buf = new(sendBuf)
+	}
+	return t.buf
 }
 
 // maxPtime is the longest packet honoured, in samples (60 ms).
@@ -69,7 +85,6 @@ func (t *sender) init(s *Session, seq uint16, ts uint32) {
 	t.s = s
 	t.seq, t.ts, t.first = seq, ts, true
 	t.dir = sdp.SendRecv
-	t.generator = dsp.NewDTMFGenerator(dsp.DefaultDTMFGen())
 }
 
 // hasKey reports whether the send side already encrypts with key.
@@ -91,6 +106,9 @@ func (t *sender) apply(n sdp.Negotiated, codec Codec, remote netip.AddrPort, srt
 		t.srtp, t.key = nil, nil
 	} else if ctx != nil {
 		t.srtp, t.key = ctx, key
+	}
+	if srtpOn && t.enc == nil {
+		t.enc = new(packetBuf)
 	}
 }
 
@@ -128,27 +146,28 @@ func (t *sender) frame(pcm []int16) error {
 			return err
 		}
 		return t.sendEventFrame(uint32(n))
-	case t.generator.Busy():
+	case t.generator != nil && t.generator.Busy():
 		// In-band digit or its pause replaces the caller's audio.
-		t.generator.Generate(t.pcm[:n])
-		pcm = t.pcm[:n]
+		t.generator.Generate(t.bufs().pcm[:n])
+		pcm = t.buf.pcm[:n]
 	}
+	b := t.bufs()
 	if t.ptime == 0 || t.ptime == n && t.npend == 0 {
-		t.codec.encode(t.code[:n], pcm)
-		return t.sendRTP(t.pt, t.first, ts, t.code[:n])
+		t.codec.encode(b.code[:n], pcm)
+		return t.sendRTP(t.pt, t.first, ts, b.code[:n])
 	}
 	// The far end's ptime: frames are cut or joined into its packets
 	// (G.711 is a byte a sample).
 	if t.npend == 0 {
 		t.pendTS = ts
 	}
-	t.codec.encode(t.pend[t.npend:t.npend+n], pcm)
+	t.codec.encode(b.pend[t.npend:t.npend+n], pcm)
 	t.npend += n
 	for t.npend >= t.ptime {
-		if err := t.sendRTP(t.pt, t.first, t.pendTS, t.pend[:t.ptime]); err != nil {
+		if err := t.sendRTP(t.pt, t.first, t.pendTS, b.pend[:t.ptime]); err != nil {
 			return err
 		}
-		t.npend = copy(t.pend[:], t.pend[t.ptime:t.npend])
+		t.npend = copy(b.pend[:], b.pend[t.ptime:t.npend])
 		t.pendTS += uint32(t.ptime)
 	}
 	return nil
@@ -162,7 +181,7 @@ func (t *sender) flush() error {
 	}
 	n := t.npend
 	t.npend = 0
-	return t.sendRTP(t.pt, t.first, t.pendTS, t.pend[:n])
+	return t.sendRTP(t.pt, t.first, t.pendTS, t.bufs().pend[:n])
 }
 
 // minDigitGapMs is the pause after an in-band digit before the next queued
@@ -200,7 +219,7 @@ func (t *sender) sendRTP(pt uint8, marker bool, ts uint32, payload []byte) error
 	if !t.dir.Sends() || !t.remote.IsValid() || t.remote.Port() == 0 {
 		return nil
 	}
-	b := t.buf[:12+len(payload)]
+	b := t.bufs().pkt[:12+len(payload)]
 	b[0] = 0x80
 	b[1] = pt & 0x7f
 	if marker {
@@ -264,6 +283,9 @@ func (s *Session) SendDigit(key byte, durationMs int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.events {
+		if t.generator == nil {
+			t.generator = dsp.NewDTMFGenerator(dsp.DefaultDTMFGen())
+		}
 		if err := t.generator.QueueKey(key, durationMs, minDigitGapMs); err != nil {
 			return err
 		}
@@ -284,7 +306,7 @@ func (s *Session) eventsNegotiated() bool {
 func (s *Session) DigitsPending() bool {
 	s.out.mu.Lock()
 	defer s.out.mu.Unlock()
-	return s.out.ev.pending() || s.out.generator.Busy()
+	return s.out.ev.pending() || s.out.generator != nil && s.out.generator.Busy()
 }
 
 // senderInfo is what an RTCP sender report says about our stream.

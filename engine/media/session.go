@@ -93,7 +93,7 @@ type Tap interface {
 // calls into another part that comes before it in this order.
 type Session struct {
 	cfg   SessionConfig
-	log   *slog.Logger
+	log   *slog.Logger // lines add rtp_port themselves: a With per session costs more than the few lines it serves
 	pool  *PortPool
 	port  int
 	local netip.AddrPort
@@ -157,7 +157,7 @@ func newSession(cfg SessionConfig, log *slog.Logger, rc, rcc *net.UDPConn, port 
 	_, _ = rand.Read(r[:])
 	s := &Session{
 		cfg:    cfg,
-		log:    log.With("rtp_port", port),
+		log:    log,
 		pool:   cfg.Pool,
 		port:   port,
 		local:  netip.AddrPortFrom(cfg.LocalIP, uint16(port)),
