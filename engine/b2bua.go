@@ -110,6 +110,7 @@ func (e *Engine) b2bua(in *Call, spec dialSpec) {
 		queued.Store(true)
 		stopTone = in.queueRingback()
 	}
+	spec.onHeard = in.setupOver
 	spec.onProgress = func(code int, reason, _ string) {
 		if !queued.Load() {
 			_ = in.progress(code, reason)

@@ -62,9 +62,12 @@ type dialSpec struct {
 	srtpMode   string         // the callee's srtp setting (device or trunk)
 	trunk      *trunk
 	onProgress func(code int, reason, callID string)
-	toUser     string
-	ctParams   sip.HeaderParams // Contact URI parameters
-	ctUser     sip.HeaderParams // Contact user parameters
+	// onHeard runs on each response of the callee, 100 Trying included:
+	// the caller's setup is then no longer work in flight (overload.go).
+	onHeard  func()
+	toUser   string
+	ctParams sip.HeaderParams // Contact URI parameters
+	ctUser   sip.HeaderParams // Contact user parameters
 	// onEarly sees the leg, its session started, when a provisional
 	// response brought the callee's SDP (early media, RFC 3960).
 	onEarly func(out *Call, code int, reason string)
@@ -402,6 +405,9 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 				e.trace.noteDomain(c.ID, spec.domain)
 			}
 			err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+				if spec.onHeard != nil {
+					spec.onHeard()
+				}
 				if r.IsProvisional() {
 					spec.leg.provisional()
 				}

@@ -117,7 +117,7 @@ func (e *Engine) ringPlan(ctx context.Context, spec dialSpec) (*Call, error) {
 	for i := range spec.plan {
 		for j := range spec.plan[i].legs {
 			l := &spec.plan[i].legs[j]
-			l.srtp, l.onProgress = spec.srtp, spec.onProgress
+			l.srtp, l.onProgress, l.onHeard = spec.srtp, spec.onProgress, spec.onHeard
 			l.onEarly = nil // one caller cannot hear several early media
 			if len(spec.plan[i].legs) == 1 {
 				l.onEarly = spec.onEarly

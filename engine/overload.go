@@ -21,10 +21,17 @@ import (
 // Retry-After before doing any work for it (no authentication, SDP, dialog
 // or RTP ports), so that the calls it has accepted complete.
 //
-// The load is measured three ways:
-//   - setups: INVITEs admitted whose final response is not sent yet, the
-//     transactions in flight; more than OverloadConfig.MaxSetups means the
-//     calls already taken are waiting on each other;
+// The load is measured these ways:
+//   - socket wait: how long the INVITE itself waited in the SIP UDP
+//     socket's queue before it was read (shedwire.go); a daemon that keeps
+//     up reads within a millisecond, one past its capacity falls behind
+//     for every message, so MaxWait or more refuses it;
+//   - setups: INVITEs admitted that neither we nor the far end have acted
+//     on yet (no final response from us, no response at all from the
+//     callee: a leg that rings is no work of ours, however long it rings),
+//     the transactions in flight; more than OverloadConfig.MaxSetups means
+//     the calls already taken are waiting on each other or on a next hop
+//     that does not answer;
 //   - queue delay: how late a probe goroutine wakes from a 10 ms sleep,
 //     smoothed; it grows when the CPU (the Go run queue, or other programs
 //     on a shared board) cannot keep up, whatever the cause;
@@ -40,8 +47,13 @@ import (
 
 // OverloadConfig tunes load shedding; zero fields take the defaults.
 type OverloadConfig struct {
-	MaxSetups  int           // INVITEs in setup at once (default 200)
-	MaxDelay   time.Duration // queue delay above which INVITEs are shed (default 50 ms)
+	MaxSetups int           // INVITEs in setup at once (default 200)
+	MaxDelay  time.Duration // queue delay from which INVITEs are shed (default 50 ms)
+	// MaxWait is the wait in the SIP socket's queue from which a new INVITE
+	// is shed (default 100 ms): short stalls (a collection, a busy
+	// neighbour on the board) pass, while the answers and BYEs that wait
+	// as long stay well inside SIP's first retransmission (500 ms).
+	MaxWait    time.Duration
 	RetryAfter time.Duration // base Retry-After; each 503 adds up to as much again at random (default 2 s)
 }
 
@@ -64,6 +76,9 @@ func (s *shedder) defaults() {
 	}
 	if s.cfg.MaxDelay <= 0 {
 		s.cfg.MaxDelay = 50 * time.Millisecond
+	}
+	if s.cfg.MaxWait <= 0 {
+		s.cfg.MaxWait = 100 * time.Millisecond
 	}
 	if s.cfg.RetryAfter <= 0 {
 		s.cfg.RetryAfter = 2 * time.Second
@@ -116,6 +131,15 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// overloadedAfter says why a new INVITE that waited in the SIP socket's
+// queue must be refused now (shedwire.go), or "" when it may be taken.
+func (s *shedder) overloadedAfter(waited time.Duration, freePairs int) string {
+	if waited >= s.cfg.MaxWait {
+		return fmt.Sprintf("overloaded: INVITE waited %d ms to be read", waited.Milliseconds())
+	}
+	return s.overloaded(freePairs)
 }
 
 // overloaded says why a new INVITE must be refused now, or "" when it may
@@ -185,7 +209,8 @@ func (e *Engine) admitInvite(req *sip.Request, tx sip.ServerTransaction) bool {
 	return false
 }
 
-// setupOver ends the call's setup (answered, refused or gone), once.
+// setupOver ends the call's setup (answered, refused or gone, or its
+// outbound leg heard from), once.
 func (c *Call) setupOver() {
 	if c.inSetup.CompareAndSwap(true, false) {
 		c.e.shed.leave()

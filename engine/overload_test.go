@@ -2,10 +2,15 @@ package engine
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // With one call in setup allowed, a second INVITE is refused 503 with
@@ -134,5 +139,102 @@ func TestShedderAdmit(t *testing.T) {
 	s.heapPM.Store(0)
 	if ok, why := s.admit(1); ok || !strings.Contains(why, "RTP ports") {
 		t.Fatalf("one free port pair: %v %q", ok, why)
+	}
+}
+
+// A call whose callee rings is no longer in setup: it is no work of ours
+// however long it rings, so with one setup allowed the next INVITE is
+// taken while the first still rings.
+func TestRingingCallIsNotInSetup(t *testing.T) {
+	e := startEngine(t, WithDirectory(trustedLoopback(t, "300")), WithOverload(OverloadConfig{MaxSetups: 1}))
+	dev := newPeer(t, e)
+	dev.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + dev.addr() + ";branch=z9hG4bKring;rport\nFrom: <sip:300@127.0.0.1>;tag=r\nTo: <sip:300@127.0.0.1>\nCall-ID: ring-reg\nCSeq: 1 REGISTER\nContact: <sip:300@" + dev.addr() + ">\nExpires: 600\nContent-Length: 0\n\n")
+	if res := dev.recv(false); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d", res.StatusCode)
+	}
+	a := newPeer(t, e)
+	a.invite("300", "ring-a", "")
+	inv := dev.recvRequest("INVITE", 5*time.Second)
+	if got := e.Stats().Setups; got != 1 {
+		t.Fatalf("before the callee answered anything: %d in setup, want 1", got)
+	}
+	ringing := sip.NewResponseFromRequest(inv, 180, "Ringing", nil)
+	ringing.To().Params.Add("tag", "devtag")
+	if _, err := dev.conn.WriteTo([]byte(ringing.String()), dev.to); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the ringing call to leave setup", 3*time.Second, func() bool { return e.Stats().Setups == 0 })
+	b := newPeer(t, e)
+	b.invite("300", "ring-b", "")
+	if res := b.recv(true); res.StatusCode != 100 {
+		t.Fatalf("INVITE while the first call rings: %d, want 100 Trying", res.StatusCode)
+	}
+	if got := e.Stats().Shed; got != 0 {
+		t.Errorf("Stats().Shed = %d, want 0", got)
+	}
+	// The callee refuses both, so that nothing rings on past the test.
+	busy := func(inv *sip.Request) {
+		res := sip.NewResponseFromRequest(inv, 486, "Busy Here", nil)
+		res.To().Params.Add("tag", "devtag")
+		if _, err := dev.conn.WriteTo([]byte(res.String()), dev.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy(inv)
+	busy(dev.recvRequest("INVITE", 5*time.Second))
+	for _, p := range []*peer{a, b} {
+		if res := p.recv(false); res.StatusCode != 486 {
+			t.Errorf("caller got %d, want the callee's 486", res.StatusCode)
+		} else {
+			p.ack(res)
+		}
+	}
+}
+
+// The shedder refuses a new INVITE that waited MaxWait or more in the SIP
+// socket's queue (100 ms by default), whatever else it measures.
+func TestShedderSocketWait(t *testing.T) {
+	s := &shedder{}
+	s.defaults()
+	if why := s.overloadedAfter(60*time.Millisecond, 10); why != "" {
+		t.Errorf("60 ms in the queue refused: %s", why)
+	}
+	if why := s.overloadedAfter(120*time.Millisecond, 10); !strings.Contains(why, "waited 120 ms") {
+		t.Errorf("120 ms in the queue: %q, want refused naming the wait", why)
+	}
+}
+
+// The socket's reader knows how long each datagram waited (the kernel's
+// arrival stamp) and gives its sender's address as ReadFrom would.
+func TestShedConnMeasuresSocketWait(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	c := newShedConn(&Engine{}, pc)
+	if c.udp == nil {
+		t.Skip("no arrival stamps on this system")
+	}
+	src, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.Write([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	const held = 30 * time.Millisecond
+	time.Sleep(held) // the datagram waits in the queue this long
+	buf := make([]byte, 1500)
+	n, addr, waited, err := c.read(buf)
+	if err != nil || n == 0 {
+		t.Fatalf("read: %d %v", n, err)
+	}
+	if waited < held || waited > 5*time.Second {
+		t.Errorf("waited %v, want at least %v", waited, held)
+	}
+	if addr.String() != src.LocalAddr().String() {
+		t.Errorf("from %s, want %s", addr, src.LocalAddr())
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // Shedding at the socket. Past capacity most of what arrives are new
@@ -21,6 +23,16 @@ import (
 // Anything it cannot read with certainty goes up the ordinary way, where
 // admitInvite refuses it. These INVITEs are counted (Stats.Shed) but not
 // written to the SIP log: the log of a flood would be the load.
+//
+// Saturation shows first here: a daemon that keeps up reads each datagram
+// within a millisecond of its arrival, one that does not falls behind, and
+// the wait grows for every message alike, the answers, ACKs and BYEs of
+// the calls already taken included. The kernel stamps each datagram with
+// its arrival (SO_TIMESTAMPNS), so the reader knows how long each one
+// waited: a new INVITE that waited OverloadConfig.MaxWait or more is
+// refused at once, which drains the queue (a refusal costs next to
+// nothing) until the wait is below it again. The calls taken thus see a
+// bounded delay, well under SIP's first retransmission (T1, 500 ms).
 
 // shedConn is the engine's UDP socket as sipgo reads it.
 type shedConn struct {
@@ -29,17 +41,47 @@ type shedConn struct {
 	mark []byte // ";tag=" plus this engine's prefix of the To tags of its stateless 503s
 	seq  atomic.Uint64
 	out  []byte // the response being built; the reader goroutine's alone
+	// udp is the socket read with its arrival stamps (nil: not stamped);
+	// oob their control buffer, the reader goroutine's alone.
+	udp *net.UDPConn
+	oob []byte
 }
 
 func newShedConn(e *Engine, pc net.PacketConn) *shedConn {
 	var r [4]byte
 	_, _ = rand.Read(r[:])
-	return &shedConn{PacketConn: pc, e: e, mark: []byte(";tag=shed" + hex.EncodeToString(r[:]) + "-")}
+	c := &shedConn{PacketConn: pc, e: e, mark: []byte(";tag=shed" + hex.EncodeToString(r[:]) + "-")}
+	if pc != nil {
+		if c.udp = stampSocket(pc); c.udp != nil {
+			c.oob = make([]byte, stampSpace)
+		}
+	}
+	return c
+}
+
+// read reads one datagram and says how long it waited in the socket's
+// queue (0 when the socket is not stamped).
+func (c *shedConn) read(b []byte) (int, net.Addr, time.Duration, error) {
+	if c.udp == nil {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		return n, addr, 0, err
+	}
+	n, oobn, _, ap, err := c.udp.ReadMsgUDPAddrPort(b, c.oob)
+	if err != nil {
+		return n, nil, 0, err
+	}
+	var waited time.Duration
+	if at, ok := arrival(c.oob[:oobn]); ok {
+		waited = max(0, time.Since(at))
+	}
+	// Unmapped, as ReadFrom gives it: sipgo and the engine key peers by
+	// the address's string.
+	return n, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())), waited, nil
 }
 
 func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
+		n, addr, waited, err := c.read(b)
 		if err != nil || n < 4 {
 			return n, addr, err
 		}
@@ -50,7 +92,7 @@ func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 				continue // the ACK of a stateless 503: nothing waits for it
 			}
 		case bytes.HasPrefix(pkt, []byte("INVITE ")):
-			why := c.e.shed.overloaded(c.e.freePairs())
+			why := c.e.shed.overloadedAfter(waited, c.e.freePairs())
 			if why == "" {
 				break
 			}

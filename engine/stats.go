@@ -55,7 +55,8 @@ type Stats struct {
 	// responses that matched no transaction.
 	Malformed, Panics, StrayResponses uint64
 	// Load shedding (overload.go): INVITEs refused 503 because the engine
-	// was saturated, calls in setup now, and the queue delay measured.
+	// was saturated, calls in setup now (admitted, neither settled by us
+	// nor heard from by the callee), and the queue delay measured.
 	Shed       uint64
 	Setups     int
 	QueueDelay time.Duration

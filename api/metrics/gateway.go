@@ -178,7 +178,7 @@ func NewGateway(src Sources) *Gateway {
 			single("edgebridge_sip_auth_failures_total", "SIP digest responses that did not match.", "counter", float64(c.AuthFailures))
 			single("edgebridge_sip_auth_blocked_total", "SIP requests refused 403 while their source or user waits after digest failures.", "counter", float64(c.AuthBlocked))
 			single("edgebridge_sip_invites_shed_total", "New INVITEs refused 503 with Retry-After because the gateway was saturated.", "counter", float64(c.Shed))
-			single("edgebridge_sip_calls_in_setup", "Calls admitted and not yet answered or refused (the shedder refuses new ones past its maximum).", "gauge", float64(c.Setups))
+			single("edgebridge_sip_calls_in_setup", "Calls admitted and neither answered or refused yet nor heard from by the callee (the shedder refuses new ones past its maximum).", "gauge", float64(c.Setups))
 			single("edgebridge_sip_queue_delay_seconds", "Scheduling delay the load shedder measures (how late a 10 ms timer fires, smoothed).", "gauge", c.QueueDelay.Seconds())
 		}
 		if s := src.Store; s != nil {
