@@ -7,6 +7,10 @@
 //   - sip: calls completed per second through the daemon as a B2BUA
 //     (SIPp uac -> serve -> trunk -> SIPp uas) against SIPp uac -> SIPp uas
 //     directly, alternating, at each offered rate; only 503s may fail;
+//     and the daemon's CPU time per completed call (/proc/PID/stat over
+//     the run), which counts only the time the daemon ran;
+//   - overload: the best b2bua goodput over a ladder of offered rates, then
+//     the goodput at twice that;
 //   - memory: the daemon's RSS idle, with 100 calls up, right after floods
 //     of refused and completed calls, and a minute later;
 //   - ivr: the media service's webhook round trip (a key's end to the next
@@ -285,6 +289,42 @@ func (d *daemon) stop() {
 
 func (d *daemon) rssMB() float64 { return d.rss()["VmRSS:"] }
 
+// cpuSeconds is the CPU time (user and system) the daemon has used.
+func (d *daemon) cpuSeconds() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// After the command's name, which may hold spaces: state is field 3,
+	// utime and stime fields 14 and 15, in clock ticks (100 a second).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
+// b2bua offers the daemon n calls at rate and also gives the daemon's CPU
+// time per completed call in ms: less sensitive than calls/s to what else
+// the machine runs, since it counts only the time the daemon ran.
+func (d *daemon) b2bua(work string, n, rate int) (sippResult, float64) {
+	c0 := d.cpuSeconds()
+	r := uac(work, d.sip, n, rate, 0)
+	return r, 1000 * (d.cpuSeconds() - c0) / float64(max(r.completed, 1))
+}
+
+// loadAvg is the machine's load average over 1, 5 and 15 minutes: the
+// figures of a shared machine are worth what its load lets them be.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
 // rss reads the daemon's resident memory in MB: VmRSS (all), RssAnon (its
 // own heap, stacks and buffers) and RssFile (mapped files: the binary and
 // the bbolt database, pages the kernel takes back under pressure).
@@ -395,10 +435,10 @@ func lastRow(dir, glob string) map[string]int {
 }
 
 func sip(d *daemon, work string) {
-	fmt.Printf("\n== sip: %d calls per run at each offered rate; SIPp uac -> SIPp uas (direct) and SIPp uac -> edgebridge serve -> trunk -> SIPp uas (b2bua), alternating, %d runs each\n", *calls, *sipRuns)
+	fmt.Printf("\n== sip: %d calls per run at each offered rate; SIPp uac -> SIPp uas (direct) and SIPp uac -> edgebridge serve -> trunk -> SIPp uas (b2bua), alternating, %d runs each; load average %s\n", *calls, *sipRuns, loadAvg())
 	for _, rs := range strings.Split(*rates, ",") {
 		rate, _ := strconv.Atoi(rs)
-		var direct, b2b []float64
+		var direct, b2b, perCall []float64
 		var last sippResult
 		other := 0
 		for range *sipRuns {
@@ -411,15 +451,16 @@ func sip(d *daemon, work string) {
 			if err := d.trunkTo(port); err != nil {
 				fail(err)
 			}
-			r = uac(work, d.sip, *calls, rate, 0)
+			r, ms := d.b2bua(work, *calls, rate)
 			stopCmd(u)
 			b2b = append(b2b, r.goodput())
+			perCall = append(perCall, ms)
 			last = r
 			other += r.failed
 		}
 		dm, bm := median(direct), median(b2b)
-		fmt.Printf("offered %5d/s  direct %6.0f calls/s   b2bua %6.0f calls/s  = %3.0f %% of direct   (last run: %d completed, %d refused 503, %d failed otherwise; all runs: %d failed otherwise)\n",
-			rate, dm, bm, 100*bm/dm, last.completed, last.refused, last.failed, other)
+		fmt.Printf("offered %5d/s  direct %6.0f calls/s   b2bua %6.0f calls/s  = %3.0f %% of direct   daemon CPU %.2f ms per completed call   (last run: %d completed, %d refused 503, %d failed otherwise; all runs: %d failed otherwise; load average %s)\n",
+			rate, dm, bm, 100*bm/dm, median(perCall), last.completed, last.refused, last.failed, other, loadAvg())
 	}
 }
 
@@ -428,20 +469,20 @@ func sip(d *daemon, work string) {
 // capacity the daemon sheds what it cannot take (503) and must still
 // complete what it took.
 func capacity(d *daemon, work string) {
-	fmt.Printf("\n== overload: b2bua goodput over offered rates %s (about 3 s of calls each), then at 2x the best\n", *ladder)
-	b2b := func(rate, n int) sippResult {
+	fmt.Printf("\n== overload: b2bua goodput over offered rates %s (about 3 s of calls each), then at 2x the best; load average %s\n", *ladder, loadAvg())
+	b2b := func(rate, n int) (sippResult, float64) {
 		u, port := uas(work)
 		defer stopCmd(u)
 		if err := d.trunkTo(port); err != nil {
 			fail(err)
 		}
-		return uac(work, d.sip, n, rate, 0)
+		return d.b2bua(work, n, rate)
 	}
 	best, bestRate := 0.0, 0
 	for _, rs := range strings.Split(*ladder, ",") {
 		rate, _ := strconv.Atoi(rs)
-		r := b2b(rate, max(3*rate, 1000))
-		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s)\n", rate, r.goodput(), r.completed, r.refused, r.failed, r.seconds)
+		r, ms := b2b(rate, max(3*rate, 1000))
+		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s; daemon CPU %.2f ms per completed call)\n", rate, r.goodput(), r.completed, r.refused, r.failed, r.seconds, ms)
 		if r.goodput() > best {
 			best, bestRate = r.goodput(), rate
 		}
@@ -450,14 +491,14 @@ func capacity(d *daemon, work string) {
 	var good []float64
 	other := 0
 	for range *sipRuns {
-		r := b2b(over, max(3*over, 1000))
+		r, ms := b2b(over, max(3*over, 1000))
 		good = append(good, r.goodput())
 		other += r.failed
-		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s)\n", over, r.goodput(), r.completed, r.refused, r.failed, r.seconds)
+		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s; daemon CPU %.2f ms per completed call)\n", over, r.goodput(), r.completed, r.refused, r.failed, r.seconds, ms)
 	}
 	g := median(good)
-	fmt.Printf("capacity (best goodput) %.0f calls/s at %d/s offered; at 2x (%d/s offered) goodput %.0f calls/s = %.0f %% of the best (goal >= 90 %%), median of %d; %d failed otherwise\n",
-		best, bestRate, over, g, 100*g/best, *sipRuns, other)
+	fmt.Printf("capacity (best goodput) %.0f calls/s at %d/s offered; at 2x (%d/s offered) goodput %.0f calls/s = %.0f %% of the best (goal >= 90 %%), median of %d; %d failed otherwise; load average %s\n",
+		best, bestRate, over, g, 100*g/best, *sipRuns, other, loadAvg())
 }
 
 func concurrent(d *daemon, work string) {
