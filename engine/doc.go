@@ -212,12 +212,12 @@
 //
 // Past its capacity the engine sheds load instead of suffering it: a new
 // INVITE is answered 503 with Retry-After (2-5 s) before any work is done
-// for it when it waited 100 ms or more in the SIP UDP socket's queue before
-// it was read (the daemon is behind; the kernel stamps each datagram's
-// arrival), when more than OverloadConfig.MaxSetups (200) calls are in
+// for it when the datagrams have waited 50 ms or more in the SIP UDP
+// socket's queue before they were read for 250 ms (the daemon is behind,
+// not stalled once; the kernel stamps each datagram's arrival), when more than OverloadConfig.MaxSetups (200) calls are in
 // setup (admitted, and neither answered or refused by us nor heard from by
 // the callee: a leg that rings is not in setup), when a probe goroutine
-// wakes more than 50 ms late (the CPU queue), when
+// wakes 50 ms late or more for 250 ms (the CPU queue), when
 // the CPU is busy and a quarter of MaxSetups are in setup, when the live
 // heap passes 80 % of the runtime's memory limit, or when fewer than two
 // RTP port pairs are free; calls already taken complete. Stats

@@ -25,7 +25,8 @@ import (
 //   - socket wait: how long the INVITE itself waited in the SIP UDP
 //     socket's queue before it was read (shedwire.go); a daemon that keeps
 //     up reads within a millisecond, one past its capacity falls behind
-//     for every message, so MaxWait or more refuses it;
+//     for every message, so a wait of MaxWait or more that has stood for
+//     standFor refuses it (one stall that is read away at once does not);
 //   - setups: INVITEs admitted that neither we nor the far end have acted
 //     on yet (no final response from us, no response at all from the
 //     callee: a leg that rings is no work of ours, however long it rings),
@@ -34,7 +35,8 @@ import (
 //     that does not answer;
 //   - queue delay: how late a probe goroutine wakes from a 10 ms sleep,
 //     smoothed; it grows when the CPU (the Go run queue, or other programs
-//     on a shared board) cannot keep up, whatever the cause;
+//     on a shared board) cannot keep up, whatever the cause; it counts
+//     once it has stood at MaxDelay or more for standFor;
 //   - CPU: the process's CPU time over the last 100 ms against the cores it
 //     may use; busy CPU alone is no overload, so it counts only together
 //     with a quarter of MaxSetups in flight;
@@ -49,10 +51,10 @@ import (
 type OverloadConfig struct {
 	MaxSetups int           // INVITEs in setup at once (default 200)
 	MaxDelay  time.Duration // queue delay from which INVITEs are shed (default 50 ms)
-	// MaxWait is the wait in the SIP socket's queue from which a new INVITE
-	// is shed (default 100 ms): short stalls (a collection, a busy
-	// neighbour on the board) pass, while the answers and BYEs that wait
-	// as long stay well inside SIP's first retransmission (500 ms).
+	// MaxWait is the wait in the SIP socket's queue from which new INVITEs
+	// are shed once it has stood that high for 250 ms (default 50 ms): a
+	// stall read away at once passes, and what waits while the queue
+	// stands stays inside SIP's first retransmission (500 ms).
 	MaxWait    time.Duration
 	RetryAfter time.Duration // base Retry-After; each 503 adds up to as much again at random (default 2 s)
 }
@@ -64,6 +66,7 @@ type shedder struct {
 	cfg     OverloadConfig
 	setups  atomic.Int64
 	delayNs atomic.Int64 // smoothed queue delay of the probe
+	delayed atomic.Bool  // delayNs has stood at MaxDelay or more for standFor
 	cpuPM   atomic.Int64 // CPU use, per mille of the cores Go may use
 	heapPM  atomic.Int64 // live heap, per mille of the runtime's memory limit
 	shed    atomic.Uint64
@@ -78,7 +81,7 @@ func (s *shedder) defaults() {
 		s.cfg.MaxDelay = 50 * time.Millisecond
 	}
 	if s.cfg.MaxWait <= 0 {
-		s.cfg.MaxWait = 100 * time.Millisecond
+		s.cfg.MaxWait = 50 * time.Millisecond
 	}
 	if s.cfg.RetryAfter <= 0 {
 		s.cfg.RetryAfter = 2 * time.Second
@@ -91,6 +94,7 @@ func (s *shedder) probe(done <-chan struct{}) {
 	t := time.NewTimer(tick)
 	defer t.Stop()
 	var smooth float64
+	var high standing
 	lastCPU, lastAt := processCPU(), time.Now()
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	for n := 1; ; n++ {
@@ -107,6 +111,7 @@ func (s *shedder) probe(done <-chan struct{}) {
 				smooth += 0.1 * (float64(late) - smooth)
 			}
 			s.delayNs.Store(int64(smooth))
+			s.delayed.Store(high.over(time.Duration(smooth), s.cfg.MaxDelay, now))
 			if n%10 == 0 {
 				metrics.Read(live)
 				if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 && live[0].Value.Kind() == metrics.KindUint64 {
@@ -133,10 +138,36 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// overloadedAfter says why a new INVITE that waited in the SIP socket's
-// queue must be refused now (shedwire.go), or "" when it may be taken.
-func (s *shedder) overloadedAfter(waited time.Duration, freePairs int) string {
-	if waited >= s.cfg.MaxWait {
+// standFor is how long a delay must stand at its bound before it counts as
+// saturation: a daemon that is behind stays behind, while one stalled once
+// (a collection, a neighbour on a shared board taking the CPU for a
+// moment) reads its backlog within milliseconds and goes on. Shorter than
+// SIP's first retransmission (T1, 500 ms), so that what waits while the
+// delay stands is not yet sent again.
+const standFor = 250 * time.Millisecond
+
+// standing tracks whether a delay has stood at or above its bound since
+// standFor ago; one goroutine's alone.
+type standing struct{ since time.Time }
+
+// over takes the delay measured at now and says whether it has stood at
+// bound or above for standFor; one measure below bound starts afresh.
+func (h *standing) over(d, bound time.Duration, now time.Time) bool {
+	if d < bound {
+		h.since = time.Time{}
+		return false
+	}
+	if h.since.IsZero() {
+		h.since = now
+	}
+	return now.Sub(h.since) >= standFor
+}
+
+// overloadedAfter says why a new INVITE must be refused now that the SIP
+// socket's reader (shedwire.go) found it waited so long, its queue behind
+// (at MaxWait or more for standFor), or "" when it may be taken.
+func (s *shedder) overloadedAfter(waited time.Duration, behind bool, freePairs int) string {
+	if behind {
 		return fmt.Sprintf("overloaded: INVITE waited %d ms to be read", waited.Milliseconds())
 	}
 	return s.overloaded(freePairs)
@@ -149,7 +180,7 @@ func (s *shedder) overloaded(freePairs int) string {
 	switch d := time.Duration(s.delayNs.Load()); {
 	case n >= int64(s.cfg.MaxSetups):
 		return fmt.Sprintf("overloaded: %d calls in setup", n)
-	case d >= s.cfg.MaxDelay:
+	case s.delayed.Load():
 		return fmt.Sprintf("overloaded: queue delay %d ms", d.Milliseconds())
 	case s.cpuPM.Load() >= 950 && n >= int64(s.cfg.MaxSetups/4):
 		return fmt.Sprintf("overloaded: CPU %d %% with %d calls in setup", s.cpuPM.Load()/10, n)

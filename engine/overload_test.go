@@ -119,10 +119,12 @@ func TestShedderAdmit(t *testing.T) {
 		s.leave()
 	}
 	s.delayNs.Store(int64(60 * time.Millisecond))
+	s.delayed.Store(true)
 	if ok, why := s.admit(10); ok || !strings.Contains(why, "queue delay 60 ms") {
-		t.Fatalf("with 60 ms queue delay: %v %q", ok, why)
+		t.Fatalf("with 60 ms queue delay standing: %v %q", ok, why)
 	}
 	s.delayNs.Store(0)
+	s.delayed.Store(false)
 	s.cpuPM.Store(990)
 	if ok, _ := s.admit(10); !ok {
 		t.Fatal("busy CPU alone refused a setup")
@@ -191,16 +193,35 @@ func TestRingingCallIsNotInSetup(t *testing.T) {
 	}
 }
 
-// The shedder refuses a new INVITE that waited MaxWait or more in the SIP
-// socket's queue (100 ms by default), whatever else it measures.
-func TestShedderSocketWait(t *testing.T) {
+// A delay counts once it has stood at its bound for standFor: one stall
+// read away at once does not, a queue that stays behind does, and one
+// measure below the bound starts afresh.
+func TestStandingDelay(t *testing.T) {
+	var h standing
+	t0 := time.Unix(1000, 0)
+	const bound = 50 * time.Millisecond
+	if h.over(240*time.Millisecond, bound, t0) {
+		t.Error("one stall counted at once")
+	}
+	if h.over(time.Millisecond, bound, t0.Add(5*time.Millisecond)) {
+		t.Error("a short wait counted")
+	}
+	if h.over(60*time.Millisecond, bound, t0.Add(200*time.Millisecond)) {
+		t.Error("counted right after a wait below the bound")
+	}
+	if h.over(60*time.Millisecond, bound, t0.Add(200*time.Millisecond+standFor-time.Millisecond)) {
+		t.Error("counted before standFor")
+	}
+	if !h.over(60*time.Millisecond, bound, t0.Add(200*time.Millisecond+standFor)) {
+		t.Error("a wait at the bound for standFor did not count")
+	}
 	s := &shedder{}
 	s.defaults()
-	if why := s.overloadedAfter(60*time.Millisecond, 10); why != "" {
-		t.Errorf("60 ms in the queue refused: %s", why)
+	if why := s.overloadedAfter(300*time.Millisecond, false, 10); why != "" {
+		t.Errorf("a long wait not standing refused: %s", why)
 	}
-	if why := s.overloadedAfter(120*time.Millisecond, 10); !strings.Contains(why, "waited 120 ms") {
-		t.Errorf("120 ms in the queue: %q, want refused naming the wait", why)
+	if why := s.overloadedAfter(120*time.Millisecond, true, 10); !strings.Contains(why, "waited 120 ms") {
+		t.Errorf("a queue behind: %q, want refused naming the wait", why)
 	}
 }
 

@@ -29,10 +29,12 @@ import (
 // the wait grows for every message alike, the answers, ACKs and BYEs of
 // the calls already taken included. The kernel stamps each datagram with
 // its arrival (SO_TIMESTAMPNS), so the reader knows how long each one
-// waited: a new INVITE that waited OverloadConfig.MaxWait or more is
-// refused at once, which drains the queue (a refusal costs next to
-// nothing) until the wait is below it again. The calls taken thus see a
-// bounded delay, well under SIP's first retransmission (T1, 500 ms).
+// waited: once the waits have stood at OverloadConfig.MaxWait or more for
+// standFor (250 ms), new INVITEs are refused at once, which drains the
+// queue (a refusal costs next to nothing) until a datagram waited less.
+// The calls taken thus see a bounded delay, under SIP's first
+// retransmission (T1, 500 ms). A single stall (the board's CPU taken for a
+// moment) is read away within milliseconds and refuses nothing.
 
 // shedConn is the engine's UDP socket as sipgo reads it.
 type shedConn struct {
@@ -43,8 +45,9 @@ type shedConn struct {
 	out  []byte // the response being built; the reader goroutine's alone
 	// udp is the socket read with its arrival stamps (nil: not stamped);
 	// oob their control buffer, the reader goroutine's alone.
-	udp *net.UDPConn
-	oob []byte
+	udp    *net.UDPConn
+	oob    []byte
+	behind standing // the queue's wait, each datagram's
 }
 
 func newShedConn(e *Engine, pc net.PacketConn) *shedConn {
@@ -85,6 +88,7 @@ func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		if err != nil || n < 4 {
 			return n, addr, err
 		}
+		behind := c.udp != nil && c.behind.over(waited, c.e.shed.cfg.MaxWait, time.Now())
 		pkt := b[:n]
 		switch {
 		case bytes.HasPrefix(pkt, []byte("ACK ")):
@@ -92,7 +96,7 @@ func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 				continue // the ACK of a stateless 503: nothing waits for it
 			}
 		case bytes.HasPrefix(pkt, []byte("INVITE ")):
-			why := c.e.shed.overloadedAfter(waited, c.e.freePairs())
+			why := c.e.shed.overloadedAfter(waited, behind, c.e.freePairs())
 			if why == "" {
 				break
 			}
