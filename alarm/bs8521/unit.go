@@ -19,8 +19,9 @@ type UnitConfig struct {
 	MinRequest time.Duration
 	// ReplyDelay is the pause after the request before the message [80 ms].
 	ReplyDelay time.Duration
-	// AckWait: the message is repeated if no acknowledge came this long
-	// after its last key [600 ms].
+	// AckWait: the message is repeated if no acknowledge started this long
+	// after its last key [570 ms: BS 8521 says 600 ± 30 ms, so a conforming
+	// unit may already repeat after 570 ms].
 	AckWait  time.Duration
 	Attempts int           // per message [4]
 	Timeout  time.Duration // for the first data request [25 s]
@@ -28,7 +29,11 @@ type UnitConfig struct {
 }
 
 // Unit is a BS 8521 alarm unit: the receiver's test partner and the engine
-// of `edgebridge simulate --protocol bs8521`.
+// of `edgebridge simulate --protocol bs8521`. It is as strict as a real
+// unit: an acknowledge counts only when it starts within AckWait of the
+// end of the attempt it answers; a later one is ignored (reported in
+// LateAcks) and the message repeated, and nothing heard while the unit
+// sends is taken for an acknowledge.
 type Unit struct{ cfg UnitConfig }
 
 // NewUnit returns a unit with cfg's defaults filled in.
@@ -39,11 +44,20 @@ func NewUnit(cfg UnitConfig) *Unit {
 	}
 	cfg.MinRequest = cmp.Or(cfg.MinRequest, 500*time.Millisecond)
 	cfg.ReplyDelay = cmp.Or(cfg.ReplyDelay, 80*time.Millisecond)
-	cfg.AckWait = cmp.Or(cfg.AckWait, 600*time.Millisecond)
+	cfg.AckWait = cmp.Or(cfg.AckWait, DefaultUnitAckWait)
 	cfg.Attempts = cmp.Or(cfg.Attempts, 4)
 	cfg.Timeout = cmp.Or(cfg.Timeout, 25*time.Second)
 	return &Unit{cfg: cfg}
 }
+
+// DefaultUnitAckWait is the unit's acknowledge window: the earliest a
+// conforming unit repeats (600 − 30 ms).
+const DefaultUnitAckWait = 570 * time.Millisecond
+
+// ackDetect is how long after the window's end the unit still waits for
+// an acknowledge that started inside it to be recognised (its 80 ms tone
+// and the detector's latency) before it repeats.
+const ackDetect = 150 * time.Millisecond
 
 // UnitReport is what the unit saw, in ms from the start of the call.
 type UnitReport struct {
@@ -59,6 +73,10 @@ type UnitSent struct {
 	AckStartMs int64 // start of the acknowledge (−1: none)
 	AckMs      int64 // end of the acknowledge (−1: none)
 	Acked      bool
+	// LateAcks are the acknowledges the unit ignored because they started
+	// after its AckWait (ms after the last key of the attempt they
+	// followed), as a real unit, by then repeating, would.
+	LateAcks []int64
 }
 
 // ErrNoRequest and ErrNoAck end Send early.
@@ -88,17 +106,10 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 	var (
 		st           = waitRequest
 		at, lastEnd  int64
+		prevEnd      int64 = -1 // end of the attempt before the one being sent
 		fl           alarm.FrameLoop
 		idx, attempt int
 		acked        bool
-		// ackFrom: an acknowledge counts when it starts after the end of the
-		// message's first transmission, also while the unit already repeats
-		// it. A real unit waits 600 ms; the gateway's acknowledge starts
-		// about 210 ms after the last key (its durable write takes ~1 ms),
-		// but in a few daemon test runs every acknowledge of one call came
-		// outside the 600 ms (the media path's delay, not the write), and a
-		// strict unit failed the call.
-		ackFrom int64
 	)
 	start := func() {
 		keys := msgs[idx].Raw
@@ -109,6 +120,10 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 			acked = false
 		}
 		rep.Messages[idx].Attempts = attempt + 1
+		prevEnd = -1
+		if attempt > 0 {
+			prevEnd = lastEnd
+		}
 		lastEnd = keySender.Send(keys, fl.Now)
 		rep.Messages[idx].LastMs = ms(lastEnd)
 		st = sending
@@ -126,9 +141,16 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 				attempt++
 			}
 			st, at = delay, ev.End+alarm.Samples(c.ReplyDelay)
-		case !long && (st == waitAck || st == sending && attempt > 0) && ev.Start >= ackFrom:
+		case !long && st == waitAck && ev.Start >= lastEnd && ev.Start <= lastEnd+alarm.Samples(c.AckWait):
 			acked = true
 			rep.Messages[idx].AckStartMs, rep.Messages[idx].AckMs = ms(ev.Start), ms(ev.End)
+		case !long && st == waitAck && ev.Start > lastEnd:
+			// Started after the window: a real unit is repeating by then
+			// and does not take it.
+			rep.Messages[idx].LateAcks = append(rep.Messages[idx].LateAcks, ms(ev.Start-lastEnd))
+		case !long && st == sending && prevEnd >= 0 && ev.Start > prevEnd:
+			// The previous attempt's, heard while repeating.
+			rep.Messages[idx].LateAcks = append(rep.Messages[idx].LateAcks, ms(ev.Start-prevEnd))
 		}
 	}
 	if len(msgs) == 0 {
@@ -154,9 +176,6 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 			}
 		case sending:
 			if now >= lastEnd {
-				if attempt == 0 {
-					ackFrom = lastEnd
-				}
 				st = waitAck
 			}
 		case waitAck:
@@ -170,8 +189,9 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, msgs []Message) (Unit
 					// The next message follows at once (no new request).
 					st, at = delay, now+alarm.Samples(c.ReplyDelay)
 				}
-			case now > lastEnd+alarm.Samples(c.AckWait)+alarm.Samples(150*time.Millisecond):
-				// No acknowledge (it is reported when it ends): repeat.
+			case now > lastEnd+alarm.Samples(c.AckWait+ackDetect):
+				// No acknowledge started within AckWait (a key is reported
+				// when it ends, hence the grace): repeat.
 				attempt++
 				if attempt >= c.Attempts {
 					ch.Hangup()

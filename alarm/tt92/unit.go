@@ -14,15 +14,21 @@ import (
 
 // UnitConfig tunes the alarm-unit side; zero fields take the defaults.
 type UnitConfig struct {
-	Variant  Variant           // [TT92]
-	Mode     string            // "dtmf" [default] or "sdmf" (STMF keys)
-	DTMF     dsp.DTMFGenConfig // [−7/−5 dBm0, 50 ms on, 50 ms off]
-	AckWait  time.Duration     // repeat the frame if no acknowledge this long after it [1 s]
-	Attempts int               // per frame [4]
-	Timeout  time.Duration     // for the first prompt [25 s]
+	Variant Variant           // [TT92]
+	Mode    string            // "dtmf" [default] or "sdmf" (STMF keys)
+	DTMF    dsp.DTMFGenConfig // [−7/−5 dBm0, 50 ms on, 50 ms off]
+	// AckWait: the frame is repeated unless its acknowledge was heard whole
+	// this long after its last key [1 s; a real unit's wait is not public].
+	AckWait  time.Duration
+	Attempts int           // per frame [4]
+	Timeout  time.Duration // for the first prompt [25 s]
 }
 
-// Unit is a TT92/TTnew alarm unit, the receiver's test partner.
+// Unit is a TT92/TTnew alarm unit, the receiver's test partner and the
+// engine of `edgebridge simulate --protocol tt92|ttnew`. It is strict: an
+// acknowledge counts only when it is heard whole, after the frame's last
+// key, within AckWait; a later one is ignored (reported in LateAcks) and
+// the frame repeated, and nothing heard while the unit sends counts.
 type Unit struct{ cfg UnitConfig }
 
 // NewUnit fills in defaults.
@@ -34,11 +40,21 @@ func NewUnit(c UnitConfig) *Unit {
 		c.DTMF = dsp.DefaultDTMFGen()
 		c.DTMF.OnMs, c.DTMF.OffMs = 50, 50
 	}
-	c.AckWait = cmp.Or(c.AckWait, time.Second)
+	c.AckWait = cmp.Or(c.AckWait, DefaultUnitAckWait)
 	c.Attempts = cmp.Or(c.Attempts, 4)
 	c.Timeout = cmp.Or(c.Timeout, 25*time.Second)
 	return &Unit{cfg: c}
 }
+
+// DefaultUnitAckWait is the simulated unit's acknowledge window. A real
+// TT92 unit's is not public; 1 s leaves B0 (240 ms) time after a
+// receiver's short pause.
+const DefaultUnitAckWait = time.Second
+
+// ackDetect is how long after AckWait the unit still waits for the
+// report of an acknowledge that ended inside it (the detector reports a
+// key after its end) before it repeats.
+const ackDetect = 100 * time.Millisecond
 
 // UnitReport is what the unit saw.
 type UnitReport struct {
@@ -47,7 +63,10 @@ type UnitReport struct {
 	Acked    []bool  // per frame
 	LastMs   []int64 // per frame: end of its last key, ms from the answer
 	AckMs    []int64 // per frame: end of the acknowledge (−1: none)
-	Cleared  bool    // heard the clear-down (##) at the end
+	// LateAcks, per frame: the acknowledges ignored because they ended
+	// after AckWait (their end, ms after the last key of the attempt).
+	LateAcks [][]int64
+	Cleared  bool // heard the clear-down (##) at the end
 }
 
 // ErrNoAck ends Send when a frame is never acknowledged.
@@ -58,7 +77,8 @@ var ErrNoAck = errors.New("tt92: unit: no acknowledge after all attempts")
 // the clear-down before hanging up.
 func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (UnitReport, error) {
 	c := u.cfg
-	rep := UnitReport{Attempts: make([]int, len(frames)), Acked: make([]bool, len(frames)), LastMs: make([]int64, len(frames)), AckMs: make([]int64, len(frames))}
+	rep := UnitReport{Attempts: make([]int, len(frames)), Acked: make([]bool, len(frames)), LastMs: make([]int64, len(frames)),
+		AckMs: make([]int64, len(frames)), LateAcks: make([][]int64, len(frames))}
 	for i := range rep.AckMs {
 		rep.AckMs[i] = -1
 	}
@@ -80,24 +100,22 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 	var (
 		st            = waitPrompt
 		lastEnd       int64
+		prevEnd       int64 = -1 // end of the attempt before the one being sent
 		fl            alarm.FrameLoop
 		promptAt      int64
 		idx           int
 		heard         []byte
 		prompted, ack bool
 	)
-	// ackFrom: an acknowledge counts when it starts after the end of the
-	// frame's first transmission, also while the unit is already repeating
-	// the frame. A real TT92 unit's wait is not public; on a loaded 2-core
-	// test machine the gateway's B0 can end up to ~0.9 s after the repeat
-	// (media pacing and jitter, not the durable write, which takes ~1 ms),
-	// so a unit strict about its 1 s made the daemon tests flaky.
-	var ackFrom int64
 	start := func() {
 		if rep.Attempts[idx] == 0 {
 			ack = false
 		}
 		_ = kio.queue(frames[idx])
+		prevEnd = -1
+		if rep.Attempts[idx] > 0 {
+			prevEnd = lastEnd
+		}
 		rep.Attempts[idx]++
 		lastEnd = fl.Now + kio.length(len(frames[idx]))
 		rep.LastMs[idx] = ms(lastEnd)
@@ -110,9 +128,15 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 		case st == waitPrompt && tail(c.Variant.Prompt):
 			prompted, promptAt = true, ev.End
 			rep.Prompts++
-		case (st == waitAck || st == sending && rep.Attempts[idx] > 1) && ev.Start >= ackFrom && tail(c.Variant.Ack):
+		case st == waitAck && tail(c.Variant.Ack) && ev.End <= lastEnd+alarm.Samples(c.AckWait):
 			ack = true
 			rep.AckMs[idx] = ms(ev.End)
+		case st == waitAck && tail(c.Variant.Ack):
+			// Ended after the window: a real unit is repeating by then.
+			rep.LateAcks[idx] = append(rep.LateAcks[idx], ms(ev.End-lastEnd))
+		case st == sending && prevEnd >= 0 && tail(c.Variant.Ack):
+			// The previous attempt's, heard while repeating.
+			rep.LateAcks[idx] = append(rep.LateAcks[idx], ms(ev.End-prevEnd))
 		case st == waitClear && tail(Clear):
 			rep.Cleared = true
 		}
@@ -132,9 +156,7 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 			}
 		case sending:
 			if now >= lastEnd {
-				if rep.Attempts[idx] == 1 {
-					ackFrom = lastEnd
-				}
+				heard = heard[:0] // keys heard while sending are no acknowledge
 				st = waitAck
 			}
 		case waitAck:
@@ -148,7 +170,9 @@ func (u *Unit) Send(ctx context.Context, ch alarm.Channel, frames []string) (Uni
 				} else {
 					start()
 				}
-			case now > lastEnd+alarm.Samples(c.AckWait):
+			case now > lastEnd+alarm.Samples(c.AckWait+ackDetect):
+				// No acknowledge heard whole within AckWait (a key is
+				// reported once it has ended, hence the grace): repeat.
 				if rep.Attempts[idx] >= c.Attempts {
 					ch.Hangup()
 					return false, fmt.Errorf("%w: frame %d", ErrNoAck, idx+1)

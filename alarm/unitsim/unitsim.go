@@ -128,8 +128,11 @@ func bs8521Unit(event string) (Unit, error) {
 			if m.Attempts > 0 {
 				sayAt(at(m.LastMs), "sent %s (attempt %d)", m.Raw, m.Attempts)
 			}
+			for _, late := range m.LateAcks {
+				say("acknowledge started %d ms after the last key, outside the unit's %d ms: ignored", late, bs8521.DefaultUnitAckWait.Milliseconds())
+			}
 			if m.Acked {
-				sayAt(at(m.AckMs), "acknowledge heard, %d ms after the last key", m.AckStartMs-m.LastMs)
+				sayAt(at(m.AckMs), "acknowledge heard, %d ms after the last key (the unit waits %d ms)", m.AckStartMs-m.LastMs, bs8521.DefaultUnitAckWait.Milliseconds())
 			}
 		}
 		say("data requests heard: %d", rep.Requests)
@@ -165,8 +168,11 @@ func tt92Unit(protocol, mode, event string) (Unit, error) {
 		if rep.Attempts[0] > 0 {
 			sayAt(at(rep.LastMs[0]), "sent %s (attempt %d)", fr.Raw, rep.Attempts[0])
 		}
+		for _, late := range rep.LateAcks[0] {
+			say("acknowledge (%s) ended %d ms after the last key, outside the unit's %d ms: ignored", v.Ack, late, tt92.DefaultUnitAckWait.Milliseconds())
+		}
 		if rep.Acked[0] {
-			sayAt(at(rep.AckMs[0]), "acknowledge (%s) heard, ended %d ms after the last key", v.Ack, rep.AckMs[0]-rep.LastMs[0])
+			sayAt(at(rep.AckMs[0]), "acknowledge (%s) heard, ended %d ms after the last key (the unit waits %d ms)", v.Ack, rep.AckMs[0]-rep.LastMs[0], tt92.DefaultUnitAckWait.Milliseconds())
 		}
 		if rep.Cleared {
 			say("clear-down (%s) heard", tt92.Clear)

@@ -52,8 +52,9 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: edgebridge simulate --to SIP-URI [--protocol contactid|bs8521|tt92|ttnew] [--mode dtmf|sdmf] [--event EVENT]")
 		fmt.Fprintln(stderr, "                          [--dtmf inaudio|2833] [--register --user U --password P]")
-		fmt.Fprintln(stderr, "Plays an alarm unit over SIP and RTP; exits 0 only on the protocol's acknowledgement")
-		fmt.Fprintln(stderr, "(Contact ID kissoff, BS 8521 acknowledge B, TT92 B0, TTnew DB).")
+		fmt.Fprintln(stderr, "Plays an alarm unit over SIP and RTP; exits 0 only on the protocol's acknowledgement in time")
+		fmt.Fprintln(stderr, "(Contact ID kissoff started within 1.25 s of the last digit, BS 8521 acknowledge B started within")
+		fmt.Fprintln(stderr, "570 ms, TT92 B0 and TTnew DB heard whole within 1 s); a later one is ignored and the unit repeats.")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, unitsim.EventHelp)
 	}
