@@ -9,37 +9,40 @@
 // It imports only the alarm kit and alarm/bs8521 (the 24-digit data is BS
 // 8521's message, decoded there and nowhere else).
 //
-// # The public facts
+// # What is certain, and what is the gateway's reading
 //
-//   - BS 8521-2:2020 "Social alarm systems. IP signalling protocols.
-//     Specification for NOW-IP" (BSI, 32 pages; the standard's summary on
-//     https://en-standard.eu/bs-8521-2-2020-social-alarm-systems-ip-signalling-protocols-specification-for-now-ip):
-//     point-to-point alarms, faults, control signals and communications
-//     monitoring over IP; speech path and control commands; selection of
-//     local units in grouped equipment; "the alarm protocol is defined as
-//     an XML scheme including the alarm types, codes and necessary
-//     additional information"; the transport "initially defined" is SIP.
-//   - The message is a SIP MESSAGE with a text/plain body <ATM> carrying a
-//     version, a type (1 alarm, 0 heartbeat, 2 command, A
-//     acknowledgement), the data (the 24 BS 8521 digits C D TT GGGGGGGG
-//     RRRR EEE LL P SS), a time and a mac.
-//   - An open-source NOW-IP consumer (Node.js, reading the body with an
-//     XML parser) reads ATM.type and ATM.data as child elements of <ATM>,
-//     so <ATM> is XML with one child element per field; it lists further
-//     types from "BS8521-2 table 10" (5 reject, 6 busy, 7 commanded, 8
-//     program, 9 programmed), reads a command's first data digit as its
-//     class (2 control), a control command's data as 00 plus a two-digit
-//     action from "table 7" (01/02 release 1/2, 03 keysafe, 04 release
-//     all, 06-09 relay 1/2 on/off, 10 switch local, 11 switch ARC, 13-20
-//     inactivity, intruder, hypothermia and thermal settings, 21/22 clock
-//     +/-1 h, 23 monitor reset, 24 monitor probe, 25 test call, 30/31 unit
-//     suspend/resume, 32 program exit), and a heartbeat's data as the
-//     12-digit identity GGGGGGGG RRRR. Nothing public gives the mac's
-//     algorithm, the time's syntax or the acknowledgement's exact content.
+// Certain (public, and the same in every source): BS 8521-2:2020 "Social
+// alarm systems. IP signalling protocols. Specification for NOW-IP" (BSI,
+// 32 pages; its summary at
+// https://en-standard.eu/bs-8521-2-2020-social-alarm-systems-ip-signalling-protocols-specification-for-now-ip)
+// covers point-to-point alarms, faults, control signals and communications
+// monitoring over IP, the speech path and control commands, and the
+// selection of local units in grouped equipment; "the alarm protocol is
+// defined as an XML scheme including the alarm types, codes and necessary
+// additional information"; the transport "initially defined" is SIP. The
+// message is a SIP MESSAGE with a text/plain body <ATM> that carries five
+// fields: a version, a type (1 alarm, 0 heartbeat, 2 command, A
+// acknowledgement), the data (for an alarm, the 24 BS 8521 digits C D TT
+// GGGGGGGG RRRR EEE LL P SS), a time and a mac.
 //
-// # The gateway's interpretation (tolerant on input)
+// From one open-source NOW-IP consumer (Node.js), not the standard, so
+// likely but unconfirmed: <ATM> is XML with one child element per field
+// (it reads ATM.type and ATM.data); further types from "BS8521-2 table
+// 10" (5 reject, 6 busy, 7 commanded, 8 program, 9 programmed); a
+// command's first data digit is its class (2 control), a control
+// command's data is 00 plus a two-digit action from "table 7" (01/02
+// release 1/2, 03 keysafe, 04 release all, 06-09 relay 1/2 on/off, 10
+// switch local, 11 switch ARC, 13-20 inactivity, intruder, hypothermia and
+// thermal settings, 21/22 clock +/-1 h, 23 monitor reset, 24 monitor
+// probe, 25 test call, 30/31 unit suspend/resume, 32 program exit); a
+// heartbeat's data is the 12-digit identity GGGGGGGG RRRR. The 24 digits'
+// layout and their 2-digit checksum come from an open-source in-band
+// receiver (see alarm/bs8521).
 //
-// Where the facts stop, this package chooses, and says so here:
+// Not public at all: the mac's algorithm and key, the time's syntax, the
+// element names' exact spelling and the acknowledgement's exact content.
+// Where the facts stop, the gateway reads as follows, tolerant on input
+// (each point is the gateway's reading, not the standard's text):
 //
 //   - Element names: it writes <ATM><ver>, <type>, <data>, <time>, <mac>.
 //     It reads element names in any case, takes <version> or <v> for
@@ -65,13 +68,23 @@
 //     sent only once the event is durably queued (the ack-after-durable
 //     rule of every protocol here); a unit whose alarm could not be queued
 //     gets 503 and no acknowledgement, so it repeats or uses its backup.
-//   - mac: its algorithm is not public and no provisioning field carries a
-//     NOW-IP key, so the mac is NOT verified: messages are accepted on the
-//     SIP layer's authentication (digest, a trusted network, or a deviceid
-//     device by its From user), the mac travels to the ARC unchanged in
-//     the event's raw body, and the acknowledgement carries no mac.
-//     Handler.VerifyMAC is the seam for a verifier once the algorithm is
-//     known; a message is never reported as verified without one.
+//   - Heartbeats feed the device's supervision (heartbeatInterval of the
+//     device, else the bridge's defaultHeartbeatInterval): a unit whose
+//     heartbeat lapses goes offline and its bridge's ARC gets a
+//     supervision event (SIA YS over DC-09), its next heartbeat the
+//     restore (YK).
+//   - mac: NOT verified. The facts name the field but define neither its
+//     algorithm nor where its key comes from, and no provisioning field
+//     carries a NOW-IP key, so the gateway cannot tell a good mac from a
+//     wrong one, and refusing on a guessed algorithm would refuse real
+//     units. Messages are accepted on the SIP layer's authentication
+//     (digest, a trusted network, or a deviceid device by its From user);
+//     the mac (at most 256 printable characters, else 400) travels to the
+//     ARC unchanged in the event's raw body, and the acknowledgement
+//     carries none. Handler.VerifyMAC is the seam for a verifier once the
+//     algorithm is known (a refusal is answered 403, with no
+//     acknowledgement); a message is never reported as verified without
+//     one.
 //
 // # Seams
 //

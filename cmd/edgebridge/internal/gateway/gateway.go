@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/edgebridge/edgebridge/alarm"
 	"github.com/edgebridge/edgebridge/alarm/delivery"
@@ -58,6 +59,9 @@ type Config struct {
 	// alert (--alert-call-queue-calls, --alert-call-queue-wait); zero
 	// fields take the defaults.
 	Ops OpsLimits
+
+	// now is heartbeat supervision's clock (nil: time.Now); tests move it.
+	now func() time.Time
 }
 
 // Gateway wires the call path together: the engine answers a call, the
@@ -199,7 +203,7 @@ func New(cfg Config) (_ *Gateway, err error) {
 	})
 	g.storeHealth = newStoreHealth(g, q)
 	g.ops = newOpsWatch(g, cfg.Ops)
-	g.sup = &service.Supervisor{DB: cfg.DB, Prov: g.prov, Queue: q, Router: g.router, Log: log}
+	g.sup = &service.Supervisor{DB: cfg.DB, Prov: g.prov, Queue: q, Router: g.router, Now: cfg.now, Log: log}
 	g.svc = &service.Service{
 		Router:     g.router,
 		Queue:      q,

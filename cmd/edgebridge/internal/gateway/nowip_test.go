@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+	"github.com/edgebridge/edgebridge/alarm/dc09"
 	"github.com/edgebridge/edgebridge/alarm/nowip"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/internal/testkit"
@@ -157,4 +160,98 @@ func FuzzNOWIPMessage(f *testing.F) {
 			t.Fatalf("unreadable body answered %d, want 400: %q", code, body)
 		}
 	})
+}
+
+// heartbeatClock is heartbeat supervision's clock, moved by the test.
+type heartbeatClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *heartbeatClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *heartbeatClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// nowipHeartbeat is a NOW-IP unit (SIPp, as user) sending one heartbeat
+// <ATM> (type 0, data its 12-digit identity) to g's bridge number nowip;
+// it must be answered 200 and acknowledged with type A.
+func nowipHeartbeat(t *testing.T, g *Gateway, user, identity, tm string) {
+	t.Helper()
+	wd := t.TempDir()
+	repl := []string{"UNIT", user, "TYPE", "0", "ATM_DATA", identity, "BODY_EXTRA", "", "TIME", tm, "CODE", "200", "PAUSE_MS", "300"}
+	unit := testkit.StartSIPp(t, wd, false, g.eng.Addr(), "-sf", testkit.SIPpScenario(t, wd, "nowip_unit.xml", repl...),
+		"-oocsf", testkit.SIPpScenario(t, wd, "nowip_unit_ooc.xml", repl...), "-s", "nowip", "-m", "1")
+	if err := unit.Wait(15 * time.Second); err != nil {
+		t.Fatalf("heartbeat %s: %v\n%s", tm, err, unit.Report())
+	}
+	acked := false
+	for _, m := range unit.Received() {
+		acked = acked || strings.Contains(m, "<type>A</type><data>"+identity+"</data>")
+	}
+	if !acked || strings.Contains(unit.Logs("*errors.log"), "Failed regexp") {
+		t.Fatalf("heartbeat %s not acknowledged:\n%s", tm, strings.Join(unit.Received(), "\n"))
+	}
+}
+
+// TestNOWIPHeartbeatLapseReachesTheARC: a NOW-IP unit with a heartbeat
+// interval of 5 minutes heartbeats (SIPp, type 0, acknowledged). On the
+// supervision's injected clock nothing reaches the ARC while its next
+// heartbeat is not yet due; once it is overdue the ARC gets one
+// supervision event (DC-09 SIA YS under the unit's account) and the
+// device shows offline, however often supervision checks; its next
+// heartbeat brings the restore (YK) and online.
+func TestNOWIPHeartbeatLapseReachesTheARC(t *testing.T) {
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	clock := &heartbeatClock{now: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	g := startGatewayWith(t, t.TempDir(), map[string]map[string]string{
+		"device": {"00000043": `{"deviceId":"00000043","domain":"local","authType":"deviceid","serviceData":{"alarmBridge":{"heartbeatInterval":300000}}}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"drop","targetEndpoint":{"protocol":"dc09","destAddr":"dc09://` +
+			arc.Addr + `?transport=tcp"}}`},
+		"alarmbridge":    {"nowip": `{"id":"nowip","name":"NOW-IP units","protocol":"nowip","protocolMode":"dtmf","destinationMatch":"^nowip$","alarmEventMapperId":"arc"}`},
+		"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`},
+	}, func(c *Config) { c.now = clock.Now })
+	ctx := context.Background()
+	status := func() string {
+		st, _, err := g.sup.Status("local", "00000043")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	nowipHeartbeat(t, g, "unit43", "000000430001", "20261207120000")
+	if st := status(); st != "online" {
+		t.Fatalf("after its heartbeat the unit is %s, want online", st)
+	}
+	clock.add(299 * time.Second) // due in a second
+	if err := g.sup.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := arc.Wait(1, 500*time.Millisecond); len(got) != 0 || status() != "online" {
+		t.Fatalf("heartbeat not yet due: ARC got %+v, unit %s; want nothing, online", got, status())
+	}
+	clock.add(2 * time.Second) // a second overdue
+	for range 3 {
+		if err := g.sup.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := arc.Wait(1, 10*time.Second)
+	if len(got) != 1 || got[0].ID != dc09.IDSIADCS || !strings.HasPrefix(got[0].Data, "#00000043|") || !strings.Contains(got[0].Data, "YS") {
+		t.Fatalf("ARC got %+v, want one SIA-DCS YS for account 00000043", got)
+	}
+	if st := status(); st != "offline" {
+		t.Fatalf("overdue unit is %s, want offline", st)
+	}
+	if got := arc.Wait(2, 500*time.Millisecond); len(got) != 1 {
+		t.Fatalf("ARC got %d events after three checks, want the one YS", len(got))
+	}
+	clock.add(time.Minute)
+	nowipHeartbeat(t, g, "unit43", "000000430001", "20261207120600")
+	got = arc.Wait(2, 10*time.Second)
+	if len(got) != 2 || !strings.Contains(got[1].Data, "YK") || status() != "online" {
+		t.Fatalf("after the unit heartbeats again: ARC got %+v, unit %s; want the YK restore, online", got, status())
+	}
 }
