@@ -18,6 +18,15 @@
 //   - Queue: where a receiver puts an event; Enqueue returns only once the
 //     event is durably stored, and the receiver sends the kissoff only
 //     after that, so an event is never acknowledged and then lost.
+//     PendingWrite runs that write beside the receiver's FrameLoop (waited
+//     for inline only up to InlineWait): an fsync on a busy disk can take
+//     seconds, and the call's media must not stop meanwhile. A receiver
+//     whose write ends too late for its acknowledgement to reach the unit
+//     before the unit repeats sends none over the repeat; it acknowledges
+//     the repeat at once, from the stored event, without a second write.
+//     While the write runs the loop is kept from running ahead of real
+//     time, so that on a Channel faster than real time (a test's pipe) the
+//     write lasts the call time it takes, as on a real line.
 //   - Permanent: the mark a sender puts on an error the far end will never
 //     accept (delivery then moves the event to the dead letters).
 //   - The provisioning documents the alarm path reads, as types

@@ -30,6 +30,13 @@
 //   - events seen: 010 fixed trigger, 019 personal trigger, 021 fall, 058
 //     periodic test.
 //
+// The acknowledge follows the event's durable write, which runs beside the
+// frame loop (alarm.PendingWrite); one that could not start within
+// Config.AckLatest (400 ms) of the last key, to reach the unit before it
+// may repeat (570 ms), is not sent over the repeat: the repeat is
+// acknowledged at once from the stored event. The simulated Unit is as
+// strict as a real one about that window.
+//
 // BS 8521-2 over IP ("NOW-IP": SIP MESSAGE with a text/plain <ATM> body of
 // version, type, the 24 keys, time and MAC) is alarm/nowip, which decodes
 // its data with Parse and EventFor here.

@@ -26,6 +26,12 @@ type Config struct {
 	// AckDelay is the pause from the last key to the acknowledge [100 ms;
 	// the unit repeats after 600 ± 30 ms].
 	AckDelay time.Duration
+	// AckLatest is the latest an acknowledge starts after the last key
+	// [400 ms]: it must reach the unit, over both jitter buffers, before
+	// the earliest a unit repeats (570 ms). When the durable write takes
+	// longer, no acknowledge is sent over the repeat: the repeat is heard
+	// and acknowledged at once (its event is already stored).
+	AckLatest time.Duration
 	// MaxRequests and GiveUp bound the data requests [4, 25 s after the first].
 	MaxRequests int
 	GiveUp      time.Duration
@@ -45,6 +51,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.FirstDigitTimeout = cmp.Or(c.FirstDigitTimeout, 630*time.Millisecond)
 	c.InterDigitTimeout = cmp.Or(c.InterDigitTimeout, 400*time.Millisecond)
 	c.AckDelay = cmp.Or(c.AckDelay, 100*time.Millisecond)
+	c.AckLatest = cmp.Or(c.AckLatest, 400*time.Millisecond)
 	c.GiveUp = cmp.Or(c.GiveUp, 25*time.Second)
 	c.MoreTimeout = cmp.Or(c.MoreTimeout, 2*time.Second)
 	c.MaxRequests = cmp.Or(c.MaxRequests, 4)
@@ -62,6 +69,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("bs8521: DataRequestInterval %v: must leave the %d ms request and the %v wait", c.DataRequestInterval, DataRequestMs, c.FirstDigitTimeout)
 	case c.AckDelay < 0 || c.AckDelay > 500*time.Millisecond:
 		return c, fmt.Errorf("bs8521: AckDelay %v: must be 0-500 ms (the unit repeats after 600 ms)", c.AckDelay)
+	case c.AckLatest < c.AckDelay || c.AckLatest > 500*time.Millisecond:
+		return c, fmt.Errorf("bs8521: AckLatest %v: must be from AckDelay (%v) to 500 ms", c.AckLatest, c.AckDelay)
 	case c.MaxRequests < 1:
 		return c, fmt.Errorf("bs8521: MaxRequests %d: must be at least 1", c.MaxRequests)
 	}
@@ -102,7 +111,36 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		acked      = map[string]bool{}
 		done       bool
 		pendingAck int64 = -1
+		// The write of a message's event runs beside the frame loop
+		// (alarm.PendingWrite); writeEnd is the end of the last key of the
+		// latest copy of that message heard.
+		write    alarm.PendingWrite
+		writeEnd int64
 	)
+	written := func(err error, live bool) {
+		ev := write.Event()
+		if err != nil {
+			out.EnqueueFailures++
+			c.Log.Error("bs8521: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
+			deadline = writeEnd + alarm.Samples(1500*time.Millisecond)
+			return
+		}
+		if !acked[ev.ID] {
+			acked[ev.ID] = true
+			out.Events = append(out.Events, ev)
+		}
+		c.Log.Info("bs8521: event queued", "call", call.ID, "event", ev.ID, "raw", ev.Raw)
+		if !live {
+			return
+		}
+		if nk > 0 || fl.Now > writeEnd+alarm.Samples(c.AckLatest) {
+			c.Log.Warn("bs8521: event stored too late for its acknowledge; acknowledging the unit's repeat", "call", call.ID, "event", ev.ID,
+				"late_ms", (fl.Now-writeEnd)*1000/dsp.SampleRate)
+			deadline = writeEnd + alarm.Samples(1500*time.Millisecond)
+			return
+		}
+		pendingAck = max(fl.Now, writeEnd+alarm.Samples(c.AckDelay))
+	}
 	message := func() {
 		out.Messages++
 		raw := string(keys[:nk])
@@ -118,18 +156,22 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			return
 		}
 		ev := EventFor(m, call, c.Now())
-		if err := q.Enqueue(ctx, ev); err != nil {
-			out.EnqueueFailures++
-			c.Log.Error("bs8521: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
-			deadline = lastEnd + alarm.Samples(1500*time.Millisecond)
-			return
+		switch {
+		case acked[ev.ID]:
+			// A repeat of a message whose event is stored: acknowledge it
+			// at once, without a second write.
+			pendingAck = max(fl.Now, lastEnd+alarm.Samples(c.AckDelay))
+		case write.Busy():
+			if write.Event().ID == ev.ID {
+				writeEnd = lastEnd // the unit repeats while it is written
+			}
+		default:
+			write.Start(ctx, q, ev, fl.Now)
+			writeEnd = lastEnd
+			if done, err := write.WaitUpTo(alarm.InlineWait); done {
+				written(err, true)
+			}
 		}
-		if !acked[ev.ID] {
-			acked[ev.ID] = true
-			out.Events = append(out.Events, ev)
-		}
-		c.Log.Info("bs8521: event queued", "call", call.ID, "event", ev.ID, "raw", raw)
-		pendingAck = max(fl.Now, lastEnd+alarm.Samples(c.AckDelay))
 	}
 	digit := func(ev dsp.DigitEvent) {
 		if ev.Start < toneEnd || done {
@@ -155,13 +197,16 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			nk = 0
 			deadline = lastEnd + alarm.Samples(1500*time.Millisecond)
 		}
+		if done, err := write.Poll(now); done {
+			written(err, true)
+		}
 		switch {
 		case pendingAck >= 0 && now >= pendingAck:
 			_ = gen.QueueKey(AckKey, AckMs, 0)
 			toneEnd = now + alarm.Samples(AckMs*time.Millisecond)
 			pendingAck = -1
 			deadline = toneEnd + alarm.Samples(c.MoreTimeout)
-		case nk > 0 || pendingAck >= 0 || gen.Busy():
+		case nk > 0 || pendingAck >= 0 || gen.Busy() || write.Busy():
 		case deadline >= 0 && now < deadline:
 		case len(out.Events) > 0:
 			out.Reason = alarm.ReasonIdle
@@ -191,6 +236,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	})
 	if hungUp {
 		out.Reason = alarm.ReasonHangup
+	}
+	if done, werr := write.Wait(); done {
+		written(werr, false) // stored, if it succeeded, but never acknowledged
 	}
 	return out, err
 }

@@ -122,3 +122,43 @@ func TestReceiverAcknowledgesWithinTheUnitsWindow(t *testing.T) {
 		}
 	}
 }
+
+// A slow durable write never stalls the call, and no acknowledge is sent
+// over the unit's repeat: a write that ends in time (250 ms) is
+// acknowledged late but inside the strict unit's window; one that ends
+// after the window (1.5 s, the unit repeating) is not, and the repeat is
+// acknowledged at once from the stored event, without a second write.
+func TestReceiverSlowWriteKeepsTheCallGoing(t *testing.T) {
+	for _, c := range []struct {
+		write    time.Duration
+		attempts int
+	}{{250 * time.Millisecond, 1}, {1500 * time.Millisecond, 2}} {
+		t.Run(c.write.String(), func(t *testing.T) {
+			r, err := NewReceiver(Config{Log: alarmtest.Discard})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw, far := alarmtest.NewPipe(alarmtest.Options{OutOfBand: true})
+			q := &alarmtest.Queue{}
+			disk := alarmtest.NewSlowDisk(gw, c.write, q)
+			var rep UnitReport
+			var uerr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				rep, uerr = NewUnit(UnitConfig{}).Send(context.Background(), far, msgs(t)[:1])
+				far.Hangup()
+			}()
+			out, rerr := r.Receive(context.Background(), disk, alarm.Call{ID: "c", Domain: "d"}, disk)
+			gw.Hangup()
+			<-done
+			m := rep.Messages[0]
+			if rerr != nil || uerr != nil || !m.Acked || m.Attempts != c.attempts {
+				t.Fatalf("receiver %v, unit %v, %+v: want acknowledged on attempt %d", rerr, uerr, m, c.attempts)
+			}
+			if len(out.Events) != 1 || q.Calls() != 1 || len(m.LateAcks) != 0 {
+				t.Fatalf("outcome %+v, %d writes, late acknowledges %v: want the event written once, no acknowledge sent late", out, q.Calls(), m.LateAcks)
+			}
+		})
+	}
+}

@@ -38,5 +38,9 @@
 // digit, 400 ms between digits, 3 handshakes) are its Config defaults.
 //
 // The kissoff is sent only after the event's Enqueue returned, that is once
-// it is durably queued.
+// it is durably queued. The write runs beside the frame loop
+// (alarm.PendingWrite), so a slow disk never stops the call's audio; a
+// kissoff that could not start within KissoffLatest (900 ms) of the last
+// digit is not sent over the panel's repeat: the repeat is kissed off at
+// once from the stored event.
 package contactid

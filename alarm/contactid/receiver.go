@@ -28,6 +28,12 @@ type Config struct {
 	KissoffDelay time.Duration
 	// KissoffDuration is the length of the 1400 Hz kissoff, 750-1000 ms [900 ms].
 	KissoffDuration time.Duration
+	// KissoffLatest is the latest a kissoff starts after the last digit
+	// [900 ms]: the panel repeats when none has started 1.25 s after it,
+	// and the kissoff needs time to reach it both ways. When the durable
+	// write takes longer, no kissoff is sent over the repeat: the repeat
+	// is heard and kissed off at once (its event is already stored).
+	KissoffLatest time.Duration
 	// MaxHandshakes bounds handshakes sent while no message arrives [3].
 	MaxHandshakes int
 	// ToneDBm0 is the level of handshake and kissoff tones [−9 dBm0].
@@ -46,6 +52,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.InterDigitTimeout = cmp.Or(c.InterDigitTimeout, defaultInterDigit)
 	c.KissoffDelay = cmp.Or(c.KissoffDelay, 200*time.Millisecond)
 	c.KissoffDuration = cmp.Or(c.KissoffDuration, 900*time.Millisecond)
+	c.KissoffLatest = cmp.Or(c.KissoffLatest, 900*time.Millisecond)
 	c.MaxHandshakes = cmp.Or(c.MaxHandshakes, 3)
 	c.ToneDBm0 = cmp.Or(c.ToneDBm0, -9)
 	if c.Now == nil {
@@ -65,6 +72,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("contactid: FirstDigitTimeout %v: must be at least 1.5 s, past the panel's 1.25 s repeat", c.FirstDigitTimeout)
 	case c.KissoffDelay < 0 || c.KissoffDelay > time.Second:
 		return c, fmt.Errorf("contactid: KissoffDelay %v: must be 0-1 s (the panel gives up at 1.25 s)", c.KissoffDelay)
+	case c.KissoffLatest < c.KissoffDelay || c.KissoffLatest >= 1250*time.Millisecond:
+		return c, fmt.Errorf("contactid: KissoffLatest %v: must be from KissoffDelay (%v) to under 1.25 s (the panel repeats then)", c.KissoffLatest, c.KissoffDelay)
 	case c.MaxHandshakes < 1:
 		return c, fmt.Errorf("contactid: MaxHandshakes %d: must be at least 1", c.MaxHandshakes)
 	}
@@ -95,6 +104,7 @@ type state int
 const (
 	stHandshake state = iota // sending the handshake (after the answer delay)
 	stListen                 // waiting for or collecting digits
+	stWriting                // a message's event being stored; digits still collected
 	stKissoff                // sending the kissoff
 	stDone
 )
@@ -121,6 +131,12 @@ type session struct {
 	deadline int64 // first-digit deadline while listening with no digits
 	acked    map[string]bool
 	listenIn bool
+	// The write of a message's event runs beside the frame loop; writeEnd
+	// is the end of the last digit of the latest copy of that message
+	// heard (the panel may repeat it meanwhile), writeListenIn its 606.
+	write         alarm.PendingWrite
+	writeEnd      int64
+	writeListenIn bool
 
 	out alarm.Outcome
 	err error
@@ -137,6 +153,11 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	hungUp, err := s.frames.Run(ctx, s.turn)
 	if hungUp {
 		s.out.Reason = alarm.ReasonHangup
+	}
+	if done, werr := s.write.Wait(); done {
+		// The call ended during the write: stored, if it succeeded, but
+		// never kissed off (the panel calls again).
+		s.written(werr, false)
 	}
 	return s.out, err
 }
@@ -188,7 +209,7 @@ func (s *session) turn(out []int16) (done bool, err error) {
 }
 
 func (s *session) digit(ev dsp.DigitEvent) {
-	if s.st != stListen || ev.Start < s.toneEnd {
+	if s.st != stListen && s.st != stWriting || ev.Start < s.toneEnd {
 		return // the panel does not send over our tones; this is noise or echo
 	}
 	keys, start, end, done := s.col.Add(ev)
@@ -214,29 +235,14 @@ func (s *session) tick() {
 			}
 			s.listen(s.toneEnd)
 		}
+	case stWriting:
+		if done, err := s.write.Poll(s.frames.Now); done {
+			s.written(err, true)
+			return
+		}
+		s.expire()
 	case stListen:
-		if n, last := s.col.Partial(); n > 0 {
-			if s.frames.Now-last > alarm.Samples(s.r.cfg.InterDigitTimeout) {
-				s.r.cfg.Log.Debug("contactid: digits before timeout", "call", s.call.ID, "digits", s.col.String())
-			}
-			keys, start, end, expired, done := s.col.Expire(s.frames.Now)
-			switch {
-			case done:
-				s.r.cfg.Log.Info("contactid: merged digits split", "call", s.call.ID, "digits", n)
-				s.message(keys, start, end)
-			case expired:
-				// A partial message (a digit lost on the way): the panel
-				// repeats it, so wait as after a bad message.
-				s.out.Messages++
-				s.out.BadMessages++
-				s.deadline = max(s.deadline, last+alarm.Samples(s.r.cfg.FirstDigitTimeout))
-				s.r.cfg.Log.Warn("contactid: partial message dropped", "call", s.call.ID, "digits", n)
-				if rebuilt, ok := s.reasm.Add(keys); ok {
-					s.r.cfg.Log.Info("contactid: message rebuilt from damaged repeats", "call", s.call.ID)
-					s.out.Messages--
-					s.message(rebuilt, start, end)
-				}
-			}
+		if s.expire() {
 			return
 		}
 		if s.frames.Now < s.deadline {
@@ -254,6 +260,37 @@ func (s *session) tick() {
 		}
 		s.startHandshake(0)
 	}
+}
+
+// expire ends a partial message whose next digit is overdue; it reports
+// whether digits are being collected.
+func (s *session) expire() bool {
+	n, last := s.col.Partial()
+	if n == 0 {
+		return false
+	}
+	if s.frames.Now-last > alarm.Samples(s.r.cfg.InterDigitTimeout) {
+		s.r.cfg.Log.Debug("contactid: digits before timeout", "call", s.call.ID, "digits", s.col.String())
+	}
+	keys, start, end, expired, done := s.col.Expire(s.frames.Now)
+	switch {
+	case done:
+		s.r.cfg.Log.Info("contactid: merged digits split", "call", s.call.ID, "digits", n)
+		s.message(keys, start, end)
+	case expired:
+		// A partial message (a digit lost on the way): the panel
+		// repeats it, so wait as after a bad message.
+		s.out.Messages++
+		s.out.BadMessages++
+		s.deadline = max(s.deadline, last+alarm.Samples(s.r.cfg.FirstDigitTimeout))
+		s.r.cfg.Log.Warn("contactid: partial message dropped", "call", s.call.ID, "digits", n)
+		if rebuilt, ok := s.reasm.Add(keys); ok {
+			s.r.cfg.Log.Info("contactid: message rebuilt from damaged repeats", "call", s.call.ID)
+			s.out.Messages--
+			s.message(rebuilt, start, end)
+		}
+	}
+	return true
 }
 
 // listen waits for a message from the given time on.
@@ -295,14 +332,42 @@ func (s *session) message(keys []byte, start, end int64) {
 		return
 	}
 	ev := EventFor(m, s.call, s.r.cfg.Now())
-	if err := s.q.Enqueue(s.ctx, ev); err != nil {
-		// Not durably queued: no kissoff, so the panel repeats, then calls
-		// its backup number; the alarm is not lost here.
+	switch {
+	case s.acked[ev.ID]:
+		// A repeat of a message whose event is stored (its kissoff was
+		// missed, or came too late to send): kiss it off at once.
+		s.listenIn = s.listenIn || m.ListenIn()
+		s.kissoffAfter(end)
+	case s.write.Busy():
+		// The panel repeats while the event is still being written: the
+		// kissoff, if the write ends in time, answers this copy.
+		if s.write.Event().ID == ev.ID {
+			s.writeEnd = end
+		}
+	default:
+		s.write.Start(s.ctx, s.q, ev, s.frames.Now)
+		s.writeEnd, s.writeListenIn = end, m.ListenIn()
+		s.st = stWriting
+		if done, err := s.write.WaitUpTo(alarm.InlineWait); done {
+			s.written(err, true)
+		}
+	}
+}
+
+// written takes the end of an event's write: stored, it is kissed off if
+// the kissoff can still start within KissoffLatest of the last digit heard
+// and the panel is not sending again (live), else the panel's repeat is
+// awaited and kissed off at once; refused, no kissoff, so the panel
+// repeats and then calls its backup number, and the alarm is not lost here.
+func (s *session) written(err error, live bool) {
+	ev, log := s.write.Event(), s.r.cfg.Log
+	if err != nil {
 		s.out.EnqueueFailures++
-		log.Error("contactid: queue refused event, withholding kissoff", "call", s.call.ID, "event", ev.ID, "raw", m.Raw, "err", err)
+		log.Error("contactid: queue refused event, withholding kissoff", "call", s.call.ID, "event", ev.ID, "raw", ev.Raw, "err", err)
 		if s.ctx.Err() != nil {
 			s.err = s.ctx.Err()
 		}
+		s.st = stListen
 		return
 	}
 	s.reasm.Reset()
@@ -310,8 +375,24 @@ func (s *session) message(keys []byte, start, end int64) {
 		s.acked[ev.ID] = true
 		s.out.Events = append(s.out.Events, ev)
 	}
-	log.Info("contactid: event queued", "call", s.call.ID, "event", ev.ID, "raw", m.Raw, "account", m.Account, "code", m.Qualifier+m.Code)
-	s.listenIn = s.listenIn || m.ListenIn()
+	log.Info("contactid: event queued", "call", s.call.ID, "event", ev.ID, "raw", ev.Raw, "account", ev.ContactID.Account, "code", ev.ContactID.Qualifier+ev.ContactID.Code)
+	if !live {
+		return
+	}
+	s.listenIn = s.listenIn || s.writeListenIn
+	if n, _ := s.col.Partial(); n > 0 || s.frames.Now > s.writeEnd+alarm.Samples(s.r.cfg.KissoffLatest) {
+		log.Warn("contactid: event stored too late for its kissoff; kissing off the panel's repeat", "call", s.call.ID, "event", ev.ID,
+			"late_ms", (s.frames.Now-s.writeEnd)*1000/dsp.SampleRate)
+		s.st = stListen
+		s.deadline = s.writeEnd + alarm.Samples(s.r.cfg.FirstDigitTimeout)
+		return
+	}
+	s.kissoffAfter(s.writeEnd)
+}
+
+// kissoffAfter starts the kissoff KissoffDelay after the last digit (end),
+// or now if that is past.
+func (s *session) kissoffAfter(end int64) {
 	s.kissoff.Reset()
 	s.tone = s.kissoff
 	s.toneWait = max(0, end+alarm.Samples(s.r.cfg.KissoffDelay)-s.frames.Now)

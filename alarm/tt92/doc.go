@@ -22,5 +22,11 @@
 //
 // The checksum cannot be verified here, so the receiver does not trust a
 // single reading: it acknowledges a frame only once it has heard the same
-// frame twice (the unit repeats a frame it gets no acknowledge for).
+// frame twice (the unit repeats a frame it gets no acknowledge for). The
+// acknowledge follows the event's durable write, which runs beside the
+// frame loop (alarm.PendingWrite); one that could not start within
+// Config.AckLatest (500 ms) of the frame's last key is not sent over the
+// unit's next repeat, which is acknowledged at once from the stored event.
+// The simulated Unit takes an acknowledge only when heard whole within its
+// 1 s (a real unit's wait is not public).
 package tt92

@@ -26,6 +26,12 @@ type Config struct {
 	// MoreTimeout is the wait for another frame after an acknowledge,
 	// before the unit is cleared down (##) [2 s].
 	MoreTimeout time.Duration
+	// AckLatest is the latest the acknowledge starts after the frame's last
+	// key [500 ms], so that it is heard whole within the unit's wait (the
+	// simulated unit's 1 s; STMF B0 lasts about 330 ms). When the durable
+	// write takes longer, no acknowledge is sent over the unit's repeat:
+	// the repeat is heard and acknowledged at once (its event is stored).
+	AckLatest time.Duration
 	// DeferClear ends the call's receiving without the clear-down (##):
 	// the caller sends it with Clear when no voice call follows.
 	DeferClear bool
@@ -62,6 +68,7 @@ func NewReceiver(c Config) (*Receiver, error) {
 	c.InterDigit = cmp.Or(c.InterDigit, 400*time.Millisecond)
 	c.RepeatWait = cmp.Or(c.RepeatWait, 3*time.Second)
 	c.MoreTimeout = cmp.Or(c.MoreTimeout, 2*time.Second)
+	c.AckLatest = cmp.Or(c.AckLatest, 500*time.Millisecond)
 	c.MaxPrompts = cmp.Or(c.MaxPrompts, 5)
 	if c.Tones == (dsp.DTMFGenConfig{}) {
 		c.Tones = dsp.DefaultDTMFGen()
@@ -94,10 +101,46 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		pending          string // a frame heard once, awaiting its repeat
 		clearing, done   bool
 		acked            = map[string]bool{}
+		// The write of a frame's event runs beside the frame loop
+		// (alarm.PendingWrite); writeEnd is the end of the last key of the
+		// latest copy of that frame heard.
+		write    alarm.PendingWrite
+		writeEnd int64
 	)
 	send := func(s string) {
 		_ = kio.queue(s)
 		toneEnd = fl.Now + kio.length(len(s))
+	}
+	ack := func() {
+		send(c.Variant.Ack)
+		deadline = toneEnd + alarm.Samples(c.MoreTimeout)
+	}
+	written := func(err error, live bool) {
+		ev := write.Event()
+		if err != nil {
+			out.EnqueueFailures++
+			c.Log.Error("tt92: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
+			deadline = writeEnd + alarm.Samples(c.RepeatWait)
+			return
+		}
+		if !acked[ev.Raw] {
+			acked[ev.Raw] = true
+			out.Events = append(out.Events, ev)
+		}
+		if pending == ev.Raw {
+			pending = ""
+		}
+		c.Log.Info("tt92: event queued", "call", call.ID, "event", ev.ID, "frame", ev.Raw)
+		if !live {
+			return
+		}
+		if len(keys) > 0 || fl.Now > writeEnd+alarm.Samples(c.AckLatest) {
+			c.Log.Warn("tt92: event stored too late for its acknowledge; acknowledging the unit's repeat", "call", call.ID, "event", ev.ID,
+				"late_ms", (fl.Now-writeEnd)*1000/dsp.SampleRate)
+			deadline = writeEnd + alarm.Samples(c.RepeatWait)
+			return
+		}
+		ack()
 	}
 	frame := func() {
 		raw := string(keys)
@@ -110,7 +153,13 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			deadline = lastEnd + alarm.Samples(c.RepeatWait)
 			return
 		}
-		if raw != pending && !acked[raw] {
+		if acked[raw] {
+			// A repeat of a frame whose event is stored: acknowledge it at
+			// once, without a second write.
+			ack()
+			return
+		}
+		if raw != pending {
 			// Heard once: the checksum cannot be checked, so wait for the
 			// unit's repeat and compare.
 			pending = raw
@@ -118,21 +167,17 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			c.Log.Info("tt92: frame heard once, waiting for its repeat", "call", call.ID, "frame", raw)
 			return
 		}
-		ev := EventFor(f, c.Variant, call, c.Now())
-		if err := q.Enqueue(ctx, ev); err != nil {
-			out.EnqueueFailures++
-			c.Log.Error("tt92: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
-			deadline = lastEnd + alarm.Samples(c.RepeatWait)
+		if write.Busy() {
+			if write.Event().Raw == raw {
+				writeEnd = lastEnd // the unit repeats while it is written
+			}
 			return
 		}
-		if !acked[raw] {
-			acked[raw] = true
-			out.Events = append(out.Events, ev)
+		write.Start(ctx, q, EventFor(f, c.Variant, call, c.Now()), fl.Now)
+		writeEnd = lastEnd
+		if done, err := write.WaitUpTo(alarm.InlineWait); done {
+			written(err, true)
 		}
-		pending = ""
-		c.Log.Info("tt92: event queued", "call", call.ID, "event", ev.ID, "frame", raw)
-		send(c.Variant.Ack)
-		deadline = toneEnd + alarm.Samples(c.MoreTimeout)
 	}
 	digit := func(ev dsp.DigitEvent) {
 		if ev.Start < toneEnd || clearing {
@@ -150,6 +195,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	fl.Init("tt92", ch, kio.hear, digit)
 	hungUp, err := fl.Run(ctx, func(buf []int16) (bool, error) {
 		now := fl.Now
+		if done, err := write.Poll(now); done {
+			written(err, true)
+		}
 		if len(keys) > 0 && now-lastEnd > alarm.Samples(c.InterDigit) {
 			out.Messages++
 			out.BadMessages++
@@ -158,7 +206,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			deadline = lastEnd + alarm.Samples(c.RepeatWait)
 		}
 		switch {
-		case kio.busy() || len(keys) > 0:
+		case kio.busy() || len(keys) > 0 || write.Busy():
 		case clearing:
 			// Some silence after the clear, so that the unit hears its end
 			// before the call goes.
@@ -191,6 +239,9 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	})
 	if hungUp {
 		out.Reason = alarm.ReasonHangup
+	}
+	if done, werr := write.Wait(); done {
+		written(werr, false) // stored, if it succeeded, but never acknowledged
 	}
 	return out, err
 }

@@ -127,3 +127,42 @@ func TestReceiverAcknowledgesWithinTheUnitsWindow(t *testing.T) {
 		t.Logf("%s: B0 ended %d ms after the repeat's last key", mode, rep.AckMs[0]-rep.LastMs[0])
 	}
 }
+
+// A slow durable write never stalls the call, and no acknowledge is sent
+// over the unit's repeat: the frame is written once heard twice; a write
+// that ends in time (300 ms) is acknowledged late but inside the strict
+// unit's 1 s; one that ends after it (1.5 s, the unit repeating again) is
+// not, and the third copy is acknowledged at once from the stored event.
+func TestReceiverSlowWriteKeepsTheCallGoing(t *testing.T) {
+	for _, c := range []struct {
+		write    time.Duration
+		attempts int
+	}{{300 * time.Millisecond, 2}, {1500 * time.Millisecond, 3}} {
+		t.Run(c.write.String(), func(t *testing.T) {
+			r, err := NewReceiver(Config{Log: alarmtest.Discard})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw, far := alarmtest.NewPipe(alarmtest.Options{OutOfBand: true})
+			q := &alarmtest.Queue{}
+			disk := alarmtest.NewSlowDisk(gw, c.write, q)
+			var rep UnitReport
+			var uerr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				rep, uerr = NewUnit(UnitConfig{}).Send(context.Background(), far, []string{frameA})
+				far.Hangup()
+			}()
+			out, rerr := r.Receive(context.Background(), disk, alarm.Call{ID: "c", Domain: "d"}, disk)
+			gw.Hangup()
+			<-done
+			if rerr != nil || uerr != nil || !rep.Acked[0] || rep.Attempts[0] != c.attempts {
+				t.Fatalf("receiver %v, unit %v, %+v: want acknowledged on attempt %d", rerr, uerr, rep, c.attempts)
+			}
+			if len(out.Events) != 1 || q.Calls() != 1 || len(rep.LateAcks[0]) != 0 {
+				t.Fatalf("outcome %+v, %d writes, late acknowledges %v: want the event written once, no acknowledge sent late", out, q.Calls(), rep.LateAcks[0])
+			}
+		})
+	}
+}

@@ -1,0 +1,118 @@
+package alarm
+
+import (
+	"context"
+	"time"
+
+	"github.com/edgebridge/edgebridge/dsp"
+)
+
+// PendingWrite runs a receiver's Enqueue beside its FrameLoop. The durable
+// write behind Enqueue (a transaction and an fsync) can take seconds on a
+// busy disk; made inline, it stalled the lock-step loop: the unit heard no
+// audio at all meanwhile, and the acknowledgement, sent once the write
+// returned, fell on the unit's repeat of its message, which the receiver,
+// busy acknowledging, did not hear (a Contact ID listen-in panel then had
+// no kissoff and its repeats went to the voice call). With PendingWrite
+// the loop keeps reading and writing while the write runs, the receiver
+// polls for its result once per frame, and decides then, in sample time,
+// whether its acknowledgement can still start inside the unit's window.
+//
+// While the write runs, Poll also keeps the frame loop from running ahead
+// of real time: on a Channel faster than real time (a simulated line, a
+// test's pipe) the write would otherwise last an arbitrary part of the
+// call. On a real line or an RTP session it never waits.
+//
+// The zero value is ready. One write at a time; a receiver polls from its
+// frame loop only (not safe for concurrent use).
+type PendingWrite struct {
+	done chan error
+	busy bool
+	ev   Event
+	// The loop's sample time and the wall clock when the write started.
+	from  int64
+	since time.Time
+	timer *time.Timer // Poll's wait, made once
+}
+
+// Start puts ev to q in a goroutine of its own; now is the loop's sample
+// time.
+func (p *PendingWrite) Start(ctx context.Context, q Queue, ev Event, now int64) {
+	if p.done == nil {
+		p.done = make(chan error, 1)
+	}
+	p.busy, p.ev, p.from, p.since = true, ev, now, time.Now()
+	go func() { p.done <- q.Enqueue(ctx, ev) }()
+}
+
+// Busy says a write is in flight.
+func (p *PendingWrite) Busy() bool { return p.busy }
+
+// Event is the event being (or last) written.
+func (p *PendingWrite) Event() Event { return p.ev }
+
+// InlineWait is how long a receiver waits for a write inline before it
+// lets the frame loop go on beside it: five frames, which the jitter
+// buffers of both ends absorb.
+const InlineWait = 100 * time.Millisecond
+
+// WaitUpTo waits at most d for the write in flight to end.
+func (p *PendingWrite) WaitUpTo(d time.Duration) (done bool, err error) {
+	if !p.busy {
+		return false, nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err = <-p.done:
+		p.busy = false
+		return true, err
+	case <-t.C:
+		return false, nil
+	}
+}
+
+// Poll reports the write's result once it has ended (done). It waits only
+// when the loop (now, its sample time) has run more than two frames ahead
+// of the time the write has taken, and then until it no longer is.
+func (p *PendingWrite) Poll(now int64) (done bool, err error) {
+	if !p.busy {
+		return false, nil
+	}
+	ahead := time.Duration(now-p.from)*time.Second/dsp.SampleRate - time.Since(p.since)
+	if ahead <= 2*frameTime {
+		select {
+		case err = <-p.done:
+			p.busy = false
+			return true, err
+		default:
+			return false, nil
+		}
+	}
+	if p.timer == nil {
+		p.timer = time.NewTimer(ahead)
+	} else {
+		p.timer.Reset(ahead)
+	}
+	select {
+	case err = <-p.done:
+		p.timer.Stop()
+		p.busy = false
+		return true, err
+	case <-p.timer.C:
+		return false, nil
+	}
+}
+
+// frameTime is FrameSamples as a duration.
+const frameTime = FrameSamples * time.Second / dsp.SampleRate
+
+// Wait waits for a write in flight to end (the call ended meanwhile: the
+// event may still be stored, unacknowledged, and the receiver reports it).
+func (p *PendingWrite) Wait() (done bool, err error) {
+	if !p.busy {
+		return false, nil
+	}
+	p.busy = false
+	return true, <-p.done
+}
