@@ -245,7 +245,7 @@ func (a *authenticator) checkJWT(tok, pathDomain string) *principal {
 			}
 		}
 	}
-	if len(candidates) == 0 && pathDomain != "" && domainPattern.MatchString(pathDomain) {
+	if len(candidates) == 0 && pathDomain != "" && validDomain(pathDomain) {
 		_ = a.db.View(func(tx *store.Tx) error {
 			return tx.ForEach(store.Coll{Domain: pathDomain, Resource: "apikey"}, "", func(id string, doc []byte) (bool, error) {
 				candidates = append(candidates, keyIndex{Domain: pathDomain, KeyID: id})

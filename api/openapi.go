@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"regexp"
 	"strings"
 )
 
@@ -12,7 +11,27 @@ import (
 // operations that neither the provisioning schema nor the other APIs it
 // mirrors have) carry x-edgebridge-extension.
 
-var pathParam = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
+// pathParams lists the wildcards of a route's path ({name}, name of
+// letters, digits and '_'), in order.
+func pathParams(path string) []string {
+	var out []string
+	for {
+		i := strings.IndexByte(path, '{')
+		if i < 0 {
+			return out
+		}
+		path = path[i+1:]
+		j := strings.IndexByte(path, '}')
+		if j < 0 {
+			return out
+		}
+		name := path[:j]
+		if name != "" && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == "" {
+			out = append(out, name)
+			path = path[j+1:]
+		}
+	}
+}
 
 func errorSchema() *Schema {
 	return obj(req("success", boolean()), req("reason", str().desc("<field>: <rule broken>, or what went wrong.")))

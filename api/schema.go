@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -35,8 +36,8 @@ type Schema struct {
 	// gateway extension); it appears as x-edgebridge-extension.
 	Extension string `json:"x-edgebridge-extension,omitempty"`
 
-	re    *regexp.Regexp
-	check func(v any) string // extra rule; returns the broken rule or ""
+	re    func() *regexp.Regexp // compiled on first use: most patterns of an idle gateway never are
+	check func(v any) string    // extra rule; returns the broken rule or ""
 }
 
 // fieldError is a validation failure: the field's dotted path and the rule.
@@ -103,7 +104,7 @@ func (s *Schema) ext(note string, v ...string) *Schema {
 }
 func (s *Schema) pattern(p string) *Schema {
 	s.Pattern = p
-	s.re = regexp.MustCompile(p)
+	s.re = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(p) })
 	return s
 }
 func (s *Schema) min(v float64) *Schema    { s.Minimum = &v; return s }
@@ -193,7 +194,7 @@ func (s *Schema) validate(path string, v any) (any, error) {
 		if s.MaxLength != nil && uint64(utf8.RuneCountInString(x)) > *s.MaxLength {
 			return nil, ferr(path, "must be at most %d characters", *s.MaxLength)
 		}
-		if s.re != nil && !s.re.MatchString(x) {
+		if s.re != nil && !s.re().MatchString(x) {
 			return nil, ferr(path, "must match %s", s.Pattern)
 		}
 	case "number", "integer":

@@ -89,12 +89,12 @@ type GroupMember struct {
 }
 
 var (
-	extensionPattern = regexp.MustCompile(`^[0-9*#]{1,16}$`)
-	mobilePattern    = regexp.MustCompile(`^\+?[0-9]{3,20}$`)
+	extensionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9*#]{1,16}$`) })
+	mobilePattern    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\+?[0-9]{3,20}$`) })
 )
 
 func validateExtension(n string) error {
-	if !extensionPattern.MatchString(n) {
+	if !extensionPattern().MatchString(n) {
 		return fmt.Errorf("extensionNumber: %q is not 1 to 16 digits (0-9, *, #)", n)
 	}
 	return nil
@@ -106,7 +106,7 @@ func (u *User) Validate() error {
 	if u.User == "" {
 		return errors.New("user: required (the deviceId of the device this user's extension rings)")
 	}
-	if u.MobileNumber != "" && !mobilePattern.MatchString(u.MobileNumber) {
+	if u.MobileNumber != "" && !mobilePattern().MatchString(u.MobileNumber) {
 		return fmt.Errorf("mobileNumber: %q is not 3 to 20 digits with an optional leading +", u.MobileNumber)
 	}
 	if f := u.MobileFollow; f != nil {
@@ -161,11 +161,11 @@ func (g *Group) Validate() error {
 	return nil
 }
 
-var nameVar = regexp.MustCompile(`\{[^}]*\}`)
+var nameVar = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{[^}]*\}`) })
 
 // checkCallerNameFormat allows the variables the hosted PBX API names.
 func checkCallerNameFormat(f string) error {
-	for _, v := range nameVar.FindAllString(f, -1) {
+	for _, v := range nameVar().FindAllString(f, -1) {
 		switch v {
 		case "{displayName}", "{srcPhoneNumber}", "{dgrpName}":
 		default:

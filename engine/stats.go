@@ -176,7 +176,7 @@ const recordGather = 100 * time.Millisecond
 // once per batch, not once per call (three writes a call: start, answer,
 // end).
 func (e *Engine) recordLoop(ctx context.Context) {
-	batch := make([]store.CallRecord, 0, 1024)
+	var batch []store.CallRecord // grows with load: a quarter MB at its bound
 	last := map[recordKey]int{}
 	write := func() {
 		batch = latestRecords(batch, last)

@@ -96,12 +96,12 @@ func parseRewrite(expr string) (*regexp.Regexp, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("pattern %q: %w", pat, err)
 	}
-	repl = sedGroup.ReplaceAllString(repl, "$${$1}")
+	repl = sedGroup().ReplaceAllString(repl, "$${$1}")
 	return re, repl, nil
 }
 
 // sedGroup is a sed-style group reference (\1) in a replacement.
-var sedGroup = regexp.MustCompile(`\\(\d)`)
+var sedGroup = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\\(\d)`) })
 
 func compileTrunk(domain string, cfg Trunk) (*trunk, error) {
 	if err := cfg.Validate(); err != nil {

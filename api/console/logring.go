@@ -21,7 +21,8 @@ type LogRing struct {
 
 type ringCore struct {
 	mu   sync.Mutex
-	buf  []LogLine
+	buf  []LogLine // grows to size, then wraps
+	size int
 	head int // next write position
 	full bool
 	subs map[chan LogLine]slog.Level
@@ -43,7 +44,8 @@ func NewLogRing(size int, next slog.Handler) *LogRing {
 	if size < 1 {
 		size = 1
 	}
-	return &LogRing{next: next, core: &ringCore{buf: make([]LogLine, size), subs: map[chan LogLine]slog.Level{}}}
+	// The ring grows to size as lines come: an idle daemon logs little.
+	return &LogRing{next: next, core: &ringCore{size: size, subs: map[chan LogLine]slog.Level{}}}
 }
 
 func (h *LogRing) Enabled(ctx context.Context, l slog.Level) bool {
@@ -105,8 +107,12 @@ func (h *LogRing) WithGroup(name string) slog.Handler {
 func (c *ringCore) add(l LogLine) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.buf[c.head] = l
-	c.head = (c.head + 1) % len(c.buf)
+	if len(c.buf) < c.size {
+		c.buf = append(c.buf, l)
+	} else {
+		c.buf[c.head] = l
+	}
+	c.head = (c.head + 1) % c.size
 	if c.head == 0 {
 		c.full = true
 	}

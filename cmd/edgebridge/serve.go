@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -227,7 +228,7 @@ func checkAdvertise(s string) (string, error) {
 	if err != nil {
 		host, port = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), ""
 	}
-	if net.ParseIP(host) == nil && !dnsName.MatchString(host) {
+	if net.ParseIP(host) == nil && !dnsName().MatchString(host) {
 		return s, fmt.Errorf("host must be an IP address or a DNS name")
 	}
 	if port == "" {
@@ -239,7 +240,9 @@ func checkAdvertise(s string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-var dnsName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]?$`)
+var dnsName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]?$`)
+})
 
 // parsePortRange reads LO-HI. RTP uses even ports and RTCP the odd one above
 // (RFC 3550 §11), so the range must hold at least one pair.

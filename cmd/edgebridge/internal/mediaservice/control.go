@@ -131,7 +131,7 @@ func recordingCommand(ctx context.Context, base string, rec recorder, conn, name
 		}
 		return nil
 	}
-	if !namePattern.MatchString(name) {
+	if !namePattern().MatchString(name) {
 		return refuse(http.StatusBadRequest, "recordingFileName: want 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit")
 	}
 	err := rec.start(name, conn)

@@ -44,7 +44,7 @@ var (
 )
 
 // namePattern keeps prompt names to one path element of safe characters.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+var namePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
 
 // DefaultQuota bounds the prompt storage (prompts and recordings together).
 const DefaultQuota = 64 << 20
@@ -62,7 +62,7 @@ func newPrompts(dir string, quota int64, key []byte) *Prompts {
 func (p *Prompts) dirOf(domain string) string { return filepath.Join(p.dir, domain) }
 
 func (p *Prompts) path(domain, name string) (string, error) {
-	if !namePattern.MatchString(name) {
+	if !namePattern().MatchString(name) {
 		return "", fmt.Errorf("%w %q: want 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit", ErrBadName, name)
 	}
 	return filepath.Join(p.dir, domain, name), nil
@@ -105,7 +105,7 @@ func (p *Prompts) List(domain, next string, limit int) ([]PromptInfo, string, er
 	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
 	out := []PromptInfo{}
 	for _, e := range ents {
-		if e.IsDir() || e.Name() <= next || !namePattern.MatchString(e.Name()) {
+		if e.IsDir() || e.Name() <= next || !namePattern().MatchString(e.Name()) {
 			continue
 		}
 		if len(out) == limit {
