@@ -276,6 +276,16 @@ const compactAfter = 25
 // fill a few pages. Nothing changes for readers: the bytes are the same and
 // the old ones stay valid for whoever still holds them.
 func (t *tracer) compact() {
+	// The Call-ID map keeps the size a flood gave it (a Go map never
+	// shrinks): copy what is left into one of its own size.
+	t.callMu.Lock()
+	domains := make(map[string]string, len(t.domains))
+	for k, v := range t.domains {
+		domains[k] = v
+	}
+	t.domains = domains
+	t.callMu.Unlock()
+
 	t.ringMu.Lock()
 	defer t.ringMu.Unlock()
 	if len(t.ring) == 0 {

@@ -259,7 +259,7 @@ func (s *sipSegment) write() error {
 	n, err := s.f.Write(s.buf)
 	s.size += int64(n)
 	s.buf = s.buf[:0]
-	if cap(s.buf) > 256<<10 {
+	if cap(s.buf) > 64<<10 {
 		s.buf = nil // a flood's batch is not kept for the next quiet one
 	}
 	if err != nil {
