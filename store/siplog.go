@@ -50,6 +50,10 @@ const (
 	// sipOpenMax bounds the segment files held open for appending; past
 	// it they are closed and reopened on their domain's next message.
 	sipOpenMax = 64
+	// sipWriteChunk is how much of a batch is gathered per write(): a
+	// flood's batch is written in pieces through one reused buffer rather
+	// than built whole in a buffer grown for it.
+	sipWriteChunk = 64 << 10
 )
 
 // SIPMessage is one SIP message as it crossed the gateway's socket.
@@ -95,7 +99,7 @@ type sipSegment struct {
 	f    *os.File
 	seq  uint64
 	size int64
-	buf  []byte // this batch's records, written with one write()
+	buf  []byte // records not yet written, up to about sipWriteChunk
 }
 
 func (db *DB) startSIPLog() {
@@ -235,6 +239,11 @@ func (db *DB) FlushSIP() error {
 				errs = append(errs, err)
 				lost += 1
 			}
+		} else if len(seg.buf) >= sipWriteChunk {
+			if err := seg.write(); err != nil {
+				errs = append(errs, err)
+				l.closeSegment(seg)
+			}
 		}
 	}
 	for _, seg := range touched {
@@ -259,8 +268,8 @@ func (s *sipSegment) write() error {
 	n, err := s.f.Write(s.buf)
 	s.size += int64(n)
 	s.buf = s.buf[:0]
-	if cap(s.buf) > 64<<10 {
-		s.buf = nil // a flood's batch is not kept for the next quiet one
+	if cap(s.buf) > 2*sipWriteChunk {
+		s.buf = nil // grown by a record of unusual size: not kept
 	}
 	if err != nil {
 		return fmt.Errorf("store: SIP log: %w", err)

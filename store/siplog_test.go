@@ -248,3 +248,24 @@ func BenchmarkAppendSIP(b *testing.B) {
 		db.AppendSIP(m)
 	}
 }
+
+// BenchmarkFlushSIP is the writer's cost per message: a batch of 512
+// typical INVITEs appended and written (make bench measures the daemon).
+func BenchmarkFlushSIP(b *testing.B) {
+	db := openTest(b)
+	raw := "INVITE sip:1000@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-1-0\r\n" +
+		"From: sipp <sip:sipp@127.0.0.1:5062>;tag=1\r\nTo: <sip:1000@127.0.0.1:5060>\r\nCall-ID: 1-1@127.0.0.1\r\n" +
+		"CSeq: 1 INVITE\r\nContact: sip:sipp@127.0.0.1:5062\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n" +
+		"Content-Length: 129\r\n\r\nv=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	m := SIPMessage{Time: time.Now(), Domain: "local", Direction: "in", Transport: "udp", Src: "127.0.0.1:5062", Dst: "127.0.0.1:5060", CallID: "1-1@127.0.0.1", Raw: raw}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		db.AppendSIP(m)
+		if n++; n%512 == 0 {
+			if err := db.FlushSIP(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
