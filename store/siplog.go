@@ -140,21 +140,63 @@ func (db *DB) sipFlusher() {
 }
 
 // dropOldSIPLog deletes the bbolt bucket earlier versions kept the SIP log
-// in (a one-time migration: its pages go back to bbolt's free list). A
-// firmware rolled back to such a version starts a new bucket, which the
-// next upgrade deletes again, so no schema version is spent on it.
+// in (a one-time migration), then rewrites the file without the pages it
+// held: bbolt never shrinks its file, and the store-nearly-full alert reads
+// its size. A firmware rolled back to such a version starts a new bucket,
+// which the next upgrade deletes again, so no schema version is spent on it.
 func (db *DB) dropOldSIPLog() error {
 	found := false
 	_ = db.bolt.View(func(tx *bolt.Tx) error { found = tx.Bucket(bucketSIPLog) != nil; return nil })
 	if !found {
 		return nil
 	}
-	return db.update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bucketSIPLog); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 			return err
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return db.compact()
+}
+
+// compact rewrites the store file with bbolt.Compact into a new file and
+// renames it over the old one. Until the rename nothing is lost by a
+// failure (a disk without room for the copy keeps the old file, still
+// correct, only larger); only failing to reopen afterwards is an error.
+func (db *DB) compact() error {
+	tmp := db.path + ".compact"
+	_ = os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil
+	}
+	err = bolt.Compact(dst, db.bolt, 4<<20)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return nil
+	}
+	if err := db.bolt.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("store: compact: %w", err)
+	}
+	if err := os.Rename(tmp, db.path); err != nil {
+		_ = os.Remove(tmp)
+	} else if d, err := os.Open(filepath.Dir(db.path)); err == nil {
+		_ = d.Sync() // the rename itself survives a power cut
+		d.Close()
+	}
+	b, err := bolt.Open(db.path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return fmt.Errorf("store: reopen %s after compacting: %w", db.path, err)
+	}
+	db.bolt = b
+	return nil
 }
 
 // AppendSIP records one SIP message in its domain's log. It never blocks

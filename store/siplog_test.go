@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -190,9 +191,21 @@ func TestSIPLogDomainFolder(t *testing.T) {
 }
 
 // Versions before the segment files kept the log in a bbolt bucket: Open
-// deletes it.
+// deletes it and rewrites the file without its pages, keeping the rest.
 func TestSIPLogOldBucketDropped(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := Coll{Domain: "local", Resource: "device"}
+	if err := db.Put(dev, "1234", []byte(`{"deviceId":"1234"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.QueuePut(QueueItem{Dest: "arc", ID: "e1", Group: "1234", Payload: []byte("alarm")}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	b, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -202,13 +215,21 @@ func TestSIPLogOldBucketDropped(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return d.Put(seqKey(1), []byte(`{"raw":"INVITE sip:old SIP/2.0"}`))
+		v := []byte(`{"raw":"INVITE sip:old SIP/2.0` + strings.Repeat("x", 1000) + `"}`)
+		for i := range 4000 {
+			if err := d.Put(seqKey(uint64(i)), v); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	b.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := Open(path)
+	before, _ := os.Stat(path)
+
+	db, err = Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +240,25 @@ func TestSIPLogOldBucketDropped(t *testing.T) {
 		}
 		return nil
 	})
+	after, _ := os.Stat(path)
+	if after.Size() > before.Size()/4 {
+		t.Fatalf("file %d bytes after dropping the old log, %d before: not compacted", after.Size(), before.Size())
+	}
+	if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("compaction left its file behind: %v", err)
+	}
+	if got, err := db.Get(dev, "1234"); err != nil || string(got) != `{"deviceId":"1234"}` {
+		t.Fatalf("device after compaction: %s %v", got, err)
+	}
+	if items, err := db.QueueItems("arc", 10); err != nil || len(items) != 1 || string(items[0].Payload) != "alarm" {
+		t.Fatalf("queued alarm after compaction: %+v %v", items, err)
+	}
+	if v, err := db.Schema(); err != nil || v != SchemaVersion {
+		t.Fatalf("schema %d %v", v, err)
+	}
+	if err := db.Put(dev, "5678", []byte(`{}`)); err != nil {
+		t.Fatalf("store unusable after compaction: %v", err)
+	}
 }
 
 func TestSIPLogSurvivesClose(t *testing.T) {

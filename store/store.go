@@ -38,7 +38,7 @@ func Open(path string) (*DB, error) {
 		return nil, err
 	}
 	if err := db.dropOldSIPLog(); err != nil {
-		b.Close()
+		db.bolt.Close() // dropOldSIPLog may have reopened the file
 		return nil, err
 	}
 	db.startSIPLog()
