@@ -380,3 +380,28 @@ func TestTapSeesBothWaysAllocatingNothing(t *testing.T) {
 		t.Fatalf("a's capture holds %d packets sent, want 101", sent)
 	}
 }
+
+// A session holds no packet, SRTP or playout buffer until it needs one: a
+// B2BUA call has two sessions, most calls of a flood never carry RTP, and
+// these buffers were most of a call's allocation. Sending makes the send
+// buffers, reading the playout's, SRTP its own.
+func TestBuffersMadeOnFirstUse(t *testing.T) {
+	a, b, _, _ := pair(t, nil)
+	for _, s := range []*Session{a, b} {
+		if s.out.buf != nil || s.out.enc != nil || s.out.generator != nil || s.in.plain != nil || s.play.buf != nil || s.rtcp.plain != nil {
+			t.Fatalf("a fresh session holds buffers: send %v, srtp %v/%v/%v, generator %v, playout %v",
+				s.out.buf != nil, s.out.enc != nil, s.in.plain != nil, s.rtcp.plain != nil, s.out.generator != nil, s.play.buf != nil)
+		}
+	}
+	var pcm [FrameSamples]int16
+	if err := a.WriteFrame(pcm[:]); err != nil {
+		t.Fatal(err)
+	}
+	if a.out.buf == nil {
+		t.Error("no send buffer after WriteFrame")
+	}
+	s, _, _, _ := pair(t, func(a, b *legOpts) { a.caps.SRTP, b.caps.SRTP = sdp.SRTPRequired, sdp.SRTPOptional })
+	if s.out.enc == nil || s.in.plain == nil || s.rtcp.plain == nil || s.rtcp.enc == nil {
+		t.Error("an SRTP session lacks its SRTP buffers")
+	}
+}
