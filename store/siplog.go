@@ -100,6 +100,9 @@ type sipSegment struct {
 	seq  uint64
 	size int64
 	buf  []byte // records not yet written, up to about sipWriteChunk
+	nbuf int    // how many
+	// inBatch: on this flush's list of segments to write at its end.
+	inBatch bool
 }
 
 func (db *DB) startSIPLog() {
@@ -264,7 +267,8 @@ func (db *DB) FlushSIP() error {
 				continue
 			}
 		}
-		if len(seg.buf) == 0 {
+		if !seg.inBatch {
+			seg.inBatch = true
 			touched = append(touched, seg)
 		}
 		before := len(seg.buf)
@@ -273,24 +277,30 @@ func (db *DB) FlushSIP() error {
 			lost++ // larger than a record may be
 			continue
 		}
+		seg.nbuf++
 		if seg.size+int64(len(seg.buf)) > sipLogSegmentBytes && seg.size+int64(before) > sipSegHeaderLen {
 			// This record starts the next segment.
 			rec := append([]byte(nil), seg.buf[before:]...)
 			seg.buf = seg.buf[:before]
-			if err := l.rotate(m.Domain, seg, rec); err != nil {
+			seg.nbuf--
+			n, err := l.rotate(m.Domain, seg, rec)
+			if err != nil {
 				errs = append(errs, err)
-				lost += 1
 			}
+			lost += n
 		} else if len(seg.buf) >= sipWriteChunk {
-			if err := seg.write(); err != nil {
+			if n, err := seg.write(); err != nil {
 				errs = append(errs, err)
+				lost += n
 				l.closeSegment(seg)
 			}
 		}
 	}
 	for _, seg := range touched {
-		if err := seg.write(); err != nil {
+		seg.inBatch = false
+		if n, err := seg.write(); err != nil {
 			errs = append(errs, err)
+			lost += n
 			l.closeSegment(seg)
 		}
 	}
@@ -302,41 +312,46 @@ func (db *DB) FlushSIP() error {
 	return errors.Join(errs...)
 }
 
-// write appends the batch's records to the segment file.
-func (s *sipSegment) write() error {
+// write appends the records gathered to the segment file; on an error it
+// says how many records were not (all of them: a record cut short by the
+// disk is cut off when the segment is next opened).
+func (s *sipSegment) write() (int, error) {
 	if len(s.buf) == 0 || s.f == nil {
-		return nil
+		return 0, nil
 	}
 	n, err := s.f.Write(s.buf)
 	s.size += int64(n)
-	s.buf = s.buf[:0]
+	recs := s.nbuf
+	s.buf, s.nbuf = s.buf[:0], 0
 	if cap(s.buf) > 2*sipWriteChunk {
 		s.buf = nil // grown by a record of unusual size: not kept
 	}
 	if err != nil {
-		return fmt.Errorf("store: SIP log: %w", err)
+		return recs, fmt.Errorf("store: SIP log: %w", err)
 	}
-	return nil
+	return 0, nil
 }
 
 // rotate writes what seg holds, starts the domain's next segment with rec
-// in its buffer and deletes the segments beyond sipLogSegments.
-func (l *sipLog) rotate(domain string, seg *sipSegment, rec []byte) error {
-	werr := seg.write()
+// in its buffer and deletes the segments beyond sipLogSegments. It returns
+// how many records were lost.
+func (l *sipLog) rotate(domain string, seg *sipSegment, rec []byte) (int, error) {
+	lost, werr := seg.write()
 	_ = seg.f.Close()
 	seg.f = nil
 	next, err := createSIPSegment(seg.dir, seg.seq+1)
 	if err != nil {
 		delete(l.open, domain)
-		return errors.Join(werr, err)
+		return lost + 1, errors.Join(werr, err)
 	}
 	// The caller's touched list holds seg: carry on in the same struct.
+	buf := seg.buf
 	*seg = *next
-	seg.buf = append(seg.buf[:0], rec...)
+	seg.buf, seg.nbuf, seg.inBatch = append(buf[:0], rec...), 1, true
 	if seg.seq >= uint64(sipLogSegments) {
 		removeSIPSegmentsUpTo(seg.dir, seg.seq-uint64(sipLogSegments))
 	}
-	return werr
+	return lost, werr
 }
 
 // openSegment opens the domain's newest segment for appending, cutting off
