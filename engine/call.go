@@ -72,6 +72,8 @@ type Call struct {
 
 	offer  *sdp.Session // the far end's offer (inbound) or ours (outbound)
 	local  *sdp.Session // our current SDP
+	remote *sdp.Session // the far end's current SDP (its offer or answer)
+	direct bool         // the far end's media goes to the other leg's (bypass.go)
 	neg    sdp.Negotiated
 	sdpVer atomic.Uint64
 	opts   MediaOptions
@@ -635,7 +637,7 @@ func (e *Engine) onAck(req *sip.Request, tx sip.ServerTransaction) {
 		if err := c.sdlg.ReadAck(req, tx); err != nil {
 			e.log.Debug("ACK not matched", "call", c.ID, "err", err)
 		}
-		if body := req.Body(); len(body) > 0 && c.offer == nil {
+		if body := req.Body(); len(body) > 0 && c.offer == nil && c.remote == nil {
 			c.lateAnswer(body)
 		}
 	}

@@ -130,7 +130,7 @@ func (c *Call) Answer() error {
 			c.rejectNow(500, "Server Internal Error", err.Error())
 			return err
 		}
-		c.local, c.neg = ans, neg
+		c.local, c.neg, c.remote = ans, neg, c.offer
 		if err := sess.Start(); err != nil {
 			sess.Close()
 			c.rejectNow(500, "Server Internal Error", err.Error())
@@ -183,7 +183,7 @@ func (c *Call) lateAnswer(body []byte) {
 		var neg sdp.Negotiated
 		if neg, err = sdp.Negotiate(c.local, ans); err == nil {
 			c.mu.Lock()
-			c.neg = neg
+			c.neg, c.remote = neg, ans
 			sess := c.sess
 			c.mu.Unlock()
 			if sess != nil {
@@ -214,7 +214,8 @@ func (e *Engine) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	sess := c.Session()
-	if sess == nil {
+	direct := c.DirectMediaOn()
+	if sess == nil && !direct {
 		e.respond(tx, req, 491, "Request Pending")
 		return
 	}
@@ -228,22 +229,19 @@ func (e *Engine) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 			e.respond(tx, req, 400, "Bad Request", reasonHeader(400, "SDP: "+err.Error()))
 			return
 		}
-		a, neg, err := sdp.Answer(offer, e.caps(c, sess))
-		if err != nil {
-			e.respond(tx, req, 488, "Not Acceptable Here", reasonHeader(488, err.Error()))
+		var code int
+		var why string
+		if direct {
+			// The media is the two far ends' own (bypass.go): the offer
+			// is the other far end's to answer.
+			ans, code, why = c.relayOffer(offer)
+		} else {
+			ans, code, why = c.answerReOffer(offer, sess)
+		}
+		if code != 0 {
+			e.respond(tx, req, code, statusText(code), reasonHeader(code, why))
 			return
 		}
-		if err := sess.Apply(neg); err != nil {
-			e.respond(tx, req, 500, "Server Internal Error", reasonHeader(500, err.Error()))
-			return
-		}
-		c.mu.Lock()
-		prev := c.neg.Direction
-		c.neg, c.local = neg, a
-		c.mu.Unlock()
-		defer c.relayDirection(prev, neg.Direction)
-		ans = a
-		e.log.Info("call media updated", "call", c.ID, "direction", neg.Direction.String(), "remote", neg.Remote.String())
 	}
 	if exp, refresher, ok := e.sessionTimer(req, tx); !ok {
 		return
@@ -261,4 +259,25 @@ func (e *Engine) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := tx.Respond(res); err != nil {
 		e.log.Debug("re-INVITE 200 not sent", "err", err)
 	}
+}
+
+// answerReOffer answers a far end's new offer with the leg's own session
+// (hold, resume, a new address) and relays a change of direction to the
+// other leg; or the status to refuse it with.
+func (c *Call) answerReOffer(offer *sdp.Session, sess *media.Session) (*sdp.Session, int, string) {
+	e := c.e
+	a, neg, err := sdp.Answer(offer, e.caps(c, sess))
+	if err != nil {
+		return nil, 488, err.Error()
+	}
+	if err := sess.Apply(neg); err != nil {
+		return nil, 500, err.Error()
+	}
+	c.mu.Lock()
+	prev := c.neg.Direction
+	c.neg, c.local, c.remote = neg, a, offer
+	c.mu.Unlock()
+	c.relayDirection(prev, neg.Direction)
+	e.log.Info("call media updated", "call", c.ID, "direction", neg.Direction.String(), "remote", neg.Remote.String())
+	return a, 0, ""
 }

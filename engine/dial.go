@@ -481,7 +481,7 @@ func (e *Engine) dial(ctx context.Context, spec dialSpec) (*Call, error) {
 		return nil, fmt.Errorf("engine: answer unusable: %w", err)
 	}
 	c.mu.Lock()
-	c.neg = neg
+	c.neg, c.remote = neg, ans
 	c.mu.Unlock()
 	e.recordCall(c, "")
 	return c, nil

@@ -73,7 +73,7 @@ func (c *Call) earlyMedia(code int, reason string) error {
 		return err
 	}
 	c.mu.Lock()
-	c.local, c.neg, c.sess = ans, neg, sess
+	c.local, c.neg, c.sess, c.remote = ans, neg, sess, c.offer
 	c.mu.Unlock()
 	return c.provisional(code, reason, ans.Marshal(), sip.NewHeader("Content-Type", "application/sdp"))
 }
@@ -101,6 +101,11 @@ func (c *Call) relayDirection(prev, now sdp.Direction) {
 func (c *Call) reoffer(dir sdp.Direction) error {
 	c.reMu.Lock()
 	defer c.reMu.Unlock()
+	return c.reofferLocked(dir)
+}
+
+// reofferLocked is reoffer with reMu held.
+func (c *Call) reofferLocked(dir sdp.Direction) error {
 	sess := c.Session()
 	if sess == nil || c.Answered().IsZero() {
 		return fmt.Errorf("engine: leg not answered")
@@ -149,7 +154,7 @@ func (c *Call) reoffer(dir sdp.Direction) error {
 		return err
 	}
 	c.mu.Lock()
-	c.local, c.neg = offer, n
+	c.local, c.remote, c.neg = offer, ans, n
 	c.mu.Unlock()
 	e.log.Info("call media updated", "call", c.ID, "direction", n.Direction.String(), "relayed", true)
 	return nil

@@ -311,3 +311,15 @@ func (s *Session) Digits() <-chan dsp.DigitEvent {
 	}
 	return s.digits
 }
+
+// RemoteSource is where the far end's RTP comes from (symmetric RTP sends
+// there), invalid before its first packet. It differs from the negotiated
+// address when the far end is behind NAT.
+func (s *Session) RemoteSource() netip.AddrPort {
+	s.in.mu.Lock()
+	defer s.in.mu.Unlock()
+	if !s.in.latched {
+		return netip.AddrPort{}
+	}
+	return s.in.remote
+}

@@ -210,6 +210,15 @@ func (g *Gateway) sessionLimit(ctx context.Context, domain string, b *alarm.Alar
 // been written in a burst by a reader catching up), and a BYE sent with
 // them ends the unit's call before it has heard the clear-down.
 func (g *Gateway) clearDown(ctx context.Context, c *engine.Call, log *slog.Logger) {
+	if c.DirectMediaOn() {
+		// The unit's media went straight to the ARC (controlCommandsEnabled
+		// false): the gateway takes it back to play the clear-down, as the
+		// ARC operator who hung up expects the unit cleared.
+		if err := c.Reanchor(); err != nil {
+			log.Warn("gateway: no clear-down: the unit's media could not be brought back", "err", err)
+			return
+		}
+	}
 	sig := g.clearOfCall(c.ID)
 	if sig.stmf {
 		if err := clearSTMF(ctx, c.Session()); err != nil {

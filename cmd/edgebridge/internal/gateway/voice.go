@@ -35,10 +35,7 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 		return
 	}
 	defer out.Hangup()
-	unit := c.Session()
-	if alarmSessionBridge(ctx, as, out, func(bctx context.Context) error {
-		return media.Bridge(bctx, unit, out.Session(), unitTap(as, unit))
-	}, log) {
+	if alarmSessionBridge(ctx, as, out, voiceBridge(b, c, out, as, log), log) {
 		_ = out.Hangup()
 		g.clearDown(ctx, c, log)
 		_ = c.Hangup()
@@ -48,11 +45,64 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 		return
 	}
 	select {
-	case <-c.Session().Done(): // the unit hung up
-	case <-out.Session().Done():
-		g.clearDown(ctx, c, log)
+	case <-legDone(c): // the unit hung up
+	case <-legDone(out):
+		g.clearDown(ctx, c, log) // re-anchors the unit's media first when it went direct
 	default:
 	}
+}
+
+// voiceBridge is the bridge of the unit's leg c to the voice leg out, for
+// alarmSessionBridge. With the alarmbridge's controlCommandsEnabled false
+// ("the media path straight between alarm device and alarm receiver") the
+// gateway first takes itself out of the media path (engine.DirectMedia:
+// each leg re-INVITEd with the other far end's SDP, the gateway's RTP
+// sessions closed) and then only waits for a side to hang up or the
+// session to end: the call's signalling still passes the gateway. When
+// that cannot be done (SRTP, codec or key conversion, NAT, a recording
+// running, a far end refusing the re-INVITE) the call is bridged through
+// the gateway as before, with one log line saying why: it is never
+// dropped for it.
+func voiceBridge(b *alarm.AlarmBridge, c, out *engine.Call, as *mediaservice.AlarmSession, log *slog.Logger) func(context.Context) error {
+	return func(bctx context.Context) error {
+		if b.ControlCommandsEnabled != nil && !*b.ControlCommandsEnabled {
+			if directVoice(c, out, as, log) {
+				select {
+				case <-bctx.Done():
+				case <-c.Done():
+				case <-out.Done():
+				}
+				return nil
+			}
+		}
+		unit := c.Session()
+		return media.Bridge(bctx, unit, out.Session(), unitTap(as, unit))
+	}
+}
+
+// directVoice moves the media of c and out off the gateway; false when it
+// stays (logged).
+func directVoice(c, out *engine.Call, as *mediaservice.AlarmSession, log *slog.Logger) bool {
+	if !as.MediaElsewhere("alarmbridge controlCommandsEnabled false: the media goes straight between the unit and the voice destination") {
+		log.Warn("gateway: controlCommandsEnabled false, but the media stays through the gateway: the call is being recorded")
+		return false
+	}
+	if err := engine.DirectMedia(c, out); err != nil {
+		as.MediaBack()
+		log.Warn("gateway: controlCommandsEnabled false, but the media stays through the gateway", "err", err)
+		return false
+	}
+	log.Info("gateway: media straight between the unit and the voice destination (controlCommandsEnabled false)", "to", out.Called)
+	return true
+}
+
+// legDone is closed when the leg's media has ended: its session's end, or
+// the call's when its media goes straight to the other side.
+func legDone(c *engine.Call) <-chan struct{} {
+	if s := c.Session(); s != nil {
+		return s.Done()
+	}
+	return c.Done()
 }
 
 // alarmSessionBridge runs bridge (the unit's leg to the voice leg out) as

@@ -11,7 +11,6 @@ import (
 	"github.com/edgebridge/edgebridge/alarm/delivery"
 	"github.com/edgebridge/edgebridge/alarm/service"
 	"github.com/edgebridge/edgebridge/engine"
-	"github.com/edgebridge/edgebridge/engine/media"
 )
 
 // voiceCallAlarm serves a call to an alarmbridge of protocol voicecall: the
@@ -90,10 +89,7 @@ func (g *Gateway) answerVoiceSession(ctx context.Context, c *engine.Call, b *ala
 	}
 	sctx, stop := g.sessionLimit(ctx, c.Domain, b)
 	defer stop()
-	unit := c.Session()
-	if alarmSessionBridge(sctx, as, out, func(bctx context.Context) error {
-		return media.Bridge(bctx, unit, out.Session(), unitTap(as, unit))
-	}, log) {
+	if alarmSessionBridge(sctx, as, out, voiceBridge(b, c, out, as, log), log) {
 		_ = out.Hangup()
 		_ = c.Hangup()
 	}

@@ -40,6 +40,7 @@ type AlarmSession struct {
 	tap      duplexTap
 
 	mu        sync.Mutex
+	elsewhere string // why the call's audio does not pass the gateway ("": it does)
 	callee    string // the voice destination's user, while connected
 	calleeID  string // its participantId (the voice leg's Call-ID)
 	split     func() // ends the voice bridge; nil when not connected
@@ -137,6 +138,27 @@ func (a *AlarmSession) FromUnit(pcm []int16) { a.tap.fromA(pcm) }
 
 // ToUnit: see FromUnit.
 func (a *AlarmSession) ToUnit(pcm []int16) { a.tap.fromB(pcm) }
+
+// MediaElsewhere tells the session its audio is about to stop passing the
+// gateway (why says where it goes, for startrecording's refusal). It
+// reports false, and nothing changes, while a recording runs: the audio
+// must stay. MediaBack undoes it.
+func (a *AlarmSession) MediaElsewhere(why string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.rec.running() {
+		return false
+	}
+	a.elsewhere = why
+	return true
+}
+
+// MediaBack: the call's audio passes the gateway again (MediaElsewhere).
+func (a *AlarmSession) MediaBack() {
+	a.mu.Lock()
+	a.elsewhere = ""
+	a.mu.Unlock()
+}
 
 // Connected tells the session its voice connection is up: the unit bridged
 // to the voice destination callee (user, and its leg's Call-ID as its
@@ -236,6 +258,15 @@ func (s *Service) alarmCommand(ctx context.Context, base string, a *AlarmSession
 		name := str("recordingFileName")
 		if name == "" {
 			name = "alarm-" + newID() + ".wav"
+		}
+		if base == "startrecording" {
+			// Under mu: MediaElsewhere does not take the audio away from
+			// a recording being started.
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if a.elsewhere != "" {
+				return refuse(http.StatusConflict, "the alarm call's audio does not pass the gateway, there is nothing to record: "+a.elsewhere)
+			}
 		}
 		return recordingCommand(ctx, base, a.recorder(), a.id, name)
 	case "splitconnection":

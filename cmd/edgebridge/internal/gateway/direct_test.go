@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgebridge/edgebridge/alarm/alarmtest"
+	"github.com/edgebridge/edgebridge/internal/testkit"
+)
+
+// Direct media: an alarmbridge with controlCommandsEnabled false has the
+// gateway leave the media path once the voice call is up (voice.go,
+// engine.DirectMedia).
+
+// withoutControl is docs with controlCommandsEnabled false on the bridge id.
+func withoutControl(docs map[string]map[string]string, id string) map[string]map[string]string {
+	docs["alarmbridge"][id] = strings.Replace(docs["alarmbridge"][id], `"alarmEventMapperId":"arc"`, `"alarmEventMapperId":"arc","controlCommandsEnabled":false`, 1)
+	return docs
+}
+
+// startGatewayPorts is startGateway, also returning its RTP port range.
+func startGatewayPorts(t *testing.T, docs map[string]map[string]string) (g *Gateway, lo, hi int) {
+	t.Helper()
+	g = startGatewayWith(t, t.TempDir(), docs, func(c *Config) { lo, hi = c.RTPPortMin, c.RTPPortMax })
+	return g, lo, hi
+}
+
+// rtpPortsFree reports whether no socket holds a UDP port of lo-hi on
+// 127.0.0.1: the gateway has no RTP session open.
+func rtpPortsFree(lo, hi int) bool {
+	for p := lo; p <= hi; p++ {
+		c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
+}
+
+// loopCapture is tshark capturing the UDP packets of ports on the loopback
+// interface into a pcap, until stop.
+type loopCapture struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	path string
+}
+
+func captureLoopback(t *testing.T, ports ...int) *loopCapture {
+	t.Helper()
+	var f []string
+	for _, p := range ports {
+		f = append(f, "port "+strconv.Itoa(p))
+	}
+	path := filepath.Join(t.TempDir(), "lo.pcap")
+	cmd := testkit.TsharkCmd(t, "-i", "lo", "-f", "udp and ("+strings.Join(f, " or ")+")", "-w", path)
+	errOut, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	started := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(errOut)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Capturing on") {
+				started <- true
+			}
+		}
+		started <- false
+	}()
+	select {
+	case ok := <-started:
+		if !ok {
+			t.Fatal("tshark did not start capturing on lo")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("tshark did not start capturing on lo within 20 s")
+	}
+	return &loopCapture{t: t, cmd: cmd, path: path}
+}
+
+// flows stops the capture and counts its UDP datagrams by "src->dst" port.
+func (c *loopCapture) flows() map[string]int {
+	c.t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	_ = c.cmd.Wait()
+	out, err := testkit.TsharkCmd(c.t, "-r", c.path, "-T", "fields", "-e", "udp.srcport", "-e", "udp.dstport").Output()
+	if err != nil {
+		c.t.Fatalf("tshark -r: %v", err)
+	}
+	n := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			n[f[0]+"->"+f[1]]++
+		}
+	}
+	return n
+}
+
+// With controlCommandsEnabled false, a SIP unit's voice call (a voicecall
+// alarmbridge: SIPp as the unit, SIPp as the ARC's speech line) goes
+// straight between the two once it is up: each side takes the gateway's
+// re-INVITE with the other's media, the unit's audio reaches the speech
+// line at its own port and comes back to the unit's (seen on the loopback
+// by tshark), the gateway holds no RTP port any more while the call is up,
+// and a BYE from either side still ends both.
+func TestDirectMediaBetweenUnitAndSpeechLine(t *testing.T) {
+	for _, c := range []struct{ name, unit, line string }{
+		{"unit hangs up", "uac_direct.xml", "uas_direct.xml"},
+		{"speech line hangs up", "uac_direct_held.xml", "uas_direct_bye.xml"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wd, ud := t.TempDir(), t.TempDir()
+			voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, c.line, "PAUSE_MS", "3000"), "-m", "1", "-rtp_echo")
+			arc := alarmtest.StartARC(t, "127.0.0.1:0")
+			g, lo, hi := startGatewayPorts(t, withoutControl(voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"), "phones"))
+			// StartSIPp's media port is its SIP port + 2: everything to
+			// and from the speech line's RTP port.
+			cap := captureLoopback(t, voice.Port+2)
+			unit := testkit.StartSIPp(t, ud, false, "-sf", testkit.SIPpScenario(t, ud, c.unit,
+				"CALLER", "0701234567", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "PAUSE_MS", "3000"),
+				"-s", "5560", "-m", "1", g.eng.Addr())
+			unitRTP := strconv.Itoa(unit.Port + 2)
+			lineRTP := strconv.Itoa(voice.Port + 2)
+			testkit.WaitFor(t, "the voice call bridged", 20*time.Second, func() bool { return g.activeCalls() == 2 })
+			if !testkit.Eventually(10*time.Second, func() bool { return g.activeCalls() == 2 && rtpPortsFree(lo, hi) }) {
+				t.Fatalf("the gateway still holds RTP ports of %d-%d while the call is up\n%s\n%s", lo, hi, unit.Report(), voice.Report())
+			}
+			if got := arc.Wait(1, 10*time.Second); len(got) != 1 || got[0].Account != "4321" {
+				t.Fatalf("ARC got %+v, want the calling device's event", got)
+			}
+			if err := unit.Wait(20 * time.Second); err != nil {
+				t.Fatalf("unit: %v\n%s", err, unit.Report())
+			}
+			if err := voice.Wait(20 * time.Second); err != nil {
+				t.Fatalf("speech line: %v\n%s", err, voice.Report())
+			}
+			testkit.WaitFor(t, "both legs ended", 10*time.Second, func() bool { return g.activeCalls() == 0 })
+			n := cap.flows()
+			t.Logf("UDP datagrams on the loopback by port: %v (unit %s, speech line %s)", n, unitRTP, lineRTP)
+			if n[unitRTP+"->"+lineRTP] < 50 || n[lineRTP+"->"+unitRTP] < 50 {
+				t.Fatalf("RTP between the unit (%s) and the speech line (%s) directly: %d there, %d back; want 50 or more each way (all flows %v)",
+					unitRTP, lineRTP, n[unitRTP+"->"+lineRTP], n[lineRTP+"->"+unitRTP], n)
+			}
+		})
+	}
+}
