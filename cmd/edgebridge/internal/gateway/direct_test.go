@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -154,5 +155,77 @@ func TestDirectMediaBetweenUnitAndSpeechLine(t *testing.T) {
 					unitRTP, lineRTP, n[unitRTP+"->"+lineRTP], n[lineRTP+"->"+unitRTP], n)
 			}
 		})
+	}
+}
+
+// A Contact ID unit (SIP) of a bridge with controlCommandsEnabled false:
+// once its alarm is acknowledged and the ARC's speech line (SIPp echoing
+// RTP) answers, the unit's media is the speech line's own port and its
+// tone comes back from there with no RTP port of the gateway open. When
+// the speech line hangs up, the gateway takes the unit's media back
+// (re-INVITE) to play the clear-down key arcDisconnectClearsCall asks for,
+// as an ARC operator expects the unit cleared when they hang up, then ends
+// the call.
+func TestDirectMediaARCHangupClearsUnit(t *testing.T) {
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct_bye.xml", "PAUSE_MS", "6000"), "-m", "1", "-rtp_echo")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g, lo, hi := startGatewayPorts(t, withoutControl(listenInDocs(arc.Addr, voice.Port, ""), "panels"))
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	call, rep, err := listenInCall(t, ctx, g)
+	if err != nil || !rep.Messages[0].Acked {
+		t.Fatalf("panel: %v %+v", err, rep)
+	}
+	line := uint16(voice.Port + 2)
+	if !testkit.Eventually(15*time.Second, func() bool { return call.Negotiated().Remote.Port() == line }) {
+		t.Fatalf("the unit's media goes to %v, not to the speech line's port %d\n%s", call.Negotiated().Remote, line, voice.Report())
+	}
+	if !rtpPortsFree(lo, hi) {
+		t.Fatalf("the gateway still holds RTP ports of %d-%d with the media direct", lo, hi)
+	}
+	if !toneComesBack(t, ctx, call.Session(), 1000) {
+		t.Fatalf("the unit's tone did not come back from the speech line directly\n%s", voice.Report())
+	}
+	u := listen(call.Session())
+	u.ended(t, 20*time.Second, "the speech line hung up")
+	if u.events != "0" {
+		t.Fatalf("the unit heard keys %q before its call ended, want the clear-down 0", u.events)
+	}
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("speech line: %v\n%s", err, voice.Report())
+	}
+}
+
+// A speech line that refuses the re-INVITE (488) keeps the call bridged
+// through the gateway: the unit's media still goes to the gateway, its
+// tone comes back through the bridge, and its hang-up still ends the
+// speech line's call.
+func TestDirectMediaRefusedStaysBridged(t *testing.T) {
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct_488.xml"), "-m", "1", "-rtp_echo")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g, lo, hi := startGatewayPorts(t, withoutControl(listenInDocs(arc.Addr, voice.Port, ""), "panels"))
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	call, rep, err := listenInCall(t, ctx, g)
+	if err != nil || !rep.Messages[0].Acked {
+		t.Fatalf("panel: %v %+v", err, rep)
+	}
+	if !testkit.Eventually(15*time.Second, func() bool { return strings.Contains(voice.Logs("*messages.log"), "488 Not Acceptable Here") }) {
+		t.Fatalf("the speech line got no re-INVITE to refuse\n%s", voice.Report())
+	}
+	if p := int(call.Negotiated().Remote.Port()); p < lo || p > hi {
+		t.Fatalf("the unit's media goes to port %d, not the gateway's %d-%d", p, lo, hi)
+	}
+	if !toneComesBack(t, ctx, call.Session(), 1000) {
+		t.Fatalf("the unit's tone did not come back through the gateway\n%s", voice.Report())
+	}
+	if g.activeCalls() != 2 {
+		t.Fatalf("%d calls up, want the unit's and the speech line's", g.activeCalls())
+	}
+	_ = call.Hangup()
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("speech line not cleared after the unit hung up: %v\n%s", err, voice.Report())
 	}
 }
