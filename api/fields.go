@@ -205,7 +205,7 @@ var fieldTable = map[string]map[string]fieldUse{
 		"toneSettings.calleeDtmfSendType": reads("gateway legDTMF, dialVoice: the ARC voice call offers telephone-event (2833) or not (inaudio: keys relayed to it are played in band)"),
 		"toneSettings.callerDtmfSendType": reads("gateway legDTMF, alarm routes (engine Route.DTMF): the unit's SIP leg answers with telephone-event (2833) or without (inaudio: keys to it in band, its keys detected in band); the FXS line is in band always"),
 		"useVPNConnection":                refusedIf("true is not honoured: the gateway has no VPN of its own and always uses the addresses of its interfaces", true, is(true)),
-		"controlCommandsEnabled":          reads("gateway DeviceCommand, HangupAlarmCall: false refuses devicecommand and hangupalarmcall with clear (409 naming the field); the media still flows through the gateway, the unit's only path (B2BUA, FXS)"),
+		"controlCommandsEnabled":          reads("gateway DeviceCommand, HangupAlarmCall: false refuses devicecommand and hangupalarmcall with clear (409 naming the field); gateway voiceBridge (SIP units: alarm calls, SCAIP/NOW-IP voice, voicecall): false takes the gateway out of the voice call's media once the voice destination answers (engine.DirectMedia: both legs re-INVITEd with the other's SDP, the gateway's RTP released; the signalling stays), unless SRTP, codec or key-press conversion, NAT, a recording or a refused re-INVITE keeps it in the path; FXS line: the gateway is the only media path, false only refuses the commands"),
 		"arcDisconnectClearsCall":         reads("gateway bridgeVoice and alarmLineCall: when the ARC hangs up first, the unit (SIP or FXS) gets the clear-down key before its call ends"),
 	}),
 	"alarmeventmapper": {

@@ -216,7 +216,13 @@ func alarmbridgeSchema() *Schema {
 			opt("dtmfSendType", dtmf()),
 		)),
 		opt("callbackDescription", str()),
-		opt("controlCommandsEnabled", boolean().def(true)),
+		opt("controlCommandsEnabled", boolean().def(true).desc("If this property is set to true the Alarmbridge will stay in the media path when a subsequent voice call have been established after reception of alarm event. "+
+			"If not set the media path will be straight between alarm device and alarm receiver. "+
+			"This gateway: false refuses in-call commands to the bridge's calls (devicecommand, hangupalarmcall with clear: 409). "+
+			"For a SIP alarm unit it also leaves the voice call's media path once the voice destination answers: each leg is re-INVITEd with the other's media and the gateway keeps only the signalling. "+
+			"The media stays through the gateway (one log line says why) when the legs use SRTP, different codecs or key-press transport, when a far end is behind NAT, while the call is recorded, or when a far end refuses the re-INVITE. "+
+			"Once direct, the gateway cannot record the call, and when the voice destination hangs up first (arcDisconnectClearsCall) it takes the unit's media back to play the clear-down. "+
+			"On the FXS line the gateway is the only media path between the unit and the receiver: there false only refuses the in-call commands.")),
 		opt("description", str()),
 		opt("arcDisconnectClearsCall", boolean().def(true)),
 		opt("customEventMap", anyObj()),

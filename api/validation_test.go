@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -342,3 +343,18 @@ func stringsRepeat(s string, n int) string {
 }
 
 var _ = json.Marshal
+
+// controlCommandsEnabled's description in /openapi.json says what false
+// does on this gateway, the FXS line's difference included (there the
+// gateway is the only media path, so false only refuses the commands).
+func TestControlCommandsEnabledDescribed(t *testing.T) {
+	e := newEnv(t)
+	spec := e.do("GET", "/openapi.json", nil)
+	_, field, _ := strings.Cut(string(spec.raw), `"controlCommandsEnabled": {`)
+	field, _, _ = strings.Cut(field, "}")
+	for _, want := range []string{`"default": true`, "re-INVITEd with the other's media", "On the FXS line the gateway is the only media path", "false only refuses the in-call commands"} {
+		if !strings.Contains(field, want) {
+			t.Fatalf("/openapi.json: controlCommandsEnabled lacks %q:\n%s", want, field)
+		}
+	}
+}
