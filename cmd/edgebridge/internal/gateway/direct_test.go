@@ -46,22 +46,18 @@ func rtpPortsFree(lo, hi int) bool {
 	return true
 }
 
-// loopCapture is tshark capturing the UDP packets of ports on the loopback
-// interface into a pcap, until stop.
+// loopCapture is tshark capturing the packets of a capture filter on the
+// loopback interface into a pcap, until flows.
 type loopCapture struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	path string
 }
 
-func captureLoopback(t *testing.T, ports ...int) *loopCapture {
+func captureLoopback(t *testing.T, filter string) *loopCapture {
 	t.Helper()
-	var f []string
-	for _, p := range ports {
-		f = append(f, "port "+strconv.Itoa(p))
-	}
 	path := filepath.Join(t.TempDir(), "lo.pcap")
-	cmd := testkit.TsharkCmd(t, "-i", "lo", "-f", "udp and ("+strings.Join(f, " or ")+")", "-w", path)
+	cmd := testkit.TsharkCmd(t, "-i", "lo", "-f", filter, "-w", path)
 	errOut, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +124,7 @@ func TestDirectMediaBetweenUnitAndSpeechLine(t *testing.T) {
 			g, lo, hi := startGatewayPorts(t, withoutControl(voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"), "phones"))
 			// StartSIPp's media port is its SIP port + 2: everything to
 			// and from the speech line's RTP port.
-			cap := captureLoopback(t, voice.Port+2)
+			cap := captureLoopback(t, "udp port "+strconv.Itoa(voice.Port+2))
 			unit := testkit.StartSIPp(t, ud, false, "-sf", testkit.SIPpScenario(t, ud, c.unit,
 				"CALLER", "0701234567", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "PAUSE_MS", "3000"),
 				"-s", "5560", "-m", "1", g.eng.Addr())
@@ -227,5 +223,45 @@ func TestDirectMediaRefusedStaysBridged(t *testing.T) {
 	_ = call.Hangup()
 	if err := voice.Wait(10 * time.Second); err != nil {
 		t.Fatalf("speech line not cleared after the unit hung up: %v\n%s", err, voice.Report())
+	}
+}
+
+// A unit that refuses the re-INVITE (488) after the speech line took its
+// media: the speech line is re-INVITEd back to the gateway's media, the
+// call stays bridged through the gateway (the unit's RTP goes to the
+// gateway, none straight to the speech line; the gateway's reaches the
+// speech line) and ends with the unit's BYE.
+func TestDirectMediaUnitRefusesSpeechLineMovedBack(t *testing.T) {
+	wd, ud := t.TempDir(), t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct_back.xml"), "-m", "1", "-rtp_echo")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g, lo, hi := startGatewayPorts(t, withoutControl(voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"), "phones"))
+	cap := captureLoopback(t, "udp and (port "+strconv.Itoa(voice.Port+2)+" or portrange "+strconv.Itoa(lo)+"-"+strconv.Itoa(hi)+")")
+	unit := testkit.StartSIPp(t, ud, false, "-sf", testkit.SIPpScenario(t, ud, "uac_direct_488.xml",
+		"CALLER", "0701234567", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "PAUSE_MS", "3000"),
+		"-s", "5560", "-m", "1", g.eng.Addr())
+	if err := unit.Wait(30 * time.Second); err != nil {
+		t.Fatalf("unit: %v\n%s", err, unit.Report())
+	}
+	if err := voice.Wait(20 * time.Second); err != nil {
+		t.Fatalf("speech line: %v\n%s", err, voice.Report())
+	}
+	unitRTP, lineRTP := unit.Port+2, voice.Port+2
+	n := cap.flows()
+	t.Logf("UDP datagrams on the loopback by port: %v (unit %d, speech line %d, gateway %d-%d)", n, unitRTP, lineRTP, lo, hi)
+	toGateway, fromGateway := 0, 0
+	for flow, k := range n {
+		src, dst, _ := strings.Cut(flow, "->")
+		s, _ := strconv.Atoi(src)
+		d, _ := strconv.Atoi(dst)
+		if s == unitRTP && d >= lo && d <= hi {
+			toGateway += k
+		}
+		if s >= lo && s <= hi && d == lineRTP {
+			fromGateway += k
+		}
+	}
+	if direct := n[strconv.Itoa(unitRTP)+"->"+strconv.Itoa(lineRTP)]; direct != 0 || toGateway < 50 || fromGateway < 50 {
+		t.Fatalf("unit to speech line directly %d, unit to gateway %d, gateway to speech line %d: want 0, 50 or more, 50 or more", direct, toGateway, fromGateway)
 	}
 }
