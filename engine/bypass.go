@@ -226,7 +226,11 @@ func (c *Call) release() {
 	c.sess, c.direct = nil, true
 	c.mu.Unlock()
 	if sess != nil {
-		c.e.stats.addRTP(sess.Stats())
+		st := sess.Stats()
+		c.e.stats.addRTP(st)
+		c.mu.Lock()
+		c.stats = st // the call record's, unless the leg is re-anchored
+		c.mu.Unlock()
 		sess.Close() // not Hangup: OnEnd would end the call
 	}
 }

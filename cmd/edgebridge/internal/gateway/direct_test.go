@@ -233,7 +233,7 @@ func TestDirectMediaRefusedStaysBridged(t *testing.T) {
 // speech line) and ends with the unit's BYE.
 func TestDirectMediaUnitRefusesSpeechLineMovedBack(t *testing.T) {
 	wd, ud := t.TempDir(), t.TempDir()
-	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct_back.xml"), "-m", "1", "-rtp_echo")
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct_back.xml", "DIRECTION", "a=sendrecv"), "-m", "1", "-rtp_echo")
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	g, lo, hi := startGatewayPorts(t, withoutControl(voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"), "phones"))
 	cap := captureLoopback(t, "udp and (port "+strconv.Itoa(voice.Port+2)+" or portrange "+strconv.Itoa(lo)+"-"+strconv.Itoa(hi)+")")
@@ -263,5 +263,39 @@ func TestDirectMediaUnitRefusesSpeechLineMovedBack(t *testing.T) {
 	}
 	if direct := n[strconv.Itoa(unitRTP)+"->"+strconv.Itoa(lineRTP)]; direct != 0 || toGateway < 50 || fromGateway < 50 {
 		t.Fatalf("unit to speech line directly %d, unit to gateway %d, gateway to speech line %d: want 0, 50 or more, 50 or more", direct, toGateway, fromGateway)
+	}
+}
+
+// With the media direct, a far end's own re-INVITE still passes the
+// gateway: the unit putting the call on hold (a=sendonly) is answered with
+// the speech line's media and direction (uac_direct_hold.xml checks port
+// and a=recvonly), which the speech line gave to the unit's offer relayed
+// to it; the gateway opens no RTP port for it.
+func TestDirectMediaRelaysHold(t *testing.T) {
+	wd, ud := t.TempDir(), t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct_back.xml", "DIRECTION", "a=recvonly"), "-m", "1", "-rtp_echo")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g, lo, hi := startGatewayPorts(t, withoutControl(voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"), "phones"))
+	unit := testkit.StartSIPp(t, ud, false, "-sf", testkit.SIPpScenario(t, ud, "uac_direct_hold.xml",
+		"CALLER", "0701234567", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "HOLD_MS", "1000", "PAUSE_MS", "2000",
+		"LINE_PORT", strconv.Itoa(voice.Port+2)), "-s", "5560", "-m", "1", g.eng.Addr())
+	testkit.WaitFor(t, "the voice call bridged", 20*time.Second, func() bool { return g.activeCalls() == 2 })
+	testkit.WaitFor(t, "the speech line's third INVITE (the unit's hold)", 20*time.Second, func() bool {
+		return strings.Count(voice.Logs("*messages.log"), "INVITE sip:") >= 3
+	})
+	if g.activeCalls() != 2 || !rtpPortsFree(lo, hi) {
+		t.Fatalf("after the hold: %d calls, RTP ports free %v; want 2 and true", g.activeCalls(), rtpPortsFree(lo, hi))
+	}
+	if err := unit.Wait(20 * time.Second); err != nil {
+		t.Fatalf("unit: %v\n%s", err, unit.Report())
+	}
+	if err := voice.Wait(20 * time.Second); err != nil {
+		t.Fatalf("speech line: %v\n%s", err, voice.Report())
+	}
+	msgs := strings.Split(voice.Logs("*messages.log"), "INVITE sip:")
+	hold := msgs[len(msgs)-1]
+	hold, _, _ = strings.Cut(hold, "-----")
+	if !strings.Contains(hold, "a=sendonly") || !strings.Contains(hold, "m=audio "+strconv.Itoa(unit.Port+2)+" ") {
+		t.Fatalf("the speech line's last re-INVITE is not the unit's hold offer (its port %d, a=sendonly):\n%s", unit.Port+2, hold)
 	}
 }
