@@ -299,3 +299,52 @@ func TestDirectMediaRelaysHold(t *testing.T) {
 		t.Fatalf("the speech line's last re-INVITE is not the unit's hold offer (its port %d, a=sendonly):\n%s", unit.Port+2, hold)
 	}
 }
+
+// The same with baresip as the voice destination (a warden's handset
+// registered at the gateway) and a SIP unit calling a voicecall bridge:
+// after the re-INVITEs the gateway holds no RTP port, yet the unit hears
+// the handset's tone and the handset the unit's, so their audio goes
+// straight between them; the handset's hang-up ends the unit's call.
+func TestDirectMediaWithBaresip(t *testing.T) {
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g, lo, hi := startGatewayPorts(t, map[string]map[string]string{
+		"device": {
+			"4321": `{"deviceId":"4321","domain":"local","authType":"deviceid","deviceCLI":"0701234567"}`,
+			"wa":   wardenDevice("wa"),
+		},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
+			`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"wa"}}`},
+		"alarmbridge":    {"phones": `{"id":"phones","name":"phones","protocol":"voicecall","destinationMatch":"^5560$","alarmEventMapperId":"arc","controlCommandsEnabled":false}`},
+		"trustednetwork": {"lan": `{"network":"127.0.0.1/32"}`},
+	})
+	wa := warden(t, g, "wa", 1500, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	call, err := voiceCallUnit(t, ctx, g, "0701234567", "5560")
+	if err != nil {
+		t.Fatalf("voicecall not answered: %v", err)
+	}
+	wa.WaitEvent("CALL_ESTABLISHED", "", 1, 5*time.Second)
+	testkit.WaitFor(t, "the gateway's RTP ports released with the call up", 15*time.Second, func() bool {
+		return g.activeCalls() == 2 && rtpPortsFree(lo, hi)
+	})
+	if p := int(call.Negotiated().Remote.Port()); p >= lo && p <= hi {
+		t.Fatalf("the unit's media still goes to the gateway's port %d", p)
+	}
+	if !hearsWhilePlaying(t, ctx, call.Session(), 1000, 1500) {
+		t.Fatalf("the unit did not hear the handset straight from it\n%s", wa.Output())
+	}
+	if !playUntil(t, call.Session(), 1000, 10*time.Second, func() bool { return wa.Heard(1000) >= 1 }) {
+		t.Fatal("the handset did not hear the unit")
+	}
+	if !rtpPortsFree(lo, hi) {
+		t.Fatal("the gateway opened RTP ports while the unit and the handset talked")
+	}
+	wa.Do("/hangup")
+	select {
+	case <-call.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the unit's call did not end after the handset hung up")
+	}
+	testkit.WaitFor(t, "both legs ended", 10*time.Second, func() bool { return g.activeCalls() == 0 })
+}
