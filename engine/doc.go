@@ -89,9 +89,31 @@
 // answers a refresh with the last challenge and the next nonce count; a
 // digest uri is always the Request-URI, parameters included.
 //
-// Media is always anchored: each leg of a bridged call has its own RTP
-// session and media.Bridge copies audio and DTMF, transcoding A-law and
-// µ-law as localCodec/trunksideCodec require.
+// Media is anchored: each leg of a bridged call has its own RTP session
+// and media.Bridge copies audio and DTMF, transcoding A-law and µ-law as
+// localCodec/trunksideCodec require.
+//
+// The one exception is DirectMedia (bypass.go, third party call control
+// after RFC 3725): for two answered legs the caller bridges, it re-INVITEs
+// the second leg with the first far end's SDP (reduced to the codec and
+// telephone-event that leg uses) and then the first with the second's
+// answer, under the gateway's own o= line, version one up. Both far ends
+// then send RTP straight to each other; the gateway closes its two RTP
+// sessions (Session is nil, there is no RTP timeout) and keeps only the
+// dialogs: a BYE on either leg ends it as before, a session refresh is
+// answered with the SDP last sent, and a far end's new offer (hold, a new
+// address) is relayed to the other leg and its answer returned. This flow,
+// rather than RFC 3725's offer-less re-INVITE with the answer in the ACK,
+// uses only what every UA takes (a re-INVITE that moves the far end, as a
+// hold or a transfer does; SIPp and baresip both do). DirectMedia refuses
+// (ErrStayInPath, the call unchanged) legs with SRTP (their keys are the
+// gateway's), different codecs or telephone-event on one leg only (the
+// gateway converts between them), a leg on hold, and a far end whose RTP
+// comes from another address than its SDP (NAT). A refused re-INVITE (488,
+// 491, no answer within Timer B) changes nothing either: a leg already
+// moved is re-INVITEd back to its own session, still open until the end.
+// Reanchor gives a direct leg a new session (the gateway can play to it
+// again).
 //
 // # Local PBX: forking, users, groups
 //

@@ -35,15 +35,33 @@
 //     audio path is dropped (an FXS port cannot put the handset down:
 //     hangupalarmcall without clear just drops it). With
 //     controlCommandsEnabled false the commands that send keys are refused
-//     all the same, but the gateway stays in the media path: a B2BUA
-//     anchors both legs' media, and on the FXS line the gateway (the
-//     board's codec) is the only path there is between unit and ARC;
+//     all the same; on the FXS line the gateway (the board's codec) is the
+//     only path there is between unit and ARC, so it stays in the media
+//     path (a SIP unit's voice call leaves it: the voice path below);
 //   - the voice path to the ARC after an alarm (voice.go): the call to the
 //     mapper's voice destination, bridged until either side hangs up; the
 //     bridge's toneSettings pick each leg's DTMF (callerDtmfSendType for
 //     the unit, calleeDtmfSendType for the ARC, else dtmfSendType): 2833
 //     offers telephone-event on the leg, inaudio does not, so keys sent or
-//     relayed to it are played in band;
+//     relayed to it are played in band. With the bridge's
+//     controlCommandsEnabled false (the schema: "the media path will be
+//     straight between alarm device and alarm receiver") a SIP unit's
+//     voice call (alarm calls, voicecall, SCAIP and NOW-IP voice) leaves
+//     the gateway's media path once the voice destination answers
+//     (voiceBridge, engine.DirectMedia); the signalling stays, so a BYE
+//     from either side ends both. It stays in the path, with one log line,
+//     where the legs need the gateway (SRTP, codec or key conversion, NAT),
+//     while the alarm session is recorded (startrecording on a direct call
+//     is refused 409: nothing to record), and when a far end refuses the
+//     re-INVITE: the call is never dropped for it. Once direct, there is
+//     no RTP timeout (a far end gone without a BYE is ended by a session
+//     timer or maxSessionDuration), and the gateway hears no keys. When the
+//     ARC hangs up first with arcDisconnectClearsCall on, and at
+//     maxSessionDuration or splitconnection, the gateway takes the unit's
+//     media back (Reanchor, a re-INVITE) to play the clear-down an ARC
+//     operator expects before the unit's call ends; a unit that refuses
+//     that re-INVITE is hung up without it. On the FXS line the gateway is
+//     the only media path: false there only refuses the in-call commands;
 //   - the FXS port (fxs.go): the board's run loop (lamps, watchdog, the
 //     simulated line's spool folder) and the dialling plan: dial tone
 //     (425 Hz) until the first digit, '#' ends the number at once, else 3 s
