@@ -96,7 +96,10 @@ firmware: build arm arm64
 # Installs the Debian packages the tests need, only those that are missing;
 # a failed apt step, or a package still missing after it, fails the target.
 # The tests start Kamailio themselves: the service the package starts would
-# hold port 5060, which make run takes, so it is stopped and disabled.
+# hold port 5060, which make run takes, so it is stopped and disabled. The
+# direct media tests watch RTP on the loopback with tshark: for a user other
+# than root, dumpcap is allowed to capture (setcap, as Debian's own
+# wireshark-common setup does).
 deps:
 	@set -e; missing=""; for p in $(APT_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -110,6 +113,10 @@ deps:
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || { echo "make deps: $$p is still not installed" >&2; exit 1; }; \
 	  done; \
 	  case "$$missing" in *kamailio*) $$SUDO systemctl disable --now kamailio >/dev/null 2>&1 || true;; esac; \
+	fi
+	@if [ "$$(id -u)" != 0 ] && ! /usr/sbin/getcap /usr/bin/dumpcap 2>/dev/null | grep -q cap_net_raw; then \
+	  echo "make deps: letting dumpcap capture (setcap cap_net_raw,cap_net_admin)"; \
+	  sudo /usr/sbin/setcap cap_net_raw,cap_net_admin=eip /usr/bin/dumpcap || { echo "make deps: setcap on dumpcap failed" >&2; exit 1; }; \
 	fi
 
 clean:

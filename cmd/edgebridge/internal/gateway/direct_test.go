@@ -66,20 +66,25 @@ func captureLoopback(t *testing.T, filter string) *loopCapture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	started := make(chan bool, 1)
+	started := make(chan string, 1)
 	go func() {
+		var said []string
 		sc := bufio.NewScanner(errOut)
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), "Capturing on") {
-				started <- true
+				started <- ""
+				for sc.Scan() {
+				}
+				return
 			}
+			said = append(said, sc.Text())
 		}
-		started <- false
+		started <- strings.Join(said, "\n")
 	}()
 	select {
-	case ok := <-started:
-		if !ok {
-			t.Fatal("tshark did not start capturing on lo")
+	case why := <-started:
+		if why != "" {
+			t.Fatalf("tshark did not capture on lo (as a user other than root, make deps lets dumpcap capture):\n%s", why)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("tshark did not start capturing on lo within 20 s")
@@ -167,15 +172,15 @@ func TestDirectMediaARCHangupClearsUnit(t *testing.T) {
 	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct_bye.xml", "PAUSE_MS", "6000"), "-m", "1", "-rtp_echo")
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	g, lo, hi := startGatewayPorts(t, withoutControl(listenInDocs(arc.Addr, voice.Port, ""), "panels"))
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	call, rep, err := listenInCall(t, ctx, g)
 	if err != nil || !rep.Messages[0].Acked {
 		t.Fatalf("panel: %v %+v", err, rep)
 	}
 	line := uint16(voice.Port + 2)
-	if !testkit.Eventually(15*time.Second, func() bool { return call.Negotiated().Remote.Port() == line }) {
-		t.Fatalf("the unit's media goes to %v, not to the speech line's port %d\n%s", call.Negotiated().Remote, line, voice.Report())
+	if !testkit.Eventually(30*time.Second, func() bool { return call.Negotiated().Remote.Port() == line }) {
+		t.Fatalf("the unit's media goes to %v, not to the speech line's port %d (%d calls up)\n%s", call.Negotiated().Remote, line, g.activeCalls(), voice.Report())
 	}
 	if !rtpPortsFree(lo, hi) {
 		t.Fatalf("the gateway still holds RTP ports of %d-%d with the media direct", lo, hi)
