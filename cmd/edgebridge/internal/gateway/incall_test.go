@@ -167,10 +167,11 @@ func dialUnit(t *testing.T, ctx context.Context, g *Gateway, number, dtmf string
 // An alarmbridge with controlCommandsEnabled false refuses the in-call
 // commands of its calls (devicecommand, hangupalarmcall with clear) with
 // 409 naming the field, and the unit hears no key; hangupalarmcall without
-// clear still ends the call.
+// clear still ends the call. (The speech line takes the re-INVITE that
+// puts its media straight to the unit: direct_test.go.)
 func TestControlCommandsDisabledRefusesCommands(t *testing.T) {
 	wd := t.TempDir()
-	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct.xml"), "-m", "1")
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	docs := listenInDocs(arc.Addr, voice.Port, "")
 	docs["alarmbridge"]["panels"] = strings.Replace(docs["alarmbridge"]["panels"], `"alarmEventMapperId":"arc"`, `"alarmEventMapperId":"arc","controlCommandsEnabled":false`, 1)
