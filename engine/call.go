@@ -637,7 +637,7 @@ func (e *Engine) onAck(req *sip.Request, tx sip.ServerTransaction) {
 		if err := c.sdlg.ReadAck(req, tx); err != nil {
 			e.log.Debug("ACK not matched", "call", c.ID, "err", err)
 		}
-		if body := req.Body(); len(body) > 0 && c.offer == nil && c.remote == nil {
+		if body := req.Body(); len(body) > 0 && c.offer == nil {
 			c.lateAnswer(body)
 		}
 	}
