@@ -22,9 +22,11 @@ build:
 	$(STATIC) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgebridge
 
 # The daemon on its embedded defaults: data in ./data, REST on 127.0.0.1:8080,
-# SIP on 127.0.0.1:5060, simulated hardware.
+# SIP on 127.0.0.1:5060, simulated hardware. SERVE_FLAGS adds serve's flags
+# (make run SERVE_FLAGS='--fxs-number 600': the FXS line takes calls).
+SERVE_FLAGS ?=
 run: build
-	./$(BIN) serve
+	./$(BIN) serve $(SERVE_FLAGS)
 
 # Everything CI checks: packages the tests need, formatting and vet, the test
 # suite, and the ARM binaries under qemu.

@@ -17,8 +17,11 @@
 // national cadence, a setting (ParseCadence: europe 1 s on 4 s off, uk
 // 0.4/0.2/0.4/2 s, us 2 s on 4 s off, or on,off,... in ms), until the unit
 // goes off hook (RingUntilAnswered). The simulated line's pretend unit can be
-// armed to auto-answer at the n-th ring burst (SimLine.AutoAnswer), as social
-// alarm units answer their ARC's call back.
+// armed to answer at the n-th ring burst, as social alarm units answer their
+// ARC's call back: every ringing (SimLine.AnswerRinging, with the audio of
+// each call from a PickUp, and each burst reported), or the next one only
+// (SimLine.AutoAnswer). A burst after 12 s without ringing starts a new
+// count, as a unit's ring counter forgets a ringing that stopped.
 //
 // # Seams
 //

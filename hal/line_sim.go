@@ -25,21 +25,31 @@ type SimLine struct {
 
 	mu  sync.Mutex
 	cur *simCall
-	// armed is the pretend unit's auto-answer (AutoAnswer), nil when it
-	// does not answer ringing.
-	armed *autoAnswer
+	// armed is how the pretend unit answers ringing (AnswerRinging,
+	// AutoAnswer), nil when it does not.
+	armed *ringAnswer
 }
 
-// autoAnswer is what the pretend unit does when rung: go off hook after
-// rings ring bursts, with this audio.
-type autoAnswer struct {
+// PickUp gives the audio of a call the pretend unit answers: its own
+// audio, the gateway's, and what to close at the end (Dial's arguments).
+type PickUp func() (in io.Reader, out io.Writer, closer io.Closer, err error)
+
+// ringAnswer is what the pretend unit does when rung: go off hook at the
+// rings-th ring burst with the audio pickUp gives.
+type ringAnswer struct {
 	rings  int
-	in     io.Reader
-	out    io.Writer
-	closer io.Closer
-	heard  int           // ring bursts so far
-	answer chan struct{} // closed once off hook
+	once   bool      // disarmed after the first answer (AutoAnswer)
+	rung   func(int) // hears each burst (may be nil)
+	pickUp PickUp
+	heard  int       // bursts of this ringing so far
+	last   time.Time // the last switch of the ringing generator
+	answer chan struct{}
 }
+
+// simRingGap is the silence after which a ring burst begins a new ringing:
+// longer than any off time of a cadence (ParseCadence: at most 10 s), as a
+// unit's ring counter forgets a ringing that has stopped.
+const simRingGap = 12 * time.Second
 
 type simCall struct {
 	in  io.Reader
@@ -93,39 +103,94 @@ func (s *SimLine) DialWAV(playPath, recordPath string) error {
 // AutoAnswer arms the pretend unit to answer the next ringing as social
 // alarm units answer an ARC's call back: off hook at the start of the
 // rings-th ring burst (1 = at once), its audio from in, the gateway's to
-// out (as Dial). The returned channel is closed once it has answered.
+// out (as Dial). The returned channel is closed once it has answered; the
+// unit then answers no more ringing.
 func (s *SimLine) AutoAnswer(rings int, in io.Reader, out io.Writer, closer io.Closer) <-chan struct{} {
+	a := &ringAnswer{rings: max(rings, 1), once: true, answer: make(chan struct{}),
+		pickUp: func() (io.Reader, io.Writer, io.Closer, error) { return in, out, closer, nil }}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := &autoAnswer{rings: max(rings, 1), in: in, out: out, closer: closer, answer: make(chan struct{})}
 	s.armed = a
+	s.mu.Unlock()
 	return a.answer
 }
 
+// AnswerRinging arms the pretend unit to answer every ringing, as a social
+// alarm unit answers its ARC's call back, until it is called again: off
+// hook at the start of the rings-th ring burst (1 = at once) with the
+// audio pickUp gives for that call. rung, when not nil, hears each burst
+// (n counts from 1 in each ringing; a burst after simRingGap of quiet
+// begins a new one); it runs on the goroutine that rings and must not
+// block. rings 0 disarms the unit: the line then rings until the caller
+// gives up.
+func (s *SimLine) AnswerRinging(rings int, rung func(n int), pickUp PickUp) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rings <= 0 || pickUp == nil {
+		s.armed = nil
+		return
+	}
+	s.armed = &ringAnswer{rings: rings, rung: rung, pickUp: pickUp}
+}
+
+// AnswersAt is the ring burst the pretend unit answers at, 0 when it does
+// not answer ringing.
+func (s *SimLine) AnswersAt() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.armed == nil {
+		return 0
+	}
+	return s.armed.rings
+}
+
 // Ring drives the ringing generator; an armed pretend unit counts the
-// bursts and answers (AutoAnswer).
+// bursts and answers (AnswerRinging, AutoAnswer).
 func (s *SimLine) Ring(on bool) error {
-	if err := s.fxsLine.Ring(on); err != nil || !on {
+	if err := s.fxsLine.Ring(on); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	a := s.armed
+	a, n, answer := s.armed, 0, false
 	if a != nil {
-		a.heard++
-		if a.heard < a.rings {
-			a = nil
-		} else {
-			s.armed = nil
+		now := time.Now()
+		if on {
+			if now.Sub(a.last) > simRingGap {
+				a.heard = 0
+			}
+			a.heard++
+			n = a.heard
+			if answer = a.heard >= a.rings; answer {
+				a.heard = 0
+				if a.once {
+					s.armed = nil
+				}
+			}
 		}
+		a.last = now
 	}
 	s.mu.Unlock()
-	if a == nil {
+	if n == 0 {
 		return nil
 	}
-	if err := s.Dial(a.in, a.out, a.closer); err != nil {
+	if a.rung != nil {
+		a.rung(n)
+	}
+	if !answer {
+		return nil
+	}
+	in, out, c, err := a.pickUp()
+	if err != nil {
 		return err
 	}
-	close(a.answer)
+	if err := s.Dial(in, out, c); err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return err
+	}
+	if a.once {
+		close(a.answer)
+	}
 	return nil
 }
 

@@ -2,6 +2,8 @@ package hal
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"testing"
 	"time"
 )
@@ -65,3 +67,46 @@ func (pacedZero) Read(b []byte) (int, error) { clear(b); return len(b), nil }
 type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// Armed with AnswerRinging, the pretend unit answers every ringing at the
+// same burst, each with the audio of a new pick-up, and reports each burst
+// counted from 1 in each ringing; disarmed, it lets the line ring.
+func TestAnswerRingingAnswersEachRinging(t *testing.T) {
+	b, err := Open("sim", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	line := b.Sim.Line
+	c := Cadence{20 * time.Millisecond, 30 * time.Millisecond}
+	var bursts []int
+	pickUps := 0
+	line.AnswerRinging(2, func(n int) { bursts = append(bursts, n) }, func() (io.Reader, io.Writer, io.Closer, error) {
+		pickUps++
+		return &pacedZero{}, discard{}, nil, nil
+	})
+	if n := line.AnswersAt(); n != 2 {
+		t.Fatalf("AnswersAt %d, want 2", n)
+	}
+	for call := 1; call <= 2; call++ {
+		if err := RingUntilAnswered(context.Background(), line, c); err != nil {
+			t.Fatal(err)
+		}
+		if !line.OffHook() || line.Ringing() || pickUps != call {
+			t.Fatalf("call %d: off hook %v, ringing %v, %d pick-ups", call, line.OffHook(), line.Ringing(), pickUps)
+		}
+		line.HangUp()
+	}
+	if fmt.Sprint(bursts) != "[1 2 1 2]" {
+		t.Fatalf("bursts heard %v, want [1 2 1 2]", bursts)
+	}
+	line.AnswerRinging(0, nil, nil)
+	if n := line.AnswersAt(); n != 0 {
+		t.Fatalf("AnswersAt %d after disarming, want 0", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := RingUntilAnswered(ctx, line, c); err == nil || line.OffHook() || pickUps != 2 {
+		t.Fatalf("disarmed: %v, off hook %v, %d pick-ups", err, line.OffHook(), pickUps)
+	}
+}

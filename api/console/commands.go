@@ -64,12 +64,22 @@ func (s *Session) register() {
 			}
 			return []string{"busy", "congestion", "dial", "ringback", "1400", "dtmf:"}
 		}})
-	s.add(&command{name: "line", usage: "line simulate --protocol P [--mode dtmf|sdmf] [--number N] [--event E]",
-		help: "Plays an alarm unit on the simulated FXS line (--hw sim): off hook, dial tone, the number\n(default 5551), the protocol's handshake, message and acknowledgement, with timings.\nP is contactid, bs8521, tt92 or ttnew; --event as for `edgebridge simulate`. Any key stops.",
-		run:  cmdLine,
+	s.add(&command{name: "line", usage: "line simulate --protocol P [...] | line answer [--rings N|off]",
+		help: "The pretend alarm unit on the simulated FXS line (--hw sim).\n" +
+			"line simulate --protocol P [--mode dtmf|sdmf] [--number N] [--event E]: the unit calls: off hook,\n" +
+			"dial tone, the number (default 5551), the protocol's handshake, message and acknowledgement,\n" +
+			"with timings. P is contactid, bs8521, tt92 or ttnew; --event as for `edgebridge simulate`.\n" +
+			"line answer [--rings N]: the unit answers the ARC's call back (a SIP call to serve --fxs-number)\n" +
+			"at ring N (default 2; it does from the start), speaks a 440 Hz tone, and the next call back is\n" +
+			"shown: ring bursts, off hook, the keys it hears, the hang-up. line answer off: it lets the line ring.\n" +
+			"Any key stops; in a call, the unit hangs up.",
+		run: cmdLine,
 		complete: func(_ *Session, args []string) []string {
-			if len(args) == 0 {
-				return []string{"simulate"}
+			switch {
+			case len(args) == 0:
+				return []string{"answer", "simulate"}
+			case args[0] == "answer":
+				return []string{"--rings", "off"}
 			}
 			return []string{"--event", "--mode", "--number", "--protocol"}
 		}})
@@ -642,6 +652,13 @@ func cmdHW(ctx context.Context, s *Session, args []string) error {
 	default:
 		s.println("line           on hook")
 	}
+	if b.Sim != nil && b.Sim.Line != nil {
+		if n := b.Sim.Line.AnswersAt(); n > 0 {
+			s.printf("pretend unit   answers ringing at ring %d (line answer)\n", n)
+		} else {
+			s.println("pretend unit   does not answer ringing (line answer off)")
+		}
+	}
 	relay := "released"
 	if b.Relay.On() {
 		relay = "energised"
@@ -673,11 +690,14 @@ func cmdRelay(ctx context.Context, s *Session, args []string) error {
 }
 
 func cmdLine(ctx context.Context, s *Session, args []string) error {
-	if len(args) < 1 || args[0] != "simulate" {
-		return errors.New("usage: line simulate --protocol P [--mode dtmf|sdmf] [--number N] [--event E]")
+	if len(args) < 1 || args[0] != "simulate" && args[0] != "answer" {
+		return errors.New("usage: line simulate --protocol P [--mode dtmf|sdmf] [--number N] [--event E] | line answer [--rings N|off]")
 	}
 	if s.cfg.LineSim == nil {
 		return errNotWired("the simulated FXS line (serve --hw sim)")
+	}
+	if args[0] == "answer" {
+		return cmdLineAnswer(ctx, s, args[1:])
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -703,5 +723,34 @@ func cmdLine(ctx context.Context, s *Session, args []string) error {
 		<-done
 		s.println("stopped: the unit hung up.")
 	}
+	return nil
+}
+
+// cmdLineAnswer is `line answer`: the pretend unit's account of the ARC's
+// call back as it happens; a key stops it (the unit hangs up if in the call).
+func cmdLineAnswer(ctx context.Context, s *Session, args []string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines := make(chan string, 16)
+	type result struct {
+		last string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		last, err := s.cfg.LineSim.AnswerLine(ctx, args, lines)
+		done <- result{last, err}
+		close(lines)
+	}()
+	err := untilKey(ctx, s, lines, func(l string) string { return l })
+	cancel()
+	r := <-done
+	if err != nil {
+		return err
+	}
+	if r.err != nil {
+		return r.err
+	}
+	s.println(r.last)
 	return nil
 }

@@ -556,10 +556,16 @@ func (s *Session) helpFor(c *command) {
 	}
 }
 
-// LineSim plays a pretend alarm unit on the simulated FXS line (`line
-// simulate ARGS`): it dials the gateway and runs its protocol, sending one
-// line of account per step to lines, and returns once the unit is
-// acknowledged (nil), gives up, or ctx ends.
+// LineSim is the pretend alarm unit on the simulated FXS line.
 type LineSim interface {
+	// SimulateLine (`line simulate ARGS`) dials the gateway and runs the
+	// unit's protocol, sending one line of account per step to lines, and
+	// returns once the unit is acknowledged (nil), gives up, or ctx ends.
 	SimulateLine(ctx context.Context, args []string, lines chan<- string) error
+	// AnswerLine (`line answer ARGS`) arms the unit to answer the ARC's
+	// call back (or, with "off", disarms it), then sends one line per step
+	// of the next call back (ring bursts, off hook, keys heard, hang-up)
+	// until the call ends or ctx ends, when the unit hangs up if it is in
+	// the call. It returns the line to end with.
+	AnswerLine(ctx context.Context, args []string, lines chan<- string) (string, error)
 }

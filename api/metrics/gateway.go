@@ -138,7 +138,7 @@ func NewGateway(src Sources) *Gateway {
 		single("edgebridge_go_sys_bytes", "Bytes of memory obtained from the OS.", "gauge", float64(ms.Sys))
 		single("edgebridge_go_goroutines", "Goroutines that exist.", "gauge", float64(runtime.NumGoroutine()))
 		if s := src.Calls; s != nil {
-			single("edgebridge_calls_active", "Calls in progress.", "gauge", float64(s.ActiveCalls()))
+			single("edgebridge_calls_active", "Call legs in progress: SIP legs and the FXS line's.", "gauge", float64(s.ActiveCalls()))
 		}
 		if s := src.Registrations; s != nil {
 			single("edgebridge_registrations", "Devices registered to the registrar.", "gauge", float64(s.Registrations()))

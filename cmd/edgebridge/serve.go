@@ -421,7 +421,7 @@ func buildComponents(d *daemon) ([]component, error) {
 		g,
 		g.FXS(),
 		web,
-		&consoleComponent{d: d, HTTP: web, Board: g.Board(), Calls: g, Alarms: g, FactoryReset: d.factoryReset, LineSim: gateway.SimLineOf(g.Board())},
+		&consoleComponent{d: d, HTTP: web, Board: g.Board(), Calls: g, Alarms: g, FactoryReset: d.factoryReset, LineSim: g.LineSim()},
 		&firmwareComponent{d: d, fail: d.fail},
 	}, nil
 }

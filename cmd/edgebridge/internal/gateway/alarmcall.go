@@ -118,6 +118,7 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 	live := &liveAlarm{id: c.ID, domain: c.Domain, from: c.Caller, to: c.Called, start: c.Start,
 		clear: clearOf(b, b.Protocol), bridge: b, clearNow: clearNow, done: make(chan struct{}),
 		hangup: c.Hangup,
+		drop:   func() { _ = c.Hangup() },
 		keys:   func(ctx context.Context, keys string) error { return sendKeys(ctx, c.Session(), keys) }}
 	g.live.Store(c.ID, live)
 	defer close(live.done)
@@ -169,6 +170,9 @@ type liveAlarm struct {
 	// the FXS line) and returns once they have gone out.
 	hangup func() error
 	keys   func(ctx context.Context, keys string) error
+	// drop ends the call's audio at once, from any goroutine: a clear-down
+	// the unit does not take in time (requestClear) ends without it.
+	drop func()
 	// clear is the clear-down of the call's protocol (multiprotocol: known
 	// once the unit has been identified); read and written only by the
 	// call's own goroutine.
@@ -294,16 +298,55 @@ func (g *Gateway) clearOfCall(callID string) clearSignal {
 	return clearSignal{keys: deviceCommandDigits["clear"]}
 }
 
+// clearDownLimit bounds a clear-down an operator asked for
+// (hangupalarmcall with clear, devicecommand clear): the longest takes
+// about 2 s (## and its guard, or the voice leg hung up first), so a unit
+// still not done after this has stopped taking audio (it neither reads nor
+// answers its frames), and the request is not left waiting on it.
+const clearDownLimit = 10 * time.Second
+
 // requestClear has the goroutine running the alarm call clear the unit
-// down and hang up (alarmCall, alarmLineCall), and waits until it has.
-func (la *liveAlarm) requestClear(ctx context.Context) error {
+// down and hang up (alarmCall, alarmLineCall), and waits until it has. A
+// clear-down not done within limit (0: clearDownLimit) ends the call
+// without it (drop): the answer is then a 504 refusal saying so.
+func (la *liveAlarm) requestClear(ctx context.Context, limit time.Duration) error {
+	if limit <= 0 {
+		limit = clearDownLimit
+	}
+	dropped := make(chan struct{})
+	// Bounded whether or not the request waits that long.
+	time.AfterFunc(limit, func() {
+		select {
+		case <-la.done:
+		default:
+			close(dropped)
+			if la.drop != nil {
+				la.drop()
+			}
+		}
+	})
 	la.clearNow(errClearRequested)
 	select {
 	case <-la.done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("callId %q: clear-down not finished: %w", la.id, ctx.Err())
+	case <-dropped:
 	}
+	select {
+	case <-dropped: // the call ends because it was dropped
+	default:
+		return nil
+	}
+	ended := "the call has ended"
+	select {
+	case <-la.done:
+	case <-ctx.Done():
+		ended = "the call is ending"
+	case <-time.After(2 * time.Second):
+		ended = "the call is ending"
+	}
+	return &api.Refusal{Status: http.StatusGatewayTimeout,
+		Reason: fmt.Sprintf("callId %q: the unit did not take its clear-down within %v (it stopped taking audio): hung up without it, %s", la.id, limit, ended)}
 }
 
 // controlRefused is the refusal of an in-call command to a call whose
@@ -408,7 +451,10 @@ func (g *Gateway) liveLine(c *FXSCall, b *alarm.AlarmBridge, line *keyLine, endN
 		// The gateway cannot put the unit's handset down: it drops the
 		// line's audio path (FXS.call, once the session has ended).
 		hangup: func() error { endNow(errHangupRequested); return nil },
-		keys:   func(ctx context.Context, keys string) error { return sendKeys(ctx, line, keys) }}
+		// The line's audio path closed: a read or write the unit left
+		// hanging returns.
+		drop: func() { _ = c.Line.Hangup() },
+		keys: func(ctx context.Context, keys string) error { return sendKeys(ctx, line, keys) }}
 	g.live.Store(c.ID, live)
 	return live
 }
@@ -583,7 +629,7 @@ func (g *Gateway) HangupAlarmCall(ctx context.Context, domain string, req api.Al
 		if err := la.controlRefused(); err != nil {
 			return err
 		}
-		return la.requestClear(ctx)
+		return la.requestClear(ctx, g.clearLimit)
 	}
 	return la.hangup()
 }
@@ -601,7 +647,7 @@ func (g *Gateway) DeviceCommand(ctx context.Context, domain string, req api.Devi
 	switch req.Command {
 	case "clear":
 		// The unit hangs up on its clear-down: the call ends with it.
-		return la.requestClear(ctx)
+		return la.requestClear(ctx, g.clearLimit)
 	case "sendTones":
 		keys = req.Tones
 	case "volume":

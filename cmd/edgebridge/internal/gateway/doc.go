@@ -24,7 +24,10 @@
 //     clear) ends the session the same way: the receiver or the voice
 //     bridge stops, the call's own goroutine sends the clear-down alone on
 //     the unit's leg (single tones are frames, not queued keys), then hangs
-//     up, and the request returns once it has.
+//     up, and the request returns once it has. A clear-down not done
+//     within 10 s (clearDownLimit; the longest takes about 2 s) means the
+//     unit stopped taking audio: the call's audio is dropped (the BYE; the
+//     FXS line's audio path closed) and the request answers 504 saying so.
 //     SIP and FXS line alarm calls are one live-call registry (liveAlarm:
 //     its hangup, its key sender, its clear-down), which the console's
 //     calls list reads too. On the FXS line (keyLine) keys are played in
@@ -69,7 +72,11 @@
 //     routed as the empty number;
 //   - the console's `line simulate` (linesim.go): an alarm unit of
 //     alarm/unitsim lifts the simulated line's handset, dials after the dial
-//     tone and plays its protocol in band, in real time;
+//     tone and plays its protocol in band, in real time; and `line answer`
+//     (lineanswer.go): the pretend unit answers the ARC's call back at the
+//     n-th ring burst, as social alarms do (armed from the start on --hw
+//     sim, at ring 2; `line answer off` disarms it), speaks a 440 Hz tone,
+//     decodes the keys it hears in band, and the console shows each step;
 //   - SCAIP over SIP MESSAGE both ways (scaip.go): alarm units' <mrq> in,
 //     the ARC's <mrs> let in as the awaited answer of an <mrq> sent out;
 //   - BS 8521-2 (NOW-IP) over SIP MESSAGE both ways (nowip.go, before
@@ -131,6 +138,10 @@
 //     the unit owns the line, 480 when it does not answer within 60 s
 //     (maxLineRing, on a clock a test replaces: lineRingLimit). The
 //     FXS port's own answer loop leaves an off-hook to the call that rang.
+//     The call is listed with the calls in progress (console `calls`,
+//     /gateway/status) and ended by the console's `calls hangup`; the
+//     line's leg is counted with the SIP legs (edgebridge_calls_active),
+//     for calls to the unit and from it alike.
 //  4. Trunks (/trunk documents): the engine's, for SIP calls; a call that
 //     came in on a trunk is never sent back out to one.
 //  5. Devices registered here: the engine's, for SIP calls.

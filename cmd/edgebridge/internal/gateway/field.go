@@ -19,7 +19,7 @@ import (
 
 // Health implements api.Gateway.
 func (g *Gateway) Health() api.GatewayHealth {
-	h := api.GatewayHealth{Calls: g.activeCalls(), Trunks: []api.TrunkHealth{}, Paths: []api.PathHealth{}}
+	h := api.GatewayHealth{Calls: g.callsInProgress(), Trunks: []api.TrunkHealth{}, Paths: []api.PathHealth{}}
 	if g.eng != nil && g.started.Load() {
 		h.SIPUp, h.SIPAddr = true, g.eng.Addr()
 	}

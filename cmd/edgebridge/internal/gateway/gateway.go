@@ -110,6 +110,14 @@ type Gateway struct {
 	lineMu        sync.Mutex
 	lineBusy      bool
 	lineRingLimit afterFunc // nil: time.AfterFunc (linecall.go)
+	// simUnit is the pretend unit answering ringing on a simulated line
+	// (lineanswer.go), nil on hardware.
+	simUnit *simUnit
+	// clearLimit bounds an operator's clear-down (requestClear); 0 is
+	// clearDownLimit, a test sets less.
+	clearLimit time.Duration
+	// lineCallback is the call to the FXS line in progress, nil none.
+	lineCallback atomic.Pointer[lineCallback]
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -164,9 +172,10 @@ func New(cfg Config) (_ *Gateway, err error) {
 			g.board.Close() // nothing else is running yet
 		}
 	}()
+	g.simUnit = newSimUnit(g.board, cfg.FXSNumber, log)
 
 	g.metrics = metrics.NewGateway(metrics.Sources{
-		Calls:         metrics.CallsFunc(func() int { return g.activeCalls() }),
+		Calls:         metrics.CallsFunc(func() int { return g.callsInProgress() }),
 		Registrations: metrics.RegistrationsFunc(func() int { return int(g.engineStats().Registrations) }),
 		Alarms:        metrics.AlarmsFunc(g.alarmCounts),
 		Trunks:        metrics.TrunksFunc(g.trunkStates),

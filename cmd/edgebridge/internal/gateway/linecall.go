@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"sync/atomic"
 	"time"
 
+	"github.com/edgebridge/edgebridge/api/console"
 	"github.com/edgebridge/edgebridge/engine"
 	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/hal"
@@ -65,6 +67,13 @@ func (g *Gateway) lineCall(ctx context.Context, c *engine.Call) {
 		return
 	}
 	defer g.releaseLine()
+	// Listed with the calls in progress, and ended by the console's
+	// `calls hangup ID` (refused 480 while ringing, hung up once bridged).
+	ctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
+	cb := &lineCallback{id: c.ID, domain: c.Domain, from: c.Caller, to: g.cfg.FXSNumber, start: time.Now(), end: end}
+	g.lineCallback.Store(cb)
+	defer g.lineCallback.CompareAndSwap(cb, nil)
 	_ = c.Ring()
 	rctx, cancel := context.WithCancelCause(ctx)
 	limit := g.lineRingLimit
@@ -77,7 +86,11 @@ func (g *Gateway) lineCall(ctx context.Context, c *engine.Call) {
 	cancel(nil)
 	if err != nil {
 		log.Info("fxs: unit not answering", "err", err)
-		_ = c.Reject(480, "Temporarily Unavailable", "the unit on the FXS line did not answer")
+		reason := "the unit on the FXS line did not answer"
+		if errors.Is(context.Cause(ctx), errHangupRequested) {
+			reason = "hung up by the installer while ringing"
+		}
+		_ = c.Reject(480, "Temporarily Unavailable", reason)
 		return
 	}
 	lc, err := line.Answer()
@@ -92,10 +105,50 @@ func (g *Gateway) lineCall(ctx context.Context, c *engine.Call) {
 		return
 	}
 	defer c.Hangup()
+	cb.answered.Store(true)
 	log.Info("fxs: unit answered, bridged", "caller", c.Caller)
 	if err := media.BridgeLeg(ctx, c.Session(), lc); err != nil && !errors.Is(err, context.Canceled) {
 		log.Info("fxs: bridge ended", "err", err)
 	}
+}
+
+// lineCallback is the call to the FXS line in progress (the ARC calling
+// the unit back) as the call lists see it.
+type lineCallback struct {
+	id, domain, from, to string
+	start                time.Time
+	answered             atomic.Bool
+	end                  context.CancelCauseFunc // ends it (the console's hangup)
+}
+
+func (cb *lineCallback) info() console.CallInfo {
+	state := "callback ringing the FXS line"
+	if cb.answered.Load() {
+		state = "callback on the FXS line"
+	}
+	return console.CallInfo{ID: cb.id, Domain: cb.domain, From: cb.from, To: cb.to, State: state, Started: cb.start}
+}
+
+// lineInCall reports whether the FXS line carries a call: the unit is off
+// hook in a call from it or to it (the line is owned).
+func (g *Gateway) lineInCall() bool {
+	if g.board == nil || g.board.Line == nil {
+		return false
+	}
+	g.lineMu.Lock()
+	busy := g.lineBusy
+	g.lineMu.Unlock()
+	return busy && g.board.Line.OffHook()
+}
+
+// callsInProgress counts the legs in progress, as edgebridge_calls_active
+// and the status report them: the engine's SIP legs and the FXS line's.
+func (g *Gateway) callsInProgress() int {
+	n := g.activeCalls()
+	if g.lineInCall() {
+		n++
+	}
+	return n
 }
 
 // lineNumberMatch is the destinationMatch of the line's number: exactly it.

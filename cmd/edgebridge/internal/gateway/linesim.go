@@ -21,7 +21,10 @@ import (
 // lineSimulator is the console's `line simulate`: the units `edgebridge
 // simulate` plays over SIP, played on the simulated FXS line instead, in
 // band and clocked like a real line (20 ms frames in real time).
-type lineSimulator struct{ line *hal.SimLine }
+type lineSimulator struct {
+	line *hal.SimLine
+	unit *simUnit // the pretend unit answering the ARC's call back
+}
 
 func (l lineSimulator) SimulateLine(ctx context.Context, args []string, lines chan<- string) error {
 	fs := flag.NewFlagSet("line simulate", flag.ContinueOnError)
@@ -183,11 +186,11 @@ func (c lineEnds) Close() error {
 	return nil
 }
 
-// SimLineOf is the console's `line simulate` on a board with a simulated
-// FXS line, else nil ("not available").
-func SimLineOf(b *hal.Board) console.LineSim {
-	if b == nil || b.Sim == nil || b.Sim.Line == nil {
+// LineSim is the console's `line simulate` and `line answer` on a board
+// with a simulated FXS line, else nil ("not available").
+func (g *Gateway) LineSim() console.LineSim {
+	if g.simUnit == nil {
 		return nil
 	}
-	return lineSimulator{b.Sim.Line}
+	return lineSimulator{line: g.simUnit.line, unit: g.simUnit}
 }

@@ -166,7 +166,9 @@ func (g *Gateway) QueuedAlarms() []console.AlarmInfo {
 // RetryNow implements console.Alarms.
 func (g *Gateway) RetryNow() (int, error) { return g.dl.RetryNow() }
 
-// ListCalls implements console.Calls: the alarm calls in progress.
+// ListCalls implements console.Calls: the alarm calls in progress (SIP
+// and FXS line) and the call to the FXS line (the ARC calling the unit
+// back).
 func (g *Gateway) ListCalls() []console.CallInfo {
 	var out []console.CallInfo
 	g.live.Range(func(_, v any) bool {
@@ -174,11 +176,18 @@ func (g *Gateway) ListCalls() []console.CallInfo {
 		out = append(out, console.CallInfo{ID: la.id, Domain: la.domain, From: la.from, To: la.to, State: "alarm", Started: la.start})
 		return true
 	})
+	if cb := g.lineCallback.Load(); cb != nil {
+		out = append(out, cb.info())
+	}
 	return out
 }
 
 // HangupCall implements console.Calls.
 func (g *Gateway) HangupCall(id string) error {
+	if cb := g.lineCallback.Load(); cb != nil && cb.id == id {
+		cb.end(errHangupRequested)
+		return nil
+	}
 	la, err := g.liveCall("", id)
 	if err != nil {
 		return err
