@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -49,8 +50,9 @@ const reinviteWait = 32 * time.Second
 // leg). It refuses (an error wrapping ErrStayInPath, the call unchanged)
 // legs with SRTP, with different codecs or telephone-event on the two
 // sides (the gateway converts between them), on hold, or whose RTP comes
-// from another address than their SDP gave (NAT: the other far end could
-// not reach it); and when either far end refuses its re-INVITE.
+// from another address than their SDP gave, or (a's) whose SDP address is
+// not where its INVITE came from (NAT: the other far end could not reach
+// it); and when either far end refuses its re-INVITE.
 func DirectMedia(a, b *Call) error {
 	if err := directCheck(a, b); err != nil {
 		return fmt.Errorf("%w: %v", ErrStayInPath, err)
@@ -122,6 +124,12 @@ func directCheck(a, b *Call) error {
 		}
 		if from := sess.RemoteSource(); from.IsValid() && from != neg.Remote {
 			return fmt.Errorf("%s: RTP comes from %s, not %s as its SDP says (NAT)", c.ID, from, neg.Remote)
+		}
+		// Before any RTP came, the caller's SIP source tells: an SDP address
+		// that is not where its INVITE came from is NAT (a private address
+		// the other far end cannot reach) or a proxy; either way, stay.
+		if sig, err := netip.ParseAddrPort(c.Source); c.Inbound && err == nil && sig.Addr().Unmap() != neg.Remote.Addr().Unmap() {
+			return fmt.Errorf("%s: its SDP gives %s, its SIP comes from %s (NAT or a proxy)", c.ID, neg.Remote.Addr(), sig.Addr())
 		}
 		legs[i] = neg
 	}

@@ -108,12 +108,13 @@
 // hold or a transfer does; SIPp and baresip both do). DirectMedia refuses
 // (ErrStayInPath, the call unchanged) legs with SRTP (their keys are the
 // gateway's), different codecs or telephone-event on one leg only (the
-// gateway converts between them), a leg on hold, and a far end whose RTP
-// comes from another address than its SDP (NAT). A refused re-INVITE (488,
-// 491, no answer within Timer B) changes nothing either: a leg already
-// moved is re-INVITEd back to its own session, still open until the end.
-// Reanchor gives a direct leg a new session (the gateway can play to it
-// again).
+// gateway converts between them), a leg on hold, a far end whose RTP
+// comes from another address than its SDP, and a caller whose SDP address
+// is not where its INVITE came from (NAT, or a proxy). A refused
+// re-INVITE (488, 491, no answer within Timer B) changes nothing either:
+// a leg already moved is re-INVITEd back to its own session, still open
+// until the end. Reanchor gives a direct leg a new session (the gateway
+// can play to it again).
 //
 // # Local PBX: forking, users, groups
 //

@@ -353,3 +353,31 @@ func TestDirectMediaWithBaresip(t *testing.T) {
 	}
 	testkit.WaitFor(t, "both legs ended", 10*time.Second, func() bool { return g.activeCalls() == 0 })
 }
+
+// A unit whose SDP gives another address than the one its INVITE came
+// from (behind NAT, or behind a proxy: here SIPp's media on 127.0.0.2, its
+// SIP on 127.0.0.1) keeps the gateway in the media path with
+// controlCommandsEnabled false: the speech line, which would not take a
+// re-INVITE (uas_answer.xml), gets none, and the gateway's RTP ports stay
+// open for the call.
+func TestDirectMediaNotForAUnitBehindNAT(t *testing.T) {
+	wd, ud := t.TempDir(), t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1", "-rtp_echo")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	docs := withoutControl(voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"), "phones")
+	docs["device"]["4321"] = strings.Replace(docs["device"]["4321"], "0701234567", "1000", 1) // uac_pcap.xml calls from 1000
+	g, lo, hi := startGatewayPorts(t, docs)
+	unit := testkit.StartSIPp(t, ud, false, "-sf", testkit.SIPpScenario(t, ud, "uac_pcap.xml",
+		"PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "PAUSE_MS", "3000"),
+		"-mi", "127.0.0.2", "-s", "5560", "-m", "1", g.eng.Addr())
+	testkit.WaitFor(t, "the voice call bridged", 20*time.Second, func() bool { return g.activeCalls() == 2 })
+	if rtpPortsFree(lo, hi) {
+		t.Fatal("the gateway released its RTP ports for a unit whose media address is not its SIP address")
+	}
+	if err := unit.Wait(20 * time.Second); err != nil {
+		t.Fatalf("unit: %v\n%s", err, unit.Report())
+	}
+	if err := voice.Wait(20 * time.Second); err != nil {
+		t.Fatalf("speech line (a re-INVITE would fail its scenario): %v\n%s", err, voice.Report())
+	}
+}
