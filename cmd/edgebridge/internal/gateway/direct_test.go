@@ -381,3 +381,31 @@ func TestDirectMediaNotForAUnitBehindNAT(t *testing.T) {
 		t.Fatalf("speech line (a re-INVITE would fail its scenario): %v\n%s", err, voice.Report())
 	}
 }
+
+// A session refresh while the media is direct (the unit's re-INVITE with
+// its SDP unchanged, o= version and all, RFC 4028) is answered by the
+// gateway with the speech line's media as last given, and not relayed:
+// the speech line (uas_direct.xml) would fail on a second re-INVITE.
+func TestDirectMediaRefreshNotRelayed(t *testing.T) {
+	wd, ud := t.TempDir(), t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct.xml"), "-m", "1", "-rtp_echo")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g, lo, hi := startGatewayPorts(t, withoutControl(voiceCallDocs(arc.Addr, voice.Port, "callEmergencyCenter"), "phones"))
+	// uac_direct_hold.xml's re-INVITE made a refresh: the SDP of the
+	// unit's answer (version 2, sendrecv); its 200 must still carry the
+	// speech line's port.
+	unit := testkit.StartSIPp(t, ud, false, "-sf", testkit.SIPpScenario(t, ud, "uac_direct_hold.xml",
+		"CALLER", "0701234567", "PCAP_FILE", "/usr/share/sip-tester/g711a.pcap", "HOLD_MS", "1000", "PAUSE_MS", "1000",
+		"LINE_PORT", strconv.Itoa(voice.Port+2), "o=unit 53655765 3 IN", "o=unit 53655765 2 IN", "      a=sendonly\n", "",
+		`regexp="a=recvonly"`, `regexp="RTP/AVP 8"`), "-s", "5560", "-m", "1", g.eng.Addr())
+	testkit.WaitFor(t, "the voice call bridged", 20*time.Second, func() bool { return g.activeCalls() == 2 })
+	if err := unit.Wait(20 * time.Second); err != nil {
+		t.Fatalf("unit (its refresh answered with the speech line's port %d?): %v\n%s", voice.Port+2, err, unit.Report())
+	}
+	if err := voice.Wait(20 * time.Second); err != nil {
+		t.Fatalf("speech line (a relayed refresh would fail its scenario): %v\n%s", err, voice.Report())
+	}
+	if !rtpPortsFree(lo, hi) {
+		t.Fatal("the gateway holds RTP ports after the call")
+	}
+}

@@ -64,7 +64,9 @@
 //     media back (Reanchor, a re-INVITE) to play the clear-down an ARC
 //     operator expects before the unit's call ends; a unit that refuses
 //     that re-INVITE is hung up without it. On the FXS line the gateway is
-//     the only media path: false there only refuses the in-call commands;
+//     the only media path: false there only refuses the in-call commands.
+//     The ARC's call through to a NOW-IP group scheme's unit
+//     (nowipcontroller) follows no alarm and stays anchored;
 //   - the FXS port (fxs.go): the board's run loop (lamps, watchdog, the
 //     simulated line's spool folder) and the dialling plan: dial tone
 //     (425 Hz) until the first digit, '#' ends the number at once, else 3 s
