@@ -409,3 +409,33 @@ func TestDirectMediaRefreshNotRelayed(t *testing.T) {
 		t.Fatal("the gateway holds RTP ports after the call")
 	}
 }
+
+// maxSessionDuration ends a session whose media went direct as it ends any
+// other: the speech line is hung up, the gateway takes the unit's media
+// back (re-INVITE) and the unit hears its clear-down 0 before its call
+// ends.
+func TestDirectMediaSessionLimitClearsUnit(t *testing.T) {
+	wd := t.TempDir()
+	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_direct.xml"), "-m", "1", "-rtp_echo")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	// Long enough for the Contact ID exchange on a loaded machine.
+	g, _, _ := startGatewayPorts(t, withoutControl(listenInDocs(arc.Addr, voice.Port, `,"maxSessionDuration":15`), "panels"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	call, rep, err := listenInCall(t, ctx, g)
+	if err != nil || !rep.Messages[0].Acked {
+		t.Fatalf("panel: %v %+v", err, rep)
+	}
+	u := listen(call.Session())
+	line := uint16(voice.Port + 2)
+	if !testkit.Eventually(15*time.Second, func() bool { return call.Negotiated().Remote.Port() == line }) {
+		t.Fatalf("the unit's media did not go straight to the speech line's port %d (%d calls up)\n%s", line, g.activeCalls(), voice.Report())
+	}
+	u.ended(t, 30*time.Second, "maxSessionDuration 15 s did not end the session")
+	if u.events != "0" {
+		t.Fatalf("the unit heard keys %q before its call ended, want the clear-down 0", u.events)
+	}
+	if err := voice.Wait(10 * time.Second); err != nil {
+		t.Fatalf("the speech line was not cleared with the session: %v\n%s", err, voice.Report())
+	}
+}
