@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/edgebridge/edgebridge/dsp"
 )
@@ -25,6 +26,7 @@ type FrameLoop struct {
 	Now int64
 
 	name  string
+	start time.Time // wall clock at Init, for Ahead
 	ch    Channel
 	oob   <-chan dsp.DigitEvent
 	hear  func(pcm []int16, emit func(dsp.DigitEvent))
@@ -44,7 +46,7 @@ type FrameLoop struct {
 // ("bs8521: read: ..."); hear is the in-band detector (for DTMF,
 // (*dsp.DTMFDetector).Process); digit receives each key once.
 func (l *FrameLoop) Init(name string, ch Channel, hear func(pcm []int16, emit func(dsp.DigitEvent)), digit func(dsp.DigitEvent)) {
-	*l = FrameLoop{name: name, ch: ch, oob: ch.Digits(), hear: hear, digit: digit}
+	*l = FrameLoop{name: name, start: time.Now(), ch: ch, oob: ch.Digits(), hear: hear, digit: digit}
 	l.audio = func(ev dsp.DigitEvent) { l.key(ev, FromAudio) }
 }
 
@@ -54,6 +56,13 @@ func (l *FrameLoop) key(ev dsp.DigitEvent, src DigitSource) {
 	if !l.dedup.Seen(ev, src) {
 		l.digit(ev)
 	}
+}
+
+// Ahead is how far the loop's sample time has run ahead of the wall clock
+// since Init: about zero or less on an RTP session or a real line, which
+// pace the reader; more on a Channel faster than real time (a test's pipe).
+func (l *FrameLoop) Ahead() time.Duration {
+	return time.Duration(l.Now)*time.Second/dsp.SampleRate - time.Since(l.start)
 }
 
 // Hear takes one frame heard: keys detected in it, then Now past it, then

@@ -19,29 +19,27 @@ import (
 // whether its acknowledgement can still start inside the unit's window.
 //
 // While the write runs, Poll also keeps the frame loop from running ahead
-// of real time: on a Channel faster than real time (a simulated line, a
-// test's pipe) the write would otherwise last an arbitrary part of the
-// call. On a real line or an RTP session it never waits.
+// of real time (FrameLoop.Ahead): on a Channel faster than real time (a
+// test's pipe or unpaced line) the write would otherwise last an
+// arbitrary part of the call. On a real line or an RTP session, whose
+// reads are paced, it never waits, also while a reader that fell behind
+// catches up.
 //
 // The zero value is ready. One write at a time; a receiver polls from its
 // frame loop only (not safe for concurrent use).
 type PendingWrite struct {
-	done chan error
-	busy bool
-	ev   Event
-	// The loop's sample time and the wall clock when the write started.
-	from  int64
-	since time.Time
+	done  chan error
+	busy  bool
+	ev    Event
 	timer *time.Timer // Poll's wait, made once
 }
 
-// Start puts ev to q in a goroutine of its own; now is the loop's sample
-// time.
-func (p *PendingWrite) Start(ctx context.Context, q Queue, ev Event, now int64) {
+// Start puts ev to q in a goroutine of its own.
+func (p *PendingWrite) Start(ctx context.Context, q Queue, ev Event) {
 	if p.done == nil {
 		p.done = make(chan error, 1)
 	}
-	p.busy, p.ev, p.from, p.since = true, ev, now, time.Now()
+	p.busy, p.ev = true, ev
 	go func() { p.done <- q.Enqueue(ctx, ev) }()
 }
 
@@ -72,14 +70,14 @@ func (p *PendingWrite) WaitUpTo(d time.Duration) (done bool, err error) {
 	}
 }
 
-// Poll reports the write's result once it has ended (done). It waits only
-// when the loop (now, its sample time) has run more than two frames ahead
-// of the time the write has taken, and then until it no longer is.
-func (p *PendingWrite) Poll(now int64) (done bool, err error) {
+// Poll reports the write's result once it has ended (done). When the loop
+// has run more than two frames ahead of real time (ahead, from
+// FrameLoop.Ahead) it waits for it up to one frame's time, so that while
+// the write runs such a loop moves at real pace.
+func (p *PendingWrite) Poll(ahead time.Duration) (done bool, err error) {
 	if !p.busy {
 		return false, nil
 	}
-	ahead := time.Duration(now-p.from)*time.Second/dsp.SampleRate - time.Since(p.since)
 	if ahead <= 2*frameTime {
 		select {
 		case err = <-p.done:
@@ -90,9 +88,9 @@ func (p *PendingWrite) Poll(now int64) (done bool, err error) {
 		}
 	}
 	if p.timer == nil {
-		p.timer = time.NewTimer(ahead)
+		p.timer = time.NewTimer(frameTime)
 	} else {
-		p.timer.Reset(ahead)
+		p.timer.Reset(frameTime)
 	}
 	select {
 	case err = <-p.done:

@@ -166,7 +166,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 				writeEnd = lastEnd // the unit repeats while it is written
 			}
 		default:
-			write.Start(ctx, q, ev, fl.Now)
+			write.Start(ctx, q, ev)
 			writeEnd = lastEnd
 			if done, err := write.WaitUpTo(alarm.InlineWait); done {
 				written(err, true)
@@ -197,7 +197,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			nk = 0
 			deadline = lastEnd + alarm.Samples(1500*time.Millisecond)
 		}
-		if done, err := write.Poll(now); done {
+		if done, err := write.Poll(fl.Ahead()); done {
 			written(err, true)
 		}
 		switch {

@@ -236,7 +236,7 @@ func (s *session) tick() {
 			s.listen(s.toneEnd)
 		}
 	case stWriting:
-		if done, err := s.write.Poll(s.frames.Now); done {
+		if done, err := s.write.Poll(s.frames.Ahead()); done {
 			s.written(err, true)
 			return
 		}
@@ -345,7 +345,7 @@ func (s *session) message(keys []byte, start, end int64) {
 			s.writeEnd = end
 		}
 	default:
-		s.write.Start(s.ctx, s.q, ev, s.frames.Now)
+		s.write.Start(s.ctx, s.q, ev)
 		s.writeEnd, s.writeListenIn = end, m.ListenIn()
 		s.st = stWriting
 		if done, err := s.write.WaitUpTo(alarm.InlineWait); done {

@@ -173,7 +173,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			}
 			return
 		}
-		write.Start(ctx, q, EventFor(f, c.Variant, call, c.Now()), fl.Now)
+		write.Start(ctx, q, EventFor(f, c.Variant, call, c.Now()))
 		writeEnd = lastEnd
 		if done, err := write.WaitUpTo(alarm.InlineWait); done {
 			written(err, true)
@@ -195,7 +195,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 	fl.Init("tt92", ch, kio.hear, digit)
 	hungUp, err := fl.Run(ctx, func(buf []int16) (bool, error) {
 		now := fl.Now
-		if done, err := write.Poll(now); done {
+		if done, err := write.Poll(fl.Ahead()); done {
 			written(err, true)
 		}
 		if len(keys) > 0 && now-lastEnd > alarm.Samples(c.InterDigit) {
