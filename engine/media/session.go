@@ -106,6 +106,7 @@ type Session struct {
 	endOnce  sync.Once
 	endErr   atomic.Pointer[error]
 	wg       sync.WaitGroup
+	life     sync.Mutex // Start's wg.Add, end's close(done): one before the other
 	applied  atomic.Bool
 	hasDigit atomic.Bool             // Digits is non-nil
 	relayTo  atomic.Pointer[Session] // bridged peer that repeats our RFC 4733 events live
@@ -232,6 +233,11 @@ func (s *Session) Start() error {
 	if s.started.Swap(true) {
 		return nil
 	}
+	// Under life: a Close between the done check and wg.Add would return
+	// from wg.Wait with the goroutines still to come (a BYE crossing the
+	// ACK that carried a late answer, TestStartRacingClose under -race).
+	s.life.Lock()
+	defer s.life.Unlock()
 	if s.isDone() {
 		return ErrClosed
 	}
@@ -273,7 +279,9 @@ func (s *Session) end(reason error) bool {
 		if s.rtpC != nil && s.started.Load() && s.cfg.RTCPInterval > 0 {
 			s.sendRTCP(time.Now(), true)
 		}
+		s.life.Lock()
 		close(s.done)
+		s.life.Unlock()
 		if s.rtpC != nil {
 			s.rtpC.Close()
 			s.rtcp.conn.Close()

@@ -522,3 +522,31 @@ func TestRTCPByeOnClose(t *testing.T) {
 	a.Close()
 	testkit.WaitFor(t, "RTCP BYE at b", 5*time.Second, func() bool { return b.Stats().RemoteBye })
 }
+
+// TestStartRacingClose: a Start (a late answer applied from an ACK) and a
+// Close (a BYE crossing it) at the same time. Close must not return while
+// the session's goroutines are still to start; under -race the WaitGroup
+// misuse this was shows as a data race. Either Start ran first, or it
+// refuses with ErrClosed; afterwards the port is free either way.
+func TestStartRacingClose(t *testing.T) {
+	pool := testPool(t)
+	for range 200 {
+		s, err := NewSession(SessionConfig{Pool: pool, LocalIP: loopback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(sdp.Negotiated{Codec: "PCMA", PT: 8, Remote: netip.MustParseAddrPort("127.0.0.1:9")}); err != nil {
+			t.Fatal(err)
+		}
+		started := make(chan error, 1)
+		go func() { started <- s.Start() }()
+		s.Close()
+		if err := <-started; err != nil && !errors.Is(err, ErrClosed) {
+			t.Fatalf("Start beside Close: %v", err)
+		}
+		s.Close()
+	}
+	if n := pool.InUse(); n != 0 {
+		t.Errorf("%d ports in use after every session closed", n)
+	}
+}
