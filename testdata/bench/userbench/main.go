@@ -42,19 +42,20 @@ import (
 )
 
 var (
-	bin      = flag.String("bin", "bin/edgebridge", "edgebridge binary")
-	spandsp  = flag.String("spandsp", "bin/spandsp-dtmf", "spandsp harness (testdata/spandsp)")
-	wav      = flag.String("wav", "bin/bench/60min.wav", "long 8 kHz PCM16 WAV")
-	scenario = flag.String("uac", "testdata/sipp/uac_shed.xml", "SIPp uac scenario")
-	runs     = flag.Int("runs", 5, "runs of each decode program")
-	sipRuns  = flag.Int("sip-runs", 3, "runs of each SIP path per rate")
-	calls    = flag.Int("calls", 8000, "calls per SIP run")
-	rates    = flag.String("rates", "500,4000", "offered call rates (calls/s)")
-	only     = flag.String("only", "decode,sip,memory,ivr", "sections to run")
-	ivrCalls = flag.Int("ivr-calls", 20, "concurrent IVR sessions")
-	ivrKeys  = flag.Int("ivr-keys", 20, "keys (round trips) per IVR session")
-	settle   = flag.Duration("settle", time.Minute, "how long memory may take to return")
-	ladder   = flag.String("ladder", "250,500,1000,2000", "offered rates (calls/s) tried to find the B2BUA's capacity")
+	bin       = flag.String("bin", "bin/edgebridge", "edgebridge binary")
+	spandsp   = flag.String("spandsp", "bin/spandsp-dtmf", "spandsp harness (testdata/spandsp)")
+	pprofAddr = flag.String("pprof", "", "serve the daemon's Go profiles on this loopback ADDR (serve --pprof), to see what it holds after a flood")
+	wav       = flag.String("wav", "bin/bench/60min.wav", "long 8 kHz PCM16 WAV")
+	scenario  = flag.String("uac", "testdata/sipp/uac_shed.xml", "SIPp uac scenario")
+	runs      = flag.Int("runs", 5, "runs of each decode program")
+	sipRuns   = flag.Int("sip-runs", 3, "runs of each SIP path per rate")
+	calls     = flag.Int("calls", 8000, "calls per SIP run")
+	rates     = flag.String("rates", "500,4000", "offered call rates (calls/s)")
+	only      = flag.String("only", "decode,sip,memory,ivr", "sections to run")
+	ivrCalls  = flag.Int("ivr-calls", 20, "concurrent IVR sessions")
+	ivrKeys   = flag.Int("ivr-keys", 20, "keys (round trips) per IVR session")
+	settle    = flag.Duration("settle", time.Minute, "how long memory may take to return")
+	ladder    = flag.String("ladder", "250,500,1000,2000", "offered rates (calls/s) tried to find the B2BUA's capacity")
 )
 
 func main() {
@@ -199,8 +200,12 @@ func startDaemon(work string) (*daemon, error) {
 	d := &daemon{key: "bench-admin-key-0123456789", dir: filepath.Join(work, "data")}
 	d.sip = fmt.Sprintf("127.0.0.1:%d", freePort())
 	d.http = fmt.Sprintf("127.0.0.1:%d", freePort())
-	d.cmd = exec.Command(*bin, "serve", "--data", d.dir, "--http", d.http, "--sip", d.sip,
-		"--rtp-ports", "30000-39999", "--console", "off", "--admin-key", d.key)
+	args := []string{"serve", "--data", d.dir, "--http", d.http, "--sip", d.sip,
+		"--rtp-ports", "30000-39999", "--console", "off", "--admin-key", d.key}
+	if *pprofAddr != "" {
+		args = append(args, "--pprof", *pprofAddr)
+	}
+	d.cmd = exec.Command(*bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = io.Discard, io.Discard
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
