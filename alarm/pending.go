@@ -34,13 +34,28 @@ type PendingWrite struct {
 	timer *time.Timer // Poll's wait, made once
 }
 
-// Start puts ev to q in a goroutine of its own.
-func (p *PendingWrite) Start(ctx context.Context, q Queue, ev Event) {
+// Start puts ev to q in a goroutine of its own and waits for it inline
+// up to InlineWait; done says the write ended meanwhile, with err.
+func (p *PendingWrite) Start(ctx context.Context, q Queue, ev Event) (done bool, err error) {
 	if p.done == nil {
 		p.done = make(chan error, 1)
 	}
 	p.busy, p.ev = true, ev
 	go func() { p.done <- q.Enqueue(ctx, ev) }()
+	t := time.NewTimer(InlineWait)
+	defer t.Stop()
+	select {
+	case err = <-p.done:
+		return p.ended(err)
+	case <-t.C:
+		return false, nil
+	}
+}
+
+// ended takes the result of the write in flight.
+func (p *PendingWrite) ended(err error) (done bool, _ error) {
+	p.busy = false
+	return true, err
 }
 
 // Busy says a write is in flight.
@@ -49,26 +64,10 @@ func (p *PendingWrite) Busy() bool { return p.busy }
 // Event is the event being (or last) written.
 func (p *PendingWrite) Event() Event { return p.ev }
 
-// InlineWait is how long a receiver waits for a write inline before it
-// lets the frame loop go on beside it: five frames, which the jitter
-// buffers of both ends absorb.
+// InlineWait is how long Start waits for a write inline before it lets
+// the frame loop go on beside it: five frames, which the jitter buffers of
+// both ends absorb.
 const InlineWait = 100 * time.Millisecond
-
-// WaitUpTo waits at most d for the write in flight to end.
-func (p *PendingWrite) WaitUpTo(d time.Duration) (done bool, err error) {
-	if !p.busy {
-		return false, nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case err = <-p.done:
-		p.busy = false
-		return true, err
-	case <-t.C:
-		return false, nil
-	}
-}
 
 // Poll reports the write's result once it has ended (done). When the loop
 // has run more than two frames ahead of real time (ahead, from
@@ -81,8 +80,7 @@ func (p *PendingWrite) Poll(ahead time.Duration) (done bool, err error) {
 	if ahead <= 2*frameTime {
 		select {
 		case err = <-p.done:
-			p.busy = false
-			return true, err
+			return p.ended(err)
 		default:
 			return false, nil
 		}
@@ -95,8 +93,7 @@ func (p *PendingWrite) Poll(ahead time.Duration) (done bool, err error) {
 	select {
 	case err = <-p.done:
 		p.timer.Stop()
-		p.busy = false
-		return true, err
+		return p.ended(err)
 	case <-p.timer.C:
 		return false, nil
 	}
@@ -111,6 +108,5 @@ func (p *PendingWrite) Wait() (done bool, err error) {
 	if !p.busy {
 		return false, nil
 	}
-	p.busy = false
-	return true, <-p.done
+	return p.ended(<-p.done)
 }

@@ -166,9 +166,8 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 				writeEnd = lastEnd // the unit repeats while it is written
 			}
 		default:
-			write.Start(ctx, q, ev)
 			writeEnd = lastEnd
-			if done, err := write.WaitUpTo(alarm.InlineWait); done {
+			if done, err := write.Start(ctx, q, ev); done {
 				written(err, true)
 			}
 		}

@@ -345,10 +345,9 @@ func (s *session) message(keys []byte, start, end int64) {
 			s.writeEnd = end
 		}
 	default:
-		s.write.Start(s.ctx, s.q, ev)
 		s.writeEnd, s.writeListenIn = end, m.ListenIn()
 		s.st = stWriting
-		if done, err := s.write.WaitUpTo(alarm.InlineWait); done {
+		if done, err := s.write.Start(s.ctx, s.q, ev); done {
 			s.written(err, true)
 		}
 	}

@@ -173,9 +173,8 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			}
 			return
 		}
-		write.Start(ctx, q, EventFor(f, c.Variant, call, c.Now()))
 		writeEnd = lastEnd
-		if done, err := write.WaitUpTo(alarm.InlineWait); done {
+		if done, err := write.Start(ctx, q, EventFor(f, c.Variant, call, c.Now())); done {
 			written(err, true)
 		}
 	}
