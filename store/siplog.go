@@ -260,6 +260,14 @@ func (db *DB) FlushSIP() error {
 		m := &batch[i]
 		seg := l.open[m.Domain]
 		if seg == nil {
+			if len(l.open) >= sipOpenMax {
+				// Written first: the batch may have records gathered for them.
+				n, err := l.closeSegments()
+				if err != nil {
+					errs = append(errs, err)
+				}
+				lost += n
+			}
 			var err error
 			if seg, err = l.openSegment(m.Domain); err != nil {
 				errs = append(errs, err)
@@ -336,9 +344,7 @@ func (s *sipSegment) write() (int, error) {
 // in its buffer and deletes the segments beyond sipLogSegments. It returns
 // how many records were lost.
 func (l *sipLog) rotate(domain string, seg *sipSegment, rec []byte) (int, error) {
-	lost, werr := seg.write()
-	_ = seg.f.Close()
-	seg.f = nil
+	lost, werr := seg.close()
 	next, err := createSIPSegment(seg.dir, seg.seq+1)
 	if err != nil {
 		delete(l.open, domain)
@@ -358,9 +364,6 @@ func (l *sipLog) rotate(domain string, seg *sipSegment, rec []byte) (int, error)
 // a record torn by a crash mid-write (so that new records follow the last
 // whole one), or starts the domain's first segment.
 func (l *sipLog) openSegment(domain string) (*sipSegment, error) {
-	if len(l.open) >= sipOpenMax {
-		l.closeSegments()
-	}
 	dir := filepath.Join(l.dir, sipDomainDir(domain))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store: SIP log: %w", err)
@@ -424,19 +427,35 @@ func (l *sipLog) closeSegment(seg *sipSegment) {
 			delete(l.open, d)
 		}
 	}
-	if seg.f != nil {
-		_ = seg.f.Close()
-		seg.f = nil
-	}
+	_, _ = seg.close() // after a failed write: nothing left to write
 }
 
-func (l *sipLog) closeSegments() {
+// closeSegments writes and closes every open segment; it returns how many
+// records were lost.
+func (l *sipLog) closeSegments() (int, error) {
+	lost := 0
+	var errs []error
 	for d, s := range l.open {
-		if s.f != nil {
-			_ = s.f.Close()
+		n, err := s.close()
+		if err != nil {
+			errs = append(errs, err)
 		}
+		lost += n
 		delete(l.open, d)
 	}
+	return lost, errors.Join(errs...)
+}
+
+// close writes what the segment gathered and closes its file; it returns
+// how many records were lost.
+func (s *sipSegment) close() (int, error) {
+	if s.f == nil {
+		return 0, nil
+	}
+	n, err := s.write()
+	_ = s.f.Close()
+	s.f = nil
+	return n, err
 }
 
 // resetSIPLog deletes every domain's SIP log and what is waiting to be
