@@ -101,8 +101,6 @@ type sipSegment struct {
 	size int64
 	buf  []byte // records not yet written, up to about sipWriteChunk
 	nbuf int    // how many
-	// inBatch: on this flush's list of segments to write at its end.
-	inBatch bool
 }
 
 func (db *DB) startSIPLog() {
@@ -255,7 +253,6 @@ func (db *DB) FlushSIP() error {
 	}
 	var errs []error
 	lost := 0
-	touched := make([]*sipSegment, 0, 1)
 	for i := range batch {
 		m := &batch[i]
 		seg := l.open[m.Domain]
@@ -274,10 +271,6 @@ func (db *DB) FlushSIP() error {
 				lost++
 				continue
 			}
-		}
-		if !seg.inBatch {
-			seg.inBatch = true
-			touched = append(touched, seg)
 		}
 		before := len(seg.buf)
 		seg.buf = appendSIPRecord(seg.buf, m)
@@ -304,8 +297,8 @@ func (db *DB) FlushSIP() error {
 			}
 		}
 	}
-	for _, seg := range touched {
-		seg.inBatch = false
+	// What is left gathered is in the open segments (closing one writes it).
+	for _, seg := range l.open {
 		if n, err := seg.write(); err != nil {
 			errs = append(errs, err)
 			lost += n
@@ -350,12 +343,10 @@ func (l *sipLog) rotate(domain string, seg *sipSegment, rec []byte) (int, error)
 		delete(l.open, domain)
 		return lost + 1, errors.Join(werr, err)
 	}
-	// The caller's touched list holds seg: carry on in the same struct.
-	buf := seg.buf
-	*seg = *next
-	seg.buf, seg.nbuf, seg.inBatch = append(buf[:0], rec...), 1, true
-	if seg.seq >= uint64(sipLogSegments) {
-		removeSIPSegmentsUpTo(seg.dir, seg.seq-uint64(sipLogSegments))
+	next.buf, next.nbuf = append(seg.buf[:0], rec...), 1
+	l.open[domain] = next
+	if next.seq >= uint64(sipLogSegments) {
+		removeSIPSegmentsUpTo(next.dir, next.seq-uint64(sipLogSegments))
 	}
 	return lost, werr
 }
