@@ -58,7 +58,23 @@ func (q *Queue) Calls() int {
 // other, hanging up after. It returns when both sides are done, with what
 // each returned. The call is given a minute at most.
 func RunCall(o Options, r alarm.Receiver, call alarm.Call, q alarm.Queue, unit func(ctx context.Context, ch alarm.Channel) error) (out alarm.Outcome, rerr, uerr error) {
+	return runCall(o, func(gw *End) (alarm.Channel, alarm.Queue) { return gw, q }, r, call, unit)
+}
+
+// RunSlowDiskCall is RunCall with the receiver's end and q behind a
+// SlowDisk whose first write lasts d of the call's time.
+func RunSlowDiskCall(o Options, d time.Duration, r alarm.Receiver, call alarm.Call, q alarm.Queue, unit func(ctx context.Context, ch alarm.Channel) error) (out alarm.Outcome, rerr, uerr error) {
+	return runCall(o, func(gw *End) (alarm.Channel, alarm.Queue) {
+		disk := NewSlowDisk(gw, d, q)
+		return disk, disk
+	}, r, call, unit)
+}
+
+// runCall is RunCall with the receiver's Channel and Queue made from its
+// end of the pipe by side.
+func runCall(o Options, side func(gw *End) (alarm.Channel, alarm.Queue), r alarm.Receiver, call alarm.Call, unit func(ctx context.Context, ch alarm.Channel) error) (out alarm.Outcome, rerr, uerr error) {
 	gw, far := NewPipe(o)
+	ch, q := side(gw)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan struct{})
@@ -67,7 +83,7 @@ func RunCall(o Options, r alarm.Receiver, call alarm.Call, q alarm.Queue, unit f
 		uerr = unit(ctx, far)
 		far.Hangup()
 	}()
-	out, rerr = r.Receive(ctx, gw, call, q)
+	out, rerr = r.Receive(ctx, ch, call, q)
 	gw.Hangup()
 	<-done
 	return out, rerr, uerr

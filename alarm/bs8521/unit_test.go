@@ -138,20 +138,13 @@ func TestReceiverSlowWriteKeepsTheCallGoing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gw, far := alarmtest.NewPipe(alarmtest.Options{OutOfBand: true})
 			q := &alarmtest.Queue{}
-			disk := alarmtest.NewSlowDisk(gw, c.write, q)
+			sent := msgs(t)[:1]
 			var rep UnitReport
-			var uerr error
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				rep, uerr = NewUnit(UnitConfig{}).Send(context.Background(), far, msgs(t)[:1])
-				far.Hangup()
-			}()
-			out, rerr := r.Receive(context.Background(), disk, alarm.Call{ID: "c", Domain: "d"}, disk)
-			gw.Hangup()
-			<-done
+			out, rerr, uerr := alarmtest.RunSlowDiskCall(alarmtest.Options{OutOfBand: true}, c.write, r, alarm.Call{ID: "c", Domain: "d"}, q, func(ctx context.Context, ch alarm.Channel) (err error) {
+				rep, err = NewUnit(UnitConfig{}).Send(ctx, ch, sent)
+				return err
+			})
 			m := rep.Messages[0]
 			if rerr != nil || uerr != nil || !m.Acked || m.Attempts != c.attempts {
 				t.Fatalf("receiver %v, unit %v, %+v: want acknowledged on attempt %d", rerr, uerr, m, c.attempts)

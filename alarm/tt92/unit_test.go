@@ -143,20 +143,12 @@ func TestReceiverSlowWriteKeepsTheCallGoing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gw, far := alarmtest.NewPipe(alarmtest.Options{OutOfBand: true})
 			q := &alarmtest.Queue{}
-			disk := alarmtest.NewSlowDisk(gw, c.write, q)
 			var rep UnitReport
-			var uerr error
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				rep, uerr = NewUnit(UnitConfig{}).Send(context.Background(), far, []string{frameA})
-				far.Hangup()
-			}()
-			out, rerr := r.Receive(context.Background(), disk, alarm.Call{ID: "c", Domain: "d"}, disk)
-			gw.Hangup()
-			<-done
+			out, rerr, uerr := alarmtest.RunSlowDiskCall(alarmtest.Options{OutOfBand: true}, c.write, r, alarm.Call{ID: "c", Domain: "d"}, q, func(ctx context.Context, ch alarm.Channel) (err error) {
+				rep, err = NewUnit(UnitConfig{}).Send(ctx, ch, []string{frameA})
+				return err
+			})
 			if rerr != nil || uerr != nil || !rep.Acked[0] || rep.Attempts[0] != c.attempts {
 				t.Fatalf("receiver %v, unit %v, %+v: want acknowledged on attempt %d", rerr, uerr, rep, c.attempts)
 			}
