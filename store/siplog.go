@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -485,8 +486,7 @@ func sipSegments(dir string) ([]uint64, error) {
 		if !ok || len(name) != 16 {
 			continue
 		}
-		var seq uint64
-		if _, err := fmt.Sscanf(name, "%016x", &seq); err == nil {
+		if seq, err := strconv.ParseUint(name, 16, 64); err == nil {
 			seqs = append(seqs, seq)
 		}
 	}
