@@ -311,10 +311,16 @@ func (d *daemon) cpuSeconds() float64 {
 	return (ut + st) / 100
 }
 
-// b2bua offers the daemon n calls at rate and also gives the daemon's CPU
-// time per completed call in ms: less sensitive than calls/s to what else
-// the machine runs, since it counts only the time the daemon ran.
+// b2bua offers the daemon n calls at rate, trunked to a fresh SIPp uas,
+// and also gives the daemon's CPU time per completed call in ms: less
+// sensitive than calls/s to what else the machine runs, since it counts
+// only the time the daemon ran.
 func (d *daemon) b2bua(work string, n, rate int) (sippResult, float64) {
+	u, port := uas(work)
+	defer stopCmd(u)
+	if err := d.trunkTo(port); err != nil {
+		fail(err)
+	}
 	c0 := d.cpuSeconds()
 	r := uac(work, d.sip, n, rate, 0)
 	return r, 1000 * (d.cpuSeconds() - c0) / float64(max(r.completed, 1))
@@ -452,12 +458,7 @@ func sip(d *daemon, work string) {
 			stopCmd(u)
 			direct = append(direct, r.goodput())
 
-			u, port = uas(work)
-			if err := d.trunkTo(port); err != nil {
-				fail(err)
-			}
 			r, ms := d.b2bua(work, *calls, rate)
-			stopCmd(u)
 			b2b = append(b2b, r.goodput())
 			perCall = append(perCall, ms)
 			last = r
@@ -475,18 +476,10 @@ func sip(d *daemon, work string) {
 // complete what it took.
 func capacity(d *daemon, work string) {
 	fmt.Printf("\n== overload: b2bua goodput over offered rates %s (about 3 s of calls each), then at 2x the best; load average %s\n", *ladder, loadAvg())
-	b2b := func(rate, n int) (sippResult, float64) {
-		u, port := uas(work)
-		defer stopCmd(u)
-		if err := d.trunkTo(port); err != nil {
-			fail(err)
-		}
-		return d.b2bua(work, n, rate)
-	}
 	best, bestRate := 0.0, 0
 	for _, rs := range strings.Split(*ladder, ",") {
 		rate, _ := strconv.Atoi(rs)
-		r, ms := b2b(rate, max(3*rate, 1000))
+		r, ms := d.b2bua(work, max(3*rate, 1000), rate)
 		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s; daemon CPU %.2f ms per completed call)\n", rate, r.goodput(), r.completed, r.refused, r.failed, r.seconds, ms)
 		if r.goodput() > best {
 			best, bestRate = r.goodput(), rate
@@ -496,7 +489,7 @@ func capacity(d *daemon, work string) {
 	var good []float64
 	other := 0
 	for range *sipRuns {
-		r, ms := b2b(over, max(3*over, 1000))
+		r, ms := d.b2bua(work, max(3*over, 1000), over)
 		good = append(good, r.goodput())
 		other += r.failed
 		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s; daemon CPU %.2f ms per completed call)\n", over, r.goodput(), r.completed, r.refused, r.failed, r.seconds, ms)
