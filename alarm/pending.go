@@ -31,16 +31,18 @@ type PendingWrite struct {
 	done  chan error
 	busy  bool
 	ev    Event
+	end   int64       // the end of the latest copy of ev's message heard
 	timer *time.Timer // Poll's wait, made once
 }
 
 // Start puts ev to q in a goroutine of its own and waits for it inline
-// up to InlineWait; done says the write ended meanwhile, with err.
-func (p *PendingWrite) Start(ctx context.Context, q Queue, ev Event) (done bool, err error) {
+// up to InlineWait; done says the write ended meanwhile, with err. end is
+// the sample time the message ev was made from ended (its last key).
+func (p *PendingWrite) Start(ctx context.Context, q Queue, ev Event, end int64) (done bool, err error) {
 	if p.done == nil {
 		p.done = make(chan error, 1)
 	}
-	p.busy, p.ev = true, ev
+	p.busy, p.ev, p.end = true, ev, end
 	go func() { p.done <- q.Enqueue(ctx, ev) }()
 	t := time.NewTimer(InlineWait)
 	defer t.Stop()
@@ -63,6 +65,14 @@ func (p *PendingWrite) Busy() bool { return p.busy }
 
 // Event is the event being (or last) written.
 func (p *PendingWrite) Event() Event { return p.ev }
+
+// Repeated notes that the unit sent the message again, ending at end,
+// while its event is written: the acknowledgement answers that copy.
+func (p *PendingWrite) Repeated(end int64) { p.end = end }
+
+// End is the end of the latest copy heard of the message being (or last)
+// written, from which its acknowledgement is timed.
+func (p *PendingWrite) End() int64 { return p.end }
 
 // InlineWait is how long Start waits for a write inline before it lets
 // the frame loop go on beside it: five frames, which the jitter buffers of

@@ -111,18 +111,15 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		acked      = map[string]bool{}
 		done       bool
 		pendingAck int64 = -1
-		// The write of a message's event runs beside the frame loop
-		// (alarm.PendingWrite); writeEnd is the end of the last key of the
-		// latest copy of that message heard.
-		write    alarm.PendingWrite
-		writeEnd int64
+		// The write of a message's event runs beside the frame loop.
+		write alarm.PendingWrite
 	)
 	written := func(err error, live bool) {
 		ev := write.Event()
 		if err != nil {
 			out.EnqueueFailures++
 			c.Log.Error("bs8521: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
-			deadline = writeEnd + alarm.Samples(1500*time.Millisecond)
+			deadline = write.End() + alarm.Samples(1500*time.Millisecond)
 			return
 		}
 		if !acked[ev.ID] {
@@ -133,13 +130,13 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		if !live {
 			return
 		}
-		if nk > 0 || fl.Now > writeEnd+alarm.Samples(c.AckLatest) {
+		if nk > 0 || fl.Now > write.End()+alarm.Samples(c.AckLatest) {
 			c.Log.Warn("bs8521: event stored too late for its acknowledge; acknowledging the unit's repeat", "call", call.ID, "event", ev.ID,
-				"late_ms", (fl.Now-writeEnd)*1000/dsp.SampleRate)
-			deadline = writeEnd + alarm.Samples(1500*time.Millisecond)
+				"late_ms", (fl.Now-write.End())*1000/dsp.SampleRate)
+			deadline = write.End() + alarm.Samples(1500*time.Millisecond)
 			return
 		}
-		pendingAck = max(fl.Now, writeEnd+alarm.Samples(c.AckDelay))
+		pendingAck = max(fl.Now, write.End()+alarm.Samples(c.AckDelay))
 	}
 	message := func() {
 		out.Messages++
@@ -163,11 +160,10 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 			pendingAck = max(fl.Now, lastEnd+alarm.Samples(c.AckDelay))
 		case write.Busy():
 			if write.Event().ID == ev.ID {
-				writeEnd = lastEnd // the unit repeats while it is written
+				write.Repeated(lastEnd)
 			}
 		default:
-			writeEnd = lastEnd
-			if done, err := write.Start(ctx, q, ev); done {
+			if done, err := write.Start(ctx, q, ev, lastEnd); done {
 				written(err, true)
 			}
 		}

@@ -131,11 +131,9 @@ type session struct {
 	deadline int64 // first-digit deadline while listening with no digits
 	acked    map[string]bool
 	listenIn bool
-	// The write of a message's event runs beside the frame loop; writeEnd
-	// is the end of the last digit of the latest copy of that message
-	// heard (the panel may repeat it meanwhile), writeListenIn its 606.
+	// The write of a message's event runs beside the frame loop (the
+	// panel may repeat the message meanwhile); writeListenIn is its 606.
 	write         alarm.PendingWrite
-	writeEnd      int64
 	writeListenIn bool
 
 	out alarm.Outcome
@@ -342,12 +340,12 @@ func (s *session) message(keys []byte, start, end int64) {
 		// The panel repeats while the event is still being written: the
 		// kissoff, if the write ends in time, answers this copy.
 		if s.write.Event().ID == ev.ID {
-			s.writeEnd = end
+			s.write.Repeated(end)
 		}
 	default:
-		s.writeEnd, s.writeListenIn = end, m.ListenIn()
+		s.writeListenIn = m.ListenIn()
 		s.st = stWriting
-		if done, err := s.write.Start(s.ctx, s.q, ev); done {
+		if done, err := s.write.Start(s.ctx, s.q, ev, end); done {
 			s.written(err, true)
 		}
 	}
@@ -379,14 +377,14 @@ func (s *session) written(err error, live bool) {
 		return
 	}
 	s.listenIn = s.listenIn || s.writeListenIn
-	if n, _ := s.col.Partial(); n > 0 || s.frames.Now > s.writeEnd+alarm.Samples(s.r.cfg.KissoffLatest) {
+	if n, _ := s.col.Partial(); n > 0 || s.frames.Now > s.write.End()+alarm.Samples(s.r.cfg.KissoffLatest) {
 		log.Warn("contactid: event stored too late for its kissoff; kissing off the panel's repeat", "call", s.call.ID, "event", ev.ID,
-			"late_ms", (s.frames.Now-s.writeEnd)*1000/dsp.SampleRate)
+			"late_ms", (s.frames.Now-s.write.End())*1000/dsp.SampleRate)
 		s.st = stListen
-		s.deadline = s.writeEnd + alarm.Samples(s.r.cfg.FirstDigitTimeout)
+		s.deadline = s.write.End() + alarm.Samples(s.r.cfg.FirstDigitTimeout)
 		return
 	}
-	s.kissoffAfter(s.writeEnd)
+	s.kissoffAfter(s.write.End())
 }
 
 // kissoffAfter starts the kissoff KissoffDelay after the last digit (end),

@@ -101,11 +101,8 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		pending          string // a frame heard once, awaiting its repeat
 		clearing, done   bool
 		acked            = map[string]bool{}
-		// The write of a frame's event runs beside the frame loop
-		// (alarm.PendingWrite); writeEnd is the end of the last key of the
-		// latest copy of that frame heard.
-		write    alarm.PendingWrite
-		writeEnd int64
+		// The write of a frame's event runs beside the frame loop.
+		write alarm.PendingWrite
 	)
 	send := func(s string) {
 		_ = kio.queue(s)
@@ -120,7 +117,7 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		if err != nil {
 			out.EnqueueFailures++
 			c.Log.Error("tt92: queue refused event, withholding acknowledge", "call", call.ID, "event", ev.ID, "err", err)
-			deadline = writeEnd + alarm.Samples(c.RepeatWait)
+			deadline = write.End() + alarm.Samples(c.RepeatWait)
 			return
 		}
 		if !acked[ev.Raw] {
@@ -134,10 +131,10 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		if !live {
 			return
 		}
-		if len(keys) > 0 || fl.Now > writeEnd+alarm.Samples(c.AckLatest) {
+		if len(keys) > 0 || fl.Now > write.End()+alarm.Samples(c.AckLatest) {
 			c.Log.Warn("tt92: event stored too late for its acknowledge; acknowledging the unit's repeat", "call", call.ID, "event", ev.ID,
-				"late_ms", (fl.Now-writeEnd)*1000/dsp.SampleRate)
-			deadline = writeEnd + alarm.Samples(c.RepeatWait)
+				"late_ms", (fl.Now-write.End())*1000/dsp.SampleRate)
+			deadline = write.End() + alarm.Samples(c.RepeatWait)
 			return
 		}
 		ack()
@@ -169,12 +166,11 @@ func (r *Receiver) Receive(ctx context.Context, ch alarm.Channel, call alarm.Cal
 		}
 		if write.Busy() {
 			if write.Event().Raw == raw {
-				writeEnd = lastEnd // the unit repeats while it is written
+				write.Repeated(lastEnd)
 			}
 			return
 		}
-		writeEnd = lastEnd
-		if done, err := write.Start(ctx, q, EventFor(f, c.Variant, call, c.Now())); done {
+		if done, err := write.Start(ctx, q, EventFor(f, c.Variant, call, c.Now()), lastEnd); done {
 			written(err, true)
 		}
 	}
