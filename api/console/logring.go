@@ -23,8 +23,7 @@ type ringCore struct {
 	mu   sync.Mutex
 	buf  []LogLine // grows to size, then wraps
 	size int
-	head int // next write position
-	full bool
+	head int // next write position (len(buf) until it wraps)
 	subs map[chan LogLine]slog.Level
 }
 
@@ -113,9 +112,6 @@ func (c *ringCore) add(l LogLine) {
 		c.buf[c.head] = l
 	}
 	c.head = (c.head + 1) % c.size
-	if c.head == 0 {
-		c.full = true
-	}
 	for ch, min := range c.subs {
 		if l.Level >= min {
 			select {
@@ -131,10 +127,8 @@ func (h *LogRing) Tail(level slog.Level, n int) []LogLine {
 	c := h.core
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var all []LogLine
-	if c.full {
-		all = append(all, c.buf[c.head:]...)
-	}
+	// Until the ring wraps, head is len(buf) and buf[head:] is empty.
+	all := append([]LogLine(nil), c.buf[c.head:]...)
 	all = append(all, c.buf[:c.head]...)
 	var out []LogLine
 	for _, l := range all {
