@@ -77,13 +77,9 @@ func (p StoreProvisioning) Device(domain, id string) (*alarm.Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d alarm.Device
-	if err := json.Unmarshal(doc, &d); err != nil {
-		p.skip("device", domain, id, err)
+	d, ok := p.device(domain, id, doc)
+	if !ok {
 		return nil, nil
-	}
-	if d.DeviceID == "" {
-		d.DeviceID = id
 	}
 	return &d, nil
 }
@@ -92,18 +88,25 @@ func (p StoreProvisioning) Device(domain, id string) (*alarm.Device, error) {
 func (p StoreProvisioning) Devices(domain string) ([]alarm.Device, error) {
 	var out []alarm.Device
 	err := p.each(domain, "device", func(id string, doc []byte) error {
-		var d alarm.Device
-		if err := json.Unmarshal(doc, &d); err != nil {
-			p.skip("device", domain, id, err)
-			return nil
+		if d, ok := p.device(domain, id, doc); ok {
+			out = append(out, d)
 		}
-		if d.DeviceID == "" {
-			d.DeviceID = id
-		}
-		out = append(out, d)
 		return nil
 	})
 	return out, err
+}
+
+// device decodes the device stored under id; ok is false (and it is
+// logged) when it does not decode.
+func (p StoreProvisioning) device(domain, id string, doc []byte) (d alarm.Device, ok bool) {
+	if err := json.Unmarshal(doc, &d); err != nil {
+		p.skip("device", domain, id, err)
+		return d, false
+	}
+	if d.DeviceID == "" {
+		d.DeviceID = id
+	}
+	return d, true
 }
 
 func (p StoreProvisioning) skip(resource, domain, id string, err error) {
