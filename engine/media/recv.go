@@ -346,6 +346,14 @@ type playoutBuf struct {
 	peek     [3 * maxFrame]int16
 }
 
+// bufs is the reader's buffers, made on first use. Called with mu.
+func (p *playout) bufs() *playoutBuf {
+	if p.buf == nil {
+		p.buf = new(playoutBuf)
+	}
+	return p.buf
+}
+
 func (p *playout) init(s *Session, cfg SessionConfig) {
 	p.timer = time.NewTimer(time.Hour)
 	p.timer.Stop()
@@ -403,10 +411,7 @@ func (s *Session) ReadFrame(pcm []int16) error {
 func (s *Session) frameLocked(pcm []int16) {
 	r, p := &s.in, &s.play
 	n := len(pcm)
-	if p.buf == nil {
-		p.buf = new(playoutBuf)
-	}
-	code := p.buf.code[:n]
+	code := p.bufs().code[:n]
 	preroll := !r.jb.started || int32(r.jb.playTS-r.jb.origin) < 0
 	present := r.jb.get(code, r.codec.silence())
 	switch {
@@ -511,10 +516,7 @@ const shedSlack = 480
 // silence (missing samples are). Called with in.mu and play.mu.
 func (s *Session) silentAhead(k int) bool {
 	r, p := &s.in, &s.play
-	if p.buf == nil {
-		p.buf = new(playoutBuf)
-	}
-	code := p.buf.peekCode[:k]
+	code := p.bufs().peekCode[:k]
 	r.jb.peek(code, r.codec.silence())
 	r.codec.decode(p.buf.peek[:k], code)
 	return quiet(p.buf.peek[:k])

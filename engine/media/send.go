@@ -140,18 +140,18 @@ func (t *sender) frame(pcm []int16) error {
 	defer t.mu.Unlock()
 	ts := t.ts
 	t.ts += uint32(n)
-	switch {
-	case t.ev.startNext(ts):
+	if t.ev.startNext(ts) {
 		if err := t.flush(); err != nil {
 			return err
 		}
 		return t.sendEventFrame(uint32(n))
-	case t.generator != nil && t.generator.Busy():
-		// In-band digit or its pause replaces the caller's audio.
-		t.generator.Generate(t.bufs().pcm[:n])
-		pcm = t.buf.pcm[:n]
 	}
 	b := t.bufs()
+	if t.generator != nil && t.generator.Busy() {
+		// In-band digit or its pause replaces the caller's audio.
+		t.generator.Generate(b.pcm[:n])
+		pcm = b.pcm[:n]
+	}
 	if t.ptime == 0 || t.ptime == n && t.npend == 0 {
 		t.codec.encode(b.code[:n], pcm)
 		return t.sendRTP(t.pt, t.first, ts, b.code[:n])
