@@ -195,16 +195,10 @@ func (c *Call) Reanchor() error {
 // the far end's answer, ACKed; c.local and c.remote follow. An error
 // leaves the leg's session as it was (RFC 3261 §14.1).
 func (c *Call) exchange(offer *sdp.Session) (*sdp.Session, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, reinviteWait)
-	defer cancel()
-	res, err := c.inDialog(ctx, sip.INVITE, "application/sdp", offer.Marshal())
+	res, err := c.reinvite(offer)
 	if err != nil {
 		return nil, err
 	}
-	if !res.IsSuccess() {
-		return nil, fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
-	}
-	c.ackInDialog()
 	c.mu.Lock()
 	c.local = offer // our o= version is used up either way
 	c.mu.Unlock()
@@ -216,6 +210,23 @@ func (c *Call) exchange(offer *sdp.Session) (*sdp.Session, error) {
 	c.remote = ans
 	c.mu.Unlock()
 	return ans, nil
+}
+
+// reinvite sends offer in a re-INVITE on the leg (reMu held) and ACKs
+// its 2xx; an error for any other final answer or none within
+// reinviteWait.
+func (c *Call) reinvite(offer *sdp.Session) (*sip.Response, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, reinviteWait)
+	defer cancel()
+	res, err := c.inDialog(ctx, sip.INVITE, "application/sdp", offer.Marshal())
+	if err != nil {
+		return nil, err
+	}
+	if !res.IsSuccess() {
+		return nil, fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
+	}
+	c.ackInDialog()
+	return res, nil
 }
 
 // moveBack re-INVITEs a leg that took another far end's media (exchange)

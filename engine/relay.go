@@ -132,16 +132,10 @@ func (c *Call) reofferLocked(dir sdp.Direction) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 32*time.Second)
-	defer cancel()
-	res, err := c.inDialog(ctx, sip.INVITE, "application/sdp", offer.Marshal())
+	res, err := c.reinvite(offer)
 	if err != nil {
 		return err
 	}
-	if !res.IsSuccess() {
-		return fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
-	}
-	c.ackInDialog()
 	ans, err := sdp.Parse(res.Body())
 	if err != nil {
 		return err
