@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/engine/sdp"
 )
 
@@ -166,29 +167,39 @@ func (c *Call) Reanchor() error {
 	if err != nil {
 		return err
 	}
-	cp := e.caps(c, sess)
+	n, err := c.offerSession(sess)
+	if err != nil {
+		sess.Close()
+		return fmt.Errorf("engine: %s not re-anchored: %w", c.ID, err)
+	}
+	c.mu.Lock()
+	c.sess, c.neg, c.direct = sess, n, false
+	c.mu.Unlock()
+	e.log.Info("call media through the gateway again", "call", c.ID)
+	return nil
+}
+
+// offerSession offers sess to the leg's far end in a re-INVITE (reMu held)
+// and starts it on the answer.
+func (c *Call) offerSession(sess *media.Session) (sdp.Negotiated, error) {
+	cp := c.e.caps(c, sess)
 	cp.SRTP = sdp.SRTPOff // DirectMedia is for plain RTP only
 	offer, err := sdp.Offer(cp)
-	if err == nil {
-		var ans *sdp.Session
-		if ans, err = c.exchange(offer); err == nil {
-			var n sdp.Negotiated
-			if n, err = sdp.Negotiate(offer, ans); err == nil {
-				if err = sess.Apply(n); err == nil {
-					err = sess.Start()
-				}
-			}
-			if err == nil {
-				c.mu.Lock()
-				c.sess, c.neg, c.direct = sess, n, false
-				c.mu.Unlock()
-				e.log.Info("call media through the gateway again", "call", c.ID)
-				return nil
-			}
-		}
+	if err != nil {
+		return sdp.Negotiated{}, err
 	}
-	sess.Close()
-	return fmt.Errorf("engine: %s not re-anchored: %w", c.ID, err)
+	ans, err := c.exchange(offer)
+	if err != nil {
+		return sdp.Negotiated{}, err
+	}
+	n, err := sdp.Negotiate(offer, ans)
+	if err != nil {
+		return sdp.Negotiated{}, err
+	}
+	if err := sess.Apply(n); err != nil {
+		return sdp.Negotiated{}, err
+	}
+	return n, sess.Start()
 }
 
 // exchange sends offer in a re-INVITE on the leg (reMu held) and returns
