@@ -132,17 +132,7 @@ func TestTT92AlarmThenVoiceIsNotClearedFirst(t *testing.T) {
 // hearing its clear-down (##) and the call ending, as when the ARC hangs
 // up; the unit does not sit out its own timeout.
 func TestUnitClearedWhenNoVoiceDestinationAnswers(t *testing.T) {
-	wd, bwd := t.TempDir(), t.TempDir()
-	busy := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_busy.xml"), "-m", "1")
-	backup := testkit.StartSIPp(t, bwd, true, "-sf", testkit.SIPpScenario(t, bwd, "uas_busy.xml"), "-m", "1")
-	arc := alarmtest.StartARC(t, "127.0.0.1:0")
-	g := startGateway(t, map[string]map[string]string{
-		"device": {"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
-		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
-			`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(busy.Port) + `",` +
-			`"backupEndpoint":{"backupDefaultVoiceDestination":"sip:backup@127.0.0.1:` + strconv.Itoa(backup.Port) + `"}}}`},
-		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
-	})
+	g, _, voices := busyVoiceGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	call, err := dialGateway(t, ctx, g, "461234567800", "5553", engine.MediaOptions{DTMF: "2833", DataMode: true})
@@ -156,11 +146,7 @@ func TestUnitClearedWhenNoVoiceDestinationAnswers(t *testing.T) {
 	if !rep.Cleared {
 		t.Fatalf("the unit heard no clear-down (##) although neither voice destination answered: %+v", rep)
 	}
-	for _, s := range []*testkit.SIPp{busy, backup} {
-		if err := s.Wait(10 * time.Second); err != nil {
-			t.Fatalf("a voice destination was not tried: %v\n%s", err, s.Report())
-		}
-	}
+	voices.waitTried(t)
 	select {
 	case <-call.Session().Done():
 	case <-time.After(10 * time.Second):
@@ -259,5 +245,38 @@ func TestSDMFUnitIsClearedInSingleTones(t *testing.T) {
 				t.Fatal("the call did not end after the clear-down")
 			}
 		})
+	}
+}
+
+// busyVoiceGateway is a gateway whose TT92 alarmbridge (^5553$) has a
+// mapper calling the emergency centre, with both its voice destination and
+// its backupDefaultVoiceDestination answering busy (SIPp, once each), and
+// delivering to arc.
+func busyVoiceGateway(t *testing.T) (*Gateway, *alarmtest.ARC, busyVoices) {
+	t.Helper()
+	wd, bwd := t.TempDir(), t.TempDir()
+	busy := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_busy.xml"), "-m", "1")
+	backup := testkit.StartSIPp(t, bwd, true, "-sf", testkit.SIPpScenario(t, bwd, "uas_busy.xml"), "-m", "1")
+	arc := alarmtest.StartARC(t, "127.0.0.1:0")
+	g := startGateway(t, map[string]map[string]string{
+		"device": {"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
+		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
+			`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(busy.Port) + `",` +
+			`"backupEndpoint":{"backupDefaultVoiceDestination":"sip:backup@127.0.0.1:` + strconv.Itoa(backup.Port) + `"}}}`},
+		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
+	})
+	return g, arc, busyVoices{busy, backup}
+}
+
+// busyVoices are busyVoiceGateway's voice destination and its backup.
+type busyVoices []*testkit.SIPp
+
+// waitTried fails t unless both were called.
+func (v busyVoices) waitTried(t *testing.T) {
+	t.Helper()
+	for _, s := range v {
+		if err := s.Wait(10 * time.Second); err != nil {
+			t.Fatalf("a voice destination was not tried: %v\n%s", err, s.Report())
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,17 +325,7 @@ func TestFXSDeviceCommandKeysReachTheUnitAndTheRecording(t *testing.T) {
 // voice destination and backupDefaultVoiceDestination are busy, ends with
 // the unit hearing ## in band and the gateway releasing the line.
 func TestFXSUnitClearedWhenNoVoiceDestinationAnswers(t *testing.T) {
-	wd, bwd := t.TempDir(), t.TempDir()
-	busy := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_busy.xml"), "-m", "1")
-	backup := testkit.StartSIPp(t, bwd, true, "-sf", testkit.SIPpScenario(t, bwd, "uas_busy.xml"), "-m", "1")
-	arc := alarmtest.StartARC(t, "127.0.0.1:0")
-	g := startGateway(t, map[string]map[string]string{
-		"device": {"461234567800": `{"deviceId":"461234567800","domain":"local","authType":"deviceid"}`},
-		"alarmeventmapper": {"arc": `{"id":"arc","name":"ARC","alarmHandling":"callEmergencyCenter","targetEndpoint":{"protocol":"dc09",` +
-			`"destAddr":"dc09://` + arc.Addr + `?transport=tcp","defaultVoiceDestination":"sip:speech@127.0.0.1:` + strconv.Itoa(busy.Port) + `",` +
-			`"backupEndpoint":{"backupDefaultVoiceDestination":"sip:backup@127.0.0.1:` + strconv.Itoa(backup.Port) + `"}}}`},
-		"alarmbridge": {"tt": `{"id":"tt","name":"tt","protocol":"tt92","protocolMode":"dtmf","destinationMatch":"^5553$","alarmEventMapperId":"arc"}`},
-	})
+	g, arc, voices := busyVoiceGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	unit := fxsUnitDials(t, g, "5553#")
@@ -348,11 +337,7 @@ func TestFXSUnitClearedWhenNoVoiceDestinationAnswers(t *testing.T) {
 	if !rep.Cleared {
 		t.Fatalf("the unit heard no clear-down (##) although neither voice destination answered: %+v", rep)
 	}
-	for _, s := range []*testkit.SIPp{busy, backup} {
-		if err := s.Wait(10 * time.Second); err != nil {
-			t.Fatalf("a voice destination was not tried: %v\n%s", err, s.Report())
-		}
-	}
+	voices.waitTried(t)
 	if got := arc.Wait(1, 10*time.Second); len(got) != 1 {
 		t.Fatalf("ARC got %d events, want the alarm", len(got))
 	}
