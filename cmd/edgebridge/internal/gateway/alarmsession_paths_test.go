@@ -20,6 +20,7 @@ import (
 	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/mediaservice"
 	"github.com/edgebridge/edgebridge/dsp"
 	"github.com/edgebridge/edgebridge/engine"
+	"github.com/edgebridge/edgebridge/engine/media"
 	"github.com/edgebridge/edgebridge/engine/pcap"
 	"github.com/edgebridge/edgebridge/internal/testkit"
 	"github.com/pion/rtp"
@@ -200,61 +201,7 @@ func TestVoiceCallIsAnAlarmSession(t *testing.T) {
 		}
 	}
 	// The caller talks: 1 kHz for 1.6 s, then silence until its call ends.
-	sess := call.Session()
-	talk, talked, ended := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ended)
-		frame := make([]int16, 160)
-		toneFrames := -1
-		for n := 0; sess.ReadFrame(frame) == nil; n++ {
-			select {
-			case <-talk:
-				toneFrames, talk = 80, nil
-			default:
-			}
-			clear(frame)
-			if toneFrames > 0 {
-				tone1k(frame, n)
-			}
-			if talk == nil && toneFrames > -20 {
-				if toneFrames--; toneFrames == -20 {
-					close(talked)
-				}
-			}
-			if sess.WriteFrame(frame) != nil {
-				return
-			}
-		}
-	}()
-	ms := r.record(dir, replyID, "voicecall.wav", 1000, func() {
-		close(talk)
-		select {
-		case <-talked:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the caller could not play its tone")
-		}
-	})
-	if ms < 1200 {
-		t.Errorf("the recording holds %d ms of the caller's 1 kHz tone, want most of its 1.6 s", ms)
-	}
-	if code, out := r.post("/mediaservice/local/splitconnection", map[string]any{"replyId": replyID}); code != 200 {
-		t.Fatalf("splitconnection: %d %s", code, out)
-	}
-	if err := voice.Wait(10 * time.Second); err != nil {
-		t.Fatalf("the speech line was not dropped after the split: %v\n%s", err, voice.Report())
-	}
-	select {
-	case <-ended:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the caller's call did not end after the split")
-	}
-	if ev := r.splitEvents(); ev != "callerConnectionSplit calleeConnectionSplit" {
-		t.Errorf("callEvents %q, want callerConnectionSplit calleeConnectionSplit", ev)
-	}
-	testkit.Eventually(5*time.Second, func() bool { return r.g.activeCalls() == 0 })
-	if code, out := r.post("/alarmbridge/local/hangupalarmcall", map[string]any{"callId": replyID}); code != 404 {
-		t.Errorf("hangupalarmcall after the call ended: %d %s, want 404", code, out)
-	}
+	talkRecordSplit(t, r, dir, replyID, "voicecall.wav", call.Session(), voice, "the caller", "call")
 }
 
 // An alarm call on the FXS line is an alarm session: its
@@ -439,7 +386,16 @@ func messageUnitVoiceSession(t *testing.T, proto, device, scenario, ooc string, 
 	if code, out := r.post("/alarmbridge/local/devicecommand", map[string]any{"callId": replyID, "command": "clear"}); code != 409 || !strings.Contains(out, "messages") {
 		t.Errorf("devicecommand on the unit's voice call: %d %s, want 409 naming why", code, out)
 	}
-	sess := call.Session()
+	talkRecordSplit(t, r, dir, replyID, proto+".wav", call.Session(), voice, "the unit", "voice call")
+}
+
+// talkRecordSplit is the voice session's media service path: the caller
+// (who, on sess) talks, 1 kHz for 1.6 s then silence until its call ends,
+// while replyID records it to file; splitconnection then drops the speech
+// line (voice) and the caller's call (what), with both callEvents, and
+// hangupalarmcall no longer finds the call.
+func talkRecordSplit(t *testing.T, r *sessionRig, dir, replyID, file string, sess *media.Session, voice *testkit.SIPp, who, what string) {
+	t.Helper()
 	talk, talked, ended := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(ended)
@@ -465,16 +421,16 @@ func messageUnitVoiceSession(t *testing.T, proto, device, scenario, ooc string, 
 			}
 		}
 	}()
-	ms := r.record(dir, replyID, proto+".wav", 1000, func() {
+	ms := r.record(dir, replyID, file, 1000, func() {
 		close(talk)
 		select {
 		case <-talked:
 		case <-time.After(10 * time.Second):
-			t.Fatal("the unit could not play its tone")
+			t.Fatal(who + " could not play its tone")
 		}
 	})
 	if ms < 1200 {
-		t.Errorf("the recording holds %d ms of the unit's 1 kHz tone, want most of its 1.6 s", ms)
+		t.Errorf("the recording holds %d ms of "+who+"'s 1 kHz tone, want most of its 1.6 s", ms)
 	}
 	if code, out := r.post("/mediaservice/local/splitconnection", map[string]any{"replyId": replyID}); code != 200 {
 		t.Fatalf("splitconnection: %d %s", code, out)
@@ -485,13 +441,13 @@ func messageUnitVoiceSession(t *testing.T, proto, device, scenario, ooc string, 
 	select {
 	case <-ended:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the unit's voice call did not end after the split")
+		t.Fatal(who + "'s " + what + " did not end after the split")
 	}
 	if ev := r.splitEvents(); ev != "callerConnectionSplit calleeConnectionSplit" {
 		t.Errorf("callEvents %q, want callerConnectionSplit calleeConnectionSplit", ev)
 	}
 	testkit.Eventually(5*time.Second, func() bool { return r.g.activeCalls() == 0 })
 	if code, out := r.post("/alarmbridge/local/hangupalarmcall", map[string]any{"callId": replyID}); code != 404 {
-		t.Errorf("hangupalarmcall after the voice call ended: %d %s, want 404", code, out)
+		t.Errorf("hangupalarmcall after the "+what+" ended: %d %s, want 404", code, out)
 	}
 }
