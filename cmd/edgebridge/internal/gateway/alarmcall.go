@@ -147,13 +147,13 @@ func (g *Gateway) alarmCall(ctx context.Context, c *engine.Call, b *alarm.AlarmB
 			ackGuard(sctx, c)
 		}
 	default:
-		g.bridgeVoice(sctx, c, b, res.Voice, as, log)
+		g.bridgeVoice(sctx, c, b, res.Voice, live.clear, as, log)
 	}
 	if cause := context.Cause(sctx); ctx.Err() == nil && (errors.Is(cause, errSessionTooLong) || errors.Is(cause, errClearRequested)) {
 		// The voice leg (if any) has been hung up by bridgeVoice; the unit
 		// hears its protocol's clear-down before its own call ends.
 		log.Info("gateway: alarm session cleared down", "reason", cause)
-		g.clearDown(ctx, c, log)
+		g.clearDown(ctx, c, live.clear, log)
 		_ = c.Hangup()
 	}
 }
@@ -205,7 +205,7 @@ func (g *Gateway) sessionLimit(ctx context.Context, domain string, b *alarm.Alar
 	return context.WithCancel(ctx)
 }
 
-// clearDown sends the unit its protocol's clear-down when nothing else
+// clearDown sends the unit its protocol's clear-down sig when nothing else
 // writes to its leg (the alarm receiver and the voice bridge are done). Keys
 // ride a silent stream; single tones (sdmf) are the frames themselves,
 // written by the TT92 receiver's own sender. Either way the BYE waits, as
@@ -213,7 +213,7 @@ func (g *Gateway) sessionLimit(ctx context.Context, domain string, b *alarm.Alar
 // signal's last frames may still sit in the unit's jitter buffer (or have
 // been written in a burst by a reader catching up), and a BYE sent with
 // them ends the unit's call before it has heard the clear-down.
-func (g *Gateway) clearDown(ctx context.Context, c *engine.Call, log *slog.Logger) {
+func (g *Gateway) clearDown(ctx context.Context, c *engine.Call, sig clearSignal, log *slog.Logger) {
 	if c.DirectMediaOn() {
 		// The unit's media went straight to the ARC (controlCommandsEnabled
 		// false): the gateway takes it back to play the clear-down, as the
@@ -223,7 +223,6 @@ func (g *Gateway) clearDown(ctx context.Context, c *engine.Call, log *slog.Logge
 			return
 		}
 	}
-	sig := g.clearOfCall(c.ID)
 	if sig.stmf {
 		if err := clearSTMF(ctx, c.Session()); err != nil {
 			log.Warn("gateway: clear-down", "err", err)
@@ -286,14 +285,6 @@ func clearOf(b *alarm.AlarmBridge, protocol string) clearSignal {
 	switch protocol {
 	case string(alarm.ProtoTT92), "ttnew":
 		return clearSignal{keys: tt92.Clear, stmf: b.ProtocolMode == "sdmf"}
-	}
-	return clearSignal{keys: deviceCommandDigits["clear"]}
-}
-
-// clearOfCall is the clear-down of a live alarm call.
-func (g *Gateway) clearOfCall(callID string) clearSignal {
-	if v, ok := g.live.Load(callID); ok {
-		return v.(*liveAlarm).clear
 	}
 	return clearSignal{keys: deviceCommandDigits["clear"]}
 }

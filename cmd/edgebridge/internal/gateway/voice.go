@@ -14,14 +14,14 @@ import (
 // bridgeVoice calls the voice destination (the ARC's speech line) and
 // bridges the alarm unit to it until either side hangs up. When the ARC
 // hangs up first and the bridge's arcDisconnectClearsCall is on (the
-// provisioning schema's default), the unit hears the clear-down key before
+// provisioning schema's default), the unit hears its clear-down (sig) before
 // its call ends; when neither the destination nor the mapper's backup
 // answers, it hears it and the call ends.
 //
 // The bridge passes the call's audio to its alarm session (as) to record,
 // and splitconnection on the session ends it: both parties are then
 // dropped, the unit with its clear-down.
-func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, dest string, as *mediaservice.AlarmSession, log *slog.Logger) {
+func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.AlarmBridge, dest string, sig clearSignal, as *mediaservice.AlarmSession, log *slog.Logger) {
 	out := g.dialVoice(ctx, c.Caller, c.Domain, dest, g.backupVoice(c.Domain, b), legDTMF(b, true), log)
 	if out == nil {
 		// Neither the voice destination nor its backup answered: the unit,
@@ -29,7 +29,7 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 		// call ends, as when the ARC hangs up.
 		if ctx.Err() == nil {
 			log.Info("gateway: no voice destination answered: unit cleared down")
-			g.clearDown(ctx, c, log)
+			g.clearDown(ctx, c, sig, log)
 			_ = c.Hangup()
 		}
 		return
@@ -37,7 +37,7 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 	defer out.Hangup()
 	if alarmSessionBridge(ctx, as, out, voiceBridge(b, c, out, as, log), log) {
 		_ = out.Hangup()
-		g.clearDown(ctx, c, log)
+		g.clearDown(ctx, c, sig, log)
 		_ = c.Hangup()
 		return
 	}
@@ -47,7 +47,7 @@ func (g *Gateway) bridgeVoice(ctx context.Context, c *engine.Call, b *alarm.Alar
 	select {
 	case <-legDone(c): // the unit hung up
 	case <-legDone(out):
-		g.clearDown(ctx, c, log) // re-anchors the unit's media first when it went direct
+		g.clearDown(ctx, c, sig, log) // re-anchors the unit's media first when it went direct
 	default:
 	}
 }
