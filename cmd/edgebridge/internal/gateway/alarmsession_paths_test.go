@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm/alarmtest"
-	"github.com/edgebridge/edgebridge/alarm/contactid"
 	"github.com/edgebridge/edgebridge/api"
 	"github.com/edgebridge/edgebridge/cmd/edgebridge/internal/mediaservice"
 	"github.com/edgebridge/edgebridge/dsp"
@@ -223,20 +222,9 @@ func TestFXSAlarmCallIsAnAlarmSession(t *testing.T) {
 			`"alarmEventMapperId":"arc","callbackBaseUrl":"` + cb + `","restAuthentication":[]}`
 		return docs
 	})
-	unit := fxsUnitDials(t, r.g, "5551#")
-	panel, err := contactid.NewPanel(contactid.PanelConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	if rep, err := panel.Send(ctx, unit, []contactid.Message{msg}); err != nil || len(rep.Messages) != 1 || !rep.Messages[0].Acked {
-		t.Fatalf("panel: %v %+v", err, rep)
-	}
+	unit := fxsListenIn(t, ctx, r.g)
 	// On the line, lock-step: each request on play is 1.6 s of the unit's
 	// 1 kHz (true) or of silence (false) and 400 ms of silence, done
 	// closed after it; keys heard in band, until the line ends.

@@ -121,21 +121,9 @@ func TestFXSAlarmVoiceBridgedToARC(t *testing.T) {
 	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer.xml"), "-m", "1")
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	g := startGateway(t, listenInDocs(arc.Addr, voice.Port, ""))
-	unit := fxsUnitDials(t, g, "5551#")
-	panel, err := contactid.NewPanel(contactid.PanelConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rep, err := panel.Send(ctx, unit, []contactid.Message{msg})
-	if err != nil || len(rep.Messages) != 1 || !rep.Messages[0].Acked {
-		t.Fatalf("panel: %v %+v", err, rep)
-	}
+	unit := fxsListenIn(t, ctx, g)
 	// On the line, as a speaking person would be: 20 ms frames both ways.
 	talking := make(chan struct{})
 	go func() {
@@ -168,20 +156,9 @@ func TestFXSARCDisconnectClearsCall(t *testing.T) {
 	voice := testkit.StartSIPp(t, wd, true, "-sf", testkit.SIPpScenario(t, wd, "uas_answer_bye.xml", "PAUSE_MS", "1500"), "-m", "1")
 	arc := alarmtest.StartARC(t, "127.0.0.1:0")
 	g := startGateway(t, listenInDocs(arc.Addr, voice.Port, ""))
-	unit := fxsUnitDials(t, g, "5551#")
-	panel, err := contactid.NewPanel(contactid.PanelConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := contactid.Build("1234", "18", "1", "606", "01", "000")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if rep, err := panel.Send(ctx, unit, []contactid.Message{msg}); err != nil || len(rep.Messages) != 1 || !rep.Messages[0].Acked {
-		t.Fatalf("panel: %v %+v", err, rep)
-	}
+	unit := fxsListenIn(t, ctx, g)
 	// On the line, listening: a real line's audio is clocked, so the unit
 	// keeps sending 20 ms frames while it reads (lock-step would stall the
 	// bridge once the speech line is gone).
