@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -134,21 +133,11 @@ func (u *simUnit) current() *simCallback {
 // ways over pipes, the unit's speech tone paced at the line's rate, and an
 // ear that decodes the keys it hears until the call ends.
 func (u *simUnit) pickUp(rings int) (io.Reader, io.Writer, io.Closer, error) {
-	unitR, gwW, err := os.Pipe() // gateway -> unit
+	ch, onHook, gwR, gwW, err := openLine()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	gwR, unitW, err := os.Pipe() // unit -> gateway
-	if err != nil {
-		unitR.Close()
-		gwW.Close()
-		return nil, nil, nil, err
-	}
-	ch := &lineUnit{r: unitR, w: unitW, buf: make([]byte, 320), start: time.Now()}
-	cb := &simCallback{ended: make(chan struct{}), answered: rings}
-	var once sync.Once
-	// On hook: the gateway reads the end of the unit's audio.
-	cb.hangUp = func() { once.Do(func() { unitW.Close(); unitR.Close() }) }
+	cb := &simCallback{ended: make(chan struct{}), answered: rings, hangUp: onHook}
 	u.mu.Lock()
 	u.call = cb
 	u.mu.Unlock()

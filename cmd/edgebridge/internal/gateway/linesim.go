@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgebridge/edgebridge/alarm/unitsim"
@@ -59,21 +60,13 @@ func (l lineSimulator) SimulateLine(ctx context.Context, args []string, lines ch
 	say := func(format string, a ...any) { sayAt(time.Since(start), format, a...) }
 	say("alarm unit on the FXS line, %s", unit.Describe)
 
-	unitR, gwW, err := os.Pipe() // gateway -> unit
+	ch, onHook, gwR, gwW, err := openLine()
 	if err != nil {
 		return err
 	}
-	gwR, unitW, err := os.Pipe() // unit -> gateway
-	if err != nil {
-		unitR.Close()
-		gwW.Close()
-		return err
-	}
-	ch := &lineUnit{r: unitR, w: unitW, buf: make([]byte, 320), start: time.Now()}
-	// On hook at the end, whichever way it ends: the gateway reads the end
-	// of the unit's audio.
-	defer func() { unitW.Close(); unitR.Close() }()
-	stop := context.AfterFunc(ctx, func() { unitW.Close(); unitR.Close() })
+	// On hook at the end, whichever way it ends.
+	defer onHook()
+	stop := context.AfterFunc(ctx, onHook)
 	defer stop()
 	// The unit speaks first so neither side waits on the other.
 	if err := ch.WriteFrame(make([]int16, 160)); err != nil {
@@ -131,6 +124,25 @@ func dialOnLine(ch *lineUnit, number string, say func(string, ...any)) error {
 	}
 	say("dialled")
 	return nil
+}
+
+// openLine is the simulated line's audio both ways over pipes: unit is the
+// unit's end, clocked like a real line from now, and gwR, gwW the
+// gateway's (for hal.SimLine.Dial). onHook closes the unit's end, after
+// which the gateway reads the end of its audio; a second call does nothing.
+func openLine() (unit *lineUnit, onHook func(), gwR, gwW *os.File, err error) {
+	unitR, gwW, err := os.Pipe() // gateway -> unit
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	gwR, unitW, err := os.Pipe() // unit -> gateway
+	if err != nil {
+		unitR.Close()
+		gwW.Close()
+		return nil, nil, nil, nil, err
+	}
+	unit = &lineUnit{r: unitR, w: unitW, buf: make([]byte, 320), start: time.Now()}
+	return unit, sync.OnceFunc(func() { unitW.Close(); unitR.Close() }), gwR, gwW, nil
 }
 
 // lineUnit is the unit's end of the simulated line as an alarm.Channel:
