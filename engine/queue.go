@@ -292,19 +292,26 @@ func (c *Call) queueRingback() (stop func()) {
 	waitNeg := neg
 	waitNeg.Direction = sdp.SendOnly
 	_ = sess.Apply(waitNeg)
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		playRingback(c, sess, c.e.pbx.now, sent, quit)
-	}()
+	stopTone := untilStopped(func(quit <-chan struct{}) { playRingback(c, sess, c.e.pbx.now, sent, quit) })
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			close(quit)
-			<-done
+			stopTone()
 			_ = sess.Apply(neg)
 		})
 	}
+}
+
+// untilStopped runs f in a goroutine of its own; stop (once or more)
+// closes f's quit and waits for f to return.
+func untilStopped(f func(quit <-chan struct{})) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		f(quit)
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(quit); <-done }) }
 }
 
 // repeatQueued sends 182 Queued now and again every queueRepeat (RFC 3261
@@ -312,9 +319,7 @@ func (c *Call) queueRingback() (stop func()) {
 // sent is the queue clock's time before the first.
 func (c *Call) repeatQueued(sent time.Time) (stop func()) {
 	_ = c.progress(182, "Queued")
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
+	return untilStopped(func(quit <-chan struct{}) {
 		tick := time.NewTicker(queuePoll)
 		defer tick.Stop()
 		for {
@@ -328,9 +333,7 @@ func (c *Call) repeatQueued(sent time.Time) (stop func()) {
 				_ = c.progress(182, "Queued")
 			}
 		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(quit); <-done }) }
+	})
 }
 
 // playRingback writes the ringback tone to sess, paced by its clock, until
