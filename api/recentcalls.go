@@ -21,8 +21,8 @@ import (
 // Unix milliseconds; sip_status is the final status (200 for an answered
 // call, 487 for one the caller cancelled); termination_reason is the
 // engine's cause (normal, remote-bye, rejected, cancelled, rtp-timeout,
-// ...). Retention is the store's: CallRecordCap records per domain, the
-// oldest dropped first.
+// ...). Retention is the store's: CallHistorySegments ×
+// CallHistorySegmentBytes of records per domain, the oldest dropped first.
 
 const recentCallsExt = "gateway extension: recent calls (a CPaaS API's RecentCalls shape)"
 

@@ -246,9 +246,10 @@
 // RTP port pairs are free; calls already taken complete. Stats
 // counts the refusals (Shed). The SIP UDP socket asks for a 2 MB receive
 // buffer so that a burst waits instead of being dropped (the kernel caps it
-// at net.core.rmem_max). Per call the engine writes call records and SIP
-// log batches in one store transaction each, not one per message, and logs
-// call ends at debug level.
+// at net.core.rmem_max). Per call the engine hands call records and SIP
+// messages to the store in batches (appended to segment files, one write()
+// per batch, no sync per batch), not one per message, and logs call ends
+// at debug level.
 //
 // The engine imports neither alarm nor api nor hal: it imports dsp and store
 // (and its own engine/media, engine/sdp, engine/pcap), and cmd wires it to

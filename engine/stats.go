@@ -100,7 +100,7 @@ func callKind(route string) string {
 }
 
 // recordCall queues the call's record for the store; result "" while the
-// call is up. Written off the signalling path: each record is an fsync.
+// call is up. Written off the signalling path, in batches (recordLoop).
 func (e *Engine) recordCall(c *Call, result string) {
 	route := c.routeName()
 	if c.ID != "" && e.events != nil {
@@ -145,8 +145,8 @@ type recordKey struct{ domain, callID string }
 // latestRecords keeps, of the records of one call in batch, only the last
 // (in place, order kept): the store replaces a call's record by its newer
 // one anyway, and under load a short call's start, answer and end often
-// queue together, so three writes of a call's record (each a walk of the
-// store's pages) become one. last is scratch space, reused.
+// queue together, so three records of a call appended to the history
+// become one. last is scratch space, reused.
 func latestRecords(batch []store.CallRecord, last map[recordKey]int) []store.CallRecord {
 	clear(last)
 	for i, r := range batch {
@@ -165,16 +165,15 @@ func latestRecords(batch []store.CallRecord, last map[recordKey]int) []store.Cal
 }
 
 // recordGather is how long recordLoop collects records before writing
-// them: one store transaction (and disk sync) per 100 ms under load
-// instead of one per record, and a short call's start, answer and end
-// then usually fall in one batch (latestRecords). Readers of the history
-// see a call at most this much later.
+// them: one write() per 100 ms under load instead of one per record, and
+// a short call's start, answer and end then usually fall in one batch
+// (latestRecords). Readers of the history see a call at most this much
+// later.
 const recordGather = 100 * time.Millisecond
 
 // recordLoop writes call records in batches: whatever queues within
-// recordGather of the first goes in one transaction, so the store syncs
-// once per batch, not once per call (three writes a call: start, answer,
-// end).
+// recordGather of the first goes to the store in one RecordCalls, latest
+// version of each call only (three a call: start, answer, end).
 func (e *Engine) recordLoop(ctx context.Context) {
 	var batch []store.CallRecord // grows with load: a quarter MB at its bound
 	last := map[recordKey]int{}

@@ -1,23 +1,53 @@
 package store
 
 import (
-	"encoding/binary"
-	"encoding/json"
+	"cmp"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
-// Call records: bucketCalls / domain / (start time, Call-ID) -> JSON CallRecord,
-// and bucketCallIndex / domain / Call-ID -> that key, so a record can be
-// updated as the call progresses (start, answer, end).
+// The call history lives beside the bbolt file, in append-only segment
+// files as the SIP log does (segments.go; callsrec.go has the record's
+// body): DATA/calls/DOMAIN/ holds up to CallHistorySegments files of about
+// CallHistorySegmentBytes each, the oldest deleted first. Each version of
+// a call's record (start, answer, end) is appended as written and points
+// at the call's previous version, which readers then skip: the latest
+// version of a Call-ID wins. In bbolt each batch of records rewrote
+// hundreds of B+tree pages (a random-keyed Call-ID index among them) and
+// synced twice; an append costs its bytes.
+//
+// The per-domain bound is bytes on disk: at most 4 × 4 MiB (16 MiB), of
+// which the newest three quarters or more are always readable. A record is
+// about 150 bytes for a typical call, so that is 80000 or more calls whose
+// start, answer and end fell in one write (the engine gathers 100 ms), and
+// 25000 or more whose every version was written separately.
+//
+// Durability: written with write() and synced at most callSyncEvery later,
+// so a power cut loses at most the last second of history (a crash of the
+// daemon none of it); configuration and the alarm queue keep their sync
+// before the write returns.
+const (
+	CallHistorySegments     = 4
+	CallHistorySegmentBytes = 4 << 20
+)
+
+// Variables so that tests can exercise rotation with small segments.
 var (
-	bucketCalls     = []byte("calls")
-	bucketCallIndex = []byte("callidx")
+	callHistorySegments     = CallHistorySegments
+	callHistorySegmentBytes = int64(CallHistorySegmentBytes)
 )
 
-// CallRecordCap is the number of call records kept per domain; the oldest go first.
-const CallRecordCap = 100000
+const (
+	callSyncEvery = time.Second
+	// openCallsMax bounds the calls remembered as open (written without an
+	// end) for pointing their next version at the previous one. Past it
+	// one is forgotten, and its previous version is then read as a call of
+	// its own: far more calls than a gateway carries at once.
+	openCallsMax = 1 << 14
+)
 
 // CallRecord is what the gateway remembers of one call, for statistics and
 // for the per-call pcap export (which joins it with the SIP log by CallID).
@@ -49,146 +79,226 @@ func (r CallRecord) Duration() time.Duration {
 	return r.End.Sub(r.Answer)
 }
 
-func callKey(start time.Time, callID string) []byte {
-	k := make([]byte, 8, 8+len(callID))
-	binary.BigEndian.PutUint64(k, uint64(start.UnixNano()))
-	return append(k, callID...)
+type callHistory struct {
+	mu   sync.Mutex
+	seg  segLog // DATA/calls
+	open map[callKey]openCall
+	// Syncing: at most once per callSyncEvery, the last by a timer.
+	lastSync time.Time
+	syncer   *time.Timer
+	armed    bool
 }
 
-// RecordCall stores or replaces the record of a call (by Domain and CallID),
-// durably. The engine calls it when a call starts, is answered and ends; the
-// Start of the first write is kept when a later write leaves it zero.
+type callKey struct{ domain, callID string }
+
+// openCall is where an open call's latest version is, and its start.
+type openCall struct {
+	pos   segPos
+	start int64
+}
+
+func (db *DB) startCallHistory() {
+	h := &db.calls
+	h.seg = newSegLog(&callSegKind, filepath.Join(filepath.Dir(db.path), "calls"), callHistorySegments, callHistorySegmentBytes)
+	h.open = map[callKey]openCall{}
+	h.syncer = time.AfterFunc(time.Hour, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.sync()
+	})
+	h.syncer.Stop()
+}
+
+// stopCallHistory syncs and closes the segment files.
+func (db *DB) stopCallHistory() {
+	h := &db.calls
+	h.syncer.Stop()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, _ = h.seg.closeAll()
+}
+
+func (h *callHistory) sync() {
+	h.armed = false
+	h.lastSync = time.Now()
+	_ = h.seg.syncOpen() // a failing disk shows in the next write's error
+}
+
+// RecordCall stores or replaces the record of a call (by Domain and CallID).
+// The engine calls it when a call starts, is answered and ends; the Start
+// of the first write is kept when a later write leaves it zero.
 func (db *DB) RecordCall(r CallRecord) error { return db.RecordCalls([]CallRecord{r}) }
 
-// RecordCalls writes records as RecordCall does, all in one transaction
-// (one sync to disk for a batch of calls, not one per call).
+// RecordCalls writes records as RecordCall does, in one write() per
+// domain. They are on disk within callSyncEvery (see the history's
+// durability above), readable when it returns.
 func (db *DB) RecordCalls(rs []CallRecord) error {
 	for _, r := range rs {
 		if r.CallID == "" {
 			return ErrBadName
 		}
 	}
-	return db.update(func(tx *bolt.Tx) error {
-		for _, r := range rs {
-			if err := recordCall(tx, r); err != nil {
-				return err
+	h := &db.calls
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for _, r := range rs {
+		if r.Domain == "" {
+			r.Domain = "local"
+		}
+		key := callKey{r.Domain, r.CallID}
+		o, open := h.open[key]
+		prev := o.pos
+		if open && r.Start.IsZero() {
+			r.Start = time.Unix(0, o.start)
+		} else if !open && r.Start.IsZero() {
+			// An update of a call not open here (before a restart): its
+			// first version has its start.
+			if _, err := h.seg.flush(); err != nil {
+				errs = append(errs, err)
+			}
+			if old, pos, err := h.find(r.Domain, r.CallID); err == nil {
+				r.Start, prev = old.Start, pos
 			}
 		}
-		return nil
-	})
-}
-
-func recordCall(tx *bolt.Tx, r CallRecord) error {
-	if r.Domain == "" {
-		r.Domain = "local"
-	}
-	cb, err := createDomainBucket(tx, bucketCalls, r.Domain)
-	if err != nil {
-		return err
-	}
-	ib, err := createDomainBucket(tx, bucketCallIndex, r.Domain)
-	if err != nil {
-		return err
-	}
-	n := counter(ib)
-	if old := ib.Get([]byte(r.CallID)); old != nil {
 		if r.Start.IsZero() {
-			var prev CallRecord
-			if json.Unmarshal(cb.Get(old), &prev) == nil {
-				r.Start = prev.Start
+			r.Start = time.Now()
+		}
+		pos, _, err := h.seg.add(r.Domain, func(b []byte) []byte { return appendCallBody(b, &r, prev) })
+		errs = append(errs, err)
+		switch {
+		case !r.End.IsZero() || pos == 0:
+			delete(h.open, key)
+		case open || len(h.open) < openCallsMax:
+			h.open[key] = openCall{pos, r.Start.UnixNano()}
+		default:
+			for k := range h.open {
+				delete(h.open, k)
+				break
 			}
-		}
-		if err := cb.Delete(old); err != nil {
-			return err
-		}
-		n--
-	}
-	if r.Start.IsZero() {
-		r.Start = time.Now()
-	}
-	k := callKey(r.Start, r.CallID)
-	v, _ := json.Marshal(r)
-	if err := cb.Put(k, v); err != nil {
-		return err
-	}
-	if err := ib.Put([]byte(r.CallID), k); err != nil {
-		return err
-	}
-	n++
-	// Bound the history: drop the oldest records beyond the cap.
-	for ; n > CallRecordCap; n-- {
-		c := cb.Cursor()
-		fk, fv := c.First()
-		var old CallRecord
-		if json.Unmarshal(fv, &old) == nil {
-			_ = ib.Delete([]byte(old.CallID))
-		}
-		if err := cb.Delete(fk); err != nil {
-			return err
+			h.open[key] = openCall{pos, r.Start.UnixNano()}
 		}
 	}
-	return ib.Put(keyCallCount, seqKey(uint64(n)))
-}
-
-// keyCallCount holds the number of records of a domain in its index bucket;
-// a Call-ID never starts with a NUL byte.
-var keyCallCount = []byte("\x00count")
-
-func counter(b *bolt.Bucket) int {
-	if v := b.Get(keyCallCount); len(v) == 8 {
-		return int(binary.BigEndian.Uint64(v))
+	if _, err := h.seg.flush(); err != nil {
+		errs = append(errs, err)
 	}
-	return 0
+	if wait := callSyncEvery - time.Since(h.lastSync); wait <= 0 {
+		h.sync()
+	} else if !h.armed {
+		h.armed = true
+		h.syncer.Reset(wait)
+	}
+	return errors.Join(errs...)
 }
 
 // Call returns the record of one call, or ErrNotFound.
 func (db *DB) Call(domain, callID string) (CallRecord, error) {
-	var r CallRecord
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		ib, cb := domainBucket(tx, bucketCallIndex, domain), domainBucket(tx, bucketCalls, domain)
-		if ib == nil || cb == nil {
-			return ErrNotFound
-		}
-		k := ib.Get([]byte(callID))
-		if k == nil {
-			return ErrNotFound
-		}
-		return json.Unmarshal(cb.Get(k), &r)
-	})
+	r, _, err := db.calls.find(domain, callID)
 	return r, err
+}
+
+// find returns the latest version of a call's record and where it is:
+// the last in the newest segment that has the call.
+func (h *callHistory) find(domain, callID string) (CallRecord, segPos, error) {
+	files, err := h.seg.openSegmentFiles(domain)
+	if err != nil {
+		return CallRecord{}, 0, err
+	}
+	defer closeSegFiles(files)
+	for i := len(files) - 1; i >= 0; i-- {
+		var at int64
+		var r callRec
+		_, err := scanSegment(files[i].f, &callSegKind, func(off int64, body []byte) {
+			if r.decode(body) && string(r.strs[0]) == callID {
+				at = off
+			}
+		})
+		if err != nil {
+			return CallRecord{}, 0, err
+		}
+		if at == 0 {
+			continue
+		}
+		rd := segReader{kind: &callSegKind, f: files[i].f}
+		body, err := rd.at(at)
+		if err != nil {
+			return CallRecord{}, 0, err
+		}
+		r.decode(body)
+		return r.record(domain), makeSegPos(files[i].seq, at), nil
+	}
+	return CallRecord{}, 0, ErrNotFound
 }
 
 // Calls calls fn for each call of a domain that started in [from, to), in
 // start order, until fn returns false. A zero to means no upper bound.
+//
+// It reads the domain's segments twice: once for where each record is and
+// when its call started (16 bytes a record, and 8 for each version a later
+// one replaces, at most a few MB for a full history), then each call's
+// latest record in start order.
 func (db *DB) Calls(domain string, from, to time.Time, fn func(CallRecord) bool) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		cb := domainBucket(tx, bucketCalls, domain)
-		if cb == nil {
+	files, err := db.calls.seg.openSegmentFiles(domain)
+	if err != nil {
+		return err
+	}
+	defer closeSegFiles(files)
+	type entry struct {
+		start int64
+		pos   segPos
+	}
+	var ents []entry
+	var replaced []segPos
+	var r callRec
+	for _, sf := range files {
+		_, err := scanSegment(sf.f, &callSegKind, func(off int64, body []byte) {
+			r.decode(body)
+			if r.prev != 0 {
+				replaced = append(replaced, r.prev)
+			}
+			if (!from.IsZero() && r.start < from.UnixNano()) || (!to.IsZero() && r.start >= to.UnixNano()) {
+				return
+			}
+			ents = append(ents, entry{r.start, makeSegPos(sf.seq, off)})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// ents is in log order; so is replaced once sorted.
+	slices.Sort(replaced)
+	latest := ents[:0]
+	for _, e := range ents {
+		i, found := slices.BinarySearch(replaced, e.pos)
+		if !found {
+			latest = append(latest, e)
+		}
+		replaced = replaced[i:]
+	}
+	slices.SortFunc(latest, func(a, b entry) int { return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.pos, b.pos)) })
+	readers := make([]segReader, len(files))
+	for i, sf := range files {
+		readers[i] = segReader{kind: &callSegKind, f: sf.f}
+	}
+	for _, e := range latest {
+		i := slices.IndexFunc(files, func(sf segFile) bool { return sf.seq == e.pos.seq() })
+		body, err := readers[i].at(e.pos.off())
+		if err != nil {
+			return err
+		}
+		r.decode(body)
+		if !fn(r.record(domain)) {
 			return nil
 		}
-		c := cb.Cursor()
-		var start [8]byte
-		if !from.IsZero() {
-			binary.BigEndian.PutUint64(start[:], uint64(from.UnixNano()))
-		}
-		for k, v := c.Seek(start[:]); k != nil; k, v = c.Next() {
-			if !to.IsZero() && int64(binary.BigEndian.Uint64(k[:8])) >= to.UnixNano() {
-				return nil
-			}
-			var r CallRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
-			}
-			if !fn(r) {
-				return nil
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
-func seqKey(n uint64) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], n)
-	return k[:]
+// resetCalls deletes every domain's call history (factory reset).
+func (db *DB) resetCalls() error {
+	h := &db.calls
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	clear(h.open)
+	return h.seg.reset()
 }

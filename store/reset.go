@@ -7,10 +7,11 @@ import (
 )
 
 // FactoryReset erases, in one transaction, every domain's configuration
-// (devices, trunks, alarmbridges, API keys and the admin key among them), the
-// SIP registrations and the call records, then the SIP log's segment files. The alarm queue is
-// kept on purpose: an event an alarm unit was told is safe is still
-// delivered after a reset, to the route it was queued for.
+// (devices, trunks, alarmbridges, API keys and the admin key among them) and
+// the SIP registrations, then the SIP log's and the call history's segment
+// files. The alarm queue is kept on purpose: an event an alarm unit was
+// told is safe is still delivered after a reset, to the route it was
+// queued for.
 func (db *DB) FactoryReset() error {
 	err := db.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDocs, bucketBindings, bucketSIPLog, bucketCalls, bucketCallIndex} {
@@ -23,5 +24,5 @@ func (db *DB) FactoryReset() error {
 	if err != nil {
 		return err
 	}
-	return db.resetSIPLog()
+	return errors.Join(db.resetSIPLog(), db.resetCalls())
 }

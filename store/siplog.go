@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,9 +14,9 @@ import (
 
 // The SIP log lives beside the bbolt file, not in it: DATA/siplog/DOMAIN/
 // holds up to sipLogSegments segment files of about sipLogSegmentBytes
-// each, named by a sequence number (siplogseg.go has the record format).
-// New messages are appended to the newest segment with write(); once it is
-// full a new one is started and the oldest is deleted. In bbolt every
+// each (segments.go; siplogseg.go has the record's body). New messages are
+// appended to the newest segment with write(); once it is full a new one is
+// started and the oldest is deleted. In bbolt every
 // message cost a JSON encoding, a B-tree insert and a delete, and the
 // file's pages the log touched stayed mapped into the daemon after a
 // flood; segment files are only page cache, and the kernel decides.
@@ -48,13 +45,6 @@ const (
 	sipFlushEvery = 200 * time.Millisecond
 	sipFlushBatch = 512
 	sipQueueMax   = 8192 // beyond this AppendSIP drops (and counts) messages
-	// sipOpenMax bounds the segment files held open for appending; past
-	// it they are closed and reopened on their domain's next message.
-	sipOpenMax = 64
-	// sipWriteChunk is how much of a batch is gathered per write(): a
-	// flood's batch is written in pieces through one reused buffer rather
-	// than built whole in a buffer grown for it.
-	sipWriteChunk = 64 << 10
 )
 
 // SIPMessage is one SIP message as it crossed the gateway's socket.
@@ -79,8 +69,6 @@ type SIPQuery struct {
 }
 
 type sipLog struct {
-	dir string // DATA/siplog
-
 	mu      sync.Mutex
 	pending []SIPMessage
 	dropped uint64
@@ -90,23 +78,12 @@ type sipLog struct {
 	once    sync.Once
 
 	// wmu serialises writing (FlushSIP) against closing and reset.
-	wmu  sync.Mutex
-	open map[string]*sipSegment // domain -> newest segment, open for appending
-}
-
-// sipSegment is the segment a domain's messages are appended to.
-type sipSegment struct {
-	dir  string // the domain's folder
-	f    *os.File
-	seq  uint64
-	size int64
-	buf  []byte // records not yet written, up to about sipWriteChunk
-	nbuf int    // how many
+	wmu sync.Mutex
+	seg segLog // DATA/siplog
 }
 
 func (db *DB) startSIPLog() {
-	db.sip.dir = filepath.Join(filepath.Dir(db.path), "siplog")
-	db.sip.open = map[string]*sipSegment{}
+	db.sip.seg = newSegLog(&sipSegKind, filepath.Join(filepath.Dir(db.path), "siplog"), sipLogSegments, sipLogSegmentBytes)
 	db.sip.kick = make(chan struct{}, 1)
 	db.sip.stop = make(chan struct{})
 	db.sip.done = make(chan struct{})
@@ -120,7 +97,7 @@ func (db *DB) stopSIPLog() {
 		close(db.sip.stop)
 		<-db.sip.done
 		db.sip.wmu.Lock()
-		db.sip.closeSegments()
+		db.sip.seg.closeAll()
 		db.sip.wmu.Unlock()
 	})
 }
@@ -256,198 +233,19 @@ func (db *DB) FlushSIP() error {
 	lost := 0
 	for i := range batch {
 		m := &batch[i]
-		seg := l.open[m.Domain]
-		if seg == nil {
-			if len(l.open) >= sipOpenMax {
-				// Written first: the batch may have records gathered for them.
-				n, err := l.closeSegments()
-				if err != nil {
-					errs = append(errs, err)
-				}
-				lost += n
-			}
-			var err error
-			if seg, err = l.openSegment(m.Domain); err != nil {
-				errs = append(errs, err)
-				lost++
-				continue
-			}
-		}
-		before := len(seg.buf)
-		seg.buf = appendSIPRecord(seg.buf, m)
-		if len(seg.buf) == before {
-			lost++ // larger than a record may be
-			continue
-		}
-		seg.nbuf++
-		if seg.size+int64(len(seg.buf)) > sipLogSegmentBytes && seg.size+int64(before) > sipSegHeaderLen {
-			// This record starts the next segment.
-			rec := append([]byte(nil), seg.buf[before:]...)
-			seg.buf = seg.buf[:before]
-			seg.nbuf--
-			n, err := l.rotate(m.Domain, seg, rec)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			lost += n
-		} else if len(seg.buf) >= sipWriteChunk {
-			if n, err := seg.write(); err != nil {
-				errs = append(errs, err)
-				lost += n
-				l.closeSegment(seg)
-			}
-		}
+		_, n, err := l.seg.add(m.Domain, func(b []byte) []byte { return appendSIPBody(b, m) })
+		errs = append(errs, err)
+		lost += n
 	}
-	// What is left gathered is in the open segments (closing one writes it).
-	for _, seg := range l.open {
-		if n, err := seg.write(); err != nil {
-			errs = append(errs, err)
-			lost += n
-			l.closeSegment(seg)
-		}
-	}
+	n, err := l.seg.flush()
+	errs = append(errs, err)
+	lost += n
 	if lost > 0 {
 		l.mu.Lock()
 		l.dropped += uint64(lost)
 		l.mu.Unlock()
 	}
 	return errors.Join(errs...)
-}
-
-// write appends the records gathered to the segment file; on an error it
-// says how many records were not (all of them: a record cut short by the
-// disk is cut off when the segment is next opened).
-func (s *sipSegment) write() (int, error) {
-	if len(s.buf) == 0 || s.f == nil {
-		return 0, nil
-	}
-	n, err := s.f.Write(s.buf)
-	s.size += int64(n)
-	recs := s.nbuf
-	s.buf, s.nbuf = s.buf[:0], 0
-	if cap(s.buf) > 2*sipWriteChunk {
-		s.buf = nil // grown by a record of unusual size: not kept
-	}
-	if err != nil {
-		return recs, fmt.Errorf("store: SIP log: %w", err)
-	}
-	return 0, nil
-}
-
-// rotate writes what seg holds, starts the domain's next segment with rec
-// in its buffer and deletes the segments beyond sipLogSegments. It returns
-// how many records were lost.
-func (l *sipLog) rotate(domain string, seg *sipSegment, rec []byte) (int, error) {
-	lost, werr := seg.close()
-	next, err := createSIPSegment(seg.dir, seg.seq+1)
-	if err != nil {
-		delete(l.open, domain)
-		return lost + 1, errors.Join(werr, err)
-	}
-	next.buf, next.nbuf = append(seg.buf[:0], rec...), 1
-	l.open[domain] = next
-	if next.seq >= uint64(sipLogSegments) {
-		removeSIPSegmentsUpTo(next.dir, next.seq-uint64(sipLogSegments))
-	}
-	return lost, werr
-}
-
-// openSegment opens the domain's newest segment for appending, cutting off
-// a record torn by a crash mid-write (so that new records follow the last
-// whole one), or starts the domain's first segment.
-func (l *sipLog) openSegment(domain string) (*sipSegment, error) {
-	dir := filepath.Join(l.dir, sipDomainDir(domain))
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("store: SIP log: %w", err)
-	}
-	seqs, err := sipSegments(dir)
-	if err != nil {
-		return nil, err
-	}
-	var seg *sipSegment
-	if len(seqs) == 0 {
-		seg, err = createSIPSegment(dir, 1)
-	} else {
-		seg, err = reopenSIPSegment(dir, seqs[len(seqs)-1])
-	}
-	if err != nil {
-		return nil, err
-	}
-	l.open[domain] = seg
-	return seg, nil
-}
-
-func createSIPSegment(dir string, seq uint64) (*sipSegment, error) {
-	f, err := os.OpenFile(filepath.Join(dir, sipSegmentName(seq)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("store: SIP log: %w", err)
-	}
-	if _, err := f.Write([]byte(sipSegMagic)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("store: SIP log: %w", err)
-	}
-	return &sipSegment{dir: dir, f: f, seq: seq, size: sipSegHeaderLen}, nil
-}
-
-func reopenSIPSegment(dir string, seq uint64) (*sipSegment, error) {
-	path := filepath.Join(dir, sipSegmentName(seq))
-	r, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("store: SIP log: %w", err)
-	}
-	end, err := scanSIPSegment(r, nil)
-	r.Close()
-	if err != nil || end == 0 {
-		// Not a segment we can append to (a crash before its header was
-		// written, or not ours): start the next one instead.
-		return createSIPSegment(dir, seq+1)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("store: SIP log: %w", err)
-	}
-	if err := f.Truncate(end); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("store: SIP log: %w", err)
-	}
-	return &sipSegment{dir: dir, f: f, seq: seq, size: end}, nil
-}
-
-func (l *sipLog) closeSegment(seg *sipSegment) {
-	for d, s := range l.open {
-		if s == seg {
-			delete(l.open, d)
-		}
-	}
-	_, _ = seg.close() // after a failed write: nothing left to write
-}
-
-// closeSegments writes and closes every open segment; it returns how many
-// records were lost.
-func (l *sipLog) closeSegments() (int, error) {
-	lost := 0
-	var errs []error
-	for d, s := range l.open {
-		n, err := s.close()
-		if err != nil {
-			errs = append(errs, err)
-		}
-		lost += n
-		delete(l.open, d)
-	}
-	return lost, errors.Join(errs...)
-}
-
-// close writes what the segment gathered and closes its file; it returns
-// how many records were lost.
-func (s *sipSegment) close() (int, error) {
-	if s.f == nil {
-		return 0, nil
-	}
-	n, err := s.write()
-	_ = s.f.Close()
-	s.f = nil
-	return n, err
 }
 
 // resetSIPLog deletes every domain's SIP log and what is waiting to be
@@ -459,68 +257,7 @@ func (db *DB) resetSIPLog() error {
 	l.mu.Lock()
 	l.pending = nil
 	l.mu.Unlock()
-	l.closeSegments()
-	if err := os.RemoveAll(l.dir); err != nil {
-		return fmt.Errorf("store: SIP log: %w", err)
-	}
-	return nil
-}
-
-const sipSegmentExt = ".seg"
-
-func sipSegmentName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, sipSegmentExt) }
-
-// sipSegments lists the sequence numbers of a domain's segments, oldest
-// first; a missing folder is an empty log.
-func sipSegments(dir string) ([]uint64, error) {
-	ents, err := os.ReadDir(dir) // sorted by name: by sequence
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: SIP log: %w", err)
-	}
-	var seqs []uint64
-	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), sipSegmentExt)
-		if !ok || len(name) != 16 {
-			continue
-		}
-		if seq, err := strconv.ParseUint(name, 16, 64); err == nil {
-			seqs = append(seqs, seq)
-		}
-	}
-	return seqs, nil
-}
-
-// removeSIPSegmentsUpTo deletes a domain's segments numbered up to seq.
-func removeSIPSegmentsUpTo(dir string, seq uint64) {
-	seqs, _ := sipSegments(dir)
-	for _, s := range seqs {
-		if s <= seq {
-			_ = os.Remove(filepath.Join(dir, sipSegmentName(s)))
-		}
-	}
-}
-
-// sipDomainDir is a domain's folder name: the name itself when it is made
-// of letters, digits, '-', '_' and non-leading '.', else those with every
-// other byte as %XX, so that no domain name can reach outside DATA/siplog.
-func sipDomainDir(domain string) string {
-	var b strings.Builder
-	for i := 0; i < len(domain); i++ {
-		c := domain[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.' && i > 0:
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	if b.Len() == 0 {
-		return "%"
-	}
-	return b.String()
+	return l.seg.reset()
 }
 
 // QuerySIP returns the newest messages of a domain that match q, oldest
@@ -535,18 +272,15 @@ func (db *DB) QuerySIP(domain string, q SIPQuery) ([]SIPMessage, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	dir := filepath.Join(db.sip.dir, sipDomainDir(domain))
-	seqs, err := sipSegments(dir)
+	files, err := db.sip.seg.openSegmentFiles(domain)
 	if err != nil {
 		return nil, err
 	}
+	defer closeSegFiles(files)
 	var parts [][]SIPMessage // newest segment first
 	n := 0
-	for i := len(seqs) - 1; i >= 0 && n < limit; i-- {
-		got, first, err := querySIPSegment(filepath.Join(dir, sipSegmentName(seqs[i])), domain, q, limit-n)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // rotated away while we read
-		}
+	for i := len(files) - 1; i >= 0 && n < limit; i-- {
+		got, first, err := querySIPSegment(files[i].f, domain, q, limit-n)
 		if err != nil {
 			return nil, err
 		}
@@ -565,12 +299,7 @@ func (db *DB) QuerySIP(domain string, q SIPQuery) ([]SIPMessage, error) {
 
 // querySIPSegment returns the newest max messages of one segment that match
 // q, oldest first, and the time of the segment's first record.
-func querySIPSegment(path, domain string, q SIPQuery, max int) ([]SIPMessage, time.Time, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer f.Close()
+func querySIPSegment(f *os.File, domain string, q SIPQuery, max int) ([]SIPMessage, time.Time, error) {
 	var first time.Time
 	var pat []byte
 	if q.Pattern != "" {
@@ -586,7 +315,9 @@ func querySIPSegment(path, domain string, q SIPQuery, max int) ([]SIPMessage, ti
 	// Positions of the newest max matches, a ring once it is full.
 	var ring []int64
 	next := 0
-	_, err = scanSIPSegment(f, func(off int64, r *sipRecord) {
+	var r sipRecord
+	_, err := scanSegment(f, &sipSegKind, func(off int64, body []byte) {
+		r.decode(body)
 		if first.IsZero() {
 			first = time.Unix(0, r.time)
 		}
@@ -604,13 +335,13 @@ func querySIPSegment(path, domain string, q SIPQuery, max int) ([]SIPMessage, ti
 		return nil, first, err
 	}
 	out := make([]SIPMessage, 0, len(ring))
-	var buf []byte
+	rd := segReader{kind: &sipSegKind, f: f}
 	for i := range ring {
-		off := ring[(next+i)%len(ring)]
-		var r sipRecord
-		if buf, err = readSIPRecordAt(f, off, buf, &r); err != nil {
+		body, err := rd.at(ring[(next+i)%len(ring)])
+		if err != nil {
 			return nil, first, err
 		}
+		r.decode(body)
 		out = append(out, r.message())
 	}
 	return out, first, nil

@@ -121,7 +121,7 @@ func TestSIPLogTornRecordSkipped(t *testing.T) {
 		db.AppendSIP(sipMsg(i, t0, "c"))
 	}
 	db.Close()
-	seg := filepath.Join(filepath.Dir(path), "siplog", "d", sipSegmentName(1))
+	seg := filepath.Join(filepath.Dir(path), "siplog", "d", segmentName(1))
 	fi, err := os.Stat(seg)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestSIPLogForeignSegment(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, sipSegmentName(7)), []byte("not a segment at all"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, segmentName(7)), []byte("not a segment at all"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	db.AppendSIP(sipMsg(1, time.Now(), "c1"))
@@ -161,7 +161,7 @@ func TestSIPLogForeignSegment(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].CallID != "c1" {
 		t.Fatalf("%+v %v", got, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, sipSegmentName(8))); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, segmentName(8))); err != nil {
 		t.Fatalf("the next segment was not started: %v", err)
 	}
 }
@@ -315,7 +315,7 @@ func BenchmarkFlushSIP(b *testing.B) {
 func TestSIPLogManyDomainsOneBatch(t *testing.T) {
 	db := openTest(t)
 	t0 := time.Now()
-	const domains = sipOpenMax + 8
+	const domains = segOpenMax + 8
 	for d := range domains {
 		m := sipMsg(d, t0, "c")
 		m.Domain = fmt.Sprintf("d%d.example", d)

@@ -15,9 +15,10 @@ var ErrNotFound = errors.New("not found")
 
 // DB is the gateway's store. It is safe for concurrent use.
 type DB struct {
-	bolt *bolt.DB
-	path string
-	sip  sipLog // batched SIP log writer (siplog.go)
+	bolt  *bolt.DB
+	path  string
+	sip   sipLog      // batched SIP log writer (siplog.go)
+	calls callHistory // call records (calls.go)
 	// health is whether the disk takes writes (unwritable.go).
 	health unwritable
 }
@@ -42,13 +43,20 @@ func Open(path string) (*DB, error) {
 		return nil, err
 	}
 	db.startSIPLog()
+	db.startCallHistory()
+	if err := db.moveOldCalls(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
-// Close writes the pending SIP log batch and closes the files. Every other
-// write has already been committed when its method returned.
+// Close writes the pending SIP log batch, syncs the call history and
+// closes the files. Every other write has already been committed when its
+// method returned.
 func (db *DB) Close() error {
 	db.stopSIPLog()
+	db.stopCallHistory()
 	return db.bolt.Close()
 }
 
