@@ -661,6 +661,9 @@ func (e *Engine) findDialog(req *sip.Request) *Call {
 
 // onBye ends a call at the far end's request (RFC 3261 §15.1.2).
 func (e *Engine) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	// Answered, the BYE's transaction ends at once instead of keeping the
+	// BYE and its response for Timer J: a copy gets 481 (retrans.go).
+	defer tx.Terminate()
 	c := e.findDialog(req)
 	if c == nil {
 		e.respond(tx, req, 481, "Call/Transaction Does Not Exist")

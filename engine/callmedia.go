@@ -166,7 +166,8 @@ func (c *Call) sendOK(body []byte) error {
 		res.AppendHeader(h)
 	}
 	e.recordCall(c, "")
-	if err := c.sdlg.WriteResponse(res); err != nil {
+	sent := time.Now()
+	if err := c.sdlg.WriteResponse(res); err != nil && !c.awaitAck(res, sent, err) {
 		// RFC 3261 §13.3.1.4: no ACK within 64*T1 ends the dialog with BYE.
 		c.end(CauseFailed, true)
 		return fmt.Errorf("engine: 200 OK not acknowledged: %w", err)

@@ -241,5 +241,9 @@ func (h *sipgoLogHandler) WithGroup(name string) slog.Handler {
 }
 
 // strayResponse takes responses that match no transaction (retransmitted
-// finals, or forged ones): counted, never logged per message.
-func (e *Engine) strayResponse(*sip.Response) { e.stats.strayResponses.Add(1) }
+// finals, or forged ones): counted, never logged per message. A 2xx our ACK
+// did not reach is ACKed again (reackAnswer).
+func (e *Engine) strayResponse(res *sip.Response) {
+	e.stats.strayResponses.Add(1)
+	e.reackAnswer(res)
+}

@@ -247,20 +247,3 @@ func (c *Call) setupOver() {
 		c.e.shed.leave()
 	}
 }
-
-// A finished transaction stays in memory to absorb retransmissions: sipgo
-// keeps an answered INVITE (Timer L, M), a completed non-INVITE (Timer J)
-// and a refused outbound INVITE (Timer D) for 64*T1 = 32 s, which at a few
-// hundred calls a second is most of the daemon's memory (three of the four
-// transactions of a bridged call). The engine keeps them 8 s (16*T1): a
-// retransmission four times lost in a row is absorbed; a later one is taken
-// as new (an INVITE retransmitted after its ACK cannot happen, a BYE gets
-// 481). RFC 3261 asks for 64*T1 on UDP; a 128 MB board cannot hold it.
-const absorbRetransmissions = 8 * time.Second
-
-func init() {
-	sip.Timer_J = absorbRetransmissions
-	sip.Timer_L = absorbRetransmissions
-	sip.Timer_M = absorbRetransmissions
-	sip.Timer_D = absorbRetransmissions
-}

@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// How long a finished transaction is kept to absorb retransmissions. sipgo
+// keeps each for RFC 3261's 64*T1 = 32 s, and in v1.7.2 the closure of its
+// Timer L or M holds the whole transaction (request, responses, the dialog
+// with its own copy of the INVITE) until the timer fires even once it is
+// terminated. A call shorter than these timers is therefore kept in memory
+// for them after it ends: at 2000 calls a second, every second of them costs
+// tens of MB. Each timer is set to what it still has to absorb, given that
+// the engine answers 100 Trying at once and itself does what the RFCs give
+// the transaction user (retransmitting our 2xx, ACKing the far end's):
+//
+//   - Timer L (an INVITE we answered 2xx, RFC 6026 §7.1): absorbs copies of
+//     the INVITE. The caller retransmits (T1, 2*T1, 4*T1 apart) only until
+//     it hears anything, and our 100 Trying goes at once, so a copy after the
+//     2xx was sent before the caller heard the 100 or the 2xx: 2 s covers
+//     the 2xx and its retransmissions at 0.5 and 1.5 s all lost as well. The
+//     2xx retransmission and the wait for its ACK (64*T1, RFC 3261 §13.3.1.4)
+//     go on after it (awaitAck): an ACK reaches the dialog, not the
+//     transaction.
+//   - Timer M (a 2xx to our INVITE, RFC 6026 §7.2): absorbs the far end's
+//     2xx retransmissions, which go on (T1 doubling to T2, for 64*T1) only
+//     while our ACK has not arrived. We ACK at once; a copy later than T1
+//     means the ACK was lost and matches no transaction, and reackAnswer has
+//     the call ACK it again for as long as the call is up (the UAC core's
+//     duty, RFC 3261 §13.2.2.4). M only has to cover the moment between the
+//     2xx and the call entering the call table.
+//   - Timer J (our final response to a non-INVITE, RFC 3261 §17.2.2):
+//     absorbs the request's copies when our response was lost. They come T1
+//     doubling to T2 apart (0.5, 1.5, 3.5, 7.5 s): 8 s absorbs four losses in
+//     a row; a later copy is processed again. A BYE's transaction ends as
+//     soon as it is answered (onBye): a copy gets 481, which ends the dialog
+//     at the far end as a 200 does (RFC 3261 §15.1.1).
+//   - Timer D (a non-2xx final to our INVITE, RFC 3261 §17.1.1.2; sipgo also
+//     uses it for RFC 3261's Timer K of our non-INVITEs, T4 = 5 s there):
+//     absorbs the final's retransmissions when our ACK was lost, 0.5, 1.5 and
+//     3.5 s after it; the far end stops at its own Timer H and the refused
+//     leg is over either way.
+//
+// On TCP and TLS sipgo sets J and D to 0 (nothing is retransmitted); L and M
+// apply to every transport, since a 2xx and its ACK go end to end and may
+// cross a UDP hop.
+const (
+	absorbInviteCopies  = 2 * time.Second        // Timer L
+	absorbAnswerCopies  = 500 * time.Millisecond // Timer M (T1)
+	absorbRequestCopies = 8 * time.Second        // Timer J
+	absorbFinalCopies   = 4 * time.Second        // Timer D
+)
+
+func init() {
+	sip.Timer_L = absorbInviteCopies
+	sip.Timer_M = absorbAnswerCopies
+	sip.Timer_J = absorbRequestCopies
+	sip.Timer_D = absorbFinalCopies
+}
+
+// awaitAck goes on retransmitting our 2xx to an INVITE once its transaction
+// is gone (Timer L; sipgo's WriteResponse then returns), until the ACK
+// confirms the dialog (onAck) or 64*T1 from the first copy (RFC 3261
+// §13.3.1.4), T1 doubling to T2 apart. It says whether the ACK came; err is
+// what WriteResponse returned, sent when the 2xx first went.
+func (c *Call) awaitAck(res *sip.Response, sent time.Time, err error) bool {
+	if !errors.Is(err, sip.ErrTransactionTerminated) || c.sdlg.LoadState() != sip.DialogStateEstablished {
+		return false
+	}
+	acked := make(chan struct{}, 1)
+	c.sdlg.OnState(func(s sip.DialogState) {
+		select {
+		case acked <- struct{}{}:
+		default:
+		}
+	})
+	wait := sip.T1
+	for {
+		switch c.sdlg.LoadState() {
+		case sip.DialogStateConfirmed:
+			return true
+		case sip.DialogStateEnded:
+			return false
+		}
+		if time.Since(sent) >= 64*sip.T1 {
+			return false
+		}
+		if err := c.e.srv.WriteResponse(res); err != nil {
+			return false
+		}
+		wait = min(2*wait, sip.T2)
+		t := time.NewTimer(wait)
+		select {
+		case <-acked:
+		case <-t.C:
+		case <-c.done:
+			t.Stop()
+			return false
+		}
+		t.Stop()
+	}
+}
+
+// reackAnswer ACKs again a 2xx to the INVITE of one of our outbound legs
+// that came after the transaction (Timer M): our ACK was lost, and the far
+// end retransmits its 2xx until one arrives (RFC 3261 §13.2.2.4).
+func (e *Engine) reackAnswer(res *sip.Response) {
+	cseq := res.CSeq()
+	if !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE {
+		return
+	}
+	id, err := sip.DialogIDFromResponse(res)
+	if err != nil {
+		return
+	}
+	c := e.calls.get(id)
+	if c == nil || c.cdlg == nil || c.cdlg.LoadState() != sip.DialogStateConfirmed {
+		return // not ours, gone, or not ACKed yet (dial ACKs it)
+	}
+	if inv := c.cdlg.InviteRequest.CSeq(); inv == nil || inv.SeqNo != cseq.SeqNo {
+		return // a re-INVITE's 2xx: reinvite ACKs its own
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+	defer cancel()
+	_ = c.cdlg.Ack(ctx)
+}

@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// TestAnswerRetransmittedUntilLateAck: a caller whose ACK comes only after
+// the INVITE transaction is gone (Timer L, and sipgo's own retransmission
+// after it) still gets its 200 retransmitted, and the ACK keeps the call up
+// (RFC 3261 §13.3.1.4: 64*T1 for the ACK).
+func TestAnswerRetransmittedUntilLateAck(t *testing.T) {
+	answered := make(chan error, 1)
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/lateack", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+		answered <- c.Answer()
+		<-ctx.Done()
+	})))
+	p := newPeer(t, e)
+	p.invite("5560", "lateack1", "")
+	ok := p.recv(false)
+	if ok.StatusCode != 200 {
+		t.Fatalf("answered %d, want 200", ok.StatusCode)
+	}
+	// Listen, without ACKing, past Timer L and sipgo's retransmission after
+	// it (T1 + T2 = 4.5 s), which finds the transaction gone.
+	copies := 0
+	buf := make([]byte, 65535)
+	for end := time.Now().Add(absorbInviteCopies + sip.T1 + sip.T2 + 1500*time.Millisecond); time.Now().Before(end); {
+		p.conn.SetReadDeadline(end)
+		n, _, err := p.conn.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		if m, err := sip.ParseMessage(buf[:n]); err == nil {
+			if r, isRes := m.(*sip.Response); isRes && r.StatusCode == 200 {
+				copies++
+			} else if !isRes {
+				t.Fatalf("the engine sent %s before the ACK", m.(*sip.Request).StartLine())
+			}
+		}
+	}
+	// 0.5 s (sipgo), then at 4.5 s and 5.5 s from the engine.
+	if copies < 3 {
+		t.Fatalf("the 200 was retransmitted %d times in 6 s without an ACK, want >= 3", copies)
+	}
+	p.ackOK(ok, "5560")
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("Answer: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Answer did not return after the ACK")
+	}
+	if n := e.Calls(); n != 1 {
+		t.Fatalf("%d calls up after the late ACK, want 1", n)
+	}
+}
+
+// TestAnswerCopyAfterTimerMIsAcked: the callee's 200 retransmitted after
+// the INVITE transaction ended (Timer M), as when our ACK was lost, is
+// ACKed again by the call (RFC 3261 §13.2.2.4).
+func TestAnswerCopyAfterTimerMIsAcked(t *testing.T) {
+	e := startEngine(t, WithDirectory(trustedLoopback(t)))
+	p := udpPeerAt(t, e, "127.0.0.2")
+	calls := make(chan *Call, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := e.Dial(ctx, DialOptions{To: "sip:900@" + p.addr()})
+		if err != nil {
+			t.Errorf("Dial: %v", err)
+		}
+		calls <- c
+	}()
+	inv := p.recvRequest("INVITE", 3*time.Second)
+	// One 200, sent twice: answerWith would give each a To tag of its own.
+	ok := sip.NewResponseFromRequest(inv, 200, "OK", []byte(strings.ReplaceAll(testSDP, "\n", "\r\n")))
+	ok.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "b", Host: "127.0.0.2", Port: p.conn.LocalAddr().(*net.UDPAddr).Port}})
+	ok.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	answer := []byte(ok.String())
+	p.conn.WriteTo(answer, p.to)
+	first := p.recvRequest("ACK", 3*time.Second)
+	c := <-calls
+	if c == nil {
+		return
+	}
+	defer func() {
+		go c.Hangup()
+		p.okTo(p.recvRequest("BYE", 3*time.Second))
+	}()
+	stray := e.Stats().StrayResponses
+	// Past Timer M the copy matches no transaction.
+	time.Sleep(3 * absorbAnswerCopies)
+	p.conn.WriteTo(answer, p.to)
+	again := p.recvRequest("ACK", 3*time.Second)
+	if again.CSeq().SeqNo != first.CSeq().SeqNo || again.CallID().Value() != first.CallID().Value() {
+		t.Fatalf("re-ACK %s / %s, want the first ACK's CSeq and Call-ID (%s / %s)",
+			again.CSeq().Value(), again.CallID().Value(), first.CSeq().Value(), first.CallID().Value())
+	}
+	if got := e.Stats().StrayResponses; got != stray+1 {
+		t.Fatalf("stray responses %d, want %d: the copy still met its transaction", got, stray+1)
+	}
+}
