@@ -13,10 +13,10 @@
 // waits for the disk, with write() and no fsync: a crash of the daemon
 // loses at most the batch not yet written, a power cut also what the
 // kernel had not yet written back (the last seconds of log lines). Call
-// records (RecordCalls) are written when the call returns, with write(),
-// and synced at most a second later: a crash of the daemon loses none, a
-// power cut at most the last second of call history. Never configuration
-// or alarms. A record torn by either is skipped on read.
+// records are written before RecordCalls returns, with write(), and synced
+// at most a second later: a crash of the daemon loses none, a power cut at
+// most the last second of call history. Neither loses configuration or
+// alarms. A record torn by either is skipped on read.
 //
 // Layout: every family of data in bbolt has its own top-level buckets,
 // named in the file that owns it (docs.go: configuration documents;
