@@ -380,6 +380,7 @@ func (e *Engine) Close() error {
 	e.closeSockets()
 	e.wg.Wait()
 	e.calls.wait()
+	e.ports.Close()       // the RTP sockets kept bound for the next calls
 	e.captures.closeAll() // what they buffer goes to their files
 	unregisterTracer(e)
 	e.trace.flush()

@@ -35,6 +35,7 @@ func testPool(t testing.TB) *PortPool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	return p
 }
 

@@ -123,8 +123,8 @@ func (r *receiver) timedOut(now time.Time, timeout time.Duration) bool {
 
 // recvRTP is the receive loop of the RTP socket.
 func (s *Session) recvRTP() {
-	defer s.wg.Done()
-	var buf [1500]byte
+	defer s.exit()
+	buf := s.readBuf(false)
 	for {
 		n, from, err := s.rtpC.ReadFromUDPAddrPort(buf[:])
 		if err != nil {

@@ -48,6 +48,7 @@ type rtcpPart struct {
 	lsrAt     time.Time
 	report    remoteReport
 	bye       bool
+	sent      bool // a report went out
 	malformed uint64
 	decrypt   uint64 // packets SRTCP refused
 }
@@ -92,8 +93,8 @@ func (r *rtcpPart) apply(remote netip.AddrPort, srtpOn bool, ctxIn, ctxOut *srtp
 
 // recvRTCP is the receive loop of the RTCP socket.
 func (s *Session) recvRTCP() {
-	defer s.wg.Done()
-	var buf [1500]byte
+	defer s.exit()
+	buf := s.readBuf(true)
 	for {
 		n, from, err := s.rtcp.conn.ReadFromUDPAddrPort(buf[:])
 		if err != nil {
@@ -204,7 +205,7 @@ func (s *Session) housekeeping() {
 	for {
 		select {
 		case <-s.done:
-			s.wg.Done()
+			s.exit()
 			return
 		case now := <-t.C:
 			if s.cfg.RTCPInterval > 0 && !now.Before(nextReport) {
@@ -215,7 +216,7 @@ func (s *Session) housekeeping() {
 				first := s.end(ErrRTPTimeout)
 				s.log.Info("rtp timeout", "rtp_port", s.port, "after", s.cfg.RTPTimeout)
 				// Done before OnEnd, which may Close and wait for us.
-				s.wg.Done()
+				s.exit()
 				if first && s.cfg.OnEnd != nil {
 					s.cfg.OnEnd(ErrRTPTimeout)
 				}
@@ -245,6 +246,11 @@ func (s *Session) sendRTCP(now time.Time, bye bool) {
 	if !r.remote.IsValid() || r.remote.Port() == 0 {
 		return
 	}
+	if bye && !r.sent && tx.packets == 0 {
+		// RFC 3550 §6.3.7: a participant that never sent RTP or RTCP
+		// sends no BYE (a call hung up before its media flowed).
+		return
+	}
 	var blocks []rtcp.ReceptionReport
 	if haveRx {
 		blocks = []rtcp.ReceptionReport{block}
@@ -272,7 +278,9 @@ func (s *Session) sendRTCP(now time.Time, bye bool) {
 		}
 		b = out
 	}
-	_, _ = r.conn.WriteToUDPAddrPort(b, r.remote)
+	if _, err := r.conn.WriteToUDPAddrPort(b, r.remote); err == nil {
+		r.sent = true
+	}
 }
 
 // reportBlock closes a report interval of the far end's stream and gives

@@ -219,6 +219,10 @@ func (t *sender) sendRTP(pt uint8, marker bool, ts uint32, payload []byte) error
 	if !t.dir.Sends() || !t.remote.IsValid() || t.remote.Port() == 0 {
 		return nil
 	}
+	if t.s.isDone() {
+		// The socket stays open for the pool's next session.
+		return io.EOF
+	}
 	b := t.bufs().pkt[:12+len(payload)]
 	b[0] = 0x80
 	b[1] = pt & 0x7f

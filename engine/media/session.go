@@ -100,13 +100,15 @@ type Session struct {
 	ssrc  uint32 // of our stream, fixed for the session's life
 	epoch time.Time
 	rtpC  *net.UDPConn
+	pair  *portPair // the pool's; nil for tests that drive the packet path
 
 	started  atomic.Bool
 	done     chan struct{}
 	endOnce  sync.Once
 	endErr   atomic.Pointer[error]
 	wg       sync.WaitGroup
-	life     sync.Mutex // Start's wg.Add, end's close(done): one before the other
+	life     sync.Mutex   // Start's wg.Add, end's close(done): one before the other
+	running  atomic.Int32 // goroutines Start ran that have not returned; the last one gives the ports back
 	applied  atomic.Bool
 	hasDigit atomic.Bool             // Digits is non-nil
 	relayTo  atomic.Pointer[Session] // bridged peer that repeats our RFC 4733 events live
@@ -144,11 +146,13 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	rc, rcc, port, err := cfg.Pool.listen(cfg.LocalIP)
+	pp, err := cfg.Pool.listen(cfg.LocalIP)
 	if err != nil {
 		return nil, err
 	}
-	return newSession(cfg, log, rc, rcc, port), nil
+	s := newSession(cfg, log, pp.rtp, pp.rtcp, pp.port)
+	s.pair = pp
+	return s, nil
 }
 
 // newSession builds a session on bound sockets; tests pass nil sockets to
@@ -243,6 +247,7 @@ func (s *Session) Start() error {
 	}
 	s.in.restartTimeout(time.Now())
 	s.wg.Add(3)
+	s.running.Store(3)
 	go s.recvRTP()
 	go s.recvRTCP()
 	go s.housekeeping()
@@ -270,7 +275,9 @@ func (s *Session) Err() error {
 	return nil
 }
 
-// end stops the session once; it does not wait for the goroutines.
+// end stops the session once; it does not wait for the goroutines. The
+// ports go back to the pool once no goroutine of the session reads them:
+// here when Start ran none, else when the last of them returns (exit).
 func (s *Session) end(reason error) bool {
 	first := false
 	s.endOnce.Do(func() {
@@ -281,14 +288,51 @@ func (s *Session) end(reason error) bool {
 		}
 		s.life.Lock()
 		close(s.done)
+		running := s.running.Load()
 		s.life.Unlock()
 		if s.rtpC != nil {
-			s.rtpC.Close()
-			s.rtcp.conn.Close()
-			s.pool.release(s.port)
+			// The sockets stay open for the pool: a deadline in the past
+			// wakes the readers, which see done and return.
+			past := time.Unix(1, 0)
+			_ = s.rtpC.SetReadDeadline(past)
+			_ = s.rtcp.conn.SetReadDeadline(past)
+		}
+		if running == 0 {
+			s.releasePorts()
 		}
 	})
 	return first
+}
+
+// readBuf is a receive loop's buffer: the pair's, made once for it.
+func (s *Session) readBuf(rtcp bool) []byte {
+	switch {
+	case s.pair == nil:
+		return make([]byte, 1500)
+	case rtcp:
+		return s.pair.rtcpBuf[:]
+	}
+	return s.pair.rtpBuf[:]
+}
+
+// exit is the end of a goroutine Start ran; the last one gives the ports
+// back before Close's wait returns.
+func (s *Session) exit() {
+	if s.running.Add(-1) == 0 {
+		s.releasePorts()
+	}
+	s.wg.Done()
+}
+
+// releasePorts gives the pair back to the pool. A packet being sent
+// (out.mu) goes out first; every later one sees done and is not sent.
+func (s *Session) releasePorts() {
+	if s.pair == nil {
+		return
+	}
+	s.out.mu.Lock()
+	s.out.mu.Unlock()
+	s.pool.release(s.pair)
 }
 
 // Close ends the session and releases its ports; it is what the signalling

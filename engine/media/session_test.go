@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -516,11 +517,140 @@ func TestHoldAndResume(t *testing.T) {
 	_ = b
 }
 
-// TestRTCPByeOnClose: a session that ends says so in RTCP (RFC 3550 §6.6).
+// TestRTCPByeOnClose: a session that ends says so in RTCP (RFC 3550 §6.6)
+// once it has sent media.
 func TestRTCPByeOnClose(t *testing.T) {
 	a, b, _, _ := pair(t, nil)
+	var pcm [FrameSamples]int16
+	if err := a.WriteFrame(pcm[:]); err != nil {
+		t.Fatal(err)
+	}
 	a.Close()
 	testkit.WaitFor(t, "RTCP BYE at b", 5*time.Second, func() bool { return b.Stats().RemoteBye })
+}
+
+// TestRTCPByeOnlyAfterMedia: a session that never sent RTP or RTCP leaves
+// without a BYE (RFC 3550 §6.3.7); one that sent a frame sends it. The far
+// end's RTCP is a plain socket: a BYE is in its queue when Close returns
+// (loopback delivers on send).
+func TestRTCPByeOnlyAfterMedia(t *testing.T) {
+	pool := testPool(t)
+	far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	farAddr := far.LocalAddr().(*net.UDPAddr).AddrPort()
+	byeAfter := func(frames int) bool {
+		s, err := NewSession(SessionConfig{Pool: pool, LocalIP: loopback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(sdp.Negotiated{Codec: "PCMA", PT: 8, Remote: farAddr, RemoteRTCP: farAddr}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var pcm [FrameSamples]int16
+		for range frames {
+			if err := s.WriteFrame(pcm[:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		bye := false
+		buf := make([]byte, 1500)
+		for {
+			_ = far.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			n, err := far.Read(buf)
+			if err != nil {
+				return bye
+			}
+			if n >= 8 && buf[1] >= 200 && buf[1] <= 204 && bytes.Contains(buf[:n], []byte{0x81, 203}) {
+				bye = true
+			}
+		}
+	}
+	if byeAfter(0) {
+		t.Error("RTCP BYE from a session that sent nothing")
+	}
+	if !byeAfter(1) {
+		t.Error("no RTCP BYE from a session that sent a frame")
+	}
+}
+
+// TestPortPoolReuse: a released pair stays bound and is handed out again
+// after its quarantine, with what arrived meanwhile drained; inside the
+// quarantine a fresh pair is bound instead. Idle pairs are closed after
+// idleClose.
+func TestPortPoolReuse(t *testing.T) {
+	pool := testPool(t)
+	pool.quarantine, pool.idleAfter = 200*time.Millisecond, time.Hour
+	open := func() *Session {
+		s, err := NewSession(SessionConfig{Pool: pool, LocalIP: loopback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a := open()
+	port := a.LocalAddr().Port()
+	a.Close()
+	if pool.InUse() != 0 {
+		t.Fatalf("in use %d after Close", pool.InUse())
+	}
+	// A late packet of a's call arrives after it ended.
+	late, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(a.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if _, err := late.Write([]byte("late packet of the old call")); err != nil {
+		t.Fatal(err)
+	}
+	b := open()
+	if b.LocalAddr().Port() == port {
+		t.Errorf("port %d handed out again inside its quarantine", port)
+	}
+	b.Close()
+	var c *Session
+	testkit.WaitFor(t, "the first pair handed out again", 5*time.Second, func() bool {
+		c = open()
+		if c.LocalAddr().Port() == port {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	defer c.Close()
+	if err := c.Apply(sdp.Negotiated{Codec: "PCMA", PT: 8, Remote: netip.MustParseAddrPort("127.0.0.1:9")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := late.Write(rtpPacket(8, 1, 160, 0x1234, make([]byte, 160))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the new call's packet", 5*time.Second, func() bool { return c.Stats().PacketsReceived == 1 })
+	if st := c.Stats(); st.Malformed != 0 {
+		t.Errorf("the old call's packet reached the new session: %+v", st)
+	}
+
+	pool = testPool(t)
+	pool.idleAfter = 10 * time.Millisecond
+	d := open()
+	dport := d.LocalAddr()
+	d.Close()
+	testkit.WaitFor(t, "the idle pair closed", 5*time.Second, func() bool {
+		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(dport))
+		if err != nil {
+			return false
+		}
+		u.Close()
+		return true
+	})
 }
 
 // TestStartRacingClose: a Start (a late answer applied from an ACK) and a
