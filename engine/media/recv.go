@@ -411,12 +411,17 @@ func (s *Session) ReadFrame(pcm []int16) error {
 func (s *Session) frameLocked(pcm []int16) {
 	r, p := &s.in, &s.play
 	n := len(pcm)
-	code := p.bufs().code[:n]
 	preroll := !r.jb.started || int32(r.jb.playTS-r.jb.origin) < 0
-	present := r.jb.get(code, r.codec.silence())
+	present := 0
+	if r.jb.started {
+		// Before any audio arrived the frame is pre-roll silence: a leg
+		// whose far end never sends (a call hung up at once) needs no
+		// buffers.
+		present = r.jb.get(p.bufs().code[:n], r.codec.silence())
+	}
 	switch {
 	case present > 0:
-		r.codec.decode(pcm, code)
+		r.codec.decode(pcm, p.buf.code[:n])
 		copy(p.buf.last[:n], pcm)
 		p.lastN, p.concealRun = n, 0
 	case preroll:
