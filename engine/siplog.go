@@ -25,7 +25,9 @@ type SIPMessage struct {
 	Data      []byte
 }
 
-// SIPLog receives SIP messages in batches, off the signalling path.
+// SIPLog receives SIP messages in batches, off the signalling path. The
+// slice is the engine's again once AppendSIP returns (the messages' Data
+// stay valid): keep copies of its elements, not the slice.
 type SIPLog interface {
 	AppendSIP(msgs []SIPMessage) error
 }
@@ -110,6 +112,7 @@ type tracer struct {
 	e       *Engine
 	qMu     sync.Mutex
 	q       []SIPMessage // at most traceQueue
+	spare   []SIPMessage // the last batch's array, for the next queue (flushMu)
 	dropped atomic.Uint64
 	kick    chan struct{}
 	flushMu sync.Mutex
@@ -276,6 +279,16 @@ const compactAfter = 25
 // fill a few pages. Nothing changes for readers: the bytes are the same and
 // the old ones stay valid for whoever still holds them.
 func (t *tracer) compact() {
+	// The queue's arrays keep the size a flood gave them.
+	t.flushMu.Lock()
+	t.spare = nil
+	t.qMu.Lock()
+	if len(t.q) == 0 {
+		t.q = nil
+	}
+	t.qMu.Unlock()
+	t.flushMu.Unlock()
+
 	// The Call-ID map keeps the size a flood gave it (a Go map never
 	// shrinks): copy what is left into one of its own size.
 	t.callMu.Lock()
@@ -336,7 +349,9 @@ func (t *tracer) flush() bool {
 	defer t.flushMu.Unlock()
 	t.qMu.Lock()
 	batch := t.q
-	t.q = nil
+	// The queue takes the array of the batch before: one growing from
+	// nothing for each batch was a third of what the tracer allocated.
+	t.q, t.spare = t.spare, nil
 	t.qMu.Unlock()
 	if len(batch) == 0 {
 		return false
@@ -345,6 +360,8 @@ func (t *tracer) flush() bool {
 		batch[i] = t.finish(batch[i])
 	}
 	t.write(batch)
+	clear(batch) // the messages are the ring's and the sink's now
+	t.spare = batch[:0]
 	return true
 }
 
@@ -373,7 +390,7 @@ func (t *tracer) write(batch []SIPMessage) {
 	if t.e.sink == nil {
 		return
 	}
-	if err := t.e.sink.AppendSIP(batch); err != nil { // batch is not reused
+	if err := t.e.sink.AppendSIP(batch); err != nil {
 		t.e.log.Warn("SIP log append failed", "n", len(batch), "err", err)
 	}
 }
