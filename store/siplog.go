@@ -71,6 +71,7 @@ type SIPQuery struct {
 type sipLog struct {
 	mu      sync.Mutex
 	pending []SIPMessage
+	spare   []SIPMessage // the last batch's array, for the next queue (wmu)
 	dropped uint64
 	kick    chan struct{}
 	stop    chan struct{}
@@ -224,7 +225,9 @@ func (db *DB) FlushSIP() error {
 	defer l.wmu.Unlock()
 	l.mu.Lock()
 	batch := l.pending
-	l.pending = nil
+	// The queue takes the array of the batch before: one growing from
+	// nothing for each batch was as much as the messages themselves.
+	l.pending, l.spare = l.spare, nil
 	l.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
@@ -234,8 +237,14 @@ func (db *DB) FlushSIP() error {
 	for i := range batch {
 		m := &batch[i]
 		_, n, err := l.seg.add(m.Domain, func(b []byte) []byte { return appendSIPBody(b, m) })
-		errs = append(errs, err)
+		if err != nil {
+			errs = append(errs, err)
+		}
 		lost += n
+	}
+	if cap(batch) <= 2*sipFlushBatch { // not a flood's backlog: memory returns after it
+		clear(batch)
+		l.spare = batch[:0]
 	}
 	n, err := l.seg.flush()
 	errs = append(errs, err)
