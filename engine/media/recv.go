@@ -88,6 +88,10 @@ func (r *receiver) apply(n sdp.Negotiated, codec Codec, srtpOn bool, ctx *srtp.C
 		r.remote, r.latched = n.Remote, false
 	}
 	r.negRemote = n.Remote
+	if n.Events && r.s.digits == nil {
+		// Made here, not per session: most B2BUA legs never carry a key.
+		r.s.digits = make(chan dsp.DigitEvent, digitQueue)
+	}
 	if !srtpOn {
 		r.srtp, r.key = nil, nil
 	} else if ctx != nil {

@@ -65,7 +65,6 @@ type remoteReport struct {
 
 func (r *rtcpPart) init(s *Session, conn *net.UDPConn) {
 	r.s, r.conn = s, conn
-	r.cname = fmt.Sprintf("%08x@edgebridge", s.ssrc)
 }
 
 // apply takes a negotiation; ctxIn and ctxOut, when not nil, are new SRTCP
@@ -261,6 +260,10 @@ func (s *Session) sendRTCP(now time.Time, bye bool) {
 			PacketCount: uint32(tx.packets), OctetCount: uint32(tx.octets), Reports: blocks})
 	} else {
 		pkts = append(pkts, &rtcp.ReceiverReport{SSRC: s.ssrc, Reports: blocks})
+	}
+	if r.cname == "" {
+		// Made with the first report: most B2BUA legs end before one.
+		r.cname = fmt.Sprintf("%08x@edgebridge", s.ssrc)
 	}
 	pkts = append(pkts, rtcp.NewCNAMESourceDescription(s.ssrc, r.cname))
 	if bye {

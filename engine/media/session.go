@@ -113,13 +113,16 @@ type Session struct {
 	hasDigit atomic.Bool             // Digits is non-nil
 	relayTo  atomic.Pointer[Session] // bridged peer that repeats our RFC 4733 events live
 	bridged  atomic.Bool             // in a Bridge: in-band digits travel as audio, not as events
-	digits   chan dsp.DigitEvent
+	digits   chan dsp.DigitEvent     // made with the first digits (InBandDTMF, or events applied), under in.mu, before hasDigit
 
 	in   receiver
 	play playout
 	out  sender
 	rtcp rtcpPart
 }
+
+// digitQueue is how many key presses Digits holds for a slow reader.
+const digitQueue = 32
 
 // NewSession binds an RTP/RTCP port pair from the pool on cfg.LocalIP.
 // Nothing is sent or received before Apply and Start.
@@ -161,16 +164,18 @@ func newSession(cfg SessionConfig, log *slog.Logger, rc, rcc *net.UDPConn, port 
 	var r [10]byte
 	_, _ = rand.Read(r[:])
 	s := &Session{
-		cfg:    cfg,
-		log:    log,
-		pool:   cfg.Pool,
-		port:   port,
-		local:  netip.AddrPortFrom(cfg.LocalIP, uint16(port)),
-		ssrc:   binary.BigEndian.Uint32(r[0:]),
-		epoch:  time.Now(),
-		rtpC:   rc,
-		done:   make(chan struct{}),
-		digits: make(chan dsp.DigitEvent, 32),
+		cfg:   cfg,
+		log:   log,
+		pool:  cfg.Pool,
+		port:  port,
+		local: netip.AddrPortFrom(cfg.LocalIP, uint16(port)),
+		ssrc:  binary.BigEndian.Uint32(r[0:]),
+		epoch: time.Now(),
+		rtpC:  rc,
+		done:  make(chan struct{}),
+	}
+	if cfg.InBandDTMF {
+		s.digits = make(chan dsp.DigitEvent, digitQueue)
 	}
 	s.in.init(s, cfg)
 	s.play.init(s, cfg)
