@@ -233,14 +233,22 @@
 //
 // # Overload
 //
-// Past its capacity the engine sheds load instead of suffering it: a new
-// INVITE is answered 503 with Retry-After (2-5 s) before any work is done
-// for it when the datagrams have waited 50 ms or more in the SIP UDP
-// socket's queue before they were read for 250 ms (the daemon is behind,
-// not stalled once; the kernel stamps each datagram's arrival), when more than OverloadConfig.MaxSetups (200) calls are in
-// setup (admitted, and neither answered or refused by us nor heard from by
-// the callee: a leg that rings is not in setup), when a probe goroutine
-// wakes 50 ms late or more for 250 ms (the CPU queue), when
+// Past its capacity the engine sheds load instead of suffering it: once
+// the datagrams have waited 25 ms or more in the SIP UDP socket's queue
+// for 125 ms of reading (the kernel stamps each datagram's arrival; a
+// stall read away at once does not count) it admits new INVITEs at a
+// rate, the calls a second it settled over the last second, cut 15 % while
+// the queue stands and raised 2 % every 100 ms while it is clear; it
+// refuses a new INVITE that itself waited 50 ms while the queue stands,
+// and answers the rest 503 with Retry-After (2-5 s) at the socket, before
+// any work is done for them; it admits all again after two seconds that
+// refused nothing. A retransmitted INVITE is passed on if its first was,
+// and gets the same 503 if its first was refused (8 s memory).
+// Whatever the rate, a new INVITE is refused when the queue's wait has
+// stood at 50 ms for 250 ms, when more than OverloadConfig.MaxSetups (200)
+// calls are in setup (admitted, and neither answered or refused by us nor
+// heard from by the callee: a leg that rings is not in setup), when a
+// probe goroutine wakes 50 ms late or more for 250 ms (the CPU queue), when
 // the CPU is busy and a quarter of MaxSetups are in setup, when the live
 // heap passes 80 % of the runtime's memory limit, or when fewer than two
 // RTP port pairs are free; calls already taken complete. Stats

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,11 +23,12 @@ import (
 // or RTP ports), so that the calls it has accepted complete.
 //
 // The load is measured these ways:
-//   - socket wait: how long the INVITE itself waited in the SIP UDP
-//     socket's queue before it was read (shedwire.go); a daemon that keeps
-//     up reads within a millisecond, one past its capacity falls behind
-//     for every message, so a wait of MaxWait or more that has stood for
-//     standFor refuses it (one stall that is read away at once does not);
+//   - socket wait: how long each datagram waited in the SIP UDP socket's
+//     queue before it was read (shedwire.go); a daemon that keeps up reads
+//     within a millisecond, one past its capacity falls behind for every
+//     message; a queue that stands at MaxWait/2 starts admission by rate
+//     (below), one that has stood at MaxWait for standFor refuses every new
+//     INVITE (one stall that is read away at once does neither);
 //   - setups: INVITEs admitted that neither we nor the far end have acted
 //     on yet (no final response from us, no response at all from the
 //     callee: a leg that rings is no work of ours, however long it rings),
@@ -64,7 +66,10 @@ func WithOverload(c OverloadConfig) Option { return func(e *Engine) { e.shed.cfg
 
 type shedder struct {
 	cfg     OverloadConfig
+	gate    admission
 	setups  atomic.Int64
+	settled atomic.Int64 // setups ended since the gate's last adjust
+	waitMin atomic.Int64 // least socket wait read since the last adjust (math.MaxInt64: none read)
 	delayNs atomic.Int64 // smoothed queue delay of the probe
 	delayed atomic.Bool  // delayNs has stood at MaxDelay or more for standFor
 	cpuPM   atomic.Int64 // CPU use, per mille of the cores Go may use
@@ -86,6 +91,7 @@ func (s *shedder) defaults() {
 	if s.cfg.RetryAfter <= 0 {
 		s.cfg.RetryAfter = 2 * time.Second
 	}
+	s.waitMin.Store(math.MaxInt64)
 }
 
 // probe measures queue delay every 10 ms and CPU every 100 ms until done.
@@ -112,7 +118,8 @@ func (s *shedder) probe(done <-chan struct{}) {
 			}
 			s.delayNs.Store(int64(smooth))
 			s.delayed.Store(high.over(time.Duration(smooth), s.cfg.MaxDelay, now))
-			if n%10 == 0 {
+			if n%10 == 0 { // adjustEvery
+				s.gate.adjust(now, s.gateLoad())
 				metrics.Read(live)
 				if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 && live[0].Value.Kind() == metrics.KindUint64 {
 					s.heapPM.Store(int64(1000 * float64(live[0].Value.Uint64()) / float64(lim)))
@@ -147,8 +154,11 @@ func processCPU() time.Duration {
 const standFor = 250 * time.Millisecond
 
 // standing tracks whether a delay has stood at or above its bound since
-// standFor ago; one goroutine's alone.
-type standing struct{ since time.Time }
+// standFor ago (or span, when set); one goroutine's alone.
+type standing struct {
+	since time.Time
+	span  time.Duration
+}
 
 // over takes the delay measured at now and says whether it has stood at
 // bound or above for standFor; one measure below bound starts afresh.
@@ -160,7 +170,11 @@ func (h *standing) over(d, bound time.Duration, now time.Time) bool {
 	if h.since.IsZero() {
 		h.since = now
 	}
-	return now.Sub(h.since) >= standFor
+	span := h.span
+	if span == 0 {
+		span = standFor
+	}
+	return now.Sub(h.since) >= span
 }
 
 // overloadedAfter says why a new INVITE must be refused now that the SIP
@@ -192,10 +206,16 @@ func (s *shedder) overloaded(freePairs int) string {
 	return ""
 }
 
-// admit takes a new INVITE into setup, or says why not.
-func (s *shedder) admit(freePairs int) (bool, string) {
+// admit takes a new INVITE into setup, or says why not; byRate also holds
+// it to the admission rate (an INVITE the socket's reader passed has been).
+func (s *shedder) admit(freePairs int, byRate bool, now time.Time) (bool, string) {
 	if why := s.overloaded(freePairs); why != "" {
 		return false, why
+	}
+	if byRate {
+		if why := s.gate.take(now, 0, math.MaxInt64); why != "" {
+			return false, why
+		}
 	}
 	s.setups.Add(1)
 	return true, ""
@@ -218,13 +238,36 @@ func (e *Engine) refused(why string) {
 
 func (e *Engine) freePairs() int { return e.ports.Size() - e.ports.InUse() }
 
-func (s *shedder) leave() { s.setups.Add(-1) }
+func (s *shedder) leave() {
+	s.setups.Add(-1)
+	s.settled.Add(1)
+}
+
+// sawWait notes one datagram's socket wait for the gate's next adjust.
+func (s *shedder) sawWait(w time.Duration) {
+	for {
+		cur := s.waitMin.Load()
+		if int64(w) >= cur || s.waitMin.CompareAndSwap(cur, int64(w)) {
+			return
+		}
+	}
+}
+
+// gateLoad takes what was measured since the gate's last adjust.
+func (s *shedder) gateLoad() gateLoad {
+	l := gateLoad{settled: int(s.settled.Swap(0)), waitMin: -1, bound: s.cfg.MaxWait / 2}
+	if w := s.waitMin.Swap(math.MaxInt64); w != math.MaxInt64 {
+		l.waitMin = time.Duration(w)
+	}
+	return l
+}
 
 // admitInvite is the first thing a new INVITE meets: past capacity it is
 // answered 503 with Retry-After and nothing else is done for it. An
 // admitted INVITE counts as in setup until settled (setupOver).
 func (e *Engine) admitInvite(req *sip.Request, tx sip.ServerTransaction) bool {
-	ok, why := e.shed.admit(e.freePairs())
+	// An INVITE over UDP met the admission rate at the socket (shedwire.go).
+	ok, why := e.shed.admit(e.freePairs(), req.Transport() != "UDP", time.Now())
 	if ok {
 		return true
 	}
@@ -246,4 +289,164 @@ func (c *Call) setupOver() {
 	if c.inSetup.CompareAndSwap(true, false) {
 		c.e.shed.leave()
 	}
+}
+
+// Admission by rate. Refusing every new INVITE while the engine is behind
+// and taking every one once it has caught up swings between the two: each
+// swing admits a burst past capacity, whose calls then wait long enough to
+// be retransmitted (or overflow the socket), and goodput falls well below
+// what the engine can carry. So, as a real SBC does, once the SIP socket's
+// queue stands the engine admits new INVITEs at a rate and refuses the
+// rest at the socket:
+//
+//   - it starts limiting when the waits read in the socket's queue have
+//     stood at MaxWait/2 or more for standFor/2 (a stall read away at once
+//     does not count), at the rate it settled calls (left setup) over the
+//     last second: what it carried just before, not a constant;
+//   - while limiting and the queue stands, a new INVITE that itself waited
+//     MaxWait or more is refused whatever the rate: the queue drains at
+//     once, however far the rate is off, and every call taken meets a short
+//     queue (a stall's backlog, read away at once, goes by the rate);
+//   - every adjust (100 ms) that the least wait read stood at MaxWait/2 it
+//     cuts the rate by 15 %, at most once per standFor;
+//   - every adjust that the queue did not stand and the rate refused
+//     something it raises the rate 2 % (capacity comes back when a
+//     neighbour on the board lets go of the CPU, and grows with every cut
+//     in per-call cost);
+//   - after two seconds that the rate refused nothing it stops limiting.
+//
+// The rate is counted on each INVITE's arrival (the kernel's stamp), not
+// on when it was read: INVITEs that came at a rate the engine carries and
+// waited through a stall are not refused for arriving together.
+// The hard criteria (overloaded) stay: a queue that stands at MaxWait for
+// standFor whatever the rate, calls in setup, heap, ports.
+
+const (
+	adjustEvery = 100 * time.Millisecond // the probe's tenth tick
+	minRate     = 10.0                   // INVITEs a second the gate admits however low the throughput
+	gateTicks   = 10                     // the settled history: a second of adjusts
+)
+
+// gateLoad is what the engine measured over one adjust: setups settled,
+// the least socket wait read (-1: nothing read) and the wait from which
+// the queue counts as standing.
+type gateLoad struct {
+	settled int
+	waitMin time.Duration
+	bound   time.Duration
+}
+
+func (l gateLoad) standing() bool { return l.waitMin >= l.bound && l.waitMin >= 0 }
+
+// admission is the admission rate of new INVITEs; adjust runs on the
+// probe, start and take on the socket's reader (take also on admitInvite
+// for other transports).
+type admission struct {
+	mu       sync.Mutex
+	limiting bool
+	rate     float64   // INVITEs a second admitted while limiting
+	tokens   float64   // INVITEs that may be admitted now
+	at       time.Time // the arrival the tokens are counted to
+	refused  int       // INVITEs refused by rate since the last adjust
+	quiet    int       // adjusts in a row while limiting that refused nothing
+	cut      time.Time // the rate's last cut
+	settled  [gateTicks]int
+	ticks    [gateTicks]time.Time
+	tick     int   // adjusts done; settled[tick%gateTicks] is the latest
+	perSec   int64 // settled a second lately, for overloaded (atomic)
+}
+
+// start begins limiting, at the rate settled lately, unless it already is.
+func (g *admission) start(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.limiting {
+		g.limiting, g.at, g.cut, g.quiet, g.refused = true, time.Time{}, now, 0, 0
+		g.rate = max(minRate, g.settledRate(gateTicks, now))
+	}
+}
+
+// take admits one new INVITE that arrived at arrival after waiting waited
+// in the socket's queue (drain: the wait from which it is refused while
+// limiting), or says why not.
+func (g *admission) take(arrival time.Time, waited, drain time.Duration) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.limiting {
+		return ""
+	}
+	if waited >= drain {
+		g.refused++
+		return "overloaded: INVITE waited " + strconv.FormatInt(waited.Milliseconds(), 10) + " ms"
+	}
+	burst := max(1, g.rate*adjustEvery.Seconds())
+	switch dt := arrival.Sub(g.at); {
+	case g.at.IsZero():
+		g.tokens, g.at = burst, arrival
+	case dt > 0:
+		g.tokens, g.at = min(burst, g.tokens+g.rate*dt.Seconds()), arrival
+	}
+	if g.tokens >= 1 {
+		g.tokens--
+		return ""
+	}
+	g.refused++
+	return "overloaded: admitting " + strconv.Itoa(int(g.rate)) + " calls/s"
+}
+
+// adjust takes one adjust's measures (every adjustEvery) and sets the rate.
+func (g *admission) adjust(now time.Time, l gateLoad) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.tick++
+	g.settled[g.tick%gateTicks], g.ticks[g.tick%gateTicks] = l.settled, now
+	atomic.StoreInt64(&g.perSec, int64(g.settledRate(gateTicks, now)))
+	refused := g.refused
+	g.refused = 0
+	if !g.limiting {
+		return
+	}
+	switch {
+	case l.standing():
+		g.quiet = 0
+		if now.Sub(g.cut) >= standFor {
+			g.rate = max(minRate, 0.85*g.rate)
+			g.cut = now
+		}
+	case refused > 0:
+		g.quiet = 0
+		g.rate *= 1.02
+	default:
+		if g.quiet++; g.quiet >= 20 {
+			g.limiting = false
+		}
+	}
+}
+
+// settledRate is the setups settled a second over the last n adjusts up
+// to now (the probe's ticks may come late: their own times count).
+func (g *admission) settledRate(n int, now time.Time) float64 {
+	n = min(n, gateTicks-1, g.tick)
+	if n == 0 {
+		return 0
+	}
+	sum := 0
+	for i := range n {
+		sum += g.settled[(g.tick-i)%gateTicks]
+	}
+	span := now.Sub(g.ticks[(g.tick-n)%gateTicks])
+	if span <= 0 {
+		return 0
+	}
+	return float64(sum) / span.Seconds()
+}
+
+// settledPerSecond is the setups settled a second lately.
+func (g *admission) settledPerSecond() int { return int(atomic.LoadInt64(&g.perSec)) }
+
+// limit says whether the gate limits and at what rate.
+func (g *admission) limit() (bool, float64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.limiting, g.rate
 }

@@ -107,39 +107,44 @@ func TestOverloadShedsNewInvites(t *testing.T) {
 func TestShedderAdmit(t *testing.T) {
 	s := &shedder{cfg: OverloadConfig{MaxSetups: 8}}
 	s.defaults()
+	s.gate.limiting, s.gate.rate = true, 1e6 // the rate admits all here: the other measures refuse
+	t0 := time.Unix(1000, 0)
 	for i := range 8 {
-		if ok, why := s.admit(10); !ok {
+		if ok, why := s.admit(10, true, t0); !ok {
 			t.Fatalf("setup %d refused: %s", i, why)
 		}
 	}
-	if ok, why := s.admit(10); ok || !strings.Contains(why, "8 calls in setup") {
+	if ok, why := s.admit(10, true, t0); ok || !strings.Contains(why, "8 calls in setup") {
 		t.Fatalf("9th setup: %v %q", ok, why)
 	}
 	for range 8 {
 		s.leave()
 	}
+	if got := s.gateLoad().settled; got != 8 {
+		t.Errorf("setups settled %d, want the 8 that left (the admission rate's measure)", got)
+	}
 	s.delayNs.Store(int64(60 * time.Millisecond))
 	s.delayed.Store(true)
-	if ok, why := s.admit(10); ok || !strings.Contains(why, "queue delay 60 ms") {
+	if ok, why := s.admit(10, true, t0); ok || !strings.Contains(why, "queue delay 60 ms") {
 		t.Fatalf("with 60 ms queue delay standing: %v %q", ok, why)
 	}
 	s.delayNs.Store(0)
 	s.delayed.Store(false)
 	s.cpuPM.Store(990)
-	if ok, _ := s.admit(10); !ok {
+	if ok, _ := s.admit(10, true, t0); !ok {
 		t.Fatal("busy CPU alone refused a setup")
 	}
-	s.admit(10) // 2 of 8 in setup now: a quarter
-	if ok, why := s.admit(10); ok || !strings.Contains(why, "CPU 99 %") {
+	s.admit(10, true, t0) // 2 of 8 in setup now: a quarter
+	if ok, why := s.admit(10, true, t0); ok || !strings.Contains(why, "CPU 99 %") {
 		t.Fatalf("busy CPU with a quarter in setup: %v %q", ok, why)
 	}
 	s.cpuPM.Store(0)
 	s.heapPM.Store(850)
-	if ok, why := s.admit(10); ok || !strings.Contains(why, "live heap at 85 %") {
+	if ok, why := s.admit(10, true, t0); ok || !strings.Contains(why, "live heap at 85 %") {
 		t.Fatalf("heap at 85 %% of the limit: %v %q", ok, why)
 	}
 	s.heapPM.Store(0)
-	if ok, why := s.admit(1); ok || !strings.Contains(why, "RTP ports") {
+	if ok, why := s.admit(1, true, t0); ok || !strings.Contains(why, "RTP ports") {
 		t.Fatalf("one free port pair: %v %q", ok, why)
 	}
 }
@@ -257,5 +262,134 @@ func TestShedConnMeasuresSocketWait(t *testing.T) {
 	}
 	if addr.String() != src.LocalAddr().String() {
 		t.Errorf("from %s, want %s", addr, src.LocalAddr())
+	}
+}
+
+// The admission rate, on an injected clock: it starts at the rate settled
+// over the last second, counts INVITEs by arrival (a stall's backlog that
+// came at that rate passes), refuses an INVITE that itself waited the
+// drain bound whatever the rate, cuts 15 % while the queue stands (once
+// per standFor), grows 2 % while it refuses and the queue is clear, keeps
+// a floor, and stops limiting after two quiet seconds.
+func TestAdmissionRate(t *testing.T) {
+	var g admission
+	t0 := time.Unix(1000, 0)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * adjustEvery) }
+	const bound, drain = 25 * time.Millisecond, 50 * time.Millisecond
+	clear := gateLoad{settled: 60, waitMin: time.Millisecond, bound: bound}
+	stands := gateLoad{settled: 60, waitMin: 40 * time.Millisecond, bound: bound}
+	tick := 0
+	adjust := func(l gateLoad) { tick++; g.adjust(at(tick), l) }
+	for range 20 {
+		adjust(clear) // 600 settled a second
+	}
+	adjust(stands) // standing alone does not start it: the socket's reader does
+	if on, _ := g.limit(); on {
+		t.Fatal("limiting before start")
+	}
+	if got := g.settledPerSecond(); got != 600 {
+		t.Errorf("settled per second %d, want 600", got)
+	}
+	if why := g.take(at(tick), time.Second, drain); why != "" {
+		t.Fatalf("refused while not limiting: %s", why)
+	}
+	g.start(at(tick))
+	on, rate := g.limit()
+	if !on || rate != 600 {
+		t.Fatalf("started: limiting %v at %.0f/s, want the 600/s settled over the last second", on, rate)
+	}
+
+	// INVITEs that arrived at 500/s pass although read together (after a
+	// stall); at 1200/s about half pass.
+	admitted := func(from time.Time, perSec, n int) int {
+		ok := 0
+		for i := range n {
+			if g.take(from.Add(time.Duration(i)*time.Second/time.Duration(perSec)), time.Millisecond, drain) == "" {
+				ok++
+			}
+		}
+		return ok
+	}
+	if got := admitted(at(tick), 500, 500); got != 500 {
+		t.Errorf("at 500/s under a 600/s rate %d of 500 admitted", got)
+	}
+	if got := admitted(at(tick).Add(2*time.Second), 1200, 1200); got < 570 || got > 670 {
+		t.Errorf("at 1200/s under a 600/s rate %d of 1200 admitted, want about 600", got)
+	}
+	later := at(tick).Add(4 * time.Second)
+	if why := g.take(later, drain, drain); !strings.Contains(why, "waited 50 ms") {
+		t.Errorf("an INVITE that waited the drain bound: %q, want refused naming its wait", why)
+	}
+	if why := g.take(later, drain-time.Millisecond, drain); why != "" {
+		t.Errorf("a burst's worth refused after a pause: %s", why)
+	}
+	for g.take(later, 0, drain) == "" {
+	}
+	if why := g.take(later, 0, drain); !strings.Contains(why, "admitting 600 calls/s") {
+		t.Errorf("refusal %q, want the rate named", why)
+	}
+
+	// The queue still stands: cut 15 %, not again before standFor.
+	tick += 3 // standFor after starting
+	adjust(stands)
+	if _, rate := g.limit(); rate != 0.85*600 {
+		t.Errorf("cut to %.1f/s, want 85 %% of 600", rate)
+	}
+	adjust(stands)
+	if _, rate := g.limit(); rate != 0.85*600 {
+		t.Errorf("cut again within standFor: %.1f", rate)
+	}
+	// Clear, and the rate refused: it grows 2 %.
+	g.take(later, time.Second, drain)
+	adjust(clear)
+	if _, rate := g.limit(); rate != 1.02*0.85*600 {
+		t.Errorf("rate %.2f after a clear adjust that refused, want %.2f", rate, 1.02*0.85*600)
+	}
+	// A queue that stays behind keeps a floor.
+	for range 40 {
+		tick += 3
+		adjust(stands)
+	}
+	if _, rate := g.limit(); rate != minRate {
+		t.Errorf("rate %.1f after cut on cut, want the floor %v", rate, minRate)
+	}
+	// Two seconds clear without a refusal: admitting all again.
+	for range 19 {
+		adjust(clear)
+	}
+	if on, _ := g.limit(); !on {
+		t.Error("stopped limiting before two quiet seconds")
+	}
+	adjust(clear)
+	if on, _ := g.limit(); on {
+		t.Error("still limiting after two quiet seconds")
+	}
+	// The probe's ticks may come late: the rate is over their own times.
+	for range 10 {
+		tick++ // with adjust's own, 200 ms apart
+		adjust(clear)
+	}
+	if got := g.settledPerSecond(); got != 300 {
+		t.Errorf("60 settled every 200 ms: %d a second, want 300", got)
+	}
+}
+
+// The socket's reader starts the admission rate once the waits read have
+// stood at MaxWait/2 for standFor/2; a stall read away at once does not.
+func TestReaderStartsAdmissionRate(t *testing.T) {
+	s := &shedder{}
+	s.defaults()
+	c := newShedConn(&Engine{}, nil)
+	t0 := time.Unix(1000, 0)
+	bound := s.cfg.MaxWait / 2
+	if c.busy.over(300*time.Millisecond, bound, t0) || c.busy.over(time.Millisecond, bound, t0.Add(2*time.Millisecond)) {
+		t.Error("a stall's backlog read away at once counted")
+	}
+	c.busy.over(bound, bound, t0.Add(time.Second))
+	if c.busy.over(bound, bound, t0.Add(time.Second+standFor/2-time.Millisecond)) {
+		t.Error("counted before standFor/2")
+	}
+	if !c.busy.over(bound, bound, t0.Add(time.Second+standFor/2)) {
+		t.Error("waits at MaxWait/2 for standFor/2 did not count")
 	}
 }

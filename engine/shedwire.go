@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
-	"sync/atomic"
 	"time"
 )
 
@@ -29,31 +29,38 @@ import (
 // the wait grows for every message alike, the answers, ACKs and BYEs of
 // the calls already taken included. The kernel stamps each datagram with
 // its arrival (SO_TIMESTAMPNS), so the reader knows how long each one
-// waited: once the waits have stood at OverloadConfig.MaxWait or more for
-// standFor (250 ms), new INVITEs are refused at once, which drains the
-// queue (a refusal costs next to nothing) until a datagram waited less.
-// The calls taken thus see a bounded delay, under SIP's first
-// retransmission (T1, 500 ms). A single stall (the board's CPU taken for a
-// moment) is read away within milliseconds and refuses nothing.
+// waited, and the shedder's admission rate (overload.go) follows it: new
+// INVITEs past the rate are refused here, which drains the queue (a
+// refusal costs next to nothing), so that the calls taken see a bounded
+// delay, under SIP's first retransmission (T1, 500 ms). A single stall (the
+// board's CPU taken for a moment) is read away within milliseconds and
+// refuses nothing.
+//
+// The reader remembers each new INVITE it passed on or refused for
+// inviteMemory, by its key: a retransmission of one passed on goes to its
+// transaction whatever the load (refused, the caller would fail a call we
+// took), one of a refused INVITE gets the same 503 (To tag and Retry-After
+// come from the key) without a second decision.
 
 // shedConn is the engine's UDP socket as sipgo reads it.
 type shedConn struct {
 	net.PacketConn
 	e    *Engine
 	mark []byte // ";tag=" plus this engine's prefix of the To tags of its stateless 503s
-	seq  atomic.Uint64
 	out  []byte // the response being built; the reader goroutine's alone
+	seen inviteMemo
 	// udp is the socket read with its arrival stamps (nil: not stamped);
 	// oob their control buffer, the reader goroutine's alone.
 	udp    *net.UDPConn
 	oob    []byte
-	behind standing // the queue's wait, each datagram's
+	behind standing // the queue's wait, each datagram's, at MaxWait
+	busy   standing // the same at MaxWait/2 for standFor/2: the admission rate starts
 }
 
 func newShedConn(e *Engine, pc net.PacketConn) *shedConn {
 	var r [4]byte
 	_, _ = rand.Read(r[:])
-	c := &shedConn{PacketConn: pc, e: e, mark: []byte(";tag=shed" + hex.EncodeToString(r[:]) + "-")}
+	c := &shedConn{PacketConn: pc, e: e, mark: []byte(";tag=shed" + hex.EncodeToString(r[:]) + "-"), busy: standing{span: standFor / 2}}
 	if pc != nil {
 		if c.udp = stampSocket(pc); c.udp != nil {
 			c.oob = make([]byte, stampSpace)
@@ -88,7 +95,19 @@ func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		if err != nil || n < 4 {
 			return n, addr, err
 		}
-		behind := c.udp != nil && c.behind.over(waited, c.e.shed.cfg.MaxWait, time.Now())
+		now := time.Now()
+		behind := false
+		// While the queue stands, a new INVITE that itself waited MaxWait
+		// is refused whatever the rate; a stall's backlog is not.
+		drain := time.Duration(math.MaxInt64)
+		if c.udp != nil {
+			c.e.shed.sawWait(waited)
+			behind = c.behind.over(waited, c.e.shed.cfg.MaxWait, now)
+			if c.busy.over(waited, c.e.shed.cfg.MaxWait/2, now) {
+				c.e.shed.gate.start(now)
+				drain = c.e.shed.cfg.MaxWait
+			}
+		}
 		pkt := b[:n]
 		switch {
 		case bytes.HasPrefix(pkt, []byte("ACK ")):
@@ -96,31 +115,42 @@ func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 				continue // the ACK of a stateless 503: nothing waits for it
 			}
 		case bytes.HasPrefix(pkt, []byte("INVITE ")):
+			h, ok := parseShedHeaders(pkt)
+			if !ok {
+				break // not read with certainty: sipgo's way, where admitInvite decides
+			}
+			key := h.key()
+			switch c.seen.find(key, now) {
+			case invitePassed:
+				// A retransmission of an INVITE taken: its transaction
+				// answers it; refused, it would fail a call taken.
+				return n, addr, err
+			case inviteRefused:
+				// A retransmission of one refused: the same 503 again.
+				_, _ = c.PacketConn.WriteTo(c.refuse(h, key, "overloaded"), addr)
+				continue
+			}
 			why := c.e.shed.overloadedAfter(waited, behind, c.e.freePairs())
 			if why == "" {
+				why = c.e.shed.gate.take(now.Add(-waited), waited, drain)
+			}
+			if why == "" {
+				c.seen.add(key, false, now)
 				break
 			}
-			res := c.refuse(pkt, why)
-			if res == nil {
-				break // not read with certainty: sipgo's way
-			}
+			c.seen.add(key, true, now)
 			c.e.refused(why)
-			_, _ = c.PacketConn.WriteTo(res, addr)
+			_, _ = c.PacketConn.WriteTo(c.refuse(h, key, why), addr)
 			continue
 		}
 		return n, addr, err
 	}
 }
 
-// refuse builds the 503 for a new INVITE from its raw bytes, or returns
-// nil when the request is not plainly one (folded or repeated headers, a
-// To tag: an in-dialog re-INVITE is never shed here, a method other than
-// INVITE in CSeq, a missing header).
-func (c *shedConn) refuse(pkt []byte, why string) []byte {
-	h, ok := parseShedHeaders(pkt)
-	if !ok {
-		return nil
-	}
+// refuse builds the 503 for a new INVITE from its header lines. Its To tag
+// and Retry-After come from the INVITE's key, so that a retransmission
+// gets the same answer without anything more kept (RFC 3261 §8.2.7).
+func (c *shedConn) refuse(h shedHeaders, key uint64, why string) []byte {
 	out := append(c.out[:0], "SIP/2.0 503 Service Unavailable\r\n"...)
 	for _, v := range h.via {
 		out = append(out, v...)
@@ -130,18 +160,104 @@ func (c *shedConn) refuse(pkt []byte, why string) []byte {
 	out = append(out, "\r\n"...)
 	out = append(out, h.to...)
 	out = append(out, c.mark...)
-	out = strconv.AppendUint(out, c.seq.Add(1), 10)
+	out = strconv.AppendUint(out, key, 16)
 	out = append(out, "\r\n"...)
 	out = append(out, h.callID...)
 	out = append(out, "\r\n"...)
 	out = append(out, h.cseq...)
 	out = append(out, "\r\nRetry-After: "...)
-	out = strconv.AppendInt(out, int64(c.e.shed.retryAfter()), 10)
+	base := c.e.shed.cfg.RetryAfter
+	out = strconv.AppendInt(out, int64((base+time.Duration(key%uint64(base+time.Second)))/time.Second), 10)
 	out = append(out, "\r\nReason: SIP;cause=503;text=\""...)
 	out = append(out, why...)
 	out = append(out, "\"\r\nContent-Length: 0\r\n\r\n"...)
 	c.out = out
 	return out
+}
+
+// key identifies an INVITE and its retransmissions (which repeat its top
+// Via, Call-ID and CSeq byte for byte): FNV-1a over those lines.
+func (h *shedHeaders) key() uint64 {
+	k := uint64(14695981039346656037)
+	for _, line := range [][]byte{h.via[0], h.callID, h.cseq} {
+		for _, b := range line {
+			k = (k ^ uint64(b)) * 1099511628211
+		}
+		k = (k ^ '\n') * 1099511628211
+	}
+	return k
+}
+
+// inviteMemory is how long the socket's reader remembers what it did with
+// a new INVITE: SIP retransmits an INVITE 0.5, 1.5, 3.5 and 7.5 s after
+// sending it (T1 doubling) until it hears a response.
+const inviteMemory = 8 * time.Second
+
+// inviteMemo remembers, by key, the new INVITEs the socket's reader passed
+// on or refused over the last inviteMemory, in a fixed table (512 KiB, made
+// on the first INVITE) of buckets of four: an INVITE pushed out of a full
+// bucket by newer ones is decided afresh when retransmitted. The reader
+// goroutine's alone.
+type inviteMemo struct{ slots []inviteSlot }
+
+type inviteSlot struct {
+	key uint64 // the low bit: refused
+	at  int64  // unix nanoseconds it was decided; 0: empty
+}
+
+const inviteSlots = 1 << 15
+
+type inviteSeen int
+
+const (
+	inviteNew inviteSeen = iota
+	invitePassed
+	inviteRefused
+)
+
+func (m *inviteMemo) bucket(key uint64) []inviteSlot {
+	if m.slots == nil {
+		m.slots = make([]inviteSlot, inviteSlots)
+	}
+	i := int(key>>32) & (inviteSlots - 1) &^ 3
+	return m.slots[i : i+4]
+}
+
+func (m *inviteMemo) find(key uint64, now time.Time) inviteSeen {
+	for _, s := range m.bucket(key) {
+		if s.key|1 == key|1 && s.at != 0 && now.UnixNano()-s.at < int64(inviteMemory) {
+			if s.key&1 == 1 {
+				return inviteRefused
+			}
+			return invitePassed
+		}
+	}
+	return inviteNew
+}
+
+// add remembers key in the slot of its bucket that matters least: an
+// empty or forgotten one, else the oldest refusal (its retransmission
+// decided afresh costs little), else the oldest.
+func (m *inviteMemo) add(key uint64, refused bool, now time.Time) {
+	b := m.bucket(key)
+	old, least := 0, 3
+	for i := range b {
+		rank := 2 // passed on
+		switch {
+		case b[i].at == 0 || now.UnixNano()-b[i].at >= int64(inviteMemory):
+			rank = 0
+		case b[i].key&1 == 1:
+			rank = 1
+		}
+		if rank < least || rank == least && b[i].at < b[old].at {
+			old, least = i, rank
+		}
+	}
+	key &^= 1
+	if refused {
+		key |= 1
+	}
+	b[old] = inviteSlot{key: key, at: now.UnixNano()}
 }
 
 // shedHeaders are the lines of a request a response copies (RFC 3261

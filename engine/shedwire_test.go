@@ -1,10 +1,15 @@
 package engine
 
 import (
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/engine/media"
 )
 
 const shedInvite = "INVITE sip:1000@127.0.0.1:5060 SIP/2.0\r\n" +
@@ -23,7 +28,14 @@ const shedInvite = "INVITE sip:1000@127.0.0.1:5060 SIP/2.0\r\n" +
 func TestShedWireRefuse(t *testing.T) {
 	c := newShedConn(&Engine{}, nil)
 	c.e.shed.defaults()
-	out := c.refuse([]byte(shedInvite), "overloaded: test")
+	refuseRaw := func(pkt []byte, why string) []byte {
+		h, ok := parseShedHeaders(pkt)
+		if !ok {
+			return nil
+		}
+		return c.refuse(h, h.key(), why)
+	}
+	out := refuseRaw([]byte(shedInvite), "overloaded: test")
 	if out == nil {
 		t.Fatal("a plain INVITE was not refused")
 	}
@@ -59,7 +71,7 @@ func TestShedWireRefuse(t *testing.T) {
 		"not SIP/2.0":   strings.Replace(shedInvite, " SIP/2.0\r\n", " SIP/3.0\r\n", 1),
 		"bare LF lines": strings.ReplaceAll(shedInvite, "\r\n", "\n"),
 	} {
-		if out := c.refuse([]byte(req), "x"); out != nil {
+		if out := refuseRaw([]byte(req), "x"); out != nil {
 			t.Errorf("%s: refused at the socket:\n%s", name, out)
 		}
 	}
@@ -75,10 +87,11 @@ func FuzzShedWire(f *testing.F) {
 	c := newShedConn(&Engine{}, nil)
 	c.e.shed.defaults()
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		out := c.refuse(pkt, "overloaded")
-		if out == nil {
+		h, ok := parseShedHeaders(pkt)
+		if !ok {
 			return
 		}
+		out := c.refuse(h, h.key(), "overloaded")
 		m, err := sip.ParseMessage(out)
 		if err != nil {
 			// Our answer copies the request's lines; a request sipgo cannot
@@ -101,4 +114,140 @@ func FuzzShedWire(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The reader remembers what it did with each new INVITE: a retransmission
+// of one it passed is passed again whatever the load (refusing it would
+// fail a call taken), one it refused gets the same 503 again even once the
+// load is gone, and what is older than inviteMemory is new again.
+func TestShedConnRetransmissions(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	e := &Engine{log: slog.New(slog.DiscardHandler)}
+	if e.ports, err = media.NewPortPool(40000, 40009); err != nil {
+		t.Fatal(err)
+	}
+	e.shed.defaults()
+	c := newShedConn(e, pc)
+	caller, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	invite := func(callID string) string { return strings.ReplaceAll(shedInvite, "c1@127.0.0.1", callID) }
+	buf := make([]byte, 1500)
+	// read sends pkt then an OPTIONS, and says what the reader passed on.
+	read := func(pkt string) string {
+		t.Helper()
+		for _, p := range []string{pkt, "OPTIONS sip:x SIP/2.0\r\n\r\n"} {
+			if _, err := caller.WriteTo([]byte(p), pc.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(buf[:n]); strings.HasPrefix(got, "OPTIONS") {
+			return "" // pkt was not passed on
+		} else if _, _, err := c.ReadFrom(buf); err != nil {
+			t.Fatal(err)
+		}
+		return "passed"
+	}
+	answer := func() string {
+		t.Helper()
+		_ = caller.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 1500)
+		n, _, err := caller.ReadFrom(b)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		return string(b[:n])
+	}
+	refuseAll := func() {
+		e.shed.gate.limiting, e.shed.gate.rate, e.shed.gate.tokens, e.shed.gate.at = true, minRate, 0, time.Now().Add(time.Hour)
+	}
+
+	if got := read(invite("taken")); got != "passed" {
+		t.Fatal("a new INVITE was not passed while admitting all")
+	}
+	refuseAll()
+	if got := read(invite("taken")); got != "passed" {
+		t.Error("the retransmission of an INVITE taken was refused")
+	}
+	if got := read(invite("refused")); got != "" {
+		t.Fatal("a new INVITE was passed while the rate refuses all")
+	}
+	first := answer()
+	if !strings.HasPrefix(first, "SIP/2.0 503") {
+		t.Fatalf("answer %q, want 503", first)
+	}
+	e.shed.gate.limiting = false
+	if got := read(invite("refused")); got != "" {
+		t.Fatal("the retransmission of a refused INVITE was passed")
+	}
+	again := answer()
+	tag := func(res string) string {
+		_, after, _ := strings.Cut(res, string(c.mark))
+		v, _, _ := strings.Cut(after, "\r\n")
+		return v
+	}
+	retry := func(res string) string {
+		_, after, _ := strings.Cut(res, "Retry-After: ")
+		v, _, _ := strings.Cut(after, "\r\n")
+		return v
+	}
+	if tag(first) == "" || tag(again) != tag(first) || retry(again) != retry(first) {
+		t.Errorf("a retransmission got another 503: tag %q then %q, Retry-After %q then %q", tag(first), tag(again), retry(first), retry(again))
+	}
+	if got := e.shed.shed.Load(); got != 1 {
+		t.Errorf("refusals counted %d, want 1 (a retransmission is no new INVITE)", got)
+	}
+	// Past inviteMemory the INVITE is new again.
+	key := func(callID string) uint64 {
+		h, ok := parseShedHeaders([]byte(invite(callID)))
+		if !ok {
+			t.Fatal("test INVITE does not parse")
+		}
+		return h.key()
+	}
+	now := time.Now()
+	if got := c.seen.find(key("refused"), now.Add(inviteMemory)); got != inviteNew {
+		t.Errorf("after inviteMemory: %v, want new", got)
+	}
+	if got := c.seen.find(key("taken"), now); got != invitePassed {
+		t.Errorf("taken: %v, want passed", got)
+	}
+}
+
+// The memo's buckets hold four: a fifth INVITE pushes out the oldest
+// refusal before any INVITE passed on, and a forgotten one first of all.
+func TestInviteMemoBucket(t *testing.T) {
+	var m inviteMemo
+	now := time.Unix(1000, 0)
+	const base = uint64(0xabcd) << 32 // one bucket: the bucket is chosen by bits 32 up
+	for i := range uint64(5) {
+		m.add(base|i<<4, i%2 == 1, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	if got := m.find(base|1<<4, now); got != inviteNew {
+		t.Errorf("oldest refusal of five: %v, want pushed out", got)
+	}
+	if got := m.find(base, now); got != invitePassed {
+		t.Errorf("oldest passed on: %v, want kept", got)
+	}
+	if got := m.find(base|3<<4, now); got != inviteRefused {
+		t.Errorf("newer refusal: %v, want kept", got)
+	}
+	if got := m.find(base|4<<4, now); got != invitePassed {
+		t.Errorf("newest: %v, want passed", got)
+	}
+	later := now.Add(inviteMemory + 3*time.Millisecond) // the first three forgotten
+	m.add(base|5<<4, true, later)
+	if got := m.find(base|4<<4, later); got != invitePassed {
+		t.Errorf("after a forgotten slot was reused, the newest: %v, want kept", got)
+	}
 }
