@@ -56,6 +56,7 @@ var (
 	ivrKeys   = flag.Int("ivr-keys", 20, "keys (round trips) per IVR session")
 	settle    = flag.Duration("settle", time.Minute, "how long memory may take to return")
 	ladder    = flag.String("ladder", "250,500,1000,2000", "offered rates (calls/s) tried to find the B2BUA's capacity")
+	daemonLog = flag.String("daemon-log", "", "append the daemon's log to this file (its shedding lines name why it refused)")
 )
 
 func main() {
@@ -207,6 +208,14 @@ func startDaemon(work string) (*daemon, error) {
 	}
 	d.cmd = exec.Command(*bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = io.Discard, io.Discard
+	if *daemonLog != "" {
+		f, err := os.OpenFile(*daemonLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close() // the daemon holds its own copy
+		d.cmd.Stderr = f
+	}
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -320,6 +329,12 @@ func (d *daemon) b2bua(work string, n, rate int) (sippResult, float64) {
 	defer stopCmd(u)
 	if err := d.trunkTo(port); err != nil {
 		fail(err)
+	}
+	if *daemonLog != "" {
+		if f, err := os.OpenFile(*daemonLog, os.O_APPEND|os.O_WRONLY, 0); err == nil {
+			fmt.Fprintf(f, "userbench: b2bua %d calls at %d/s from %s\n", n, rate, time.Now().UTC().Format(time.TimeOnly))
+			f.Close()
+		}
 	}
 	c0 := d.cpuSeconds()
 	r := uac(work, d.sip, n, rate, 0)
