@@ -21,9 +21,10 @@ import (
 //
 // The per-domain bound is bytes on disk: at most 4 × 4 MiB (16 MiB), of
 // which the newest three quarters or more are always readable. A record is
-// about 150 bytes for a typical call, so that is 80000 or more calls whose
-// start, answer and end fell in one write (the engine gathers 100 ms), and
-// 25000 or more whose every version was written separately.
+// about 140 bytes for a call leg (a B2BUA call is two), so that is some
+// 90000 records of calls written once (the engine holds a call's start back
+// for a second for its end to replace it) or 30000 of calls whose start,
+// answer and end were each written.
 //
 // Durability: written with write() and synced at most callSyncEvery later,
 // so a power cut loses at most the last second of history (a crash of the
