@@ -44,8 +44,14 @@ import (
 //     absorbs the final's retransmissions when our ACK was lost, 0.5, 1.5 and
 //     3.5 s after it; the far end stops at its own Timer H and the refused
 //     leg is over either way.
+//   - Timer I (an INVITE we refused, once its ACK came, RFC 3261 §17.2.1;
+//     T4 = 5 s): absorbs copies of the ACK, sent by the caller for copies of
+//     our final that crossed its first ACK. A copy without the transaction
+//     reaches onAck, finds no dialog and is dropped, which is all absorbing
+//     does: 0, as sipgo has it on TCP and TLS. A flood of refused calls then
+//     leaves nothing behind once each is ACKed.
 //
-// On TCP and TLS sipgo sets J and D to 0 (nothing is retransmitted); L and M
+// On TCP and TLS sipgo sets I, J and D to 0 (nothing is retransmitted); L and M
 // apply to every transport, since a 2xx and its ACK go end to end and may
 // cross a UDP hop.
 const (
@@ -53,6 +59,7 @@ const (
 	absorbAnswerCopies  = 500 * time.Millisecond // Timer M (T1)
 	absorbRequestCopies = 8 * time.Second        // Timer J
 	absorbFinalCopies   = 4 * time.Second        // Timer D
+	absorbAckCopies     = 0                      // Timer I
 )
 
 func init() {
@@ -60,6 +67,7 @@ func init() {
 	sip.Timer_M = absorbAnswerCopies
 	sip.Timer_J = absorbRequestCopies
 	sip.Timer_D = absorbFinalCopies
+	sip.Timer_I = absorbAckCopies
 }
 
 // awaitAck goes on retransmitting our 2xx to an INVITE once its transaction
