@@ -23,12 +23,13 @@ func TestMemoryLimits(t *testing.T) {
 
 	debug.SetMemoryLimit(1 << 30)
 	t.Setenv("GOMEMLIMIT", "1GiB")
-	t.Setenv("GOGC", "100")
+	t.Setenv("GOGC", "200")
+	debug.SetGCPercent(200)
 	setMemoryLimits()
 	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
 		t.Errorf("memory limit %d with GOMEMLIMIT set, want it left at 1 GiB", got)
 	}
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("GOGC %d with GOGC set, want it left at 100", got)
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Errorf("GOGC %d with GOGC set, want it left at 200", got)
 	}
 }
