@@ -14,3 +14,8 @@ func (e *Engine) NewMediaSession(cfg media.SessionConfig) (*media.Session, error
 	}
 	return media.NewSession(cfg)
 }
+
+// RTPPairsInUse is how many RTP/RTCP port pairs media sessions hold now.
+// Pairs released by ended sessions stay bound in the pool for the next
+// calls (media.PortPool) and are not counted.
+func (e *Engine) RTPPairsInUse() int { return e.ports.InUse() }
