@@ -228,6 +228,10 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	if e.answeredCopy(req) {
+		tx.Terminate() // absorbed, as its transaction would have (retrans.go)
+		return
+	}
 	e.stats.invites.Add(1)
 	if !e.admitInvite(req, tx) {
 		return

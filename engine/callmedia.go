@@ -166,6 +166,7 @@ func (c *Call) sendOK(body []byte) error {
 		res.AppendHeader(h)
 	}
 	e.recordCall(c, "")
+	e.markAnswered(c.req)
 	sent := time.Now()
 	if err := c.sdlg.WriteResponse(res); err != nil && !c.awaitAck(res, sent, err) {
 		// RFC 3261 §13.3.1.4: no ACK within 64*T1 ends the dialog with BYE.

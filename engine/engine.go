@@ -54,6 +54,8 @@ type Engine struct {
 	captures captures
 	// events, when set, observes registrations and calls (WithEvents).
 	events func(Event)
+	// answered: INVITEs answered 2xx lately, to drop their late copies (retrans.go).
+	answered answeredInvites
 
 	nonceTTL      time.Duration
 	rtpTimeout    time.Duration

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -22,8 +24,10 @@ import (
 //     the INVITE. The caller retransmits (T1, 2*T1, 4*T1 apart) only until
 //     it hears anything, and our 100 Trying goes at once, so a copy after the
 //     2xx was sent before the caller heard the 100 or the 2xx: 2 s covers
-//     the 2xx and its retransmissions at 0.5 and 1.5 s all lost as well. The
-//     2xx retransmission and the wait for its ACK (64*T1, RFC 3261 §13.3.1.4)
+//     the 2xx and its retransmissions at 0.5 and 1.5 s all lost as well, and
+//     a later copy (the caller's at 3.5 or 7.5 s) is dropped by onInvite
+//     (answeredCopy) instead of becoming a second call. The 2xx
+//     retransmission and the wait for its ACK (64*T1, RFC 3261 §13.3.1.4)
 //     go on after it (awaitAck): an ACK reaches the dialog, not the
 //     transaction.
 //   - Timer M (a 2xx to our INVITE, RFC 6026 §7.2): absorbs the far end's
@@ -135,4 +139,53 @@ func (e *Engine) reackAnswer(res *sip.Response) {
 	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
 	defer cancel()
 	_ = c.cdlg.Ack(ctx)
+}
+
+// answeredInvites remembers the INVITEs answered 2xx over the last
+// inviteMemory (the caller's retransmissions 0.5 to 7.5 s after it sent
+// one), in the socket reader's fixed table (shedwire.go: 512 KiB on the
+// first answer, whatever the call rate), so that a copy come after its
+// transaction (Timer L) is dropped as the transaction would have.
+type answeredInvites struct {
+	mu sync.Mutex
+	m  inviteMemo
+}
+
+// inviteCopyKey identifies an INVITE and its copies: the branch of its top
+// Via, its Call-ID and CSeq (RFC 3261 §17.2.3), FNV-1a.
+func inviteCopyKey(req *sip.Request) (uint64, bool) {
+	via, id, cseq := req.Via(), req.CallID(), req.CSeq()
+	if via == nil || id == nil || cseq == nil {
+		return 0, false
+	}
+	branch, _ := via.Params.Get("branch")
+	k := uint64(14695981039346656037)
+	for _, part := range [...]string{branch, id.Value(), strconv.FormatUint(uint64(cseq.SeqNo), 10)} {
+		for i := 0; i < len(part); i++ {
+			k = (k ^ uint64(part[i])) * 1099511628211
+		}
+		k = (k ^ '\n') * 1099511628211
+	}
+	return k, true
+}
+
+// markAnswered notes that req is being answered 2xx.
+func (e *Engine) markAnswered(req *sip.Request) {
+	if k, ok := inviteCopyKey(req); ok {
+		e.answered.mu.Lock()
+		e.answered.m.add(k, false, time.Now())
+		e.answered.mu.Unlock()
+	}
+}
+
+// answeredCopy says whether req, a new INVITE as sipgo sees it, is a copy
+// of one answered 2xx whose transaction has ended.
+func (e *Engine) answeredCopy(req *sip.Request) bool {
+	k, ok := inviteCopyKey(req)
+	if !ok {
+		return false
+	}
+	e.answered.mu.Lock()
+	defer e.answered.mu.Unlock()
+	return e.answered.m.find(k, time.Now()) == invitePassed
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,5 +106,39 @@ func TestAnswerCopyAfterTimerMIsAcked(t *testing.T) {
 	}
 	if got := e.Stats().StrayResponses; got != stray+1 {
 		t.Fatalf("stray responses %d, want %d: the copy still met its transaction", got, stray+1)
+	}
+}
+
+// TestInviteCopyAfterTimerLIsDropped: a copy of an answered INVITE that
+// comes after its transaction (Timer L), as a caller that heard neither our
+// 100 nor the 200 sends, is dropped, not taken as a second call.
+func TestInviteCopyAfterTimerLIsDropped(t *testing.T) {
+	var taken atomic.Int32
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/copy", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+		taken.Add(1)
+		if c.Answer() == nil {
+			<-ctx.Done()
+		}
+	})))
+	p := newPeer(t, e)
+	p.invite("5561", "invcopy1", "")
+	ok := p.recv(false)
+	if ok.StatusCode != 200 {
+		t.Fatalf("answered %d, want 200", ok.StatusCode)
+	}
+	p.ackOK(ok, "5561")
+	// Past Timer L the copy matches no transaction.
+	time.Sleep(absorbInviteCopies + sip.T1)
+	p.invite("5561", "invcopy1", "")
+	buf := make([]byte, 65535)
+	p.conn.SetReadDeadline(time.Now().Add(time.Second))
+	if n, _, err := p.conn.ReadFrom(buf); err == nil {
+		t.Fatalf("the copy was answered:\n%s", buf[:n])
+	}
+	if n := taken.Load(); n != 1 {
+		t.Fatalf("the route took %d calls, want 1", n)
+	}
+	if n := e.Calls(); n != 1 {
+		t.Fatalf("%d calls up, want 1", n)
 	}
 }
