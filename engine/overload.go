@@ -302,7 +302,8 @@ func (c *Call) setupOver() {
 //   - it starts limiting when the waits read in the socket's queue have
 //     stood at MaxWait/2 or more for standFor/2 (a stall read away at once
 //     does not count), at the rate it settled calls (left setup) over the
-//     last second: what it carried just before, not a constant;
+//     last second, or since it last settled none in an adjust: what it
+//     carried just before, not a constant;
 //   - while limiting and the queue stands, a new INVITE that itself waited
 //     MaxWait or more is refused whatever the rate: the queue drains at
 //     once, however far the rate is off, and every call taken meets a short
@@ -362,7 +363,17 @@ func (g *admission) start(now time.Time) {
 	defer g.mu.Unlock()
 	if !g.limiting {
 		g.limiting, g.at, g.cut, g.quiet, g.refused = true, time.Time{}, now, 0, 0
-		g.rate = max(minRate, g.settledRate(gateTicks, now))
+		// Over the last second, or since the engine last settled nothing
+		// (less that first adjust, begun from nothing midway): a flood
+		// after a quiet spell would read low over the whole second.
+		n := 0
+		for n < min(gateTicks-1, g.tick) && g.settled[(g.tick-n)%gateTicks] > 0 {
+			n++
+		}
+		if n > 1 && n < min(gateTicks-1, g.tick) {
+			n--
+		}
+		g.rate = max(minRate, g.settledRate(n, now))
 	}
 }
 

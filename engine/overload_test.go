@@ -364,6 +364,17 @@ func TestAdmissionRate(t *testing.T) {
 	if on, _ := g.limit(); on {
 		t.Error("still limiting after two quiet seconds")
 	}
+	// A flood after a quiet spell starts at the rate settled since.
+	for range 10 {
+		adjust(gateLoad{waitMin: -1})
+	}
+	adjust(gateLoad{settled: 20, waitMin: time.Millisecond, bound: bound})
+	adjust(gateLoad{settled: 150, waitMin: 30 * time.Millisecond, bound: bound})
+	g.start(at(tick))
+	if _, rate := g.limit(); rate != 1500 {
+		t.Errorf("started after a quiet spell at %.0f/s, want the 1500/s of the last adjust (the one before began from nothing)", rate)
+	}
+	g.limiting = false
 	// The probe's ticks may come late: the rate is over their own times.
 	for range 10 {
 		tick++ // with adjust's own, 200 ms apart
