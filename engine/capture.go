@@ -319,17 +319,26 @@ func (e *Engine) captureSeconds(domain string) int {
 	if e.db == nil || e.captures.dir == "" {
 		return 0
 	}
-	b, err := e.db.Get(store.Coll{Domain: domain, Resource: ResNotificationSettings}, "settings")
+	v, err := e.db.Cached("engine.captureSeconds\x00"+domain, func() (any, error) {
+		b, err := e.db.Get(store.Coll{Domain: domain, Resource: ResNotificationSettings}, "settings")
+		if errors.Is(err, store.ErrNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		var doc struct {
+			Seconds int `json:"callCaptureRtpSeconds"`
+		}
+		if json.Unmarshal(b, &doc) != nil {
+			return 0, nil
+		}
+		return doc.Seconds, nil
+	})
 	if err != nil {
 		return 0
 	}
-	var doc struct {
-		Seconds int `json:"callCaptureRtpSeconds"`
-	}
-	if json.Unmarshal(b, &doc) != nil {
-		return 0
-	}
-	return doc.Seconds
+	return v.(int)
 }
 
 // captureFor makes c's capture when its domain asks for one, and closes it

@@ -203,6 +203,29 @@ type PBXDirectory interface {
 // Extension implements PBXDirectory from the store's users and groups; the
 // user or group found passes Validate, the check REST runs, or is refused.
 func (d StoreDirectory) Extension(domain, number string) (*Extension, error) {
+	// Every call to a number asks first: that the number is no extension
+	// (a trunk's or a service's number) is kept until the store is written.
+	var ext *Extension
+	none, err := d.DB.Cached("engine.noextension\x00"+domain+"\x00"+number, func() (any, error) {
+		var err error
+		ext, err = d.extension(domain, number)
+		if errors.Is(err, ErrNotFound) {
+			return true, nil
+		}
+		return false, err
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case none.(bool):
+		return nil, ErrNotFound
+	case ext != nil:
+		return ext, nil // just read
+	}
+	return d.extension(domain, number)
+}
+
+func (d StoreDirectory) extension(domain, number string) (*Extension, error) {
 	users := map[string]User{}
 	var found *Extension
 	err := d.each(domain, ResUser, func(id string, b []byte) error {

@@ -68,6 +68,15 @@ type LimitDirectory interface {
 
 // Limits implements LimitDirectory from the store's limit documents.
 func (d StoreDirectory) Limits(domain string) (Limits, error) {
+	// Every call asks: the answer is kept until the store is written.
+	v, err := d.DB.Cached("engine.limits\x00"+domain, func() (any, error) { return d.limits(domain) })
+	if err != nil {
+		return Limits{}, err
+	}
+	return v.(Limits), nil
+}
+
+func (d StoreDirectory) limits(domain string) (Limits, error) {
 	var l Limits
 	err := d.each(domain, ResLimit, func(id string, b []byte) error {
 		var doc LimitDoc

@@ -59,8 +59,17 @@ func (d StoreDirectory) Trunks(domain string) ([]Trunk, error) {
 	return out, err
 }
 
-// TrustedNetworks implements Directory.
+// TrustedNetworks implements Directory. Every call asks: the answer is
+// kept until the store is written (the caller must not modify it).
 func (d StoreDirectory) TrustedNetworks(domain string) ([]netip.Prefix, error) {
+	v, err := d.DB.Cached("engine.trustednetworks\x00"+domain, func() (any, error) { return d.trustedNetworks(domain) })
+	if err != nil {
+		return nil, err
+	}
+	return v.([]netip.Prefix), nil
+}
+
+func (d StoreDirectory) trustedNetworks(domain string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	err := d.each(domain, ResTrustedNetwork, func(id string, b []byte) error {
 		var n struct {

@@ -21,6 +21,7 @@ type DB struct {
 	calls callHistory // call records (calls.go)
 	// health is whether the disk takes writes (unwritable.go).
 	health unwritable
+	cache  readCache // decoded configuration reads (cache.go)
 }
 
 // Open opens (creating when needed) the store file at path, creating its

@@ -41,6 +41,7 @@ func diskError(err error) bool {
 // ErrUnwritable: every write of the store goes through it.
 func (db *DB) update(fn func(tx *bolt.Tx) error) error {
 	err := db.bolt.Update(fn)
+	db.cache.written() // after the commit, before the writer returns
 	switch {
 	case err != nil && diskError(err):
 		db.noteWrite(err)

@@ -217,15 +217,33 @@ func (n *Notifier) send(ctx context.Context, b Body) {
 
 // settings reads the domain's notification settings.
 func (n *Notifier) settings(domain string) (Settings, string, error) {
-	var s Settings
-	raw, err := n.db.Get(store.Coll{Domain: domain, Resource: "notificationsettings"}, "settings")
-	if errors.Is(err, store.ErrNotFound) {
-		return s, "", nil
-	}
+	// Each call event asks: the decoded document is kept until the store
+	// is written.
+	v, err := n.db.Cached("notify.settings\x00"+domain, func() (any, error) {
+		var s Settings
+		raw, err := n.db.Get(store.Coll{Domain: domain, Resource: "notificationsettings"}, "settings")
+		if errors.Is(err, store.ErrNotFound) {
+			return storedSettings{}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		return storedSettings{s, string(raw)}, nil
+	})
 	if err != nil {
-		return s, "", err
+		return Settings{}, "", err
 	}
-	return s, string(raw), json.Unmarshal(raw, &s)
+	ss := v.(storedSettings)
+	return ss.s, ss.raw, nil
+}
+
+// storedSettings is a domain's settings as decoded, and as stored.
+type storedSettings struct {
+	s   Settings
+	raw string
 }
 
 // poster is the domain's poster, built again when its settings changed.
