@@ -178,13 +178,28 @@ func (d *Document) loaded(id, raw string) {
 func (d *Document) source() string { return d.raw }
 
 // loadDocs reads the domain's documents of a resource in provisioning
-// order, skipping (and logging) those that do not parse or check. Read per
-// INVITE: a document unchanged since the last call is not parsed or checked
-// again (its signing keys are parsed once).
+// order, skipping (and logging) those that do not parse or check. Asked
+// per INVITE: the list is kept until the store is written (callers must not
+// modify it), and a document unchanged since the last read is not parsed or
+// checked again (its signing keys are parsed once).
 func loadDocs[T any, P interface {
 	*T
 	checkedDoc
 }](s *Service, domain, resource string) []P {
+	v, err := s.cfg.DB.Cached("mediaservice\x00"+resource+"\x00"+domain, func() (any, error) {
+		return readDocs[T, P](s, domain, resource)
+	})
+	if err != nil {
+		s.log.Warn(resource+": documents", "domain", domain, "err", err)
+	}
+	docs, _ := v.([]P) // what was read before an error
+	return docs
+}
+
+func readDocs[T any, P interface {
+	*T
+	checkedDoc
+}](s *Service, domain, resource string) ([]P, error) {
 	var out []P
 	err := s.cfg.DB.View(func(tx *store.Tx) error {
 		return tx.ForEach(store.Coll{Domain: domain, Resource: resource}, "", func(id string, doc []byte) (bool, error) {
@@ -213,10 +228,7 @@ func loadDocs[T any, P interface {
 			return true, nil
 		})
 	})
-	if err != nil {
-		s.log.Warn(resource+": documents", "domain", domain, "err", err)
-	}
-	return out
+	return out, err
 }
 
 // Routes is the media service stage of the switchboard: the domain's media
