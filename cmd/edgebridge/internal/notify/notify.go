@@ -117,11 +117,6 @@ func (n *Notifier) Alert(a engine.Alert) {
 }
 
 func (n *Notifier) push(b Body) {
-	if b.EventID == "" {
-		var id [16]byte
-		rand.Read(id[:])
-		b.EventID = hex.EncodeToString(id[:])
-	}
 	select {
 	case n.q <- b:
 	default:
@@ -166,6 +161,13 @@ func (n *Notifier) send(ctx context.Context, b Body) {
 	}
 	if url == "" {
 		return // not asked for
+	}
+	if b.EventID == "" {
+		// Made for a notification that goes out: a call's events are
+		// queued whether or not its domain asked for them, six a call.
+		var id [16]byte
+		rand.Read(id[:])
+		b.EventID = hex.EncodeToString(id[:])
 	}
 	total := DefaultTimeout
 	if s.HTTPTimeout > 0 {
