@@ -23,13 +23,14 @@ import (
 //   - Timer L (an INVITE we answered 2xx, RFC 6026 §7.1): absorbs copies of
 //     the INVITE. The caller retransmits (T1, 2*T1, 4*T1 apart) only until
 //     it hears anything, and our 100 Trying goes at once, so a copy after the
-//     2xx was sent before the caller heard the 100 or the 2xx: 2 s covers
-//     the 2xx and its retransmissions at 0.5 and 1.5 s all lost as well, and
-//     a later copy (the caller's at 3.5 or 7.5 s) is dropped by onInvite
-//     (answeredCopy) instead of becoming a second call. The 2xx
-//     retransmission and the wait for its ACK (64*T1, RFC 3261 §13.3.1.4)
-//     go on after it (awaitAck): an ACK reaches the dialog, not the
-//     transaction.
+//     2xx means the 100 and the 2xx were lost. The engine remembers the
+//     INVITEs it answered for 8 s, the caller's copies at 0.5 to 7.5 s
+//     (answeredCopy), in a fixed table of 16 bytes an INVITE instead of the
+//     transaction's several KB, and drops a copy that comes after the
+//     transaction; L only covers sipgo's own first 2xx retransmission, T1.
+//     The 2xx retransmission and the wait for its ACK (64*T1, RFC 3261
+//     §13.3.1.4) go on after it (awaitAck): an ACK reaches the dialog, not
+//     the transaction.
 //   - Timer M (a 2xx to our INVITE, RFC 6026 §7.2): absorbs the far end's
 //     2xx retransmissions, which go on (T1 doubling to T2, for 64*T1) only
 //     while our ACK has not arrived. We ACK at once; a copy later than T1
@@ -59,7 +60,7 @@ import (
 // apply to every transport, since a 2xx and its ACK go end to end and may
 // cross a UDP hop.
 const (
-	absorbInviteCopies  = 2 * time.Second        // Timer L
+	absorbInviteCopies  = 500 * time.Millisecond // Timer L (T1)
 	absorbAnswerCopies  = 500 * time.Millisecond // Timer M (T1)
 	absorbRequestCopies = 8 * time.Second        // Timer J
 	absorbFinalCopies   = 4 * time.Second        // Timer D

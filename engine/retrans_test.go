@@ -31,7 +31,7 @@ func TestAnswerRetransmittedUntilLateAck(t *testing.T) {
 	// it (T1 + T2 = 4.5 s), which finds the transaction gone.
 	copies := 0
 	buf := make([]byte, 65535)
-	for end := time.Now().Add(absorbInviteCopies + sip.T1 + sip.T2 + 1500*time.Millisecond); time.Now().Before(end); {
+	for end := time.Now().Add(max(absorbInviteCopies, sip.T1+sip.T2) + 1500*time.Millisecond); time.Now().Before(end); {
 		p.conn.SetReadDeadline(end)
 		n, _, err := p.conn.ReadFrom(buf)
 		if err != nil {
@@ -45,7 +45,8 @@ func TestAnswerRetransmittedUntilLateAck(t *testing.T) {
 			}
 		}
 	}
-	// 0.5 s (sipgo), then at 4.5 s and 5.5 s from the engine.
+	// 0.5 s (sipgo, or the engine once the transaction is gone), then the
+	// engine's: at least 2 more in 6 s.
 	if copies < 3 {
 		t.Fatalf("the 200 was retransmitted %d times in 6 s without an ACK, want >= 3", copies)
 	}
