@@ -95,9 +95,15 @@ func New(db *store.DB, log *slog.Logger) *Notifier {
 }
 
 // SIPEvent queues ev for its domain's sipEventsRestEndpoint; it never
-// blocks (engine.WithEvents).
+// blocks (engine.WithEvents). A domain without the endpoint gets nothing
+// queued: a call's six events were copied, queued and read back for
+// nothing (the settings are cached, store.Cached).
 func (n *Notifier) SIPEvent(ev engine.Event) {
-	n.push(Body{Kind: KindSIPEvent, Domain: ev.Domain, SIP: &ev})
+	if s, _, err := n.settings(ev.Domain); err == nil && s.SIPEventsRestEndpoint == "" {
+		return
+	}
+	e := ev // copied for the queue only when it goes there
+	n.push(Body{Kind: KindSIPEvent, Domain: ev.Domain, SIP: &e})
 }
 
 // ServiceAlarm queues ev for its domain's alarmEventsRestEndpoint.

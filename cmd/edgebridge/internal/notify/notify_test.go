@@ -207,3 +207,30 @@ func TestAlertsGoToAlarmEndpoint(t *testing.T) {
 		t.Fatalf("alert body %+v (%d to /alarms)", b, r.count("/alarms"))
 	}
 }
+
+// TestSIPEventQueuedOnlyWhenAskedFor: a call event of a domain without a
+// sipEventsRestEndpoint is not queued; once the endpoint is written, the
+// next one is.
+func TestSIPEventQueuedOnlyWhenAskedFor(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "edgebridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	n := New(db, slog.New(slog.NewTextHandler(io.Discard, nil))) // not run: the queue keeps what comes
+	n.SIPEvent(engine.Event{Type: engine.EventCallStart, Domain: "d", CallID: "c1"})
+	if len(n.q) != 0 {
+		t.Fatalf("%d queued for a domain without notification settings", len(n.q))
+	}
+	settings := []byte(`{"sipEventsRestEndpoint":"http://127.0.0.1:9/events"}`)
+	if err := db.Put(store.Coll{Domain: "d", Resource: "notificationsettings"}, "settings", settings); err != nil {
+		t.Fatal(err)
+	}
+	n.SIPEvent(engine.Event{Type: engine.EventCallStart, Domain: "d", CallID: "c2"})
+	if len(n.q) != 1 {
+		t.Fatalf("%d queued once the domain asked for events, want 1", len(n.q))
+	}
+	if b := <-n.q; b.SIP == nil || b.SIP.CallID != "c2" {
+		t.Fatalf("queued %+v", b)
+	}
+}
