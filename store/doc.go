@@ -37,5 +37,9 @@
 // know their schema. api validates what it writes; engine, alarm/service
 // and delivery decode what they read. The queue (queue.go) gives delivery
 // durable, ordered items with acknowledgement; the SIP log and call records
-// are written by the engine and read by the API.
+// are written by the engine and read by the API. Readers that decode the
+// same documents for every call (trusted networks, limits, notification
+// settings) keep what they decoded with Cached (cache.go) until the next
+// write: every write counts one generation, after its commit and before
+// it returns, so a write that returned is seen by the next read.
 package store
