@@ -237,12 +237,13 @@
 // the datagrams have waited 25 ms or more in the SIP UDP socket's queue
 // for 125 ms of reading (the kernel stamps each datagram's arrival; a
 // stall read away at once does not count) it admits new INVITEs at a
-// rate, the calls a second it settled over the last second, cut 15 % while
-// the queue stands and raised 2 % every 100 ms while it is clear; it
-// refuses a new INVITE that itself waited 50 ms while the queue stands,
-// and answers the rest 503 with Retry-After (2-5 s) at the socket, before
-// any work is done for them; it admits all again after two seconds that
-// refused nothing. A retransmitted INVITE is passed on if its first was,
+// rate, the calls a second it settled over the last second (or admitted
+// over the last 200 ms, if more), cut 10 % every 500 ms while the queue
+// stands, down to half that, and raised 2 % every 100 ms while it is
+// clear; it refuses a new INVITE that itself waited 50 ms while the queue
+// stands, and answers the rest 503 with Retry-After (2-5 s) at the socket,
+// before any work is done for them; it admits all again after two seconds
+// that refused nothing. A retransmitted INVITE is passed on if its first was,
 // and gets the same 503 if its first was refused (8 s memory).
 // Whatever the rate, a new INVITE is refused when the queue's wait has
 // stood at 50 ms for 250 ms, when more than OverloadConfig.MaxSetups (200)

@@ -302,14 +302,20 @@ func (c *Call) setupOver() {
 //   - it starts limiting when the waits read in the socket's queue have
 //     stood at MaxWait/2 or more for standFor/2 (a stall read away at once
 //     does not count), at the rate it settled calls (left setup) over the
-//     last second, or since it last settled none in an adjust: what it
+//     last second, or since it last settled none in an adjust, or at the
+//     rate it admitted them over the last two adjusts if more (at the
+//     start of a flood the calls admitted have not settled yet): what it
 //     carried just before, not a constant;
 //   - while limiting and the queue stands, a new INVITE that itself waited
 //     MaxWait or more is refused whatever the rate: the queue drains at
 //     once, however far the rate is off, and every call taken meets a short
 //     queue (a stall's backlog, read away at once, goes by the rate);
 //   - every adjust (100 ms) that the least wait read stood at MaxWait/2 it
-//     cuts the rate by 15 %, at most once per standFor;
+//     cuts the rate by 10 %, at most once per 2*standFor and never below
+//     half the rate it started at: at twice the capacity the refusals
+//     themselves (every INVITE read, answered, its ACK read) keep the queue
+//     standing, which no cut relieves, and unbounded cuts spiralled down
+//     to a third of capacity;
 //   - every adjust that the queue did not stand and the rate refused
 //     something it raises the rate 2 % (capacity comes back when a
 //     neighbour on the board lets go of the CPU, and grows with every cut
@@ -343,18 +349,21 @@ func (l gateLoad) standing() bool { return l.waitMin >= l.bound && l.waitMin >= 
 // probe, start and take on the socket's reader (take also on admitInvite
 // for other transports).
 type admission struct {
-	mu       sync.Mutex
-	limiting bool
-	rate     float64   // INVITEs a second admitted while limiting
-	tokens   float64   // INVITEs that may be admitted now
-	at       time.Time // the arrival the tokens are counted to
-	refused  int       // INVITEs refused by rate since the last adjust
-	quiet    int       // adjusts in a row while limiting that refused nothing
-	cut      time.Time // the rate's last cut
-	settled  [gateTicks]int
-	ticks    [gateTicks]time.Time
-	tick     int   // adjusts done; settled[tick%gateTicks] is the latest
-	perSec   int64 // settled a second lately, for overloaded (atomic)
+	mu         sync.Mutex
+	limiting   bool
+	rate       float64   // INVITEs a second admitted while limiting
+	tokens     float64   // INVITEs that may be admitted now
+	at         time.Time // the arrival the tokens are counted to
+	refused    int       // INVITEs refused by rate since the last adjust
+	quiet      int       // adjusts in a row while limiting that refused nothing
+	cut        time.Time // the rate's last cut
+	floor      float64   // half the rate it started at: cuts stop there
+	taken      int       // INVITEs admitted since the last adjust
+	settled    [gateTicks]int
+	ticks      [gateTicks]time.Time
+	takenTicks [gateTicks]int
+	tick       int   // adjusts done; settled[tick%gateTicks] is the latest
+	perSec     int64 // settled a second lately, for overloaded (atomic)
 }
 
 // start begins limiting, at the rate settled lately, unless it already is.
@@ -373,8 +382,24 @@ func (g *admission) start(now time.Time) {
 		if n > 1 && n < min(gateTicks-1, g.tick) {
 			n--
 		}
-		g.rate = max(minRate, g.settledRate(n, now))
+		// Or what was admitted over the last two adjusts, if more: at the
+		// start of a flood the calls admitted have not settled yet.
+		g.rate = max(minRate, g.settledRate(n, now), g.takenRate(now))
+		g.floor = g.rate / 2
 	}
+}
+
+// takenRate is the INVITEs admitted a second over the last two adjusts
+// and since.
+func (g *admission) takenRate(now time.Time) float64 {
+	if g.tick < 2 {
+		return 0
+	}
+	span := now.Sub(g.ticks[(g.tick-2)%gateTicks])
+	if span <= 0 {
+		return 0
+	}
+	return float64(g.taken+g.takenTicks[g.tick%gateTicks]+g.takenTicks[(g.tick-1)%gateTicks]) / span.Seconds()
 }
 
 // take admits one new INVITE that arrived at arrival after waiting waited
@@ -384,6 +409,7 @@ func (g *admission) take(arrival time.Time, waited, drain time.Duration) string 
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.limiting {
+		g.taken++
 		return ""
 	}
 	if waited >= drain {
@@ -399,6 +425,7 @@ func (g *admission) take(arrival time.Time, waited, drain time.Duration) string 
 	}
 	if g.tokens >= 1 {
 		g.tokens--
+		g.taken++
 		return ""
 	}
 	g.refused++
@@ -411,6 +438,7 @@ func (g *admission) adjust(now time.Time, l gateLoad) {
 	defer g.mu.Unlock()
 	g.tick++
 	g.settled[g.tick%gateTicks], g.ticks[g.tick%gateTicks] = l.settled, now
+	g.takenTicks[g.tick%gateTicks], g.taken = g.taken, 0
 	atomic.StoreInt64(&g.perSec, int64(g.settledRate(gateTicks, now)))
 	refused := g.refused
 	g.refused = 0
@@ -420,8 +448,8 @@ func (g *admission) adjust(now time.Time, l gateLoad) {
 	switch {
 	case l.standing():
 		g.quiet = 0
-		if now.Sub(g.cut) >= standFor {
-			g.rate = max(minRate, 0.85*g.rate)
+		if now.Sub(g.cut) >= 2*standFor {
+			g.rate = max(minRate, g.floor, 0.9*g.rate)
 			g.cut = now
 		}
 	case refused > 0:

@@ -268,9 +268,9 @@ func TestShedConnMeasuresSocketWait(t *testing.T) {
 // The admission rate, on an injected clock: it starts at the rate settled
 // over the last second, counts INVITEs by arrival (a stall's backlog that
 // came at that rate passes), refuses an INVITE that itself waited the
-// drain bound whatever the rate, cuts 15 % while the queue stands (once
-// per standFor), grows 2 % while it refuses and the queue is clear, keeps
-// a floor, and stops limiting after two quiet seconds.
+// drain bound whatever the rate, cuts 10 % while the queue stands (once
+// per 2*standFor) down to half the start, grows 2 % while it refuses and
+// the queue is clear, and stops limiting after two quiet seconds.
 func TestAdmissionRate(t *testing.T) {
 	var g admission
 	t0 := time.Unix(1000, 0)
@@ -329,29 +329,30 @@ func TestAdmissionRate(t *testing.T) {
 		t.Errorf("refusal %q, want the rate named", why)
 	}
 
-	// The queue still stands: cut 15 %, not again before standFor.
-	tick += 3 // standFor after starting
+	// The queue still stands: cut 10 %, not again before 2*standFor.
+	tick += 4 // 2*standFor after starting, with adjust's own
 	adjust(stands)
-	if _, rate := g.limit(); rate != 0.85*600 {
-		t.Errorf("cut to %.1f/s, want 85 %% of 600", rate)
+	if _, rate := g.limit(); rate != 0.9*600 {
+		t.Errorf("cut to %.1f/s, want 90 %% of 600", rate)
 	}
 	adjust(stands)
-	if _, rate := g.limit(); rate != 0.85*600 {
-		t.Errorf("cut again within standFor: %.1f", rate)
+	if _, rate := g.limit(); rate != 0.9*600 {
+		t.Errorf("cut again within 2*standFor: %.1f", rate)
 	}
 	// Clear, and the rate refused: it grows 2 %.
 	g.take(later, time.Second, drain)
 	adjust(clear)
-	if _, rate := g.limit(); rate != 1.02*0.85*600 {
-		t.Errorf("rate %.2f after a clear adjust that refused, want %.2f", rate, 1.02*0.85*600)
+	if _, rate := g.limit(); rate != 1.02*0.9*600 {
+		t.Errorf("rate %.2f after a clear adjust that refused, want %.2f", rate, 1.02*0.9*600)
 	}
-	// A queue that stays behind keeps a floor.
+	// A queue that stays behind (the refusals' own traffic keeps it
+	// standing at twice the capacity) cuts no lower than half the start.
 	for range 40 {
-		tick += 3
+		tick += 5
 		adjust(stands)
 	}
-	if _, rate := g.limit(); rate != minRate {
-		t.Errorf("rate %.1f after cut on cut, want the floor %v", rate, minRate)
+	if _, rate := g.limit(); rate != 300 {
+		t.Errorf("rate %.1f after cut on cut, want the floor, half the 600/s it started at", rate)
 	}
 	// Two seconds clear without a refusal: admitting all again.
 	for range 19 {
@@ -373,6 +374,22 @@ func TestAdmissionRate(t *testing.T) {
 	g.start(at(tick))
 	if _, rate := g.limit(); rate != 1500 {
 		t.Errorf("started after a quiet spell at %.0f/s, want the 1500/s of the last adjust (the one before began from nothing)", rate)
+	}
+	g.limiting = false
+	// At the start of a flood the calls admitted have not settled yet: it
+	// starts at the rate admitted over the last two adjusts if more.
+	for range 10 {
+		adjust(gateLoad{waitMin: -1})
+	}
+	for range 2 {
+		for range 180 {
+			g.take(at(tick), 0, drain)
+		}
+		adjust(gateLoad{settled: 10, waitMin: 30 * time.Millisecond, bound: bound})
+	}
+	g.start(at(tick))
+	if _, rate := g.limit(); rate != 1800 {
+		t.Errorf("started at %.0f/s while 1800 a second were admitted and 100 settled, want 1800", rate)
 	}
 	g.limiting = false
 	// The probe's ticks may come late: the rate is over their own times.
