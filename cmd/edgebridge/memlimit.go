@@ -16,7 +16,7 @@ import (
 // quarter of it. Below the limit it collects when the heap has doubled
 // since the last collection (GOGC 100, Go's default). What a call leaves
 // behind once it ends is small (engine/retrans.go), so at the capacity goal
-// (2000 calls/s, about 40 MB live) the heap stays well under the limit and
+// (2000 calls/s, about 22 MB live) the heap stays well under the limit and
 // collection is paced by GOGC; GOGC 50, as before, collected twice as often
 // for no memory a board needs: 1.0 against 0.86 ms of daemon CPU per call
 // at 500 calls/s, 0.66 against 0.60 at 2000/s, peak RSS 39 against 45 MB
