@@ -666,13 +666,19 @@ func (e *Engine) findDialog(req *sip.Request) *Call {
 // onBye ends a call at the far end's request (RFC 3261 §15.1.2).
 func (e *Engine) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	// Answered, the BYE's transaction ends at once instead of keeping the
-	// BYE and its response for Timer J: a copy gets 481 (retrans.go).
+	// BYE and its response for Timer J; a copy finds the BYE in the
+	// answered table and gets its 200 again (retrans.go).
 	defer tx.Terminate()
 	c := e.findDialog(req)
 	if c == nil {
+		if e.answeredCopy(req) {
+			e.respond(tx, req, 200, "OK")
+			return
+		}
 		e.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
+	e.markAnswered(req)
 	if c.sdlg != nil {
 		// ReadBye answers 200 and moves the dialog to Ended, which also
 		// stops a 200 OK still waiting for its ACK (a BYE can overtake it).

@@ -42,8 +42,10 @@ import (
 //     absorbs the request's copies when our response was lost. They come T1
 //     doubling to T2 apart (0.5, 1.5, 3.5, 7.5 s): 8 s absorbs four losses in
 //     a row; a later copy is processed again. A BYE's transaction ends as
-//     soon as it is answered (onBye): a copy gets 481, which ends the dialog
-//     at the far end as a 200 does (RFC 3261 §15.1.1).
+//     soon as it is answered (onBye): a copy is answered 200 again from the
+//     same 8 s table as the INVITEs (answeredCopy). RFC 3261 §15.1.1 would
+//     let it have 481, but callers such as SIPp count that as a failed call,
+//     and a BYE's 200 is lost or late exactly when the gateway is busiest.
 //   - Timer D (a non-2xx final to our INVITE, RFC 3261 §17.1.1.2; sipgo also
 //     uses it for RFC 3261's Timer K of our non-INVITEs, T4 = 5 s there):
 //     absorbs the final's retransmissions when our ACK was lost, 0.5, 1.5 and
@@ -142,17 +144,18 @@ func (e *Engine) reackAnswer(res *sip.Response) {
 	_ = c.cdlg.Ack(ctx)
 }
 
-// answeredInvites remembers the INVITEs answered 2xx over the last
-// inviteMemory (the caller's retransmissions 0.5 to 7.5 s after it sent
-// one), in the socket reader's fixed table (shedwire.go: 512 KiB on the
-// first answer, whatever the call rate), so that a copy come after its
-// transaction (Timer L) is dropped as the transaction would have.
+// answeredInvites remembers the INVITEs answered 2xx and the BYEs answered
+// over the last inviteMemory (the caller's retransmissions 0.5 to 7.5 s
+// after it sent one), in the socket reader's fixed table (shedwire.go:
+// 512 KiB on the first answer, whatever the call rate), so that a copy come
+// after its transaction (Timer L, or the BYE's, ended once answered) gets
+// what the transaction would have given it.
 type answeredInvites struct {
 	mu sync.Mutex
 	m  inviteMemo
 }
 
-// inviteCopyKey identifies an INVITE and its copies: the branch of its top
+// inviteCopyKey identifies an INVITE (or a BYE) and its copies: the branch of its top
 // Via, its Call-ID and CSeq (RFC 3261 §17.2.3), FNV-1a.
 func inviteCopyKey(req *sip.Request) (uint64, bool) {
 	via, id, cseq := req.Via(), req.CallID(), req.CSeq()
@@ -170,7 +173,7 @@ func inviteCopyKey(req *sip.Request) (uint64, bool) {
 	return k, true
 }
 
-// markAnswered notes that req is being answered 2xx.
+// markAnswered notes that req, an INVITE or a BYE, is being answered 2xx.
 func (e *Engine) markAnswered(req *sip.Request) {
 	if k, ok := inviteCopyKey(req); ok {
 		e.answered.mu.Lock()
@@ -179,8 +182,8 @@ func (e *Engine) markAnswered(req *sip.Request) {
 	}
 }
 
-// answeredCopy says whether req, a new INVITE as sipgo sees it, is a copy
-// of one answered 2xx whose transaction has ended.
+// answeredCopy says whether req, a new INVITE or BYE as sipgo sees it, is a
+// copy of one answered 2xx whose transaction has ended.
 func (e *Engine) answeredCopy(req *sip.Request) bool {
 	k, ok := inviteCopyKey(req)
 	if !ok {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
 // TestAnswerRetransmittedUntilLateAck: a caller whose ACK comes only after
@@ -141,5 +143,38 @@ func TestInviteCopyAfterTimerLIsDropped(t *testing.T) {
 	}
 	if n := e.Calls(); n != 1 {
 		t.Fatalf("%d calls up, want 1", n)
+	}
+}
+
+// TestByeCopyAfterItsAnswerGets200: a copy of a BYE we answered, as a
+// caller sends when our 200 was lost or late, gets 200 again, not 481
+// (its transaction ended with the answer); a BYE of a dialog we never had
+// still gets 481.
+func TestByeCopyAfterItsAnswerGets200(t *testing.T) {
+	e := startEngine(t, WithDirectory(trustedLoopback(t)), routeAll("ms/byecopy", "2833", CallHandlerFunc(func(ctx context.Context, c *Call) {
+		if c.Answer() == nil {
+			<-ctx.Done()
+		}
+	})))
+	p := newPeer(t, e)
+	p.invite("5562", "byecopy1", "")
+	ok := p.recv(false)
+	if ok.StatusCode != 200 {
+		t.Fatalf("answered %d, want 200", ok.StatusCode)
+	}
+	p.ackOK(ok, "5562")
+	p.inDialog(ok, "BYE", 2, "", "")
+	if res := p.recv(false); res.StatusCode != 200 || res.CSeq().MethodName != sip.BYE {
+		t.Fatalf("the BYE got %d %s, want 200", res.StatusCode, res.CSeq().MethodName)
+	}
+	testkit.WaitFor(t, "the call ended", 5*time.Second, func() bool { return e.Calls() == 0 })
+	p.inDialog(ok, "BYE", 2, "", "")
+	if res := p.recv(false); res.StatusCode != 200 || res.CSeq().MethodName != sip.BYE {
+		t.Fatalf("the BYE's copy got %d %s, want 200 again", res.StatusCode, res.CSeq().MethodName)
+	}
+	// Another BYE (new branch and CSeq) of the ended dialog is not a copy.
+	p.inDialog(ok, "BYE", 3, "", "")
+	if res := p.recv(false); res.StatusCode != 481 {
+		t.Fatalf("a new BYE of the ended dialog got %d, want 481", res.StatusCode)
 	}
 }
