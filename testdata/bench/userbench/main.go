@@ -202,7 +202,11 @@ func startDaemon(work string) (*daemon, error) {
 	d.sip = fmt.Sprintf("127.0.0.1:%d", freePort())
 	d.http = fmt.Sprintf("127.0.0.1:%d", freePort())
 	args := []string{"serve", "--data", d.dir, "--http", d.http, "--sip", d.sip,
-		"--rtp-ports", "30000-39999", "--console", "off", "--admin-key", d.key}
+		// Below the kernel's ephemeral ports (32768 and up), where
+		// freePort finds SIPp's: the daemon keeps ended calls' RTP
+		// sockets bound in its pool, and a SIPp port picked inside its
+		// range could be taken before SIPp binds it.
+		"--rtp-ports", "20000-29999", "--console", "off", "--admin-key", d.key}
 	if *pprofAddr != "" {
 		args = append(args, "--pprof", *pprofAddr)
 	}
@@ -386,7 +390,21 @@ func uas(work string) (*exec.Cmd, int) {
 	if err := c.Start(); err != nil {
 		fail(fmt.Errorf("sipp: %w (the Debian package sip-tester)", err))
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Listening once its port cannot be bound again; a uas that is not
+	// there would turn a run into 10 s timeouts that look like the daemon's.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid)); strings.Contains(string(st), ") Z ") {
+			fail(fmt.Errorf("sipp uas on port %d exited at start", port))
+		}
+		if u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+			break
+		} else {
+			u.Close()
+		}
+		if time.Now().After(deadline) {
+			fail(fmt.Errorf("sipp uas did not listen on port %d in 10 s", port))
+		}
+	}
 	return c, port
 }
 
