@@ -166,7 +166,9 @@ func (db *DB) RecordCalls(rs []CallRecord) error {
 			r.Start = time.Now()
 		}
 		pos, _, err := h.seg.add(r.Domain, func(b []byte) []byte { return appendCallBody(b, &r, prev) })
-		errs = append(errs, err)
+		if err != nil {
+			errs = append(errs, err)
+		}
 		switch {
 		case !r.End.IsZero() || pos == 0:
 			delete(h.open, key)
