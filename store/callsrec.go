@@ -96,11 +96,11 @@ func (r *callRec) decode(body []byte) bool {
 			return false
 		}
 	}
-	n, k := binary.Uvarint(rest)
-	if k <= 0 || (k > 1 && rest[k-1] == 0) {
+	prev, rest, ok := cutUvarint(rest)
+	if !ok {
 		return false
 	}
-	r.prev, rest = segPos(n), rest[k:]
+	r.prev = segPos(prev)
 	if r.lost, rest, ok = cutVarint(rest); !ok || len(rest) < 8 {
 		return false
 	}
@@ -111,6 +111,15 @@ func (r *callRec) decode(body []byte) bool {
 		}
 	}
 	return len(rest) == 0
+}
+
+// cutUvarint cuts a minimally encoded uvarint off the front of b.
+func cutUvarint(b []byte) (uint64, []byte, bool) {
+	v, k := binary.Uvarint(b)
+	if k <= 0 || (k > 1 && b[k-1] == 0) {
+		return 0, b, false
+	}
+	return v, b[k:], true
 }
 
 // cutVarint cuts a minimally encoded varint off the front of b.

@@ -65,11 +65,11 @@ func (r *sipRecord) decode(body []byte) bool {
 // of b; false when b is short or the length not minimally encoded (so that
 // every record decodes from exactly one encoding).
 func cutUvarintBytes(b []byte) (field, rest []byte, ok bool) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)-k) || (k > 1 && b[k-1] == 0) {
+	n, rest, ok := cutUvarint(b)
+	if !ok || n > uint64(len(rest)) {
 		return nil, b, false
 	}
-	return b[k : k+int(n) : k+int(n)], b[k+int(n):], true
+	return rest[:n:n], rest[n:], true
 }
 
 // message copies the record out of the reader's buffer.
