@@ -34,7 +34,9 @@ func callIDs(t *testing.T, db *DB, domain string) []string {
 	return ids
 }
 
-func historySize(t *testing.T, dir string) (int, int64) {
+// segmentsSize is how many files a domain's segment folder holds and
+// their bytes.
+func segmentsSize(t *testing.T, dir string) (int, int64) {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -79,7 +81,7 @@ func TestCallHistoryRotatesOldestFirst(t *testing.T) {
 			t.Fatalf("call %d of %d is %s, want %s: not the newest in order", i, len(ids), id, want)
 		}
 	}
-	files, size := historySize(t, filepath.Join(filepath.Dir(db.Path()), "calls", "d"))
+	files, size := segmentsSize(t, filepath.Join(filepath.Dir(db.Path()), "calls", "d"))
 	if files > callHistorySegments || size > int64(callHistorySegments)*callHistorySegmentBytes {
 		t.Fatalf("%d segments, %d bytes: over the bound of %d × %d", files, size, callHistorySegments, callHistorySegmentBytes)
 	}
@@ -294,7 +296,7 @@ func TestCallHistoryMovedFromOldBuckets(t *testing.T) {
 	if r, err := db.Call("other", "up"); err != nil || !r.Answer.Equal(up.Answer) || !r.End.IsZero() {
 		t.Fatalf("moved record of a call up at the upgrade: %+v %v", r, err)
 	}
-	files, size := historySize(t, filepath.Join(filepath.Dir(path), "calls", "d"))
+	files, size := segmentsSize(t, filepath.Join(filepath.Dir(path), "calls", "d"))
 	if files > callHistorySegments || size > int64(callHistorySegments)*callHistorySegmentBytes {
 		t.Fatalf("%d files, %d bytes moved: over the bound", files, size)
 	}

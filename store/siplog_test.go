@@ -86,18 +86,9 @@ func TestSIPLogRotatesOldestFirst(t *testing.T) {
 			t.Fatalf("message %d of %d is %q, want %s...: not the newest in order", i, len(got), m.Raw, want)
 		}
 	}
-	dir := filepath.Join(filepath.Dir(db.Path()), "siplog", "d")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var size int64
-	for _, e := range ents {
-		fi, _ := e.Info()
-		size += fi.Size()
-	}
-	if len(ents) > sipLogSegments || size > int64(sipLogSegments)*sipLogSegmentBytes {
-		t.Fatalf("%d segments, %d bytes: over the bound of %d × %d", len(ents), size, sipLogSegments, sipLogSegmentBytes)
+	files, size := segmentsSize(t, filepath.Join(filepath.Dir(db.Path()), "siplog", "d"))
+	if files > sipLogSegments || size > int64(sipLogSegments)*sipLogSegmentBytes {
+		t.Fatalf("%d segments, %d bytes: over the bound of %d × %d", files, size, sipLogSegments, sipLogSegmentBytes)
 	}
 	// What is kept fills more than the bound less one segment.
 	if size <= int64(sipLogSegments-1)*sipLogSegmentBytes-int64(len(got[0].Raw))-100 {
