@@ -128,7 +128,7 @@ func (l *segLog) add(domain string, enc func([]byte) []byte) (segPos, int, error
 	pos := makeSegPos(seg.seq, seg.size+int64(before))
 	if len(seg.buf) >= segWriteChunk {
 		if n, err := seg.write(l.kind); err != nil {
-			l.closeSegment(seg)
+			l.closeSegment(domain, seg)
 			return 0, lost + n, errors.Join(append(errs, err)...)
 		}
 	}
@@ -155,11 +155,11 @@ func (k *segKind) appendRecord(b []byte, enc func([]byte) []byte) []byte {
 func (l *segLog) flush() (int, error) {
 	var errs []error
 	lost := 0
-	for _, seg := range l.open {
+	for domain, seg := range l.open {
 		if n, err := seg.write(l.kind); err != nil {
 			errs = append(errs, err)
 			lost += n
-			l.closeSegment(seg)
+			l.closeSegment(domain, seg)
 		}
 	}
 	return lost, errors.Join(errs...)
@@ -280,12 +280,8 @@ func (l *segLog) reopenSegment(dir string, seq uint64) (*segment, error) {
 	return &segment{dir: dir, f: f, seq: seq, size: end}, nil
 }
 
-func (l *segLog) closeSegment(seg *segment) {
-	for d, s := range l.open {
-		if s == seg {
-			delete(l.open, d)
-		}
-	}
+func (l *segLog) closeSegment(domain string, seg *segment) {
+	delete(l.open, domain)
 	_, _ = seg.close(l.kind) // after a failed write: nothing left to write
 }
 
