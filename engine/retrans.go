@@ -163,14 +163,10 @@ func inviteCopyKey(req *sip.Request) (uint64, bool) {
 		return 0, false
 	}
 	branch, _ := via.Params.Get("branch")
-	k := uint64(14695981039346656037)
-	for _, part := range [...]string{branch, id.Value(), strconv.FormatUint(uint64(cseq.SeqNo), 10)} {
-		for i := 0; i < len(part); i++ {
-			k = (k ^ uint64(part[i])) * 1099511628211
-		}
-		k = (k ^ '\n') * 1099511628211
-	}
-	return k, true
+	var seq [10]byte
+	k := fnvLine(fnvOffset, branch)
+	k = fnvLine(k, id.Value())
+	return fnvLine(k, strconv.AppendUint(seq[:0], uint64(cseq.SeqNo), 10)), true
 }
 
 // markAnswered notes that req, an INVITE or a BYE, is being answered 2xx.

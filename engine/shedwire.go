@@ -178,14 +178,20 @@ func (c *shedConn) refuse(h shedHeaders, key uint64, why string) []byte {
 // key identifies an INVITE and its retransmissions (which repeat its top
 // Via, Call-ID and CSeq byte for byte): FNV-1a over those lines.
 func (h *shedHeaders) key() uint64 {
-	k := uint64(14695981039346656037)
-	for _, line := range [][]byte{h.via[0], h.callID, h.cseq} {
-		for _, b := range line {
-			k = (k ^ uint64(b)) * 1099511628211
-		}
-		k = (k ^ '\n') * 1099511628211
+	k := fnvLine(fnvOffset, h.via[0])
+	k = fnvLine(k, h.callID)
+	return fnvLine(k, h.cseq)
+}
+
+// fnvOffset starts an FNV-1a hash of lines (fnvLine).
+const fnvOffset = uint64(14695981039346656037)
+
+// fnvLine adds line and a line end to the FNV-1a hash k.
+func fnvLine[T string | []byte](k uint64, line T) uint64 {
+	for i := 0; i < len(line); i++ {
+		k = (k ^ uint64(line[i])) * 1099511628211
 	}
-	return k
+	return (k ^ '\n') * 1099511628211
 }
 
 // inviteMemory is how long the socket's reader remembers what it did with
