@@ -108,7 +108,7 @@ type Session struct {
 	endErr   atomic.Pointer[error]
 	wg       sync.WaitGroup
 	life     sync.Mutex   // Start's wg.Add, end's close(done): one before the other
-	running  atomic.Int32 // goroutines Start ran that have not returned; the last one gives the ports back
+	running  atomic.Int32 // goroutines Start ran that have not returned, and end setting deadlines; the last gives the ports back
 	applied  atomic.Bool
 	hasDigit atomic.Bool             // Digits is non-nil
 	relayTo  atomic.Pointer[Session] // bridged peer that repeats our RFC 4733 events live
@@ -282,7 +282,8 @@ func (s *Session) Err() error {
 
 // end stops the session once; it does not wait for the goroutines. The
 // ports go back to the pool once no goroutine of the session reads them:
-// here when Start ran none, else when the last of them returns (exit).
+// here when Start ran none or they are gone, else when the last of them
+// returns (exit).
 func (s *Session) end(reason error) bool {
 	first := false
 	s.endOnce.Do(func() {
@@ -292,8 +293,12 @@ func (s *Session) end(reason error) bool {
 			s.sendRTCP(time.Now(), true)
 		}
 		s.life.Lock()
+		// end holds the ports like a goroutine of the session until the
+		// deadlines are set: were the pair released first (its readers
+		// gone on some other read error), a deadline set on it now would
+		// stop the readers of the pool's next session.
+		s.running.Add(1)
 		close(s.done)
-		running := s.running.Load()
 		s.life.Unlock()
 		if s.rtpC != nil {
 			// The sockets stay open for the pool: a deadline in the past
@@ -302,7 +307,7 @@ func (s *Session) end(reason error) bool {
 			_ = s.rtpC.SetReadDeadline(past)
 			_ = s.rtcp.conn.SetReadDeadline(past)
 		}
-		if running == 0 {
+		if s.running.Add(-1) == 0 {
 			s.releasePorts()
 		}
 	})
