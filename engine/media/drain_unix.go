@@ -7,6 +7,11 @@ import (
 	"syscall"
 )
 
+// drainMax bounds the datagrams drainConn discards: more than a socket's
+// default receive buffer holds, while a peer that sends faster than they
+// are read cannot keep the pool's lock held (the drain runs under it).
+const drainMax = 4096
+
 // drainConn reads and discards what is queued on c without waiting (Go's
 // sockets are non-blocking, so recvfrom says EAGAIN once it is empty).
 func drainConn(c *net.UDPConn, buf []byte) {
@@ -15,10 +20,11 @@ func drainConn(c *net.UDPConn, buf []byte) {
 		return
 	}
 	_ = rc.Read(func(fd uintptr) bool {
-		for {
+		for range drainMax {
 			if _, _, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_DONTWAIT); err != nil && err != syscall.EINTR {
-				return true
+				break
 			}
 		}
+		return true
 	})
 }
