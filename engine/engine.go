@@ -165,6 +165,7 @@ func New(cfg Config, opts ...Option) (*Engine, error) {
 		cfg.UserAgent = "edgebridge"
 	}
 	e := &Engine{
+		answered:      answeredInvites{m: inviteMemo{size: answeredSlots}},
 		cfg:           cfg,
 		log:           slog.Default(),
 		nonceTTL:      30 * time.Second,

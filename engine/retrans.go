@@ -155,6 +155,14 @@ type answeredInvites struct {
 	m  inviteMemo
 }
 
+// answeredSlots sizes the answered table for 2000 calls a second, an INVITE
+// and a BYE each kept 8 s, at half its slots (1 MiB, made on the first
+// answer): with the socket reader's 32768 its buckets would be full, and a
+// fifth of the copies' entries pushed out (an INVITE copy then taken as a
+// new call, a BYE copy answered 481); at this size a few per cent of the
+// oldest go, whose copies need three losses in a row.
+const answeredSlots = 1 << 16
+
 // inviteCopyKey identifies an INVITE (or a BYE) and its copies: the branch of its top
 // Via, its Call-ID and CSeq (RFC 3261 §17.2.3), FNV-1a.
 func inviteCopyKey(req *sip.Request) (uint64, bool) {

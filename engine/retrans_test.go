@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -176,5 +177,40 @@ func TestByeCopyAfterItsAnswerGets200(t *testing.T) {
 	p.inDialog(ok, "BYE", 3, "", "")
 	if res := p.recv(false); res.StatusCode != 481 {
 		t.Fatalf("a new BYE of the ended dialog got %d, want 481", res.StatusCode)
+	}
+}
+
+// TestAnsweredTableHoldsTheTargetRate: at 2000 calls a second, an INVITE
+// and a BYE each remembered 8 s, the answered table still finds almost
+// every copy's entry; a table of the socket reader's size would have lost
+// a fifth of them to full buckets (each one a copy taken as a new
+// call or a BYE copy answered 481).
+func TestAnsweredTableHoldsTheTargetRate(t *testing.T) {
+	const entries = 2000 * 2 * 8
+	found := func(size int) float64 {
+		m := inviteMemo{size: size}
+		r := rand.New(rand.NewPCG(1, 2))
+		start := time.Unix(1000, 0)
+		keys := make([]uint64, entries)
+		for i := range keys {
+			keys[i] = r.Uint64() &^ 1
+			m.add(keys[i], false, start.Add(time.Duration(i)*inviteMemory/entries))
+		}
+		// Asked when the table holds all 8 s of them: the oldest entry's
+		// last copy (7.5 s) comes about now.
+		end := start.Add(inviteMemory - time.Millisecond)
+		n := 0
+		for _, k := range keys {
+			if m.find(k, end) == invitePassed {
+				n++
+			}
+		}
+		return float64(n) / entries
+	}
+	if got := found(answeredSlots); got < 0.95 {
+		t.Errorf("the answered table found %.1f %% of %d entries, want 95 %% or more", 100*got, entries)
+	}
+	if got := found(inviteSlots); got >= 0.9 {
+		t.Errorf("a table of the reader's size found %.1f %%: the test no longer shows why answeredSlots is larger", 100*got)
 	}
 }

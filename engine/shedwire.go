@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"math"
@@ -204,7 +205,10 @@ const inviteMemory = 8 * time.Second
 // on the first INVITE) of buckets of four: an INVITE pushed out of a full
 // bucket by newer ones is decided afresh when retransmitted. The reader
 // goroutine's alone.
-type inviteMemo struct{ slots []inviteSlot }
+type inviteMemo struct {
+	slots []inviteSlot
+	size  int // slots, a power of two; 0: inviteSlots
+}
 
 type inviteSlot struct {
 	key uint64 // the low bit: refused
@@ -223,9 +227,9 @@ const (
 
 func (m *inviteMemo) bucket(key uint64) []inviteSlot {
 	if m.slots == nil {
-		m.slots = make([]inviteSlot, inviteSlots)
+		m.slots = make([]inviteSlot, cmp.Or(m.size, inviteSlots))
 	}
-	i := int(key>>32) & (inviteSlots - 1) &^ 3
+	i := int(key>>32) & (len(m.slots) - 1) &^ 3
 	return m.slots[i : i+4]
 }
 
