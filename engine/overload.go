@@ -76,6 +76,33 @@ type shedder struct {
 	heapPM  atomic.Int64 // live heap, per mille of the runtime's memory limit
 	shed    atomic.Uint64
 	lastLog atomic.Int64 // unix seconds of the last "shedding" log line
+	unrated atomic.Int64 // UDP INVITEs the socket's reader passed on without the rate (unrated)
+}
+
+// maxUnrated bounds the UDP INVITEs owed the rate: copies of one the
+// reader could not read are counted too, yet absorbed by its transaction.
+const maxUnrated = 64
+
+// passUnrated notes a UDP INVITE the socket's reader could not read with
+// certainty and passed on: admitInvite applies the rate to one UDP INVITE
+// for it, so that an INVITE written to be unreadable does not slip past.
+func (s *shedder) passUnrated() {
+	if s.unrated.Load() < maxUnrated {
+		s.unrated.Add(1)
+	}
+}
+
+// takeUnrated says whether a UDP INVITE is owed the rate (passUnrated).
+func (s *shedder) takeUnrated() bool {
+	for {
+		n := s.unrated.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.unrated.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }
 
 func (s *shedder) defaults() {
@@ -266,8 +293,9 @@ func (s *shedder) gateLoad() gateLoad {
 // answered 503 with Retry-After and nothing else is done for it. An
 // admitted INVITE counts as in setup until settled (setupOver).
 func (e *Engine) admitInvite(req *sip.Request, tx sip.ServerTransaction) bool {
-	// An INVITE over UDP met the admission rate at the socket (shedwire.go).
-	ok, why := e.shed.admit(e.freePairs(), req.Transport() != "UDP", time.Now())
+	// An INVITE over UDP met the admission rate at the socket (shedwire.go),
+	// unless the reader could not read it (takeUnrated).
+	ok, why := e.shed.admit(e.freePairs(), req.Transport() != "UDP" || e.shed.takeUnrated(), time.Now())
 	if ok {
 		return true
 	}

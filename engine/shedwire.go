@@ -118,7 +118,10 @@ func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		case bytes.HasPrefix(pkt, []byte("INVITE ")):
 			h, ok := parseShedHeaders(pkt)
 			if !ok {
-				break // not read with certainty: sipgo's way, where admitInvite decides
+				// Not read with certainty: sipgo's way, where admitInvite
+				// decides, rate included.
+				c.e.shed.passUnrated()
+				break
 			}
 			key := h.key()
 			switch c.seen.find(key, now) {

@@ -251,3 +251,55 @@ func TestInviteMemoBucket(t *testing.T) {
 		t.Errorf("after a forgotten slot was reused, the newest: %v, want kept", got)
 	}
 }
+
+// An INVITE the socket's reader cannot read with certainty (a folded CSeq)
+// goes to sipgo, and then meets the admission rate in admitInvite: written
+// to be unreadable, it does not slip past a rate that refuses all.
+func TestUnreadableInviteMeetsTheRate(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	e := &Engine{log: slog.New(slog.DiscardHandler)}
+	if e.ports, err = media.NewPortPool(40010, 40019); err != nil {
+		t.Fatal(err)
+	}
+	e.shed.defaults()
+	c := newShedConn(e, pc)
+	caller, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	e.shed.gate.limiting, e.shed.gate.rate, e.shed.gate.tokens, e.shed.gate.at = true, minRate, 0, time.Now().Add(time.Hour)
+	folded := strings.Replace(shedInvite, "CSeq: 1 INVITE\r\n", "CSeq: 1\r\n INVITE\r\n", 1)
+	if _, err := caller.WriteTo([]byte(folded), pc.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	n, _, err := c.ReadFrom(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "INVITE") {
+		t.Fatalf("the unreadable INVITE was not passed on to sipgo: %v %q", err, buf[:n])
+	}
+	if ok, why := e.shed.admit(e.freePairs(), e.shed.takeUnrated(), time.Now()); ok {
+		t.Fatal("the unreadable UDP INVITE was admitted past a rate that refuses all")
+	} else if !strings.Contains(why, "calls/s") {
+		t.Errorf("refused for %q, want the rate", why)
+	}
+	// Owed once: the next UDP INVITE (read and rated at the socket) is not
+	// rated again.
+	if e.shed.takeUnrated() {
+		t.Error("the rate is owed twice for one unreadable INVITE")
+	}
+	for range 2 * maxUnrated {
+		e.shed.passUnrated()
+	}
+	owed := 0
+	for e.shed.takeUnrated() {
+		owed++
+	}
+	if owed != maxUnrated {
+		t.Errorf("owed the rate %d times, want at most %d", owed, maxUnrated)
+	}
+}
