@@ -247,12 +247,29 @@ func TestShedConnMeasuresSocketWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
+	buf := make([]byte, 1500)
+	// The kernel turns arrival stamps on for the first socket that asks
+	// in deferred work: until it has, a datagram is stamped when read. A
+	// first datagram, read, lets it happen.
+	if _, err := src.Write([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := c.read(buf); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "arrival stamps on", 5*time.Second, func() bool {
+		if _, err := src.Write([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+		_, _, waited, err := c.read(buf)
+		return err == nil && waited >= time.Millisecond
+	})
 	if _, err := src.Write([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	const held = 30 * time.Millisecond
 	time.Sleep(held) // the datagram waits in the queue this long
-	buf := make([]byte, 1500)
 	n, addr, waited, err := c.read(buf)
 	if err != nil || n == 0 {
 		t.Fatalf("read: %d %v", n, err)

@@ -119,8 +119,10 @@ func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			h, ok := parseShedHeaders(pkt)
 			if !ok {
 				// Not read with certainty: sipgo's way, where admitInvite
-				// decides, rate included.
-				c.e.shed.passUnrated()
+				// decides, rate included (a re-INVITE is no new call).
+				if !h.inDialog {
+					c.e.shed.passUnrated()
+				}
 				break
 			}
 			key := h.key()
@@ -278,6 +280,7 @@ func (m *inviteMemo) add(key uint64, refused bool, now time.Time) {
 type shedHeaders struct {
 	via                    [][]byte
 	from, to, callID, cseq []byte
+	inDialog               bool // a To tag: a re-INVITE, which admitInvite never sees
 }
 
 // parseShedHeaders finds the header lines a stateless 503 copies in a new
@@ -322,7 +325,8 @@ func parseShedHeaders(pkt []byte) (shedHeaders, bool) {
 			slot = &h.from
 		case bytes.EqualFold(name, []byte("To")) || bytes.EqualFold(name, []byte("t")):
 			if bytes.Contains(bytes.ToLower(value), []byte("tag=")) {
-				return h, false // in a dialog
+				h.inDialog = true
+				return h, false
 			}
 			slot = &h.to
 		case bytes.EqualFold(name, []byte("Call-ID")) || bytes.EqualFold(name, []byte("i")):

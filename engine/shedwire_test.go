@@ -292,6 +292,18 @@ func TestUnreadableInviteMeetsTheRate(t *testing.T) {
 	if e.shed.takeUnrated() {
 		t.Error("the rate is owed twice for one unreadable INVITE")
 	}
+	// A re-INVITE (a To tag) is passed on too, and owes nothing: it is no
+	// new call, and admitInvite never sees it.
+	reinvite := strings.Replace(shedInvite, "To: <sip:1000@127.0.0.1:5060>", "To: <sip:1000@127.0.0.1:5060>;tag=x", 1)
+	if _, err := caller.WriteTo([]byte(reinvite), pc.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := c.ReadFrom(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "INVITE") {
+		t.Fatalf("the re-INVITE was not passed on: %v %q", err, buf[:n])
+	}
+	if e.shed.takeUnrated() {
+		t.Error("a re-INVITE made the next new INVITE meet the rate twice")
+	}
 	for range 2 * maxUnrated {
 		e.shed.passUnrated()
 	}
