@@ -125,12 +125,7 @@ func TestInviteCopyAfterTimerLIsDropped(t *testing.T) {
 		}
 	})))
 	p := newPeer(t, e)
-	p.invite("5561", "invcopy1", "")
-	ok := p.recv(false)
-	if ok.StatusCode != 200 {
-		t.Fatalf("answered %d, want 200", ok.StatusCode)
-	}
-	p.ackOK(ok, "5561")
+	p.answeredCall("5561", "invcopy1")
 	// Past Timer L the copy matches no transaction.
 	time.Sleep(absorbInviteCopies + sip.T1)
 	p.invite("5561", "invcopy1", "")
@@ -158,12 +153,7 @@ func TestByeCopyAfterItsAnswerGets200(t *testing.T) {
 		}
 	})))
 	p := newPeer(t, e)
-	p.invite("5562", "byecopy1", "")
-	ok := p.recv(false)
-	if ok.StatusCode != 200 {
-		t.Fatalf("answered %d, want 200", ok.StatusCode)
-	}
-	p.ackOK(ok, "5562")
+	ok := p.answeredCall("5562", "byecopy1")
 	p.inDialog(ok, "BYE", 2, "", "")
 	if res := p.recv(false); res.StatusCode != 200 || res.CSeq().MethodName != sip.BYE {
 		t.Fatalf("the BYE got %d %s, want 200", res.StatusCode, res.CSeq().MethodName)
@@ -213,4 +203,17 @@ func TestAnsweredTableHoldsTheTargetRate(t *testing.T) {
 	if got := found(inviteSlots); got >= 0.9 {
 		t.Errorf("a table of the reader's size found %.1f %%: the test no longer shows why answeredSlots is larger", 100*got)
 	}
+}
+
+// answeredCall places a call to user that the engine answers 200, ACKs
+// it, and returns the 200.
+func (p *peer) answeredCall(user, callID string) *sip.Response {
+	p.t.Helper()
+	p.invite(user, callID, "")
+	ok := p.recv(false)
+	if ok.StatusCode != 200 {
+		p.t.Fatalf("answered %d, want 200", ok.StatusCode)
+	}
+	p.ackOK(ok, user)
+	return ok
 }

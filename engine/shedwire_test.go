@@ -121,22 +121,7 @@ func FuzzShedWire(f *testing.F) {
 // fail a call taken), one it refused gets the same 503 again even once the
 // load is gone, and what is older than inviteMemory is new again.
 func TestShedConnRetransmissions(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	e := &Engine{log: slog.New(slog.DiscardHandler)}
-	if e.ports, err = media.NewPortPool(40000, 40009); err != nil {
-		t.Fatal(err)
-	}
-	e.shed.defaults()
-	c := newShedConn(e, pc)
-	caller, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer caller.Close()
+	e, c, pc, caller := shedReaderRig(t, 40000)
 	invite := func(callID string) string { return strings.ReplaceAll(shedInvite, "c1@127.0.0.1", callID) }
 	buf := make([]byte, 1500)
 	// read sends pkt then an OPTIONS, and says what the reader passed on.
@@ -168,14 +153,11 @@ func TestShedConnRetransmissions(t *testing.T) {
 		}
 		return string(b[:n])
 	}
-	refuseAll := func() {
-		e.shed.gate.limiting, e.shed.gate.rate, e.shed.gate.tokens, e.shed.gate.at = true, minRate, 0, time.Now().Add(time.Hour)
-	}
 
 	if got := read(invite("taken")); got != "passed" {
 		t.Fatal("a new INVITE was not passed while admitting all")
 	}
-	refuseAll()
+	refuseAll(e)
 	if got := read(invite("taken")); got != "passed" {
 		t.Error("the retransmission of an INVITE taken was refused")
 	}
@@ -256,23 +238,8 @@ func TestInviteMemoBucket(t *testing.T) {
 // goes to sipgo, and then meets the admission rate in admitInvite: written
 // to be unreadable, it does not slip past a rate that refuses all.
 func TestUnreadableInviteMeetsTheRate(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	e := &Engine{log: slog.New(slog.DiscardHandler)}
-	if e.ports, err = media.NewPortPool(40010, 40019); err != nil {
-		t.Fatal(err)
-	}
-	e.shed.defaults()
-	c := newShedConn(e, pc)
-	caller, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer caller.Close()
-	e.shed.gate.limiting, e.shed.gate.rate, e.shed.gate.tokens, e.shed.gate.at = true, minRate, 0, time.Now().Add(time.Hour)
+	e, c, pc, caller := shedReaderRig(t, 40010)
+	refuseAll(e)
 	folded := strings.Replace(shedInvite, "CSeq: 1 INVITE\r\n", "CSeq: 1\r\n INVITE\r\n", 1)
 	if _, err := caller.WriteTo([]byte(folded), pc.LocalAddr()); err != nil {
 		t.Fatal(err)
@@ -314,4 +281,31 @@ func TestUnreadableInviteMeetsTheRate(t *testing.T) {
 	if owed != maxUnrated {
 		t.Errorf("owed the rate %d times, want at most %d", owed, maxUnrated)
 	}
+}
+
+// shedReaderRig is a socket reader (shedConn) on a loopback socket pc of an
+// engine with ten RTP port pairs from lo, and a caller's socket.
+func shedReaderRig(t *testing.T, lo int) (e *Engine, c *shedConn, pc, caller net.PacketConn) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	e = &Engine{log: slog.New(slog.DiscardHandler)}
+	if e.ports, err = media.NewPortPool(lo, lo+9); err != nil {
+		t.Fatal(err)
+	}
+	e.shed.defaults()
+	caller, err = net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caller.Close() })
+	return e, newShedConn(e, pc), pc, caller
+}
+
+// refuseAll sets e's admission rate to refuse every new INVITE for an hour.
+func refuseAll(e *Engine) {
+	e.shed.gate.limiting, e.shed.gate.rate, e.shed.gate.tokens, e.shed.gate.at = true, minRate, 0, time.Now().Add(time.Hour)
 }
