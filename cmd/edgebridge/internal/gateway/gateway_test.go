@@ -60,7 +60,7 @@ func startGatewayWith(t testing.TB, dir string, docs map[string]map[string]strin
 	}
 	lo, hi := testkit.PortRange(t, 100)
 	cfg := Config{DataDir: dir, SIPAddr: "127.0.0.1:0", RTPPortMin: lo, RTPPortMax: hi, HW: "sim", Domain: "local",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DB: db}
+		Log: testkit.Logger(t), DB: db}
 	set(&cfg)
 	g, err := New(cfg)
 	if err != nil {
