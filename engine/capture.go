@@ -319,8 +319,8 @@ func (e *Engine) captureSeconds(domain string) int {
 	if e.db == nil || e.captures.dir == "" {
 		return 0
 	}
-	v, err := e.db.Cached("engine.captureSeconds\x00"+domain, func() (any, error) {
-		b, err := e.db.Get(store.Coll{Domain: domain, Resource: ResNotificationSettings}, "settings")
+	v, err := e.db.Cached(store.CacheKey{Read: "engine.captureSeconds", Domain: domain}, func(tx *store.Tx) (any, error) {
+		b, err := tx.Get(store.Coll{Domain: domain, Resource: ResNotificationSettings}, "settings")
 		if errors.Is(err, store.ErrNotFound) {
 			return 0, nil
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // Users and groups of the local PBX (gateway extensions with the field
@@ -204,11 +206,12 @@ type PBXDirectory interface {
 // user or group found passes Validate, the check REST runs, or is refused.
 func (d StoreDirectory) Extension(domain, number string) (*Extension, error) {
 	// Every call to a number asks first: that the number is no extension
-	// (a trunk's or a service's number) is kept until the store is written.
+	// (a trunk's or a service's number) is kept until a user or group is
+	// written.
 	var ext *Extension
-	none, err := d.DB.Cached("engine.noextension\x00"+domain+"\x00"+number, func() (any, error) {
+	none, err := d.DB.Cached(store.CacheKey{Read: "engine.noextension", Domain: domain, Arg: number}, func(tx *store.Tx) (any, error) {
 		var err error
-		ext, err = d.extension(domain, number)
+		ext, err = extension(tx, domain, number)
 		if errors.Is(err, ErrNotFound) {
 			return true, nil
 		}
@@ -222,13 +225,17 @@ func (d StoreDirectory) Extension(domain, number string) (*Extension, error) {
 	case ext != nil:
 		return ext, nil // just read
 	}
-	return d.extension(domain, number)
+	err = d.DB.View(func(tx *store.Tx) error {
+		ext, err = extension(tx, domain, number)
+		return err
+	})
+	return ext, err
 }
 
-func (d StoreDirectory) extension(domain, number string) (*Extension, error) {
+func extension(tx *store.Tx, domain, number string) (*Extension, error) {
 	users := map[string]User{}
 	var found *Extension
-	err := d.each(domain, ResUser, func(id string, b []byte) error {
+	err := eachIn(tx, domain, ResUser, func(id string, b []byte) error {
 		var u User
 		if json.Unmarshal(b, &u) != nil {
 			return nil
@@ -251,7 +258,7 @@ func (d StoreDirectory) extension(domain, number string) (*Extension, error) {
 		}
 		return found, nil
 	}
-	err = d.each(domain, ResGroup, func(id string, b []byte) error {
+	err = eachIn(tx, domain, ResGroup, func(id string, b []byte) error {
 		var g Group
 		if json.Unmarshal(b, &g) != nil || found != nil || g.ExtensionNumber != number {
 			return nil

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgebridge/edgebridge/store"
 )
 
 // Call limits of a domain (the "limit" documents, category and quantity
@@ -68,17 +70,17 @@ type LimitDirectory interface {
 
 // Limits implements LimitDirectory from the store's limit documents.
 func (d StoreDirectory) Limits(domain string) (Limits, error) {
-	// Every call asks: the answer is kept until the store is written.
-	v, err := d.DB.Cached("engine.limits\x00"+domain, func() (any, error) { return d.limits(domain) })
+	// Every call asks: the answer is kept until a limit is written.
+	v, err := d.DB.Cached(store.CacheKey{Read: "engine.limits", Domain: domain}, func(tx *store.Tx) (any, error) { return limits(tx, domain) })
 	if err != nil {
 		return Limits{}, err
 	}
 	return v.(Limits), nil
 }
 
-func (d StoreDirectory) limits(domain string) (Limits, error) {
+func limits(tx *store.Tx, domain string) (Limits, error) {
 	var l Limits
-	err := d.each(domain, ResLimit, func(id string, b []byte) error {
+	err := eachIn(tx, domain, ResLimit, func(id string, b []byte) error {
 		var doc LimitDoc
 		if json.Unmarshal(b, &doc) != nil {
 			return nil

@@ -60,18 +60,21 @@ func (d StoreDirectory) Trunks(domain string) ([]Trunk, error) {
 }
 
 // TrustedNetworks implements Directory. Every call asks: the answer is
-// kept until the store is written (the caller must not modify it).
+// kept until a trusted network is written (the caller must not modify
+// it).
 func (d StoreDirectory) TrustedNetworks(domain string) ([]netip.Prefix, error) {
-	v, err := d.DB.Cached("engine.trustednetworks\x00"+domain, func() (any, error) { return d.trustedNetworks(domain) })
+	v, err := d.DB.Cached(store.CacheKey{Read: "engine.trustednetworks", Domain: domain}, func(tx *store.Tx) (any, error) {
+		return trustedNetworks(tx, domain)
+	})
 	if err != nil {
 		return nil, err
 	}
 	return v.([]netip.Prefix), nil
 }
 
-func (d StoreDirectory) trustedNetworks(domain string) ([]netip.Prefix, error) {
+func trustedNetworks(tx *store.Tx, domain string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	err := d.each(domain, ResTrustedNetwork, func(id string, b []byte) error {
+	err := eachIn(tx, domain, ResTrustedNetwork, func(id string, b []byte) error {
 		var n struct {
 			Network string `json:"network"`
 		}
@@ -97,10 +100,13 @@ func (d StoreDirectory) Domains() ([]string, error) {
 }
 
 func (d StoreDirectory) each(domain, res string, fn func(id string, b []byte) error) error {
-	return d.DB.View(func(tx *store.Tx) error {
-		return tx.ForEach(store.Coll{Domain: domain, Resource: res}, "", func(id string, doc []byte) (bool, error) {
-			return true, fn(id, doc)
-		})
+	return d.DB.View(func(tx *store.Tx) error { return eachIn(tx, domain, res, fn) })
+}
+
+// eachIn calls fn for each working document of res in domain, in id order.
+func eachIn(tx *store.Tx, domain, res string, fn func(id string, b []byte) error) error {
+	return tx.ForEach(store.Coll{Domain: domain, Resource: res}, "", func(id string, doc []byte) (bool, error) {
+		return true, fn(id, doc)
 	})
 }
 

@@ -38,7 +38,7 @@ func (db *DB) SaveBindings(put, del []Binding) error {
 	if len(put) == 0 && len(del) == 0 {
 		return nil
 	}
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(reachNone, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketBindings)
 		if err != nil {
 			return err
@@ -90,7 +90,7 @@ func (db *DB) Bindings(now time.Time) ([]Binding, error) {
 // many went.
 func (db *DB) PurgeBindings(now time.Time) (int, error) {
 	n := 0
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(reachNone, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketBindings)
 		if b == nil {
 			return nil

@@ -56,7 +56,7 @@ func (db *DB) moveOldCalls() error {
 			return nil // kept for the next Open
 		}
 	}
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(reachAll, func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketCalls, bucketCallIndex} {
 			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 				return err

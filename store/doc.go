@@ -39,7 +39,9 @@
 // durable, ordered items with acknowledgement; the SIP log and call records
 // are written by the engine and read by the API. Readers that decode the
 // same documents for every call (trusted networks, limits, notification
-// settings) keep what they decoded with Cached (cache.go) until the next
-// write: every write counts one generation, after its commit and before
-// it returns, so a write that returned is seen by the next read.
+// settings) keep what they decoded with Cached (cache.go) until one of the
+// collections they read is written: every write stamps the collections it
+// wrote (the alarm queue, registrations and the histories none), after its
+// commit and before it returns, so a write that returned is seen by the
+// next read.
 package store

@@ -73,11 +73,17 @@ type Page struct {
 // Update are committed together, or not at all.
 type Tx struct {
 	tx *bolt.Tx
+	// What a Cached load reads and what an Update writes, for the cache
+	// (cache.go); nil when nobody asks.
+	read, wrote *collSet
 }
 
 func (t *Tx) coll(c Coll, create bool) (*bolt.Bucket, error) {
 	if !c.valid() {
 		return nil, ErrBadName
+	}
+	if t.read != nil {
+		t.read.add(c)
 	}
 	if !create {
 		if d := domainBucket(t.tx, bucketDocs, c.Domain); d != nil {
@@ -117,6 +123,7 @@ func (t *Tx) Put(c Coll, id string, doc []byte) error {
 	if err != nil {
 		return err
 	}
+	t.written(c)
 	return b.Put([]byte(id), doc)
 }
 
@@ -129,6 +136,7 @@ func (t *Tx) Delete(c Coll, id string) error {
 	if b == nil || b.Get([]byte(id)) == nil {
 		return ErrNotFound
 	}
+	t.written(c)
 	return b.Delete([]byte(id))
 }
 
@@ -201,6 +209,7 @@ func (t *Tx) DeleteAll(c Coll) (int, error) {
 	if err != nil || n == 0 {
 		return n, err
 	}
+	t.written(c)
 	return n, domainBucket(t.tx, bucketDocs, c.Domain).DeleteBucket(c.name())
 }
 
@@ -211,8 +220,18 @@ func (t *Tx) Count(c Coll, prefix string) (int, error) {
 	return n, err
 }
 
+// written notes a write to c for the cache.
+func (t *Tx) written(c Coll) {
+	if t.wrote != nil {
+		t.wrote.add(c)
+	}
+}
+
 // Domains lists the domains that have at least one collection.
 func (t *Tx) Domains() []string {
+	if t.read != nil {
+		t.read.any = true // any write may add a domain
+	}
 	docs := t.tx.Bucket(bucketDocs)
 	if docs == nil {
 		return nil
@@ -248,9 +267,11 @@ func decodeToken(c Coll, s string) ([]byte, error) {
 
 // Update runs fn in a read-write transaction. Everything fn writes is
 // committed and fsynced before Update returns nil; if fn returns an error
-// nothing it wrote is kept.
+// nothing it wrote is kept. Cached reads of the collections it wrote are
+// loaded again; the others stay.
 func (db *DB) Update(fn func(tx *Tx) error) error {
-	return db.update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	var wrote collSet
+	return db.update(&wrote, func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, wrote: &wrote}) })
 }
 
 // View runs fn in a read-only transaction: a consistent snapshot.

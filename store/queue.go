@@ -261,7 +261,7 @@ func (db *DB) QueueAck(dest string, seqs ...uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(reachNone, func(tx *bolt.Tx) error {
 		b, err := qOpenDest(tx, dest, true)
 		if err != nil {
 			return err
@@ -330,7 +330,7 @@ func (db *DB) QueueAck(dest string, seqs ...uint64) error {
 // QueueRetry records a failed attempt of item seq and when to try again.
 func (db *DB) QueueRetry(dest string, seq uint64, next time.Time, lastErr string) (QueueItem, error) {
 	var it QueueItem
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(reachNone, func(tx *bolt.Tx) error {
 		b, err := qOpenDest(tx, dest, true)
 		if err != nil {
 			return err
@@ -356,7 +356,7 @@ func (db *DB) QueueRetry(dest string, seq uint64, next time.Time, lastErr string
 // QueueDeadLetter moves item seq to the dead letters with the reason: it is
 // kept and counted, never dropped, and the items behind it in its group move on.
 func (db *DB) QueueDeadLetter(dest string, seq uint64, reason string) error {
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(reachNone, func(tx *bolt.Tx) error {
 		b, err := qOpenDest(tx, dest, true)
 		if err != nil {
 			return err
@@ -407,7 +407,7 @@ func (db *DB) QueueDeadItems(dest string, max int) ([]QueueItem, error) {
 // old place, with its attempts reset (an operator's "try again").
 func (db *DB) QueueRequeueDead(dest string) (int, error) {
 	n := 0
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(reachNone, func(tx *bolt.Tx) error {
 		b, err := qOpenDest(tx, dest, false)
 		if err != nil || b == nil {
 			return err
@@ -534,7 +534,7 @@ func (db *DB) qGroupUpdate(fn func(*bolt.Tx) error) error {
 // commitBatch runs every fn in one transaction; when that fails, each fn
 // runs alone so that one bad write does not fail the others.
 func (db *DB) qCommitBatch(batch []*qCommitReq) {
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(reachNone, func(tx *bolt.Tx) error {
 		for _, r := range batch {
 			if err := r.fn(tx); err != nil {
 				return err
@@ -544,7 +544,7 @@ func (db *DB) qCommitBatch(batch []*qCommitReq) {
 	})
 	if err != nil && len(batch) > 1 {
 		for _, r := range batch {
-			r.err = db.update(r.fn)
+			r.err = db.update(reachNone, r.fn)
 			close(r.done)
 		}
 		return
@@ -588,7 +588,7 @@ func (db *DB) queueList(dest string, max int, which func(*qDestBuckets) *bolt.Bu
 // they are. It returns how many items moved.
 func (db *DB) QueueMakeDue(dest string, now time.Time) (int, error) {
 	n := 0
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(reachNone, func(tx *bolt.Tx) error {
 		b, err := qOpenDest(tx, dest, false)
 		if err != nil || b == nil {
 			return err

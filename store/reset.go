@@ -13,7 +13,7 @@ import (
 // told is safe is still delivered after a reset, to the route it was
 // queued for.
 func (db *DB) FactoryReset() error {
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(reachAll, func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDocs, bucketBindings, bucketSIPLog, bucketCalls, bucketCallIndex} {
 			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 				return err

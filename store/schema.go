@@ -24,7 +24,7 @@ var migrations = []func(tx *bolt.Tx) error{
 }
 
 func (db *DB) migrate() error {
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(reachAll, func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err

@@ -130,7 +130,7 @@ func (db *DB) dropOldSIPLog() error {
 	if !found {
 		return nil
 	}
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.update(reachAll, func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bucketSIPLog); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 			return err
 		}

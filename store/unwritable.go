@@ -38,10 +38,12 @@ func diskError(err error) bool {
 }
 
 // update is bolt's Update with the disk's refusals noted and wrapped in
-// ErrUnwritable: every write of the store goes through it.
-func (db *DB) update(fn func(tx *bolt.Tx) error) error {
+// ErrUnwritable: every write of the store goes through it. reach is which
+// configuration collections fn writes (reachNone, reachAll, or those an
+// Update's Tx noted): cached reads of them are loaded again.
+func (db *DB) update(reach *collSet, fn func(tx *bolt.Tx) error) error {
 	err := db.bolt.Update(fn)
-	db.cache.written() // after the commit, before the writer returns
+	db.cache.written(reach) // after the commit, before the writer returns
 	switch {
 	case err != nil && diskError(err):
 		db.noteWrite(err)
@@ -96,7 +98,7 @@ func (db *DB) OnWritable(f func(err error, since time.Time)) {
 // Probe tries a small write (the meta bucket's probe key), so that a store
 // nothing else writes to notices when its disk takes writes again.
 func (db *DB) Probe() error {
-	return db.update(func(tx *bolt.Tx) error {
+	return db.update(reachNone, func(tx *bolt.Tx) error {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
 		return tx.Bucket(bucketMeta).Put([]byte("probe"), b[:])

@@ -179,15 +179,15 @@ func (d *Document) source() string { return d.raw }
 
 // loadDocs reads the domain's documents of a resource in provisioning
 // order, skipping (and logging) those that do not parse or check. Asked
-// per INVITE: the list is kept until the store is written (callers must not
-// modify it), and a document unchanged since the last read is not parsed or
+// per INVITE: the list is kept until a document of the resource is written
+// (callers must not modify it), and a document unchanged since the last read is not parsed or
 // checked again (its signing keys are parsed once).
 func loadDocs[T any, P interface {
 	*T
 	checkedDoc
 }](s *Service, domain, resource string) []P {
-	v, err := s.cfg.DB.Cached("mediaservice\x00"+resource+"\x00"+domain, func() (any, error) {
-		return readDocs[T, P](s, domain, resource)
+	v, err := s.cfg.DB.Cached(store.CacheKey{Read: "mediaservice", Domain: domain, Arg: resource}, func(tx *store.Tx) (any, error) {
+		return readDocs[T, P](s, tx, domain, resource)
 	})
 	if err != nil {
 		s.log.Warn(resource+": documents", "domain", domain, "err", err)
@@ -199,34 +199,32 @@ func loadDocs[T any, P interface {
 func readDocs[T any, P interface {
 	*T
 	checkedDoc
-}](s *Service, domain, resource string) ([]P, error) {
+}](s *Service, tx *store.Tx, domain, resource string) ([]P, error) {
 	var out []P
-	err := s.cfg.DB.View(func(tx *store.Tx) error {
-		return tx.ForEach(store.Coll{Domain: domain, Resource: resource}, "", func(id string, doc []byte) (bool, error) {
-			key := resource + "/" + domain + "/" + id
-			s.mu.Lock()
-			c, ok := s.docs[key].(P)
-			s.mu.Unlock()
-			if ok && c.source() == string(doc) {
-				out = append(out, c)
-				return true, nil
-			}
-			d := P(new(T))
-			err := json.Unmarshal(doc, d)
-			if err == nil {
-				err = d.Validate()
-			}
-			if err != nil {
-				s.log.Warn(resource+": skipped", "domain", domain, "id", id, "err", err)
-				return true, nil
-			}
-			d.loaded(id, string(doc))
-			s.mu.Lock()
-			s.docs[key] = d
-			s.mu.Unlock()
-			out = append(out, d)
+	err := tx.ForEach(store.Coll{Domain: domain, Resource: resource}, "", func(id string, doc []byte) (bool, error) {
+		key := resource + "/" + domain + "/" + id
+		s.mu.Lock()
+		c, ok := s.docs[key].(P)
+		s.mu.Unlock()
+		if ok && c.source() == string(doc) {
+			out = append(out, c)
 			return true, nil
-		})
+		}
+		d := P(new(T))
+		err := json.Unmarshal(doc, d)
+		if err == nil {
+			err = d.Validate()
+		}
+		if err != nil {
+			s.log.Warn(resource+": skipped", "domain", domain, "id", id, "err", err)
+			return true, nil
+		}
+		d.loaded(id, string(doc))
+		s.mu.Lock()
+		s.docs[key] = d
+		s.mu.Unlock()
+		out = append(out, d)
+		return true, nil
 	})
 	return out, err
 }

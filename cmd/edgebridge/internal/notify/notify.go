@@ -227,9 +227,9 @@ func (n *Notifier) send(ctx context.Context, b Body) {
 func (n *Notifier) settings(domain string) (Settings, string, error) {
 	// Each call event asks: the decoded document is kept until the store
 	// is written.
-	v, err := n.db.Cached("notify.settings\x00"+domain, func() (any, error) {
+	v, err := n.db.Cached(store.CacheKey{Read: "notify.settings", Domain: domain}, func(tx *store.Tx) (any, error) {
 		var s Settings
-		raw, err := n.db.Get(store.Coll{Domain: domain, Resource: "notificationsettings"}, "settings")
+		raw, err := tx.Get(store.Coll{Domain: domain, Resource: "notificationsettings"}, "settings")
 		if errors.Is(err, store.ErrNotFound) {
 			return storedSettings{}, nil
 		}
