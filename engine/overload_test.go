@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -356,7 +357,11 @@ func TestAdmissionRate(t *testing.T) {
 	if _, rate := g.limit(); rate != 0.9*600 {
 		t.Errorf("cut again within 2*standFor: %.1f", rate)
 	}
-	// Clear, and the rate refused: it grows 2 %.
+	// Clear, and the rate refused: it grows 2 % (the engine settling at
+	// least 90 % of the rate over the last second).
+	for range gateTicks - 1 {
+		adjust(clear)
+	}
 	g.take(later, time.Second, drain)
 	adjust(clear)
 	if _, rate := g.limit(); rate != 1.02*0.9*600 {
@@ -436,5 +441,89 @@ func TestReaderStartsAdmissionRate(t *testing.T) {
 	}
 	if !c.busy.over(bound, bound, t0.Add(time.Second+standFor/2)) {
 		t.Error("waits at MaxWait/2 for standFor/2 did not count")
+	}
+}
+
+// The admission rate follows the calls the engine carries: calls crowding
+// in setup (half of MaxSetups) cut it as a standing queue does, and start
+// it, at the rate settled alone; it grows only while few are in setup and
+// the calls settled over the last second keep up with it. Grown on a clear
+// queue alone, it crept past capacity flood after flood until one
+// collapsed.
+func TestAdmissionRateFollowsCarriedCalls(t *testing.T) {
+	var g admission
+	t0 := time.Unix(1000, 0)
+	tick := 0
+	now := func() time.Time { return t0.Add(time.Duration(tick) * adjustEvery) }
+	const bound, drain, maxSetups = 25 * time.Millisecond, 50 * time.Millisecond, 200
+	load := func(settled, setups int) gateLoad {
+		return gateLoad{settled: settled, waitMin: time.Millisecond, bound: bound, setups: setups, maxSetups: maxSetups}
+	}
+	adjust := func(l gateLoad) { tick++; g.adjust(now(), l) }
+	refuseOne := func() {
+		for g.take(now(), 0, drain) == "" {
+		}
+	}
+	rate := func() float64 { _, r := g.limit(); return r }
+
+	for range 20 {
+		adjust(load(60, 0)) // 600 settled a second, few in setup
+	}
+	g.start(now())
+	if r := rate(); r != 600 {
+		t.Fatalf("started at %.0f/s, want 600", r)
+	}
+	// Clear queue, the rate refused, but as many in setup as a quarter of
+	// MaxSetups: not raised.
+	refuseOne()
+	adjust(load(60, maxSetups/4))
+	if r := rate(); r != 600 {
+		t.Errorf("rate %.1f with a quarter of MaxSetups in setup, want 600 unchanged", r)
+	}
+	// Clear queue, few in setup, but the engine settled 300 a second over
+	// the last second: not raised.
+	for range gateTicks - 1 {
+		adjust(load(30, 0))
+	}
+	refuseOne()
+	adjust(load(30, 0))
+	if r := rate(); r != 600 {
+		t.Errorf("rate %.1f while 300 a second settled, want 600 unchanged", r)
+	}
+	// Carried again: raised 2 %.
+	for range gateTicks - 1 {
+		adjust(load(60, 0))
+	}
+	refuseOne()
+	adjust(load(60, 0))
+	if r := rate(); r != 1.02*600 {
+		t.Errorf("rate %.2f once carried, want %.2f", r, 1.02*600)
+	}
+	// Half of MaxSetups in setup on a clear queue: cut 10 %.
+	tick += 5
+	adjust(load(60, maxSetups/2))
+	if r := rate(); math.Abs(r-0.9*1.02*600) > 1e-9 {
+		t.Errorf("rate %.2f with half of MaxSetups in setup, want %.2f", r, 0.9*1.02*600)
+	}
+
+	// Not limiting: calls crowding in setup start it, at the rate settled
+	// (100 a second), not the 1800 a second admitted.
+	g.limiting = false
+	for range 10 {
+		adjust(gateLoad{waitMin: -1, maxSetups: maxSetups})
+	}
+	for range 2 {
+		for range 180 {
+			g.take(now(), 0, drain)
+		}
+		adjust(gateLoad{settled: 10, waitMin: time.Millisecond, bound: bound, setups: 40, maxSetups: maxSetups})
+	}
+	if on, _ := g.limit(); on {
+		t.Fatal("limiting with a fifth of MaxSetups in setup")
+	}
+	adjust(gateLoad{settled: 10, waitMin: time.Millisecond, bound: bound, setups: maxSetups / 2, maxSetups: maxSetups})
+	on, r := g.limit()
+	if !on || r < 90 || r > 110 {
+		t.Errorf("crowded setups: limiting %v at %.0f/s, want about the 100/s settled", on, r)
 	}
 }
