@@ -211,10 +211,14 @@ func (h *callHistory) find(domain, callID string) (CallRecord, segPos, error) {
 	for i := len(files) - 1; i >= 0; i-- {
 		var at int64
 		var r callRec
-		_, err := scanSegment(files[i].f, &callSegKind, func(off int64, body []byte) {
-			if r.decode(body) && string(r.strs[0]) == callID {
+		_, err := scanSegment(files[i].f, &callSegKind, func(off int64, body []byte) bool {
+			if !r.decode(body) {
+				return false
+			}
+			if string(r.strs[0]) == callID {
 				at = off
 			}
+			return true
 		})
 		if err != nil {
 			return CallRecord{}, 0, err
@@ -223,11 +227,9 @@ func (h *callHistory) find(domain, callID string) (CallRecord, segPos, error) {
 			continue
 		}
 		rd := segReader{kind: &callSegKind, f: files[i].f}
-		body, err := rd.at(at)
-		if err != nil {
+		if err := rd.at(at, r.decode); err != nil {
 			return CallRecord{}, 0, err
 		}
-		r.decode(body)
 		return r.record(domain), makeSegPos(files[i].seq, at), nil
 	}
 	return CallRecord{}, 0, ErrNotFound
@@ -254,15 +256,18 @@ func (db *DB) Calls(domain string, from, to time.Time, fn func(CallRecord) bool)
 	var replaced []segPos
 	var r callRec
 	for _, sf := range files {
-		_, err := scanSegment(sf.f, &callSegKind, func(off int64, body []byte) {
-			r.decode(body)
+		_, err := scanSegment(sf.f, &callSegKind, func(off int64, body []byte) bool {
+			if !r.decode(body) {
+				return false
+			}
 			if r.prev != 0 {
 				replaced = append(replaced, r.prev)
 			}
 			if (!from.IsZero() && r.start < from.UnixNano()) || (!to.IsZero() && r.start >= to.UnixNano()) {
-				return
+				return true
 			}
 			ents = append(ents, entry{r.start, makeSegPos(sf.seq, off)})
+			return true
 		})
 		if err != nil {
 			return err
@@ -285,11 +290,9 @@ func (db *DB) Calls(domain string, from, to time.Time, fn func(CallRecord) bool)
 	}
 	for _, e := range latest {
 		i := slices.IndexFunc(files, func(sf segFile) bool { return sf.seq == e.pos.seq() })
-		body, err := readers[i].at(e.pos.off())
-		if err != nil {
+		if err := readers[i].at(e.pos.off(), r.decode); err != nil {
 			return err
 		}
-		r.decode(body)
 		if !fn(r.record(domain)) {
 			return nil
 		}

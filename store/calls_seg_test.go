@@ -360,8 +360,9 @@ func TestCallHistoryMovedFromOldBuckets(t *testing.T) {
 
 // FuzzCallHistorySegment reads arbitrary bytes as a call history segment
 // (a torn tail, a corrupted disk, a file that is not ours): it never
-// panics, what it accepts ends within the input, and every record it
-// accepts encodes back to exactly the bytes it was read from.
+// panics, what it accepts ends within the input, every record it accepts
+// encodes back to exactly the bytes it was read from, and the scan ends at
+// the first record that does not decode.
 func FuzzCallHistorySegment(f *testing.F) {
 	t0 := time.Unix(1_700_000_000, 123)
 	seg := []byte(callSegKind.magic)
@@ -379,25 +380,28 @@ func FuzzCallHistorySegment(f *testing.F) {
 	f.Add([]byte("EBCALLS"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var last int64 = -1
-		end, err := scanSegment(bytes.NewReader(data), &callSegKind, func(off int64, body []byte) {
-			if off <= last || off < segHeaderLen {
-				t.Fatalf("record at %d after %d", off, last)
+		refused := int64(-1)
+		end, err := scanSegment(bytes.NewReader(data), &callSegKind, func(off int64, body []byte) bool {
+			if off <= last || off < segHeaderLen || refused >= 0 {
+				t.Fatalf("record at %d after %d (one refused at %d)", off, last, refused)
 			}
-			last = off
 			var c callRec
 			if !c.decode(body) {
-				t.Fatalf("record at %d accepted but does not decode", off)
+				refused = off
+				return false
 			}
+			last = off
 			r := c.record("d")
 			again := callSegKind.appendRecord(nil, func(b []byte) []byte { return appendCallBody(b, &r, c.prev) })
 			if off+int64(len(again)) > int64(len(data)) || !bytes.Equal(again, data[off:off+int64(len(again))]) {
 				t.Fatalf("record at %d does not encode back to its bytes", off)
 			}
+			return true
 		})
 		if err != nil {
 			t.Fatalf("error from an in-memory reader: %v", err)
 		}
-		if end > int64(len(data)) || (end != 0 && end < segHeaderLen) || end <= last {
+		if end > int64(len(data)) || (end != 0 && end < segHeaderLen) || end <= last || (refused >= 0 && end != refused) {
 			t.Fatalf("end %d of %d bytes (last record at %d)", end, len(data), last)
 		}
 	})
@@ -418,6 +422,31 @@ func BenchmarkRecordCalls(b *testing.B) {
 		}
 		if err := db.RecordCalls(batch); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkQueryCalls is a call history query over 20000 calls (the
+// recent calls page, a statistics export): every record read, the
+// latest version of each call returned.
+func BenchmarkQueryCalls(b *testing.B) {
+	db := openTest(b)
+	t0 := time.Unix(1_700_000_000, 0)
+	batch := make([]CallRecord, 0, 500)
+	for i := range 20000 {
+		batch = append(batch, callRecord(i, t0))
+		if len(batch) == cap(batch) {
+			if err := db.RecordCalls(batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		if err := db.Calls("d", time.Time{}, time.Time{}, func(CallRecord) bool { n++; return true }); err != nil || n != 20000 {
+			b.Fatal(n, err)
 		}
 	}
 }
@@ -471,5 +500,42 @@ func TestCallHistoryQueryWhileWriting(t *testing.T) {
 			return
 		default:
 		}
+	}
+}
+
+// TestQueriesDecodeEachRecordOnce: the call history's and the SIP log's
+// queries decode a record where they read it, for their own use, and do
+// not decode it a second time only to check it (the kind's valid is for
+// reopening a segment to append).
+func TestQueriesDecodeEachRecordOnce(t *testing.T) {
+	db := openTest(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := range 20 {
+		if err := db.RecordCall(callRecord(i, t0)); err != nil {
+			t.Fatal(err)
+		}
+		db.AppendSIP(sipMsg(i, t0, fmt.Sprintf("call-%d", i)))
+	}
+	if err := db.FlushSIP(); err != nil {
+		t.Fatal(err)
+	}
+	checks := 0
+	for _, k := range []*segKind{&callSegKind, &sipSegKind} {
+		valid := k.valid
+		k.valid = func(body []byte) bool { checks++; return valid(body) }
+		t.Cleanup(func() { k.valid = valid })
+	}
+	n := 0
+	if err := db.Calls("d", time.Time{}, time.Time{}, func(CallRecord) bool { n++; return true }); err != nil || n != 20 {
+		t.Fatalf("calls: %d, %v", n, err)
+	}
+	if _, err := db.Call("d", callRecord(7, t0).CallID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.QuerySIP("d", SIPQuery{Limit: 5}); err != nil || len(got) != 5 {
+		t.Fatalf("SIP log: %d messages, %v", len(got), err)
+	}
+	if checks != 0 {
+		t.Fatalf("queries decoded records %d times more only to check them", checks)
 	}
 }

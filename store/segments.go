@@ -437,13 +437,15 @@ func (k *segKind) checkRecordHeader(h []byte) int {
 	return int(n)
 }
 
-// scanSegment reads a segment from its start and calls fn (when not nil)
-// with the offset and body of each whole record, in order; the body is
-// valid until fn returns. It returns the offset just past the last whole
-// record: where appending may go on. A segment without the magic gives 0.
-// Only a read error other than the end of the data is returned as an
-// error.
-func scanSegment(rd io.Reader, k *segKind, fn func(off int64, body []byte)) (int64, error) {
+// scanSegment reads a segment from its start and calls decode with the
+// offset and body of each whole record, in order; decode says whether the
+// body is a record of the kind (the reader decodes it once, for its own
+// use), and the scan stops at one that is not, as at a torn record. The
+// body is valid until decode returns; a nil decode is the kind's valid. It
+// returns the offset just past the last whole record: where appending may
+// go on. A segment without the magic gives 0. Only a read error other than
+// the end of the data is returned as an error.
+func scanSegment(rd io.Reader, k *segKind, decode func(off int64, body []byte) bool) (int64, error) {
 	br := bufio.NewReaderSize(rd, 32<<10)
 	var magic [segHeaderLen]byte
 	if _, err := io.ReadFull(br, magic[:]); err != nil {
@@ -470,11 +472,11 @@ func scanSegment(rd io.Reader, k *segKind, fn func(off int64, body []byte)) (int
 		if _, err := io.ReadFull(br, body); err != nil {
 			return off, eofOK(err)
 		}
-		if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(hdr[4:]) || !k.valid(body) {
+		if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(hdr[4:]) {
 			return off, nil
 		}
-		if fn != nil {
-			fn(off, body)
+		if decode == nil && !k.valid(body) || decode != nil && !decode(off, body) {
+			return off, nil
 		}
 		off += recHeaderLen + int64(n)
 	}
@@ -491,8 +493,10 @@ type segReader struct {
 
 const segReadWindow = 32 << 10
 
-// at returns the body of the record at off, valid until the next call.
-func (r *segReader) at(off int64) ([]byte, error) {
+// at reads the record at off and decodes its body with decode (the body is
+// valid until the next call); an error when it is no whole record of the
+// kind.
+func (r *segReader) at(off int64, decode func(body []byte) bool) error {
 	n := r.fits(off)
 	if n < 0 {
 		if cap(r.win) < segReadWindow {
@@ -501,28 +505,28 @@ func (r *segReader) at(off int64) ([]byte, error) {
 		m, err := r.f.ReadAt(r.win[:cap(r.win)], off)
 		r.base, r.win = off, r.win[:m]
 		if m < recHeaderLen {
-			return nil, readErr(r.kind, err)
+			return readErr(r.kind, err)
 		}
 		if n = r.kind.checkRecordHeader(r.win); n < 0 {
-			return nil, readErr(r.kind, nil)
+			return readErr(r.kind, nil)
 		}
 		if recHeaderLen+n > m {
 			if m < cap(r.win) {
-				return nil, readErr(r.kind, err)
+				return readErr(r.kind, err)
 			}
 			// Longer than the window: read it whole.
 			r.win = make([]byte, recHeaderLen+n)
 			if m, err := r.f.ReadAt(r.win, off); m < len(r.win) {
-				return nil, readErr(r.kind, err)
+				return readErr(r.kind, err)
 			}
 		}
 	}
 	i := int(off - r.base)
 	body := r.win[i+recHeaderLen : i+recHeaderLen+n]
-	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(r.win[i+4:]) || !r.kind.valid(body) {
-		return nil, readErr(r.kind, nil)
+	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(r.win[i+4:]) || !decode(body) {
+		return readErr(r.kind, nil)
 	}
-	return body, nil
+	return nil
 }
 
 // fits is the body length of the record at off when it lies wholly in the

@@ -325,20 +325,23 @@ func querySIPSegment(f *os.File, domain string, q SIPQuery, max int) ([]SIPMessa
 	var ring []int64
 	next := 0
 	var r sipRecord
-	_, err := scanSegment(f, &sipSegKind, func(off int64, body []byte) {
-		r.decode(body)
+	_, err := scanSegment(f, &sipSegKind, func(off int64, body []byte) bool {
+		if !r.decode(body) {
+			return false
+		}
 		if first.IsZero() {
 			first = time.Unix(0, r.time)
 		}
 		if !r.matches(domain, q, pat, from, to) {
-			return
+			return true
 		}
 		if len(ring) < max {
 			ring = append(ring, off)
-			return
+			return true
 		}
 		ring[next] = off
 		next = (next + 1) % max
+		return true
 	})
 	if err != nil {
 		return nil, first, err
@@ -346,11 +349,9 @@ func querySIPSegment(f *os.File, domain string, q SIPQuery, max int) ([]SIPMessa
 	out := make([]SIPMessage, 0, len(ring))
 	rd := segReader{kind: &sipSegKind, f: f}
 	for i := range ring {
-		body, err := rd.at(ring[(next+i)%len(ring)])
-		if err != nil {
+		if err := rd.at(ring[(next+i)%len(ring)], r.decode); err != nil {
 			return nil, first, err
 		}
-		r.decode(body)
 		out = append(out, r.message())
 	}
 	return out, first, nil

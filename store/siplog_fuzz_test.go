@@ -8,8 +8,9 @@ import (
 
 // FuzzSIPLogSegment reads arbitrary bytes as a segment file (a torn tail,
 // a corrupted disk, a file that is not ours): it never panics, what it
-// accepts ends within the input, and every record it accepts encodes back
-// to exactly the bytes it was read from.
+// accepts ends within the input, every record it accepts encodes back to
+// exactly the bytes it was read from, and the scan ends at the first
+// record that does not decode.
 func FuzzSIPLogSegment(f *testing.F) {
 	t0 := time.Unix(1_700_000_000, 123)
 	seg := []byte(sipSegKind.magic)
@@ -26,25 +27,28 @@ func FuzzSIPLogSegment(f *testing.F) {
 	f.Add([]byte("EBSIPLG"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var last int64 = -1
-		end, err := scanSegment(bytes.NewReader(data), &sipSegKind, func(off int64, body []byte) {
-			if off <= last || off < segHeaderLen {
-				t.Fatalf("record at %d after %d", off, last)
+		refused := int64(-1)
+		end, err := scanSegment(bytes.NewReader(data), &sipSegKind, func(off int64, body []byte) bool {
+			if off <= last || off < segHeaderLen || refused >= 0 {
+				t.Fatalf("record at %d after %d (one refused at %d)", off, last, refused)
 			}
-			last = off
 			var r sipRecord
 			if !r.decode(body) {
-				t.Fatalf("record at %d accepted but does not decode", off)
+				refused = off
+				return false
 			}
+			last = off
 			m := r.message()
 			again := sipSegKind.appendRecord(nil, func(b []byte) []byte { return appendSIPBody(b, &m) })
 			if off+int64(len(again)) > int64(len(data)) || !bytes.Equal(again, data[off:off+int64(len(again))]) {
 				t.Fatalf("record at %d does not encode back to its bytes", off)
 			}
+			return true
 		})
 		if err != nil {
 			t.Fatalf("error from an in-memory reader: %v", err)
 		}
-		if end > int64(len(data)) || (end != 0 && end < segHeaderLen) || end <= last {
+		if end > int64(len(data)) || (end != 0 && end < segHeaderLen) || end <= last || (refused >= 0 && end != refused) {
 			t.Fatalf("end %d of %d bytes (last record at %d)", end, len(data), last)
 		}
 	})

@@ -328,3 +328,25 @@ func TestSIPLogManyDomainsOneBatch(t *testing.T) {
 		t.Fatalf("SIPDropped = %d, want 0", n)
 	}
 }
+
+// BenchmarkQuerySIP is a SIP log search over 20000 messages whose
+// pattern few match: every record read, the newest 100 matches returned.
+func BenchmarkQuerySIP(b *testing.B) {
+	db := openTest(b)
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := range 20000 {
+		db.AppendSIP(sipMsg(i, t0, fmt.Sprintf("call-%d", i)))
+		if i%500 == 499 {
+			if err := db.FlushSIP(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := db.QuerySIP("d", SIPQuery{Pattern: "sip:1", Limit: 100})
+		if err != nil || len(got) != 100 {
+			b.Fatal(len(got), err)
+		}
+	}
+}
