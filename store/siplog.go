@@ -45,6 +45,9 @@ const (
 	sipFlushEvery = 200 * time.Millisecond
 	sipFlushBatch = 512
 	sipQueueMax   = 8192 // beyond this AppendSIP drops (and counts) messages
+	// sipQuietFlushes flushes in a row with nothing to write (a second of
+	// ticks) let the batch arrays go.
+	sipQuietFlushes = 5
 )
 
 // SIPMessage is one SIP message as it crossed the gateway's socket.
@@ -72,6 +75,7 @@ type sipLog struct {
 	mu      sync.Mutex
 	pending []SIPMessage
 	spare   []SIPMessage // the last batch's array, for the next queue (wmu)
+	quiet   int          // flushes in a row that had nothing to write (wmu)
 	dropped uint64
 	kick    chan struct{}
 	stop    chan struct{}
@@ -225,13 +229,22 @@ func (db *DB) FlushSIP() error {
 	defer l.wmu.Unlock()
 	l.mu.Lock()
 	batch := l.pending
+	if len(batch) == 0 {
+		// Nothing came since the last flush: both arrays stay for the
+		// next messages (swapping them here lost one, and the batch after
+		// grew a new one from nothing), until the log has been quiet for
+		// sipQuietFlushes flushes in a row: then memory returns.
+		if l.quiet++; l.quiet >= sipQuietFlushes {
+			l.pending, l.spare = nil, nil
+		}
+		l.mu.Unlock()
+		return nil
+	}
+	l.quiet = 0
 	// The queue takes the array of the batch before: one growing from
 	// nothing for each batch was as much as the messages themselves.
 	l.pending, l.spare = l.spare, nil
 	l.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
 	var errs []error
 	lost := 0
 	for i := range batch {
