@@ -142,6 +142,32 @@ func (h *LogRing) Tail(level slog.Level, n int) []LogLine {
 	return out
 }
 
+// Compact copies the texts of the lines kept into one block. Each was made
+// on its own when logged, among the garbage of whatever the daemon was
+// doing; after a flood of calls (a line per refused call) the lines kept
+// are what holds the flood's memory spans in use (the collector does not
+// move objects), a few hundred bytes holding a page each. Copied together
+// they fill a few pages, and the spans can go back to the kernel. Readers
+// see the same lines. The daemon calls it before it returns memory.
+func (h *LogRing) Compact() {
+	c := h.core
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, l := range c.buf {
+		n += len(l.Text)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, l := range c.buf {
+		b.WriteString(l.Text)
+	}
+	block := b.String()
+	for i := range c.buf {
+		c.buf[i].Text, block = block[:len(c.buf[i].Text)], block[len(c.buf[i].Text):]
+	}
+}
+
 // Follow delivers new records at level or above until cancel is called.
 func (h *LogRing) Follow(level slog.Level) (<-chan LogLine, func()) {
 	ch := make(chan LogLine, 64)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -31,7 +32,15 @@ const (
 	returnAbove = 1 << 20
 )
 
-func setMemoryLimits() {
+// setMemoryLimits also turns the heap profile off unless profiling says
+// --pprof serves it: the runtime samples an allocation every 512 KiB into
+// a hash table of call stacks (1.4 MB, never freed) with a record per stack
+// it has seen, which a flood's variety of stacks fills, and which nothing
+// reads without the endpoint.
+func setMemoryLimits(profiling bool) {
+	if !profiling {
+		runtime.MemProfileRate = 0
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(daemonMemoryLimit)
 	}
@@ -48,13 +57,25 @@ func setMemoryLimits() {
 // its pages (10 MB 60 s after the userbench floods). File-backed pages (the
 // executable, the database's mapping) are left to the kernel: they are page
 // cache, which it reclaims under pressure, and unmapping them from the
-// process would only lower the RSS figure.
-func returnMemory(ctx context.Context) {
+// process would only lower the RSS figure. compact (may be nil) runs first:
+// it copies what the daemon keeps long (the log ring's lines) out of the
+// flood's memory spans, which it would otherwise hold in use.
+func returnMemory(ctx context.Context, compact func()) {
 	sample := []metrics.Sample{
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/heap/live:bytes"},
 	}
+	read := func() (free, objects, live uint64) {
+		metrics.Read(sample)
+		for i, v := range []*uint64{&free, &objects, &live} {
+			if sample[i].Value.Kind() == metrics.KindUint64 {
+				*v = sample[i].Value.Uint64()
+			}
+		}
+		return
+	}
+	var r memoryReturn
 	t := time.NewTicker(returnEvery)
 	defer t.Stop()
 	for {
@@ -62,16 +83,37 @@ func returnMemory(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			metrics.Read(sample)
-			var free, objects, live uint64
-			for i, v := range []*uint64{&free, &objects, &live} {
-				if sample[i].Value.Kind() == metrics.KindUint64 {
-					*v = sample[i].Value.Uint64()
+			free, objects, live := read()
+			if r.due(free, objects, live) {
+				if compact != nil {
+					compact()
 				}
-			}
-			if free+objects-min(live, objects) > returnAbove {
 				debug.FreeOSMemory()
+				_, _, after := read()
+				r.collected(objects, after)
 			}
 		}
 	}
+}
+
+// memoryReturn is returnMemory's policy: collect when the heap holds more
+// than returnAbove free or dead since the last collection, and again at the
+// next tick after a collection that freed more than that. What a collection
+// finds live may be dead by the next: a flood's last transactions wait out
+// their timers (up to 8 s) and pooled RTP sockets close after 10 s, but
+// nothing counts them dead until a collection, which a quiet daemon never
+// reaches by allocating (6 MB kept 60 s after the userbench floods in one
+// run of two).
+type memoryReturn struct{ again bool }
+
+// due says whether to collect now, from the free heap not yet returned, the
+// heap's objects (live, or dead and not yet swept) and the live heap at the
+// last collection.
+func (r *memoryReturn) due(free, objects, live uint64) bool {
+	return r.again || free+objects-min(live, objects) > returnAbove
+}
+
+// collected notes a collection: the objects before it and the live heap after.
+func (r *memoryReturn) collected(objects, live uint64) {
+	r.again = objects > live+returnAbove
 }

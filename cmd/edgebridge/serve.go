@@ -269,7 +269,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	log := newDaemonLogger(stderr, cfg.console) // keeps a ring for the console's `log tail`
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	setMemoryLimits() // memlimit.go
+	setMemoryLimits(cfg.pprofAddr != "") // memlimit.go
 
 	db, err := store.Open(filepath.Join(cfg.dataDir, "edgebridge.db"))
 	if err != nil {
@@ -282,7 +282,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			db.Close()
 		}
 	}()
-	go returnMemory(ctx)
+	var compactLog func()
+	if ring, ok := log.Handler().(*console.LogRing); ok {
+		compactLog = ring.Compact
+	}
+	go returnMemory(ctx, compactLog)
 	if cfg.pprofAddr != "" {
 		if err := servePprof(ctx, cfg.pprofAddr); err != nil {
 			log.Error("serve: --pprof", "err", err)
