@@ -350,16 +350,15 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		go func() { <-c.done; trunk.release() }()
 	}
-	go func() {
-		// The dialog ends on CANCEL (sipgo answers 200 and 487) or BYE.
-		select {
-		case <-dlg.Context().Done():
-			if c.Answered().IsZero() {
-				c.end(CauseCancelled, false)
-			}
-		case <-c.done:
+	// The dialog ends on CANCEL (sipgo answers 200 and 487) or BYE. Run
+	// when it ends rather than by a goroutine waiting for it: one per call
+	// in setup, and the runtime keeps every goroutine descriptor a flood's
+	// peak made (ended calls are not touched: end is once).
+	context.AfterFunc(dlg.Context(), func() {
+		if c.Answered().IsZero() {
+			c.end(CauseCancelled, false)
 		}
-	}()
+	})
 	e.calls.add(c)
 	e.recordCall(c, "")
 	_ = c.provisional(100, "Trying", nil)
