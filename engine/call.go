@@ -348,17 +348,20 @@ func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			c.reject(503, "Service Unavailable", "trunk "+trunk.cfg.TrunkID+" is at its concurrency limit")
 			return
 		}
-		go func() { <-c.done; trunk.release() }()
+		c.onEnd(trunk.release)
 	}
 	// The dialog ends on CANCEL (sipgo answers 200 and 487) or BYE. Run
 	// when it ends rather than by a goroutine waiting for it: one per call
 	// in setup, and the runtime keeps every goroutine descriptor a flood's
-	// peak made (ended calls are not touched: end is once).
-	context.AfterFunc(dlg.Context(), func() {
+	// peak made. Unregistered when the call ends: a dialog whose end sipgo
+	// never marks (our BYE unanswered, a final response racing the
+	// transaction's end) would otherwise keep the call reachable for good.
+	stop := context.AfterFunc(dlg.Context(), func() {
 		if c.Answered().IsZero() {
 			c.end(CauseCancelled, false)
 		}
 	})
+	c.onEnd(func() { stop() })
 	e.calls.add(c)
 	e.recordCall(c, "")
 	_ = c.provisional(100, "Trying", nil)
