@@ -159,13 +159,11 @@ func (e *Engine) b2bua(in *Call, spec dialSpec) {
 		return
 	}
 	bridge(out)
-	go func() {
-		select {
-		case <-out.done:
-		case <-in.done:
-		}
-		cancel()
-	}()
+	// The bridge ends with either leg: by their ends' hooks rather than a
+	// goroutine waiting for both (one per bridged call at a flood's peak,
+	// each a goroutine descriptor the runtime keeps for good).
+	in.onEnd(cancel)
+	out.onEnd(cancel)
 	<-bridged
 	cancel()
 	// Whichever leg ended first has its cause; the other gets a BYE.
