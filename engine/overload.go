@@ -45,7 +45,15 @@ import (
 //   - memory: the live heap against the runtime's soft memory limit
 //     (debug.SetMemoryLimit; serve sets one for a 128 MB board); past 80 %
 //     the collector would run without pause and every call slow down, so
-//     new calls are refused first;
+//     new calls are refused first; and, well before that, the heap goal
+//     the runtime works to: once the limit has taken half of the headroom
+//     GOGC gives above the live heap (the goal under 1.5 times the live
+//     heap at GOGC 100), the collector runs back to back. Under a flood at
+//     4000 calls/s the goal came down to the live heap at about 45 MB live
+//     (stacks, free spans and metadata count against the limit too), the
+//     collector took half the daemon's CPU, its idle workers the rest of
+//     the board's, and the admitted calls themselves failed; this is the
+//     measure that sees it coming (heapBound);
 //
 // and a B2BUA call needs two free RTP port pairs.
 
@@ -77,6 +85,10 @@ type shedder struct {
 	shed    atomic.Uint64
 	lastLog atomic.Int64 // unix seconds of the last "shedding" log line
 	unrated atomic.Int64 // UDP INVITEs the socket's reader passed on without the rate (unrated)
+	// The live heap and the heap goal at the last probe, and GOGC;
+	// gcRan: a collection ended since the probe before.
+	heapLive, heapGoal, gogc atomic.Int64
+	gcRan                    atomic.Bool
 }
 
 // maxUnrated bounds the UDP INVITEs owed the rate: copies of one the
@@ -129,7 +141,8 @@ func (s *shedder) probe(done <-chan struct{}) {
 	var smooth float64
 	var high standing
 	lastCPU, lastAt := processCPU(), time.Now()
-	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}, {Name: "/gc/gogc:percent"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	var cycles uint64
 	for n := 1; ; n++ {
 		want := time.Now().Add(tick)
 		select {
@@ -150,6 +163,15 @@ func (s *shedder) probe(done <-chan struct{}) {
 				metrics.Read(live)
 				if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 && live[0].Value.Kind() == metrics.KindUint64 {
 					s.heapPM.Store(int64(1000 * float64(live[0].Value.Uint64()) / float64(lim)))
+				}
+				for i, v := range []*atomic.Int64{&s.heapLive, &s.heapGoal, &s.gogc} {
+					if live[i].Value.Kind() == metrics.KindUint64 {
+						v.Store(int64(min(live[i].Value.Uint64(), math.MaxInt64)))
+					}
+				}
+				if live[3].Value.Kind() == metrics.KindUint64 {
+					s.gcRan.Store(live[3].Value.Uint64() != cycles)
+					cycles = live[3].Value.Uint64()
 				}
 				c := processCPU()
 				wall := now.Sub(lastAt)
@@ -227,10 +249,23 @@ func (s *shedder) overloaded(freePairs int) string {
 		return fmt.Sprintf("overloaded: CPU %d %% with %d calls in setup", s.cpuPM.Load()/10, n)
 	case s.heapPM.Load() >= 800:
 		return fmt.Sprintf("overloaded: live heap at %d %% of the memory limit", s.heapPM.Load()/10)
+	case s.heapBound():
+		return fmt.Sprintf("overloaded: the memory limit holds the heap goal at %d MB for %d MB live", s.heapGoal.Load()>>20, s.heapLive.Load()>>20)
 	case freePairs < 2:
 		return "overloaded: no free RTP ports"
 	}
 	return ""
+}
+
+// heapBound says whether the memory limit has taken half of the headroom
+// GOGC gives the heap above its live part while the collector runs (0 GOGC
+// or none measured: not). Both figures are the last collection's: with no
+// collection since the probe before they are stale, and refusing at the
+// socket allocates nothing that would bring the next one, so a goal held
+// when the flood stopped would refuse every call from then on.
+func (s *shedder) heapBound() bool {
+	live, goal, gogc := s.heapLive.Load(), s.heapGoal.Load(), s.gogc.Load()
+	return s.gcRan.Load() && live > 0 && gogc > 0 && goal-live < live*gogc/200
 }
 
 // admit takes a new INVITE into setup, or says why not; byRate also holds
@@ -283,7 +318,7 @@ func (s *shedder) sawWait(w time.Duration) {
 // gateLoad takes what was measured since the gate's last adjust.
 func (s *shedder) gateLoad() gateLoad {
 	l := gateLoad{settled: int(s.settled.Swap(0)), waitMin: -1, bound: s.cfg.MaxWait / 2,
-		setups: int(s.setups.Load()), maxSetups: s.cfg.MaxSetups}
+		setups: int(s.setups.Load()), maxSetups: s.cfg.MaxSetups, heapBound: s.heapBound()}
 	if w := s.waitMin.Swap(math.MaxInt64); w != math.MaxInt64 {
 		l.waitMin = time.Duration(w)
 	}
@@ -335,7 +370,8 @@ func (c *Call) setupOver() {
 //     rate it admitted them over the last two adjusts if more (at the
 //     start of a flood the calls admitted have not settled yet): what it
 //     carried just before, not a constant; or when an adjust finds half
-//     of MaxSetups or more in setup, at the rate settled alone (those
+//     of MaxSetups or more in setup (or the heap held by the memory
+//     limit), at the rate settled alone (those
 //     calls were admitted faster than they settle: at a flood's start
 //     the setups filled before the queue stood, and MaxSetups alone then
 //     refused everything until setups ended, admitting in bursts);
@@ -349,10 +385,12 @@ func (c *Call) setupOver() {
 //     themselves (every INVITE read, answered, its ACK read) keep the queue
 //     standing, which no cut relieves, and unbounded cuts spiralled down
 //     to a third of capacity;
-//   - every adjust that half of MaxSetups or more are in setup it cuts
-//     the rate as for a standing queue: the calls admitted wait on each
-//     other (or on the far end) before the socket's queue shows it, and
-//     past MaxSetups every new INVITE is refused whatever the rate;
+//   - every adjust that half of MaxSetups or more are in setup, or the
+//     memory limit holds the heap goal (heapBound), it cuts the rate as for
+//     a standing queue: the calls admitted wait on each other (or on the
+//     far end, or on the collector) before the socket's queue shows it,
+//     and past MaxSetups or with the heap held every new INVITE is refused
+//     whatever the rate;
 //   - every adjust that the queue did not stand and the rate refused
 //     something it raises the rate 2 % (capacity comes back when a
 //     neighbour on the board lets go of the CPU, and grows with every cut
@@ -388,12 +426,16 @@ type gateLoad struct {
 	bound     time.Duration
 	setups    int
 	maxSetups int
+	heapBound bool // the memory limit holds the heap goal (shedder.heapBound)
 }
 
 func (l gateLoad) standing() bool { return l.waitMin >= l.bound && l.waitMin >= 0 }
 
-// crowded: half of MaxSetups or more in setup.
-func (l gateLoad) crowded() bool { return l.maxSetups > 0 && 2*l.setups >= l.maxSetups }
+// crowded: half of MaxSetups or more in setup, or the heap held by the
+// memory limit (what the calls in flight hold is what the limit holds).
+func (l gateLoad) crowded() bool {
+	return l.heapBound || l.maxSetups > 0 && 2*l.setups >= l.maxSetups
+}
 
 // carried: few enough in setup that the rate may grow.
 func (l gateLoad) carried() bool { return 4*l.setups < l.maxSetups || l.maxSetups <= 0 }

@@ -103,8 +103,9 @@ func TestOverloadShedsNewInvites(t *testing.T) {
 	}
 }
 
-// The shedder's measures: calls in setup, queue delay and CPU, each alone
-// enough to refuse (CPU only with a quarter of MaxSetups in setup).
+// The shedder's measures: calls in setup, queue delay, CPU, the heap and
+// its goal, each alone enough to refuse (CPU only with a quarter of
+// MaxSetups in setup).
 func TestShedderAdmit(t *testing.T) {
 	s := &shedder{cfg: OverloadConfig{MaxSetups: 8}}
 	s.defaults()
@@ -145,6 +146,30 @@ func TestShedderAdmit(t *testing.T) {
 		t.Fatalf("heap at 85 %% of the limit: %v %q", ok, why)
 	}
 	s.heapPM.Store(0)
+	// The memory limit holds the heap goal within half of GOGC's headroom
+	// above the live heap: refused; with the headroom back, taken.
+	s.gogc.Store(100)
+	s.heapLive.Store(40 << 20)
+	s.heapGoal.Store(59 << 20)
+	// No collection since the probe before: the figures are stale (a
+	// daemon that refuses allocates nothing, and would refuse for good).
+	if ok, why := s.admit(10, true, t0); !ok {
+		t.Fatalf("heap goal held by the last collection but none since: refused (%s)", why)
+	}
+	s.leave()
+	s.gcRan.Store(true)
+	if ok, why := s.admit(10, true, t0); ok || !strings.Contains(why, "heap goal at 59 MB for 40 MB live") {
+		t.Fatalf("heap goal held at 1.47 times the live heap: %v %q", ok, why)
+	}
+	if !s.gateLoad().crowded() {
+		t.Error("heap goal held: the admission rate not told (gateLoad.crowded)")
+	}
+	s.heapGoal.Store(61 << 20)
+	if ok, why := s.admit(10, true, t0); !ok {
+		t.Fatalf("heap goal at 1.52 times the live heap refused: %s", why)
+	}
+	s.leave()
+	s.heapLive.Store(0)
 	if ok, why := s.admit(1, true, t0); ok || !strings.Contains(why, "RTP ports") {
 		t.Fatalf("one free port pair: %v %q", ok, why)
 	}
