@@ -22,11 +22,28 @@ const (
 // store's working documents.
 type StoreDirectory struct{ DB *store.DB }
 
-// Device implements Directory.
+// Device implements Directory. Every INVITE and REGISTER asks (by From
+// user, mostly no device): the answer is kept until a device is written,
+// and each caller gets its own copy.
 func (d StoreDirectory) Device(domain, id string) (*Device, error) {
-	b, err := d.DB.Get(store.Coll{Domain: domain, Resource: ResDevice}, id)
+	v, err := d.DB.Cached(store.CacheKey{Read: "engine.device", Domain: domain, Arg: id}, func(tx *store.Tx) (any, error) {
+		return device(tx, domain, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if dev, ok := v.(Device); ok {
+		own := dev // allocated here only: no device is the usual answer
+		return &own, nil
+	}
+	return nil, ErrNotFound
+}
+
+// device reads one device: a Device, or nil when there is none.
+func device(tx *store.Tx, domain, id string) (any, error) {
+	b, err := tx.Get(store.Coll{Domain: domain, Resource: ResDevice}, id)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrBadName) {
-		return nil, ErrNotFound
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
@@ -41,7 +58,7 @@ func (d StoreDirectory) Device(domain, id string) (*Device, error) {
 	if err := dev.Validate(); err != nil {
 		return nil, fmt.Errorf("device %s/%s: %w", domain, id, err)
 	}
-	return &dev, nil
+	return dev, nil
 }
 
 // Trunks implements Directory.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -85,6 +86,10 @@ func (db *DB) cacheLoad(key CacheKey, load func(tx *Tx) (any, error)) (any, erro
 	if len(e.reads.slots) == 0 {
 		e.reads.any = true
 	}
+	// A key's domain and argument may be cut from a SIP message (a From
+	// user, a called number): kept as they are, they would keep the
+	// message's memory.
+	key.Domain, key.Arg = strings.Clone(key.Domain), strings.Clone(key.Arg)
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCached {
 		c.m = map[CacheKey]cacheEntry{}

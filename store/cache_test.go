@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // cachedDoc is a Cached read of one document that counts its loads.
@@ -291,4 +292,28 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// TestCachedKeyKeepsNoMessage: a key's domain and argument cut from a
+// bigger string (a SIP message) are copied when kept, so that the entry
+// does not keep the message's memory.
+func TestCachedKeyKeepsNoMessage(t *testing.T) {
+	db := openTest(t)
+	msg := "INVITE sip:1000@local SIP/2.0\r\nFrom: <sip:panel1@local>\r\n\r\n"
+	key := CacheKey{Read: "k", Domain: msg[16:21], Arg: msg[11:15]}
+	if _, err := db.Cached(key, func(*Tx) (any, error) { return 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+	in := func(s string) bool {
+		p, m := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(msg)))
+		return p >= m && p < m+uintptr(len(msg))
+	}
+	for k := range db.cache.m {
+		if k != key {
+			t.Fatalf("kept %+v, want %+v", k, key)
+		}
+		if in(k.Domain) || in(k.Arg) {
+			t.Fatalf("the kept key points into the message")
+		}
+	}
 }
