@@ -49,6 +49,12 @@ type cacheEntry struct {
 // the cache starts over.
 const maxCached = 4096
 
+// maxCachedKey bounds the domain and argument of a kept entry: both may
+// come from a SIP message (up to 64 KiB), and 4096 entries of such a From
+// user would keep a quarter of a gigabyte. A longer key is loaded each
+// time, never kept; no device, number or domain is that long.
+const maxCachedKey = 256
+
 // Cached returns what load returned for key, loading it again when a
 // collection load read has been written since (a write that has returned
 // is always seen); an error is returned, not kept. load reads through the
@@ -82,6 +88,9 @@ func (db *DB) cacheLoad(key CacheKey, load func(tx *Tx) (any, error)) (any, erro
 	})
 	if err != nil {
 		return e.v, err // not kept: a read error may pass
+	}
+	if len(key.Domain)+len(key.Arg) > maxCachedKey {
+		return e.v, nil
 	}
 	if len(e.reads.slots) == 0 {
 		e.reads.any = true

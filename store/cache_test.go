@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -315,5 +316,32 @@ func TestCachedKeyKeepsNoMessage(t *testing.T) {
 		if in(k.Domain) || in(k.Arg) {
 			t.Fatalf("the kept key points into the message")
 		}
+	}
+}
+
+// TestCachedKeepsNoLongKey: a key longer than any name (a hostile From
+// user of kilobytes) is loaded each time and never kept, so that a flood
+// of them cannot make the cache hold megabytes.
+func TestCachedKeepsNoLongKey(t *testing.T) {
+	db := openTest(t)
+	loads := 0
+	load := func(*Tx) (any, error) { loads++; return 1, nil }
+	long := CacheKey{Read: "k", Domain: "d", Arg: strings.Repeat("x", 30000)}
+	for i := 0; i < 2; i++ {
+		if v, err := db.Cached(long, load); err != nil || v.(int) != 1 {
+			t.Fatalf("long key: %v %v", v, err)
+		}
+	}
+	if loads != 2 || len(db.cache.m) != 0 {
+		t.Fatalf("long key: %d loads, %d entries kept; want 2 loads and none kept", loads, len(db.cache.m))
+	}
+	short := CacheKey{Read: "k", Domain: "d", Arg: "panel1"}
+	for i := 0; i < 2; i++ {
+		if _, err := db.Cached(short, load); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if loads != 3 || len(db.cache.m) != 1 {
+		t.Fatalf("short key: %d loads, %d entries kept; want 3 loads and one kept", loads, len(db.cache.m))
 	}
 }
