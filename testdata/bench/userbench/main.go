@@ -10,7 +10,9 @@
 //     and the daemon's CPU time per completed call (/proc/PID/stat over
 //     the run), which counts only the time the daemon ran;
 //   - overload: the best b2bua goodput over a ladder of offered rates, then
-//     the goodput at twice that;
+//     the goodput at twice that, each run with the datagrams the machine's
+//     full sockets dropped meanwhile (SIPp's, given 1 MiB buffers: see
+//     sippBuffer);
 //   - memory: the daemon's RSS idle, with 100 calls up, right after floods
 //     of refused and completed calls, and a minute later;
 //   - ivr: the media service's webhook round trip (a key's end to the next
@@ -57,6 +59,7 @@ var (
 	settle    = flag.Duration("settle", time.Minute, "how long memory may take to return")
 	ladder    = flag.String("ladder", "250,500,1000,2000", "offered rates (calls/s) tried to find the B2BUA's capacity")
 	daemonLog = flag.String("daemon-log", "", "append the daemon's log to this file (its shedding lines name why it refused)")
+	sippBuf   = flag.Int("sipp-buffer", 1<<20, "SIPp's socket buffers in bytes (-buff_size; 0: SIPp's own 64 KiB)")
 )
 
 func main() {
@@ -384,7 +387,7 @@ func (d *daemon) rssLine() string {
 // uas starts a SIPp uas that answers every call.
 func uas(work string) (*exec.Cmd, int) {
 	port := freePort()
-	c := exec.Command("sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(freePort()), "-nostdin")
+	c := exec.Command("sipp", append([]string{"-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(freePort()), "-nostdin"}, sippBuffer()...)...)
 	c.Dir = work
 	c.Stdout, c.Stderr = io.Discard, io.Discard
 	if err := c.Start(); err != nil {
@@ -416,6 +419,48 @@ func stopCmd(c *exec.Cmd) {
 type sippResult struct {
 	completed, refused, failed int
 	seconds                    float64
+	drops                      int // datagrams the machine's UDP sockets dropped, full, during the run
+}
+
+// sippBuffer is SIPp's option for its socket buffers. SIPp shares the two
+// cores with the daemon here (a real caller and trunk do not): with its
+// own 64 KiB a SIPp starved of the CPU for a few tens of milliseconds
+// drops datagrams, and the calls they belonged to retransmit 0.5 to 3.5 s
+// later, which lengthens a run and lowers the goodput counted against the
+// daemon. The same for direct and b2bua runs. The kernel caps it at
+// net.core.rmem_max.
+func sippBuffer() []string {
+	if *sippBuf <= 0 {
+		return nil
+	}
+	return []string{"-buff_size", strconv.Itoa(*sippBuf)}
+}
+
+// udpRcvbufErrors is the kernel's count of UDP datagrams dropped because a
+// socket's receive buffer was full (/proc/net/snmp), machine-wide.
+func udpRcvbufErrors() int {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var head []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if head == nil {
+			head = f
+			continue
+		}
+		for i, h := range head {
+			if h == "RcvbufErrors" && i < len(f) {
+				n, _ := strconv.Atoi(f[i])
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 func (r sippResult) goodput() float64 { return float64(r.completed) / r.seconds }
@@ -438,11 +483,13 @@ func uacCall(work, target, called string, n, rate, hold int) sippResult {
 	c := exec.CommandContext(ctx, "sipp", target, "-sf", abs, "-s", called, "-recv_timeout", "10s", "-i", "127.0.0.1", "-p", strconv.Itoa(freePort()),
 		"-mp", strconv.Itoa(freePort()), "-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(max(n/2, 200)),
 		"-d", strconv.Itoa(hold), "-nostdin", "-timeout", "60s", "-trace_counts", "-trace_stat", "-max_socket", "100")
+	c.Args = append(c.Args, sippBuffer()...)
 	c.Dir = dir
 	c.Stdout, c.Stderr = io.Discard, io.Discard
+	drops := udpRcvbufErrors()
 	start := time.Now()
 	_ = c.Run() // non-zero when calls failed: counted below
-	res := sippResult{seconds: time.Since(start).Seconds()}
+	res := sippResult{seconds: time.Since(start).Seconds(), drops: udpRcvbufErrors() - drops}
 	counts := lastRow(dir, "*_counts.csv")
 	res.completed = counts["9_200_Recv"]
 	res.refused = counts["3_503_Recv"]
@@ -513,7 +560,7 @@ func capacity(d *daemon, work string) {
 	for _, rs := range strings.Split(*ladder, ",") {
 		rate, _ := strconv.Atoi(rs)
 		r, ms := d.b2bua(work, max(3*rate, 1000), rate)
-		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s; daemon CPU %.2f ms per completed call)\n", rate, r.goodput(), r.completed, r.refused, r.failed, r.seconds, ms)
+		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s; daemon CPU %.2f ms per completed call; %d datagrams dropped by full sockets)\n", rate, r.goodput(), r.completed, r.refused, r.failed, r.seconds, ms, r.drops)
 		if r.goodput() > best {
 			best, bestRate = r.goodput(), rate
 		}
@@ -525,7 +572,7 @@ func capacity(d *daemon, work string) {
 		r, ms := d.b2bua(work, max(3*over, 1000), over)
 		good = append(good, r.goodput())
 		other += r.failed
-		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s; daemon CPU %.2f ms per completed call)\n", over, r.goodput(), r.completed, r.refused, r.failed, r.seconds, ms)
+		fmt.Printf("offered %5d/s  goodput %6.0f calls/s   (%d completed, %d refused 503, %d failed otherwise, %.1f s; daemon CPU %.2f ms per completed call; %d datagrams dropped by full sockets)\n", over, r.goodput(), r.completed, r.refused, r.failed, r.seconds, ms, r.drops)
 	}
 	g := median(good)
 	fmt.Printf("capacity (best goodput) %.0f calls/s at %d/s offered; at 2x (%d/s offered) goodput %.0f calls/s = %.0f %% of the best (goal >= 90 %%), median of %d; %d failed otherwise; load average %s\n",
