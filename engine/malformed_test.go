@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -438,30 +437,13 @@ func TestHandlerPanicCostsOneRequest(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestMalformedCountedAndLogLimited sends datagrams that do not parse,
 // requests without Via (sipgo refuses those itself) and requests without
 // Call-ID (refused by guard): each is counted, and the log gets a few
 // short lines per second, not one line with the whole datagram per input.
 func TestMalformedCountedAndLogLimited(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Buffer
 	e := startEngine(t, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	b := &mutBed{t: t, e: e, p: newPeer(t, e)}
 	const n = 300

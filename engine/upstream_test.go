@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,20 +21,13 @@ import (
 // the test on loopback, never as a service.
 type kamailio struct {
 	port int
-	mu   sync.Mutex
-	log  bytes.Buffer
+	log  testkit.Buffer
 }
 
-func (k *kamailio) Write(p []byte) (int, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.log.Write(p)
-}
+func (k *kamailio) Write(p []byte) (int, error) { return k.log.Write(p) }
 
 // lines are the EB lines Kamailio logged so far whose text has prefix.
 func (k *kamailio) lines(prefix string) []string {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	var out []string
 	for _, l := range strings.Split(k.log.String(), "\n") {
 		if i := strings.Index(l, prefix+" "); i >= 0 {

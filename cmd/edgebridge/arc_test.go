@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,17 +11,9 @@ import (
 	"github.com/edgebridge/edgebridge/internal/testkit"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestArcPrintsWhatPanelsSend(t *testing.T) {
 	key := "000102030405060708090a0b0c0d0e0f"
-	var out, errb syncBuf
+	var out, errb testkit.Buffer
 	rc := make(chan int, 1)
 	go func() { rc <- runArc([]string{"--listen", "127.0.0.1:0", "--key", key, "--count", "2"}, &out, &errb) }()
 	var addr string

@@ -13,7 +13,8 @@
 //   - PortRange, FreeUDP: ports for RTP pools and peers, reserved across
 //     test processes running at once.
 //   - APIRequest: one REST call.
-//   - Logger: the code under test's log, printed only when the test fails.
+//   - Logger: the code under test's log, printed only when the test fails;
+//     Buffer: a buffer goroutines write and the test reads at once.
 //
 // The module's fixed top level gains internal/ for it (and the layering
 // test): the one top-level folder that holds no product code. testkit is a

@@ -13,26 +13,32 @@ import (
 // daemon's own account of it (why a re-INVITE was not sent, why a call was
 // refused) instead of nothing.
 func Logger(t testing.TB) *slog.Logger {
-	l := &testLog{}
+	var b Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			t.Logf("log of the code under test:\n%s", l.buf.String())
+			t.Logf("log of the code under test:\n%s", b.String())
 		}
 	})
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// testLog is the buffer Logger writes to; slog's handler writes a record
-// at a time, from any goroutine.
-type testLog struct {
+// Buffer is a bytes.Buffer that goroutines may write and read at once: a
+// sink for a logger or a child process's output that the test reads while
+// they still write.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (l *testLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
