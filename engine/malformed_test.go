@@ -437,7 +437,6 @@ func TestHandlerPanicCostsOneRequest(t *testing.T) {
 	}
 }
 
-
 // TestMalformedCountedAndLogLimited sends datagrams that do not parse,
 // requests without Via (sipgo refuses those itself) and requests without
 // Call-ID (refused by guard): each is counted, and the log gets a few
