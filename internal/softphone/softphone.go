@@ -99,6 +99,7 @@ func Start(t *testing.T, cfg Config) *Phone {
 	rtpLo, rtpHi := testkit.PortRange(t, 10)
 	tone := toneWAV(t, filepath.Join(p.Dir, "tone.wav"), freq)
 	conf := fmt.Sprintf(`poll_method epoll
+net_interface 127.0.0.1
 sip_listen 127.0.0.1:%d
 audio_player alsa,null
 audio_alert alsa,null
