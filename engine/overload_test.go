@@ -490,6 +490,15 @@ func TestAdmissionRateFollowsCarriedCalls(t *testing.T) {
 		}
 	}
 	rate := func() float64 { _, r := g.limit(); return r }
+	// secondRefusing is a second of adjusts with settled per adjust, few
+	// in setup, the last one after a refusal on a clear queue.
+	secondRefusing := func(settled int) {
+		for range gateTicks - 1 {
+			adjust(load(settled, 0))
+		}
+		refuseOne()
+		adjust(load(settled, 0))
+	}
 
 	for range 20 {
 		adjust(load(60, 0)) // 600 settled a second, few in setup
@@ -507,20 +516,12 @@ func TestAdmissionRateFollowsCarriedCalls(t *testing.T) {
 	}
 	// Clear queue, few in setup, but the engine settled 300 a second over
 	// the last second: not raised.
-	for range gateTicks - 1 {
-		adjust(load(30, 0))
-	}
-	refuseOne()
-	adjust(load(30, 0))
+	secondRefusing(30)
 	if r := rate(); r != 600 {
 		t.Errorf("rate %.1f while 300 a second settled, want 600 unchanged", r)
 	}
 	// Carried again: raised 2 %.
-	for range gateTicks - 1 {
-		adjust(load(60, 0))
-	}
-	refuseOne()
-	adjust(load(60, 0))
+	secondRefusing(60)
 	if r := rate(); r != 1.02*600 {
 		t.Errorf("rate %.2f once carried, want %.2f", r, 1.02*600)
 	}
