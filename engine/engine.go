@@ -55,7 +55,9 @@ type Engine struct {
 	// events, when set, observes registrations and calls (WithEvents).
 	events func(Event)
 	// answered: INVITEs answered 2xx lately, to drop their late copies (retrans.go).
-	answered answeredInvites
+	answered inviteTable
+	// offered: new UDP INVITEs the socket's reader passed on or refused lately (shedwire.go).
+	offered inviteTable
 
 	nonceTTL      time.Duration
 	rtpTimeout    time.Duration
@@ -165,7 +167,7 @@ func New(cfg Config, opts ...Option) (*Engine, error) {
 		cfg.UserAgent = "edgebridge"
 	}
 	e := &Engine{
-		answered:      answeredInvites{m: inviteMemo{size: answeredSlots}},
+		answered:      inviteTable{m: inviteMemo{limit: answeredSlots}},
 		cfg:           cfg,
 		log:           slog.Default(),
 		nonceTTL:      30 * time.Second,

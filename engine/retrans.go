@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -25,7 +24,7 @@ import (
 //     it hears anything, and our 100 Trying goes at once, so a copy after the
 //     2xx means the 100 and the 2xx were lost. The engine remembers the
 //     INVITEs it answered for 8 s, the caller's copies at 0.5 to 7.5 s
-//     (answeredCopy), in a fixed table of 16 bytes an INVITE instead of the
+//     (answeredCopy), in a table of 16 bytes an INVITE instead of the
 //     transaction's several KB, and drops a copy that comes after the
 //     transaction; L only covers sipgo's own first 2xx retransmission, T1.
 //     The 2xx retransmission and the wait for its ACK (64*T1, RFC 3261
@@ -144,23 +143,16 @@ func (e *Engine) reackAnswer(res *sip.Response) {
 	_ = c.cdlg.Ack(ctx)
 }
 
-// answeredInvites remembers the INVITEs answered 2xx and the BYEs answered
-// over the last inviteMemory (the caller's retransmissions 0.5 to 7.5 s
-// after it sent one), in the socket reader's fixed table (shedwire.go:
-// 512 KiB on the first answer, whatever the call rate), so that a copy come
-// after its transaction (Timer L, or the BYE's, ended once answered) gets
-// what the transaction would have given it.
-type answeredInvites struct {
-	mu sync.Mutex
-	m  inviteMemo
-}
-
-// answeredSlots sizes the answered table for 2000 calls a second, an INVITE
-// and a BYE each kept 8 s, at half its slots (1 MiB, made on the first
-// answer): with the socket reader's 32768 its buckets would be full, and a
-// fifth of the copies' entries pushed out (an INVITE copy then taken as a
-// new call, a BYE copy answered 481); at this size a few per cent of the
-// oldest go, whose copies need three losses in a row.
+// answeredSlots bounds the answered table (Engine.answered: the INVITEs
+// answered 2xx and the BYEs answered over the last inviteMemory, the
+// caller's retransmissions 0.5 to 7.5 s after it sent one, so that a copy
+// come after its transaction, Timer L or the BYE's, ended once answered,
+// gets what the transaction would have given it). It holds 2000 calls a
+// second, an INVITE and a BYE each kept 8 s, at half its slots (1 MiB at
+// that rate): with the socket reader's 32768 its buckets would be full,
+// and a fifth of the copies' entries pushed out (an INVITE copy then taken
+// as a new call, a BYE copy answered 481); at this size a few per cent of
+// the oldest go, whose copies need three losses in a row.
 const answeredSlots = 1 << 16
 
 // inviteCopyKey identifies an INVITE (or a BYE) and its copies: the branch of its top
@@ -180,9 +172,7 @@ func inviteCopyKey(req *sip.Request) (uint64, bool) {
 // markAnswered notes that req, an INVITE or a BYE, is being answered 2xx.
 func (e *Engine) markAnswered(req *sip.Request) {
 	if k, ok := inviteCopyKey(req); ok {
-		e.answered.mu.Lock()
-		e.answered.m.add(k, false, time.Now())
-		e.answered.mu.Unlock()
+		e.answered.add(k, false, time.Now())
 	}
 }
 
@@ -193,7 +183,5 @@ func (e *Engine) answeredCopy(req *sip.Request) bool {
 	if !ok {
 		return false
 	}
-	e.answered.mu.Lock()
-	defer e.answered.mu.Unlock()
-	return e.answered.m.find(k, time.Now()) == invitePassed
+	return e.answered.find(k, time.Now()) == invitePassed
 }

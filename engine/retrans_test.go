@@ -178,7 +178,7 @@ func TestByeCopyAfterItsAnswerGets200(t *testing.T) {
 func TestAnsweredTableHoldsTheTargetRate(t *testing.T) {
 	const entries = 2000 * 2 * 8
 	found := func(size int) float64 {
-		m := inviteMemo{size: size}
+		m := inviteMemo{limit: size}
 		r := rand.New(rand.NewPCG(1, 2))
 		start := time.Unix(1000, 0)
 		keys := make([]uint64, entries)

@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"math"
+	"math/bits"
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -47,9 +49,9 @@ import (
 type shedConn struct {
 	net.PacketConn
 	e    *Engine
-	mark []byte // ";tag=" plus this engine's prefix of the To tags of its stateless 503s
-	out  []byte // the response being built; the reader goroutine's alone
-	seen inviteMemo
+	mark []byte       // ";tag=" plus this engine's prefix of the To tags of its stateless 503s
+	out  []byte       // the response being built; the reader goroutine's alone
+	seen *inviteTable // the engine's offered
 	// udp is the socket read with its arrival stamps (nil: not stamped);
 	// oob their control buffer, the reader goroutine's alone.
 	udp    *net.UDPConn
@@ -61,7 +63,7 @@ type shedConn struct {
 func newShedConn(e *Engine, pc net.PacketConn) *shedConn {
 	var r [4]byte
 	_, _ = rand.Read(r[:])
-	c := &shedConn{PacketConn: pc, e: e, mark: []byte(";tag=shed" + hex.EncodeToString(r[:]) + "-"), busy: standing{span: standFor / 2}}
+	c := &shedConn{PacketConn: pc, e: e, mark: []byte(";tag=shed" + hex.EncodeToString(r[:]) + "-"), seen: &e.offered, busy: standing{span: standFor / 2}}
 	if pc != nil {
 		if c.udp = stampSocket(pc); c.udp != nil {
 			c.oob = make([]byte, stampSpace)
@@ -206,13 +208,15 @@ func fnvLine[T string | []byte](k uint64, line T) uint64 {
 const inviteMemory = 8 * time.Second
 
 // inviteMemo remembers, by key, the new INVITEs the socket's reader passed
-// on or refused over the last inviteMemory, in a fixed table (512 KiB, made
-// on the first INVITE) of buckets of four: an INVITE pushed out of a full
-// bucket by newer ones is decided afresh when retransmitted. The reader
-// goroutine's alone.
+// on or refused over the last inviteMemory, in a table of buckets of four.
+// The table follows the rate: it is made small (minInviteSlots) on the
+// first INVITE and doubled whenever a bucket would push out an entry still
+// remembered, up to limit slots; there an INVITE pushed out of a full
+// bucket by newer ones is decided afresh when retransmitted, so that no
+// input grows it further. tidy fits it back to what is still remembered.
 type inviteMemo struct {
 	slots []inviteSlot
-	size  int // slots, a power of two; 0: inviteSlots
+	limit int // slots at most, a power of two; 0: inviteSlots
 }
 
 type inviteSlot struct {
@@ -220,7 +224,13 @@ type inviteSlot struct {
 	at  int64  // unix nanoseconds it was decided; 0: empty
 }
 
-const inviteSlots = 1 << 15
+const (
+	// inviteSlots bounds the reader's table: 512 KiB.
+	inviteSlots = 1 << 15
+	// minInviteSlots is a table's size at its first entry: 4 KiB, a page,
+	// enough for a few calls a second.
+	minInviteSlots = 1 << 8
+)
 
 type inviteSeen int
 
@@ -231,16 +241,20 @@ const (
 )
 
 func (m *inviteMemo) bucket(key uint64) []inviteSlot {
-	if m.slots == nil {
-		m.slots = make([]inviteSlot, cmp.Or(m.size, inviteSlots))
-	}
 	i := int(key>>32) & (len(m.slots) - 1) &^ 3
 	return m.slots[i : i+4]
 }
 
+func (s inviteSlot) remembered(now time.Time) bool {
+	return s.at != 0 && now.UnixNano()-s.at < int64(inviteMemory)
+}
+
 func (m *inviteMemo) find(key uint64, now time.Time) inviteSeen {
+	if m.slots == nil {
+		return inviteNew
+	}
 	for _, s := range m.bucket(key) {
-		if s.key|1 == key|1 && s.at != 0 && now.UnixNano()-s.at < int64(inviteMemory) {
+		if s.key|1 == key|1 && s.remembered(now) {
 			if s.key&1 == 1 {
 				return inviteRefused
 			}
@@ -252,14 +266,34 @@ func (m *inviteMemo) find(key uint64, now time.Time) inviteSeen {
 
 // add remembers key in the slot of its bucket that matters least: an
 // empty or forgotten one, else the oldest refusal (its retransmission
-// decided afresh costs little), else the oldest.
+// decided afresh costs little), else the oldest. Before it pushes out an
+// entry still remembered, the table doubles while it may.
 func (m *inviteMemo) add(key uint64, refused bool, now time.Time) {
-	b := m.bucket(key)
-	old, least := 0, 3
+	limit := cmp.Or(m.limit, inviteSlots)
+	if m.slots == nil {
+		m.slots = make([]inviteSlot, min(minInviteSlots, limit))
+	}
+	b, old, least := m.least(key, now)
+	for least > 0 && len(m.slots) < limit {
+		m.slots, _ = m.moved(2*len(m.slots), now) // a bucket splits in two: nothing is left out
+		b, old, least = m.least(key, now)
+	}
+	key &^= 1
+	if refused {
+		key |= 1
+	}
+	b[old] = inviteSlot{key: key, at: now.UnixNano()}
+}
+
+// least finds key's bucket, the slot in it that matters least and that
+// slot's rank: 0 empty or forgotten, 1 a refusal, 2 an INVITE passed on.
+func (m *inviteMemo) least(key uint64, now time.Time) (b []inviteSlot, old, least int) {
+	b = m.bucket(key)
+	least = 3
 	for i := range b {
 		rank := 2 // passed on
 		switch {
-		case b[i].at == 0 || now.UnixNano()-b[i].at >= int64(inviteMemory):
+		case !b[i].remembered(now):
 			rank = 0
 		case b[i].key&1 == 1:
 			rank = 1
@@ -268,11 +302,75 @@ func (m *inviteMemo) add(key uint64, refused bool, now time.Time) {
 			old, least = i, rank
 		}
 	}
-	key &^= 1
-	if refused {
-		key |= 1
+	return b, old, least
+}
+
+// moved is a table of size slots holding the entries still remembered, or
+// false when one of its buckets cannot hold them all.
+func (m *inviteMemo) moved(size int, now time.Time) ([]inviteSlot, bool) {
+	to := inviteMemo{slots: make([]inviteSlot, size)}
+	for _, s := range m.slots {
+		if !s.remembered(now) {
+			continue
+		}
+		b, i, rank := to.least(s.key, now)
+		if rank > 0 {
+			return nil, false
+		}
+		b[i] = s
 	}
-	b[old] = inviteSlot{key: key, at: now.UnixNano()}
+	return to.slots, true
+}
+
+// tidy fits the table to what it still remembers: with nothing, the table
+// goes (a flood's touched every page of it, which a quiet gateway kept for
+// good); with entries that a quarter of its slots or fewer hold at a
+// quarter full, they move to that smaller table. It says whether the
+// table went.
+func (m *inviteMemo) tidy(now time.Time) bool {
+	n := 0
+	for _, s := range m.slots {
+		if s.remembered(now) {
+			n++
+		}
+	}
+	if n == 0 {
+		m.slots = nil
+		return true
+	}
+	for size := max(minInviteSlots, 4<<bits.Len(uint(n-1))); size <= len(m.slots)/4; size *= 2 {
+		if slots, ok := m.moved(size, now); ok {
+			m.slots = slots
+			break
+		}
+	}
+	return false
+}
+
+// inviteTable is an inviteMemo behind a lock: its owner (the socket's
+// reader, or the handlers that answer) uses it while the SIP tracer's
+// ticks tidy it (quiet.go).
+type inviteTable struct {
+	mu sync.Mutex
+	m  inviteMemo
+}
+
+func (t *inviteTable) find(key uint64, now time.Time) inviteSeen {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m.find(key, now)
+}
+
+func (t *inviteTable) add(key uint64, refused bool, now time.Time) {
+	t.mu.Lock()
+	t.m.add(key, refused, now)
+	t.mu.Unlock()
+}
+
+func (t *inviteTable) tidy(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m.tidy(now)
 }
 
 // shedHeaders are the lines of a request a response copies (RFC 3261

@@ -257,19 +257,21 @@ func (t *tracer) run(ctx context.Context) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	quiet := 0 // ticks without a message since the ring last changed
+	ticks := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if ticks++; ticks%tidyEvery == 0 {
+				t.e.tidyInvites(time.Now()) // quiet.go
+			}
 		case <-t.kick:
 		}
 		if t.flush() {
 			quiet = 0
 		} else if quiet++; quiet == compactAfter {
 			t.compact()
-		} else if quiet == forgetAfter {
-			t.e.answered.forget(time.Now())
 		}
 	}
 }
