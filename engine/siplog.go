@@ -270,15 +270,40 @@ func (t *tracer) run(ctx context.Context) {
 		}
 		if t.flush() {
 			quiet = 0
-		} else if quiet++; quiet == compactAfter {
-			t.compact()
+		} else {
+			quiet++
+			t.quietFor(quiet)
 		}
 	}
 }
 
-// compactAfter is how many quiet 200 ms ticks pass before the ring is
-// compacted: 5 s without SIP.
-const compactAfter = 25
+// quietFor does what n quiet ticks in a row call for.
+func (t *tracer) quietFor(n int) {
+	switch n {
+	case compactAfter:
+		t.compact()
+	case dropRingAfter:
+		t.dropRing()
+	}
+}
+
+const (
+	// compactAfter is how many quiet 200 ms ticks pass before the ring is
+	// compacted: 5 s without SIP.
+	compactAfter = 25
+	// dropRingAfter is how many pass before the ring goes: 10 s.
+	dropRingAfter = 50
+)
+
+// dropRing lets go of the ring's messages: only Messages reads them, a
+// look at the last ones, and after a flood they held a third of a MB that
+// a quiet gateway needs for nothing (the SIP log users read is the
+// sink's).
+func (t *tracer) dropRing() {
+	t.ringMu.Lock()
+	t.ring, t.next = nil, 0
+	t.ringMu.Unlock()
+}
 
 // compact copies the ring's messages into one block. Each message was
 // allocated on its own while a flood went by, among the flood's garbage;
@@ -405,7 +430,8 @@ func (t *tracer) write(batch []SIPMessage) {
 }
 
 // Messages returns the SIP messages of a call (all calls when callID is "")
-// still held in the engine's own ring, oldest first.
+// still held in the engine's own ring, oldest first: the last ringSize,
+// none once no SIP has crossed for 10 s (dropRingAfter).
 func (e *Engine) Messages(callID string) []SIPMessage {
 	t := e.trace
 	if t == nil {

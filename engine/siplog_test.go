@@ -43,3 +43,32 @@ func TestSIPLogCompactKeepsMessages(t *testing.T) {
 		t.Fatalf("a message after compaction: %+v", got)
 	}
 }
+
+// The ring is kept (compacted after compactAfter) until dropRingAfter
+// quiet ticks, then it goes; the next message starts it again.
+func TestSIPRingDroppedWhenQuiet(t *testing.T) {
+	e := &Engine{cfg: Config{Domain: "gw.test"}}
+	tr := newTracer(e)
+	e.trace = tr
+	for i := range ringSize + 10 {
+		tr.add(false, "UDP", "127.0.0.1:5060", "127.0.0.1:6000", fmt.Appendf(nil, "OPTIONS sip:gw SIP/2.0\r\nCall-ID: c%d\r\n\r\n", i))
+	}
+	if got := len(e.Messages("")); got != ringSize {
+		t.Fatalf("%d messages in the ring, want %d", got, ringSize)
+	}
+	for n := 1; n < dropRingAfter; n++ {
+		tr.quietFor(n)
+	}
+	if got := len(e.Messages("")); got != ringSize {
+		t.Fatalf("%d messages in the ring after %d quiet ticks, want %d", got, dropRingAfter-1, ringSize)
+	}
+	tr.quietFor(dropRingAfter)
+	if tr.ring != nil || len(e.Messages("")) != 0 {
+		t.Fatalf("the ring kept %d messages once dropped", len(tr.ring))
+	}
+	tr.add(false, "UDP", "127.0.0.1:5060", "127.0.0.1:7000", []byte("OPTIONS sip:gw SIP/2.0\r\nCall-ID: new\r\n\r\n"))
+	tr.add(false, "UDP", "127.0.0.1:5060", "127.0.0.1:7000", []byte("OPTIONS sip:gw SIP/2.0\r\nCall-ID: new2\r\n\r\n"))
+	if got := e.Messages(""); len(got) != 2 || got[0].CallID != "new" || got[1].CallID != "new2" {
+		t.Fatalf("after the drop the ring holds %+v, want the two new messages in order", got)
+	}
+}
