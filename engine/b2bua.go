@@ -88,19 +88,22 @@ func (e *Engine) b2bua(in *Call, spec dialSpec) {
 
 	ctx, cancel := context.WithCancel(in.ctx)
 	defer cancel()
-	bridged := make(chan struct{})
+	bridged := make(chan struct{}) // closed when a bridge early media started returns
 	var once sync.Once
 	started := false
-	bridge := func(out *Call) {
+	// first says whether out's media is the first to be bridged: early
+	// media or the answer, whichever comes first, bridges the call.
+	first := func(out *Call) bool {
+		ok := false
 		once.Do(func() {
-			started = true
+			started, ok = true, true
 			in.setPeer(out)
-			go func() {
-				defer close(bridged)
-				_ = media.Bridge(ctx, in.Session(), out.Session(),
-					media.DigitsTo(in.Session(), in.infoDigits()), media.DigitsTo(out.Session(), out.infoDigits()))
-			}()
 		})
+		return ok
+	}
+	runBridge := func(out *Call) {
+		_ = media.Bridge(ctx, in.Session(), out.Session(),
+			media.DigitsTo(in.Session(), in.infoDigits()), media.DigitsTo(out.Session(), out.infoDigits()))
 	}
 	// A queued caller (queue.go) hears our ringback until the answer: the
 	// members' progress and early media are not relayed to it.
@@ -117,8 +120,12 @@ func (e *Engine) b2bua(in *Call, spec dialSpec) {
 		}
 	}
 	spec.onEarly = func(out *Call, code int, reason string) {
-		if !queued.Load() && in.earlyMedia(code, reason) == nil {
-			bridge(out)
+		if !queued.Load() && in.earlyMedia(code, reason) == nil && first(out) {
+			// The handler is still dialling: the bridge needs a goroutine.
+			go func() {
+				defer close(bridged)
+				runBridge(out)
+			}()
 		}
 	}
 	out, err := e.dialAny(in.ctx, spec)
@@ -158,13 +165,18 @@ func (e *Engine) b2bua(in *Call, spec dialSpec) {
 		}
 		return
 	}
-	bridge(out)
 	// The bridge ends with either leg: by their ends' hooks rather than a
 	// goroutine waiting for both (one per bridged call at a flood's peak,
 	// each a goroutine descriptor the runtime keeps for good).
 	in.onEnd(cancel)
 	out.onEnd(cancel)
-	<-bridged
+	if first(out) {
+		// Bridged from the answer: on this goroutine, which would
+		// otherwise only wait for a bridge goroutine.
+		runBridge(out)
+	} else {
+		<-bridged
+	}
 	cancel()
 	// Whichever leg ended first has its cause; the other gets a BYE.
 	in.end(CauseNormal, true)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 
 	"github.com/edgebridge/edgebridge/dsp"
 )
@@ -119,18 +118,18 @@ func (t bridgeTarget) SendDigit(key byte, durationMs int) error {
 }
 
 // pumpBoth runs the two directions of a bridge until ctx ends or either
-// does: nil when ctx ended, io.EOF when a leg ended.
+// does: nil when ctx ended, io.EOF when a leg ended. back runs on the
+// caller's goroutine, there on one of its own: a goroutine fewer per call
+// at a flood's peak, whose descriptor the runtime would keep for good.
 func pumpBoth(ctx context.Context, there, back func(context.Context) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	wg.Add(2)
-	go func() { defer wg.Done(); defer cancel(); errs[0] = there(ctx) }()
-	go func() { defer wg.Done(); defer cancel(); errs[1] = back(ctx) }()
+	thereErr := make(chan error, 1)
+	go func() { defer cancel(); thereErr <- there(ctx) }()
+	backErr := back(ctx)
 	// A leg that ends unblocks its reader; ctx unblocks both through Done.
-	wg.Wait()
-	for _, err := range errs {
+	cancel()
+	for _, err := range []error{<-thereErr, backErr} {
 		if errors.Is(err, io.EOF) {
 			return io.EOF
 		}

@@ -193,36 +193,44 @@ func (r *rtcpPart) reportBlocks(blocks []rtcp.ReceptionReport, now time.Time) {
 	}
 }
 
-// housekeeping sends RTCP reports and watches the RTP timeout.
+// housekeepingTick is how often housekeeping runs.
+const housekeepingTick = time.Second
+
+// housekeeping sends RTCP reports and watches the RTP timeout, once per
+// housekeepingTick: the callback of the timer Start made, which rearms it
+// until the session ends.
 func (s *Session) housekeeping() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	// First report after half the interval (RFC 3550 §6.2), then each
-	// interval, randomised by ±50 % (§6.3.1) so that calls set up together
-	// do not report in step.
-	nextReport := time.Now().Add(s.cfg.RTCPInterval / 2)
-	for {
-		select {
-		case <-s.done:
-			s.exit()
-			return
-		case now := <-t.C:
-			if s.cfg.RTCPInterval > 0 && !now.Before(nextReport) {
-				s.sendReport(now)
-				nextReport = now.Add(s.cfg.RTCPInterval/2 + rand.N(s.cfg.RTCPInterval))
-			}
-			if s.in.timedOut(now, s.cfg.RTPTimeout) {
-				first := s.end(ErrRTPTimeout)
-				s.log.Info("rtp timeout", "rtp_port", s.port, "after", s.cfg.RTPTimeout)
-				// Done before OnEnd, which may Close and wait for us.
-				s.exit()
-				if first && s.cfg.OnEnd != nil {
-					s.cfg.OnEnd(ErrRTPTimeout)
-				}
-				return
-			}
-		}
+	if s.isDone() {
+		s.exit()
+		return
 	}
+	now := time.Now()
+	if s.cfg.RTCPInterval > 0 && !now.Before(s.nextRTCP) {
+		s.sendReport(now)
+		// Randomised by ±50 % (RFC 3550 §6.3.1) so that calls set up
+		// together do not report in step.
+		s.nextRTCP = now.Add(s.cfg.RTCPInterval/2 + rand.N(s.cfg.RTCPInterval))
+	}
+	if s.in.timedOut(now, s.cfg.RTPTimeout) {
+		first := s.end(ErrRTPTimeout)
+		s.log.Info("rtp timeout", "rtp_port", s.port, "after", s.cfg.RTPTimeout)
+		// Done before OnEnd, which may Close and wait for us.
+		s.exit()
+		if first && s.cfg.OnEnd != nil {
+			s.cfg.OnEnd(ErrRTPTimeout)
+		}
+		return
+	}
+	// Under life, as end's close(done) and Stop: rearmed before end, the
+	// timer is stopped by it; after, this tick sees done and leaves.
+	s.life.Lock()
+	if s.isDone() {
+		s.life.Unlock()
+		s.exit()
+		return
+	}
+	s.hk.Reset(housekeepingTick)
+	s.life.Unlock()
 }
 
 // sendReport sends SR (when we sent since the last one) or RR, with a

@@ -108,7 +108,9 @@ type Session struct {
 	endErr   atomic.Pointer[error]
 	wg       sync.WaitGroup
 	life     sync.Mutex   // Start's wg.Add, end's close(done): one before the other
-	running  atomic.Int32 // goroutines Start ran that have not returned, and end setting deadlines; the last gives the ports back
+	running  atomic.Int32 // goroutines Start ran that have not returned, the housekeeping timer while armed or running, and end setting deadlines; the last gives the ports back
+	hk       *time.Timer  // housekeeping's (rtcp.go), made by Start under life
+	nextRTCP time.Time    // when housekeeping sends the next report; only its callbacks touch it
 	applied  atomic.Bool
 	hasDigit atomic.Bool             // Digits is non-nil
 	relayTo  atomic.Pointer[Session] // bridged peer that repeats our RFC 4733 events live
@@ -234,7 +236,8 @@ func (s *Session) Apply(n sdp.Negotiated) error {
 	return nil
 }
 
-// Start runs the receive and RTCP goroutines; Close stops them.
+// Start runs the receive goroutines and arms the housekeeping timer (RTCP
+// reports, RTP timeout); Close stops them.
 func (s *Session) Start() error {
 	if !s.applied.Load() {
 		return errors.New("media: Start before Apply")
@@ -250,12 +253,19 @@ func (s *Session) Start() error {
 	if s.isDone() {
 		return ErrClosed
 	}
-	s.in.restartTimeout(time.Now())
+	now := time.Now()
+	s.in.restartTimeout(now)
+	// Housekeeping is a member of the session like the readers, from here
+	// until a tick sees done or end stops its timer, but it is a timer, not
+	// a goroutine that waits a second at a time: the runtime keeps every
+	// goroutine descriptor a flood's peak made, for good.
 	s.wg.Add(3)
 	s.running.Store(3)
 	go s.recvRTP()
 	go s.recvRTCP()
-	go s.housekeeping()
+	// First report after half the interval (RFC 3550 §6.2).
+	s.nextRTCP = now.Add(s.cfg.RTCPInterval / 2)
+	s.hk = time.AfterFunc(housekeepingTick, s.housekeeping)
 	return nil
 }
 
@@ -299,7 +309,13 @@ func (s *Session) end(reason error) bool {
 		// stop the readers of the pool's next session.
 		s.running.Add(1)
 		close(s.done)
+		// A housekeeping tick still to come will not run: end takes its
+		// leave for it. One already running sees done and leaves itself.
+		stopped := s.hk != nil && s.hk.Stop()
 		s.life.Unlock()
+		if stopped {
+			s.exit()
+		}
 		if s.rtpC != nil {
 			// The sockets stay open for the pool: a deadline in the past
 			// wakes the readers, which see done and return.
@@ -325,8 +341,8 @@ func (s *Session) readBuf(rtcp bool) []byte {
 	return s.pair.rtpBuf[:]
 }
 
-// exit is the end of a goroutine Start ran; the last one gives the ports
-// back before Close's wait returns.
+// exit is the end of a goroutine Start ran, or of its housekeeping timer;
+// the last one gives the ports back before Close's wait returns.
 func (s *Session) exit() {
 	if s.running.Add(-1) == 0 {
 		s.releasePorts()
