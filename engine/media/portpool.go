@@ -140,6 +140,7 @@ func (p *PortPool) listen(ip netip.Addr) (*portPair, error) {
 			rtpConn.Close()
 			continue
 		}
+		stampArrivals(rtcpConn)
 		p.hold(port)
 		return &portPair{port: port, ip: ip, rtp: rtpConn, rtcp: rtcpConn}, nil
 	}

@@ -90,7 +90,8 @@ func (r *rtcpPart) apply(remote netip.AddrPort, srtpOn bool, ctxIn, ctxOut *srtp
 	}
 }
 
-// recvRTCP is the receive loop of the RTCP socket.
+// recvRTCP is the receive loop of the RTCP socket where it is not polled
+// (rtcpPolled).
 func (s *Session) recvRTCP() {
 	defer s.exit()
 	buf := s.readBuf(true)
@@ -102,13 +103,19 @@ func (s *Session) recvRTCP() {
 			}
 			continue
 		}
-		s.rtcp.mu.Lock()
-		if !s.rtcp.latched {
-			s.rtcp.remote, s.rtcp.latched = from, true
-		}
-		s.rtcp.mu.Unlock()
-		s.receiveRTCP(buf[:n], from, time.Now())
+		s.rtcpDatagram(buf[:n], from, time.Now())
 	}
+}
+
+// rtcpDatagram takes one datagram of the RTCP socket, which arrived at at:
+// reports go where the far end's RTCP comes from (symmetric RTCP).
+func (s *Session) rtcpDatagram(pkt []byte, from netip.AddrPort, at time.Time) {
+	s.rtcp.mu.Lock()
+	if !s.rtcp.latched {
+		s.rtcp.remote, s.rtcp.latched = from, true
+	}
+	s.rtcp.mu.Unlock()
+	s.receiveRTCP(pkt, from, at)
 }
 
 // natPing is the plain RTCP APP packet named PING (RFC 3550 §6.7) that
@@ -196,13 +203,18 @@ func (r *rtcpPart) reportBlocks(blocks []rtcp.ReceptionReport, now time.Time) {
 // housekeepingTick is how often housekeeping runs.
 const housekeepingTick = time.Second
 
-// housekeeping sends RTCP reports and watches the RTP timeout, once per
+// housekeeping reads RTCP where it is polled, sends RTCP reports and
+// watches the RTP timeout, once per
 // housekeepingTick: the callback of the timer Start made, which rearms it
 // until the session ends.
 func (s *Session) housekeeping() {
 	if s.isDone() {
 		s.exit()
 		return
+	}
+	if rtcpPolled {
+		// Before a report, so that it answers the far end's latest SR.
+		s.pollRTCP()
 	}
 	now := time.Now()
 	if s.cfg.RTCPInterval > 0 && !now.Before(s.nextRTCP) {

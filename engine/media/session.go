@@ -236,7 +236,7 @@ func (s *Session) Apply(n sdp.Negotiated) error {
 	return nil
 }
 
-// Start runs the receive goroutines and arms the housekeeping timer (RTCP
+// Start runs the receive goroutine(s) and arms the housekeeping timer (RTCP
 // reports, RTP timeout); Close stops them.
 func (s *Session) Start() error {
 	if !s.applied.Load() {
@@ -259,10 +259,16 @@ func (s *Session) Start() error {
 	// until a tick sees done or end stops its timer, but it is a timer, not
 	// a goroutine that waits a second at a time: the runtime keeps every
 	// goroutine descriptor a flood's peak made, for good.
-	s.wg.Add(3)
-	s.running.Store(3)
+	members := 2
+	if !rtcpPolled {
+		members++
+	}
+	s.wg.Add(members)
+	s.running.Store(int32(members))
 	go s.recvRTP()
-	go s.recvRTCP()
+	if !rtcpPolled {
+		go s.recvRTCP()
+	}
 	// First report after half the interval (RFC 3550 §6.2).
 	s.nextRTCP = now.Add(s.cfg.RTCPInterval / 2)
 	s.hk = time.AfterFunc(housekeepingTick, s.housekeeping)
