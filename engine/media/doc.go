@@ -45,6 +45,16 @@
 // encoded and parsed by github.com/pion/rtcp; the statistics they carry are
 // computed here (rtpstats.go, RFC 3550 Appendix A).
 //
+// Goroutines: the runtime never frees a goroutine's descriptor and keeps
+// free goroutines' stacks, so every goroutine a flood's peak made stays in
+// RSS for good. A started session runs one, the reader of its RTP socket;
+// a timer once a second sends the RTCP reports, watches the RTP timeout and
+// on Linux reads the RTCP socket without waiting, whose datagrams the
+// kernel stamps on arrival so that a report read up to a second late still
+// gives the exact round trip (elsewhere a second goroutine reads RTCP).
+// Bridge and BridgeLeg carry one direction on their caller's goroutine and
+// the other on one of their own.
+//
 // Ports: a session's RTP/RTCP pair comes from the PortPool of the
 // --rtp-ports range. A released pair stays bound and is handed out again
 // after a 1 s quarantine, drained of what arrived meanwhile (binding and
