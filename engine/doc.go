@@ -239,8 +239,7 @@
 // stall read away at once does not count) it admits new INVITEs at a
 // rate, the calls a second it settled over the last second (or admitted
 // over the last 200 ms, if more), cut 10 % every 500 ms while the queue
-// stands or half of MaxSetups are in setup or the memory limit holds the
-// heap goal, down to half that, and raised 2 % every 100 ms while it is
+// stands or half of MaxSetups are in setup, down to half that, and raised 2 % every 100 ms while it is
 // clear, fewer than a quarter of MaxSetups are in setup and the calls
 // settled over the last second keep up with it (half of MaxSetups in
 // setup also starts it, at the settled rate); it refuses a new INVITE that itself waited 50 ms while the queue
@@ -254,10 +253,13 @@
 // heard from by the callee: a leg that rings is not in setup), when a
 // probe goroutine wakes 50 ms late or more for 250 ms (the CPU queue), when
 // the CPU is busy and a quarter of MaxSetups are in setup, when the live
-// heap passes 80 % of the runtime's memory limit or the limit holds the
+// heap passes 80 % of the runtime's memory limit, when the limit holds the
 // collector's heap goal within half of GOGC's headroom above the live heap
-// while it collects (shedder.heapBound), or when fewer than two
-// RTP port pairs are free; calls already taken complete. Stats
+// while it collects (shedder.heapBound) and a quarter of MaxSetups are in
+// setup (the calls in flight hold the heap; what finished calls leave for
+// seconds holds the goal too, and refusing on the goal alone trapped a
+// daemon with a lower GOMEMLIMIT in refusing almost every call), or when
+// fewer than two RTP port pairs are free; calls already taken complete. Stats
 // counts the refusals (Shed). The SIP UDP socket asks for a 2 MB receive
 // buffer so that a burst waits instead of being dropped (the kernel caps it
 // at net.core.rmem_max). Per call the engine hands call records and SIP
