@@ -268,7 +268,7 @@
 // at debug level.
 //
 // The engine imports neither alarm nor api nor hal: it imports dsp and store
-// (and its own engine/media, engine/sdp, engine/pcap), and cmd wires it to
+// (and its own engine/media, engine/sdp, engine/pcap, engine/udpstamp), and cmd wires it to
 // the rest. Its seams: the RouteSource and CallHandler it declares (the
 // gateway's switchboard fills them), the MESSAGE handler, and the RTP
 // Session a handler gets, which is the alarm Channel.

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/edgebridge/edgebridge/engine/udpstamp"
 )
 
 // Shedding at the socket. Past capacity most of what arrives are new
@@ -65,8 +67,10 @@ func newShedConn(e *Engine, pc net.PacketConn) *shedConn {
 	_, _ = rand.Read(r[:])
 	c := &shedConn{PacketConn: pc, e: e, mark: []byte(";tag=shed" + hex.EncodeToString(r[:]) + "-"), seen: &e.offered, busy: standing{span: standFor / 2}}
 	if pc != nil {
-		if c.udp = stampSocket(pc); c.udp != nil {
-			c.oob = make([]byte, stampSpace)
+		// Elsewhere than Linux the socket's queue is not measured: the
+		// shedder goes by the probe's delay and the setups in flight alone.
+		if u, ok := pc.(*net.UDPConn); ok && udpstamp.Enable(u) {
+			c.udp, c.oob = u, make([]byte, udpstamp.Space)
 		}
 	}
 	return c
@@ -84,7 +88,7 @@ func (c *shedConn) read(b []byte) (int, net.Addr, time.Duration, error) {
 		return n, nil, 0, err
 	}
 	var waited time.Duration
-	if at, ok := arrival(c.oob[:oobn]); ok {
+	if at, ok := udpstamp.Arrival(c.oob[:oobn]); ok {
 		waited = max(0, time.Since(at))
 	}
 	// Unmapped, as ReadFrom gives it: sipgo and the engine key peers by

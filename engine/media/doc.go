@@ -71,6 +71,6 @@
 // crossed the wire; nil by default, and a copy into a buffer made once when
 // set.
 //
-// It imports dsp and engine/sdp of ours, and the pion RTP, RTCP and SRTP
+// It imports dsp, engine/sdp and engine/udpstamp of ours, and the pion RTP, RTCP and SRTP
 // packages; never alarm.
 package media

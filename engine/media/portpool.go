@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgebridge/edgebridge/engine/udpstamp"
 )
 
 // PortPool hands out RTP ports from the --rtp-ports range: an even port for
@@ -140,7 +142,7 @@ func (p *PortPool) listen(ip netip.Addr) (*portPair, error) {
 			rtpConn.Close()
 			continue
 		}
-		stampArrivals(rtcpConn)
+		udpstamp.Enable(rtcpConn) // pollRTCP reads arrival times
 		p.hold(port)
 		return &portPair{port: port, ip: ip, rtp: rtpConn, rtcp: rtcpConn}, nil
 	}

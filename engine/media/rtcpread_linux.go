@@ -1,37 +1,25 @@
 package media
 
 import (
-	"encoding/binary"
-	"math/bits"
 	"net"
 	"net/netip"
 	"syscall"
 	"time"
+
+	"github.com/edgebridge/edgebridge/engine/udpstamp"
 )
 
 // rtcpPolled says that no goroutine waits on a session's RTCP socket:
 // housekeeping reads what it holds once a second (RTCP comes every few
 // seconds), so a call runs one goroutine per leg fewer, and the kernel
-// stamps each datagram's arrival so that reading late changes no round
-// trip (RFC 3550 §6.4.1: LSR and DLSR are arrival times).
+// stamps each datagram's arrival (udpstamp) so that reading late changes
+// no round trip (RFC 3550 §6.4.1: LSR and DLSR are arrival times).
 const rtcpPolled = true
 
 // rtcpPollMax bounds the datagrams one poll reads: a peer that floods the
 // RTCP port cannot keep housekeeping reading; the kernel drops the rest
 // once the socket's buffer is full.
 const rtcpPollMax = 64
-
-// stampArrivals asks the kernel to stamp each datagram c receives with its
-// arrival time (SO_TIMESTAMPNS); without it, a datagram is stamped when read.
-func stampArrivals(c *net.UDPConn) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) {
-		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
-	})
-}
 
 // pollRTCP reads what the RTCP socket holds, without waiting (Go's sockets
 // are non-blocking, so recvmsg says EAGAIN once it is empty). Called by
@@ -52,8 +40,12 @@ func (s *Session) pollRTCP() {
 			if err != nil {
 				break
 			}
+			at, ok := udpstamp.Arrival(oob[:oobn])
+			if !ok {
+				at = time.Now()
+			}
 			if from, ok := sockaddrPort(sa); ok {
-				s.rtcpDatagram(buf[:n], from, arrival(oob[:oobn]))
+				s.rtcpDatagram(buf[:n], from, at)
 			}
 		}
 		return true
@@ -75,27 +67,4 @@ func sockaddrPort(sa syscall.Sockaddr) (netip.AddrPort, bool) {
 		return netip.AddrPortFrom(ip, uint16(a.Port)), true
 	}
 	return netip.AddrPort{}, false
-}
-
-// arrival is the kernel's time stamp in a datagram's control messages
-// (SCM_TIMESTAMPNS, a struct timespec of two C longs), or now without one.
-func arrival(oob []byte) time.Time {
-	msgs, err := syscall.ParseSocketControlMessage(oob)
-	if err != nil {
-		return time.Now()
-	}
-	word := bits.UintSize / 8
-	for _, m := range msgs {
-		if m.Header.Level != syscall.SOL_SOCKET || m.Header.Type != syscall.SCM_TIMESTAMPNS || len(m.Data) < 2*word {
-			continue
-		}
-		long := func(b []byte) int64 {
-			if word == 8 {
-				return int64(binary.NativeEndian.Uint64(b))
-			}
-			return int64(int32(binary.NativeEndian.Uint32(b)))
-		}
-		return time.Unix(long(m.Data), long(m.Data[word:]))
-	}
-	return time.Now()
 }

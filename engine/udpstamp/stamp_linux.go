@@ -1,4 +1,4 @@
-package engine
+package udpstamp
 
 import (
 	"net"
@@ -7,32 +7,31 @@ import (
 	"unsafe"
 )
 
-// stampSocket asks the kernel to stamp each datagram of pc with the time it
-// arrived (SO_TIMESTAMPNS), and returns pc as a UDP socket when it can.
-func stampSocket(pc net.PacketConn) *net.UDPConn {
-	u, ok := pc.(*net.UDPConn)
-	if !ok {
-		return nil
-	}
-	raw, err := u.SyscallConn()
+// Supported says whether Enable can stamp sockets on this system.
+const Supported = true
+
+// Space is the control buffer one arrival stamp needs.
+var Space = syscall.CmsgSpace(int(unsafe.Sizeof(syscall.Timespec{})))
+
+// Enable asks the kernel to stamp each datagram c receives with the time it
+// arrived, and says whether it will.
+func Enable(c *net.UDPConn) bool {
+	raw, err := c.SyscallConn()
 	if err != nil {
-		return nil
+		return false
 	}
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
 	}); err != nil || serr != nil {
-		return nil
+		return false
 	}
-	return u
+	return true
 }
 
-// stampSpace is the control buffer one arrival stamp needs.
-var stampSpace = syscall.CmsgSpace(int(unsafe.Sizeof(syscall.Timespec{})))
-
-// arrival reads the kernel's arrival stamp from a datagram's control
+// Arrival reads the kernel's arrival stamp from a datagram's control
 // messages, without allocating.
-func arrival(oob []byte) (time.Time, bool) {
+func Arrival(oob []byte) (time.Time, bool) {
 	hl := syscall.CmsgLen(0)
 	for len(oob) >= hl {
 		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
