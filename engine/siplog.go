@@ -222,6 +222,19 @@ func (t *tracer) add(out bool, transport, laddr, raddr string, msg []byte) {
 	}
 	t.qMu.Lock()
 	n := len(t.q)
+	for n == cap(t.q) && n < traceQueue {
+		// The queue's array is full: a bigger one is made with the lock
+		// released. An allocation may have this goroutine help the
+		// collector, or wait for it; under the lock every goroutine that
+		// sent or read SIP waited too, and at a flood's peak 200 of them
+		// were queued here.
+		t.qMu.Unlock()
+		grown := make([]SIPMessage, 0, min(max(2*n, 64), traceQueue))
+		t.qMu.Lock()
+		if n = len(t.q); n == cap(t.q) && n < cap(grown) {
+			t.q = append(grown, t.q...)
+		}
+	}
 	if n < traceQueue {
 		t.q = append(t.q, m)
 	}

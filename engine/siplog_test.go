@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 )
 
@@ -70,5 +71,34 @@ func TestSIPRingDroppedWhenQuiet(t *testing.T) {
 	tr.add(false, "UDP", "127.0.0.1:5060", "127.0.0.1:7000", []byte("OPTIONS sip:gw SIP/2.0\r\nCall-ID: new2\r\n\r\n"))
 	if got := e.Messages(""); len(got) != 2 || got[0].CallID != "new" || got[1].CallID != "new2" {
 		t.Fatalf("after the drop the ring holds %+v, want the two new messages in order", got)
+	}
+}
+
+// Writers racing while the queue grows from nothing lose no message and
+// keep each writer's order; past traceQueue messages are counted dropped.
+func TestTraceQueueGrowsUnderConcurrentWriters(t *testing.T) {
+	e := &Engine{cfg: Config{Domain: "gw.test"}}
+	tr := newTracer(e)
+	const writers, each = 8, traceQueue / 8
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				tr.add(true, "UDP", "127.0.0.1:5060", fmt.Sprintf("127.0.0.1:%d", 6000+w), fmt.Appendf(nil, "OPTIONS sip:gw SIP/2.0\r\nCall-ID: w%d-%d\r\n\r\n", w, i))
+			}
+		})
+	}
+	wg.Wait()
+	tr.add(true, "UDP", "127.0.0.1:5060", "127.0.0.1:7000", []byte("OPTIONS sip:gw SIP/2.0\r\nCall-ID: over\r\n\r\n"))
+	if len(tr.q) != writers*each || tr.dropped.Load() != 1 {
+		t.Fatalf("queued %d (dropped %d), want %d and the one past traceQueue dropped", len(tr.q), tr.dropped.Load(), writers*each)
+	}
+	next := make([]int, writers)
+	for _, m := range tr.q {
+		var w, i int
+		if _, err := fmt.Sscanf(headerValue(m.Data, "Call-ID", "i"), "w%d-%d", &w, &i); err != nil || i != next[w] {
+			t.Fatalf("message %q out of its writer's order (want w%d-%d)", m.Data, w, next[w])
+		}
+		next[w]++
 	}
 }
