@@ -60,6 +60,8 @@ type shedConn struct {
 	oob    []byte
 	behind standing // the queue's wait, each datagram's, at MaxWait
 	busy   standing // the same at MaxWait/2 for standFor/2: the admission rate starts
+	// raw sends past the runtime's write lock (nil: not on this system).
+	raw *rawWriter
 }
 
 func newShedConn(e *Engine, pc net.PacketConn) *shedConn {
@@ -67,10 +69,13 @@ func newShedConn(e *Engine, pc net.PacketConn) *shedConn {
 	_, _ = rand.Read(r[:])
 	c := &shedConn{PacketConn: pc, e: e, mark: []byte(";tag=shed" + hex.EncodeToString(r[:]) + "-"), seen: &e.offered, busy: standing{span: standFor / 2}}
 	if pc != nil {
-		// Elsewhere than Linux the socket's queue is not measured: the
-		// shedder goes by the probe's delay and the setups in flight alone.
-		if u, ok := pc.(*net.UDPConn); ok && udpstamp.Enable(u) {
-			c.udp, c.oob = u, make([]byte, udpstamp.Space)
+		if u, ok := pc.(*net.UDPConn); ok {
+			// Elsewhere than Linux the socket's queue is not measured: the
+			// shedder goes by the probe's delay and the setups in flight alone.
+			if udpstamp.Enable(u) {
+				c.udp, c.oob = u, make([]byte, udpstamp.Space)
+			}
+			c.raw = newRawWriter(u)
 		}
 	}
 	return c
@@ -96,9 +101,24 @@ func (c *shedConn) read(b []byte) (int, net.Addr, time.Duration, error) {
 	return n, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())), waited, nil
 }
 
+// WriteTo sends b, through the raw writer when it can (shedwrite_linux.go).
+func (c *shedConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.raw != nil {
+		if n, ok, err := c.raw.writeTo(b, addr); ok {
+			return n, err
+		}
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
 func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, addr, waited, err := c.read(b)
+		if err != nil && c.raw != nil {
+			// sipgo reads no more after an error (the socket closed):
+			// the duplicate goes, so that the port is free again.
+			c.raw.close()
+		}
 		if err != nil || n < 4 {
 			return n, addr, err
 		}
@@ -139,7 +159,7 @@ func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 				return n, addr, err
 			case inviteRefused:
 				// A retransmission of one refused: the same 503 again.
-				_, _ = c.PacketConn.WriteTo(c.refuse(h, key, "overloaded"), addr)
+				_, _ = c.WriteTo(c.refuse(h, key, "overloaded"), addr)
 				continue
 			}
 			why := c.e.shed.overloadedAfter(waited, behind, c.e.freePairs())
@@ -152,7 +172,7 @@ func (c *shedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			c.seen.add(key, true, now)
 			c.e.refused(why)
-			_, _ = c.PacketConn.WriteTo(c.refuse(h, key, why), addr)
+			_, _ = c.WriteTo(c.refuse(h, key, why), addr)
 			continue
 		}
 		return n, addr, err

@@ -302,7 +302,13 @@ func shedReaderRig(t *testing.T, lo int) (e *Engine, c *shedConn, pc, caller net
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { caller.Close() })
-	return e, newShedConn(e, pc), pc, caller
+	c = newShedConn(e, pc)
+	t.Cleanup(func() {
+		if c.raw != nil {
+			c.raw.close()
+		}
+	})
+	return e, c, pc, caller
 }
 
 // refuseAll sets e's admission rate to refuse every new INVITE for an hour.
