@@ -64,11 +64,7 @@ func TestBridgedCallGoroutines(t *testing.T) {
 	dir.SetTrusted(testDomain, "127.0.0.0/8") // the callee registers from 127.0.0.2
 	e := startEngine(t, WithDirectory(dir))
 	callee := udpPeerAt(t, e, "127.0.0.2")
-	callee.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + callee.addr() + ";branch=z9hG4bKreg5002\nFrom: <sip:5002@" + testDomain +
-		">;tag=r\nTo: <sip:5002@" + testDomain + ">\nCall-ID: reg-5002\nCSeq: 1 REGISTER\nContact: <sip:5002@" + callee.addr() + ">\nExpires: 600\nContent-Length: 0\n\n")
-	if r := callee.recv(false); r.StatusCode != 200 {
-		t.Fatalf("REGISTER: %d", r.StatusCode)
-	}
+	callee.registerTrusted("5002", "5002", "sip:5002@"+callee.addr())
 	caller := newPeer(t, e)
 	caller.invite("5002", "bridge-goroutines", "")
 	inv := callee.recvRequest("INVITE", 5*time.Second)

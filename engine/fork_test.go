@@ -17,14 +17,7 @@ import (
 func registerAs(t *testing.T, e *Engine, aor, contactUser string, port int) {
 	t.Helper()
 	unitInTrustedLoopback(t, e, aor)
-	p := newPeer(t, e)
-	id := aor + "-" + contactUser
-	p.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKreg" + id + "\nFrom: <sip:" + aor + "@" + testDomain +
-		">;tag=r\nTo: <sip:" + aor + "@" + testDomain + ">\nCall-ID: reg-" + id + "\nCSeq: 1 REGISTER\nContact: <sip:" + contactUser + "@127.0.0.1:" +
-		strconv.Itoa(port) + ">\nExpires: 600\nContent-Length: 0\n\n")
-	if res := p.recv(false); res.StatusCode != 200 {
-		t.Fatalf("REGISTER %s: %d", id, res.StatusCode)
-	}
+	newPeer(t, e).registerTrusted(aor, aor+"-"+contactUser, "sip:"+contactUser+"@127.0.0.1:"+strconv.Itoa(port))
 }
 
 // answeredLegs records the called user of every answered outbound leg

@@ -138,6 +138,18 @@ func (p *peer) recvRequest(method string, d time.Duration) *sip.Request {
 	return nil
 }
 
+// registerTrusted registers user at the engine from p, a peer on a trusted
+// network (no challenge), with the Contact contact; id names the REGISTER's
+// branch and Call-ID. Any answer but 200 fails the test.
+func (p *peer) registerTrusted(user, id, contact string) {
+	p.t.Helper()
+	p.send("REGISTER sip:" + p.to.String() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKreg" + id + "\nFrom: <sip:" + user + "@" + testDomain +
+		">;tag=r\nTo: <sip:" + user + "@" + testDomain + ">\nCall-ID: reg-" + id + "\nCSeq: 1 REGISTER\nContact: <" + contact + ">\nExpires: 600\nContent-Length: 0\n\n")
+	if res := p.recv(false); res.StatusCode != 200 {
+		p.t.Fatalf("REGISTER %s: %d", id, res.StatusCode)
+	}
+}
+
 // register sends a REGISTER for user (with an optional Authorization value)
 // and returns the response.
 func (p *peer) register(user, fromUser, callID string, cseq int, auth string, expires int) *sip.Response {

@@ -107,11 +107,7 @@ func TestCalleeLegHeaders(t *testing.T) {
 	e := startEngine(t, WithDirectory(dir))
 	callee := udpPeerAt(t, e, "127.0.0.2") // a deviceid device registers from a trusted network only
 	contact := "sip:2002-a1b2@" + callee.addr() + ";ob"
-	callee.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + callee.addr() + ";branch=z9hG4bKreg2002\nFrom: <sip:2002@" + testDomain +
-		">;tag=r\nTo: <sip:2002@" + testDomain + ">\nCall-ID: reg-2002\nCSeq: 1 REGISTER\nContact: <" + contact + ">\nExpires: 600\nContent-Length: 0\n\n")
-	if r := callee.recv(false); r.StatusCode != 200 {
-		t.Fatalf("REGISTER: %d", r.StatusCode)
-	}
+	callee.registerTrusted("2002", "2002", contact)
 	for _, tc := range []struct {
 		caller, ip string
 		pai        bool
@@ -180,11 +176,7 @@ func TestSRTPPolicyPerLeg(t *testing.T) {
 	e := startEngine(t, WithDirectory(dir))
 	callee := udpPeerAt(t, e, "127.0.0.2")
 	for _, id := range []string{"4001", "4002", "4003", "4004"} {
-		callee.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + callee.addr() + ";branch=z9hG4bKreg" + id + "\nFrom: <sip:" + id + "@" + testDomain +
-			">;tag=r\nTo: <sip:" + id + "@" + testDomain + ">\nCall-ID: reg-" + id + "\nCSeq: 1 REGISTER\nContact: <sip:" + id + "@" + callee.addr() + ">\nExpires: 600\nContent-Length: 0\n\n")
-		if r := callee.recv(false); r.StatusCode != 200 {
-			t.Fatalf("REGISTER %s: %d", id, r.StatusCode)
-		}
+		callee.registerTrusted(id, id, "sip:"+id+"@"+callee.addr())
 	}
 	key := "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVzcyBh"[:40]
 	savp := srtpSDP("1", "sendrecv", key)
@@ -248,13 +240,7 @@ func registerContact(t *testing.T, e *Engine, user string, port int) {
 			d.PutDevice(testDomain, Device{DeviceID: user, AuthType: "deviceid"})
 		}
 	}
-	p := newPeer(t, e)
-	p.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bKreg" + user + "\nFrom: <sip:" + user + "@" + testDomain +
-		">;tag=r\nTo: <sip:" + user + "@" + testDomain + ">\nCall-ID: reg-" + user + "\nCSeq: 1 REGISTER\nContact: <sip:" + user + "@127.0.0.1:" +
-		strconv.Itoa(port) + ">\nExpires: 600\nContent-Length: 0\n\n")
-	if res := p.recv(false); res.StatusCode != 200 {
-		t.Fatalf("REGISTER %s: %d", user, res.StatusCode)
-	}
+	newPeer(t, e).registerTrusted(user, user, "sip:"+user+"@127.0.0.1:"+strconv.Itoa(port))
 }
 
 // TestEarlyMediaRelayed: the callee (SIPp) rings, then sends 183 with SDP
@@ -439,11 +425,7 @@ func TestHoldRelayedWithStableKeys(t *testing.T) {
 	dir.SetTrusted(testDomain, "127.0.0.0/8") // the callee registers from 127.0.0.2
 	e := startEngine(t, WithDirectory(dir))
 	callee := udpPeerAt(t, e, "127.0.0.2")
-	callee.send("REGISTER sip:" + e.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + callee.addr() + ";branch=z9hG4bKreg5001\nFrom: <sip:5001@" + testDomain +
-		">;tag=r\nTo: <sip:5001@" + testDomain + ">\nCall-ID: reg-5001\nCSeq: 1 REGISTER\nContact: <sip:5001@" + callee.addr() + ">\nExpires: 600\nContent-Length: 0\n\n")
-	if r := callee.recv(false); r.StatusCode != 200 {
-		t.Fatalf("REGISTER: %d", r.StatusCode)
-	}
+	callee.registerTrusted("5001", "5001", "sip:5001@"+callee.addr())
 	keyA := "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVzcyBh"[:40]
 	keyB := "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZn"[:40]
 	caller := newPeer(t, e)
