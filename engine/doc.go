@@ -239,8 +239,9 @@
 // stall read away at once does not count) it admits new INVITEs at a
 // rate, the calls a second it settled over the last second (or admitted
 // over the last 200 ms, if more), cut 10 % every 500 ms while the queue
-// stands or half of MaxSetups are in setup, down to half that, and raised 2 % every 100 ms while it is
-// clear, fewer than a quarter of MaxSetups are in setup and the calls
+// stands or half of MaxSetups are in setup, down to half that, and raised
+// 2 % every 100 ms while it is clear, fewer than a quarter of MaxSetups
+// are in setup and the calls
 // settled over the last second keep up with it (half of MaxSetups in
 // setup also starts it, at the settled rate); it refuses a new INVITE that itself waited 50 ms while the queue
 // stands, and answers the rest 503 with Retry-After (2-5 s) at the socket,
