@@ -391,10 +391,10 @@ func (t *inviteTable) add(key uint64, refused bool, now time.Time) {
 	t.mu.Unlock()
 }
 
-func (t *inviteTable) tidy(now time.Time) bool {
+func (t *inviteTable) tidy(now time.Time) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.m.tidy(now)
+	t.m.tidy(now)
+	t.mu.Unlock()
 }
 
 // shedHeaders are the lines of a request a response copies (RFC 3261
