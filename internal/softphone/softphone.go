@@ -2,7 +2,6 @@ package softphone
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,24 +44,16 @@ type Phone struct {
 	t      *testing.T
 	cons   *net.UDPAddr
 	conn   *net.UDPConn
-	mu     sync.Mutex
-	log    bytes.Buffer
+	log    testkit.Buffer   // what baresip prints
+	mu     sync.Mutex       // guards events
 	events []map[string]any // from ctrl_tcp, in order
 }
 
 // Write collects what baresip prints (its stdout and stderr).
-func (p *Phone) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.Write(b)
-}
+func (p *Phone) Write(b []byte) (int, error) { return p.log.Write(b) }
 
 // Output is what baresip has printed so far.
-func (p *Phone) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
+func (p *Phone) Output() string { return p.log.String() }
 
 // toneWAV writes 60 s of a freq Hz tone at −10 dBm0 as a WAV file.
 func toneWAV(t *testing.T, path string, freq float64) string {
